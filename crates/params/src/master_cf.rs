@@ -1,0 +1,456 @@
+//! master.cf: one service per logical line in 8 columns
+//! (`service type private unpriv chroot wakeup maxproc command + args`),
+//! `-` for a column's default, `-o name=value` and `-o { name = value }`
+//! overrides, continuation lines that start with white space, comments.
+//! Keeps the physical lines so `postconf -M` edits leave the rest untouched.
+
+use crate::error::ConfigError;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceType {
+    Inet,
+    Unix,
+    UnixDgram,
+    Fifo,
+    Pass,
+}
+
+impl ServiceType {
+    pub fn parse(s: &str) -> Option<ServiceType> {
+        Some(match s {
+            "inet" => ServiceType::Inet,
+            "unix" => ServiceType::Unix,
+            "unix-dgram" => ServiceType::UnixDgram,
+            "fifo" => ServiceType::Fifo,
+            "pass" => ServiceType::Pass,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::Inet => "inet",
+            ServiceType::Unix => "unix",
+            ServiceType::UnixDgram => "unix-dgram",
+            ServiceType::Fifo => "fifo",
+            ServiceType::Pass => "pass",
+        }
+    }
+}
+
+/// The wakeup column: trigger the service every `seconds`; `on_use` (a
+/// trailing `?`) means only once the service has been used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wakeup {
+    pub seconds: u32,
+    pub on_use: bool,
+}
+
+/// One service entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub name: String,
+    pub kind: ServiceType,
+    /// Socket under `private/` (true) or `public/`.
+    pub private: bool,
+    /// Runs as `mail_owner` (true) or keeps root.
+    pub unpriv: bool,
+    /// Chroots into `queue_directory`.
+    pub chroot: bool,
+    pub wakeup: Option<Wakeup>,
+    /// None: `default_process_limit`; Some(0): no limit.
+    pub maxproc: Option<u32>,
+    pub command: String,
+    /// Arguments after the command; `-o { a = b }` is normalised to `-o`, `a=b`.
+    pub args: Vec<String>,
+    /// 1-based first line.
+    pub line: usize,
+    /// The columns as written (for `postconf -M` output).
+    pub fields: Vec<String>,
+    first: usize,
+    last: usize,
+}
+
+impl Service {
+    /// `name/type`, as postconf -M names a service.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.name, self.kind.as_str())
+    }
+
+    /// The `-o name=value` overrides, in order.
+    pub fn overrides(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut it = self.args.iter();
+        while let Some(a) = it.next() {
+            if a == "-o" {
+                if let Some((n, v)) = it.next().and_then(|kv| kv.split_once('=')) {
+                    out.push((n.trim().to_string(), v.trim().to_string()));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MasterCf {
+    pub path: PathBuf,
+    lines: Vec<String>,
+    services: Vec<Service>,
+}
+
+/// Splits a logical line into words, `{ … }` being one word (braces removed,
+/// inner text trimmed).
+fn words(text: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if chars[i] == '{' {
+            let mut depth = 1;
+            let mut j = i + 1;
+            while j < chars.len() && depth > 0 {
+                match chars[j] {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                j += 1;
+            }
+            if depth != 0 {
+                return Err("missing '}'".to_string());
+            }
+            let inner: String = chars[i + 1..j - 1].iter().collect();
+            out.push(inner.trim().to_string());
+            i = j;
+        } else {
+            let mut j = i;
+            while j < chars.len() && !chars[j].is_whitespace() {
+                j += 1;
+            }
+            out.push(chars[i..j].iter().collect());
+            i = j;
+        }
+    }
+    Ok(out)
+}
+
+fn yes_no(field: &str, default: bool) -> Option<bool> {
+    match field {
+        "-" => Some(default),
+        "y" => Some(true),
+        "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses one logical line (already joined) into a service.
+pub fn parse_entry(path: &Path, line: usize, text: &str) -> Result<Service, ConfigError> {
+    let err = |m: String| ConfigError::new(path, Some(line), None, m);
+    let w = words(text).map_err(err)?;
+    if w.len() < 8 {
+        return Err(err(format!(
+            "entry has {} fields, needs at least 8: \"{}\"",
+            w.len(),
+            text.trim()
+        )));
+    }
+    let kind = ServiceType::parse(&w[1])
+        .ok_or_else(|| err(format!("unknown service type \"{}\"", w[1])))?;
+    let flag = |i: usize, what: &str, default: bool| {
+        yes_no(&w[i], default)
+            .ok_or_else(|| err(format!("bad {what} field \"{}\" (y, n or -)", w[i])))
+    };
+    let private = flag(2, "private", kind != ServiceType::Inet)?;
+    let unpriv = flag(3, "unprivileged", true)?;
+    let chroot = flag(4, "chroot", false)?;
+    let wakeup = match w[5].as_str() {
+        "-" | "0" => None,
+        s => {
+            let (num, on_use) = match s.strip_suffix('?') {
+                Some(n) => (n, true),
+                None => (s, false),
+            };
+            let seconds: u32 = num
+                .parse()
+                .map_err(|_| err(format!("bad wakeup time field \"{s}\"")))?;
+            (seconds > 0).then_some(Wakeup { seconds, on_use })
+        }
+    };
+    let maxproc = match w[6].as_str() {
+        "-" => None,
+        s => Some(
+            s.parse::<u32>()
+                .map_err(|_| err(format!("bad process limit field \"{s}\"")))?,
+        ),
+    };
+    let mut args = Vec::new();
+    let mut rest = w[8..].iter();
+    while let Some(a) = rest.next() {
+        if a == "-o" {
+            let kv = rest
+                .next()
+                .ok_or_else(|| err("-o without name=value".to_string()))?;
+            let Some((n, v)) = kv.split_once('=') else {
+                return Err(err(format!("-o {kv}: missing '='")));
+            };
+            args.push("-o".to_string());
+            args.push(format!("{}={}", n.trim(), v.trim()));
+        } else {
+            args.push(a.clone());
+        }
+    }
+    Ok(Service {
+        name: w[0].clone(),
+        kind,
+        private,
+        unpriv,
+        chroot,
+        wakeup,
+        maxproc,
+        command: w[7].clone(),
+        args,
+        line,
+        fields: w[..8].to_vec(),
+        first: line - 1,
+        last: line - 1,
+    })
+}
+
+impl MasterCf {
+    pub fn read(path: &Path) -> Result<MasterCf, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, None, None, format!("cannot read: {e}")))?;
+        MasterCf::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<MasterCf, ConfigError> {
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let mut services: Vec<Service> = Vec::new();
+        let mut i = 0;
+        while i < lines.len() {
+            let l = &lines[i];
+            let t = l.trim_start();
+            if t.is_empty() || t.starts_with('#') {
+                i += 1;
+                continue;
+            }
+            if l.starts_with([' ', '\t']) {
+                return Err(ConfigError::new(
+                    path,
+                    Some(i + 1),
+                    None,
+                    "line starts with white space but continues nothing",
+                ));
+            }
+            let first = i;
+            let mut logical = l.clone();
+            let mut last = i;
+            i += 1;
+            while i < lines.len() && lines[i].starts_with([' ', '\t']) {
+                let t = lines[i].trim();
+                if t.is_empty() {
+                    break;
+                }
+                if !t.starts_with('#') {
+                    logical.push(' ');
+                    logical.push_str(t);
+                }
+                last = i;
+                i += 1;
+            }
+            let mut svc = parse_entry(path, first + 1, &logical)?;
+            svc.first = first;
+            svc.last = last;
+            if let Some(prev) = services
+                .iter()
+                .find(|s| s.name == svc.name && s.kind == svc.kind)
+            {
+                return Err(ConfigError::new(
+                    path,
+                    Some(first + 1),
+                    None,
+                    format!(
+                        "duplicate service {} (first at line {})",
+                        svc.id(),
+                        prev.line
+                    ),
+                ));
+            }
+            services.push(svc);
+        }
+        Ok(MasterCf {
+            path: path.to_path_buf(),
+            lines,
+            services,
+        })
+    }
+
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    pub fn find(&self, name: &str, kind: ServiceType) -> Option<&Service> {
+        self.services
+            .iter()
+            .find(|s| s.name == name && s.kind == kind)
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = self.lines.join("\n");
+        if !self.lines.is_empty() {
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Replaces the entry `name/type` with `entry` (one logical line), or
+    /// appends it when there is none. Fails when `entry` does not parse.
+    pub fn set_entry(
+        &mut self,
+        name: &str,
+        kind: ServiceType,
+        entry: &str,
+    ) -> Result<(), ConfigError> {
+        let svc = parse_entry(&self.path, 1, entry)?;
+        if svc.name != name || svc.kind != kind {
+            return Err(ConfigError::new(
+                &self.path,
+                None,
+                None,
+                format!(
+                    "entry \"{}\" does not define {name}/{}",
+                    entry.trim(),
+                    kind.as_str()
+                ),
+            ));
+        }
+        let new_line = entry.trim().to_string();
+        let mut lines = self.lines.clone();
+        match self.find(name, kind) {
+            Some(s) => {
+                lines.splice(s.first..=s.last, std::iter::once(new_line));
+            }
+            None => lines.push(new_line),
+        }
+        self.replace_lines(lines)
+    }
+
+    /// Removes (`comment == false`) or comments out the entry `name/type`.
+    /// Returns whether there was one.
+    pub fn remove_entry(
+        &mut self,
+        name: &str,
+        kind: ServiceType,
+        comment: bool,
+    ) -> Result<bool, ConfigError> {
+        let Some(s) = self.find(name, kind) else {
+            return Ok(false);
+        };
+        let mut lines = self.lines.clone();
+        let old: Vec<String> = lines[s.first..=s.last].to_vec();
+        let new: Vec<String> = if comment {
+            old.iter().map(|l| format!("#{l}")).collect()
+        } else {
+            Vec::new()
+        };
+        lines.splice(s.first..=s.last, new);
+        self.replace_lines(lines).map(|_| true)
+    }
+
+    fn replace_lines(&mut self, lines: Vec<String>) -> Result<(), ConfigError> {
+        let text = lines.join("\n") + if lines.is_empty() { "" } else { "\n" };
+        *self = MasterCf::parse(&self.path, &text)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "# comment\nsmtp      inet  n       -       y       -       -       smtpd\nsubmission inet n       -       y       -       -       smtpd\n  -o syslog_name=postfix/submission\n  # a note\n  -o { smtpd_client_restrictions = permit_sasl_authenticated, reject }\nqmgr      unix  n       -       n       300     1       qmgr\ntlsmgr    unix  -       -       y       1000?   1       tlsmgr\n";
+
+    #[test]
+    fn parses_columns_and_overrides() {
+        let m = MasterCf::parse(Path::new("/x/master.cf"), SAMPLE).unwrap();
+        assert_eq!(m.services().len(), 4);
+        let sub = m.find("submission", ServiceType::Inet).unwrap();
+        assert!(!sub.private && sub.unpriv && sub.chroot);
+        assert_eq!(sub.maxproc, None);
+        assert_eq!(
+            sub.overrides(),
+            vec![
+                ("syslog_name".into(), "postfix/submission".into()),
+                (
+                    "smtpd_client_restrictions".into(),
+                    "permit_sasl_authenticated, reject".into()
+                )
+            ]
+        );
+        let q = m.find("qmgr", ServiceType::Unix).unwrap();
+        assert_eq!(
+            q.wakeup,
+            Some(Wakeup {
+                seconds: 300,
+                on_use: false
+            })
+        );
+        assert_eq!(q.maxproc, Some(1));
+        let t = m.find("tlsmgr", ServiceType::Unix).unwrap();
+        assert_eq!(
+            t.wakeup,
+            Some(Wakeup {
+                seconds: 1000,
+                on_use: true
+            })
+        );
+        assert!(t.private);
+        assert_eq!(m.render(), SAMPLE);
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let e = MasterCf::parse(Path::new("/x/master.cf"), "\nsmtp inet n - y - - \n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        let e =
+            MasterCf::parse(Path::new("/x/master.cf"), "smtp tcp n - y - - smtpd\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/x/master.cf, line 1: unknown service type \"tcp\""
+        );
+        let e =
+            MasterCf::parse(Path::new("/x/master.cf"), "smtp inet x - y - - smtpd\n").unwrap_err();
+        assert!(e.to_string().contains("bad private field \"x\""));
+        let e = MasterCf::parse(
+            Path::new("/x/master.cf"),
+            "a unix - - n - - x\na unix - - n - - y\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("line 2: duplicate service a/unix"));
+    }
+
+    #[test]
+    fn edits_keep_other_lines() {
+        let mut m = MasterCf::parse(Path::new("/x/master.cf"), SAMPLE).unwrap();
+        m.set_entry(
+            "submission",
+            ServiceType::Inet,
+            "submission inet n - n - 5 smtpd",
+        )
+        .unwrap();
+        assert_eq!(
+            m.find("submission", ServiceType::Inet).unwrap().maxproc,
+            Some(5)
+        );
+        assert!(m.render().starts_with("# comment\nsmtp "));
+        assert!(m.remove_entry("qmgr", ServiceType::Unix, true).unwrap());
+        assert!(m.render().contains("#qmgr "));
+        assert!(m.find("qmgr", ServiceType::Unix).is_none());
+    }
+}

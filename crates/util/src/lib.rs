@@ -1,0 +1,15 @@
+//! Low-level helpers shared by every mailsuite program.
+//!
+//! Nothing here knows about mail: descriptors ([`fd`]), files written so a crash
+//! leaves the old or the new content ([`safe_file`]), the locked pid file
+//! ([`pidfile`]), the fixed-order privilege drop ([`privs`]), Postfix-style
+//! option parsing ([`getopt`]), exit codes ([`sysexits`]) and the host's name
+//! ([`host`]).
+
+pub mod fd;
+pub mod getopt;
+pub mod host;
+pub mod pidfile;
+pub mod privs;
+pub mod safe_file;
+pub mod sysexits;

@@ -1,0 +1,80 @@
+//! Dropping root in the fixed order (STYLE 4, Postfix `chroot_uid.c`): resolve
+//! the user, setgid + initgroups, chroot + chdir("/"), setuid, then check that
+//! root cannot be regained. Callers open whatever needs root before this.
+
+use nix::unistd::{self, Gid, Uid, User};
+use std::ffi::CString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A system account, as looked up in the passwd database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+}
+
+fn to_io(e: nix::Error) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+impl From<User> for Account {
+    fn from(u: User) -> Account {
+        Account {
+            name: u.name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+            home: u.dir,
+        }
+    }
+}
+
+/// Looks up `name` in the passwd database.
+pub fn lookup_user(name: &str) -> io::Result<Option<Account>> {
+    User::from_name(name)
+        .map(|u| u.map(Account::from))
+        .map_err(to_io)
+}
+
+/// The account this process runs as.
+pub fn current_account() -> Account {
+    let uid = unistd::geteuid();
+    match User::from_uid(uid) {
+        Ok(Some(u)) => u.into(),
+        _ => Account {
+            name: uid.to_string(),
+            uid: uid.as_raw(),
+            gid: unistd::getegid().as_raw(),
+            home: PathBuf::from("/"),
+        },
+    }
+}
+
+/// True when running with root's effective uid.
+pub fn is_root() -> bool {
+    unistd::geteuid().is_root()
+}
+
+/// Drops from root to `user`, optionally inside `chroot_dir`. Must be called
+/// as root; afterwards neither uid nor gid can go back.
+pub fn drop_privileges(user: &Account, chroot_dir: Option<&Path>) -> io::Result<()> {
+    let gid = Gid::from_raw(user.gid);
+    let uid = Uid::from_raw(user.uid);
+    unistd::setgid(gid).map_err(to_io)?;
+    let cname =
+        CString::new(user.name.clone()).map_err(|_| io::Error::other("user name contains NUL"))?;
+    unistd::initgroups(&cname, gid).map_err(to_io)?;
+    if let Some(dir) = chroot_dir {
+        unistd::chroot(dir).map_err(to_io)?;
+        unistd::chdir("/").map_err(to_io)?;
+    }
+    unistd::setuid(uid).map_err(to_io)?;
+    if user.uid != 0 && unistd::setuid(Uid::from_raw(0)).is_ok() {
+        return Err(io::Error::other(
+            "privileges could be regained after setuid",
+        ));
+    }
+    Ok(())
+}
