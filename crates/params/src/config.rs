@@ -136,11 +136,18 @@ impl Config {
                 },
             );
         }
-        for d in cfg.main_cf.duplicates() {
-            cfg.warnings.push(format!(
-                "{}: multiple entries for \"{d}\"",
-                cfg.main_cf.path.display()
-            ));
+        // Postfix's words: each later definition overrides the one before.
+        let defs = cfg.main_cf.definitions();
+        for (i, d) in defs.iter().enumerate() {
+            if let Some(earlier) = defs[..i].iter().rev().find(|e| e.name == d.name) {
+                cfg.warnings.push(format!(
+                    "{}, line {}: overriding earlier entry: {}={}",
+                    cfg.main_cf.path.display(),
+                    d.line,
+                    earlier.name,
+                    earlier.value
+                ));
+            }
         }
         cfg.check_all()?;
         Ok(cfg)
@@ -159,16 +166,25 @@ impl Config {
     }
 
     fn check_all(&mut self) -> Result<(), ConfigError> {
-        let mut names: Vec<String> = table::ALL.iter().map(|p| p.name.to_string()).collect();
-        names.extend(self.settings.keys().cloned());
+        // The names set in main.cf (or -o) first, so that an error a
+        // setting causes is blamed on a line of main.cf; then the defaults.
+        let mut names: Vec<String> = self.settings.keys().cloned().collect();
         names.sort();
-        names.dedup();
+        let mut defaults: Vec<String> = table::ALL
+            .iter()
+            .map(|p| p.name.to_string())
+            .filter(|n| !self.settings.contains_key(n))
+            .collect();
+        defaults.sort();
+        names.extend(defaults);
         let mut expanded = HashMap::with_capacity(names.len());
         for name in &names {
-            let v = expand::expand_name(name, self).map_err(|e| match e {
-                ExpandError::Loop(_) | ExpandError::Unbalanced(_) => {
-                    self.error_for(name, e.to_string())
+            let v = expand::expand_name(name, self).map_err(|e| match &e {
+                // Blame the first parameter of the loop, whose line is known.
+                ExpandError::Loop(chain) => {
+                    self.error_for(chain.first().map_or(name.as_str(), |n| n), e.to_string())
                 }
+                ExpandError::Unbalanced(_) => self.error_for(name, e.to_string()),
             })?;
             if let Some(p) = lookup(name) {
                 if let Err(e) = value::check(p, &v) {

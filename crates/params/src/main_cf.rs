@@ -190,6 +190,8 @@ impl MainCf {
                     match edits.iter().position(|(n, _)| *n == d.name) {
                         Some(k) => {
                             out.push(format!("{} = {}", edits[k].0, edits[k].1));
+                            // As Postfix: comment lines inside the old definition stay.
+                            out.extend(self.comments_within(d));
                             done[k] = true;
                         }
                         None => out.extend(self.lines[d.first..=d.last].iter().cloned()),
@@ -219,10 +221,13 @@ impl MainCf {
             match self.defs.iter().find(|d| d.first == i) {
                 Some(d) => {
                     if names.contains(&d.name) {
-                        if comment {
-                            out.extend(
-                                self.lines[d.first..=d.last].iter().map(|l| format!("#{l}")),
-                            );
+                        // As Postfix: comment lines inside the definition stay as they are.
+                        for l in &self.lines[d.first..=d.last] {
+                            if is_comment_or_blank(l) {
+                                out.push(l.clone());
+                            } else if comment {
+                                out.push(format!("#{l}"));
+                            }
                         }
                     } else {
                         out.extend(self.lines[d.first..=d.last].iter().cloned());
@@ -236,6 +241,14 @@ impl MainCf {
             }
         }
         self.reparse(out);
+    }
+
+    /// The comment lines between the first and last line of `d`.
+    fn comments_within<'a>(&'a self, d: &Definition) -> impl Iterator<Item = String> + 'a {
+        self.lines[d.first..=d.last]
+            .iter()
+            .filter(|l| is_comment_or_blank(l))
+            .cloned()
     }
 
     fn reparse(&mut self, lines: Vec<String>) {
@@ -281,7 +294,7 @@ mod tests {
         ]);
         assert_eq!(
             cf.render(),
-            "# head comment\n\nmyhostname = mail.example.com\nmydestination = a, b\n\n# tail\nmyorigin=$mydomain\nnew_one = 1\n"
+            "# head comment\n\nmyhostname = mail.example.com\nmydestination = a, b\n  # inside comment\n\n# tail\nmyorigin=$mydomain\nnew_one = 1\n"
         );
     }
 
@@ -293,6 +306,16 @@ mod tests {
         assert!(cf.get("myhostname").is_none());
         cf.remove(&["myorigin".into()], false);
         assert!(!cf.render().contains("myorigin"));
+        let mut cf = parse(SAMPLE);
+        cf.remove(&["mydestination".into()], true);
+        assert!(cf.render().contains(
+            "#mydestination = $myhostname,\n#    localhost.$mydomain,\n  # inside comment\n#    localhost\n"
+        ));
+        let mut cf = parse(SAMPLE);
+        cf.remove(&["mydestination".into()], false);
+        assert!(cf
+            .render()
+            .contains("mail.example.com\n  # inside comment\n\n# tail"));
     }
 
     #[test]

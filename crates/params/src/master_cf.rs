@@ -83,6 +83,9 @@ impl Service {
         let mut out = Vec::new();
         let mut it = self.args.iter();
         while let Some(a) = it.next() {
+            if !a.starts_with('-') || a == "--" {
+                break;
+            }
             if a == "-o" {
                 if let Some((n, v)) = it.next().and_then(|kv| kv.split_once('=')) {
                     out.push((n.trim().to_string(), v.trim().to_string()));
@@ -140,6 +143,11 @@ fn words(text: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+fn is_comment_or_blank(line: &str) -> bool {
+    let t = line.trim_start();
+    t.is_empty() || t.starts_with('#')
+}
+
 fn yes_no(field: &str, default: bool) -> Option<bool> {
     match field {
         "-" => Some(default),
@@ -191,11 +199,19 @@ pub fn parse_entry(path: &Path, line: usize, text: &str) -> Result<Service, Conf
     };
     let mut args = Vec::new();
     let mut rest = w[8..].iter();
+    // As the daemons' getopt: options end at the first non-option argument.
+    let mut in_options = true;
     while let Some(a) = rest.next() {
-        if a == "-o" {
-            let kv = rest
-                .next()
-                .ok_or_else(|| err("-o without name=value".to_string()))?;
+        if in_options && (!a.starts_with('-') || a == "--") {
+            in_options = false;
+        }
+        if in_options && a.starts_with("-o") {
+            let kv = match a.strip_prefix("-o").filter(|s| !s.is_empty()) {
+                Some(attached) => attached,
+                None => rest
+                    .next()
+                    .ok_or_else(|| err("-o without name=value".to_string()))?,
+            };
             let Some((n, v)) = kv.split_once('=') else {
                 return Err(err(format!("-o {kv}: missing '='")));
             };
@@ -334,7 +350,13 @@ impl MasterCf {
         let mut lines = self.lines.clone();
         match self.find(name, kind) {
             Some(s) => {
-                lines.splice(s.first..=s.last, std::iter::once(new_line));
+                // As Postfix: comment lines inside the old entry stay.
+                let kept: Vec<String> = lines[s.first..=s.last]
+                    .iter()
+                    .filter(|l| is_comment_or_blank(l))
+                    .cloned()
+                    .collect();
+                lines.splice(s.first..=s.last, std::iter::once(new_line).chain(kept));
             }
             None => lines.push(new_line),
         }
@@ -354,11 +376,19 @@ impl MasterCf {
         };
         let mut lines = self.lines.clone();
         let old: Vec<String> = lines[s.first..=s.last].to_vec();
-        let new: Vec<String> = if comment {
-            old.iter().map(|l| format!("#{l}")).collect()
-        } else {
-            Vec::new()
-        };
+        // As Postfix: comment lines inside the entry stay as they are.
+        let new: Vec<String> = old
+            .iter()
+            .filter_map(|l| {
+                if is_comment_or_blank(l) {
+                    Some(l.clone())
+                } else if comment {
+                    Some(format!("#{l}"))
+                } else {
+                    None
+                }
+            })
+            .collect();
         lines.splice(s.first..=s.last, new);
         self.replace_lines(lines).map(|_| true)
     }
@@ -436,6 +466,21 @@ mod tests {
     }
 
     #[test]
+    fn options_end_at_the_first_argument() {
+        let m = MasterCf::parse(
+            Path::new("/x/master.cf"),
+            "a unix - n n - - pipe -oa=1 -v -o b=2 flags=R argv=/bin/x -o c\n",
+        )
+        .unwrap();
+        let a = m.find("a", ServiceType::Unix).unwrap();
+        assert_eq!(
+            a.overrides(),
+            vec![("a".into(), "1".into()), ("b".into(), "2".into())]
+        );
+        assert_eq!(a.args[5..], ["flags=R", "argv=/bin/x", "-o", "c"]);
+    }
+
+    #[test]
     fn edits_keep_other_lines() {
         let mut m = MasterCf::parse(Path::new("/x/master.cf"), SAMPLE).unwrap();
         m.set_entry(
@@ -450,6 +495,23 @@ mod tests {
         );
         assert!(m.render().starts_with("# comment\nsmtp "));
         assert!(m.remove_entry("qmgr", ServiceType::Unix, true).unwrap());
+        let mut c = MasterCf::parse(Path::new("/x/master.cf"), SAMPLE).unwrap();
+        assert!(c
+            .remove_entry("submission", ServiceType::Inet, true)
+            .unwrap());
+        assert!(c.render().contains(
+            "#submission inet n       -       y       -       -       smtpd\n#  -o syslog_name=postfix/submission\n  # a note\n#  -o {"
+        ));
+        c.set_entry(
+            "smtp",
+            ServiceType::Inet,
+            "smtp inet n - n - - smtpd\n    -o a=b",
+        )
+        .unwrap();
+        assert_eq!(
+            c.find("smtp", ServiceType::Inet).unwrap().overrides(),
+            vec![("a".into(), "b".into())]
+        );
         assert!(m.render().contains("#qmgr "));
         assert!(m.find("qmgr", ServiceType::Unix).is_none());
     }

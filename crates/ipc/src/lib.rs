@@ -1,0 +1,35 @@
+//! Messages between mailsuite programs. Every message carries a version and
+//! is validated on receipt: no program trusts another's bytes (STYLE 5).
+//! Bump [`VERSION`] on every change to any message layout.
+//!
+//! * [`status`]: the master ↔ worker contract — which descriptors a worker
+//!   inherits, and the fixed-size status messages it sends on one of them.
+
+pub mod status;
+
+/// The version of every IPC layout in this crate.
+pub const VERSION: u8 = 1;
+
+/// A message that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpcError {
+    BadLength { expected: usize, got: usize },
+    BadMagic,
+    BadVersion(u8),
+    BadField(&'static str),
+}
+
+impl std::fmt::Display for IpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IpcError::BadLength { expected, got } => {
+                write!(f, "message length {got}, expected {expected}")
+            }
+            IpcError::BadMagic => write!(f, "not a mailsuite message"),
+            IpcError::BadVersion(v) => write!(f, "message version {v}, expected {VERSION}"),
+            IpcError::BadField(n) => write!(f, "bad {n} field"),
+        }
+    }
+}
+
+impl std::error::Error for IpcError {}

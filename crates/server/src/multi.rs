@@ -1,0 +1,197 @@
+//! Many clients in one process, on a mio event loop (auth, showq).
+
+use crate::setup::{self, Context};
+use crate::status::accept;
+use crate::Service;
+use ipc::status::Status;
+use mio::net::{TcpStream, UnixStream};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// A non-blocking client connection.
+#[derive(Debug)]
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn from_fd(fd: OwnedFd) -> io::Result<Stream> {
+        util::fd::set_nonblocking(fd.as_raw_fd(), true)?;
+        let client = crate::client::Client::from_fd(fd)?;
+        util::fd::set_nonblocking(client.as_raw_fd(), true)?;
+        Ok(match client {
+            crate::client::Client::Tcp(s) => Stream::Tcp(TcpStream::from_std(s)),
+            crate::client::Client::Unix(s) => Stream::Unix(UnixStream::from_std(s)),
+        })
+    }
+
+    fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::Unix(s) => s,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Unix(s) => s.flush(),
+        }
+    }
+}
+
+/// Whether a session goes on after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Close,
+}
+
+/// A service with many concurrent sessions.
+pub trait MultiService: Service {
+    type Session;
+    /// A client connected; may write a greeting.
+    fn open(&mut self, ctx: &Context, stream: &mut Stream) -> Option<Self::Session>;
+    /// The stream became readable or writable: read until it would block,
+    /// write what is pending.
+    fn ready(&mut self, ctx: &Context, session: &mut Self::Session, stream: &mut Stream) -> Flow;
+}
+
+const STATUS: Token = Token(usize::MAX - 1);
+const FIRST_CLIENT: usize = 1 << 16;
+
+/// Runs `service` under the master and never returns.
+pub fn multi_server<S: MultiService>(program: &'static str, mut service: S) -> ! {
+    let (ctx, inh) = setup::start(program, &mut service);
+    let limits = ctx.limits(service.long_running());
+    let gen = ctx.options.generation;
+    let mut poll = Poll::new().unwrap_or_else(|e| maillog::fatal!("event loop: {e}"));
+    let register = |fd: i32, token: Token| {
+        poll.registry()
+            .register(&mut SourceFd(&fd), token, Interest::READABLE)
+            .unwrap_or_else(|e| maillog::fatal!("event loop: {e}"));
+    };
+    for (i, l) in inh.listeners.iter().enumerate() {
+        register(l.as_raw_fd(), Token(i));
+    }
+    if let Some(s) = inh.status_fd() {
+        register(s.as_raw_fd(), STATUS);
+    }
+    inh.notify(gen, Status::Available);
+    let mut sessions: HashMap<Token, (S::Session, Stream)> = HashMap::new();
+    let mut next = FIRST_CLIENT;
+    let mut accepted: u64 = 0;
+    let mut accepting = true;
+    let mut idle_since = Instant::now();
+    let mut events = Events::with_capacity(256);
+    loop {
+        if sessions.is_empty() {
+            if !accepting {
+                std::process::exit(0);
+            }
+            if let Some((max_idle, _)) = limits {
+                if idle_since.elapsed() >= max_idle {
+                    std::process::exit(0);
+                }
+            }
+        }
+        let timeout = match (sessions.is_empty(), limits) {
+            (true, Some((max_idle, _))) => Some(
+                max_idle
+                    .saturating_sub(idle_since.elapsed())
+                    .max(Duration::from_millis(1)),
+            ),
+            _ => None,
+        };
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            maillog::fatal!("event loop: {e}");
+        }
+        for ev in events.iter() {
+            let token = ev.token();
+            if token == STATUS {
+                if inh.master_gone() {
+                    accepting = false;
+                    for l in &inh.listeners {
+                        let _ = poll.registry().deregister(&mut SourceFd(&l.as_raw_fd()));
+                    }
+                    if let Some(s) = inh.status_fd() {
+                        let _ = poll.registry().deregister(&mut SourceFd(&s.as_raw_fd()));
+                    }
+                }
+            } else if token.0 < inh.listeners.len() {
+                while accepting {
+                    let fd = match accept(&inh.listeners[token.0]) {
+                        Ok(Some(fd)) => fd,
+                        Ok(None) => break,
+                        Err(e) => {
+                            maillog::warning!("accept connection: {e}");
+                            break;
+                        }
+                    };
+                    let Ok(mut stream) = Stream::from_fd(fd) else {
+                        continue;
+                    };
+                    let t = Token(next);
+                    next += 1;
+                    if poll
+                        .registry()
+                        .register(stream.source(), t, Interest::READABLE | Interest::WRITABLE)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    if let Some(sess) = service.open(&ctx, &mut stream) {
+                        if sessions.is_empty() {
+                            inh.notify(gen, Status::Taken);
+                        }
+                        sessions.insert(t, (sess, stream));
+                    }
+                    accepted += 1;
+                    if limits.is_some_and(|(_, max_use)| accepted >= max_use) {
+                        accepting = false;
+                        for l in &inh.listeners {
+                            let _ = poll.registry().deregister(&mut SourceFd(&l.as_raw_fd()));
+                        }
+                    }
+                }
+            } else if let Some((sess, stream)) = sessions.get_mut(&token) {
+                if service.ready(&ctx, sess, stream) == Flow::Close {
+                    if let Some((_, mut stream)) = sessions.remove(&token) {
+                        let _ = poll.registry().deregister(stream.source());
+                    }
+                    if sessions.is_empty() {
+                        idle_since = Instant::now();
+                        if accepting {
+                            inh.notify(gen, Status::Available);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! What every mode does before serving: options, configuration, logging,
+//! the pre-jail hook, the privilege drop, the post-jail hook.
+
+use crate::options::Options;
+use crate::status::Inherited;
+use crate::Service;
+use params::{table as p, Config};
+use std::path::PathBuf;
+
+/// What a service sees of its surroundings.
+pub struct Context {
+    /// The daemon's program name ("smtpd").
+    pub program: &'static str,
+    pub options: Options,
+    pub config: Config,
+}
+
+impl Context {
+    /// `queue_directory` as the process sees it: "/" once chrooted into it.
+    pub fn queue_dir(&self) -> PathBuf {
+        if self.chrooted() {
+            PathBuf::from("/")
+        } else {
+            self.config.path(&p::QUEUE_DIRECTORY)
+        }
+    }
+
+    /// True when this process chrooted into the queue directory.
+    pub fn chrooted(&self) -> bool {
+        self.options.chroot && util::privs::is_root()
+    }
+
+    /// The maximal idle time and client count, or None for long-running services.
+    pub fn limits(&self, long_running: bool) -> Option<(std::time::Duration, u64)> {
+        (!long_running).then(|| {
+            (
+                self.config.time(&p::MAX_IDLE),
+                self.config.int(&p::MAX_USE).max(1) as u64,
+            )
+        })
+    }
+}
+
+/// Sets the logging destination from the configuration.
+pub fn init_logging(program: &str, config: &Config, stderr: bool) {
+    let settings = maillog::Settings {
+        syslog_name: config.str(&p::SYSLOG_NAME).to_string(),
+        program: program.to_string(),
+        facility: config.str(&p::SYSLOG_FACILITY).to_string(),
+        maillog_file: Some(config.path(&p::MAILLOG_FILE)).filter(|p| !p.as_os_str().is_empty()),
+        hostname: config.str(&p::MYHOSTNAME).to_string(),
+        stderr,
+        inherited_fd: std::env::var(maillog::MAILLOG_FD_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok()),
+    };
+    if let Err(e) = maillog::init(settings) {
+        maillog::warning!("{e}");
+    }
+}
+
+/// Runs the start-up sequence and returns the context and inherited descriptors.
+/// Any failure is fatal (logged, exit 1): the master then throttles the service.
+pub fn start(program: &'static str, service: &mut dyn Service) -> (Context, Inherited) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = Options::parse(&args).unwrap_or_else(|e| maillog::fatal!("{e}"));
+    let config_dir = params::config_dir(None);
+    let config =
+        Config::load(&config_dir, &options.overrides).unwrap_or_else(|e| maillog::fatal!("{e}"));
+    let stderr = !util::fd::is_open(ipc::status::STATUS_FD);
+    init_logging(program, &config, stderr);
+    let inherited = Inherited::take(options.sockets).unwrap_or_else(|e| maillog::fatal!("{e}"));
+    let ctx = Context {
+        program,
+        options,
+        config,
+    };
+
+    let queue_dir = ctx.config.path(&p::QUEUE_DIRECTORY);
+    if let Err(e) = std::env::set_current_dir(&queue_dir) {
+        maillog::fatal!("chdir {}: {e}", queue_dir.display());
+    }
+    if let Err(e) = service.pre_jail(&ctx) {
+        maillog::fatal!("{e}");
+    }
+    if util::privs::is_root() && (ctx.options.unprivileged || ctx.options.chroot) {
+        let owner_name = ctx.config.str(&p::MAIL_OWNER);
+        let owner = match util::privs::lookup_user(owner_name) {
+            Ok(Some(a)) if a.uid != 0 => a,
+            Ok(Some(_)) => {
+                maillog::fatal!("parameter mail_owner: user {owner_name} has root privileges")
+            }
+            Ok(None) => maillog::fatal!("parameter mail_owner: unknown user name: {owner_name}"),
+            Err(e) => maillog::fatal!("parameter mail_owner: cannot look up {owner_name}: {e}"),
+        };
+        let jail = ctx.options.chroot.then_some(queue_dir.as_path());
+        let user = if ctx.options.unprivileged {
+            owner
+        } else {
+            util::privs::current_account()
+        };
+        if let Err(e) = util::privs::drop_privileges(&user, jail) {
+            maillog::fatal!("cannot drop privileges to {}: {e}", user.name);
+        }
+    }
+    if let Err(e) = service.post_jail(&ctx) {
+        maillog::fatal!("{e}");
+    }
+    (ctx, inherited)
+}

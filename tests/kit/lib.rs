@@ -1,0 +1,340 @@
+//! The test kit: an [`Instance`] is a private mailsuite in a fresh
+//! directory — main.cf, master.cf, a queue directory and its own maillog —
+//! run by the real `mailsuite` command and `master` as the current user on
+//! loopback ports. Inet services listen on port 0; the kit reads the port
+//! the master got from its "listening on" log line, so tests never race for
+//! ports. The directory is removed when a test passes and kept (its path
+//! printed) when it fails, maillog and all.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Where the workspace's binaries are: next to the test executable's `deps/`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
+    for b in ["master", "mailsuite", "postconf", "testworker"] {
+        assert!(
+            dir.join(b).is_file(),
+            "{} missing: run `cargo build --workspace` first",
+            dir.join(b).display()
+        );
+    }
+    dir
+}
+
+/// True when the tests run as root (then workers drop to `nobody`).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A private mailsuite instance.
+pub struct Instance {
+    pub dir: PathBuf,
+    pub bin: PathBuf,
+    /// Run the commands as this uid/gid instead of the test's own.
+    pub run_as: Option<(u32, u32)>,
+}
+
+impl Instance {
+    /// A fresh directory with a main.cf for loopback use and an empty master.cf.
+    pub fn new(name: &str) -> Instance {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("mailsuite-test-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create test dir");
+        let inst = Instance {
+            dir,
+            bin: bin_dir(),
+            run_as: None,
+        };
+        let d = inst.dir.display();
+        let owner = if is_root() {
+            "mail_owner = nobody\nsetgid_group = nogroup\n"
+        } else {
+            ""
+        };
+        inst.write(
+            "main.cf",
+            &format!(
+                "# written by the test kit\nqueue_directory = {d}/queue\ndata_directory = {d}/data\ndaemon_directory = {}\nmaillog_file = {d}/maillog\nmyhostname = mail.example.test\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmaster_stop_timeout = 3s\n{owner}",
+                inst.bin.display()
+            ),
+        );
+        inst.write("master.cf", "");
+        inst
+    }
+
+    /// An instance whose commands run as `nobody` (only when the tests run as root).
+    pub fn new_as_nobody(name: &str) -> Instance {
+        let mut inst = Instance::new(name);
+        let (uid, gid) = (65534, 65534);
+        let text = std::fs::read_to_string(inst.dir.join("main.cf")).expect("main.cf");
+        let text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("mail_owner") && !l.starts_with("setgid_group"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        inst.write("main.cf", &text);
+        std::os::unix::fs::chown(&inst.dir, Some(uid), Some(gid)).expect("chown");
+        for f in ["main.cf", "master.cf"] {
+            std::os::unix::fs::chown(inst.dir.join(f), Some(uid), Some(gid)).expect("chown");
+        }
+        inst.run_as = Some((uid, gid));
+        inst
+    }
+
+    pub fn write(&self, file: &str, text: &str) {
+        std::fs::write(self.dir.join(file), text).expect("write config");
+    }
+
+    /// Appends lines to main.cf.
+    pub fn main_cf(&self, lines: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("main.cf"))
+            .expect("main.cf");
+        f.write_all(lines.as_bytes()).expect("append main.cf");
+        if !lines.ends_with('\n') {
+            f.write_all(b"\n").expect("append main.cf");
+        }
+    }
+
+    /// Replaces master.cf.
+    pub fn master_cf(&self, text: &str) {
+        self.write("master.cf", text);
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(self.bin.join(program));
+        c.env("MAIL_CONFIG", &self.dir);
+        if let Some((uid, gid)) = self.run_as {
+            use std::os::unix::process::CommandExt;
+            c.uid(uid).gid(gid);
+        }
+        c
+    }
+
+    /// Runs `mailsuite ARGS`.
+    pub fn mailsuite(&self, args: &[&str]) -> Output {
+        self.command("mailsuite")
+            .args(args)
+            .output()
+            .expect("run mailsuite")
+    }
+
+    /// Runs `postconf ARGS`.
+    pub fn postconf(&self, args: &[&str]) -> Output {
+        self.command("postconf")
+            .args(args)
+            .output()
+            .expect("run postconf")
+    }
+
+    /// `mailsuite start`, then waits for the master's start-up line.
+    pub fn start(&self) {
+        let out = self.mailsuite(&["start"]);
+        assert!(
+            out.status.success(),
+            "mailsuite start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            self.wait_log("daemon started", 1, Duration::from_secs(10)),
+            "master did not log its start"
+        );
+    }
+
+    pub fn stop(&self) {
+        let out = self.mailsuite(&["stop"]);
+        assert!(
+            out.status.success(),
+            "mailsuite stop failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn maillog(&self) -> String {
+        std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
+    }
+
+    /// Lines of the maillog that contain `pattern`.
+    pub fn log_lines(&self, pattern: &str) -> Vec<String> {
+        self.maillog()
+            .lines()
+            .filter(|l| l.contains(pattern))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits until at least `count` maillog lines contain `pattern`.
+    pub fn wait_log(&self, pattern: &str, count: usize, timeout: Duration) -> bool {
+        wait_until(timeout, || self.log_lines(pattern).len() >= count)
+    }
+
+    /// The port the master got for inet service `name` (as written in master.cf).
+    pub fn port(&self, name: &str) -> u16 {
+        let needle = format!("service \"{name}\" (inet) listening on ");
+        assert!(
+            self.wait_log(&needle, 1, Duration::from_secs(5)),
+            "no listening line for {name}"
+        );
+        let line = self.log_lines(&needle).pop().expect("line");
+        let addr = line.rsplit(' ').next().expect("address");
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port")
+    }
+
+    pub fn master_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.dir.join("queue/pid/master.pid")).ok()?;
+        let pid: i32 = text.trim().parse().ok()?;
+        alive(pid).then_some(pid)
+    }
+
+    /// Live processes whose parent is the master and whose name is `comm`.
+    pub fn workers(&self, comm: &str) -> Vec<i32> {
+        match self.master_pid() {
+            Some(m) => children_of(m, comm),
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let pid = self.master_pid();
+        if let Some(pid) = pid {
+            let _ = self.command("mailsuite").arg("stop").output();
+            if alive(pid) {
+                // SAFETY: kill on a pid this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        if std::thread::panicking() {
+            eprintln!("test failed: instance kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// True when `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Live children of `parent` whose command name is `comm`.
+pub fn children_of(parent: i32, comm: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = &stat[open + 1..close];
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        if name == comm
+            && fields.len() > 2
+            && fields[0] != "Z"
+            && fields[1].parse::<i32>().ok() == Some(parent)
+        {
+            out.push(pid);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A line-oriented client of the test worker.
+pub struct LineClient {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl LineClient {
+    pub fn connect(port: u16) -> LineClient {
+        LineClient::connect_to("127.0.0.1", port)
+    }
+
+    pub fn connect_to(host: &str, port: u16) -> LineClient {
+        let s = TcpStream::connect((host, port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        LineClient {
+            writer: s.try_clone().expect("clone"),
+            reader: BufReader::new(s),
+        }
+    }
+
+    /// Reads one line (without the newline); None on end-of-file or timeout.
+    pub fn read_line(&mut self) -> Option<String> {
+        let mut l = String::new();
+        match self.reader.read_line(&mut l) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(l.trim_end().to_string()),
+        }
+    }
+
+    /// Reads the greeting `hello PID` and returns the worker's pid.
+    pub fn hello(&mut self) -> Option<i32> {
+        self.read_line()?.strip_prefix("hello ")?.parse().ok()
+    }
+
+    pub fn ask(&mut self, line: &str) -> Option<String> {
+        writeln!(self.writer, "{line}").ok()?;
+        self.read_line()
+    }
+
+    pub fn set_timeout(&self, t: Duration) {
+        self.writer.set_read_timeout(Some(t)).expect("timeout");
+    }
+
+    pub fn quit(mut self) {
+        let _ = writeln!(self.writer, "quit");
+        let _ = self.read_line();
+    }
+}
