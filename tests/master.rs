@@ -132,11 +132,9 @@ fn pool_grows_to_maxproc_with_a_warning_then_shrinks_after_max_idle() {
         1,
         5 * SECOND
     ));
-    assert!(
-        inst.log_lines("to avoid this condition, increase the process count")
-            .len()
-            >= 1
-    );
+    assert!(!inst
+        .log_lines("to avoid this condition, increase the process count")
+        .is_empty());
 
     // The waiting clients are served as soon as workers free up.
     let waiting: Vec<LineClient> = clients.drain(20..).collect();
@@ -436,4 +434,38 @@ fn an_ordinary_user_can_start_reload_and_stop() {
     assert!(inst.wait_log("reload -- version", 1, 5 * SECOND));
     inst.stop();
     assert!(inst.master_pid().is_none());
+}
+
+#[test]
+fn log_lines_from_many_workers_never_interleave() {
+    let inst = Instance::new("interleave");
+    inst.master_cf("127.0.0.1:0 inet n - n - 10 testworker\n");
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut c = LineClient::connect(port);
+                c.hello().expect("greeting");
+                let reply = c.ask("log 300");
+                c.quit();
+                reply
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(
+            h.join().expect("client thread").as_deref(),
+            Some("logged 300")
+        );
+    }
+    let bursts = inst.log_lines("burst ");
+    assert_eq!(bursts.len(), 3000, "lines were lost or merged");
+    for line in &bursts {
+        assert!(
+            is_postfix_format(line, "testworker", "burst "),
+            "mangled line: {line}"
+        );
+        assert!(line.ends_with(" end"), "mangled line: {line}");
+    }
 }

@@ -6,7 +6,8 @@
 //!
 //! DESCRIPTION
 //!   Default (single-client mode): greets each client with
-//!   `hello PID`, then answers line by line: `whoami` → `pid PID uid UID`, `quit` → closes, anything else is echoed. `multi`: the same
+//!   `hello PID`, then answers line by line: `whoami` → `pid PID uid UID`, `quit` → closes, `log N` → writes N long maillog lines,
+//!   anything else is echoed. `multi`: the same
 //!   protocol, many clients in one process. `trigger`: logs `wakeup: DATA`
 //!   for each trigger request. `crash`: exits with status 3 before serving,
 //!   to exercise the master's throttle.
@@ -27,11 +28,24 @@ fn whoami() -> String {
     format!("pid {} uid {uid}", std::process::id())
 }
 
+/// Logs `count` long lines as fast as possible, to show lines never interleave.
+fn burst(count: &str) -> String {
+    let n: usize = count.parse().unwrap_or(0).min(100_000);
+    let filler = "x".repeat(400);
+    for i in 0..n {
+        maillog::info!("burst {i} of {n} {filler} end");
+    }
+    format!("logged {n}")
+}
+
 fn answer(line: &str) -> Option<String> {
     match line.trim() {
         "quit" => None,
         "whoami" => Some(whoami()),
-        other => Some(other.to_string()),
+        other => match other.strip_prefix("log ") {
+            Some(n) => Some(burst(n)),
+            None => Some(other.to_string()),
+        },
     }
 }
 

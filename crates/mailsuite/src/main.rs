@@ -219,21 +219,6 @@ impl Ctl {
     }
 }
 
-fn init_logging(config: &Config) {
-    let settings = maillog::Settings {
-        syslog_name: config.str(&p::SYSLOG_NAME).to_string(),
-        program: "mailsuite".into(),
-        facility: config.str(&p::SYSLOG_FACILITY).to_string(),
-        maillog_file: Some(config.path(&p::MAILLOG_FILE)).filter(|p| !p.as_os_str().is_empty()),
-        hostname: config.str(&p::MYHOSTNAME).to_string(),
-        stderr: true,
-        inherited_fd: None,
-    };
-    if let Err(e) = maillog::init(settings) {
-        maillog::warning!("{e}");
-    }
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (opts, rest) = util::getopt::getopt(&args, "c:Dv").unwrap_or_else(|e| {
@@ -260,7 +245,7 @@ fn main() {
         eprintln!("mailsuite: fatal: {e}");
         std::process::exit(EX_CONFIG)
     });
-    init_logging(&config);
+    params::logging::init(&config, "mailsuite", true, None);
     let ctl = Ctl {
         config_dir: absolute(&config_dir),
         config,

@@ -298,7 +298,7 @@ pub fn wake(ep: &Endpoint) -> Result<(), String> {
                 SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
                 None,
             )
-            .map_err(|e| errno(e))?;
+            .map_err(errno)?;
             let addr = UnixAddr::new(path.as_path()).map_err(errno)?;
             match socket::connect(fd.as_raw_fd(), &addr) {
                 Ok(()) | Err(nix::errno::Errno::EINPROGRESS) => {}

@@ -54,28 +54,12 @@ mod signals;
 mod spawn;
 mod supervisor;
 
-use params::{table as p, Config};
+use params::table as p;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use util::pidfile::{AcquireError, PidFile};
 use util::sysexits::*;
-
-/// Logging set-up shared with reload.
-pub(crate) fn init_logging(config: &Config, stderr: bool) {
-    let settings = maillog::Settings {
-        syslog_name: config.str(&p::SYSLOG_NAME).to_string(),
-        program: "master".into(),
-        facility: config.str(&p::SYSLOG_FACILITY).to_string(),
-        maillog_file: Some(config.path(&p::MAILLOG_FILE)).filter(|p| !p.as_os_str().is_empty()),
-        hostname: config.str(&p::MYHOSTNAME).to_string(),
-        stderr,
-        inherited_fd: None,
-    };
-    if let Err(e) = maillog::init(settings) {
-        maillog::warning!("{e}");
-    }
-}
 
 /// Reports start-up failure to whoever waits for it, then exits.
 struct Starter {
@@ -178,7 +162,7 @@ fn main() {
         }
     }
 
-    init_logging(&config, true);
+    params::logging::init(&config, "master", true, None);
     if let Err(e) = std::env::set_current_dir(&queue_dir) {
         maillog::fatal!("chdir {}: {e}", queue_dir.display());
     }

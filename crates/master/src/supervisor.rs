@@ -381,7 +381,7 @@ impl Supervisor {
             }
         };
         self.config = config;
-        crate::init_logging(&self.config, false);
+        params::logging::init(&self.config, "master", false, None);
         maillog::reopen();
         maillog::info!(
             "reload -- version {}, configuration {}",

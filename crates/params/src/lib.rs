@@ -11,7 +11,10 @@
 mod config;
 pub mod error;
 pub mod expand;
+mod lines;
+pub mod logging;
 pub mod main_cf;
+pub mod man;
 pub mod master_cf;
 mod netif;
 pub mod registry;

@@ -3,6 +3,7 @@
 //! the line-preserving edits behind `postconf -e`, `-X` and `-#`.
 
 use crate::error::ConfigError;
+use crate::lines::{is_comment_or_blank, logical_lines, LogicalLine};
 use std::path::{Path, PathBuf};
 
 /// One `name = value` definition and where it stands in the file.
@@ -26,11 +27,6 @@ pub struct MainCf {
     defs: Vec<Definition>,
     /// Notes about lines that parse but look wrong (e.g. a `#` after a value).
     pub warnings: Vec<String>,
-}
-
-fn is_comment_or_blank(line: &str) -> bool {
-    let t = line.trim_start();
-    t.is_empty() || t.starts_with('#')
 }
 
 /// Removes a trailing ` # comment` from a value. Postfix keeps such text as
@@ -67,40 +63,12 @@ impl MainCf {
             defs: Vec::new(),
             warnings: Vec::new(),
         };
-        let mut i = 0;
-        while i < cf.lines.len() {
-            if is_comment_or_blank(&cf.lines[i]) {
-                i += 1;
-                continue;
-            }
-            let first = i;
-            if cf.lines[i].starts_with([' ', '\t']) {
-                return Err(ConfigError::new(
-                    path,
-                    Some(i + 1),
-                    None,
-                    "line starts with white space but continues nothing",
-                ));
-            }
-            let mut logical = cf.lines[i].trim_end().to_string();
-            let mut last = i;
-            i += 1;
-            while i < cf.lines.len() {
-                let l = &cf.lines[i];
-                if l.trim().is_empty() {
-                    break;
-                }
-                if l.starts_with([' ', '\t']) {
-                    if !l.trim_start().starts_with('#') {
-                        logical.push(' ');
-                        logical.push_str(l.trim());
-                    }
-                    last = i;
-                    i += 1;
-                } else {
-                    break;
-                }
-            }
+        for LogicalLine {
+            text: logical,
+            first,
+            last,
+        } in logical_lines(path, &cf.lines)?
+        {
             let Some((name, value)) = logical.split_once('=') else {
                 return Err(ConfigError::new(
                     path,

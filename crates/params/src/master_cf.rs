@@ -5,6 +5,7 @@
 //! Keeps the physical lines so `postconf -M` edits leave the rest untouched.
 
 use crate::error::ConfigError;
+use crate::lines::{is_comment_or_blank, logical_lines, LogicalLine};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -143,11 +144,6 @@ fn words(text: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn is_comment_or_blank(line: &str) -> bool {
-    let t = line.trim_start();
-    t.is_empty() || t.starts_with('#')
-}
-
 fn yes_no(field: &str, default: bool) -> Option<bool> {
     match field {
         "-" => Some(default),
@@ -248,38 +244,12 @@ impl MasterCf {
     pub fn parse(path: &Path, text: &str) -> Result<MasterCf, ConfigError> {
         let lines: Vec<String> = text.lines().map(str::to_string).collect();
         let mut services: Vec<Service> = Vec::new();
-        let mut i = 0;
-        while i < lines.len() {
-            let l = &lines[i];
-            let t = l.trim_start();
-            if t.is_empty() || t.starts_with('#') {
-                i += 1;
-                continue;
-            }
-            if l.starts_with([' ', '\t']) {
-                return Err(ConfigError::new(
-                    path,
-                    Some(i + 1),
-                    None,
-                    "line starts with white space but continues nothing",
-                ));
-            }
-            let first = i;
-            let mut logical = l.clone();
-            let mut last = i;
-            i += 1;
-            while i < lines.len() && lines[i].starts_with([' ', '\t']) {
-                let t = lines[i].trim();
-                if t.is_empty() {
-                    break;
-                }
-                if !t.starts_with('#') {
-                    logical.push(' ');
-                    logical.push_str(t);
-                }
-                last = i;
-                i += 1;
-            }
+        for LogicalLine {
+            text: logical,
+            first,
+            last,
+        } in logical_lines(path, &lines)?
+        {
             let mut svc = parse_entry(path, first + 1, &logical)?;
             svc.first = first;
             svc.last = last;

@@ -41,24 +41,6 @@ impl Context {
     }
 }
 
-/// Sets the logging destination from the configuration.
-pub fn init_logging(program: &str, config: &Config, stderr: bool) {
-    let settings = maillog::Settings {
-        syslog_name: config.str(&p::SYSLOG_NAME).to_string(),
-        program: program.to_string(),
-        facility: config.str(&p::SYSLOG_FACILITY).to_string(),
-        maillog_file: Some(config.path(&p::MAILLOG_FILE)).filter(|p| !p.as_os_str().is_empty()),
-        hostname: config.str(&p::MYHOSTNAME).to_string(),
-        stderr,
-        inherited_fd: std::env::var(maillog::MAILLOG_FD_ENV)
-            .ok()
-            .and_then(|v| v.parse().ok()),
-    };
-    if let Err(e) = maillog::init(settings) {
-        maillog::warning!("{e}");
-    }
-}
-
 /// Runs the start-up sequence and returns the context and inherited descriptors.
 /// Any failure is fatal (logged, exit 1): the master then throttles the service.
 pub fn start(program: &'static str, service: &mut dyn Service) -> (Context, Inherited) {
@@ -68,7 +50,10 @@ pub fn start(program: &'static str, service: &mut dyn Service) -> (Context, Inhe
     let config =
         Config::load(&config_dir, &options.overrides).unwrap_or_else(|e| maillog::fatal!("{e}"));
     let stderr = !util::fd::is_open(ipc::status::STATUS_FD);
-    init_logging(program, &config, stderr);
+    let log_fd = std::env::var(maillog::MAILLOG_FD_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok());
+    params::logging::init(&config, program, stderr, log_fd);
     let inherited = Inherited::take(options.sockets).unwrap_or_else(|e| maillog::fatal!("{e}"));
     let ctx = Context {
         program,

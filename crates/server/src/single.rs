@@ -6,7 +6,7 @@ use crate::status::{accept, Inherited};
 use crate::Service;
 use ipc::status::Status;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
 /// A service that handles one client per call.
@@ -65,30 +65,30 @@ pub(crate) fn wait_for_client(inh: &Inherited, idle: Option<std::time::Duration>
     }
 }
 
-/// Runs `service` under the master and never returns.
-pub fn single_server<S: SingleService>(program: &'static str, mut service: S) -> ! {
-    let (ctx, inh) = setup::start(program, &mut service);
-    let limits = ctx.limits(service.long_running());
+/// The loop both one-request-at-a-time modes share: wait for a listener,
+/// let `take` turn it into a request (None when another worker was first),
+/// report Taken, `handle` it, report Available; exit when idle for
+/// `max_idle`, after `max_use` requests, or when the master is gone.
+pub(crate) fn serve_loop<R>(
+    ctx: &Context,
+    inh: &Inherited,
+    long_running: bool,
+    mut take: impl FnMut(&OwnedFd) -> Option<R>,
+    mut handle: impl FnMut(R),
+) -> ! {
+    let limits = ctx.limits(long_running);
     let gen = ctx.options.generation;
     inh.notify(gen, Status::Available);
     let mut served: u64 = 0;
     loop {
-        match wait_for_client(&inh, limits.map(|l| l.0)) {
+        match wait_for_client(inh, limits.map(|l| l.0)) {
             Wait::MasterGone | Wait::Idle => std::process::exit(0),
             Wait::Ready(i) => {
-                let fd = match accept(&inh.listeners[i]) {
-                    Ok(Some(fd)) => fd,
-                    Ok(None) => continue,
-                    Err(e) => {
-                        maillog::warning!("accept connection: {e}");
-                        continue;
-                    }
+                let Some(request) = take(&inh.listeners[i]) else {
+                    continue;
                 };
                 inh.notify(gen, Status::Taken);
-                match Client::from_fd(fd) {
-                    Ok(client) => service.serve(&ctx, client),
-                    Err(e) => maillog::warning!("set up connection: {e}"),
-                }
+                handle(request);
                 served += 1;
                 if limits.is_some_and(|(_, max_use)| served >= max_use) {
                     std::process::exit(0);
@@ -97,4 +97,23 @@ pub fn single_server<S: SingleService>(program: &'static str, mut service: S) ->
             }
         }
     }
+}
+
+/// Runs `service` under the master and never returns.
+pub fn single_server<S: SingleService>(program: &'static str, mut service: S) -> ! {
+    let (ctx, inh) = setup::start(program, &mut service);
+    let long_running = service.long_running();
+    let take = |listener: &OwnedFd| match accept(listener) {
+        Ok(fd) => fd,
+        Err(e) => {
+            maillog::warning!("accept connection: {e}");
+            None
+        }
+    };
+    serve_loop(&ctx, &inh, long_running, take, |fd| {
+        match Client::from_fd(fd) {
+            Ok(client) => service.serve(&ctx, client),
+            Err(e) => maillog::warning!("set up connection: {e}"),
+        }
+    })
 }

@@ -3,12 +3,11 @@
 //! runs its job. The master sends `W` on every `wakeup` tick.
 
 use crate::setup::{self, Context};
-use crate::single::{wait_for_client, Wait};
+use crate::single::serve_loop;
 use crate::status::{accept, is_fifo};
 use crate::Service;
-use ipc::status::Status;
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 /// The most trigger bytes read per request.
@@ -20,7 +19,7 @@ pub trait TriggerService: Service {
     fn wakeup(&mut self, ctx: &Context, data: &[u8]);
 }
 
-fn read_trigger(fd: std::os::fd::OwnedFd) -> Vec<u8> {
+fn read_trigger(fd: OwnedFd) -> Vec<u8> {
     let _ = util::fd::set_nonblocking(fd.as_raw_fd(), false);
     let mut s = std::os::unix::net::UnixStream::from(fd);
     let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
@@ -36,42 +35,28 @@ fn read_trigger(fd: std::os::fd::OwnedFd) -> Vec<u8> {
     buf
 }
 
+/// Reads one trigger request from a FIFO or an accepted connection.
+fn take_trigger(listener: &OwnedFd) -> Option<Vec<u8>> {
+    if is_fifo(listener) {
+        let mut buf = [0u8; TRIGGER_MAX];
+        return nix::unistd::read(listener, &mut buf)
+            .ok()
+            .map(|n| buf[..n].to_vec());
+    }
+    match accept(listener) {
+        Ok(fd) => fd.map(read_trigger),
+        Err(e) => {
+            maillog::warning!("accept trigger: {e}");
+            None
+        }
+    }
+}
+
 /// Runs `service` under the master and never returns.
 pub fn trigger_server<S: TriggerService>(program: &'static str, mut service: S) -> ! {
     let (ctx, inh) = setup::start(program, &mut service);
-    let limits = ctx.limits(service.long_running());
-    let gen = ctx.options.generation;
-    inh.notify(gen, Status::Available);
-    let mut served: u64 = 0;
-    loop {
-        match wait_for_client(&inh, limits.map(|l| l.0)) {
-            Wait::MasterGone | Wait::Idle => std::process::exit(0),
-            Wait::Ready(i) => {
-                let listener = &inh.listeners[i];
-                let data = if is_fifo(listener) {
-                    let mut buf = [0u8; TRIGGER_MAX];
-                    match nix::unistd::read(listener, &mut buf) {
-                        Ok(n) => buf[..n].to_vec(),
-                        Err(_) => continue,
-                    }
-                } else {
-                    match accept(listener) {
-                        Ok(Some(fd)) => read_trigger(fd),
-                        Ok(None) => continue,
-                        Err(e) => {
-                            maillog::warning!("accept trigger: {e}");
-                            continue;
-                        }
-                    }
-                };
-                inh.notify(gen, Status::Taken);
-                service.wakeup(&ctx, &data);
-                served += 1;
-                if limits.is_some_and(|(_, max_use)| served >= max_use) {
-                    std::process::exit(0);
-                }
-                inh.notify(gen, Status::Available);
-            }
-        }
-    }
+    let long_running = service.long_running();
+    serve_loop(&ctx, &inh, long_running, take_trigger, |data| {
+        service.wakeup(&ctx, &data)
+    })
 }

@@ -65,7 +65,7 @@ impl PidFile {
     pub fn write_pid(&mut self, pid: u32) -> io::Result<()> {
         self.file.set_len(0)?;
         self.file.seek(SeekFrom::Start(0))?;
-        write!(self.file, "{pid:>10}\n")?;
+        writeln!(self.file, "{pid:>10}")?;
         self.file.sync_all()
     }
 

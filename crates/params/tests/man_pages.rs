@@ -1,0 +1,88 @@
+//! The man pages in `man/` are generated: from the parameter registry
+//! (`mailsuite-postconf.5`) and from the `//!` block that opens each
+//! program's `main.rs`. This test renders them and compares; with
+//! `UPDATE_MAN=1` (what `scripts/gen-man` runs) it writes them instead.
+
+use params::man;
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The `//!` lines at the top of `path`, without their `//! ` prefix.
+fn doc_header(path: &Path) -> String {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut out = String::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("//!") else {
+            break;
+        };
+        out.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+        out.push('\n');
+    }
+    out
+}
+
+/// Every generated page: file name under `man/` and its text.
+fn pages() -> Vec<(&'static str, String)> {
+    let program = |name: &str, section: u8, main: &str| {
+        man::from_doc_header(name, section, &doc_header(&workspace().join(main)))
+    };
+    vec![
+        ("mailsuite-postconf.5", man::postconf_5()),
+        (
+            "master.8",
+            program("master", 8, "crates/master/src/main.rs"),
+        ),
+        (
+            "mailsuite.1",
+            program("mailsuite", 1, "crates/mailsuite/src/main.rs"),
+        ),
+        (
+            "postconf.1",
+            program("postconf", 1, "crates/postconf/src/main.rs"),
+        ),
+    ]
+}
+
+#[test]
+fn man_pages_are_up_to_date() {
+    let dir = workspace().join("man");
+    let update = std::env::var_os("UPDATE_MAN").is_some_and(|v| v == "1");
+    let mut stale = Vec::new();
+    for (file, text) in pages() {
+        let path = dir.join(file);
+        if update {
+            std::fs::create_dir_all(&dir).expect("create man/");
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                std::fs::write(&path, &text)
+                    .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+            }
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            stale.push(file);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "man pages out of date: {stale:?}; run scripts/gen-man"
+    );
+}
+
+#[test]
+fn program_pages_have_the_postfix_sections() {
+    for (file, text) in pages().into_iter().skip(1) {
+        for heading in ["NAME", "SYNOPSIS", "DESCRIPTION", "SECURITY", "FILES"] {
+            assert!(
+                text.contains(&format!(".SH \"{heading}\"\n")),
+                "{file}: no {heading}"
+            );
+        }
+        let name = file.split('.').next().unwrap_or_default();
+        assert!(
+            text.contains(&format!(".SH \"NAME\"\n{name} \\- ")),
+            "{file}: NAME must read \"{name} - summary\""
+        );
+    }
+}
