@@ -2,9 +2,13 @@
 //! is validated on receipt: no program trusts another's bytes (STYLE 5).
 //! Bump [`VERSION`] on every change to any message layout.
 //!
+//! * [`cleanup`]: how a message is handed to cleanup.
+//! * [`frame`]: length-checked frames and payload fields for request streams.
 //! * [`status`]: the master ↔ worker contract — which descriptors a worker
 //!   inherits, and the fixed-size status messages it sends on one of them.
 
+pub mod cleanup;
+pub mod frame;
 pub mod status;
 
 /// The version of every IPC layout in this crate.

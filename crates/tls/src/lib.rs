@@ -1,0 +1,197 @@
+//! TLS for mailsuite, on rustls with the ring provider (no C toolchain
+//! beyond what ring needs, no OpenSSL).
+//!
+//! * [`ServerTls`]: a server configuration from PEM certificate-chain and
+//!   key files (`smtpd_tls_cert_file`/`smtpd_tls_key_file`, Dovecot's
+//!   `ssl_cert`/`ssl_key`), and [`ServerTls::accept`] to run the handshake
+//!   on any blocking stream (after STARTTLS, or at once for port 465/993/995).
+//! * [`describe`]: the session as Postfix logs it
+//!   (`TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384 (256/256 bits)`).
+//!
+//! Reading key files happens before the privilege drop (they are usually
+//! readable by root only); the handshake runs after it.
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What went wrong with TLS set-up or a handshake.
+#[derive(Debug)]
+pub enum TlsError {
+    /// A certificate or key file could not be read or holds nothing usable.
+    File { path: PathBuf, problem: String },
+    /// Certificate and key do not go together, or rustls refused the config.
+    Config(String),
+    /// The handshake failed (bad client, timeout, protocol error).
+    Handshake(String),
+}
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsError::File { path, problem } => write!(f, "{}: {problem}", path.display()),
+            TlsError::Config(p) => write!(f, "TLS configuration: {p}"),
+            TlsError::Handshake(p) => write!(f, "TLS handshake: {p}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Reads every certificate in a PEM file (leaf first, then the chain).
+pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let err = |problem: String| TlsError::File {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| err(e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(err("no certificate found".into()));
+    }
+    Ok(certs)
+}
+
+/// Reads the first private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
+pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::File {
+        path: path.to_path_buf(),
+        problem: e.to_string(),
+    })
+}
+
+/// A server-side TLS configuration.
+#[derive(Clone)]
+pub struct ServerTls {
+    config: Arc<ServerConfig>,
+}
+
+/// A TLS session over a blocking stream.
+pub type ServerStream<S> = StreamOwned<ServerConnection, S>;
+
+impl ServerTls {
+    /// Builds the configuration from a certificate chain file and a key file
+    /// (they may be the same file).
+    pub fn from_files(cert: &Path, key: &Path) -> Result<ServerTls, TlsError> {
+        let certs = read_certs(cert)?;
+        let key = read_key(key)?;
+        let config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        Ok(ServerTls {
+            config: Arc::new(config),
+        })
+    }
+
+    /// Runs the server handshake to completion on `stream` (its own
+    /// timeouts apply) and returns the encrypted stream.
+    pub fn accept<S: Read + Write>(&self, mut stream: S) -> Result<ServerStream<S>, TlsError> {
+        let mut conn = ServerConnection::new(self.config.clone())
+            .map_err(|e| TlsError::Handshake(e.to_string()))?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut stream)
+                .map_err(|e| TlsError::Handshake(e.to_string()))?;
+        }
+        Ok(StreamOwned::new(conn, stream))
+    }
+}
+
+/// The negotiated session in Postfix's words, e.g.
+/// `TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384 (256/256 bits)`.
+pub fn describe(conn: &rustls::CommonState) -> String {
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "TLS",
+    };
+    let (suite, bits) = match conn.negotiated_cipher_suite() {
+        Some(s) => {
+            let name = format!("{:?}", s.suite());
+            let bits = if name.contains("256") || name.contains("CHACHA20") {
+                256
+            } else {
+                128
+            };
+            (name, bits)
+        }
+        None => ("unknown".into(), 0),
+    };
+    format!("{version} with cipher {suite} ({bits}/{bits} bits)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+        let cert = rcgen::generate_simple_self_signed(vec!["mail.example.test".into()]).unwrap();
+        let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&c, cert.cert.pem()).unwrap();
+        std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
+        (c, k)
+    }
+
+    #[test]
+    fn files_are_checked_and_a_handshake_completes() {
+        let dir = std::env::temp_dir().join(format!("tls_test_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (c, k) = self_signed(&dir);
+        assert!(matches!(
+            ServerTls::from_files(&dir.join("missing.pem"), &k),
+            Err(TlsError::File { .. })
+        ));
+        assert!(
+            matches!(ServerTls::from_files(&k, &k), Err(TlsError::File { .. })),
+            "a key is not a certificate"
+        );
+        let server = ServerTls::from_files(&c, &k).unwrap();
+
+        let (a, b) = UnixStream::pair().unwrap();
+        let t = std::thread::spawn(move || {
+            let mut s = server.accept(a).unwrap();
+            let mut buf = [0u8; 5];
+            s.read_exact(&mut buf).unwrap();
+            s.write_all(b"world").unwrap();
+            s.flush().unwrap();
+            describe(&s.conn)
+        });
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(read_certs(&c).unwrap().remove(0)).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("mail.example.test").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut client = StreamOwned::new(conn, b);
+        client.write_all(b"hello").unwrap();
+        let mut buf = [0u8; 5];
+        client.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"world");
+        let d = t.join().unwrap();
+        assert!(d.starts_with("TLSv1.3 with cipher TLS13_"), "{d}");
+        // A client that speaks garbage fails the handshake cleanly.
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"EHLO not tls\r\n").unwrap();
+        drop(b);
+        assert!(matches!(
+            ServerTls::from_files(&c, &k).unwrap().accept(a),
+            Err(TlsError::Handshake(_))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
