@@ -13,3 +13,4 @@ pub mod pidfile;
 pub mod privs;
 pub mod safe_file;
 pub mod sysexits;
+pub mod time;

@@ -1,0 +1,332 @@
+//! The message header as cleanup sees it: lines in, headers and body out.
+//!
+//! RFC 5322 (and Postfix's cleanup): a header line is `name:` with a name of
+//! printable ASCII other than `:`; lines that start with a space or tab
+//! continue the header before; the header ends at the first empty line or
+//! at the first line that is neither (that line is the first body line).
+//! A header longer than `header_size_limit` keeps its first part and the
+//! rest is dropped, as Postfix does.
+
+/// One header, as its physical lines (without line endings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub lines: Vec<Vec<u8>>,
+}
+
+impl Header {
+    /// The name as written (`Subject`).
+    pub fn name(&self) -> &str {
+        let first = self.lines.first().map(Vec::as_slice).unwrap_or_default();
+        let end = first.iter().position(|b| *b == b':').unwrap_or(first.len());
+        std::str::from_utf8(&first[..end]).unwrap_or("").trim_end()
+    }
+
+    /// True when the name is `name`, ignoring case.
+    pub fn is(&self, name: &str) -> bool {
+        self.name().eq_ignore_ascii_case(name)
+    }
+
+    /// The value, unfolded (continuation lines joined), leading space trimmed.
+    pub fn value(&self) -> String {
+        let mut v = Vec::new();
+        for (i, l) in self.lines.iter().enumerate() {
+            if i == 0 {
+                let colon = l
+                    .iter()
+                    .position(|b| *b == b':')
+                    .map(|p| p + 1)
+                    .unwrap_or(l.len());
+                v.extend_from_slice(&l[colon..]);
+            } else {
+                v.extend_from_slice(l);
+            }
+        }
+        String::from_utf8_lossy(&v).trim().to_string()
+    }
+
+    /// Total size in bytes, counting a line ending per line.
+    pub fn size(&self) -> usize {
+        self.lines.iter().map(|l| l.len() + 1).sum()
+    }
+
+    /// A header made from `name` and `value` (which may hold `\n\t` folds).
+    pub fn new(name: &str, value: &str) -> Header {
+        let text = format!("{name}: {value}");
+        Header {
+            lines: text.split('\n').map(|l| l.as_bytes().to_vec()).collect(),
+        }
+    }
+}
+
+/// True when `line` starts a header: `name:` with a non-empty name of
+/// printable ASCII except `:` and space.
+pub fn is_header_start(line: &[u8]) -> bool {
+    match line.iter().position(|b| *b == b':') {
+        Some(0) | None => false,
+        Some(colon) => line[..colon].iter().all(|b| (33..=126).contains(b)),
+    }
+}
+
+fn is_continuation(line: &[u8]) -> bool {
+    matches!(line.first(), Some(b' ' | b'\t'))
+}
+
+/// What one line turned into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A complete header (emitted when the next line shows it is complete).
+    Header(Header),
+    /// The end of the header block; `Some(line)` when a non-header line ended
+    /// it (that line is body), None for the empty separator line.
+    EndOfHeaders(Option<Vec<u8>>),
+    /// A body line.
+    Body(Vec<u8>),
+}
+
+/// Splits a stream of lines into headers and body.
+#[derive(Debug)]
+pub struct Splitter {
+    in_headers: bool,
+    current: Option<Header>,
+    size_limit: usize,
+    /// Set when some header text was dropped for `header_size_limit`.
+    pub truncated: bool,
+}
+
+impl Splitter {
+    pub fn new(header_size_limit: usize) -> Splitter {
+        Splitter {
+            in_headers: true,
+            current: None,
+            size_limit: header_size_limit.max(1),
+            truncated: false,
+        }
+    }
+
+    /// Feeds one line (without its line ending); returns what it completed.
+    pub fn line(&mut self, line: &[u8]) -> Vec<Event> {
+        let mut out = Vec::new();
+        if !self.in_headers {
+            out.push(Event::Body(line.to_vec()));
+            return out;
+        }
+        if is_continuation(line) {
+            if let Some(h) = self.current.as_mut() {
+                if h.size() + line.len() + 1 <= self.size_limit {
+                    h.lines.push(line.to_vec());
+                } else {
+                    self.truncated = true;
+                }
+                return out;
+            }
+        }
+        if let Some(h) = self.current.take() {
+            out.push(Event::Header(h));
+        }
+        if is_header_start(line) {
+            let mut first = line.to_vec();
+            if first.len() + 1 > self.size_limit {
+                first.truncate(self.size_limit.saturating_sub(1));
+                self.truncated = true;
+            }
+            self.current = Some(Header { lines: vec![first] });
+        } else {
+            self.in_headers = false;
+            out.push(Event::EndOfHeaders(if line.is_empty() {
+                None
+            } else {
+                Some(line.to_vec())
+            }));
+        }
+        out
+    }
+
+    /// Ends the message: flushes a pending header; a message with no body
+    /// still gets its end-of-headers event.
+    pub fn finish(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        if let Some(h) = self.current.take() {
+            out.push(Event::Header(h));
+        }
+        if self.in_headers {
+            self.in_headers = false;
+            out.push(Event::EndOfHeaders(None));
+        }
+        out
+    }
+}
+
+/// Splits bytes into lines at LF (dropping a CR before it), keeping a
+/// partial last line until more bytes come. Lines longer than `max` are
+/// cut into pieces of `max` bytes, each reported as not complete, so that
+/// nothing unbounded is buffered (Postfix's line_length_limit handling).
+#[derive(Debug)]
+pub struct LineBuffer {
+    pending: Vec<u8>,
+    max: usize,
+}
+
+/// One line or piece of a long line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    pub bytes: Vec<u8>,
+    /// False for a piece of a longer line that continues in the next piece.
+    pub complete: bool,
+}
+
+impl LineBuffer {
+    pub fn new(max: usize) -> LineBuffer {
+        LineBuffer {
+            pending: Vec::new(),
+            max: max.max(1),
+        }
+    }
+
+    /// Adds bytes and returns the lines (and long-line pieces) they complete.
+    pub fn push(&mut self, mut data: &[u8]) -> Vec<Piece> {
+        let mut out = Vec::new();
+        while !data.is_empty() {
+            match data.iter().position(|b| *b == b'\n') {
+                Some(nl) => {
+                    self.pending.extend_from_slice(&data[..nl]);
+                    data = &data[nl + 1..];
+                    if self.pending.last() == Some(&b'\r') {
+                        self.pending.pop();
+                    }
+                    self.drain_long(&mut out);
+                    out.push(Piece {
+                        bytes: std::mem::take(&mut self.pending),
+                        complete: true,
+                    });
+                }
+                None => {
+                    self.pending.extend_from_slice(data);
+                    data = &[];
+                    self.drain_long(&mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn drain_long(&mut self, out: &mut Vec<Piece>) {
+        while self.pending.len() > self.max {
+            // Keep a trailing CR with the rest: it may be the start of CRLF.
+            let rest = self.pending.split_off(self.max);
+            out.push(Piece {
+                bytes: std::mem::replace(&mut self.pending, rest),
+                complete: false,
+            });
+        }
+    }
+
+    /// The last line when the text did not end in a newline.
+    pub fn finish(&mut self) -> Option<Piece> {
+        if self.pending.is_empty() {
+            None
+        } else {
+            Some(Piece {
+                bytes: std::mem::take(&mut self.pending),
+                complete: true,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &[u8]) -> Vec<Event> {
+        let mut lb = LineBuffer::new(1000);
+        let mut sp = Splitter::new(1000);
+        let mut ev = Vec::new();
+        for p in lb.push(text) {
+            ev.extend(sp.line(&p.bytes));
+        }
+        if let Some(p) = lb.finish() {
+            ev.extend(sp.line(&p.bytes));
+        }
+        ev.extend(sp.finish());
+        ev
+    }
+
+    #[test]
+    fn headers_then_body() {
+        let ev = run(b"Subject: hello\r\n there\r\nFrom: a@b\r\n\r\nbody\r\n");
+        assert_eq!(ev.len(), 4);
+        match &ev[0] {
+            Event::Header(h) => {
+                assert!(h.is("subject"));
+                assert_eq!(h.value(), "hello there");
+            }
+            e => panic!("{e:?}"),
+        }
+        assert_eq!(ev[2], Event::EndOfHeaders(None));
+        assert_eq!(ev[3], Event::Body(b"body".to_vec()));
+    }
+
+    #[test]
+    fn a_non_header_line_ends_the_headers() {
+        let ev = run(b"Subject: x\nthis is body\n");
+        assert_eq!(ev[1], Event::EndOfHeaders(Some(b"this is body".to_vec())));
+        let ev = run(b"just text\n");
+        assert_eq!(ev[0], Event::EndOfHeaders(Some(b"just text".to_vec())));
+        let ev = run(b"Subject: no body");
+        assert!(matches!(ev[0], Event::Header(_)));
+        assert_eq!(ev[1], Event::EndOfHeaders(None));
+    }
+
+    #[test]
+    fn oversized_headers_are_cut() {
+        let mut sp = Splitter::new(20);
+        sp.line(b"Subject: 0123456789");
+        sp.line(b" abcdefghij");
+        let ev = sp.finish();
+        match &ev[0] {
+            Event::Header(h) => assert!(h.size() <= 20),
+            e => panic!("{e:?}"),
+        }
+        assert!(sp.truncated);
+    }
+
+    #[test]
+    fn long_lines_come_in_pieces_and_crlf_is_dropped() {
+        let mut lb = LineBuffer::new(4);
+        let got = lb.push(b"abcdefghij\r\nxy\r");
+        assert_eq!(
+            got,
+            vec![
+                Piece {
+                    bytes: b"abcd".to_vec(),
+                    complete: false
+                },
+                Piece {
+                    bytes: b"efgh".to_vec(),
+                    complete: false
+                },
+                Piece {
+                    bytes: b"ij".to_vec(),
+                    complete: true
+                },
+            ]
+        );
+        assert_eq!(
+            lb.push(b"\n"),
+            vec![Piece {
+                bytes: b"xy".to_vec(),
+                complete: true
+            }]
+        );
+        assert_eq!(lb.finish(), None);
+    }
+
+    #[test]
+    fn header_start_rules() {
+        assert!(is_header_start(b"X-Foo: bar"));
+        assert!(is_header_start(b"X-Foo:"));
+        assert!(!is_header_start(b": bar"));
+        assert!(!is_header_start(b"Not a header: x"));
+        assert!(!is_header_start(b"From nobody"));
+    }
+}

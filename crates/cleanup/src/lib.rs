@@ -1,0 +1,3 @@
+//! The cleanup daemon's parts, kept in a library so they can be tested on their own.
+
+pub mod headers;

@@ -1,0 +1,59 @@
+//! Dates as mail headers write them.
+
+/// RFC 5322 date-time in local time, as Postfix writes it in Received: and
+/// Date: headers: `Sat, 21 Nov 2026 10:00:00 +0000 (UTC)`.
+pub fn rfc5322(secs: i64) -> String {
+    strftime(secs, c"%a, %d %b %Y %H:%M:%S %z (%Z)")
+}
+
+/// `YYYYMMDDhhmmss` in UTC, the first part of Postfix's Message-ID.
+pub fn compact_utc(secs: i64) -> String {
+    // SAFETY: gmtime_r/strftime write only into the buffers given.
+    unsafe {
+        let t: libc::time_t = secs as libc::time_t;
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::gmtime_r(&t, &mut tm);
+        format_tm(&tm, c"%Y%m%d%H%M%S")
+    }
+}
+
+fn strftime(secs: i64, fmt: &std::ffi::CStr) -> String {
+    // SAFETY: localtime_r/strftime write only into the buffers given.
+    unsafe {
+        let t: libc::time_t = secs as libc::time_t;
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&t, &mut tm);
+        format_tm(&tm, fmt)
+    }
+}
+
+/// # Safety
+/// `tm` must be a valid broken-down time.
+unsafe fn format_tm(tm: &libc::tm, fmt: &std::ffi::CStr) -> String {
+    let mut buf = [0u8; 128];
+    // SAFETY: the buffer and its length are passed together; the caller vouches for tm.
+    let n = unsafe { libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), tm) };
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Seconds since the epoch, now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(compact_utc(0), "19700101000000");
+        let d = rfc5322(86400 * 365);
+        // "Fri, 01 Jan 1971 00:00:00 +0000 (UTC)" in UTC; the zone may differ.
+        assert!(d.contains(" 1971 ") || d.contains(" 1970 "), "{d}");
+        assert!(d.ends_with(')'));
+    }
+}
