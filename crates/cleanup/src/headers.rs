@@ -112,7 +112,7 @@ impl Splitter {
         }
         if is_continuation(line) {
             if let Some(h) = self.current.as_mut() {
-                if h.size() + line.len() + 1 <= self.size_limit {
+                if h.size() + line.len() < self.size_limit {
                     h.lines.push(line.to_vec());
                 } else {
                     self.truncated = true;
