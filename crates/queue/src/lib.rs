@@ -1,4 +1,134 @@
-//! The mail queue. So far: its directory layout ([`layout`]), created with
-//! Postfix's owners and modes by `mailsuite check` / `set-permissions`.
+//! The mail queue: directories, queue IDs, and the queue file.
+//!
+//! * [`layout`]: the queue directories with Postfix's owners and modes.
+//! * [`id`]: Postfix's long queue IDs (time in base 52, `z`, inode in base 51).
+//! * [`path`]: `queue_directory/queue/[hash/]ID`, with `hash_queue_names`
+//!   and `hash_queue_depth` as Postfix applies them ([`path_of`]).
+//! * [`record`], [`writer`], [`reader`]: the queue file (below).
+//! * [`mark_done`] and [`quarantine`]: what qmgr does to a file in place.
+//!
+//! # The queue file
+//!
+//! A sequence of records, each a type byte, the payload length as a LEB128
+//! varint (at most 5 bytes, at most [`record::MAX_RECORD_LEN`]), and the
+//! payload. The framing and the type letters are Postfix's (`rec_type.h`),
+//! so Postfix's own `postcat` can show a mailsuite queue file. Three
+//! segments, then the end:
+//!
+//! | segment | records (Postfix letter: meaning) |
+//! |---------|-----------------------------------|
+//! | envelope | `C` size record (first, exactly once); `T` arrival time "sec usec" (once, required); `F` sender full name (≤1); `S` sender (once, required; "" = `<>`); `A` attribute "name=value" (e.g. `create_time`, `client_name`, `client_address`, `helo_name`, `protocol_name`, `sasl_method`, `sasl_username`, `rewrite_context`, `encoding`=7bit/8bit); `W` next delay warning time (≤1, fixed width); `<` DSN RET 1=FULL 2=HDRS (≤1); `i` DSN ENVID (≤1); recipients; `M` ends the segment (empty payload) |
+//! | content | `N` a line (stored without CRLF/LF); `L` a piece of a line that the next text record continues (lines over 2048 bytes, or a last line without a line end); `X` ends the segment (empty) |
+//! | extracted | recipients (from headers, `sendmail -t`); `r` Return-Receipt-To (≤1); `e` Errors-To (≤1); `A` attributes; `E` ends the file (empty) |
+//!
+//! A recipient is `o` DSN ORCPT, `n` DSN NOTIFY mask (1 NEVER, 2 SUCCESS,
+//! 4 FAILURE, 8 DELAY), `O` original recipient (each optional, at most
+//! once), then `R` (to deliver) or `D` (done: qmgr overwrites the `R` type
+//! byte in place, [`mark_done`]).
+//!
+//! The size record `C` is six space-separated "%15d" fields, so it can be
+//! patched in place: content size in bytes (from the first content record
+//! to `X`), offset of the first content record, number of recipient records,
+//! qmgr flags (0), content length as delivered with LF line ends, SMTPUTF8
+//! (1 if requested). The reader checks all but the flags against the file.
+//!
+//! Nothing may follow `E`. A file is written by [`Writer`] and read by
+//! [`reader::open`]; see those for durability and validation.
 
+pub mod error;
+pub mod id;
 pub mod layout;
+pub mod model;
+pub mod path;
+pub mod reader;
+pub mod record;
+pub mod writer;
+
+pub use error::{FormatError, QueueError};
+pub use id::{is_valid_queue_id, QueueId};
+pub use model::{
+    Attributes, DsnNotify, DsnRet, Encoding, Envelope, Extracted, Recipient, SizeRecord, Timestamp,
+};
+pub use path::{path_of, HashSpec};
+pub use reader::{open, QueueFile, TextPiece};
+pub use writer::Writer;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Marks the recipient whose record starts at `offset` as done: overwrites
+/// its type byte `R` with `D` and fsyncs, as Postfix's qmgr does. A
+/// recipient already done is left alone.
+pub fn mark_done(path: &Path, offset: u64) -> Result<(), QueueError> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| QueueError::io(format!("open {}", path.display()), e))?;
+    // The offset must not point into the content, where any byte may be 'R'.
+    let mut head = vec![0u8; 2 + model::SIZE_PAYLOAD_LEN];
+    let size = f
+        .read_exact_at(&mut head, 0)
+        .ok()
+        .filter(|()| head[0] == record::RecordType::Size.byte())
+        .and_then(|()| std::str::from_utf8(&head[2..]).ok().and_then(SizeRecord::parse));
+    let in_content = |s: &SizeRecord| {
+        offset >= s.data_offset.saturating_sub(2) && offset < s.data_offset + s.data_size
+    };
+    if size.as_ref().is_none_or(in_content) || offset == 0 {
+        return Err(QueueError::NotARecipient {
+            path: path.to_path_buf(),
+            offset,
+        });
+    }
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, offset).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            QueueError::NotARecipient {
+                path: path.to_path_buf(),
+                offset,
+            }
+        } else {
+            QueueError::io(format!("read {}", path.display()), e)
+        }
+    })?;
+    match record::RecordType::from_byte(b[0]) {
+        Some(record::RecordType::Done) => Ok(()),
+        Some(record::RecordType::Rcpt) => {
+            f.write_all_at(&[record::RecordType::Done.byte()], offset)
+                .map_err(|e| QueueError::io(format!("write {}", path.display()), e))?;
+            f.sync_data()
+                .map_err(|e| QueueError::io(format!("fsync {}", path.display()), e))
+        }
+        _ => Err(QueueError::NotARecipient {
+            path: path.to_path_buf(),
+            offset,
+        }),
+    }
+}
+
+/// Moves a bad queue file to `queue_dir/corrupt/` (keeping its name, so
+/// `postcat -q ID` still finds it), fsyncs that directory and logs
+/// `warning: ID: REASON; moved to corrupt`. Returns the new path.
+pub fn quarantine(queue_dir: &Path, path: &Path, reason: &str) -> Result<PathBuf, QueueError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.is_empty() {
+        return Err(QueueError::BadId(path.display().to_string()));
+    }
+    let target = queue_dir.join("corrupt").join(&name);
+    path::rename_creating_dirs(path, &target).map_err(|e| {
+        QueueError::io(
+            format!("rename {} to {}", path.display(), target.display()),
+            e,
+        )
+    })?;
+    let dir = queue_dir.join("corrupt");
+    util::safe_file::sync_dir(&dir)
+        .map_err(|e| QueueError::io(format!("fsync directory {}", dir.display()), e))?;
+    maillog::warning!("{name}: {reason}; moved to corrupt");
+    Ok(target)
+}
