@@ -25,26 +25,40 @@ fn doc_header(path: &Path) -> String {
     out
 }
 
-/// Every generated page: file name under `man/` and its text.
-fn pages() -> Vec<(&'static str, String)> {
-    let program = |name: &str, section: u8, main: &str| {
-        man::from_doc_header(name, section, &doc_header(&workspace().join(main)))
-    };
-    vec![
-        ("mailsuite-postconf.5", man::postconf_5()),
-        (
-            "master.8",
-            program("master", 8, "crates/master/src/main.rs"),
-        ),
-        (
-            "mailsuite.1",
-            program("mailsuite", 1, "crates/mailsuite/src/main.rs"),
-        ),
-        (
-            "postconf.1",
-            program("postconf", 1, "crates/postconf/src/main.rs"),
-        ),
-    ]
+/// Programs that run under the master (section 8); other programs are commands (section 1).
+const DAEMONS: &[&str] = &[
+    "master", "smtpd", "cleanup", "qmgr", "pickup", "local", "virtual", "smtp", "lmtp", "bounce",
+    "pop3d", "imapd", "auth", "showq", "postdrop",
+];
+
+/// Every generated page: file name under `man/` and its text. A program is
+/// any crate whose `src/main.rs` opens with a `//! NAME` block.
+fn pages() -> Vec<(String, String)> {
+    let mut out = vec![("mailsuite-postconf.5".to_string(), man::postconf_5())];
+    let mut programs: Vec<(String, PathBuf)> = std::fs::read_dir(workspace().join("crates"))
+        .expect("crates/")
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.path().join("src/main.rs"),
+            )
+        })
+        .filter(|(_, main)| std::fs::read_to_string(main).is_ok_and(|t| t.starts_with("//! NAME")))
+        .collect();
+    programs.sort();
+    for (name, main) in programs {
+        let section = if DAEMONS.contains(&name.as_str()) {
+            8
+        } else {
+            1
+        };
+        out.push((
+            format!("{name}.{section}"),
+            man::from_doc_header(&name, section, &doc_header(&main)),
+        ));
+    }
+    out
 }
 
 #[test]
@@ -53,7 +67,7 @@ fn man_pages_are_up_to_date() {
     let update = std::env::var_os("UPDATE_MAN").is_some_and(|v| v == "1");
     let mut stale = Vec::new();
     for (file, text) in pages() {
-        let path = dir.join(file);
+        let path = dir.join(&file);
         if update {
             std::fs::create_dir_all(&dir).expect("create man/");
             if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
