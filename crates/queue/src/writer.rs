@@ -65,6 +65,9 @@ pub struct Writer {
     broken: bool,
     fail: Option<String>,
     done: bool,
+    /// Known from the start: creation time and the file's inode.
+    id: QueueId,
+    envelope_written: bool,
 }
 
 static SERIAL: AtomicU32 = AtomicU32::new(0);
@@ -88,7 +91,9 @@ fn check_text(what: &'static str, s: &str) -> Result<(), QueueError> {
 impl Writer {
     /// Starts a file in `dir` that will be named `dir/ID`.
     pub fn new(dir: &Path, envelope: &Envelope) -> Result<Writer, QueueError> {
-        Writer::start(dir, Target::Dir(dir.to_path_buf()), envelope)
+        let mut w = Writer::create(dir, Target::Dir(dir.to_path_buf()))?;
+        w.envelope(envelope)?;
+        Ok(w)
     }
 
     /// Starts a file in `queue_dir/queue_name` (e.g. "incoming") that will be
@@ -108,11 +113,63 @@ impl Writer {
             queue_name: queue_name.to_string(),
             spec: spec.clone(),
         };
-        Writer::start(&dir, target, envelope)
+        let mut w = Writer::create(&dir, target)?;
+        w.envelope(envelope)?;
+        Ok(w)
     }
 
-    fn start(dir: &Path, target: Target, envelope: &Envelope) -> Result<Writer, QueueError> {
+    /// Creates the file in `queue_dir/queue_name` without writing anything
+    /// yet, so that its queue ID is known at once (cleanup tells smtpd the ID
+    /// at MAIL FROM, before the envelope is complete). Call
+    /// [`Writer::envelope`] before any content.
+    pub fn create_in_queue(
+        queue_dir: &Path,
+        queue_name: &str,
+        spec: &HashSpec,
+    ) -> Result<Writer, QueueError> {
+        if !crate::path::is_valid_queue_name(queue_name) {
+            return Err(QueueError::BadQueueName(queue_name.to_string()));
+        }
+        let target = Target::Queue {
+            queue_dir: queue_dir.to_path_buf(),
+            queue_name: queue_name.to_string(),
+            spec: spec.clone(),
+        };
+        Writer::create(&queue_dir.join(queue_name), target)
+    }
+
+    /// The queue ID the file will have: creation time and inode, as Postfix makes it.
+    pub fn id(&self) -> &QueueId {
+        &self.id
+    }
+
+    /// Writes the envelope segment; must come first, once.
+    pub fn envelope(&mut self, envelope: &Envelope) -> Result<(), QueueError> {
+        if self.envelope_written {
+            return Err(QueueError::BadValue {
+                what: "envelope",
+                why: "written twice".into(),
+            });
+        }
         validate_envelope(envelope)?;
+        self.size.smtputf8 = u64::from(envelope.smtputf8);
+        self.write_envelope(envelope)?;
+        self.envelope_written = true;
+        Ok(())
+    }
+
+    fn need_envelope(&self) -> Result<(), QueueError> {
+        if self.envelope_written {
+            Ok(())
+        } else {
+            Err(QueueError::BadValue {
+                what: "queue file",
+                why: "content before the envelope".into(),
+            })
+        }
+    }
+
+    fn create(dir: &Path, target: Target) -> Result<Writer, QueueError> {
         let pid = std::process::id();
         let (file, temp) = loop {
             let usec = SystemTime::now()
@@ -133,22 +190,26 @@ impl Writer {
                 Err(e) => return Err(QueueError::io(format!("create file {}", temp.display()), e)),
             }
         };
-        let mut w = Writer {
+        let inode = match file.metadata() {
+            Ok(m) => m.ino(),
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                return Err(QueueError::io(format!("fstat {}", temp.display()), e));
+            }
+        };
+        Ok(Writer {
             out: Some(BufWriter::with_capacity(64 * 1024, file)),
             temp,
             target,
             offset: 0,
-            size: SizeRecord {
-                smtputf8: u64::from(envelope.smtputf8),
-                ..SizeRecord::default()
-            },
+            size: SizeRecord::default(),
             pending: Vec::new(),
             broken: false,
             fail: std::env::var(util::safe_file::FAIL_POINT_ENV).ok(),
             done: false,
-        };
-        w.write_envelope(envelope)?;
-        Ok(w)
+            id: QueueId::at(SystemTime::now(), inode),
+            envelope_written: false,
+        })
     }
 
     /// Makes `step` (one of [`FAIL_STEPS`]) fail, for tests.
@@ -267,6 +328,7 @@ impl Writer {
     /// Appends one complete line (without its line end). A line started
     /// with [`Writer::write_content`] is ended first.
     pub fn line(&mut self, line: &[u8]) -> Result<(), QueueError> {
+        self.need_envelope()?;
         if !self.pending.is_empty() {
             let mut p = std::mem::take(&mut self.pending);
             p.extend_from_slice(line);
@@ -279,6 +341,7 @@ impl Writer {
     /// lines at LF; CRLF and LF both end a line and are not stored. A last
     /// line without a line end is kept as such (it ends in `L`, not `N`).
     pub fn write_content(&mut self, mut bytes: &[u8]) -> Result<(), QueueError> {
+        self.need_envelope()?;
         while let Some(nl) = bytes.iter().position(|&b| b == b'\n') {
             let (head, tail) = bytes.split_at(nl);
             bytes = &tail[1..];
@@ -339,6 +402,7 @@ impl Writer {
     /// Writes the extracted segment and the end record, makes the file
     /// durable under its queue ID, and returns the ID and the path.
     pub fn finish(mut self, extracted: &Extracted) -> Result<(QueueId, PathBuf), QueueError> {
+        self.need_envelope()?;
         validate_extracted(extracted)?;
         let result = self.commit(extracted);
         if result.is_ok() {
@@ -370,9 +434,8 @@ impl Writer {
             .map_err(io("chmod"))?;
         self.fail_point("queue-fsync")?;
         file.sync_all().map_err(io("fsync"))?;
-        let inode = file.metadata().map_err(io("fstat"))?.ino();
         drop(file);
-        let id = QueueId::at(SystemTime::now(), inode);
+        let id = self.id.clone();
         let path = self.final_path(&id)?;
         self.fail_point("queue-rename")?;
         rename_creating_dirs(&self.temp, &path).map_err(|e| {

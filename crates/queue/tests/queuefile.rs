@@ -629,3 +629,26 @@ fn quarantine_moves_to_corrupt() {
     assert!(moved.is_file());
     assert!(!path.exists());
 }
+
+#[test]
+fn the_id_is_known_before_the_envelope_and_kept() {
+    let d = TestDir::new("early_id");
+    std::fs::create_dir_all(d.0.join("incoming")).expect("mkdir");
+    let spec = HashSpec {
+        names: vec![],
+        depth: 1,
+    };
+    let mut w = Writer::create_in_queue(&d.0, "incoming", &spec).expect("writer");
+    let early = w.id().clone();
+    assert!(
+        matches!(w.write_content(b"x\n"), Err(QueueError::BadValue { .. })),
+        "content before envelope"
+    );
+    w.envelope(&full_envelope()).expect("envelope");
+    assert!(w.envelope(&full_envelope()).is_err(), "envelope twice");
+    w.write_content(MESSAGE).expect("content");
+    let (id, path) = w.finish(&full_extracted()).expect("finish");
+    assert_eq!(id, early);
+    assert_eq!(path, d.0.join("incoming").join(id.as_str()));
+    assert!(queue::open(&path).is_ok());
+}
