@@ -1,0 +1,342 @@
+//! The keys Postfix's access restrictions (`check_client_access`,
+//! `check_helo_access`, `check_sender_access`, `check_recipient_access`, …;
+//! access(5)) try, in order, for one piece of client or envelope data, and
+//! the search that stops at the first key any table answers.
+//!
+//! Each key is a [`Probe`]: the first key made from the data is a *full*
+//! key, asked of every table; the keys made by cutting the data down
+//! (parent domains, `user@`, network prefixes) are *partial* and are asked
+//! only of fixed-string tables (hash, texthash, inline, …), never of
+//! regexp, pcre or cidr tables, which see just the whole string — as
+//! Postfix does (smtpd_check.c: FULL / PARTIAL).
+//!
+//! Orders, from access(5) and smtpd_check.c:
+//!
+//! * mail address `user+ext@sub.example.com` ([`mail_probes`]):
+//!   `user+ext@sub.example.com` (full), `user@sub.example.com`, the domain
+//!   and its parents as for a host name below, `user+ext@`, `user@`. Without
+//!   an extension the second and last keys are left out. An address without
+//!   `@` (the null sender's `smtpd_null_access_lookup_key`, `<>`) is one
+//!   full key.
+//! * domain or host name `sub.example.com` ([`domain_probes`]): with
+//!   `smtpd_access_maps` in `parent_domain_matches_subdomains` (the default):
+//!   `sub.example.com`, `example.com`, `com`; otherwise `sub.example.com`,
+//!   `.example.com`, `.com`. A name that is an IP address is not cut.
+//! * client address ([`address_probes`]): IPv4 `1.2.3.4`, `1.2.3`, `1.2`,
+//!   `1`; IPv6 cut at the last `:` each time, as Postfix does on the
+//!   compressed form: `2001:db8::1`, `2001:db8:`, `2001:db8`, `2001`.
+//! * client ([`client_probes`]): the name's keys, then the address's, both
+//!   starting with a full key (check_namadr_access).
+//! * HELO name (`check_helo_access`): [`domain_probes`] of the name as
+//!   given, first key full — also for an address literal, which Postfix
+//!   does not unbracket here (`[1.2.3.4]`, `2.3.4]`, …).
+//! * sender `<>`: pass `smtpd_null_access_lookup_key` to [`mail_probes`].
+//!
+//! A table answer of `DUNNO` still ends the search: it means "stop, no
+//! decision", which is the caller's to interpret, like every other action.
+
+use crate::{MapError, MapList};
+use std::net::IpAddr;
+
+/// The feature name that `parent_domain_matches_subdomains` lists for the
+/// access tables.
+pub const SMTPD_ACCESS_MAPS: &str = "smtpd_access_maps";
+
+/// The `double_bounce_sender` default, a local part that is never split.
+pub const DOUBLE_BOUNCE: &str = "double-bounce";
+
+/// One key to try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub key: String,
+    /// Cut-down key: fixed-string tables only.
+    pub partial: bool,
+}
+
+fn full(key: &str) -> Probe {
+    Probe {
+        key: key.to_string(),
+        partial: false,
+    }
+}
+
+fn part(key: &str) -> Probe {
+    Probe {
+        key: key.to_string(),
+        partial: true,
+    }
+}
+
+/// True when `feature` is listed in `parent_domain_matches_subdomains`
+/// (the parameter's value): then `example.com` also matches its
+/// subdomains, and keys are parent names, not `.parent` names.
+pub fn parent_matches(parent_domain_matches_subdomains: &str, feature: &str) -> bool {
+    parent_domain_matches_subdomains
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .any(|f| f.eq_ignore_ascii_case(feature))
+}
+
+/// Splits a local part at the first recipient delimiter (any character of
+/// `delims`), as Postfix's split_addr(): `postmaster`, `MAILER-DAEMON` and
+/// `double-bounce` are never split; with `-` among the delimiters neither
+/// are `owner-foo` and `foo-request`; nothing is split when the base would
+/// be empty or no delimiter occurs. Returns (base, extension).
+pub fn split_extension<'a>(local: &'a str, delims: &str) -> Option<(&'a str, &'a str)> {
+    if delims.is_empty() {
+        return None;
+    }
+    for fixed in ["postmaster", "MAILER-DAEMON", DOUBLE_BOUNCE] {
+        if local.eq_ignore_ascii_case(fixed) {
+            return None;
+        }
+    }
+    if delims.contains('-') {
+        let lower = local.to_ascii_lowercase();
+        if lower.starts_with("owner-") || (lower.len() > 8 && lower.ends_with("-request")) {
+            return None;
+        }
+    }
+    let i = local.find(|c: char| delims.contains(c))?;
+    if i == 0 {
+        return None;
+    }
+    let ext_start = i + local[i..].chars().next().map_or(1, char::len_utf8);
+    Some((&local[..i], &local[ext_start..]))
+}
+
+/// `user+ext@domain` without its extension (`user@domain`); None when the
+/// address has none.
+pub fn strip_extension(addr: &str, delims: &str) -> Option<String> {
+    let (local, domain) = match addr.rfind('@') {
+        Some(i) => (&addr[..i], Some(&addr[i + 1..])),
+        None => (addr, None),
+    };
+    let (base, _) = split_extension(local, delims)?;
+    Some(match domain {
+        Some(d) => format!("{base}@{d}"),
+        None => base.to_string(),
+    })
+}
+
+/// The keys for a domain or host name; the first is full unless
+/// `first_partial` (the domain of a mail address is itself a partial key).
+pub fn domain_probes(domain: &str, parent_style: bool, first_partial: bool) -> Vec<Probe> {
+    let mut out = Vec::new();
+    let numeric = domain.parse::<IpAddr>().is_ok();
+    let mut start = 0;
+    let mut partial = first_partial;
+    while start < domain.len() {
+        let name = &domain[start..];
+        out.push(Probe {
+            key: name.to_string(),
+            partial,
+        });
+        if numeric {
+            break;
+        }
+        let next = name
+            .char_indices()
+            .skip(1)
+            .find(|&(_, c)| c == '.')
+            .map(|(i, _)| start + i);
+        match next {
+            None => break,
+            Some(dot) => start = if parent_style { dot + 1 } else { dot },
+        }
+        partial = true;
+    }
+    out
+}
+
+/// The keys for a client IP address: the address, then its prefixes.
+pub fn address_probes(addr: &str) -> Vec<Probe> {
+    let delim = if addr.contains(':') { ':' } else { '.' };
+    let mut out = vec![full(addr)];
+    let mut cur = addr;
+    while let Some(i) = cur.rfind(delim) {
+        cur = &cur[..i];
+        out.push(part(cur));
+    }
+    out
+}
+
+/// The keys for a client: its name's, then its address's.
+pub fn client_probes(name: &str, addr: &str, parent_style: bool) -> Vec<Probe> {
+    let mut out = domain_probes(name, parent_style, false);
+    out.extend(address_probes(addr));
+    out
+}
+
+/// The keys for a mail address (sender or recipient). `delims` is
+/// `recipient_delimiter` (empty: no extensions).
+pub fn mail_probes(addr: &str, delims: &str, parent_style: bool) -> Vec<Probe> {
+    let Some(at) = addr.rfind('@') else {
+        return vec![full(addr)];
+    };
+    let domain = &addr[at + 1..];
+    let bare = strip_extension(addr, delims);
+    let mut out = vec![full(addr)];
+    if let Some(b) = &bare {
+        out.push(part(b));
+    }
+    if !domain.is_empty() {
+        out.extend(domain_probes(domain, parent_style, true));
+    }
+    out.push(part(&addr[..=at]));
+    if let Some(b) = &bare {
+        if let Some(bat) = b.rfind('@') {
+            out.push(part(&b[..=bat]));
+        }
+    }
+    out
+}
+
+/// What matched: the key that a table answered, and its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub key: String,
+    pub value: String,
+}
+
+/// Tries `probes` in order against `maps`; the first answer wins. An error
+/// is a temporary failure (Postfix answers "451 4.3.5 Server configuration
+/// error" and logs "table lookup problem").
+pub fn search(maps: &MapList, probes: &[Probe]) -> Result<Option<Hit>, MapError> {
+    for p in probes {
+        if let Some(value) = maps.find(&p.key, p.partial)? {
+            return Ok(Some(Hit {
+                key: p.key.clone(),
+                value,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Ctx;
+
+    fn keys(p: &[Probe]) -> Vec<(&str, bool)> {
+        p.iter().map(|p| (p.key.as_str(), p.partial)).collect()
+    }
+
+    #[test]
+    fn mail_address_order() {
+        assert_eq!(
+            keys(&mail_probes("user+ext@sub.example.com", "+", true)),
+            [
+                ("user+ext@sub.example.com", false),
+                ("user@sub.example.com", true),
+                ("sub.example.com", true),
+                ("example.com", true),
+                ("com", true),
+                ("user+ext@", true),
+                ("user@", true),
+            ]
+        );
+        assert_eq!(
+            keys(&mail_probes("user@sub.example.com", "+", false)),
+            [
+                ("user@sub.example.com", false),
+                ("sub.example.com", true),
+                (".example.com", true),
+                (".com", true),
+                ("user@", true),
+            ]
+        );
+        // No recipient_delimiter: the extension is part of the name.
+        assert_eq!(mail_probes("a+b@x", "", true).len(), 3);
+        assert_eq!(keys(&mail_probes("<>", "+", true)), [("<>", false)]);
+        // Domain literal: not cut.
+        assert_eq!(
+            keys(&mail_probes("u@1.2.3.4", "+", true)),
+            [("u@1.2.3.4", false), ("1.2.3.4", true), ("u@", true)]
+        );
+    }
+
+    #[test]
+    fn extension_rules() {
+        assert_eq!(split_extension("user+ext", "+"), Some(("user", "ext")));
+        assert_eq!(split_extension("user-a-b", "+-"), Some(("user", "a-b")));
+        assert_eq!(split_extension("+ext", "+"), None);
+        assert_eq!(split_extension("user", "+"), None);
+        assert_eq!(split_extension("Postmaster", "+"), None);
+        assert_eq!(split_extension("owner-list", "-"), None);
+        assert_eq!(split_extension("list-request", "-"), None);
+        assert_eq!(split_extension("owner-x+y", "+"), Some(("owner-x", "y")));
+        assert_eq!(strip_extension("u+x@d", "+").as_deref(), Some("u@d"));
+        assert_eq!(strip_extension("u@d", "+"), None);
+    }
+
+    #[test]
+    fn host_and_address_order() {
+        assert_eq!(
+            keys(&client_probes("mail.example.com", "1.2.3.4", true)),
+            [
+                ("mail.example.com", false),
+                ("example.com", true),
+                ("com", true),
+                ("1.2.3.4", false),
+                ("1.2.3", true),
+                ("1.2", true),
+                ("1", true),
+            ]
+        );
+        assert_eq!(
+            keys(&address_probes("2001:db8::1")),
+            [
+                ("2001:db8::1", false),
+                ("2001:db8:", true),
+                ("2001:db8", true),
+                ("2001", true)
+            ]
+        );
+        assert_eq!(
+            keys(&domain_probes("10.0.0.1", true, false)),
+            [("10.0.0.1", false)]
+        );
+        assert_eq!(
+            keys(&domain_probes("host.", true, false)),
+            [("host.", false)]
+        );
+        assert!(parent_matches(
+            "debug_peer_list,smtpd_access_maps relay_domains",
+            SMTPD_ACCESS_MAPS
+        ));
+        assert!(!parent_matches("relay_domains", SMTPD_ACCESS_MAPS));
+    }
+
+    #[test]
+    fn search_skips_patterns_for_partial_keys() {
+        let ctx = Ctx::new().with_warn(|_| {});
+        let maps = MapList::open(
+            "check_client_access",
+            "regexp:{{/^1\\.2\\.3$/ PATTERN}} inline:{1.2.3=REJECT, example.com=OK}",
+            &ctx,
+        )
+        .unwrap();
+        let hit = search(&maps, &client_probes("unknown", "1.2.3.4", true))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            hit,
+            Hit {
+                key: "1.2.3".into(),
+                value: "REJECT".into()
+            }
+        );
+        let hit = search(&maps, &mail_probes("Bob+x@Mail.Example.COM", "+", true))
+            .unwrap()
+            .unwrap();
+        assert_eq!(hit.key, "Example.COM");
+        assert_eq!(hit.value, "OK");
+        assert_eq!(
+            search(&maps, &client_probes("a.test", "9.9.9.9", true)).unwrap(),
+            None
+        );
+        let failing = MapList::open("t", "fail:x", &ctx).unwrap();
+        assert!(search(&failing, &address_probes("1.2.3.4")).is_err());
+    }
+}

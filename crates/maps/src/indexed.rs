@@ -1,0 +1,198 @@
+//! `hash:` and `btree:` tables: an indexed file `name.db` built from the
+//! text file `name` by `postmap`.
+//!
+//! The file is a cdb (see `cdb.rs`): chosen over Berkeley DB because it is
+//! a fixed, documented, tiny format with no library to track, a look-up
+//! costs a few pread(2)s (the header is read once per open; the file is
+//! never read whole), and it is written in one pass — which suits Postfix's
+//! model of rebuilding the whole table from its source each time. The
+//! rebuild goes through `util::safe_file::replace` (temp file, fsync,
+//! rename, directory fsync), so readers see the old table or the new one,
+//! never a half-built one, and an open reader notices the new inode on its
+//! next look-up. `btree` differs from `hash` only in storing entries sorted,
+//! so `postmap -s` lists them in key order, as Berkeley DB btrees do.
+//!
+//! A real Postfix `.db` (Berkeley DB) is not readable: it fails the header
+//! check as a damaged table and must be rebuilt with our `postmap`.
+
+use crate::cdb;
+use crate::error::MapError;
+use crate::watch::Watched;
+use crate::{Ctx, Map, MapKind};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The indexed file of the table named `name`.
+pub fn db_path(name: &str) -> PathBuf {
+    PathBuf::from(format!("{name}.db"))
+}
+
+pub struct IndexedMap {
+    spec: String,
+    fold: bool,
+    file: Watched<cdb::Reader>,
+}
+
+fn damage(path: &Path, d: cdb::Damage) -> MapError {
+    match d {
+        cdb::Damage::Io(reason) => MapError::Lookup {
+            spec: path.display().to_string(),
+            reason,
+        },
+        cdb::Damage::Bad(reason) => MapError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        },
+    }
+}
+
+impl IndexedMap {
+    pub fn open(spec: String, name: &str, ctx: &Ctx) -> Result<IndexedMap, MapError> {
+        let file = Watched::new(
+            db_path(name),
+            true,
+            Box::new(|path, f| cdb::Reader::new(f).map_err(|d| damage(path, d))),
+        )?;
+        Ok(IndexedMap {
+            spec,
+            fold: ctx.fold_case,
+            file,
+        })
+    }
+}
+
+impl Map for IndexedMap {
+    fn spec(&self) -> &str {
+        &self.spec
+    }
+
+    fn kind(&self) -> MapKind {
+        MapKind::Fixed
+    }
+
+    fn lookup(&self, key: &str) -> Result<Option<String>, MapError> {
+        let r = self.file.current()?;
+        let key = if self.fold {
+            key.to_lowercase()
+        } else {
+            key.to_string()
+        };
+        Ok(r.get(key.as_bytes())
+            .map_err(|d| damage(self.file.path(), d))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    fn entries(&self) -> Result<Vec<(String, String)>, MapError> {
+        let r = self.file.current()?;
+        Ok(r.entries()
+            .map_err(|d| damage(self.file.path(), d))?
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(&k).into_owned(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
+            .collect())
+    }
+}
+
+/// What to do with a key that was already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Duplicates {
+    /// Keep the first value; warn `DB: duplicate entry: "key"` (Postfix's default).
+    #[default]
+    Warn,
+    /// Keep the first value silently (`postmap -w`).
+    Ignore,
+    /// The later value replaces the earlier one silently (`postmap -r`).
+    Replace,
+}
+
+/// How [`write()`] builds the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Store entries in key order (btree).
+    pub sorted: bool,
+    /// Permission bits of a new file; a rebuilt one keeps the old file's.
+    pub mode: u32,
+    pub duplicates: Duplicates,
+}
+
+impl Default for WriteOptions {
+    fn default() -> WriteOptions {
+        WriteOptions {
+            sorted: false,
+            mode: 0o644,
+            duplicates: Duplicates::Warn,
+        }
+    }
+}
+
+/// Writes the indexed file `db` holding `entries`, atomically (temp file,
+/// fsync, rename, directory fsync). Returns the number of entries stored.
+pub fn write(
+    db: &Path,
+    entries: Vec<(String, String)>,
+    opts: &WriteOptions,
+    warn: &dyn Fn(&str),
+) -> Result<usize, MapError> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut kept: Vec<(String, String)> = Vec::with_capacity(entries.len());
+    for (k, v) in entries {
+        match index.get(&k) {
+            Some(&i) => match opts.duplicates {
+                Duplicates::Warn => {
+                    warn(&format!("{}: duplicate entry: \"{k}\"", db.display()));
+                }
+                Duplicates::Ignore => {}
+                Duplicates::Replace => kept[i].1 = v,
+            },
+            None => {
+                index.insert(k.clone(), kept.len());
+                kept.push((k, v));
+            }
+        }
+    }
+    if opts.sorted {
+        kept.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    }
+    let bytes =
+        cdb::build(kept.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()))).ok_or_else(|| {
+            MapError::TooLarge {
+                path: db.to_path_buf(),
+            }
+        })?;
+    util::safe_file::replace(db, &bytes, opts.mode).map_err(|source| MapError::Write {
+        path: db.to_path_buf(),
+        source,
+    })?;
+    Ok(kept.len())
+}
+
+/// The entries of an existing indexed file, for `postmap -i`; an absent
+/// file has none.
+pub fn read_existing(db: &Path) -> Result<Vec<(String, String)>, MapError> {
+    let f = match std::fs::File::open(db) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(MapError::Open {
+                path: db.to_path_buf(),
+                indexed: true,
+                source,
+            })
+        }
+    };
+    let r = cdb::Reader::new(f).map_err(|d| damage(db, d))?;
+    Ok(r.entries()
+        .map_err(|d| damage(db, d))?
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(&k).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
+        .collect())
+}

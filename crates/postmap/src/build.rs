@@ -1,0 +1,193 @@
+//! Building (`postmap file`, `postmap -i file`) and editing (`postmap -d`)
+//! indexed tables. Every change writes a whole new file and renames it
+//! into place (maps::indexed::write), under an exclusive lock on the
+//! source file so that concurrent runs do not lose each other's entries.
+
+use crate::{spec_of, stdin_text, warn, Fatal, Opts};
+use maps::indexed::{self, Duplicates, WriteOptions};
+use maps::source::{self, Reader};
+use maps::{Ctx, MapError};
+use nix::fcntl::{Flock, FlockArg};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Whether `type` is built sorted (btree) or not (hash); other types
+/// cannot be built.
+fn sorted_for(spec: &str, t: &str) -> Result<bool, Fatal> {
+    match t {
+        "hash" => Ok(false),
+        "btree" => Ok(true),
+        t if maps::TYPES.contains(&t) => Err(Fatal::usage(format!(
+            "unsupported dictionary type: {t} does not support bulk-mode creation."
+        ))),
+        t => Err(Fatal::map(&MapError::UnsupportedType {
+            spec: spec.to_string(),
+            type_name: t.to_string(),
+        })),
+    }
+}
+
+/// Holds an exclusive lock on the source file while the table is rebuilt.
+fn lock_source(src: &Path) -> Option<Flock<File>> {
+    let f = File::open(src).ok()?;
+    match Flock::lock(f, FlockArg::LockExclusive) {
+        Ok(l) => Some(l),
+        Err((_, e)) => {
+            warn(&format!("lock {}: {}", src.display(), e.desc()));
+            None
+        }
+    }
+}
+
+fn read_source(src: &Path) -> Result<String, Fatal> {
+    match fs::read(src) {
+        Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        Err(source) => Err(Fatal::map(&MapError::Open {
+            path: src.to_path_buf(),
+            indexed: false,
+            source,
+        })),
+    }
+}
+
+/// Builds each named table from its source file (or, with -i, adds the
+/// entries on standard input to it).
+pub fn create(o: &Opts, ctx: &Ctx, default_type: &str) -> Result<i32, Fatal> {
+    let added = if o.incremental {
+        Some(stdin_text()?)
+    } else {
+        None
+    };
+    let duplicates = if o.replace {
+        Duplicates::Replace
+    } else if o.quiet_dups {
+        Duplicates::Ignore
+    } else {
+        Duplicates::Warn
+    };
+    for arg in &o.maps {
+        let spec = spec_of(arg, default_type);
+        let (t, name) = maps::split_spec(&spec).map_err(|e| Fatal::map(&e))?;
+        let sorted = sorted_for(&spec, t)?;
+        let src = Path::new(name);
+        let db = indexed::db_path(name);
+        let _lock = lock_source(src);
+        let meta = fs::metadata(src).ok();
+        let mut entries: Vec<(String, String)> = Vec::new();
+        let (text, label) = match &added {
+            Some(stdin) => {
+                entries = indexed::read_existing(&db).map_err(|e| Fatal::map(&e))?;
+                (stdin.clone(), "stdin".to_string())
+            }
+            None => (read_source(src)?, name.to_string()),
+        };
+        // Duplicates are settled while reading, so that the warnings come
+        // in line order, as Postfix prints them.
+        let mut index: HashMap<String, usize> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (k.clone(), i))
+            .collect();
+        let db_name = db.display().to_string();
+        source::parse_each(
+            &text,
+            &label,
+            ctx.fold_case,
+            Reader::Postmap,
+            &warn,
+            &mut |e| match index.get(&e.key) {
+                Some(&i) => match duplicates {
+                    Duplicates::Warn => warn(&format!("{db_name}: duplicate entry: \"{}\"", e.key)),
+                    Duplicates::Ignore => {}
+                    Duplicates::Replace => entries[i].1 = e.value,
+                },
+                None => {
+                    index.insert(e.key.clone(), entries.len());
+                    entries.push((e.key, e.value));
+                }
+            },
+        );
+        let mode = match &meta {
+            Some(m) if !o.default_mode => 0o600 | (m.mode() & 0o044),
+            _ => 0o644,
+        };
+        let opts = WriteOptions {
+            sorted,
+            mode,
+            duplicates: Duplicates::Ignore,
+        };
+        indexed::write(&db, entries, &opts, &warn).map_err(|e| Fatal::map(&e))?;
+        if let Some(m) = &meta {
+            give_to_owner(o, &db, m);
+        }
+    }
+    Ok(0)
+}
+
+/// Run as root, a table belongs to its source file's owner (Postfix runs
+/// as that owner instead); -o keeps root's.
+fn give_to_owner(o: &Opts, db: &Path, src: &fs::Metadata) {
+    if o.keep_root || !nix::unistd::geteuid().is_root() || src.uid() == 0 {
+        return;
+    }
+    if let Err(e) = std::os::unix::fs::chown(db, Some(src.uid()), Some(src.gid())) {
+        warn(&format!(
+            "chown {}: {}",
+            db.display(),
+            maps::error::io_text(&e)
+        ));
+    }
+}
+
+/// Removes each key from each named indexed table; 0 when one was found.
+pub fn delete(o: &Opts, keys: &[String], ctx: &Ctx, default_type: &str) -> Result<i32, Fatal> {
+    let mut found = false;
+    for arg in &o.maps {
+        let spec = spec_of(arg, default_type);
+        let (t, name) = maps::split_spec(&spec).map_err(|e| Fatal::map(&e))?;
+        let sorted = match t {
+            "hash" => false,
+            "btree" => true,
+            _ => {
+                return Err(Fatal::map(&MapError::Unsupported {
+                    spec: spec.clone(),
+                    operation: "delete".into(),
+                }))
+            }
+        };
+        let db = indexed::db_path(name);
+        let _lock = lock_source(Path::new(name));
+        if let Err(source) = fs::metadata(&db) {
+            return Err(Fatal::map(&MapError::Open {
+                path: db,
+                indexed: true,
+                source,
+            }));
+        }
+        let mut entries = indexed::read_existing(&db).map_err(|e| Fatal::map(&e))?;
+        let mut changed = false;
+        for k in keys {
+            let k = if ctx.fold_case {
+                k.to_lowercase()
+            } else {
+                k.clone()
+            };
+            if let Some(i) = entries.iter().position(|(ek, _)| *ek == k) {
+                entries.remove(i);
+                changed = true;
+            }
+        }
+        if changed {
+            found = true;
+            let opts = WriteOptions {
+                sorted,
+                mode: 0o644,
+                duplicates: Duplicates::Ignore,
+            };
+            indexed::write(&db, entries, &opts, &warn).map_err(|e| Fatal::map(&e))?;
+        }
+    }
+    Ok(if found { 0 } else { 1 })
+}
