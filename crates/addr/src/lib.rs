@@ -12,6 +12,7 @@
 //!   [`is_fqdn`], lowercase folding.
 //! * Local parts ([`local`]): quoting as Postfix writes `"a b"@x`,
 //!   unquoting, and the `recipient_delimiter` split (`user+ext`).
+//! * IP networks ([`net`]): `mynetworks`-style CIDR blocks and matching.
 //! * Header address lists ([`header`]): the addr-specs in a `From:`, `To:`,
 //!   `Cc:` or `Bcc:` value, past display names, groups, comments and quoted
 //!   strings — what cleanup needs to find recipients and senders.
@@ -28,6 +29,7 @@
 pub mod domain;
 pub mod header;
 pub mod local;
+pub mod net;
 mod path;
 
 pub use domain::{

@@ -51,7 +51,11 @@ impl Header {
 
     /// A header made from `name` and `value` (which may hold `\n\t` folds).
     pub fn new(name: &str, value: &str) -> Header {
-        let text = format!("{name}: {value}");
+        Header::new_raw(&format!("{name}: {value}"))
+    }
+
+    /// A header from its whole text (`Name: value`, folds as `\n\t`).
+    pub fn new_raw(text: &str) -> Header {
         Header {
             lines: text.split('\n').map(|l| l.as_bytes().to_vec()).collect(),
         }

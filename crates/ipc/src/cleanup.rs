@@ -1,5 +1,6 @@
 //! The cleanup protocol: how smtpd, pickup and bounce hand one message to
-//! cleanup over `private/cleanup`. One connection carries one message:
+//! cleanup over `public/cleanup` ([`socket_path`]; public as in Postfix's
+//! master.cf, `cleanup unix n …`). One connection carries one message:
 //!
 //! ```text
 //! client                               cleanup
@@ -23,6 +24,11 @@ const CONTENT: u8 = 3;
 const END: u8 = 4;
 const OPENED: u8 = 10;
 const DONE: u8 = 11;
+
+/// Where cleanup listens: `queue_directory/public/$cleanup_service_name`.
+pub fn socket_path(queue_dir: &std::path::Path, service_name: &str) -> std::path::PathBuf {
+    queue_dir.join("public").join(service_name)
+}
 
 /// The most recipients one envelope may carry.
 pub const MAX_RECIPIENTS: usize = 1_000_000;

@@ -217,7 +217,7 @@ impl Attributes {
 
     /// Files one attribute; an error on a second value for a known name or
     /// an encoding that is neither 7bit nor 8bit.
-    pub(crate) fn set(&mut self, name: &str, value: String) -> Result<(), String> {
+    pub fn set(&mut self, name: &str, value: String) -> Result<(), String> {
         let slot = match name {
             attr::CLIENT_NAME => &mut self.client_name,
             attr::CLIENT_ADDRESS => &mut self.client_address,

@@ -138,6 +138,25 @@ impl Writer {
         Writer::create(&queue_dir.join(queue_name), target)
     }
 
+    /// Sends the finished file to another queue (e.g. "hold" for a
+    /// header_checks HOLD) instead of the one it was created in; the rename
+    /// at [`Writer::finish`] moves it there.
+    pub fn retarget(&mut self, queue_name: &str) -> Result<(), QueueError> {
+        if !crate::path::is_valid_queue_name(queue_name) {
+            return Err(QueueError::BadQueueName(queue_name.to_string()));
+        }
+        match &mut self.target {
+            Target::Queue { queue_name: q, .. } => {
+                *q = queue_name.to_string();
+                Ok(())
+            }
+            Target::Dir(_) => Err(QueueError::BadValue {
+                what: "queue file",
+                why: "not created in a queue".into(),
+            }),
+        }
+    }
+
     /// The queue ID the file will have: creation time and inode, as Postfix makes it.
     pub fn id(&self) -> &QueueId {
         &self.id

@@ -1,0 +1,77 @@
+//! NAME
+//!   cleanup - canonicalize and enqueue mail
+//!
+//! SYNOPSIS
+//!   cleanup [generic daemon options]   (started by the master)
+//!
+//! DESCRIPTION
+//!   cleanup takes one message per connection on `public/cleanup` from
+//!   smtpd, pickup or mailsuite's own programs (the protocol is in
+//!   ipc::cleanup), and makes it a queue file in `incoming/`:
+//!
+//!   * The queue ID is known when the message is opened (creation time and
+//!     the file's inode), so smtpd can log it at MAIL FROM.
+//!   * Envelope addresses are completed (`append_at_myorigin`,
+//!     `append_dot_mydomain`, `remote_header_rewrite_domain`), mapped
+//!     (`canonical_maps`, `sender_canonical_maps`, `recipient_canonical_maps`,
+//!     `virtual_alias_maps`, recursively) and masqueraded
+//!     (`masquerade_domains`, `masquerade_exceptions`).
+//!   * The header gets a Received: line; mail from this host or from
+//!     `local_header_rewrite_clients` (or with `always_add_missing_headers`)
+//!     gets Message-Id:, Date: and From: when missing. Bcc: is removed from
+//!     local submissions; `sendmail -t` recipients come from To/Cc/Bcc.
+//!   * `header_checks` and `body_checks` act on each header and body line
+//!     (REJECT, WARN, INFO, HOLD, DISCARD, IGNORE, REPLACE, PREPEND).
+//!   * Limits: `message_size_limit` (552 5.3.4), `header_size_limit`,
+//!     `hopcount_limit` (554 5.4.0), `line_length_limit` (longer lines are
+//!     stored in pieces and rebuilt on delivery).
+//!
+//!   Only after the file is complete, fsync'd and renamed into `incoming/`
+//!   (or `hold/`) does cleanup answer "queued"; then it wakes the queue
+//!   manager. A client that goes away before the end leaves nothing behind.
+//!   Logs `ID: message-id=<…>`, and `ID: reject: …` / `warning:` / `hold:`
+//!   / `discard:` lines for content checks, as Postfix does.
+//!
+//! SECURITY
+//!   Runs as `mail_owner` (unprivileged); it reads only what smtpd and
+//!   pickup send, and validates every frame (ipc::cleanup).
+//!
+//! CONFIGURATION PARAMETERS
+//!   myhostname, myorigin, mydomain, mail_name, append_at_myorigin,
+//!   append_dot_mydomain, remote_header_rewrite_domain,
+//!   local_header_rewrite_clients, always_add_missing_headers,
+//!   masquerade_domains, masquerade_exceptions, canonical_maps,
+//!   sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps,
+//!   header_checks, body_checks, message_size_limit, header_size_limit,
+//!   hopcount_limit, line_length_limit, hash_queue_names, hash_queue_depth,
+//!   queue_service_name.
+//!
+//! FILES
+//!   $queue_directory/incoming, $queue_directory/hold,
+//!   $queue_directory/public/cleanup, $queue_directory/public/qmgr.
+
+use cleanup::message::{serve, Settings};
+use server::{Client, Context, Service, SingleService};
+
+struct Cleanup {
+    settings: Option<Settings>,
+}
+
+impl Service for Cleanup {
+    fn post_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
+        self.settings = Some(Settings::from_config(&ctx.config, ctx.queue_dir()));
+        Ok(())
+    }
+}
+
+impl SingleService for Cleanup {
+    fn serve(&mut self, _ctx: &Context, mut client: Client) {
+        if let Some(s) = &self.settings {
+            serve(s, &mut client);
+        }
+    }
+}
+
+fn main() {
+    server::single_server("cleanup", Cleanup { settings: None })
+}

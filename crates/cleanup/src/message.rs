@@ -1,0 +1,789 @@
+//! One message through cleanup: the protocol of `ipc::cleanup` on one
+//! connection, the envelope rewritten, the header completed and checked,
+//! the content streamed into a queue file that is durable before the
+//! client hears "queued".
+
+use crate::checks::{self, Action};
+use crate::clients::LocalClients;
+use crate::headers::{Event, Header, LineBuffer, Splitter};
+use crate::rewrite::{Context, Rewriter};
+use ipc::cleanup::{self as proto, Reply, Request, Source, Status};
+use ipc::frame::{read_frame, write_frame};
+use maps::MapList;
+use params::{table as p, Config};
+use queue::{Envelope, Extracted, HashSpec, Recipient, Timestamp, Writer};
+use std::io::{Read, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// The settings cleanup runs with, read once per process.
+pub struct Settings {
+    pub queue_dir: PathBuf,
+    pub hash: HashSpec,
+    pub myhostname: String,
+    pub mail_name: String,
+    pub header_size_limit: usize,
+    pub hopcount_limit: usize,
+    pub line_length_limit: usize,
+    pub message_size_limit: u64,
+    pub always_add_missing_headers: bool,
+    pub local_clients: LocalClients,
+    pub rewriter: Rewriter,
+    pub header_checks: MapList,
+    pub body_checks: MapList,
+    pub canonical_maps: MapList,
+    pub sender_canonical_maps: MapList,
+    pub recipient_canonical_maps: MapList,
+    pub virtual_alias_maps: MapList,
+    pub qmgr_socket: PathBuf,
+}
+
+impl Settings {
+    pub fn from_config(cfg: &Config, queue_dir: PathBuf) -> Settings {
+        let ctx = maps::Ctx::new();
+        let list = |param: &params::Param| MapList::open_lenient(param.name, cfg.str(param), &ctx);
+        Settings {
+            hash: HashSpec::from_config(cfg),
+            myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
+            mail_name: cfg.str(&p::MAIL_NAME).to_string(),
+            header_size_limit: cfg.int(&p::HEADER_SIZE_LIMIT).max(1) as usize,
+            hopcount_limit: cfg.int(&p::HOPCOUNT_LIMIT).max(1) as usize,
+            line_length_limit: cfg.int(&p::LINE_LENGTH_LIMIT).max(1) as usize,
+            message_size_limit: cfg.size(&p::MESSAGE_SIZE_LIMIT),
+            always_add_missing_headers: cfg.bool(&p::ALWAYS_ADD_MISSING_HEADERS),
+            local_clients: LocalClients::new(
+                &cfg.list(&p::LOCAL_HEADER_REWRITE_CLIENTS),
+                &cfg.list(&p::MYNETWORKS),
+            ),
+            rewriter: Rewriter::new(cfg),
+            header_checks: list(&p::HEADER_CHECKS),
+            body_checks: list(&p::BODY_CHECKS),
+            canonical_maps: list(&p::CANONICAL_MAPS),
+            sender_canonical_maps: list(&p::SENDER_CANONICAL_MAPS),
+            recipient_canonical_maps: list(&p::RECIPIENT_CANONICAL_MAPS),
+            virtual_alias_maps: list(&p::VIRTUAL_ALIAS_MAPS),
+            qmgr_socket: queue_dir
+                .join("public")
+                .join(cfg.str(&p::QUEUE_SERVICE_NAME)),
+            queue_dir,
+        }
+    }
+}
+
+/// Why a message is not queued.
+enum Outcome {
+    Reject(String),
+    TryAgain(String),
+    Discard,
+}
+
+const WRITE_ERROR: &str = "451 4.3.0 Error: queue file write error";
+
+fn send(conn: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
+    let (k, p) = reply.encode();
+    write_frame(conn, k, &p)?;
+    conn.flush()
+}
+
+fn next(conn: &mut impl Read) -> Result<Option<Request>, String> {
+    match read_frame(conn) {
+        Ok(None) => Ok(None),
+        Ok(Some((k, p))) => Request::decode(k, &p).map(Some).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Serves one connection: one message.
+pub fn serve(s: &Settings, conn: &mut (impl Read + Write)) {
+    let (source, flags) = match next(conn) {
+        Ok(Some(Request::Open { source, flags })) => (source, flags),
+        Ok(None) => return,
+        Ok(Some(_)) => {
+            maillog::warning!("cleanup: protocol error: the first request must open a message");
+            return;
+        }
+        Err(e) => {
+            maillog::warning!("cleanup: bad request: {e}");
+            return;
+        }
+    };
+    let mut writer = match Writer::create_in_queue(&s.queue_dir, "incoming", &s.hash) {
+        Ok(w) => w,
+        Err(e) => {
+            maillog::warning!("create queue file: {e}");
+            let _ = send(
+                conn,
+                &Reply::Done {
+                    status: Status::TryAgain,
+                    text: WRITE_ERROR.into(),
+                },
+            );
+            return;
+        }
+    };
+    let id = writer.id().to_string();
+    if send(
+        conn,
+        &Reply::Opened {
+            queue_id: id.clone(),
+        },
+    )
+    .is_err()
+    {
+        return;
+    }
+    let env = match next(conn) {
+        Ok(Some(Request::Envelope(e))) => e,
+        // The client went away (RSET, lost connection): the writer removes the file.
+        Ok(None) => return,
+        Ok(Some(_)) => {
+            maillog::warning!("{id}: cleanup: protocol error: expected the envelope");
+            return;
+        }
+        Err(e) => {
+            maillog::warning!("{id}: cleanup: bad envelope: {e}");
+            return;
+        }
+    };
+    let mut msg = Message::new(s, &id, source, flags, &env);
+    let outcome = msg.run(conn, &mut writer);
+    let reply = match outcome {
+        Ok(()) => match msg.finish(writer) {
+            Ok(()) => Reply::Done {
+                status: Status::Queued,
+                text: String::new(),
+            },
+            Err(e) => {
+                maillog::warning!("{id}: {e}");
+                Reply::Done {
+                    status: Status::TryAgain,
+                    text: WRITE_ERROR.into(),
+                }
+            }
+        },
+        Err(why) => {
+            // Remove the unfinished file before anyone hears the outcome.
+            drop(writer);
+            match why {
+                None => return,
+                Some(Outcome::Reject(text)) => Reply::Done {
+                    status: Status::Rejected,
+                    text,
+                },
+                Some(Outcome::TryAgain(text)) => Reply::Done {
+                    status: Status::TryAgain,
+                    text,
+                },
+                Some(Outcome::Discard) => Reply::Done {
+                    status: Status::Discarded,
+                    text: String::new(),
+                },
+            }
+        }
+    };
+    if send(conn, &reply).is_ok()
+        && matches!(
+            reply,
+            Reply::Done {
+                status: Status::Queued,
+                ..
+            }
+        )
+    {
+        wake_qmgr(&s.qmgr_socket);
+    }
+}
+
+/// Tells the queue manager new mail arrived; it may not run yet, which is fine.
+fn wake_qmgr(path: &std::path::Path) {
+    if let Ok(mut sock) = std::os::unix::net::UnixStream::connect(path) {
+        let _ = sock.set_nonblocking(true);
+        let _ = sock.write_all(b"A");
+    }
+}
+
+/// The state of one message while its content streams in.
+struct Message<'a> {
+    s: &'a Settings,
+    id: &'a str,
+    source: Source,
+    flags: u32,
+    local: bool,
+    qenv: Envelope,
+    log_from: String,
+    lines: LineBuffer,
+    splitter: Splitter,
+    headers: Vec<Header>,
+    in_body: bool,
+    size: u64,
+    too_big: bool,
+    held: bool,
+    decision: Option<Outcome>,
+    extracted: Extracted,
+    message_id: Option<String>,
+}
+
+fn attribute<'e>(env: &'e proto::Envelope, name: &str) -> Option<&'e str> {
+    env.attribute(name)
+}
+
+impl<'a> Message<'a> {
+    fn new(
+        s: &'a Settings,
+        id: &'a str,
+        source: Source,
+        flags: u32,
+        env: &proto::Envelope,
+    ) -> Message<'a> {
+        let client_ip: Option<IpAddr> =
+            attribute(env, "client_address").and_then(|a| a.parse().ok());
+        let local = match source {
+            Source::Pickup | Source::Internal => true,
+            Source::Smtpd => s
+                .local_clients
+                .is_local(client_ip, attribute(env, "sasl_username").is_some()),
+        };
+        let ctx = if local {
+            Context::Local
+        } else {
+            Context::Remote
+        };
+        let mut sender = s.rewriter.canonical(&env.sender, ctx);
+        if !sender.is_empty() {
+            sender = map_address(
+                &s.canonical_maps,
+                &map_address(&s.sender_canonical_maps, &sender),
+            );
+            sender = s.rewriter.masquerade(&sender);
+        }
+        let mut recipients = Vec::new();
+        for r in &env.recipients {
+            let addr = s.rewriter.canonical(&r.address, ctx);
+            let addr = map_address(
+                &s.canonical_maps,
+                &map_address(&s.recipient_canonical_maps, &addr),
+            );
+            for expanded in expand_virtual(&s.virtual_alias_maps, &addr) {
+                let mut rcpt = Recipient::new(expanded);
+                rcpt.original = Some(r.address.clone());
+                rcpt.dsn_orcpt = r.orcpt.clone();
+                rcpt.dsn_notify = (r.notify != 0).then_some(queue::DsnNotify(r.notify));
+                recipients.push(rcpt);
+            }
+        }
+        let mut attrs = queue::Attributes::default();
+        for (n, v) in &env.attributes {
+            // Unknown names are kept; duplicates are the sender's bug and are dropped.
+            let _ = attrs.set(n, v.clone());
+        }
+        let _ = attrs.set(
+            "rewrite_context",
+            if local {
+                "local".into()
+            } else {
+                "remote".into()
+            },
+        );
+        match env.body {
+            proto::Body::EightBitMime | proto::Body::BinaryMime => {
+                let _ = attrs.set("encoding", "8bit".into());
+            }
+            proto::Body::SevenBit => {
+                let _ = attrs.set("encoding", "7bit".into());
+            }
+            proto::Body::Unspecified => {}
+        }
+        let qenv = Envelope {
+            arrival: Timestamp {
+                sec: env.arrival,
+                usec: 0,
+            },
+            sender: sender.clone(),
+            dsn_ret: env.ret.map(|r| match r {
+                proto::Ret::Full => queue::DsnRet::Full,
+                proto::Ret::Headers => queue::DsnRet::Hdrs,
+            }),
+            dsn_envid: env.envid.clone(),
+            smtputf8: env.smtputf8,
+            attrs,
+            recipients,
+            ..Envelope::default()
+        };
+        let log_from = format!(
+            "from {}[{}]; from=<{}> to=<{}> proto={} helo=<{}>",
+            attribute(env, "client_name").unwrap_or("local"),
+            attribute(env, "client_address").unwrap_or("127.0.0.1"),
+            env.sender,
+            env.recipients
+                .first()
+                .map(|r| r.address.as_str())
+                .unwrap_or(""),
+            attribute(env, "protocol_name").unwrap_or("SMTP"),
+            attribute(env, "helo_name").unwrap_or(""),
+        );
+        Message {
+            s,
+            id,
+            source,
+            flags,
+            local,
+            qenv,
+            log_from,
+            lines: LineBuffer::new(s.line_length_limit),
+            splitter: Splitter::new(s.header_size_limit),
+            headers: Vec::new(),
+            in_body: false,
+            size: 0,
+            too_big: false,
+            held: false,
+            decision: None,
+            extracted: Extracted::default(),
+            message_id: None,
+        }
+    }
+
+    /// Reads content until End. Err(None): the client went away.
+    fn run(&mut self, conn: &mut impl Read, writer: &mut Writer) -> Result<(), Option<Outcome>> {
+        if let Err(e) = writer.envelope(&self.qenv) {
+            maillog::warning!("{}: write envelope: {e}", self.id);
+            self.decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
+        }
+        loop {
+            match next(conn) {
+                Ok(Some(Request::Content(bytes))) => {
+                    self.size += bytes.len() as u64;
+                    if self.s.message_size_limit > 0 && self.size > self.s.message_size_limit {
+                        self.too_big = true;
+                    }
+                    if self.decision.is_none() && !self.too_big {
+                        if let Err(e) = self.content(&bytes, writer) {
+                            maillog::warning!("{}: {e}", self.id);
+                            self.decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
+                        }
+                    }
+                }
+                Ok(Some(Request::End)) => break,
+                Ok(None) => return Err(None),
+                Ok(Some(_)) => {
+                    maillog::warning!("{}: cleanup: protocol error: unexpected request", self.id);
+                    return Err(None);
+                }
+                Err(e) => {
+                    maillog::warning!("{}: cleanup: bad request: {e}", self.id);
+                    return Err(None);
+                }
+            }
+        }
+        if self.too_big {
+            maillog::info!(
+                "{}: reject: size {} exceeds message_size_limit; {}",
+                self.id,
+                self.size,
+                self.log_from
+            );
+            return Err(Some(Outcome::Reject(
+                "552 5.3.4 Error: message file too big".into(),
+            )));
+        }
+        if self.decision.is_none() {
+            if let Err(e) = self.end_of_content(writer) {
+                maillog::warning!("{}: {e}", self.id);
+                self.decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
+            }
+        }
+        if self.decision.is_none()
+            && self.qenv.recipients.is_empty()
+            && self.extracted.recipients.is_empty()
+        {
+            self.decision = Some(Outcome::Reject(
+                "554 5.5.1 Error: no recipients specified".into(),
+            ));
+        }
+        match self.decision.take() {
+            None => Ok(()),
+            Some(o) => Err(Some(o)),
+        }
+    }
+
+    fn content(&mut self, bytes: &[u8], writer: &mut Writer) -> Result<(), queue::QueueError> {
+        for piece in self.lines.push(bytes) {
+            self.piece(&piece.bytes, piece.complete, writer)?;
+            if self.decision.is_some() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn piece(
+        &mut self,
+        bytes: &[u8],
+        complete: bool,
+        writer: &mut Writer,
+    ) -> Result<(), queue::QueueError> {
+        if self.in_body {
+            return self.body_piece(bytes, complete, writer);
+        }
+        // Header lines longer than a piece are cut by the splitter's size limit.
+        for ev in self.splitter.line(bytes) {
+            self.event(ev, writer)?;
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, ev: Event, writer: &mut Writer) -> Result<(), queue::QueueError> {
+        match ev {
+            Event::Header(h) => {
+                self.header(h);
+                Ok(())
+            }
+            Event::EndOfHeaders(first_body) => {
+                self.write_headers(writer)?;
+                self.in_body = true;
+                writer.write_content(b"\n")?;
+                match first_body {
+                    Some(line) => self.body_piece(&line, true, writer),
+                    None => Ok(()),
+                }
+            }
+            Event::Body(line) => self.body_piece(&line, true, writer),
+        }
+    }
+
+    fn log_check(&self, what: &str, text: &str, reason: &str) {
+        let shown: String = text.chars().take(200).collect();
+        let reason = if reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {reason}")
+        };
+        maillog::info!("{}: {what}: {shown} {}{reason}", self.id, self.log_from);
+    }
+
+    /// Applies a header_checks/body_checks result; returns what to do with the text.
+    fn check(&mut self, table: &str, kind: &str, text: &str) -> Option<Action> {
+        let list = if table == "header" {
+            &self.s.header_checks
+        } else {
+            &self.s.body_checks
+        };
+        if list.is_empty() || self.flags & proto::flags::NO_CHECKS != 0 {
+            return None;
+        }
+        let result = match list.lookup(text) {
+            Ok(Some(r)) => r,
+            Ok(None) => return None,
+            Err(e) => {
+                maillog::warning!("{}: {table}_checks lookup error: {e}", self.id);
+                self.decision = Some(Outcome::TryAgain(
+                    "451 4.3.0 Error: queue file write error".into(),
+                ));
+                return None;
+            }
+        };
+        let action = match checks::parse(&result) {
+            Ok(a) => a,
+            Err(e) => {
+                maillog::warning!("{}: {table}_checks: {e}", self.id);
+                return None;
+            }
+        };
+        let label = format!("{kind} {text}");
+        match &action {
+            Action::Reject(t) => {
+                let reply = checks::reject_reply(t);
+                self.log_check("reject", &label, reply.get(4..).unwrap_or(""));
+                self.decision = Some(Outcome::Reject(reply));
+            }
+            Action::Warn(t) => self.log_check("warning", &label, t),
+            Action::Info(t) => self.log_check("info", &label, t),
+            Action::Hold(t) => {
+                self.log_check("hold", &label, t);
+                self.held = true;
+            }
+            Action::Discard(t) => {
+                self.log_check("discard", &label, t);
+                self.decision = Some(Outcome::Discard);
+            }
+            _ => {}
+        }
+        Some(action)
+    }
+
+    fn header(&mut self, h: Header) {
+        let text: Vec<u8> = h.lines.join(&b"\n"[..]);
+        let text = String::from_utf8_lossy(&text).into_owned();
+        match self.check("header", "header", &text) {
+            Some(Action::Ignore) => return,
+            Some(Action::Replace(t)) => {
+                self.headers.push(Header::new_raw(&t));
+                return;
+            }
+            Some(Action::Prepend(t)) => self.headers.push(Header::new_raw(&t)),
+            _ => {}
+        }
+        if h.is("Bcc")
+            && (self.source == Source::Pickup || self.flags & proto::flags::EXTRACT_RECIPIENTS != 0)
+        {
+            self.extract(&h);
+            return;
+        }
+        if h.is("To") || h.is("Cc") {
+            self.extract(&h);
+        }
+        if h.is("Message-ID") && self.message_id.is_none() {
+            self.message_id = Some(h.value());
+        }
+        self.headers.push(h);
+    }
+
+    fn extract(&mut self, h: &Header) {
+        if self.flags & proto::flags::EXTRACT_RECIPIENTS == 0 {
+            return;
+        }
+        let ctx = if self.local {
+            Context::Local
+        } else {
+            Context::Remote
+        };
+        for mb in addr::parse_address_list(&h.value()) {
+            let a = self.s.rewriter.canonical(&mb.to_string(), ctx);
+            if !self.extracted.recipients.iter().any(|r| r.address == a) {
+                self.extracted.recipients.push(Recipient::new(a));
+            }
+        }
+    }
+
+    /// The Received: header cleanup puts on top.
+    fn received(&self) -> Header {
+        let a = &self.qenv.attrs;
+        let date = util::time::rfc5322(self.qenv.arrival.sec as i64);
+        let single = match self.qenv.recipients.as_slice() {
+            [only] => Some(only.address.as_str()),
+            _ => None,
+        };
+        let tail = match single {
+            Some(r) => format!("\n\tfor <{r}>; {date}"),
+            None => format!(";\n\t{date}"),
+        };
+        if self.source == Source::Smtpd {
+            let addr = a.client_address.clone().unwrap_or_default();
+            let shown_addr = if addr.contains(':') {
+                format!("IPv6:{addr}")
+            } else {
+                addr
+            };
+            let name = a.client_name.clone().unwrap_or_else(|| "unknown".into());
+            let helo = a.helo_name.clone().unwrap_or_else(|| name.clone());
+            let proto = a.protocol_name.clone().unwrap_or_else(|| "SMTP".into());
+            let tls = a
+                .other
+                .iter()
+                .find(|(n, _)| n == "tls")
+                .map(|(_, v)| format!("\n\t(using {v})"))
+                .unwrap_or_default();
+            Header::new(
+                "Received",
+                &format!(
+                    "from {helo} ({name} [{shown_addr}]){tls}\n\tby {} ({}) with {proto} id {}{tail}",
+                    self.s.myhostname, self.s.mail_name, self.id
+                ),
+            )
+        } else {
+            let uid = a
+                .other
+                .iter()
+                .find(|(n, _)| n == "uid")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| "0".into());
+            Header::new(
+                "Received",
+                &format!(
+                    "by {} ({}, from userid {uid})\n\tid {}{tail}",
+                    self.s.myhostname, self.s.mail_name, self.id
+                ),
+            )
+        }
+    }
+
+    fn write_headers(&mut self, writer: &mut Writer) -> Result<(), queue::QueueError> {
+        if self.decision.is_some() {
+            return Ok(());
+        }
+        let hops = self
+            .headers
+            .iter()
+            .filter(|h| h.is("Received") || h.is("Delivered-To"))
+            .count();
+        if hops >= self.s.hopcount_limit {
+            maillog::info!(
+                "{}: reject: hopcount exceeded ({hops}) {}",
+                self.id,
+                self.log_from
+            );
+            self.decision = Some(Outcome::Reject("554 5.4.0 Error: too many hops".into()));
+            return Ok(());
+        }
+        let mut out = vec![self.received()];
+        out.append(&mut self.headers);
+        if self.local || self.s.always_add_missing_headers {
+            let has = |n: &str| out.iter().any(|h| h.is(n));
+            let (need_from, need_date, need_id) = (!has("From"), !has("Date"), !has("Message-ID"));
+            if need_id {
+                let mid = format!(
+                    "<{}.{}@{}>",
+                    util::time::compact_utc(self.qenv.arrival.sec as i64),
+                    self.id,
+                    self.s.myhostname
+                );
+                out.push(Header::new("Message-Id", &mid));
+                self.message_id = Some(mid);
+            }
+            if need_date {
+                out.push(Header::new(
+                    "Date",
+                    &util::time::rfc5322(self.qenv.arrival.sec as i64),
+                ));
+            }
+            if need_from {
+                let from = if self.qenv.sender.is_empty() {
+                    "MAILER-DAEMON".to_string()
+                } else {
+                    self.qenv.sender.clone()
+                };
+                let value = match &self.qenv.fullname {
+                    Some(full) => format!("{full} <{from}>"),
+                    None => from,
+                };
+                out.push(Header::new("From", &value));
+            }
+        }
+        for h in &out {
+            for line in &h.lines {
+                writer.line(line)?;
+            }
+        }
+        self.headers = out;
+        Ok(())
+    }
+
+    fn body_piece(
+        &mut self,
+        bytes: &[u8],
+        complete: bool,
+        writer: &mut Writer,
+    ) -> Result<(), queue::QueueError> {
+        if self.decision.is_some() {
+            return Ok(());
+        }
+        if complete && !self.s.body_checks.is_empty() {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            match self.check("body", "body", &text) {
+                Some(Action::Ignore) => return Ok(()),
+                Some(Action::Replace(t)) => {
+                    writer.write_content(t.as_bytes())?;
+                    return writer.write_content(b"\n");
+                }
+                Some(Action::Prepend(t)) => {
+                    writer.write_content(t.as_bytes())?;
+                    writer.write_content(b"\n")?;
+                }
+                _ => {}
+            }
+        }
+        writer.write_content(bytes)?;
+        if complete {
+            writer.write_content(b"\n")?;
+        }
+        Ok(())
+    }
+
+    fn end_of_content(&mut self, writer: &mut Writer) -> Result<(), queue::QueueError> {
+        if let Some(p) = self.lines.finish() {
+            self.piece(&p.bytes, true, writer)?;
+        }
+        let events = self.splitter.finish();
+        for ev in events {
+            self.event(ev, writer)?;
+        }
+        if self.held {
+            writer.retarget("hold")?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, writer: Writer) -> Result<(), queue::QueueError> {
+        writer.finish(&self.extracted)?;
+        match &self.message_id {
+            Some(m) => maillog::info!("{}: message-id={m}", self.id),
+            None => maillog::info!("{}: message-id=<>", self.id),
+        }
+        Ok(())
+    }
+}
+
+/// One canonical_maps-style lookup: full address, then `@domain` (Postfix
+/// canonical(5) order, without the user-only form for non-local domains).
+fn map_address(list: &MapList, addr: &str) -> String {
+    if list.is_empty() || addr.is_empty() {
+        return addr.to_string();
+    }
+    let lookup = |k: &str| list.lookup(k).ok().flatten();
+    if let Some(v) = lookup(addr) {
+        return v;
+    }
+    if let Some((local, domain)) = addr.rsplit_once('@') {
+        if let Some(v) = lookup(&format!("@{domain}")) {
+            // "@domain user@other": replace the whole address; "@other" keeps the user.
+            return if let Some(d) = v.strip_prefix('@') {
+                format!("{local}@{d}")
+            } else {
+                v
+            };
+        }
+    }
+    addr.to_string()
+}
+
+/// virtual_alias_maps expansion, recursive as Postfix's (at most 1000
+/// results, nesting at most 100); an address that maps to itself stays.
+fn expand_virtual(list: &MapList, addr: &str) -> Vec<String> {
+    fn walk(
+        list: &MapList,
+        addr: &str,
+        depth: usize,
+        out: &mut Vec<String>,
+        seen: &mut Vec<String>,
+    ) {
+        if depth > 100 || out.len() >= 1000 || seen.iter().any(|s| s.eq_ignore_ascii_case(addr)) {
+            if !out.iter().any(|o| o == addr) {
+                out.push(addr.to_string());
+            }
+            return;
+        }
+        let found = list.lookup(addr).ok().flatten().or_else(|| {
+            addr.rsplit_once('@')
+                .and_then(|(_, d)| list.lookup(&format!("@{d}")).ok().flatten())
+        });
+        match found {
+            Some(v) => {
+                seen.push(addr.to_string());
+                for next in maps::split_list(&v) {
+                    walk(list, &next, depth + 1, out, seen);
+                }
+                seen.pop();
+            }
+            None => {
+                if !out.iter().any(|o| o == addr) {
+                    out.push(addr.to_string());
+                }
+            }
+        }
+    }
+    if list.is_empty() {
+        return vec![addr.to_string()];
+    }
+    let mut out = Vec::new();
+    walk(list, addr, 0, &mut out, &mut Vec::new());
+    out
+}

@@ -1,0 +1,183 @@
+//! Address canonicalisation, as Postfix's trivial-rewrite does it for
+//! cleanup: in the local context (mail posted on this host, or from
+//! `local_header_rewrite_clients`) an address without a domain gets
+//! `@$myorigin` (`append_at_myorigin`), `user@host` without a dot gets
+//! `.$mydomain` (`append_dot_mydomain`); in the remote context an address
+//! without a domain gets `@$remote_header_rewrite_domain` when that is set.
+//! `masquerade_domains` then strips subdomains (`user@host.example.com` →
+//! `user@example.com` for `masquerade_domains = example.com`), except for
+//! users in `masquerade_exceptions` (seed 003: `masquerade_exceptions = root`).
+
+use params::{table as p, Config};
+
+/// Where the message comes from, which decides how incomplete addresses are completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    Local,
+    Remote,
+}
+
+/// The rewriting settings, read once.
+#[derive(Debug, Clone)]
+pub struct Rewriter {
+    myorigin: String,
+    mydomain: String,
+    append_at_myorigin: bool,
+    append_dot_mydomain: bool,
+    remote_domain: String,
+    masquerade_domains: Vec<String>,
+    masquerade_exceptions: Vec<String>,
+}
+
+/// Splits at the last `@` outside quotes.
+fn split(addr: &str) -> (&str, Option<&str>) {
+    let mut in_quotes = false;
+    let mut at = None;
+    for (i, c) in addr.char_indices() {
+        match c {
+            '"' => in_quotes = !in_quotes,
+            '@' if !in_quotes => at = Some(i),
+            _ => {}
+        }
+    }
+    match at {
+        Some(i) => (&addr[..i], Some(&addr[i + 1..])),
+        None => (addr, None),
+    }
+}
+
+impl Rewriter {
+    pub fn new(cfg: &Config) -> Rewriter {
+        Rewriter {
+            myorigin: cfg.str(&p::MYORIGIN).to_string(),
+            mydomain: cfg.str(&p::MYDOMAIN).to_string(),
+            append_at_myorigin: cfg.bool(&p::APPEND_AT_MYORIGIN),
+            append_dot_mydomain: cfg.bool(&p::APPEND_DOT_MYDOMAIN),
+            remote_domain: cfg.str(&p::REMOTE_HEADER_REWRITE_DOMAIN).to_string(),
+            masquerade_domains: cfg
+                .list(&p::MASQUERADE_DOMAINS)
+                .iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
+            masquerade_exceptions: cfg
+                .list(&p::MASQUERADE_EXCEPTIONS)
+                .iter()
+                .map(|u| u.to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// Completes an address. The null address stays null.
+    pub fn canonical(&self, addr: &str, ctx: Context) -> String {
+        if addr.is_empty() {
+            return String::new();
+        }
+        let (local, domain) = split(addr);
+        match (domain, ctx) {
+            (None, Context::Local) if self.append_at_myorigin => {
+                format!("{local}@{}", self.myorigin)
+            }
+            (None, Context::Remote) if !self.remote_domain.is_empty() => {
+                format!("{local}@{}", self.remote_domain)
+            }
+            (Some(d), Context::Local)
+                if self.append_dot_mydomain && !d.contains('.') && !d.starts_with('[') =>
+            {
+                format!("{local}@{d}.{}", self.mydomain)
+            }
+            _ => addr.to_string(),
+        }
+    }
+
+    /// Strips subdomains of a `masquerade_domains` entry (first match wins;
+    /// `!domain` excludes). Only for the sender and header addresses.
+    pub fn masquerade(&self, addr: &str) -> String {
+        let (local, Some(domain)) = split(addr) else {
+            return addr.to_string();
+        };
+        if self.masquerade_domains.is_empty()
+            || self
+                .masquerade_exceptions
+                .iter()
+                .any(|u| u.eq_ignore_ascii_case(local))
+        {
+            return addr.to_string();
+        }
+        let lower = domain.to_ascii_lowercase();
+        for m in &self.masquerade_domains {
+            let (negate, m) = match m.strip_prefix('!') {
+                Some(rest) => (true, rest),
+                None => (false, m.as_str()),
+            };
+            if lower.len() > m.len()
+                && lower.ends_with(m)
+                && lower.as_bytes()[lower.len() - m.len() - 1] == b'.'
+            {
+                return if negate {
+                    addr.to_string()
+                } else {
+                    format!("{local}@{m}")
+                };
+            }
+            if lower == m {
+                return addr.to_string();
+            }
+        }
+        addr.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rw(extra: &str) -> Rewriter {
+        let dir =
+            std::env::temp_dir().join(format!("cleanup_rw_{}_{}", std::process::id(), extra.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("main.cf"),
+            format!("myhostname = mail.linuxcast.net\nmydomain = linuxcast.net\nmyorigin = $mydomain\n{extra}"),
+        )
+        .unwrap();
+        let cfg = Config::load(&dir, &[]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        Rewriter::new(&cfg)
+    }
+
+    #[test]
+    fn completes_local_addresses_with_myorigin() {
+        let r = rw("");
+        assert_eq!(r.canonical("root", Context::Local), "root@linuxcast.net");
+        assert_eq!(r.canonical("root", Context::Remote), "root");
+        assert_eq!(r.canonical("a@b", Context::Local), "a@b");
+        assert_eq!(r.canonical("", Context::Local), "");
+        assert_eq!(
+            r.canonical("\"a@b\"", Context::Local),
+            "\"a@b\"@linuxcast.net"
+        );
+        let r = rw("append_dot_mydomain = yes\nremote_header_rewrite_domain = example.org\n");
+        assert_eq!(
+            r.canonical("a@host", Context::Local),
+            "a@host.linuxcast.net"
+        );
+        assert_eq!(r.canonical("a", Context::Remote), "a@example.org");
+    }
+
+    #[test]
+    fn masquerading_with_exceptions() {
+        let r = rw("masquerade_domains = linuxcast.net\nmasquerade_exceptions = root\n");
+        assert_eq!(r.masquerade("bob@mail.linuxcast.net"), "bob@linuxcast.net");
+        assert_eq!(
+            r.masquerade("root@mail.linuxcast.net"),
+            "root@mail.linuxcast.net"
+        );
+        assert_eq!(r.masquerade("bob@linuxcast.net"), "bob@linuxcast.net");
+        assert_eq!(r.masquerade("bob@other.net"), "bob@other.net");
+        let r = rw("masquerade_domains = !sub.linuxcast.net, linuxcast.net\n");
+        assert_eq!(
+            r.masquerade("bob@host.sub.linuxcast.net"),
+            "bob@host.sub.linuxcast.net"
+        );
+    }
+}

@@ -1,0 +1,382 @@
+//! cleanup end to end: the real master runs cleanup on `public/cleanup`;
+//! the test speaks the cleanup protocol as smtpd and pickup do, then reads
+//! the queue file with the queue crate's validating reader.
+
+use ipc::cleanup::{flags, notify, Body, Envelope, Recipient, Reply, Request, Source, Status};
+use ipc::frame::{read_frame, write_frame};
+use kit::{wait_until, Instance};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn instance(name: &str, extra: &str) -> Instance {
+    let inst = Instance::new(name);
+    inst.main_cf(&format!("myorigin = example.test\n{extra}"));
+    inst.master_cf("cleanup unix n - n - 0 cleanup\n");
+    inst.start();
+    inst
+}
+
+struct Conn(UnixStream);
+
+impl Conn {
+    fn open(inst: &Instance, source: Source, fl: u32) -> (Conn, String) {
+        let path = ipc::cleanup::socket_path(&inst.dir.join("queue"), "cleanup");
+        assert!(wait_until(5 * SECOND, || path.exists()));
+        let s = UnixStream::connect(&path).expect("connect cleanup");
+        s.set_read_timeout(Some(10 * SECOND)).expect("timeout");
+        let mut c = Conn(s);
+        c.send(&Request::Open { source, flags: fl });
+        match c.reply() {
+            Reply::Opened { queue_id } => (c, queue_id),
+            other => panic!("expected Opened, got {other:?}"),
+        }
+    }
+
+    fn send(&mut self, r: &Request) {
+        let (k, p) = r.encode();
+        write_frame(&mut self.0, k, &p).expect("write frame");
+    }
+
+    fn reply(&mut self) -> Reply {
+        let (k, p) = read_frame(&mut self.0).expect("read").expect("a reply");
+        Reply::decode(k, &p).expect("valid reply")
+    }
+
+    fn message(mut self, env: Envelope, content: &[u8]) -> Reply {
+        self.send(&Request::Envelope(env));
+        for chunk in content.chunks(7000) {
+            self.send(&Request::Content(chunk.to_vec()));
+        }
+        self.send(&Request::End);
+        self.reply()
+    }
+}
+
+fn smtp_envelope(sender: &str, rcpts: &[&str]) -> Envelope {
+    Envelope {
+        sender: sender.into(),
+        arrival: 1_800_000_000,
+        body: Body::EightBitMime,
+        attributes: vec![
+            ("client_name".into(), "client.example".into()),
+            ("client_address".into(), "192.0.2.7".into()),
+            ("helo_name".into(), "helo.example".into()),
+            ("protocol_name".into(), "ESMTP".into()),
+        ],
+        recipients: rcpts
+            .iter()
+            .map(|r| Recipient {
+                address: r.to_string(),
+                orcpt: None,
+                notify: notify::FAILURE,
+            })
+            .collect(),
+        ..Envelope::default()
+    }
+}
+
+fn queued(inst: &Instance, dir: &str, id: &str) -> (queue::Envelope, queue::Extracted, String) {
+    let path: PathBuf = inst.dir.join("queue").join(dir).join(id);
+    let mut qf = queue::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = String::from_utf8(qf.content_bytes(b"\n").expect("content")).expect("utf8");
+    (qf.envelope.clone(), qf.extracted.clone(), text)
+}
+
+#[test]
+fn a_message_from_smtpd_is_queued_with_a_received_header_and_exact_content() {
+    let inst = instance("cleanup-basic", "");
+    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
+    let body = "Subject: hi\r\nFrom: a@remote.example\r\n\r\nline one\r\n.leading dot kept\r\n\r\nÜmlaut 8-bit\r\n";
+    assert_eq!(
+        c.message(
+            smtp_envelope("a@remote.example", &["bob@example.test"]),
+            body.as_bytes()
+        ),
+        Reply::Done {
+            status: Status::Queued,
+            text: String::new()
+        }
+    );
+    let (env, _, text) = queued(&inst, "incoming", &id);
+    assert_eq!(env.sender, "a@remote.example");
+    assert_eq!(env.recipients.len(), 1);
+    assert_eq!(env.recipients[0].address, "bob@example.test");
+    assert_eq!(
+        env.recipients[0].dsn_notify.map(|n| n.0),
+        Some(notify::FAILURE)
+    );
+    let expected_received = format!(
+        "Received: from helo.example (client.example [192.0.2.7])\n\tby mail.example.test (mailsuite) with ESMTP id {id}\n\tfor <bob@example.test>; "
+    );
+    assert!(text.starts_with(&expected_received), "{text}");
+    assert!(
+        text.ends_with(
+            "Subject: hi\nFrom: a@remote.example\n\nline one\n.leading dot kept\n\nÜmlaut 8-bit\n"
+        ),
+        "{text}"
+    );
+    // A remote client does not get headers added.
+    assert!(!text.contains("Message-Id:"));
+    assert!(inst.wait_log(&format!("{id}: message-id=<>"), 1, 5 * SECOND));
+}
+
+#[test]
+fn a_local_submission_gets_missing_headers_and_myorigin() {
+    let inst = instance("cleanup-local", "");
+    let (c, id) = Conn::open(&inst, Source::Pickup, 0);
+    let mut env = smtp_envelope("root", &["dream"]);
+    env.attributes = vec![("uid".into(), "0".into())];
+    assert!(matches!(
+        c.message(env, b"Subject: local\n\nhello\n"),
+        Reply::Done {
+            status: Status::Queued,
+            ..
+        }
+    ));
+    let (env, _, text) = queued(&inst, "incoming", &id);
+    assert_eq!(env.sender, "root@example.test");
+    assert_eq!(env.recipients[0].address, "dream@example.test");
+    assert_eq!(env.recipients[0].original.as_deref(), Some("dream"));
+    assert!(text.starts_with(&format!("Received: by mail.example.test (mailsuite, from userid 0)\n\tid {id}\n\tfor <dream@example.test>; ")), "{text}");
+    let mid = format!("Message-Id: <20270115080000.{id}@mail.example.test>");
+    assert!(
+        text.contains(&mid) || text.contains(&format!(".{id}@mail.example.test>")),
+        "{text}"
+    );
+    assert!(text.contains("\nDate: "), "{text}");
+    assert!(text.contains("\nFrom: root@example.test\n"), "{text}");
+    assert!(inst.wait_log(&format!("{id}: message-id=<"), 1, 5 * SECOND));
+}
+
+#[test]
+fn sendmail_t_takes_recipients_from_the_headers_and_drops_bcc() {
+    let inst = instance("cleanup-extract", "");
+    let (c, id) = Conn::open(&inst, Source::Pickup, flags::EXTRACT_RECIPIENTS);
+    let env = Envelope {
+        sender: "alice".into(),
+        arrival: 1_800_000_000,
+        ..Envelope::default()
+    };
+    let msg = b"To: Bob <bob@example.test>, carol\nCc: dave@example.test\nBcc: secret@example.test\nSubject: t\n\nbody\n";
+    assert!(matches!(
+        c.message(env, msg),
+        Reply::Done {
+            status: Status::Queued,
+            ..
+        }
+    ));
+    let (_, extracted, text) = queued(&inst, "incoming", &id);
+    let got: Vec<&str> = extracted
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "bob@example.test",
+            "carol@example.test",
+            "dave@example.test",
+            "secret@example.test"
+        ]
+    );
+    assert!(!text.contains("Bcc:"), "{text}");
+}
+
+#[test]
+fn header_and_body_checks_reject_hold_discard_and_rewrite() {
+    let inst = instance(
+        "cleanup-checks",
+        "header_checks = inline:{ {/^Subject:.*secret/ REJECT Sensitive words are not allowed}, {/^Subject:.*audit/ HOLD}, {/^X-Drop:/ DISCARD}, {/^X-Internal:/ IGNORE} }\nbody_checks = inline:{ {/confidential/ REJECT 554 body says no} }\n",
+    );
+    // inline tables take literal keys; the patterns need regexp tables.
+    std::fs::write(
+        inst.dir.join("header_checks"),
+        "/^Subject:.*secret/ REJECT Sensitive words are not allowed\n/^Subject:.*audit/ HOLD\n/^X-Drop:/ DISCARD\n/^X-Internal:/ IGNORE\n",
+    )
+    .expect("write");
+    std::fs::write(
+        inst.dir.join("body_checks"),
+        "/confidential/ REJECT 554 body says no\n",
+    )
+    .expect("write");
+    let out = inst.postconf(&[
+        "-e",
+        &format!(
+            "header_checks = regexp:{}",
+            inst.dir.join("header_checks").display()
+        ),
+        &format!(
+            "body_checks = regexp:{}",
+            inst.dir.join("body_checks").display()
+        ),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(inst.mailsuite(&["reload"]).status.success());
+    assert!(inst.wait_log("reload -- version", 1, 5 * SECOND));
+    std::thread::sleep(Duration::from_millis(300));
+
+    let env = || smtp_envelope("a@remote.example", &["bob@example.test"]);
+    let (c, _) = Conn::open(&inst, Source::Smtpd, 0);
+    assert_eq!(
+        c.message(env(), b"Subject: top secret\n\nx\n"),
+        Reply::Done {
+            status: Status::Rejected,
+            text: "550 5.7.1 Sensitive words are not allowed".into()
+        }
+    );
+    assert!(
+        inst.wait_log(
+            "reject: header Subject: top secret from client.example[192.0.2.7]",
+            1,
+            5 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+
+    let (c, _) = Conn::open(&inst, Source::Smtpd, 0);
+    assert_eq!(
+        c.message(env(), b"Subject: ok\n\nthis is confidential\n"),
+        Reply::Done {
+            status: Status::Rejected,
+            text: "554 5.7.1 body says no".into()
+        }
+    );
+
+    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
+    assert!(matches!(
+        c.message(env(), b"Subject: for audit\nX-Internal: drop me\n\nx\n"),
+        Reply::Done {
+            status: Status::Queued,
+            ..
+        }
+    ));
+    let (_, _, text) = queued(&inst, "hold", &id);
+    assert!(!text.contains("X-Internal"), "{text}");
+    assert!(!inst.dir.join("queue/incoming").join(&id).exists());
+
+    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
+    assert_eq!(
+        c.message(env(), b"X-Drop: yes\n\nx\n"),
+        Reply::Done {
+            status: Status::Discarded,
+            text: String::new()
+        }
+    );
+    assert!(!inst.dir.join("queue/incoming").join(&id).exists());
+    assert_eq!(
+        std::fs::read_dir(inst.dir.join("queue/incoming"))
+            .expect("incoming")
+            .count(),
+        0,
+        "rejected mail left files"
+    );
+}
+
+#[test]
+fn limits_and_vanishing_clients_leave_nothing() {
+    let inst = instance(
+        "cleanup-limits",
+        "message_size_limit = 1000\nhopcount_limit = 3\n",
+    );
+    let (c, _) = Conn::open(&inst, Source::Smtpd, 0);
+    let big = vec![b'x'; 5000];
+    assert_eq!(
+        c.message(smtp_envelope("a@b.example", &["c@d.example"]), &big),
+        Reply::Done {
+            status: Status::Rejected,
+            text: "552 5.3.4 Error: message file too big".into()
+        }
+    );
+    let (c, _) = Conn::open(&inst, Source::Smtpd, 0);
+    assert_eq!(
+        c.message(
+            smtp_envelope("a@b.example", &["c@d.example"]),
+            b"Received: 1\nReceived: 2\nReceived: 3\n\nloop\n"
+        ),
+        Reply::Done {
+            status: Status::Rejected,
+            text: "554 5.4.0 Error: too many hops".into()
+        }
+    );
+    // Gone after Open, and gone halfway through the content.
+    let (c, _) = Conn::open(&inst, Source::Smtpd, 0);
+    drop(c);
+    let (mut c, _) = Conn::open(&inst, Source::Smtpd, 0);
+    c.send(&Request::Envelope(smtp_envelope(
+        "a@b.example",
+        &["c@d.example"],
+    )));
+    c.send(&Request::Content(b"Subject: half\n\nsome of it".to_vec()));
+    drop(c);
+    // Garbage instead of frames.
+    let mut raw = UnixStream::connect(ipc::cleanup::socket_path(
+        &inst.dir.join("queue"),
+        "cleanup",
+    ))
+    .expect("connect");
+    std::io::Write::write_all(&mut raw, b"EHLO I am not cleanup's client\r\n").expect("write");
+    drop(raw);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        std::fs::read_dir(inst.dir.join("queue/incoming"))
+            .expect("incoming")
+            .count(),
+        0
+    );
+    // And the next message still goes through.
+    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
+    assert!(matches!(
+        c.message(
+            smtp_envelope("a@b.example", &["c@d.example"]),
+            b"Subject: fine\n\nok\n"
+        ),
+        Reply::Done {
+            status: Status::Queued,
+            ..
+        }
+    ));
+    assert!(inst.dir.join("queue/incoming").join(&id).exists());
+}
+
+#[test]
+fn virtual_aliases_and_canonical_maps_rewrite_the_envelope() {
+    let inst = instance(
+        "cleanup-maps",
+        "virtual_alias_maps = inline:{ { team@example.test = ann@example.test, ben@example.test }, ben@example.test=ben@elsewhere.example }\nsender_canonical_maps = inline:{ root@example.test=admin@example.test }\n",
+    );
+    let (c, id) = Conn::open(&inst, Source::Pickup, 0);
+    let env = Envelope {
+        sender: "root".into(),
+        arrival: 1_800_000_000,
+        recipients: vec![Recipient {
+            address: "team".into(),
+            orcpt: None,
+            notify: 0,
+        }],
+        ..Envelope::default()
+    };
+    assert!(matches!(
+        c.message(env, b"Subject: x\n\ny\n"),
+        Reply::Done {
+            status: Status::Queued,
+            ..
+        }
+    ));
+    let (env, _, _) = queued(&inst, "incoming", &id);
+    assert_eq!(env.sender, "admin@example.test");
+    let got: Vec<&str> = env.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(got, vec!["ann@example.test", "ben@elsewhere.example"]);
+    assert!(env
+        .recipients
+        .iter()
+        .all(|r| r.original.as_deref() == Some("team")));
+}
