@@ -272,7 +272,12 @@ impl<'a> Message<'a> {
             }
         }
         let mut attrs = queue::Attributes::default();
+        let mut fullname = None;
         for (n, v) in &env.attributes {
+            if n == "fullname" {
+                fullname = Some(v.clone());
+                continue;
+            }
             // Unknown names are kept; duplicates are the sender's bug and are dropped.
             let _ = attrs.set(n, v.clone());
         }
@@ -299,6 +304,7 @@ impl<'a> Message<'a> {
                 usec: 0,
             },
             sender: sender.clone(),
+            fullname,
             dsn_ret: env.ret.map(|r| match r {
                 proto::Ret::Full => queue::DsnRet::Full,
                 proto::Ret::Headers => queue::DsnRet::Hdrs,

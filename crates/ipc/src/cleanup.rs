@@ -398,3 +398,104 @@ mod tests {
         );
     }
 }
+
+/// The client side of the protocol, for smtpd, pickup and bounce.
+pub struct Client<S: std::io::Read + std::io::Write> {
+    stream: S,
+}
+
+/// Why a conversation with cleanup failed.
+#[derive(Debug)]
+pub enum ClientError {
+    Io(std::io::Error),
+    Protocol(String),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Io(e) => write!(f, "{e}"),
+            ClientError::Protocol(p) => write!(f, "protocol error: {p}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> Self {
+        ClientError::Io(e)
+    }
+}
+
+/// Bytes per Content frame.
+pub const CONTENT_CHUNK: usize = 64 * 1024;
+
+impl Client<std::os::unix::net::UnixStream> {
+    /// Connects to cleanup's socket.
+    pub fn connect(
+        path: &std::path::Path,
+        timeout: std::time::Duration,
+    ) -> Result<Self, ClientError> {
+        let s = std::os::unix::net::UnixStream::connect(path)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.set_write_timeout(Some(timeout))?;
+        Ok(Client { stream: s })
+    }
+}
+
+impl<S: std::io::Read + std::io::Write> Client<S> {
+    pub fn new(stream: S) -> Self {
+        Client { stream }
+    }
+
+    fn send(&mut self, r: &Request) -> Result<(), ClientError> {
+        let (k, p) = r.encode();
+        crate::frame::write_frame(&mut self.stream, k, &p)?;
+        Ok(())
+    }
+
+    fn reply(&mut self) -> Result<Reply, ClientError> {
+        self.stream.flush()?;
+        match crate::frame::read_frame(&mut self.stream) {
+            Ok(Some((k, p))) => {
+                Reply::decode(k, &p).map_err(|e| ClientError::Protocol(e.to_string()))
+            }
+            Ok(None) => Err(ClientError::Protocol(
+                "cleanup closed the connection".into(),
+            )),
+            Err(crate::frame::FrameError::Io(e)) => Err(ClientError::Io(e)),
+            Err(crate::frame::FrameError::Invalid(e)) => Err(ClientError::Protocol(e.to_string())),
+        }
+    }
+
+    /// Opens a message; returns its queue ID.
+    pub fn open(&mut self, source: Source, flags: u32) -> Result<String, ClientError> {
+        self.send(&Request::Open { source, flags })?;
+        match self.reply()? {
+            Reply::Opened { queue_id } => Ok(queue_id),
+            Reply::Done { text, .. } => Err(ClientError::Protocol(format!("open refused: {text}"))),
+        }
+    }
+
+    pub fn envelope(&mut self, env: Envelope) -> Result<(), ClientError> {
+        self.send(&Request::Envelope(env))
+    }
+
+    /// Sends message text, in frames of at most [`CONTENT_CHUNK`] bytes.
+    pub fn content(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        for chunk in bytes.chunks(CONTENT_CHUNK) {
+            self.send(&Request::Content(chunk.to_vec()))?;
+        }
+        Ok(())
+    }
+
+    /// Ends the message and waits for cleanup's verdict.
+    pub fn end(&mut self) -> Result<(Status, String), ClientError> {
+        self.send(&Request::End)?;
+        match self.reply()? {
+            Reply::Done { status, text } => Ok((status, text)),
+            Reply::Opened { .. } => Err(ClientError::Protocol("unexpected Opened".into())),
+        }
+    }
+}

@@ -68,6 +68,7 @@ pub struct Writer {
     /// Known from the start: creation time and the file's inode.
     id: QueueId,
     envelope_written: bool,
+    final_mode: u32,
 }
 
 static SERIAL: AtomicU32 = AtomicU32::new(0);
@@ -136,6 +137,13 @@ impl Writer {
             spec: spec.clone(),
         };
         Writer::create(&queue_dir.join(queue_name), target)
+    }
+
+    /// The permission bits the finished file gets (default 0700, Postfix's
+    /// "ready" mode). postdrop uses 0444 so that pickup, running as
+    /// mail_owner, can read a file owned by the submitting user.
+    pub fn set_final_mode(&mut self, mode: u32) {
+        self.final_mode = mode & 0o777;
     }
 
     /// Sends the finished file to another queue (e.g. "hold" for a
@@ -228,6 +236,7 @@ impl Writer {
             done: false,
             id: QueueId::at(SystemTime::now(), inode),
             envelope_written: false,
+            final_mode: 0o700,
         })
     }
 
@@ -449,7 +458,7 @@ impl Writer {
         // The size record starts the file: type byte, one length byte.
         file.write_all_at(payload.as_bytes(), 2)
             .map_err(io("write"))?;
-        file.set_permissions(fs::Permissions::from_mode(0o700))
+        file.set_permissions(fs::Permissions::from_mode(self.final_mode))
             .map_err(io("chmod"))?;
         self.fail_point("queue-fsync")?;
         file.sync_all().map_err(io("fsync"))?;

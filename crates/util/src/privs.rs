@@ -38,6 +38,14 @@ pub fn lookup_user(name: &str) -> io::Result<Option<Account>> {
         .map_err(to_io)
 }
 
+/// Looks up a uid in the passwd database.
+pub fn lookup_user_by_uid(uid: u32) -> Option<Account> {
+    User::from_uid(Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(Account::from)
+}
+
 /// The account this process runs as.
 pub fn current_account() -> Account {
     let uid = unistd::geteuid();

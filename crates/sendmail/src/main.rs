@@ -1,0 +1,359 @@
+//! NAME
+//!   sendmail - mailsuite to Sendmail compatibility interface
+//!
+//! SYNOPSIS
+//!   sendmail [options] [recipient ...]
+//!   mailq      (same as sendmail -bp)
+//!   newaliases (same as sendmail -I)
+//!
+//! DESCRIPTION
+//!   sendmail reads a message from standard input and posts it through
+//!   postdrop into the maildrop queue, from where pickup hands it to
+//!   cleanup. It returns once the message is safely on disk, whether or not
+//!   the mail system is running. Lines may end in LF or CRLF; a leading
+//!   mbox `From ` line is dropped; unless -i or -oi is given, a line with
+//!   a single `.` ends the input.
+//!
+//!   -bm          read mail from standard input and post it (the default)
+//!   -bp          list the queue (runs postqueue -p, like mailq)
+//!   -bi, -I      rebuild the alias database (runs newaliases)
+//!   -bs          SMTP on standard input and output: not supported yet
+//!   -B type      body type: 7BIT or 8BITMIME
+//!   -C file      configuration: main.cf's directory, or a file in it
+//!   -F name      the sender's full name
+//!   -f sender, -r sender
+//!                the envelope sender (default: the user's login name)
+//!   -i, -oi      a line with a single dot does not end the input
+//!   -N dsn       delivery status notification: never, or success,delay,failure
+//!   -R ret       what a bounce returns: hdrs or full
+//!   -t           take recipients from the To:, Cc: and Bcc: headers too
+//!                (Bcc: is removed); command-line recipients are kept
+//!   -V envid     the envelope ID for delivery status notifications
+//!   -q           flush the queue (runs postqueue -f)
+//!   -v           more logging
+//!   -G, -L, -O, -U, -X, -c, -e, -h, -m, -n, -x, other -o options
+//!                accepted and ignored, for compatibility
+//!
+//!   Exit status follows sysexits.h: 0 when the message was posted, 64 for
+//!   usage errors, 65 for bad input, 75 when postdrop failed for a reason
+//!   that may pass.
+//!
+//! SECURITY
+//!   Runs with the caller's rights; postdrop (set-group-ID) does the
+//!   writing and checks everything sendmail sends it.
+//!
+//! CONFIGURATION PARAMETERS
+//!   command_directory (where postdrop, postqueue and newaliases are),
+//!   message_size_limit, syslog_name, maillog_file.
+//!
+//! FILES
+//!   $command_directory/postdrop, $queue_directory/maildrop.
+
+use ipc::cleanup::{notify, Body, Envelope, Recipient, Request, Ret};
+use ipc::frame::write_frame;
+use params::{table as p, Config};
+use std::io::{BufRead, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use util::sysexits::*;
+
+const USAGE: &str =
+    "usage: sendmail [-bm|-bp|-bi|-I] [-t] [-i] [-f sender] [-F name] [-C config] [recipient ...]";
+
+fn fatal(status: i32, text: &str) -> ! {
+    maillog::fatal_status(status, format_args!("{text}"))
+}
+
+#[derive(Default)]
+struct Options {
+    mode: char,
+    config: Option<String>,
+    sender: Option<String>,
+    fullname: Option<String>,
+    ignore_dots: bool,
+    extract: bool,
+    notify: u8,
+    ret: Option<Ret>,
+    envid: Option<String>,
+    body: Body,
+    verbose: bool,
+    recipients: Vec<String>,
+}
+
+fn parse_notify(s: &str) -> Option<u8> {
+    let mut bits = 0;
+    for word in s.split(',') {
+        bits |= match word.trim().to_ascii_lowercase().as_str() {
+            "never" => notify::NEVER,
+            "success" => notify::SUCCESS,
+            "failure" => notify::FAILURE,
+            "delay" => notify::DELAY,
+            _ => return None,
+        };
+    }
+    (bits & notify::NEVER == 0 || bits == notify::NEVER).then_some(bits)
+}
+
+fn parse_args(argv0: &str, args: &[String]) -> Options {
+    let mut o = Options {
+        mode: 'm',
+        ..Options::default()
+    };
+    match argv0 {
+        "mailq" => o.mode = 'p',
+        "newaliases" => o.mode = 'i',
+        _ => {}
+    }
+    let spec = "46A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:q:r:tvx";
+    let (opts, rest) = util::getopt::getopt(args, spec).unwrap_or_else(|e| {
+        eprintln!("sendmail: fatal: {e}\n{USAGE}");
+        std::process::exit(EX_USAGE)
+    });
+    for opt in opts {
+        let arg = opt.arg.unwrap_or_default();
+        match opt.flag {
+            'B' => {
+                o.body = match arg.to_ascii_uppercase().as_str() {
+                    "8BITMIME" => Body::EightBitMime,
+                    "7BIT" => Body::SevenBit,
+                    _ => fatal(
+                        EX_USAGE,
+                        &format!("-B option needs 8BITMIME or 7BIT, not \"{arg}\""),
+                    ),
+                }
+            }
+            'C' => o.config = Some(arg),
+            'F' => o.fullname = Some(arg),
+            'I' => o.mode = 'i',
+            'N' => {
+                o.notify = parse_notify(&arg)
+                    .unwrap_or_else(|| fatal(EX_USAGE, &format!("bad -N option value: {arg}")))
+            }
+            'R' => {
+                o.ret = match arg.to_ascii_lowercase().as_str() {
+                    "full" => Some(Ret::Full),
+                    "hdrs" => Some(Ret::Headers),
+                    _ => fatal(EX_USAGE, &format!("bad -R option value: {arg}")),
+                }
+            }
+            'V' => o.envid = Some(arg),
+            'b' => match arg.as_str() {
+                "m" | "s" | "p" | "i" => o.mode = arg.chars().next().unwrap_or('m'),
+                "d" | "D" => fatal(EX_USAGE, "-bd is not supported: use mailsuite start"),
+                _ => fatal(EX_USAGE, &format!("unsupported: -b{arg}")),
+            },
+            'f' | 'r' => o.sender = Some(arg),
+            'i' => o.ignore_dots = true,
+            'o' => match arg.as_str() {
+                "i" => o.ignore_dots = true,
+                "7" => o.body = Body::SevenBit,
+                "8" => o.body = Body::EightBitMime,
+                _ => {}
+            },
+            'q' => o.mode = 'q',
+            't' => o.extract = true,
+            'v' => o.verbose = true,
+            _ => {}
+        }
+    }
+    o.recipients = rest;
+    o
+}
+
+/// `-C`: a directory, or a file whose directory holds main.cf.
+fn config_dir(flag: Option<&str>) -> PathBuf {
+    match flag {
+        Some(c) if Path::new(c).is_file() => Path::new(c)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        other => params::config_dir(other),
+    }
+}
+
+/// Runs another mailsuite command in place of this one.
+fn exec(cfg: &Config, program: &str, args: &[&str]) -> ! {
+    let path = cfg.path(&p::COMMAND_DIRECTORY).join(program);
+    if !path.is_file() {
+        fatal(
+            EX_UNAVAILABLE,
+            &format!("{} is not installed", path.display()),
+        );
+    }
+    let e = Command::new(&path).args(args).exec();
+    fatal(EX_OSERR, &format!("exec {}: {e}", path.display()))
+}
+
+/// Reads the message: drops a leading From_ line, stops at a lone dot unless told not to.
+fn read_message(ignore_dots: bool) -> Vec<u8> {
+    let mut input = std::io::stdin().lock();
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    let mut first = true;
+    loop {
+        line.clear();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => fatal(EX_IOERR, &format!("read standard input: {e}")),
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if first && text.starts_with(b"From ") {
+            first = false;
+            continue;
+        }
+        first = false;
+        if !ignore_dots && text == b"." {
+            break;
+        }
+        out.extend_from_slice(text);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The addresses in the To:, Cc: and Bcc: headers.
+fn header_recipients(message: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(message);
+    let mut found = Vec::new();
+    let mut current: Option<String> = None;
+    let take = |h: &str, found: &mut Vec<String>| {
+        if let Some((name, value)) = h.split_once(':') {
+            if ["to", "cc", "bcc"].contains(&name.trim().to_ascii_lowercase().as_str()) {
+                found.extend(
+                    addr::parse_address_list(value)
+                        .iter()
+                        .map(|m| m.to_string()),
+                );
+            }
+        }
+    };
+    for line in text.lines() {
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some(c) = current.as_mut() {
+                c.push_str(line);
+            }
+            continue;
+        }
+        if let Some(h) = current.take() {
+            take(&h, &mut found);
+        }
+        current = Some(line.to_string());
+    }
+    if let Some(h) = current {
+        take(&h, &mut found);
+    }
+    found
+}
+
+fn main() {
+    let mut argv = std::env::args();
+    let argv0 = argv
+        .next()
+        .map(|a| a.rsplit('/').next().unwrap_or("sendmail").to_string())
+        .unwrap_or_default();
+    let args: Vec<String> = argv.collect();
+    let o = parse_args(&argv0, &args);
+    let dir = config_dir(o.config.as_deref());
+    let cfg = Config::load(&dir, &[]).unwrap_or_else(|e| {
+        eprintln!("sendmail: fatal: {e}");
+        std::process::exit(EX_CONFIG)
+    });
+    params::logging::init(&cfg, "sendmail", true, None);
+    match o.mode {
+        'p' => exec(&cfg, "postqueue", &["-p"]),
+        'q' => exec(&cfg, "postqueue", &["-f"]),
+        'i' => exec(&cfg, "newaliases", &[]),
+        's' => fatal(
+            EX_UNAVAILABLE,
+            "-bs (SMTP on standard input) is not supported yet; connect to the smtp port instead",
+        ),
+        _ => {}
+    }
+    let uid = nix::unistd::getuid().as_raw();
+    let login = util::privs::lookup_user_by_uid(uid)
+        .map(|a| a.name)
+        .unwrap_or_else(|| uid.to_string());
+    let sender = o.sender.clone().unwrap_or_else(|| login.clone());
+    let message = read_message(o.ignore_dots);
+    if o.recipients.is_empty() {
+        if !o.extract {
+            fatal(EX_USAGE, &format!("{sender}({uid}): Recipient addresses must be specified on the command line or via the -t option"));
+        }
+        if header_recipients(&message).is_empty() {
+            fatal(
+                EX_USAGE,
+                &format!("{sender}({uid}): No recipient addresses found in message header"),
+            );
+        }
+    }
+    let mut attributes = Vec::new();
+    if let Some(f) = &o.fullname {
+        attributes.push(("fullname".to_string(), f.clone()));
+    }
+    if o.extract {
+        attributes.push(("extract_recipients".to_string(), "yes".to_string()));
+    }
+    let env = Envelope {
+        sender,
+        arrival: util::time::now().max(0) as u64,
+        body: o.body,
+        ret: o.ret,
+        envid: o.envid.clone(),
+        attributes,
+        recipients: o
+            .recipients
+            .iter()
+            .map(|r| Recipient {
+                address: r.clone(),
+                orcpt: None,
+                notify: o.notify,
+            })
+            .collect(),
+        ..Envelope::default()
+    };
+    let postdrop = cfg.path(&p::COMMAND_DIRECTORY).join("postdrop");
+    let mut child = Command::new(&postdrop)
+        .arg("-r")
+        .env("MAIL_CONFIG", &dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            fatal(
+                EX_UNAVAILABLE,
+                &format!("cannot run {}: {e}", postdrop.display()),
+            )
+        });
+    let sent = (|| -> std::io::Result<()> {
+        let mut pipe = child
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("no pipe to postdrop"))?;
+        let (k, p) = Request::Envelope(env).encode();
+        write_frame(&mut pipe, k, &p)?;
+        for chunk in message.chunks(64 * 1024) {
+            let (k, p) = Request::Content(chunk.to_vec()).encode();
+            write_frame(&mut pipe, k, &p)?;
+        }
+        let (k, p) = Request::End.encode();
+        write_frame(&mut pipe, k, &p)?;
+        pipe.flush()
+    })();
+    let status = child
+        .wait()
+        .unwrap_or_else(|e| fatal(EX_OSERR, &format!("wait for postdrop: {e}")));
+    match (status.code(), sent) {
+        (Some(0), Ok(())) => std::process::exit(EX_OK),
+        (Some(code), _) if code != 0 => fatal(
+            code,
+            &format!("{} failed with status {code}", postdrop.display()),
+        ),
+        (_, Err(e)) => fatal(EX_TEMPFAIL, &format!("write to postdrop: {e}")),
+        _ => fatal(EX_TEMPFAIL, "postdrop was killed"),
+    }
+}

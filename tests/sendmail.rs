@@ -1,0 +1,217 @@
+//! Local submission end to end: sendmail → postdrop → maildrop/ → pickup →
+//! cleanup → incoming/, with the real commands and the real master, and
+//! s-nail (the seeds' `mail`) as a user would run it.
+
+use kit::{wait_until, Instance};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn instance(name: &str) -> Instance {
+    let inst = Instance::new(name);
+    inst.main_cf("myorigin = linuxprobe.com");
+    inst.master_cf("pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n");
+    inst
+}
+
+fn sendmail(inst: &Instance, args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(inst.bin.join("sendmail"))
+        .args(args)
+        .env("MAIL_CONFIG", &inst.dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sendmail");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write");
+    child.wait_with_output().expect("wait")
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn only_queued(inst: &Instance) -> (queue::Envelope, queue::Extracted, String) {
+    let incoming = inst.dir.join("queue/incoming");
+    assert!(
+        wait_until(10 * SECOND, || files(&incoming).len() == 1),
+        "incoming: {:?}\n{}",
+        files(&incoming),
+        inst.maillog()
+    );
+    let path = incoming.join(&files(&incoming)[0]);
+    let mut qf = queue::open(&path).expect("valid queue file");
+    let text = String::from_utf8(qf.content_bytes(b"\n").expect("content")).expect("utf8");
+    (qf.envelope.clone(), qf.extracted.clone(), text)
+}
+
+#[test]
+fn sendmail_t_posts_through_pickup_and_cleanup() {
+    let inst = instance("sendmail-t");
+    inst.start();
+    let out = sendmail(
+        &inst,
+        &["-t", "-F", "The Boss"],
+        b"To: dream, boss@linuxprobe.com\nBcc: hidden\nSubject: seed test\n\nhello\n.\nnot read\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (env, extracted, text) = only_queued(&inst);
+    let me = util_login();
+    assert_eq!(env.sender, format!("{me}@linuxprobe.com"));
+    let rcpts: Vec<&str> = extracted
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    assert_eq!(
+        rcpts,
+        vec![
+            "dream@linuxprobe.com",
+            "boss@linuxprobe.com",
+            "hidden@linuxprobe.com"
+        ]
+    );
+    assert!(!text.contains("Bcc:"), "{text}");
+    assert!(
+        text.contains(&format!("\nFrom: The Boss <{me}@linuxprobe.com>\n")),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("\nhello\n"),
+        "a lone dot ends the input without -i: {text}"
+    );
+    assert!(files(&inst.dir.join("queue/maildrop")).is_empty());
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    assert!(
+        inst.wait_log(&format!(": uid={uid} from=<{me}>"), 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+}
+
+fn util_login() -> String {
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+#[test]
+fn mail_posted_while_the_master_is_down_waits_in_maildrop() {
+    let inst = instance("sendmail-down");
+    // Set up the queue without starting anything.
+    assert!(inst.mailsuite(&["check"]).status.success());
+    let out = sendmail(
+        &inst,
+        &["-i", "-f", "sender@example.org", "root@linuxprobe.com"],
+        b"Subject: offline\n\n.\nstill body\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(files(&inst.dir.join("queue/maildrop")).len(), 1);
+    inst.start();
+    let (env, _, text) = only_queued(&inst);
+    assert_eq!(env.sender, "sender@example.org");
+    assert_eq!(env.recipients[0].address, "root@linuxprobe.com");
+    assert!(
+        text.ends_with("\n.\nstill body\n"),
+        "-i keeps a lone dot: {text}"
+    );
+    assert!(wait_until(5 * SECOND, || files(
+        &inst.dir.join("queue/maildrop")
+    )
+    .is_empty()));
+}
+
+#[test]
+fn sendmail_usage_errors() {
+    let inst = instance("sendmail-usage");
+    assert!(inst.mailsuite(&["check"]).status.success());
+    let out = sendmail(&inst, &[], b"Subject: x\n\ny\n");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "Recipient addresses must be specified on the command line or via the -t option"
+    ));
+    let out = sendmail(&inst, &["-t"], b"Subject: x\n\ny\n");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("No recipient addresses found in message header"));
+    let out = sendmail(&inst, &["-bs"], b"");
+    assert_eq!(out.status.code(), Some(69));
+    assert!(files(&inst.dir.join("queue/maildrop")).is_empty());
+}
+
+#[test]
+fn s_nail_sends_through_sendmail_as_the_seeds_do() {
+    if Command::new("s-nail").arg("-V").output().is_err() {
+        eprintln!("skipped: s-nail is not installed (scripts/test installs it)");
+        return;
+    }
+    let inst = instance("s-nail");
+    inst.start();
+    let mut child = Command::new("s-nail")
+        .args([
+            "-n",
+            "-#",
+            "-S",
+            "ttycharset=utf-8",
+            "-S",
+            "sendcharsets=utf-8",
+            "-S",
+            "encoding=8bit",
+            "-S",
+            &format!("mta={}", inst.bin.join("sendmail").display()),
+            "-s",
+            "mail from linuxcast",
+            "root@training.linuxcast.net",
+        ])
+        .env("MAIL_CONFIG", &inst.dir)
+        .env("HOME", &inst.dir)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run s-nail");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all("你好, this is the body\n".as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (env, _, text) = only_queued(&inst);
+    assert_eq!(env.recipients[0].address, "root@training.linuxcast.net");
+    assert!(text.contains("Subject: mail from linuxcast"), "{text}");
+    assert!(text.contains("你好, this is the body"), "{text}");
+}
