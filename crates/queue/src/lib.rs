@@ -72,7 +72,11 @@ pub fn mark_done(path: &Path, offset: u64) -> Result<(), QueueError> {
         .read_exact_at(&mut head, 0)
         .ok()
         .filter(|()| head[0] == record::RecordType::Size.byte())
-        .and_then(|()| std::str::from_utf8(&head[2..]).ok().and_then(SizeRecord::parse));
+        .and_then(|()| {
+            std::str::from_utf8(&head[2..])
+                .ok()
+                .and_then(SizeRecord::parse)
+        });
     let in_content = |s: &SizeRecord| {
         offset >= s.data_offset.saturating_sub(2) && offset < s.data_offset + s.data_size
     };
