@@ -4,12 +4,14 @@
 //!
 //! * [`cleanup`]: how a message is handed to cleanup.
 //! * [`frame`]: length-checked frames and payload fields for request streams.
+//! * [`trigger`]: the one-byte wake-up requests to qmgr and pickup.
 //! * [`status`]: the master ↔ worker contract — which descriptors a worker
 //!   inherits, and the fixed-size status messages it sends on one of them.
 
 pub mod cleanup;
 pub mod frame;
 pub mod status;
+pub mod trigger;
 
 /// The version of every IPC layout in this crate.
 pub const VERSION: u8 = 1;

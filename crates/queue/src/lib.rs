@@ -6,6 +6,7 @@
 //!   and `hash_queue_depth` as Postfix applies them ([`path_of`]).
 //! * [`record`], [`writer`], [`reader`]: the queue file (below).
 //! * [`mark_done`] and [`quarantine`]: what qmgr does to a file in place.
+//! * [`logs`]: the per-message defer, bounce and trace logs.
 //!
 //! # The queue file
 //!
@@ -38,6 +39,7 @@
 pub mod error;
 pub mod id;
 pub mod layout;
+pub mod logs;
 pub mod model;
 pub mod path;
 pub mod reader;
