@@ -1,9 +1,9 @@
 //! IP networks as Postfix writes them in `mynetworks` and friends:
-//! `192.0.2.0/24`, `[2001:db8::]/32`, or a bare address.
+//! `192.0.2.0/24`, `[2001:db8::]/32`, `2001:db8::/32`, or a bare address.
 
 use std::net::IpAddr;
 
-/// A network in CIDR notation (`192.0.2.0/24`, `[2001:db8::]/32`, a bare address).
+/// A network in CIDR notation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
     net: IpAddr,
@@ -11,42 +11,64 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// `192.0.2.0/24`, `[2001:db8::]/32`, `2001:db8::/32`, `192.0.2.7`,
+    /// `[::1]`. Host bits beyond the prefix are cleared, as Postfix does
+    /// (it warns about them).
     pub fn parse(text: &str) -> Option<Cidr> {
         let t = text.trim();
-        let (addr, bits) = match t.split_once('/') {
-            Some((a, b)) => (a, Some(b.parse::<u8>().ok()?)),
+        let (addr, bits) = match t.rsplit_once('/') {
+            Some((a, b)) if !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit()) => {
+                (a, Some(b.parse::<u8>().ok()?))
+            }
+            Some(_) => return None,
             None => (t, None),
         };
-        let addr = addr.trim_start_matches('[').trim_end_matches(']');
+        let addr = match addr.strip_prefix('[') {
+            Some(inner) => inner.strip_suffix(']')?,
+            None => addr,
+        };
         let net: IpAddr = addr.parse().ok()?;
         let max = if net.is_ipv4() { 32 } else { 128 };
         let bits = bits.unwrap_or(max);
-        (bits <= max).then_some(Cidr { net, bits })
+        if bits > max {
+            return None;
+        }
+        let c = Cidr { net, bits };
+        Some(Cidr {
+            net: c.masked(net),
+            bits,
+        })
     }
 
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.net, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = if self.bits == 0 {
+    fn masked(&self, ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(a) => {
+                let m = if self.bits == 0 {
                     0
                 } else {
-                    u32::MAX << (32 - self.bits)
+                    u32::MAX << (32 - u32::from(self.bits))
                 };
-                u32::from(n) & mask == u32::from(a) & mask
+                IpAddr::V4((u32::from(a) & m).into())
             }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = if self.bits == 0 {
+            IpAddr::V6(a) => {
+                let m = if self.bits == 0 {
                     0
                 } else {
-                    u128::MAX << (128 - self.bits)
+                    u128::MAX << (128 - u32::from(self.bits))
                 };
-                u128::from(n) & mask == u128::from(a) & mask
+                IpAddr::V6((u128::from(a) & m).into())
             }
-            (IpAddr::V4(_), IpAddr::V6(a)) => a
-                .to_ipv4_mapped()
-                .is_some_and(|v4| self.contains(IpAddr::V4(v4))),
-            _ => false,
         }
+    }
+
+    /// Whether `ip` is inside the block (an IPv4-mapped IPv6 address
+    /// counts as its IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        ip.is_ipv4() == self.net.is_ipv4() && self.masked(ip) == self.net
     }
 }
 

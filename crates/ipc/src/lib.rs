@@ -3,12 +3,14 @@
 //! Bump [`VERSION`] on every change to any message layout.
 //!
 //! * [`cleanup`]: how a message is handed to cleanup.
+//! * [`delivery`]: how qmgr hands recipients to a delivery agent.
 //! * [`frame`]: length-checked frames and payload fields for request streams.
 //! * [`trigger`]: the one-byte wake-up requests to qmgr and pickup.
 //! * [`status`]: the master ↔ worker contract — which descriptors a worker
 //!   inherits, and the fixed-size status messages it sends on one of them.
 
 pub mod cleanup;
+pub mod delivery;
 pub mod frame;
 pub mod status;
 pub mod trigger;

@@ -31,6 +31,8 @@
 //! [`Ctx::with_warn`].
 
 pub mod access;
+pub mod domains;
+pub mod hosts;
 mod cdb;
 mod cidr;
 pub mod error;

@@ -1,0 +1,432 @@
+//! The delivery protocol: qmgr hands a delivery agent (local, smtp,
+//! virtual, error…) one message and some of its recipients over
+//! `private/<transport>`; the agent delivers, marks each delivered
+//! recipient done in the queue file (after the mailbox or the remote server
+//! has it), logs Postfix's `to=<…>, relay=…, status=…` line, and answers
+//! with one result per recipient.
+//!
+//! ```text
+//! qmgr                                   agent
+//! Request { queue file, recipients } ──►
+//!                                    ◄── Response { results }
+//! ```
+
+use crate::frame::{Decoder, Encoder};
+use crate::IpcError;
+
+const REQUEST: u8 = 20;
+const RESPONSE: u8 = 21;
+
+/// The most recipients one request may carry.
+pub const MAX_RECIPIENTS: usize = 10_000;
+
+/// One recipient of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rcpt {
+    pub address: String,
+    /// As the client first gave it (for X-Original-To and orig_to= in logs).
+    pub original: Option<String>,
+    pub orcpt: Option<String>,
+    pub notify: u8,
+    /// Offset of the recipient record in the queue file, for queue::mark_done.
+    pub offset: u64,
+}
+
+/// What qmgr asks of an agent.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Request {
+    pub queue_id: String,
+    /// The queue directory the file is in now ("active").
+    pub queue_name: String,
+    pub sender: String,
+    /// The transport's next hop: a domain, `[host]:port`, or for local the recipient's domain.
+    pub nexthop: String,
+    /// Seconds since the epoch, with microseconds, for the log's delay= and delays=.
+    pub arrival: f64,
+    /// When qmgr moved the message to active/.
+    pub active_since: f64,
+    /// When qmgr sent this request.
+    pub sent_at: f64,
+    pub recipients: Vec<Rcpt>,
+}
+
+/// What became of a recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Delivered; marked done in the queue file.
+    Sent,
+    /// Not now; try again later.
+    Deferred,
+    /// Never: return it to the sender.
+    Bounced,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RcptResult {
+    pub outcome: Outcome,
+    /// The DSN status code, e.g. 2.0.0, 4.4.1, 5.1.1.
+    pub dsn: String,
+    /// The relay as Postfix logs it: `local`, `host[ip]:port`, `none`.
+    pub relay: String,
+    /// The text after status=… in parentheses.
+    pub reason: String,
+}
+
+/// The agent's answer: one result per recipient, in request order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub results: Vec<RcptResult>,
+}
+
+fn plain(what: &'static str, s: &str) -> Result<(), IpcError> {
+    if s.chars().any(|c| c == '\0' || c == '\n' || c == '\r') {
+        return Err(IpcError::BadField(what));
+    }
+    Ok(())
+}
+
+impl Request {
+    pub fn encode(&self) -> (u8, Vec<u8>) {
+        let mut e = Encoder::new()
+            .str(&self.queue_id)
+            .str(&self.queue_name)
+            .str(&self.sender)
+            .str(&self.nexthop)
+            .u64(self.arrival.to_bits())
+            .u64(self.active_since.to_bits())
+            .u64(self.sent_at.to_bits())
+            .u32(self.recipients.len() as u32);
+        for r in &self.recipients {
+            e = e
+                .str(&r.address)
+                .opt_str(r.original.as_deref())
+                .opt_str(r.orcpt.as_deref())
+                .u8(r.notify)
+                .u64(r.offset);
+        }
+        (REQUEST, e.finish())
+    }
+
+    pub fn decode(kind: u8, payload: &[u8]) -> Result<Request, IpcError> {
+        if kind != REQUEST {
+            return Err(IpcError::BadField("request kind"));
+        }
+        let mut d = Decoder::new(payload);
+        let queue_id = d.str("queue id")?.to_string();
+        if queue_id.is_empty() || !queue_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(IpcError::BadField("queue id"));
+        }
+        let queue_name = d.str("queue name")?.to_string();
+        if !["active", "incoming", "deferred", "hold"].contains(&queue_name.as_str()) {
+            return Err(IpcError::BadField("queue name"));
+        }
+        let sender = d.str("sender")?.to_string();
+        plain("sender", &sender)?;
+        let nexthop = d.str("nexthop")?.to_string();
+        plain("nexthop", &nexthop)?;
+        let time = |d: &mut Decoder, what| -> Result<f64, IpcError> {
+            let t = f64::from_bits(d.u64(what)?);
+            if t.is_finite() && t >= 0.0 {
+                Ok(t)
+            } else {
+                Err(IpcError::BadField(what))
+            }
+        };
+        let arrival = time(&mut d, "arrival")?;
+        let active_since = time(&mut d, "active since")?;
+        let sent_at = time(&mut d, "sent at")?;
+        let n = d.u32("recipients")? as usize;
+        if n == 0 || n > MAX_RECIPIENTS {
+            return Err(IpcError::BadField("recipients"));
+        }
+        let mut recipients = Vec::with_capacity(n);
+        for _ in 0..n {
+            let address = d.str("recipient")?.to_string();
+            plain("recipient", &address)?;
+            let original = d.opt_str("original")?.map(str::to_string);
+            let orcpt = d.opt_str("orcpt")?.map(str::to_string);
+            let notify = d.u8("notify")?;
+            let offset = d.u64("offset")?;
+            recipients.push(Rcpt {
+                address,
+                original,
+                orcpt,
+                notify,
+                offset,
+            });
+        }
+        d.end()?;
+        Ok(Request {
+            queue_id,
+            queue_name,
+            sender,
+            nexthop,
+            arrival,
+            active_since,
+            sent_at,
+            recipients,
+        })
+    }
+}
+
+impl Response {
+    pub fn encode(&self) -> (u8, Vec<u8>) {
+        let mut e = Encoder::new().u32(self.results.len() as u32);
+        for r in &self.results {
+            let o = match r.outcome {
+                Outcome::Sent => 0,
+                Outcome::Deferred => 1,
+                Outcome::Bounced => 2,
+            };
+            e = e.u8(o).str(&r.dsn).str(&r.relay).str(&r.reason);
+        }
+        (RESPONSE, e.finish())
+    }
+
+    /// Decodes a response to a request with `expected` recipients.
+    pub fn decode(kind: u8, payload: &[u8], expected: usize) -> Result<Response, IpcError> {
+        if kind != RESPONSE {
+            return Err(IpcError::BadField("response kind"));
+        }
+        let mut d = Decoder::new(payload);
+        let n = d.u32("results")? as usize;
+        if n != expected {
+            return Err(IpcError::BadField("result count"));
+        }
+        let mut results = Vec::with_capacity(n);
+        for _ in 0..n {
+            let outcome = match d.u8("outcome")? {
+                0 => Outcome::Sent,
+                1 => Outcome::Deferred,
+                2 => Outcome::Bounced,
+                _ => return Err(IpcError::BadField("outcome")),
+            };
+            let dsn = d.str("dsn")?.to_string();
+            let valid_dsn = {
+                let parts: Vec<&str> = dsn.split('.').collect();
+                parts.len() == 3
+                    && parts.iter().all(|p| {
+                        !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit())
+                    })
+            };
+            let class_ok = matches!(
+                (outcome, dsn.as_bytes().first()),
+                (Outcome::Sent, Some(b'2'))
+                    | (Outcome::Deferred, Some(b'4'))
+                    | (Outcome::Bounced, Some(b'5'))
+            );
+            if !valid_dsn || !class_ok {
+                return Err(IpcError::BadField("dsn"));
+            }
+            let relay = d.str("relay")?.to_string();
+            let reason = d.str("reason")?.to_string();
+            results.push(RcptResult {
+                outcome,
+                dsn,
+                relay,
+                reason,
+            });
+        }
+        d.end()?;
+        Ok(Response { results })
+    }
+}
+
+/// `delay=…, delays=a/b/c/d` as Postfix logs them: total since arrival,
+/// then before qmgr, in qmgr, connection set-up, transmission.
+pub fn delays(req: &Request, setup_done: f64, now: f64) -> String {
+    let fmt = |x: f64| {
+        let x = x.max(0.0);
+        if x < 0.01 {
+            "0".to_string()
+        } else if x < 10.0 {
+            format!("{x:.2}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        } else {
+            format!("{x:.0}")
+        }
+    };
+    format!(
+        "delay={}, delays={}/{}/{}/{}",
+        fmt(now - req.arrival),
+        fmt(req.active_since - req.arrival),
+        fmt(req.sent_at - req.active_since),
+        fmt(setup_done - req.sent_at),
+        fmt(now - setup_done)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_validation() {
+        let req = Request {
+            queue_id: "4jWj774S4Sz1Spg9".into(),
+            queue_name: "active".into(),
+            sender: "a@b.example".into(),
+            nexthop: "example.test".into(),
+            arrival: 1.5,
+            active_since: 2.0,
+            sent_at: 2.25,
+            recipients: vec![Rcpt {
+                address: "u@example.test".into(),
+                original: Some("u".into()),
+                orcpt: None,
+                notify: 4,
+                offset: 120,
+            }],
+        };
+        let (k, p) = req.encode();
+        assert_eq!(Request::decode(k, &p).unwrap(), req);
+        for cut in 0..p.len() {
+            assert!(Request::decode(k, &p[..cut]).is_err());
+        }
+        let bad = Request {
+            queue_name: "../../etc".into(),
+            ..req.clone()
+        };
+        let (k, p) = bad.encode();
+        assert!(Request::decode(k, &p).is_err());
+        let resp = Response {
+            results: vec![RcptResult {
+                outcome: Outcome::Bounced,
+                dsn: "5.1.1".into(),
+                relay: "local".into(),
+                reason: "unknown user".into(),
+            }],
+        };
+        let (k, p) = resp.encode();
+        assert_eq!(Response::decode(k, &p, 1).unwrap(), resp);
+        assert!(
+            Response::decode(k, &p, 2).is_err(),
+            "count must match the request"
+        );
+        let wrong = Response {
+            results: vec![RcptResult {
+                outcome: Outcome::Sent,
+                dsn: "5.0.0".into(),
+                relay: "x".into(),
+                reason: String::new(),
+            }],
+        };
+        let (k, p) = wrong.encode();
+        assert!(Response::decode(k, &p, 1).is_err(), "sent with a 5xx code");
+        assert_eq!(
+            delays(&req, 2.5, 3.0),
+            "delay=1.5, delays=0.5/0.25/0.25/0.5"
+        );
+    }
+}
+
+/// The bounce service request: qmgr asks bounce to return the failed
+/// recipients in `bounce/ID` (or report delays or successes) for the
+/// message in `queue_name/ID`.
+pub mod bounce {
+    use crate::frame::{Decoder, Encoder};
+    use crate::IpcError;
+
+    const NOTICE: u8 = 30;
+    const DONE: u8 = 31;
+
+    /// Which notice to send.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Kind {
+        /// Non-delivery: the recipients in the bounce log failed.
+        Failure,
+        /// Delay warning: the recipients in the defer log are still waiting.
+        Delay,
+        /// Success notice for NOTIFY=SUCCESS recipients in the trace log.
+        Success,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Notice {
+        pub queue_id: String,
+        pub queue_name: String,
+        pub kind: Kind,
+    }
+
+    /// The notice's queue ID, or empty when none was sent (a double bounce
+    /// that is only logged); `ok` false means try again later.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Done {
+        pub ok: bool,
+        pub queue_id: String,
+    }
+
+    impl Notice {
+        pub fn encode(&self) -> (u8, Vec<u8>) {
+            let k = match self.kind {
+                Kind::Failure => 0,
+                Kind::Delay => 1,
+                Kind::Success => 2,
+            };
+            (
+                NOTICE,
+                Encoder::new()
+                    .str(&self.queue_id)
+                    .str(&self.queue_name)
+                    .u8(k)
+                    .finish(),
+            )
+        }
+
+        pub fn decode(kind: u8, payload: &[u8]) -> Result<Notice, IpcError> {
+            if kind != NOTICE {
+                return Err(IpcError::BadField("notice kind"));
+            }
+            let mut d = Decoder::new(payload);
+            let queue_id = d.str("queue id")?.to_string();
+            if queue_id.is_empty() || !queue_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(IpcError::BadField("queue id"));
+            }
+            let queue_name = d.str("queue name")?.to_string();
+            if !["active", "deferred", "incoming"].contains(&queue_name.as_str()) {
+                return Err(IpcError::BadField("queue name"));
+            }
+            let kind = match d.u8("kind")? {
+                0 => Kind::Failure,
+                1 => Kind::Delay,
+                2 => Kind::Success,
+                _ => return Err(IpcError::BadField("kind")),
+            };
+            d.end()?;
+            Ok(Notice {
+                queue_id,
+                queue_name,
+                kind,
+            })
+        }
+    }
+
+    impl Done {
+        pub fn encode(&self) -> (u8, Vec<u8>) {
+            (
+                DONE,
+                Encoder::new()
+                    .u8(self.ok as u8)
+                    .str(&self.queue_id)
+                    .finish(),
+            )
+        }
+
+        pub fn decode(kind: u8, payload: &[u8]) -> Result<Done, IpcError> {
+            if kind != DONE {
+                return Err(IpcError::BadField("done kind"));
+            }
+            let mut d = Decoder::new(payload);
+            let ok = match d.u8("ok")? {
+                0 => false,
+                1 => true,
+                _ => return Err(IpcError::BadField("ok")),
+            };
+            let queue_id = d.str("queue id")?.to_string();
+            d.end()?;
+            Ok(Done { ok, queue_id })
+        }
+    }
+}

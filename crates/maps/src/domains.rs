@@ -1,0 +1,180 @@
+//! Domain lists as Postfix's `domain_list` reads them, for
+//! `mydestination`, `relay_domains` and the virtual domain lists: names
+//! (`.example.com` matches subdomains; with parent matching,
+//! `example.com` does too), `/file/name`, `type:table` (the domain, and
+//! with parent matching its parents, looked up), `!name` to exclude.
+
+use crate::{Ctx, MapError, MapList};
+
+enum Pattern {
+    Name(String),
+    Table(MapList),
+}
+
+struct Entry {
+    negate: bool,
+    pattern: Pattern,
+}
+
+/// A parsed domain list.
+pub struct DomainList {
+    entries: Vec<Entry>,
+    /// `example.com` also matches `sub.example.com`.
+    parent_matches: bool,
+}
+
+impl std::fmt::Debug for DomainList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DomainList({} entries)", self.entries.len())
+    }
+}
+
+impl DomainList {
+    /// Parses the items of a list parameter; unreadable files are
+    /// returned as warnings.
+    pub fn parse(items: &[String], title: &str, parent_matches: bool) -> (DomainList, Vec<String>) {
+        let mut entries = Vec::new();
+        let mut warnings = Vec::new();
+        let mut queue: Vec<String> = items.iter().rev().cloned().collect();
+        let mut files = 0;
+        while let Some(item) = queue.pop() {
+            let (negate, text) = match item.strip_prefix('!') {
+                Some(rest) => (true, rest.trim().to_string()),
+                None => (false, item.clone()),
+            };
+            if text.is_empty() {
+                continue;
+            }
+            if text.starts_with('/') {
+                files += 1;
+                if files > 20 {
+                    warnings.push(format!("{title}: {text}: too many nested files"));
+                    continue;
+                }
+                match std::fs::read_to_string(&text) {
+                    Ok(body) => {
+                        let mut more: Vec<String> = body
+                            .lines()
+                            .map(|l| l.split('#').next().unwrap_or("").trim())
+                            .flat_map(|l| l.split([' ', '\t', ',']))
+                            .filter(|w| !w.is_empty())
+                            .map(str::to_string)
+                            .collect();
+                        more.reverse();
+                        queue.extend(more);
+                    }
+                    Err(e) => warnings.push(format!("{title}: {text}: {e}")),
+                }
+                continue;
+            }
+            let pattern = if text.contains(':') && !text.starts_with('[') {
+                Pattern::Table(MapList::open_lenient(title, &text, &Ctx::new()))
+            } else {
+                Pattern::Name(addr::fold_domain(&text))
+            };
+            entries.push(Entry { negate, pattern });
+        }
+        (
+            DomainList {
+                entries,
+                parent_matches,
+            },
+            warnings,
+        )
+    }
+
+    /// A list of plain names.
+    pub fn of(items: &[&str], parent_matches: bool) -> DomainList {
+        let items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+        DomainList::parse(&items, "test", parent_matches).0
+    }
+
+    fn name_matches(&self, pattern: &str, domain: &str) -> bool {
+        if let Some(parent) = pattern.strip_prefix('.') {
+            return domain
+                .strip_suffix(parent)
+                .is_some_and(|p| p.ends_with('.') && p.len() > 1);
+        }
+        domain == pattern
+            || (self.parent_matches
+                && domain
+                    .strip_suffix(pattern)
+                    .is_some_and(|p| p.ends_with('.') && p.len() > 1))
+    }
+
+    /// Whether `domain` is listed. A table that fails is an error (the
+    /// caller defers).
+    pub fn matches(&self, domain: &str) -> Result<bool, MapError> {
+        let domain = addr::fold_domain(domain.trim_end_matches('.'));
+        if domain.is_empty() {
+            return Ok(false);
+        }
+        for e in &self.entries {
+            let hit = match &e.pattern {
+                Pattern::Name(n) => self.name_matches(n, &domain),
+                Pattern::Table(t) => {
+                    let mut found = t.find(&domain, false)?.is_some();
+                    if !found && !domain.starts_with('[') {
+                        let mut rest = domain.as_str();
+                        while let Some(i) = rest.find('.') {
+                            rest = &rest[i + 1..];
+                            if rest.is_empty() {
+                                break;
+                            }
+                            let key = if self.parent_matches {
+                                rest.to_string()
+                            } else {
+                                format!(".{rest}")
+                            };
+                            if t.find(&key, true)?.is_some() {
+                                found = true;
+                                break;
+                            }
+                        }
+                    }
+                    found
+                }
+            };
+            if hit {
+                return Ok(!e.negate);
+            }
+        }
+        Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_parent_and_dot_forms() {
+        let exact = DomainList::of(&["example.com", ".sub.example.net"], false);
+        assert!(exact.matches("Example.COM").expect("lookup"));
+        assert!(exact.matches("example.com.").expect("lookup"));
+        assert!(!exact.matches("a.example.com").expect("lookup"));
+        assert!(exact.matches("x.sub.example.net").expect("lookup"));
+        assert!(!exact.matches("sub.example.net").expect("lookup"));
+        let parent = DomainList::of(&["example.com", "!bad.example.org", "example.org"], true);
+        assert!(parent.matches("a.b.example.com").expect("lookup"));
+        assert!(!parent.matches("badexample.com").expect("lookup"));
+        assert!(!parent.matches("bad.example.org").expect("lookup"));
+        assert!(parent.matches("good.example.org").expect("lookup"));
+        assert!(!parent.matches("").expect("lookup"));
+    }
+
+    #[test]
+    fn tables_and_failures() {
+        let (l, w) = DomainList::parse(
+            &["inline:{relay.example=yes}".to_string()],
+            "relay_domains",
+            true,
+        );
+        assert!(w.is_empty());
+        assert!(l.matches("relay.example").expect("lookup"));
+        assert!(l.matches("mx.relay.example").expect("lookup"));
+        assert!(!l.matches("other.example").expect("lookup"));
+        let (l, _) = DomainList::parse(&["fail:x".to_string()], "relay_domains", true);
+        assert!(l.matches("x.example").is_err());
+    }
+}

@@ -1,0 +1,89 @@
+//! NAME
+//!   qmgr - mailsuite queue manager
+//!
+//! SYNOPSIS
+//!   qmgr [generic daemon options]   (started by the master, one per system)
+//!
+//! DESCRIPTION
+//!   qmgr runs when cleanup has queued new mail (trigger `A`/`I`), on the
+//!   master's wakeup (every 300 s in the shipped master.cf, also at start),
+//!   and on `postqueue -f` (`F`: every deferred message is due now). Each
+//!   run first puts messages left in `active/` by a crash back into
+//!   `incoming/`, then moves mail from `incoming/` (and deferred mail whose
+//!   retry time has come) into `active/`, up to `qmgr_message_active_limit`,
+//!   logging `ID: from=<…>, size=N, nrcpt=N (queue active)`.
+//!
+//!   Each recipient is routed as trivial-rewrite does it: `transport_maps`,
+//!   then `mydestination` and local address literals → `local_transport`,
+//!   `virtual_alias_domains` → rejected, `virtual_mailbox_domains` →
+//!   `virtual_transport`, `relay_domains` → `relay_transport`, otherwise
+//!   `default_transport`, with `relayhost` as the next hop for the last two.
+//!   The `error`, `retry` and `discard` transports are handled here. Other
+//!   recipients go to the agent on `private/<transport>` in groups of at
+//!   most `<transport>_destination_recipient_limit` (default
+//!   `default_destination_recipient_limit`), with at most
+//!   `<transport>_destination_concurrency_limit` deliveries at once per
+//!   destination (per recipient for local).
+//!
+//!   Afterwards: deferral reasons go to `defer/ID` (what postqueue shows),
+//!   failures to `bounce/ID` and the bounce service returns them to the
+//!   sender; a message with nothing left is removed (`ID: removed`); the rest
+//!   moves to `deferred/` with its next attempt time as the file's mtime,
+//!   `minimal_backoff_time` to `maximal_backoff_time` away (the message's age,
+//!   within those bounds). A message older than `maximal_queue_lifetime`
+//!   (`bounce_queue_lifetime` for bounces) is returned
+//!   (`status=expired, returned to sender`). An agent that cannot be reached
+//!   defers its recipients with "mail transport unavailable".
+//!
+//! SECURITY
+//!   Runs as `mail_owner`. Queue files and agent responses are validated
+//!   (queue reader, ipc::delivery).
+//!
+//! CONFIGURATION PARAMETERS
+//!   qmgr_message_active_limit, minimal_backoff_time, maximal_backoff_time,
+//!   maximal_queue_lifetime, bounce_queue_lifetime, transport_maps,
+//!   mydestination, inet_interfaces, virtual_alias_domains,
+//!   virtual_mailbox_domains, relay_domains, local_transport,
+//!   virtual_transport, relay_transport, default_transport, relayhost,
+//!   default_destination_concurrency_limit,
+//!   default_destination_recipient_limit, <transport>_destination_*,
+//!   bounce_service_name, hash_queue_names, hash_queue_depth, daemon_timeout.
+//!
+//! FILES
+//!   $queue_directory/{incoming,active,deferred,defer,bounce},
+//!   $queue_directory/public/qmgr, $queue_directory/private/<transport>.
+
+use ipc::trigger;
+use qmgr::manager::Manager;
+use server::{Context, Service, TriggerService};
+
+struct Qmgr {
+    manager: Option<Manager>,
+}
+
+impl Service for Qmgr {
+    fn post_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
+        self.manager = Some(Manager::new(&ctx.config, ctx.queue_dir()));
+        Ok(())
+    }
+
+    fn long_running(&self) -> bool {
+        true
+    }
+}
+
+impl TriggerService for Qmgr {
+    fn wakeup(&mut self, _ctx: &Context, data: &[u8]) {
+        let flush = data.contains(&trigger::FLUSH);
+        let deferred = data
+            .iter()
+            .any(|b| [trigger::SCAN_DEFERRED, trigger::SCAN_ALL, trigger::WAKEUP].contains(b));
+        if let Some(m) = self.manager.as_mut() {
+            m.run(flush, deferred);
+        }
+    }
+}
+
+fn main() {
+    server::trigger_server("qmgr", Qmgr { manager: None })
+}

@@ -1,0 +1,641 @@
+//! What the queue manager does with each message: take it from incoming/
+//! (or from deferred/ when it is due), route its recipients, hand them to
+//! the delivery agents, then remove it, defer it with backoff, or return
+//! it to the sender.
+
+use crate::dispatch::{self, Job};
+use crate::resolve::{Resolver, Route};
+use ipc::delivery::{self, Outcome, Rcpt, RcptResult, Request};
+use params::{table as p, Config};
+use queue::logs::{self, Entry, Log};
+use queue::HashSpec;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The queue manager's settings, read once per process.
+pub struct Settings {
+    pub queue_dir: PathBuf,
+    pub hash: HashSpec,
+    pub active_limit: usize,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub max_lifetime: Duration,
+    pub bounce_lifetime: Duration,
+    pub agent_timeout: Duration,
+    pub threads: usize,
+    pub bounce_socket: PathBuf,
+    cfg: Config,
+}
+
+impl Settings {
+    pub fn new(cfg: &Config, queue_dir: PathBuf) -> Settings {
+        Settings {
+            hash: HashSpec::from_config(cfg),
+            active_limit: cfg.int(&p::QMGR_MESSAGE_ACTIVE_LIMIT).max(1) as usize,
+            min_backoff: cfg.time(&p::MINIMAL_BACKOFF_TIME),
+            max_backoff: cfg.time(&p::MAXIMAL_BACKOFF_TIME),
+            max_lifetime: cfg.time(&p::MAXIMAL_QUEUE_LIFETIME),
+            bounce_lifetime: cfg.time(&p::BOUNCE_QUEUE_LIFETIME),
+            agent_timeout: cfg.time(&p::DAEMON_TIMEOUT).min(Duration::from_secs(3600)),
+            threads: (cfg.int(&p::DEFAULT_DESTINATION_CONCURRENCY_LIMIT).max(1) as usize * 2)
+                .min(64),
+            bounce_socket: queue_dir
+                .join("private")
+                .join(cfg.str(&p::BOUNCE_SERVICE_NAME)),
+            queue_dir,
+            cfg: cfg.clone(),
+        }
+    }
+
+    /// A per-transport setting (`local_destination_concurrency_limit`), else the default.
+    fn per_transport(&self, transport: &str, suffix: &str, default: &params::Param) -> usize {
+        self.cfg
+            .value(&format!("{transport}{suffix}"))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or_else(|| self.cfg.int(default))
+            .max(0) as usize
+    }
+
+    fn concurrency(&self, transport: &str) -> usize {
+        self.per_transport(
+            transport,
+            "_destination_concurrency_limit",
+            &p::DEFAULT_DESTINATION_CONCURRENCY_LIMIT,
+        )
+    }
+
+    fn recipient_limit(&self, transport: &str) -> usize {
+        self.per_transport(
+            transport,
+            "_destination_recipient_limit",
+            &p::DEFAULT_DESTINATION_RECIPIENT_LIMIT,
+        )
+        .max(1)
+    }
+}
+
+/// One recipient still to deliver.
+struct Pending {
+    rcpt: Rcpt,
+    route: Result<Route, String>,
+    result: Option<(RcptResult, bool)>,
+}
+
+/// A message in the active queue.
+struct Message {
+    id: String,
+    path: PathBuf,
+    sender: String,
+    arrival: f64,
+    active_since: f64,
+    recipients: Vec<Pending>,
+    waiting: usize,
+}
+
+pub struct Manager {
+    s: Settings,
+    resolver: Resolver,
+    recovered: bool,
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Files with queue-ID names under `dir`, through hashed subdirectories.
+fn queue_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() && depth > 0 && name.len() == 1 {
+            queue_files(&e.path(), depth - 1, out);
+        } else if ft.is_file() && queue::is_valid_queue_id(&name) {
+            out.push(e.path());
+        }
+    }
+}
+
+impl Manager {
+    pub fn new(cfg: &Config, queue_dir: PathBuf) -> Manager {
+        Manager {
+            resolver: Resolver::new(cfg),
+            s: Settings::new(cfg, queue_dir),
+            recovered: false,
+        }
+    }
+
+    fn depth_of(&self, queue_name: &str) -> usize {
+        if self.s.hash.names.iter().any(|n| n == queue_name) {
+            self.s.hash.depth
+        } else {
+            0
+        }
+    }
+
+    /// Puts messages left in active/ by a crash back into incoming/.
+    fn recover(&mut self) {
+        let mut files = Vec::new();
+        queue_files(
+            &self.s.queue_dir.join("active"),
+            self.depth_of("active"),
+            &mut files,
+        );
+        for f in files {
+            let id = file_name(&f);
+            match self.s.hash.path(&self.s.queue_dir, "incoming", &id) {
+                Ok(to) => {
+                    if let Err(e) = std::fs::rename(&f, &to) {
+                        maillog::warning!("{id}: move back to incoming: {e}");
+                    }
+                }
+                Err(e) => maillog::warning!("{id}: {e}"),
+            }
+        }
+        self.recovered = true;
+    }
+
+    /// One queue run: new mail, then deferred mail that is due (all of it
+    /// when `flush`), until incoming/ is empty.
+    pub fn run(&mut self, flush: bool, deferred_too: bool) {
+        if !self.recovered {
+            self.recover();
+        }
+        let mut first = true;
+        // Files that could not be taken this run (unreadable, races): not retried until the next run.
+        let mut skip: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let mut batch = Vec::new();
+            queue_files(
+                &self.s.queue_dir.join("incoming"),
+                self.depth_of("incoming"),
+                &mut batch,
+            );
+            batch.retain(|p| !skip.contains(p));
+            batch.sort_by_key(|p| file_name(p));
+            batch.truncate(self.s.active_limit);
+            if first && (deferred_too || flush) {
+                let mut deferred = Vec::new();
+                queue_files(
+                    &self.s.queue_dir.join("deferred"),
+                    self.depth_of("deferred"),
+                    &mut deferred,
+                );
+                let t = SystemTime::now();
+                deferred.retain(|p| {
+                    flush
+                        || std::fs::metadata(p)
+                            .and_then(|m| m.modified())
+                            .map(|m| m <= t)
+                            .unwrap_or(false)
+                });
+                deferred.sort_by_key(|p| file_name(p));
+                deferred.truncate(self.s.active_limit.saturating_sub(batch.len()));
+                batch.extend(deferred);
+            }
+            first = false;
+            if batch.is_empty() {
+                return;
+            }
+            skip.extend(batch.iter().cloned());
+            self.process(batch);
+        }
+    }
+
+    /// Moves one file to active/ and reads what is left to deliver.
+    fn activate(&self, path: &Path) -> Option<Message> {
+        let id = file_name(path);
+        let active = self.s.hash.path(&self.s.queue_dir, "active", &id).ok()?;
+        let qf = match queue::open(path) {
+            Ok(q) => q,
+            Err(e) if e.is_corrupt() => {
+                let _ = queue::quarantine(&self.s.queue_dir, path, &e.to_string());
+                return None;
+            }
+            Err(e) => {
+                maillog::warning!("{id}: {e}");
+                return None;
+            }
+        };
+        if let Err(e) = std::fs::rename(path, &active) {
+            maillog::warning!("{id}: move to active: {e}");
+            return None;
+        }
+        let env = &qf.envelope;
+        let total = qf.recipients().count();
+        maillog::info!(
+            "{id}: from=<{}>, size={}, nrcpt={total} (queue active)",
+            env.sender,
+            qf.size.data_size
+        );
+        let arrival = env.arrival.sec as f64 + env.arrival.usec as f64 / 1e6;
+        let recipients = qf
+            .recipients()
+            .filter(|r| !r.done)
+            .map(|r| Pending {
+                rcpt: Rcpt {
+                    address: r.address.clone(),
+                    original: r.original.clone(),
+                    orcpt: r.dsn_orcpt.clone(),
+                    notify: r.dsn_notify.map(|n| n.0).unwrap_or(0),
+                    offset: r.offset,
+                },
+                route: self.resolver.resolve(&r.address).map_err(|e| e.to_string()),
+                result: None,
+            })
+            .collect();
+        Some(Message {
+            id,
+            path: active,
+            sender: env.sender.clone(),
+            arrival,
+            active_since: now(),
+            recipients,
+            waiting: 0,
+        })
+    }
+
+    /// Handles what qmgr decides itself: the error, retry and discard
+    /// transports, and lookup failures.
+    fn internal(&self, m: &mut Message) {
+        for r in &mut m.recipients {
+            let result = match &r.route {
+                Err(e) => Some(RcptResult {
+                    outcome: Outcome::Deferred,
+                    dsn: "4.3.0".into(),
+                    relay: "none".into(),
+                    reason: format!("address resolver failure: {e}"),
+                }),
+                Ok(route) => match route.transport.as_str() {
+                    "error" => {
+                        let (dsn, text) = split_dsn(&route.nexthop, "5.0.0");
+                        Some(RcptResult {
+                            outcome: Outcome::Bounced,
+                            dsn,
+                            relay: "none".into(),
+                            reason: text,
+                        })
+                    }
+                    "retry" => {
+                        let (dsn, text) = split_dsn(&route.nexthop, "4.0.0");
+                        Some(RcptResult {
+                            outcome: Outcome::Deferred,
+                            dsn,
+                            relay: "none".into(),
+                            reason: text,
+                        })
+                    }
+                    "discard" => Some(RcptResult {
+                        outcome: Outcome::Sent,
+                        dsn: "2.0.0".into(),
+                        relay: "none".into(),
+                        reason: format!("discarded: {}", route.nexthop),
+                    }),
+                    _ => None,
+                },
+            };
+            if let Some(res) = result {
+                r.result = Some((res, false));
+            }
+        }
+    }
+
+    /// Groups the agent-bound recipients into jobs.
+    fn jobs(&self, index: usize, m: &mut Message) -> Vec<Job> {
+        let mut groups: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        for (i, r) in m.recipients.iter().enumerate() {
+            if r.result.is_some() {
+                continue;
+            }
+            if let Ok(route) = &r.route {
+                groups
+                    .entry((route.transport.clone(), route.nexthop.clone()))
+                    .or_default()
+                    .push(i);
+            }
+        }
+        let mut jobs = Vec::new();
+        let mut keys: Vec<_> = groups.into_iter().collect();
+        keys.sort();
+        for ((transport, nexthop), idxs) in keys {
+            let limit = self.s.recipient_limit(&transport);
+            for chunk in idxs.chunks(limit) {
+                // With one recipient per delivery (local), concurrency is per recipient.
+                let destination = if limit == 1 {
+                    format!("{transport}:{}", m.recipients[chunk[0]].rcpt.address)
+                } else {
+                    format!("{transport}:{nexthop}")
+                };
+                let request = Request {
+                    queue_id: m.id.clone(),
+                    queue_name: "active".into(),
+                    sender: m.sender.clone(),
+                    nexthop: nexthop.clone(),
+                    arrival: m.arrival,
+                    active_since: m.active_since,
+                    sent_at: now(),
+                    recipients: chunk
+                        .iter()
+                        .map(|i| m.recipients[*i].rcpt.clone())
+                        .collect(),
+                };
+                m.waiting += 1;
+                jobs.push(Job {
+                    message: index,
+                    recipients: chunk.to_vec(),
+                    limit: self.s.concurrency(&transport),
+                    transport: transport.clone(),
+                    destination,
+                    request,
+                });
+            }
+        }
+        jobs
+    }
+
+    fn process(&mut self, batch: Vec<PathBuf>) {
+        let mut messages: Vec<Message> = batch.iter().filter_map(|p| self.activate(p)).collect();
+        let mut jobs = Vec::new();
+        for (i, m) in messages.iter_mut().enumerate() {
+            self.internal(m);
+            jobs.extend(self.jobs(i, m));
+        }
+        for m in messages.iter().filter(|m| m.waiting == 0) {
+            self.finish(m);
+        }
+        if jobs.is_empty() {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let private_dir = self.s.queue_dir.join("private");
+        let (threads, timeout) = (self.s.threads, self.s.agent_timeout);
+        let runner =
+            std::thread::spawn(move || dispatch::run(jobs, threads, private_dir, timeout, tx));
+        for done in rx {
+            let m = &mut messages[done.message];
+            for (i, res) in done.recipients.iter().zip(done.results) {
+                m.recipients[*i].result = Some((res, done.agent_logged));
+            }
+            m.waiting -= 1;
+            if m.waiting == 0 {
+                self.finish(&messages[done.message]);
+            }
+        }
+        let _ = runner.join();
+    }
+
+    /// After every recipient has a result: log what qmgr decided itself,
+    /// write the defer and bounce logs, return failures, then remove the
+    /// message or defer it.
+    fn finish(&self, m: &Message) {
+        let t = now();
+        let mut deferred = Vec::new();
+        let mut bounced = Vec::new();
+        for r in &m.recipients {
+            let Some((res, agent_logged)) = &r.result else {
+                continue;
+            };
+            if !agent_logged {
+                let req = Request {
+                    arrival: m.arrival,
+                    active_since: m.active_since,
+                    sent_at: t,
+                    ..Request::default()
+                };
+                let status = match res.outcome {
+                    Outcome::Sent => "sent",
+                    Outcome::Deferred => "deferred",
+                    Outcome::Bounced => "bounced",
+                };
+                let orig = match &r.rcpt.original {
+                    Some(o) if *o != r.rcpt.address => format!(", orig_to=<{o}>"),
+                    _ => String::new(),
+                };
+                maillog::info!(
+                    "{}: to=<{}>{orig}, relay={}, {}, dsn={}, status={status} ({})",
+                    m.id,
+                    r.rcpt.address,
+                    res.relay,
+                    delivery::delays(&req, t, t),
+                    res.dsn,
+                    res.reason
+                );
+                if res.outcome == Outcome::Sent {
+                    let _ = queue::mark_done(&m.path, r.rcpt.offset);
+                }
+            }
+            let entry = Entry {
+                recipient: r.rcpt.address.clone(),
+                original: r.rcpt.original.clone(),
+                orcpt: r.rcpt.orcpt.clone(),
+                notify: r.rcpt.notify,
+                offset: r.rcpt.offset,
+                status: res.dsn.clone(),
+                action: if res.outcome == Outcome::Bounced {
+                    "failed".into()
+                } else {
+                    "delayed".into()
+                },
+                relay: res.relay.clone(),
+                reason: res.reason.clone(),
+                time: t as u64,
+            };
+            match res.outcome {
+                Outcome::Sent => {}
+                Outcome::Deferred => deferred.push(entry),
+                Outcome::Bounced => bounced.push(entry),
+            }
+        }
+        let q = &self.s.queue_dir;
+        let h = &self.s.hash;
+        // The defer log holds this attempt's reasons only.
+        let _ = logs::remove(q, h, Log::Defer, &m.id);
+        if let Err(e) = logs::append(q, h, Log::Defer, &m.id, &deferred) {
+            maillog::warning!("{}: {e}", m.id);
+        }
+        if let Err(e) = logs::append(q, h, Log::Bounce, &m.id, &bounced) {
+            maillog::warning!("{}: {e}", m.id);
+        }
+        let lifetime = if m.sender.is_empty() {
+            self.s.bounce_lifetime
+        } else {
+            self.s.max_lifetime
+        };
+        if !deferred.is_empty() && t - m.arrival >= lifetime.as_secs_f64() {
+            maillog::info!(
+                "{}: from=<{}>, status=expired, returned to sender",
+                m.id,
+                m.sender
+            );
+            let expired: Vec<Entry> = deferred
+                .drain(..)
+                .map(|e| Entry {
+                    action: "failed".into(),
+                    ..e
+                })
+                .collect();
+            let _ = logs::remove(q, h, Log::Defer, &m.id);
+            if let Err(e) = logs::append(q, h, Log::Bounce, &m.id, &expired) {
+                maillog::warning!("{}: {e}", m.id);
+            }
+        }
+        self.return_failures(m);
+        self.dispose(m);
+    }
+
+    /// Asks the bounce service to return the recipients in the bounce log;
+    /// once it has, they are done. If it cannot, they wait in the log.
+    fn return_failures(&self, m: &Message) {
+        let q = &self.s.queue_dir;
+        let h = &self.s.hash;
+        let entries = match logs::read(q, h, Log::Bounce, &m.id) {
+            Ok(e) if !e.is_empty() => e,
+            _ => return,
+        };
+        let notice = delivery::bounce::Notice {
+            queue_id: m.id.clone(),
+            queue_name: "active".into(),
+            kind: delivery::bounce::Kind::Failure,
+        };
+        match ask_bounce(&self.s.bounce_socket, &notice, self.s.agent_timeout) {
+            Ok(done) if done.ok => {
+                for e in &entries {
+                    if let Err(err) = queue::mark_done(&m.path, e.offset) {
+                        maillog::warning!("{}: mark {} done: {err}", m.id, e.recipient);
+                    }
+                }
+                let _ = logs::remove(q, h, Log::Bounce, &m.id);
+            }
+            Ok(_) => maillog::warning!(
+                "{}: bounce service could not return the message; will retry",
+                m.id
+            ),
+            Err(e) => maillog::warning!("{}: bounce service unavailable: {e}; will retry", m.id),
+        }
+    }
+
+    /// Removes a message with nothing left to do, else defers it with backoff.
+    fn dispose(&self, m: &Message) {
+        let q = &self.s.queue_dir;
+        let h = &self.s.hash;
+        let left = match queue::open(&m.path) {
+            Ok(qf) => qf.recipients().filter(|r| !r.done).count(),
+            Err(e) => {
+                maillog::warning!("{}: reread: {e}", m.id);
+                return;
+            }
+        };
+        if left == 0 {
+            match std::fs::remove_file(&m.path) {
+                Ok(()) => {
+                    for log in [Log::Defer, Log::Bounce, Log::Trace] {
+                        let _ = logs::remove(q, h, log, &m.id);
+                    }
+                    maillog::info!("{}: removed", m.id);
+                }
+                Err(e) => maillog::warning!("{}: remove: {e}", m.id),
+            }
+            return;
+        }
+        let age = (now() - m.arrival).max(0.0);
+        let delay = Duration::from_secs_f64(age).clamp(
+            self.s.min_backoff,
+            self.s.max_backoff.max(self.s.min_backoff),
+        );
+        let to = match h.path(q, "deferred", &m.id) {
+            Ok(p) => p,
+            Err(e) => {
+                maillog::warning!("{}: {e}", m.id);
+                return;
+            }
+        };
+        if let Some(dir) = to.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = std::fs::rename(&m.path, &to) {
+            maillog::warning!("{}: move to deferred: {e}", m.id);
+            return;
+        }
+        let when = SystemTime::now() + delay;
+        if let Ok(f) = std::fs::File::options().write(true).open(&to) {
+            let _ = f.set_modified(when);
+        }
+    }
+}
+
+/// Splits "5.1.1 text" into its DSN code and text.
+fn split_dsn(text: &str, default: &str) -> (String, String) {
+    let t = text.trim();
+    let mut parts = t.splitn(2, ' ');
+    let first = parts.next().unwrap_or("");
+    let is_dsn = first.split('.').count() == 3
+        && first
+            .split('.')
+            .all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()));
+    if is_dsn && first.as_bytes().first() == default.as_bytes().first() {
+        (
+            first.to_string(),
+            parts.next().unwrap_or("").trim().to_string(),
+        )
+    } else {
+        (
+            default.to_string(),
+            if t.is_empty() {
+                "mail delivery disabled".to_string()
+            } else {
+                t.to_string()
+            },
+        )
+    }
+}
+
+fn ask_bounce(
+    socket: &Path,
+    notice: &delivery::bounce::Notice,
+    timeout: Duration,
+) -> Result<delivery::bounce::Done, String> {
+    let mut s = std::os::unix::net::UnixStream::connect(socket).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let (k, p) = notice.encode();
+    ipc::frame::write_frame(&mut s, k, &p).map_err(|e| e.to_string())?;
+    match ipc::frame::read_frame(&mut s) {
+        Ok(Some((k, p))) => delivery::bounce::Done::decode(k, &p).map_err(|e| e.to_string()),
+        Ok(None) => Err("connection closed".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_dsn;
+
+    #[test]
+    fn error_texts() {
+        assert_eq!(
+            split_dsn("5.7.1 go away", "5.0.0"),
+            ("5.7.1".to_string(), "go away".to_string())
+        );
+        assert_eq!(
+            split_dsn("go away", "5.0.0"),
+            ("5.0.0".to_string(), "go away".to_string())
+        );
+        assert_eq!(
+            split_dsn("4.1.1 later", "5.0.0"),
+            ("5.0.0".to_string(), "4.1.1 later".to_string())
+        );
+        assert_eq!(split_dsn("", "5.0.0").1, "mail delivery disabled");
+    }
+}

@@ -1,0 +1,253 @@
+//! Where a recipient goes: the transport and next hop, as Postfix's
+//! trivial-rewrite resolves them for qmgr.
+//!
+//! 1. `transport_maps` (full address, then the domain, then `.parent`
+//!    domains) may name `transport:nexthop` outright.
+//! 2. Otherwise the address class decides: `mydestination` and this host's
+//!    address literals → `local_transport`; `virtual_alias_domains` → an
+//!    error (cleanup should have rewritten the address: "User unknown in
+//!    virtual alias table"); `virtual_mailbox_domains` → `virtual_transport`;
+//!    `relay_domains` → `relay_transport`; anything else →
+//!    `default_transport`.
+//! 3. `relayhost` replaces the next hop for the relay and default
+//!    transports; a transport value's own `:nexthop` wins over everything.
+
+use maps::domains::DomainList;
+use maps::{MapError, MapList};
+use params::{table as p, Config};
+
+/// A resolved destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub transport: String,
+    pub nexthop: String,
+}
+
+pub struct Resolver {
+    mydestination: DomainList,
+    local_literals: Vec<String>,
+    virtual_alias_domains: DomainList,
+    virtual_mailbox_domains: DomainList,
+    relay_domains: DomainList,
+    transport_maps: MapList,
+    local_transport: String,
+    virtual_transport: String,
+    relay_transport: String,
+    default_transport: String,
+    relayhost: String,
+    myhostname: String,
+}
+
+/// Splits `transport:nexthop`; either part may be empty.
+fn split_transport(value: &str) -> (String, String) {
+    match value.split_once(':') {
+        Some((t, n)) => (t.trim().to_string(), n.trim().to_string()),
+        None => (value.trim().to_string(), String::new()),
+    }
+}
+
+impl Resolver {
+    pub fn new(cfg: &Config) -> Resolver {
+        let parent = |param: &params::Param| {
+            cfg.list(&p::PARENT_DOMAIN_MATCHES_SUBDOMAINS)
+                .iter()
+                .any(|n| n == param.name)
+        };
+        let list = |param: &params::Param| {
+            let (l, warnings) = DomainList::parse(&cfg.list(param), param.name, parent(param));
+            for w in warnings {
+                maillog::warning!("{w}");
+            }
+            l
+        };
+        let local_literals = crate::local_addresses(cfg)
+            .into_iter()
+            .map(|a| format!("[{a}]"))
+            .collect();
+        Resolver {
+            mydestination: list(&p::MYDESTINATION),
+            local_literals,
+            virtual_alias_domains: list(&p::VIRTUAL_ALIAS_DOMAINS),
+            virtual_mailbox_domains: list(&p::VIRTUAL_MAILBOX_DOMAINS),
+            relay_domains: list(&p::RELAY_DOMAINS),
+            transport_maps: MapList::open_lenient(
+                "transport_maps",
+                cfg.str(&p::TRANSPORT_MAPS),
+                &maps::Ctx::new(),
+            ),
+            local_transport: cfg.str(&p::LOCAL_TRANSPORT).to_string(),
+            virtual_transport: cfg.str(&p::VIRTUAL_TRANSPORT).to_string(),
+            relay_transport: cfg.str(&p::RELAY_TRANSPORT).to_string(),
+            default_transport: cfg.str(&p::DEFAULT_TRANSPORT).to_string(),
+            relayhost: cfg.str(&p::RELAYHOST).to_string(),
+            myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
+        }
+    }
+
+    fn transport_map(&self, address: &str, domain: &str) -> Result<Option<String>, MapError> {
+        if self.transport_maps.is_empty() {
+            return Ok(None);
+        }
+        if let Some(v) = self
+            .transport_maps
+            .find(&address.to_ascii_lowercase(), false)?
+        {
+            return Ok(Some(v));
+        }
+        if domain.is_empty() {
+            return Ok(None);
+        }
+        if let Some(v) = self.transport_maps.find(domain, true)? {
+            return Ok(Some(v));
+        }
+        let mut rest = domain;
+        while let Some(i) = rest.find('.') {
+            rest = &rest[i + 1..];
+            if let Some(v) = self.transport_maps.find(&format!(".{rest}"), true)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Resolves one recipient. Err: a lookup table failed (defer).
+    pub fn resolve(&self, address: &str) -> Result<Route, MapError> {
+        let domain = address
+            .rsplit_once('@')
+            .map(|(_, d)| addr::fold_domain(d.trim_end_matches('.')))
+            .unwrap_or_default();
+        let is_local = domain.is_empty()
+            || self.local_literals.contains(&domain)
+            || self.mydestination.matches(&domain)?;
+        let (class_transport, class_nexthop) = if is_local {
+            split_transport(&self.local_transport)
+        } else if self.virtual_alias_domains.matches(&domain)? {
+            (
+                "error".to_string(),
+                "5.1.1 User unknown in virtual alias table".to_string(),
+            )
+        } else if self.virtual_mailbox_domains.matches(&domain)? {
+            split_transport(&self.virtual_transport)
+        } else if self.relay_domains.matches(&domain)? {
+            let (t, n) = split_transport(&self.relay_transport);
+            (
+                t,
+                if n.is_empty() {
+                    self.relayhost.clone()
+                } else {
+                    n
+                },
+            )
+        } else {
+            let (t, n) = split_transport(&self.default_transport);
+            (
+                t,
+                if n.is_empty() {
+                    self.relayhost.clone()
+                } else {
+                    n
+                },
+            )
+        };
+        let (mut transport, mut nexthop) = (class_transport, class_nexthop);
+        if let Some(v) = self.transport_map(address, &domain)? {
+            let (t, n) = split_transport(&v);
+            if !t.is_empty() {
+                transport = t;
+            }
+            if !n.is_empty() {
+                nexthop = n;
+            }
+        }
+        if nexthop.is_empty() {
+            nexthop = if is_local {
+                self.myhostname.clone()
+            } else {
+                domain
+            };
+        }
+        Ok(Route { transport, nexthop })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolver(extra: &str) -> Resolver {
+        let dir = std::env::temp_dir().join(format!(
+            "qmgr_resolve_{}_{}",
+            std::process::id(),
+            extra.len()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("main.cf"),
+            format!("myhostname = mail.example.test\nmydestination = $myhostname, example.test, localhost\n{extra}"),
+        )
+        .unwrap();
+        let cfg = Config::load(&dir, &[]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        Resolver::new(&cfg)
+    }
+
+    #[test]
+    fn address_classes() {
+        let r = resolver("relay_domains = relay.example\nvirtual_mailbox_domains = virt.example\n");
+        assert_eq!(
+            r.resolve("u@Example.TEST").unwrap(),
+            Route {
+                transport: "local".into(),
+                nexthop: "mail.example.test".into()
+            }
+        );
+        assert_eq!(r.resolve("u@[127.0.0.1]").unwrap().transport, "local");
+        assert_eq!(r.resolve("u@virt.example").unwrap().transport, "virtual");
+        assert_eq!(
+            r.resolve("u@relay.example").unwrap(),
+            Route {
+                transport: "relay".into(),
+                nexthop: "relay.example".into()
+            }
+        );
+        assert_eq!(
+            r.resolve("u@sub.relay.example").unwrap().transport,
+            "relay",
+            "relay_domains matches subdomains"
+        );
+        assert_eq!(
+            r.resolve("u@far.example").unwrap(),
+            Route {
+                transport: "smtp".into(),
+                nexthop: "far.example".into()
+            }
+        );
+    }
+
+    #[test]
+    fn relayhost_and_transport_maps() {
+        let r = resolver("relayhost = [smart.example]:587\ntransport_maps = inline:{ special.example=smtp:[10.0.0.1]:2525, .deep.example=relay:, { bad.example = error:5.7.1 go away } }\n");
+        assert_eq!(
+            r.resolve("u@far.example").unwrap(),
+            Route {
+                transport: "smtp".into(),
+                nexthop: "[smart.example]:587".into()
+            }
+        );
+        assert_eq!(
+            r.resolve("u@special.example").unwrap(),
+            Route {
+                transport: "smtp".into(),
+                nexthop: "[10.0.0.1]:2525".into()
+            }
+        );
+        assert_eq!(r.resolve("u@x.deep.example").unwrap().transport, "relay");
+        assert_eq!(
+            r.resolve("u@bad.example").unwrap(),
+            Route {
+                transport: "error".into(),
+                nexthop: "5.7.1 go away".into()
+            }
+        );
+    }
+}

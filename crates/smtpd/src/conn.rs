@@ -1,0 +1,158 @@
+//! The client connection: plain or TLS, an input buffer the parsers read
+//! from, and an output buffer that is written in one go when the input
+//! runs dry (so pipelined commands get their replies in one flush, RFC
+//! 2920).
+
+use server::Client;
+use smtp_proto::Reply;
+use std::io::{self, Read, Write};
+
+/// The stream under the buffers.
+enum Stream {
+    Plain(Client),
+    Tls(Box<tls::ServerStream<Client>>),
+    /// Between taking the plain stream and a finished handshake.
+    Gone,
+}
+
+/// Why a read gave no data.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The client closed the connection.
+    Eof,
+    Timeout,
+    Io(io::Error),
+}
+
+pub struct Conn {
+    stream: Stream,
+    buf: Vec<u8>,
+    start: usize,
+    out: Vec<u8>,
+}
+
+const READ_SIZE: usize = 64 * 1024;
+
+impl Conn {
+    pub fn new(client: Client) -> Conn {
+        Conn {
+            stream: Stream::Plain(client),
+            buf: Vec::with_capacity(READ_SIZE),
+            start: 0,
+            out: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Bytes received and not yet consumed.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.buf.len());
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Drops everything received and not yet consumed.
+    pub fn discard_input(&mut self) {
+        self.buf.clear();
+        self.start = 0;
+    }
+
+    /// Reads more bytes (after flushing replies). Returns how many.
+    pub fn fill(&mut self) -> Result<usize, ReadError> {
+        self.flush().map_err(classify)?;
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + READ_SIZE, 0);
+        let r = loop {
+            let r = match &mut self.stream {
+                Stream::Plain(c) => c.read(&mut self.buf[old..]),
+                Stream::Tls(t) => t.read(&mut self.buf[old..]),
+                Stream::Gone => Ok(0),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        match r {
+            Ok(0) => {
+                self.buf.truncate(old);
+                Err(ReadError::Eof)
+            }
+            Ok(n) => {
+                self.buf.truncate(old + n);
+                Ok(n)
+            }
+            Err(e) => {
+                self.buf.truncate(old);
+                Err(classify(e))
+            }
+        }
+    }
+
+    /// Queues a reply; it goes out with the next flush.
+    pub fn reply(&mut self, r: &Reply) {
+        r.write_to(&mut self.out);
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let res = match &mut self.stream {
+            Stream::Plain(c) => c.write_all(&self.out).and_then(|_| c.flush()),
+            Stream::Tls(t) => t.write_all(&self.out).and_then(|_| t.flush()),
+            Stream::Gone => Err(io::ErrorKind::NotConnected.into()),
+        };
+        self.out.clear();
+        res
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
+    /// Runs the TLS handshake (after `220 Ready to start TLS` was flushed)
+    /// and returns the session as Postfix describes it. Unread plaintext is
+    /// discarded (RFC 3207 §4.2). On failure the connection is unusable.
+    pub fn start_tls(&mut self, tls: &tls::ServerTls) -> Result<String, tls::TlsError> {
+        self.discard_input();
+        let plain = std::mem::replace(&mut self.stream, Stream::Gone);
+        let Stream::Plain(client) = plain else {
+            self.stream = plain;
+            return Err(tls::TlsError::Handshake("TLS already active".into()));
+        };
+        let s = tls.accept(client)?;
+        let desc = tls::describe(&s.conn);
+        self.stream = Stream::Tls(Box::new(s));
+        Ok(desc)
+    }
+
+    /// Closes a TLS session politely (close_notify) before the socket goes.
+    pub fn close(&mut self) {
+        let _ = self.flush();
+        if let Stream::Tls(t) = &mut self.stream {
+            t.conn.send_close_notify();
+            let _ = t.flush();
+        }
+    }
+}
+
+fn classify(e: io::Error) -> ReadError {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ReadError::Timeout,
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionAborted => ReadError::Eof,
+        _ => ReadError::Io(e),
+    }
+}

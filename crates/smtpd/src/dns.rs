@@ -1,0 +1,160 @@
+//! Name service look-ups through the system resolver (getnameinfo and
+//! getaddrinfo, so /etc/hosts and NSS count), until the `dns` crate
+//! exists:
+//!
+//! * [`client_name`]: the client's verified name, as Postfix finds it — the
+//!   reverse name of the address, kept only when a forward look-up of that
+//!   name gives the address back; otherwise `unknown`.
+//! * [`host_exists`]: whether a domain has an address record. This is an
+//!   approximation of Postfix's A/AAAA/MX check for
+//!   `reject_unknown_sender_domain` and `reject_unknown_recipient_domain`:
+//!   a domain with only an MX record counts as not found.
+
+use std::ffi::{CStr, CString};
+use std::net::{IpAddr, SocketAddr};
+
+/// A look-up's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Found,
+    NotFound,
+    /// The resolver failed in a way that may go away.
+    TempFail,
+}
+
+/// The addresses of `name`, or why there are none.
+fn addresses(name: &str) -> Result<Vec<IpAddr>, Lookup> {
+    let Ok(c) = CString::new(name) else {
+        return Err(Lookup::NotFound);
+    };
+    // SAFETY: an all-zero addrinfo is a valid "no hints" value.
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_family = libc::AF_UNSPEC;
+    hints.ai_socktype = libc::SOCK_STREAM;
+    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: `c` is NUL-terminated, hints and res point to valid memory.
+    let rc = unsafe { libc::getaddrinfo(c.as_ptr(), std::ptr::null(), &hints, &mut res) };
+    if rc != 0 {
+        return Err(match rc {
+            libc::EAI_NONAME | libc::EAI_NODATA | libc::EAI_FAMILY => Lookup::NotFound,
+            _ => Lookup::TempFail,
+        });
+    }
+    let mut out = Vec::new();
+    let mut p = res;
+    while !p.is_null() {
+        // SAFETY: p is a node of the list getaddrinfo returned.
+        let ai = unsafe { &*p };
+        if !ai.ai_addr.is_null() {
+            // SAFETY: ai_addr points to ai_addrlen bytes of a sockaddr of ai_family.
+            let addr = unsafe {
+                match ai.ai_family {
+                    libc::AF_INET => {
+                        let sin = &*(ai.ai_addr as *const libc::sockaddr_in);
+                        Some(IpAddr::from(
+                            u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
+                        ))
+                    }
+                    libc::AF_INET6 => {
+                        let sin6 = &*(ai.ai_addr as *const libc::sockaddr_in6);
+                        Some(IpAddr::from(sin6.sin6_addr.s6_addr))
+                    }
+                    _ => None,
+                }
+            };
+            out.extend(addr);
+        }
+        p = ai.ai_next;
+    }
+    // SAFETY: res came from a successful getaddrinfo.
+    unsafe { libc::freeaddrinfo(res) };
+    Ok(out)
+}
+
+/// Whether `domain` has an address (A or AAAA) record.
+pub fn host_exists(domain: &str) -> Lookup {
+    match addresses(domain.trim_end_matches('.')) {
+        Ok(a) if !a.is_empty() => Lookup::Found,
+        Ok(_) => Lookup::NotFound,
+        Err(e) => e,
+    }
+}
+
+/// The reverse name of `ip`, when it has one.
+fn reverse_name(ip: IpAddr) -> Option<String> {
+    let sa = SocketAddr::new(ip, 0);
+    let (storage, len) = sockaddr_of(&sa);
+    let mut host = [0 as libc::c_char; 1025];
+    // SAFETY: storage holds a valid sockaddr of `len` bytes; host is a
+    // writable buffer of the size given.
+    let rc = unsafe {
+        libc::getnameinfo(
+            &storage as *const libc::sockaddr_storage as *const libc::sockaddr,
+            len,
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: getnameinfo NUL-terminates the name on success.
+    let name = unsafe { CStr::from_ptr(host.as_ptr()) };
+    let name = name.to_str().ok()?.trim_end_matches('.').to_string();
+    addr::valid_hostname(&name).then_some(name)
+}
+
+fn sockaddr_of(sa: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: an all-zero sockaddr_storage is valid.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match sa {
+        SocketAddr::V4(v4) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
+            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in6.
+            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_addr.s6_addr = v6.ip().octets();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// The client's name as Postfix logs it: the reverse name when its
+/// forward look-up includes `ip`, else `unknown`.
+pub fn client_name(ip: IpAddr) -> String {
+    let Some(name) = reverse_name(ip) else {
+        return "unknown".into();
+    };
+    let canon = |a: IpAddr| match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
+        v4 => v4,
+    };
+    match addresses(&name) {
+        Ok(list) if list.iter().any(|a| canon(*a) == canon(ip)) => name,
+        _ => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_and_missing_names() {
+        assert_eq!(host_exists("localhost"), Lookup::Found);
+        assert_ne!(host_exists("no-such-host.invalid"), Lookup::Found);
+        assert_ne!(host_exists("bad\0name"), Lookup::Found);
+        // 127.0.0.1 is localhost in every /etc/hosts this runs with.
+        assert_eq!(client_name("127.0.0.1".parse().expect("ip")), "localhost");
+    }
+}

@@ -1,0 +1,83 @@
+//! NAME
+//!   smtpd - mailsuite's SMTP server
+//!
+//! SYNOPSIS
+//!   smtpd [generic server options] (started by the master)
+//!
+//! DESCRIPTION
+//!   smtpd accepts mail over SMTP (RFC 5321) and ESMTP, one client per
+//!   process, and hands each accepted message to the cleanup service over
+//!   `private/cleanup`. It answers `250 Ok: queued as ID` only after cleanup
+//!   reports the queue file safe on disk; a client that goes away before
+//!   the end of DATA or BDAT leaves nothing behind.
+//!
+//!   Extensions: PIPELINING (replies to pipelined commands go out in one
+//!   write), SIZE, VRFY (unless disable_vrfy_command), STARTTLS (with
+//!   smtpd_tls_security_level may or encrypt), ENHANCEDSTATUSCODES,
+//!   8BITMIME, DSN (RET, ENVID, NOTIFY, ORCPT), SMTPUTF8, CHUNKING (BDAT).
+//!   smtpd_discard_ehlo_keywords hides keywords.
+//!
+//!   Access policy is Postfix's, with smtpd_delay_reject = yes: the client,
+//!   HELO and sender restrictions are applied at RCPT TO, then
+//!   smtpd_relay_restrictions and smtpd_recipient_restrictions, then
+//!   reject_unlisted_recipient (smtpd_reject_unlisted_recipient);
+//!   smtpd_data_restrictions at DATA and the first BDAT. Supported
+//!   restrictions: permit, reject, defer, defer_if_permit, warn_if_reject,
+//!   permit_mynetworks, permit_sasl_authenticated (no match until AUTH
+//!   exists), permit_inet_interfaces, permit_auth_destination,
+//!   reject_unauth_destination, defer_unauth_destination,
+//!   reject_unauth_pipelining, reject_unlisted_recipient,
+//!   reject_non_fqdn_sender, reject_non_fqdn_recipient,
+//!   reject_non_fqdn_helo_hostname, reject_invalid_helo_hostname,
+//!   reject_unknown_sender_domain, reject_unknown_recipient_domain (an
+//!   address record through the system resolver),
+//!   reject_unknown_client_hostname, check_client_access,
+//!   check_helo_access, check_sender_access, check_recipient_access, and
+//!   smtpd_restriction_classes. Replies and log lines are Postfix's.
+//!
+//! SECURITY
+//!   smtpd talks to untrusted clients. It reads its TLS key and opens its
+//!   lookup tables before the privilege drop, then runs as mail_owner
+//!   (chrooted when master.cf says so). Command lines are bounded by
+//!   line_length_limit, messages by message_size_limit, sessions by
+//!   smtpd_timeout and the error limits; nothing from a client is buffered
+//!   without bound.
+//!
+//! CONFIGURATION PARAMETERS
+//!   smtpd_banner, myhostname, mail_name, message_size_limit,
+//!   line_length_limit, smtpd_recipient_limit, smtpd_timeout,
+//!   smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_error_sleep_time,
+//!   smtpd_junk_command_limit, disable_vrfy_command, smtputf8_enable,
+//!   strict_rfc821_envelopes, smtpd_helo_required,
+//!   smtpd_delay_open_until_valid_rcpt, smtpd_discard_ehlo_keywords,
+//!   smtpd_peername_lookup, smtpd_forbid_unauth_pipelining,
+//!   smtpd_tls_security_level, smtpd_tls_cert_file, smtpd_tls_key_file,
+//!   mynetworks, mynetworks_style, mydestination, inet_interfaces,
+//!   proxy_interfaces, relay_domains, virtual_alias_domains,
+//!   virtual_mailbox_domains, local_recipient_maps, virtual_alias_maps,
+//!   virtual_mailbox_maps, relay_recipient_maps, recipient_delimiter,
+//!   smtpd_client_restrictions, smtpd_helo_restrictions,
+//!   smtpd_sender_restrictions, smtpd_relay_restrictions,
+//!   smtpd_recipient_restrictions, smtpd_data_restrictions,
+//!   smtpd_restriction_classes, smtpd_reject_unlisted_recipient,
+//!   smtpd_null_access_lookup_key, parent_domain_matches_subdomains,
+//!   reject_code, defer_code, relay_domains_reject_code,
+//!   access_map_reject_code, access_map_defer_code, non_fqdn_reject_code,
+//!   invalid_hostname_reject_code, unknown_address_reject_code,
+//!   unknown_client_reject_code, unknown_local_recipient_reject_code,
+//!   show_user_unknown_table_name, soft_bounce, cleanup_service_name.
+//!
+//! FILES
+//!   $queue_directory/private/cleanup, the cleanup service.
+
+mod cleanup;
+mod conn;
+mod dns;
+mod restrictions;
+mod service;
+mod session;
+mod settings;
+
+fn main() {
+    server::single_server("smtpd", service::Smtpd::default())
+}

@@ -1,0 +1,1569 @@
+//! The access policy: Postfix's restriction lists (`smtpd_client_restrictions`
+//! … `smtpd_data_restrictions`), parsed once per process into
+//! [`Restriction`] values and evaluated in order until one permits,
+//! rejects or defers (smtpd_check.c's generic_checks).
+//!
+//! With `smtpd_delay_reject = yes` (the default and the only mode here)
+//! the client, HELO and sender lists run at RCPT time, followed by
+//! `smtpd_relay_restrictions` and `smtpd_recipient_restrictions`; a permit
+//! ends only the list it is in. After all lists, `reject_unlisted_recipient`
+//! runs once more when `smtpd_reject_unlisted_recipient = yes`, and a
+//! deferral noted by a temporary DNS failure (`defer_if_permit`) turns an
+//! acceptance into a 450.
+//!
+//! Reply texts, codes and enhanced codes are Postfix 3.7's (checked against
+//! a running Postfix): `554 5.7.1 <x@y>: Relay access denied`,
+//! `550 5.1.1 <x@y>: Recipient address rejected: User unknown in local
+//! recipient table`, `504 5.5.2 <h>: Helo command rejected: need
+//! fully-qualified hostname`, ….
+
+use crate::dns::Lookup;
+use maps::domains::DomainList;
+use maps::hosts::HostList;
+use maps::{access, MapError, MapList};
+use params::{table as p, Config};
+use smtp_proto::Reply;
+use std::net::IpAddr;
+
+/// Where a restriction list applies; names the reply class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Client,
+    Helo,
+    Sender,
+    Recipient,
+    Data,
+}
+
+impl Stage {
+    /// Postfix's reply class (`Client host rejected: …`).
+    pub fn class(self) -> &'static str {
+        match self {
+            Stage::Client => "Client host",
+            Stage::Helo => "Helo command",
+            Stage::Sender => "Sender address",
+            Stage::Recipient => "Recipient address",
+            Stage::Data => "Data command",
+        }
+    }
+}
+
+/// What a `check_*_access` table is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessKey {
+    Client,
+    Helo,
+    Sender,
+    Recipient,
+}
+
+/// One restriction, parsed.
+pub enum Restriction {
+    Permit,
+    Reject,
+    Defer,
+    DeferIfPermit,
+    WarnIfReject,
+    PermitMynetworks,
+    PermitSaslAuthenticated,
+    PermitInetInterfaces,
+    PermitAuthDestination,
+    RejectUnauthDestination,
+    DeferUnauthDestination,
+    RejectUnauthPipelining,
+    RejectUnlistedRecipient,
+    RejectNonFqdnSender,
+    RejectNonFqdnRecipient,
+    RejectNonFqdnHelo,
+    RejectInvalidHelo,
+    RejectUnknownSenderDomain,
+    RejectUnknownRecipientDomain,
+    RejectUnknownClient,
+    Check(AccessKey, MapList),
+    /// A name from `smtpd_restriction_classes`.
+    Class(String, Vec<Restriction>),
+    /// Not known here: answered 451 4.3.5 with a warning, as Postfix does.
+    Unknown(String),
+}
+
+impl std::fmt::Debug for Restriction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Restriction::Check(k, m) => write!(f, "Check({k:?}, {m:?})"),
+            Restriction::Class(n, _) => write!(f, "Class({n})"),
+            Restriction::Unknown(n) => write!(f, "Unknown({n})"),
+            _ => f.write_str(self.name()),
+        }
+    }
+}
+
+impl Restriction {
+    fn name(&self) -> &'static str {
+        match self {
+            Restriction::Permit => "permit",
+            Restriction::Reject => "reject",
+            Restriction::Defer => "defer",
+            Restriction::DeferIfPermit => "defer_if_permit",
+            Restriction::WarnIfReject => "warn_if_reject",
+            Restriction::PermitMynetworks => "permit_mynetworks",
+            Restriction::PermitSaslAuthenticated => "permit_sasl_authenticated",
+            Restriction::PermitInetInterfaces => "permit_inet_interfaces",
+            Restriction::PermitAuthDestination => "permit_auth_destination",
+            Restriction::RejectUnauthDestination => "reject_unauth_destination",
+            Restriction::DeferUnauthDestination => "defer_unauth_destination",
+            Restriction::RejectUnauthPipelining => "reject_unauth_pipelining",
+            Restriction::RejectUnlistedRecipient => "reject_unlisted_recipient",
+            Restriction::RejectNonFqdnSender => "reject_non_fqdn_sender",
+            Restriction::RejectNonFqdnRecipient => "reject_non_fqdn_recipient",
+            Restriction::RejectNonFqdnHelo => "reject_non_fqdn_helo_hostname",
+            Restriction::RejectInvalidHelo => "reject_invalid_helo_hostname",
+            Restriction::RejectUnknownSenderDomain => "reject_unknown_sender_domain",
+            Restriction::RejectUnknownRecipientDomain => "reject_unknown_recipient_domain",
+            Restriction::RejectUnknownClient => "reject_unknown_client_hostname",
+            Restriction::Check(..) => "check_access",
+            Restriction::Class(..) => "class",
+            Restriction::Unknown(_) => "unknown",
+        }
+    }
+
+    /// Whether this restriction can refuse relaying (Postfix insists on one
+    /// in the relay or recipient restrictions).
+    fn can_refuse_relay(&self) -> bool {
+        match self {
+            Restriction::Reject
+            | Restriction::Defer
+            | Restriction::DeferIfPermit
+            | Restriction::RejectUnauthDestination
+            | Restriction::DeferUnauthDestination => true,
+            Restriction::Class(_, list) => list.iter().any(Restriction::can_refuse_relay),
+            _ => false,
+        }
+    }
+}
+
+/// A configuration problem found while parsing, for the log.
+pub type Warning = String;
+
+/// Parses one list; `config` resolves restriction class names. Tables are
+/// opened leniently (a broken table fails its look-ups, so mail defers).
+pub fn parse_list(
+    items: &[String],
+    config: &Config,
+    warnings: &mut Vec<Warning>,
+) -> Vec<Restriction> {
+    let classes = config.list(&p::SMTPD_RESTRICTION_CLASSES);
+    parse_items(items, config, &classes, 0, warnings)
+}
+
+fn parse_items(
+    items: &[String],
+    config: &Config,
+    classes: &[String],
+    depth: usize,
+    warnings: &mut Vec<Warning>,
+) -> Vec<Restriction> {
+    let mut out = Vec::new();
+    let mut it = items.iter();
+    while let Some(item) = it.next() {
+        let lower = item.to_ascii_lowercase();
+        let check = match lower.as_str() {
+            "check_client_access" => Some(AccessKey::Client),
+            "check_helo_access" => Some(AccessKey::Helo),
+            "check_sender_access" => Some(AccessKey::Sender),
+            "check_recipient_access" => Some(AccessKey::Recipient),
+            _ => None,
+        };
+        if let Some(key) = check {
+            match it.next() {
+                Some(table) => out.push(Restriction::Check(
+                    key,
+                    MapList::open_lenient(item, table, &maps::Ctx::new()),
+                )),
+                None => {
+                    warnings.push(format!("restriction {item} requires a type:table argument"));
+                    out.push(Restriction::Unknown(item.clone()));
+                }
+            }
+            continue;
+        }
+        let r = match lower.as_str() {
+            "permit" | "ok" => Restriction::Permit,
+            "reject" => Restriction::Reject,
+            "defer" => Restriction::Defer,
+            "defer_if_permit" => Restriction::DeferIfPermit,
+            "warn_if_reject" => Restriction::WarnIfReject,
+            "permit_mynetworks" => Restriction::PermitMynetworks,
+            "permit_sasl_authenticated" => Restriction::PermitSaslAuthenticated,
+            "permit_inet_interfaces" => Restriction::PermitInetInterfaces,
+            "permit_auth_destination" => Restriction::PermitAuthDestination,
+            "reject_unauth_destination" => Restriction::RejectUnauthDestination,
+            "defer_unauth_destination" => Restriction::DeferUnauthDestination,
+            "reject_unauth_pipelining" => Restriction::RejectUnauthPipelining,
+            "reject_unlisted_recipient" | "check_recipient_maps" => {
+                Restriction::RejectUnlistedRecipient
+            }
+            "reject_non_fqdn_sender" => Restriction::RejectNonFqdnSender,
+            "reject_non_fqdn_recipient" => Restriction::RejectNonFqdnRecipient,
+            "reject_non_fqdn_helo_hostname" | "reject_non_fqdn_hostname" => {
+                Restriction::RejectNonFqdnHelo
+            }
+            "reject_invalid_helo_hostname" | "reject_invalid_hostname" => {
+                Restriction::RejectInvalidHelo
+            }
+            "reject_unknown_sender_domain" => Restriction::RejectUnknownSenderDomain,
+            "reject_unknown_recipient_domain" => Restriction::RejectUnknownRecipientDomain,
+            "reject_unknown_client_hostname" | "reject_unknown_client" => {
+                Restriction::RejectUnknownClient
+            }
+            // Accepted and without effect until SASL exists.
+            "reject_sender_login_mismatch" => Restriction::Class(item.clone(), Vec::new()),
+            _ if classes.iter().any(|c| c == item) && depth < 10 => {
+                let value = config.value(item).unwrap_or("").to_string();
+                let sub = params::value::split_list(&value);
+                Restriction::Class(
+                    item.clone(),
+                    parse_items(&sub, config, classes, depth + 1, warnings),
+                )
+            }
+            _ => {
+                warnings.push(format!("unknown smtpd restriction: \"{item}\""));
+                Restriction::Unknown(item.clone())
+            }
+        };
+        out.push(r);
+    }
+    out
+}
+
+/// The address classes of Postfix's trivial-rewrite, as far as the
+/// restrictions need them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrClass {
+    Local,
+    VirtualAlias,
+    VirtualMailbox,
+    Relay,
+    /// Anything else: relaying to it needs permission.
+    Default,
+}
+
+/// Everything the evaluator needs from main.cf, built once.
+pub struct Policy {
+    pub client: Vec<Restriction>,
+    pub helo: Vec<Restriction>,
+    pub sender: Vec<Restriction>,
+    pub relay: Vec<Restriction>,
+    pub recipient: Vec<Restriction>,
+    pub data: Vec<Restriction>,
+    pub mynetworks: HostList,
+    mydestination: DomainList,
+    relay_domains: DomainList,
+    virtual_alias_domains: DomainList,
+    virtual_mailbox_domains: DomainList,
+    /// Addresses of this host that `user@[addr]` may name (inet_interfaces
+    /// and proxy_interfaces).
+    own_addresses: Vec<IpAddr>,
+    local_recipient_maps: Option<MapList>,
+    virtual_alias_maps: MapList,
+    virtual_mailbox_maps: MapList,
+    relay_recipient_maps: Option<MapList>,
+    canonical_maps: MapList,
+    recipient_delimiter: String,
+    parent_style: bool,
+    null_access_key: String,
+    double_bounce: String,
+    reject_unlisted_recipient: bool,
+    show_table_name: bool,
+    soft_bounce: bool,
+    codes: Codes,
+}
+
+struct Codes {
+    reject: u16,
+    defer: u16,
+    relay: u16,
+    access_reject: u16,
+    access_defer: u16,
+    non_fqdn: u16,
+    invalid_hostname: u16,
+    unknown_address: u16,
+    unknown_client: u16,
+    local_rcpt: u16,
+    virtual_alias: u16,
+    virtual_mailbox: u16,
+    relay_rcpt: u16,
+}
+
+fn code(config: &Config, p: &params::Param) -> u16 {
+    u16::try_from(config.int(p)).unwrap_or(0)
+}
+
+/// This host's addresses for `inet_interfaces` (`all`: every interface).
+fn interface_addresses(items: &[String]) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for i in items {
+        match i.as_str() {
+            "all" => {
+                if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+                    for ifa in addrs {
+                        let Some(a) = ifa.address else { continue };
+                        if let Some(v4) = a.as_sockaddr_in() {
+                            out.push(IpAddr::V4(v4.ip()));
+                        } else if let Some(v6) = a.as_sockaddr_in6() {
+                            out.push(IpAddr::V6(v6.ip()));
+                        }
+                    }
+                }
+            }
+            "loopback-only" | "localhost" => {
+                out.push(IpAddr::from([127, 0, 0, 1]));
+                out.push(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
+            }
+            other => {
+                let bare = other.trim_start_matches('[').trim_end_matches(']');
+                if let Ok(ip) = bare.parse() {
+                    out.push(ip);
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Policy {
+    /// Reads every restriction list and table from the configuration.
+    /// Returns the warnings to log; an `Err` is a configuration Postfix
+    /// refuses to run with.
+    pub fn from_config(config: &Config) -> Result<(Policy, Vec<Warning>), String> {
+        let mut w = Vec::new();
+        let list = |param: &params::Param, w: &mut Vec<Warning>| {
+            parse_list(&config.list(param), config, w)
+        };
+        let client = list(&p::SMTPD_CLIENT_RESTRICTIONS, &mut w);
+        let helo = list(&p::SMTPD_HELO_RESTRICTIONS, &mut w);
+        let sender = list(&p::SMTPD_SENDER_RESTRICTIONS, &mut w);
+        let relay = list(&p::SMTPD_RELAY_RESTRICTIONS, &mut w);
+        let recipient = list(&p::SMTPD_RECIPIENT_RESTRICTIONS, &mut w);
+        let data = list(&p::SMTPD_DATA_RESTRICTIONS, &mut w);
+        if !relay
+            .iter()
+            .chain(&recipient)
+            .any(Restriction::can_refuse_relay)
+        {
+            return Err("in parameter smtpd_relay_restrictions or smtpd_recipient_restrictions, specify at least one working instance of: reject_unauth_destination, defer_unauth_destination, reject, defer, defer_if_permit or check_relay_domains".into());
+        }
+        let parents = config.str(&p::PARENT_DOMAIN_MATCHES_SUBDOMAINS).to_string();
+        let (mynetworks, bad) = HostList::parse(&config.list(&p::MYNETWORKS), "mynetworks");
+        w.extend(bad.into_iter().map(|b| b.0));
+        let domains = |param: &params::Param, parent: bool, w: &mut Vec<Warning>| {
+            let (l, warn) = DomainList::parse(&config.list(param), param.name, parent);
+            w.extend(warn);
+            l
+        };
+        let mydestination = domains(&p::MYDESTINATION, false, &mut w);
+        let relay_domains = domains(
+            &p::RELAY_DOMAINS,
+            access::parent_matches(&parents, "relay_domains"),
+            &mut w,
+        );
+        let virtual_alias_domains = domains(&p::VIRTUAL_ALIAS_DOMAINS, false, &mut w);
+        let virtual_mailbox_domains = domains(&p::VIRTUAL_MAILBOX_DOMAINS, false, &mut w);
+        let mut own = interface_addresses(&config.list(&p::INET_INTERFACES));
+        own.extend(interface_addresses(&config.list(&p::PROXY_INTERFACES)));
+        let ctx = maps::Ctx::new();
+        let maps_of =
+            |param: &params::Param| MapList::open_lenient(param.name, config.get(param), &ctx);
+        let optional = |param: &params::Param| {
+            let m = maps_of(param);
+            (!m.is_empty()).then_some(m)
+        };
+        let mut canonical = Vec::new();
+        for param in [&p::CANONICAL_MAPS, &p::RECIPIENT_CANONICAL_MAPS] {
+            canonical.extend(maps::split_list(config.get(param)));
+        }
+        let canonical_maps = MapList::open_lenient("canonical_maps", &canonical.join(" "), &ctx);
+        let codes = Codes {
+            reject: code(config, &p::REJECT_CODE),
+            defer: code(config, &p::DEFER_CODE),
+            relay: code(config, &p::RELAY_DOMAINS_REJECT_CODE),
+            access_reject: code(config, &p::ACCESS_MAP_REJECT_CODE),
+            access_defer: code(config, &p::ACCESS_MAP_DEFER_CODE),
+            non_fqdn: code(config, &p::NON_FQDN_REJECT_CODE),
+            invalid_hostname: code(config, &p::INVALID_HOSTNAME_REJECT_CODE),
+            unknown_address: code(config, &p::UNKNOWN_ADDRESS_REJECT_CODE),
+            unknown_client: code(config, &p::UNKNOWN_CLIENT_REJECT_CODE),
+            local_rcpt: code(config, &p::UNKNOWN_LOCAL_RECIPIENT_REJECT_CODE),
+            virtual_alias: code(config, &p::UNKNOWN_VIRTUAL_ALIAS_REJECT_CODE),
+            virtual_mailbox: code(config, &p::UNKNOWN_VIRTUAL_MAILBOX_REJECT_CODE),
+            relay_rcpt: code(config, &p::UNKNOWN_RELAY_RECIPIENT_REJECT_CODE),
+        };
+        Ok((
+            Policy {
+                client,
+                helo,
+                sender,
+                relay,
+                recipient,
+                data,
+                mynetworks,
+                mydestination,
+                relay_domains,
+                virtual_alias_domains,
+                virtual_mailbox_domains,
+                own_addresses: own,
+                local_recipient_maps: optional(&p::LOCAL_RECIPIENT_MAPS),
+                virtual_alias_maps: maps_of(&p::VIRTUAL_ALIAS_MAPS),
+                virtual_mailbox_maps: maps_of(&p::VIRTUAL_MAILBOX_MAPS),
+                relay_recipient_maps: optional(&p::RELAY_RECIPIENT_MAPS),
+                canonical_maps,
+                recipient_delimiter: config.str(&p::RECIPIENT_DELIMITER).to_string(),
+                parent_style: access::parent_matches(&parents, access::SMTPD_ACCESS_MAPS),
+                null_access_key: config.str(&p::SMTPD_NULL_ACCESS_LOOKUP_KEY).to_string(),
+                double_bounce: config.str(&p::DOUBLE_BOUNCE_SENDER).to_string(),
+                reject_unlisted_recipient: config.bool(&p::SMTPD_REJECT_UNLISTED_RECIPIENT),
+                show_table_name: config.bool(&p::SHOW_USER_UNKNOWN_TABLE_NAME),
+                soft_bounce: config.bool(&p::SOFT_BOUNCE),
+                codes,
+            },
+            w,
+        ))
+    }
+
+    /// The class of a recipient domain (`None`: no domain, a local name).
+    pub fn classify(&self, domain: Option<&str>) -> Result<AddrClass, MapError> {
+        let Some(domain) = domain else {
+            return Ok(AddrClass::Local);
+        };
+        if let Some(lit) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+            let bare = lit
+                .strip_prefix("IPv6:")
+                .or_else(|| lit.strip_prefix("ipv6:"))
+                .unwrap_or(lit);
+            let local = bare
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| self.own_addresses.contains(&ip));
+            return Ok(if local {
+                AddrClass::Local
+            } else {
+                AddrClass::Default
+            });
+        }
+        if self.mydestination.matches(domain)? {
+            return Ok(AddrClass::Local);
+        }
+        if self.virtual_alias_domains.matches(domain)? {
+            return Ok(AddrClass::VirtualAlias);
+        }
+        if self.virtual_mailbox_domains.matches(domain)? {
+            return Ok(AddrClass::VirtualMailbox);
+        }
+        if self.relay_domains.matches(domain)? {
+            return Ok(AddrClass::Relay);
+        }
+        Ok(AddrClass::Default)
+    }
+}
+
+/// What the evaluator knows about the request.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The client's verified name, or `unknown`.
+    pub client_name: String,
+    pub client_addr: Option<IpAddr>,
+    /// The address as text (for logs and replies).
+    pub client_addr_text: String,
+    pub helo: Option<String>,
+    /// None outside a transaction; `Some(None)` is the null sender.
+    pub sender: Option<Option<addr::Mailbox>>,
+    pub recipient: Option<addr::Mailbox>,
+    pub sasl_authenticated: bool,
+    /// The client sent commands ahead of time without PIPELINING.
+    pub illegal_pipelining: bool,
+}
+
+impl Request {
+    /// `name[addr]`, as in the reply to a client restriction.
+    pub fn namaddr(&self) -> String {
+        format!("{}[{}]", self.client_name, self.client_addr_text)
+    }
+}
+
+/// What the world answers (DNS), so that tests can fake it.
+pub trait Resolver {
+    fn host_exists(&self, domain: &str) -> Lookup;
+}
+
+/// The system resolver.
+pub struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn host_exists(&self, domain: &str) -> Lookup {
+        crate::dns::host_exists(domain)
+    }
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    /// Refused; the reply to give (and log).
+    Reject(Reply),
+}
+
+/// One restriction's answer inside a list.
+enum Step {
+    Ok,
+    Dunno,
+    Reject(Reply),
+}
+
+/// Evaluation state for one request (Postfix's SMTPD_STATE flags).
+struct Eval<'a> {
+    policy: &'a Policy,
+    req: &'a Request,
+    dns: &'a dyn Resolver,
+    stage: Stage,
+    warn_if_reject: bool,
+    defer_if_permit: Option<Reply>,
+    /// Warnings and info lines for the log.
+    log: Vec<String>,
+    recursion: usize,
+}
+
+fn split_dsn<'t>(text: &'t str, default: &str) -> (String, &'t str) {
+    let mut words = text.splitn(2, ' ');
+    let first = words.next().unwrap_or("");
+    let parts: Vec<&str> = first.split('.').collect();
+    let is_dsn = parts.len() == 3
+        && matches!(parts[0], "2" | "4" | "5")
+        && parts[1..]
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    if is_dsn {
+        (first.to_string(), words.next().unwrap_or("").trim_start())
+    } else {
+        (default.to_string(), text)
+    }
+}
+
+impl Eval<'_> {
+    /// Postfix's smtpd_check_reject: validate the code, force the DSN class
+    /// to match it, apply soft_bounce.
+    fn reply(&self, code: u16, dsn: &str, text: String) -> Reply {
+        let (mut code, dsn, text) = if (400..=599).contains(&code) {
+            (code, dsn.to_string(), text)
+        } else {
+            (450, "4.7.1".to_string(), "Service unavailable".to_string())
+        };
+        if self.policy.soft_bounce && code >= 500 {
+            code -= 100;
+        }
+        let mut parts = dsn.split('.').map(|p| p.parse::<u16>().unwrap_or(0));
+        let (_, b, c) = (parts.next(), parts.next(), parts.next());
+        Reply::new(
+            code,
+            Some(((code / 100) as u8, b.unwrap_or(7), c.unwrap_or(1))),
+            text,
+        )
+    }
+
+    fn reject(&mut self, code: u16, dsn: &str, text: String) -> Step {
+        let r = self.reply(code, dsn, text);
+        if self.warn_if_reject {
+            self.warn_if_reject = false;
+            self.log.push(format!("reject_warning: {}", r));
+            return Step::Dunno;
+        }
+        Step::Reject(r)
+    }
+
+    fn defer_if_permit(&mut self, code: u16, dsn: &str, text: String) {
+        if self.defer_if_permit.is_none() {
+            self.defer_if_permit = Some(self.reply(code, dsn, text));
+        }
+    }
+
+    /// The reply name for the current stage (`<name>: Class rejected`).
+    fn reply_name(&self) -> String {
+        match self.stage {
+            Stage::Client => self.req.namaddr(),
+            Stage::Helo => self.req.helo.clone().unwrap_or_default(),
+            Stage::Sender => self.sender_text().unwrap_or_default(),
+            Stage::Recipient => self.recipient_text().unwrap_or_default(),
+            Stage::Data => "DATA".into(),
+        }
+    }
+
+    fn sender_text(&self) -> Option<String> {
+        match &self.req.sender {
+            Some(Some(m)) => Some(m.to_string()),
+            Some(None) => Some(String::new()),
+            None => None,
+        }
+    }
+
+    fn recipient_text(&self) -> Option<String> {
+        self.req.recipient.as_ref().map(|m| m.to_string())
+    }
+
+    fn list(&mut self, list: &[Restriction], stage: Stage) -> Step {
+        self.stage = stage;
+        for r in list {
+            match self.one(r) {
+                Step::Dunno => {}
+                other => return other,
+            }
+        }
+        Step::Dunno
+    }
+
+    fn temp_lookup_failure(&mut self, what: &str, e: &MapError) -> Step {
+        self.log.push(format!("warning: {what}: {e}"));
+        let name = self.reply_name();
+        Step::Reject(self.reply(451, "4.3.0", format!("<{name}>: Temporary lookup failure")))
+    }
+
+    fn one(&mut self, r: &Restriction) -> Step {
+        let class = self.stage.class();
+        let codes = &self.policy.codes;
+        match r {
+            Restriction::Permit => Step::Ok,
+            Restriction::Reject => {
+                let t = format!("<{}>: {class} rejected: Access denied", self.reply_name());
+                self.reject(codes.reject, "5.7.1", t)
+            }
+            Restriction::Defer => {
+                let t = format!("<{}>: {class} rejected: Access denied", self.reply_name());
+                self.reject(codes.defer, "4.7.1", t)
+            }
+            Restriction::DeferIfPermit => {
+                let t = format!(
+                    "<{}>: {class} rejected: defer_if_permit requested",
+                    self.reply_name()
+                );
+                self.defer_if_permit(450, "4.7.1", t);
+                Step::Dunno
+            }
+            Restriction::WarnIfReject => {
+                self.warn_if_reject = true;
+                Step::Dunno
+            }
+            Restriction::PermitMynetworks => {
+                if self
+                    .policy
+                    .mynetworks
+                    .matches(&self.req.client_name, self.req.client_addr)
+                {
+                    Step::Ok
+                } else {
+                    Step::Dunno
+                }
+            }
+            Restriction::PermitSaslAuthenticated => {
+                if self.req.sasl_authenticated {
+                    Step::Ok
+                } else {
+                    Step::Dunno
+                }
+            }
+            Restriction::PermitInetInterfaces => {
+                if self
+                    .req
+                    .client_addr
+                    .is_some_and(|ip| self.policy.own_addresses.contains(&ip))
+                {
+                    Step::Ok
+                } else {
+                    Step::Dunno
+                }
+            }
+            Restriction::PermitAuthDestination
+            | Restriction::RejectUnauthDestination
+            | Restriction::DeferUnauthDestination => {
+                let Some(rcpt) = self.req.recipient.clone() else {
+                    return Step::Dunno;
+                };
+                let class = match self.policy.classify(rcpt.domain.as_deref()) {
+                    Ok(c) => c,
+                    Err(e) => return self.temp_lookup_failure("relay domain lookup", &e),
+                };
+                let authorized = class != AddrClass::Default;
+                match (r, authorized) {
+                    (Restriction::PermitAuthDestination, true) => Step::Ok,
+                    (Restriction::PermitAuthDestination, false) => Step::Dunno,
+                    (_, true) => Step::Dunno,
+                    (Restriction::DeferUnauthDestination, false) => self.reject(
+                        codes.relay.saturating_sub(100).max(400),
+                        "4.7.1",
+                        format!("<{rcpt}>: Relay access denied"),
+                    ),
+                    (_, false) => self.reject(
+                        codes.relay,
+                        "5.7.1",
+                        format!("<{rcpt}>: Relay access denied"),
+                    ),
+                }
+            }
+            Restriction::RejectUnauthPipelining => {
+                if self.req.illegal_pipelining {
+                    let t = format!(
+                        "<{}>: {class} rejected: Improper use of SMTP command pipelining",
+                        self.reply_name()
+                    );
+                    self.reject(503, "5.5.0", t)
+                } else {
+                    Step::Dunno
+                }
+            }
+            Restriction::RejectUnlistedRecipient => match self.req.recipient.clone() {
+                Some(rcpt) => self.check_rcpt_maps(&rcpt),
+                None => Step::Dunno,
+            },
+            Restriction::RejectNonFqdnSender => match &self.req.sender {
+                Some(Some(m)) => {
+                    let m = m.clone();
+                    self.non_fqdn_address(&m, Stage::Sender)
+                }
+                _ => Step::Dunno,
+            },
+            Restriction::RejectNonFqdnRecipient => match self.req.recipient.clone() {
+                Some(m) => self.non_fqdn_address(&m, Stage::Recipient),
+                None => Step::Dunno,
+            },
+            Restriction::RejectNonFqdnHelo => match self.req.helo.clone() {
+                Some(h) => {
+                    let name = h
+                        .strip_suffix('.')
+                        .filter(|n| !n.ends_with('.'))
+                        .unwrap_or(&h);
+                    let literal = name.starts_with('[') && addr::valid_address_literal(name);
+                    if literal || (addr::valid_hostname(name) && name.contains('.')) {
+                        Step::Dunno
+                    } else {
+                        let t =
+                            format!("<{h}>: Helo command rejected: need fully-qualified hostname");
+                        self.reject(codes.non_fqdn, "5.5.2", t)
+                    }
+                }
+                None => Step::Dunno,
+            },
+            Restriction::RejectInvalidHelo => match self.req.helo.clone() {
+                Some(h) => {
+                    let name = h
+                        .strip_suffix('.')
+                        .filter(|n| !n.ends_with('.'))
+                        .unwrap_or(&h);
+                    let ok = if name.starts_with('[') {
+                        addr::valid_address_literal(name)
+                    } else {
+                        addr::valid_hostname(name) || name.parse::<IpAddr>().is_ok()
+                    };
+                    if ok {
+                        Step::Dunno
+                    } else {
+                        let t = format!("<{h}>: Helo command rejected: Invalid name");
+                        self.reject(codes.invalid_hostname, "5.5.2", t)
+                    }
+                }
+                None => Step::Dunno,
+            },
+            Restriction::RejectUnknownSenderDomain => match &self.req.sender {
+                Some(Some(m)) => {
+                    let m = m.clone();
+                    self.unknown_domain(&m, Stage::Sender)
+                }
+                _ => Step::Dunno,
+            },
+            Restriction::RejectUnknownRecipientDomain => match self.req.recipient.clone() {
+                Some(m) => self.unknown_domain(&m, Stage::Recipient),
+                None => Step::Dunno,
+            },
+            Restriction::RejectUnknownClient => {
+                if self.req.client_name == "unknown" && self.req.client_addr.is_some() {
+                    let t = format!(
+                        "Client host rejected: cannot find your hostname, [{}]",
+                        self.req.client_addr_text
+                    );
+                    self.reject(codes.unknown_client, "4.7.1", t)
+                } else {
+                    Step::Dunno
+                }
+            }
+            Restriction::Check(key, maps) => self.check_access(*key, maps),
+            Restriction::Class(_, list) => {
+                let stage = self.stage;
+                for r in list {
+                    match self.one(r) {
+                        Step::Dunno => {}
+                        other => {
+                            self.stage = stage;
+                            return other;
+                        }
+                    }
+                }
+                self.stage = stage;
+                Step::Dunno
+            }
+            Restriction::Unknown(name) => {
+                self.log
+                    .push(format!("warning: unknown smtpd restriction: \"{name}\""));
+                Step::Reject(self.reply(451, "4.3.5", "Server configuration error".into()))
+            }
+        }
+    }
+
+    fn non_fqdn_address(&mut self, m: &addr::Mailbox, stage: Stage) -> Step {
+        let ok = match m.domain.as_deref() {
+            None => false,
+            Some(d) if d.starts_with('[') => true,
+            Some(d) => addr::is_fqdn(d),
+        };
+        if ok {
+            return Step::Dunno;
+        }
+        let (dsn, class) = match stage {
+            Stage::Sender => ("5.5.2", stage.class()),
+            _ => ("5.5.2", Stage::Recipient.class()),
+        };
+        let t = format!("<{m}>: {class} rejected: need fully-qualified address");
+        let code = self.policy.codes.non_fqdn;
+        self.reject(code, dsn, t)
+    }
+
+    fn unknown_domain(&mut self, m: &addr::Mailbox, stage: Stage) -> Step {
+        let Some(domain) = m.domain.as_deref() else {
+            return Step::Dunno;
+        };
+        if domain.starts_with('[') {
+            return Step::Dunno;
+        }
+        match self.policy.classify(Some(domain)) {
+            Ok(AddrClass::Local | AddrClass::VirtualAlias | AddrClass::VirtualMailbox) => {
+                return Step::Dunno
+            }
+            Ok(_) => {}
+            Err(e) => return self.temp_lookup_failure("domain lookup", &e),
+        }
+        let dsn = if stage == Stage::Sender {
+            "4.1.8"
+        } else {
+            "4.1.2"
+        };
+        let t = format!("<{m}>: {} rejected: Domain not found", stage.class());
+        match self.dns.host_exists(domain) {
+            Lookup::Found => Step::Dunno,
+            Lookup::NotFound => {
+                let code = self.policy.codes.unknown_address;
+                self.reject(code, dsn, t)
+            }
+            Lookup::TempFail => {
+                self.defer_if_permit(450, dsn, t);
+                Step::Dunno
+            }
+        }
+    }
+
+    /// reject_unlisted_recipient: the address must exist in its class's
+    /// tables (smtpd_check.c check_rcpt_maps).
+    fn check_rcpt_maps(&mut self, rcpt: &addr::Mailbox) -> Step {
+        let policy = self.policy;
+        let class = match policy.classify(rcpt.domain.as_deref()) {
+            Ok(c) => c,
+            Err(e) => return self.temp_lookup_failure("recipient domain lookup", &e),
+        };
+        let local = rcpt.local.to_lowercase();
+        if class == AddrClass::Local && local.eq_ignore_ascii_case(&policy.double_bounce) {
+            return Step::Dunno;
+        }
+        let keys = self.address_keys(rcpt, class == AddrClass::Local);
+        let found = |maps: &MapList| -> Result<bool, MapError> {
+            for (k, partial) in &keys {
+                if maps.find(k, *partial)?.is_some() {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        let check = (|| -> Result<Option<(u16, &'static str)>, MapError> {
+            if found(&policy.virtual_alias_maps)? || found(&policy.canonical_maps)? {
+                return Ok(None);
+            }
+            Ok(match class {
+                AddrClass::Local => match &policy.local_recipient_maps {
+                    Some(m) if !found(m)? => {
+                        Some((policy.codes.local_rcpt, "local recipient table"))
+                    }
+                    _ => None,
+                },
+                AddrClass::VirtualAlias => {
+                    Some((policy.codes.virtual_alias, "virtual alias table"))
+                }
+                AddrClass::VirtualMailbox => (!found(&policy.virtual_mailbox_maps)?)
+                    .then_some((policy.codes.virtual_mailbox, "virtual mailbox table")),
+                AddrClass::Relay => match &policy.relay_recipient_maps {
+                    Some(m) if !found(m)? => {
+                        Some((policy.codes.relay_rcpt, "relay recipient table"))
+                    }
+                    _ => None,
+                },
+                AddrClass::Default => None,
+            })
+        })();
+        match check {
+            Ok(None) => Step::Dunno,
+            Ok(Some((code, table))) => {
+                let what = if policy.show_table_name {
+                    format!("User unknown in {table}")
+                } else {
+                    "User unknown".into()
+                };
+                self.reject(
+                    code,
+                    "5.1.1",
+                    format!("<{rcpt}>: Recipient address rejected: {what}"),
+                )
+            }
+            Err(e) => {
+                let saved = self.stage;
+                self.stage = Stage::Recipient;
+                let s = self.temp_lookup_failure("recipient lookup", &e);
+                self.stage = saved;
+                s
+            }
+        }
+    }
+
+    /// Keys for a recipient table look-up (Postfix mail_addr_find):
+    /// `user+ext@domain`, `user@domain`, and for local domains `user+ext`
+    /// and `user`, then `@domain`. The bool marks partial keys.
+    fn address_keys(&self, m: &addr::Mailbox, local_class: bool) -> Vec<(String, bool)> {
+        let local = m.local.as_str();
+        let (base, ext) = addr::split_delimiter(local, &self.policy.recipient_delimiter);
+        let mut keys = Vec::new();
+        if let Some(d) = m.folded_domain() {
+            keys.push((format!("{local}@{d}"), false));
+            if ext.is_some() {
+                keys.push((format!("{base}@{d}"), false));
+            }
+        }
+        if local_class {
+            keys.push((local.to_string(), false));
+            if ext.is_some() {
+                keys.push((base.to_string(), false));
+            }
+        }
+        if let Some(d) = m.folded_domain() {
+            keys.push((format!("@{d}"), true));
+        }
+        keys
+    }
+
+    fn check_access(&mut self, key: AccessKey, maps: &MapList) -> Step {
+        let policy = self.policy;
+        let (probes, reply_name, class) = match key {
+            AccessKey::Client => (
+                access::client_probes(
+                    &self.req.client_name,
+                    &self.req.client_addr_text,
+                    policy.parent_style,
+                ),
+                self.req.namaddr(),
+                Stage::Client.class(),
+            ),
+            AccessKey::Helo => match &self.req.helo {
+                Some(h) => (
+                    access::domain_probes(h, policy.parent_style, false),
+                    h.clone(),
+                    Stage::Helo.class(),
+                ),
+                None => return Step::Dunno,
+            },
+            AccessKey::Sender => match &self.req.sender {
+                Some(Some(m)) => (
+                    access::mail_probes(
+                        &lookup_form(m),
+                        &policy.recipient_delimiter,
+                        policy.parent_style,
+                    ),
+                    m.to_string(),
+                    Stage::Sender.class(),
+                ),
+                Some(None) => (
+                    access::mail_probes(&policy.null_access_key, "", policy.parent_style),
+                    policy.null_access_key.clone(),
+                    Stage::Sender.class(),
+                ),
+                None => return Step::Dunno,
+            },
+            AccessKey::Recipient => match &self.req.recipient {
+                Some(m) => (
+                    access::mail_probes(
+                        &lookup_form(m),
+                        &policy.recipient_delimiter,
+                        policy.parent_style,
+                    ),
+                    m.to_string(),
+                    Stage::Recipient.class(),
+                ),
+                None => return Step::Dunno,
+            },
+        };
+        match access::search(maps, &probes) {
+            Ok(None) => Step::Dunno,
+            Ok(Some(hit)) => self.table_result(maps.title(), &hit.value, &reply_name, class),
+            Err(e) => {
+                self.log.push(format!(
+                    "warning: {}: table lookup problem: {e}",
+                    maps.title()
+                ));
+                Step::Reject(self.reply(
+                    451,
+                    "4.3.0",
+                    format!("<{reply_name}>: Temporary lookup failure"),
+                ))
+            }
+        }
+    }
+
+    /// An access table's answer (smtpd_check.c check_table_result).
+    fn table_result(&mut self, table: &str, value: &str, reply_name: &str, class: &str) -> Step {
+        let value = value.trim();
+        let (cmd, text) = match value.find([' ', '\t']) {
+            Some(i) => (&value[..i], value[i..].trim_start()),
+            None => (value, ""),
+        };
+        let upper = cmd.to_ascii_uppercase();
+        let codes = &self.policy.codes;
+        match upper.as_str() {
+            "DUNNO" => Step::Dunno,
+            "OK" | "RELAY" => Step::Ok,
+            "REJECT" => {
+                let (dsn, t) = split_dsn(text, "5.7.1");
+                let t = if t.is_empty() { "Access denied" } else { t };
+                self.reject(
+                    codes.access_reject,
+                    &dsn,
+                    format!("<{reply_name}>: {class} rejected: {t}"),
+                )
+            }
+            "DEFER" => {
+                let (dsn, t) = split_dsn(text, "4.7.1");
+                let t = if t.is_empty() { "Access denied" } else { t };
+                self.reject(
+                    codes.access_defer,
+                    &dsn,
+                    format!("<{reply_name}>: {class} rejected: {t}"),
+                )
+            }
+            "DEFER_IF_PERMIT" => {
+                let (dsn, t) = split_dsn(text, "4.7.1");
+                let t = if t.is_empty() {
+                    "Service unavailable"
+                } else {
+                    t
+                };
+                self.defer_if_permit(450, &dsn, format!("<{reply_name}>: {class} rejected: {t}"));
+                Step::Dunno
+            }
+            "WARN" => {
+                self.log.push(format!("warn: {text}"));
+                Step::Dunno
+            }
+            "HOLD" | "DISCARD" | "FILTER" | "REDIRECT" | "PREPEND" | "DEFER_IF_REJECT" | "BCC" => {
+                self.log.push(format!(
+                    "warning: access table {table}: action {upper} is not supported yet; ignored"
+                ));
+                Step::Dunno
+            }
+            _ if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => Step::Ok,
+            _ if cmd.len() == 3
+                && !text.is_empty()
+                && matches!(cmd.as_bytes()[0], b'4' | b'5')
+                && cmd.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                let code: u16 = cmd.parse().unwrap_or(450);
+                let default = format!("{}.7.1", &cmd[..1]);
+                let (dsn, t) = split_dsn(text, &default);
+                let t = if t.is_empty() { "Access denied" } else { t };
+                self.reject(code, &dsn, format!("<{reply_name}>: {class} rejected: {t}"))
+            }
+            _ if value.contains(':') => {
+                self.log.push(format!(
+                    "warning: access table {table} has entry with lookup table: {value}"
+                ));
+                Step::Reject(self.reply(451, "4.3.5", "Server configuration error".into()))
+            }
+            _ => {
+                if self.recursion > 100 {
+                    self.log.push(format!(
+                        "warning: access table {table} entry {value} causes unreasonable recursion"
+                    ));
+                    return Step::Reject(self.reply(
+                        451,
+                        "4.3.5",
+                        "Server configuration error".into(),
+                    ));
+                }
+                let items = params::value::split_list(value);
+                let mut w = Vec::new();
+                let list = parse_items(&items, &Config::defaults(), &[], 0, &mut w);
+                self.recursion += 1;
+                let mut result = Step::Dunno;
+                for r in &list {
+                    match self.one(r) {
+                        Step::Dunno => {}
+                        other => {
+                            result = other;
+                            break;
+                        }
+                    }
+                }
+                self.recursion -= 1;
+                result
+            }
+        }
+    }
+}
+
+/// The form of an address that access tables see: internal (unquoted)
+/// local part, lowercase domain.
+fn lookup_form(m: &addr::Mailbox) -> String {
+    match m.folded_domain() {
+        Some(d) => format!("{}@{d}", m.local),
+        None => m.local.clone(),
+    }
+}
+
+/// The result of a check, with lines for the log.
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub log: Vec<String>,
+}
+
+impl Policy {
+    fn eval<'a>(&'a self, req: &'a Request, dns: &'a dyn Resolver) -> Eval<'a> {
+        Eval {
+            policy: self,
+            req,
+            dns,
+            stage: Stage::Client,
+            warn_if_reject: false,
+            defer_if_permit: None,
+            log: Vec::new(),
+            recursion: 0,
+        }
+    }
+
+    /// RCPT TO: client, HELO and sender lists (delayed), then relay and
+    /// recipient lists, then the implicit unlisted-recipient check.
+    pub fn check_rcpt(&self, req: &Request, dns: &dyn Resolver) -> Outcome {
+        let mut e = self.eval(req, dns);
+        let lists: [(&[Restriction], Stage); 5] = [
+            (&self.client, Stage::Client),
+            (&self.helo, Stage::Helo),
+            (&self.sender, Stage::Sender),
+            (&self.relay, Stage::Recipient),
+            (&self.recipient, Stage::Recipient),
+        ];
+        for (list, stage) in lists {
+            e.warn_if_reject = false;
+            if let Step::Reject(r) = e.list(list, stage) {
+                return Outcome {
+                    verdict: Verdict::Reject(r),
+                    log: e.log,
+                };
+            }
+        }
+        if self.reject_unlisted_recipient {
+            if let Some(rcpt) = req.recipient.clone() {
+                e.stage = Stage::Recipient;
+                e.warn_if_reject = false;
+                if let Step::Reject(r) = e.check_rcpt_maps(&rcpt) {
+                    return Outcome {
+                        verdict: Verdict::Reject(r),
+                        log: e.log,
+                    };
+                }
+            }
+        }
+        let verdict = match e.defer_if_permit.take() {
+            Some(r) => Verdict::Reject(r),
+            None => Verdict::Accept,
+        };
+        Outcome {
+            verdict,
+            log: e.log,
+        }
+    }
+
+    /// DATA: smtpd_data_restrictions.
+    pub fn check_data(&self, req: &Request, dns: &dyn Resolver) -> Outcome {
+        let mut e = self.eval(req, dns);
+        let verdict = match e.list(&self.data, Stage::Data) {
+            Step::Reject(r) => Verdict::Reject(r),
+            _ => match e.defer_if_permit.take() {
+                Some(r) => Verdict::Reject(r),
+                None => Verdict::Accept,
+            },
+        };
+        Outcome {
+            verdict,
+            log: e.log,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct FakeDns;
+    impl Resolver for FakeDns {
+        fn host_exists(&self, domain: &str) -> Lookup {
+            match domain {
+                "exists.example" => Lookup::Found,
+                "tempfail.example" => Lookup::TempFail,
+                _ => Lookup::NotFound,
+            }
+        }
+    }
+
+    fn config(lines: &str) -> Config {
+        let dir = std::env::temp_dir().join(format!(
+            "smtpd-policy-{}-{}",
+            std::process::id(),
+            std::thread::current()
+                .name()
+                .unwrap_or("t")
+                .replace(':', "_")
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join("main.cf"),
+            format!(
+                "myhostname = mail.example.test\nmydomain = example.test\ninet_interfaces = 127.0.0.1\nmynetworks = 127.0.0.0/8, [::1]/128\nalias_maps =\nlocal_recipient_maps = inline:{{ root=x, alice=x }}\nrecipient_delimiter = +\n{lines}\n"
+            ),
+        )
+        .expect("main.cf");
+        let c = Config::load(&dir, &[]).expect("config");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+        c
+    }
+
+    fn policy(lines: &str) -> Policy {
+        let (p, w) = Policy::from_config(&config(lines)).expect("policy");
+        assert!(w.is_empty(), "{w:?}");
+        p
+    }
+
+    fn mailbox(s: &str) -> addr::Mailbox {
+        match s.split_once('@') {
+            Some((l, d)) => addr::Mailbox::new(l, Some(d)),
+            None => addr::Mailbox::new(s, None::<String>),
+        }
+    }
+
+    fn req(ip: &str, from: &str, to: &str) -> Request {
+        Request {
+            client_name: "unknown".into(),
+            client_addr: ip.parse().ok(),
+            client_addr_text: ip.into(),
+            helo: Some("client.example.com".into()),
+            sender: Some(if from.is_empty() {
+                None
+            } else {
+                Some(mailbox(from))
+            }),
+            recipient: Some(mailbox(to)),
+            ..Request::default()
+        }
+    }
+
+    fn rcpt(p: &Policy, r: &Request) -> String {
+        match p.check_rcpt(r, &FakeDns).verdict {
+            Verdict::Accept => "OK".into(),
+            Verdict::Reject(r) => r.to_string(),
+        }
+    }
+
+    #[test]
+    fn relay_from_mynetworks_only() {
+        let p = policy("");
+        assert_eq!(
+            rcpt(&p, &req("127.0.0.1", "a@x.example", "x@remote.example")),
+            "OK"
+        );
+        assert_eq!(
+            rcpt(&p, &req("::1", "a@x.example", "x@remote.example")),
+            "OK"
+        );
+        assert_eq!(
+            rcpt(&p, &req("192.0.2.1", "a@x.example", "x@remote.example")),
+            "454 4.7.1 <x@remote.example>: Relay access denied"
+        );
+        // Local mail is accepted from anywhere.
+        assert_eq!(
+            rcpt(
+                &p,
+                &req("192.0.2.1", "a@x.example", "alice@mail.example.test")
+            ),
+            "OK"
+        );
+        assert_eq!(rcpt(&p, &req("192.0.2.1", "", "root@localhost")), "OK");
+        assert_eq!(rcpt(&p, &req("192.0.2.1", "", "root@[127.0.0.1]")), "OK");
+        let strict =
+            policy("smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination");
+        assert_eq!(
+            rcpt(
+                &strict,
+                &req("192.0.2.1", "a@x.example", "x@remote.example")
+            ),
+            "554 5.7.1 <x@remote.example>: Relay access denied"
+        );
+        let relay = policy("relay_domains = relay.example");
+        assert_eq!(
+            rcpt(
+                &relay,
+                &req("192.0.2.1", "a@x.example", "x@sub.relay.example")
+            ),
+            "OK"
+        );
+        let auth = policy("smtpd_relay_restrictions = permit_auth_destination, reject");
+        assert_eq!(
+            rcpt(
+                &auth,
+                &req("192.0.2.1", "a@x.example", "alice@mail.example.test")
+            ),
+            "OK"
+        );
+        assert_eq!(
+            rcpt(&auth, &req("127.0.0.1", "a@x.example", "x@remote.example")),
+            "554 5.7.1 <x@remote.example>: Recipient address rejected: Access denied"
+        );
+    }
+
+    #[test]
+    fn unlisted_recipient_with_extension() {
+        let p = policy("");
+        assert_eq!(
+            rcpt(&p, &req("127.0.0.1", "a@x.example", "bob@mail.example.test")),
+            "550 5.1.1 <bob@mail.example.test>: Recipient address rejected: User unknown in local recipient table"
+        );
+        assert_eq!(
+            rcpt(
+                &p,
+                &req("127.0.0.1", "a@x.example", "alice+tag@mail.example.test")
+            ),
+            "OK"
+        );
+        assert_eq!(
+            rcpt(
+                &p,
+                &req(
+                    "127.0.0.1",
+                    "a@x.example",
+                    "double-bounce@mail.example.test"
+                )
+            ),
+            "OK"
+        );
+        let off = policy("smtpd_reject_unlisted_recipient = no");
+        assert_eq!(
+            rcpt(
+                &off,
+                &req("127.0.0.1", "a@x.example", "bob@mail.example.test")
+            ),
+            "OK"
+        );
+        let failing = policy("local_recipient_maps = fail:x");
+        assert_eq!(
+            rcpt(
+                &failing,
+                &req("127.0.0.1", "a@x.example", "bob@mail.example.test")
+            ),
+            "451 4.3.0 <bob@mail.example.test>: Temporary lookup failure"
+        );
+    }
+
+    #[test]
+    fn fqdn_and_hostname_checks() {
+        let p = policy("smtpd_helo_restrictions = reject_invalid_helo_hostname, reject_non_fqdn_helo_hostname\nsmtpd_sender_restrictions = reject_non_fqdn_sender\nsmtpd_recipient_restrictions = reject_non_fqdn_recipient");
+        let mut r = req("127.0.0.1", "a", "x@remote.example");
+        assert_eq!(
+            rcpt(&p, &r),
+            "504 5.5.2 <a>: Sender address rejected: need fully-qualified address"
+        );
+        r.sender = Some(None);
+        r.recipient = Some(mailbox("x"));
+        assert_eq!(
+            rcpt(&p, &r),
+            "504 5.5.2 <x>: Recipient address rejected: need fully-qualified address"
+        );
+        r.helo = Some("foo".into());
+        assert_eq!(
+            rcpt(&p, &r),
+            "504 5.5.2 <foo>: Helo command rejected: need fully-qualified hostname"
+        );
+        r.helo = Some("bad_host!".into());
+        assert_eq!(
+            rcpt(&p, &r),
+            "501 5.5.2 <bad_host!>: Helo command rejected: Invalid name"
+        );
+        r.helo = Some("[127.0.0.1]".into());
+        r.recipient = Some(mailbox("x@remote.example"));
+        assert_eq!(rcpt(&p, &r), "OK");
+    }
+
+    #[test]
+    fn unknown_domains_and_defer_if_permit() {
+        let p = policy("smtpd_recipient_restrictions = reject_unknown_sender_domain, reject_unknown_recipient_domain");
+        assert_eq!(
+            rcpt(
+                &p,
+                &req("127.0.0.1", "a@exists.example", "x@exists.example")
+            ),
+            "OK"
+        );
+        assert_eq!(
+            rcpt(&p, &req("127.0.0.1", "a@nx.example", "x@exists.example")),
+            "450 4.1.8 <a@nx.example>: Sender address rejected: Domain not found"
+        );
+        assert_eq!(
+            rcpt(&p, &req("127.0.0.1", "a@exists.example", "x@nx.example")),
+            "450 4.1.2 <x@nx.example>: Recipient address rejected: Domain not found"
+        );
+        assert_eq!(
+            rcpt(
+                &p,
+                &req("127.0.0.1", "a@tempfail.example", "x@exists.example")
+            ),
+            "450 4.1.8 <a@tempfail.example>: Sender address rejected: Domain not found"
+        );
+        // Local domains are not looked up.
+        assert_eq!(
+            rcpt(
+                &p,
+                &req(
+                    "127.0.0.1",
+                    "a@mail.example.test",
+                    "alice@mail.example.test"
+                )
+            ),
+            "OK"
+        );
+        let code = policy("unknown_address_reject_code = 550\nsmtpd_sender_restrictions = reject_unknown_sender_domain");
+        assert_eq!(
+            rcpt(&code, &req("127.0.0.1", "a@nx.example", "x@exists.example")),
+            "550 5.1.8 <a@nx.example>: Sender address rejected: Domain not found"
+        );
+    }
+
+    #[test]
+    fn access_tables_and_generic_actions() {
+        let p = policy("smtpd_client_restrictions = check_client_access inline:{192.0.2.66=REJECT}\nsmtpd_recipient_restrictions = check_recipient_access inline:{ rej@x.example=REJECT, def@x.example=DEFER, {txt@x.example=550 5.7.9 go away}, {d2@x.example=DEFER custom}, ok@remote.example=OK, x.example=DUNNO, {cls@y.example=permit_mynetworks, reject}, {alice@mail.example.test=permit_mynetworks, reject} }, check_sender_access inline:{ {spam.example=REJECT no spam here}, {<>=550 no bounces}}, permit");
+        let r = |from: &str, to: &str| rcpt(&p, &req("127.0.0.1", from, to));
+        assert_eq!(
+            r("a@b.example", "rej@x.example"),
+            "554 5.7.1 <rej@x.example>: Recipient address rejected: Access denied"
+        );
+        assert_eq!(
+            r("a@b.example", "def@x.example"),
+            "450 4.7.1 <def@x.example>: Recipient address rejected: Access denied"
+        );
+        assert_eq!(
+            r("a@b.example", "txt@x.example"),
+            "550 5.7.9 <txt@x.example>: Recipient address rejected: go away"
+        );
+        assert_eq!(
+            r("a@b.example", "d2@x.example"),
+            "450 4.7.1 <d2@x.example>: Recipient address rejected: custom"
+        );
+        assert_eq!(r("a@b.example", "other@x.example"), "OK");
+        assert_eq!(r("a@b.example", "cls@y.example"), "OK");
+        assert_eq!(
+            rcpt(
+                &p,
+                &req("192.0.2.9", "a@b.example", "alice@mail.example.test")
+            ),
+            "554 5.7.1 <alice@mail.example.test>: Recipient address rejected: Access denied"
+        );
+        assert_eq!(
+            r("u@mx.spam.example", "z@y.example"),
+            "554 5.7.1 <u@mx.spam.example>: Sender address rejected: no spam here"
+        );
+        assert_eq!(
+            r("", "z@y.example"),
+            "550 5.7.1 <<>>: Sender address rejected: no bounces"
+        );
+        assert_eq!(
+            rcpt(&p, &req("192.0.2.66", "a@b.example", "x@mail.example.test")),
+            "554 5.7.1 <unknown[192.0.2.66]>: Client host rejected: Access denied"
+        );
+    }
+
+    #[test]
+    fn generic_reject_defer_pipelining_and_unknown() {
+        let p = policy("smtpd_client_restrictions = permit_mynetworks, reject");
+        assert_eq!(
+            rcpt(&p, &req("127.0.0.1", "a@b.example", "x@remote.example")),
+            "OK"
+        );
+        assert_eq!(
+            rcpt(&p, &req("192.0.2.1", "a@b.example", "x@remote.example")),
+            "554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: Access denied"
+        );
+        let d = policy("smtpd_sender_restrictions = defer");
+        assert_eq!(
+            rcpt(&d, &req("127.0.0.1", "a@b.example", "x@remote.example")),
+            "450 4.7.1 <a@b.example>: Sender address rejected: Access denied"
+        );
+        let w = policy("smtpd_sender_restrictions = warn_if_reject reject_non_fqdn_sender");
+        let out = w.check_rcpt(&req("127.0.0.1", "a", "x@remote.example"), &FakeDns);
+        assert_eq!(out.verdict, Verdict::Accept);
+        assert!(
+            out.log[0].starts_with("reject_warning: 504 5.5.2 <a>"),
+            "{:?}",
+            out.log
+        );
+        let pipe = policy("smtpd_data_restrictions = reject_unauth_pipelining");
+        let mut r = req("127.0.0.1", "a@b.example", "x@remote.example");
+        assert_eq!(pipe.check_data(&r, &FakeDns).verdict, Verdict::Accept);
+        r.illegal_pipelining = true;
+        assert_eq!(
+            pipe.check_data(&r, &FakeDns).verdict,
+            Verdict::Reject(Reply::new(
+                503,
+                Some((5, 5, 0)),
+                "<DATA>: Data command rejected: Improper use of SMTP command pipelining"
+            ))
+        );
+        let sasl = policy(
+            "smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination",
+        );
+        let mut r = req("192.0.2.1", "a@b.example", "x@remote.example");
+        assert!(rcpt(&sasl, &r).starts_with("554 5.7.1"));
+        r.sasl_authenticated = true;
+        assert_eq!(rcpt(&sasl, &r), "OK");
+        let (unknown, warnings) =
+            Policy::from_config(&config("smtpd_client_restrictions = frobnicate")).expect("policy");
+        assert_eq!(warnings, ["unknown smtpd restriction: \"frobnicate\""]);
+        assert_eq!(
+            rcpt(
+                &unknown,
+                &req("127.0.0.1", "a@b.example", "x@remote.example")
+            ),
+            "451 4.3.5 Server configuration error"
+        );
+        let soft = policy("soft_bounce = yes\nsmtpd_client_restrictions = reject");
+        assert!(
+            rcpt(&soft, &req("127.0.0.1", "a@b.example", "x@y.example")).starts_with("454 4.7.1 ")
+        );
+    }
+
+    #[test]
+    fn classes_and_the_relay_safety_check() {
+        let p = policy("smtpd_restriction_classes = strict\nstrict = reject_non_fqdn_sender, permit\nsmtpd_sender_restrictions = strict");
+        assert!(rcpt(&p, &req("127.0.0.1", "a", "x@y.example")).starts_with("504 5.5.2"));
+        assert!(Policy::from_config(&config("smtpd_relay_restrictions = permit_mynetworks\nsmtpd_recipient_restrictions = permit_mynetworks")).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! The smtpd service under the server skeleton: configuration, tables and
+//! TLS keys are read once before the privilege drop; each client then gets
+//! a [`Session`].
+
+use crate::restrictions::{Policy, SystemResolver};
+use crate::session::Session;
+use crate::settings::{Settings, TlsLevel};
+use server::{Client, Context, HookError, Service, SingleService};
+
+/// What is built once per process.
+struct Ready {
+    settings: Settings,
+    policy: Policy,
+    tls: Option<tls::ServerTls>,
+}
+
+#[derive(Default)]
+pub struct Smtpd {
+    ready: Option<Ready>,
+}
+
+impl Service for Smtpd {
+    fn pre_jail(&mut self, ctx: &Context) -> Result<(), HookError> {
+        let settings = Settings::from_config(&ctx.config);
+        let (policy, warnings) = Policy::from_config(&ctx.config)?;
+        for w in warnings {
+            maillog::warning!("{w}");
+        }
+        let tls = match (&settings.tls_cert, &settings.tls_key, settings.tls_level) {
+            (_, _, TlsLevel::None) => None,
+            (Some(cert), Some(key), _) => match tls::ServerTls::from_files(cert, key) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    maillog::warning!(
+                        "cannot load TLS certificate or key: {e}; STARTTLS is not offered"
+                    );
+                    None
+                }
+            },
+            _ => {
+                maillog::warning!(
+                    "smtpd_tls_security_level is set but smtpd_tls_cert_file/smtpd_tls_key_file are not: STARTTLS is not offered"
+                );
+                None
+            }
+        };
+        self.ready = Some(Ready {
+            settings,
+            policy,
+            tls,
+        });
+        Ok(())
+    }
+}
+
+impl SingleService for Smtpd {
+    fn serve(&mut self, ctx: &Context, client: Client) {
+        let Some(r) = &self.ready else {
+            return;
+        };
+        Session::new(
+            &r.settings,
+            &r.policy,
+            r.tls.as_ref(),
+            &SystemResolver,
+            ctx.queue_dir(),
+            client,
+        )
+        .run();
+    }
+}

@@ -1,0 +1,1116 @@
+//! One SMTP session: the command loop, the transaction state machine,
+//! DATA and BDAT intake into cleanup, STARTTLS, limits, and Postfix's log
+//! lines.
+
+use crate::cleanup::{CleanupError, CleanupStream};
+use crate::conn::{Conn, ReadError};
+use crate::restrictions::{Policy, Request, Resolver, Verdict};
+use crate::settings::{Settings, TlsLevel};
+use ipc::cleanup as ic;
+use smtp_proto::{
+    BdatReader, Body, Capabilities, Command, CommandError, CommandParser, DataConfig, DataDecoder,
+    DataStatus, MailFrom, ParserConfig, RcptTo, Reply, Verb,
+};
+use std::path::PathBuf;
+
+/// The commands Postfix counts in its `disconnect` line, in its order.
+const STAT_NAMES: [&str; 14] = [
+    "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat", "rset", "noop", "vrfy",
+    "etrn", "quit", "unknown",
+];
+
+/// Per-command attempt and success counts.
+#[derive(Debug, Default)]
+struct Stats {
+    ok: [u32; 14],
+    total: [u32; 14],
+}
+
+impl Stats {
+    fn index(name: &str) -> usize {
+        STAT_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or(STAT_NAMES.len() - 1)
+    }
+
+    fn count(&mut self, name: &str, ok: bool) {
+        let i = Stats::index(name);
+        self.total[i] += 1;
+        if ok {
+            self.ok[i] += 1;
+        }
+    }
+
+    /// ` ehlo=1 mail=1 rcpt=1/2 … commands=5/6`.
+    fn text(&self) -> String {
+        let pair = |ok: u32, total: u32| {
+            if ok == total {
+                format!("{ok}")
+            } else {
+                format!("{ok}/{total}")
+            }
+        };
+        let mut s = String::new();
+        for (i, name) in STAT_NAMES.iter().enumerate() {
+            if self.total[i] > 0 {
+                s.push_str(&format!(" {name}={}", pair(self.ok[i], self.total[i])));
+            }
+        }
+        let ok: u32 = self.ok.iter().sum();
+        let total: u32 = self.total.iter().sum();
+        s.push_str(&format!(" commands={}", pair(ok, total)));
+        s
+    }
+}
+
+/// The stats name of a command line's verb.
+fn stat_name(line: &[u8]) -> &'static str {
+    let word: Vec<u8> = line
+        .iter()
+        .copied()
+        .skip_while(|b| *b == b' ' || *b == b'\t')
+        .take_while(|b| !b" \t\r\n".contains(b))
+        .take(10)
+        .collect();
+    let word = String::from_utf8_lossy(&word).to_ascii_lowercase();
+    STAT_NAMES
+        .iter()
+        .find(|n| **n == word && **n != "unknown")
+        .copied()
+        .unwrap_or("unknown")
+}
+
+/// How a BDAT transaction stands.
+#[derive(Debug, Default)]
+struct Bdat {
+    /// Message bytes received so far.
+    size: u64,
+    /// An earlier chunk failed: discard the rest until LAST.
+    failed: bool,
+}
+
+/// One mail transaction (MAIL to end of DATA/BDAT or RSET).
+struct Transaction {
+    mail: MailFrom,
+    recipients: Vec<ic::Recipient>,
+    cleanup: Option<CleanupStream>,
+    arrival: u64,
+    bdat: Option<Bdat>,
+}
+
+/// What to do after a command.
+enum Flow {
+    Go,
+    /// End the session (the reply is already queued).
+    Close,
+}
+
+pub struct Session<'a> {
+    s: &'a Settings,
+    policy: &'a Policy,
+    tls: Option<&'a tls::ServerTls>,
+    dns: &'a dyn Resolver,
+    queue_dir: PathBuf,
+    conn: Conn,
+    parser: CommandParser,
+    req: Request,
+    /// `name[addr]` for the log.
+    namaddr: String,
+    ehlo: bool,
+    tls_desc: Option<String>,
+    tx: Option<Transaction>,
+    errors: u32,
+    junk: u32,
+    stats: Stats,
+    /// The last command, for "lost connection after X" (Postfix's `where`).
+    last: String,
+    /// Bytes of the message read when the connection broke mid-DATA/BDAT.
+    data_bytes: Option<u64>,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn notify_bits(n: Option<smtp_proto::Notify>) -> u8 {
+    match n {
+        None => 0,
+        Some(n) if n.is_never() => ic::notify::NEVER,
+        Some(n) => {
+            (if n.success { ic::notify::SUCCESS } else { 0 })
+                | (if n.failure { ic::notify::FAILURE } else { 0 })
+                | (if n.delay { ic::notify::DELAY } else { 0 })
+        }
+    }
+}
+
+impl<'a> Session<'a> {
+    pub fn new(
+        s: &'a Settings,
+        policy: &'a Policy,
+        tls: Option<&'a tls::ServerTls>,
+        dns: &'a dyn Resolver,
+        queue_dir: PathBuf,
+        client: server::Client,
+    ) -> Session<'a> {
+        let ip = client.peer_ip();
+        let (name, addr_text) = match ip {
+            Some(ip) => {
+                let ip = match ip {
+                    std::net::IpAddr::V6(v6) => {
+                        v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip)
+                    }
+                    v4 => v4,
+                };
+                let name = if s.peername_lookup {
+                    crate::dns::client_name(ip)
+                } else {
+                    "unknown".to_string()
+                };
+                (name, ip.to_string())
+            }
+            None => ("localhost".to_string(), "127.0.0.1".to_string()),
+        };
+        if let Err(e) = client.set_timeout(Some(s.timeout)) {
+            maillog::warning!("set timeout: {e}");
+        }
+        let mut namaddr = format!("{name}[{addr_text}]");
+        if s.client_port_logging {
+            if let Some((_, port)) = client.peer().rsplit_once("]:") {
+                namaddr.push_str(&format!(":{port}"));
+            }
+        }
+        let req = Request {
+            client_name: name,
+            client_addr: ip,
+            client_addr_text: addr_text,
+            ..Request::default()
+        };
+        Session {
+            s,
+            policy,
+            tls,
+            dns,
+            queue_dir,
+            conn: Conn::new(client),
+            parser: CommandParser::new(Self::parser_config(s)),
+            req,
+            namaddr,
+            ehlo: false,
+            tls_desc: None,
+            tx: None,
+            errors: 0,
+            junk: 0,
+            stats: Stats::default(),
+            last: "CONNECT".into(),
+            data_bytes: None,
+        }
+    }
+
+    fn parser_config(s: &Settings) -> ParserConfig {
+        ParserConfig {
+            line_limit: s.line_length_limit,
+            strict: s.strict_rfc821,
+            utf8: s.smtputf8,
+        }
+    }
+
+    fn tls_offered(&self) -> bool {
+        self.tls.is_some() && self.s.tls_level != TlsLevel::None
+    }
+
+    fn protocol(&self) -> &'static str {
+        match (self.ehlo, self.conn.is_tls()) {
+            (true, true) => "ESMTPS",
+            (true, false) => "ESMTP",
+            (false, true) => "SMTPS",
+            (false, false) => "SMTP",
+        }
+    }
+
+    /// Runs the session to its end.
+    pub fn run(mut self) {
+        maillog::info!("connect from {}", self.namaddr);
+        self.conn.reply(&Reply::greeting(&self.s.banner));
+        loop {
+            if self.errors >= self.s.hard_error_limit {
+                maillog::info!("too many errors after {} from {}", self.last, self.namaddr);
+                self.conn.reply(&Reply::too_many_errors(&self.s.myhostname));
+                break;
+            }
+            let (result, consumed, name) = {
+                let pending = self.conn.pending();
+                let mut it = pending.iter();
+                let r = self.parser.parse(&mut it);
+                let consumed = pending.len() - it.as_slice().len();
+                let name = match &r {
+                    Err(CommandError::NeedsMoreData) => "",
+                    _ => stat_name(&pending[..consumed]),
+                };
+                (r, consumed, name)
+            };
+            self.conn.consume(consumed);
+            match result {
+                Err(CommandError::NeedsMoreData) => match self.conn.fill() {
+                    Ok(_) => continue,
+                    Err(e) => {
+                        self.read_failed(e);
+                        break;
+                    }
+                },
+                Ok(cmd) => {
+                    if let Flow::Close = self.command(cmd, name) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    self.last = name.to_ascii_uppercase();
+                    self.stats.count(name, false);
+                    self.error_reply(&e.reply());
+                    if e.is_fatal() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.tx = None;
+        self.conn.close();
+        maillog::info!("disconnect from {}{}", self.namaddr, self.stats.text());
+    }
+
+    fn read_failed(&mut self, e: ReadError) {
+        let after = match self.data_bytes.take() {
+            Some(n) => format!("{} ({n} bytes)", self.last),
+            None => self.last.clone(),
+        };
+        match e {
+            ReadError::Eof => {
+                maillog::info!("lost connection after {after} from {}", self.namaddr)
+            }
+            ReadError::Timeout => {
+                maillog::info!("timeout after {after} from {}", self.namaddr);
+                self.conn.reply(&Reply::timeout(&self.s.myhostname));
+            }
+            ReadError::Io(err) => {
+                maillog::info!("lost connection after {after} from {}: {err}", self.namaddr)
+            }
+        }
+    }
+
+    /// Queues a reply, sleeping first once the client made too many errors.
+    fn reply(&mut self, r: &Reply) {
+        if self.errors >= self.s.soft_error_limit && !self.s.error_sleep.is_zero() {
+            let _ = self.conn.flush();
+            std::thread::sleep(self.s.error_sleep);
+        }
+        self.conn.reply(r);
+    }
+
+    /// An error reply: counts toward the error limits.
+    fn error_reply(&mut self, r: &Reply) {
+        self.reply(r);
+        self.errors += 1;
+    }
+
+    /// Counts junk commands (HELO, EHLO, NOOP, VRFY, ETRN, RSET).
+    fn junk_command(&mut self) {
+        self.junk += 1;
+        if self.junk > self.s.junk_command_limit {
+            self.errors += 1;
+        }
+    }
+
+    /// Logs a policy rejection as Postfix does.
+    fn log_reject(&self, whatsup: &str, command: &str, text: &str, rcpt: Option<&str>) {
+        let id = self
+            .tx
+            .as_ref()
+            .and_then(|t| t.cleanup.as_ref())
+            .map(|c| c.queue_id.as_str())
+            .unwrap_or("NOQUEUE");
+        let mut line = format!("{id}: {whatsup}: {command} from {}: {text};", self.namaddr);
+        if let Some(tx) = &self.tx {
+            let from = tx
+                .mail
+                .sender
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            line.push_str(&format!(" from=<{from}>"));
+        }
+        if let Some(r) = rcpt {
+            line.push_str(&format!(" to=<{r}>"));
+        }
+        line.push_str(&format!(" proto={}", self.protocol()));
+        if let Some(h) = &self.req.helo {
+            line.push_str(&format!(" helo=<{h}>"));
+        }
+        maillog::info!("{line}");
+    }
+
+    fn log_policy_lines(&self, lines: &[String], command: &str, rcpt: Option<&str>) {
+        for l in lines {
+            if let Some(w) = l.strip_prefix("warning: ") {
+                maillog::warning!("{w}");
+            } else if let Some(t) = l.strip_prefix("reject_warning: ") {
+                self.log_reject("reject_warning", command, t, rcpt);
+            } else if let Some(t) = l.strip_prefix("warn: ") {
+                self.log_reject("warn", command, t, rcpt);
+            } else {
+                maillog::info!("{l}");
+            }
+        }
+    }
+
+    /// Marks illegal pipelining: more input waits after a command that
+    /// must end a group, or the client never saw PIPELINING.
+    fn check_pipelining(&mut self, verb: Verb) -> Flow {
+        if self.req.illegal_pipelining || self.conn.pending().is_empty() {
+            return Flow::Go;
+        }
+        let must_be_last = matches!(
+            verb,
+            Verb::Helo | Verb::Ehlo | Verb::Data | Verb::Noop | Verb::Vrfy | Verb::StartTls
+        );
+        if self.ehlo && !must_be_last {
+            return Flow::Go;
+        }
+        if verb == Verb::Bdat || verb == Verb::Quit {
+            return Flow::Go;
+        }
+        let pending = self.conn.pending();
+        let peek: String = String::from_utf8_lossy(&pending[..pending.len().min(100)])
+            .chars()
+            .map(|c| match c {
+                '\r' => "\\r".to_string(),
+                '\n' => "\\n".to_string(),
+                c if c.is_control() => "?".to_string(),
+                c => c.to_string(),
+            })
+            .collect();
+        maillog::info!(
+            "improper command pipelining after {} from {}: {}",
+            verb,
+            self.namaddr,
+            peek
+        );
+        self.req.illegal_pipelining = true;
+        if self.s.forbid_unauth_pipelining {
+            self.conn.reply(&Reply::protocol_synchronization());
+            return Flow::Close;
+        }
+        Flow::Go
+    }
+
+    fn command(&mut self, cmd: Command, name: &'static str) -> Flow {
+        if let Some(v) = cmd.verb() {
+            self.last = v.as_str().to_string();
+            if let Flow::Close = self.check_pipelining(v) {
+                self.stats.count(name, false);
+                return Flow::Close;
+            }
+        } else {
+            self.last = "UNKNOWN".into();
+        }
+        let (ok, flow) = match cmd {
+            Command::Helo(h) => (self.helo(h, false), Flow::Go),
+            Command::Ehlo(h) => (self.helo(h, true), Flow::Go),
+            Command::Mail(m) => (self.mail(m), Flow::Go),
+            Command::Rcpt(r) => (self.rcpt(r), Flow::Go),
+            Command::Data => self.data(),
+            Command::Bdat { size, last } => self.bdat(size, last),
+            Command::Rset => {
+                self.junk_command();
+                self.tx = None;
+                self.reply(&Reply::ok());
+                (true, Flow::Go)
+            }
+            Command::Noop => {
+                self.junk_command();
+                self.reply(&Reply::ok());
+                (true, Flow::Go)
+            }
+            Command::Quit => {
+                self.conn.reply(&Reply::bye());
+                (true, Flow::Close)
+            }
+            Command::Vrfy(arg) => {
+                self.junk_command();
+                (self.vrfy(&arg), Flow::Go)
+            }
+            Command::Etrn(_) => {
+                self.junk_command();
+                self.error_reply(&Reply::not_implemented());
+                (false, Flow::Go)
+            }
+            Command::StartTls => self.starttls(),
+            Command::Auth { .. } => {
+                self.error_reply(&Reply::auth_not_enabled());
+                (false, Flow::Go)
+            }
+            Command::Expn(_) | Command::Help(_) => {
+                self.error_reply(&Reply::not_recognized());
+                (false, Flow::Go)
+            }
+            Command::Unknown(word) => {
+                if ["CONNECT", "GET", "POST"]
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(&word))
+                {
+                    maillog::warning!("non-SMTP command from {}: {}", self.namaddr, word);
+                    self.conn.reply(&Reply::new(
+                        221,
+                        Some((2, 7, 0)),
+                        "Error: I can break rules, too. Goodbye.",
+                    ));
+                    (false, Flow::Close)
+                } else {
+                    self.error_reply(&Reply::not_recognized());
+                    (false, Flow::Go)
+                }
+            }
+        };
+        self.stats.count(name, ok);
+        flow
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let d = &self.s.discard;
+        Capabilities {
+            pipelining: !d.has("pipelining"),
+            size: (!d.has("size")).then_some(self.s.message_size_limit),
+            vrfy: self.s.vrfy_enabled && !d.has("vrfy"),
+            etrn: false,
+            starttls: self.tls_offered() && !self.conn.is_tls() && !d.has("starttls"),
+            auth: Vec::new(),
+            enhanced_status_codes: !d.has("enhancedstatuscodes"),
+            eightbitmime: !d.has("8bitmime"),
+            dsn: !d.has("dsn"),
+            smtputf8: self.s.smtputf8 && !d.has("smtputf8"),
+            chunking: !d.has("chunking"),
+            binarymime: false,
+            other: Vec::new(),
+        }
+    }
+
+    fn helo(&mut self, name: String, ehlo: bool) -> bool {
+        self.junk_command();
+        self.tx = None;
+        self.req.helo = Some(name);
+        self.ehlo = ehlo;
+        let r = if ehlo {
+            self.capabilities().ehlo_reply(&self.s.myhostname)
+        } else {
+            Reply::helo(&self.s.myhostname)
+        };
+        self.reply(&r);
+        true
+    }
+
+    fn mail(&mut self, m: MailFrom) -> bool {
+        if self.s.helo_required && self.req.helo.is_none() {
+            self.error_reply(&Reply::send_helo_first());
+            return false;
+        }
+        if self.s.tls_level == TlsLevel::Encrypt && !self.conn.is_tls() {
+            self.error_reply(&Reply::starttls_first());
+            return false;
+        }
+        if let Some(tx) = &self.tx {
+            let r = if tx.bdat.is_some() {
+                Reply::after_bdat(Verb::Mail)
+            } else {
+                Reply::nested_mail()
+            };
+            self.error_reply(&r);
+            return false;
+        }
+        if m.smtputf8 && !self.s.smtputf8 {
+            self.error_reply(&Reply::unsupported_option("SMTPUTF8"));
+            return false;
+        }
+        if m.body == Some(Body::BinaryMime) {
+            self.error_reply(&Reply::unsupported_option("BODY=BINARYMIME"));
+            return false;
+        }
+        if !m.smtputf8 && m.sender.as_ref().is_some_and(|s| !s.is_ascii()) {
+            self.error_reply(&Reply::must_declare_smtputf8());
+            return false;
+        }
+        if let Some(size) = m.size {
+            if self.s.message_size_limit > 0 && size > self.s.message_size_limit {
+                self.error_reply(&Reply::size_exceeds_limit());
+                return false;
+            }
+        }
+        self.tx = Some(Transaction {
+            mail: m,
+            recipients: Vec::new(),
+            cleanup: None,
+            arrival: now(),
+            bdat: None,
+        });
+        if !self.s.delay_open && !self.open_cleanup() {
+            self.tx = None;
+            return false;
+        }
+        self.reply(&Reply::mail_ok());
+        true
+    }
+
+    /// Opens the cleanup stream for the transaction (once). On failure
+    /// the 451 reply is queued.
+    fn open_cleanup(&mut self) -> bool {
+        let Some(tx) = &mut self.tx else {
+            return false;
+        };
+        if tx.cleanup.is_some() {
+            return true;
+        }
+        match CleanupStream::open(&self.queue_dir, &self.s.cleanup_service, self.s.timeout) {
+            Ok(c) => {
+                maillog::info!("{}: client={}", c.queue_id, self.namaddr);
+                tx.cleanup = Some(c);
+                true
+            }
+            Err(e) => {
+                maillog::warning!("{e}");
+                self.error_reply(&queue_file_write_error());
+                false
+            }
+        }
+    }
+
+    fn rcpt(&mut self, r: RcptTo) -> bool {
+        let Some(tx) = &self.tx else {
+            self.error_reply(&Reply::need_mail());
+            return false;
+        };
+        if tx.bdat.is_some() {
+            self.error_reply(&Reply::after_bdat(Verb::Rcpt));
+            return false;
+        }
+        if tx.recipients.len() >= self.s.recipient_limit {
+            self.reply(&Reply::too_many_recipients());
+            return false;
+        }
+        if !tx.mail.smtputf8 && !r.rcpt.is_ascii() {
+            self.error_reply(&Reply::must_declare_smtputf8());
+            return false;
+        }
+        self.req.sender = Some(tx.mail.sender.clone());
+        self.req.recipient = Some(r.rcpt.clone());
+        let outcome = self.policy.check_rcpt(&self.req, self.dns);
+        let rcpt_text = r.rcpt.to_string();
+        self.log_policy_lines(&outcome.log, "RCPT", Some(&rcpt_text));
+        self.req.recipient = None;
+        if let Verdict::Reject(reply) = outcome.verdict {
+            self.log_reject("reject", "RCPT", &reply.to_string(), Some(&rcpt_text));
+            self.error_reply(&reply);
+            return false;
+        }
+        if !self.open_cleanup() {
+            return false;
+        }
+        let Some(tx) = &mut self.tx else {
+            return false;
+        };
+        tx.recipients.push(ic::Recipient {
+            address: r.rcpt.internal(),
+            orcpt: r.orcpt.map(|o| format!("{};{}", o.addr_type, o.addr)),
+            notify: notify_bits(r.notify),
+        });
+        self.reply(&Reply::rcpt_ok());
+        true
+    }
+
+    fn vrfy(&mut self, arg: &str) -> bool {
+        if !self.s.vrfy_enabled {
+            self.error_reply(&Reply::vrfy_disabled());
+            return false;
+        }
+        let text = arg
+            .strip_suffix(" SMTPUTF8")
+            .or_else(|| arg.strip_suffix(" smtputf8"))
+            .unwrap_or(arg);
+        let opts = addr::PathOptions {
+            utf8: self.s.smtputf8,
+            strict: false,
+        };
+        let mbox = match addr::parse_path(text, opts) {
+            Ok(Some(m)) => m,
+            _ => {
+                self.error_reply(&Reply::bad_recipient());
+                return false;
+            }
+        };
+        self.req.sender = self.tx.as_ref().map(|t| t.mail.sender.clone());
+        self.req.recipient = Some(mbox.clone());
+        let outcome = self.policy.check_rcpt(&self.req, self.dns);
+        self.req.recipient = None;
+        let shown = mbox.to_string();
+        self.log_policy_lines(&outcome.log, "VRFY", Some(&shown));
+        match outcome.verdict {
+            Verdict::Reject(reply) => {
+                self.log_reject("reject", "VRFY", &reply.to_string(), Some(&shown));
+                self.error_reply(&reply);
+                false
+            }
+            Verdict::Accept => {
+                self.reply(&Reply::vrfy(&shown));
+                true
+            }
+        }
+    }
+
+    /// The checks DATA and the first BDAT share: a transaction with
+    /// recipients, data restrictions, an open cleanup stream, and the
+    /// envelope sent.
+    fn start_content(&mut self, command: &str) -> Result<(), Reply> {
+        let Some(tx) = &self.tx else {
+            return Err(Reply::need_rcpt());
+        };
+        if tx.recipients.is_empty() {
+            return Err(Reply::no_valid_recipients());
+        }
+        self.req.sender = Some(tx.mail.sender.clone());
+        let outcome = self.policy.check_data(&self.req, self.dns);
+        self.log_policy_lines(&outcome.log, command, None);
+        if let Verdict::Reject(reply) = outcome.verdict {
+            self.log_reject("reject", command, &reply.to_string(), None);
+            return Err(reply);
+        }
+        let env = self.envelope();
+        let Some(tx) = &mut self.tx else {
+            return Err(Reply::need_rcpt());
+        };
+        let Some(c) = tx.cleanup.as_mut() else {
+            return Err(queue_file_write_error());
+        };
+        if let Err(e) = c.envelope(env) {
+            maillog::warning!("{}: {e}", c.queue_id);
+            tx.cleanup = None;
+            return Err(queue_file_write_error());
+        }
+        Ok(())
+    }
+
+    fn envelope(&self) -> ic::Envelope {
+        let Some(tx) = &self.tx else {
+            return ic::Envelope::default();
+        };
+        let mut attributes = vec![
+            ("client_name".to_string(), self.req.client_name.clone()),
+            (
+                "client_address".to_string(),
+                self.req.client_addr_text.clone(),
+            ),
+            ("protocol_name".to_string(), self.protocol().to_string()),
+            ("rewrite_context".to_string(), "remote".to_string()),
+        ];
+        if let Some(h) = &self.req.helo {
+            attributes.push(("helo_name".into(), h.clone()));
+        }
+        if let Some(t) = &self.tls_desc {
+            attributes.push(("tls".into(), t.clone()));
+        }
+        ic::Envelope {
+            sender: tx
+                .mail
+                .sender
+                .as_ref()
+                .map(|m| m.internal())
+                .unwrap_or_default(),
+            arrival: tx.arrival,
+            body: match tx.mail.body {
+                None => ic::Body::Unspecified,
+                Some(Body::SevenBit) => ic::Body::SevenBit,
+                Some(Body::EightBitMime) => ic::Body::EightBitMime,
+                Some(Body::BinaryMime) => ic::Body::BinaryMime,
+            },
+            smtputf8: tx.mail.smtputf8,
+            ret: tx.mail.ret.map(|r| match r {
+                smtp_proto::Ret::Full => ic::Ret::Full,
+                smtp_proto::Ret::Hdrs => ic::Ret::Headers,
+            }),
+            envid: tx.mail.envid.clone(),
+            attributes,
+            recipients: tx.recipients.clone(),
+        }
+    }
+
+    /// Ends a transaction: cleanup's verdict becomes the reply.
+    fn finish(&mut self, bytes: Option<u64>) -> (Reply, bool) {
+        let Some(mut tx) = self.tx.take() else {
+            return (queue_file_write_error(), false);
+        };
+        let Some(c) = tx.cleanup.take() else {
+            return (queue_file_write_error(), false);
+        };
+        let id = c.queue_id.clone();
+        match c.finish() {
+            Ok(done) => match done.status {
+                ic::Status::Queued | ic::Status::Discarded => {
+                    self.errors = 0;
+                    self.junk = 0;
+                    let r = match bytes {
+                        Some(n) => Reply::chunk_queued(n, &id),
+                        None => Reply::queued(&id),
+                    };
+                    (r, true)
+                }
+                ic::Status::Rejected | ic::Status::TryAgain => {
+                    let r = parse_reply_text(&done.text).unwrap_or_else(|| {
+                        if done.status == ic::Status::Rejected {
+                            Reply::new(550, Some((5, 7, 1)), "Error: message content rejected")
+                        } else {
+                            queue_file_write_error()
+                        }
+                    });
+                    (r, false)
+                }
+            },
+            Err(e) => {
+                maillog::warning!("{id}: {e}");
+                (queue_file_write_error(), false)
+            }
+        }
+    }
+
+    fn data(&mut self) -> (bool, Flow) {
+        if self.tx.as_ref().is_some_and(|t| t.bdat.is_some()) {
+            self.error_reply(&Reply::after_bdat(Verb::Data));
+            return (false, Flow::Go);
+        }
+        if let Err(r) = self.start_content("DATA") {
+            self.error_reply(&r);
+            return (false, Flow::Go);
+        }
+        self.reply(&Reply::start_data());
+        let mut decoder = DataDecoder::new(DataConfig {
+            convert_bare_lf: true,
+            line_limit: self.s.line_length_limit,
+        });
+        let limit = self.s.message_size_limit;
+        let mut out = Vec::with_capacity(crate::cleanup::CHUNK);
+        let mut received: u64 = 0;
+        let mut too_big = false;
+        let mut broken: Option<CleanupError> = None;
+        loop {
+            let (status, consumed) = {
+                let pending = self.conn.pending();
+                let mut it = pending.iter();
+                let st = decoder.decode(&mut it, &mut out);
+                (st, pending.len() - it.as_slice().len())
+            };
+            self.conn.consume(consumed);
+            received += consumed as u64;
+            if limit > 0 && decoder.size() > limit {
+                too_big = true;
+            }
+            if !too_big && broken.is_none() && !out.is_empty() {
+                if let Some(c) = self.tx.as_mut().and_then(|t| t.cleanup.as_mut()) {
+                    if let Err(e) = c.content(&out) {
+                        broken = Some(e);
+                    }
+                }
+            }
+            out.clear();
+            if status == DataStatus::Done {
+                break;
+            }
+            if let Err(e) = self.conn.fill() {
+                self.data_bytes = Some(received);
+                self.tx = None;
+                self.read_failed(e);
+                return (false, Flow::Close);
+            }
+        }
+        self.last = "END-OF-MESSAGE".into();
+        if too_big {
+            self.tx = None;
+            self.error_reply(&Reply::message_too_big());
+            return (false, Flow::Go);
+        }
+        if let Some(e) = broken {
+            let id = self
+                .tx
+                .take()
+                .and_then(|t| t.cleanup.map(|c| c.queue_id))
+                .unwrap_or_default();
+            maillog::warning!("{id}: {e}");
+            self.error_reply(&queue_file_write_error());
+            return (false, Flow::Go);
+        }
+        let (r, ok) = self.finish(None);
+        if ok {
+            self.reply(&r);
+        } else {
+            self.error_reply(&r);
+        }
+        (ok, Flow::Go)
+    }
+
+    /// Reads `size` chunk bytes, handing them to `sink`. False when the
+    /// connection broke (logged).
+    fn read_chunk(&mut self, size: u64, mut sink: impl FnMut(&mut Self, &[u8])) -> bool {
+        let mut reader = BdatReader::new(size);
+        let mut out = Vec::new();
+        let mut received = 0u64;
+        loop {
+            let (status, consumed) = {
+                let pending = self.conn.pending();
+                let mut it = pending.iter();
+                let st = reader.read(&mut it, &mut out);
+                (st, pending.len() - it.as_slice().len())
+            };
+            self.conn.consume(consumed);
+            received += consumed as u64;
+            if !out.is_empty() {
+                sink(self, &out);
+                out.clear();
+            }
+            if status == DataStatus::Done {
+                return true;
+            }
+            if let Err(e) = self.conn.fill() {
+                let before = self
+                    .tx
+                    .as_ref()
+                    .and_then(|t| t.bdat.as_ref())
+                    .map_or(0, |b| b.size);
+                self.data_bytes = Some(before + received);
+                self.tx = None;
+                self.read_failed(e);
+                return false;
+            }
+        }
+    }
+
+    fn bdat(&mut self, size: u64, last: bool) -> (bool, Flow) {
+        // Refusals still read the chunk, which follows the command.
+        let refusal = if size == 0 && !last {
+            maillog::warning!("NOQUEUE: null BDAT request from {}", self.namaddr);
+            Some(Reply::null_bdat())
+        } else if self.tx.is_none() {
+            Some(Reply::need_mail())
+        } else {
+            None
+        };
+        let refusal = match refusal {
+            Some(r) => Some(r),
+            None if self.tx.as_ref().is_some_and(|t| t.bdat.is_none()) => {
+                match self.start_content("BDAT") {
+                    Ok(()) => {
+                        if let Some(tx) = &mut self.tx {
+                            tx.bdat = Some(Bdat::default());
+                        }
+                        None
+                    }
+                    Err(r) => {
+                        self.tx = None;
+                        Some(r)
+                    }
+                }
+            }
+            None => None,
+        };
+        if let Some(r) = refusal {
+            if !self.read_chunk(size, |_, _| {}) {
+                return (false, Flow::Close);
+            }
+            self.error_reply(&r);
+            return (false, Flow::Go);
+        }
+        let limit = self.s.message_size_limit;
+        let already_failed = self
+            .tx
+            .as_ref()
+            .and_then(|t| t.bdat.as_ref())
+            .is_some_and(|b| b.failed);
+        let over = {
+            let have = self
+                .tx
+                .as_ref()
+                .and_then(|t| t.bdat.as_ref())
+                .map_or(0, |b| b.size);
+            limit > 0 && have.saturating_add(size) > limit
+        };
+        let mut cleanup_error: Option<CleanupError> = None;
+        let ok_read = if already_failed || over {
+            self.read_chunk(size, |_, _| {})
+        } else {
+            self.read_chunk(size, |me, bytes| {
+                if cleanup_error.is_some() {
+                    return;
+                }
+                if let Some(c) = me.tx.as_mut().and_then(|t| t.cleanup.as_mut()) {
+                    if let Err(e) = c.content(bytes) {
+                        cleanup_error = Some(e);
+                    }
+                }
+            })
+        };
+        if !ok_read {
+            return (false, Flow::Close);
+        }
+        let Some(tx) = self.tx.as_mut() else {
+            return (false, Flow::Go);
+        };
+        let Some(b) = tx.bdat.as_mut() else {
+            return (false, Flow::Go);
+        };
+        let reply = if already_failed {
+            Some(Reply::bdat_discarded(size))
+        } else if over {
+            b.failed = true;
+            Some(Reply::chunk_too_big())
+        } else if let Some(e) = cleanup_error {
+            b.failed = true;
+            maillog::warning!("{e}");
+            tx.cleanup = None;
+            Some(queue_file_write_error())
+        } else {
+            b.size += size;
+            None
+        };
+        if let Some(r) = reply {
+            if last {
+                self.tx = None;
+            }
+            self.error_reply(&r);
+            return (false, Flow::Go);
+        }
+        if !last {
+            let total = b.size;
+            self.reply(&Reply::chunk_ok(total));
+            return (true, Flow::Go);
+        }
+        let total = b.size;
+        self.last = "END-OF-MESSAGE".into();
+        let (r, ok) = self.finish(Some(total));
+        if ok {
+            self.reply(&r);
+        } else {
+            self.error_reply(&r);
+        }
+        (ok, Flow::Go)
+    }
+
+    fn starttls(&mut self) -> (bool, Flow) {
+        if self.conn.is_tls() {
+            self.error_reply(&Reply::tls_already_active());
+            return (false, Flow::Go);
+        }
+        let Some(tls) = self.tls.filter(|_| self.tls_offered()) else {
+            self.error_reply(&Reply::not_implemented());
+            return (false, Flow::Go);
+        };
+        self.conn.reply(&Reply::ready_to_start_tls());
+        if let Err(e) = self.conn.flush() {
+            maillog::info!("lost connection after STARTTLS from {}: {e}", self.namaddr);
+            return (false, Flow::Close);
+        }
+        match self.conn.start_tls(tls) {
+            Ok(desc) => {
+                maillog::info!(
+                    "Anonymous TLS connection established from {}: {desc}",
+                    self.namaddr
+                );
+                self.tls_desc = Some(desc);
+                self.tx = None;
+                self.req.helo = None;
+                self.ehlo = false;
+                self.parser = CommandParser::new(Self::parser_config(self.s));
+                (true, Flow::Go)
+            }
+            Err(e) => {
+                maillog::warning!("TLS library problem: {e}");
+                maillog::info!("SSL_accept error from {}: -1", self.namaddr);
+                maillog::info!("lost connection after STARTTLS from {}", self.namaddr);
+                (false, Flow::Close)
+            }
+        }
+    }
+}
+
+/// `451 4.3.0 Error: queue file write error` (Postfix's text when cleanup
+/// cannot be reached or fails).
+fn queue_file_write_error() -> Reply {
+    Reply::new(451, Some((4, 3, 0)), "Error: queue file write error")
+}
+
+/// Cleanup's reply text (`550 5.7.1 message content rejected`) as a Reply.
+fn parse_reply_text(text: &str) -> Option<Reply> {
+    let t = text.trim();
+    let code: u16 = t.get(..3)?.parse().ok()?;
+    if !(400..600).contains(&code) {
+        return None;
+    }
+    let rest = t.get(3..).unwrap_or("").trim_start();
+    let mut words = rest.splitn(2, ' ');
+    let first = words.next().unwrap_or("");
+    let parts: Vec<&str> = first.split('.').collect();
+    if parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        let e = (
+            (code / 100) as u8,
+            parts[1].parse().unwrap_or(0),
+            parts[2].parse().unwrap_or(0),
+        );
+        return Some(Reply::new(
+            code,
+            Some(e),
+            words.next().unwrap_or("").trim_start(),
+        ));
+    }
+    Some(Reply::new(code, None, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disconnect_stats_in_postfix_order() {
+        let mut s = Stats::default();
+        for (n, ok) in [
+            ("ehlo", true),
+            ("mail", true),
+            ("mail", false),
+            ("rcpt", false),
+            ("quit", true),
+            ("unknown", false),
+        ] {
+            s.count(n, ok);
+        }
+        assert_eq!(
+            s.text(),
+            " ehlo=1 mail=1/2 rcpt=0/1 quit=1 unknown=0/1 commands=3/6"
+        );
+        assert_eq!(stat_name(b"  mail FROM:<a>"), "mail");
+        assert_eq!(stat_name(b"HELP"), "unknown");
+        assert_eq!(stat_name(b"\0\0"), "unknown");
+    }
+
+    #[test]
+    fn cleanup_reply_texts() {
+        assert_eq!(
+            parse_reply_text("550 5.7.1 message content rejected"),
+            Some(Reply::new(550, Some((5, 7, 1)), "message content rejected"))
+        );
+        assert_eq!(
+            parse_reply_text("451 try later"),
+            Some(Reply::new(451, None, "try later"))
+        );
+        assert_eq!(parse_reply_text("nonsense"), None);
+        assert_eq!(parse_reply_text("250 ok"), None);
+    }
+}

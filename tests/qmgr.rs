@@ -1,0 +1,179 @@
+//! The queue manager end to end: mail posted with sendmail goes through
+//! pickup and cleanup to qmgr, which routes it, defers what cannot go now
+//! (with the reason in the defer log and the retry time as the file's
+//! mtime), removes what is done, and recovers active/ after a crash.
+
+use kit::{wait_until, Instance};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn instance(name: &str, extra: &str) -> Instance {
+    let inst = Instance::new(name);
+    inst.main_cf(&format!("mydestination = $myhostname, localhost\n{extra}"));
+    inst.master_cf("pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\n");
+    inst
+}
+
+fn post(inst: &Instance, rcpt: &str, subject: &str) {
+    let mut child = Command::new(inst.bin.join("sendmail"))
+        .args(["-f", "sender@example.org", rcpt])
+        .env("MAIL_CONFIG", &inst.dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("sendmail");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("Subject: {subject}\n\nbody\n").as_bytes())
+        .expect("write");
+    assert!(child.wait().expect("wait").success());
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn queue_id_in(inst: &Instance, pattern: &str) -> String {
+    let line = inst
+        .log_lines(pattern)
+        .pop()
+        .unwrap_or_else(|| panic!("no log line with {pattern}:\n{}", inst.maillog()));
+    line.split(": ").nth(1).expect("queue id").to_string()
+}
+
+#[test]
+fn discarded_mail_is_removed_and_unreachable_transports_defer() {
+    let inst = instance("qmgr-basic", "transport_maps = inline:{ { gone.example = discard:test } }\nrelay_domains = far.example\n");
+    inst.start();
+    post(&inst, "nobody@gone.example", "discard me");
+    assert!(
+        inst.wait_log(": removed", 1, 10 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let id = queue_id_in(&inst, "status=sent (discarded: test)");
+    assert!(
+        inst.log_lines(&format!("{id}: from=<sender@example.org>, size="))
+            .len()
+            == 1,
+        "{}",
+        inst.maillog()
+    );
+    assert!(inst.log_lines(&format!("{id}: removed")).len() == 1);
+
+    // No relay agent runs: deferred, with the reason logged and kept.
+    post(&inst, "user@far.example", "wait for me");
+    assert!(
+        inst.wait_log(
+            "status=deferred (mail transport unavailable)",
+            1,
+            10 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst
+        .log_lines("status=deferred (mail transport unavailable)")
+        .pop()
+        .expect("line");
+    assert!(
+        line.contains("to=<user@far.example>, relay=none, delay="),
+        "{line}"
+    );
+    let id = queue_id_in(&inst, "status=deferred");
+    let deferred = inst.dir.join("queue/deferred");
+    assert!(
+        wait_until(5 * SECOND, || files_under(&deferred).len() == 1),
+        "deferred: {:?}",
+        files_under(&deferred)
+    );
+    let file = files_under(&deferred).pop().expect("file");
+    assert!(file.ends_with(&id), "{}", file.display());
+    let mtime = std::fs::metadata(&file)
+        .expect("stat")
+        .modified()
+        .expect("mtime");
+    assert!(
+        mtime > SystemTime::now() + Duration::from_secs(200),
+        "next attempt about minimal_backoff_time away"
+    );
+    let defer_log = files_under(&inst.dir.join("queue/defer"));
+    assert_eq!(defer_log.len(), 1);
+    assert!(std::fs::read_to_string(&defer_log[0])
+        .expect("read")
+        .contains("reason=mail transport unavailable"));
+}
+
+#[test]
+fn mail_to_an_error_transport_waits_for_the_bounce_service() {
+    let inst = instance(
+        "qmgr-error",
+        "transport_maps = inline:{ { bad.example = error:5.7.1 no mail here } }\n",
+    );
+    inst.start();
+    post(&inst, "user@bad.example", "bounce me");
+    assert!(
+        inst.wait_log("status=bounced (no mail here)", 1, 10 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst.log_lines("status=bounced").pop().expect("line");
+    assert!(line.contains("dsn=5.7.1"), "{line}");
+    // Without a bounce service nothing is lost: the failure waits in the bounce log.
+    assert!(
+        inst.wait_log("bounce service unavailable", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(files_under(&inst.dir.join("queue/bounce")).len(), 1);
+    assert_eq!(files_under(&inst.dir.join("queue/deferred")).len(), 1);
+}
+
+#[test]
+fn messages_left_in_active_are_recovered_at_start() {
+    let inst = instance(
+        "qmgr-recover",
+        "transport_maps = inline:{ { gone.example = discard: } }\n",
+    );
+    assert!(inst.mailsuite(&["check"]).status.success());
+    // A message that a crashed qmgr left in active/.
+    let queue = inst.dir.join("queue");
+    let env = queue::Envelope {
+        sender: "a@example.org".into(),
+        recipients: vec![queue::Recipient::new("b@gone.example")],
+        ..queue::Envelope::default()
+    };
+    let mut w =
+        queue::Writer::create_in_queue(&queue, "active", &queue::HashSpec::none()).expect("writer");
+    w.envelope(&env).expect("envelope");
+    w.write_content(b"Subject: crashed\n\nx\n")
+        .expect("content");
+    let (id, path) = w.finish(&queue::Extracted::default()).expect("finish");
+    if kit::is_root() {
+        // The queue belongs to mail_owner (nobody in the tests).
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).expect("chown");
+    }
+    inst.start();
+    assert!(
+        inst.wait_log(&format!("{id}: removed"), 1, 10 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert!(files_under(&queue.join("active")).is_empty());
+}

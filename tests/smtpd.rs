@@ -1,0 +1,728 @@
+//! smtpd end to end: the real master runs smtpd and cleanup in a temp dir;
+//! clients nobody here wrote (Python's smtplib, swaks) and raw sockets
+//! talk to it; queue files are checked with postcat.
+
+use kit::{wait_until, Instance};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+const MASTER_CF: &str = "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\n";
+
+/// An instance with smtpd and cleanup; `root` is a known local user.
+fn start(name: &str, main_cf: &str) -> (Instance, u16) {
+    let inst = Instance::new(name);
+    inst.main_cf(&format!(
+        "alias_maps =\nsmtpd_error_sleep_time = 0\nmynetworks = 127.0.0.1/32\n{main_cf}"
+    ));
+    inst.master_cf(MASTER_CF);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    (inst, port)
+}
+
+fn has_python() -> bool {
+    Command::new("python3")
+        .arg("-c")
+        .arg("import smtplib")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs a Python script (given the port as argv[1]) and returns stdout.
+fn python(inst: &Instance, script: &str, port: u16) -> String {
+    let path = inst.dir.join("client.py");
+    std::fs::write(&path, script).expect("write script");
+    let out = Command::new("python3")
+        .arg(&path)
+        .arg(port.to_string())
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "python failed: {}\n{stdout}\nmaillog:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        inst.maillog()
+    );
+    stdout
+}
+
+/// Every file under queue/incoming (hashed subdirectories included).
+fn incoming(inst: &Instance) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&inst.dir.join("queue/incoming"), &mut out);
+    out.sort();
+    out
+}
+
+/// The queue file whose name is `id` (or starts with it).
+fn queue_file(inst: &Instance, id: &str) -> PathBuf {
+    let mut found = None;
+    wait_until(5 * SECOND, || {
+        found = incoming(inst).into_iter().find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(id))
+        });
+        found.is_some()
+    });
+    found.unwrap_or_else(|| panic!("no queue file {id} in {:?}", incoming(inst)))
+}
+
+fn postcat(inst: &Instance, file: &Path) -> String {
+    let out = Command::new(inst.bin.join("postcat"))
+        .env("MAIL_CONFIG", &inst.dir)
+        .arg(file)
+        .output()
+        .expect("run postcat");
+    assert!(
+        out.status.success(),
+        "postcat: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A raw SMTP client for what smtplib cannot send.
+struct Raw {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Raw {
+    fn connect(port: u16) -> Raw {
+        Raw::connect_from(None, port)
+    }
+
+    fn connect_from(source: Option<&str>, port: u16) -> Raw {
+        let s = match source {
+            None => TcpStream::connect(("127.0.0.1", port)).expect("connect"),
+            Some(src) => {
+                let sock = nix::sys::socket::socket(
+                    nix::sys::socket::AddressFamily::Inet,
+                    nix::sys::socket::SockType::Stream,
+                    nix::sys::socket::SockFlag::empty(),
+                    None,
+                )
+                .expect("socket");
+                let local: SocketAddr = format!("{src}:0").parse().expect("addr");
+                let remote: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+                nix::sys::socket::bind(
+                    std::os::fd::AsRawFd::as_raw_fd(&sock),
+                    &nix::sys::socket::SockaddrIn::from(match local {
+                        SocketAddr::V4(a) => a,
+                        SocketAddr::V6(_) => unreachable!(),
+                    }),
+                )
+                .expect("bind");
+                nix::sys::socket::connect(
+                    std::os::fd::AsRawFd::as_raw_fd(&sock),
+                    &nix::sys::socket::SockaddrIn::from(match remote {
+                        SocketAddr::V4(a) => a,
+                        SocketAddr::V6(_) => unreachable!(),
+                    }),
+                )
+                .expect("connect");
+                TcpStream::from(sock)
+            }
+        };
+        s.set_read_timeout(Some(10 * SECOND)).expect("timeout");
+        let mut raw = Raw {
+            w: s.try_clone().expect("clone"),
+            r: BufReader::new(s),
+        };
+        let greeting = raw.reply();
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        raw
+    }
+
+    /// One whole reply, lines joined with '\n'; "" on EOF.
+    fn reply(&mut self) -> String {
+        let mut lines = Vec::new();
+        loop {
+            let mut l = String::new();
+            match self.r.read_line(&mut l) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let l = l.trim_end().to_string();
+            let more = l.as_bytes().get(3) == Some(&b'-');
+            lines.push(l);
+            if !more {
+                break;
+            }
+        }
+        lines.join("\n")
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.w.write_all(bytes).expect("send");
+    }
+
+    fn ask(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+}
+
+/// A normal message through smtplib; returns the queue id.
+fn send_normal(inst: &Instance, port: u16) -> String {
+    let out = python(
+        inst,
+        r#"
+import smtplib, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=10)
+s.ehlo('client.example.com')
+s.mail('sender@example.com')
+s.rcpt('root@mail.example.test')
+code, msg = s.data(b'Subject: normal\r\n\r\nA normal message.\r\n')
+print(code, msg.decode())
+s.quit()
+"#,
+        port,
+    );
+    let id = out
+        .trim()
+        .strip_prefix("250 2.0.0 Ok: queued as ")
+        .unwrap_or_else(|| panic!("not queued: {out}"))
+        .to_string();
+    assert!(!id.is_empty());
+    id
+}
+
+#[test]
+fn ehlo_message_dot_stuffing_and_utf8() {
+    if !has_python() {
+        eprintln!("python3 missing: skipped");
+        return;
+    }
+    let (inst, port) = start("smtpd-basic", "");
+    let out = python(
+        &inst,
+        r#"
+import smtplib, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=10)
+code, msg = s.ehlo('client.example.com')
+print(code)
+print(msg.decode())
+body = (b'Subject: dots\r\n\r\n'
+        b'.leading dot\r\n..two dots\r\n.\r\n'
+        b'8bit: caf\xc3\xa9\r\nend\r\n')
+s.mail('sender@example.com', ['BODY=8BITMIME'])
+s.rcpt('root@mail.example.test')
+code, msg = s.data(body)
+print(code, msg.decode())
+s.mail('j\u00f6rg@example.com', ['SMTPUTF8', 'BODY=8BITMIME'])
+s.rcpt('root@mail.example.test', ['NOTIFY=SUCCESS,FAILURE', 'ORCPT=rfc822;root@mail.example.test'])
+code, msg = s.data('Subject: caf\u00e9\r\n\r\nUTF-8 \u2713\r\n'.encode('utf-8'))
+print(code, msg.decode())
+print(s.docmd('MAIL FROM:<j\u00f6rg@example.com>'))
+s.rset()
+s.quit()
+"#,
+        port,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "250");
+    for kw in [
+        "mail.example.test",
+        "PIPELINING",
+        "SIZE 10240000",
+        "VRFY",
+        "ENHANCEDSTATUSCODES",
+        "8BITMIME",
+        "DSN",
+        "SMTPUTF8",
+        "CHUNKING",
+    ] {
+        assert!(out.contains(kw), "no {kw} in EHLO: {out}");
+    }
+    assert!(!out.contains("STARTTLS"), "STARTTLS without a certificate");
+    let queued: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("250 2.0.0 Ok: queued as "))
+        .collect();
+    assert_eq!(queued.len(), 2, "{out}\n{}", inst.maillog());
+    assert!(
+        out.contains("553, b'5.6.7 Must declare SMTPUTF8 to send unicode address'"),
+        "{out}"
+    );
+
+    let first = postcat(&inst, &queue_file(&inst, queued[0]));
+    assert!(first.contains("sender: sender@example.com"), "{first}");
+    assert!(
+        first.contains("recipient: root@mail.example.test"),
+        "{first}"
+    );
+    assert!(
+        first.contains("\n\n.leading dot\n..two dots\n.\n8bit: café\nend\n"),
+        "smtplib's dot-stuffing undone exactly: {first}"
+    );
+    let second = postcat(&inst, &queue_file(&inst, queued[1]));
+    assert!(second.contains("sender: jörg@example.com"), "{second}");
+    assert!(second.contains("UTF-8 ✓"), "{second}");
+
+    let log = inst.maillog();
+    assert!(log.contains("smtpd["), "{log}");
+    assert!(log.contains("connect from localhost[127.0.0.1]"), "{log}");
+    assert!(
+        log.contains(&format!("{}: client=localhost[127.0.0.1]", queued[0])),
+        "{log}"
+    );
+    assert!(
+        log.contains("disconnect from localhost[127.0.0.1] ehlo=1 mail=2/3 rcpt=2 data=2 rset=1 quit=1 commands=9/10"),
+        "{log}"
+    );
+}
+
+#[test]
+fn pipelining_bdat_and_limits() {
+    let (inst, port) = start(
+        "smtpd-pipe",
+        "message_size_limit = 20000\nsmtpd_recipient_limit = 3\n",
+    );
+    // Pipelined transaction: all replies come back in order.
+    let mut c = Raw::connect(port);
+    let ehlo = c.ask("EHLO client.example.com");
+    assert!(ehlo.contains("250-PIPELINING"), "{ehlo}");
+    c.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<root@mail.example.test>\r\nRCPT TO:<nobody-here@mail.example.test>\r\nDATA\r\n");
+    assert_eq!(c.reply(), "250 2.1.0 Ok");
+    assert_eq!(c.reply(), "250 2.1.5 Ok");
+    assert_eq!(
+        c.reply(),
+        "550 5.1.1 <nobody-here@mail.example.test>: Recipient address rejected: User unknown in local recipient table"
+    );
+    assert_eq!(c.reply(), "354 End data with <CR><LF>.<CR><LF>");
+    c.send(b"Subject: pipelined\r\n\r\nbody\r\n.\r\n");
+    let queued = c.reply();
+    assert!(queued.starts_with("250 2.0.0 Ok: queued as "), "{queued}");
+
+    // BDAT in two chunks, the first with the command pipelined after it.
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    let part1 = b"Subject: chunked\r\n\r\nfirst part\r\n";
+    let part2 = b"second part\r\n.no dot stuffing here\r\n";
+    let mut msg = format!("BDAT {}\r\n", part1.len()).into_bytes();
+    msg.extend_from_slice(part1);
+    msg.extend_from_slice(format!("BDAT {} LAST\r\n", part2.len()).as_bytes());
+    msg.extend_from_slice(part2);
+    c.send(&msg);
+    assert_eq!(c.reply(), format!("250 2.0.0 Ok: {} bytes", part1.len()));
+    let last = c.reply();
+    let total = part1.len() + part2.len();
+    let prefix = format!("250 2.0.0 Ok: {total} bytes queued as ");
+    let bdat_id = last
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{last}"))
+        .to_string();
+    let cat = postcat(&inst, &queue_file(&inst, &bdat_id));
+    assert!(
+        cat.contains("first part\nsecond part\n.no dot stuffing here\n"),
+        "{cat}"
+    );
+
+    // SIZE= over the limit, then a message over the limit.
+    assert_eq!(
+        c.ask("MAIL FROM:<a@example.com> SIZE=30000"),
+        "552 5.3.4 Message size exceeds fixed limit"
+    );
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
+    let line = "x".repeat(998);
+    for _ in 0..30 {
+        c.send(format!("{line}\r\n").as_bytes());
+    }
+    c.send(b".\r\n");
+    assert_eq!(c.reply(), "552 5.3.4 Error: message file too big");
+
+    // Too many recipients.
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    for _ in 0..3 {
+        assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    }
+    assert_eq!(
+        c.ask("RCPT TO:<root@mail.example.test>"),
+        "452 4.5.3 Error: too many recipients"
+    );
+    assert_eq!(c.ask("RSET"), "250 2.0.0 Ok");
+    assert_eq!(c.ask("QUIT"), "221 2.0.0 Bye");
+    // Dropped transactions leave nothing once cleanup saw them go.
+    assert!(
+        wait_until(5 * SECOND, || incoming(&inst).len() == 2),
+        "{:?}",
+        incoming(&inst)
+    );
+}
+
+#[test]
+fn relay_allowed_from_mynetworks_and_refused_outside() {
+    let (inst, port) = start("smtpd-relay", "");
+    let mut inside = Raw::connect(port);
+    inside.ask("EHLO inside.example.com");
+    assert_eq!(inside.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(inside.ask("RCPT TO:<x@remote.example>"), "250 2.1.5 Ok");
+    assert_eq!(inside.ask("QUIT"), "221 2.0.0 Bye");
+
+    let mut outside = Raw::connect_from(Some("127.0.0.2"), port);
+    outside.ask("EHLO outside.example.com");
+    assert_eq!(outside.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(
+        outside.ask("RCPT TO:<x@remote.example>"),
+        "454 4.7.1 <x@remote.example>: Relay access denied"
+    );
+    // Local mail is still accepted from outside.
+    assert_eq!(
+        outside.ask("RCPT TO:<root@mail.example.test>"),
+        "250 2.1.5 Ok"
+    );
+    assert_eq!(outside.ask("QUIT"), "221 2.0.0 Bye");
+    assert!(
+        wait_until(5 * SECOND, || {
+            !inst
+        .log_lines("NOQUEUE: reject: RCPT from unknown[127.0.0.2]: 454 4.7.1 <x@remote.example>: Relay access denied; from=<a@example.com> to=<x@remote.example> proto=ESMTP helo=<outside.example.com>")
+        .is_empty()
+        }),
+        "{}",
+        inst.maillog()
+    );
+    drop(inst);
+
+    let (inst, port) = start(
+        "smtpd-relay-strict",
+        "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\nsmtpd_helo_required = yes\nsmtpd_helo_restrictions = reject_non_fqdn_helo_hostname\n",
+    );
+    let mut outside = Raw::connect_from(Some("127.0.0.2"), port);
+    assert_eq!(
+        outside.ask("MAIL FROM:<a@example.com>"),
+        "503 5.5.1 Error: send HELO/EHLO first"
+    );
+    outside.ask("HELO outside.example.com");
+    assert_eq!(outside.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(
+        outside.ask("RCPT TO:<x@remote.example>"),
+        "554 5.7.1 <x@remote.example>: Relay access denied"
+    );
+    outside.ask("HELO outside");
+    assert_eq!(outside.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(
+        outside.ask("RCPT TO:<root@mail.example.test>"),
+        "504 5.5.2 <outside>: Helo command rejected: need fully-qualified hostname"
+    );
+    drop(inst);
+}
+
+#[test]
+fn bad_input_gets_clear_answers_and_loses_nothing() {
+    let (inst, port) = start("smtpd-bad", "smtpd_hard_error_limit = 100\n");
+    let mut c = Raw::connect(port);
+    assert_eq!(c.ask("FOO bar"), "500 5.5.2 Error: command not recognized");
+    assert_eq!(c.ask("HELP"), "500 5.5.2 Error: command not recognized");
+    assert_eq!(c.ask("DATA"), "503 5.5.1 Error: need RCPT command");
+    assert_eq!(
+        c.ask("RCPT TO:<root@mail.example.test>"),
+        "503 5.5.1 Error: need MAIL command"
+    );
+    assert_eq!(
+        c.ask("MAIL FROM:<<<>"),
+        "501 5.1.7 Bad sender address syntax"
+    );
+    c.send(b"NOOP\0garbage\r\n");
+    assert_eq!(c.reply(), "500 5.5.2 Error: bad syntax");
+    c.send(b"\xff\xfe\r\n");
+    assert!(c.reply().starts_with("500 5.5.2"));
+    let long = "A".repeat(5000);
+    assert!(c.ask(&long).starts_with("500 5.5.2"), "over-long line");
+    // 100 KB without a newline, then one: refused, and the session goes on.
+    c.send("B".repeat(100_000).as_bytes());
+    c.send(b"\r\n");
+    assert!(c.reply().starts_with("500 5.5.2"));
+    c.send(b"EHLO bare-lf.example.com\n");
+    assert!(c.reply().starts_with("250-mail.example.test"));
+    assert_eq!(c.ask("NOOP"), "250 2.0.0 Ok");
+
+    // A client vanishing mid-DATA leaves no queue file.
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
+    c.send(b"Subject: cut\r\n\r\nhalf a message");
+    drop(c);
+    assert!(
+        inst.wait_log("lost connection after DATA (", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+
+    // And mid-BDAT.
+    let mut c = Raw::connect(port);
+    c.ask("EHLO client.example.com");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    c.send(b"BDAT 1000 LAST\r\nSubject: cut\r\n\r\nonly some");
+    drop(c);
+    assert!(
+        inst.wait_log("lost connection after BDAT (", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        wait_until(5 * SECOND, || incoming(&inst).is_empty()),
+        "partial files left: {:?}",
+        incoming(&inst)
+    );
+
+    // Too many errors ends the session.
+    drop(inst);
+    let (inst, port) = start("smtpd-errors", "smtpd_hard_error_limit = 3\n");
+    let mut c = Raw::connect(port);
+    for _ in 0..3 {
+        assert!(c.ask("BOGUS").starts_with("500"));
+    }
+    assert_eq!(
+        c.ask("NOOP"),
+        "421 4.7.0 mail.example.test Error: too many errors"
+    );
+    assert_eq!(c.reply(), "", "connection closed");
+    assert!(inst.wait_log(
+        "too many errors after UNKNOWN from localhost[127.0.0.1]",
+        1,
+        5 * SECOND
+    ));
+
+    // After all of that a normal message is still accepted.
+    let id = if has_python() {
+        send_normal(&inst, port)
+    } else {
+        send_raw_message(port)
+    };
+    postcat(&inst, &queue_file(&inst, &id));
+}
+
+/// A normal message over a raw connection; returns the queue id.
+fn send_raw_message(port: u16) -> String {
+    let mut c = Raw::connect(port);
+    c.ask("EHLO client.example.com");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
+    let r = c.ask("Subject: after\r\n\r\nstill works\r\n.");
+    c.ask("QUIT");
+    r.strip_prefix("250 2.0.0 Ok: queued as ")
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string()
+}
+
+#[test]
+fn ten_thousand_recipients_and_timeouts() {
+    let (inst, port) = start("smtpd-many", "smtpd_timeout = 2s\n");
+    let mut c = Raw::connect(port);
+    c.ask("EHLO client.example.com");
+    c.send(b"MAIL FROM:<a@example.com>\r\n");
+    let mut batch = Vec::new();
+    for _ in 0..10_000 {
+        batch.extend_from_slice(b"RCPT TO:<root@mail.example.test>\r\n");
+    }
+    let mut w = c.w.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || w.write_all(&batch).is_ok());
+    assert_eq!(c.reply(), "250 2.1.0 Ok");
+    let mut ok = 0;
+    let mut too_many = 0;
+    for _ in 0..10_000 {
+        match c.reply().as_str() {
+            "250 2.1.5 Ok" => ok += 1,
+            "452 4.5.3 Error: too many recipients" => too_many += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(sender.join().expect("join"));
+    assert_eq!((ok, too_many), (1000, 9000));
+    assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
+    let r = c.ask("Subject: many\r\n\r\nx\r\n.");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+
+    // An idle client is told off after smtpd_timeout.
+    let mut idle = Raw::connect(port);
+    let mut buf = String::new();
+    idle.r.read_to_string(&mut buf).ok();
+    assert_eq!(
+        buf.trim_end(),
+        "421 4.4.2 mail.example.test Error: timeout exceeded"
+    );
+    assert!(inst.wait_log(
+        "timeout after CONNECT from localhost[127.0.0.1]",
+        1,
+        5 * SECOND
+    ));
+}
+
+#[test]
+fn cleanup_unavailable_is_a_temporary_error() {
+    let inst = Instance::new("smtpd-nocleanup");
+    inst.main_cf("alias_maps =\n");
+    inst.master_cf("127.0.0.1:0 inet n - n - - smtpd\n");
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let mut c = Raw::connect(port);
+    c.ask("EHLO client.example.com");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.ask("RCPT TO:<root@mail.example.test>"),
+        "451 4.3.0 Error: queue file write error"
+    );
+    assert!(inst.wait_log("/public/cleanup: No such file or directory", 1, 5 * SECOND));
+}
+
+/// A self-signed certificate and key made with openssl(1); None when it
+/// is missing.
+fn self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=mail.example.test",
+            "-keyout",
+        ])
+        .arg(&k)
+        .arg("-out")
+        .arg(&c)
+        .output()
+        .ok()?;
+    out.status.success().then_some((c, k))
+}
+
+#[test]
+fn starttls_with_smtplib_and_a_failed_handshake() {
+    if !has_python() {
+        eprintln!("python3 missing: skipped");
+        return;
+    }
+    let inst = Instance::new("smtpd-tls");
+    let Some((cert, key)) = self_signed(&inst.dir) else {
+        eprintln!("openssl missing: skipped");
+        return;
+    };
+    inst.main_cf(&format!(
+        "alias_maps =\nsmtpd_tls_security_level = encrypt\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        cert.display(),
+        key.display()
+    ));
+    inst.master_cf(MASTER_CF);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+
+    // Garbage instead of a TLS handshake: the session ends, the server lives on.
+    let mut bad = Raw::connect(port);
+    assert!(bad.ask("EHLO x.example.com").contains("STARTTLS"));
+    assert_eq!(
+        bad.ask("MAIL FROM:<a@example.com>"),
+        "530 5.7.0 Must issue a STARTTLS command first"
+    );
+    assert_eq!(bad.ask("STARTTLS"), "220 2.0.0 Ready to start TLS");
+    bad.send(b"this is not a TLS client hello\r\n\r\n");
+    let mut rest = Vec::new();
+    bad.r.read_to_end(&mut rest).ok();
+    assert!(
+        !rest.starts_with(b"2"),
+        "no SMTP reply after a failed handshake"
+    );
+    assert!(inst.wait_log("SSL_accept error from localhost[127.0.0.1]", 1, 5 * SECOND));
+
+    let out = python(
+        &inst,
+        r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=10)
+s.ehlo('client.example.com')
+print(s.starttls(context=ctx))
+code, msg = s.ehlo('client.example.com')
+print('STARTTLS' in msg.decode())
+s.mail('a@example.com')
+s.rcpt('root@mail.example.test')
+print(s.data(b'Subject: tls\r\n\r\nsecret\r\n'))
+s.quit()
+"#,
+        port,
+    );
+    assert!(out.contains("(220, b'2.0.0 Ready to start TLS')"), "{out}");
+    assert!(out.contains("\nFalse\n"), "STARTTLS offered again: {out}");
+    let id = out
+        .split("Ok: queued as ")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .unwrap_or_else(|| panic!("{out}"));
+    postcat(&inst, &queue_file(&inst, id));
+    assert!(inst.wait_log(
+        "Anonymous TLS connection established from localhost[127.0.0.1]: TLSv1.3 with cipher",
+        1,
+        5 * SECOND
+    ));
+}
+
+#[test]
+fn swaks_pipeline_and_tls() {
+    if Command::new("swaks").arg("--version").output().is_err() {
+        eprintln!("swaks missing: skipped");
+        return;
+    }
+    let inst = Instance::new("smtpd-swaks");
+    let Some((cert, key)) = self_signed(&inst.dir) else {
+        eprintln!("openssl missing: skipped");
+        return;
+    };
+    inst.main_cf(&format!(
+        "alias_maps =\nsmtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        cert.display(),
+        key.display()
+    ));
+    inst.master_cf(MASTER_CF);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    for extra in [&["--pipeline"][..], &["--tls"][..]] {
+        let out = Command::new("swaks")
+            .args(["--server", &format!("127.0.0.1:{port}")])
+            .args(["--from", "a@example.com", "--to", "root@mail.example.test"])
+            .args(["--helo", "client.example.com"])
+            .args(extra)
+            .output()
+            .expect("swaks");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}\n{}", inst.maillog());
+        assert!(
+            text.contains("<-  250 2.0.0 Ok: queued as ")
+                || text.contains("<~  250 2.0.0 Ok: queued as "),
+            "{text}"
+        );
+    }
+    assert!(wait_until(5 * SECOND, || incoming(&inst).len() == 2));
+}
