@@ -31,6 +31,7 @@
 //! [`Ctx::with_warn`].
 
 pub mod access;
+pub mod alias;
 pub mod domains;
 pub mod hosts;
 mod cdb;

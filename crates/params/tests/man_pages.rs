@@ -35,17 +35,24 @@ const DAEMONS: &[&str] = &[
 /// any crate whose `src/main.rs` opens with a `//! NAME` block.
 fn pages() -> Vec<(String, String)> {
     let mut out = vec![("mailsuite-postconf.5".to_string(), man::postconf_5())];
-    let mut programs: Vec<(String, PathBuf)> = std::fs::read_dir(workspace().join("crates"))
+    let mut programs: Vec<(String, PathBuf)> = Vec::new();
+    for krate in std::fs::read_dir(workspace().join("crates"))
         .expect("crates/")
         .flatten()
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                e.path().join("src/main.rs"),
-            )
-        })
-        .filter(|(_, main)| std::fs::read_to_string(main).is_ok_and(|t| t.starts_with("//! NAME")))
-        .collect();
+    {
+        let name = krate.file_name().to_string_lossy().into_owned();
+        programs.push((name, krate.path().join("src/main.rs")));
+        // Extra binaries of a crate (src/bin/NAME.rs).
+        if let Ok(bins) = std::fs::read_dir(krate.path().join("src/bin")) {
+            for b in bins.flatten() {
+                if let Some(stem) = b.path().file_stem() {
+                    programs.push((stem.to_string_lossy().into_owned(), b.path()));
+                }
+            }
+        }
+    }
+    programs
+        .retain(|(_, main)| std::fs::read_to_string(main).is_ok_and(|t| t.starts_with("//! NAME")));
     programs.sort();
     for (name, main) in programs {
         let section = if DAEMONS.contains(&name.as_str()) {

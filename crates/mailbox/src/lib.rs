@@ -1,0 +1,42 @@
+//! Mailbox stores shared by `local`, `virtual`, pop3d and imapd: the
+//! formats Dovecot and Postfix use, so mail can move between them.
+//!
+//! This first part is the delivery side:
+//!
+//! * [`maildir`]: [`maildir::deliver`] writes `tmp/` → `new/` under
+//!   Dovecot-style unique names with `,S=` and `,W=`; Maildir++ folders.
+//! * [`mbox`]: [`mbox::deliver`] appends with a `From ` line, `>From `
+//!   quoting and an empty line after the message, under dotlock + fcntl
+//!   locks, and truncates back on failure.
+//! * [`lock`]: the dotlock and kernel locks, `mailbox_delivery_lock`.
+//! * [`source`]: the message as text pieces ([`MessageSource`]) from a
+//!   queue file or from memory, with the headers local(8) prepends.
+//! * [`error`]: [`DeliveryError`], temporary or permanent, with the
+//!   enhanced status code and Postfix's text.
+//!
+//! # Security
+//!
+//! The caller switches to the recipient's uid and gid (effective ids)
+//! before calling; everything here runs with whatever rights it is given.
+//! No file is created through a symlink (O_EXCL, O_NOFOLLOW); an existing
+//! mbox must be a regular file with one hard link that is still the one
+//! the path names once locked; a symlinked mbox is refused unless root
+//! owns the link. Message content is treated as opaque bytes.
+//!
+//! A process that sets RLIMIT_FSIZE (as Postfix does for
+//! `mailbox_size_limit`) must ignore SIGXFSZ, or going past the limit
+//! kills it instead of failing the write with EFBIG.
+
+mod copy;
+pub mod error;
+pub mod lock;
+pub mod maildir;
+pub mod mbox;
+pub mod source;
+
+pub use copy::Fault;
+pub use error::{DeliveryError, ErrorKind, SourceError};
+pub use lock::{LockMethods, LockPolicy};
+pub use maildir::{DeliveredPath, MaildirOptions};
+pub use mbox::{MboxDelivered, MboxOptions};
+pub use source::{BytesSource, MessageSource, Piece, Prepended, QueueSource};
