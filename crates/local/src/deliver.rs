@@ -1,0 +1,915 @@
+//! One delivery request: for each recipient, aliases, then the user's
+//! `.forward`, then the mailbox (or `mailbox_command`), as Postfix's
+//! local(8) does; each outcome logged and returned to qmgr, and each
+//! delivered recipient marked done in the queue file before qmgr hears it.
+
+use crate::privs::{AsUser, Ids};
+use ipc::delivery::{self, Outcome, RcptResult, Request, Response};
+use mailbox::{
+    source, DeliveryError, LockMethods, LockPolicy, MaildirOptions, MboxOptions, Prepended,
+    QueueSource,
+};
+use maps::alias::{self, AliasTarget};
+use maps::MapList;
+use params::{table as p, Config};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use util::privs::Account;
+
+/// The most alias/forward/include expansion levels, as Postfix's.
+const MAX_DEPTH: usize = 100;
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Settings read once per process.
+pub struct Settings {
+    queue_dir: PathBuf,
+    myhostname: String,
+    alias_maps: MapList,
+    home_mailbox: String,
+    spool: PathBuf,
+    mailbox_command: String,
+    forward_path: String,
+    luser_relay: String,
+    delimiter: String,
+    size_limit: u64,
+    locks: LockMethods,
+    lock_policy: LockPolicy,
+    default_privs: Option<Account>,
+    commands_for: Vec<String>,
+    files_for: Vec<String>,
+    shell: String,
+    command_time_limit: Duration,
+    cleanup_socket: PathBuf,
+    mydestination: maps::domains::DomainList,
+}
+
+impl Settings {
+    pub fn new(cfg: &Config, queue_dir: PathBuf) -> Settings {
+        let locks = LockMethods::parse(&cfg.list(&p::MAILBOX_DELIVERY_LOCK).join(", "))
+            .unwrap_or_else(|e| {
+                maillog::warning!("mailbox_delivery_lock: {e}; using fcntl, dotlock");
+                LockMethods::default()
+            });
+        Settings {
+            myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
+            alias_maps: MapList::open_lenient(
+                "alias_maps",
+                cfg.str(&p::ALIAS_MAPS),
+                &maps::Ctx::new(),
+            ),
+            home_mailbox: cfg.str(&p::HOME_MAILBOX).to_string(),
+            spool: cfg.path(&p::MAIL_SPOOL_DIRECTORY),
+            mailbox_command: cfg.str(&p::MAILBOX_COMMAND).to_string(),
+            forward_path: cfg.str(&p::FORWARD_PATH).to_string(),
+            luser_relay: cfg.str(&p::LUSER_RELAY).to_string(),
+            delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
+            size_limit: cfg.size(&p::MAILBOX_SIZE_LIMIT),
+            locks,
+            lock_policy: LockPolicy {
+                attempts: cfg.int(&p::DELIVER_LOCK_ATTEMPTS).max(1) as u32,
+                delay: cfg.time(&p::DELIVER_LOCK_DELAY),
+                stale_after: cfg.time(&p::STALE_LOCK_TIME),
+            },
+            default_privs: util::privs::lookup_user(cfg.str(&p::DEFAULT_PRIVS))
+                .ok()
+                .flatten(),
+            commands_for: cfg.list(&p::ALLOW_MAIL_TO_COMMANDS),
+            files_for: cfg.list(&p::ALLOW_MAIL_TO_FILES),
+            shell: cfg.str(&p::LOCAL_COMMAND_SHELL).to_string(),
+            command_time_limit: cfg.time(&p::COMMAND_TIME_LIMIT),
+            cleanup_socket: ipc::cleanup::socket_path(
+                &queue_dir,
+                cfg.str(&p::CLEANUP_SERVICE_NAME),
+            ),
+            mydestination: maps::domains::DomainList::parse(
+                &cfg.list(&p::MYDESTINATION),
+                "mydestination",
+                false,
+            )
+            .0,
+            queue_dir,
+        }
+    }
+}
+
+/// Where a target came from, for allow_mail_to_commands/_files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Alias,
+    Include,
+    Forward,
+}
+
+impl Origin {
+    fn name(self) -> &'static str {
+        match self {
+            Origin::Alias => "alias",
+            Origin::Include => "include",
+            Origin::Forward => "forward",
+        }
+    }
+}
+
+/// The result of delivering to one recipient.
+struct Verdict {
+    outcome: Outcome,
+    dsn: String,
+    text: String,
+}
+
+fn sent(text: impl Into<String>) -> Verdict {
+    Verdict {
+        outcome: Outcome::Sent,
+        dsn: "2.0.0".into(),
+        text: text.into(),
+    }
+}
+
+fn failed(dsn: &str, text: impl Into<String>) -> Verdict {
+    let outcome = if dsn.starts_with('4') {
+        Outcome::Deferred
+    } else {
+        Outcome::Bounced
+    };
+    Verdict {
+        outcome,
+        dsn: dsn.into(),
+        text: text.into(),
+    }
+}
+
+fn from_delivery_error(e: &DeliveryError, text: String) -> Verdict {
+    failed(e.status(), text)
+}
+
+/// One recipient's delivery state.
+struct Job<'a> {
+    s: &'a Settings,
+    req: &'a Request,
+    rcpt: &'a delivery::Rcpt,
+    qf_path: PathBuf,
+    delivered_to: &'a [String],
+    /// Addresses to forward to, collected from aliases and .forward.
+    forward: Vec<String>,
+    /// What was done, for the log ("delivered to mailbox", …).
+    done: Vec<String>,
+}
+
+/// The Delivered-To values already in the message, lowercased.
+fn delivered_to_headers(path: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(mut qf) = queue::open(path) else {
+        return out;
+    };
+    let Ok(content) = qf.content() else {
+        return out;
+    };
+    let mut line = Vec::new();
+    for piece in content {
+        let Ok(piece) = piece else { break };
+        line.extend_from_slice(&piece.data);
+        if !piece.end_of_line {
+            continue;
+        }
+        if line.is_empty() {
+            break;
+        }
+        if line.len() > 13 && line[..13].eq_ignore_ascii_case(b"delivered-to:") {
+            out.push(
+                String::from_utf8_lossy(&line[13..])
+                    .trim()
+                    .to_ascii_lowercase(),
+            );
+        }
+        line.clear();
+    }
+    out
+}
+
+/// Handles one request from qmgr.
+pub fn handle(s: &Settings, req: &Request) -> Response {
+    let qf_path = s.queue_dir.join(&req.queue_name).join(&req.queue_id);
+    let setup_done = now();
+    let delivered_to = delivered_to_headers(&qf_path);
+    let mut results = Vec::with_capacity(req.recipients.len());
+    for rcpt in &req.recipients {
+        let mut job = Job {
+            s,
+            req,
+            rcpt,
+            qf_path: qf_path.clone(),
+            delivered_to: &delivered_to,
+            forward: Vec::new(),
+            done: Vec::new(),
+        };
+        let mut v = job.recipient();
+        if v.outcome == Outcome::Sent && !job.forward.is_empty() {
+            v = job.send_forward();
+        }
+        if v.outcome == Outcome::Sent {
+            if let Err(e) = queue::mark_done(&qf_path, rcpt.offset) {
+                maillog::warning!("{}: mark {} done: {e}", req.queue_id, rcpt.address);
+                v = failed("4.3.0", format!("cannot update queue file: {e}"));
+            }
+        }
+        let status = match v.outcome {
+            Outcome::Sent => "sent",
+            Outcome::Deferred => "deferred",
+            Outcome::Bounced => "bounced",
+        };
+        let orig = match &rcpt.original {
+            Some(o) if !o.eq_ignore_ascii_case(&rcpt.address) => format!(", orig_to=<{o}>"),
+            _ => String::new(),
+        };
+        maillog::info!(
+            "{}: to=<{}>{orig}, relay=local, {}, dsn={}, status={status} ({})",
+            req.queue_id,
+            rcpt.address,
+            delivery::delays(req, setup_done, now()),
+            v.dsn,
+            v.text
+        );
+        results.push(RcptResult {
+            outcome: v.outcome,
+            dsn: v.dsn,
+            relay: "local".into(),
+            reason: v.text,
+        });
+    }
+    Response { results }
+}
+
+impl Job<'_> {
+    fn headers(&self, recipient: &str) -> Vec<String> {
+        let mut h = vec![source::return_path(&self.req.sender)];
+        if let Some(o) = self
+            .rcpt
+            .original
+            .as_deref()
+            .and_then(source::x_original_to)
+        {
+            h.push(o);
+        }
+        h.push(source::delivered_to(recipient));
+        h
+    }
+
+    /// Local part (lowercased), extension and domain of the recipient.
+    fn parts(&self) -> (String, Option<String>, String) {
+        let (local, domain) = match self.rcpt.address.rsplit_once('@') {
+            Some((l, d)) => (l.to_string(), d.to_string()),
+            None => (self.rcpt.address.clone(), String::new()),
+        };
+        let local = local.to_ascii_lowercase();
+        if self.s.delimiter.is_empty() {
+            return (local, None, domain);
+        }
+        let (user, ext) = addr::split_delimiter(&local, &self.s.delimiter);
+        (user.to_string(), ext.map(str::to_string), domain)
+    }
+
+    fn recipient(&mut self) -> Verdict {
+        let address = self.rcpt.address.to_ascii_lowercase();
+        if self.delivered_to.contains(&address) {
+            return failed(
+                "5.4.6",
+                format!("mail forwarding loop for {}", self.rcpt.address),
+            );
+        }
+        let (user, ext, domain) = self.parts();
+        self.local_address(&user, ext.as_deref(), &domain, 0)
+    }
+
+    /// Aliases (user+ext, then user), then the user of that name.
+    fn local_address(
+        &mut self,
+        user: &str,
+        ext: Option<&str>,
+        domain: &str,
+        depth: usize,
+    ) -> Verdict {
+        if depth > MAX_DEPTH {
+            return failed("5.4.6", "alias expansion loop".to_string());
+        }
+        let mut keys = vec![match ext {
+            Some(e) => format!(
+                "{user}{}{e}",
+                self.s.delimiter.chars().next().unwrap_or('+')
+            ),
+            None => user.to_string(),
+        }];
+        if ext.is_some() {
+            keys.push(user.to_string());
+        }
+        for key in keys {
+            match self.s.alias_maps.lookup(&key) {
+                Ok(Some(value)) => {
+                    return self.expand(&key, &value, user, Origin::Alias, None, depth + 1)
+                }
+                Ok(None) => {}
+                Err(e) => return failed("4.3.0", format!("alias database unavailable: {e}")),
+            }
+        }
+        self.user(user, ext, domain)
+    }
+
+    /// A user of this host: .forward, then the mailbox.
+    fn user(&mut self, user: &str, ext: Option<&str>, domain: &str) -> Verdict {
+        let account = match util::privs::lookup_user(user) {
+            Ok(Some(a)) => a,
+            Ok(None) => return self.unknown(user, ext, domain),
+            Err(e) => return failed("4.3.0", format!("user lookup failed: {e}")),
+        };
+        if let Some(v) = self.dot_forward(&account, ext) {
+            return v;
+        }
+        self.mailbox(&account)
+    }
+
+    fn unknown(&mut self, user: &str, ext: Option<&str>, domain: &str) -> Verdict {
+        if self.s.luser_relay.is_empty() {
+            return failed("5.1.1", format!("unknown user: \"{user}\""));
+        }
+        let relay = expand_attributes(
+            &self.s.luser_relay,
+            user,
+            ext,
+            domain,
+            None,
+            &self.s.delimiter,
+        );
+        self.forward.push(relay);
+        sent("forwarded")
+    }
+
+    fn dot_forward(&mut self, account: &Account, ext: Option<&str>) -> Option<Verdict> {
+        let ids = Ids {
+            uid: account.uid,
+            gid: account.gid,
+        };
+        let paths = expand_attributes(
+            &self.s.forward_path,
+            &account.name,
+            ext,
+            "",
+            Some(&account.home),
+            &self.s.delimiter,
+        );
+        for path in maps::split_list(&paths) {
+            let path = PathBuf::from(path);
+            let text = {
+                let _as = AsUser::become_user(ids).ok()?;
+                match std::fs::symlink_metadata(&path) {
+                    Ok(m) if m.is_file() && (m_uid(&m) == account.uid || m_uid(&m) == 0) => {
+                        std::fs::read(&path).ok()
+                    }
+                    _ => None,
+                }
+            };
+            let Some(text) = text else { continue };
+            let targets = alias::parse_include(&text);
+            if targets.is_empty() {
+                continue;
+            }
+            return Some(self.targets(&account.name, targets, Origin::Forward, Some(ids), 1));
+        }
+        None
+    }
+
+    /// Expands an alias value.
+    fn expand(
+        &mut self,
+        key: &str,
+        value: &str,
+        user: &str,
+        origin: Origin,
+        ids: Option<Ids>,
+        depth: usize,
+    ) -> Verdict {
+        let targets = alias::expand_value(value);
+        if targets.is_empty() {
+            return failed("5.1.1", format!("alias {key} has no destination"));
+        }
+        self.targets(user, targets, origin, ids, depth)
+    }
+
+    fn targets(
+        &mut self,
+        user: &str,
+        targets: Vec<AliasTarget>,
+        origin: Origin,
+        ids: Option<Ids>,
+        depth: usize,
+    ) -> Verdict {
+        if depth > MAX_DEPTH {
+            return failed("5.4.6", "alias expansion loop".to_string());
+        }
+        // File and command deliveries of root's aliases run as default_privs.
+        let run_as = ids.or_else(|| {
+            self.s.default_privs.as_ref().map(|a| Ids {
+                uid: a.uid,
+                gid: a.gid,
+            })
+        });
+        let mut worst: Option<Verdict> = None;
+        for t in targets {
+            let v = match t {
+                AliasTarget::Address(a) => {
+                    let verbatim = a.starts_with('\\');
+                    let clean = a.trim_start_matches('\\').to_string();
+                    let lower = clean.to_ascii_lowercase();
+                    let (al, ad) = match lower.rsplit_once('@') {
+                        Some((l, d)) => (l.to_string(), Some(d.to_string())),
+                        None => (lower.clone(), None),
+                    };
+                    let is_local = match &ad {
+                        None => true,
+                        Some(d) => self.s.mydestination.matches(d).unwrap_or(false),
+                    };
+                    if !is_local {
+                        self.forward.push(clean);
+                        sent("forwarded")
+                    } else if verbatim || al == user {
+                        // "\user" or a user aliased to itself: the mailbox, no more aliases.
+                        match util::privs::lookup_user(&al) {
+                            Ok(Some(acct)) => self.mailbox(&acct),
+                            _ => failed("5.1.1", format!("unknown user: \"{al}\"")),
+                        }
+                    } else {
+                        // Another local address: delivered here, recursively, as local(8) does.
+                        let (u, e) = if self.s.delimiter.is_empty() {
+                            (al.clone(), None)
+                        } else {
+                            let (u, e) = addr::split_delimiter(&al, &self.s.delimiter);
+                            (u.to_string(), e.map(str::to_string))
+                        };
+                        let d = ad.unwrap_or_default();
+                        self.local_address(&u, e.as_deref(), &d, depth + 1)
+                    }
+                }
+                AliasTarget::File(path) => self.deliver_file(&path, origin, run_as),
+                AliasTarget::HomeFile(rest) => match util::privs::lookup_user(user) {
+                    Ok(Some(acct)) => self.deliver_file(
+                        &acct.home.join(rest.trim_start_matches('/')),
+                        origin,
+                        Some(Ids {
+                            uid: acct.uid,
+                            gid: acct.gid,
+                        }),
+                    ),
+                    _ => failed("5.1.1", format!("unknown user: \"{user}\"")),
+                },
+                AliasTarget::Command(cmd) => self.deliver_command(&cmd, user, origin, run_as),
+                AliasTarget::Include(path) => match alias::read_include(&path) {
+                    Ok(inc) => {
+                        let owner = (inc.uid != 0)
+                            .then_some(Ids {
+                                uid: inc.uid,
+                                gid: inc.gid,
+                            })
+                            .or(run_as);
+                        self.targets(user, inc.targets, Origin::Include, owner, depth + 1)
+                    }
+                    Err(e) => failed(e.dsn(), e.to_string()),
+                },
+            };
+            // The whole alias succeeds only when every part does; keep the worst.
+            let rank = |v: &Verdict| match v.outcome {
+                Outcome::Sent => 0,
+                Outcome::Bounced => 1,
+                Outcome::Deferred => 2,
+            };
+            if worst.as_ref().is_none_or(|w| rank(&v) > rank(w)) {
+                worst = Some(v);
+            }
+        }
+        match worst {
+            Some(w) if w.outcome != Outcome::Sent => w,
+            _ => sent(self.done_text()),
+        }
+    }
+
+    fn done_text(&self) -> String {
+        if self.done.is_empty() {
+            "forwarded".to_string()
+        } else {
+            self.done.join(", ")
+        }
+    }
+
+    fn mailbox(&mut self, account: &Account) -> Verdict {
+        let ids = Ids {
+            uid: account.uid,
+            gid: account.gid,
+        };
+        if !self.s.mailbox_command.is_empty() {
+            let cmd = expand_attributes(
+                &self.s.mailbox_command,
+                &account.name,
+                None,
+                "",
+                Some(&account.home),
+                &self.s.delimiter,
+            );
+            return self.run_command(&cmd, &account.name, Some(ids), "delivered to command");
+        }
+        let mut qf = match queue::open(&self.qf_path) {
+            Ok(q) => q,
+            Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
+        };
+        let headers = self.headers(&self.rcpt.address);
+        let src = match QueueSource::new(&mut qf) {
+            Ok(s) => s,
+            Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
+        };
+        let mut msg = Prepended::new(headers, src);
+        if self.s.home_mailbox.ends_with('/') {
+            let dir = account.home.join(&self.s.home_mailbox);
+            let _as = match AsUser::become_user(ids) {
+                Ok(a) => a,
+                Err(e) => {
+                    return failed(
+                        "4.3.0",
+                        format!("cannot switch to user {}: {e}", account.name),
+                    )
+                }
+            };
+            let opts = MaildirOptions {
+                size_limit: self.s.size_limit,
+                hostname: Some(self.s.myhostname.clone()),
+                ..MaildirOptions::default()
+            };
+            return match mailbox::maildir::deliver(&dir, &mut msg, &opts) {
+                Ok(_) => {
+                    self.done.push("delivered to maildir".into());
+                    sent("delivered to maildir")
+                }
+                Err(e) => from_delivery_error(&e, e.maildir_text()),
+            };
+        }
+        let (path, in_spool) = if self.s.home_mailbox.is_empty() {
+            (self.s.spool.join(&account.name), true)
+        } else {
+            (account.home.join(&self.s.home_mailbox), false)
+        };
+        let mut opts = MboxOptions {
+            locks: self.s.locks,
+            lock_policy: self.s.lock_policy,
+            size_limit: self.s.size_limit,
+            ..MboxOptions::default()
+        };
+        let result = if in_spool && util::privs::is_root() {
+            // The spool directory is root's: create the mailbox for the user, then append as root.
+            if let Err(e) = create_owned(&path, ids) {
+                return failed(
+                    "4.2.0",
+                    format!("cannot create mailbox {}: {e}", path.display()),
+                );
+            }
+            opts.owner = Some(account.uid);
+            mailbox::mbox::deliver(&path, &self.req.sender, SystemTime::now(), &mut msg, &opts)
+        } else {
+            let _as = match AsUser::become_user(ids) {
+                Ok(a) => a,
+                Err(e) => {
+                    return failed(
+                        "4.3.0",
+                        format!("cannot switch to user {}: {e}", account.name),
+                    )
+                }
+            };
+            mailbox::mbox::deliver(&path, &self.req.sender, SystemTime::now(), &mut msg, &opts)
+        };
+        match result {
+            Ok(_) => {
+                self.done.push("delivered to mailbox".into());
+                sent("delivered to mailbox")
+            }
+            Err(e) => from_delivery_error(&e, e.mbox_text(&path, &account.name)),
+        }
+    }
+
+    fn deliver_file(&mut self, path: &Path, origin: Origin, ids: Option<Ids>) -> Verdict {
+        if !self
+            .s
+            .files_for
+            .iter()
+            .any(|k| k == origin.name() || (origin == Origin::Include && k == "alias"))
+        {
+            return failed(
+                "5.7.1",
+                format!("mail to file is restricted: {}", path.display()),
+            );
+        }
+        let mut qf = match queue::open(&self.qf_path) {
+            Ok(q) => q,
+            Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
+        };
+        let src = match QueueSource::new(&mut qf) {
+            Ok(s) => s,
+            Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
+        };
+        let mut msg = Prepended::new(self.headers(&self.rcpt.address), src);
+        let opts = MboxOptions {
+            locks: self.s.locks,
+            lock_policy: self.s.lock_policy,
+            size_limit: self.s.size_limit,
+            allow_non_regular: true,
+            dotlock_may_fail: true,
+            refuse_executable: true,
+            ..MboxOptions::default()
+        };
+        let _as = match ids.map(AsUser::become_user).transpose() {
+            Ok(a) => a,
+            Err(e) => return failed("4.3.0", format!("cannot switch user: {e}")),
+        };
+        match mailbox::mbox::deliver(path, &self.req.sender, SystemTime::now(), &mut msg, &opts) {
+            Ok(_) => {
+                self.done
+                    .push(format!("delivered to file: {}", path.display()));
+                sent(format!("delivered to file: {}", path.display()))
+            }
+            Err(e) => from_delivery_error(
+                &e,
+                format!(
+                    "cannot append message to file {}: {}",
+                    path.display(),
+                    e.reason()
+                ),
+            ),
+        }
+    }
+
+    fn deliver_command(&mut self, cmd: &str, user: &str, origin: Origin, ids: Option<Ids>) -> Verdict {
+        if !self
+            .s
+            .commands_for
+            .iter()
+            .any(|k| k == origin.name() || (origin == Origin::Include && k == "alias"))
+        {
+            return failed("5.7.1", format!("mail to command is restricted: {cmd}"));
+        }
+        self.run_command(cmd, user, ids, &format!("delivered to command: {cmd}"))
+    }
+
+    /// Pipes the message into `/bin/sh -c cmd` (or local_command_shell) as `ids`.
+    fn run_command(&mut self, cmd: &str, user: &str, ids: Option<Ids>, done: &str) -> Verdict {
+        let mut body = Vec::new();
+        for h in self.headers(&self.rcpt.address) {
+            body.extend_from_slice(h.as_bytes());
+            body.push(b'\n');
+        }
+        match queue::open(&self.qf_path).and_then(|mut qf| qf.content_bytes(b"\n")) {
+            Ok(c) => body.extend_from_slice(&c),
+            Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
+        }
+        let (shell, args): (String, Vec<String>) = if self.s.shell.is_empty() {
+            ("/bin/sh".into(), vec!["-c".into(), cmd.into()])
+        } else {
+            (self.s.shell.clone(), vec!["-c".into(), cmd.into()])
+        };
+        let mut c = Command::new(&shell);
+        c.args(&args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("SHELL", &shell)
+            .env("USER", user)
+            .env("LOGNAME", user)
+            .env("SENDER", &self.req.sender)
+            .env("RECIPIENT", &self.rcpt.address)
+            .env(
+                "ORIGINAL_RECIPIENT",
+                self.rcpt.original.as_deref().unwrap_or(&self.rcpt.address),
+            )
+            .current_dir("/")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Ok(Some(acct)) = util::privs::lookup_user(user) {
+            c.env("HOME", &acct.home);
+        }
+        if util::privs::is_root() {
+            if let Some(i) = ids {
+                use std::os::unix::process::CommandExt;
+                c.uid(i.uid).gid(i.gid);
+            }
+        }
+        let mut child = match c.spawn() {
+            Ok(ch) => ch,
+            Err(e) => return failed("4.3.0", format!("cannot run {shell}: {e}")),
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(&body);
+        }
+        let limit = self.s.command_time_limit;
+        let start = std::time::Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(st)) => break Some(st),
+                Ok(None) if start.elapsed() >= limit => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => break None,
+            }
+        };
+        let mut err_text = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            let mut buf = Vec::new();
+            let _ = e.by_ref().take(2048).read_to_end(&mut buf);
+            err_text = String::from_utf8_lossy(&buf).trim().replace('\n', " ");
+        }
+        match status.and_then(|s| s.code()) {
+            Some(0) => {
+                self.done.push(done.to_string());
+                sent(done)
+            }
+            Some(75) => failed(
+                "4.3.0",
+                format!("temporary failure. Command output: {err_text}"),
+            ),
+            Some(code) => failed(
+                "5.3.0",
+                format!("Command died with status {code}: \"{cmd}\". Command output: {err_text}"),
+            ),
+            None => failed("4.3.0", format!("Command time limit exceeded: \"{cmd}\"")),
+        }
+    }
+
+    /// Forwards the message to the collected addresses, as one new message.
+    fn send_forward(&mut self) -> Verdict {
+        let mut content = format!("Delivered-To: {}\n", self.rcpt.address).into_bytes();
+        match queue::open(&self.qf_path).and_then(|mut qf| qf.content_bytes(b"\n")) {
+            Ok(c) => content.extend_from_slice(&c),
+            Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
+        }
+        let env = ipc::cleanup::Envelope {
+            sender: self.req.sender.clone(),
+            arrival: util::time::now().max(0) as u64,
+            attributes: vec![("uid".into(), "0".into())],
+            recipients: self
+                .forward
+                .iter()
+                .map(|a| ipc::cleanup::Recipient {
+                    address: a.clone(),
+                    orcpt: None,
+                    notify: self.rcpt.notify,
+                })
+                .collect(),
+            ..ipc::cleanup::Envelope::default()
+        };
+        let result =
+            (|| -> Result<(ipc::cleanup::Status, String, String), ipc::cleanup::ClientError> {
+                let mut c = ipc::cleanup::Client::connect(
+                    &self.s.cleanup_socket,
+                    Duration::from_secs(300),
+                )?;
+                let id = c.open(
+                    ipc::cleanup::Source::Internal,
+                    ipc::cleanup::flags::NO_CHECKS,
+                )?;
+                c.envelope(env)?;
+                c.content(&content)?;
+                let (st, text) = c.end()?;
+                Ok((st, text, id))
+            })();
+        match result {
+            Ok((ipc::cleanup::Status::Queued, _, id)) => {
+                let mut parts = self.done.clone();
+                parts.push(format!("forwarded as {id}"));
+                sent(parts.join(", "))
+            }
+            Ok((ipc::cleanup::Status::Discarded, _, _)) => sent("forwarded (discarded)"),
+            Ok((_, text, _)) => failed(
+                if text.starts_with('5') {
+                    "5.3.0"
+                } else {
+                    "4.3.0"
+                },
+                format!("cannot forward: {text}"),
+            ),
+            Err(e) => failed("4.3.0", format!("cannot forward: {e}")),
+        }
+    }
+}
+
+fn m_uid(m: &std::fs::Metadata) -> u32 {
+    std::os::unix::fs::MetadataExt::uid(m)
+}
+
+/// Creates an empty mailbox owned by the user, if there is none (as root).
+fn create_owned(path: &Path, ids: Ids) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(f) => {
+            std::os::unix::fs::fchown(&f, Some(ids.uid), Some(ids.gid))?;
+            f.sync_all()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Expands `$user`, `$home`, `$extension`, `$recipient_delimiter`,
+/// `$domain`, `$local`, `$shell` and `${name?text}` in a raw parameter
+/// (forward_path, luser_relay, mailbox_command), as local(8) does.
+fn expand_attributes(
+    text: &str,
+    user: &str,
+    ext: Option<&str>,
+    domain: &str,
+    home: Option<&Path>,
+    delimiter: &str,
+) -> String {
+    let local = match ext {
+        Some(e) => format!("{user}{}{e}", delimiter.chars().next().unwrap_or('+')),
+        None => user.to_string(),
+    };
+    let home = home.map(|h| h.display().to_string()).unwrap_or_default();
+    let lookup = |name: &str| -> Option<(String, bool)> {
+        let v = match name {
+            "user" => user.to_string(),
+            "home" => home.clone(),
+            "extension" => ext.unwrap_or("").to_string(),
+            "recipient_delimiter" => {
+                if ext.is_some() {
+                    delimiter
+                        .chars()
+                        .next()
+                        .map(String::from)
+                        .unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            }
+            "domain" => domain.to_string(),
+            "local" => local.clone(),
+            "recipient" => format!("{local}@{domain}"),
+            "shell" => "/bin/sh".to_string(),
+            _ => return None,
+        };
+        Some((v, false))
+    };
+    params::expand::expand_text(text, &lookup).unwrap_or_else(|_| text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_attributes;
+    use std::path::Path;
+
+    #[test]
+    fn forward_path_expansion() {
+        let fp = "$home/.forward${recipient_delimiter}${extension}, $home/.forward";
+        assert_eq!(
+            expand_attributes(
+                fp,
+                "bob",
+                Some("lists"),
+                "example.test",
+                Some(Path::new("/home/bob")),
+                "+"
+            ),
+            "/home/bob/.forward+lists, /home/bob/.forward"
+        );
+        assert_eq!(
+            expand_attributes(
+                fp,
+                "bob",
+                None,
+                "example.test",
+                Some(Path::new("/home/bob")),
+                "+"
+            ),
+            "/home/bob/.forward, /home/bob/.forward"
+        );
+        assert_eq!(
+            expand_attributes(
+                "postmaster+$user@example.test",
+                "ghost",
+                None,
+                "x",
+                None,
+                ""
+            ),
+            "postmaster+ghost@example.test"
+        );
+    }
+}

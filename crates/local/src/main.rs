@@ -1,0 +1,98 @@
+//! NAME
+//!   local - mailsuite local mail delivery
+//!
+//! SYNOPSIS
+//!   local [generic daemon options]   (started by the master)
+//!
+//! DESCRIPTION
+//!   local takes delivery requests from qmgr on `private/local` and
+//!   delivers each recipient as Postfix's local(8) does:
+//!
+//!   * A `Delivered-To:` header naming the recipient means a loop: bounce
+//!     (5.4.6).
+//!   * `alias_maps` (user+ext, then user): addresses are forwarded as one new
+//!     message, `/file` gets the message appended, `|command` gets it on
+//!     standard input, `:include:/path` is read like a list of aliases; a
+//!     user aliased to itself gets the mailbox. File and command deliveries
+//!     of aliases run as `default_privs` (or the :include: file's owner),
+//!     and only where `allow_mail_to_files` / `allow_mail_to_commands` say.
+//!   * Users from the passwd database: `forward_path` (.forward files,
+//!     owned by the user) with the user's rights, then `mailbox_command`,
+//!     or the mailbox: `home_mailbox` (`Maildir/` for Maildir, another name
+//!     for an mbox under the home directory) or `mail_spool_directory/user`.
+//!     mbox deliveries use `mailbox_delivery_lock` (fcntl and dotlock),
+//!     `From ` lines and `>From ` quoting; Maildir deliveries go through
+//!     tmp/ to new/. Everything is fsync'd before success.
+//!   * Unknown users go to `luser_relay` if set, else bounce with
+//!     `unknown user: "name"` (5.1.1).
+//!   * `recipient_delimiter` splits user+ext; `mailbox_size_limit` bounds mailboxes.
+//!
+//!   Each message gets `Return-Path:`, `X-Original-To:` and `Delivered-To:`
+//!   headers. A delivered recipient is marked done in the queue file before
+//!   qmgr hears about it; each outcome is logged as
+//!   `ID: to=<…>, relay=local, delay=…, delays=…, dsn=…, status=… (…)`.
+//!
+//! SECURITY
+//!   Started as root (master.cf unpriv column `n`), local switches its
+//!   effective uid and gid to the recipient for each mailbox delivery and
+//!   runs commands with the recipient's (or default_privs') uid. It reads
+//!   only qmgr's validated requests and the queue file. As an ordinary user
+//!   it delivers only where that user may write.
+//!
+//! CONFIGURATION PARAMETERS
+//!   alias_maps, home_mailbox, mail_spool_directory, mailbox_command,
+//!   forward_path, luser_relay, recipient_delimiter, mailbox_size_limit,
+//!   mailbox_delivery_lock, deliver_lock_attempts, deliver_lock_delay,
+//!   stale_lock_time, default_privs, allow_mail_to_commands,
+//!   allow_mail_to_files, local_command_shell, command_time_limit,
+//!   cleanup_service_name, myhostname.
+//!
+//! FILES
+//!   $queue_directory/private/local, $queue_directory/active,
+//!   /etc/passwd, the alias databases, ~/.forward, the mailboxes.
+
+use ipc::delivery::Request;
+use ipc::frame::{read_frame, write_frame};
+use local::deliver::{handle, Settings};
+use server::{Client, Context, Service, SingleService};
+
+struct Local {
+    settings: Option<Settings>,
+}
+
+impl Service for Local {
+    fn post_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
+        self.settings = Some(Settings::new(&ctx.config, ctx.queue_dir()));
+        Ok(())
+    }
+}
+
+impl SingleService for Local {
+    fn serve(&mut self, _ctx: &Context, mut client: Client) {
+        let Some(s) = &self.settings else { return };
+        let _ = client.set_timeout(Some(std::time::Duration::from_secs(3600)));
+        let req = match read_frame(&mut client) {
+            Ok(Some((k, p))) => match Request::decode(k, &p) {
+                Ok(r) => r,
+                Err(e) => {
+                    maillog::warning!("bad delivery request: {e}");
+                    return;
+                }
+            },
+            Ok(None) => return,
+            Err(e) => {
+                maillog::warning!("read delivery request: {e}");
+                return;
+            }
+        };
+        let resp = handle(s, &req);
+        let (k, p) = resp.encode();
+        if let Err(e) = write_frame(&mut client, k, &p) {
+            maillog::warning!("{}: send delivery response: {e}", req.queue_id);
+        }
+    }
+}
+
+fn main() {
+    server::single_server("local", Local { settings: None })
+}

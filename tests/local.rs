@@ -1,0 +1,269 @@
+//! Local delivery end to end, as root with real system users made by
+//! `useradd` as the seeds do: SMTP (Python smtplib) → smtpd → cleanup →
+//! qmgr → local → Maildir or mbox; aliases built by `newaliases` (to a
+//! user, to a file, to a command); the maillog tells the whole story under
+//! one queue ID.
+
+use kit::{is_root, wait_until, Instance};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// A system user that is removed again when dropped.
+struct SystemUser {
+    name: String,
+    home: PathBuf,
+}
+
+impl SystemUser {
+    fn new(tag: &str) -> SystemUser {
+        let name = format!("ms{tag}{}", std::process::id() % 100_000);
+        let _ = Command::new("userdel").args(["-r", &name]).output();
+        let out = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", &name])
+            .output()
+            .expect("useradd");
+        assert!(
+            out.status.success(),
+            "useradd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let home = PathBuf::from(format!("/home/{name}"));
+        SystemUser { name, home }
+    }
+}
+
+impl Drop for SystemUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").args(["-r", &self.name]).output();
+    }
+}
+
+fn instance(name: &str, extra: &str) -> Instance {
+    let inst = Instance::new(name);
+    inst.main_cf(&format!(
+        "mydestination = $myhostname, localhost\nalias_maps = hash:{d}/aliases\nalias_database = hash:{d}/aliases\n{extra}",
+        d = inst.dir.display()
+    ));
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nlocal unix - n n - - local\npickup unix n - n 60 1 pickup\n",
+    );
+    inst
+}
+
+fn newaliases(inst: &Instance, text: &str) {
+    std::fs::write(inst.dir.join("aliases"), text).expect("aliases");
+    let out = Command::new(inst.bin.join("newaliases"))
+        .env("MAIL_CONFIG", &inst.dir)
+        .output()
+        .expect("newaliases");
+    assert!(
+        out.status.success(),
+        "newaliases: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn smtp_send(port: u16, rcpt: &str, body: &str) {
+    let script = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port})\ns.sendmail('sender@example.org', ['{rcpt}'], {body:?}.encode())\ns.quit()\n"
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "smtplib: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+const BODY: &str = "Subject: to the mailbox\r\nFrom: sender@example.org\r\n\r\nFrom the start of a line\r\n.dot line\r\nlast line\r\n";
+
+#[test]
+fn smtp_to_maildir_for_a_system_user() {
+    if !is_root() {
+        eprintln!("skipped: useradd needs root");
+        return;
+    }
+    let user = SystemUser::new("md");
+    let inst = instance("local-maildir", "home_mailbox = Maildir/\n");
+    newaliases(&inst, "# none\n");
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        &format!("{}@localhost", user.name),
+        BODY,
+    );
+    let new = user.home.join("Maildir/new");
+    assert!(
+        wait_until(15 * SECOND, || files(&new).len() == 1),
+        "maildir: {:?}\n{}",
+        files(&new),
+        inst.maillog()
+    );
+    let path = &files(&new)[0];
+    let text = std::fs::read_to_string(path).expect("read");
+    assert!(text.starts_with(&format!("Return-Path: <sender@example.org>\nX-Original-To: {0}@localhost\nDelivered-To: {0}@localhost\nReceived: from ", user.name)), "{text}");
+    assert!(
+        text.ends_with("\n\nFrom the start of a line\n.dot line\nlast line\n"),
+        "{text}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let uid = nix::unistd::User::from_name(&user.name)
+        .ok()
+        .flatten()
+        .expect("user")
+        .uid
+        .as_raw();
+    assert_eq!(
+        std::fs::metadata(path).expect("stat").uid(),
+        uid,
+        "delivered as the user"
+    );
+    assert!(inst.wait_log("status=sent (delivered to maildir)", 1, 5 * SECOND));
+    let line = inst
+        .log_lines("status=sent (delivered to maildir)")
+        .pop()
+        .expect("line");
+    let id = line.split(": ").nth(1).expect("id").to_string();
+    assert!(
+        line.contains(&format!(
+            "to=<{}@localhost>, relay=local, delay=",
+            user.name
+        )),
+        "{line}"
+    );
+    assert!(line.contains("dsn=2.0.0"), "{line}");
+    // The whole life of the message under one queue ID.
+    for step in [
+        "client=localhost[127.0.0.1]",
+        "message-id=",
+        "from=<sender@example.org>, size=",
+        "status=sent",
+        "removed",
+    ] {
+        let found = inst
+            .maillog()
+            .lines()
+            .any(|l| l.contains(&format!(": {id}: ")) && l.contains(step));
+        assert!(found, "no '{step}' for {id} in\n{}", inst.maillog());
+    }
+}
+
+#[test]
+fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
+    if !is_root() {
+        eprintln!("skipped: useradd needs root");
+        return;
+    }
+    let user = SystemUser::new("mb");
+    let inst = instance("local-mbox", "");
+    let spool = inst.dir.join("mail");
+    std::fs::create_dir_all(&spool).expect("spool");
+    inst.main_cf(&format!("mail_spool_directory = {}\n", spool.display()));
+    let file = inst.dir.join("archive.mbox");
+    let out = inst.dir.join("cmd-out");
+    std::fs::write(&file, "").expect("touch");
+    std::os::unix::fs::chown(&file, Some(65534), Some(65534)).expect("chown");
+    std::fs::write(&out, "").expect("touch");
+    std::os::unix::fs::chown(&out, Some(65534), Some(65534)).expect("chown");
+    newaliases(
+        &inst,
+        &format!(
+            "dream: {u}\nteam: {u}, {f}\ncmd: \"|cat > {o}\"\n",
+            u = user.name,
+            f = file.display(),
+            o = out.display()
+        ),
+    );
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    smtp_send(port, "dream@localhost", BODY);
+    let mbox = spool.join(&user.name);
+    assert!(
+        wait_until(15 * SECOND, || std::fs::read_to_string(&mbox)
+            .map(|t| t.matches("\nlast line\n").count() == 1)
+            .unwrap_or(false)),
+        "{}",
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&mbox).expect("mbox");
+    assert!(text.starts_with("From sender@example.org  "), "{text}");
+    assert!(
+        text.contains(&format!(
+            "X-Original-To: dream@localhost\nDelivered-To: {}@localhost\n",
+            user.name
+        )) || text.contains("X-Original-To: dream@localhost\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n>From the start of a line\n"),
+        "From_ quoted: {text}"
+    );
+    assert!(text.ends_with("last line\n\n"), "{text}");
+
+    smtp_send(port, "team@localhost", BODY);
+    assert!(
+        wait_until(15 * SECOND, || std::fs::read_to_string(&file)
+            .map(|t| t.contains("last line"))
+            .unwrap_or(false)),
+        "{}",
+        inst.maillog()
+    );
+    smtp_send(port, "cmd@localhost", BODY);
+    assert!(
+        wait_until(15 * SECOND, || std::fs::read_to_string(&out)
+            .map(|t| t.contains("last line"))
+            .unwrap_or(false)),
+        "{}",
+        inst.maillog()
+    );
+    assert!(std::fs::read_to_string(&out)
+        .expect("out")
+        .starts_with("Return-Path: <sender@example.org>\n"));
+    assert!(
+        inst.wait_log("status=sent (delivered to command: cat >", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    // team: the mailbox copy went through forwarding or directly; both end in the user's mbox.
+    assert!(
+        wait_until(15 * SECOND, || std::fs::read_to_string(&mbox)
+            .map(|t| t.matches("\nlast line\n").count() == 2)
+            .unwrap_or(false)),
+        "{}",
+        inst.maillog()
+    );
+}
+
+#[test]
+fn unknown_local_users_are_refused_at_rcpt() {
+    let inst = instance("local-unknown", "");
+    newaliases(&inst, "postmaster: root\n");
+    inst.start();
+    let script = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.ehlo()\ns.mail('a@example.org')\nprint(s.rcpt('no-such-user-here@localhost'))\n",
+        inst.port("127.0.0.1:0")
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("550") && text.contains("User unknown in local recipient table"),
+        "{text}"
+    );
+}
