@@ -48,7 +48,7 @@ fn instance(name: &str, extra: &str) -> Instance {
         d = inst.dir.display()
     ));
     inst.master_cf(
-        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nlocal unix - n n - - local\npickup unix n - n 60 1 pickup\n",
+        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nlocal unix - n n - - local\npickup unix n - n 60 1 pickup\nbounce unix - - n - 0 bounce\n",
     );
     inst
 }
@@ -265,5 +265,71 @@ fn unknown_local_users_are_refused_at_rcpt() {
     assert!(
         text.contains("550") && text.contains("User unknown in local recipient table"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_bounce_comes_back_to_a_local_sender() {
+    if !is_root() {
+        eprintln!("skipped: useradd needs root");
+        return;
+    }
+    let user = SystemUser::new("bo");
+    let inst = instance("local-bounce", "home_mailbox = Maildir/\n");
+    newaliases(&inst, "# none\n");
+    inst.start();
+    let mut child = Command::new(inst.bin.join("sendmail"))
+        .args([
+            "-f",
+            &format!("{}@localhost", user.name),
+            "-N",
+            "failure",
+            "-V",
+            "env-42",
+            "no-such-user-xyz@localhost",
+        ])
+        .env("MAIL_CONFIG", &inst.dir)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sendmail");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("stdin"),
+        b"Subject: lost\n\nwhere did it go\n",
+    )
+    .expect("write");
+    assert!(child.wait().expect("wait").success());
+    let new = user.home.join("Maildir/new");
+    assert!(
+        wait_until(20 * SECOND, || files(&new).len() == 1),
+        "{}",
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&files(&new)[0]).expect("read");
+    assert!(text.starts_with("Return-Path: <>\n"), "{text}");
+    assert!(
+        text.contains("Subject: Undelivered Mail Returned to Sender\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<no-such-user-xyz@localhost>: unknown user: \"no-such-user-xyz\""),
+        "{text}"
+    );
+    assert!(text.contains("Action: failed\nStatus: 5.1.1\n"), "{text}");
+    assert!(text.contains("Original-Envelope-Id: env-42\n"), "{text}");
+    assert!(text.contains("Content-Type: message/rfc822\n"), "{text}");
+    assert!(
+        text.contains("\nSubject: lost\n") && text.contains("\n\nwhere did it go\n"),
+        "the message comes back: {text}"
+    );
+    assert!(inst.wait_log("sender non-delivery notification: ", 1, 5 * SECOND));
+    let line = inst
+        .log_lines("status=bounced (unknown user")
+        .pop()
+        .expect("bounced line");
+    let id = line.split(": ").nth(1).expect("id").to_string();
+    assert!(
+        inst.wait_log(&format!("{id}: removed"), 1, 10 * SECOND),
+        "{}",
+        inst.maillog()
     );
 }

@@ -1,0 +1,174 @@
+//! The text of a delivery status notification (RFC 3464), laid out as
+//! Postfix's bounce(8) writes it: a human-readable part, a
+//! message/delivery-status part with one block per recipient, and the
+//! returned message (whole, or headers only for RET=HDRS, cut at
+//! `bounce_size_limit`).
+
+use ipc::delivery::bounce::Kind;
+use queue::logs::Entry;
+
+/// What a notice is about.
+pub struct Report<'a> {
+    pub kind: Kind,
+    pub queue_id: &'a str,
+    pub myhostname: &'a str,
+    pub mail_name: &'a str,
+    pub sender: &'a str,
+    pub recipient: &'a str,
+    pub arrival: i64,
+    pub envid: Option<&'a str>,
+    pub entries: &'a [Entry],
+    /// The returned text, already cut to size.
+    pub original: &'a [u8],
+    /// True when only the headers are returned.
+    pub headers_only: bool,
+    pub now: i64,
+}
+
+fn intro(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::Failure => (
+            "Undelivered Mail Returned to Sender",
+            "I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients. It's attached below.\n\nFor further assistance, please send mail to postmaster.\n\nIf you do so, please include this problem report. You can\ndelete your own text from the attached returned message.",
+        ),
+        Kind::Delay => (
+            "Delayed Mail (still being retried)",
+            "####################################################################\n# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\n####################################################################\n\nYour message could not be delivered for some time.\nIt will be retried until it is too old.",
+        ),
+        Kind::Success => (
+            "Successful Mail Delivery Report",
+            "Your message was successfully delivered to the destination(s)\nlisted below. If the message was delivered to mailbox you will\nreceive no further notifications. Otherwise you may still receive\nnotifications of mail delivery errors from other systems.",
+        ),
+    }
+}
+
+/// `smtp; 550 …` for remote replies, `X-Postfix; …` for local reasons, as Postfix writes them.
+fn diagnostic(e: &Entry) -> String {
+    let r = e.reason.trim();
+    if let Some(pos) = r.find(" said: ") {
+        format!("smtp; {}", &r[pos + 7..])
+    } else {
+        format!("X-Postfix; {r}")
+    }
+}
+
+/// The whole notice, with LF line ends.
+pub fn compose(r: &Report) -> String {
+    let (subject, text) = intro(r.kind);
+    let boundary = format!("{}.{}/{}", r.queue_id, r.now, r.myhostname);
+    let mut m = String::new();
+    m.push_str(&format!(
+        "From: MAILER-DAEMON@{} (Mail Delivery System)\n",
+        r.myhostname
+    ));
+    m.push_str(&format!("Subject: {subject}\n"));
+    m.push_str(&format!("To: {}\n", r.recipient));
+    m.push_str("Auto-Submitted: auto-replied\n");
+    m.push_str("MIME-Version: 1.0\n");
+    m.push_str(&format!(
+        "Content-Type: multipart/report; report-type=delivery-status;\n\tboundary=\"{boundary}\"\n"
+    ));
+    m.push_str("Content-Transfer-Encoding: 8bit\n\n");
+    m.push_str("This is a MIME-encapsulated message.\n\n");
+    m.push_str(&format!("--{boundary}\nContent-Description: Notification\nContent-Type: text/plain; charset=us-ascii\n\n"));
+    m.push_str(&format!(
+        "This is the {} program at host {}.\n\n{text}\n\n",
+        r.mail_name, r.myhostname
+    ));
+    m.push_str(&format!(
+        "                   The {} program\n\n",
+        r.mail_name
+    ));
+    for e in r.entries {
+        m.push_str(&format!("<{}>: {}\n", e.recipient, e.reason));
+    }
+    m.push('\n');
+    m.push_str(&format!("--{boundary}\nContent-Description: Delivery report\nContent-Type: message/delivery-status\n\n"));
+    m.push_str(&format!("Reporting-MTA: dns; {}\n", r.myhostname));
+    m.push_str(&format!("X-Mailsuite-Queue-ID: {}\n", r.queue_id));
+    m.push_str(&format!("X-Mailsuite-Sender: rfc822; {}\n", r.sender));
+    m.push_str(&format!(
+        "Arrival-Date: {}\n",
+        util::time::rfc5322(r.arrival)
+    ));
+    if let Some(id) = r.envid {
+        m.push_str(&format!("Original-Envelope-Id: {id}\n"));
+    }
+    for e in r.entries {
+        m.push('\n');
+        m.push_str(&format!("Final-Recipient: rfc822; {}\n", e.recipient));
+        if let Some(o) = &e.orcpt {
+            m.push_str(&format!("Original-Recipient: {o}\n"));
+        } else if let Some(o) = &e.original {
+            m.push_str(&format!("Original-Recipient: rfc822; {o}\n"));
+        }
+        let action = match r.kind {
+            Kind::Failure => "failed",
+            Kind::Delay => "delayed",
+            Kind::Success => "delivered",
+        };
+        m.push_str(&format!("Action: {action}\n"));
+        m.push_str(&format!("Status: {}\n", e.status));
+        if !e.relay.is_empty() && e.relay != "none" && e.relay != "local" {
+            m.push_str(&format!("Remote-MTA: dns; {}\n", e.relay));
+        }
+        m.push_str(&format!("Diagnostic-Code: {}\n", diagnostic(e)));
+        if r.kind == Kind::Delay {
+            m.push_str(&format!(
+                "Will-Retry-Until: {}\n",
+                util::time::rfc5322(r.now)
+            ));
+        }
+    }
+    m.push('\n');
+    let (desc, ctype) = if r.headers_only {
+        ("Undelivered Message Headers", "text/rfc822-headers")
+    } else {
+        ("Undelivered Message", "message/rfc822")
+    };
+    m.push_str(&format!("--{boundary}\nContent-Description: {desc}\nContent-Type: {ctype}\nContent-Transfer-Encoding: 8bit\n\n"));
+    m.push_str(&String::from_utf8_lossy(r.original));
+    if !m.ends_with('\n') {
+        m.push('\n');
+    }
+    m.push_str(&format!("\n--{boundary}--\n"));
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_report_has_the_three_parts() {
+        let entries = vec![Entry {
+            recipient: "nobody@example.test".into(),
+            orcpt: Some("rfc822;nobody@example.test".into()),
+            status: "5.1.1".into(),
+            reason: "unknown user: \"nobody\"".into(),
+            relay: "local".into(),
+            ..Entry::default()
+        }];
+        let text = compose(&Report {
+            kind: Kind::Failure,
+            queue_id: "4jWjSX5zbPz1T1JY",
+            myhostname: "mail.example.test",
+            mail_name: "mailsuite",
+            sender: "alice@example.test",
+            recipient: "alice@example.test",
+            arrival: 0,
+            envid: Some("xyz"),
+            entries: &entries,
+            original: b"Subject: hi\n\nbody\n",
+            headers_only: false,
+            now: 1,
+        });
+        assert!(text.starts_with("From: MAILER-DAEMON@mail.example.test (Mail Delivery System)\nSubject: Undelivered Mail Returned to Sender\nTo: alice@example.test\n"));
+        assert!(text.contains("Content-Type: multipart/report; report-type=delivery-status;"));
+        assert!(text.contains("<nobody@example.test>: unknown user: \"nobody\"\n"));
+        assert!(text.contains("Final-Recipient: rfc822; nobody@example.test\nOriginal-Recipient: rfc822;nobody@example.test\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: X-Postfix; unknown user: \"nobody\"\n"));
+        assert!(text.contains("Original-Envelope-Id: xyz\n"));
+        assert!(text.contains("Content-Type: message/rfc822\nContent-Transfer-Encoding: 8bit\n\nSubject: hi\n\nbody\n"));
+        assert!(text.ends_with("--\n"));
+    }
+}
