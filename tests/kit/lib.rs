@@ -146,7 +146,18 @@ impl Instance {
 
     /// `mailsuite start`, then waits for the master's start-up line.
     pub fn start(&self) {
-        let out = self.mailsuite(&["start"]);
+        self.start_with_env(&[]);
+    }
+
+    /// `mailsuite start` with extra environment for the master and its
+    /// workers (e.g. MAILSUITE_FAIL_POINT, which the master passes on).
+    pub fn start_with_env(&self, env: &[(&str, &str)]) {
+        let mut cmd = self.command("mailsuite");
+        cmd.arg("start");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run mailsuite");
         assert!(
             out.status.success(),
             "mailsuite start failed: {}",

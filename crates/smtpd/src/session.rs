@@ -547,6 +547,15 @@ impl<'a> Session<'a> {
                 return false;
             }
         }
+        if !self.queue_has_room(m.size.unwrap_or(0)) {
+            maillog::info!(
+                "NOQUEUE: reject: MAIL from {}: 452 4.3.1 Insufficient system storage; proto={}",
+                self.namaddr,
+                self.protocol()
+            );
+            self.error_reply(&Reply::insufficient_storage());
+            return false;
+        }
         self.tx = Some(Transaction {
             mail: m,
             recipients: Vec::new(),
@@ -560,6 +569,21 @@ impl<'a> Session<'a> {
         }
         self.reply(&Reply::mail_ok());
         true
+    }
+
+    /// Postfix's smtpd_check_queue: the queue file system must have room for
+    /// 1.5 times the larger of the message's SIZE and message_size_limit,
+    /// plus queue_minfree.
+    fn queue_has_room(&self, size: u64) -> bool {
+        let Ok(st) = nix::sys::statvfs::statvfs(self.queue_dir.as_path()) else {
+            return true;
+        };
+        let free = (st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64);
+        let need = self
+            .s
+            .queue_minfree
+            .saturating_add(size.max(self.s.message_size_limit).saturating_mul(3) / 2);
+        free >= need
     }
 
     /// Opens the cleanup stream for the transaction (once). On failure

@@ -30,6 +30,8 @@ pub struct Settings {
     pub myhostname: String,
     pub banner: String,
     pub message_size_limit: u64,
+    /// `queue_minfree`: free bytes the queue file system must keep.
+    pub queue_minfree: u64,
     pub recipient_limit: usize,
     pub line_length_limit: usize,
     pub timeout: Duration,
@@ -67,6 +69,7 @@ impl Settings {
             myhostname: c.str(&p::MYHOSTNAME).to_string(),
             banner: c.str(&p::SMTPD_BANNER).to_string(),
             message_size_limit: c.size(&p::MESSAGE_SIZE_LIMIT),
+            queue_minfree: c.size(&p::QUEUE_MINFREE),
             recipient_limit: usize::try_from(c.int(&p::SMTPD_RECIPIENT_LIMIT).max(1))
                 .unwrap_or(usize::MAX),
             line_length_limit: usize::try_from(c.int(&p::LINE_LENGTH_LIMIT).max(512))
