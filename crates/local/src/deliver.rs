@@ -648,7 +648,13 @@ impl Job<'_> {
         }
     }
 
-    fn deliver_command(&mut self, cmd: &str, user: &str, origin: Origin, ids: Option<Ids>) -> Verdict {
+    fn deliver_command(
+        &mut self,
+        cmd: &str,
+        user: &str,
+        origin: Origin,
+        ids: Option<Ids>,
+    ) -> Verdict {
         if !self
             .s
             .commands_for

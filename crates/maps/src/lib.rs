@@ -32,11 +32,11 @@
 
 pub mod access;
 pub mod alias;
-pub mod domains;
-pub mod hosts;
 mod cdb;
 mod cidr;
+pub mod domains;
 pub mod error;
+pub mod hosts;
 pub mod indexed;
 mod inline;
 pub mod lines;
