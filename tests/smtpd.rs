@@ -726,3 +726,45 @@ fn swaks_pipeline_and_tls() {
     }
     assert!(wait_until(5 * SECOND, || incoming(&inst).len() == 2));
 }
+
+#[test]
+fn curl_sends_over_smtp() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("skipped: curl is not installed");
+        return;
+    }
+    let (inst, port) = start("smtpd-curl", "");
+    let msg = inst.dir.join("curl-message.txt");
+    std::fs::write(
+        &msg,
+        "From: a@example.org\r\nTo: b@example.org\r\nSubject: curl\r\n\r\nsent by curl\r\n",
+    )
+    .expect("write");
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--url",
+            &format!("smtp://127.0.0.1:{port}"),
+            "--mail-from",
+            "a@example.org",
+            "--mail-rcpt",
+            "b@example.org",
+            "--upload-file",
+        ])
+        .arg(&msg)
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_until(5 * SECOND, || incoming(&inst).len() == 1));
+    let shown = postcat(&inst, &incoming(&inst)[0]);
+    assert!(shown.contains("sender: a@example.org"), "{shown}");
+    assert!(shown.contains("recipient: b@example.org"), "{shown}");
+    assert!(
+        shown.contains("Subject: curl") && shown.contains("sent by curl"),
+        "{shown}"
+    );
+}
