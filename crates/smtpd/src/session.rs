@@ -578,7 +578,7 @@ impl<'a> Session<'a> {
         let Ok(st) = nix::sys::statvfs::statvfs(self.queue_dir.as_path()) else {
             return true;
         };
-        let free = (st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64);
+        let free = st.blocks_available().saturating_mul(st.fragment_size());
         let need = self
             .s
             .queue_minfree
