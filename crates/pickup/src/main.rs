@@ -138,9 +138,11 @@ fn take(
         }),
         envid: qenv.dsn_envid.clone(),
         attributes,
-        recipients: qenv
-            .recipients
-            .iter()
+        // Recipients already delivered stay delivered (postsuper -r requeues
+        // through maildrop); extracted recipients (sendmail -t) are kept.
+        recipients: qf
+            .recipients()
+            .filter(|r| !r.done)
             .map(|r| Recipient {
                 address: r.address.clone(),
                 orcpt: r.dsn_orcpt.clone(),
