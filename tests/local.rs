@@ -214,6 +214,20 @@ fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
     );
     assert!(text.ends_with("last line\n\n"), "{text}");
 
+    // The seeds read their mail with `mail` (s-nail).
+    let listing = Command::new("s-nail")
+        .args(["-R", "-#", "-H", "-f"])
+        .arg(&mbox)
+        .env("HOME", &inst.dir)
+        .output();
+    if let Ok(listing) = listing {
+        let shown = String::from_utf8_lossy(&listing.stdout);
+        assert!(
+            shown.contains("to the mailbox"),
+            "s-nail could not read the mbox: {shown}"
+        );
+    }
+
     smtp_send(port, "team@localhost", BODY);
     assert!(
         wait_until(15 * SECOND, || std::fs::read_to_string(&file)
