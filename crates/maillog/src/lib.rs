@@ -94,6 +94,7 @@ struct Logger {
     settings: Settings,
     ident: String,
     sink: Sink,
+    pid: u32,
 }
 
 static LOGGER: Mutex<Option<Logger>> = Mutex::new(None);
@@ -211,10 +212,19 @@ pub fn init(settings: Settings) -> Result<(), String> {
         settings,
         ident,
         sink,
+        pid: std::process::id(),
     });
     match problem {
         Some(p) => Err(p),
         None => Ok(()),
+    }
+}
+
+/// Records the new process ID after a fork (lines carry the pid, cached).
+pub fn after_fork() {
+    let mut guard = LOGGER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(l) = guard.as_mut() {
+        l.pid = std::process::id();
     }
 }
 
@@ -280,7 +290,7 @@ impl Logger {
             timestamp(),
             self.settings.hostname,
             self.ident,
-            std::process::id(),
+            self.pid,
             level.prefix(),
             text
         )

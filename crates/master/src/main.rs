@@ -109,6 +109,7 @@ fn detach() -> OwnedFd {
             std::process::exit(1);
         }
         Ok(nix::unistd::ForkResult::Child) => {
+            maillog::after_fork();
             drop(r);
             let _ = nix::unistd::setsid();
             w

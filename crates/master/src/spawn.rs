@@ -54,6 +54,11 @@ pub fn spawn(req: SpawnRequest<'_>) -> std::io::Result<u32> {
             cmd.env(name, v);
         }
     }
+    // With TZ set, glibc reads the zone file once instead of checking
+    // /etc/localtime on every log line's timestamp.
+    if std::env::var_os("TZ").is_none() {
+        cmd.env("TZ", ":/etc/localtime");
+    }
     let mut fds = req.fds;
     if let Some(log) = req.maillog {
         cmd.env(maillog::MAILLOG_FD_ENV, ipc::status::MAILLOG_FD.to_string());
