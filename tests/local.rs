@@ -347,3 +347,47 @@ fn a_bounce_comes_back_to_a_local_sender() {
         inst.maillog()
     );
 }
+
+#[test]
+fn notify_success_sends_a_delivery_report() {
+    if !is_root() {
+        eprintln!("skipped: useradd needs root");
+        return;
+    }
+    let user = SystemUser::new("ok");
+    let inst = instance("local-success", "home_mailbox = Maildir/\n");
+    newaliases(&inst, "# none\n");
+    inst.start();
+    let me = format!("{}@localhost", user.name);
+    let mut child = Command::new(inst.bin.join("sendmail"))
+        .args(["-f", &me, "-N", "success,failure", &me])
+        .env("MAIL_CONFIG", &inst.dir)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sendmail");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("stdin"),
+        b"Subject: tell me\n\nhello\n",
+    )
+    .expect("write");
+    assert!(child.wait().expect("wait").success());
+    let new = user.home.join("Maildir/new");
+    assert!(
+        wait_until(20 * SECOND, || files(&new).len() == 2),
+        "{}",
+        inst.maillog()
+    );
+    let texts: Vec<String> = files(&new)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("read"))
+        .collect();
+    let report = texts
+        .iter()
+        .find(|t| t.contains("Subject: Successful Mail Delivery Report"))
+        .expect("a success report");
+    assert!(
+        report.contains("Action: delivered\nStatus: 2.0.0\n"),
+        "{report}"
+    );
+    assert!(inst.wait_log("sender delivery status notification: ", 1, 5 * SECOND));
+}

@@ -403,6 +403,7 @@ impl Manager {
         let t = now();
         let mut deferred = Vec::new();
         let mut bounced = Vec::new();
+        let mut delivered = Vec::new();
         for r in &m.recipients {
             let Some((res, agent_logged)) = &r.result else {
                 continue;
@@ -453,6 +454,12 @@ impl Manager {
                 time: t as u64,
             };
             match res.outcome {
+                // NOTIFY=SUCCESS: the sender gets a delivery report.
+                Outcome::Sent if r.rcpt.notify & ipc::cleanup::notify::SUCCESS != 0 => delivered
+                    .push(Entry {
+                        action: "delivered".into(),
+                        ..entry
+                    }),
                 Outcome::Sent => {}
                 Outcome::Deferred => deferred.push(entry),
                 Outcome::Bounced => bounced.push(entry),
@@ -491,8 +498,39 @@ impl Manager {
                 maillog::warning!("{}: {e}", m.id);
             }
         }
+        if let Err(e) = logs::append(q, h, Log::Trace, &m.id, &delivered) {
+            maillog::warning!("{}: {e}", m.id);
+        }
+        self.report_successes(m);
         self.return_failures(m);
         self.dispose(m);
+    }
+
+    /// Sends the success notices for NOTIFY=SUCCESS recipients (the trace
+    /// log); a failure to do so is logged, the mail itself is delivered.
+    fn report_successes(&self, m: &Message) {
+        let q = &self.s.queue_dir;
+        let h = &self.s.hash;
+        if !logs::read(q, h, Log::Trace, &m.id).is_ok_and(|e| !e.is_empty()) {
+            return;
+        }
+        let notice = delivery::bounce::Notice {
+            queue_id: m.id.clone(),
+            queue_name: "active".into(),
+            kind: delivery::bounce::Kind::Success,
+        };
+        match ask_bounce(&self.s.bounce_socket, &notice, self.s.agent_timeout) {
+            Ok(done) if done.ok => {
+                let _ = logs::remove(q, h, Log::Trace, &m.id);
+            }
+            Ok(_) => {
+                maillog::warning!("{}: bounce service could not send the success notice", m.id)
+            }
+            Err(e) => maillog::warning!(
+                "{}: bounce service unavailable for the success notice: {e}",
+                m.id
+            ),
+        }
     }
 
     /// Asks the bounce service to return the recipients in the bounce log;
