@@ -5,7 +5,7 @@ use crate::setup::{self, Context};
 use crate::status::{accept, Inherited};
 use crate::Service;
 use ipc::status::Status;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
@@ -22,45 +22,69 @@ pub(crate) enum Wait {
     Idle,
 }
 
-/// Waits until a listener is readable, the master goes away or the idle
-/// time runs out.
-pub(crate) fn wait_for_client(inh: &Inherited, idle: Option<std::time::Duration>) -> Wait {
-    let started = Instant::now();
-    loop {
-        let mut fds: Vec<PollFd> = inh
-            .listeners
-            .iter()
-            .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
-            .collect();
-        if let Some(s) = inh.status_fd() {
-            fds.push(PollFd::new(s, PollFlags::POLLIN));
-        }
-        let timeout = match idle {
-            None => PollTimeout::NONE,
-            Some(limit) => {
-                let left = limit.saturating_sub(started.elapsed());
-                if left.is_zero() {
-                    return Wait::Idle;
-                }
-                PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
-                    .unwrap_or(PollTimeout::MAX)
+/// Waits for clients with epoll. Listeners are registered with
+/// EPOLLEXCLUSIVE, so a new connection wakes one idle worker of the pool
+/// rather than all of them (the thundering herd Postfix avoids with an
+/// accept lock).
+pub(crate) struct Waiter {
+    epoll: Epoll,
+    listeners: usize,
+}
+
+/// The token of the status socket in the epoll set.
+const STATUS_TOKEN: u64 = u64::MAX;
+
+impl Waiter {
+    pub(crate) fn new(inh: &Inherited) -> Waiter {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .unwrap_or_else(|e| maillog::fatal!("epoll: {e}"));
+        for (i, l) in inh.listeners.iter().enumerate() {
+            let ev = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, i as u64);
+            if let Err(e) = epoll.add(l.as_fd(), ev) {
+                maillog::fatal!("epoll add listener: {e}");
             }
-        };
-        match poll(&mut fds, timeout) {
-            Ok(0) => return Wait::Idle,
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => maillog::fatal!("poll: {e}"),
         }
-        let n = inh.listeners.len();
-        if fds.len() > n && fds[n].revents().is_some_and(|r| !r.is_empty()) && inh.master_gone() {
-            return Wait::MasterGone;
+        if let Some(s) = inh.status_fd() {
+            if let Err(e) = epoll.add(s, EpollEvent::new(EpollFlags::EPOLLIN, STATUS_TOKEN)) {
+                maillog::fatal!("epoll add status socket: {e}");
+            }
         }
-        if let Some(i) = fds[..n]
-            .iter()
-            .position(|f| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN)))
-        {
-            return Wait::Ready(i);
+        Waiter {
+            epoll,
+            listeners: inh.listeners.len(),
+        }
+    }
+
+    /// Waits until a listener is readable, the master goes away or the idle
+    /// time runs out.
+    pub(crate) fn wait(&self, inh: &Inherited, idle: Option<std::time::Duration>) -> Wait {
+        let started = Instant::now();
+        let mut events = [EpollEvent::empty(); 8];
+        loop {
+            let timeout = match idle {
+                None => EpollTimeout::NONE,
+                Some(limit) => {
+                    let left = limit.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        return Wait::Idle;
+                    }
+                    EpollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+                        .unwrap_or(EpollTimeout::MAX)
+                }
+            };
+            let n = match self.epoll.wait(&mut events, timeout) {
+                Ok(0) => return Wait::Idle,
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => maillog::fatal!("epoll_wait: {e}"),
+            };
+            let ready = &events[..n];
+            if ready.iter().any(|e| e.data() == STATUS_TOKEN) && inh.master_gone() {
+                return Wait::MasterGone;
+            }
+            if let Some(e) = ready.iter().find(|e| (e.data() as usize) < self.listeners) {
+                return Wait::Ready(e.data() as usize);
+            }
         }
     }
 }
@@ -78,10 +102,11 @@ pub(crate) fn serve_loop<R>(
 ) -> ! {
     let limits = ctx.limits(long_running);
     let gen = ctx.options.generation;
+    let waiter = Waiter::new(inh);
     inh.notify(gen, Status::Available);
     let mut served: u64 = 0;
     loop {
-        match wait_for_client(inh, limits.map(|l| l.0)) {
+        match waiter.wait(inh, limits.map(|l| l.0)) {
             Wait::MasterGone | Wait::Idle => std::process::exit(0),
             Wait::Ready(i) => {
                 let Some(request) = take(&inh.listeners[i]) else {
