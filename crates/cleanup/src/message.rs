@@ -194,12 +194,10 @@ pub fn serve(s: &Settings, conn: &mut (impl Read + Write)) {
     }
 }
 
-/// Tells the queue manager new mail arrived; it may not run yet, which is fine.
+/// Tells the queue manager new mail arrived, without ever waiting for it:
+/// it may not run yet, or have wake-ups pending already.
 fn wake_qmgr(path: &std::path::Path) {
-    if let Ok(mut sock) = std::os::unix::net::UnixStream::connect(path) {
-        let _ = sock.set_nonblocking(true);
-        let _ = sock.write_all(b"A");
-    }
+    let _ = ipc::trigger::send(path, &[ipc::trigger::SCAN_INCOMING]);
 }
 
 /// The state of one message while its content streams in.

@@ -14,11 +14,49 @@ pub const FLUSH: u8 = b'F';
 /// The master's periodic wakeup.
 pub const WAKEUP: u8 = b'W';
 
-/// Sends `request` to the trigger socket at `path` without blocking for
-/// long; a service that is not running is not an error here (it scans when
-/// it starts).
+/// Sends `request` to the trigger socket at `path` without ever blocking:
+/// when the service's backlog is full, it has wake-ups pending already and
+/// this one is dropped (an error the caller may ignore). A service that is
+/// not running is not an error either: it scans when it starts.
 pub fn send(path: &std::path::Path, request: &[u8]) -> std::io::Result<()> {
-    let mut s = std::os::unix::net::UnixStream::connect(path)?;
-    s.set_write_timeout(Some(std::time::Duration::from_secs(10)))?;
-    std::io::Write::write_all(&mut s, request)
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: socket(2) returns a new descriptor or -1.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor that we own from here on.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let stream = std::os::unix::net::UnixStream::from(owned);
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| std::io::Error::other("NUL in path"))?;
+    // SAFETY: sockaddr_un is plain data; the path fits or we refuse.
+    let mut sun: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = c_path.as_bytes_with_nul();
+    if bytes.len() > sun.sun_path.len() {
+        return Err(std::io::Error::other("socket path too long"));
+    }
+    for (d, s) in sun.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid sockaddr_un and its size.
+    let rc = unsafe {
+        libc::connect(
+            stream.as_raw_fd(),
+            std::ptr::addr_of!(sun).cast(),
+            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    std::io::Write::write_all(&mut &stream, request)
 }

@@ -176,9 +176,7 @@ fn main() {
     let pickup = queue_dir
         .join("public")
         .join(cfg.str(&p::PICKUP_SERVICE_NAME));
-    if let Ok(mut s) = std::os::unix::net::UnixStream::connect(&pickup) {
-        let _ = std::io::Write::write_all(&mut s, b"W");
-    }
+    let _ = ipc::trigger::send(&pickup, &[ipc::trigger::WAKEUP]);
     if opts.iter().any(|o| o.flag == 'v') {
         maillog::info!("{id}: posted by uid {uid}");
     }

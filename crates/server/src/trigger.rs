@@ -35,7 +35,13 @@ fn read_trigger(fd: OwnedFd) -> Vec<u8> {
     buf
 }
 
-/// Reads one trigger request from a FIFO or an accepted connection.
+/// The most trigger connections folded into one wake-up.
+const COALESCE_MAX: usize = 1000;
+
+/// Reads the trigger requests waiting on a FIFO or listener: the first,
+/// then every other connection already queued, so a burst of wake-ups
+/// (cleanup sends one per message) costs the service one run, not one run
+/// per message.
 fn take_trigger(listener: &OwnedFd) -> Option<Vec<u8>> {
     if is_fifo(listener) {
         let mut buf = [0u8; TRIGGER_MAX];
@@ -43,13 +49,26 @@ fn take_trigger(listener: &OwnedFd) -> Option<Vec<u8>> {
             .ok()
             .map(|n| buf[..n].to_vec());
     }
-    match accept(listener) {
-        Ok(fd) => fd.map(read_trigger),
-        Err(e) => {
-            maillog::warning!("accept trigger: {e}");
-            None
+    let mut data: Option<Vec<u8>> = None;
+    for _ in 0..COALESCE_MAX {
+        match accept(listener) {
+            Ok(Some(fd)) => {
+                let got = read_trigger(fd);
+                let d = data.get_or_insert_with(Vec::new);
+                for b in got {
+                    if !d.contains(&b) && d.len() < TRIGGER_MAX {
+                        d.push(b);
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                maillog::warning!("accept trigger: {e}");
+                break;
+            }
         }
     }
+    data
 }
 
 /// Runs `service` under the master and never returns.
