@@ -226,34 +226,9 @@ impl Map for FailMap {
 }
 
 /// Splits a parameter value into table specs: separated by commas and
-/// whitespace, with `{…}` groups (`inline:{ a=b, c=d }`) kept whole.
-pub fn split_list(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut depth = 0usize;
-    for c in text.chars() {
-        match c {
-            '{' => {
-                depth += 1;
-                cur.push(c);
-            }
-            '}' => {
-                depth = depth.saturating_sub(1);
-                cur.push(c);
-            }
-            c if depth == 0 && (c == ',' || c.is_whitespace()) => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
+/// whitespace, with `{…}` groups (`inline:{ a=b, c=d }`) kept whole — the
+/// same list syntax as every other list parameter.
+pub use params::value::split_list;
 
 /// The tables of one parameter, searched in order.
 pub struct MapList {

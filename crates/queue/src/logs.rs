@@ -70,6 +70,14 @@ fn escape(s: &str) -> String {
 
 fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    unescape_into(&mut out, s.as_bytes());
+    out
+}
+
+/// Appends the unescaped text of a log field to `out` (for readers that
+/// reuse one buffer, like showq over thousands of logs).
+pub fn unescape_into(out: &mut String, v: &[u8]) {
+    let s = String::from_utf8_lossy(v);
     let mut it = s.chars();
     while let Some(c) = it.next() {
         if c == '\\' {
@@ -84,7 +92,6 @@ fn unescape(s: &str) -> String {
             out.push(c);
         }
     }
-    out
 }
 
 impl Entry {

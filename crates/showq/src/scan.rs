@@ -25,6 +25,7 @@
 use crate::{push_address, push_printable, Message};
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fstat, Mode};
+use queue::logs::unescape_into;
 use queue::HashSpec;
 use std::collections::HashSet;
 use std::fs::File;
@@ -511,25 +512,6 @@ impl Scanner {
             }
         }
         has_rcpt.then_some(offset)
-    }
-}
-
-/// Undoes the defer log's `\t \n \r \\` escapes.
-fn unescape_into(out: &mut String, v: &[u8]) {
-    let text = String::from_utf8_lossy(v);
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some('t') => out.push('\t'),
-                Some('n') => out.push('\n'),
-                Some('r') => out.push('\r'),
-                Some(o) => out.push(o),
-                None => {}
-            }
-        } else {
-            out.push(c);
-        }
     }
 }
 
