@@ -177,3 +177,23 @@ fn messages_left_in_active_are_recovered_at_start() {
     );
     assert!(files_under(&queue.join("active")).is_empty());
 }
+
+#[test]
+fn a_delayed_message_warns_its_sender_once() {
+    let inst = instance("qmgr-delay", "relay_domains = far.example\ndelay_warning_time = 1s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 1s\n");
+    inst.master_cf("pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 1 1 qmgr\nbounce unix - - n - 0 bounce\n");
+    inst.start();
+    post(&inst, "user@far.example", "slow one");
+    assert!(
+        inst.wait_log("sender delay notification: ", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    std::thread::sleep(3 * SECOND);
+    assert_eq!(
+        inst.log_lines("sender delay notification: ").len(),
+        1,
+        "warned more than once:\n{}",
+        inst.maillog()
+    );
+}

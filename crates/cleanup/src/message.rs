@@ -36,6 +36,8 @@ pub struct Settings {
     pub recipient_canonical_maps: MapList,
     pub virtual_alias_maps: MapList,
     pub qmgr_socket: PathBuf,
+    /// `delay_warning_time`; zero: no delay warnings.
+    pub delay_warning: u64,
 }
 
 impl Settings {
@@ -65,6 +67,7 @@ impl Settings {
             qmgr_socket: queue_dir
                 .join("public")
                 .join(cfg.str(&p::QUEUE_SERVICE_NAME)),
+            delay_warning: cfg.time(&p::DELAY_WARNING_TIME).as_secs(),
             queue_dir,
         }
     }
@@ -309,6 +312,9 @@ impl<'a> Message<'a> {
             }),
             dsn_envid: env.envid.clone(),
             smtputf8: env.smtputf8,
+            // When to warn the sender that the mail is delayed (qmgr sends it once).
+            warn_time: (s.delay_warning > 0 && !env.sender.is_empty())
+                .then_some(env.arrival + s.delay_warning),
             attrs,
             recipients,
             ..Envelope::default()

@@ -94,6 +94,8 @@ struct Message {
     id: String,
     path: PathBuf,
     sender: String,
+    /// When the delay warning is due (`W`), if one is still to be sent.
+    warn_time: Option<u64>,
     arrival: f64,
     active_since: f64,
     recipients: Vec<Pending>,
@@ -260,6 +262,7 @@ impl Manager {
             id,
             path: active,
             sender: env.sender.clone(),
+            warn_time: env.warn_time.filter(|w| *w > 0),
             arrival,
             active_since: now(),
             recipients,
@@ -502,8 +505,37 @@ impl Manager {
             maillog::warning!("{}: {e}", m.id);
         }
         self.report_successes(m);
+        if !deferred.is_empty() {
+            self.warn_if_due(m);
+        }
         self.return_failures(m);
         self.dispose(m);
+    }
+
+    /// Sends the one delay warning (`delay_warning_time`) once it is due,
+    /// listing the recipients in the defer log, then marks it sent.
+    fn warn_if_due(&self, m: &Message) {
+        let Some(due) = m.warn_time else { return };
+        if (now() as u64) < due {
+            return;
+        }
+        let notice = delivery::bounce::Notice {
+            queue_id: m.id.clone(),
+            queue_name: "active".into(),
+            kind: delivery::bounce::Kind::Delay,
+        };
+        match ask_bounce(&self.s.bounce_socket, &notice, self.s.agent_timeout) {
+            Ok(done) if done.ok => {
+                if let Err(e) = queue::set_warn_time(&m.path, 0) {
+                    maillog::warning!("{}: {e}", m.id);
+                }
+            }
+            Ok(_) => maillog::warning!("{}: bounce service could not send the delay warning", m.id),
+            Err(e) => maillog::warning!(
+                "{}: bounce service unavailable for the delay warning: {e}",
+                m.id
+            ),
+        }
     }
 
     /// Sends the success notices for NOTIFY=SUCCESS recipients (the trace

@@ -59,6 +59,51 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+/// Rewrites the `W` record (next delay warning time, seconds; 0 = none
+/// due) in place and fsyncs, as Postfix's qmgr does after a warning.
+/// A file written without a `W` record has no warnings to send: an error.
+pub fn set_warn_time(path: &Path, secs: u64) -> Result<(), QueueError> {
+    use std::io::{BufReader, Seek, SeekFrom};
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| QueueError::io(format!("open {}", path.display()), e))?;
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| QueueError::io(format!("seek {}", path.display()), e))?;
+    let mut rr = record::RecordReader::new(BufReader::new(&mut f), 0);
+    let mut found = None;
+    while let Ok(Some(rec)) = rr.next_record() {
+        match record::RecordType::from_byte(rec.rtype) {
+            Some(record::RecordType::Warn) => {
+                // Type byte, one length byte (15 < 128), then the payload.
+                found = Some((rec.offset + 2, rec.payload.len()));
+                break;
+            }
+            Some(record::RecordType::Mesg) | None => break,
+            _ => {}
+        }
+    }
+    drop(rr);
+    let Some((at, len)) = found else {
+        return Err(QueueError::BadValue {
+            what: "queue file",
+            why: "no delay warning record".into(),
+        });
+    };
+    let text = format!("{secs:>15}");
+    if text.len() != len {
+        return Err(QueueError::BadValue {
+            what: "delay warning time",
+            why: "does not fit the record".into(),
+        });
+    }
+    f.write_all_at(text.as_bytes(), at)
+        .map_err(|e| QueueError::io(format!("write {}", path.display()), e))?;
+    f.sync_data()
+        .map_err(|e| QueueError::io(format!("fsync {}", path.display()), e))
+}
+
 /// Marks the recipient whose record starts at `offset` as done: overwrites
 /// its type byte `R` with `D` and fsyncs, as Postfix's qmgr does. A
 /// recipient already done is left alone.
