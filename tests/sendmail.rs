@@ -163,8 +163,6 @@ fn sendmail_usage_errors() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("No recipient addresses found in message header"));
-    let out = sendmail(&inst, &["-bs"], b"");
-    assert_eq!(out.status.code(), Some(69));
     assert!(files(&inst.dir.join("queue/maildrop")).is_empty());
 }
 
@@ -214,4 +212,28 @@ fn s_nail_sends_through_sendmail_as_the_seeds_do() {
     assert_eq!(env.recipients[0].address, "root@training.linuxcast.net");
     assert!(text.contains("Subject: mail from linuxcast"), "{text}");
     assert!(text.contains("你好, this is the body"), "{text}");
+}
+
+#[test]
+fn sendmail_bs_speaks_smtp_on_standard_input() {
+    let inst = instance("sendmail-bs");
+    inst.start();
+    let session = b"EHLO client.example\r\nMAIL FROM:<bs@example.org>\r\nRCPT TO:<root@linuxprobe.com>\r\nDATA\r\nSubject: stand-alone\r\n\r\n..dot\r\nbody\r\n.\r\nQUIT\r\n";
+    let out = sendmail(&inst, &["-bs"], session);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("220 mail.example.test ESMTP"), "{text}");
+    assert!(text.contains("250 2.0.0 Ok: queued"), "{text}");
+    assert!(text.trim_end().ends_with("221 2.0.0 Bye"), "{text}");
+    let (env, _, body) = only_queued(&inst);
+    assert_eq!(env.sender, "bs@example.org");
+    assert_eq!(env.recipients[0].address, "root@linuxprobe.com");
+    assert!(
+        body.ends_with("\n.dot\nbody\n"),
+        "dot-stuffing undone: {body}"
+    );
 }

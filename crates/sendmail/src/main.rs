@@ -17,7 +17,8 @@
 //!   -bm          read mail from standard input and post it (the default)
 //!   -bp          list the queue (runs postqueue -p, like mailq)
 //!   -bi, -I      rebuild the alias database (runs newaliases)
-//!   -bs          SMTP on standard input and output: not supported yet
+//!   -bs          SMTP on standard input and output (stand-alone mode: no
+//!                relay checks; each message is posted through postdrop)
 //!   -B type      body type: 7BIT or 8BITMIME
 //!   -C file      configuration: main.cf's directory, or a file in it
 //!   -F name      the sender's full name
@@ -48,6 +49,8 @@
 //!
 //! FILES
 //!   $command_directory/postdrop, $queue_directory/maildrop.
+
+mod standalone;
 
 use ipc::cleanup::{notify, Body, Envelope, Recipient, Request, Ret};
 use ipc::frame::write_frame;
@@ -269,10 +272,13 @@ fn main() {
         'p' => exec(&cfg, "postqueue", &["-p"]),
         'q' => exec(&cfg, "postqueue", &["-f"]),
         'i' => exec(&cfg, "newaliases", &[]),
-        's' => fatal(
-            EX_UNAVAILABLE,
-            "-bs (SMTP on standard input) is not supported yet; connect to the smtp port instead",
-        ),
+        's' => {
+            let uid = nix::unistd::getuid().as_raw();
+            let login = util::privs::lookup_user_by_uid(uid)
+                .map(|a| a.name)
+                .unwrap_or_else(|| uid.to_string());
+            std::process::exit(standalone::serve(&cfg, &dir, &login))
+        }
         _ => {}
     }
     let uid = nix::unistd::getuid().as_raw();
@@ -317,18 +323,31 @@ fn main() {
             .collect(),
         ..Envelope::default()
     };
+    match post(&cfg, &dir, env, &message) {
+        Ok(()) => std::process::exit(EX_OK),
+        Err((code, text)) => fatal(code, &text),
+    }
+}
+
+/// Hands one message to postdrop; Err carries the exit status and text.
+pub(crate) fn post(
+    cfg: &Config,
+    dir: &Path,
+    env: Envelope,
+    message: &[u8],
+) -> Result<(), (i32, String)> {
     let postdrop = cfg.path(&p::COMMAND_DIRECTORY).join("postdrop");
     let mut child = Command::new(&postdrop)
         .arg("-r")
-        .env("MAIL_CONFIG", &dir)
+        .env("MAIL_CONFIG", dir)
         .stdin(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| {
-            fatal(
+        .map_err(|e| {
+            (
                 EX_UNAVAILABLE,
-                &format!("cannot run {}: {e}", postdrop.display()),
+                format!("cannot run {}: {e}", postdrop.display()),
             )
-        });
+        })?;
     let sent = (|| -> std::io::Result<()> {
         let mut pipe = child
             .stdin
@@ -346,14 +365,14 @@ fn main() {
     })();
     let status = child
         .wait()
-        .unwrap_or_else(|e| fatal(EX_OSERR, &format!("wait for postdrop: {e}")));
+        .map_err(|e| (EX_OSERR, format!("wait for postdrop: {e}")))?;
     match (status.code(), sent) {
-        (Some(0), Ok(())) => std::process::exit(EX_OK),
-        (Some(code), _) if code != 0 => fatal(
+        (Some(0), Ok(())) => Ok(()),
+        (Some(code), _) if code != 0 => Err((
             code,
-            &format!("{} failed with status {code}", postdrop.display()),
-        ),
-        (_, Err(e)) => fatal(EX_TEMPFAIL, &format!("write to postdrop: {e}")),
-        _ => fatal(EX_TEMPFAIL, "postdrop was killed"),
+            format!("{} failed with status {code}", postdrop.display()),
+        )),
+        (_, Err(e)) => Err((EX_TEMPFAIL, format!("write to postdrop: {e}"))),
+        _ => Err((EX_TEMPFAIL, "postdrop was killed".into())),
     }
 }

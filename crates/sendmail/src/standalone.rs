@@ -1,0 +1,146 @@
+//! `sendmail -bs`: SMTP on standard input and output, as Postfix's
+//! stand-alone mode runs it. The session runs with the caller's rights,
+//! applies no relay or access checks (the caller could post the same mail
+//! with plain sendmail), and posts each message through postdrop.
+
+use crate::post;
+use ipc::cleanup::{Body, Envelope, Recipient};
+use params::{table as p, Config};
+use smtp_proto::{
+    parse_line, Capabilities, Command, DataConfig, DataDecoder, DataStatus, ParserConfig, Reply,
+};
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+fn send(out: &mut impl Write, r: &Reply) -> bool {
+    out.write_all(&r.to_bytes())
+        .and_then(|_| out.flush())
+        .is_ok()
+}
+
+/// Runs the session; returns the exit status.
+pub fn serve(cfg: &Config, dir: &Path, login: &str) -> i32 {
+    let myhostname = cfg.str(&p::MYHOSTNAME).to_string();
+    let limit = cfg.size(&p::MESSAGE_SIZE_LIMIT);
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut out = std::io::stdout().lock();
+    let pcfg = ParserConfig::default();
+    if !send(
+        &mut out,
+        &Reply::new(
+            220,
+            None,
+            format!("{myhostname} ESMTP {}", cfg.str(&p::MAIL_NAME)),
+        ),
+    ) {
+        return 0;
+    }
+    let mut sender: Option<String> = None;
+    let mut recipients: Vec<String> = Vec::new();
+    let mut body = Body::Unspecified;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return 0,
+            Ok(_) => {}
+        }
+        let reply = match parse_line(line.trim_ascii_end(), pcfg) {
+            Err(e) => e.reply(),
+            Ok(Command::Helo(_)) => Reply::helo(&myhostname),
+            Ok(Command::Ehlo(_)) => {
+                let caps = Capabilities {
+                    pipelining: true,
+                    size: Some(limit),
+                    eightbitmime: true,
+                    enhanced_status_codes: true,
+                    ..Capabilities::default()
+                };
+                caps.ehlo_reply(&myhostname)
+            }
+            Ok(Command::Mail(m)) => {
+                if sender.is_some() {
+                    Reply::nested_mail()
+                } else {
+                    sender = Some(m.sender.map(|s| s.to_string()).unwrap_or_default());
+                    if m.body == Some(smtp_proto::Body::EightBitMime) {
+                        body = Body::EightBitMime;
+                    }
+                    Reply::mail_ok()
+                }
+            }
+            Ok(Command::Rcpt(r)) => {
+                if sender.is_none() {
+                    Reply::need_mail()
+                } else {
+                    recipients.push(r.rcpt.to_string());
+                    Reply::rcpt_ok()
+                }
+            }
+            Ok(Command::Data) => {
+                if sender.is_none() {
+                    Reply::need_mail()
+                } else if recipients.is_empty() {
+                    Reply::need_rcpt()
+                } else {
+                    if !send(&mut out, &Reply::start_data()) {
+                        return 0;
+                    }
+                    let mut dec = DataDecoder::new(DataConfig::default());
+                    let mut message = Vec::new();
+                    let mut chunk = Vec::new();
+                    loop {
+                        chunk.clear();
+                        match input.read_until(b'\n', &mut chunk) {
+                            Ok(0) | Err(_) => return 0,
+                            Ok(_) => {}
+                        }
+                        if dec.decode(&mut chunk.iter(), &mut message) == DataStatus::Done {
+                            break;
+                        }
+                    }
+                    let env = Envelope {
+                        sender: sender.take().unwrap_or_else(|| login.to_string()),
+                        arrival: util::time::now().max(0) as u64,
+                        body,
+                        recipients: recipients
+                            .drain(..)
+                            .map(|a| Recipient {
+                                address: a,
+                                orcpt: None,
+                                notify: 0,
+                            })
+                            .collect(),
+                        ..Envelope::default()
+                    };
+                    if limit > 0 && message.len() as u64 > limit {
+                        Reply::message_too_big()
+                    } else {
+                        match post(cfg, dir, env, &message) {
+                            Ok(()) => Reply::new(250, Some((2, 0, 0)), "Ok: queued"),
+                            Err((_, text)) => {
+                                maillog::warning!("{text}");
+                                Reply::new(451, Some((4, 3, 0)), "Error: queue file write error")
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(Command::Rset) => {
+                sender = None;
+                recipients.clear();
+                Reply::ok()
+            }
+            Ok(Command::Noop) => Reply::ok(),
+            Ok(Command::Quit) => {
+                send(&mut out, &Reply::bye());
+                return 0;
+            }
+            Ok(_) => Reply::not_recognized(),
+        };
+        if !send(&mut out, &reply) {
+            return 0;
+        }
+    }
+}
