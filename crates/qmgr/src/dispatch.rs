@@ -63,9 +63,35 @@ fn deliver(socket: &PathBuf, req: &Request, timeout: Duration) -> Result<Respons
     }
 }
 
+/// The jobs waiting, grouped by destination, and how many run per destination.
 struct Shared {
-    jobs: VecDeque<Job>,
+    queues: HashMap<String, VecDeque<Job>>,
+    /// Destinations in the order their first job came, for fairness.
+    order: Vec<String>,
     running: HashMap<String, usize>,
+    waiting: usize,
+}
+
+impl Shared {
+    /// The next job whose destination is under its concurrency limit. The
+    /// search is over destinations, not jobs: thousands of messages to one
+    /// mailbox cost one look-up each, not a scan of every waiting job.
+    fn pick(&mut self) -> Option<Job> {
+        for dest in &self.order {
+            let Some(q) = self.queues.get_mut(dest) else {
+                continue;
+            };
+            let Some(front) = q.front() else { continue };
+            let running = self.running.get(dest).copied().unwrap_or(0);
+            if running < front.limit.max(1) {
+                let job = q.pop_front()?;
+                *self.running.entry(dest.clone()).or_insert(0) += 1;
+                self.waiting -= 1;
+                return Some(job);
+            }
+        }
+        None
+    }
 }
 
 /// Runs `jobs` on up to `threads` threads, sending each result to `done`;
@@ -81,13 +107,23 @@ pub fn run(
     if total == 0 {
         return;
     }
-    let shared = Arc::new((
-        Mutex::new(Shared {
-            jobs: jobs.into(),
-            running: HashMap::new(),
-        }),
-        Condvar::new(),
-    ));
+    let mut shared = Shared {
+        queues: HashMap::new(),
+        order: Vec::new(),
+        running: HashMap::new(),
+        waiting: total,
+    };
+    for job in jobs {
+        if !shared.queues.contains_key(&job.destination) {
+            shared.order.push(job.destination.clone());
+        }
+        shared
+            .queues
+            .entry(job.destination.clone())
+            .or_default()
+            .push_back(job);
+    }
+    let shared = Arc::new((Mutex::new(shared), Condvar::new()));
     let mut handles = Vec::new();
     for _ in 0..threads.clamp(1, total) {
         let shared = Arc::clone(&shared);
@@ -98,18 +134,11 @@ pub fn run(
             let job = {
                 let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
                 loop {
-                    if st.jobs.is_empty() {
+                    if st.waiting == 0 {
                         return;
                     }
-                    let pick = st.jobs.iter().position(|j| {
-                        st.running.get(&j.destination).copied().unwrap_or(0) < j.limit.max(1)
-                    });
-                    match pick {
-                        Some(i) => {
-                            let Some(job) = st.jobs.remove(i) else { return };
-                            *st.running.entry(job.destination.clone()).or_insert(0) += 1;
-                            break job;
-                        }
+                    match st.pick() {
+                        Some(job) => break job,
                         None => st = cvar.wait(st).unwrap_or_else(|e| e.into_inner()),
                     }
                 }
