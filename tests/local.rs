@@ -391,3 +391,48 @@ fn notify_success_sends_a_delivery_report() {
     );
     assert!(inst.wait_log("sender delivery status notification: ", 1, 5 * SECOND));
 }
+
+#[test]
+fn a_forward_file_cannot_make_local_read_as_root_or_hang() {
+    if !is_root() {
+        eprintln!("skipped: useradd needs root");
+        return;
+    }
+    let user = SystemUser::new("fw");
+    let inst = instance(
+        "local-forward",
+        "home_mailbox = Maildir/\ncommand_time_limit = 2s\n",
+    );
+    newaliases(&inst, "# none\n");
+    // The user's own .forward: an include of a file only root may read,
+    // and a command that never reads its input.
+    let fwd = user.home.join(".forward");
+    std::fs::write(&fwd, ":include:/etc/shadow\n\"|sleep 60\"\n").expect("forward");
+    let uid = nix::unistd::User::from_name(&user.name)
+        .ok()
+        .flatten()
+        .expect("user")
+        .uid
+        .as_raw();
+    std::os::unix::fs::chown(&fwd, Some(uid), None).expect("chown");
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        &format!("{}@localhost", user.name),
+        BODY,
+    );
+    assert!(
+        inst.wait_log("status=deferred", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let log = inst.maillog();
+    assert!(
+        log.contains("cannot read :include: file /etc/shadow: Permission denied"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("unknown user: \"root:"),
+        "shadow content leaked: {log}"
+    );
+}

@@ -21,6 +21,64 @@ use util::privs::Account;
 /// The most alias/forward/include expansion levels, as Postfix's.
 const MAX_DEPTH: usize = 100;
 
+/// The most targets one recipient may expand to.
+const MAX_TARGETS: usize = 1000;
+
+/// The largest .forward or :include: file read.
+const MAX_LIST_FILE: u64 = 1 << 20;
+
+/// Reads a .forward or :include: file safely: opened without blocking (a
+/// FIFO cannot hang us), `O_NOFOLLOW` when `follow` is false, checked on
+/// the open descriptor (a regular file, an acceptable owner, not writable
+/// by others), and read up to `max` bytes. Ok(None): absent or not usable.
+fn read_limited(
+    path: &Path,
+    max: u64,
+    owner_ok: impl Fn(u32) -> bool,
+    follow: bool,
+) -> std::io::Result<Option<(Vec<u8>, Ids)>> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let mut flags = libc::O_NONBLOCK;
+    if !follow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let f = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOENT) | Some(libc::ELOOP) | Some(libc::ENOTDIR)
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let m = f.metadata()?;
+    if !m.file_type().is_file() || !owner_ok(m.uid()) || m.mode() & 0o002 != 0 {
+        return Ok(None);
+    }
+    if m.len() > max {
+        return Err(std::io::Error::other(format!(
+            "file larger than {max} bytes"
+        )));
+    }
+    let mut buf = Vec::new();
+    f.take(max).read_to_end(&mut buf)?;
+    Ok(Some((
+        buf,
+        Ids {
+            uid: m.uid(),
+            gid: m.gid(),
+        },
+    )))
+}
+
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -43,6 +101,7 @@ pub struct Settings {
     locks: LockMethods,
     lock_policy: LockPolicy,
     default_privs: Option<Account>,
+    forward_filter: String,
     commands_for: Vec<String>,
     files_for: Vec<String>,
     shell: String,
@@ -52,6 +111,22 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// As root, file and command deliveries of aliases run as
+    /// `default_privs`, which must exist and not be root (Postfix refuses
+    /// to start otherwise).
+    pub fn check(&self) -> Result<(), String> {
+        if util::privs::is_root() {
+            match &self.default_privs {
+                None => return Err("parameter default_privs: unknown user name".into()),
+                Some(a) if a.uid == 0 => {
+                    return Err("parameter default_privs: user has root privileges".into())
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     pub fn new(cfg: &Config, queue_dir: PathBuf) -> Settings {
         let locks = LockMethods::parse(&cfg.list(&p::MAILBOX_DELIVERY_LOCK).join(", "))
             .unwrap_or_else(|e| {
@@ -81,6 +156,7 @@ impl Settings {
             default_privs: util::privs::lookup_user(cfg.str(&p::DEFAULT_PRIVS))
                 .ok()
                 .flatten(),
+            forward_filter: cfg.str(&p::FORWARD_EXPANSION_FILTER).to_string(),
             commands_for: cfg.list(&p::ALLOW_MAIL_TO_COMMANDS),
             files_for: cfg.list(&p::ALLOW_MAIL_TO_FILES),
             shell: cfg.str(&p::LOCAL_COMMAND_SHELL).to_string(),
@@ -161,6 +237,9 @@ struct Job<'a> {
     forward: Vec<String>,
     /// What was done, for the log ("delivered to mailbox", …).
     done: Vec<String>,
+    /// Targets already expanded for this recipient (aliases, includes and
+    /// .forward may name the same one twice; an include loop may explode).
+    seen: std::collections::HashSet<String>,
 }
 
 /// The Delivered-To values already in the message, lowercased.
@@ -209,6 +288,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             delivered_to: &delivered_to,
             forward: Vec::new(),
             done: Vec::new(),
+            seen: std::collections::HashSet::new(),
         };
         let mut v = job.recipient();
         if v.outcome == Outcome::Sent && !job.forward.is_empty() {
@@ -273,6 +353,19 @@ impl Job<'_> {
             return (local, None, domain);
         }
         let (user, ext) = addr::split_delimiter(&local, &self.s.delimiter);
+        // An extension with a slash could reach outside the home directory
+        // through forward_path; Postfix drops it too.
+        let ext = ext.filter(|e| {
+            let bad = e.contains('/');
+            if bad {
+                maillog::warning!(
+                    "{}: address with illegal extension: {}",
+                    self.req.queue_id,
+                    self.rcpt.address
+                );
+            }
+            !bad
+        });
         (user.to_string(), ext.map(str::to_string), domain)
     }
 
@@ -355,26 +448,58 @@ impl Job<'_> {
             uid: account.uid,
             gid: account.gid,
         };
-        let paths = expand_attributes(
-            &self.s.forward_path,
-            &account.name,
-            ext,
-            "",
-            Some(&account.home),
-            &self.s.delimiter,
-        );
-        for path in maps::split_list(&paths) {
-            let path = PathBuf::from(path);
-            let text = {
-                let _as = AsUser::become_user(ids).ok()?;
-                match std::fs::symlink_metadata(&path) {
-                    Ok(m) if m.is_file() && (m_uid(&m) == account.uid || m_uid(&m) == 0) => {
-                        std::fs::read(&path).ok()
+        // forward_expansion_filter: anything else in the extension becomes '_'.
+        let ext: Option<String> = ext.map(|e| {
+            e.chars()
+                .map(|c| {
+                    if self.s.forward_filter.contains(c) {
+                        c
+                    } else {
+                        '_'
                     }
-                    _ => None,
+                })
+                .collect()
+        });
+        // Split first, then expand each element: an expansion cannot add paths.
+        for pattern in maps::split_list(&self.s.forward_path) {
+            let path = PathBuf::from(expand_attributes(
+                &pattern,
+                &account.name,
+                ext.as_deref(),
+                "",
+                Some(&account.home),
+                &self.s.delimiter,
+            ));
+            if path.as_os_str().is_empty() {
+                continue;
+            }
+            let read = {
+                let _as = match AsUser::become_user(ids) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        return Some(failed(
+                            "4.3.0",
+                            format!("cannot switch to user {}: {e}", account.name),
+                        ))
+                    }
+                };
+                read_limited(
+                    &path,
+                    MAX_LIST_FILE,
+                    |uid| uid == account.uid || uid == 0,
+                    false,
+                )
+            };
+            let text = match read {
+                Ok(Some((t, _))) => t,
+                Ok(None) => continue,
+                Err(e) => {
+                    return Some(failed(
+                        "4.3.0",
+                        format!("cannot read {}: {e}", path.display()),
+                    ))
                 }
             };
-            let Some(text) = text else { continue };
             let targets = alias::parse_include(&text);
             if targets.is_empty() {
                 continue;
@@ -421,6 +546,18 @@ impl Job<'_> {
         });
         let mut worst: Option<Verdict> = None;
         for t in targets {
+            if !self.seen.insert(t.to_string()) {
+                continue;
+            }
+            if self.seen.len() > MAX_TARGETS {
+                return failed(
+                    "5.4.6",
+                    format!(
+                        "alias expansion of {} has more than {MAX_TARGETS} destinations",
+                        self.rcpt.address
+                    ),
+                );
+            }
             let v = match t {
                 AliasTarget::Address(a) => {
                     let verbatim = a.starts_with('\\');
@@ -468,18 +605,37 @@ impl Job<'_> {
                     _ => failed("5.1.1", format!("unknown user: \"{user}\"")),
                 },
                 AliasTarget::Command(cmd) => self.deliver_command(&cmd, user, origin, run_as),
-                AliasTarget::Include(path) => match alias::read_include(&path) {
-                    Ok(inc) => {
-                        let owner = (inc.uid != 0)
-                            .then_some(Ids {
-                                uid: inc.uid,
-                                gid: inc.gid,
-                            })
-                            .or(run_as);
-                        self.targets(user, inc.targets, Origin::Include, owner, depth + 1)
+                AliasTarget::Include(path) => {
+                    // Read with the rights of whoever named it (the user for
+                    // .forward, default_privs for aliases), never as root.
+                    let read = match run_as.map(AsUser::become_user).transpose() {
+                        Ok(_as) => read_limited(&path, MAX_LIST_FILE, |_| true, true),
+                        Err(e) => Err(std::io::Error::other(format!("cannot switch user: {e}"))),
+                    };
+                    match read {
+                        Ok(Some((text, owner))) => {
+                            let inc_ids = (owner.uid != 0).then_some(owner).or(run_as);
+                            self.targets(
+                                user,
+                                alias::parse_include(&text),
+                                Origin::Include,
+                                inc_ids,
+                                depth + 1,
+                            )
+                        }
+                        Ok(None) => failed(
+                            "5.3.5",
+                            format!(
+                                ":include: file {} is missing or not a regular file",
+                                path.display()
+                            ),
+                        ),
+                        Err(e) => failed(
+                            "4.3.0",
+                            format!("cannot read :include: file {}: {e}", path.display()),
+                        ),
                     }
-                    Err(e) => failed(e.dsn(), e.to_string()),
-                },
+                }
             };
             // The whole alias succeeds only when every part does; keep the worst.
             let rank = |v: &Verdict| match v.outcome {
@@ -598,12 +754,7 @@ impl Job<'_> {
     }
 
     fn deliver_file(&mut self, path: &Path, origin: Origin, ids: Option<Ids>) -> Verdict {
-        if !self
-            .s
-            .files_for
-            .iter()
-            .any(|k| k == origin.name() || (origin == Origin::Include && k == "alias"))
-        {
+        if !self.s.files_for.iter().any(|k| k == origin.name()) {
             return failed(
                 "5.7.1",
                 format!("mail to file is restricted: {}", path.display()),
@@ -655,19 +806,23 @@ impl Job<'_> {
         origin: Origin,
         ids: Option<Ids>,
     ) -> Verdict {
-        if !self
-            .s
-            .commands_for
-            .iter()
-            .any(|k| k == origin.name() || (origin == Origin::Include && k == "alias"))
-        {
+        if !self.s.commands_for.iter().any(|k| k == origin.name()) {
             return failed("5.7.1", format!("mail to command is restricted: {cmd}"));
         }
         self.run_command(cmd, user, ids, &format!("delivered to command: {cmd}"))
     }
 
-    /// Pipes the message into `/bin/sh -c cmd` (or local_command_shell) as `ids`.
+    /// Pipes the message into `/bin/sh -c cmd` (or local_command_shell) as
+    /// `ids`, in a process group of its own: at `command_time_limit` the
+    /// whole group is killed, and neither a command that does not read its
+    /// input nor one that floods its output can hold this process.
     fn run_command(&mut self, cmd: &str, user: &str, ids: Option<Ids>, done: &str) -> Verdict {
+        if util::privs::is_root() && ids.is_none_or(|i| i.uid == 0) {
+            return failed(
+                "4.3.0",
+                format!("refusing to run a command as root: \"{cmd}\""),
+            );
+        }
         let mut body = Vec::new();
         for h in self.headers(&self.rcpt.address) {
             body.extend_from_slice(h.as_bytes());
@@ -677,13 +832,13 @@ impl Job<'_> {
             Ok(c) => body.extend_from_slice(&c),
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
         }
-        let (shell, args): (String, Vec<String>) = if self.s.shell.is_empty() {
-            ("/bin/sh".into(), vec!["-c".into(), cmd.into()])
+        let shell = if self.s.shell.is_empty() {
+            "/bin/sh".to_string()
         } else {
-            (self.s.shell.clone(), vec!["-c".into(), cmd.into()])
+            self.s.shell.clone()
         };
         let mut c = Command::new(&shell);
-        c.args(&args)
+        c.args(["-c", cmd])
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("SHELL", &shell)
@@ -702,52 +857,81 @@ impl Job<'_> {
         if let Ok(Some(acct)) = util::privs::lookup_user(user) {
             c.env("HOME", &acct.home);
         }
-        if util::privs::is_root() {
-            if let Some(i) = ids {
-                use std::os::unix::process::CommandExt;
-                c.uid(i.uid).gid(i.gid);
+        {
+            use std::os::unix::process::CommandExt;
+            c.process_group(0);
+            if util::privs::is_root() {
+                if let Some(i) = ids {
+                    c.uid(i.uid).gid(i.gid);
+                }
             }
         }
         let mut child = match c.spawn() {
             Ok(ch) => ch,
             Err(e) => return failed("4.3.0", format!("cannot run {shell}: {e}")),
         };
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(&body);
-        }
+        let pgid = child.id() as i32;
+        // Input and error output on threads, so the deadline covers both.
+        let writer = child.stdin.take().map(|mut stdin| {
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&body);
+            })
+        });
+        let reader = child.stderr.take().map(|err| {
+            std::thread::spawn(move || {
+                use std::io::Read;
+                // Keep the first 2 KB, drain the rest so the command never
+                // blocks on a full pipe.
+                let mut err = err;
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = err.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    let room = 2048usize.saturating_sub(buf.len());
+                    buf.extend_from_slice(&chunk[..n.min(room)]);
+                }
+                String::from_utf8_lossy(&buf).trim().replace('\n', " ")
+            })
+        });
         let limit = self.s.command_time_limit;
         let start = std::time::Instant::now();
         let status = loop {
             match child.try_wait() {
                 Ok(Some(st)) => break Some(st),
-                Ok(None) if start.elapsed() >= limit => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
+                Ok(None) if start.elapsed() >= limit => break None,
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),
                 Err(_) => break None,
             }
         };
-        let mut err_text = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            use std::io::Read;
-            let mut buf = Vec::new();
-            let _ = e.by_ref().take(2048).read_to_end(&mut buf);
-            err_text = String::from_utf8_lossy(&buf).trim().replace('\n', " ");
+        // Whatever is left of the group goes, so the pipes close.
+        // SAFETY: killpg on the process group this delivery created.
+        unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        match status.and_then(|s| s.code()) {
-            Some(0) => {
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+        let err_text = reader.and_then(|r| r.join().ok()).unwrap_or_default();
+        match status.map(|s| (s.code(), s)) {
+            Some((Some(0), _)) => {
                 self.done.push(done.to_string());
                 sent(done)
             }
-            Some(75) => failed(
+            Some((Some(75), _)) | Some((Some(71), _)) => failed(
                 "4.3.0",
                 format!("temporary failure. Command output: {err_text}"),
             ),
-            Some(code) => failed(
+            Some((Some(code), _)) => failed(
                 "5.3.0",
                 format!("Command died with status {code}: \"{cmd}\". Command output: {err_text}"),
+            ),
+            Some((None, _)) => failed(
+                "4.3.0",
+                format!("Command was killed by a signal: \"{cmd}\""),
             ),
             None => failed("4.3.0", format!("Command time limit exceeded: \"{cmd}\"")),
         }
@@ -808,10 +992,6 @@ impl Job<'_> {
             Err(e) => failed("4.3.0", format!("cannot forward: {e}")),
         }
     }
-}
-
-fn m_uid(m: &std::fs::Metadata) -> u32 {
-    std::os::unix::fs::MetadataExt::uid(m)
 }
 
 /// Creates an empty mailbox owned by the user, if there is none (as root).

@@ -62,7 +62,10 @@ struct Local {
 
 impl Service for Local {
     fn post_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
-        self.settings = Some(Settings::new(&ctx.config, ctx.queue_dir()));
+        local::privs::clear_groups()?;
+        let settings = Settings::new(&ctx.config, ctx.queue_dir());
+        settings.check()?;
+        self.settings = Some(settings);
         Ok(())
     }
 }
