@@ -768,3 +768,25 @@ fn curl_sends_over_smtp() {
         "{shown}"
     );
 }
+
+#[test]
+fn smtpd_refuses_to_parse_network_input_as_root() {
+    if !kit::is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let inst = Instance::new("smtpd-root");
+    inst.master_cf("127.0.0.1:0 inet n n n - - smtpd\n");
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let _client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    assert!(
+        inst.wait_log(
+            "reads network input and must not run as root",
+            1,
+            10 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+}

@@ -75,6 +75,9 @@ fn is_continuation(line: &[u8]) -> bool {
     matches!(line.first(), Some(b' ' | b'\t'))
 }
 
+/// The most header lines kept as headers; later ones are body.
+pub const MAX_HEADERS: usize = 1000;
+
 /// What one line turned into.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -91,6 +94,8 @@ pub enum Event {
 #[derive(Debug)]
 pub struct Splitter {
     in_headers: bool,
+    count: usize,
+    total: usize,
     current: Option<Header>,
     size_limit: usize,
     /// Set when some header text was dropped for `header_size_limit`.
@@ -101,6 +106,8 @@ impl Splitter {
     pub fn new(header_size_limit: usize) -> Splitter {
         Splitter {
             in_headers: true,
+            count: 0,
+            total: 0,
             current: None,
             size_limit: header_size_limit.max(1),
             truncated: false,
@@ -116,7 +123,10 @@ impl Splitter {
         }
         if is_continuation(line) {
             if let Some(h) = self.current.as_mut() {
-                if h.size() + line.len() < self.size_limit {
+                self.total += line.len() + 1;
+                if h.size() + line.len() < self.size_limit
+                    && self.total <= self.size_limit.saturating_mul(10)
+                {
                     h.lines.push(line.to_vec());
                 } else {
                     self.truncated = true;
@@ -127,7 +137,14 @@ impl Splitter {
         if let Some(h) = self.current.take() {
             out.push(Event::Header(h));
         }
-        if is_header_start(line) {
+        // Bounded memory: past MAX_HEADERS headers, or ten times
+        // header_size_limit in all, the rest of the message is body.
+        self.count += 1;
+        self.total += line.len() + 1;
+        if is_header_start(line)
+            && self.count <= MAX_HEADERS
+            && self.total <= self.size_limit.saturating_mul(10)
+        {
             let mut first = line.to_vec();
             if first.len() + 1 > self.size_limit {
                 first.truncate(self.size_limit.saturating_sub(1));
@@ -323,6 +340,24 @@ mod tests {
             }]
         );
         assert_eq!(lb.finish(), None);
+    }
+
+    #[test]
+    fn too_many_headers_end_the_header() {
+        let mut sp = Splitter::new(1000);
+        let mut headers = 0;
+        let mut ended = false;
+        for _ in 0..MAX_HEADERS + 10 {
+            for ev in sp.line(b"X-A: b") {
+                match ev {
+                    Event::Header(_) => headers += 1,
+                    Event::EndOfHeaders(_) => ended = true,
+                    Event::Body(_) => {}
+                }
+            }
+        }
+        assert!(ended);
+        assert_eq!(headers, MAX_HEADERS);
     }
 
     #[test]

@@ -58,6 +58,10 @@ struct Cleanup {
 }
 
 impl Service for Cleanup {
+    fn requires_unprivileged(&self) -> bool {
+        true
+    }
+
     fn post_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
         self.settings = Some(Settings::from_config(&ctx.config, ctx.queue_dir()));
         Ok(())

@@ -22,8 +22,13 @@ extern "C" fn on_signal(sig: libc::c_int) {
     flag.store(true, Ordering::SeqCst);
     let fd = PIPE_WRITE.load(Ordering::SeqCst);
     if fd >= 0 {
-        // SAFETY: write(2) is async-signal-safe; a full pipe just drops the byte.
-        unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+        // SAFETY: errno location and write(2) are async-signal-safe; errno is
+        // restored so the interrupted code does not see ours.
+        unsafe {
+            let saved = *libc::__errno_location();
+            libc::write(fd, b"x".as_ptr().cast(), 1);
+            *libc::__errno_location() = saved;
+        }
     }
 }
 

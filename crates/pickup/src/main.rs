@@ -75,9 +75,14 @@ impl TriggerService for Pickup {
             match take(&queue_dir, &path, &cleanup, timeout) {
                 Ok(Fate::Taken) => {}
                 Ok(Fate::Later) => return,
+                // A file cleanup cannot take is set aside, so it cannot
+                // block everything posted after it.
                 Err(e) => {
-                    maillog::warning!("{name}: {e}");
-                    return;
+                    let reason = format!("cannot hand the message to cleanup: {e}");
+                    if let Err(q) = queue::quarantine(&queue_dir, &path, &reason) {
+                        maillog::warning!("{name}: {reason}; {q}");
+                        return;
+                    }
                 }
             }
         }

@@ -49,16 +49,6 @@ fn fatal(status: i32, text: &str) -> ! {
     maillog::fatal_status(status, format_args!("{text}"))
 }
 
-fn clean(what: &str, s: &str) -> String {
-    if s.chars().any(|c| c.is_control()) || s.len() > 2000 {
-        fatal(
-            EX_DATAERR,
-            &format!("bad {what}: contains control characters or is too long"),
-        );
-    }
-    s.to_string()
-}
-
 /// Whether the user may post: `static:anyone`, or a list of user names
 /// (`!name` excludes).
 fn authorized(cfg: &Config, user: &str) -> bool {
@@ -74,12 +64,137 @@ fn authorized(cfg: &Config, user: &str) -> bool {
     false
 }
 
-fn next(input: &mut impl Read) -> Request {
+type Failure = (i32, String);
+
+fn next(input: &mut impl Read) -> Result<Request, Failure> {
     match read_frame(input) {
-        Ok(Some((k, payload))) => Request::decode(k, &payload)
-            .unwrap_or_else(|e| fatal(EX_DATAERR, &format!("bad input: {e}"))),
-        Ok(None) => fatal(EX_NOINPUT, "premature end of input"),
-        Err(e) => fatal(EX_DATAERR, &format!("bad input: {e}")),
+        Ok(Some((k, payload))) => {
+            Request::decode(k, &payload).map_err(|e| (EX_DATAERR, format!("bad input: {e}")))
+        }
+        Ok(None) => Err((EX_NOINPUT, "premature end of input".into())),
+        Err(e) => Err((EX_DATAERR, format!("bad input: {e}"))),
+    }
+}
+
+fn checked(what: &str, s: &str) -> Result<String, Failure> {
+    if s.chars().any(|c| c.is_control()) || s.len() > 2000 {
+        return Err((
+            EX_DATAERR,
+            format!("bad {what}: contains control characters or is too long"),
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// The most recipients one posting may have (each becomes a queue record).
+const MAX_RECIPIENTS: usize = 10_000;
+
+/// Reads the message and writes it into maildrop/. Every failure returns
+/// here, so the unfinished file is removed by the writer, never left behind.
+fn post(cfg: &Config, uid: u32) -> Result<queue::QueueId, Failure> {
+    let limit = cfg.size(&p::MESSAGE_SIZE_LIMIT);
+    let queue_dir = cfg.path(&p::QUEUE_DIRECTORY);
+    let mut input = std::io::stdin().lock();
+    let Request::Envelope(env) = next(&mut input)? else {
+        return Err((EX_DATAERR, "bad input: expected the envelope first".into()));
+    };
+    if env.recipients.len() > MAX_RECIPIENTS {
+        return Err((
+            EX_DATAERR,
+            format!("too many recipients (more than {MAX_RECIPIENTS})"),
+        ));
+    }
+    let mut qenv = Envelope {
+        arrival: Timestamp::now(),
+        sender: checked("sender", &env.sender)?,
+        dsn_ret: env.ret.map(|r| match r {
+            ipc::cleanup::Ret::Full => queue::DsnRet::Full,
+            ipc::cleanup::Ret::Headers => queue::DsnRet::Hdrs,
+        }),
+        dsn_envid: env
+            .envid
+            .as_deref()
+            .map(|e| checked("envid", e))
+            .transpose()?,
+        ..Envelope::default()
+    };
+    for r in &env.recipients {
+        let mut rcpt = Recipient::new(checked("recipient", &r.address)?);
+        rcpt.dsn_notify = (r.notify != 0).then_some(queue::DsnNotify(r.notify));
+        qenv.recipients.push(rcpt);
+    }
+    if env.body == ipc::cleanup::Body::EightBitMime {
+        let _ = qenv.attrs.set("encoding", "8bit".into());
+    }
+    let _ = qenv.attrs.set("uid", uid.to_string());
+    for (n, v) in &env.attributes {
+        if USER_ATTRIBUTES.contains(&n.as_str()) {
+            let _ = qenv.attrs.set(n, checked(n, v)?);
+        }
+    }
+    let mut writer =
+        Writer::create_in_queue(&queue_dir, "maildrop", &HashSpec::none()).map_err(|e| {
+            (
+                EX_TEMPFAIL,
+                format!("cannot create a file in the maildrop directory: {e}"),
+            )
+        })?;
+    writer.set_final_mode(0o444);
+    writer
+        .envelope(&qenv)
+        .map_err(|e| (EX_DATAERR, e.to_string()))?;
+    let mut size: u64 = 0;
+    loop {
+        match next(&mut input)? {
+            Request::Content(bytes) => {
+                size += bytes.len() as u64;
+                if limit > 0 && size > limit {
+                    return Err((EX_DATAERR, "message file too big".into()));
+                }
+                writer
+                    .write_content(&bytes)
+                    .map_err(|e| (EX_TEMPFAIL, e.to_string()))?;
+            }
+            Request::End => break,
+            _ => return Err((EX_DATAERR, "bad input: unexpected record".into())),
+        }
+    }
+    let (id, _) = writer
+        .finish(&queue::Extracted::default())
+        .map_err(|e| (EX_TEMPFAIL, e.to_string()))?;
+    let pickup = queue_dir
+        .join("public")
+        .join(cfg.str(&p::PICKUP_SERVICE_NAME));
+    let _ = ipc::trigger::send(&pickup, &[ipc::trigger::WAKEUP]);
+    Ok(id)
+}
+
+/// When running set-group-ID for someone other than root, a configuration
+/// other than the default must be listed in the default main.cf's
+/// `alternate_config_directories` (as Postfix requires), or any user could
+/// bring their own limits and log file.
+fn trusted_config_dir(flag: Option<&str>) -> Result<std::path::PathBuf, String> {
+    let dir = params::config_dir(flag);
+    let privileged =
+        nix::unistd::getegid() != nix::unistd::getgid() && !nix::unistd::getuid().is_root();
+    if !privileged || dir == std::path::Path::new(params::DEFAULT_CONFIG_DIR) {
+        return Ok(dir);
+    }
+    let default = Config::load(std::path::Path::new(params::DEFAULT_CONFIG_DIR), &[])
+        .map_err(|e| e.to_string())?;
+    let allowed = default
+        .list(&p::ALTERNATE_CONFIG_DIRECTORIES)
+        .into_iter()
+        .chain(default.list(&p::MULTI_INSTANCE_DIRECTORIES))
+        .any(|d| std::path::Path::new(&d) == dir);
+    if allowed {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "{} is not listed in alternate_config_directories of {}",
+            dir.display(),
+            params::DEFAULT_CONFIG_DIR
+        ))
     }
 }
 
@@ -97,7 +212,11 @@ fn main() {
         .iter()
         .find(|o| o.flag == 'c')
         .and_then(|o| o.arg.clone());
-    let cfg = Config::load(&params::config_dir(dir.as_deref()), &[]).unwrap_or_else(|e| {
+    let dir = trusted_config_dir(dir.as_deref()).unwrap_or_else(|e| {
+        eprintln!("postdrop: fatal: {e}");
+        std::process::exit(EX_USAGE)
+    });
+    let cfg = Config::load(&dir, &[]).unwrap_or_else(|e| {
         eprintln!("postdrop: fatal: {e}");
         std::process::exit(EX_CONFIG)
     });
@@ -112,72 +231,22 @@ fn main() {
             &format!("User {user}({uid}) is not allowed to submit mail"),
         );
     }
-    let limit = cfg.size(&p::MESSAGE_SIZE_LIMIT);
-    let queue_dir = cfg.path(&p::QUEUE_DIRECTORY);
-
-    let mut input = std::io::stdin().lock();
-    let Request::Envelope(env) = next(&mut input) else {
-        fatal(EX_DATAERR, "bad input: expected the envelope first")
-    };
-    let mut qenv = Envelope {
-        arrival: Timestamp::now(),
-        sender: clean("sender", &env.sender),
-        dsn_ret: env.ret.map(|r| match r {
-            ipc::cleanup::Ret::Full => queue::DsnRet::Full,
-            ipc::cleanup::Ret::Headers => queue::DsnRet::Hdrs,
-        }),
-        dsn_envid: env.envid.as_deref().map(|e| clean("envid", e)),
-        ..Envelope::default()
-    };
-    for r in &env.recipients {
-        let mut rcpt = Recipient::new(clean("recipient", &r.address));
-        rcpt.dsn_notify = (r.notify != 0).then_some(queue::DsnNotify(r.notify));
-        qenv.recipients.push(rcpt);
+    // An interrupted posting must still clean up after itself.
+    for sig in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGHUP,
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGQUIT,
+    ] {
+        // SAFETY: SIG_IGN installs no handler code.
+        let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) };
     }
-    if env.body == ipc::cleanup::Body::EightBitMime {
-        let _ = qenv.attrs.set("encoding", "8bit".into());
-    }
-    let _ = qenv.attrs.set("uid", uid.to_string());
-    for (n, v) in &env.attributes {
-        if USER_ATTRIBUTES.contains(&n.as_str()) {
-            let _ = qenv.attrs.set(n, clean(n, v));
-        }
-    }
-    let mut writer = Writer::create_in_queue(&queue_dir, "maildrop", &HashSpec::none())
-        .unwrap_or_else(|e| {
-            fatal(
-                EX_TEMPFAIL,
-                &format!("cannot create a file in the maildrop directory: {e}"),
-            )
-        });
-    writer.set_final_mode(0o444);
-    writer
-        .envelope(&qenv)
-        .unwrap_or_else(|e| fatal(EX_DATAERR, &e.to_string()));
-    let mut size: u64 = 0;
-    loop {
-        match next(&mut input) {
-            Request::Content(bytes) => {
-                size += bytes.len() as u64;
-                if limit > 0 && size > limit {
-                    fatal(EX_DATAERR, "message file too big");
-                }
-                writer
-                    .write_content(&bytes)
-                    .unwrap_or_else(|e| fatal(EX_TEMPFAIL, &e.to_string()));
+    match post(&cfg, uid) {
+        Ok(id) => {
+            if opts.iter().any(|o| o.flag == 'v') {
+                maillog::info!("{id}: posted by uid {uid}");
             }
-            Request::End => break,
-            _ => fatal(EX_DATAERR, "bad input: unexpected record"),
         }
-    }
-    let (id, _) = writer
-        .finish(&queue::Extracted::default())
-        .unwrap_or_else(|e| fatal(EX_TEMPFAIL, &e.to_string()));
-    let pickup = queue_dir
-        .join("public")
-        .join(cfg.str(&p::PICKUP_SERVICE_NAME));
-    let _ = ipc::trigger::send(&pickup, &[ipc::trigger::WAKEUP]);
-    if opts.iter().any(|o| o.flag == 'v') {
-        maillog::info!("{id}: posted by uid {uid}");
+        Err((status, text)) => fatal(status, &text),
     }
 }

@@ -53,4 +53,12 @@ pub trait Service {
     fn long_running(&self) -> bool {
         false
     }
+
+    /// Daemons that read network input (smtpd, pop3d, imapd, cleanup) say
+    /// true: started as root, they refuse to run unless master.cf lets them
+    /// drop to mail_owner (unpriv `-` or `y`), so no network input is ever
+    /// parsed as root.
+    fn requires_unprivileged(&self) -> bool {
+        false
+    }
 }

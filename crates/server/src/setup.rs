@@ -65,6 +65,12 @@ pub fn start(program: &'static str, service: &mut dyn Service) -> (Context, Inhe
     if let Err(e) = std::env::set_current_dir(&queue_dir) {
         maillog::fatal!("chdir {}: {e}", queue_dir.display());
     }
+    if util::privs::is_root() && service.requires_unprivileged() && !ctx.options.unprivileged {
+        maillog::fatal!(
+            "service {}: {program} reads network input and must not run as root: set the unpriv column of its master.cf entry to - or y",
+            ctx.options.service
+        );
+    }
     if let Err(e) = service.pre_jail(&ctx) {
         maillog::fatal!("{e}");
     }

@@ -20,6 +20,10 @@ pub struct Smtpd {
 }
 
 impl Service for Smtpd {
+    fn requires_unprivileged(&self) -> bool {
+        true
+    }
+
     fn pre_jail(&mut self, ctx: &Context) -> Result<(), HookError> {
         let settings = Settings::from_config(&ctx.config);
         let (policy, warnings) = Policy::from_config(&ctx.config)?;
