@@ -8,8 +8,14 @@
 //! * [`describe`]: the session as Postfix logs it
 //!   (`TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384 (256/256 bits)`).
 //!
+//! * [`ClientTls`]: the client side for STARTTLS (`smtp_tls_security_level`),
+//!   with the bundled public roots and `smtp_tls_CAfile`.
+//!
 //! Reading key files happens before the privilege drop (they are usually
 //! readable by root only); the handshake runs after it.
+
+mod client;
+pub use client::{ClientStream, ClientTls, Verify};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};

@@ -1,0 +1,123 @@
+//! The resolver against a real DNS server: Debian's dnsmasq on a loopback
+//! port, answering for `.test` only (skipped when dnsmasq is missing).
+
+use dns::{Family, HostLookup, Options, Resolver, Severity};
+use std::net::IpAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Dnsmasq(Child, u16);
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn dnsmasq() -> Option<Dnsmasq> {
+    if !std::path::Path::new("/usr/sbin/dnsmasq").exists() {
+        eprintln!("skipped: dnsmasq not installed");
+        return None;
+    }
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let mut c = Command::new("/usr/sbin/dnsmasq");
+    c.args([
+        "--no-daemon",
+        &format!("--port={port}"),
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        "--no-resolv",
+        "--no-hosts",
+        "--conf-file=/dev/null",
+        "--pid-file=",
+        "--local=/test/",
+        "--mx-host=pref.test,b.pref.test,20",
+        "--mx-host=pref.test,a.pref.test,10",
+        "--mx-host=pref.test,c.pref.test,20",
+        "--host-record=a.pref.test,192.0.2.1",
+        "--host-record=b.pref.test,192.0.2.2",
+        "--host-record=c.pref.test,192.0.2.3",
+        "--host-record=dual.test,192.0.2.9,2001:db8::9",
+        "--host-record=six.test,2001:db8::6",
+        "--mx-host=nullmx.test,.,0",
+    ]);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        c.arg("--user=root");
+    }
+    let child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+    std::thread::sleep(Duration::from_millis(400));
+    Some(Dnsmasq(child, port))
+}
+
+fn resolver(port: u16, family: Family) -> Resolver {
+    Resolver::new(Options {
+        server: Some(format!("127.0.0.1:{port}").parse().expect("address")),
+        family,
+        host_lookup: vec![HostLookup::Dns],
+        timeout: Duration::from_secs(2),
+        ..Options::default()
+    })
+    .expect("resolver")
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("address")
+}
+
+#[test]
+fn mx_order_families_and_failures() {
+    let Some(d) = dnsmasq() else { return };
+    let r = resolver(d.1, Family::All);
+
+    // Preference order; the two 20s in either order over many lookups.
+    let mut orders = std::collections::HashSet::new();
+    for _ in 0..40 {
+        let hosts = r.mx_hosts("pref.test").unwrap();
+        let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+        assert_eq!(names[0], "a.pref.test");
+        assert_eq!(hosts[0].preference, 10);
+        assert_eq!(hosts[0].addrs, vec![ip("192.0.2.1")]);
+        orders.insert(names[1..].join(","));
+    }
+    assert_eq!(
+        orders.len(),
+        2,
+        "equal preferences are shuffled: {orders:?}"
+    );
+
+    // No MX: the host itself, both families, or as inet_protocols says.
+    let dual = r.mx_hosts("dual.test").unwrap();
+    assert_eq!(dual.len(), 1);
+    assert_eq!(dual[0].name, "dual.test");
+    assert!(dual[0].addrs.contains(&ip("192.0.2.9")) && dual[0].addrs.contains(&ip("2001:db8::9")));
+    let v4 = resolver(d.1, Family::V4);
+    assert_eq!(
+        v4.mx_hosts("dual.test").unwrap()[0].addrs,
+        vec![ip("192.0.2.9")]
+    );
+    let e = v4.mx_hosts("six.test").unwrap_err();
+    assert_eq!((e.severity, e.dsn), (Severity::Permanent, "5.4.4"), "{e}");
+    assert_eq!(
+        e.text,
+        "Host or domain name not found. Name service error for name=six.test type=A: Host found but no data record of requested type"
+    );
+    let v6 = resolver(d.1, Family::V6);
+    assert_eq!(v6.host("six.test").unwrap().addrs, vec![ip("2001:db8::6")]);
+
+    // NXDOMAIN and null MX are permanent.
+    let e = r.mx_hosts("nowhere.test").unwrap_err();
+    assert_eq!((e.severity, e.dsn), (Severity::Permanent, "5.4.4"));
+    assert_eq!(
+        e.text,
+        "Host or domain name not found. Name service error for name=nowhere.test type=MX: Host not found"
+    );
+    let e = r.mx_hosts("nullmx.test").unwrap_err();
+    assert_eq!((e.severity, e.dsn), (Severity::Permanent, "5.1.0"));
+    assert_eq!(e.text, "Domain nullmx.test does not accept mail (nullMX)");
+}

@@ -1,0 +1,62 @@
+//! The daemon around [`crate::deliver`]: one delivery request per client
+//! of `private/smtp` (or `private/lmtp`), handed to the server skeleton.
+
+use crate::deliver::{handle, Protocol, Settings};
+use ipc::delivery::Request;
+use ipc::frame::{read_frame, write_frame};
+use server::{Client, Context, Service, SingleService};
+
+struct Agent {
+    proto: Protocol,
+    settings: Option<Settings>,
+}
+
+impl Service for Agent {
+    /// Before the privilege drop: the password tables are often readable
+    /// by root only, and resolv.conf may be outside a chroot.
+    fn pre_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
+        self.settings = Some(Settings::for_protocol(
+            &ctx.config,
+            ctx.queue_dir(),
+            self.proto,
+        ));
+        Ok(())
+    }
+}
+
+impl SingleService for Agent {
+    fn serve(&mut self, _ctx: &Context, mut client: Client) {
+        let Some(s) = &self.settings else { return };
+        let _ = client.set_timeout(Some(std::time::Duration::from_secs(3600)));
+        let req = match read_frame(&mut client) {
+            Ok(Some((k, p))) => match Request::decode(k, &p) {
+                Ok(r) => r,
+                Err(e) => {
+                    maillog::warning!("bad delivery request: {e}");
+                    return;
+                }
+            },
+            Ok(None) => return,
+            Err(e) => {
+                maillog::warning!("read delivery request: {e}");
+                return;
+            }
+        };
+        let resp = handle(s, &req);
+        let (k, p) = resp.encode();
+        if let Err(e) = write_frame(&mut client, k, &p) {
+            maillog::warning!("{}: send delivery response: {e}", req.queue_id);
+        }
+    }
+}
+
+/// Runs the agent under the single-client skeleton.
+pub fn run(program: &'static str, proto: Protocol) {
+    server::single_server(
+        program,
+        Agent {
+            proto,
+            settings: None,
+        },
+    )
+}

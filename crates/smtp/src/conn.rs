@@ -1,0 +1,354 @@
+//! One connection to a remote SMTP server: TCP with per-stage timeouts,
+//! STARTTLS, commands out and replies in (parsed by `smtp_proto`), and
+//! failures worded as Postfix words them.
+
+use smtp_proto::{Reply, ReplyError, ReplyParser};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// Where in the conversation something happened, for Postfix's texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Greeting,
+    Ehlo,
+    Lhlo,
+    Helo,
+    StartTls,
+    Auth,
+    Mail,
+    Rcpt,
+    Data,
+    Body,
+    Dot,
+    Quit,
+}
+
+impl Stage {
+    /// `… while <this>`.
+    pub fn doing(self) -> &'static str {
+        match self {
+            Stage::Greeting => "receiving the initial server greeting",
+            Stage::Ehlo => "performing the EHLO handshake",
+            Stage::Lhlo => "performing the LHLO handshake",
+            Stage::Helo => "performing the HELO handshake",
+            Stage::StartTls => "sending STARTTLS",
+            Stage::Auth => "authenticating",
+            Stage::Mail => "sending MAIL FROM",
+            Stage::Rcpt => "sending RCPT TO",
+            Stage::Data => "sending DATA command",
+            Stage::Body => "sending message body",
+            Stage::Dot => "sending end of data -- message may be sent more than once",
+            Stage::Quit => "sending QUIT",
+        }
+    }
+
+    /// `(in reply to <this>)`.
+    pub fn command(self) -> &'static str {
+        match self {
+            Stage::Greeting => "initial greeting",
+            Stage::Ehlo => "EHLO command",
+            Stage::Lhlo => "LHLO command",
+            Stage::Helo => "HELO command",
+            Stage::StartTls => "STARTTLS command",
+            Stage::Auth => "AUTH command",
+            Stage::Mail => "MAIL FROM command",
+            Stage::Rcpt => "RCPT TO command",
+            Stage::Data => "DATA command",
+            Stage::Body | Stage::Dot => "end of DATA command",
+            Stage::Quit => "QUIT command",
+        }
+    }
+}
+
+/// What broke a conversation.
+#[derive(Debug)]
+pub enum ConnError {
+    /// The server closed the connection or the network failed.
+    Lost(Stage),
+    /// No answer (or no progress sending) within the stage's time limit.
+    Timeout(Stage),
+    /// The server's reply could not be parsed.
+    BadReply(Stage, ReplyError),
+    /// The TLS handshake failed.
+    Tls(String),
+}
+
+/// An OS error as Postfix prints it: strerror without Rust's "(os error N)".
+pub fn os_text(e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock {
+        return "Connection timed out".into();
+    }
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tls::ClientStream<TcpStream>>),
+    Unix(UnixStream),
+    Gone,
+}
+
+impl Stream {
+    fn set_timeouts(&self, t: Option<Duration>) {
+        match self {
+            Stream::Plain(s) => {
+                let _ = s.set_read_timeout(t);
+                let _ = s.set_write_timeout(t);
+            }
+            Stream::Tls(s) => {
+                let _ = s.sock.set_read_timeout(t);
+                let _ = s.sock.set_write_timeout(t);
+            }
+            Stream::Unix(s) => {
+                let _ = s.set_read_timeout(t);
+                let _ = s.set_write_timeout(t);
+            }
+            Stream::Gone => {}
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+            Stream::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+            Stream::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+            Stream::Unix(s) => s.flush(),
+            Stream::Gone => Ok(()),
+        }
+    }
+}
+
+/// A TCP connection from a given local address: bind, then a
+/// non-blocking connect waited for with poll(2) up to `timeout`.
+fn connect_from(local: IpAddr, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
+    use std::os::fd::{AsFd, AsRawFd};
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd = socket::socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    socket::bind(
+        fd.as_raw_fd(),
+        &SockaddrStorage::from(SocketAddr::new(local, 0)),
+    )?;
+    match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EINPROGRESS) => {
+            let limit = if timeout.is_zero() {
+                PollTimeout::NONE
+            } else {
+                PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)
+            };
+            let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
+            if poll(&mut fds, limit)? == 0 {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            let err = socket::getsockopt(&fd, sockopt::SocketError)?;
+            if err != 0 {
+                return Err(io::Error::from_raw_os_error(err));
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let s = TcpStream::from(fd);
+    s.set_nonblocking(false)?;
+    Ok(s)
+}
+
+/// A connected session.
+pub struct Conn {
+    stream: Stream,
+    buf: Vec<u8>,
+    parser: ReplyParser,
+    /// `host[ip]`, as in "host mx[192.0.2.1] said".
+    pub peer: String,
+    /// `host[ip]:port`, the log's relay=.
+    pub relay: String,
+    /// The TLS session in Postfix's words, when encrypted.
+    pub tls: Option<String>,
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+impl Conn {
+    /// Connects to `ip:port` within `timeout` (zero: the system's limit).
+    /// The error is Postfix's text: `connect to host[ip]:port: Connection refused`.
+    /// `bind` is the local address to connect from (`smtp_bind_address`,
+    /// `smtp_bind_address6`), if any.
+    pub fn connect(
+        host: &str,
+        ip: IpAddr,
+        port: u16,
+        timeout: Duration,
+        bind: Option<IpAddr>,
+    ) -> Result<Conn, String> {
+        let addr = SocketAddr::new(ip, port);
+        let peer = format!("{host}[{ip}]");
+        let relay = format!("{peer}:{port}");
+        let s = match bind {
+            Some(local) => connect_from(local, addr, timeout),
+            None if timeout.is_zero() => TcpStream::connect(addr),
+            None => TcpStream::connect_timeout(&addr, timeout),
+        };
+        let s = s.map_err(|e| format!("connect to {relay}: {}", os_text(&e)))?;
+        let _ = s.set_nodelay(true);
+        Ok(Conn {
+            stream: Stream::Plain(s),
+            buf: Vec::new(),
+            parser: ReplyParser::default(),
+            peer,
+            relay,
+            tls: None,
+        })
+    }
+
+    /// Connects to a UNIX-domain socket (LMTP's `unix:path`), logged as
+    /// `host[path]`. A connect on a local socket does not block long, so
+    /// there is no separate time limit.
+    pub fn connect_unix(host: &str, path: &str) -> Result<Conn, String> {
+        let peer = format!("{host}[{path}]");
+        let s =
+            UnixStream::connect(path).map_err(|e| format!("connect to {path}: {}", os_text(&e)))?;
+        Ok(Conn {
+            stream: Stream::Unix(s),
+            buf: Vec::new(),
+            parser: ReplyParser::default(),
+            relay: peer.clone(),
+            peer,
+            tls: None,
+        })
+    }
+
+    fn timeouts(&self, t: Duration) {
+        self.stream
+            .set_timeouts(Some(t.max(Duration::from_millis(1))));
+    }
+
+    /// Sends bytes (commands, or message content) within `timeout` per write.
+    pub fn send(&mut self, bytes: &[u8], stage: Stage, timeout: Duration) -> Result<(), ConnError> {
+        self.timeouts(timeout);
+        let r = self
+            .stream
+            .write_all(bytes)
+            .and_then(|_| self.stream.flush());
+        r.map_err(|e| {
+            if is_timeout(&e) {
+                ConnError::Timeout(stage)
+            } else {
+                ConnError::Lost(stage)
+            }
+        })
+    }
+
+    /// Reads one reply within `timeout` per read.
+    pub fn reply(&mut self, stage: Stage, timeout: Duration) -> Result<Reply, ConnError> {
+        self.timeouts(timeout);
+        loop {
+            if !self.buf.is_empty() {
+                let mut it = self.buf.iter();
+                match self.parser.parse(&mut it) {
+                    Ok(r) => {
+                        self.buf = it.as_slice().to_vec();
+                        return Ok(r);
+                    }
+                    Err(ReplyError::NeedsMoreData) => self.buf.clear(),
+                    Err(e) => return Err(ConnError::BadReply(stage, e)),
+                }
+            }
+            let mut chunk = [0u8; 8192];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(ConnError::Lost(stage)),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Err(ConnError::Timeout(stage)),
+                Err(_) => return Err(ConnError::Lost(stage)),
+            }
+        }
+    }
+
+    /// Runs the TLS handshake after the server's `220` to STARTTLS; input
+    /// buffered before it is discarded (RFC 3207 §4.2). Returns whether the
+    /// server's certificate is trusted.
+    pub fn start_tls(
+        &mut self,
+        client: &tls::ClientTls,
+        server_name: &str,
+        timeout: Duration,
+    ) -> Result<bool, ConnError> {
+        self.timeouts(timeout);
+        self.buf.clear();
+        self.parser = ReplyParser::default();
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            return Err(ConnError::Tls("TLS already active".into()));
+        };
+        let (s, trusted) = client
+            .connect(tcp, server_name)
+            .map_err(|e| ConnError::Tls(e.to_string()))?;
+        self.tls = Some(tls::describe(&s.conn));
+        self.stream = Stream::Tls(Box::new(s));
+        Ok(trusted)
+    }
+
+    /// The text for a broken conversation.
+    pub fn error_text(&self, e: &ConnError) -> String {
+        match e {
+            ConnError::Lost(st) => {
+                format!("lost connection with {} while {}", self.peer, st.doing())
+            }
+            ConnError::Timeout(st) => format!(
+                "conversation with {} timed out while {}",
+                self.peer,
+                st.doing()
+            ),
+            ConnError::BadReply(st, e) => format!(
+                "host {} sent a malformed reply while {}: {e}",
+                self.peer,
+                st.doing()
+            ),
+            ConnError::Tls(e) => format!(
+                "Cannot start TLS: handshake failure with {}: {e}",
+                self.peer
+            ),
+        }
+    }
+}

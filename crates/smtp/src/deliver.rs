@@ -1,0 +1,1345 @@
+//! One delivery request: find the servers for the next hop, try them in
+//! order, run one ESMTP transaction for all of the request's recipients,
+//! and turn each reply into a per-recipient result, as Postfix's smtp(8).
+//!
+//! Which failures move on to the next server: a failed connection, a 4xx
+//! (or, with `smtp_skip_5xx_greeting`, 5xx) greeting, a failed EHLO/HELO,
+//! a lost or timed-out conversation, and recipients that got a 4xx. A 5xx
+//! to MAIL, RCPT or DATA is final, and so is a message over the server's
+//! SIZE or one that needs SMTPUTF8 where the server lacks it.
+
+use crate::cache::{Cache, Cached};
+use crate::conn::{Conn, ConnError, Stage};
+use crate::nexthop::{self, Dest};
+use ipc::delivery::{self, Outcome, RcptResult, Request, Response};
+use maps::MapList;
+use params::{table as p, Config};
+use smtp_proto::{Capabilities, Command, MailFrom, Mailbox, Notify, Orcpt, RcptTo, Reply, Ret};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Which protocol the agent speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Smtp,
+    /// RFC 2033: LHLO, no MX lookups, one reply per recipient after the
+    /// message; next hops may be `unix:path`.
+    Lmtp,
+}
+
+/// The most command bytes written at once when pipelining.
+const PIPELINE_BATCH: usize = 4096;
+
+/// `smtp_tls_security_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsLevel {
+    None,
+    May,
+    Encrypt,
+    Verify,
+}
+
+impl TlsLevel {
+    fn parse(cfg: &Config, proto: Protocol) -> TlsLevel {
+        let param = match proto {
+            Protocol::Smtp => &p::SMTP_TLS_SECURITY_LEVEL,
+            Protocol::Lmtp => &p::LMTP_TLS_SECURITY_LEVEL,
+        };
+        let level = cfg.str(param).trim();
+        if level.is_empty() && proto == Protocol::Smtp {
+            if cfg.bool(&p::SMTP_ENFORCE_TLS) {
+                return TlsLevel::Encrypt;
+            }
+            if cfg.bool(&p::SMTP_USE_TLS) {
+                return TlsLevel::May;
+            }
+        }
+        TlsLevel::from_word(level).unwrap_or(TlsLevel::None)
+    }
+
+    /// A level's name (also the first word of a `smtp_tls_policy_maps`
+    /// value). DANE is treated as `may` (no DNSSEC here), the certificate
+    /// matching levels as `verify`.
+    pub fn from_word(word: &str) -> Option<TlsLevel> {
+        Some(match word.to_ascii_lowercase().as_str() {
+            "none" | "" => TlsLevel::None,
+            "may" | "dane" => TlsLevel::May,
+            "encrypt" => TlsLevel::Encrypt,
+            "verify" | "secure" | "dane-only" | "fingerprint" => TlsLevel::Verify,
+            _ => return None,
+        })
+    }
+}
+
+/// Time limits, Postfix's names.
+#[derive(Debug, Clone)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub helo: Duration,
+    pub mail: Duration,
+    pub rcpt: Duration,
+    pub data_init: Duration,
+    pub data_xfer: Duration,
+    pub data_done: Duration,
+    pub quit: Duration,
+    pub starttls: Duration,
+}
+
+/// Settings read once per process.
+pub struct Settings {
+    proto: Protocol,
+    line_limit: usize,
+    myhostname: String,
+    queue_dir: PathBuf,
+    helo_name: String,
+    port: u16,
+    t: Timeouts,
+    resolver: Result<dns::Resolver, String>,
+    tls_level: TlsLevel,
+    tls_policy: MapList,
+    /// For `may` and `encrypt`.
+    tls_opportunistic: Result<tls::ClientTls, String>,
+    /// For `verify` and `secure`.
+    tls_verified: Result<tls::ClientTls, String>,
+    address_limit: usize,
+    session_limit: usize,
+    skip_quit_response: bool,
+    skip_5xx_greeting: bool,
+    never_ehlo: bool,
+    sasl: Option<crate::sasl::Sasl>,
+    fallback_relays: Vec<String>,
+    bind_address: Option<IpAddr>,
+    /// `smtp_address_preference`: Some(4), Some(6), or None for any.
+    address_preference: Option<u8>,
+    bind_address6: Option<IpAddr>,
+    /// Reuse sessions (None: never).
+    cache: Option<Cache>,
+    cache_on_demand: bool,
+    cache_destinations: Vec<String>,
+    reuse_time_limit: Duration,
+    reuse_count_limit: u32,
+    rset_timeout: Duration,
+    sasl_soft_bounce: bool,
+}
+
+impl Settings {
+    /// The SMTP client's settings.
+    pub fn new(cfg: &Config, queue_dir: PathBuf) -> Settings {
+        Settings::for_protocol(cfg, queue_dir, Protocol::Smtp)
+    }
+
+    /// The settings of the SMTP or the LMTP client (`smtp_*` or `lmtp_*`
+    /// parameters).
+    pub fn for_protocol(cfg: &Config, queue_dir: PathBuf, proto: Protocol) -> Settings {
+        let pick = |smtp: &'static params::Param, lmtp: &'static params::Param| match proto {
+            Protocol::Smtp => smtp,
+            Protocol::Lmtp => lmtp,
+        };
+        let family = dns::Family::from_protocols(&cfg.list(&p::INET_PROTOCOLS));
+        let no_dns = cfg.bool(&p::DISABLE_DNS_LOOKUPS)
+            || cfg
+                .str(&p::SMTP_DNS_SUPPORT_LEVEL)
+                .eq_ignore_ascii_case("disabled");
+        let server = match cfg.str(&p::DNS_RESOLVER_ADDRESS).trim() {
+            "" => None,
+            s => match dns::parse_server(s) {
+                Some(a) => Some(a),
+                None => {
+                    maillog::warning!(
+                        "dns_resolver_address: bad value \"{s}\"; using /etc/resolv.conf"
+                    );
+                    None
+                }
+            },
+        };
+        let resolver = dns::Resolver::new(dns::Options {
+            server,
+            family,
+            host_lookup: if no_dns {
+                vec![dns::HostLookup::Native]
+            } else {
+                dns::HostLookup::from_words(
+                    &cfg.list(pick(&p::SMTP_HOST_LOOKUP, &p::LMTP_HOST_LOOKUP)),
+                )
+            },
+            mx_lookups: !no_dns,
+            randomize: cfg.bool(&p::SMTP_RANDOMIZE_ADDRESSES),
+            ..dns::Options::default()
+        })
+        .map_err(|e| e.to_string());
+        if let Err(e) = &resolver {
+            maillog::warning!("{e}");
+        }
+        let tls_level = TlsLevel::parse(cfg, proto);
+        let tls_policy = MapList::open_lenient(
+            "smtp_tls_policy_maps",
+            cfg.str(pick(&p::SMTP_TLS_POLICY_MAPS, &p::LMTP_TLS_POLICY_MAPS)),
+            &maps::Ctx::new(),
+        );
+        let ca = cfg
+            .str(pick(&p::SMTP_TLS_CAFILE, &p::LMTP_TLS_CAFILE))
+            .trim()
+            .to_string();
+        let client = |verify| {
+            if tls_level == TlsLevel::None && tls_policy.is_empty() {
+                return Err("TLS is not enabled".to_string());
+            }
+            tls::ClientTls::new(verify, (!ca.is_empty()).then(|| std::path::Path::new(&ca)))
+                .map_err(|e| {
+                    maillog::warning!("TLS client set-up: {e}");
+                    e.to_string()
+                })
+        };
+        let tls_opportunistic = client(tls::Verify::None);
+        let tls_verified = client(tls::Verify::Required);
+        let default_port = if proto == Protocol::Lmtp { 24 } else { 25 };
+        let port = nexthop::port(cfg.str(pick(&p::SMTP_TCP_PORT, &p::LMTP_TCP_PORT)))
+            .unwrap_or(default_port);
+        let lmtp = proto == Protocol::Lmtp;
+        let on_demand = cfg.bool(pick(
+            &p::SMTP_CONNECTION_CACHE_ON_DEMAND,
+            &p::LMTP_CONNECTION_CACHE_ON_DEMAND,
+        ));
+        let cache_destinations: Vec<String> = cfg
+            .list(pick(
+                &p::SMTP_CONNECTION_CACHE_DESTINATIONS,
+                &p::LMTP_CONNECTION_CACHE_DESTINATIONS,
+            ))
+            .into_iter()
+            .map(|d| d.to_ascii_lowercase())
+            .collect();
+        Settings {
+            proto,
+            line_limit: usize::try_from(
+                cfg.int(pick(&p::SMTP_LINE_LENGTH_LIMIT, &p::LMTP_LINE_LENGTH_LIMIT)),
+            )
+            .unwrap_or(0),
+            myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
+            queue_dir,
+            helo_name: cfg
+                .str(pick(&p::SMTP_HELO_NAME, &p::LMTP_LHLO_NAME))
+                .to_string(),
+            port,
+            t: Timeouts {
+                connect: cfg.time(pick(&p::SMTP_CONNECT_TIMEOUT, &p::LMTP_CONNECT_TIMEOUT)),
+                helo: cfg.time(pick(&p::SMTP_HELO_TIMEOUT, &p::LMTP_LHLO_TIMEOUT)),
+                mail: cfg.time(pick(&p::SMTP_MAIL_TIMEOUT, &p::LMTP_MAIL_TIMEOUT)),
+                rcpt: cfg.time(pick(&p::SMTP_RCPT_TIMEOUT, &p::LMTP_RCPT_TIMEOUT)),
+                data_init: cfg.time(pick(&p::SMTP_DATA_INIT_TIMEOUT, &p::LMTP_DATA_INIT_TIMEOUT)),
+                data_xfer: cfg.time(pick(&p::SMTP_DATA_XFER_TIMEOUT, &p::LMTP_DATA_XFER_TIMEOUT)),
+                data_done: cfg.time(pick(&p::SMTP_DATA_DONE_TIMEOUT, &p::LMTP_DATA_DONE_TIMEOUT)),
+                quit: cfg.time(pick(&p::SMTP_QUIT_TIMEOUT, &p::LMTP_QUIT_TIMEOUT)),
+                starttls: cfg.time(pick(&p::SMTP_STARTTLS_TIMEOUT, &p::LMTP_STARTTLS_TIMEOUT)),
+            },
+            resolver,
+            tls_level,
+            tls_policy,
+            tls_opportunistic,
+            tls_verified,
+            address_limit: usize::try_from(cfg.int(&p::SMTP_MX_ADDRESS_LIMIT)).unwrap_or(0),
+            session_limit: usize::try_from(cfg.int(&p::SMTP_MX_SESSION_LIMIT)).unwrap_or(0),
+            skip_quit_response: cfg.bool(pick(
+                &p::SMTP_SKIP_QUIT_RESPONSE,
+                &p::LMTP_SKIP_QUIT_RESPONSE,
+            )),
+            skip_5xx_greeting: cfg.bool(&p::SMTP_SKIP_5XX_GREETING),
+            never_ehlo: !lmtp && cfg.bool(&p::SMTP_NEVER_SEND_EHLO),
+            cache: (on_demand || !cache_destinations.is_empty()).then(|| {
+                Cache::new(cfg.time(pick(
+                    &p::SMTP_CONNECTION_CACHE_TIME_LIMIT,
+                    &p::LMTP_CONNECTION_CACHE_TIME_LIMIT,
+                )))
+            }),
+            cache_on_demand: on_demand,
+            cache_destinations,
+            reuse_time_limit: cfg.time(&p::SMTP_CONNECTION_REUSE_TIME_LIMIT),
+            reuse_count_limit: u32::try_from(cfg.int(&p::SMTP_CONNECTION_REUSE_COUNT_LIMIT))
+                .unwrap_or(0),
+            rset_timeout: cfg.time(pick(&p::SMTP_RSET_TIMEOUT, &p::LMTP_RSET_TIMEOUT)),
+            fallback_relays: cfg.list(&p::SMTP_FALLBACK_RELAY),
+            address_preference: match cfg
+                .str(&p::SMTP_ADDRESS_PREFERENCE)
+                .trim()
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "ipv4" => Some(4),
+                "ipv6" => Some(6),
+                _ => None,
+            },
+            bind_address: bind_address(cfg, pick(&p::SMTP_BIND_ADDRESS, &p::LMTP_BIND_ADDRESS)),
+            bind_address6: bind_address(cfg, pick(&p::SMTP_BIND_ADDRESS6, &p::LMTP_BIND_ADDRESS6)),
+            // SMTP AUTH is for relays; the LMTP client does without.
+            sasl: if lmtp {
+                None
+            } else {
+                crate::sasl::Sasl::new(cfg)
+            },
+            sasl_soft_bounce: cfg.bool(&p::SMTP_SASL_AUTH_SOFT_BOUNCE),
+        }
+    }
+}
+
+/// `smtp_bind_address` / `smtp_bind_address6`: empty for the system's
+/// choice; a value that is not an address is logged and ignored.
+fn bind_address(cfg: &Config, param: &params::Param) -> Option<IpAddr> {
+    let v = cfg.str(param).trim();
+    if v.is_empty() {
+        return None;
+    }
+    match v.trim_start_matches('[').trim_end_matches(']').parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            maillog::warning!("{}: not an IP address: \"{v}\"; ignored", param.name);
+            None
+        }
+    }
+}
+
+/// What became of one recipient (so far).
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub dsn: String,
+    pub relay: String,
+    pub text: String,
+}
+
+impl Verdict {
+    fn new(dsn: &str, relay: &str, text: impl Into<String>) -> Verdict {
+        let outcome = match dsn.as_bytes().first() {
+            Some(b'2') => Outcome::Sent,
+            Some(b'5') => Outcome::Bounced,
+            _ => Outcome::Deferred,
+        };
+        Verdict {
+            outcome,
+            dsn: dsn.to_string(),
+            relay: relay.to_string(),
+            text: text.into(),
+        }
+    }
+
+    fn is_final(&self) -> bool {
+        self.outcome != Outcome::Deferred
+    }
+}
+
+/// Control characters from the remote server never reach the log.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The DSN code of a reply: its enhanced code, or `X.0.0` from its class.
+fn reply_dsn(r: &Reply) -> String {
+    r.enhanced_text()
+        .unwrap_or_else(|| format!("{}.0.0", r.code / 100))
+}
+
+/// `host mx[ip] said: 550 5.1.1 … (in reply to RCPT TO command)`.
+fn said(conn: &Conn, r: &Reply, stage: Stage) -> Verdict {
+    Verdict::new(
+        &reply_dsn(r),
+        &conn.relay,
+        format!(
+            "host {} said: {} (in reply to {})",
+            conn.peer,
+            printable(&r.to_string()),
+            stage.command()
+        ),
+    )
+}
+
+/// A soft (4xx) version of a verdict, for failures that move on.
+fn soften(mut v: Verdict) -> Verdict {
+    if v.dsn.starts_with('5') {
+        v.dsn.replace_range(..1, "4");
+    }
+    v.outcome = Outcome::Deferred;
+    v
+}
+
+/// The message as it goes out.
+pub struct Message {
+    /// Lines with CRLF, dot-stuffed, ending with `.\r\n`.
+    pub wire: Vec<u8>,
+    /// The size the server is told (CRLF lines, before dot-stuffing).
+    pub size: u64,
+    pub eight_bit: bool,
+    /// SMTPUTF8 was requested and the envelope or headers need it.
+    pub needs_smtputf8: bool,
+    pub smtputf8_requested: bool,
+    pub ret: Option<queue::DsnRet>,
+    pub envid: Option<String>,
+}
+
+/// Reads the queue file's content into its wire form. Lines longer than
+/// `line_limit` (0: no limit) are broken by inserting CRLF and a space, as
+/// Postfix's `smtp_line_length_limit` does.
+pub fn read_message(
+    path: &std::path::Path,
+    req: &Request,
+    line_limit: usize,
+) -> Result<Message, queue::QueueError> {
+    let line_limit = if line_limit < 2 {
+        usize::MAX
+    } else {
+        line_limit
+    };
+    let mut qf = queue::open(path)?;
+    let declared_8bit = qf.envelope.attrs.encoding == Some(queue::Encoding::EightBit);
+    let smtputf8_requested = qf.size.smtputf8 != 0;
+    let ret = qf.envelope.dsn_ret;
+    let envid = qf.envelope.dsn_envid.clone();
+    let mut wire = Vec::with_capacity(qf.size.data_size as usize + 64);
+    let mut size = 0u64;
+    let mut bol = true;
+    let mut col = 0usize;
+    let mut in_headers = true;
+    let mut header_utf8 = false;
+    let mut eight_bit = false;
+    for piece in qf.content()? {
+        let piece = piece?;
+        if bol && piece.end_of_line && piece.data.is_empty() {
+            in_headers = false;
+        }
+        let high = piece.data.iter().any(|&b| b >= 0x80);
+        eight_bit |= high;
+        header_utf8 |= in_headers && high;
+        if bol && piece.data.first() == Some(&b'.') {
+            wire.push(b'.');
+        }
+        let mut data = &piece.data[..];
+        while col + data.len() > line_limit {
+            let take = line_limit.saturating_sub(col).min(data.len());
+            wire.extend_from_slice(&data[..take]);
+            wire.extend_from_slice(b"\r\n ");
+            size += take as u64 + 3;
+            col = 1;
+            data = &data[take..];
+        }
+        wire.extend_from_slice(data);
+        size += data.len() as u64;
+        col += data.len();
+        if piece.end_of_line {
+            wire.extend_from_slice(b"\r\n");
+            size += 2;
+            col = 0;
+        }
+        bol = piece.end_of_line;
+    }
+    if !bol {
+        wire.extend_from_slice(b"\r\n");
+        size += 2;
+    }
+    wire.extend_from_slice(b".\r\n");
+    let envelope_utf8 =
+        !req.sender.is_ascii() || req.recipients.iter().any(|r| !r.address.is_ascii());
+    Ok(Message {
+        wire,
+        size,
+        eight_bit: eight_bit || declared_8bit,
+        needs_smtputf8: smtputf8_requested && (envelope_utf8 || header_utf8),
+        smtputf8_requested,
+        ret,
+        envid,
+    })
+}
+
+fn mailbox(address: &str) -> Mailbox {
+    match address.rsplit_once('@') {
+        Some((l, d)) => Mailbox::new(l, Some(d)),
+        None => Mailbox::new(address, None::<String>),
+    }
+}
+
+fn notify(mask: u8) -> Option<Notify> {
+    if mask == 0 {
+        return None;
+    }
+    if mask & queue::DsnNotify::NEVER != 0 {
+        return Some(Notify::NEVER);
+    }
+    Some(Notify {
+        success: mask & queue::DsnNotify::SUCCESS != 0,
+        failure: mask & queue::DsnNotify::FAILURE != 0,
+        delay: mask & queue::DsnNotify::DELAY != 0,
+    })
+}
+
+/// One server to try.
+struct Target {
+    host: String,
+    addr: Addr,
+    port: u16,
+}
+
+enum Addr {
+    Ip(IpAddr),
+    Unix(String),
+}
+
+/// Delivery state for one request.
+struct Job<'a> {
+    s: &'a Settings,
+    req: &'a Request,
+    msg: &'a Message,
+    dest: &'a Dest,
+    /// The next hop as written, the first password-table key.
+    nexthop: String,
+    /// Final or latest result per recipient.
+    verdicts: Vec<Option<Verdict>>,
+    /// When the first session was ready for MAIL.
+    setup_done: Option<f64>,
+    /// No other server may help (the message is refused everywhere).
+    stop: bool,
+    /// The TLS level for this next hop (`smtp_tls_policy_maps` or the default).
+    tls_level: TlsLevel,
+    /// Which cached session this request may use, and whether its own may
+    /// be cached.
+    cache_key: String,
+    cacheable: bool,
+    /// Per recipient: the transactions its session had carried (conn_use=).
+    uses: Vec<u32>,
+    /// Opportunistic TLS failed at this server: try it again in plaintext.
+    tls_failed: bool,
+    /// Do not use STARTTLS (the retry after a failed handshake at `may`).
+    plain_only: bool,
+}
+
+impl Job<'_> {
+    fn pending(&self) -> Vec<usize> {
+        (0..self.verdicts.len())
+            .filter(|&i| !self.verdicts[i].as_ref().is_some_and(Verdict::is_final))
+            .collect()
+    }
+
+    fn set_all(&mut self, which: &[usize], v: &Verdict) {
+        for &i in which {
+            self.verdicts[i] = Some(v.clone());
+        }
+    }
+
+    /// The greeting and EHLO/HELO (and STARTTLS): the capabilities, or a
+    /// verdict for every pending recipient.
+    fn handshake(&mut self, conn: &mut Conn, server_name: &str) -> Result<Capabilities, Verdict> {
+        let t = &self.s.t;
+        let broken = |conn: &Conn, e: ConnError| {
+            soften(Verdict::new("4.4.2", &conn.relay, conn.error_text(&e)))
+        };
+        let greeting = conn
+            .reply(Stage::Greeting, t.helo)
+            .map_err(|e| broken(conn, e))?;
+        if !greeting.is_positive() {
+            let mut v = Verdict::new(
+                &reply_dsn(&greeting),
+                &conn.relay,
+                format!(
+                    "host {} refused to talk to me: {}",
+                    conn.peer,
+                    printable(&greeting.to_string())
+                ),
+            );
+            if greeting.is_permanent() && !self.s.skip_5xx_greeting {
+                self.stop = true;
+            } else {
+                v = soften(v);
+            }
+            return Err(v);
+        }
+        let mut caps = self.ehlo(conn)?;
+        let want_tls = self.tls_level != TlsLevel::None && !self.plain_only;
+        let required = matches!(self.tls_level, TlsLevel::Encrypt | TlsLevel::Verify);
+        if want_tls && !caps.starttls && required {
+            return Err(Verdict::new(
+                "4.7.4",
+                &conn.relay,
+                format!("TLS is required, but was not offered by host {}", conn.peer),
+            ));
+        }
+        if want_tls && caps.starttls {
+            let client = if self.tls_level == TlsLevel::Verify {
+                &self.s.tls_verified
+            } else {
+                &self.s.tls_opportunistic
+            };
+            let client = match client {
+                Ok(c) => c,
+                Err(_) if !required => return Ok(caps),
+                _ => {
+                    return Err(Verdict::new(
+                        "4.7.5",
+                        &conn.relay,
+                        "TLS is required, but our TLS engine is unavailable",
+                    ))
+                }
+            };
+            conn.send(&Command::StartTls.to_bytes(), Stage::StartTls, t.helo)
+                .map_err(|e| broken(conn, e))?;
+            let r = conn
+                .reply(Stage::StartTls, t.helo)
+                .map_err(|e| broken(conn, e))?;
+            if r.code != 220 {
+                if required {
+                    return Err(soften(said(conn, &r, Stage::StartTls)));
+                }
+                return Ok(caps);
+            }
+            let trusted = match conn.start_tls(client, server_name, t.starttls) {
+                Ok(trusted) => trusted,
+                Err(e) => {
+                    let v = broken(conn, e);
+                    if !required {
+                        maillog::info!("{}: {}; trying again without TLS", conn.relay, v.text);
+                        self.tls_failed = true;
+                    }
+                    return Err(v);
+                }
+            };
+            maillog::info!(
+                "{} TLS connection established to {}: {}",
+                match (trusted, self.tls_level) {
+                    // The chain and the name were checked in the handshake.
+                    (true, TlsLevel::Verify) => "Verified",
+                    (true, _) => "Trusted",
+                    (false, _) => "Untrusted",
+                },
+                conn.relay,
+                conn.tls.as_deref().unwrap_or("")
+            );
+            caps = self.ehlo(conn)?;
+        }
+        Ok(caps)
+    }
+
+    fn ehlo(&mut self, conn: &mut Conn) -> Result<Capabilities, Verdict> {
+        let t = &self.s.t;
+        let broken = |conn: &Conn, e: ConnError| {
+            soften(Verdict::new("4.4.2", &conn.relay, conn.error_text(&e)))
+        };
+        if self.s.proto == Protocol::Lmtp {
+            let lhlo = format!("LHLO {}\r\n", self.s.helo_name);
+            conn.send(lhlo.as_bytes(), Stage::Lhlo, t.helo)
+                .map_err(|e| broken(conn, e))?;
+            let r = conn
+                .reply(Stage::Lhlo, t.helo)
+                .map_err(|e| broken(conn, e))?;
+            if r.is_positive() {
+                return Ok(Capabilities::from_ehlo(&r));
+            }
+            if r.is_permanent() {
+                self.stop = true;
+            }
+            return Err(said(conn, &r, Stage::Lhlo));
+        }
+        if !self.s.never_ehlo {
+            conn.send(
+                &Command::Ehlo(self.s.helo_name.clone()).to_bytes(),
+                Stage::Ehlo,
+                t.helo,
+            )
+            .map_err(|e| broken(conn, e))?;
+            let r = conn
+                .reply(Stage::Ehlo, t.helo)
+                .map_err(|e| broken(conn, e))?;
+            if r.is_positive() {
+                return Ok(Capabilities::from_ehlo(&r));
+            }
+            if r.is_transient() {
+                return Err(said(conn, &r, Stage::Ehlo));
+            }
+        }
+        conn.send(
+            &Command::Helo(self.s.helo_name.clone()).to_bytes(),
+            Stage::Helo,
+            t.helo,
+        )
+        .map_err(|e| broken(conn, e))?;
+        let r = conn
+            .reply(Stage::Helo, t.helo)
+            .map_err(|e| broken(conn, e))?;
+        if r.is_positive() {
+            return Ok(Capabilities::default());
+        }
+        if r.is_permanent() {
+            self.stop = true;
+        }
+        Err(said(conn, &r, Stage::Helo))
+    }
+
+    /// One session with one server for the pending recipients.
+    fn session(&mut self, target: &Target) -> Result<(), Verdict> {
+        let t = self.s.t.clone();
+        let conn = match &target.addr {
+            Addr::Ip(ip) => {
+                let bind = if ip.is_ipv4() {
+                    self.s.bind_address
+                } else {
+                    self.s.bind_address6
+                };
+                Conn::connect(&target.host, *ip, target.port, t.connect, bind)
+            }
+            Addr::Unix(path) => Conn::connect_unix(&target.host, path),
+        };
+        let mut conn = conn.map_err(|text| {
+            maillog::info!("{text}");
+            Verdict::new("4.4.1", "none", text)
+        })?;
+        let server_name = target.host.clone();
+        let caps = match self.handshake(&mut conn, &server_name) {
+            Ok(c) => c,
+            Err(v) => {
+                self.quit(&mut conn);
+                return Err(v);
+            }
+        };
+        if let Err(v) = self.authenticate(&mut conn, &caps, &server_name) {
+            if v.is_final() {
+                self.stop = true;
+            }
+            self.quit(&mut conn);
+            return Err(v);
+        }
+        self.run(Cached {
+            key: self.cache_key.clone(),
+            conn,
+            caps,
+            opened: Instant::now(),
+            uses: 0,
+        });
+        Ok(())
+    }
+
+    /// A cached session for this next hop, if it still answers RSET.
+    fn reuse(&mut self) {
+        let Some(cache) = self.s.cache.as_ref().filter(|_| self.cacheable) else {
+            return;
+        };
+        let Some(mut c) = cache.take(&self.cache_key) else {
+            return;
+        };
+        let t = self.s.rset_timeout;
+        let alive = c
+            .conn
+            .send(&Command::Rset.to_bytes(), Stage::Mail, t)
+            .is_ok()
+            && c.conn.reply(Stage::Mail, t).is_ok_and(|r| r.is_positive());
+        if alive {
+            self.run(c);
+        }
+    }
+
+    /// The checks and the transaction on an open session, which is then
+    /// cached or closed.
+    fn run(&mut self, mut c: Cached) {
+        if self.setup_done.is_none() {
+            self.setup_done = Some(now());
+        }
+        let pending = self.pending();
+        let conn = &mut c.conn;
+        if let Some(limit) = c.caps.size.filter(|&n| n > 0) {
+            if self.msg.size > limit {
+                let v = Verdict::new(
+                    "5.3.4",
+                    &conn.relay,
+                    format!(
+                        "message size {} exceeds size limit {} of server {}",
+                        self.msg.size, limit, conn.peer
+                    ),
+                );
+                self.set_all(&pending, &v);
+                self.stop = true;
+                self.release(c);
+                return;
+            }
+        }
+        if self.msg.needs_smtputf8 && !c.caps.smtputf8 {
+            let v = Verdict::new(
+                "5.6.7",
+                &conn.relay,
+                format!(
+                    "SMTPUTF8 is required, but was not offered by host {}",
+                    conn.peer
+                ),
+            );
+            self.set_all(&pending, &v);
+            self.stop = true;
+            self.release(c);
+            return;
+        }
+        c.uses += 1;
+        let r = self.transaction(&mut c.conn, &c.caps, &pending);
+        for &i in &pending {
+            if self.verdicts[i]
+                .as_ref()
+                .is_some_and(|v| v.relay == c.conn.relay)
+            {
+                self.uses[i] = c.uses;
+            }
+        }
+        if let Err(e) = r {
+            // The conversation broke: whoever is not decided yet is deferred.
+            let v = soften(Verdict::new("4.4.2", &c.conn.relay, c.conn.error_text(&e)));
+            for &i in &pending {
+                if !self.verdicts[i].as_ref().is_some_and(Verdict::is_final) {
+                    self.verdicts[i] = Some(v.clone());
+                }
+            }
+            return;
+        }
+        self.release(c);
+    }
+
+    /// Caches a session that may be used again, else says QUIT.
+    fn release(&self, mut c: Cached) {
+        let limit = self.s.reuse_count_limit;
+        let fresh = c.opened.elapsed() < self.s.reuse_time_limit && (limit == 0 || c.uses < limit);
+        match &self.s.cache {
+            Some(cache) if self.cacheable && fresh => cache.put(c),
+            _ => self.quit(&mut c.conn),
+        }
+    }
+
+    /// SMTP AUTH when enabled, offered, and the password tables know the
+    /// server.
+    fn authenticate(
+        &mut self,
+        conn: &mut Conn,
+        caps: &Capabilities,
+        host: &str,
+    ) -> Result<(), Verdict> {
+        let Some(sasl) = &self.s.sasl else {
+            return Ok(());
+        };
+        if caps.auth.is_empty() {
+            return Ok(());
+        }
+        let port = self.dest.port;
+        let keys = [
+            self.nexthop.clone(),
+            host.to_string(),
+            format!("[{host}]:{port}"),
+            format!("[{host}]"),
+        ];
+        let (user, password) = match sasl.credentials(&keys) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                return Err(Verdict::new(
+                    "4.3.0",
+                    &conn.relay,
+                    format!("SASL password lookup failed: {}", e.0),
+                ))
+            }
+        };
+        let Some(mech) = sasl.choose(&caps.auth, conn.tls.is_some()) else {
+            return Err(Verdict::new(
+                "4.7.0",
+                &conn.relay,
+                format!(
+                    "SASL authentication failed; cannot authenticate to server {}: no mechanism available",
+                    conn.peer
+                ),
+            ));
+        };
+        let t = self.s.t.helo;
+        let broken = |conn: &Conn, e: ConnError| {
+            soften(Verdict::new("4.4.2", &conn.relay, conn.error_text(&e)))
+        };
+        let plain = crate::sasl::base64(format!("\0{user}\0{password}").as_bytes());
+        let first = if mech == "PLAIN" {
+            format!("AUTH PLAIN {plain}\r\n")
+        } else {
+            "AUTH LOGIN\r\n".to_string()
+        };
+        conn.send(first.as_bytes(), Stage::Auth, t)
+            .map_err(|e| broken(conn, e))?;
+        let mut answers: Vec<String> = if mech == "PLAIN" {
+            vec![plain]
+        } else {
+            vec![
+                crate::sasl::base64(user.as_bytes()),
+                crate::sasl::base64(password.as_bytes()),
+            ]
+        };
+        answers.reverse();
+        let mut r = conn.reply(Stage::Auth, t).map_err(|e| broken(conn, e))?;
+        while r.code == 334 {
+            // A server that asks more than the mechanism has answers gets "*" (cancel).
+            let a = answers.pop().unwrap_or_else(|| "*".to_string());
+            conn.send(format!("{a}\r\n").as_bytes(), Stage::Auth, t)
+                .map_err(|e| broken(conn, e))?;
+            r = conn.reply(Stage::Auth, t).map_err(|e| broken(conn, e))?;
+        }
+        if r.is_positive() {
+            return Ok(());
+        }
+        let v = Verdict::new(
+            &reply_dsn(&r),
+            &conn.relay,
+            format!(
+                "SASL authentication failed; server {} said: {}",
+                conn.peer,
+                printable(&r.to_string())
+            ),
+        );
+        Err(if self.s.sasl_soft_bounce {
+            soften(v)
+        } else {
+            v
+        })
+    }
+
+    fn quit(&self, conn: &mut Conn) {
+        if conn
+            .send(&Command::Quit.to_bytes(), Stage::Quit, self.s.t.quit)
+            .is_ok()
+            && !self.s.skip_quit_response
+        {
+            let _ = conn.reply(Stage::Quit, self.s.t.quit);
+        }
+    }
+
+    /// MAIL, RCPTs, DATA, content: pipelined when the server allows.
+    fn transaction(
+        &mut self,
+        conn: &mut Conn,
+        caps: &Capabilities,
+        pending: &[usize],
+    ) -> Result<(), ConnError> {
+        let t = self.s.t.clone();
+        let msg = self.msg;
+        let mail = MailFrom {
+            sender: (!self.req.sender.is_empty()).then(|| mailbox(&self.req.sender)),
+            size: caps.size.map(|_| msg.size),
+            body: (caps.eightbitmime && msg.eight_bit).then_some(smtp_proto::Body::EightBitMime),
+            smtputf8: caps.smtputf8 && msg.smtputf8_requested,
+            ret: if caps.dsn {
+                msg.ret.map(|r| match r {
+                    queue::DsnRet::Full => Ret::Full,
+                    queue::DsnRet::Hdrs => Ret::Hdrs,
+                })
+            } else {
+                None
+            },
+            envid: if caps.dsn { msg.envid.clone() } else { None },
+            auth: None,
+        };
+        let rcpts: Vec<Vec<u8>> = pending
+            .iter()
+            .map(|&i| {
+                let r = &self.req.recipients[i];
+                RcptTo {
+                    rcpt: mailbox(&r.address),
+                    notify: if caps.dsn { notify(r.notify) } else { None },
+                    orcpt: if caps.dsn {
+                        r.orcpt.as_deref().and_then(|o| {
+                            o.split_once(';').map(|(ty, a)| Orcpt {
+                                addr_type: ty.to_string(),
+                                addr: a.to_string(),
+                            })
+                        })
+                    } else {
+                        None
+                    },
+                }
+                .to_bytes()
+            })
+            .collect();
+        let mut accepted = Vec::new();
+        // MAIL, the RCPTs and DATA: with PIPELINING in batches of at most
+        // PIPELINE_BATCH bytes (so that neither side blocks writing while
+        // the other is not reading), else one at a time.
+        let mut cmds: Vec<(Stage, Vec<u8>, usize)> = Vec::with_capacity(pending.len() + 2);
+        cmds.push((Stage::Mail, mail.to_bytes(), 0));
+        for (k, &i) in pending.iter().enumerate() {
+            cmds.push((Stage::Rcpt, rcpts[k].clone(), i));
+        }
+        cmds.push((Stage::Data, Command::Data.to_bytes(), 0));
+        let timeout = |st: Stage| match st {
+            Stage::Mail => t.mail,
+            Stage::Rcpt => t.rcpt,
+            _ => t.data_init,
+        };
+        let mut mail_ok = true;
+        let mut data_reply = None;
+        let mut next = 0;
+        while next < cmds.len() && mail_ok {
+            if !caps.pipelining && cmds[next].0 == Stage::Data && accepted.is_empty() {
+                return Ok(());
+            }
+            let mut end = next + 1;
+            if caps.pipelining {
+                let mut size = cmds[next].1.len();
+                while end < cmds.len() && size + cmds[end].1.len() <= PIPELINE_BATCH {
+                    size += cmds[end].1.len();
+                    end += 1;
+                }
+            }
+            let out: Vec<u8> = cmds[next..end]
+                .iter()
+                .flat_map(|c| c.1.iter().copied())
+                .collect();
+            conn.send(&out, cmds[next].0, timeout(cmds[next].0))?;
+            for (stage, _, i) in &cmds[next..end] {
+                let r = conn.reply(*stage, timeout(*stage))?;
+                match stage {
+                    Stage::Mail if !r.is_positive() => {
+                        mail_ok = false;
+                        let v = said(conn, &r, Stage::Mail);
+                        self.set_all(pending, &v);
+                    }
+                    Stage::Rcpt if mail_ok => {
+                        if r.is_positive() {
+                            accepted.push(*i);
+                        } else {
+                            self.verdicts[*i] = Some(said(conn, &r, Stage::Rcpt));
+                        }
+                    }
+                    Stage::Data => data_reply = Some(r),
+                    _ => {}
+                }
+            }
+            next = end;
+        }
+        let Some(dr) = data_reply else {
+            return Ok(());
+        };
+        if dr.code == 354 && accepted.is_empty() {
+            // Nothing to send: end the (empty) message and forget it.
+            conn.send(b".\r\n", Stage::Dot, t.data_done)?;
+            let _ = conn.reply(Stage::Dot, t.data_done)?;
+            return Ok(());
+        }
+        if accepted.is_empty() {
+            return Ok(());
+        }
+        if dr.code != 354 {
+            let v = said(conn, &dr, Stage::Data);
+            self.set_all(&accepted, &v);
+            return Ok(());
+        }
+        for chunk in msg.wire.chunks(64 * 1024) {
+            conn.send(chunk, Stage::Body, t.data_xfer)?;
+        }
+        let verdict = |conn: &Conn, end: &Reply| {
+            if end.is_positive() {
+                Verdict::new(&reply_dsn(end), &conn.relay, printable(&end.to_string()))
+            } else {
+                said(conn, end, Stage::Dot)
+            }
+        };
+        if self.s.proto == Protocol::Lmtp {
+            // One reply per accepted recipient, in order (RFC 2033 §4.2).
+            for &i in &accepted {
+                let end = conn.reply(Stage::Dot, t.data_done)?;
+                self.verdicts[i] = Some(verdict(conn, &end));
+            }
+            return Ok(());
+        }
+        let end = conn.reply(Stage::Dot, t.data_done)?;
+        let v = verdict(conn, &end);
+        self.set_all(&accepted, &v);
+        Ok(())
+    }
+}
+
+/// Handles one request from qmgr.
+pub fn handle(s: &Settings, req: &Request) -> Response {
+    let qf_path = s.queue_dir.join(&req.queue_name).join(&req.queue_id);
+    let n = req.recipients.len();
+    let done = deliver(s, req, &qf_path);
+    let setup_done = done.setup_done.unwrap_or_else(now);
+    let mut results = Vec::with_capacity(n);
+    for (i, rcpt) in req.recipients.iter().enumerate() {
+        let mut v = done.verdicts[i]
+            .clone()
+            .unwrap_or_else(|| Verdict::new("4.4.0", "none", "delivery not attempted"));
+        if v.outcome == Outcome::Sent {
+            if let Err(e) = queue::mark_done(&qf_path, rcpt.offset) {
+                maillog::warning!("{}: mark {} done: {e}", req.queue_id, rcpt.address);
+                v = Verdict::new("4.3.0", &v.relay, format!("cannot update queue file: {e}"));
+            }
+        }
+        let status = match v.outcome {
+            Outcome::Sent => "sent",
+            Outcome::Deferred => "deferred",
+            Outcome::Bounced => "bounced",
+        };
+        let orig = match &rcpt.original {
+            Some(o) if !o.eq_ignore_ascii_case(&rcpt.address) => format!(", orig_to=<{o}>"),
+            _ => String::new(),
+        };
+        let conn_use = match done.uses.get(i) {
+            Some(&u) if u > 1 => format!(", conn_use={u}"),
+            _ => String::new(),
+        };
+        maillog::info!(
+            "{}: to=<{}>{orig}, relay={}{conn_use}, {}, dsn={}, status={status} ({})",
+            req.queue_id,
+            rcpt.address,
+            v.relay,
+            delivery::delays(req, setup_done, now()),
+            v.dsn,
+            v.text
+        );
+        results.push(RcptResult {
+            outcome: v.outcome,
+            dsn: v.dsn,
+            relay: v.relay,
+            reason: v.text,
+        });
+    }
+    Response { results }
+}
+
+/// The TLS level for a next hop: `smtp_tls_policy_maps` by the next hop as
+/// written (`[mx.example.com]:587`), then by the domain and its parents
+/// (`.example.com`); the first word of the value is the level.
+fn tls_policy(s: &Settings, nexthop: &str, dest: &Dest) -> Result<TlsLevel, String> {
+    if s.tls_policy.is_empty() {
+        return Ok(s.tls_level);
+    }
+    let mut keys = vec![nexthop.to_ascii_lowercase()];
+    if dest.unix.is_none() {
+        let host = dest.host.to_ascii_lowercase();
+        keys.push(if dest.mx {
+            host.clone()
+        } else {
+            format!("[{host}]")
+        });
+        if dest.mx {
+            let mut rest = host.as_str();
+            while let Some(i) = rest.find('.') {
+                rest = &rest[i + 1..];
+                keys.push(format!(".{rest}"));
+            }
+        }
+    }
+    for (n, key) in keys.iter().enumerate() {
+        let found = s
+            .tls_policy
+            .find(key, n > 0)
+            .map_err(|e| format!("TLS policy lookup error for {key}: {e}"))?;
+        if let Some(v) = found {
+            let word = v.split_ascii_whitespace().next().unwrap_or("");
+            return TlsLevel::from_word(word).ok_or_else(|| {
+                format!("{key}: invalid TLS security level \"{word}\" in smtp_tls_policy_maps")
+            });
+        }
+    }
+    Ok(s.tls_level)
+}
+
+/// The addresses to try for a destination, best first, at most
+/// `smtp_mx_address_limit`.
+fn targets_for(
+    s: &Settings,
+    resolver: &dns::Resolver,
+    dest: &Dest,
+) -> Result<Vec<Target>, Verdict> {
+    if let Some(path) = &dest.unix {
+        return Ok(vec![Target {
+            host: s.myhostname.clone(),
+            addr: Addr::Unix(path.clone()),
+            port: 0,
+        }]);
+    }
+    let hosts = if dest.mx && s.proto == Protocol::Smtp {
+        resolver.mx_hosts(&dest.host)
+    } else {
+        resolver.host(&dest.host).map(|h| vec![h])
+    };
+    let hosts = hosts.map_err(|e| Verdict::new(e.dsn, "none", e.text))?;
+    let port = dest.port;
+    let prefer = s.address_preference;
+    let mut targets: Vec<Target> = hosts
+        .into_iter()
+        .flat_map(|h| {
+            let name = h.name;
+            let mut addrs = h.addrs;
+            // smtp_address_preference: ipv4 or ipv6 first within a host.
+            match prefer {
+                Some(4) => addrs.sort_by_key(|a| !a.is_ipv4()),
+                Some(6) => addrs.sort_by_key(|a| !a.is_ipv6()),
+                _ => {}
+            }
+            addrs.into_iter().map(move |ip| Target {
+                host: name.clone(),
+                addr: Addr::Ip(ip),
+                port,
+            })
+        })
+        .collect();
+    if s.address_limit > 0 {
+        targets.truncate(s.address_limit);
+    }
+    Ok(targets)
+}
+
+/// What became of a request's recipients.
+struct Delivered {
+    verdicts: Vec<Option<Verdict>>,
+    /// When the first session was ready for MAIL.
+    setup_done: Option<f64>,
+    /// Per recipient, the transactions its session had carried.
+    uses: Vec<u32>,
+}
+
+/// Tries the servers of the next hop in order.
+fn deliver(s: &Settings, req: &Request, qf_path: &std::path::Path) -> Delivered {
+    let n = req.recipients.len();
+    let all = |v: Verdict| Delivered {
+        verdicts: vec![Some(v); n],
+        setup_done: None,
+        uses: vec![0; n],
+    };
+    let msg = match read_message(qf_path, req, s.line_limit) {
+        Ok(m) => m,
+        Err(e) => {
+            maillog::warning!("{}: read queue file: {e}", req.queue_id);
+            return all(Verdict::new(
+                "4.3.0",
+                "none",
+                format!("cannot read queue file: {e}"),
+            ));
+        }
+    };
+    let nexthop = if req.nexthop.is_empty() {
+        req.recipients
+            .first()
+            .and_then(|r| r.address.rsplit_once('@'))
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default()
+    } else {
+        req.nexthop.clone()
+    };
+    let dest = match nexthop::parse(&nexthop, s.port) {
+        Ok(d) => d,
+        Err(e) => return all(Verdict::new("4.3.5", "none", e.to_string())),
+    };
+    let tls_level = match tls_policy(s, &nexthop, &dest) {
+        Ok(l) => l,
+        Err(text) => return all(Verdict::new("4.3.0", "none", text)),
+    };
+    let resolver = match &s.resolver {
+        Ok(r) => r,
+        Err(e) => return all(Verdict::new("4.3.0", "none", e.clone())),
+    };
+    let fallbacks: Vec<Dest> = if s.proto == Protocol::Smtp {
+        s.fallback_relays
+            .iter()
+            .filter_map(|f| nexthop::parse(f, s.port).ok())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Without fallback relays a destination that cannot be found is final;
+    // with them, they get the mail.
+    let (mut targets, lookup_failure) = match targets_for(s, resolver, &dest) {
+        Ok(t) => (t, None),
+        Err(v) if fallbacks.is_empty() => return all(v),
+        Err(v) => (Vec::new(), Some(v)),
+    };
+    let mut job = Job {
+        s,
+        req,
+        msg: &msg,
+        dest: &dest,
+        nexthop: nexthop.clone(),
+        verdicts: vec![None; n],
+        setup_done: None,
+        stop: false,
+        tls_failed: false,
+        cache_key: format!("{nexthop}|{}|{}|{tls_level:?}", dest.host, dest.port)
+            .to_ascii_lowercase(),
+        cacheable: s.cache_on_demand
+            || s.cache_destinations.contains(&nexthop.to_ascii_lowercase()),
+        uses: vec![0; n],
+        tls_level,
+        plain_only: false,
+    };
+    job.reuse();
+    let mut sessions = 0;
+    let mut i = 0;
+    let mut fallback_used = fallbacks.is_empty();
+    loop {
+        if i == targets.len() && !fallback_used && !job.stop && !job.pending().is_empty() {
+            fallback_used = true;
+            sessions = 0;
+            for f in &fallbacks {
+                if let Ok(t) = targets_for(s, resolver, f) {
+                    targets.extend(t);
+                }
+            }
+        }
+        let Some(target) = targets.get(i) else { break };
+        i += 1;
+        let pending = job.pending();
+        if pending.is_empty() || job.stop {
+            break;
+        }
+        if s.session_limit > 0 && sessions >= s.session_limit {
+            break;
+        }
+        match job.session(target) {
+            Ok(()) => sessions += 1,
+            Err(v) => {
+                if !v.relay.eq("none") {
+                    sessions += 1;
+                }
+                job.set_all(&pending, &v);
+                if std::mem::take(&mut job.tls_failed) && !job.plain_only {
+                    // Once more, the same server, without STARTTLS.
+                    job.plain_only = true;
+                    i -= 1;
+                    continue;
+                }
+            }
+        }
+        job.plain_only = false;
+    }
+    if let Some(v) = lookup_failure {
+        for slot in job.verdicts.iter_mut().filter(|v| v.is_none()) {
+            *slot = Some(v.clone());
+        }
+    }
+    Delivered {
+        verdicts: job.verdicts,
+        setup_done: job.setup_done,
+        uses: job.uses,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notify_masks() {
+        assert_eq!(notify(0), None);
+        assert_eq!(notify(1), Some(Notify::NEVER));
+        let n = notify(2 | 8).unwrap();
+        assert!(n.success && n.delay && !n.failure);
+    }
+
+    #[test]
+    fn verdicts_follow_the_class() {
+        let v = Verdict::new("5.1.1", "x", "t");
+        assert_eq!(v.outcome, Outcome::Bounced);
+        let s = soften(v);
+        assert_eq!((s.outcome, s.dsn.as_str()), (Outcome::Deferred, "4.1.1"));
+        assert_eq!(reply_dsn(&Reply::new(451, None, "try later")), "4.0.0");
+        assert_eq!(printable("a\u{7}b"), "a?b");
+    }
+}

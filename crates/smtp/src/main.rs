@@ -1,0 +1,86 @@
+//! NAME
+//!   smtp - mailsuite SMTP client (delivery to other mail servers)
+//!
+//! SYNOPSIS
+//!   smtp [generic daemon options]   (started by the master)
+//!
+//! DESCRIPTION
+//!   smtp takes delivery requests from qmgr on `private/smtp` (or the name
+//!   of any transport that runs it) and hands the message to the next hop
+//!   as Postfix's smtp(8) does:
+//!
+//!   * The next hop is `domain` (MX lookup, then A/AAAA when the domain has
+//!     no MX; a null MX bounces), `domain:port`, `[host]` or `[host]:port`
+//!     (no MX lookup), from the recipient's domain, `relayhost` or
+//!     `transport_maps`. Equal-preference MX hosts are tried in random
+//!     order; `inet_protocols` limits the address families.
+//!   * A failed connection or a 4xx greeting moves on to the next address
+//!     (at most `smtp_mx_address_limit` addresses, `smtp_mx_session_limit`
+//!     sessions); recipients that got a 4xx are retried at the next server,
+//!     and then at the `smtp_fallback_relay` hosts, which also take mail
+//!     for destinations that cannot be found.
+//!   * ESMTP: EHLO (HELO when EHLO is refused), STARTTLS as
+//!     `smtp_tls_security_level` or `smtp_tls_policy_maps` (by next hop)
+//!     say: none, may (a failed handshake is retried in plaintext),
+//!     encrypt, verify/secure (a trusted certificate for the host name),
+//!     PIPELINING (MAIL, all RCPTs and DATA in one write), SIZE (a message
+//!     over the server's limit bounces without being sent), 8BITMIME,
+//!     SMTPUTF8 (a message that needs it bounces at a server without it),
+//!     DSN (RET, ENVID, NOTIFY, ORCPT passed on), AUTH PLAIN or LOGIN with
+//!     the credentials `smtp_sasl_password_maps` holds for the next hop
+//!     (`[smtp.provider.example]:587 user:password`). Lines longer than
+//!     `smtp_line_length_limit` are broken with CRLF and a space.
+//!   * All of a request's recipients go in one transaction; each gets its
+//!     own result: 2xx sent, 4xx deferred, 5xx bounced, with the server's
+//!     text (`host mx[192.0.2.1] said: 550 5.1.1 … (in reply to RCPT TO
+//!     command)`).
+//!
+//!   * After a transaction the session is kept for
+//!     `smtp_connection_cache_time_limit` (with
+//!     `smtp_connection_cache_on_demand`, or for the next hops in
+//!     `smtp_connection_cache_destinations`); the next request for the same
+//!     next hop that this process gets starts with RSET on it instead of a
+//!     new connection, and its log lines say `conn_use=N`.
+//!
+//!   A delivered recipient is marked done in the queue file before qmgr
+//!   hears about it; each outcome is logged as `ID: to=<…>, relay=host[ip]:port,
+//!   delay=…, delays=a/b/c/d, dsn=…, status=… (…)`, and each TLS session as
+//!   `Trusted|Untrusted TLS connection established to host[ip]:port: …`.
+//!
+//! SECURITY
+//!   smtp runs as `mail_owner` (master.cf unpriv column `-` or `y`; `n`
+//!   works too). Everything the remote server and the DNS send is untrusted:
+//!   replies are parsed with bounded line lengths and counts, control
+//!   characters never reach the log, and no reply can change another
+//!   recipient's result. It reads qmgr's validated requests and the queue
+//!   file, and writes only the done marks in the queue file. The SASL
+//!   password tables are opened before the privilege drop.
+//!
+//! CONFIGURATION PARAMETERS
+//!   smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout,
+//!   smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
+//!   smtp_data_done_timeout, smtp_quit_timeout, smtp_starttls_timeout,
+//!   smtp_helo_name, smtp_tcp_port, smtp_bind_address, smtp_bind_address6,
+//!   smtp_never_send_ehlo,
+//!   smtp_skip_5xx_greeting, smtp_skip_quit_response,
+//!   smtp_mx_address_limit, smtp_mx_session_limit, smtp_randomize_addresses,
+//!   smtp_fallback_relay,
+//!   smtp_connection_cache_on_demand, smtp_connection_cache_destinations,
+//!   smtp_connection_cache_time_limit, smtp_connection_reuse_time_limit,
+//!   smtp_connection_reuse_count_limit, smtp_rset_timeout,
+//!   smtp_host_lookup, smtp_dns_support_level, disable_dns_lookups,
+//!   inet_protocols, smtp_address_preference, dns_resolver_address
+//!   (mailsuite extension),
+//!   smtp_tls_security_level, smtp_tls_policy_maps, smtp_tls_CAfile,
+//!   smtp_use_tls, smtp_line_length_limit,
+//!   smtp_enforce_tls, smtp_sasl_auth_enable, smtp_sasl_password_maps,
+//!   smtp_sasl_security_options, smtp_sasl_tls_security_options,
+//!   smtp_sasl_mechanism_filter, smtp_sasl_auth_soft_bounce.
+//!
+//! FILES
+//!   $queue_directory/private/smtp, $queue_directory/active,
+//!   /etc/resolv.conf.
+
+fn main() {
+    smtp::agent::run("smtp", smtp::deliver::Protocol::Smtp)
+}

@@ -1,0 +1,629 @@
+//! Remote delivery end to end: Python's smtplib → smtpd → cleanup → qmgr →
+//! smtp → a real remote server, Postfix's `smtp-sink` on loopback (in its
+//! normal, hard-reject and soft-reject modes). Relaying through
+//! `relayhost = [127.0.0.1]:PORT`; a closed port deferred and later
+//! flushed; a 5xx at RCPT bounced back to the sender; and MX lookups
+//! against a real DNS server (dnsmasq) on loopback with
+//! `dns_resolver_address`.
+
+use kit::{is_root, wait_until, Instance};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn have(program: &str) -> bool {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .any(|d| Path::new(d).join(program).is_file())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A process this test started; killed (by its own pid) when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Postfix's smtp-sink on 127.0.0.1:`port`, dumping messages into `dump`.
+fn sink(port: u16, dump: &Path, extra: &[&str]) -> Proc {
+    std::fs::create_dir_all(dump).expect("dump dir");
+    let mut c = Command::new("smtp-sink");
+    if is_root() {
+        std::os::unix::fs::chown(dump, Some(65534), Some(65534)).expect("chown");
+        c.args(["-u", "nobody"]);
+    }
+    c.args(extra)
+        .arg("-d")
+        .arg(format!("{}/%M.", dump.display()))
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("100")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let p = Proc(c.spawn().expect("smtp-sink"));
+    assert!(
+        wait_until(5 * SECOND, || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "smtp-sink did not start"
+    );
+    p
+}
+
+fn instance(name: &str, extra: &str) -> Instance {
+    let inst = Instance::new(name);
+    inst.main_cf(&format!(
+        "mydestination = $myhostname, localhost\nmynetworks = 127.0.0.0/8\nsmtp_connect_timeout = 5s\n{extra}"
+    ));
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nsmtp unix - - n - - smtp\nbounce unix - - n - 0 bounce\nshowq unix n - n - - showq\n",
+    );
+    inst
+}
+
+fn smtp_send(port: u16, from: &str, rcpts: &[&str], body: &str) {
+    let script = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port})\ns.sendmail({from:?}, {rcpts:?}, {body:?}.encode())\ns.quit()\n"
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "smtplib: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in files(dir) {
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn queue_is_empty(inst: &Instance) -> bool {
+    ["incoming", "active", "deferred"]
+        .iter()
+        .all(|q| files_under(&inst.dir.join("queue").join(q)).is_empty())
+}
+
+fn postqueue(inst: &Instance, arg: &str) -> String {
+    let out = Command::new(inst.bin.join("postqueue"))
+        .env("MAIL_CONFIG", &inst.dir)
+        .arg(arg)
+        .output()
+        .expect("postqueue");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+const BODY: &str = "Subject: over the wire\r\nFrom: sender@example.org\r\n\r\nfirst line\r\n.a line that starts with a dot\r\n..two dots\r\nlast line\r\n";
+
+#[test]
+fn relayhost_to_smtp_sink() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let port = free_port();
+    let inst = instance("smtp-relay", &format!("relayhost = [127.0.0.1]:{port}\n"));
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &[]);
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["one@remote.example", "two@remote.example"],
+        BODY,
+    );
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok)", 2, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let lines = inst.log_lines("status=sent");
+    for (line, who) in lines.iter().zip(["one", "two"]) {
+        assert!(
+            line.contains(&format!(
+                "to=<{who}@remote.example>, relay=127.0.0.1[127.0.0.1]:{port}, delay="
+            )),
+            "{line}"
+        );
+        assert!(line.contains(", delays="), "{line}");
+        assert!(
+            line.contains(", dsn=2.0.0, status=sent (250 2.0.0 Ok)"),
+            "{line}"
+        );
+    }
+    assert!(
+        wait_until(5 * SECOND, || queue_is_empty(&inst)),
+        "queue not empty"
+    );
+    assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
+    let text = std::fs::read_to_string(&files(&dump)[0]).expect("dump");
+    assert!(text.contains("X-Mail-Args: <sender@example.org>"), "{text}");
+    assert!(
+        text.contains("X-Rcpt-Args: <one@remote.example>") && text.contains("<two@remote.example>"),
+        "both recipients in one transaction: {text}"
+    );
+    assert!(text.contains("X-Helo-Args: mail.example.test"), "{text}");
+    assert!(
+        text.contains("\nfirst line\n.a line that starts with a dot\n..two dots\nlast line\n"),
+        "dots survive the round trip: {text}"
+    );
+}
+
+#[test]
+fn closed_port_defers_then_flush_delivers() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let port = free_port();
+    let inst = instance("smtp-defer", &format!("relayhost = [127.0.0.1]:{port}\n"));
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["later@remote.example"],
+        BODY,
+    );
+    let reason = format!("connect to 127.0.0.1[127.0.0.1]:{port}: Connection refused");
+    assert!(
+        inst.wait_log(&format!("status=deferred ({reason})"), 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst.log_lines("status=deferred").pop().expect("line");
+    assert!(
+        line.contains("to=<later@remote.example>, relay=none, delay=")
+            && line.contains("dsn=4.4.1"),
+        "{line}"
+    );
+    let listing = postqueue(&inst, "-p");
+    assert!(listing.contains(&format!("({reason})")), "{listing}");
+    assert!(listing.contains("later@remote.example"), "{listing}");
+
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &[]);
+    postqueue(&inst, "-f");
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok)", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        wait_until(5 * SECOND, || queue_is_empty(&inst)),
+        "queue not empty"
+    );
+    assert_eq!(files(&dump).len(), 1);
+    assert!(postqueue(&inst, "-p").contains("Mail queue is empty"));
+}
+
+#[test]
+fn rcpt_5xx_bounces_to_the_sender() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let bad = free_port();
+    let good = free_port();
+    let inst = instance("smtp-bounce", "");
+    std::fs::write(
+        inst.dir.join("transport"),
+        format!("remote.example smtp:[127.0.0.1]:{bad}\nexample.org smtp:[127.0.0.1]:{good}\n"),
+    )
+    .expect("transport");
+    inst.main_cf(&format!(
+        "transport_maps = texthash:{}/transport\n",
+        inst.dir.display()
+    ));
+    let _rejecting = sink(bad, &inst.dir.join("bad"), &["-f", "RCPT"]);
+    let good_dump = inst.dir.join("good");
+    let _accepting = sink(good, &good_dump, &[]);
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["nobody@remote.example"],
+        BODY,
+    );
+    let said = "status=bounced (host 127.0.0.1[127.0.0.1] said: 500 5.3.0 Error: command failed (in reply to RCPT TO command))";
+    assert!(inst.wait_log(said, 1, 15 * SECOND), "{}", inst.maillog());
+    let line = inst.log_lines(said).pop().expect("line");
+    assert!(
+        line.contains(&format!(
+            "to=<nobody@remote.example>, relay=127.0.0.1[127.0.0.1]:{bad}, "
+        )) && line.contains("dsn=5.3.0"),
+        "{line}"
+    );
+    // The bounce goes back to the sender, through the accepting sink.
+    assert!(
+        wait_until(15 * SECOND, || files(&good_dump).len() == 1),
+        "no bounce arrived\n{}",
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&files(&good_dump)[0]).expect("dump");
+    assert!(
+        text.contains("X-Mail-Args: <>"),
+        "a bounce has a null sender: {text}"
+    );
+    assert!(text.contains("X-Rcpt-Args: <sender@example.org>"), "{text}");
+    assert!(text.contains("nobody@remote.example"), "{text}");
+    assert!(
+        text.contains("said: 500 5.3.0 Error: command failed"),
+        "{text}"
+    );
+    assert!(
+        wait_until(5 * SECOND, || queue_is_empty(&inst)),
+        "queue not empty"
+    );
+}
+
+#[test]
+fn soft_rejection_at_rcpt_is_deferred() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let port = free_port();
+    let inst = instance("smtp-soft", &format!("relayhost = [127.0.0.1]:{port}\n"));
+    let _sink = sink(port, &inst.dir.join("sink"), &["-r", "RCPT"]);
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["soft@remote.example"],
+        BODY,
+    );
+    let said = "status=deferred (host 127.0.0.1[127.0.0.1] said: 450 4.3.0 Error: command failed (in reply to RCPT TO command))";
+    assert!(inst.wait_log(said, 1, 15 * SECOND), "{}", inst.maillog());
+    assert!(inst.log_lines(said)[0].contains("dsn=4.3.0"));
+    assert!(postqueue(&inst, "-p").contains("soft@remote.example"));
+}
+
+/// dnsmasq on 127.0.0.1:`port` answering for `.test` only.
+fn dnsmasq(port: u16, records: &[String]) -> Proc {
+    let mut c = Command::new("dnsmasq");
+    c.args([
+        "--no-daemon",
+        &format!("--port={port}"),
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        "--no-resolv",
+        "--no-hosts",
+        "--conf-file=/dev/null",
+        "--pid-file=",
+        "--local=/test/",
+    ]);
+    if is_root() {
+        c.arg("--user=root");
+    }
+    c.args(records).stdout(Stdio::null()).stderr(Stdio::null());
+    let p = Proc(c.spawn().expect("dnsmasq"));
+    std::thread::sleep(Duration::from_millis(500));
+    p
+}
+
+#[test]
+fn mx_lookup_through_a_real_dns_server() {
+    if !have("smtp-sink") || !have("dnsmasq") {
+        eprintln!("skipped: smtp-sink or dnsmasq not installed");
+        return;
+    }
+    let dns_port = free_port();
+    let smtp_port = free_port();
+    let _dns = dnsmasq(
+        dns_port,
+        &[
+            "--mx-host=mx.test,mail.mx.test,10".into(),
+            // The better MX has no address: it is skipped.
+            "--mx-host=mx.test,gone.mx.test,5".into(),
+            "--host-record=mail.mx.test,127.0.0.1".into(),
+            "--host-record=plain.test,127.0.0.1".into(),
+            "--mx-host=nullmx.test,.,0".into(),
+            // The first MX is down (nothing listens on 127.0.0.2): the second takes it.
+            "--mx-host=fallback.test,down.fallback.test,10".into(),
+            "--mx-host=fallback.test,up.fallback.test,20".into(),
+            "--host-record=down.fallback.test,127.0.0.2".into(),
+            "--host-record=up.fallback.test,127.0.0.1".into(),
+        ],
+    );
+    let inst = instance(
+        "smtp-dns",
+        &format!(
+            "dns_resolver_address = 127.0.0.1:{dns_port}\ntransport_maps = inline:{{ mx.test=smtp:mx.test:{smtp_port}, plain.test=smtp:plain.test:{smtp_port}, nullmx.test=smtp:nullmx.test:{smtp_port}, nx.test=smtp:nx.test:{smtp_port}, fallback.test=smtp:fallback.test:{smtp_port} }}\n"
+        ),
+    );
+    let dump = inst.dir.join("sink");
+    let _sink = sink(smtp_port, &dump, &[]);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    smtp_send(port, "sender@example.org", &["u@mx.test"], BODY);
+    assert!(
+        inst.wait_log(
+            "to=<u@mx.test>, relay=mail.mx.test[127.0.0.1]:",
+            1,
+            15 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    assert!(inst.log_lines("to=<u@mx.test>")[0].contains("status=sent (250 "));
+    smtp_send(port, "sender@example.org", &["u@plain.test"], BODY);
+    assert!(
+        inst.wait_log(
+            "to=<u@plain.test>, relay=plain.test[127.0.0.1]:",
+            1,
+            15 * SECOND
+        ),
+        "no MX: the A record\n{}",
+        inst.maillog()
+    );
+    smtp_send(port, "sender@example.org", &["u@nullmx.test"], BODY);
+    assert!(
+        inst.wait_log("to=<u@nullmx.test>, relay=none, ", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst.log_lines("to=<u@nullmx.test>").pop().expect("line");
+    assert!(
+        line.contains(
+            "dsn=5.1.0, status=bounced (Domain nullmx.test does not accept mail (nullMX))"
+        ),
+        "{line}"
+    );
+    smtp_send(port, "sender@example.org", &["u@nx.test"], BODY);
+    assert!(
+        inst.wait_log("to=<u@nx.test>, relay=none, ", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst.log_lines("to=<u@nx.test>").pop().expect("line");
+    assert!(
+        line.contains("dsn=5.4.4, status=bounced (Host or domain name not found. Name service error for name=nx.test type=MX: Host not found)"),
+        "{line}"
+    );
+    smtp_send(port, "sender@example.org", &["u@fallback.test"], BODY);
+    assert!(
+        inst.wait_log(
+            "to=<u@fallback.test>, relay=up.fallback.test[127.0.0.1]:",
+            1,
+            15 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        inst.maillog().contains(&format!(
+            "connect to down.fallback.test[127.0.0.2]:{smtp_port}: Connection refused"
+        )),
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(
+        files(&dump).len(),
+        3,
+        "mx.test, plain.test and fallback.test arrived"
+    );
+}
+
+/// A self-signed certificate and key made by openssl.
+fn self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=mx.remote.example",
+            "-keyout",
+        ])
+        .arg(&k)
+        .arg("-out")
+        .arg(&c)
+        .output()
+        .ok()?;
+    out.status.success().then_some((c, k))
+}
+
+#[test]
+fn starttls_to_a_second_mailsuite() {
+    // The receiving MTA: smtpd with STARTTLS into its own queue (no qmgr,
+    // so the message stays there to be looked at).
+    let remote = Instance::new("smtp-tls-remote");
+    let Some((cert, key)) = self_signed(&remote.dir) else {
+        eprintln!("skipped: openssl missing");
+        return;
+    };
+    if is_root() {
+        for f in [&cert, &key] {
+            std::os::unix::fs::chown(f, Some(65534), Some(65534)).expect("chown");
+        }
+    }
+    remote.main_cf(&format!(
+        "alias_maps =\nmynetworks = 127.0.0.0/8\nsmtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        cert.display(),
+        key.display()
+    ));
+    remote.master_cf("127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\n");
+    remote.start();
+    let remote_port = remote.port("127.0.0.1:0");
+
+    let inst = instance(
+        "smtp-tls",
+        &format!("relayhost = [127.0.0.1]:{remote_port}\nsmtp_tls_security_level = encrypt\n"),
+    );
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["far@remote.example"],
+        BODY,
+    );
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 15 * SECOND),
+        "{}\n--- remote ---\n{}",
+        inst.maillog(),
+        remote.maillog()
+    );
+    let tls = inst
+        .log_lines("TLS connection established to")
+        .pop()
+        .expect("TLS line");
+    assert!(
+        tls.contains(&format!(
+            "Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:{remote_port}: TLSv1.3 with cipher "
+        )),
+        "{tls}"
+    );
+    assert!(
+        wait_until(5 * SECOND, || queue_is_empty(&inst)),
+        "queue not empty"
+    );
+    let arrived = files_under(&remote.dir.join("queue/incoming"));
+    assert_eq!(arrived.len(), 1, "{}", remote.maillog());
+    let qf = queue::open(&arrived[0]).expect("queue file");
+    assert_eq!(qf.envelope.sender, "sender@example.org");
+    assert!(remote.maillog().contains("TLS"), "{}", remote.maillog());
+}
+
+#[test]
+fn lmtp_over_a_unix_socket_to_smtp_sink() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let inst = instance("lmtp-unix", "");
+    let sock = inst.dir.join("lmtp.sock");
+    inst.main_cf(&format!(
+        "transport_maps = inline:{{ remote.example=lmtp:unix:{} }}\n",
+        sock.display()
+    ));
+    let text = std::fs::read_to_string(inst.dir.join("master.cf")).expect("master.cf");
+    inst.master_cf(&format!("{text}lmtp unix - - n - - lmtp\n"));
+    let dump = inst.dir.join("sink");
+    std::fs::create_dir_all(&dump).expect("dump dir");
+    let mut c = Command::new("smtp-sink");
+    if is_root() {
+        std::os::unix::fs::chown(&dump, Some(65534), Some(65534)).expect("chown");
+        c.args(["-u", "nobody"]);
+    }
+    c.arg("-L")
+        .arg("-d")
+        .arg(format!("{}/%M.", dump.display()))
+        .arg(format!("unix:{}", sock.display()))
+        .arg("10")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _sink = Proc(c.spawn().expect("smtp-sink"));
+    assert!(wait_until(5 * SECOND, || sock.exists()), "no socket");
+    // The lmtp worker runs as nobody when the tests run as root.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["x@remote.example", "y@remote.example"],
+        BODY,
+    );
+    let relay = format!("relay=mail.example.test[{}], ", sock.display());
+    assert!(inst.wait_log(&relay, 2, 15 * SECOND), "{}", inst.maillog());
+    for line in inst.log_lines(&relay) {
+        assert!(line.contains("mailsuite/lmtp["), "{line}");
+        assert!(line.contains(", status=sent (250 2."), "{line}");
+    }
+    assert!(
+        wait_until(5 * SECOND, || queue_is_empty(&inst)),
+        "queue not empty"
+    );
+    let text = std::fs::read_to_string(&files(&dump)[0]).expect("dump");
+    assert!(text.contains("X-Client-Proto: LMTP"), "{text}");
+}
+
+#[test]
+fn a_second_message_reuses_the_connection() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let port = free_port();
+    let inst = instance(
+        "smtp-reuse",
+        &format!("relayhost = [127.0.0.1]:{port}\nsmtp_connection_cache_time_limit = 10s\n"),
+    );
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &[]);
+    inst.start();
+    let smtpd = inst.port("127.0.0.1:0");
+    smtp_send(smtpd, "sender@example.org", &["first@remote.example"], BODY);
+    assert!(
+        inst.wait_log("to=<first@remote.example>", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    smtp_send(
+        smtpd,
+        "sender@example.org",
+        &["second@remote.example"],
+        BODY,
+    );
+    assert!(
+        inst.wait_log("to=<second@remote.example>", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst
+        .log_lines("to=<second@remote.example>")
+        .pop()
+        .expect("line");
+    assert!(
+        line.contains(&format!(
+            "relay=127.0.0.1[127.0.0.1]:{port}, conn_use=2, delay="
+        )) && line.contains("status=sent"),
+        "{line}"
+    );
+    assert!(wait_until(5 * SECOND, || files(&dump).len() == 2));
+}
