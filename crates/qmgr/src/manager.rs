@@ -475,9 +475,10 @@ impl Manager {
         if let Err(e) = logs::append(q, h, Log::Defer, &m.id, &deferred) {
             maillog::warning!("{}: {e}", m.id);
         }
-        if let Err(e) = logs::append(q, h, Log::Bounce, &m.id, &bounced) {
-            maillog::warning!("{}: {e}", m.id);
-        }
+        // A failed recipient is done once its entry is in the bounce log
+        // (as Postfix does): the notice is owed by the log, and the
+        // recipient is never tried again.
+        self.log_failures(m, &bounced);
         let lifetime = if m.sender.is_empty() {
             self.s.bounce_lifetime
         } else {
@@ -497,9 +498,7 @@ impl Manager {
                 })
                 .collect();
             let _ = logs::remove(q, h, Log::Defer, &m.id);
-            if let Err(e) = logs::append(q, h, Log::Bounce, &m.id, &expired) {
-                maillog::warning!("{}: {e}", m.id);
-            }
+            self.log_failures(m, &expired);
         }
         if let Err(e) = logs::append(q, h, Log::Trace, &m.id, &delivered) {
             maillog::warning!("{}: {e}", m.id);
@@ -508,8 +507,25 @@ impl Manager {
         if !deferred.is_empty() {
             self.warn_if_due(m);
         }
-        self.return_failures(m);
-        self.dispose(m);
+        let notices_sent = self.return_failures(m);
+        self.dispose(m, deferred.len(), notices_sent);
+    }
+
+    /// Appends failures to the bounce log, then marks those recipients done.
+    fn log_failures(&self, m: &Message, failed: &[Entry]) {
+        if failed.is_empty() {
+            return;
+        }
+        if let Err(e) = logs::append(&self.s.queue_dir, &self.s.hash, Log::Bounce, &m.id, failed) {
+            // Not logged: the recipients stay to be tried again.
+            maillog::warning!("{}: {e}", m.id);
+            return;
+        }
+        for e in failed {
+            if let Err(err) = queue::mark_done(&m.path, e.offset) {
+                maillog::warning!("{}: mark {} done: {err}", m.id, e.recipient);
+            }
+        }
     }
 
     /// Sends the one delay warning (`delay_warning_time`) once it is due,
@@ -565,15 +581,15 @@ impl Manager {
         }
     }
 
-    /// Asks the bounce service to return the recipients in the bounce log;
-    /// once it has, they are done. If it cannot, they wait in the log.
-    fn return_failures(&self, m: &Message) {
+    /// Asks the bounce service to return the recipients in the bounce log.
+    /// True when no notice is owed any more (none was, or it went out).
+    fn return_failures(&self, m: &Message) -> bool {
         let q = &self.s.queue_dir;
         let h = &self.s.hash;
-        let entries = match logs::read(q, h, Log::Bounce, &m.id) {
-            Ok(e) if !e.is_empty() => e,
-            _ => return,
-        };
+        match logs::read(q, h, Log::Bounce, &m.id) {
+            Ok(e) if !e.is_empty() => {}
+            _ => return true,
+        }
         let notice = delivery::bounce::Notice {
             queue_id: m.id.clone(),
             queue_name: "active".into(),
@@ -581,32 +597,30 @@ impl Manager {
         };
         match ask_bounce(&self.s.bounce_socket, &notice, self.s.agent_timeout) {
             Ok(done) if done.ok => {
-                for e in &entries {
-                    if let Err(err) = queue::mark_done(&m.path, e.offset) {
-                        maillog::warning!("{}: mark {} done: {err}", m.id, e.recipient);
-                    }
-                }
                 let _ = logs::remove(q, h, Log::Bounce, &m.id);
+                true
             }
-            Ok(_) => maillog::warning!(
-                "{}: bounce service could not return the message; will retry",
-                m.id
-            ),
-            Err(e) => maillog::warning!("{}: bounce service unavailable: {e}; will retry", m.id),
+            Ok(_) => {
+                maillog::warning!(
+                    "{}: bounce service could not return the message; will retry",
+                    m.id
+                );
+                false
+            }
+            Err(e) => {
+                maillog::warning!("{}: bounce service unavailable: {e}; will retry", m.id);
+                false
+            }
         }
     }
 
-    /// Removes a message with nothing left to do, else defers it with backoff.
-    fn dispose(&self, m: &Message) {
+    /// Removes a message with nothing left to do, else defers it with
+    /// backoff. `left`: recipients still to deliver; `notices_sent`: no
+    /// bounce notice is owed (the message stays until it is).
+    fn dispose(&self, m: &Message, left: usize, notices_sent: bool) {
         let q = &self.s.queue_dir;
         let h = &self.s.hash;
-        let left = match queue::open(&m.path) {
-            Ok(qf) => qf.recipients().filter(|r| !r.done).count(),
-            Err(e) => {
-                maillog::warning!("{}: reread: {e}", m.id);
-                return;
-            }
-        };
+        let left = if notices_sent { left } else { left.max(1) };
         if left == 0 {
             match std::fs::remove_file(&m.path) {
                 Ok(()) => {
