@@ -4,42 +4,12 @@
 //! user, to a file, to a command); the maillog tells the whole story under
 //! one queue ID.
 
-use kit::{is_root, wait_until, Instance};
+use kit::{is_root, wait_until, Instance, SystemUser};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// A system user that is removed again when dropped.
-struct SystemUser {
-    name: String,
-    home: PathBuf,
-}
-
-impl SystemUser {
-    fn new(tag: &str) -> SystemUser {
-        let name = format!("ms{tag}{}", std::process::id() % 100_000);
-        let _ = Command::new("userdel").args(["-r", &name]).output();
-        let out = Command::new("useradd")
-            .args(["-m", "-s", "/bin/sh", &name])
-            .output()
-            .expect("useradd");
-        assert!(
-            out.status.success(),
-            "useradd: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let home = PathBuf::from(format!("/home/{name}"));
-        SystemUser { name, home }
-    }
-}
-
-impl Drop for SystemUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").args(["-r", &self.name]).output();
-    }
-}
 
 fn instance(name: &str, extra: &str) -> Instance {
     let inst = Instance::new(name);

@@ -39,6 +39,37 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// A system user that is removed again when dropped.
+pub struct SystemUser {
+    pub name: String,
+    pub home: PathBuf,
+}
+
+impl SystemUser {
+    /// `useradd -m` a user named after `tag` and this process.
+    pub fn new(tag: &str) -> SystemUser {
+        let name = format!("ms{tag}{}", std::process::id() % 100_000);
+        let _ = Command::new("userdel").args(["-r", &name]).output();
+        let out = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", &name])
+            .output()
+            .expect("useradd");
+        assert!(
+            out.status.success(),
+            "useradd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let home = PathBuf::from(format!("/home/{name}"));
+        SystemUser { name, home }
+    }
+}
+
+impl Drop for SystemUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").args(["-r", &self.name]).output();
+    }
+}
+
 /// A private mailsuite instance.
 pub struct Instance {
     pub dir: PathBuf,

@@ -1,0 +1,355 @@
+//! mailsuite and the real Postfix (Debian's package) as each other's
+//! peers, on loopback, with a system user made by `useradd`:
+//!
+//! * mailsuite's smtp client relays (`relayhost = [127.0.0.1]:PORT`) to a
+//!   private Postfix, whose local(8) delivers to the user's Maildir;
+//! * that Postfix relays (its own `relayhost`) to mailsuite's smtpd, and
+//!   mailsuite's local delivers to the same Maildir.
+//!
+//! Each side's maillog must show the other's queue ID in its `status=sent`
+//! line, and the message must arrive whole: headers from both hops, a body
+//! with dot-leading lines, a lone dot, 8-bit text and a 900-octet line.
+//!
+//! Needs root (Postfix's master, `useradd`) and /usr/sbin/postfix;
+//! `scripts/test` installs the package.
+
+use kit::{is_root, wait_until, Instance, SystemUser};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A private Postfix instance in `dir`; stopped (its own master only) when
+/// dropped.
+struct Postfix {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Postfix {
+    /// Writes main.cf and master.cf for a Postfix that delivers
+    /// `postfix.example.test` locally and relays the rest to `relay_port`.
+    fn new(dir: &Path, port: u16, relay_port: u16) -> Postfix {
+        let queue = dir.join("queue");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&queue).expect("postfix queue dir");
+        std::fs::create_dir_all(&data).expect("postfix data dir");
+        let chown = Command::new("chown")
+            .args(["postfix:postfix"])
+            .arg(&data)
+            .status()
+            .expect("chown");
+        assert!(chown.success(), "chown postfix data_directory");
+        let d = dir.display();
+        std::fs::write(
+            dir.join("main.cf"),
+            format!(
+                "compatibility_level = 3.6\nqueue_directory = {d}/queue\ndata_directory = {d}/data\n\
+                 maillog_file = {d}/maillog\nmaillog_file_prefixes = {d}\n\
+                 myhostname = postfix.example.test\nmydomain = example.test\nmyorigin = $myhostname\n\
+                 inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmynetworks = 127.0.0.0/8\n\
+                 mydestination = postfix.example.test\nrelayhost = [127.0.0.1]:{relay_port}\n\
+                 home_mailbox = Maildir/\nalias_maps =\nalias_database =\nnotify_classes =\n\
+                 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
+                 smtp_connect_timeout = 5s\n"
+            ),
+        )
+        .expect("postfix main.cf");
+        let services = [
+            format!("127.0.0.1:{port} inet n - n - - smtpd"),
+            "cleanup unix n - n - 0 cleanup".into(),
+            "qmgr unix n - n 300 1 qmgr".into(),
+            "rewrite unix - - n - - trivial-rewrite".into(),
+            "bounce unix - - n - 0 bounce".into(),
+            "defer unix - - n - 0 bounce".into(),
+            "trace unix - - n - 0 bounce".into(),
+            "verify unix - - n - 1 verify".into(),
+            "proxymap unix - - n - - proxymap".into(),
+            "smtp unix - - n - - smtp".into(),
+            "relay unix - - n - - smtp".into(),
+            "showq unix n - n - - showq".into(),
+            "error unix - - n - - error".into(),
+            "retry unix - - n - - error".into(),
+            "discard unix - - n - - discard".into(),
+            "local unix - n n - - local".into(),
+            "anvil unix - - n - 1 anvil".into(),
+            "scache unix - - n - 1 scache".into(),
+            "postlog unix-dgram n - n - 1 postlogd".into(),
+        ];
+        std::fs::write(dir.join("master.cf"), services.join("\n") + "\n")
+            .expect("postfix master.cf");
+        // A Postfix command waits for a main.cf changed in the last seconds
+        // to settle; back-date both files.
+        let settled = Command::new("touch")
+            .args(["-d", "-10 sec"])
+            .arg(dir.join("main.cf"))
+            .arg(dir.join("master.cf"))
+            .status()
+            .expect("touch");
+        assert!(settled.success());
+        let pf = Postfix {
+            dir: dir.to_path_buf(),
+            port,
+        };
+        pf.run(&["set-permissions"]);
+        pf
+    }
+
+    /// `postfix -c DIR ARGS`, with the daemons' inherited output in a file.
+    fn run(&self, args: &[&str]) {
+        let out = std::fs::File::create(self.dir.join("postfix-command.log")).expect("log");
+        let status = Command::new("postfix")
+            .arg("-c")
+            .arg(&self.dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(out)
+            .status()
+            .expect("postfix");
+        assert!(
+            status.success(),
+            "postfix {args:?}: {}",
+            std::fs::read_to_string(self.dir.join("postfix-command.log")).unwrap_or_default()
+        );
+    }
+
+    fn start(&self) {
+        self.run(&["start"]);
+        assert!(
+            wait_until(10 * SECOND, || std::net::TcpStream::connect((
+                "127.0.0.1",
+                self.port
+            ))
+            .is_ok()),
+            "Postfix did not start: {}",
+            self.maillog()
+        );
+    }
+
+    fn maillog(&self) -> String {
+        std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
+    }
+
+    fn log_lines(&self, pattern: &str) -> Vec<String> {
+        self.maillog()
+            .lines()
+            .filter(|l| l.contains(pattern))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = Command::new("postfix")
+            .arg("-c")
+            .arg(&self.dir)
+            .arg("stop")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn smtp_send(port: u16, rcpt: &str, body: &[u8]) {
+    let script = format!(
+        "import smtplib, sys\nbody = sys.stdin.buffer.read()\ns = smtplib.SMTP('127.0.0.1', {port})\ns.ehlo()\ns.sendmail('sender@example.org', ['{rcpt}'], body)\ns.quit()\n"
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(body).expect("write body");
+    }
+    let out = child.wait_with_output().expect("python3");
+    assert!(
+        out.status.success(),
+        "smtplib: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The files in the user's `Maildir/new`.
+fn new_mail(user: &SystemUser) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(user.home.join("Maildir/new"))
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The queue ID a receiving server named in `250 2.0.0 Ok: queued as ID`.
+fn queued_as(line: &str) -> String {
+    let at = line.find("queued as ").expect("queued as") + "queued as ".len();
+    line[at..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect()
+}
+
+/// A body that exercises transparency and 8-bit transport.
+fn body(subject: &str) -> Vec<u8> {
+    let long = "x".repeat(900);
+    format!(
+        "Subject: {subject}\r\nFrom: sender@example.org\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+         .one dot\r\n..two dots\r\n.\r\nGrüße aus Köln\r\n{long}\r\nlast line\r\n"
+    )
+    .into_bytes()
+}
+
+/// Checks the delivered file holds `subject`'s message whole and shows both
+/// hops, newest first.
+fn assert_delivered(path: &Path, subject: &str, first_hop: &str, second_hop: &str) {
+    let text = std::fs::read(path).expect("delivered message");
+    let text = String::from_utf8(text).expect("utf-8 survives");
+    assert!(text.contains(&format!("Subject: {subject}\n")), "{text}");
+    let body = text.split_once("\n\n").map(|(_, b)| b).unwrap_or("");
+    let want = format!(
+        ".one dot\n..two dots\n.\nGrüße aus Köln\n{}\nlast line\n",
+        "x".repeat(900)
+    );
+    assert_eq!(body, want, "the body survives both hops");
+    let received: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("Received: "))
+        .collect();
+    assert!(received.len() >= 2, "{text}");
+    let by = |hop: &str| {
+        text.find(&format!("by {hop}"))
+            .unwrap_or_else(|| panic!("no Received by {hop}: {text}"))
+    };
+    assert!(by(second_hop) < by(first_hop), "newest hop first: {text}");
+}
+
+#[test]
+fn mailsuite_and_postfix_relay_to_each_other() {
+    if !is_root() {
+        eprintln!("skipped: a private Postfix and useradd need root");
+        return;
+    }
+    if !Path::new("/usr/sbin/postfix").is_file() {
+        eprintln!("skipped: the postfix package is not installed");
+        return;
+    }
+    let user = SystemUser::new("pf");
+    let postfix_port = free_port();
+
+    let inst = Instance::new("interop");
+    inst.main_cf(&format!(
+        "mydestination = $myhostname, localhost\nmynetworks = 127.0.0.0/8\n\
+         relayhost = [127.0.0.1]:{postfix_port}\nhome_mailbox = Maildir/\nalias_maps =\n\
+         smtp_connect_timeout = 5s\n"
+    ));
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nsmtp unix - - n - - smtp\nlocal unix - n n - - local\nbounce unix - - n - 0 bounce\n",
+    );
+    inst.start();
+    let mailsuite_port = inst.port("127.0.0.1:0");
+
+    let postfix = Postfix::new(&inst.dir.join("postfix"), postfix_port, mailsuite_port);
+    postfix.start();
+
+    // mailsuite → Postfix → Maildir.
+    smtp_send(
+        mailsuite_port,
+        &format!("{}@postfix.example.test", user.name),
+        &body("mailsuite to postfix"),
+    );
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 20 * SECOND),
+        "mailsuite: {}\npostfix: {}",
+        inst.maillog(),
+        postfix.maillog()
+    );
+    let sent = inst.log_lines("status=sent (250 2.0.0 Ok: queued as ");
+    assert!(
+        sent[0].contains(&format!("relay=127.0.0.1[127.0.0.1]:{postfix_port}")),
+        "{}",
+        sent[0]
+    );
+    let postfix_id = queued_as(&sent[0]);
+    assert!(
+        wait_until(20 * SECOND, || postfix
+            .log_lines(&format!("{postfix_id}: to=<"))
+            .iter()
+            .any(
+                |l| l.contains("relay=local") && l.contains("status=sent (delivered to maildir)")
+            )),
+        "postfix did not deliver {postfix_id}: {}",
+        postfix.maillog()
+    );
+    assert!(wait_until(5 * SECOND, || new_mail(&user).len() == 1));
+    assert_delivered(
+        &new_mail(&user)[0],
+        "mailsuite to postfix",
+        "mail.example.test",
+        "postfix.example.test",
+    );
+
+    // Postfix → mailsuite → Maildir.
+    smtp_send(
+        postfix_port,
+        &format!("{}@mail.example.test", user.name),
+        &body("postfix to mailsuite"),
+    );
+    let relayed = format!("relay=127.0.0.1[127.0.0.1]:{mailsuite_port}");
+    assert!(
+        wait_until(20 * SECOND, || postfix
+            .log_lines("status=sent (250 2.0.0 Ok: queued as ")
+            .iter()
+            .any(|l| l.contains(&relayed))),
+        "postfix did not relay to mailsuite: {}\nmailsuite: {}",
+        postfix.maillog(),
+        inst.maillog()
+    );
+    let line = postfix
+        .log_lines("status=sent (250 2.0.0 Ok: queued as ")
+        .into_iter()
+        .find(|l| l.contains(&relayed))
+        .expect("relayed line");
+    let mailsuite_id = queued_as(&line);
+    assert!(
+        wait_until(20 * SECOND, || inst
+            .log_lines(&format!(
+                "{mailsuite_id}: to=<{}@mail.example.test>",
+                user.name
+            ))
+            .iter()
+            .any(|l| l.contains("relay=local") && l.contains("status=sent"))),
+        "mailsuite did not deliver {mailsuite_id}: {}",
+        inst.maillog()
+    );
+    assert!(wait_until(5 * SECOND, || new_mail(&user).len() == 2));
+    let second = new_mail(&user)
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(p)
+                .map(|t| t.contains("Subject: postfix to mailsuite"))
+                .unwrap_or(false)
+        })
+        .expect("the second message");
+    assert_delivered(
+        &second,
+        "postfix to mailsuite",
+        "postfix.example.test",
+        "mail.example.test",
+    );
+    inst.stop();
+}
