@@ -14,6 +14,23 @@
 //! * [`error`]: [`DeliveryError`], temporary or permanent, with the
 //!   enhanced status code and Postfix's text.
 //!
+//! The reading side, for pop3d and imapd:
+//!
+//! * [`location`]: `mail_location` (`maildir:~/Maildir`,
+//!   `mbox:~/mail:INBOX=/var/mail/%u`) with `%u %n %d %h ~`.
+//! * [`maildir_store`]: [`maildir_store::Maildir`] lists `new/` + `cur/`
+//!   (moving new → cur as Dovecot), UIDs from [`uidlist`] (Dovecot's
+//!   `dovecot-uidlist`, read and written), flags by rename, expunge,
+//!   Maildir++ folder listing.
+//! * [`mbox_store`]: [`mbox_store::Mbox`] splits at `From ` lines, undoes
+//!   `>From `, keeps an index of offsets and UIDs, expunges by rewrite
+//!   under the delivery locks.
+//! * [`wire`]: CRLF streaming with TOP ([`wire::WireReader`]), wire
+//!   sizes, Dovecot's default POP3 UIDL.
+//! * [`pop3`]: one POP3 session's view of a mailbox (either format):
+//!   the numbered list, sizes, UIDLs, deletions applied at QUIT.
+//! * [`store`]: [`store::StoreError`] and [`store::Flags`].
+//!
 //! # Security
 //!
 //! The caller switches to the recipient's uid and gid (effective ids)
@@ -29,10 +46,17 @@
 
 mod copy;
 pub mod error;
+pub mod location;
 pub mod lock;
 pub mod maildir;
+pub mod maildir_store;
 pub mod mbox;
+pub mod mbox_store;
+pub mod pop3;
 pub mod source;
+pub mod store;
+pub mod uidlist;
+pub mod wire;
 
 pub use copy::Fault;
 pub use error::{DeliveryError, ErrorKind, SourceError};

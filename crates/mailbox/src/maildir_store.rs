@@ -1,0 +1,653 @@
+//! Reading a Maildir as Dovecot does: messages in `new/` and `cur/`, UIDs
+//! from `dovecot-uidlist` ([`crate::uidlist`]), flags in the `:2,` info.
+//!
+//! Opening (and [`Maildir::sync`]) without `read_only` moves every file
+//! in `new/` to `cur/NAME:2,` as Dovecot does when a session opens the
+//! mailbox, then lists `cur/`; a file that another session moved first
+//! is simply found in `cur/`, and one delivered during the scan is seen
+//! by the next sync. Files without a UID get the next UIDs, in name
+//! order, under `dovecot-uidlist.lock`; the uidlist is read again under
+//! the lock so two sessions never hand out the same UID. Records whose
+//! file is missing from two listings (one under the lock) are dropped.
+//!
+//! File names: `BASE[:2,FLAGS]`, where BASE may carry `,S=SIZE` (bytes)
+//! and `,W=VSIZE` (bytes with CRLF line ends). FLAGS are the letters
+//! `DFPRST` (system flags, ASCII order) and `a`–`z` (Dovecot keywords,
+//! kept as they are).
+
+use crate::store::{Flags, StoreError};
+use crate::uidlist::{UidList, UidListLock, UidRecord};
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The parts of a Maildir file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileName {
+    /// Everything before the info separator ':'.
+    pub base: String,
+    /// `S=` from the base.
+    pub size: Option<u64>,
+    /// `W=` from the base.
+    pub vsize: Option<u64>,
+    /// System flags from `:2,`.
+    pub flags: Flags,
+    /// Other letters after `:2,` (Dovecot keywords a–z), in order.
+    pub keywords: String,
+    /// Whether the name had a `:2,` info at all.
+    pub has_info: bool,
+}
+
+impl FileName {
+    /// Parses a file name (no directory part).
+    pub fn parse(name: &str) -> FileName {
+        let (base, info) = match name.split_once(':') {
+            Some((b, i)) => (b, Some(i)),
+            None => (name, None),
+        };
+        let mut size = None;
+        let mut vsize = None;
+        for field in base.split(',').skip(1) {
+            if let Some(v) = field.strip_prefix("S=") {
+                size = v.parse().ok();
+            } else if let Some(v) = field.strip_prefix("W=") {
+                vsize = v.parse().ok();
+            }
+        }
+        let mut flags = Flags::NONE;
+        let mut keywords = String::new();
+        let mut has_info = false;
+        if let Some(letters) = info.and_then(|i| i.strip_prefix("2,")) {
+            has_info = true;
+            for c in letters.bytes() {
+                match Flags::from_letter(c) {
+                    Some(f) => flags = flags.union(f),
+                    None if c.is_ascii_graphic() && c != b'/' && !keywords.contains(c as char) => {
+                        keywords.push(c as char)
+                    }
+                    None => {}
+                }
+            }
+        }
+        FileName {
+            base: base.to_string(),
+            size,
+            vsize,
+            flags,
+            keywords,
+            has_info,
+        }
+    }
+
+    /// The name with `flags` and the keywords: `BASE:2,FLAGS`.
+    pub fn with_flags(&self, flags: Flags) -> String {
+        let mut kw: Vec<char> = self.keywords.chars().collect();
+        kw.sort_unstable();
+        let kw: String = kw.into_iter().collect();
+        format!("{}:2,{}{}", self.base, flags.letters(), kw)
+    }
+}
+
+/// One message of an open Maildir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaildirMessage {
+    pub uid: u32,
+    /// The file's current name, in `cur/` (or `new/` when `in_new`).
+    pub file_name: String,
+    pub in_new: bool,
+    /// Parsed from the name.
+    pub name: FileName,
+    /// Extensions from the uidlist record (`P` POP3 UIDL…).
+    pub ext: Vec<String>,
+}
+
+impl MaildirMessage {
+    pub fn flags(&self) -> Flags {
+        self.name.flags
+    }
+
+    /// The uidlist extension `key`.
+    pub fn ext(&self, key: char) -> Option<&str> {
+        self.ext.iter().find_map(|e| e.strip_prefix(key))
+    }
+}
+
+/// How to open a Maildir.
+#[derive(Debug, Clone)]
+pub struct MaildirOpenOptions {
+    /// Leave `new/` alone (an EXAMINE, a read-only POP3 session). UIDs
+    /// are still assigned and written.
+    pub read_only: bool,
+    /// Where `dovecot-uidlist` lives (`CONTROL=`); the Maildir itself by
+    /// default.
+    pub control_dir: Option<PathBuf>,
+    /// How long to wait for `dovecot-uidlist.lock`.
+    pub lock_timeout: Duration,
+    /// Create the Maildir (`tmp/new/cur`, mode 0700) when missing, as
+    /// Dovecot does for a user's INBOX at first login.
+    pub create: bool,
+}
+
+impl Default for MaildirOpenOptions {
+    fn default() -> Self {
+        MaildirOpenOptions {
+            read_only: false,
+            control_dir: None,
+            lock_timeout: Duration::from_secs(30),
+            create: true,
+        }
+    }
+}
+
+/// What a sync found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncChanges {
+    /// UIDs new since the last sync.
+    pub new: Vec<u32>,
+    /// UIDs gone since the last sync.
+    pub expunged: Vec<u32>,
+    /// UIDs whose flags changed on disk.
+    pub flags_changed: Vec<u32>,
+}
+
+/// An open Maildir (one folder).
+#[derive(Debug)]
+pub struct Maildir {
+    dir: PathBuf,
+    control: PathBuf,
+    opts: MaildirOpenOptions,
+    uid_validity: u32,
+    next_uid: u32,
+    messages: Vec<MaildirMessage>,
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io("read directory", dir, e)),
+    };
+    let mut out = Vec::new();
+    for ent in rd {
+        let ent = ent.map_err(|e| StoreError::io("read directory", dir, e))?;
+        if let Some(n) = ent.file_name().to_str() {
+            if !n.starts_with('.') {
+                out.push(n.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Maildir {
+    /// Opens and syncs the Maildir `dir`.
+    pub fn open(dir: &Path, opts: MaildirOpenOptions) -> Result<Maildir, StoreError> {
+        if opts.create && !dir.join("cur").exists() {
+            crate::maildir::make_maildir(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        }
+        let md = fs::metadata(dir.join("cur")).map_err(|e| StoreError::io("open", dir, e))?;
+        if !md.is_dir() {
+            return Err(StoreError::Corrupt {
+                path: dir.to_path_buf(),
+                reason: "cur is not a directory".into(),
+            });
+        }
+        let control = opts
+            .control_dir
+            .clone()
+            .unwrap_or_else(|| dir.to_path_buf());
+        let mut m = Maildir {
+            dir: dir.to_path_buf(),
+            control,
+            opts,
+            uid_validity: 0,
+            next_uid: 1,
+            messages: Vec::new(),
+        };
+        m.sync()?;
+        Ok(m)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn uid_validity(&self) -> u32 {
+        self.uid_validity
+    }
+
+    pub fn next_uid(&self) -> u32 {
+        self.next_uid
+    }
+
+    /// The messages, in UID order.
+    pub fn messages(&self) -> &[MaildirMessage] {
+        &self.messages
+    }
+
+    /// Index of the message with `uid`.
+    pub fn position(&self, uid: u32) -> Option<usize> {
+        self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    fn scan(&self) -> Result<Vec<(String, bool)>, StoreError> {
+        let new_dir = self.dir.join("new");
+        let cur_dir = self.dir.join("cur");
+        let mut files = Vec::new();
+        for name in list_dir(&new_dir)? {
+            if self.opts.read_only {
+                files.push((name, true));
+                continue;
+            }
+            let target = if name.contains(':') {
+                name.clone()
+            } else {
+                format!("{name}:2,")
+            };
+            match fs::rename(new_dir.join(&name), cur_dir.join(&target)) {
+                Ok(()) => {}
+                // Another session moved it; the cur/ listing finds it.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("rename", &new_dir.join(&name), e)),
+            }
+        }
+        for name in list_dir(&cur_dir)? {
+            files.push((name, false));
+        }
+        // A file both in new/ (read-only listing) and cur/ (moved
+        // meanwhile): keep the cur/ one.
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for (name, in_new) in files.into_iter().rev() {
+            let base = FileName::parse(&name).base;
+            if seen.insert(base) {
+                out.push((name, in_new));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rescans `new/` and `cur/` and the uidlist; returns what changed.
+    pub fn sync(&mut self) -> Result<SyncChanges, StoreError> {
+        let files = self.scan()?;
+        let mut list = UidList::read(&self.control)?;
+        let known = |list: &Option<UidList>| -> HashMap<String, UidRecord> {
+            list.iter()
+                .flat_map(|l| l.records.iter())
+                .map(|r| (r.name.clone(), r.clone()))
+                .collect()
+        };
+        let mut by_name = known(&list);
+        let missing = files
+            .iter()
+            .any(|(n, _)| !by_name.contains_key(&FileName::parse(n).base));
+        let mut files = files;
+        if missing || list.is_none() {
+            let lock = UidListLock::acquire(&self.control, self.opts.lock_timeout)?;
+            // Under the lock: the list as the last writer left it, and a
+            // second listing so a file being renamed is not dropped.
+            list = UidList::read(&self.control)?;
+            by_name = known(&list);
+            let again = self.scan()?;
+            let mut l = list.take().unwrap_or_default();
+            let present: HashSet<String> = files
+                .iter()
+                .chain(again.iter())
+                .map(|(n, _)| FileName::parse(n).base)
+                .collect();
+            files = again;
+            l.records.retain(|r| present.contains(&r.name));
+            let mut fresh: Vec<String> = files
+                .iter()
+                .map(|(n, _)| FileName::parse(n).base)
+                .filter(|b| !by_name.contains_key(b))
+                .collect();
+            fresh.sort();
+            fresh.dedup();
+            for base in fresh {
+                let rec = UidRecord {
+                    uid: l.next_uid,
+                    ext: Vec::new(),
+                    name: base.clone(),
+                };
+                l.next_uid = l.next_uid.saturating_add(1);
+                by_name.insert(base, rec.clone());
+                l.records.push(rec);
+            }
+            lock.commit(&l)?;
+            list = Some(l);
+        }
+        let Some(list) = list else {
+            return Err(StoreError::Changed(self.control.clone()));
+        };
+        if self.uid_validity != 0 && list.uid_validity != self.uid_validity {
+            // UIDVALIDITY changed: everything is new.
+            self.messages.clear();
+        }
+        self.uid_validity = list.uid_validity;
+        self.next_uid = list.next_uid;
+        let mut msgs: Vec<MaildirMessage> = files
+            .into_iter()
+            .filter_map(|(file_name, in_new)| {
+                let name = FileName::parse(&file_name);
+                let rec = by_name.get(&name.base)?;
+                Some(MaildirMessage {
+                    uid: rec.uid,
+                    file_name,
+                    in_new,
+                    name,
+                    ext: rec.ext.clone(),
+                })
+            })
+            .collect();
+        msgs.sort_by_key(|m| m.uid);
+        msgs.dedup_by_key(|m| m.uid);
+        let old: HashMap<u32, Flags> = self.messages.iter().map(|m| (m.uid, m.flags())).collect();
+        let now: HashSet<u32> = msgs.iter().map(|m| m.uid).collect();
+        let mut ch = SyncChanges::default();
+        for m in &msgs {
+            match old.get(&m.uid) {
+                None => ch.new.push(m.uid),
+                Some(f) if *f != m.flags() => ch.flags_changed.push(m.uid),
+                _ => {}
+            }
+        }
+        ch.expunged = self
+            .messages
+            .iter()
+            .map(|m| m.uid)
+            .filter(|u| !now.contains(u))
+            .collect();
+        self.messages = msgs;
+        Ok(ch)
+    }
+
+    fn path_of(&self, m: &MaildirMessage) -> PathBuf {
+        self.dir
+            .join(if m.in_new { "new" } else { "cur" })
+            .join(&m.file_name)
+    }
+
+    /// The current path of message `idx`.
+    pub fn path(&self, idx: usize) -> Result<PathBuf, StoreError> {
+        let m = self
+            .messages
+            .get(idx)
+            .ok_or(StoreError::NoSuchMessage(idx))?;
+        Ok(self.path_of(m))
+    }
+
+    /// Finds where message `idx`'s file went (another session moved it to
+    /// cur/ or changed its flags) and updates the entry.
+    fn relocate(&mut self, idx: usize) -> Result<(), StoreError> {
+        let base = match self.messages.get(idx) {
+            Some(m) => m.name.base.clone(),
+            None => return Err(StoreError::NoSuchMessage(idx)),
+        };
+        for (sub, in_new) in [("cur", false), ("new", true)] {
+            for name in list_dir(&self.dir.join(sub))? {
+                let parsed = FileName::parse(&name);
+                if parsed.base == base {
+                    if let Some(m) = self.messages.get_mut(idx) {
+                        m.file_name = name;
+                        m.in_new = in_new;
+                        m.name = parsed;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        let uid = self.messages.get(idx).map(|m| m.uid).unwrap_or(0);
+        Err(StoreError::Expunged(uid))
+    }
+
+    /// Opens message `idx` for reading, following a rename by another
+    /// session. [`StoreError::Expunged`] when it is gone.
+    pub fn open_message(&mut self, idx: usize) -> Result<File, StoreError> {
+        for _ in 0..3 {
+            let p = self.path(idx)?;
+            match File::open(&p) {
+                Ok(f) => return Ok(f),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => self.relocate(idx)?,
+                Err(e) => return Err(StoreError::io("open", &p, e)),
+            }
+        }
+        Err(StoreError::Changed(self.dir.clone()))
+    }
+
+    /// The message's size in bytes: `S=`, else stat.
+    pub fn size(&mut self, idx: usize) -> Result<u64, StoreError> {
+        if let Some(s) = self.messages.get(idx).and_then(|m| m.name.size) {
+            return Ok(s);
+        }
+        let f = self.open_message(idx)?;
+        let p = self.path(idx)?;
+        f.metadata()
+            .map(|m| m.len())
+            .map_err(|e| StoreError::io("stat", &p, e))
+    }
+
+    /// The size with CRLF line ends (POP3's and IMAP's RFC822.SIZE):
+    /// `W=` in the name, else the uidlist's `W` extension (where Dovecot
+    /// keeps it for names without one), else counted from the file and
+    /// remembered.
+    pub fn wire_size(&mut self, idx: usize) -> Result<u64, StoreError> {
+        if let Some(m) = self.messages.get(idx) {
+            if let Some(s) = m
+                .name
+                .vsize
+                .or_else(|| m.ext('W').and_then(|w| w.parse().ok()))
+            {
+                return Ok(s);
+            }
+        }
+        let mut f = self.open_message(idx)?;
+        let p = self.path(idx)?;
+        let n = crate::wire::wire_size(&mut f).map_err(|e| StoreError::io("read", &p, e))?;
+        if let Some(m) = self.messages.get_mut(idx) {
+            m.name.vsize = Some(n);
+        }
+        Ok(n)
+    }
+
+    /// Sets message `idx`'s system flags to `flags` by renaming its file
+    /// (moving it to cur/ if it was still in new/). Keywords are kept.
+    pub fn set_flags(&mut self, idx: usize, flags: Flags) -> Result<(), StoreError> {
+        for _ in 0..3 {
+            let m = self
+                .messages
+                .get(idx)
+                .ok_or(StoreError::NoSuchMessage(idx))?;
+            if m.flags() == flags && !m.in_new && m.name.has_info {
+                return Ok(());
+            }
+            let from = self.path_of(m);
+            let new_name = m.name.with_flags(flags);
+            let to = self.dir.join("cur").join(&new_name);
+            match fs::rename(&from, &to) {
+                Ok(()) => {
+                    if let Some(m) = self.messages.get_mut(idx) {
+                        m.name = FileName::parse(&new_name);
+                        m.file_name = new_name;
+                        m.in_new = false;
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => self.relocate(idx)?,
+                Err(e) => return Err(StoreError::io("rename", &from, e)),
+            }
+        }
+        Err(StoreError::Changed(self.dir.clone()))
+    }
+
+    /// Adds and removes flags on message `idx`.
+    pub fn change_flags(
+        &mut self,
+        idx: usize,
+        add: Flags,
+        remove: Flags,
+    ) -> Result<(), StoreError> {
+        let cur = self
+            .messages
+            .get(idx)
+            .ok_or(StoreError::NoSuchMessage(idx))?
+            .flags();
+        self.set_flags(idx, cur.union(add).minus(remove))
+    }
+
+    /// Removes message `idx`'s file and drops it from the list. A file
+    /// already gone counts as expunged.
+    pub fn expunge(&mut self, idx: usize) -> Result<(), StoreError> {
+        for _ in 0..3 {
+            let p = self.path(idx)?;
+            match fs::remove_file(&p) {
+                Ok(()) => {
+                    self.messages.remove(idx);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => match self.relocate(idx) {
+                    Err(StoreError::Expunged(_)) => {
+                        self.messages.remove(idx);
+                        return Ok(());
+                    }
+                    r => r?,
+                },
+                Err(e) => return Err(StoreError::io("unlink", &p, e)),
+            }
+        }
+        Err(StoreError::Changed(self.dir.clone()))
+    }
+
+    /// Expunges every message whose UID is in `uids` (POP3's QUIT, IMAP's
+    /// EXPUNGE); the messages delivered meanwhile are untouched.
+    pub fn expunge_uids(&mut self, uids: &[u32]) -> Result<(), StoreError> {
+        for &uid in uids {
+            if let Some(i) = self.position(uid) {
+                self.expunge(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the whole message (small messages, tests).
+    pub fn read_message(&mut self, idx: usize) -> Result<Vec<u8>, StoreError> {
+        let mut f = self.open_message(idx)?;
+        let p = self.path(idx)?;
+        let mut v = Vec::new();
+        f.read_to_end(&mut v)
+            .map_err(|e| StoreError::io("read", &p, e))?;
+        Ok(v)
+    }
+}
+
+/// The Maildir++ folders under `root`: directories named `.NAME` (with or
+/// without the `maildirfolder` marker) that have a `cur/`, as their
+/// names without the leading dot (`Sent`, `Archive.2024`), sorted. INBOX
+/// (the root itself) is not listed.
+pub fn list_folders(root: &Path) -> Result<Vec<String>, StoreError> {
+    let rd = fs::read_dir(root).map_err(|e| StoreError::io("read directory", root, e))?;
+    let mut out = Vec::new();
+    for ent in rd {
+        let ent = ent.map_err(|e| StoreError::io("read directory", root, e))?;
+        let Some(name) = ent.file_name().to_str().map(String::from) else {
+            continue;
+        };
+        let Some(folder) = name.strip_prefix('.') else {
+            continue;
+        };
+        if folder.is_empty() || folder == "." {
+            continue;
+        }
+        if ent.path().join("cur").is_dir() {
+            out.push(folder.to_string());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Dovecot's `dovecot-keywords`: which keyword name each letter after
+/// `:2,` stands for (`a` is line `0`, `b` line `1`…, up to `z`).
+/// Missing file: no keywords.
+pub fn read_keywords(control: &Path) -> Result<Vec<(char, String)>, StoreError> {
+    let path = control.join("dovecot-keywords");
+    let text = match fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io("read", &path, e)),
+    };
+    let mut out = Vec::new();
+    for line in String::from_utf8_lossy(&text).lines() {
+        let Some((n, name)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(n) = n.parse::<u8>() else {
+            continue;
+        };
+        if n < 26 && !name.is_empty() {
+            out.push(((b'a' + n) as char, name.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// Removes files in `tmp/` not changed for `older_than` (Dovecot: 36
+/// hours), left by deliveries that crashed. Returns how many.
+pub fn clean_tmp(dir: &Path, older_than: Duration) -> Result<usize, StoreError> {
+    let tmp = dir.join("tmp");
+    let mut n = 0;
+    for name in list_dir(&tmp)? {
+        let p = tmp.join(&name);
+        let old = fs::symlink_metadata(&p)
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > older_than);
+        if old && fs::remove_file(&p).is_ok() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let n = FileName::parse("1700.M1P2Q3.host,S=120,W=124:2,SRab");
+        assert_eq!(n.base, "1700.M1P2Q3.host,S=120,W=124");
+        assert_eq!((n.size, n.vsize), (Some(120), Some(124)));
+        assert_eq!(n.flags, Flags::SEEN.union(Flags::REPLIED));
+        assert_eq!(n.keywords, "ab");
+        assert_eq!(
+            n.with_flags(Flags::FLAGGED.union(Flags::DRAFT)),
+            "1700.M1P2Q3.host,S=120,W=124:2,DFab"
+        );
+        let n = FileName::parse("plain");
+        assert!(!n.has_info);
+        assert_eq!(n.with_flags(Flags::NONE), "plain:2,");
+        let d = std::env::temp_dir().join(format!("mailsuite-kw-{}", std::process::id()));
+        let _ = fs::create_dir_all(d.join("tmp"));
+        fs::write(
+            d.join("dovecot-keywords"),
+            "0 $Forwarded\n1 Junk\nbad\n30 x\n",
+        )
+        .expect("write");
+        assert_eq!(
+            read_keywords(&d).expect("kw"),
+            vec![('a', "$Forwarded".to_string()), ('b', "Junk".to_string())]
+        );
+        fs::write(d.join("tmp/stale"), "x").expect("write");
+        assert_eq!(clean_tmp(&d, Duration::from_secs(3600)).expect("clean"), 0);
+        assert_eq!(clean_tmp(&d, Duration::ZERO).expect("clean"), 1);
+        let _ = fs::remove_dir_all(&d);
+        let n = FileName::parse("x,S=abc:1,junk");
+        assert_eq!(n.size, None);
+        assert_eq!(n.flags, Flags::NONE);
+    }
+}

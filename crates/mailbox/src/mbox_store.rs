@@ -1,0 +1,1066 @@
+//! Reading an mbox file: messages split at `From ` lines, `>From `
+//! quoting undone, sizes as POP3/IMAP count them, expunge by rewriting,
+//! and an index so a large mbox is not parsed on every open.
+//!
+//! * **Splitting**: a message starts at a line beginning `From ` at the
+//!   start of the file or after an empty line; the empty line before the
+//!   next `From ` (and the one at the end of the file) is the separator
+//!   delivery wrote, not part of the message. Bytes before the first
+//!   `From ` line are kept but are no message.
+//! * **Locks**: reading takes `read_locks` (default: a shared fcntl lock,
+//!   as Dovecot's `mbox_read_locks = fcntl`); expunging takes
+//!   `write_locks` (default: dotlock then exclusive fcntl, the same as
+//!   delivery's `mailbox_delivery_lock`), so a delivery waits for a
+//!   rewrite and the other way round. A [`MessageReader`] keeps its
+//!   shared lock until dropped.
+//! * **Expunge** writes the kept bytes, byte for byte, to a temporary
+//!   file beside the mbox with the mbox's owner, group and mode, fsyncs
+//!   it and renames it over the mbox, all under the write locks; where
+//!   the directory is not writable (`/var/mail` for a user outside group
+//!   mail) it compacts the file in place and truncates it, as Dovecot.
+//! * **Index** (`mailsuite-mbox-index 1`): UIDVALIDITY, next UID, the
+//!   file's size, mtime and inode, and per message its UID, offsets,
+//!   sizes and an identity hash. When the file is unchanged the index is
+//!   used as is; when it only grew (a delivery) only the new tail is
+//!   parsed; otherwise the file is parsed again and messages keep their
+//!   UIDs where their `From ` line and sizes match, in order.
+
+use crate::lock::{self, KernelLock, LockMethods, LockPolicy};
+use crate::store::StoreError;
+use crate::wire::{Part, WireReader};
+use std::collections::{HashMap, VecDeque};
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// How to open an mbox.
+#[derive(Debug, Clone)]
+pub struct MboxOpenOptions {
+    /// Locks for reading (Dovecot `mbox_read_locks`): fcntl → shared.
+    pub read_locks: LockMethods,
+    /// Locks for rewriting (Dovecot `mbox_write_locks`).
+    pub write_locks: LockMethods,
+    pub lock_policy: LockPolicy,
+    /// The index file; `None` for no index. Without one, UIDs are
+    /// numbered 1… on every open and UIDVALIDITY is the time of the open,
+    /// so POP3 UIDLs are not stable: pop3d and imapd must give one
+    /// ([`crate::location::Location::mbox_index_path`]).
+    pub index_path: Option<PathBuf>,
+    /// Undo `>From ` quoting in what readers see (and in sizes).
+    pub unquote_from: bool,
+}
+
+impl Default for MboxOpenOptions {
+    fn default() -> Self {
+        MboxOpenOptions {
+            read_locks: LockMethods {
+                dotlock: false,
+                fcntl: true,
+                flock: false,
+            },
+            write_locks: LockMethods::default(),
+            lock_policy: LockPolicy::default(),
+            index_path: None,
+            unquote_from: true,
+        }
+    }
+}
+
+/// One message of an mbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MboxMessage {
+    pub uid: u32,
+    /// Where its `From ` line starts.
+    pub from_offset: u64,
+    /// Where its headers start (after the `From ` line).
+    pub body_offset: u64,
+    /// Where it ends (the separator line, if any, starts here).
+    pub end: u64,
+    /// Bytes with quoting undone, line ends as stored.
+    pub size: u64,
+    /// Bytes as POP3/IMAP send them: quoting undone, CRLF line ends.
+    pub wire_size: u64,
+    /// A hash of the `From ` line (to check an append).
+    pub hash: u64,
+    /// Identity across rewrites: a hash of the `From ` line and the
+    /// first lines of the message.
+    pub id: u64,
+}
+
+/// What identifies a version of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Stamp {
+    size: u64,
+    mtime_ns: i128,
+    ino: u64,
+}
+
+impl Stamp {
+    fn of(m: &Metadata) -> Stamp {
+        Stamp {
+            size: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            ino: m.ino(),
+        }
+    }
+}
+
+/// An open mbox.
+#[derive(Debug)]
+pub struct Mbox {
+    path: PathBuf,
+    opts: MboxOpenOptions,
+    uid_validity: u32,
+    next_uid: u32,
+    messages: Vec<MboxMessage>,
+    stamp: Stamp,
+    /// Bytes before the first `From ` line.
+    prefix_end: u64,
+    /// How the last open/sync got its list (for tests and logs).
+    last_sync: SyncKind,
+}
+
+/// How [`Mbox::sync`] brought the message list up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncKind {
+    /// Nothing changed (or the index matched).
+    Unchanged,
+    /// Only the part appended since was parsed.
+    Appended,
+    /// The whole file was parsed.
+    Full,
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    fnv_more(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+const HEAD_MAX: usize = 1000;
+
+/// The hash of the `From ` line at `off`, as [`parse`] computes it.
+fn from_line_hash(f: &File, off: u64) -> Option<u64> {
+    let mut b = vec![0u8; HEAD_MAX];
+    let n = f.read_at(&mut b, off).ok()?;
+    b.truncate(n);
+    if let Some(i) = b.iter().position(|&c| c == b'\n') {
+        b.truncate(i + 1);
+    }
+    Some(fnv(&b))
+}
+
+/// The parse of a range of the file.
+struct Parsed {
+    /// (message without uid yet)
+    messages: Vec<MboxMessage>,
+    prefix_end: u64,
+}
+
+/// How many content lines go into a message's identity hash.
+const ID_LINES: u32 = 16;
+
+/// The line-by-line state of [`parse`].
+struct Scanner {
+    unquote: bool,
+    out: Parsed,
+    cur: Option<MboxMessage>,
+    /// Content lines hashed into `cur`'s `id`.
+    hashed: u32,
+    prev_empty: bool,
+    prev_start: u64,
+    prev_len: u64,
+}
+
+impl Scanner {
+    /// Ends `cur`, leaving out the separator line before `next`.
+    fn close(&mut self) {
+        if let Some(mut m) = self.cur.take() {
+            if self.prev_empty && self.prev_start >= m.body_offset {
+                m.end = self.prev_start;
+                m.size -= self.prev_len;
+                m.wire_size -= 2;
+            }
+            self.out.messages.push(m);
+        }
+    }
+
+    /// One line: where it starts, its length, its first bytes, whether
+    /// it ends in CRLF, whether it ends at all.
+    fn line(&mut self, start: u64, len: u64, head: &[u8], crlf: bool, terminated: bool) {
+        let empty = terminated && len == 1 + u64::from(crlf);
+        if head.starts_with(b"From ") && self.prev_empty {
+            self.close();
+            let h = fnv(head);
+            self.cur = Some(MboxMessage {
+                uid: 0,
+                from_offset: start,
+                body_offset: start + len,
+                end: start + len,
+                size: 0,
+                wire_size: 0,
+                hash: h,
+                id: h,
+            });
+            self.hashed = 0;
+        } else if let Some(m) = self.cur.as_mut() {
+            let quoted = u64::from(self.unquote && head.starts_with(b">From "));
+            let eol = match (terminated, crlf) {
+                (false, _) => 0,
+                (true, true) => 2,
+                (true, false) => 1,
+            };
+            m.size += len - quoted;
+            m.wire_size += len - quoted - eol + if terminated { 2 } else { 0 };
+            m.end = start + len;
+            if self.hashed < ID_LINES {
+                self.hashed += 1;
+                m.id = fnv_more(m.id, head);
+            }
+        } else {
+            self.out.prefix_end = start + len;
+        }
+        self.prev_empty = empty;
+        self.prev_start = start;
+        self.prev_len = len;
+    }
+}
+
+fn fnv_more(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Parses `r` (positioned at `start`, which is 0 or the start of a `From `
+/// line after a separator) to its end.
+fn parse(r: &mut dyn Read, start: u64, unquote: bool) -> io::Result<Parsed> {
+    let mut br = BufReader::with_capacity(65536, r);
+    let mut sc = Scanner {
+        unquote,
+        out: Parsed {
+            messages: Vec::new(),
+            prefix_end: start,
+        },
+        cur: None,
+        hashed: 0,
+        // `start` is the beginning of the file or just after a separator.
+        prev_empty: true,
+        prev_start: start,
+        prev_len: 0,
+    };
+    let mut line_start = start;
+    let mut head: Vec<u8> = Vec::new();
+    // The line in progress: its length and its last byte so far.
+    let mut len = 0u64;
+    let mut last = 0u8;
+    loop {
+        let buf = br.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len();
+        let mut i = 0;
+        while i < n {
+            let rest = &buf[i..];
+            let (take, eol) = match rest.iter().position(|&b| b == b'\n') {
+                Some(j) => (j + 1, true),
+                None => (rest.len(), false),
+            };
+            let room = HEAD_MAX.saturating_sub(head.len());
+            head.extend_from_slice(&rest[..take.min(room)]);
+            len += take as u64;
+            if eol {
+                // The byte before the LF: in this chunk, or the last one
+                // of the previous chunk.
+                let before_lf = if take >= 2 { rest[take - 2] } else { last };
+                let crlf = len >= 2 && before_lf == b'\r';
+                sc.line(line_start, len, &head, crlf, true);
+                head.clear();
+                line_start += len;
+                len = 0;
+                last = 0;
+            } else if take > 0 {
+                last = rest[take - 1];
+            }
+            i += take;
+        }
+        br.consume(n);
+    }
+    if len > 0 {
+        sc.line(line_start, len, &head, false, false);
+    }
+    sc.close();
+    Ok(sc.out)
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |e| StoreError::io(what, path, e)
+}
+
+/// Takes a shared (read) fcntl or flock lock, non-blocking, retried by
+/// `policy` like [`lock::kernel_lock`].
+fn shared_lock(f: &File, methods: LockMethods, policy: &LockPolicy) -> io::Result<()> {
+    for (wanted, how) in [
+        (methods.flock, KernelLock::Flock),
+        (methods.fcntl, KernelLock::Fcntl),
+    ] {
+        if !wanted {
+            continue;
+        }
+        let mut i = 0u32;
+        loop {
+            let fd = f.as_raw_fd();
+            let rc = match how {
+                // SAFETY: flock on a descriptor we own.
+                KernelLock::Flock => unsafe { libc::flock(fd, libc::LOCK_SH | libc::LOCK_NB) },
+                KernelLock::Fcntl => {
+                    // SAFETY: an all-zero flock is valid for every field.
+                    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+                    fl.l_type = libc::F_RDLCK as _;
+                    fl.l_whence = libc::SEEK_SET as _;
+                    #[cfg(any(target_os = "linux", target_os = "android"))]
+                    let cmd = libc::F_OFD_SETLK;
+                    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+                    let cmd = libc::F_SETLK;
+                    // SAFETY: fl lives across the call and matches cmd.
+                    unsafe { libc::fcntl(fd, cmd, &fl) }
+                }
+            };
+            if rc == 0 {
+                break;
+            }
+            let e = io::Error::last_os_error();
+            let busy = matches!(
+                e.raw_os_error(),
+                Some(libc::EAGAIN) | Some(libc::EACCES) | Some(libc::EINTR)
+            );
+            i += 1;
+            if !busy || i >= policy.attempts.max(1) {
+                return Err(e);
+            }
+            std::thread::sleep(policy.delay);
+        }
+    }
+    Ok(())
+}
+
+fn lock_err(path: &Path, e: io::Error) -> StoreError {
+    if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES))
+        || e.kind() == io::ErrorKind::AlreadyExists
+    {
+        StoreError::LockBusy(path.to_path_buf())
+    } else {
+        StoreError::io("lock", path, e)
+    }
+}
+
+/// A message being read: CRLF text with quoting undone (see
+/// [`crate::wire::WireReader`]); holds the read lock until dropped.
+pub type MessageReader = WireReader<io::Take<File>>;
+
+impl Mbox {
+    /// Opens `path` (a missing file is an empty mailbox) and brings the
+    /// message list up to date (index, then file).
+    pub fn open(path: &Path, opts: MboxOpenOptions) -> Result<Mbox, StoreError> {
+        let mut m = Mbox {
+            path: path.to_path_buf(),
+            opts,
+            uid_validity: 0,
+            next_uid: 1,
+            messages: Vec::new(),
+            stamp: Stamp::default(),
+            prefix_end: 0,
+            last_sync: SyncKind::Full,
+        };
+        m.load_index();
+        m.sync()?;
+        Ok(m)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn uid_validity(&self) -> u32 {
+        self.uid_validity
+    }
+
+    pub fn next_uid(&self) -> u32 {
+        self.next_uid
+    }
+
+    pub fn messages(&self) -> &[MboxMessage] {
+        &self.messages
+    }
+
+    /// How the last sync went.
+    pub fn last_sync(&self) -> SyncKind {
+        self.last_sync
+    }
+
+    /// Index of the message with `uid`.
+    pub fn position(&self, uid: u32) -> Option<usize> {
+        self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    fn open_read(&self) -> Result<Option<(File, Metadata)>, StoreError> {
+        let f = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&self.path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("open", &self.path, e)),
+        };
+        let _ = util::fd::set_nonblocking(f.as_raw_fd(), false);
+        let md = f.metadata().map_err(io_err("stat", &self.path))?;
+        if !md.is_file() {
+            return Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                reason: "not a regular file".into(),
+            });
+        }
+        shared_lock(&f, self.opts.read_locks, &self.opts.lock_policy)
+            .map_err(|e| lock_err(&self.path, e))?;
+        let md = f.metadata().map_err(io_err("stat", &self.path))?;
+        Ok(Some((f, md)))
+    }
+
+    /// Re-reads what changed in the file since the last look; returns how.
+    pub fn sync(&mut self) -> Result<SyncKind, StoreError> {
+        let _dot = if self.opts.read_locks.dotlock {
+            Some(
+                lock::dotlock(&self.path, &self.opts.lock_policy)
+                    .map_err(|e| lock_err(&self.path, e))?,
+            )
+        } else {
+            None
+        };
+        let Some((mut f, md)) = self.open_read()? else {
+            if self.uid_validity == 0 {
+                self.uid_validity = new_uid_validity();
+            }
+            self.messages.clear();
+            self.stamp = Stamp::default();
+            self.prefix_end = 0;
+            self.last_sync = SyncKind::Unchanged;
+            return Ok(self.last_sync);
+        };
+        let kind = self.refresh(&mut f, &md)?;
+        drop(f);
+        if kind != SyncKind::Unchanged {
+            self.save_index();
+        }
+        self.last_sync = kind;
+        Ok(kind)
+    }
+
+    /// Brings the list up to date from `f` (already locked).
+    fn refresh(&mut self, f: &mut File, md: &Metadata) -> Result<SyncKind, StoreError> {
+        let stamp = Stamp::of(md);
+        if self.uid_validity != 0 && stamp == self.stamp {
+            return Ok(SyncKind::Unchanged);
+        }
+        if self.uid_validity == 0 {
+            self.uid_validity = new_uid_validity();
+        }
+        let old = self.stamp;
+        // Appended only: same file, larger, and a `From ` line (after an
+        // empty line) right where the old data ended.
+        let appended = self.uid_validity != 0
+            && old.ino == stamp.ino
+            && old.size >= 2
+            && stamp.size > old.size
+            && {
+                let mut b = [0u8; 7];
+                f.read_exact_at(&mut b, old.size - 2).is_ok() && &b == b"\n\nFrom "
+            }
+            && self
+                .messages
+                .last()
+                .is_none_or(|m| from_line_hash(f, m.from_offset) == Some(m.hash));
+        if appended {
+            f.seek(SeekFrom::Start(old.size))
+                .map_err(io_err("seek", &self.path))?;
+            let p =
+                parse(f, old.size, self.opts.unquote_from).map_err(io_err("read", &self.path))?;
+            for mut m in p.messages {
+                m.uid = self.next_uid;
+                self.next_uid = self.next_uid.saturating_add(1);
+                self.messages.push(m);
+            }
+            self.stamp = stamp;
+            return Ok(SyncKind::Appended);
+        }
+        f.seek(SeekFrom::Start(0))
+            .map_err(io_err("seek", &self.path))?;
+        let p = parse(f, 0, self.opts.unquote_from).map_err(io_err("read", &self.path))?;
+        let mut known: HashMap<(u64, u64), VecDeque<u32>> = HashMap::new();
+        for m in &self.messages {
+            known.entry((m.id, m.size)).or_default().push_back(m.uid);
+        }
+        let mut last_uid = 0;
+        let mut msgs = Vec::with_capacity(p.messages.len());
+        for mut m in p.messages {
+            let reuse = known.get_mut(&(m.id, m.size)).and_then(|q| {
+                while let Some(u) = q.pop_front() {
+                    if u > last_uid {
+                        return Some(u);
+                    }
+                }
+                None
+            });
+            m.uid = match reuse {
+                Some(u) => u,
+                None => {
+                    let u = self.next_uid.max(last_uid + 1);
+                    self.next_uid = u.saturating_add(1);
+                    u
+                }
+            };
+            last_uid = m.uid;
+            msgs.push(m);
+        }
+        self.messages = msgs;
+        self.prefix_end = p.prefix_end;
+        self.stamp = stamp;
+        Ok(SyncKind::Full)
+    }
+
+    /// Opens message `idx` for streaming (RETR, TOP, FETCH BODY[]). The
+    /// reader holds the read lock; [`StoreError::Changed`] when the file
+    /// was rewritten since the last sync.
+    pub fn reader(&self, idx: usize, part: Part) -> Result<MessageReader, StoreError> {
+        let m = self
+            .messages
+            .get(idx)
+            .ok_or(StoreError::NoSuchMessage(idx))?;
+        let Some((mut f, md)) = self.open_read()? else {
+            return Err(StoreError::Changed(self.path.clone()));
+        };
+        if md.ino() != self.stamp.ino || md.len() < self.stamp.size {
+            return Err(StoreError::Changed(self.path.clone()));
+        }
+        let mut head = [0u8; 5];
+        if f.read_exact_at(&mut head, m.from_offset).is_err() || &head != b"From " {
+            return Err(StoreError::Changed(self.path.clone()));
+        }
+        f.seek(SeekFrom::Start(m.body_offset))
+            .map_err(io_err("seek", &self.path))?;
+        Ok(WireReader::new(
+            f.take(m.end - m.body_offset),
+            part,
+            self.opts.unquote_from,
+        ))
+    }
+
+    /// The message as stored (quoting undone, line ends as stored).
+    pub fn read_message(&self, idx: usize) -> Result<Vec<u8>, StoreError> {
+        let m = self
+            .messages
+            .get(idx)
+            .ok_or(StoreError::NoSuchMessage(idx))?;
+        let Some((f, md)) = self.open_read()? else {
+            return Err(StoreError::Changed(self.path.clone()));
+        };
+        if md.ino() != self.stamp.ino || md.len() < self.stamp.size {
+            return Err(StoreError::Changed(self.path.clone()));
+        }
+        let len = usize::try_from(m.end - m.body_offset)
+            .map_err(|_| StoreError::Changed(self.path.clone()))?;
+        let mut raw = vec![0u8; len];
+        f.read_exact_at(&mut raw, m.body_offset)
+            .map_err(io_err("read", &self.path))?;
+        if !self.opts.unquote_from {
+            return Ok(raw);
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        for line in raw.split_inclusive(|&b| b == b'\n') {
+            out.extend_from_slice(
+                line.strip_prefix(b">")
+                    .filter(|l| l.starts_with(b"From "))
+                    .unwrap_or(line),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Removes the messages with these UIDs by rewriting the file under
+    /// the write locks (see the module documentation). Messages
+    /// delivered since the last sync are kept.
+    pub fn expunge_uids(&mut self, uids: &[u32]) -> Result<(), StoreError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let _dot = if self.opts.write_locks.dotlock {
+            Some(lock::dotlock(&path, &self.opts.lock_policy).map_err(|e| lock_err(&path, e))?)
+        } else {
+            None
+        };
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        let _ = util::fd::set_nonblocking(f.as_raw_fd(), false);
+        for (wanted, how) in [
+            (self.opts.write_locks.flock, KernelLock::Flock),
+            (self.opts.write_locks.fcntl, KernelLock::Fcntl),
+        ] {
+            if wanted {
+                lock::kernel_lock(&f, how, &self.opts.lock_policy)
+                    .map_err(|e| lock_err(&path, e))?;
+            }
+        }
+        let md = f.metadata().map_err(io_err("stat", &path))?;
+        let same =
+            fs::symlink_metadata(&path).is_ok_and(|l| l.ino() == md.ino() && l.dev() == md.dev());
+        if !same || !md.is_file() || md.nlink() != 1 {
+            return Err(StoreError::Changed(path));
+        }
+        self.refresh(&mut f, &md)?;
+        let size = md.len();
+        // The byte ranges to keep.
+        let mut keep: Vec<(u64, u64)> = Vec::new();
+        if self.prefix_end > 0 {
+            keep.push((0, self.prefix_end));
+        }
+        let n = self.messages.len();
+        let mut kept = Vec::with_capacity(n);
+        for i in 0..n {
+            let m = &self.messages[i];
+            let next = self
+                .messages
+                .get(i + 1)
+                .map(|x| x.from_offset)
+                .unwrap_or(size);
+            if uids.contains(&m.uid) {
+                continue;
+            }
+            match keep.last_mut() {
+                Some(r) if r.1 == m.from_offset => r.1 = next,
+                _ => keep.push((m.from_offset, next)),
+            }
+            kept.push(m.clone());
+        }
+        if kept.len() == n {
+            drop(f);
+            self.save_index();
+            return Ok(());
+        }
+        // New offsets.
+        let mut shift_at: Vec<(u64, u64)> = Vec::new(); // (old start, new start)
+        let mut w = 0u64;
+        for &(a, b) in &keep {
+            shift_at.push((a, w));
+            w += b - a;
+        }
+        let new_len = w;
+        for m in &mut kept {
+            let Some(&(a, na)) = shift_at.iter().rev().find(|(a, _)| *a <= m.from_offset) else {
+                continue;
+            };
+            let d = a - na;
+            m.from_offset -= d;
+            m.body_offset -= d;
+            m.end -= d;
+        }
+        match self.rewrite_by_rename(&f, &md, &keep) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    &e,
+                    StoreError::Io { source, .. } if matches!(source.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS))
+                ) =>
+            {
+                self.rewrite_in_place(&f, &keep, new_len)?;
+            }
+            Err(e) => return Err(e),
+        }
+        let md2 = fs::metadata(&path).map_err(io_err("stat", &path))?;
+        self.messages = kept;
+        self.stamp = Stamp::of(&md2);
+        drop(f);
+        self.save_index();
+        Ok(())
+    }
+
+    fn rewrite_by_rename(
+        &self,
+        f: &File,
+        md: &Metadata,
+        keep: &[(u64, u64)],
+    ) -> Result<(), StoreError> {
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.mailsuite-tmp.{}", std::process::id()));
+        let mut t = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&tmp)
+            .map_err(io_err("create", &tmp))?;
+        let res = (|| -> Result<(), StoreError> {
+            // SAFETY: fchown on a descriptor we own.
+            if unsafe { libc::fchown(t.as_raw_fd(), md.uid(), md.gid()) } != 0 {
+                let e = io::Error::last_os_error();
+                maillog::warning!(
+                    "{}: cannot keep group {}: {}",
+                    self.path.display(),
+                    md.gid(),
+                    crate::error::strerror(&e)
+                );
+            }
+            fs::set_permissions(
+                &tmp,
+                std::os::unix::fs::PermissionsExt::from_mode(md.mode() & 0o7777),
+            )
+            .map_err(io_err("chmod", &tmp))?;
+            let mut buf = vec![0u8; 65536];
+            for &(a, b) in keep {
+                let mut off = a;
+                while off < b {
+                    let want =
+                        usize::try_from((b - off).min(buf.len() as u64)).unwrap_or(buf.len());
+                    let got = f
+                        .read_at(&mut buf[..want], off)
+                        .map_err(io_err("read", &self.path))?;
+                    if got == 0 {
+                        return Err(StoreError::Changed(self.path.clone()));
+                    }
+                    t.write_all(&buf[..got]).map_err(io_err("write", &tmp))?;
+                    off += got as u64;
+                }
+            }
+            t.sync_all().map_err(io_err("fsync", &tmp))?;
+            fs::rename(&tmp, &self.path).map_err(io_err("rename", &tmp))?;
+            util::safe_file::sync_dir(&dir).map_err(io_err("fsync", &dir))
+        })();
+        if res.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        res
+    }
+
+    fn rewrite_in_place(
+        &self,
+        f: &File,
+        keep: &[(u64, u64)],
+        new_len: u64,
+    ) -> Result<(), StoreError> {
+        let mut buf = vec![0u8; 65536];
+        let mut w = 0u64;
+        for &(a, b) in keep {
+            let mut off = a;
+            while off < b {
+                let want = usize::try_from((b - off).min(buf.len() as u64)).unwrap_or(buf.len());
+                let got = f
+                    .read_at(&mut buf[..want], off)
+                    .map_err(io_err("read", &self.path))?;
+                if got == 0 {
+                    return Err(StoreError::Changed(self.path.clone()));
+                }
+                if w != off {
+                    f.write_all_at(&buf[..got], w)
+                        .map_err(io_err("write", &self.path))?;
+                }
+                off += got as u64;
+                w += got as u64;
+            }
+        }
+        f.set_len(new_len).map_err(io_err("truncate", &self.path))?;
+        f.sync_all().map_err(io_err("fsync", &self.path))
+    }
+
+    fn load_index(&mut self) {
+        let Some(p) = self.opts.index_path.clone() else {
+            return;
+        };
+        let Ok(data) = fs::read(&p) else {
+            return;
+        };
+        match parse_index(&data) {
+            Some((v, n, stamp, prefix_end, msgs)) => {
+                self.uid_validity = v;
+                self.next_uid = n;
+                self.stamp = stamp;
+                self.prefix_end = prefix_end;
+                self.messages = msgs;
+            }
+            None => maillog::warning!("{}: corrupted mbox index, rebuilding", p.display()),
+        }
+    }
+
+    fn save_index(&self) {
+        let Some(p) = &self.opts.index_path else {
+            return;
+        };
+        let mut s = format!(
+            "mailsuite-mbox-index 1\nV{} N{} S{} M{} I{} P{}\n",
+            self.uid_validity,
+            self.next_uid,
+            self.stamp.size,
+            self.stamp.mtime_ns,
+            self.stamp.ino,
+            self.prefix_end
+        );
+        for m in &self.messages {
+            s.push_str(&format!(
+                "{} {} {} {} {} {} {:x} {:x}\n",
+                m.uid, m.from_offset, m.body_offset, m.end, m.size, m.wire_size, m.hash, m.id
+            ));
+        }
+        if let Some(dir) = p.parent() {
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir);
+        }
+        if let Err(e) = util::safe_file::replace(p, s.as_bytes(), 0o600) {
+            maillog::warning!(
+                "{}: cannot write mbox index: {}",
+                p.display(),
+                crate::error::strerror(&e)
+            );
+        }
+    }
+}
+
+type IndexData = (u32, u32, Stamp, u64, Vec<MboxMessage>);
+
+fn parse_index(data: &[u8]) -> Option<IndexData> {
+    let text = std::str::from_utf8(data).ok()?;
+    let mut lines = text.lines();
+    if lines.next()? != "mailsuite-mbox-index 1" {
+        return None;
+    }
+    let mut h = lines.next()?.split(' ');
+    let mut field = |k: char| h.next().and_then(|w| w.strip_prefix(k)).map(str::to_string);
+    let v: u32 = field('V')?.parse().ok()?;
+    let n: u32 = field('N')?.parse().ok()?;
+    let size: u64 = field('S')?.parse().ok()?;
+    let mtime_ns: i128 = field('M')?.parse().ok()?;
+    let ino: u64 = field('I')?.parse().ok()?;
+    let prefix_end: u64 = field('P')?.parse().ok()?;
+    if v == 0 {
+        return None;
+    }
+    let mut msgs = Vec::new();
+    let mut last_uid = 0;
+    let mut last_end = prefix_end;
+    for line in lines {
+        let w: Vec<&str> = line.split(' ').collect();
+        if w.len() != 8 {
+            return None;
+        }
+        let num = |i: usize| w.get(i).and_then(|x| x.parse::<u64>().ok());
+        let m = MboxMessage {
+            uid: w[0].parse().ok()?,
+            from_offset: num(1)?,
+            body_offset: num(2)?,
+            end: num(3)?,
+            size: num(4)?,
+            wire_size: num(5)?,
+            hash: u64::from_str_radix(w[6], 16).ok()?,
+            id: u64::from_str_radix(w[7], 16).ok()?,
+        };
+        if m.uid <= last_uid
+            || m.uid >= n
+            || m.from_offset < last_end
+            || m.body_offset <= m.from_offset
+            || m.end < m.body_offset
+            || m.end > size
+        {
+            return None;
+        }
+        last_uid = m.uid;
+        last_end = m.end;
+        msgs.push(m);
+    }
+    Some((
+        v,
+        n,
+        Stamp {
+            size,
+            mtime_ns,
+            ino,
+        },
+        prefix_end,
+        msgs,
+    ))
+}
+
+/// The mbox folders under `root` (`mbox:~/mail`): regular files, in
+/// subdirectories too (`lists/rust`), as '/'-separated names, sorted.
+/// Dot files and directories (`.imap`, `.subscriptions`), lock files and
+/// mailsuite's temporary files are left out. At most `max_depth` levels.
+pub fn list_folders(root: &Path, max_depth: usize) -> Result<Vec<String>, StoreError> {
+    fn walk(
+        dir: &Path,
+        prefix: &str,
+        depth: usize,
+        out: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        let rd = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && prefix.is_empty() => return Ok(()),
+            Err(e) => return Err(StoreError::io("read directory", dir, e)),
+        };
+        for ent in rd {
+            let ent = ent.map_err(|e| StoreError::io("read directory", dir, e))?;
+            let Some(name) = ent.file_name().to_str().map(String::from) else {
+                continue;
+            };
+            if name.starts_with('.') || name.ends_with(".lock") {
+                continue;
+            }
+            let full = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let Ok(md) = fs::metadata(ent.path()) else {
+                continue;
+            };
+            if md.is_file() {
+                out.push(full);
+            } else if md.is_dir() && depth > 1 {
+                walk(&ent.path(), &full, depth - 1, out)?;
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(root, "", max_depth.max(1), &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn new_uid_validity() -> u32 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(1);
+    u32::try_from(now).unwrap_or(1).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(data: &[u8]) -> Parsed {
+        let mut r = data;
+        parse(&mut r, 0, true).expect("parse")
+    }
+
+    #[test]
+    fn split_and_sizes() {
+        let data =
+            b"junk\n\nFrom a  Mon\nS: 1\n\n>From x\nb\n\nFrom b  Tue\r\nS: 2\r\n\r\nc\r\n\r\n";
+        let r = p(data);
+        assert_eq!(r.prefix_end, 6);
+        assert_eq!(r.messages.len(), 2);
+        let m = &r.messages[0];
+        assert_eq!(
+            &data[m.body_offset as usize..m.end as usize],
+            b"S: 1\n\n>From x\nb\n"
+        );
+        assert_eq!(m.size, 15);
+        assert_eq!(m.wire_size, 19);
+        let m = &r.messages[1];
+        assert_eq!(
+            &data[m.body_offset as usize..m.end as usize],
+            b"S: 2\r\n\r\nc\r\n"
+        );
+        assert_eq!((m.size, m.wire_size), (11, 11));
+        // "From " inside a paragraph is not a boundary.
+        let r = p(b"From a\nx\nFrom b\n\nFrom c\ny");
+        assert_eq!(r.messages.len(), 2);
+        assert_eq!((r.messages[1].size, r.messages[1].wire_size), (1, 1));
+        assert_eq!(p(b"").messages.len(), 0);
+    }
+
+    #[test]
+    fn folders() {
+        let d = std::env::temp_dir().join(format!("mailsuite-mbf-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(d.join("lists/.imap")).expect("mkdir");
+        fs::create_dir_all(d.join(".imap/INBOX")).expect("mkdir");
+        for f in ["Sent", "Trash", "lists/rust", "x.lock", ".subscriptions"] {
+            fs::write(d.join(f), "").expect("write");
+        }
+        assert_eq!(
+            list_folders(&d, 8).expect("list"),
+            vec!["Sent", "Trash", "lists/rust"]
+        );
+        assert_eq!(list_folders(&d, 1).expect("list"), vec!["Sent", "Trash"]);
+        let _ = fs::remove_dir_all(&d);
+        assert!(list_folders(&d, 8).expect("missing").is_empty());
+    }
+
+    /// Pseudo-random mbox-like input: parsing never panics, ranges nest,
+    /// and the sizes agree with what the readers give.
+    #[test]
+    fn random_input_sizes_agree() {
+        let pieces: [&[u8]; 9] = [
+            b"From a  x\n",
+            b"\n",
+            b"\r\n",
+            b">From q\n",
+            b"text",
+            b"\r",
+            b"From ",
+            b">",
+            b"line\n",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..2000 {
+            let mut data = Vec::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for _ in 0..(x % 40) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                data.extend_from_slice(pieces[(x % pieces.len() as u64) as usize]);
+            }
+            let r = p(&data);
+            let mut last = r.prefix_end;
+            for m in &r.messages {
+                assert!(m.from_offset >= last && m.body_offset <= m.end, "{data:?}");
+                last = m.end;
+                let raw = &data[m.body_offset as usize..m.end as usize];
+                let mut unq = Vec::new();
+                for line in raw.split_inclusive(|&b| b == b'\n') {
+                    let l = line.strip_prefix(b">").filter(|l| l.starts_with(b"From "));
+                    unq.extend_from_slice(l.unwrap_or(line));
+                }
+                assert_eq!(m.size, unq.len() as u64, "{data:?}");
+                let mut w = Vec::new();
+                WireReader::new(raw, Part::Whole, true)
+                    .read_to_end(&mut w)
+                    .expect("read");
+                assert_eq!(m.wire_size, w.len() as u64, "{data:?}");
+            }
+            assert!(last <= data.len() as u64);
+            let _ = parse_index(&data);
+            let _ = crate::uidlist::UidList::parse(&data, Path::new("x"));
+            let _ = crate::maildir_store::FileName::parse(&String::from_utf8_lossy(&data));
+        }
+    }
+}
