@@ -4,7 +4,11 @@
 //! * mailsuite's smtp client relays (`relayhost = [127.0.0.1]:PORT`) to a
 //!   private Postfix, whose local(8) delivers to the user's Maildir;
 //! * that Postfix relays (its own `relayhost`) to mailsuite's smtpd, and
-//!   mailsuite's local delivers to the same Maildir.
+//!   mailsuite's local delivers to the same Maildir;
+//! * mailsuite relays to a Postfix with a self-signed certificate under
+//!   `smtp_tls_security_level = encrypt`: STARTTLS is used (both logs and
+//!   Postfix's Received header say so), and the same Postfix without a
+//!   certificate makes mailsuite defer rather than send in the clear.
 //!
 //! Each side's maillog must show the other's queue ID in its `status=sent`
 //! line, and the message must arrive whole: headers from both hops, a body
@@ -13,7 +17,7 @@
 //! Needs root (Postfix's master, `useradd`) and /usr/sbin/postfix;
 //! `scripts/test` installs the package.
 
-use kit::{is_root, wait_until, Instance, SystemUser};
+use kit::{is_root, self_signed, wait_until, Instance, SystemUser};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -37,8 +41,9 @@ struct Postfix {
 
 impl Postfix {
     /// Writes main.cf and master.cf for a Postfix that delivers
-    /// `postfix.example.test` locally and relays the rest to `relay_port`.
-    fn new(dir: &Path, port: u16, relay_port: u16) -> Postfix {
+    /// `postfix.example.test` locally and relays the rest to `relay_port`;
+    /// `extra` is appended to main.cf.
+    fn new(dir: &Path, port: u16, relay_port: u16, extra: &str) -> Postfix {
         let queue = dir.join("queue");
         let data = dir.join("data");
         std::fs::create_dir_all(&queue).expect("postfix queue dir");
@@ -60,7 +65,7 @@ impl Postfix {
                  mydestination = postfix.example.test\nrelayhost = [127.0.0.1]:{relay_port}\n\
                  home_mailbox = Maildir/\nalias_maps =\nalias_database =\nnotify_classes =\n\
                  smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
-                 smtp_connect_timeout = 5s\n"
+                 smtp_connect_timeout = 5s\n{extra}"
             ),
         )
         .expect("postfix main.cf");
@@ -83,6 +88,7 @@ impl Postfix {
             "local unix - n n - - local".into(),
             "anvil unix - - n - 1 anvil".into(),
             "scache unix - - n - 1 scache".into(),
+            "tlsmgr unix - - n 1000? 1 tlsmgr".into(),
             "postlog unix-dgram n - n - 1 postlogd".into(),
         ];
         std::fs::write(dir.join("master.cf"), services.join("\n") + "\n")
@@ -158,6 +164,11 @@ impl Drop for Postfix {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // The next instance may want the port.
+        let port = self.port;
+        wait_until(10 * SECOND, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        });
     }
 }
 
@@ -238,32 +249,46 @@ fn assert_delivered(path: &Path, subject: &str, first_hop: &str, second_hop: &st
     assert!(by(second_hop) < by(first_hop), "newest hop first: {text}");
 }
 
-#[test]
-fn mailsuite_and_postfix_relay_to_each_other() {
+/// A mailsuite that delivers its own domain to Maildir and relays the rest
+/// to Postfix on `postfix_port`.
+fn mailsuite(name: &str, postfix_port: u16, extra: &str) -> Instance {
+    let inst = Instance::new(name);
+    inst.main_cf(&format!(
+        "mydestination = $myhostname, localhost\nmynetworks = 127.0.0.0/8\n\
+         relayhost = [127.0.0.1]:{postfix_port}\nhome_mailbox = Maildir/\nalias_maps =\n\
+         smtp_connect_timeout = 5s\n{extra}"
+    ));
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nsmtp unix - - n - - smtp\nlocal unix - n n - - local\nbounce unix - - n - 0 bounce\nshowq unix n - n - - showq\n",
+    );
+    inst
+}
+
+/// True when the test can run: root, and Postfix installed.
+fn can_run() -> bool {
     if !is_root() {
         eprintln!("skipped: a private Postfix and useradd need root");
-        return;
+        return false;
     }
     if !Path::new("/usr/sbin/postfix").is_file() {
         eprintln!("skipped: the postfix package is not installed");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn mailsuite_and_postfix_relay_to_each_other() {
+    if !can_run() {
         return;
     }
     let user = SystemUser::new("pf");
     let postfix_port = free_port();
-
-    let inst = Instance::new("interop");
-    inst.main_cf(&format!(
-        "mydestination = $myhostname, localhost\nmynetworks = 127.0.0.0/8\n\
-         relayhost = [127.0.0.1]:{postfix_port}\nhome_mailbox = Maildir/\nalias_maps =\n\
-         smtp_connect_timeout = 5s\n"
-    ));
-    inst.master_cf(
-        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nsmtp unix - - n - - smtp\nlocal unix - n n - - local\nbounce unix - - n - 0 bounce\n",
-    );
+    let inst = mailsuite("interop", postfix_port, "");
     inst.start();
     let mailsuite_port = inst.port("127.0.0.1:0");
 
-    let postfix = Postfix::new(&inst.dir.join("postfix"), postfix_port, mailsuite_port);
+    let postfix = Postfix::new(&inst.dir.join("postfix"), postfix_port, mailsuite_port, "");
     postfix.start();
 
     // mailsuite → Postfix → Maildir.
@@ -350,6 +375,107 @@ fn mailsuite_and_postfix_relay_to_each_other() {
         "postfix to mailsuite",
         "postfix.example.test",
         "mail.example.test",
+    );
+    inst.stop();
+}
+
+#[test]
+fn starttls_to_postfix_with_a_self_signed_certificate() {
+    if !can_run() {
+        return;
+    }
+    let user = SystemUser::new("pt");
+    let postfix_port = free_port();
+    let inst = mailsuite(
+        "interop-tls",
+        postfix_port,
+        "smtp_tls_security_level = encrypt\nsmtp_tls_loglevel = 1\n",
+    );
+    inst.start();
+    let mailsuite_port = inst.port("127.0.0.1:0");
+
+    // First a Postfix without a certificate: encrypt must not fall back.
+    let plain_dir = inst.dir.join("postfix-plain");
+    let plain = Postfix::new(&plain_dir, postfix_port, mailsuite_port, "");
+    plain.start();
+    let rcpt = format!("{}@postfix.example.test", user.name);
+    smtp_send(mailsuite_port, &rcpt, &body("over tls"));
+    assert!(
+        inst.wait_log("status=deferred", 1, 20 * SECOND),
+        "mailsuite: {}",
+        inst.maillog()
+    );
+    let deferred = inst.log_lines("status=deferred").remove(0);
+    assert!(
+        deferred.contains("(TLS is required, but was not offered by host 127.0.0.1[127.0.0.1])"),
+        "{deferred}"
+    );
+    assert!(new_mail(&user).is_empty(), "sent in the clear");
+    drop(plain);
+
+    // Then the same port with a certificate, and a flush.
+    let dir = inst.dir.join("postfix");
+    std::fs::create_dir_all(&dir).expect("postfix dir");
+    let (cert, key) = self_signed(&dir).expect("openssl");
+    let postfix = Postfix::new(
+        &dir,
+        postfix_port,
+        mailsuite_port,
+        &format!(
+            "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_loglevel = 1\nsmtpd_tls_received_header = yes\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    postfix.start();
+    let out = Command::new(inst.bin.join("postqueue"))
+        .env("MAIL_CONFIG", &inst.dir)
+        .arg("-f")
+        .output()
+        .expect("postqueue -f");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 20 * SECOND),
+        "mailsuite: {}\npostfix: {}",
+        inst.maillog(),
+        postfix.maillog()
+    );
+    let tls = inst
+        .log_lines("TLS connection established to")
+        .pop()
+        .expect("a TLS line in mailsuite's log");
+    assert!(
+        tls.contains(&format!(
+            "Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:{postfix_port}: TLSv1."
+        )),
+        "{tls}"
+    );
+    assert!(
+        wait_until(5 * SECOND, || !postfix
+            .log_lines("TLS connection established from")
+            .is_empty()),
+        "{}",
+        postfix.maillog()
+    );
+    assert!(
+        wait_until(20 * SECOND, || new_mail(&user).len() == 1),
+        "{}",
+        postfix.maillog()
+    );
+    let text = std::fs::read_to_string(&new_mail(&user)[0]).expect("delivered");
+    assert!(
+        text.contains("(using TLSv1."),
+        "Postfix's Received header names TLS: {text}"
+    );
+    assert_delivered(
+        &new_mail(&user)[0],
+        "over tls",
+        "mail.example.test",
+        "postfix.example.test",
     );
     inst.stop();
 }

@@ -6,7 +6,7 @@
 //! against a real DNS server (dnsmasq) on loopback with
 //! `dns_resolver_address`.
 
-use kit::{is_root, wait_until, Instance};
+use kit::{is_root, self_signed, wait_until, Instance};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -438,34 +438,6 @@ fn mx_lookup_through_a_real_dns_server() {
         3,
         "mx.test, plain.test and fallback.test arrived"
     );
-}
-
-/// A self-signed certificate and key made by openssl.
-fn self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
-    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args([
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=mx.remote.example",
-            "-keyout",
-        ])
-        .arg(&k)
-        .arg("-out")
-        .arg(&c)
-        .output()
-        .ok()?;
-    out.status.success().then_some((c, k))
 }
 
 #[test]

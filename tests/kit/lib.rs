@@ -39,6 +39,35 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// A self-signed certificate (CN mx.remote.example) and key made by
+/// openssl in `dir`; None when openssl is missing.
+pub fn self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=mx.remote.example",
+            "-keyout",
+        ])
+        .arg(&k)
+        .arg("-out")
+        .arg(&c)
+        .output()
+        .ok()?;
+    out.status.success().then_some((c, k))
+}
+
 /// A system user that is removed again when dropped.
 pub struct SystemUser {
     pub name: String,
