@@ -416,7 +416,7 @@ fn starttls_to_postfix_with_a_self_signed_certificate() {
     // Then the same port with a certificate, and a flush.
     let dir = inst.dir.join("postfix");
     std::fs::create_dir_all(&dir).expect("postfix dir");
-    let (cert, key) = self_signed(&dir).expect("openssl");
+    let (cert, key) = self_signed(&dir, "postfix.example.test").expect("openssl");
     let postfix = Postfix::new(
         &dir,
         postfix_port,

@@ -589,35 +589,6 @@ fn cleanup_unavailable_is_a_temporary_error() {
     assert!(inst.wait_log("/public/cleanup: No such file or directory", 1, 5 * SECOND));
 }
 
-/// A self-signed certificate and key made with openssl(1); None when it
-/// is missing.
-fn self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
-    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args([
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=mail.example.test",
-            "-keyout",
-        ])
-        .arg(&k)
-        .arg("-out")
-        .arg(&c)
-        .output()
-        .ok()?;
-    out.status.success().then_some((c, k))
-}
-
 #[test]
 fn starttls_with_smtplib_and_a_failed_handshake() {
     if !has_python() {
@@ -625,7 +596,7 @@ fn starttls_with_smtplib_and_a_failed_handshake() {
         return;
     }
     let inst = Instance::new("smtpd-tls");
-    let Some((cert, key)) = self_signed(&inst.dir) else {
+    let Some((cert, key)) = kit::self_signed(&inst.dir, "mail.example.test") else {
         eprintln!("openssl missing: skipped");
         return;
     };
@@ -696,7 +667,7 @@ fn swaks_pipeline_and_tls() {
         return;
     }
     let inst = Instance::new("smtpd-swaks");
-    let Some((cert, key)) = self_signed(&inst.dir) else {
+    let Some((cert, key)) = kit::self_signed(&inst.dir, "mail.example.test") else {
         eprintln!("openssl missing: skipped");
         return;
     };

@@ -39,9 +39,9 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// A self-signed certificate (CN mx.remote.example) and key made by
-/// openssl in `dir`; None when openssl is missing.
-pub fn self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+/// A self-signed certificate for `cn` and its key, made by openssl in
+/// `dir` (cert.pem, key.pem); None when openssl is missing.
+pub fn self_signed(dir: &Path, cn: &str) -> Option<(PathBuf, PathBuf)> {
     let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
     let out = Command::new("openssl")
         .args([
@@ -57,7 +57,7 @@ pub fn self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
             "-days",
             "2",
             "-subj",
-            "/CN=mx.remote.example",
+            &format!("/CN={cn}"),
             "-keyout",
         ])
         .arg(&k)

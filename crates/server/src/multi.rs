@@ -77,6 +77,11 @@ pub trait MultiService: Service {
     /// The stream became readable or writable: read until it would block,
     /// write what is pending.
     fn ready(&mut self, ctx: &Context, session: &mut Self::Session, stream: &mut Stream) -> Flow;
+    /// When the session wants [`MultiService::ready`] called even without
+    /// I/O (a delayed reply, as auth delays failures). None: only on I/O.
+    fn deadline(&self, _session: &Self::Session) -> Option<Instant> {
+        None
+    }
 }
 
 const STATUS: Token = Token(usize::MAX - 1);
@@ -117,13 +122,20 @@ pub fn multi_server<S: MultiService>(program: &'static str, mut service: S) -> !
                 }
             }
         }
+        let earliest = sessions
+            .values()
+            .filter_map(|(sess, _)| service.deadline(sess))
+            .min();
         let timeout = match (sessions.is_empty(), limits) {
             (true, Some((max_idle, _))) => Some(
                 max_idle
                     .saturating_sub(idle_since.elapsed())
                     .max(Duration::from_millis(1)),
             ),
-            _ => None,
+            _ => earliest.map(|t| {
+                t.saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1))
+            }),
         };
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
@@ -131,6 +143,20 @@ pub fn multi_server<S: MultiService>(program: &'static str, mut service: S) -> !
             }
             maillog::fatal!("event loop: {e}");
         }
+        let mut due: Vec<Token> = Vec::new();
+        if earliest.is_some_and(|t| t <= Instant::now()) {
+            let now = Instant::now();
+            due = sessions
+                .iter()
+                .filter(|(_, (sess, _))| service.deadline(sess).is_some_and(|t| t <= now))
+                .map(|(t, _)| *t)
+                .collect();
+        }
+        // Sessions whose deadline passed, then those with I/O.
+        let mut ready_tokens: Vec<Token> = due
+            .into_iter()
+            .filter(|t| !events.iter().any(|e| e.token() == *t))
+            .collect();
         for ev in events.iter() {
             let token = ev.token();
             if token == STATUS {
@@ -179,16 +205,22 @@ pub fn multi_server<S: MultiService>(program: &'static str, mut service: S) -> !
                         }
                     }
                 }
-            } else if let Some((sess, stream)) = sessions.get_mut(&token) {
-                if service.ready(&ctx, sess, stream) == Flow::Close {
-                    if let Some((_, mut stream)) = sessions.remove(&token) {
-                        let _ = poll.registry().deregister(stream.source());
-                    }
-                    if sessions.is_empty() {
-                        idle_since = Instant::now();
-                        if accepting {
-                            inh.notify(gen, Status::Available);
-                        }
+            } else {
+                ready_tokens.push(token);
+            }
+        }
+        for token in ready_tokens {
+            let Some((sess, stream)) = sessions.get_mut(&token) else {
+                continue;
+            };
+            if service.ready(&ctx, sess, stream) == Flow::Close {
+                if let Some((_, mut stream)) = sessions.remove(&token) {
+                    let _ = poll.registry().deregister(stream.source());
+                }
+                if sessions.is_empty() {
+                    idle_since = Instant::now();
+                    if accepting {
+                        inh.notify(gen, Status::Available);
                     }
                 }
             }

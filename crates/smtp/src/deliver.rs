@@ -856,7 +856,7 @@ impl Job<'_> {
         let broken = |conn: &Conn, e: ConnError| {
             soften(Verdict::new("4.4.2", &conn.relay, conn.error_text(&e)))
         };
-        let plain = crate::sasl::base64(format!("\0{user}\0{password}").as_bytes());
+        let plain = util::base64::encode(format!("\0{user}\0{password}").as_bytes());
         let first = if mech == "PLAIN" {
             format!("AUTH PLAIN {plain}\r\n")
         } else {
@@ -868,8 +868,8 @@ impl Job<'_> {
             vec![plain]
         } else {
             vec![
-                crate::sasl::base64(user.as_bytes()),
-                crate::sasl::base64(password.as_bytes()),
+                util::base64::encode(user.as_bytes()),
+                util::base64::encode(password.as_bytes()),
             ]
         };
         answers.reverse();

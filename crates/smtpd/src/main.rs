@@ -17,14 +17,31 @@
 //!   8BITMIME, DSN (RET, ENVID, NOTIFY, ORCPT), SMTPUTF8, CHUNKING (BDAT).
 //!   smtpd_discard_ehlo_keywords hides keywords.
 //!
+//!   SMTP AUTH (RFC 4954), with smtpd_sasl_auth_enable = yes and
+//!   smtpd_sasl_type = dovecot: smtpd connects to the Dovecot auth protocol
+//!   socket smtpd_sasl_path (relative to queue_directory: `private/auth`,
+//!   mailsuite's auth service or a real Dovecot's), announces `AUTH` with
+//!   the mechanisms the service offers that smtpd_sasl_security_options
+//!   (smtpd_sasl_tls_security_options under TLS: noplaintext, noanonymous,
+//!   noactive, nodictionary) allow, and nothing without TLS when
+//!   smtpd_tls_auth_only = yes. AUTH takes an initial response or `334`
+//!   continuations (`*` aborts); replies are Postfix's: `235 2.7.0
+//!   Authentication successful`, `535 5.7.8 Error: authentication failed:
+//!   ...`, `503 5.5.1 Error: already authenticated`, `538 5.7.11
+//!   Encryption required for requested authentication mechanism`, `454
+//!   4.7.0 Temporary authentication failure: ...`. An authenticated
+//!   session's protocol is ESMTPA (ESMTPSA with TLS), its queue files carry
+//!   sasl_method and sasl_username, and the log says `ID: client=host[ip],
+//!   sasl_method=PLAIN, sasl_username=alice`; failures are logged as
+//!   `warning: host[ip]: SASL PLAIN authentication failed: ...`.
+//!
 //!   Access policy is Postfix's, with smtpd_delay_reject = yes: the client,
 //!   HELO and sender restrictions are applied at RCPT TO, then
 //!   smtpd_relay_restrictions and smtpd_recipient_restrictions, then
 //!   reject_unlisted_recipient (smtpd_reject_unlisted_recipient);
 //!   smtpd_data_restrictions at DATA and the first BDAT. Supported
 //!   restrictions: permit, reject, defer, defer_if_permit, warn_if_reject,
-//!   permit_mynetworks, permit_sasl_authenticated (no match until AUTH
-//!   exists), permit_inet_interfaces, permit_auth_destination,
+//!   permit_mynetworks, permit_sasl_authenticated, permit_inet_interfaces, permit_auth_destination,
 //!   reject_unauth_destination, defer_unauth_destination,
 //!   reject_unauth_pipelining, reject_unlisted_recipient,
 //!   reject_non_fqdn_sender, reject_non_fqdn_recipient,
@@ -38,7 +55,8 @@
 //! SECURITY
 //!   smtpd talks to untrusted clients. It reads its TLS key and opens its
 //!   lookup tables before the privilege drop, then runs as mail_owner
-//!   (chrooted when master.cf says so). Command lines are bounded by
+//!   (chrooted when master.cf says so). Passwords from AUTH go only to the
+//!   auth service, never to the log. Command lines are bounded by
 //!   line_length_limit, messages by message_size_limit, sessions by
 //!   smtpd_timeout and the error limits; nothing from a client is buffered
 //!   without bound.
@@ -52,6 +70,11 @@
 //!   smtpd_delay_open_until_valid_rcpt, smtpd_discard_ehlo_keywords,
 //!   smtpd_peername_lookup, smtpd_forbid_unauth_pipelining,
 //!   smtpd_tls_security_level, smtpd_tls_cert_file, smtpd_tls_key_file,
+//!   smtpd_sasl_auth_enable, smtpd_sasl_type, smtpd_sasl_path,
+//!   smtpd_sasl_service, smtpd_sasl_security_options,
+//!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,
+//!   broken_sasl_auth_clients,
+//!   smtpd_tls_auth_only,
 //!   mynetworks, mynetworks_style, mydestination, inet_interfaces,
 //!   proxy_interfaces, relay_domains, virtual_alias_domains,
 //!   virtual_mailbox_domains, local_recipient_maps, virtual_alias_maps,
@@ -69,6 +92,7 @@
 //!
 //! FILES
 //!   $queue_directory/private/cleanup, the cleanup service.
+//!   $queue_directory/private/auth (smtpd_sasl_path), the auth service.
 
 mod cleanup;
 mod conn;

@@ -12,6 +12,7 @@ use smtp_proto::{
     DataStatus, MailFrom, ParserConfig, RcptTo, Reply, Verb,
 };
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The commands Postfix counts in its `disconnect` line, in its order.
 const STAT_NAMES: [&str; 14] = [
@@ -127,6 +128,23 @@ pub struct Session<'a> {
     last: String,
     /// Bytes of the message read when the connection broke mid-DATA/BDAT.
     data_bytes: Option<u64>,
+    /// The auth service (SMTP AUTH), connected at the first EHLO or AUTH.
+    sasl_client: Option<auth::client::Client>,
+    /// (method, username) after a successful AUTH.
+    sasl: Option<(String, String)>,
+    /// The server's end of the connection, for the auth service (`lip=`).
+    local_ip: Option<std::net::IpAddr>,
+    local_port: Option<u16>,
+    remote_port: Option<u16>,
+}
+
+/// How an AUTH exchange with the client ended on our side.
+enum AuthAbort {
+    None,
+    /// The client sent `*`.
+    Client,
+    TooLong,
+    Read(ReadError),
 }
 
 fn now() -> u64 {
@@ -184,6 +202,14 @@ impl<'a> Session<'a> {
                 namaddr.push_str(&format!(":{port}"));
             }
         }
+        let (local_ip, local_port, remote_port) = match &client {
+            server::Client::Tcp(t) => (
+                t.local_addr().ok().map(|a| unmap(a.ip())),
+                t.local_addr().ok().map(|a| a.port()),
+                t.peer_addr().ok().map(|a| a.port()),
+            ),
+            server::Client::Unix(_) => (None, None, None),
+        };
         let req = Request {
             client_name: name,
             client_addr: ip,
@@ -208,6 +234,11 @@ impl<'a> Session<'a> {
             stats: Stats::default(),
             last: "CONNECT".into(),
             data_bytes: None,
+            sasl_client: None,
+            sasl: None,
+            local_ip,
+            local_port,
+            remote_port,
         }
     }
 
@@ -224,11 +255,13 @@ impl<'a> Session<'a> {
     }
 
     fn protocol(&self) -> &'static str {
-        match (self.ehlo, self.conn.is_tls()) {
-            (true, true) => "ESMTPS",
-            (true, false) => "ESMTP",
-            (false, true) => "SMTPS",
-            (false, false) => "SMTP",
+        match (self.ehlo, self.conn.is_tls(), self.sasl.is_some()) {
+            (true, true, true) => "ESMTPSA",
+            (true, false, true) => "ESMTPA",
+            (true, true, false) => "ESMTPS",
+            (true, false, false) => "ESMTP",
+            (false, true, _) => "SMTPS",
+            (false, false, _) => "SMTP",
         }
     }
 
@@ -448,10 +481,7 @@ impl<'a> Session<'a> {
                 (false, Flow::Go)
             }
             Command::StartTls => self.starttls(),
-            Command::Auth { .. } => {
-                self.error_reply(&Reply::auth_not_enabled());
-                (false, Flow::Go)
-            }
+            Command::Auth { mechanism, initial } => self.auth(&mechanism, initial.as_deref()),
             Command::Expn(_) | Command::Help(_) => {
                 self.error_reply(&Reply::not_recognized());
                 (false, Flow::Go)
@@ -480,20 +510,25 @@ impl<'a> Session<'a> {
 
     fn capabilities(&self) -> Capabilities {
         let d = &self.s.discard;
+        let auth = self.auth_mechanisms();
+        let mut other = Vec::new();
+        if !auth.is_empty() && self.s.sasl.as_ref().is_some_and(|c| c.broken_clients) {
+            other.push(format!("AUTH={}", auth.join(" ")));
+        }
         Capabilities {
             pipelining: !d.has("pipelining"),
             size: (!d.has("size")).then_some(self.s.message_size_limit),
             vrfy: self.s.vrfy_enabled && !d.has("vrfy"),
             etrn: false,
             starttls: self.tls_offered() && !self.conn.is_tls() && !d.has("starttls"),
-            auth: Vec::new(),
+            auth,
             enhanced_status_codes: !d.has("enhancedstatuscodes"),
             eightbitmime: !d.has("8bitmime"),
             dsn: !d.has("dsn"),
             smtputf8: self.s.smtputf8 && !d.has("smtputf8"),
             chunking: !d.has("chunking"),
             binarymime: false,
-            other: Vec::new(),
+            other,
         }
     }
 
@@ -502,6 +537,9 @@ impl<'a> Session<'a> {
         self.tx = None;
         self.req.helo = Some(name);
         self.ehlo = ehlo;
+        if ehlo && self.sasl_active() {
+            self.sasl_connect();
+        }
         let r = if ehlo {
             self.capabilities().ehlo_reply(&self.s.myhostname)
         } else {
@@ -597,7 +635,14 @@ impl<'a> Session<'a> {
         }
         match CleanupStream::open(&self.queue_dir, &self.s.cleanup_service, self.s.timeout) {
             Ok(c) => {
-                maillog::info!("{}: client={}", c.queue_id, self.namaddr);
+                match &self.sasl {
+                    Some((method, user)) => maillog::info!(
+                        "{}: client={}, sasl_method={method}, sasl_username={user}",
+                        c.queue_id,
+                        self.namaddr
+                    ),
+                    None => maillog::info!("{}: client={}", c.queue_id, self.namaddr),
+                }
                 tx.cleanup = Some(c);
                 true
             }
@@ -741,6 +786,10 @@ impl<'a> Session<'a> {
         }
         if let Some(t) = &self.tls_desc {
             attributes.push(("tls".into(), t.clone()));
+        }
+        if let Some((method, user)) = &self.sasl {
+            attributes.push(("sasl_method".into(), method.clone()));
+            attributes.push(("sasl_username".into(), user.clone()));
         }
         ic::Envelope {
             sender: tx
@@ -1025,6 +1074,231 @@ impl<'a> Session<'a> {
         (ok, Flow::Go)
     }
 
+    /// Whether AUTH may be used in this session at all.
+    fn sasl_active(&self) -> bool {
+        self.s
+            .sasl
+            .as_ref()
+            .is_some_and(|s| !s.tls_auth_only || self.conn.is_tls())
+    }
+
+    /// Connects to the auth service if not yet connected. False (logged)
+    /// when it cannot be reached.
+    fn sasl_connect(&mut self) -> bool {
+        if self.sasl_client.is_some() {
+            return true;
+        }
+        let Some(cfg) = &self.s.sasl else {
+            return false;
+        };
+        let path = if cfg.path.is_absolute() {
+            cfg.path.clone()
+        } else {
+            self.queue_dir.join(&cfg.path)
+        };
+        match auth::client::Client::connect(&path, self.s.timeout.max(Duration::from_secs(30))) {
+            Ok(c) => {
+                self.sasl_client = Some(c);
+                true
+            }
+            Err(e) => {
+                maillog::warning!("SASL: Connect to {} failed: {e}", cfg.path.display());
+                false
+            }
+        }
+    }
+
+    /// The mechanisms to announce after `AUTH` in the EHLO reply: what the
+    /// auth service offers, filtered by the security options.
+    fn auth_mechanisms(&self) -> Vec<String> {
+        let (Some(cfg), Some(c)) = (&self.s.sasl, &self.sasl_client) else {
+            return Vec::new();
+        };
+        if !self.sasl_active() || self.s.discard.has("auth") {
+            return Vec::new();
+        }
+        c.mechanisms()
+            .iter()
+            .filter(|m| cfg.allows(&m.flags, self.conn.is_tls()))
+            .map(|m| m.name.clone())
+            .collect()
+    }
+
+    /// Reads one line of an AUTH exchange, at most `limit` bytes.
+    fn read_auth_line(conn: &mut Conn, limit: usize) -> Result<String, AuthAbort> {
+        let mut too_long = false;
+        loop {
+            let pending = conn.pending();
+            if let Some(p) = pending.iter().position(|&b| b == b'\n') {
+                let line = String::from_utf8_lossy(&pending[..p])
+                    .trim_end_matches('\r')
+                    .to_string();
+                conn.consume(p + 1);
+                if too_long || line.len() > limit {
+                    return Err(AuthAbort::TooLong);
+                }
+                return Ok(line);
+            }
+            if pending.len() > limit {
+                too_long = true;
+                let n = pending.len();
+                conn.consume(n);
+            }
+            if let Err(e) = conn.fill() {
+                return Err(AuthAbort::Read(e));
+            }
+        }
+    }
+
+    /// `AUTH mechanism [initial-response]` (RFC 4954), through the auth
+    /// service, with Postfix's checks and replies.
+    fn auth(&mut self, mechanism: &str, initial: Option<&str>) -> (bool, Flow) {
+        if self.s.helo_required && self.req.helo.is_none() {
+            self.error_reply(&Reply::send_helo_first());
+            return (false, Flow::Go);
+        }
+        let Some(cfg) = self.s.sasl.clone() else {
+            self.error_reply(&Reply::auth_not_enabled());
+            return (false, Flow::Go);
+        };
+        if !self.ehlo || self.s.discard.has("auth") {
+            self.error_reply(&Reply::auth_not_enabled());
+            return (false, Flow::Go);
+        }
+        if self.tx.is_some() {
+            self.error_reply(&Reply::mail_in_progress());
+            return (false, Flow::Go);
+        }
+        if cfg.tls_auth_only && !self.conn.is_tls() {
+            self.error_reply(&Reply::new(
+                538,
+                Some((5, 7, 11)),
+                "Encryption required for requested authentication mechanism",
+            ));
+            return (false, Flow::Go);
+        }
+        if self.sasl.is_some() {
+            self.error_reply(&Reply::already_authenticated());
+            return (false, Flow::Go);
+        }
+        if !self.sasl_connect() {
+            self.error_reply(&Reply::new(
+                454,
+                Some((4, 7, 0)),
+                "Temporary authentication failure: Connection lost to authentication server",
+            ));
+            return (false, Flow::Go);
+        }
+        let allowed = self
+            .auth_mechanisms()
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(mechanism));
+        let method = mechanism.to_ascii_uppercase();
+        let namaddr = self.namaddr.clone();
+        if !allowed {
+            maillog::warning!(
+                "{namaddr}: SASL {method} authentication failed: Invalid authentication mechanism"
+            );
+            self.error_reply(&Reply::auth_failed("Invalid authentication mechanism"));
+            return (false, Flow::Go);
+        }
+        let req = auth::client::Request {
+            service: cfg.service.clone(),
+            rip: self.req.client_addr,
+            lip: self.local_ip,
+            rport: self.remote_port,
+            lport: self.local_port,
+            secured: self.conn.is_tls(),
+        };
+        let Some(mut client) = self.sasl_client.take() else {
+            return (false, Flow::Go);
+        };
+        let mut abort = AuthAbort::None;
+        let mut last_challenge = String::new();
+        let conn = &mut self.conn;
+        let limit = cfg.response_limit;
+        let result = client.authenticate(&method, &req, initial, &mut |challenge| {
+            last_challenge = challenge.to_string();
+            conn.reply(&Reply::auth_challenge(challenge));
+            match Self::read_auth_line(conn, limit) {
+                Ok(line) if line == "*" => {
+                    abort = AuthAbort::Client;
+                    None
+                }
+                Ok(line) => Some(line),
+                Err(a) => {
+                    abort = a;
+                    None
+                }
+            }
+        });
+        match result {
+            Ok(auth::client::Outcome::Ok { user }) => {
+                self.sasl_client = Some(client);
+                self.sasl = Some((method, user));
+                self.req.sasl_authenticated = true;
+                self.reply(&Reply::auth_successful());
+                (true, Flow::Go)
+            }
+            Ok(auth::client::Outcome::Aborted) => {
+                self.sasl_client = Some(client);
+                match abort {
+                    AuthAbort::Read(e) => {
+                        self.read_failed(e);
+                        (false, Flow::Close)
+                    }
+                    AuthAbort::TooLong => {
+                        self.error_reply(&Reply::new(
+                            500,
+                            Some((5, 5, 6)),
+                            "Authentication exchange line is too long",
+                        ));
+                        (false, Flow::Go)
+                    }
+                    AuthAbort::Client | AuthAbort::None => {
+                        maillog::warning!("{namaddr}: SASL {method} authentication aborted");
+                        self.error_reply(&Reply::auth_aborted());
+                        (false, Flow::Go)
+                    }
+                }
+            }
+            Ok(auth::client::Outcome::Fail { user, reason, temp }) => {
+                self.sasl_client = Some(client);
+                let detail = reason.unwrap_or(last_challenge);
+                let who = user
+                    .map(|u| format!(", sasl_username={}", auth::printable(&u, 64)))
+                    .unwrap_or_default();
+                maillog::warning!(
+                    "{namaddr}: SASL {method} authentication failed: {}{who}",
+                    auth::printable(&detail, 100)
+                );
+                if temp {
+                    self.error_reply(&Reply::new(
+                        454,
+                        Some((4, 7, 0)),
+                        format!("Temporary authentication failure: {detail}"),
+                    ));
+                } else {
+                    self.error_reply(&Reply::auth_failed(&detail));
+                }
+                (false, Flow::Go)
+            }
+            Err(e) => {
+                if let AuthAbort::Read(r) = abort {
+                    self.read_failed(r);
+                    return (false, Flow::Close);
+                }
+                maillog::warning!("SASL: authentication server: {e}");
+                self.error_reply(&Reply::new(
+                    454,
+                    Some((4, 7, 0)),
+                    "Temporary authentication failure: Connection lost to authentication server",
+                ));
+                (false, Flow::Go)
+            }
+        }
+    }
+
     fn starttls(&mut self) -> (bool, Flow) {
         if self.conn.is_tls() {
             self.error_reply(&Reply::tls_already_active());
@@ -1047,6 +1321,8 @@ impl<'a> Session<'a> {
                 );
                 self.tls_desc = Some(desc);
                 self.tx = None;
+                self.sasl = None;
+                self.req.sasl_authenticated = false;
                 self.req.helo = None;
                 self.ehlo = false;
                 self.parser = CommandParser::new(Self::parser_config(self.s));
@@ -1059,6 +1335,14 @@ impl<'a> Session<'a> {
                 (false, Flow::Close)
             }
         }
+    }
+}
+
+/// An IPv4-mapped IPv6 address as IPv4.
+fn unmap(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
     }
 }
 

@@ -52,9 +52,76 @@ pub struct Settings {
     pub client_port_logging: bool,
     pub cleanup_service: String,
     pub forbid_unauth_pipelining: bool,
+    pub sasl: Option<SaslSettings>,
+}
+
+/// SMTP AUTH, when `smtpd_sasl_auth_enable = yes`.
+#[derive(Debug, Clone)]
+pub struct SaslSettings {
+    /// The auth service's socket (`smtpd_sasl_path`, relative to the
+    /// queue directory unless absolute).
+    pub path: PathBuf,
+    /// `smtpd_sasl_service`.
+    pub service: String,
+    /// `smtpd_sasl_security_options`, lower-cased.
+    pub security: Vec<String>,
+    /// `smtpd_sasl_tls_security_options`.
+    pub tls_security: Vec<String>,
+    pub tls_auth_only: bool,
+    /// `smtpd_sasl_response_limit`.
+    pub response_limit: usize,
+    /// `broken_sasl_auth_clients`: also announce `AUTH=mechanisms`.
+    pub broken_clients: bool,
+}
+
+impl SaslSettings {
+    /// Whether a mechanism with these Dovecot flags passes the security
+    /// options in force (noplaintext, noanonymous, noactive,
+    /// nodictionary, mutual_auth).
+    pub fn allows(&self, flags: &[String], tls: bool) -> bool {
+        let opts = if tls {
+            &self.tls_security
+        } else {
+            &self.security
+        };
+        let has = |f: &str| flags.iter().any(|x| x == f);
+        opts.iter().all(|o| match o.as_str() {
+            "noplaintext" => !has("plaintext"),
+            "noanonymous" => !has("anonymous"),
+            "noactive" => !has("active"),
+            "nodictionary" => !has("dictionary"),
+            "forward_secrecy" => has("forward-secrecy"),
+            "mutual_auth" => has("mutual-auth"),
+            _ => true,
+        })
+    }
 }
 
 impl Settings {
+    fn sasl(c: &Config) -> Option<SaslSettings> {
+        if !c.bool(&p::SMTPD_SASL_AUTH_ENABLE) {
+            return None;
+        }
+        let kind = c.str(&p::SMTPD_SASL_TYPE).trim();
+        if kind != "dovecot" {
+            maillog::warning!(
+                "smtpd_sasl_type = {kind} is not supported (only dovecot): SMTP AUTH is not offered"
+            );
+            return None;
+        }
+        let lower = |v: Vec<String>| v.into_iter().map(|o| o.to_ascii_lowercase()).collect();
+        Some(SaslSettings {
+            path: PathBuf::from(c.str(&p::SMTPD_SASL_PATH).trim()),
+            service: c.str(&p::SMTPD_SASL_SERVICE).trim().to_string(),
+            security: lower(c.list(&p::SMTPD_SASL_SECURITY_OPTIONS)),
+            tls_security: lower(c.list(&p::SMTPD_SASL_TLS_SECURITY_OPTIONS)),
+            tls_auth_only: c.bool(&p::SMTPD_TLS_AUTH_ONLY),
+            response_limit: usize::try_from(c.int(&p::SMTPD_SASL_RESPONSE_LIMIT).max(1))
+                .unwrap_or(usize::MAX),
+            broken_clients: c.bool(&p::BROKEN_SASL_AUTH_CLIENTS),
+        })
+    }
+
     pub fn from_config(c: &Config) -> Settings {
         let level = match c.str(&p::SMTPD_TLS_SECURITY_LEVEL).trim() {
             "may" => TlsLevel::May,
@@ -94,6 +161,31 @@ impl Settings {
             client_port_logging: c.bool(&p::SMTPD_CLIENT_PORT_LOGGING),
             cleanup_service: c.str(&p::CLEANUP_SERVICE_NAME).to_string(),
             forbid_unauth_pipelining: c.bool(&p::SMTPD_FORBID_UNAUTH_PIPELINING),
+            sasl: Self::sasl(c),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sasl_security_options_filter_mechanisms() {
+        let s = SaslSettings {
+            path: PathBuf::from("private/auth"),
+            service: "smtp".into(),
+            security: vec!["noanonymous".into(), "noplaintext".into()],
+            tls_security: vec!["noanonymous".into()],
+            tls_auth_only: false,
+            response_limit: 12288,
+            broken_clients: false,
+        };
+        let plain = vec!["plaintext".to_string()];
+        let anon = vec!["anonymous".to_string()];
+        assert!(!s.allows(&plain, false));
+        assert!(s.allows(&plain, true));
+        assert!(!s.allows(&anon, true));
+        assert!(s.allows(&[], false));
     }
 }

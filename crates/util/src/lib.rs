@@ -6,6 +6,7 @@
 //! option parsing ([`getopt`]), exit codes ([`sysexits`]) and the host's name
 //! ([`host`]).
 
+pub mod base64;
 pub mod fd;
 pub mod getopt;
 pub mod host;

@@ -1,0 +1,798 @@
+//! The auth service end to end: the real master runs auth (and smtpd and
+//! cleanup); a raw Dovecot-protocol client talks to `private/auth`, and
+//! Python's smtplib logs in with SMTP AUTH PLAIN and LOGIN, as a system
+//! user created the way the seeds do (useradd + chpasswd, so yescrypt)
+//! or a passwd-file user; and mailsuite's smtp client logging in to a
+//! second mailsuite as its relayhost (`smtp_sasl_password_maps`).
+
+use kit::{wait_until, Instance};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn b64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A raw client of the Dovecot auth protocol.
+struct Raw {
+    r: BufReader<UnixStream>,
+    w: UnixStream,
+}
+
+impl Raw {
+    fn connect(inst: &Instance) -> (Raw, Vec<String>) {
+        let path = inst.dir.join("queue/private/auth");
+        assert!(
+            wait_until(5 * SECOND, || path.exists()),
+            "no auth socket\n{}",
+            inst.maillog()
+        );
+        let s = UnixStream::connect(&path).expect("connect auth");
+        s.set_read_timeout(Some(20 * SECOND)).expect("timeout");
+        let mut raw = Raw {
+            r: BufReader::new(s.try_clone().expect("clone")),
+            w: s,
+        };
+        let mut hello = Vec::new();
+        loop {
+            let l = raw.line().expect("handshake line");
+            let done = l == "DONE";
+            hello.push(l);
+            if done {
+                break;
+            }
+        }
+        raw.send("VERSION\t1\t2\nCPID\t4242");
+        (raw, hello)
+    }
+
+    fn send(&mut self, line: &str) {
+        self.w
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("send");
+    }
+
+    fn line(&mut self) -> Option<String> {
+        let mut l = String::new();
+        match self.r.read_line(&mut l) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(l.trim_end_matches('\n').to_string()),
+        }
+    }
+
+    fn ask(&mut self, line: &str) -> String {
+        self.send(line);
+        self.line().unwrap_or_default()
+    }
+}
+
+fn passwd_file_instance(name: &str, extra: &str) -> Instance {
+    let inst = Instance::new(name);
+    let users = inst.dir.join("users");
+    std::fs::write(
+        &users,
+        // "Hello world!" in SHA512-CRYPT (the SHA-crypt test vector).
+        "alice:{PLAIN}wonderland-42:1000:1000::/home/alice::\nbob:{SHA512-CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1\n",
+    )
+    .expect("users");
+    inst.main_cf(&format!(
+        "alias_maps =\nsmtpd_error_sleep_time = 0\nmynetworks = 127.0.0.1/32\npassdb = passwd-file:{}\nauth_mechanisms = plain login\nauth_failure_delay = 1s\n{extra}",
+        users.display()
+    ));
+    inst
+}
+
+#[test]
+fn dovecot_protocol_against_a_passwd_file() {
+    let inst = passwd_file_instance("auth-raw", "login_trusted_networks = 198.51.100.0/24\n");
+    inst.master_cf("auth unix - - n - - auth\n");
+    inst.start();
+    let (mut c, hello) = Raw::connect(&inst);
+    assert_eq!(hello[0], "VERSION\t1\t2");
+    assert!(
+        hello.contains(&"MECH\tPLAIN\tplaintext".to_string()),
+        "{hello:?}"
+    );
+    assert!(
+        hello.contains(&"MECH\tLOGIN\tplaintext".to_string()),
+        "{hello:?}"
+    );
+    assert!(hello.iter().any(|l| l.starts_with("SPID\t")));
+    assert!(hello.iter().any(|l| l.starts_with("COOKIE\t")));
+
+    let good = b64(b"\0alice\0wonderland-42");
+    assert_eq!(
+        c.ask(&format!(
+            "AUTH\t1\tPLAIN\tservice=smtp\trip=127.0.0.1\tresp={good}"
+        )),
+        "OK\t1\tuser=alice"
+    );
+    // bob's SHA512-CRYPT hash, through LOGIN's two steps.
+    assert_eq!(
+        c.ask("AUTH\t2\tLOGIN\tservice=imap\tsecured\trip=203.0.113.9"),
+        "CONT\t2\tVXNlcm5hbWU6"
+    );
+    assert_eq!(
+        c.ask(&format!("CONT\t2\t{}", b64(b"bob"))),
+        "CONT\t2\tUGFzc3dvcmQ6"
+    );
+    assert_eq!(
+        c.ask(&format!("CONT\t2\t{}", b64(b"Hello world!"))),
+        "OK\t2\tuser=bob"
+    );
+
+    // A wrong password: FAIL after auth_failure_delay, and no reason given.
+    let bad = b64(b"\0alice\0not-the-password");
+    let t = Instant::now();
+    assert_eq!(
+        c.ask(&format!(
+            "AUTH\t3\tPLAIN\tservice=smtp\trip=127.0.0.1\tresp={bad}"
+        )),
+        "FAIL\t3\tuser=alice"
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+    // The throttle: the next failure from that address waits twice as long.
+    let t = Instant::now();
+    assert_eq!(
+        c.ask(&format!(
+            "AUTH\t4\tPLAIN\tservice=smtp\trip=127.0.0.1\tresp={bad}"
+        )),
+        "FAIL\t4\tuser=alice"
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(1900),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // disable_plaintext_auth (default yes): not secured, not local, not trusted.
+    let r = c.ask(&format!(
+        "AUTH\t5\tPLAIN\tservice=pop3\trip=192.0.2.1\tlip=127.0.0.1\tresp={good}"
+    ));
+    assert!(
+        r.starts_with("FAIL\t5\treason=Plaintext authentication disallowed"),
+        "{r}"
+    );
+    // ... but allowed from login_trusted_networks and when secured.
+    assert_eq!(
+        c.ask(&format!(
+            "AUTH\t6\tPLAIN\tservice=pop3\trip=198.51.100.5\tresp={good}"
+        )),
+        "OK\t6\tuser=alice"
+    );
+    assert_eq!(
+        c.ask(&format!(
+            "AUTH\t7\tPLAIN\tservice=imap\tsecured\trip=192.0.2.1\tresp={good}"
+        )),
+        "OK\t7\tuser=alice"
+    );
+    // SMTP is Postfix's to decide (smtpd_tls_auth_only), as with Dovecot.
+    assert_eq!(
+        c.ask(&format!(
+            "AUTH\t10\tPLAIN\tservice=smtp\trip=192.0.2.1\tlip=127.0.0.1\tresp={good}"
+        )),
+        "OK\t10\tuser=alice"
+    );
+    let r = c.ask("AUTH\t8\tCRAM-MD5\tservice=smtp\trip=127.0.0.1");
+    assert!(r.starts_with("FAIL\t8\treason=Unsupported"), "{r}");
+
+    // A malformed line ends the connection.
+    c.send("AUTH\tnot-a-number\tPLAIN\tservice=smtp");
+    assert_eq!(c.line(), None);
+
+    let log = inst.maillog();
+    assert!(
+        log.contains("user=<alice>, method=PLAIN, rip=127.0.0.1, service=smtp: authentication failed (password mismatch)"),
+        "{log}"
+    );
+    for secret in [
+        "not-the-password",
+        "wonderland-42",
+        "Hello world!",
+        &bad,
+        &good,
+    ] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+    inst.stop();
+}
+
+fn has_python() -> bool {
+    Command::new("python3")
+        .args(["-c", "import smtplib"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+const SMTP_CLIENT: &str = r#"
+import smtplib, sys
+port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def conn():
+    s = smtplib.SMTP("127.0.0.1", port, source_address=("127.0.0.2", 0), timeout=30)
+    s.ehlo("client.example")
+    return s
+s = conn()
+print("EHLO-AUTH", s.esmtp_features.get("auth", "-").strip())
+try:
+    s.sendmail("a@example.com", ["x@remote.example"], "Subject: no\r\n\r\nno\r\n")
+    print("UNAUTH-RELAY accepted")
+except smtplib.SMTPRecipientsRefused as e:
+    print("UNAUTH-RELAY", e.recipients["x@remote.example"][0])
+s.quit()
+for mech in ["PLAIN", "LOGIN"]:
+    s = conn()
+    s.user, s.password = user, pw
+    if mech == "PLAIN":
+        code, resp = s.auth("PLAIN", s.auth_plain)
+    else:
+        code, resp = s.auth("LOGIN", s.auth_login, initial_response_ok=False)
+    print(mech, code, resp.decode())
+    try:
+        s.login(user, pw)
+    except smtplib.SMTPException as e:
+        print("AGAIN", e)
+    s.sendmail("a@example.com", ["x@remote.example"], "Subject: t\r\n\r\nhi\r\n")
+    print("RELAYED", mech)
+    s.quit()
+s = conn()
+try:
+    s.login(user, "wrong-" + pw)
+    print("WRONG accepted")
+except smtplib.SMTPAuthenticationError as e:
+    print("WRONG", e.smtp_code, e.smtp_error.decode())
+s.quit()
+"#;
+
+/// Logs in over SMTP with PLAIN and LOGIN from 127.0.0.2 (outside
+/// mynetworks), relays, and fails with a wrong password.
+/// `ours`: the auth service is mailsuite's (whose log lines are checked).
+fn smtp_auth_round(inst: &Instance, user: &str, password: &str, ours: bool) {
+    let port = inst.port("127.0.0.1:0");
+    let path = inst.dir.join("client.py");
+    std::fs::write(&path, SMTP_CLIENT).expect("script");
+    let out = Command::new("python3")
+        .arg(&path)
+        .args([&port.to_string(), user, password])
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "python: {}\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        inst.maillog()
+    );
+    let log = inst.maillog();
+    assert!(stdout.contains("EHLO-AUTH PLAIN LOGIN"), "{stdout}\n{log}");
+    assert!(stdout.contains("UNAUTH-RELAY 454"), "{stdout}");
+    assert!(
+        stdout.contains("PLAIN 235 2.7.0 Authentication successful"),
+        "{stdout}\n{log}"
+    );
+    assert!(
+        stdout.contains("LOGIN 235 2.7.0 Authentication successful"),
+        "{stdout}\n{log}"
+    );
+    assert!(
+        stdout.contains("RELAYED PLAIN") && stdout.contains("RELAYED LOGIN"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("WRONG 535 5.7.8 Error: authentication failed:"),
+        "{stdout}"
+    );
+    assert!(
+        inst.wait_log(
+            &format!("sasl_method=LOGIN, sasl_username={user}"),
+            1,
+            5 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    let log = inst.maillog();
+    assert!(
+        log.contains(&format!(
+            "client=unknown[127.0.0.2], sasl_method=PLAIN, sasl_username={user}"
+        )),
+        "{log}"
+    );
+    assert!(log.contains("SASL PLAIN authentication failed"), "{log}");
+    // The queue files carry the SASL attributes and the protocol name.
+    let cat = postcat_incoming(inst);
+    assert!(cat.contains(&format!("sasl_username={user}")), "{cat}");
+    assert!(cat.contains("sasl_method=LOGIN"), "{cat}");
+    assert!(cat.contains("ESMTPA"), "{cat}");
+    assert!(
+        !ours || log.contains(&format!("user=<{user}>, method=PLAIN, rip=127.0.0.2")),
+        "{log}"
+    );
+    for secret in [
+        password.to_string(),
+        b64(password.as_bytes()),
+        b64(format!("\0{user}\0{password}").as_bytes()),
+        b64(format!("\0{user}\0wrong-{password}").as_bytes()),
+    ] {
+        assert!(!log.contains(&secret), "{secret} in the log:\n{log}");
+    }
+}
+
+/// Every file under `dir`, recursively.
+/// `postcat` of every file in the incoming queue, concatenated.
+fn postcat_incoming(inst: &Instance) -> String {
+    queue_files(&inst.dir.join("queue/incoming"))
+        .iter()
+        .map(|f| {
+            let out = Command::new(inst.bin.join("postcat"))
+                .env("MAIL_CONFIG", &inst.dir)
+                .arg(f)
+                .output()
+                .expect("postcat");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+        .collect()
+}
+
+fn queue_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(queue_files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+const SMTP_MASTER_CF: &str = "127.0.0.1:0 inet n - n - - smtpd -o smtpd_sasl_auth_enable=yes\ncleanup unix n - n - 0 cleanup\nauth unix - - n - - auth\n";
+const SASL_MAIN_CF: &str = "smtpd_sasl_type = dovecot\nsmtpd_sasl_path = private/auth\n";
+
+#[test]
+fn smtp_auth_with_a_passwd_file_user() {
+    if !has_python() {
+        eprintln!("skipped: python3 missing");
+        return;
+    }
+    let inst = passwd_file_instance("auth-smtp-file", SASL_MAIN_CF);
+    inst.master_cf(SMTP_MASTER_CF);
+    inst.start();
+    smtp_auth_round(&inst, "alice", "wonderland-42", true);
+    inst.stop();
+}
+
+#[test]
+fn smtp_auth_with_a_system_user() {
+    if !kit::is_root() || !has_python() {
+        eprintln!("skipped: needs root (useradd, /etc/shadow) and python3");
+        return;
+    }
+    let user = kit::SystemUser::new("auth");
+    let password = format!("Sys-{}-secret", std::process::id());
+    let mut child = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("chpasswd");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{}:{password}\n", user.name).as_bytes())
+        .expect("write chpasswd");
+    assert!(child.wait().expect("chpasswd").success());
+    let shadow = std::fs::read_to_string("/etc/shadow").expect("shadow");
+    assert!(
+        shadow.contains(&format!("{}:$y$", user.name)),
+        "chpasswd did not write yescrypt"
+    );
+    let inst = Instance::new("auth-smtp-system");
+    inst.main_cf(&format!(
+        "alias_maps =\nsmtpd_error_sleep_time = 0\nmynetworks = 127.0.0.1/32\nauth_mechanisms = plain login\nauth_failure_delay = 1s\n{SASL_MAIN_CF}"
+    ));
+    inst.master_cf(SMTP_MASTER_CF);
+    inst.start();
+    smtp_auth_round(&inst, &user.name, &password, true);
+    // The auth service dropped root after reading the shadow database.
+    let pids = inst.workers("auth");
+    for pid in pids {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let uid = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .unwrap_or_default()
+            .to_string();
+        assert!(!uid.contains("\t0\t"), "auth runs as root: {uid}");
+    }
+    inst.stop();
+}
+
+/// A raw SMTP client: sends CRLF lines, reads whole (multi-line) replies.
+struct Smtp {
+    r: BufReader<std::net::TcpStream>,
+    w: std::net::TcpStream,
+}
+
+impl Smtp {
+    fn connect(port: u16) -> Smtp {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(20 * SECOND)).expect("timeout");
+        let mut c = Smtp {
+            r: BufReader::new(s.try_clone().expect("clone")),
+            w: s,
+        };
+        assert!(c.reply().starts_with("220 "));
+        c
+    }
+
+    fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            if self.r.read_line(&mut l).unwrap_or(0) == 0 {
+                return all;
+            }
+            all.push_str(&l);
+            if l.as_bytes().get(3) != Some(&b'-') {
+                return all.trim_end().to_string();
+            }
+        }
+    }
+
+    fn ask(&mut self, line: &str) -> String {
+        self.w
+            .write_all(format!("{line}\r\n").as_bytes())
+            .expect("send");
+        self.reply()
+    }
+}
+
+#[test]
+fn smtp_auth_commands_and_replies() {
+    let inst = passwd_file_instance(
+        "auth-smtp-raw",
+        &format!("{SASL_MAIN_CF}broken_sasl_auth_clients = yes\n"),
+    );
+    inst.master_cf(SMTP_MASTER_CF);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+
+    let mut c = Smtp::connect(port);
+    assert_eq!(
+        c.ask("AUTH PLAIN"),
+        "503 5.5.1 Error: authentication not enabled"
+    );
+    let ehlo = c.ask("EHLO client.example");
+    assert!(ehlo.contains("250-AUTH PLAIN LOGIN"), "{ehlo}");
+    assert!(ehlo.contains("250-AUTH=PLAIN LOGIN"), "{ehlo}");
+    let r = c.ask("AUTH CRAM-MD5");
+    assert_eq!(
+        r,
+        "535 5.7.8 Error: authentication failed: Invalid authentication mechanism"
+    );
+    assert_eq!(c.ask("AUTH LOGIN"), "334 VXNlcm5hbWU6");
+    assert_eq!(c.ask("*"), "501 5.7.0 Authentication aborted");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.ask("AUTH PLAIN"),
+        "503 5.5.1 Error: MAIL transaction in progress"
+    );
+    assert_eq!(c.ask("RSET"), "250 2.0.0 Ok");
+    assert_eq!(c.ask("AUTH PLAIN"), "334");
+    let r = c.ask(&b64(b"\0alice\0wonderland-42"));
+    assert_eq!(r, "235 2.7.0 Authentication successful");
+    assert_eq!(
+        c.ask(&format!("AUTH PLAIN {}", b64(b"\0alice\0wonderland-42"))),
+        "503 5.5.1 Error: already authenticated"
+    );
+    assert!(c.ask("QUIT").starts_with("221"));
+
+    // Not base64 in a continuation.
+    let mut c = Smtp::connect(port);
+    c.ask("EHLO client.example");
+    assert_eq!(c.ask("AUTH PLAIN"), "334");
+    let r = c.ask("not base64!");
+    assert!(
+        r.starts_with("535 5.7.8 Error: authentication failed: Invalid base64"),
+        "{r}"
+    );
+    c.ask("QUIT");
+
+    inst.stop();
+}
+
+#[test]
+fn smtpd_tls_auth_only_refuses_auth_without_tls() {
+    let inst = passwd_file_instance(
+        "auth-tls-only",
+        &format!("{SASL_MAIN_CF}smtpd_tls_auth_only = yes\n"),
+    );
+    inst.master_cf(SMTP_MASTER_CF);
+    inst.start();
+    let mut c = Smtp::connect(inst.port("127.0.0.1:0"));
+    let ehlo = c.ask("EHLO client.example");
+    assert!(!ehlo.contains("AUTH"), "{ehlo}");
+    assert_eq!(
+        c.ask("AUTH PLAIN"),
+        "538 5.7.11 Encryption required for requested authentication mechanism"
+    );
+    c.ask("QUIT");
+    inst.stop();
+}
+
+#[test]
+fn smtp_noplaintext_hides_plain_and_login() {
+    let inst = passwd_file_instance(
+        "auth-noplain",
+        &format!("{SASL_MAIN_CF}smtpd_sasl_security_options = noanonymous, noplaintext\n"),
+    );
+    inst.master_cf(SMTP_MASTER_CF);
+    inst.start();
+    let mut c = Smtp::connect(inst.port("127.0.0.1:0"));
+    let ehlo = c.ask("EHLO client.example");
+    assert!(!ehlo.contains("AUTH"), "{ehlo}");
+    let r = c.ask(&format!("AUTH PLAIN {}", b64(b"\0alice\0wonderland-42")));
+    assert_eq!(
+        r,
+        "535 5.7.8 Error: authentication failed: Invalid authentication mechanism"
+    );
+    c.ask("QUIT");
+    inst.stop();
+}
+
+/// A real Dovecot stands in for the auth service: smtpd's
+/// `smtpd_sasl_path` points at its auth socket.
+#[test]
+fn smtpd_with_a_real_dovecot_auth_socket() {
+    if !kit::is_root() || !std::path::Path::new("/usr/sbin/dovecot").exists() || !has_python() {
+        eprintln!("skipped: needs root, Debian's dovecot-core and python3");
+        return;
+    }
+    let inst = passwd_file_instance("auth-dovecot", "smtpd_sasl_type = dovecot\n");
+    let dv = inst.dir.join("dovecot");
+    std::fs::create_dir_all(&dv).expect("dovecot dir");
+    let socket = dv.join("auth-client");
+    let conf = dv.join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\nprotocols =\n\
+             auth_mechanisms = plain login\nssl = no\nauth_failure_delay = 1s\n\
+             passdb {{\n  driver = passwd-file\n  args = {users}\n}}\n\
+             userdb {{\n  driver = static\n  args = uid=nobody gid=nogroup home={d}/home\n}}\n\
+             service auth {{\n  unix_listener {sock} {{\n    mode = 0666\n  }}\n}}\n",
+            d = dv.display(),
+            users = inst.dir.join("users").display(),
+            sock = socket.display()
+        ),
+    )
+    .expect("dovecot.conf");
+    let mut dovecot = Command::new("/usr/sbin/dovecot")
+        .arg("-F")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dovecot");
+    let up = wait_until(10 * SECOND, || socket.exists());
+    inst.main_cf(&format!("smtpd_sasl_path = {}\n", socket.display()));
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - - smtpd -o smtpd_sasl_auth_enable=yes\ncleanup unix n - n - 0 cleanup\n",
+    );
+    if up {
+        inst.start();
+    }
+    let result = std::panic::catch_unwind(|| {
+        assert!(up, "dovecot's auth socket did not appear");
+        smtp_auth_round(&inst, "alice", "wonderland-42", false);
+    });
+    // SAFETY: kill(2) on the dovecot master this test started.
+    unsafe {
+        libc::kill(dovecot.id() as i32, libc::SIGTERM);
+    }
+    let _ = dovecot.wait();
+    if up {
+        inst.stop();
+    }
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// Dovecot's own client, `doveadm auth test`, against mailsuite's auth
+/// service.
+#[test]
+fn doveadm_auth_test_against_the_auth_service() {
+    if !std::path::Path::new("/usr/bin/doveadm").exists() {
+        eprintln!("skipped: doveadm (dovecot-core) missing");
+        return;
+    }
+    let inst = passwd_file_instance("auth-doveadm", "");
+    inst.master_cf("auth unix - - n - - auth\n");
+    inst.start();
+    let socket = inst.dir.join("queue/private/auth");
+    assert!(wait_until(5 * SECOND, || socket.exists()));
+    let conf = inst.dir.join("doveadm.conf");
+    std::fs::write(
+        &conf,
+        format!("base_dir = {}/dovecot-run\n", inst.dir.display()),
+    )
+    .expect("conf");
+    let run = |user: &str, password: &str| {
+        let out = Command::new("/usr/bin/doveadm")
+            .arg("-c")
+            .arg(&conf)
+            .args(["auth", "test", "-a"])
+            .arg(&socket)
+            .args(["-x", "service=smtp", "-x", "rip=127.0.0.1", user, password])
+            .output()
+            .expect("doveadm");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, text) = run("alice", "wonderland-42");
+    assert!(
+        ok && text.contains("auth succeeded"),
+        "{text}\n{}",
+        inst.maillog()
+    );
+    let (ok, text) = run("alice", "nope");
+    assert!(!ok && text.contains("auth failed"), "{text}");
+    inst.stop();
+}
+
+/// With smtpd_tls_auth_only, AUTH appears after STARTTLS and the session
+/// is ESMTPSA.
+#[test]
+fn smtp_auth_after_starttls() {
+    if !has_python() {
+        eprintln!("skipped: python3 missing");
+        return;
+    }
+    let inst = passwd_file_instance("auth-starttls", SASL_MAIN_CF);
+    let Some((cert, key)) = kit::self_signed(&inst.dir, "mail.example.test") else {
+        eprintln!("skipped: openssl missing");
+        return;
+    };
+    inst.main_cf(&format!(
+        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_auth_only = yes\n",
+        cert.display(),
+        key.display()
+    ));
+    inst.master_cf(SMTP_MASTER_CF);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let script = inst.dir.join("tls.py");
+    std::fs::write(
+        &script,
+        r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), source_address=("127.0.0.2", 0), timeout=30)
+s.ehlo("client.example")
+print("BEFORE", s.esmtp_features.get("auth", "-").strip())
+s.starttls(context=ctx)
+s.ehlo("client.example")
+print("AFTER", s.esmtp_features.get("auth", "-").strip())
+print("LOGIN", s.login("alice", "wonderland-42")[0])
+s.sendmail("a@example.com", ["x@remote.example"], "Subject: tls\r\n\r\nhi\r\n")
+s.quit()
+"#,
+    )
+    .expect("script");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(port.to_string())
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        inst.maillog()
+    );
+    assert!(stdout.contains("BEFORE -"), "{stdout}");
+    assert!(stdout.contains("AFTER PLAIN LOGIN"), "{stdout}");
+    assert!(stdout.contains("LOGIN 235"), "{stdout}");
+    let cat = postcat_incoming(&inst);
+    assert!(cat.contains("ESMTPSA"), "{cat}");
+    assert!(cat.contains("sasl_username=alice"), "{cat}");
+    inst.stop();
+}
+
+#[test]
+fn relayhost_with_smtp_auth_to_a_second_mailsuite() {
+    if !has_python() {
+        eprintln!("skipped: python3 missing");
+        return;
+    }
+    // The provider: relaying needs AUTH (the client comes from 127.0.0.2,
+    // outside its mynetworks); no qmgr, so the message stays in its
+    // incoming queue to be looked at.
+    let remote = passwd_file_instance("auth-relay-remote", SASL_MAIN_CF);
+    remote.master_cf(SMTP_MASTER_CF);
+    remote.start();
+    let port = remote.port("127.0.0.1:0");
+
+    // The "send through my provider" set-up.
+    let inst = Instance::new("auth-relay");
+    std::fs::write(
+        inst.dir.join("sasl_passwd"),
+        format!("[127.0.0.1]:{port} alice:wonderland-42\n"),
+    )
+    .expect("sasl_passwd");
+    inst.main_cf(&format!(
+        "alias_maps =\nmynetworks = 127.0.0.0/8\nrelayhost = [127.0.0.1]:{port}\nsmtp_bind_address = 127.0.0.2\nsmtp_sasl_auth_enable = yes\nsmtp_sasl_password_maps = texthash:{}/sasl_passwd\nsmtp_sasl_security_options = noanonymous\n",
+        inst.dir.display()
+    ));
+    inst.master_cf("127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nsmtp unix - - n - - smtp\nbounce unix - - n - 0 bounce\n");
+    inst.start();
+    let script = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.sendmail('me@example.org', ['far@remote.example'], b'Subject: via the provider\\r\\n\\r\\nhello\\r\\n')\ns.quit()\n",
+        inst.port("127.0.0.1:0")
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 15 * SECOND),
+        "{}\n--- provider ---\n{}",
+        inst.maillog(),
+        remote.maillog()
+    );
+    let log = remote.maillog();
+    assert!(
+        log.contains("client=unknown[127.0.0.2], sasl_method=PLAIN, sasl_username=alice"),
+        "{log}"
+    );
+    let cat = postcat_incoming(&remote);
+    assert!(cat.contains("sasl_username=alice"), "{cat}");
+    assert!(cat.contains("far@remote.example"), "{cat}");
+    assert!(
+        !inst.maillog().contains("wonderland-42"),
+        "the password reached the log"
+    );
+    inst.stop();
+    remote.stop();
+}
