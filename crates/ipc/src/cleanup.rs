@@ -399,14 +399,25 @@ mod tests {
     }
 }
 
-/// The client side of the protocol, for smtpd, pickup and bounce.
+/// The client side of the protocol, for smtpd, pickup, bounce and local.
+/// Frames are buffered and content is sent in frames of
+/// [`CONTENT_CHUNK`] bytes however small the pieces given to
+/// [`Client::content`] are; everything buffered goes out before waiting
+/// for a reply. Dropping a client before [`Client::end`] closes the
+/// connection, and cleanup removes the unfinished queue file.
 pub struct Client<S: std::io::Read + std::io::Write> {
     stream: S,
+    /// Encoded frames not yet written.
+    out: Vec<u8>,
+    /// Content bytes not yet framed (less than [`CONTENT_CHUNK`]).
+    pending: Vec<u8>,
 }
 
 /// Why a conversation with cleanup failed.
 #[derive(Debug)]
 pub enum ClientError {
+    /// The socket (named) could not be reached.
+    Connect(String, std::io::Error),
     Io(std::io::Error),
     Protocol(String),
 }
@@ -414,6 +425,12 @@ pub enum ClientError {
 impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ClientError::Connect(path, e) => {
+                // strerror()'s words, without Rust's "(os error N)".
+                let text = e.to_string();
+                let text = text.split(" (os error").next().unwrap_or("");
+                write!(f, "connect to {path}: {text}")
+            }
             ClientError::Io(e) => write!(f, "{e}"),
             ClientError::Protocol(p) => write!(f, "protocol error: {p}"),
         }
@@ -440,22 +457,64 @@ impl Client<std::os::unix::net::UnixStream> {
         let s = std::os::unix::net::UnixStream::connect(path)?;
         s.set_read_timeout(Some(timeout))?;
         s.set_write_timeout(Some(timeout))?;
-        Ok(Client { stream: s })
+        Ok(Client::new(s))
+    }
+
+    /// Connects to `queue_dir/public/<service>`, or `private/<service>`
+    /// when master.cf marks the service private; a failure names the path.
+    pub fn connect_service(
+        queue_dir: &std::path::Path,
+        service: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Self, ClientError> {
+        let public = socket_path(queue_dir, service);
+        let private = queue_dir.join("private").join(service);
+        let path = if !public.exists() && private.exists() {
+            private
+        } else {
+            public
+        };
+        Client::connect(&path, timeout).map_err(|e| match e {
+            ClientError::Io(e) => ClientError::Connect(path.display().to_string(), e),
+            other => other,
+        })
     }
 }
 
 impl<S: std::io::Read + std::io::Write> Client<S> {
     pub fn new(stream: S) -> Self {
-        Client { stream }
+        Client {
+            stream,
+            out: Vec::new(),
+            pending: Vec::new(),
+        }
     }
 
     fn send(&mut self, r: &Request) -> Result<(), ClientError> {
         let (k, p) = r.encode();
-        crate::frame::write_frame(&mut self.stream, k, &p)?;
+        crate::frame::write_frame(&mut self.out, k, &p)?;
+        if self.out.len() >= CONTENT_CHUNK {
+            self.stream.write_all(&self.out)?;
+            self.out.clear();
+        }
         Ok(())
     }
 
+    /// Frames the pending content.
+    fn flush_content(&mut self) -> Result<(), ClientError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::take(&mut self.pending);
+        self.send(&Request::Content(chunk))
+    }
+
     fn reply(&mut self) -> Result<Reply, ClientError> {
+        self.flush_content()?;
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out)?;
+            self.out.clear();
+        }
         self.stream.flush()?;
         match crate::frame::read_frame(&mut self.stream) {
             Ok(Some((k, p))) => {
@@ -479,19 +538,30 @@ impl<S: std::io::Read + std::io::Write> Client<S> {
     }
 
     pub fn envelope(&mut self, env: Envelope) -> Result<(), ClientError> {
+        self.flush_content()?;
         self.send(&Request::Envelope(env))
     }
 
-    /// Sends message text, in frames of at most [`CONTENT_CHUNK`] bytes.
-    pub fn content(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        for chunk in bytes.chunks(CONTENT_CHUNK) {
-            self.send(&Request::Content(chunk.to_vec()))?;
+    /// Adds message text; it goes out in frames of [`CONTENT_CHUNK`] bytes.
+    pub fn content(&mut self, mut bytes: &[u8]) -> Result<(), ClientError> {
+        while !bytes.is_empty() {
+            if self.pending.capacity() == 0 {
+                self.pending.reserve_exact(CONTENT_CHUNK);
+            }
+            let n = (CONTENT_CHUNK - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.pending.len() == CONTENT_CHUNK {
+                self.flush_content()?;
+            }
         }
         Ok(())
     }
 
-    /// Ends the message and waits for cleanup's verdict.
+    /// Ends the message and waits for cleanup's verdict (given only once
+    /// the queue file is safe on disk).
     pub fn end(&mut self) -> Result<(Status, String), ClientError> {
+        self.flush_content()?;
         self.send(&Request::End)?;
         match self.reply()? {
             Reply::Done { status, text } => Ok((status, text)),
