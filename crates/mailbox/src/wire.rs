@@ -11,9 +11,11 @@
 use std::io::{self, BufRead, BufReader, Read};
 
 /// Dovecot's default `pop3_uidl_format = %08Xu%08Xv`: the UID and the
-/// UIDVALIDITY, each as 8 upper-case hex digits.
+/// UIDVALIDITY, each as 8 hex digits. Dovecot's `%X` writes lower-case
+/// (checked against Dovecot 2.3.19's POP3 UIDL); a client moving between
+/// the two must see the same strings or it downloads everything again.
 pub fn pop3_uidl(uid: u32, uid_validity: u32) -> String {
-    format!("{uid:08X}{uid_validity:08X}")
+    format!("{uid:08x}{uid_validity:08x}")
 }
 
 /// The size `r`'s content would have with every line ending in CRLF
@@ -254,6 +256,6 @@ mod tests {
             wire_size(&mut s).expect("size"),
             wire(m, Part::Whole, false).len() as u64
         );
-        assert_eq!(pop3_uidl(1, 0x5f00_0001), "000000015F000001");
+        assert_eq!(pop3_uidl(1, 0x5f00_0001), "000000015f000001");
     }
 }

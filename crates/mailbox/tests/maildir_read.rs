@@ -107,10 +107,10 @@ fn dovecot_uidlist_round_trip() {
     assert_eq!(
         list,
         vec![
-            (32, "000000016553F100".to_string()),
+            (32, "000000016553f100".to_string()),
             (40, "0000abcd1234".to_string()),
-            (11, "000000046553F100".to_string()),
-            (10, "000000056553F100".to_string()),
+            (11, "000000046553f100".to_string()),
+            (10, "000000056553f100".to_string()),
         ]
     );
     assert_eq!(p.stat(), (4, 93));
