@@ -35,11 +35,15 @@ fn sendmail(inst: &Instance, args: &[&str], input: &[u8]) -> Output {
     child.wait_with_output().expect("wait")
 }
 
+/// The finished queue files in `dir`: a file still being written has a
+/// temporary name with a `.` (queue::Writer), which nothing takes for a
+/// queue file.
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| !name.contains('.'))
                 .collect()
         })
         .unwrap_or_default();
