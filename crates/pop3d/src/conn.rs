@@ -1,0 +1,114 @@
+//! The client connection as both halves of pop3d see it: bytes in,
+//! one command (or AUTH response line) at a time through pop3-proto's
+//! parser, replies out.
+
+use pop3_proto::{AuthResponse, Command, CommandError, CommandParser, ParserConfig, Reply};
+use server::Client;
+use std::io::{self, Read, Write};
+
+/// Why the conversation with the client ended.
+#[derive(Debug)]
+pub enum End {
+    /// The client closed the connection.
+    Closed,
+    /// Nothing came for the idle time (already answered).
+    Idle,
+    /// A read or write failed.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::Closed => f.write_str("Connection closed"),
+            End::Idle => f.write_str("Disconnected for inactivity"),
+            End::Io(e) => write!(f, "Connection closed: {e}"),
+        }
+    }
+}
+
+pub struct Conn {
+    pub client: Client,
+    /// Bytes read and not yet given to the parser.
+    pending: Vec<u8>,
+    parser: CommandParser,
+}
+
+impl Conn {
+    pub fn new(client: Client, pending: Vec<u8>) -> Conn {
+        Conn {
+            client,
+            pending,
+            parser: CommandParser::new(ParserConfig::default()),
+        }
+    }
+
+    /// Unparsed bytes (read ahead by a pipelining client).
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.pending)
+    }
+
+    fn fill(&mut self) -> Result<(), End> {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.client.read(&mut buf) {
+                Ok(0) => return Err(End::Closed),
+                Ok(n) => {
+                    self.pending.extend_from_slice(&buf[..n]);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    let _ = self.reply(&Reply::idle_timeout());
+                    return Err(End::Idle);
+                }
+                Err(e) => return Err(End::Io(e)),
+            }
+        }
+    }
+
+    /// The next command line, parsed (a bad line is an `Err` to answer).
+    pub fn command(&mut self) -> Result<Result<Command, CommandError>, End> {
+        loop {
+            if !self.pending.is_empty() {
+                let mut it = self.pending.iter();
+                let r = self.parser.parse(&mut it);
+                let used = self.pending.len() - it.as_slice().len();
+                self.pending.drain(..used);
+                if r != Err(CommandError::NeedsMoreData) {
+                    return Ok(r);
+                }
+            }
+            self.fill()?;
+        }
+    }
+
+    /// The next line of an AUTH exchange.
+    pub fn auth_response(&mut self) -> Result<Result<AuthResponse, CommandError>, End> {
+        loop {
+            if !self.pending.is_empty() {
+                let mut it = self.pending.iter();
+                let r = self.parser.parse_auth_response(&mut it);
+                let used = self.pending.len() - it.as_slice().len();
+                self.pending.drain(..used);
+                if r != Err(CommandError::NeedsMoreData) {
+                    return Ok(r);
+                }
+            }
+            self.fill()?;
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
+        self.client.write_all(bytes).map_err(End::Io)
+    }
+
+    pub fn reply(&mut self, r: &Reply) -> Result<(), End> {
+        self.send(&r.to_bytes())
+    }
+}
