@@ -304,7 +304,7 @@ impl Maildir {
                 .map(|(n, _)| FileName::parse(n).base)
                 .filter(|b| !by_name.contains_key(b))
                 .collect();
-            fresh.sort();
+            fresh.sort_by(|a, b| delivery_order(a, b));
             fresh.dedup();
             for base in fresh {
                 let rec = UidRecord {
@@ -613,6 +613,32 @@ pub fn clean_tmp(dir: &Path, older_than: Duration) -> Result<usize, StoreError> 
     Ok(n)
 }
 
+/// The order new files get their UIDs in, as Dovecot orders them:
+/// by the delivery time in the name, `SECS.M<usec>…` compared as numbers
+/// (a plain string sort puts `M123` before `M45` within one second), then
+/// by the whole name; names without a time come last.
+fn delivery_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn time(name: &str) -> Option<(u64, u64)> {
+        let (secs, rest) = name.split_once('.')?;
+        let secs = secs.parse().ok()?;
+        let usec = rest
+            .strip_prefix('M')
+            .map(|r| {
+                let digits: String = r.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().unwrap_or(0)
+            })
+            .unwrap_or(0);
+        Some((secs, usec))
+    }
+    // Names without a time sort after those with one (a total order).
+    match (time(a), time(b)) {
+        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -649,5 +675,25 @@ mod tests {
         let n = FileName::parse("x,S=abc:1,junk");
         assert_eq!(n.size, None);
         assert_eq!(n.flags, Flags::NONE);
+    }
+
+    #[test]
+    fn new_files_get_uids_in_delivery_order() {
+        let mut names = vec![
+            "1700000001.M123P9Q1.host",
+            "1700000001.M45P9Q2.host",
+            "1700000000.M999999P9Q3.host",
+            "odd-name",
+        ];
+        names.sort_by(|a, b| delivery_order(a, b));
+        assert_eq!(
+            names,
+            [
+                "1700000000.M999999P9Q3.host",
+                "1700000001.M45P9Q2.host",
+                "1700000001.M123P9Q1.host",
+                "odd-name"
+            ]
+        );
     }
 }
