@@ -8,6 +8,7 @@
 use kit::{wait_until, Instance};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -795,4 +796,107 @@ fn relayhost_with_smtp_auth_to_a_second_mailsuite() {
     );
     inst.stop();
     remote.stop();
+}
+
+/// swaks as a mail client on the two submission ports of Postfix's
+/// master.cf: 587 (STARTTLS, then AUTH) and 465 (`smtpd_tls_wrappermode`,
+/// TLS from the first byte).
+#[test]
+fn submission_587_and_smtps_465_with_swaks() {
+    if !Path::new("/usr/bin/swaks").exists() {
+        eprintln!("skipped: swaks missing");
+        return;
+    }
+    let inst = passwd_file_instance("auth-submission", SASL_MAIN_CF);
+    let Some((cert, key)) = kit::self_signed(&inst.dir, "mail.example.test") else {
+        eprintln!("skipped: openssl missing");
+        return;
+    };
+    inst.main_cf(&format!(
+        "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        cert.display(),
+        key.display()
+    ));
+    let restrictions = "-o smtpd_sasl_auth_enable=yes -o smtpd_relay_restrictions= -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject";
+    inst.master_cf(&format!(
+        "127.0.0.1:0 inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o smtpd_tls_auth_only=yes {restrictions}\n\
+         127.0.0.3:0 inet n - n - - smtpd -o smtpd_tls_wrappermode=yes {restrictions}\n\
+         cleanup unix n - n - 0 cleanup\nauth unix - - n - - auth\n"
+    ));
+    inst.start();
+    let swaks = |port: u16, server: &str, tls: &str, password: &str| {
+        Command::new("swaks")
+            .args(["--server", &format!("{server}:{port}"), tls])
+            .args([
+                "--auth",
+                "PLAIN",
+                "--auth-user",
+                "alice",
+                "--auth-password",
+                password,
+            ])
+            .args(["--from", "alice@example.org", "--to", "far@remote.example"])
+            .args(["--timeout", "10"])
+            .output()
+            .expect("swaks")
+    };
+    let submission = inst.port("127.0.0.1:0");
+    let smtps = inst.port("127.0.0.3:0");
+
+    // 587: AUTH is not offered before STARTTLS; with it, the mail is relayed.
+    let out = swaks(submission, "127.0.0.1", "--tls", "wonderland-42");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", inst.maillog());
+    assert!(text.contains("<-  220 2.0.0 Ready to start TLS"), "{text}");
+    assert!(
+        text.contains("235 2.7.0 Authentication successful"),
+        "{text}"
+    );
+    assert!(text.contains("250 2.0.0 Ok: queued as "), "{text}");
+    // Without TLS: no AUTH offered, and MAIL needs STARTTLS first.
+    let out = Command::new("swaks")
+        .args(["--server", &format!("127.0.0.1:{submission}")])
+        .args(["--from", "alice@example.org", "--to", "far@remote.example"])
+        .args(["--timeout", "10"])
+        .output()
+        .expect("swaks");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(!text.contains("250-AUTH"), "{text}");
+    assert!(
+        text.contains("530 5.7.0 Must issue a STARTTLS command first"),
+        "{text}"
+    );
+
+    // 465: TLS from the first byte.
+    let out = swaks(smtps, "127.0.0.3", "--tlsc", "wonderland-42");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", inst.maillog());
+    assert!(
+        text.contains("235 2.7.0 Authentication successful"),
+        "{text}"
+    );
+    assert!(text.contains("250 2.0.0 Ok: queued as "), "{text}");
+    // A wrong password on 465: 535, nothing relayed.
+    let out = swaks(smtps, "127.0.0.3", "--tlsc", "wrong");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("535 5.7.8"), "{text}");
+
+    let log = inst.maillog();
+    assert_eq!(
+        log.matches("Anonymous TLS connection established from")
+            .count(),
+        3,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("sasl_method=PLAIN, sasl_username=alice")
+            .count(),
+        2,
+        "{log}"
+    );
+    let cat = postcat_incoming(&inst);
+    assert_eq!(cat.matches("protocol_name=ESMTPSA").count(), 2, "{cat}");
+    inst.stop();
 }

@@ -15,7 +15,9 @@
 //!   write), SIZE, VRFY (unless disable_vrfy_command), STARTTLS (with
 //!   smtpd_tls_security_level may or encrypt), ENHANCEDSTATUSCODES,
 //!   8BITMIME, DSN (RET, ENVID, NOTIFY, ORCPT), SMTPUTF8, CHUNKING (BDAT).
-//!   smtpd_discard_ehlo_keywords hides keywords.
+//!   smtpd_discard_ehlo_keywords hides keywords. With
+//!   smtpd_tls_wrappermode = yes (the smtps service on port 465) the TLS
+//!   handshake comes before the greeting.
 //!
 //!   SMTP AUTH (RFC 4954), with smtpd_sasl_auth_enable = yes and
 //!   smtpd_sasl_type = dovecot: smtpd connects to the Dovecot auth protocol
@@ -70,6 +72,7 @@
 //!   smtpd_delay_open_until_valid_rcpt, smtpd_discard_ehlo_keywords,
 //!   smtpd_peername_lookup, smtpd_forbid_unauth_pipelining,
 //!   smtpd_tls_security_level, smtpd_tls_cert_file, smtpd_tls_key_file,
+//!   smtpd_tls_wrappermode,
 //!   smtpd_sasl_auth_enable, smtpd_sasl_type, smtpd_sasl_path,
 //!   smtpd_sasl_service, smtpd_sasl_security_options,
 //!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,

@@ -31,7 +31,7 @@ impl Service for Smtpd {
             maillog::warning!("{w}");
         }
         let tls = match (&settings.tls_cert, &settings.tls_key, settings.tls_level) {
-            (_, _, TlsLevel::None) => None,
+            (_, _, TlsLevel::None) if !settings.wrappermode => None,
             (Some(cert), Some(key), _) => match tls::ServerTls::from_files(cert, key) {
                 Ok(t) => Some(t),
                 Err(e) => {
@@ -43,7 +43,7 @@ impl Service for Smtpd {
             },
             _ => {
                 maillog::warning!(
-                    "smtpd_tls_security_level is set but smtpd_tls_cert_file/smtpd_tls_key_file are not: STARTTLS is not offered"
+                    "smtpd_tls_security_level or smtpd_tls_wrappermode is set but smtpd_tls_cert_file/smtpd_tls_key_file are not: no TLS"
                 );
                 None
             }

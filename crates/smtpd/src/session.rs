@@ -268,6 +268,9 @@ impl<'a> Session<'a> {
     /// Runs the session to its end.
     pub fn run(mut self) {
         maillog::info!("connect from {}", self.namaddr);
+        if self.s.wrappermode && !self.wrap_tls() {
+            return;
+        }
         self.conn.reply(&Reply::greeting(&self.s.banner));
         loop {
             if self.errors >= self.s.hard_error_limit {
@@ -1295,6 +1298,33 @@ impl<'a> Session<'a> {
                     "Temporary authentication failure: Connection lost to authentication server",
                 ));
                 (false, Flow::Go)
+            }
+        }
+    }
+
+    /// `smtpd_tls_wrappermode`: the TLS handshake before the greeting, as
+    /// on port 465. False when the session is over.
+    fn wrap_tls(&mut self) -> bool {
+        let Some(tls) = self.tls else {
+            maillog::warning!(
+                "smtpd_tls_wrappermode requires smtpd_tls_cert_file and smtpd_tls_key_file"
+            );
+            maillog::info!("disconnect from {}", self.namaddr);
+            return false;
+        };
+        match self.conn.start_tls(tls) {
+            Ok(desc) => {
+                maillog::info!(
+                    "Anonymous TLS connection established from {}: {desc}",
+                    self.namaddr
+                );
+                self.tls_desc = Some(desc);
+                true
+            }
+            Err(e) => {
+                maillog::info!("SSL_accept error from {}: {e}", self.namaddr);
+                maillog::info!("lost connection after CONNECT from {}", self.namaddr);
+                false
             }
         }
     }

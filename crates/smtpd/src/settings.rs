@@ -47,6 +47,8 @@ pub struct Settings {
     pub tls_level: TlsLevel,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// `smtpd_tls_wrappermode`: TLS from the first byte (port 465).
+    pub wrappermode: bool,
     pub discard: Discard,
     pub peername_lookup: bool,
     pub client_port_logging: bool,
@@ -154,6 +156,7 @@ impl Settings {
             tls_level: level,
             tls_cert: path(c.str(&p::SMTPD_TLS_CERT_FILE)),
             tls_key: path(c.str(&p::SMTPD_TLS_KEY_FILE)),
+            wrappermode: c.bool(&p::SMTPD_TLS_WRAPPERMODE),
             discard: Discard {
                 words: c.list(&p::SMTPD_DISCARD_EHLO_KEYWORDS),
             },
