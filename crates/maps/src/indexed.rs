@@ -196,3 +196,66 @@ pub fn read_existing(db: &Path) -> Result<Vec<(String, String)>, MapError> {
         })
         .collect())
 }
+
+/// An exclusive flock(2) on a table's source file while its database is
+/// rebuilt or edited, so two postmap/postalias runs do not interleave;
+/// None (after a warning) when the lock cannot be had.
+pub fn lock_source(src: &Path, warn: &dyn Fn(&str)) -> Option<nix::fcntl::Flock<std::fs::File>> {
+    let f = std::fs::File::open(src).ok()?;
+    match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive) {
+        Ok(l) => Some(l),
+        Err((_, e)) => {
+            warn(&format!("lock {}: {}", src.display(), e.desc()));
+            None
+        }
+    }
+}
+
+/// `postmap -d` and `postalias -d`: removes `keys` (lower-cased when
+/// `fold`) from the indexed table `spec` (`hash:` or `btree:`), rewriting
+/// its database only when one was there. True when one was.
+pub fn delete_keys(
+    spec: &str,
+    keys: &[String],
+    fold: bool,
+    warn: &dyn Fn(&str),
+) -> Result<bool, MapError> {
+    let (t, name) = crate::split_spec(spec)?;
+    let sorted = match t {
+        "hash" => false,
+        "btree" => true,
+        _ => {
+            return Err(MapError::Unsupported {
+                spec: spec.to_string(),
+                operation: "delete".into(),
+            })
+        }
+    };
+    let db = db_path(name);
+    let _lock = lock_source(Path::new(name), warn);
+    if let Err(source) = std::fs::metadata(&db) {
+        return Err(MapError::Open {
+            path: db,
+            indexed: true,
+            source,
+        });
+    }
+    let mut entries = read_existing(&db)?;
+    let before = entries.len();
+    for k in keys {
+        let k = if fold { k.to_lowercase() } else { k.clone() };
+        if let Some(i) = entries.iter().position(|(ek, _)| *ek == k) {
+            entries.remove(i);
+        }
+    }
+    if entries.len() == before {
+        return Ok(false);
+    }
+    let opts = WriteOptions {
+        sorted,
+        mode: 0o644,
+        duplicates: Duplicates::Ignore,
+    };
+    write(&db, entries, &opts, warn)?;
+    Ok(true)
+}

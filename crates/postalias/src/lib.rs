@@ -10,9 +10,8 @@
 use maps::alias;
 use maps::indexed::{self, Duplicates, WriteOptions};
 use maps::{Ctx, MapError};
-use nix::fcntl::{Flock, FlockArg};
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -218,17 +217,6 @@ fn sorted_for(spec: &str, t: &str) -> Result<bool, Fatal> {
 
 /// Holds an exclusive lock on the source file while the table is rebuilt,
 /// so that two runs on one table do not interleave.
-fn lock_source(src: &Path) -> Option<Flock<File>> {
-    let f = File::open(src).ok()?;
-    match Flock::lock(f, FlockArg::LockExclusive) {
-        Ok(l) => Some(l),
-        Err((_, e)) => {
-            warn(&format!("lock {}: {}", src.display(), e.desc()));
-            None
-        }
-    }
-}
-
 /// The entries Postfix's postalias adds after the source's: Sendmail's
 /// `@` → `@` "database complete" signature, and (Postfix built with NIS,
 /// as Debian's is) `YP_LAST_MODIFIED` (ten-digit time) and `YP_MASTER_NAME`
@@ -295,7 +283,7 @@ pub fn build(
     let sorted = sorted_for(&spec, t)?;
     let src = Path::new(name);
     let db = indexed::db_path(name);
-    let _lock = lock_source(src);
+    let _lock = indexed::lock_source(src, &warn);
     let meta = fs::metadata(src).ok();
     let (mut table, text, label) = match (opts.incremental, stdin) {
         (true, Some(text)) => {
@@ -469,46 +457,8 @@ fn delete(o: &Opts, keys: &[String], default_type: &str) -> Result<i32, Fatal> {
     let mut found = false;
     for arg in &o.maps {
         let spec = spec_of(arg, default_type);
-        let (t, name) = maps::split_spec(&spec).map_err(|e| Fatal::map(&e))?;
-        let sorted = match t {
-            "hash" => false,
-            "btree" => true,
-            _ => {
-                return Err(Fatal::map(&MapError::Unsupported {
-                    spec: spec.clone(),
-                    operation: "delete".into(),
-                }))
-            }
-        };
-        let db = indexed::db_path(name);
-        let _lock = lock_source(Path::new(name));
-        if let Err(source) = fs::metadata(&db) {
-            return Err(Fatal::map(&MapError::Open {
-                path: db,
-                indexed: true,
-                source,
-            }));
-        }
-        let mut entries = indexed::read_existing(&db).map_err(|e| Fatal::map(&e))?;
-        let before = entries.len();
-        for k in keys {
-            let k = if o.build.no_fold {
-                k.clone()
-            } else {
-                k.to_lowercase()
-            };
-            if let Some(i) = entries.iter().position(|(ek, _)| *ek == k) {
-                entries.remove(i);
-            }
-        }
-        if entries.len() != before {
+        if indexed::delete_keys(&spec, keys, !o.build.no_fold, &warn).map_err(|e| Fatal::map(&e))? {
             found = true;
-            let opts = WriteOptions {
-                sorted,
-                mode: 0o644,
-                duplicates: Duplicates::Ignore,
-            };
-            indexed::write(&db, entries, &opts, &warn).map_err(|e| Fatal::map(&e))?;
         }
     }
     Ok(if found { 0 } else { 1 })

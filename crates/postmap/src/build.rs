@@ -7,9 +7,8 @@ use crate::{spec_of, stdin_text, warn, Fatal, Opts};
 use maps::indexed::{self, Duplicates, WriteOptions};
 use maps::source::{self, Reader};
 use maps::{Ctx, MapError};
-use nix::fcntl::{Flock, FlockArg};
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -30,17 +29,6 @@ fn sorted_for(spec: &str, t: &str) -> Result<bool, Fatal> {
 }
 
 /// Holds an exclusive lock on the source file while the table is rebuilt.
-fn lock_source(src: &Path) -> Option<Flock<File>> {
-    let f = File::open(src).ok()?;
-    match Flock::lock(f, FlockArg::LockExclusive) {
-        Ok(l) => Some(l),
-        Err((_, e)) => {
-            warn(&format!("lock {}: {}", src.display(), e.desc()));
-            None
-        }
-    }
-}
-
 fn read_source(src: &Path) -> Result<String, Fatal> {
     match fs::read(src) {
         Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
@@ -73,7 +61,7 @@ pub fn create(o: &Opts, ctx: &Ctx, default_type: &str) -> Result<i32, Fatal> {
         let sorted = sorted_for(&spec, t)?;
         let src = Path::new(name);
         let db = indexed::db_path(name);
-        let _lock = lock_source(src);
+        let _lock = indexed::lock_source(src, &warn);
         let meta = fs::metadata(src).ok();
         let mut entries: Vec<(String, String)> = Vec::new();
         let (text, label) = match &added {
@@ -146,47 +134,8 @@ pub fn delete(o: &Opts, keys: &[String], ctx: &Ctx, default_type: &str) -> Resul
     let mut found = false;
     for arg in &o.maps {
         let spec = spec_of(arg, default_type);
-        let (t, name) = maps::split_spec(&spec).map_err(|e| Fatal::map(&e))?;
-        let sorted = match t {
-            "hash" => false,
-            "btree" => true,
-            _ => {
-                return Err(Fatal::map(&MapError::Unsupported {
-                    spec: spec.clone(),
-                    operation: "delete".into(),
-                }))
-            }
-        };
-        let db = indexed::db_path(name);
-        let _lock = lock_source(Path::new(name));
-        if let Err(source) = fs::metadata(&db) {
-            return Err(Fatal::map(&MapError::Open {
-                path: db,
-                indexed: true,
-                source,
-            }));
-        }
-        let mut entries = indexed::read_existing(&db).map_err(|e| Fatal::map(&e))?;
-        let mut changed = false;
-        for k in keys {
-            let k = if ctx.fold_case {
-                k.to_lowercase()
-            } else {
-                k.clone()
-            };
-            if let Some(i) = entries.iter().position(|(ek, _)| *ek == k) {
-                entries.remove(i);
-                changed = true;
-            }
-        }
-        if changed {
+        if indexed::delete_keys(&spec, keys, ctx.fold_case, &warn).map_err(|e| Fatal::map(&e))? {
             found = true;
-            let opts = WriteOptions {
-                sorted,
-                mode: 0o644,
-                duplicates: Duplicates::Ignore,
-            };
-            indexed::write(&db, entries, &opts, &warn).map_err(|e| Fatal::map(&e))?;
         }
     }
     Ok(if found { 0 } else { 1 })
