@@ -35,12 +35,26 @@ fn instance(name: &str) -> Instance {
     inst
 }
 
+/// Unmounts the test's tmpfs when dropped.
+struct Unmount(Option<std::path::PathBuf>);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = Command::new("umount").arg("-l").arg(dir).status();
+        }
+    }
+}
+
 #[test]
 fn a_full_queue_file_system_defers_and_recovers() {
     if !is_root() {
         eprintln!("skipped: mounting a small tmpfs needs root");
         return;
     }
+    // Declared before the instance so that it is dropped after it: the
+    // instance's drop stops the master, whose pid file is on the tmpfs.
+    let mut unmount = Unmount(None);
     let inst = instance("diskfull");
     let queue = inst.dir.join("queue");
     std::fs::create_dir_all(&queue).expect("mkdir");
@@ -53,13 +67,7 @@ fn a_full_queue_file_system_defers_and_recovers() {
         eprintln!("skipped: cannot mount tmpfs here");
         return;
     }
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(queue.clone());
+    unmount.0 = Some(queue.clone());
     inst.start();
     let port = inst.port("127.0.0.1:0");
     let mut accepted = 0;
