@@ -258,6 +258,41 @@ pub fn delays(req: &Request, setup_done: f64, now: f64) -> String {
     )
 }
 
+/// Why a delivery agent could not serve one request.
+#[derive(Debug)]
+pub enum ServeError {
+    Read(crate::frame::FrameError),
+    Decode(IpcError),
+    /// The response could not be sent (the queue ID is named).
+    Write(String, std::io::Error),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::Read(e) => write!(f, "read delivery request: {e}"),
+            ServeError::Decode(e) => write!(f, "bad delivery request: {e}"),
+            ServeError::Write(id, e) => write!(f, "{id}: send delivery response: {e}"),
+        }
+    }
+}
+
+/// A delivery agent's side of one client of its socket (local, smtp,
+/// lmtp): reads qmgr's validated request, answers with what `handle`
+/// returns. A client that closes without a request is not an error.
+pub fn serve_one<S: std::io::Read + std::io::Write>(
+    stream: &mut S,
+    handle: impl FnOnce(&Request) -> Response,
+) -> Result<(), ServeError> {
+    let Some((kind, payload)) = crate::frame::read_frame(stream).map_err(ServeError::Read)? else {
+        return Ok(());
+    };
+    let req = Request::decode(kind, &payload).map_err(ServeError::Decode)?;
+    let (kind, payload) = handle(&req).encode();
+    crate::frame::write_frame(stream, kind, &payload)
+        .map_err(|e| ServeError::Write(req.queue_id.clone(), e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

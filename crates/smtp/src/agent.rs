@@ -2,8 +2,6 @@
 //! of `private/smtp` (or `private/lmtp`), handed to the server skeleton.
 
 use crate::deliver::{handle, Protocol, Settings};
-use ipc::delivery::Request;
-use ipc::frame::{read_frame, write_frame};
 use server::{Client, Context, Service, SingleService};
 
 struct Agent {
@@ -28,24 +26,8 @@ impl SingleService for Agent {
     fn serve(&mut self, _ctx: &Context, mut client: Client) {
         let Some(s) = &self.settings else { return };
         let _ = client.set_timeout(Some(std::time::Duration::from_secs(3600)));
-        let req = match read_frame(&mut client) {
-            Ok(Some((k, p))) => match Request::decode(k, &p) {
-                Ok(r) => r,
-                Err(e) => {
-                    maillog::warning!("bad delivery request: {e}");
-                    return;
-                }
-            },
-            Ok(None) => return,
-            Err(e) => {
-                maillog::warning!("read delivery request: {e}");
-                return;
-            }
-        };
-        let resp = handle(s, &req);
-        let (k, p) = resp.encode();
-        if let Err(e) = write_frame(&mut client, k, &p) {
-            maillog::warning!("{}: send delivery response: {e}", req.queue_id);
+        if let Err(e) = ipc::delivery::serve_one(&mut client, |req| handle(s, req)) {
+            maillog::warning!("{e}");
         }
     }
 }
