@@ -241,10 +241,7 @@ impl Table {
     }
 }
 
-enum Source {
-    File(Watched<Table>),
-    Inline(Arc<Table>),
-}
+type Source = crate::watch::TableSource<Table>;
 
 pub struct CidrMap {
     spec: String,
@@ -293,10 +290,7 @@ impl Map for CidrMap {
         MapKind::Pattern
     }
     fn lookup(&self, key: &str) -> Result<Option<String>, MapError> {
-        Ok(match &self.source {
-            Source::File(w) => w.current()?.lookup(key),
-            Source::Inline(t) => t.lookup(key),
-        })
+        Ok(self.source.current()?.lookup(key))
     }
 }
 

@@ -481,10 +481,7 @@ fn expand(parts: &[Part], caps: Option<&regex::Captures<'_>>) -> String {
     out
 }
 
-enum Source {
-    File(Watched<Table>),
-    Inline(Arc<Table>),
-}
+type Source = crate::watch::TableSource<Table>;
 
 pub struct RegexpMap {
     spec: String,
@@ -541,10 +538,7 @@ impl Map for RegexpMap {
         MapKind::Pattern
     }
     fn lookup(&self, key: &str) -> Result<Option<String>, MapError> {
-        Ok(match &self.source {
-            Source::File(w) => w.current()?.lookup(key),
-            Source::Inline(t) => t.lookup(key),
-        })
+        Ok(self.source.current()?.lookup(key))
     }
 }
 

@@ -87,3 +87,20 @@ impl<T> Watched<T> {
         Ok(st.1.clone())
     }
 }
+
+/// A pattern table (cidr, regexp, pcre): a file, loaded again when it
+/// changes, or inline text (`cidr:{…}`), parsed once.
+pub enum TableSource<T> {
+    File(Watched<T>),
+    Inline(Arc<T>),
+}
+
+impl<T> TableSource<T> {
+    /// The table as it now is.
+    pub fn current(&self) -> Result<Arc<T>, MapError> {
+        match self {
+            TableSource::File(w) => w.current(),
+            TableSource::Inline(t) => Ok(t.clone()),
+        }
+    }
+}
