@@ -111,7 +111,7 @@ fn dovecot_protocol_against_a_passwd_file() {
         c.ask(&format!(
             "AUTH\t1\tPLAIN\tservice=smtp\trip=127.0.0.1\tresp={good}"
         )),
-        "OK\t1\tuser=alice"
+        "OK\t1\tuser=alice\tuserdb_uid=1000\tuserdb_gid=1000\tuserdb_home=/home/alice"
     );
     // bob's SHA512-CRYPT hash, through LOGIN's two steps.
     assert_eq!(
@@ -168,20 +168,20 @@ fn dovecot_protocol_against_a_passwd_file() {
         c.ask(&format!(
             "AUTH\t6\tPLAIN\tservice=pop3\trip=198.51.100.5\tresp={good}"
         )),
-        "OK\t6\tuser=alice"
+        "OK\t6\tuser=alice\tuserdb_uid=1000\tuserdb_gid=1000\tuserdb_home=/home/alice"
     );
     assert_eq!(
         c.ask(&format!(
             "AUTH\t7\tPLAIN\tservice=imap\tsecured\trip=192.0.2.1\tresp={good}"
         )),
-        "OK\t7\tuser=alice"
+        "OK\t7\tuser=alice\tuserdb_uid=1000\tuserdb_gid=1000\tuserdb_home=/home/alice"
     );
     // SMTP is Postfix's to decide (smtpd_tls_auth_only), as with Dovecot.
     assert_eq!(
         c.ask(&format!(
             "AUTH\t10\tPLAIN\tservice=smtp\trip=192.0.2.1\tlip=127.0.0.1\tresp={good}"
         )),
-        "OK\t10\tuser=alice"
+        "OK\t10\tuser=alice\tuserdb_uid=1000\tuserdb_gid=1000\tuserdb_home=/home/alice"
     );
     let r = c.ask("AUTH\t8\tCRAM-MD5\tservice=smtp\trip=127.0.0.1");
     assert!(r.starts_with("FAIL\t8\treason=Unsupported"), "{r}");

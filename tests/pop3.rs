@@ -7,10 +7,10 @@
 //! delivered during a session, and the processes' owners (pre-login as
 //! mail_owner, the session as the user).
 
-use kit::{is_root, wait_until, Instance, SystemUser};
+use kit::{field, is_root, wait_until, Instance, SystemUser};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -67,29 +67,11 @@ elif mode == "drop":
 "#;
 
 fn python(args: &[&str]) -> Vec<String> {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(CLIENT)
-        .args(args)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "poplib {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    kit::python_lines(&[], CLIENT, args)
 }
 
-fn field<'a>(lines: &'a [String], key: &str) -> &'a str {
-    lines
-        .iter()
-        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no {key:?} in {lines:#?}"))
+fn pop3d_uids() -> Vec<u32> {
+    kit::uids_of("pop3d")
 }
 
 fn smtp_send(port: u16, rcpt: &str, n: u32) {
@@ -107,42 +89,12 @@ fn smtp_send(port: u16, rcpt: &str, n: u32) {
     );
 }
 
-fn set_password(user: &SystemUser, password: &str) {
-    let mut child = Command::new("chpasswd")
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("chpasswd");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{}:{password}\n", user.name).as_bytes())
-        .expect("write chpasswd");
-    assert!(child.wait().expect("chpasswd").success());
-}
-
 fn uid_of(name: &str) -> u32 {
     let out = Command::new("id").args(["-u", name]).output().expect("id");
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
         .expect("uid")
-}
-
-/// The uids of the live pop3d processes.
-fn pop3d_uids() -> Vec<u32> {
-    let out = Command::new("ps")
-        .args(["-eo", "uid=,comm="])
-        .output()
-        .expect("ps");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let uid = w.next()?.parse().ok()?;
-            (w.next()? == "pop3d").then_some(uid)
-        })
-        .collect()
 }
 
 /// A raw POP3 client for what poplib cannot show.
@@ -220,7 +172,7 @@ fn pop3_end_to_end_with_a_system_user() {
     }
     let user = SystemUser::new("pop");
     let password = format!("Pop-{}-secret", std::process::id());
-    set_password(&user, &password);
+    user.set_password(&password);
     let inst = instance("pop3");
     inst.start();
     let smtp = inst.port("127.0.0.1:0");
@@ -434,7 +386,7 @@ fn pop3_idle_clients_are_disconnected_without_commit() {
     }
     let user = SystemUser::new("popidle");
     let password = format!("Idle-{}-secret", std::process::id());
-    set_password(&user, &password);
+    user.set_password(&password);
     let inst = instance("pop3-idle");
     inst.main_cf("pop3_client_idle_timeout = 1s\n");
     inst.start();
@@ -502,7 +454,7 @@ fn pop3_on_an_mbox_spool() {
     }
     let user = SystemUser::new("popmb");
     let password = format!("Mbox-{}-secret", std::process::id());
-    set_password(&user, &password);
+    user.set_password(&password);
     let dir = std::env::temp_dir().join(format!("pop3-spool-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("spool");
     use std::os::unix::fs::PermissionsExt;

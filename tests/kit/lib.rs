@@ -410,3 +410,189 @@ impl LineClient {
         let _ = self.read_line();
     }
 }
+
+impl SystemUser {
+    /// Sets the password the way the seeds do (`chpasswd`, which writes
+    /// the system's default hash: yescrypt on Debian 12).
+    pub fn set_password(&self, password: &str) {
+        let mut child = Command::new("chpasswd")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("chpasswd");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{}:{password}\n", self.name).as_bytes())
+            .expect("write chpasswd");
+        assert!(child.wait().expect("chpasswd").success());
+    }
+}
+
+/// Runs a Python script (`python3 -c SCRIPT ARGS…`), optionally through
+/// a wrapper such as `ip netns exec NAME`, and returns its output lines;
+/// panics with its output when it fails.
+pub fn python_lines(wrapper: &[&str], script: &str, args: &[&str]) -> Vec<String> {
+    let mut c = match wrapper.split_first() {
+        Some((prog, rest)) => {
+            let mut c = Command::new(prog);
+            c.args(rest).arg("python3");
+            c
+        }
+        None => Command::new("python3"),
+    };
+    let out = c
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "python {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The rest of the first line that starts with `key` and a space.
+pub fn field<'a>(lines: &'a [String], key: &str) -> &'a str {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {key:?} in {lines:#?}"))
+}
+
+/// The uids of the live processes named `comm`.
+pub fn uids_of(comm: &str) -> Vec<u32> {
+    let out = Command::new("ps")
+        .args(["-eo", "uid=,comm="])
+        .output()
+        .expect("ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let uid = w.next()?.parse().ok()?;
+            (w.next()? == comm).then_some(uid)
+        })
+        .collect()
+}
+
+/// A network namespace joined to this host by a veth pair, so that a
+/// client in it connects from an address that is neither loopback nor
+/// one of the server's own: a "remote" client without leaving the
+/// machine. Removed again when dropped. Needs root and `ip`.
+pub struct NetNs {
+    pub name: String,
+    /// This host's end (where a server listens).
+    pub host_ip: String,
+    /// The namespace's end (the client's address).
+    pub ns_ip: String,
+    veth: String,
+}
+
+impl NetNs {
+    pub fn new(tag: &str) -> Option<NetNs> {
+        if !is_root() || Command::new("ip").arg("-V").output().is_err() {
+            return None;
+        }
+        let n = (std::process::id() as usize * 7
+            + tag.len() * 31
+            + COUNTER.fetch_add(1, Ordering::SeqCst))
+            % 250
+            + 1;
+        let ns = NetNs {
+            name: format!("mstest-{tag}-{}", std::process::id()),
+            host_ip: format!("10.203.{n}.1"),
+            ns_ip: format!("10.203.{n}.2"),
+            veth: format!("msv{}{n}", std::process::id() % 10_000),
+        };
+        let peer = format!("{}p", ns.veth);
+        let steps: Vec<Vec<String>> = vec![
+            vec!["netns".into(), "add".into(), ns.name.clone()],
+            vec![
+                "link".into(),
+                "add".into(),
+                ns.veth.clone(),
+                "type".into(),
+                "veth".into(),
+                "peer".into(),
+                "name".into(),
+                peer.clone(),
+            ],
+            vec![
+                "link".into(),
+                "set".into(),
+                peer.clone(),
+                "netns".into(),
+                ns.name.clone(),
+            ],
+            vec![
+                "addr".into(),
+                "add".into(),
+                format!("{}/30", ns.host_ip),
+                "dev".into(),
+                ns.veth.clone(),
+            ],
+            vec!["link".into(), "set".into(), ns.veth.clone(), "up".into()],
+            vec![
+                "-n".into(),
+                ns.name.clone(),
+                "addr".into(),
+                "add".into(),
+                format!("{}/30", ns.ns_ip),
+                "dev".into(),
+                peer.clone(),
+            ],
+            vec![
+                "-n".into(),
+                ns.name.clone(),
+                "link".into(),
+                "set".into(),
+                peer,
+                "up".into(),
+            ],
+            vec![
+                "-n".into(),
+                ns.name.clone(),
+                "link".into(),
+                "set".into(),
+                "lo".into(),
+                "up".into(),
+            ],
+        ];
+        for s in steps {
+            let out = Command::new("ip").args(&s).output().ok()?;
+            if !out.status.success() {
+                eprintln!(
+                    "ip {}: {}",
+                    s.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                return None;
+            }
+        }
+        Some(ns)
+    }
+
+    /// `ip netns exec NAME`, to put before a command.
+    pub fn exec(&self) -> Vec<&str> {
+        vec!["ip", "netns", "exec", &self.name]
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}

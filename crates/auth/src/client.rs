@@ -50,6 +50,9 @@ pub struct Request {
 pub enum Outcome {
     Ok {
         user: String,
+        /// What the passdb knows of the user (a passwd-file line's uid,
+        /// gid and home).
+        fields: crate::passdb::UserFields,
     },
     /// `reason` is for the client's eyes (Postfix shows it after 535).
     Fail {
@@ -205,9 +208,13 @@ impl Client {
             .map_err(ClientError::Io)?;
         loop {
             match self.read_line()? {
-                ServerLine::Ok { id: r, user } if r == id => {
+                ServerLine::Ok {
+                    id: r,
+                    user,
+                    fields,
+                } if r == id => {
                     return match user {
-                        Some(user) => Ok(Outcome::Ok { user }),
+                        Some(user) => Ok(Outcome::Ok { user, fields }),
                         None => Err(ClientError::Protocol("OK without user".into())),
                     }
                 }

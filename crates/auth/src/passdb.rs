@@ -16,11 +16,22 @@ extern "C" {
     fn endspent();
 }
 
+/// What a passdb knows of a user besides the password: the userdb
+/// fields of a passwd-file line (Dovecot passes them on as `userdb_uid`,
+/// `userdb_gid`, `userdb_home`). Empty for the system's accounts, whose
+/// mail processes look the user up in the passwd database.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFields {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub home: Option<String>,
+}
+
 /// The result of checking a user's password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The password is right; the user's canonical name.
-    Ok(String),
+    /// The password is right; the user's canonical name and fields.
+    Ok(String, UserFields),
     /// The user exists; the password is wrong.
     Mismatch,
     /// No database knows the user.
@@ -122,7 +133,9 @@ impl Shadow {
         }
         match self.hash(user) {
             None => Outcome::Unknown,
-            Some(h) if crate::crypt::verify(password, &h) => Outcome::Ok(user.to_string()),
+            Some(h) if crate::crypt::verify(password, &h) => {
+                Outcome::Ok(user.to_string(), UserFields::default())
+            }
             Some(_) => Outcome::Mismatch,
         }
     }
@@ -234,7 +247,14 @@ impl Passdb {
                 }
                 match f.lookup(user) {
                     None => Outcome::Unknown,
-                    Some(e) if e.verify(password) => Outcome::Ok(e.user.clone()),
+                    Some(e) if e.verify(password) => Outcome::Ok(
+                        e.user.clone(),
+                        UserFields {
+                            uid: e.uid,
+                            gid: e.gid,
+                            home: e.home.clone(),
+                        },
+                    ),
                     Some(_) => Outcome::Mismatch,
                 }
             }
@@ -251,7 +271,7 @@ pub fn check_all(dbs: &mut [Passdb], user: &str, password: &[u8]) -> (Outcome, &
     for db in dbs.iter_mut() {
         let name = db.name();
         match db.check(user, password) {
-            Outcome::Ok(u) => return (Outcome::Ok(u), name),
+            Outcome::Ok(u, f) => return (Outcome::Ok(u, f), name),
             Outcome::Mismatch => result = (Outcome::Mismatch, name),
             Outcome::TempFail(e) if result.0 == Outcome::Unknown => {
                 result = (Outcome::TempFail(e), name)

@@ -66,6 +66,24 @@ pub fn take_line(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, ProtoError> {
     }
 }
 
+/// The server's `OK` line: the canonical user name, then the userdb
+/// fields a passdb supplied (`userdb_uid=`, `userdb_gid=`,
+/// `userdb_home=`, Dovecot's names for passdb fields meant for userdb).
+pub fn ok_line(id: u32, user: &str, f: &crate::passdb::UserFields) -> String {
+    let mut line = format!("OK\t{id}\tuser={}", escape(user));
+    if let Some(uid) = f.uid {
+        line.push_str(&format!("\tuserdb_uid={uid}"));
+    }
+    if let Some(gid) = f.gid {
+        line.push_str(&format!("\tuserdb_gid={gid}"));
+    }
+    if let Some(home) = &f.home {
+        line.push_str(&format!("\tuserdb_home={}", escape(home)));
+    }
+    line.push('\n');
+    line
+}
+
 /// Dovecot's tab escaping: `\x01` → `\x011`, tab → `\x01t`, CR → `\x01r`,
 /// LF → `\x01n`.
 pub fn escape(s: &str) -> String {
@@ -287,6 +305,9 @@ pub enum ServerLine {
     Ok {
         id: u32,
         user: Option<String>,
+        /// userdb fields sent along (absent ones: None; malformed ones
+        /// make the line invalid).
+        fields: crate::passdb::UserFields,
     },
     Fail {
         id: u32,
@@ -310,6 +331,30 @@ fn reply_args(f: &[&str]) -> (Option<String>, Option<String>, bool) {
         }
     }
     (user, reason, temp)
+}
+
+fn userdb_fields(f: &[&str]) -> Result<crate::passdb::UserFields, ProtoError> {
+    let mut out = crate::passdb::UserFields::default();
+    for a in f {
+        if let Some(v) = a.strip_prefix("userdb_uid=") {
+            out.uid = Some(
+                v.parse()
+                    .map_err(|_| ProtoError::Bad("OK", "bad userdb_uid"))?,
+            );
+        } else if let Some(v) = a.strip_prefix("userdb_gid=") {
+            out.gid = Some(
+                v.parse()
+                    .map_err(|_| ProtoError::Bad("OK", "bad userdb_gid"))?,
+            );
+        } else if let Some(v) = a.strip_prefix("userdb_home=") {
+            let home = unescape(v).ok_or(ProtoError::Bad("OK", "bad userdb_home"))?;
+            if !home.starts_with('/') || home.contains('\0') {
+                return Err(ProtoError::Bad("OK", "userdb_home is not an absolute path"));
+            }
+            out.home = Some(home);
+        }
+    }
+    Ok(out)
 }
 
 impl ServerLine {
@@ -352,7 +397,8 @@ impl ServerLine {
             "OK" => {
                 let id = number("OK", f.get(1))?;
                 let (user, _, _) = reply_args(&f[2..]);
-                Ok(ServerLine::Ok { id, user })
+                let fields = userdb_fields(&f[2..])?;
+                Ok(ServerLine::Ok { id, user, fields })
             }
             "FAIL" => {
                 let id = number("FAIL", f.get(1))?;
@@ -459,9 +505,35 @@ mod tests {
             ServerLine::parse(b"OK\t3\tuser=al\x01tice"),
             Ok(ServerLine::Ok {
                 id: 3,
-                user: Some("al\tice".into())
+                user: Some("al\tice".into()),
+                fields: Default::default(),
             })
         );
+        let f = crate::passdb::UserFields {
+            uid: Some(1001),
+            gid: Some(100),
+            home: Some("/home/v\tx".into()),
+        };
+        let line = ok_line(4, "v@example.com", &f);
+        assert_eq!(
+            line,
+            "OK\t4\tuser=v@example.com\tuserdb_uid=1001\tuserdb_gid=100\tuserdb_home=/home/v\x01tx\n"
+        );
+        assert_eq!(
+            ServerLine::parse(line.trim_end().as_bytes()),
+            Ok(ServerLine::Ok {
+                id: 4,
+                user: Some("v@example.com".into()),
+                fields: f,
+            })
+        );
+        for bad in [
+            &b"OK\t4\tuser=a\tuserdb_uid=-1"[..],
+            b"OK\t4\tuser=a\tuserdb_gid=x",
+            b"OK\t4\tuser=a\tuserdb_home=relative",
+        ] {
+            assert!(ServerLine::parse(bad).is_err());
+        }
         assert_eq!(
             ServerLine::parse(b"FAIL\t3\tuser=bob\ttemp\treason=try later"),
             Ok(ServerLine::Fail {

@@ -328,7 +328,7 @@ impl Conn {
                 let mech = p.exchange.mech;
                 let (outcome, db) = passdb::check_all(&mut core.passdbs, &user, &creds.password);
                 match outcome {
-                    Outcome::Ok(u) => {
+                    Outcome::Ok(u, fields) => {
                         // An address with recent failures waits as long for
                         // a success as for a failure, so that timing does not
                         // tell a guesser which it was (Dovecot's penalty).
@@ -348,7 +348,7 @@ impl Conn {
                                 printable(&p.params.service, 32)
                             );
                         }
-                        let line = format!("OK\t{id}\tuser={}\n", protocol::escape(&u));
+                        let line = protocol::ok_line(id, &u, &fields);
                         self.delayed.push((now + penalty, id, line.into_bytes()));
                         self.release(now);
                     }

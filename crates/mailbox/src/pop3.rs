@@ -166,7 +166,13 @@ impl Pop3Mailbox {
     /// QUIT in the TRANSACTION state: removes the messages marked deleted
     /// (and, in a Maildir, marks the retrieved ones \Seen as Dovecot
     /// does). Returns how many were removed.
-    pub fn commit(mut self) -> Result<usize, StoreError> {
+    pub fn commit(self) -> Result<usize, StoreError> {
+        self.commit_with(true)
+    }
+
+    /// As [`Pop3Mailbox::commit`]; `mark_seen = false` leaves flags alone
+    /// (Dovecot's pop3_no_flag_updates).
+    pub fn commit_with(mut self, mark_seen: bool) -> Result<usize, StoreError> {
         let deleted: Vec<u32> = self
             .msgs
             .iter()
@@ -175,7 +181,11 @@ impl Pop3Mailbox {
             .collect();
         match &mut self.store {
             Store::Maildir(md) => {
-                for m in self.msgs.iter().filter(|m| m.retrieved && !m.deleted) {
+                let seen = self
+                    .msgs
+                    .iter()
+                    .filter(|m| mark_seen && m.retrieved && !m.deleted);
+                for m in seen {
                     if let Some(i) = md.position(m.uid) {
                         match md.change_flags(i, Flags::SEEN, Flags::NONE) {
                             Ok(()) | Err(StoreError::Expunged(_)) => {}

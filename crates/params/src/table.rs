@@ -657,6 +657,8 @@ crate::declare! {
     POP3_UIDL_FORMAT = string("pop3_uidl_format", "%08Xu%08Xv", "Dovecot setting: the format of POP3 UIDLs.");
     POP3_NO_FLAG_UPDATES = boolean("pop3_no_flag_updates", "no", "Dovecot setting: do not mark messages seen when POP3 retrieves them.");
     POP3_CLIENT_IDLE_TIMEOUT = time("pop3_client_idle_timeout", "10m", 's', 1, MAX, "How long pop3d waits for the next command from a client before it says \"Disconnected for inactivity\" (Dovecot: 10 minutes, not configurable; RFC 1939 asks for at least 10 minutes).");
+    POP3D_TLS_WRAPPERMODE = boolean("pop3d_tls_wrappermode", "no", "mailsuite: TLS from the first byte, for the pop3s service on port 995 (master.cf: -o pop3d_tls_wrappermode=yes; Dovecot's inet_listener pop3s with ssl = yes).");
+    IMAPD_TLS_WRAPPERMODE = boolean("imapd_tls_wrappermode", "no", "mailsuite: TLS from the first byte, for the imaps service on port 993 (master.cf: -o imapd_tls_wrappermode=yes; Dovecot's inet_listener imaps with ssl = yes).");
     POP3_LOCK_SESSION = boolean("pop3_lock_session", "yes", "Dovecot setting: allow only one POP3 session per mailbox at a time (Dovecot defaults to no; mailsuite to yes, so a second client gets a clear -ERR [IN-USE]).");
     IMAP_IDLE_NOTIFY_INTERVAL = time("imap_idle_notify_interval", "2m", 's', 1, MAX, "Dovecot setting: how often IDLE sends \"* OK Still here\" when nothing happened.");
     IMAP_MAX_LINE_LENGTH = size("imap_max_line_length", "65536", 1, MAX, "Dovecot setting: the maximal IMAP command line length in bytes.");

@@ -2,8 +2,8 @@
 //! one command (or AUTH response line) at a time through pop3-proto's
 //! parser, replies out.
 
+use login::Stream;
 use pop3_proto::{AuthResponse, Command, CommandError, CommandParser, ParserConfig, Reply};
-use server::Client;
 use std::io::{self, Read, Write};
 
 /// Why the conversation with the client ended.
@@ -28,16 +28,16 @@ impl std::fmt::Display for End {
 }
 
 pub struct Conn {
-    pub client: Client,
+    pub stream: Stream,
     /// Bytes read and not yet given to the parser.
     pending: Vec<u8>,
     parser: CommandParser,
 }
 
 impl Conn {
-    pub fn new(client: Client, pending: Vec<u8>) -> Conn {
+    pub fn new(stream: Stream, pending: Vec<u8>) -> Conn {
         Conn {
-            client,
+            stream,
             pending,
             parser: CommandParser::new(ParserConfig::default()),
         }
@@ -51,7 +51,7 @@ impl Conn {
     fn fill(&mut self) -> Result<(), End> {
         let mut buf = [0u8; 4096];
         loop {
-            match self.client.read(&mut buf) {
+            match self.stream.read(&mut buf) {
                 Ok(0) => return Err(End::Closed),
                 Ok(n) => {
                     self.pending.extend_from_slice(&buf[..n]);
@@ -105,7 +105,7 @@ impl Conn {
     }
 
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
-        self.client.write_all(bytes).map_err(End::Io)
+        self.stream.write_all(bytes).map_err(End::Io)
     }
 
     pub fn reply(&mut self, r: &Reply) -> Result<(), End> {

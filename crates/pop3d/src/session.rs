@@ -4,7 +4,7 @@
 //! are committed only there).
 
 use crate::conn::{Conn, End};
-use crate::login::MAX_BAD_COMMANDS;
+use crate::prelogin::MAX_BAD_COMMANDS;
 use crate::Settings;
 use mailbox::location::{Format, Location, UserVars};
 use mailbox::maildir_store::MaildirOpenOptions;
@@ -165,7 +165,7 @@ pub fn run(mut conn: Conn, s: &Settings, user: &str, acct: &Account) {
         if let Command::Quit = cmd {
             let total = mb.messages().len();
             let (_, size) = mb.stat();
-            return match mb.commit() {
+            return match mb.commit_with(!s.no_flag_updates) {
                 Ok(n) => {
                     let _ = conn.reply(&Reply::logout(n > 0));
                     maillog::info!(

@@ -1236,7 +1236,7 @@ impl<'a> Session<'a> {
             }
         });
         match result {
-            Ok(auth::client::Outcome::Ok { user }) => {
+            Ok(auth::client::Outcome::Ok { user, .. }) => {
                 self.sasl_client = Some(client);
                 self.sasl = Some((method, user));
                 self.req.sasl_authenticated = true;

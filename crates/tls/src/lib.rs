@@ -88,10 +88,32 @@ impl ServerTls {
     /// Builds the configuration from a certificate chain file and a key file
     /// (they may be the same file).
     pub fn from_files(cert: &Path, key: &Path) -> Result<ServerTls, TlsError> {
+        ServerTls::from_files_min(cert, key, "TLSv1.2")
+    }
+
+    /// As [`ServerTls::from_files`], accepting no protocol older than
+    /// `min_protocol` (Dovecot's ssl_min_protocol: `TLSv1.3` allows only
+    /// TLS 1.3; `TLSv1.2` and anything older allow 1.2 and 1.3, the
+    /// versions rustls speaks at all).
+    pub fn from_files_min(
+        cert: &Path,
+        key: &Path,
+        min_protocol: &str,
+    ) -> Result<ServerTls, TlsError> {
+        let versions: &[&rustls::SupportedProtocolVersion] =
+            match min_protocol.to_ascii_uppercase().as_str() {
+                "TLSV1.3" => &[&rustls::version::TLS13],
+                "TLSV1.2" | "TLSV1.1" | "TLSV1" | "SSLV3" | "ANY" | "" => rustls::DEFAULT_VERSIONS,
+                other => {
+                    return Err(TlsError::Config(format!(
+                        "unknown minimum protocol {other:?} (TLSv1.2 or TLSv1.3)"
+                    )))
+                }
+            };
         let certs = read_certs(cert)?;
         let key = read_key(key)?;
         let config = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .map_err(|e| TlsError::Config(e.to_string()))?
             .with_no_client_auth()
             .with_single_cert(certs, key)

@@ -68,12 +68,28 @@ pub fn is_root() -> bool {
 /// Drops from root to `user`, optionally inside `chroot_dir`. Must be called
 /// as root; afterwards neither uid nor gid can go back.
 pub fn drop_privileges(user: &Account, chroot_dir: Option<&Path>) -> io::Result<()> {
+    drop_to(user, chroot_dir, true)
+}
+
+/// As [`drop_privileges`], for an account that is not in the system's
+/// passwd database (a passwd-file or SQL user): the only group is the
+/// account's gid, never the supplementary groups of a system user who
+/// happens to have the same name.
+pub fn drop_privileges_virtual(user: &Account) -> io::Result<()> {
+    drop_to(user, None, false)
+}
+
+fn drop_to(user: &Account, chroot_dir: Option<&Path>, system: bool) -> io::Result<()> {
     let gid = Gid::from_raw(user.gid);
     let uid = Uid::from_raw(user.uid);
     unistd::setgid(gid).map_err(to_io)?;
-    let cname =
-        CString::new(user.name.clone()).map_err(|_| io::Error::other("user name contains NUL"))?;
-    unistd::initgroups(&cname, gid).map_err(to_io)?;
+    if system {
+        let cname = CString::new(user.name.clone())
+            .map_err(|_| io::Error::other("user name contains NUL"))?;
+        unistd::initgroups(&cname, gid).map_err(to_io)?;
+    } else {
+        unistd::setgroups(&[gid]).map_err(to_io)?;
+    }
     if let Some(dir) = chroot_dir {
         unistd::chroot(dir).map_err(to_io)?;
         unistd::chdir("/").map_err(to_io)?;

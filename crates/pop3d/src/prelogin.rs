@@ -1,17 +1,17 @@
 //! The pre-login dialogue, run by a child process that has already
-//! dropped to mail_owner: greeting, CAPA, USER/PASS, AUTH PLAIN and
-//! LOGIN, QUIT. Credentials go to the root parent as one frame
-//! ([`crate::frame`]); this process never learns whether the user exists
-//! beyond OK/FAIL, and it exits once the parent takes over.
+//! dropped to mail_owner: greeting, CAPA, STLS, USER/PASS, AUTH PLAIN and
+//! LOGIN, QUIT. Credentials go to the root parent through the login
+//! crate's [`Gate`]; this process never learns whether the user exists
+//! beyond OK/FAIL. After a login it hands the connection over (and, on
+//! TLS, stays on as the session's relay).
 
 use crate::conn::{Conn, End};
-use crate::frame::{self, Answer, Method};
 use crate::Settings;
+use login::{frame, Answer, Gate, Method, Stream};
 use pop3_proto::{capa, AuthResponse, Capabilities, Command, Reply, State};
-use std::os::unix::net::UnixStream;
 
-/// Failed logins before the connection is closed.
-pub const MAX_AUTH_ATTEMPTS: u32 = 3;
+use login::MAX_AUTH_ATTEMPTS;
+
 /// Bad commands before the connection is closed (Dovecot's limit).
 pub const MAX_BAD_COMMANDS: u32 = 20;
 
@@ -23,88 +23,124 @@ fn mechanisms(s: &Settings) -> Vec<String> {
         .collect()
 }
 
-/// Runs the dialogue and exits the process.
-pub fn run(conn: Conn, chan: UnixStream, s: &Settings, plaintext_ok: bool) -> ! {
+/// Runs the dialogue; returns when the client is gone or logged out
+/// without logging in (the process then exits).
+pub fn run(stream: Stream, gate: Gate, s: &Settings) {
     let mut l = Login {
-        conn,
-        chan,
-        plaintext_ok,
+        conn: Conn::new(stream, Vec::new()),
+        gate,
         failures: 0,
+        bad: 0,
     };
-    let code = match l.dialogue(s) {
-        Ok(()) | Err(End::Closed) | Err(End::Idle) => 0,
-        Err(End::Io(_)) => 0,
-    };
-    std::process::exit(code)
+    let mut greet = true;
+    loop {
+        match l.dialogue(s, std::mem::take(&mut greet)) {
+            Ok(Next::LoggedIn) => {
+                let pending = l.conn.take_pending();
+                l.gate.hand_over(l.conn.stream, &pending);
+            }
+            Ok(Next::StartTls) => {
+                // Whatever the client sent after STLS is dropped unread
+                // (RFC 2595: no plaintext injection into the TLS session).
+                match l.gate.start_tls(l.conn.stream) {
+                    Ok(t) => l.conn = Conn::new(t, Vec::new()),
+                    Err(e) => {
+                        maillog::info!("pop3-login: Disconnected: {e}");
+                        return;
+                    }
+                }
+            }
+            Ok(Next::Quit) | Err(_) => return,
+        }
+    }
 }
 
 struct Login {
     conn: Conn,
-    chan: UnixStream,
-    plaintext_ok: bool,
+    gate: Gate,
     failures: u32,
+    bad: u32,
+}
+
+/// How the dialogue ended.
+enum Next {
+    Quit,
+    StartTls,
+    LoggedIn,
 }
 
 enum Step {
     Again,
-    Done,
+    Done(Next),
 }
 
 impl Login {
-    fn dialogue(&mut self, s: &Settings) -> Result<(), End> {
-        self.conn.reply(&Reply::greeting(&s.greeting, None))?;
+    fn plaintext_ok(&self) -> bool {
+        self.gate.plaintext_ok(&self.conn.stream)
+    }
+
+    fn dialogue(&mut self, s: &Settings, greet: bool) -> Result<Next, End> {
+        if greet {
+            self.conn.reply(&Reply::greeting(&s.greeting, None))?;
+        }
         let mut user: Option<String> = None;
-        let mut bad = 0;
         loop {
             let cmd = match self.conn.command()? {
                 Ok(c) if c.allowed_in(State::Authorization) => c,
                 Ok(c) => {
-                    bad += 1;
+                    self.bad += 1;
                     self.conn
                         .reply(&Reply::unknown_command(c.verb().as_str()))?;
-                    if bad >= MAX_BAD_COMMANDS {
-                        return self.conn.reply(&Reply::too_many_bad_commands());
+                    if self.bad >= MAX_BAD_COMMANDS {
+                        self.conn.reply(&Reply::too_many_bad_commands())?;
+                        return Ok(Next::Quit);
                     }
                     continue;
                 }
                 Err(e) => {
-                    bad += 1;
+                    self.bad += 1;
                     self.conn.reply(&e.reply())?;
-                    if bad >= MAX_BAD_COMMANDS {
-                        return self.conn.reply(&Reply::too_many_bad_commands());
+                    if self.bad >= MAX_BAD_COMMANDS {
+                        self.conn.reply(&Reply::too_many_bad_commands())?;
+                        return Ok(Next::Quit);
                     }
                     continue;
                 }
             };
             let step = match cmd {
                 Command::Capa => {
-                    let mut c = Capabilities {
-                        user: self.plaintext_ok,
-                        sasl: if self.plaintext_ok {
-                            mechanisms(s)
-                        } else {
-                            Vec::new()
-                        },
+                    let plaintext = self.plaintext_ok();
+                    let c = Capabilities {
+                        user: plaintext,
+                        sasl: if plaintext { mechanisms(s) } else { Vec::new() },
+                        stls: self.gate.can_start_tls(&self.conn.stream),
                         ..Capabilities::default()
                     };
-                    c.stls = false;
                     self.conn.send(&capa(&c))?;
                     Step::Again
                 }
                 Command::Quit => {
                     self.conn.reply(&Reply::ok("Logging out"))?;
-                    Step::Done
+                    Step::Done(Next::Quit)
                 }
                 Command::Stls => {
-                    self.conn.reply(&Reply::tls_unavailable())?;
-                    Step::Again
+                    if self.gate.can_start_tls(&self.conn.stream) {
+                        self.conn.reply(&Reply::stls())?;
+                        Step::Done(Next::StartTls)
+                    } else if self.conn.stream.is_tls() {
+                        self.conn.reply(&Reply::tls_active())?;
+                        Step::Again
+                    } else {
+                        self.conn.reply(&Reply::tls_unavailable())?;
+                        Step::Again
+                    }
                 }
                 Command::Apop { .. } => {
                     self.conn.reply(&Reply::apop_disabled())?;
                     Step::Again
                 }
                 Command::User(u) => {
-                    if !self.plaintext_ok {
+                    if !self.plaintext_ok() {
                         self.conn.reply(&Reply::plaintext_disallowed())?;
                     } else {
                         user = Some(u);
@@ -113,7 +149,7 @@ impl Login {
                     Step::Again
                 }
                 Command::Pass(p) => {
-                    if !self.plaintext_ok {
+                    if !self.plaintext_ok() {
                         self.conn.reply(&Reply::plaintext_disallowed())?;
                         Step::Again
                     } else {
@@ -130,7 +166,7 @@ impl Login {
                     mechanism: None, ..
                 } => {
                     let mut out = Reply::plain_ok().to_bytes();
-                    if self.plaintext_ok {
+                    if self.plaintext_ok() {
                         for m in mechanisms(s) {
                             out.extend_from_slice(m.as_bytes());
                             out.extend_from_slice(b"\r\n");
@@ -147,7 +183,7 @@ impl Login {
                     if !mechanisms(s).contains(&m) {
                         self.conn.reply(&Reply::auth_unsupported())?;
                         Step::Again
-                    } else if !self.plaintext_ok {
+                    } else if !self.plaintext_ok() {
                         self.conn.reply(&Reply::plaintext_disallowed())?;
                         Step::Again
                     } else {
@@ -165,8 +201,8 @@ impl Login {
                     Step::Again
                 }
             };
-            if let Step::Done = step {
-                return Ok(());
+            if let Step::Done(next) = step {
+                return Ok(next);
             }
         }
     }
@@ -247,25 +283,19 @@ impl Login {
         self.failures += 1;
         self.conn.reply(&Reply::auth_failed())?;
         Ok(if self.failures >= MAX_AUTH_ATTEMPTS {
-            Step::Done
+            Step::Done(Next::Quit)
         } else {
             Step::Again
         })
     }
 
-    /// Asks the parent; on OK hands over the unparsed input and ends.
+    /// Asks the root parent.
     fn attempt(&mut self, user: &str, pass: &[u8], m: Method) -> Result<Step, End> {
         if !frame::user_ok(user) || !frame::pass_ok(pass) {
             return self.failed();
         }
-        let answer = frame::write_attempt(&mut self.chan, user, pass, m)
-            .and_then(|()| frame::read_answer(&mut self.chan));
-        match answer {
-            Ok(Answer::Ok) => {
-                let pending = self.conn.take_pending();
-                frame::write_pending(&mut self.chan, &pending).map_err(End::Io)?;
-                Ok(Step::Done)
-            }
+        match self.gate.attempt(&self.conn.stream, user, pass, m) {
+            Ok(Answer::Ok) => Ok(Step::Done(Next::LoggedIn)),
             Ok(Answer::Fail) => self.failed(),
             Ok(Answer::Temp) => {
                 self.conn.reply(&Reply::auth_temp_failure())?;

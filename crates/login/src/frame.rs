@@ -2,8 +2,9 @@
 //! root parent: a socketpair carrying tiny, strictly checked frames.
 //!
 //! child → parent, a login attempt: `u32 len, user, u32 len, password,
-//! u8 method` (big-endian lengths; user at most [`MAX_USER`] bytes,
-//! password at most [`MAX_PASS`]).
+//! u8 method, u8 tls` (big-endian lengths; user at most [`MAX_USER`]
+//! bytes, password at most [`MAX_PASS`]; tls 1 when the client
+//! connection is TLS-encrypted, else 0).
 //! parent → child: one line, `OK`, `FAIL` or `TEMP`.
 //! child → parent after `OK`: `u32 len, bytes` — what the client already
 //! sent after its login command (pipelining), at most [`MAX_PENDING`]
@@ -56,11 +57,18 @@ pub struct Attempt {
     pub user: String,
     pub pass: Vec<u8>,
     pub method: Method,
+    /// The client talks TLS to the pre-login process (which then stays
+    /// on as the session's TLS relay).
+    pub tls: bool,
 }
 
 impl std::fmt::Debug for Attempt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Attempt({:?}, <password>, {:?})", self.user, self.method)
+        write!(
+            f,
+            "Attempt({:?}, <password>, {:?}, tls={})",
+            self.user, self.method, self.tls
+        )
     }
 }
 
@@ -86,16 +94,23 @@ pub fn pass_ok(pass: &[u8]) -> bool {
     pass.len() <= MAX_PASS && !pass.contains(&0)
 }
 
-pub fn write_attempt(w: &mut impl Write, user: &str, pass: &[u8], m: Method) -> io::Result<()> {
+pub fn write_attempt(
+    w: &mut impl Write,
+    user: &str,
+    pass: &[u8],
+    m: Method,
+    tls: bool,
+) -> io::Result<()> {
     if !user_ok(user) || !pass_ok(pass) {
         return Err(bad("login attempt out of bounds"));
     }
-    let mut out = Vec::with_capacity(9 + user.len() + pass.len());
+    let mut out = Vec::with_capacity(10 + user.len() + pass.len());
     out.extend_from_slice(&(user.len() as u32).to_be_bytes());
     out.extend_from_slice(user.as_bytes());
     out.extend_from_slice(&(pass.len() as u32).to_be_bytes());
     out.extend_from_slice(pass);
     out.push(m.code());
+    out.push(u8::from(tls));
     w.write_all(&out)
 }
 
@@ -132,7 +147,7 @@ pub fn read_attempt(r: &mut impl Read) -> io::Result<Option<Attempt>> {
     let plen = read_len(r, MAX_PASS)?;
     let mut pass = vec![0u8; plen];
     r.read_exact(&mut pass)?;
-    let mut m = [0u8; 1];
+    let mut m = [0u8; 2];
     r.read_exact(&mut m)?;
     let user = String::from_utf8(user).map_err(|_| bad("user name is not UTF-8"))?;
     if !user_ok(&user) {
@@ -142,7 +157,17 @@ pub fn read_attempt(r: &mut impl Read) -> io::Result<Option<Attempt>> {
         return Err(bad("password with NUL"));
     }
     let method = Method::from_code(m[0]).ok_or_else(|| bad("unknown method"))?;
-    Ok(Some(Attempt { user, pass, method }))
+    let tls = match m[1] {
+        0 => false,
+        1 => true,
+        _ => return Err(bad("bad TLS flag")),
+    };
+    Ok(Some(Attempt {
+        user,
+        pass,
+        method,
+        tls,
+    }))
 }
 
 pub fn write_answer(w: &mut impl Write, a: Answer) -> io::Result<()> {
@@ -192,12 +217,13 @@ mod tests {
     #[test]
     fn attempt_round_trip_and_limits() {
         let mut v = Vec::new();
-        write_attempt(&mut v, "bob", b"pw d", Method::Plain).expect("write");
+        write_attempt(&mut v, "bob", b"pw d", Method::Plain, true).expect("write");
         let a = read_attempt(&mut v.as_slice())
             .expect("read")
             .expect("some");
         assert_eq!((a.user.as_str(), a.pass.as_slice()), ("bob", &b"pw d"[..]));
         assert_eq!(a.method, Method::Plain);
+        assert!(a.tls);
         assert!(read_attempt(&mut &b""[..]).expect("eof").is_none());
         // A forged frame: user name too long, control characters, bad method.
         let mut f = 300u32.to_be_bytes().to_vec();
@@ -206,14 +232,19 @@ mod tests {
         let mut f = 3u32.to_be_bytes().to_vec();
         f.extend_from_slice(b"a\nb");
         f.extend_from_slice(&0u32.to_be_bytes());
-        f.push(0);
+        f.extend_from_slice(&[0, 0]);
         assert!(read_attempt(&mut f.as_slice()).is_err());
         let mut f = 1u32.to_be_bytes().to_vec();
         f.extend_from_slice(b"a");
         f.extend_from_slice(&0u32.to_be_bytes());
-        f.push(9);
+        f.extend_from_slice(&[0, 2]);
+        assert!(read_attempt(&mut f.as_slice()).is_err(), "bad TLS flag");
+        let mut f = 1u32.to_be_bytes().to_vec();
+        f.extend_from_slice(b"a");
+        f.extend_from_slice(&0u32.to_be_bytes());
+        f.extend_from_slice(&[9, 0]);
         assert!(read_attempt(&mut f.as_slice()).is_err());
-        assert!(write_attempt(&mut Vec::new(), "a\u{7f}", b"", Method::Plain).is_err());
+        assert!(write_attempt(&mut Vec::new(), "a\u{7f}", b"", Method::Plain, false).is_err());
         let mut v = Vec::new();
         write_answer(&mut v, Answer::Temp).expect("write");
         assert_eq!(read_answer(&mut v.as_slice()).expect("read"), Answer::Temp);
