@@ -149,13 +149,21 @@ fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
     std::os::unix::fs::chown(&file, Some(65534), Some(65534)).expect("chown");
     std::fs::write(&out, "").expect("touch");
     std::os::unix::fs::chown(&out, Some(65534), Some(65534)).expect("chown");
+    // A file name ending in "/" is a Maildir (alias deliveries run as
+    // default_privs, nobody).
+    let maildir = inst.dir.join("kept");
+    for d in ["", "tmp", "new", "cur"] {
+        std::fs::create_dir_all(maildir.join(d)).expect("maildir");
+        std::os::unix::fs::chown(maildir.join(d), Some(65534), Some(65534)).expect("chown");
+    }
     newaliases(
         &inst,
         &format!(
-            "dream: {u}\nteam: {u}, {f}\ncmd: \"|cat > {o}\"\n",
+            "dream: {u}\nteam: {u}, {f}\ncmd: \"|cat > {o}\"\nkeep: {m}/\n",
             u = user.name,
             f = file.display(),
-            o = out.display()
+            o = out.display(),
+            m = maildir.display()
         ),
     );
     inst.start();
@@ -229,6 +237,22 @@ fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
             .unwrap_or(false)),
         "{}",
         inst.maillog()
+    );
+    smtp_send(port, "keep@localhost", BODY);
+    assert!(
+        inst.wait_log("status=sent (delivered to maildir: ", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let files: Vec<_> = std::fs::read_dir(maildir.join("new"))
+        .expect("new")
+        .flatten()
+        .collect();
+    assert_eq!(files.len(), 1);
+    let text = std::fs::read_to_string(files[0].path()).expect("message");
+    assert!(
+        text.contains("last line") && !text.starts_with("From "),
+        "{text}"
     );
 }
 

@@ -769,6 +769,26 @@ impl Job<'_> {
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
         };
         let mut msg = Prepended::new(self.headers(&self.rcpt.address), src);
+        let _as = match ids.map(AsUser::become_user).transpose() {
+            Ok(a) => a,
+            Err(e) => return failed("4.3.0", format!("cannot switch user: {e}")),
+        };
+        if path.as_os_str().to_string_lossy().ends_with('/') {
+            // A name ending in "/" is a Maildir, as in Postfix.
+            let opts = MaildirOptions {
+                size_limit: self.s.size_limit,
+                hostname: Some(self.s.myhostname.clone()),
+                ..MaildirOptions::default()
+            };
+            return match mailbox::maildir::deliver(path, &mut msg, &opts) {
+                Ok(_) => {
+                    self.done
+                        .push(format!("delivered to maildir: {}", path.display()));
+                    sent(format!("delivered to maildir: {}", path.display()))
+                }
+                Err(e) => from_delivery_error(&e, e.maildir_text()),
+            };
+        }
         let opts = MboxOptions {
             locks: self.s.locks,
             lock_policy: self.s.lock_policy,
@@ -777,10 +797,6 @@ impl Job<'_> {
             dotlock_may_fail: true,
             refuse_executable: true,
             ..MboxOptions::default()
-        };
-        let _as = match ids.map(AsUser::become_user).transpose() {
-            Ok(a) => a,
-            Err(e) => return failed("4.3.0", format!("cannot switch user: {e}")),
         };
         match mailbox::mbox::deliver(path, &self.req.sender, SystemTime::now(), &mut msg, &opts) {
             Ok(_) => {

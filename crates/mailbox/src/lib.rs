@@ -29,6 +29,11 @@
 //!   sizes, Dovecot's default POP3 UIDL.
 //! * [`pop3`]: one POP3 session's view of a mailbox (either format):
 //!   the numbered list, sizes, UIDLs, deletions applied at QUIT.
+//! * [`folders`]: one user's IMAP mailboxes under a Maildir++ root
+//!   (list, create, delete, rename, Dovecot's `subscriptions` file).
+//! * [`imap`]: one IMAP session's view of a Maildir ([`imap::Selected`]):
+//!   sequence numbers, \Recent, keywords through `dovecot-keywords`,
+//!   changes by others reported in RFC 3501 order; APPEND, COPY, STATUS.
 //! * [`store`]: [`store::StoreError`] and [`store::Flags`].
 //!
 //! # Security
@@ -46,6 +51,8 @@
 
 mod copy;
 pub mod error;
+pub mod folders;
+pub mod imap;
 pub mod location;
 pub mod lock;
 pub mod maildir;

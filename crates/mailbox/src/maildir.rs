@@ -94,7 +94,7 @@ pub fn escape_hostname(host: &str) -> String {
     s
 }
 
-fn default_hostname() -> &'static str {
+pub(crate) fn default_hostname() -> &'static str {
     static HOST: OnceLock<String> = OnceLock::new();
     HOST.get_or_init(|| escape_hostname(&util::host::hostname()))
 }

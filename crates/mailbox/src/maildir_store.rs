@@ -161,6 +161,9 @@ pub struct Maildir {
     uid_validity: u32,
     next_uid: u32,
     messages: Vec<MaildirMessage>,
+    /// Base names this process moved from `new/` to `cur/` (IMAP's
+    /// \Recent), until [`Maildir::take_moved_from_new`].
+    moved: Vec<String>,
 }
 
 fn list_dir(dir: &Path) -> Result<Vec<String>, StoreError> {
@@ -205,6 +208,7 @@ impl Maildir {
             uid_validity: 0,
             next_uid: 1,
             messages: Vec::new(),
+            moved: Vec::new(),
         };
         m.sync()?;
         Ok(m)
@@ -232,7 +236,19 @@ impl Maildir {
         self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
     }
 
-    fn scan(&self) -> Result<Vec<(String, bool)>, StoreError> {
+    /// Where `dovecot-uidlist` (and `dovecot-keywords`) live.
+    pub fn control_dir(&self) -> &Path {
+        &self.control
+    }
+
+    /// The base names of the files this handle moved from `new/` to
+    /// `cur/` itself (so it is the first to see them: IMAP's \Recent)
+    /// since the last call.
+    pub fn take_moved_from_new(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.moved)
+    }
+
+    fn scan(&mut self) -> Result<Vec<(String, bool)>, StoreError> {
         let new_dir = self.dir.join("new");
         let cur_dir = self.dir.join("cur");
         let mut files = Vec::new();
@@ -247,7 +263,7 @@ impl Maildir {
                 format!("{name}:2,")
             };
             match fs::rename(new_dir.join(&name), cur_dir.join(&target)) {
-                Ok(()) => {}
+                Ok(()) => self.moved.push(FileName::parse(&name).base),
                 // Another session moved it; the cur/ listing finds it.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(StoreError::io("rename", &new_dir.join(&name), e)),
@@ -455,16 +471,38 @@ impl Maildir {
     /// Sets message `idx`'s system flags to `flags` by renaming its file
     /// (moving it to cur/ if it was still in new/). Keywords are kept.
     pub fn set_flags(&mut self, idx: usize, flags: Flags) -> Result<(), StoreError> {
+        self.set_info(idx, flags, None)
+    }
+
+    /// Sets message `idx`'s system flags and, when `keywords` is given,
+    /// its keyword letters (`a`–`z`, any order) by renaming its file.
+    pub fn set_info(
+        &mut self,
+        idx: usize,
+        flags: Flags,
+        keywords: Option<&str>,
+    ) -> Result<(), StoreError> {
         for _ in 0..3 {
             let m = self
                 .messages
                 .get(idx)
                 .ok_or(StoreError::NoSuchMessage(idx))?;
-            if m.flags() == flags && !m.in_new && m.name.has_info {
+            let mut name = m.name.clone();
+            if let Some(k) = keywords {
+                let mut kw: Vec<char> = k.chars().collect();
+                kw.sort_unstable();
+                kw.dedup();
+                name.keywords = kw.into_iter().collect();
+            }
+            if m.flags() == flags
+                && !m.in_new
+                && m.name.has_info
+                && m.name.keywords == name.keywords
+            {
                 return Ok(());
             }
             let from = self.path_of(m);
-            let new_name = m.name.with_flags(flags);
+            let new_name = name.with_flags(flags);
             let to = self.dir.join("cur").join(&new_name);
             match fs::rename(&from, &to) {
                 Ok(()) => {

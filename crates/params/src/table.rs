@@ -661,6 +661,7 @@ crate::declare! {
     IMAPD_TLS_WRAPPERMODE = boolean("imapd_tls_wrappermode", "no", "mailsuite: TLS from the first byte, for the imaps service on port 993 (master.cf: -o imapd_tls_wrappermode=yes; Dovecot's inet_listener imaps with ssl = yes).");
     POP3_LOCK_SESSION = boolean("pop3_lock_session", "yes", "Dovecot setting: allow only one POP3 session per mailbox at a time (Dovecot defaults to no; mailsuite to yes, so a second client gets a clear -ERR [IN-USE]).");
     IMAP_IDLE_NOTIFY_INTERVAL = time("imap_idle_notify_interval", "2m", 's', 1, MAX, "Dovecot setting: how often IDLE sends \"* OK Still here\" when nothing happened.");
+    IMAP_CLIENT_IDLE_TIMEOUT = time("imap_client_idle_timeout", "30m", 's', 1, MAX, "mailsuite: how long imapd waits for the next command (and an IDLE lasts at most) before it says \"* BYE Disconnected for inactivity.\" (Dovecot: 30 minutes, RFC 3501's minimum autologout time).");
     IMAP_MAX_LINE_LENGTH = size("imap_max_line_length", "65536", 1, MAX, "Dovecot setting: the maximal IMAP command line length in bytes.");
     MAIL_DEBUG = boolean("mail_debug", "no", "Dovecot setting: log how mailbox locations are found.");
     MAIL_UID = string("mail_uid", "", "Dovecot setting: the system user of mail processes (for virtual users all owned by one account).");

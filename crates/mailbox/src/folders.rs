@@ -1,0 +1,640 @@
+//! One user's IMAP mailboxes under a Maildir++ root, as Dovecot's
+//! default Maildir layout keeps them: INBOX is the root Maildir, mailbox
+//! `a.b` is the directory `root/.a.b` (hierarchy separator '.'), with
+//! the empty `maildirfolder` marker. Parents are not created: a folder
+//! `a.b` can exist without `a`.
+//!
+//! A name whose first level is `INBOX` in any case is written `INBOX`
+//! (`inbox.x` is `INBOX.x`, directory `.INBOX.x`), as Dovecot does.
+//!
+//! Subscriptions are Dovecot's `subscriptions` file in the root: version
+//! 1 (one name per line) or version 2 (`V\t2`, an empty line, then names
+//! with '\t' between levels and `\x01`-escapes). A change keeps the
+//! file's version, and a new file is version 1 — what Dovecot 2.3's
+//! `subsfile_set_subscribed` does. Changes are made under
+//! `subscriptions.lock` (O_EXCL, Dovecot's dotlock name), written into
+//! the lock file and renamed over the file.
+
+use crate::store::StoreError;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The IMAP hierarchy separator of the Maildir++ layout.
+pub const SEPARATOR: char = '.';
+
+/// The subscriptions file in the root.
+pub const SUBSCRIPTIONS: &str = "subscriptions";
+
+/// Why a mailbox operation failed.
+#[derive(Debug)]
+pub enum FolderError {
+    /// Not a usable mailbox name (empty level, leading '.', '/', NUL or
+    /// control chars, > 255 bytes…).
+    Invalid(String),
+    /// CREATE/RENAME target exists.
+    Exists,
+    /// No such mailbox.
+    NotFound,
+    /// The operation is not allowed on INBOX (DELETE INBOX).
+    Inbox,
+    Store(StoreError),
+}
+
+impl fmt::Display for FolderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FolderError::Invalid(n) => write!(f, "invalid mailbox name: {n:?}"),
+            FolderError::Exists => f.write_str("mailbox already exists"),
+            FolderError::NotFound => f.write_str("mailbox does not exist"),
+            FolderError::Inbox => f.write_str("not allowed on INBOX"),
+            FolderError::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for FolderError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FolderError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for FolderError {
+    fn from(e: StoreError) -> Self {
+        FolderError::Store(e)
+    }
+}
+
+fn io_err(what: &'static str, path: &Path, e: io::Error) -> FolderError {
+    FolderError::Store(StoreError::io(what, path, e))
+}
+
+/// A file replaced under a dotlock: `NAME.lock` is created with O_EXCL
+/// (the lock), the new contents are written into it, fsync'd, and it is
+/// renamed over `NAME`. Dropped uncommitted, the lock file is removed.
+pub(crate) struct DotLock {
+    lock: PathBuf,
+    target: PathBuf,
+    file: Option<File>,
+}
+
+impl DotLock {
+    /// Takes `target.lock`, retrying up to `timeout`; a lock not touched
+    /// for `stale` is removed.
+    pub(crate) fn acquire(
+        target: &Path,
+        timeout: Duration,
+        stale: Duration,
+    ) -> Result<DotLock, StoreError> {
+        let mut lock = target.as_os_str().to_owned();
+        lock.push(".lock");
+        let lock = PathBuf::from(lock);
+        let start = Instant::now();
+        loop {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&lock)
+            {
+                Ok(f) => {
+                    return Ok(DotLock {
+                        lock,
+                        target: target.to_path_buf(),
+                        file: Some(f),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let is_stale = fs::symlink_metadata(&lock)
+                        .ok()
+                        .and_then(|m| m.modified().ok())
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > stale);
+                    if is_stale {
+                        let _ = fs::remove_file(&lock);
+                        continue;
+                    }
+                    if start.elapsed() >= timeout {
+                        return Err(StoreError::LockBusy(lock));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(StoreError::io("create", &lock, e)),
+            }
+        }
+    }
+
+    /// Writes `data`, fsyncs, renames over the target (releasing the lock).
+    pub(crate) fn commit(mut self, data: &[u8]) -> Result<(), StoreError> {
+        let Some(mut f) = self.file.take() else {
+            return Err(StoreError::Changed(self.lock.clone()));
+        };
+        let res = f
+            .write_all(data)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| StoreError::io("write", &self.lock, e))
+            .and_then(|()| {
+                fs::rename(&self.lock, &self.target)
+                    .map_err(|e| StoreError::io("rename", &self.lock, e))
+            });
+        if res.is_err() {
+            let _ = fs::remove_file(&self.lock);
+        }
+        res
+    }
+}
+
+impl Drop for DotLock {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.lock);
+        }
+    }
+}
+
+const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The name with a first level of `INBOX` (any case) written `INBOX`,
+/// after checking it.
+fn normalize(name: &str) -> Result<String, FolderError> {
+    let bad = || FolderError::Invalid(name.to_string());
+    if name.is_empty() || name.len() > 255 {
+        return Err(bad());
+    }
+    if name
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '/' | '*' | '%'))
+    {
+        return Err(bad());
+    }
+    if name.split(SEPARATOR).any(|l| l.is_empty()) {
+        return Err(bad());
+    }
+    let (first, rest) = match name.split_once(SEPARATOR) {
+        Some((f, r)) => (f, Some(r)),
+        None => (name, None),
+    };
+    if first.eq_ignore_ascii_case("INBOX") {
+        return Ok(match rest {
+            Some(r) => format!("INBOX{SEPARATOR}{r}"),
+            None => "INBOX".to_string(),
+        });
+    }
+    Ok(name.to_string())
+}
+
+/// One user's mailboxes under a Maildir++ root.
+#[derive(Debug, Clone)]
+pub struct Folders {
+    root: PathBuf,
+}
+
+impl Folders {
+    pub fn new(root: &Path) -> Folders {
+        Folders {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// The directory of mailbox `name` (IMAP name, already decoded to
+    /// UTF-8; "INBOX" any case = root).
+    pub fn path(&self, name: &str) -> Result<PathBuf, FolderError> {
+        let n = normalize(name)?;
+        if n == "INBOX" {
+            return Ok(self.root.clone());
+        }
+        Ok(self.root.join(format!(".{n}")))
+    }
+
+    /// Whether `name` exists as a selectable mailbox (has cur/).
+    pub fn exists(&self, name: &str) -> bool {
+        self.path(name).is_ok_and(|p| p.join("cur").is_dir())
+    }
+
+    /// The folders (not INBOX), unsorted; hidden and invalid names skipped.
+    fn folder_names(&self) -> Result<Vec<String>, FolderError> {
+        let rd = match fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("read directory", &self.root, e)),
+        };
+        let mut out = Vec::new();
+        for ent in rd {
+            let ent = ent.map_err(|e| io_err("read directory", &self.root, e))?;
+            let Some(name) = ent.file_name().to_str().map(String::from) else {
+                continue;
+            };
+            let Some(folder) = name.strip_prefix('.') else {
+                continue;
+            };
+            if normalize(folder).ok().as_deref() != Some(folder) {
+                continue;
+            }
+            if ent.path().join("cur").is_dir() {
+                out.push(folder.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every mailbox: "INBOX" first, then the folders sorted, with '.'
+    /// separators ("Archive.2024").
+    pub fn list(&self) -> Result<Vec<String>, FolderError> {
+        let mut v = self.folder_names()?;
+        v.sort();
+        v.insert(0, "INBOX".to_string());
+        Ok(v)
+    }
+
+    /// Whether `name` has child mailboxes.
+    pub fn has_children(&self, name: &str) -> bool {
+        let Ok(n) = normalize(name) else {
+            return false;
+        };
+        let prefix = format!("{n}{SEPARATOR}");
+        self.folder_names()
+            .map(|v| v.iter().any(|f| f.starts_with(&prefix)))
+            .unwrap_or(false)
+    }
+
+    /// CREATE (with the `maildirfolder` marker; parents are not created).
+    pub fn create(&self, name: &str) -> Result<(), FolderError> {
+        let n = normalize(name)?;
+        if n == "INBOX" {
+            return Err(FolderError::Exists);
+        }
+        let path = self.path(&n)?;
+        if fs::symlink_metadata(&path).is_ok() {
+            return Err(FolderError::Exists);
+        }
+        crate::maildir::make_maildir(&self.root).map_err(|e| io_err("create", &self.root, e))?;
+        // Build it under a hidden name, then rename into place, so no
+        // half-made mailbox is ever visible and two CREATEs cannot both
+        // succeed.
+        let tmp = self.hidden_temp("create");
+        let res = (|| -> Result<(), FolderError> {
+            fs::create_dir(&tmp).map_err(|e| io_err("create", &tmp, e))?;
+            crate::maildir::make_maildir(&tmp).map_err(|e| io_err("create", &tmp, e))?;
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(tmp.join("maildirfolder"))
+                .map_err(|e| io_err("create", &tmp, e))?;
+            rename_noreplace(&tmp, &path).map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists
+                    || e.raw_os_error() == Some(libc::ENOTEMPTY)
+                {
+                    FolderError::Exists
+                } else {
+                    io_err("rename", &tmp, e)
+                }
+            })
+        })();
+        if res.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        res
+    }
+
+    /// A hidden, unique directory name in the root (skipped by listings:
+    /// it starts with "..").
+    fn hidden_temp(&self, what: &str) -> PathBuf {
+        let u = crate::maildir::unique_name("x");
+        self.root.join(format!("..mailsuite-{what}.{u}"))
+    }
+
+    /// DELETE: renames the folder to a hidden name, then removes it;
+    /// children stay. Also drops it from the subscriptions.
+    pub fn delete(&self, name: &str) -> Result<(), FolderError> {
+        let n = normalize(name)?;
+        if n == "INBOX" {
+            return Err(FolderError::Inbox);
+        }
+        let path = self.path(&n)?;
+        if !path.join("cur").is_dir() {
+            return Err(FolderError::NotFound);
+        }
+        let tmp = self.hidden_temp("deleted");
+        match fs::rename(&path, &tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(FolderError::NotFound),
+            Err(e) => return Err(io_err("rename", &path, e)),
+        }
+        fs::remove_dir_all(&tmp).map_err(|e| io_err("remove", &tmp, e))?;
+        let _ = util::safe_file::sync_dir(&self.root);
+        self.set_subscribed(&n, false)
+    }
+
+    /// RENAME, children included (a.b → c.b when a → c). Renaming INBOX
+    /// moves all its messages into the new folder, leaving INBOX empty.
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), FolderError> {
+        let from = normalize(from)?;
+        let to = normalize(to)?;
+        if to == "INBOX" {
+            return Err(FolderError::Exists);
+        }
+        let to_path = self.path(&to)?;
+        if fs::symlink_metadata(&to_path).is_ok() {
+            return Err(FolderError::Exists);
+        }
+        if from == "INBOX" {
+            return self.rename_inbox(&to, &to_path);
+        }
+        let from_path = self.path(&from)?;
+        if !from_path.join("cur").is_dir() {
+            return Err(FolderError::NotFound);
+        }
+        if to.starts_with(&format!("{from}{SEPARATOR}")) || to == from {
+            // Into its own subtree: the children's new names would clash.
+            return Err(FolderError::Invalid(to));
+        }
+        let prefix = format!("{from}{SEPARATOR}");
+        let mut children: Vec<(String, String)> = self
+            .folder_names()?
+            .into_iter()
+            .filter_map(|f| {
+                let rest = f.strip_prefix(&prefix)?.to_string();
+                Some((f, format!("{to}{SEPARATOR}{rest}")))
+            })
+            .collect();
+        children.sort();
+        for (_, new) in &children {
+            if fs::symlink_metadata(self.path(new)?).is_ok() {
+                return Err(FolderError::Exists);
+            }
+        }
+        rename_noreplace(&from_path, &to_path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => FolderError::NotFound,
+            io::ErrorKind::AlreadyExists => FolderError::Exists,
+            _ => io_err("rename", &from_path, e),
+        })?;
+        for (old, new) in &children {
+            let (o, n) = (self.path(old)?, self.path(new)?);
+            match rename_noreplace(&o, &n) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("rename", &o, e)),
+            }
+        }
+        let _ = util::safe_file::sync_dir(&self.root);
+        self.rename_subscriptions(&from, &to)
+    }
+
+    /// RENAME INBOX: a new folder gets INBOX's files (and a copy of its
+    /// uidlist and keywords, so the messages keep their UIDs there);
+    /// INBOX keeps its uidlist (without the records), so its UIDs are
+    /// never reused. Done under INBOX's uidlist lock.
+    fn rename_inbox(&self, to: &str, to_path: &Path) -> Result<(), FolderError> {
+        use crate::uidlist::{UidList, UidListLock};
+        crate::maildir::make_maildir(&self.root).map_err(|e| io_err("create", &self.root, e))?;
+        let lock = UidListLock::acquire(&self.root, LOCK_TIMEOUT)?;
+        self.create(to)?;
+        if let Some(mut list) = UidList::read(&self.root)? {
+            // The copy gets its own GUID.
+            list.guid = Some(crate::uidlist::new_guid());
+            let p = to_path.join(crate::uidlist::UIDLIST);
+            util::safe_file::replace(&p, &list.to_bytes(), 0o600)
+                .map_err(|e| io_err("write", &p, e))?;
+        }
+        let kw = self.root.join("dovecot-keywords");
+        match fs::read(&kw) {
+            Ok(data) => {
+                let p = to_path.join("dovecot-keywords");
+                util::safe_file::replace(&p, &data, 0o600).map_err(|e| io_err("write", &p, e))?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("read", &kw, e)),
+        }
+        for sub in ["cur", "new"] {
+            let src = self.root.join(sub);
+            let dst = to_path.join(sub);
+            let rd = fs::read_dir(&src).map_err(|e| io_err("read directory", &src, e))?;
+            for ent in rd {
+                let ent = ent.map_err(|e| io_err("read directory", &src, e))?;
+                let name = ent.file_name();
+                if name.to_str().is_some_and(|n| n.starts_with('.')) {
+                    continue;
+                }
+                match fs::rename(src.join(&name), dst.join(&name)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err("rename", &src.join(&name), e)),
+                }
+            }
+            let _ = util::safe_file::sync_dir(&dst);
+            let _ = util::safe_file::sync_dir(&src);
+        }
+        drop(lock);
+        Ok(())
+    }
+
+    /// The subscribed names, from Dovecot's `subscriptions` file.
+    pub fn subscriptions(&self) -> Result<Vec<String>, FolderError> {
+        let (_, names) = self.read_subscriptions()?;
+        Ok(names)
+    }
+
+    /// (version, names).
+    fn read_subscriptions(&self) -> Result<(u32, Vec<String>), FolderError> {
+        let path = self.root.join(SUBSCRIPTIONS);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((1, Vec::new())),
+            Err(e) => return Err(io_err("read", &path, e)),
+        };
+        let text = String::from_utf8_lossy(&data);
+        let (version, body) = match text.strip_prefix("V\t2\n\n") {
+            Some(rest) => (2, rest),
+            None => (1, &text[..]),
+        };
+        let mut out: Vec<String> = Vec::new();
+        for line in body.lines() {
+            if line.is_empty() {
+                continue;
+            }
+            let name = if version == 2 {
+                line.split('\t')
+                    .map(tab_unescape)
+                    .collect::<Vec<_>>()
+                    .join(&SEPARATOR.to_string())
+            } else {
+                line.to_string()
+            };
+            let name = normalize(&name).unwrap_or(name);
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        Ok((version, out))
+    }
+
+    fn write_subscriptions(
+        &self,
+        change: impl FnOnce(&mut Vec<String>) -> bool,
+    ) -> Result<(), FolderError> {
+        let path = self.root.join(SUBSCRIPTIONS);
+        crate::maildir::make_maildir(&self.root).map_err(|e| io_err("create", &self.root, e))?;
+        let lock = DotLock::acquire(&path, LOCK_TIMEOUT, Duration::from_secs(30))?;
+        let (version, mut names) = self.read_subscriptions()?;
+        if !change(&mut names) {
+            return Ok(());
+        }
+        let mut out = String::new();
+        if version == 2 {
+            out.push_str("V\t2\n\n");
+        }
+        for n in &names {
+            if version == 2 {
+                let levels: Vec<String> = n.split(SEPARATOR).map(tab_escape).collect();
+                out.push_str(&levels.join("\t"));
+            } else {
+                out.push_str(n);
+            }
+            out.push('\n');
+        }
+        lock.commit(out.as_bytes())?;
+        Ok(())
+    }
+
+    /// SUBSCRIBE / UNSUBSCRIBE.
+    pub fn set_subscribed(&self, name: &str, subscribed: bool) -> Result<(), FolderError> {
+        let n = normalize(name)?;
+        self.write_subscriptions(|names| {
+            let has = names.contains(&n);
+            if subscribed && !has {
+                names.push(n);
+                true
+            } else if !subscribed && has {
+                names.retain(|x| *x != n);
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    fn rename_subscriptions(&self, from: &str, to: &str) -> Result<(), FolderError> {
+        let prefix = format!("{from}{SEPARATOR}");
+        self.write_subscriptions(|names| {
+            let mut changed = false;
+            for n in names.iter_mut() {
+                if n == from {
+                    *n = to.to_string();
+                    changed = true;
+                } else if let Some(rest) = n.strip_prefix(&prefix) {
+                    *n = format!("{to}{SEPARATOR}{rest}");
+                    changed = true;
+                }
+            }
+            changed
+        })
+    }
+}
+
+/// Dovecot's `str_append_tabescaped`.
+fn tab_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\x01' => o.push_str("\x011"),
+            '\t' => o.push_str("\x01t"),
+            '\r' => o.push_str("\x01r"),
+            '\n' => o.push_str("\x01n"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn tab_unescape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c != '\x01' {
+            o.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('1') => o.push('\x01'),
+            Some('t') => o.push('\t'),
+            Some('r') => o.push('\r'),
+            Some('n') => o.push('\n'),
+            Some('0') => o.push('\0'),
+            Some(c) => o.push(c),
+            None => {}
+        }
+    }
+    o
+}
+
+/// rename(2) that fails with AlreadyExists instead of replacing (an empty
+/// target directory would otherwise be replaced).
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let f = CString::new(from.as_os_str().as_bytes())?;
+        let t = CString::new(to.as_os_str().as_bytes())?;
+        // SAFETY: two valid NUL-terminated paths; no other memory is passed.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                f.as_ptr(),
+                libc::AT_FDCWD,
+                t.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+            return Err(e);
+        }
+    }
+    if fs::symlink_metadata(to).is_ok() {
+        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+    }
+    fs::rename(from, to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let f = Folders::new(Path::new("/m"));
+        assert_eq!(f.path("inbox").expect("inbox"), Path::new("/m"));
+        assert_eq!(f.path("a.b").expect("a.b"), Path::new("/m/.a.b"));
+        assert_eq!(f.path("inbox.x").expect("x"), Path::new("/m/.INBOX.x"));
+        for bad in [
+            "",
+            ".a",
+            "a.",
+            "a..b",
+            "a/b",
+            "a\0b",
+            "a\tb",
+            "x*",
+            &"x".repeat(256),
+        ] {
+            assert!(
+                matches!(f.path(bad), Err(FolderError::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(tab_unescape(&tab_escape("a\tb\x01c")), "a\tb\x01c");
+    }
+}

@@ -1,0 +1,772 @@
+//! One IMAP session's view of a Maildir (RFC 3501): the messages in
+//! sequence order with UIDs from `dovecot-uidlist`, flags and keywords
+//! from the file names (keyword letters `a`–`z` through Dovecot's
+//! `dovecot-keywords`), \Recent for the files this session moved out of
+//! `new/`, and the changes a rescan finds, in the order the client must
+//! be told ([`Change`]).
+//!
+//! Another session (Dovecot's or ours) and deliveries may change the
+//! Maildir at any time: a file renamed under us is found again by its
+//! base name, one removed is [`StoreError::Expunged`]. A message another
+//! session expunged stays in the view (marked `expunged`) until a sync
+//! that may report expunges ([`Selected::sync`] with `allow_expunge`).
+//!
+//! Errors beyond [`StoreError`]'s own kinds:
+//!
+//! * changing a read-only (EXAMINEd) mailbox: [`StoreError::Io`] with
+//!   `what = "modify"` and an [`io::ErrorKind::PermissionDenied`]
+//!   source ("mailbox is read-only");
+//! * a 27th keyword in one mailbox (Dovecot's Maildir limit is 26):
+//!   [`StoreError::Io`] with `what = "add keyword"` and an
+//!   [`io::ErrorKind::QuotaExceeded`] source ("too many keywords");
+//!   a keyword name with space or control characters: `what = "add
+//!   keyword"`, [`io::ErrorKind::InvalidInput`];
+//! * UIDVALIDITY changed under the session (the uidlist was recreated):
+//!   [`StoreError::Changed`] from [`Selected::sync`]; the session must
+//!   close the mailbox (Dovecot sends BYE).
+//!
+//! APPEND and COPY write straight into `cur/` (fsync'd before they are
+//! visible) under `dovecot-uidlist.lock`, so their UIDs are known at
+//! once; such messages are not \Recent for anyone.
+
+use crate::folders::DotLock;
+use crate::maildir_store::{read_keywords, Maildir, MaildirOpenOptions};
+use crate::store::{Flags, StoreError};
+use crate::uidlist::{UidList, UidListLock, UidRecord};
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// One message as an IMAP session sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapMessage {
+    pub uid: u32,
+    /// System flags (Flags::SEEN, REPLIED=\Answered, FLAGGED,
+    /// TRASHED=\Deleted, DRAFT; PASSED as found in the file name).
+    pub flags: Flags,
+    /// Keywords by name (from the file name's a-z letters through
+    /// dovecot-keywords).
+    pub keywords: Vec<String>,
+    /// \Recent: this session is the first to see it (it was in new/ when
+    /// this session moved it to cur/; in a read-only session: it is
+    /// still in new/).
+    pub recent: bool,
+    /// Already expunged by someone else, but still in this session's
+    /// view because expunges could not be reported yet.
+    pub expunged: bool,
+}
+
+/// What a sync found, to report to the client in this order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// `* n EXPUNGE`: seq is the sequence number at the moment it is sent.
+    Expunge { seq: u32, uid: u32 },
+    /// `* n EXISTS` with the new total.
+    Exists(u32),
+    /// Flags of the message at seq changed on disk (by another session).
+    Flags { seq: u32 },
+}
+
+/// STORE +FLAGS / -FLAGS / FLAGS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    Add,
+    Remove,
+    Replace,
+}
+
+/// STATUS of a mailbox that is not (necessarily) selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MailboxStatus {
+    pub messages: u32,
+    pub recent: u32,
+    pub unseen: u32,
+    pub uid_next: u32,
+    pub uid_validity: u32,
+    /// Sum of RFC822.SIZE (CRLF).
+    pub size: u64,
+    pub deleted: u32,
+}
+
+const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Dovecot's Maildir keyword limit (letters a–z).
+pub const MAX_KEYWORDS: usize = 26;
+const KEYWORDS: &str = "dovecot-keywords";
+
+fn read_only_error(dir: &Path) -> StoreError {
+    StoreError::Io {
+        what: "modify",
+        path: dir.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::PermissionDenied, "mailbox is read-only"),
+    }
+}
+
+fn keyword_error(dir: &Path, kind: io::ErrorKind, text: &str) -> StoreError {
+    StoreError::Io {
+        what: "add keyword",
+        path: dir.to_path_buf(),
+        source: io::Error::new(kind, text.to_string()),
+    }
+}
+
+/// The keyword names of the letters in `letters` (those the table
+/// knows), in letter order.
+fn names_of(letters: &str, table: &[(char, String)]) -> Vec<String> {
+    table
+        .iter()
+        .filter(|(c, _)| letters.contains(*c))
+        .map(|(_, n)| n.clone())
+        .collect()
+}
+
+fn letter_of(name: &str, table: &[(char, String)]) -> Option<char> {
+    table
+        .iter()
+        .find(|(_, n)| n == name)
+        .or_else(|| table.iter().find(|(_, n)| n.eq_ignore_ascii_case(name)))
+        .map(|(c, _)| *c)
+}
+
+/// The keyword table of the Maildir whose control directory is
+/// `control`, with every name in `names` defined (added under
+/// `dovecot-keywords.lock` where missing).
+fn ensure_keywords(control: &Path, names: &[String]) -> Result<Vec<(char, String)>, StoreError> {
+    let table = read_keywords(control)?;
+    if names.iter().all(|n| letter_of(n, &table).is_some()) {
+        return Ok(table);
+    }
+    for n in names {
+        if n.is_empty() || n.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(keyword_error(
+                control,
+                io::ErrorKind::InvalidInput,
+                "invalid keyword",
+            ));
+        }
+    }
+    let lock = DotLock::acquire(
+        &control.join(KEYWORDS),
+        LOCK_TIMEOUT,
+        Duration::from_secs(30),
+    )?;
+    let mut table = read_keywords(control)?;
+    for n in names {
+        if letter_of(n, &table).is_some() {
+            continue;
+        }
+        let Some(free) = (b'a'..=b'z')
+            .map(char::from)
+            .find(|c| !table.iter().any(|(t, _)| t == c))
+        else {
+            return Err(keyword_error(
+                control,
+                io::ErrorKind::QuotaExceeded,
+                "too many keywords",
+            ));
+        };
+        table.push((free, n.clone()));
+    }
+    table.sort();
+    let mut text = String::new();
+    for (c, n) in &table {
+        text.push_str(&format!("{} {}\n", *c as u8 - b'a', n));
+    }
+    lock.commit(text.as_bytes())?;
+    Ok(table)
+}
+
+/// The letters for `names` in `table` (all defined), sorted.
+fn letters_for(names: &[String], table: &[(char, String)]) -> String {
+    let mut v: Vec<char> = names.iter().filter_map(|n| letter_of(n, table)).collect();
+    v.sort_unstable();
+    v.dedup();
+    v.into_iter().collect()
+}
+
+/// A selected mailbox.
+#[derive(Debug)]
+pub struct Selected {
+    md: Maildir,
+    read_only: bool,
+    view: Vec<ImapMessage>,
+    keywords: Vec<(char, String)>,
+    /// The highest UID ever put in the view: a message with a UID not
+    /// above it that the view lacks is never added (sequence numbers
+    /// must follow UID order).
+    max_uid: u32,
+}
+
+impl Selected {
+    /// SELECT (read_only = false) / EXAMINE (true: new/ is left alone,
+    /// nothing is renamed, no flags change). The Maildir must exist.
+    pub fn open(dir: &Path, read_only: bool) -> Result<Selected, StoreError> {
+        let md = Maildir::open(
+            dir,
+            MaildirOpenOptions {
+                read_only,
+                create: false,
+                ..MaildirOpenOptions::default()
+            },
+        )?;
+        let mut s = Selected {
+            md,
+            read_only,
+            view: Vec::new(),
+            keywords: Vec::new(),
+            max_uid: 0,
+        };
+        s.apply(true)?;
+        Ok(s)
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    pub fn uid_validity(&self) -> u32 {
+        self.md.uid_validity()
+    }
+
+    /// UIDNEXT.
+    pub fn uid_next(&self) -> u32 {
+        self.md.next_uid().max(self.max_uid.saturating_add(1))
+    }
+
+    /// The view, in sequence order (index + 1 = sequence number).
+    pub fn messages(&self) -> &[ImapMessage] {
+        &self.view
+    }
+
+    /// Every keyword defined for this mailbox.
+    pub fn keywords(&self) -> Vec<String> {
+        self.keywords.iter().map(|(_, n)| n.clone()).collect()
+    }
+
+    /// Sequence number (1-based) of a UID in the view.
+    pub fn seq_of_uid(&self, uid: u32) -> Option<u32> {
+        self.view
+            .binary_search_by_key(&uid, |m| m.uid)
+            .ok()
+            .and_then(|i| u32::try_from(i + 1).ok())
+    }
+
+    /// Rescans the Maildir (see [`Change`] for the order). With
+    /// `allow_expunge = false` messages expunged by others stay in the
+    /// view, marked `expunged`; a later `sync(true)` reports them.
+    pub fn sync(&mut self, allow_expunge: bool) -> Result<Vec<Change>, StoreError> {
+        let old_validity = self.md.uid_validity();
+        self.md.sync()?;
+        if !self.view.is_empty() && self.md.uid_validity() != old_validity {
+            return Err(StoreError::Changed(self.md.dir().to_path_buf()));
+        }
+        self.apply(allow_expunge)
+    }
+
+    /// Brings the view in line with the Maildir's last sync.
+    fn apply(&mut self, allow_expunge: bool) -> Result<Vec<Change>, StoreError> {
+        let moved: HashSet<String> = self.md.take_moved_from_new().into_iter().collect();
+        self.keywords = read_keywords(self.md.control_dir())?;
+        let on_disk: HashMap<u32, usize> = self
+            .md
+            .messages()
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.uid, i))
+            .collect();
+        let mut changes = Vec::new();
+        // Expunges, numbered as they are sent.
+        let mut removed = 0u32;
+        let mut kept = Vec::with_capacity(self.view.len());
+        for (i, mut v) in std::mem::take(&mut self.view).into_iter().enumerate() {
+            if on_disk.contains_key(&v.uid) && !v.expunged {
+                kept.push(v);
+            } else if allow_expunge {
+                let seq = u32::try_from(i + 1).unwrap_or(u32::MAX) - removed;
+                changes.push(Change::Expunge { seq, uid: v.uid });
+                removed += 1;
+            } else {
+                v.expunged = true;
+                kept.push(v);
+            }
+        }
+        self.view = kept;
+        // Flag changes by others.
+        let mut flag_changed = Vec::new();
+        for (i, v) in self.view.iter_mut().enumerate() {
+            if v.expunged {
+                continue;
+            }
+            let Some(m) = on_disk.get(&v.uid).and_then(|&p| self.md.messages().get(p)) else {
+                continue;
+            };
+            let kw = names_of(&m.name.keywords, &self.keywords);
+            if m.flags() != v.flags || kw != v.keywords {
+                v.flags = m.flags();
+                v.keywords = kw;
+                flag_changed.push(i);
+            }
+        }
+        // New messages.
+        let before = self.view.len();
+        for m in self.md.messages() {
+            if m.uid <= self.max_uid {
+                continue;
+            }
+            self.max_uid = m.uid;
+            let recent = if self.read_only {
+                m.in_new
+            } else {
+                moved.contains(&m.name.base)
+            };
+            self.view.push(ImapMessage {
+                uid: m.uid,
+                flags: m.flags(),
+                keywords: names_of(&m.name.keywords, &self.keywords),
+                recent,
+                expunged: false,
+            });
+        }
+        if self.view.len() != before {
+            changes.push(Change::Exists(
+                u32::try_from(self.view.len()).unwrap_or(u32::MAX),
+            ));
+        }
+        for i in flag_changed {
+            changes.push(Change::Flags {
+                seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(changes)
+    }
+
+    /// The position in the Maildir of view entry `idx`.
+    fn md_pos(&self, idx: usize) -> Result<usize, StoreError> {
+        let v = self.view.get(idx).ok_or(StoreError::NoSuchMessage(idx))?;
+        if v.expunged {
+            return Err(StoreError::Expunged(v.uid));
+        }
+        self.md.position(v.uid).ok_or(StoreError::Expunged(v.uid))
+    }
+
+    /// STORE on the message at view index `idx`; returns the new flags
+    /// and keywords.
+    pub fn store(
+        &mut self,
+        idx: usize,
+        op: FlagOp,
+        flags: Flags,
+        keywords: &[String],
+    ) -> Result<(Flags, Vec<String>), StoreError> {
+        if self.read_only {
+            return Err(read_only_error(self.md.dir()));
+        }
+        let pos = self.md_pos(idx)?;
+        let (cur_flags, cur_letters) = match self.md.messages().get(pos) {
+            Some(m) => (m.flags(), m.name.keywords.clone()),
+            None => return Err(StoreError::NoSuchMessage(idx)),
+        };
+        if !keywords.is_empty() {
+            self.keywords = ensure_keywords(self.md.control_dir(), keywords)?;
+        }
+        let cur_names = names_of(&cur_letters, &self.keywords);
+        let (new_flags, new_names) = match op {
+            FlagOp::Add => {
+                let mut n = cur_names.clone();
+                n.extend(keywords.iter().cloned());
+                (cur_flags.union(flags), n)
+            }
+            FlagOp::Remove => {
+                let drop: Vec<char> = keywords
+                    .iter()
+                    .filter_map(|k| letter_of(k, &self.keywords))
+                    .collect();
+                let n = cur_names
+                    .iter()
+                    .filter(|k| letter_of(k, &self.keywords).is_none_or(|c| !drop.contains(&c)))
+                    .cloned()
+                    .collect();
+                (cur_flags.minus(flags), n)
+            }
+            FlagOp::Replace => (
+                flags.union(Flags(cur_flags.0 & Flags::PASSED.0)),
+                keywords.to_vec(),
+            ),
+        };
+        // Letters the table does not know are kept as they are.
+        let unknown: String = cur_letters
+            .chars()
+            .filter(|c| !self.keywords.iter().any(|(t, _)| t == c))
+            .collect();
+        let letters = format!("{}{unknown}", letters_for(&new_names, &self.keywords));
+        self.md.set_info(pos, new_flags, Some(&letters))?;
+        let (f, kw) = match self.md.messages().get(pos) {
+            Some(m) => (m.flags(), names_of(&m.name.keywords, &self.keywords)),
+            None => return Err(StoreError::NoSuchMessage(idx)),
+        };
+        if let Some(v) = self.view.get_mut(idx) {
+            v.flags = f;
+            v.keywords = kw.clone();
+        }
+        Ok((f, kw))
+    }
+
+    /// Removes the view entries at `targets` (ascending view indexes)
+    /// from disk and from the view; returns the EXPUNGE seqs to send.
+    fn expunge_indexes(&mut self, targets: &[usize]) -> Result<Vec<u32>, StoreError> {
+        let mut seqs = Vec::new();
+        let mut removed = 0usize;
+        let mut done = Vec::new();
+        let mut result = Ok(());
+        for &i in targets {
+            let Some(v) = self.view.get(i) else { continue };
+            if let Some(pos) = self.md.position(v.uid) {
+                if let Err(e) = self.md.expunge(pos) {
+                    result = Err(e);
+                    break;
+                }
+            }
+            seqs.push(u32::try_from(i + 1 - removed).unwrap_or(u32::MAX));
+            removed += 1;
+            done.push(i);
+        }
+        for &i in done.iter().rev() {
+            self.view.remove(i);
+        }
+        result.map(|()| seqs)
+    }
+
+    /// EXPUNGE (uids = None) or UID EXPUNGE: removes the messages flagged
+    /// \Deleted; returns the `* n EXPUNGE` seqs in sending order.
+    pub fn expunge(&mut self, uids: Option<&[u32]>) -> Result<Vec<u32>, StoreError> {
+        if self.read_only {
+            return Err(read_only_error(self.md.dir()));
+        }
+        let wanted: Option<HashSet<u32>> = uids.map(|u| u.iter().copied().collect());
+        let targets: Vec<usize> = self
+            .view
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| {
+                !v.expunged
+                    && v.flags.contains(Flags::TRASHED)
+                    && wanted.as_ref().is_none_or(|w| w.contains(&v.uid))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        self.expunge_indexes(&targets)
+    }
+
+    /// Expunges the messages at `idxs` whatever their flags (MOVE after
+    /// [`Self::copy_to`]): returns the EXPUNGE seqs to send.
+    pub fn remove(&mut self, idxs: &[usize]) -> Result<Vec<u32>, StoreError> {
+        if self.read_only {
+            return Err(read_only_error(self.md.dir()));
+        }
+        let mut targets: Vec<usize> = idxs
+            .iter()
+            .copied()
+            .filter(|&i| i < self.view.len())
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        self.expunge_indexes(&targets)
+    }
+
+    /// The message's bytes as stored.
+    pub fn read(&mut self, idx: usize) -> Result<Vec<u8>, StoreError> {
+        let pos = self.md_pos(idx)?;
+        self.md.read_message(pos)
+    }
+
+    /// RFC822.SIZE: the size with CRLF line ends (`W=` when present).
+    pub fn size(&mut self, idx: usize) -> Result<u64, StoreError> {
+        let pos = self.md_pos(idx)?;
+        self.md.wire_size(pos)
+    }
+
+    /// INTERNALDATE as Unix time: the file's mtime.
+    pub fn internal_date(&mut self, idx: usize) -> Result<i64, StoreError> {
+        let pos = self.md_pos(idx)?;
+        let f = self.md.open_message(pos)?;
+        let p = self.md.path(pos)?;
+        let m = f
+            .metadata()
+            .and_then(|m| m.modified())
+            .map_err(|e| StoreError::io("stat", &p, e))?;
+        Ok(unix_time(m))
+    }
+
+    /// COPY: copies the messages at `idxs` (view order) into the Maildir
+    /// `dest` (hard link when possible, else a copy; flags and keywords
+    /// kept, keywords remapped to dest's table); returns dest's
+    /// UIDVALIDITY and the (source uid, dest uid) pairs. All or nothing:
+    /// on an error the copies made so far are removed.
+    pub fn copy_to(
+        &mut self,
+        idxs: &[usize],
+        dest: &Path,
+    ) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
+        if !dest.join("cur").is_dir() {
+            return Err(StoreError::io(
+                "open",
+                dest,
+                io::Error::from(io::ErrorKind::NotFound),
+            ));
+        }
+        // Every keyword the copies need, defined in dest first.
+        let mut names: Vec<String> = Vec::new();
+        for &i in idxs {
+            let pos = self.md_pos(i)?;
+            if let Some(m) = self.md.messages().get(pos) {
+                for n in names_of(&m.name.keywords, &self.keywords) {
+                    if !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+            }
+        }
+        let dest_table = ensure_keywords(dest, &names)?;
+        let lock = UidListLock::acquire(dest, LOCK_TIMEOUT)?;
+        let mut made: Vec<(u32, String, PathBuf)> = Vec::new();
+        let res = (|| -> Result<(), StoreError> {
+            for &i in idxs {
+                let pos = self.md_pos(i)?;
+                let size = self.md.size(pos)?;
+                let vsize = self.md.wire_size(pos)?;
+                let (uid, flags, kw) = match self.md.messages().get(pos) {
+                    Some(m) => (
+                        m.uid,
+                        m.flags(),
+                        letters_for(&names_of(&m.name.keywords, &self.keywords), &dest_table),
+                    ),
+                    None => return Err(StoreError::NoSuchMessage(i)),
+                };
+                let base = format!(
+                    "{},S={size},W={vsize}",
+                    crate::maildir::unique_name(crate::maildir::default_hostname())
+                );
+                let target = dest
+                    .join("cur")
+                    .join(format!("{base}:2,{}{kw}", flags.letters()));
+                let mut linked = false;
+                for _ in 0..3 {
+                    let src = self.md.path(pos)?;
+                    match fs::hard_link(&src, &target) {
+                        Ok(()) => {
+                            linked = true;
+                            break;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            // Renamed by another session: find it again.
+                            drop(self.md.open_message(pos)?);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if !linked {
+                    let mut src = self.md.open_message(pos)?;
+                    let mtime = src.metadata().and_then(|m| m.modified()).ok();
+                    write_via_tmp(dest, &base, &target, mtime, |f| {
+                        io::copy(&mut src, f).map(|_| ())
+                    })?;
+                }
+                made.push((uid, base, target));
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            for (_, _, p) in &made {
+                let _ = fs::remove_file(p);
+            }
+            return Err(e);
+        }
+        let cur = dest.join("cur");
+        util::safe_file::sync_dir(&cur).map_err(|e| StoreError::io("fsync", &cur, e))?;
+        let bases: Vec<String> = made.iter().map(|(_, b, _)| b.clone()).collect();
+        let (validity, uids) = assign_uids(lock, dest, &bases)?;
+        let pairs = made
+            .iter()
+            .zip(uids)
+            .map(|((src, _, _), d)| (*src, d))
+            .collect();
+        Ok((validity, pairs))
+    }
+}
+
+fn unix_time(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+fn from_unix_time(t: i64) -> SystemTime {
+    if t >= 0 {
+        UNIX_EPOCH + Duration::from_secs(t.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_secs(t.unsigned_abs())
+    }
+}
+
+/// Writes `tmp/BASE` with `fill`, sets its mtime, fsyncs it and links it
+/// to `target` (never replacing), then removes the tmp name.
+fn write_via_tmp(
+    dir: &Path,
+    base: &str,
+    target: &Path,
+    mtime: Option<SystemTime>,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<(), StoreError> {
+    let tmp = dir.join("tmp").join(base);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)
+        .map_err(|e| StoreError::io("create", &tmp, e))?;
+    let res = fill(&mut f)
+        .and_then(|()| f.flush())
+        .and_then(|()| match mtime {
+            Some(t) => f.set_modified(t),
+            None => Ok(()),
+        })
+        .and_then(|()| f.sync_all())
+        .map_err(|e| StoreError::io("write", &tmp, e))
+        .and_then(|()| fs::hard_link(&tmp, target).map_err(|e| StoreError::io("link", target, e)));
+    let _ = fs::remove_file(&tmp);
+    res
+}
+
+/// Gives `bases` (files already in `dir`'s cur/) the next UIDs under the
+/// held `lock` (a base another session already numbered keeps its UID);
+/// returns UIDVALIDITY and the UIDs.
+fn assign_uids(
+    lock: UidListLock,
+    dir: &Path,
+    bases: &[String],
+) -> Result<(u32, Vec<u32>), StoreError> {
+    let mut list = UidList::read(dir)?.unwrap_or_default();
+    let mut uids = Vec::with_capacity(bases.len());
+    for b in bases {
+        if let Some(r) = list.find(b) {
+            uids.push(r.uid);
+            continue;
+        }
+        let uid = list.next_uid;
+        list.next_uid = list.next_uid.saturating_add(1);
+        list.records.push(UidRecord {
+            uid,
+            ext: Vec::new(),
+            name: b.clone(),
+        });
+        uids.push(uid);
+    }
+    lock.commit(&list)?;
+    Ok((list.uid_validity, uids))
+}
+
+/// APPEND: writes `message` into the Maildir `dir` (CRLF line ends
+/// stored as LF, as Dovecot's default `mail_save_crlf = no`; tmp → cur,
+/// fsync'd before it is visible, `,S=` and `,W=`, flags and keyword
+/// letters in `:2,`), mtime = `internal_date` when given, UID from
+/// dovecot-uidlist; returns (UIDVALIDITY, UID).
+pub fn append(
+    dir: &Path,
+    message: &[u8],
+    flags: Flags,
+    keywords: &[String],
+    internal_date: Option<i64>,
+) -> Result<(u32, u32), StoreError> {
+    if !dir.join("cur").is_dir() {
+        return Err(StoreError::io(
+            "open",
+            dir,
+            io::Error::from(io::ErrorKind::NotFound),
+        ));
+    }
+    let mut data = Vec::with_capacity(message.len());
+    let mut i = 0;
+    while i < message.len() {
+        if message[i] == b'\r' && message.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        data.push(message[i]);
+        i += 1;
+    }
+    let vsize =
+        crate::wire::wire_size(&mut &data[..]).map_err(|e| StoreError::io("read", dir, e))?;
+    let table = ensure_keywords(dir, keywords)?;
+    let kw = letters_for(keywords, &table);
+    let base = format!(
+        "{},S={},W={vsize}",
+        crate::maildir::unique_name(crate::maildir::default_hostname()),
+        data.len()
+    );
+    let target = dir
+        .join("cur")
+        .join(format!("{base}:2,{}{kw}", flags.letters()));
+    let lock = UidListLock::acquire(dir, LOCK_TIMEOUT)?;
+    write_via_tmp(
+        dir,
+        &base,
+        &target,
+        internal_date.map(from_unix_time),
+        |f| f.write_all(&data),
+    )?;
+    let cur = dir.join("cur");
+    if let Err(e) = util::safe_file::sync_dir(&cur) {
+        let _ = fs::remove_file(&target);
+        return Err(StoreError::io("fsync", &cur, e));
+    }
+    let (v, uids) = assign_uids(lock, dir, std::slice::from_ref(&base))?;
+    let uid = uids
+        .first()
+        .copied()
+        .ok_or(StoreError::Changed(dir.to_path_buf()))?;
+    Ok((v, uid))
+}
+
+/// STATUS without selecting: counts from a sync of the Maildir that does
+/// not move new/ files (files in new/ count as \Recent).
+pub fn status(dir: &Path) -> Result<MailboxStatus, StoreError> {
+    let mut md = Maildir::open(
+        dir,
+        MaildirOpenOptions {
+            read_only: true,
+            create: false,
+            ..MaildirOpenOptions::default()
+        },
+    )?;
+    let mut st = MailboxStatus {
+        uid_next: md.next_uid(),
+        uid_validity: md.uid_validity(),
+        ..MailboxStatus::default()
+    };
+    for i in 0..md.messages().len() {
+        let size = match md.wire_size(i) {
+            Ok(s) => s,
+            Err(StoreError::Expunged(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let Some(m) = md.messages().get(i) else {
+            continue;
+        };
+        st.messages += 1;
+        st.size += size;
+        if m.in_new {
+            st.recent += 1;
+        }
+        if !m.flags().contains(Flags::SEEN) {
+            st.unseen += 1;
+        }
+        if m.flags().contains(Flags::TRASHED) {
+            st.deleted += 1;
+        }
+    }
+    Ok(st)
+}
