@@ -553,6 +553,105 @@ fn smtp_noplaintext_hides_plain_and_login() {
     inst.stop();
 }
 
+const LOGIN_MISMATCH_CLIENT: &str = r#"
+import base64, smtplib, sys
+port = int(sys.argv[1])
+def conn(src):
+    s = smtplib.SMTP("127.0.0.1", port, source_address=(src, 0), timeout=30)
+    s.ehlo("client.example")
+    return s
+def send(s, sender):
+    try:
+        s.sendmail(sender, ["x@remote.example"], "Subject: t\r\n\r\nhi\r\n")
+        return "accepted"
+    except smtplib.SMTPRecipientsRefused as e:
+        code, msg = e.recipients["x@remote.example"]
+        return "%d %s" % (code, msg.decode())
+s = conn("127.0.0.2")
+print("EHLO-AUTH", s.esmtp_features.get("auth", "-").strip())
+print("UNAUTH alice@example.com:", send(s, "alice@example.com"))
+print("UNAUTH stranger@else.example:", send(s, "stranger@else.example"))
+s.login("alice", "wonderland-42")
+for sender in ["alice@example.com", "alice+list@example.com", "bob@example.com",
+               "someone@team.example", "stranger@else.example"]:
+    print("ALICE %s:" % sender, send(s, sender))
+s.quit()
+s = conn("127.0.0.3")
+print("EXCEPTED-EHLO-AUTH", s.esmtp_features.get("auth", "-").strip())
+code, resp = s.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0alice\0wonderland-42").decode())
+print("EXCEPTED-AUTH", code, resp.decode())
+print("EXCEPTED alice@example.com:", send(s, "alice@example.com"))
+s.quit()
+"#;
+
+/// smtpd_sender_login_maps with reject_sender_login_mismatch, and
+/// smtpd_sasl_exceptions_networks, through Python's smtplib.
+#[test]
+fn sender_login_mismatch_and_sasl_exceptions_networks() {
+    if !has_python() {
+        eprintln!("skipped: python3 missing");
+        return;
+    }
+    let inst = passwd_file_instance(
+        "auth-login-maps",
+        &format!(
+            "{SASL_MAIN_CF}recipient_delimiter = +\n\
+             smtpd_sender_login_maps = inline:{{ alice@example.com=alice, bob@example.com=bob, @team.example=bob }}\n\
+             smtpd_sender_restrictions = reject_sender_login_mismatch\n\
+             smtpd_sasl_exceptions_networks = 127.0.0.3\n"
+        ),
+    );
+    inst.master_cf(SMTP_MASTER_CF);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let path = inst.dir.join("login-maps.py");
+    std::fs::write(&path, LOGIN_MISMATCH_CLIENT).expect("script");
+    let out = Command::new("python3")
+        .arg(&path)
+        .arg(port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "python: {}\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        inst.maillog()
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "EHLO-AUTH PLAIN LOGIN",
+            "UNAUTH alice@example.com: 553 5.7.1 <alice@example.com>: Sender address rejected: not logged in",
+            "UNAUTH stranger@else.example: 454 4.7.1 <x@remote.example>: Relay access denied",
+            "ALICE alice@example.com: accepted",
+            "ALICE alice+list@example.com: accepted",
+            "ALICE bob@example.com: 553 5.7.1 <bob@example.com>: Sender address rejected: not owned by user alice",
+            "ALICE someone@team.example: 553 5.7.1 <someone@team.example>: Sender address rejected: not owned by user alice",
+            "ALICE stranger@else.example: 553 5.7.1 <stranger@else.example>: Sender address rejected: not owned by user alice",
+            "EXCEPTED-EHLO-AUTH -",
+            "EXCEPTED-AUTH 235 2.7.0 Authentication successful",
+            "EXCEPTED alice@example.com: accepted",
+        ],
+        "{}",
+        inst.maillog()
+    );
+    let log = inst.maillog();
+    for line in [
+        "NOQUEUE: reject: RCPT from unknown[127.0.0.2]: 553 5.7.1 <alice@example.com>: Sender address rejected: not logged in; from=<alice@example.com> to=<x@remote.example> proto=ESMTP helo=<client.example>",
+        "NOQUEUE: reject: RCPT from unknown[127.0.0.2]: 553 5.7.1 <someone@team.example>: Sender address rejected: not owned by user alice; from=<someone@team.example> to=<x@remote.example> proto=ESMTPA helo=<client.example>",
+    ] {
+        assert!(log.contains(line), "{line}\n{log}");
+    }
+    assert!(
+        log.contains("client=unknown[127.0.0.3], sasl_method=PLAIN, sasl_username=alice"),
+        "{log}"
+    );
+    inst.stop();
+}
+
 /// A real Dovecot stands in for the auth service: smtpd's
 /// `smtpd_sasl_path` points at its auth socket.
 #[test]

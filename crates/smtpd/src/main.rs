@@ -35,7 +35,10 @@
 //!   session's protocol is ESMTPA (ESMTPSA with TLS), its queue files carry
 //!   sasl_method and sasl_username, and the log says `ID: client=host[ip],
 //!   sasl_method=PLAIN, sasl_username=alice`; failures are logged as
-//!   `warning: host[ip]: SASL PLAIN authentication failed: ...`.
+//!   `warning: host[ip]: SASL PLAIN authentication failed: ...`. Clients
+//!   in smtpd_sasl_exceptions_networks (a mynetworks-style list: networks,
+//!   host names, type:table) are not offered AUTH in the EHLO reply, but
+//!   may still use the AUTH command, as with Postfix.
 //!
 //!   Access policy is Postfix's, with smtpd_delay_reject = yes: the client,
 //!   HELO and sender restrictions are applied at RCPT TO, then
@@ -50,9 +53,27 @@
 //!   reject_non_fqdn_helo_hostname, reject_invalid_helo_hostname,
 //!   reject_unknown_sender_domain, reject_unknown_recipient_domain (an
 //!   address record through the system resolver),
-//!   reject_unknown_client_hostname, check_client_access,
+//!   reject_unknown_client_hostname, reject_sender_login_mismatch,
+//!   reject_authenticated_sender_login_mismatch,
+//!   reject_known_sender_login_mismatch,
+//!   reject_unauthenticated_sender_login_mismatch, check_client_access,
 //!   check_helo_access, check_sender_access, check_recipient_access, and
 //!   smtpd_restriction_classes. Replies and log lines are Postfix's.
+//!
+//!   Sender ownership (with smtpd_sasl_auth_enable = yes):
+//!   smtpd_sender_login_maps gives, for a MAIL FROM address, the SASL
+//!   login names that own it (a list separated by commas or spaces),
+//!   looked up as `user+ext@domain`, `user@domain`, then `user+ext` and
+//!   `user` for $myorigin and local domains, then `@domain`.
+//!   reject_authenticated_sender_login_mismatch refuses a logged-in
+//!   client that does not own the sender (an address without an owner
+//!   included): `553 5.7.1 <a@b>: Sender address rejected: not owned by
+//!   user NAME`; reject_unauthenticated_sender_login_mismatch refuses a
+//!   client that is not logged in when the sender has an owner: `553 5.7.1
+//!   <a@b>: Sender address rejected: not logged in`;
+//!   reject_sender_login_mismatch is both; reject_known_sender_login_mismatch
+//!   checks only addresses that have an owner. The null sender is never
+//!   checked; without SASL the restrictions are ignored with a warning.
 //!
 //! SECURITY
 //!   smtpd talks to untrusted clients. It reads its TLS key and opens its
@@ -76,7 +97,8 @@
 //!   smtpd_sasl_auth_enable, smtpd_sasl_type, smtpd_sasl_path,
 //!   smtpd_sasl_service, smtpd_sasl_security_options,
 //!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,
-//!   broken_sasl_auth_clients,
+//!   broken_sasl_auth_clients, smtpd_sasl_exceptions_networks,
+//!   smtpd_sender_login_maps, myorigin,
 //!   smtpd_tls_auth_only,
 //!   mynetworks, mynetworks_style, mydestination, inet_interfaces,
 //!   proxy_interfaces, relay_domains, virtual_alias_domains,

@@ -79,6 +79,12 @@ pub enum Restriction {
     RejectUnknownSenderDomain,
     RejectUnknownRecipientDomain,
     RejectUnknownClient,
+    /// `reject_authenticated_sender_login_mismatch`.
+    RejectAuthSenderLogin,
+    /// `reject_known_sender_login_mismatch`.
+    RejectKnownSenderLogin,
+    /// `reject_unauthenticated_sender_login_mismatch`.
+    RejectUnauthSenderLogin,
     Check(AccessKey, MapList),
     /// A name from `smtpd_restriction_classes`.
     Class(String, Vec<Restriction>),
@@ -120,6 +126,9 @@ impl Restriction {
             Restriction::RejectUnknownSenderDomain => "reject_unknown_sender_domain",
             Restriction::RejectUnknownRecipientDomain => "reject_unknown_recipient_domain",
             Restriction::RejectUnknownClient => "reject_unknown_client_hostname",
+            Restriction::RejectAuthSenderLogin => "reject_authenticated_sender_login_mismatch",
+            Restriction::RejectKnownSenderLogin => "reject_known_sender_login_mismatch",
+            Restriction::RejectUnauthSenderLogin => "reject_unauthenticated_sender_login_mismatch",
             Restriction::Check(..) => "check_access",
             Restriction::Class(..) => "class",
             Restriction::Unknown(_) => "unknown",
@@ -215,8 +224,18 @@ fn parse_items(
             "reject_unknown_client_hostname" | "reject_unknown_client" => {
                 Restriction::RejectUnknownClient
             }
-            // Accepted and without effect until SASL exists.
-            "reject_sender_login_mismatch" => Restriction::Class(item.clone(), Vec::new()),
+            "reject_authenticated_sender_login_mismatch" => Restriction::RejectAuthSenderLogin,
+            "reject_known_sender_login_mismatch" => Restriction::RejectKnownSenderLogin,
+            "reject_unauthenticated_sender_login_mismatch" => Restriction::RejectUnauthSenderLogin,
+            // Postfix defines it as a built-in restriction class
+            // (smtpd_check.c, smtpd_check_init).
+            "reject_sender_login_mismatch" => Restriction::Class(
+                item.clone(),
+                vec![
+                    Restriction::RejectAuthSenderLogin,
+                    Restriction::RejectUnauthSenderLogin,
+                ],
+            ),
             _ if classes.iter().any(|c| c == item) && depth < 10 => {
                 let value = config.value(item).unwrap_or("").to_string();
                 let sub = params::value::split_list(&value);
@@ -256,6 +275,9 @@ pub struct Policy {
     pub recipient: Vec<Restriction>,
     pub data: Vec<Restriction>,
     pub mynetworks: HostList,
+    /// `smtpd_sasl_exceptions_networks` (None when empty): clients that
+    /// are not offered AUTH in the EHLO reply.
+    pub sasl_exceptions: Option<HostList>,
     mydestination: DomainList,
     relay_domains: DomainList,
     virtual_alias_domains: DomainList,
@@ -268,6 +290,12 @@ pub struct Policy {
     virtual_mailbox_maps: MapList,
     relay_recipient_maps: Option<MapList>,
     canonical_maps: MapList,
+    /// `smtpd_sender_login_maps` (None when empty).
+    sender_login_maps: Option<MapList>,
+    /// `smtpd_sasl_auth_enable`: without it the sender login checks are
+    /// ignored with a warning, as in Postfix.
+    sasl_enabled: bool,
+    myorigin: String,
     recipient_delimiter: String,
     parent_style: bool,
     null_access_key: String,
@@ -355,6 +383,14 @@ impl Policy {
         let parents = config.str(&p::PARENT_DOMAIN_MATCHES_SUBDOMAINS).to_string();
         let (mynetworks, bad) = HostList::parse(&config.list(&p::MYNETWORKS), "mynetworks");
         w.extend(bad.into_iter().map(|b| b.0));
+        let exceptions = config.list(&p::SMTPD_SASL_EXCEPTIONS_NETWORKS);
+        let sasl_exceptions = if exceptions.is_empty() {
+            None
+        } else {
+            let (l, bad) = HostList::parse(&exceptions, p::SMTPD_SASL_EXCEPTIONS_NETWORKS.name);
+            w.extend(bad.into_iter().map(|b| b.0));
+            Some(l)
+        };
         let domains = |param: &params::Param, parent: bool, w: &mut Vec<Warning>| {
             let (l, warn) = DomainList::parse(&config.list(param), param.name, parent);
             w.extend(warn);
@@ -406,6 +442,7 @@ impl Policy {
                 recipient,
                 data,
                 mynetworks,
+                sasl_exceptions,
                 mydestination,
                 relay_domains,
                 virtual_alias_domains,
@@ -416,6 +453,9 @@ impl Policy {
                 virtual_mailbox_maps: maps_of(&p::VIRTUAL_MAILBOX_MAPS),
                 relay_recipient_maps: optional(&p::RELAY_RECIPIENT_MAPS),
                 canonical_maps,
+                sender_login_maps: optional(&p::SMTPD_SENDER_LOGIN_MAPS),
+                sasl_enabled: config.bool(&p::SMTPD_SASL_AUTH_ENABLE),
+                myorigin: config.str(&p::MYORIGIN).trim().to_ascii_lowercase(),
                 recipient_delimiter: config.str(&p::RECIPIENT_DELIMITER).to_string(),
                 parent_style: access::parent_matches(&parents, access::SMTPD_ACCESS_MAPS),
                 null_access_key: config.str(&p::SMTPD_NULL_ACCESS_LOOKUP_KEY).to_string(),
@@ -477,6 +517,8 @@ pub struct Request {
     pub sender: Option<Option<addr::Mailbox>>,
     pub recipient: Option<addr::Mailbox>,
     pub sasl_authenticated: bool,
+    /// The SASL login name after a successful AUTH.
+    pub sasl_username: Option<String>,
     /// The client sent commands ahead of time without PIPELINING.
     pub illegal_pipelining: bool,
 }
@@ -789,6 +831,9 @@ impl Eval<'_> {
                     Step::Dunno
                 }
             }
+            Restriction::RejectAuthSenderLogin
+            | Restriction::RejectKnownSenderLogin
+            | Restriction::RejectUnauthSenderLogin => self.sender_login(r),
             Restriction::Check(key, maps) => self.check_access(*key, maps),
             Restriction::Class(_, list) => {
                 let stage = self.stage;
@@ -810,6 +855,115 @@ impl Eval<'_> {
                 Step::Reject(self.reply(451, "4.3.5", "Server configuration error".into()))
             }
         }
+    }
+
+    /// The `reject_*_sender_login_mismatch` restrictions (smtpd_check.c
+    /// reject_auth_sender_login_mismatch and
+    /// reject_unauth_sender_login_mismatch). Only a non-null sender is
+    /// checked; nothing happens without smtpd_sender_login_maps.
+    fn sender_login(&mut self, r: &Restriction) -> Step {
+        if !self.policy.sasl_enabled {
+            self.log.push(format!(
+                "warning: restriction `{}' ignored: no SASL support",
+                r.name()
+            ));
+            return Step::Dunno;
+        }
+        let Some(Some(sender)) = self.req.sender.clone() else {
+            return Step::Dunno;
+        };
+        let Some(maps) = &self.policy.sender_login_maps else {
+            return Step::Dunno;
+        };
+        let user = self.req.sasl_username.clone();
+        // (check the owner, allow a sender that has no owner)
+        let mode = match (r, &user) {
+            (Restriction::RejectAuthSenderLogin, Some(_)) => (true, false),
+            (Restriction::RejectKnownSenderLogin, Some(_)) => (true, true),
+            (Restriction::RejectUnauthSenderLogin | Restriction::RejectKnownSenderLogin, None) => {
+                (false, false)
+            }
+            _ => return Step::Dunno,
+        };
+        let owners = match self.login_owners(maps, &sender) {
+            Ok(o) => o,
+            Err(e) => {
+                self.log.push(format!(
+                    "warning: {}: table lookup problem: {e}",
+                    maps.title()
+                ));
+                return Step::Reject(self.reply(
+                    451,
+                    "4.3.0",
+                    format!("<{sender}>: Temporary lookup failure"),
+                ));
+            }
+        };
+        match (mode, owners, user) {
+            ((true, _), Some(owners), Some(user)) => {
+                let lower = user.to_lowercase();
+                let owned = owners
+                    .split([',', ' ', '\t', '\r', '\n'])
+                    .any(|o| !o.is_empty() && o.to_lowercase() == lower);
+                if owned {
+                    return Step::Dunno;
+                }
+                self.reject(
+                    553,
+                    "5.7.1",
+                    format!("<{sender}>: Sender address rejected: not owned by user {user}"),
+                )
+            }
+            ((true, false), None, Some(user)) => self.reject(
+                553,
+                "5.7.1",
+                format!("<{sender}>: Sender address rejected: not owned by user {user}"),
+            ),
+            ((false, _), Some(_), None) => self.reject(
+                553,
+                "5.7.1",
+                format!("<{sender}>: Sender address rejected: not logged in"),
+            ),
+            _ => Step::Dunno,
+        }
+    }
+
+    /// The owners of a sender address in smtpd_sender_login_maps, looked
+    /// up as Postfix's mail_addr_find does: `user+ext@domain`,
+    /// `user@domain`, then `user+ext` and `user` when the domain is
+    /// $myorigin or local ($mydestination, $inet_interfaces,
+    /// $proxy_interfaces), then `@domain`. Only the first key is given to
+    /// regexp/pcre tables. A sender without a domain is `user@$myorigin`.
+    fn login_owners(
+        &self,
+        maps: &MapList,
+        sender: &addr::Mailbox,
+    ) -> Result<Option<String>, MapError> {
+        let policy = self.policy;
+        let domain = sender
+            .folded_domain()
+            .unwrap_or_else(|| policy.myorigin.clone());
+        let local = sender.local.as_str();
+        let is_local = domain.eq_ignore_ascii_case(&policy.myorigin)
+            || policy.classify(Some(&domain))? == AddrClass::Local;
+        let (base, ext) = addr::split_delimiter(local, &policy.recipient_delimiter);
+        let mut keys = vec![(format!("{local}@{domain}"), false)];
+        if ext.is_some() {
+            keys.push((format!("{base}@{domain}"), true));
+        }
+        if is_local {
+            keys.push((local.to_string(), true));
+            if ext.is_some() {
+                keys.push((base.to_string(), true));
+            }
+        }
+        keys.push((format!("@{domain}"), true));
+        for (k, partial) in keys {
+            if let Some(v) = maps.find(&k, partial)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
     }
 
     fn non_fqdn_address(&mut self, m: &addr::Mailbox, stage: Stage) -> Step {
@@ -1558,6 +1712,127 @@ mod tests {
         assert!(
             rcpt(&soft, &req("127.0.0.1", "a@b.example", "x@y.example")).starts_with("454 4.7.1 ")
         );
+    }
+
+    fn login(p: &Policy, user: Option<&str>, from: &str) -> String {
+        let mut r = req("127.0.0.1", from, "x@remote.example");
+        r.sasl_authenticated = user.is_some();
+        r.sasl_username = user.map(str::to_string);
+        rcpt(p, &r)
+    }
+
+    const LOGIN_MAPS: &str = "smtpd_sasl_auth_enable = yes\nsmtpd_sender_login_maps = inline:{ alice@x.example=alice, {shared@x.example=alice, BOB}, @team.example=bob, carol=carol }\n";
+
+    #[test]
+    fn sender_login_mismatch() {
+        let p = policy(&format!(
+            "{LOGIN_MAPS}smtpd_sender_restrictions = reject_sender_login_mismatch"
+        ));
+        let not_logged_in = "553 5.7.1 <alice@x.example>: Sender address rejected: not logged in";
+        assert_eq!(login(&p, None, "alice@x.example"), not_logged_in);
+        assert_eq!(
+            login(&p, None, "alice+tag@X.Example"),
+            "553 5.7.1 <alice+tag@X.Example>: Sender address rejected: not logged in"
+        );
+        assert_eq!(login(&p, None, "nobody@else.example"), "OK");
+        assert_eq!(login(&p, None, ""), "OK");
+        assert_eq!(login(&p, Some("alice"), "alice@x.example"), "OK");
+        assert_eq!(login(&p, Some("alice"), "alice+tag@x.example"), "OK");
+        assert_eq!(login(&p, Some("alice"), "shared@x.example"), "OK");
+        assert_eq!(login(&p, Some("bob"), "shared@x.example"), "OK");
+        assert_eq!(login(&p, Some("Alice"), "alice@x.example"), "OK");
+        assert_eq!(login(&p, Some("bob"), "anyone@team.example"), "OK");
+        assert_eq!(
+            login(&p, Some("alice"), "anyone@team.example"),
+            "553 5.7.1 <anyone@team.example>: Sender address rejected: not owned by user alice"
+        );
+        // Authenticated: an address without an owner is refused too.
+        assert_eq!(
+            login(&p, Some("alice"), "nobody@else.example"),
+            "553 5.7.1 <nobody@else.example>: Sender address rejected: not owned by user alice"
+        );
+        assert_eq!(login(&p, Some("alice"), ""), "OK");
+        // The local part alone, for $myorigin and local domains only.
+        assert_eq!(login(&p, Some("carol"), "carol+x@mail.example.test"), "OK");
+        assert_eq!(login(&p, Some("carol"), "carol"), "OK");
+        assert_eq!(
+            login(&p, Some("carol"), "carol@example.test"),
+            "553 5.7.1 <carol@example.test>: Sender address rejected: not owned by user carol"
+        );
+        assert_eq!(
+            login(&p, None, "carol@localhost"),
+            "553 5.7.1 <carol@localhost>: Sender address rejected: not logged in"
+        );
+
+        let known = policy(&format!(
+            "{LOGIN_MAPS}smtpd_recipient_restrictions = reject_known_sender_login_mismatch, permit_mynetworks, reject_unauth_destination"
+        ));
+        assert_eq!(login(&known, Some("alice"), "nobody@else.example"), "OK");
+        assert_eq!(
+            login(&known, Some("alice"), "bob@team.example"),
+            "553 5.7.1 <bob@team.example>: Sender address rejected: not owned by user alice"
+        );
+        assert_eq!(login(&known, None, "alice@x.example"), not_logged_in);
+        assert_eq!(login(&known, None, "nobody@else.example"), "OK");
+
+        let auth = policy(&format!(
+            "{LOGIN_MAPS}smtpd_sender_restrictions = reject_authenticated_sender_login_mismatch"
+        ));
+        assert_eq!(login(&auth, None, "alice@x.example"), "OK");
+        assert!(login(&auth, Some("bob"), "alice@x.example").starts_with("553 5.7.1 "));
+        let unauth = policy(&format!(
+            "{LOGIN_MAPS}smtpd_sender_restrictions = reject_unauthenticated_sender_login_mismatch"
+        ));
+        assert_eq!(login(&unauth, None, "alice@x.example"), not_logged_in);
+        assert_eq!(login(&unauth, Some("bob"), "alice@x.example"), "OK");
+
+        // warn_if_reject and soft_bounce apply as to any reject.
+        let warn = policy(&format!(
+            "{LOGIN_MAPS}smtpd_sender_restrictions = warn_if_reject, reject_sender_login_mismatch"
+        ));
+        let out = warn.check_rcpt(
+            &req("127.0.0.1", "alice@x.example", "x@remote.example"),
+            &FakeDns,
+        );
+        assert_eq!(out.verdict, Verdict::Accept);
+        assert_eq!(out.log, [format!("reject_warning: {not_logged_in}")]);
+
+        // No maps: nothing to check. No SASL: ignored with a warning.
+        let none = policy("smtpd_sasl_auth_enable = yes\nsmtpd_sender_restrictions = reject_sender_login_mismatch");
+        assert_eq!(login(&none, Some("alice"), "bob@team.example"), "OK");
+        let off = policy("smtpd_sender_login_maps = inline:{alice@x.example=alice}\nsmtpd_sender_restrictions = reject_sender_login_mismatch");
+        let out = off.check_rcpt(
+            &req("127.0.0.1", "alice@x.example", "x@remote.example"),
+            &FakeDns,
+        );
+        assert_eq!(out.verdict, Verdict::Accept);
+        assert_eq!(
+            out.log,
+            [
+                "warning: restriction `reject_authenticated_sender_login_mismatch' ignored: no SASL support",
+                "warning: restriction `reject_unauthenticated_sender_login_mismatch' ignored: no SASL support"
+            ]
+        );
+        let failing = policy("smtpd_sasl_auth_enable = yes\nsmtpd_sender_login_maps = fail:x\nsmtpd_sender_restrictions = reject_sender_login_mismatch");
+        assert_eq!(
+            login(&failing, Some("alice"), "a@b.example"),
+            "451 4.3.0 <a@b.example>: Temporary lookup failure"
+        );
+    }
+
+    #[test]
+    fn sasl_exceptions_networks_list() {
+        let p = policy(
+            "smtpd_sasl_exceptions_networks = !192.0.2.9, 192.0.2.0/24, inline:{ 198.51.100.7=x }",
+        );
+        let m = |ip: &str| {
+            p.sasl_exceptions
+                .as_ref()
+                .is_some_and(|l| l.matches("unknown", ip.parse().ok()))
+        };
+        assert!(m("192.0.2.1") && m("198.51.100.7"));
+        assert!(!m("192.0.2.9") && !m("127.0.0.1"));
+        assert!(policy("").sasl_exceptions.is_none());
     }
 
     #[test]

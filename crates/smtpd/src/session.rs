@@ -513,7 +513,11 @@ impl<'a> Session<'a> {
 
     fn capabilities(&self) -> Capabilities {
         let d = &self.s.discard;
-        let auth = self.auth_mechanisms();
+        let auth = if self.sasl_exception() {
+            Vec::new()
+        } else {
+            self.auth_mechanisms()
+        };
         let mut other = Vec::new();
         if !auth.is_empty() && self.s.sasl.as_ref().is_some_and(|c| c.broken_clients) {
             other.push(format!("AUTH={}", auth.join(" ")));
@@ -1111,6 +1115,16 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Whether the client is in smtpd_sasl_exceptions_networks: then AUTH
+    /// is left out of the EHLO reply. As in Postfix (smtpd.c ehlo_cmd and
+    /// smtpd_sasl_auth_cmd), the AUTH command itself is still accepted.
+    fn sasl_exception(&self) -> bool {
+        self.policy
+            .sasl_exceptions
+            .as_ref()
+            .is_some_and(|l| l.matches(&self.req.client_name, self.req.client_addr))
+    }
+
     /// The mechanisms to announce after `AUTH` in the EHLO reply: what the
     /// auth service offers, filtered by the security options.
     fn auth_mechanisms(&self) -> Vec<String> {
@@ -1238,6 +1252,7 @@ impl<'a> Session<'a> {
         match result {
             Ok(auth::client::Outcome::Ok { user, .. }) => {
                 self.sasl_client = Some(client);
+                self.req.sasl_username = Some(user.clone());
                 self.sasl = Some((method, user));
                 self.req.sasl_authenticated = true;
                 self.reply(&Reply::auth_successful());
@@ -1353,6 +1368,7 @@ impl<'a> Session<'a> {
                 self.tx = None;
                 self.sasl = None;
                 self.req.sasl_authenticated = false;
+                self.req.sasl_username = None;
                 self.req.helo = None;
                 self.ehlo = false;
                 self.parser = CommandParser::new(Self::parser_config(self.s));
