@@ -297,6 +297,11 @@ pub fn serve<P: Protocol>(ctx: &Context, client: Client, s: &Settings, proto: &P
         maillog::warning!("set client timeout: {e}");
         return;
     }
+    // Replies go out whole (the protocols buffer them), so Nagle's
+    // algorithm would only hold back the last segment of each.
+    if let Client::Tcp(t) = &client {
+        let _ = t.set_nodelay(true);
+    }
     let (peer, local) = addrs(&client);
     let root = privs::is_root();
     let owner = if root {

@@ -27,8 +27,14 @@ impl std::fmt::Display for End {
     }
 }
 
+/// Output is sent once this much is buffered (and before every read).
+const FLUSH_AT: usize = 64 * 1024;
+
 pub struct Conn {
     pub stream: Stream,
+    /// Replies not sent yet: a reply, or a whole RETR, goes out in as
+    /// few writes as possible.
+    out: Vec<u8>,
     /// Bytes read and not yet given to the parser.
     pending: Vec<u8>,
     parser: CommandParser,
@@ -38,6 +44,7 @@ impl Conn {
     pub fn new(stream: Stream, pending: Vec<u8>) -> Conn {
         Conn {
             stream,
+            out: Vec::new(),
             pending,
             parser: CommandParser::new(ParserConfig::default()),
         }
@@ -49,6 +56,7 @@ impl Conn {
     }
 
     fn fill(&mut self) -> Result<(), End> {
+        self.flush()?;
         let mut buf = [0u8; 4096];
         loop {
             match self.stream.read(&mut buf) {
@@ -104,8 +112,23 @@ impl Conn {
         }
     }
 
+    /// Queues bytes for the client; they go out once enough is buffered,
+    /// before the next read, or at [`Conn::flush`].
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
-        self.stream.write_all(bytes).map_err(End::Io)
+        self.out.extend_from_slice(bytes);
+        if self.out.len() >= FLUSH_AT {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), End> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.out);
+        self.stream.write_all(&out).map_err(End::Io)?;
+        self.stream.flush().map_err(End::Io)
     }
 
     pub fn reply(&mut self, r: &Reply) -> Result<(), End> {

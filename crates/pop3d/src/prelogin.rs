@@ -36,10 +36,16 @@ pub fn run(stream: Stream, gate: Gate, s: &Settings) {
     loop {
         match l.dialogue(s, std::mem::take(&mut greet)) {
             Ok(Next::LoggedIn) => {
+                if l.conn.flush().is_err() {
+                    return;
+                }
                 let pending = l.conn.take_pending();
                 l.gate.hand_over(l.conn.stream, &pending);
             }
             Ok(Next::StartTls) => {
+                if l.conn.flush().is_err() {
+                    return;
+                }
                 // Whatever the client sent after STLS is dropped unread
                 // (RFC 2595: no plaintext injection into the TLS session).
                 match l.gate.start_tls(l.conn.stream) {
@@ -50,7 +56,10 @@ pub fn run(stream: Stream, gate: Gate, s: &Settings) {
                     }
                 }
             }
-            Ok(Next::Quit) | Err(_) => return,
+            Ok(Next::Quit) | Err(_) => {
+                let _ = l.conn.flush();
+                return;
+            }
         }
     }
 }

@@ -122,6 +122,11 @@ struct Counts {
 
 /// Serves the logged-in client to the end (the caller exits after).
 pub fn run(mut conn: Conn, s: &Settings, user: &str, acct: &Account) {
+    serve(&mut conn, s, user, acct);
+    let _ = conn.flush();
+}
+
+fn serve(conn: &mut Conn, s: &Settings, user: &str, acct: &Account) {
     let (mut mb, _lock) = match open(s, user, acct) {
         Ok(x) => x,
         Err(r) => {
@@ -182,7 +187,7 @@ pub fn run(mut conn: Conn, s: &Settings, user: &str, acct: &Account) {
                 }
             };
         }
-        if let Err(e) = command(&mut conn, &mut mb, cmd, &mut counts) {
+        if let Err(e) = command(conn, &mut mb, cmd, &mut counts) {
             break e;
         }
     };
