@@ -3,11 +3,11 @@
 //! local(8) does; each outcome logged and returned to qmgr, and each
 //! delivered recipient marked done in the queue file before qmgr hears it.
 
-use crate::privs::{AsUser, Ids};
-use ipc::delivery::{self, Outcome, RcptResult, Request, Response};
+use ipc::delivery::{self, Outcome, Request, Response};
+use mailbox::agent::{self, failed, from_delivery_error, now, sent, Verdict};
+use mailbox::as_user::{AsUser, Ids};
 use mailbox::{
-    source, DeliveryError, LockMethods, LockPolicy, MaildirOptions, MboxOptions, Prepended,
-    QueueSource,
+    source, LockMethods, LockPolicy, MaildirOptions, MboxOptions, Prepended, QueueSource,
 };
 use maps::alias::{self, AliasTarget};
 use maps::MapList;
@@ -15,7 +15,7 @@ use params::{table as p, Config};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use util::privs::Account;
 
 /// The most alias/forward/include expansion levels, as Postfix's.
@@ -77,13 +77,6 @@ fn read_limited(
             gid: m.gid(),
         },
     )))
-}
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// Settings read once per process.
@@ -194,38 +187,6 @@ impl Origin {
     }
 }
 
-/// The result of delivering to one recipient.
-struct Verdict {
-    outcome: Outcome,
-    dsn: String,
-    text: String,
-}
-
-fn sent(text: impl Into<String>) -> Verdict {
-    Verdict {
-        outcome: Outcome::Sent,
-        dsn: "2.0.0".into(),
-        text: text.into(),
-    }
-}
-
-fn failed(dsn: &str, text: impl Into<String>) -> Verdict {
-    let outcome = if dsn.starts_with('4') {
-        Outcome::Deferred
-    } else {
-        Outcome::Bounced
-    };
-    Verdict {
-        outcome,
-        dsn: dsn.into(),
-        text: text.into(),
-    }
-}
-
-fn from_delivery_error(e: &DeliveryError, text: String) -> Verdict {
-    failed(e.status(), text)
-}
-
 /// One recipient's delivery state.
 struct Job<'a> {
     s: &'a Settings,
@@ -242,42 +203,11 @@ struct Job<'a> {
     seen: std::collections::HashSet<String>,
 }
 
-/// The Delivered-To values already in the message, lowercased.
-fn delivered_to_headers(path: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(mut qf) = queue::open(path) else {
-        return out;
-    };
-    let Ok(content) = qf.content() else {
-        return out;
-    };
-    let mut line = Vec::new();
-    for piece in content {
-        let Ok(piece) = piece else { break };
-        line.extend_from_slice(&piece.data);
-        if !piece.end_of_line {
-            continue;
-        }
-        if line.is_empty() {
-            break;
-        }
-        if line.len() > 13 && line[..13].eq_ignore_ascii_case(b"delivered-to:") {
-            out.push(
-                String::from_utf8_lossy(&line[13..])
-                    .trim()
-                    .to_ascii_lowercase(),
-            );
-        }
-        line.clear();
-    }
-    out
-}
-
 /// Handles one request from qmgr.
 pub fn handle(s: &Settings, req: &Request) -> Response {
     let qf_path = s.queue_dir.join(&req.queue_name).join(&req.queue_id);
     let setup_done = now();
-    let delivered_to = delivered_to_headers(&qf_path);
+    let delivered_to = agent::delivered_to_values(&qf_path);
     let mut results = Vec::with_capacity(req.recipients.len());
     for rcpt in &req.recipients {
         let mut job = Job {
@@ -294,35 +224,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
         if v.outcome == Outcome::Sent && !job.forward.is_empty() {
             v = job.send_forward();
         }
-        if v.outcome == Outcome::Sent {
-            if let Err(e) = queue::mark_done(&qf_path, rcpt.offset) {
-                maillog::warning!("{}: mark {} done: {e}", req.queue_id, rcpt.address);
-                v = failed("4.3.0", format!("cannot update queue file: {e}"));
-            }
-        }
-        let status = match v.outcome {
-            Outcome::Sent => "sent",
-            Outcome::Deferred => "deferred",
-            Outcome::Bounced => "bounced",
-        };
-        let orig = match &rcpt.original {
-            Some(o) if !o.eq_ignore_ascii_case(&rcpt.address) => format!(", orig_to=<{o}>"),
-            _ => String::new(),
-        };
-        maillog::info!(
-            "{}: to=<{}>{orig}, relay=local, {}, dsn={}, status={status} ({})",
-            req.queue_id,
-            rcpt.address,
-            delivery::delays(req, setup_done, now()),
-            v.dsn,
-            v.text
-        );
-        results.push(RcptResult {
-            outcome: v.outcome,
-            dsn: v.dsn,
-            relay: "local".into(),
-            reason: v.text,
-        });
+        results.push(agent::finish(req, rcpt, &qf_path, "local", setup_done, v));
     }
     Response { results }
 }

@@ -1,5 +1,4 @@
-//! The local delivery agent's parts: per-delivery privileges ([`privs`])
-//! and the delivery itself ([`deliver`]).
+//! The local delivery agent: the delivery itself ([`deliver`]); the
+//! per-delivery privilege switch is `mailbox::as_user`, shared with virtual.
 
 pub mod deliver;
-pub mod privs;

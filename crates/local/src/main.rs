@@ -60,7 +60,7 @@ struct Local {
 
 impl Service for Local {
     fn post_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
-        local::privs::clear_groups()?;
+        mailbox::as_user::clear_groups()?;
         let settings = Settings::new(&ctx.config, ctx.queue_dir());
         settings.check()?;
         self.settings = Some(settings);

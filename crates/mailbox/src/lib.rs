@@ -35,6 +35,10 @@
 //!   sequence numbers, \Recent, keywords through `dovecot-keywords`,
 //!   changes by others reported in RFC 3501 order; APPEND, COPY, STATUS.
 //! * [`store`]: [`store::StoreError`] and [`store::Flags`].
+//! * [`agent`]: what local and virtual share around one recipient: the
+//!   verdict, marking it done, the log line, Delivered-To loop data.
+//! * [`as_user`]: a delivery's switch to the recipient's effective uid,
+//!   gid and groups and back (local and virtual as root).
 //!
 //! # Security
 //!
@@ -49,6 +53,8 @@
 //! `mailbox_size_limit`) must ignore SIGXFSZ, or going past the limit
 //! kills it instead of failing the write with EFBIG.
 
+pub mod agent;
+pub mod as_user;
 mod copy;
 pub mod error;
 pub mod folders;

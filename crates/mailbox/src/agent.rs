@@ -1,0 +1,128 @@
+//! What the mailbox delivery agents (local, virtual) share around one
+//! recipient: the verdict ([`Verdict`], [`sent`], [`failed`]), the end
+//! of a recipient ([`finish`]: marked done in the queue file before qmgr
+//! hears of it, logged as Postfix logs it, turned into the reply), and
+//! the Delivered-To values already in a message, for loop detection.
+
+use crate::error::DeliveryError;
+use ipc::delivery::{self, Outcome, RcptResult, Request};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The result of delivering to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub dsn: String,
+    pub text: String,
+}
+
+pub fn sent(text: impl Into<String>) -> Verdict {
+    Verdict {
+        outcome: Outcome::Sent,
+        dsn: "2.0.0".into(),
+        text: text.into(),
+    }
+}
+
+/// A failure: deferred for a 4.x.x status, bounced otherwise.
+pub fn failed(dsn: &str, text: impl Into<String>) -> Verdict {
+    let outcome = if dsn.starts_with('4') {
+        Outcome::Deferred
+    } else {
+        Outcome::Bounced
+    };
+    Verdict {
+        outcome,
+        dsn: dsn.into(),
+        text: text.into(),
+    }
+}
+
+pub fn from_delivery_error(e: &DeliveryError, text: String) -> Verdict {
+    failed(e.status(), text)
+}
+
+/// Seconds since the epoch, for the log's delays.
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Ends one recipient: a delivered one is marked done in the queue file
+/// first (if that fails, it is deferred: qmgr must not think it done when
+/// the file says otherwise), then the Postfix log line (`to=<…>,
+/// relay=local, delay=…, delays=…, dsn=…, status=sent (…)`), then the
+/// reply for qmgr.
+pub fn finish(
+    req: &Request,
+    rcpt: &delivery::Rcpt,
+    qf_path: &Path,
+    relay: &str,
+    setup_done: f64,
+    mut v: Verdict,
+) -> RcptResult {
+    if v.outcome == Outcome::Sent {
+        if let Err(e) = queue::mark_done(qf_path, rcpt.offset) {
+            maillog::warning!("{}: mark {} done: {e}", req.queue_id, rcpt.address);
+            v = failed("4.3.0", format!("cannot update queue file: {e}"));
+        }
+    }
+    let status = match v.outcome {
+        Outcome::Sent => "sent",
+        Outcome::Deferred => "deferred",
+        Outcome::Bounced => "bounced",
+    };
+    let orig = match &rcpt.original {
+        Some(o) if !o.eq_ignore_ascii_case(&rcpt.address) => format!(", orig_to=<{o}>"),
+        _ => String::new(),
+    };
+    maillog::info!(
+        "{}: to=<{}>{orig}, relay={relay}, {}, dsn={}, status={status} ({})",
+        req.queue_id,
+        rcpt.address,
+        delivery::delays(req, setup_done, now()),
+        v.dsn,
+        v.text
+    );
+    RcptResult {
+        outcome: v.outcome,
+        dsn: v.dsn,
+        relay: relay.into(),
+        reason: v.text,
+    }
+}
+
+/// The Delivered-To values already in the message of a queue file,
+/// lower-cased (a message that already went to a recipient is looping).
+pub fn delivered_to_values(path: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(mut qf) = queue::open(path) else {
+        return out;
+    };
+    let Ok(content) = qf.content() else {
+        return out;
+    };
+    let mut line = Vec::new();
+    for piece in content {
+        let Ok(piece) = piece else { break };
+        line.extend_from_slice(&piece.data);
+        if !piece.end_of_line {
+            continue;
+        }
+        if line.is_empty() {
+            break;
+        }
+        if line.len() > 13 && line[..13].eq_ignore_ascii_case(b"delivered-to:") {
+            out.push(
+                String::from_utf8_lossy(&line[13..])
+                    .trim()
+                    .to_ascii_lowercase(),
+            );
+        }
+        line.clear();
+    }
+    out
+}

@@ -1,0 +1,119 @@
+//! The virtual delivery agent end to end: SMTP → smtpd (unknown virtual
+//! users refused at RCPT) → cleanup (virtual_alias_maps) → qmgr
+//! (virtual_transport) → virtual → a Maildir or an mbox under
+//! virtual_mailbox_base, owned by the uid/gid of virtual_uid_maps and
+//! virtual_gid_maps when run as root; a catch-all domain; a table entry
+//! that tries to leave the base is deferred, not delivered; and the
+//! virtual user reads the mail back over IMAP.
+
+use kit::{is_root, python_lines, Instance};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn send(port: u16, rcpt: &str, subject: &str) -> String {
+    let script = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port}, timeout=10)\ntry:\n    s.sendmail('sender@example.org', ['{rcpt}'], b'Subject: {subject}\\r\\nFrom: sender@example.org\\r\\n\\r\\nbody of {subject}\\r\\n')\n    print('result ok')\nexcept smtplib.SMTPRecipientsRefused as e:\n    code, msg = list(e.recipients.values())[0]\n    print('result', code, msg.decode())\ns.quit()\n"
+    );
+    python_lines(&[], &script, &[])
+        .into_iter()
+        .find_map(|l| l.strip_prefix("result ").map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn virtual_mailboxes_maildir_mbox_alias_and_catchall() {
+    let inst = Instance::new("virtual");
+    let d = inst.dir.clone();
+    let base = d.join("vmail");
+    std::fs::create_dir_all(&base).expect("base");
+    let (uid, gid) = if is_root() {
+        (
+            5000 + std::process::id() % 1000,
+            5000 + std::process::id() % 1000,
+        )
+    } else {
+        // SAFETY: getuid/getgid cannot fail.
+        unsafe { (libc::getuid(), libc::getgid()) }
+    };
+    if is_root() {
+        std::os::unix::fs::chown(&base, Some(uid), Some(gid)).expect("chown");
+    }
+    std::fs::write(
+        d.join("vmailbox"),
+        "alice@example.test example.test/alice/\nbob@example.test example.test/bob\n@catch.test catch/all/\nevil@example.test example.test/../../escape/\n",
+    )
+    .expect("vmailbox");
+    std::fs::write(
+        d.join("valias"),
+        "team@example.test alice@example.test, bob@example.test\n",
+    )
+    .expect("valias");
+    inst.main_cf(&format!(
+        "virtual_mailbox_domains = example.test, catch.test\nvirtual_mailbox_base = {b}\nvirtual_mailbox_maps = texthash:{d}/vmailbox\nvirtual_alias_maps = texthash:{d}/valias\nvirtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\nvirtual_minimum_uid = 100\nalias_maps =\nalias_database =\n",
+        b = base.display(),
+        d = d.display()
+    ));
+    inst.master_cf("127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nvirtual unix - n n - - virtual\nbounce unix - - n - 0 bounce\n");
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+
+    assert_eq!(send(port, "alice@example.test", "to alice"), "ok");
+    assert_eq!(send(port, "bob@example.test", "to bob"), "ok");
+    assert_eq!(send(port, "team@example.test", "to the team"), "ok");
+    assert_eq!(send(port, "anyone@catch.test", "caught"), "ok");
+    let refused = send(port, "nobody@example.test", "unknown");
+    assert!(refused.starts_with("550 5.1.1 "), "{refused}");
+    assert!(refused.contains("virtual mailbox table"), "{refused}");
+    assert!(
+        inst.wait_log("relay=virtual", 5, 20 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+
+    let alice = base.join("example.test/alice");
+    let new = files(&alice.join("new"));
+    assert_eq!(new.len(), 2, "alice: direct and via the team alias");
+    let texts: Vec<String> = new
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("message"))
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("Subject: to alice")));
+    assert!(texts
+        .iter()
+        .any(|t| t.contains("Subject: to the team")
+            && t.contains("X-Original-To: team@example.test")));
+    assert!(texts
+        .iter()
+        .all(|t| t.contains("Delivered-To: alice@example.test")
+            && t.starts_with("Return-Path: <sender@example.org>")));
+    let bob = std::fs::read_to_string(base.join("example.test/bob")).expect("bob's mbox");
+    assert!(bob.starts_with("From sender@example.org "), "{bob}");
+    assert_eq!(bob.matches("\nSubject: ").count(), 2, "{bob}");
+    assert_eq!(files(&base.join("catch/all/new")).len(), 1);
+    for p in new.iter().chain([base.join("example.test/bob")].iter()) {
+        let m = std::fs::metadata(p).expect("stat");
+        assert_eq!((m.uid(), m.gid()), (uid, gid), "{}", p.display());
+    }
+    assert!(inst
+        .maillog()
+        .contains("status=sent (delivered to maildir)"));
+
+    // A table entry with "..": deferred, nothing written outside the base.
+    assert_eq!(send(port, "evil@example.test", "escape"), "ok");
+    assert!(
+        inst.wait_log("status=deferred (bad mailbox path", 1, 20 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert!(!d.join("escape").exists());
+    inst.stop();
+}
