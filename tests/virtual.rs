@@ -117,3 +117,53 @@ fn virtual_mailboxes_maildir_mbox_alias_and_catchall() {
     assert!(!d.join("escape").exists());
     inst.stop();
 }
+
+/// A virtual_alias_maps table that cannot answer (an SQL server down)
+/// makes cleanup refuse the message with 451: nothing is delivered to the
+/// unexpanded address, nothing bounces, and the client tries again.
+#[test]
+fn virtual_alias_lookup_failure_is_temporary() {
+    let inst = Instance::new("virtual-fail");
+    inst.main_cf("virtual_alias_domains = example.test\nvirtual_alias_maps = fail:database-down\nalias_maps =\nalias_database =\n");
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - - smtpd\npickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nbounce unix - - n - 0 bounce\n",
+    );
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let script = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port}, timeout=10)\ns.ehlo()\ns.mail('sender@example.org')\nprint('rcpt', *s.rcpt('someone@example.test'))\ns.putcmd('data')\nprint('data', *s.getreply())\ns.send(b'Subject: x\\r\\n\\r\\nx\\r\\n.\\r\\n')\ncode, msg = s.getreply()\nprint('end', code, msg.decode())\ns.quit()\n"
+    );
+    let out = python_lines(&[], &script, &[]);
+    // smtpd already asks the table at RCPT.
+    assert_eq!(
+        kit::field(&out, "rcpt"),
+        "451 b'4.3.0 <someone@example.test>: Temporary lookup failure'"
+    );
+    // Local submission reaches cleanup, which must not accept it either.
+    let mut child = std::process::Command::new(inst.bin.join("sendmail"))
+        .env("MAIL_CONFIG", &inst.dir)
+        .arg("someone@example.test")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sendmail");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"Subject: local\n\nbody\n")
+        .expect("write");
+    assert!(child.wait().expect("sendmail").success());
+    assert!(
+        inst.wait_log(
+            "virtual_alias_maps map lookup problem for someone@example.test",
+            1,
+            10 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    assert!(!inst.maillog().contains("status=bounced"));
+    assert!(!inst.maillog().contains("status=sent"));
+    inst.stop();
+}

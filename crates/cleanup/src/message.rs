@@ -258,13 +258,26 @@ impl<'a> Message<'a> {
             sender = s.rewriter.masquerade(&sender);
         }
         let mut recipients = Vec::new();
+        let mut decision = None;
         for r in &env.recipients {
             let addr = s.rewriter.canonical(&r.address, ctx);
             let addr = map_address(
                 &s.canonical_maps,
                 &map_address(&s.recipient_canonical_maps, &addr),
             );
-            for expanded in expand_virtual(&s.virtual_alias_maps, &addr) {
+            let expanded = match expand_virtual(&s.virtual_alias_maps, &addr) {
+                Ok(list) => list,
+                Err(e) => {
+                    // Postfix: never deliver to the unexpanded address
+                    // when the table could not say (an SQL server down).
+                    maillog::warning!(
+                        "{id}: virtual_alias_maps map lookup problem for {addr} -- message not accepted, try again later: {e}"
+                    );
+                    decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
+                    vec![addr.clone()]
+                }
+            };
+            for expanded in expanded {
                 let mut rcpt = Recipient::new(expanded);
                 rcpt.original = Some(r.address.clone());
                 rcpt.dsn_orcpt = r.orcpt.clone();
@@ -346,7 +359,7 @@ impl<'a> Message<'a> {
             size: 0,
             too_big: false,
             held: false,
-            decision: None,
+            decision,
             extracted: Extracted::default(),
             message_id: None,
         }
@@ -757,29 +770,33 @@ fn map_address(list: &MapList, addr: &str) -> String {
 
 /// virtual_alias_maps expansion, recursive as Postfix's (at most 1000
 /// results, nesting at most 100); an address that maps to itself stays.
-fn expand_virtual(list: &MapList, addr: &str) -> Vec<String> {
+/// A table that fails is an error: the message must wait, not go to the
+/// unexpanded address.
+fn expand_virtual(list: &MapList, addr: &str) -> Result<Vec<String>, String> {
     fn walk(
         list: &MapList,
         addr: &str,
         depth: usize,
         out: &mut Vec<String>,
         seen: &mut Vec<String>,
-    ) {
+    ) -> Result<(), String> {
         if depth > 100 || out.len() >= 1000 || seen.iter().any(|s| s.eq_ignore_ascii_case(addr)) {
             if !out.iter().any(|o| o == addr) {
                 out.push(addr.to_string());
             }
-            return;
+            return Ok(());
         }
-        let found = list.lookup(addr).ok().flatten().or_else(|| {
-            addr.rsplit_once('@')
-                .and_then(|(_, d)| list.lookup(&format!("@{d}")).ok().flatten())
-        });
+        let mut found = list.lookup(addr).map_err(|e| e.to_string())?;
+        if found.is_none() {
+            if let Some((_, d)) = addr.rsplit_once('@') {
+                found = list.lookup(&format!("@{d}")).map_err(|e| e.to_string())?;
+            }
+        }
         match found {
             Some(v) => {
                 seen.push(addr.to_string());
                 for next in maps::split_list(&v) {
-                    walk(list, &next, depth + 1, out, seen);
+                    walk(list, &next, depth + 1, out, seen)?;
                 }
                 seen.pop();
             }
@@ -789,11 +806,12 @@ fn expand_virtual(list: &MapList, addr: &str) -> Vec<String> {
                 }
             }
         }
+        Ok(())
     }
     if list.is_empty() {
-        return vec![addr.to_string()];
+        return Ok(vec![addr.to_string()]);
     }
     let mut out = Vec::new();
-    walk(list, addr, 0, &mut out, &mut Vec::new());
-    out
+    walk(list, addr, 0, &mut out, &mut Vec::new())?;
+    Ok(out)
 }
