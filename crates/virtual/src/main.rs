@@ -37,6 +37,10 @@
 //!   virtual_gid_maps, virtual_minimum_uid, virtual_mailbox_limit,
 //!   virtual_mailbox_lock, recipient_delimiter, myhostname,
 //!   queue_directory.
+//!
+//! FILES
+//!   $queue_directory/active/*, the queue files it delivers from.
+//!   $virtual_mailbox_base/..., the mailboxes.
 
 mod deliver;
 
