@@ -167,3 +167,107 @@ fn virtual_alias_lookup_failure_is_temporary() {
     assert!(!inst.maillog().contains("status=sent"));
     inst.stop();
 }
+
+/// A virtual user end to end: mail delivered by virtual to
+/// `$virtual_mailbox_base/example.test/alice/`, read back over IMAP and
+/// POP3 with the address as the login name (passdb: a lookup table with
+/// `{SCHEME}password` values; uid, gid and home from mail_uid, mail_gid
+/// and mail_home), and sent with SMTP AUTH as the same user.
+#[test]
+fn virtual_user_logs_in_to_imap_pop3_and_smtp_auth() {
+    let inst = Instance::new("virtual-login");
+    let d = inst.dir.clone();
+    let base = d.join("vmail");
+    std::fs::create_dir_all(&base).expect("base");
+    let (uid, gid) = if is_root() {
+        (
+            6000 + std::process::id() % 1000,
+            6000 + std::process::id() % 1000,
+        )
+    } else {
+        // SAFETY: getuid/getgid cannot fail.
+        unsafe { (libc::getuid(), libc::getgid()) }
+    };
+    if is_root() {
+        std::os::unix::fs::chown(&base, Some(uid), Some(gid)).expect("chown");
+    }
+    std::fs::write(
+        d.join("vmailbox"),
+        "alice@example.test example.test/alice/\n",
+    )
+    .expect("vmailbox");
+    // A crypt hash, as MySQL's ENCRYPT() or doveadm pw would store it.
+    let hash = std::process::Command::new("openssl")
+        .args(["passwd", "-6", "alice-secret"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| {
+            format!(
+                "{{SHA512-CRYPT}}{}",
+                String::from_utf8_lossy(&o.stdout).trim()
+            )
+        })
+        .unwrap_or_else(|| "{PLAIN}alice-secret".into());
+    std::fs::write(d.join("vpass"), format!("alice@example.test {hash}\n")).expect("vpass");
+    inst.main_cf(&format!(
+        "virtual_mailbox_domains = example.test\nvirtual_mailbox_base = {b}\nvirtual_mailbox_maps = texthash:{d}/vmailbox\nvirtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\nalias_maps =\nalias_database =\npassdb = texthash:{d}/vpass\nauth_username_format = %u\nmail_uid = {uid}\nmail_gid = {gid}\nmail_home = {b}/%d/%n\nmail_location = maildir:~/\nfirst_valid_uid = 100\nauth_failure_delay = 0\nsmtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\nsmtpd_sasl_path = private/auth\nsmtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination\nmynetworks = 127.0.0.2/32\n",
+        b = base.display(),
+        d = d.display()
+    ));
+    inst.master_cf("127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nvirtual unix - n n - - virtual\nbounce unix - - n - 0 bounce\nauth unix - - n - - auth\n[127.0.0.1]:0 inet n n n - - imapd\n127.0.0.2:0 inet n n n - - pop3d\n");
+    inst.start();
+    let smtp = inst.port("127.0.0.1:0");
+    let imap = inst.port("[127.0.0.1]:0");
+    let pop = inst.port("127.0.0.2:0");
+    assert_eq!(send(smtp, "alice@example.test", "hello alice"), "ok");
+    assert!(
+        inst.wait_log("status=sent (delivered to maildir)", 1, 20 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let script = format!(
+        r#"
+import imaplib, poplib, smtplib
+M = imaplib.IMAP4("127.0.0.1", {imap})
+M.login("alice@example.test", "alice-secret")
+typ, data = M.select("INBOX")
+print("imap-exists", data[0].decode())
+typ, data = M.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+print("imap-subject", data[0][1].decode().strip())
+M.logout()
+P = poplib.POP3("127.0.0.2", {pop})
+P.user("alice@example.test")
+P.pass_("alice-secret")
+print("pop-stat", P.stat()[0])
+P.quit()
+S = smtplib.SMTP("127.0.0.1", {smtp})
+S.login("alice@example.test", "alice-secret")
+S.sendmail("alice@example.test", ["alice@example.test"], b"Subject: from alice\r\n\r\nsent with AUTH\r\n")
+S.quit()
+print("smtp-auth ok")
+try:
+    M = imaplib.IMAP4("127.0.0.1", {imap})
+    M.login("alice@example.test", "wrong")
+    print("wrong accepted")
+except imaplib.IMAP4.error as e:
+    print("wrong", e)
+"#
+    );
+    let out = python_lines(&[], &script, &[]);
+    assert_eq!(kit::field(&out, "imap-exists"), "1", "{out:#?}");
+    assert_eq!(kit::field(&out, "imap-subject"), "Subject: hello alice");
+    assert_eq!(kit::field(&out, "pop-stat"), "1");
+    assert_eq!(kit::field(&out, "smtp-auth"), "ok");
+    assert!(
+        kit::field(&out, "wrong").contains("AUTHENTICATIONFAILED"),
+        "{out:#?}"
+    );
+    assert!(
+        inst.wait_log("status=sent (delivered to maildir)", 2, 20 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert!(inst.maillog().contains("sasl_username=alice@example.test"));
+    inst.stop();
+}

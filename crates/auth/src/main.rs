@@ -24,7 +24,12 @@
 //!   system's crypt_r, so yescrypt as Debian 12 writes it works) and
 //!   `passwd-file:/path` (Dovecot's `user:{SCHEME}hash:uid:gid::home::`,
 //!   schemes PLAIN, CRYPT, SHA512-CRYPT, SHA256-CRYPT, MD5-CRYPT,
-//!   BLF-CRYPT), re-read when it changes. User names are lower-cased when
+//!   BLF-CRYPT), re-read when it changes, or any lookup table
+//!   (`sqlite:`, `mysql:`, `pgsql:` with Postfix's .cf files, `texthash:`
+//!   …) whose answer for the user name is the stored password
+//!   (`{SCHEME}value`, or a crypt string): seed 002's users table. The OK
+//!   line carries a passwd-file line's uid, gid and home as `userdb_uid`,
+//!   `userdb_gid`, `userdb_home`. User names are lower-cased when
 //!   auth_username_format starts with %L.
 //!
 //!   With disable_plaintext_auth = yes, plaintext mechanisms are refused

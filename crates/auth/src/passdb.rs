@@ -1,7 +1,11 @@
 //! Password databases, tried in the order the `passdb` parameter lists
 //! them: `shadow` (the system's accounts: the hash from the shadow
-//! database, verified by the system's crypt) and `passwd-file:PATH`
-//! (Dovecot's format).
+//! database, verified by the system's crypt), `passwd-file:PATH`
+//! (Dovecot's format), and any lookup table (`sqlite:/…/users.cf`,
+//! `mysql:/…/users.cf`, `pgsql:`, `texthash:`, …) that answers a user
+//! name with the password as Dovecot stores it (`{SCHEME}value`, or a
+//! crypt string) — the virtual users of an SQL table, whose uid, gid and
+//! home come from mail_uid, mail_gid and mail_home.
 
 use crate::passwd_file::{self, Entry};
 use std::collections::HashMap;
@@ -186,6 +190,8 @@ impl PasswdFile {
 pub enum Passdb {
     Shadow(Shadow),
     PasswdFile(PasswdFile),
+    /// A lookup table: user name → stored password.
+    Map(Box<dyn maps::Map>),
 }
 
 impl Passdb {
@@ -207,6 +213,10 @@ impl Passdb {
                         "passwd-file needs an absolute path: {it}"
                     )))
                 }
+                _ if !args.is_empty() => match maps::open(it, &maps::Ctx::new()) {
+                    Ok(m) => out.push(Passdb::Map(m)),
+                    Err(e) => return Err(ConfigError(format!("{it}: {e}"))),
+                },
                 _ => return Err(ConfigError(format!("unknown driver: {it}"))),
             }
         }
@@ -218,6 +228,7 @@ impl Passdb {
         match self {
             Passdb::Shadow(_) => "shadow",
             Passdb::PasswdFile(_) => "passwd-file",
+            Passdb::Map(_) => "table",
         }
     }
 
@@ -232,6 +243,7 @@ impl Passdb {
                     maillog::warning!("{e}");
                 }
             }
+            Passdb::Map(_) => {}
         }
     }
 
@@ -258,6 +270,28 @@ impl Passdb {
                     Some(_) => Outcome::Mismatch,
                 }
             }
+            Passdb::Map(m) => match m.lookup(user) {
+                Err(e) => Outcome::TempFail(e.to_string()),
+                Ok(None) => Outcome::Unknown,
+                Ok(Some(stored)) => match passwd_file::parse_password(stored.trim()) {
+                    Err(e) => Outcome::TempFail(format!("{}: {e}", m.spec())),
+                    Ok((scheme, hash)) => {
+                        let entry = Entry {
+                            user: user.to_string(),
+                            scheme,
+                            password: hash.to_string(),
+                            uid: None,
+                            gid: None,
+                            home: None,
+                        };
+                        if entry.verify(password) {
+                            Outcome::Ok(user.to_string(), UserFields::default())
+                        } else {
+                            Outcome::Mismatch
+                        }
+                    }
+                },
+            },
         }
     }
 }

@@ -86,6 +86,21 @@ fn id(s: Option<&str>, line: usize, what: &str) -> Result<Option<u32>, LineError
     }
 }
 
+/// A stored password: `{SCHEME}value`, or a crypt(3) string without a
+/// prefix (Dovecot's default scheme, CRYPT).
+pub fn parse_password(pw: &str) -> Result<(Scheme, &str), String> {
+    match pw.strip_prefix('{').and_then(|r| r.split_once('}')) {
+        Some((name, rest)) => match Scheme::from_name(name) {
+            Some(s) => Ok((s, rest)),
+            None => Err(format!(
+                "unsupported password scheme {}",
+                crate::printable(name, 32)
+            )),
+        },
+        None => Ok((Scheme::Crypt, pw)),
+    }
+}
+
 /// Parses one line; `Ok(None)` for blank lines and comments.
 pub fn parse_line(text: &str, line: usize) -> Result<Option<Entry>, LineError> {
     let t = text.trim_end_matches(['\r', '\n']);
@@ -101,16 +116,7 @@ pub fn parse_line(text: &str, line: usize) -> Result<Option<Entry>, LineError> {
         });
     }
     let pw = f.next().unwrap_or("");
-    let (scheme, password) = match pw.strip_prefix('{').and_then(|r| r.split_once('}')) {
-        Some((name, rest)) => (
-            Scheme::from_name(name).ok_or_else(|| LineError {
-                line,
-                what: format!("unsupported password scheme {}", crate::printable(name, 32)),
-            })?,
-            rest,
-        ),
-        None => (Scheme::Crypt, pw),
-    };
+    let (scheme, password) = parse_password(pw).map_err(|what| LineError { line, what })?;
     let uid = id(f.next(), line, "uid")?;
     let gid = id(f.next(), line, "gid")?;
     let _gecos = f.next();

@@ -643,7 +643,7 @@ crate::declare! {
     AUTH_MECHANISMS = list("auth_mechanisms", "plain", "Dovecot setting: the SASL mechanisms offered (plain, login, cram-md5, ...).");
     AUTH_USERNAME_FORMAT = string("auth_username_format", "%Lu", "Dovecot setting: how user names are normalized before lookup (%Lu: lower-cased).");
     AUTH_FAILURE_DELAY = time("auth_failure_delay", "2s", 's', 0, MAX, "Dovecot setting: how long a failed authentication is delayed before the reply.");
-    PASSDB = list("passdb", "shadow", "Dovecot's passdb drivers as a list, tried in order: shadow (the system's accounts) and passwd-file:/path (Dovecot's user:{SCHEME}hash:uid:gid::home:: format).");
+    PASSDB = list("passdb", "shadow", "Dovecot's passdb drivers as a list, tried in order: shadow (the system's accounts), passwd-file:/path (Dovecot's user:{SCHEME}hash:uid:gid::home:: format), or any lookup table (sqlite:/path.cf, mysql:/path.cf, texthash:/path...) answering a user name with its {SCHEME}password; table users run as mail_uid/mail_gid with home mail_home.");
     AUTH_VERBOSE = boolean("auth_verbose", "no", "Dovecot setting: log unsuccessful authentication attempts and why they failed.");
     LOGIN_TRUSTED_NETWORKS = list("login_trusted_networks", "", "Dovecot setting: networks whose clients may log in with plaintext and whose forwarded addresses are trusted.");
     LOGIN_GREETING = string("login_greeting", "Dovecot ready.", "Dovecot setting: the greeting of the POP3 and IMAP servers.");
