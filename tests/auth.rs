@@ -383,17 +383,7 @@ fn smtp_auth_with_a_system_user() {
     }
     let user = kit::SystemUser::new("auth");
     let password = format!("Sys-{}-secret", std::process::id());
-    let mut child = Command::new("chpasswd")
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("chpasswd");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{}:{password}\n", user.name).as_bytes())
-        .expect("write chpasswd");
-    assert!(child.wait().expect("chpasswd").success());
+    user.set_password(&password);
     let shadow = std::fs::read_to_string("/etc/shadow").expect("shadow");
     assert!(
         shadow.contains(&format!("{}:$y$", user.name)),

@@ -23,6 +23,24 @@ fn send(port: u16, rcpt: &str, subject: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `virtual_mailbox_base` in the instance, owned by the ids the virtual
+/// users get: as root unused ids from `first` on, else our own.
+fn vmail_base(inst: &Instance, first: u32) -> (std::path::PathBuf, u32, u32) {
+    let base = inst.dir.join("vmail");
+    std::fs::create_dir_all(&base).expect("base");
+    let (uid, gid) = if is_root() {
+        let n = first + std::process::id() % 1000;
+        (n, n)
+    } else {
+        // SAFETY: getuid/getgid cannot fail.
+        unsafe { (libc::getuid(), libc::getgid()) }
+    };
+    if is_root() {
+        std::os::unix::fs::chown(&base, Some(uid), Some(gid)).expect("chown");
+    }
+    (base, uid, gid)
+}
+
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(dir)
         .map(|d| d.flatten().map(|e| e.path()).collect())
@@ -33,20 +51,7 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
 fn virtual_mailboxes_maildir_mbox_alias_and_catchall() {
     let inst = Instance::new("virtual");
     let d = inst.dir.clone();
-    let base = d.join("vmail");
-    std::fs::create_dir_all(&base).expect("base");
-    let (uid, gid) = if is_root() {
-        (
-            5000 + std::process::id() % 1000,
-            5000 + std::process::id() % 1000,
-        )
-    } else {
-        // SAFETY: getuid/getgid cannot fail.
-        unsafe { (libc::getuid(), libc::getgid()) }
-    };
-    if is_root() {
-        std::os::unix::fs::chown(&base, Some(uid), Some(gid)).expect("chown");
-    }
+    let (base, uid, gid) = vmail_base(&inst, 5000);
     std::fs::write(
         d.join("vmailbox"),
         "alice@example.test example.test/alice/\nbob@example.test example.test/bob\n@catch.test catch/all/\nevil@example.test example.test/../../escape/\n",
@@ -177,20 +182,7 @@ fn virtual_alias_lookup_failure_is_temporary() {
 fn virtual_user_logs_in_to_imap_pop3_and_smtp_auth() {
     let inst = Instance::new("virtual-login");
     let d = inst.dir.clone();
-    let base = d.join("vmail");
-    std::fs::create_dir_all(&base).expect("base");
-    let (uid, gid) = if is_root() {
-        (
-            6000 + std::process::id() % 1000,
-            6000 + std::process::id() % 1000,
-        )
-    } else {
-        // SAFETY: getuid/getgid cannot fail.
-        unsafe { (libc::getuid(), libc::getgid()) }
-    };
-    if is_root() {
-        std::os::unix::fs::chown(&base, Some(uid), Some(gid)).expect("chown");
-    }
+    let (base, uid, gid) = vmail_base(&inst, 6000);
     std::fs::write(
         d.join("vmailbox"),
         "alice@example.test example.test/alice/\n",

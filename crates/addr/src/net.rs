@@ -61,6 +61,20 @@ impl Cidr {
         }
     }
 
+    /// Parses a list of networks (login_trusted_networks): the good ones,
+    /// and the items that are not networks, for the caller to warn about.
+    pub fn parse_list(items: &[String]) -> (Vec<Cidr>, Vec<String>) {
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        for n in items {
+            match Cidr::parse(n) {
+                Some(c) => good.push(c),
+                None => bad.push(n.clone()),
+            }
+        }
+        (good, bad)
+    }
+
     /// Whether `ip` is inside the block (an IPv4-mapped IPv6 address
     /// counts as its IPv4 address).
     pub fn contains(&self, ip: IpAddr) -> bool {

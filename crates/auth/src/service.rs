@@ -41,12 +41,9 @@ impl Settings {
                 None => maillog::warning!("auth_mechanisms: unsupported mechanism {m}: ignored"),
             }
         }
-        let mut trusted = Vec::new();
-        for n in c.list(&p::LOGIN_TRUSTED_NETWORKS) {
-            match addr::net::Cidr::parse(&n) {
-                Some(c) => trusted.push(c),
-                None => maillog::warning!("login_trusted_networks: bad network {n}: ignored"),
-            }
+        let (trusted, bad) = addr::net::Cidr::parse_list(&c.list(&p::LOGIN_TRUSTED_NETWORKS));
+        for n in bad {
+            maillog::warning!("login_trusted_networks: bad network {n}: ignored");
         }
         Settings {
             mechanisms,

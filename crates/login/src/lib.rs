@@ -116,12 +116,9 @@ impl Settings {
                 Ssl::Yes
             }
         };
-        let mut trusted = Vec::new();
-        for n in c.list(&p::LOGIN_TRUSTED_NETWORKS) {
-            match addr::net::Cidr::parse(&n) {
-                Some(c) => trusted.push(c),
-                None => maillog::warning!("login_trusted_networks: bad network {n}: ignored"),
-            }
+        let (trusted, bad) = addr::net::Cidr::parse_list(&c.list(&p::LOGIN_TRUSTED_NETWORKS));
+        for n in bad {
+            maillog::warning!("login_trusted_networks: bad network {n}: ignored");
         }
         Settings {
             mail_owner: c.str(&p::MAIL_OWNER).to_string(),

@@ -289,7 +289,7 @@ impl Folders {
                 .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(tmp.join("maildirfolder"))
                 .map_err(|e| io_err("create", &tmp, e))?;
-            rename_noreplace(&tmp, &path).map_err(|e| {
+            crate::maildir::rename_noreplace(&tmp, &path).map_err(|e| {
                 if e.kind() == io::ErrorKind::AlreadyExists
                     || e.raw_os_error() == Some(libc::ENOTEMPTY)
                 {
@@ -372,14 +372,14 @@ impl Folders {
                 return Err(FolderError::Exists);
             }
         }
-        rename_noreplace(&from_path, &to_path).map_err(|e| match e.kind() {
+        crate::maildir::rename_noreplace(&from_path, &to_path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => FolderError::NotFound,
             io::ErrorKind::AlreadyExists => FolderError::Exists,
             _ => io_err("rename", &from_path, e),
         })?;
         for (old, new) in &children {
             let (o, n) = (self.path(old)?, self.path(new)?);
-            match rename_noreplace(&o, &n) {
+            match crate::maildir::rename_noreplace(&o, &n) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_err("rename", &o, e)),
@@ -574,39 +574,6 @@ fn tab_unescape(s: &str) -> String {
         }
     }
     o
-}
-
-/// rename(2) that fails with AlreadyExists instead of replacing (an empty
-/// target directory would otherwise be replaced).
-pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let f = CString::new(from.as_os_str().as_bytes())?;
-        let t = CString::new(to.as_os_str().as_bytes())?;
-        // SAFETY: two valid NUL-terminated paths; no other memory is passed.
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                f.as_ptr(),
-                libc::AT_FDCWD,
-                t.as_ptr(),
-                libc::RENAME_NOREPLACE,
-            )
-        };
-        if rc == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
-            return Err(e);
-        }
-    }
-    if fs::symlink_metadata(to).is_ok() {
-        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
-    }
-    fs::rename(from, to)
 }
 
 #[cfg(test)]
