@@ -263,3 +263,56 @@ except imaplib.IMAP4.error as e:
     assert!(inst.maillog().contains("sasl_username=alice@example.test"));
     inst.stop();
 }
+
+/// The virtual tables through proxymap (`proxy:texthash:…`): mail is
+/// delivered as with the table itself, `postmap -q` answers through the
+/// proxy, and a table that proxy_read_maps does not list is refused.
+#[test]
+fn virtual_tables_through_proxymap() {
+    let inst = Instance::new("virtual-proxy");
+    let d = inst.dir.clone();
+    let (base, uid, gid) = vmail_base(&inst, 7000);
+    std::fs::write(
+        d.join("vmailbox"),
+        "carol@example.test example.test/carol/\n",
+    )
+    .expect("vmailbox");
+    std::fs::write(d.join("other"), "carol@example.test secret\n").expect("other");
+    inst.main_cf(&format!(
+        "virtual_mailbox_domains = example.test\nvirtual_mailbox_base = {b}\nvirtual_mailbox_maps = proxy:texthash:{d}/vmailbox\nvirtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\nalias_maps =\nalias_database =\n",
+        b = base.display(),
+        d = d.display()
+    ));
+    inst.master_cf("127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nvirtual unix - n n - - virtual\nbounce unix - - n - 0 bounce\nproxymap unix - - n - - proxymap\n");
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    assert_eq!(send(port, "carol@example.test", "via proxy"), "ok");
+    let refused = send(port, "dave@example.test", "unknown");
+    assert!(refused.starts_with("550 5.1.1 "), "{refused}");
+    assert!(
+        inst.wait_log("status=sent (delivered to maildir)", 1, 20 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(files(&base.join("example.test/carol/new")).len(), 1);
+    let q = |table: String| {
+        std::process::Command::new(inst.bin.join("postmap"))
+            .env("MAIL_CONFIG", &inst.dir)
+            .args(["-q", "carol@example.test", &table])
+            .output()
+            .expect("postmap")
+    };
+    let ok = q(format!("proxy:texthash:{}/vmailbox", d.display()));
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim(),
+        "example.test/carol/"
+    );
+    let denied = q(format!("proxy:texthash:{}/other", d.display()));
+    assert!(!denied.status.success(), "an unlisted table answered");
+    assert!(
+        inst.wait_log("request for unapproved table", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    inst.stop();
+}

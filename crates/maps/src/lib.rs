@@ -40,6 +40,7 @@ pub mod hosts;
 pub mod indexed;
 mod inline;
 pub mod lines;
+pub mod proxy;
 mod regexp;
 pub mod source;
 mod texthash;
@@ -163,6 +164,10 @@ pub fn split_spec(spec: &str) -> Result<(&str, &str), MapError> {
 /// Opens the table `spec` (`type:name`).
 pub fn open(spec: &str, ctx: &Ctx) -> Result<Box<dyn Map>, MapError> {
     let full = spec.trim();
+    if let Some(inner) = full.strip_prefix("proxy:") {
+        split_spec(inner)?;
+        return Ok(Box::new(proxy::ProxyMap::open(full.to_string(), inner)?));
+    }
     let (t, name) = split_spec(full)?;
     let full = full.to_string();
     Ok(match t {
