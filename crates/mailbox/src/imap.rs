@@ -258,9 +258,14 @@ impl Selected {
     /// view, marked `expunged`; a later `sync(true)` reports them.
     pub fn sync(&mut self, allow_expunge: bool) -> Result<Vec<Change>, StoreError> {
         let old_validity = self.md.uid_validity();
-        self.md.sync()?;
+        let ch = self.md.sync()?;
         if !self.view.is_empty() && self.md.uid_validity() != old_validity {
             return Err(StoreError::Changed(self.md.dir().to_path_buf()));
+        }
+        // Nothing on disk changed: only expunges held back earlier may be
+        // due now.
+        if !ch.rescanned && !(allow_expunge && self.view.iter().any(|v| v.expunged)) {
+            return Ok(Vec::new());
         }
         self.apply(allow_expunge)
     }

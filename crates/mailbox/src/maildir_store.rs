@@ -150,6 +150,9 @@ pub struct SyncChanges {
     pub expunged: Vec<u32>,
     /// UIDs whose flags changed on disk.
     pub flags_changed: Vec<u32>,
+    /// Whether the directories were listed again (false: nothing on disk
+    /// had changed since the last sync, and nothing was looked at).
+    pub rescanned: bool,
 }
 
 /// An open Maildir (one folder).
@@ -164,6 +167,29 @@ pub struct Maildir {
     /// Base names this process moved from `new/` to `cur/` (IMAP's
     /// \Recent), until [`Maildir::take_moved_from_new`].
     moved: Vec<String>,
+    /// What `new/`, `cur/` and the uidlist looked like when the last full
+    /// sync began, and when that was.
+    stamp: Option<(Stamp, std::time::SystemTime)>,
+}
+
+/// The modification times of `new/` and `cur/`, and the uidlist's
+/// identity and time: when none changed, neither did the Maildir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    new: (i64, i64),
+    cur: (i64, i64),
+    uidlist: (u64, u64, i64, i64),
+}
+
+/// A directory entry's time as (seconds, nanoseconds).
+fn mtime(m: &fs::Metadata) -> (i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.mtime(), m.mtime_nsec())
+}
+
+/// The part of a file name before the info (`:2,…`), without allocating.
+fn base_of(name: &str) -> &str {
+    name.split_once(':').map_or(name, |(b, _)| b)
 }
 
 fn list_dir(dir: &Path) -> Result<Vec<String>, StoreError> {
@@ -209,6 +235,7 @@ impl Maildir {
             next_uid: 1,
             messages: Vec::new(),
             moved: Vec::new(),
+            stamp: None,
         };
         m.sync()?;
         Ok(m)
@@ -274,63 +301,100 @@ impl Maildir {
         }
         // A file both in new/ (read-only listing) and cur/ (moved
         // meanwhile): keep the cur/ one.
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
+        let mut seen: HashSet<String> = HashSet::with_capacity(files.len());
+        let mut out = Vec::with_capacity(files.len());
         for (name, in_new) in files.into_iter().rev() {
-            let base = FileName::parse(&name).base;
-            if seen.insert(base) {
+            if seen.insert(base_of(&name).to_string()) {
                 out.push((name, in_new));
             }
         }
         Ok(out)
     }
 
+    fn current_stamp(&self) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let new = fs::metadata(self.dir.join("new")).ok()?;
+        let cur = fs::metadata(self.dir.join("cur")).ok()?;
+        let ul = fs::metadata(self.control.join("dovecot-uidlist")).ok()?;
+        Some(Stamp {
+            new: mtime(&new),
+            cur: mtime(&cur),
+            uidlist: (ul.ino(), ul.len(), ul.mtime(), ul.mtime_nsec()),
+        })
+    }
+
+    /// Whether nothing can have changed since the last full sync: the
+    /// stamps are equal, and the newest of them is more than a second
+    /// older than that sync (two changes in one clock tick can share a
+    /// modification time: those are rescanned, as Dovecot does).
+    fn unchanged(&self, now: &Option<Stamp>) -> bool {
+        let (Some(now), Some((last, at))) = (now, &self.stamp) else {
+            return false;
+        };
+        if now != last {
+            return false;
+        }
+        let newest = [now.new, now.cur, (now.uidlist.2, now.uidlist.3)]
+            .into_iter()
+            .max()
+            .unwrap_or((0, 0));
+        let newest = std::time::UNIX_EPOCH
+            + Duration::new(
+                u64::try_from(newest.0).unwrap_or(0),
+                u32::try_from(newest.1).unwrap_or(0),
+            );
+        newest + Duration::from_secs(1) < *at
+    }
+
     /// Rescans `new/` and `cur/` and the uidlist; returns what changed.
     pub fn sync(&mut self) -> Result<SyncChanges, StoreError> {
+        let stamp = self.current_stamp();
+        // Nothing moved in new/ or cur/ and the uidlist is the same: the
+        // view is current (a second SELECT need not list 5,000 files).
+        if self.unchanged(&stamp) {
+            return Ok(SyncChanges::default());
+        }
+        let started = std::time::SystemTime::now();
         let files = self.scan()?;
         let mut list = UidList::read(&self.control)?;
-        let known = |list: &Option<UidList>| -> HashMap<String, UidRecord> {
-            list.iter()
-                .flat_map(|l| l.records.iter())
-                .map(|r| (r.name.clone(), r.clone()))
-                .collect()
+        let missing = match &list {
+            None => true,
+            Some(l) => {
+                let known: HashSet<&str> = l.records.iter().map(|r| r.name.as_str()).collect();
+                files.iter().any(|(n, _)| !known.contains(base_of(n)))
+            }
         };
-        let mut by_name = known(&list);
-        let missing = files
-            .iter()
-            .any(|(n, _)| !by_name.contains_key(&FileName::parse(n).base));
         let mut files = files;
-        if missing || list.is_none() {
+        if missing {
             let lock = UidListLock::acquire(&self.control, self.opts.lock_timeout)?;
             // Under the lock: the list as the last writer left it, and a
             // second listing so a file being renamed is not dropped.
             list = UidList::read(&self.control)?;
-            by_name = known(&list);
             let again = self.scan()?;
             let mut l = list.take().unwrap_or_default();
-            let present: HashSet<String> = files
+            let present: HashSet<&str> = files
                 .iter()
                 .chain(again.iter())
-                .map(|(n, _)| FileName::parse(n).base)
+                .map(|(n, _)| base_of(n))
+                .collect();
+            l.records.retain(|r| present.contains(r.name.as_str()));
+            let known: HashSet<String> = l.records.iter().map(|r| r.name.clone()).collect();
+            let mut fresh: Vec<String> = again
+                .iter()
+                .map(|(n, _)| base_of(n))
+                .filter(|b| !known.contains(*b))
+                .map(str::to_string)
                 .collect();
             files = again;
-            l.records.retain(|r| present.contains(&r.name));
-            let mut fresh: Vec<String> = files
-                .iter()
-                .map(|(n, _)| FileName::parse(n).base)
-                .filter(|b| !by_name.contains_key(b))
-                .collect();
-            fresh.sort_by(|a, b| delivery_order(a, b));
+            fresh.sort_by_cached_key(|b| delivery_key(b));
             fresh.dedup();
             for base in fresh {
-                let rec = UidRecord {
+                l.records.push(UidRecord {
                     uid: l.next_uid,
                     ext: Vec::new(),
-                    name: base.clone(),
-                };
+                    name: base,
+                });
                 l.next_uid = l.next_uid.saturating_add(1);
-                by_name.insert(base, rec.clone());
-                l.records.push(rec);
             }
             lock.commit(&l)?;
             list = Some(l);
@@ -338,6 +402,8 @@ impl Maildir {
         let Some(list) = list else {
             return Err(StoreError::Changed(self.control.clone()));
         };
+        let by_name: HashMap<&str, &UidRecord> =
+            list.records.iter().map(|r| (r.name.as_str(), r)).collect();
         if self.uid_validity != 0 && list.uid_validity != self.uid_validity {
             // UIDVALIDITY changed: everything is new.
             self.messages.clear();
@@ -347,8 +413,8 @@ impl Maildir {
         let mut msgs: Vec<MaildirMessage> = files
             .into_iter()
             .filter_map(|(file_name, in_new)| {
+                let rec = by_name.get(base_of(&file_name))?;
                 let name = FileName::parse(&file_name);
-                let rec = by_name.get(&name.base)?;
                 Some(MaildirMessage {
                     uid: rec.uid,
                     file_name,
@@ -362,7 +428,10 @@ impl Maildir {
         msgs.dedup_by_key(|m| m.uid);
         let old: HashMap<u32, Flags> = self.messages.iter().map(|m| (m.uid, m.flags())).collect();
         let now: HashSet<u32> = msgs.iter().map(|m| m.uid).collect();
-        let mut ch = SyncChanges::default();
+        let mut ch = SyncChanges {
+            rescanned: true,
+            ..SyncChanges::default()
+        };
         for m in &msgs {
             match old.get(&m.uid) {
                 None => ch.new.push(m.uid),
@@ -377,6 +446,15 @@ impl Maildir {
             .filter(|u| !now.contains(u))
             .collect();
         self.messages = msgs;
+        // The stamp from before the scan: a change during it shows as a
+        // difference next time. After a write of our own (new/ emptied,
+        // the uidlist rewritten) take it again.
+        let stamp = if missing || !self.moved.is_empty() {
+            self.current_stamp()
+        } else {
+            stamp
+        };
+        self.stamp = stamp.map(|s| (s, started));
         Ok(ch)
     }
 
@@ -655,9 +733,10 @@ pub fn clean_tmp(dir: &Path, older_than: Duration) -> Result<usize, StoreError> 
 /// by the delivery time in the name, `SECS.M<usec>…` compared as numbers
 /// (a plain string sort puts `M123` before `M45` within one second), then
 /// by the whole name; names without a time come last.
-fn delivery_order(a: &str, b: &str) -> std::cmp::Ordering {
-    fn time(name: &str) -> Option<(u64, u64)> {
-        let (secs, rest) = name.split_once('.')?;
+/// The order new files get UIDs in: seconds, then microseconds, as
+/// numbers, then the name.
+fn delivery_key(name: &str) -> (bool, u64, u64, String) {
+    let time = name.split_once('.').and_then(|(secs, rest)| {
         let secs = secs.parse().ok()?;
         let usec = rest
             .strip_prefix('M')
@@ -667,13 +746,10 @@ fn delivery_order(a: &str, b: &str) -> std::cmp::Ordering {
             })
             .unwrap_or(0);
         Some((secs, usec))
-    }
-    // Names without a time sort after those with one (a total order).
-    match (time(a), time(b)) {
-        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.cmp(b),
+    });
+    match time {
+        Some((s, u)) => (false, s, u, name.to_string()),
+        None => (true, 0, 0, name.to_string()),
     }
 }
 
@@ -715,6 +791,56 @@ mod tests {
         assert_eq!(n.flags, Flags::NONE);
     }
 
+    /// Sets a path's times `secs` into the past.
+    fn age(p: &Path, secs: i64) {
+        use nix::sys::stat::{utimensat, UtimensatFlags};
+        use nix::sys::time::TimeSpec;
+        let t = TimeSpec::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs() as i64
+                - secs,
+            0,
+        );
+        utimensat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            &t,
+            &t,
+            UtimensatFlags::FollowSymlink,
+        )
+        .expect("utimensat");
+    }
+
+    #[test]
+    fn an_unchanged_maildir_is_not_listed_again() {
+        let d = std::env::temp_dir().join(format!("mailsuite-stamp-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        crate::maildir::make_maildir(&d).expect("maildir");
+        for i in 0..5 {
+            fs::write(d.join(format!("cur/17000000{i}.M{i}P1.h:2,S")), "x\n").expect("msg");
+        }
+        let mut md = Maildir::open(&d, MaildirOpenOptions::default()).expect("open");
+        assert_eq!(md.messages().len(), 5);
+        for sub in ["new", "cur", "dovecot-uidlist"] {
+            age(&d.join(sub), 10);
+        }
+        // The first sync after the change of times lists again and takes
+        // the stamp; the next finds nothing changed and lists nothing.
+        assert!(md.sync().expect("sync").rescanned);
+        let ch = md.sync().expect("sync");
+        assert!(!ch.rescanned, "{ch:?}");
+        // A delivery changes new/: listed again, found.
+        fs::write(d.join("new/1700000099.M9P1.h"), "y\n").expect("deliver");
+        let ch = md.sync().expect("sync");
+        assert!(ch.rescanned && ch.new.len() == 1, "{ch:?}");
+        // A change within the same second as the last sync is never
+        // trusted to the stamp alone.
+        assert!(md.sync().expect("sync").rescanned);
+        fs::remove_dir_all(&d).expect("cleanup");
+    }
+
     #[test]
     fn new_files_get_uids_in_delivery_order() {
         let mut names = vec![
@@ -723,7 +849,7 @@ mod tests {
             "1700000000.M999999P9Q3.host",
             "odd-name",
         ];
-        names.sort_by(|a, b| delivery_order(a, b));
+        names.sort_by_cached_key(|n| delivery_key(n));
         assert_eq!(
             names,
             [
