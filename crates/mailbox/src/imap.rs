@@ -264,7 +264,7 @@ impl Selected {
         }
         // Nothing on disk changed: only expunges held back earlier may be
         // due now.
-        if !ch.rescanned && !(allow_expunge && self.view.iter().any(|v| v.expunged)) {
+        if !(ch.rescanned || allow_expunge && self.view.iter().any(|v| v.expunged)) {
             return Ok(Vec::new());
         }
         self.apply(allow_expunge)
