@@ -23,6 +23,11 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The listing saved for the next session, in the control directory
+/// (beside dovecot-uidlist; Dovecot ignores it).
+pub const INDEX_FILE: &str = "mailsuite-maildir.index";
+const INDEX_MAGIC: &str = "mailsuite-maildir-index 1";
+
 /// The parts of a Maildir file name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileName {
@@ -237,6 +242,9 @@ impl Maildir {
             moved: Vec::new(),
             stamp: None,
         };
+        // A listing an earlier session saved, if the Maildir has not
+        // changed since: the sync below then lists nothing.
+        m.load_index();
         m.sync()?;
         Ok(m)
     }
@@ -344,6 +352,122 @@ impl Maildir {
                 u32::try_from(newest.1).unwrap_or(0),
             );
         newest + Duration::from_secs(1) < *at
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.control.join(INDEX_FILE)
+    }
+
+    /// Loads the listing an earlier sync saved ([`INDEX_FILE`]); anything
+    /// odd in it and it is ignored (it is a cache: the stamps in it decide
+    /// whether it may be used, exactly as for this handle's own last sync).
+    fn load_index(&mut self) {
+        let Ok(text) = fs::read_to_string(self.index_path()) else {
+            return;
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some(INDEX_MAGIC) {
+            return;
+        }
+        let nums = |l: Option<&str>, key: &str, n: usize| -> Option<Vec<i64>> {
+            let rest = l?.strip_prefix(key)?;
+            let v: Vec<i64> = rest
+                .split(' ')
+                .map(|x| x.parse().ok())
+                .collect::<Option<_>>()?;
+            (v.len() == n).then_some(v)
+        };
+        let Some(st) = nums(lines.next(), "stamp ", 10) else {
+            return;
+        };
+        let Some(vn) = nums(lines.next(), "uids ", 2) else {
+            return;
+        };
+        let mut msgs = Vec::new();
+        for l in lines {
+            let mut f = l.splitn(4, '\t');
+            let (Some(uid), Some(where_), Some(ext), Some(file_name)) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                return;
+            };
+            let Ok(uid) = uid.parse::<u32>() else {
+                return;
+            };
+            if msgs.last().is_some_and(|m: &MaildirMessage| m.uid >= uid) || file_name.is_empty()
+            {
+                return;
+            }
+            msgs.push(MaildirMessage {
+                uid,
+                file_name: file_name.to_string(),
+                in_new: where_ == "n",
+                name: FileName::parse(file_name),
+                ext: ext.split(' ').filter(|e| !e.is_empty()).map(String::from).collect(),
+            });
+        }
+        let (Ok(validity), Ok(next)) = (u32::try_from(vn[0]), u32::try_from(vn[1])) else {
+            return;
+        };
+        let stamp = Stamp {
+            new: (st[0], st[1]),
+            cur: (st[2], st[3]),
+            uidlist: (st[4] as u64, st[5] as u64, st[6], st[7]),
+        };
+        let at = std::time::UNIX_EPOCH
+            + Duration::new(
+                u64::try_from(st[8]).unwrap_or(0),
+                u32::try_from(st[9]).unwrap_or(0),
+            );
+        self.uid_validity = validity;
+        self.next_uid = next;
+        self.messages = msgs;
+        self.stamp = Some((stamp, at));
+    }
+
+    /// Saves the listing for the next session (temp file and rename; no
+    /// fsync: a lost or stale index only costs a listing).
+    fn save_index(&self) {
+        let Some((s, at)) = &self.stamp else {
+            return;
+        };
+        let at = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut out = format!(
+            "{INDEX_MAGIC}\nstamp {} {} {} {} {} {} {} {} {} {}\nuids {} {}\n",
+            s.new.0,
+            s.new.1,
+            s.cur.0,
+            s.cur.1,
+            s.uidlist.0,
+            s.uidlist.1,
+            s.uidlist.2,
+            s.uidlist.3,
+            at.as_secs(),
+            at.subsec_nanos(),
+            self.uid_validity,
+            self.next_uid
+        );
+        for m in &self.messages {
+            if m.file_name.contains(['\t', '\n']) || m.ext.iter().any(|e| e.contains(['\t', '\n', ' '])) {
+                return;
+            }
+            out.push_str(&format!(
+                "{}\t{}\t{}\t{}\n",
+                m.uid,
+                if m.in_new { "n" } else { "c" },
+                m.ext.join(" "),
+                m.file_name
+            ));
+        }
+        let path = self.index_path();
+        let tmp = self
+            .control
+            .join(format!("{INDEX_FILE}.{}.tmp", std::process::id()));
+        if fs::write(&tmp, out).is_ok() && fs::rename(&tmp, &path).is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
     }
 
     /// Rescans `new/` and `cur/` and the uidlist; returns what changed.
@@ -455,6 +579,11 @@ impl Maildir {
             stamp
         };
         self.stamp = stamp.map(|s| (s, started));
+        if !(ch.new.is_empty() && ch.expunged.is_empty() && ch.flags_changed.is_empty())
+            || !self.index_path().exists()
+        {
+            self.save_index();
+        }
         Ok(ch)
     }
 
