@@ -579,9 +579,9 @@ impl Maildir {
             stamp
         };
         self.stamp = stamp.map(|s| (s, started));
-        if !(ch.new.is_empty() && ch.expunged.is_empty() && ch.flags_changed.is_empty())
-            || !self.index_path().exists()
-        {
+        let changed =
+            !ch.new.is_empty() || !ch.expunged.is_empty() || !ch.flags_changed.is_empty();
+        if changed || !self.index_path().exists() {
             self.save_index();
         }
         Ok(ch)
