@@ -123,6 +123,10 @@ pub enum Value<'a> {
     Literal8(Cow<'a, [u8]>),
     /// `(a b c)`.
     List(Vec<Value<'a>>),
+    /// Values written one after the other with nothing between them: the
+    /// bodies of a multipart BODY/BODYSTRUCTURE, `(...)(...)`
+    /// (RFC 3501 `body-type-mpart = 1*body SP media-subtype`).
+    Run(Vec<Value<'a>>),
 }
 
 impl<'a> Value<'a> {
@@ -180,6 +184,11 @@ impl<'a> Value<'a> {
                     x.write(out, opts);
                 }
                 out.push(b')');
+            }
+            Value::Run(v) => {
+                for x in v {
+                    x.write(out, opts);
+                }
             }
         }
     }

@@ -212,8 +212,10 @@ pub fn body_structure(b: &BodyStructure, extended: bool) -> Value<'static> {
             language: l,
             location,
         } => {
-            let mut v: Vec<Value<'static>> =
-                parts.iter().map(|x| body_structure(x, extended)).collect();
+            // The parts with no space between them, as the grammar says.
+            let mut v = vec![Value::Run(
+                parts.iter().map(|x| body_structure(x, extended)).collect(),
+            )];
             v.push(text(subtype));
             if extended {
                 v.push(params(p));

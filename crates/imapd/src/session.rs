@@ -61,6 +61,36 @@ const SYSTEM_FLAGS: [Flag; 5] = [
 struct Open {
     name: String,
     mb: Selected,
+    /// The keywords the client was last told of in FLAGS.
+    keywords: Vec<String>,
+}
+
+impl Open {
+    /// A new FLAGS and PERMANENTFLAGS when keywords were defined since
+    /// the last ones (by this session's STORE or by another's), so the
+    /// client learns them as Dovecot tells it (RFC 3501 7.2.6).
+    fn announce_keywords(&mut self, conn: &mut Conn) {
+        let now = self.mb.keywords();
+        if now != self.keywords {
+            flag_lists(conn, &now, self.mb.read_only());
+            self.keywords = now;
+        }
+    }
+}
+
+/// `* FLAGS (...)` and `* OK [PERMANENTFLAGS (...)]` for a mailbox
+/// with these keywords.
+fn flag_lists(conn: &mut Conn, keywords: &[String], read_only: bool) {
+    let mut flags: Vec<Flag> = SYSTEM_FLAGS.to_vec();
+    flags.extend(keywords.iter().cloned().map(Flag::Keyword));
+    conn.data(&Data::Flags(flags.clone()));
+    let mut permanent = flags;
+    permanent.push(Flag::Wildcard);
+    conn.status(
+        &StatusResponse::ok(None, "Flags permitted.").with_code(Code::PermanentFlags(
+            if read_only { Vec::new() } else { permanent },
+        )),
+    );
 }
 
 struct Session<'a> {
@@ -267,6 +297,7 @@ impl Session<'_> {
                 return;
             }
         };
+        open.announce_keywords(&mut self.conn);
         for c in changes {
             match c {
                 Change::Expunge { seq, .. } => self.conn.data(&Data::Expunge(seq)),
@@ -407,17 +438,8 @@ impl Session<'_> {
                 "Internal error occurred. Refer to server log for more information.",
             )
         })?;
-        let mut flags: Vec<Flag> = SYSTEM_FLAGS.to_vec();
-        flags.extend(mb.keywords().into_iter().map(Flag::Keyword));
-        self.conn.data(&Data::Flags(flags.clone()));
-        let mut permanent = flags;
-        permanent.push(Flag::Wildcard);
-        self.conn
-            .status(
-                &StatusResponse::ok(None, "Flags permitted.").with_code(Code::PermanentFlags(
-                    if read_only { Vec::new() } else { permanent },
-                )),
-            );
+        let keywords = mb.keywords();
+        flag_lists(&mut self.conn, &keywords, read_only);
         let msgs = mb.messages();
         self.conn.data(&Data::Exists(msgs.len() as u32));
         self.conn.data(&Data::Recent(
@@ -437,7 +459,7 @@ impl Session<'_> {
         self.conn.status(
             &StatusResponse::ok(None, "Predicted next UID").with_code(Code::UidNext(mb.uid_next())),
         );
-        self.selected = Some(Open { name, mb });
+        self.selected = Some(Open { name, mb, keywords });
         Ok(ok(tag, "Select completed.").with_code(if read_only {
             Code::ReadOnly
         } else {
@@ -937,6 +959,7 @@ impl Session<'_> {
                 Ok((f, k)) => {
                     m.flags = f;
                     m.keywords = k;
+                    open.announce_keywords(&mut self.conn);
                 }
                 Err(e) => {
                     maillog::error!("imap({user}): store: {e}");
@@ -1040,6 +1063,7 @@ impl Session<'_> {
             if let Some(open) = &mut session {
                 match open.mb.sync(true) {
                     Ok(changes) => {
+                        open.announce_keywords(conn);
                         for c in changes {
                             report_one(conn, &open.mb, c);
                         }

@@ -256,6 +256,11 @@ impl Selected {
     /// Rescans the Maildir (see [`Change`] for the order). With
     /// `allow_expunge = false` messages expunged by others stay in the
     /// view, marked `expunged`; a later `sync(true)` reports them.
+    ///
+    /// The rescan is skipped when new/, cur/ and the uidlist are as the
+    /// last one found them (and had settled then; [`Maildir::sync`]), so a
+    /// client that sends one command per message (mbsync fetching bodies)
+    /// does not pay for a listing of the whole Maildir each time.
     pub fn sync(&mut self, allow_expunge: bool) -> Result<Vec<Change>, StoreError> {
         let old_validity = self.md.uid_validity();
         let ch = self.md.sync()?;

@@ -196,6 +196,40 @@ fn delivery_and_other_sessions_store_are_reported() {
     assert_eq!(a.seq_of_uid(999), None);
 }
 
+/// A sync skips the rescan once the Maildir has settled (a second after
+/// its last change) and nothing changed; any later change is still seen.
+#[test]
+fn settled_maildir_is_not_rescanned_but_changes_are_seen() {
+    let t = TestDir::new("imap-settled");
+    let root = inbox(&t);
+    deliver(&root, b"Subject: 1\n\none\n");
+    let mut a = Selected::open(&root, false).expect("open a");
+    let settle = || std::thread::sleep(std::time::Duration::from_millis(1100));
+    settle();
+    assert_eq!(a.sync(true).expect("sync"), []);
+    assert_eq!(a.sync(true).expect("skipped sync"), []);
+    deliver(&root, b"Subject: 2\n\ntwo\n");
+    assert_eq!(a.sync(true).expect("sync"), [Change::Exists(2)]);
+    settle();
+    assert_eq!(a.sync(true).expect("sync"), []);
+    let mut b = Selected::open(&root, false).expect("open b");
+    b.store(0, FlagOp::Add, Flags::FLAGGED, &["Later".to_string()])
+        .expect("store");
+    assert_eq!(a.sync(true).expect("sync"), [Change::Flags { seq: 1 }]);
+    assert_eq!(a.keywords(), ["Later"]);
+    settle();
+    assert_eq!(a.sync(false).expect("sync"), []);
+    fs::remove_file(root.join("cur").join(&files(&root.join("cur"))[1])).expect("rm");
+    // Held back while expunges may not be sent, then reported.
+    let uid = a.messages()[1].uid;
+    assert_eq!(a.sync(false).expect("sync"), []);
+    settle();
+    assert_eq!(
+        a.sync(true).expect("sync"),
+        [Change::Expunge { seq: 2, uid }]
+    );
+}
+
 #[test]
 fn expunge_numbering_and_held_back_expunges() {
     let t = TestDir::new("imap-expunge");
