@@ -320,21 +320,30 @@ impl Maildir {
     }
 
     fn current_stamp(&self) -> Option<Stamp> {
-        use std::os::unix::fs::MetadataExt;
         let new = fs::metadata(self.dir.join("new")).ok()?;
         let cur = fs::metadata(self.dir.join("cur")).ok()?;
-        let ul = fs::metadata(self.control.join("dovecot-uidlist")).ok()?;
         Some(Stamp {
             new: mtime(&new),
             cur: mtime(&cur),
-            uidlist: (ul.ino(), ul.len(), ul.mtime(), ul.mtime_nsec()),
+            uidlist: self.uidlist_identity(),
         })
     }
 
+    /// The uidlist's inode, size and time (zeros when it does not exist).
+    /// It is always replaced by rename, so the same inode is the same file.
+    fn uidlist_identity(&self) -> (u64, u64, i64, i64) {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(self.control.join("dovecot-uidlist"))
+            .map(|ul| (ul.ino(), ul.len(), ul.mtime(), ul.mtime_nsec()))
+            .unwrap_or((0, 0, 0, 0))
+    }
+
     /// Whether nothing can have changed since the last full sync: the
-    /// stamps are equal, and the newest of them is more than a second
-    /// older than that sync (two changes in one clock tick can share a
-    /// modification time: those are rescanned, as Dovecot does).
+    /// stamps are equal, and the directories had not been touched for a
+    /// second when that sync listed them (two changes in one clock tick
+    /// can share a modification time: those are rescanned, as Dovecot
+    /// does). The uidlist needs no such margin: it is only ever replaced,
+    /// so an equal inode is the same content.
     fn unchanged(&self, now: &Option<Stamp>) -> bool {
         let (Some(now), Some((last, at))) = (now, &self.stamp) else {
             return false;
@@ -342,10 +351,7 @@ impl Maildir {
         if now != last {
             return false;
         }
-        let newest = [now.new, now.cur, (now.uidlist.2, now.uidlist.3)]
-            .into_iter()
-            .max()
-            .unwrap_or((0, 0));
+        let newest = now.new.max(now.cur);
         let newest = std::time::UNIX_EPOCH
             + Duration::new(
                 u64::try_from(newest.0).unwrap_or(0),
@@ -489,11 +495,16 @@ impl Maildir {
             }
         };
         let mut files = files;
+        // After a uidlist write of our own: the stamp from before the
+        // listing under the lock, with the uidlist as we wrote it.
+        let mut locked_stamp = None;
         if missing {
             let lock = UidListLock::acquire(&self.control, self.opts.lock_timeout)?;
             // Under the lock: the list as the last writer left it, and a
             // second listing so a file being renamed is not dropped.
             list = UidList::read(&self.control)?;
+            let pre_at = std::time::SystemTime::now();
+            let pre = self.current_stamp();
             let again = self.scan()?;
             let mut l = list.take().unwrap_or_default();
             let present: HashSet<&str> = files
@@ -521,6 +532,14 @@ impl Maildir {
                 l.next_uid = l.next_uid.saturating_add(1);
             }
             lock.commit(&l)?;
+            let written = self.uidlist_identity();
+            locked_stamp = Some((
+                pre.map(|s| Stamp {
+                    uidlist: written,
+                    ..s
+                }),
+                pre_at,
+            ));
             list = Some(l);
         }
         let Some(list) = list else {
@@ -570,15 +589,16 @@ impl Maildir {
             .filter(|u| !now.contains(u))
             .collect();
         self.messages = msgs;
-        // The stamp from before the scan: a change during it shows as a
-        // difference next time. After a write of our own (new/ emptied,
-        // the uidlist rewritten) take it again.
-        let stamp = if missing || !self.moved.is_empty() {
-            self.current_stamp()
-        } else {
-            stamp
+        // The stamp from before the listing: a change during it shows as
+        // a difference next time. After files of our own moved out of
+        // new/, the directories are too fresh to be trusted next time
+        // anyway; take the stamp again so it at least matches.
+        let (stamp, at) = match locked_stamp {
+            Some(x) => x,
+            None if !self.moved.is_empty() => (self.current_stamp(), started),
+            None => (stamp, started),
         };
-        self.stamp = stamp.map(|s| (s, started));
+        self.stamp = stamp.map(|s| (s, at));
         let changed =
             !ch.new.is_empty() || !ch.expunged.is_empty() || !ch.flags_changed.is_empty();
         if changed || !self.index_path().exists() {
