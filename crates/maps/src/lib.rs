@@ -12,9 +12,16 @@
 //!
 //! Types: `hash` and `btree` (an indexed file `name.db` built by `postmap`,
 //! in cdb format, see [`indexed`]), `texthash`, `inline`, `static`,
-//! `regexp`, `pcre`, `cidr`, `unix` (`passwd.byname`, `group.byname`) and
-//! `fail` (every look-up fails; for tests). `proxy:` in front of a table
-//! is accepted and ignored: tables are opened by the process that uses them.
+//! `regexp`, `pcre`, `cidr`, `unix` (`passwd.byname`, `group.byname`),
+//! `fail` (every look-up fails; for tests), and the SQL types with
+//! Postfix's `.cf` files (sqlite_table(5), mysql_table(5), pgsql_table(5)):
+//! `sqlite:/file.cf` (an embedded SQLite database), `mysql:/file.cf`
+//! (MySQL, MariaDB) and `pgsql:/file.cf` (PostgreSQL) — `hosts` with
+//! failover, `user`, `password`, `dbname`, `query` with `%s %u %d %1…%9`
+//! run as a prepared statement with the key bound (never spliced into the
+//! SQL), `result_format`, `domain`, `expansion_limit`; see the `sql`
+//! module for the details. `proxy:` in front of a table is accepted and
+//! ignored: tables are opened by the process that uses them.
 //!
 //! Case folding follows Postfix: the fixed-string types (hash, btree,
 //! texthash, inline, unix) lowercase the look-up key — and postmap the keys
@@ -43,6 +50,7 @@ pub mod lines;
 pub mod proxy;
 mod regexp;
 pub mod source;
+mod sql;
 mod texthash;
 mod unix;
 pub mod watch;
@@ -143,7 +151,8 @@ impl fmt::Debug for dyn Map {
 
 /// The table types this build opens, as `postconf -m` lists them.
 pub const TYPES: &[&str] = &[
-    "btree", "cidr", "fail", "hash", "inline", "pcre", "regexp", "static", "texthash", "unix",
+    "btree", "cidr", "fail", "hash", "inline", "mysql", "pcre", "pgsql", "regexp", "sqlite",
+    "static", "texthash", "unix",
 ];
 
 /// Splits `type:name`, dropping any `proxy:` in front.
@@ -189,6 +198,9 @@ pub fn open(spec: &str, ctx: &Ctx) -> Result<Box<dyn Map>, MapError> {
         )?),
         "cidr" => Box::new(cidr::CidrMap::open(full, name, ctx)?),
         "unix" => Box::new(unix::UnixMap::open(full, name, ctx)?),
+        "sqlite" => Box::new(sql::SqlMap::open(full, name, sql::Dialect::Sqlite, ctx)?),
+        "mysql" => Box::new(sql::SqlMap::open(full, name, sql::Dialect::Mysql, ctx)?),
+        "pgsql" => Box::new(sql::SqlMap::open(full, name, sql::Dialect::Pgsql, ctx)?),
         "fail" => Box::new(FailMap {
             spec: full.clone(),
             error: None,
