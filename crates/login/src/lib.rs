@@ -648,7 +648,15 @@ fn account(
     s: &Settings,
 ) -> Result<(Account, bool), String> {
     let mail_uid = id_setting(&s.mail_uid, false)?;
-    let system = f.uid.is_none() && mail_uid.is_none();
+    // No uid from the passdb: a system account of that name (passdb
+    // shadow), else a table user run as mail_uid (Dovecot's userdb passwd,
+    // then static).
+    let system_account = if f.uid.is_none() {
+        privs::lookup_user(user).map_err(|e| format!("user lookup: {e}"))?
+    } else {
+        None
+    };
+    let system = f.uid.is_none() && (system_account.is_some() || mail_uid.is_none());
     let acct = if !system {
         // A user of the passdb alone (passwd-file), with no system account.
         let uid = f.uid.or(mail_uid).unwrap_or(0);
@@ -671,10 +679,9 @@ fn account(
             home: PathBuf::from(home),
         }
     } else {
-        match privs::lookup_user(user) {
-            Ok(Some(a)) => a,
-            Ok(None) => return Err("no such system user".into()),
-            Err(e) => return Err(format!("user lookup: {e}")),
+        match system_account {
+            Some(a) => a,
+            None => return Err("no such system user (and no mail_uid for table users)".into()),
         }
     };
     if !privs::is_root() {

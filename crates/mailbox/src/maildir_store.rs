@@ -400,8 +400,7 @@ impl Maildir {
             let Ok(uid) = uid.parse::<u32>() else {
                 return;
             };
-            if msgs.last().is_some_and(|m: &MaildirMessage| m.uid >= uid) || file_name.is_empty()
-            {
+            if msgs.last().is_some_and(|m: &MaildirMessage| m.uid >= uid) || file_name.is_empty() {
                 return;
             }
             msgs.push(MaildirMessage {
@@ -409,7 +408,11 @@ impl Maildir {
                 file_name: file_name.to_string(),
                 in_new: where_ == "n",
                 name: FileName::parse(file_name),
-                ext: ext.split(' ').filter(|e| !e.is_empty()).map(String::from).collect(),
+                ext: ext
+                    .split(' ')
+                    .filter(|e| !e.is_empty())
+                    .map(String::from)
+                    .collect(),
             });
         }
         let (Ok(validity), Ok(next)) = (u32::try_from(vn[0]), u32::try_from(vn[1])) else {
@@ -437,9 +440,7 @@ impl Maildir {
         let Some((s, at)) = &self.stamp else {
             return;
         };
-        let at = at
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let at = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let mut out = format!(
             "{INDEX_MAGIC}\nstamp {} {} {} {} {} {} {} {} {} {}\nuids {} {}\n",
             s.new.0,
@@ -456,7 +457,9 @@ impl Maildir {
             self.next_uid
         );
         for m in &self.messages {
-            if m.file_name.contains(['\t', '\n']) || m.ext.iter().any(|e| e.contains(['\t', '\n', ' '])) {
+            if m.file_name.contains(['\t', '\n'])
+                || m.ext.iter().any(|e| e.contains(['\t', '\n', ' ']))
+            {
                 return;
             }
             out.push_str(&format!(
@@ -599,8 +602,7 @@ impl Maildir {
             None => (stamp, started),
         };
         self.stamp = stamp.map(|s| (s, at));
-        let changed =
-            !ch.new.is_empty() || !ch.expunged.is_empty() || !ch.flags_changed.is_empty();
+        let changed = !ch.new.is_empty() || !ch.expunged.is_empty() || !ch.flags_changed.is_empty();
         if changed || !self.index_path().exists() {
             self.save_index();
         }
