@@ -316,3 +316,99 @@ fn virtual_tables_through_proxymap() {
     );
     inst.stop();
 }
+
+/// Seed 002's set-up on the embedded default, SQLite: the four tables
+/// (domains, forwardings, users, transport) behind virtual_mailbox_domains,
+/// virtual_mailbox_maps, virtual_alias_maps, transport_maps and the passdb,
+/// with the seed's queries; a mailbox row receives mail, a forwarding row
+/// reroutes it, a transport row sends a domain elsewhere, an unknown user
+/// is refused at RCPT, and the virtual user logs in to IMAP with the
+/// address and the password from the users table.
+#[test]
+fn seed_002_tables_in_sqlite() {
+    let inst = Instance::new("virtual-sqlite");
+    let d = inst.dir.clone();
+    let (base, uid, gid) = vmail_base(&inst, 8000);
+    let db = d.join("mail.sqlite");
+    let script = r#"
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+for s in [
+    "CREATE TABLE domains (domain varchar(50) NOT NULL, PRIMARY KEY (domain))",
+    "CREATE TABLE forwardings (source varchar(80) NOT NULL, destination TEXT NOT NULL, PRIMARY KEY (source))",
+    "CREATE TABLE users (email varchar(80) NOT NULL, password varchar(128) NOT NULL, PRIMARY KEY (email))",
+    "CREATE TABLE transport (domain varchar(128) NOT NULL default '', transport varchar(128) NOT NULL default '', UNIQUE (domain))",
+    "INSERT INTO domains VALUES ('example.test')",
+    "INSERT INTO users VALUES ('joe@example.test', '{PLAIN}joe-secret')",
+    "INSERT INTO forwardings VALUES ('info@example.test', 'joe@example.test')",
+    "INSERT INTO transport VALUES ('elsewhere.test', 'smtp:[127.0.0.1]:9')",
+]:
+    c.execute(s)
+c.commit()
+print("ok")
+"#;
+    python_lines(&[], script, &[&db.display().to_string()]);
+    if is_root() {
+        std::os::unix::fs::chown(&db, Some(65534), Some(65534)).expect("chown");
+    }
+    let cf = |name: &str, query: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, format!("dbname = {}\nquery = {query}\n", db.display())).expect("cf");
+        p.display().to_string()
+    };
+    let domains = cf(
+        "domains.cf",
+        "SELECT domain AS virtual FROM domains WHERE domain='%s'",
+    );
+    let forwardings = cf(
+        "forwardings.cf",
+        "SELECT destination FROM forwardings WHERE source='%s'",
+    );
+    let mailboxes = cf("mailboxes.cf", "SELECT substr(email, instr(email, '@') + 1) || '/' || substr(email, 1, instr(email, '@') - 1) || '/' FROM users WHERE email='%s'");
+    let email2email = cf("email2email.cf", "SELECT email FROM users WHERE email='%s'");
+    let transport = cf(
+        "transport.cf",
+        "SELECT transport FROM transport WHERE domain='%s'",
+    );
+    let passwords = cf(
+        "passwords.cf",
+        "SELECT password FROM users WHERE email='%s'",
+    );
+    inst.main_cf(&format!(
+        "virtual_mailbox_domains = sqlite:{domains}\nvirtual_mailbox_maps = sqlite:{mailboxes}\nvirtual_alias_maps = sqlite:{forwardings}, sqlite:{email2email}\ntransport_maps = sqlite:{transport}\nvirtual_mailbox_base = {b}\nvirtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\nrelay_domains = elsewhere.test\nalias_maps =\nalias_database =\npassdb = sqlite:{passwords}\nauth_username_format = %u\nmail_uid = {uid}\nmail_gid = {gid}\nmail_home = {b}/%d/%n\nmail_location = maildir:~/\nfirst_valid_uid = 100\nauth_failure_delay = 0\n",
+        b = base.display()
+    ));
+    inst.master_cf("127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nvirtual unix - n n - - virtual\nsmtp unix - - n - - smtp\nbounce unix - - n - 0 bounce\ndefer unix - - n - 0 bounce\nauth unix - - n - - auth\n[127.0.0.1]:0 inet n n n - - imapd\n");
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let imap = inst.port("[127.0.0.1]:0");
+    assert_eq!(send(port, "joe@example.test", "to joe"), "ok");
+    assert_eq!(send(port, "info@example.test", "to info"), "ok");
+    let refused = send(port, "nobody@example.test", "unknown");
+    assert!(refused.starts_with("550 5.1.1 "), "{refused}");
+    assert!(
+        inst.wait_log("status=sent (delivered to maildir)", 2, 20 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(files(&base.join("example.test/joe/new")).len(), 2);
+    // elsewhere.test goes by its transport row: smtp to port 9, refused,
+    // so deferred (not delivered here, not bounced).
+    assert_eq!(send(port, "someone@elsewhere.test", "elsewhere"), "ok");
+    assert!(
+        inst.wait_log("relay=none, ", 1, 20 * SECOND)
+            || inst.wait_log("127.0.0.1]:9", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert!(inst
+        .log_lines("someone@elsewhere.test")
+        .iter()
+        .any(|l| l.contains("status=deferred")));
+    let script = format!(
+        "import imaplib\nM = imaplib.IMAP4('127.0.0.1', {imap})\nM.login('joe@example.test', 'joe-secret')\nprint('exists', M.select('INBOX')[1][0].decode())\nM.logout()\n"
+    );
+    let out = python_lines(&[], &script, &[]);
+    assert_eq!(kit::field(&out, "exists"), "2", "{}", inst.maillog());
+    inst.stop();
+}
