@@ -84,42 +84,7 @@ pub fn ok_line(id: u32, user: &str, f: &crate::passdb::UserFields) -> String {
     line
 }
 
-/// Dovecot's tab escaping: `\x01` → `\x011`, tab → `\x01t`, CR → `\x01r`,
-/// LF → `\x01n`.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\x01' => out.push_str("\x011"),
-            '\t' => out.push_str("\x01t"),
-            '\r' => out.push_str("\x01r"),
-            '\n' => out.push_str("\x01n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Reverses [`escape`]; None on an unknown escape.
-pub fn unescape(s: &str) -> Option<String> {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x01' {
-            out.push(match chars.next()? {
-                '1' => '\x01',
-                't' => '\t',
-                'r' => '\r',
-                'n' => '\n',
-                '0' => '\0',
-                _ => return None,
-            });
-        } else {
-            out.push(c);
-        }
-    }
-    Some(out)
-}
+pub use util::tabescape::{escape, unescape};
 
 fn fields(line: &[u8]) -> Result<Vec<&str>, ProtoError> {
     if line.len() > MAX_LINE {

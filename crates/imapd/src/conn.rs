@@ -10,26 +10,7 @@ use login::Stream;
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
-/// Why the conversation with the client ended.
-#[derive(Debug)]
-pub enum End {
-    /// The client closed the connection.
-    Closed,
-    /// Nothing came for the idle time (already answered with BYE).
-    Idle,
-    /// A read or write failed.
-    Io(io::Error),
-}
-
-impl std::fmt::Display for End {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            End::Closed => f.write_str("Connection closed"),
-            End::Idle => f.write_str("Disconnected for inactivity"),
-            End::Io(e) => write!(f, "Connection closed: {e}"),
-        }
-    }
-}
+pub use login::End;
 
 /// What one read brought.
 enum Fill {

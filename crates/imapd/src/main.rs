@@ -77,8 +77,6 @@ pub struct Settings {
     pub idle_check: Duration,
     pub max_line: usize,
     pub max_append: u64,
-    /// auth_mechanisms, upper-cased.
-    pub mechanisms: Vec<String>,
 }
 
 impl Settings {
@@ -94,11 +92,6 @@ impl Settings {
                 0 => imap_proto::DEFAULT_MAX_APPEND_LITERAL,
                 n => n,
             },
-            mechanisms: c
-                .list(&p::AUTH_MECHANISMS)
-                .iter()
-                .map(|m| m.to_ascii_uppercase())
-                .collect(),
         }
     }
 

@@ -14,7 +14,7 @@ use login::{frame, Answer, Gate, Method, Stream, MAX_AUTH_ATTEMPTS};
 pub const MAX_BAD_COMMANDS: u32 = 20;
 
 /// The capabilities before login.
-fn capabilities(s: &Settings, gate: &Gate, stream: &Stream) -> Vec<String> {
+fn capabilities(gate: &Gate, stream: &Stream) -> Vec<String> {
     let mut c: Vec<String> = [
         "IMAP4rev1",
         "SASL-IR",
@@ -31,21 +31,13 @@ fn capabilities(s: &Settings, gate: &Gate, stream: &Stream) -> Vec<String> {
         c.push("STARTTLS".into());
     }
     if gate.plaintext_ok(stream) {
-        for m in mechanisms(s) {
+        for m in gate.mechanisms() {
             c.push(format!("AUTH={m}"));
         }
     } else {
         c.push("LOGINDISABLED".into());
     }
     c
-}
-
-fn mechanisms(s: &Settings) -> Vec<String> {
-    s.mechanisms
-        .iter()
-        .filter(|m| *m == "PLAIN" || *m == "LOGIN")
-        .cloned()
-        .collect()
 }
 
 /// How the dialogue ended.
@@ -55,8 +47,7 @@ enum Next {
     LoggedIn,
 }
 
-struct Login<'a> {
-    s: &'a Settings,
+struct Login {
     conn: Conn,
     gate: Gate,
     failures: u32,
@@ -67,13 +58,12 @@ struct Login<'a> {
 /// without logging in (the process then exits).
 pub fn run(stream: Stream, gate: Gate, s: &Settings) {
     let mut l = Login {
-        s,
         conn: Conn::new(stream, Vec::new(), s.idle, s.parser_config()),
         gate,
         failures: 0,
         bad: 0,
     };
-    let caps = capabilities(s, &l.gate, &l.conn.stream);
+    let caps = capabilities(&l.gate, &l.conn.stream);
     l.conn
         .status(&StatusResponse::ok(None, s.greeting.clone()).with_code(Code::Capability(caps)));
     loop {
@@ -108,7 +98,7 @@ pub fn run(stream: Stream, gate: Gate, s: &Settings) {
     }
 }
 
-impl Login<'_> {
+impl Login {
     fn dialogue(&mut self) -> Result<Next, End> {
         loop {
             let cmd = match self.conn.command()? {
@@ -156,7 +146,7 @@ impl Login<'_> {
         let tag = cmd.tag;
         match cmd.body {
             CommandBody::Capability => {
-                let caps = capabilities(self.s, &self.gate, &self.conn.stream);
+                let caps = capabilities(&self.gate, &self.conn.stream);
                 self.conn.data(&Data::Capability(caps));
                 self.ok(
                     &tag,
@@ -199,7 +189,7 @@ impl Login<'_> {
                 return self.attempt(&tag, &username, &password.0, Method::UserPass);
             }
             CommandBody::Authenticate { mechanism, initial } => {
-                if !mechanisms(self.s).contains(&mechanism) {
+                if !self.gate.mechanisms().contains(&mechanism) {
                     self.conn.status(&StatusResponse::no(
                         Some(tag),
                         "Unsupported authentication mechanism.",
@@ -262,13 +252,7 @@ impl Login<'_> {
                 }
             }
         };
-        if raw == b"=" {
-            return Ok(Some(Vec::new()));
-        }
-        let decoded = std::str::from_utf8(&raw)
-            .ok()
-            .and_then(|t| util::base64::decode(t.trim()));
-        match decoded {
+        match login::sasl::decode_response(&raw) {
             Some(d) => Ok(Some(d)),
             None => {
                 self.conn.status(&StatusResponse::bad(
@@ -284,21 +268,10 @@ impl Login<'_> {
         let Some(data) = self.response(tag, initial, "")? else {
             return Ok(None);
         };
-        let mut parts = data.split(|&b| b == 0);
-        let (Some(authz), Some(authc), Some(pass), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return self.failed(tag);
-        };
-        let Ok(user) = std::str::from_utf8(authc) else {
-            return self.failed(tag);
-        };
-        if !authz.is_empty() && authz != authc {
-            // No master users: authorizing as someone else fails.
-            return self.failed(tag);
+        match login::sasl::plain(&data) {
+            Some((user, pass)) => self.attempt(tag, &user, &pass, Method::Plain),
+            None => self.failed(tag),
         }
-        let (user, pass) = (user.to_string(), pass.to_vec());
-        self.attempt(tag, &user, &pass, Method::Plain)
     }
 
     fn auth_login(&mut self, tag: &str, initial: Option<Vec<u8>>) -> Result<Option<Next>, End> {

@@ -37,10 +37,13 @@
 //! `login_trusted_networks` (Dovecot's "secured"); `ssl = required` makes
 //! `disable_plaintext_auth` yes.
 
+mod end;
 pub mod frame;
 pub mod relay;
+pub mod sasl;
 mod stream;
 
+pub use end::End;
 pub use frame::{Answer, Method};
 pub use stream::Stream;
 
@@ -87,6 +90,9 @@ pub struct Settings {
     pub wrapper: bool,
     /// How long the pre-login dialogue and the session wait for the client.
     pub idle: Duration,
+    /// auth_mechanisms that the pre-login dialogues speak (PLAIN, LOGIN),
+    /// upper-cased.
+    pub mechanisms: Vec<String>,
     /// mail_uid, mail_gid, mail_home: for users whose passdb line has no
     /// uid, gid or home.
     pub mail_uid: String,
@@ -135,6 +141,12 @@ impl Settings {
             ssl_min_protocol: c.str(&p::SSL_MIN_PROTOCOL).to_string(),
             wrapper: c.bool(wrapper),
             idle,
+            mechanisms: c
+                .list(&p::AUTH_MECHANISMS)
+                .iter()
+                .map(|m| m.to_ascii_uppercase())
+                .filter(|m| m == "PLAIN" || m == "LOGIN")
+                .collect(),
             mail_uid: c.str(&p::MAIL_UID).to_string(),
             mail_gid: c.str(&p::MAIL_GID).to_string(),
             mail_home: c.str(&p::MAIL_HOME).to_string(),
@@ -202,9 +214,16 @@ pub struct Gate {
     network_secure: bool,
     disable_plaintext: bool,
     idle: Duration,
+    mechanisms: Vec<String>,
 }
 
 impl Gate {
+    /// The SASL mechanisms to offer (PLAIN, LOGIN as auth_mechanisms
+    /// lists them).
+    pub fn mechanisms(&self) -> &[String] {
+        &self.mechanisms
+    }
+
     /// Whether STARTTLS/STLS may be offered on this stream.
     pub fn can_start_tls(&self, s: &Stream) -> bool {
         self.tls.is_some() && !s.is_tls()
@@ -353,6 +372,7 @@ pub fn serve<P: Protocol>(ctx: &Context, client: Client, s: &Settings, proto: &P
                 network_secure,
                 disable_plaintext: s.disable_plaintext,
                 idle: s.idle,
+                mechanisms: s.mechanisms.clone(),
             };
             let mut stream = Stream::Plain(client);
             if s.wrapper {

@@ -540,40 +540,13 @@ impl Folders {
     }
 }
 
-/// Dovecot's `str_append_tabescaped`.
 fn tab_escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\x01' => o.push_str("\x011"),
-            '\t' => o.push_str("\x01t"),
-            '\r' => o.push_str("\x01r"),
-            '\n' => o.push_str("\x01n"),
-            c => o.push(c),
-        }
-    }
-    o
+    util::tabescape::escape(s)
 }
 
+/// Lenient: a broken escape in a subscriptions file keeps the text.
 fn tab_unescape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        if c != '\x01' {
-            o.push(c);
-            continue;
-        }
-        match it.next() {
-            Some('1') => o.push('\x01'),
-            Some('t') => o.push('\t'),
-            Some('r') => o.push('\r'),
-            Some('n') => o.push('\n'),
-            Some('0') => o.push('\0'),
-            Some(c) => o.push(c),
-            None => {}
-        }
-    }
-    o
+    util::tabescape::unescape(s).unwrap_or_else(|| s.to_string())
 }
 
 #[cfg(test)]

@@ -39,38 +39,7 @@ pub fn set_socket(path: PathBuf) {
     let _ = SOCKET.set(path);
 }
 
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\x01' => o.push_str("\x011"),
-            '\t' => o.push_str("\x01t"),
-            '\n' => o.push_str("\x01n"),
-            '\r' => o.push_str("\x01r"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-pub fn unescape(s: &str) -> Option<String> {
-    let mut o = String::with_capacity(s.len());
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        if c != '\x01' {
-            o.push(c);
-            continue;
-        }
-        o.push(match it.next()? {
-            '1' => '\x01',
-            't' => '\t',
-            'n' => '\n',
-            'r' => '\r',
-            _ => return None,
-        });
-    }
-    Some(o)
-}
+pub use util::tabescape::{escape, unescape};
 
 /// A request as the server reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]

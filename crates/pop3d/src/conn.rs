@@ -6,26 +6,7 @@ use login::Stream;
 use pop3_proto::{AuthResponse, Command, CommandError, CommandParser, ParserConfig, Reply};
 use std::io::{self, Read, Write};
 
-/// Why the conversation with the client ended.
-#[derive(Debug)]
-pub enum End {
-    /// The client closed the connection.
-    Closed,
-    /// Nothing came for the idle time (already answered).
-    Idle,
-    /// A read or write failed.
-    Io(io::Error),
-}
-
-impl std::fmt::Display for End {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            End::Closed => f.write_str("Connection closed"),
-            End::Idle => f.write_str("Disconnected for inactivity"),
-            End::Io(e) => write!(f, "Connection closed: {e}"),
-        }
-    }
-}
+pub use login::End;
 
 /// Output is sent once this much is buffered (and before every read).
 const FLUSH_AT: usize = 64 * 1024;

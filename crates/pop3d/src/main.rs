@@ -105,8 +105,6 @@ pub struct Settings {
     pub lock_session: bool,
     pub no_flag_updates: bool,
     pub idle: Duration,
-    /// auth_mechanisms, upper-cased.
-    pub mechanisms: Vec<String>,
 }
 
 impl Settings {
@@ -117,11 +115,6 @@ impl Settings {
             lock_session: c.bool(&p::POP3_LOCK_SESSION),
             no_flag_updates: c.bool(&p::POP3_NO_FLAG_UPDATES),
             idle: c.time(&p::POP3_CLIENT_IDLE_TIMEOUT),
-            mechanisms: c
-                .list(&p::AUTH_MECHANISMS)
-                .iter()
-                .map(|m| m.to_ascii_uppercase())
-                .collect(),
         }
     }
 }

@@ -15,14 +15,6 @@ use login::MAX_AUTH_ATTEMPTS;
 /// Bad commands before the connection is closed (Dovecot's limit).
 pub const MAX_BAD_COMMANDS: u32 = 20;
 
-fn mechanisms(s: &Settings) -> Vec<String> {
-    s.mechanisms
-        .iter()
-        .filter(|m| *m == "PLAIN" || *m == "LOGIN")
-        .cloned()
-        .collect()
-}
-
 /// Runs the dialogue; returns when the client is gone or logged out
 /// without logging in (the process then exits).
 pub fn run(stream: Stream, gate: Gate, s: &Settings) {
@@ -121,7 +113,11 @@ impl Login {
                     let plaintext = self.plaintext_ok();
                     let c = Capabilities {
                         user: plaintext,
-                        sasl: if plaintext { mechanisms(s) } else { Vec::new() },
+                        sasl: if plaintext {
+                            self.gate.mechanisms().to_vec()
+                        } else {
+                            Vec::new()
+                        },
                         stls: self.gate.can_start_tls(&self.conn.stream),
                         ..Capabilities::default()
                     };
@@ -176,7 +172,7 @@ impl Login {
                 } => {
                     let mut out = Reply::plain_ok().to_bytes();
                     if self.plaintext_ok() {
-                        for m in mechanisms(s) {
+                        for m in self.gate.mechanisms().to_vec() {
                             out.extend_from_slice(m.as_bytes());
                             out.extend_from_slice(b"\r\n");
                         }
@@ -189,7 +185,7 @@ impl Login {
                     mechanism: Some(m),
                     initial,
                 } => {
-                    if !mechanisms(s).contains(&m) {
+                    if !self.gate.mechanisms().contains(&m) {
                         self.conn.reply(&Reply::auth_unsupported())?;
                         Step::Again
                     } else if !self.plaintext_ok() {
@@ -240,10 +236,7 @@ impl Login {
                 }
             }
         };
-        let decoded = std::str::from_utf8(&raw)
-            .ok()
-            .and_then(|t| util::base64::decode(t.trim()));
-        match decoded {
+        match login::sasl::decode_response(&raw) {
             Some(d) => Ok(Some(d)),
             None => {
                 self.conn
@@ -257,22 +250,10 @@ impl Login {
         let Some(data) = self.response(initial, "")? else {
             return Ok(Step::Again);
         };
-        let mut parts = data.split(|&b| b == 0);
-        let (Some(authz), Some(authc), Some(pass), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return self.failed();
-        };
-        let Ok(user) = std::str::from_utf8(authc) else {
-            return self.failed();
-        };
-        if !authz.is_empty() && authz != authc {
-            // No master users: authorizing as someone else fails.
-            return self.failed();
+        match login::sasl::plain(&data) {
+            Some((user, pass)) => self.attempt(&user, &pass, Method::Plain),
+            None => self.failed(),
         }
-        let user = user.to_string();
-        let pass = pass.to_vec();
-        self.attempt(&user, &pass, Method::Plain)
     }
 
     fn auth_login(&mut self, initial: Option<Vec<u8>>) -> Result<Step, End> {

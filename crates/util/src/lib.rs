@@ -14,4 +14,5 @@ pub mod pidfile;
 pub mod privs;
 pub mod safe_file;
 pub mod sysexits;
+pub mod tabescape;
 pub mod time;
