@@ -375,6 +375,68 @@ fn smtp_auth_with_a_passwd_file_user() {
     inst.stop();
 }
 
+/// CRAM-MD5 (RFC 2195) through smtpd and the auth service: offered when
+/// auth_mechanisms lists it, accepted for a passwd-file user with a
+/// {PLAIN} password, refused (535) with a wrong one and for a user whose
+/// password is only a hash; ARGON2ID passwords as doveadm writes them.
+#[test]
+fn smtp_auth_cram_md5_and_argon2id() {
+    if !has_python() {
+        eprintln!("skipped: python3 missing");
+        return;
+    }
+    let inst = passwd_file_instance(
+        "auth-cram",
+        &format!("{SASL_MAIN_CF}auth_mechanisms = plain login cram-md5\n"),
+    );
+    // carol's password in Dovecot's ARGON2ID (doveadm pw -s ARGON2ID -p argon-secret).
+    let users = inst.dir.join("users");
+    let mut text = std::fs::read_to_string(&users).expect("users");
+    text.push_str("carol:{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$J3QX0j/Chr46salZAvkHkQ$xbX5qYU49oVHmcf9xYoaBTY8VjynGqZ8w9MKcSo4/KQ\n");
+    std::fs::write(&users, text).expect("users");
+    inst.master_cf(SMTP_MASTER_CF);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let script = format!(
+        r#"
+import smtplib
+def try_(user, pw, mech):
+    s = smtplib.SMTP("127.0.0.1", {port}, timeout=20)
+    s.ehlo()
+    s.user, s.password = user, pw
+    try:
+        auth = {{"CRAM-MD5": s.auth_cram_md5, "PLAIN": s.auth_plain}}[mech]
+        code, msg = s.auth(mech, auth, initial_response_ok=(mech == "PLAIN"))
+    except smtplib.SMTPAuthenticationError as e:
+        code, msg = e.smtp_code, e.smtp_error
+    s.quit()
+    return code
+s = smtplib.SMTP("127.0.0.1", {port}); s.ehlo(); print("ehlo-auth", s.esmtp_features.get("auth", "")); s.quit()
+print("alice-cram", try_("alice", "wonderland-42", "CRAM-MD5"))
+print("alice-cram-wrong", try_("alice", "wonderland-43", "CRAM-MD5"))
+print("bob-cram", try_("bob", "Hello world!", "CRAM-MD5"))
+print("carol-plain", try_("carol", "argon-secret", "PLAIN"))
+print("carol-wrong", try_("carol", "argon-secreT", "PLAIN"))
+"#
+    );
+    let out = kit::python_lines(&[], &script, &[]);
+    assert!(
+        kit::field(&out, "ehlo-auth").contains("CRAM-MD5"),
+        "{out:#?}"
+    );
+    assert_eq!(kit::field(&out, "alice-cram"), "235", "{}", inst.maillog());
+    assert_eq!(kit::field(&out, "alice-cram-wrong"), "535");
+    assert_eq!(
+        kit::field(&out, "bob-cram"),
+        "535",
+        "a hash cannot answer CRAM-MD5"
+    );
+    assert_eq!(kit::field(&out, "carol-plain"), "235");
+    assert_eq!(kit::field(&out, "carol-wrong"), "535");
+    assert!(!inst.maillog().contains("wonderland") && !inst.maillog().contains("argon-secret"));
+    inst.stop();
+}
+
 #[test]
 fn smtp_auth_with_a_system_user() {
     if !kit::is_root() || !has_python() {

@@ -14,7 +14,9 @@
 //!
 //!   One process serves many clients (the multi-client skeleton). On
 //!   connect it sends VERSION, one MECH line per mechanism in
-//!   auth_mechanisms (PLAIN and LOGIN, flagged plaintext), SPID, CUID,
+//!   auth_mechanisms (PLAIN and LOGIN, flagged plaintext; CRAM-MD5,
+//!   flagged dictionary and active, answered only for users whose stored
+//!   password is {PLAIN}: a hash cannot key its HMAC), SPID, CUID,
 //!   COOKIE and DONE; clients send VERSION and CPID, then AUTH requests
 //!   (`service=`, `rip=`, `lip=`, `secured`, `resp=` base64) and CONT
 //!   continuations, and get CONT, OK (`user=`) or FAIL.
@@ -24,7 +26,7 @@
 //!   system's crypt_r, so yescrypt as Debian 12 writes it works) and
 //!   `passwd-file:/path` (Dovecot's `user:{SCHEME}hash:uid:gid::home::`,
 //!   schemes PLAIN, CRYPT, SHA512-CRYPT, SHA256-CRYPT, MD5-CRYPT,
-//!   BLF-CRYPT), re-read when it changes, or any lookup table
+//!   BLF-CRYPT, ARGON2ID), re-read when it changes, or any lookup table
 //!   (`sqlite:`, `mysql:`, `pgsql:` with Postfix's .cf files, `texthash:`
 //!   …) whose answer for the user name is the stored password
 //!   (`{SCHEME}value`, or a crypt string): seed 002's users table. The OK

@@ -7,6 +7,7 @@
 //! crypt string) — the virtual users of an SQL table, whose uid, gid and
 //! home come from mail_uid, mail_gid and mail_home.
 
+use crate::mech::Proof;
 use crate::passwd_file::{self, Entry};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
@@ -128,7 +129,11 @@ impl Shadow {
         }
     }
 
-    fn check(&self, user: &str, password: &[u8]) -> Outcome {
+    fn check(&self, user: &str, proof: &Proof) -> Outcome {
+        let Proof::Password(password) = proof else {
+            // Only a plaintext password can answer CRAM-MD5; shadow has hashes.
+            return Outcome::Unknown;
+        };
         // The account must exist in passwd too (a shadow entry alone is not a user).
         match util::privs::lookup_user(user) {
             Ok(Some(_)) => {}
@@ -247,9 +252,9 @@ impl Passdb {
         }
     }
 
-    pub fn check(&mut self, user: &str, password: &[u8]) -> Outcome {
+    pub fn check(&mut self, user: &str, proof: &Proof) -> Outcome {
         match self {
-            Passdb::Shadow(s) => s.check(user, password),
+            Passdb::Shadow(s) => s.check(user, proof),
             Passdb::PasswdFile(f) => {
                 if let Err(e) = f.refresh() {
                     if f.entries.is_empty() {
@@ -259,7 +264,7 @@ impl Passdb {
                 }
                 match f.lookup(user) {
                     None => Outcome::Unknown,
-                    Some(e) if e.verify(password) => Outcome::Ok(
+                    Some(e) if e.verify_proof(proof) => Outcome::Ok(
                         e.user.clone(),
                         UserFields {
                             uid: e.uid,
@@ -284,7 +289,7 @@ impl Passdb {
                             gid: None,
                             home: None,
                         };
-                        if entry.verify(password) {
+                        if entry.verify_proof(proof) {
                             Outcome::Ok(user.to_string(), UserFields::default())
                         } else {
                             Outcome::Mismatch
@@ -300,11 +305,11 @@ impl Passdb {
 /// `result_failure = continue` does: the first success wins; otherwise
 /// a mismatch anywhere is a mismatch, a failure to look up is a
 /// temporary failure, and else the user is unknown.
-pub fn check_all(dbs: &mut [Passdb], user: &str, password: &[u8]) -> (Outcome, &'static str) {
+pub fn check_all(dbs: &mut [Passdb], user: &str, proof: &Proof) -> (Outcome, &'static str) {
     let mut result = (Outcome::Unknown, "");
     for db in dbs.iter_mut() {
         let name = db.name();
-        match db.check(user, password) {
+        match db.check(user, proof) {
             Outcome::Ok(u, f) => return (Outcome::Ok(u, f), name),
             Outcome::Mismatch => result = (Outcome::Mismatch, name),
             Outcome::TempFail(e) if result.0 == Outcome::Unknown => {

@@ -13,6 +13,9 @@ pub enum Scheme {
     /// `{CRYPT}`, `{SHA512-CRYPT}`, `{SHA256-CRYPT}`, `{MD5-CRYPT}`,
     /// `{BLF-CRYPT}`, no prefix: a crypt(3) string.
     Crypt,
+    /// `{ARGON2ID}`, `{ARGON2I}`: a PHC string (`$argon2id$v=19$…`), as
+    /// `doveadm pw -s ARGON2ID` writes it.
+    Argon2,
 }
 
 impl Scheme {
@@ -22,6 +25,7 @@ impl Scheme {
             "CRYPT" | "DES-CRYPT" | "MD5-CRYPT" | "SHA256-CRYPT" | "SHA512-CRYPT" | "BLF-CRYPT" => {
                 Some(Scheme::Crypt)
             }
+            "ARGON2ID" | "ARGON2I" => Some(Scheme::Argon2),
             _ => None,
         }
     }
@@ -57,6 +61,25 @@ impl Entry {
         match self.scheme {
             Scheme::Plain => crypt::constant_time_eq(password, self.password.as_bytes()),
             Scheme::Crypt => crypt::verify(password, &self.password),
+            Scheme::Argon2 => {
+                use argon2::password_hash::{PasswordHash, PasswordVerifier};
+                PasswordHash::new(&self.password).is_ok_and(|h| {
+                    argon2::Argon2::default()
+                        .verify_password(password, &h)
+                        .is_ok()
+                })
+            }
+        }
+    }
+
+    /// Whether `proof` is right for this user: a password against any
+    /// scheme; a CRAM-MD5 proof only against a plaintext one (a hash
+    /// cannot key the HMAC).
+    pub fn verify_proof(&self, proof: &crate::mech::Proof) -> bool {
+        match (proof, self.scheme) {
+            (crate::mech::Proof::Password(p), _) => self.verify(p),
+            (cram, Scheme::Plain) => cram.matches_plaintext(self.password.as_bytes()),
+            _ => false,
         }
     }
 }
@@ -148,6 +171,26 @@ pub fn parse(text: &str) -> (Vec<Entry>, Vec<LineError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argon2id_as_doveadm_writes_it() {
+        // `doveadm pw -s ARGON2ID -p argon-secret` (Dovecot 2.3.19).
+        let line = "carol:{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$J3QX0j/Chr46salZAvkHkQ$xbX5qYU49oVHmcf9xYoaBTY8VjynGqZ8w9MKcSo4/KQ:::::";
+        let e = parse_line(line, 1).expect("parse").expect("entry");
+        assert_eq!(e.scheme, Scheme::Argon2);
+        assert!(e.verify(b"argon-secret"));
+        assert!(!e.verify(b"argon-secreT"));
+        // A CRAM-MD5 proof needs the plaintext: never against a hash.
+        let proof = crate::mech::Proof::CramMd5 {
+            challenge: b"<1.2@h>".to_vec(),
+            digest: crate::mech::hmac_md5(b"argon-secret", b"<1.2@h>"),
+        };
+        assert!(!e.verify_proof(&proof));
+        let plain = parse_line("dave:{PLAIN}argon-secret", 1)
+            .expect("parse")
+            .expect("entry");
+        assert!(plain.verify_proof(&proof));
+    }
 
     #[test]
     fn parses_dovecot_lines() {

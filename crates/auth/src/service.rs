@@ -129,11 +129,7 @@ pub fn handshake(mechanisms: &[Mechanism], cuid: u32, cookie: &str) -> Vec<u8> {
 }
 
 fn cookie() -> String {
-    let mut b = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = f.read_exact(&mut b);
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    util::random::hex::<16>()
 }
 
 fn rip_text(p: &AuthParams) -> String {
@@ -323,7 +319,7 @@ impl Conn {
                     creds.user.clone()
                 };
                 let mech = p.exchange.mech;
-                let (outcome, db) = passdb::check_all(&mut core.passdbs, &user, &creds.password);
+                let (outcome, db) = passdb::check_all(&mut core.passdbs, &user, &creds.proof);
                 match outcome {
                     Outcome::Ok(u, fields) => {
                         // An address with recent failures waits as long for

@@ -228,19 +228,7 @@ impl Default for UidList {
 /// 32 hex digits from the kernel's random source (time and pid if it
 /// cannot be read).
 pub fn new_guid() -> String {
-    let mut b = [0u8; 16];
-    let ok = File::open("/dev/urandom")
-        .and_then(|mut f| io::Read::read_exact(&mut f, &mut b))
-        .is_ok();
-    if !ok {
-        let t = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        b[..12].copy_from_slice(&t.to_le_bytes()[..12]);
-        b[12..].copy_from_slice(&std::process::id().to_le_bytes());
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    util::random::hex::<16>()
 }
 
 /// A held `dovecot-uidlist.lock`. [`Self::commit`] writes the new list

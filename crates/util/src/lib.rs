@@ -12,6 +12,7 @@ pub mod getopt;
 pub mod host;
 pub mod pidfile;
 pub mod privs;
+pub mod random;
 pub mod safe_file;
 pub mod sysexits;
 pub mod tabescape;
