@@ -133,6 +133,7 @@ fn master_cf_parses_with_the_expected_services() {
         ("trace", ServiceType::Unix, "bounce"),
         ("flush", ServiceType::Unix, "flush"),
         ("showq", ServiceType::Unix, "showq"),
+        ("proxymap", ServiceType::Unix, "proxymap"),
         ("smtp", ServiceType::Unix, "smtp"),
         ("relay", ServiceType::Unix, "smtp"),
         ("lmtp", ServiceType::Unix, "lmtp"),
