@@ -387,7 +387,7 @@ fn smtp_auth_cram_md5_and_argon2id() {
     }
     let inst = passwd_file_instance(
         "auth-cram",
-        &format!("{SASL_MAIN_CF}auth_mechanisms = plain login cram-md5\n"),
+        &format!("{SASL_MAIN_CF}auth_mechanisms = plain login cram-md5 scram-sha-256\n"),
     );
     // carol's password in Dovecot's ARGON2ID (doveadm pw -s ARGON2ID -p argon-secret).
     let users = inst.dir.join("users");
@@ -411,7 +411,37 @@ def try_(user, pw, mech):
         code, msg = e.smtp_code, e.smtp_error
     s.quit()
     return code
+def scram(user, pw):
+    # RFC 5802 / 7677, written out: smtplib has no SCRAM.
+    import base64, hashlib, hmac, os
+    b64 = lambda b: base64.b64encode(b).decode()
+    s = smtplib.SMTP("127.0.0.1", {port}, timeout=20)
+    s.ehlo()
+    cnonce = b64(os.urandom(18))
+    bare = "n=" + user + ",r=" + cnonce
+    code, msg = s.docmd("AUTH", "SCRAM-SHA-256 " + b64(("n,," + bare).encode()))
+    if code != 334:
+        return code
+    sf = base64.b64decode(msg).decode()
+    f = dict(a.split("=", 1) for a in sf.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", pw.encode(), base64.b64decode(f["s"]), int(f["i"]))
+    ck = hmac.new(salted, b"Client Key", "sha256").digest()
+    wp = "c=biws,r=" + f["r"]
+    am = (bare + "," + sf + "," + wp).encode()
+    sig = hmac.new(hashlib.sha256(ck).digest(), am, "sha256").digest()
+    proof = bytes(a ^ b for a, b in zip(ck, sig))
+    code, msg = s.docmd(b64((wp + ",p=" + b64(proof)).encode()))
+    if code != 334:
+        return code
+    want = "v=" + b64(hmac.new(hmac.new(salted, b"Server Key", "sha256").digest(), am, "sha256").digest())
+    if base64.b64decode(msg).decode() != want:
+        return "bad-server-signature"
+    code, msg = s.docmd("")
+    s.quit()
+    return code
 s = smtplib.SMTP("127.0.0.1", {port}); s.ehlo(); print("ehlo-auth", s.esmtp_features.get("auth", "")); s.quit()
+print("alice-scram", scram("alice", "wonderland-42"))
+print("alice-scram-wrong", scram("alice", "wonderland-43"))
 print("alice-cram", try_("alice", "wonderland-42", "CRAM-MD5"))
 print("alice-cram-wrong", try_("alice", "wonderland-43", "CRAM-MD5"))
 print("bob-cram", try_("bob", "Hello world!", "CRAM-MD5"))
@@ -425,6 +455,12 @@ print("carol-wrong", try_("carol", "argon-secreT", "PLAIN"))
         "{out:#?}"
     );
     assert_eq!(kit::field(&out, "alice-cram"), "235", "{}", inst.maillog());
+    assert!(
+        kit::field(&out, "ehlo-auth").contains("SCRAM-SHA-256"),
+        "{out:#?}"
+    );
+    assert_eq!(kit::field(&out, "alice-scram"), "235", "{}", inst.maillog());
+    assert_eq!(kit::field(&out, "alice-scram-wrong"), "535");
     assert_eq!(kit::field(&out, "alice-cram-wrong"), "535");
     assert_eq!(
         kit::field(&out, "bob-cram"),

@@ -14,9 +14,10 @@
 //!
 //!   One process serves many clients (the multi-client skeleton). On
 //!   connect it sends VERSION, one MECH line per mechanism in
-//!   auth_mechanisms (PLAIN and LOGIN, flagged plaintext; CRAM-MD5,
-//!   flagged dictionary and active, answered only for users whose stored
-//!   password is {PLAIN}: a hash cannot key its HMAC), SPID, CUID,
+//!   auth_mechanisms (PLAIN and LOGIN, flagged plaintext; CRAM-MD5 and
+//!   SCRAM-SHA-256, answered only for users whose stored password is
+//!   {PLAIN}: a hash cannot key their HMACs; SCRAM's server-final
+//!   message goes out as a last CONT before the OK), SPID, CUID,
 //!   COOKIE and DONE; clients send VERSION and CPID, then AUTH requests
 //!   (`service=`, `rip=`, `lip=`, `secured`, `resp=` base64) and CONT
 //!   continuations, and get CONT, OK (`user=`) or FAIL.

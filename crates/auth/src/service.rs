@@ -96,6 +96,9 @@ impl Core {
 struct Pending {
     exchange: Exchange,
     params: AuthParams,
+    /// SCRAM after a good proof: the server-final message was sent; the
+    /// OK line (and its delay) waits for the client's empty response.
+    finish: Option<(Vec<u8>, Duration)>,
 }
 
 /// One client connection's protocol state.
@@ -237,6 +240,26 @@ impl Conn {
                 None => self.send(format!(
                     "FAIL\t{id}\treason=Authentication request not found"
                 )),
+                Some(Pending {
+                    finish: Some((line, delay)),
+                    exchange,
+                    params,
+                }) => {
+                    if data.is_empty() || data == "=" {
+                        self.delayed.push((now + delay, id, line));
+                        self.release(now);
+                    } else {
+                        self.fail(
+                            core,
+                            id,
+                            &params,
+                            exchange.mech,
+                            None,
+                            "Unexpected data after the server's final message",
+                            now,
+                        );
+                    }
+                }
                 Some(mut p) => match base64::decode(&data) {
                     None => self.fail(
                         core,
@@ -302,7 +325,12 @@ impl Conn {
             },
         };
         let (exchange, step) = Exchange::start(m, initial.as_deref());
-        self.step(core, id, Pending { exchange, params }, step, now);
+        let p = Pending {
+            exchange,
+            params,
+            finish: None,
+        };
+        self.step(core, id, p, step, now);
     }
 
     fn step(&mut self, core: &mut Core, id: u32, p: Pending, step: Step, now: Instant) {
@@ -342,6 +370,18 @@ impl Conn {
                             );
                         }
                         let line = protocol::ok_line(id, &u, &fields);
+                        if let Some(fin) = creds.proof.server_final() {
+                            // SCRAM: the client checks the server first.
+                            self.send(format!("CONT\t{id}\t{}", base64::encode(&fin)));
+                            self.pending.insert(
+                                id,
+                                Pending {
+                                    finish: Some((line.into_bytes(), penalty)),
+                                    ..p
+                                },
+                            );
+                            return;
+                        }
                         self.delayed.push((now + penalty, id, line.into_bytes()));
                         self.release(now);
                     }

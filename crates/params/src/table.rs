@@ -640,7 +640,7 @@ crate::declare! {
     FIRST_VALID_GID = int("first_valid_gid", "1", 0, MAX, "Dovecot setting: the lowest group ID that mail processes may run with.");
     LAST_VALID_GID = int("last_valid_gid", "0", 0, MAX, "Dovecot setting: the highest group ID that mail processes may run with (0: no limit).");
     DISABLE_PLAINTEXT_AUTH = boolean("disable_plaintext_auth", "yes", "Dovecot setting: refuse plaintext authentication unless the connection is encrypted or from login_trusted_networks or localhost.");
-    AUTH_MECHANISMS = list("auth_mechanisms", "plain", "Dovecot setting: the SASL mechanisms offered: plain, login, cram-md5 (SMTP AUTH; only for {PLAIN} passwords). pop3d and imapd use plain and login.");
+    AUTH_MECHANISMS = list("auth_mechanisms", "plain", "Dovecot setting: the SASL mechanisms offered: plain, login, cram-md5, scram-sha-256 (the last two for SMTP AUTH and {PLAIN} passwords only). pop3d and imapd use plain and login.");
     AUTH_USERNAME_FORMAT = string("auth_username_format", "%Lu", "Dovecot setting: how user names are normalized before lookup (%Lu: lower-cased).");
     AUTH_FAILURE_DELAY = time("auth_failure_delay", "2s", 's', 0, MAX, "Dovecot setting: how long a failed authentication is delayed before the reply.");
     PASSDB = list("passdb", "shadow", "Dovecot's passdb drivers as a list, tried in order: shadow (the system's accounts), passwd-file:/path (Dovecot's user:{SCHEME}hash:uid:gid::home:: format), or any lookup table (sqlite:/path.cf, mysql:/path.cf, texthash:/path...) answering a user name with its {SCHEME}password; table users run as mail_uid/mail_gid with home mail_home.");
