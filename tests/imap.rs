@@ -524,6 +524,16 @@ print("found", data[0].decode())
 time.sleep(2)
 M.logout()
 "#;
+    // Before a login, the client is served by a pre-login process as
+    // mail_owner (nobody).
+    let mut waiting = Raw::connect(imap);
+    assert!(
+        wait_until(5 * SECOND, || uids_of("imapd").contains(&65534)),
+        "no pre-login imapd as nobody: {:?}",
+        uids_of("imapd")
+    );
+    waiting.send("a LOGOUT");
+    drop(waiting);
     let child = Command::new("python3")
         .args(["-c", script, &imap.to_string(), &user.name, &password])
         .stdout(std::process::Stdio::piped())
@@ -543,10 +553,6 @@ M.logout()
         wait_until(5 * SECOND, || uids_of("imapd").contains(&uid)),
         "no imapd session as the user: {:?}",
         uids_of("imapd")
-    );
-    assert!(
-        uids_of("imapd").contains(&65534),
-        "no pre-login imapd as nobody"
     );
     let out = child.wait_with_output().expect("python");
     let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
