@@ -101,12 +101,6 @@ use msg::Fatal;
 use std::io::Write;
 use std::path::Path;
 
-/// The lookup table types of DESIGN §6.
-const MAP_TYPES: &[&str] = &[
-    "cidr", "hash", "inline", "mysql", "pcre", "pgsql", "regexp", "sqlite", "static", "texthash",
-    "unix",
-];
-
 /// The mailbox locking methods.
 const LOCK_TYPES: &[&str] = &["flock", "fcntl", "dotlock"];
 
@@ -165,7 +159,9 @@ fn run(args: &[String]) -> Result<(), Fatal> {
     if o.has(opts::SASL_SERVER) {
         list(&["dovecot"], &mut out)
     } else if o.has(opts::MAPS) {
-        let mut types = MAP_TYPES.to_vec();
+        // The types the maps crate opens, and proxy: in front of any.
+        let mut types = maps::TYPES.to_vec();
+        types.push("proxy");
         types.sort_unstable();
         list(&types, &mut out)
     } else if o.has(opts::LOCKS) {
