@@ -6,9 +6,9 @@
 //! against a real DNS server (dnsmasq) on loopback with
 //! `dns_resolver_address`.
 
-use kit::{is_root, self_signed, wait_until, Instance};
+use kit::{is_root, self_signed, smtp_sink as sink, wait_until, Instance, Proc};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -25,43 +25,6 @@ fn free_port() -> u16 {
         .local_addr()
         .expect("addr")
         .port()
-}
-
-/// A process this test started; killed (by its own pid) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Postfix's smtp-sink on 127.0.0.1:`port`, dumping messages into `dump`.
-fn sink(port: u16, dump: &Path, extra: &[&str]) -> Proc {
-    std::fs::create_dir_all(dump).expect("dump dir");
-    let mut c = Command::new("smtp-sink");
-    if is_root() {
-        std::os::unix::fs::chown(dump, Some(65534), Some(65534)).expect("chown");
-        c.args(["-u", "nobody"]);
-    }
-    c.args(extra)
-        .arg("-d")
-        .arg(format!("{}/%M.", dump.display()))
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("100")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let p = Proc(c.spawn().expect("smtp-sink"));
-    assert!(
-        wait_until(5 * SECOND, || std::net::TcpStream::connect((
-            "127.0.0.1",
-            port
-        ))
-        .is_ok()),
-        "smtp-sink did not start"
-    );
-    p
 }
 
 fn instance(name: &str, extra: &str) -> Instance {

@@ -6,46 +6,11 @@
 //! that tries to leave the base is deferred, not delivered; and the
 //! virtual user reads the mail back over IMAP.
 
-use kit::{is_root, python_lines, Instance};
+use kit::{dir_files as files, is_root, python_lines, send_mail as send, vmail_base, Instance};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-fn send(port: u16, rcpt: &str, subject: &str) -> String {
-    let script = format!(
-        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port}, timeout=10)\ntry:\n    s.sendmail('sender@example.org', ['{rcpt}'], b'Subject: {subject}\\r\\nFrom: sender@example.org\\r\\n\\r\\nbody of {subject}\\r\\n')\n    print('result ok')\nexcept smtplib.SMTPRecipientsRefused as e:\n    code, msg = list(e.recipients.values())[0]\n    print('result', code, msg.decode())\ns.quit()\n"
-    );
-    python_lines(&[], &script, &[])
-        .into_iter()
-        .find_map(|l| l.strip_prefix("result ").map(str::to_string))
-        .unwrap_or_default()
-}
-
-/// `virtual_mailbox_base` in the instance, owned by the ids the virtual
-/// users get: as root unused ids from `first` on, else our own.
-fn vmail_base(inst: &Instance, first: u32) -> (std::path::PathBuf, u32, u32) {
-    let base = inst.dir.join("vmail");
-    std::fs::create_dir_all(&base).expect("base");
-    let (uid, gid) = if is_root() {
-        let n = first + std::process::id() % 1000;
-        (n, n)
-    } else {
-        // SAFETY: getuid/getgid cannot fail.
-        unsafe { (libc::getuid(), libc::getgid()) }
-    };
-    if is_root() {
-        std::os::unix::fs::chown(&base, Some(uid), Some(gid)).expect("chown");
-    }
-    (base, uid, gid)
-}
-
-fn files(dir: &Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default()
-}
 
 #[test]
 fn virtual_mailboxes_maildir_mbox_alias_and_catchall() {
@@ -218,35 +183,7 @@ fn virtual_user_logs_in_to_imap_pop3_and_smtp_auth() {
         "{}",
         inst.maillog()
     );
-    let script = format!(
-        r#"
-import imaplib, poplib, smtplib
-M = imaplib.IMAP4("127.0.0.1", {imap})
-M.login("alice@example.test", "alice-secret")
-typ, data = M.select("INBOX")
-print("imap-exists", data[0].decode())
-typ, data = M.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-print("imap-subject", data[0][1].decode().strip())
-M.logout()
-P = poplib.POP3("127.0.0.2", {pop})
-P.user("alice@example.test")
-P.pass_("alice-secret")
-print("pop-stat", P.stat()[0])
-P.quit()
-S = smtplib.SMTP("127.0.0.1", {smtp})
-S.login("alice@example.test", "alice-secret")
-S.sendmail("alice@example.test", ["alice@example.test"], b"Subject: from alice\r\n\r\nsent with AUTH\r\n")
-S.quit()
-print("smtp-auth ok")
-try:
-    M = imaplib.IMAP4("127.0.0.1", {imap})
-    M.login("alice@example.test", "wrong")
-    print("wrong accepted")
-except imaplib.IMAP4.error as e:
-    print("wrong", e)
-"#
-    );
-    let out = python_lines(&[], &script, &[]);
+    let out = kit::virtual_user_session(imap, pop, smtp, "alice@example.test", "alice-secret");
     assert_eq!(kit::field(&out, "imap-exists"), "1", "{out:#?}");
     assert_eq!(kit::field(&out, "imap-subject"), "Subject: hello alice");
     assert_eq!(kit::field(&out, "pop-stat"), "1");

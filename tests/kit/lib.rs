@@ -9,9 +9,11 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+pub use testdb;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -595,4 +597,123 @@ impl Drop for NetNs {
             .args(["netns", "del", &self.name])
             .output();
     }
+}
+
+/// A process a test started; killed (by its own pid) when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Postfix's smtp-sink on 127.0.0.1:`port`, dumping messages into `dump`.
+pub fn smtp_sink(port: u16, dump: &Path, extra: &[&str]) -> Proc {
+    std::fs::create_dir_all(dump).expect("dump dir");
+    let mut c = Command::new("smtp-sink");
+    if is_root() {
+        std::os::unix::fs::chown(dump, Some(65534), Some(65534)).expect("chown");
+        c.args(["-u", "nobody"]);
+    }
+    c.args(extra)
+        .arg("-d")
+        .arg(format!("{}/%M.", dump.display()))
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("100")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let p = Proc(c.spawn().expect("smtp-sink"));
+    assert!(
+        wait_until(Duration::from_secs(5), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "smtp-sink did not start"
+    );
+    p
+}
+
+/// One message to `rcpt` over SMTP (Python's smtplib): `ok`, or the
+/// code and text a refused recipient got.
+pub fn send_mail(port: u16, rcpt: &str, subject: &str) -> String {
+    let script = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port}, timeout=10)\ntry:\n    s.sendmail('sender@example.org', ['{rcpt}'], b'Subject: {subject}\\r\\nFrom: sender@example.org\\r\\n\\r\\nbody of {subject}\\r\\n')\n    print('result ok')\nexcept smtplib.SMTPRecipientsRefused as e:\n    code, msg = list(e.recipients.values())[0]\n    print('result', code, msg.decode())\ns.quit()\n"
+    );
+    python_lines(&[], &script, &[])
+        .into_iter()
+        .find_map(|l| l.strip_prefix("result ").map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// `virtual_mailbox_base` in the instance, owned by the ids the virtual
+/// users get: as root unused ids from `first` on, else our own.
+pub fn vmail_base(inst: &Instance, first: u32) -> (std::path::PathBuf, u32, u32) {
+    let base = inst.dir.join("vmail");
+    std::fs::create_dir_all(&base).expect("base");
+    let (uid, gid) = if is_root() {
+        let n = first + std::process::id() % 1000;
+        (n, n)
+    } else {
+        // SAFETY: getuid/getgid cannot fail.
+        unsafe { (libc::getuid(), libc::getgid()) }
+    };
+    if is_root() {
+        std::os::unix::fs::chown(&base, Some(uid), Some(gid)).expect("chown");
+    }
+    (base, uid, gid)
+}
+
+/// The entries of `dir` (none when it does not exist).
+pub fn dir_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+/// A virtual user's session with Python's clients: IMAP on
+/// 127.0.0.1:`imap` (select INBOX, the first message's subject), POP3 on
+/// 127.0.0.2:`pop` (STAT), a message to itself with SMTP AUTH on
+/// 127.0.0.1:`smtp`, and an IMAP login with a wrong password. Output
+/// lines: `imap-exists N`, `imap-subject Subject: …`, `pop-stat N`,
+/// `smtp-auth ok`, `wrong <error>`.
+pub fn virtual_user_session(
+    imap: u16,
+    pop: u16,
+    smtp: u16,
+    user: &str,
+    password: &str,
+) -> Vec<String> {
+    let script = format!(
+        r#"
+import imaplib, poplib, smtplib, sys
+user, password = sys.argv[1], sys.argv[2]
+M = imaplib.IMAP4("127.0.0.1", {imap})
+M.login(user, password)
+typ, data = M.select("INBOX")
+print("imap-exists", data[0].decode())
+typ, data = M.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+print("imap-subject", data[0][1].decode().strip())
+M.logout()
+P = poplib.POP3("127.0.0.2", {pop})
+P.user(user)
+P.pass_(password)
+print("pop-stat", P.stat()[0])
+P.quit()
+S = smtplib.SMTP("127.0.0.1", {smtp})
+S.login(user, password)
+S.sendmail(user, [user], b"Subject: sent with AUTH\r\n\r\nsent with AUTH\r\n")
+S.quit()
+print("smtp-auth ok")
+try:
+    M = imaplib.IMAP4("127.0.0.1", {imap})
+    M.login(user, "wrong")
+    print("wrong accepted")
+except imaplib.IMAP4.error as e:
+    print("wrong", e)
+"#
+    );
+    python_lines(&[], &script, &[user, password])
 }

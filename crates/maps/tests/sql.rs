@@ -11,8 +11,8 @@
 use maps::{open, Ctx, Map, MapError, MapKind};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use testdb::{chown_tree, command, find_bin, free_port, is_root, run_as, MariaDb, Server};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE domains (domain varchar(50) NOT NULL, PRIMARY KEY (domain))",
@@ -258,139 +258,6 @@ fn sqlite_seed_tables() {
     assert!(e.is_missing_file(), "{e}");
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
-
-/// The uid/gid to run a server as: `user` when we are root, else ourselves.
-fn run_as(user: &str) -> Option<(u32, u32)> {
-    if !is_root() {
-        return None;
-    }
-    let u = nix::unistd::User::from_name(user).ok()??;
-    Some((u.uid.as_raw(), u.gid.as_raw()))
-}
-
-fn chown_tree(path: &Path, owner: Option<(u32, u32)>) {
-    if let Some((uid, gid)) = owner {
-        let st = Command::new("chown")
-            .arg("-R")
-            .arg(format!("{uid}:{gid}"))
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-}
-
-/// A server process, stopped by PID when dropped: with `signal` (SIGTERM
-/// for mariadbd, SIGINT, the fast shutdown, for postgres), then SIGKILL.
-struct Server {
-    child: Option<Child>,
-    log: PathBuf,
-    signal: nix::sys::signal::Signal,
-}
-
-impl Server {
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, self.signal);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn command(bin: &Path, owner: Option<(u32, u32)>, log: &Path) -> Command {
-    // setpriv execs the server, so the child's PID is the server's.
-    let mut c = match owner {
-        Some((uid, gid)) => {
-            let mut c = Command::new("setpriv");
-            c.arg(format!("--reuid={uid}"))
-                .arg(format!("--regid={gid}"))
-                .arg("--clear-groups")
-                .arg("--")
-                .arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
-    c.stdin(Stdio::null())
-        .stdout(std::fs::File::create(log).unwrap())
-        .stderr(std::fs::File::create(log.with_extension("err")).unwrap());
-    c
-}
-
-fn wait_for(what: &str, server: &mut Server, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if ready() {
-            return;
-        }
-        if let Some(c) = server.child.as_mut() {
-            if let Ok(Some(st)) = c.try_wait() {
-                panic!("{what} exited ({st}):\n{}", server.log_text());
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{what} did not start:\n{}", server.log_text());
-}
-
-fn find_bin(names: &[&str], globs: &[&str]) -> Option<PathBuf> {
-    for n in names {
-        for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
-            let p = Path::new(dir).join(n);
-            if p.exists() {
-                return Some(p);
-            }
-        }
-    }
-    for g in globs {
-        // /usr/lib/postgresql/<version>/bin/<name>: the newest version.
-        let (base, name) = g.split_once('*').unwrap();
-        let mut found: Vec<PathBuf> = std::fs::read_dir(base)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path().join(name.trim_start_matches('/')))
-            .filter(|p| p.exists())
-            .collect();
-        found.sort();
-        if let Some(p) = found.pop() {
-            return Some(p);
-        }
-    }
-    None
-}
-
 /// A TCP port that accepts connections and never says anything.
 fn silent_server() -> (TcpListener, u16) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -441,64 +308,20 @@ fn pgsql_timeouts_are_temporary_failures() {
 
 #[test]
 fn mysql_mariadb_server() {
-    let Some(mariadbd) = find_bin(&["mariadbd", "mysqld"], &[]) else {
-        eprintln!("skipped: no mariadbd (Debian package mariadb-server)");
-        return;
-    };
-    let Some(install_db) = find_bin(&["mariadb-install-db", "mysql_install_db"], &[]) else {
-        eprintln!("skipped: no mariadb-install-db");
-        return;
-    };
-    let owner = run_as("mysql");
-    if is_root() && owner.is_none() {
-        eprintln!("skipped: running as root and there is no mysql user for mariadbd");
-        return;
-    }
     let d = Dir::new("mariadb");
-    let data = d.0.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    chown_tree(&d.0, owner);
-    let user_arg = owner.map(|_| "--user=mysql".to_string());
-    let st = Command::new(&install_db)
-        .arg("--no-defaults")
-        .arg(format!("--datadir={}", data.display()))
-        .args(&user_arg)
-        .arg("--auth-root-authentication-method=normal")
-        .arg("--skip-test-db")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "mariadb-install-db failed");
-    let port = free_port();
-    let sock = d.0.join("mysqld.sock");
-    let log = d.0.join("server.log");
-    let mut cmd = command(&mariadbd, None, &d.0.join("stdout.log"));
-    cmd.arg("--no-defaults")
-        .arg(format!("--datadir={}", data.display()))
-        .arg(format!("--socket={}", sock.display()))
-        .arg(format!("--port={port}"))
-        .arg("--bind-address=127.0.0.1")
-        .arg(format!("--pid-file={}", d.0.join("mysqld.pid").display()))
-        .arg(format!("--log-error={}", log.display()))
-        .arg("--skip-name-resolve")
-        .arg("--skip-log-bin")
-        .arg("--innodb-buffer-pool-size=16M")
-        .args(&user_arg);
-    let mut server = Server {
-        child: Some(cmd.spawn().unwrap()),
-        log: log.clone(),
-        signal: nix::sys::signal::Signal::SIGTERM,
+    let server = match MariaDb::start_in(&d.0) {
+        Ok(s) => s,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
     };
+    let (port, sock) = (server.port, server.socket.clone());
+    let mut server = server;
     let admin_opts = mysql::OptsBuilder::new()
         .socket(Some(sock.display().to_string()))
         .user(Some("root"));
-    let mut admin = None;
-    wait_for("mariadbd", &mut server, || {
-        admin = mysql::Conn::new(admin_opts.clone()).ok();
-        admin.is_some()
-    });
-    let mut admin = admin.unwrap();
+    let mut admin = mysql::Conn::new(admin_opts).unwrap();
     {
         use mysql::prelude::Queryable;
         for s in [
@@ -636,11 +459,11 @@ fn pgsql_postgresql_server() {
         .arg(&d.0)
         .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
         .current_dir(&d.0);
-    let mut server = Server {
-        child: Some(cmd.spawn().unwrap()),
-        log: log.with_extension("err"),
-        signal: nix::sys::signal::Signal::SIGINT,
-    };
+    let mut server = Server::spawn(
+        &mut cmd,
+        &log.with_extension("err"),
+        nix::sys::signal::Signal::SIGINT,
+    );
     let mut admin_cfg = postgres::Config::new();
     admin_cfg
         .host_path(&d.0)
@@ -648,7 +471,7 @@ fn pgsql_postgresql_server() {
         .user("postgres")
         .dbname("postgres");
     let mut admin = None;
-    wait_for("postgres", &mut server, || {
+    server.wait_for("postgres", || {
         admin = admin_cfg.connect(postgres::NoTls).ok();
         admin.is_some()
     });

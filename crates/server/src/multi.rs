@@ -1,4 +1,7 @@
-//! Many clients in one process, on a mio event loop (auth, showq).
+//! Many clients in one process, on a mio event loop (auth, showq,
+//! proxymap). The process tells the master it is taken only while it
+//! serves a request, as Postfix's multi_server: the master starts another
+//! one only when a client waits while every process is busy answering.
 
 use crate::setup::{self, Context};
 use crate::status::accept;
@@ -192,9 +195,6 @@ pub fn multi_server<S: MultiService>(program: &'static str, mut service: S) -> !
                         continue;
                     }
                     if let Some(sess) = service.open(&ctx, &mut stream) {
-                        if sessions.is_empty() {
-                            inh.notify(gen, Status::Taken);
-                        }
                         sessions.insert(t, (sess, stream));
                     }
                     accepted += 1;
@@ -209,6 +209,13 @@ pub fn multi_server<S: MultiService>(program: &'static str, mut service: S) -> !
                 ready_tokens.push(token);
             }
         }
+        // As Postfix's multi_server: taken only while serving requests, so
+        // that clients which keep a connection open (every proxymap client
+        // does) do not make the master start a process for each of them.
+        let serving = !ready_tokens.is_empty();
+        if serving {
+            inh.notify(gen, Status::Taken);
+        }
         for token in ready_tokens {
             let Some((sess, stream)) = sessions.get_mut(&token) else {
                 continue;
@@ -219,11 +226,11 @@ pub fn multi_server<S: MultiService>(program: &'static str, mut service: S) -> !
                 }
                 if sessions.is_empty() {
                     idle_since = Instant::now();
-                    if accepting {
-                        inh.notify(gen, Status::Available);
-                    }
                 }
             }
+        }
+        if serving && accepting {
+            inh.notify(gen, Status::Available);
         }
     }
 }
