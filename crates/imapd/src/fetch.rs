@@ -1,5 +1,5 @@
 //! FETCH: one message's data items as IMAP values — FLAGS, UID,
-//! INTERNALDATE, RFC822.SIZE straight from the mailbox; ENVELOPE,
+//! INTERNALDATE, RFC822.SIZE, MODSEQ straight from the mailbox; ENVELOPE,
 //! BODYSTRUCTURE, BODY, BODY[section]<partial>, RFC822.*, BINARY[…]
 //! from the message parsed by the mime crate (read only when an item
 //! needs it).
@@ -265,6 +265,8 @@ pub struct Meta<'a> {
     pub rev1: bool,
     pub internal_date: i64,
     pub size: u64,
+    /// The message's mod-sequence (RFC 7162).
+    pub modseq: u64,
 }
 
 /// The items of one FETCH response, in the order asked.
@@ -285,8 +287,7 @@ pub fn items(
                 None => Value::Nil,
             },
             FetchAttr::Rfc822Size => Value::Number(meta.size),
-            // No CONDSTORE yet: every message has the same MODSEQ.
-            FetchAttr::ModSeq => Value::List(vec![Value::Number(1)]),
+            FetchAttr::ModSeq => Value::List(vec![Value::Number(meta.modseq)]),
             other => match &parsed {
                 None => Value::Nil,
                 Some(m) => content_item(other, m),

@@ -10,7 +10,8 @@
 //!   within a second of its delivery), NAMESPACE, UIDPLUS (APPENDUID,
 //!   COPYUID, UID EXPUNGE), MOVE, UNSELECT, CHILDREN, LIST-EXTENDED,
 //!   LIST-STATUS, SPECIAL-USE (Sent, Drafts, Trash and Junk are created
-//!   at first login) and ESEARCH (SEARCH RETURN). Replies use Dovecot's
+//!   at first login), ESEARCH (SEARCH RETURN), CONDSTORE and QRESYNC
+//!   (RFC 7162) and QUOTA (RFC 9208). Replies use Dovecot's
 //!   texts (`* OK [CAPABILITY ...] Dovecot ready.`, `Logged in`, `Select
 //!   completed.`), so scripts and clients that know Dovecot see no
 //!   difference.
@@ -25,6 +26,26 @@
 //!   Changes by other sessions and deliveries are reported after each
 //!   command (EXISTS, EXPUNGE, FETCH FLAGS), never an EXPUNGE during
 //!   FETCH, STORE or SEARCH. mbox mailboxes are not served by imapd yet.
+//!
+//!   CONDSTORE/QRESYNC: every message has a mod-sequence and every
+//!   mailbox a HIGHESTMODSEQ, kept in mailsuite-modseq beside
+//!   dovecot-uidlist and shared by all sessions and pop3d: a STORE, a
+//!   \Seen set by FETCH or pop3d, a flag changed by any program renaming
+//!   the file, a new message and an expunge each take the next one.
+//!   SELECT/EXAMINE report [HIGHESTMODSEQ n]; FETCH MODSEQ, FETCH
+//!   (CHANGEDSINCE n [VANISHED]), STORE (UNCHANGEDSINCE n) with
+//!   [MODIFIED set], SEARCH MODSEQ with (MODSEQ n), STATUS HIGHESTMODSEQ,
+//!   ENABLE CONDSTORE/QRESYNC, SELECT (QRESYNC (...)) with VANISHED
+//!   (EARLIER) and the changed flags. Once CONDSTORE is enabled, FETCH
+//!   replies with FLAGS carry MODSEQ; once QRESYNC is, expunges are sent
+//!   as VANISHED. The last 10,000 expunged UIDs are remembered; a QRESYNC
+//!   from before those reports every known UID the mailbox lacks.
+//!
+//!   QUOTA: one quota root "" for all of a user's mailboxes, with the
+//!   STORAGE limit mailbox_size_limit (in KiB on the wire);
+//!   GETQUOTAROOT and GETQUOTA report it, and an APPEND or COPY that
+//!   would go past it fails with NO [OVERQUOTA]. With mailbox_size_limit
+//!   = 0 there is no quota root, as with Dovecot without a quota plugin.
 //!
 //!   Logins, TLS (STARTTLS; `-o imapd_tls_wrappermode=yes` for imaps on
 //!   993), disable_plaintext_auth (LOGINDISABLED), login_trusted_networks
@@ -44,7 +65,8 @@
 //! CONFIGURATION PARAMETERS
 //!   mail_location, imap_max_line_length, imap_client_idle_timeout,
 //!   imap_idle_notify_interval, mailbox_idle_check_interval,
-//!   message_size_limit (the largest APPEND), login_greeting,
+//!   message_size_limit (the largest APPEND), mailbox_size_limit (the
+//!   QUOTA limit), login_greeting,
 //!   disable_plaintext_auth, login_trusted_networks, auth_mechanisms,
 //!   ssl, ssl_cert, ssl_key, ssl_min_protocol, imapd_tls_wrappermode,
 //!   first_valid_uid, last_valid_uid, first_valid_gid, last_valid_gid,
@@ -52,7 +74,8 @@
 //!
 //! FILES
 //!   $queue_directory/private/auth, the auth service.
-//!   ~/Maildir/dovecot-uidlist, dovecot-keywords, subscriptions.
+//!   ~/Maildir/dovecot-uidlist, dovecot-keywords, subscriptions,
+//!   mailsuite-modseq (mod-sequences), mailsuite-maildir.index.
 
 mod conn;
 mod fetch;
@@ -77,6 +100,9 @@ pub struct Settings {
     pub idle_check: Duration,
     pub max_line: usize,
     pub max_append: u64,
+    /// mailbox_size_limit: the QUOTA limit on all of a user's
+    /// mailboxes together, in bytes; 0 for none.
+    pub quota_limit: u64,
 }
 
 impl Settings {
@@ -92,6 +118,7 @@ impl Settings {
                 0 => imap_proto::DEFAULT_MAX_APPEND_LITERAL,
                 n => n,
             },
+            quota_limit: c.size(&p::MAILBOX_SIZE_LIMIT),
         }
     }
 

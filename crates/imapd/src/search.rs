@@ -3,6 +3,7 @@
 //! keys from the message parsed by the mime crate, loaded only when a
 //! key needs it. Strings match as case-insensitive substrings of the
 //! decoded text (RFC 2047 words, transfer encodings and charsets undone).
+//! MODSEQ (RFC 7162) compares the message's mod-sequence.
 
 use imap_proto::{SearchKey, SequenceSet};
 use mailbox::imap::ImapMessage;
@@ -17,6 +18,8 @@ pub struct Facts<'a> {
     pub msg: &'a ImapMessage,
     pub internal_date: i64,
     pub size: u64,
+    /// The message's mod-sequence (RFC 7162).
+    pub modseq: u64,
     /// Reads the message (once) when a key needs its content.
     pub load: &'a mut dyn FnMut() -> Option<Vec<u8>>,
     pub content: Option<Option<Vec<u8>>>,
@@ -120,8 +123,9 @@ pub fn matches(k: &SearchKey, f: &mut Facts<'_>) -> bool {
         SearchKey::Since(d) => internal_day >= d.to_unix() / DAY,
         SearchKey::Older(secs) => now() - f.internal_date > i64::from(*secs),
         SearchKey::Younger(secs) => now() - f.internal_date <= i64::from(*secs),
-        // Without CONDSTORE every message has MODSEQ 1.
-        SearchKey::ModSeq { modseq, .. } => 1 >= *modseq,
+        // Flags have no private/shared distinction here: the message's
+        // mod-sequence answers for every entry.
+        SearchKey::ModSeq { modseq, .. } => f.modseq >= *modseq,
         content_key => {
             let Some(data) = f.content() else {
                 return false;

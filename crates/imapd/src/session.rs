@@ -44,6 +44,10 @@ pub fn capabilities() -> Vec<String> {
         "SPECIAL-USE",
         "ESEARCH",
         "SEARCHRES",
+        "CONDSTORE",
+        "QRESYNC",
+        "QUOTA",
+        "QUOTA=RES-STORAGE",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -57,6 +61,10 @@ const SYSTEM_FLAGS: [Flag; 5] = [
     Flag::Seen,
     Flag::Draft,
 ];
+
+/// How long a count of the user's mailboxes' bytes serves APPEND and
+/// COPY before they count again.
+const QUOTA_RECOUNT: std::time::Duration = std::time::Duration::from_secs(10);
 
 struct Open {
     name: String,
@@ -102,6 +110,13 @@ struct Session<'a> {
     /// SEARCHRES: the last `SEARCH RETURN (SAVE)` result, as UIDs.
     saved: Vec<u32>,
     bad: u32,
+    /// CONDSTORE enabled (by ENABLE or a CONDSTORE-enabling command):
+    /// FETCH replies with FLAGS carry MODSEQ.
+    condstore: bool,
+    /// ENABLE QRESYNC: expunges are sent as VANISHED.
+    qresync: bool,
+    /// The bytes the user's mailboxes took when last counted, and when.
+    quota_used: Option<(u64, Instant)>,
 }
 
 /// Why a command failed, for the tagged reply.
@@ -171,6 +186,9 @@ pub fn run(stream: Stream, pending: Vec<u8>, s: &Settings, user: &User) {
         selected: None,
         saved: Vec::new(),
         bad: 0,
+        condstore: false,
+        qresync: false,
+        quota_used: None,
     };
     let end = sess.serve();
     let _ = sess.conn.flush();
@@ -298,28 +316,11 @@ impl Session<'_> {
             }
         };
         open.announce_keywords(&mut self.conn);
-        for c in changes {
-            match c {
-                Change::Expunge { seq, .. } => self.conn.data(&Data::Expunge(seq)),
-                Change::Exists(n) => {
-                    self.conn.data(&Data::Exists(n));
-                    let recent = open.mb.messages().iter().filter(|m| m.recent).count();
-                    self.conn.data(&Data::Recent(recent as u32));
-                }
-                Change::Flags { seq } => {
-                    if let Some(m) = open.mb.messages().get(seq as usize - 1) {
-                        let items = vec![
-                            (
-                                Cow::Borrowed("FLAGS"),
-                                Value::flags(&fetch::flags_of(m, true)),
-                            ),
-                            (Cow::Borrowed("UID"), Value::Number(u64::from(m.uid))),
-                        ];
-                        self.conn.data(&Data::Fetch { seq, items });
-                    }
-                }
-            }
-        }
+        let modes = Modes {
+            condstore: self.condstore,
+            qresync: self.qresync,
+        };
+        report_changes(&mut self.conn, &open.mb, changes, modes);
     }
 
     fn command(&mut self, cmd: Command) -> Result<Reply, End> {
@@ -340,10 +341,24 @@ impl Session<'_> {
                 self.conn.data(&Data::Id(crate::server_id()));
                 Ok(ok(tag, "ID completed."))
             }
-            CommandBody::Enable(_) => {
-                // Nothing this server can enable yet (CONDSTORE, QRESYNC,
-                // UTF8=ACCEPT and IMAP4rev2 are not offered).
-                self.conn.data(&Data::Enabled(Vec::new()));
+            CommandBody::Enable(caps) => {
+                // CONDSTORE and QRESYNC (which implies CONDSTORE); not
+                // UTF8=ACCEPT or IMAP4rev2.
+                let mut enabled = Vec::new();
+                for c in caps {
+                    match c.as_str() {
+                        "CONDSTORE" => self.condstore = true,
+                        "QRESYNC" => {
+                            self.qresync = true;
+                            self.condstore = true;
+                        }
+                        _ => continue,
+                    }
+                    if !enabled.contains(&c) {
+                        enabled.push(c);
+                    }
+                }
+                self.conn.data(&Data::Enabled(enabled));
                 Ok(ok(tag, "Enabled."))
             }
             CommandBody::Namespace => {
@@ -354,8 +369,8 @@ impl Session<'_> {
                 });
                 Ok(ok(tag, "Namespace completed."))
             }
-            CommandBody::Select { mailbox, .. } => self.select(tag, &mailbox, false),
-            CommandBody::Examine { mailbox, .. } => self.select(tag, &mailbox, true),
+            CommandBody::Select { mailbox, params } => self.select(tag, &mailbox, &params, false),
+            CommandBody::Examine { mailbox, params } => self.select(tag, &mailbox, &params, true),
             CommandBody::Create { mailbox, .. } => self.create(tag, &mailbox),
             CommandBody::Delete(m) => self.delete(tag, &m),
             CommandBody::Rename { from, to } => self.rename(tag, &from, &to),
@@ -383,15 +398,22 @@ impl Session<'_> {
             CommandBody::Expunge(uids) => self.expunge(tag, uids.as_ref()),
             CommandBody::Search { uid, search } => self.search(tag, uid, &search),
             CommandBody::Fetch {
-                uid, set, items, ..
-            } => self.fetch(tag, uid, &set, &items)?,
+                uid,
+                set,
+                items,
+                modifiers,
+            } => self.fetch(tag, uid, &set, &items, modifiers)?,
             CommandBody::Store(st) => self.store(tag, &st)?,
             CommandBody::Copy { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, false),
             CommandBody::Move { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, true),
             CommandBody::Idle => self.idle(tag)?,
-            CommandBody::GetQuota(_)
-            | CommandBody::GetQuotaRoot(_)
-            | CommandBody::SetQuota { .. } => Err(no(tag, "Quota not enabled.")),
+            CommandBody::GetQuota(root) => self.get_quota(tag, &root),
+            CommandBody::GetQuotaRoot(m) => self.get_quota_root(tag, &m),
+            CommandBody::SetQuota { .. } => Err(No(StatusResponse::no(
+                Some(tag.to_string()),
+                "Quota can't be changed over IMAP.",
+            )
+            .with_code(Code::NoPerm))),
             CommandBody::StartTls
             | CommandBody::Authenticate { .. }
             | CommandBody::Login { .. } => Err(No(StatusResponse::bad(
@@ -421,7 +443,22 @@ impl Session<'_> {
         }))
     }
 
-    fn select(&mut self, tag: &str, m: &Mailbox, read_only: bool) -> Reply {
+    fn select(
+        &mut self,
+        tag: &str,
+        m: &Mailbox,
+        params: &imap_proto::SelectParams,
+        read_only: bool,
+    ) -> Reply {
+        if params.qresync.is_some() && !self.qresync {
+            return Err(No(StatusResponse::bad(
+                Some(tag.to_string()),
+                "Error in IMAP command: QRESYNC not enabled",
+            )));
+        }
+        if params.condstore {
+            self.condstore = true;
+        }
         if self.selected.take().is_some() {
             self.conn.status(
                 &StatusResponse::ok(None, "Previous mailbox closed.").with_code(Code::Closed),
@@ -459,12 +496,164 @@ impl Session<'_> {
         self.conn.status(
             &StatusResponse::ok(None, "Predicted next UID").with_code(Code::UidNext(mb.uid_next())),
         );
+        self.conn.status(
+            &StatusResponse::ok(None, "Highest")
+                .with_code(Code::HighestModSeq(mb.highest_modseq())),
+        );
+        if let Some(q) = &params.qresync {
+            if q.uidvalidity == mb.uid_validity() {
+                self.qresync_select(&mb, q);
+            }
+        }
         self.selected = Some(Open { name, mb, keywords });
         Ok(ok(tag, "Select completed.").with_code(if read_only {
             Code::ReadOnly
         } else {
             Code::ReadWrite
         }))
+    }
+
+    /// SELECT (QRESYNC (uidvalidity modseq [known-uids])) with the
+    /// mailbox's UIDVALIDITY: `* VANISHED (EARLIER)` for the known UIDs
+    /// expunged since modseq, then FETCH (UID FLAGS MODSEQ) of the
+    /// messages changed since (RFC 7162 3.2.5).
+    fn qresync_select(&mut self, mb: &Selected, q: &imap_proto::QResync) {
+        let largest = mb.uid_next().saturating_sub(1);
+        let known = |u: u32| q.known_uids.as_ref().is_none_or(|k| k.contains(u, largest));
+        let (gone, complete) = mb.vanished_since(q.modseq);
+        let gone: Vec<u32> = if complete {
+            gone.into_iter()
+                .filter(|&u| known(u) && mb.seq_of_uid(u).is_none())
+                .collect()
+        } else {
+            // Expunges that old were forgotten: every known UID this
+            // mailbox lacks may have gone.
+            (1..=largest)
+                .filter(|&u| known(u) && mb.seq_of_uid(u).is_none())
+                .collect()
+        };
+        if !gone.is_empty() {
+            self.conn.data(&Data::Vanished {
+                earlier: true,
+                uids: SequenceSet::from_ids(&gone),
+            });
+        }
+        for (i, m) in mb.messages().iter().enumerate() {
+            let modseq = mb.modseq(i);
+            if m.expunged || modseq <= q.modseq || !known(m.uid) {
+                continue;
+            }
+            self.conn.data(&Data::Fetch {
+                seq: i as u32 + 1,
+                items: vec![
+                    (Cow::Borrowed("UID"), Value::Number(u64::from(m.uid))),
+                    (
+                        Cow::Borrowed("FLAGS"),
+                        Value::flags(&fetch::flags_of(m, true)),
+                    ),
+                    modseq_item(modseq),
+                ],
+            });
+        }
+    }
+
+    /// The bytes all of the user's mailboxes take (counted again when
+    /// the last count is older than a few seconds).
+    fn quota_used(&mut self) -> Result<u64, String> {
+        if let Some((n, at)) = self.quota_used {
+            if at.elapsed() < QUOTA_RECOUNT {
+                return Ok(n);
+            }
+        }
+        let mut total = 0u64;
+        for name in self.folders.list().map_err(|e| e.to_string())? {
+            let Ok(p) = self.folders.path(&name) else {
+                continue;
+            };
+            total += view::storage_size(&p).map_err(|e| e.to_string())?;
+        }
+        self.quota_used = Some((total, Instant::now()));
+        Ok(total)
+    }
+
+    /// Whether `adding` more bytes would go past the limit: the NO
+    /// [OVERQUOTA] reply when it would.
+    fn check_quota(&mut self, tag: &str, adding: u64) -> Result<(), No> {
+        let limit = self.s.quota_limit;
+        if limit == 0 {
+            return Ok(());
+        }
+        let used = self.quota_used().map_err(|e| {
+            maillog::error!("imap({}): quota: {e}", self.user);
+            no(
+                tag,
+                "Internal error occurred. Refer to server log for more information.",
+            )
+        })?;
+        if used.saturating_add(adding) > limit {
+            return Err(No(StatusResponse::no(
+                Some(tag.to_string()),
+                "Quota exceeded (mailbox for user is full)",
+            )
+            .with_code(Code::OverQuota)));
+        }
+        Ok(())
+    }
+
+    /// Counts `n` more bytes as used (after an APPEND or COPY).
+    fn quota_add(&mut self, n: u64) {
+        if let Some((used, _)) = &mut self.quota_used {
+            *used = used.saturating_add(n);
+        }
+    }
+
+    /// `* QUOTA "" (STORAGE used limit)`, in KiB.
+    fn send_quota(&mut self, tag: &str) -> Result<(), No> {
+        self.quota_used = None;
+        let used = self.quota_used().map_err(|e| {
+            maillog::error!("imap({}): quota: {e}", self.user);
+            no(
+                tag,
+                "Internal error occurred. Refer to server log for more information.",
+            )
+        })?;
+        self.conn.data(&Data::Quota {
+            root: Vec::new(),
+            resources: vec![("STORAGE".into(), used / 1024, self.s.quota_limit / 1024)],
+        });
+        Ok(())
+    }
+
+    /// GETQUOTA: the one quota root `""` (the user's mailboxes together,
+    /// limited by mailbox_size_limit), as Dovecot's `quota_rule = *:storage=`.
+    fn get_quota(&mut self, tag: &str, root: &[u8]) -> Reply {
+        if self.s.quota_limit == 0 || !root.is_empty() {
+            return Err(no(tag, "Quota root doesn't exist."));
+        }
+        self.send_quota(tag)?;
+        Ok(ok(tag, "Getquota completed."))
+    }
+
+    /// GETQUOTAROOT: `* QUOTAROOT mailbox ""` and the quota; without a
+    /// limit (mailbox_size_limit = 0) no root, as Dovecot without quota.
+    fn get_quota_root(&mut self, tag: &str, m: &Mailbox) -> Reply {
+        let (name, _) = self.mailbox_path(tag, m)?;
+        if !self.folders.exists(&name) {
+            return Err(Self::missing(tag, &name, false));
+        }
+        let roots = if self.s.quota_limit == 0 {
+            Vec::new()
+        } else {
+            vec![Vec::new()]
+        };
+        self.conn.data(&Data::QuotaRoot {
+            mailbox: wire_name(&name),
+            roots,
+        });
+        if self.s.quota_limit > 0 {
+            self.send_quota(tag)?;
+        }
+        Ok(ok(tag, "Getquotaroot completed."))
     }
 
     fn folder_error(&self, tag: &str, name: &str, e: FolderError) -> No {
@@ -653,6 +842,9 @@ impl Session<'_> {
     }
 
     fn status(&mut self, tag: &str, m: &Mailbox, items: &[StatusItem]) -> Reply {
+        if items.contains(&StatusItem::HighestModSeq) {
+            self.condstore = true;
+        }
         let (name, path) = self.mailbox_path(tag, m)?;
         if !self.folders.exists(&name) {
             return Err(Self::missing(tag, &name, false));
@@ -678,6 +870,8 @@ impl Session<'_> {
         if !self.folders.exists(&name) {
             return Err(Self::missing(tag, &name, true));
         }
+        let adding: u64 = messages.iter().map(|m| m.data.len() as u64).sum();
+        self.check_quota(tag, adding)?;
         let mut uids = Vec::new();
         let mut validity = 0;
         for msg in messages {
@@ -695,6 +889,7 @@ impl Session<'_> {
             })?;
             validity = v;
             uids.push(uid);
+            self.quota_add(msg.data.len() as u64);
         }
         let set = SequenceSet::from_ids(&uids);
         Ok(ok(tag, "Append completed.")
@@ -764,16 +959,14 @@ impl Session<'_> {
         if open.mb.read_only() {
             return Err(no(tag, "Mailbox is read-only."));
         }
-        let seqs = open.mb.expunge(only.as_deref()).map_err(|e| {
+        let gone = open.mb.expunge_with_uids(only.as_deref()).map_err(|e| {
             maillog::error!("imap({user}): expunge: {e}");
             no(
                 tag,
                 "Internal error occurred. Refer to server log for more information.",
             )
         })?;
-        for s in seqs {
-            self.conn.data(&Data::Expunge(s));
-        }
+        send_expunges(&mut self.conn, self.qresync, &gone);
         Ok(ok(tag, "Expunge completed."))
     }
 
@@ -791,6 +984,11 @@ impl Session<'_> {
             return Err(no(tag, "No mailbox selected."));
         };
         let content = search::needs_content(&cmd.criteria);
+        let want_modseq = has_modseq(&cmd.criteria);
+        if want_modseq {
+            self.condstore = true;
+        }
+        let mut max_modseq = 0u64;
         let largest_seq = open.mb.messages().len() as u32;
         let largest_uid = open.mb.messages().last().map_or(0, |m| m.uid);
         let mut hits: Vec<(u32, u32)> = Vec::new();
@@ -801,6 +999,7 @@ impl Session<'_> {
             }
             let internal = open.mb.internal_date(i).unwrap_or(0);
             let size = open.mb.size(i).unwrap_or(0);
+            let modseq = open.mb.modseq(i);
             let mb = &mut open.mb;
             let mut load = || if content { mb.read(i).ok() } else { None };
             let mut f = Facts {
@@ -810,19 +1009,28 @@ impl Session<'_> {
                 msg: &m,
                 internal_date: internal,
                 size,
+                modseq,
                 load: &mut load,
                 content: None,
                 saved: &self.saved,
             };
             if search::matches(&cmd.criteria, &mut f) {
                 hits.push((i as u32 + 1, m.uid));
+                max_modseq = max_modseq.max(modseq);
             }
         }
+        // `(MODSEQ n)`: the highest of the matches, when MODSEQ was asked
+        // and something matched (RFC 7162 3.1.5).
+        let reply_modseq = (want_modseq && !hits.is_empty()).then_some(max_modseq);
         let ids: Vec<u32> = hits.iter().map(|&(s, u)| if uid { u } else { s }).collect();
         match &cmd.returns {
-            None => self
-                .conn
-                .data(&Data::search_reply(tag, uid, &ids, None, self.conn.opts)),
+            None => self.conn.data(&Data::search_reply(
+                tag,
+                uid,
+                &ids,
+                reply_modseq,
+                self.conn.opts,
+            )),
             Some(r) => {
                 let all = r.is_empty() || r.contains(&SearchReturn::All);
                 if r.contains(&SearchReturn::Save) {
@@ -843,7 +1051,7 @@ impl Session<'_> {
                             .flatten(),
                         count: r.contains(&SearchReturn::Count).then_some(ids.len() as u32),
                         all: (all && !ids.is_empty()).then(|| SequenceSet::from_ids(&ids)),
-                        modseq: None,
+                        modseq: reply_modseq,
                     }));
                 }
             }
@@ -857,7 +1065,14 @@ impl Session<'_> {
         uid: bool,
         set: &SequenceSet,
         asked: &[FetchAttr],
+        modifiers: imap_proto::FetchModifiers,
     ) -> Result<Reply, End> {
+        if modifiers.vanished && !self.qresync {
+            return Ok(Err(No(StatusResponse::bad(
+                Some(tag.to_string()),
+                "Error in IMAP command: QRESYNC not enabled",
+            ))));
+        }
         let idxs = match self.resolve(tag, uid, set) {
             Ok(i) => i,
             Err(e) => return Ok(Err(e)),
@@ -866,9 +1081,37 @@ impl Session<'_> {
         if uid && !items.contains(&FetchAttr::Uid) {
             items.insert(0, FetchAttr::Uid);
         }
+        // CHANGEDSINCE implies MODSEQ; both enable CONDSTORE (RFC 7162
+        // 3.1.4).
+        if modifiers.changed_since.is_some() && !items.contains(&FetchAttr::ModSeq) {
+            items.push(FetchAttr::ModSeq);
+        }
+        if items.contains(&FetchAttr::ModSeq) {
+            self.condstore = true;
+        }
+        let condstore = self.condstore;
         let sets_seen = items.iter().any(FetchAttr::sets_seen);
         let needs = fetch::needs_content(&items);
         let user = self.user.clone();
+        if let (true, Some(since), Some(open)) =
+            (modifiers.vanished, modifiers.changed_since, &self.selected)
+        {
+            // UID FETCH (CHANGEDSINCE n VANISHED): the UIDs of the set
+            // expunged since n first (RFC 7162 3.2.6).
+            let largest = open.mb.uid_next().saturating_sub(1);
+            let (gone, _) = open.mb.vanished_since(since);
+            let gone: Vec<u32> = gone
+                .into_iter()
+                .filter(|&u| set.contains(u, largest) && open.mb.seq_of_uid(u).is_none())
+                .collect();
+            if !gone.is_empty() {
+                self.conn.data(&Data::Vanished {
+                    earlier: true,
+                    uids: SequenceSet::from_ids(&gone),
+                });
+            }
+        }
+        let mut pending_commit = false;
         for i in idxs {
             let Some(open) = &mut self.selected else {
                 break;
@@ -876,6 +1119,11 @@ impl Session<'_> {
             let mut m = open.mb.messages()[i].clone();
             if m.expunged {
                 continue;
+            }
+            if let Some(since) = modifiers.changed_since {
+                if open.mb.modseq(i) <= since {
+                    continue;
+                }
             }
             let mut flags_changed = false;
             if sets_seen && !open.mb.read_only() && !m.flags.contains(mailbox::store::Flags::SEEN) {
@@ -889,6 +1137,15 @@ impl Session<'_> {
                         flags_changed = true;
                     }
                     Err(e) => maillog::warning!("imap({user}): set \\Seen: {e}"),
+                }
+            }
+            if flags_changed {
+                // The reply carries the new MODSEQ: number it now; else
+                // once after the last message.
+                if condstore {
+                    open.mb.commit();
+                } else {
+                    pending_commit = true;
                 }
             }
             let content = if needs {
@@ -915,6 +1172,7 @@ impl Session<'_> {
                 } else {
                     0
                 },
+                modseq: open.mb.modseq(i),
             };
             let mut out = fetch::items(&items, &meta, content.as_deref());
             if flags_changed && !items.contains(&FetchAttr::Flags) {
@@ -923,11 +1181,21 @@ impl Session<'_> {
                     Value::flags(&fetch::flags_of(&m, true)),
                 ));
             }
+            // With CONDSTORE on, FLAGS always comes with MODSEQ.
+            let has_flags = out.iter().any(|(k, _)| k == "FLAGS");
+            if condstore && has_flags && !items.contains(&FetchAttr::ModSeq) {
+                out.push(modseq_item(meta.modseq));
+            }
             self.conn.data(&Data::Fetch {
                 seq: i as u32 + 1,
                 items: out,
             });
             self.conn.maybe_flush()?;
+        }
+        if pending_commit {
+            if let Some(open) = &mut self.selected {
+                open.mb.commit();
+            }
         }
         Ok(Ok(ok(tag, "Fetch completed.")))
     }
@@ -943,6 +1211,10 @@ impl Session<'_> {
             StoreMode::Remove => FlagOp::Remove,
             StoreMode::Replace => FlagOp::Replace,
         };
+        if st.unchanged_since.is_some() {
+            self.condstore = true;
+        }
+        let condstore = self.condstore;
         let user = self.user.clone();
         let Some(open) = &mut self.selected else {
             return Ok(Err(no(tag, "No mailbox selected.")));
@@ -950,9 +1222,21 @@ impl Session<'_> {
         if open.mb.read_only() {
             return Ok(Err(no(tag, "Mailbox is read-only.")));
         }
+        if st.unchanged_since.is_some() {
+            // The numbers as other sessions left them, for the test below.
+            open.mb.commit();
+        }
+        let mut modified = Vec::new();
+        let mut done = Vec::new();
         for i in idxs {
             let mut m = open.mb.messages()[i].clone();
             if m.expunged {
+                continue;
+            }
+            // UNCHANGEDSINCE: a message changed after n is left alone and
+            // reported in MODIFIED (RFC 7162 3.1.3).
+            if st.unchanged_since.is_some_and(|n| open.mb.modseq(i) > n) {
+                modified.push(if st.uid { m.uid } else { i as u32 + 1 });
                 continue;
             }
             match open.mb.store(i, op, flags, &keywords) {
@@ -963,26 +1247,44 @@ impl Session<'_> {
                 }
                 Err(e) => {
                     maillog::error!("imap({user}): store: {e}");
+                    open.mb.commit();
                     return Ok(Err(no(
                         tag,
                         "Internal error occurred. Refer to server log for more information.",
                     )));
                 }
             }
+            done.push((i, m));
+        }
+        // One write of the mod-sequences for the whole command.
+        open.mb.commit();
+        for (i, m) in done {
+            let mut items = Vec::new();
             if !st.silent {
-                let mut items = vec![(
+                items.push((
                     Cow::Borrowed("FLAGS"),
                     Value::flags(&fetch::flags_of(&m, true)),
-                )];
-                if st.uid {
-                    items.push((Cow::Borrowed("UID"), Value::Number(u64::from(m.uid))));
-                }
-                self.conn.data(&Data::Fetch {
-                    seq: i as u32 + 1,
-                    items,
-                });
-                self.conn.maybe_flush()?;
+                ));
             }
+            if st.uid {
+                items.push((Cow::Borrowed("UID"), Value::Number(u64::from(m.uid))));
+            }
+            // With CONDSTORE, even .SILENT answers with the new MODSEQ.
+            if condstore {
+                items.push(modseq_item(open.mb.modseq(i)));
+            } else if st.silent {
+                continue;
+            }
+            self.conn.data(&Data::Fetch {
+                seq: i as u32 + 1,
+                items,
+            });
+            self.conn.maybe_flush()?;
+        }
+        if !modified.is_empty() {
+            modified.sort_unstable();
+            return Ok(Ok(ok(tag, "Conditional store failed")
+                .with_code(Code::Modified(SequenceSet::from_ids(&modified)))));
         }
         Ok(Ok(ok(tag, "Store completed.")))
     }
@@ -999,6 +1301,16 @@ impl Session<'_> {
         let (name, path) = self.mailbox_path(tag, m)?;
         if !self.folders.exists(&name) {
             return Err(Self::missing(tag, &name, true));
+        }
+        if !moving && self.s.quota_limit > 0 {
+            let mut adding = 0u64;
+            if let Some(open) = &mut self.selected {
+                for &i in &idxs {
+                    adding += open.mb.size(i).unwrap_or(0);
+                }
+            }
+            self.check_quota(tag, adding)?;
+            self.quota_add(adding);
         }
         let user = self.user.clone();
         let Some(open) = &mut self.selected else {
@@ -1041,13 +1353,11 @@ impl Session<'_> {
             self.conn
                 .status(&StatusResponse::ok(None, "Moved UIDs.").with_code(c));
         }
-        let seqs = open.mb.remove(&idxs).map_err(|e| {
+        let gone = open.mb.remove_with_uids(&idxs).map_err(|e| {
             maillog::error!("imap({user}): move: expunge: {e}");
             internal()
         })?;
-        for s in seqs {
-            self.conn.data(&Data::Expunge(s));
-        }
+        send_expunges(&mut self.conn, self.qresync, &gone);
         Ok(ok(tag, "Move completed."))
     }
 
@@ -1059,14 +1369,16 @@ impl Session<'_> {
         let limit = self.s.idle;
         let mut session = self.selected.take();
         let user = self.user.clone();
+        let modes = Modes {
+            condstore: self.condstore,
+            qresync: self.qresync,
+        };
         let line = self.conn.idle_line(limit, |conn| {
             if let Some(open) = &mut session {
                 match open.mb.sync(true) {
                     Ok(changes) => {
                         open.announce_keywords(conn);
-                        for c in changes {
-                            report_one(conn, &open.mb, c);
-                        }
+                        report_changes(conn, &open.mb, changes, modes);
                     }
                     Err(e) => maillog::warning!("imap({user}): idle sync: {e}"),
                 }
@@ -1088,28 +1400,87 @@ impl Session<'_> {
     }
 }
 
-fn report_one(conn: &mut Conn, mb: &Selected, c: Change) {
-    match c {
-        Change::Expunge { seq, .. } => conn.data(&Data::Expunge(seq)),
-        Change::Exists(n) => {
-            conn.data(&Data::Exists(n));
-            let recent = mb.messages().iter().filter(|m| m.recent).count();
-            conn.data(&Data::Recent(recent as u32));
+/// What the client enabled that changes how changes are reported.
+#[derive(Clone, Copy)]
+struct Modes {
+    /// FETCH with FLAGS carries MODSEQ.
+    condstore: bool,
+    /// Expunges are `* VANISHED uids`, not `* n EXPUNGE`.
+    qresync: bool,
+}
+
+/// `MODSEQ (n)`.
+fn modseq_item(n: u64) -> (Cow<'static, str>, Value<'static>) {
+    (Cow::Borrowed("MODSEQ"), Value::List(vec![Value::Number(n)]))
+}
+
+/// Expunges as `* n EXPUNGE` (seqs in sending order) or, with QRESYNC
+/// enabled, one `* VANISHED uids` (RFC 7162 3.2.10).
+fn send_expunges(conn: &mut Conn, qresync: bool, gone: &[(u32, u32)]) {
+    if gone.is_empty() {
+        return;
+    }
+    if qresync {
+        let mut uids: Vec<u32> = gone.iter().map(|&(_, u)| u).collect();
+        uids.sort_unstable();
+        conn.data(&Data::Vanished {
+            earlier: false,
+            uids: SequenceSet::from_ids(&uids),
+        });
+    } else {
+        for &(seq, _) in gone {
+            conn.data(&Data::Expunge(seq));
         }
-        Change::Flags { seq } => {
-            if let Some(m) = mb.messages().get(seq as usize - 1) {
-                conn.data(&Data::Fetch {
-                    seq,
-                    items: vec![
+    }
+}
+
+/// Sends what a sync found, in its order.
+fn report_changes(conn: &mut Conn, mb: &Selected, changes: Vec<Change>, modes: Modes) {
+    let mut gone = Vec::new();
+    for c in changes {
+        if let Change::Expunge { seq, uid } = c {
+            gone.push((seq, uid));
+            continue;
+        }
+        send_expunges(conn, modes.qresync, &std::mem::take(&mut gone));
+        match c {
+            Change::Expunge { .. } => {}
+            Change::Exists(n) => {
+                conn.data(&Data::Exists(n));
+                let recent = mb.messages().iter().filter(|m| m.recent).count();
+                conn.data(&Data::Recent(recent as u32));
+            }
+            Change::Flags { seq } => {
+                let idx = seq as usize - 1;
+                if let Some(m) = mb.messages().get(idx) {
+                    let mut items = vec![
                         (
                             Cow::Borrowed("FLAGS"),
                             Value::flags(&fetch::flags_of(m, true)),
                         ),
                         (Cow::Borrowed("UID"), Value::Number(u64::from(m.uid))),
-                    ],
-                });
+                    ];
+                    if modes.condstore {
+                        items.push(modseq_item(mb.modseq(idx)));
+                    }
+                    conn.data(&Data::Fetch { seq, items });
+                }
             }
         }
+    }
+    send_expunges(conn, modes.qresync, &gone);
+}
+
+/// Whether a search key asks for MODSEQ (the reply then says the
+/// highest mod-sequence of what matched).
+fn has_modseq(k: &imap_proto::SearchKey) -> bool {
+    use imap_proto::SearchKey as K;
+    match k {
+        K::ModSeq { .. } => true,
+        K::And(v) => v.iter().any(has_modseq),
+        K::Or(a, b) => has_modseq(a) || has_modseq(b),
+        K::Not(a) => has_modseq(a),
+        _ => false,
     }
 }
 
@@ -1125,7 +1496,8 @@ fn status_data(name: &str, st: &view::MailboxStatus, items: &[StatusItem]) -> Da
                 StatusItem::Unseen => u64::from(st.unseen),
                 StatusItem::Size => st.size,
                 StatusItem::Deleted => u64::from(st.deleted),
-                StatusItem::HighestModSeq | StatusItem::AppendLimit => return None,
+                StatusItem::HighestModSeq => st.highest_modseq,
+                StatusItem::AppendLimit => return None,
             };
             Some((*i, v))
         })

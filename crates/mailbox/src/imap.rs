@@ -25,6 +25,11 @@
 //!   [`StoreError::Changed`] from [`Selected::sync`]; the session must
 //!   close the mailbox (Dovecot sends BYE).
 //!
+//! Every message has a mod-sequence and the mailbox a HIGHESTMODSEQ
+//! (RFC 7162), shared by all sessions through [`crate::modseq`]: a sync
+//! numbers what it finds changed, [`Selected::commit`] what this session
+//! changed itself.
+//!
 //! APPEND and COPY write straight into `cur/` (fsync'd before they are
 //! visible) under `dovecot-uidlist.lock`, so their UIDs are known at
 //! once; such messages are not \Recent for anyone.
@@ -89,6 +94,8 @@ pub struct MailboxStatus {
     /// Sum of RFC822.SIZE (CRLF).
     pub size: u64,
     pub deleted: u32,
+    /// HIGHESTMODSEQ (RFC 7162).
+    pub highest_modseq: u64,
 }
 
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -423,9 +430,38 @@ impl Selected {
         Ok((f, kw))
     }
 
+    /// The mod-sequence of the message at view index `idx` (RFC 7162).
+    pub fn modseq(&self, idx: usize) -> u64 {
+        self.view
+            .get(idx)
+            .map_or(self.md.highest_modseq(), |v| self.md.modseq(v.uid))
+    }
+
+    /// HIGHESTMODSEQ.
+    pub fn highest_modseq(&self) -> u64 {
+        self.md.highest_modseq()
+    }
+
+    /// The UIDs expunged after mod-sequence `since` (QRESYNC), and
+    /// whether that list is complete (see
+    /// [`crate::modseq::ModSeqs::vanished_since`]).
+    pub fn vanished_since(&self, since: u64) -> (Vec<u32>, bool) {
+        self.md.modseqs().vanished_since(since)
+    }
+
+    /// Gives this session's flag changes since the last call (or sync)
+    /// their mod-sequences, shared with every other session; also
+    /// re-reads the numbers other sessions gave. [`Self::store`] leaves
+    /// this to the caller, so a STORE on many messages writes the
+    /// mod-sequence file once.
+    pub fn commit(&mut self) {
+        self.md.commit_modseqs();
+    }
+
     /// Removes the view entries at `targets` (ascending view indexes)
-    /// from disk and from the view; returns the EXPUNGE seqs to send.
-    fn expunge_indexes(&mut self, targets: &[usize]) -> Result<Vec<u32>, StoreError> {
+    /// from disk and from the view; returns the (EXPUNGE seq, UID) pairs
+    /// to send.
+    fn expunge_indexes(&mut self, targets: &[usize]) -> Result<Vec<(u32, u32)>, StoreError> {
         let mut seqs = Vec::new();
         let mut removed = 0usize;
         let mut done = Vec::new();
@@ -438,12 +474,15 @@ impl Selected {
                     break;
                 }
             }
-            seqs.push(u32::try_from(i + 1 - removed).unwrap_or(u32::MAX));
+            seqs.push((u32::try_from(i + 1 - removed).unwrap_or(u32::MAX), v.uid));
             removed += 1;
             done.push(i);
         }
         for &i in done.iter().rev() {
             self.view.remove(i);
+        }
+        if !done.is_empty() {
+            self.md.commit_modseqs();
         }
         result.map(|()| seqs)
     }
@@ -451,6 +490,18 @@ impl Selected {
     /// EXPUNGE (uids = None) or UID EXPUNGE: removes the messages flagged
     /// \Deleted; returns the `* n EXPUNGE` seqs in sending order.
     pub fn expunge(&mut self, uids: Option<&[u32]>) -> Result<Vec<u32>, StoreError> {
+        Ok(self
+            .expunge_with_uids(uids)?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    /// As [`Self::expunge`], with each seq's UID (QRESYNC's VANISHED).
+    pub fn expunge_with_uids(
+        &mut self,
+        uids: Option<&[u32]>,
+    ) -> Result<Vec<(u32, u32)>, StoreError> {
         if self.read_only {
             return Err(read_only_error(self.md.dir()));
         }
@@ -472,6 +523,15 @@ impl Selected {
     /// Expunges the messages at `idxs` whatever their flags (MOVE after
     /// [`Self::copy_to`]): returns the EXPUNGE seqs to send.
     pub fn remove(&mut self, idxs: &[usize]) -> Result<Vec<u32>, StoreError> {
+        Ok(self
+            .remove_with_uids(idxs)?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    /// As [`Self::remove`], with each seq's UID.
+    pub fn remove_with_uids(&mut self, idxs: &[usize]) -> Result<Vec<(u32, u32)>, StoreError> {
         if self.read_only {
             return Err(read_only_error(self.md.dir()));
         }
@@ -755,6 +815,7 @@ pub fn status(dir: &Path) -> Result<MailboxStatus, StoreError> {
     let mut st = MailboxStatus {
         uid_next: md.next_uid(),
         uid_validity: md.uid_validity(),
+        highest_modseq: md.highest_modseq(),
         ..MailboxStatus::default()
     };
     for i in 0..md.messages().len() {
@@ -779,4 +840,32 @@ pub fn status(dir: &Path) -> Result<MailboxStatus, StoreError> {
         }
     }
     Ok(st)
+}
+
+/// The bytes the messages of the Maildir `dir` take (`,S=` from the
+/// names, else the files' sizes), for QUOTA's STORAGE. A file gone
+/// meanwhile counts nothing.
+pub fn storage_size(dir: &Path) -> Result<u64, StoreError> {
+    let mut total = 0u64;
+    for sub in ["new", "cur"] {
+        let d = dir.join(sub);
+        let rd = match fs::read_dir(&d) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(StoreError::io("read directory", &d, e)),
+        };
+        for ent in rd {
+            let ent = ent.map_err(|e| StoreError::io("read directory", &d, e))?;
+            let name = ent.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            total += match crate::maildir_store::FileName::parse(name).size {
+                Some(s) => s,
+                None => ent.metadata().map(|m| m.len()).unwrap_or(0),
+            };
+        }
+    }
+    Ok(total)
 }

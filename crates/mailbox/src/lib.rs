@@ -34,6 +34,8 @@
 //! * [`imap`]: one IMAP session's view of a Maildir ([`imap::Selected`]):
 //!   sequence numbers, \Recent, keywords through `dovecot-keywords`,
 //!   changes by others reported in RFC 3501 order; APPEND, COPY, STATUS.
+//! * [`modseq`]: mod-sequences (CONDSTORE/QRESYNC) per message and
+//!   HIGHESTMODSEQ, in `mailsuite-modseq` beside `dovecot-uidlist`.
 //! * [`store`]: [`store::StoreError`] and [`store::Flags`].
 //! * [`agent`]: what local and virtual share around one recipient: the
 //!   verdict, marking it done, the log line, Delivered-To loop data.
@@ -65,6 +67,7 @@ pub mod maildir;
 pub mod maildir_store;
 pub mod mbox;
 pub mod mbox_store;
+pub mod modseq;
 pub mod pop3;
 pub mod source;
 pub mod store;

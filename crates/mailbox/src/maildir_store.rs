@@ -15,6 +15,7 @@
 //! `DFPRST` (system flags, ASCII order) and `a`–`z` (Dovecot keywords,
 //! kept as they are).
 
+use crate::modseq::{info_key, ModSeqs, MODSEQ_FILE};
 use crate::store::{Flags, StoreError};
 use crate::uidlist::{UidList, UidListLock, UidRecord};
 use std::collections::{HashMap, HashSet};
@@ -175,6 +176,15 @@ pub struct Maildir {
     /// What `new/`, `cur/` and the uidlist looked like when the last full
     /// sync began, and when that was.
     stamp: Option<(Stamp, std::time::SystemTime)>,
+    /// The mod-sequences ([`crate::modseq`]) as last read or written
+    /// (boxed: a Maildir handle stays small).
+    modseqs: Box<ModSeqs>,
+    /// The identity of `mailsuite-modseq` when `modseqs` was read or
+    /// written (it is only ever replaced by rename).
+    modseq_id: (u64, u64, i64, i64),
+    /// UIDs this handle renamed or expunged since their mod-sequences
+    /// were last numbered.
+    dirty: Vec<u32>,
 }
 
 /// The modification times of `new/` and `cur/`, and the uidlist's
@@ -241,11 +251,17 @@ impl Maildir {
             messages: Vec::new(),
             moved: Vec::new(),
             stamp: None,
+            modseqs: Box::default(),
+            modseq_id: (0, 0, 0, 0),
+            dirty: Vec::new(),
         };
         // A listing an earlier session saved, if the Maildir has not
         // changed since: the sync below then lists nothing.
         m.load_index();
         m.sync()?;
+        // When the sync listed nothing, the mod-sequences still have to
+        // be read (one file; no listing).
+        m.reconcile_modseqs(true);
         Ok(m)
     }
 
@@ -606,7 +622,129 @@ impl Maildir {
         if changed || !self.index_path().exists() {
             self.save_index();
         }
+        self.reconcile_modseqs(true);
         Ok(ch)
+    }
+
+    /// The identity (inode, size, time) of a file that is only ever
+    /// replaced by rename; zeros when it does not exist.
+    fn file_identity(path: &Path) -> (u64, u64, i64, i64) {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(path)
+            .map(|m| (m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+            .unwrap_or((0, 0, 0, 0))
+    }
+
+    /// The messages as the mod-sequence records key them.
+    fn current_infos(&self) -> Vec<(u32, String)> {
+        self.messages
+            .iter()
+            .map(|m| (m.uid, info_key(m.flags(), &m.name.keywords)))
+            .collect()
+    }
+
+    /// The records of `base` with the messages `dirty` as this handle
+    /// has them now (gone: expunged), in UID order.
+    fn overlay(&self, base: &ModSeqs, dirty: &[u32]) -> Vec<(u32, String)> {
+        let mut cur: HashMap<u32, String> = base
+            .msgs
+            .iter()
+            .map(|(u, (_, i))| (*u, i.clone()))
+            .collect();
+        for uid in dirty {
+            match self.position(*uid).and_then(|p| self.messages.get(p)) {
+                Some(m) => cur.insert(*uid, info_key(m.flags(), &m.name.keywords)),
+                None => cur.remove(uid),
+            };
+        }
+        let mut v: Vec<(u32, String)> = cur.into_iter().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Numbers the changes this handle made itself (renames, expunges)
+    /// since the last sync or call, and re-reads the numbers other
+    /// processes gave (see [`Self::reconcile_modseqs`]). Only these
+    /// messages are compared: the rest of this handle's listing may be
+    /// older than the file.
+    pub fn commit_modseqs(&mut self) {
+        self.reconcile_modseqs(false);
+    }
+
+    /// Brings the mod-sequences in line with the messages as this handle
+    /// last listed them (`full`, right after a listing) or with its own
+    /// renames and expunges since (not `full`): reads `mailsuite-modseq`
+    /// again if another process replaced it, and where a message's
+    /// flags, a new message or an expunge is not recorded yet, numbers
+    /// it under `mailsuite-modseq.lock` (see [`crate::modseq`]). Costs
+    /// one stat when nothing changed. A file that cannot be written (a
+    /// read-only mailbox) is logged, and the numbers are kept in memory
+    /// for this handle.
+    fn reconcile_modseqs(&mut self, full: bool) {
+        let path = self.control.join(MODSEQ_FILE);
+        let id = Self::file_identity(&path);
+        if id != self.modseq_id {
+            *self.modseqs = ModSeqs::read(&self.control).unwrap_or_default();
+            self.modseq_id = id;
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        let current = if full || self.modseqs.uid_validity != self.uid_validity {
+            self.current_infos()
+        } else {
+            if dirty.is_empty() {
+                return;
+            }
+            // The records as they are, with this handle's own changes.
+            self.overlay(&self.modseqs, &dirty)
+        };
+        if !self.modseqs.needs_update(self.uid_validity, &current) {
+            return;
+        }
+        let lock = match crate::folders::DotLock::acquire(
+            &path,
+            self.opts.lock_timeout,
+            Duration::from_secs(120),
+        ) {
+            Ok(l) => l,
+            Err(e) => {
+                maillog::warning!("{}: {e}", path.display());
+                self.modseqs.apply(self.uid_validity, &current);
+                return;
+            }
+        };
+        let mut fresh = ModSeqs::read(&self.control).unwrap_or_default();
+        let current = if full || fresh.uid_validity != self.uid_validity {
+            current
+        } else {
+            // Another process may have written since: apply this
+            // handle's own changes to what it wrote.
+            self.overlay(&fresh, &dirty)
+        };
+        // The file may have lost records an older one had (removed by
+        // hand): never let HIGHESTMODSEQ go back.
+        fresh.highest = fresh.highest.max(self.modseqs.highest);
+        if fresh.apply(self.uid_validity, &current) {
+            if let Err(e) = lock.commit(fresh.to_text().as_bytes()) {
+                maillog::warning!("{}: {e}", path.display());
+            }
+        }
+        *self.modseqs = fresh;
+        self.modseq_id = Self::file_identity(&path);
+    }
+
+    /// HIGHESTMODSEQ.
+    pub fn highest_modseq(&self) -> u64 {
+        self.modseqs.highest.max(1)
+    }
+
+    /// The mod-sequence of message `uid`.
+    pub fn modseq(&self, uid: u32) -> u64 {
+        self.modseqs.of(uid)
+    }
+
+    /// The mod-sequences (expunged UIDs for QRESYNC).
+    pub fn modseqs(&self) -> &ModSeqs {
+        &self.modseqs
     }
 
     fn path_of(&self, m: &MaildirMessage) -> PathBuf {
@@ -739,6 +877,7 @@ impl Maildir {
                         m.name = FileName::parse(&new_name);
                         m.file_name = new_name;
                         m.in_new = false;
+                        self.dirty.push(m.uid);
                     }
                     return Ok(());
                 }
@@ -771,12 +910,14 @@ impl Maildir {
             let p = self.path(idx)?;
             match fs::remove_file(&p) {
                 Ok(()) => {
-                    self.messages.remove(idx);
+                    let m = self.messages.remove(idx);
+                    self.dirty.push(m.uid);
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => match self.relocate(idx) {
                     Err(StoreError::Expunged(_)) => {
-                        self.messages.remove(idx);
+                        let m = self.messages.remove(idx);
+                        self.dirty.push(m.uid);
                         return Ok(());
                     }
                     r => r?,

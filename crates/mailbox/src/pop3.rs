@@ -194,6 +194,8 @@ impl Pop3Mailbox {
                     }
                 }
                 md.expunge_uids(&deleted)?;
+                // IMAP's mod-sequences move on for these changes too.
+                md.commit_modseqs();
             }
             Store::Mbox(mb) => mb.expunge_uids(&deleted)?,
         }

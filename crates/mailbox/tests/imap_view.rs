@@ -547,3 +547,101 @@ fn dovecot_reads_what_we_write_and_we_read_its_changes() {
     let subs = f.subscriptions().expect("subs");
     assert!(subs.contains(&"INBOX".to_string()) && subs.contains(&"Work.2024".to_string()));
 }
+
+/// Mod-sequences (CONDSTORE): the same from every handle and after a
+/// reopen, moved on by a STORE, a delivery, an expunge, pop3d's \Seen
+/// and an outside rename; expunged UIDs remembered for QRESYNC.
+#[test]
+fn modseqs_are_shared_persistent_and_move_on_every_change() {
+    use mailbox::maildir_store::MaildirOpenOptions;
+    use mailbox::pop3::Pop3Mailbox;
+    use mailbox::wire::Part;
+    let t = TestDir::new("imap-modseq");
+    let root = inbox(&t);
+    for i in 1..=3 {
+        deliver(&root, format!("Subject: {i}\n\n{i}\n").as_bytes());
+    }
+    let mut a = Selected::open(&root, false).expect("open a");
+    let h0 = a.highest_modseq();
+    assert!(h0 >= 1);
+    assert!((0..3).all(|i| a.modseq(i) <= h0));
+    let mut b = Selected::open(&root, false).expect("open b");
+    assert_eq!(b.highest_modseq(), h0);
+
+    // A STORE in b: numbered at commit, seen by a at its next sync.
+    b.store(1, FlagOp::Add, Flags::FLAGGED, &[]).expect("store");
+    b.commit();
+    let m1 = b.modseq(1);
+    assert!(m1 > h0 && b.highest_modseq() == m1);
+    assert_eq!(a.sync(true).expect("sync"), [Change::Flags { seq: 2 }]);
+    assert_eq!((a.modseq(1), a.highest_modseq()), (m1, m1));
+    // A STORE that changes nothing moves nothing.
+    b.store(1, FlagOp::Add, Flags::FLAGGED, &[]).expect("store");
+    b.commit();
+    assert_eq!(b.highest_modseq(), m1);
+
+    // A delivery, then an expunge.
+    deliver(&root, b"Subject: 4\n\nfour\n");
+    assert_eq!(a.sync(true).expect("sync"), [Change::Exists(4)]);
+    let m4 = a.modseq(3);
+    assert!(m4 > m1);
+    let uid1 = a.messages()[0].uid;
+    a.store(0, FlagOp::Add, Flags::TRASHED, &[]).expect("store");
+    assert_eq!(a.expunge(None).expect("expunge"), [1]);
+    let h_exp = a.highest_modseq();
+    assert!(h_exp > m4);
+    assert_eq!(a.vanished_since(m4), (vec![uid1], true));
+    assert_eq!(a.vanished_since(h_exp), (vec![], true));
+    b.sync(true).expect("sync b");
+    assert_eq!(b.highest_modseq(), h_exp);
+
+    // A new handle (a new process) reads the same numbers.
+    let c = Selected::open(&root, true).expect("open c");
+    assert_eq!(c.highest_modseq(), h_exp);
+    assert_eq!(c.modseq(0), a.modseq(0));
+    assert_eq!(imap::status(&root).expect("status").highest_modseq, h_exp);
+    drop(c);
+
+    // pop3d marks a retrieved message \Seen: a new mod-sequence.
+    let mut p = Pop3Mailbox::open_maildir(&root, MaildirOpenOptions::default()).expect("pop3");
+    drop(p.reader(1, Part::Whole).expect("retr"));
+    p.commit().expect("quit");
+    assert_eq!(a.sync(true).expect("sync"), [Change::Flags { seq: 1 }]);
+    let h_pop = a.highest_modseq();
+    assert!(h_pop > h_exp && a.modseq(0) == h_pop);
+
+    // An outside program renames a file (adds F): seen at the next sync.
+    let cur = root.join("cur");
+    let name = files(&cur)
+        .into_iter()
+        .find(|n| !n.contains('F'))
+        .expect("an unflagged file");
+    fs::rename(cur.join(&name), cur.join(format!("{name}F"))).expect("rename");
+    assert!(!a.sync(true).expect("sync").is_empty());
+    assert!(a.highest_modseq() > h_pop);
+    let d = Selected::open(&root, true).expect("open d");
+    assert_eq!(d.highest_modseq(), a.highest_modseq());
+}
+
+/// An unchanged, settled Maildir's sync reads nothing, not even the
+/// mod-sequence file; a change has it read (and fixed) again.
+#[test]
+fn an_unchanged_sync_does_not_read_the_modseq_file() {
+    let t = TestDir::new("imap-modseq-fast");
+    let root = inbox(&t);
+    deliver(&root, b"Subject: 1\n\none\n");
+    let mut a = Selected::open(&root, false).expect("open");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(a.sync(true).expect("sync"), []);
+    let h = a.highest_modseq();
+    fs::write(root.join("mailsuite-modseq"), "garbage\n").expect("spoil");
+    assert_eq!(a.sync(true).expect("skipped sync"), []);
+    assert_eq!(a.highest_modseq(), h, "the file was not read");
+    // A change: listed again, the file read, found unusable and written
+    // anew with numbers that never go back.
+    deliver(&root, b"Subject: 2\n\ntwo\n");
+    assert_eq!(a.sync(true).expect("sync"), [Change::Exists(2)]);
+    assert!(a.highest_modseq() > h);
+    let text = fs::read_to_string(root.join("mailsuite-modseq")).expect("read");
+    assert!(text.starts_with("mailsuite-modseq 1\n"), "{text}");
+}
