@@ -23,7 +23,43 @@ pub struct Route {
     pub nexthop: String,
 }
 
+/// How long a resolved address (and a domain's class) is reused: table
+/// changes take effect within this, and a burst of mail to the same users
+/// and domains costs one set of lookups (SQL through proxymap) instead of
+/// five to eight per recipient.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Entries kept at most; the caches are cleared when they grow past it.
+const CACHE_MAX: usize = 20_000;
+
+/// Which address class a domain is in (Postfix's ADDR_CLASS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Local,
+    VirtualAlias,
+    VirtualMailbox,
+    Relay,
+    Default,
+}
+
+type Cache<V> = std::cell::RefCell<std::collections::HashMap<String, (std::time::Instant, V)>>;
+
+fn cached<V: Clone>(cache: &Cache<V>, key: &str) -> Option<V> {
+    let c = cache.borrow();
+    let (at, v) = c.get(key)?;
+    (at.elapsed() < CACHE_TTL).then(|| v.clone())
+}
+
+fn remember<V>(cache: &Cache<V>, key: String, v: V) {
+    let mut c = cache.borrow_mut();
+    if c.len() >= CACHE_MAX {
+        c.clear();
+    }
+    c.insert(key, (std::time::Instant::now(), v));
+}
+
 pub struct Resolver {
+    routes: Cache<Route>,
+    classes: Cache<Class>,
     mydestination: DomainList,
     local_literals: Vec<String>,
     virtual_alias_domains: DomainList,
@@ -65,6 +101,8 @@ impl Resolver {
             .map(|a| format!("[{a}]"))
             .collect();
         Resolver {
+            routes: Default::default(),
+            classes: Default::default(),
             mydestination: list(&p::MYDESTINATION),
             local_literals,
             virtual_alias_domains: list(&p::VIRTUAL_ALIAS_DOMAINS),
@@ -110,25 +148,58 @@ impl Resolver {
         Ok(None)
     }
 
-    /// Resolves one recipient. Err: a lookup table failed (defer).
+    /// The class of a domain, from the domain lists (cached briefly).
+    fn class(&self, domain: &str) -> Result<Class, MapError> {
+        if let Some(c) = cached(&self.classes, domain) {
+            return Ok(c);
+        }
+        let c = if domain.is_empty()
+            || self.local_literals.iter().any(|l| l == domain)
+            || self.mydestination.matches(domain)?
+        {
+            Class::Local
+        } else if self.virtual_alias_domains.matches(domain)? {
+            Class::VirtualAlias
+        } else if self.virtual_mailbox_domains.matches(domain)? {
+            Class::VirtualMailbox
+        } else if self.relay_domains.matches(domain)? {
+            Class::Relay
+        } else {
+            Class::Default
+        };
+        remember(&self.classes, domain.to_string(), c);
+        Ok(c)
+    }
+
+    /// Resolves one recipient (the answer is reused for a few seconds).
+    /// Err: a lookup table failed (defer; nothing is cached).
     pub fn resolve(&self, address: &str) -> Result<Route, MapError> {
+        let key = address.to_ascii_lowercase();
+        if let Some(r) = cached(&self.routes, &key) {
+            return Ok(r);
+        }
+        let r = self.resolve_uncached(address)?;
+        remember(&self.routes, key, r.clone());
+        Ok(r)
+    }
+
+    fn resolve_uncached(&self, address: &str) -> Result<Route, MapError> {
         let domain = address
             .rsplit_once('@')
             .map(|(_, d)| addr::fold_domain(d.trim_end_matches('.')))
             .unwrap_or_default();
-        let is_local = domain.is_empty()
-            || self.local_literals.contains(&domain)
-            || self.mydestination.matches(&domain)?;
+        let class = self.class(&domain)?;
+        let is_local = class == Class::Local;
         let (class_transport, class_nexthop) = if is_local {
             split_transport(&self.local_transport)
-        } else if self.virtual_alias_domains.matches(&domain)? {
+        } else if class == Class::VirtualAlias {
             (
                 "error".to_string(),
                 "5.1.1 User unknown in virtual alias table".to_string(),
             )
-        } else if self.virtual_mailbox_domains.matches(&domain)? {
+        } else if class == Class::VirtualMailbox {
             split_transport(&self.virtual_transport)
-        } else if self.relay_domains.matches(&domain)? {
+        } else if class == Class::Relay {
             let (t, n) = split_transport(&self.relay_transport);
             (
                 t,
