@@ -567,3 +567,52 @@ M.logout()
     );
     inst.stop();
 }
+
+/// IMAP4rev2 (RFC 9051) when the client enables it: no RECENT, SEARCH
+/// answered with ESEARCH, mailbox names in UTF-8 instead of modified
+/// UTF-7; on disk the folder is in modified UTF-7 either way, as
+/// Dovecot's Maildir++ layout writes it.
+#[test]
+fn imap4rev2_after_enable() {
+    let (inst, maildir, _) = passwd_file_instance("imaprev2", "");
+    inst.start();
+    let port = inst.port("[127.0.0.1]:0");
+    let mut a = Raw::connect(port);
+    let caps = a.run("a0", "CAPABILITY");
+    assert!(caps[0].contains("IMAP4rev2"), "{caps:?}");
+    a.run("a1", "LOGIN demo@example.test demo-secret");
+    let c = a.run("a2", "CREATE Entw&APw-rfe");
+    assert!(c.last().is_some_and(|l| l.starts_with("a2 OK")), "{c:?}");
+    assert!(
+        maildir.join(".Entw&APw-rfe/cur").is_dir(),
+        "the folder on disk is in modified UTF-7"
+    );
+    let before = a.run("a3", "LIST \"\" Entw*");
+    assert!(
+        before.iter().any(|l| l.ends_with("Entw&APw-rfe")),
+        "{before:?}"
+    );
+    let e = a.run("a4", "ENABLE IMAP4rev2");
+    assert!(
+        e.iter()
+            .any(|l| l.eq_ignore_ascii_case("* ENABLED IMAP4rev2")),
+        "{e:?}"
+    );
+    let after = a.run("a5", "LIST \"\" Entw*");
+    assert!(
+        after.iter().any(|l| l.contains("\"Entwürfe\"")),
+        "{after:?}"
+    );
+    let sel = a.run("a6", "SELECT INBOX");
+    assert!(sel.iter().any(|l| l == "* 3 EXISTS"), "{sel:?}");
+    assert!(!sel.iter().any(|l| l.contains("RECENT")), "{sel:?}");
+    let s = a.run("a7", "SEARCH ALL");
+    assert!(
+        s.iter().any(|l| l == "* ESEARCH (TAG \"a7\") ALL 1:3"),
+        "{s:?}"
+    );
+    let f = a.run("a8", "SELECT \"Entwürfe\"");
+    assert!(f.last().is_some_and(|l| l.starts_with("a8 OK")), "{f:?}");
+    a.run("a9", "LOGOUT");
+    inst.stop();
+}

@@ -66,7 +66,7 @@ mod command;
 mod date;
 mod error;
 mod grammar;
-pub mod mutf7;
+pub use util::mutf7;
 mod parser;
 mod response;
 mod seqset;

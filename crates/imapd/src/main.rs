@@ -5,7 +5,9 @@
 //!   imapd [generic server options] (started by the master)
 //!
 //! DESCRIPTION
-//!   imapd serves IMAP4rev1 (RFC 3501) with the extensions mail clients
+//!   imapd serves IMAP4rev1 (RFC 3501), and IMAP4rev2 (RFC 9051: no
+//!   \Recent, ESEARCH answers, UTF-8 mailbox names) once a client
+//!   enables it, with the extensions mail clients
 //!   rely on: LITERAL+, SASL-IR, ID, ENABLE, IDLE (new mail is reported
 //!   within a second of its delivery), NAMESPACE, UIDPLUS (APPENDUID,
 //!   COPYUID, UID EXPUNGE), MOVE, UNSELECT, CHILDREN, LIST-EXTENDED,

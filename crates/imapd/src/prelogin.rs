@@ -17,6 +17,7 @@ pub const MAX_BAD_COMMANDS: u32 = 20;
 fn capabilities(gate: &Gate, stream: &Stream) -> Vec<String> {
     let mut c: Vec<String> = [
         "IMAP4rev1",
+        "IMAP4rev2",
         "SASL-IR",
         "LOGIN-REFERRALS",
         "ID",

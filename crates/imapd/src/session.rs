@@ -28,6 +28,7 @@ use std::time::Instant;
 pub fn capabilities() -> Vec<String> {
     [
         "IMAP4rev1",
+        "IMAP4rev2",
         "SASL-IR",
         "LOGIN-REFERRALS",
         "ID",
@@ -218,15 +219,39 @@ fn auto_create(f: &Folders, user: &str) {
 }
 
 /// A mailbox name from the wire (modified UTF-7) as UTF-8.
+/// Mailbox names are UTF-8 on the wire once the client enabled
+/// IMAP4rev2 (RFC 9051 §5.1), modified UTF-7 before. One session per
+/// process, so a process-wide switch.
+static UTF8_NAMES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn utf8_names() -> bool {
+    UTF8_NAMES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn decode_name(m: &Mailbox) -> Option<String> {
     if m.is_inbox() {
         return Some("INBOX".into());
     }
-    let n = m.decode_mutf7().ok()?;
+    let n = if utf8_names() {
+        m.as_str()?.to_string()
+    } else {
+        m.decode_mutf7().ok()?
+    };
     Some(n.trim_end_matches(SEPARATOR).to_string())
 }
 
+/// A LIST pattern as received, decoded as the names are.
+fn decode_pattern(p: &[u8]) -> String {
+    if utf8_names() {
+        return String::from_utf8_lossy(p).into_owned();
+    }
+    mutf7::decode(p).unwrap_or_else(|_| String::from_utf8_lossy(p).into_owned())
+}
+
 fn wire_name(name: &str) -> Vec<u8> {
+    if utf8_names() {
+        return name.as_bytes().to_vec();
+    }
     mutf7::encode(name).into_bytes()
 }
 
@@ -348,6 +373,13 @@ impl Session<'_> {
                 for c in caps {
                     match c.as_str() {
                         "CONDSTORE" => self.condstore = true,
+                        // RFC 9051: no RECENT or \Recent, SEARCH answered
+                        // with ESEARCH, mailbox names in UTF-8.
+                        "IMAP4REV2" => {
+                            self.conn.opts.rev2 = true;
+                            self.conn.opts.utf8 = true;
+                            UTF8_NAMES.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
                         "QRESYNC" => {
                             self.qresync = true;
                             self.condstore = true;
@@ -549,7 +581,7 @@ impl Session<'_> {
                     (Cow::Borrowed("UID"), Value::Number(u64::from(m.uid))),
                     (
                         Cow::Borrowed("FLAGS"),
-                        Value::flags(&fetch::flags_of(m, true)),
+                        Value::flags(&fetch::flags_of(m, !self.conn.opts.rev2)),
                     ),
                     modseq_item(modseq),
                 ],
@@ -744,8 +776,7 @@ impl Session<'_> {
             .patterns
             .iter()
             .map(|p| {
-                let p =
-                    mutf7::decode(p).unwrap_or_else(|_| String::from_utf8_lossy(p).into_owned());
+                let p = decode_pattern(p);
                 format!("{reference}{p}")
             })
             .collect();
@@ -817,8 +848,7 @@ impl Session<'_> {
 
     fn lsub(&mut self, tag: &str, reference: &Mailbox, pattern: &[u8]) -> Reply {
         let reference = String::from_utf8_lossy(&reference.0).into_owned();
-        let p = mutf7::decode(pattern)
-            .unwrap_or_else(|_| String::from_utf8_lossy(pattern).into_owned());
+        let p = decode_pattern(pattern);
         let pattern = format!("{reference}{p}");
         let subs = self
             .folders
@@ -1161,7 +1191,7 @@ impl Session<'_> {
             };
             let meta = Meta {
                 msg: &m,
-                rev1: true,
+                rev1: !self.conn.opts.rev2,
                 internal_date: if items.contains(&FetchAttr::InternalDate) {
                     open.mb.internal_date(i).unwrap_or(0)
                 } else {
@@ -1178,7 +1208,7 @@ impl Session<'_> {
             if flags_changed && !items.contains(&FetchAttr::Flags) {
                 out.push((
                     Cow::Borrowed("FLAGS"),
-                    Value::flags(&fetch::flags_of(&m, true)),
+                    Value::flags(&fetch::flags_of(&m, !self.conn.opts.rev2)),
                 ));
             }
             // With CONDSTORE on, FLAGS always comes with MODSEQ.
@@ -1263,7 +1293,7 @@ impl Session<'_> {
             if !st.silent {
                 items.push((
                     Cow::Borrowed("FLAGS"),
-                    Value::flags(&fetch::flags_of(&m, true)),
+                    Value::flags(&fetch::flags_of(&m, !self.conn.opts.rev2)),
                 ));
             }
             if st.uid {
@@ -1456,7 +1486,7 @@ fn report_changes(conn: &mut Conn, mb: &Selected, changes: Vec<Change>, modes: M
                     let mut items = vec![
                         (
                             Cow::Borrowed("FLAGS"),
-                            Value::flags(&fetch::flags_of(m, true)),
+                            Value::flags(&fetch::flags_of(m, !conn.opts.rev2)),
                         ),
                         (Cow::Borrowed("UID"), Value::Number(u64::from(m.uid))),
                     ];

@@ -204,13 +204,15 @@ impl Folders {
     }
 
     /// The directory of mailbox `name` (IMAP name, already decoded to
-    /// UTF-8; "INBOX" any case = root).
+    /// UTF-8; "INBOX" any case = root). On disk the name is in modified
+    /// UTF-7, as Dovecot's Maildir++ layout writes it (`Entwürfe` is
+    /// `.Entw&APw-rfe`), so both see the same folders.
     pub fn path(&self, name: &str) -> Result<PathBuf, FolderError> {
         let n = normalize(name)?;
         if n == "INBOX" {
             return Ok(self.root.clone());
         }
-        Ok(self.root.join(format!(".{n}")))
+        Ok(self.root.join(format!(".{}", util::mutf7::encode(&n))))
     }
 
     /// Whether `name` exists as a selectable mailbox (has cur/).
@@ -231,14 +233,17 @@ impl Folders {
             let Some(name) = ent.file_name().to_str().map(String::from) else {
                 continue;
             };
-            let Some(folder) = name.strip_prefix('.') else {
+            let Some(on_disk) = name.strip_prefix('.') else {
                 continue;
             };
-            if normalize(folder).ok().as_deref() != Some(folder) {
+            let Ok(folder) = util::mutf7::decode(on_disk.as_bytes()) else {
+                continue;
+            };
+            if normalize(&folder).ok().as_deref() != Some(folder.as_str()) {
                 continue;
             }
             if ent.path().join("cur").is_dir() {
-                out.push(folder.to_string());
+                out.push(folder);
             }
         }
         Ok(out)

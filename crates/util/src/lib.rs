@@ -10,6 +10,7 @@ pub mod base64;
 pub mod fd;
 pub mod getopt;
 pub mod host;
+pub mod mutf7;
 pub mod pidfile;
 pub mod privs;
 pub mod random;
