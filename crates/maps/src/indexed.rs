@@ -259,3 +259,33 @@ pub fn delete_keys(
     write(&db, entries, &opts, warn)?;
     Ok(true)
 }
+
+/// `type:name` for a command-line table argument, with `default_type`
+/// (default_database_type) when it names no type, as postmap and
+/// postalias take them.
+pub fn spec_with_default(arg: &str, default_type: &str) -> String {
+    if arg.contains(':') {
+        arg.to_string()
+    } else {
+        format!("{default_type}:{arg}")
+    }
+}
+
+/// Why a type cannot be built in bulk (postmap/postalias).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BulkError {
+    /// A type this build has that is not built from a text file (SQL, cidr…).
+    NotBulk(String),
+    /// A type this build does not know.
+    Unknown(String),
+}
+
+/// Whether a bulk-built type is sorted (btree) or not (hash).
+pub fn bulk_sorted(type_name: &str) -> Result<bool, BulkError> {
+    match type_name {
+        "hash" => Ok(false),
+        "btree" => Ok(true),
+        t if crate::TYPES.contains(&t) => Err(BulkError::NotBulk(t.to_string())),
+        t => Err(BulkError::Unknown(t.to_string())),
+    }
+}

@@ -146,11 +146,7 @@ fn parse_args(args: &[String]) -> Result<Opts, Fatal> {
 
 /// `type:name` for an argument, with the default type when none is given.
 pub fn spec_of(arg: &str, default_type: &str) -> String {
-    if arg.contains(':') {
-        arg.to_string()
-    } else {
-        format!("{default_type}:{arg}")
-    }
+    maps::indexed::spec_with_default(arg, default_type)
 }
 
 fn load_config(dir: &Path) -> Result<params::Config, Fatal> {
@@ -202,17 +198,15 @@ fn stdin_keys() -> Result<Vec<String>, Fatal> {
 /// Whether `type` is built sorted (btree) or not (hash); other types
 /// cannot be built.
 fn sorted_for(spec: &str, t: &str) -> Result<bool, Fatal> {
-    match t {
-        "hash" => Ok(false),
-        "btree" => Ok(true),
-        t if maps::TYPES.contains(&t) => Err(Fatal::usage(format!(
+    maps::indexed::bulk_sorted(t).map_err(|e| match e {
+        maps::indexed::BulkError::NotBulk(t) => Fatal::usage(format!(
             "unsupported dictionary type: {t} does not support bulk-mode creation."
-        ))),
-        t => Err(Fatal::map(&MapError::UnsupportedType {
+        )),
+        maps::indexed::BulkError::Unknown(t) => Fatal::map(&MapError::UnsupportedType {
             spec: spec.to_string(),
-            type_name: t.to_string(),
-        })),
-    }
+            type_name: t,
+        }),
+    })
 }
 
 /// Holds an exclusive lock on the source file while the table is rebuilt,

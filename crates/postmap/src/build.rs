@@ -15,17 +15,15 @@ use std::path::Path;
 /// Whether `type` is built sorted (btree) or not (hash); other types
 /// cannot be built.
 fn sorted_for(spec: &str, t: &str) -> Result<bool, Fatal> {
-    match t {
-        "hash" => Ok(false),
-        "btree" => Ok(true),
-        t if maps::TYPES.contains(&t) => Err(Fatal::usage(format!(
+    maps::indexed::bulk_sorted(t).map_err(|e| match e {
+        maps::indexed::BulkError::NotBulk(t) => Fatal::usage(format!(
             "unsupported dictionary type: {t} does not support bulk-mode creation."
-        ))),
-        t => Err(Fatal::map(&MapError::UnsupportedType {
+        )),
+        maps::indexed::BulkError::Unknown(t) => Fatal::map(&MapError::UnsupportedType {
             spec: spec.to_string(),
-            type_name: t.to_string(),
-        })),
-    }
+            type_name: t,
+        }),
+    })
 }
 
 /// Holds an exclusive lock on the source file while the table is rebuilt.

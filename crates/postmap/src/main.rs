@@ -210,11 +210,7 @@ fn parse_args(args: &[String]) -> Result<Opts, Fatal> {
 
 /// `type:name` for an argument, with the default type when none is given.
 pub fn spec_of(arg: &str, default_type: &str) -> String {
-    if arg.contains(':') {
-        arg.to_string()
-    } else {
-        format!("{default_type}:{arg}")
-    }
+    maps::indexed::spec_with_default(arg, default_type)
 }
 
 /// Writes to stdout; a closed pipe ends quietly.
