@@ -27,7 +27,16 @@
 //!   crate for ENVELOPE, BODYSTRUCTURE and BODY[section]<partial>.
 //!   Changes by other sessions and deliveries are reported after each
 //!   command (EXISTS, EXPUNGE, FETCH FLAGS), never an EXPUNGE during
-//!   FETCH, STORE or SEARCH. mbox mailboxes are not served by imapd yet.
+//!   FETCH, STORE or SEARCH.
+//!
+//!   mbox (`mbox:~/mail:INBOX=/var/mail/%u`), as Dovecot's mbox layout:
+//!   INBOX is the spool file, folders are files under ~/mail (separator
+//!   '/', directories are \Noselect levels), subscriptions in
+//!   ~/mail/.subscriptions, index and mod-sequences in ~/mail/.imap/NAME.
+//!   Flags are the Status:/X-Status:/X-Keywords: headers mail readers
+//!   use, written (with X-UID:) at the end of each STORE command by a
+//!   rewrite under the delivery locks; those headers are hidden from
+//!   FETCH, as Dovecot does.
 //!
 //!   CONDSTORE/QRESYNC: every message has a mod-sequence and every
 //!   mailbox a HIGHESTMODSEQ, kept in mailsuite-modseq beside

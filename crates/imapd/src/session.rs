@@ -18,7 +18,7 @@ use imap_proto::{
     SequenceSet, State, StatusItem, StatusResponse, StoreCommand, StoreMode, Value,
 };
 use login::{Stream, User};
-use mailbox::folders::{FolderError, Folders, SEPARATOR};
+use mailbox::folders::{FolderError, Folders, MailboxPath};
 use mailbox::imap::{self as view, Change, FlagOp, Selected};
 use mailbox::location::{Format, Location, UserVars};
 use std::borrow::Cow;
@@ -133,9 +133,10 @@ fn ok(tag: &str, text: impl Into<String>) -> StatusResponse {
     StatusResponse::ok(Some(tag.to_string()), text)
 }
 
-/// The Maildir++ root of the user's mailboxes: mail_location, or
-/// `~/Maildir` when it is empty (Dovecot's autodetection).
-fn maildir_root(s: &Settings, user: &User) -> Result<std::path::PathBuf, String> {
+/// The user's mailboxes from mail_location (`~/Maildir` when it is
+/// empty, Dovecot's autodetection): a Maildir++ root, or an mbox
+/// directory with its INBOX= file (made if missing).
+fn user_folders(s: &Settings, user: &User) -> Result<Folders, String> {
     let spec = if s.mail_location.is_empty() {
         "maildir:~/Maildir".to_string()
     } else {
@@ -147,19 +148,34 @@ fn maildir_root(s: &Settings, user: &User) -> Result<std::path::PathBuf, String>
     };
     let loc =
         Location::parse(&spec, &vars).map_err(|e| format!("mail_location {spec:?}: {e:?}"))?;
-    if loc.format != Format::Maildir {
-        return Err(format!(
-            "mail_location {spec:?}: imapd serves Maildir mailboxes only (mbox: use pop3d)"
-        ));
+    match loc.format {
+        Format::Maildir => {
+            let root = loc.inbox_path();
+            mailbox::maildir::make_maildir(&root)
+                .map_err(|e| format!("create {}: {e}", root.display()))?;
+            Ok(Folders::new(&root))
+        }
+        Format::Mbox => {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&loc.root)
+                .map_err(|e| format!("create {}: {e}", loc.root.display()))?;
+            Ok(Folders::new_mbox(
+                &loc.root,
+                &loc.inbox_path(),
+                loc.index_dir().as_deref(),
+            ))
+        }
     }
-    Ok(loc.inbox_path())
 }
 
 /// Serves the logged-in client to the end.
 pub fn run(stream: Stream, pending: Vec<u8>, s: &Settings, user: &User) {
     let mut conn = Conn::new(stream, pending, s.idle, s.parser_config());
-    let root = match maildir_root(s, user) {
-        Ok(r) => r,
+    let folders = match user_folders(s, user) {
+        Ok(f) => f,
         Err(e) => {
             maillog::error!("imap({}): {e}", user.name);
             conn.status(&StatusResponse::bye(
@@ -169,15 +185,6 @@ pub fn run(stream: Stream, pending: Vec<u8>, s: &Settings, user: &User) {
             return;
         }
     };
-    if let Err(e) = mailbox::maildir::make_maildir(&root) {
-        maillog::error!("imap({}): create {}: {e}", user.name, root.display());
-        conn.status(&StatusResponse::bye(
-            "Internal error occurred. Refer to server log for more information.",
-        ));
-        let _ = conn.flush();
-        return;
-    }
-    let folders = Folders::new(&root);
     auto_create(&folders, &user.name);
     let mut sess = Session {
         s,
@@ -228,7 +235,7 @@ fn utf8_names() -> bool {
     UTF8_NAMES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-fn decode_name(m: &Mailbox) -> Option<String> {
+fn decode_name(m: &Mailbox, sep: char) -> Option<String> {
     if m.is_inbox() {
         return Some("INBOX".into());
     }
@@ -237,7 +244,7 @@ fn decode_name(m: &Mailbox) -> Option<String> {
     } else {
         m.decode_mutf7().ok()?
     };
-    Some(n.trim_end_matches(SEPARATOR).to_string())
+    Some(n.trim_end_matches(sep).to_string())
 }
 
 /// A LIST pattern as received, decoded as the names are.
@@ -395,7 +402,7 @@ impl Session<'_> {
             }
             CommandBody::Namespace => {
                 self.conn.data(&Data::Namespace {
-                    personal: vec![(String::new(), Some(SEPARATOR))],
+                    personal: vec![(String::new(), Some(self.folders.separator()))],
                     other: Vec::new(),
                     shared: Vec::new(),
                 });
@@ -455,9 +462,10 @@ impl Session<'_> {
         })
     }
 
-    fn mailbox_path(&self, tag: &str, m: &Mailbox) -> Result<(String, std::path::PathBuf), No> {
-        let name = decode_name(m).ok_or_else(|| no(tag, "Invalid mailbox name."))?;
-        match self.folders.path(&name) {
+    fn mailbox_path(&self, tag: &str, m: &Mailbox) -> Result<(String, MailboxPath), No> {
+        let name = decode_name(m, self.folders.separator())
+            .ok_or_else(|| no(tag, "Invalid mailbox name."))?;
+        match self.folders.mailbox(&name) {
             Ok(p) => Ok((name, p)),
             Err(_) => Err(no(tag, format!("Invalid mailbox name: {name}"))),
         }
@@ -500,7 +508,7 @@ impl Session<'_> {
         if !self.folders.exists(&name) {
             return Err(Self::missing(tag, &name, false));
         }
-        let mb = Selected::open(&path, read_only).map_err(|e| {
+        let mb = Selected::open_at(&path, read_only).map_err(|e| {
             maillog::error!("imap({}): open {name}: {e}", self.user);
             no(
                 tag,
@@ -599,10 +607,10 @@ impl Session<'_> {
         }
         let mut total = 0u64;
         for name in self.folders.list().map_err(|e| e.to_string())? {
-            let Ok(p) = self.folders.path(&name) else {
+            let Ok(p) = self.folders.mailbox(&name) else {
                 continue;
             };
-            total += view::storage_size(&p).map_err(|e| e.to_string())?;
+            total += view::storage_size_at(&p).map_err(|e| e.to_string())?;
         }
         self.quota_used = Some((total, Instant::now()));
         Ok(total)
@@ -697,6 +705,10 @@ impl Session<'_> {
             .with_code(Code::AlreadyExists)),
             FolderError::NotFound => Self::missing(tag, name, false),
             FolderError::Inbox => no(tag, "INBOX can't be deleted."),
+            FolderError::HasChildren => no(
+                tag,
+                format!("Mailbox has children, delete them first: {name}"),
+            ),
             FolderError::Invalid(_) => no(tag, format!("Invalid mailbox name: {name}")),
             FolderError::Store(e) => {
                 maillog::error!("imap({}): mailbox {name}: {e}", self.user);
@@ -709,18 +721,27 @@ impl Session<'_> {
     }
 
     fn create(&mut self, tag: &str, m: &Mailbox) -> Reply {
-        let name = decode_name(m).ok_or_else(|| no(tag, "Invalid mailbox name."))?;
+        let name = decode_name(m, self.folders.separator())
+            .ok_or_else(|| no(tag, "Invalid mailbox name."))?;
         if name.eq_ignore_ascii_case("INBOX") {
             return Err(self.folder_error(tag, &name, FolderError::Exists));
         }
+        // A trailing separator: mbox makes a directory for children.
+        let sep = self.folders.separator();
+        let arg = if m.0.last() == Some(&(sep as u8)) {
+            format!("{name}{sep}")
+        } else {
+            name.clone()
+        };
         self.folders
-            .create(&name)
+            .create(&arg)
             .map_err(|e| self.folder_error(tag, &name, e))?;
         Ok(ok(tag, "Create completed."))
     }
 
     fn delete(&mut self, tag: &str, m: &Mailbox) -> Reply {
-        let name = decode_name(m).ok_or_else(|| no(tag, "Invalid mailbox name."))?;
+        let name = decode_name(m, self.folders.separator())
+            .ok_or_else(|| no(tag, "Invalid mailbox name."))?;
         if self.selected.as_ref().is_some_and(|o| o.name == name) {
             self.selected = None;
         }
@@ -731,8 +752,10 @@ impl Session<'_> {
     }
 
     fn rename(&mut self, tag: &str, from: &Mailbox, to: &Mailbox) -> Reply {
-        let f = decode_name(from).ok_or_else(|| no(tag, "Invalid mailbox name."))?;
-        let t = decode_name(to).ok_or_else(|| no(tag, "Invalid mailbox name."))?;
+        let f = decode_name(from, self.folders.separator())
+            .ok_or_else(|| no(tag, "Invalid mailbox name."))?;
+        let t = decode_name(to, self.folders.separator())
+            .ok_or_else(|| no(tag, "Invalid mailbox name."))?;
         self.folders
             .rename(&f, &t)
             .map_err(|e| self.folder_error(tag, &f, e))?;
@@ -740,7 +763,8 @@ impl Session<'_> {
     }
 
     fn subscribe(&mut self, tag: &str, m: &Mailbox, on: bool) -> Reply {
-        let name = decode_name(m).ok_or_else(|| no(tag, "Invalid mailbox name."))?;
+        let name = decode_name(m, self.folders.separator())
+            .ok_or_else(|| no(tag, "Invalid mailbox name."))?;
         self.folders
             .set_subscribed(&name, on)
             .map_err(|e| self.folder_error(tag, &name, e))?;
@@ -766,7 +790,7 @@ impl Session<'_> {
             // The hierarchy delimiter and root (RFC 3501 6.3.8).
             self.conn.data(&Data::List(ListItem {
                 attributes: vec!["\\Noselect".into()],
-                delimiter: Some(SEPARATOR),
+                delimiter: Some(self.folders.separator()),
                 mailbox: Vec::new(),
                 extended: Vec::new(),
             }));
@@ -803,7 +827,10 @@ impl Session<'_> {
             }
         }
         for name in names {
-            if !patterns.iter().any(|p| list::matches(p, &name, SEPARATOR)) {
+            if !patterns
+                .iter()
+                .any(|p| list::matches(p, &name, self.folders.separator()))
+            {
                 continue;
             }
             let subscribed = subs.contains(&name);
@@ -816,7 +843,14 @@ impl Session<'_> {
             }
             let exists = self.folders.exists(&name);
             let mut attrs = Vec::new();
-            if !exists {
+            if !exists && self.folders.is_noselect(&name) {
+                attrs.push("\\Noselect".to_string());
+                attrs.push(if self.folders.has_children(&name) {
+                    "\\HasChildren".into()
+                } else {
+                    "\\HasNoChildren".into()
+                });
+            } else if !exists {
                 attrs.push("\\NonExistent".to_string());
             } else if self.folders.has_children(&name) {
                 attrs.push("\\HasChildren".into());
@@ -831,13 +865,13 @@ impl Session<'_> {
             }
             self.conn.data(&Data::List(ListItem {
                 attributes: attrs,
-                delimiter: Some(SEPARATOR),
+                delimiter: Some(self.folders.separator()),
                 mailbox: wire_name(&name),
                 extended: Vec::new(),
             }));
             if let (Some(items), true) = (status_items, exists) {
-                if let Ok(p) = self.folders.path(&name) {
-                    if let Ok(st) = view::status(&p) {
+                if let Ok(p) = self.folders.mailbox(&name) {
+                    if let Ok(st) = view::status_at(&p) {
                         self.conn.data(&status_data(&name, &st, items));
                     }
                 }
@@ -855,14 +889,14 @@ impl Session<'_> {
             .subscriptions()
             .map_err(|e| self.folder_error(tag, "", e))?;
         for name in subs {
-            if list::matches(&pattern, &name, SEPARATOR) {
+            if list::matches(&pattern, &name, self.folders.separator()) {
                 let mut attrs = Vec::new();
                 if !self.folders.exists(&name) {
                     attrs.push("\\Noselect".to_string());
                 }
                 self.conn.data(&Data::Lsub(ListItem {
                     attributes: attrs,
-                    delimiter: Some(SEPARATOR),
+                    delimiter: Some(self.folders.separator()),
                     mailbox: wire_name(&name),
                     extended: Vec::new(),
                 }));
@@ -879,7 +913,7 @@ impl Session<'_> {
         if !self.folders.exists(&name) {
             return Err(Self::missing(tag, &name, false));
         }
-        let st = view::status(&path).map_err(|e| {
+        let st = view::status_at(&path).map_err(|e| {
             maillog::error!("imap({}): status {name}: {e}", self.user);
             no(
                 tag,
@@ -910,13 +944,14 @@ impl Session<'_> {
             }
             let (flags, keywords) = fetch::split_flags(&msg.flags);
             let date = msg.date.map(|d| d.to_unix());
-            let (v, uid) = view::append(&path, &msg.data, flags, &keywords, date).map_err(|e| {
-                maillog::error!("imap({}): append to {name}: {e}", self.user);
-                no(
-                    tag,
-                    "Internal error occurred. Refer to server log for more information.",
-                )
-            })?;
+            let (v, uid) =
+                view::append_at(&path, &msg.data, flags, &keywords, date).map_err(|e| {
+                    maillog::error!("imap({}): append to {name}: {e}", self.user);
+                    no(
+                        tag,
+                        "Internal error occurred. Refer to server log for more information.",
+                    )
+                })?;
             validity = v;
             uids.push(uid);
             self.quota_add(msg.data.len() as u64);
@@ -1359,7 +1394,7 @@ impl Session<'_> {
                 "Internal error occurred. Refer to server log for more information.",
             )
         };
-        let (validity, pairs) = open.mb.copy_to(&idxs, &path).map_err(|e| {
+        let (validity, pairs) = open.mb.copy_to_at(&idxs, &path).map_err(|e| {
             maillog::error!("imap({user}): copy to {name}: {e}");
             internal()
         })?;

@@ -19,7 +19,7 @@ use crate::store::StoreError;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,8 @@ pub enum FolderError {
     NotFound,
     /// The operation is not allowed on INBOX (DELETE INBOX).
     Inbox,
+    /// DELETE of an mbox directory that still holds mailboxes.
+    HasChildren,
     Store(StoreError),
 }
 
@@ -51,6 +53,7 @@ impl fmt::Display for FolderError {
             FolderError::Exists => f.write_str("mailbox already exists"),
             FolderError::NotFound => f.write_str("mailbox does not exist"),
             FolderError::Inbox => f.write_str("not allowed on INBOX"),
+            FolderError::HasChildren => f.write_str("mailbox has children"),
             FolderError::Store(e) => e.fmt(f),
         }
     }
@@ -164,42 +167,145 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 /// The name with a first level of `INBOX` (any case) written `INBOX`,
 /// after checking it.
 fn normalize(name: &str) -> Result<String, FolderError> {
+    normalize_with(name, SEPARATOR)
+}
+
+/// As [`normalize`] for the hierarchy separator `sep` ('.' Maildir++,
+/// '/' mbox: there a level may not start with '.' nor end in `.lock`).
+fn normalize_with(name: &str, sep: char) -> Result<String, FolderError> {
     let bad = || FolderError::Invalid(name.to_string());
     if name.is_empty() || name.len() > 255 {
         return Err(bad());
     }
+    let other = if sep == '/' { '\\' } else { '/' };
     if name
         .chars()
-        .any(|c| c.is_control() || matches!(c, '/' | '*' | '%'))
+        .any(|c| c.is_control() || c == other || matches!(c, '*' | '%'))
     {
         return Err(bad());
     }
-    if name.split(SEPARATOR).any(|l| l.is_empty()) {
+    if name.split(sep).any(|l| l.is_empty()) {
         return Err(bad());
     }
-    let (first, rest) = match name.split_once(SEPARATOR) {
+    if sep == '/'
+        && name
+            .split(sep)
+            .any(|l| l.starts_with('.') || l.ends_with(".lock") || l.contains(".mailsuite-tmp."))
+    {
+        return Err(bad());
+    }
+    let (first, rest) = match name.split_once(sep) {
         Some((f, r)) => (f, Some(r)),
         None => (name, None),
     };
     if first.eq_ignore_ascii_case("INBOX") {
         return Ok(match rest {
-            Some(r) => format!("INBOX{SEPARATOR}{r}"),
+            Some(r) => format!("INBOX{sep}{r}"),
             None => "INBOX".to_string(),
         });
     }
     Ok(name.to_string())
 }
 
-/// One user's mailboxes under a Maildir++ root.
+/// Where a mailbox's messages are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailboxPath {
+    /// A Maildir (with cur/ new/ tmp/).
+    Maildir(PathBuf),
+    /// An mbox file and the directory for its index files (`None`:
+    /// `INDEX=MEMORY`).
+    Mbox {
+        file: PathBuf,
+        index: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Layout {
+    Maildir,
+    Mbox {
+        inbox: PathBuf,
+        index: Option<PathBuf>,
+    },
+}
+
+/// One user's mailboxes under a Maildir++ root or an mbox directory.
 #[derive(Debug, Clone)]
 pub struct Folders {
     root: PathBuf,
+    layout: Layout,
 }
 
 impl Folders {
     pub fn new(root: &Path) -> Folders {
         Folders {
             root: root.to_path_buf(),
+            layout: Layout::Maildir,
+        }
+    }
+
+    /// Mailboxes in Dovecot's mbox layout: INBOX is the file `inbox`,
+    /// the others are files under `root`; `index`: the directory for
+    /// index files (`~/mail/.imap`; `None` for `INDEX=MEMORY`).
+    pub fn new_mbox(root: &Path, inbox: &Path, index: Option<&Path>) -> Folders {
+        Folders {
+            root: root.to_path_buf(),
+            layout: Layout::Mbox {
+                inbox: inbox.to_path_buf(),
+                index: index.map(Path::to_path_buf),
+            },
+        }
+    }
+
+    /// The hierarchy separator: '.' (Maildir++) or '/' (mbox).
+    pub fn separator(&self) -> char {
+        match self.layout {
+            Layout::Maildir => SEPARATOR,
+            Layout::Mbox { .. } => '/',
+        }
+    }
+
+    fn is_mbox(&self) -> bool {
+        matches!(self.layout, Layout::Mbox { .. })
+    }
+
+    fn norm(&self, name: &str) -> Result<String, FolderError> {
+        normalize_with(name, self.separator())
+    }
+
+    fn subscriptions_path(&self) -> PathBuf {
+        self.root.join(if self.is_mbox() {
+            ".subscriptions"
+        } else {
+            SUBSCRIPTIONS
+        })
+    }
+
+    /// Where mailbox `name`'s messages are (and, mbox, its index files).
+    pub fn mailbox(&self, name: &str) -> Result<MailboxPath, FolderError> {
+        match &self.layout {
+            Layout::Maildir => Ok(MailboxPath::Maildir(self.path(name)?)),
+            Layout::Mbox { index, .. } => {
+                let n = self.norm(name)?;
+                let file = self.path(&n)?;
+                let on_disk = if n == "INBOX" {
+                    n.clone()
+                } else {
+                    util::mutf7::encode(&n)
+                };
+                Ok(MailboxPath::Mbox {
+                    file,
+                    index: index.as_ref().map(|d| d.join(on_disk)),
+                })
+            }
+        }
+    }
+
+    /// The index directory of mbox mailbox `name` (normalized).
+    fn index_dir(&self, n: &str) -> Option<PathBuf> {
+        match &self.layout {
+            Layout::Mbox { index: Some(d), .. } => Some(d.join(util::mutf7::encode(n))),
+            _ => None,
         }
     }
 
@@ -208,20 +314,103 @@ impl Folders {
     /// UTF-7, as Dovecot's Maildir++ layout writes it (`Entwürfe` is
     /// `.Entw&APw-rfe`), so both see the same folders.
     pub fn path(&self, name: &str) -> Result<PathBuf, FolderError> {
-        let n = normalize(name)?;
+        let n = self.norm(name)?;
+        if let Layout::Mbox { inbox, .. } = &self.layout {
+            if n == "INBOX" {
+                return Ok(inbox.clone());
+            }
+            return Ok(self.root.join(util::mutf7::encode(&n)));
+        }
         if n == "INBOX" {
             return Ok(self.root.clone());
         }
         Ok(self.root.join(format!(".{}", util::mutf7::encode(&n))))
     }
 
-    /// Whether `name` exists as a selectable mailbox (has cur/).
+    /// Whether `name` exists as a selectable mailbox (has cur/; mbox: is
+    /// a file, INBOX always).
     pub fn exists(&self, name: &str) -> bool {
+        if self.is_mbox() {
+            return match self.norm(name) {
+                Ok(n) if n == "INBOX" => true,
+                Ok(n) => self.path(&n).is_ok_and(|p| p.is_file()),
+                Err(_) => false,
+            };
+        }
         self.path(name).is_ok_and(|p| p.join("cur").is_dir())
+    }
+
+    /// Whether `name` is an mbox directory: a level that holds
+    /// mailboxes but no messages (`\Noselect`).
+    pub fn is_noselect(&self, name: &str) -> bool {
+        self.is_mbox()
+            && self
+                .norm(name)
+                .ok()
+                .filter(|n| n != "INBOX")
+                .and_then(|n| self.path(&n).ok())
+                .is_some_and(|p| p.is_dir())
+    }
+
+    /// The mbox folders and directories under the root (not INBOX).
+    fn mbox_names(&self) -> Result<Vec<String>, FolderError> {
+        fn walk(
+            dir: &Path,
+            prefix: &str,
+            depth: usize,
+            out: &mut Vec<String>,
+        ) -> Result<(), FolderError> {
+            let rd = match fs::read_dir(dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(io_err("read directory", dir, e)),
+            };
+            for ent in rd {
+                let ent = ent.map_err(|e| io_err("read directory", dir, e))?;
+                let Some(name) = ent.file_name().to_str().map(String::from) else {
+                    continue;
+                };
+                if name.starts_with('.')
+                    || name.ends_with(".lock")
+                    || name.contains(".mailsuite-tmp.")
+                {
+                    continue;
+                }
+                let Ok(decoded) = util::mutf7::decode(name.as_bytes()) else {
+                    continue;
+                };
+                if prefix.is_empty() && decoded.eq_ignore_ascii_case("INBOX") {
+                    continue;
+                }
+                let full = if prefix.is_empty() {
+                    decoded
+                } else {
+                    format!("{prefix}/{decoded}")
+                };
+                let Ok(md) = fs::metadata(ent.path()) else {
+                    continue;
+                };
+                if md.is_file() {
+                    out.push(full);
+                } else if md.is_dir() {
+                    out.push(full.clone());
+                    if depth > 1 {
+                        walk(&ent.path(), &full, depth - 1, out)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        let mut out = Vec::new();
+        walk(&self.root, "", 16, &mut out)?;
+        Ok(out)
     }
 
     /// The folders (not INBOX), unsorted; hidden and invalid names skipped.
     fn folder_names(&self) -> Result<Vec<String>, FolderError> {
+        if self.is_mbox() {
+            return self.mbox_names();
+        }
         let rd = match fs::read_dir(&self.root) {
             Ok(rd) => rd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -260,18 +449,23 @@ impl Folders {
 
     /// Whether `name` has child mailboxes.
     pub fn has_children(&self, name: &str) -> bool {
-        let Ok(n) = normalize(name) else {
+        let Ok(n) = self.norm(name) else {
             return false;
         };
-        let prefix = format!("{n}{SEPARATOR}");
+        let prefix = format!("{n}{}", self.separator());
         self.folder_names()
             .map(|v| v.iter().any(|f| f.starts_with(&prefix)))
             .unwrap_or(false)
     }
 
     /// CREATE (with the `maildirfolder` marker; parents are not created).
+    /// mbox: an empty file, parents made as directories; a name ending
+    /// in '/' makes a directory.
     pub fn create(&self, name: &str) -> Result<(), FolderError> {
-        let n = normalize(name)?;
+        if self.is_mbox() {
+            return self.mbox_create(name);
+        }
+        let n = normalize(name.trim_end_matches(SEPARATOR))?;
         if n == "INBOX" {
             return Err(FolderError::Exists);
         }
@@ -310,6 +504,113 @@ impl Folders {
         res
     }
 
+    fn mbox_create(&self, name: &str) -> Result<(), FolderError> {
+        let dir_only = name.ends_with('/');
+        let n = self.norm(name.trim_end_matches('/'))?;
+        if n == "INBOX" {
+            return Err(FolderError::Exists);
+        }
+        let path = self.path(&n)?;
+        if fs::symlink_metadata(&path).is_ok() {
+            return Err(FolderError::Exists);
+        }
+        if let Some(parent) = path.parent() {
+            mkdirs(parent)?;
+        }
+        if dir_only {
+            return match fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(FolderError::Exists),
+                Err(e) => Err(io_err("create", &path, e)),
+            };
+        }
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(FolderError::Exists),
+            Err(e) => return Err(io_err("create", &path, e)),
+        }
+        // A mailbox of this name deleted earlier leaves no index behind.
+        if let Some(d) = self.index_dir(&n) {
+            let _ = fs::remove_dir_all(d);
+        }
+        Ok(())
+    }
+
+    fn mbox_delete(&self, name: &str) -> Result<(), FolderError> {
+        let n = self.norm(name)?;
+        if n == "INBOX" {
+            return Err(FolderError::Inbox);
+        }
+        let path = self.path(&n)?;
+        let md = fs::symlink_metadata(&path).map_err(|_| FolderError::NotFound)?;
+        if md.is_dir() {
+            match fs::remove_dir(&path) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                    return Err(FolderError::HasChildren)
+                }
+                Err(e) => return Err(io_err("remove", &path, e)),
+            }
+        } else if md.is_file() {
+            fs::remove_file(&path).map_err(|e| io_err("remove", &path, e))?;
+        } else {
+            return Err(FolderError::NotFound);
+        }
+        if let Some(d) = self.index_dir(&n) {
+            let _ = fs::remove_dir_all(d);
+        }
+        self.set_subscribed(&n, false)
+    }
+
+    fn mbox_rename(&self, from: &str, to: &str) -> Result<(), FolderError> {
+        let from = self.norm(from)?;
+        let to = self.norm(to.trim_end_matches('/'))?;
+        if to == "INBOX" {
+            return Err(FolderError::Exists);
+        }
+        if from == "INBOX" {
+            // Dovecot moves INBOX's messages into the new mailbox; not
+            // done for mbox yet.
+            return Err(FolderError::Invalid(from));
+        }
+        if to.starts_with(&format!("{from}/")) || to == from {
+            return Err(FolderError::Invalid(to));
+        }
+        let from_path = self.path(&from)?;
+        let to_path = self.path(&to)?;
+        if fs::symlink_metadata(&from_path).is_err() {
+            return Err(FolderError::NotFound);
+        }
+        if let Some(parent) = to_path.parent() {
+            mkdirs(parent)?;
+        }
+        crate::maildir::rename_noreplace(&from_path, &to_path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => FolderError::NotFound,
+            io::ErrorKind::AlreadyExists => FolderError::Exists,
+            _ => io_err("rename", &from_path, e),
+        })?;
+        // The index files (and, for a directory, its mailboxes') follow.
+        if let (Some(a), Some(b)) = (self.index_dir(&from), self.index_dir(&to)) {
+            if a.exists() {
+                let _ = fs::remove_dir_all(&b);
+                if let Some(parent) = b.parent() {
+                    let _ = mkdirs(parent);
+                }
+                if let Err(e) = fs::rename(&a, &b) {
+                    maillog::warning!("rename {}: {e}", a.display());
+                }
+            }
+        }
+        let _ = util::safe_file::sync_dir(&self.root);
+        self.rename_subscriptions(&from, &to)
+    }
+
     /// A hidden, unique directory name in the root (skipped by listings:
     /// it starts with "..").
     fn hidden_temp(&self, what: &str) -> PathBuf {
@@ -320,6 +621,9 @@ impl Folders {
     /// DELETE: renames the folder to a hidden name, then removes it;
     /// children stay. Also drops it from the subscriptions.
     pub fn delete(&self, name: &str) -> Result<(), FolderError> {
+        if self.is_mbox() {
+            return self.mbox_delete(name);
+        }
         let n = normalize(name)?;
         if n == "INBOX" {
             return Err(FolderError::Inbox);
@@ -342,6 +646,9 @@ impl Folders {
     /// RENAME, children included (a.b → c.b when a → c). Renaming INBOX
     /// moves all its messages into the new folder, leaving INBOX empty.
     pub fn rename(&self, from: &str, to: &str) -> Result<(), FolderError> {
+        if self.is_mbox() {
+            return self.mbox_rename(from, to);
+        }
         let from = normalize(from)?;
         let to = normalize(to)?;
         if to == "INBOX" {
@@ -450,7 +757,8 @@ impl Folders {
 
     /// (version, names).
     fn read_subscriptions(&self) -> Result<(u32, Vec<String>), FolderError> {
-        let path = self.root.join(SUBSCRIPTIONS);
+        let path = self.subscriptions_path();
+        let sep = self.separator();
         let data = match fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((1, Vec::new())),
@@ -470,11 +778,11 @@ impl Folders {
                 line.split('\t')
                     .map(tab_unescape)
                     .collect::<Vec<_>>()
-                    .join(&SEPARATOR.to_string())
+                    .join(&sep.to_string())
             } else {
                 line.to_string()
             };
-            let name = normalize(&name).unwrap_or(name);
+            let name = self.norm(&name).unwrap_or(name);
             if !out.contains(&name) {
                 out.push(name);
             }
@@ -486,8 +794,14 @@ impl Folders {
         &self,
         change: impl FnOnce(&mut Vec<String>) -> bool,
     ) -> Result<(), FolderError> {
-        let path = self.root.join(SUBSCRIPTIONS);
-        crate::maildir::make_maildir(&self.root).map_err(|e| io_err("create", &self.root, e))?;
+        let path = self.subscriptions_path();
+        let sep = self.separator();
+        if self.is_mbox() {
+            mkdirs(&self.root)?;
+        } else {
+            crate::maildir::make_maildir(&self.root)
+                .map_err(|e| io_err("create", &self.root, e))?;
+        }
         let lock = DotLock::acquire(&path, LOCK_TIMEOUT, Duration::from_secs(30))?;
         let (version, mut names) = self.read_subscriptions()?;
         if !change(&mut names) {
@@ -499,7 +813,7 @@ impl Folders {
         }
         for n in &names {
             if version == 2 {
-                let levels: Vec<String> = n.split(SEPARATOR).map(tab_escape).collect();
+                let levels: Vec<String> = n.split(sep).map(tab_escape).collect();
                 out.push_str(&levels.join("\t"));
             } else {
                 out.push_str(n);
@@ -512,7 +826,7 @@ impl Folders {
 
     /// SUBSCRIBE / UNSUBSCRIBE.
     pub fn set_subscribed(&self, name: &str, subscribed: bool) -> Result<(), FolderError> {
-        let n = normalize(name)?;
+        let n = self.norm(name)?;
         self.write_subscriptions(|names| {
             let has = names.contains(&n);
             if subscribed && !has {
@@ -528,7 +842,8 @@ impl Folders {
     }
 
     fn rename_subscriptions(&self, from: &str, to: &str) -> Result<(), FolderError> {
-        let prefix = format!("{from}{SEPARATOR}");
+        let sep = self.separator();
+        let prefix = format!("{from}{sep}");
         self.write_subscriptions(|names| {
             let mut changed = false;
             for n in names.iter_mut() {
@@ -536,13 +851,22 @@ impl Folders {
                     *n = to.to_string();
                     changed = true;
                 } else if let Some(rest) = n.strip_prefix(&prefix) {
-                    *n = format!("{to}{SEPARATOR}{rest}");
+                    *n = format!("{to}{sep}{rest}");
                     changed = true;
                 }
             }
             changed
         })
     }
+}
+
+/// `mkdir -p` with mode 0700 for what it makes.
+fn mkdirs(dir: &Path) -> Result<(), FolderError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io_err("create", dir, e))
 }
 
 fn tab_escape(s: &str) -> String {

@@ -34,14 +34,16 @@
 //! visible) under `dovecot-uidlist.lock`, so their UIDs are known at
 //! once; such messages are not \Recent for anyone.
 
-use crate::folders::DotLock;
+use crate::folders::{DotLock, MailboxPath};
 use crate::maildir_store::{read_keywords, Maildir, MaildirOpenOptions};
+use crate::mbox_store::{FlagUpdate, Mbox, MboxOpenOptions};
+use crate::modseq::ModSeqs;
 use crate::store::{Flags, StoreError};
 use crate::uidlist::{UidList, UidListLock, UidRecord};
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -193,10 +195,159 @@ fn letters_for(names: &[String], table: &[(char, String)]) -> String {
     v.into_iter().collect()
 }
 
+/// The store behind a selected mailbox.
+#[derive(Debug)]
+enum Backend {
+    Maildir(Maildir),
+    Mbox(MboxSel),
+}
+
+/// An mbox as a selected mailbox: the file's messages ([`Mbox`]), the
+/// flag changes not written yet, and the mod-sequences (in the
+/// mailbox's index directory, `~/mail/.imap/NAME/mailsuite-modseq`).
+#[derive(Debug)]
+struct MboxSel {
+    mb: Mbox,
+    index: Option<PathBuf>,
+    modseqs: ModSeqs,
+    /// STOREs of this command, written by [`Selected::commit`] (one
+    /// rewrite per command) or with an expunge.
+    pending: HashMap<u32, FlagUpdate>,
+    /// The message list changed since the view was last brought up to
+    /// date (a read found the file rewritten and synced).
+    stale: bool,
+}
+
+/// Where mod-sequences go and how to open an mbox at `file` with the
+/// index directory `index`.
+fn mbox_options(index: Option<&Path>, read_only: bool) -> MboxOpenOptions {
+    let _ = read_only;
+    MboxOpenOptions {
+        index_path: index.map(|d| d.join("mailsuite-mbox.index")),
+        ..MboxOpenOptions::default()
+    }
+}
+
+fn open_mbox(file: &Path, index: Option<&Path>, read_only: bool) -> Result<Mbox, StoreError> {
+    if let Some(d) = index {
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(d);
+    }
+    Mbox::open(file, mbox_options(index, read_only))
+}
+
+/// The modseq record of an mbox message: flag letters, then keywords.
+fn mbox_info(flags: Flags, keywords: &[String]) -> String {
+    let mut kw: Vec<&str> = keywords.iter().map(String::as_str).collect();
+    kw.sort_unstable();
+    kw.dedup();
+    let mut s = flags.letters();
+    for k in kw {
+        s.push(' ');
+        s.push_str(k);
+    }
+    s
+}
+
+/// Numbers what changed in `current` (UID-ordered (UID, info)) against
+/// the mod-sequences in `index` (as [`crate::modseq`] describes, under
+/// `mailsuite-modseq.lock`), keeping `cache` as the file now is.
+fn reconcile_mbox_modseqs(
+    index: Option<&Path>,
+    cache: &mut ModSeqs,
+    uid_validity: u32,
+    current: &[(u32, String)],
+) {
+    if !cache.needs_update(uid_validity, current) {
+        return;
+    }
+    let Some(dir) = index else {
+        cache.apply(uid_validity, current);
+        return;
+    };
+    let path = dir.join(crate::modseq::MODSEQ_FILE);
+    let lock = match DotLock::acquire(&path, LOCK_TIMEOUT, Duration::from_secs(120)) {
+        Ok(l) => l,
+        Err(e) => {
+            maillog::warning!("{}: {e}", path.display());
+            cache.apply(uid_validity, current);
+            return;
+        }
+    };
+    let mut fresh = ModSeqs::read(dir).unwrap_or_default();
+    fresh.highest = fresh.highest.max(cache.highest);
+    if fresh.apply(uid_validity, current) {
+        if let Err(e) = lock.commit(fresh.to_text().as_bytes()) {
+            maillog::warning!("{}: {e}", path.display());
+        }
+    }
+    *cache = fresh;
+}
+
+impl MboxSel {
+    /// (UID, info) of every message as it is on disk with the pending
+    /// changes.
+    fn current(&self) -> Vec<(u32, String)> {
+        self.mb
+            .messages()
+            .iter()
+            .map(|m| {
+                let info = match self.pending.get(&m.uid) {
+                    Some(u) => mbox_info(u.flags, &u.keywords),
+                    None => mbox_info(m.flags, &m.keywords),
+                };
+                (m.uid, info)
+            })
+            .collect()
+    }
+
+    fn reconcile(&mut self) {
+        let current = self.current();
+        let v = self.mb.uid_validity();
+        reconcile_mbox_modseqs(self.index.as_deref(), &mut self.modseqs, v, &current);
+    }
+
+    /// Writes the pending flag changes (and expunges `expunge`).
+    fn flush(&mut self, expunge: &[u32]) -> Result<(), StoreError> {
+        if self.pending.is_empty() && expunge.is_empty() {
+            return Ok(());
+        }
+        // A message gone meanwhile has nothing to write.
+        self.pending
+            .retain(|uid, _| self.mb.position(*uid).is_some());
+        self.mb.rewrite(&self.pending, expunge)?;
+        self.pending.clear();
+        self.stale = true;
+        Ok(())
+    }
+
+    /// The message at `pos` as stored; a file rewritten since the last
+    /// sync is synced first.
+    fn read(&mut self, uid: u32) -> Result<Vec<u8>, StoreError> {
+        for _ in 0..3 {
+            let pos = self.mb.position(uid).ok_or(StoreError::Expunged(uid))?;
+            match self.mb.read_message(pos) {
+                Ok(data) => return Ok(crate::mbox_store::strip_managed_headers(&data)),
+                Err(StoreError::Changed(_)) => {
+                    self.mb.sync()?;
+                    self.stale = true;
+                }
+                r => return r,
+            }
+        }
+        Err(StoreError::Changed(self.mb.path().to_path_buf()))
+    }
+}
+
+/// (uid, flags, keywords, \Recent if new to the view).
+type DiskMessage = (u32, Flags, Vec<String>, bool);
+
 /// A selected mailbox.
 #[derive(Debug)]
 pub struct Selected {
-    md: Maildir,
+    store: Backend,
     read_only: bool,
     view: Vec<ImapMessage>,
     keywords: Vec<(char, String)>,
@@ -218,8 +369,34 @@ impl Selected {
                 ..MaildirOpenOptions::default()
             },
         )?;
+        Selected::with_store(Backend::Maildir(md), read_only)
+    }
+
+    /// SELECT / EXAMINE of a Maildir or an mbox (a missing mbox file is
+    /// an empty mailbox).
+    pub fn open_at(at: &MailboxPath, read_only: bool) -> Result<Selected, StoreError> {
+        match at {
+            MailboxPath::Maildir(dir) => Selected::open(dir, read_only),
+            MailboxPath::Mbox { file, index } => {
+                let mb = open_mbox(file, index.as_deref(), read_only)?;
+                let modseqs = index.as_deref().and_then(ModSeqs::read).unwrap_or_default();
+                Selected::with_store(
+                    Backend::Mbox(MboxSel {
+                        mb,
+                        index: index.clone(),
+                        modseqs,
+                        pending: HashMap::new(),
+                        stale: false,
+                    }),
+                    read_only,
+                )
+            }
+        }
+    }
+
+    fn with_store(store: Backend, read_only: bool) -> Result<Selected, StoreError> {
         let mut s = Selected {
-            md,
+            store,
             read_only,
             view: Vec::new(),
             keywords: Vec::new(),
@@ -233,13 +410,27 @@ impl Selected {
         self.read_only
     }
 
+    fn dir(&self) -> &Path {
+        match &self.store {
+            Backend::Maildir(md) => md.dir(),
+            Backend::Mbox(m) => m.mb.path(),
+        }
+    }
+
     pub fn uid_validity(&self) -> u32 {
-        self.md.uid_validity()
+        match &self.store {
+            Backend::Maildir(md) => md.uid_validity(),
+            Backend::Mbox(m) => m.mb.uid_validity(),
+        }
     }
 
     /// UIDNEXT.
     pub fn uid_next(&self) -> u32 {
-        self.md.next_uid().max(self.max_uid.saturating_add(1))
+        let n = match &self.store {
+            Backend::Maildir(md) => md.next_uid(),
+            Backend::Mbox(m) => m.mb.next_uid(),
+        };
+        n.max(self.max_uid.saturating_add(1))
     }
 
     /// The view, in sequence order (index + 1 = sequence number).
@@ -247,9 +438,23 @@ impl Selected {
         &self.view
     }
 
-    /// Every keyword defined for this mailbox.
+    /// Every keyword defined for this mailbox (mbox: those its messages
+    /// carry).
     pub fn keywords(&self) -> Vec<String> {
-        self.keywords.iter().map(|(_, n)| n.clone()).collect()
+        match &self.store {
+            Backend::Maildir(_) => self.keywords.iter().map(|(_, n)| n.clone()).collect(),
+            Backend::Mbox(_) => {
+                let mut v: Vec<String> = Vec::new();
+                for m in &self.view {
+                    for k in &m.keywords {
+                        if !v.contains(k) {
+                            v.push(k.clone());
+                        }
+                    }
+                }
+                v
+            }
+        }
     }
 
     /// Sequence number (1-based) of a UID in the view.
@@ -260,39 +465,81 @@ impl Selected {
             .and_then(|i| u32::try_from(i + 1).ok())
     }
 
-    /// Rescans the Maildir (see [`Change`] for the order). With
-    /// `allow_expunge = false` messages expunged by others stay in the
-    /// view, marked `expunged`; a later `sync(true)` reports them.
+    /// Rescans the Maildir or the mbox (see [`Change`] for the order).
+    /// With `allow_expunge = false` messages expunged by others stay in
+    /// the view, marked `expunged`; a later `sync(true)` reports them.
     ///
     /// The rescan is skipped when new/, cur/ and the uidlist are as the
     /// last one found them (and had settled then; [`Maildir::sync`]), so a
     /// client that sends one command per message (mbsync fetching bodies)
-    /// does not pay for a listing of the whole Maildir each time.
+    /// does not pay for a listing of the whole Maildir each time. An
+    /// mbox unchanged since is one stat; one that only grew (a delivery)
+    /// has only its new tail read.
     pub fn sync(&mut self, allow_expunge: bool) -> Result<Vec<Change>, StoreError> {
-        let old_validity = self.md.uid_validity();
-        let ch = self.md.sync()?;
-        if !self.view.is_empty() && self.md.uid_validity() != old_validity {
-            return Err(StoreError::Changed(self.md.dir().to_path_buf()));
+        let old_validity = self.uid_validity();
+        let rescanned = match &mut self.store {
+            Backend::Maildir(md) => md.sync()?.rescanned,
+            Backend::Mbox(m) => {
+                let kind = m.mb.sync()?;
+                let stale = std::mem::take(&mut m.stale);
+                stale || kind != crate::mbox_store::SyncKind::Unchanged
+            }
+        };
+        if !self.view.is_empty() && self.uid_validity() != old_validity {
+            return Err(StoreError::Changed(self.dir().to_path_buf()));
         }
         // Nothing on disk changed: only expunges held back earlier may be
         // due now.
-        if !(ch.rescanned || allow_expunge && self.view.iter().any(|v| v.expunged)) {
+        if !(rescanned || allow_expunge && self.view.iter().any(|v| v.expunged)) {
             return Ok(Vec::new());
         }
         self.apply(allow_expunge)
     }
 
-    /// Brings the view in line with the Maildir's last sync.
+    /// (uid, flags, keywords, recent if new to the view), UID order, as
+    /// the store's last sync found them.
+    fn on_disk(&mut self) -> Result<Vec<DiskMessage>, StoreError> {
+        let read_only = self.read_only;
+        match &mut self.store {
+            Backend::Maildir(md) => {
+                let moved: HashSet<String> = md.take_moved_from_new().into_iter().collect();
+                self.keywords = read_keywords(md.control_dir())?;
+                Ok(md
+                    .messages()
+                    .iter()
+                    .map(|m| {
+                        let recent = if read_only {
+                            m.in_new
+                        } else {
+                            moved.contains(&m.name.base)
+                        };
+                        (
+                            m.uid,
+                            m.flags(),
+                            names_of(&m.name.keywords, &self.keywords),
+                            recent,
+                        )
+                    })
+                    .collect())
+            }
+            Backend::Mbox(s) => {
+                s.stale = false;
+                Ok(s.mb
+                    .messages()
+                    .iter()
+                    .map(|m| match s.pending.get(&m.uid) {
+                        Some(u) => (m.uid, u.flags, u.keywords.clone(), !m.old),
+                        None => (m.uid, m.flags, m.keywords.clone(), !m.old),
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// Brings the view in line with the store's last sync.
     fn apply(&mut self, allow_expunge: bool) -> Result<Vec<Change>, StoreError> {
-        let moved: HashSet<String> = self.md.take_moved_from_new().into_iter().collect();
-        self.keywords = read_keywords(self.md.control_dir())?;
-        let on_disk: HashMap<u32, usize> = self
-            .md
-            .messages()
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.uid, i))
-            .collect();
+        let disk = self.on_disk()?;
+        let on_disk: HashMap<u32, usize> = disk.iter().enumerate().map(|(i, m)| (m.0, i)).collect();
         let mut changes = Vec::new();
         // Expunges, numbered as they are sent.
         let mut removed = 0u32;
@@ -316,32 +563,26 @@ impl Selected {
             if v.expunged {
                 continue;
             }
-            let Some(m) = on_disk.get(&v.uid).and_then(|&p| self.md.messages().get(p)) else {
+            let Some(m) = on_disk.get(&v.uid).and_then(|&p| disk.get(p)) else {
                 continue;
             };
-            let kw = names_of(&m.name.keywords, &self.keywords);
-            if m.flags() != v.flags || kw != v.keywords {
-                v.flags = m.flags();
-                v.keywords = kw;
+            if m.1 != v.flags || m.2 != v.keywords {
+                v.flags = m.1;
+                v.keywords = m.2.clone();
                 flag_changed.push(i);
             }
         }
         // New messages.
         let before = self.view.len();
-        for m in self.md.messages() {
-            if m.uid <= self.max_uid {
+        for (uid, flags, keywords, recent) in disk {
+            if uid <= self.max_uid {
                 continue;
             }
-            self.max_uid = m.uid;
-            let recent = if self.read_only {
-                m.in_new
-            } else {
-                moved.contains(&m.name.base)
-            };
+            self.max_uid = uid;
             self.view.push(ImapMessage {
-                uid: m.uid,
-                flags: m.flags(),
-                keywords: names_of(&m.name.keywords, &self.keywords),
+                uid,
+                flags,
+                keywords,
                 recent,
                 expunged: false,
             });
@@ -356,20 +597,34 @@ impl Selected {
                 seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
             });
         }
+        if let Backend::Mbox(s) = &mut self.store {
+            s.reconcile();
+        }
         Ok(changes)
     }
 
-    /// The position in the Maildir of view entry `idx`.
-    fn md_pos(&self, idx: usize) -> Result<usize, StoreError> {
+    /// The UID of view entry `idx`, unless expunged.
+    fn live_uid(&self, idx: usize) -> Result<u32, StoreError> {
         let v = self.view.get(idx).ok_or(StoreError::NoSuchMessage(idx))?;
         if v.expunged {
             return Err(StoreError::Expunged(v.uid));
         }
-        self.md.position(v.uid).ok_or(StoreError::Expunged(v.uid))
+        Ok(v.uid)
+    }
+
+    /// The position in the Maildir (or mbox) of view entry `idx`.
+    fn md_pos(&self, idx: usize) -> Result<usize, StoreError> {
+        let uid = self.live_uid(idx)?;
+        match &self.store {
+            Backend::Maildir(md) => md.position(uid),
+            Backend::Mbox(m) => m.mb.position(uid),
+        }
+        .ok_or(StoreError::Expunged(uid))
     }
 
     /// STORE on the message at view index `idx`; returns the new flags
-    /// and keywords.
+    /// and keywords. On an mbox the change is written by [`Self::commit`]
+    /// (the session calls it after each command).
     pub fn store(
         &mut self,
         idx: usize,
@@ -378,15 +633,77 @@ impl Selected {
         keywords: &[String],
     ) -> Result<(Flags, Vec<String>), StoreError> {
         if self.read_only {
-            return Err(read_only_error(self.md.dir()));
+            return Err(read_only_error(self.dir()));
         }
         let pos = self.md_pos(idx)?;
-        let (cur_flags, cur_letters) = match self.md.messages().get(pos) {
+        if let Backend::Mbox(s) = &mut self.store {
+            for n in keywords {
+                if n.is_empty() || n.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(keyword_error(
+                        s.mb.path(),
+                        io::ErrorKind::InvalidInput,
+                        "invalid keyword",
+                    ));
+                }
+            }
+            let v = self
+                .view
+                .get_mut(idx)
+                .ok_or(StoreError::NoSuchMessage(idx))?;
+            let (cur_flags, cur_kw) = (v.flags, v.keywords.clone());
+            let (new_flags, new_kw) = match op {
+                FlagOp::Add => {
+                    let mut n = cur_kw;
+                    for k in keywords {
+                        if !n.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                            n.push(k.clone());
+                        }
+                    }
+                    (cur_flags.union(flags), n)
+                }
+                FlagOp::Remove => (
+                    cur_flags.minus(flags),
+                    cur_kw
+                        .into_iter()
+                        .filter(|x| !keywords.iter().any(|k| k.eq_ignore_ascii_case(x)))
+                        .collect(),
+                ),
+                FlagOp::Replace => {
+                    let mut n: Vec<String> = Vec::new();
+                    for k in keywords {
+                        if !n.contains(k) {
+                            n.push(k.clone());
+                        }
+                    }
+                    (flags.union(Flags(cur_flags.0 & Flags::PASSED.0)), n)
+                }
+            };
+            let _ = pos;
+            let on_disk = s.mb.messages().get(pos);
+            if on_disk.is_some_and(|m| m.flags == new_flags && m.keywords == new_kw) {
+                s.pending.remove(&v.uid);
+            } else {
+                s.pending.insert(
+                    v.uid,
+                    FlagUpdate {
+                        flags: new_flags,
+                        keywords: new_kw.clone(),
+                    },
+                );
+            }
+            v.flags = new_flags;
+            v.keywords = new_kw.clone();
+            return Ok((new_flags, new_kw));
+        }
+        let Backend::Maildir(md) = &mut self.store else {
+            return Err(StoreError::NoSuchMessage(idx));
+        };
+        let (cur_flags, cur_letters) = match md.messages().get(pos) {
             Some(m) => (m.flags(), m.name.keywords.clone()),
             None => return Err(StoreError::NoSuchMessage(idx)),
         };
         if !keywords.is_empty() {
-            self.keywords = ensure_keywords(self.md.control_dir(), keywords)?;
+            self.keywords = ensure_keywords(md.control_dir(), keywords)?;
         }
         let cur_names = names_of(&cur_letters, &self.keywords);
         let (new_flags, new_names) = match op {
@@ -418,8 +735,8 @@ impl Selected {
             .filter(|c| !self.keywords.iter().any(|(t, _)| t == c))
             .collect();
         let letters = format!("{}{unknown}", letters_for(&new_names, &self.keywords));
-        self.md.set_info(pos, new_flags, Some(&letters))?;
-        let (f, kw) = match self.md.messages().get(pos) {
+        md.set_info(pos, new_flags, Some(&letters))?;
+        let (f, kw) = match md.messages().get(pos) {
             Some(m) => (m.flags(), names_of(&m.name.keywords, &self.keywords)),
             None => return Err(StoreError::NoSuchMessage(idx)),
         };
@@ -432,44 +749,88 @@ impl Selected {
 
     /// The mod-sequence of the message at view index `idx` (RFC 7162).
     pub fn modseq(&self, idx: usize) -> u64 {
-        self.view
-            .get(idx)
-            .map_or(self.md.highest_modseq(), |v| self.md.modseq(v.uid))
+        let Some(v) = self.view.get(idx) else {
+            return self.highest_modseq();
+        };
+        match &self.store {
+            Backend::Maildir(md) => md.modseq(v.uid),
+            Backend::Mbox(m) => m.modseqs.of(v.uid),
+        }
     }
 
     /// HIGHESTMODSEQ.
     pub fn highest_modseq(&self) -> u64 {
-        self.md.highest_modseq()
+        match &self.store {
+            Backend::Maildir(md) => md.highest_modseq(),
+            Backend::Mbox(m) => m.modseqs.highest.max(1),
+        }
     }
 
     /// The UIDs expunged after mod-sequence `since` (QRESYNC), and
     /// whether that list is complete (see
     /// [`crate::modseq::ModSeqs::vanished_since`]).
     pub fn vanished_since(&self, since: u64) -> (Vec<u32>, bool) {
-        self.md.modseqs().vanished_since(since)
+        match &self.store {
+            Backend::Maildir(md) => md.modseqs().vanished_since(since),
+            Backend::Mbox(m) => m.modseqs.vanished_since(since),
+        }
     }
 
     /// Gives this session's flag changes since the last call (or sync)
     /// their mod-sequences, shared with every other session; also
     /// re-reads the numbers other sessions gave. [`Self::store`] leaves
     /// this to the caller, so a STORE on many messages writes the
-    /// mod-sequence file once.
+    /// mod-sequence file once. On an mbox this is also when the STOREs
+    /// are written into the file (one rewrite for the command); a
+    /// failure is logged and retried at the next commit.
     pub fn commit(&mut self) {
-        self.md.commit_modseqs();
+        match &mut self.store {
+            Backend::Maildir(md) => md.commit_modseqs(),
+            Backend::Mbox(s) => {
+                if let Err(e) = s.flush(&[]) {
+                    maillog::warning!("{}: writing flags: {e}", s.mb.path().display());
+                }
+                s.reconcile();
+            }
+        }
     }
 
     /// Removes the view entries at `targets` (ascending view indexes)
     /// from disk and from the view; returns the (EXPUNGE seq, UID) pairs
     /// to send.
     fn expunge_indexes(&mut self, targets: &[usize]) -> Result<Vec<(u32, u32)>, StoreError> {
+        if let Backend::Mbox(s) = &mut self.store {
+            let uids: Vec<u32> = targets
+                .iter()
+                .filter_map(|&i| self.view.get(i).map(|v| v.uid))
+                .collect();
+            s.flush(&uids)?;
+            let mut seqs = Vec::new();
+            for (removed, &i) in targets.iter().enumerate() {
+                if let Some(v) = self.view.get(i) {
+                    seqs.push((u32::try_from(i + 1 - removed).unwrap_or(u32::MAX), v.uid));
+                }
+            }
+            for &i in targets.iter().rev() {
+                if i < self.view.len() {
+                    self.view.remove(i);
+                }
+            }
+            s.stale = true;
+            s.reconcile();
+            return Ok(seqs);
+        }
+        let Backend::Maildir(md) = &mut self.store else {
+            return Ok(Vec::new());
+        };
         let mut seqs = Vec::new();
         let mut removed = 0usize;
         let mut done = Vec::new();
         let mut result = Ok(());
         for &i in targets {
             let Some(v) = self.view.get(i) else { continue };
-            if let Some(pos) = self.md.position(v.uid) {
-                if let Err(e) = self.md.expunge(pos) {
+            if let Some(pos) = md.position(v.uid) {
+                if let Err(e) = md.expunge(pos) {
                     result = Err(e);
                     break;
                 }
@@ -482,7 +843,7 @@ impl Selected {
             self.view.remove(i);
         }
         if !done.is_empty() {
-            self.md.commit_modseqs();
+            md.commit_modseqs();
         }
         result.map(|()| seqs)
     }
@@ -503,7 +864,7 @@ impl Selected {
         uids: Option<&[u32]>,
     ) -> Result<Vec<(u32, u32)>, StoreError> {
         if self.read_only {
-            return Err(read_only_error(self.md.dir()));
+            return Err(read_only_error(self.dir()));
         }
         let wanted: Option<HashSet<u32>> = uids.map(|u| u.iter().copied().collect());
         let targets: Vec<usize> = self
@@ -533,7 +894,7 @@ impl Selected {
     /// As [`Self::remove`], with each seq's UID.
     pub fn remove_with_uids(&mut self, idxs: &[usize]) -> Result<Vec<(u32, u32)>, StoreError> {
         if self.read_only {
-            return Err(read_only_error(self.md.dir()));
+            return Err(read_only_error(self.dir()));
         }
         let mut targets: Vec<usize> = idxs
             .iter()
@@ -545,28 +906,86 @@ impl Selected {
         self.expunge_indexes(&targets)
     }
 
-    /// The message's bytes as stored.
+    /// The message's bytes as stored (mbox: `>From ` quoting undone).
     pub fn read(&mut self, idx: usize) -> Result<Vec<u8>, StoreError> {
+        let uid = self.live_uid(idx)?;
+        if let Backend::Mbox(s) = &mut self.store {
+            return s.read(uid);
+        }
         let pos = self.md_pos(idx)?;
-        self.md.read_message(pos)
+        match &mut self.store {
+            Backend::Maildir(md) => md.read_message(pos),
+            Backend::Mbox(_) => Err(StoreError::NoSuchMessage(idx)),
+        }
     }
 
     /// RFC822.SIZE: the size with CRLF line ends (`W=` when present).
     pub fn size(&mut self, idx: usize) -> Result<u64, StoreError> {
         let pos = self.md_pos(idx)?;
-        self.md.wire_size(pos)
+        match &mut self.store {
+            Backend::Maildir(md) => md.wire_size(pos),
+            Backend::Mbox(s) => {
+                s.mb.messages()
+                    .get(pos)
+                    .map(|m| m.wire_size - m.hidden.min(m.wire_size))
+                    .ok_or(StoreError::NoSuchMessage(idx))
+            }
+        }
     }
 
-    /// INTERNALDATE as Unix time: the file's mtime.
+    /// INTERNALDATE as Unix time: the file's mtime (mbox: the date of
+    /// the `From ` line).
     pub fn internal_date(&mut self, idx: usize) -> Result<i64, StoreError> {
         let pos = self.md_pos(idx)?;
-        let f = self.md.open_message(pos)?;
-        let p = self.md.path(pos)?;
+        let md = match &mut self.store {
+            Backend::Maildir(md) => md,
+            Backend::Mbox(s) => return s.mb.from_line_date(pos),
+        };
+        let f = md.open_message(pos)?;
+        let p = md.path(pos)?;
         let m = f
             .metadata()
             .and_then(|m| m.modified())
             .map_err(|e| StoreError::io("stat", &p, e))?;
         Ok(unix_time(m))
+    }
+
+    /// COPY into a Maildir or an mbox (the same format as this one):
+    /// see [`Self::copy_to`]; into an mbox each message is appended with
+    /// its flags and keywords and its `From ` line date, all or nothing.
+    pub fn copy_to_at(
+        &mut self,
+        idxs: &[usize],
+        dest: &MailboxPath,
+    ) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
+        match dest {
+            MailboxPath::Maildir(d) => self.copy_to(idxs, d),
+            MailboxPath::Mbox { file, index } => {
+                let mut out = open_mbox(file, index.as_deref(), false)?;
+                let mut made: Vec<(u32, u32)> = Vec::new();
+                let res = (|| -> Result<(), StoreError> {
+                    for &i in idxs {
+                        let data = self.read(i)?;
+                        let date = self.internal_date(i).ok();
+                        let v = self.view.get(i).ok_or(StoreError::NoSuchMessage(i))?;
+                        let u = FlagUpdate {
+                            flags: v.flags,
+                            keywords: v.keywords.clone(),
+                        };
+                        let src = v.uid;
+                        let uid = out.append(&data, &u, date)?;
+                        made.push((src, uid));
+                    }
+                    Ok(())
+                })();
+                if let Err(e) = res {
+                    let uids: Vec<u32> = made.iter().map(|(_, d)| *d).collect();
+                    let _ = out.rewrite(&HashMap::new(), &uids);
+                    return Err(e);
+                }
+                Ok((out.uid_validity(), made))
+            }
+        }
     }
 
     /// COPY: copies the messages at `idxs` (view order) into the Maildir
@@ -586,11 +1005,21 @@ impl Selected {
                 io::Error::from(io::ErrorKind::NotFound),
             ));
         }
+        let mut poss = Vec::with_capacity(idxs.len());
+        for &i in idxs {
+            poss.push((i, self.md_pos(i)?));
+        }
+        let Backend::Maildir(md) = &mut self.store else {
+            return Err(StoreError::io(
+                "open",
+                dest,
+                io::Error::new(io::ErrorKind::Unsupported, "copy from mbox into a Maildir"),
+            ));
+        };
         // Every keyword the copies need, defined in dest first.
         let mut names: Vec<String> = Vec::new();
-        for &i in idxs {
-            let pos = self.md_pos(i)?;
-            if let Some(m) = self.md.messages().get(pos) {
+        for &(_, pos) in &poss {
+            if let Some(m) = md.messages().get(pos) {
                 for n in names_of(&m.name.keywords, &self.keywords) {
                     if !names.contains(&n) {
                         names.push(n);
@@ -602,11 +1031,10 @@ impl Selected {
         let lock = UidListLock::acquire(dest, LOCK_TIMEOUT)?;
         let mut made: Vec<(u32, String, PathBuf)> = Vec::new();
         let res = (|| -> Result<(), StoreError> {
-            for &i in idxs {
-                let pos = self.md_pos(i)?;
-                let size = self.md.size(pos)?;
-                let vsize = self.md.wire_size(pos)?;
-                let (uid, flags, kw) = match self.md.messages().get(pos) {
+            for &(i, pos) in &poss {
+                let size = md.size(pos)?;
+                let vsize = md.wire_size(pos)?;
+                let (uid, flags, kw) = match md.messages().get(pos) {
                     Some(m) => (
                         m.uid,
                         m.flags(),
@@ -623,7 +1051,7 @@ impl Selected {
                     .join(format!("{base}:2,{}{kw}", flags.letters()));
                 let mut linked = false;
                 for _ in 0..3 {
-                    let src = self.md.path(pos)?;
+                    let src = md.path(pos)?;
                     match fs::hard_link(&src, &target) {
                         Ok(()) => {
                             linked = true;
@@ -631,13 +1059,13 @@ impl Selected {
                         }
                         Err(e) if e.kind() == io::ErrorKind::NotFound => {
                             // Renamed by another session: find it again.
-                            drop(self.md.open_message(pos)?);
+                            drop(md.open_message(pos)?);
                         }
                         Err(_) => break,
                     }
                 }
                 if !linked {
-                    let mut src = self.md.open_message(pos)?;
+                    let mut src = md.open_message(pos)?;
                     let mtime = src.metadata().and_then(|m| m.modified()).ok();
                     write_via_tmp(dest, &base, &target, mtime, |f| {
                         io::copy(&mut src, f).map(|_| ())
@@ -868,4 +1296,88 @@ pub fn storage_size(dir: &Path) -> Result<u64, StoreError> {
         }
     }
     Ok(total)
+}
+
+/// APPEND into a Maildir ([`append`]) or an mbox ([`Mbox::append`]:
+/// under the write locks, with `Status:`/`X-Status:`/`X-Keywords:` and
+/// `X-UID:`); returns (UIDVALIDITY, UID).
+pub fn append_at(
+    at: &MailboxPath,
+    message: &[u8],
+    flags: Flags,
+    keywords: &[String],
+    internal_date: Option<i64>,
+) -> Result<(u32, u32), StoreError> {
+    match at {
+        MailboxPath::Maildir(dir) => append(dir, message, flags, keywords, internal_date),
+        MailboxPath::Mbox { file, index } => {
+            for n in keywords {
+                if n.is_empty() || n.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(keyword_error(
+                        file,
+                        io::ErrorKind::InvalidInput,
+                        "invalid keyword",
+                    ));
+                }
+            }
+            let mut mb = open_mbox(file, index.as_deref(), false)?;
+            let u = FlagUpdate {
+                flags,
+                keywords: keywords.to_vec(),
+            };
+            let uid = mb.append(message, &u, internal_date)?;
+            Ok((mb.uid_validity(), uid))
+        }
+    }
+}
+
+/// STATUS of a Maildir ([`status`]) or an mbox (\Recent: messages
+/// without `Status: O`).
+pub fn status_at(at: &MailboxPath) -> Result<MailboxStatus, StoreError> {
+    match at {
+        MailboxPath::Maildir(dir) => status(dir),
+        MailboxPath::Mbox { file, index } => {
+            let mb = open_mbox(file, index.as_deref(), true)?;
+            let mut modseqs = index.as_deref().and_then(ModSeqs::read).unwrap_or_default();
+            let current: Vec<(u32, String)> = mb
+                .messages()
+                .iter()
+                .map(|m| (m.uid, mbox_info(m.flags, &m.keywords)))
+                .collect();
+            reconcile_mbox_modseqs(index.as_deref(), &mut modseqs, mb.uid_validity(), &current);
+            let mut st = MailboxStatus {
+                uid_next: mb.next_uid(),
+                uid_validity: mb.uid_validity(),
+                highest_modseq: modseqs.highest.max(1),
+                ..MailboxStatus::default()
+            };
+            for m in mb.messages() {
+                st.messages += 1;
+                st.size += m.wire_size - m.hidden.min(m.wire_size);
+                if !m.old {
+                    st.recent += 1;
+                }
+                if !m.flags.contains(Flags::SEEN) {
+                    st.unseen += 1;
+                }
+                if m.flags.contains(Flags::TRASHED) {
+                    st.deleted += 1;
+                }
+            }
+            Ok(st)
+        }
+    }
+}
+
+/// The bytes a mailbox takes (QUOTA): [`storage_size`], or the mbox
+/// file's size.
+pub fn storage_size_at(at: &MailboxPath) -> Result<u64, StoreError> {
+    match at {
+        MailboxPath::Maildir(dir) => storage_size(dir),
+        MailboxPath::Mbox { file, .. } => match fs::metadata(file) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(StoreError::io("stat", file, e)),
+        },
+    }
 }

@@ -18,7 +18,13 @@
 //!   it and renames it over the mbox, all under the write locks; where
 //!   the directory is not writable (`/var/mail` for a user outside group
 //!   mail) it compacts the file in place and truncates it, as Dovecot.
-//! * **Index** (`mailsuite-mbox-index 1`): UIDVALIDITY, next UID, the
+//! * **Flags** (IMAP) are headers, as mutt, s-nail and Dovecot keep
+//!   them: `Status:` (R \Seen, O old), `X-Status:` (A F T D),
+//!   `X-Keywords:`; `X-UID:` (and Dovecot's `X-IMAPbase:` when there is
+//!   no index yet) give UIDs that survive a reparse and a migration.
+//!   [`Mbox::rewrite`] writes them for changed messages (temp + rename,
+//!   or in place, under the write locks); [`Mbox::append`] for APPEND.
+//! * **Index** (`mailsuite-mbox-index 2`; version 1 is read): UIDVALIDITY, next UID, the
 //!   file's size, mtime and inode, and per message its UID, offsets,
 //!   sizes and an identity hash. When the file is unchanged the index is
 //!   used as is; when it only grew (a delivery) only the new tail is
@@ -26,7 +32,7 @@
 //!   UIDs where their `From ` line and sizes match, in order.
 
 use crate::lock::{self, KernelLock, LockMethods, LockPolicy};
-use crate::store::StoreError;
+use crate::store::{Flags, StoreError};
 use crate::wire::{Part, WireReader};
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, Metadata, OpenOptions};
@@ -87,6 +93,20 @@ pub struct MboxMessage {
     /// Identity across rewrites: a hash of the `From ` line and the
     /// first lines of the message.
     pub id: u64,
+    /// Flags from `Status:` (R = \Seen) and `X-Status:` (A = \Answered,
+    /// F = \Flagged, T = \Draft, D = \Deleted), as mutt, s-nail and
+    /// Dovecot write them.
+    pub flags: Flags,
+    /// `Status: O`: some reader has seen it (not \Recent).
+    pub old: bool,
+    /// `X-Keywords:` names.
+    pub keywords: Vec<String>,
+    /// `X-UID:` as found by the last parse (0: none; not kept in the
+    /// index).
+    pub xuid: u32,
+    /// Wire bytes of the managed headers ([`is_managed_header`]), which
+    /// IMAP does not show ([`strip_managed_headers`]), as Dovecot.
+    pub hidden: u64,
 }
 
 /// What identifies a version of the file.
@@ -155,6 +175,8 @@ struct Parsed {
     /// (message without uid yet)
     messages: Vec<MboxMessage>,
     prefix_end: u64,
+    /// `X-IMAPbase: UIDVALIDITY NEXTUID` of the first message (Dovecot).
+    imapbase: Option<(u32, u32)>,
 }
 
 /// How many content lines go into a message's identity hash.
@@ -170,6 +192,17 @@ struct Scanner {
     prev_empty: bool,
     prev_start: u64,
     prev_len: u64,
+    /// Still in `cur`'s header.
+    in_headers: bool,
+    /// The last header line was a managed one (for its continuations).
+    in_managed: bool,
+    /// Whether this parse starts at the beginning of the file.
+    from_start: bool,
+    /// `cur` is Dovecot's "DON'T DELETE THIS MESSAGE" pseudo message
+    /// (`X-IMAP:` in the first message): kept, but as part of the prefix.
+    pseudo: bool,
+    /// The pseudo message was closed: the prefix runs to the next `From `.
+    pseudo_done: bool,
 }
 
 impl Scanner {
@@ -181,7 +214,91 @@ impl Scanner {
                 m.size -= self.prev_len;
                 m.wire_size -= 2;
             }
+            if self.pseudo {
+                self.pseudo = false;
+                self.pseudo_done = true;
+                self.out.prefix_end = m.end;
+                return;
+            }
             self.out.messages.push(m);
+        }
+    }
+
+    /// A header line of `cur` (the managed ones: flags, keywords, UIDs);
+    /// true for those, which are left out of the identity hash.
+    fn header(&mut self, head: &[u8]) -> bool {
+        if self.cur.is_none() {
+            return false;
+        }
+        let Some(colon) = head.iter().position(|&b| b == b':') else {
+            return false;
+        };
+        if is_managed_header(head) {
+            self.managed(head, colon);
+            return true;
+        }
+        self.other_header(head, colon);
+        false
+    }
+
+    fn managed(&mut self, head: &[u8], colon: usize) {
+        let Some(m) = self.cur.as_mut() else { return };
+        let name = &head[..colon];
+        let value = String::from_utf8_lossy(&head[colon + 1..]);
+        let value = value.trim();
+        if name.eq_ignore_ascii_case(b"Status") {
+            for c in value.bytes() {
+                match c {
+                    b'R' => m.flags = m.flags.union(Flags::SEEN),
+                    b'O' => m.old = true,
+                    _ => {}
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"X-Status") {
+            for c in value.bytes() {
+                let f = match c {
+                    b'A' => Flags::REPLIED,
+                    b'F' => Flags::FLAGGED,
+                    b'T' => Flags::DRAFT,
+                    b'D' => Flags::TRASHED,
+                    _ => Flags::NONE,
+                };
+                m.flags = m.flags.union(f);
+            }
+        } else if name.eq_ignore_ascii_case(b"X-Keywords") {
+            for k in value.split(|c: char| c.is_whitespace() || c == ',') {
+                if !k.is_empty() && !m.keywords.iter().any(|x| x == k) {
+                    m.keywords.push(k.to_string());
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"X-UID") {
+            m.xuid = value.parse().unwrap_or(0);
+        }
+    }
+
+    fn other_header(&mut self, head: &[u8], colon: usize) {
+        let name = &head[..colon];
+        let value = String::from_utf8_lossy(&head[colon + 1..]);
+        let value = value.trim();
+        if self.from_start && self.out.messages.is_empty() {
+            if name.eq_ignore_ascii_case(b"X-IMAPbase") {
+                let mut w = value.split_whitespace().map(|x| x.parse::<u32>().ok());
+                if let (Some(Some(v)), Some(Some(n))) = (w.next(), w.next()) {
+                    if v != 0 {
+                        self.out.imapbase = Some((v, n));
+                    }
+                }
+            } else if name.eq_ignore_ascii_case(b"X-IMAP") && !self.pseudo_done {
+                self.pseudo = true;
+                if let Some((v, n)) = value.split_once(' ').and_then(|(v, n)| {
+                    Some((
+                        v.parse::<u32>().ok()?,
+                        n.split_whitespace().next()?.parse().ok()?,
+                    ))
+                }) {
+                    self.out.imapbase = Some((v, n));
+                }
+            }
         }
     }
 
@@ -191,6 +308,10 @@ impl Scanner {
         let empty = terminated && len == 1 + u64::from(crlf);
         if head.starts_with(b"From ") && self.prev_empty {
             self.close();
+            if self.pseudo_done && self.out.messages.is_empty() {
+                self.out.prefix_end = start;
+            }
+            self.in_headers = true;
             let h = fnv(head);
             self.cur = Some(MboxMessage {
                 uid: 0,
@@ -201,9 +322,26 @@ impl Scanner {
                 wire_size: 0,
                 hash: h,
                 id: h,
+                flags: Flags::NONE,
+                old: false,
+                keywords: Vec::new(),
+                xuid: 0,
+                hidden: 0,
             });
             self.hashed = 0;
-        } else if let Some(m) = self.cur.as_mut() {
+        } else if self.cur.is_some() {
+            let mut managed = false;
+            if self.in_headers {
+                if empty || !terminated {
+                    self.in_headers = false;
+                } else if matches!(head.first(), Some(b' ') | Some(b'\t')) {
+                    managed = self.in_managed;
+                } else {
+                    managed = self.header(head);
+                    self.in_managed = managed;
+                }
+            }
+            let Some(m) = self.cur.as_mut() else { return };
             let quoted = u64::from(self.unquote && head.starts_with(b">From "));
             let eol = match (terminated, crlf) {
                 (false, _) => 0,
@@ -212,8 +350,11 @@ impl Scanner {
             };
             m.size += len - quoted;
             m.wire_size += len - quoted - eol + if terminated { 2 } else { 0 };
+            if managed {
+                m.hidden += len - quoted - eol + if terminated { 2 } else { 0 };
+            }
             m.end = start + len;
-            if self.hashed < ID_LINES {
+            if self.hashed < ID_LINES && !managed {
                 self.hashed += 1;
                 m.id = fnv_more(m.id, head);
             }
@@ -224,6 +365,18 @@ impl Scanner {
         self.prev_start = start;
         self.prev_len = len;
     }
+}
+
+/// The headers mailsuite (and Dovecot) rewrite for flags and UIDs:
+/// `Status:`, `X-Status:`, `X-Keywords:`, `X-UID:`.
+pub fn is_managed_header(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let name = &line[..colon];
+    [&b"Status"[..], b"X-Status", b"X-Keywords", b"X-UID"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
 }
 
 fn fnv_more(mut h: u64, bytes: &[u8]) -> u64 {
@@ -243,6 +396,7 @@ fn parse(r: &mut dyn Read, start: u64, unquote: bool) -> io::Result<Parsed> {
         out: Parsed {
             messages: Vec::new(),
             prefix_end: start,
+            imapbase: None,
         },
         cur: None,
         hashed: 0,
@@ -250,6 +404,11 @@ fn parse(r: &mut dyn Read, start: u64, unquote: bool) -> io::Result<Parsed> {
         prev_empty: true,
         prev_start: start,
         prev_len: 0,
+        in_headers: false,
+        in_managed: false,
+        from_start: start == 0,
+        pseudo: false,
+        pseudo_done: false,
     };
     let mut line_start = start;
     let mut head: Vec<u8> = Vec::new();
@@ -291,8 +450,12 @@ fn parse(r: &mut dyn Read, start: u64, unquote: bool) -> io::Result<Parsed> {
     }
     if len > 0 {
         sc.line(line_start, len, &head, false, false);
+        line_start += len;
     }
     sc.close();
+    if sc.pseudo_done && sc.out.messages.is_empty() {
+        sc.out.prefix_end = line_start;
+    }
     Ok(sc.out)
 }
 
@@ -465,7 +628,8 @@ impl Mbox {
         if self.uid_validity != 0 && stamp == self.stamp {
             return Ok(SyncKind::Unchanged);
         }
-        if self.uid_validity == 0 {
+        let fresh = self.uid_validity == 0;
+        if fresh {
             self.uid_validity = new_uid_validity();
         }
         let old = self.stamp;
@@ -488,9 +652,17 @@ impl Mbox {
                 .map_err(io_err("seek", &self.path))?;
             let p =
                 parse(f, old.size, self.opts.unquote_from).map_err(io_err("read", &self.path))?;
+            let mut last_uid = self.messages.last().map_or(0, |m| m.uid);
             for mut m in p.messages {
-                m.uid = self.next_uid;
-                self.next_uid = self.next_uid.saturating_add(1);
+                // An X-UID (APPEND and rewrites write one) above the last
+                // UID is the message's UID for every session.
+                m.uid = if m.xuid > last_uid {
+                    m.xuid
+                } else {
+                    self.next_uid.max(last_uid + 1)
+                };
+                last_uid = m.uid;
+                self.next_uid = self.next_uid.max(m.uid.saturating_add(1));
                 self.messages.push(m);
             }
             self.stamp = stamp;
@@ -499,14 +671,29 @@ impl Mbox {
         f.seek(SeekFrom::Start(0))
             .map_err(io_err("seek", &self.path))?;
         let p = parse(f, 0, self.opts.unquote_from).map_err(io_err("read", &self.path))?;
-        let mut known: HashMap<(u64, u64), VecDeque<u32>> = HashMap::new();
+        if let (true, Some((v, n))) = (fresh, p.imapbase) {
+            // No index yet: Dovecot's UIDVALIDITY and next UID.
+            self.uid_validity = v;
+            self.next_uid = self.next_uid.max(n);
+        }
+        let mut known: HashMap<u64, VecDeque<u32>> = HashMap::new();
         for m in &self.messages {
-            known.entry((m.id, m.size)).or_default().push_back(m.uid);
+            known.entry(m.id).or_default().push_back(m.uid);
         }
         let mut last_uid = 0;
         let mut msgs = Vec::with_capacity(p.messages.len());
         for mut m in p.messages {
-            let reuse = known.get_mut(&(m.id, m.size)).and_then(|q| {
+            if m.xuid > last_uid && (fresh || m.xuid < self.next_uid.saturating_add(1_000_000)) {
+                m.uid = m.xuid;
+                if let Some(q) = known.get_mut(&m.id) {
+                    q.retain(|&u| u != m.xuid);
+                }
+                last_uid = m.uid;
+                self.next_uid = self.next_uid.max(m.uid.saturating_add(1));
+                msgs.push(m);
+                continue;
+            }
+            let reuse = known.get_mut(&m.id).and_then(|q| {
                 while let Some(u) = q.pop_front() {
                     if u > last_uid {
                         return Some(u);
@@ -589,6 +776,25 @@ impl Mbox {
         Ok(out)
     }
 
+    /// INTERNALDATE of message `idx`: the date of its `From ` line (in
+    /// local time, as delivery writes it), else the file's mtime.
+    pub fn from_line_date(&self, idx: usize) -> Result<i64, StoreError> {
+        let m = self
+            .messages
+            .get(idx)
+            .ok_or(StoreError::NoSuchMessage(idx))?;
+        let f = File::open(&self.path).map_err(io_err("open", &self.path))?;
+        let mut b = vec![0u8; 256];
+        let n = f.read_at(&mut b, m.from_offset).unwrap_or(0);
+        b.truncate(n);
+        let line = b.split(|&c| c == b'\n').next().unwrap_or(&[]);
+        if let Some(t) = parse_asctime(&String::from_utf8_lossy(line)) {
+            return Ok(t);
+        }
+        let md = f.metadata().map_err(io_err("stat", &self.path))?;
+        Ok(md.mtime())
+    }
+
     /// Removes the messages with these UIDs by rewriting the file under
     /// the write locks (see the module documentation). Messages
     /// delivered since the last sync are kept.
@@ -597,33 +803,7 @@ impl Mbox {
             return Ok(());
         }
         let path = self.path.clone();
-        let _dot = if self.opts.write_locks.dotlock {
-            Some(lock::dotlock(&path, &self.opts.lock_policy).map_err(|e| lock_err(&path, e))?)
-        } else {
-            None
-        };
-        let mut f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&path)
-            .map_err(io_err("open", &path))?;
-        let _ = util::fd::set_nonblocking(f.as_raw_fd(), false);
-        for (wanted, how) in [
-            (self.opts.write_locks.flock, KernelLock::Flock),
-            (self.opts.write_locks.fcntl, KernelLock::Fcntl),
-        ] {
-            if wanted {
-                lock::kernel_lock(&f, how, &self.opts.lock_policy)
-                    .map_err(|e| lock_err(&path, e))?;
-            }
-        }
-        let md = f.metadata().map_err(io_err("stat", &path))?;
-        let same =
-            fs::symlink_metadata(&path).is_ok_and(|l| l.ino() == md.ino() && l.dev() == md.dev());
-        if !same || !md.is_file() || md.nlink() != 1 {
-            return Err(StoreError::Changed(path));
-        }
+        let (_dot, mut f, md) = self.lock_for_write(false)?;
         self.refresh(&mut f, &md)?;
         let size = md.len();
         // The byte ranges to keep.
@@ -691,9 +871,238 @@ impl Mbox {
         Ok(())
     }
 
+    /// Takes the write locks (dotlock, then the kernel locks) and opens
+    /// the file read-write; checks it is still the one the path names.
+    /// `create`: a missing file is created (0600) first.
+    fn lock_for_write(
+        &self,
+        create: bool,
+    ) -> Result<(Option<lock::DotLock>, File, Metadata), StoreError> {
+        let path = &self.path;
+        let dot = if self.opts.write_locks.dotlock {
+            Some(lock::dotlock(path, &self.opts.lock_policy).map_err(|e| lock_err(path, e))?)
+        } else {
+            None
+        };
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(io_err("open", path))?;
+        let _ = util::fd::set_nonblocking(f.as_raw_fd(), false);
+        for (wanted, how) in [
+            (self.opts.write_locks.flock, KernelLock::Flock),
+            (self.opts.write_locks.fcntl, KernelLock::Fcntl),
+        ] {
+            if wanted {
+                lock::kernel_lock(&f, how, &self.opts.lock_policy)
+                    .map_err(|e| lock_err(path, e))?;
+            }
+        }
+        let md = f.metadata().map_err(io_err("stat", path))?;
+        let same =
+            fs::symlink_metadata(path).is_ok_and(|l| l.ino() == md.ino() && l.dev() == md.dev());
+        if !same || !md.is_file() || md.nlink() != 1 {
+            return Err(StoreError::Changed(path.clone()));
+        }
+        Ok((dot, f, md))
+    }
+
+    /// Rewrites the file under the write locks: the messages with UIDs
+    /// in `expunge` are left out, those in `updates` get new `Status:`,
+    /// `X-Status:`, `X-Keywords:` and `X-UID:` headers (every other byte
+    /// is kept as it is). Messages delivered since the last sync are
+    /// kept untouched. Written to a temporary file renamed over the mbox
+    /// (owner, group and mode kept), or where the directory is not
+    /// writable, in place (see the module documentation).
+    pub fn rewrite(
+        &mut self,
+        updates: &HashMap<u32, FlagUpdate>,
+        expunge: &[u32],
+    ) -> Result<(), StoreError> {
+        if updates.is_empty() && expunge.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let (_dot, mut f, md) = self.lock_for_write(false)?;
+        self.refresh(&mut f, &md)?;
+        let size = md.len();
+        let mut out: Vec<u8> = Vec::new();
+        let mut kept: Vec<u32> = Vec::new();
+        let copy = |out: &mut Vec<u8>, a: u64, b: u64| -> Result<(), StoreError> {
+            let len = usize::try_from(b.saturating_sub(a))
+                .map_err(|_| StoreError::Changed(path.clone()))?;
+            let start = out.len();
+            out.resize(start + len, 0);
+            f.read_exact_at(&mut out[start..], a)
+                .map_err(io_err("read", &path))
+        };
+        copy(&mut out, 0, self.prefix_end)?;
+        let n = self.messages.len();
+        for i in 0..n {
+            let m = &self.messages[i];
+            let next = self
+                .messages
+                .get(i + 1)
+                .map(|x| x.from_offset)
+                .unwrap_or(size);
+            if expunge.contains(&m.uid) {
+                continue;
+            }
+            kept.push(m.uid);
+            match updates.get(&m.uid) {
+                None => copy(&mut out, m.from_offset, next)?,
+                Some(u) => {
+                    let mut raw = Vec::new();
+                    copy(&mut raw, m.from_offset, next)?;
+                    let head_len = usize::try_from(m.body_offset - m.from_offset)
+                        .map_err(|_| StoreError::Changed(path.clone()))?;
+                    out.extend_from_slice(&raw[..head_len.min(raw.len())]);
+                    out.extend_from_slice(&with_flag_headers(
+                        raw.get(head_len..).unwrap_or(&[]),
+                        m.uid,
+                        u,
+                    ));
+                }
+            }
+        }
+        if kept.len() == n && updates.is_empty() {
+            drop(f);
+            self.save_index();
+            return Ok(());
+        }
+        let whole = [(0u64, out.len() as u64)];
+        let src = MemFile(&out);
+        match self.rewrite_by_rename(&src, &md, &whole) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    &e,
+                    StoreError::Io { source, .. } if matches!(source.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS))
+                ) =>
+            {
+                f.write_all_at(&out, 0)
+                    .map_err(io_err("write", &self.path))?;
+                f.set_len(out.len() as u64)
+                    .map_err(io_err("truncate", &self.path))?;
+                f.sync_all().map_err(io_err("fsync", &self.path))?;
+            }
+            Err(e) => return Err(e),
+        }
+        // The new list: the same messages in the same order.
+        let mut r: &[u8] = &out;
+        let p = parse(&mut r, 0, self.opts.unquote_from).map_err(io_err("read", &path))?;
+        if p.messages.len() != kept.len() {
+            // Cannot happen unless a header rewrite made a new `From `
+            // boundary; the next sync parses the file again.
+            self.stamp = Stamp::default();
+            return Err(StoreError::Changed(path));
+        }
+        let md2 = fs::metadata(&path).map_err(io_err("stat", &path))?;
+        self.messages = p
+            .messages
+            .into_iter()
+            .zip(kept)
+            .map(|(mut m, uid)| {
+                m.uid = uid;
+                m
+            })
+            .collect();
+        self.prefix_end = p.prefix_end;
+        self.stamp = Stamp::of(&md2);
+        drop(f);
+        self.save_index();
+        Ok(())
+    }
+
+    /// APPEND: adds `message` at the end under the write locks, with a
+    /// `From MAILER-DAEMON` line dated `date` (now), `>From ` quoting,
+    /// its flags and keywords in `Status:`/`X-Status:`/`X-Keywords:`
+    /// and the next UID in `X-UID:` (so every session numbers it the
+    /// same); CRLF line ends are stored as LF. A missing file is
+    /// created. Returns the new UID. On a failure the file is truncated
+    /// back.
+    pub fn append(
+        &mut self,
+        message: &[u8],
+        flags: &FlagUpdate,
+        date: Option<i64>,
+    ) -> Result<u32, StoreError> {
+        let path = self.path.clone();
+        let (_dot, mut f, md) = self.lock_for_write(true)?;
+        self.refresh(&mut f, &md)?;
+        let uid = self.next_uid;
+        let mut lf = Vec::with_capacity(message.len() + 2);
+        let mut i = 0;
+        while i < message.len() {
+            if message[i] == b'\r' && message.get(i + 1) == Some(&b'\n') {
+                i += 1;
+                continue;
+            }
+            lf.push(message[i]);
+            i += 1;
+        }
+        let body = with_flag_headers(&lf, uid, flags);
+        let time = match date {
+            Some(t) if t >= 0 => {
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.unsigned_abs())
+            }
+            _ => std::time::SystemTime::now(),
+        };
+        let mut out = crate::mbox::from_line("", time).into_bytes();
+        for line in body.split_inclusive(|&b| b == b'\n') {
+            // mboxo, as local delivery writes it: '>' before "From ".
+            if line.starts_with(b"From ") {
+                out.push(b'>');
+            }
+            out.extend_from_slice(line);
+        }
+        if !out.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+        let start = md.len();
+        // A file that does not end in an empty line gets one first, so
+        // the new `From ` line is a boundary.
+        let mut sep: Vec<u8> = Vec::new();
+        if start > 0 {
+            let mut tail = [0u8; 2];
+            let k = usize::try_from(start.min(2)).unwrap_or(2);
+            f.read_exact_at(&mut tail[..k], start - k as u64)
+                .map_err(io_err("read", &path))?;
+            if tail[..k] != *b"\n\n" && !(k == 1 && tail[0] == b'\n') {
+                sep.push(b'\n');
+                if tail[k - 1] != b'\n' {
+                    sep.push(b'\n');
+                }
+            }
+        }
+        sep.extend_from_slice(&out);
+        let res = f
+            .write_all_at(&sep, start)
+            .and_then(|()| f.sync_all())
+            .map_err(io_err("write", &path));
+        if let Err(e) = res {
+            let _ = f.set_len(start);
+            return Err(e);
+        }
+        let md2 = f.metadata().map_err(io_err("stat", &path))?;
+        self.refresh(&mut f, &md2)?;
+        drop(f);
+        self.save_index();
+        match self.messages.last() {
+            Some(m) if m.uid == uid => Ok(uid),
+            _ => Err(StoreError::Changed(path)),
+        }
+    }
+
     fn rewrite_by_rename(
         &self,
-        f: &File,
+        f: &impl FileExt,
         md: &Metadata,
         keep: &[(u64, u64)],
     ) -> Result<(), StoreError> {
@@ -810,7 +1219,7 @@ impl Mbox {
             return;
         };
         let mut s = format!(
-            "mailsuite-mbox-index 1\nV{} N{} S{} M{} I{} P{}\n",
+            "mailsuite-mbox-index 2\nV{} N{} S{} M{} I{} P{}\n",
             self.uid_validity,
             self.next_uid,
             self.stamp.size,
@@ -819,10 +1228,30 @@ impl Mbox {
             self.prefix_end
         );
         for m in &self.messages {
+            let mut status = m.flags.letters();
+            if m.old {
+                status.push('o');
+            }
+            if status.is_empty() {
+                status.push('-');
+            }
             s.push_str(&format!(
-                "{} {} {} {} {} {} {:x} {:x}\n",
-                m.uid, m.from_offset, m.body_offset, m.end, m.size, m.wire_size, m.hash, m.id
+                "{} {} {} {} {} {} {:x} {:x} {status} {}",
+                m.uid,
+                m.from_offset,
+                m.body_offset,
+                m.end,
+                m.size,
+                m.wire_size,
+                m.hash,
+                m.id,
+                m.hidden
             ));
+            for k in &m.keywords {
+                s.push(' ');
+                s.push_str(k);
+            }
+            s.push('\n');
         }
         if let Some(dir) = p.parent() {
             let _ = std::fs::DirBuilder::new()
@@ -840,14 +1269,144 @@ impl Mbox {
     }
 }
 
+/// New flags for a message ([`Mbox::rewrite`], [`Mbox::append`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlagUpdate {
+    pub flags: Flags,
+    pub keywords: Vec<String>,
+}
+
+/// Reads from memory as a file would (for [`Mbox::rewrite_by_rename`]).
+struct MemFile<'a>(&'a [u8]);
+
+impl FileExt for MemFile<'_> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let Ok(off) = usize::try_from(offset) else {
+            return Ok(0);
+        };
+        let src = self.0.get(off..).unwrap_or(&[]);
+        let n = src.len().min(buf.len());
+        buf[..n].copy_from_slice(&src[..n]);
+        Ok(n)
+    }
+
+    fn write_at(&self, _buf: &[u8], _offset: u64) -> io::Result<usize> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
+/// `message` without its managed headers (what an IMAP client sees).
+pub fn strip_managed_headers(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len());
+    let mut skipping = false;
+    let mut pos = 0;
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if content.is_empty() {
+            break;
+        }
+        if !matches!(line.first(), Some(b' ') | Some(b'\t')) {
+            skipping = is_managed_header(line);
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+        pos += line.len();
+    }
+    out.extend_from_slice(&message[pos..]);
+    out
+}
+
+/// `message` (header, empty line, body) with its `Status:`,
+/// `X-Status:`, `X-Keywords:` and `X-UID:` headers replaced by ones
+/// for `u` and `uid`, at the end of the header, in the message's line
+/// end style. `Status: O` is always written (the message has been
+/// seen by a session: not \Recent any more), as Dovecot does.
+pub fn with_flag_headers(message: &[u8], uid: u32, u: &FlagUpdate) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 64);
+    let mut rest = message;
+    let mut skipping = false;
+    let mut eol: &[u8] = b"\n";
+    let mut body_start: Option<usize> = None;
+    let mut pos = 0;
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if content.is_empty() {
+            if line.ends_with(b"\r\n") {
+                eol = b"\r\n";
+            }
+            body_start = Some(pos);
+            break;
+        }
+        if !line.ends_with(b"\n") {
+            // A header without an end: no body.
+            out.extend_from_slice(line);
+            out.extend_from_slice(b"\n");
+            pos += line.len();
+            continue;
+        }
+        if matches!(line.first(), Some(b' ') | Some(b'\t')) {
+            if !skipping {
+                out.extend_from_slice(line);
+            }
+        } else {
+            skipping = is_managed_header(line);
+            if !skipping {
+                out.extend_from_slice(line);
+            }
+        }
+        pos += line.len();
+    }
+    let mut put = |text: String| {
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(eol);
+    };
+    let mut status = String::new();
+    if u.flags.contains(Flags::SEEN) {
+        status.push('R');
+    }
+    status.push('O');
+    put(format!("Status: {status}"));
+    let mut x = String::new();
+    for (f, c) in [
+        (Flags::REPLIED, 'A'),
+        (Flags::FLAGGED, 'F'),
+        (Flags::DRAFT, 'T'),
+        (Flags::TRASHED, 'D'),
+    ] {
+        if u.flags.contains(f) {
+            x.push(c);
+        }
+    }
+    if !x.is_empty() {
+        put(format!("X-Status: {x}"));
+    }
+    if !u.keywords.is_empty() {
+        put(format!("X-Keywords: {}", u.keywords.join(" ")));
+    }
+    put(format!("X-UID: {uid}"));
+    match body_start {
+        Some(b) => {
+            rest = &rest[b..];
+            out.extend_from_slice(rest);
+        }
+        None => out.extend_from_slice(eol),
+    }
+    out
+}
+
 type IndexData = (u32, u32, Stamp, u64, Vec<MboxMessage>);
 
 fn parse_index(data: &[u8]) -> Option<IndexData> {
     let text = std::str::from_utf8(data).ok()?;
     let mut lines = text.lines();
-    if lines.next()? != "mailsuite-mbox-index 1" {
-        return None;
-    }
+    let version = match lines.next()? {
+        "mailsuite-mbox-index 1" => 1,
+        "mailsuite-mbox-index 2" => 2,
+        _ => return None,
+    };
     let mut h = lines.next()?.split(' ');
     let mut field = |k: char| h.next().and_then(|w| w.strip_prefix(k)).map(str::to_string);
     let v: u32 = field('V')?.parse().ok()?;
@@ -864,8 +1423,17 @@ fn parse_index(data: &[u8]) -> Option<IndexData> {
     let mut last_end = prefix_end;
     for line in lines {
         let w: Vec<&str> = line.split(' ').collect();
-        if w.len() != 8 {
+        if (version == 1 && w.len() != 8) || (version == 2 && w.len() < 10) {
             return None;
+        }
+        let mut flags = Flags::NONE;
+        let mut old = false;
+        for c in w.get(8).copied().unwrap_or("-").bytes() {
+            match c {
+                b'o' => old = true,
+                b'-' => {}
+                c => flags = flags.union(Flags::from_letter(c)?),
+            }
         }
         let num = |i: usize| w.get(i).and_then(|x| x.parse::<u64>().ok());
         let m = MboxMessage {
@@ -877,6 +1445,15 @@ fn parse_index(data: &[u8]) -> Option<IndexData> {
             wire_size: num(5)?,
             hash: u64::from_str_radix(w[6], 16).ok()?,
             id: u64::from_str_radix(w[7], 16).ok()?,
+            flags,
+            old,
+            hidden: if version == 2 {
+                w.get(9)?.parse().ok()?
+            } else {
+                0
+            },
+            keywords: w.iter().skip(10).map(|k| k.to_string()).collect(),
+            xuid: 0,
         };
         if m.uid <= last_uid
             || m.uid >= n
@@ -894,10 +1471,16 @@ fn parse_index(data: &[u8]) -> Option<IndexData> {
     Some((
         v,
         n,
-        Stamp {
-            size,
-            mtime_ns,
-            ino,
+        // A version 1 index has no flags: parse the file again (the
+        // messages keep their UIDs by identity).
+        if version == 1 {
+            Stamp::default()
+        } else {
+            Stamp {
+                size,
+                mtime_ns,
+                ino,
+            }
         },
         prefix_end,
         msgs,
@@ -950,6 +1533,37 @@ pub fn list_folders(root: &Path, max_depth: usize) -> Result<Vec<String>, StoreE
     Ok(out)
 }
 
+/// The asctime date in a `From ` line (`Thu Nov  4 08:02:03 2024`,
+/// local time) as Unix time.
+fn parse_asctime(line: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let i = w.iter().rposition(|x| MONTHS.contains(x))?;
+    let mon = MONTHS.iter().position(|m| *m == w[i])?;
+    let day: i32 = w.get(i + 1)?.parse().ok()?;
+    let hms: Vec<i32> = w
+        .get(i + 2)?
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<Vec<i32>>>()?;
+    let year: i32 = w.get(i + 3)?.parse().ok()?;
+    // SAFETY: an all-zero tm is valid; mktime only reads and normalizes it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = year - 1900;
+    tm.tm_mon = i32::try_from(mon).ok()?;
+    tm.tm_mday = day;
+    tm.tm_hour = *hms.first()?;
+    tm.tm_min = *hms.get(1)?;
+    tm.tm_sec = hms.get(2).copied().unwrap_or(0);
+    tm.tm_isdst = -1;
+    // SAFETY: tm is a valid, initialized struct.
+    let t = unsafe { libc::mktime(&mut tm) };
+    #[allow(clippy::useless_conversion)]
+    (t != -1).then_some(i64::from(t))
+}
+
 fn new_uid_validity() -> u32 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -992,6 +1606,40 @@ mod tests {
         assert_eq!(r.messages.len(), 2);
         assert_eq!((r.messages[1].size, r.messages[1].wire_size), (1, 1));
         assert_eq!(p(b"").messages.len(), 0);
+    }
+
+    #[test]
+    fn dovecot_headers() {
+        let data = b"From a  Mon\nX-IMAPbase: 1700 9 $x\nStatus: RO\nX-Status: AF\nX-Keywords: $x  work\nX-UID: 5\nS: 1\n\nb\n";
+        let r = p(data);
+        assert_eq!(r.imapbase, Some((1700, 9)));
+        let m = &r.messages[0];
+        assert_eq!(
+            m.flags,
+            Flags::SEEN.union(Flags::REPLIED).union(Flags::FLAGGED)
+        );
+        assert!(m.old);
+        assert_eq!(m.keywords, ["$x", "work"]);
+        assert_eq!(m.xuid, 5);
+        let u = FlagUpdate {
+            flags: Flags::DRAFT,
+            keywords: vec!["k".into()],
+        };
+        let body = &data[m.body_offset as usize..m.end as usize];
+        let new = with_flag_headers(body, 7, &u);
+        assert_eq!(
+            new,
+            b"X-IMAPbase: 1700 9 $x\nS: 1\nStatus: O\nX-Status: T\nX-Keywords: k\nX-UID: 7\n\nb\n"
+        );
+        assert_eq!(
+            strip_managed_headers(&new),
+            b"X-IMAPbase: 1700 9 $x\nS: 1\n\nb\n"
+        );
+        // Dovecot's pseudo message is no message.
+        let r = p(b"From MAILER-DAEMON x\nX-IMAP: 1700 3\n\npseudo\n\nFrom b y\nS: 2\n\nc\n");
+        assert_eq!(r.messages.len(), 1);
+        assert_eq!(r.imapbase, Some((1700, 3)));
+        assert!(r.prefix_end > 0 && r.prefix_end == r.messages[0].from_offset);
     }
 
     #[test]
