@@ -197,3 +197,34 @@ fn a_delayed_message_warns_its_sender_once() {
         inst.maillog()
     );
 }
+
+#[test]
+fn qmgr_hands_out_flow_tokens_up_to_the_process_limit() {
+    let inst = instance(
+        "qmgr-flow",
+        "default_process_limit = 7\ntransport_maps = inline:{ { gone.example = discard:test } }\n",
+    );
+    inst.start();
+    for n in 0..3 {
+        post(&inst, "nobody@gone.example", &format!("flow {n}"));
+    }
+    assert!(
+        inst.wait_log(": removed", 3, 10 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let queue = inst.dir.join("queue");
+    // cleanup took a token per message, qmgr put them back and topped the
+    // supply up to default_process_limit once it had taken everything in.
+    let flow = ipc::flow::Flow::open(&queue).expect("public/flow");
+    assert!(
+        wait_until(5 * SECOND, || flow.count() == 7),
+        "{} tokens",
+        flow.count()
+    );
+    // A cleanup that finds none waits at most in_flow_delay, then goes on.
+    assert_eq!(flow.get(100), 7);
+    let t = std::time::Instant::now();
+    assert!(!flow.take(Duration::from_millis(200)));
+    assert!(t.elapsed() < SECOND);
+}

@@ -26,6 +26,10 @@
 //!     `hopcount_limit` (554 5.4.0), `line_length_limit` (longer lines are
 //!     stored in pieces and rebuilt on delivery).
 //!
+//!   Before it takes a new message, cleanup takes a flow token from the
+//!   queue manager (`public/flow`), waiting at most `in_flow_delay` when
+//!   mail comes in faster than the queue manager takes it in.
+//!
 //!   Only after the file is complete, fsync'd and renamed into `incoming/`
 //!   (or `hold/`) does cleanup answer "queued"; then it wakes the queue
 //!   manager. A client that goes away before the end leaves nothing behind.
@@ -44,7 +48,7 @@
 //!   sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps,
 //!   header_checks, body_checks, message_size_limit, header_size_limit,
 //!   hopcount_limit, line_length_limit, hash_queue_names, hash_queue_depth,
-//!   queue_service_name.
+//!   queue_service_name, in_flow_delay.
 //!
 //! FILES
 //!   $queue_directory/incoming, $queue_directory/hold,

@@ -38,6 +38,28 @@ pub struct Settings {
     pub qmgr_socket: PathBuf,
     /// `delay_warning_time`; zero: no delay warnings.
     pub delay_warning: u64,
+    /// `in_flow_delay`: how long to wait for a flow token before a message.
+    pub in_flow_delay: std::time::Duration,
+    /// The queue manager's flow-token pipe, once it exists.
+    flow: std::sync::Mutex<Option<ipc::flow::Flow>>,
+}
+
+impl Settings {
+    /// Postfix's flow control: before a new message, take a token from the
+    /// queue manager, waiting at most `in_flow_delay` for one, then go on
+    /// anyway. No pipe yet (no queue manager has run): no wait.
+    fn wait_for_flow_token(&self) {
+        if self.in_flow_delay.is_zero() {
+            return;
+        }
+        let mut flow = self.flow.lock().unwrap_or_else(|e| e.into_inner());
+        if flow.is_none() {
+            *flow = ipc::flow::Flow::open(&self.queue_dir).ok();
+        }
+        if let Some(f) = flow.as_ref() {
+            f.take(self.in_flow_delay);
+        }
+    }
 }
 
 impl Settings {
@@ -68,6 +90,8 @@ impl Settings {
                 .join("public")
                 .join(cfg.str(&p::QUEUE_SERVICE_NAME)),
             delay_warning: cfg.time(&p::DELAY_WARNING_TIME).as_secs(),
+            in_flow_delay: cfg.time(&p::IN_FLOW_DELAY),
+            flow: std::sync::Mutex::new(None),
             queue_dir,
         }
     }
@@ -110,6 +134,7 @@ pub fn serve(s: &Settings, conn: &mut (impl Read + Write)) {
             return;
         }
     };
+    s.wait_for_flow_token();
     let mut writer = match Writer::create_in_queue(&s.queue_dir, "incoming", &s.hash) {
         Ok(w) => w,
         Err(e) => {

@@ -4,6 +4,7 @@
 //!
 //! * [`cleanup`]: how a message is handed to cleanup.
 //! * [`delivery`]: how qmgr hands recipients to a delivery agent.
+//! * [`flow`]: the flow tokens qmgr hands out and cleanup takes (`in_flow_delay`).
 //! * [`frame`]: length-checked frames and payload fields for request streams.
 //! * [`trigger`]: the one-byte wake-up requests to qmgr and pickup.
 //! * [`status`]: the master ↔ worker contract — which descriptors a worker
@@ -11,6 +12,7 @@
 
 pub mod cleanup;
 pub mod delivery;
+pub mod flow;
 pub mod frame;
 pub mod status;
 pub mod trigger;

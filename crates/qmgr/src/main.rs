@@ -10,8 +10,19 @@
 //!   and on `postqueue -f` (`F`: every deferred message is due now). Each
 //!   run first puts messages left in `active/` by a crash back into
 //!   `incoming/`, then moves mail from `incoming/` (and deferred mail whose
-//!   retry time has come) into `active/`, up to `qmgr_message_active_limit`,
-//!   logging `ID: from=<…>, size=N, nrcpt=N (queue active)`.
+//!   retry time has come) into `active/` one message at a time, while fewer
+//!   than `qmgr_message_active_limit` messages and
+//!   `qmgr_message_recipient_limit` recipients are there, logging
+//!   `ID: from=<…>, size=N, nrcpt=N (queue active)`, and hands each
+//!   message's recipients to the delivery agents at once. The run goes on
+//!   until nothing is left to take in and every delivery has finished;
+//!   deferred/ is scanned again every `queue_run_delay` meanwhile.
+//!
+//!   Flow control (`in_flow_delay` above zero): qmgr puts a token into the
+//!   FIFO `public/flow` for each message it takes from `incoming/`, and
+//!   tops the supply up to `default_process_limit` when it has taken all;
+//!   cleanup takes one before each new message, waiting at most
+//!   `in_flow_delay`.
 //!
 //!   Each recipient is routed as trivial-rewrite does it: `transport_maps`,
 //!   then `mydestination` and local address literals → `local_transport`,
@@ -40,7 +51,8 @@
 //!   (queue reader, ipc::delivery).
 //!
 //! CONFIGURATION PARAMETERS
-//!   qmgr_message_active_limit, minimal_backoff_time, maximal_backoff_time,
+//!   qmgr_message_active_limit, qmgr_message_recipient_limit, in_flow_delay,
+//!   default_process_limit, queue_run_delay, minimal_backoff_time, maximal_backoff_time,
 //!   maximal_queue_lifetime, bounce_queue_lifetime, transport_maps,
 //!   mydestination, inet_interfaces, virtual_alias_domains,
 //!   virtual_mailbox_domains, relay_domains, local_transport,
@@ -51,7 +63,7 @@
 //!
 //! FILES
 //!   $queue_directory/{incoming,active,deferred,defer,bounce},
-//!   $queue_directory/public/qmgr, $queue_directory/private/<transport>.
+//!   $queue_directory/public/qmgr, $queue_directory/public/flow, $queue_directory/private/<transport>.
 
 use ipc::trigger;
 use qmgr::manager::Manager;

@@ -9,9 +9,9 @@ use ipc::delivery::{self, Outcome, Rcpt, RcptResult, Request};
 use params::{table as p, Config};
 use queue::logs::{self, Entry, Log};
 use queue::HashSpec;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn now() -> f64 {
     SystemTime::now()
@@ -25,6 +25,9 @@ pub struct Settings {
     pub queue_dir: PathBuf,
     pub hash: HashSpec,
     pub active_limit: usize,
+    pub recipient_limit: usize,
+    pub process_limit: usize,
+    pub run_delay: Duration,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
     pub max_lifetime: Duration,
@@ -40,6 +43,9 @@ impl Settings {
         Settings {
             hash: HashSpec::from_config(cfg),
             active_limit: cfg.int(&p::QMGR_MESSAGE_ACTIVE_LIMIT).max(1) as usize,
+            recipient_limit: cfg.int(&p::QMGR_MESSAGE_RECIPIENT_LIMIT).max(1) as usize,
+            process_limit: cfg.int(&p::DEFAULT_PROCESS_LIMIT).max(1) as usize,
+            run_delay: cfg.time(&p::QUEUE_RUN_DELAY).max(Duration::from_secs(1)),
             min_backoff: cfg.time(&p::MINIMAL_BACKOFF_TIME),
             max_backoff: cfg.time(&p::MAXIMAL_BACKOFF_TIME),
             max_lifetime: cfg.time(&p::MAXIMAL_QUEUE_LIFETIME),
@@ -107,6 +113,23 @@ pub struct Manager {
     resolver: Resolver,
     recovered: bool,
     remover: Remover,
+    /// The flow-token pipe (`public/flow`), when `in_flow_delay` is on.
+    flow: Option<ipc::flow::Flow>,
+}
+
+/// How long a queue run with deliveries under way waits before it looks
+/// at incoming/ again when no delivery finishes (cleanup's wake-ups are
+/// read between runs).
+const NEW_MAIL_POLL: Duration = Duration::from_millis(100);
+
+/// The messages in the active queue, by slot (a job names its message by
+/// slot), and how many messages and recipients they are.
+#[derive(Default)]
+struct Active {
+    slots: Vec<Option<Message>>,
+    free: Vec<usize>,
+    count: usize,
+    recipients: usize,
 }
 
 /// Removes finished queue files (and their logs) on a thread of its own:
@@ -183,15 +206,34 @@ fn queue_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The flow-token pipe, created when missing; none when `in_flow_delay`
+/// is zero (cleanup then never waits).
+fn open_flow(cfg: &Config, queue_dir: &Path) -> Option<ipc::flow::Flow> {
+    if cfg.time(&p::IN_FLOW_DELAY).is_zero() {
+        return None;
+    }
+    match ipc::flow::Flow::create(queue_dir) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            maillog::warning!("{}: {e}", ipc::flow::path(queue_dir).display());
+            None
+        }
+    }
+}
+
 impl Manager {
     pub fn new(cfg: &Config, queue_dir: PathBuf) -> Manager {
         let s = Settings::new(cfg, queue_dir);
-        Manager {
+        let m = Manager {
             resolver: Resolver::new(cfg),
             remover: Remover::new(s.queue_dir.clone(), s.hash.clone()),
+            flow: open_flow(cfg, &s.queue_dir),
             s,
             recovered: false,
-        }
+        };
+        // A queue manager that starts has taken nothing in yet: cleanup may go ahead.
+        m.flow_update(0, true);
+        m
     }
 
     fn depth_of(&self, queue_name: &str) -> usize {
@@ -224,50 +266,195 @@ impl Manager {
         self.recovered = true;
     }
 
-    /// One queue run: new mail, then deferred mail that is due (all of it
-    /// when `flush`), until incoming/ is empty.
+    /// Queue files in `queue_name`, oldest queue ID first, less those in `skip`.
+    fn scan(&self, queue_name: &str, skip: &HashSet<PathBuf>) -> VecDeque<PathBuf> {
+        let mut files = Vec::new();
+        queue_files(
+            &self.s.queue_dir.join(queue_name),
+            self.depth_of(queue_name),
+            &mut files,
+        );
+        files.retain(|p| !skip.contains(p));
+        files.sort_by_key(|p| file_name(p));
+        files.into()
+    }
+
+    /// Deferred mail whose retry time has come (all of it when `flush`).
+    fn scan_deferred(&self, flush: bool, skip: &HashSet<PathBuf>) -> VecDeque<PathBuf> {
+        let mut files = self.scan("deferred", skip);
+        let t = SystemTime::now();
+        files.retain(|p| {
+            flush
+                || std::fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .map(|m| m <= t)
+                    .unwrap_or(false)
+        });
+        files
+    }
+
+    /// Postfix's flow control: a token for each message taken from
+    /// incoming/, the supply topped up to `default_process_limit` when
+    /// there is nothing left to take, and never more than that.
+    fn flow_update(&self, fed_incoming: usize, incoming_idle: bool) {
+        let Some(flow) = &self.flow else { return };
+        let limit = self.s.process_limit;
+        let count = flow.count();
+        if count < limit {
+            if fed_incoming > 0 {
+                flow.put(fed_incoming.min(limit - count));
+            } else if incoming_idle {
+                flow.put(limit - count);
+            }
+        } else if count > limit {
+            flow.get(count - limit);
+        }
+    }
+
+    /// One queue run: new mail and deferred mail that is due (all of it
+    /// when `flush`), until nothing is left to take in and every delivery
+    /// has finished. As Postfix's queue manager does, it takes one message
+    /// at a time into the active queue (while there are fewer than
+    /// `qmgr_message_active_limit` messages and
+    /// `qmgr_message_recipient_limit` recipients in it), hands its
+    /// recipients to the delivery threads at once, and deals with finished
+    /// deliveries in between; incoming/ is looked at again whenever what it
+    /// held has been taken in and a delivery finishes. New and deferred
+    /// mail take turns; deferred/ is scanned again every `queue_run_delay`
+    /// while the run lasts.
     pub fn run(&mut self, flush: bool, deferred_too: bool) {
         if !self.recovered {
             self.recover();
         }
-        let mut first = true;
-        // Files that could not be taken this run (unreadable, races): not retried until the next run.
-        let mut skip: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-        for _ in 0..1000 {
-            let mut batch = Vec::new();
-            queue_files(
-                &self.s.queue_dir.join("incoming"),
-                self.depth_of("incoming"),
-                &mut batch,
-            );
-            batch.retain(|p| !skip.contains(p));
-            batch.sort_by_key(|p| file_name(p));
-            batch.truncate(self.s.active_limit);
-            if first && (deferred_too || flush) {
-                let mut deferred = Vec::new();
-                queue_files(
-                    &self.s.queue_dir.join("deferred"),
-                    self.depth_of("deferred"),
-                    &mut deferred,
-                );
-                let t = SystemTime::now();
-                deferred.retain(|p| {
-                    flush
-                        || std::fs::metadata(p)
-                            .and_then(|m| m.modified())
-                            .map(|m| m <= t)
-                            .unwrap_or(false)
-                });
-                deferred.sort_by_key(|p| file_name(p));
-                deferred.truncate(self.s.active_limit.saturating_sub(batch.len()));
-                batch.extend(deferred);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let private_dir = self.s.queue_dir.join("private");
+        let timeout = self.s.agent_timeout;
+        let mut pool = dispatch::Pool::new(self.s.threads, private_dir, timeout, tx.clone());
+        let mut active = Active::default();
+        // Files that could not be taken (unreadable, races): not retried
+        // until the next run or the next deferred scan.
+        let mut skip: HashSet<PathBuf> = HashSet::new();
+        let mut incoming: VecDeque<PathBuf> = VecDeque::new();
+        let mut deferred: VecDeque<PathBuf> = if deferred_too || flush {
+            self.scan_deferred(flush, &skip)
+        } else {
+            VecDeque::new()
+        };
+        let mut deferred_scanned = Instant::now();
+        let mut rescan = true;
+        let mut prefer_deferred = false;
+        loop {
+            if deferred_scanned.elapsed() >= self.s.run_delay {
+                skip.clear();
+                let due = self.scan_deferred(false, &skip);
+                let known: HashSet<PathBuf> = deferred.iter().cloned().collect();
+                deferred.extend(due.into_iter().filter(|p| !known.contains(p)));
+                deferred_scanned = Instant::now();
             }
-            first = false;
-            if batch.is_empty() {
-                return;
+            let room =
+                active.count < self.s.active_limit && active.recipients < self.s.recipient_limit;
+            if room && incoming.is_empty() && rescan {
+                incoming = self.scan("incoming", &skip);
+                rescan = false;
             }
-            skip.extend(batch.iter().cloned());
-            self.process(batch);
+            let next = if !room {
+                None
+            } else if prefer_deferred && !deferred.is_empty() || incoming.is_empty() {
+                deferred.pop_front().map(|p| (p, false))
+            } else {
+                incoming.pop_front().map(|p| (p, true))
+            };
+            let fed_incoming = match &next {
+                Some((_, from_incoming)) => {
+                    prefer_deferred = *from_incoming;
+                    usize::from(*from_incoming)
+                }
+                None => 0,
+            };
+            self.flow_update(fed_incoming, incoming.is_empty());
+            if let Some((path, _)) = next {
+                self.take(&path, &mut active, &mut skip, &mut pool);
+                // Deliveries that finished meanwhile, without waiting.
+                while let Ok(done) = rx.try_recv() {
+                    self.done(done, &mut active);
+                    rescan = true;
+                }
+                continue;
+            }
+            if active.count == 0 {
+                if rescan {
+                    continue;
+                }
+                break;
+            }
+            // Nothing to take in now: wait for a delivery to finish, and
+            // look at incoming/ again now and then for new mail.
+            match rx.recv_timeout(NEW_MAIL_POLL) {
+                Ok(done) => {
+                    self.done(done, &mut active);
+                    while let Ok(done) = rx.try_recv() {
+                        self.done(done, &mut active);
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            rescan = true;
+        }
+        drop(tx);
+        pool.close();
+        self.flow_update(0, true);
+    }
+
+    /// Takes one file into the active queue and hands its recipients to
+    /// the delivery threads.
+    fn take(
+        &self,
+        path: &Path,
+        active: &mut Active,
+        skip: &mut HashSet<PathBuf>,
+        pool: &mut dispatch::Pool,
+    ) {
+        let Some(mut m) = self.activate(path) else {
+            skip.insert(path.to_path_buf());
+            return;
+        };
+        self.internal(&mut m);
+        let slot = active.free.pop().unwrap_or(active.slots.len());
+        let jobs = self.jobs(slot, &mut m);
+        if m.waiting == 0 {
+            self.finish(&m);
+            active.free.push(slot);
+            return;
+        }
+        active.count += 1;
+        active.recipients += m.recipients.len();
+        if slot == active.slots.len() {
+            active.slots.push(Some(m));
+        } else {
+            active.slots[slot] = Some(m);
+        }
+        pool.submit(jobs);
+    }
+
+    /// A delivery has finished: its results go to the message, which is
+    /// dealt with when it has no deliveries left.
+    fn done(&self, done: dispatch::Done, active: &mut Active) {
+        let Some(Some(m)) = active.slots.get_mut(done.message) else {
+            return;
+        };
+        for (i, res) in done.recipients.iter().zip(done.results) {
+            m.recipients[*i].result = Some((res, done.agent_logged));
+        }
+        m.waiting = m.waiting.saturating_sub(1);
+        if m.waiting > 0 {
+            return;
+        }
+        if let Some(m) = active.slots[done.message].take() {
+            self.finish(&m);
+            active.count -= 1;
+            active.recipients = active.recipients.saturating_sub(m.recipients.len());
+            active.free.push(done.message);
         }
     }
 
@@ -421,37 +608,6 @@ impl Manager {
             }
         }
         jobs
-    }
-
-    fn process(&mut self, batch: Vec<PathBuf>) {
-        let mut messages: Vec<Message> = batch.iter().filter_map(|p| self.activate(p)).collect();
-        let mut jobs = Vec::new();
-        for (i, m) in messages.iter_mut().enumerate() {
-            self.internal(m);
-            jobs.extend(self.jobs(i, m));
-        }
-        for m in messages.iter().filter(|m| m.waiting == 0) {
-            self.finish(m);
-        }
-        if jobs.is_empty() {
-            return;
-        }
-        let (tx, rx) = std::sync::mpsc::channel();
-        let private_dir = self.s.queue_dir.join("private");
-        let (threads, timeout) = (self.s.threads, self.s.agent_timeout);
-        let runner =
-            std::thread::spawn(move || dispatch::run(jobs, threads, private_dir, timeout, tx));
-        for done in rx {
-            let m = &mut messages[done.message];
-            for (i, res) in done.recipients.iter().zip(done.results) {
-                m.recipients[*i].result = Some((res, done.agent_logged));
-            }
-            m.waiting -= 1;
-            if m.waiting == 0 {
-                self.finish(&messages[done.message]);
-            }
-        }
-        let _ = runner.join();
     }
 
     /// After every recipient has a result: log what qmgr decided itself,

@@ -105,8 +105,16 @@ pub fn set_warn_time(path: &Path, secs: u64) -> Result<(), QueueError> {
 }
 
 /// Marks the recipient whose record starts at `offset` as done: overwrites
-/// its type byte `R` with `D` and fsyncs, as Postfix's qmgr does. A
-/// recipient already done is left alone.
+/// its type byte `R` with `D`. A recipient already done is left alone.
+///
+/// The write is not fsync'd, as Postfix's `deliver_completed()` (local,
+/// virtual, smtp, qmgr) does not: the mark only keeps a recipient from
+/// being delivered twice. It reaches the file at once for every process
+/// (a crashed agent or queue manager loses nothing); only an operating
+/// system crash before writeback can lose it, and then the recipient is
+/// delivered again — the duplicate window of DESIGN §4, never lost mail.
+/// On the delivery path the fsync cost more than the delivery itself
+/// (0.5–0.7 ms of ~2 ms per local delivery under load).
 pub fn mark_done(path: &Path, offset: u64) -> Result<(), QueueError> {
     let f = OpenOptions::new()
         .read(true)
@@ -146,12 +154,9 @@ pub fn mark_done(path: &Path, offset: u64) -> Result<(), QueueError> {
     })?;
     match record::RecordType::from_byte(b[0]) {
         Some(record::RecordType::Done) => Ok(()),
-        Some(record::RecordType::Rcpt) => {
-            f.write_all_at(&[record::RecordType::Done.byte()], offset)
-                .map_err(|e| QueueError::io(format!("write {}", path.display()), e))?;
-            f.sync_data()
-                .map_err(|e| QueueError::io(format!("fsync {}", path.display()), e))
-        }
+        Some(record::RecordType::Rcpt) => f
+            .write_all_at(&[record::RecordType::Done.byte()], offset)
+            .map_err(|e| QueueError::io(format!("write {}", path.display()), e)),
         _ => Err(QueueError::NotARecipient {
             path: path.to_path_buf(),
             offset,
