@@ -171,18 +171,11 @@ fn imap_on_an_mbox_spool() {
     ];
     for (i, b) in bodies.iter().enumerate() {
         let n = i + 1;
-        let script = format!(
-            "import smtplib\ns = smtplib.SMTP('127.0.0.1', {smtp}, timeout=10)\ns.sendmail('sender@example.org', ['{rcpt}'], b'Subject: msg {n}\\r\\nFrom: sender@example.org\\r\\n\\r\\n{b}')\ns.quit()\n"
+        let message = format!(
+            "Subject: msg {n}\r\nFrom: sender@example.org\r\n\r\n{}",
+            b.replace("\\r\\n", "\r\n")
         );
-        let out = Command::new("python3")
-            .args(["-c", &script])
-            .output()
-            .expect("python3");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        kit::smtp_send(smtp, "sender@example.org", &[rcpt.as_str()], &message);
         assert!(
             inst.wait_log("status=sent", n, 10 * SECOND),
             "{}",

@@ -37,18 +37,7 @@ fn newaliases(inst: &Instance, text: &str) {
 }
 
 fn smtp_send(port: u16, rcpt: &str, body: &str) {
-    let script = format!(
-        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port})\ns.sendmail('sender@example.org', ['{rcpt}'], {body:?}.encode())\ns.quit()\n"
-    );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "smtplib: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kit::smtp_send(port, "sender@example.org", &[rcpt], body);
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {

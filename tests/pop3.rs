@@ -75,18 +75,10 @@ fn pop3d_uids() -> Vec<u32> {
 }
 
 fn smtp_send(port: u16, rcpt: &str, n: u32) {
-    let script = format!(
-        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port}, timeout=10)\ns.sendmail('sender@example.org', ['{rcpt}'], b'Subject: msg {n}\\r\\nFrom: sender@example.org\\r\\n\\r\\nbody {n} line\\r\\n.dot line {n}\\r\\n')\ns.quit()\n"
+    let message = format!(
+        "Subject: msg {n}\r\nFrom: sender@example.org\r\n\r\nbody {n} line\r\n.dot line {n}\r\n"
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "smtplib: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kit::smtp_send(port, "sender@example.org", &[rcpt], &message);
 }
 
 fn uid_of(name: &str) -> u32 {

@@ -39,18 +39,7 @@ fn instance(name: &str, extra: &str) -> Instance {
 }
 
 fn smtp_send(port: u16, from: &str, rcpts: &[&str], body: &str) {
-    let script = format!(
-        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port})\ns.sendmail({from:?}, {rcpts:?}, {body:?}.encode())\ns.quit()\n"
-    );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "smtplib: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kit::smtp_send(port, from, rcpts, body);
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {

@@ -717,3 +717,12 @@ except imaplib.IMAP4.error as e:
     );
     python_lines(&[], &script, &[user, password])
 }
+
+/// Sends one message with Python's smtplib to 127.0.0.1:`port` (the text
+/// as given, header and body; Rust's escapes are Python's for ASCII).
+pub fn smtp_send(port: u16, from: &str, rcpts: &[&str], message: &str) {
+    let script = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port}, timeout=20)\ns.sendmail({from:?}, {rcpts:?}, {message:?}.encode())\ns.quit()\n"
+    );
+    python_lines(&[], &script, &[]);
+}
