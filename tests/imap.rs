@@ -613,6 +613,11 @@ fn imap4rev2_after_enable() {
     );
     let f = a.run("a8", "SELECT \"Entwürfe\"");
     assert!(f.last().is_some_and(|l| l.starts_with("a8 OK")), "{f:?}");
-    a.run("a9", "LOGOUT");
+    // mailbox_size_limit left at its default: no quota (as Dovecot
+    // without a quota plugin), so a mailbox moved here keeps working.
+    let q = a.run("a9", "GETQUOTAROOT INBOX");
+    assert!(q.iter().any(|l| l == "* QUOTAROOT INBOX"), "{q:?}");
+    assert!(!q.iter().any(|l| l.starts_with("* QUOTA ")), "{q:?}");
+    a.run("a10", "LOGOUT");
     inst.stop();
 }

@@ -55,8 +55,11 @@
 //!   QUOTA: one quota root "" for all of a user's mailboxes, with the
 //!   STORAGE limit mailbox_size_limit (in KiB on the wire);
 //!   GETQUOTAROOT and GETQUOTA report it, and an APPEND or COPY that
-//!   would go past it fails with NO [OVERQUOTA]. With mailbox_size_limit
-//!   = 0 there is no quota root, as with Dovecot without a quota plugin.
+//!   would go past it fails with NO [OVERQUOTA]. Only a
+//!   mailbox_size_limit set in main.cf (or with -o) is a quota; left at
+//!   its default, or 0, there is no quota root, as with Dovecot without
+//!   a quota plugin (the default bounds one mbox file or one Maildir
+//!   message in Postfix, not a whole mailbox).
 //!
 //!   Logins, TLS (STARTTLS; `-o imapd_tls_wrappermode=yes` for imaps on
 //!   993), disable_plaintext_auth (LOGINDISABLED), login_trusted_networks
@@ -129,7 +132,15 @@ impl Settings {
                 0 => imap_proto::DEFAULT_MAX_APPEND_LITERAL,
                 n => n,
             },
-            quota_limit: c.size(&p::MAILBOX_SIZE_LIMIT),
+            // Only a limit set in main.cf is a quota: Postfix's default
+            // bounds one mbox file or one Maildir message, and a mailbox
+            // moved from Dovecot (no quota unless configured) must not
+            // find APPENDs refused.
+            quota_limit: if c.is_set(p::MAILBOX_SIZE_LIMIT.name) {
+                c.size(&p::MAILBOX_SIZE_LIMIT)
+            } else {
+                0
+            },
         }
     }
 
