@@ -35,13 +35,20 @@ fn instance(name: &str) -> Instance {
     inst
 }
 
-/// Unmounts the test's tmpfs when dropped.
+/// Unmounts the test's tmpfs when dropped (after the instance, whose
+/// directory could not be removed while the mount was in it: removed now,
+/// unless the test failed and the directory is to be kept).
 struct Unmount(Option<std::path::PathBuf>);
 
 impl Drop for Unmount {
     fn drop(&mut self) {
         if let Some(dir) = &self.0 {
             let _ = Command::new("umount").arg("-l").arg(dir).status();
+            if !std::thread::panicking() {
+                if let Some(inst_dir) = dir.parent() {
+                    let _ = std::fs::remove_dir_all(inst_dir);
+                }
+            }
         }
     }
 }
