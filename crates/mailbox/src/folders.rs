@@ -15,13 +15,14 @@
 //! `subscriptions.lock` (O_EXCL, Dovecot's dotlock name), written into
 //! the lock file and renamed over the file.
 
+use crate::lock::ReplaceLock;
 use crate::store::StoreError;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, OpenOptions};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The IMAP hierarchy separator of the Maildir++ layout.
 pub const SEPARATOR: char = '.';
@@ -76,90 +77,6 @@ impl From<StoreError> for FolderError {
 
 fn io_err(what: &'static str, path: &Path, e: io::Error) -> FolderError {
     FolderError::Store(StoreError::io(what, path, e))
-}
-
-/// A file replaced under a dotlock: `NAME.lock` is created with O_EXCL
-/// (the lock), the new contents are written into it, fsync'd, and it is
-/// renamed over `NAME`. Dropped uncommitted, the lock file is removed.
-pub(crate) struct DotLock {
-    lock: PathBuf,
-    target: PathBuf,
-    file: Option<File>,
-}
-
-impl DotLock {
-    /// Takes `target.lock`, retrying up to `timeout`; a lock not touched
-    /// for `stale` is removed.
-    pub(crate) fn acquire(
-        target: &Path,
-        timeout: Duration,
-        stale: Duration,
-    ) -> Result<DotLock, StoreError> {
-        let mut lock = target.as_os_str().to_owned();
-        lock.push(".lock");
-        let lock = PathBuf::from(lock);
-        let start = Instant::now();
-        loop {
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&lock)
-            {
-                Ok(f) => {
-                    return Ok(DotLock {
-                        lock,
-                        target: target.to_path_buf(),
-                        file: Some(f),
-                    })
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let is_stale = fs::symlink_metadata(&lock)
-                        .ok()
-                        .and_then(|m| m.modified().ok())
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age > stale);
-                    if is_stale {
-                        let _ = fs::remove_file(&lock);
-                        continue;
-                    }
-                    if start.elapsed() >= timeout {
-                        return Err(StoreError::LockBusy(lock));
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => return Err(StoreError::io("create", &lock, e)),
-            }
-        }
-    }
-
-    /// Writes `data`, fsyncs, renames over the target (releasing the lock).
-    pub(crate) fn commit(mut self, data: &[u8]) -> Result<(), StoreError> {
-        let Some(mut f) = self.file.take() else {
-            return Err(StoreError::Changed(self.lock.clone()));
-        };
-        let res = f
-            .write_all(data)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| StoreError::io("write", &self.lock, e))
-            .and_then(|()| {
-                fs::rename(&self.lock, &self.target)
-                    .map_err(|e| StoreError::io("rename", &self.lock, e))
-            });
-        if res.is_err() {
-            let _ = fs::remove_file(&self.lock);
-        }
-        res
-    }
-}
-
-impl Drop for DotLock {
-    fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.lock);
-        }
-    }
 }
 
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -802,7 +719,7 @@ impl Folders {
             crate::maildir::make_maildir(&self.root)
                 .map_err(|e| io_err("create", &self.root, e))?;
         }
-        let lock = DotLock::acquire(&path, LOCK_TIMEOUT, Duration::from_secs(30))?;
+        let lock = ReplaceLock::acquire(&path, LOCK_TIMEOUT, Duration::from_secs(30))?;
         let (version, mut names) = self.read_subscriptions()?;
         if !change(&mut names) {
             return Ok(());

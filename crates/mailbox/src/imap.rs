@@ -34,7 +34,8 @@
 //! visible) under `dovecot-uidlist.lock`, so their UIDs are known at
 //! once; such messages are not \Recent for anyone.
 
-use crate::folders::{DotLock, MailboxPath};
+use crate::folders::MailboxPath;
+use crate::lock::ReplaceLock;
 use crate::maildir_store::{read_keywords, Maildir, MaildirOpenOptions};
 use crate::mbox_store::{FlagUpdate, Mbox, MboxOpenOptions};
 use crate::modseq::ModSeqs;
@@ -156,7 +157,7 @@ fn ensure_keywords(control: &Path, names: &[String]) -> Result<Vec<(char, String
             ));
         }
     }
-    let lock = DotLock::acquire(
+    let lock = ReplaceLock::acquire(
         &control.join(KEYWORDS),
         LOCK_TIMEOUT,
         Duration::from_secs(30),
@@ -268,7 +269,7 @@ fn reconcile_mbox_modseqs(
         return;
     };
     let path = dir.join(crate::modseq::MODSEQ_FILE);
-    let lock = match DotLock::acquire(&path, LOCK_TIMEOUT, Duration::from_secs(120)) {
+    let lock = match ReplaceLock::acquire(&path, LOCK_TIMEOUT, Duration::from_secs(120)) {
         Ok(l) => l,
         Err(e) => {
             maillog::warning!("{}: {e}", path.display());

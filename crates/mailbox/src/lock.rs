@@ -15,14 +15,20 @@
 //!
 //! `mailbox_delivery_lock` names the set ([`LockMethods::parse`]); Debian's
 //! Postfix uses "fcntl, dotlock".
+//!
+//! And Dovecot's way of replacing a small control file
+//! (`dovecot-uidlist`, `dovecot-keywords`, `subscriptions`, our modseqs):
+//! `ReplaceLock` takes `NAME.lock` with O_EXCL, the new contents are
+//! written into it and it is renamed over `NAME`.
 
 use crate::error::{strerror, DeliveryError, ErrorKind};
-use std::fs::{self, OpenOptions};
-use std::io;
+use crate::store::StoreError;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Which locks to take, as `mailbox_delivery_lock` lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,6 +249,91 @@ pub(crate) fn dotlock_error(path: &Path, e: io::Error, def_status: &'static str)
         );
     }
     DeliveryError::from_io(what, e, def_status)
+}
+
+/// A file replaced under a dotlock: `NAME.lock` is created with O_EXCL
+/// (the lock), the new contents are written into it, fsync'd, and it is
+/// renamed over `NAME`. Dropped uncommitted, the lock file is removed.
+pub(crate) struct ReplaceLock {
+    lock: PathBuf,
+    target: PathBuf,
+    file: Option<File>,
+}
+
+impl ReplaceLock {
+    /// Takes `target.lock`, retrying up to `timeout`; a lock not touched
+    /// for `stale` is removed.
+    pub(crate) fn acquire(
+        target: &Path,
+        timeout: Duration,
+        stale: Duration,
+    ) -> Result<ReplaceLock, StoreError> {
+        let mut lock = target.as_os_str().to_owned();
+        lock.push(".lock");
+        let lock = PathBuf::from(lock);
+        let start = Instant::now();
+        loop {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&lock)
+            {
+                Ok(f) => {
+                    return Ok(ReplaceLock {
+                        lock,
+                        target: target.to_path_buf(),
+                        file: Some(f),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let is_stale = fs::symlink_metadata(&lock)
+                        .ok()
+                        .and_then(|m| m.modified().ok())
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > stale);
+                    if is_stale {
+                        maillog::warning!("{}: removed stale lock file", lock.display());
+                        let _ = fs::remove_file(&lock);
+                        continue;
+                    }
+                    if start.elapsed() >= timeout {
+                        return Err(StoreError::LockBusy(lock));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(StoreError::io("create", &lock, e)),
+            }
+        }
+    }
+
+    /// Writes `data`, fsyncs, renames over the target (releasing the lock).
+    pub(crate) fn commit(mut self, data: &[u8]) -> Result<(), StoreError> {
+        let Some(mut f) = self.file.take() else {
+            return Err(StoreError::Changed(self.lock.clone()));
+        };
+        let res = f
+            .write_all(data)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| StoreError::io("write", &self.lock, e))
+            .and_then(|()| {
+                fs::rename(&self.lock, &self.target)
+                    .map_err(|e| StoreError::io("rename", &self.lock, e))
+            });
+        if res.is_err() {
+            let _ = fs::remove_file(&self.lock);
+        }
+        res
+    }
+}
+
+impl Drop for ReplaceLock {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.lock);
+        }
+    }
 }
 
 #[cfg(test)]

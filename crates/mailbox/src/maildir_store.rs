@@ -700,7 +700,7 @@ impl Maildir {
         if !self.modseqs.needs_update(self.uid_validity, &current) {
             return;
         }
-        let lock = match crate::folders::DotLock::acquire(
+        let lock = match crate::lock::ReplaceLock::acquire(
             &path,
             self.opts.lock_timeout,
             Duration::from_secs(120),

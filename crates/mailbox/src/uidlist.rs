@@ -24,9 +24,8 @@
 //! never lock: they see the old file or the new one.
 
 use crate::store::StoreError;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -234,81 +233,34 @@ pub fn new_guid() -> String {
 /// A held `dovecot-uidlist.lock`. [`Self::commit`] writes the new list
 /// and renames it into place (which also releases the lock); dropping
 /// it uncommitted removes the lock file.
-#[derive(Debug)]
 pub struct UidListLock {
     dir: PathBuf,
-    file: Option<File>,
+    lock: crate::lock::ReplaceLock,
+}
+
+impl std::fmt::Debug for UidListLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UidListLock")
+            .field("dir", &self.dir)
+            .finish()
+    }
 }
 
 impl UidListLock {
     /// Takes the lock in `dir`, retrying every 10 ms up to `timeout`; a
     /// lock file not modified for [`STALE_AFTER`] is removed.
     pub fn acquire(dir: &Path, timeout: Duration) -> Result<UidListLock, StoreError> {
-        let path = dir.join(UIDLIST_LOCK);
-        let start = std::time::Instant::now();
-        loop {
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path)
-            {
-                Ok(f) => {
-                    return Ok(UidListLock {
-                        dir: dir.to_path_buf(),
-                        file: Some(f),
-                    })
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let stale = fs::symlink_metadata(&path)
-                        .ok()
-                        .and_then(|m| m.modified().ok())
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age > STALE_AFTER);
-                    if stale {
-                        maillog::warning!("{}: removed stale lock file", path.display());
-                        let _ = fs::remove_file(&path);
-                        continue;
-                    }
-                    if start.elapsed() >= timeout {
-                        return Err(StoreError::LockBusy(path));
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => return Err(StoreError::io("create", &path, e)),
-            }
-        }
+        Ok(UidListLock {
+            dir: dir.to_path_buf(),
+            lock: crate::lock::ReplaceLock::acquire(&dir.join(UIDLIST), timeout, STALE_AFTER)?,
+        })
     }
 
     /// Writes `list` into the lock file, fsyncs it, renames it to
     /// `dovecot-uidlist` and fsyncs the directory.
-    pub fn commit(mut self, list: &UidList) -> Result<(), StoreError> {
-        let lock = self.dir.join(UIDLIST_LOCK);
-        let target = self.dir.join(UIDLIST);
-        let Some(mut f) = self.file.take() else {
-            return Err(StoreError::Changed(lock));
-        };
-        let res = f
-            .write_all(&list.to_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|e| StoreError::io("write", &lock, e))
-            .and_then(|()| {
-                fs::rename(&lock, &target).map_err(|e| StoreError::io("rename", &lock, e))
-            });
-        if res.is_err() {
-            let _ = fs::remove_file(&lock);
-            return res;
-        }
+    pub fn commit(self, list: &UidList) -> Result<(), StoreError> {
+        self.lock.commit(&list.to_bytes())?;
         util::safe_file::sync_dir(&self.dir).map_err(|e| StoreError::io("fsync", &self.dir, e))
-    }
-}
-
-impl Drop for UidListLock {
-    fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(self.dir.join(UIDLIST_LOCK));
-        }
     }
 }
 
