@@ -396,7 +396,7 @@ pub fn serve<P: Protocol>(ctx: &Context, client: Client, s: &Settings, proto: &P
     };
     drop(child_end);
     drop(tls);
-    let result = broker(&mut chan, s, P::SERVICE, peer, local);
+    let result = broker(&mut chan, s, P::SERVICE, (peer, local, network_secure));
     let Some((user, tls_relay, pending)) = result else {
         finish_child(&mut chan, child);
         return;
@@ -493,14 +493,16 @@ fn wait_eof(chan: &mut UnixStream) {
 pub const MAX_AUTH_ATTEMPTS: u32 = 3;
 
 /// The root side of the login: frames from the pre-login process, each
-/// checked with the auth service. The user, whether the pre-login
-/// process stays on as the TLS relay, and the pending client bytes.
+/// checked with the auth service. `client`: the peer and local
+/// addresses, and whether the peer is the local host or in
+/// login_trusted_networks (worked out once, in [`serve`]). Returns the
+/// user, whether the pre-login process stays on as the TLS relay, and the
+/// pending client bytes.
 fn broker(
     chan: &mut UnixStream,
     s: &Settings,
     service: &str,
-    peer: Option<SocketAddr>,
-    local: Option<SocketAddr>,
+    client: (Option<SocketAddr>, Option<SocketAddr>, bool),
 ) -> Option<(User, bool, Vec<u8>)> {
     let _ = chan.set_read_timeout(Some(s.idle * 4 + Duration::from_secs(60)));
     for _ in 0..MAX_AUTH_ATTEMPTS {
@@ -512,7 +514,7 @@ fn broker(
                 return None;
             }
         };
-        let (answer, ok) = check(&attempt, s, service, peer, local);
+        let (answer, ok) = check(&attempt, s, service, client);
         let failed = ok.is_none();
         if frame::write_answer(chan, answer).is_err() {
             return None;
@@ -537,12 +539,9 @@ fn check(
     a: &Attempt,
     s: &Settings,
     service: &str,
-    peer: Option<SocketAddr>,
-    local: Option<SocketAddr>,
+    (peer, local, network_secure): (Option<SocketAddr>, Option<SocketAddr>, bool),
 ) -> (Answer, Option<User>) {
     let rip: Option<IpAddr> = peer.map(|a| a.ip());
-    let network_secure = local_client(peer, local)
-        || peer.is_some_and(|p| s.trusted.iter().any(|c| c.contains(p.ip())));
     let req = auth::client::Request {
         service: service.into(),
         rip,
