@@ -78,7 +78,7 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   mail_location, imap_max_line_length, imap_client_idle_timeout,
-//!   imap_idle_notify_interval, mailbox_idle_check_interval,
+//!   imap_idle_notify_interval,
 //!   message_size_limit (the largest APPEND), mailbox_size_limit (the
 //!   QUOTA limit), login_greeting,
 //!   disable_plaintext_auth, login_trusted_networks, auth_mechanisms,
@@ -111,7 +111,6 @@ pub struct Settings {
     pub mail_location: String,
     pub idle: Duration,
     pub idle_notify: Duration,
-    pub idle_check: Duration,
     pub max_line: usize,
     pub max_append: u64,
     /// mailbox_size_limit: the QUOTA limit on all of a user's
@@ -126,7 +125,6 @@ impl Settings {
             mail_location: c.str(&p::MAIL_LOCATION).to_string(),
             idle: c.time(&p::IMAP_CLIENT_IDLE_TIMEOUT),
             idle_notify: c.time(&p::IMAP_IDLE_NOTIFY_INTERVAL),
-            idle_check: c.time(&p::MAILBOX_IDLE_CHECK_INTERVAL),
             max_line: usize::try_from(c.size(&p::IMAP_MAX_LINE_LENGTH)).unwrap_or(65536),
             max_append: match c.size(&p::MESSAGE_SIZE_LIMIT) {
                 0 => imap_proto::DEFAULT_MAX_APPEND_LITERAL,
