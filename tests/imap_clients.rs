@@ -317,36 +317,38 @@ fn mbsync_mirrors_5000_messages_and_syncs_both_ways() {
     // 2. Changes on both sides.
     // Near: flag messages 10..=19, mark 20..=24 seen, add 3 messages.
     let mut flagged = Vec::new();
-    for sub in ["cur", "new"] {
-        for e in std::fs::read_dir(near_inbox.join(sub))
-            .expect("near")
-            .flatten()
-        {
-            let b = std::fs::read(e.path()).expect("read");
-            let t = String::from_utf8_lossy(&b);
-            let Some(i) = t
-                .lines()
-                .find_map(|l| l.strip_prefix("Message-ID: <"))
-                .and_then(|r| r.split('.').next())
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let add = match i {
-                10..=19 => 'F',
-                20..=24 => 'S',
-                _ => continue,
-            };
-            let name = e.file_name().to_string_lossy().into_owned();
-            let (base, flags) = name.split_once(":2,").unwrap_or((&name, ""));
-            let mut f: Vec<char> = flags.chars().chain([add]).collect();
-            f.sort();
-            f.dedup();
-            let new = format!("{base}:2,{}", f.into_iter().collect::<String>());
-            std::fs::rename(e.path(), near_inbox.join("cur").join(new)).expect("flag");
-            if add == 'F' {
-                flagged.push(i);
-            }
+    // Listed before any rename: a file renamed within cur/ while
+    // read_dir walks it may be listed again under its new name.
+    let listed: Vec<std::fs::DirEntry> = ["cur", "new"]
+        .iter()
+        .flat_map(|sub| std::fs::read_dir(near_inbox.join(sub)).expect("near"))
+        .flatten()
+        .collect();
+    for e in listed {
+        let b = std::fs::read(e.path()).expect("read");
+        let t = String::from_utf8_lossy(&b);
+        let Some(i) = t
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: <"))
+            .and_then(|r| r.split('.').next())
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let add = match i {
+            10..=19 => 'F',
+            20..=24 => 'S',
+            _ => continue,
+        };
+        let name = e.file_name().to_string_lossy().into_owned();
+        let (base, flags) = name.split_once(":2,").unwrap_or((&name, ""));
+        let mut f: Vec<char> = flags.chars().chain([add]).collect();
+        f.sort();
+        f.dedup();
+        let new = format!("{base}:2,{}", f.into_iter().collect::<String>());
+        std::fs::rename(e.path(), near_inbox.join("cur").join(new)).expect("flag");
+        if add == 'F' {
+            flagged.push(i);
         }
     }
     assert_eq!(flagged.len(), 10);
