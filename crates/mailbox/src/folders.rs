@@ -491,13 +491,11 @@ impl Folders {
         if to == "INBOX" {
             return Err(FolderError::Exists);
         }
-        if from == "INBOX" {
-            // Dovecot moves INBOX's messages into the new mailbox; not
-            // done for mbox yet.
-            return Err(FolderError::Invalid(from));
-        }
         if to.starts_with(&format!("{from}/")) || to == from {
             return Err(FolderError::Invalid(to));
+        }
+        if from == "INBOX" {
+            return self.mbox_rename_inbox(&to);
         }
         let from_path = self.path(&from)?;
         let to_path = self.path(&to)?;
@@ -526,6 +524,47 @@ impl Folders {
         }
         let _ = util::safe_file::sync_dir(&self.root);
         self.rename_subscriptions(&from, &to)
+    }
+
+    /// RENAME INBOX on mbox (RFC 3501 6.3.5): a new mbox `to` (normalized,
+    /// not INBOX) gets all of INBOX's messages with their flags,
+    /// keywords and UIDs, and INBOX is left empty, not removed
+    /// ([`Mbox::move_all_to`], under INBOX's write locks, so mail
+    /// delivered meanwhile waits and stays in INBOX). As
+    /// [`Self::rename_inbox`] for Maildir: subscriptions are not changed.
+    fn mbox_rename_inbox(&self, to: &str) -> Result<(), FolderError> {
+        use crate::mbox_store::{Mbox, MboxOpenOptions, INDEX_FILE};
+        let Layout::Mbox { inbox, .. } = &self.layout else {
+            return Err(FolderError::Invalid(to.to_string()));
+        };
+        let to_path = self.path(to)?;
+        if fs::symlink_metadata(&to_path).is_ok() {
+            return Err(FolderError::Exists);
+        }
+        if let Some(parent) = to_path.parent() {
+            mkdirs(parent)?;
+        }
+        let opts = |dir: Option<PathBuf>| MboxOpenOptions {
+            index_path: dir.map(|d| d.join(INDEX_FILE)),
+            ..MboxOpenOptions::default()
+        };
+        // A mailbox of this name deleted earlier leaves no index behind.
+        let to_index = self.index_dir(to);
+        if let Some(d) = &to_index {
+            let _ = fs::remove_dir_all(d);
+        }
+        let inbox_index = self.index_dir("INBOX");
+        if let Some(d) = &inbox_index {
+            mkdirs(d)?;
+        }
+        let mut mb = Mbox::open(inbox, opts(inbox_index))?;
+        match mb.move_all_to(&to_path, opts(to_index)) {
+            Ok(_) => Ok(()),
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
+                Err(FolderError::Exists)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A hidden, unique directory name in the root (skipped by listings:

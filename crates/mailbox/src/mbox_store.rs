@@ -1,6 +1,7 @@
 //! Reading an mbox file: messages split at `From ` lines, `>From `
-//! quoting undone, sizes as POP3/IMAP count them, expunge by rewriting,
-//! and an index so a large mbox is not parsed on every open.
+//! quoting undone, sizes as POP3/IMAP count them, flags in headers
+//! (changed in place where they fit), expunge by rewriting, and an
+//! index so a large mbox is not parsed on every open.
 //!
 //! * **Splitting**: a message starts at a line beginning `From ` at the
 //!   start of the file or after an empty line; the empty line before the
@@ -22,8 +23,17 @@
 //!   them: `Status:` (R \Seen, O old), `X-Status:` (A F T D),
 //!   `X-Keywords:`; `X-UID:` (and Dovecot's `X-IMAPbase:` when there is
 //!   no index yet) give UIDs that survive a reparse and a migration.
-//!   [`Mbox::rewrite`] writes them for changed messages (temp + rename,
-//!   or in place, under the write locks); [`Mbox::append`] for APPEND.
+//!   [`Mbox::rewrite`] writes them for changed messages under the write
+//!   locks; [`Mbox::append`] for APPEND. As Dovecot, mailsuite ends
+//!   the `X-Keywords:` it writes with [`KEYWORDS_PADDING`] spaces (which
+//!   readers take as nothing), so a later flag change usually fits in
+//!   the message's header block: then only those bytes are overwritten
+//!   (pwrite, fsync; no message changes length, the file keeps its
+//!   inode, and its mtime is made to move on so other sessions see the
+//!   change). A change that does not fit, or an expunge, rewrites the
+//!   file (temp + rename, or in place).
+//! * **RENAME INBOX** ([`Mbox::move_all_to`]): the messages are copied
+//!   into the new mbox and the file is cut back, under the write locks.
 //! * **Index** (`mailsuite-mbox-index 2`; version 1 is read): UIDVALIDITY, next UID, the
 //!   file's size, mtime and inode, and per message its UID, offsets,
 //!   sizes and an identity hash. When the file is unchanged the index is
@@ -40,6 +50,10 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// The index file's name in a mailbox's index directory
+/// ([`crate::location::Location::mbox_index_path`]).
+pub const INDEX_FILE: &str = "mailsuite-mbox.index";
 
 /// How to open an mbox.
 #[derive(Debug, Clone)]
@@ -871,6 +885,78 @@ impl Mbox {
         Ok(())
     }
 
+    /// RENAME INBOX: moves every message into the new mbox `dest`,
+    /// leaving this one empty (not removed). All under this mbox's
+    /// write locks, so a delivery waits until it is done and lands in
+    /// the emptied mbox: the messages are copied, byte for byte, into a
+    /// temporary file beside `dest`, fsynced, renamed to `dest` (an
+    /// `AlreadyExists` error when that exists), and then this mbox is
+    /// cut back to the bytes before its first message. Anything written
+    /// meanwhile by a writer that ignores the locks is kept. The messages
+    /// keep their UIDs, flags and keywords in `dest`, which gets this
+    /// mbox's UIDVALIDITY and an index (`dest_opts.index_path`) as the
+    /// uidlist copy of a Maildir's RENAME INBOX does; this one keeps its
+    /// UIDVALIDITY and next UID, so UIDs are never reused. A missing
+    /// file gives an empty `dest`. Returns how many messages moved.
+    pub fn move_all_to(
+        &mut self,
+        dest: &Path,
+        dest_opts: MboxOpenOptions,
+    ) -> Result<usize, StoreError> {
+        let (_dot, mut f, md) = match self.lock_for_write(false) {
+            Ok(l) => l,
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                copy_into_new_mbox(None, 0, 0, dest)?;
+                return Ok(0);
+            }
+            Err(e) => return Err(e),
+        };
+        self.refresh(&mut f, &md)?;
+        let size = md.len();
+        let start = self.messages.first().map_or(size, |m| m.from_offset);
+        let dmd = copy_into_new_mbox(Some((&f, &self.path)), start, size, dest)?;
+        let moved = Mbox {
+            path: dest.to_path_buf(),
+            opts: dest_opts,
+            uid_validity: self.uid_validity,
+            next_uid: self.next_uid,
+            messages: self
+                .messages
+                .iter()
+                .map(|m| MboxMessage {
+                    from_offset: m.from_offset - start,
+                    body_offset: m.body_offset - start,
+                    end: m.end - start,
+                    ..m.clone()
+                })
+                .collect(),
+            stamp: Stamp::of(&dmd),
+            prefix_end: 0,
+            last_sync: SyncKind::Full,
+        };
+        moved.save_index();
+        // Cut back to the prefix (Dovecot's pseudo message, if any),
+        // keeping what was written past the end meanwhile.
+        let now = f.metadata().map_err(io_err("stat", &self.path))?;
+        let mut keep: Vec<(u64, u64)> = Vec::new();
+        let prefix = self.prefix_end.min(start);
+        if prefix > 0 {
+            keep.push((0, prefix));
+        }
+        if now.len() > size {
+            keep.push((size, now.len()));
+        }
+        let new_len = keep.iter().map(|(a, b)| b - a).sum();
+        self.rewrite_in_place(&f, &keep, new_len)?;
+        let count = self.messages.len();
+        self.messages.clear();
+        let md2 = f.metadata().map_err(io_err("stat", &self.path))?;
+        self.refresh(&mut f, &md2)?;
+        drop(f);
+        self.save_index();
+        Ok(count)
+    }
+
     /// Takes the write locks (dotlock, then the kernel locks) and opens
     /// the file read-write; checks it is still the one the path names.
     /// `create`: a missing file is created (0600) first.
@@ -916,8 +1002,14 @@ impl Mbox {
     /// in `expunge` are left out, those in `updates` get new `Status:`,
     /// `X-Status:`, `X-Keywords:` and `X-UID:` headers (every other byte
     /// is kept as it is). Messages delivered since the last sync are
-    /// kept untouched. Written to a temporary file renamed over the mbox
-    /// (owner, group and mode kept), or where the directory is not
+    /// kept untouched.
+    ///
+    /// Flag changes alone are written in place when each message's new
+    /// headers fit in its header block (the padding of `X-Keywords:`
+    /// takes up the difference): only those bytes are overwritten, no
+    /// message changes length, and the file keeps its inode. Otherwise
+    /// the whole file is written to a temporary file renamed over the
+    /// mbox (owner, group and mode kept), or where the directory is not
     /// writable, in place (see the module documentation).
     pub fn rewrite(
         &mut self,
@@ -930,6 +1022,14 @@ impl Mbox {
         let path = self.path.clone();
         let (_dot, mut f, md) = self.lock_for_write(false)?;
         self.refresh(&mut f, &md)?;
+        if expunge.is_empty() {
+            if let Some(patches) = self.in_place_patches(&f, updates)? {
+                let res = self.write_patches(&f, &md, patches);
+                drop(f);
+                self.save_index();
+                return res;
+            }
+        }
         let size = md.len();
         let mut out: Vec<u8> = Vec::new();
         let mut kept: Vec<u32> = Vec::new();
@@ -1016,6 +1116,156 @@ impl Mbox {
         self.stamp = Stamp::of(&md2);
         drop(f);
         self.save_index();
+        Ok(())
+    }
+
+    /// The header block of `m` (from after its `From ` line through
+    /// the empty line ending the header), read from `f`; `None` when
+    /// there is none in the message's first [`IN_PLACE_HEADER_MAX`]
+    /// bytes.
+    fn header_block(&self, f: &File, m: &MboxMessage) -> Result<Option<Vec<u8>>, StoreError> {
+        let limit = m.end.min(m.body_offset.saturating_add(IN_PLACE_HEADER_MAX));
+        let mut buf: Vec<u8> = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let mut off = m.body_offset;
+        let mut line_start = 0usize;
+        loop {
+            while let Some(i) = buf[line_start..].iter().position(|&b| b == b'\n') {
+                let end = line_start + i + 1;
+                if matches!(&buf[line_start..end], b"\n" | b"\r\n") {
+                    buf.truncate(end);
+                    return Ok(Some(buf));
+                }
+                line_start = end;
+            }
+            if off >= limit {
+                return Ok(None);
+            }
+            let want =
+                usize::try_from((limit - off).min(chunk.len() as u64)).unwrap_or(chunk.len());
+            let n = f
+                .read_at(&mut chunk[..want], off)
+                .map_err(io_err("read", &self.path))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            off += n as u64;
+        }
+    }
+
+    /// The in-place writes for `updates` (see [`Self::rewrite`]), or
+    /// `None` when one of them does not fit. `f` is locked for writing
+    /// and the list is up to date with it.
+    fn in_place_patches(
+        &self,
+        f: &File,
+        updates: &HashMap<u32, FlagUpdate>,
+    ) -> Result<Option<Vec<Patch>>, StoreError> {
+        let mut uids: Vec<u32> = updates.keys().copied().collect();
+        uids.sort_unstable();
+        let mut out = Vec::new();
+        for uid in uids {
+            let (Some(pos), Some(u)) = (self.position(uid), updates.get(&uid)) else {
+                continue;
+            };
+            let m = &self.messages[pos];
+            let Some(old) = self.header_block(f, m)? else {
+                return Ok(None);
+            };
+            let Some(new) = fitted_flag_headers(&old, uid, u) else {
+                return Ok(None);
+            };
+            if new == old {
+                continue;
+            }
+            let from_len = usize::try_from(m.body_offset - m.from_offset)
+                .map_err(|_| StoreError::Changed(self.path.clone()))?;
+            let mut from_line = vec![0u8; from_len];
+            f.read_exact_at(&mut from_line, m.from_offset)
+                .map_err(io_err("read", &self.path))?;
+            let one = |block: &[u8]| -> Result<Option<MboxMessage>, StoreError> {
+                let mut data = from_line.clone();
+                data.extend_from_slice(block);
+                let mut r: &[u8] = &data;
+                let mut p = parse(&mut r, m.from_offset, self.opts.unquote_from)
+                    .map_err(io_err("read", &self.path))?;
+                Ok((p.messages.len() == 1).then(|| p.messages.remove(0)))
+            };
+            let (Some(before), Some(after)) = (one(&old)?, one(&new)?) else {
+                return Ok(None);
+            };
+            // The new headers must not move the message's boundaries nor
+            // change what identifies it (the parse of the whole file
+            // would then differ from the list kept here).
+            if before.body_offset != after.body_offset
+                || before.end != after.end
+                || before.id != after.id
+                || before.size != after.size
+            {
+                return Ok(None);
+            }
+            out.push(Patch {
+                pos,
+                at: m.body_offset,
+                old,
+                new,
+                before,
+                after,
+            });
+        }
+        Ok(Some(out))
+    }
+
+    /// Writes `patches` in place (only the bytes that differ), fsyncs,
+    /// and brings the list and the stamp up to date. `f` is locked for
+    /// writing; `md` is how it was before.
+    fn write_patches(
+        &mut self,
+        f: &File,
+        md: &Metadata,
+        patches: Vec<Patch>,
+    ) -> Result<(), StoreError> {
+        let mut wrote = false;
+        for p in &patches {
+            let pre = p.old.iter().zip(&p.new).take_while(|(a, b)| a == b).count();
+            let suf = p.old[pre..]
+                .iter()
+                .rev()
+                .zip(p.new[pre..].iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let range = pre..p.new.len() - suf;
+            if range.is_empty() {
+                continue;
+            }
+            wrote = true;
+            if let Err(e) = f.write_all_at(&p.new[range], p.at + pre as u64) {
+                // Some headers may be new, some old: parse again next time.
+                self.stamp = Stamp::default();
+                return Err(StoreError::io("write", &self.path, e));
+            }
+        }
+        if !wrote {
+            return Ok(());
+        }
+        if let Err(e) = f.sync_all() {
+            self.stamp = Stamp::default();
+            return Err(StoreError::io("fsync", &self.path, e));
+        }
+        for p in patches {
+            let Some(m) = self.messages.get_mut(p.pos) else {
+                continue;
+            };
+            m.flags = p.after.flags;
+            m.old = p.after.old;
+            m.keywords = p.after.keywords;
+            m.xuid = p.after.xuid;
+            m.hidden = (m.hidden + p.after.hidden).saturating_sub(p.before.hidden);
+            m.wire_size = (m.wire_size + p.after.wire_size).saturating_sub(p.before.wire_size);
+        }
+        let md2 = touch_mtime(f, &self.path, md).map_err(io_err("stat", &self.path))?;
+        self.stamp = Stamp::of(&md2);
         Ok(())
     }
 
@@ -1276,6 +1526,112 @@ pub struct FlagUpdate {
     pub keywords: Vec<String>,
 }
 
+/// Makes the mbox `dest`, which must not exist, with the bytes `a..b`
+/// of `src` (file, path; `None`: empty): written to a temporary file
+/// beside it (mode 0600), fsynced, renamed into place without
+/// replacing anything. Returns the new file's metadata.
+fn copy_into_new_mbox(
+    src: Option<(&File, &Path)>,
+    a: u64,
+    b: u64,
+    dest: &Path,
+) -> Result<Metadata, StoreError> {
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.mailsuite-tmp.{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    let mut t = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(&tmp)
+        .map_err(io_err("create", &tmp))?;
+    let res = (|| -> Result<Metadata, StoreError> {
+        if let Some((f, path)) = src {
+            let mut buf = vec![0u8; 65536];
+            let mut off = a;
+            while off < b {
+                let want = usize::try_from((b - off).min(buf.len() as u64)).unwrap_or(buf.len());
+                let got = f
+                    .read_at(&mut buf[..want], off)
+                    .map_err(io_err("read", path))?;
+                if got == 0 {
+                    return Err(StoreError::Changed(path.to_path_buf()));
+                }
+                t.write_all(&buf[..got]).map_err(io_err("write", &tmp))?;
+                off += got as u64;
+            }
+        }
+        t.sync_all().map_err(io_err("fsync", &tmp))?;
+        let md = t.metadata().map_err(io_err("stat", &tmp))?;
+        crate::maildir::rename_noreplace(&tmp, dest).map_err(io_err("rename", dest))?;
+        util::safe_file::sync_dir(&dir).map_err(io_err("fsync", &dir))?;
+        Ok(md)
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// At most this many bytes of a message's header are read to change
+/// its flags in place; a longer header is rewritten with the file.
+const IN_PLACE_HEADER_MAX: u64 = 256 * 1024;
+
+/// A flag change written in place ([`Mbox::rewrite`]).
+struct Patch {
+    /// The message's position in the list.
+    pos: usize,
+    /// Where its header block starts (its `body_offset`).
+    at: u64,
+    /// The header block as it is and as it will be (the same length).
+    old: Vec<u8>,
+    new: Vec<u8>,
+    /// The parse of its `From ` line and the old / new header block.
+    before: MboxMessage,
+    after: MboxMessage,
+}
+
+/// After an in-place write: makes sure the mtime of `f` differs from
+/// the one in `before`. Size and inode stay the same, so the mtime is
+/// what tells other sessions ([`Mbox::sync`]) the file changed; with a
+/// coarse file system clock two writes could otherwise leave the same
+/// mtime. Waits for the clock to move on (up to about 100 ms) and sets
+/// the mtime to now, which needs only write access (a failure is only
+/// logged: the headers are written). Returns the new metadata.
+fn touch_mtime(f: &File, path: &Path, before: &Metadata) -> io::Result<Metadata> {
+    let old = Stamp::of(before).mtime_ns;
+    for _ in 0..100 {
+        let md = f.metadata()?;
+        if Stamp::of(&md).mtime_ns != old {
+            return Ok(md);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        // SAFETY: an all-zero timespec is valid; the fields are set below.
+        let mut times: [libc::timespec; 2] = unsafe { std::mem::zeroed() };
+        times[0].tv_nsec = libc::UTIME_OMIT;
+        times[1].tv_nsec = libc::UTIME_NOW;
+        // SAFETY: futimens on a descriptor we own with two valid timespecs.
+        if unsafe { libc::futimens(f.as_raw_fd(), times.as_ptr()) } != 0 {
+            let e = io::Error::last_os_error();
+            maillog::warning!(
+                "{}: cannot set the mtime: {}",
+                path.display(),
+                crate::error::strerror(&e)
+            );
+            break;
+        }
+    }
+    f.metadata()
+}
+
 /// Reads from memory as a file would (for [`Mbox::rewrite_by_rename`]).
 struct MemFile<'a>(&'a [u8]);
 
@@ -1323,7 +1679,31 @@ pub fn strip_managed_headers(message: &[u8]) -> Vec<u8> {
 /// for `u` and `uid`, at the end of the header, in the message's line
 /// end style. `Status: O` is always written (the message has been
 /// seen by a session: not \Recent any more), as Dovecot does.
+/// `X-Keywords:` is always written, with [`KEYWORDS_PADDING`] spaces
+/// after the keywords, so later flag changes fit in place.
 pub fn with_flag_headers(message: &[u8], uid: u32, u: &FlagUpdate) -> Vec<u8> {
+    flag_headers(message, uid, u, KEYWORDS_PADDING)
+}
+
+/// Spaces mailsuite leaves at the end of the `X-Keywords:` header it
+/// writes (Dovecot's `MBOX_HEADER_PADDING`): room for later flag and
+/// keyword changes, made in place ([`Mbox::rewrite`]). Readers take
+/// trailing spaces of a header as nothing.
+pub const KEYWORDS_PADDING: usize = 50;
+
+/// The header block `old` (header lines and the empty line ending
+/// them) with the managed headers for `u` and `uid`, padded with
+/// spaces in `X-Keywords:` to `old`'s length; `None` when they do not
+/// fit.
+fn fitted_flag_headers(old: &[u8], uid: u32, u: &FlagUpdate) -> Option<Vec<u8>> {
+    let bare = flag_headers(old, uid, u, 0);
+    let room = old.len().checked_sub(bare.len())?;
+    let new = flag_headers(old, uid, u, room);
+    (new.len() == old.len()).then_some(new)
+}
+
+/// [`with_flag_headers`] with `pad` spaces after the keywords.
+fn flag_headers(message: &[u8], uid: u32, u: &FlagUpdate, pad: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + 64);
     let mut rest = message;
     let mut skipping = false;
@@ -1383,9 +1763,18 @@ pub fn with_flag_headers(message: &[u8], uid: u32, u: &FlagUpdate) -> Vec<u8> {
     if !x.is_empty() {
         put(format!("X-Status: {x}"));
     }
-    if !u.keywords.is_empty() {
-        put(format!("X-Keywords: {}", u.keywords.join(" ")));
+    // Dovecot's form: a space before each keyword, then the padding.
+    // A keyword that could not be read back as one (whitespace, a
+    // control character) is not written.
+    let mut kw = String::from("X-Keywords:");
+    for k in &u.keywords {
+        if !k.is_empty() && !k.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            kw.push(' ');
+            kw.push_str(k);
+        }
     }
+    kw.extend(std::iter::repeat_n(' ', pad));
+    put(kw);
     put(format!("X-UID: {uid}"));
     match body_start {
         Some(b) => {
@@ -1627,10 +2016,15 @@ mod tests {
         };
         let body = &data[m.body_offset as usize..m.end as usize];
         let new = with_flag_headers(body, 7, &u);
-        assert_eq!(
-            new,
-            b"X-IMAPbase: 1700 9 $x\nS: 1\nStatus: O\nX-Status: T\nX-Keywords: k\nX-UID: 7\n\nb\n"
-        );
+        let mut want =
+            b"X-IMAPbase: 1700 9 $x\nS: 1\nStatus: O\nX-Status: T\nX-Keywords: k".to_vec();
+        want.extend_from_slice(&[b' '; KEYWORDS_PADDING]);
+        want.extend_from_slice(b"\nX-UID: 7\n\nb\n");
+        assert_eq!(new, want);
+        // The padding is no keyword.
+        let mut again = b"From a  Mon\n".to_vec();
+        again.extend_from_slice(&new);
+        assert_eq!(p(&again).messages[0].keywords, ["k"]);
         assert_eq!(
             strip_managed_headers(&new),
             b"X-IMAPbase: 1700 9 $x\nS: 1\n\nb\n"
@@ -1658,6 +2052,272 @@ mod tests {
         assert_eq!(list_folders(&d, 1).expect("list"), vec!["Sent", "Trash"]);
         let _ = fs::remove_dir_all(&d);
         assert!(list_folders(&d, 8).expect("missing").is_empty());
+    }
+
+    /// A fresh directory for one test.
+    fn test_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mailsuite-mbs-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).expect("mkdir");
+        d
+    }
+
+    fn opts(index: Option<PathBuf>) -> MboxOpenOptions {
+        MboxOpenOptions {
+            index_path: index,
+            ..MboxOpenOptions::default()
+        }
+    }
+
+    fn update(flags: Flags, keywords: &[&str]) -> FlagUpdate {
+        FlagUpdate {
+            flags,
+            keywords: keywords.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    /// Three messages as local delivery writes them (no managed headers).
+    const DELIVERED: &[u8] = b"From a@example.org  Mon Nov  4 08:02:03 2024\nSubject: one\n\nbody 1\n\nFrom b@example.org  Mon Nov  4 08:02:04 2024\nSubject: two\nTo: x@example.org\n\n>From here\nbody 2\n\nFrom c@example.org  Mon Nov  4 08:02:05 2024\nSubject: three\n\nbody 3\n\n";
+
+    /// What a parse of the whole file gives, less the UIDs.
+    fn shape(msgs: &[MboxMessage]) -> Vec<MboxMessage> {
+        msgs.iter()
+            .map(|m| MboxMessage {
+                uid: 0,
+                xuid: 0,
+                ..m.clone()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn flags_in_place_when_they_fit() {
+        let d = test_dir("inplace");
+        let path = d.join("inbox");
+        fs::write(&path, DELIVERED).expect("write");
+        let index = d.join("index");
+        let mut mb = Mbox::open(&path, opts(Some(index.clone()))).expect("open");
+        assert_eq!(mb.messages().len(), 3);
+        let uid2 = mb.messages()[1].uid;
+        // The first change of a delivered message has no room: rewrite.
+        let ino0 = fs::metadata(&path).expect("stat").ino();
+        let mut u = HashMap::new();
+        u.insert(uid2, update(Flags::SEEN, &[]));
+        mb.rewrite(&u, &[]).expect("rewrite");
+        let ino1 = fs::metadata(&path).expect("stat").ino();
+        assert_ne!(ino0, ino1, "the first change is a rewrite");
+        let before = fs::read(&path).expect("read");
+        assert!(
+            String::from_utf8_lossy(&before).contains(&format!(
+                "Status: RO\nX-Keywords:{}\nX-UID: {uid2}\n\n>From here",
+                " ".repeat(KEYWORDS_PADDING)
+            )),
+            "{}",
+            String::from_utf8_lossy(&before)
+        );
+        // The next one fits in the padding: in place.
+        let m2 = mb.messages()[1].clone();
+        u.insert(
+            uid2,
+            update(Flags::SEEN.union(Flags::FLAGGED), &["$Work", "todo"]),
+        );
+        mb.rewrite(&u, &[]).expect("in place");
+        let after = fs::read(&path).expect("read");
+        let md = fs::metadata(&path).expect("stat");
+        assert_eq!(md.ino(), ino1, "same inode");
+        assert_eq!(after.len(), before.len(), "same length");
+        let changed: Vec<usize> = (0..after.len())
+            .filter(|&i| after[i] != before[i])
+            .collect();
+        let header_end = m2.body_offset as usize
+            + before[m2.body_offset as usize..]
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .expect("header end");
+        assert!(!changed.is_empty());
+        assert!(
+            changed
+                .iter()
+                .all(|&i| i >= m2.body_offset as usize && i < header_end),
+            "only message 2's header changed: {changed:?}"
+        );
+        let text = String::from_utf8_lossy(&after);
+        assert!(
+            text.contains("X-Status: F\nX-Keywords: $Work todo "),
+            "{text}"
+        );
+        // The list kept in memory is what a parse of the file gives.
+        let m = &mb.messages()[1];
+        assert_eq!(m.flags, Flags::SEEN.union(Flags::FLAGGED));
+        assert_eq!(m.keywords, ["$Work", "todo"]);
+        let fresh = Mbox::open(&path, opts(None)).expect("reparse");
+        assert_eq!(shape(fresh.messages()), shape(mb.messages()));
+        assert_eq!(
+            fresh.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+            mb.messages().iter().map(|m| m.uid).collect::<Vec<_>>()
+        );
+        // So is the saved index: a reopen uses it as is.
+        let again = Mbox::open(&path, opts(Some(index.clone()))).expect("reopen");
+        assert_eq!(again.last_sync(), SyncKind::Unchanged);
+        assert_eq!(shape(again.messages()), shape(mb.messages()));
+        assert_eq!(again.messages()[1].uid, uid2);
+        // Fewer keywords leave more padding, which is no keyword.
+        u.insert(uid2, update(Flags::NONE, &[]));
+        mb.rewrite(&u, &[]).expect("in place");
+        assert_eq!(fs::metadata(&path).expect("stat").ino(), ino1);
+        assert_eq!(
+            fs::metadata(&path).expect("stat").len(),
+            before.len() as u64
+        );
+        let fresh = Mbox::open(&path, opts(None)).expect("reparse");
+        assert_eq!(fresh.messages()[1].flags, Flags::NONE);
+        assert!(fresh.messages()[1].keywords.is_empty());
+        assert_eq!(shape(fresh.messages()), shape(mb.messages()));
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn flags_too_large_for_the_padding_rewrite() {
+        let d = test_dir("toolarge");
+        let path = d.join("inbox");
+        fs::write(&path, DELIVERED).expect("write");
+        let mut mb = Mbox::open(&path, opts(Some(d.join("index")))).expect("open");
+        let uid1 = mb.messages()[0].uid;
+        let mut u = HashMap::new();
+        u.insert(uid1, update(Flags::SEEN, &[]));
+        mb.rewrite(&u, &[]).expect("rewrite");
+        let md = fs::metadata(&path).expect("stat");
+        let many: Vec<String> = (0..10).map(|i| format!("keyword-number-{i}")).collect();
+        let many_ref: Vec<&str> = many.iter().map(String::as_str).collect();
+        u.insert(uid1, update(Flags::SEEN, &many_ref));
+        mb.rewrite(&u, &[]).expect("rewrite");
+        let md2 = fs::metadata(&path).expect("stat");
+        assert_ne!(md.ino(), md2.ino(), "renamed over");
+        assert!(md2.len() > md.len());
+        let fresh = Mbox::open(&path, opts(None)).expect("reparse");
+        assert_eq!(fresh.messages()[0].keywords, many);
+        assert_eq!(shape(fresh.messages()), shape(mb.messages()));
+        // And it has room again for the next change.
+        u.insert(uid1, update(Flags::SEEN, &many_ref[..2]));
+        mb.rewrite(&u, &[]).expect("in place");
+        assert_eq!(fs::metadata(&path).expect("stat").ino(), md2.ino());
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    /// CRLF line ends and a managed header among the others: the new
+    /// headers take the message's line ends, and the sizes kept in
+    /// memory stay those a parse gives.
+    #[test]
+    fn in_place_crlf_and_scattered_headers() {
+        let d = test_dir("crlf");
+        let path = d.join("inbox");
+        let mut data = b"From a  Mon Nov  4 08:02:03 2024\r\nStatus: O\r\nSubject: one\r\nX-Keywords: a b c d e f g h i j k l m n o p q r s t u v w x y z\r\nTo: x@example.org\r\n\r\nbody\r\n\r\n".to_vec();
+        data.extend_from_slice(DELIVERED);
+        fs::write(&path, &data).expect("write");
+        let mut mb = Mbox::open(&path, opts(None)).expect("open");
+        let uid = mb.messages()[0].uid;
+        let ino = fs::metadata(&path).expect("stat").ino();
+        let mut u = HashMap::new();
+        u.insert(uid, update(Flags::SEEN.union(Flags::DRAFT), &["a"]));
+        mb.rewrite(&u, &[]).expect("in place");
+        assert_eq!(fs::metadata(&path).expect("stat").ino(), ino);
+        let after = fs::read(&path).expect("read");
+        assert_eq!(after.len(), data.len());
+        let text = String::from_utf8_lossy(&after);
+        assert!(
+            text.starts_with("From a  Mon Nov  4 08:02:03 2024\r\nSubject: one\r\nTo: x@example.org\r\nStatus: RO\r\nX-Status: T\r\nX-Keywords: a "),
+            "{text}"
+        );
+        let fresh = Mbox::open(&path, opts(None)).expect("reparse");
+        assert_eq!(fresh.messages()[0].keywords, ["a"]);
+        assert_eq!(shape(fresh.messages()), shape(mb.messages()));
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    /// Another open of the mbox sees every in-place change, even two
+    /// made within one tick of a coarse file system clock.
+    #[test]
+    fn in_place_changes_seen_by_another_open() {
+        let d = test_dir("other");
+        let path = d.join("inbox");
+        fs::write(&path, DELIVERED).expect("write");
+        let mut a = Mbox::open(&path, opts(None)).expect("open");
+        let uids: Vec<u32> = a.messages().iter().map(|m| m.uid).collect();
+        let mut u = HashMap::new();
+        for &uid in &uids {
+            u.insert(uid, update(Flags::NONE, &[]));
+        }
+        a.rewrite(&u, &[]).expect("rewrite");
+        let mut b = Mbox::open(&path, opts(None)).expect("open");
+        for (i, f) in [Flags::SEEN, Flags::FLAGGED, Flags::REPLIED]
+            .into_iter()
+            .enumerate()
+        {
+            let mut u = HashMap::new();
+            u.insert(uids[i], update(f, &[]));
+            a.rewrite(&u, &[]).expect("in place");
+            b.sync().expect("sync");
+            assert_eq!(b.messages()[i].flags, f, "change {i}");
+        }
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn move_all_to_empties_and_keeps_uids() {
+        let d = test_dir("moveall");
+        let path = d.join("inbox");
+        fs::write(&path, DELIVERED).expect("write");
+        let mut mb = Mbox::open(&path, opts(Some(d.join("i1")))).expect("open");
+        let uids: Vec<u32> = mb.messages().iter().map(|m| m.uid).collect();
+        let mut u = HashMap::new();
+        u.insert(uids[1], update(Flags::FLAGGED, &["$Work"]));
+        mb.rewrite(&u, &[]).expect("rewrite");
+        let dest = d.join("old");
+        let n = mb
+            .move_all_to(&dest, opts(Some(d.join("i2"))))
+            .expect("move");
+        assert_eq!(n, 3);
+        assert_eq!(fs::metadata(&path).expect("stat").len(), 0);
+        assert!(mb.messages().is_empty());
+        let moved = Mbox::open(&dest, opts(Some(d.join("i2")))).expect("dest");
+        assert_eq!(moved.last_sync(), SyncKind::Unchanged, "index written");
+        assert_eq!(moved.uid_validity(), mb.uid_validity());
+        assert_eq!(
+            moved.messages().iter().map(|m| m.uid).collect::<Vec<_>>(),
+            uids
+        );
+        assert_eq!(moved.messages()[1].flags, Flags::FLAGGED);
+        assert_eq!(moved.messages()[1].keywords, ["$Work"]);
+        let fresh = Mbox::open(&dest, opts(None)).expect("reparse");
+        assert_eq!(shape(fresh.messages()), shape(moved.messages()));
+        assert!(moved
+            .read_message(1)
+            .expect("read")
+            .ends_with(b"\nFrom here\nbody 2\n"));
+        // UIDs are not reused in the emptied mbox.
+        let uid = mb
+            .append(b"Subject: new\r\n\r\nhi\r\n", &FlagUpdate::default(), None)
+            .expect("append");
+        assert!(uid > uids[2]);
+        let again = Mbox::open(&path, opts(Some(d.join("i1")))).expect("reopen");
+        assert_eq!(again.messages().len(), 1);
+        assert_eq!(again.messages()[0].uid, uid);
+        // The target must not exist.
+        let e = mb.move_all_to(&dest, opts(None)).expect_err("exists");
+        assert!(
+            matches!(&e, StoreError::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists),
+            "{e}"
+        );
+        assert_eq!(mb.messages().len(), 1, "nothing moved");
+        // A missing mbox gives an empty one.
+        let mut none = Mbox::open(&d.join("missing"), opts(None)).expect("open");
+        assert_eq!(
+            none.move_all_to(&d.join("empty"), opts(None))
+                .expect("move"),
+            0
+        );
+        assert_eq!(fs::metadata(d.join("empty")).expect("stat").len(), 0);
+        let _ = fs::remove_dir_all(&d);
     }
 
     /// Pseudo-random mbox-like input: parsing never panics, ranges nest,
