@@ -34,9 +34,12 @@
 //!   '/', directories are \Noselect levels), subscriptions in
 //!   ~/mail/.subscriptions, index and mod-sequences in ~/mail/.imap/NAME.
 //!   Flags are the Status:/X-Status:/X-Keywords: headers mail readers
-//!   use, written (with X-UID:) at the end of each STORE command by a
-//!   rewrite under the delivery locks; those headers are hidden from
-//!   FETCH, as Dovecot does.
+//!   use, written (with X-UID:) at the end of each STORE command under
+//!   the delivery locks: in place when they fit in the header block
+//!   (X-Keywords: carries Dovecot's space padding), else by rewriting
+//!   the file; those headers are hidden from FETCH, as Dovecot does.
+//!   RENAME INBOX moves the spool's messages into the new folder and
+//!   leaves the spool empty.
 //!
 //!   CONDSTORE/QRESYNC: every message has a mod-sequence and every
 //!   mailbox a HIGHESTMODSEQ, kept in mailsuite-modseq beside

@@ -342,9 +342,6 @@ impl MboxSel {
     }
 }
 
-/// (uid, flags, keywords, \Recent if new to the view).
-type DiskMessage = (u32, Flags, Vec<String>, bool);
-
 /// A selected mailbox.
 #[derive(Debug)]
 pub struct Selected {
@@ -499,7 +496,7 @@ impl Selected {
 
     /// (uid, flags, keywords, recent if new to the view), UID order, as
     /// the store's last sync found them.
-    fn on_disk(&mut self) -> Result<Vec<DiskMessage>, StoreError> {
+    fn on_disk(&mut self) -> Result<Vec<ImapMessage>, StoreError> {
         let read_only = self.read_only;
         match &mut self.store {
             Backend::Maildir(md) => {
@@ -512,14 +509,15 @@ impl Selected {
                         let recent = if read_only {
                             m.in_new
                         } else {
-                            moved.contains(&m.name.base)
+                            moved.contains(m.name.base())
                         };
-                        (
-                            m.uid,
-                            m.flags(),
-                            names_of(&m.name.keywords, &self.keywords),
+                        ImapMessage {
+                            uid: m.uid,
+                            flags: m.flags(),
+                            keywords: names_of(&m.name.keywords, &self.keywords),
                             recent,
-                        )
+                            expunged: false,
+                        }
                     })
                     .collect())
             }
@@ -528,9 +526,18 @@ impl Selected {
                 Ok(s.mb
                     .messages()
                     .iter()
-                    .map(|m| match s.pending.get(&m.uid) {
-                        Some(u) => (m.uid, u.flags, u.keywords.clone(), !m.old),
-                        None => (m.uid, m.flags, m.keywords.clone(), !m.old),
+                    .map(|m| {
+                        let (flags, keywords) = match s.pending.get(&m.uid) {
+                            Some(u) => (u.flags, u.keywords.clone()),
+                            None => (m.flags, m.keywords.clone()),
+                        };
+                        ImapMessage {
+                            uid: m.uid,
+                            flags,
+                            keywords,
+                            recent: !m.old,
+                            expunged: false,
+                        }
                     })
                     .collect())
             }
@@ -540,8 +547,13 @@ impl Selected {
     /// Brings the view in line with the store's last sync.
     fn apply(&mut self, allow_expunge: bool) -> Result<Vec<Change>, StoreError> {
         let disk = self.on_disk()?;
-        let on_disk: HashMap<u32, usize> = disk.iter().enumerate().map(|(i, m)| (m.0, i)).collect();
         let mut changes = Vec::new();
+        if self.view.is_empty() {
+            // The first sync (or an empty view): every message is new.
+            return Ok(self.add_new(disk, changes));
+        }
+        let on_disk: HashMap<u32, usize> =
+            disk.iter().enumerate().map(|(i, m)| (m.uid, i)).collect();
         // Expunges, numbered as they are sent.
         let mut removed = 0u32;
         let mut kept = Vec::with_capacity(self.view.len());
@@ -567,41 +579,47 @@ impl Selected {
             let Some(m) = on_disk.get(&v.uid).and_then(|&p| disk.get(p)) else {
                 continue;
             };
-            if m.1 != v.flags || m.2 != v.keywords {
-                v.flags = m.1;
-                v.keywords = m.2.clone();
+            if m.flags != v.flags || m.keywords != v.keywords {
+                v.flags = m.flags;
+                v.keywords = m.keywords.clone();
                 flag_changed.push(i);
             }
         }
-        // New messages.
-        let before = self.view.len();
-        for (uid, flags, keywords, recent) in disk {
-            if uid <= self.max_uid {
-                continue;
-            }
-            self.max_uid = uid;
-            self.view.push(ImapMessage {
-                uid,
-                flags,
-                keywords,
-                recent,
-                expunged: false,
+        let mut changes = self.add_new(disk, changes);
+        for i in flag_changed {
+            changes.push(Change::Flags {
+                seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
             });
+        }
+        Ok(changes)
+    }
+
+    /// Adds the messages of `disk` above the view's highest UID, with an
+    /// EXISTS in `changes` when there are any.
+    fn add_new(&mut self, disk: Vec<ImapMessage>, mut changes: Vec<Change>) -> Vec<Change> {
+        let before = self.view.len();
+        if self.view.is_empty() && disk.first().is_none_or(|m| m.uid > self.max_uid) {
+            // All of it, as it is (in UID order).
+            self.max_uid = disk.last().map_or(self.max_uid, |m| m.uid);
+            self.view = disk;
+        } else {
+            for m in disk {
+                if m.uid <= self.max_uid {
+                    continue;
+                }
+                self.max_uid = m.uid;
+                self.view.push(m);
+            }
         }
         if self.view.len() != before {
             changes.push(Change::Exists(
                 u32::try_from(self.view.len()).unwrap_or(u32::MAX),
             ));
         }
-        for i in flag_changed {
-            changes.push(Change::Flags {
-                seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
-            });
-        }
         if let Backend::Mbox(s) = &mut self.store {
             s.reconcile();
         }
-        Ok(changes)
+        changes
     }
 
     /// The UID of view entry `idx`, unless expunged.

@@ -18,7 +18,9 @@
 use crate::modseq::{info_key, ModSeqs, MODSEQ_FILE};
 use crate::store::{Flags, StoreError};
 use crate::uidlist::{UidList, UidListLock, UidRecord};
+use std::cell::{Cell, OnceCell};
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -27,13 +29,15 @@ use std::time::Duration;
 /// The listing saved for the next session, in the control directory
 /// (beside dovecot-uidlist; Dovecot ignores it).
 pub const INDEX_FILE: &str = "mailsuite-maildir.index";
-const INDEX_MAGIC: &str = "mailsuite-maildir-index 1";
+const INDEX_MAGIC: &str = "mailsuite-maildir-index 2";
 
-/// The parts of a Maildir file name.
+/// A Maildir file name and its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileName {
-    /// Everything before the info separator ':'.
-    pub base: String,
+    /// The whole name.
+    full: String,
+    /// Where the base (everything before the info separator ':') ends.
+    base_len: usize,
     /// `S=` from the base.
     pub size: Option<u64>,
     /// `W=` from the base.
@@ -49,25 +53,44 @@ pub struct FileName {
 impl FileName {
     /// Parses a file name (no directory part).
     pub fn parse(name: &str) -> FileName {
-        let (base, info) = match name.split_once(':') {
-            Some((b, i)) => (b, Some(i)),
-            None => (name, None),
-        };
+        FileName::from_string(name.to_string())
+    }
+
+    /// Parses a file name, keeping the string.
+    pub fn from_string(full: String) -> FileName {
+        let bytes = full.as_bytes();
         let mut size = None;
         let mut vsize = None;
-        for field in base.split(',').skip(1) {
-            if let Some(v) = field.strip_prefix("S=") {
-                size = v.parse().ok();
-            } else if let Some(v) = field.strip_prefix("W=") {
-                vsize = v.parse().ok();
+        // One pass over the base: its `,`-separated fields after the
+        // first (`S=`, `W=`), up to the info separator.
+        let mut base_len = bytes.len();
+        let mut field = None;
+        for (i, &c) in bytes.iter().enumerate() {
+            if c == b',' || c == b':' {
+                if let Some(start) = field {
+                    size_field(&bytes[start..i], &mut size, &mut vsize);
+                }
+                if c == b':' {
+                    base_len = i;
+                    break;
+                }
+                field = Some(i + 1);
+            }
+        }
+        if base_len == bytes.len() {
+            if let Some(start) = field {
+                size_field(&bytes[start..], &mut size, &mut vsize);
             }
         }
         let mut flags = Flags::NONE;
         let mut keywords = String::new();
         let mut has_info = false;
-        if let Some(letters) = info.and_then(|i| i.strip_prefix("2,")) {
+        if let Some(letters) = bytes
+            .get(base_len + 1..)
+            .and_then(|i| i.strip_prefix(b"2,"))
+        {
             has_info = true;
-            for c in letters.bytes() {
+            for &c in letters {
                 match Flags::from_letter(c) {
                     Some(f) => flags = flags.union(f),
                     None if c.is_ascii_graphic() && c != b'/' && !keywords.contains(c as char) => {
@@ -78,7 +101,8 @@ impl FileName {
             }
         }
         FileName {
-            base: base.to_string(),
+            full,
+            base_len,
             size,
             vsize,
             flags,
@@ -87,13 +111,47 @@ impl FileName {
         }
     }
 
+    /// The whole name.
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+
+    /// Everything before the info separator ':'.
+    pub fn base(&self) -> &str {
+        self.full.get(..self.base_len).unwrap_or(&self.full)
+    }
+
     /// The name with `flags` and the keywords: `BASE:2,FLAGS`.
     pub fn with_flags(&self, flags: Flags) -> String {
         let mut kw: Vec<char> = self.keywords.chars().collect();
         kw.sort_unstable();
         let kw: String = kw.into_iter().collect();
-        format!("{}:2,{}{}", self.base, flags.letters(), kw)
+        format!("{}:2,{}{}", self.base(), flags.letters(), kw)
     }
+}
+
+/// `S=N` or `W=N` (other fields are left alone; a bad number is none).
+fn size_field(field: &[u8], size: &mut Option<u64>, vsize: &mut Option<u64>) {
+    let (slot, digits) = match field {
+        [b'S', b'=', d @ ..] => (size, d),
+        [b'W', b'=', d @ ..] => (vsize, d),
+        _ => return,
+    };
+    *slot = parse_decimal(digits);
+}
+
+/// A non-empty run of ASCII digits as a number (none on overflow).
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        if d.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        } else {
+            None
+        }
+    })
 }
 
 /// One message of an open Maildir.
@@ -101,10 +159,8 @@ impl FileName {
 pub struct MaildirMessage {
     pub uid: u32,
     /// The file's current name, in `cur/` (or `new/` when `in_new`).
-    pub file_name: String,
-    pub in_new: bool,
-    /// Parsed from the name.
     pub name: FileName,
+    pub in_new: bool,
     /// Extensions from the uidlist record (`P` POP3 UIDL…).
     pub ext: Vec<String>,
 }
@@ -112,6 +168,11 @@ pub struct MaildirMessage {
 impl MaildirMessage {
     pub fn flags(&self) -> Flags {
         self.name.flags
+    }
+
+    /// The file's current name.
+    pub fn file_name(&self) -> &str {
+        self.name.as_str()
     }
 
     /// The uidlist extension `key`.
@@ -176,16 +237,35 @@ pub struct Maildir {
     /// What `new/`, `cur/` and the uidlist looked like when the last full
     /// sync began, and when that was.
     stamp: Option<(Stamp, std::time::SystemTime)>,
-    /// The mod-sequences ([`crate::modseq`]) as last read or written
+    /// The stamp of the listing saved in [`INDEX_FILE`], as loaded or
+    /// last saved by this handle (boxed, as `modseqs`).
+    index_stamp: Option<Box<(Stamp, std::time::SystemTime)>>,
+    /// The mod-sequences ([`crate::modseq`]) as last read or written;
+    /// read only when first needed after an open that found the saved
+    /// listing and `mailsuite-modseq` as they were saved together
     /// (boxed: a Maildir handle stays small).
-    modseqs: Box<ModSeqs>,
+    modseqs: OnceCell<Box<ModSeqs>>,
     /// The identity of `mailsuite-modseq` when `modseqs` was read or
     /// written (it is only ever replaced by rename).
-    modseq_id: (u64, u64, i64, i64),
+    modseq_id: Cell<FileId>,
+    /// Whether `modseqs` records exactly the messages as this handle last
+    /// listed them, and the file is the one of `modseq_id` (so a saved
+    /// listing can vouch for both).
+    modseqs_match: bool,
+    /// HIGHESTMODSEQ as the saved listing recorded it, for an open that
+    /// has not read the mod-sequences.
+    highest_hint: u64,
     /// UIDs this handle renamed or expunged since their mod-sequences
     /// were last numbered.
     dirty: Vec<u32>,
 }
+
+/// A file's inode, size and modification time (seconds, nanoseconds):
+/// for files only ever replaced by rename, the same identity is the same
+/// content.
+type FileId = (u64, u64, i64, i64);
+/// The identity of a missing file.
+const NO_FILE: FileId = (0, 0, 0, 0);
 
 /// The modification times of `new/` and `cur/`, and the uidlist's
 /// identity and time: when none changed, neither did the Maildir.
@@ -193,7 +273,32 @@ pub struct Maildir {
 struct Stamp {
     new: (i64, i64),
     cur: (i64, i64),
-    uidlist: (u64, u64, i64, i64),
+    uidlist: FileId,
+}
+
+impl Stamp {
+    /// Whether a listing that began at `at` can be trusted while the
+    /// stamp stays the same: a change after `at` must give a directory
+    /// a newer modification time. The kernel stamps directories from a
+    /// clock that lags by up to a tick (a few milliseconds), so the
+    /// directories must have been untouched for longer than that when
+    /// the listing began: 50 ms where times have nanoseconds, and a
+    /// second where they are whole seconds (both exactly 0 ns; Dovecot
+    /// keeps such directories "dirty" the same way).
+    fn settled_at(&self, at: std::time::SystemTime) -> bool {
+        let newest = self.new.max(self.cur);
+        let margin = if self.new.1 == 0 && self.cur.1 == 0 {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(50)
+        };
+        let newest = std::time::UNIX_EPOCH
+            + Duration::new(
+                u64::try_from(newest.0).unwrap_or(0),
+                u32::try_from(newest.1).unwrap_or(0),
+            );
+        newest + margin < at
+    }
 }
 
 /// A directory entry's time as (seconds, nanoseconds).
@@ -251,17 +356,29 @@ impl Maildir {
             messages: Vec::new(),
             moved: Vec::new(),
             stamp: None,
-            modseqs: Box::default(),
-            modseq_id: (0, 0, 0, 0),
+            index_stamp: None,
+            modseqs: OnceCell::new(),
+            modseq_id: Cell::new(NO_FILE),
+            modseqs_match: false,
+            highest_hint: 0,
             dirty: Vec::new(),
         };
         // A listing an earlier session saved, if the Maildir has not
         // changed since: the sync below then lists nothing.
-        m.load_index();
-        m.sync()?;
-        // When the sync listed nothing, the mod-sequences still have to
-        // be read (one file; no listing).
-        m.reconcile_modseqs(true);
+        let saved_modseq = m.load_index();
+        if !m.sync()?.rescanned {
+            // The saved listing was current. If mailsuite-modseq is the
+            // file saved with it, the two agree and the file is read only
+            // when a mod-sequence is asked for; otherwise it is compared
+            // with the listing now.
+            let path = m.control.join(MODSEQ_FILE);
+            match saved_modseq {
+                Some((id, highest)) if id != NO_FILE && id == Self::file_identity(&path) => {
+                    m.highest_hint = highest;
+                }
+                _ => m.reconcile_modseqs(true),
+            }
+        }
         Ok(m)
     }
 
@@ -314,7 +431,7 @@ impl Maildir {
                 format!("{name}:2,")
             };
             match fs::rename(new_dir.join(&name), cur_dir.join(&target)) {
-                Ok(()) => self.moved.push(FileName::parse(&name).base),
+                Ok(()) => self.moved.push(base_of(&name).to_string()),
                 // Another session moved it; the cur/ listing finds it.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(StoreError::io("rename", &new_dir.join(&name), e)),
@@ -347,33 +464,21 @@ impl Maildir {
 
     /// The uidlist's inode, size and time (zeros when it does not exist).
     /// It is always replaced by rename, so the same inode is the same file.
-    fn uidlist_identity(&self) -> (u64, u64, i64, i64) {
-        use std::os::unix::fs::MetadataExt;
-        fs::metadata(self.control.join("dovecot-uidlist"))
-            .map(|ul| (ul.ino(), ul.len(), ul.mtime(), ul.mtime_nsec()))
-            .unwrap_or((0, 0, 0, 0))
+    fn uidlist_identity(&self) -> FileId {
+        Self::file_identity(&self.control.join("dovecot-uidlist"))
     }
 
     /// Whether nothing can have changed since the last full sync: the
-    /// stamps are equal, and the directories had not been touched for a
-    /// second when that sync listed them (two changes in one clock tick
-    /// can share a modification time: those are rescanned, as Dovecot
+    /// stamps are equal, and the directories had settled when that sync
+    /// listed them ([`Stamp::settled_at`]: two changes in one clock tick
+    /// can share a modification time; those are rescanned, as Dovecot
     /// does). The uidlist needs no such margin: it is only ever replaced,
     /// so an equal inode is the same content.
     fn unchanged(&self, now: &Option<Stamp>) -> bool {
         let (Some(now), Some((last, at))) = (now, &self.stamp) else {
             return false;
         };
-        if now != last {
-            return false;
-        }
-        let newest = now.new.max(now.cur);
-        let newest = std::time::UNIX_EPOCH
-            + Duration::new(
-                u64::try_from(newest.0).unwrap_or(0),
-                u32::try_from(newest.1).unwrap_or(0),
-            );
-        newest + Duration::from_secs(1) < *at
+        now == last && last.settled_at(*at)
     }
 
     fn index_path(&self) -> PathBuf {
@@ -383,57 +488,84 @@ impl Maildir {
     /// Loads the listing an earlier sync saved ([`INDEX_FILE`]); anything
     /// odd in it and it is ignored (it is a cache: the stamps in it decide
     /// whether it may be used, exactly as for this handle's own last sync).
-    fn load_index(&mut self) {
-        let Ok(text) = fs::read_to_string(self.index_path()) else {
-            return;
+    /// Returns the identity and HIGHESTMODSEQ of the `mailsuite-modseq`
+    /// that recorded exactly this listing (zeros: none did).
+    fn load_index(&mut self) -> Option<(FileId, u64)> {
+        use io::BufRead;
+        let f = File::open(self.index_path()).ok()?;
+        // Read a line at a time into one buffer: a fresh process pays
+        // for every page it touches, and the file is ~50 bytes a message.
+        let mut r = io::BufReader::with_capacity(64 * 1024, f);
+        let mut buf = String::new();
+        let mut next_line = |buf: &mut String| -> bool {
+            buf.clear();
+            match r.read_line(buf) {
+                Ok(n) if n > 0 && buf.ends_with('\n') => {
+                    buf.pop();
+                    true
+                }
+                _ => false,
+            }
         };
-        let mut lines = text.lines();
-        if lines.next() != Some(INDEX_MAGIC) {
-            return;
+        if !next_line(&mut buf) || buf != INDEX_MAGIC {
+            return None;
         }
-        let nums = |l: Option<&str>, key: &str, n: usize| -> Option<Vec<i64>> {
-            let rest = l?.strip_prefix(key)?;
+        let nums = |l: &str, key: &str, n: usize| -> Option<Vec<i64>> {
+            let rest = l.strip_prefix(key)?;
             let v: Vec<i64> = rest
                 .split(' ')
                 .map(|x| x.parse().ok())
                 .collect::<Option<_>>()?;
             (v.len() == n).then_some(v)
         };
-        let Some(st) = nums(lines.next(), "stamp ", 10) else {
-            return;
-        };
-        let Some(vn) = nums(lines.next(), "uids ", 2) else {
-            return;
-        };
-        let mut msgs = Vec::new();
-        for l in lines {
+        let st = next_line(&mut buf)
+            .then(|| nums(&buf, "stamp ", 10))
+            .flatten()?;
+        // UIDVALIDITY, the next UID and how many messages follow.
+        let vn = next_line(&mut buf)
+            .then(|| nums(&buf, "uids ", 3))
+            .flatten()?;
+        // mailsuite-modseq as it was when it recorded exactly this
+        // listing (zeros: it did not), and its HIGHESTMODSEQ.
+        let ms = next_line(&mut buf)
+            .then(|| nums(&buf, "modseq ", 5))
+            .flatten()?;
+        let count = usize::try_from(vn[2]).unwrap_or(0);
+        let mut msgs: Vec<MaildirMessage> = Vec::with_capacity(count.min(100_000));
+        while next_line(&mut buf) {
+            let l = buf.as_str();
+            // UID TAB n|c TAB EXT TAB NAME (the name may hold anything
+            // but a tab or newline).
             let mut f = l.splitn(4, '\t');
             let (Some(uid), Some(where_), Some(ext), Some(file_name)) =
                 (f.next(), f.next(), f.next(), f.next())
             else {
-                return;
+                return None;
             };
-            let Ok(uid) = uid.parse::<u32>() else {
-                return;
-            };
-            if msgs.last().is_some_and(|m: &MaildirMessage| m.uid >= uid) || file_name.is_empty() {
-                return;
+            let uid = parse_decimal(uid.as_bytes()).and_then(|u| u32::try_from(u).ok())?;
+            if msgs.last().is_some_and(|m| m.uid >= uid) || file_name.is_empty() {
+                return None;
             }
             msgs.push(MaildirMessage {
                 uid,
-                file_name: file_name.to_string(),
-                in_new: where_ == "n",
                 name: FileName::parse(file_name),
-                ext: ext
-                    .split(' ')
-                    .filter(|e| !e.is_empty())
-                    .map(String::from)
-                    .collect(),
+                in_new: where_ == "n",
+                ext: if ext.is_empty() {
+                    Vec::new()
+                } else {
+                    ext.split(' ')
+                        .filter(|e| !e.is_empty())
+                        .map(String::from)
+                        .collect()
+                },
             });
         }
         let (Ok(validity), Ok(next)) = (u32::try_from(vn[0]), u32::try_from(vn[1])) else {
-            return;
+            return None;
         };
+        if msgs.len() != count {
+            return None;
+        }
         let stamp = Stamp {
             new: (st[0], st[1]),
             cur: (st[2], st[3]),
@@ -446,19 +578,29 @@ impl Maildir {
             );
         self.uid_validity = validity;
         self.next_uid = next;
+        let saved_modseq = (
+            (ms[0] as u64, ms[1] as u64, ms[2], ms[3]),
+            u64::try_from(ms[4]).unwrap_or(0),
+        );
         self.messages = msgs;
         self.stamp = Some((stamp, at));
+        self.index_stamp = self.stamp.map(Box::new);
+        Some(saved_modseq)
     }
 
     /// Saves the listing for the next session (temp file and rename; no
     /// fsync: a lost or stale index only costs a listing).
-    fn save_index(&self) {
+    fn save_index(&mut self) {
         let Some((s, at)) = &self.stamp else {
             return;
         };
         let at = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let (ms_id, highest) = match self.modseqs.get() {
+            Some(ms) if self.modseqs_match => (self.modseq_id.get(), ms.highest),
+            _ => (NO_FILE, 0),
+        };
         let mut out = format!(
-            "{INDEX_MAGIC}\nstamp {} {} {} {} {} {} {} {} {} {}\nuids {} {}\n",
+            "{INDEX_MAGIC}\nstamp {} {} {} {} {} {} {} {} {} {}\nuids {} {} {}\nmodseq {} {} {} {} {}\n",
             s.new.0,
             s.new.1,
             s.cur.0,
@@ -470,28 +612,41 @@ impl Maildir {
             at.as_secs(),
             at.subsec_nanos(),
             self.uid_validity,
-            self.next_uid
+            self.next_uid,
+            self.messages.len(),
+            ms_id.0,
+            ms_id.1,
+            ms_id.2,
+            ms_id.3,
+            highest,
         );
         for m in &self.messages {
-            if m.file_name.contains(['\t', '\n'])
+            if m.file_name().contains(['\t', '\n'])
                 || m.ext.iter().any(|e| e.contains(['\t', '\n', ' ']))
             {
                 return;
             }
-            out.push_str(&format!(
-                "{}\t{}\t{}\t{}\n",
-                m.uid,
-                if m.in_new { "n" } else { "c" },
-                m.ext.join(" "),
-                m.file_name
-            ));
+            let _ = write!(out, "{}\t{}\t", m.uid, if m.in_new { "n" } else { "c" });
+            for (i, e) in m.ext.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(e);
+            }
+            out.push('\t');
+            out.push_str(m.file_name());
+            out.push('\n');
         }
         let path = self.index_path();
         let tmp = self
             .control
             .join(format!("{INDEX_FILE}.{}.tmp", std::process::id()));
-        if fs::write(&tmp, out).is_ok() && fs::rename(&tmp, &path).is_err() {
-            let _ = fs::remove_file(&tmp);
+        if fs::write(&tmp, out).is_ok() {
+            if fs::rename(&tmp, &path).is_ok() {
+                self.index_stamp = self.stamp.map(Box::new);
+            } else {
+                let _ = fs::remove_file(&tmp);
+            }
         }
     }
 
@@ -518,13 +673,20 @@ impl Maildir {
         // listing under the lock, with the uidlist as we wrote it.
         let mut locked_stamp = None;
         if missing {
+            let had_list = list.is_some();
             let lock = UidListLock::acquire(&self.control, self.opts.lock_timeout)?;
             // Under the lock: the list as the last writer left it, and a
             // second listing so a file being renamed is not dropped.
             list = UidList::read(&self.control)?;
-            let pre_at = std::time::SystemTime::now();
-            let pre = self.current_stamp();
-            let again = self.scan()?;
+            let (pre, pre_at, again) = if had_list || list.is_some() {
+                let pre_at = std::time::SystemTime::now();
+                (self.current_stamp(), pre_at, self.scan()?)
+            } else {
+                // No uidlist before the listing nor now: there are no
+                // records to drop, so the listing is numbered as it is
+                // (a file renamed during it is numbered by the next sync).
+                (stamp, started, std::mem::take(&mut files))
+            };
             let mut l = list.take().unwrap_or_default();
             let present: HashSet<&str> = files
                 .iter()
@@ -576,12 +738,10 @@ impl Maildir {
             .into_iter()
             .filter_map(|(file_name, in_new)| {
                 let rec = by_name.get(base_of(&file_name))?;
-                let name = FileName::parse(&file_name);
                 Some(MaildirMessage {
                     uid: rec.uid,
-                    file_name,
+                    name: FileName::from_string(file_name),
                     in_new,
-                    name,
                     ext: rec.ext.clone(),
                 })
             })
@@ -618,17 +778,25 @@ impl Maildir {
             None => (stamp, started),
         };
         self.stamp = stamp.map(|s| (s, at));
-        let changed = !ch.new.is_empty() || !ch.expunged.is_empty() || !ch.flags_changed.is_empty();
-        if changed || !self.index_path().exists() {
-            self.save_index();
-        }
+        // The listing is saved for the next session when it can be used
+        // (the directories had settled) and the saved one cannot: it is
+        // of another state, or was saved before that state settled.
         self.reconcile_modseqs(true);
+        if let Some((s, at)) = self.stamp {
+            let saved_usable = self
+                .index_stamp
+                .as_deref()
+                .is_some_and(|&(i, i_at)| i == s && i.settled_at(i_at));
+            if s.settled_at(at) && !saved_usable {
+                self.save_index();
+            }
+        }
         Ok(ch)
     }
 
     /// The identity (inode, size, time) of a file that is only ever
     /// replaced by rename; zeros when it does not exist.
-    fn file_identity(path: &Path) -> (u64, u64, i64, i64) {
+    fn file_identity(path: &Path) -> FileId {
         use std::os::unix::fs::MetadataExt;
         fs::metadata(path)
             .map(|m| (m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
@@ -683,33 +851,51 @@ impl Maildir {
     fn reconcile_modseqs(&mut self, full: bool) {
         let path = self.control.join(MODSEQ_FILE);
         let id = Self::file_identity(&path);
-        if id != self.modseq_id {
-            *self.modseqs = ModSeqs::read(&self.control).unwrap_or_default();
-            self.modseq_id = id;
+        let ms = match self.modseqs.take() {
+            Some(ms) if id == self.modseq_id.get() => ms,
+            _ => {
+                self.modseq_id.set(id);
+                Box::new(ModSeqs::read(&self.control).unwrap_or_default())
+            }
+        };
+        let (ms, matched) = self.reconcile_with(ms, full, &path);
+        self.modseqs = OnceCell::from(ms);
+        if full {
+            self.modseqs_match = matched;
         }
+    }
+
+    /// [`Self::reconcile_modseqs`] on `ms` as read; returns it as it is
+    /// now and whether the file records exactly this handle's listing.
+    fn reconcile_with(
+        &mut self,
+        mut ms: Box<ModSeqs>,
+        full: bool,
+        path: &Path,
+    ) -> (Box<ModSeqs>, bool) {
         let dirty = std::mem::take(&mut self.dirty);
-        let current = if full || self.modseqs.uid_validity != self.uid_validity {
+        let current = if full || ms.uid_validity != self.uid_validity {
             self.current_infos()
         } else {
             if dirty.is_empty() {
-                return;
+                return (ms, false);
             }
             // The records as they are, with this handle's own changes.
-            self.overlay(&self.modseqs, &dirty)
+            self.overlay(&ms, &dirty)
         };
-        if !self.modseqs.needs_update(self.uid_validity, &current) {
-            return;
+        if !ms.needs_update(self.uid_validity, &current) {
+            return (ms, true);
         }
         let lock = match crate::lock::ReplaceLock::acquire(
-            &path,
+            path,
             self.opts.lock_timeout,
             Duration::from_secs(120),
         ) {
             Ok(l) => l,
             Err(e) => {
                 maillog::warning!("{}: {e}", path.display());
-                self.modseqs.apply(self.uid_validity, &current);
-                return;
+                ms.apply(self.uid_validity, &current);
+                return (ms, false);
             }
         };
         let mut fresh = ModSeqs::read(&self.control).unwrap_or_default();
@@ -722,35 +908,50 @@ impl Maildir {
         };
         // The file may have lost records an older one had (removed by
         // hand): never let HIGHESTMODSEQ go back.
-        fresh.highest = fresh.highest.max(self.modseqs.highest);
+        fresh.highest = fresh.highest.max(ms.highest);
+        let mut written = true;
         if fresh.apply(self.uid_validity, &current) {
             if let Err(e) = lock.commit(fresh.to_text().as_bytes()) {
                 maillog::warning!("{}: {e}", path.display());
+                written = false;
             }
         }
-        *self.modseqs = fresh;
-        self.modseq_id = Self::file_identity(&path);
+        self.modseq_id.set(Self::file_identity(path));
+        (Box::new(fresh), written)
+    }
+
+    /// The mod-sequences, read now if this handle has not yet.
+    fn loaded_modseqs(&self) -> &ModSeqs {
+        self.modseqs.get_or_init(|| {
+            self.modseq_id
+                .set(Self::file_identity(&self.control.join(MODSEQ_FILE)));
+            Box::new(ModSeqs::read(&self.control).unwrap_or_default())
+        })
     }
 
     /// HIGHESTMODSEQ.
     pub fn highest_modseq(&self) -> u64 {
-        self.modseqs.highest.max(1)
+        match self.modseqs.get() {
+            Some(ms) => ms.highest.max(1),
+            None if self.highest_hint > 0 => self.highest_hint,
+            None => self.loaded_modseqs().highest.max(1),
+        }
     }
 
     /// The mod-sequence of message `uid`.
     pub fn modseq(&self, uid: u32) -> u64 {
-        self.modseqs.of(uid)
+        self.loaded_modseqs().of(uid)
     }
 
     /// The mod-sequences (expunged UIDs for QRESYNC).
     pub fn modseqs(&self) -> &ModSeqs {
-        &self.modseqs
+        self.loaded_modseqs()
     }
 
     fn path_of(&self, m: &MaildirMessage) -> PathBuf {
         self.dir
             .join(if m.in_new { "new" } else { "cur" })
-            .join(&m.file_name)
+            .join(m.file_name())
     }
 
     /// The current path of message `idx`.
@@ -766,17 +967,15 @@ impl Maildir {
     /// cur/ or changed its flags) and updates the entry.
     fn relocate(&mut self, idx: usize) -> Result<(), StoreError> {
         let base = match self.messages.get(idx) {
-            Some(m) => m.name.base.clone(),
+            Some(m) => m.name.base().to_string(),
             None => return Err(StoreError::NoSuchMessage(idx)),
         };
         for (sub, in_new) in [("cur", false), ("new", true)] {
             for name in list_dir(&self.dir.join(sub))? {
-                let parsed = FileName::parse(&name);
-                if parsed.base == base {
+                if base_of(&name) == base {
                     if let Some(m) = self.messages.get_mut(idx) {
-                        m.file_name = name;
                         m.in_new = in_new;
-                        m.name = parsed;
+                        m.name = FileName::from_string(name);
                     }
                     return Ok(());
                 }
@@ -874,8 +1073,7 @@ impl Maildir {
             match fs::rename(&from, &to) {
                 Ok(()) => {
                     if let Some(m) = self.messages.get_mut(idx) {
-                        m.name = FileName::parse(&new_name);
-                        m.file_name = new_name;
+                        m.name = FileName::from_string(new_name);
                         m.in_new = false;
                         self.dirty.push(m.uid);
                     }
@@ -1052,7 +1250,7 @@ mod tests {
     #[test]
     fn names() {
         let n = FileName::parse("1700.M1P2Q3.host,S=120,W=124:2,SRab");
-        assert_eq!(n.base, "1700.M1P2Q3.host,S=120,W=124");
+        assert_eq!(n.base(), "1700.M1P2Q3.host,S=120,W=124");
         assert_eq!((n.size, n.vsize), (Some(120), Some(124)));
         assert_eq!(n.flags, Flags::SEEN.union(Flags::REPLIED));
         assert_eq!(n.keywords, "ab");
@@ -1127,10 +1325,76 @@ mod tests {
         fs::write(d.join("new/1700000099.M9P1.h"), "y\n").expect("deliver");
         let ch = md.sync().expect("sync");
         assert!(ch.rescanned && ch.new.len() == 1, "{ch:?}");
-        // A change within the same second as the last sync is never
+        // A change within a clock tick or so of the last sync is never
         // trusted to the stamp alone.
         assert!(md.sync().expect("sync").rescanned);
         fs::remove_dir_all(&d).expect("cleanup");
+    }
+
+    /// The listing saved with mailsuite-modseq: a later open reads
+    /// neither the directories nor the mod-sequences until one is asked
+    /// for; a mod-sequence file replaced meanwhile is compared again.
+    #[test]
+    fn a_saved_listing_vouches_for_the_mod_sequences_saved_with_it() {
+        let d = std::env::temp_dir().join(format!("mailsuite-index-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        crate::maildir::make_maildir(&d).expect("maildir");
+        for i in 0..3 {
+            fs::write(d.join(format!("cur/17000000{i}.M{i}P1.h:2,")), "x\n").expect("msg");
+        }
+        for sub in ["new", "cur"] {
+            age(&d.join(sub), 10);
+        }
+        let first = Maildir::open(&d, MaildirOpenOptions::default()).expect("open");
+        let highest = first.highest_modseq();
+        assert!(highest >= 3);
+        let index = fs::read_to_string(d.join(INDEX_FILE)).expect("index saved");
+        assert!(index.contains(&format!(" {highest}\n")), "{index}");
+
+        let second = Maildir::open(&d, MaildirOpenOptions::default()).expect("open");
+        assert!(second.modseqs.get().is_none(), "mod-sequences read at open");
+        assert_eq!(second.highest_modseq(), highest);
+        assert!(second.modseqs.get().is_none());
+        assert_eq!(
+            second.modseq(second.messages()[0].uid),
+            first.modseq(first.messages()[0].uid)
+        );
+        assert!(second.modseqs.get().is_some());
+
+        // Another process rewrote mailsuite-modseq (lost its records):
+        // the next open compares and numbers the messages again.
+        fs::write(
+            d.join(MODSEQ_FILE),
+            format!(
+                "mailsuite-modseq 1\nV{} H{} F0\n",
+                first.uid_validity(),
+                highest
+            ),
+        )
+        .expect("rewrite");
+        let third = Maildir::open(&d, MaildirOpenOptions::default()).expect("open");
+        assert!(third.modseqs.get().is_some());
+        assert_eq!(third.highest_modseq(), highest + 3);
+        fs::remove_dir_all(&d).expect("cleanup");
+    }
+
+    #[test]
+    fn directories_settle_after_a_tick_or_after_a_second_without_nanoseconds() {
+        use std::time::UNIX_EPOCH;
+        let at = |secs: u64, ms: u64| UNIX_EPOCH + Duration::from_millis(secs * 1000 + ms);
+        let fine = Stamp {
+            new: (1_700_000_000, 0),
+            cur: (1_700_000_000, 250_000_000),
+            uidlist: NO_FILE,
+        };
+        assert!(!fine.settled_at(at(1_700_000_000, 260)));
+        assert!(fine.settled_at(at(1_700_000_000, 320)));
+        let whole = Stamp {
+            cur: (1_700_000_000, 0),
+            ..fine
+        };
+        assert!(!whole.settled_at(at(1_700_000_000, 900)));
+        assert!(whole.settled_at(at(1_700_000_001, 100)));
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
@@ -97,15 +98,14 @@ impl ModSeqs {
             "{MAGIC}\nV{} H{} F{}\n",
             self.uid_validity, self.highest, self.forgotten
         );
-        let mut uids: Vec<&u32> = self.msgs.keys().collect();
-        uids.sort_unstable();
-        for uid in uids {
-            if let Some((seq, info)) = self.msgs.get(uid) {
-                out.push_str(&format!("m {uid} {seq} {info}\n"));
-            }
+        let mut msgs: Vec<(&u32, &(u64, String))> = self.msgs.iter().collect();
+        msgs.sort_unstable_by_key(|(uid, _)| **uid);
+        out.reserve(msgs.len() * 20 + self.expunged.len() * 16);
+        for (uid, (seq, info)) in msgs {
+            let _ = writeln!(out, "m {uid} {seq} {info}");
         }
         for (uid, seq) in &self.expunged {
-            out.push_str(&format!("x {uid} {seq}\n"));
+            let _ = writeln!(out, "x {uid} {seq}");
         }
         out
     }

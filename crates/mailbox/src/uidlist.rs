@@ -24,6 +24,7 @@
 //! never lock: they see the old file or the new one.
 
 use crate::store::StoreError;
+use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -199,8 +200,9 @@ impl UidList {
             s.push_str(e);
         }
         s.push('\n');
+        s.reserve(self.records.iter().map(|r| r.name.len() + 16).sum());
         for r in &self.records {
-            s.push_str(&r.uid.to_string());
+            let _ = write!(s, "{}", r.uid);
             for e in &r.ext {
                 s.push(' ');
                 s.push_str(e);

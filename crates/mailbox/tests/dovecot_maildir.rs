@@ -632,7 +632,7 @@ fn mailsuite_first_then_dovecot() {
     let before: Vec<(u32, String)> = m
         .messages()
         .iter()
-        .map(|x| (x.uid, x.name.base.clone()))
+        .map(|x| (x.uid, x.name.base().to_string()))
         .collect();
     let max = m.messages().iter().map(|x| x.uid).max().expect("messages");
     let (ch, ms_pop3_4) = as_user(|| {
@@ -646,7 +646,7 @@ fn mailsuite_first_then_dovecot() {
     let after: Vec<(u32, String)> = m
         .messages()
         .iter()
-        .map(|x| (x.uid, x.name.base.clone()))
+        .map(|x| (x.uid, x.name.base().to_string()))
         .take(3)
         .collect();
     assert_eq!(after, before, "the first three keep their UIDs");

@@ -166,7 +166,7 @@ fn flags_by_rename_and_renames_by_others() {
     let i = m
         .messages()
         .iter()
-        .position(|x| x.name.base == "100.kw.mx")
+        .position(|x| x.name.base() == "100.kw.mx")
         .expect("kw");
     m.change_flags(i, Flags::FLAGGED.union(Flags::DRAFT), Flags::SEEN)
         .expect("flags");
@@ -177,7 +177,7 @@ fn flags_by_rename_and_renames_by_others() {
     let j = other
         .messages()
         .iter()
-        .position(|x| x.name.base == "100.kw.mx")
+        .position(|x| x.name.base() == "100.kw.mx")
         .expect("kw");
     assert_eq!(other.read_message(j).expect("read"), b"Subject: kw\n\nK\n");
     other.set_flags(j, Flags::SEEN).expect("flags");
@@ -249,7 +249,7 @@ fn concurrent_delivery_during_scans() {
     let l = UidList::read(&md).expect("read").expect("exists");
     assert_eq!(l.records.len(), N);
     for m in a {
-        assert_eq!(l.find(&m.name.base).map(|r| r.uid), Some(m.uid));
+        assert_eq!(l.find(m.name.base()).map(|r| r.uid), Some(m.uid));
     }
     assert!(names(&md.join("new")).is_empty());
 }
@@ -299,7 +299,7 @@ fn pop3_session_deletes_at_quit_only_and_keeps_new_mail() {
         .expect("name")
         .to_string_lossy()
         .into_owned();
-    assert_eq!(m.messages()[0].name.base, base);
+    assert_eq!(m.messages()[0].name.base(), base);
     assert_eq!(m.messages()[0].uid, 3);
     SessionLock::acquire(&SessionLock::maildir_path(&md)).expect("free again");
 }
