@@ -150,22 +150,8 @@ fn imap_on_an_mbox_spool() {
         eprintln!("skipped: useradd, local delivery and imapd's user switch need root");
         return;
     }
-    let user = SystemUser::new("imb");
-    let password = format!("Imb-{}-secret", std::process::id());
-    user.set_password(&password);
-    let inst = Instance::new("imap-mbox");
-    let spool = inst.dir.join("spool");
-    std::fs::create_dir_all(&spool).expect("spool");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
-    inst.main_cf(&format!(
-        "mail_spool_directory = {d}\nmail_location = mbox:~/mail:INBOX={d}/%u\nalias_maps =\nalias_database =\nmydestination = $myhostname, localhost\nauth_failure_delay = 0\nimap_idle_notify_interval = 1s\n",
-        d = spool.display()
-    ));
-    inst.master_cf("127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nlocal unix - n n - - local\nbounce unix - - n - 0 bounce\nauth unix - - n - - auth\n[127.0.0.1]:0 inet n n n - - imapd\n");
-    inst.start();
-    let smtp = inst.port("127.0.0.1:0");
-    let imap = inst.port("[127.0.0.1]:0");
+    let (user, password, inst, mbox, smtp, imap) =
+        mbox_instance("imb", "imap_idle_notify_interval = 1s\n");
     let rcpt = format!("{}@localhost", user.name);
     let bodies = [
         "body one\\r\\n",
@@ -185,7 +171,6 @@ fn imap_on_an_mbox_spool() {
             inst.maillog()
         );
     }
-    let mbox = spool.join(&user.name);
     let raw = std::fs::read_to_string(&mbox).expect("spool mbox");
     assert!(raw.contains("\n>From the start of a line\n"), "{raw}");
     let out = Command::new("python3")
@@ -296,9 +281,13 @@ fn imap_on_an_mbox_spool() {
     inst.stop();
 }
 
-/// A user whose INBOX is an mbox spool; returns (user, password, the
-/// instance, the spool file, SMTP port, IMAP port).
-fn mbox_instance(tag: &str) -> (SystemUser, String, Instance, std::path::PathBuf, u16, u16) {
+/// A user whose INBOX is an mbox spool, with `extra` main.cf lines;
+/// returns (user, password, the instance, the spool file, SMTP port,
+/// IMAP port).
+fn mbox_instance(
+    tag: &str,
+    extra: &str,
+) -> (SystemUser, String, Instance, std::path::PathBuf, u16, u16) {
     let user = SystemUser::new(tag);
     let password = format!("Imb-{}-secret", std::process::id());
     user.set_password(&password);
@@ -308,7 +297,7 @@ fn mbox_instance(tag: &str) -> (SystemUser, String, Instance, std::path::PathBuf
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
     inst.main_cf(&format!(
-        "mail_spool_directory = {d}\nmail_location = mbox:~/mail:INBOX={d}/%u\nalias_maps =\nalias_database =\nmydestination = $myhostname, localhost\nauth_failure_delay = 0\n",
+        "mail_spool_directory = {d}\nmail_location = mbox:~/mail:INBOX={d}/%u\nalias_maps =\nalias_database =\nmydestination = $myhostname, localhost\nauth_failure_delay = 0\n{extra}",
         d = spool.display()
     ));
     inst.master_cf("127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nlocal unix - n n - - local\nbounce unix - - n - 0 bounce\nauth unix - - n - - auth\n[127.0.0.1]:0 inet n n n - - imapd\n");
@@ -411,7 +400,7 @@ fn rename_inbox_on_an_mbox_spool() {
         eprintln!("skipped: useradd, local delivery and imapd's user switch need root");
         return;
     }
-    let (user, password, inst, mbox, smtp, imap) = mbox_instance("imr");
+    let (user, password, inst, mbox, smtp, imap) = mbox_instance("imr", "");
     let rcpt = format!("{}@localhost", user.name);
     for n in 1..=3 {
         let message = format!("Subject: msg {n}\r\nFrom: sender@example.org\r\n\r\nbody {n}\r\n");
@@ -534,7 +523,7 @@ fn store_in_place_on_a_large_mbox() {
         eprintln!("skipped: useradd and imapd's user switch need root");
         return;
     }
-    let (user, password, inst, mbox, _smtp, imap) = mbox_instance("ims");
+    let (user, password, inst, mbox, _smtp, imap) = mbox_instance("ims", "");
     // 2,000 messages as local delivery writes them, about 4 MB.
     let mut data = String::new();
     let line = "x".repeat(72);

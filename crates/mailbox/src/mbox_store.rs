@@ -2062,6 +2062,14 @@ mod tests {
         d
     }
 
+    /// A test directory with `DELIVERED` in `inbox`: (directory, inbox).
+    fn delivered(tag: &str) -> (PathBuf, PathBuf) {
+        let d = test_dir(tag);
+        let path = d.join("inbox");
+        fs::write(&path, DELIVERED).expect("write");
+        (d, path)
+    }
+
     fn opts(index: Option<PathBuf>) -> MboxOpenOptions {
         MboxOpenOptions {
             index_path: index,
@@ -2092,9 +2100,7 @@ mod tests {
 
     #[test]
     fn flags_in_place_when_they_fit() {
-        let d = test_dir("inplace");
-        let path = d.join("inbox");
-        fs::write(&path, DELIVERED).expect("write");
+        let (d, path) = delivered("inplace");
         let index = d.join("index");
         let mut mb = Mbox::open(&path, opts(Some(index.clone()))).expect("open");
         assert_eq!(mb.messages().len(), 3);
@@ -2178,9 +2184,7 @@ mod tests {
 
     #[test]
     fn flags_too_large_for_the_padding_rewrite() {
-        let d = test_dir("toolarge");
-        let path = d.join("inbox");
-        fs::write(&path, DELIVERED).expect("write");
+        let (d, path) = delivered("toolarge");
         let mut mb = Mbox::open(&path, opts(Some(d.join("index")))).expect("open");
         let uid1 = mb.messages()[0].uid;
         let mut u = HashMap::new();
@@ -2238,9 +2242,7 @@ mod tests {
     /// made within one tick of a coarse file system clock.
     #[test]
     fn in_place_changes_seen_by_another_open() {
-        let d = test_dir("other");
-        let path = d.join("inbox");
-        fs::write(&path, DELIVERED).expect("write");
+        let (d, path) = delivered("other");
         let mut a = Mbox::open(&path, opts(None)).expect("open");
         let uids: Vec<u32> = a.messages().iter().map(|m| m.uid).collect();
         let mut u = HashMap::new();
@@ -2264,9 +2266,7 @@ mod tests {
 
     #[test]
     fn move_all_to_empties_and_keeps_uids() {
-        let d = test_dir("moveall");
-        let path = d.join("inbox");
-        fs::write(&path, DELIVERED).expect("write");
+        let (d, path) = delivered("moveall");
         let mut mb = Mbox::open(&path, opts(Some(d.join("i1")))).expect("open");
         let uids: Vec<u32> = mb.messages().iter().map(|m| m.uid).collect();
         let mut u = HashMap::new();
