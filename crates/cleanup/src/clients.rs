@@ -6,22 +6,6 @@
 use addr::net::Cidr;
 use std::net::IpAddr;
 
-/// This host's interface addresses.
-pub fn interface_addresses() -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
-        for ifa in addrs {
-            let Some(a) = ifa.address else { continue };
-            if let Some(v4) = a.as_sockaddr_in() {
-                out.push(IpAddr::V4(v4.ip()));
-            } else if let Some(v6) = a.as_sockaddr_in6() {
-                out.push(IpAddr::V6(v6.ip()));
-            }
-        }
-    }
-    out
-}
-
 /// The `local_header_rewrite_clients` rules.
 #[derive(Debug, Clone, Default)]
 pub struct LocalClients {
@@ -40,7 +24,7 @@ impl LocalClients {
             match r.as_str() {
                 "permit_inet_interfaces" => {
                     lc.inet_interfaces = true;
-                    lc.interfaces = interface_addresses();
+                    lc.interfaces = params::netif::interface_addresses();
                 }
                 "permit_sasl_authenticated" => lc.sasl = true,
                 "permit_mynetworks" => lc

@@ -16,7 +16,7 @@ pub mod logging;
 pub mod main_cf;
 pub mod man;
 pub mod master_cf;
-mod netif;
+pub mod netif;
 pub mod registry;
 pub mod table;
 pub mod value;

@@ -1,8 +1,11 @@
-//! The default `mynetworks`: this host's interface networks, per
-//! `mynetworks_style` (host, subnet or class), in Postfix's notation.
+//! This host's interfaces: their addresses (`inet_interfaces = all`,
+//! `permit_inet_interfaces`), and the default `mynetworks`, their
+//! networks per `mynetworks_style` (host, subnet or class), in Postfix's
+//! notation.
 
 use nix::ifaddrs::getifaddrs;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Mutex;
 
 fn mask_v4(a: Ipv4Addr, bits: u32) -> Ipv4Addr {
     let m = if bits == 0 {
@@ -31,7 +34,21 @@ fn class_bits(a: Ipv4Addr) -> u32 {
 }
 
 /// The networks for `style`; loopback is always included as 127.0.0.0/8.
+/// Worked out once per process and style (as Postfix does at start):
+/// every parameter whose default names `$mynetworks` asks again, and
+/// each walk of the interfaces is a netlink dump.
 pub fn mynetworks(style: &str) -> String {
+    static CACHE: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, v)) = cache.iter().find(|(s, _)| s == style) {
+        return v.clone();
+    }
+    let v = from_interfaces(style);
+    cache.push((style.to_string(), v.clone()));
+    v
+}
+
+fn from_interfaces(style: &str) -> String {
     let mut out: Vec<String> = vec!["127.0.0.0/8".to_string()];
     let mut push = |s: String| {
         if !out.contains(&s) {
@@ -72,4 +89,20 @@ pub fn mynetworks(style: &str) -> String {
     }
     out.sort_by_key(|n| n.starts_with('['));
     out.join(" ")
+}
+
+/// Every address of this host's interfaces.
+pub fn interface_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    if let Ok(addrs) = getifaddrs() {
+        for ifa in addrs {
+            let Some(a) = ifa.address else { continue };
+            if let Some(v4) = a.as_sockaddr_in() {
+                out.push(IpAddr::V4(v4.ip()));
+            } else if let Some(v6) = a.as_sockaddr_in6() {
+                out.push(IpAddr::V6(v6.ip()));
+            }
+        }
+    }
+    out
 }

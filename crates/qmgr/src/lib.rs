@@ -13,19 +13,7 @@ pub fn local_addresses(cfg: &Config) -> Vec<std::net::IpAddr> {
     let mut out = Vec::new();
     for item in cfg.list(&p::INET_INTERFACES) {
         match item.as_str() {
-            "all" => {
-                if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
-                    for ifa in addrs {
-                        if let Some(a) = ifa.address {
-                            if let Some(v4) = a.as_sockaddr_in() {
-                                out.push(std::net::IpAddr::V4(v4.ip()));
-                            } else if let Some(v6) = a.as_sockaddr_in6() {
-                                out.push(std::net::IpAddr::V6(v6.ip()));
-                            }
-                        }
-                    }
-                }
-            }
+            "all" => out.extend(params::netif::interface_addresses()),
             "loopback-only" => {
                 out.push(std::net::Ipv4Addr::LOCALHOST.into());
                 out.push(std::net::Ipv6Addr::LOCALHOST.into());

@@ -331,18 +331,7 @@ fn interface_addresses(items: &[String]) -> Vec<IpAddr> {
     let mut out = Vec::new();
     for i in items {
         match i.as_str() {
-            "all" => {
-                if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
-                    for ifa in addrs {
-                        let Some(a) = ifa.address else { continue };
-                        if let Some(v4) = a.as_sockaddr_in() {
-                            out.push(IpAddr::V4(v4.ip()));
-                        } else if let Some(v6) = a.as_sockaddr_in6() {
-                            out.push(IpAddr::V6(v6.ip()));
-                        }
-                    }
-                }
-            }
+            "all" => out.extend(params::netif::interface_addresses()),
             "loopback-only" | "localhost" => {
                 out.push(IpAddr::from([127, 0, 0, 1]));
                 out.push(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
