@@ -173,28 +173,17 @@ fn imap_on_an_mbox_spool() {
     }
     let raw = std::fs::read_to_string(&mbox).expect("spool mbox");
     assert!(raw.contains("\n>From the start of a line\n"), "{raw}");
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            SCENARIO,
+    let lines = run_python(
+        SCENARIO,
+        &[
             "127.0.0.1",
             &imap.to_string(),
             &smtp.to_string(),
             &user.name,
             &password,
             &rcpt,
-        ])
-        .output()
-        .expect("python3");
-    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    assert!(
-        out.status.success() && lines.last().map(String::as_str) == Some("done"),
-        "{lines:#?}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        inst.maillog()
+        ],
+        &inst,
     );
     assert_eq!(field(&lines, "list0"), "Drafts INBOX Junk Sent Trash");
     assert_eq!(field(&lines, "delim"), "/");

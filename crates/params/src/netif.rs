@@ -106,3 +106,26 @@ pub fn interface_addresses() -> Vec<IpAddr> {
     }
     out
 }
+
+/// The addresses `inet_interfaces`-style `items` stand for: `all` (every
+/// interface address), `loopback-only` or `localhost` (127.0.0.1 and
+/// ::1), and address literals (bracketed or not); anything else
+/// (a host name) is skipped.
+pub fn addresses_of(items: &[String]) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for item in items {
+        match item.as_str() {
+            "all" => out.extend(interface_addresses()),
+            "loopback-only" | "localhost" => {
+                out.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+                out.push(IpAddr::V6(Ipv6Addr::LOCALHOST));
+            }
+            other => {
+                if let Ok(ip) = other.trim_start_matches('[').trim_end_matches(']').parse() {
+                    out.push(ip);
+                }
+            }
+        }
+    }
+    out
+}

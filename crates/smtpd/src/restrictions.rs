@@ -326,27 +326,6 @@ fn code(config: &Config, p: &params::Param) -> u16 {
     u16::try_from(config.int(p)).unwrap_or(0)
 }
 
-/// This host's addresses for `inet_interfaces` (`all`: every interface).
-fn interface_addresses(items: &[String]) -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    for i in items {
-        match i.as_str() {
-            "all" => out.extend(params::netif::interface_addresses()),
-            "loopback-only" | "localhost" => {
-                out.push(IpAddr::from([127, 0, 0, 1]));
-                out.push(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
-            }
-            other => {
-                let bare = other.trim_start_matches('[').trim_end_matches(']');
-                if let Ok(ip) = bare.parse() {
-                    out.push(ip);
-                }
-            }
-        }
-    }
-    out
-}
-
 impl Policy {
     /// Reads every restriction list and table from the configuration.
     /// Returns the warnings to log; an `Err` is a configuration Postfix
@@ -393,8 +372,10 @@ impl Policy {
         );
         let virtual_alias_domains = domains(&p::VIRTUAL_ALIAS_DOMAINS, false, &mut w);
         let virtual_mailbox_domains = domains(&p::VIRTUAL_MAILBOX_DOMAINS, false, &mut w);
-        let mut own = interface_addresses(&config.list(&p::INET_INTERFACES));
-        own.extend(interface_addresses(&config.list(&p::PROXY_INTERFACES)));
+        let mut own = params::netif::addresses_of(&config.list(&p::INET_INTERFACES));
+        own.extend(params::netif::addresses_of(
+            &config.list(&p::PROXY_INTERFACES),
+        ));
         let ctx = maps::Ctx::new();
         let maps_of =
             |param: &params::Param| MapList::open_lenient(param.name, config.get(param), &ctx);
