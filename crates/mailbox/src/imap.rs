@@ -132,6 +132,20 @@ fn names_of(letters: &str, table: &[(char, String)]) -> Vec<String> {
         .collect()
 }
 
+/// The keywords of the letters `mask` ([`FileName::keyword_mask`]).
+///
+/// [`FileName::keyword_mask`]: crate::maildir_store::FileName::keyword_mask
+fn names_of_mask(mask: u32, table: &[(char, String)]) -> Vec<String> {
+    if mask == 0 {
+        return Vec::new();
+    }
+    table
+        .iter()
+        .filter(|(c, _)| c.is_ascii_lowercase() && mask & 1 << (*c as u32 - 'a' as u32) != 0)
+        .map(|(_, n)| n.clone())
+        .collect()
+}
+
 fn letter_of(name: &str, table: &[(char, String)]) -> Option<char> {
     table
         .iter()
@@ -502,22 +516,28 @@ impl Selected {
             Backend::Maildir(md) => {
                 let moved: HashSet<String> = md.take_moved_from_new().into_iter().collect();
                 self.keywords = read_keywords(md.control_dir())?;
-                Ok(md
-                    .messages()
-                    .iter()
-                    .map(|m| {
+                // From the summaries: an unchanged Maildir opened from its
+                // saved listing reads no file names. Files this handle
+                // moved out of new/ came from a listing, which has them.
+                Ok((0..md.len())
+                    .filter_map(|i| {
+                        let s = md.summary(i)?;
                         let recent = if read_only {
-                            m.in_new
+                            s.in_new
                         } else {
-                            moved.contains(m.name.base())
+                            !moved.is_empty()
+                                && md
+                                    .messages()
+                                    .get(i)
+                                    .is_some_and(|m| moved.contains(m.name.base()))
                         };
-                        ImapMessage {
-                            uid: m.uid,
-                            flags: m.flags(),
-                            keywords: names_of(&m.name.keywords, &self.keywords),
+                        Some(ImapMessage {
+                            uid: s.uid,
+                            flags: s.flags,
+                            keywords: names_of_mask(s.keywords, &self.keywords),
                             recent,
                             expunged: false,
-                        }
+                        })
                     })
                     .collect())
             }
@@ -1265,13 +1285,13 @@ pub fn status(dir: &Path) -> Result<MailboxStatus, StoreError> {
         highest_modseq: md.highest_modseq(),
         ..MailboxStatus::default()
     };
-    for i in 0..md.messages().len() {
+    for i in 0..md.len() {
         let size = match md.wire_size(i) {
             Ok(s) => s,
             Err(StoreError::Expunged(_)) => continue,
             Err(e) => return Err(e),
         };
-        let Some(m) = md.messages().get(i) else {
+        let Some(m) = md.summary(i) else {
             continue;
         };
         st.messages += 1;
@@ -1279,10 +1299,10 @@ pub fn status(dir: &Path) -> Result<MailboxStatus, StoreError> {
         if m.in_new {
             st.recent += 1;
         }
-        if !m.flags().contains(Flags::SEEN) {
+        if !m.flags.contains(Flags::SEEN) {
             st.unseen += 1;
         }
-        if m.flags().contains(Flags::TRASHED) {
+        if m.flags.contains(Flags::TRASHED) {
             st.deleted += 1;
         }
     }

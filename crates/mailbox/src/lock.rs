@@ -309,13 +309,18 @@ impl ReplaceLock {
     }
 
     /// Writes `data`, fsyncs, renames over the target (releasing the lock).
-    pub(crate) fn commit(mut self, data: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn commit(self, data: &[u8]) -> Result<(), StoreError> {
+        self.commit_with(data, true)
+    }
+
+    /// [`Self::commit`], fsyncing first only when `sync`.
+    pub(crate) fn commit_with(mut self, data: &[u8], sync: bool) -> Result<(), StoreError> {
         let Some(mut f) = self.file.take() else {
             return Err(StoreError::Changed(self.lock.clone()));
         };
         let res = f
             .write_all(data)
-            .and_then(|()| f.sync_all())
+            .and_then(|()| if sync { f.sync_all() } else { Ok(()) })
             .map_err(|e| StoreError::io("write", &self.lock, e))
             .and_then(|()| {
                 fs::rename(&self.lock, &self.target)

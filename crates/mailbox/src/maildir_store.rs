@@ -20,7 +20,6 @@ use crate::store::{Flags, StoreError};
 use crate::uidlist::{UidList, UidListLock, UidRecord};
 use std::cell::{Cell, OnceCell};
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -29,7 +28,11 @@ use std::time::Duration;
 /// The listing saved for the next session, in the control directory
 /// (beside dovecot-uidlist; Dovecot ignores it).
 pub const INDEX_FILE: &str = "mailsuite-maildir.index";
-const INDEX_MAGIC: &str = "mailsuite-maildir-index 2";
+const INDEX_MAGIC: &str = "mailsuite-maildir-index 3";
+/// The bytes of one message's [`Summary`] in [`INDEX_FILE`].
+const RECORD_LEN: usize = 16;
+/// A [`Summary::vsize`] that is not known.
+const NO_SIZE: u32 = u32::MAX;
 
 /// A Maildir file name and its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +124,15 @@ impl FileName {
         self.full.get(..self.base_len).unwrap_or(&self.full)
     }
 
+    /// The keyword letters `a`–`z` as bits (bit 0: `a`), the only ones
+    /// `dovecot-keywords` can name.
+    pub fn keyword_mask(&self) -> u32 {
+        self.keywords
+            .bytes()
+            .filter(u8::is_ascii_lowercase)
+            .fold(0, |m, c| m | 1 << (c - b'a'))
+    }
+
     /// The name with `flags` and the keywords: `BASE:2,FLAGS`.
     pub fn with_flags(&self, flags: Flags) -> String {
         let mut kw: Vec<char> = self.keywords.chars().collect();
@@ -179,6 +191,132 @@ impl MaildirMessage {
     pub fn ext(&self, key: char) -> Option<&str> {
         self.ext.iter().find_map(|e| e.strip_prefix(key))
     }
+
+    /// RFC822.SIZE when the name (`W=`) or the uidlist (`W`) gives it.
+    fn known_wire_size(&self) -> Option<u64> {
+        self.name
+            .vsize
+            .or_else(|| self.ext('W').and_then(|w| w.parse().ok()))
+    }
+
+    fn summary(&self) -> Summary {
+        Summary {
+            uid: self.uid,
+            flags: self.flags(),
+            keywords: self.name.keyword_mask(),
+            in_new: self.in_new,
+            vsize: self
+                .known_wire_size()
+                .and_then(|s| u32::try_from(s).ok())
+                .filter(|&s| s != NO_SIZE)
+                .unwrap_or(NO_SIZE),
+        }
+    }
+}
+
+/// What a session needs of a message before it reads one (SELECT,
+/// FETCH FLAGS RFC822.SIZE, STATUS): all of it kept in [`INDEX_FILE`]
+/// as a fixed record, so an open of an unchanged Maildir reads no file
+/// names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub uid: u32,
+    pub flags: Flags,
+    /// Keyword letters `a`–`z` as bits ([`FileName::keyword_mask`]).
+    pub keywords: u32,
+    pub in_new: bool,
+    /// RFC822.SIZE, or [`NO_SIZE`].
+    vsize: u32,
+}
+
+impl Summary {
+    /// RFC822.SIZE when known without reading the file.
+    pub fn wire_size(&self) -> Option<u64> {
+        (self.vsize != NO_SIZE).then_some(u64::from(self.vsize))
+    }
+
+    fn to_bytes(self) -> [u8; RECORD_LEN] {
+        let mut b = [0u8; RECORD_LEN];
+        b[0..4].copy_from_slice(&self.uid.to_le_bytes());
+        b[4..8].copy_from_slice(&self.vsize.to_le_bytes());
+        b[8..12].copy_from_slice(&self.keywords.to_le_bytes());
+        b[12] = self.flags.0;
+        b[13] = u8::from(self.in_new);
+        b
+    }
+
+    /// A record as [`Self::to_bytes`] wrote it; none if any bit is out
+    /// of place.
+    fn from_bytes(b: &[u8]) -> Option<Summary> {
+        let word = |i: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?))
+        };
+        let s = Summary {
+            uid: word(0)?,
+            vsize: word(4)?,
+            keywords: word(8)?,
+            flags: Flags(*b.get(12)?),
+            in_new: *b.get(13)? == 1,
+        };
+        let valid = b.len() == RECORD_LEN
+            && s.uid != 0
+            && s.keywords >> 26 == 0
+            && s.flags.0 < 64
+            && b[13] <= 1
+            && b[14..] == [0, 0];
+        valid.then_some(s)
+    }
+}
+
+/// A saved listing whose file names are not read until something needs
+/// them (a message's body, a flag change, a rescan).
+#[derive(Debug)]
+struct Unread {
+    records: Vec<Summary>,
+    /// [`INDEX_FILE`] as opened: it is only ever replaced by rename, so
+    /// what this handle reads later is what it vouched for.
+    file: File,
+    /// Where the names begin, and their length.
+    names_at: u64,
+    names_len: usize,
+}
+
+impl Unread {
+    /// The messages with their names (`EXT TAB NAME` lines, in record
+    /// order); none if the names do not match the records.
+    fn read_names(&self) -> Option<Vec<MaildirMessage>> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; self.names_len];
+        self.file.read_exact_at(&mut buf, self.names_at).ok()?;
+        let text = String::from_utf8(buf).ok()?;
+        let mut lines = text.split_terminator('\n');
+        let mut out = Vec::with_capacity(self.records.len());
+        for r in &self.records {
+            let (ext, name) = lines.next()?.split_once('\t')?;
+            if name.is_empty() {
+                return None;
+            }
+            let mut m = MaildirMessage {
+                uid: r.uid,
+                name: FileName::parse(name),
+                in_new: r.in_new,
+                ext: ext
+                    .split(' ')
+                    .filter(|e| !e.is_empty())
+                    .map(String::from)
+                    .collect(),
+            };
+            if m.known_wire_size().is_none() {
+                // Counted from the file by the session that saved this.
+                m.name.vsize = r.wire_size();
+            }
+            if m.summary() != *r {
+                return None;
+            }
+            out.push(m);
+        }
+        lines.next().is_none().then_some(out)
+    }
 }
 
 /// How to open a Maildir.
@@ -230,7 +368,15 @@ pub struct Maildir {
     opts: MaildirOpenOptions,
     uid_validity: u32,
     next_uid: u32,
-    messages: Vec<MaildirMessage>,
+    /// The messages with their file names, in UID order: read from the
+    /// saved listing only when first needed (see `unread`).
+    messages: OnceCell<Vec<MaildirMessage>>,
+    /// The saved listing this handle opened with, while its names are
+    /// not read ([`Self::list`]).
+    unread: Option<Box<Unread>>,
+    /// The saved names turned out not to match their records: the next
+    /// sync lists the directories again.
+    names_lost: Cell<bool>,
     /// Base names this process moved from `new/` to `cur/` (IMAP's
     /// \Recent), until [`Maildir::take_moved_from_new`].
     moved: Vec<String>,
@@ -321,9 +467,9 @@ fn list_dir(dir: &Path) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::new();
     for ent in rd {
         let ent = ent.map_err(|e| StoreError::io("read directory", dir, e))?;
-        if let Some(n) = ent.file_name().to_str() {
+        if let Ok(n) = ent.file_name().into_string() {
             if !n.starts_with('.') {
-                out.push(n.to_string());
+                out.push(n);
             }
         }
     }
@@ -353,7 +499,9 @@ impl Maildir {
             opts,
             uid_validity: 0,
             next_uid: 1,
-            messages: Vec::new(),
+            messages: OnceCell::from(Vec::new()),
+            unread: None,
+            names_lost: Cell::new(false),
             moved: Vec::new(),
             stamp: None,
             index_stamp: None,
@@ -394,14 +542,78 @@ impl Maildir {
         self.next_uid
     }
 
-    /// The messages, in UID order.
+    /// The messages, in UID order (with their file names: an open that
+    /// used the saved listing reads them now).
     pub fn messages(&self) -> &[MaildirMessage] {
-        &self.messages
+        self.messages.get_or_init(|| self.read_names())
+    }
+
+    /// [`Self::messages`], to change.
+    fn messages_mut(&mut self) -> &mut Vec<MaildirMessage> {
+        if self.messages.get().is_none() {
+            self.messages = OnceCell::from(self.read_names());
+        }
+        self.unread = None;
+        self.messages
+            .get_mut()
+            .expect("the messages were just read")
+    }
+
+    /// Replaces the messages (after a listing).
+    fn set_messages(&mut self, msgs: Vec<MaildirMessage>) {
+        self.messages = OnceCell::from(msgs);
+        self.unread = None;
+    }
+
+    /// The names the saved listing holds. If they do not match its
+    /// records (the file was changed in place), the messages keep their
+    /// records without names, so that a message's file cannot be found
+    /// ([`Self::path`]), and the next sync lists the directories.
+    fn read_names(&self) -> Vec<MaildirMessage> {
+        let Some(u) = &self.unread else {
+            return Vec::new();
+        };
+        u.read_names().unwrap_or_else(|| {
+            self.names_lost.set(true);
+            u.records
+                .iter()
+                .map(|r| MaildirMessage {
+                    uid: r.uid,
+                    name: FileName::parse(""),
+                    in_new: r.in_new,
+                    ext: Vec::new(),
+                })
+                .collect()
+        })
+    }
+
+    /// How many messages there are.
+    pub fn len(&self) -> usize {
+        match (self.messages.get(), &self.unread) {
+            (None, Some(u)) => u.records.len(),
+            _ => self.messages().len(),
+        }
+    }
+
+    /// Whether there are no messages.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// What message `idx` is without its file name: no names are read.
+    pub fn summary(&self, idx: usize) -> Option<Summary> {
+        match (self.messages.get(), &self.unread) {
+            (None, Some(u)) => u.records.get(idx).copied(),
+            _ => self.messages().get(idx).map(MaildirMessage::summary),
+        }
     }
 
     /// Index of the message with `uid`.
     pub fn position(&self, uid: u32) -> Option<usize> {
-        self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+        match (self.messages.get(), &self.unread) {
+            (None, Some(u)) => u.records.binary_search_by_key(&uid, |r| r.uid).ok(),
+            _ => self.messages().binary_search_by_key(&uid, |m| m.uid).ok(),
+        }
     }
 
     /// Where `dovecot-uidlist` (and `dovecot-keywords`) live.
@@ -442,14 +654,19 @@ impl Maildir {
         }
         // A file both in new/ (read-only listing) and cur/ (moved
         // meanwhile): keep the cur/ one.
-        let mut seen: HashSet<String> = HashSet::with_capacity(files.len());
-        let mut out = Vec::with_capacity(files.len());
-        for (name, in_new) in files.into_iter().rev() {
-            if seen.insert(base_of(&name).to_string()) {
-                out.push((name, in_new));
-            }
-        }
-        Ok(out)
+        let mut seen: HashSet<&str> = HashSet::with_capacity(files.len());
+        let keep: Vec<bool> = files
+            .iter()
+            .rev()
+            .map(|(name, _)| seen.insert(base_of(name)))
+            .collect();
+        drop(seen);
+        Ok(files
+            .into_iter()
+            .rev()
+            .zip(keep)
+            .filter_map(|(f, keep)| keep.then_some(f))
+            .collect())
     }
 
     fn current_stamp(&self) -> Option<Stamp> {
@@ -478,6 +695,9 @@ impl Maildir {
         let (Some(now), Some((last, at))) = (now, &self.stamp) else {
             return false;
         };
+        if self.names_lost.get() {
+            return false;
+        }
         now == last && last.settled_at(*at)
     }
 
@@ -488,26 +708,31 @@ impl Maildir {
     /// Loads the listing an earlier sync saved ([`INDEX_FILE`]); anything
     /// odd in it and it is ignored (it is a cache: the stamps in it decide
     /// whether it may be used, exactly as for this handle's own last sync).
-    /// Returns the identity and HIGHESTMODSEQ of the `mailsuite-modseq`
-    /// that recorded exactly this listing (zeros: none did).
+    /// Only the header and the fixed records are read; the names wait
+    /// until something needs them ([`Unread`]). Returns the identity and
+    /// HIGHESTMODSEQ of the `mailsuite-modseq` that recorded exactly this
+    /// listing (zeros: none did).
+    ///
+    /// The file: five text lines (the magic; `stamp` with new/'s and
+    /// cur/'s times, the uidlist's identity and when the listing began;
+    /// `uids` UIDVALIDITY NEXTUID COUNT; `modseq` IDENTITY HIGHEST;
+    /// `names` BYTES), COUNT records of [`RECORD_LEN`] bytes
+    /// ([`Summary::to_bytes`]), then a line `EXT TAB NAME` per message.
     fn load_index(&mut self) -> Option<(FileId, u64)> {
-        use io::BufRead;
+        use std::os::unix::fs::FileExt;
         let f = File::open(self.index_path()).ok()?;
-        // Read a line at a time into one buffer: a fresh process pays
-        // for every page it touches, and the file is ~50 bytes a message.
-        let mut r = io::BufReader::with_capacity(64 * 1024, f);
-        let mut buf = String::new();
-        let mut next_line = |buf: &mut String| -> bool {
-            buf.clear();
-            match r.read_line(buf) {
-                Ok(n) if n > 0 && buf.ends_with('\n') => {
-                    buf.pop();
-                    true
-                }
-                _ => false,
-            }
-        };
-        if !next_line(&mut buf) || buf != INDEX_MAGIC {
+        let file_len = f.metadata().ok()?.len();
+        let mut head = [0u8; 1024];
+        let got = f.read_at(&mut head, 0).ok()?;
+        let head = head.get(..got)?;
+        let mut lines = Vec::with_capacity(5);
+        let mut at = 0;
+        while lines.len() < 5 {
+            let end = at + head.get(at..)?.iter().position(|&c| c == b'\n')?;
+            lines.push(std::str::from_utf8(head.get(at..end)?).ok()?);
+            at = end + 1;
+        }
+        if lines[0] != INDEX_MAGIC {
             return None;
         }
         let nums = |l: &str, key: &str, n: usize| -> Option<Vec<i64>> {
@@ -518,60 +743,37 @@ impl Maildir {
                 .collect::<Option<_>>()?;
             (v.len() == n).then_some(v)
         };
-        let st = next_line(&mut buf)
-            .then(|| nums(&buf, "stamp ", 10))
-            .flatten()?;
+        let st = nums(lines[1], "stamp ", 10)?;
         // UIDVALIDITY, the next UID and how many messages follow.
-        let vn = next_line(&mut buf)
-            .then(|| nums(&buf, "uids ", 3))
-            .flatten()?;
+        let vn = nums(lines[2], "uids ", 3)?;
         // mailsuite-modseq as it was when it recorded exactly this
         // listing (zeros: it did not), and its HIGHESTMODSEQ.
-        let ms = next_line(&mut buf)
-            .then(|| nums(&buf, "modseq ", 5))
-            .flatten()?;
-        let count = usize::try_from(vn[2]).unwrap_or(0);
-        let mut msgs: Vec<MaildirMessage> = Vec::with_capacity(count.min(100_000));
-        while next_line(&mut buf) {
-            let l = buf.as_str();
-            // UID TAB n|c TAB EXT TAB NAME (the name may hold anything
-            // but a tab or newline).
-            let mut f = l.splitn(4, '\t');
-            let (Some(uid), Some(where_), Some(ext), Some(file_name)) =
-                (f.next(), f.next(), f.next(), f.next())
-            else {
-                return None;
-            };
-            let uid = parse_decimal(uid.as_bytes()).and_then(|u| u32::try_from(u).ok())?;
-            if msgs.last().is_some_and(|m| m.uid >= uid) || file_name.is_empty() {
-                return None;
-            }
-            msgs.push(MaildirMessage {
-                uid,
-                name: FileName::parse(file_name),
-                in_new: where_ == "n",
-                ext: if ext.is_empty() {
-                    Vec::new()
-                } else {
-                    ext.split(' ')
-                        .filter(|e| !e.is_empty())
-                        .map(String::from)
-                        .collect()
-                },
-            });
+        let ms = nums(lines[3], "modseq ", 5)?;
+        let names_len = usize::try_from(nums(lines[4], "names ", 1)?[0]).ok()?;
+        let count = usize::try_from(vn[2]).ok()?;
+        let records_len = count.checked_mul(RECORD_LEN)?;
+        let names_at = at.checked_add(records_len)?;
+        if u64::try_from(names_at.checked_add(names_len)?).ok()? != file_len {
+            return None;
+        }
+        let mut raw = vec![0u8; records_len];
+        f.read_exact_at(&mut raw, at as u64).ok()?;
+        let records: Vec<Summary> = raw
+            .chunks_exact(RECORD_LEN)
+            .map(Summary::from_bytes)
+            .collect::<Option<_>>()?;
+        if records.windows(2).any(|w| w[0].uid >= w[1].uid) {
+            return None;
         }
         let (Ok(validity), Ok(next)) = (u32::try_from(vn[0]), u32::try_from(vn[1])) else {
             return None;
         };
-        if msgs.len() != count {
-            return None;
-        }
         let stamp = Stamp {
             new: (st[0], st[1]),
             cur: (st[2], st[3]),
             uidlist: (st[4] as u64, st[5] as u64, st[6], st[7]),
         };
-        let at = std::time::UNIX_EPOCH
+        let at_time = std::time::UNIX_EPOCH
             + Duration::new(
                 u64::try_from(st[8]).unwrap_or(0),
                 u32::try_from(st[9]).unwrap_or(0),
@@ -582,8 +784,14 @@ impl Maildir {
             (ms[0] as u64, ms[1] as u64, ms[2], ms[3]),
             u64::try_from(ms[4]).unwrap_or(0),
         );
-        self.messages = msgs;
-        self.stamp = Some((stamp, at));
+        self.messages = OnceCell::new();
+        self.unread = Some(Box::new(Unread {
+            records,
+            file: f,
+            names_at: names_at as u64,
+            names_len,
+        }));
+        self.stamp = Some((stamp, at_time));
         self.index_stamp = self.stamp.map(Box::new);
         Some(saved_modseq)
     }
@@ -591,7 +799,7 @@ impl Maildir {
     /// Saves the listing for the next session (temp file and rename; no
     /// fsync: a lost or stale index only costs a listing).
     fn save_index(&mut self) {
-        let Some((s, at)) = &self.stamp else {
+        let Some((s, at)) = self.stamp else {
             return;
         };
         let at = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -599,8 +807,29 @@ impl Maildir {
             Some(ms) if self.modseqs_match => (self.modseq_id.get(), ms.highest),
             _ => (NO_FILE, 0),
         };
-        let mut out = format!(
-            "{INDEX_MAGIC}\nstamp {} {} {} {} {} {} {} {} {} {}\nuids {} {} {}\nmodseq {} {} {} {} {}\n",
+        let msgs = self.messages();
+        let mut records = Vec::with_capacity(msgs.len() * RECORD_LEN);
+        let mut names = String::with_capacity(msgs.len() * 64);
+        for m in msgs {
+            if m.file_name().is_empty()
+                || m.file_name().contains(['\t', '\n'])
+                || m.ext.iter().any(|e| e.contains(['\t', '\n', ' ']))
+            {
+                return;
+            }
+            records.extend_from_slice(&m.summary().to_bytes());
+            for (i, e) in m.ext.iter().enumerate() {
+                if i > 0 {
+                    names.push(' ');
+                }
+                names.push_str(e);
+            }
+            names.push('\t');
+            names.push_str(m.file_name());
+            names.push('\n');
+        }
+        let header = format!(
+            "{INDEX_MAGIC}\nstamp {} {} {} {} {} {} {} {} {} {}\nuids {} {} {}\nmodseq {} {} {} {} {}\nnames {}\n",
             s.new.0,
             s.new.1,
             s.cur.0,
@@ -613,35 +842,25 @@ impl Maildir {
             at.subsec_nanos(),
             self.uid_validity,
             self.next_uid,
-            self.messages.len(),
+            msgs.len(),
             ms_id.0,
             ms_id.1,
             ms_id.2,
             ms_id.3,
             highest,
+            names.len(),
         );
-        for m in &self.messages {
-            if m.file_name().contains(['\t', '\n'])
-                || m.ext.iter().any(|e| e.contains(['\t', '\n', ' ']))
-            {
-                return;
-            }
-            let _ = write!(out, "{}\t{}\t", m.uid, if m.in_new { "n" } else { "c" });
-            for (i, e) in m.ext.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(e);
-            }
-            out.push('\t');
-            out.push_str(m.file_name());
-            out.push('\n');
-        }
         let path = self.index_path();
         let tmp = self
             .control
             .join(format!("{INDEX_FILE}.{}.tmp", std::process::id()));
-        if fs::write(&tmp, out).is_ok() {
+        let written = File::create(&tmp).and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(header.as_bytes())?;
+            f.write_all(&records)?;
+            f.write_all(names.as_bytes())
+        });
+        if written.is_ok() {
             if fs::rename(&tmp, &path).is_ok() {
                 self.index_stamp = self.stamp.map(Box::new);
             } else {
@@ -688,22 +907,23 @@ impl Maildir {
                 (stamp, started, std::mem::take(&mut files))
             };
             let mut l = list.take().unwrap_or_default();
-            let present: HashSet<&str> = files
-                .iter()
-                .chain(again.iter())
-                .map(|(n, _)| base_of(n))
-                .collect();
-            l.records.retain(|r| present.contains(r.name.as_str()));
+            if !l.records.is_empty() {
+                let present: HashSet<&str> = files
+                    .iter()
+                    .chain(again.iter())
+                    .map(|(n, _)| base_of(n))
+                    .collect();
+                l.records.retain(|r| present.contains(r.name.as_str()));
+            }
             let known: HashSet<String> = l.records.iter().map(|r| r.name.clone()).collect();
-            let mut fresh: Vec<String> = again
+            let fresh: Vec<String> = again
                 .iter()
                 .map(|(n, _)| base_of(n))
                 .filter(|b| !known.contains(*b))
                 .map(str::to_string)
                 .collect();
             files = again;
-            fresh.sort_by_cached_key(|b| delivery_key(b));
-            fresh.dedup();
+            let fresh = in_delivery_order(fresh);
             for base in fresh {
                 l.records.push(UidRecord {
                     uid: l.next_uid,
@@ -730,7 +950,7 @@ impl Maildir {
             list.records.iter().map(|r| (r.name.as_str(), r)).collect();
         if self.uid_validity != 0 && list.uid_validity != self.uid_validity {
             // UIDVALIDITY changed: everything is new.
-            self.messages.clear();
+            self.set_messages(Vec::new());
         }
         self.uid_validity = list.uid_validity;
         self.next_uid = list.next_uid;
@@ -748,7 +968,11 @@ impl Maildir {
             .collect();
         msgs.sort_by_key(|m| m.uid);
         msgs.dedup_by_key(|m| m.uid);
-        let old: HashMap<u32, Flags> = self.messages.iter().map(|m| (m.uid, m.flags())).collect();
+        // The messages as they were (no names needed).
+        let old: HashMap<u32, Flags> = (0..self.len())
+            .filter_map(|i| self.summary(i))
+            .map(|s| (s.uid, s.flags))
+            .collect();
         let now: HashSet<u32> = msgs.iter().map(|m| m.uid).collect();
         let mut ch = SyncChanges {
             rescanned: true,
@@ -761,13 +985,9 @@ impl Maildir {
                 _ => {}
             }
         }
-        ch.expunged = self
-            .messages
-            .iter()
-            .map(|m| m.uid)
-            .filter(|u| !now.contains(u))
-            .collect();
-        self.messages = msgs;
+        ch.expunged = old.keys().copied().filter(|u| !now.contains(u)).collect();
+        ch.expunged.sort_unstable();
+        self.set_messages(msgs);
         // The stamp from before the listing: a change during it shows as
         // a difference next time. After files of our own moved out of
         // new/, the directories are too fresh to be trusted next time
@@ -805,7 +1025,7 @@ impl Maildir {
 
     /// The messages as the mod-sequence records key them.
     fn current_infos(&self) -> Vec<(u32, String)> {
-        self.messages
+        self.messages()
             .iter()
             .map(|m| (m.uid, info_key(m.flags(), &m.name.keywords)))
             .collect()
@@ -820,7 +1040,7 @@ impl Maildir {
             .map(|(u, (_, i))| (*u, i.clone()))
             .collect();
         for uid in dirty {
-            match self.position(*uid).and_then(|p| self.messages.get(p)) {
+            match self.position(*uid).and_then(|p| self.messages().get(p)) {
                 Some(m) => cur.insert(*uid, info_key(m.flags(), &m.name.keywords)),
                 None => cur.remove(uid),
             };
@@ -910,8 +1130,12 @@ impl Maildir {
         // hand): never let HIGHESTMODSEQ go back.
         fresh.highest = fresh.highest.max(ms.highest);
         let mut written = true;
+        // The first numbering of a mailbox is not fsynced: lost in a
+        // crash, the next listing numbers the same messages the same way
+        // (in UID order from 1). Every later change is.
+        let first = fresh.highest == 0 && fresh.msgs.is_empty() && fresh.expunged.is_empty();
         if fresh.apply(self.uid_validity, &current) {
-            if let Err(e) = lock.commit(fresh.to_text().as_bytes()) {
+            if let Err(e) = lock.commit_with(fresh.to_text().as_bytes(), !first) {
                 maillog::warning!("{}: {e}", path.display());
                 written = false;
             }
@@ -957,23 +1181,27 @@ impl Maildir {
     /// The current path of message `idx`.
     pub fn path(&self, idx: usize) -> Result<PathBuf, StoreError> {
         let m = self
-            .messages
+            .messages()
             .get(idx)
             .ok_or(StoreError::NoSuchMessage(idx))?;
+        if m.file_name().is_empty() {
+            // A saved name that could not be read (Self::read_names).
+            return Err(StoreError::Changed(self.dir.clone()));
+        }
         Ok(self.path_of(m))
     }
 
     /// Finds where message `idx`'s file went (another session moved it to
     /// cur/ or changed its flags) and updates the entry.
     fn relocate(&mut self, idx: usize) -> Result<(), StoreError> {
-        let base = match self.messages.get(idx) {
+        let base = match self.messages().get(idx) {
             Some(m) => m.name.base().to_string(),
             None => return Err(StoreError::NoSuchMessage(idx)),
         };
         for (sub, in_new) in [("cur", false), ("new", true)] {
             for name in list_dir(&self.dir.join(sub))? {
                 if base_of(&name) == base {
-                    if let Some(m) = self.messages.get_mut(idx) {
+                    if let Some(m) = self.messages_mut().get_mut(idx) {
                         m.in_new = in_new;
                         m.name = FileName::from_string(name);
                     }
@@ -981,7 +1209,7 @@ impl Maildir {
                 }
             }
         }
-        let uid = self.messages.get(idx).map(|m| m.uid).unwrap_or(0);
+        let uid = self.summary(idx).map_or(0, |s| s.uid);
         Err(StoreError::Expunged(uid))
     }
 
@@ -1001,7 +1229,7 @@ impl Maildir {
 
     /// The message's size in bytes: `S=`, else stat.
     pub fn size(&mut self, idx: usize) -> Result<u64, StoreError> {
-        if let Some(s) = self.messages.get(idx).and_then(|m| m.name.size) {
+        if let Some(s) = self.messages().get(idx).and_then(|m| m.name.size) {
             return Ok(s);
         }
         let f = self.open_message(idx)?;
@@ -1016,19 +1244,20 @@ impl Maildir {
     /// keeps it for names without one), else counted from the file and
     /// remembered.
     pub fn wire_size(&mut self, idx: usize) -> Result<u64, StoreError> {
-        if let Some(m) = self.messages.get(idx) {
-            if let Some(s) = m
-                .name
-                .vsize
-                .or_else(|| m.ext('W').and_then(|w| w.parse().ok()))
-            {
-                return Ok(s);
-            }
+        if let Some(s) = self.summary(idx).and_then(|s| s.wire_size()) {
+            return Ok(s);
+        }
+        if let Some(s) = self
+            .messages()
+            .get(idx)
+            .and_then(MaildirMessage::known_wire_size)
+        {
+            return Ok(s);
         }
         let mut f = self.open_message(idx)?;
         let p = self.path(idx)?;
         let n = crate::wire::wire_size(&mut f).map_err(|e| StoreError::io("read", &p, e))?;
-        if let Some(m) = self.messages.get_mut(idx) {
+        if let Some(m) = self.messages_mut().get_mut(idx) {
             m.name.vsize = Some(n);
         }
         Ok(n)
@@ -1050,7 +1279,7 @@ impl Maildir {
     ) -> Result<(), StoreError> {
         for _ in 0..3 {
             let m = self
-                .messages
+                .messages()
                 .get(idx)
                 .ok_or(StoreError::NoSuchMessage(idx))?;
             let mut name = m.name.clone();
@@ -1067,15 +1296,16 @@ impl Maildir {
             {
                 return Ok(());
             }
-            let from = self.path_of(m);
+            let from = self.path(idx)?;
             let new_name = name.with_flags(flags);
             let to = self.dir.join("cur").join(&new_name);
             match fs::rename(&from, &to) {
                 Ok(()) => {
-                    if let Some(m) = self.messages.get_mut(idx) {
+                    if let Some(m) = self.messages_mut().get_mut(idx) {
                         m.name = FileName::from_string(new_name);
                         m.in_new = false;
-                        self.dirty.push(m.uid);
+                        let uid = m.uid;
+                        self.dirty.push(uid);
                     }
                     return Ok(());
                 }
@@ -1094,10 +1324,9 @@ impl Maildir {
         remove: Flags,
     ) -> Result<(), StoreError> {
         let cur = self
-            .messages
-            .get(idx)
+            .summary(idx)
             .ok_or(StoreError::NoSuchMessage(idx))?
-            .flags();
+            .flags;
         self.set_flags(idx, cur.union(add).minus(remove))
     }
 
@@ -1108,13 +1337,13 @@ impl Maildir {
             let p = self.path(idx)?;
             match fs::remove_file(&p) {
                 Ok(()) => {
-                    let m = self.messages.remove(idx);
+                    let m = self.messages_mut().remove(idx);
                     self.dirty.push(m.uid);
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => match self.relocate(idx) {
                     Err(StoreError::Expunged(_)) => {
-                        let m = self.messages.remove(idx);
+                        let m = self.messages_mut().remove(idx);
                         self.dirty.push(m.uid);
                         return Ok(());
                     }
@@ -1219,27 +1448,38 @@ pub fn clean_tmp(dir: &Path, older_than: Duration) -> Result<usize, StoreError> 
     Ok(n)
 }
 
-/// The order new files get their UIDs in, as Dovecot orders them:
-/// by the delivery time in the name, `SECS.M<usec>…` compared as numbers
-/// (a plain string sort puts `M123` before `M45` within one second), then
-/// by the whole name; names without a time come last.
-/// The order new files get UIDs in: seconds, then microseconds, as
-/// numbers, then the name.
-fn delivery_key(name: &str) -> (bool, u64, u64, String) {
+/// `names` in the order new files get their UIDs, as Dovecot orders
+/// them: by the delivery time in the name, `SECS.M<usec>…` compared as
+/// numbers (a plain string sort puts `M123` before `M45` within one
+/// second), then by the whole name; names without a time come last.
+/// Duplicates are dropped.
+fn in_delivery_order(names: Vec<String>) -> Vec<String> {
+    let mut keyed: Vec<((bool, u64, u64), String)> =
+        names.into_iter().map(|n| (delivery_key(&n), n)).collect();
+    keyed.sort_unstable();
+    keyed.dedup();
+    keyed.into_iter().map(|(_, n)| n).collect()
+}
+
+/// The time in a Maildir name as `in_delivery_order` compares it.
+fn delivery_key(name: &str) -> (bool, u64, u64) {
     let time = name.split_once('.').and_then(|(secs, rest)| {
         let secs = secs.parse().ok()?;
         let usec = rest
             .strip_prefix('M')
             .map(|r| {
-                let digits: String = r.chars().take_while(char::is_ascii_digit).collect();
-                digits.parse().unwrap_or(0)
+                let end = r
+                    .bytes()
+                    .position(|c| !c.is_ascii_digit())
+                    .unwrap_or(r.len());
+                r[..end].parse().unwrap_or(0)
             })
             .unwrap_or(0);
         Some((secs, usec))
     });
     match time {
-        Some((s, u)) => (false, s, u, name.to_string()),
-        None => (true, 0, 0, name.to_string()),
+        Some((s, u)) => (false, s, u),
+        None => (true, 0, 0),
     }
 }
 
@@ -1348,11 +1588,18 @@ mod tests {
         let first = Maildir::open(&d, MaildirOpenOptions::default()).expect("open");
         let highest = first.highest_modseq();
         assert!(highest >= 3);
-        let index = fs::read_to_string(d.join(INDEX_FILE)).expect("index saved");
-        assert!(index.contains(&format!(" {highest}\n")), "{index}");
+        let index = fs::read(d.join(INDEX_FILE)).expect("index saved");
+        let index = String::from_utf8_lossy(&index);
+        assert!(index.contains(&format!(" {highest}\nnames ")), "{index}");
 
         let second = Maildir::open(&d, MaildirOpenOptions::default()).expect("open");
         assert!(second.modseqs.get().is_none(), "mod-sequences read at open");
+        assert!(second.messages.get().is_none(), "names read at open");
+        assert_eq!(
+            second.summary(1),
+            Some(first.messages()[1].summary()),
+            "the saved record"
+        );
         assert_eq!(second.highest_modseq(), highest);
         assert!(second.modseqs.get().is_none());
         assert_eq!(
@@ -1378,6 +1625,47 @@ mod tests {
         fs::remove_dir_all(&d).expect("cleanup");
     }
 
+    /// The names wait in the saved listing until a message is read or
+    /// changed; names that do not match their records (the file changed
+    /// in place) reach no file, and the next sync lists the directories.
+    #[test]
+    fn saved_names_are_read_when_needed_and_checked_against_the_records() {
+        let d = std::env::temp_dir().join(format!("mailsuite-names-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        crate::maildir::make_maildir(&d).expect("maildir");
+        fs::write(d.join("cur/1700000001.M1P1.h,S=2,W=3:2,S"), "x\n").expect("msg");
+        fs::write(d.join("cur/1700000002.M2P1.h:2,Fb"), "yy\n").expect("msg");
+        for sub in ["new", "cur"] {
+            age(&d.join(sub), 10);
+        }
+        drop(Maildir::open(&d, MaildirOpenOptions::default()).expect("open"));
+
+        let mut md = Maildir::open(&d, MaildirOpenOptions::default()).expect("open");
+        assert!(md.messages.get().is_none());
+        assert_eq!(md.len(), 2);
+        let s = md.summary(1).expect("record");
+        assert_eq!(
+            (s.flags, s.keywords, s.wire_size()),
+            (Flags::FLAGGED, 0b10, None)
+        );
+        assert_eq!(md.wire_size(0).expect("W="), 3);
+        assert!(md.messages.get().is_none(), "W= came from the record");
+        assert_eq!(md.read_message(1).expect("read"), b"yy\n");
+        assert!(md.messages.get().is_some(), "names read for the body");
+
+        // The same length, another name: the record's flags disagree.
+        let path = d.join(INDEX_FILE);
+        let mut bytes = fs::read(&path).expect("index");
+        let at = bytes.windows(5).position(|w| w == b":2,Fb").expect("name");
+        bytes[at + 3] = b'S';
+        fs::write(&path, bytes).expect("tamper");
+        let mut md = Maildir::open(&d, MaildirOpenOptions::default()).expect("open");
+        assert!(matches!(md.read_message(1), Err(StoreError::Changed(_))));
+        assert!(md.sync().expect("sync").rescanned);
+        assert_eq!(md.read_message(1).expect("read"), b"yy\n");
+        fs::remove_dir_all(&d).expect("cleanup");
+    }
+
     #[test]
     fn directories_settle_after_a_tick_or_after_a_second_without_nanoseconds() {
         use std::time::UNIX_EPOCH;
@@ -1399,13 +1687,17 @@ mod tests {
 
     #[test]
     fn new_files_get_uids_in_delivery_order() {
-        let mut names = vec![
-            "1700000001.M123P9Q1.host",
-            "1700000001.M45P9Q2.host",
-            "1700000000.M999999P9Q3.host",
-            "odd-name",
-        ];
-        names.sort_by_cached_key(|n| delivery_key(n));
+        let names = in_delivery_order(
+            [
+                "odd-name",
+                "1700000001.M123P9Q1.host",
+                "1700000001.M45P9Q2.host",
+                "1700000000.M999999P9Q3.host",
+                "1700000001.M45P9Q2.host",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
         assert_eq!(
             names,
             [
