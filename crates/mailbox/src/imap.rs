@@ -519,27 +519,27 @@ impl Selected {
                 // From the summaries: an unchanged Maildir opened from its
                 // saved listing reads no file names. Files this handle
                 // moved out of new/ came from a listing, which has them.
-                Ok((0..md.len())
-                    .filter_map(|i| {
-                        let s = md.summary(i)?;
-                        let recent = if read_only {
-                            s.in_new
-                        } else {
-                            !moved.is_empty()
-                                && md
-                                    .messages()
-                                    .get(i)
-                                    .is_some_and(|m| moved.contains(m.name.base()))
-                        };
-                        Some(ImapMessage {
-                            uid: s.uid,
-                            flags: s.flags,
-                            keywords: names_of_mask(s.keywords, &self.keywords),
-                            recent,
-                            expunged: false,
-                        })
+                let mut view = Vec::with_capacity(md.len());
+                view.extend((0..md.len()).filter_map(|i| {
+                    let s = md.summary(i)?;
+                    let recent = if read_only {
+                        s.in_new
+                    } else {
+                        !moved.is_empty()
+                            && md
+                                .messages()
+                                .get(i)
+                                .is_some_and(|m| moved.contains(m.name.base()))
+                    };
+                    Some(ImapMessage {
+                        uid: s.uid,
+                        flags: s.flags,
+                        keywords: names_of_mask(s.keywords, &self.keywords),
+                        recent,
+                        expunged: false,
                     })
-                    .collect())
+                }));
+                Ok(view)
             }
             Backend::Mbox(s) => {
                 s.stale = false;

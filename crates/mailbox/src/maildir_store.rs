@@ -272,7 +272,9 @@ impl Summary {
 /// them (a message's body, a flag change, a rescan).
 #[derive(Debug)]
 struct Unread {
-    records: Vec<Summary>,
+    /// The records as saved ([`Summary::to_bytes`]; checked at load),
+    /// decoded when asked for.
+    records: Vec<u8>,
     /// [`INDEX_FILE`] as opened: it is only ever replaced by rename, so
     /// what this handle reads later is what it vouched for.
     file: File,
@@ -282,6 +284,35 @@ struct Unread {
 }
 
 impl Unread {
+    fn len(&self) -> usize {
+        self.records.len() / RECORD_LEN
+    }
+
+    fn get(&self, idx: usize) -> Option<Summary> {
+        let at = idx.checked_mul(RECORD_LEN)?;
+        Summary::from_bytes(self.records.get(at..at + RECORD_LEN)?)
+    }
+
+    fn records(&self) -> impl Iterator<Item = Summary> + '_ {
+        self.records
+            .chunks_exact(RECORD_LEN)
+            .filter_map(Summary::from_bytes)
+    }
+
+    fn position(&self, uid: u32) -> Option<usize> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let at = self.get(mid)?.uid;
+            match at.cmp(&uid) {
+                std::cmp::Ordering::Equal => return Some(mid),
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        None
+    }
+
     /// The messages with their names (`EXT TAB NAME` lines, in record
     /// order); none if the names do not match the records.
     fn read_names(&self) -> Option<Vec<MaildirMessage>> {
@@ -290,8 +321,8 @@ impl Unread {
         self.file.read_exact_at(&mut buf, self.names_at).ok()?;
         let text = String::from_utf8(buf).ok()?;
         let mut lines = text.split_terminator('\n');
-        let mut out = Vec::with_capacity(self.records.len());
-        for r in &self.records {
+        let mut out = Vec::with_capacity(self.len());
+        for r in self.records() {
             let (ext, name) = lines.next()?.split_once('\t')?;
             if name.is_empty() {
                 return None;
@@ -310,7 +341,7 @@ impl Unread {
                 // Counted from the file by the session that saved this.
                 m.name.vsize = r.wire_size();
             }
-            if m.summary() != *r {
+            if m.summary() != r {
                 return None;
             }
             out.push(m);
@@ -575,8 +606,7 @@ impl Maildir {
         };
         u.read_names().unwrap_or_else(|| {
             self.names_lost.set(true);
-            u.records
-                .iter()
+            u.records()
                 .map(|r| MaildirMessage {
                     uid: r.uid,
                     name: FileName::parse(""),
@@ -590,7 +620,7 @@ impl Maildir {
     /// How many messages there are.
     pub fn len(&self) -> usize {
         match (self.messages.get(), &self.unread) {
-            (None, Some(u)) => u.records.len(),
+            (None, Some(u)) => u.len(),
             _ => self.messages().len(),
         }
     }
@@ -603,7 +633,7 @@ impl Maildir {
     /// What message `idx` is without its file name: no names are read.
     pub fn summary(&self, idx: usize) -> Option<Summary> {
         match (self.messages.get(), &self.unread) {
-            (None, Some(u)) => u.records.get(idx).copied(),
+            (None, Some(u)) => u.get(idx),
             _ => self.messages().get(idx).map(MaildirMessage::summary),
         }
     }
@@ -611,7 +641,7 @@ impl Maildir {
     /// Index of the message with `uid`.
     pub fn position(&self, uid: u32) -> Option<usize> {
         match (self.messages.get(), &self.unread) {
-            (None, Some(u)) => u.records.binary_search_by_key(&uid, |r| r.uid).ok(),
+            (None, Some(u)) => u.position(uid),
             _ => self.messages().binary_search_by_key(&uid, |m| m.uid).ok(),
         }
     }
@@ -756,14 +786,16 @@ impl Maildir {
         if u64::try_from(names_at.checked_add(names_len)?).ok()? != file_len {
             return None;
         }
-        let mut raw = vec![0u8; records_len];
-        f.read_exact_at(&mut raw, at as u64).ok()?;
-        let records: Vec<Summary> = raw
-            .chunks_exact(RECORD_LEN)
-            .map(Summary::from_bytes)
-            .collect::<Option<_>>()?;
-        if records.windows(2).any(|w| w[0].uid >= w[1].uid) {
-            return None;
+        let mut records = vec![0u8; records_len];
+        f.read_exact_at(&mut records, at as u64).ok()?;
+        // Every record valid, UIDs ascending.
+        let mut last = 0;
+        for r in records.chunks_exact(RECORD_LEN) {
+            let uid = Summary::from_bytes(r)?.uid;
+            if uid <= last {
+                return None;
+            }
+            last = uid;
         }
         let (Ok(validity), Ok(next)) = (u32::try_from(vn[0]), u32::try_from(vn[1])) else {
             return None;
