@@ -14,6 +14,13 @@
 //! and `,W=VSIZE` (bytes with CRLF line ends). FLAGS are the letters
 //! `DFPRST` (system flags, ASCII order) and `a`–`z` (Dovecot keywords,
 //! kept as they are).
+//!
+//! A sync that listed settled directories saves its listing in
+//! [`INDEX_FILE`]: a fixed record per message ([`Summary`]: UID, flags,
+//! keyword letters, RFC822.SIZE), then the file names. The next open
+//! whose stamps (the times of `new/` and `cur/`, the uidlist's identity)
+//! are the saved ones lists nothing, reads only the records, and reads
+//! the names when a command first needs one.
 
 use crate::modseq::{info_key, ModSeqs, MODSEQ_FILE};
 use crate::store::{Flags, StoreError};
