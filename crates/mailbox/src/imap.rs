@@ -36,7 +36,7 @@
 
 use crate::folders::MailboxPath;
 use crate::lock::ReplaceLock;
-use crate::maildir_store::{read_keywords, Maildir, MaildirOpenOptions};
+use crate::maildir_store::{keyword_mask, read_keywords, Maildir, MaildirOpenOptions};
 use crate::mbox_store::{FlagUpdate, Mbox, MboxOpenOptions};
 use crate::modseq::ModSeqs;
 use crate::store::{Flags, StoreError};
@@ -124,17 +124,7 @@ fn keyword_error(dir: &Path, kind: io::ErrorKind, text: &str) -> StoreError {
 
 /// The keyword names of the letters in `letters` (those the table
 /// knows), in letter order.
-fn names_of(letters: &str, table: &[(char, String)]) -> Vec<String> {
-    table
-        .iter()
-        .filter(|(c, _)| letters.contains(*c))
-        .map(|(_, n)| n.clone())
-        .collect()
-}
-
-/// The keywords of the letters `mask` ([`FileName::keyword_mask`]).
-///
-/// [`FileName::keyword_mask`]: crate::maildir_store::FileName::keyword_mask
+/// The keywords of the letters `mask` ([`keyword_mask`]).
 fn names_of_mask(mask: u32, table: &[(char, String)]) -> Vec<String> {
     if mask == 0 {
         return Vec::new();
@@ -744,7 +734,7 @@ impl Selected {
         if !keywords.is_empty() {
             self.keywords = ensure_keywords(md.control_dir(), keywords)?;
         }
-        let cur_names = names_of(&cur_letters, &self.keywords);
+        let cur_names = names_of_mask(keyword_mask(&cur_letters), &self.keywords);
         let (new_flags, new_names) = match op {
             FlagOp::Add => {
                 let mut n = cur_names.clone();
@@ -776,7 +766,10 @@ impl Selected {
         let letters = format!("{}{unknown}", letters_for(&new_names, &self.keywords));
         md.set_info(pos, new_flags, Some(&letters))?;
         let (f, kw) = match md.messages().get(pos) {
-            Some(m) => (m.flags(), names_of(&m.name.keywords, &self.keywords)),
+            Some(m) => (
+                m.flags(),
+                names_of_mask(m.name.keyword_mask(), &self.keywords),
+            ),
             None => return Err(StoreError::NoSuchMessage(idx)),
         };
         if let Some(v) = self.view.get_mut(idx) {
@@ -1059,7 +1052,7 @@ impl Selected {
         let mut names: Vec<String> = Vec::new();
         for &(_, pos) in &poss {
             if let Some(m) = md.messages().get(pos) {
-                for n in names_of(&m.name.keywords, &self.keywords) {
+                for n in names_of_mask(m.name.keyword_mask(), &self.keywords) {
                     if !names.contains(&n) {
                         names.push(n);
                     }
@@ -1077,7 +1070,10 @@ impl Selected {
                     Some(m) => (
                         m.uid,
                         m.flags(),
-                        letters_for(&names_of(&m.name.keywords, &self.keywords), &dest_table),
+                        letters_for(
+                            &names_of_mask(m.name.keyword_mask(), &self.keywords),
+                            &dest_table,
+                        ),
                     ),
                     None => return Err(StoreError::NoSuchMessage(i)),
                 };

@@ -134,10 +134,7 @@ impl FileName {
     /// The keyword letters `a`–`z` as bits (bit 0: `a`), the only ones
     /// `dovecot-keywords` can name.
     pub fn keyword_mask(&self) -> u32 {
-        self.keywords
-            .bytes()
-            .filter(u8::is_ascii_lowercase)
-            .fold(0, |m, c| m | 1 << (c - b'a'))
+        keyword_mask(&self.keywords)
     }
 
     /// The name with `flags` and the keywords: `BASE:2,FLAGS`.
@@ -147,6 +144,14 @@ impl FileName {
         let kw: String = kw.into_iter().collect();
         format!("{}:2,{}{}", self.base(), flags.letters(), kw)
     }
+}
+
+/// The letters `a`–`z` among `letters` as bits (bit 0: `a`).
+pub fn keyword_mask(letters: &str) -> u32 {
+    letters
+        .bytes()
+        .filter(u8::is_ascii_lowercase)
+        .fold(0, |m, c| m | 1 << (c - b'a'))
 }
 
 /// `S=N` or `W=N` (other fields are left alone; a bad number is none).
@@ -254,19 +259,16 @@ impl Summary {
 
     /// A record as [`Self::to_bytes`] wrote it; none if any bit is out
     /// of place.
-    fn from_bytes(b: &[u8]) -> Option<Summary> {
-        let word = |i: usize| -> Option<u32> {
-            Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?))
-        };
+    fn from_bytes(b: &[u8; RECORD_LEN]) -> Option<Summary> {
+        let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let s = Summary {
-            uid: word(0)?,
-            vsize: word(4)?,
-            keywords: word(8)?,
-            flags: Flags(*b.get(12)?),
-            in_new: *b.get(13)? == 1,
+            uid: word(0),
+            vsize: word(4),
+            keywords: word(8),
+            flags: Flags(b[12]),
+            in_new: b[13] == 1,
         };
-        let valid = b.len() == RECORD_LEN
-            && s.uid != 0
+        let valid = s.uid != 0
             && s.keywords >> 26 == 0
             && s.flags.0 < 64
             && b[13] <= 1
@@ -291,33 +293,27 @@ struct Unread {
 }
 
 impl Unread {
+    fn chunks(&self) -> &[[u8; RECORD_LEN]] {
+        self.records.as_chunks().0
+    }
+
     fn len(&self) -> usize {
-        self.records.len() / RECORD_LEN
+        self.chunks().len()
     }
 
     fn get(&self, idx: usize) -> Option<Summary> {
-        let at = idx.checked_mul(RECORD_LEN)?;
-        Summary::from_bytes(self.records.get(at..at + RECORD_LEN)?)
+        Summary::from_bytes(self.chunks().get(idx)?)
     }
 
     fn records(&self) -> impl Iterator<Item = Summary> + '_ {
-        self.records
-            .chunks_exact(RECORD_LEN)
-            .filter_map(Summary::from_bytes)
+        self.chunks().iter().filter_map(Summary::from_bytes)
     }
 
+    /// Where the record of `uid` is (the UIDs ascend: checked at load).
     fn position(&self, uid: u32) -> Option<usize> {
-        let (mut lo, mut hi) = (0, self.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let at = self.get(mid)?.uid;
-            match at.cmp(&uid) {
-                std::cmp::Ordering::Equal => return Some(mid),
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-            }
-        }
-        None
+        self.chunks()
+            .binary_search_by_key(&uid, |r| u32::from_le_bytes([r[0], r[1], r[2], r[3]]))
+            .ok()
     }
 
     /// The messages with their names (`EXT TAB NAME` lines, in record
@@ -409,8 +405,8 @@ pub struct Maildir {
     /// The messages with their file names, in UID order: read from the
     /// saved listing only when first needed (see `unread`).
     messages: OnceCell<Vec<MaildirMessage>>,
-    /// The saved listing this handle opened with, while its names are
-    /// not read ([`Self::list`]).
+    /// The saved listing this handle opened with; only its records count
+    /// until its names are read ([`Self::messages`]).
     unread: Option<Box<Unread>>,
     /// The saved names turned out not to match their records: the next
     /// sync lists the directories again.
@@ -624,11 +620,19 @@ impl Maildir {
         })
     }
 
+    /// The saved listing while its names are not read: then its records
+    /// are the messages.
+    fn records_only(&self) -> Option<&Unread> {
+        self.unread
+            .as_deref()
+            .filter(|_| self.messages.get().is_none())
+    }
+
     /// How many messages there are.
     pub fn len(&self) -> usize {
-        match (self.messages.get(), &self.unread) {
-            (None, Some(u)) => u.len(),
-            _ => self.messages().len(),
+        match self.records_only() {
+            Some(u) => u.len(),
+            None => self.messages().len(),
         }
     }
 
@@ -639,17 +643,17 @@ impl Maildir {
 
     /// What message `idx` is without its file name: no names are read.
     pub fn summary(&self, idx: usize) -> Option<Summary> {
-        match (self.messages.get(), &self.unread) {
-            (None, Some(u)) => u.get(idx),
-            _ => self.messages().get(idx).map(MaildirMessage::summary),
+        match self.records_only() {
+            Some(u) => u.get(idx),
+            None => self.messages().get(idx).map(MaildirMessage::summary),
         }
     }
 
     /// Index of the message with `uid`.
     pub fn position(&self, uid: u32) -> Option<usize> {
-        match (self.messages.get(), &self.unread) {
-            (None, Some(u)) => u.position(uid),
-            _ => self.messages().binary_search_by_key(&uid, |m| m.uid).ok(),
+        match self.records_only() {
+            Some(u) => u.position(uid),
+            None => self.messages().binary_search_by_key(&uid, |m| m.uid).ok(),
         }
     }
 
@@ -797,7 +801,7 @@ impl Maildir {
         f.read_exact_at(&mut records, at as u64).ok()?;
         // Every record valid, UIDs ascending.
         let mut last = 0;
-        for r in records.chunks_exact(RECORD_LEN) {
+        for r in records.as_chunks::<RECORD_LEN>().0 {
             let uid = Summary::from_bytes(r)?.uid;
             if uid <= last {
                 return None;
