@@ -176,8 +176,8 @@ impl login::Protocol for Imap {
         prelogin::run(stream, gate, &self.s);
     }
 
-    fn session(&self, stream: Stream, pending: Vec<u8>, user: &User) {
-        session::run(stream, pending, &self.s, user);
+    fn session(&self, stream: Stream, tag: &str, pending: Vec<u8>, user: &User) {
+        session::run(stream, tag, pending, &self.s, user);
     }
 }
 

@@ -45,7 +45,9 @@ fn capabilities(gate: &Gate, stream: &Stream) -> Vec<String> {
 enum Next {
     Quit,
     StartTls,
-    LoggedIn,
+    /// Logged in by the command with this tag, which the user's
+    /// session answers.
+    LoggedIn(String),
 }
 
 struct Login {
@@ -69,12 +71,12 @@ pub fn run(stream: Stream, gate: Gate, s: &Settings) {
         .status(&StatusResponse::ok(None, s.greeting.clone()).with_code(Code::Capability(caps)));
     loop {
         match l.dialogue() {
-            Ok(Next::LoggedIn) => {
+            Ok(Next::LoggedIn(tag)) => {
                 if l.conn.flush().is_err() {
                     return;
                 }
                 let pending = l.conn.take_pending();
-                l.gate.hand_over(l.conn.stream, &pending);
+                l.gate.hand_over(l.conn.stream, &tag, &pending);
             }
             Ok(Next::StartTls) => {
                 if l.conn.flush().is_err() {
@@ -303,8 +305,8 @@ impl Login {
         Ok(None)
     }
 
-    /// Asks the root parent; on OK answers the tagged OK with the
-    /// post-login capabilities (the session that follows is the user's).
+    /// Asks the root parent; on OK the user's session that follows
+    /// answers the tagged OK with the post-login capabilities.
     fn attempt(
         &mut self,
         tag: &str,
@@ -312,20 +314,15 @@ impl Login {
         pass: &[u8],
         m: Method,
     ) -> Result<Option<Next>, End> {
-        if !frame::user_ok(user) || !frame::pass_ok(pass) {
+        if !frame::user_ok(user) || !frame::pass_ok(pass) || !frame::tag_ok(tag) {
             return self.failed(tag);
         }
         // The answer can take the auth service's failure delay: send what
         // is buffered first.
         self.conn.flush()?;
         match self.gate.attempt(&self.conn.stream, user, pass, m) {
-            Ok(Answer::Ok) => {
-                self.conn.status(
-                    &StatusResponse::ok(Some(tag.to_string()), "Logged in")
-                        .with_code(Code::Capability(crate::session::capabilities())),
-                );
-                Ok(Some(Next::LoggedIn))
-            }
+            // The user's session answers, once it is ready.
+            Ok(Answer::Ok) => Ok(Some(Next::LoggedIn(tag.to_string()))),
             Ok(Answer::Fail) => self.failed(tag),
             Ok(Answer::Temp) => {
                 self.conn.status(

@@ -171,8 +171,10 @@ fn user_folders(s: &Settings, user: &User) -> Result<Folders, String> {
     }
 }
 
-/// Serves the logged-in client to the end.
-pub fn run(stream: Stream, pending: Vec<u8>, s: &Settings, user: &User) {
+/// Serves the logged-in client to the end: answers its login command
+/// (tagged `tag`) once the user's folders are ready, as Dovecot's imap
+/// process does, then every command after it.
+pub fn run(stream: Stream, tag: &str, pending: Vec<u8>, s: &Settings, user: &User) {
     let mut conn = Conn::new(stream, pending, s.idle, s.parser_config());
     let folders = match user_folders(s, user) {
         Ok(f) => f,
@@ -186,6 +188,10 @@ pub fn run(stream: Stream, pending: Vec<u8>, s: &Settings, user: &User) {
         }
     };
     auto_create(&folders, &user.name);
+    conn.status(
+        &StatusResponse::ok(Some(tag.to_string()), "Logged in")
+            .with_code(Code::Capability(capabilities())),
+    );
     let mut sess = Session {
         s,
         conn,

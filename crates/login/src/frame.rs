@@ -6,16 +6,20 @@
 //! bytes, password at most [`MAX_PASS`]; tls 1 when the client
 //! connection is TLS-encrypted, else 0).
 //! parent → child: one line, `OK`, `FAIL` or `TEMP`.
-//! child → parent after `OK`: `u32 len, bytes` — what the client already
-//! sent after its login command (pipelining), at most [`MAX_PENDING`]
-//! bytes, handed over unparsed; the parent reads it only after it has
-//! become the user.
+//! child → parent after `OK`, the hand-over: `u32 len, tag, u32 len,
+//! bytes` — the login command's tag (IMAP; empty for POP3), at most
+//! [`MAX_TAG`] visible ASCII characters, which the user's session
+//! answers once it is ready, then what the client already sent after
+//! its login command (pipelining), at most [`MAX_PENDING`] bytes,
+//! handed over unparsed; the parent reads it only after it has become
+//! the user.
 
 use std::io::{self, Read, Write};
 
 pub const MAX_USER: usize = 255;
 pub const MAX_PASS: usize = 1024;
 pub const MAX_PENDING: usize = 16384;
+pub const MAX_TAG: usize = 1024;
 
 /// How the client logged in (for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,18 +200,37 @@ pub fn read_answer(r: &mut impl Read) -> io::Result<Answer> {
     Err(bad("answer too long"))
 }
 
-pub fn write_pending(w: &mut impl Write, pending: &[u8]) -> io::Result<()> {
+/// Whether `tag` may be handed over: visible ASCII, at most [`MAX_TAG`].
+pub fn tag_ok(tag: &str) -> bool {
+    tag.len() <= MAX_TAG && tag.bytes().all(|b| b.is_ascii_graphic())
+}
+
+pub fn write_hand_over(w: &mut impl Write, tag: &str, pending: &[u8]) -> io::Result<()> {
+    if !tag_ok(tag) {
+        return Err(bad("login tag out of bounds"));
+    }
     let p = &pending[..pending.len().min(MAX_PENDING)];
-    let mut out = (p.len() as u32).to_be_bytes().to_vec();
+    let mut out = Vec::with_capacity(8 + tag.len() + p.len());
+    out.extend_from_slice(&(tag.len() as u32).to_be_bytes());
+    out.extend_from_slice(tag.as_bytes());
+    out.extend_from_slice(&(p.len() as u32).to_be_bytes());
     out.extend_from_slice(p);
     w.write_all(&out)
 }
 
-pub fn read_pending(r: &mut impl Read) -> io::Result<Vec<u8>> {
+/// The login's tag and the pending client bytes.
+pub fn read_hand_over(r: &mut impl Read) -> io::Result<(String, Vec<u8>)> {
+    let n = read_len(r, MAX_TAG)?;
+    let mut tag = vec![0u8; n];
+    r.read_exact(&mut tag)?;
+    let tag = String::from_utf8(tag)
+        .ok()
+        .filter(|t| tag_ok(t))
+        .ok_or_else(|| bad("bad login tag"))?;
     let n = read_len(r, MAX_PENDING)?;
     let mut v = vec![0u8; n];
     r.read_exact(&mut v)?;
-    Ok(v)
+    Ok((tag, v))
 }
 
 #[cfg(test)]
@@ -249,7 +272,19 @@ mod tests {
         write_answer(&mut v, Answer::Temp).expect("write");
         assert_eq!(read_answer(&mut v.as_slice()).expect("read"), Answer::Temp);
         let mut v = Vec::new();
-        write_pending(&mut v, b"STAT\r\n").expect("write");
-        assert_eq!(read_pending(&mut v.as_slice()).expect("read"), b"STAT\r\n");
+        write_hand_over(&mut v, "", b"STAT\r\n").expect("write");
+        let (tag, pending) = read_hand_over(&mut v.as_slice()).expect("read");
+        assert_eq!((tag.as_str(), pending.as_slice()), ("", &b"STAT\r\n"[..]));
+        let mut v = Vec::new();
+        write_hand_over(&mut v, "a1", b"").expect("write");
+        assert_eq!(read_hand_over(&mut v.as_slice()).expect("read").0, "a1");
+        assert!(
+            write_hand_over(&mut Vec::new(), "a b", b"").is_err(),
+            "space in a tag"
+        );
+        let mut f = 3u32.to_be_bytes().to_vec();
+        f.extend_from_slice(b"a\rb");
+        f.extend_from_slice(&0u32.to_be_bytes());
+        assert!(read_hand_over(&mut f.as_slice()).is_err(), "CR in a tag");
     }
 }

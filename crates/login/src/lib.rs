@@ -200,9 +200,12 @@ pub trait Protocol {
     /// returning (the process then exits).
     fn pre_login(&self, stream: Stream, gate: Gate);
 
-    /// The session, in a process that has become the user. `pending` is
-    /// what the client sent after its login command.
-    fn session(&self, stream: Stream, pending: Vec<u8>, user: &User);
+    /// The session, in a process that has become the user. It answers
+    /// the login command (tagged `tag` in IMAP, empty in POP3) once it is
+    /// ready, as Dovecot's imap and pop3 processes do, so the client's
+    /// next command finds it ready. `pending` is what the client sent
+    /// after its login command.
+    fn session(&self, stream: Stream, tag: &str, pending: Vec<u8>, user: &User);
 }
 
 /// The pre-login process's view of the login: TLS, the plaintext policy,
@@ -261,10 +264,11 @@ impl Gate {
         frame::read_answer(&mut self.chan)
     }
 
-    /// After [`Answer::Ok`]: passes on what the client already sent and,
-    /// on TLS, stays on as the session's relay. Never returns.
-    pub fn hand_over(mut self, stream: Stream, pending: &[u8]) -> ! {
-        if frame::write_pending(&mut self.chan, pending).is_err() {
+    /// After [`Answer::Ok`]: passes on the login command's tag (the
+    /// session answers it) and what the client already sent and, on
+    /// TLS, stays on as the session's relay. Never returns.
+    pub fn hand_over(mut self, stream: Stream, tag: &str, pending: &[u8]) -> ! {
+        if frame::write_hand_over(&mut self.chan, tag, pending).is_err() {
             std::process::exit(1);
         }
         match stream {
@@ -397,7 +401,7 @@ pub fn serve<P: Protocol>(ctx: &Context, client: Client, s: &Settings, proto: &P
     drop(child_end);
     drop(tls);
     let result = broker(&mut chan, s, P::SERVICE, (peer, local, network_secure));
-    let Some((user, tls_relay, pending)) = result else {
+    let Some((user, tls_relay, (tag, pending))) = result else {
         finish_child(&mut chan, child);
         return;
     };
@@ -429,7 +433,7 @@ pub fn serve<P: Protocol>(ctx: &Context, client: Client, s: &Settings, proto: &P
             std::process::exit(1);
         }
     }
-    proto.session(stream, pending, &user);
+    proto.session(stream, &tag, pending, &user);
     std::process::exit(0);
 }
 
@@ -497,13 +501,13 @@ pub const MAX_AUTH_ATTEMPTS: u32 = 3;
 /// addresses, and whether the peer is the local host or in
 /// login_trusted_networks (worked out once, in [`serve`]). Returns the
 /// user, whether the pre-login process stays on as the TLS relay, and the
-/// pending client bytes.
+/// login's tag with the pending client bytes.
 fn broker(
     chan: &mut UnixStream,
     s: &Settings,
     service: &str,
     client: (Option<SocketAddr>, Option<SocketAddr>, bool),
-) -> Option<(User, bool, Vec<u8>)> {
+) -> Option<(User, bool, (String, Vec<u8>))> {
     let _ = chan.set_read_timeout(Some(s.idle * 4 + Duration::from_secs(60)));
     for _ in 0..MAX_AUTH_ATTEMPTS {
         let attempt = match frame::read_attempt(chan) {
@@ -522,7 +526,7 @@ fn broker(
         if failed {
             continue;
         }
-        let pending = match frame::read_pending(chan) {
+        let pending = match frame::read_hand_over(chan) {
             Ok(p) => p,
             Err(e) => {
                 maillog::warning!("pre-login process: bad hand-over: {e}");

@@ -38,7 +38,7 @@ use crate::folders::MailboxPath;
 use crate::lock::ReplaceLock;
 use crate::maildir_store::{keyword_mask, read_keywords, Maildir, MaildirOpenOptions};
 use crate::mbox_store::{FlagUpdate, Mbox, MboxOpenOptions};
-use crate::modseq::ModSeqs;
+use crate::modseq::{Info, ModSeqs};
 use crate::store::{Flags, StoreError};
 use crate::uidlist::{UidList, UidListLock, UidRecord};
 use std::collections::{HashMap, HashSet};
@@ -244,7 +244,7 @@ fn open_mbox(file: &Path, index: Option<&Path>, read_only: bool) -> Result<Mbox,
 }
 
 /// The modseq record of an mbox message: flag letters, then keywords.
-fn mbox_info(flags: Flags, keywords: &[String]) -> String {
+fn mbox_info(flags: Flags, keywords: &[String]) -> Info {
     let mut kw: Vec<&str> = keywords.iter().map(String::as_str).collect();
     kw.sort_unstable();
     kw.dedup();
@@ -253,7 +253,7 @@ fn mbox_info(flags: Flags, keywords: &[String]) -> String {
         s.push(' ');
         s.push_str(k);
     }
-    s
+    Info::from_text(&s)
 }
 
 /// Numbers what changed in `current` (UID-ordered (UID, info)) against
@@ -263,7 +263,7 @@ fn reconcile_mbox_modseqs(
     index: Option<&Path>,
     cache: &mut ModSeqs,
     uid_validity: u32,
-    current: &[(u32, String)],
+    current: &[(u32, Info)],
 ) {
     if !cache.needs_update(uid_validity, current) {
         return;
@@ -294,7 +294,7 @@ fn reconcile_mbox_modseqs(
 impl MboxSel {
     /// (UID, info) of every message as it is on disk with the pending
     /// changes.
-    fn current(&self) -> Vec<(u32, String)> {
+    fn current(&self) -> Vec<(u32, Info)> {
         self.mb
             .messages()
             .iter()
@@ -1374,7 +1374,7 @@ pub fn status_at(at: &MailboxPath) -> Result<MailboxStatus, StoreError> {
         MailboxPath::Mbox { file, index } => {
             let mb = open_mbox(file, index.as_deref(), true)?;
             let mut modseqs = index.as_deref().and_then(ModSeqs::read).unwrap_or_default();
-            let current: Vec<(u32, String)> = mb
+            let current: Vec<(u32, Info)> = mb
                 .messages()
                 .iter()
                 .map(|m| (m.uid, mbox_info(m.flags, &m.keywords)))

@@ -22,11 +22,16 @@
 //! are the saved ones lists nothing, reads only the records, and reads
 //! the names when a command first needs one.
 
-use crate::modseq::{info_key, ModSeqs, MODSEQ_FILE};
+use crate::modseq::{Info, ModSeqs, MODSEQ_FILE};
 use crate::store::{Flags, StoreError};
 use crate::uidlist::{UidList, UidListLock, UidRecord};
 use std::cell::{Cell, OnceCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Sets and maps keyed by file names or UIDs: a seeded fast hash, since a
+/// listing joins thousands of names.
+type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -695,7 +700,8 @@ impl Maildir {
         }
         // A file both in new/ (read-only listing) and cur/ (moved
         // meanwhile): keep the cur/ one.
-        let mut seen: HashSet<&str> = HashSet::with_capacity(files.len());
+        let mut seen: FastSet<&str> =
+            FastSet::with_capacity_and_hasher(files.len(), Default::default());
         let keep: Vec<bool> = files
             .iter()
             .rev()
@@ -855,7 +861,7 @@ impl Maildir {
         let mut names = String::with_capacity(msgs.len() * 64);
         for m in msgs {
             if m.file_name().is_empty()
-                || m.file_name().contains(['\t', '\n'])
+                || m.file_name().bytes().any(|b| b == b'\t' || b == b'\n')
                 || m.ext.iter().any(|e| e.contains(['\t', '\n', ' ']))
             {
                 return;
@@ -926,7 +932,7 @@ impl Maildir {
         let missing = match &list {
             None => true,
             Some(l) => {
-                let known: HashSet<&str> = l.records.iter().map(|r| r.name.as_str()).collect();
+                let known: FastSet<&str> = l.records.iter().map(|r| r.name.as_str()).collect();
                 files.iter().any(|(n, _)| !known.contains(base_of(n)))
             }
         };
@@ -951,14 +957,14 @@ impl Maildir {
             };
             let mut l = list.take().unwrap_or_default();
             if !l.records.is_empty() {
-                let present: HashSet<&str> = files
+                let present: FastSet<&str> = files
                     .iter()
                     .chain(again.iter())
                     .map(|(n, _)| base_of(n))
                     .collect();
                 l.records.retain(|r| present.contains(r.name.as_str()));
             }
-            let known: HashSet<String> = l.records.iter().map(|r| r.name.clone()).collect();
+            let known: FastSet<&str> = l.records.iter().map(|r| r.name.as_str()).collect();
             let fresh: Vec<String> = again
                 .iter()
                 .map(|(n, _)| base_of(n))
@@ -989,7 +995,7 @@ impl Maildir {
         let Some(list) = list else {
             return Err(StoreError::Changed(self.control.clone()));
         };
-        let by_name: HashMap<&str, &UidRecord> =
+        let by_name: FastMap<&str, &UidRecord> =
             list.records.iter().map(|r| (r.name.as_str(), r)).collect();
         if self.uid_validity != 0 && list.uid_validity != self.uid_validity {
             // UIDVALIDITY changed: everything is new.
@@ -997,26 +1003,33 @@ impl Maildir {
         }
         self.uid_validity = list.uid_validity;
         self.next_uid = list.next_uid;
-        let mut msgs: Vec<MaildirMessage> = files
+        // The files with a record, in UID order (sorted as small pairs;
+        // a UID listed twice keeps its first file).
+        let mut order: Vec<(&UidRecord, usize)> = files
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (name, _))| Some((*by_name.get(base_of(name))?, i)))
+            .collect();
+        order.sort_by_key(|&(rec, _)| rec.uid);
+        order.dedup_by_key(|&mut (rec, _)| rec.uid);
+        let msgs: Vec<MaildirMessage> = order
             .into_iter()
-            .filter_map(|(file_name, in_new)| {
-                let rec = by_name.get(base_of(&file_name))?;
-                Some(MaildirMessage {
+            .map(|(rec, i)| {
+                let (file_name, in_new) = std::mem::take(&mut files[i]);
+                MaildirMessage {
                     uid: rec.uid,
                     name: FileName::from_string(file_name),
                     in_new,
                     ext: rec.ext.clone(),
-                })
+                }
             })
             .collect();
-        msgs.sort_by_key(|m| m.uid);
-        msgs.dedup_by_key(|m| m.uid);
         // The messages as they were (no names needed).
-        let old: HashMap<u32, Flags> = (0..self.len())
+        let old: FastMap<u32, Flags> = (0..self.len())
             .filter_map(|i| self.summary(i))
             .map(|s| (s.uid, s.flags))
             .collect();
-        let now: HashSet<u32> = msgs.iter().map(|m| m.uid).collect();
+        let now: FastSet<u32> = msgs.iter().map(|m| m.uid).collect();
         let mut ch = SyncChanges {
             rescanned: true,
             ..SyncChanges::default()
@@ -1067,29 +1080,33 @@ impl Maildir {
     }
 
     /// The messages as the mod-sequence records key them.
-    fn current_infos(&self) -> Vec<(u32, String)> {
+    fn current_infos(&self) -> Vec<(u32, Info)> {
         self.messages()
             .iter()
-            .map(|m| (m.uid, info_key(m.flags(), &m.name.keywords)))
+            .map(|m| (m.uid, Info::maildir(m.flags(), m.name.keyword_mask())))
             .collect()
     }
 
     /// The records of `base` with the messages `dirty` as this handle
     /// has them now (gone: expunged), in UID order.
-    fn overlay(&self, base: &ModSeqs, dirty: &[u32]) -> Vec<(u32, String)> {
-        let mut cur: HashMap<u32, String> = base
+    fn overlay(&self, base: &ModSeqs, dirty: &[u32]) -> Vec<(u32, Info)> {
+        let mut now: BTreeMap<u32, Option<Info>> = BTreeMap::new();
+        for uid in dirty {
+            let m = self.position(*uid).and_then(|p| self.messages().get(p));
+            now.insert(
+                *uid,
+                m.map(|m| Info::maildir(m.flags(), m.name.keyword_mask())),
+            );
+        }
+        let mut v: Vec<(u32, Info)> = base
             .msgs
             .iter()
-            .map(|(u, (_, i))| (*u, i.clone()))
+            .filter(|r| !now.contains_key(&r.uid))
+            .map(|r| (r.uid, r.info.clone()))
             .collect();
-        for uid in dirty {
-            match self.position(*uid).and_then(|p| self.messages().get(p)) {
-                Some(m) => cur.insert(*uid, info_key(m.flags(), &m.name.keywords)),
-                None => cur.remove(uid),
-            };
-        }
-        let mut v: Vec<(u32, String)> = cur.into_iter().collect();
-        v.sort_unstable();
+        // Two sorted runs: the sort merges them.
+        v.extend(now.into_iter().filter_map(|(uid, info)| Some((uid, info?))));
+        v.sort_by_key(|c| c.0);
         v
     }
 

@@ -30,7 +30,7 @@
 //! x 4 12
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
@@ -41,6 +41,75 @@ const MAGIC: &str = "mailsuite-modseq 1";
 /// How many expunged UIDs are remembered.
 pub const MAX_EXPUNGED: usize = 10_000;
 
+/// A message's info as the records keep it: its flag letters, then its
+/// keywords, each sorted. Maildir's (flags `DFPRST`, keyword letters
+/// `a`–`z`) fit in one word and are compared without allocating; mbox
+/// keywords are names and kept as text (`FS name1 name2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Info {
+    /// Flag bits ([`crate::store::Flags`]) above bit 26, keyword letters
+    /// `a`–`z` as bits 0–25.
+    Letters(u32),
+    Text(Box<str>),
+}
+
+impl Info {
+    const FLAG_SHIFT: u32 = 26;
+
+    /// A Maildir message's info: its flags and its keyword letters as
+    /// bits (bit 0: `a`).
+    pub fn maildir(flags: crate::store::Flags, keyword_mask: u32) -> Info {
+        Info::Letters(u32::from(flags.0 & 0x3f) << Self::FLAG_SHIFT | keyword_mask & 0x03ff_ffff)
+    }
+
+    /// From the text form (as the file has it): flag letters then keyword
+    /// letters, or anything else kept as it is.
+    pub fn from_text(text: &str) -> Info {
+        let mut bits = 0u32;
+        let mut last = 0u8;
+        for c in text.bytes() {
+            // Letters as [`Info::write`] gives them: in ASCII order, each once.
+            let bit = match c {
+                b'a'..=b'z' => 1 << (c - b'a'),
+                _ => match crate::store::Flags::from_letter(c) {
+                    Some(f) => u32::from(f.0) << Self::FLAG_SHIFT,
+                    None => return Info::Text(text.into()),
+                },
+            };
+            if c <= last {
+                return Info::Text(text.into());
+            }
+            last = c;
+            bits |= bit;
+        }
+        Info::Letters(bits)
+    }
+
+    /// Appends the text form: flags letters then keyword letters.
+    fn write(&self, out: &mut String) {
+        match self {
+            Info::Letters(bits) => {
+                let flags = crate::store::Flags((bits >> Self::FLAG_SHIFT) as u8);
+                out.push_str(&flags.letters());
+                out.extend(
+                    (0..26)
+                        .filter(|i| bits & 1 << i != 0)
+                        .map(|i| char::from(b'a' + i as u8)),
+                );
+            }
+            Info::Text(t) => out.push_str(t),
+        }
+    }
+}
+
+/// One message's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub uid: u32,
+    pub modseq: u64,
+    pub info: Info,
+}
+
 /// The mod-sequences of one mailbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModSeqs {
@@ -50,8 +119,8 @@ pub struct ModSeqs {
     pub highest: u64,
     /// The highest mod-sequence of an expunge no longer in `expunged`.
     pub forgotten: u64,
-    /// UID → (mod-sequence, info letters).
-    pub msgs: HashMap<u32, (u64, String)>,
+    /// The messages' records, in UID order, one per UID.
+    pub msgs: Vec<Record>,
     /// Expunged UID → the mod-sequence of its expunge.
     pub expunged: BTreeMap<u32, u64>,
 }
@@ -79,30 +148,38 @@ impl ModSeqs {
             let uid: u32 = f.next()?.parse().ok()?;
             let seq: u64 = f.next()?.parse().ok()?;
             match kind {
-                "m" => {
-                    m.msgs
-                        .insert(uid, (seq, f.next().unwrap_or("").to_string()));
-                }
+                "m" => m.msgs.push(Record {
+                    uid,
+                    modseq: seq,
+                    info: Info::from_text(f.next().unwrap_or("")),
+                }),
                 "x" => {
                     m.expunged.insert(uid, seq);
                 }
                 _ => return None,
             }
         }
+        if !m.msgs.is_sorted_by(|a, b| a.uid < b.uid) {
+            // Not as written here: the last record of a UID counts.
+            m.msgs.reverse();
+            m.msgs.sort_by_key(|r| r.uid);
+            m.msgs.dedup_by_key(|r| r.uid);
+        }
         Some(m)
     }
 
     /// The file's contents.
     pub fn to_text(&self) -> String {
-        let mut out = format!(
+        let mut out = String::with_capacity(64 + self.msgs.len() * 20 + self.expunged.len() * 16);
+        let _ = write!(
+            out,
             "{MAGIC}\nV{} H{} F{}\n",
             self.uid_validity, self.highest, self.forgotten
         );
-        let mut msgs: Vec<(&u32, &(u64, String))> = self.msgs.iter().collect();
-        msgs.sort_unstable_by_key(|(uid, _)| **uid);
-        out.reserve(msgs.len() * 20 + self.expunged.len() * 16);
-        for (uid, (seq, info)) in msgs {
-            let _ = writeln!(out, "m {uid} {seq} {info}");
+        for r in &self.msgs {
+            let _ = write!(out, "m {} {} ", r.uid, r.modseq);
+            r.info.write(&mut out);
+            out.push('\n');
         }
         for (uid, seq) in &self.expunged {
             let _ = writeln!(out, "x {uid} {seq}");
@@ -117,21 +194,31 @@ impl ModSeqs {
         ModSeqs::parse(&text)
     }
 
-    /// Whether `current` (UID-ordered (UID, info letters) of what is on
-    /// disk) differs from the records.
-    pub fn needs_update(&self, uid_validity: u32, current: &[(u32, String)]) -> bool {
+    /// The record of `uid`.
+    pub fn get(&self, uid: u32) -> Option<&Record> {
+        self.msgs
+            .binary_search_by_key(&uid, |r| r.uid)
+            .ok()
+            .map(|i| &self.msgs[i])
+    }
+
+    /// Whether `current` (UID-ordered (UID, info) of what is on disk)
+    /// differs from the records.
+    pub fn needs_update(&self, uid_validity: u32, current: &[(u32, Info)]) -> bool {
         if self.uid_validity != uid_validity || self.highest == 0 {
             return true;
         }
         current.len() != self.msgs.len()
             || current
                 .iter()
-                .any(|(uid, info)| self.msgs.get(uid).is_none_or(|(_, i)| i != info))
+                .zip(&self.msgs)
+                .any(|((uid, info), r)| *uid != r.uid || *info != r.info)
     }
 
-    /// Gives every difference between the records and `current` the next
-    /// mod-sequence; returns whether anything changed.
-    pub fn apply(&mut self, uid_validity: u32, current: &[(u32, String)]) -> bool {
+    /// Gives every difference between the records and `current`
+    /// (UID-ordered) the next mod-sequence: changed and new messages in
+    /// UID order, then the expunges; returns whether anything changed.
+    pub fn apply(&mut self, uid_validity: u32, current: &[(u32, Info)]) -> bool {
         let mut changed = false;
         if self.uid_validity != uid_validity {
             // A new UIDVALIDITY: every message is new. HIGHESTMODSEQ
@@ -146,34 +233,40 @@ impl ModSeqs {
             self.highest = 1;
             changed = true;
         }
-        let mut present = std::collections::HashSet::with_capacity(current.len());
+        let mut sorted;
+        let mut current = current;
+        if !current.is_sorted_by(|a, b| a.0 < b.0) {
+            sorted = current.to_vec();
+            sorted.sort_by_key(|c| c.0);
+            sorted.dedup_by_key(|c| c.0);
+            current = &sorted;
+        }
+        let mut old = std::mem::take(&mut self.msgs).into_iter().peekable();
+        let mut msgs = Vec::with_capacity(current.len());
+        let mut gone = Vec::new();
         for (uid, info) in current {
-            present.insert(*uid);
-            match self.msgs.get_mut(uid) {
-                Some((_, i)) if i == info => {}
-                Some((seq, i)) => {
+            while let Some(r) = old.next_if(|r| r.uid < *uid) {
+                gone.push(r.uid);
+            }
+            match old.next_if(|r| r.uid == *uid) {
+                Some(r) if r.info == *info => msgs.push(r),
+                known => {
+                    if known.is_none() {
+                        self.expunged.remove(uid);
+                    }
                     self.highest += 1;
-                    *seq = self.highest;
-                    i.clone_from(info);
-                    changed = true;
-                }
-                None => {
-                    self.highest += 1;
-                    self.msgs.insert(*uid, (self.highest, info.clone()));
-                    self.expunged.remove(uid);
+                    msgs.push(Record {
+                        uid: *uid,
+                        modseq: self.highest,
+                        info: info.clone(),
+                    });
                     changed = true;
                 }
             }
         }
-        let mut gone: Vec<u32> = self
-            .msgs
-            .keys()
-            .copied()
-            .filter(|u| !present.contains(u))
-            .collect();
-        gone.sort_unstable();
+        gone.extend(old.map(|r| r.uid));
+        self.msgs = msgs;
         for uid in gone {
-            self.msgs.remove(&uid);
             self.highest += 1;
             self.expunged.insert(uid, self.highest);
             changed = true;
@@ -192,7 +285,7 @@ impl ModSeqs {
 
     /// The mod-sequence of `uid` (HIGHESTMODSEQ when it has none yet).
     pub fn of(&self, uid: u32) -> u64 {
-        self.msgs.get(&uid).map_or(self.highest.max(1), |(s, _)| *s)
+        self.get(uid).map_or(self.highest.max(1), |r| r.modseq)
     }
 
     /// The UIDs expunged after mod-sequence `since`, ascending, and
@@ -209,23 +302,12 @@ impl ModSeqs {
     }
 }
 
-/// The info letters of a Maildir file name as the records keep them:
-/// system flags then keyword letters, each sorted.
-pub fn info_key(flags: crate::store::Flags, keywords: &str) -> String {
-    let mut kw: Vec<char> = keywords.chars().collect();
-    kw.sort_unstable();
-    kw.dedup();
-    let mut s = flags.letters();
-    s.extend(kw);
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn cur(v: &[(u32, &str)]) -> Vec<(u32, String)> {
-        v.iter().map(|(u, i)| (*u, i.to_string())).collect()
+    fn cur(v: &[(u32, &str)]) -> Vec<(u32, Info)> {
+        v.iter().map(|(u, i)| (*u, Info::from_text(i))).collect()
     }
 
     #[test]
@@ -255,8 +337,8 @@ mod tests {
     #[test]
     fn the_expunged_list_is_bounded() {
         let mut m = ModSeqs::default();
-        let all: Vec<(u32, String)> = (1..=MAX_EXPUNGED as u32 + 10)
-            .map(|u| (u, String::new()))
+        let all: Vec<(u32, Info)> = (1..=MAX_EXPUNGED as u32 + 10)
+            .map(|u| (u, Info::Letters(0)))
             .collect();
         m.apply(1, &all);
         m.apply(1, &[]);
@@ -268,8 +350,33 @@ mod tests {
     }
 
     #[test]
-    fn info_keys_are_sorted() {
+    fn maildir_infos_are_letters_and_others_text() {
         use crate::store::Flags;
-        assert_eq!(info_key(Flags::SEEN.union(Flags::FLAGGED), "ba"), "FSab");
+        let fs = Info::maildir(Flags::SEEN.union(Flags::FLAGGED), 0b11);
+        assert_eq!(fs, Info::from_text("FSab"));
+        let mut t = String::new();
+        fs.write(&mut t);
+        assert_eq!(t, "FSab");
+        assert_eq!(Info::from_text(""), Info::Letters(0));
+        // mbox keywords are names; letters out of order are not Maildir's.
+        assert_eq!(
+            Info::from_text("S $Junk work"),
+            Info::Text("S $Junk work".into())
+        );
+        assert_eq!(Info::from_text("ba"), Info::Text("ba".into()));
+        assert_eq!(Info::from_text("SS"), Info::Text("SS".into()));
+    }
+
+    #[test]
+    fn records_out_of_order_or_repeated_are_sorted_the_last_kept() {
+        let m = ModSeqs::parse(&format!("{MAGIC}\nV1 H9 F0\nm 3 5 S\nm 1 2 \nm 3 9 F\n"))
+            .expect("parse");
+        let got: Vec<(u32, u64)> = m.msgs.iter().map(|r| (r.uid, r.modseq)).collect();
+        assert_eq!(got, [(1, 2), (3, 9)]);
+        assert_eq!(m.get(3).map(|r| &r.info), Some(&Info::from_text("F")));
+        // Unsorted input to apply is numbered in UID order.
+        let mut m = ModSeqs::default();
+        m.apply(1, &cur(&[(5, ""), (2, "S")]));
+        assert_eq!((m.of(2), m.of(5)), (2, 3));
     }
 }

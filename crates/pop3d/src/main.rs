@@ -136,7 +136,7 @@ impl login::Protocol for Pop3 {
         prelogin::run(stream, gate, &self.s);
     }
 
-    fn session(&self, stream: Stream, pending: Vec<u8>, user: &User) {
+    fn session(&self, stream: Stream, _tag: &str, pending: Vec<u8>, user: &User) {
         session::run(
             Conn::new(stream, pending),
             &self.s,

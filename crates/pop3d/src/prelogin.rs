@@ -32,7 +32,7 @@ pub fn run(stream: Stream, gate: Gate, s: &Settings) {
                     return;
                 }
                 let pending = l.conn.take_pending();
-                l.gate.hand_over(l.conn.stream, &pending);
+                l.gate.hand_over(l.conn.stream, "", &pending);
             }
             Ok(Next::StartTls) => {
                 if l.conn.flush().is_err() {
