@@ -473,6 +473,13 @@ fn parse(r: &mut dyn Read, start: u64, unquote: bool) -> io::Result<Parsed> {
     Ok(sc.out)
 }
 
+/// A rename-rewrite refused for want of permission on the directory (or a
+/// read-only file system): the file is rewritten in place instead.
+fn not_permitted(e: &StoreError) -> bool {
+    matches!(e, StoreError::Io { source, .. }
+        if matches!(source.raw_os_error(), Some(libc::EACCES | libc::EPERM | libc::EROFS)))
+}
+
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
     move |e| StoreError::io(what, path, e)
 }
@@ -809,6 +816,15 @@ impl Mbox {
         Ok(md.mtime())
     }
 
+    /// Each message with the offset where it ends: where the next one
+    /// begins, or `size` (the file's) for the last.
+    fn with_ends(&self, size: u64) -> impl Iterator<Item = (&MboxMessage, u64)> {
+        let starts = self.messages.iter().skip(1).map(|x| x.from_offset);
+        self.messages
+            .iter()
+            .zip(starts.chain(std::iter::once(size)))
+    }
+
     /// Removes the messages with these UIDs by rewriting the file under
     /// the write locks (see the module documentation). Messages
     /// delivered since the last sync are kept.
@@ -827,13 +843,7 @@ impl Mbox {
         }
         let n = self.messages.len();
         let mut kept = Vec::with_capacity(n);
-        for i in 0..n {
-            let m = &self.messages[i];
-            let next = self
-                .messages
-                .get(i + 1)
-                .map(|x| x.from_offset)
-                .unwrap_or(size);
+        for (m, next) in self.with_ends(size) {
             if uids.contains(&m.uid) {
                 continue;
             }
@@ -867,12 +877,7 @@ impl Mbox {
         }
         match self.rewrite_by_rename(&f, &md, &keep) {
             Ok(()) => {}
-            Err(e)
-                if matches!(
-                    &e,
-                    StoreError::Io { source, .. } if matches!(source.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS))
-                ) =>
-            {
+            Err(e) if not_permitted(&e) => {
                 self.rewrite_in_place(&f, &keep, new_len)?;
             }
             Err(e) => return Err(e),
@@ -1043,13 +1048,7 @@ impl Mbox {
         };
         copy(&mut out, 0, self.prefix_end)?;
         let n = self.messages.len();
-        for i in 0..n {
-            let m = &self.messages[i];
-            let next = self
-                .messages
-                .get(i + 1)
-                .map(|x| x.from_offset)
-                .unwrap_or(size);
+        for (m, next) in self.with_ends(size) {
             if expunge.contains(&m.uid) {
                 continue;
             }
@@ -1079,12 +1078,7 @@ impl Mbox {
         let src = MemFile(&out);
         match self.rewrite_by_rename(&src, &md, &whole) {
             Ok(()) => {}
-            Err(e)
-                if matches!(
-                    &e,
-                    StoreError::Io { source, .. } if matches!(source.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS))
-                ) =>
-            {
+            Err(e) if not_permitted(&e) => {
                 f.write_all_at(&out, 0)
                     .map_err(io_err("write", &self.path))?;
                 f.set_len(out.len() as u64)

@@ -145,9 +145,7 @@ fn parse_args(args: &[String]) -> Result<Opts, Fatal> {
 }
 
 /// `type:name` for an argument, with the default type when none is given.
-pub fn spec_of(arg: &str, default_type: &str) -> String {
-    maps::indexed::spec_with_default(arg, default_type)
-}
+pub use maps::indexed::spec_with_default as spec_of;
 
 fn load_config(dir: &Path) -> Result<params::Config, Fatal> {
     params::Config::load(dir, &[]).map_err(|e| {

@@ -209,9 +209,7 @@ fn parse_args(args: &[String]) -> Result<Opts, Fatal> {
 }
 
 /// `type:name` for an argument, with the default type when none is given.
-pub fn spec_of(arg: &str, default_type: &str) -> String {
-    maps::indexed::spec_with_default(arg, default_type)
-}
+pub use maps::indexed::spec_with_default as spec_of;
 
 /// Writes to stdout; a closed pipe ends quietly.
 fn out(w: &mut dyn Write, text: &str) -> Result<(), Fatal> {
