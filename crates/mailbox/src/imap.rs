@@ -101,6 +101,17 @@ pub struct MailboxStatus {
     pub highest_modseq: u64,
 }
 
+impl MailboxStatus {
+    /// Counts one message of RFC822.SIZE `size`.
+    fn count(&mut self, size: u64, recent: bool, flags: Flags) {
+        self.messages += 1;
+        self.size += size;
+        self.recent += u32::from(recent);
+        self.unseen += u32::from(!flags.contains(Flags::SEEN));
+        self.deleted += u32::from(flags.contains(Flags::TRASHED));
+    }
+}
+
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Dovecot's Maildir keyword limit (letters a–z).
 pub const MAX_KEYWORDS: usize = 26;
@@ -1290,17 +1301,7 @@ pub fn status(dir: &Path) -> Result<MailboxStatus, StoreError> {
         let Some(m) = md.summary(i) else {
             continue;
         };
-        st.messages += 1;
-        st.size += size;
-        if m.in_new {
-            st.recent += 1;
-        }
-        if !m.flags.contains(Flags::SEEN) {
-            st.unseen += 1;
-        }
-        if m.flags.contains(Flags::TRASHED) {
-            st.deleted += 1;
-        }
+        st.count(size, m.in_new, m.flags);
     }
     Ok(st)
 }
@@ -1387,17 +1388,7 @@ pub fn status_at(at: &MailboxPath) -> Result<MailboxStatus, StoreError> {
                 ..MailboxStatus::default()
             };
             for m in mb.messages() {
-                st.messages += 1;
-                st.size += m.wire_size - m.hidden.min(m.wire_size);
-                if !m.old {
-                    st.recent += 1;
-                }
-                if !m.flags.contains(Flags::SEEN) {
-                    st.unseen += 1;
-                }
-                if m.flags.contains(Flags::TRASHED) {
-                    st.deleted += 1;
-                }
+                st.count(m.wire_size - m.hidden.min(m.wire_size), !m.old, m.flags);
             }
             Ok(st)
         }

@@ -27,15 +27,15 @@ use crate::store::{Flags, StoreError};
 use crate::uidlist::{UidList, UidListLock, UidRecord};
 use std::cell::{Cell, OnceCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Sets and maps keyed by file names or UIDs: a seeded fast hash, since a
 /// listing joins thousands of names.
 type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-use std::fs::{self, File};
-use std::io::{self, Read};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The listing saved for the next session, in the control directory
 /// (beside dovecot-uidlist; Dovecot ignores it).
@@ -202,6 +202,11 @@ impl MaildirMessage {
     /// The file's current name.
     pub fn file_name(&self) -> &str {
         self.name.as_str()
+    }
+
+    /// Its flags and keyword letters as the mod-sequence records keep them.
+    fn info(&self) -> Info {
+        Info::maildir(self.flags(), self.name.keyword_mask())
     }
 
     /// The uidlist extension `key`.
@@ -1076,15 +1081,12 @@ impl Maildir {
         use std::os::unix::fs::MetadataExt;
         fs::metadata(path)
             .map(|m| (m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
-            .unwrap_or((0, 0, 0, 0))
+            .unwrap_or(NO_FILE)
     }
 
     /// The messages as the mod-sequence records key them.
     fn current_infos(&self) -> Vec<(u32, Info)> {
-        self.messages()
-            .iter()
-            .map(|m| (m.uid, Info::maildir(m.flags(), m.name.keyword_mask())))
-            .collect()
+        self.messages().iter().map(|m| (m.uid, m.info())).collect()
     }
 
     /// The records of `base` with the messages `dirty` as this handle
@@ -1093,10 +1095,7 @@ impl Maildir {
         let mut now: BTreeMap<u32, Option<Info>> = BTreeMap::new();
         for uid in dirty {
             let m = self.position(*uid).and_then(|p| self.messages().get(p));
-            now.insert(
-                *uid,
-                m.map(|m| Info::maildir(m.flags(), m.name.keyword_mask())),
-            );
+            now.insert(*uid, m.map(MaildirMessage::info));
         }
         let mut v: Vec<(u32, Info)> = base
             .msgs
@@ -1133,10 +1132,7 @@ impl Maildir {
         let id = Self::file_identity(&path);
         let ms = match self.modseqs.take() {
             Some(ms) if id == self.modseq_id.get() => ms,
-            _ => {
-                self.modseq_id.set(id);
-                Box::new(ModSeqs::read(&self.control).unwrap_or_default())
-            }
+            _ => self.read_modseqs(id),
         };
         let (ms, matched) = self.reconcile_with(ms, full, &path);
         self.modseqs = OnceCell::from(ms);
@@ -1206,11 +1202,15 @@ impl Maildir {
 
     /// The mod-sequences, read now if this handle has not yet.
     fn loaded_modseqs(&self) -> &ModSeqs {
-        self.modseqs.get_or_init(|| {
-            self.modseq_id
-                .set(Self::file_identity(&self.control.join(MODSEQ_FILE)));
-            Box::new(ModSeqs::read(&self.control).unwrap_or_default())
-        })
+        self.modseqs
+            .get_or_init(|| self.read_modseqs(Self::file_identity(&self.control.join(MODSEQ_FILE))))
+    }
+
+    /// Reads `mailsuite-modseq`, whose identity is `id` (empty records
+    /// when it is missing or unreadable).
+    fn read_modseqs(&self, id: FileId) -> Box<ModSeqs> {
+        self.modseq_id.set(id);
+        Box::new(ModSeqs::read(&self.control).unwrap_or_default())
     }
 
     /// HIGHESTMODSEQ.

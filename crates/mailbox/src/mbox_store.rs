@@ -1350,23 +1350,8 @@ impl Mbox {
         md: &Metadata,
         keep: &[(u64, u64)],
     ) -> Result<(), StoreError> {
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.mailsuite-tmp.{}", std::process::id()));
-        let mut t = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
+        let (dir, tmp) = temp_beside(&self.path);
+        let mut t = create_temp(&tmp)?;
         let res = (|| -> Result<(), StoreError> {
             // SAFETY: fchown on a descriptor we own.
             if unsafe { libc::fchown(t.as_raw_fd(), md.uid(), md.gid()) } != 0 {
@@ -1520,6 +1505,32 @@ pub struct FlagUpdate {
     pub keywords: Vec<String>,
 }
 
+/// The directory of the mbox `path` and the temporary file beside it that
+/// a rewrite or copy of it is written to before the rename.
+fn temp_beside(path: &Path) -> (PathBuf, PathBuf) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.mailsuite-tmp.{}", std::process::id()));
+    (dir, tmp)
+}
+
+/// Creates `tmp` (mode 0600, not through a symlink, not over a file).
+fn create_temp(tmp: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(tmp)
+        .map_err(io_err("create", tmp))
+}
+
 /// Makes the mbox `dest`, which must not exist, with the bytes `a..b`
 /// of `src` (file, path; `None`: empty): written to a temporary file
 /// beside it (mode 0600), fsynced, renamed into place without
@@ -1530,23 +1541,9 @@ fn copy_into_new_mbox(
     b: u64,
     dest: &Path,
 ) -> Result<Metadata, StoreError> {
-    let dir = match dest.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.mailsuite-tmp.{}", std::process::id()));
+    let (dir, tmp) = temp_beside(dest);
     let _ = fs::remove_file(&tmp);
-    let mut t = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(&tmp)
-        .map_err(io_err("create", &tmp))?;
+    let mut t = create_temp(&tmp)?;
     let res = (|| -> Result<Metadata, StoreError> {
         if let Some((f, path)) = src {
             let mut buf = vec![0u8; 65536];

@@ -90,7 +90,7 @@ impl Info {
         match self {
             Info::Letters(bits) => {
                 let flags = crate::store::Flags((bits >> Self::FLAG_SHIFT) as u8);
-                out.push_str(&flags.letters());
+                out.extend(flags.letter_chars());
                 out.extend(
                     (0..26)
                         .filter(|i| bits & 1 << i != 0)

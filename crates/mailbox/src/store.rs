@@ -125,10 +125,14 @@ impl Flags {
 
     /// The letters in ASCII order, as the Maildir spec wants them.
     pub fn letters(self) -> String {
+        self.letter_chars().collect()
+    }
+
+    /// [`Self::letters`] one at a time, without allocating.
+    pub fn letter_chars(self) -> impl Iterator<Item = char> {
         Flags::LETTERS
-            .iter()
-            .filter(|(_, f)| self.contains(*f))
-            .map(|(l, _)| *l as char)
-            .collect()
+            .into_iter()
+            .filter(move |(_, f)| self.contains(*f))
+            .map(|(l, _)| char::from(l))
     }
 }
