@@ -74,7 +74,9 @@
 //!   process parses network input as root: the pre-login process runs as
 //!   mail_owner and passes only a user name and password to its root
 //!   parent, which asks the auth service and then drops to the user's
-//!   uid, gid and groups for good before it reads a client command. On
+//!   uid, gid and groups for good before it reads a client command; the
+//!   login command's tag follows (checked), and the user's process
+//!   answers the login once it is ready. On
 //!   TLS the pre-login process stays as the relay, so the user's process
 //!   never holds the key or the client socket. Message contents are
 //!   parsed only in the user's process.
