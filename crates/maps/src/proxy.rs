@@ -177,7 +177,9 @@ impl ProxyMap {
             let _ = s.set_write_timeout(t);
             *conn = Some(BufReader::new(s));
         }
-        let c = conn.as_mut().ok_or(Some("no connection".to_string()))?;
+        let c = conn
+            .as_mut()
+            .ok_or_else(|| Some("no connection".to_string()))?;
         c.get_mut()
             .write_all(req.as_bytes())
             .map_err(|e| Some(format!("write to proxymap: {e}")))?;

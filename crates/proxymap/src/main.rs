@@ -55,9 +55,11 @@ struct Session {
 impl Service for Proxymap {
     fn post_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
         // Postfix lists proxy_read_maps entries with or without "proxy:".
-        let allowed = maps::split_list(ctx.config.str(&p::PROXY_READ_MAPS))
+        let allowed = ctx
+            .config
+            .list(&p::PROXY_READ_MAPS)
             .into_iter()
-            .filter(|s| s.contains(':') && !s.starts_with('$'))
+            .filter(|s| s.contains(':'))
             .map(|s| s.strip_prefix("proxy:").unwrap_or(&s).to_string())
             .collect();
         self.allowed = Some(allowed);

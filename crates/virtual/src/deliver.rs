@@ -74,11 +74,8 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
 /// extension, then `@domain` (the catch-all).
 fn keys(address: &str, delimiter: &str) -> Vec<String> {
     let mut out = vec![address.to_string()];
-    if let Some(bare) = maps::access::strip_extension(address, delimiter) {
-        if !delimiter.is_empty() {
-            out.push(bare);
-        }
-    }
+    // None without a delimiter or an extension.
+    out.extend(maps::access::strip_extension(address, delimiter));
     if let Some((_, domain)) = address.rsplit_once('@') {
         out.push(format!("@{domain}"));
     }

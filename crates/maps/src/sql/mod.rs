@@ -371,17 +371,11 @@ impl Cf {
         let Some(v) = self.get(name).filter(|v| !v.is_empty()) else {
             return Ok(Duration::from_secs(default));
         };
-        let (num, mult) = match v.char_indices().last() {
-            Some((i, 's')) => (&v[..i], 1),
-            Some((i, 'm')) => (&v[..i], 60),
-            Some((i, 'h')) => (&v[..i], 3600),
-            Some((i, 'd')) => (&v[..i], 86400),
-            Some((i, 'w')) => (&v[..i], 7 * 86400),
-            _ => (v, 1),
-        };
-        num.parse::<u64>()
-            .map(|n| Duration::from_secs(n * mult))
-            .map_err(|_| self.bad(format!("bad time configuration: {name} = {v}")))
+        params::value::parse_time(v, 's')
+            .ok()
+            .and_then(|n| u64::try_from(n).ok())
+            .map(Duration::from_secs)
+            .ok_or_else(|| self.bad(format!("bad time configuration: {name} = {v}")))
     }
 
     /// The query, or one made from the legacy parameters.
@@ -410,11 +404,7 @@ impl Cf {
 
     /// `hosts`: whitespace or comma separated.
     pub(crate) fn hosts(&self) -> Vec<String> {
-        self.str_or("hosts", "localhost")
-            .split([' ', '\t', ','])
-            .filter(|h| !h.is_empty())
-            .map(str::to_string)
-            .collect()
+        params::value::split_list(&self.str_or("hosts", "localhost"))
     }
 }
 
