@@ -23,13 +23,27 @@ extern "C" {
 
 /// What a passdb knows of a user besides the password: the userdb
 /// fields of a passwd-file line (Dovecot passes them on as `userdb_uid`,
-/// `userdb_gid`, `userdb_home`). Empty for the system's accounts, whose
-/// mail processes look the user up in the passwd database.
+/// `userdb_gid`, `userdb_home`), or that the user is a system account.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFields {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub home: Option<String>,
+    /// The user is the system account of that name (passdb shadow): mail
+    /// processes take uid, gid, home and groups from the passwd database.
+    /// Users of every other passdb are table users, never system accounts,
+    /// even when an account of the same name exists.
+    pub system: bool,
+}
+
+impl UserFields {
+    /// The fields of a system account (passdb shadow).
+    pub fn system() -> UserFields {
+        UserFields {
+            system: true,
+            ..UserFields::default()
+        }
+    }
 }
 
 /// The result of checking a user's password.
@@ -143,7 +157,7 @@ impl Shadow {
         match self.hash(user) {
             None => Outcome::Unknown,
             Some(h) if crate::crypt::verify(password, &h) => {
-                Outcome::Ok(user.to_string(), UserFields::default())
+                Outcome::Ok(user.to_string(), UserFields::system())
             }
             Some(_) => Outcome::Mismatch,
         }
@@ -270,6 +284,7 @@ impl Passdb {
                             uid: e.uid,
                             gid: e.gid,
                             home: e.home.clone(),
+                            system: false,
                         },
                     ),
                     Some(_) => Outcome::Mismatch,

@@ -69,6 +69,9 @@ pub fn take_line(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, ProtoError> {
 /// The server's `OK` line: the canonical user name, then the userdb
 /// fields a passdb supplied (`userdb_uid=`, `userdb_gid=`,
 /// `userdb_home=`, Dovecot's names for passdb fields meant for userdb).
+/// A system account carries `userdb_system_groups_user=` (Dovecot's
+/// userdb passwd field naming the account whose groups the mail process
+/// gets): without it, the mail process never becomes a system account.
 pub fn ok_line(id: u32, user: &str, f: &crate::passdb::UserFields) -> String {
     let mut line = format!("OK\t{id}\tuser={}", escape(user));
     if let Some(uid) = f.uid {
@@ -79,6 +82,9 @@ pub fn ok_line(id: u32, user: &str, f: &crate::passdb::UserFields) -> String {
     }
     if let Some(home) = &f.home {
         line.push_str(&format!("\tuserdb_home={}", escape(home)));
+    }
+    if f.system {
+        line.push_str(&format!("\tuserdb_system_groups_user={}", escape(user)));
     }
     line.push('\n');
     line
@@ -317,6 +323,8 @@ fn userdb_fields(f: &[&str]) -> Result<crate::passdb::UserFields, ProtoError> {
                 return Err(ProtoError::Bad("OK", "userdb_home is not an absolute path"));
             }
             out.home = Some(home);
+        } else if a.starts_with("userdb_system_groups_user=") {
+            out.system = true;
         }
     }
     Ok(out)
@@ -478,6 +486,7 @@ mod tests {
             uid: Some(1001),
             gid: Some(100),
             home: Some("/home/v\tx".into()),
+            system: false,
         };
         let line = ok_line(4, "v@example.com", &f);
         assert_eq!(
@@ -492,6 +501,17 @@ mod tests {
                 fields: f,
             })
         );
+        // A system account says so; nothing else becomes one.
+        let line = ok_line(5, "alice", &crate::passdb::UserFields::system());
+        assert_eq!(line, "OK\t5\tuser=alice\tuserdb_system_groups_user=alice\n");
+        match ServerLine::parse(line.trim_end().as_bytes()) {
+            Ok(ServerLine::Ok { fields, .. }) => assert!(fields.system),
+            other => panic!("{other:?}"),
+        }
+        match ServerLine::parse(b"OK\t6\tuser=alice") {
+            Ok(ServerLine::Ok { fields, .. }) => assert!(!fields.system),
+            other => panic!("{other:?}"),
+        }
         for bad in [
             &b"OK\t4\tuser=a\tuserdb_uid=-1"[..],
             b"OK\t4\tuser=a\tuserdb_gid=x",

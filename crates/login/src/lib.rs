@@ -19,9 +19,11 @@
 //!    after asking the auth service (`private/auth`, the Dovecot auth
 //!    protocol) and resolving the account;
 //! 4. after OK becomes the user — a system account from the passwd
-//!    database, or a passwd-file user with the uid, gid and home the auth
-//!    service returned (`userdb_uid`, `userdb_gid`, `userdb_home`),
-//!    falling back to mail_uid, mail_gid and mail_home — refusing root
+//!    database when the auth service says so (passdb shadow), else a table
+//!    or passwd-file user with the uid, gid and home the auth service
+//!    returned (`userdb_uid`, `userdb_gid`, `userdb_home`), falling back
+//!    to mail_uid, mail_gid and mail_home (a table user never becomes the
+//!    system account of the same name) — refusing root
 //!    and ids outside first_valid_uid..last_valid_uid and
 //!    first_valid_gid..last_valid_gid, and runs the session
 //!    ([`Protocol::session`]).
@@ -670,19 +672,19 @@ fn account(
     f: &auth::passdb::UserFields,
     s: &Settings,
 ) -> Result<(Account, bool), String> {
-    let mail_uid = id_setting(&s.mail_uid, false)?;
-    // No uid from the passdb: a system account of that name (passdb
-    // shadow), else a table user run as mail_uid (Dovecot's userdb passwd,
-    // then static).
-    let system_account = if f.uid.is_none() {
-        privs::lookup_user(user).map_err(|e| format!("user lookup: {e}"))?
+    let system = f.system;
+    let acct = if system {
+        // passdb shadow: the system account of that name.
+        privs::lookup_user(user)
+            .map_err(|e| format!("user lookup: {e}"))?
+            .ok_or("no such system user")?
     } else {
-        None
-    };
-    let system = f.uid.is_none() && (system_account.is_some() || mail_uid.is_none());
-    let acct = if !system {
-        // A user of the passdb alone (passwd-file), with no system account.
-        let uid = f.uid.or(mail_uid).unwrap_or(0);
+        // A user of a table or a passwd-file: never a system account, even
+        // one of the same name; its ids come from the passdb or mail_uid.
+        let uid = match f.uid {
+            Some(u) => u,
+            None => id_setting(&s.mail_uid, false)?.ok_or("no uid: set mail_uid")?,
+        };
         let gid = match f.gid {
             Some(g) => g,
             None => id_setting(&s.mail_gid, true)?.ok_or("no gid: set mail_gid")?,
@@ -700,11 +702,6 @@ fn account(
             uid,
             gid,
             home: PathBuf::from(home),
-        }
-    } else {
-        match system_account {
-            Some(a) => a,
-            None => return Err("no such system user (and no mail_uid for table users)".into()),
         }
     };
     if !privs::is_root() {
@@ -739,4 +736,55 @@ fn account(
         ));
     }
     Ok((acct, system))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auth::passdb::UserFields;
+    use std::path::Path;
+
+    fn settings(text: &str) -> Settings {
+        let path = Path::new("/nonexistent/main.cf");
+        let main_cf = params::main_cf::MainCf::parse(path, text).expect("main.cf");
+        let c = Config::from_parts(Path::new("/nonexistent"), main_cf, &[]).expect("config");
+        Settings::from_config(
+            &c,
+            PathBuf::from("/nonexistent"),
+            &p::IMAPD_TLS_WRAPPERMODE,
+            Duration::from_secs(1),
+        )
+    }
+
+    #[test]
+    fn a_table_user_never_becomes_the_system_account_of_its_name() {
+        // `nobody` is a system account; a table user of that name without
+        // a uid of its own is refused, not run as it.
+        let loose = settings("first_valid_uid = 1\nfirst_valid_gid = 1\n");
+        let why = account("nobody", &UserFields::default(), &loose).expect_err("refused");
+        assert!(why.contains("mail_uid"), "{why}");
+
+        let me = privs::current_account();
+        let (uid, gid) = if privs::is_root() {
+            (12345, 12346)
+        } else {
+            (me.uid, me.gid)
+        };
+        let s = settings(&format!(
+            "first_valid_uid = 1\nfirst_valid_gid = 1\nmail_uid = {uid}\nmail_gid = {gid}\nmail_home = /srv/vmail/%d/%n\n"
+        ));
+        let (a, system) = account("nobody", &UserFields::default(), &s).expect("table user");
+        assert!(!system);
+        assert_eq!((a.uid, a.gid), (uid, gid));
+        assert_eq!(a.home, PathBuf::from("/srv/vmail//nobody"));
+
+        // Only the auth service's word makes a system account.
+        if privs::is_root() {
+            let nobody = privs::lookup_user("nobody").ok().flatten().expect("nobody");
+            let (a, system) = account("nobody", &UserFields::system(), &s).expect("system user");
+            assert!(system);
+            assert_eq!(a.uid, nobody.uid);
+            assert_eq!(a.home, nobody.home);
+        }
+    }
 }
