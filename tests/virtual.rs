@@ -203,7 +203,9 @@ fn virtual_user_logs_in_to_imap_pop3_and_smtp_auth() {
 
 /// The virtual tables through proxymap (`proxy:texthash:…`): mail is
 /// delivered as with the table itself, `postmap -q` answers through the
-/// proxy, and a table that proxy_read_maps does not list is refused.
+/// proxy, a table that proxy_read_maps does not list is refused, and
+/// proxymap tells its clients which tables are patterns — an SQL query
+/// with `%u` is one, a `%s` query is a fixed-string table.
 #[test]
 fn virtual_tables_through_proxymap() {
     let inst = Instance::new("virtual-proxy");
@@ -215,8 +217,33 @@ fn virtual_tables_through_proxymap() {
     )
     .expect("vmailbox");
     std::fs::write(d.join("other"), "carol@example.test secret\n").expect("other");
+    let db = d.join("aliases.sqlite");
+    python_lines(
+        &[],
+        "import sqlite3, sys\nsqlite3.connect(sys.argv[1]).execute('CREATE TABLE t (k TEXT)')\nprint('ok')\n",
+        &[&db.display().to_string()],
+    );
+    if is_root() {
+        std::os::unix::fs::chown(&db, Some(65534), Some(65534)).expect("chown");
+    }
+    std::fs::write(
+        d.join("by-user.cf"),
+        format!(
+            "dbname = {}\nquery = SELECT 'x' WHERE '%u' = 'nobody'\n",
+            db.display()
+        ),
+    )
+    .expect("cf");
+    std::fs::write(
+        d.join("by-address.cf"),
+        format!(
+            "dbname = {}\nquery = SELECT 'x' WHERE '%s' = 'nobody'\n",
+            db.display()
+        ),
+    )
+    .expect("cf");
     inst.main_cf(&format!(
-        "virtual_mailbox_domains = example.test\nvirtual_mailbox_base = {b}\nvirtual_mailbox_maps = proxy:texthash:{d}/vmailbox\nvirtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\nalias_maps =\nalias_database =\n",
+        "virtual_mailbox_domains = example.test\nvirtual_mailbox_base = {b}\nvirtual_mailbox_maps = proxy:texthash:{d}/vmailbox\nvirtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\nalias_maps =\nalias_database =\nproxy_read_maps = $virtual_mailbox_maps proxy:sqlite:{d}/by-user.cf proxy:sqlite:{d}/by-address.cf\n",
         b = base.display(),
         d = d.display()
     ));
@@ -250,6 +277,39 @@ fn virtual_tables_through_proxymap() {
         inst.wait_log("request for unapproved table", 1, 5 * SECOND),
         "{}",
         inst.maillog()
+    );
+
+    // The kind of each table, as proxymap's clients ask it.
+    let mut conn = std::os::unix::net::UnixStream::connect(d.join("queue/private/proxymap"))
+        .expect("proxymap socket");
+    conn.set_read_timeout(Some(10 * SECOND)).expect("timeout");
+    let mut reader = std::io::BufReader::new(conn.try_clone().expect("clone"));
+    let mut ask = |line: String| {
+        use std::io::{BufRead, Write};
+        conn.write_all(line.as_bytes()).expect("write");
+        let mut reply = String::new();
+        reader.read_line(&mut reply).expect("read");
+        reply
+    };
+    let dd = d.display();
+    assert_eq!(
+        ask(format!("open\tsqlite:{dd}/by-user.cf\n")),
+        "OK\tpattern\n"
+    );
+    assert_eq!(
+        ask(format!("open\tsqlite:{dd}/by-address.cf\n")),
+        "OK\tfixed\n"
+    );
+    assert_eq!(
+        ask(format!("open\ttexthash:{dd}/vmailbox\n")),
+        "OK\tfixed\n"
+    );
+    assert!(ask(format!("open\ttexthash:{dd}/other\n")).starts_with("DENIED\t"));
+    assert_eq!(
+        ask(format!(
+            "lookup\ttexthash:{dd}/vmailbox\tcarol@example.test\n"
+        )),
+        "OK\texample.test/carol/\n"
     );
     inst.stop();
 }

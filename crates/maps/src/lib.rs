@@ -20,8 +20,8 @@
 //! failover, `user`, `password`, `dbname`, `query` with `%s %u %d %1…%9`
 //! run as a prepared statement with the key bound (never spliced into the
 //! SQL), `result_format`, `domain`, `expansion_limit`; see the `sql`
-//! module for the details. `proxy:` in front of a table is accepted and
-//! ignored: tables are opened by the process that uses them.
+//! module for the details. `proxy:TYPE:NAME` asks the proxymap service
+//! (see [`proxy`]), or opens the table here where none runs.
 //!
 //! Case folding follows Postfix: the fixed-string types (hash, btree,
 //! texthash, inline, unix) lowercase the look-up key — and postmap the keys
@@ -175,7 +175,11 @@ pub fn open(spec: &str, ctx: &Ctx) -> Result<Box<dyn Map>, MapError> {
     let full = spec.trim();
     if let Some(inner) = full.strip_prefix("proxy:") {
         split_spec(inner)?;
-        return Ok(Box::new(proxy::ProxyMap::open(full.to_string(), inner)?));
+        return Ok(Box::new(proxy::ProxyMap::open(
+            full.to_string(),
+            inner,
+            ctx,
+        )?));
     }
     let (t, name) = split_spec(full)?;
     let full = full.to_string();

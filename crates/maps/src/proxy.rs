@@ -1,27 +1,35 @@
 //! `proxy:TYPE:NAME`: a table looked up through the proxymap service
-//! (`$queue_directory/private/proxymap`), as Postfix's proxymap(8), so
-//! that many short-lived workers share the few database connections the
-//! proxymap processes keep open instead of each opening its own.
+//! (`$queue_directory/private/$proxymap_service_name`), as Postfix's
+//! proxymap(8), so that many short-lived workers share the few database
+//! connections the proxymap processes keep open instead of each opening
+//! its own — and never read the `.cf` files that hold the passwords.
 //!
 //! The protocol is one line each way, fields separated by tabs, with tab,
 //! LF, CR and `\x01` in a field written as `\x01t`, `\x01n`, `\x01r`,
 //! `\x01` `1` (Dovecot's escaping):
 //!
 //! ```text
+//! C: open <TAB> mysql:/etc/mailsuite/users.cf
+//! S: OK <TAB> fixed  |  OK <TAB> pattern  |  TEMP <TAB> reason  |  DENIED <TAB> reason
 //! C: lookup <TAB> mysql:/etc/mailsuite/users.cf <TAB> bob@example.com
 //! S: OK <TAB> value  |  NOTFOUND  |  TEMP <TAB> reason  |  DENIED <TAB> reason
 //! ```
 //!
-//! Both sides bound a line to [`MAX_LINE`] bytes. The server answers only
-//! for tables listed in proxy_read_maps (checked by the proxymap program).
+//! `open` tells the client whether the table matches fixed strings or
+//! patterns (as Postfix's proxymap returns the table's flags), which only
+//! the table itself knows: an SQL query using `%u`, `%d` or `%1`…`%9` is
+//! a pattern table. Both sides bound a line to [`MAX_LINE`] bytes. The
+//! server answers only for tables listed in proxy_read_maps (checked by
+//! the proxymap program).
 //!
 //! Where no proxymap service runs (its socket is absent or refuses
 //! connections: a master.cf without the `proxymap` line, or a command run
-//! outside a mail system), the table is opened and read directly, as it
-//! would be without `proxy:` — the defaults use `proxy:unix:passwd.byname`
-//! and must work either way.
+//! outside a mail system), the table is opened and read directly, with
+//! the caller's [`Ctx`](crate::Ctx), as it would be without `proxy:` —
+//! the defaults use `proxy:unix:passwd.byname` and must work either way.
 
 use crate::{Map, MapError, MapKind};
+use params::table as p;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -31,39 +39,88 @@ use std::time::Duration;
 /// The longest request or reply line.
 pub const MAX_LINE: usize = 1 << 20;
 
-static SOCKET: OnceLock<PathBuf> = OnceLock::new();
+/// The longest table name or key in a request.
+pub const MAX_FIELD: usize = 4096;
 
-/// Where the proxymap service listens; set once per process by the server
-/// skeleton and the commands (from queue_directory).
-pub fn set_socket(path: PathBuf) {
-    let _ = SOCKET.set(path);
+/// Where the proxymap service listens and how long a client waits for it.
+struct Service {
+    socket: PathBuf,
+    timeout: Duration,
+}
+
+static SERVICE: OnceLock<Service> = OnceLock::new();
+
+/// Sets, once per process, where the proxymap service listens
+/// (queue_directory, proxymap_service_name) and how long to wait for its
+/// answer (ipc_timeout): called by the server skeleton and the commands.
+pub fn configure(config: &params::Config) {
+    let _ = SERVICE.set(Service {
+        socket: config
+            .path(&p::QUEUE_DIRECTORY)
+            .join("private")
+            .join(config.str(&p::PROXYMAP_SERVICE_NAME)),
+        timeout: config.time(&p::IPC_TIMEOUT),
+    });
 }
 
 pub use util::tabescape::{escape, unescape};
 
 /// A request as the server reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub table: String,
-    pub key: String,
+pub enum Request {
+    /// Whether `table` is a fixed-string or a pattern table.
+    Open {
+        table: String,
+    },
+    Lookup {
+        table: String,
+        key: String,
+    },
 }
 
 impl Request {
     pub fn parse(line: &str) -> Option<Request> {
         let mut f = line.split('\t');
-        if f.next()? != "lookup" {
-            return None;
-        }
+        let verb = f.next()?;
         let table = unescape(f.next()?)?;
-        let key = unescape(f.next()?)?;
-        if f.next().is_some() || table.is_empty() || table.len() > 4096 || key.len() > 4096 {
+        if table.is_empty() || table.len() > MAX_FIELD {
             return None;
         }
-        Some(Request { table, key })
+        let req = match verb {
+            "open" => Request::Open { table },
+            "lookup" => {
+                let key = unescape(f.next()?)?;
+                if key.len() > MAX_FIELD {
+                    return None;
+                }
+                Request::Lookup { table, key }
+            }
+            _ => return None,
+        };
+        f.next().is_none().then_some(req)
+    }
+
+    pub fn table(&self) -> &str {
+        match self {
+            Request::Open { table } | Request::Lookup { table, .. } => table,
+        }
     }
 
     pub fn line(&self) -> String {
-        format!("lookup\t{}\t{}\n", escape(&self.table), escape(&self.key))
+        match self {
+            Request::Open { table } => format!("open\t{}\n", escape(table)),
+            Request::Lookup { table, key } => {
+                format!("lookup\t{}\t{}\n", escape(table), escape(key))
+            }
+        }
+    }
+}
+
+/// The words an `open` answer names a table's kind with.
+pub fn kind_word(k: MapKind) -> &'static str {
+    match k {
+        MapKind::Fixed => "fixed",
+        MapKind::Pattern => "pattern",
     }
 }
 
@@ -104,30 +161,28 @@ pub struct ProxyMap {
     spec: String,
     /// `TYPE:NAME`, what the server opens.
     inner: String,
-    kind: MapKind,
+    /// How the table is opened here when no proxymap service runs.
+    ctx: crate::Ctx,
+    /// The kind proxymap (or the table opened here) said.
+    kind: OnceLock<MapKind>,
     conn: Mutex<Option<BufReader<UnixStream>>>,
     /// The table opened here, once the service turned out to be absent.
     direct: OnceLock<Result<Box<dyn Map>, String>>,
 }
 
 impl ProxyMap {
-    pub fn open(spec: String, inner: &str) -> Result<ProxyMap, MapError> {
+    pub fn open(spec: String, inner: &str, ctx: &crate::Ctx) -> Result<ProxyMap, MapError> {
         if !inner.contains(':') {
             return Err(MapError::BadSpec {
                 spec,
                 reason: String::new(),
             });
         }
-        let t = inner.split(':').next().unwrap_or("");
-        let kind = if matches!(t, "regexp" | "pcre" | "cidr") {
-            MapKind::Pattern
-        } else {
-            MapKind::Fixed
-        };
         Ok(ProxyMap {
             spec,
             inner: inner.to_string(),
-            kind,
+            ctx: ctx.clone(),
+            kind: OnceLock::new(),
             conn: Mutex::new(None),
             direct: OnceLock::new(),
         })
@@ -136,7 +191,7 @@ impl ProxyMap {
     fn direct(&self) -> Result<&dyn Map, MapError> {
         match self
             .direct
-            .get_or_init(|| crate::open(&self.inner, &crate::Ctx::new()).map_err(|e| e.to_string()))
+            .get_or_init(|| crate::open(&self.inner, &self.ctx).map_err(|e| e.to_string()))
         {
             Ok(m) => Ok(m.as_ref()),
             Err(e) => Err(self.fail(e.clone())),
@@ -150,6 +205,37 @@ impl ProxyMap {
         }
     }
 
+    /// The kind a table of this type has unless its settings say
+    /// otherwise: what is assumed while proxymap cannot be asked.
+    fn usual_kind(&self) -> MapKind {
+        match self.inner.split(':').next() {
+            Some("regexp" | "pcre" | "cidr") => MapKind::Pattern,
+            _ => MapKind::Fixed,
+        }
+    }
+
+    /// Sends one request line and reads the reply, once more on a fresh
+    /// connection when the first fails (proxymap processes come and go:
+    /// max_idle, max_use). `Ok(None)`: no proxymap service runs.
+    fn request(&self, line: &str) -> Result<Option<Reply>, MapError> {
+        if self.direct.get().is_some() {
+            return Ok(None);
+        }
+        let mut conn = self.conn.lock().map_err(|_| self.fail("lock poisoned"))?;
+        let mut last = String::new();
+        for _ in 0..2 {
+            match self.ask(&mut conn, line) {
+                Ok(r) => return Ok(Some(r)),
+                Err(None) => return Ok(None),
+                Err(Some(e)) => {
+                    *conn = None;
+                    last = e;
+                }
+            }
+        }
+        Err(self.fail(last))
+    }
+
     /// Err(None): no proxymap service to ask.
     fn ask(
         &self,
@@ -157,10 +243,10 @@ impl ProxyMap {
         req: &str,
     ) -> Result<Reply, Option<String>> {
         if conn.is_none() {
-            let Some(path) = SOCKET.get() else {
+            let Some(service) = SERVICE.get() else {
                 return Err(None);
             };
-            let s = match UnixStream::connect(path) {
+            let s = match UnixStream::connect(&service.socket) {
                 Ok(s) => s,
                 Err(e)
                     if matches!(
@@ -170,9 +256,14 @@ impl ProxyMap {
                 {
                     return Err(None)
                 }
-                Err(e) => return Err(Some(format!("connect to {}: {e}", path.display()))),
+                Err(e) => {
+                    return Err(Some(format!(
+                        "connect to {}: {e}",
+                        service.socket.display()
+                    )))
+                }
             };
-            let t = Some(Duration::from_secs(100));
+            let t = Some(service.timeout);
             let _ = s.set_read_timeout(t);
             let _ = s.set_write_timeout(t);
             *conn = Some(BufReader::new(s));
@@ -201,46 +292,35 @@ impl Map for ProxyMap {
     }
 
     fn kind(&self) -> MapKind {
-        self.kind
+        if let Some(k) = self.kind.get() {
+            return *k;
+        }
+        let asked = Request::Open {
+            table: self.inner.clone(),
+        };
+        let known = match self.request(&asked.line()) {
+            Ok(Some(Reply::Found(w))) if w == kind_word(MapKind::Pattern) => Some(MapKind::Pattern),
+            Ok(Some(Reply::Found(w))) if w == kind_word(MapKind::Fixed) => Some(MapKind::Fixed),
+            Ok(None) => self.direct().ok().map(|m| m.kind()),
+            _ => None,
+        };
+        // Not known yet (proxymap failed): assume the usual, ask again later.
+        match known {
+            Some(k) => *self.kind.get_or_init(|| k),
+            None => self.usual_kind(),
+        }
     }
 
     fn lookup(&self, key: &str) -> Result<Option<String>, MapError> {
-        let req = Request {
+        let req = Request::Lookup {
             table: self.inner.clone(),
             key: key.to_string(),
-        }
-        .line();
-        if self.direct.get().is_some() {
-            return self.direct()?.lookup(key);
-        }
-        let mut guard = self.conn.lock().map_err(|_| self.fail("lock poisoned"))?;
-        // One retry on a fresh connection: proxymap processes come and go
-        // (max_idle, max_use).
-        let reply = match self.ask(&mut guard, &req) {
-            Ok(r) => r,
-            Err(None) => {
-                drop(guard);
-                return self.direct()?.lookup(key);
-            }
-            Err(Some(_)) => {
-                *guard = None;
-                match self.ask(&mut guard, &req) {
-                    Ok(r) => r,
-                    Err(None) => {
-                        drop(guard);
-                        return self.direct()?.lookup(key);
-                    }
-                    Err(Some(e)) => {
-                        *guard = None;
-                        return Err(self.fail(e));
-                    }
-                }
-            }
         };
-        match reply {
-            Reply::Found(v) => Ok(Some(v)),
-            Reply::NotFound => Ok(None),
-            Reply::Temp(r) | Reply::Denied(r) => Err(self.fail(r)),
+        match self.request(&req.line())? {
+            None => self.direct()?.lookup(key),
+            Some(Reply::Found(v)) => Ok(Some(v)),
+            Some(Reply::NotFound) => Ok(None),
+            Some(Reply::Temp(r) | Reply::Denied(r)) => Err(self.fail(r)),
         }
     }
 }
@@ -251,13 +331,18 @@ mod tests {
 
     #[test]
     fn lines_round_trip() {
-        let r = Request {
+        let r = Request::Lookup {
             table: "mysql:/etc/x.cf".into(),
             key: "a\tb\nc\x01".into(),
         };
         let line = r.line();
         assert_eq!(line.matches('\t').count(), 2);
         assert_eq!(Request::parse(line.trim_end()), Some(r));
+        let o = Request::Open {
+            table: "mysql:/etc/x.cf".into(),
+        };
+        assert_eq!(o.line(), "open\tmysql:/etc/x.cf\n");
+        assert_eq!(Request::parse(o.line().trim_end()), Some(o));
         for reply in [
             Reply::Found("x,y\tz".into()),
             Reply::NotFound,
@@ -272,6 +357,9 @@ mod tests {
             "get\tx\ty",
             "lookup\tx\ty\tz",
             "lookup\tx\t\x01q",
+            "open",
+            "open\t",
+            "open\tx\ty",
         ] {
             assert_eq!(Request::parse(bad), None, "{bad:?}");
         }

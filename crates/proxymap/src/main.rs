@@ -6,7 +6,8 @@
 //!
 //! DESCRIPTION
 //!   proxymap answers lookups for `proxy:TYPE:NAME` tables, as Postfix's
-//!   proxymap(8): a worker that would otherwise open its own connection
+//!   proxymap(8), and says whether each is a fixed-string or a pattern
+//!   table (an SQL query with `%u` or `%d` is a pattern): a worker that would otherwise open its own connection
 //!   to MySQL, PostgreSQL or SQLite asks proxymap instead, and the few
 //!   proxymap processes (maxproc in master.cf) keep their tables — and
 //!   database connections — open across many clients. Tables are opened
@@ -25,16 +26,18 @@
 //!   workers that ask.
 //!
 //! CONFIGURATION PARAMETERS
-//!   proxy_read_maps, queue_directory, max_idle, max_use.
+//!   proxy_read_maps, queue_directory, max_idle, max_use; clients use
+//!   proxymap_service_name and ipc_timeout.
 //!
 //! FILES
-//!   $queue_directory/private/proxymap, the service socket.
+//!   $queue_directory/private/$proxymap_service_name, the service socket.
 
-use maps::proxy::{Reply, Request, MAX_LINE};
+use maps::proxy::{kind_word, Reply, Request, MAX_LINE};
 use maps::Map;
 use params::table as p;
 use server::multi::Stream;
 use server::{Context, Flow, MultiService, Service};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 
@@ -68,38 +71,44 @@ impl Service for Proxymap {
 }
 
 impl Proxymap {
-    fn answer(&mut self, req: &Request) -> Reply {
-        let allowed = self
-            .allowed
-            .as_ref()
-            .is_some_and(|a| a.contains(&req.table));
+    /// The table a request names, opened on first use and kept; an
+    /// answer instead when it may not be read or cannot be opened.
+    fn table(&mut self, name: &str) -> Result<&dyn Map, Reply> {
+        let allowed = self.allowed.as_ref().is_some_and(|a| a.contains(name));
         if !allowed {
             maillog::warning!(
-                "request for unapproved table: \"{}\"; to approve this table for read-only access, list proxy:{} in main.cf:proxy_read_maps",
-                req.table,
-                req.table
+                "request for unapproved table: \"{name}\"; to approve this table for read-only access, list proxy:{name} in main.cf:proxy_read_maps"
             );
-            return Reply::Denied(format!("table {} is not in proxy_read_maps", req.table));
+            return Err(Reply::Denied(format!(
+                "table {name} is not in proxy_read_maps"
+            )));
         }
-        if !self.tables.contains_key(&req.table) {
-            match maps::open(&req.table, &maps::Ctx::new()) {
-                Ok(m) => {
-                    self.tables.insert(req.table.clone(), m);
+        let m = match self.tables.entry(name.to_string()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => match maps::open(name, &maps::Ctx::new()) {
+                Ok(m) => e.insert(m),
+                Err(err) => {
+                    maillog::warning!("open {name}: {err}");
+                    return Err(Reply::Temp(format!("cannot open {name}: {err}")));
                 }
-                Err(e) => {
-                    maillog::warning!("open {}: {e}", req.table);
-                    return Reply::Temp(format!("cannot open {}: {e}", req.table));
-                }
-            }
-        }
-        let Some(m) = self.tables.get(&req.table) else {
-            return Reply::Temp("table not open".into());
+            },
         };
-        match m.lookup(&req.key) {
+        Ok(&**m)
+    }
+
+    fn answer(&mut self, req: &Request) -> Reply {
+        let m = match self.table(req.table()) {
+            Ok(m) => m,
+            Err(reply) => return reply,
+        };
+        let Request::Lookup { table, key } = req else {
+            return Reply::Found(kind_word(m.kind()).to_string());
+        };
+        match m.lookup(key) {
             Ok(Some(v)) => Reply::Found(v),
             Ok(None) => Reply::NotFound,
             Err(e) => {
-                maillog::warning!("{}: lookup {}: {e}", req.table, req.key);
+                maillog::warning!("{table}: lookup {key}: {e}");
                 Reply::Temp(e.to_string())
             }
         }

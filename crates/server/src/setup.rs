@@ -62,7 +62,7 @@ pub fn start(program: &'static str, service: &mut dyn Service) -> (Context, Inhe
     };
 
     let queue_dir = ctx.config.path(&p::QUEUE_DIRECTORY);
-    maps::proxy::set_socket(queue_dir.join("private/proxymap"));
+    maps::proxy::configure(&ctx.config);
     if let Err(e) = std::env::set_current_dir(&queue_dir) {
         maillog::fatal!("chdir {}: {e}", queue_dir.display());
     }
