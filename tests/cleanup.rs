@@ -351,17 +351,27 @@ fn limits_and_vanishing_clients_leave_nothing() {
 fn virtual_aliases_and_canonical_maps_rewrite_the_envelope() {
     let inst = instance(
         "cleanup-maps",
-        "virtual_alias_maps = inline:{ { team@example.test = ann@example.test, ben@example.test }, ben@example.test=ben@elsewhere.example }\nsender_canonical_maps = inline:{ root@example.test=admin@example.test }\n",
+        "virtual_alias_maps = regexp:{ {/^joe@/ never@example.test} }, inline:{ { team@example.test = ann@example.test, ben@example.test }, ben@example.test=ben@elsewhere.example, joe@example.test=jo@elsewhere.example }\nsender_canonical_maps = inline:{ root@example.test=admin@example.test }\nrecipient_delimiter = +\n",
     );
     let (c, id) = Conn::open(&inst, Source::Pickup, 0);
     let env = Envelope {
         sender: "root".into(),
         arrival: 1_800_000_000,
-        recipients: vec![Recipient {
-            address: "team".into(),
-            orcpt: None,
-            notify: 0,
-        }],
+        recipients: vec![
+            Recipient {
+                address: "team".into(),
+                orcpt: None,
+                notify: 0,
+            },
+            // Found without its extension, which goes on to the result
+            // (propagate_unmatched_extensions); the regexp table sees only
+            // the whole address.
+            Recipient {
+                address: "joe+lists@example.test".into(),
+                orcpt: None,
+                notify: 0,
+            },
+        ],
         ..Envelope::default()
     };
     assert!(matches!(
@@ -374,9 +384,15 @@ fn virtual_aliases_and_canonical_maps_rewrite_the_envelope() {
     let (env, _, _) = queued(&inst, "incoming", &id);
     assert_eq!(env.sender, "admin@example.test");
     let got: Vec<&str> = env.recipients.iter().map(|r| r.address.as_str()).collect();
-    assert_eq!(got, vec!["ann@example.test", "ben@elsewhere.example"]);
-    assert!(env
-        .recipients
+    assert_eq!(
+        got,
+        vec![
+            "ann@example.test",
+            "ben@elsewhere.example",
+            "jo+lists@elsewhere.example"
+        ]
+    );
+    assert!(env.recipients[..2]
         .iter()
         .all(|r| r.original.as_deref() == Some("team")));
 }

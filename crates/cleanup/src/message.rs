@@ -9,7 +9,7 @@ use crate::headers::{Event, Header, LineBuffer, Splitter};
 use crate::rewrite::{Context, Rewriter};
 use ipc::cleanup::{self as proto, Reply, Request, Source, Status};
 use ipc::frame::{read_frame, write_frame};
-use maps::MapList;
+use maps::{access, MapList};
 use params::{table as p, Config};
 use queue::{Envelope, Extracted, HashSpec, Recipient, Timestamp, Writer};
 use std::io::{Read, Write};
@@ -35,6 +35,11 @@ pub struct Settings {
     pub sender_canonical_maps: MapList,
     pub recipient_canonical_maps: MapList,
     pub virtual_alias_maps: MapList,
+    /// recipient_delimiter: the extensions cut off for address look-ups.
+    pub recipient_delimiter: String,
+    /// propagate_unmatched_extensions lists canonical, virtual.
+    pub propagate_canonical: bool,
+    pub propagate_virtual: bool,
     pub qmgr_socket: PathBuf,
     /// `delay_warning_time`; zero: no delay warnings.
     pub delay_warning: u64,
@@ -66,6 +71,8 @@ impl Settings {
     pub fn from_config(cfg: &Config, queue_dir: PathBuf) -> Settings {
         let ctx = maps::Ctx::new();
         let list = |param: &params::Param| MapList::open_lenient(param.name, cfg.str(param), &ctx);
+        let propagate = cfg.list(&p::PROPAGATE_UNMATCHED_EXTENSIONS);
+        let propagates = |what: &str| propagate.iter().any(|w| w.eq_ignore_ascii_case(what));
         Settings {
             hash: HashSpec::from_config(cfg),
             myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
@@ -86,6 +93,9 @@ impl Settings {
             sender_canonical_maps: list(&p::SENDER_CANONICAL_MAPS),
             recipient_canonical_maps: list(&p::RECIPIENT_CANONICAL_MAPS),
             virtual_alias_maps: list(&p::VIRTUAL_ALIAS_MAPS),
+            recipient_delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
+            propagate_canonical: propagates("canonical"),
+            propagate_virtual: propagates("virtual"),
             qmgr_socket: queue_dir
                 .join("public")
                 .join(cfg.str(&p::QUEUE_SERVICE_NAME)),
@@ -276,9 +286,9 @@ impl<'a> Message<'a> {
         };
         let mut sender = s.rewriter.canonical(&env.sender, ctx);
         if !sender.is_empty() {
-            sender = map_address(
+            sender = s.canonical(
                 &s.canonical_maps,
-                &map_address(&s.sender_canonical_maps, &sender),
+                &s.canonical(&s.sender_canonical_maps, &sender),
             );
             sender = s.rewriter.masquerade(&sender);
         }
@@ -286,11 +296,11 @@ impl<'a> Message<'a> {
         let mut decision = None;
         for r in &env.recipients {
             let addr = s.rewriter.canonical(&r.address, ctx);
-            let addr = map_address(
+            let addr = s.canonical(
                 &s.canonical_maps,
-                &map_address(&s.recipient_canonical_maps, &addr),
+                &s.canonical(&s.recipient_canonical_maps, &addr),
             );
-            let expanded = match expand_virtual(&s.virtual_alias_maps, &addr) {
+            let expanded = match s.expand_virtual(&addr) {
                 Ok(list) => list,
                 Err(e) => {
                     // Postfix: never deliver to the unexpanded address
@@ -298,8 +308,10 @@ impl<'a> Message<'a> {
                     maillog::warning!(
                         "{id}: virtual_alias_maps map lookup problem for {addr} -- message not accepted, try again later: {e}"
                     );
+                    // The message waits: the other recipients need not be
+                    // looked up in a table that is failing.
                     decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
-                    vec![addr.clone()]
+                    break;
                 }
             };
             for expanded in expanded {
@@ -770,73 +782,85 @@ impl<'a> Message<'a> {
     }
 }
 
-/// One canonical_maps-style lookup: full address, then `@domain` (Postfix
-/// canonical(5) order, without the user-only form for non-local domains).
-fn map_address(list: &MapList, addr: &str) -> String {
-    if list.is_empty() || addr.is_empty() {
-        return addr.to_string();
+/// The look-up keys of `addr` in a table of addresses (Postfix's
+/// mail_addr_find; the `user` forms for local domains are not tried).
+fn address_keys(addr: &str, delims: &str) -> Vec<access::AddrKey> {
+    match addr.rsplit_once('@') {
+        Some((local, domain)) => access::mail_addr_keys(local, Some(domain), delims, false),
+        None => access::mail_addr_keys(addr, None, delims, false),
     }
-    let lookup = |k: &str| list.lookup(k).ok().flatten();
-    if let Some(v) = lookup(addr) {
-        return v;
-    }
-    if let Some((local, domain)) = addr.rsplit_once('@') {
-        if let Some(v) = lookup(&format!("@{domain}")) {
-            // "@domain user@other": replace the whole address; "@other" keeps the user.
-            return if let Some(d) = v.strip_prefix('@') {
-                format!("{local}@{d}")
-            } else {
-                v
-            };
-        }
-    }
-    addr.to_string()
 }
 
-/// virtual_alias_maps expansion, recursive as Postfix's (at most 1000
-/// results, nesting at most 100); an address that maps to itself stays.
-/// A table that fails is an error: the message must wait, not go to the
-/// unexpanded address.
-fn expand_virtual(list: &MapList, addr: &str) -> Result<Vec<String>, String> {
-    fn walk(
-        list: &MapList,
+impl Settings {
+    /// One canonical_maps-style rewrite: the first key that a table
+    /// answers gives the new address; an extension cut off to find it is
+    /// put back (propagate_unmatched_extensions). `@domain @other` keeps
+    /// the user part. A failing table leaves the address as it is.
+    fn canonical(&self, list: &MapList, addr: &str) -> String {
+        if list.is_empty() || addr.is_empty() {
+            return addr.to_string();
+        }
+        let keys = address_keys(addr, &self.recipient_delimiter);
+        let Ok(Some((v, cut))) = access::mail_addr_find(list, &keys) else {
+            return addr.to_string();
+        };
+        let v = match (v.strip_prefix('@'), addr.rsplit_once('@')) {
+            (Some(d), Some((local, _))) => format!("{local}@{d}"),
+            _ => v,
+        };
+        match cut {
+            Some(ext) if self.propagate_canonical => access::add_extension(&v, ext),
+            _ => v,
+        }
+    }
+
+    /// virtual_alias_maps expansion, recursive as Postfix's (at most 1000
+    /// results, nesting at most 100); an address that maps to itself
+    /// stays. An extension cut off to find an alias is put back on each
+    /// result (propagate_unmatched_extensions). A table that fails is an
+    /// error: the message must wait, not go to the unexpanded address.
+    fn expand_virtual(&self, addr: &str) -> Result<Vec<String>, String> {
+        let list = &self.virtual_alias_maps;
+        if list.is_empty() {
+            return Ok(vec![addr.to_string()]);
+        }
+        let mut out = Vec::new();
+        self.walk_virtual(addr, 0, &mut out, &mut Vec::new())?;
+        Ok(out)
+    }
+
+    fn walk_virtual(
+        &self,
         addr: &str,
         depth: usize,
         out: &mut Vec<String>,
         seen: &mut Vec<String>,
     ) -> Result<(), String> {
-        if depth > 100 || out.len() >= 1000 || seen.iter().any(|s| s.eq_ignore_ascii_case(addr)) {
+        let keep = |out: &mut Vec<String>| {
             if !out.iter().any(|o| o == addr) {
                 out.push(addr.to_string());
             }
+        };
+        if depth > 100 || out.len() >= 1000 || seen.iter().any(|s| s.eq_ignore_ascii_case(addr)) {
+            keep(out);
             return Ok(());
         }
-        let mut found = list.lookup(addr).map_err(|e| e.to_string())?;
-        if found.is_none() {
-            if let Some((_, d)) = addr.rsplit_once('@') {
-                found = list.lookup(&format!("@{d}")).map_err(|e| e.to_string())?;
-            }
+        let keys = address_keys(addr, &self.recipient_delimiter);
+        let found =
+            access::mail_addr_find(&self.virtual_alias_maps, &keys).map_err(|e| e.to_string())?;
+        let Some((v, cut)) = found else {
+            keep(out);
+            return Ok(());
+        };
+        seen.push(addr.to_string());
+        for next in maps::split_list(&v) {
+            let next = match cut {
+                Some(ext) if self.propagate_virtual => access::add_extension(&next, ext),
+                _ => next,
+            };
+            self.walk_virtual(&next, depth + 1, out, seen)?;
         }
-        match found {
-            Some(v) => {
-                seen.push(addr.to_string());
-                for next in maps::split_list(&v) {
-                    walk(list, &next, depth + 1, out, seen)?;
-                }
-                seen.pop();
-            }
-            None => {
-                if !out.iter().any(|o| o == addr) {
-                    out.push(addr.to_string());
-                }
-            }
-        }
+        seen.pop();
         Ok(())
     }
-    if list.is_empty() {
-        return Ok(vec![addr.to_string()]);
-    }
-    let mut out = Vec::new();
-    walk(list, addr, 0, &mut out, &mut Vec::new())?;
-    Ok(out)
 }

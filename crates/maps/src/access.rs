@@ -76,32 +76,14 @@ pub fn parent_matches(parent_domain_matches_subdomains: &str, feature: &str) -> 
         .any(|f| f.eq_ignore_ascii_case(feature))
 }
 
-/// Splits a local part at the first recipient delimiter (any character of
-/// `delims`), as Postfix's split_addr(): `postmaster`, `MAILER-DAEMON` and
-/// `double-bounce` are never split; with `-` among the delimiters neither
-/// are `owner-foo` and `foo-request`; nothing is split when the base would
-/// be empty or no delimiter occurs. Returns (base, extension).
+/// Splits a local part at the first recipient delimiter as Postfix's
+/// split_addr() (see [`addr::split_delimiter`]): (base, extension), or
+/// None when nothing is split.
 pub fn split_extension<'a>(local: &'a str, delims: &str) -> Option<(&'a str, &'a str)> {
-    if delims.is_empty() {
-        return None;
+    match addr::split_delimiter(local, delims) {
+        (base, Some(ext)) => Some((base, ext)),
+        (_, None) => None,
     }
-    for fixed in ["postmaster", "MAILER-DAEMON", DOUBLE_BOUNCE] {
-        if local.eq_ignore_ascii_case(fixed) {
-            return None;
-        }
-    }
-    if delims.contains('-') {
-        let lower = local.to_ascii_lowercase();
-        if lower.starts_with("owner-") || (lower.len() > 8 && lower.ends_with("-request")) {
-            return None;
-        }
-    }
-    let i = local.find(|c: char| delims.contains(c))?;
-    if i == 0 {
-        return None;
-    }
-    let ext_start = i + local[i..].chars().next().map_or(1, char::len_utf8);
-    Some((&local[..i], &local[ext_start..]))
 }
 
 /// `user+ext@domain` without its extension (`user@domain`); None when the
@@ -191,6 +173,86 @@ pub fn mail_probes(addr: &str, delims: &str, parent_style: bool) -> Vec<Probe> {
     out
 }
 
+/// One key of an address look-up ([`mail_addr_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrKey {
+    pub key: String,
+    /// Cut-down key: fixed-string tables only.
+    pub partial: bool,
+    /// The extension, with its delimiter, cut off to make this key.
+    pub cut: Option<String>,
+}
+
+/// The keys Postfix's mail_addr_find tries for the address `local@domain`
+/// in a table of addresses (virtual_alias_maps, canonical_maps, the
+/// recipient tables, smtpd_sender_login_maps, virtual_mailbox_maps):
+/// `user+ext@domain` (full), `user@domain`, then — when `local_domain`
+/// (the domain is $myorigin, $mydestination or an interface address) —
+/// `user+ext` and `user`, then `@domain`. Every key but the first is
+/// partial, so regexp and pcre tables see only the whole address. An
+/// address without a domain is `user+ext` (full) and `user`.
+pub fn mail_addr_keys(
+    local: &str,
+    domain: Option<&str>,
+    delims: &str,
+    local_domain: bool,
+) -> Vec<AddrKey> {
+    let key = |key: String, partial: bool, cut: Option<&str>| AddrKey {
+        key,
+        partial,
+        cut: cut.map(str::to_string),
+    };
+    // The extension with its delimiter: what follows the base.
+    let split = split_extension(local, delims).map(|(base, _)| (base, &local[base.len()..]));
+    let mut out = Vec::new();
+    match domain {
+        Some(d) => {
+            out.push(key(format!("{local}@{d}"), false, None));
+            if let Some((base, ext)) = split {
+                out.push(key(format!("{base}@{d}"), true, Some(ext)));
+            }
+            if local_domain {
+                out.push(key(local.to_string(), true, None));
+                if let Some((base, ext)) = split {
+                    out.push(key(base.to_string(), true, Some(ext)));
+                }
+            }
+            out.push(key(format!("@{d}"), true, None));
+        }
+        None => {
+            out.push(key(local.to_string(), false, None));
+            if let Some((base, ext)) = split {
+                out.push(key(base.to_string(), true, Some(ext)));
+            }
+        }
+    }
+    out
+}
+
+/// Tries `keys` in order against `maps`: the first answer, and the
+/// extension cut off to find it (for propagate_unmatched_extensions). An
+/// error is a temporary failure.
+pub fn mail_addr_find<'k>(
+    maps: &MapList,
+    keys: &'k [AddrKey],
+) -> Result<Option<(String, Option<&'k str>)>, MapError> {
+    for k in keys {
+        if let Some(v) = maps.find(&k.key, k.partial)? {
+            return Ok(Some((v, k.cut.as_deref())));
+        }
+    }
+    Ok(None)
+}
+
+/// `addr` with an extension (delimiter included) put back at the end of
+/// its local part: `user@domain` and `+ext` give `user+ext@domain`.
+pub fn add_extension(addr: &str, ext: &str) -> String {
+    match addr.rfind('@') {
+        Some(at) => format!("{}{ext}{}", &addr[..at], &addr[at..]),
+        None => format!("{addr}{ext}"),
+    }
+}
+
 /// What matched: the key that a table answered, and its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
@@ -268,6 +330,63 @@ mod tests {
         assert_eq!(split_extension("owner-x+y", "+"), Some(("owner-x", "y")));
         assert_eq!(strip_extension("u+x@d", "+").as_deref(), Some("u@d"));
         assert_eq!(strip_extension("u@d", "+"), None);
+    }
+
+    fn addr_keys(k: &[AddrKey]) -> Vec<(&str, bool, Option<&str>)> {
+        k.iter()
+            .map(|k| (k.key.as_str(), k.partial, k.cut.as_deref()))
+            .collect()
+    }
+
+    #[test]
+    fn mail_addr_find_order() {
+        assert_eq!(
+            addr_keys(&mail_addr_keys("joe+x", Some("example.com"), "+", true)),
+            [
+                ("joe+x@example.com", false, None),
+                ("joe@example.com", true, Some("+x")),
+                ("joe+x", true, None),
+                ("joe", true, Some("+x")),
+                ("@example.com", true, None),
+            ]
+        );
+        assert_eq!(
+            addr_keys(&mail_addr_keys("joe", Some("example.com"), "+", false)),
+            [
+                ("joe@example.com", false, None),
+                ("@example.com", true, None)
+            ]
+        );
+        assert_eq!(
+            addr_keys(&mail_addr_keys("joe-a-b", None, "+-", true)),
+            [("joe-a-b", false, None), ("joe", true, Some("-a-b"))]
+        );
+        assert_eq!(add_extension("ann@other.org", "+x"), "ann+x@other.org");
+        assert_eq!(add_extension("ann", "+x"), "ann+x");
+
+        // Only the whole address reaches a regexp table.
+        let ctx = Ctx::new().with_warn(|_| {});
+        let maps = MapList::open(
+            "virtual_alias_maps",
+            "regexp:{{/^joe@/ pattern@x}} inline:{@example.com=domain@x}",
+            &ctx,
+        )
+        .unwrap();
+        let keys = mail_addr_keys("joe+y", Some("example.com"), "+", false);
+        assert_eq!(
+            mail_addr_find(&maps, &keys).unwrap(),
+            Some(("domain@x".to_string(), None))
+        );
+        let maps = MapList::open(
+            "virtual_alias_maps",
+            "inline:{joe@example.com=ann@other.org}",
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(
+            mail_addr_find(&maps, &keys).unwrap(),
+            Some(("ann@other.org".to_string(), Some("+y")))
+        );
     }
 
     #[test]

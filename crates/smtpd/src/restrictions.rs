@@ -916,24 +916,9 @@ impl Eval<'_> {
         let local = sender.local.as_str();
         let is_local = domain.eq_ignore_ascii_case(&policy.myorigin)
             || policy.classify(Some(&domain))? == AddrClass::Local;
-        let (base, ext) = addr::split_delimiter(local, &policy.recipient_delimiter);
-        let mut keys = vec![(format!("{local}@{domain}"), false)];
-        if ext.is_some() {
-            keys.push((format!("{base}@{domain}"), true));
-        }
-        if is_local {
-            keys.push((local.to_string(), true));
-            if ext.is_some() {
-                keys.push((base.to_string(), true));
-            }
-        }
-        keys.push((format!("@{domain}"), true));
-        for (k, partial) in keys {
-            if let Some(v) = maps.find(&k, partial)? {
-                return Ok(Some(v));
-            }
-        }
-        Ok(None)
+        let keys =
+            access::mail_addr_keys(local, Some(&domain), &policy.recipient_delimiter, is_local);
+        Ok(access::mail_addr_find(maps, &keys)?.map(|(owners, _)| owners))
     }
 
     fn non_fqdn_address(&mut self, m: &addr::Mailbox, stage: Stage) -> Step {
@@ -1001,12 +986,7 @@ impl Eval<'_> {
         }
         let keys = self.address_keys(rcpt, class == AddrClass::Local);
         let found = |maps: &MapList| -> Result<bool, MapError> {
-            for (k, partial) in &keys {
-                if maps.find(k, *partial)?.is_some() {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
+            Ok(access::mail_addr_find(maps, &keys)?.is_some())
         };
         let check = (|| -> Result<Option<(u16, &'static str)>, MapError> {
             if found(&policy.virtual_alias_maps)? || found(&policy.canonical_maps)? {
@@ -1057,29 +1037,15 @@ impl Eval<'_> {
         }
     }
 
-    /// Keys for a recipient table look-up (Postfix mail_addr_find):
-    /// `user+ext@domain`, `user@domain`, and for local domains `user+ext`
-    /// and `user`, then `@domain`. The bool marks partial keys.
-    fn address_keys(&self, m: &addr::Mailbox, local_class: bool) -> Vec<(String, bool)> {
-        let local = m.local.as_str();
-        let (base, ext) = addr::split_delimiter(local, &self.policy.recipient_delimiter);
-        let mut keys = Vec::new();
-        if let Some(d) = m.folded_domain() {
-            keys.push((format!("{local}@{d}"), false));
-            if ext.is_some() {
-                keys.push((format!("{base}@{d}"), false));
-            }
-        }
-        if local_class {
-            keys.push((local.to_string(), false));
-            if ext.is_some() {
-                keys.push((base.to_string(), false));
-            }
-        }
-        if let Some(d) = m.folded_domain() {
-            keys.push((format!("@{d}"), true));
-        }
-        keys
+    /// Keys for a recipient table look-up (Postfix mail_addr_find; see
+    /// [`access::mail_addr_keys`]).
+    fn address_keys(&self, m: &addr::Mailbox, local_class: bool) -> Vec<access::AddrKey> {
+        access::mail_addr_keys(
+            &m.local,
+            m.folded_domain().as_deref(),
+            &self.policy.recipient_delimiter,
+            local_class,
+        )
     }
 
     fn check_access(&mut self, key: AccessKey, maps: &MapList) -> Step {

@@ -7,6 +7,7 @@ use mailbox::as_user::{AsUser, Ids};
 use mailbox::{
     source, LockMethods, LockPolicy, MaildirOptions, MboxOptions, Prepended, QueueSource,
 };
+use maps::access::{self, AddrKey};
 use maps::MapList;
 use params::{table as p, Config};
 use std::path::{Component, Path, PathBuf};
@@ -71,30 +72,24 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
 }
 
 /// Postfix virtual(8)'s keys for a recipient: the address, without its
-/// extension, then `@domain` (the catch-all).
-fn keys(address: &str, delimiter: &str) -> Vec<String> {
-    let mut out = vec![address.to_string()];
-    // None without a delimiter or an extension.
-    out.extend(maps::access::strip_extension(address, delimiter));
-    if let Some((_, domain)) = address.rsplit_once('@') {
-        out.push(format!("@{domain}"));
+/// extension, then `@domain` (the catch-all); only the whole address
+/// reaches regexp and pcre tables.
+fn keys(address: &str, delimiter: &str) -> Vec<AddrKey> {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => access::mail_addr_keys(local, Some(domain), delimiter, false),
+        None => access::mail_addr_keys(address, None, delimiter, false),
     }
-    out
 }
 
 /// The first answer any key gets; Err is a table failure.
-fn find(maps: &MapList, keys: &[String]) -> Result<Option<String>, String> {
-    for k in keys {
-        match maps.lookup(k) {
-            Ok(Some(v)) => return Ok(Some(v)),
-            Ok(None) => {}
-            Err(e) => return Err(e.to_string()),
-        }
+fn find(maps: &MapList, keys: &[AddrKey]) -> Result<Option<String>, String> {
+    match access::mail_addr_find(maps, keys) {
+        Ok(found) => Ok(found.map(|(v, _)| v)),
+        Err(e) => Err(e.to_string()),
     }
-    Ok(None)
 }
 
-fn id(maps: &MapList, keys: &[String], what: &str) -> Result<Option<u32>, Verdict> {
+fn id(maps: &MapList, keys: &[AddrKey], what: &str) -> Result<Option<u32>, Verdict> {
     match find(maps, keys) {
         Err(e) => Err(failed("4.3.0", format!("{what} lookup failure: {e}"))),
         Ok(None) => Ok(None),
@@ -242,13 +237,23 @@ mod tests {
 
     #[test]
     fn keys_and_paths() {
+        let plain = |k: Vec<AddrKey>| -> Vec<(String, bool)> {
+            k.into_iter().map(|k| (k.key, k.partial)).collect()
+        };
         assert_eq!(
-            keys("bob+x@example.com", "+"),
-            ["bob+x@example.com", "bob@example.com", "@example.com"]
+            plain(keys("bob+x@example.com", "+")),
+            [
+                ("bob+x@example.com".into(), false),
+                ("bob@example.com".into(), true),
+                ("@example.com".into(), true)
+            ]
         );
         assert_eq!(
-            keys("bob@example.com", ""),
-            ["bob@example.com", "@example.com"]
+            plain(keys("bob@example.com", "")),
+            [
+                ("bob@example.com".into(), false),
+                ("@example.com".into(), true)
+            ]
         );
         let base = Path::new("/var/vmail");
         assert_eq!(
