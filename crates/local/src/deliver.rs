@@ -192,7 +192,7 @@ struct Job<'a> {
     s: &'a Settings,
     req: &'a Request,
     rcpt: &'a delivery::Rcpt,
-    qf_path: PathBuf,
+    qf: &'a queue::Held,
     delivered_to: &'a [String],
     /// Addresses to forward to, collected from aliases and .forward.
     forward: Vec<String>,
@@ -207,14 +207,18 @@ struct Job<'a> {
 pub fn handle(s: &Settings, req: &Request) -> Response {
     let qf_path = s.queue_dir.join(&req.queue_name).join(&req.queue_id);
     let setup_done = now();
-    let delivered_to = agent::delivered_to_values(&qf_path);
+    let qf = match queue::Held::open(&qf_path) {
+        Ok(q) => q,
+        Err(e) => return agent::unreadable(req, "local", setup_done, &e),
+    };
+    let delivered_to = agent::delivered_to_values(&qf);
     let mut results = Vec::with_capacity(req.recipients.len());
     for rcpt in &req.recipients {
         let mut job = Job {
             s,
             req,
             rcpt,
-            qf_path: qf_path.clone(),
+            qf: &qf,
             delivered_to: &delivered_to,
             forward: Vec::new(),
             done: Vec::new(),
@@ -224,7 +228,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
         if v.outcome == Outcome::Sent && !job.forward.is_empty() {
             v = job.send_forward();
         }
-        results.push(agent::finish(req, rcpt, &qf_path, "local", setup_done, v));
+        results.push(agent::finish(req, rcpt, &qf, "local", setup_done, v));
     }
     Response { results }
 }
@@ -362,7 +366,10 @@ impl Job<'_> {
                 })
                 .collect()
         });
-        // Split first, then expand each element: an expansion cannot add paths.
+        // Split first, then expand each element: an expansion cannot add
+        // paths. Without an extension the default's two elements are the
+        // same file, read once.
+        let mut paths: Vec<PathBuf> = Vec::new();
         for pattern in maps::split_list(&self.s.forward_path) {
             let path = PathBuf::from(expand_attributes(
                 &pattern,
@@ -372,43 +379,55 @@ impl Job<'_> {
                 Some(&account.home),
                 &self.s.delimiter,
             ));
-            if path.as_os_str().is_empty() {
-                continue;
+            if !path.as_os_str().is_empty() && !paths.contains(&path) {
+                paths.push(path);
             }
-            let read = {
-                let _as = match AsUser::become_user(ids) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        return Some(failed(
-                            "4.3.0",
-                            format!("cannot switch to user {}: {e}", account.name),
-                        ))
-                    }
-                };
-                read_limited(
-                    &path,
-                    MAX_LIST_FILE,
-                    |uid| uid == account.uid || uid == 0,
-                    false,
-                )
-            };
-            let text = match read {
-                Ok(Some((t, _))) => t,
-                Ok(None) => continue,
+        }
+        if paths.is_empty() {
+            return None;
+        }
+        // The first .forward that names somebody, read as the user.
+        let found = {
+            let _as = match AsUser::become_user(ids) {
+                Ok(a) => a,
                 Err(e) => {
                     return Some(failed(
                         "4.3.0",
-                        format!("cannot read {}: {e}", path.display()),
+                        format!("cannot switch to user {}: {e}", account.name),
                     ))
                 }
             };
-            let targets = alias::parse_include(&text);
-            if targets.is_empty() {
-                continue;
+            let mut found = Ok(None);
+            for path in &paths {
+                match read_limited(
+                    path,
+                    MAX_LIST_FILE,
+                    |uid| uid == account.uid || uid == 0,
+                    false,
+                ) {
+                    Ok(Some((text, _))) => {
+                        let targets = alias::parse_include(&text);
+                        if !targets.is_empty() {
+                            found = Ok(Some(targets));
+                            break;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        found = Err(format!("cannot read {}: {e}", path.display()));
+                        break;
+                    }
+                }
             }
-            return Some(self.targets(&account.name, targets, Origin::Forward, Some(ids), 1));
+            found
+        };
+        match found {
+            Ok(Some(targets)) => {
+                Some(self.targets(&account.name, targets, Origin::Forward, Some(ids), 1))
+            }
+            Ok(None) => None,
+            Err(why) => Some(failed("4.3.0", why)),
         }
-        None
     }
 
     /// Expands an alias value.
@@ -579,7 +598,7 @@ impl Job<'_> {
             );
             return self.run_command(&cmd, &account.name, Some(ids), "delivered to command");
         }
-        let mut qf = match queue::open(&self.qf_path) {
+        let mut qf = match self.qf.read() {
             Ok(q) => q,
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
         };
@@ -662,7 +681,7 @@ impl Job<'_> {
                 format!("mail to file is restricted: {}", path.display()),
             );
         }
-        let mut qf = match queue::open(&self.qf_path) {
+        let mut qf = match self.qf.read() {
             Ok(q) => q,
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
         };
@@ -746,7 +765,7 @@ impl Job<'_> {
             body.extend_from_slice(h.as_bytes());
             body.push(b'\n');
         }
-        match queue::open(&self.qf_path).and_then(|mut qf| qf.content_bytes(b"\n")) {
+        match self.qf.read().and_then(|mut qf| qf.content_bytes(b"\n")) {
             Ok(c) => body.extend_from_slice(&c),
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
         }
@@ -858,7 +877,7 @@ impl Job<'_> {
     /// Forwards the message to the collected addresses, as one new message.
     fn send_forward(&mut self) -> Verdict {
         let mut content = format!("Delivered-To: {}\n", self.rcpt.address).into_bytes();
-        match queue::open(&self.qf_path).and_then(|mut qf| qf.content_bytes(b"\n")) {
+        match self.qf.read().and_then(|mut qf| qf.content_bytes(b"\n")) {
             Ok(c) => content.extend_from_slice(&c),
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
         }

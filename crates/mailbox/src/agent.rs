@@ -5,8 +5,7 @@
 //! the Delivered-To values already in a message, for loop detection.
 
 use crate::error::DeliveryError;
-use ipc::delivery::{self, Outcome, RcptResult, Request};
-use std::path::Path;
+use ipc::delivery::{self, Outcome, RcptResult, Request, Response};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The result of delivering to one recipient.
@@ -59,17 +58,42 @@ pub fn now() -> f64 {
 pub fn finish(
     req: &Request,
     rcpt: &delivery::Rcpt,
-    qf_path: &Path,
+    qf: &queue::Held,
     relay: &str,
     setup_done: f64,
     mut v: Verdict,
 ) -> RcptResult {
     if v.outcome == Outcome::Sent {
-        if let Err(e) = queue::mark_done(qf_path, rcpt.offset) {
+        if let Err(e) = qf.mark_done(rcpt.offset) {
             maillog::warning!("{}: mark {} done: {e}", req.queue_id, rcpt.address);
             v = failed("4.3.0", format!("cannot update queue file: {e}"));
         }
     }
+    report(req, rcpt, relay, setup_done, v)
+}
+
+/// The answer to a request whose queue file cannot be opened: every
+/// recipient deferred, each logged.
+pub fn unreadable(req: &Request, relay: &str, setup_done: f64, e: &queue::QueueError) -> Response {
+    let results = req
+        .recipients
+        .iter()
+        .map(|rcpt| {
+            let v = failed("4.3.0", format!("cannot read queue file: {e}"));
+            report(req, rcpt, relay, setup_done, v)
+        })
+        .collect();
+    Response { results }
+}
+
+/// Logs one recipient's result and makes qmgr's reply.
+fn report(
+    req: &Request,
+    rcpt: &delivery::Rcpt,
+    relay: &str,
+    setup_done: f64,
+    v: Verdict,
+) -> RcptResult {
     let status = match v.outcome {
         Outcome::Sent => "sent",
         Outcome::Deferred => "deferred",
@@ -97,9 +121,9 @@ pub fn finish(
 
 /// The Delivered-To values already in the message of a queue file,
 /// lower-cased (a message that already went to a recipient is looping).
-pub fn delivered_to_values(path: &Path) -> Vec<String> {
+pub fn delivered_to_values(held: &queue::Held) -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(mut qf) = queue::open(path) else {
+    let Ok(mut qf) = held.read() else {
         return out;
     };
     let Ok(content) = qf.content() else {

@@ -10,10 +10,11 @@
 //!    `\054`, so it cannot be taken for a `,S=` field).
 //! 2. Write the message (LF line ends; a line end added if the last line
 //!    lacks one; no `From ` line, no quoting), fsync it.
-//! 3. Hard-link it to `new/NAME,S=SIZE,W=VSIZE` (Dovecot's size and
+//! 3. Rename it to `new/NAME,S=SIZE,W=VSIZE` (Dovecot's size and
 //!    virtual size with CRLF line ends, which spare readers a stat or a
-//!    count); link(2) never replaces an existing name, so a clash just
-//!    takes the next counter value. Remove the tmp name, fsync `new/`.
+//!    count) with renameat2's RENAME_NOREPLACE, which like the classic
+//!    link-then-unlink never replaces an existing name (a clash just takes
+//!    the next counter value) but is one atomic call; fsync `new/`.
 //!
 //! `mailbox_size_limit` applies to the message file, as Postfix applies it
 //! to each Maildir file: "error writing message: File too large", 5.2.2.
@@ -140,22 +141,6 @@ fn create_tmp(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// link(2) `from` to `to`; where the file system has no hard links, a
-/// rename that refuses to replace (RENAME_NOREPLACE).
-fn link_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    match fs::hard_link(from, to) {
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::EPERM) | Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
-            ) =>
-        {
-            rename_noreplace(from, to).map_err(|_| e)
-        }
-        r => r,
-    }
-}
-
 /// rename(2) that fails with AlreadyExists instead of replacing (an empty
 /// target directory would otherwise be replaced): renameat2's
 /// RENAME_NOREPLACE, or where the file system lacks it, a check first.
@@ -265,7 +250,7 @@ pub fn deliver(
     let new_path = loop {
         tries += 1;
         let new_path = new_dir.join(&name);
-        match link_noreplace(&tmp_path, &new_path) {
+        match rename_noreplace(&tmp_path, &new_path) {
             Ok(()) => break new_path,
             Err(e) if e.kind() == io::ErrorKind::NotFound && !made_new => {
                 made_new = true;
@@ -288,9 +273,6 @@ pub fn deliver(
             }
         }
     };
-    if tmp_path.exists() {
-        remove_tmp(&tmp_path);
-    }
     if let Err(e) = util::safe_file::sync_dir(&new_dir) {
         let _ = fs::remove_file(&new_path);
         return Err(DeliveryError::from_io(

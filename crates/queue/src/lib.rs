@@ -116,51 +116,85 @@ pub fn set_warn_time(path: &Path, secs: u64) -> Result<(), QueueError> {
 /// On the delivery path the fsync cost more than the delivery itself
 /// (0.5–0.7 ms of ~2 ms per local delivery under load).
 pub fn mark_done(path: &Path, offset: u64) -> Result<(), QueueError> {
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| QueueError::io(format!("open {}", path.display()), e))?;
-    // The offset must not point into the content, where any byte may be 'R'.
-    let mut head = vec![0u8; 2 + model::SIZE_PAYLOAD_LEN];
-    let size = f
-        .read_exact_at(&mut head, 0)
-        .ok()
-        .filter(|()| head[0] == record::RecordType::Size.byte())
-        .and_then(|()| {
-            std::str::from_utf8(&head[2..])
-                .ok()
-                .and_then(SizeRecord::parse)
-        });
-    let in_content = |s: &SizeRecord| {
-        offset >= s.data_offset.saturating_sub(2) && offset < s.data_offset + s.data_size
-    };
-    if size.as_ref().is_none_or(in_content) || offset == 0 {
-        return Err(QueueError::NotARecipient {
+    Held::open(path)?.mark_done(offset)
+}
+
+/// A queue file a delivery agent holds open for one request: read as
+/// often as the deliveries need, its recipients marked done, without
+/// opening it again.
+pub struct Held {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Held {
+    /// Opens the queue file at `path` for reading and marking.
+    pub fn open(path: &Path) -> Result<Held, QueueError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| QueueError::io(format!("open {}", path.display()), e))?;
+        Ok(Held {
             path: path.to_path_buf(),
-            offset,
-        });
+            file,
+        })
     }
-    let mut b = [0u8; 1];
-    f.read_exact_at(&mut b, offset).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            QueueError::NotARecipient {
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Validates the file and reads its envelope, from its start.
+    pub fn read(&self) -> Result<QueueFile<&std::fs::File>, QueueError> {
+        reader::read(&self.file)
+    }
+
+    /// Marks the recipient whose record starts at `offset` as done (see
+    /// [`mark_done`]).
+    pub fn mark_done(&self, offset: u64) -> Result<(), QueueError> {
+        let (f, path) = (&self.file, self.path.as_path());
+        // The offset must not point into the content, where any byte may be 'R'.
+        let mut head = vec![0u8; 2 + model::SIZE_PAYLOAD_LEN];
+        let size = f
+            .read_exact_at(&mut head, 0)
+            .ok()
+            .filter(|()| head[0] == record::RecordType::Size.byte())
+            .and_then(|()| {
+                std::str::from_utf8(&head[2..])
+                    .ok()
+                    .and_then(SizeRecord::parse)
+            });
+        let in_content = |s: &SizeRecord| {
+            offset >= s.data_offset.saturating_sub(2) && offset < s.data_offset + s.data_size
+        };
+        if size.as_ref().is_none_or(in_content) || offset == 0 {
+            return Err(QueueError::NotARecipient {
                 path: path.to_path_buf(),
                 offset,
-            }
-        } else {
-            QueueError::io(format!("read {}", path.display()), e)
+            });
         }
-    })?;
-    match record::RecordType::from_byte(b[0]) {
-        Some(record::RecordType::Done) => Ok(()),
-        Some(record::RecordType::Rcpt) => f
-            .write_all_at(&[record::RecordType::Done.byte()], offset)
-            .map_err(|e| QueueError::io(format!("write {}", path.display()), e)),
-        _ => Err(QueueError::NotARecipient {
-            path: path.to_path_buf(),
-            offset,
-        }),
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, offset).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                QueueError::NotARecipient {
+                    path: path.to_path_buf(),
+                    offset,
+                }
+            } else {
+                QueueError::io(format!("read {}", path.display()), e)
+            }
+        })?;
+        match record::RecordType::from_byte(b[0]) {
+            Some(record::RecordType::Done) => Ok(()),
+            Some(record::RecordType::Rcpt) => f
+                .write_all_at(&[record::RecordType::Done.byte()], offset)
+                .map_err(|e| QueueError::io(format!("write {}", path.display()), e)),
+            _ => Err(QueueError::NotARecipient {
+                path: path.to_path_buf(),
+                offset,
+            }),
+        }
     }
 }
 

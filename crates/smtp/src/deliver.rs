@@ -387,7 +387,7 @@ pub struct Message {
 /// `line_limit` (0: no limit) are broken by inserting CRLF and a space, as
 /// Postfix's `smtp_line_length_limit` does.
 pub fn read_message(
-    path: &std::path::Path,
+    held: &queue::Held,
     req: &Request,
     line_limit: usize,
 ) -> Result<Message, queue::QueueError> {
@@ -396,7 +396,7 @@ pub fn read_message(
     } else {
         line_limit
     };
-    let mut qf = queue::open(path)?;
+    let mut qf = held.read()?;
     let declared_8bit = qf.envelope.attrs.encoding == Some(queue::Encoding::EightBit);
     let smtputf8_requested = qf.size.smtputf8 != 0;
     let ret = qf.envelope.dsn_ret;
@@ -1058,7 +1058,8 @@ impl Job<'_> {
 pub fn handle(s: &Settings, req: &Request) -> Response {
     let qf_path = s.queue_dir.join(&req.queue_name).join(&req.queue_id);
     let n = req.recipients.len();
-    let done = deliver(s, req, &qf_path);
+    let held = queue::Held::open(&qf_path);
+    let done = deliver(s, req, held.as_ref());
     let setup_done = done.setup_done.unwrap_or_else(now);
     let mut results = Vec::with_capacity(n);
     for (i, rcpt) in req.recipients.iter().enumerate() {
@@ -1066,7 +1067,11 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             .clone()
             .unwrap_or_else(|| Verdict::new("4.4.0", "none", "delivery not attempted"));
         if v.outcome == Outcome::Sent {
-            if let Err(e) = queue::mark_done(&qf_path, rcpt.offset) {
+            let marked = match &held {
+                Ok(h) => h.mark_done(rcpt.offset).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = marked {
                 maillog::warning!("{}: mark {} done: {e}", req.queue_id, rcpt.address);
                 v = Verdict::new("4.3.0", &v.relay, format!("cannot update queue file: {e}"));
             }
@@ -1197,14 +1202,21 @@ struct Delivered {
 }
 
 /// Tries the servers of the next hop in order.
-fn deliver(s: &Settings, req: &Request, qf_path: &std::path::Path) -> Delivered {
+fn deliver(
+    s: &Settings,
+    req: &Request,
+    held: Result<&queue::Held, &queue::QueueError>,
+) -> Delivered {
     let n = req.recipients.len();
     let all = |v: Verdict| Delivered {
         verdicts: vec![Some(v); n],
         setup_done: None,
         uses: vec![0; n],
     };
-    let msg = match read_message(qf_path, req, s.line_limit) {
+    let read = held
+        .map_err(|e| e.to_string())
+        .and_then(|h| read_message(h, req, s.line_limit).map_err(|e| e.to_string()));
+    let msg = match read {
         Ok(m) => m,
         Err(e) => {
             maillog::warning!("{}: read queue file: {e}", req.queue_id);

@@ -59,13 +59,17 @@ impl Settings {
 pub fn handle(s: &Settings, req: &Request) -> Response {
     let qf_path = s.queue_dir.join(&req.queue_name).join(&req.queue_id);
     let setup_done = now();
-    let delivered_to = agent::delivered_to_values(&qf_path);
+    let qf = match queue::Held::open(&qf_path) {
+        Ok(q) => q,
+        Err(e) => return agent::unreadable(req, "virtual", setup_done, &e),
+    };
+    let delivered_to = agent::delivered_to_values(&qf);
     let results = req
         .recipients
         .iter()
         .map(|rcpt| {
-            let v = recipient(s, req, rcpt, &qf_path, &delivered_to);
-            agent::finish(req, rcpt, &qf_path, "virtual", setup_done, v)
+            let v = recipient(s, req, rcpt, &qf, &delivered_to);
+            agent::finish(req, rcpt, &qf, "virtual", setup_done, v)
         })
         .collect();
     Response { results }
@@ -123,7 +127,7 @@ fn recipient(
     s: &Settings,
     req: &Request,
     rcpt: &delivery::Rcpt,
-    qf_path: &Path,
+    held: &queue::Held,
     delivered_to: &[String],
 ) -> Verdict {
     let address = rcpt.address.to_ascii_lowercase();
@@ -179,7 +183,7 @@ fn recipient(
     } else {
         None
     };
-    let mut qf = match queue::open(qf_path) {
+    let mut qf = match held.read() {
         Ok(q) => q,
         Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
     };
@@ -198,12 +202,7 @@ fn recipient(
         Err(e) => return failed("4.3.0", format!("cannot switch user: {e}")),
     };
     if value.trim().ends_with('/') {
-        if let Err(e) = mailbox::maildir::make_maildir(&path) {
-            return failed(
-                "4.2.0",
-                format!("create maildir file {}: {e}", path.display()),
-            );
-        }
+        // deliver() makes the Maildir (and its parents) when it is missing.
         let opts = MaildirOptions {
             size_limit: s.size_limit,
             hostname: Some(s.myhostname.clone()),
