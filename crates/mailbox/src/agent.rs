@@ -6,7 +6,6 @@
 
 use crate::error::DeliveryError;
 use ipc::delivery::{self, Outcome, RcptResult, Request, Response};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The result of delivering to one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,12 +42,7 @@ pub fn from_delivery_error(e: &DeliveryError, text: String) -> Verdict {
 }
 
 /// Seconds since the epoch, for the log's delays.
-pub fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+pub use util::time::now_f64 as now;
 
 /// Ends one recipient: a delivered one is marked done in the queue file
 /// first (if that fails, it is deferred: qmgr must not think it done when

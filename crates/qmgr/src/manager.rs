@@ -11,14 +11,9 @@ use queue::logs::{self, Entry, Log};
 use queue::HashSpec;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+use util::time::now_f64 as now;
 
 /// The queue manager's settings, read once per process.
 pub struct Settings {

@@ -17,14 +17,9 @@ use params::{table as p, Config};
 use smtp_proto::{Capabilities, Command, MailFrom, Mailbox, Notify, Orcpt, RcptTo, Reply, Ret};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+use util::time::now_f64 as now;
 
 /// Which protocol the agent speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

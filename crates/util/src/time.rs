@@ -44,6 +44,15 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Seconds since the epoch, now, with the fraction: the delays that
+/// delivery log lines show.
+pub fn now_f64() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
