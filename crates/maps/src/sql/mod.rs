@@ -31,6 +31,7 @@
 //! Every failure to reach or query the database is a temporary failure
 //! ([`MapError::Lookup`]), never "not found".
 
+mod failover;
 mod mysql;
 mod pgsql;
 mod sqlite;

@@ -12,13 +12,12 @@
 //! `tls_cert_file` or `tls_key_file` is set; the server's certificate is
 //! checked only with `tls_verify_cert = yes`, as in Postfix.
 
+use super::failover::Failover;
 use super::{Backend, Cf};
 use crate::error::MapError;
 use mysql::prelude::Queryable;
 use mysql::{ClientIdentity, Conn, Error, OptsBuilder, SslOpts, Value};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Host {
@@ -63,18 +62,10 @@ impl Host {
     }
 }
 
-struct State {
-    conn: Option<(Conn, Instant)>,
-    /// Per host: skipped until then after a failure.
-    down_until: Vec<Option<Instant>>,
-}
-
 pub(crate) struct Mysql {
     hosts: Vec<Host>,
     base: OptsBuilder,
-    retry_interval: Duration,
-    idle_interval: Duration,
-    state: Mutex<State>,
+    conn: Failover<Conn>,
 }
 
 /// Whether an error means the connection is no longer usable.
@@ -155,54 +146,28 @@ impl Mysql {
             }
             base = base.ssl_opts(ssl);
         }
-        let n = hosts.len();
-        if n == 0 {
+        if hosts.is_empty() {
             return Err(cf.bad("no hosts".into()));
         }
-        Ok(Mysql {
-            hosts,
-            base,
-            retry_interval: cf.time("retry_interval", 60)?,
-            idle_interval: cf.time("idle_interval", 60)?,
-            state: Mutex::new(State {
-                conn: None,
-                down_until: vec![None; n],
-            }),
-        })
+        let conn = Failover::new(
+            hosts.iter().map(Host::name).collect(),
+            cf.time("retry_interval", 60)?,
+            cf.time("idle_interval", 60)?,
+        );
+        Ok(Mysql { hosts, base, conn })
     }
 
-    /// Connects to the first host that answers.
-    fn connect(&self, state: &mut State) -> Result<Conn, String> {
-        let now = Instant::now();
-        let mut errors = Vec::new();
-        for (i, host) in self.hosts.iter().enumerate() {
-            if state.down_until[i].is_some_and(|t| t > now) {
-                errors.push(format!("{}: marked down", host.name()));
-                continue;
-            }
-            let opts = match host {
-                Host::Tcp(h, p) => self
-                    .base
-                    .clone()
-                    .ip_or_hostname(Some(h.as_str()))
-                    .tcp_port(*p),
-                Host::Socket(s) => self.base.clone().socket(Some(s.as_str())),
-            };
-            match Conn::new(opts) {
-                Ok(c) => {
-                    state.down_until[i] = None;
-                    return Ok(c);
-                }
-                Err(e) => {
-                    state.down_until[i] = Some(now + self.retry_interval);
-                    errors.push(format!("{}: {e}", host.name()));
-                }
-            }
-        }
-        Err(format!(
-            "no database server available: {}",
-            errors.join("; ")
-        ))
+    /// Connects to the `i`th host.
+    fn connect(&self, i: usize) -> Result<Conn, String> {
+        let opts = match &self.hosts[i] {
+            Host::Tcp(h, p) => self
+                .base
+                .clone()
+                .ip_or_hostname(Some(h.as_str()))
+                .tcp_port(*p),
+            Host::Socket(s) => self.base.clone().socket(Some(s.as_str())),
+        };
+        Conn::new(opts).map_err(|e| e.to_string())
     }
 }
 
@@ -224,39 +189,11 @@ fn run(conn: &mut Conn, sql: &str, params: &[String]) -> Result<Vec<Option<Strin
 
 impl Backend for Mysql {
     fn query(&self, sql: &str, params: &[String]) -> Result<Vec<Option<String>>, String> {
-        let mut state = self.state.lock().map_err(|_| "connection lock poisoned")?;
-        // An idle connection may have been closed by the server: open anew.
-        let reused = match state.conn.take() {
-            Some((c, used)) if used.elapsed() < self.idle_interval => Some(c),
-            _ => None,
-        };
-        if let Some(mut conn) = reused {
-            match run(&mut conn, sql, params) {
-                Ok(v) => {
-                    state.conn = Some((conn, Instant::now()));
-                    return Ok(v);
-                }
-                Err(e) if !broken(&e) => {
-                    state.conn = Some((conn, Instant::now()));
-                    return Err(e.to_string());
-                }
-                // The connection broke: once more on a new one.
-                Err(_) => {}
-            }
-        }
-        let mut conn = self.connect(&mut state)?;
-        match run(&mut conn, sql, params) {
-            Ok(v) => {
-                state.conn = Some((conn, Instant::now()));
-                Ok(v)
-            }
-            Err(e) => {
-                if !broken(&e) {
-                    state.conn = Some((conn, Instant::now()));
-                }
-                Err(e.to_string())
-            }
-        }
+        self.conn.query(
+            |_| true,
+            |i| self.connect(i),
+            |conn| run(conn, sql, params).map_err(|e| (broken(&e), e.to_string())),
+        )
     }
 }
 

@@ -14,14 +14,14 @@
 //! than text, integers, floats and booleans need a `::text` cast in the
 //! query.
 
+use super::failover::Failover;
 use super::{Backend, Cf};
 use crate::error::MapError;
 use bytes::BytesMut;
 use std::error::Error;
 use std::future::Future;
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls};
@@ -99,20 +99,13 @@ impl<'a> FromSql<'a> for Cell {
     }
 }
 
-struct State {
-    client: Option<(Client, Instant)>,
-    down_until: Vec<Option<Instant>>,
-}
-
 pub(crate) struct Pgsql {
     /// (name for messages, connection settings)
     hosts: Vec<(String, Config)>,
     connect_timeout: Duration,
     read_timeout: Duration,
     runtime: Runtime,
-    retry_interval: Duration,
-    idle_interval: Duration,
-    state: Mutex<State>,
+    client: Failover<Client>,
 }
 
 impl Pgsql {
@@ -175,7 +168,11 @@ impl Pgsql {
         if hosts.is_empty() {
             return Err(cf.bad("no hosts".into()));
         }
-        let n = hosts.len();
+        let client = Failover::new(
+            hosts.iter().map(|(name, _)| name.clone()).collect(),
+            cf.time("retry_interval", 60)?,
+            cf.time("idle_interval", 60)?,
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -186,45 +183,20 @@ impl Pgsql {
             connect_timeout,
             read_timeout,
             runtime,
-            retry_interval: cf.time("retry_interval", 60)?,
-            idle_interval: cf.time("idle_interval", 60)?,
-            state: Mutex::new(State {
-                client: None,
-                down_until: vec![None; n],
-            }),
+            client,
         })
     }
 
-    fn connect(&self, state: &mut State) -> Result<Client, String> {
-        let now = Instant::now();
-        let mut errors = Vec::new();
-        for (i, (name, config)) in self.hosts.iter().enumerate() {
-            if state.down_until[i].is_some_and(|t| t > now) {
-                errors.push(format!("{name}: marked down"));
-                continue;
-            }
-            let attempt = self.within(self.connect_timeout, async {
-                let (client, connection) = config.connect(NoTls).await.map_err(|e| full(&e))?;
-                // Drives the connection while this runtime runs a look-up;
-                // ends when the client is dropped or the server goes away.
-                tokio::spawn(connection);
-                Ok::<Client, String>(client)
-            });
-            match attempt {
-                Ok(c) => {
-                    state.down_until[i] = None;
-                    return Ok(c);
-                }
-                Err(e) => {
-                    state.down_until[i] = Some(now + self.retry_interval);
-                    errors.push(format!("{name}: {e}"));
-                }
-            }
-        }
-        Err(format!(
-            "no database server available: {}",
-            errors.join("; ")
-        ))
+    /// Connects to the `i`th host.
+    fn connect(&self, i: usize) -> Result<Client, String> {
+        let (_, config) = &self.hosts[i];
+        self.within(self.connect_timeout, async {
+            let (client, connection) = config.connect(NoTls).await.map_err(|e| full(&e))?;
+            // Drives the connection while this runtime runs a look-up;
+            // ends when the client is dropped or the server goes away.
+            tokio::spawn(connection);
+            Ok::<Client, String>(client)
+        })
     }
 }
 
@@ -296,37 +268,10 @@ async fn run(
 
 impl Backend for Pgsql {
     fn query(&self, sql: &str, params: &[String]) -> Result<Vec<Option<String>>, String> {
-        let mut state = self.state.lock().map_err(|_| "connection lock poisoned")?;
-        let reused = match state.client.take() {
-            Some((c, used)) if used.elapsed() < self.idle_interval && !c.is_closed() => Some(c),
-            _ => None,
-        };
-        if let Some(client) = reused {
-            match self.run(&client, sql, params) {
-                Ok(v) => {
-                    state.client = Some((client, Instant::now()));
-                    return Ok(v);
-                }
-                Err((false, e)) => {
-                    state.client = Some((client, Instant::now()));
-                    return Err(e);
-                }
-                // The connection broke: once more on a new one.
-                Err((true, _)) => {}
-            }
-        }
-        let client = self.connect(&mut state)?;
-        match self.run(&client, sql, params) {
-            Ok(v) => {
-                state.client = Some((client, Instant::now()));
-                Ok(v)
-            }
-            Err((broken, e)) => {
-                if !broken {
-                    state.client = Some((client, Instant::now()));
-                }
-                Err(e)
-            }
-        }
+        self.client.query(
+            |c| !c.is_closed(),
+            |i| self.connect(i),
+            |c| self.run(c, sql, params),
+        )
     }
 }
