@@ -237,6 +237,24 @@ fn valid_user(u: &[u8]) -> Result<String, &'static str> {
     Ok(s.to_string())
 }
 
+/// PLAIN's `authzid NUL authcid NUL password` (RFC 4616): the user and
+/// the password, each checked as every mechanism checks them. An
+/// authorization identity other than the user is refused: there are no
+/// master users.
+pub fn plain(data: &[u8]) -> Result<(String, Vec<u8>), &'static str> {
+    let mut parts = data.split(|&b| b == 0);
+    let (Some(authz), Some(authc), Some(pass), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("Invalid input");
+    };
+    let user = valid_user(authc)?;
+    if !authz.is_empty() && authz != authc {
+        return Err("Authorization ID differs from the user name");
+    }
+    Ok((user, valid_password(pass)?))
+}
+
 fn valid_password(p: &[u8]) -> Result<Vec<u8>, &'static str> {
     if p.len() > MAX_PASSWORD {
         return Err("Password too long");
@@ -363,28 +381,13 @@ impl Exchange {
     /// Feeds the client's next response.
     pub fn step(&mut self, data: &[u8]) -> Step {
         match std::mem::replace(&mut self.state, State::Finished) {
-            State::PlainWaiting => {
-                let mut parts = data.split(|&b| b == 0);
-                let (Some(authz), Some(authc), Some(pass), None) =
-                    (parts.next(), parts.next(), parts.next(), parts.next())
-                else {
-                    return Step::Invalid("Invalid input");
-                };
-                let user = match valid_user(authc) {
-                    Ok(u) => u,
-                    Err(e) => return Step::Invalid(e),
-                };
-                if !authz.is_empty() && authz != authc {
-                    return Step::Invalid("Authorization ID differs from the user name");
-                }
-                match valid_password(pass) {
-                    Ok(password) => Step::Done(Credentials {
-                        user,
-                        proof: Proof::Password(password),
-                    }),
-                    Err(e) => Step::Invalid(e),
-                }
-            }
+            State::PlainWaiting => match plain(data) {
+                Ok((user, password)) => Step::Done(Credentials {
+                    user,
+                    proof: Proof::Password(password),
+                }),
+                Err(e) => Step::Invalid(e),
+            },
             State::LoginUser => match valid_user(data) {
                 Ok(u) => {
                     self.state = State::LoginPassword(u);

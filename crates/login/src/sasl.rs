@@ -13,20 +13,11 @@ pub fn decode_response(raw: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// PLAIN's `authzid NUL authcid NUL password` (RFC 4616): the user and
-/// password. None for anything else, including an authorization identity
-/// other than the user (there are no master users).
+/// password, as the auth service checks them ([`auth::mech::plain`]).
+/// None for anything else, including an authorization identity other than
+/// the user (there are no master users).
 pub fn plain(data: &[u8]) -> Option<(String, Vec<u8>)> {
-    let mut parts = data.split(|&b| b == 0);
-    let (Some(authz), Some(authc), Some(pass), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
-    let user = std::str::from_utf8(authc).ok()?;
-    if !authz.is_empty() && authz != authc {
-        return None;
-    }
-    Some((user.to_string(), pass.to_vec()))
+    auth::mech::plain(data).ok()
 }
 
 #[cfg(test)]
