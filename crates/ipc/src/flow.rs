@@ -11,7 +11,11 @@
 //! ever blocks on open, a full pipe or an empty one; the token count is the
 //! number of bytes in the pipe (FIONREAD).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -22,59 +26,39 @@ pub fn path(queue_dir: &Path) -> PathBuf {
 
 /// The open flow-token pipe.
 pub struct Flow {
-    fd: OwnedFd,
+    file: File,
 }
 
-fn open_rw(path: &Path) -> std::io::Result<OwnedFd> {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| std::io::Error::other("NUL in path"))?;
-    // SAFETY: a NUL-terminated path; open(2) returns a new descriptor or -1.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor that we own from here on.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: stat is plain data.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid descriptor and a stat buffer of the right size.
-    if unsafe { libc::fstat(owned.as_raw_fd(), &mut st) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    if st.st_mode & libc::S_IFMT != libc::S_IFIFO {
+fn open_rw(path: &Path) -> std::io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)?;
+    if !file.metadata()?.file_type().is_fifo() {
         return Err(std::io::Error::other(format!(
             "{}: not a FIFO",
             path.display()
         )));
     }
-    Ok(owned)
+    Ok(file)
 }
 
 impl Flow {
     /// The queue manager's side: creates the FIFO (mode 0600) when missing.
     pub fn create(queue_dir: &Path) -> std::io::Result<Flow> {
         let p = path(queue_dir);
-        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
-            .map_err(|_| std::io::Error::other("NUL in path"))?;
-        // SAFETY: a NUL-terminated path.
-        if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::AlreadyExists {
-                return Err(e);
-            }
+        match nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(e.into()),
         }
-        Ok(Flow { fd: open_rw(&p)? })
+        Ok(Flow { file: open_rw(&p)? })
     }
 
     /// cleanup's side: the FIFO if the queue manager has made one.
     pub fn open(queue_dir: &Path) -> std::io::Result<Flow> {
         Ok(Flow {
-            fd: open_rw(&path(queue_dir))?,
+            file: open_rw(&path(queue_dir))?,
         })
     }
 
@@ -82,7 +66,7 @@ impl Flow {
     pub fn count(&self) -> usize {
         let mut n: libc::c_int = 0;
         // SAFETY: FIONREAD stores an int through the pointer.
-        let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), libc::FIONREAD, &mut n) };
         if rc < 0 {
             0
         } else {
@@ -95,13 +79,10 @@ impl Flow {
         let buf = [b'T'; 256];
         let mut left = n;
         while left > 0 {
-            let chunk = left.min(buf.len());
-            // SAFETY: writing from a live buffer of at least `chunk` bytes.
-            let rc = unsafe { libc::write(self.fd.as_raw_fd(), buf.as_ptr().cast(), chunk) };
-            if rc <= 0 {
-                return;
+            match (&self.file).write(&buf[..left.min(buf.len())]) {
+                Ok(0) | Err(_) => return,
+                Ok(w) => left -= w,
             }
-            left -= rc as usize;
         }
     }
 
@@ -110,13 +91,10 @@ impl Flow {
         let mut buf = [0u8; 256];
         let mut got = 0;
         while got < n {
-            let chunk = (n - got).min(buf.len());
-            // SAFETY: reading into a live buffer of at least `chunk` bytes.
-            let rc = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), chunk) };
-            if rc <= 0 {
-                break;
+            match (&self.file).read(&mut buf[..(n - got).min(256)]) {
+                Ok(0) | Err(_) => break,
+                Ok(r) => got += r,
             }
-            got += rc as usize;
         }
         got
     }
@@ -133,16 +111,14 @@ impl Flow {
             if left.is_zero() {
                 return false;
             }
-            let mut pfd = libc::pollfd {
-                fd: self.fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-            // SAFETY: one valid pollfd.
-            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-            if rc < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-                return false;
+            let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+            let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
+            match poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            ) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return false,
             }
         }
     }
