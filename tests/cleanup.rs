@@ -351,7 +351,7 @@ fn limits_and_vanishing_clients_leave_nothing() {
 fn virtual_aliases_and_canonical_maps_rewrite_the_envelope() {
     let inst = instance(
         "cleanup-maps",
-        "virtual_alias_maps = regexp:{ {/^joe@/ never@example.test} }, inline:{ { team@example.test = ann@example.test, ben@example.test }, ben@example.test=ben@elsewhere.example, joe@example.test=jo@elsewhere.example }\nsender_canonical_maps = inline:{ root@example.test=admin@example.test }\nrecipient_delimiter = +\n",
+        "virtual_alias_maps = regexp:{ {/^joe@/ never@example.test} }, inline:{ { team@example.test = ann@example.test, ben@example.test }, ben@example.test=ben@elsewhere.example, joe@example.test=jo@elsewhere.example, webmaster=web@elsewhere.example }\nsender_canonical_maps = inline:{ root@example.test=admin@example.test }\nrecipient_delimiter = +\n",
     );
     let (c, id) = Conn::open(&inst, Source::Pickup, 0);
     let env = Envelope {
@@ -368,6 +368,18 @@ fn virtual_aliases_and_canonical_maps_rewrite_the_envelope() {
             // the whole address.
             Recipient {
                 address: "joe+lists@example.test".into(),
+                orcpt: None,
+                notify: 0,
+            },
+            // A bare user key matches in local domains only ($myorigin,
+            // example.test here, and $mydestination).
+            Recipient {
+                address: "webmaster@localhost".into(),
+                orcpt: None,
+                notify: 0,
+            },
+            Recipient {
+                address: "webmaster@remote.example".into(),
                 orcpt: None,
                 notify: 0,
             },
@@ -389,7 +401,9 @@ fn virtual_aliases_and_canonical_maps_rewrite_the_envelope() {
         vec![
             "ann@example.test",
             "ben@elsewhere.example",
-            "jo+lists@elsewhere.example"
+            "jo+lists@elsewhere.example",
+            "web@elsewhere.example",
+            "webmaster@remote.example"
         ]
     );
     assert!(env.recipients[..2]

@@ -15,7 +15,11 @@
 //!     `append_dot_mydomain`, `remote_header_rewrite_domain`), mapped
 //!     (`canonical_maps`, `sender_canonical_maps`, `recipient_canonical_maps`,
 //!     `virtual_alias_maps`, recursively) and masqueraded
-//!     (`masquerade_domains`, `masquerade_exceptions`).
+//!     (`masquerade_domains`, `masquerade_exceptions`). Tables are asked
+//!     as Postfix's mail_addr_find asks them: `user+ext@domain`,
+//!     `user@domain`, `user+ext` and `user` for local domains ($myorigin,
+//!     $mydestination, this host's addresses), `@domain`; an extension cut
+//!     off to find an entry is put back (`propagate_unmatched_extensions`).
 //!   * The header gets a Received: line; mail from this host or from
 //!     `local_header_rewrite_clients` (or with `always_add_missing_headers`)
 //!     gets Message-Id:, Date: and From: when missing. Bcc: is removed from
@@ -48,7 +52,9 @@
 //!   sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps,
 //!   header_checks, body_checks, message_size_limit, header_size_limit,
 //!   hopcount_limit, line_length_limit, hash_queue_names, hash_queue_depth,
-//!   queue_service_name, in_flow_delay.
+//!   queue_service_name, in_flow_delay, recipient_delimiter,
+//!   propagate_unmatched_extensions, mydestination, inet_interfaces,
+//!   proxy_interfaces, parent_domain_matches_subdomains.
 //!
 //! FILES
 //!   $queue_directory/incoming, $queue_directory/hold,

@@ -9,7 +9,8 @@ use crate::headers::{Event, Header, LineBuffer, Splitter};
 use crate::rewrite::{Context, Rewriter};
 use ipc::cleanup::{self as proto, Reply, Request, Source, Status};
 use ipc::frame::{read_frame, write_frame};
-use maps::{access, MapList};
+use maps::domains::{AddrClass, Classes};
+use maps::{access, MapError, MapList};
 use params::{table as p, Config};
 use queue::{Envelope, Extracted, HashSpec, Recipient, Timestamp, Writer};
 use std::io::{Read, Write};
@@ -37,6 +38,10 @@ pub struct Settings {
     pub virtual_alias_maps: MapList,
     /// recipient_delimiter: the extensions cut off for address look-ups.
     pub recipient_delimiter: String,
+    /// myorigin and the local domains, whose addresses are also looked up
+    /// by their user part.
+    pub myorigin: String,
+    pub classes: Classes,
     /// propagate_unmatched_extensions lists canonical, virtual.
     pub propagate_canonical: bool,
     pub propagate_virtual: bool,
@@ -72,6 +77,10 @@ impl Settings {
         let ctx = maps::Ctx::new();
         let list = |param: &params::Param| MapList::open_lenient(param.name, cfg.str(param), &ctx);
         let propagate = cfg.list(&p::PROPAGATE_UNMATCHED_EXTENSIONS);
+        let (classes, warnings) = Classes::from_config(cfg);
+        for w in warnings {
+            maillog::warning!("{w}");
+        }
         let propagates = |what: &str| propagate.iter().any(|w| w.eq_ignore_ascii_case(what));
         Settings {
             hash: HashSpec::from_config(cfg),
@@ -94,6 +103,8 @@ impl Settings {
             recipient_canonical_maps: list(&p::RECIPIENT_CANONICAL_MAPS),
             virtual_alias_maps: list(&p::VIRTUAL_ALIAS_MAPS),
             recipient_delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
+            myorigin: cfg.str(&p::MYORIGIN).to_string(),
+            classes,
             propagate_canonical: propagates("canonical"),
             propagate_virtual: propagates("virtual"),
             qmgr_socket: queue_dir
@@ -782,16 +793,22 @@ impl<'a> Message<'a> {
     }
 }
 
-/// The look-up keys of `addr` in a table of addresses (Postfix's
-/// mail_addr_find; the `user` forms for local domains are not tried).
-fn address_keys(addr: &str, delims: &str) -> Vec<access::AddrKey> {
-    match addr.rsplit_once('@') {
-        Some((local, domain)) => access::mail_addr_keys(local, Some(domain), delims, false),
-        None => access::mail_addr_keys(addr, None, delims, false),
-    }
-}
-
 impl Settings {
+    /// The look-up keys of `addr` in a table of addresses (Postfix's
+    /// mail_addr_find): the `user` forms too when the domain is $myorigin
+    /// or local ($mydestination, this host's addresses).
+    fn address_keys(&self, addr: &str) -> Result<Vec<access::AddrKey>, MapError> {
+        let delims = &self.recipient_delimiter;
+        Ok(match addr.rsplit_once('@') {
+            Some((local, domain)) => {
+                let local_domain = domain.eq_ignore_ascii_case(&self.myorigin)
+                    || self.classes.classify(Some(domain))? == AddrClass::Local;
+                access::mail_addr_keys(local, Some(domain), delims, local_domain)
+            }
+            None => access::mail_addr_keys(addr, None, delims, false),
+        })
+    }
+
     /// One canonical_maps-style rewrite: the first key that a table
     /// answers gives the new address; an extension cut off to find it is
     /// put back (propagate_unmatched_extensions). `@domain @other` keeps
@@ -800,7 +817,9 @@ impl Settings {
         if list.is_empty() || addr.is_empty() {
             return addr.to_string();
         }
-        let keys = address_keys(addr, &self.recipient_delimiter);
+        let Ok(keys) = self.address_keys(addr) else {
+            return addr.to_string();
+        };
         let Ok(Some((v, cut))) = access::mail_addr_find(list, &keys) else {
             return addr.to_string();
         };
@@ -845,7 +864,7 @@ impl Settings {
             keep(out);
             return Ok(());
         }
-        let keys = address_keys(addr, &self.recipient_delimiter);
+        let keys = self.address_keys(addr).map_err(|e| e.to_string())?;
         let found =
             access::mail_addr_find(&self.virtual_alias_maps, &keys).map_err(|e| e.to_string())?;
         let Some((v, cut)) = found else {

@@ -3,8 +3,13 @@
 //! (`.example.com` matches subdomains; with parent matching,
 //! `example.com` does too), `/file/name`, `type:table` (the domain, and
 //! with parent matching its parents, looked up), `!name` to exclude.
+//!
+//! [`Classes`] puts a recipient domain in its address class from those
+//! lists, as Postfix's trivial-rewrite does for smtpd, cleanup and qmgr.
 
 use crate::{Ctx, MapError, MapList};
+use params::{table as p, Config};
+use std::net::IpAddr;
 
 enum Pattern {
     Name(String),
@@ -140,6 +145,94 @@ impl DomainList {
             }
         }
         Ok(false)
+    }
+}
+
+/// The address class of a domain (Postfix ADDRESS_CLASS_README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrClass {
+    /// mydestination, or a literal address of this host.
+    Local,
+    VirtualAlias,
+    VirtualMailbox,
+    Relay,
+    /// Anything else: relaying to it needs permission.
+    Default,
+}
+
+/// The domain lists that decide address classes, and this host's
+/// addresses (inet_interfaces, proxy_interfaces) for `user@[addr]`.
+pub struct Classes {
+    mydestination: DomainList,
+    virtual_alias_domains: DomainList,
+    virtual_mailbox_domains: DomainList,
+    relay_domains: DomainList,
+    own_addresses: Vec<IpAddr>,
+}
+
+impl Classes {
+    /// The lists as main.cf sets them (each matching parent domains when
+    /// parent_domain_matches_subdomains names it); warnings about
+    /// unreadable list files are returned.
+    pub fn from_config(cfg: &Config) -> (Classes, Vec<String>) {
+        let parents = cfg.list(&p::PARENT_DOMAIN_MATCHES_SUBDOMAINS);
+        let mut warnings = Vec::new();
+        let mut list = |param: &params::Param| {
+            let parent = parents.iter().any(|n| n == param.name);
+            let (l, w) = DomainList::parse(&cfg.list(param), param.name, parent);
+            warnings.extend(w);
+            l
+        };
+        let classes = Classes {
+            mydestination: list(&p::MYDESTINATION),
+            virtual_alias_domains: list(&p::VIRTUAL_ALIAS_DOMAINS),
+            virtual_mailbox_domains: list(&p::VIRTUAL_MAILBOX_DOMAINS),
+            relay_domains: list(&p::RELAY_DOMAINS),
+            own_addresses: [&p::INET_INTERFACES, &p::PROXY_INTERFACES]
+                .into_iter()
+                .flat_map(|param| params::netif::addresses_of(&cfg.list(param)))
+                .collect(),
+        };
+        (classes, warnings)
+    }
+
+    /// Whether `ip` is one of this host's addresses.
+    pub fn is_own_address(&self, ip: &IpAddr) -> bool {
+        self.own_addresses.contains(ip)
+    }
+
+    /// The class of a recipient domain; no domain (or an empty one) is a
+    /// local name. A table that fails is an error (the caller defers).
+    pub fn classify(&self, domain: Option<&str>) -> Result<AddrClass, MapError> {
+        let domain = match domain {
+            None | Some("") => return Ok(AddrClass::Local),
+            Some(d) => d,
+        };
+        if let Some(lit) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+            let bare = lit
+                .strip_prefix("IPv6:")
+                .or_else(|| lit.strip_prefix("ipv6:"))
+                .unwrap_or(lit);
+            let own = bare
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| self.is_own_address(&ip));
+            return Ok(if own {
+                AddrClass::Local
+            } else {
+                AddrClass::Default
+            });
+        }
+        Ok(if self.mydestination.matches(domain)? {
+            AddrClass::Local
+        } else if self.virtual_alias_domains.matches(domain)? {
+            AddrClass::VirtualAlias
+        } else if self.virtual_mailbox_domains.matches(domain)? {
+            AddrClass::VirtualMailbox
+        } else if self.relay_domains.matches(domain)? {
+            AddrClass::Relay
+        } else {
+            AddrClass::Default
+        })
     }
 }
 

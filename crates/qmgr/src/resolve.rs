@@ -12,7 +12,7 @@
 //! 3. `relayhost` replaces the next hop for the relay and default
 //!    transports; a transport value's own `:nexthop` wins over everything.
 
-use maps::domains::DomainList;
+use maps::domains::{AddrClass, Classes};
 use maps::{MapError, MapList};
 use params::{table as p, Config};
 
@@ -30,16 +30,6 @@ pub struct Route {
 const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 /// Entries kept at most; the caches are cleared when they grow past it.
 const CACHE_MAX: usize = 20_000;
-
-/// Which address class a domain is in (Postfix's ADDR_CLASS).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Local,
-    VirtualAlias,
-    VirtualMailbox,
-    Relay,
-    Default,
-}
 
 type Cache<V> = std::cell::RefCell<std::collections::HashMap<String, (std::time::Instant, V)>>;
 
@@ -59,12 +49,9 @@ fn remember<V>(cache: &Cache<V>, key: String, v: V) {
 
 pub struct Resolver {
     routes: Cache<Route>,
-    classes: Cache<Class>,
-    mydestination: DomainList,
-    local_literals: Vec<String>,
-    virtual_alias_domains: DomainList,
-    virtual_mailbox_domains: DomainList,
-    relay_domains: DomainList,
+    /// Recent answers of `classes`.
+    class_cache: Cache<AddrClass>,
+    classes: Classes,
     transport_maps: MapList,
     local_transport: String,
     virtual_transport: String,
@@ -84,30 +71,14 @@ fn split_transport(value: &str) -> (String, String) {
 
 impl Resolver {
     pub fn new(cfg: &Config) -> Resolver {
-        let parent = |param: &params::Param| {
-            cfg.list(&p::PARENT_DOMAIN_MATCHES_SUBDOMAINS)
-                .iter()
-                .any(|n| n == param.name)
-        };
-        let list = |param: &params::Param| {
-            let (l, warnings) = DomainList::parse(&cfg.list(param), param.name, parent(param));
-            for w in warnings {
-                maillog::warning!("{w}");
-            }
-            l
-        };
-        let local_literals = crate::local_addresses(cfg)
-            .into_iter()
-            .map(|a| format!("[{a}]"))
-            .collect();
+        let (classes, warnings) = Classes::from_config(cfg);
+        for w in warnings {
+            maillog::warning!("{w}");
+        }
         Resolver {
             routes: Default::default(),
-            classes: Default::default(),
-            mydestination: list(&p::MYDESTINATION),
-            local_literals,
-            virtual_alias_domains: list(&p::VIRTUAL_ALIAS_DOMAINS),
-            virtual_mailbox_domains: list(&p::VIRTUAL_MAILBOX_DOMAINS),
-            relay_domains: list(&p::RELAY_DOMAINS),
+            class_cache: Default::default(),
+            classes,
             transport_maps: MapList::open_lenient(
                 "transport_maps",
                 cfg.str(&p::TRANSPORT_MAPS),
@@ -149,25 +120,12 @@ impl Resolver {
     }
 
     /// The class of a domain, from the domain lists (cached briefly).
-    fn class(&self, domain: &str) -> Result<Class, MapError> {
-        if let Some(c) = cached(&self.classes, domain) {
+    fn class(&self, domain: &str) -> Result<AddrClass, MapError> {
+        if let Some(c) = cached(&self.class_cache, domain) {
             return Ok(c);
         }
-        let c = if domain.is_empty()
-            || self.local_literals.iter().any(|l| l == domain)
-            || self.mydestination.matches(domain)?
-        {
-            Class::Local
-        } else if self.virtual_alias_domains.matches(domain)? {
-            Class::VirtualAlias
-        } else if self.virtual_mailbox_domains.matches(domain)? {
-            Class::VirtualMailbox
-        } else if self.relay_domains.matches(domain)? {
-            Class::Relay
-        } else {
-            Class::Default
-        };
-        remember(&self.classes, domain.to_string(), c);
+        let c = self.classes.classify(Some(domain))?;
+        remember(&self.class_cache, domain.to_string(), c);
         Ok(c)
     }
 
@@ -189,17 +147,17 @@ impl Resolver {
             .map(|(_, d)| addr::fold_domain(d.trim_end_matches('.')))
             .unwrap_or_default();
         let class = self.class(&domain)?;
-        let is_local = class == Class::Local;
+        let is_local = class == AddrClass::Local;
         let (class_transport, class_nexthop) = if is_local {
             split_transport(&self.local_transport)
-        } else if class == Class::VirtualAlias {
+        } else if class == AddrClass::VirtualAlias {
             (
                 "error".to_string(),
                 "5.1.1 User unknown in virtual alias table".to_string(),
             )
-        } else if class == Class::VirtualMailbox {
+        } else if class == AddrClass::VirtualMailbox {
             split_transport(&self.virtual_transport)
-        } else if class == Class::Relay {
+        } else if class == AddrClass::Relay {
             let (t, n) = split_transport(&self.relay_transport);
             (
                 t,

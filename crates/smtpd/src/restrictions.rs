@@ -18,7 +18,7 @@
 //! fully-qualified hostname`, ….
 
 use crate::dns::Lookup;
-use maps::domains::DomainList;
+use maps::domains::Classes;
 use maps::hosts::HostList;
 use maps::{access, MapError, MapList};
 use params::{table as p, Config};
@@ -254,17 +254,7 @@ fn parse_items(
     out
 }
 
-/// The address classes of Postfix's trivial-rewrite, as far as the
-/// restrictions need them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddrClass {
-    Local,
-    VirtualAlias,
-    VirtualMailbox,
-    Relay,
-    /// Anything else: relaying to it needs permission.
-    Default,
-}
+pub use maps::domains::AddrClass;
 
 /// Everything the evaluator needs from main.cf, built once.
 pub struct Policy {
@@ -278,13 +268,9 @@ pub struct Policy {
     /// `smtpd_sasl_exceptions_networks` (None when empty): clients that
     /// are not offered AUTH in the EHLO reply.
     pub sasl_exceptions: Option<HostList>,
-    mydestination: DomainList,
-    relay_domains: DomainList,
-    virtual_alias_domains: DomainList,
-    virtual_mailbox_domains: DomainList,
-    /// Addresses of this host that `user@[addr]` may name (inet_interfaces
-    /// and proxy_interfaces).
-    own_addresses: Vec<IpAddr>,
+    /// The address classes of recipient domains, and this host's
+    /// addresses (inet_interfaces, proxy_interfaces).
+    classes: Classes,
     local_recipient_maps: Option<MapList>,
     virtual_alias_maps: MapList,
     virtual_mailbox_maps: MapList,
@@ -359,23 +345,8 @@ impl Policy {
             w.extend(bad.into_iter().map(|b| b.0));
             Some(l)
         };
-        let domains = |param: &params::Param, parent: bool, w: &mut Vec<Warning>| {
-            let (l, warn) = DomainList::parse(&config.list(param), param.name, parent);
-            w.extend(warn);
-            l
-        };
-        let mydestination = domains(&p::MYDESTINATION, false, &mut w);
-        let relay_domains = domains(
-            &p::RELAY_DOMAINS,
-            access::parent_matches(&parents, "relay_domains"),
-            &mut w,
-        );
-        let virtual_alias_domains = domains(&p::VIRTUAL_ALIAS_DOMAINS, false, &mut w);
-        let virtual_mailbox_domains = domains(&p::VIRTUAL_MAILBOX_DOMAINS, false, &mut w);
-        let mut own = params::netif::addresses_of(&config.list(&p::INET_INTERFACES));
-        own.extend(params::netif::addresses_of(
-            &config.list(&p::PROXY_INTERFACES),
-        ));
+        let (classes, warnings) = Classes::from_config(config);
+        w.extend(warnings);
         let ctx = maps::Ctx::new();
         let maps_of =
             |param: &params::Param| MapList::open_lenient(param.name, config.get(param), &ctx);
@@ -413,11 +384,7 @@ impl Policy {
                 data,
                 mynetworks,
                 sasl_exceptions,
-                mydestination,
-                relay_domains,
-                virtual_alias_domains,
-                virtual_mailbox_domains,
-                own_addresses: own,
+                classes,
                 local_recipient_maps: optional(&p::LOCAL_RECIPIENT_MAPS),
                 virtual_alias_maps: maps_of(&p::VIRTUAL_ALIAS_MAPS),
                 virtual_mailbox_maps: maps_of(&p::VIRTUAL_MAILBOX_MAPS),
@@ -441,36 +408,7 @@ impl Policy {
 
     /// The class of a recipient domain (`None`: no domain, a local name).
     pub fn classify(&self, domain: Option<&str>) -> Result<AddrClass, MapError> {
-        let Some(domain) = domain else {
-            return Ok(AddrClass::Local);
-        };
-        if let Some(lit) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
-            let bare = lit
-                .strip_prefix("IPv6:")
-                .or_else(|| lit.strip_prefix("ipv6:"))
-                .unwrap_or(lit);
-            let local = bare
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| self.own_addresses.contains(&ip));
-            return Ok(if local {
-                AddrClass::Local
-            } else {
-                AddrClass::Default
-            });
-        }
-        if self.mydestination.matches(domain)? {
-            return Ok(AddrClass::Local);
-        }
-        if self.virtual_alias_domains.matches(domain)? {
-            return Ok(AddrClass::VirtualAlias);
-        }
-        if self.virtual_mailbox_domains.matches(domain)? {
-            return Ok(AddrClass::VirtualMailbox);
-        }
-        if self.relay_domains.matches(domain)? {
-            return Ok(AddrClass::Relay);
-        }
-        Ok(AddrClass::Default)
+        self.classes.classify(domain)
     }
 }
 
@@ -682,7 +620,7 @@ impl Eval<'_> {
                 if self
                     .req
                     .client_addr
-                    .is_some_and(|ip| self.policy.own_addresses.contains(&ip))
+                    .is_some_and(|ip| self.policy.classes.is_own_address(&ip))
                 {
                     Step::Ok
                 } else {
