@@ -296,15 +296,7 @@ impl Passdb {
                 Ok(Some(stored)) => match passwd_file::parse_password(stored.trim()) {
                     Err(e) => Outcome::TempFail(format!("{}: {e}", m.spec())),
                     Ok((scheme, hash)) => {
-                        let entry = Entry {
-                            user: user.to_string(),
-                            scheme,
-                            password: hash.to_string(),
-                            uid: None,
-                            gid: None,
-                            home: None,
-                        };
-                        if entry.verify_proof(proof) {
+                        if passwd_file::verify_proof(scheme, hash, proof) {
                             Outcome::Ok(user.to_string(), UserFields::default())
                         } else {
                             Outcome::Mismatch

@@ -58,29 +58,39 @@ impl fmt::Debug for Entry {
 impl Entry {
     /// Whether `password` is this user's.
     pub fn verify(&self, password: &[u8]) -> bool {
-        match self.scheme {
-            Scheme::Plain => crypt::constant_time_eq(password, self.password.as_bytes()),
-            Scheme::Crypt => crypt::verify(password, &self.password),
-            Scheme::Argon2 => {
-                use argon2::password_hash::{PasswordHash, PasswordVerifier};
-                PasswordHash::new(&self.password).is_ok_and(|h| {
-                    argon2::Argon2::default()
-                        .verify_password(password, &h)
-                        .is_ok()
-                })
-            }
-        }
+        verify(self.scheme, &self.password, password)
     }
 
-    /// Whether `proof` is right for this user: a password against any
-    /// scheme; a CRAM-MD5 proof only against a plaintext one (a hash
-    /// cannot key the HMAC).
+    /// Whether `proof` is right for this user (see [`verify_proof`]).
     pub fn verify_proof(&self, proof: &crate::mech::Proof) -> bool {
-        match (proof, self.scheme) {
-            (crate::mech::Proof::Password(p), _) => self.verify(p),
-            (cram, Scheme::Plain) => cram.matches_plaintext(self.password.as_bytes()),
-            _ => false,
+        verify_proof(self.scheme, &self.password, proof)
+    }
+}
+
+/// Whether `password` matches the stored one, `stored` in `scheme`.
+pub fn verify(scheme: Scheme, stored: &str, password: &[u8]) -> bool {
+    match scheme {
+        Scheme::Plain => crypt::constant_time_eq(password, stored.as_bytes()),
+        Scheme::Crypt => crypt::verify(password, stored),
+        Scheme::Argon2 => {
+            use argon2::password_hash::{PasswordHash, PasswordVerifier};
+            PasswordHash::new(stored).is_ok_and(|h| {
+                argon2::Argon2::default()
+                    .verify_password(password, &h)
+                    .is_ok()
+            })
         }
+    }
+}
+
+/// Whether `proof` is right for the stored password: a password against
+/// any scheme; a CRAM-MD5 or SCRAM proof only against a plaintext one (a
+/// hash cannot key the HMAC).
+pub fn verify_proof(scheme: Scheme, stored: &str, proof: &crate::mech::Proof) -> bool {
+    match (proof, scheme) {
+        (crate::mech::Proof::Password(p), _) => verify(scheme, stored, p),
+        (other, Scheme::Plain) => other.matches_plaintext(stored.as_bytes()),
+        _ => false,
     }
 }
 
