@@ -118,12 +118,10 @@ pub struct Manager {
 const NEW_MAIL_POLL: Duration = Duration::from_millis(100);
 
 /// The messages in the active queue, by slot (a job names its message by
-/// slot), and how many messages and recipients they are.
+/// slot), and how many recipients they have.
 #[derive(Default)]
 struct Active {
-    slots: Vec<Option<Message>>,
-    free: Vec<usize>,
-    count: usize,
+    slots: slab::Slab<Message>,
     recipients: usize,
 }
 
@@ -346,8 +344,8 @@ impl Manager {
                 deferred.extend(due.into_iter().filter(|p| !known.contains(p)));
                 deferred_scanned = Instant::now();
             }
-            let room =
-                active.count < self.s.active_limit && active.recipients < self.s.recipient_limit;
+            let room = active.slots.len() < self.s.active_limit
+                && active.recipients < self.s.recipient_limit;
             if room && incoming.is_empty() && rescan {
                 incoming = self.scan("incoming", &skip);
                 rescan = false;
@@ -376,7 +374,7 @@ impl Manager {
                 }
                 continue;
             }
-            if active.count == 0 {
+            if active.slots.is_empty() {
                 if rescan {
                     continue;
                 }
@@ -415,27 +413,21 @@ impl Manager {
             return;
         };
         self.internal(&mut m);
-        let slot = active.free.pop().unwrap_or(active.slots.len());
-        let jobs = self.jobs(slot, &mut m);
+        let entry = active.slots.vacant_entry();
+        let jobs = self.jobs(entry.key(), &mut m);
         if m.waiting == 0 {
             self.finish(&m);
-            active.free.push(slot);
             return;
         }
-        active.count += 1;
         active.recipients += m.recipients.len();
-        if slot == active.slots.len() {
-            active.slots.push(Some(m));
-        } else {
-            active.slots[slot] = Some(m);
-        }
+        entry.insert(m);
         pool.submit(jobs);
     }
 
     /// A delivery has finished: its results go to the message, which is
     /// dealt with when it has no deliveries left.
     fn done(&self, done: dispatch::Done, active: &mut Active) {
-        let Some(Some(m)) = active.slots.get_mut(done.message) else {
+        let Some(m) = active.slots.get_mut(done.message) else {
             return;
         };
         for (i, res) in done.recipients.iter().zip(done.results) {
@@ -445,11 +437,9 @@ impl Manager {
         if m.waiting > 0 {
             return;
         }
-        if let Some(m) = active.slots[done.message].take() {
+        if let Some(m) = active.slots.try_remove(done.message) {
             self.finish(&m);
-            active.count -= 1;
             active.recipients = active.recipients.saturating_sub(m.recipients.len());
-            active.free.push(done.message);
         }
     }
 
