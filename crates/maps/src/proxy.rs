@@ -301,6 +301,9 @@ impl Map for ProxyMap {
         let known = match self.request(&asked.line()) {
             Ok(Some(Reply::Found(w))) if w == kind_word(MapKind::Pattern) => Some(MapKind::Pattern),
             Ok(Some(Reply::Found(w))) if w == kind_word(MapKind::Fixed) => Some(MapKind::Fixed),
+            // Not in proxy_read_maps: every lookup will be refused too;
+            // asking again would only log the refusal again.
+            Ok(Some(Reply::Denied(_))) => Some(self.usual_kind()),
             Ok(None) => self.direct().ok().map(|m| m.kind()),
             _ => None,
         };
