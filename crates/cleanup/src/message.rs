@@ -9,7 +9,7 @@ use crate::headers::{Event, Header, LineBuffer, Splitter};
 use crate::rewrite::{Context, Rewriter};
 use ipc::cleanup::{self as proto, Reply, Request, Source, Status};
 use ipc::frame::{read_frame, write_frame};
-use maps::domains::{AddrClass, Classes};
+use maps::domains::Classes;
 use maps::{access, MapError, MapList};
 use params::{table as p, Config};
 use queue::{Envelope, Extracted, HashSpec, Recipient, Timestamp, Writer};
@@ -801,8 +801,8 @@ impl Settings {
         let delims = &self.recipient_delimiter;
         Ok(match addr.rsplit_once('@') {
             Some((local, domain)) => {
-                let local_domain = domain.eq_ignore_ascii_case(&self.myorigin)
-                    || self.classes.classify(Some(domain))? == AddrClass::Local;
+                let local_domain =
+                    domain.eq_ignore_ascii_case(&self.myorigin) || self.classes.is_local(domain)?;
                 access::mail_addr_keys(local, Some(domain), delims, local_domain)
             }
             None => access::mail_addr_keys(addr, None, delims, false),

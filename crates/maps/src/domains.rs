@@ -201,6 +201,22 @@ impl Classes {
         self.own_addresses.contains(ip)
     }
 
+    /// Whether `domain` is local (Postfix's resolve_local): listed in
+    /// mydestination, or a literal address of this host. Asks only
+    /// mydestination's tables, not the other lists'.
+    pub fn is_local(&self, domain: &str) -> Result<bool, MapError> {
+        if let Some(lit) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+            let bare = lit
+                .strip_prefix("IPv6:")
+                .or_else(|| lit.strip_prefix("ipv6:"))
+                .unwrap_or(lit);
+            return Ok(bare
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| self.is_own_address(&ip)));
+        }
+        self.mydestination.matches(domain)
+    }
+
     /// The class of a recipient domain; no domain (or an empty one) is a
     /// local name. A table that fails is an error (the caller defers).
     pub fn classify(&self, domain: Option<&str>) -> Result<AddrClass, MapError> {
@@ -208,15 +224,8 @@ impl Classes {
             None | Some("") => return Ok(AddrClass::Local),
             Some(d) => d,
         };
-        if let Some(lit) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
-            let bare = lit
-                .strip_prefix("IPv6:")
-                .or_else(|| lit.strip_prefix("ipv6:"))
-                .unwrap_or(lit);
-            let own = bare
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| self.is_own_address(&ip));
-            return Ok(if own {
+        if domain.starts_with('[') && domain.ends_with(']') {
+            return Ok(if self.is_local(domain)? {
                 AddrClass::Local
             } else {
                 AddrClass::Default

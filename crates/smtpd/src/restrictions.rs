@@ -852,8 +852,8 @@ impl Eval<'_> {
             .folded_domain()
             .unwrap_or_else(|| policy.myorigin.clone());
         let local = sender.local.as_str();
-        let is_local = domain.eq_ignore_ascii_case(&policy.myorigin)
-            || policy.classify(Some(&domain))? == AddrClass::Local;
+        let is_local =
+            domain.eq_ignore_ascii_case(&policy.myorigin) || policy.classes.is_local(&domain)?;
         let keys =
             access::mail_addr_keys(local, Some(&domain), &policy.recipient_delimiter, is_local);
         Ok(access::mail_addr_find(maps, &keys)?.map(|(owners, _)| owners))
