@@ -160,6 +160,11 @@ pub enum AddrClass {
     Default,
 }
 
+/// How long a domain's class is reused: a burst of mail to the same
+/// domains asks the lists' tables (SQL through proxymap) once, and a change
+/// to them takes effect within this.
+pub const CLASS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The domain lists that decide address classes, and this host's
 /// addresses (inet_interfaces, proxy_interfaces) for `user@[addr]`.
 pub struct Classes {
@@ -168,6 +173,8 @@ pub struct Classes {
     virtual_mailbox_domains: DomainList,
     relay_domains: DomainList,
     own_addresses: Vec<IpAddr>,
+    /// Recent answers of [`Classes::classify`].
+    recent: util::ttl_cache::TtlCache<AddrClass>,
 }
 
 impl Classes {
@@ -192,6 +199,7 @@ impl Classes {
                 .into_iter()
                 .flat_map(|param| params::netif::addresses_of(&cfg.list(param)))
                 .collect(),
+            recent: util::ttl_cache::TtlCache::new(CLASS_TTL, 20_000),
         };
         (classes, warnings)
     }
@@ -218,12 +226,22 @@ impl Classes {
     }
 
     /// The class of a recipient domain; no domain (or an empty one) is a
-    /// local name. A table that fails is an error (the caller defers).
+    /// local name. A table that fails is an error (the caller defers; the
+    /// failure is not remembered). An answer is reused for [`CLASS_TTL`].
     pub fn classify(&self, domain: Option<&str>) -> Result<AddrClass, MapError> {
         let domain = match domain {
             None | Some("") => return Ok(AddrClass::Local),
             Some(d) => d,
         };
+        if let Some(c) = self.recent.get(domain) {
+            return Ok(c);
+        }
+        let c = self.classify_now(domain)?;
+        self.recent.put(domain.to_string(), c);
+        Ok(c)
+    }
+
+    fn classify_now(&self, domain: &str) -> Result<AddrClass, MapError> {
         if domain.starts_with('[') && domain.ends_with(']') {
             return Ok(if self.is_local(domain)? {
                 AddrClass::Local

@@ -15,6 +15,7 @@
 use maps::domains::{AddrClass, Classes};
 use maps::{MapError, MapList};
 use params::{table as p, Config};
+use util::ttl_cache::TtlCache;
 
 /// A resolved destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,26 +32,8 @@ const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 /// Entries kept at most; the caches are cleared when they grow past it.
 const CACHE_MAX: usize = 20_000;
 
-type Cache<V> = std::cell::RefCell<std::collections::HashMap<String, (std::time::Instant, V)>>;
-
-fn cached<V: Clone>(cache: &Cache<V>, key: &str) -> Option<V> {
-    let c = cache.borrow();
-    let (at, v) = c.get(key)?;
-    (at.elapsed() < CACHE_TTL).then(|| v.clone())
-}
-
-fn remember<V>(cache: &Cache<V>, key: String, v: V) {
-    let mut c = cache.borrow_mut();
-    if c.len() >= CACHE_MAX {
-        c.clear();
-    }
-    c.insert(key, (std::time::Instant::now(), v));
-}
-
 pub struct Resolver {
-    routes: Cache<Route>,
-    /// Recent answers of `classes`.
-    class_cache: Cache<AddrClass>,
+    routes: TtlCache<Route>,
     classes: Classes,
     transport_maps: MapList,
     local_transport: String,
@@ -76,8 +59,7 @@ impl Resolver {
             maillog::warning!("{w}");
         }
         Resolver {
-            routes: Default::default(),
-            class_cache: Default::default(),
+            routes: TtlCache::new(CACHE_TTL, CACHE_MAX),
             classes,
             transport_maps: MapList::open_lenient(
                 "transport_maps",
@@ -121,23 +103,18 @@ impl Resolver {
 
     /// The class of a domain, from the domain lists (cached briefly).
     fn class(&self, domain: &str) -> Result<AddrClass, MapError> {
-        if let Some(c) = cached(&self.class_cache, domain) {
-            return Ok(c);
-        }
-        let c = self.classes.classify(Some(domain))?;
-        remember(&self.class_cache, domain.to_string(), c);
-        Ok(c)
+        self.classes.classify(Some(domain))
     }
 
     /// Resolves one recipient (the answer is reused for a few seconds).
     /// Err: a lookup table failed (defer; nothing is cached).
     pub fn resolve(&self, address: &str) -> Result<Route, MapError> {
         let key = address.to_ascii_lowercase();
-        if let Some(r) = cached(&self.routes, &key) {
+        if let Some(r) = self.routes.get(&key) {
             return Ok(r);
         }
         let r = self.resolve_uncached(address)?;
-        remember(&self.routes, key, r.clone());
+        self.routes.put(key, r.clone());
         Ok(r)
     }
 

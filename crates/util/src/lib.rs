@@ -3,8 +3,8 @@
 //! Nothing here knows about mail: descriptors ([`fd`]), files written so a crash
 //! leaves the old or the new content ([`safe_file`]), the locked pid file
 //! ([`pidfile`]), the fixed-order privilege drop ([`privs`]), Postfix-style
-//! option parsing ([`getopt`]), exit codes ([`sysexits`]) and the host's name
-//! ([`host`]).
+//! option parsing ([`getopt`]), exit codes ([`sysexits`]), the host's name
+//! ([`host`]) and answers reused for a while ([`ttl_cache`]).
 
 pub mod base64;
 pub mod fd;
@@ -18,3 +18,4 @@ pub mod safe_file;
 pub mod sysexits;
 pub mod tabescape;
 pub mod time;
+pub mod ttl_cache;
