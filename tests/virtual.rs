@@ -90,7 +90,8 @@ fn virtual_mailboxes_maildir_mbox_alias_and_catchall() {
 
 /// A virtual_alias_maps table that cannot answer (an SQL server down)
 /// makes cleanup refuse the message with 451: nothing is delivered to the
-/// unexpanded address, nothing bounces, and the client tries again.
+/// unexpanded address, nothing bounces, the client tries again, and the
+/// message's other recipients are not looked up in the failing table.
 #[test]
 fn virtual_alias_lookup_failure_is_temporary() {
     let inst = Instance::new("virtual-fail");
@@ -113,6 +114,7 @@ fn virtual_alias_lookup_failure_is_temporary() {
     let mut child = std::process::Command::new(inst.bin.join("sendmail"))
         .env("MAIL_CONFIG", &inst.dir)
         .arg("someone@example.test")
+        .arg("other@example.test")
         .stdin(std::process::Stdio::piped())
         .spawn()
         .expect("sendmail");
@@ -133,6 +135,10 @@ fn virtual_alias_lookup_failure_is_temporary() {
         "{}",
         inst.maillog()
     );
+    // Once the table failed, the other recipient is not looked up in it.
+    assert!(!inst
+        .maillog()
+        .contains("lookup problem for other@example.test"));
     assert!(!inst.maillog().contains("status=bounced"));
     assert!(!inst.maillog().contains("status=sent"));
     inst.stop();

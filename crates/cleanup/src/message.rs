@@ -311,19 +311,22 @@ impl<'a> Message<'a> {
                 &s.canonical_maps,
                 &s.canonical(&s.recipient_canonical_maps, &addr),
             );
-            let expanded = match s.expand_virtual(&addr) {
-                Ok(list) => list,
-                Err(e) => {
-                    // Postfix: never deliver to the unexpanded address
-                    // when the table could not say (an SQL server down).
-                    maillog::warning!(
-                        "{id}: virtual_alias_maps map lookup problem for {addr} -- message not accepted, try again later: {e}"
-                    );
-                    // The message waits: the other recipients need not be
-                    // looked up in a table that is failing.
-                    decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
-                    break;
-                }
+            // Once the table has failed the message waits, so the other
+            // recipients are not looked up in it again.
+            let expanded = match decision {
+                Some(_) => vec![addr.clone()],
+                None => match s.expand_virtual(&addr) {
+                    Ok(list) => list,
+                    Err(e) => {
+                        // Postfix: never deliver to the unexpanded address
+                        // when the table could not say (an SQL server down).
+                        maillog::warning!(
+                            "{id}: virtual_alias_maps map lookup problem for {addr} -- message not accepted, try again later: {e}"
+                        );
+                        decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
+                        vec![addr.clone()]
+                    }
+                },
             };
             for expanded in expanded {
                 let mut rcpt = Recipient::new(expanded);
