@@ -267,6 +267,40 @@ impl Classes {
 mod tests {
     use super::*;
 
+    fn classes(main_cf: &str) -> Classes {
+        let path = std::path::Path::new("/nonexistent/main.cf");
+        let parsed = params::main_cf::MainCf::parse(path, main_cf).expect("main.cf");
+        let cfg =
+            Config::from_parts(std::path::Path::new("/nonexistent"), parsed, &[]).expect("config");
+        let (c, warnings) = Classes::from_config(&cfg);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        c
+    }
+
+    #[test]
+    fn address_classes_as_trivial_rewrite_gives_them() {
+        let c = classes(
+            "myhostname = mail.example.com\nmydestination = $myhostname, localhost\ninet_interfaces = 127.0.0.1\nproxy_interfaces = 192.0.2.7\nvirtual_alias_domains = alias.example\nvirtual_mailbox_domains = inline:{box.example=x}\nrelay_domains = relay.example\n",
+        );
+        let class = |d: Option<&str>| c.classify(d).expect("classify");
+        assert_eq!(class(None), AddrClass::Local);
+        assert_eq!(class(Some("Mail.Example.COM")), AddrClass::Local);
+        assert_eq!(class(Some("[127.0.0.1]")), AddrClass::Local);
+        assert_eq!(class(Some("[192.0.2.7]")), AddrClass::Local);
+        assert_eq!(class(Some("[192.0.2.8]")), AddrClass::Default);
+        assert_eq!(class(Some("[IPv6:::1]")), AddrClass::Default);
+        assert_eq!(class(Some("alias.example")), AddrClass::VirtualAlias);
+        assert_eq!(class(Some("box.example")), AddrClass::VirtualMailbox);
+        assert_eq!(class(Some("relay.example")), AddrClass::Relay);
+        // relay_domains matches subdomains by default (parent_domain_matches_subdomains).
+        assert_eq!(class(Some("mx.relay.example")), AddrClass::Relay);
+        assert_eq!(class(Some("elsewhere.example")), AddrClass::Default);
+        // is_local asks mydestination and the addresses only.
+        assert!(c.is_local("localhost").expect("local"));
+        assert!(c.is_local("[192.0.2.7]").expect("local"));
+        assert!(!c.is_local("box.example").expect("local"));
+    }
+
     #[test]
     fn exact_parent_and_dot_forms() {
         let exact = DomainList::of(&["example.com", ".sub.example.net"], false);
