@@ -32,7 +32,9 @@
 //!   …) whose answer for the user name is the stored password
 //!   (`{SCHEME}value`, or a crypt string): seed 002's users table. The OK
 //!   line carries a passwd-file line's uid, gid and home as `userdb_uid`,
-//!   `userdb_gid`, `userdb_home`. User names are lower-cased when
+//!   `userdb_gid`, `userdb_home`, and marks a shadow user with
+//!   `userdb_system_groups_user` (only such a user becomes a system
+//!   account in pop3d and imapd). User names are lower-cased when
 //!   auth_username_format starts with %L.
 //!
 //!   With disable_plaintext_auth = yes, plaintext mechanisms are refused
