@@ -38,9 +38,8 @@ pub struct Settings {
     pub virtual_alias_maps: MapList,
     /// recipient_delimiter: the extensions cut off for address look-ups.
     pub recipient_delimiter: String,
-    /// myorigin and the local domains, whose addresses are also looked up
-    /// by their user part.
-    pub myorigin: String,
+    /// The local domains (with the rewriter's myorigin), whose addresses
+    /// are also looked up by their user part.
     pub classes: Classes,
     /// propagate_unmatched_extensions lists canonical, virtual.
     pub propagate_canonical: bool,
@@ -103,7 +102,6 @@ impl Settings {
             recipient_canonical_maps: list(&p::RECIPIENT_CANONICAL_MAPS),
             virtual_alias_maps: list(&p::VIRTUAL_ALIAS_MAPS),
             recipient_delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
-            myorigin: cfg.str(&p::MYORIGIN).to_string(),
             classes,
             propagate_canonical: propagates("canonical"),
             propagate_virtual: propagates("virtual"),
@@ -804,8 +802,8 @@ impl Settings {
         let delims = &self.recipient_delimiter;
         Ok(match addr.rsplit_once('@') {
             Some((local, domain)) => {
-                let local_domain =
-                    domain.eq_ignore_ascii_case(&self.myorigin) || self.classes.is_local(domain)?;
+                let local_domain = domain.eq_ignore_ascii_case(self.rewriter.myorigin())
+                    || self.classes.is_local(domain)?;
                 access::mail_addr_keys(local, Some(domain), delims, local_domain)
             }
             None => access::mail_addr_keys(addr, None, delims, false),

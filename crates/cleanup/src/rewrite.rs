@@ -67,6 +67,11 @@ impl Rewriter {
         }
     }
 
+    /// `myorigin`: the domain of local names, and a local domain itself.
+    pub fn myorigin(&self) -> &str {
+        &self.myorigin
+    }
+
     /// Completes an address. The null address stays null.
     pub fn canonical(&self, addr: &str, ctx: Context) -> String {
         if addr.is_empty() {

@@ -397,29 +397,21 @@ impl Job<'_> {
                     ))
                 }
             };
-            let mut found = Ok(None);
-            for path in &paths {
-                match read_limited(
-                    path,
-                    MAX_LIST_FILE,
-                    |uid| uid == account.uid || uid == 0,
-                    false,
-                ) {
-                    Ok(Some((text, _))) => {
-                        let targets = alias::parse_include(&text);
-                        if !targets.is_empty() {
-                            found = Ok(Some(targets));
-                            break;
+            // The first file that names somebody; an unreadable one stops the search.
+            paths
+                .iter()
+                .find_map(|path| {
+                    let owner_ok = |uid| uid == account.uid || uid == 0;
+                    match read_limited(path, MAX_LIST_FILE, owner_ok, false) {
+                        Ok(Some((text, _))) => {
+                            let targets = alias::parse_include(&text);
+                            (!targets.is_empty()).then_some(Ok(targets))
                         }
+                        Ok(None) => None,
+                        Err(e) => Some(Err(format!("cannot read {}: {e}", path.display()))),
                     }
-                    Ok(None) => {}
-                    Err(e) => {
-                        found = Err(format!("cannot read {}: {e}", path.display()));
-                        break;
-                    }
-                }
-            }
-            found
+                })
+                .transpose()
         };
         match found {
             Ok(Some(targets)) => {

@@ -742,12 +742,9 @@ fn account(
 mod tests {
     use super::*;
     use auth::passdb::UserFields;
-    use std::path::Path;
 
     fn settings(text: &str) -> Settings {
-        let path = Path::new("/nonexistent/main.cf");
-        let main_cf = params::main_cf::MainCf::parse(path, text).expect("main.cf");
-        let c = Config::from_parts(Path::new("/nonexistent"), main_cf, &[]).expect("config");
+        let c = Config::from_text(text).expect("main.cf");
         Settings::from_config(
             &c,
             PathBuf::from("/nonexistent"),

@@ -268,10 +268,7 @@ mod tests {
     use super::*;
 
     fn classes(main_cf: &str) -> Classes {
-        let path = std::path::Path::new("/nonexistent/main.cf");
-        let parsed = params::main_cf::MainCf::parse(path, main_cf).expect("main.cf");
-        let cfg =
-            Config::from_parts(std::path::Path::new("/nonexistent"), parsed, &[]).expect("config");
+        let cfg = Config::from_text(main_cf).expect("main.cf");
         let (c, warnings) = Classes::from_config(&cfg);
         assert!(warnings.is_empty(), "{warnings:?}");
         c

@@ -106,11 +106,16 @@ impl Request {
         }
     }
 
+    /// A lookup line up to its key: the same for every key of a table.
+    pub fn lookup_prefix(table: &str) -> String {
+        format!("lookup\t{}\t", escape(table))
+    }
+
     pub fn line(&self) -> String {
         match self {
             Request::Open { table } => format!("open\t{}\n", escape(table)),
             Request::Lookup { table, key } => {
-                format!("lookup\t{}\t{}\n", escape(table), escape(key))
+                format!("{}{}\n", Request::lookup_prefix(table), escape(key))
             }
         }
     }
@@ -161,6 +166,8 @@ pub struct ProxyMap {
     spec: String,
     /// `TYPE:NAME`, what the server opens.
     inner: String,
+    /// `lookup TAB TYPE:NAME TAB`, escaped once.
+    lookup_prefix: String,
     /// How the table is opened here when no proxymap service runs.
     ctx: crate::Ctx,
     /// The kind proxymap (or the table opened here) said.
@@ -181,6 +188,7 @@ impl ProxyMap {
         Ok(ProxyMap {
             spec,
             inner: inner.to_string(),
+            lookup_prefix: Request::lookup_prefix(inner),
             ctx: ctx.clone(),
             kind: OnceLock::new(),
             conn: Mutex::new(None),
@@ -315,11 +323,11 @@ impl Map for ProxyMap {
     }
 
     fn lookup(&self, key: &str) -> Result<Option<String>, MapError> {
-        let req = Request::Lookup {
-            table: self.inner.clone(),
-            key: key.to_string(),
-        };
-        match self.request(&req.line())? {
+        if self.direct.get().is_some() {
+            return self.direct()?.lookup(key);
+        }
+        let line = format!("{}{}\n", self.lookup_prefix, escape(key));
+        match self.request(&line)? {
             None => self.direct()?.lookup(key),
             Some(Reply::Found(v)) => Ok(Some(v)),
             Some(Reply::NotFound) => Ok(None),

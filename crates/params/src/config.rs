@@ -92,6 +92,14 @@ impl Config {
         })
     }
 
+    /// A configuration from main.cf text alone (no file is read; the
+    /// configuration directory is the default one), for tests.
+    pub fn from_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = PathBuf::from(DEFAULT_CONFIG_DIR);
+        let main_cf = MainCf::parse(&dir.join("main.cf"), text)?;
+        Config::from_parts(&dir, main_cf, &[])
+    }
+
     /// Builds a configuration from an already parsed main.cf.
     pub fn from_parts(
         config_dir: &Path,

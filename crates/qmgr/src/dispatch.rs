@@ -64,6 +64,7 @@ fn deliver(socket: &Path, req: &Request, timeout: Duration) -> Result<Response, 
 }
 
 /// The jobs waiting, grouped by destination, and how many run per destination.
+#[derive(Default)]
 struct Shared {
     queues: HashMap<String, VecDeque<Job>>,
     /// Destinations with jobs waiting, in round-robin order: the one served
@@ -168,17 +169,7 @@ impl Pool {
         done: Sender<Done>,
     ) -> Pool {
         Pool {
-            shared: Arc::new((
-                Mutex::new(Shared {
-                    queues: HashMap::new(),
-                    order: VecDeque::new(),
-                    running: HashMap::new(),
-                    waiting: 0,
-                    idle: 0,
-                    closed: false,
-                }),
-                Condvar::new(),
-            )),
+            shared: Arc::new((Mutex::new(Shared::default()), Condvar::new())),
             handles: Vec::new(),
             max: threads.max(1),
             private_dir,
@@ -337,20 +328,9 @@ mod tests {
         }
     }
 
-    fn shared() -> Shared {
-        Shared {
-            queues: HashMap::new(),
-            order: VecDeque::new(),
-            running: HashMap::new(),
-            waiting: 0,
-            idle: 0,
-            closed: false,
-        }
-    }
-
     #[test]
     fn destinations_take_turns_within_their_limits() {
-        let mut s = shared();
+        let mut s = Shared::default();
         for n in 0..4 {
             s.add(job("a", 2, n));
         }
