@@ -479,7 +479,8 @@ impl Resolver {
 
     /// The mail exchangers of `domain`, best first, each with its
     /// addresses. Hosts whose addresses cannot be found are left out; when
-    /// none is left, the error of the last one is returned.
+    /// none is left, the error is temporary if any host's was (the mail
+    /// waits, as Postfix's does), else the last host's.
     pub fn mx_hosts(&self, domain: &str) -> Result<Vec<Host>, DnsError> {
         let domain = domain.trim_end_matches('.');
         let Some(r) = self.inner.as_ref().filter(|_| self.opts.mx_lookups) else {
@@ -511,7 +512,7 @@ impl Resolver {
             }
         }
         let mut hosts = Vec::new();
-        let mut last = None;
+        let (mut temporary, mut last) = (None, None);
         for (preference, name) in mx {
             match self.host_addresses(&name) {
                 Ok(addrs) => hosts.push(Host {
@@ -519,11 +520,14 @@ impl Resolver {
                     preference,
                     addrs,
                 }),
-                Err(e) => last = Some(e),
+                Err(e) if e.is_permanent() => last = Some(e),
+                Err(e) => temporary = temporary.or(Some(e)),
             }
         }
         if hosts.is_empty() {
-            return Err(last.unwrap_or_else(|| not_found(domain, "MX")));
+            return Err(temporary
+                .or(last)
+                .unwrap_or_else(|| not_found(domain, "MX")));
         }
         Ok(hosts)
     }

@@ -45,6 +45,11 @@ fn dnsmasq() -> Option<Dnsmasq> {
         "--host-record=dual.test,192.0.2.9,2001:db8::9",
         "--host-record=six.test,2001:db8::6",
         "--mx-host=nullmx.test,.,0",
+        // The best exchanger's name server does not answer; the other's
+        // name does not exist.
+        "--mx-host=mixed.test,mx.dead.test,10",
+        "--mx-host=mixed.test,gone.test,20",
+        "--server=/dead.test/127.0.0.1#9",
     ]);
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -120,4 +125,10 @@ fn mx_order_families_and_failures() {
     let e = r.mx_hosts("nullmx.test").unwrap_err();
     assert_eq!((e.severity, e.dsn), (Severity::Permanent, "5.1.0"));
     assert_eq!(e.text, "Domain nullmx.test does not accept mail (nullMX)");
+
+    // One exchanger's lookup failed for now, the other's for good: the
+    // mail waits (a bounce would lose it if the first comes back).
+    let e = r.mx_hosts("mixed.test").unwrap_err();
+    assert_eq!(e.severity, Severity::Temporary, "{e}");
+    assert!(e.text.contains("mx.dead.test"), "{e}");
 }
