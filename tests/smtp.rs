@@ -311,12 +311,20 @@ fn mx_lookup_through_a_real_dns_server() {
             "--mx-host=fallback.test,up.fallback.test,20".into(),
             "--host-record=down.fallback.test,127.0.0.2".into(),
             "--host-record=up.fallback.test,127.0.0.1".into(),
+            // This host is the only MX (port 25): a loop. A backup MX here
+            // leaves the primary, which is down: the mail waits.
+            "--mx-host=self.test,mx.self.test,10".into(),
+            "--host-record=mx.self.test,127.0.0.1".into(),
+            "--mx-host=backup.test,primary.backup.test,10".into(),
+            "--mx-host=backup.test,mx.backup.test,20".into(),
+            "--host-record=primary.backup.test,127.0.0.2".into(),
+            "--host-record=mx.backup.test,127.0.0.1".into(),
         ],
     );
     let inst = instance(
         "smtp-dns",
         &format!(
-            "dns_resolver_address = 127.0.0.1:{dns_port}\ntransport_maps = inline:{{ mx.test=smtp:mx.test:{smtp_port}, plain.test=smtp:plain.test:{smtp_port}, nullmx.test=smtp:nullmx.test:{smtp_port}, nx.test=smtp:nx.test:{smtp_port}, fallback.test=smtp:fallback.test:{smtp_port} }}\n"
+            "dns_resolver_address = 127.0.0.1:{dns_port}\ntransport_maps = inline:{{ mx.test=smtp:mx.test:{smtp_port}, plain.test=smtp:plain.test:{smtp_port}, nullmx.test=smtp:nullmx.test:{smtp_port}, nx.test=smtp:nx.test:{smtp_port}, fallback.test=smtp:fallback.test:{smtp_port}, self.test=smtp:self.test, backup.test=smtp:backup.test }}\n"
         ),
     );
     let dump = inst.dir.join("sink");
@@ -390,6 +398,31 @@ fn mx_lookup_through_a_real_dns_server() {
         3,
         "mx.test, plain.test and fallback.test arrived"
     );
+    smtp_send(port, "sender@example.org", &["u@self.test"], BODY);
+    assert!(
+        inst.wait_log("to=<u@self.test>, relay=none, ", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst.log_lines("to=<u@self.test>").pop().expect("line");
+    assert!(
+        line.contains("dsn=5.4.6, status=bounced (mail for self.test loops back to myself)"),
+        "{line}"
+    );
+    smtp_send(port, "sender@example.org", &["u@backup.test"], BODY);
+    assert!(
+        inst.wait_log("to=<u@backup.test>, relay=none, ", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst.log_lines("to=<u@backup.test>").pop().expect("line");
+    assert!(
+        line.contains(
+            "status=deferred (connect to primary.backup.test[127.0.0.2]:25: Connection refused)"
+        ),
+        "only the better MX is tried: {line}"
+    );
+    assert!(!inst.maillog().contains("mx.backup.test[127.0.0.1]"));
 }
 
 #[test]

@@ -123,6 +123,9 @@ pub struct Settings {
     reuse_count_limit: u32,
     rset_timeout: Duration,
     sasl_soft_bounce: bool,
+    /// This host's addresses (inet_interfaces, proxy_interfaces): a next
+    /// hop on port 25 that resolves to one of them is a mail loop.
+    own_addresses: Vec<IpAddr>,
 }
 
 impl Settings {
@@ -240,6 +243,10 @@ impl Settings {
             tls_opportunistic,
             tls_verified,
             address_limit: usize::try_from(cfg.int(&p::SMTP_MX_ADDRESS_LIMIT)).unwrap_or(0),
+            own_addresses: [&p::INET_INTERFACES, &p::PROXY_INTERFACES]
+                .into_iter()
+                .flat_map(|param| params::netif::addresses_of(&cfg.list(param)))
+                .collect(),
             session_limit: usize::try_from(cfg.int(&p::SMTP_MX_SESSION_LIMIT)).unwrap_or(0),
             skip_quit_response: cfg.bool(pick(
                 &p::SMTP_SKIP_QUIT_RESPONSE,
@@ -1161,6 +1168,7 @@ fn targets_for(
         resolver.host(&dest.host).map(|h| vec![h])
     };
     let hosts = hosts.map_err(|e| Verdict::new(e.dsn, "none", e.text))?;
+    let hosts = without_myself(s, dest, hosts)?;
     let port = dest.port;
     let prefer = s.address_preference;
     let mut targets: Vec<Target> = hosts
@@ -1185,6 +1193,33 @@ fn targets_for(
         targets.truncate(s.address_limit);
     }
     Ok(targets)
+}
+
+/// Postfix's loop detection, for SMTP to port 25: when one of the hosts
+/// is this host, only the mail exchangers better than it are kept (it is a
+/// backup MX, the primaries take the mail); none left, or a host without
+/// MX lookup that is this host, means the mail would come back here:
+/// "mail for DEST loops back to myself" (5.4.6).
+fn without_myself(
+    s: &Settings,
+    dest: &Dest,
+    mut hosts: Vec<dns::Host>,
+) -> Result<Vec<dns::Host>, Verdict> {
+    if s.proto != Protocol::Smtp || dest.port != 25 {
+        return Ok(hosts);
+    }
+    let is_me = |h: &dns::Host| h.addrs.iter().any(|a| s.own_addresses.contains(a));
+    if let Some(me) = hosts.iter().find(|h| is_me(h)).map(|h| h.preference) {
+        hosts.retain(|h| h.preference < me && !is_me(h));
+    }
+    if hosts.is_empty() {
+        return Err(Verdict::new(
+            "5.4.6",
+            "none",
+            format!("mail for {} loops back to myself", dest.host),
+        ));
+    }
+    Ok(hosts)
 }
 
 /// What became of a request's recipients.
