@@ -109,7 +109,18 @@ fn parse_args(argv0: &str, args: &[String]) -> Options {
         _ => {}
     }
     let spec = "46A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:q:r:tvx";
-    let (opts, rest) = util::getopt::getopt(args, spec).unwrap_or_else(|e| {
+    // `-q` alone runs the queue: its interval (`-q1h`) is optional.
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a == "-q" {
+                "-q0".to_string()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let (opts, rest) = util::getopt::getopt(&args, spec).unwrap_or_else(|e| {
         eprintln!("sendmail: fatal: {e}\n{USAGE}");
         std::process::exit(EX_USAGE)
     });
