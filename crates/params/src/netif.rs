@@ -33,7 +33,8 @@ fn class_bits(a: Ipv4Addr) -> u32 {
     }
 }
 
-/// The networks for `style`; loopback is always included as 127.0.0.0/8.
+/// The networks for `style`, loopback included as Postfix gives it
+/// (`host`: 127.0.0.1/32; `subnet` and `class`: 127.0.0.0/8).
 /// Worked out once per process and style (as Postfix does at start):
 /// every parameter whose default names `$mynetworks` asks again, and
 /// each walk of the interfaces is a netlink dump.
@@ -49,7 +50,7 @@ pub fn mynetworks(style: &str) -> String {
 }
 
 fn from_interfaces(style: &str) -> String {
-    let mut out: Vec<String> = vec!["127.0.0.0/8".to_string()];
+    let mut out: Vec<String> = Vec::new();
     let mut push = |s: String| {
         if !out.contains(&s) {
             out.push(s);
@@ -62,9 +63,6 @@ fn from_interfaces(style: &str) -> String {
             };
             if let (Some(a), Some(m)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in()) {
                 let ip = a.ip();
-                if ip.is_loopback() {
-                    continue;
-                }
                 let bits = u32::from(m.ip()).count_ones();
                 let s = match style {
                     "host" => format!("{ip}/32"),
@@ -86,6 +84,16 @@ fn from_interfaces(style: &str) -> String {
                 push(s);
             }
         }
+    }
+    if out.is_empty() {
+        out.push(
+            if style == "host" {
+                "127.0.0.1/32"
+            } else {
+                "127.0.0.0/8"
+            }
+            .to_string(),
+        );
     }
     out.sort_by_key(|n| n.starts_with('['));
     out.join(" ")

@@ -300,3 +300,31 @@ fn dovecot_defaults() {
     assert_eq!(cfg.time(&table::AUTH_FAILURE_DELAY).as_secs(), 2);
     assert_eq!(cfg.list(&table::PROTOCOLS), vec!["imap", "pop3", "lmtp"]);
 }
+
+/// `mynetworks` for each `mynetworks_style` is what Postfix's own postconf
+/// works out on this host (skipped where Postfix is not installed).
+#[test]
+fn mynetworks_styles_match_postfix() {
+    let postconf = std::path::Path::new("/usr/sbin/postconf");
+    if !postconf.exists() {
+        eprintln!("skipped: Postfix's postconf not installed");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("mynetworks_styles_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for style in ["host", "subnet", "class"] {
+        std::fs::write(dir.join("main.cf"), format!("mynetworks_style = {style}\n"))
+            .expect("main.cf");
+        let out = std::process::Command::new(postconf)
+            .args(["-c", &dir.to_string_lossy(), "-h", "mynetworks"])
+            .output()
+            .expect("postconf");
+        let theirs = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(
+            params::netif::mynetworks(style),
+            theirs,
+            "mynetworks_style = {style}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
