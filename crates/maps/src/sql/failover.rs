@@ -1,7 +1,8 @@
 //! The connection a network SQL table (mysql, pgsql) keeps, and the
 //! failover across its `hosts` when it must make a new one, as Postfix's
-//! dict_mysql and dict_pgsql do: hosts are tried in order; one that
-//! failed is skipped for `retry_interval`; a connection idle longer than
+//! dict_mysql and dict_pgsql do: hosts are tried in random order, UNIX
+//! domain sockets (`unix:`) before TCP; one that failed is skipped for
+//! `retry_interval`; a connection idle longer than
 //! `idle_interval` is not reused (the server may have closed it); a query
 //! on a kept connection that turns out broken is tried once more on a
 //! new one.
@@ -85,6 +86,19 @@ impl<C> Failover<C> {
         }
     }
 
+    /// The hosts' indexes in the order to try them: sockets first, each
+    /// kind shuffled.
+    fn order(&self) -> Vec<usize> {
+        let mut keyed: Vec<(bool, u64, usize)> = (0..self.names.len())
+            .map(|i| {
+                let tcp = !self.names[i].starts_with("unix:");
+                (tcp, u64::from_ne_bytes(util::random::bytes::<8>()), i)
+            })
+            .collect();
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(_, _, i)| i).collect()
+    }
+
     /// Connects to the first host that answers.
     fn connect(
         &self,
@@ -93,7 +107,8 @@ impl<C> Failover<C> {
     ) -> Result<C, String> {
         let now = Instant::now();
         let mut errors = Vec::new();
-        for (i, name) in self.names.iter().enumerate() {
+        for i in self.order() {
+            let name = &self.names[i];
             if state.down_until[i].is_some_and(|t| t > now) {
                 errors.push(format!("{name}: marked down"));
                 continue;
@@ -113,5 +128,44 @@ impl<C> Failover<C> {
             "no database server available: {}",
             errors.join("; ")
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockets_first_then_tcp_hosts_in_random_order() {
+        let names = [
+            "db1:3306",
+            "unix:/a.sock",
+            "db2:3306",
+            "db3:3306",
+            "unix:/b.sock",
+        ];
+        let f: Failover<()> = Failover::new(
+            names.iter().map(|n| n.to_string()).collect(),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
+        let mut firsts = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let order = f.order();
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, vec![0, 1, 2, 3, 4], "every host, once");
+            let kinds: Vec<bool> = order
+                .iter()
+                .map(|&i| names[i].starts_with("unix:"))
+                .collect();
+            assert_eq!(
+                kinds,
+                vec![true, true, false, false, false],
+                "sockets first: {order:?}"
+            );
+            firsts.insert(order[2]);
+        }
+        assert_eq!(firsts.len(), 3, "any TCP host may come first: {firsts:?}");
     }
 }

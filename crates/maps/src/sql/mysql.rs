@@ -2,7 +2,8 @@
 //! client: one connection per table, kept open between look-ups.
 //!
 //! `hosts` (`host`, `host:port`, `inet:host:port`, `unix:/socket`) are
-//! tried in the order given; a host that fails is skipped for
+//! tried in random order, `unix:` sockets first, as Postfix's
+//! mysql_table(5) says; a host that fails is skipped for
 //! `retry_interval` (default 60s). A connection idle for `idle_interval`
 //! (default 60s) is closed and opened again, and one that breaks during a
 //! look-up is opened again (on the next host if need be) and the query run

@@ -5,7 +5,8 @@
 //! connection per table, kept open between look-ups.
 //!
 //! `hosts`: `host`, `host:port`, `inet:host:port`, `unix:/socket/dir` (or
-//! the socket file itself), or a `postgresql://` URI; tried in order, with
+//! the socket file itself), or a `postgresql://` URI; tried in random
+//! order, sockets first (sql::failover), with
 //! the same `retry_interval`, `idle_interval`, reconnect-once and
 //! `connect_timeout` rules as `mysql:`. `connect_timeout` (default 5s)
 //! bounds the whole connection set-up and `read_timeout` (default 30s)
