@@ -180,6 +180,14 @@ fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
         "From_ quoted: {text}"
     );
     assert!(text.ends_with("last line\n\n"), "{text}");
+    // As local(8) logs an alias: the destination, with orig_to (the
+    // target's domain is $myorigin, here $myhostname).
+    let dream = format!(
+        "to=<{}@mail.example.test>, orig_to=<dream@localhost>, relay=local, ",
+        user.name
+    );
+    assert!(inst.wait_log(&dream, 1, 5 * SECOND), "{}", inst.maillog());
+    assert!(inst.log_lines(&dream)[0].contains("status=sent (delivered to mailbox)"));
 
     // The seeds read their mail with `mail` (s-nail).
     let listing = Command::new("s-nail")
@@ -227,6 +235,30 @@ fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
         "{}",
         inst.maillog()
     );
+    // A line for each destination of team: the user, and the file (logged
+    // as the alias itself).
+    let team_user = format!(
+        "to=<{}@mail.example.test>, orig_to=<team@localhost>, relay=local, ",
+        user.name
+    );
+    assert!(
+        inst.wait_log(&team_user, 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert!(inst.log_lines(&team_user)[0].contains("status=sent (delivered to mailbox)"));
+    let team_file = inst.log_lines(": to=<team@localhost>, relay=local, ");
+    assert_eq!(team_file.len(), 1, "{}", inst.maillog());
+    assert!(
+        team_file[0].contains(&format!(
+            "status=sent (delivered to file: {})",
+            file.display()
+        )),
+        "{}",
+        team_file[0]
+    );
+    assert!(inst.log_lines(": to=<cmd@localhost>, relay=local, ")[0]
+        .contains("status=sent (delivered to command: cat >"));
     smtp_send(port, "keep@localhost", BODY);
     assert!(
         inst.wait_log("status=sent (delivered to maildir: ", 1, 15 * SECOND),

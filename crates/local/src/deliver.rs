@@ -83,6 +83,9 @@ fn read_limited(
 pub struct Settings {
     queue_dir: PathBuf,
     myhostname: String,
+    /// The domain of alias targets written without one (Postfix's
+    /// rewriting appends `@$myorigin`).
+    myorigin: String,
     alias_maps: MapList,
     home_mailbox: String,
     spool: PathBuf,
@@ -128,6 +131,7 @@ impl Settings {
             });
         Settings {
             myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
+            myorigin: cfg.str(&p::MYORIGIN).to_string(),
             alias_maps: MapList::open_lenient(
                 "alias_maps",
                 cfg.str(&p::ALIAS_MAPS),
@@ -198,6 +202,13 @@ struct Job<'a> {
     forward: Vec<String>,
     /// What was done, for the log ("delivered to mailbox", …).
     done: Vec<String>,
+    /// The address being delivered: the recipient, or what an alias or
+    /// .forward expanded it to.
+    address: String,
+    /// Each final destination's address and result, logged one line
+    /// each when the recipient was expanded (as local(8) logs them, with
+    /// `orig_to=`).
+    leaves: Vec<(String, Verdict)>,
     /// Targets already expanded for this recipient (aliases, includes and
     /// .forward may name the same one twice; an include loop may explode).
     seen: std::collections::HashSet<String>,
@@ -222,18 +233,50 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             delivered_to: &delivered_to,
             forward: Vec::new(),
             done: Vec::new(),
+            address: rcpt.address.clone(),
+            leaves: Vec::new(),
             seen: std::collections::HashSet::new(),
         };
         let mut v = job.recipient();
         if v.outcome == Outcome::Sent && !job.forward.is_empty() {
             v = job.send_forward();
+            for a in std::mem::take(&mut job.forward) {
+                job.leaves.push((a, v.clone()));
+            }
         }
-        results.push(agent::finish(req, rcpt, &qf, "local", setup_done, v));
+        let expanded = match job.leaves.as_slice() {
+            [] => false,
+            [(only, _)] => !only.eq_ignore_ascii_case(&rcpt.address),
+            _ => true,
+        };
+        results.push(if expanded {
+            agent::finish_expanded(req, rcpt, &qf, "local", setup_done, v, &job.leaves)
+        } else {
+            agent::finish(req, rcpt, &qf, "local", setup_done, v)
+        });
     }
     Response { results }
 }
 
 impl Job<'_> {
+    /// Records a final destination's result (see [`Job::leaves`]).
+    fn leaf(&mut self, v: Verdict) -> Verdict {
+        self.leaves.push((self.address.clone(), v.clone()));
+        v
+    }
+
+    /// Delivers to `target` (an address) as [`Job::address`], then goes back.
+    fn as_address(
+        &mut self,
+        target: String,
+        deliver: impl FnOnce(&mut Self) -> Verdict,
+    ) -> Verdict {
+        let outer = std::mem::replace(&mut self.address, target);
+        let v = deliver(self);
+        self.address = outer;
+        v
+    }
+
     fn headers(&self, recipient: &str) -> Vec<String> {
         let mut h = vec![source::return_path(&self.req.sender)];
         if let Some(o) = self
@@ -330,12 +373,14 @@ impl Job<'_> {
         if let Some(v) = self.dot_forward(&account, ext) {
             return v;
         }
-        self.mailbox(&account)
+        let v = self.mailbox(&account);
+        self.leaf(v)
     }
 
     fn unknown(&mut self, user: &str, ext: Option<&str>, domain: &str) -> Verdict {
         if self.s.luser_relay.is_empty() {
-            return failed("5.1.1", format!("unknown user: \"{user}\""));
+            let v = failed("5.1.1", format!("unknown user: \"{user}\""));
+            return self.leaf(v);
         }
         let relay = expand_attributes(
             &self.s.luser_relay,
@@ -484,15 +529,22 @@ impl Job<'_> {
                         None => true,
                         Some(d) => self.s.mydestination.matches(d).unwrap_or(false),
                     };
+                    let full = match &ad {
+                        Some(_) => clean.clone(),
+                        None => format!("{clean}@{}", self.s.myorigin),
+                    };
                     if !is_local {
                         self.forward.push(clean);
                         sent("forwarded")
                     } else if verbatim || al == user {
                         // "\user" or a user aliased to itself: the mailbox, no more aliases.
-                        match util::privs::lookup_user(&al) {
-                            Ok(Some(acct)) => self.mailbox(&acct),
-                            _ => failed("5.1.1", format!("unknown user: \"{al}\"")),
-                        }
+                        self.as_address(full, |job| {
+                            let v = match util::privs::lookup_user(&al) {
+                                Ok(Some(acct)) => job.mailbox(&acct),
+                                _ => failed("5.1.1", format!("unknown user: \"{al}\"")),
+                            };
+                            job.leaf(v)
+                        })
                     } else {
                         // Another local address: delivered here, recursively, as local(8) does.
                         let (u, e) = if self.s.delimiter.is_empty() {
@@ -501,23 +553,34 @@ impl Job<'_> {
                             let (u, e) = addr::split_delimiter(&al, &self.s.delimiter);
                             (u.to_string(), e.map(str::to_string))
                         };
-                        let d = ad.unwrap_or_default();
-                        self.local_address(&u, e.as_deref(), &d, depth + 1)
+                        let d = ad.unwrap_or_else(|| self.s.myorigin.clone());
+                        self.as_address(full, |job| {
+                            job.local_address(&u, e.as_deref(), &d, depth + 1)
+                        })
                     }
                 }
-                AliasTarget::File(path) => self.deliver_file(&path, origin, run_as),
-                AliasTarget::HomeFile(rest) => match util::privs::lookup_user(user) {
-                    Ok(Some(acct)) => self.deliver_file(
-                        &acct.home.join(rest.trim_start_matches('/')),
-                        origin,
-                        Some(Ids {
-                            uid: acct.uid,
-                            gid: acct.gid,
-                        }),
-                    ),
-                    _ => failed("5.1.1", format!("unknown user: \"{user}\"")),
-                },
-                AliasTarget::Command(cmd) => self.deliver_command(&cmd, user, origin, run_as),
+                AliasTarget::File(path) => {
+                    let v = self.deliver_file(&path, origin, run_as);
+                    self.leaf(v)
+                }
+                AliasTarget::HomeFile(rest) => {
+                    let v = match util::privs::lookup_user(user) {
+                        Ok(Some(acct)) => self.deliver_file(
+                            &acct.home.join(rest.trim_start_matches('/')),
+                            origin,
+                            Some(Ids {
+                                uid: acct.uid,
+                                gid: acct.gid,
+                            }),
+                        ),
+                        _ => failed("5.1.1", format!("unknown user: \"{user}\"")),
+                    };
+                    self.leaf(v)
+                }
+                AliasTarget::Command(cmd) => {
+                    let v = self.deliver_command(&cmd, user, origin, run_as);
+                    self.leaf(v)
+                }
                 AliasTarget::Include(path) => {
                     // Read with the rights of whoever named it (the user for
                     // .forward, default_privs for aliases), never as root.

@@ -30,7 +30,10 @@
 //!   Each message gets `Return-Path:`, `X-Original-To:` and `Delivered-To:`
 //!   headers. A delivered recipient is marked done in the queue file before
 //!   qmgr hears about it; each outcome is logged as
-//!   `ID: to=<…>, relay=local, delay=…, delays=…, dsn=…, status=… (…)`.
+//!   `ID: to=<…>, relay=local, delay=…, delays=…, dsn=…, status=… (…)`,
+//!   for an address an alias or .forward expanded one line per destination:
+//!   `to=<user@$myorigin>, orig_to=<alias@domain>` (a file or command as
+//!   the alias itself; forwarded addresses with `forwarded as ID`).
 //!
 //! SECURITY
 //!   Started as root (master.cf unpriv column `n`), local switches its
@@ -45,7 +48,7 @@
 //!   mailbox_delivery_lock, deliver_lock_attempts, deliver_lock_delay,
 //!   stale_lock_time, default_privs, allow_mail_to_commands,
 //!   allow_mail_to_files, local_command_shell, command_time_limit,
-//!   cleanup_service_name, myhostname.
+//!   cleanup_service_name, myhostname, myorigin, mydestination.
 //!
 //! FILES
 //!   $queue_directory/private/local, $queue_directory/active,

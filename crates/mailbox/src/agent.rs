@@ -1,7 +1,9 @@
 //! What the mailbox delivery agents (local, virtual) share around one
 //! recipient: the verdict ([`Verdict`], [`sent`], [`failed`]), the end
 //! of a recipient ([`finish`]: marked done in the queue file before qmgr
-//! hears of it, logged as Postfix logs it, turned into the reply), and
+//! hears of it, logged as Postfix logs it, turned into the reply;
+//! [`finish_expanded`] for one an alias expanded, a line per
+//! destination), and
 //! the Delivered-To values already in a message, for loop detection.
 
 use crate::error::DeliveryError;
@@ -66,6 +68,34 @@ pub fn finish(
     report(req, rcpt, relay, setup_done, v)
 }
 
+/// Ends a recipient that an alias or .forward expanded: each final
+/// destination's line, `to=<destination>, orig_to=<recipient>` (as
+/// local(8) logs them), then the recipient marked done when `v`, the
+/// result for the whole, says sent. Only a failure to mark it is logged
+/// for the recipient itself.
+pub fn finish_expanded(
+    req: &Request,
+    rcpt: &delivery::Rcpt,
+    qf: &queue::Held,
+    relay: &str,
+    setup_done: f64,
+    mut v: Verdict,
+    leaves: &[(String, Verdict)],
+) -> RcptResult {
+    let orig = rcpt.original.as_deref().unwrap_or(&rcpt.address);
+    for (to, leaf) in leaves {
+        log_line(req, to, Some(orig), relay, setup_done, leaf);
+    }
+    if v.outcome == Outcome::Sent {
+        if let Err(e) = qf.mark_done(rcpt.offset) {
+            maillog::warning!("{}: mark {} done: {e}", req.queue_id, rcpt.address);
+            v = failed("4.3.0", format!("cannot update queue file: {e}"));
+            return report(req, rcpt, relay, setup_done, v);
+        }
+    }
+    reply(relay, v)
+}
+
 /// The answer to a request whose queue file cannot be opened: every
 /// recipient deferred, each logged.
 pub fn unreadable(req: &Request, relay: &str, setup_done: f64, e: &queue::QueueError) -> Response {
@@ -88,29 +118,52 @@ fn report(
     setup_done: f64,
     v: Verdict,
 ) -> RcptResult {
-    let status = match v.outcome {
-        Outcome::Sent => "sent",
-        Outcome::Deferred => "deferred",
-        Outcome::Bounced => "bounced",
-    };
-    let orig = match &rcpt.original {
-        Some(o) if !o.eq_ignore_ascii_case(&rcpt.address) => format!(", orig_to=<{o}>"),
-        _ => String::new(),
-    };
-    maillog::info!(
-        "{}: to=<{}>{orig}, relay={relay}, {}, dsn={}, status={status} ({})",
-        req.queue_id,
-        rcpt.address,
-        delivery::delays(req, setup_done, now()),
-        v.dsn,
-        v.text
+    log_line(
+        req,
+        &rcpt.address,
+        rcpt.original.as_deref(),
+        relay,
+        setup_done,
+        &v,
     );
+    reply(relay, v)
+}
+
+fn reply(relay: &str, v: Verdict) -> RcptResult {
     RcptResult {
         outcome: v.outcome,
         dsn: v.dsn,
         relay: relay.into(),
         reason: v.text,
     }
+}
+
+/// Postfix's delivery line: `ID: to=<…>, orig_to=<…>, relay=…, delay=…,
+/// delays=…, dsn=…, status=… (…)`; `orig_to` only when it differs.
+fn log_line(
+    req: &Request,
+    to: &str,
+    orig: Option<&str>,
+    relay: &str,
+    setup_done: f64,
+    v: &Verdict,
+) {
+    let status = match v.outcome {
+        Outcome::Sent => "sent",
+        Outcome::Deferred => "deferred",
+        Outcome::Bounced => "bounced",
+    };
+    let orig = match orig {
+        Some(o) if !o.eq_ignore_ascii_case(to) => format!(", orig_to=<{o}>"),
+        _ => String::new(),
+    };
+    maillog::info!(
+        "{}: to=<{to}>{orig}, relay={relay}, {}, dsn={}, status={status} ({})",
+        req.queue_id,
+        delivery::delays(req, setup_done, now()),
+        v.dsn,
+        v.text
+    );
 }
 
 /// The Delivered-To values already in the message of a queue file,
