@@ -471,3 +471,28 @@ fn log_lines_from_many_workers_never_interleave() {
         assert!(line.ends_with(" end"), "mangled line: {line}");
     }
 }
+
+/// `mailsuite check` of the master.cf mailsuite ships names no program
+/// that is missing; Postfix's own lines for the error, retry and discard
+/// transports (a copied master.cf) get a note, not a warning.
+#[test]
+fn the_shipped_master_cf_checks_clean() {
+    let inst = Instance::new("shipped-master");
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/master.cf"))
+        .expect("etc/master.cf");
+    inst.master_cf(&shipped);
+    let out = inst.mailsuite(&["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    inst.master_cf(&format!(
+        "{shipped}error     unix  -       -       n       -       -       error\nretry     unix  -       -       n       -       -       error\n"
+    ));
+    let out = inst.mailsuite(&["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("service retry/unix: not needed, qmgr handles the error, retry and discard transports itself"),
+        "{}",
+        stderr(&out)
+    );
+}

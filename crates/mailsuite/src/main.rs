@@ -56,6 +56,9 @@ fn say(text: &str) {
     maillog::info!("{text}");
 }
 
+/// Postfix's delivery agents whose work mailsuite's qmgr does itself.
+const INTERNAL_AGENTS: [&str; 2] = ["error", "discard"];
+
 fn fatal(status: i32, text: &str) -> ! {
     maillog::fatal_status(status, format_args!("{text}"))
 }
@@ -76,7 +79,10 @@ impl Ctl {
         self.config.path(&p::DAEMON_DIRECTORY).join("master")
     }
 
-    /// Validates both files and the queue; fixes the directories.
+    /// `mailsuite check`: the configuration, the programs master.cf names
+    /// (Postfix's own master.cf names `error` and `discard`, which qmgr
+    /// does without a program), and the queue's owners and modes, which
+    /// it fixes.
     fn check(&self) {
         for w in &self.config.warnings {
             maillog::warning!("{w}");
@@ -99,7 +105,14 @@ impl Ctl {
             } else {
                 daemon_dir.join(&svc.command)
             };
-            if !path.is_file() {
+            if !path.is_file() && INTERNAL_AGENTS.contains(&svc.command.as_str()) {
+                maillog::info!(
+                    "{}, line {}: service {}: not needed, qmgr handles the error, retry and discard transports itself",
+                    master_cf.path.display(),
+                    svc.line,
+                    svc.id()
+                );
+            } else if !path.is_file() {
                 maillog::warning!(
                     "{}, line {}: service {}: command {} not found",
                     master_cf.path.display(),
