@@ -138,6 +138,45 @@ fn relayhost_to_smtp_sink() {
 }
 
 #[test]
+fn a_relayhost_list_is_tried_in_turn() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let (dead, port) = (free_port(), free_port());
+    let inst = instance(
+        "smtp-relay-list",
+        &format!("relayhost = [127.0.0.1]:{dead}, [127.0.0.1]:{port}\n"),
+    );
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &[]);
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["far@remote.example"],
+        BODY,
+    );
+    assert!(
+        inst.wait_log(
+            &format!("to=<far@remote.example>, relay=127.0.0.1[127.0.0.1]:{port}, "),
+            1,
+            15 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        inst.maillog().contains(&format!(
+            "connect to 127.0.0.1[127.0.0.1]:{dead}: Connection refused"
+        )),
+        "the first one first: {}",
+        inst.maillog()
+    );
+    assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
+}
+
+#[test]
 fn closed_port_defers_then_flush_delivers() {
     if !have("smtp-sink") {
         eprintln!("skipped: smtp-sink (postfix package) not installed");

@@ -1195,6 +1195,32 @@ fn targets_for(
     Ok(targets)
 }
 
+/// The addresses of every destination of a next-hop list, in order. A
+/// destination that cannot be found is passed over; when none can, the
+/// error is temporary if any was (the mail waits), else the first one's.
+fn targets_of_list(
+    s: &Settings,
+    resolver: &dns::Resolver,
+    dests: &[Dest],
+) -> Result<Vec<Target>, Verdict> {
+    let mut targets = Vec::new();
+    let mut errors = Vec::new();
+    for d in dests {
+        match targets_for(s, resolver, d) {
+            Ok(t) => targets.extend(t),
+            Err(v) => errors.push(v),
+        }
+    }
+    if !targets.is_empty() {
+        if s.address_limit > 0 {
+            targets.truncate(s.address_limit);
+        }
+        return Ok(targets);
+    }
+    let temporary = errors.iter().position(|v| v.outcome == Outcome::Deferred);
+    Err(errors.swap_remove(temporary.unwrap_or(0)))
+}
+
 /// Postfix's loop detection, for SMTP to port 25: when one of the hosts
 /// is this host, only the mail exchangers better than it are kept (it is a
 /// backup MX, the primaries take the mail); none left, or a host without
@@ -1266,10 +1292,13 @@ fn deliver(
     } else {
         req.nexthop.clone()
     };
-    let dest = match nexthop::parse(&nexthop, s.port) {
+    let dests = match nexthop::parse_list(&nexthop, s.port) {
         Ok(d) => d,
         Err(e) => return all(Verdict::new("4.3.5", "none", e.to_string())),
     };
+    // The first destination sets the TLS policy and names the session
+    // cache; the others are tried after it, in order.
+    let dest = dests[0].clone();
     let tls_level = match tls_policy(s, &nexthop, &dest) {
         Ok(l) => l,
         Err(text) => return all(Verdict::new("4.3.0", "none", text)),
@@ -1288,7 +1317,7 @@ fn deliver(
     };
     // Without fallback relays a destination that cannot be found is final;
     // with them, they get the mail.
-    let (mut targets, lookup_failure) = match targets_for(s, resolver, &dest) {
+    let (mut targets, lookup_failure) = match targets_of_list(s, resolver, &dests) {
         Ok(t) => (t, None),
         Err(v) if fallbacks.is_empty() => return all(v),
         Err(v) => (Vec::new(), Some(v)),

@@ -12,8 +12,13 @@
 //!   * The next hop is `domain` (MX lookup, then A/AAAA when the domain has
 //!     no MX; a null MX bounces), `domain:port`, `[host]` or `[host]:port`
 //!     (no MX lookup), from the recipient's domain, `relayhost` or
-//!     `transport_maps`. Equal-preference MX hosts are tried in random
-//!     order; `inet_protocols` limits the address families.
+//!     `transport_maps`, or a list of them (`[a]:587, [b]:587`, tried in
+//!     turn). Equal-preference MX hosts are tried in random order;
+//!     `inet_protocols` limits the address families. On port 25 a next hop
+//!     that is this host (`inet_interfaces`, `proxy_interfaces`) bounces:
+//!     "mail for X loops back to myself" (5.4.6); as a backup MX only the
+//!     better exchangers are tried. A name that cannot be found for now
+//!     defers, never bounces.
 //!   * A failed connection or a 4xx greeting moves on to the next address
 //!     (at most `smtp_mx_address_limit` addresses, `smtp_mx_session_limit`
 //!     sessions); recipients that got a 4xx are retried at the next server,
@@ -69,7 +74,8 @@
 //!   smtp_connection_cache_time_limit, smtp_connection_reuse_time_limit,
 //!   smtp_connection_reuse_count_limit, smtp_rset_timeout,
 //!   smtp_host_lookup, smtp_dns_support_level, disable_dns_lookups,
-//!   inet_protocols, smtp_address_preference, dns_resolver_address
+//!   inet_protocols, inet_interfaces, proxy_interfaces,
+//!   smtp_address_preference, dns_resolver_address
 //!   (mailsuite extension),
 //!   smtp_tls_security_level, smtp_tls_policy_maps, smtp_tls_CAfile,
 //!   smtp_use_tls, smtp_line_length_limit,

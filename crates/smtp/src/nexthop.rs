@@ -1,6 +1,7 @@
 //! Next hops as Postfix writes them: `example.com` (MX lookup),
 //! `example.com:2525` (MX lookup, another port), `[mail.example.com]` and
-//! `[192.0.2.1]:587` (no MX lookup).
+//! `[192.0.2.1]:587` (no MX lookup), and lists of them
+//! (`[a.example]:587, [b.example]:587`).
 
 /// Where to connect for one delivery request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,20 @@ pub fn port(s: &str) -> Option<u16> {
         "lmtp" => Some(24),
         n => n.parse().ok().filter(|&p| p != 0),
     }
+}
+
+/// Parses a list of next hops (Postfix 3.5 and later: `[a]:587, [b]:587`,
+/// separated by commas or white space), tried in order.
+pub fn parse_list(nexthop: &str, default_port: u16) -> Result<Vec<Dest>, BadNexthop> {
+    let list: Vec<Dest> = nexthop
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|d| !d.is_empty())
+        .map(|d| parse(d, default_port))
+        .collect::<Result<_, _>>()?;
+    if list.is_empty() {
+        return Err(BadNexthop(nexthop.to_string()));
+    }
+    Ok(list)
 }
 
 /// Parses a next hop; `default_port` applies when none is given.
@@ -98,6 +113,24 @@ pub fn parse(nexthop: &str, default_port: u16) -> Result<Dest, BadNexthop> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_of_next_hops() {
+        assert_eq!(
+            parse_list("[a.example]:587, [b.example]:2525 c.example", 25).unwrap(),
+            vec![
+                d("a.example", 587, false),
+                d("b.example", 2525, false),
+                d("c.example", 25, true)
+            ]
+        );
+        assert_eq!(
+            parse_list("mx.example", 25).unwrap(),
+            vec![d("mx.example", 25, true)]
+        );
+        assert!(parse_list(" , ", 25).is_err());
+        assert!(parse_list("[a.example]:587, [b", 25).is_err());
+    }
 
     fn d(host: &str, port: u16, mx: bool) -> Dest {
         Dest {
