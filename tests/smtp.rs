@@ -531,6 +531,58 @@ fn starttls_to_a_second_mailsuite() {
     assert!(remote.maillog().contains("TLS"), "{}", remote.maillog());
 }
 
+/// Relaying to a provider's port 465: TLS from the first byte
+/// (smtp_tls_wrappermode), to a second mailsuite whose smtpd runs as
+/// master.cf's smtps service does.
+#[test]
+fn smtps_wrappermode_to_a_second_mailsuite() {
+    let remote = Instance::new("smtp-smtps-remote");
+    let Some((cert, key)) = self_signed(&remote.dir, "mx.remote.example") else {
+        eprintln!("skipped: openssl missing");
+        return;
+    };
+    if is_root() {
+        for f in [&cert, &key] {
+            std::os::unix::fs::chown(f, Some(65534), Some(65534)).expect("chown");
+        }
+    }
+    remote.main_cf(&format!(
+        "alias_maps =\nmynetworks = 127.0.0.0/8\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        cert.display(),
+        key.display()
+    ));
+    remote.master_cf(
+        "127.0.0.1:0 inet n - n - - smtpd -o smtpd_tls_wrappermode=yes\ncleanup unix n - n - 0 cleanup\n",
+    );
+    remote.start();
+    let remote_port = remote.port("127.0.0.1:0");
+    let inst = instance(
+        "smtp-smtps",
+        &format!("relayhost = [127.0.0.1]:{remote_port}\nsmtp_tls_wrappermode = yes\nsmtp_tls_security_level = encrypt\n"),
+    );
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["far@remote.example"],
+        BODY,
+    );
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 15 * SECOND),
+        "{}\n--- remote ---\n{}",
+        inst.maillog(),
+        remote.maillog()
+    );
+    assert!(
+        inst.maillog().contains(&format!(
+            "Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:{remote_port}: TLSv1.3 with cipher "
+        )),
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(files_under(&remote.dir.join("queue/incoming")).len(), 1);
+}
+
 #[test]
 fn lmtp_over_a_unix_socket_to_smtp_sink() {
     if !have("smtp-sink") {

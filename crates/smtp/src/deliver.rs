@@ -99,6 +99,9 @@ pub struct Settings {
     t: Timeouts,
     resolver: Result<dns::Resolver, String>,
     tls_level: TlsLevel,
+    /// `smtp_tls_wrappermode`: TLS from the first byte (SMTPS, port 465),
+    /// no STARTTLS.
+    tls_wrapper: bool,
     tls_policy: MapList,
     /// For `may` and `encrypt`.
     tls_opportunistic: Result<tls::ClientTls, String>,
@@ -243,6 +246,7 @@ impl Settings {
             tls_opportunistic,
             tls_verified,
             address_limit: usize::try_from(cfg.int(&p::SMTP_MX_ADDRESS_LIMIT)).unwrap_or(0),
+            tls_wrapper: proto == Protocol::Smtp && cfg.bool(&p::SMTP_TLS_WRAPPERMODE),
             own_addresses: [&p::INET_INTERFACES, &p::PROXY_INTERFACES]
                 .into_iter()
                 .flat_map(|param| params::netif::addresses_of(&cfg.list(param)))
@@ -539,6 +543,24 @@ impl Job<'_> {
         let broken = |conn: &Conn, e: ConnError| {
             soften(Verdict::new("4.4.2", &conn.relay, conn.error_text(&e)))
         };
+        if self.s.tls_wrapper {
+            // SMTPS: the handshake comes first, and is required.
+            let client = match self.tls_level {
+                TlsLevel::Verify => &self.s.tls_verified,
+                _ => &self.s.tls_opportunistic,
+            };
+            let Ok(client) = client else {
+                return Err(Verdict::new(
+                    "4.7.5",
+                    &conn.relay,
+                    "TLS is required, but our TLS engine is unavailable",
+                ));
+            };
+            let trusted = conn
+                .start_tls(client, server_name, t.starttls)
+                .map_err(|e| broken(conn, e))?;
+            self.log_tls(conn, trusted);
+        }
         let greeting = conn
             .reply(Stage::Greeting, t.helo)
             .map_err(|e| broken(conn, e))?;
@@ -560,7 +582,7 @@ impl Job<'_> {
             return Err(v);
         }
         let mut caps = self.ehlo(conn)?;
-        let want_tls = self.tls_level != TlsLevel::None && !self.plain_only;
+        let want_tls = self.tls_level != TlsLevel::None && !self.plain_only && !self.s.tls_wrapper;
         let required = matches!(self.tls_level, TlsLevel::Encrypt | TlsLevel::Verify);
         if want_tls && !caps.starttls && required {
             return Err(Verdict::new(
@@ -608,20 +630,25 @@ impl Job<'_> {
                     return Err(v);
                 }
             };
-            maillog::info!(
-                "{} TLS connection established to {}: {}",
-                match (trusted, self.tls_level) {
-                    // The chain and the name were checked in the handshake.
-                    (true, TlsLevel::Verify) => "Verified",
-                    (true, _) => "Trusted",
-                    (false, _) => "Untrusted",
-                },
-                conn.relay,
-                conn.tls.as_deref().unwrap_or("")
-            );
+            self.log_tls(conn, trusted);
             caps = self.ehlo(conn)?;
         }
         Ok(caps)
+    }
+
+    /// Postfix's `… TLS connection established to host[addr]:port: …` line.
+    fn log_tls(&self, conn: &Conn, trusted: bool) {
+        maillog::info!(
+            "{} TLS connection established to {}: {}",
+            match (trusted, self.tls_level) {
+                // The chain and the name were checked in the handshake.
+                (true, TlsLevel::Verify) => "Verified",
+                (true, _) => "Trusted",
+                (false, _) => "Untrusted",
+            },
+            conn.relay,
+            conn.tls.as_deref().unwrap_or("")
+        );
     }
 
     fn ehlo(&mut self, conn: &mut Conn) -> Result<Capabilities, Verdict> {

@@ -27,7 +27,9 @@
 //!   * ESMTP: EHLO (HELO when EHLO is refused), STARTTLS as
 //!     `smtp_tls_security_level` or `smtp_tls_policy_maps` (by next hop)
 //!     say: none, may (a failed handshake is retried in plaintext),
-//!     encrypt, verify/secure (a trusted certificate for the host name),
+//!     encrypt, verify/secure (a trusted certificate for the host name);
+//!     with `smtp_tls_wrappermode` TLS from the first byte instead (SMTPS,
+//!     a provider's port 465), required whatever the level,
 //!     PIPELINING (MAIL, all RCPTs and DATA in one write), SIZE (a message
 //!     over the server's limit bounces without being sent), 8BITMIME,
 //!     SMTPUTF8 (a message that needs it bounces at a server without it),
@@ -78,6 +80,7 @@
 //!   smtp_address_preference, dns_resolver_address
 //!   (mailsuite extension),
 //!   smtp_tls_security_level, smtp_tls_policy_maps, smtp_tls_CAfile,
+//!   smtp_tls_wrappermode,
 //!   smtp_use_tls, smtp_line_length_limit,
 //!   smtp_enforce_tls, smtp_sasl_auth_enable, smtp_sasl_password_maps,
 //!   smtp_sasl_security_options, smtp_sasl_tls_security_options,
