@@ -176,6 +176,44 @@ fn a_relayhost_list_is_tried_in_turn() {
     assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
 }
 
+/// A deferred message is tried again when its time comes, every
+/// queue_run_delay, with nothing else waking the queue manager (its
+/// master.cf wake-up is 300 s away).
+#[test]
+fn deferred_mail_is_retried_after_queue_run_delay() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let port = free_port();
+    let inst = instance(
+        "smtp-retry",
+        &format!(
+            "relayhost = [127.0.0.1]:{port}\nqueue_run_delay = 2s\nminimal_backoff_time = 2s\nmaximal_backoff_time = 4s\n"
+        ),
+    );
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["later@remote.example"],
+        BODY,
+    );
+    assert!(
+        inst.wait_log("status=deferred (connect to ", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &[]);
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok)", 1, 20 * SECOND),
+        "not retried: {}",
+        inst.maillog()
+    );
+    assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
+}
+
 #[test]
 fn closed_port_defers_then_flush_delivers() {
     if !have("smtp-sink") {

@@ -16,7 +16,9 @@
 //!   `ID: from=<…>, size=N, nrcpt=N (queue active)`, and hands each
 //!   message's recipients to the delivery agents at once. The run goes on
 //!   until nothing is left to take in and every delivery has finished;
-//!   deferred/ is scanned again every `queue_run_delay` meanwhile.
+//!   deferred/ is scanned again every `queue_run_delay` meanwhile, and
+//!   between runs too: qmgr wakes itself when the next scan is due, so
+//!   a message deferred until then is tried with nothing else happening.
 //!
 //!   Flow control (`in_flow_delay` above zero): qmgr puts a token into the
 //!   FIFO `public/flow` for each message it takes from `incoming/`, and
@@ -94,6 +96,12 @@ impl TriggerService for Qmgr {
         if let Some(m) = self.manager.as_mut() {
             m.run(flush, deferred);
         }
+    }
+
+    /// deferred/ is scanned every queue_run_delay even when nothing
+    /// triggers the queue manager.
+    fn timer(&self) -> Option<std::time::Duration> {
+        self.manager.as_ref().map(|m| m.until_deferred_scan())
     }
 }
 

@@ -107,6 +107,9 @@ pub struct Manager {
     s: Settings,
     resolver: Resolver,
     recovered: bool,
+    /// When deferred/ was last scanned: it is again every queue_run_delay,
+    /// whether or not anything else wakes the queue manager.
+    deferred_scanned: Instant,
     remover: Remover,
     /// The flow-token pipe (`public/flow`), when `in_flow_delay` is on.
     flow: Option<ipc::flow::Flow>,
@@ -223,6 +226,7 @@ impl Manager {
             flow: open_flow(cfg, &s.queue_dir),
             s,
             recovered: false,
+            deferred_scanned: Instant::now(),
         };
         // A queue manager that starts has taken nothing in yet: cleanup may go ahead.
         m.flow_update(0, true);
@@ -235,6 +239,14 @@ impl Manager {
         } else {
             0
         }
+    }
+
+    /// How long until deferred/ is due to be scanned again (the trigger
+    /// server wakes the queue manager then, if nothing else does).
+    pub fn until_deferred_scan(&self) -> Duration {
+        self.s
+            .run_delay
+            .saturating_sub(self.deferred_scanned.elapsed())
     }
 
     /// Puts messages left in active/ by a crash back into incoming/.
@@ -319,6 +331,10 @@ impl Manager {
         if !self.recovered {
             self.recover();
         }
+        let deferred_too = deferred_too || self.deferred_scanned.elapsed() >= self.s.run_delay;
+        if deferred_too || flush {
+            self.deferred_scanned = Instant::now();
+        }
         let (tx, rx) = std::sync::mpsc::channel();
         let private_dir = self.s.queue_dir.join("private");
         let timeout = self.s.agent_timeout;
@@ -343,6 +359,7 @@ impl Manager {
                 let known: HashSet<PathBuf> = deferred.iter().cloned().collect();
                 deferred.extend(due.into_iter().filter(|p| !known.contains(p)));
                 deferred_scanned = Instant::now();
+                self.deferred_scanned = deferred_scanned;
             }
             let room = active.slots.len() < self.s.active_limit
                 && active.recipients < self.s.recipient_limit;

@@ -93,12 +93,16 @@ impl Waiter {
 /// let `take` turn it into a request (None when another worker was first),
 /// report Taken, `handle` it, report Available; exit when idle for
 /// `max_idle`, after `max_use` requests, or when the master is gone.
+/// A long-running service may ask for a timer: `handle` returns how long
+/// to wait for the next request (`timer` before the first), and is called
+/// with None when that time passes without one.
 pub(crate) fn serve_loop<R>(
     ctx: &Context,
     inh: &Inherited,
     long_running: bool,
+    mut timer: Option<std::time::Duration>,
     mut take: impl FnMut(&OwnedFd) -> Option<R>,
-    mut handle: impl FnMut(R),
+    mut handle: impl FnMut(Option<R>) -> Option<std::time::Duration>,
 ) -> ! {
     let limits = ctx.limits(long_running);
     let gen = ctx.options.generation;
@@ -106,14 +110,24 @@ pub(crate) fn serve_loop<R>(
     inh.notify(gen, Status::Available);
     let mut served: u64 = 0;
     loop {
-        match waiter.wait(inh, limits.map(|l| l.0)) {
-            Wait::MasterGone | Wait::Idle => std::process::exit(0),
+        let wait = match limits {
+            Some((idle, _)) => Some(idle),
+            None => timer,
+        };
+        match waiter.wait(inh, wait) {
+            Wait::MasterGone => std::process::exit(0),
+            Wait::Idle if limits.is_none() && timer.is_some() => {
+                inh.notify(gen, Status::Taken);
+                timer = handle(None);
+                inh.notify(gen, Status::Available);
+            }
+            Wait::Idle => std::process::exit(0),
             Wait::Ready(i) => {
                 let Some(request) = take(&inh.listeners[i]) else {
                     continue;
                 };
                 inh.notify(gen, Status::Taken);
-                handle(request);
+                timer = handle(Some(request));
                 served += 1;
                 if limits.is_some_and(|(_, max_use)| served >= max_use) {
                     std::process::exit(0);
@@ -135,10 +149,12 @@ pub fn single_server<S: SingleService>(program: &'static str, mut service: S) ->
             None
         }
     };
-    serve_loop(&ctx, &inh, long_running, take, |fd| {
-        match Client::from_fd(fd) {
-            Ok(client) => service.serve(&ctx, client),
-            Err(e) => maillog::warning!("set up connection: {e}"),
+    serve_loop(&ctx, &inh, long_running, None, take, |fd| {
+        match fd.map(Client::from_fd) {
+            Some(Ok(client)) => service.serve(&ctx, client),
+            Some(Err(e)) => maillog::warning!("set up connection: {e}"),
+            None => {}
         }
+        None
     })
 }

@@ -15,8 +15,16 @@ const TRIGGER_MAX: usize = 1024;
 
 /// A service woken by trigger requests.
 pub trait TriggerService: Service {
-    /// Handles one request; `data` is what the client sent (`W` for a wake-up).
+    /// Handles one request; `data` is what the client sent (`W` for a
+    /// wake-up), empty when the service's own [`TriggerService::timer`]
+    /// ran out.
     fn wakeup(&mut self, ctx: &Context, data: &[u8]);
+
+    /// For a long-running service: how long to wait for a trigger before
+    /// waking up anyway (qmgr's queue_run_delay); None: only when triggered.
+    fn timer(&self) -> Option<Duration> {
+        None
+    }
 }
 
 fn read_trigger(fd: OwnedFd) -> Vec<u8> {
@@ -75,7 +83,9 @@ fn take_trigger(listener: &OwnedFd) -> Option<Vec<u8>> {
 pub fn trigger_server<S: TriggerService>(program: &'static str, mut service: S) -> ! {
     let (ctx, inh) = setup::start(program, &mut service);
     let long_running = service.long_running();
-    serve_loop(&ctx, &inh, long_running, take_trigger, |data| {
-        service.wakeup(&ctx, &data)
+    let timer = service.timer();
+    serve_loop(&ctx, &inh, long_running, timer, take_trigger, |data| {
+        service.wakeup(&ctx, &data.unwrap_or_default());
+        service.timer()
     })
 }
