@@ -214,6 +214,99 @@ fn deferred_mail_is_retried_after_queue_run_delay() {
     assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
 }
 
+/// Sends one message with NOTIFY=SUCCESS for its recipient.
+fn send_notify_success(port: u16, from: &str, to: &str) {
+    let script = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port})\ns.sendmail('{from}', ['{to}'], 'Subject: tell me\\r\\n\\r\\nhello\\r\\n', rcpt_options=['NOTIFY=SUCCESS'])\ns.quit()\n"
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// NOTIFY=SUCCESS through a relay, as Postfix does it: a server that
+/// offers DSN takes the request on (no notice from here); one that does
+/// not gets the message, and the sender a notice that says "relayed".
+#[test]
+fn notify_success_through_a_relay() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    // Without DSN at the relay (smtp-sink -N): the notice, relayed too.
+    let port = free_port();
+    let inst = instance(
+        "smtp-notify-relayed",
+        &format!("relayhost = [127.0.0.1]:{port}\n"),
+    );
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &["-N"]);
+    inst.start();
+    send_notify_success(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        "far@remote.example",
+    );
+    assert!(
+        wait_until(15 * SECOND, || files(&dump).len() == 2),
+        "{}",
+        inst.maillog()
+    );
+    let texts: Vec<String> = files(&dump)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("dump"))
+        .collect();
+    let notice = texts
+        .iter()
+        .find(|t| t.contains("Successful Mail Delivery Report"))
+        .expect("a success notice");
+    assert!(notice.contains("Action: relayed\n"), "{notice}");
+    assert!(notice.contains("Remote-MTA: dns; 127.0.0.1\n"), "{notice}");
+    assert!(
+        notice.contains("Diagnostic-Code: smtp; 250 2.0.0 Ok"),
+        "{notice}"
+    );
+    assert!(inst
+        .maillog()
+        .contains("sender delivery status notification"));
+
+    // A relay that offers DSN gets NOTIFY=SUCCESS and sends the notice.
+    let port = free_port();
+    let inst = instance(
+        "smtp-notify-passed",
+        &format!("relayhost = [127.0.0.1]:{port}\n"),
+    );
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &[]);
+    inst.start();
+    send_notify_success(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        "far@remote.example",
+    );
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok)", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
+    let text = std::fs::read_to_string(&files(&dump)[0]).expect("dump");
+    assert!(text.contains("NOTIFY=SUCCESS"), "{text}");
+    std::thread::sleep(2 * SECOND);
+    assert!(
+        !inst.maillog().contains("delivery status notification"),
+        "no notice from here: {}",
+        inst.maillog()
+    );
+    assert_eq!(files(&dump).len(), 1);
+}
+
 #[test]
 fn closed_port_defers_then_flush_delivers() {
     if !have("smtp-sink") {

@@ -42,14 +42,34 @@ fn intro(kind: Kind) -> (&'static str, &'static str) {
     }
 }
 
-/// `smtp; 550 …` for remote replies, `X-Postfix; …` for local reasons, as Postfix writes them.
+/// `smtp; 550 …` with the server's own reply for remote replies,
+/// `X-Postfix; …` for local reasons, as Postfix writes them.
 fn diagnostic(e: &Entry) -> String {
     let r = e.reason.trim();
     if let Some(pos) = r.find(" said: ") {
-        format!("smtp; {}", &r[pos + 7..])
+        let reply = &r[pos + 7..];
+        // "… (in reply to RCPT TO command)" is for people, not the DSN.
+        let reply = match reply.rfind(" (in reply to ") {
+            Some(end) if reply.ends_with(')') => &reply[..end],
+            _ => reply,
+        };
+        format!("smtp; {reply}")
+    } else if remote_mta(e).is_some()
+        && r.len() > 3
+        && r.as_bytes()[..3].iter().all(u8::is_ascii_digit)
+    {
+        // A remote server's answer to the message, as it gave it.
+        format!("smtp; {r}")
     } else {
         format!("X-Postfix; {r}")
     }
+}
+
+/// The remote server's name for `Remote-MTA:`: the host of a relay
+/// `host[address]:port`; none for local, virtual, none and the like.
+fn remote_mta(e: &Entry) -> Option<&str> {
+    let (host, _) = e.relay.split_once('[')?;
+    (!host.is_empty()).then_some(host)
 }
 
 /// The whole notice, with LF line ends.
@@ -105,12 +125,13 @@ pub fn compose(r: &Report) -> String {
         let action = match r.kind {
             Kind::Failure => "failed",
             Kind::Delay => "delayed",
+            Kind::Success if e.action == "relayed" => "relayed",
             Kind::Success => "delivered",
         };
         m.push_str(&format!("Action: {action}\n"));
         m.push_str(&format!("Status: {}\n", e.status));
-        if !e.relay.is_empty() && e.relay != "none" && e.relay != "local" {
-            m.push_str(&format!("Remote-MTA: dns; {}\n", e.relay));
+        if let Some(host) = remote_mta(e) {
+            m.push_str(&format!("Remote-MTA: dns; {host}\n"));
         }
         m.push_str(&format!("Diagnostic-Code: {}\n", diagnostic(e)));
         if r.kind == Kind::Delay {
@@ -170,5 +191,33 @@ mod tests {
         assert!(text.contains("Original-Envelope-Id: xyz\n"));
         assert!(text.contains("Content-Type: message/rfc822\nContent-Transfer-Encoding: 8bit\n\nSubject: hi\n\nbody\n"));
         assert!(text.ends_with("--\n"));
+    }
+
+    #[test]
+    fn remote_replies_are_given_as_the_server_gave_them() {
+        let remote = |reason: &str, relay: &str| Entry {
+            reason: reason.into(),
+            relay: relay.into(),
+            ..Entry::default()
+        };
+        let e = remote(
+            "host mx.example.org[192.0.2.1] said: 550 5.1.1 <a@example.org>: Recipient address rejected (in reply to RCPT TO command)",
+            "mx.example.org[192.0.2.1]:25",
+        );
+        assert_eq!(
+            diagnostic(&e),
+            "smtp; 550 5.1.1 <a@example.org>: Recipient address rejected"
+        );
+        assert_eq!(remote_mta(&e), Some("mx.example.org"));
+        let e = remote(
+            "250 2.0.0 Ok: queued as 4Xk",
+            "mx.example.org[192.0.2.1]:25",
+        );
+        assert_eq!(diagnostic(&e), "smtp; 250 2.0.0 Ok: queued as 4Xk");
+        for relay in ["local", "virtual", "none", ""] {
+            let e = remote("delivered to maildir", relay);
+            assert_eq!(remote_mta(&e), None, "{relay}");
+            assert_eq!(diagnostic(&e), "X-Postfix; delivered to maildir");
+        }
     }
 }

@@ -61,6 +61,19 @@ pub enum Outcome {
     Bounced,
 }
 
+/// Where a sent recipient's delivery ended, for NOTIFY=SUCCESS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Success {
+    /// In a mailbox (or a file, a command) here: the notice says delivered.
+    #[default]
+    Delivered,
+    /// Handed to a server that does not do DSN: the notice says relayed.
+    Relayed,
+    /// Handed to a server that took the NOTIFY request on: no notice
+    /// from here (that server, or the next, sends it).
+    PassedOn,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RcptResult {
     pub outcome: Outcome,
@@ -70,6 +83,8 @@ pub struct RcptResult {
     pub relay: String,
     /// The text after status=… in parentheses.
     pub reason: String,
+    /// For a sent recipient: where its delivery ended.
+    pub success: Success,
 }
 
 /// The agent's answer: one result per recipient, in request order.
@@ -178,7 +193,12 @@ impl Response {
                 Outcome::Deferred => 1,
                 Outcome::Bounced => 2,
             };
-            e = e.u8(o).str(&r.dsn).str(&r.relay).str(&r.reason);
+            let success = match r.success {
+                Success::Delivered => 0,
+                Success::Relayed => 1,
+                Success::PassedOn => 2,
+            };
+            e = e.u8(o).str(&r.dsn).str(&r.relay).str(&r.reason).u8(success);
         }
         (RESPONSE, e.finish())
     }
@@ -220,11 +240,18 @@ impl Response {
             }
             let relay = d.str("relay")?.to_string();
             let reason = d.str("reason")?.to_string();
+            let success = match d.u8("success")? {
+                0 => Success::Delivered,
+                1 => Success::Relayed,
+                2 => Success::PassedOn,
+                _ => return Err(IpcError::BadField("success")),
+            };
             results.push(RcptResult {
                 outcome,
                 dsn,
                 relay,
                 reason,
+                success,
             });
         }
         d.end()?;
@@ -332,6 +359,7 @@ mod tests {
                 dsn: "5.1.1".into(),
                 relay: "local".into(),
                 reason: "unknown user".into(),
+                success: Default::default(),
             }],
         };
         let (k, p) = resp.encode();
@@ -346,6 +374,7 @@ mod tests {
                 dsn: "5.0.0".into(),
                 relay: "x".into(),
                 reason: String::new(),
+                success: Default::default(),
             }],
         };
         let (k, p) = wrong.encode();

@@ -135,6 +135,7 @@ fn reply(relay: &str, v: Verdict) -> RcptResult {
         dsn: v.dsn,
         relay: relay.into(),
         reason: v.text,
+        success: delivery::Success::Delivered,
     }
 }
 

@@ -40,6 +40,7 @@ fn unavailable(n: usize, reason: &str) -> Vec<RcptResult> {
             dsn: "4.3.0".into(),
             relay: "none".into(),
             reason: reason.into(),
+            success: Default::default(),
         })
         .collect()
 }

@@ -524,6 +524,7 @@ impl Manager {
                     dsn: "4.3.0".into(),
                     relay: "none".into(),
                     reason: format!("address resolver failure: {e}"),
+                    success: Default::default(),
                 }),
                 Ok(route) => match route.transport.as_str() {
                     "error" => {
@@ -533,6 +534,7 @@ impl Manager {
                             dsn,
                             relay: "none".into(),
                             reason: text,
+                            success: Default::default(),
                         })
                     }
                     "retry" => {
@@ -542,6 +544,7 @@ impl Manager {
                             dsn,
                             relay: "none".into(),
                             reason: text,
+                            success: Default::default(),
                         })
                     }
                     "discard" => Some(RcptResult {
@@ -549,6 +552,7 @@ impl Manager {
                         dsn: "2.0.0".into(),
                         relay: "none".into(),
                         reason: format!("discarded: {}", route.nexthop),
+                        success: Default::default(),
                     }),
                     _ => None,
                 },
@@ -669,16 +673,22 @@ impl Manager {
                 reason: res.reason.clone(),
                 time: t as u64,
             };
-            match res.outcome {
-                // NOTIFY=SUCCESS: the sender gets a delivery report.
-                Outcome::Sent if r.rcpt.notify & ipc::cleanup::notify::SUCCESS != 0 => delivered
-                    .push(Entry {
-                        action: "delivered".into(),
-                        ..entry
-                    }),
-                Outcome::Sent => {}
-                Outcome::Deferred => deferred.push(entry),
-                Outcome::Bounced => bounced.push(entry),
+            let wants_success = r.rcpt.notify & ipc::cleanup::notify::SUCCESS != 0;
+            match (res.outcome, res.success) {
+                // NOTIFY=SUCCESS: the sender gets a delivery report, unless
+                // the next server took the request on (it offered DSN).
+                (Outcome::Sent, delivery::Success::PassedOn) => {}
+                (Outcome::Sent, success) if wants_success => delivered.push(Entry {
+                    action: if success == delivery::Success::Relayed {
+                        "relayed".into()
+                    } else {
+                        "delivered".into()
+                    },
+                    ..entry
+                }),
+                (Outcome::Sent, _) => {}
+                (Outcome::Deferred, _) => deferred.push(entry),
+                (Outcome::Bounced, _) => bounced.push(entry),
             }
         }
         let q = &self.s.queue_dir;

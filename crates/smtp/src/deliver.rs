@@ -317,6 +317,9 @@ pub struct Verdict {
     pub dsn: String,
     pub relay: String,
     pub text: String,
+    /// For a sent recipient: did the server take NOTIFY on (it offered
+    /// DSN), or is it only relayed (LMTP: delivered)?
+    pub success: delivery::Success,
 }
 
 impl Verdict {
@@ -331,6 +334,7 @@ impl Verdict {
             dsn: dsn.to_string(),
             relay: relay.to_string(),
             text: text.into(),
+            success: delivery::Success::Delivered,
         }
     }
 
@@ -1061,9 +1065,19 @@ impl Job<'_> {
         for chunk in msg.wire.chunks(64 * 1024) {
             conn.send(chunk, Stage::Body, t.data_xfer)?;
         }
+        // A server that offered DSN sends the success notices from here
+        // on; one that did not only relays (Postfix's "relayed"); an LMTP
+        // server delivers.
+        let success = match (self.s.proto, caps.dsn) {
+            (Protocol::Lmtp, _) => delivery::Success::Delivered,
+            (Protocol::Smtp, true) => delivery::Success::PassedOn,
+            (Protocol::Smtp, false) => delivery::Success::Relayed,
+        };
         let verdict = |conn: &Conn, end: &Reply| {
             if end.is_positive() {
-                Verdict::new(&reply_dsn(end), &conn.relay, printable(&end.to_string()))
+                let mut v = Verdict::new(&reply_dsn(end), &conn.relay, printable(&end.to_string()));
+                v.success = success;
+                v
             } else {
                 said(conn, end, Stage::Dot)
             }
@@ -1132,6 +1146,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             dsn: v.dsn,
             relay: v.relay,
             reason: v.text,
+            success: v.success,
         });
     }
     Response { results }

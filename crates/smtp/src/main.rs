@@ -33,7 +33,9 @@
 //!     PIPELINING (MAIL, all RCPTs and DATA in one write), SIZE (a message
 //!     over the server's limit bounces without being sent), 8BITMIME,
 //!     SMTPUTF8 (a message that needs it bounces at a server without it),
-//!     DSN (RET, ENVID, NOTIFY, ORCPT passed on), AUTH PLAIN or LOGIN with
+//!     DSN (RET, ENVID, NOTIFY, ORCPT passed on: a NOTIFY=SUCCESS notice
+//!     is then the server's to send; a server without DSN gets the mail
+//!     and the sender a notice that it was relayed), AUTH PLAIN or LOGIN with
 //!     the credentials `smtp_sasl_password_maps` holds for the next hop
 //!     (`[smtp.provider.example]:587 user:password`). Lines longer than
 //!     `smtp_line_length_limit` are broken with CRLF and a space.
