@@ -185,19 +185,24 @@ impl Settings {
             cfg.str(pick(&p::SMTP_TLS_POLICY_MAPS, &p::LMTP_TLS_POLICY_MAPS)),
             &maps::Ctx::new(),
         );
-        let ca = cfg
-            .str(pick(&p::SMTP_TLS_CAFILE, &p::LMTP_TLS_CAFILE))
-            .trim()
-            .to_string();
+        let configured = |param| {
+            Some(cfg.str(param).trim())
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let anchors = tls::Anchors {
+            ca_file: configured(pick(&p::SMTP_TLS_CAFILE, &p::LMTP_TLS_CAFILE)),
+            ca_path: configured(pick(&p::SMTP_TLS_CAPATH, &p::LMTP_TLS_CAPATH)),
+            append_default: cfg.bool(&p::TLS_APPEND_DEFAULT_CA),
+        };
         let client = |verify| {
             if tls_level == TlsLevel::None && tls_policy.is_empty() {
                 return Err("TLS is not enabled".to_string());
             }
-            tls::ClientTls::new(verify, (!ca.is_empty()).then(|| std::path::Path::new(&ca)))
-                .map_err(|e| {
-                    maillog::warning!("TLS client set-up: {e}");
-                    e.to_string()
-                })
+            tls::ClientTls::new(verify, &anchors).map_err(|e| {
+                maillog::warning!("TLS client set-up: {e}");
+                e.to_string()
+            })
         };
         let tls_opportunistic = client(tls::Verify::None);
         let tls_verified = client(tls::Verify::Required);

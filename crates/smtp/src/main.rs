@@ -27,7 +27,9 @@
 //!   * ESMTP: EHLO (HELO when EHLO is refused), STARTTLS as
 //!     `smtp_tls_security_level` or `smtp_tls_policy_maps` (by next hop)
 //!     say: none, may (a failed handshake is retried in plaintext),
-//!     encrypt, verify/secure (a trusted certificate for the host name);
+//!     encrypt, verify/secure (a certificate for the host name from a CA
+//!     in `smtp_tls_CAfile` or `smtp_tls_CApath`, or the bundled public
+//!     roots when neither is set or `tls_append_default_CA` says so);
 //!     with `smtp_tls_wrappermode` TLS from the first byte instead (SMTPS,
 //!     a provider's port 465), required whatever the level,
 //!     PIPELINING (MAIL, all RCPTs and DATA in one write), SIZE (a message
@@ -82,7 +84,7 @@
 //!   smtp_address_preference, dns_resolver_address
 //!   (mailsuite extension),
 //!   smtp_tls_security_level, smtp_tls_policy_maps, smtp_tls_CAfile,
-//!   smtp_tls_wrappermode,
+//!   smtp_tls_CApath, tls_append_default_CA, smtp_tls_wrappermode,
 //!   smtp_use_tls, smtp_line_length_limit,
 //!   smtp_enforce_tls, smtp_sasl_auth_enable, smtp_sasl_password_maps,
 //!   smtp_sasl_security_options, smtp_sasl_tls_security_options,

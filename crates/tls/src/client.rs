@@ -1,7 +1,10 @@
 //! The client side, for the SMTP client's STARTTLS.
 //!
-//! [`ClientTls`] holds the trust anchors (the bundled Mozilla roots from
-//! `webpki-roots`, plus `smtp_tls_CAfile`) and a [`Verify`] mode:
+//! [`ClientTls`] holds the trust anchors ([`Anchors`]: `smtp_tls_CAfile`
+//! and `smtp_tls_CApath` when set, with the bundled Mozilla roots of
+//! `webpki-roots` only under `tls_append_default_CA`, as Postfix appends
+//! the system's; the bundled roots alone when neither is set) and a
+//! [`Verify`] mode:
 //!
 //! * [`Verify::None`] (security levels `may` and `encrypt`): any
 //!   certificate is accepted for the handshake, as Postfix does at those
@@ -17,7 +20,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How strictly the server's certificate is checked.
@@ -97,20 +100,60 @@ fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
     ServerName::try_from(h.to_string()).map_err(|e| TlsError::Config(format!("{host}: {e}")))
 }
 
-impl ClientTls {
-    /// The bundled public roots, plus the certificates in `ca_file` when
-    /// given (`smtp_tls_CAfile`).
-    pub fn new(verify: Verify, ca_file: Option<&Path>) -> Result<ClientTls, TlsError> {
+/// Where the trusted CA certificates come from.
+#[derive(Debug, Clone, Default)]
+pub struct Anchors {
+    /// `smtp_tls_CAfile`: a PEM file of CA certificates.
+    pub ca_file: Option<PathBuf>,
+    /// `smtp_tls_CApath`: a directory of them (each file's certificates;
+    /// files that hold none, such as OpenSSL's hash links to non-PEM
+    /// files, are passed over).
+    pub ca_path: Option<PathBuf>,
+    /// `tls_append_default_CA`: the bundled roots too.
+    pub append_default: bool,
+}
+
+impl Anchors {
+    fn roots(&self) -> Result<RootCertStore, TlsError> {
         let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = ca_file {
-            for c in read_certs(path)? {
+        let add = |roots: &mut RootCertStore, path: &Path, certs: Vec<CertificateDer<'static>>| {
+            for c in certs {
                 roots.add(c).map_err(|e| TlsError::File {
                     path: path.to_path_buf(),
                     problem: e.to_string(),
                 })?;
             }
+            Ok::<(), TlsError>(())
+        };
+        if let Some(path) = &self.ca_file {
+            add(&mut roots, path, read_certs(path)?)?;
         }
+        if let Some(dir) = &self.ca_path {
+            let entries = std::fs::read_dir(dir).map_err(|e| TlsError::File {
+                path: dir.clone(),
+                problem: e.to_string(),
+            })?;
+            let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            files.sort();
+            for f in files.iter().filter(|f| f.is_file()) {
+                // Other files live there too (OpenSSL's c_rehash links).
+                if let Ok(certs) = read_certs(f) {
+                    let _ = add(&mut roots, f, certs);
+                }
+            }
+        }
+        let configured = self.ca_file.is_some() || self.ca_path.is_some();
+        if !configured || self.append_default {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        Ok(roots)
+    }
+}
+
+impl ClientTls {
+    /// The anchors `anchors` says, checked as `verify` says.
+    pub fn new(verify: Verify, anchors: &Anchors) -> Result<ClientTls, TlsError> {
+        let roots = anchors.roots()?;
         let provider = provider();
         let checker =
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -178,9 +221,18 @@ mod tests {
         (c, k)
     }
 
-    fn run(verify: Verify, ca: bool, host: &str) -> Result<bool, TlsError> {
+    /// Where the test's server certificate is trusted from.
+    #[derive(Debug, Clone, Copy)]
+    enum Trust {
+        Bundled,
+        CaFile,
+        /// A directory with the certificate and a file that holds none.
+        CaPath,
+    }
+
+    fn run(verify: Verify, trust: Trust, host: &str) -> Result<bool, TlsError> {
         let dir = std::env::temp_dir().join(format!(
-            "tls-client-{}-{:?}-{ca}-{host}",
+            "tls-client-{}-{:?}-{trust:?}-{host}",
             std::process::id(),
             verify
         ));
@@ -194,7 +246,24 @@ mod tests {
                 let _ = s.flush();
             }
         });
-        let client = ClientTls::new(verify, ca.then_some(c.as_path())).unwrap();
+        let anchors = match trust {
+            Trust::Bundled => Anchors::default(),
+            Trust::CaFile => Anchors {
+                ca_file: Some(c.clone()),
+                ..Anchors::default()
+            },
+            Trust::CaPath => {
+                let certs = dir.join("certs");
+                std::fs::create_dir_all(&certs).unwrap();
+                std::fs::copy(&c, certs.join("mx.pem")).unwrap();
+                std::fs::write(certs.join("README"), "not a certificate\n").unwrap();
+                Anchors {
+                    ca_path: Some(certs),
+                    ..Anchors::default()
+                }
+            }
+        };
+        let client = ClientTls::new(verify, &anchors).unwrap();
         let r = client.connect(a, host).map(|(mut s, trusted)| {
             let mut buf = [0u8; 5];
             s.read_exact(&mut buf).unwrap();
@@ -209,14 +278,41 @@ mod tests {
 
     #[test]
     fn opportunistic_accepts_anything_and_says_whether_trusted() {
-        assert!(!run(Verify::None, false, "mx.example.test").unwrap());
-        assert!(run(Verify::None, true, "mx.example.test").unwrap());
-        assert!(!run(Verify::None, true, "other.example.test").unwrap());
+        assert!(!run(Verify::None, Trust::Bundled, "mx.example.test").unwrap());
+        assert!(run(Verify::None, Trust::CaFile, "mx.example.test").unwrap());
+        assert!(!run(Verify::None, Trust::CaFile, "other.example.test").unwrap());
     }
 
     #[test]
     fn required_verification_refuses_unknown_issuers() {
-        assert!(run(Verify::Required, false, "mx.example.test").is_err());
-        assert!(run(Verify::Required, true, "mx.example.test").unwrap());
+        assert!(run(Verify::Required, Trust::Bundled, "mx.example.test").is_err());
+        assert!(run(Verify::Required, Trust::CaFile, "mx.example.test").unwrap());
+        assert!(run(Verify::Required, Trust::CaPath, "mx.example.test").unwrap());
+    }
+
+    #[test]
+    fn configured_anchors_replace_the_bundled_roots_unless_appended() {
+        let bundled = Anchors::default().roots().unwrap().len();
+        assert!(bundled > 100, "{bundled}");
+        let dir = std::env::temp_dir().join(format!("tls-anchors-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (c, _) = self_signed(&dir);
+        let mut a = Anchors {
+            ca_file: Some(c),
+            ..Anchors::default()
+        };
+        assert_eq!(a.roots().unwrap().len(), 1, "smtp_tls_CAfile alone");
+        a.append_default = true;
+        assert_eq!(
+            a.roots().unwrap().len(),
+            bundled + 1,
+            "tls_append_default_CA"
+        );
+        a.ca_file = Some(dir.join("missing.pem"));
+        assert!(
+            a.roots().is_err(),
+            "a CAfile that cannot be read is an error"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -15,7 +15,7 @@
 //! readable by root only); the handshake runs after it.
 
 mod client;
-pub use client::{ClientStream, ClientTls, Verify};
+pub use client::{Anchors, ClientStream, ClientTls, Verify};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
