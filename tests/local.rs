@@ -304,7 +304,14 @@ fn a_bounce_comes_back_to_a_local_sender() {
         return;
     }
     let user = SystemUser::new("bo");
-    let inst = instance("local-bounce", "home_mailbox = Maildir/\n");
+    // The postmaster (here the same user) gets a copy of bounces too.
+    let inst = instance(
+        "local-bounce",
+        &format!(
+            "home_mailbox = Maildir/\nnotify_classes = bounce, resource, software\nbounce_notice_recipient = {}@localhost\n",
+            user.name
+        ),
+    );
     newaliases(&inst, "# none\n");
     inst.start();
     let mut child = Command::new(inst.bin.join("sendmail"))
@@ -329,11 +336,33 @@ fn a_bounce_comes_back_to_a_local_sender() {
     assert!(child.wait().expect("wait").success());
     let new = user.home.join("Maildir/new");
     assert!(
-        wait_until(20 * SECOND, || files(&new).len() == 1),
+        wait_until(20 * SECOND, || files(&new).len() == 2),
         "{}",
         inst.maillog()
     );
-    let text = std::fs::read_to_string(&files(&new)[0]).expect("read");
+    let texts: Vec<String> = files(&new)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("read"))
+        .collect();
+    let copy = texts
+        .iter()
+        .find(|t| t.contains("Subject: Postmaster Copy: Undelivered Mail\n"))
+        .expect("the postmaster's copy");
+    assert!(copy.starts_with("Return-Path: <double-bounce@"), "{copy}");
+    assert!(
+        copy.contains("Content-Type: text/rfc822-headers\n"),
+        "{copy}"
+    );
+    assert!(
+        copy.contains("\nSubject: lost\n") && !copy.contains("where did it go"),
+        "headers only: {copy}"
+    );
+    assert!(inst.wait_log("postmaster non-delivery notification: ", 1, 5 * SECOND));
+    let text = texts
+        .iter()
+        .find(|t| t.contains("Subject: Undelivered Mail Returned to Sender\n"))
+        .expect("the sender's notice")
+        .clone();
     assert!(text.starts_with("Return-Path: <>\n"), "{text}");
     assert!(
         text.contains("Subject: Undelivered Mail Returned to Sender\n"),

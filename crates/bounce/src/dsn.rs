@@ -10,6 +10,8 @@ use queue::logs::Entry;
 /// What a notice is about.
 pub struct Report<'a> {
     pub kind: Kind,
+    /// The postmaster's copy (`notify_classes`): its own subject.
+    pub postmaster: bool,
     pub queue_id: &'a str,
     pub myhostname: &'a str,
     pub mail_name: &'a str,
@@ -75,6 +77,12 @@ fn remote_mta(e: &Entry) -> Option<&str> {
 /// The whole notice, with LF line ends.
 pub fn compose(r: &Report) -> String {
     let (subject, text) = intro(r.kind);
+    // Postfix's postmaster subjects.
+    let subject = match (r.postmaster, r.kind) {
+        (true, Kind::Delay) => "Postmaster Warning: Delayed Mail",
+        (true, _) => "Postmaster Copy: Undelivered Mail",
+        (false, _) => subject,
+    };
     let boundary = format!("{}.{}/{}", r.queue_id, r.now, r.myhostname);
     let mut m = String::new();
     m.push_str(&format!(
@@ -172,6 +180,7 @@ mod tests {
         }];
         let text = compose(&Report {
             kind: Kind::Failure,
+            postmaster: false,
             queue_id: "4jWjSX5zbPz1T1JY",
             myhostname: "mail.example.test",
             mail_name: "mailsuite",

@@ -20,13 +20,23 @@
 //!   double bounce goes to `2bounce_notice_recipient` when `notify_classes`
 //!   contains `2bounce`, and is otherwise only logged.
 //!
+//!   The postmaster gets copies as `notify_classes` asks, with the
+//!   message's headers only, from `double_bounce_sender`: failures
+//!   (`bounce`: "Postmaster Copy: Undelivered Mail" to
+//!   `bounce_notice_recipient`), delays (`delay`: "Postmaster Warning:
+//!   Delayed Mail" to `delay_notice_recipient`) and double bounces
+//!   (`2bounce`), logged `ID: postmaster non-delivery notification: NEWID`
+//!   (or `postmaster delay notification`).
+//!
 //! SECURITY
 //!   Runs as `mail_owner`. Reads the queue file and the bounce log of the
 //!   message qmgr names (validated IDs and queue names only).
 //!
 //! CONFIGURATION PARAMETERS
 //!   myhostname, mail_name, bounce_size_limit, notify_classes,
-//!   2bounce_notice_recipient, hash_queue_names, hash_queue_depth,
+//!   2bounce_notice_recipient, bounce_notice_recipient,
+//!   delay_notice_recipient, double_bounce_sender, hash_queue_names,
+//!   hash_queue_depth,
 //!   cleanup_service_name.
 //!
 //! FILES
@@ -47,7 +57,21 @@ struct Bounce;
 
 impl Service for Bounce {}
 
-/// Builds and submits the notice; Ok(None) when nothing needed sending.
+/// Who gets one notice, from whom, and how it is logged.
+struct Addressee {
+    recipient: String,
+    /// The envelope sender: null for the sender's notice (it must not
+    /// bounce back), `double_bounce_sender` for the postmaster's.
+    from: String,
+    /// A postmaster copy: its own subject, the message's headers only.
+    postmaster: bool,
+}
+
+/// Builds and submits the notices; Ok(None) when nothing needed sending.
+/// The sender gets one (unless the sender is null); the postmaster gets
+/// a copy of failures and delays when `notify_classes` names `bounce` or
+/// `delay`, and the failure of a notice itself (a double bounce) under
+/// `2bounce`.
 fn notify(ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
     let cfg = &ctx.config;
     let queue_dir = ctx.queue_dir();
@@ -79,56 +103,103 @@ fn notify(ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
     if entries.is_empty() {
         return Ok(None);
     }
+    let classes = cfg.list(&p::NOTIFY_CLASSES);
+    let class = |c: &str| classes.iter().any(|x| x == c);
+    let postmaster = |param: &params::Param| Addressee {
+        recipient: cfg.str(param).to_string(),
+        from: cfg.str(&p::DOUBLE_BOUNCE_SENDER).to_string(),
+        postmaster: true,
+    };
     let sender = qf.envelope.sender.clone();
-    let mut recipient = sender.clone();
+    let mut to = Vec::new();
     if sender.is_empty() {
-        if !cfg.list(&p::NOTIFY_CLASSES).iter().any(|c| c == "2bounce") {
+        if n.kind == Kind::Failure && class("2bounce") {
+            to.push(postmaster(&p::DOUBLE_BOUNCE_NOTICE_RECIPIENT));
+        } else {
             maillog::info!(
                 "{}: undeliverable bounce discarded (the sender is null)",
                 n.queue_id
             );
             return Ok(None);
         }
-        recipient = cfg.str(&p::DOUBLE_BOUNCE_NOTICE_RECIPIENT).to_string();
+    } else {
+        to.push(Addressee {
+            recipient: sender.clone(),
+            from: String::new(),
+            postmaster: false,
+        });
+        match n.kind {
+            Kind::Failure if class("bounce") => to.push(postmaster(&p::BOUNCE_NOTICE_RECIPIENT)),
+            Kind::Delay if class("delay") => to.push(postmaster(&p::DELAY_NOTICE_RECIPIENT)),
+            _ => {}
+        }
     }
-    let limit = cfg.size(&p::BOUNCE_SIZE_LIMIT) as usize;
-    let headers_only = qf.envelope.dsn_ret == Some(queue::DsnRet::Hdrs);
-    let mut original = qf.content_bytes(b"\n").map_err(|e| e.to_string())?;
-    if headers_only {
-        let end = original
+    let whole = qf.content_bytes(b"\n").map_err(|e| e.to_string())?;
+    let headers = {
+        let end = whole
             .windows(2)
             .position(|w| w == b"\n\n")
             .map(|i| i + 1)
-            .unwrap_or(original.len());
-        original.truncate(end);
-    } else if limit > 0 && original.len() > limit {
-        original.truncate(limit);
+            .unwrap_or(whole.len());
+        &whole[..end]
+    };
+    let limit = cfg.size(&p::BOUNCE_SIZE_LIMIT) as usize;
+    let mut first = None;
+    for a in &to {
+        let headers_only = a.postmaster || qf.envelope.dsn_ret == Some(queue::DsnRet::Hdrs);
+        let original = if headers_only {
+            headers
+        } else if limit > 0 && whole.len() > limit {
+            &whole[..limit]
+        } else {
+            &whole[..]
+        };
+        let text = dsn::compose(&dsn::Report {
+            kind: n.kind,
+            postmaster: a.postmaster,
+            queue_id: &n.queue_id,
+            myhostname: cfg.str(&p::MYHOSTNAME),
+            mail_name: cfg.str(&p::MAIL_NAME),
+            sender: &sender,
+            recipient: &a.recipient,
+            arrival: qf.envelope.arrival.sec as i64,
+            envid: qf.envelope.dsn_envid.as_deref(),
+            entries: &entries,
+            original,
+            headers_only,
+            now: util::time::now(),
+        });
+        let id = submit(cfg, &queue_dir, a, &text)?;
+        let who = if a.postmaster { "postmaster" } else { "sender" };
+        let what = match n.kind {
+            Kind::Failure => "non-delivery notification",
+            Kind::Delay => "delay notification",
+            Kind::Success => "delivery status notification",
+        };
+        maillog::info!("{}: {who} {what}: {id}", n.queue_id);
+        first.get_or_insert(id);
     }
-    let text = dsn::compose(&dsn::Report {
-        kind: n.kind,
-        queue_id: &n.queue_id,
-        myhostname: cfg.str(&p::MYHOSTNAME),
-        mail_name: cfg.str(&p::MAIL_NAME),
-        sender: &sender,
-        recipient: &recipient,
-        arrival: qf.envelope.arrival.sec as i64,
-        envid: qf.envelope.dsn_envid.as_deref(),
-        entries: &entries,
-        original: &original,
-        headers_only,
-        now: util::time::now(),
-    });
-    let socket = ipc::cleanup::socket_path(&queue_dir, cfg.str(&p::CLEANUP_SERVICE_NAME));
+    Ok(first)
+}
+
+/// Hands one notice to cleanup; returns its queue ID.
+fn submit(
+    cfg: &params::Config,
+    queue_dir: &std::path::Path,
+    a: &Addressee,
+    text: &str,
+) -> Result<String, String> {
+    let socket = ipc::cleanup::socket_path(queue_dir, cfg.str(&p::CLEANUP_SERVICE_NAME));
     let mut c = Client::connect(&socket, Duration::from_secs(300)).map_err(|e| e.to_string())?;
     let id = c
         .open(Source::Internal, flags::NO_CHECKS)
         .map_err(|e| e.to_string())?;
     c.envelope(Envelope {
-        sender: String::new(),
+        sender: a.from.clone(),
         arrival: util::time::now().max(0) as u64,
         attributes: vec![("uid".into(), "0".into())],
         recipients: vec![Recipient {
-            address: recipient,
+            address: a.recipient.clone(),
             orcpt: None,
             notify: ipc::cleanup::notify::NEVER,
         }],
@@ -137,15 +208,7 @@ fn notify(ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
     .map_err(|e| e.to_string())?;
     c.content(text.as_bytes()).map_err(|e| e.to_string())?;
     match c.end().map_err(|e| e.to_string())? {
-        (Status::Queued, _) | (Status::Discarded, _) => {
-            let what = match n.kind {
-                Kind::Failure => "sender non-delivery notification",
-                Kind::Delay => "sender delay notification",
-                Kind::Success => "sender delivery status notification",
-            };
-            maillog::info!("{}: {what}: {id}", n.queue_id);
-            Ok(Some(id))
-        }
+        (Status::Queued, _) | (Status::Discarded, _) => Ok(id),
         (_, text) => Err(format!("cleanup refused the notice: {text}")),
     }
 }
