@@ -2,7 +2,7 @@
 //! answers with a temporary error, nothing partial is left in the queue,
 //! and mail flows again when space returns.
 
-use kit::{is_root, wait_until, Instance};
+use kit::{is_root, wait_until, Instance, SystemUser};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -110,6 +110,116 @@ fn a_full_queue_file_system_defers_and_recovers() {
         std::fs::remove_file(f).expect("remove");
     }
     assert_eq!(send(port, 300_000), "250");
+}
+
+/// Mounts a tmpfs of `size` on `dir`; false where that cannot be done.
+fn mount_tmpfs(dir: &Path, size: &str) -> bool {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size},mode=755"),
+            "tmpfs",
+        ])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The disk fills during a run, with the queue manager and local delivery
+/// running: the mailboxes' file system fills, so deliveries wait in the
+/// queue (deferred, "No space left on device"); when space returns they
+/// are delivered, every message that got a 250 exactly once.
+#[test]
+fn mail_waits_while_the_mailbox_disk_is_full_and_flows_when_space_returns() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs and useradd need root");
+        return;
+    }
+    let user = SystemUser::new("df");
+    let mut unmount_spool = Unmount(None);
+    let inst = Instance::new("diskfull-delivery");
+    let spool = inst.dir.join("mail");
+    if !mount_tmpfs(&spool, "600k") {
+        eprintln!("skipped: cannot mount tmpfs here");
+        return;
+    }
+    unmount_spool.0 = Some(spool.clone());
+    inst.main_cf(&format!(
+        "mynetworks = 127.0.0.0/8\nmydestination = localhost\nalias_maps =\nmail_spool_directory = {}\nminimal_backoff_time = 1s\nmaximal_backoff_time = 2s\nqueue_run_delay = 1s\n",
+        spool.display()
+    ));
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nlocal unix - n n - - local\nbounce unix - - n - 0 bounce\n",
+    );
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let rcpt = format!("{}@localhost", user.name);
+    let mut accepted = 0;
+    for i in 0..12 {
+        let script = format!(
+            "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port})\ns.sendmail('a@example.org', ['{rcpt}'], 'Subject: fill {i}\\r\\n\\r\\n' + ('x' * 76 + '\\r\\n') * 1300)\nprint('250')\ns.quit()\n"
+        );
+        let out = Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .expect("python3");
+        if String::from_utf8_lossy(&out.stdout).trim() == "250" {
+            accepted += 1;
+        }
+    }
+    assert_eq!(
+        accepted,
+        12,
+        "the queue has room: all accepted\n{}",
+        inst.maillog()
+    );
+    let mbox = spool.join(&user.name);
+    let delivered = || {
+        std::fs::read_to_string(&mbox)
+            .map(|t| t.matches("\nSubject: fill ").count())
+            .unwrap_or(0)
+    };
+    assert!(
+        inst.wait_log("No space left on device", 1, 20 * SECOND),
+        "the mailbox disk never filled\n{}",
+        inst.maillog()
+    );
+    assert!(delivered() < accepted, "{}", inst.maillog());
+    assert!(
+        inst.log_lines("status=deferred")
+            .iter()
+            .all(|l| l.contains("dsn=4.")),
+        "a full disk is temporary"
+    );
+    assert!(
+        inst.log_lines("status=bounced").is_empty(),
+        "{}",
+        inst.maillog()
+    );
+    // Space returns.
+    let grown = Command::new("mount")
+        .args(["-o", "remount,size=16m"])
+        .arg(&spool)
+        .status()
+        .expect("remount");
+    assert!(grown.success());
+    assert!(
+        wait_until(30 * SECOND, || delivered() == accepted),
+        "delivered {} of {accepted}\n{}",
+        delivered(),
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&mbox).expect("mbox");
+    for i in 0..accepted {
+        assert_eq!(
+            text.matches(&format!("\nSubject: fill {i}\n")).count(),
+            1,
+            "message {i} exactly once"
+        );
+    }
 }
 
 #[test]
