@@ -307,6 +307,52 @@ fn notify_success_through_a_relay() {
     assert_eq!(files(&dump).len(), 1);
 }
 
+/// RFC 6152: 8-bit mail to a server that does not offer 8BITMIME
+/// (smtp-sink -8) goes quoted-printable, as Postfix sends it.
+#[test]
+fn eight_bit_mail_to_a_server_without_8bitmime_goes_quoted_printable() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let port = free_port();
+    let inst = instance("smtp-7bit", &format!("relayhost = [127.0.0.1]:{port}\n"));
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &["-8"]);
+    inst.start();
+    let script = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.sendmail('sender@example.org', ['far@remote.example'], 'Subject: 8bit\\r\\nMIME-Version: 1.0\\r\\nContent-Type: text/plain; charset=utf-8\\r\\nContent-Transfer-Encoding: 8bit\\r\\n\\r\\n你好, café\\r\\n'.encode(), mail_options=['BODY=8BITMIME'])\ns.quit()\n",
+        inst.port("127.0.0.1:0")
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok)", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
+    let bytes = std::fs::read(&files(&dump)[0]).expect("dump");
+    assert!(
+        bytes.iter().all(|&b| b < 0x80),
+        "8-bit bytes reached the server"
+    );
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("Content-Transfer-Encoding: quoted-printable\n")
+            && text.contains("\n\n=E4=BD=A0=E5=A5=BD, caf=C3=A9\n"),
+        "{text}"
+    );
+    assert!(!text.contains("BODY=8BITMIME"), "{text}");
+}
+
 #[test]
 fn closed_port_defers_then_flush_delivers() {
     if !have("smtp-sink") {

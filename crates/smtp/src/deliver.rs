@@ -102,6 +102,9 @@ pub struct Settings {
     /// `smtp_tls_wrappermode`: TLS from the first byte (SMTPS, port 465),
     /// no STARTTLS.
     tls_wrapper: bool,
+    /// Not `disable_mime_output_conversion`: 8-bit mail goes to a server
+    /// without 8BITMIME quoted-printable (crate::downgrade).
+    mime_conversion: bool,
     tls_policy: MapList,
     /// For `may` and `encrypt`.
     tls_opportunistic: Result<tls::ClientTls, String>,
@@ -252,6 +255,7 @@ impl Settings {
             tls_verified,
             address_limit: usize::try_from(cfg.int(&p::SMTP_MX_ADDRESS_LIMIT)).unwrap_or(0),
             tls_wrapper: proto == Protocol::Smtp && cfg.bool(&p::SMTP_TLS_WRAPPERMODE),
+            mime_conversion: !cfg.bool(&p::DISABLE_MIME_OUTPUT_CONVERSION),
             own_addresses: [&p::INET_INTERFACES, &p::PROXY_INTERFACES]
                 .into_iter()
                 .flat_map(|param| params::netif::addresses_of(&cfg.list(param)))
@@ -957,9 +961,17 @@ impl Job<'_> {
     ) -> Result<(), ConnError> {
         let t = self.s.t.clone();
         let msg = self.msg;
+        // RFC 6152: no 8-bit content to a server that did not offer 8BITMIME.
+        let seven_bit;
+        let (wire, size) = if msg.eight_bit && !caps.eightbitmime && self.s.mime_conversion {
+            seven_bit = crate::downgrade::to_7bit_wire(&msg.wire);
+            (&seven_bit[..], seven_bit.len().saturating_sub(3) as u64)
+        } else {
+            (&msg.wire[..], msg.size)
+        };
         let mail = MailFrom {
             sender: (!self.req.sender.is_empty()).then(|| mailbox(&self.req.sender)),
-            size: caps.size.map(|_| msg.size),
+            size: caps.size.map(|_| size),
             body: (caps.eightbitmime && msg.eight_bit).then_some(smtp_proto::Body::EightBitMime),
             smtputf8: caps.smtputf8 && msg.smtputf8_requested,
             ret: if caps.dsn {
@@ -1067,7 +1079,7 @@ impl Job<'_> {
             self.set_all(&accepted, &v);
             return Ok(());
         }
-        for chunk in msg.wire.chunks(64 * 1024) {
+        for chunk in wire.chunks(64 * 1024) {
             conn.send(chunk, Stage::Body, t.data_xfer)?;
         }
         // A server that offered DSN sends the success notices from here

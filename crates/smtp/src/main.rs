@@ -33,7 +33,9 @@
 //!     with `smtp_tls_wrappermode` TLS from the first byte instead (SMTPS,
 //!     a provider's port 465), required whatever the level,
 //!     PIPELINING (MAIL, all RCPTs and DATA in one write), SIZE (a message
-//!     over the server's limit bounces without being sent), 8BITMIME,
+//!     over the server's limit bounces without being sent), 8BITMIME (to a
+//!     server without it 8-bit MIME parts go quoted-printable, unless
+//!     `disable_mime_output_conversion`),
 //!     SMTPUTF8 (a message that needs it bounces at a server without it),
 //!     DSN (RET, ENVID, NOTIFY, ORCPT passed on: a NOTIFY=SUCCESS notice
 //!     is then the server's to send; a server without DSN gets the mail
@@ -85,6 +87,7 @@
 //!   (mailsuite extension),
 //!   smtp_tls_security_level, smtp_tls_policy_maps, smtp_tls_CAfile,
 //!   smtp_tls_CApath, tls_append_default_CA, smtp_tls_wrappermode,
+//!   disable_mime_output_conversion,
 //!   smtp_use_tls, smtp_line_length_limit,
 //!   smtp_enforce_tls, smtp_sasl_auth_enable, smtp_sasl_password_maps,
 //!   smtp_sasl_security_options, smtp_sasl_tls_security_options,
