@@ -214,13 +214,10 @@ fn deferred_mail_is_retried_after_queue_run_delay() {
     assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
 }
 
-/// Sends one message with NOTIFY=SUCCESS for its recipient.
-fn send_notify_success(port: u16, from: &str, to: &str) {
-    let script = format!(
-        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port})\ns.sendmail('{from}', ['{to}'], 'Subject: tell me\\r\\n\\r\\nhello\\r\\n', rcpt_options=['NOTIFY=SUCCESS'])\ns.quit()\n"
-    );
+/// Runs a Python client script, which must succeed.
+fn python(script: &str) {
     let out = Command::new("python3")
-        .args(["-c", &script])
+        .args(["-c", script])
         .output()
         .expect("python3");
     assert!(
@@ -228,6 +225,13 @@ fn send_notify_success(port: u16, from: &str, to: &str) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Sends one message with NOTIFY=SUCCESS for its recipient.
+fn send_notify_success(port: u16, from: &str, to: &str) {
+    python(&format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port})\ns.sendmail('{from}', ['{to}'], 'Subject: tell me\\r\\n\\r\\nhello\\r\\n', rcpt_options=['NOTIFY=SUCCESS'])\ns.quit()\n"
+    ));
 }
 
 /// NOTIFY=SUCCESS through a relay, as Postfix does it: a server that
@@ -320,19 +324,10 @@ fn eight_bit_mail_to_a_server_without_8bitmime_goes_quoted_printable() {
     let dump = inst.dir.join("sink");
     let _sink = sink(port, &dump, &["-8"]);
     inst.start();
-    let script = format!(
+    python(&format!(
         "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.sendmail('sender@example.org', ['far@remote.example'], 'Subject: 8bit\\r\\nMIME-Version: 1.0\\r\\nContent-Type: text/plain; charset=utf-8\\r\\nContent-Transfer-Encoding: 8bit\\r\\n\\r\\n你好, café\\r\\n'.encode(), mail_options=['BODY=8BITMIME'])\ns.quit()\n",
         inst.port("127.0.0.1:0")
-    );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ));
     assert!(
         inst.wait_log("status=sent (250 2.0.0 Ok)", 1, 15 * SECOND),
         "{}",
@@ -647,28 +642,39 @@ fn mx_lookup_through_a_real_dns_server() {
     assert!(!inst.maillog().contains("mx.backup.test[127.0.0.1]"));
 }
 
-#[test]
-fn starttls_to_a_second_mailsuite() {
-    // The receiving MTA: smtpd with STARTTLS into its own queue (no qmgr,
-    // so the message stays there to be looked at).
-    let remote = Instance::new("smtp-tls-remote");
-    let Some((cert, key)) = self_signed(&remote.dir, "mx.remote.example") else {
-        eprintln!("skipped: openssl missing");
-        return;
-    };
+/// The receiving MTA for the TLS tests: a second mailsuite's smtpd with a
+/// self-signed certificate for mx.remote.example (MAIN: more main.cf,
+/// OPTIONS: its master.cf -o options) into its own queue (no qmgr, so the
+/// message stays there to be looked at). None without openssl.
+fn tls_receiver(name: &str, main: &str, options: &str) -> Option<(Instance, u16)> {
+    let remote = Instance::new(name);
+    let (cert, key) = self_signed(&remote.dir, "mx.remote.example")?;
     if is_root() {
         for f in [&cert, &key] {
             std::os::unix::fs::chown(f, Some(65534), Some(65534)).expect("chown");
         }
     }
     remote.main_cf(&format!(
-        "alias_maps =\nmynetworks = 127.0.0.0/8\nsmtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        "alias_maps =\nmynetworks = 127.0.0.0/8\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n{main}",
         cert.display(),
         key.display()
     ));
-    remote.master_cf("127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\n");
+    remote.master_cf(&format!(
+        "127.0.0.1:0 inet n - n - - smtpd{options}\ncleanup unix n - n - 0 cleanup\n"
+    ));
     remote.start();
-    let remote_port = remote.port("127.0.0.1:0");
+    let port = remote.port("127.0.0.1:0");
+    Some((remote, port))
+}
+
+#[test]
+fn starttls_to_a_second_mailsuite() {
+    let Some((remote, remote_port)) =
+        tls_receiver("smtp-tls-remote", "smtpd_tls_security_level = may\n", "")
+    else {
+        eprintln!("skipped: openssl missing");
+        return;
+    };
 
     let inst = instance(
         "smtp-tls",
@@ -713,26 +719,12 @@ fn starttls_to_a_second_mailsuite() {
 /// master.cf's smtps service does.
 #[test]
 fn smtps_wrappermode_to_a_second_mailsuite() {
-    let remote = Instance::new("smtp-smtps-remote");
-    let Some((cert, key)) = self_signed(&remote.dir, "mx.remote.example") else {
+    let Some((remote, remote_port)) =
+        tls_receiver("smtp-smtps-remote", "", " -o smtpd_tls_wrappermode=yes")
+    else {
         eprintln!("skipped: openssl missing");
         return;
     };
-    if is_root() {
-        for f in [&cert, &key] {
-            std::os::unix::fs::chown(f, Some(65534), Some(65534)).expect("chown");
-        }
-    }
-    remote.main_cf(&format!(
-        "alias_maps =\nmynetworks = 127.0.0.0/8\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
-        cert.display(),
-        key.display()
-    ));
-    remote.master_cf(
-        "127.0.0.1:0 inet n - n - - smtpd -o smtpd_tls_wrappermode=yes\ncleanup unix n - n - 0 cleanup\n",
-    );
-    remote.start();
-    let remote_port = remote.port("127.0.0.1:0");
     let inst = instance(
         "smtp-smtps",
         &format!("relayhost = [127.0.0.1]:{remote_port}\nsmtp_tls_wrappermode = yes\nsmtp_tls_security_level = encrypt\n"),

@@ -57,15 +57,27 @@ pub fn finish(
     qf: &queue::Held,
     relay: &str,
     setup_done: f64,
-    mut v: Verdict,
+    v: Verdict,
 ) -> RcptResult {
-    if v.outcome == Outcome::Sent {
-        if let Err(e) = qf.mark_done(rcpt.offset) {
-            maillog::warning!("{}: mark {} done: {e}", req.queue_id, rcpt.address);
-            v = failed("4.3.0", format!("cannot update queue file: {e}"));
-        }
-    }
+    let v = settle(req, rcpt, qf, v).unwrap_or_else(|deferred| deferred);
     report(req, rcpt, relay, setup_done, v)
+}
+
+/// Marks a sent recipient done in the queue file; when that fails, the
+/// recipient is deferred instead (the error).
+fn settle(
+    req: &Request,
+    rcpt: &delivery::Rcpt,
+    qf: &queue::Held,
+    v: Verdict,
+) -> Result<Verdict, Verdict> {
+    if v.outcome != Outcome::Sent {
+        return Ok(v);
+    }
+    qf.mark_done(rcpt.offset).map(|()| v).map_err(|e| {
+        maillog::warning!("{}: mark {} done: {e}", req.queue_id, rcpt.address);
+        failed("4.3.0", format!("cannot update queue file: {e}"))
+    })
 }
 
 /// Ends a recipient that an alias or .forward expanded: each final
@@ -79,21 +91,17 @@ pub fn finish_expanded(
     qf: &queue::Held,
     relay: &str,
     setup_done: f64,
-    mut v: Verdict,
+    v: Verdict,
     leaves: &[(String, Verdict)],
 ) -> RcptResult {
     let orig = rcpt.original.as_deref().unwrap_or(&rcpt.address);
     for (to, leaf) in leaves {
         log_line(req, to, Some(orig), relay, setup_done, leaf);
     }
-    if v.outcome == Outcome::Sent {
-        if let Err(e) = qf.mark_done(rcpt.offset) {
-            maillog::warning!("{}: mark {} done: {e}", req.queue_id, rcpt.address);
-            v = failed("4.3.0", format!("cannot update queue file: {e}"));
-            return report(req, rcpt, relay, setup_done, v);
-        }
+    match settle(req, rcpt, qf, v) {
+        Ok(v) => reply(relay, v),
+        Err(deferred) => report(req, rcpt, relay, setup_done, deferred),
     }
-    reply(relay, v)
 }
 
 /// The answer to a request whose queue file cannot be opened: every
