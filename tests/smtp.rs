@@ -667,19 +667,10 @@ fn tls_receiver(name: &str, main: &str, options: &str) -> Option<(Instance, u16)
     Some((remote, port))
 }
 
-#[test]
-fn starttls_to_a_second_mailsuite() {
-    let Some((remote, remote_port)) =
-        tls_receiver("smtp-tls-remote", "smtpd_tls_security_level = may\n", "")
-    else {
-        eprintln!("skipped: openssl missing");
-        return;
-    };
-
-    let inst = instance(
-        "smtp-tls",
-        &format!("relayhost = [127.0.0.1]:{remote_port}\nsmtp_tls_security_level = encrypt\n"),
-    );
+/// Relays one message to the TLS receiver at `port` (relayhost, with the
+/// TLS settings in `tls`) and checks that it went over TLS.
+fn relay_over_tls(name: &str, remote: &Instance, port: u16, tls: &str) -> Instance {
+    let inst = instance(name, &format!("relayhost = [127.0.0.1]:{port}\n{tls}"));
     inst.start();
     smtp_send(
         inst.port("127.0.0.1:0"),
@@ -699,9 +690,27 @@ fn starttls_to_a_second_mailsuite() {
         .expect("TLS line");
     assert!(
         tls.contains(&format!(
-            "Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:{remote_port}: TLSv1.3 with cipher "
+            "Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:{port}: TLSv1.3 with cipher "
         )),
         "{tls}"
+    );
+    inst
+}
+
+#[test]
+fn starttls_to_a_second_mailsuite() {
+    let Some((remote, remote_port)) =
+        tls_receiver("smtp-tls-remote", "smtpd_tls_security_level = may\n", "")
+    else {
+        eprintln!("skipped: openssl missing");
+        return;
+    };
+
+    let inst = relay_over_tls(
+        "smtp-tls",
+        &remote,
+        remote_port,
+        "smtp_tls_security_level = encrypt\n",
     );
     assert!(
         wait_until(5 * SECOND, || queue_is_empty(&inst)),
@@ -725,29 +734,11 @@ fn smtps_wrappermode_to_a_second_mailsuite() {
         eprintln!("skipped: openssl missing");
         return;
     };
-    let inst = instance(
+    let _inst = relay_over_tls(
         "smtp-smtps",
-        &format!("relayhost = [127.0.0.1]:{remote_port}\nsmtp_tls_wrappermode = yes\nsmtp_tls_security_level = encrypt\n"),
-    );
-    inst.start();
-    smtp_send(
-        inst.port("127.0.0.1:0"),
-        "sender@example.org",
-        &["far@remote.example"],
-        BODY,
-    );
-    assert!(
-        inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 15 * SECOND),
-        "{}\n--- remote ---\n{}",
-        inst.maillog(),
-        remote.maillog()
-    );
-    assert!(
-        inst.maillog().contains(&format!(
-            "Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:{remote_port}: TLSv1.3 with cipher "
-        )),
-        "{}",
-        inst.maillog()
+        &remote,
+        remote_port,
+        "smtp_tls_wrappermode = yes\nsmtp_tls_security_level = encrypt\n",
     );
     assert_eq!(files_under(&remote.dir.join("queue/incoming")).len(), 1);
 }
