@@ -277,6 +277,53 @@ fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
     );
 }
 
+/// A list alias with an `owner-` alias (aliases(5)): the expansion goes
+/// out as a new message from owner-list, so a failed member's bounce goes
+/// to the owner, not to whoever wrote to the list.
+#[test]
+fn a_list_with_an_owner_sends_its_errors_to_the_owner() {
+    if !is_root() {
+        eprintln!("skipped: useradd needs root");
+        return;
+    }
+    let member = SystemUser::new("lm");
+    let owner = SystemUser::new("lo");
+    let inst = instance("local-owner", "home_mailbox = Maildir/\n");
+    newaliases(
+        &inst,
+        &format!(
+            "ml: {}, gone-member-zz\nowner-ml: {}\n",
+            member.name, owner.name
+        ),
+    );
+    inst.start();
+    smtp_send(inst.port("127.0.0.1:0"), "ml@localhost", BODY);
+    let member_new = member.home.join("Maildir/new");
+    let owner_new = owner.home.join("Maildir/new");
+    assert!(
+        wait_until(20 * SECOND, || files(&member_new).len() == 1
+            && files(&owner_new).len() == 1),
+        "{}",
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&files(&member_new)[0]).expect("read");
+    assert!(
+        text.starts_with("Return-Path: <owner-ml@mail.example.test>\n"),
+        "{text}"
+    );
+    let bounce = std::fs::read_to_string(&files(&owner_new)[0]).expect("read");
+    assert!(
+        bounce.contains("Subject: Undelivered Mail Returned to Sender\n")
+            && bounce.contains("unknown user: \"gone-member-zz\""),
+        "{bounce}"
+    );
+    let forwarded = inst.log_lines(", orig_to=<ml@localhost>, relay=local, ");
+    assert_eq!(forwarded.len(), 2, "{}", inst.maillog());
+    assert!(forwarded
+        .iter()
+        .all(|l| l.contains("status=sent (forwarded as ")));
+}
+
 #[test]
 fn unknown_local_users_are_refused_at_rcpt() {
     let inst = instance("local-unknown", "");

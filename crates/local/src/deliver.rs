@@ -86,6 +86,9 @@ pub struct Settings {
     /// The domain of alias targets written without one (Postfix's
     /// rewriting appends `@$myorigin`).
     myorigin: String,
+    /// `expand_owner_alias`: a list's sender is its owner alias's address,
+    /// not `owner-list` itself.
+    expand_owner_alias: bool,
     alias_maps: MapList,
     home_mailbox: String,
     spool: PathBuf,
@@ -132,6 +135,7 @@ impl Settings {
         Settings {
             myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
             myorigin: cfg.str(&p::MYORIGIN).to_string(),
+            expand_owner_alias: cfg.bool(&p::EXPAND_OWNER_ALIAS),
             alias_maps: MapList::open_lenient(
                 "alias_maps",
                 cfg.str(&p::ALIAS_MAPS),
@@ -198,8 +202,12 @@ struct Job<'a> {
     rcpt: &'a delivery::Rcpt,
     qf: &'a queue::Held,
     delivered_to: &'a [String],
-    /// Addresses to forward to, collected from aliases and .forward.
-    forward: Vec<String>,
+    /// Addresses to forward to, collected from aliases and .forward, each
+    /// with the envelope sender its new message gets.
+    forward: Vec<(String, String)>,
+    /// While an alias with an `owner-` alias is expanded: that owner, the
+    /// sender of the expansion (so delivery errors go to the owner).
+    owner: Option<String>,
     /// What was done, for the log ("delivered to mailbox", …).
     done: Vec<String>,
     /// The address being delivered: the recipient, or what an alias or
@@ -232,6 +240,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             qf: &qf,
             delivered_to: &delivered_to,
             forward: Vec::new(),
+            owner: None,
             done: Vec::new(),
             address: rcpt.address.clone(),
             leaves: Vec::new(),
@@ -240,7 +249,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
         let mut v = job.recipient();
         if v.outcome == Outcome::Sent && !job.forward.is_empty() {
             v = job.send_forward();
-            for a in std::mem::take(&mut job.forward) {
+            for (_, a) in std::mem::take(&mut job.forward) {
                 job.leaves.push((a, v.clone()));
             }
         }
@@ -259,6 +268,30 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
 }
 
 impl Job<'_> {
+    /// The envelope sender of forwarded copies: the list owner, if any.
+    fn sender(&self) -> String {
+        self.owner
+            .clone()
+            .unwrap_or_else(|| self.req.sender.clone())
+    }
+
+    /// The owner of alias `key` (Postfix's `owner-key` convention): the
+    /// address `owner-key@$myorigin`, or with `expand_owner_alias` the
+    /// owner alias's first address. None when there is none.
+    fn owner_of(&self, key: &str) -> Option<String> {
+        let owner_key = format!("owner-{key}");
+        let value = self.s.alias_maps.lookup(&owner_key).ok()??;
+        if !self.s.expand_owner_alias {
+            return Some(format!("{owner_key}@{}", self.s.myorigin));
+        }
+        alias::expand_value(&value)
+            .into_iter()
+            .find_map(|t| match t {
+                AliasTarget::Address(a) => Some(a.trim_start_matches('\\').to_string()),
+                _ => None,
+            })
+    }
+
     /// Records a final destination's result (see [`Job::leaves`]).
     fn leaf(&mut self, v: Verdict) -> Verdict {
         self.leaves.push((self.address.clone(), v.clone()));
@@ -354,7 +387,11 @@ impl Job<'_> {
         for key in keys {
             match self.s.alias_maps.lookup(&key) {
                 Ok(Some(value)) => {
-                    return self.expand(&key, &value, user, Origin::Alias, None, depth + 1)
+                    let owner = self.owner_of(&key).or_else(|| self.owner.clone());
+                    let outer = std::mem::replace(&mut self.owner, owner);
+                    let v = self.expand(&key, &value, user, Origin::Alias, None, depth + 1);
+                    self.owner = outer;
+                    return v;
                 }
                 Ok(None) => {}
                 Err(e) => return failed("4.3.0", format!("alias database unavailable: {e}")),
@@ -390,7 +427,7 @@ impl Job<'_> {
             None,
             &self.s.delimiter,
         );
-        self.forward.push(relay);
+        self.forward.push((self.sender(), relay));
         sent("forwarded")
     }
 
@@ -533,8 +570,10 @@ impl Job<'_> {
                         Some(_) => clean.clone(),
                         None => format!("{clean}@{}", self.s.myorigin),
                     };
-                    if !is_local {
-                        self.forward.push(clean);
+                    if !is_local || (self.owner.is_some() && !verbatim) {
+                        // Remote, or in a list with an owner: a new message
+                        // (from the owner, whom its errors then reach).
+                        self.forward.push((self.sender(), clean));
                         sent("forwarded")
                     } else if verbatim || al == user {
                         // "\user" or a user aliased to itself: the mailbox, no more aliases.
@@ -929,61 +968,76 @@ impl Job<'_> {
         }
     }
 
-    /// Forwards the message to the collected addresses, as one new message.
+    /// Forwards the message to the collected addresses: one new message
+    /// per envelope sender (the original sender, or a list's owner).
     fn send_forward(&mut self) -> Verdict {
         let mut content = format!("Delivered-To: {}\n", self.rcpt.address).into_bytes();
         match self.qf.read().and_then(|mut qf| qf.content_bytes(b"\n")) {
             Ok(c) => content.extend_from_slice(&c),
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
         }
-        let env = ipc::cleanup::Envelope {
-            sender: self.req.sender.clone(),
-            arrival: util::time::now().max(0) as u64,
-            attributes: vec![("uid".into(), "0".into())],
-            recipients: self
+        let mut senders: Vec<&String> = Vec::new();
+        for (sender, _) in &self.forward {
+            if !senders.contains(&sender) {
+                senders.push(sender);
+            }
+        }
+        let mut parts = self.done.clone();
+        for sender in senders {
+            let recipients = self
                 .forward
                 .iter()
-                .map(|a| ipc::cleanup::Recipient {
+                .filter(|(s, _)| s == sender)
+                .map(|(_, a)| ipc::cleanup::Recipient {
                     address: a.clone(),
                     orcpt: None,
                     notify: self.rcpt.notify,
                 })
-                .collect(),
-            ..ipc::cleanup::Envelope::default()
-        };
-        let result =
-            (|| -> Result<(ipc::cleanup::Status, String, String), ipc::cleanup::ClientError> {
-                let mut c = ipc::cleanup::Client::connect(
-                    &self.s.cleanup_socket,
-                    Duration::from_secs(300),
-                )?;
-                let id = c.open(
-                    ipc::cleanup::Source::Internal,
-                    ipc::cleanup::flags::NO_CHECKS,
-                )?;
-                c.envelope(env)?;
-                c.content(&content)?;
-                let (st, text) = c.end()?;
-                Ok((st, text, id))
-            })();
-        match result {
-            Ok((ipc::cleanup::Status::Queued, _, id)) => {
-                let mut parts = self.done.clone();
-                parts.push(format!("forwarded as {id}"));
-                sent(parts.join(", "))
+                .collect();
+            let env = ipc::cleanup::Envelope {
+                sender: sender.clone(),
+                arrival: util::time::now().max(0) as u64,
+                attributes: vec![("uid".into(), "0".into())],
+                recipients,
+                ..ipc::cleanup::Envelope::default()
+            };
+            match submit(&self.s.cleanup_socket, env, &content) {
+                Ok((ipc::cleanup::Status::Queued, _, id)) => {
+                    parts.push(format!("forwarded as {id}"))
+                }
+                Ok((ipc::cleanup::Status::Discarded, _, _)) => {
+                    parts.push("forwarded (discarded)".into())
+                }
+                Ok((_, text, _)) => {
+                    let dsn = if text.starts_with('5') {
+                        "5.3.0"
+                    } else {
+                        "4.3.0"
+                    };
+                    return failed(dsn, format!("cannot forward: {text}"));
+                }
+                Err(e) => return failed("4.3.0", format!("cannot forward: {e}")),
             }
-            Ok((ipc::cleanup::Status::Discarded, _, _)) => sent("forwarded (discarded)"),
-            Ok((_, text, _)) => failed(
-                if text.starts_with('5') {
-                    "5.3.0"
-                } else {
-                    "4.3.0"
-                },
-                format!("cannot forward: {text}"),
-            ),
-            Err(e) => failed("4.3.0", format!("cannot forward: {e}")),
         }
+        sent(parts.join(", "))
     }
+}
+
+/// Hands one new message to cleanup: its status, text and queue ID.
+fn submit(
+    socket: &Path,
+    env: ipc::cleanup::Envelope,
+    content: &[u8],
+) -> Result<(ipc::cleanup::Status, String, String), ipc::cleanup::ClientError> {
+    let mut c = ipc::cleanup::Client::connect(socket, Duration::from_secs(300))?;
+    let id = c.open(
+        ipc::cleanup::Source::Internal,
+        ipc::cleanup::flags::NO_CHECKS,
+    )?;
+    c.envelope(env)?;
+    c.content(content)?;
+    let (st, text) = c.end()?;
+    Ok((st, text, id))
 }
 
 /// Creates an empty mailbox owned by the user, if there is none (as root).

@@ -16,6 +16,9 @@
 //!     user aliased to itself gets the mailbox. File and command deliveries
 //!     of aliases run as `default_privs` (or the :include: file's owner),
 //!     and only where `allow_mail_to_files` / `allow_mail_to_commands` say.
+//!     An alias `list` with an alias `owner-list` sends its addresses one
+//!     new message from `owner-list@$myorigin` (with `expand_owner_alias`,
+//!     the owner alias's address), so delivery errors reach the owner.
 //!   * Users from the passwd database: `forward_path` (.forward files,
 //!     owned by the user) with the user's rights, then `mailbox_command`,
 //!     or the mailbox: `home_mailbox` (`Maildir/` for Maildir, another name
@@ -48,7 +51,8 @@
 //!   mailbox_delivery_lock, deliver_lock_attempts, deliver_lock_delay,
 //!   stale_lock_time, default_privs, allow_mail_to_commands,
 //!   allow_mail_to_files, local_command_shell, command_time_limit,
-//!   cleanup_service_name, myhostname, myorigin, mydestination.
+//!   cleanup_service_name, myhostname, myorigin, mydestination,
+//!   expand_owner_alias.
 //!
 //! FILES
 //!   $queue_directory/private/local, $queue_directory/active,
