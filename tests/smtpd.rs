@@ -761,3 +761,67 @@ fn smtpd_refuses_to_parse_network_input_as_root() {
         inst.maillog()
     );
 }
+
+/// `smtpd_delay_reject = no`: each restriction list at its own stage, as
+/// Postfix: a refused client gets the refusal instead of the greeting and
+/// 503 to everything but QUIT; HELO and sender refusals come at HELO and
+/// MAIL.
+#[test]
+fn smtpd_delay_reject_no_refuses_at_each_stage() {
+    let (inst, port) = start(
+        "smtpd-early-client",
+        "smtpd_delay_reject = no\nsmtpd_client_restrictions = check_client_access inline:{ 127.0.0.1=REJECT }\n",
+    );
+    let mut c = kit::LineClient::connect(port);
+    let greeting = c.read_line().expect("greeting");
+    assert!(
+        greeting.starts_with("554 5.7.1 <")
+            && greeting.ends_with(">: Client host rejected: Access denied"),
+        "{greeting}"
+    );
+    let r = c.ask("HELO client.example").expect("reply");
+    assert!(r.starts_with("503 5.7.0 Error: access denied for "), "{r}");
+    assert_eq!(c.ask("QUIT").as_deref(), Some("221 2.0.0 Bye"));
+    assert!(
+        inst.wait_log("NOQUEUE: reject: CONNECT from ", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+
+    let (inst, port) = start(
+        "smtpd-early-helo",
+        "smtpd_delay_reject = no\nsmtpd_helo_restrictions = reject_invalid_helo_hostname\nsmtpd_sender_restrictions = check_sender_access inline:{ bad@example.org=REJECT }\n",
+    );
+    let mut c = kit::LineClient::connect(port);
+    assert!(c.read_line().expect("greeting").starts_with("220 "));
+    let r = c.ask("HELO bad_host!").expect("reply");
+    assert_eq!(
+        r,
+        "501 5.5.2 <bad_host!>: Helo command rejected: Invalid name"
+    );
+    assert!(c
+        .ask("HELO client.example")
+        .expect("reply")
+        .starts_with("250 "));
+    let r = c.ask("MAIL FROM:<bad@example.org>").expect("reply");
+    assert_eq!(
+        r,
+        "554 5.7.1 <bad@example.org>: Sender address rejected: Access denied"
+    );
+    assert!(c
+        .ask("MAIL FROM:<ok@example.org>")
+        .expect("reply")
+        .starts_with("250 "));
+    assert_eq!(c.ask("QUIT").as_deref(), Some("221 2.0.0 Bye"));
+    let lines = inst.log_lines("NOQUEUE: reject: ");
+    assert!(
+        lines.iter().any(|l| l.contains("reject: HELO from ")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("reject: MAIL from ") && l.contains("from=<bad@example.org>")),
+        "{lines:?}"
+    );
+}

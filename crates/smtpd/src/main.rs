@@ -40,8 +40,10 @@
 //!   host names, type:table) are not offered AUTH in the EHLO reply, but
 //!   may still use the AUTH command, as with Postfix.
 //!
-//!   Access policy is Postfix's, with smtpd_delay_reject = yes: the client,
-//!   HELO and sender restrictions are applied at RCPT TO, then
+//!   Access policy is Postfix's. With smtpd_delay_reject = yes (the
+//!   default) the client, HELO and sender restrictions are applied at RCPT
+//!   TO; with no, at connect (a refused client gets the refusal for a
+//!   greeting and 503 to all but QUIT), HELO/EHLO and MAIL. Then
 //!   smtpd_relay_restrictions and smtpd_recipient_restrictions, then
 //!   reject_unlisted_recipient (smtpd_reject_unlisted_recipient);
 //!   smtpd_data_restrictions at DATA and the first BDAT. Supported
@@ -86,7 +88,7 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   smtpd_banner, myhostname, mail_name, message_size_limit,
-//!   line_length_limit, smtpd_recipient_limit, smtpd_timeout,
+//!   line_length_limit, smtpd_recipient_limit, smtpd_timeout, smtpd_delay_reject,
 //!   smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_error_sleep_time,
 //!   smtpd_junk_command_limit, disable_vrfy_command, smtputf8_enable,
 //!   strict_rfc821_envelopes, smtpd_helo_required,

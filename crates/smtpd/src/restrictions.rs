@@ -3,10 +3,12 @@
 //! [`Restriction`] values and evaluated in order until one permits,
 //! rejects or defers (smtpd_check.c's generic_checks).
 //!
-//! With `smtpd_delay_reject = yes` (the default and the only mode here)
-//! the client, HELO and sender lists run at RCPT time, followed by
-//! `smtpd_relay_restrictions` and `smtpd_recipient_restrictions`; a permit
-//! ends only the list it is in. After all lists, `reject_unlisted_recipient`
+//! With `smtpd_delay_reject = yes` (the default) the client, HELO and
+//! sender lists run at RCPT time, followed by `smtpd_relay_restrictions`
+//! and `smtpd_recipient_restrictions`; a permit ends only the list it is
+//! in. With `no`, each of the first three runs at its own stage
+//! ([`Policy::check_early`]: connect, HELO/EHLO, MAIL) and RCPT runs the
+//! relay and recipient lists only. After all lists, `reject_unlisted_recipient`
 //! runs once more when `smtpd_reject_unlisted_recipient = yes`, and a
 //! deferral noted by a temporary DNS failure (`defer_if_permit`) turns an
 //! acceptance into a 450.
@@ -287,6 +289,8 @@ pub struct Policy {
     null_access_key: String,
     double_bounce: String,
     reject_unlisted_recipient: bool,
+    /// `smtpd_delay_reject`.
+    pub delay_reject: bool,
     show_table_name: bool,
     soft_bounce: bool,
     codes: Codes,
@@ -398,6 +402,7 @@ impl Policy {
                 null_access_key: config.str(&p::SMTPD_NULL_ACCESS_LOOKUP_KEY).to_string(),
                 double_bounce: config.str(&p::DOUBLE_BOUNCE_SENDER).to_string(),
                 reject_unlisted_recipient: config.bool(&p::SMTPD_REJECT_UNLISTED_RECIPIENT),
+                delay_reject: config.bool(&p::SMTPD_DELAY_REJECT),
                 show_table_name: config.bool(&p::SHOW_USER_UNKNOWN_TABLE_NAME),
                 soft_bounce: config.bool(&p::SOFT_BOUNCE),
                 codes,
@@ -1182,7 +1187,31 @@ impl Policy {
         }
     }
 
-    /// RCPT TO: client, HELO and sender lists (delayed), then relay and
+    /// With `smtpd_delay_reject = no`: the client list at connect, the HELO
+    /// list at HELO/EHLO, the sender list at MAIL (`stage` says which).
+    pub fn check_early(&self, req: &Request, dns: &dyn Resolver, stage: Stage) -> Outcome {
+        let list: &[Restriction] = match stage {
+            Stage::Client => &self.client,
+            Stage::Helo => &self.helo,
+            Stage::Sender => &self.sender,
+            Stage::Recipient | Stage::Data => &[],
+        };
+        let mut e = self.eval(req, dns);
+        let verdict = match e.list(list, stage) {
+            Step::Reject(r) => Verdict::Reject(r),
+            _ => match e.defer_if_permit.take() {
+                Some(r) => Verdict::Reject(r),
+                None => Verdict::Accept,
+            },
+        };
+        Outcome {
+            verdict,
+            log: e.log,
+        }
+    }
+
+    /// RCPT TO: client, HELO and sender lists (delayed, unless
+    /// `smtpd_delay_reject = no` ran them earlier), then relay and
     /// recipient lists, then the implicit unlisted-recipient check.
     pub fn check_rcpt(&self, req: &Request, dns: &dyn Resolver) -> Outcome {
         let mut e = self.eval(req, dns);
@@ -1193,7 +1222,8 @@ impl Policy {
             (&self.relay, Stage::Recipient),
             (&self.recipient, Stage::Recipient),
         ];
-        for (list, stage) in lists {
+        let skip = if self.delay_reject { 0 } else { 3 };
+        for (list, stage) in lists.into_iter().skip(skip) {
             e.warn_if_reject = false;
             if let Step::Reject(r) = e.list(list, stage) {
                 return Outcome {

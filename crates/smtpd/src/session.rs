@@ -4,7 +4,7 @@
 
 use crate::cleanup::{CleanupError, CleanupStream};
 use crate::conn::{Conn, ReadError};
-use crate::restrictions::{Policy, Request, Resolver, Verdict};
+use crate::restrictions::{Policy, Request, Resolver, Stage, Verdict};
 use crate::settings::{Settings, TlsLevel};
 use ipc::cleanup as ic;
 use smtp_proto::{
@@ -122,6 +122,8 @@ pub struct Session<'a> {
     tls_desc: Option<String>,
     tx: Option<Transaction>,
     errors: u32,
+    /// `smtpd_delay_reject = no` and the client was refused at connect.
+    access_denied: bool,
     junk: u32,
     stats: Stats,
     /// The last command, for "lost connection after X" (Postfix's `where`).
@@ -230,6 +232,7 @@ impl<'a> Session<'a> {
             tls_desc: None,
             tx: None,
             errors: 0,
+            access_denied: false,
             junk: 0,
             stats: Stats::default(),
             last: "CONNECT".into(),
@@ -271,7 +274,13 @@ impl<'a> Session<'a> {
         if self.s.wrappermode && !self.wrap_tls() {
             return;
         }
-        self.conn.reply(&Reply::greeting(&self.s.banner));
+        if !self.policy.delay_reject && !self.client_permitted() {
+            // Postfix: the refusal instead of the greeting, then 503 to
+            // everything but QUIT.
+            self.access_denied = true;
+        } else {
+            self.conn.reply(&Reply::greeting(&self.s.banner));
+        }
         loop {
             if self.errors >= self.s.hard_error_limit {
                 maillog::info!("too many errors after {} from {}", self.last, self.namaddr);
@@ -443,6 +452,12 @@ impl<'a> Session<'a> {
     }
 
     fn command(&mut self, cmd: Command, name: &'static str) -> Flow {
+        if self.access_denied && !matches!(cmd, Command::Quit) {
+            let text = format!("Error: access denied for {}", self.namaddr);
+            self.error_reply(&Reply::new(503, Some((5, 7, 0)), &text));
+            self.stats.count(name, false);
+            return Flow::Go;
+        }
         if let Some(v) = cmd.verb() {
             self.last = v.as_str().to_string();
             if let Flow::Close = self.check_pipelining(v) {
@@ -539,9 +554,37 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// `smtpd_delay_reject = no`: the client restrictions at connect. On a
+    /// refusal its reply is sent (and logged) here.
+    fn client_permitted(&mut self) -> bool {
+        let outcome = self.policy.check_early(&self.req, self.dns, Stage::Client);
+        self.log_policy_lines(&outcome.log, "CONNECT", None);
+        match outcome.verdict {
+            Verdict::Accept => true,
+            Verdict::Reject(reply) => {
+                self.log_reject("reject", "CONNECT", &reply.to_string(), None);
+                self.errors += 1;
+                self.conn.reply(&reply);
+                false
+            }
+        }
+    }
+
     fn helo(&mut self, name: String, ehlo: bool) -> bool {
         self.junk_command();
         self.tx = None;
+        if !self.policy.delay_reject {
+            let before = self.req.helo.replace(name.clone());
+            let outcome = self.policy.check_early(&self.req, self.dns, Stage::Helo);
+            let command = if ehlo { "EHLO" } else { "HELO" };
+            self.log_policy_lines(&outcome.log, command, None);
+            if let Verdict::Reject(reply) = outcome.verdict {
+                self.req.helo = before;
+                self.log_reject("reject", command, &reply.to_string(), None);
+                self.error_reply(&reply);
+                return false;
+            }
+        }
         self.req.helo = Some(name);
         self.ehlo = ehlo;
         if ehlo && self.sasl_active() {
@@ -601,6 +644,7 @@ impl<'a> Session<'a> {
             self.error_reply(&Reply::insufficient_storage());
             return false;
         }
+        let sender = m.sender.clone();
         self.tx = Some(Transaction {
             mail: m,
             recipients: Vec::new(),
@@ -608,6 +652,17 @@ impl<'a> Session<'a> {
             arrival: now(),
             bdat: None,
         });
+        if !self.policy.delay_reject {
+            self.req.sender = Some(sender);
+            let outcome = self.policy.check_early(&self.req, self.dns, Stage::Sender);
+            self.log_policy_lines(&outcome.log, "MAIL", None);
+            if let Verdict::Reject(reply) = outcome.verdict {
+                self.log_reject("reject", "MAIL", &reply.to_string(), None);
+                self.tx = None;
+                self.error_reply(&reply);
+                return false;
+            }
+        }
         if !self.s.delay_open && !self.open_cleanup() {
             self.tx = None;
             return false;
