@@ -928,17 +928,19 @@ fn relayhost_with_smtp_auth_to_a_second_mailsuite() {
     let inst = Instance::new("auth-relay");
     std::fs::write(
         inst.dir.join("sasl_passwd"),
-        format!("[127.0.0.1]:{port} alice:wonderland-42\n"),
+        // bob's mail goes with bob's own account at the provider
+        // (smtp_sender_dependent_authentication).
+        format!("[127.0.0.1]:{port} alice:wonderland-42\nbob@example.org bob:Hello world!\n"),
     )
     .expect("sasl_passwd");
     inst.main_cf(&format!(
-        "alias_maps =\nmynetworks = 127.0.0.0/8\nrelayhost = [127.0.0.1]:{port}\nsmtp_bind_address = 127.0.0.2\nsmtp_sasl_auth_enable = yes\nsmtp_sasl_password_maps = texthash:{}/sasl_passwd\nsmtp_sasl_security_options = noanonymous\n",
+        "alias_maps =\nmynetworks = 127.0.0.0/8\nrelayhost = [127.0.0.1]:{port}\nsmtp_bind_address = 127.0.0.2\nsmtp_sasl_auth_enable = yes\nsmtp_sasl_password_maps = texthash:{}/sasl_passwd\nsmtp_sasl_security_options = noanonymous\nsmtp_sender_dependent_authentication = yes\n",
         inst.dir.display()
     ));
     inst.master_cf("127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nsmtp unix - - n - - smtp\nbounce unix - - n - 0 bounce\n");
     inst.start();
     let script = format!(
-        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.sendmail('me@example.org', ['far@remote.example'], b'Subject: via the provider\\r\\n\\r\\nhello\\r\\n')\ns.quit()\n",
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.sendmail('me@example.org', ['far@remote.example'], b'Subject: via the provider\\r\\n\\r\\nhello\\r\\n')\ns.sendmail('bob@example.org', ['far@remote.example'], b'Subject: from bob\\r\\n\\r\\nhello\\r\\n')\ns.quit()\n",
         inst.port("127.0.0.1:0")
     );
     let out = Command::new("python3")
@@ -951,7 +953,7 @@ fn relayhost_with_smtp_auth_to_a_second_mailsuite() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 15 * SECOND),
+        inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 2, 15 * SECOND),
         "{}\n--- provider ---\n{}",
         inst.maillog(),
         remote.maillog()
@@ -960,6 +962,10 @@ fn relayhost_with_smtp_auth_to_a_second_mailsuite() {
     assert!(
         log.contains("client=unknown[127.0.0.2], sasl_method=PLAIN, sasl_username=alice"),
         "{log}"
+    );
+    assert!(
+        log.contains("client=unknown[127.0.0.2], sasl_method=PLAIN, sasl_username=bob"),
+        "bob's mail with bob's account: {log}"
     );
     let cat = postcat_incoming(&remote);
     assert!(cat.contains("sasl_username=alice"), "{cat}");

@@ -348,6 +348,43 @@ fn eight_bit_mail_to_a_server_without_8bitmime_goes_quoted_printable() {
     assert!(!text.contains("BODY=8BITMIME"), "{text}");
 }
 
+/// sender_dependent_relayhost_maps: mail from one sender goes through its
+/// own relay, the rest through relayhost.
+#[test]
+fn sender_dependent_relayhost() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let (own, global) = (free_port(), free_port());
+    let inst = instance(
+        "smtp-sender-relay",
+        &format!(
+            "relayhost = [127.0.0.1]:{global}\nsender_dependent_relayhost_maps = inline:{{ special@example.org=[127.0.0.1]:{own} }}\n"
+        ),
+    );
+    let (own_dump, global_dump) = (inst.dir.join("own"), inst.dir.join("global"));
+    let _own = sink(own, &own_dump, &[]);
+    let _global = sink(global, &global_dump, &[]);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    smtp_send(port, "special@example.org", &["far@remote.example"], BODY);
+    smtp_send(port, "other@example.org", &["far@remote.example"], BODY);
+    assert!(
+        wait_until(15 * SECOND, || files(&own_dump).len() == 1
+            && files(&global_dump).len() == 1),
+        "{}",
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&files(&own_dump)[0]).expect("dump");
+    assert!(
+        text.contains("X-Mail-Args: <special@example.org>"),
+        "{text}"
+    );
+    let text = std::fs::read_to_string(&files(&global_dump)[0]).expect("dump");
+    assert!(text.contains("X-Mail-Args: <other@example.org>"), "{text}");
+}
+
 #[test]
 fn closed_port_defers_then_flush_delivers() {
     if !have("smtp-sink") {

@@ -60,6 +60,7 @@
 //!   virtual_mailbox_domains, relay_domains, parent_domain_matches_subdomains,
 //!   local_transport,
 //!   virtual_transport, relay_transport, default_transport, relayhost,
+//!   sender_dependent_relayhost_maps, empty_address_relayhost_maps_lookup_key,
 //!   default_destination_concurrency_limit,
 //!   default_destination_recipient_limit, <transport>_destination_*,
 //!   bounce_service_name, hash_queue_names, hash_queue_depth, daemon_timeout.

@@ -487,6 +487,7 @@ impl Manager {
             qf.size.data_size
         );
         let arrival = env.arrival.sec as f64 + env.arrival.usec as f64 / 1e6;
+        let relayhost = self.resolver.relayhost_for(&env.sender);
         let recipients = qf
             .recipients()
             .filter(|r| !r.done)
@@ -498,7 +499,14 @@ impl Manager {
                     notify: r.dsn_notify.map(|n| n.0).unwrap_or(0),
                     offset: r.offset,
                 },
-                route: self.resolver.resolve(&r.address).map_err(|e| e.to_string()),
+                route: relayhost
+                    .as_ref()
+                    .map_err(|e| e.to_string())
+                    .and_then(|rh| {
+                        self.resolver
+                            .resolve(&r.address, rh.as_deref())
+                            .map_err(|e| e.to_string())
+                    }),
                 result: None,
             })
             .collect();

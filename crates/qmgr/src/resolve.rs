@@ -10,7 +10,10 @@
 //!    `relay_domains` → `relay_transport`; anything else →
 //!    `default_transport`.
 //! 3. `relayhost` replaces the next hop for the relay and default
-//!    transports; a transport value's own `:nexthop` wins over everything.
+//!    transports — for mail from a sender that `sender_dependent_relayhost_maps`
+//!    lists (the address, then `@domain`; the null sender as
+//!    `empty_address_relayhost_maps_lookup_key`), the relay host it names;
+//!    a transport value's own `:nexthop` wins over everything.
 
 use maps::domains::{AddrClass, Classes};
 use maps::{MapError, MapList};
@@ -41,6 +44,8 @@ pub struct Resolver {
     relay_transport: String,
     default_transport: String,
     relayhost: String,
+    sender_relayhost_maps: MapList,
+    empty_sender_key: String,
     myhostname: String,
 }
 
@@ -71,6 +76,14 @@ impl Resolver {
             relay_transport: cfg.str(&p::RELAY_TRANSPORT).to_string(),
             default_transport: cfg.str(&p::DEFAULT_TRANSPORT).to_string(),
             relayhost: cfg.str(&p::RELAYHOST).to_string(),
+            sender_relayhost_maps: MapList::open_lenient(
+                "sender_dependent_relayhost_maps",
+                cfg.str(&p::SENDER_DEPENDENT_RELAYHOST_MAPS),
+                &maps::Ctx::new(),
+            ),
+            empty_sender_key: cfg
+                .str(&p::EMPTY_ADDRESS_RELAYHOST_MAPS_LOOKUP_KEY)
+                .to_string(),
             myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
         }
     }
@@ -106,19 +119,48 @@ impl Resolver {
         self.classes.classify(Some(domain))
     }
 
-    /// Resolves one recipient (the answer is reused for a few seconds).
-    /// Err: a lookup table failed (defer; nothing is cached).
-    pub fn resolve(&self, address: &str) -> Result<Route, MapError> {
-        let key = address.to_ascii_lowercase();
+    /// The relay host `sender_dependent_relayhost_maps` names for mail from
+    /// `sender` (the address, then `@domain`; DUNNO ends the search), or
+    /// None for the global `relayhost`. Err: the table failed.
+    pub fn relayhost_for(&self, sender: &str) -> Result<Option<String>, MapError> {
+        if self.sender_relayhost_maps.is_empty() {
+            return Ok(None);
+        }
+        let keys = if sender.is_empty() {
+            vec![self.empty_sender_key.clone()]
+        } else {
+            let sender = sender.to_ascii_lowercase();
+            let domain = sender.rsplit_once('@').map(|(_, d)| format!("@{d}"));
+            std::iter::once(sender).chain(domain).collect()
+        };
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(v) = self.sender_relayhost_maps.find(key, i > 0)? {
+                let v = v.trim();
+                return Ok((!v.eq_ignore_ascii_case("DUNNO")).then(|| v.to_string()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Resolves one recipient of mail whose relay host is `relayhost`
+    /// (from [`Resolver::relayhost_for`]; None: the global one). The answer
+    /// is reused for a few seconds. Err: a lookup table failed (defer;
+    /// nothing is cached).
+    pub fn resolve(&self, address: &str, relayhost: Option<&str>) -> Result<Route, MapError> {
+        let mut key = address.to_ascii_lowercase();
+        if let Some(r) = relayhost {
+            key.push('\0');
+            key.push_str(r);
+        }
         if let Some(r) = self.routes.get(&key) {
             return Ok(r);
         }
-        let r = self.resolve_uncached(address)?;
+        let r = self.resolve_uncached(address, relayhost.unwrap_or(&self.relayhost))?;
         self.routes.put(key, r.clone());
         Ok(r)
     }
 
-    fn resolve_uncached(&self, address: &str) -> Result<Route, MapError> {
+    fn resolve_uncached(&self, address: &str, relayhost: &str) -> Result<Route, MapError> {
         let domain = address
             .rsplit_once('@')
             .map(|(_, d)| addr::fold_domain(d.trim_end_matches('.')))
@@ -139,7 +181,7 @@ impl Resolver {
             (
                 t,
                 if n.is_empty() {
-                    self.relayhost.clone()
+                    relayhost.to_string()
                 } else {
                     n
                 },
@@ -149,7 +191,7 @@ impl Resolver {
             (
                 t,
                 if n.is_empty() {
-                    self.relayhost.clone()
+                    relayhost.to_string()
                 } else {
                     n
                 },
@@ -197,32 +239,75 @@ mod tests {
         Resolver::new(&cfg)
     }
 
+    impl Resolver {
+        /// Resolves with the global relayhost.
+        fn resolve_any(&self, address: &str) -> Result<Route, MapError> {
+            self.resolve(address, None)
+        }
+    }
+
+    #[test]
+    fn sender_dependent_relay_hosts() {
+        let r = resolver("relayhost = [smart.example]\nsender_dependent_relayhost_maps = inline:{ a@one.example=[one.relay]:587, @two.example=[two.relay], c@two.example=DUNNO, <>=[bounces.relay] }\n");
+        assert_eq!(
+            r.relayhost_for("A@One.Example").unwrap().as_deref(),
+            Some("[one.relay]:587")
+        );
+        assert_eq!(
+            r.relayhost_for("b@two.example").unwrap().as_deref(),
+            Some("[two.relay]")
+        );
+        assert_eq!(
+            r.relayhost_for("c@two.example").unwrap(),
+            None,
+            "DUNNO: the global relayhost"
+        );
+        assert_eq!(r.relayhost_for("z@three.example").unwrap(), None);
+        assert_eq!(
+            r.relayhost_for("").unwrap().as_deref(),
+            Some("[bounces.relay]")
+        );
+        let one = r.relayhost_for("a@one.example").unwrap();
+        assert_eq!(
+            r.resolve("u@far.example", one.as_deref()).unwrap().nexthop,
+            "[one.relay]:587"
+        );
+        assert_eq!(
+            r.resolve("u@far.example", None).unwrap().nexthop,
+            "[smart.example]",
+            "not from the cache"
+        );
+    }
+
     #[test]
     fn address_classes() {
         let r = resolver("relay_domains = relay.example\nvirtual_mailbox_domains = virt.example\n");
         assert_eq!(
-            r.resolve("u@Example.TEST").unwrap(),
+            r.resolve_any("u@Example.TEST").unwrap(),
             Route {
                 transport: "local".into(),
                 nexthop: "mail.example.test".into()
             }
         );
-        assert_eq!(r.resolve("u@[127.0.0.1]").unwrap().transport, "local");
-        assert_eq!(r.resolve("u@virt.example").unwrap().transport, "virtual");
+        assert_eq!(r.resolve_any("u@[127.0.0.1]").unwrap().transport, "local");
         assert_eq!(
-            r.resolve("u@relay.example").unwrap(),
+            r.resolve_any("u@virt.example").unwrap().transport,
+            "virtual"
+        );
+        assert_eq!(
+            r.resolve_any("u@relay.example").unwrap(),
             Route {
                 transport: "relay".into(),
                 nexthop: "relay.example".into()
             }
         );
         assert_eq!(
-            r.resolve("u@sub.relay.example").unwrap().transport,
+            r.resolve_any("u@sub.relay.example").unwrap().transport,
             "relay",
             "relay_domains matches subdomains"
         );
         assert_eq!(
-            r.resolve("u@far.example").unwrap(),
+            r.resolve_any("u@far.example").unwrap(),
             Route {
                 transport: "smtp".into(),
                 nexthop: "far.example".into()
@@ -234,22 +319,25 @@ mod tests {
     fn relayhost_and_transport_maps() {
         let r = resolver("relayhost = [smart.example]:587\ntransport_maps = inline:{ special.example=smtp:[10.0.0.1]:2525, .deep.example=relay:, { bad.example = error:5.7.1 go away } }\n");
         assert_eq!(
-            r.resolve("u@far.example").unwrap(),
+            r.resolve_any("u@far.example").unwrap(),
             Route {
                 transport: "smtp".into(),
                 nexthop: "[smart.example]:587".into()
             }
         );
         assert_eq!(
-            r.resolve("u@special.example").unwrap(),
+            r.resolve_any("u@special.example").unwrap(),
             Route {
                 transport: "smtp".into(),
                 nexthop: "[10.0.0.1]:2525".into()
             }
         );
-        assert_eq!(r.resolve("u@x.deep.example").unwrap().transport, "relay");
         assert_eq!(
-            r.resolve("u@bad.example").unwrap(),
+            r.resolve_any("u@x.deep.example").unwrap().transport,
+            "relay"
+        );
+        assert_eq!(
+            r.resolve_any("u@bad.example").unwrap(),
             Route {
                 transport: "error".into(),
                 nexthop: "5.7.1 go away".into()

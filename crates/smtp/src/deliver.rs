@@ -102,6 +102,10 @@ pub struct Settings {
     /// `smtp_tls_wrappermode`: TLS from the first byte (SMTPS, port 465),
     /// no STARTTLS.
     tls_wrapper: bool,
+    /// `smtp_sender_dependent_authentication`: SASL credentials by sender
+    /// first (with `sender_dependent_relayhost_maps`, one provider account
+    /// per sender domain).
+    sender_dependent_auth: bool,
     /// Not `disable_mime_output_conversion`: 8-bit mail goes to a server
     /// without 8BITMIME quoted-printable (crate::downgrade).
     mime_conversion: bool,
@@ -256,6 +260,8 @@ impl Settings {
             address_limit: usize::try_from(cfg.int(&p::SMTP_MX_ADDRESS_LIMIT)).unwrap_or(0),
             tls_wrapper: proto == Protocol::Smtp && cfg.bool(&p::SMTP_TLS_WRAPPERMODE),
             mime_conversion: !cfg.bool(&p::DISABLE_MIME_OUTPUT_CONVERSION),
+            sender_dependent_auth: proto == Protocol::Smtp
+                && cfg.bool(&p::SMTP_SENDER_DEPENDENT_AUTHENTICATION),
             own_addresses: [&p::INET_INTERFACES, &p::PROXY_INTERFACES]
                 .into_iter()
                 .flat_map(|param| params::netif::addresses_of(&cfg.list(param)))
@@ -867,12 +873,13 @@ impl Job<'_> {
             return Ok(());
         }
         let port = self.dest.port;
-        let keys = [
+        let mut keys = sender_keys(self.s, &self.req.sender);
+        keys.extend([
             self.nexthop.clone(),
             host.to_string(),
             format!("[{host}]:{port}"),
             format!("[{host}]"),
-        ];
+        ]);
         let (user, password) = match sasl.credentials(&keys) {
             Ok(Some(c)) => c,
             Ok(None) => return Ok(()),
@@ -1254,6 +1261,17 @@ fn targets_for(
     Ok(targets)
 }
 
+/// With `smtp_sender_dependent_authentication`, the first keys for
+/// `smtp_sasl_password_maps`: the sender's address, then `@domain`.
+fn sender_keys(s: &Settings, sender: &str) -> Vec<String> {
+    if !s.sender_dependent_auth || sender.is_empty() {
+        return Vec::new();
+    }
+    let sender = sender.to_ascii_lowercase();
+    let domain = sender.rsplit_once('@').map(|(_, d)| format!("@{d}"));
+    std::iter::once(sender).chain(domain).collect()
+}
+
 /// The addresses of every destination of a next-hop list, in order. A
 /// destination that cannot be found is passed over; when none can, the
 /// error is temporary if any was (the mail waits), else the first one's.
@@ -1391,8 +1409,17 @@ fn deliver(
         setup_done: None,
         stop: false,
         tls_failed: false,
-        cache_key: format!("{nexthop}|{}|{}|{tls_level:?}", dest.host, dest.port)
-            .to_ascii_lowercase(),
+        // A session logged in with a sender's own credentials serves only
+        // that sender.
+        cache_key: format!(
+            "{nexthop}|{}|{}|{tls_level:?}|{}",
+            dest.host,
+            dest.port,
+            sender_keys(s, &req.sender)
+                .first()
+                .map_or("", String::as_str)
+        )
+        .to_ascii_lowercase(),
         cacheable: s.cache_on_demand
             || s.cache_destinations.contains(&nexthop.to_ascii_lowercase()),
         uses: vec![0; n],

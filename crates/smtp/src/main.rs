@@ -40,7 +40,8 @@
 //!     DSN (RET, ENVID, NOTIFY, ORCPT passed on: a NOTIFY=SUCCESS notice
 //!     is then the server's to send; a server without DSN gets the mail
 //!     and the sender a notice that it was relayed), AUTH PLAIN or LOGIN with
-//!     the credentials `smtp_sasl_password_maps` holds for the next hop
+//!     the credentials `smtp_sasl_password_maps` holds for the sender
+//!     (with `smtp_sender_dependent_authentication`) or the next hop
 //!     (`[smtp.provider.example]:587 user:password`). Lines longer than
 //!     `smtp_line_length_limit` are broken with CRLF and a space.
 //!   * All of a request's recipients go in one transaction; each gets its
@@ -87,6 +88,7 @@
 //!   (mailsuite extension),
 //!   smtp_tls_security_level, smtp_tls_policy_maps, smtp_tls_CAfile,
 //!   smtp_tls_CApath, tls_append_default_CA, smtp_tls_wrappermode,
+//!   smtp_sender_dependent_authentication,
 //!   disable_mime_output_conversion,
 //!   smtp_use_tls, smtp_line_length_limit,
 //!   smtp_enforce_tls, smtp_sasl_auth_enable, smtp_sasl_password_maps,
