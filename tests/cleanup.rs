@@ -410,3 +410,68 @@ fn virtual_aliases_and_canonical_maps_rewrite_the_envelope() {
         .iter()
         .all(|r| r.original.as_deref() == Some("team")));
 }
+
+/// always_bcc, sender_bcc_maps and recipient_bcc_maps add blind copies,
+/// each once, never reported to the sender (NOTIFY=NEVER), and expanded
+/// like any recipient; the mail system's own notices get none.
+#[test]
+fn bcc_maps_add_blind_copies() {
+    let inst = instance(
+        "cleanup-bcc",
+        "always_bcc = archive@example.test\nsender_bcc_maps = inline:{ @sales.example=sales-log@example.test }\nrecipient_bcc_maps = inline:{ boss@example.test=boss-copy@example.test, ceo@example.test=archive@example.test }\nvirtual_alias_maps = inline:{ { sales-log@example.test = log1@example.test, log2@example.test } }\n",
+    );
+    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
+    let env = smtp_envelope(
+        "ann@sales.example",
+        &[
+            "boss@example.test",
+            "ceo@example.test",
+            "other@example.test",
+        ],
+    );
+    assert!(matches!(
+        c.message(env, b"Subject: x\n\ny\n"),
+        Reply::Done {
+            status: Status::Queued,
+            ..
+        }
+    ));
+    let (env, _, _) = queued(&inst, "incoming", &id);
+    let got: Vec<&str> = env.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(
+        got,
+        vec![
+            "boss@example.test",
+            "ceo@example.test",
+            "other@example.test",
+            "archive@example.test",
+            "log1@example.test",
+            "log2@example.test",
+            "boss-copy@example.test",
+        ]
+    );
+    for r in &env.recipients[3..] {
+        assert_eq!(
+            r.dsn_notify,
+            Some(queue::DsnNotify(queue::DsnNotify::NEVER)),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        env.recipients[0].dsn_notify,
+        Some(queue::DsnNotify(notify::FAILURE))
+    );
+
+    // A notice from the mail system itself gets no copy.
+    let (c, id) = Conn::open(&inst, Source::Internal, 0);
+    let env = smtp_envelope("", &["ann@sales.example"]);
+    assert!(matches!(
+        c.message(env, b"Subject: notice\n\nz\n"),
+        Reply::Done {
+            status: Status::Queued,
+            ..
+        }
+    ));
+    let (env, _, _) = queued(&inst, "incoming", &id);
+    assert_eq!(env.recipients.len(), 1);
+}

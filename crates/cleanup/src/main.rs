@@ -20,6 +20,10 @@
 //!     `user@domain`, `user+ext` and `user` for local domains ($myorigin,
 //!     $mydestination, this host's addresses), `@domain`; an extension cut
 //!     off to find an entry is put back (`propagate_unmatched_extensions`).
+//!   * Blind copies: `always_bcc`, `sender_bcc_maps` (by the sender) and
+//!     `recipient_bcc_maps` (by each recipient) add recipients, each once,
+//!     with NOTIFY=NEVER, expanded like any other; not for the mail
+//!     system's own notices.
 //!   * The header gets a Received: line; mail from this host or from
 //!     `local_header_rewrite_clients` (or with `always_add_missing_headers`)
 //!     gets Message-Id:, Date: and From: when missing. Bcc: is removed from
@@ -50,6 +54,7 @@
 //!   local_header_rewrite_clients, always_add_missing_headers,
 //!   masquerade_domains, masquerade_exceptions, canonical_maps,
 //!   sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps,
+//!   always_bcc, sender_bcc_maps, recipient_bcc_maps,
 //!   header_checks, body_checks, message_size_limit, header_size_limit,
 //!   hopcount_limit, line_length_limit, hash_queue_names, hash_queue_depth,
 //!   queue_service_name, in_flow_delay, recipient_delimiter,

@@ -36,6 +36,10 @@ pub struct Settings {
     pub sender_canonical_maps: MapList,
     pub recipient_canonical_maps: MapList,
     pub virtual_alias_maps: MapList,
+    /// always_bcc, sender_bcc_maps, recipient_bcc_maps: blind copies.
+    pub always_bcc: String,
+    pub sender_bcc_maps: MapList,
+    pub recipient_bcc_maps: MapList,
     /// recipient_delimiter: the extensions cut off for address look-ups.
     pub recipient_delimiter: String,
     /// The local domains (with the rewriter's myorigin), whose addresses
@@ -101,6 +105,9 @@ impl Settings {
             sender_canonical_maps: list(&p::SENDER_CANONICAL_MAPS),
             recipient_canonical_maps: list(&p::RECIPIENT_CANONICAL_MAPS),
             virtual_alias_maps: list(&p::VIRTUAL_ALIAS_MAPS),
+            always_bcc: cfg.str(&p::ALWAYS_BCC).trim().to_string(),
+            sender_bcc_maps: list(&p::SENDER_BCC_MAPS),
+            recipient_bcc_maps: list(&p::RECIPIENT_BCC_MAPS),
             recipient_delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
             classes,
             propagate_canonical: propagates("canonical"),
@@ -303,12 +310,36 @@ impl<'a> Message<'a> {
         }
         let mut recipients = Vec::new();
         let mut decision = None;
+        // Blind copies (not of the mail system's own notices): always_bcc,
+        // sender_bcc_maps by the sender, recipient_bcc_maps by each
+        // recipient; each only once, never told of its fate (NOTIFY=NEVER).
+        let copies = source != Source::Internal;
+        let mut bcc: Vec<String> = Vec::new();
+        if copies {
+            if !s.always_bcc.is_empty() {
+                bcc.push(s.always_bcc.clone());
+            }
+            bcc.extend(s.bcc_of(&s.sender_bcc_maps, &sender));
+        }
+        let mut planned: Vec<(String, Option<&proto::Recipient>)> = Vec::new();
         for r in &env.recipients {
             let addr = s.rewriter.canonical(&r.address, ctx);
             let addr = s.canonical(
                 &s.canonical_maps,
                 &s.canonical(&s.recipient_canonical_maps, &addr),
             );
+            if copies {
+                bcc.extend(s.bcc_of(&s.recipient_bcc_maps, &addr));
+            }
+            planned.push((addr, Some(r)));
+        }
+        for b in bcc {
+            let b = s.rewriter.canonical(&b, ctx);
+            if !planned.iter().any(|(a, _)| a.eq_ignore_ascii_case(&b)) {
+                planned.push((b, None));
+            }
+        }
+        for (addr, r) in planned {
             // Once the table has failed the message waits, so the other
             // recipients are not looked up in it again.
             let expanded = match decision {
@@ -328,9 +359,17 @@ impl<'a> Message<'a> {
             };
             for expanded in expanded {
                 let mut rcpt = Recipient::new(expanded);
-                rcpt.original = Some(r.address.clone());
-                rcpt.dsn_orcpt = r.orcpt.clone();
-                rcpt.dsn_notify = (r.notify != 0).then_some(queue::DsnNotify(r.notify));
+                match r {
+                    Some(r) => {
+                        rcpt.original = Some(r.address.clone());
+                        rcpt.dsn_orcpt = r.orcpt.clone();
+                        rcpt.dsn_notify = (r.notify != 0).then_some(queue::DsnNotify(r.notify));
+                    }
+                    None => {
+                        rcpt.original = Some(addr.clone());
+                        rcpt.dsn_notify = Some(queue::DsnNotify(queue::DsnNotify::NEVER));
+                    }
+                }
                 recipients.push(rcpt);
             }
         }
@@ -831,6 +870,25 @@ impl Settings {
         match cut {
             Some(ext) if self.propagate_canonical => access::add_extension(&v, ext),
             _ => v,
+        }
+    }
+
+    /// The blind-copy address a `*_bcc_maps` table gives for `addr`
+    /// (Postfix's mail_addr_find keys); none for the null sender or when
+    /// the table fails (a copy is not worth refusing the mail).
+    fn bcc_of(&self, list: &MapList, addr: &str) -> Option<String> {
+        if list.is_empty() || addr.is_empty() {
+            return None;
+        }
+        let keys = self.address_keys(addr).ok()?;
+        match access::mail_addr_find(list, &keys) {
+            Ok(found) => found
+                .map(|(v, _)| v.trim().to_string())
+                .filter(|v| !v.is_empty()),
+            Err(e) => {
+                maillog::warning!("bcc lookup for {addr}: {e}");
+                None
+            }
         }
     }
 
