@@ -385,6 +385,55 @@ fn sender_dependent_relayhost() {
     assert!(text.contains("X-Mail-Args: <other@example.org>"), "{text}");
 }
 
+/// content_filter, as with amavis: mail from the main smtpd goes to the
+/// filter first; the filter's re-injection smtpd (`-o content_filter=`)
+/// sends it on as usual.
+#[test]
+fn content_filter_sends_mail_to_the_filter_first() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let (filter, onward, reinject) = (free_port(), free_port(), free_port());
+    let inst = instance(
+        "smtp-filter",
+        &format!("relayhost = [127.0.0.1]:{onward}\ncontent_filter = smtp:[127.0.0.1]:{filter}\n"),
+    );
+    inst.master_cf(&format!(
+        "127.0.0.1:0 inet n - n - - smtpd\n127.0.0.1:{reinject} inet n - n - - smtpd -o content_filter=\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nsmtp unix - - n - - smtp\nbounce unix - - n - 0 bounce\n"
+    ));
+    let (filter_dump, onward_dump) = (inst.dir.join("filter"), inst.dir.join("onward"));
+    let _filter = sink(filter, &filter_dump, &[]);
+    let _onward = sink(onward, &onward_dump, &[]);
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "in@example.org",
+        &["far@remote.example"],
+        BODY,
+    );
+    assert!(
+        inst.wait_log(
+            &format!("relay=127.0.0.1[127.0.0.1]:{filter}, "),
+            1,
+            15 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    assert!(wait_until(5 * SECOND, || files(&filter_dump).len() == 1));
+    // What the filter gives back is not filtered again.
+    smtp_send(reinject, "back@example.org", &["far@remote.example"], BODY);
+    assert!(
+        wait_until(15 * SECOND, || files(&onward_dump).len() == 1),
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(files(&filter_dump).len(), 1);
+    let text = std::fs::read_to_string(&files(&onward_dump)[0]).expect("dump");
+    assert!(text.contains("X-Mail-Args: <back@example.org>"), "{text}");
+}
+
 #[test]
 fn closed_port_defers_then_flush_delivers() {
     if !have("smtp-sink") {

@@ -33,6 +33,11 @@ pub fn socket_path(queue_dir: &std::path::Path, service_name: &str) -> std::path
 /// The most recipients one envelope may carry.
 pub const MAX_RECIPIENTS: usize = 1_000_000;
 
+/// The envelope attribute that carries an entry point's `content_filter`
+/// (smtpd, pickup) into the queue file: the `transport:nexthop` the queue
+/// manager sends every recipient to first, as Postfix's FILTER record.
+pub const CONTENT_FILTER: &str = "content_filter";
+
 /// Who submits the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {

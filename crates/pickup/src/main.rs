@@ -24,7 +24,8 @@
 //!   reader before anything is taken from it.
 //!
 //! CONFIGURATION PARAMETERS
-//!   queue_directory, cleanup_service_name, ipc_timeout.
+//!   queue_directory, cleanup_service_name, ipc_timeout, content_filter (passed
+//!   on in the queue file: qmgr sends the message to that transport first).
 //!
 //! FILES
 //!   $queue_directory/maildrop, $queue_directory/public/pickup,
@@ -70,9 +71,10 @@ impl TriggerService for Pickup {
             .config
             .time(&p::IPC_TIMEOUT)
             .min(Duration::from_secs(300));
+        let filter = ctx.config.str(&p::CONTENT_FILTER).trim().to_string();
         for name in names {
             let path = maildrop.join(&name);
-            match take(&queue_dir, &path, &cleanup, timeout) {
+            match take(&queue_dir, &path, &cleanup, timeout, &filter) {
                 Ok(Fate::Taken) => {}
                 Ok(Fate::Later) => return,
                 // A file cleanup cannot take is set aside, so it cannot
@@ -94,6 +96,7 @@ fn take(
     path: &PathBuf,
     cleanup: &Path,
     timeout: Duration,
+    filter: &str,
 ) -> Result<Fate, String> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
@@ -128,6 +131,9 @@ fn take(
     let mut attributes = vec![("uid".to_string(), uid.clone())];
     if let Some((_, f)) = qenv.attrs.other.iter().find(|(n, _)| n == "fullname") {
         attributes.push(("fullname".to_string(), f.clone()));
+    }
+    if !filter.is_empty() {
+        attributes.push((ipc::cleanup::CONTENT_FILTER.to_string(), filter.to_string()));
     }
     let env = Envelope {
         sender: qenv.sender.clone(),

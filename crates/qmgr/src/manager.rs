@@ -488,6 +488,20 @@ impl Manager {
         );
         let arrival = env.arrival.sec as f64 + env.arrival.usec as f64 / 1e6;
         let relayhost = self.resolver.relayhost_for(&env.sender);
+        // content_filter (the entry point's, in the queue file): every
+        // recipient goes there first.
+        let filter = env
+            .attrs
+            .other
+            .iter()
+            .find(|(n, _)| n == ipc::cleanup::CONTENT_FILTER)
+            .and_then(|(_, v)| {
+                let route = crate::resolve::filter_route(v);
+                if route.is_none() {
+                    maillog::warning!("{id}: bad content filter \"{v}\"; ignored");
+                }
+                route
+            });
         let recipients = qf
             .recipients()
             .filter(|r| !r.done)
@@ -506,6 +520,17 @@ impl Manager {
                         self.resolver
                             .resolve(&r.address, rh.as_deref())
                             .map_err(|e| e.to_string())
+                    })
+                    .map(|route| match &filter {
+                        Some((transport, nexthop)) => Route {
+                            transport: transport.clone(),
+                            nexthop: if nexthop.is_empty() {
+                                route.nexthop
+                            } else {
+                                nexthop.clone()
+                            },
+                        },
+                        None => route,
                     }),
                 result: None,
             })

@@ -57,6 +57,21 @@ fn split_transport(value: &str) -> (String, String) {
     }
 }
 
+/// A queue file's content filter (`transport:nexthop`, from the entry
+/// point's `content_filter`): the transport, which must be a plain service
+/// name (it names a socket in private/), and the next hop (empty: the
+/// recipient's usual one). None when it is not a usable filter.
+pub fn filter_route(value: &str) -> Option<(String, String)> {
+    let (transport, nexthop) = split_transport(value);
+    let plain = !transport.is_empty()
+        && transport.len() <= 64
+        && !transport.starts_with('.')
+        && transport
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    plain.then_some((transport, nexthop))
+}
+
 impl Resolver {
     pub fn new(cfg: &Config) -> Resolver {
         let (classes, warnings) = Classes::from_config(cfg);
@@ -243,6 +258,18 @@ mod tests {
         /// Resolves with the global relayhost.
         fn resolve_any(&self, address: &str) -> Result<Route, MapError> {
             self.resolve(address, None)
+        }
+    }
+
+    #[test]
+    fn content_filters() {
+        assert_eq!(
+            filter_route("smtp-amavis:[127.0.0.1]:10024"),
+            Some(("smtp-amavis".into(), "[127.0.0.1]:10024".into()))
+        );
+        assert_eq!(filter_route("scan:"), Some(("scan".into(), String::new())));
+        for bad in ["", ":x", "../x:y", ".hidden:x", "a/b:c", "sp ace:x"] {
+            assert_eq!(filter_route(bad), None, "{bad}");
         }
     }
 

@@ -89,6 +89,8 @@
 //! CONFIGURATION PARAMETERS
 //!   smtpd_banner, myhostname, mail_name, message_size_limit,
 //!   line_length_limit, smtpd_recipient_limit, smtpd_timeout, smtpd_delay_reject,
+//!   content_filter (passed on in the queue file: qmgr sends the message to
+//!   that transport first; `-o content_filter=` on a re-injection service),
 //!   smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_error_sleep_time,
 //!   smtpd_junk_command_limit, disable_vrfy_command, smtputf8_enable,
 //!   strict_rfc821_envelopes, smtpd_helo_required,

@@ -846,6 +846,9 @@ impl<'a> Session<'a> {
         if let Some(h) = &self.req.helo {
             attributes.push(("helo_name".into(), h.clone()));
         }
+        if !self.s.content_filter.is_empty() {
+            attributes.push((ic::CONTENT_FILTER.into(), self.s.content_filter.clone()));
+        }
         if let Some(t) = &self.tls_desc {
             attributes.push(("tls".into(), t.clone()));
         }

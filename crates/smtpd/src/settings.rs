@@ -44,6 +44,9 @@ pub struct Settings {
     pub strict_rfc821: bool,
     pub helo_required: bool,
     pub delay_open: bool,
+    /// `content_filter`: where queued mail goes first (the queue file
+    /// carries it; qmgr routes by it).
+    pub content_filter: String,
     pub tls_level: TlsLevel,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -153,6 +156,7 @@ impl Settings {
             strict_rfc821: c.bool(&p::STRICT_RFC821_ENVELOPES),
             helo_required: c.bool(&p::SMTPD_HELO_REQUIRED),
             delay_open: c.bool(&p::SMTPD_DELAY_OPEN_UNTIL_VALID_RCPT),
+            content_filter: c.str(&p::CONTENT_FILTER).trim().to_string(),
             tls_level: level,
             tls_cert: path(c.str(&p::SMTPD_TLS_CERT_FILE)),
             tls_key: path(c.str(&p::SMTPD_TLS_KEY_FILE)),
