@@ -475,3 +475,42 @@ fn bcc_maps_add_blind_copies() {
     let (env, _, _) = queued(&inst, "incoming", &id);
     assert_eq!(env.recipients.len(), 1);
 }
+
+/// Header addresses go through the canonical maps and masquerading too
+/// (Postfix's canonical_classes and masquerade_classes): display names,
+/// groups and comments stay, and masquerade_exceptions holds.
+#[test]
+fn header_addresses_are_canonicalized_and_masqueraded() {
+    let inst = instance(
+        "cleanup-header-addrs",
+        "masquerade_domains = example.test\nmasquerade_exceptions = root\nsender_canonical_maps = inline:{ joe@example.test=joe.bloggs@example.test }\n",
+    );
+    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
+    let env = smtp_envelope("joe@example.test", &["ann@mail.example.test"]);
+    let content = b"From: Joe <joe@example.test>\nTo: \"Ann\" <ann@mail.example.test>, root@mail.example.test\nCc: team: bob@host.example.test (Bob);\nSubject: joe@example.test\n\nbody\n";
+    assert!(matches!(
+        c.message(env, content),
+        Reply::Done {
+            status: Status::Queued,
+            ..
+        }
+    ));
+    let (env, _, text) = queued(&inst, "incoming", &id);
+    assert_eq!(env.sender, "joe.bloggs@example.test");
+    assert!(
+        text.contains("\nFrom: Joe <joe.bloggs@example.test>\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nTo: \"Ann\" <ann@example.test>, root@mail.example.test\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nCc: team: bob@example.test (Bob);\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nSubject: joe@example.test\n"),
+        "other headers stay: {text}"
+    );
+}

@@ -2,6 +2,7 @@
 
 pub mod checks;
 pub mod clients;
+pub mod header_addr;
 pub mod headers;
 pub mod message;
 pub mod rewrite;

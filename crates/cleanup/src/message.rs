@@ -621,7 +621,7 @@ impl<'a> Message<'a> {
         Some(action)
     }
 
-    fn header(&mut self, h: Header) {
+    fn header(&mut self, mut h: Header) {
         let text: Vec<u8> = h.lines.join(&b"\n"[..]);
         let text = String::from_utf8_lossy(&text).into_owned();
         match self.check("header", "header", &text) {
@@ -632,6 +632,21 @@ impl<'a> Message<'a> {
             }
             Some(Action::Prepend(t)) => self.headers.push(Header::new_raw(&t)),
             _ => {}
+        }
+        let class = if crate::header_addr::SENDER_HEADERS.iter().any(|n| h.is(n)) {
+            Some(true)
+        } else if crate::header_addr::RECIPIENT_HEADERS
+            .iter()
+            .any(|n| h.is(n))
+        {
+            Some(false)
+        } else {
+            None
+        };
+        if let Some(sender) = class {
+            if let Some(v) = self.s.rewrite_header_addresses(&h.value(), sender) {
+                h = Header::new(&h.name().to_string(), &v);
+            }
         }
         if h.is("Bcc")
             && (self.source == Source::Pickup || self.flags & proto::flags::EXTRACT_RECIPIENTS != 0)
@@ -871,6 +886,25 @@ impl Settings {
             Some(ext) if self.propagate_canonical => access::add_extension(&v, ext),
             _ => v,
         }
+    }
+
+    /// An address header's value with its addresses through the canonical
+    /// maps (the sender's or recipients' table first, then canonical_maps)
+    /// and masquerading, as Postfix's canonical_classes and
+    /// masquerade_classes do by default; None when nothing changed.
+    fn rewrite_header_addresses(&self, value: &str, sender: bool) -> Option<String> {
+        let own = if sender {
+            &self.sender_canonical_maps
+        } else {
+            &self.recipient_canonical_maps
+        };
+        if own.is_empty() && self.canonical_maps.is_empty() && !self.rewriter.masquerades() {
+            return None;
+        }
+        crate::header_addr::rewrite(value, |a| {
+            let a = self.canonical(&self.canonical_maps, &self.canonical(own, a));
+            self.rewriter.masquerade(&a)
+        })
     }
 
     /// The blind-copy address a `*_bcc_maps` table gives for `addr`

@@ -94,6 +94,11 @@ impl Rewriter {
         }
     }
 
+    /// Whether `masquerade_domains` is set.
+    pub fn masquerades(&self) -> bool {
+        !self.masquerade_domains.is_empty()
+    }
+
     /// Strips subdomains of a `masquerade_domains` entry (first match wins;
     /// `!domain` excludes). Only for the sender and header addresses.
     pub fn masquerade(&self, addr: &str) -> String {

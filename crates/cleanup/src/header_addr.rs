@@ -1,0 +1,212 @@
+//! Addresses in address headers (From:, To:, …), rewritten in place as
+//! Postfix's cleanup does for `canonical_classes` and
+//! `masquerade_classes`: every addr-spec of an address list — inside
+//! `<…>`, or a bare `user@domain` — goes through a mapping, and display
+//! names, comments, quoted strings and group syntax stay as they were.
+
+/// The headers whose addresses are senders, and recipients.
+pub const SENDER_HEADERS: [&str; 8] = [
+    "From",
+    "Sender",
+    "Reply-To",
+    "Errors-To",
+    "Return-Receipt-To",
+    "Resent-From",
+    "Resent-Sender",
+    "Resent-Reply-To",
+];
+pub const RECIPIENT_HEADERS: [&str; 7] = [
+    "To",
+    "Cc",
+    "Bcc",
+    "Apparently-To",
+    "Resent-To",
+    "Resent-Cc",
+    "Resent-Bcc",
+];
+
+/// The value with each address replaced by `map(address)`; None when no
+/// address changed (the header is then kept byte for byte).
+pub fn rewrite(value: &str, map: impl Fn(&str) -> String) -> Option<String> {
+    let mut out = String::with_capacity(value.len() + 16);
+    let mut changed = false;
+    for (segment, delimiter) in segments(value) {
+        // A group's display name ("Team: a@b, c@d;") is no address.
+        if delimiter == Some(':') {
+            out.push_str(segment);
+        } else {
+            match rewrite_mailbox(segment, &map) {
+                Some(s) => {
+                    out.push_str(&s);
+                    changed = true;
+                }
+                None => out.push_str(segment),
+            }
+        }
+        if let Some(d) = delimiter {
+            out.push(d);
+        }
+    }
+    changed.then_some(out)
+}
+
+/// Splits at `,`, `:` and `;` outside quoted strings, comments and `<…>`;
+/// each piece with the delimiter that ends it.
+fn segments(value: &str) -> Vec<(&str, Option<char>)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = value.char_indices().peekable();
+    let (mut quoted, mut comment, mut angle) = (false, 0usize, false);
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' if quoted || comment > 0 => {
+                chars.next();
+            }
+            '"' if comment == 0 => quoted = !quoted,
+            '(' if !quoted => comment += 1,
+            ')' if !quoted && comment > 0 => comment -= 1,
+            '<' if !quoted && comment == 0 => angle = true,
+            '>' if !quoted && comment == 0 => angle = false,
+            ',' | ':' | ';' if !quoted && comment == 0 && !angle => {
+                out.push((&value[start..i], Some(c)));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push((&value[start..], None));
+    out
+}
+
+/// One mailbox: the address in `<…>`, or the segment's one bare word (a
+/// display name without `<…>` is not an address).
+fn rewrite_mailbox(segment: &str, map: &impl Fn(&str) -> String) -> Option<String> {
+    let (start, end) = address_span(segment)?;
+    let address = &segment[start..end];
+    // An angle address may carry a source route (@a,@b:user@host).
+    let (route, addr) = match address.rfind(':') {
+        Some(i) if address.starts_with('@') => address.split_at(i + 1),
+        _ => ("", address),
+    };
+    if addr.is_empty() {
+        return None;
+    }
+    let mapped = map(addr);
+    (mapped != addr).then(|| format!("{}{route}{mapped}{}", &segment[..start], &segment[end..]))
+}
+
+/// Where the address of a mailbox segment is.
+fn address_span(segment: &str) -> Option<(usize, usize)> {
+    let bytes = segment.as_bytes();
+    // Tokens outside comments: (start, end, is an angle address).
+    let mut tokens: Vec<(usize, usize, bool)> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'(' => {
+                let mut depth = 0;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' => i += 1,
+                        b'(' => depth += 1,
+                        b')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                i += 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            b'<' => {
+                let end = segment[i..].find('>').map(|e| i + e)?;
+                tokens.push((i + 1, end, true));
+                i = end + 1;
+            }
+            _ => {
+                // A word, quoted strings inside it included.
+                let start = i;
+                let mut quoted = false;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' if quoted => i += 1,
+                        b'"' => quoted = !quoted,
+                        b' ' | b'\t' | b'\r' | b'\n' | b'(' | b'<' if !quoted => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                tokens.push((start, i.min(bytes.len()), false));
+            }
+        }
+    }
+    if let Some(&(s, e, _)) = tokens.iter().find(|t| t.2) {
+        return Some((s, e));
+    }
+    match tokens.as_slice() {
+        [(s, e, false)] if segment[*s..*e].contains('@') || !segment[*s..*e].contains('"') => {
+            Some((*s, *e))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upper_domain(a: &str) -> String {
+        match a.rsplit_once('@') {
+            Some((l, d)) if d == "old.example" => format!("{l}@new.example"),
+            _ => a.to_string(),
+        }
+    }
+
+    #[test]
+    fn addresses_change_and_everything_else_stays() {
+        let cases = [
+            ("joe@old.example", "joe@new.example"),
+            (
+                "\"Joe, Jr.\" <joe@old.example> (work), ann@other.example",
+                "\"Joe, Jr.\" <joe@new.example> (work), ann@other.example",
+            ),
+            (
+                "Joe <@relay.example:joe@old.example>",
+                "Joe <@relay.example:joe@new.example>",
+            ),
+            (
+                "Team: a@old.example, b@x.example;, c@old.example (C)",
+                "Team: a@new.example, b@x.example;, c@new.example (C)",
+            ),
+            (
+                "(comment, with <a@b>) joe@old.example",
+                "(comment, with <a@b>) joe@new.example",
+            ),
+            ("\"a b\"@old.example", "\"a b\"@new.example"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                rewrite(input, upper_domain).as_deref(),
+                Some(want),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_to_change_is_none() {
+        for input in [
+            "ann@other.example",
+            "Undisclosed recipients:;",
+            "Joe Bloggs",
+            "",
+            "\"x@old.example\" <ann@other.example>",
+        ] {
+            assert_eq!(rewrite(input, upper_domain), None, "{input}");
+        }
+    }
+}
