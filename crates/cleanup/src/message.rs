@@ -645,7 +645,7 @@ impl<'a> Message<'a> {
         };
         if let Some(sender) = class {
             if let Some(v) = self.s.rewrite_header_addresses(&h.value(), sender) {
-                h = Header::new(&h.name().to_string(), &v);
+                h = Header::new(h.name(), &v);
             }
         }
         if h.is("Bcc")
