@@ -161,7 +161,7 @@ mod tests {
 
     fn upper_domain(a: &str) -> String {
         match a.rsplit_once('@') {
-            Some((l, d)) if d == "old.example" => format!("{l}@new.example"),
+            Some((l, "old.example")) => format!("{l}@new.example"),
             _ => a.to_string(),
         }
     }
