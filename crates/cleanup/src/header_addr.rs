@@ -159,7 +159,7 @@ fn address_span(segment: &str) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
 
-    fn upper_domain(a: &str) -> String {
+    fn old_to_new_domain(a: &str) -> String {
         match a.rsplit_once('@') {
             Some((l, "old.example")) => format!("{l}@new.example"),
             _ => a.to_string(),
@@ -190,7 +190,7 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(
-                rewrite(input, upper_domain).as_deref(),
+                rewrite(input, old_to_new_domain).as_deref(),
                 Some(want),
                 "{input}"
             );
@@ -206,7 +206,7 @@ mod tests {
             "",
             "\"x@old.example\" <ann@other.example>",
         ] {
-            assert_eq!(rewrite(input, upper_domain), None, "{input}");
+            assert_eq!(rewrite(input, old_to_new_domain), None, "{input}");
         }
     }
 }
