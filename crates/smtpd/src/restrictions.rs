@@ -1196,6 +1196,18 @@ impl Policy {
             Stage::Sender => &self.sender,
             Stage::Recipient | Stage::Data => &[],
         };
+        self.check_list(req, dns, list, stage)
+    }
+
+    /// One restriction list on its own; a deferral noted on the way
+    /// (`defer_if_permit`) turns an acceptance into its reply.
+    fn check_list(
+        &self,
+        req: &Request,
+        dns: &dyn Resolver,
+        list: &[Restriction],
+        stage: Stage,
+    ) -> Outcome {
         let mut e = self.eval(req, dns);
         let verdict = match e.list(list, stage) {
             Step::Reject(r) => Verdict::Reject(r),
@@ -1256,18 +1268,7 @@ impl Policy {
 
     /// DATA: smtpd_data_restrictions.
     pub fn check_data(&self, req: &Request, dns: &dyn Resolver) -> Outcome {
-        let mut e = self.eval(req, dns);
-        let verdict = match e.list(&self.data, Stage::Data) {
-            Step::Reject(r) => Verdict::Reject(r),
-            _ => match e.defer_if_permit.take() {
-                Some(r) => Verdict::Reject(r),
-                None => Verdict::Accept,
-            },
-        };
-        Outcome {
-            verdict,
-            log: e.log,
-        }
+        self.check_list(req, dns, &self.data, Stage::Data)
     }
 }
 
