@@ -324,11 +324,11 @@ fn flush_sends_the_qmgr_trigger() {
         mtime < later - Duration::from_secs(60),
         "-i made the message due"
     );
-    let out = run(&inst, "postqueue", &["-s", "example.net"], false);
+    let out = run(&inst, "postqueue", &["-s", "Example.NET"], false);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         got.join().expect("thread"),
-        vec![b"FA".to_vec(), b"D".to_vec(), b"FA".to_vec()]
+        vec![b"FA".to_vec(), b"D".to_vec(), b"Sexample.net\n".to_vec()]
     );
     let bad = run(&inst, "postqueue", &["-i", "../x"], false);
     assert_eq!(bad.status.code(), Some(64));

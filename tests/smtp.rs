@@ -434,6 +434,47 @@ fn content_filter_sends_mail_to_the_filter_first() {
     assert!(text.contains("X-Mail-Args: <back@example.org>"), "{text}");
 }
 
+/// `postqueue -s site` tries the deferred mail for that site now, and
+/// only that.
+#[test]
+fn postqueue_s_flushes_one_site() {
+    let port = free_port();
+    let inst = instance(
+        "smtp-flush-site",
+        &format!("relayhost = [127.0.0.1]:{port}\n"),
+    );
+    inst.start();
+    let smtpd = inst.port("127.0.0.1:0");
+    smtp_send(smtpd, "sender@example.org", &["a@one.example"], BODY);
+    smtp_send(smtpd, "sender@example.org", &["b@two.example"], BODY);
+    assert!(
+        inst.wait_log("status=deferred (connect to ", 2, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let out = postqueue(&inst, "-s");
+    assert!(out.contains("usage") || out.contains("option"), "{out}");
+    let out = Command::new(inst.bin.join("postqueue"))
+        .env("MAIL_CONFIG", &inst.dir)
+        .args(["-s", "one.example"])
+        .output()
+        .expect("postqueue");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        wait_until(15 * SECOND, || inst.log_lines("to=<a@one.example>").len()
+            == 2),
+        "one.example tried again: {}",
+        inst.maillog()
+    );
+    std::thread::sleep(SECOND);
+    assert_eq!(
+        inst.log_lines("to=<b@two.example>").len(),
+        1,
+        "two.example waits: {}",
+        inst.maillog()
+    );
+}
+
 #[test]
 fn closed_port_defers_then_flush_delivers() {
     if !have("smtp-sink") {

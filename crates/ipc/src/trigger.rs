@@ -13,6 +13,48 @@ pub const SCAN_ALL: u8 = b'A';
 pub const FLUSH: u8 = b'F';
 /// The master's periodic wakeup.
 pub const WAKEUP: u8 = b'W';
+/// Make the deferred mail for one site due now (`postqueue -s`): `S`, the
+/// site in lower case (so none of its letters reads as another request),
+/// a newline.
+pub const FLUSH_SITE: u8 = b'S';
+
+/// The request that flushes `site`'s mail.
+pub fn flush_site_request(site: &str) -> Vec<u8> {
+    let mut r = vec![FLUSH_SITE];
+    r.extend(site.to_ascii_lowercase().bytes().filter(|b| *b != b'\n'));
+    r.push(b'\n');
+    r
+}
+
+/// What a (coalesced) trigger asks for: the one-letter requests, and the
+/// sites of [`FLUSH_SITE`] requests (those that are well formed: a domain
+/// name or an address literal).
+pub fn parse(data: &[u8]) -> (Vec<u8>, Vec<String>) {
+    let (mut codes, mut sites) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while i < data.len() {
+        if data[i] == FLUSH_SITE {
+            let end = data[i..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(data.len(), |e| i + e);
+            let site = &data[i + 1..end];
+            let valid = !site.is_empty()
+                && site.len() <= 255
+                && site
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(b));
+            if valid {
+                sites.push(String::from_utf8_lossy(site).into_owned());
+            }
+            i = end + 1;
+        } else {
+            codes.push(data[i]);
+            i += 1;
+        }
+    }
+    (codes, sites)
+}
 
 /// Sends `request` to the trigger socket at `path` without ever blocking:
 /// when the service's backlog is full, it has wake-ups pending already and
@@ -59,4 +101,24 @@ pub fn send(path: &std::path::Path, request: &[u8]) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     std::io::Write::write_all(&mut &stream, request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sites_and_codes() {
+        let mut data = b"AD".to_vec();
+        data.extend(flush_site_request("Example.NET"));
+        data.extend(b"W");
+        data.extend(flush_site_request("[192.0.2.1]"));
+        data.extend(b"Sbad/site\nF");
+        let (codes, sites) = parse(&data);
+        assert_eq!(codes, b"ADWF".to_vec());
+        assert_eq!(
+            sites,
+            vec!["example.net".to_string(), "[192.0.2.1]".to_string()]
+        );
+    }
 }

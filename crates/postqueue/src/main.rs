@@ -37,8 +37,9 @@
 //!          "Mail queue is empty". The columns are Postfix's for long queue
 //!          IDs (enable_long_queue_ids = yes, mailsuite's only kind).
 //!   -s site
-//!          Deliver the mail queued for site now. Without a fast-flush
-//!          service this retries all deferred mail (F, A).
+//!          Deliver the mail queued for site (a domain or an address
+//!          literal) now: the queue manager gets `S` site newline and
+//!          takes in every deferred message with a recipient there.
 //!   -v     Accepted (more logging in Postfix).
 //!
 //!   The listing comes from the showq service (public/showq). When that
@@ -396,7 +397,7 @@ fn flush_site(cfg: &Config, queue_dir: &Path, site: &str) -> Result<(), Fatal> {
             ),
         ));
     }
-    trigger_qmgr(cfg, queue_dir, &FLUSH_ALL)
+    trigger_qmgr(cfg, queue_dir, &ipc::trigger::flush_site_request(site))
 }
 
 fn run(args: &[String]) -> Result<(), Fatal> {

@@ -92,12 +92,13 @@ impl Service for Qmgr {
 
 impl TriggerService for Qmgr {
     fn wakeup(&mut self, _ctx: &Context, data: &[u8]) {
-        let flush = data.contains(&trigger::FLUSH);
-        let deferred = data
+        let (codes, sites) = trigger::parse(data);
+        let flush = codes.contains(&trigger::FLUSH);
+        let deferred = codes
             .iter()
             .any(|b| [trigger::SCAN_DEFERRED, trigger::SCAN_ALL, trigger::WAKEUP].contains(b));
         if let Some(m) = self.manager.as_mut() {
-            m.run(flush, deferred);
+            m.run(flush, deferred, &sites);
         }
     }
 

@@ -180,6 +180,20 @@ fn remove_finished(q: &Path, h: &HashSpec, path: &Path, id: &str) {
     }
 }
 
+/// Whether the queue file at `path` has a recipient not yet done in one
+/// of `sites` (domains or address literals, lower case).
+fn for_sites(path: &Path, sites: &[String]) -> bool {
+    let Ok(qf) = queue::open(path) else {
+        return false;
+    };
+    let found = qf.recipients().filter(|r| !r.done).any(|r| {
+        r.address
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| sites.iter().any(|s| s.eq_ignore_ascii_case(d)))
+    });
+    found
+}
+
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -285,7 +299,12 @@ impl Manager {
     }
 
     /// Deferred mail whose retry time has come (all of it when `flush`).
-    fn scan_deferred(&self, flush: bool, skip: &HashSet<PathBuf>) -> VecDeque<PathBuf> {
+    fn scan_deferred(
+        &self,
+        flush: bool,
+        sites: &[String],
+        skip: &HashSet<PathBuf>,
+    ) -> VecDeque<PathBuf> {
         let mut files = self.scan("deferred", skip);
         let t = SystemTime::now();
         files.retain(|p| {
@@ -294,6 +313,7 @@ impl Manager {
                     .and_then(|m| m.modified())
                     .map(|m| m <= t)
                     .unwrap_or(false)
+                || (!sites.is_empty() && for_sites(p, sites))
         });
         files
     }
@@ -327,7 +347,9 @@ impl Manager {
     /// held has been taken in and a delivery finishes. New and deferred
     /// mail take turns; deferred/ is scanned again every `queue_run_delay`
     /// while the run lasts.
-    pub fn run(&mut self, flush: bool, deferred_too: bool) {
+    /// `sites` (`postqueue -s`): deferred mail with a recipient there is
+    /// taken now too.
+    pub fn run(&mut self, flush: bool, deferred_too: bool, sites: &[String]) {
         if !self.recovered {
             self.recover();
         }
@@ -344,8 +366,8 @@ impl Manager {
         // until the next run or the next deferred scan.
         let mut skip: HashSet<PathBuf> = HashSet::new();
         let mut incoming: VecDeque<PathBuf> = VecDeque::new();
-        let mut deferred: VecDeque<PathBuf> = if deferred_too || flush {
-            self.scan_deferred(flush, &skip)
+        let mut deferred: VecDeque<PathBuf> = if deferred_too || flush || !sites.is_empty() {
+            self.scan_deferred(flush, sites, &skip)
         } else {
             VecDeque::new()
         };
@@ -355,7 +377,7 @@ impl Manager {
         loop {
             if deferred_scanned.elapsed() >= self.s.run_delay {
                 skip.clear();
-                let due = self.scan_deferred(false, &skip);
+                let due = self.scan_deferred(false, &[], &skip);
                 let known: HashSet<PathBuf> = deferred.iter().cloned().collect();
                 deferred.extend(due.into_iter().filter(|p| !known.contains(p)));
                 deferred_scanned = Instant::now();

@@ -63,6 +63,13 @@ fn take_trigger(listener: &OwnedFd) -> Option<Vec<u8>> {
             Ok(Some(fd)) => {
                 let got = read_trigger(fd);
                 let d = data.get_or_insert_with(Vec::new);
+                if got.first() == Some(&ipc::trigger::FLUSH_SITE) {
+                    // A request with an argument (`S` site newline) stays whole.
+                    if d.len() + got.len() <= 16 * TRIGGER_MAX {
+                        d.extend_from_slice(&got);
+                    }
+                    continue;
+                }
                 for b in got {
                     if !d.contains(&b) && d.len() < TRIGGER_MAX {
                         d.push(b);
