@@ -477,17 +477,20 @@ fn bcc_maps_add_blind_copies() {
 }
 
 /// Header addresses go through the canonical maps and masquerading too
-/// (Postfix's canonical_classes and masquerade_classes): display names,
-/// groups and comments stay, and masquerade_exceptions holds.
+/// (Postfix's canonical_classes and masquerade_classes), and in local mail
+/// bare names get @$myorigin: display names, groups and comments stay, and
+/// masquerade_exceptions holds. Headers of remote mail are left alone
+/// while remote_header_rewrite_domain is empty, as in Postfix.
 #[test]
 fn header_addresses_are_canonicalized_and_masqueraded() {
     let inst = instance(
         "cleanup-header-addrs",
         "masquerade_domains = example.test\nmasquerade_exceptions = root\nsender_canonical_maps = inline:{ joe@example.test=joe.bloggs@example.test }\n",
     );
-    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
-    let env = smtp_envelope("joe@example.test", &["ann@mail.example.test"]);
-    let content = b"From: Joe <joe@example.test>\nTo: \"Ann\" <ann@mail.example.test>, root@mail.example.test\nCc: team: bob@host.example.test (Bob);\nSubject: joe@example.test\n\nbody\n";
+    let content = b"From: Joe <joe@example.test>\nTo: \"Ann\" <ann@mail.example.test>, root@mail.example.test, dream\nCc: team: bob@host.example.test (Bob);\nSubject: joe@example.test\n\nbody\n";
+    let (c, id) = Conn::open(&inst, Source::Pickup, 0);
+    let mut env = smtp_envelope("joe", &["ann@mail.example.test"]);
+    env.attributes = vec![("uid".into(), "0".into())];
     assert!(matches!(
         c.message(env, content),
         Reply::Done {
@@ -502,7 +505,9 @@ fn header_addresses_are_canonicalized_and_masqueraded() {
         "{text}"
     );
     assert!(
-        text.contains("\nTo: \"Ann\" <ann@example.test>, root@mail.example.test\n"),
+        text.contains(
+            "\nTo: \"Ann\" <ann@example.test>, root@mail.example.test, dream@example.test\n"
+        ),
         "{text}"
     );
     assert!(
@@ -513,4 +518,18 @@ fn header_addresses_are_canonicalized_and_masqueraded() {
         text.contains("\nSubject: joe@example.test\n"),
         "other headers stay: {text}"
     );
+
+    // The same from a remote client: the envelope is rewritten, the headers not.
+    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
+    let env = smtp_envelope("joe@example.test", &["ann@mail.example.test"]);
+    assert!(matches!(
+        c.message(env, content),
+        Reply::Done {
+            status: Status::Queued,
+            ..
+        }
+    ));
+    let (env, _, text) = queued(&inst, "incoming", &id);
+    assert_eq!(env.sender, "joe.bloggs@example.test");
+    assert!(text.contains("\nFrom: Joe <joe@example.test>\nTo: \"Ann\" <ann@mail.example.test>, root@mail.example.test, dream\n"), "{text}");
 }

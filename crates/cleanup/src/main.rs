@@ -21,10 +21,12 @@
 //!     $mydestination, this host's addresses), `@domain`; an extension cut
 //!     off to find an entry is put back (`propagate_unmatched_extensions`).
 //!   * The addresses in address headers (From, Sender, Reply-To, To, Cc,
-//!     Bcc, the Resent- ones …) go through the same canonical maps (the
-//!     sender's or recipients' table, then canonical_maps) and masquerading;
-//!     display names, comments and groups stay, and a header nothing
-//!     changes in stays byte for byte.
+//!     Bcc, the Resent- ones …) are completed like envelope addresses and
+//!     go through the same canonical maps (the sender's or recipients'
+//!     table, then canonical_maps) and masquerading — in mail from remote
+//!     clients only when remote_header_rewrite_domain is set, as in
+//!     Postfix. Display names, comments and groups stay, and a header
+//!     nothing changes in stays byte for byte.
 //!   * Blind copies: `always_bcc`, `sender_bcc_maps` (by the sender) and
 //!     `recipient_bcc_maps` (by each recipient) add recipients, each once,
 //!     with NOTIFY=NEVER, expanded like any other; not for the mail

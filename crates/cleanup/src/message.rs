@@ -644,7 +644,12 @@ impl<'a> Message<'a> {
             None
         };
         if let Some(sender) = class {
-            if let Some(v) = self.s.rewrite_header_addresses(&h.value(), sender) {
+            let ctx = if self.local {
+                Context::Local
+            } else {
+                Context::Remote
+            };
+            if let Some(v) = self.s.rewrite_header_addresses(&h.value(), sender, ctx) {
                 h = Header::new(h.name(), &v);
             }
         }
@@ -888,21 +893,25 @@ impl Settings {
         }
     }
 
-    /// An address header's value with its addresses through the canonical
-    /// maps (the sender's or recipients' table first, then canonical_maps)
-    /// and masquerading, as Postfix's canonical_classes and
-    /// masquerade_classes do by default; None when nothing changed.
-    fn rewrite_header_addresses(&self, value: &str, sender: bool) -> Option<String> {
+    /// An address header's value with its addresses completed (`@$myorigin`
+    /// in local mail, `@$remote_header_rewrite_domain` in remote mail),
+    /// through the canonical maps (the sender's or recipients' table
+    /// first, then canonical_maps) and masqueraded, as Postfix's
+    /// canonical_classes and masquerade_classes do by default. Headers of
+    /// remote mail are left alone unless remote_header_rewrite_domain is
+    /// set, as in Postfix. None when nothing changed.
+    fn rewrite_header_addresses(&self, value: &str, sender: bool, ctx: Context) -> Option<String> {
+        if ctx == Context::Remote && !self.rewriter.rewrites_remote_headers() {
+            return None;
+        }
         let own = if sender {
             &self.sender_canonical_maps
         } else {
             &self.recipient_canonical_maps
         };
-        if own.is_empty() && self.canonical_maps.is_empty() && !self.rewriter.masquerades() {
-            return None;
-        }
         crate::header_addr::rewrite(value, |a| {
-            let a = self.canonical(&self.canonical_maps, &self.canonical(own, a));
+            let a = self.rewriter.canonical(a, ctx);
+            let a = self.canonical(&self.canonical_maps, &self.canonical(own, &a));
             self.rewriter.masquerade(&a)
         })
     }

@@ -94,6 +94,12 @@ impl Rewriter {
         }
     }
 
+    /// Whether headers from remote clients are rewritten at all
+    /// (`remote_header_rewrite_domain` set, as Postfix has it).
+    pub fn rewrites_remote_headers(&self) -> bool {
+        !self.remote_domain.is_empty()
+    }
+
     /// Whether `masquerade_domains` is set.
     pub fn masquerades(&self) -> bool {
         !self.masquerade_domains.is_empty()
