@@ -22,7 +22,7 @@
 use kit::{field, is_root, python_lines, Instance};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -931,10 +931,7 @@ impl Dovecot {
         let conf = dir.join("dovecot.conf");
         let mut last = String::new();
         for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("free port")
-                .port();
+            let port = kit::free_port();
             let d = dir.display();
             let special: String = [
                 ("Drafts", "\\Drafts"),

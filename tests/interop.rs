@@ -17,20 +17,12 @@
 //! Needs root (Postfix's master, `useradd`) and /usr/sbin/postfix;
 //! `scripts/test` installs the package.
 
-use kit::{is_root, self_signed, wait_until, Instance, SystemUser};
+use kit::{free_port, is_root, self_signed, wait_until, Instance, SystemUser};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 /// A private Postfix instance in `dir`; stopped (its own master only) when
 /// dropped.

@@ -6,7 +6,7 @@
 //! against a real DNS server (dnsmasq) on loopback with
 //! `dns_resolver_address`.
 
-use kit::{is_root, self_signed, smtp_sink as sink, wait_until, Instance, Proc};
+use kit::{free_port, is_root, self_signed, smtp_sink as sink, wait_until, Instance, Proc};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -17,14 +17,6 @@ fn have(program: &str) -> bool {
     ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
         .iter()
         .any(|d| Path::new(d).join(program).is_file())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn instance(name: &str, extra: &str) -> Instance {

@@ -14,6 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 pub use testdb;
+pub use testdb::free_port;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
