@@ -943,15 +943,7 @@ fn relayhost_with_smtp_auth_to_a_second_mailsuite() {
         "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.sendmail('me@example.org', ['far@remote.example'], b'Subject: via the provider\\r\\n\\r\\nhello\\r\\n')\ns.sendmail('bob@example.org', ['far@remote.example'], b'Subject: from bob\\r\\n\\r\\nhello\\r\\n')\ns.quit()\n",
         inst.port("127.0.0.1:0")
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kit::python_lines(&[], &script, &[]);
     assert!(
         inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 2, 15 * SECOND),
         "{}\n--- provider ---\n{}",

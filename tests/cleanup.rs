@@ -78,6 +78,26 @@ fn smtp_envelope(sender: &str, rcpts: &[&str]) -> Envelope {
     }
 }
 
+/// Sends one message through a new connection from `source`; it must be
+/// queued. Its ID and the queue file's envelope, extracted part and text.
+fn enqueue(
+    inst: &Instance,
+    source: Source,
+    env: Envelope,
+    content: &[u8],
+) -> (String, queue::Envelope, queue::Extracted, String) {
+    let (c, id) = Conn::open(inst, source, 0);
+    assert!(matches!(
+        c.message(env, content),
+        Reply::Done {
+            status: Status::Queued,
+            ..
+        }
+    ));
+    let (env, x, text) = queued(inst, "incoming", &id);
+    (id, env, x, text)
+}
+
 fn queued(inst: &Instance, dir: &str, id: &str) -> (queue::Envelope, queue::Extracted, String) {
     let path: PathBuf = inst.dir.join("queue").join(dir).join(id);
     let mut qf = queue::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -126,17 +146,9 @@ fn a_message_from_smtpd_is_queued_with_a_received_header_and_exact_content() {
 #[test]
 fn a_local_submission_gets_missing_headers_and_myorigin() {
     let inst = instance("cleanup-local", "");
-    let (c, id) = Conn::open(&inst, Source::Pickup, 0);
     let mut env = smtp_envelope("root", &["dream"]);
     env.attributes = vec![("uid".into(), "0".into())];
-    assert!(matches!(
-        c.message(env, b"Subject: local\n\nhello\n"),
-        Reply::Done {
-            status: Status::Queued,
-            ..
-        }
-    ));
-    let (env, _, text) = queued(&inst, "incoming", &id);
+    let (id, env, _, text) = enqueue(&inst, Source::Pickup, env, b"Subject: local\n\nhello\n");
     assert_eq!(env.sender, "root@example.test");
     assert_eq!(env.recipients[0].address, "dream@example.test");
     assert_eq!(env.recipients[0].original.as_deref(), Some("dream"));
@@ -420,7 +432,6 @@ fn bcc_maps_add_blind_copies() {
         "cleanup-bcc",
         "always_bcc = archive@example.test\nsender_bcc_maps = inline:{ @sales.example=sales-log@example.test }\nrecipient_bcc_maps = inline:{ boss@example.test=boss-copy@example.test, ceo@example.test=archive@example.test }\nvirtual_alias_maps = inline:{ { sales-log@example.test = log1@example.test, log2@example.test } }\n",
     );
-    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
     let env = smtp_envelope(
         "ann@sales.example",
         &[
@@ -429,14 +440,7 @@ fn bcc_maps_add_blind_copies() {
             "other@example.test",
         ],
     );
-    assert!(matches!(
-        c.message(env, b"Subject: x\n\ny\n"),
-        Reply::Done {
-            status: Status::Queued,
-            ..
-        }
-    ));
-    let (env, _, _) = queued(&inst, "incoming", &id);
+    let (_, env, _, _) = enqueue(&inst, Source::Smtpd, env, b"Subject: x\n\ny\n");
     let got: Vec<&str> = env.recipients.iter().map(|r| r.address.as_str()).collect();
     assert_eq!(
         got,
@@ -463,16 +467,8 @@ fn bcc_maps_add_blind_copies() {
     );
 
     // A notice from the mail system itself gets no copy.
-    let (c, id) = Conn::open(&inst, Source::Internal, 0);
     let env = smtp_envelope("", &["ann@sales.example"]);
-    assert!(matches!(
-        c.message(env, b"Subject: notice\n\nz\n"),
-        Reply::Done {
-            status: Status::Queued,
-            ..
-        }
-    ));
-    let (env, _, _) = queued(&inst, "incoming", &id);
+    let (_, env, _, _) = enqueue(&inst, Source::Internal, env, b"Subject: notice\n\nz\n");
     assert_eq!(env.recipients.len(), 1);
 }
 
@@ -488,17 +484,9 @@ fn header_addresses_are_canonicalized_and_masqueraded() {
         "masquerade_domains = example.test\nmasquerade_exceptions = root\nsender_canonical_maps = inline:{ joe@example.test=joe.bloggs@example.test }\n",
     );
     let content = b"From: Joe <joe@example.test>\nTo: \"Ann\" <ann@mail.example.test>, root@mail.example.test, dream\nCc: team: bob@host.example.test (Bob);\nSubject: joe@example.test\n\nbody\n";
-    let (c, id) = Conn::open(&inst, Source::Pickup, 0);
     let mut env = smtp_envelope("joe", &["ann@mail.example.test"]);
     env.attributes = vec![("uid".into(), "0".into())];
-    assert!(matches!(
-        c.message(env, content),
-        Reply::Done {
-            status: Status::Queued,
-            ..
-        }
-    ));
-    let (env, _, text) = queued(&inst, "incoming", &id);
+    let (_, env, _, text) = enqueue(&inst, Source::Pickup, env, content);
     assert_eq!(env.sender, "joe.bloggs@example.test");
     assert!(
         text.contains("\nFrom: Joe <joe.bloggs@example.test>\n"),
@@ -520,16 +508,8 @@ fn header_addresses_are_canonicalized_and_masqueraded() {
     );
 
     // The same from a remote client: the envelope is rewritten, the headers not.
-    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
     let env = smtp_envelope("joe@example.test", &["ann@mail.example.test"]);
-    assert!(matches!(
-        c.message(env, content),
-        Reply::Done {
-            status: Status::Queued,
-            ..
-        }
-    ));
-    let (env, _, text) = queued(&inst, "incoming", &id);
+    let (_, env, _, text) = enqueue(&inst, Source::Smtpd, env, content);
     assert_eq!(env.sender, "joe.bloggs@example.test");
     assert!(text.contains("\nFrom: Joe <joe@example.test>\nTo: \"Ann\" <ann@mail.example.test>, root@mail.example.test, dream\n"), "{text}");
 }

@@ -206,24 +206,15 @@ fn deferred_mail_is_retried_after_queue_run_delay() {
     assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
 }
 
-/// Runs a Python client script, which must succeed.
-fn python(script: &str) {
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Sends one message with NOTIFY=SUCCESS for its recipient.
 fn send_notify_success(port: u16, from: &str, to: &str) {
-    python(&format!(
+    kit::python_lines(
+        &[],
+        &format!(
         "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port})\ns.sendmail('{from}', ['{to}'], 'Subject: tell me\\r\\n\\r\\nhello\\r\\n', rcpt_options=['NOTIFY=SUCCESS'])\ns.quit()\n"
-    ));
+        ),
+        &[],
+    );
 }
 
 /// NOTIFY=SUCCESS through a relay, as Postfix does it: a server that
@@ -316,10 +307,14 @@ fn eight_bit_mail_to_a_server_without_8bitmime_goes_quoted_printable() {
     let dump = inst.dir.join("sink");
     let _sink = sink(port, &dump, &["-8"]);
     inst.start();
-    python(&format!(
+    kit::python_lines(
+        &[],
+        &format!(
         "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.sendmail('sender@example.org', ['far@remote.example'], 'Subject: 8bit\\r\\nMIME-Version: 1.0\\r\\nContent-Type: text/plain; charset=utf-8\\r\\nContent-Transfer-Encoding: 8bit\\r\\n\\r\\n你好, café\\r\\n'.encode(), mail_options=['BODY=8BITMIME'])\ns.quit()\n",
-        inst.port("127.0.0.1:0")
-    ));
+            inst.port("127.0.0.1:0")
+        ),
+        &[],
+    );
     assert!(
         inst.wait_log("status=sent (250 2.0.0 Ok)", 1, 15 * SECOND),
         "{}",

@@ -44,7 +44,7 @@
 
 mod dsn;
 
-use ipc::cleanup::{flags, Client, Envelope, Recipient, Source, Status};
+use ipc::cleanup::{Client, Envelope, Recipient, Status};
 use ipc::delivery::bounce::{Done, Kind, Notice};
 use ipc::frame::{read_frame, write_frame};
 use params::table as p;
@@ -190,11 +190,7 @@ fn submit(
     text: &str,
 ) -> Result<String, String> {
     let socket = ipc::cleanup::socket_path(queue_dir, cfg.str(&p::CLEANUP_SERVICE_NAME));
-    let mut c = Client::connect(&socket, Duration::from_secs(300)).map_err(|e| e.to_string())?;
-    let id = c
-        .open(Source::Internal, flags::NO_CHECKS)
-        .map_err(|e| e.to_string())?;
-    c.envelope(Envelope {
+    let envelope = Envelope {
         sender: a.from.clone(),
         arrival: util::time::now().max(0) as u64,
         attributes: vec![("uid".into(), "0".into())],
@@ -204,12 +200,11 @@ fn submit(
             notify: ipc::cleanup::notify::NEVER,
         }],
         ..Envelope::default()
-    })
-    .map_err(|e| e.to_string())?;
-    c.content(text.as_bytes()).map_err(|e| e.to_string())?;
-    match c.end().map_err(|e| e.to_string())? {
-        (Status::Queued, _) | (Status::Discarded, _) => Ok(id),
-        (_, text) => Err(format!("cleanup refused the notice: {text}")),
+    };
+    let submitted = Client::submit(&socket, Duration::from_secs(300), envelope, text.as_bytes());
+    match submitted.map_err(|e| e.to_string())? {
+        (id, Status::Queued | Status::Discarded, _) => Ok(id),
+        (_, _, text) => Err(format!("cleanup refused the notice: {text}")),
     }
 }
 

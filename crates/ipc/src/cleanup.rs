@@ -465,6 +465,23 @@ impl Client<std::os::unix::net::UnixStream> {
         Ok(Client::new(s))
     }
 
+    /// One whole message from the mail system itself (a forwarded copy, a
+    /// notice): source Internal, no content checks. Returns the queue ID
+    /// and cleanup's verdict.
+    pub fn submit(
+        path: &std::path::Path,
+        timeout: std::time::Duration,
+        envelope: Envelope,
+        content: &[u8],
+    ) -> Result<(String, Status, String), ClientError> {
+        let mut c = Client::connect(path, timeout)?;
+        let id = c.open(Source::Internal, flags::NO_CHECKS)?;
+        c.envelope(envelope)?;
+        c.content(content)?;
+        let (status, text) = c.end()?;
+        Ok((id, status, text))
+    }
+
     /// Connects to `queue_dir/public/<service>`, or `private/<service>`
     /// when master.cf marks the service private; a failure names the path.
     pub fn connect_service(

@@ -1001,14 +1001,20 @@ impl Job<'_> {
                 recipients,
                 ..ipc::cleanup::Envelope::default()
             };
-            match submit(&self.s.cleanup_socket, env, &content) {
-                Ok((ipc::cleanup::Status::Queued, _, id)) => {
+            let submitted = ipc::cleanup::Client::submit(
+                &self.s.cleanup_socket,
+                Duration::from_secs(300),
+                env,
+                &content,
+            );
+            match submitted {
+                Ok((id, ipc::cleanup::Status::Queued, _)) => {
                     parts.push(format!("forwarded as {id}"))
                 }
-                Ok((ipc::cleanup::Status::Discarded, _, _)) => {
+                Ok((_, ipc::cleanup::Status::Discarded, _)) => {
                     parts.push("forwarded (discarded)".into())
                 }
-                Ok((_, text, _)) => {
+                Ok((_, _, text)) => {
                     let dsn = if text.starts_with('5') {
                         "5.3.0"
                     } else {
@@ -1021,23 +1027,6 @@ impl Job<'_> {
         }
         sent(parts.join(", "))
     }
-}
-
-/// Hands one new message to cleanup: its status, text and queue ID.
-fn submit(
-    socket: &Path,
-    env: ipc::cleanup::Envelope,
-    content: &[u8],
-) -> Result<(ipc::cleanup::Status, String, String), ipc::cleanup::ClientError> {
-    let mut c = ipc::cleanup::Client::connect(socket, Duration::from_secs(300))?;
-    let id = c.open(
-        ipc::cleanup::Source::Internal,
-        ipc::cleanup::flags::NO_CHECKS,
-    )?;
-    c.envelope(env)?;
-    c.content(content)?;
-    let (st, text) = c.end()?;
-    Ok((st, text, id))
 }
 
 /// Creates an empty mailbox owned by the user, if there is none (as root).

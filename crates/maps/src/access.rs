@@ -229,6 +229,15 @@ pub fn mail_addr_keys(
     out
 }
 
+/// [`mail_addr_keys`] for a whole address `local@domain` (or a bare
+/// `local`), without the `user` forms of local domains.
+pub fn address_keys(addr: &str, delims: &str) -> Vec<AddrKey> {
+    match addr.rsplit_once('@') {
+        Some((local, domain)) => mail_addr_keys(local, Some(domain), delims, false),
+        None => mail_addr_keys(addr, None, delims, false),
+    }
+}
+
 /// Tries `keys` in order against `maps`: the first answer, and the
 /// extension cut off to find it (for propagate_unmatched_extensions). An
 /// error is a temporary failure.

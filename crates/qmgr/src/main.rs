@@ -61,6 +61,7 @@
 //!   local_transport,
 //!   virtual_transport, relay_transport, default_transport, relayhost,
 //!   sender_dependent_relayhost_maps, empty_address_relayhost_maps_lookup_key,
+//!   recipient_delimiter,
 //!   and the content filter a queue file carries (the entry point's
 //!   content_filter: every recipient goes to that transport:nexthop),
 //!   default_destination_concurrency_limit,

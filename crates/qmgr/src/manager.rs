@@ -371,17 +371,15 @@ impl Manager {
         } else {
             VecDeque::new()
         };
-        let mut deferred_scanned = Instant::now();
         let mut rescan = true;
         let mut prefer_deferred = false;
         loop {
-            if deferred_scanned.elapsed() >= self.s.run_delay {
+            if self.deferred_scanned.elapsed() >= self.s.run_delay {
                 skip.clear();
                 let due = self.scan_deferred(false, &[], &skip);
                 let known: HashSet<PathBuf> = deferred.iter().cloned().collect();
                 deferred.extend(due.into_iter().filter(|p| !known.contains(p)));
-                deferred_scanned = Instant::now();
-                self.deferred_scanned = deferred_scanned;
+                self.deferred_scanned = Instant::now();
             }
             let room = active.slots.len() < self.s.active_limit
                 && active.recipients < self.s.recipient_limit;

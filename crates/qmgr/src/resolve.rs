@@ -16,7 +16,7 @@
 //!    a transport value's own `:nexthop` wins over everything.
 
 use maps::domains::{AddrClass, Classes};
-use maps::{MapError, MapList};
+use maps::{access, MapError, MapList};
 use params::{table as p, Config};
 use util::ttl_cache::TtlCache;
 
@@ -46,6 +46,8 @@ pub struct Resolver {
     relayhost: String,
     sender_relayhost_maps: MapList,
     empty_sender_key: String,
+    /// recipient_delimiter, for the sender's address keys.
+    delimiter: String,
     myhostname: String,
 }
 
@@ -99,6 +101,7 @@ impl Resolver {
             empty_sender_key: cfg
                 .str(&p::EMPTY_ADDRESS_RELAYHOST_MAPS_LOOKUP_KEY)
                 .to_string(),
+            delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
             myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
         }
     }
@@ -135,26 +138,25 @@ impl Resolver {
     }
 
     /// The relay host `sender_dependent_relayhost_maps` names for mail from
-    /// `sender` (the address, then `@domain`; DUNNO ends the search), or
-    /// None for the global `relayhost`. Err: the table failed.
+    /// `sender` (Postfix's mail_addr_find keys: the address, without its
+    /// extension, then `@domain`; DUNNO ends the search), or None for the
+    /// global `relayhost`. Err: the table failed.
     pub fn relayhost_for(&self, sender: &str) -> Result<Option<String>, MapError> {
         if self.sender_relayhost_maps.is_empty() {
             return Ok(None);
         }
         let keys = if sender.is_empty() {
-            vec![self.empty_sender_key.clone()]
+            vec![access::AddrKey {
+                key: self.empty_sender_key.clone(),
+                partial: false,
+                cut: None,
+            }]
         } else {
-            let sender = sender.to_ascii_lowercase();
-            let domain = sender.rsplit_once('@').map(|(_, d)| format!("@{d}"));
-            std::iter::once(sender).chain(domain).collect()
+            access::address_keys(&sender.to_ascii_lowercase(), &self.delimiter)
         };
-        for (i, key) in keys.iter().enumerate() {
-            if let Some(v) = self.sender_relayhost_maps.find(key, i > 0)? {
-                let v = v.trim();
-                return Ok((!v.eq_ignore_ascii_case("DUNNO")).then(|| v.to_string()));
-            }
-        }
-        Ok(None)
+        Ok(access::mail_addr_find(&self.sender_relayhost_maps, &keys)?
+            .map(|(v, _)| v.trim().to_string())
+            .filter(|v| !v.eq_ignore_ascii_case("DUNNO")))
     }
 
     /// Resolves one recipient of mail whose relay host is `relayhost`

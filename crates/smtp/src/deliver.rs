@@ -106,6 +106,8 @@ pub struct Settings {
     /// first (with `sender_dependent_relayhost_maps`, one provider account
     /// per sender domain).
     sender_dependent_auth: bool,
+    /// recipient_delimiter, for the sender's address keys.
+    delimiter: String,
     /// Not `disable_mime_output_conversion`: 8-bit mail goes to a server
     /// without 8BITMIME quoted-printable (crate::downgrade).
     mime_conversion: bool,
@@ -262,6 +264,7 @@ impl Settings {
             mime_conversion: !cfg.bool(&p::DISABLE_MIME_OUTPUT_CONVERSION),
             sender_dependent_auth: proto == Protocol::Smtp
                 && cfg.bool(&p::SMTP_SENDER_DEPENDENT_AUTHENTICATION),
+            delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
             own_addresses: [&p::INET_INTERFACES, &p::PROXY_INTERFACES]
                 .into_iter()
                 .flat_map(|param| params::netif::addresses_of(&cfg.list(param)))
@@ -1262,14 +1265,16 @@ fn targets_for(
 }
 
 /// With `smtp_sender_dependent_authentication`, the first keys for
-/// `smtp_sasl_password_maps`: the sender's address, then `@domain`.
+/// `smtp_sasl_password_maps`: the sender's (Postfix's mail_addr_find keys:
+/// the address, without its extension, then `@domain`).
 fn sender_keys(s: &Settings, sender: &str) -> Vec<String> {
     if !s.sender_dependent_auth || sender.is_empty() {
         return Vec::new();
     }
-    let sender = sender.to_ascii_lowercase();
-    let domain = sender.rsplit_once('@').map(|(_, d)| format!("@{d}"));
-    std::iter::once(sender).chain(domain).collect()
+    maps::access::address_keys(&sender.to_ascii_lowercase(), &s.delimiter)
+        .into_iter()
+        .map(|k| k.key)
+        .collect()
 }
 
 /// The addresses of every destination of a next-hop list, in order. A

@@ -88,7 +88,7 @@
 //!   (mailsuite extension),
 //!   smtp_tls_security_level, smtp_tls_policy_maps, smtp_tls_CAfile,
 //!   smtp_tls_CApath, tls_append_default_CA, smtp_tls_wrappermode,
-//!   smtp_sender_dependent_authentication,
+//!   smtp_sender_dependent_authentication, recipient_delimiter,
 //!   disable_mime_output_conversion,
 //!   smtp_use_tls, smtp_line_length_limit,
 //!   smtp_enforce_tls, smtp_sasl_auth_enable, smtp_sasl_password_maps,

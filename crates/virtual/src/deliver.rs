@@ -79,10 +79,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
 /// extension, then `@domain` (the catch-all); only the whole address
 /// reaches regexp and pcre tables.
 fn keys(address: &str, delimiter: &str) -> Vec<AddrKey> {
-    match address.rsplit_once('@') {
-        Some((local, domain)) => access::mail_addr_keys(local, Some(domain), delimiter, false),
-        None => access::mail_addr_keys(address, None, delimiter, false),
-    }
+    access::address_keys(address, delimiter)
 }
 
 /// The first answer any key gets; Err is a table failure.
