@@ -515,6 +515,69 @@ fn closed_port_defers_then_flush_delivers() {
     assert!(postqueue(&inst, "-p").contains("Mail queue is empty"));
 }
 
+/// Postfix's concurrency feedback: a destination that refuses connection
+/// after connection is declared dead, and the rest of its mail waits
+/// without a try ("delivery temporarily suspended"), until a flush.
+#[test]
+fn a_dead_destination_is_suspended_until_a_flush() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let port = free_port();
+    // Two recipients per delivery: one message makes twelve deliveries to
+    // the destination, all waiting at once. (With one, each recipient
+    // would be a destination of its own, as in Postfix.)
+    let inst = instance(
+        "smtp-dead",
+        &format!("relayhost = [127.0.0.1]:{port}\nsmtp_destination_recipient_limit = 2\n"),
+    );
+    inst.start();
+    let rcpts: Vec<String> = (0..24).map(|i| format!("r{i}@remote.example")).collect();
+    let rcpts: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+    smtp_send(inst.port("127.0.0.1:0"), "sender@example.org", &rcpts, BODY);
+    assert!(
+        inst.wait_log("status=deferred", 24, 20 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let refused = format!("connect to 127.0.0.1[127.0.0.1]:{port}: Connection refused");
+    let tried = inst
+        .log_lines(&format!("status=deferred ({refused})"))
+        .len();
+    let suspended = inst
+        .log_lines(&format!(
+            "status=deferred (delivery temporarily suspended: {refused})"
+        ))
+        .len();
+    // Window 5: four failed deliveries in a row make one failed cohort
+    // (1/5 + 1/4 + 1/3 + 1/2); one more may have been under way.
+    assert!(
+        tried == 8 || tried == 10,
+        "{tried} recipients tried\n{}",
+        inst.maillog()
+    );
+    assert_eq!(tried + suspended, 24, "{}", inst.maillog());
+    let line = inst.log_lines("suspended").pop().expect("line");
+    assert!(
+        line.contains("relay=none") && line.contains("dsn=4.4.1"),
+        "{line}"
+    );
+    assert!(postqueue(&inst, "-p").contains("(delivery temporarily suspended: "));
+
+    // The destination comes back; a flush revives it at once.
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &[]);
+    let out = postqueue(&inst, "-f");
+    assert!(out.trim().is_empty(), "{out}");
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok)", 24, 20 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(files(&dump).len(), 12, "one transaction per two recipients");
+}
+
 #[test]
 fn rcpt_5xx_bounces_to_the_sender() {
     if !have("smtp-sink") {

@@ -91,6 +91,20 @@ pub struct RcptResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub results: Vec<RcptResult>,
+    /// The destination as a whole failed (no server could be reached, or
+    /// none would talk): qmgr's concurrency feedback counts it against the
+    /// destination, not only against these recipients.
+    pub site_failed: bool,
+}
+
+impl Response {
+    /// Results of a delivery that reached the destination (or a mailbox).
+    pub fn new(results: Vec<RcptResult>) -> Response {
+        Response {
+            results,
+            site_failed: false,
+        }
+    }
 }
 
 fn plain(what: &'static str, s: &str) -> Result<(), IpcError> {
@@ -200,7 +214,7 @@ impl Response {
             };
             e = e.u8(o).str(&r.dsn).str(&r.relay).str(&r.reason).u8(success);
         }
-        (RESPONSE, e.finish())
+        (RESPONSE, e.u8(u8::from(self.site_failed)).finish())
     }
 
     /// Decodes a response to a request with `expected` recipients.
@@ -254,8 +268,16 @@ impl Response {
                 success,
             });
         }
+        let site_failed = match d.u8("site failed")? {
+            0 => false,
+            1 => true,
+            _ => return Err(IpcError::BadField("site failed")),
+        };
         d.end()?;
-        Ok(Response { results })
+        Ok(Response {
+            results,
+            site_failed,
+        })
     }
 }
 
@@ -361,9 +383,13 @@ mod tests {
                 reason: "unknown user".into(),
                 success: Default::default(),
             }],
+            site_failed: true,
         };
         let (k, p) = resp.encode();
         assert_eq!(Response::decode(k, &p, 1).unwrap(), resp);
+        for cut in 0..p.len() {
+            assert!(Response::decode(k, &p[..cut], 1).is_err());
+        }
         assert!(
             Response::decode(k, &p, 2).is_err(),
             "count must match the request"
@@ -376,6 +402,7 @@ mod tests {
                 reason: String::new(),
                 success: Default::default(),
             }],
+            site_failed: false,
         };
         let (k, p) = wrong.encode();
         assert!(Response::decode(k, &p, 1).is_err(), "sent with a 5xx code");

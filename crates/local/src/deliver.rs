@@ -264,7 +264,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             agent::finish(req, rcpt, &qf, "local", setup_done, v)
         });
     }
-    Response { results }
+    Response::new(results)
 }
 
 impl Job<'_> {

@@ -115,7 +115,7 @@ pub fn unreadable(req: &Request, relay: &str, setup_done: f64, e: &queue::QueueE
             report(req, rcpt, relay, setup_done, v)
         })
         .collect();
-    Response { results }
+    Response::new(results)
 }
 
 /// Logs one recipient's result and makes qmgr's reply.

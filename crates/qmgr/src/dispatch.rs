@@ -1,15 +1,17 @@
 //! Delivery jobs run by a pool of threads, each job one connection to a
 //! delivery agent's socket `private/<transport>` (the master starts agents
 //! as connections come, up to their maxproc). At most the destination's
-//! concurrency limit of jobs run at once for one (transport, destination).
+//! concurrency window of jobs run at once for one (transport, destination);
+//! the window follows the deliveries' feedback ([`crate::feedback`]).
 
+use crate::feedback::{Policy, Suspended, Windows};
 use ipc::delivery::{Outcome, RcptResult, Request, Response};
 use ipc::frame::{read_frame, write_frame};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One delivery request for one agent.
 pub struct Job {
@@ -20,7 +22,8 @@ pub struct Job {
     pub transport: String,
     /// The key concurrency is counted by.
     pub destination: String,
-    pub limit: usize,
+    /// The transport's concurrency limit and feedback.
+    pub policy: Policy,
     pub request: Request,
 }
 
@@ -33,11 +36,11 @@ pub struct Done {
     pub agent_logged: bool,
 }
 
-fn unavailable(n: usize, reason: &str) -> Vec<RcptResult> {
+fn unavailable(n: usize, dsn: &str, reason: &str) -> Vec<RcptResult> {
     (0..n)
         .map(|_| RcptResult {
             outcome: Outcome::Deferred,
-            dsn: "4.3.0".into(),
+            dsn: dsn.into(),
             relay: "none".into(),
             reason: reason.into(),
             success: Default::default(),
@@ -72,6 +75,8 @@ struct Shared {
     /// last goes to the back, so one busy destination cannot starve the others.
     order: VecDeque<String>,
     running: HashMap<String, usize>,
+    /// Each destination's concurrency window, kept across queue runs.
+    windows: Windows,
     waiting: usize,
     /// Threads waiting for a job.
     idle: usize,
@@ -79,23 +84,39 @@ struct Shared {
     closed: bool,
 }
 
+/// What to do with a job taken from the queues.
+enum Picked {
+    Run(Job),
+    /// Its destination is dead: the job is deferred without a try.
+    Suspended(Job, Suspended),
+}
+
 impl Shared {
-    /// The next job whose destination is under its concurrency limit. The
-    /// search is over destinations, not jobs: thousands of messages to one
-    /// mailbox cost one look-up each, not a scan of every waiting job.
-    fn pick(&mut self) -> Option<Job> {
+    /// The next job whose destination is under its concurrency window, or
+    /// whose destination is dead. The search is over destinations, not
+    /// jobs: thousands of messages to one mailbox cost one look-up each,
+    /// not a scan of every waiting job.
+    fn pick(&mut self) -> Option<Picked> {
+        let now = Instant::now();
         let mut found = None;
-        for (i, dest) in self.order.iter().enumerate() {
+        for i in 0..self.order.len() {
+            let dest = &self.order[i];
             let Some(front) = self.queues.get(dest).and_then(|q| q.front()) else {
                 continue;
             };
+            let policy = front.policy;
+            if let Some(why) = self.windows.suspended(dest, now) {
+                found = Some((i, Some(why)));
+                break;
+            }
             let running = self.running.get(dest).copied().unwrap_or(0);
-            if running < front.limit.max(1) {
-                found = Some(i);
+            if running < self.windows.size(dest, &policy).max(1) {
+                found = Some((i, None));
                 break;
             }
         }
-        let dest = self.order.remove(found?)?;
+        let (i, suspended) = found?;
+        let dest = self.order.remove(i)?;
         let q = self.queues.get_mut(&dest)?;
         let job = q.pop_front()?;
         if q.is_empty() {
@@ -103,9 +124,12 @@ impl Shared {
         } else {
             self.order.push_back(dest.clone());
         }
-        *self.running.entry(dest).or_insert(0) += 1;
         self.waiting -= 1;
-        Some(job)
+        if let Some(why) = suspended {
+            return Some(Picked::Suspended(job, why));
+        }
+        *self.running.entry(dest).or_insert(0) += 1;
+        Some(Picked::Run(job))
     }
 
     /// How many waiting jobs could start now (counting no further than `cap`).
@@ -120,7 +144,12 @@ impl Shared {
             };
             let Some(front) = q.front() else { continue };
             let running = self.running.get(dest).copied().unwrap_or(0);
-            n += q.len().min(front.limit.max(1).saturating_sub(running));
+            let window = match self.windows.size(dest, &front.policy) {
+                // Dead: every job is dealt with at once.
+                0 => q.len(),
+                w => w,
+            };
+            n += q.len().min(window.saturating_sub(running));
         }
         n.min(cap)
     }
@@ -136,14 +165,64 @@ impl Shared {
         self.waiting += 1;
     }
 
-    fn finished(&mut self, destination: &str) {
+    /// A job has run: its destination's window takes the feedback.
+    fn finished(&mut self, destination: &str, policy: &Policy, feedback: Feedback) {
+        let busy = self.running.get(destination).copied().unwrap_or(0);
+        match feedback {
+            Feedback::Good => self.windows.good(destination, policy, busy),
+            Feedback::SiteFailed(why) => {
+                self.windows
+                    .failed(destination, policy, why, Instant::now())
+            }
+            Feedback::None => {}
+        }
         if let Some(n) = self.running.get_mut(destination) {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 self.running.remove(destination);
             }
         }
+        if !self.running.contains_key(destination) && !self.queues.contains_key(destination) {
+            self.windows.idle(destination);
+        }
     }
+
+    /// Runs what `pick` chose, here; a suspended job gets its results
+    /// without a try.
+    fn outcome(
+        picked: Picked,
+        private_dir: &Path,
+        timeout: Duration,
+    ) -> (String, Policy, Done, Option<Feedback>) {
+        match picked {
+            Picked::Run(job) => {
+                let destination = job.destination.clone();
+                let policy = job.policy;
+                let (done, feedback) = run_job(job, private_dir, timeout);
+                (destination, policy, done, Some(feedback))
+            }
+            Picked::Suspended(job, why) => {
+                let reason = format!("delivery temporarily suspended: {}", why.reason);
+                let done = Done {
+                    message: job.message,
+                    results: unavailable(job.recipients.len(), &why.dsn, &reason),
+                    recipients: job.recipients,
+                    agent_logged: false,
+                };
+                (job.destination, job.policy, done, None)
+            }
+        }
+    }
+}
+
+/// What a finished job says about its destination.
+enum Feedback {
+    /// It was reached (whatever became of the recipients).
+    Good,
+    /// The agent could not get a session with it.
+    SiteFailed(Suspended),
+    /// Nothing: the agent itself could not be reached.
+    None,
 }
 
 type Lock = Arc<(Mutex<Shared>, Condvar)>;
@@ -162,15 +241,21 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// A pool of at most `threads` delivery threads that send each result to `done`.
+    /// A pool of at most `threads` delivery threads that send each result
+    /// to `done`, starting from the destinations' `windows` of the last run.
     pub fn new(
         threads: usize,
         private_dir: PathBuf,
         timeout: Duration,
         done: Sender<Done>,
+        windows: Windows,
     ) -> Pool {
+        let shared = Shared {
+            windows,
+            ..Shared::default()
+        };
         Pool {
-            shared: Arc::new((Mutex::new(Shared::default()), Condvar::new())),
+            shared: Arc::new((Mutex::new(shared), Condvar::new())),
             handles: Vec::new(),
             max: threads.max(1),
             private_dir,
@@ -228,27 +313,30 @@ impl Pool {
         if self.handles.is_empty() && waiting > 0 {
             // No thread at all: deliver here, one at a time.
             loop {
-                let job = {
+                let picked = {
                     let mut st = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
                     match st.pick() {
-                        Some(j) => j,
+                        Some(p) => p,
                         None => break,
                     }
                 };
-                let destination = job.destination.clone();
-                let result = run_job(job, &self.private_dir, self.timeout);
-                self.shared
-                    .0
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .finished(&destination);
+                let (destination, policy, result, feedback) =
+                    Shared::outcome(picked, &self.private_dir, self.timeout);
+                if let Some(feedback) = feedback {
+                    self.shared
+                        .0
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .finished(&destination, &policy, feedback);
+                }
                 let _ = self.done.send(result);
             }
         }
     }
 
-    /// Lets the threads finish the jobs queued, then waits for them.
-    pub fn close(self) {
+    /// Lets the threads finish the jobs queued, waits for them, and gives
+    /// back the destinations' windows for the next run.
+    pub fn close(self) -> Windows {
         {
             let (lock, cvar) = &*self.shared;
             let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -258,13 +346,24 @@ impl Pool {
         for h in self.handles {
             let _ = h.join();
         }
+        let mut st = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut st.windows)
     }
 }
 
-fn run_job(job: Job, private_dir: &Path, timeout: Duration) -> Done {
+fn run_job(job: Job, private_dir: &Path, timeout: Duration) -> (Done, Feedback) {
     let socket = private_dir.join(&job.transport);
-    let (results, agent_logged) = match deliver(&socket, &job.request, timeout) {
-        Ok(r) => (r.results, true),
+    let (results, agent_logged, feedback) = match deliver(&socket, &job.request, timeout) {
+        Ok(r) => {
+            let feedback = match r.results.first() {
+                Some(first) if r.site_failed => Feedback::SiteFailed(Suspended {
+                    dsn: first.dsn.clone(),
+                    reason: first.reason.clone(),
+                }),
+                _ => Feedback::Good,
+            };
+            (r.results, true, feedback)
+        }
         Err(e) => {
             let reason = if e.starts_with("connect ") {
                 maillog::warning!("{e}: mail transport unavailable");
@@ -273,25 +372,30 @@ fn run_job(job: Job, private_dir: &Path, timeout: Duration) -> Done {
                 maillog::warning!("{}: transport {}: {e}", job.request.queue_id, job.transport);
                 "unknown mail transport error".to_string()
             };
-            (unavailable(job.recipients.len(), &reason), false)
+            (
+                unavailable(job.recipients.len(), "4.3.0", &reason),
+                false,
+                Feedback::None,
+            )
         }
     };
-    Done {
+    let done = Done {
         message: job.message,
         recipients: job.recipients,
         results,
         agent_logged,
-    }
+    };
+    (done, feedback)
 }
 
 fn worker(shared: &Lock, private_dir: &Path, timeout: Duration, done: &Sender<Done>) {
     let (lock, cvar) = &**shared;
     loop {
-        let job = {
+        let picked = {
             let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
             loop {
-                if let Some(job) = st.pick() {
-                    break job;
+                if let Some(p) = st.pick() {
+                    break p;
                 }
                 if st.closed && st.waiting == 0 {
                     return;
@@ -301,13 +405,16 @@ fn worker(shared: &Lock, private_dir: &Path, timeout: Duration, done: &Sender<Do
                 st.idle -= 1;
             }
         };
-        let destination = job.destination.clone();
-        let result = run_job(job, private_dir, timeout);
+        let (destination, policy, result, feedback) = Shared::outcome(picked, private_dir, timeout);
         // This thread looks for the next job itself: a finished delivery
         // makes at most one more job runnable (its destination's).
-        lock.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .finished(&destination);
+        if let Some(feedback) = feedback {
+            lock.lock().unwrap_or_else(|e| e.into_inner()).finished(
+                &destination,
+                &policy,
+                feedback,
+            );
+        }
         if done.send(result).is_err() {
             return;
         }
@@ -317,6 +424,7 @@ fn worker(shared: &Lock, private_dir: &Path, timeout: Duration, done: &Sender<Do
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::feedback::Amount;
 
     fn job(dest: &str, limit: usize, n: usize) -> Job {
         Job {
@@ -324,8 +432,22 @@ mod tests {
             recipients: vec![0],
             transport: "t".into(),
             destination: dest.into(),
-            limit,
+            policy: Policy {
+                limit,
+                initial: limit,
+                positive: Amount::Fixed(1.0),
+                negative: Amount::Fixed(1.0),
+                cohort_limit: 1.0,
+                dead_time: Duration::from_secs(60),
+            },
             request: Request::default(),
+        }
+    }
+
+    fn run(p: Picked) -> Job {
+        match p {
+            Picked::Run(j) => j,
+            Picked::Suspended(..) => panic!("suspended"),
         }
     }
 
@@ -338,15 +460,61 @@ mod tests {
         s.add(job("b", 2, 10));
         s.add(job("b", 2, 11));
         assert_eq!(s.runnable(100), 4);
-        let picked: Vec<usize> = std::iter::from_fn(|| s.pick()).map(|j| j.message).collect();
+        let picked: Vec<usize> = std::iter::from_fn(|| s.pick())
+            .map(|p| run(p).message)
+            .collect();
         // a, b, a, b: then both are at their limit of 2.
         assert_eq!(picked, vec![0, 10, 1, 11]);
         assert_eq!(s.waiting, 2);
         assert_eq!(s.runnable(100), 0);
-        s.finished("a");
+        let policy = job("a", 2, 0).policy;
+        s.finished("a", &policy, Feedback::None);
         assert_eq!(s.runnable(100), 1);
-        assert_eq!(s.pick().map(|j| j.message), Some(2));
+        assert_eq!(s.pick().map(|p| run(p).message), Some(2));
         assert!(s.pick().is_none());
+    }
+
+    #[test]
+    fn a_dead_destination_gets_its_jobs_back_at_once_while_others_run() {
+        let mut s = Shared::default();
+        for n in 0..4 {
+            s.add(job("a", 1, n));
+        }
+        s.add(job("b", 1, 10));
+        let first = run(s.pick().unwrap());
+        assert_eq!(first.message, 0);
+        let why = Suspended {
+            dsn: "4.4.1".into(),
+            reason: "connect to a[192.0.2.1]:25: Connection refused".into(),
+        };
+        s.finished("a", &first.policy, Feedback::SiteFailed(why.clone()));
+        // a's window was 1: one failed cohort, dead. Its jobs come back
+        // without a try; b's runs.
+        assert_eq!(s.runnable(100), 4);
+        let mut suspended = Vec::new();
+        let mut ran = Vec::new();
+        while let Some(p) = s.pick() {
+            match p {
+                Picked::Suspended(j, w) => {
+                    assert_eq!(w, why);
+                    suspended.push(j.message)
+                }
+                Picked::Run(j) => ran.push(j.message),
+            }
+        }
+        assert_eq!(suspended, vec![1, 2, 3]);
+        assert_eq!(ran, vec![10]);
+        let (_, _, done, feedback) = Shared::outcome(
+            Picked::Suspended(job("a", 1, 5), why),
+            Path::new("/nonexistent"),
+            Duration::from_secs(1),
+        );
+        assert!(feedback.is_none() && !done.agent_logged);
+        assert_eq!(
+            done.results[0].reason,
+            "delivery temporarily suspended: connect to a[192.0.2.1]:25: Connection refused"
+        );
+        assert_eq!(done.results[0].dsn, "4.4.1");
     }
 
     #[test]
@@ -354,7 +522,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("qmgr-pool-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut pool = Pool::new(4, dir.clone(), Duration::from_secs(1), tx);
+        let mut pool = Pool::new(
+            4,
+            dir.clone(),
+            Duration::from_secs(1),
+            tx,
+            Windows::default(),
+        );
         pool.submit((0..3).map(|n| job("a", 1, n)).collect());
         pool.submit(vec![job("b", 1, 7)]);
         let mut got: Vec<usize> = (0..4).map(|_| rx.recv().unwrap().message).collect();

@@ -34,9 +34,17 @@
 //!   The `error`, `retry` and `discard` transports are handled here. Other
 //!   recipients go to the agent on `private/<transport>` in groups of at
 //!   most `<transport>_destination_recipient_limit` (default
-//!   `default_destination_recipient_limit`), with at most
-//!   `<transport>_destination_concurrency_limit` deliveries at once per
-//!   destination (per recipient for local).
+//!   `default_destination_recipient_limit`), with a window of deliveries at
+//!   once per destination (per recipient when the limit is one, as for
+//!   local). As in Postfix, the window starts at
+//!   `initial_destination_concurrency` and follows the deliveries: each
+//!   that reaches the destination adds `…_positive_feedback` (it grows up to
+//!   `<transport>_destination_concurrency_limit`), each the agent reports as
+//!   a failure of the whole destination (no server could be reached or would
+//!   talk) takes `…_negative_feedback` away; after
+//!   `…_failed_cohort_limit` failed windows' worth in a row the destination
+//!   is dead, and its mail is deferred without a try ("delivery temporarily
+//!   suspended: REASON") for `minimal_backoff_time`, or until `postqueue -f`.
 //!
 //!   Afterwards: deferral reasons go to `defer/ID` (what postqueue shows),
 //!   failures to `bounce/ID` and the bounce service returns them to the
@@ -64,8 +72,12 @@
 //!   recipient_delimiter,
 //!   and the content filter a queue file carries (the entry point's
 //!   content_filter: every recipient goes to that transport:nexthop),
-//!   default_destination_concurrency_limit,
+//!   default_destination_concurrency_limit, initial_destination_concurrency,
+//!   default_destination_concurrency_positive_feedback,
+//!   default_destination_concurrency_negative_feedback,
+//!   default_destination_concurrency_failed_cohort_limit,
 //!   default_destination_recipient_limit, <transport>_destination_*,
+//!   <transport>_initial_destination_concurrency,
 //!   bounce_service_name, hash_queue_names, hash_queue_depth, daemon_timeout.
 //!
 //! FILES

@@ -4,6 +4,7 @@
 //! it to the sender.
 
 use crate::dispatch::{self, Job};
+use crate::feedback::{Policy, Windows};
 use crate::resolve::{Resolver, Route};
 use ipc::delivery::{self, Outcome, Rcpt, RcptResult, Request};
 use params::{table as p, Config};
@@ -65,12 +66,10 @@ impl Settings {
             .max(0) as usize
     }
 
-    fn concurrency(&self, transport: &str) -> usize {
-        self.per_transport(
-            transport,
-            "_destination_concurrency_limit",
-            &p::DEFAULT_DESTINATION_CONCURRENCY_LIMIT,
-        )
+    /// The transport's concurrency limit and feedback; a dead destination
+    /// waits `minimal_backoff_time`, as in Postfix.
+    fn policy(&self, transport: &str) -> Policy {
+        Policy::for_transport(&self.cfg, transport, self.min_backoff)
     }
 
     fn recipient_limit(&self, transport: &str) -> usize {
@@ -111,6 +110,8 @@ pub struct Manager {
     /// whether or not anything else wakes the queue manager.
     deferred_scanned: Instant,
     remover: Remover,
+    /// The destinations' concurrency windows, from one queue run to the next.
+    windows: Windows,
     /// The flow-token pipe (`public/flow`), when `in_flow_delay` is on.
     flow: Option<ipc::flow::Flow>,
 }
@@ -237,6 +238,7 @@ impl Manager {
         let m = Manager {
             resolver: Resolver::new(cfg),
             remover: Remover::new(s.queue_dir.clone(), s.hash.clone()),
+            windows: Windows::default(),
             flow: open_flow(cfg, &s.queue_dir),
             s,
             recovered: false,
@@ -353,6 +355,11 @@ impl Manager {
         if !self.recovered {
             self.recover();
         }
+        if flush || !sites.is_empty() {
+            // As Postfix's flush request does: dead destinations get
+            // another chance now.
+            self.windows.revive_all();
+        }
         let deferred_too = deferred_too || self.deferred_scanned.elapsed() >= self.s.run_delay;
         if deferred_too || flush {
             self.deferred_scanned = Instant::now();
@@ -360,7 +367,13 @@ impl Manager {
         let (tx, rx) = std::sync::mpsc::channel();
         let private_dir = self.s.queue_dir.join("private");
         let timeout = self.s.agent_timeout;
-        let mut pool = dispatch::Pool::new(self.s.threads, private_dir, timeout, tx.clone());
+        let mut pool = dispatch::Pool::new(
+            self.s.threads,
+            private_dir,
+            timeout,
+            tx.clone(),
+            std::mem::take(&mut self.windows),
+        );
         let mut active = Active::default();
         // Files that could not be taken (unreadable, races): not retried
         // until the next run or the next deferred scan.
@@ -432,7 +445,7 @@ impl Manager {
             rescan = true;
         }
         drop(tx);
-        pool.close();
+        self.windows = pool.close();
         self.flow_update(0, true);
     }
 
@@ -635,6 +648,7 @@ impl Manager {
         keys.sort();
         for ((transport, nexthop), idxs) in keys {
             let limit = self.s.recipient_limit(&transport);
+            let policy = self.s.policy(&transport);
             for chunk in idxs.chunks(limit) {
                 // With one recipient per delivery (local), concurrency is per recipient.
                 let destination = if limit == 1 {
@@ -659,7 +673,7 @@ impl Manager {
                 jobs.push(Job {
                     message: index,
                     recipients: chunk.to_vec(),
-                    limit: self.s.concurrency(&transport),
+                    policy,
                     transport: transport.clone(),
                     destination,
                     request,

@@ -1176,7 +1176,10 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             success: v.success,
         });
     }
-    Response { results }
+    Response {
+        results,
+        site_failed: done.site_failed,
+    }
 }
 
 /// The TLS level for a next hop: `smtp_tls_policy_maps` by the next hop as
@@ -1337,6 +1340,9 @@ struct Delivered {
     setup_done: Option<f64>,
     /// Per recipient, the transactions its session had carried.
     uses: Vec<u32>,
+    /// No server of the next hop could be found, reached or talked to, and
+    /// every recipient waits: qmgr's feedback for the destination.
+    site_failed: bool,
 }
 
 /// Tries the servers of the next hop in order.
@@ -1350,6 +1356,7 @@ fn deliver(
         verdicts: vec![Some(v); n],
         setup_done: None,
         uses: vec![0; n],
+        site_failed: false,
     };
     let read = held
         .map_err(|e| e.to_string())
@@ -1401,7 +1408,14 @@ fn deliver(
     // with them, they get the mail.
     let (mut targets, lookup_failure) = match targets_of_list(s, resolver, &dests) {
         Ok(t) => (t, None),
-        Err(v) if fallbacks.is_empty() => return all(v),
+        Err(v) if fallbacks.is_empty() => {
+            // A name that cannot be looked up now is the destination's failure.
+            let site_failed = v.outcome == Outcome::Deferred;
+            return Delivered {
+                site_failed,
+                ..all(v)
+            };
+        }
         Err(v) => (Vec::new(), Some(v)),
     };
     let mut job = Job {
@@ -1433,6 +1447,7 @@ fn deliver(
     };
     job.reuse();
     let mut sessions = 0;
+    let mut sessions_ok = 0;
     let mut i = 0;
     let mut fallback_used = fallbacks.is_empty();
     loop {
@@ -1455,7 +1470,10 @@ fn deliver(
             break;
         }
         match job.session(target) {
-            Ok(()) => sessions += 1,
+            Ok(()) => {
+                sessions += 1;
+                sessions_ok += 1;
+            }
             Err(v) => {
                 if !v.relay.eq("none") {
                     sessions += 1;
@@ -1476,10 +1494,16 @@ fn deliver(
             *slot = Some(v.clone());
         }
     }
+    let site_failed = sessions_ok == 0
+        && job
+            .verdicts
+            .iter()
+            .all(|v| v.as_ref().is_some_and(|v| v.outcome == Outcome::Deferred));
     Delivered {
         verdicts: job.verdicts,
         setup_done: job.setup_done,
         uses: job.uses,
+        site_failed,
     }
 }
 

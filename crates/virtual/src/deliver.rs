@@ -72,7 +72,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             agent::finish(req, rcpt, &qf, "virtual", setup_done, v)
         })
         .collect();
-    Response { results }
+    Response::new(results)
 }
 
 /// Postfix virtual(8)'s keys for a recipient: the address, without its
