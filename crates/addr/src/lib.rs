@@ -15,7 +15,9 @@
 //! * IP networks ([`net`]): `mynetworks`-style CIDR blocks and matching.
 //! * Header address lists ([`header`]): the addr-specs in a `From:`, `To:`,
 //!   `Cc:` or `Bcc:` value, past display names, groups, comments and quoted
-//!   strings — what cleanup needs to find recipients and senders.
+//!   strings — what cleanup needs to find recipients and senders; and
+//!   ([`header_rewrite`]) each of them replaced in place, the rest of the
+//!   header kept byte for byte.
 //!
 //! What it does not do: DNS lookups, IDNA (U-label ↔ A-label) conversion,
 //! alias or canonical rewriting, or deciding whether an address is local.
@@ -28,6 +30,7 @@
 
 pub mod domain;
 pub mod header;
+pub mod header_rewrite;
 pub mod local;
 pub mod net;
 mod path;

@@ -3,12 +3,12 @@
 //! the content streamed into a queue file that is durable before the
 //! client hears "queued".
 
-use crate::checks::{self, Action};
 use crate::clients::LocalClients;
 use crate::headers::{Event, Header, LineBuffer, Splitter};
 use crate::rewrite::{Context, Rewriter};
 use ipc::cleanup::{self as proto, Reply, Request, Source, Status};
 use ipc::frame::{read_frame, write_frame};
+use maps::checks::{self, Action};
 use maps::domains::Classes;
 use maps::{access, MapError, MapList};
 use params::{table as p, Config};
@@ -633,9 +633,9 @@ impl<'a> Message<'a> {
             Some(Action::Prepend(t)) => self.headers.push(Header::new_raw(&t)),
             _ => {}
         }
-        let class = if crate::header_addr::SENDER_HEADERS.iter().any(|n| h.is(n)) {
+        let class = if addr::header_rewrite::SENDER_HEADERS.iter().any(|n| h.is(n)) {
             Some(true)
-        } else if crate::header_addr::RECIPIENT_HEADERS
+        } else if addr::header_rewrite::RECIPIENT_HEADERS
             .iter()
             .any(|n| h.is(n))
         {
@@ -857,40 +857,43 @@ impl Settings {
     /// The look-up keys of `addr` in a table of addresses (Postfix's
     /// mail_addr_find): the `user` forms too when the domain is $myorigin
     /// or local ($mydestination, this host's addresses).
+    /// Whether the `user` key applies to an address in `domain`: $myorigin
+    /// and this host's own domains.
+    fn local_domain(&self, domain: &str) -> Result<bool, MapError> {
+        Ok(domain.eq_ignore_ascii_case(self.rewriter.myorigin())
+            || self.classes.is_local(domain)?)
+    }
+
     fn address_keys(&self, addr: &str) -> Result<Vec<access::AddrKey>, MapError> {
         let delims = &self.recipient_delimiter;
         Ok(match addr.rsplit_once('@') {
             Some((local, domain)) => {
-                let local_domain = domain.eq_ignore_ascii_case(self.rewriter.myorigin())
-                    || self.classes.is_local(domain)?;
-                access::mail_addr_keys(local, Some(domain), delims, local_domain)
+                access::mail_addr_keys(local, Some(domain), delims, self.local_domain(domain)?)
             }
             None => access::mail_addr_keys(addr, None, delims, false),
         })
     }
 
-    /// One canonical_maps-style rewrite: the first key that a table
-    /// answers gives the new address; an extension cut off to find it is
-    /// put back (propagate_unmatched_extensions). `@domain @other` keeps
-    /// the user part. A failing table leaves the address as it is.
+    /// One canonical_maps-style rewrite ([`access::rewrite_address`]);
+    /// the address as it is when no table answers or one fails.
     fn canonical(&self, list: &MapList, addr: &str) -> String {
         if list.is_empty() || addr.is_empty() {
             return addr.to_string();
         }
-        let Ok(keys) = self.address_keys(addr) else {
-            return addr.to_string();
+        let local_domain = match addr.rsplit_once('@') {
+            Some((_, domain)) => self.local_domain(domain).unwrap_or(false),
+            None => false,
         };
-        let Ok(Some((v, cut))) = access::mail_addr_find(list, &keys) else {
-            return addr.to_string();
-        };
-        let v = match (v.strip_prefix('@'), addr.rsplit_once('@')) {
-            (Some(d), Some((local, _))) => format!("{local}@{d}"),
-            _ => v,
-        };
-        match cut {
-            Some(ext) if self.propagate_canonical => access::add_extension(&v, ext),
-            _ => v,
-        }
+        access::rewrite_address(
+            list,
+            addr,
+            &self.recipient_delimiter,
+            local_domain,
+            self.propagate_canonical,
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| addr.to_string())
     }
 
     /// An address header's value with its addresses completed (`@$myorigin`
@@ -909,7 +912,7 @@ impl Settings {
         } else {
             &self.recipient_canonical_maps
         };
-        crate::header_addr::rewrite(value, |a| {
+        addr::header_rewrite::rewrite(value, |a| {
             let a = self.rewriter.canonical(a, ctx);
             let a = self.canonical(&self.canonical_maps, &self.canonical(own, &a));
             self.rewriter.masquerade(&a)

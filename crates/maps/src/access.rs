@@ -253,6 +253,40 @@ pub fn mail_addr_find<'k>(
     Ok(None)
 }
 
+/// A canonical(5) or generic(5) rewrite of `addr` by `maps`: the first of
+/// Postfix's keys that a table answers (`user@domain`, `user` when
+/// `local_domain` says the domain is this host's, `@domain`; each also
+/// without the address's extension) gives the new address. A result
+/// `@other` keeps the user part; an extension cut off to find the entry is
+/// put back when `propagate` (propagate_unmatched_extensions). None when no
+/// table answers; an error is a temporary failure.
+pub fn rewrite_address(
+    maps: &MapList,
+    addr: &str,
+    delims: &str,
+    local_domain: bool,
+    propagate: bool,
+) -> Result<Option<String>, MapError> {
+    if maps.is_empty() || addr.is_empty() {
+        return Ok(None);
+    }
+    let keys = match addr.rsplit_once('@') {
+        Some((local, domain)) => mail_addr_keys(local, Some(domain), delims, local_domain),
+        None => mail_addr_keys(addr, None, delims, false),
+    };
+    let Some((v, cut)) = mail_addr_find(maps, &keys)? else {
+        return Ok(None);
+    };
+    let v = match (v.strip_prefix('@'), addr.rsplit_once('@')) {
+        (Some(d), Some((local, _))) => format!("{local}@{d}"),
+        _ => v,
+    };
+    Ok(Some(match cut {
+        Some(ext) if propagate => add_extension(&v, ext),
+        _ => v,
+    }))
+}
+
 /// `addr` with an extension (delimiter included) put back at the end of
 /// its local part: `user@domain` and `+ext` give `user+ext@domain`.
 pub fn add_extension(addr: &str, ext: &str) -> String {

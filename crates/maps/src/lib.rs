@@ -8,7 +8,9 @@
 //!   error, which always means a *temporary* failure: the caller defers
 //!   (451/4.3.0), it never treats the key as absent.
 //! * [`access`] makes the sequence of keys that Postfix's `check_*_access`
-//!   restrictions try for an address, a domain, a client name or address.
+//!   restrictions try for an address, a domain, a client name or address,
+//!   and [`access::rewrite_address`] the canonical(5)/generic(5) rewrite.
+//! * [`checks`] reads the actions of header_checks and body_checks tables.
 //!
 //! Types: `hash` and `btree` (an indexed file `name.db` built by `postmap`,
 //! in cdb format, see [`indexed`]), `texthash`, `inline`, `static`,
@@ -40,6 +42,7 @@
 pub mod access;
 pub mod alias;
 mod cdb;
+pub mod checks;
 mod cidr;
 pub mod domains;
 pub mod error;

@@ -1,5 +1,7 @@
 //! header_checks and body_checks actions (Postfix header_checks(5)): a
-//! table maps a header (or body line) to an action.
+//! table maps a header (or body line) to an action. cleanup acts on all of
+//! them; the SMTP client's smtp_header_checks and smtp_body_checks on those
+//! that change the content only.
 
 /// What a matching rule says to do.
 #[derive(Debug, Clone, PartialEq, Eq)]

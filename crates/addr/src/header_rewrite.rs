@@ -1,6 +1,6 @@
 //! Addresses in address headers (From:, To:, …), rewritten in place as
 //! Postfix's cleanup does for `canonical_classes` and
-//! `masquerade_classes`: every addr-spec of an address list — inside
+//! `masquerade_classes`, and its SMTP client for `smtp_generic_maps`: every addr-spec of an address list — inside
 //! `<…>`, or a bare `user@domain` — goes through a mapping, and display
 //! names, comments, quoted strings and group syntax stay as they were.
 
