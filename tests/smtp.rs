@@ -129,6 +129,102 @@ fn relayhost_to_smtp_sink() {
     );
 }
 
+/// What the SMTP client changes on the way out: smtp_generic_maps (a hash
+/// table built with postmap, as generic(5) shows it) on the envelope and
+/// the address headers, smtp_header_checks and smtp_body_checks (regexp).
+/// The queue file and the log keep the local addresses.
+#[test]
+fn generic_maps_and_output_checks_rewrite_mail_on_its_way_out() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("smtp-generic-tables-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let generic = dir.join("generic");
+    std::fs::write(
+        &generic,
+        "his@localdomain.local hisaccount@hisisp.example\n@localdomain.local hisaccount+local@hisisp.example\n",
+    )
+    .expect("generic");
+    let inst = instance(
+        "smtp-generic",
+        &format!(
+            "relayhost = [127.0.0.1]:{port}\nsmtp_generic_maps = hash:{g}\n\
+             smtp_header_checks = regexp:{d}/header_checks\nsmtp_body_checks = regexp:{d}/body_checks\n",
+            g = generic.display(),
+            d = dir.display()
+        ),
+    );
+    let postmap = Command::new(inst.bin.join("postmap"))
+        .env("MAIL_CONFIG", &inst.dir)
+        .arg(format!("hash:{}", generic.display()))
+        .output()
+        .expect("postmap");
+    assert!(postmap.status.success(), "{postmap:?}");
+    std::fs::write(
+        dir.join("header_checks"),
+        "/^X-Internal-Host:/ IGNORE\n/^Subject: (.*)draft/ REPLACE Subject: ${1}final\n/^X-Stop:/ REJECT no\n",
+    )
+    .expect("header_checks");
+    std::fs::write(
+        dir.join("body_checks"),
+        "/^secret: / REPLACE secret: [removed]\n",
+    )
+    .expect("body_checks");
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &[]);
+    inst.start();
+    let body = "From: Him <his@localdomain.local>\r\nTo: friend@remote.example,\r\n\tother@localdomain.local\r\n\
+                X-Internal-Host: build7.localdomain.local\r\nX-Stop: 1\r\nSubject: the draft\r\n\r\n\
+                hello\r\nsecret: hunter2\r\nFrom: his@localdomain.local, in the body\r\n";
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "his@localdomain.local",
+        &["friend@remote.example"],
+        body,
+    );
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok)", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let log = inst.maillog();
+    assert!(log.contains("from=<his@localdomain.local>"), "{log}");
+    assert!(
+        log.contains("X-Stop: 1") && log.contains("not available in the SMTP client"),
+        "{log}"
+    );
+    assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
+    let text = std::fs::read_to_string(&files(&dump)[0]).expect("dump");
+    assert!(
+        text.contains("X-Mail-Args: <hisaccount@hisisp.example>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("X-Rcpt-Args: <friend@remote.example>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nFrom: Him <hisaccount@hisisp.example>\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nTo: friend@remote.example,\n\thisaccount+local@hisisp.example\n"),
+        "a folded header keeps its folding: {text}"
+    );
+    assert!(!text.contains("X-Internal-Host"), "{text}");
+    assert!(text.contains("\nX-Stop: 1\n"), "{text}");
+    assert!(text.contains("\nSubject: the final\n"), "{text}");
+    assert!(text.contains("\nhello\nsecret: [removed]\n"), "{text}");
+    assert!(
+        text.contains("\nFrom: his@localdomain.local, in the body\n"),
+        "the body is no header: {text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn a_relayhost_list_is_tried_in_turn() {
     if !have("smtp-sink") {

@@ -11,6 +11,7 @@
 use crate::cache::{Cache, Cached};
 use crate::conn::{Conn, ConnError, Stage};
 use crate::nexthop::{self, Dest};
+use crate::output::{Line, Output};
 use ipc::delivery::{self, Outcome, RcptResult, Request, Response};
 use maps::MapList;
 use params::{table as p, Config};
@@ -138,6 +139,8 @@ pub struct Settings {
     /// This host's addresses (inet_interfaces, proxy_interfaces): a next
     /// hop on port 25 that resolves to one of them is a mail loop.
     own_addresses: Vec<IpAddr>,
+    /// smtp_generic_maps, smtp_header_checks, smtp_body_checks.
+    output: Output,
 }
 
 impl Settings {
@@ -265,6 +268,7 @@ impl Settings {
             sender_dependent_auth: proto == Protocol::Smtp
                 && cfg.bool(&p::SMTP_SENDER_DEPENDENT_AUTHENTICATION),
             delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
+            output: Output::new(cfg, proto),
             own_addresses: [&p::INET_INTERFACES, &p::PROXY_INTERFACES]
                 .into_iter()
                 .flat_map(|param| params::netif::addresses_of(&cfg.list(param)))
@@ -409,78 +413,185 @@ pub struct Message {
     pub smtputf8_requested: bool,
     pub ret: Option<queue::DsnRet>,
     pub envid: Option<String>,
+    /// The envelope as the server sees it (after smtp_generic_maps): the
+    /// sender, and each recipient of the request in order.
+    pub sender: String,
+    pub recipients: Vec<String>,
+}
+
+/// The content in its wire form, built a piece at a time.
+#[derive(Default)]
+struct Wire {
+    buf: Vec<u8>,
+    size: u64,
+    /// At the beginning of a line; the column within it.
+    bol: bool,
+    col: usize,
+    line_limit: usize,
+    in_headers: bool,
+    header_utf8: bool,
+    eight_bit: bool,
+}
+
+impl Wire {
+    fn new(capacity: usize, line_limit: usize) -> Wire {
+        Wire {
+            buf: Vec::with_capacity(capacity),
+            bol: true,
+            line_limit,
+            in_headers: true,
+            ..Wire::default()
+        }
+    }
+
+    /// A piece of a line (the whole line when `end_of_line`): dot-stuffed,
+    /// broken where longer than the line limit, CRLF at its end.
+    fn piece(&mut self, data: &[u8], end_of_line: bool) {
+        if self.bol && end_of_line && data.is_empty() {
+            self.in_headers = false;
+        }
+        let high = data.iter().any(|&b| b >= 0x80);
+        self.eight_bit |= high;
+        self.header_utf8 |= self.in_headers && high;
+        if self.bol && data.first() == Some(&b'.') {
+            self.buf.push(b'.');
+        }
+        let mut data = data;
+        while self.col + data.len() > self.line_limit {
+            let take = self.line_limit.saturating_sub(self.col).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            self.buf.extend_from_slice(b"\r\n ");
+            self.size += take as u64 + 3;
+            self.col = 1;
+            data = &data[take..];
+        }
+        self.buf.extend_from_slice(data);
+        self.size += data.len() as u64;
+        self.col += data.len();
+        if end_of_line {
+            self.buf.extend_from_slice(b"\r\n");
+            self.size += 2;
+            self.col = 0;
+        }
+        self.bol = end_of_line;
+    }
+
+    /// Lines that may hold `\n` (a folded header): each physical line.
+    fn lines(&mut self, text: &[u8]) {
+        for line in text.split(|&b| b == b'\n') {
+            self.piece(line, true);
+        }
+    }
+
+    /// What the output tables made of `original`.
+    fn rewritten(&mut self, lines: Vec<Line>, original: &[u8]) {
+        for l in lines {
+            match l {
+                Line::Original => self.lines(original),
+                Line::Text(t) => self.lines(t.as_bytes()),
+            }
+        }
+    }
+
+    fn finish(mut self) -> Wire {
+        if !self.bol {
+            self.buf.extend_from_slice(b"\r\n");
+            self.size += 2;
+        }
+        self.buf.extend_from_slice(b".\r\n");
+        self
+    }
 }
 
 /// Reads the queue file's content into its wire form. Lines longer than
 /// `line_limit` (0: no limit) are broken by inserting CRLF and a space, as
-/// Postfix's `smtp_line_length_limit` does.
+/// Postfix's `smtp_line_length_limit` does. `out` rewrites the envelope
+/// and the content on the way (smtp_generic_maps, smtp_header_checks,
+/// smtp_body_checks); a table that fails is the error.
 pub fn read_message(
     held: &queue::Held,
     req: &Request,
     line_limit: usize,
-) -> Result<Message, queue::QueueError> {
+    out: &Output,
+) -> Result<Message, String> {
     let line_limit = if line_limit < 2 {
         usize::MAX
     } else {
         line_limit
     };
-    let mut qf = held.read()?;
+    let unreadable = |e: queue::QueueError| format!("cannot read queue file: {e}");
+    let mut qf = held.read().map_err(unreadable)?;
     let declared_8bit = qf.envelope.attrs.encoding == Some(queue::Encoding::EightBit);
     let smtputf8_requested = qf.size.smtputf8 != 0;
     let ret = qf.envelope.dsn_ret;
     let envid = qf.envelope.dsn_envid.clone();
-    let mut wire = Vec::with_capacity(qf.size.data_size as usize + 64);
-    let mut size = 0u64;
-    let mut bol = true;
-    let mut col = 0usize;
-    let mut in_headers = true;
-    let mut header_utf8 = false;
-    let mut eight_bit = false;
-    for piece in qf.content()? {
-        let piece = piece?;
-        if bol && piece.end_of_line && piece.data.is_empty() {
-            in_headers = false;
+    let mut wire = Wire::new(qf.size.data_size as usize + 64, line_limit);
+    let pieces = qf.content().map_err(unreadable)?;
+    if out.rewrites_content() {
+        // Whole lines, and whole logical headers (lines joined by \n),
+        // through the tables; what they leave alone goes byte for byte.
+        let mut line: Vec<u8> = Vec::new();
+        let mut header: Option<Vec<u8>> = None;
+        let mut in_headers = true;
+        let id = &req.queue_id;
+        for piece in pieces {
+            let piece = piece.map_err(unreadable)?;
+            line.extend_from_slice(&piece.data);
+            if !piece.end_of_line {
+                continue;
+            }
+            let text = std::mem::take(&mut line);
+            if in_headers {
+                if text.starts_with(b" ") || text.starts_with(b"\t") {
+                    if let Some(h) = header.as_mut() {
+                        h.push(b'\n');
+                        h.extend_from_slice(&text);
+                        continue;
+                    }
+                }
+                if let Some(h) = header.take() {
+                    wire.rewritten(out.header(id, &String::from_utf8_lossy(&h))?, &h);
+                }
+                if text.is_empty() {
+                    in_headers = false;
+                    wire.piece(b"", true);
+                } else {
+                    header = Some(text);
+                }
+                continue;
+            }
+            wire.rewritten(out.body_line(id, &String::from_utf8_lossy(&text))?, &text);
         }
-        let high = piece.data.iter().any(|&b| b >= 0x80);
-        eight_bit |= high;
-        header_utf8 |= in_headers && high;
-        if bol && piece.data.first() == Some(&b'.') {
-            wire.push(b'.');
+        if let Some(h) = header.take() {
+            wire.rewritten(out.header(id, &String::from_utf8_lossy(&h))?, &h);
         }
-        let mut data = &piece.data[..];
-        while col + data.len() > line_limit {
-            let take = line_limit.saturating_sub(col).min(data.len());
-            wire.extend_from_slice(&data[..take]);
-            wire.extend_from_slice(b"\r\n ");
-            size += take as u64 + 3;
-            col = 1;
-            data = &data[take..];
+        if !line.is_empty() {
+            wire.piece(&line, false);
         }
-        wire.extend_from_slice(data);
-        size += data.len() as u64;
-        col += data.len();
-        if piece.end_of_line {
-            wire.extend_from_slice(b"\r\n");
-            size += 2;
-            col = 0;
+    } else {
+        for piece in pieces {
+            let piece = piece.map_err(unreadable)?;
+            wire.piece(&piece.data, piece.end_of_line);
         }
-        bol = piece.end_of_line;
     }
-    if !bol {
-        wire.extend_from_slice(b"\r\n");
-        size += 2;
-    }
-    wire.extend_from_slice(b".\r\n");
-    let envelope_utf8 =
-        !req.sender.is_ascii() || req.recipients.iter().any(|r| !r.address.is_ascii());
+    let wire = wire.finish();
+    let sender = out.address(&req.sender)?;
+    let recipients = req
+        .recipients
+        .iter()
+        .map(|r| out.address(&r.address))
+        .collect::<Result<Vec<_>, _>>()?;
+    let envelope_utf8 = !sender.is_ascii() || recipients.iter().any(|r| !r.is_ascii());
     Ok(Message {
-        wire,
-        size,
-        eight_bit: eight_bit || declared_8bit,
-        needs_smtputf8: smtputf8_requested && (envelope_utf8 || header_utf8),
+        wire: wire.buf,
+        size: wire.size,
+        eight_bit: wire.eight_bit || declared_8bit,
+        needs_smtputf8: smtputf8_requested && (envelope_utf8 || wire.header_utf8),
         smtputf8_requested,
         ret,
         envid,
+        sender,
+        recipients,
     })
 }
 
@@ -980,7 +1091,7 @@ impl Job<'_> {
             (&msg.wire[..], msg.size)
         };
         let mail = MailFrom {
-            sender: (!self.req.sender.is_empty()).then(|| mailbox(&self.req.sender)),
+            sender: (!msg.sender.is_empty()).then(|| mailbox(&msg.sender)),
             size: caps.size.map(|_| size),
             body: (caps.eightbitmime && msg.eight_bit).then_some(smtp_proto::Body::EightBitMime),
             smtputf8: caps.smtputf8 && msg.smtputf8_requested,
@@ -1000,7 +1111,7 @@ impl Job<'_> {
             .map(|&i| {
                 let r = &self.req.recipients[i];
                 RcptTo {
-                    rcpt: mailbox(&r.address),
+                    rcpt: mailbox(&msg.recipients[i]),
                     notify: if caps.dsn { notify(r.notify) } else { None },
                     orcpt: if caps.dsn {
                         r.orcpt.as_deref().and_then(|o| {
@@ -1359,17 +1470,13 @@ fn deliver(
         site_failed: false,
     };
     let read = held
-        .map_err(|e| e.to_string())
-        .and_then(|h| read_message(h, req, s.line_limit).map_err(|e| e.to_string()));
+        .map_err(|e| format!("cannot read queue file: {e}"))
+        .and_then(|h| read_message(h, req, s.line_limit, &s.output));
     let msg = match read {
         Ok(m) => m,
         Err(e) => {
-            maillog::warning!("{}: read queue file: {e}", req.queue_id);
-            return all(Verdict::new(
-                "4.3.0",
-                "none",
-                format!("cannot read queue file: {e}"),
-            ));
+            maillog::warning!("{}: {e}", req.queue_id);
+            return all(Verdict::new("4.3.0", "none", e));
         }
     };
     let nexthop = if req.nexthop.is_empty() {

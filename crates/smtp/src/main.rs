@@ -44,6 +44,13 @@
 //!     (with `smtp_sender_dependent_authentication`) or the next hop
 //!     (`[smtp.provider.example]:587 user:password`). Lines longer than
 //!     `smtp_line_length_limit` are broken with CRLF and a space.
+//!   * On the way out, `smtp_generic_maps` (generic(5)) rewrites the
+//!     envelope sender and recipients and the addresses in the address
+//!     headers, and `smtp_header_checks` / `smtp_body_checks` act on the
+//!     headers and body lines with IGNORE, REPLACE, PREPEND, WARN or INFO
+//!     (REJECT, HOLD and DISCARD are not available here and are logged);
+//!     the queue file and the log keep the addresses as they were. A table
+//!     that fails defers the delivery.
 //!   * All of a request's recipients go in one transaction; each gets its
 //!     own result: 2xx sent, 4xx deferred, 5xx bounced, with the server's
 //!     text (`host mx[192.0.2.1] said: 550 5.1.1 … (in reply to RCPT TO
@@ -93,7 +100,9 @@
 //!   smtp_use_tls, smtp_line_length_limit,
 //!   smtp_enforce_tls, smtp_sasl_auth_enable, smtp_sasl_password_maps,
 //!   smtp_sasl_security_options, smtp_sasl_tls_security_options,
-//!   smtp_sasl_mechanism_filter, smtp_sasl_auth_soft_bounce.
+//!   smtp_sasl_mechanism_filter, smtp_sasl_auth_soft_bounce,
+//!   smtp_generic_maps, propagate_unmatched_extensions, myorigin,
+//!   mydestination, smtp_header_checks, smtp_body_checks.
 //!
 //! FILES
 //!   $queue_directory/private/smtp, $queue_directory/active,

@@ -33,7 +33,7 @@
 //!   lmtp_tls_security_level, lmtp_tls_policy_maps, lmtp_tls_CAfile,
 //!   lmtp_starttls_timeout, lmtp_line_length_limit, lmtp_rset_timeout,
 //!   lmtp_connection_cache_on_demand, lmtp_connection_cache_destinations,
-//!   lmtp_connection_cache_time_limit.
+//!   lmtp_connection_cache_time_limit, lmtp_generic_maps.
 //!
 //! FILES
 //!   $queue_directory/private/lmtp, $queue_directory/active.
