@@ -920,8 +920,14 @@ fn mx_lookup_through_a_real_dns_server() {
 /// OPTIONS: its master.cf -o options) into its own queue (no qmgr, so the
 /// message stays there to be looked at). None without openssl.
 fn tls_receiver(name: &str, main: &str, options: &str) -> Option<(Instance, u16)> {
+    tls_receiver_for(name, "mx.remote.example", main, options)
+}
+
+/// A second mailsuite whose smtpd offers TLS with a self-signed
+/// certificate for `cn`.
+fn tls_receiver_for(name: &str, cn: &str, main: &str, options: &str) -> Option<(Instance, u16)> {
     let remote = Instance::new(name);
-    let (cert, key) = self_signed(&remote.dir, "mx.remote.example")?;
+    let (cert, key) = self_signed(&remote.dir, cn)?;
     if is_root() {
         for f in [&cert, &key] {
             std::os::unix::fs::chown(f, Some(65534), Some(65534)).expect("chown");
@@ -994,6 +1000,93 @@ fn starttls_to_a_second_mailsuite() {
     let qf = queue::open(&arrived[0]).expect("queue file");
     assert_eq!(qf.envelope.sender, "sender@example.org");
     assert!(remote.maillog().contains("TLS"), "{}", remote.maillog());
+}
+
+/// The `secure` level, as Postfix has it: the certificate must be trusted
+/// and bear the next-hop domain or a name under it (smtp_tls_secure_cert_match
+/// = nexthop, dot-nexthop), whatever DNS says the MX is called; a policy's
+/// `match=` asks for other names. The mandatory protocols apply.
+#[test]
+fn secure_level_matches_the_next_hop_not_the_mx_name() {
+    if !have("dnsmasq") {
+        eprintln!("skipped: dnsmasq not installed");
+        return;
+    }
+    let Some((remote, remote_port)) = tls_receiver_for(
+        "smtp-secure-remote",
+        "mx.secure.test",
+        "smtpd_tls_security_level = may\n",
+        "",
+    ) else {
+        eprintln!("skipped: openssl missing");
+        return;
+    };
+    let dns_port = free_port();
+    let _dns = dnsmasq(
+        dns_port,
+        &[
+            "--mx-host=secure.test,mx.secure.test,10".into(),
+            "--mx-host=elsewhere.test,mx.secure.test,10".into(),
+            "--host-record=mx.secure.test,127.0.0.1".into(),
+        ],
+    );
+    let ca = remote.dir.join("cert.pem");
+    let inst = instance(
+        "smtp-secure",
+        &format!(
+            "dns_resolver_address = 127.0.0.1:{dns_port}\nsmtp_tcp_port = {remote_port}\n\
+             smtp_tls_CAfile = {}\nsmtp_tls_mandatory_protocols = !SSLv2, !SSLv3, !TLSv1, !TLSv1.1, !TLSv1.3\n\
+             smtp_tls_policy_maps = inline:{{ secure.test=secure, {{elsewhere.test = secure match=nexthop:dot-nexthop}}, {{.test = secure match=mx.secure.test}} }}\n",
+            ca.display()
+        ),
+    );
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    smtp_send(port, "sender@example.org", &["a@secure.test"], BODY);
+    assert!(
+        inst.wait_log("to=<a@secure.test>", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let tls = inst
+        .log_lines("TLS connection established")
+        .pop()
+        .expect("TLS line");
+    assert!(
+        tls.contains(&format!(
+            "Verified TLS connection established to mx.secure.test[127.0.0.1]:{remote_port}: TLSv1.2 with cipher"
+        )),
+        "{tls}"
+    );
+    assert!(inst.log_lines("to=<a@secure.test>")[0].contains("status=sent (250 "));
+    // elsewhere.test's MX is the same host, whose certificate does not
+    // bear elsewhere.test: the mail waits.
+    smtp_send(port, "sender@example.org", &["b@elsewhere.test"], BODY);
+    assert!(
+        inst.wait_log("to=<b@elsewhere.test>", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst.log_lines("to=<b@elsewhere.test>").pop().expect("line");
+    assert!(
+        line.contains("status=deferred (")
+            && line.contains("server certificate not verified")
+            && line.contains("elsewhere.test or *.elsewhere.test"),
+        "{line}"
+    );
+    // A policy may name the certificate's name itself.
+    let inst2 = inst;
+    smtp_send(port, "sender@example.org", &["c@mx.secure.test"], BODY);
+    assert!(
+        inst2.wait_log("to=<c@mx.secure.test>", 1, 15 * SECOND),
+        "{}",
+        inst2.maillog()
+    );
+    assert!(
+        inst2.log_lines("to=<c@mx.secure.test>")[0].contains("status=sent (250 "),
+        "{}",
+        inst2.maillog()
+    );
 }
 
 /// Relaying to a provider's port 465: TLS from the first byte

@@ -40,7 +40,13 @@ pub enum TlsLevel {
     None,
     May,
     Encrypt,
+    /// A trusted certificate for the names `smtp_tls_verify_cert_match`
+    /// says (the MX host name by default).
     Verify,
+    /// A trusted certificate for the names `smtp_tls_secure_cert_match`
+    /// says (the next hop, or a name under it, by default: the MX host name
+    /// from DNS is not trusted).
+    Secure,
 }
 
 impl TlsLevel {
@@ -62,17 +68,35 @@ impl TlsLevel {
     }
 
     /// A level's name (also the first word of a `smtp_tls_policy_maps`
-    /// value). DANE is treated as `may` (no DNSSEC here), the certificate
-    /// matching levels as `verify`.
+    /// value). DANE is treated as `may` (no DNSSEC here), dane-only and
+    /// fingerprint as `verify`.
     pub fn from_word(word: &str) -> Option<TlsLevel> {
         Some(match word.to_ascii_lowercase().as_str() {
             "none" | "" => TlsLevel::None,
             "may" | "dane" => TlsLevel::May,
             "encrypt" => TlsLevel::Encrypt,
-            "verify" | "secure" | "dane-only" | "fingerprint" => TlsLevel::Verify,
+            "verify" | "dane-only" | "fingerprint" => TlsLevel::Verify,
+            "secure" => TlsLevel::Secure,
             _ => return None,
         })
     }
+
+    /// Whether the mail may not go without TLS.
+    fn required(self) -> bool {
+        matches!(
+            self,
+            TlsLevel::Encrypt | TlsLevel::Verify | TlsLevel::Secure
+        )
+    }
+}
+
+/// A next hop's TLS policy: the level, and the names the server's
+/// certificate must bear at `verify` and `secure` (Postfix's match
+/// strategies: `hostname`, `nexthop`, `dot-nexthop`, a name, or `.domain`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPolicy {
+    pub level: TlsLevel,
+    pub matches: Vec<String>,
 }
 
 /// Time limits, Postfix's names.
@@ -113,10 +137,15 @@ pub struct Settings {
     /// without 8BITMIME quoted-printable (crate::downgrade).
     mime_conversion: bool,
     tls_policy: MapList,
-    /// For `may` and `encrypt`.
+    /// For `may` (`smtp_tls_protocols`).
     tls_opportunistic: Result<tls::ClientTls, String>,
-    /// For `verify` and `secure`.
+    /// For `encrypt` (`smtp_tls_mandatory_protocols`).
+    tls_mandatory: Result<tls::ClientTls, String>,
+    /// For `verify` and `secure` (`smtp_tls_mandatory_protocols`).
     tls_verified: Result<tls::ClientTls, String>,
+    /// `smtp_tls_verify_cert_match`, `smtp_tls_secure_cert_match`.
+    verify_match: Vec<String>,
+    secure_match: Vec<String>,
     address_limit: usize,
     session_limit: usize,
     skip_quit_response: bool,
@@ -207,17 +236,30 @@ impl Settings {
             ca_path: configured(pick(&p::SMTP_TLS_CAPATH, &p::LMTP_TLS_CAPATH)),
             append_default: cfg.bool(&p::TLS_APPEND_DEFAULT_CA),
         };
-        let client = |verify| {
+        let client = |verify, protocols: &'static params::Param| {
             if tls_level == TlsLevel::None && tls_policy.is_empty() {
                 return Err("TLS is not enabled".to_string());
             }
-            tls::ClientTls::new(verify, &anchors).map_err(|e| {
+            let protocols = tls::Protocols::parse(&cfg.list(protocols)).map_err(|e| {
+                let e = format!("{}: {e}", protocols.name);
+                maillog::warning!("{e}");
+                e
+            })?;
+            tls::ClientTls::new(verify, &anchors, protocols).map_err(|e| {
                 maillog::warning!("TLS client set-up: {e}");
                 e.to_string()
             })
         };
-        let tls_opportunistic = client(tls::Verify::None);
-        let tls_verified = client(tls::Verify::Required);
+        let mandatory = pick(
+            &p::SMTP_TLS_MANDATORY_PROTOCOLS,
+            &p::LMTP_TLS_MANDATORY_PROTOCOLS,
+        );
+        let tls_opportunistic = client(
+            tls::Verify::None,
+            pick(&p::SMTP_TLS_PROTOCOLS, &p::LMTP_TLS_PROTOCOLS),
+        );
+        let tls_mandatory = client(tls::Verify::None, mandatory);
+        let tls_verified = client(tls::Verify::Required, mandatory);
         let default_port = if proto == Protocol::Lmtp { 24 } else { 25 };
         let port = nexthop::port(cfg.str(pick(&p::SMTP_TCP_PORT, &p::LMTP_TCP_PORT)))
             .unwrap_or(default_port);
@@ -259,6 +301,9 @@ impl Settings {
             },
             resolver,
             tls_level,
+            tls_mandatory,
+            verify_match: cfg.list(&p::SMTP_TLS_VERIFY_CERT_MATCH),
+            secure_match: cfg.list(&p::SMTP_TLS_SECURE_CERT_MATCH),
             tls_policy,
             tls_opportunistic,
             tls_verified,
@@ -642,8 +687,10 @@ struct Job<'a> {
     setup_done: Option<f64>,
     /// No other server may help (the message is refused everywhere).
     stop: bool,
-    /// The TLS level for this next hop (`smtp_tls_policy_maps` or the default).
+    /// The TLS level for this next hop (`smtp_tls_policy_maps` or the
+    /// default), and at verify and secure the certificate name strategies.
     tls_level: TlsLevel,
+    tls_match: Vec<String>,
     /// Which cached session this request may use, and whether its own may
     /// be cached.
     cache_key: String,
@@ -679,7 +726,8 @@ impl Job<'_> {
         if self.s.tls_wrapper {
             // SMTPS: the handshake comes first, and is required.
             let client = match self.tls_level {
-                TlsLevel::Verify => &self.s.tls_verified,
+                TlsLevel::Verify | TlsLevel::Secure => &self.s.tls_verified,
+                TlsLevel::Encrypt => &self.s.tls_mandatory,
                 _ => &self.s.tls_opportunistic,
             };
             let Ok(client) = client else {
@@ -689,8 +737,9 @@ impl Job<'_> {
                     "TLS is required, but our TLS engine is unavailable",
                 ));
             };
+            let names = self.cert_names(server_name);
             let trusted = conn
-                .start_tls(client, server_name, t.starttls)
+                .start_tls(client, server_name, &names, t.starttls)
                 .map_err(|e| broken(conn, e))?;
             self.log_tls(conn, trusted);
         }
@@ -716,7 +765,7 @@ impl Job<'_> {
         }
         let mut caps = self.ehlo(conn)?;
         let want_tls = self.tls_level != TlsLevel::None && !self.plain_only && !self.s.tls_wrapper;
-        let required = matches!(self.tls_level, TlsLevel::Encrypt | TlsLevel::Verify);
+        let required = self.tls_level.required();
         if want_tls && !caps.starttls && required {
             return Err(Verdict::new(
                 "4.7.4",
@@ -725,10 +774,10 @@ impl Job<'_> {
             ));
         }
         if want_tls && caps.starttls {
-            let client = if self.tls_level == TlsLevel::Verify {
-                &self.s.tls_verified
-            } else {
-                &self.s.tls_opportunistic
+            let client = match self.tls_level {
+                TlsLevel::Verify | TlsLevel::Secure => &self.s.tls_verified,
+                TlsLevel::Encrypt => &self.s.tls_mandatory,
+                _ => &self.s.tls_opportunistic,
             };
             let client = match client {
                 Ok(c) => c,
@@ -752,7 +801,8 @@ impl Job<'_> {
                 }
                 return Ok(caps);
             }
-            let trusted = match conn.start_tls(client, server_name, t.starttls) {
+            let names = self.cert_names(server_name);
+            let trusted = match conn.start_tls(client, server_name, &names, t.starttls) {
                 Ok(trusted) => trusted,
                 Err(e) => {
                     let v = broken(conn, e);
@@ -769,13 +819,24 @@ impl Job<'_> {
         Ok(caps)
     }
 
+    /// The names the server's certificate must bear at verify and secure
+    /// (none otherwise: the server's own name then only decides whether
+    /// the log says Trusted).
+    fn cert_names(&self, server: &str) -> Vec<tls::NameMatch> {
+        if !matches!(self.tls_level, TlsLevel::Verify | TlsLevel::Secure) {
+            return Vec::new();
+        }
+        let nexthop = self.dest.host.trim_end_matches('.').to_ascii_lowercase();
+        cert_names(&self.tls_match, server, &nexthop)
+    }
+
     /// Postfix's `… TLS connection established to host[addr]:port: …` line.
     fn log_tls(&self, conn: &Conn, trusted: bool) {
         maillog::info!(
             "{} TLS connection established to {}: {}",
             match (trusted, self.tls_level) {
-                // The chain and the name were checked in the handshake.
-                (true, TlsLevel::Verify) => "Verified",
+                // The chain and the names were checked at the handshake.
+                (true, TlsLevel::Verify | TlsLevel::Secure) => "Verified",
                 (true, _) => "Trusted",
                 (false, _) => "Untrusted",
             },
@@ -1293,12 +1354,42 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
     }
 }
 
+/// Postfix's certificate match strategies made names: `hostname` (the
+/// server's name, from DNS), `nexthop`, `dot-nexthop` (any name under the
+/// next hop), a name, or `.domain` (any name under it).
+fn cert_names(strategies: &[String], server: &str, nexthop: &str) -> Vec<tls::NameMatch> {
+    use tls::NameMatch::{Exact, Suffix};
+    strategies
+        .iter()
+        .flat_map(|s| s.split(':'))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.to_ascii_lowercase().as_str() {
+            "hostname" => Exact(server.to_string()),
+            "nexthop" => Exact(nexthop.to_string()),
+            "dot-nexthop" => Suffix(format!(".{nexthop}")),
+            d if d.starts_with('.') => Suffix(d.to_string()),
+            d => Exact(d.to_string()),
+        })
+        .collect()
+}
+
 /// The TLS level for a next hop: `smtp_tls_policy_maps` by the next hop as
 /// written (`[mx.example.com]:587`), then by the domain and its parents
-/// (`.example.com`); the first word of the value is the level.
-fn tls_policy(s: &Settings, nexthop: &str, dest: &Dest) -> Result<TlsLevel, String> {
+/// (`.example.com`); the first word of the value is the level, and a
+/// `match=name:name…` attribute gives the certificate names at verify and
+/// secure (else `smtp_tls_verify_cert_match` or `smtp_tls_secure_cert_match`).
+fn tls_policy(s: &Settings, nexthop: &str, dest: &Dest) -> Result<TlsPolicy, String> {
+    let policy = |level: TlsLevel, matches: Option<Vec<String>>| TlsPolicy {
+        level,
+        matches: matches.unwrap_or_else(|| match level {
+            TlsLevel::Secure => s.secure_match.clone(),
+            TlsLevel::Verify => s.verify_match.clone(),
+            _ => Vec::new(),
+        }),
+    };
     if s.tls_policy.is_empty() {
-        return Ok(s.tls_level);
+        return Ok(policy(s.tls_level, None));
     }
     let mut keys = vec![nexthop.to_ascii_lowercase()];
     if dest.unix.is_none() {
@@ -1322,13 +1413,19 @@ fn tls_policy(s: &Settings, nexthop: &str, dest: &Dest) -> Result<TlsLevel, Stri
             .find(key, n > 0)
             .map_err(|e| format!("TLS policy lookup error for {key}: {e}"))?;
         if let Some(v) = found {
-            let word = v.split_ascii_whitespace().next().unwrap_or("");
-            return TlsLevel::from_word(word).ok_or_else(|| {
+            let mut words = v.split_ascii_whitespace();
+            let word = words.next().unwrap_or("");
+            let level = TlsLevel::from_word(word).ok_or_else(|| {
                 format!("{key}: invalid TLS security level \"{word}\" in smtp_tls_policy_maps")
-            });
+            })?;
+            let matches = words
+                .filter_map(|w| w.strip_prefix("match="))
+                .map(|m| m.split(':').map(str::to_string).collect())
+                .next_back();
+            return Ok(policy(level, matches));
         }
     }
-    Ok(s.tls_level)
+    Ok(policy(s.tls_level, None))
 }
 
 /// The addresses to try for a destination, best first, at most
@@ -1495,8 +1592,11 @@ fn deliver(
     // The first destination sets the TLS policy and names the session
     // cache; the others are tried after it, in order.
     let dest = dests[0].clone();
-    let tls_level = match tls_policy(s, &nexthop, &dest) {
-        Ok(l) => l,
+    let TlsPolicy {
+        level: tls_level,
+        matches: tls_match,
+    } = match tls_policy(s, &nexthop, &dest) {
+        Ok(p) => p,
         Err(text) => return all(Verdict::new("4.3.0", "none", text)),
     };
     let resolver = match &s.resolver {
@@ -1550,6 +1650,7 @@ fn deliver(
             || s.cache_destinations.contains(&nexthop.to_ascii_lowercase()),
         uses: vec![0; n],
         tls_level,
+        tls_match,
         plain_only: false,
     };
     job.reuse();

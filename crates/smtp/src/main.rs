@@ -27,9 +27,15 @@
 //!   * ESMTP: EHLO (HELO when EHLO is refused), STARTTLS as
 //!     `smtp_tls_security_level` or `smtp_tls_policy_maps` (by next hop)
 //!     say: none, may (a failed handshake is retried in plaintext),
-//!     encrypt, verify/secure (a certificate for the host name from a CA
-//!     in `smtp_tls_CAfile` or `smtp_tls_CApath`, or the bundled public
-//!     roots when neither is set or `tls_append_default_CA` says so);
+//!     encrypt, verify and secure (a certificate from a CA in
+//!     `smtp_tls_CAfile` or `smtp_tls_CApath`, or the bundled public roots
+//!     when neither is set or `tls_append_default_CA` says so, that bears
+//!     a name `smtp_tls_verify_cert_match` (the MX host name) or
+//!     `smtp_tls_secure_cert_match` (the next hop or a name under it, not
+//!     the name DNS gave) or a policy's `match=` asks for);
+//!     the versions `smtp_tls_protocols` (may) or
+//!     `smtp_tls_mandatory_protocols` (the other levels) leave of TLS 1.2
+//!     and 1.3;
 //!     with `smtp_tls_wrappermode` TLS from the first byte instead (SMTPS,
 //!     a provider's port 465), required whatever the level,
 //!     PIPELINING (MAIL, all RCPTs and DATA in one write), SIZE (a message
@@ -94,6 +100,8 @@
 //!   smtp_address_preference, dns_resolver_address
 //!   (mailsuite extension),
 //!   smtp_tls_security_level, smtp_tls_policy_maps, smtp_tls_CAfile,
+//!   smtp_tls_protocols, smtp_tls_mandatory_protocols,
+//!   smtp_tls_verify_cert_match, smtp_tls_secure_cert_match,
 //!   smtp_tls_CApath, tls_append_default_CA, smtp_tls_wrappermode,
 //!   smtp_sender_dependent_authentication, recipient_delimiter,
 //!   disable_mime_output_conversion,

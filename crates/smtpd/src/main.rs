@@ -13,7 +13,9 @@
 //!
 //!   Extensions: PIPELINING (replies to pipelined commands go out in one
 //!   write), SIZE, VRFY (unless disable_vrfy_command), STARTTLS (with
-//!   smtpd_tls_security_level may or encrypt), ENHANCEDSTATUSCODES,
+//!   smtpd_tls_security_level may or encrypt; TLS 1.2 and 1.3 as
+//!   smtpd_tls_protocols, or smtpd_tls_mandatory_protocols where TLS is
+//!   required, leave them), ENHANCEDSTATUSCODES,
 //!   8BITMIME, DSN (RET, ENVID, NOTIFY, ORCPT), SMTPUTF8, CHUNKING (BDAT).
 //!   smtpd_discard_ehlo_keywords hides keywords. With
 //!   smtpd_tls_wrappermode = yes (the smtps service on port 465) the TLS
@@ -97,7 +99,7 @@
 //!   smtpd_delay_open_until_valid_rcpt, smtpd_discard_ehlo_keywords,
 //!   smtpd_peername_lookup, smtpd_forbid_unauth_pipelining,
 //!   smtpd_tls_security_level, smtpd_tls_cert_file, smtpd_tls_key_file,
-//!   smtpd_tls_wrappermode,
+//!   smtpd_tls_wrappermode, smtpd_tls_protocols, smtpd_tls_mandatory_protocols,
 //!   smtpd_sasl_auth_enable, smtpd_sasl_type, smtpd_sasl_path,
 //!   smtpd_sasl_service, smtpd_sasl_security_options,
 //!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,

@@ -32,15 +32,26 @@ impl Service for Smtpd {
         }
         let tls = match (&settings.tls_cert, &settings.tls_key, settings.tls_level) {
             (_, _, TlsLevel::None) if !settings.wrappermode => None,
-            (Some(cert), Some(key), _) => match tls::ServerTls::from_files(cert, key) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    maillog::warning!(
-                        "cannot load TLS certificate or key: {e}; STARTTLS is not offered"
-                    );
-                    None
+            (Some(cert), Some(key), level) => {
+                // smtpd_tls_mandatory_protocols where TLS is required.
+                let param = if level == TlsLevel::Encrypt || settings.wrappermode {
+                    &params::table::SMTPD_TLS_MANDATORY_PROTOCOLS
+                } else {
+                    &params::table::SMTPD_TLS_PROTOCOLS
+                };
+                let loaded = tls::Protocols::parse(&ctx.config.list(param))
+                    .map_err(|e| format!("{}: {e}", param.name))
+                    .and_then(|p| {
+                        tls::ServerTls::from_files_with(cert, key, p).map_err(|e| e.to_string())
+                    });
+                match loaded {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        maillog::warning!("cannot set up TLS: {e}; STARTTLS is not offered");
+                        None
+                    }
                 }
-            },
+            }
             _ => {
                 maillog::warning!(
                     "smtpd_tls_security_level or smtpd_tls_wrappermode is set but smtpd_tls_cert_file/smtpd_tls_key_file are not: no TLS"

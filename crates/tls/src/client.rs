@@ -10,15 +10,24 @@
 //!   certificate is accepted for the handshake, as Postfix does at those
 //!   levels; afterwards the chain is checked against the anchors anyway so
 //!   that the log can say `Trusted` or `Untrusted`.
-//! * [`Verify::Required`] (`verify`, `secure`): the handshake fails unless
-//!   the chain is trusted and names the server.
+//! * [`Verify::Required`] (`verify`, `secure`): the connection fails unless
+//!   the chain is trusted and the certificate bears one of the names asked
+//!   for ([`NameMatch`]: Postfix's `smtp_tls_verify_cert_match`,
+//!   `smtp_tls_secure_cert_match`, a policy's `match=`). The check runs
+//!   right after the handshake, before any data is sent.
+//!
+//! The TLS versions come from [`Protocols`] (`smtp_tls_protocols`,
+//! `smtp_tls_mandatory_protocols`).
 
-use crate::{provider, read_certs, TlsError};
+use crate::{provider, read_certs, Protocols, TlsError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
+use rustls::{
+    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
+    StreamOwned,
+};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +41,16 @@ pub enum Verify {
     Required,
 }
 
+/// A name the server's certificate must bear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameMatch {
+    /// This DNS name (or address); a wildcard in the certificate counts.
+    Exact(String),
+    /// Any DNS name of the certificate that ends with this suffix, which
+    /// starts with a dot (`.example.com`: Postfix's `dot-nexthop`).
+    Suffix(String),
+}
+
 /// A TLS session over a blocking stream, client side.
 pub type ClientStream<S> = StreamOwned<ClientConnection, S>;
 
@@ -39,7 +58,8 @@ pub type ClientStream<S> = StreamOwned<ClientConnection, S>;
 #[derive(Clone)]
 pub struct ClientTls {
     config: Arc<ClientConfig>,
-    checker: Option<Arc<WebPkiServerVerifier>>,
+    checker: Arc<WebPkiServerVerifier>,
+    verify: Verify,
 }
 
 /// Accepts any certificate; handshake signatures are still checked.
@@ -151,54 +171,125 @@ impl Anchors {
 }
 
 impl ClientTls {
-    /// The anchors `anchors` says, checked as `verify` says.
-    pub fn new(verify: Verify, anchors: &Anchors) -> Result<ClientTls, TlsError> {
+    /// The anchors `anchors` says, checked as `verify` says, speaking the
+    /// versions `protocols` allows.
+    pub fn new(
+        verify: Verify,
+        anchors: &Anchors,
+        protocols: Protocols,
+    ) -> Result<ClientTls, TlsError> {
         let roots = anchors.roots()?;
         let provider = provider();
         let checker =
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
                 .map_err(|e| TlsError::Config(e.to_string()))?;
-        let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Config(e.to_string()))?;
-        let config = match verify {
-            Verify::Required => builder
-                .with_webpki_verifier(checker.clone())
-                .with_no_client_auth(),
-            Verify::None => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-                .with_no_client_auth(),
-        };
+        // The handshake checks the server's signatures; the chain and the
+        // names are checked after it (see `connect`), so that more than one
+        // name, and name suffixes, can be asked for.
+        let config = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&protocols.versions())
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_no_client_auth();
         Ok(ClientTls {
             config: Arc::new(config),
-            checker: Some(checker),
+            checker,
+            verify,
         })
     }
 
-    /// Runs the client handshake on `stream` (its own timeouts apply) for
-    /// the server `host`. Returns the encrypted stream and whether the
-    /// server's chain is trusted and matches `host`.
+    /// Runs the client handshake on `stream` (its own timeouts apply) with
+    /// `host` as the server name it sends (SNI). Returns the encrypted
+    /// stream and whether the server's chain is trusted and bears one of
+    /// `names` (`host` itself when `names` is empty). With
+    /// [`Verify::Required`] an untrusted server is an error.
     pub fn connect<S: Read + Write>(
         &self,
         mut stream: S,
         host: &str,
+        names: &[NameMatch],
     ) -> Result<(ClientStream<S>, bool), TlsError> {
         let name = server_name(host)?;
-        let mut conn = ClientConnection::new(self.config.clone(), name.clone())
+        let mut conn = ClientConnection::new(self.config.clone(), name)
             .map_err(|e| TlsError::Handshake(e.to_string()))?;
         while conn.is_handshaking() {
             conn.complete_io(&mut stream)
                 .map_err(|e| TlsError::Handshake(e.to_string()))?;
         }
-        let trusted = match (&self.checker, conn.peer_certificates()) {
-            (Some(checker), Some([leaf, rest @ ..])) => checker
-                .verify_server_cert(leaf, rest, &name, &[], UnixTime::now())
-                .is_ok(),
+        let own = [NameMatch::Exact(host.to_string())];
+        let names = if names.is_empty() { &own[..] } else { names };
+        let trusted = match conn.peer_certificates() {
+            Some([leaf, rest @ ..]) => self.trusted(leaf, rest, host, names),
             _ => false,
         };
+        if !trusted && self.verify == Verify::Required {
+            return Err(TlsError::Handshake(format!(
+                "server certificate not verified (wanted a trusted chain for {})",
+                names
+                    .iter()
+                    .map(|n| match n {
+                        NameMatch::Exact(n) => n.clone(),
+                        NameMatch::Suffix(s) => format!("*{s}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )));
+        }
         Ok((StreamOwned::new(conn, stream), trusted))
+    }
+
+    /// Whether the chain leads to a trust anchor and the certificate bears
+    /// one of `names`.
+    fn trusted(
+        &self,
+        leaf: &CertificateDer<'_>,
+        rest: &[CertificateDer<'_>],
+        host: &str,
+        names: &[NameMatch],
+    ) -> bool {
+        // Some(true): trusted and valid for the name; Some(false): trusted,
+        // another name; None: no trusted chain (or a bad name).
+        let check = |n: &str| {
+            let name = server_name(n).ok()?;
+            match self
+                .checker
+                .verify_server_cert(leaf, rest, &name, &[], UnixTime::now())
+            {
+                Ok(_) => Some(true),
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                )) => Some(false),
+                Err(_) => None,
+            }
+        };
+        for m in names {
+            match m {
+                NameMatch::Exact(n) => {
+                    if check(n) == Some(true) {
+                        return true;
+                    }
+                }
+                NameMatch::Suffix(suffix) => {
+                    if check(host).is_none() {
+                        return false;
+                    }
+                    let Ok(cert) = webpki::EndEntityCert::try_from(leaf) else {
+                        return false;
+                    };
+                    let suffix = suffix.to_ascii_lowercase();
+                    if cert
+                        .valid_dns_names()
+                        .any(|d| d.to_ascii_lowercase().ends_with(&suffix))
+                    {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
     }
 }
 
@@ -231,6 +322,16 @@ mod tests {
     }
 
     fn run(verify: Verify, trust: Trust, host: &str) -> Result<bool, TlsError> {
+        run_with(verify, trust, host, &[], Protocols::default())
+    }
+
+    fn run_with(
+        verify: Verify,
+        trust: Trust,
+        host: &str,
+        names: &[NameMatch],
+        protocols: Protocols,
+    ) -> Result<bool, TlsError> {
         let dir = std::env::temp_dir().join(format!(
             "tls-client-{}-{:?}-{trust:?}-{host}",
             std::process::id(),
@@ -263,12 +364,17 @@ mod tests {
                 }
             }
         };
-        let client = ClientTls::new(verify, &anchors).unwrap();
-        let r = client.connect(a, host).map(|(mut s, trusted)| {
+        let client = ClientTls::new(verify, &anchors, protocols).unwrap();
+        let r = client.connect(a, host, names).map(|(mut s, trusted)| {
             let mut buf = [0u8; 5];
             s.read_exact(&mut buf).unwrap();
             assert_eq!(&buf, b"hello");
-            assert!(crate::describe(&s.conn).starts_with("TLSv1.3 with cipher"));
+            let version = if protocols.tls13 {
+                "TLSv1.3"
+            } else {
+                "TLSv1.2"
+            };
+            assert!(crate::describe(&s.conn).starts_with(&format!("{version} with cipher")));
             trusted
         });
         t.join().unwrap();
@@ -288,6 +394,64 @@ mod tests {
         assert!(run(Verify::Required, Trust::Bundled, "mx.example.test").is_err());
         assert!(run(Verify::Required, Trust::CaFile, "mx.example.test").unwrap());
         assert!(run(Verify::Required, Trust::CaPath, "mx.example.test").unwrap());
+    }
+
+    #[test]
+    fn the_certificate_must_bear_one_of_the_names_asked_for() {
+        let exact = |n: &str| NameMatch::Exact(n.to_string());
+        let suffix = |n: &str| NameMatch::Suffix(n.to_string());
+        let any = Protocols::default();
+        let req =
+            |host, names: &[NameMatch]| run_with(Verify::Required, Trust::CaFile, host, names, any);
+        // secure's nexthop: the certificate names the next hop itself.
+        assert!(req(
+            "192.0.2.1",
+            &[exact("example.test"), exact("mx.example.test")]
+        )
+        .unwrap());
+        // dot-nexthop: any name under it.
+        assert!(req(
+            "mx.example.test",
+            &[exact("example.test"), suffix(".example.test")]
+        )
+        .unwrap());
+        let err = req(
+            "mx.example.test",
+            &[exact("example.org"), suffix(".example.org")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("not verified") && err.contains("example.org or *.example.org"),
+            "{err}"
+        );
+        // An untrusted chain counts for no name, even a suffix.
+        assert!(run_with(
+            Verify::Required,
+            Trust::Bundled,
+            "mx.example.test",
+            &[suffix(".example.test")],
+            any
+        )
+        .is_err());
+        assert!(!run_with(
+            Verify::None,
+            Trust::Bundled,
+            "mx.example.test",
+            &[suffix(".example.test")],
+            any
+        )
+        .unwrap());
+    }
+
+    #[test]
+    fn the_client_speaks_the_protocols_it_is_allowed() {
+        let only12 = Protocols {
+            tls12: true,
+            tls13: false,
+        };
+        // The server speaks both: TLS 1.2 because the client asks for it.
+        assert!(run_with(Verify::None, Trust::CaFile, "mx.example.test", &[], only12).unwrap());
     }
 
     #[test]

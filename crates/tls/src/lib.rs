@@ -9,13 +9,18 @@
 //!   (`TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384 (256/256 bits)`).
 //!
 //! * [`ClientTls`]: the client side for STARTTLS (`smtp_tls_security_level`),
-//!   with the bundled public roots and `smtp_tls_CAfile`.
+//!   with the bundled public roots and `smtp_tls_CAfile`, and the names a
+//!   server's certificate must bear ([`NameMatch`]).
+//! * [`Protocols`]: the TLS versions allowed, from Postfix's
+//!   `*_tls_protocols` syntax or Dovecot's `ssl_min_protocol`.
 //!
 //! Reading key files happens before the privilege drop (they are usually
 //! readable by root only); the handshake runs after it.
 
 mod client;
-pub use client::{Anchors, ClientStream, ClientTls, Verify};
+mod protocols;
+pub use client::{Anchors, ClientStream, ClientTls, NameMatch, Verify};
+pub use protocols::Protocols;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -88,7 +93,7 @@ impl ServerTls {
     /// Builds the configuration from a certificate chain file and a key file
     /// (they may be the same file).
     pub fn from_files(cert: &Path, key: &Path) -> Result<ServerTls, TlsError> {
-        ServerTls::from_files_min(cert, key, "TLSv1.2")
+        ServerTls::from_files_with(cert, key, Protocols::default())
     }
 
     /// As [`ServerTls::from_files`], accepting no protocol older than
@@ -100,20 +105,20 @@ impl ServerTls {
         key: &Path,
         min_protocol: &str,
     ) -> Result<ServerTls, TlsError> {
-        let versions: &[&rustls::SupportedProtocolVersion] =
-            match min_protocol.to_ascii_uppercase().as_str() {
-                "TLSV1.3" => &[&rustls::version::TLS13],
-                "TLSV1.2" | "TLSV1.1" | "TLSV1" | "SSLV3" | "ANY" | "" => rustls::DEFAULT_VERSIONS,
-                other => {
-                    return Err(TlsError::Config(format!(
-                        "unknown minimum protocol {other:?} (TLSv1.2 or TLSv1.3)"
-                    )))
-                }
-            };
+        let protocols = Protocols::at_least(min_protocol).map_err(TlsError::Config)?;
+        ServerTls::from_files_with(cert, key, protocols)
+    }
+
+    /// As [`ServerTls::from_files`], speaking the versions `protocols` allows.
+    pub fn from_files_with(
+        cert: &Path,
+        key: &Path,
+        protocols: Protocols,
+    ) -> Result<ServerTls, TlsError> {
         let certs = read_certs(cert)?;
         let key = read_key(key)?;
         let config = ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(versions)
+            .with_protocol_versions(&protocols.versions())
             .map_err(|e| TlsError::Config(e.to_string()))?
             .with_no_client_auth()
             .with_single_cert(certs, key)
