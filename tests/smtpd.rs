@@ -429,6 +429,70 @@ fn relay_allowed_from_mynetworks_and_refused_outside() {
     drop(inst);
 }
 
+/// notify_classes: a session with a policy or protocol error, when those
+/// classes are named, sends error_notice_recipient Postfix's "SMTP server:
+/// errors from" transcript (without AUTH's credentials or the message);
+/// with the default classes (resource, software) the same session sends
+/// nothing.
+#[test]
+fn notify_classes_mail_the_postmaster_a_transcript() {
+    let (inst, port) = start(
+        "smtpd-notify",
+        "notify_classes = policy, protocol\nerror_notice_recipient = hostmaster@mail.example.test\n",
+    );
+    let mut outside = Raw::connect_from(Some("127.0.0.2"), port);
+    outside.ask("EHLO outside.example.com");
+    assert!(outside
+        .ask("AUTH PLAIN AGFsaWNlAHNlY3JldA==")
+        .starts_with("503 "));
+    assert_eq!(outside.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert!(outside
+        .ask("RCPT TO:<x@remote.example>")
+        .ends_with("Relay access denied"));
+    assert_eq!(outside.ask("QUIT"), "221 2.0.0 Bye");
+    drop(outside);
+    assert!(
+        wait_until(5 * SECOND, || !inst.log_lines(": message-id=").is_empty()),
+        "{:?}\n{}",
+        incoming(&inst),
+        inst.maillog()
+    );
+    let files = incoming(&inst);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = postcat(&inst, &files[0]);
+    for want in [
+        "recipient: hostmaster@mail.example.test",
+        "sender: double-bounce",
+        "Subject: mailsuite SMTP server: errors from unknown[127.0.0.2]",
+        "Transcript of session follows.",
+        " In:  EHLO outside.example.com",
+        " In:  AUTH PLAIN ********",
+        " In:  RCPT TO:<x@remote.example>",
+        " Out: 454 4.7.1 <x@remote.example>: Relay access denied",
+        " In:  QUIT",
+        "For other details, see the local mail logfile",
+    ] {
+        assert!(text.contains(want), "{want:?} in\n{text}");
+    }
+    assert!(!text.contains("AGFsaWNl"), "{text}");
+    drop(inst);
+
+    // The defaults: no notice for policy and protocol errors.
+    let (inst, port) = start("smtpd-notify-default", "");
+    let mut outside = Raw::connect_from(Some("127.0.0.2"), port);
+    outside.ask("EHLO outside.example.com");
+    outside.ask("BOGUS");
+    outside.ask("MAIL FROM:<a@example.com>");
+    outside.ask("RCPT TO:<x@remote.example>");
+    assert_eq!(outside.ask("QUIT"), "221 2.0.0 Bye");
+    drop(outside);
+    assert!(wait_until(5 * SECOND, || !inst
+        .log_lines("disconnect from")
+        .is_empty()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(incoming(&inst).is_empty(), "{:?}", incoming(&inst));
+}
+
 #[test]
 fn bad_input_gets_clear_answers_and_loses_nothing() {
     let (inst, port) = start("smtpd-bad", "smtpd_hard_error_limit = 100\n");

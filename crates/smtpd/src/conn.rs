@@ -29,6 +29,8 @@ pub struct Conn {
     buf: Vec<u8>,
     start: usize,
     out: Vec<u8>,
+    /// What was said, when the postmaster may get it (notify_classes).
+    pub transcript: Option<crate::transcript::Transcript>,
 }
 
 const READ_SIZE: usize = 64 * 1024;
@@ -40,6 +42,7 @@ impl Conn {
             buf: Vec::with_capacity(READ_SIZE),
             start: 0,
             out: Vec::with_capacity(4096),
+            transcript: None,
         }
     }
 
@@ -100,7 +103,11 @@ impl Conn {
 
     /// Queues a reply; it goes out with the next flush.
     pub fn reply(&mut self, r: &Reply) {
+        let start = self.out.len();
         r.write_to(&mut self.out);
+        if let Some(t) = &mut self.transcript {
+            t.output(&self.out[start..]);
+        }
     }
 
     pub fn flush(&mut self) -> io::Result<()> {

@@ -79,6 +79,14 @@
 //!   checks only addresses that have an owner. The null sender is never
 //!   checked; without SASL the restrictions are ignored with a warning.
 //!
+//!   When a session had an error of a class `notify_classes` names (policy:
+//!   a restriction refused; protocol: a command out of syntax or order;
+//!   resource: the queue could not take the mail), `error_notice_recipient`
+//!   gets the transcript Postfix sends ("SMTP server: errors from
+//!   host[addr]", at most `smtpd_history_flush_threshold` lines, from
+//!   `double_bounce_sender`); AUTH's arguments and message content are not
+//!   in it.
+//!
 //! SECURITY
 //!   smtpd talks to untrusted clients. It reads its TLS key and opens its
 //!   lookup tables before the privilege drop, then runs as mail_owner
@@ -119,7 +127,9 @@
 //!   access_map_reject_code, access_map_defer_code, non_fqdn_reject_code,
 //!   invalid_hostname_reject_code, unknown_address_reject_code,
 //!   unknown_client_reject_code, unknown_local_recipient_reject_code,
-//!   show_user_unknown_table_name, soft_bounce, cleanup_service_name.
+//!   show_user_unknown_table_name, soft_bounce, cleanup_service_name,
+//!   notify_classes, error_notice_recipient, double_bounce_sender,
+//!   mail_name, smtpd_history_flush_threshold.
 //!
 //! FILES
 //!   $queue_directory/private/cleanup, the cleanup service.
@@ -132,6 +142,7 @@ mod restrictions;
 mod service;
 mod session;
 mod settings;
+mod transcript;
 
 fn main() {
     server::single_server("smtpd", service::Smtpd::default())

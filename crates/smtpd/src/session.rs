@@ -6,6 +6,7 @@ use crate::cleanup::{CleanupError, CleanupStream};
 use crate::conn::{Conn, ReadError};
 use crate::restrictions::{Policy, Request, Resolver, Stage, Verdict};
 use crate::settings::{Settings, TlsLevel};
+use crate::transcript::{class, Transcript};
 use ipc::cleanup as ic;
 use smtp_proto::{
     BdatReader, Body, Capabilities, Command, CommandError, CommandParser, DataConfig, DataDecoder,
@@ -122,6 +123,9 @@ pub struct Session<'a> {
     tls_desc: Option<String>,
     tx: Option<Transaction>,
     errors: u32,
+    /// The class of the error whose reply comes next (a refusal already
+    /// logged as policy), for the transcript.
+    error_class: Option<u8>,
     /// `smtpd_delay_reject = no` and the client was refused at connect.
     access_denied: bool,
     junk: u32,
@@ -212,6 +216,10 @@ impl<'a> Session<'a> {
             ),
             server::Client::Unix(_) => (None, None, None),
         };
+        let mut conn = Conn::new(client);
+        if s.notify_mask != 0 {
+            conn.transcript = Some(Transcript::new(s.history_limit));
+        }
         let req = Request {
             client_name: name,
             client_addr: ip,
@@ -224,7 +232,7 @@ impl<'a> Session<'a> {
             tls,
             dns,
             queue_dir,
-            conn: Conn::new(client),
+            conn,
             parser: CommandParser::new(Self::parser_config(s)),
             req,
             namaddr,
@@ -232,6 +240,7 @@ impl<'a> Session<'a> {
             tls_desc: None,
             tx: None,
             errors: 0,
+            error_class: None,
             access_denied: false,
             junk: 0,
             stats: Stats::default(),
@@ -287,7 +296,7 @@ impl<'a> Session<'a> {
                 self.conn.reply(&Reply::too_many_errors(&self.s.myhostname));
                 break;
             }
-            let (result, consumed, name) = {
+            let (result, consumed, name, command_line) = {
                 let pending = self.conn.pending();
                 let mut it = pending.iter();
                 let r = self.parser.parse(&mut it);
@@ -296,8 +305,16 @@ impl<'a> Session<'a> {
                     Err(CommandError::NeedsMoreData) => "",
                     _ => stat_name(&pending[..consumed]),
                 };
-                (r, consumed, name)
+                let line = match &r {
+                    Err(CommandError::NeedsMoreData) => None,
+                    _ if self.conn.transcript.is_some() => Some(pending[..consumed].to_vec()),
+                    _ => None,
+                };
+                (r, consumed, name, line)
             };
+            if let (Some(t), Some(line)) = (&mut self.conn.transcript, command_line) {
+                t.input(&line);
+            }
             self.conn.consume(consumed);
             match result {
                 Err(CommandError::NeedsMoreData) => match self.conn.fill() {
@@ -325,6 +342,39 @@ impl<'a> Session<'a> {
         self.tx = None;
         self.conn.close();
         maillog::info!("disconnect from {}{}", self.namaddr, self.stats.text());
+        self.notify_postmaster();
+    }
+
+    /// Mails the session's transcript to `error_notice_recipient` when it
+    /// had an error of a class `notify_classes` names.
+    fn notify_postmaster(&mut self) {
+        let Some(t) = self.conn.transcript.take() else {
+            return;
+        };
+        let s = self.s;
+        let Some(text) = t.notice(
+            s.notify_mask,
+            &s.mail_name,
+            &s.myhostname,
+            &self.namaddr,
+            &s.error_notice_recipient,
+        ) else {
+            return;
+        };
+        let envelope = ic::Envelope {
+            sender: s.double_bounce_sender.clone(),
+            arrival: now(),
+            recipients: vec![ic::Recipient {
+                address: s.error_notice_recipient.clone(),
+                orcpt: None,
+                notify: ic::notify::NEVER,
+            }],
+            ..ic::Envelope::default()
+        };
+        let socket = ic::socket_path(&self.queue_dir, &s.cleanup_service);
+        if let Err(e) = ic::Client::submit(&socket, s.timeout, envelope, text.as_bytes()) {
+            maillog::warning!("cannot send the session transcript to the postmaster: {e}");
+        }
     }
 
     fn read_failed(&mut self, e: ReadError) {
@@ -355,8 +405,23 @@ impl<'a> Session<'a> {
         self.conn.reply(r);
     }
 
-    /// An error reply: counts toward the error limits.
+    /// An error reply: counts toward the error limits, and marks the
+    /// session's transcript with the error's class: the one set by the
+    /// refusal just logged, else resource for the queue's troubles,
+    /// policy for 5.7.x (cleanup's content rejections), else protocol.
     fn error_reply(&mut self, r: &Reply) {
+        let class = self.error_class.take().unwrap_or_else(|| {
+            let text = r.lines.first().map(String::as_str).unwrap_or("");
+            match r.enhanced {
+                Some((_, 3, 1)) => class::RESOURCE,
+                Some((4, 3, 0)) if text.contains("queue file write error") => class::RESOURCE,
+                Some((_, 7, _)) => class::POLICY,
+                _ => class::PROTOCOL,
+            }
+        });
+        if let Some(t) = &mut self.conn.transcript {
+            t.error(class);
+        }
         self.reply(r);
         self.errors += 1;
     }
@@ -370,7 +435,13 @@ impl<'a> Session<'a> {
     }
 
     /// Logs a policy rejection as Postfix does.
-    fn log_reject(&self, whatsup: &str, command: &str, text: &str, rcpt: Option<&str>) {
+    fn log_reject(&mut self, whatsup: &str, command: &str, text: &str, rcpt: Option<&str>) {
+        if whatsup == "reject" {
+            if let Some(t) = &mut self.conn.transcript {
+                t.error(class::POLICY);
+            }
+            self.error_class = Some(class::POLICY);
+        }
         let id = self
             .tx
             .as_ref()
@@ -397,7 +468,7 @@ impl<'a> Session<'a> {
         maillog::info!("{line}");
     }
 
-    fn log_policy_lines(&self, lines: &[String], command: &str, rcpt: Option<&str>) {
+    fn log_policy_lines(&mut self, lines: &[String], command: &str, rcpt: Option<&str>) {
         for l in lines {
             if let Some(w) = l.strip_prefix("warning: ") {
                 maillog::warning!("{w}");

@@ -57,6 +57,13 @@ pub struct Settings {
     pub client_port_logging: bool,
     pub cleanup_service: String,
     pub forbid_unauth_pipelining: bool,
+    /// The `notify_classes` that smtpd reports (crate::transcript).
+    pub notify_mask: u8,
+    pub error_notice_recipient: String,
+    pub double_bounce_sender: String,
+    pub mail_name: String,
+    /// `smtpd_history_flush_threshold`: the transcript's most lines.
+    pub history_limit: usize,
     pub sasl: Option<SaslSettings>,
 }
 
@@ -167,6 +174,11 @@ impl Settings {
             peername_lookup: c.bool(&p::SMTPD_PEERNAME_LOOKUP),
             client_port_logging: c.bool(&p::SMTPD_CLIENT_PORT_LOGGING),
             cleanup_service: c.str(&p::CLEANUP_SERVICE_NAME).to_string(),
+            notify_mask: crate::transcript::notify_mask(&c.list(&p::NOTIFY_CLASSES)),
+            error_notice_recipient: c.str(&p::ERROR_NOTICE_RECIPIENT).trim().to_string(),
+            double_bounce_sender: c.str(&p::DOUBLE_BOUNCE_SENDER).trim().to_string(),
+            mail_name: c.str(&p::MAIL_NAME).trim().to_string(),
+            history_limit: usize::try_from(c.int(&p::SMTPD_HISTORY_FLUSH_THRESHOLD)).unwrap_or(100),
             forbid_unauth_pipelining: c.bool(&p::SMTPD_FORBID_UNAUTH_PIPELINING),
             sasl: Self::sasl(c),
         }
