@@ -70,12 +70,11 @@ impl Transcript {
         let line = line.strip_suffix(b"\r\n").unwrap_or(line);
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let mut words = line.splitn(3, |&b| b == b' ');
-        if words
-            .next()
-            .is_some_and(|w| w.eq_ignore_ascii_case(b"AUTH"))
-        {
+        let verb = words.next().unwrap_or(b"");
+        if verb.eq_ignore_ascii_case(b"AUTH") {
             let mechanism = words.next().unwrap_or(b"");
-            let mut masked = b"AUTH ".to_vec();
+            let mut masked = verb.to_vec();
+            masked.push(b' ');
             masked.extend_from_slice(mechanism);
             if words.next().is_some() {
                 masked.extend_from_slice(b" ********");
@@ -173,7 +172,7 @@ mod tests {
             "{n}"
         );
         assert!(n.contains(
-            "\n Out: 220 mx ESMTP\n In:  EHLO client\n Out: 250-mx\n Out: 250 AUTH PLAIN\n In:  auth plain ********\n (1 more lines not shown)\n"
+            "\n Out: 220 mx ESMTP\n In:  EHLO client\n Out: 250-mx\n Out: 250 AUTH PLAIN\n In:  auth plain ********\n (2 more lines not shown)\n"
         ), "{n}");
         assert!(!n.contains("AGFsaWNl"), "{n}");
         let mut t = Transcript::new(10);
