@@ -472,6 +472,34 @@ fn log_lines_from_many_workers_never_interleave() {
     }
 }
 
+/// A Postfix main.cf loads unchanged, but `mailsuite check` names each
+/// setting nothing here acts on (params::inert), with its file and line.
+#[test]
+fn check_names_settings_that_have_no_effect() {
+    let inst = Instance::new("inert-settings");
+    inst.main_cf("smtpd_client_connection_rate_limit = 30\nsmtpd_milters = inet:127.0.0.1:8891\nmessage_size_limit = 20480000\n");
+    let out = inst.mailsuite(&["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let main_cf = inst.dir.join("main.cf");
+    let text = std::fs::read_to_string(&main_cf).expect("main.cf");
+    let line_of = |name: &str| {
+        text.lines()
+            .position(|l| l.starts_with(name))
+            .map(|i| i + 1)
+            .expect("line")
+    };
+    for name in ["smtpd_client_connection_rate_limit", "smtpd_milters"] {
+        let want = format!(
+            "{}, line {}: {name} is accepted for compatibility but has no effect in mailsuite",
+            main_cf.display(),
+            line_of(name)
+        );
+        assert!(err.contains(&want), "{want:?} in\n{err}");
+    }
+    assert!(!err.contains("message_size_limit"), "{err}");
+}
+
 /// `mailsuite check` of the master.cf mailsuite ships names no program
 /// that is missing; Postfix's own lines for the error, retry and discard
 /// transports (a copied master.cf) get a note, not a warning.

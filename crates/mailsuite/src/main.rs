@@ -8,7 +8,10 @@
 //!   Takes what Postfix's `postfix` command takes:
 //!
 //!   check            validate main.cf and master.cf, create missing queue
-//!                    directories and fix their owners and modes
+//!                    directories and fix their owners and modes; warn
+//!                    about each main.cf setting that Postfix has but
+//!                    nothing here acts on ("is accepted for compatibility
+//!                    but has no effect in mailsuite")
 //!   set-permissions  the directory part of check
 //!   start            check, then start the master in the background
 //!   start-fg         check, then run the master in the foreground
@@ -86,6 +89,19 @@ impl Ctl {
     fn check(&self) {
         for w in &self.config.warnings {
             maillog::warning!("{w}");
+        }
+        // Settings Postfix has that nothing here acts on: say so, so that
+        // nobody counts on them (params::inert).
+        let main_cf = &self.config.main_cf;
+        for d in main_cf.definitions() {
+            if params::inert::is_inert(&d.name) {
+                maillog::warning!(
+                    "{}, line {}: {} is accepted for compatibility but has no effect in mailsuite",
+                    main_cf.path.display(),
+                    d.line,
+                    d.name
+                );
+            }
         }
         let master_cf = MasterCf::read(&self.config_dir.join("master.cf"))
             .unwrap_or_else(|e| fatal(EX_CONFIG, &e.to_string()));

@@ -11,6 +11,7 @@
 mod config;
 pub mod error;
 pub mod expand;
+pub mod inert;
 mod lines;
 pub mod logging;
 pub mod main_cf;

@@ -1,0 +1,431 @@
+//! Parameters that mailsuite accepts, so that a Postfix main.cf loads
+//! unchanged, but that nothing here reads: the features they steer are
+//! not built (milters, policy services, rate limits, address verification,
+//! session caches…) or mean nothing here (`html_directory`). `mailsuite
+//! check` names each one a main.cf sets, so nobody believes a setting works
+//! when it does not. A test keeps the list true: every name here is read
+//! nowhere in the code, and every declared parameter the code never reads
+//! is here.
+
+/// The inert parameters, sorted.
+pub const INERT: &[&str] = &[
+    "address_verify_default_transport",
+    "address_verify_map",
+    "address_verify_negative_cache",
+    "address_verify_negative_expire_time",
+    "address_verify_negative_refresh_time",
+    "address_verify_poll_count",
+    "address_verify_poll_delay",
+    "address_verify_positive_expire_time",
+    "address_verify_positive_refresh_time",
+    "address_verify_relayhost",
+    "address_verify_sender",
+    "address_verify_sender_ttl",
+    "address_verify_service_name",
+    "address_verify_transport_maps",
+    "allow_min_user",
+    "allow_percent_hack",
+    "allow_untrusted_routing",
+    "anvil_rate_time_unit",
+    "anvil_status_update_time",
+    "application_event_drain_time",
+    "authorized_flush_users",
+    "authorized_mailq_users",
+    "authorized_verp_clients",
+    "backwards_bounce_logfile_compatibility",
+    "berkeley_db_create_buffer_size",
+    "berkeley_db_read_buffer_size",
+    "best_mx_transport",
+    "biff",
+    "body_checks_size_limit",
+    "bounce_template_file",
+    "canonical_classes",
+    "command_execution_directory",
+    "command_expansion_filter",
+    "confirm_delay_cleared",
+    "cyrus_sasl_config_path",
+    "daemon_table_open_error_is_fatal",
+    "debug_peer_level",
+    "debug_peer_list",
+    "debugger_command",
+    "default_delivery_slot_cost",
+    "default_delivery_slot_discount",
+    "default_delivery_slot_loan",
+    "default_delivery_status_filter",
+    "default_destination_rate_delay",
+    "default_extra_recipient_limit",
+    "default_filter_nexthop",
+    "default_minimum_delivery_slots",
+    "default_rbl_reply",
+    "default_recipient_limit",
+    "default_recipient_refill_delay",
+    "default_recipient_refill_limit",
+    "default_transport_rate_delay",
+    "default_verp_delimiters",
+    "defer_service_name",
+    "defer_transports",
+    "delay_logging_resolution_limit",
+    "detect_8bit_encoding_header",
+    "disable_mime_input_processing",
+    "disable_verp_bounces",
+    "dont_remove",
+    "enable_original_recipient",
+    "error_service_name",
+    "execution_directory_expansion_filter",
+    "export_environment",
+    "fallback_relay",
+    "fallback_transport",
+    "fallback_transport_maps",
+    "fast_flush_domains",
+    "fast_flush_purge_time",
+    "fast_flush_refresh_time",
+    "flush_service_name",
+    "fork_attempts",
+    "fork_delay",
+    "frozen_delivered_to",
+    "header_address_token_limit",
+    "header_from_format",
+    "helpful_warnings",
+    "ignore_mx_lookup_error",
+    "import_environment",
+    "info_log_address_format",
+    "internal_mail_filter_classes",
+    "ipc_idle",
+    "ipc_ttl",
+    "lmdb_map_size",
+    "lmtp_assume_final",
+    "lmtp_sasl_auth_enable",
+    "lmtp_sasl_password_maps",
+    "lmtp_sasl_path",
+    "lmtp_sasl_security_options",
+    "lmtp_sasl_type",
+    "lmtp_send_xforward_command",
+    "lmtp_tls_cert_file",
+    "lmtp_tls_key_file",
+    "lmtp_tls_loglevel",
+    "lmtp_tls_session_cache_database",
+    "local_delivery_status_filter",
+    "local_login_sender_maps",
+    "mail_privileged_group",
+    "mailbox_command_maps",
+    "mailbox_idle_check_interval",
+    "mailbox_transport",
+    "mailbox_transport_maps",
+    "maildir_very_dirty_syncs",
+    "maillog_file_compressor",
+    "maillog_file_prefixes",
+    "maillog_file_rotate_suffix",
+    "mailq_path",
+    "manpage_directory",
+    "maps_rbl_domains",
+    "maps_rbl_reject_code",
+    "masquerade_classes",
+    "mbox_lock_timeout",
+    "mbox_read_locks",
+    "mbox_write_locks",
+    "message_drop_headers",
+    "message_reject_characters",
+    "message_strip_characters",
+    "milter_command_timeout",
+    "milter_connect_timeout",
+    "milter_content_timeout",
+    "milter_default_action",
+    "milter_protocol",
+    "mime_boundary_length_limit",
+    "mime_header_checks",
+    "mime_nesting_limit",
+    "multi_instance_enable",
+    "multi_instance_group",
+    "multi_instance_name",
+    "multi_instance_wrapper",
+    "multi_recipient_bounce_reject_code",
+    "nested_header_checks",
+    "newaliases_path",
+    "non_smtpd_milters",
+    "owner_request_special",
+    "permit_mx_backup_networks",
+    "plaintext_reject_code",
+    "postlog_service_name",
+    "postlogd_watchdog_timeout",
+    "prepend_delivered_header",
+    "process_id_directory",
+    "proxy_write_maps",
+    "proxywrite_service_name",
+    "qmgr_clog_warn_time",
+    "qmgr_daemon_timeout",
+    "qmgr_fudge_factor",
+    "qmgr_ipc_timeout",
+    "qmgr_message_recipient_minimum",
+    "queue_file_attribute_count_limit",
+    "rbl_reply_maps",
+    "receive_override_options",
+    "recipient_canonical_classes",
+    "reject_tempfail_action",
+    "relay_clientcerts",
+    "relocated_maps",
+    "require_home_directory",
+    "resolve_dequoted_address",
+    "resolve_null_domain",
+    "resolve_numeric_domain",
+    "rewrite_service_name",
+    "sender_canonical_classes",
+    "sender_dependent_default_transport_maps",
+    "sendmail_fix_line_endings",
+    "sendmail_path",
+    "smtp_address_verify_target",
+    "smtp_always_send_ehlo",
+    "smtp_balance_inet_protocols",
+    "smtp_bind_address_enforce",
+    "smtp_cname_overrides_servername",
+    "smtp_defer_if_no_mx_address_found",
+    "smtp_delivery_status_filter",
+    "smtp_discard_ehlo_keyword_address_maps",
+    "smtp_discard_ehlo_keywords",
+    "smtp_dns_resolver_options",
+    "smtp_min_data_rate",
+    "smtp_per_request_deadline",
+    "smtp_pix_workaround_delay_time",
+    "smtp_pix_workaround_maps",
+    "smtp_pix_workaround_threshold_time",
+    "smtp_pix_workarounds",
+    "smtp_quote_rfc821_envelope",
+    "smtp_reply_filter",
+    "smtp_sasl_auth_cache_name",
+    "smtp_sasl_auth_cache_time",
+    "smtp_sasl_path",
+    "smtp_sasl_tls_verified_security_options",
+    "smtp_sasl_type",
+    "smtp_send_dummy_mail_auth",
+    "smtp_send_xforward_command",
+    "smtp_tls_block_early_mail_reply",
+    "smtp_tls_cert_file",
+    "smtp_tls_chain_files",
+    "smtp_tls_ciphers",
+    "smtp_tls_connection_reuse",
+    "smtp_tls_dcert_file",
+    "smtp_tls_dkey_file",
+    "smtp_tls_eccert_file",
+    "smtp_tls_eckey_file",
+    "smtp_tls_enforce_peername",
+    "smtp_tls_exclude_ciphers",
+    "smtp_tls_fingerprint_cert_match",
+    "smtp_tls_key_file",
+    "smtp_tls_loglevel",
+    "smtp_tls_mandatory_ciphers",
+    "smtp_tls_mandatory_exclude_ciphers",
+    "smtp_tls_note_starttls_offer",
+    "smtp_tls_per_site",
+    "smtp_tls_scert_verifydepth",
+    "smtp_tls_servername",
+    "smtp_tls_session_cache_database",
+    "smtp_tls_session_cache_timeout",
+    "smtp_tls_trust_anchor_file",
+    "smtp_xforward_timeout",
+    "smtpd_authorized_verp_clients",
+    "smtpd_authorized_xclient_hosts",
+    "smtpd_authorized_xforward_hosts",
+    "smtpd_client_auth_rate_limit",
+    "smtpd_client_connection_count_limit",
+    "smtpd_client_connection_rate_limit",
+    "smtpd_client_event_limit_exceptions",
+    "smtpd_client_message_rate_limit",
+    "smtpd_client_new_tls_session_rate_limit",
+    "smtpd_client_recipient_rate_limit",
+    "smtpd_command_filter",
+    "smtpd_discard_ehlo_keyword_address_maps",
+    "smtpd_dns_reply_filter",
+    "smtpd_end_of_data_restrictions",
+    "smtpd_etrn_restrictions",
+    "smtpd_expansion_filter",
+    "smtpd_forbid_bare_newline",
+    "smtpd_forbid_bare_newline_exclusions",
+    "smtpd_forbid_bare_newline_reject_code",
+    "smtpd_forbidden_commands",
+    "smtpd_log_access_permit_actions",
+    "smtpd_milters",
+    "smtpd_min_data_rate",
+    "smtpd_noop_commands",
+    "smtpd_per_request_deadline",
+    "smtpd_policy_service_default_action",
+    "smtpd_policy_service_max_idle",
+    "smtpd_policy_service_max_ttl",
+    "smtpd_policy_service_policy_context",
+    "smtpd_policy_service_request_limit",
+    "smtpd_policy_service_retry_delay",
+    "smtpd_policy_service_timeout",
+    "smtpd_policy_service_try_limit",
+    "smtpd_proxy_ehlo",
+    "smtpd_proxy_filter",
+    "smtpd_proxy_options",
+    "smtpd_proxy_timeout",
+    "smtpd_recipient_overshoot_limit",
+    "smtpd_reject_footer",
+    "smtpd_reject_footer_maps",
+    "smtpd_reject_unlisted_sender",
+    "smtpd_sasl_authenticated_header",
+    "smtpd_sasl_mechanism_filter",
+    "smtpd_service_name",
+    "smtpd_starttls_timeout",
+    "smtpd_tls_CApath",
+    "smtpd_tls_always_issue_session_ids",
+    "smtpd_tls_ask_ccert",
+    "smtpd_tls_ccert_verifydepth",
+    "smtpd_tls_chain_files",
+    "smtpd_tls_ciphers",
+    "smtpd_tls_dcert_file",
+    "smtpd_tls_dh1024_param_file",
+    "smtpd_tls_dkey_file",
+    "smtpd_tls_eccert_file",
+    "smtpd_tls_eckey_file",
+    "smtpd_tls_eecdh_grade",
+    "smtpd_tls_exclude_ciphers",
+    "smtpd_tls_loglevel",
+    "smtpd_tls_mandatory_ciphers",
+    "smtpd_tls_mandatory_exclude_ciphers",
+    "smtpd_tls_received_header",
+    "smtpd_tls_req_ccert",
+    "smtpd_tls_session_cache_database",
+    "smtpd_tls_session_cache_timeout",
+    "smtpd_upstream_proxy_protocol",
+    "smtpd_upstream_proxy_timeout",
+    "smtputf8_autodetect_classes",
+    "ssl_ca",
+    "ssl_cipher_list",
+    "ssl_prefer_server_ciphers",
+    "stress",
+    "strict_7bit_headers",
+    "strict_8bitmime",
+    "strict_8bitmime_body",
+    "strict_mailbox_ownership",
+    "strict_mime_encoding_domain",
+    "strict_smtputf8",
+    "sun_mailtool_compatibility",
+    "swap_bangpath",
+    "tcp_windowsize",
+    "tls_eecdh_auto_curves",
+    "tls_high_cipherlist",
+    "tls_low_cipherlist",
+    "tls_medium_cipherlist",
+    "tls_null_cipherlist",
+    "tls_preempt_cipherlist",
+    "tls_random_source",
+    "tls_server_sni_maps",
+    "tls_session_ticket_cipher",
+    "tls_ssl_options",
+    "tlsmgr_service_name",
+    "trace_service_name",
+    "transport_retry_time",
+    "trigger_timeout",
+    "undisclosed_recipients_header",
+    "unknown_address_tempfail_action",
+    "unknown_helo_hostname_tempfail_action",
+    "unknown_hostname_reject_code",
+    "unverified_recipient_defer_code",
+    "unverified_recipient_reject_code",
+    "unverified_recipient_reject_reason",
+    "unverified_recipient_tempfail_action",
+    "unverified_sender_defer_code",
+    "unverified_sender_reject_code",
+    "unverified_sender_reject_reason",
+    "unverified_sender_tempfail_action",
+    "verp_delimiter_filter",
+    "virtual_alias_address_length_limit",
+    "virtual_alias_expansion_limit",
+    "virtual_alias_recursion_limit",
+    "virtual_maps",
+];
+
+/// Whether `name` is accepted but has no effect.
+pub fn is_inert(name: &str) -> bool {
+    INERT.binary_search(&name).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Every `.rs` file under `dir`, comments stripped, but for the
+    /// parameter table and this file.
+    fn code(dir: &Path, out: &mut String) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                code(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs")
+                && !p.ends_with("params/src/table.rs")
+                && !p.ends_with("params/src/inert.rs")
+            {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                for line in text.lines() {
+                    let line = match line.find("//") {
+                        Some(i) => &line[..i],
+                        None => line,
+                    };
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+    }
+
+    fn mentions_ident(code: &str, ident: &str) -> bool {
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        code.match_indices(ident).any(|(i, _)| {
+            let before = code.as_bytes().get(i.wrapping_sub(1)).copied();
+            let after = code.as_bytes().get(i + ident.len()).copied();
+            !before.is_some_and(word) && !after.is_some_and(word)
+        })
+    }
+
+    #[test]
+    fn the_list_is_sorted_and_declared() {
+        assert!(
+            INERT.windows(2).all(|w| w[0] < w[1]),
+            "INERT must be sorted"
+        );
+        for n in INERT {
+            assert!(crate::lookup(n).is_some(), "{n} is not declared");
+        }
+    }
+
+    #[test]
+    fn the_list_says_what_the_code_reads() {
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut all = String::new();
+        code(&crates, &mut all);
+        let mut read_but_listed = Vec::new();
+        let mut unread_not_listed = Vec::new();
+        // Each declaration's constant: `IDENT = kind("name", …`.
+        let table = std::fs::read_to_string(crates.join("params/src/table.rs")).unwrap();
+        let ident_of = |name: &str| {
+            table.lines().find_map(|l| {
+                let (ident, rest) = l.trim().split_once(" = ")?;
+                let quoted = rest.split_once('(')?.1.strip_prefix('"')?;
+                (quoted.split('"').next()? == name).then(|| ident.to_string())
+            })
+        };
+        for p in crate::table::ALL {
+            let ident = ident_of(p.name).unwrap_or_else(|| panic!("{} has no constant", p.name));
+            let read = mentions_ident(&all, &ident)
+                || all.contains(&format!("\"{}\"", p.name))
+                || (crate::is_dynamic_name(p.name) && !p.name.starts_with("default_"));
+            match (read, is_inert(p.name)) {
+                (true, true) => read_but_listed.push(p.name),
+                (false, false) => unread_not_listed.push(p.name),
+                _ => {}
+            }
+        }
+        assert!(
+            read_but_listed.is_empty(),
+            "read by the code, so not inert: {read_but_listed:?}"
+        );
+        assert!(
+            unread_not_listed.is_empty(),
+            "read nowhere, so inert (add to INERT): {unread_not_listed:?}"
+        );
+    }
+}
