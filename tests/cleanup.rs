@@ -426,6 +426,59 @@ fn virtual_aliases_and_canonical_maps_rewrite_the_envelope() {
 /// always_bcc, sender_bcc_maps and recipient_bcc_maps add blind copies,
 /// each once, never reported to the sender (NOTIFY=NEVER), and expanded
 /// like any recipient; the mail system's own notices get none.
+/// virtual_alias_expansion_limit and virtual_alias_recursion_limit: an
+/// expansion past either makes the message wait (Postfix's "451 4.6.0
+/// Alias expansion error"); nothing goes to part of the list. A loop is no
+/// error: the address that comes round again stays.
+#[test]
+fn virtual_alias_expansion_has_limits() {
+    let inst = instance(
+        "cleanup-alias-limits",
+        "virtual_alias_expansion_limit = 3\nvirtual_alias_recursion_limit = 3\n\
+         virtual_alias_maps = inline:{ {list@example.test = a@x.test, b@x.test, c@x.test, d@x.test}, {small@example.test = a@x.test, b@x.test}, deep@example.test=d1@example.test, d1@example.test=d2@example.test, d2@example.test=d3@example.test, d3@example.test=end@x.test, loop@example.test=l1@example.test, l1@example.test=loop@example.test }\n",
+    );
+    let send = |rcpt: &str| {
+        let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
+        (
+            c.message(
+                smtp_envelope("s@example.org", &[rcpt]),
+                b"Subject: x\n\nx\n",
+            ),
+            id,
+        )
+    };
+    for (rcpt, what) in [
+        ("list@example.test", "map expansion size"),
+        ("deep@example.test", "map nesting"),
+    ] {
+        let (reply, id) = send(rcpt);
+        assert_eq!(
+            reply,
+            Reply::Done {
+                status: Status::TryAgain,
+                text: "451 4.6.0 Alias expansion error".into()
+            },
+            "{rcpt}"
+        );
+        assert!(
+            inst.wait_log(&format!("{id}: virtual_alias_maps {what} for {rcpt} is unreasonable -- message not accepted, try again later"), 1, 5 * SECOND),
+            "{}",
+            inst.maillog()
+        );
+    }
+    let (_, env, _, _) = enqueue(
+        &inst,
+        Source::Smtpd,
+        smtp_envelope(
+            "s@example.org",
+            &["small@example.test", "loop@example.test"],
+        ),
+        b"Subject: x\n\nx\n",
+    );
+    let got: Vec<&str> = env.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(got, ["a@x.test", "b@x.test", "loop@example.test"]);
+}
+
 #[test]
 fn bcc_maps_add_blind_copies() {
     let inst = instance(

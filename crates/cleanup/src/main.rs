@@ -14,7 +14,9 @@
 //!   * Envelope addresses are completed (`append_at_myorigin`,
 //!     `append_dot_mydomain`, `remote_header_rewrite_domain`), mapped
 //!     (`canonical_maps`, `sender_canonical_maps`, `recipient_canonical_maps`,
-//!     `virtual_alias_maps`, recursively) and masqueraded
+//!     `virtual_alias_maps`, recursively: past `virtual_alias_expansion_limit`
+//!     addresses or `virtual_alias_recursion_limit` levels the message
+//!     waits, "451 4.6.0 Alias expansion error") and masqueraded
 //!     (`masquerade_domains`, `masquerade_exceptions`). Tables are asked
 //!     as Postfix's mail_addr_find asks them: `user+ext@domain`,
 //!     `user@domain`, `user+ext` and `user` for local domains ($myorigin,
@@ -61,6 +63,7 @@
 //!   local_header_rewrite_clients, always_add_missing_headers,
 //!   masquerade_domains, masquerade_exceptions, canonical_maps,
 //!   sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps,
+//!   virtual_alias_expansion_limit, virtual_alias_recursion_limit,
 //!   always_bcc, sender_bcc_maps, recipient_bcc_maps,
 //!   header_checks, body_checks, message_size_limit, header_size_limit,
 //!   hopcount_limit, line_length_limit, hash_queue_names, hash_queue_depth,

@@ -25,6 +25,9 @@ pub struct Settings {
     pub mail_name: String,
     pub header_size_limit: usize,
     pub hopcount_limit: usize,
+    /// virtual_alias_expansion_limit, virtual_alias_recursion_limit.
+    pub virtual_expansion_limit: usize,
+    pub virtual_recursion_limit: usize,
     pub line_length_limit: usize,
     pub message_size_limit: u64,
     pub always_add_missing_headers: bool,
@@ -91,6 +94,8 @@ impl Settings {
             mail_name: cfg.str(&p::MAIL_NAME).to_string(),
             header_size_limit: cfg.int(&p::HEADER_SIZE_LIMIT).max(1) as usize,
             hopcount_limit: cfg.int(&p::HOPCOUNT_LIMIT).max(1) as usize,
+            virtual_expansion_limit: cfg.int(&p::VIRTUAL_ALIAS_EXPANSION_LIMIT).max(1) as usize,
+            virtual_recursion_limit: cfg.int(&p::VIRTUAL_ALIAS_RECURSION_LIMIT).max(1) as usize,
             line_length_limit: cfg.int(&p::LINE_LENGTH_LIMIT).max(1) as usize,
             message_size_limit: cfg.size(&p::MESSAGE_SIZE_LIMIT),
             always_add_missing_headers: cfg.bool(&p::ALWAYS_ADD_MISSING_HEADERS),
@@ -131,6 +136,19 @@ enum Outcome {
 }
 
 const WRITE_ERROR: &str = "451 4.3.0 Error: queue file write error";
+/// Postfix's reply when a virtual alias expansion goes past its limits.
+const ALIAS_EXPANSION_ERROR: &str = "451 4.6.0 Alias expansion error";
+
+/// Why a virtual_alias_maps expansion failed: the message must wait.
+#[derive(Debug)]
+enum Expansion {
+    /// A table could not answer.
+    Table(String),
+    /// More than virtual_alias_expansion_limit addresses.
+    TooBig,
+    /// Nested deeper than virtual_alias_recursion_limit.
+    TooDeep,
+}
 
 fn send(conn: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
     let (k, p) = reply.encode();
@@ -348,11 +366,25 @@ impl<'a> Message<'a> {
                     Ok(list) => list,
                     Err(e) => {
                         // Postfix: never deliver to the unexpanded address
-                        // when the table could not say (an SQL server down).
+                        // when the table could not say (an SQL server down),
+                        // nor a part of an expansion past its limits.
+                        let (what, reply) = match e {
+                            Expansion::Table(e) => {
+                                (format!("map lookup problem for {addr}: {e}"), WRITE_ERROR)
+                            }
+                            Expansion::TooBig => (
+                                format!("map expansion size for {addr} is unreasonable"),
+                                ALIAS_EXPANSION_ERROR,
+                            ),
+                            Expansion::TooDeep => (
+                                format!("map nesting for {addr} is unreasonable"),
+                                ALIAS_EXPANSION_ERROR,
+                            ),
+                        };
                         maillog::warning!(
-                            "{id}: virtual_alias_maps map lookup problem for {addr} -- message not accepted, try again later: {e}"
+                            "{id}: virtual_alias_maps {what} -- message not accepted, try again later"
                         );
-                        decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
+                        decision = Some(Outcome::TryAgain(reply.into()));
                         vec![addr.clone()]
                     }
                 },
@@ -938,12 +970,14 @@ impl Settings {
         }
     }
 
-    /// virtual_alias_maps expansion, recursive as Postfix's (at most 1000
-    /// results, nesting at most 100); an address that maps to itself
-    /// stays. An extension cut off to find an alias is put back on each
-    /// result (propagate_unmatched_extensions). A table that fails is an
-    /// error: the message must wait, not go to the unexpanded address.
-    fn expand_virtual(&self, addr: &str) -> Result<Vec<String>, String> {
+    /// virtual_alias_maps expansion, recursive as Postfix's: more than
+    /// `virtual_alias_expansion_limit` results, or nesting deeper than
+    /// `virtual_alias_recursion_limit`, is an error; an address that maps
+    /// to itself (or to one it came from) stays. An extension cut off to
+    /// find an alias is put back on each result
+    /// (propagate_unmatched_extensions). A table that fails is an error:
+    /// the message must wait, not go to the unexpanded address.
+    fn expand_virtual(&self, addr: &str) -> Result<Vec<String>, Expansion> {
         let list = &self.virtual_alias_maps;
         if list.is_empty() {
             return Ok(vec![addr.to_string()]);
@@ -959,23 +993,29 @@ impl Settings {
         depth: usize,
         out: &mut Vec<String>,
         seen: &mut Vec<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Expansion> {
+        let limit = self.virtual_expansion_limit;
         let keep = |out: &mut Vec<String>| {
             if !out.iter().any(|o| o == addr) {
+                if out.len() >= limit {
+                    return Err(Expansion::TooBig);
+                }
                 out.push(addr.to_string());
             }
+            Ok(())
         };
-        if depth > 100 || out.len() >= 1000 || seen.iter().any(|s| s.eq_ignore_ascii_case(addr)) {
-            keep(out);
-            return Ok(());
+        if seen.iter().any(|s| s.eq_ignore_ascii_case(addr)) {
+            return keep(out);
         }
-        let keys = self.address_keys(addr).map_err(|e| e.to_string())?;
-        let found =
-            access::mail_addr_find(&self.virtual_alias_maps, &keys).map_err(|e| e.to_string())?;
+        let table = |e: MapError| Expansion::Table(e.to_string());
+        let keys = self.address_keys(addr).map_err(table)?;
+        let found = access::mail_addr_find(&self.virtual_alias_maps, &keys).map_err(table)?;
         let Some((v, cut)) = found else {
-            keep(out);
-            return Ok(());
+            return keep(out);
         };
+        if depth >= self.virtual_recursion_limit {
+            return Err(Expansion::TooDeep);
+        }
         seen.push(addr.to_string());
         for next in maps::split_list(&v) {
             let next = match cut {

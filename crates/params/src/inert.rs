@@ -330,8 +330,6 @@ pub const INERT: &[&str] = &[
     "unverified_sender_tempfail_action",
     "verp_delimiter_filter",
     "virtual_alias_address_length_limit",
-    "virtual_alias_expansion_limit",
-    "virtual_alias_recursion_limit",
     "virtual_maps",
 ];
 
