@@ -262,6 +262,29 @@ fn header_and_body_checks_reject_hold_discard_and_rewrite() {
             text: "554 5.7.1 body says no".into()
         }
     );
+    // body_checks_size_limit (51200): what lies past it is not inspected.
+    let mut big = b"Subject: ok\n\n".to_vec();
+    while big.len() < 52_000 {
+        big.extend_from_slice(&[b'x'; 99]);
+        big.push(b'\n');
+    }
+    big.extend_from_slice(b"this is confidential\n");
+    let (c, _) = Conn::open(&inst, Source::Smtpd, 0);
+    assert!(matches!(
+        c.message(env(), &big),
+        Reply::Done {
+            status: Status::Queued,
+            ..
+        }
+    ));
+    let (c, _) = Conn::open(&inst, Source::Smtpd, 0);
+    assert!(matches!(
+        c.message(env(), &big[big.len() - 30_000..]),
+        Reply::Done {
+            status: Status::Rejected,
+            ..
+        }
+    ));
 
     let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
     assert!(matches!(
@@ -288,8 +311,8 @@ fn header_and_body_checks_reject_hold_discard_and_rewrite() {
         std::fs::read_dir(inst.dir.join("queue/incoming"))
             .expect("incoming")
             .count(),
-        0,
-        "rejected mail left files"
+        1,
+        "rejected mail left files (the one is the big message)"
     );
 }
 

@@ -65,7 +65,7 @@
 //!   sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps,
 //!   virtual_alias_expansion_limit, virtual_alias_recursion_limit,
 //!   always_bcc, sender_bcc_maps, recipient_bcc_maps,
-//!   header_checks, body_checks, message_size_limit, header_size_limit,
+//!   header_checks, body_checks, body_checks_size_limit, message_size_limit, header_size_limit,
 //!   hopcount_limit, line_length_limit, hash_queue_names, hash_queue_depth,
 //!   queue_service_name, in_flow_delay, recipient_delimiter,
 //!   propagate_unmatched_extensions, mydestination, inet_interfaces,

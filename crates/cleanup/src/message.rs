@@ -35,6 +35,8 @@ pub struct Settings {
     pub rewriter: Rewriter,
     pub header_checks: MapList,
     pub body_checks: MapList,
+    /// body_checks_size_limit: how much of the body body_checks read.
+    pub body_checks_size_limit: u64,
     pub canonical_maps: MapList,
     pub sender_canonical_maps: MapList,
     pub recipient_canonical_maps: MapList,
@@ -106,6 +108,7 @@ impl Settings {
             rewriter: Rewriter::new(cfg),
             header_checks: list(&p::HEADER_CHECKS),
             body_checks: list(&p::BODY_CHECKS),
+            body_checks_size_limit: cfg.int(&p::BODY_CHECKS_SIZE_LIMIT).max(0) as u64,
             canonical_maps: list(&p::CANONICAL_MAPS),
             sender_canonical_maps: list(&p::SENDER_CANONICAL_MAPS),
             recipient_canonical_maps: list(&p::RECIPIENT_CANONICAL_MAPS),
@@ -288,6 +291,8 @@ struct Message<'a> {
     size: u64,
     too_big: bool,
     held: bool,
+    /// Body bytes body_checks has read.
+    body_checked: u64,
     decision: Option<Outcome>,
     extracted: Extracted,
     message_id: Option<String>,
@@ -479,6 +484,7 @@ impl<'a> Message<'a> {
             size: 0,
             too_big: false,
             held: false,
+            body_checked: 0,
             decision,
             extracted: Extracted::default(),
             message_id: None,
@@ -839,7 +845,13 @@ impl<'a> Message<'a> {
         if self.decision.is_some() {
             return Ok(());
         }
-        if complete && !self.s.body_checks.is_empty() {
+        // As Postfix: only the first body_checks_size_limit bytes are
+        // inspected (a huge attachment is not scanned line by line).
+        let inspect = complete
+            && !self.s.body_checks.is_empty()
+            && self.body_checked < self.s.body_checks_size_limit;
+        self.body_checked += bytes.len() as u64 + u64::from(complete);
+        if inspect {
             let text = String::from_utf8_lossy(bytes).into_owned();
             match self.check("body", "body", &text) {
                 Some(Action::Ignore) => return Ok(()),

@@ -37,7 +37,6 @@ pub const INERT: &[&str] = &[
     "berkeley_db_read_buffer_size",
     "best_mx_transport",
     "biff",
-    "body_checks_size_limit",
     "bounce_template_file",
     "canonical_classes",
     "command_execution_directory",
