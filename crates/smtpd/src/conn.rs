@@ -26,21 +26,30 @@ pub enum ReadError {
 
 pub struct Conn {
     stream: Stream,
+    /// Input: `buf[start..end]` is received and not yet consumed; the rest
+    /// of `buf` is room for the next read (zeroed once, when the buffer
+    /// grows, not before every read).
     buf: Vec<u8>,
     start: usize,
+    end: usize,
     out: Vec<u8>,
     /// What was said, when the postmaster may get it (notify_classes).
     pub transcript: Option<crate::transcript::Transcript>,
 }
 
-const READ_SIZE: usize = 64 * 1024;
+/// The input buffer's first size, and the least room a read gets: SMTP
+/// commands and small messages fit; DATA of big ones grows it.
+const READ_MIN: usize = 8 * 1024;
+/// The most one read asks for.
+const READ_MAX: usize = 64 * 1024;
 
 impl Conn {
     pub fn new(client: Client) -> Conn {
         Conn {
             stream: Stream::Plain(client),
-            buf: Vec::with_capacity(READ_SIZE),
+            buf: Vec::new(),
             start: 0,
+            end: 0,
             out: Vec::with_capacity(4096),
             transcript: None,
         }
@@ -48,36 +57,40 @@ impl Conn {
 
     /// Bytes received and not yet consumed.
     pub fn pending(&self) -> &[u8] {
-        &self.buf[self.start..]
+        &self.buf[self.start..self.end]
     }
 
     pub fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.buf.len());
-        if self.start == self.buf.len() {
-            self.buf.clear();
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
             self.start = 0;
+            self.end = 0;
         }
     }
 
     /// Drops everything received and not yet consumed.
     pub fn discard_input(&mut self) {
-        self.buf.clear();
         self.start = 0;
+        self.end = 0;
     }
 
     /// Reads more bytes (after flushing replies). Returns how many.
     pub fn fill(&mut self) -> Result<usize, ReadError> {
         self.flush().map_err(classify)?;
         if self.start > 0 {
-            self.buf.drain(..self.start);
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        let old = self.buf.len();
-        self.buf.resize(old + READ_SIZE, 0);
+        if self.buf.len() - self.end < READ_MIN {
+            let grown = (self.buf.len() * 2).max(self.end + READ_MIN);
+            self.buf.resize(grown, 0);
+        }
+        let room = self.end..self.buf.len().min(self.end + READ_MAX);
         let r = loop {
             let r = match &mut self.stream {
-                Stream::Plain(c) => c.read(&mut self.buf[old..]),
-                Stream::Tls(t) => t.read(&mut self.buf[old..]),
+                Stream::Plain(c) => c.read(&mut self.buf[room.clone()]),
+                Stream::Tls(t) => t.read(&mut self.buf[room.clone()]),
                 Stream::Gone => Ok(0),
             };
             match r {
@@ -86,18 +99,12 @@ impl Conn {
             }
         };
         match r {
-            Ok(0) => {
-                self.buf.truncate(old);
-                Err(ReadError::Eof)
-            }
+            Ok(0) => Err(ReadError::Eof),
             Ok(n) => {
-                self.buf.truncate(old + n);
+                self.end += n;
                 Ok(n)
             }
-            Err(e) => {
-                self.buf.truncate(old);
-                Err(classify(e))
-            }
+            Err(e) => Err(classify(e)),
         }
     }
 
