@@ -61,6 +61,17 @@ pub enum Outcome {
     Bounced,
 }
 
+impl Outcome {
+    /// The word after `status=` in the log.
+    pub fn status(self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Deferred => "deferred",
+            Outcome::Bounced => "bounced",
+        }
+    }
+}
+
 /// Where a sent recipient's delivery ended, for NOTIFY=SUCCESS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Success {

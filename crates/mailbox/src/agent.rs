@@ -157,11 +157,7 @@ fn log_line(
     setup_done: f64,
     v: &Verdict,
 ) {
-    let status = match v.outcome {
-        Outcome::Sent => "sent",
-        Outcome::Deferred => "deferred",
-        Outcome::Bounced => "bounced",
-    };
+    let status = v.outcome.status();
     let orig = match orig {
         Some(o) if !o.eq_ignore_ascii_case(to) => format!(", orig_to=<{o}>"),
         _ => String::new(),

@@ -15,6 +15,20 @@ use params::Config;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// A per-transport setting (`<transport>_destination_recipient_limit`),
+/// else the default's value.
+pub fn transport_int(
+    cfg: &Config,
+    transport: &str,
+    suffix: &str,
+    default: &params::Param,
+) -> usize {
+    cfg.value(&format!("{transport}{suffix}"))
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or_else(|| cfg.int(default))
+        .max(0) as usize
+}
+
 /// One amount of feedback: a constant, or a constant divided by the window
 /// (`1/concurrency`) or by its square root (`1/sqrt_concurrency`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -74,12 +88,8 @@ impl Policy {
     /// and so on, else the defaults).
     pub fn for_transport(cfg: &Config, transport: &str, dead_time: Duration) -> Policy {
         use params::table as p;
-        let int = |suffix: &str, default: &params::Param| {
-            cfg.value(&format!("{transport}{suffix}"))
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .unwrap_or_else(|| cfg.int(default))
-                .max(0) as usize
-        };
+        let int =
+            |suffix: &str, default: &params::Param| transport_int(cfg, transport, suffix, default);
         let amount = |suffix: &str, default: &params::Param| {
             let name = format!("{transport}{suffix}");
             let (name, text) = match cfg.value(&name) {
@@ -183,6 +193,13 @@ impl Windows {
     /// A delivery to `dest` ended without trouble at the destination;
     /// `busy` deliveries to it were under way, this one included.
     pub fn good(&mut self, dest: &str, policy: &Policy, busy: usize) {
+        let start = policy.start();
+        let grows = (policy.limit == 0 || start < policy.limit) && start < busy + policy.initial;
+        if !grows && !self.map.contains_key(dest) {
+            // A destination at its initial window that would not grow: its
+            // state is the default one, which needs no entry.
+            return;
+        }
         let w = self.window(dest, policy);
         if w.dead.is_some() {
             return;

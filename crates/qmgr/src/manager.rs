@@ -4,7 +4,7 @@
 //! it to the sender.
 
 use crate::dispatch::{self, Job};
-use crate::feedback::{Policy, Windows};
+use crate::feedback::{transport_int, Policy, Windows};
 use crate::resolve::{Resolver, Route};
 use ipc::delivery::{self, Outcome, Rcpt, RcptResult, Request};
 use params::{table as p, Config};
@@ -32,6 +32,9 @@ pub struct Settings {
     pub threads: usize,
     pub bounce_socket: PathBuf,
     cfg: Config,
+    /// Each transport's concurrency policy and recipient limit, looked up
+    /// once (the configuration does not change within a process).
+    transports: std::cell::RefCell<HashMap<String, (Policy, usize)>>,
 }
 
 impl Settings {
@@ -54,31 +57,31 @@ impl Settings {
                 .join(cfg.str(&p::BOUNCE_SERVICE_NAME)),
             queue_dir,
             cfg: cfg.clone(),
+            transports: Default::default(),
         }
     }
 
-    /// A per-transport setting (`local_destination_concurrency_limit`), else the default.
-    fn per_transport(&self, transport: &str, suffix: &str, default: &params::Param) -> usize {
-        self.cfg
-            .value(&format!("{transport}{suffix}"))
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .unwrap_or_else(|| self.cfg.int(default))
-            .max(0) as usize
-    }
-
-    /// The transport's concurrency limit and feedback; a dead destination
-    /// waits `minimal_backoff_time`, as in Postfix.
-    fn policy(&self, transport: &str) -> Policy {
-        Policy::for_transport(&self.cfg, transport, self.min_backoff)
-    }
-
-    fn recipient_limit(&self, transport: &str) -> usize {
-        self.per_transport(
-            transport,
-            "_destination_recipient_limit",
-            &p::DEFAULT_DESTINATION_RECIPIENT_LIMIT,
-        )
-        .max(1)
+    /// The transport's concurrency limit and feedback (a dead destination
+    /// waits `minimal_backoff_time`, as in Postfix), and its
+    /// `_destination_recipient_limit`.
+    fn transport(&self, transport: &str) -> (Policy, usize) {
+        if let Some(t) = self.transports.borrow().get(transport) {
+            return *t;
+        }
+        let t = (
+            Policy::for_transport(&self.cfg, transport, self.min_backoff),
+            transport_int(
+                &self.cfg,
+                transport,
+                "_destination_recipient_limit",
+                &p::DEFAULT_DESTINATION_RECIPIENT_LIMIT,
+            )
+            .max(1),
+        );
+        self.transports
+            .borrow_mut()
+            .insert(transport.to_string(), t);
+        t
     }
 }
 
@@ -647,8 +650,7 @@ impl Manager {
         let mut keys: Vec<_> = groups.into_iter().collect();
         keys.sort();
         for ((transport, nexthop), idxs) in keys {
-            let limit = self.s.recipient_limit(&transport);
-            let policy = self.s.policy(&transport);
+            let (policy, limit) = self.s.transport(&transport);
             for chunk in idxs.chunks(limit) {
                 // With one recipient per delivery (local), concurrency is per recipient.
                 let destination = if limit == 1 {
@@ -702,11 +704,7 @@ impl Manager {
                     sent_at: t,
                     ..Request::default()
                 };
-                let status = match res.outcome {
-                    Outcome::Sent => "sent",
-                    Outcome::Deferred => "deferred",
-                    Outcome::Bounced => "bounced",
-                };
+                let status = res.outcome.status();
                 let orig = match &r.rcpt.original {
                     Some(o) if *o != r.rcpt.address => format!(", orig_to=<{o}>"),
                     _ => String::new(),

@@ -1318,11 +1318,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
                 v = Verdict::new("4.3.0", &v.relay, format!("cannot update queue file: {e}"));
             }
         }
-        let status = match v.outcome {
-            Outcome::Sent => "sent",
-            Outcome::Deferred => "deferred",
-            Outcome::Bounced => "bounced",
-        };
+        let status = v.outcome.status();
         let orig = match &rcpt.original {
             Some(o) if !o.eq_ignore_ascii_case(&rcpt.address) => format!(", orig_to=<{o}>"),
             _ => String::new(),

@@ -60,6 +60,15 @@ impl Conn {
         &self.buf[self.start..self.end]
     }
 
+    /// Puts the next `n` bytes received (a command line) in the
+    /// transcript, when one is kept.
+    pub fn record_input(&mut self, n: usize) {
+        if let Some(t) = &mut self.transcript {
+            let end = (self.start + n).min(self.end);
+            t.input(&self.buf[self.start..end]);
+        }
+    }
+
     pub fn consume(&mut self, n: usize) {
         self.start = (self.start + n).min(self.end);
         if self.start == self.end {

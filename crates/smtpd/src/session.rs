@@ -296,7 +296,7 @@ impl<'a> Session<'a> {
                 self.conn.reply(&Reply::too_many_errors(&self.s.myhostname));
                 break;
             }
-            let (result, consumed, name, command_line) = {
+            let (result, consumed, name) = {
                 let pending = self.conn.pending();
                 let mut it = pending.iter();
                 let r = self.parser.parse(&mut it);
@@ -305,15 +305,10 @@ impl<'a> Session<'a> {
                     Err(CommandError::NeedsMoreData) => "",
                     _ => stat_name(&pending[..consumed]),
                 };
-                let line = match &r {
-                    Err(CommandError::NeedsMoreData) => None,
-                    _ if self.conn.transcript.is_some() => Some(pending[..consumed].to_vec()),
-                    _ => None,
-                };
-                (r, consumed, name, line)
+                (r, consumed, name)
             };
-            if let (Some(t), Some(line)) = (&mut self.conn.transcript, command_line) {
-                t.input(&line);
+            if !matches!(result, Err(CommandError::NeedsMoreData)) {
+                self.conn.record_input(consumed);
             }
             self.conn.consume(consumed);
             match result {
