@@ -3,12 +3,13 @@
 //! `private/<transport>`; the agent delivers, marks each delivered
 //! recipient done in the queue file (after the mailbox or the remote server
 //! has it), logs Postfix's `to=<…>, relay=…, status=…` line, and answers
-//! with one result per recipient.
+//! with one result per recipient, and whether the destination as a whole
+//! failed (qmgr's concurrency feedback).
 //!
 //! ```text
 //! qmgr                                   agent
 //! Request { queue file, recipients } ──►
-//!                                    ◄── Response { results }
+//!                                    ◄── Response { results, site_failed }
 //! ```
 
 use crate::frame::{Decoder, Encoder};
