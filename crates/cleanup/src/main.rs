@@ -96,7 +96,7 @@ impl Service for Cleanup {
 impl SingleService for Cleanup {
     fn serve(&mut self, _ctx: &Context, mut client: Client) {
         if let Some(s) = &self.settings {
-            serve(s, &mut client);
+            serve(s, &mut ipc::frame::Duplex::new(&mut client));
         }
     }
 }

@@ -17,6 +17,7 @@
 
 use crate::frame::{Decoder, Encoder};
 use crate::IpcError;
+use std::io::Write as _;
 
 const OPEN: u8 = 1;
 const ENVELOPE: u8 = 2;
@@ -411,7 +412,7 @@ mod tests {
 /// for a reply. Dropping a client before [`Client::end`] closes the
 /// connection, and cleanup removes the unfinished queue file.
 pub struct Client<S: std::io::Read + std::io::Write> {
-    stream: S,
+    stream: crate::frame::Duplex<S>,
     /// Encoded frames not yet written.
     out: Vec<u8>,
     /// Content bytes not yet framed (less than [`CONTENT_CHUNK`]).
@@ -506,7 +507,7 @@ impl Client<std::os::unix::net::UnixStream> {
 impl<S: std::io::Read + std::io::Write> Client<S> {
     pub fn new(stream: S) -> Self {
         Client {
-            stream,
+            stream: crate::frame::Duplex::new(stream),
             out: Vec::new(),
             pending: Vec::new(),
         }

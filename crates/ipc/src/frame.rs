@@ -85,6 +85,62 @@ pub fn read_frame(r: &mut impl Read) -> Result<Option<(u8, Vec<u8>)>, FrameError
     Ok(Some((head[1], payload)))
 }
 
+/// A stream whose reads go through a buffer and whose writes go straight
+/// out: a peer that sends several frames at once (smtpd's envelope and
+/// content to cleanup) is read in one system call instead of two per frame.
+/// Only for a stream nothing else reads from.
+#[derive(Debug)]
+pub struct Duplex<S> {
+    inner: S,
+    buf: Box<[u8]>,
+    pos: usize,
+    end: usize,
+}
+
+/// [`Duplex`]'s read buffer: a content chunk and its frame header fit.
+const DUPLEX_BUFFER: usize = 80 * 1024;
+
+impl<S> Duplex<S> {
+    pub fn new(inner: S) -> Duplex<S> {
+        Duplex {
+            inner,
+            buf: vec![0; DUPLEX_BUFFER].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+        }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: Read> Read for Duplex<S> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.end {
+            if out.len() >= self.buf.len() {
+                return self.inner.read(out);
+            }
+            self.end = self.inner.read(&mut self.buf)?;
+            self.pos = 0;
+        }
+        let n = out.len().min(self.end - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl<S: Write> Write for Duplex<S> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.inner.write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Builds a payload.
 #[derive(Debug, Default)]
 pub struct Encoder {
@@ -221,5 +277,53 @@ mod tests {
         assert!(read_frame(&mut &huge[..]).is_err());
         let mut d = Decoder::new(&[5, 0, 0, 0, b'a']);
         assert!(d.str("short").is_err());
+    }
+
+    /// A reader that hands out at most `step` bytes a call and counts calls.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+        calls: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.calls += 1;
+            let n = out.len().min(self.step).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn duplex_reads_many_frames_in_few_calls_whatever_the_split() {
+        let mut wire = Vec::new();
+        let big = vec![b'x'; 70_000];
+        for (i, p) in [&b"one"[..], &b""[..], &big[..], &b"four"[..]]
+            .iter()
+            .enumerate()
+        {
+            write_frame(&mut wire, i as u8, p).unwrap();
+        }
+        for step in [1, 5, 6, 7, 4096, usize::MAX] {
+            let mut d = Duplex::new(Trickle {
+                data: &wire,
+                step,
+                calls: 0,
+            });
+            let mut got = Vec::new();
+            while let Some((k, p)) = read_frame(&mut d).unwrap() {
+                got.push((k, p.len()));
+            }
+            assert_eq!(
+                got,
+                vec![(0, 3), (1, 0), (2, 70_000), (3, 4)],
+                "step {step}"
+            );
+            if step == usize::MAX {
+                assert!(d.get_ref().calls <= 3, "{} reads", d.get_ref().calls);
+            }
+        }
     }
 }

@@ -2,19 +2,21 @@
 //! with the file names Dovecot gives (so Dovecot and mailsuite can share a
 //! Maildir).
 //!
-//! 1. Create `tmp/NAME` with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600; a
-//!    missing `tmp/`, `new/` or `cur/` (and the Maildir itself) is created
-//!    with mode 0700 first. NAME is `SECS.MUSECSPPIDQCOUNT.HOST`: time of
+//! 1. Create the file, mode 0600, without a name in `tmp/`
+//!    ([`util::unnamed`]; where the file system cannot, as `tmp/NAME` with
+//!    O_CREAT|O_EXCL|O_NOFOLLOW); a missing `tmp/`, `new/` or `cur/` (and the
+//!    Maildir itself) is created with mode 0700 first. NAME is `SECS.MUSECSPPIDQCOUNT.HOST`: time of
 //!    day, process id and a per-process counter, unique on this host; the
 //!    host name has '/' written as `\057`, ':' as `\072` (and ',' as
 //!    `\054`, so it cannot be taken for a `,S=` field).
 //! 2. Write the message (LF line ends; a line end added if the last line
 //!    lacks one; no `From ` line, no quoting), fsync it.
-//! 3. Rename it to `new/NAME,S=SIZE,W=VSIZE` (Dovecot's size and
-//!    virtual size with CRLF line ends, which spare readers a stat or a
-//!    count) with renameat2's RENAME_NOREPLACE, which like the classic
-//!    link-then-unlink never replaces an existing name (a clash just takes
-//!    the next counter value) but is one atomic call; fsync `new/`.
+//! 3. Link it as `new/NAME,S=SIZE,W=VSIZE` (Dovecot's size and virtual
+//!    size with CRLF line ends, which spare readers a stat or a count) with
+//!    linkat (or renameat2's RENAME_NOREPLACE from `tmp/NAME`), which like
+//!    the classic link-then-unlink never replaces an existing name (a clash
+//!    just takes the next counter value); fsync `new/`. A failure before
+//!    that leaves nothing behind, not even in `tmp/`.
 //!
 //! `mailbox_size_limit` applies to the message file, as Postfix applies it
 //! to each Maildir file: "error writing message: File too large", 5.2.2.
@@ -25,10 +27,10 @@
 //! The caller must already run as the recipient (seteuid/setegid).
 
 use crate::copy::{copy, CopySpec, Fault};
-use crate::error::{strerror, DeliveryError};
+use crate::error::DeliveryError;
 use crate::source::MessageSource;
 use std::fmt;
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, DirBuilder, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -132,48 +134,8 @@ pub fn make_maildir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn create_tmp(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-}
-
-/// rename(2) that fails with AlreadyExists instead of replacing (an empty
-/// target directory would otherwise be replaced): renameat2's
-/// RENAME_NOREPLACE, or where the file system lacks it, a check first.
-pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let f = CString::new(from.as_os_str().as_bytes())?;
-        let t = CString::new(to.as_os_str().as_bytes())?;
-        // SAFETY: two valid NUL-terminated paths; no other memory is passed.
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                f.as_ptr(),
-                libc::AT_FDCWD,
-                t.as_ptr(),
-                libc::RENAME_NOREPLACE,
-            )
-        };
-        if rc == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
-            return Err(e);
-        }
-    }
-    if fs::symlink_metadata(to).is_ok() {
-        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
-    }
-    fs::rename(from, to)
-}
+/// rename(2) that fails with AlreadyExists instead of replacing.
+pub(crate) use util::unnamed::rename_noreplace;
 
 const MAX_TRIES: u32 = 100;
 
@@ -202,12 +164,13 @@ pub fn deliver(
     // 1. The tmp file.
     let mut made_dirs = false;
     let mut tries = 0;
-    let (file, tmp_path, base) = loop {
+    let tmp_dir = dir.join("tmp");
+    let (file, mut pending, base) = loop {
         tries += 1;
         let base = unique_name(host);
-        let tmp_path = dir.join("tmp").join(&base);
-        match create_tmp(&tmp_path) {
-            Ok(f) => break (f, tmp_path, base),
+        let tmp_path = tmp_dir.join(&base);
+        match util::unnamed::create(&tmp_dir, &tmp_path, 0o600) {
+            Ok((f, pending)) => break (f, pending, base),
             Err(e) if e.kind() == io::ErrorKind::NotFound && !made_dirs => {
                 make_maildir(dir).map_err(|e| create_err(&tmp_path, e))?;
                 made_dirs = true;
@@ -216,12 +179,6 @@ pub fn deliver(
             Err(e) => return Err(create_err(&tmp_path, e)),
         }
     };
-    let remove_tmp = |p: &Path| {
-        if let Err(e) = fs::remove_file(p) {
-            maillog::warning!("remove {}: {}", p.display(), strerror(&e));
-        }
-    };
-
     // 2. The message.
     let spec = CopySpec {
         prefix: b"",
@@ -232,15 +189,7 @@ pub fn deliver(
         fault: opts.fault,
         sync: true,
     };
-    let copied = match copy(message, &file, &spec) {
-        Ok(c) => c,
-        Err(e) => {
-            drop(file);
-            remove_tmp(&tmp_path);
-            return Err(e);
-        }
-    };
-    drop(file);
+    let copied = copy(message, &file, &spec)?;
 
     // 3. Into new/.
     let new_dir = dir.join("new");
@@ -250,14 +199,11 @@ pub fn deliver(
     let new_path = loop {
         tries += 1;
         let new_path = new_dir.join(&name);
-        match rename_noreplace(&tmp_path, &new_path) {
+        match pending.link(&file, &new_path) {
             Ok(()) => break new_path,
             Err(e) if e.kind() == io::ErrorKind::NotFound && !made_new => {
                 made_new = true;
-                if let Err(e) = make_maildir(dir) {
-                    remove_tmp(&tmp_path);
-                    return Err(create_err(&new_path, e));
-                }
+                make_maildir(dir).map_err(|e| create_err(&new_path, e))?;
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < MAX_TRIES => {
                 name = format!(
@@ -267,12 +213,10 @@ pub fn deliver(
                     copied.virtual_size
                 );
             }
-            Err(e) => {
-                remove_tmp(&tmp_path);
-                return Err(create_err(&new_path, e));
-            }
+            Err(e) => return Err(create_err(&new_path, e)),
         }
     };
+    drop((file, pending));
     if let Err(e) = util::safe_file::sync_dir(&new_dir) {
         let _ = fs::remove_file(&new_path);
         return Err(DeliveryError::from_io(

@@ -1,17 +1,18 @@
 //! Writing a queue file so that it exists, whole and durable, or not at all.
 //!
-//! [`Writer::new`] creates the file under a temporary name (`USEC.PID`, with
-//! a `.`, so nothing that scans the queue takes it for a queue file) in the
-//! queue's top directory and writes the envelope. The content follows,
+//! [`Writer::new`] creates the file without a name ([`util::unnamed`]; where
+//! the file system cannot, under a temporary name `USEC.PID.N`, with a `.`, so
+//! nothing that scans the queue takes it for a queue file) in the queue
+//! directory and writes the envelope. The content follows,
 //! streamed ([`Writer::write_content`], [`Writer::line`]), never held in
 //! memory as a whole. [`Writer::finish`] writes the extracted segment and
 //! the end record, patches the size record, sets mode 0700 (Postfix's
 //! "ready" mode: the execute bit tells qmgr the file is complete), fsyncs
-//! the file, renames it to its queue ID (made from its inode and the time,
+//! the file, links it under its queue ID (made from its inode and the time,
 //! as Postfix's `mail_queue_enter()`), and fsyncs the directory. It returns
 //! the ID only then: that is when smtpd may answer 250 and sendmail exit 0.
 //!
-//! Any failure, and dropping an unfinished writer, removes the file. For
+//! Any failure, and dropping an unfinished writer, leaves no file. For
 //! tests, the environment variable `MAILSUITE_FAIL_POINT`
 //! ([`util::safe_file::FAIL_POINT_ENV`]) set to `queue-write`,
 //! `queue-fsync`, `queue-rename` or `queue-dirsync` makes that step fail as
@@ -20,14 +21,15 @@
 use crate::error::QueueError;
 use crate::id::QueueId;
 use crate::model::{attr, Envelope, Extracted, Recipient, SizeRecord, SIZE_PAYLOAD_LEN};
-use crate::path::{rename_creating_dirs, HashSpec};
+use crate::path::{make_parent_dirs, HashSpec};
 use crate::record::{encode, RecordType as T, MAX_RECORD_LEN};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::SystemTime;
+use util::unnamed::{self, Pending};
 
 /// Longest text record: a longer line is stored as `L` pieces of this size
 /// and a final `N` (Postfix's `line_length_limit` default).
@@ -57,7 +59,9 @@ enum Target {
 /// Builds one queue file. See the module docs.
 pub struct Writer {
     out: Option<BufWriter<File>>,
-    temp: PathBuf,
+    /// The directory the file was created in.
+    dir: PathBuf,
+    name: Pending,
     target: Target,
     offset: u64,
     size: SizeRecord,
@@ -198,35 +202,32 @@ impl Writer {
 
     fn create(dir: &Path, target: Target) -> Result<Writer, QueueError> {
         let pid = std::process::id();
-        let (file, temp) = loop {
+        let (file, name) = loop {
             let usec = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.subsec_micros())
                 .unwrap_or(0);
             let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
             let temp = dir.join(format!("{usec}.{pid}.{serial}"));
-            match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&temp)
-            {
-                Ok(f) => break (f, temp),
+            match unnamed::create(dir, &temp, 0o600) {
+                Ok(created) => break created,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(QueueError::io(format!("create file {}", temp.display()), e)),
+                Err(e) => {
+                    return Err(QueueError::io(
+                        format!("create file in {}", dir.display()),
+                        e,
+                    ))
+                }
             }
         };
-        let inode = match file.metadata() {
-            Ok(m) => m.ino(),
-            Err(e) => {
-                let _ = fs::remove_file(&temp);
-                return Err(QueueError::io(format!("fstat {}", temp.display()), e));
-            }
-        };
+        let inode = file
+            .metadata()
+            .map_err(|e| QueueError::io(format!("fstat new file in {}", dir.display()), e))?
+            .ino();
         Ok(Writer {
             out: Some(BufWriter::with_capacity(64 * 1024, file)),
-            temp,
+            dir: dir.to_path_buf(),
+            name,
             target,
             offset: 0,
             size: SizeRecord::default(),
@@ -253,9 +254,10 @@ impl Writer {
         }
     }
 
-    /// The temporary file's path.
-    pub fn temp_path(&self) -> &Path {
-        &self.temp
+    /// What error messages call the unfinished file: its temporary name, or
+    /// its directory when it has none.
+    fn unfinished(&self) -> &Path {
+        self.name.temp_path().unwrap_or(&self.dir)
     }
 
     fn put(&mut self, rtype: T, payload: &[u8]) -> Result<(), QueueError> {
@@ -269,9 +271,9 @@ impl Writer {
         let result = self
             .fail_point("queue-write")
             .and_then(|()| match self.out.as_mut() {
-                Some(out) => out
-                    .write_all(&bytes)
-                    .map_err(|e| QueueError::io(format!("write {}", self.temp.display()), e)),
+                Some(out) => out.write_all(&bytes).map_err(|e| {
+                    QueueError::io(format!("write {}", self.unfinished().display()), e)
+                }),
                 None => Err(QueueError::BadValue {
                     what: "queue file",
                     why: "already finished".into(),
@@ -441,7 +443,7 @@ impl Writer {
 
     fn commit(&mut self, extracted: &Extracted) -> Result<(QueueId, PathBuf), QueueError> {
         self.write_extracted(extracted)?;
-        let temp = self.temp.clone();
+        let temp = self.unfinished().to_path_buf();
         let io = |what: &str| {
             let what = format!("{what} {}", temp.display());
             move |e| QueueError::io(what, e)
@@ -462,27 +464,34 @@ impl Writer {
             .map_err(io("chmod"))?;
         self.fail_point("queue-fsync")?;
         file.sync_all().map_err(io("fsync"))?;
-        drop(file);
         let id = self.id.clone();
         let path = self.final_path(&id)?;
         self.fail_point("queue-rename")?;
-        rename_creating_dirs(&self.temp, &path).map_err(|e| {
-            QueueError::io(
-                format!("rename {} to {}", self.temp.display(), path.display()),
-                e,
-            )
+        // The temporary name's directory, which the link changes too.
+        let temp_dir = self
+            .name
+            .temp_path()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf);
+        let linked = match self.name.link(&file, &path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                make_parent_dirs(&path).and_then(|()| self.name.link(&file, &path))
+            }
+            other => other,
+        };
+        linked.map_err(|e| {
+            QueueError::io(format!("link {} as {}", temp.display(), path.display()), e)
         })?;
+        drop(file);
         let dir_result = (|| {
             self.fail_point("queue-dirsync")?;
             let dir = path.parent().unwrap_or(Path::new("."));
             util::safe_file::sync_dir(dir)
                 .map_err(|e| QueueError::io(format!("fsync directory {}", dir.display()), e))?;
-            if let Some(tdir) = self.temp.parent() {
-                if tdir != dir {
-                    util::safe_file::sync_dir(tdir).map_err(|e| {
-                        QueueError::io(format!("fsync directory {}", tdir.display()), e)
-                    })?;
-                }
+            if let Some(tdir) = temp_dir.as_deref().filter(|t| *t != dir) {
+                util::safe_file::sync_dir(tdir).map_err(|e| {
+                    QueueError::io(format!("fsync directory {}", tdir.display()), e)
+                })?;
             }
             Ok(())
         })();
@@ -497,9 +506,10 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
+        // An unlinked file goes with its descriptor (or its temporary name
+        // with `self.name`).
         if !self.done {
             self.out = None;
-            let _ = fs::remove_file(&self.temp);
         }
     }
 }

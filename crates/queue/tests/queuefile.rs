@@ -463,10 +463,11 @@ fn failure_injection_leaves_no_file() {
             files_in(&d.0)
         );
     }
-    // Dropping an unfinished writer removes its file.
+    // An unfinished writer's file has no name (O_TMPFILE on this machine's
+    // file systems), and dropping the writer leaves nothing.
     let mut w = Writer::new(&d.0, &full_envelope()).expect("writer");
     w.write_content(MESSAGE).expect("content");
-    assert_eq!(files_in(&d.0).len(), 1);
+    assert!(files_in(&d.0).is_empty(), "{:?}", files_in(&d.0));
     drop(w);
     assert!(files_in(&d.0).is_empty());
     // A bad value is refused before anything is written.

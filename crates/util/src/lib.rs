@@ -4,7 +4,8 @@
 //! leaves the old or the new content ([`safe_file`]), the locked pid file
 //! ([`pidfile`]), the fixed-order privilege drop ([`privs`]), Postfix-style
 //! option parsing ([`getopt`]), exit codes ([`sysexits`]), the host's name
-//! ([`host`]) and answers reused for a while ([`ttl_cache`]).
+//! ([`host`]), answers reused for a while ([`ttl_cache`]) and files that get
+//! their name only when whole ([`unnamed`]).
 
 pub mod base64;
 pub mod fd;
@@ -19,3 +20,4 @@ pub mod sysexits;
 pub mod tabescape;
 pub mod time;
 pub mod ttl_cache;
+pub mod unnamed;
