@@ -889,3 +889,153 @@ fn smtpd_delay_reject_no_refuses_at_each_stage() {
         "{lines:?}"
     );
 }
+
+/// Sends one MIME message that Python's email package builds (`build` is
+/// Python code that sets `m`); prints the DATA reply.
+fn send_mime(inst: &Instance, port: u16, build: &str) -> String {
+    let script = format!(
+        r#"
+import smtplib, sys
+from email.message import EmailMessage
+def base(subject):
+    m = EmailMessage()
+    m['From'] = 'sender@example.com'
+    m['To'] = 'root@mail.example.test'
+    m['Subject'] = subject
+    return m
+{build}
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=10)
+s.ehlo('client.example.com')
+s.mail('sender@example.com')
+s.rcpt('root@mail.example.test')
+try:
+    code, msg = s.data(m if isinstance(m, bytes) else m.as_bytes())
+except smtplib.SMTPDataError as e:
+    code, msg = e.smtp_code, e.smtp_error
+print(code, msg.decode())
+s.quit()
+"#
+    );
+    python(inst, &script, port).trim().to_string()
+}
+
+#[test]
+fn mime_parts_and_attached_messages_meet_their_header_checks() {
+    if !has_python() {
+        eprintln!("python3 missing: skipped");
+        return;
+    }
+    // The tables, shared by the instances below.
+    let dir =
+        std::env::temp_dir().join(format!("mailsuite-test-mime-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("rules dir");
+    std::fs::write(
+            dir.join("header_checks"),
+            "/^Content-(Disposition|Type):.*name[[:space:]]*=[[:space:]]*\"?[^\"]*\\.(exe|scr)\"?/ REJECT Attachment type not allowed\n\
+             /^Content-Description: old/ REPLACE Content-Description: new description\n\
+             /^Subject:.*forbidden/ REJECT Forbidden subject\n",
+        )
+        .expect("header_checks");
+    std::fs::write(
+        dir.join("body_checks"),
+        "/^X-Part-Tag:/ REJECT body saw a part header\n",
+    )
+    .expect("body_checks");
+    let checks = |dir: &Path| {
+        format!(
+            "header_checks = regexp:{0}/header_checks\nbody_checks = regexp:{0}/body_checks\n",
+            dir.display()
+        )
+    };
+    let exe = "m = base('invoice')\nm.set_content('see attached')\nm.add_attachment(b'MZ\\x90\\x00', maintype='application', subtype='octet-stream', filename='invoice.exe')";
+    let parts = "m = base('parts')\nm.set_content('text part')\nm.add_attachment('notes', filename='notes.txt')\np = m.get_payload()[1]\np['X-Part-Tag'] = '1'\np['Content-Description'] = 'old description'";
+    let nested = "inner = base('forbidden plans')\ninner.set_content('inner body')\nm = base('fwd')\nm.set_content('forwarding')\nm.add_attachment(inner)";
+
+    // Defaults: mime_header_checks and nested_header_checks are $header_checks.
+    let (inst, port) = start("smtpd-mime-checks", &checks(&dir));
+    assert_eq!(
+        send_mime(&inst, port, exe),
+        "550 5.7.1 Attachment type not allowed"
+    );
+    assert!(
+        inst.wait_log(
+            "reject: header Content-Disposition: attachment; filename=\"invoice.exe\" from localhost[127.0.0.1]",
+            1,
+            5 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    // A part's own header is no body line, and REPLACE rewrites it in place.
+    let reply = send_mime(&inst, port, parts);
+    let id = reply
+        .strip_prefix("250 2.0.0 Ok: queued as ")
+        .unwrap_or_else(|| panic!("{reply}\n{}", inst.maillog()));
+    let text = postcat(&inst, &queue_file(&inst, id));
+    assert!(
+        text.contains("Content-Description: new description\n"),
+        "{text}"
+    );
+    assert!(!text.contains("old description"), "{text}");
+    assert!(text.contains("X-Part-Tag: 1\n"), "{text}");
+    assert!(text.contains("filename=\"notes.txt\""), "{text}");
+    let boundary = text
+        .lines()
+        .find_map(|l| l.split("boundary=\"").nth(1))
+        .and_then(|b| b.split('"').next())
+        .unwrap_or_else(|| panic!("no boundary in {text}"));
+    assert!(text.contains(&format!("\n--{boundary}--")), "{text}");
+    // The attached message's Subject meets nested_header_checks.
+    assert_eq!(
+        send_mime(&inst, port, nested),
+        "550 5.7.1 Forbidden subject"
+    );
+
+    // nested_header_checks emptied: the attached message's headers pass,
+    // the message's own still meet header_checks.
+    let (inst2, port2) = start(
+        "smtpd-mime-nested-off",
+        &format!("{}nested_header_checks =\n", checks(&dir)),
+    );
+    assert!(send_mime(&inst2, port2, nested).starts_with("250 2.0.0 Ok: queued as "));
+    assert_eq!(
+        send_mime(
+            &inst2,
+            port2,
+            "m = base('forbidden too')\nm.set_content('x')"
+        ),
+        "550 5.7.1 Forbidden subject"
+    );
+
+    // disable_mime_input_processing: the part headers are body text.
+    let (inst3, port3) = start(
+        "smtpd-mime-off",
+        &format!("{}disable_mime_input_processing = yes\n", checks(&dir)),
+    );
+    assert!(send_mime(&inst3, port3, exe).starts_with("250 2.0.0 Ok: queued as "));
+    assert_eq!(
+        send_mime(&inst3, port3, parts),
+        "550 5.7.1 body saw a part header"
+    );
+
+    // Deeper than mime_nesting_limit, with header checks in use: refused.
+    let (inst4, port4) = start(
+        "smtpd-mime-deep",
+        &format!("{}mime_nesting_limit = 2\n", checks(&dir)),
+    );
+    let deep = "m = b'Subject: deep\\r\\nContent-Type: multipart/mixed; boundary=A\\r\\n\\r\\n--A\\r\\nContent-Type: multipart/mixed; boundary=B\\r\\n\\r\\n--B\\r\\nContent-Type: multipart/mixed; boundary=C\\r\\n\\r\\n--C\\r\\n\\r\\nx\\r\\n--C--\\r\\n--B--\\r\\n--A--\\r\\n'";
+    assert_eq!(
+        send_mime(&inst4, port4, deep),
+        "550 5.6.0 MIME nesting exceeds safety limit"
+    );
+    assert!(
+        inst4.wait_log(
+            "reject: mime-error MIME nesting exceeds safety limit",
+            1,
+            5 * SECOND
+        ),
+        "{}",
+        inst4.maillog()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

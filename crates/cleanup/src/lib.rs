@@ -3,4 +3,5 @@
 pub mod clients;
 pub mod headers;
 pub mod message;
+pub mod mime;
 pub mod rewrite;

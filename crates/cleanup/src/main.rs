@@ -38,7 +38,14 @@
 //!     gets Message-Id:, Date: and From: when missing. Bcc: is removed from
 //!     local submissions; `sendmail -t` recipients come from To/Cc/Bcc.
 //!   * `header_checks` and `body_checks` act on each header and body line
-//!     (REJECT, WARN, INFO, HOLD, DISCARD, IGNORE, REPLACE, PREPEND).
+//!     (REJECT, WARN, INFO, HOLD, DISCARD, IGNORE, REPLACE, PREPEND). The
+//!     body is followed through its MIME structure, as Postfix does: the
+//!     headers of multipart parts, and MIME headers anywhere, meet
+//!     `mime_header_checks`; the headers of attached messages
+//!     `nested_header_checks` (both default to `$header_checks`); body_checks
+//!     see the rest, boundaries included. Nesting deeper than
+//!     `mime_nesting_limit` is refused (550 5.6.0) when header checks are
+//!     in use; `disable_mime_input_processing` makes the whole body body.
 //!   * Limits: `message_size_limit` (552 5.3.4), `header_size_limit`,
 //!     `hopcount_limit` (554 5.4.0), `line_length_limit` (longer lines are
 //!     stored in pieces and rebuilt on delivery).
@@ -65,7 +72,9 @@
 //!   sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps,
 //!   virtual_alias_expansion_limit, virtual_alias_recursion_limit,
 //!   always_bcc, sender_bcc_maps, recipient_bcc_maps,
-//!   header_checks, body_checks, body_checks_size_limit, message_size_limit, header_size_limit,
+//!   header_checks, mime_header_checks, nested_header_checks, body_checks,
+//!   body_checks_size_limit, disable_mime_input_processing, mime_nesting_limit,
+//!   mime_boundary_length_limit, message_size_limit, header_size_limit,
 //!   hopcount_limit, line_length_limit, hash_queue_names, hash_queue_depth,
 //!   queue_service_name, in_flow_delay, recipient_delimiter,
 //!   propagate_unmatched_extensions, mydestination, inet_interfaces,

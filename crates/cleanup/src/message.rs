@@ -5,6 +5,7 @@
 
 use crate::clients::LocalClients;
 use crate::headers::{Event, Header, LineBuffer, Splitter};
+use crate::mime::{self, HeaderClass, Mime, PartHeader};
 use crate::rewrite::{Context, Rewriter};
 use ipc::cleanup::{self as proto, Reply, Request, Source, Status};
 use ipc::frame::{read_frame, write_frame};
@@ -34,7 +35,15 @@ pub struct Settings {
     pub local_clients: LocalClients,
     pub rewriter: Rewriter,
     pub header_checks: MapList,
+    /// mime_header_checks: part headers and MIME headers anywhere.
+    pub mime_header_checks: MapList,
+    /// nested_header_checks: the headers of attached messages.
+    pub nested_header_checks: MapList,
     pub body_checks: MapList,
+    /// disable_mime_input_processing.
+    pub disable_mime: bool,
+    pub mime_nesting_limit: usize,
+    pub mime_boundary_length_limit: usize,
     /// body_checks_size_limit: how much of the body body_checks read.
     pub body_checks_size_limit: u64,
     pub canonical_maps: MapList,
@@ -107,7 +116,12 @@ impl Settings {
             ),
             rewriter: Rewriter::new(cfg),
             header_checks: list(&p::HEADER_CHECKS),
+            mime_header_checks: list(&p::MIME_HEADER_CHECKS),
+            nested_header_checks: list(&p::NESTED_HEADER_CHECKS),
             body_checks: list(&p::BODY_CHECKS),
+            disable_mime: cfg.bool(&p::DISABLE_MIME_INPUT_PROCESSING),
+            mime_nesting_limit: cfg.int(&p::MIME_NESTING_LIMIT).max(1) as usize,
+            mime_boundary_length_limit: cfg.int(&p::MIME_BOUNDARY_LENGTH_LIMIT).max(1) as usize,
             body_checks_size_limit: cfg.int(&p::BODY_CHECKS_SIZE_LIMIT).max(0) as u64,
             canonical_maps: list(&p::CANONICAL_MAPS),
             sender_canonical_maps: list(&p::SENDER_CANONICAL_MAPS),
@@ -293,6 +307,8 @@ struct Message<'a> {
     held: bool,
     /// Body bytes body_checks has read.
     body_checked: u64,
+    /// Where the body is in its MIME structure.
+    mime: Mime,
     decision: Option<Outcome>,
     extracted: Extracted,
     message_id: Option<String>,
@@ -485,6 +501,11 @@ impl<'a> Message<'a> {
             too_big: false,
             held: false,
             body_checked: 0,
+            mime: Mime::new(
+                s.disable_mime,
+                s.mime_nesting_limit,
+                s.mime_boundary_length_limit,
+            ),
             decision,
             extracted: Extracted::default(),
             message_id: None,
@@ -589,6 +610,7 @@ impl<'a> Message<'a> {
             Event::EndOfHeaders(first_body) => {
                 self.write_headers(writer)?;
                 self.in_body = true;
+                self.mime.start_body();
                 writer.write_content(b"\n")?;
                 match first_body {
                     Some(line) => self.body_piece(&line, true, writer),
@@ -609,13 +631,35 @@ impl<'a> Message<'a> {
         maillog::info!("{}: {what}: {shown} {}{reason}", self.id, self.log_from);
     }
 
+    /// As Postfix, when header checks are in use: mail nested deeper than
+    /// mime_nesting_limit is refused.
+    fn mime_nesting_error(&mut self) {
+        let checking = !(self.s.header_checks.is_empty()
+            && self.s.mime_header_checks.is_empty()
+            && self.s.nested_header_checks.is_empty());
+        if let (Some(at), true, None) = (self.mime.too_deep(), checking, &self.decision) {
+            maillog::info!(
+                "{}: reject: mime-error MIME nesting exceeds safety limit: {at} {}",
+                self.id,
+                self.log_from
+            );
+            self.decision = Some(Outcome::Reject(
+                "550 5.6.0 MIME nesting exceeds safety limit".into(),
+            ));
+        }
+    }
+
+    /// The table for a header of `class`, and its name without `_checks`.
+    fn header_table(&self, class: HeaderClass) -> (&'a MapList, &'static str) {
+        match class {
+            HeaderClass::Primary => (&self.s.header_checks, "header"),
+            HeaderClass::Mime => (&self.s.mime_header_checks, "mime_header"),
+            HeaderClass::Nested => (&self.s.nested_header_checks, "nested_header"),
+        }
+    }
+
     /// Applies a header_checks/body_checks result; returns what to do with the text.
-    fn check(&mut self, table: &str, kind: &str, text: &str) -> Option<Action> {
-        let list = if table == "header" {
-            &self.s.header_checks
-        } else {
-            &self.s.body_checks
-        };
+    fn check(&mut self, list: &MapList, table: &str, kind: &str, text: &str) -> Option<Action> {
         if list.is_empty() || self.flags & proto::flags::NO_CHECKS != 0 {
             return None;
         }
@@ -662,7 +706,11 @@ impl<'a> Message<'a> {
     fn header(&mut self, mut h: Header) {
         let text: Vec<u8> = h.lines.join(&b"\n"[..]);
         let text = String::from_utf8_lossy(&text).into_owned();
-        match self.check("header", "header", &text) {
+        if h.is("Content-Type") {
+            self.mime.primary_content_type(&h.value());
+        }
+        let (list, table) = self.header_table(mime::class_of(h.name(), HeaderClass::Primary));
+        match self.check(list, table, "header", &text) {
             Some(Action::Ignore) => return,
             Some(Action::Replace(t)) => {
                 self.headers.push(Header::new_raw(&t));
@@ -836,6 +884,8 @@ impl<'a> Message<'a> {
         Ok(())
     }
 
+    /// A piece of a body line: held while it is part of a MIME part's or an
+    /// attached message's header, else body text.
     fn body_piece(
         &mut self,
         bytes: &[u8],
@@ -845,6 +895,47 @@ impl<'a> Message<'a> {
         if self.decision.is_some() {
             return Ok(());
         }
+        let (done, line) = self.mime.line(bytes, complete);
+        if let Some(h) = done {
+            self.part_header(h, writer)?;
+        }
+        match line {
+            mime::Line::Body => self.body_text(bytes, complete, writer),
+            mime::Line::Held => Ok(()),
+        }
+    }
+
+    /// Checks and writes one whole header from the body (a MIME part's or
+    /// an attached message's).
+    fn part_header(&mut self, h: PartHeader, writer: &mut Writer) -> Result<(), queue::QueueError> {
+        let (list, table) = self.header_table(h.class);
+        let line = |writer: &mut Writer, text: &[u8]| {
+            writer.write_content(text)?;
+            writer.write_content(b"\n")
+        };
+        match self.check(list, table, "header", &h.text()) {
+            Some(Action::Ignore) => return Ok(()),
+            Some(Action::Replace(t)) => return line(writer, t.as_bytes()),
+            Some(Action::Prepend(t)) => line(writer, t.as_bytes())?,
+            _ => {}
+        }
+        let last = h.lines.len().saturating_sub(1);
+        for (i, l) in h.lines.iter().enumerate() {
+            writer.write_content(l)?;
+            if i < last || h.complete {
+                writer.write_content(b"\n")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A piece of a body text line, through body_checks.
+    fn body_text(
+        &mut self,
+        bytes: &[u8],
+        complete: bool,
+        writer: &mut Writer,
+    ) -> Result<(), queue::QueueError> {
         // As Postfix: only the first body_checks_size_limit bytes are
         // inspected (a huge attachment is not scanned line by line).
         let inspect = complete
@@ -853,7 +944,7 @@ impl<'a> Message<'a> {
         self.body_checked += bytes.len() as u64 + u64::from(complete);
         if inspect {
             let text = String::from_utf8_lossy(bytes).into_owned();
-            match self.check("body", "body", &text) {
+            match self.check(&self.s.body_checks, "body", "body", &text) {
                 Some(Action::Ignore) => return Ok(()),
                 Some(Action::Replace(t)) => {
                     writer.write_content(t.as_bytes())?;
@@ -881,6 +972,12 @@ impl<'a> Message<'a> {
         for ev in events {
             self.event(ev, writer)?;
         }
+        if let Some(h) = self.mime.finish() {
+            if self.decision.is_none() {
+                self.part_header(h, writer)?;
+            }
+        }
+        self.mime_nesting_error();
         if self.held {
             writer.retarget("hold")?;
         }
