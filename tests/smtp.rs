@@ -6,7 +6,9 @@
 //! against a real DNS server (dnsmasq) on loopback with
 //! `dns_resolver_address`.
 
-use kit::{free_port, is_root, self_signed, smtp_sink as sink, wait_until, Instance, Proc};
+use kit::{
+    dnsmasq, free_port, is_root, self_signed, smtp_sink as sink, wait_until, Instance, Proc,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -754,29 +756,6 @@ fn soft_rejection_at_rcpt_is_deferred() {
     assert!(inst.wait_log(said, 1, 15 * SECOND), "{}", inst.maillog());
     assert!(inst.log_lines(said)[0].contains("dsn=4.3.0"));
     assert!(postqueue(&inst, "-p").contains("soft@remote.example"));
-}
-
-/// dnsmasq on 127.0.0.1:`port` answering for `.test` only.
-fn dnsmasq(port: u16, records: &[String]) -> Proc {
-    let mut c = Command::new("dnsmasq");
-    c.args([
-        "--no-daemon",
-        &format!("--port={port}"),
-        "--listen-address=127.0.0.1",
-        "--bind-interfaces",
-        "--no-resolv",
-        "--no-hosts",
-        "--conf-file=/dev/null",
-        "--pid-file=",
-        "--local=/test/",
-    ]);
-    if is_root() {
-        c.arg("--user=root");
-    }
-    c.args(records).stdout(Stdio::null()).stderr(Stdio::null());
-    let p = Proc(c.spawn().expect("dnsmasq"));
-    std::thread::sleep(Duration::from_millis(500));
-    p
 }
 
 #[test]

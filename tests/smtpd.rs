@@ -1039,3 +1039,90 @@ fn mime_parts_and_attached_messages_meet_their_header_checks() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn dns_block_and_allow_lists_through_a_real_dns_server() {
+    let have_dnsmasq = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
+        .iter()
+        .any(|p| Path::new(p).is_file());
+    if !has_python() || !have_dnsmasq {
+        eprintln!("skipped: python3 or dnsmasq missing");
+        return;
+    }
+    let dns_port = kit::free_port();
+    let _dns = kit::dnsmasq(
+        dns_port,
+        &[
+            "--host-record=1.0.0.127.bl.test,127.0.0.2".into(),
+            "--txt-record=1.0.0.127.bl.test,Blocked for testing".into(),
+            "--host-record=1.0.0.127.other.test,127.0.0.10".into(),
+            "--host-record=spammer.test.dbl.test,127.0.1.2".into(),
+            "--host-record=1.0.0.127.bl2.test,127.0.0.4".into(),
+            "--txt-record=1.0.0.127.bl2.test,Second list".into(),
+            "--host-record=1.0.0.127.wl.test,127.0.10.1".into(),
+        ],
+    );
+    let dir = std::env::temp_dir().join(format!("mailsuite-test-rbl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("rbl_reply"),
+        "bl2.test $rbl_code 5.7.2 Custom: $client_address on $rbl_domain ($rbl_reason)\n",
+    )
+    .expect("rbl_reply");
+    let (inst, port) = start(
+        "smtpd-dns-lists",
+        &format!(
+            "dns_resolver_address = 127.0.0.1:{dns_port}\n\
+             local_recipient_maps =\n\
+             rbl_reply_maps = texthash:{}/rbl_reply\n\
+             smtpd_restriction_classes = any_list, filtered_miss, filtered_hit, sender_list, mapped, allowed\n\
+             any_list = reject_rbl_client bl.test\n\
+             filtered_miss = reject_rbl_client other.test=127.0.0.[2..9]\n\
+             filtered_hit = reject_rbl_client other.test=127.0.0.[9;10]\n\
+             sender_list = reject_rhsbl_sender dbl.test\n\
+             mapped = reject_rbl_client bl2.test\n\
+             allowed = permit_dnswl_client wl.test, reject_rbl_client bl.test\n\
+             smtpd_recipient_restrictions = reject_unauth_destination, check_recipient_access inline:{{ a@mail.example.test=any_list, b@mail.example.test=filtered_miss, c@mail.example.test=filtered_hit, d@mail.example.test=sender_list, e@mail.example.test=mapped, f@mail.example.test=allowed }}\n",
+            dir.display()
+        ),
+    );
+    let out = python(
+        &inst,
+        r#"
+import smtplib, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)
+s.ehlo('client.example.com')
+for rcpt in 'abcdef':
+    s.mail('x@spammer.test' if rcpt == 'd' else 'ok@sender.test')
+    code, msg = s.rcpt(rcpt + '@mail.example.test')
+    print(rcpt, code, msg.decode())
+    s.rset()
+s.quit()
+"#,
+        port,
+    );
+    let got: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        got,
+        vec![
+            "a 554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using bl.test; Blocked for testing",
+            "b 250 2.1.5 Ok",
+            "c 554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using other.test",
+            "d 554 5.7.1 Service unavailable; Sender address [x@spammer.test] blocked using dbl.test",
+            "e 554 5.7.2 Custom: 127.0.0.1 on bl2.test (Second list)",
+            "f 250 2.1.5 Ok",
+        ],
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        inst.wait_log(
+            "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using bl.test; Blocked for testing; from=<ok@sender.test> to=<a@mail.example.test> proto=ESMTP helo=<client.example.com>",
+            1,
+            5 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -616,6 +616,29 @@ impl Drop for Proc {
     }
 }
 
+/// dnsmasq on 127.0.0.1:`port` answering for `.test` only.
+pub fn dnsmasq(port: u16, records: &[String]) -> Proc {
+    let mut c = Command::new("dnsmasq");
+    c.args([
+        "--no-daemon",
+        &format!("--port={port}"),
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        "--no-resolv",
+        "--no-hosts",
+        "--conf-file=/dev/null",
+        "--pid-file=",
+        "--local=/test/",
+    ]);
+    if is_root() {
+        c.arg("--user=root");
+    }
+    c.args(records).stdout(Stdio::null()).stderr(Stdio::null());
+    let p = Proc(c.spawn().expect("dnsmasq"));
+    std::thread::sleep(Duration::from_millis(500));
+    p
+}
+
 /// Postfix's smtp-sink on 127.0.0.1:`port`, dumping messages into `dump`.
 pub fn smtp_sink(port: u16, dump: &Path, extra: &[&str]) -> Proc {
     std::fs::create_dir_all(dump).expect("dump dir");

@@ -1,4 +1,4 @@
-//! DNS for the SMTP client, on hickory-resolver, with Postfix's rules for
+//! DNS for the SMTP client (and smtpd's DNS lists), on hickory-resolver, with Postfix's rules for
 //! what a failure means.
 //!
 //! * [`Resolver::mx_hosts`]: the mail exchangers of a domain, sorted by
@@ -7,6 +7,8 @@
 //!   exchanger (RFC 5321 §5.1); a null MX (RFC 7505, `0 .`) is a bounce.
 //! * [`Resolver::host`]: the addresses of one host (for `[host]` next hops),
 //!   by DNS or by the system's getaddrinfo (`smtp_host_lookup = native`).
+//! * [`Resolver::list_entry`] and [`Resolver::txt`]: DNS block and allow
+//!   lists for smtpd (`reject_rbl_client` and friends).
 //! * `inet_protocols` (ipv4, ipv6, all) filters every answer.
 //!
 //! Every failure is a [`DnsError`] that says whether it is permanent
@@ -432,6 +434,38 @@ impl Resolver {
             return Err(no_data(host, "A"));
         }
         Ok(addrs)
+    }
+
+    /// A DNS list's entry (`4.3.2.1.zen.example`, `domain.dbl.example`):
+    /// its A records, or `None` when the name is not listed (NXDOMAIN or no
+    /// A record). For smtpd's `reject_rbl_client` and friends.
+    pub fn list_entry(&self, name: &str) -> Result<Option<Vec<std::net::Ipv4Addr>>, DnsError> {
+        let Some(r) = &self.inner else {
+            return Err(try_again(name, "A"));
+        };
+        let res = self
+            .rt
+            .block_on(r.ipv4_lookup(fqdn(name)))
+            .map(|l| l.iter().map(|a| a.0).collect::<Vec<_>>());
+        match classify(res) {
+            Answer::Records(v) => Ok(Some(v)),
+            Answer::NoData | Answer::NxDomain => Ok(None),
+            Answer::Fail => Err(try_again(name, "A")),
+        }
+    }
+
+    /// The first TXT record of `name`, its strings joined (a DNS list's
+    /// reason for a listing); `None` when there is none or the query fails.
+    pub fn txt(&self, name: &str) -> Option<String> {
+        let r = self.inner.as_ref()?;
+        let res = self.rt.block_on(r.txt_lookup(fqdn(name))).ok()?;
+        let first = res.iter().next()?;
+        let text: Vec<u8> = first
+            .txt_data()
+            .iter()
+            .flat_map(|d| d.iter().copied())
+            .collect();
+        Some(String::from_utf8_lossy(&text).into_owned())
     }
 
     /// The addresses of one host, by the `smtp_host_lookup` mechanisms in

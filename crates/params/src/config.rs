@@ -218,8 +218,17 @@ impl Config {
             all_text.push_str(&s.text);
             all_text.push(' ');
         }
+        // Restriction classes are user-defined names that smtpd uses.
+        let classes: Vec<String> = self
+            .settings
+            .get("smtpd_restriction_classes")
+            .map(|s| value::split_list(&s.text))
+            .unwrap_or_default();
         for d in self.main_cf.definitions() {
-            if lookup(&d.name).is_some() || crate::is_dynamic_name(&d.name) {
+            if lookup(&d.name).is_some()
+                || crate::is_dynamic_name(&d.name)
+                || classes.contains(&d.name)
+            {
                 continue;
             }
             let used = all_text.contains(&format!("${}", d.name))

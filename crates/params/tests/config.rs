@@ -398,11 +398,14 @@ fn unused_parameters_are_warned_about() {
          x = $baz\n\
          used = ok\n\
          smtpd_banner = ${used} ESMTP\n\
-         smtpd_destination_concurrency_limit = 2\n",
+         smtpd_destination_concurrency_limit = 2\n\
+         smtpd_restriction_classes = strict\n\
+         strict = reject\n",
     );
     let cfg = Config::load(dir.path(), &[]).expect("loads");
     let f = dir.main_cf();
-    // As Postfix: x is unused, baz is used by x, and so on.
+    // As Postfix: x is unused, baz is used by x, a restriction class is
+    // used by smtpd, and so on.
     let mut expected = vec![
         format!("{f}: unused parameter: foo=bar"),
         format!("{f}: unused parameter: x=$baz"),

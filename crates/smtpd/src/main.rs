@@ -61,8 +61,18 @@
 //!   reject_authenticated_sender_login_mismatch,
 //!   reject_known_sender_login_mismatch,
 //!   reject_unauthenticated_sender_login_mismatch, check_client_access,
-//!   check_helo_access, check_sender_access, check_recipient_access, and
-//!   smtpd_restriction_classes. Replies and log lines are Postfix's.
+//!   check_helo_access, check_sender_access, check_recipient_access (whose
+//!   results may name restriction classes), smtpd_restriction_classes, and
+//!   the DNS lists: reject_rbl_client, reject_rhsbl_client,
+//!   reject_rhsbl_sender, reject_rhsbl_helo, reject_rhsbl_recipient,
+//!   permit_dnswl_client, permit_rhswl_client (`zone` or
+//!   `zone=127.0.0.[2..11]`; asked through hickory, /etc/resolv.conf or
+//!   dns_resolver_address; a list that cannot answer is passed over with a
+//!   warning; an allow list never permits relaying). A listed client gets
+//!   default_rbl_reply, or the template rbl_reply_maps gives for the zone,
+//!   with $rbl_code, $rbl_class, $rbl_what, $rbl_domain, $rbl_reason (the
+//!   TXT record), $client… values filtered by smtpd_expansion_filter.
+//!   Replies and log lines are Postfix's.
 //!
 //!   Sender ownership (with smtpd_sasl_auth_enable = yes):
 //!   smtpd_sender_login_maps gives, for a MAIL FROM address, the SASL
@@ -129,7 +139,9 @@
 //!   unknown_client_reject_code, unknown_local_recipient_reject_code,
 //!   show_user_unknown_table_name, soft_bounce, cleanup_service_name,
 //!   notify_classes, error_notice_recipient, double_bounce_sender,
-//!   mail_name, smtpd_history_flush_threshold.
+//!   mail_name, smtpd_history_flush_threshold, rbl_reply_maps,
+//!   default_rbl_reply, maps_rbl_reject_code, smtpd_expansion_filter,
+//!   dns_resolver_address.
 //!
 //! FILES
 //!   $queue_directory/private/cleanup, the cleanup service.
@@ -138,6 +150,7 @@
 mod cleanup;
 mod conn;
 mod dns;
+mod dnsxl;
 mod restrictions;
 mod service;
 mod session;

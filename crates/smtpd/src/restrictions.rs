@@ -20,6 +20,7 @@
 //! fully-qualified hostname`, ….
 
 use crate::dns::Lookup;
+use crate::dnsxl::{self, Entry, ExpansionFilter, Subject};
 use maps::domains::Classes;
 use maps::hosts::HostList;
 use maps::{access, MapError, MapList};
@@ -88,6 +89,13 @@ pub enum Restriction {
     /// `reject_unauthenticated_sender_login_mismatch`.
     RejectUnauthSenderLogin,
     Check(AccessKey, MapList),
+    /// A DNS list: `reject_rbl_client` and friends (`permit` false), or
+    /// `permit_dnswl_client` / `permit_rhswl_client`.
+    DnsList {
+        subject: Subject,
+        entry: Entry,
+        permit: bool,
+    },
     /// A name from `smtpd_restriction_classes`.
     Class(String, Vec<Restriction>),
     /// Not known here: answered 451 4.3.5 with a warning, as Postfix does.
@@ -98,6 +106,13 @@ impl std::fmt::Debug for Restriction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Restriction::Check(k, m) => write!(f, "Check({k:?}, {m:?})"),
+            Restriction::DnsList {
+                subject,
+                entry,
+                permit,
+            } => {
+                write!(f, "DnsList({subject:?}, {}, permit={permit})", entry.zone)
+            }
             Restriction::Class(n, _) => write!(f, "Class({n})"),
             Restriction::Unknown(n) => write!(f, "Unknown({n})"),
             _ => f.write_str(self.name()),
@@ -132,6 +147,7 @@ impl Restriction {
             Restriction::RejectKnownSenderLogin => "reject_known_sender_login_mismatch",
             Restriction::RejectUnauthSenderLogin => "reject_unauthenticated_sender_login_mismatch",
             Restriction::Check(..) => "check_access",
+            Restriction::DnsList { .. } => "dns_list",
             Restriction::Class(..) => "class",
             Restriction::Unknown(_) => "unknown",
         }
@@ -184,6 +200,38 @@ fn parse_items(
             "check_recipient_access" => Some(AccessKey::Recipient),
             _ => None,
         };
+        let list = match lower.as_str() {
+            "reject_rbl_client" => Some((Subject::ClientAddress, false)),
+            "reject_rhsbl_client" => Some((Subject::ClientName, false)),
+            "reject_rhsbl_sender" => Some((Subject::Sender, false)),
+            "reject_rhsbl_helo" => Some((Subject::Helo, false)),
+            "reject_rhsbl_recipient" => Some((Subject::Recipient, false)),
+            "permit_dnswl_client" => Some((Subject::ClientAddress, true)),
+            "permit_rhswl_client" => Some((Subject::ClientName, true)),
+            _ => None,
+        };
+        if let Some((subject, permit)) = list {
+            match it.next().map(|a| (a, Entry::parse(a))) {
+                Some((_, Some(entry))) => out.push(Restriction::DnsList {
+                    subject,
+                    entry,
+                    permit,
+                }),
+                Some((arg, None)) => {
+                    warnings.push(format!(
+                        "restriction {item}: bad DNS list argument \"{arg}\""
+                    ));
+                    out.push(Restriction::Unknown(item.clone()));
+                }
+                None => {
+                    warnings.push(format!(
+                        "restriction {item} requires a domain name argument"
+                    ));
+                    out.push(Restriction::Unknown(item.clone()));
+                }
+            }
+            continue;
+        }
         if let Some(key) = check {
             match it.next() {
                 Some(table) => out.push(Restriction::Check(
@@ -294,6 +342,12 @@ pub struct Policy {
     show_table_name: bool,
     soft_bounce: bool,
     codes: Codes,
+    /// `smtpd_restriction_classes`, parsed, for access table results.
+    classes_parsed: Vec<(String, Vec<Restriction>)>,
+    /// `rbl_reply_maps`, `default_rbl_reply`, `smtpd_expansion_filter`.
+    rbl_reply_maps: MapList,
+    default_rbl_reply: String,
+    expansion_filter: ExpansionFilter,
 }
 
 struct Codes {
@@ -310,6 +364,7 @@ struct Codes {
     virtual_alias: u16,
     virtual_mailbox: u16,
     relay_rcpt: u16,
+    rbl: u16,
 }
 
 fn code(config: &Config, p: &params::Param) -> u16 {
@@ -377,6 +432,7 @@ impl Policy {
             virtual_alias: code(config, &p::UNKNOWN_VIRTUAL_ALIAS_REJECT_CODE),
             virtual_mailbox: code(config, &p::UNKNOWN_VIRTUAL_MAILBOX_REJECT_CODE),
             relay_rcpt: code(config, &p::UNKNOWN_RELAY_RECIPIENT_REJECT_CODE),
+            rbl: code(config, &p::MAPS_RBL_REJECT_CODE),
         };
         Ok((
             Policy {
@@ -406,9 +462,50 @@ impl Policy {
                 show_table_name: config.bool(&p::SHOW_USER_UNKNOWN_TABLE_NAME),
                 soft_bounce: config.bool(&p::SOFT_BOUNCE),
                 codes,
+                classes_parsed: config
+                    .list(&p::SMTPD_RESTRICTION_CLASSES)
+                    .into_iter()
+                    .map(|name| {
+                        let value = config.value(&name).unwrap_or("").to_string();
+                        let list = parse_list(&params::value::split_list(&value), config, &mut w);
+                        (name, list)
+                    })
+                    .collect(),
+                rbl_reply_maps: maps_of(&p::RBL_REPLY_MAPS),
+                default_rbl_reply: config.str(&p::DEFAULT_RBL_REPLY).to_string(),
+                expansion_filter: ExpansionFilter::parse(config.str(&p::SMTPD_EXPANSION_FILTER)),
             },
             w,
         ))
+    }
+
+    /// A restriction class by name.
+    fn class(&self, name: &str) -> Option<&[Restriction]> {
+        self.classes_parsed
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, l)| l.as_slice())
+    }
+
+    /// Whether any restriction list asks a DNS list.
+    pub fn uses_dns_lists(&self) -> bool {
+        fn any(list: &[Restriction]) -> bool {
+            list.iter().any(|r| match r {
+                Restriction::DnsList { .. } => true,
+                Restriction::Class(_, l) => any(l),
+                _ => false,
+            })
+        }
+        [
+            &self.client,
+            &self.helo,
+            &self.sender,
+            &self.relay,
+            &self.recipient,
+            &self.data,
+        ]
+        .iter()
+        .any(|l| any(l))
     }
 
     /// The class of a recipient domain (`None`: no domain, a local name).
@@ -443,17 +540,79 @@ impl Request {
     }
 }
 
+/// A DNS list's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// Listed, with these A records.
+    Listed(Vec<std::net::Ipv4Addr>),
+    NotListed,
+    /// The list could not be asked now; the text says why.
+    TempFail(String),
+}
+
 /// What the world answers (DNS), so that tests can fake it.
 pub trait Resolver {
     fn host_exists(&self, domain: &str) -> Lookup;
+    /// A DNS list's entry `name`.
+    fn list_entry(&self, name: &str) -> Listing;
+    /// The listing's reason (its TXT record).
+    fn list_reason(&self, name: &str) -> Option<String>;
 }
 
-/// The system resolver.
-pub struct SystemResolver;
+/// The system resolver for names, and hickory (through the `dns` crate,
+/// `dns_resolver_address` or /etc/resolv.conf) for DNS lists, set up at
+/// the first list query and kept for the process's life (hickory caches
+/// answers by their TTL).
+pub struct SystemResolver {
+    server: Option<std::net::SocketAddr>,
+    lists: std::cell::OnceCell<Result<dns::Resolver, String>>,
+}
+
+impl SystemResolver {
+    pub fn new(config: &Config) -> SystemResolver {
+        SystemResolver {
+            server: dns::parse_server(config.str(&p::DNS_RESOLVER_ADDRESS)),
+            lists: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Sets up the DNS list resolver now (it reads /etc/resolv.conf).
+    pub fn prepare(&self) {
+        if let Err(e) = self.lists() {
+            maillog::warning!("DNS lists: {e}");
+        }
+    }
+
+    fn lists(&self) -> Result<&dns::Resolver, &str> {
+        self.lists
+            .get_or_init(|| {
+                dns::Resolver::new(dns::Options {
+                    server: self.server,
+                    ..dns::Options::default()
+                })
+                .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
 
 impl Resolver for SystemResolver {
     fn host_exists(&self, domain: &str) -> Lookup {
         crate::dns::host_exists(domain)
+    }
+
+    fn list_entry(&self, name: &str) -> Listing {
+        match self.lists().map(|r| r.list_entry(name)) {
+            Ok(Ok(Some(v))) => Listing::Listed(v),
+            Ok(Ok(None)) => Listing::NotListed,
+            Ok(Err(e)) => Listing::TempFail(e.text),
+            Err(e) => Listing::TempFail(e.to_string()),
+        }
+    }
+
+    fn list_reason(&self, name: &str) -> Option<String> {
+        self.lists().ok()?.txt(name)
     }
 }
 
@@ -748,6 +907,11 @@ impl Eval<'_> {
             | Restriction::RejectKnownSenderLogin
             | Restriction::RejectUnauthSenderLogin => self.sender_login(r),
             Restriction::Check(key, maps) => self.check_access(*key, maps),
+            Restriction::DnsList {
+                subject,
+                entry,
+                permit,
+            } => self.dns_list(*subject, entry, *permit),
             Restriction::Class(_, list) => {
                 let stage = self.stage;
                 for r in list {
@@ -768,6 +932,128 @@ impl Eval<'_> {
                 Step::Reject(self.reply(451, "4.3.5", "Server configuration error".into()))
             }
         }
+    }
+
+    /// A DNS list restriction (smtpd_check.c's reject_rbl_addr,
+    /// reject_rbl_domain, permit_dnswl_addr, permit_dnswl_domain). A list
+    /// that cannot be asked now is passed over with a warning. An allow
+    /// list never lets mail be relayed: where its permit would decide for a
+    /// recipient that is not ours, it is DUNNO, as in Postfix.
+    fn dns_list(&mut self, subject: Subject, entry: &Entry, permit: bool) -> Step {
+        let req = self.req;
+        let domain_of = |m: &addr::Mailbox| m.domain.clone().filter(|d| !d.starts_with('['));
+        // (the name asked under the list's zone, $rbl_what)
+        let (key, what) = match subject {
+            Subject::ClientAddress => match req.client_addr {
+                Some(ip) => (dnsxl::reversed(ip), req.client_addr_text.clone()),
+                None => return Step::Dunno,
+            },
+            Subject::ClientName => {
+                if req.client_name == "unknown" || req.client_name.is_empty() {
+                    return Step::Dunno;
+                }
+                (req.client_name.clone(), req.client_name.clone())
+            }
+            Subject::Helo => match &req.helo {
+                Some(h) if !h.starts_with('[') && h.parse::<IpAddr>().is_err() => {
+                    (h.clone(), h.clone())
+                }
+                _ => return Step::Dunno,
+            },
+            Subject::Sender => match &req.sender {
+                Some(Some(m)) => match domain_of(m) {
+                    Some(d) => (d, m.to_string()),
+                    None => return Step::Dunno,
+                },
+                _ => return Step::Dunno,
+            },
+            Subject::Recipient => match &req.recipient {
+                Some(m) => match domain_of(m) {
+                    Some(d) => (d, m.to_string()),
+                    None => return Step::Dunno,
+                },
+                None => return Step::Dunno,
+            },
+        };
+        let query = entry.query(&key);
+        let answer = match self.dns.list_entry(&query) {
+            Listing::Listed(a) => a,
+            Listing::NotListed => return Step::Dunno,
+            Listing::TempFail(why) => {
+                self.log.push(format!(
+                    "warning: {}: DNS list lookup error: {why}",
+                    entry.zone
+                ));
+                return Step::Dunno;
+            }
+        };
+        if !entry.listed(&answer) {
+            return Step::Dunno;
+        }
+        if permit {
+            if let Some(rcpt) = &req.recipient {
+                if matches!(
+                    self.policy.classify(rcpt.domain.as_deref()),
+                    Ok(AddrClass::Default) | Err(_)
+                ) {
+                    return Step::Dunno;
+                }
+            }
+            return Step::Ok;
+        }
+        let reason = self.dns.list_reason(&query).unwrap_or_default();
+        let (name, domain) = match &req.recipient {
+            Some(m) => (m.local.clone(), m.domain.clone().unwrap_or_default()),
+            None => (String::new(), String::new()),
+        };
+        let sender = match &req.sender {
+            Some(Some(m)) => Some(m.clone()),
+            _ => None,
+        };
+        let vars = [
+            ("rbl_code", self.policy.codes.rbl.to_string()),
+            ("rbl_class", subject.class().to_string()),
+            ("rbl_what", what),
+            ("rbl_domain", entry.zone.clone()),
+            ("rbl_reason", reason.clone()),
+            ("rbl_txt", reason),
+            ("client", req.namaddr()),
+            ("client_address", req.client_addr_text.clone()),
+            ("client_name", req.client_name.clone()),
+            ("helo_name", req.helo.clone().unwrap_or_default()),
+            (
+                "sender",
+                sender.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+            ),
+            (
+                "sender_name",
+                sender.as_ref().map(|m| m.local.clone()).unwrap_or_default(),
+            ),
+            (
+                "sender_domain",
+                sender
+                    .as_ref()
+                    .and_then(|m| m.domain.clone())
+                    .unwrap_or_default(),
+            ),
+            ("recipient", self.recipient_text().unwrap_or_default()),
+            ("recipient_name", name),
+            ("recipient_domain", domain),
+        ];
+        let template = match self.policy.rbl_reply_maps.lookup(&entry.zone) {
+            Ok(Some(t)) => t,
+            Ok(None) => self.policy.default_rbl_reply.clone(),
+            Err(e) => return self.temp_lookup_failure("rbl_reply_maps", &e),
+        };
+        let text = dnsxl::expand_reply(&template, &vars, &self.policy.expansion_filter);
+        let (code, rest) = match text.split_once(' ') {
+            Some((c, rest)) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()) => {
+                (c.parse().unwrap_or(0), rest)
+            }
+            _ => (0, text.as_str()),
+        };
+        let (dsn, rest) = split_dsn(rest, "5.7.1");
+        self.reject(code, &dsn, rest.to_string())
     }
 
     /// The `reject_*_sender_login_mismatch` restrictions (smtpd_check.c
@@ -1137,17 +1423,38 @@ impl Eval<'_> {
                         "Server configuration error".into(),
                     ));
                 }
+                // A result is a restriction list; a name in it may be one of
+                // smtpd_restriction_classes (RESTRICTION_CLASS_README).
                 let items = params::value::split_list(value);
-                let mut w = Vec::new();
-                let list = parse_items(&items, &Config::defaults(), &[], 0, &mut w);
+                let policy = self.policy;
                 self.recursion += 1;
                 let mut result = Step::Dunno;
-                for r in &list {
-                    match self.one(r) {
-                        Step::Dunno => {}
-                        other => {
-                            result = other;
-                            break;
+                let mut i = 0;
+                'items: while i < items.len() {
+                    let start = i;
+                    let parsed;
+                    let list: &[Restriction] = match policy.class(&items[i]) {
+                        Some(class) => {
+                            i += 1;
+                            class
+                        }
+                        None => {
+                            while i < items.len() && policy.class(&items[i]).is_none() {
+                                i += 1;
+                            }
+                            let mut w = Vec::new();
+                            parsed =
+                                parse_items(&items[start..i], &Config::defaults(), &[], 0, &mut w);
+                            &parsed
+                        }
+                    };
+                    for r in list {
+                        match self.one(r) {
+                            Step::Dunno => {}
+                            other => {
+                                result = other;
+                                break 'items;
+                            }
                         }
                     }
                 }
@@ -1285,6 +1592,76 @@ mod tests {
                 _ => Lookup::NotFound,
             }
         }
+
+        fn list_entry(&self, name: &str) -> Listing {
+            match name {
+                "7.2.0.192.bl.example" | "7.2.0.192.wl.example" => {
+                    Listing::Listed(vec![std::net::Ipv4Addr::new(127, 0, 0, 2)])
+                }
+                "7.2.0.192.down.example" => Listing::TempFail("SERVFAIL".into()),
+                _ => Listing::NotListed,
+            }
+        }
+
+        fn list_reason(&self, name: &str) -> Option<String> {
+            (name == "7.2.0.192.bl.example").then(|| "see https://bl.example/\r\nX".into())
+        }
+    }
+
+    #[test]
+    fn dns_lists_reject_filter_and_never_open_a_relay() {
+        let p = policy(
+            "smtpd_recipient_restrictions = reject_rbl_client down.example, reject_rbl_client bl.example=127.0.0.[3..9], permit_dnswl_client wl.example, reject_rbl_client bl.example, permit_mynetworks, reject_unauth_destination",
+        );
+        // The allow list lets a listed client through for our domains only:
+        // it cannot make this host relay.
+        assert_eq!(
+            rcpt(
+                &p,
+                &req("192.0.2.7", "a@x.example", "alice@mail.example.test")
+            ),
+            "OK"
+        );
+        let blocked = policy(
+            "smtpd_recipient_restrictions = reject_rbl_client bl.example, permit_mynetworks, reject_unauth_destination",
+        );
+        assert_eq!(
+            rcpt(&blocked, &req("192.0.2.7", "a@x.example", "alice@mail.example.test")),
+            "554 5.7.1 Service unavailable; Client host [192.0.2.7] blocked using bl.example; see https://bl.example/__X"
+        );
+        assert_eq!(
+            rcpt(
+                &blocked,
+                &req("192.0.2.8", "a@x.example", "alice@mail.example.test")
+            ),
+            "OK"
+        );
+        let wl_relay = policy(
+            "smtpd_relay_restrictions =\nsmtpd_recipient_restrictions = permit_dnswl_client wl.example, reject_unauth_destination",
+        );
+        assert_eq!(
+            rcpt(
+                &wl_relay,
+                &req("192.0.2.7", "a@x.example", "x@remote.example")
+            ),
+            "554 5.7.1 <x@remote.example>: Relay access denied"
+        );
+        // A list that cannot answer is passed over.
+        let down = policy(
+            "smtpd_recipient_restrictions = reject_rbl_client down.example, permit_mynetworks, reject_unauth_destination",
+        );
+        let out = down.check_rcpt(
+            &req("192.0.2.7", "a@x.example", "alice@mail.example.test"),
+            &FakeDns,
+        );
+        assert_eq!(out.verdict, Verdict::Accept);
+        assert!(
+            out.log
+                .iter()
+                .any(|l| l.contains("down.example: DNS list lookup error: SERVFAIL")),
+            "{:?}",
+            out.log
+        );
     }
 
     fn config(lines: &str) -> Config {

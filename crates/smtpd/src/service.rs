@@ -12,6 +12,7 @@ struct Ready {
     settings: Settings,
     policy: Policy,
     tls: Option<tls::ServerTls>,
+    resolver: SystemResolver,
 }
 
 #[derive(Default)]
@@ -59,10 +60,17 @@ impl Service for Smtpd {
                 None
             }
         };
+        // DNS lists: the resolver reads /etc/resolv.conf now, before any
+        // chroot.
+        let resolver = SystemResolver::new(&ctx.config);
+        if policy.uses_dns_lists() {
+            resolver.prepare();
+        }
         self.ready = Some(Ready {
             settings,
             policy,
             tls,
+            resolver,
         });
         Ok(())
     }
@@ -77,7 +85,7 @@ impl SingleService for Smtpd {
             &r.settings,
             &r.policy,
             r.tls.as_ref(),
-            &SystemResolver,
+            &r.resolver,
             ctx.queue_dir(),
             client,
         )

@@ -1,0 +1,301 @@
+//! DNS block and allow lists, as Postfix's smtpd_check.c uses them:
+//! `reject_rbl_client`, `reject_rhsbl_client`, `reject_rhsbl_sender`,
+//! `reject_rhsbl_helo`, `reject_rhsbl_recipient`, `permit_dnswl_client` and
+//! `permit_rhswl_client`, each with a list zone and an optional filter on
+//! the answer (`zen.example=127.0.0.[2..11]`).
+//!
+//! This module holds what needs no DNS: the names to ask
+//! ([`reversed`], [`Entry::query`]), the answer filter ([`Filter`]) and the
+//! reply template (`default_rbl_reply`, `rbl_reply_maps`) with its `$rbl_*`
+//! variables, whose values pass through `smtpd_expansion_filter` (a TXT
+//! record is the list operator's text, not ours: nothing in it may end the
+//! reply line).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+/// What a list is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// The client address, reversed (`reject_rbl_client`, `permit_dnswl_client`).
+    ClientAddress,
+    /// The client's verified name (`reject_rhsbl_client`, `permit_rhswl_client`).
+    ClientName,
+    /// The sender's domain (`reject_rhsbl_sender`).
+    Sender,
+    /// The HELO name (`reject_rhsbl_helo`).
+    Helo,
+    /// The recipient's domain (`reject_rhsbl_recipient`).
+    Recipient,
+}
+
+impl Subject {
+    /// `$rbl_class` in the reply.
+    pub fn class(self) -> &'static str {
+        match self {
+            Subject::ClientAddress | Subject::ClientName => "Client host",
+            Subject::Sender => "Sender address",
+            Subject::Helo => "Helo command",
+            Subject::Recipient => "Recipient address",
+        }
+    }
+}
+
+/// One octet of a filter: the values it accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Octet(Vec<(u8, u8)>);
+
+/// The `=d.d.d.d` part: which answers count as a listing. Each octet is a
+/// number, or a bracketed list of numbers and ranges: `127.0.0.[2..11]`,
+/// `127.0.0.[2;4;6..8]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter([Octet; 4]);
+
+impl Filter {
+    pub fn parse(s: &str) -> Option<Filter> {
+        // Split at dots outside brackets (`[2..11]` has its own).
+        let mut parts = Vec::new();
+        let (mut depth, mut start) = (0usize, 0);
+        for (i, c) in s.char_indices() {
+            match c {
+                '[' => depth += 1,
+                ']' => depth = depth.checked_sub(1)?,
+                '.' if depth == 0 => {
+                    parts.push(&s[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        parts.push(&s[start..]);
+        let octets: Vec<Octet> = parts.into_iter().map(parse_octet).collect::<Option<_>>()?;
+        let octets: [Octet; 4] = octets.try_into().ok()?;
+        Some(Filter(octets))
+    }
+
+    pub fn matches(&self, ip: Ipv4Addr) -> bool {
+        self.0
+            .iter()
+            .zip(ip.octets())
+            .all(|(o, b)| o.0.iter().any(|&(lo, hi)| (lo..=hi).contains(&b)))
+    }
+}
+
+fn parse_octet(s: &str) -> Option<Octet> {
+    let number = |t: &str| t.trim().parse::<u8>().ok();
+    match s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        Some(inner) => {
+            let mut v = Vec::new();
+            for item in inner.split(';') {
+                match item.split_once("..") {
+                    Some((lo, hi)) => {
+                        let (lo, hi) = (number(lo)?, number(hi)?);
+                        if lo > hi {
+                            return None;
+                        }
+                        v.push((lo, hi));
+                    }
+                    None => {
+                        let n = number(item)?;
+                        v.push((n, n));
+                    }
+                }
+            }
+            (!v.is_empty()).then_some(Octet(v))
+        }
+        None => number(s).map(|n| Octet(vec![(n, n)])),
+    }
+}
+
+/// One list as a restriction names it: `zone` or `zone=filter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The list's zone, as written (the `rbl_reply_maps` key).
+    pub zone: String,
+    pub filter: Option<Filter>,
+}
+
+impl Entry {
+    /// Parses a restriction's argument; `None` when the filter is malformed.
+    pub fn parse(arg: &str) -> Option<Entry> {
+        let (zone, filter) = match arg.split_once('=') {
+            Some((z, f)) => (z, Some(Filter::parse(f)?)),
+            None => (arg, None),
+        };
+        let zone = zone.trim_end_matches('.');
+        (!zone.is_empty()).then(|| Entry {
+            zone: zone.to_string(),
+            filter,
+        })
+    }
+
+    /// The name to ask about `key` (a reversed address or a domain).
+    pub fn query(&self, key: &str) -> String {
+        format!("{}.{}", key.trim_end_matches('.'), self.zone)
+    }
+
+    /// Whether the list's answer is a listing.
+    pub fn listed(&self, answer: &[Ipv4Addr]) -> bool {
+        match &self.filter {
+            None => !answer.is_empty(),
+            Some(f) => answer.iter().any(|ip| f.matches(*ip)),
+        }
+    }
+}
+
+/// An address as DNS lists want it: `4.3.2.1` for 1.2.3.4, nibbles in
+/// reverse for IPv6 (an IPv4-mapped address counts as IPv4).
+pub fn reversed(ip: IpAddr) -> String {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(v6) => {
+            let mut parts = Vec::with_capacity(32);
+            for b in v6.octets().iter().rev() {
+                parts.push(format!("{:x}", b & 0xf));
+                parts.push(format!("{:x}", b >> 4));
+            }
+            parts.join(".")
+        }
+    }
+}
+
+/// `smtpd_expansion_filter`: the characters a `$name` value may keep in a
+/// reply; the others become `_`.
+#[derive(Debug, Clone)]
+pub struct ExpansionFilter([bool; 256]);
+
+impl ExpansionFilter {
+    /// From the parameter's value, with its C-style escapes (`\t`, `\40`,
+    /// `\\`).
+    pub fn parse(spec: &str) -> ExpansionFilter {
+        let mut allowed = [false; 256];
+        let b = spec.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let c = if b[i] == b'\\' && i + 1 < b.len() {
+                i += 1;
+                match b[i] {
+                    b't' => b'\t',
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    d @ b'0'..=b'7' => {
+                        let mut v = u32::from(d - b'0');
+                        let mut n = 1;
+                        while n < 3 && i + 1 < b.len() && (b'0'..=b'7').contains(&b[i + 1]) {
+                            i += 1;
+                            n += 1;
+                            v = v * 8 + u32::from(b[i] - b'0');
+                        }
+                        (v & 0xff) as u8
+                    }
+                    other => other,
+                }
+            } else {
+                b[i]
+            };
+            allowed[usize::from(c)] = true;
+            i += 1;
+        }
+        ExpansionFilter(allowed)
+    }
+
+    pub fn apply(&self, value: &str) -> String {
+        value
+            .chars()
+            .map(|c| {
+                if c.is_ascii() && self.0[c as usize] {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+}
+
+/// Expands a reply template with the request's variables (values filtered);
+/// other `$names` expand to nothing, as in Postfix.
+pub fn expand_reply(template: &str, vars: &[(&str, String)], filter: &ExpansionFilter) -> String {
+    let lookup = |name: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (filter.apply(v), false))
+    };
+    params::expand::expand_text(template, &lookup).unwrap_or_else(|_| template.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_take_numbers_lists_and_ranges() {
+        let f = Filter::parse("127.0.0.[2..11]").expect("range");
+        assert!(f.matches(Ipv4Addr::new(127, 0, 0, 2)));
+        assert!(f.matches(Ipv4Addr::new(127, 0, 0, 11)));
+        assert!(!f.matches(Ipv4Addr::new(127, 0, 0, 12)));
+        assert!(!f.matches(Ipv4Addr::new(127, 0, 1, 2)));
+        let f = Filter::parse("127.0.[0;1].[2;4..5]").expect("lists");
+        assert!(f.matches(Ipv4Addr::new(127, 0, 1, 4)));
+        assert!(!f.matches(Ipv4Addr::new(127, 0, 1, 3)));
+        for bad in [
+            "127.0.0",
+            "127.0.0.256",
+            "127.0.0.[5..2]",
+            "127.0.0.[]",
+            "a.b.c.d",
+        ] {
+            assert!(Filter::parse(bad).is_none(), "{bad}");
+        }
+        let e = Entry::parse("zen.example.=127.0.0.2").expect("entry");
+        assert_eq!(e.zone, "zen.example");
+        assert!(e.listed(&[Ipv4Addr::new(127, 0, 0, 3), Ipv4Addr::new(127, 0, 0, 2)]));
+        assert!(!e.listed(&[Ipv4Addr::new(127, 0, 0, 3)]));
+        assert!(Entry::parse("any.example")
+            .expect("entry")
+            .listed(&[Ipv4Addr::new(127, 0, 0, 9)]));
+        assert!(Entry::parse("x.example=1.2.3").is_none());
+    }
+
+    #[test]
+    fn addresses_are_reversed_for_the_query() {
+        assert_eq!(reversed("192.0.2.7".parse().expect("ip")), "7.2.0.192");
+        assert_eq!(
+            reversed("::ffff:192.0.2.7".parse().expect("ip")),
+            "7.2.0.192"
+        );
+        assert_eq!(
+            reversed("2001:db8::1".parse().expect("ip")),
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2"
+        );
+        let e = Entry::parse("zen.example").expect("entry");
+        assert_eq!(e.query("7.2.0.192"), "7.2.0.192.zen.example");
+    }
+
+    #[test]
+    fn the_reply_template_expands_with_filtered_values() {
+        let filter = ExpansionFilter::parse(params::table::SMTPD_EXPANSION_FILTER.default);
+        let vars = [
+            ("rbl_code", "554".to_string()),
+            ("rbl_class", "Client host".to_string()),
+            ("rbl_what", "192.0.2.7".to_string()),
+            ("rbl_domain", "zen.example".to_string()),
+            ("rbl_reason", "bad\r\n250 ok é".to_string()),
+        ];
+        let t = "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}";
+        assert_eq!(
+            expand_reply(t, &vars, &filter),
+            "554 Service unavailable; Client host [192.0.2.7] blocked using zen.example; bad__250 ok _"
+        );
+        assert_eq!(
+            expand_reply(t, &vars[..4], &filter),
+            "554 Service unavailable; Client host [192.0.2.7] blocked using zen.example"
+        );
+    }
+}
