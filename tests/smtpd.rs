@@ -1126,3 +1126,243 @@ s.quit()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A policy server in Python (Postfix's policy delegation protocol) on
+/// 127.0.0.1:`port`: it answers by recipient and writes each request, a
+/// line of tab-separated `name=value`, to `log`.
+const POLICY_SERVER: &str = r#"
+import socketserver, sys
+port, log = int(sys.argv[1]), sys.argv[2]
+ANSWERS = {
+    'reject@mail.example.test': 'REJECT 5.7.9 Policy says no',
+    'later@mail.example.test': 'DEFER_IF_PERMIT Try again later',
+    'tagged@mail.example.test': 'PREPEND X-Policy: checked by the test',
+}
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        while True:
+            attrs = {}
+            while True:
+                line = self.rfile.readline()
+                if not line:
+                    return
+                line = line.decode().rstrip('\n')
+                if line == '':
+                    break
+                k, _, v = line.partition('=')
+                attrs[k] = v
+            with open(log, 'a') as f:
+                f.write('\t'.join('%s=%s' % kv for kv in attrs.items()) + '\n')
+            if attrs.get('recipient') == 'silent@mail.example.test':
+                return
+            action = ANSWERS.get(attrs.get('recipient'), 'DUNNO')
+            self.wfile.write(('action=%s\n\n' % action).encode())
+            self.wfile.flush()
+class S(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+S(('127.0.0.1', port), H).serve_forever()
+"#;
+
+#[test]
+fn check_policy_service_asks_a_policy_server_and_keeps_the_connection() {
+    if !has_python() {
+        eprintln!("python3 missing: skipped");
+        return;
+    }
+    let policy_port = kit::free_port();
+    let dir = std::env::temp_dir().join(format!("mailsuite-test-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let script = dir.join("policy.py");
+    std::fs::write(&script, POLICY_SERVER).expect("script");
+    let log = dir.join("requests");
+    let _server = kit::Proc(
+        Command::new("python3")
+            .arg(&script)
+            .arg(policy_port.to_string())
+            .arg(&log)
+            .spawn()
+            .expect("policy server"),
+    );
+    assert!(wait_until(10 * SECOND, || std::net::TcpStream::connect((
+        "127.0.0.1",
+        policy_port
+    ))
+    .is_ok()));
+    let (inst, port) = start(
+        "smtpd-policy",
+        &format!(
+            "local_recipient_maps =\n\
+             smtpd_recipient_restrictions = reject_unauth_destination, check_policy_service {{ inet:127.0.0.1:{policy_port}, timeout=2s, policy_context=test-context, default_action=DUNNO, try_limit=1 }}\n"
+        ),
+    );
+    let out = python(
+        &inst,
+        r#"
+import smtplib, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)
+s.ehlo('client.example.com')
+s.mail('sender@example.com', ['SIZE=321'])
+for rcpt in ['reject', 'later', 'silent', 'tagged', 'plain']:
+    code, msg = s.rcpt(rcpt + '@mail.example.test')
+    print(rcpt, code, msg.decode())
+code, msg = s.data(b'Subject: policy\r\n\r\nbody\r\n')
+print('data', code, msg.decode())
+s.quit()
+"#,
+        port,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        &lines[..5],
+        &[
+            "reject 554 5.7.9 <reject@mail.example.test>: Recipient address rejected: Policy says no",
+            "later 450 4.7.1 <later@mail.example.test>: Recipient address rejected: Try again later",
+            "silent 250 2.1.5 Ok",
+            "tagged 250 2.1.5 Ok",
+            "plain 250 2.1.5 Ok",
+        ],
+        "{}",
+        inst.maillog()
+    );
+    // A server that hangs up without answering: the request is tried once
+    // more on a new connection (the old one may just have gone stale), then
+    // default_action (DUNNO) stands, with Postfix's warning.
+    assert!(
+        inst.wait_log(
+            "warning: problem talking to server inet:127.0.0.1:",
+            1,
+            5 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    let id = lines[5]
+        .strip_prefix("data 250 2.0.0 Ok: queued as ")
+        .unwrap_or_else(|| panic!("{out}\n{}", inst.maillog()));
+    let text = postcat(&inst, &queue_file(&inst, id));
+    assert!(text.contains("X-Policy: checked by the test\n"), "{text}");
+    // What the server was told.
+    let requests: Vec<std::collections::HashMap<String, String>> = std::fs::read_to_string(&log)
+        .expect("requests")
+        .lines()
+        .map(|l| {
+            l.split('\t')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect();
+    assert_eq!(requests.len(), 6, "{requests:?}");
+    assert_eq!(requests[2]["recipient"], "silent@mail.example.test");
+    assert_eq!(requests[3]["recipient"], "silent@mail.example.test");
+    let first = &requests[0];
+    for (k, v) in [
+        ("request", "smtpd_access_policy"),
+        ("protocol_state", "RCPT"),
+        ("protocol_name", "ESMTP"),
+        ("client_address", "127.0.0.1"),
+        ("helo_name", "client.example.com"),
+        ("sender", "sender@example.com"),
+        ("recipient", "reject@mail.example.test"),
+        ("size", "321"),
+        ("policy_context", "test-context"),
+        ("server_address", "127.0.0.1"),
+    ] {
+        assert_eq!(
+            first.get(k).map(String::as_str),
+            Some(v),
+            "{k} in {first:?}"
+        );
+    }
+    assert!(!first["instance"].is_empty());
+    assert!(
+        requests.iter().all(|r| r["instance"] == first["instance"]),
+        "one transaction, one instance"
+    );
+    assert_eq!(
+        requests[5]["recipient_count"], "2",
+        "two recipients accepted before the last"
+    );
+    assert_eq!(requests[5]["queue_id"], id);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn postgrey_greylists_through_check_policy_service() {
+    let postgrey = Path::new("/usr/sbin/postgrey");
+    if !postgrey.is_file() || !kit::is_root() || !has_python() {
+        eprintln!("skipped: postgrey, root or python3 missing");
+        return;
+    }
+    let policy_port = kit::free_port();
+    let dir = std::env::temp_dir().join(format!("mailsuite-test-postgrey-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "").expect("whitelist");
+    let _server = kit::Proc(
+        Command::new(postgrey)
+            .arg(format!("--inet=127.0.0.1:{policy_port}"))
+            .arg(format!("--dbdir={}", dir.display()))
+            .args([
+                "--delay=2",
+                "--user=root",
+                "--group=root",
+                "--auto-whitelist-clients=0",
+            ])
+            .arg(format!("--whitelist-clients={}", empty.display()))
+            .arg(format!("--whitelist-recipients={}", empty.display()))
+            .arg(format!("--pidfile={}", dir.join("pid").display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("postgrey"),
+    );
+    assert!(wait_until(20 * SECOND, || std::net::TcpStream::connect((
+        "127.0.0.1",
+        policy_port
+    ))
+    .is_ok()));
+    let (inst, port) = start(
+        "smtpd-postgrey",
+        &format!(
+            "local_recipient_maps =\n\
+             smtpd_recipient_restrictions = reject_unauth_destination, check_policy_service inet:127.0.0.1:{policy_port}\n"
+        ),
+    );
+    let attempt = r#"
+import smtplib, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)
+s.ehlo('client.example.com')
+s.mail('sender@example.com')
+code, msg = s.rcpt('grey@mail.example.test')
+print(code, msg.decode())
+if code == 250:
+    code, msg = s.data(b'Subject: greylisted\r\n\r\nbody\r\n')
+    print(code, msg.decode())
+s.quit()
+"#;
+    let first = python(&inst, attempt, port);
+    assert!(
+        first.starts_with("450 4.")
+            && first.contains("<grey@mail.example.test>: Recipient address rejected: Greylisted"),
+        "{first}\n{}",
+        inst.maillog()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let second = python(&inst, attempt, port);
+    let mut lines = second.lines();
+    assert_eq!(
+        lines.next(),
+        Some("250 2.1.5 Ok"),
+        "{second}\n{}",
+        inst.maillog()
+    );
+    let id = lines
+        .next()
+        .and_then(|l| l.strip_prefix("250 2.0.0 Ok: queued as "))
+        .unwrap_or_else(|| panic!("{second}"));
+    let text = postcat(&inst, &queue_file(&inst, id));
+    assert!(text.contains("X-Greylist: delayed "), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

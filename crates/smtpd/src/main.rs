@@ -72,6 +72,12 @@
 //!   default_rbl_reply, or the template rbl_reply_maps gives for the zone,
 //!   with $rbl_code, $rbl_class, $rbl_what, $rbl_domain, $rbl_reason (the
 //!   TXT record), $client… values filtered by smtpd_expansion_filter.
+//!   check_policy_service (`inet:host:port`, `unix:path`, or `{ service,
+//!   timeout=…, default_action=…, policy_context=…, … }`) speaks Postfix's
+//!   policy delegation protocol to postgrey, policyd-spf and the like,
+//!   keeping the connection for the next request (policy_service.rs);
+//!   its answer is an access action. PREPEND (from a policy service or an
+//!   access table) adds its header to the message.
 //!   Replies and log lines are Postfix's.
 //!
 //!   Sender ownership (with smtpd_sasl_auth_enable = yes):
@@ -141,7 +147,11 @@
 //!   notify_classes, error_notice_recipient, double_bounce_sender,
 //!   mail_name, smtpd_history_flush_threshold, rbl_reply_maps,
 //!   default_rbl_reply, maps_rbl_reject_code, smtpd_expansion_filter,
-//!   dns_resolver_address.
+//!   dns_resolver_address, smtpd_policy_service_timeout,
+//!   smtpd_policy_service_max_idle, smtpd_policy_service_max_ttl,
+//!   smtpd_policy_service_request_limit, smtpd_policy_service_try_limit,
+//!   smtpd_policy_service_retry_delay, smtpd_policy_service_default_action,
+//!   smtpd_policy_service_policy_context.
 //!
 //! FILES
 //!   $queue_directory/private/cleanup, the cleanup service.
@@ -151,6 +161,7 @@ mod cleanup;
 mod conn;
 mod dns;
 mod dnsxl;
+mod policy_service;
 mod restrictions;
 mod service;
 mod session;

@@ -21,6 +21,7 @@
 
 use crate::dns::Lookup;
 use crate::dnsxl::{self, Entry, ExpansionFilter, Subject};
+use crate::policy_service::{self, PolicyService};
 use maps::domains::Classes;
 use maps::hosts::HostList;
 use maps::{access, MapError, MapList};
@@ -96,6 +97,8 @@ pub enum Restriction {
         entry: Entry,
         permit: bool,
     },
+    /// `check_policy_service`.
+    PolicyService(Box<PolicyService>),
     /// A name from `smtpd_restriction_classes`.
     Class(String, Vec<Restriction>),
     /// Not known here: answered 451 4.3.5 with a warning, as Postfix does.
@@ -114,6 +117,7 @@ impl std::fmt::Debug for Restriction {
                 write!(f, "DnsList({subject:?}, {}, permit={permit})", entry.zone)
             }
             Restriction::Class(n, _) => write!(f, "Class({n})"),
+            Restriction::PolicyService(s) => write!(f, "{s:?}"),
             Restriction::Unknown(n) => write!(f, "Unknown({n})"),
             _ => f.write_str(self.name()),
         }
@@ -148,6 +152,7 @@ impl Restriction {
             Restriction::RejectUnauthSenderLogin => "reject_unauthenticated_sender_login_mismatch",
             Restriction::Check(..) => "check_access",
             Restriction::DnsList { .. } => "dns_list",
+            Restriction::PolicyService(_) => "check_policy_service",
             Restriction::Class(..) => "class",
             Restriction::Unknown(_) => "unknown",
         }
@@ -210,6 +215,27 @@ fn parse_items(
             "permit_rhswl_client" => Some((Subject::ClientName, true)),
             _ => None,
         };
+        if lower == "check_policy_service" {
+            let defaults = policy_service::Settings::from_config(config);
+            let queue_dir = std::path::PathBuf::from(config.str(&p::QUEUE_DIRECTORY));
+            match it
+                .next()
+                .map(|a| PolicyService::parse(a, &defaults, &queue_dir))
+            {
+                Some(Ok(svc)) => out.push(Restriction::PolicyService(Box::new(svc))),
+                Some(Err(e)) => {
+                    warnings.push(format!("restriction {item}: {e}"));
+                    out.push(Restriction::Unknown(item.clone()));
+                }
+                None => {
+                    warnings.push(format!(
+                        "restriction {item} requires a policy service argument"
+                    ));
+                    out.push(Restriction::Unknown(item.clone()));
+                }
+            }
+            continue;
+        }
         if let Some((subject, permit)) = list {
             match it.next().map(|a| (a, Entry::parse(a))) {
                 Some((_, Some(entry))) => out.push(Restriction::DnsList {
@@ -531,6 +557,29 @@ pub struct Request {
     pub sasl_username: Option<String>,
     /// The client sent commands ahead of time without PIPELINING.
     pub illegal_pipelining: bool,
+    /// What policy services are told besides: see [`PolicyFacts`].
+    pub facts: PolicyFacts,
+}
+
+/// The rest of what a policy service is told (SMTPD_POLICY_README).
+#[derive(Debug, Clone, Default)]
+pub struct PolicyFacts {
+    /// `SMTP` or `ESMTP`.
+    pub protocol: &'static str,
+    /// The SMTP command being checked (`RCPT`, `DATA`, …).
+    pub state: &'static str,
+    pub queue_id: Option<String>,
+    pub recipient_count: usize,
+    /// MAIL FROM's SIZE=.
+    pub size: Option<u64>,
+    /// The same for every request about one transaction.
+    pub instance: String,
+    pub sasl_method: Option<String>,
+    pub reverse_client_name: Option<String>,
+    pub server: Option<(IpAddr, u16)>,
+    pub client_port: Option<u16>,
+    /// TLS protocol, cipher and key bits.
+    pub encryption: Option<(String, String, String)>,
 }
 
 impl Request {
@@ -641,6 +690,8 @@ struct Eval<'a> {
     defer_if_permit: Option<Reply>,
     /// Warnings and info lines for the log.
     log: Vec<String>,
+    /// Headers from PREPEND actions.
+    prepend: Vec<String>,
     recursion: usize,
 }
 
@@ -912,6 +963,7 @@ impl Eval<'_> {
                 entry,
                 permit,
             } => self.dns_list(*subject, entry, *permit),
+            Restriction::PolicyService(svc) => self.policy_service(svc),
             Restriction::Class(_, list) => {
                 let stage = self.stage;
                 for r in list {
@@ -932,6 +984,66 @@ impl Eval<'_> {
                 Step::Reject(self.reply(451, "4.3.5", "Server configuration error".into()))
             }
         }
+    }
+
+    /// `check_policy_service`: the request as attributes, the answer as an
+    /// access table's (smtpd_check.c check_policy_service).
+    fn policy_service(&mut self, svc: &PolicyService) -> Step {
+        let req = self.req;
+        let f = &req.facts;
+        let (sender, recipient) = (self.sender_text(), self.recipient_text());
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let (enc_protocol, enc_cipher, enc_bits) = f.encryption.clone().unwrap_or_default();
+        let attrs = [
+            ("request", "smtpd_access_policy".to_string()),
+            ("protocol_state", f.state.to_string()),
+            ("protocol_name", f.protocol.to_string()),
+            ("client_address", req.client_addr_text.clone()),
+            ("client_name", req.client_name.clone()),
+            (
+                "client_port",
+                f.client_port.map(|p| p.to_string()).unwrap_or_default(),
+            ),
+            ("reverse_client_name", opt(&f.reverse_client_name)),
+            (
+                "server_address",
+                f.server.map(|s| s.0.to_string()).unwrap_or_default(),
+            ),
+            (
+                "server_port",
+                f.server.map(|s| s.1.to_string()).unwrap_or_default(),
+            ),
+            ("helo_name", opt(&req.helo)),
+            ("sender", sender.unwrap_or_default()),
+            ("recipient", recipient.unwrap_or_default()),
+            ("recipient_count", f.recipient_count.to_string()),
+            ("queue_id", opt(&f.queue_id)),
+            ("instance", f.instance.clone()),
+            (
+                "size",
+                f.size.map(|s| s.to_string()).unwrap_or_else(|| "0".into()),
+            ),
+            ("etrn_domain", String::new()),
+            ("sasl_method", opt(&f.sasl_method)),
+            ("sasl_username", opt(&req.sasl_username)),
+            ("sasl_sender", String::new()),
+            ("ccert_subject", String::new()),
+            ("ccert_issuer", String::new()),
+            ("ccert_fingerprint", String::new()),
+            ("ccert_pubkey_fingerprint", String::new()),
+            ("encryption_protocol", enc_protocol),
+            ("encryption_cipher", enc_cipher),
+            ("encryption_keysize", enc_bits),
+            ("compatibility_level", "3.6".to_string()),
+            ("mail_version", env!("CARGO_PKG_VERSION").to_string()),
+        ];
+        let (action, warning) = svc.query(&attrs);
+        if let Some(w) = warning {
+            self.log.push(format!("warning: {w}"));
+        }
+        let reply_name = self.reply_name();
+        let class = self.stage.class();
+        self.table_result(&svc.name, &action, &reply_name, class)
     }
 
     /// A DNS list restriction (smtpd_check.c's reject_rbl_addr,
@@ -1388,7 +1500,20 @@ impl Eval<'_> {
                 self.log.push(format!("warn: {text}"));
                 Step::Dunno
             }
-            "HOLD" | "DISCARD" | "FILTER" | "REDIRECT" | "PREPEND" | "DEFER_IF_REJECT" | "BCC" => {
+            "PREPEND" => {
+                let name_ok = text.split_once(':').is_some_and(|(n, _)| {
+                    !n.is_empty() && n.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+                });
+                if name_ok {
+                    self.prepend.push(text.to_string());
+                } else {
+                    self.log.push(format!(
+                        "warning: access table {table}: bad PREPEND header text \"{text}\" -- ignored"
+                    ));
+                }
+                Step::Dunno
+            }
+            "HOLD" | "DISCARD" | "FILTER" | "REDIRECT" | "DEFER_IF_REJECT" | "BCC" => {
                 self.log.push(format!(
                     "warning: access table {table}: action {upper} is not supported yet; ignored"
                 ));
@@ -1478,6 +1603,8 @@ fn lookup_form(m: &addr::Mailbox) -> String {
 pub struct Outcome {
     pub verdict: Verdict,
     pub log: Vec<String>,
+    /// Headers that PREPEND actions add to the message.
+    pub prepend: Vec<String>,
 }
 
 impl Policy {
@@ -1490,6 +1617,7 @@ impl Policy {
             warn_if_reject: false,
             defer_if_permit: None,
             log: Vec::new(),
+            prepend: Vec::new(),
             recursion: 0,
         }
     }
@@ -1526,6 +1654,7 @@ impl Policy {
         Outcome {
             verdict,
             log: e.log,
+            prepend: e.prepend,
         }
     }
 
@@ -1548,6 +1677,7 @@ impl Policy {
                 return Outcome {
                     verdict: Verdict::Reject(r),
                     log: e.log,
+                    prepend: e.prepend,
                 };
             }
         }
@@ -1559,6 +1689,7 @@ impl Policy {
                     return Outcome {
                         verdict: Verdict::Reject(r),
                         log: e.log,
+                        prepend: e.prepend,
                     };
                 }
             }
@@ -1570,6 +1701,7 @@ impl Policy {
         Outcome {
             verdict,
             log: e.log,
+            prepend: e.prepend,
         }
     }
 

@@ -99,6 +99,8 @@ struct Transaction {
     cleanup: Option<CleanupStream>,
     arrival: u64,
     bdat: Option<Bdat>,
+    /// Headers PREPEND actions add, written before the message.
+    prepend: Vec<String>,
 }
 
 /// What to do after a command.
@@ -142,6 +144,9 @@ pub struct Session<'a> {
     local_ip: Option<std::net::IpAddr>,
     local_port: Option<u16>,
     remote_port: Option<u16>,
+    /// PREPEND headers from the connect and HELO checks, for the next
+    /// transaction.
+    early_prepend: Vec<String>,
 }
 
 /// How an AUTH exchange with the client ended on our side.
@@ -251,6 +256,7 @@ impl<'a> Session<'a> {
             local_ip,
             local_port,
             remote_port,
+            early_prepend: Vec::new(),
         }
     }
 
@@ -623,10 +629,14 @@ impl<'a> Session<'a> {
     /// `smtpd_delay_reject = no`: the client restrictions at connect. On a
     /// refusal its reply is sent (and logged) here.
     fn client_permitted(&mut self) -> bool {
+        self.policy_facts("CONNECT");
         let outcome = self.policy.check_early(&self.req, self.dns, Stage::Client);
         self.log_policy_lines(&outcome.log, "CONNECT", None);
         match outcome.verdict {
-            Verdict::Accept => true,
+            Verdict::Accept => {
+                self.early_prepend.extend(outcome.prepend);
+                true
+            }
             Verdict::Reject(reply) => {
                 self.log_reject("reject", "CONNECT", &reply.to_string(), None);
                 self.errors += 1;
@@ -641,6 +651,7 @@ impl<'a> Session<'a> {
         self.tx = None;
         if !self.policy.delay_reject {
             let before = self.req.helo.replace(name.clone());
+            self.policy_facts(if ehlo { "EHLO" } else { "HELO" });
             let outcome = self.policy.check_early(&self.req, self.dns, Stage::Helo);
             let command = if ehlo { "EHLO" } else { "HELO" };
             self.log_policy_lines(&outcome.log, command, None);
@@ -650,6 +661,7 @@ impl<'a> Session<'a> {
                 self.error_reply(&reply);
                 return false;
             }
+            self.early_prepend.extend(outcome.prepend);
         }
         self.req.helo = Some(name);
         self.ehlo = ehlo;
@@ -717,9 +729,11 @@ impl<'a> Session<'a> {
             cleanup: None,
             arrival: now(),
             bdat: None,
+            prepend: std::mem::take(&mut self.early_prepend),
         });
         if !self.policy.delay_reject {
             self.req.sender = Some(sender);
+            self.policy_facts("MAIL");
             let outcome = self.policy.check_early(&self.req, self.dns, Stage::Sender);
             self.log_policy_lines(&outcome.log, "MAIL", None);
             if let Verdict::Reject(reply) = outcome.verdict {
@@ -727,6 +741,9 @@ impl<'a> Session<'a> {
                 self.tx = None;
                 self.error_reply(&reply);
                 return false;
+            }
+            if let Some(tx) = self.tx.as_mut() {
+                tx.prepend.extend(outcome.prepend);
             }
         }
         if !self.s.delay_open && !self.open_cleanup() {
@@ -801,6 +818,7 @@ impl<'a> Session<'a> {
         }
         self.req.sender = Some(tx.mail.sender.clone());
         self.req.recipient = Some(r.rcpt.clone());
+        self.policy_facts("RCPT");
         let outcome = self.policy.check_rcpt(&self.req, self.dns);
         let rcpt_text = r.rcpt.to_string();
         self.log_policy_lines(&outcome.log, "RCPT", Some(&rcpt_text));
@@ -809,6 +827,9 @@ impl<'a> Session<'a> {
             self.log_reject("reject", "RCPT", &reply.to_string(), Some(&rcpt_text));
             self.error_reply(&reply);
             return false;
+        }
+        if let Some(tx) = self.tx.as_mut() {
+            tx.prepend.extend(outcome.prepend);
         }
         if !self.open_cleanup() {
             return false;
@@ -847,6 +868,7 @@ impl<'a> Session<'a> {
         };
         self.req.sender = self.tx.as_ref().map(|t| t.mail.sender.clone());
         self.req.recipient = Some(mbox.clone());
+        self.policy_facts("VRFY");
         let outcome = self.policy.check_rcpt(&self.req, self.dns);
         self.req.recipient = None;
         let shown = mbox.to_string();
@@ -875,11 +897,15 @@ impl<'a> Session<'a> {
             return Err(Reply::no_valid_recipients());
         }
         self.req.sender = Some(tx.mail.sender.clone());
+        self.policy_facts(if command == "DATA" { "DATA" } else { "BDAT" });
         let outcome = self.policy.check_data(&self.req, self.dns);
         self.log_policy_lines(&outcome.log, command, None);
         if let Verdict::Reject(reply) = outcome.verdict {
             self.log_reject("reject", command, &reply.to_string(), None);
             return Err(reply);
+        }
+        if let Some(tx) = self.tx.as_mut() {
+            tx.prepend.extend(outcome.prepend);
         }
         let env = self.envelope();
         let Some(tx) = &mut self.tx else {
@@ -888,12 +914,61 @@ impl<'a> Session<'a> {
         let Some(c) = tx.cleanup.as_mut() else {
             return Err(queue_file_write_error());
         };
-        if let Err(e) = c.envelope(env) {
+        let mut sent = c.envelope(env);
+        for h in &tx.prepend {
+            if sent.is_ok() {
+                sent = c.content(format!("{h}\r\n").as_bytes());
+            }
+        }
+        if let Err(e) = sent {
             maillog::warning!("{}: {e}", c.queue_id);
             tx.cleanup = None;
             return Err(queue_file_write_error());
         }
         Ok(())
+    }
+
+    /// Brings what policy services are told up to date before a check
+    /// made for SMTP command `state`.
+    fn policy_facts(&mut self, state: &'static str) {
+        let tx = self.tx.as_ref();
+        let f = &mut self.req.facts;
+        f.protocol = if self.ehlo { "ESMTP" } else { "SMTP" };
+        f.state = state;
+        f.queue_id = tx
+            .and_then(|t| t.cleanup.as_ref())
+            .map(|c| c.queue_id.clone());
+        f.recipient_count = tx.map_or(0, |t| t.recipients.len());
+        f.size = tx.and_then(|t| t.mail.size);
+        f.instance = match tx {
+            Some(t) => format!(
+                "{:x}.{:x}.{:x}",
+                std::process::id(),
+                t.arrival,
+                self.stats.total[Stats::index("mail")]
+            ),
+            None => String::new(),
+        };
+        f.sasl_method = self.sasl.as_ref().map(|(m, _)| m.clone());
+        f.server = self.local_ip.zip(self.local_port);
+        f.client_port = self.remote_port;
+        // "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
+        f.encryption = self.tls_desc.as_ref().map(|d| {
+            let protocol = d.split(' ').next().unwrap_or("").to_string();
+            let cipher = d
+                .split(" with cipher ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .unwrap_or("")
+                .to_string();
+            let bits = d
+                .rsplit('(')
+                .next()
+                .and_then(|r| r.split('/').next())
+                .unwrap_or("")
+                .to_string();
+            (protocol, cipher, bits)
+        });
     }
 
     fn envelope(&self) -> ic::Envelope {
