@@ -1366,3 +1366,116 @@ s.quit()
     assert!(text.contains("X-Greylist: delayed "), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SMTP smuggling (CVE-2023-51764's pattern): a second message hidden
+/// behind `<LF>.<LF>` inside the first. Returns the replies to everything
+/// after DATA's 354.
+fn smuggle(port: u16) -> Vec<String> {
+    let mut c = Raw::connect(port);
+    assert!(c.ask("EHLO client.example.com").starts_with("250"));
+    assert!(c.ask("MAIL FROM:<a@example.com>").starts_with("250"));
+    assert!(c.ask("RCPT TO:<root@mail.example.test>").starts_with("250"));
+    assert!(c.ask("DATA").starts_with("354"));
+    c.send(
+        b"Subject: first\r\n\r\nhello\n.\nMAIL FROM:<admin@example.com>\r\nRCPT TO:<root@mail.example.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n.\r\n",
+    );
+    let mut replies = Vec::new();
+    loop {
+        let r = c.reply();
+        if r.is_empty() {
+            break;
+        }
+        replies.push(r);
+        if replies
+            .last()
+            .is_some_and(|r| r.starts_with("250 2.0.0 Ok: queued"))
+        {
+            c.send(b"QUIT\r\n");
+        }
+        if replies
+            .last()
+            .is_some_and(|r| r.starts_with("221") || r.starts_with("550"))
+        {
+            break;
+        }
+    }
+    replies
+}
+
+#[test]
+fn smtpd_forbid_bare_newline_stops_smtp_smuggling() {
+    // Postfix < 3.9's default (no): <LF>.<LF> ends the data, and the rest is
+    // taken as a second transaction.
+    let (open, port) = start("smtpd-bare-no", "smtpd_forbid_bare_newline_exclusions =\n");
+    let replies = smuggle(port);
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|r| r.starts_with("250 2.0.0 Ok: queued"))
+            .count(),
+        2,
+        "{replies:?}"
+    );
+    drop(open);
+
+    // normalize: only CRLF.CRLF ends the data; the smuggled commands are
+    // the first message's content.
+    let (inst, port) = start(
+        "smtpd-bare-normalize",
+        "smtpd_forbid_bare_newline = normalize\nsmtpd_forbid_bare_newline_exclusions =\n",
+    );
+    let replies = smuggle(port);
+    let queued: Vec<&String> = replies
+        .iter()
+        .filter(|r| r.starts_with("250 2.0.0 Ok: queued"))
+        .collect();
+    assert_eq!(queued.len(), 1, "{replies:?}");
+    let id = queued[0].trim_start_matches("250 2.0.0 Ok: queued as ");
+    let text = postcat(&inst, &queue_file(&inst, id));
+    assert!(
+        text.contains("hello\n.\nMAIL FROM:<admin@example.com>\n"),
+        "{text}"
+    );
+    assert!(text.contains("Subject: smuggled\n"), "{text}");
+
+    // reject: a bare LF anywhere is refused and the client disconnected.
+    let (inst, port) = start(
+        "smtpd-bare-reject",
+        "smtpd_forbid_bare_newline = reject\nsmtpd_forbid_bare_newline_exclusions =\n",
+    );
+    let replies = smuggle(port);
+    assert_eq!(
+        replies,
+        vec!["550 5.5.2 mail.example.test Error: bare <LF> received".to_string()],
+        "{}",
+        inst.maillog()
+    );
+    let mut c = Raw::connect(port);
+    c.send(b"HELO client.example.com\n");
+    assert_eq!(
+        c.reply(),
+        "550 5.5.2 mail.example.test Error: bare <LF> received"
+    );
+    assert_eq!(c.reply(), "", "disconnected");
+    assert!(inst.wait_log(
+        "disconnect: bare <LF> received from localhost[127.0.0.1] after HELO",
+        1,
+        5 * SECOND
+    ));
+    assert!(incoming(&inst).is_empty(), "{:?}", incoming(&inst));
+
+    // Clients in smtpd_forbid_bare_newline_exclusions keep the old rule.
+    let (_excluded, port) = start(
+        "smtpd-bare-excluded",
+        "smtpd_forbid_bare_newline = reject\n",
+    );
+    let replies = smuggle(port);
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|r| r.starts_with("250 2.0.0 Ok: queued"))
+            .count(),
+        2,
+        "{replies:?}"
+    );
+}

@@ -27,6 +27,10 @@ pub struct DataConfig {
     /// counts a line (Postfix `line_length_limit`, 2048; Postfix splits
     /// such lines rather than refusing the message).
     pub line_limit: usize,
+    /// Only `CRLF.CRLF` ends the content (Postfix's
+    /// `smtpd_forbid_bare_newline = normalize`, against SMTP smuggling): a
+    /// `.` line with a bare LF on either side of it is content, a `.` line.
+    pub strict_end: bool,
 }
 
 impl Default for DataConfig {
@@ -34,6 +38,7 @@ impl Default for DataConfig {
         DataConfig {
             convert_bare_lf: true,
             line_limit: crate::command::DEFAULT_LINE_LIMIT,
+            strict_end: false,
         }
     }
 }
@@ -66,6 +71,8 @@ pub struct DataDecoder {
     line_len: usize,
     size: u64,
     bare_lf: bool,
+    /// The last line ended in a bare LF.
+    prev_bare: bool,
     long_lines: u64,
     max_line: usize,
 }
@@ -84,6 +91,7 @@ impl DataDecoder {
             line_len: 0,
             size: 0,
             bare_lf: false,
+            prev_bare: false,
             long_lines: 0,
             max_line: 0,
         }
@@ -124,6 +132,7 @@ impl DataDecoder {
         if bare {
             self.bare_lf = true;
         }
+        self.prev_bare = bare;
         let eol: &[u8] = if bare && !self.cfg.convert_bare_lf {
             b"\n"
         } else {
@@ -182,6 +191,10 @@ impl DataDecoder {
                     self.st = St::Mid;
                 }
                 (St::Dot, b'\r') => self.st = St::DotCr,
+                (St::Dot, b'\n') if self.cfg.strict_end => {
+                    self.content(out, b".");
+                    self.end_line(out, true);
+                }
                 (St::Dot, b'\n') => {
                     self.bare_lf = true;
                     self.st = St::Done;
@@ -190,6 +203,10 @@ impl DataDecoder {
                     // Dot-stuffed line: drop the dot, handle `b` mid-line.
                     self.st = St::Mid;
                     again = true;
+                }
+                (St::DotCr, b'\n') if self.cfg.strict_end && self.prev_bare => {
+                    self.content(out, b".");
+                    self.end_line(out, false);
                 }
                 (St::DotCr, b'\n') => self.st = St::Done,
                 (St::DotCr, _) => {

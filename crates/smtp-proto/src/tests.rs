@@ -549,6 +549,39 @@ fn data_decoder_cases() {
 }
 
 #[test]
+fn a_strict_end_is_crlf_dot_crlf_only() {
+    // (input, message, done, rest): SMTP smuggling's end markers are
+    // content; only CRLF.CRLF ends the message.
+    type StrictCase = (&'static [u8], &'static [u8], bool, &'static [u8]);
+    let cases: Vec<StrictCase> = vec![
+        (b"a\r\n.\r\n", b"a\r\n", true, b""),
+        (b".\r\n", b"", true, b""),
+        (
+            b"a\n.\nMAIL FROM:<x>\r\n.\r\n",
+            b"a\r\n.\r\nMAIL FROM:<x>\r\n",
+            true,
+            b"",
+        ),
+        (b"a\r\n.\nRCPT\r\n.\r\n", b"a\r\n.\r\nRCPT\r\n", true, b""),
+        (b"a\n.\r\nRCPT\r\n.\r\nX", b"a\r\n.\r\nRCPT\r\n", true, b"X"),
+        (b"a\n..b\r\n.\r\n", b"a\r\n.b\r\n", true, b""),
+    ];
+    let strict = DataConfig {
+        strict_end: true,
+        ..DataConfig::default()
+    };
+    for (input, msg, done, rest) in cases {
+        let (out, d, r, _) = same_for_all_splits(input, |c| run_data_with(strict, c));
+        assert_eq!(
+            (out, d, r),
+            (msg.to_vec(), done, rest.to_vec()),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+#[test]
 fn data_decoder_keeps_bare_lf_when_asked() {
     let mut d = DataDecoder::new(DataConfig {
         convert_bare_lf: false,

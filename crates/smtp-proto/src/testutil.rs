@@ -165,7 +165,12 @@ pub fn run_replies(
 
 /// Decode DATA content; returns (message, done, bytes left after the end).
 pub fn run_data(chunks: &[&[u8]]) -> (Vec<u8>, bool, Vec<u8>, bool) {
-    let mut d = DataDecoder::default();
+    run_data_with(crate::DataConfig::default(), chunks)
+}
+
+/// [`run_data`] with a decoder configuration.
+pub fn run_data_with(cfg: crate::DataConfig, chunks: &[&[u8]]) -> (Vec<u8>, bool, Vec<u8>, bool) {
+    let mut d = DataDecoder::new(cfg);
     let mut out = Vec::new();
     let mut rest = Vec::new();
     for chunk in chunks {

@@ -110,11 +110,17 @@
 //!   auth service, never to the log. Command lines are bounded by
 //!   line_length_limit, messages by message_size_limit, sessions by
 //!   smtpd_timeout and the error limits; nothing from a client is buffered
-//!   without bound.
+//!   without bound. Against SMTP smuggling, smtpd_forbid_bare_newline =
+//!   normalize (or yes) makes CRLF.CRLF the only end of DATA, and reject
+//!   refuses any line ended by a bare LF (smtpd_forbid_bare_newline_reject_code,
+//!   then disconnects), except for smtpd_forbid_bare_newline_exclusions
+//!   ($mynetworks); the default, no, is Postfix 3.7's.
 //!
 //! CONFIGURATION PARAMETERS
 //!   smtpd_banner, myhostname, mail_name, message_size_limit,
 //!   line_length_limit, smtpd_recipient_limit, smtpd_timeout, smtpd_delay_reject,
+//!   smtpd_forbid_bare_newline, smtpd_forbid_bare_newline_exclusions,
+//!   smtpd_forbid_bare_newline_reject_code,
 //!   content_filter (passed on in the queue file: qmgr sends the message to
 //!   that transport first; `-o content_filter=` on a re-injection service),
 //!   smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_error_sleep_time,

@@ -5,7 +5,7 @@
 use crate::cleanup::{CleanupError, CleanupStream};
 use crate::conn::{Conn, ReadError};
 use crate::restrictions::{Policy, Request, Resolver, Stage, Verdict};
-use crate::settings::{Settings, TlsLevel};
+use crate::settings::{BareNewline, Settings, TlsLevel};
 use crate::transcript::{class, Transcript};
 use ipc::cleanup as ic;
 use smtp_proto::{
@@ -147,6 +147,8 @@ pub struct Session<'a> {
     /// PREPEND headers from the connect and HELO checks, for the next
     /// transaction.
     early_prepend: Vec<String>,
+    /// smtpd_forbid_bare_newline for this client (No when excluded).
+    bare_newline: BareNewline,
 }
 
 /// How an AUTH exchange with the client ended on our side.
@@ -225,6 +227,12 @@ impl<'a> Session<'a> {
         if s.notify_mask != 0 {
             conn.transcript = Some(Transcript::new(s.history_limit));
         }
+        let bare_newline =
+            if s.bare_newline != BareNewline::No && s.bare_newline_exclusions.matches(&name, ip) {
+                BareNewline::No
+            } else {
+                s.bare_newline
+            };
         let req = Request {
             client_name: name,
             client_addr: ip,
@@ -257,6 +265,7 @@ impl<'a> Session<'a> {
             local_port,
             remote_port,
             early_prepend: Vec::new(),
+            bare_newline,
         }
     }
 
@@ -315,6 +324,10 @@ impl<'a> Session<'a> {
             };
             if !matches!(result, Err(CommandError::NeedsMoreData)) {
                 self.conn.record_input(consumed);
+                if self.bare_newline == BareNewline::Reject && self.parser.bare_lf() {
+                    self.bare_lf_refused(name);
+                    break;
+                }
             }
             self.conn.consume(consumed);
             match result {
@@ -928,6 +941,20 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// smtpd_forbid_bare_newline = reject: the reply, and the session ends.
+    fn bare_lf_refused(&mut self, after: &str) {
+        maillog::info!(
+            "disconnect: bare <LF> received from {} after {}",
+            self.namaddr,
+            after.to_ascii_uppercase()
+        );
+        self.stats.count(after, false);
+        self.conn.reply(&Reply::bare_lf_received(
+            self.s.bare_newline_code,
+            &self.s.myhostname,
+        ));
+    }
+
     /// Brings what policy services are told up to date before a check
     /// made for SMTP command `state`.
     fn policy_facts(&mut self, state: &'static str) {
@@ -1073,6 +1100,7 @@ impl<'a> Session<'a> {
         let mut decoder = DataDecoder::new(DataConfig {
             convert_bare_lf: true,
             line_limit: self.s.line_length_limit,
+            strict_end: self.bare_newline != BareNewline::No,
         });
         let limit = self.s.message_size_limit;
         let mut out = Vec::with_capacity(crate::cleanup::CHUNK);
@@ -1110,6 +1138,11 @@ impl<'a> Session<'a> {
             }
         }
         self.last = "END-OF-MESSAGE".into();
+        if self.bare_newline == BareNewline::Reject && decoder.bare_lf_seen() {
+            self.tx = None;
+            self.bare_lf_refused("DATA");
+            return (false, Flow::Close);
+        }
         if too_big {
             self.tx = None;
             self.error_reply(&Reply::message_too_big());

@@ -65,6 +65,33 @@ pub struct Settings {
     /// `smtpd_history_flush_threshold`: the transcript's most lines.
     pub history_limit: usize,
     pub sasl: Option<SaslSettings>,
+    /// `smtpd_forbid_bare_newline`, `_exclusions`, `_reject_code`.
+    pub bare_newline: BareNewline,
+    pub bare_newline_exclusions: std::sync::Arc<maps::hosts::HostList>,
+    pub bare_newline_code: u16,
+}
+
+/// `smtpd_forbid_bare_newline`: what a line ended by LF alone may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BareNewline {
+    /// Taken as CRLF everywhere, also in the end-of-data marker (Postfix <
+    /// 3.9's default; open to SMTP smuggling).
+    No,
+    /// Taken as CRLF in lines, but only CRLF.CRLF ends the data (`normalize`, `yes`).
+    Normalize,
+    /// Refused with smtpd_forbid_bare_newline_reject_code, and the client
+    /// disconnected; only CRLF.CRLF ends the data (`reject`).
+    Reject,
+}
+
+impl BareNewline {
+    pub fn parse(s: &str) -> BareNewline {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "normalize" | "yes" => BareNewline::Normalize,
+            "reject" => BareNewline::Reject,
+            _ => BareNewline::No,
+        }
+    }
 }
 
 /// SMTP AUTH, when `smtpd_sasl_auth_enable = yes`.
@@ -180,6 +207,18 @@ impl Settings {
             mail_name: c.str(&p::MAIL_NAME).trim().to_string(),
             history_limit: usize::try_from(c.int(&p::SMTPD_HISTORY_FLUSH_THRESHOLD)).unwrap_or(100),
             forbid_unauth_pipelining: c.bool(&p::SMTPD_FORBID_UNAUTH_PIPELINING),
+            bare_newline: BareNewline::parse(c.str(&p::SMTPD_FORBID_BARE_NEWLINE)),
+            bare_newline_exclusions: std::sync::Arc::new(
+                maps::hosts::HostList::parse(
+                    &c.list(&p::SMTPD_FORBID_BARE_NEWLINE_EXCLUSIONS),
+                    p::SMTPD_FORBID_BARE_NEWLINE_EXCLUSIONS.name,
+                )
+                .0,
+            ),
+            bare_newline_code: u16::try_from(c.int(&p::SMTPD_FORBID_BARE_NEWLINE_REJECT_CODE))
+                .ok()
+                .filter(|c| (400..600).contains(c))
+                .unwrap_or(550),
             sasl: Self::sasl(c),
         }
     }
