@@ -862,7 +862,7 @@ fn smtp_auth_after_starttls() {
         return;
     };
     inst.main_cf(&format!(
-        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_auth_only = yes\n",
+        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_auth_only = yes\nsmtpd_tls_received_header = yes\nsmtpd_sasl_authenticated_header = yes\n",
         cert.display(),
         key.display()
     ));
@@ -907,6 +907,20 @@ s.quit()
     let cat = postcat_incoming(&inst);
     assert!(cat.contains("ESMTPSA"), "{cat}");
     assert!(cat.contains("sasl_username=alice"), "{cat}");
+    // smtpd_tls_received_header and smtpd_sasl_authenticated_header, in
+    // Postfix's order.
+    let received = cat
+        .split("Received: from client.example (")
+        .nth(1)
+        .and_then(|r| r.split("\tby mail.example.test").next())
+        .unwrap_or_else(|| panic!("{cat}"));
+    let tls = received
+        .find("\n\t(using TLSv1.")
+        .unwrap_or_else(|| panic!("{received}"));
+    let auth = received
+        .find("\n\t(Authenticated sender: alice)\n")
+        .unwrap_or_else(|| panic!("{received}"));
+    assert!(tls < auth, "{received}");
     inst.stop();
 }
 
@@ -1070,5 +1084,11 @@ fn submission_587_and_smtps_465_with_swaks() {
     );
     let cat = postcat_incoming(&inst);
     assert_eq!(cat.matches("protocol_name=ESMTPSA").count(), 2, "{cat}");
+    // By default (as Postfix) the Received: header names neither the TLS
+    // cipher nor the login.
+    assert!(
+        !cat.contains("(using ") && !cat.contains("(Authenticated sender"),
+        "{cat}"
+    );
     inst.stop();
 }

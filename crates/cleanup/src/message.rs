@@ -793,16 +793,29 @@ impl<'a> Message<'a> {
             let name = a.client_name.clone().unwrap_or_else(|| "unknown".into());
             let helo = a.helo_name.clone().unwrap_or_else(|| name.clone());
             let proto = a.protocol_name.clone().unwrap_or_else(|| "SMTP".into());
-            let tls = a
-                .other
-                .iter()
-                .find(|(n, _)| n == "tls")
-                .map(|(_, v)| format!("\n\t(using {v})"))
+            let other = |name: &str| a.other.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+            // (the TLS and login lines between "from" and "by")
+            let mut notes = other(ipc::cleanup::RECEIVED_TLS)
+                .map(|v| format!("\n\t(using {v})"))
                 .unwrap_or_default();
+            if let Some(user) = other(ipc::cleanup::RECEIVED_SASL) {
+                // As Postfix: only printable characters of the login.
+                let shown: String = user
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_graphic() || c == ' ' {
+                            c
+                        } else {
+                            '?'
+                        }
+                    })
+                    .collect();
+                notes.push_str(&format!("\n\t(Authenticated sender: {shown})"));
+            }
             Header::new(
                 "Received",
                 &format!(
-                    "from {helo} ({name} [{shown_addr}]){tls}\n\tby {} ({}) with {proto} id {}{tail}",
+                    "from {helo} ({name} [{shown_addr}]){notes}\n\tby {} ({}) with {proto} id {}{tail}",
                     self.s.myhostname, self.s.mail_name, self.id
                 ),
             )

@@ -39,6 +39,16 @@ pub const MAX_RECIPIENTS: usize = 1_000_000;
 /// manager sends every recipient to first, as Postfix's FILTER record.
 pub const CONTENT_FILTER: &str = "content_filter";
 
+/// The envelope attribute with the TLS description cleanup puts in the
+/// Received: header (`(using TLSv1.3 with cipher …)`); smtpd sends it with
+/// `smtpd_tls_received_header = yes`.
+pub const RECEIVED_TLS: &str = "tls";
+
+/// The envelope attribute with the login cleanup puts in the Received:
+/// header (`(Authenticated sender: user)`); smtpd sends it with
+/// `smtpd_sasl_authenticated_header = yes`.
+pub const RECEIVED_SASL: &str = "received_sasl_username";
+
 /// Who submits the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {

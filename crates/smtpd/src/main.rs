@@ -119,6 +119,8 @@
 //! CONFIGURATION PARAMETERS
 //!   smtpd_banner, myhostname, mail_name, message_size_limit,
 //!   line_length_limit, smtpd_recipient_limit, smtpd_timeout, smtpd_delay_reject,
+//!   smtpd_tls_received_header, smtpd_sasl_authenticated_header (what
+//!   cleanup's Received: header says of TLS and of the login),
 //!   smtpd_forbid_bare_newline, smtpd_forbid_bare_newline_exclusions,
 //!   smtpd_forbid_bare_newline_reject_code,
 //!   content_filter (passed on in the queue file: qmgr sends the message to

@@ -1017,12 +1017,19 @@ impl<'a> Session<'a> {
         if !self.s.content_filter.is_empty() {
             attributes.push((ic::CONTENT_FILTER.into(), self.s.content_filter.clone()));
         }
-        if let Some(t) = &self.tls_desc {
-            attributes.push(("tls".into(), t.clone()));
+        if let Some(t) = self
+            .tls_desc
+            .as_ref()
+            .filter(|_| self.s.tls_received_header)
+        {
+            attributes.push((ic::RECEIVED_TLS.into(), t.clone()));
         }
         if let Some((method, user)) = &self.sasl {
             attributes.push(("sasl_method".into(), method.clone()));
             attributes.push(("sasl_username".into(), user.clone()));
+            if self.s.sasl_authenticated_header {
+                attributes.push((ic::RECEIVED_SASL.into(), user.clone()));
+            }
         }
         ic::Envelope {
             sender: tx

@@ -65,6 +65,10 @@ pub struct Settings {
     /// `smtpd_history_flush_threshold`: the transcript's most lines.
     pub history_limit: usize,
     pub sasl: Option<SaslSettings>,
+    /// `smtpd_tls_received_header`, `smtpd_sasl_authenticated_header`:
+    /// what the Received: header says of TLS and of the SASL login.
+    pub tls_received_header: bool,
+    pub sasl_authenticated_header: bool,
     /// `smtpd_forbid_bare_newline`, `_exclusions`, `_reject_code`.
     pub bare_newline: BareNewline,
     pub bare_newline_exclusions: std::sync::Arc<maps::hosts::HostList>,
@@ -207,6 +211,8 @@ impl Settings {
             mail_name: c.str(&p::MAIL_NAME).trim().to_string(),
             history_limit: usize::try_from(c.int(&p::SMTPD_HISTORY_FLUSH_THRESHOLD)).unwrap_or(100),
             forbid_unauth_pipelining: c.bool(&p::SMTPD_FORBID_UNAUTH_PIPELINING),
+            tls_received_header: c.bool(&p::SMTPD_TLS_RECEIVED_HEADER),
+            sasl_authenticated_header: c.bool(&p::SMTPD_SASL_AUTHENTICATED_HEADER),
             bare_newline: BareNewline::parse(c.str(&p::SMTPD_FORBID_BARE_NEWLINE)),
             bare_newline_exclusions: std::sync::Arc::new(
                 maps::hosts::HostList::parse(
