@@ -112,6 +112,13 @@ impl Raw {
     }
 
     fn connect_from(source: Option<&str>, port: u16) -> Raw {
+        let (raw, greeting) = Raw::open_from(source, port);
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        raw
+    }
+
+    /// A connection and the server's first reply (a greeting or a refusal).
+    fn open_from(source: Option<&str>, port: u16) -> (Raw, String) {
         let s = match source {
             None => TcpStream::connect(("127.0.0.1", port)).expect("connect"),
             Some(src) => {
@@ -149,8 +156,7 @@ impl Raw {
             r: BufReader::new(s),
         };
         let greeting = raw.reply();
-        assert!(greeting.starts_with("220 "), "{greeting}");
-        raw
+        (raw, greeting)
     }
 
     /// One whole reply, lines joined with '\n'; "" on EOF.
@@ -1478,4 +1484,109 @@ fn smtpd_forbid_bare_newline_stops_smtp_smuggling() {
         2,
         "{replies:?}"
     );
+}
+
+#[test]
+fn anvil_limits_connections_mail_and_recipients_per_client() {
+    let inst = Instance::new("smtpd-anvil");
+    inst.main_cf(
+        "alias_maps =\nlocal_recipient_maps =\nsmtpd_error_sleep_time = 0\nmynetworks = 127.0.0.1/32\n\
+         smtpd_client_connection_count_limit = 2\nsmtpd_client_message_rate_limit = 3\n\
+         smtpd_client_recipient_rate_limit = 5\n",
+    );
+    inst.master_cf(&format!("{MASTER_CF}anvil unix - - n - 1 anvil\n"));
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let outside = || Raw::connect_from(Some("127.0.0.2"), port);
+    let too_many = "421 4.7.0 mail.example.test Error: too many connections from 127.0.0.2";
+
+    // Two connections from 127.0.0.2; the third is refused.
+    let first = outside();
+    let mut second = outside();
+    assert_eq!(Raw::open_from(Some("127.0.0.2"), port).1, too_many);
+    assert!(
+        inst.wait_log(
+            "warning: Connection concurrency limit exceeded: 3 from ",
+            1,
+            5 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    let line = &inst.log_lines("Connection concurrency limit exceeded")[0];
+    assert!(
+        line.contains("[127.0.0.2] for service 127.0.0.1:"),
+        "{line}"
+    );
+    // $mynetworks (smtpd_client_event_limit_exceptions) is not counted.
+    let _local = (Raw::connect(port), Raw::connect(port), Raw::connect(port));
+
+    // Recipient and message rates, per anvil_rate_time_unit, across sessions.
+    assert!(second.ask("MAIL FROM:<a@example.com>").starts_with("250"));
+    for i in 0..5 {
+        let r = second.ask(&format!("RCPT TO:<r{i}@mail.example.test>"));
+        assert!(r.starts_with("250"), "{r}");
+    }
+    assert_eq!(
+        second.ask("RCPT TO:<r5@mail.example.test>"),
+        "450 4.7.1 Error: too many recipients from 127.0.0.2"
+    );
+    for _ in 0..2 {
+        assert!(second.ask("RSET").starts_with("250"));
+        assert!(second.ask("MAIL FROM:<a@example.com>").starts_with("250"));
+    }
+    assert!(second.ask("RSET").starts_with("250"));
+    // What anvil counts for 127.0.0.2 (its lookup request).
+    let anvil_count = || {
+        let mut s = std::os::unix::net::UnixStream::connect(inst.dir.join("queue/private/anvil"))
+            .expect("anvil socket");
+        s.write_all(b"lookup 127.0.0.1:0:127.0.0.2\n")
+            .expect("lookup");
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).expect("answer");
+        line.split(' ')
+            .find_map(|w| w.trim().strip_prefix("count="))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{line}"))
+    };
+    assert!(wait_until(5 * SECOND, || anvil_count() == 2));
+    drop(first);
+    assert!(wait_until(5 * SECOND, || anvil_count() == 1));
+    let mut fresh = Raw::connect_from(Some("127.0.0.2"), port);
+    assert_eq!(
+        fresh.ask("MAIL FROM:<a@example.com>"),
+        "450 4.7.1 Error: too much mail from 127.0.0.2"
+    );
+    assert!(inst.wait_log(
+        "warning: Message delivery request rate limit exceeded: 4 from ",
+        1,
+        5 * SECOND
+    ));
+    assert!(inst.wait_log(
+        "warning: Recipient address rate limit exceeded: 6 from ",
+        1,
+        5 * SECOND
+    ));
+
+    // A killed smtpd leaves no count behind: anvil forgets what a process
+    // reported when its connection to anvil closes.
+    // (the smtpd of `second`: the second "connect from" 127.0.0.2 logged)
+    let connects = inst.log_lines("]: connect from unknown[127.0.0.2]");
+    let pid: i32 = connects[1]
+        .split("smtpd[")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{connects:?}"));
+    drop(fresh);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    drop(second);
+    assert!(wait_until(5 * SECOND, || anvil_count() == 0));
+    let _a = outside();
+    let _b = outside();
+    assert_eq!(Raw::open_from(Some("127.0.0.2"), port).1, too_many);
 }

@@ -2,6 +2,7 @@
 //! is validated on receipt: no program trusts another's bytes (STYLE 5).
 //! Bump [`VERSION`] on every change to any message layout.
 //!
+//! * [`anvil`]: the connection and rate counts smtpd keeps in anvil.
 //! * [`cleanup`]: how a message is handed to cleanup.
 //! * [`delivery`]: how qmgr hands recipients to a delivery agent.
 //! * [`flow`]: the flow tokens qmgr hands out and cleanup takes (`in_flow_delay`).
@@ -10,6 +11,7 @@
 //! * [`status`]: the master ↔ worker contract — which descriptors a worker
 //!   inherits, and the fixed-size status messages it sends on one of them.
 
+pub mod anvil;
 pub mod cleanup;
 pub mod delivery;
 pub mod flow;

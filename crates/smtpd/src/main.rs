@@ -116,11 +116,26 @@
 //!   then disconnects), except for smtpd_forbid_bare_newline_exclusions
 //!   ($mynetworks); the default, no, is Postfix 3.7's.
 //!
+//!   Per-client limits are counted in anvil (limits.rs): at most
+//!   smtpd_client_connection_count_limit simultaneous connections (421
+//!   4.7.0 … too many connections), and per anvil_rate_time_unit at most
+//!   smtpd_client_connection_rate_limit connections,
+//!   smtpd_client_message_rate_limit MAIL commands (450 4.7.1 … too much
+//!   mail), smtpd_client_recipient_rate_limit recipients,
+//!   smtpd_client_new_tls_session_rate_limit STARTTLS and
+//!   smtpd_client_auth_rate_limit AUTH commands, each logged as Postfix
+//!   does; clients in smtpd_client_event_limit_exceptions ($mynetworks) are
+//!   not counted. Without an anvil service nothing is limited (one warning).
+//!
 //! CONFIGURATION PARAMETERS
 //!   smtpd_banner, myhostname, mail_name, message_size_limit,
 //!   line_length_limit, smtpd_recipient_limit, smtpd_timeout, smtpd_delay_reject,
 //!   smtpd_tls_received_header, smtpd_sasl_authenticated_header (what
 //!   cleanup's Received: header says of TLS and of the login),
+//!   smtpd_client_connection_count_limit, smtpd_client_connection_rate_limit,
+//!   smtpd_client_message_rate_limit, smtpd_client_recipient_rate_limit,
+//!   smtpd_client_new_tls_session_rate_limit, smtpd_client_auth_rate_limit,
+//!   smtpd_client_event_limit_exceptions,
 //!   smtpd_forbid_bare_newline, smtpd_forbid_bare_newline_exclusions,
 //!   smtpd_forbid_bare_newline_reject_code,
 //!   content_filter (passed on in the queue file: qmgr sends the message to
@@ -162,13 +177,15 @@
 //!   smtpd_policy_service_policy_context.
 //!
 //! FILES
-//!   $queue_directory/private/cleanup, the cleanup service.
+//!   $queue_directory/private/cleanup, the cleanup service;
+//!   $queue_directory/private/anvil, the connection and rate counter.
 //!   $queue_directory/private/auth (smtpd_sasl_path), the auth service.
 
 mod cleanup;
 mod conn;
 mod dns;
 mod dnsxl;
+mod limits;
 mod policy_service;
 mod restrictions;
 mod service;

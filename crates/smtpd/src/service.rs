@@ -2,6 +2,7 @@
 //! TLS keys are read once before the privilege drop; each client then gets
 //! a [`Session`].
 
+use crate::limits::Limits;
 use crate::restrictions::{Policy, SystemResolver};
 use crate::session::Session;
 use crate::settings::{Settings, TlsLevel};
@@ -13,6 +14,7 @@ struct Ready {
     policy: Policy,
     tls: Option<tls::ServerTls>,
     resolver: SystemResolver,
+    limits: Limits,
 }
 
 #[derive(Default)]
@@ -66,11 +68,17 @@ impl Service for Smtpd {
         if policy.uses_dns_lists() {
             resolver.prepare();
         }
+        let (limits, bad) =
+            Limits::from_config(&ctx.config, &ctx.options.service, &ctx.queue_dir());
+        for w in bad {
+            maillog::warning!("{w}");
+        }
         self.ready = Some(Ready {
             settings,
             policy,
             tls,
             resolver,
+            limits,
         });
         Ok(())
     }
@@ -86,6 +94,7 @@ impl SingleService for Smtpd {
             &r.policy,
             r.tls.as_ref(),
             &r.resolver,
+            &r.limits,
             ctx.queue_dir(),
             client,
         )

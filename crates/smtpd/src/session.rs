@@ -4,6 +4,7 @@
 
 use crate::cleanup::{CleanupError, CleanupStream};
 use crate::conn::{Conn, ReadError};
+use crate::limits::{Check, Limits};
 use crate::restrictions::{Policy, Request, Resolver, Stage, Verdict};
 use crate::settings::{BareNewline, Settings, TlsLevel};
 use crate::transcript::{class, Transcript};
@@ -149,6 +150,9 @@ pub struct Session<'a> {
     early_prepend: Vec<String>,
     /// smtpd_forbid_bare_newline for this client (No when excluded).
     bare_newline: BareNewline,
+    limits: &'a Limits,
+    /// This client's anvil identifier, when it is counted.
+    anvil_ident: Option<String>,
 }
 
 /// How an AUTH exchange with the client ended on our side.
@@ -185,6 +189,7 @@ impl<'a> Session<'a> {
         policy: &'a Policy,
         tls: Option<&'a tls::ServerTls>,
         dns: &'a dyn Resolver,
+        limits: &'a Limits,
         queue_dir: PathBuf,
         client: server::Client,
     ) -> Session<'a> {
@@ -266,6 +271,8 @@ impl<'a> Session<'a> {
             remote_port,
             early_prepend: Vec::new(),
             bare_newline,
+            limits,
+            anvil_ident: None,
         }
     }
 
@@ -295,7 +302,27 @@ impl<'a> Session<'a> {
     /// Runs the session to its end.
     pub fn run(mut self) {
         maillog::info!("connect from {}", self.namaddr);
+        self.anvil_ident = self.limits.ident(
+            &self.req.client_name,
+            self.req.client_addr,
+            &self.req.client_addr_text,
+        );
+        if let Some(ident) = self.anvil_ident.clone() {
+            let check = self.limits.connect(
+                &ident,
+                &self.namaddr,
+                &self.req.client_addr_text,
+                &self.s.myhostname,
+            );
+            if let Check::Over(warning, reply) = check {
+                maillog::warning!("{warning}");
+                self.conn.reply(&reply);
+                self.end();
+                return;
+            }
+        }
         if self.s.wrappermode && !self.wrap_tls() {
+            self.end();
             return;
         }
         if !self.policy.delay_reject && !self.client_permitted() {
@@ -353,8 +380,16 @@ impl<'a> Session<'a> {
                 }
             }
         }
+        self.end();
+    }
+
+    /// The session's end: the connection closed, anvil told, the log line.
+    fn end(&mut self) {
         self.tx = None;
         self.conn.close();
+        if let Some(ident) = self.anvil_ident.take() {
+            self.limits.disconnect(&ident);
+        }
         maillog::info!("disconnect from {}{}", self.namaddr, self.stats.text());
         self.notify_postmaster();
     }
@@ -735,6 +770,12 @@ impl<'a> Session<'a> {
             self.error_reply(&Reply::insufficient_storage());
             return false;
         }
+        if let Some(reply) =
+            self.over_limit(|l, ident, namaddr, addr| l.message(ident, namaddr, addr))
+        {
+            self.error_reply(&reply);
+            return false;
+        }
         let sender = m.sender.clone();
         self.tx = Some(Transaction {
             mail: m,
@@ -829,7 +870,14 @@ impl<'a> Session<'a> {
             self.error_reply(&Reply::must_declare_smtputf8());
             return false;
         }
-        self.req.sender = Some(tx.mail.sender.clone());
+        let sender = tx.mail.sender.clone();
+        if let Some(reply) =
+            self.over_limit(|l, ident, namaddr, addr| l.recipient(ident, namaddr, addr))
+        {
+            self.error_reply(&reply);
+            return false;
+        }
+        self.req.sender = Some(sender);
         self.req.recipient = Some(r.rcpt.clone());
         self.policy_facts("RCPT");
         let outcome = self.policy.check_rcpt(&self.req, self.dns);
@@ -939,6 +987,24 @@ impl<'a> Session<'a> {
             return Err(queue_file_write_error());
         }
         Ok(())
+    }
+
+    /// A rate limit (anvil) for this client: over it, the warning is logged
+    /// and the reply returned.
+    fn over_limit(&self, check: impl FnOnce(&Limits, &str, &str, &str) -> Check) -> Option<Reply> {
+        let ident = self.anvil_ident.as_deref()?;
+        match check(
+            self.limits,
+            ident,
+            &self.namaddr,
+            &self.req.client_addr_text,
+        ) {
+            Check::Ok => None,
+            Check::Over(warning, reply) => {
+                maillog::warning!("{warning}");
+                Some(reply)
+            }
+        }
     }
 
     /// smtpd_forbid_bare_newline = reject: the reply, and the session ends.
@@ -1437,6 +1503,11 @@ impl<'a> Session<'a> {
             self.error_reply(&Reply::already_authenticated());
             return (false, Flow::Go);
         }
+        if let Some(reply) = self.over_limit(|l, ident, namaddr, addr| l.auth(ident, namaddr, addr))
+        {
+            self.error_reply(&reply);
+            return (false, Flow::Go);
+        }
         if !self.sasl_connect() {
             self.error_reply(&Reply::new(
                 454,
@@ -1592,6 +1663,13 @@ impl<'a> Session<'a> {
             self.error_reply(&Reply::not_implemented());
             return (false, Flow::Go);
         };
+        let myhostname = self.s.myhostname.clone();
+        if let Some(reply) =
+            self.over_limit(|l, ident, namaddr, addr| l.new_tls(ident, namaddr, addr, &myhostname))
+        {
+            self.conn.reply(&reply);
+            return (false, Flow::Close);
+        }
         self.conn.reply(&Reply::ready_to_start_tls());
         if let Err(e) = self.conn.flush() {
             maillog::info!("lost connection after STARTTLS from {}: {e}", self.namaddr);
