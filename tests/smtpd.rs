@@ -1590,3 +1590,148 @@ fn anvil_limits_connections_mail_and_recipients_per_client() {
     let _b = outside();
     assert_eq!(Raw::open_from(Some("127.0.0.2"), port).1, too_many);
 }
+
+/// System Python (for dkimpy, Debian's python3-dkim).
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+#[test]
+fn opendkim_signs_through_smtpd_milters() {
+    let have = |p: &str| Path::new(p).is_file();
+    let dkimpy = have(SYSTEM_PYTHON)
+        && Command::new(SYSTEM_PYTHON)
+            .args(["-c", "import dkim"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !have("/usr/sbin/opendkim") || !have("/usr/sbin/opendkim-genkey") || !dkimpy || !has_python()
+    {
+        eprintln!("skipped: opendkim, opendkim-tools or python3-dkim missing");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("mailsuite-test-opendkim-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let genkey = Command::new("/usr/sbin/opendkim-genkey")
+        .args([
+            "-D",
+            &dir.display().to_string(),
+            "-d",
+            "example.test",
+            "-s",
+            "sel",
+        ])
+        .output()
+        .expect("opendkim-genkey");
+    assert!(
+        genkey.status.success(),
+        "{}",
+        String::from_utf8_lossy(&genkey.stderr)
+    );
+    let milter_port = kit::free_port();
+    let conf = dir.join("opendkim.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Syslog no\nMode sv\nDomain example.test\nSelector sel\nKeyFile {0}/sel.private\n\
+             Socket inet:{milter_port}@127.0.0.1\nPidFile {0}/pid\nBackground no\n\
+             InternalHosts 127.0.0.1\nCanonicalization relaxed/simple\nRequireSafeKeys false\nUserID {1}\n",
+            dir.display(),
+            if kit::is_root() { "root" } else { "" }
+        )
+        .replace("UserID \n", ""),
+    )
+    .expect("conf");
+    let _opendkim = kit::Proc(
+        Command::new("/usr/sbin/opendkim")
+            .args(["-f", "-x"])
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("opendkim"),
+    );
+    assert!(wait_until(10 * SECOND, || TcpStream::connect((
+        "127.0.0.1",
+        milter_port
+    ))
+    .is_ok()));
+    let (inst, port) = start(
+        "smtpd-opendkim",
+        &format!("smtpd_milters = inet:127.0.0.1:{milter_port}\nlocal_recipient_maps =\n"),
+    );
+    let send = |inst: &Instance, port: u16| {
+        python(
+            inst,
+            r#"
+import smtplib, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30)
+s.ehlo('client.example.com')
+s.mail('alice@example.test')
+s.rcpt('bob@mail.example.test')
+code, msg = s.data(b'From: Alice <alice@example.test>\r\nTo: bob@mail.example.test\r\nSubject: signed\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\nMessage-ID: <m1@example.test>\r\n\r\nHello, signed world.\r\n')
+print(code, msg.decode())
+s.quit()
+"#,
+            port,
+        )
+    };
+    let out = send(&inst, port);
+    let id = out
+        .trim()
+        .strip_prefix("250 2.0.0 Ok: queued as ")
+        .unwrap_or_else(|| panic!("{out}\n{}", inst.maillog()));
+    let text = postcat(&inst, &queue_file(&inst, id));
+    assert!(
+        text.contains("DKIM-Signature: v=1; a=rsa-sha256;"),
+        "{text}"
+    );
+    assert!(text.contains("d=example.test; s=sel;"), "{text}");
+    // The signature verifies over the message as queued (dkimpy, with the
+    // public key from opendkim-genkey's record instead of DNS).
+    let message: String = text
+        .split("*** MESSAGE CONTENTS")
+        .nth(1)
+        .and_then(|r| r.split_once('\n'))
+        .map(|(_, m)| m)
+        .and_then(|m| m.split("*** HEADER EXTRACTED").next())
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string();
+    std::fs::write(dir.join("message"), message.replace('\n', "\r\n")).expect("message");
+    let verify = Command::new(SYSTEM_PYTHON)
+        .arg("-c")
+        .arg(
+            "import dkim, re, sys\n\
+             txt = ''.join(re.findall(r'\"([^\"]*)\"', open(sys.argv[1]).read()))\n\
+             msg = open(sys.argv[2], 'rb').read()\n\
+             print(dkim.verify(msg, dnsfunc=lambda name, timeout=5: txt.encode()))\n",
+        )
+        .arg(dir.join("sel.txt"))
+        .arg(dir.join("message"))
+        .output()
+        .expect("dkimpy");
+    assert_eq!(
+        String::from_utf8_lossy(&verify.stdout).trim(),
+        "True",
+        "{}\n{}",
+        String::from_utf8_lossy(&verify.stderr),
+        text
+    );
+    drop(inst);
+
+    // A milter that cannot be reached: milter_default_action (tempfail by
+    // default; accept lets the mail through unsigned).
+    let dead = kit::free_port();
+    let (inst, port) = start(
+        "smtpd-milter-down",
+        &format!("smtpd_milters = inet:127.0.0.1:{dead}\nlocal_recipient_maps =\n"),
+    );
+    assert_eq!(
+        send(&inst, port).trim(),
+        "451 4.7.1 Service unavailable - try again later"
+    );
+    let (inst, port) = start(
+        "smtpd-milter-accept",
+        &format!("smtpd_milters = {{ inet:127.0.0.1:{dead}, default_action=accept }}\nlocal_recipient_maps =\n"),
+    );
+    assert!(send(&inst, port).starts_with("250 2.0.0 Ok: queued as "));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -3,5 +3,6 @@
 pub mod clients;
 pub mod headers;
 pub mod message;
+pub mod milters;
 pub mod mime;
 pub mod rewrite;

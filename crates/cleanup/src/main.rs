@@ -50,6 +50,20 @@
 //!     `hopcount_limit` (554 5.4.0), `line_length_limit` (longer lines are
 //!     stored in pieces and rebuilt on delivery).
 //!
+//!   Milters: mail from smtpd meets `smtpd_milters`, mail from pickup
+//!   `non_smtpd_milters` (`inet:host:port`, `unix:path`, or `{ …,
+//!   connect_timeout=…, command_timeout=…, content_timeout=…,
+//!   default_action=… }`), each in turn at the end of the message, over the
+//!   Sendmail milter protocol 6 (the `milter` crate): the session is
+//!   replayed (connect, HELO, MAIL, RCPT, headers, body), then the
+//!   milter's edits are applied (headers added, changed, inserted, deleted;
+//!   the body replaced; recipients added and deleted; the sender changed)
+//!   and its verdict taken: reject or tempfail (the milter's reply, or
+//!   Postfix's), discard, or hold (quarantine). With milters the content is
+//!   held in memory until they have seen it, then written. A milter that
+//!   cannot be reached gets `milter_default_action` (tempfail: 451 4.7.1).
+//!   Logs `milter-reject:`, `milter-discard:`, `milter-hold:` as Postfix.
+//!
 //!   Before it takes a new message, cleanup takes a flow token from the
 //!   queue manager (`public/flow`), waiting at most `in_flow_delay` when
 //!   mail comes in faster than the queue manager takes it in.
@@ -74,7 +88,9 @@
 //!   always_bcc, sender_bcc_maps, recipient_bcc_maps,
 //!   header_checks, mime_header_checks, nested_header_checks, body_checks,
 //!   body_checks_size_limit, disable_mime_input_processing, mime_nesting_limit,
-//!   mime_boundary_length_limit, message_size_limit, header_size_limit,
+//!   mime_boundary_length_limit, smtpd_milters, non_smtpd_milters,
+//!   milter_default_action, milter_connect_timeout, milter_command_timeout,
+//!   milter_content_timeout, message_size_limit, header_size_limit,
 //!   hopcount_limit, line_length_limit, hash_queue_names, hash_queue_depth,
 //!   queue_service_name, in_flow_delay, recipient_delimiter,
 //!   propagate_unmatched_extensions, mydestination, inet_interfaces,

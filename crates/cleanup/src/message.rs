@@ -42,6 +42,9 @@ pub struct Settings {
     pub body_checks: MapList,
     /// disable_mime_input_processing.
     pub disable_mime: bool,
+    /// smtpd_milters (mail from smtpd), non_smtpd_milters (from pickup).
+    pub smtpd_milters: Vec<milter::Spec>,
+    pub non_smtpd_milters: Vec<milter::Spec>,
     pub mime_nesting_limit: usize,
     pub mime_boundary_length_limit: usize,
     /// body_checks_size_limit: how much of the body body_checks read.
@@ -89,6 +92,33 @@ impl Settings {
     }
 }
 
+/// A milter list parameter; a bad entry is logged and left out.
+fn milter_list(
+    cfg: &Config,
+    param: &params::Param,
+    queue_dir: &std::path::Path,
+) -> Vec<milter::Spec> {
+    let defaults = milter::Defaults {
+        connect_timeout: cfg.time(&p::MILTER_CONNECT_TIMEOUT),
+        command_timeout: cfg.time(&p::MILTER_COMMAND_TIMEOUT),
+        content_timeout: cfg.time(&p::MILTER_CONTENT_TIMEOUT),
+        default_action: milter::DefaultAction::parse(cfg.str(&p::MILTER_DEFAULT_ACTION))
+            .unwrap_or(milter::DefaultAction::TempFail),
+    };
+    params::value::split_list(cfg.str(param))
+        .iter()
+        .filter_map(
+            |entry| match milter::Spec::parse(entry, &defaults, queue_dir) {
+                Ok(spec) => Some(spec),
+                Err(e) => {
+                    maillog::warning!("{}: {e}", param.name);
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
 impl Settings {
     pub fn from_config(cfg: &Config, queue_dir: PathBuf) -> Settings {
         let ctx = maps::Ctx::new();
@@ -120,6 +150,8 @@ impl Settings {
             nested_header_checks: list(&p::NESTED_HEADER_CHECKS),
             body_checks: list(&p::BODY_CHECKS),
             disable_mime: cfg.bool(&p::DISABLE_MIME_INPUT_PROCESSING),
+            smtpd_milters: milter_list(cfg, &p::SMTPD_MILTERS, &queue_dir),
+            non_smtpd_milters: milter_list(cfg, &p::NON_SMTPD_MILTERS, &queue_dir),
             mime_nesting_limit: cfg.int(&p::MIME_NESTING_LIMIT).max(1) as usize,
             mime_boundary_length_limit: cfg.int(&p::MIME_BOUNDARY_LENGTH_LIMIT).max(1) as usize,
             body_checks_size_limit: cfg.int(&p::BODY_CHECKS_SIZE_LIMIT).max(0) as u64,
@@ -309,6 +341,10 @@ struct Message<'a> {
     body_checked: u64,
     /// Where the body is in its MIME structure.
     mime: Mime,
+    /// The milters this message meets (smtpd_milters or non_smtpd_milters);
+    /// with any, the content is spooled here until they have seen it.
+    milters: &'a [milter::Spec],
+    spool: Option<Vec<u8>>,
     decision: Option<Outcome>,
     extracted: Extracted,
     message_id: Option<String>,
@@ -506,17 +542,42 @@ impl<'a> Message<'a> {
                 s.mime_nesting_limit,
                 s.mime_boundary_length_limit,
             ),
+            milters: match source {
+                Source::Smtpd => &s.smtpd_milters,
+                Source::Pickup => &s.non_smtpd_milters,
+                // Notices the mail system makes (internal_mail_filter_classes
+                // is empty by default).
+                Source::Internal => &[],
+            },
+            spool: None,
             decision,
             extracted: Extracted::default(),
             message_id: None,
         }
     }
 
+    /// Writes content bytes, or spools them for the milters.
+    fn emit(&mut self, writer: &mut Writer, bytes: &[u8]) -> Result<(), queue::QueueError> {
+        match &mut self.spool {
+            Some(spool) => {
+                spool.extend_from_slice(bytes);
+                Ok(())
+            }
+            None => writer.write_content(bytes),
+        }
+    }
+
     /// Reads content until End. Err(None): the client went away.
     fn run(&mut self, conn: &mut impl Read, writer: &mut Writer) -> Result<(), Option<Outcome>> {
-        if let Err(e) = writer.envelope(&self.qenv) {
-            maillog::warning!("{}: write envelope: {e}", self.id);
-            self.decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
+        // With milters the envelope and content are written after them (they
+        // may change both).
+        if self.milters.is_empty() {
+            if let Err(e) = writer.envelope(&self.qenv) {
+                maillog::warning!("{}: write envelope: {e}", self.id);
+                self.decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
+            }
+        } else {
+            self.spool = Some(Vec::new());
         }
         loop {
             match next(conn) {
@@ -557,6 +618,12 @@ impl<'a> Message<'a> {
         }
         if self.decision.is_none() {
             if let Err(e) = self.end_of_content(writer) {
+                maillog::warning!("{}: {e}", self.id);
+                self.decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
+            }
+        }
+        if self.decision.is_none() && self.spool.is_some() {
+            if let Err(e) = self.run_milters(writer) {
                 maillog::warning!("{}: {e}", self.id);
                 self.decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
             }
@@ -611,7 +678,7 @@ impl<'a> Message<'a> {
                 self.write_headers(writer)?;
                 self.in_body = true;
                 self.mime.start_body();
-                writer.write_content(b"\n")?;
+                self.emit(writer, b"\n")?;
                 match first_body {
                     Some(line) => self.body_piece(&line, true, writer),
                     None => Ok(()),
@@ -890,7 +957,8 @@ impl<'a> Message<'a> {
         }
         for h in &out {
             for line in &h.lines {
-                writer.line(line)?;
+                self.emit(writer, line)?;
+                self.emit(writer, b"\n")?;
             }
         }
         self.headers = out;
@@ -922,21 +990,23 @@ impl<'a> Message<'a> {
     /// an attached message's).
     fn part_header(&mut self, h: PartHeader, writer: &mut Writer) -> Result<(), queue::QueueError> {
         let (list, table) = self.header_table(h.class);
-        let line = |writer: &mut Writer, text: &[u8]| {
-            writer.write_content(text)?;
-            writer.write_content(b"\n")
-        };
         match self.check(list, table, "header", &h.text()) {
             Some(Action::Ignore) => return Ok(()),
-            Some(Action::Replace(t)) => return line(writer, t.as_bytes()),
-            Some(Action::Prepend(t)) => line(writer, t.as_bytes())?,
+            Some(Action::Replace(t)) => {
+                self.emit(writer, t.as_bytes())?;
+                return self.emit(writer, b"\n");
+            }
+            Some(Action::Prepend(t)) => {
+                self.emit(writer, t.as_bytes())?;
+                self.emit(writer, b"\n")?;
+            }
             _ => {}
         }
         let last = h.lines.len().saturating_sub(1);
         for (i, l) in h.lines.iter().enumerate() {
-            writer.write_content(l)?;
+            self.emit(writer, l)?;
             if i < last || h.complete {
-                writer.write_content(b"\n")?;
+                self.emit(writer, b"\n")?;
             }
         }
         Ok(())
@@ -960,19 +1030,19 @@ impl<'a> Message<'a> {
             match self.check(&self.s.body_checks, "body", "body", &text) {
                 Some(Action::Ignore) => return Ok(()),
                 Some(Action::Replace(t)) => {
-                    writer.write_content(t.as_bytes())?;
-                    return writer.write_content(b"\n");
+                    self.emit(writer, t.as_bytes())?;
+                    return self.emit(writer, b"\n");
                 }
                 Some(Action::Prepend(t)) => {
-                    writer.write_content(t.as_bytes())?;
-                    writer.write_content(b"\n")?;
+                    self.emit(writer, t.as_bytes())?;
+                    self.emit(writer, b"\n")?;
                 }
                 _ => {}
             }
         }
-        writer.write_content(bytes)?;
+        self.emit(writer, bytes)?;
         if complete {
-            writer.write_content(b"\n")?;
+            self.emit(writer, b"\n")?;
         }
         Ok(())
     }
@@ -991,6 +1061,126 @@ impl<'a> Message<'a> {
             }
         }
         self.mime_nesting_error();
+        // (with milters, after them)
+        if self.held && self.spool.is_none() {
+            writer.retarget("hold")?;
+        }
+        Ok(())
+    }
+
+    /// Shows the spooled message to each milter in turn (each sees the
+    /// previous one's edits), acts on their verdicts, and writes the
+    /// envelope and content as they leave them.
+    fn run_milters(&mut self, writer: &mut Writer) -> Result<(), queue::QueueError> {
+        let spool = self.spool.take().unwrap_or_default();
+        let (headers, body) = crate::milters::split(&spool);
+        let a = &self.qenv.attrs;
+        let client = a
+            .client_address
+            .as_deref()
+            .and_then(|x| x.parse().ok())
+            .map(|ip| {
+                let port = a
+                    .other
+                    .iter()
+                    .find(|(n, _)| n == "client_port")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                (
+                    a.client_name.clone().unwrap_or_else(|| "unknown".into()),
+                    ip,
+                    port,
+                )
+            });
+        let other = |name: &str| {
+            a.other
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let mut msg = milter::Message {
+            myhostname: self.s.myhostname.clone(),
+            daemon_name: other("daemon_name").unwrap_or_default(),
+            queue_id: self.id.to_string(),
+            client,
+            helo: a.helo_name.clone(),
+            auth: other("sasl_method").zip(other("sasl_username")),
+            sender: self.qenv.sender.clone(),
+            recipients: self
+                .qenv
+                .recipients
+                .iter()
+                .map(|r| r.address.clone())
+                .collect(),
+            headers: headers
+                .iter()
+                .map(|h| (h.name.clone(), h.value.clone()))
+                .collect(),
+            body: body.to_vec(),
+        };
+        let before = msg.recipients.clone();
+        for spec in self.milters {
+            let verdict = match milter::inspect(spec, &mut msg) {
+                Ok(v) => v,
+                Err(e) => {
+                    maillog::warning!("{}: milter {}: {e}", self.id, spec.name);
+                    match spec.default_action {
+                        milter::DefaultAction::Accept => milter::Verdict::Continue,
+                        milter::DefaultAction::TempFail => {
+                            milter::Verdict::TempFail(milter::TEMPFAIL_REPLY.into())
+                        }
+                        milter::DefaultAction::Reject => {
+                            milter::Verdict::Reject(milter::REJECT_REPLY.into())
+                        }
+                        milter::DefaultAction::Quarantine => {
+                            milter::Verdict::Hold("milter default action".into())
+                        }
+                    }
+                }
+            };
+            let end = |what: &str, text: &str| {
+                maillog::info!(
+                    "{}: {what}: END-OF-MESSAGE {}: {text}",
+                    self.id,
+                    self.log_from
+                );
+            };
+            match verdict {
+                milter::Verdict::Continue => {}
+                milter::Verdict::Reject(t) => {
+                    end("milter-reject", &t);
+                    self.decision = Some(Outcome::Reject(t));
+                    return Ok(());
+                }
+                milter::Verdict::TempFail(t) => {
+                    end("milter-reject", &t);
+                    self.decision = Some(Outcome::TryAgain(t));
+                    return Ok(());
+                }
+                milter::Verdict::Discard => {
+                    end("milter-discard", "milter triggers DISCARD action");
+                    self.decision = Some(Outcome::Discard);
+                    return Ok(());
+                }
+                milter::Verdict::Hold(why) => {
+                    end(
+                        "milter-hold",
+                        &format!("milter triggers HOLD action: {why}"),
+                    );
+                    self.held = true;
+                }
+            }
+        }
+        // The envelope as the milters leave it.
+        self.qenv.sender = msg.sender.clone();
+        self.qenv
+            .recipients
+            .retain(|r| msg.recipients.contains(&r.address));
+        for r in msg.recipients.iter().filter(|r| !before.contains(r)) {
+            self.qenv.recipients.push(Recipient::new(r.clone()));
+        }
+        writer.envelope(&self.qenv)?;
+        writer.write_content(&crate::milters::join(&headers, &msg.headers, &msg.body))?;
         if self.held {
             writer.retarget("hold")?;
         }

@@ -135,6 +135,7 @@ fn master_cf_parses_with_the_expected_services() {
         ("trace", ServiceType::Unix, "bounce"),
         ("showq", ServiceType::Unix, "showq"),
         ("proxymap", ServiceType::Unix, "proxymap"),
+        ("anvil", ServiceType::Unix, "anvil"),
         ("smtp", ServiceType::Unix, "smtp"),
         ("relay", ServiceType::Unix, "smtp"),
         ("lmtp", ServiceType::Unix, "lmtp"),

@@ -1,0 +1,720 @@
+//! The Sendmail milter protocol (version 6), MTA side: one finished message
+//! shown to a milter application (OpenDKIM, rspamd, spamass-milter…) and
+//! its answer and edits taken back, as Postfix's milter8 does.
+//!
+//! [`Spec::parse`] reads a `smtpd_milters` / `non_smtpd_milters` entry:
+//! `inet:host:port`, `unix:/path`, or `{ inet:host:port, connect_timeout=10s,
+//! command_timeout=…, content_timeout=…, default_action=accept }`.
+//! [`inspect`] then replays the session to the milter — option negotiation,
+//! connect, HELO, MAIL, each RCPT, DATA, the headers, end of headers, the
+//! body (CRLF line ends, 64 KiB chunks) and end of message — honouring the
+//! steps the milter asks to skip, and applies what it answers to the
+//! [`Message`]: added, changed, inserted and deleted headers, a replaced
+//! body, added and deleted recipients, a changed sender. The result is a
+//! [`Verdict`]: go on, reject (with the milter's reply or Postfix's), try
+//! later, discard, or hold (quarantine).
+//!
+//! Every packet from the milter is length-checked (at most
+//! [`MAX_PACKET`]); one that breaks the protocol is an error, and the caller
+//! applies `milter_default_action`.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The largest packet taken from a milter.
+pub const MAX_PACKET: usize = 1 << 20;
+/// Body chunk size (SMFIC_BODY).
+const CHUNK: usize = 65535;
+
+// Protocol flags (SMFIP_*): steps the milter may skip or not answer.
+const P_NOCONNECT: u32 = 0x1;
+const P_NOHELO: u32 = 0x2;
+const P_NOMAIL: u32 = 0x4;
+const P_NORCPT: u32 = 0x8;
+const P_NOBODY: u32 = 0x10;
+const P_NOHDRS: u32 = 0x20;
+const P_NOEOH: u32 = 0x40;
+const P_NR_HDR: u32 = 0x80;
+const P_NOUNKNOWN: u32 = 0x100;
+const P_NODATA: u32 = 0x200;
+const P_SKIP: u32 = 0x400;
+const P_NR_CONN: u32 = 0x1000;
+const P_NR_HELO: u32 = 0x2000;
+const P_NR_MAIL: u32 = 0x4000;
+const P_NR_RCPT: u32 = 0x8000;
+const P_NR_DATA: u32 = 0x10000;
+const P_NR_EOH: u32 = 0x40000;
+const P_NR_BODY: u32 = 0x80000;
+const P_HDR_LEADSPC: u32 = 0x100000;
+/// What this side can do without.
+const OFFERED: u32 = P_NOCONNECT
+    | P_NOHELO
+    | P_NOMAIL
+    | P_NORCPT
+    | P_NOBODY
+    | P_NOHDRS
+    | P_NOEOH
+    | P_NR_HDR
+    | P_NOUNKNOWN
+    | P_NODATA
+    | P_SKIP
+    | P_NR_CONN
+    | P_NR_HELO
+    | P_NR_MAIL
+    | P_NR_RCPT
+    | P_NR_DATA
+    | P_NR_EOH
+    | P_NR_BODY
+    | P_HDR_LEADSPC;
+/// Actions (SMFIF_*) allowed: headers, body, recipients, quarantine, sender.
+const ACTIONS: u32 = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80;
+
+/// What to do when a milter cannot be asked (`milter_default_action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultAction {
+    Accept,
+    Reject,
+    TempFail,
+    Quarantine,
+}
+
+impl DefaultAction {
+    pub fn parse(s: &str) -> Option<DefaultAction> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "accept" => DefaultAction::Accept,
+            "reject" => DefaultAction::Reject,
+            "tempfail" => DefaultAction::TempFail,
+            "quarantine" => DefaultAction::Quarantine,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Endpoint {
+    Inet(String),
+    Unix(PathBuf),
+}
+
+/// One milter application and its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// As written, for the log.
+    pub name: String,
+    endpoint: Endpoint,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub content_timeout: Duration,
+    pub default_action: DefaultAction,
+}
+
+/// The main.cf defaults of [`Spec`].
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults {
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub content_timeout: Duration,
+    pub default_action: DefaultAction,
+}
+
+impl Spec {
+    /// One list entry; `queue_dir` anchors relative unix paths.
+    pub fn parse(entry: &str, d: &Defaults, queue_dir: &std::path::Path) -> Result<Spec, String> {
+        let entry = entry.trim();
+        let (target, options) = match entry.strip_prefix('{').and_then(|e| e.strip_suffix('}')) {
+            Some(inner) => {
+                let mut words = inner
+                    .split([',', ' ', '\t', '\n'])
+                    .filter(|w| !w.is_empty());
+                let first = words.next().ok_or("empty milter entry")?;
+                (
+                    first.to_string(),
+                    words.map(str::to_string).collect::<Vec<_>>(),
+                )
+            }
+            None => (entry.to_string(), Vec::new()),
+        };
+        let mut spec = Spec {
+            name: target.clone(),
+            endpoint: if let Some(hp) = target.strip_prefix("inet:") {
+                if !hp.contains(':') {
+                    return Err(format!("milter {target}: need inet:host:port"));
+                }
+                Endpoint::Inet(hp.to_string())
+            } else if let Some(p) = target
+                .strip_prefix("unix:")
+                .or_else(|| target.strip_prefix("local:"))
+            {
+                let p = PathBuf::from(p);
+                Endpoint::Unix(if p.is_absolute() {
+                    p
+                } else {
+                    queue_dir.join(p)
+                })
+            } else {
+                return Err(format!("milter {target}: need inet:host:port or unix:path"));
+            },
+            connect_timeout: d.connect_timeout,
+            command_timeout: d.command_timeout,
+            content_timeout: d.content_timeout,
+            default_action: d.default_action,
+        };
+        for opt in options {
+            let (name, value) = opt
+                .split_once('=')
+                .ok_or_else(|| format!("milter option \"{opt}\" is not name=value"))?;
+            let time =
+                || parse_seconds(value).ok_or_else(|| format!("milter option \"{opt}\": bad time"));
+            match name {
+                "connect_timeout" => spec.connect_timeout = time()?,
+                "command_timeout" => spec.command_timeout = time()?,
+                "content_timeout" => spec.content_timeout = time()?,
+                "default_action" => {
+                    spec.default_action = DefaultAction::parse(value)
+                        .ok_or_else(|| format!("milter option \"{opt}\": unknown action"))?
+                }
+                "protocol" => {}
+                _ => return Err(format!("unknown milter option \"{name}\"")),
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// `10s`, `2m`, `1h`, or plain seconds.
+fn parse_seconds(v: &str) -> Option<Duration> {
+    let (num, unit) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&v[..i], &v[i..]),
+        None => (v, "s"),
+    };
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return None,
+    };
+    (n > 0).then(|| Duration::from_secs(n * mult))
+}
+
+/// The message as the milter sees it, and as it leaves the milter.
+#[derive(Debug, Clone, Default)]
+pub struct Message {
+    pub myhostname: String,
+    /// The master.cf service name (`{daemon_name}`).
+    pub daemon_name: String,
+    pub queue_id: String,
+    /// The client's name, address and port; None for local submissions.
+    pub client: Option<(String, IpAddr, u16)>,
+    pub helo: Option<String>,
+    /// SASL method and login.
+    pub auth: Option<(String, String)>,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    /// Name and value (without the colon; folded lines joined by `\n`).
+    pub headers: Vec<(String, String)>,
+    /// The body, LF line ends.
+    pub body: Vec<u8>,
+}
+
+/// A milter's last word on the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Continue,
+    /// Refused: the SMTP reply.
+    Reject(String),
+    /// Refused for now: the SMTP reply.
+    TempFail(String),
+    Discard,
+    /// Quarantine: held, with the milter's reason.
+    Hold(String),
+}
+
+/// Postfix's replies for the plain reject and tempfail answers.
+pub const REJECT_REPLY: &str = "550 5.7.1 Command rejected";
+pub const TEMPFAIL_REPLY: &str = "451 4.7.1 Service unavailable - try again later";
+
+#[derive(Debug)]
+pub enum MilterError {
+    Io(String),
+    Protocol(String),
+}
+
+impl std::fmt::Display for MilterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MilterError::Io(e) => write!(f, "{e}"),
+            MilterError::Protocol(e) => write!(f, "protocol error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MilterError {}
+
+fn io_err(what: &str) -> impl Fn(io::Error) -> MilterError + '_ {
+    move |e| MilterError::Io(format!("{what}: {e}"))
+}
+
+trait Stream: Read + Write {
+    fn set_timeout(&self, t: Duration) -> io::Result<()>;
+}
+
+impl Stream for TcpStream {
+    fn set_timeout(&self, t: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(t))?;
+        self.set_write_timeout(Some(t))
+    }
+}
+
+impl Stream for UnixStream {
+    fn set_timeout(&self, t: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(t))?;
+        self.set_write_timeout(Some(t))
+    }
+}
+
+fn connect(spec: &Spec) -> Result<Box<dyn Stream>, MilterError> {
+    match &spec.endpoint {
+        Endpoint::Inet(hp) => {
+            let addrs = hp
+                .to_socket_addrs()
+                .map_err(io_err("resolve"))?
+                .collect::<Vec<_>>();
+            let mut last = MilterError::Io("no address".into());
+            for a in addrs {
+                match TcpStream::connect_timeout(&a, spec.connect_timeout) {
+                    Ok(s) => return Ok(Box::new(s)),
+                    Err(e) => last = MilterError::Io(format!("connect to {a}: {e}")),
+                }
+            }
+            Err(last)
+        }
+        Endpoint::Unix(p) => {
+            Ok(Box::new(UnixStream::connect(p).map_err(|e| {
+                MilterError::Io(format!("connect to {}: {e}", p.display()))
+            })?))
+        }
+    }
+}
+
+/// One conversation.
+struct Conn {
+    s: Box<dyn Stream>,
+    /// The protocol flags the milter chose.
+    proto: u32,
+    /// A replacement body being received (CRLF line ends).
+    new_body: Option<Vec<u8>>,
+    /// A quarantine request's reason.
+    quarantine: Option<String>,
+}
+
+fn cstr(out: &mut Vec<u8>, s: &str) {
+    out.extend(s.bytes().filter(|&b| b != 0));
+    out.push(0);
+}
+
+impl Conn {
+    fn send(&mut self, cmd: u8, data: &[u8]) -> Result<(), MilterError> {
+        let mut p = Vec::with_capacity(5 + data.len());
+        p.extend_from_slice(&((data.len() + 1) as u32).to_be_bytes());
+        p.push(cmd);
+        p.extend_from_slice(data);
+        self.s.write_all(&p).map_err(io_err("write"))
+    }
+
+    fn read(&mut self) -> Result<(u8, Vec<u8>), MilterError> {
+        let mut len = [0u8; 4];
+        self.s.read_exact(&mut len).map_err(io_err("read"))?;
+        let len = u32::from_be_bytes(len) as usize;
+        if len == 0 || len > MAX_PACKET {
+            return Err(MilterError::Protocol(format!("packet length {len}")));
+        }
+        let mut p = vec![0u8; len];
+        self.s.read_exact(&mut p).map_err(io_err("read"))?;
+        let cmd = p[0];
+        p.remove(0);
+        Ok((cmd, p))
+    }
+
+    fn macros(&mut self, stage: u8, pairs: &[(&str, String)]) -> Result<(), MilterError> {
+        let mut d = vec![stage];
+        for (n, v) in pairs {
+            cstr(&mut d, n);
+            cstr(&mut d, v);
+        }
+        self.send(b'D', &d)
+    }
+}
+
+/// What one step's answer means for the rest.
+enum Step {
+    /// Go on with the next step.
+    Next,
+    /// The milter is done with this message (accept): no more steps.
+    Done,
+    /// The final word.
+    End(Verdict),
+}
+
+fn nul_fields(data: &[u8]) -> Vec<String> {
+    data.split(|&b| b == 0)
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect()
+}
+
+/// Applies one modification to the message (a body replacement is
+/// gathered in `new_body`).
+fn apply(
+    cmd: u8,
+    data: &[u8],
+    msg: &mut Message,
+    new_body: &mut Option<Vec<u8>>,
+) -> Result<(), MilterError> {
+    let bad = |what: &str| MilterError::Protocol(format!("malformed {what}"));
+    let index = |d: &[u8]| -> Result<(usize, Vec<String>), MilterError> {
+        if d.len() < 4 {
+            return Err(bad("header index"));
+        }
+        Ok((
+            u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as usize,
+            nul_fields(&d[4..]),
+        ))
+    };
+    let value = |v: &str| v.replace("\r\n", "\n");
+    match cmd {
+        b'h' => {
+            let f = nul_fields(data);
+            let (Some(name), Some(v)) = (f.first(), f.get(1)) else {
+                return Err(bad("add header"));
+            };
+            msg.headers.push((name.clone(), value(v)));
+        }
+        b'i' => {
+            let (at, f) = index(data)?;
+            let (Some(name), Some(v)) = (f.first(), f.get(1)) else {
+                return Err(bad("insert header"));
+            };
+            let at = at.min(msg.headers.len());
+            msg.headers.insert(at, (name.clone(), value(v)));
+        }
+        b'm' => {
+            let (nth, f) = index(data)?;
+            let (Some(name), Some(v)) = (f.first(), f.get(1)) else {
+                return Err(bad("change header"));
+            };
+            // The nth (from 1) header of that name; an empty value deletes it.
+            let pos = msg
+                .headers
+                .iter()
+                .enumerate()
+                .filter(|(_, (n, _))| n.eq_ignore_ascii_case(name))
+                .nth(nth.max(1) - 1)
+                .map(|(i, _)| i);
+            match (pos, v.is_empty()) {
+                (Some(i), true) => {
+                    msg.headers.remove(i);
+                }
+                (Some(i), false) => msg.headers[i].1 = value(v),
+                (None, false) => msg.headers.push((name.clone(), value(v))),
+                (None, true) => {}
+            }
+        }
+        b'b' => new_body
+            .get_or_insert_with(Vec::new)
+            .extend_from_slice(data),
+        b'+' | b'2' => {
+            let f = nul_fields(data);
+            let rcpt = f.first().ok_or_else(|| bad("add recipient"))?;
+            let r = rcpt
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string();
+            if !r.is_empty() && !msg.recipients.contains(&r) {
+                msg.recipients.push(r);
+            }
+        }
+        b'-' => {
+            let f = nul_fields(data);
+            let rcpt = f.first().ok_or_else(|| bad("delete recipient"))?;
+            let r = rcpt.trim().trim_start_matches('<').trim_end_matches('>');
+            msg.recipients.retain(|x| !x.eq_ignore_ascii_case(r));
+        }
+        b'e' => {
+            let f = nul_fields(data);
+            let from = f.first().ok_or_else(|| bad("change sender"))?;
+            msg.sender = from
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string();
+        }
+        _ => {
+            return Err(MilterError::Protocol(format!(
+                "unexpected answer '{}'",
+                cmd as char
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// Reads answers until a final one; modifications are applied only at the
+/// end of the message (`eom`).
+fn answer(c: &mut Conn, msg: &mut Message, eom: bool) -> Result<Step, MilterError> {
+    loop {
+        let (cmd, data) = c.read()?;
+        return Ok(match cmd {
+            b'c' => Step::Next,
+            b'a' => Step::Done,
+            b's' if !eom => Step::Done,
+            b'r' => Step::End(Verdict::Reject(REJECT_REPLY.into())),
+            b't' => Step::End(Verdict::TempFail(TEMPFAIL_REPLY.into())),
+            b'd' => Step::End(Verdict::Discard),
+            b'y' => {
+                let text = nul_fields(&data).into_iter().next().unwrap_or_default();
+                let text = text.replace(['\r', '\n'], " ");
+                match text.as_bytes().first() {
+                    Some(b'4') => Step::End(Verdict::TempFail(text)),
+                    Some(b'5') => Step::End(Verdict::Reject(text)),
+                    _ => return Err(MilterError::Protocol(format!("bad reply code \"{text}\""))),
+                }
+            }
+            b'p' => continue,
+            b'q' if eom => {
+                c.quarantine = Some(nul_fields(&data).into_iter().next().unwrap_or_default());
+                continue;
+            }
+            b'h' | b'i' | b'm' | b'b' | b'+' | b'2' | b'-' | b'e' if eom => {
+                apply(cmd, &data, msg, &mut c.new_body)?;
+                continue;
+            }
+            other => {
+                return Err(MilterError::Protocol(format!(
+                    "unexpected answer '{}'",
+                    other as char
+                )))
+            }
+        });
+    }
+}
+
+/// The body with CRLF line ends.
+fn crlf(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 40);
+    for (i, &b) in body.iter().enumerate() {
+        if b == b'\n' && (i == 0 || body[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// Shows `msg` to the milter in `spec`, applies its edits, and returns its
+/// verdict. An error means the milter could not be asked (the caller
+/// applies `spec.default_action`); `msg` is then as it was.
+pub fn inspect(spec: &Spec, msg: &mut Message) -> Result<Verdict, MilterError> {
+    let mut work = msg.clone();
+    let v = converse(spec, &mut work)?;
+    if !matches!(
+        v,
+        Verdict::Reject(_) | Verdict::TempFail(_) | Verdict::Discard
+    ) {
+        *msg = work;
+    }
+    Ok(v)
+}
+
+/// CRLF line ends to LF.
+fn lf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'\r' && raw.get(i + 1) == Some(&b'\n') {
+            continue;
+        }
+        out.push(b);
+    }
+    out
+}
+
+fn converse(spec: &Spec, msg: &mut Message) -> Result<Verdict, MilterError> {
+    let s = connect(spec)?;
+    s.set_timeout(spec.command_timeout)
+        .map_err(io_err("socket"))?;
+    let mut c = Conn {
+        s,
+        proto: 0,
+        new_body: None,
+        quarantine: None,
+    };
+    // Option negotiation.
+    let mut neg = Vec::new();
+    neg.extend_from_slice(&6u32.to_be_bytes());
+    neg.extend_from_slice(&ACTIONS.to_be_bytes());
+    neg.extend_from_slice(&OFFERED.to_be_bytes());
+    c.send(b'O', &neg)?;
+    let (cmd, data) = c.read()?;
+    if cmd != b'O' || data.len() < 12 {
+        return Err(MilterError::Protocol("bad option negotiation".into()));
+    }
+    let version = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+    if !(2..=6).contains(&version) {
+        return Err(MilterError::Protocol(format!(
+            "milter protocol version {version}"
+        )));
+    }
+    c.proto = u32::from_be_bytes([data[8], data[9], data[10], data[11]]) & OFFERED;
+    let verdict = steps(&mut c, spec, msg);
+    let _ = c.send(b'Q', &[]);
+    verdict
+}
+
+fn steps(c: &mut Conn, spec: &Spec, msg: &mut Message) -> Result<Verdict, MilterError> {
+    let proto = c.proto;
+    let ask = |c: &mut Conn,
+               msg: &mut Message,
+               cmd: u8,
+               data: &[u8],
+               no_reply: u32|
+     -> Result<Step, MilterError> {
+        c.send(cmd, data)?;
+        if proto & no_reply != 0 {
+            return Ok(Step::Next);
+        }
+        answer(c, msg, false)
+    };
+    macro_rules! step {
+        ($e:expr) => {
+            match $e? {
+                Step::Next => {}
+                Step::Done => return Ok(Verdict::Continue),
+                Step::End(v) => return Ok(v),
+            }
+        };
+    }
+    let (name, addr, port) = match &msg.client {
+        Some((n, a, p)) => (n.clone(), Some(*a), *p),
+        None => ("localhost".to_string(), None, 0),
+    };
+    if proto & P_NOCONNECT == 0 {
+        c.macros(
+            b'C',
+            &[
+                ("j", msg.myhostname.clone()),
+                ("{daemon_name}", msg.daemon_name.clone()),
+                ("v", "mailsuite".into()),
+                (
+                    "_",
+                    format!(
+                        "{name} [{}]",
+                        addr.map(|a| a.to_string())
+                            .unwrap_or_else(|| "127.0.0.1".into())
+                    ),
+                ),
+                (
+                    "{client_addr}",
+                    addr.map(|a| a.to_string()).unwrap_or_default(),
+                ),
+                ("{client_name}", name.clone()),
+            ],
+        )?;
+        let mut d = Vec::new();
+        cstr(&mut d, &name);
+        match addr {
+            Some(a) => {
+                d.push(if a.is_ipv4() { b'4' } else { b'6' });
+                d.extend_from_slice(&port.to_be_bytes());
+                cstr(&mut d, &a.to_string());
+            }
+            None => d.push(b'U'),
+        }
+        step!(ask(c, msg, b'C', &d, P_NR_CONN));
+    }
+    if proto & P_NOHELO == 0 {
+        if let Some(h) = msg.helo.clone() {
+            let mut d = Vec::new();
+            cstr(&mut d, &h);
+            step!(ask(c, msg, b'H', &d, P_NR_HELO));
+        }
+    }
+    if proto & P_NOMAIL == 0 {
+        let mut m = vec![
+            ("i", msg.queue_id.clone()),
+            ("{mail_addr}", msg.sender.clone()),
+        ];
+        if let Some((t, a)) = &msg.auth {
+            m.push(("{auth_type}", t.clone()));
+            m.push(("{auth_authen}", a.clone()));
+        }
+        c.macros(b'M', &m)?;
+        let mut d = Vec::new();
+        cstr(&mut d, &format!("<{}>", msg.sender));
+        step!(ask(c, msg, b'M', &d, P_NR_MAIL));
+    }
+    if proto & P_NORCPT == 0 {
+        for r in msg.recipients.clone() {
+            c.macros(b'R', &[("{rcpt_addr}", r.clone())])?;
+            let mut d = Vec::new();
+            cstr(&mut d, &format!("<{r}>"));
+            step!(ask(c, msg, b'R', &d, P_NR_RCPT));
+        }
+    }
+    if proto & P_NODATA == 0 {
+        c.macros(b'T', &[("i", msg.queue_id.clone())])?;
+        step!(ask(c, msg, b'T', &[], P_NR_DATA));
+    }
+    c.s.set_timeout(spec.content_timeout)
+        .map_err(io_err("socket"))?;
+    if proto & P_NOHDRS == 0 {
+        for (n, v) in msg.headers.clone() {
+            let v = if proto & P_HDR_LEADSPC != 0 {
+                format!(" {v}")
+            } else {
+                v
+            };
+            let mut d = Vec::new();
+            cstr(&mut d, &n);
+            cstr(&mut d, &v);
+            step!(ask(c, msg, b'L', &d, P_NR_HDR));
+        }
+    }
+    if proto & P_NOEOH == 0 {
+        step!(ask(c, msg, b'N', &[], P_NR_EOH));
+    }
+    if proto & P_NOBODY == 0 {
+        let body = crlf(&msg.body);
+        for chunk in body.chunks(CHUNK) {
+            c.send(b'B', chunk)?;
+            if proto & P_NR_BODY == 0 {
+                match answer(c, msg, false)? {
+                    Step::Next => {}
+                    // Skip: no more body, straight to the end.
+                    Step::Done if proto & P_SKIP != 0 => break,
+                    Step::Done => return Ok(Verdict::Continue),
+                    Step::End(v) => return Ok(v),
+                }
+            }
+        }
+    }
+    c.macros(b'E', &[("i", msg.queue_id.clone())])?;
+    c.send(b'E', &[])?;
+    let v = match answer(c, msg, true)? {
+        Step::End(v) => v,
+        _ => match c.quarantine.take() {
+            Some(why) => Verdict::Hold(why),
+            None => Verdict::Continue,
+        },
+    };
+    if let Some(body) = c.new_body.take() {
+        msg.body = lf(&body);
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests;
