@@ -38,11 +38,10 @@
 
 use ipc::anvil::{parse_request, Event};
 use params::table as p;
-use server::multi::Stream;
+use server::multi::{read_available, write_pending, Stream};
 use server::{Context, Flow, MultiService, Service};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -252,18 +251,8 @@ impl Service for Anvil {
 
 impl Anvil {
     fn pump(sess: &mut Session, stream: &mut Stream) -> Flow {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf) {
-                Ok(0) => return Flow::Close,
-                Ok(n) => sess.input.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Flow::Close,
-            }
-            if sess.input.len() > 64 * MAX_LINE {
-                break;
-            }
+        if read_available(stream, &mut sess.input, 64 * MAX_LINE) == Flow::Close {
+            return Flow::Close;
         }
         let now = Instant::now();
         while let Some(nl) = sess.input.iter().position(|&b| b == b'\n') {
@@ -293,16 +282,8 @@ impl Anvil {
             maillog::warning!("client request or backlog too large");
             return Flow::Close;
         }
-        while !sess.output.is_empty() {
-            match stream.write(&sess.output) {
-                Ok(0) => return Flow::Close,
-                Ok(n) => {
-                    sess.output.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Flow::Close,
-            }
+        if write_pending(stream, &mut sess.output) == Flow::Close {
+            return Flow::Close;
         }
         let due = {
             let c = sess.counters.borrow();

@@ -556,6 +556,31 @@ impl<'a> Message<'a> {
         }
     }
 
+    /// Carries out the text part of a content check's action on a line of
+    /// the body (a MIME part's header, or body text): REPLACE writes the new
+    /// line, PREPEND writes one before it. True when the line itself is
+    /// done with (IGNORE, REPLACE).
+    fn emit_action(
+        &mut self,
+        writer: &mut Writer,
+        action: Option<Action>,
+    ) -> Result<bool, queue::QueueError> {
+        match action {
+            Some(Action::Ignore) => Ok(true),
+            Some(Action::Replace(t)) => {
+                self.emit(writer, t.as_bytes())?;
+                self.emit(writer, b"\n")?;
+                Ok(true)
+            }
+            Some(Action::Prepend(t)) => {
+                self.emit(writer, t.as_bytes())?;
+                self.emit(writer, b"\n")?;
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Writes content bytes, or spools them for the milters.
     fn emit(&mut self, writer: &mut Writer, bytes: &[u8]) -> Result<(), queue::QueueError> {
         match &mut self.spool {
@@ -990,17 +1015,9 @@ impl<'a> Message<'a> {
     /// an attached message's).
     fn part_header(&mut self, h: PartHeader, writer: &mut Writer) -> Result<(), queue::QueueError> {
         let (list, table) = self.header_table(h.class);
-        match self.check(list, table, "header", &h.text()) {
-            Some(Action::Ignore) => return Ok(()),
-            Some(Action::Replace(t)) => {
-                self.emit(writer, t.as_bytes())?;
-                return self.emit(writer, b"\n");
-            }
-            Some(Action::Prepend(t)) => {
-                self.emit(writer, t.as_bytes())?;
-                self.emit(writer, b"\n")?;
-            }
-            _ => {}
+        let action = self.check(list, table, "header", &h.text());
+        if self.emit_action(writer, action)? {
+            return Ok(());
         }
         let last = h.lines.len().saturating_sub(1);
         for (i, l) in h.lines.iter().enumerate() {
@@ -1027,17 +1044,9 @@ impl<'a> Message<'a> {
         self.body_checked += bytes.len() as u64 + u64::from(complete);
         if inspect {
             let text = String::from_utf8_lossy(bytes).into_owned();
-            match self.check(&self.s.body_checks, "body", "body", &text) {
-                Some(Action::Ignore) => return Ok(()),
-                Some(Action::Replace(t)) => {
-                    self.emit(writer, t.as_bytes())?;
-                    return self.emit(writer, b"\n");
-                }
-                Some(Action::Prepend(t)) => {
-                    self.emit(writer, t.as_bytes())?;
-                    self.emit(writer, b"\n")?;
-                }
-                _ => {}
+            let action = self.check(&self.s.body_checks, "body", "body", &text);
+            if self.emit_action(writer, action)? {
+                return Ok(());
             }
         }
         self.emit(writer, bytes)?;

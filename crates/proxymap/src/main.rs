@@ -35,11 +35,10 @@
 use maps::proxy::{kind_word, Reply, Request, MAX_LINE};
 use maps::Map;
 use params::table as p;
-use server::multi::Stream;
+use server::multi::{read_available, write_pending, Stream};
 use server::{Context, Flow, MultiService, Service};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Read, Write};
 
 /// Bytes of replies one client may leave unread before it is dropped.
 const MAX_OUTPUT: usize = 4 << 20;
@@ -115,18 +114,8 @@ impl Proxymap {
     }
 
     fn pump(&mut self, sess: &mut Session, stream: &mut Stream) -> Flow {
-        let mut buf = [0u8; 16384];
-        loop {
-            match stream.read(&mut buf) {
-                Ok(0) => return Flow::Close,
-                Ok(n) => sess.input.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Flow::Close,
-            }
-            if sess.input.len() > MAX_LINE + 16384 {
-                break;
-            }
+        if read_available(stream, &mut sess.input, MAX_LINE + 16384) == Flow::Close {
+            return Flow::Close;
         }
         while let Some(nl) = sess.input.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = sess.input.drain(..=nl).collect();
@@ -144,18 +133,7 @@ impl Proxymap {
             maillog::warning!("client request or backlog too large");
             return Flow::Close;
         }
-        while !sess.output.is_empty() {
-            match stream.write(&sess.output) {
-                Ok(0) => return Flow::Close,
-                Ok(n) => {
-                    sess.output.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Flow::Close,
-            }
-        }
-        Flow::Continue
+        write_pending(stream, &mut sess.output)
     }
 }
 

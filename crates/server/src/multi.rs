@@ -72,6 +72,41 @@ pub enum Flow {
     Close,
 }
 
+/// Reads what `stream` has now into `input` (until it would block, or
+/// `input` holds more than `limit` bytes). Close when the peer closed or
+/// the read failed.
+pub fn read_available(stream: &mut Stream, input: &mut Vec<u8>, limit: usize) -> Flow {
+    let mut buf = [0u8; 16384];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Flow::Close,
+            Ok(n) => input.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Flow::Close,
+        }
+        if input.len() > limit {
+            return Flow::Continue;
+        }
+    }
+}
+
+/// Writes what `output` holds, as far as `stream` takes it now.
+pub fn write_pending(stream: &mut Stream, output: &mut Vec<u8>) -> Flow {
+    while !output.is_empty() {
+        match stream.write(output) {
+            Ok(0) => return Flow::Close,
+            Ok(n) => {
+                output.drain(..n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Flow::Close,
+        }
+    }
+    Flow::Continue
+}
+
 /// A service with many concurrent sessions.
 pub trait MultiService: Service {
     type Session;

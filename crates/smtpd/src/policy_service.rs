@@ -19,6 +19,7 @@
 //! `request_limit`, `retry_delay`, `try_limit`).
 
 use params::{table as p, Config};
+use server::Client;
 use std::cell::RefCell;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -68,60 +69,10 @@ impl Settings {
     }
 }
 
-enum Stream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl Stream {
-    fn set_timeout(&self, t: Duration) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s
-                .set_read_timeout(Some(t))
-                .and(s.set_write_timeout(Some(t))),
-            Stream::Unix(s) => s
-                .set_read_timeout(Some(t))
-                .and(s.set_write_timeout(Some(t))),
-        }
-    }
-
-    fn try_clone(&self) -> io::Result<Stream> {
-        Ok(match self {
-            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
-            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
-        })
-    }
-}
-
-impl io::Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Unix(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.flush(),
-            Stream::Unix(s) => s.flush(),
-        }
-    }
-}
-
 /// An open connection and its age.
 struct Open {
-    writer: Stream,
-    reader: BufReader<Stream>,
+    writer: Client,
+    reader: BufReader<Client>,
     opened: Instant,
     used: Instant,
     requests: u64,
@@ -238,11 +189,11 @@ impl PolicyService {
                         Err(e) => last = e,
                     }
                 }
-                Stream::Tcp(found.ok_or(last)?)
+                Client::Tcp(found.ok_or(last)?)
             }
-            Endpoint::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
+            Endpoint::Unix(path) => Client::Unix(UnixStream::connect(path)?),
         };
-        stream.set_timeout(t)?;
+        stream.set_timeout(Some(t))?;
         let now = Instant::now();
         Ok(Open {
             reader: BufReader::new(stream.try_clone()?),

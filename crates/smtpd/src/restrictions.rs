@@ -187,6 +187,9 @@ pub fn parse_list(
     parse_items(items, config, &classes, 0, warnings)
 }
 
+/// Builds a restriction from its argument (the item after its name).
+type MakeWithArgument<'a> = Box<dyn FnOnce(&str) -> Result<Restriction, String> + 'a>;
+
 fn parse_items(
     items: &[String],
     config: &Config,
@@ -215,60 +218,54 @@ fn parse_items(
             "permit_rhswl_client" => Some((Subject::ClientName, true)),
             _ => None,
         };
-        if lower == "check_policy_service" {
-            let defaults = policy_service::Settings::from_config(config);
-            let queue_dir = std::path::PathBuf::from(config.str(&p::QUEUE_DIRECTORY));
-            match it
-                .next()
-                .map(|a| PolicyService::parse(a, &defaults, &queue_dir))
-            {
-                Some(Ok(svc)) => out.push(Restriction::PolicyService(Box::new(svc))),
+        // Restrictions that take the next item as their argument.
+        let with_argument: Option<(&str, MakeWithArgument)> = if lower == "check_policy_service" {
+            Some((
+                "a policy service",
+                Box::new(|arg| {
+                    let defaults = policy_service::Settings::from_config(config);
+                    let queue_dir = std::path::PathBuf::from(config.str(&p::QUEUE_DIRECTORY));
+                    PolicyService::parse(arg, &defaults, &queue_dir)
+                        .map(|svc| Restriction::PolicyService(Box::new(svc)))
+                }),
+            ))
+        } else if let Some((subject, permit)) = list {
+            Some((
+                "a domain name",
+                Box::new(move |arg| {
+                    Entry::parse(arg)
+                        .map(|entry| Restriction::DnsList {
+                            subject,
+                            entry,
+                            permit,
+                        })
+                        .ok_or_else(|| format!("bad DNS list argument \"{arg}\""))
+                }),
+            ))
+        } else {
+            check.map(|key| {
+                let make: MakeWithArgument = Box::new(move |table| {
+                    Ok(Restriction::Check(
+                        key,
+                        MapList::open_lenient(item, table, &maps::Ctx::new()),
+                    ))
+                });
+                ("a type:table", make)
+            })
+        };
+        if let Some((what, make)) = with_argument {
+            let r = match it.next().map(|arg| make(arg)) {
+                Some(Ok(r)) => r,
                 Some(Err(e)) => {
                     warnings.push(format!("restriction {item}: {e}"));
-                    out.push(Restriction::Unknown(item.clone()));
+                    Restriction::Unknown(item.clone())
                 }
                 None => {
-                    warnings.push(format!(
-                        "restriction {item} requires a policy service argument"
-                    ));
-                    out.push(Restriction::Unknown(item.clone()));
+                    warnings.push(format!("restriction {item} requires {what} argument"));
+                    Restriction::Unknown(item.clone())
                 }
-            }
-            continue;
-        }
-        if let Some((subject, permit)) = list {
-            match it.next().map(|a| (a, Entry::parse(a))) {
-                Some((_, Some(entry))) => out.push(Restriction::DnsList {
-                    subject,
-                    entry,
-                    permit,
-                }),
-                Some((arg, None)) => {
-                    warnings.push(format!(
-                        "restriction {item}: bad DNS list argument \"{arg}\""
-                    ));
-                    out.push(Restriction::Unknown(item.clone()));
-                }
-                None => {
-                    warnings.push(format!(
-                        "restriction {item} requires a domain name argument"
-                    ));
-                    out.push(Restriction::Unknown(item.clone()));
-                }
-            }
-            continue;
-        }
-        if let Some(key) = check {
-            match it.next() {
-                Some(table) => out.push(Restriction::Check(
-                    key,
-                    MapList::open_lenient(item, table, &maps::Ctx::new()),
-                )),
-                None => {
-                    warnings.push(format!("restriction {item} requires a type:table argument"));
-                    out.push(Restriction::Unknown(item.clone()));
-                }
-            }
+            };
+            out.push(r);
             continue;
         }
         let r = match lower.as_str() {
