@@ -1735,3 +1735,36 @@ s.quit()
     assert!(send(&inst, port).starts_with("250 2.0.0 Ok: queued as "));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn smtpd_reject_footer_follows_refusals() {
+    let dir = std::env::temp_dir().join(format!("mailsuite-test-footer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("footers"),
+        "/Relay access denied/ \\c (relaying needs a login: https://help.example/relay)\n",
+    )
+    .expect("footers");
+    let (_inst, port) = start(
+        "smtpd-footer",
+        &format!(
+            "smtpd_reject_footer = For help, write to postmaster@$server_name\\nand quote $client_address.\n\
+             smtpd_reject_footer_maps = regexp:{}/footers\n",
+            dir.display()
+        ),
+    );
+    let mut c = Raw::connect_from(Some("127.0.0.2"), port);
+    assert!(c.ask("HELO client.example.com").starts_with("250 "));
+    assert!(c.ask("MAIL FROM:<a@example.com>").starts_with("250 "));
+    assert_eq!(
+        c.ask("RCPT TO:<nobody@remote.example>"),
+        "454 4.7.1 <nobody@remote.example>: Relay access denied (relaying needs a login: https://help.example/relay)"
+    );
+    assert_eq!(
+        c.ask("FROB"),
+        "500-5.5.2 Error: command not recognized\n500-5.5.2 For help, write to postmaster@mail.example.test\n500 5.5.2 and quote 127.0.0.2."
+    );
+    // Positive replies are left alone.
+    assert_eq!(c.ask("NOOP"), "250 2.0.0 Ok");
+    let _ = std::fs::remove_dir_all(&dir);
+}

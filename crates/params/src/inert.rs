@@ -223,8 +223,6 @@ pub const INERT: &[&str] = &[
     "smtpd_proxy_options",
     "smtpd_proxy_timeout",
     "smtpd_recipient_overshoot_limit",
-    "smtpd_reject_footer",
-    "smtpd_reject_footer_maps",
     "smtpd_reject_unlisted_sender",
     "smtpd_sasl_mechanism_filter",
     "smtpd_service_name",

@@ -35,6 +35,8 @@ pub struct Conn {
     out: Vec<u8>,
     /// What was said, when the postmaster may get it (notify_classes).
     pub transcript: Option<crate::transcript::Transcript>,
+    /// smtpd_reject_footer, for 4XX and 5XX replies.
+    pub footer: Option<crate::footer::Footer>,
 }
 
 /// The input buffer's first size, and the least room a read gets: SMTP
@@ -52,6 +54,7 @@ impl Conn {
             end: 0,
             out: Vec::with_capacity(4096),
             transcript: None,
+            footer: None,
         }
     }
 
@@ -120,7 +123,10 @@ impl Conn {
     /// Queues a reply; it goes out with the next flush.
     pub fn reply(&mut self, r: &Reply) {
         let start = self.out.len();
-        r.write_to(&mut self.out);
+        match self.footer.as_ref().and_then(|f| f.apply(r)) {
+            Some(with_footer) => with_footer.write_to(&mut self.out),
+            None => r.write_to(&mut self.out),
+        }
         if let Some(t) = &mut self.transcript {
             t.output(&self.out[start..]);
         }

@@ -78,7 +78,11 @@
 //!   keeping the connection for the next request (policy_service.rs);
 //!   its answer is an access action. PREPEND (from a policy service or an
 //!   access table) adds its header to the message.
-//!   Replies and log lines are Postfix's.
+//!   Replies and log lines are Postfix's. smtpd_reject_footer (or the
+//!   template smtpd_reject_footer_maps gives for the whole reply) follows
+//!   every 4XX and 5XX reply: `\n` starts another line, a leading `\c`
+//!   continues the last, $client_address, $client_name, $client_port,
+//!   $localtime and $server_name are expanded.
 //!
 //!   Sender ownership (with smtpd_sasl_auth_enable = yes):
 //!   smtpd_sender_login_maps gives, for a MAIL FROM address, the SASL
@@ -170,6 +174,7 @@
 //!   notify_classes, error_notice_recipient, double_bounce_sender,
 //!   mail_name, smtpd_history_flush_threshold, rbl_reply_maps,
 //!   default_rbl_reply, maps_rbl_reject_code, smtpd_expansion_filter,
+//!   smtpd_reject_footer, smtpd_reject_footer_maps,
 //!   dns_resolver_address, smtpd_policy_service_timeout,
 //!   smtpd_policy_service_max_idle, smtpd_policy_service_max_ttl,
 //!   smtpd_policy_service_request_limit, smtpd_policy_service_try_limit,
@@ -185,6 +190,7 @@ mod cleanup;
 mod conn;
 mod dns;
 mod dnsxl;
+mod footer;
 mod limits;
 mod policy_service;
 mod restrictions;

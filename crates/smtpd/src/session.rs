@@ -229,6 +229,10 @@ impl<'a> Session<'a> {
             server::Client::Unix(_) => (None, None, None),
         };
         let mut conn = Conn::new(client);
+        conn.footer = s
+            .reject_footer
+            .clone()
+            .map(|f| crate::footer::Footer::new(f, &addr_text, &name, remote_port, &s.myhostname));
         if s.notify_mask != 0 {
             conn.transcript = Some(Transcript::new(s.history_limit));
         }
