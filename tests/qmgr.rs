@@ -228,3 +228,27 @@ fn qmgr_hands_out_flow_tokens_up_to_the_process_limit() {
     assert!(!flow.take(Duration::from_millis(200)));
     assert!(t.elapsed() < SECOND);
 }
+
+#[test]
+fn relocated_users_bounce_with_their_new_address() {
+    let inst = instance(
+        "qmgr-relocated",
+        "relocated_maps = inline:{ { olduser@localhost = newuser@new.example } }\n",
+    );
+    inst.start();
+    post(&inst, "olduser@localhost", "where did you go");
+    assert!(
+        inst.wait_log(
+            "status=bounced (User has moved to newuser@new.example)",
+            1,
+            10 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst.log_lines("status=bounced").pop().expect("line");
+    assert!(
+        line.contains("to=<olduser@localhost>") && line.contains("dsn=5.1.6"),
+        "{line}"
+    );
+}

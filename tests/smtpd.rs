@@ -1768,3 +1768,21 @@ fn smtpd_reject_footer_follows_refusals() {
     assert_eq!(c.ask("NOOP"), "250 2.0.0 Ok");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn relocated_users_are_refused_at_rcpt() {
+    let (_inst, port) = start(
+        "smtpd-relocated",
+        "relocated_maps = inline:{ { olduser@mail.example.test = newuser@new.example (since May) } }\n",
+    );
+    let mut c = Raw::connect(port);
+    assert!(c.ask("HELO client.example.com").starts_with("250 "));
+    assert!(c.ask("MAIL FROM:<a@example.com>").starts_with("250 "));
+    assert_eq!(
+        c.ask("RCPT TO:<olduser@mail.example.test>"),
+        "550 5.1.6 <olduser@mail.example.test>: Recipient address rejected: User has moved to newuser@new.example"
+    );
+    assert!(c
+        .ask("RCPT TO:<root@mail.example.test>")
+        .starts_with("250 "));
+}

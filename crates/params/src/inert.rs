@@ -146,7 +146,6 @@ pub const INERT: &[&str] = &[
     "recipient_canonical_classes",
     "reject_tempfail_action",
     "relay_clientcerts",
-    "relocated_maps",
     "require_home_directory",
     "resolve_dequoted_address",
     "resolve_null_domain",

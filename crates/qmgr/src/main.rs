@@ -26,7 +26,8 @@
 //!   cleanup takes one before each new message, waiting at most
 //!   `in_flow_delay`.
 //!
-//!   Each recipient is routed as trivial-rewrite does it: `transport_maps`,
+//!   Each recipient is routed as trivial-rewrite does it: `relocated_maps`
+//!   first (a moved user bounces: "5.1.6 User has moved to NEW"), `transport_maps`,
 //!   then `mydestination` and local address literals → `local_transport`,
 //!   `virtual_alias_domains` → rejected, `virtual_mailbox_domains` →
 //!   `virtual_transport`, `relay_domains` → `relay_transport`, otherwise
@@ -63,7 +64,7 @@
 //! CONFIGURATION PARAMETERS
 //!   qmgr_message_active_limit, qmgr_message_recipient_limit, in_flow_delay,
 //!   default_process_limit, queue_run_delay, minimal_backoff_time, maximal_backoff_time,
-//!   maximal_queue_lifetime, bounce_queue_lifetime, transport_maps,
+//!   maximal_queue_lifetime, bounce_queue_lifetime, relocated_maps, transport_maps,
 //!   mydestination, inet_interfaces, proxy_interfaces, virtual_alias_domains,
 //!   virtual_mailbox_domains, relay_domains, parent_domain_matches_subdomains,
 //!   local_transport,

@@ -9,6 +9,9 @@
 //!    virtual alias table"); `virtual_mailbox_domains` → `virtual_transport`;
 //!    `relay_domains` → `relay_transport`; anything else →
 //!    `default_transport`.
+//! 0. `relocated_maps` first: a user who has moved gets the error
+//!    transport, "5.1.6 User has moved to NEW" (the first word of the
+//!    table's value), so the mail bounces with that text.
 //! 3. `relayhost` replaces the next hop for the relay and default
 //!    transports — for mail from a sender that `sender_dependent_relayhost_maps`
 //!    lists (the address, then `@domain`; the null sender as
@@ -39,6 +42,7 @@ pub struct Resolver {
     routes: TtlCache<Route>,
     classes: Classes,
     transport_maps: MapList,
+    relocated_maps: MapList,
     local_transport: String,
     virtual_transport: String,
     relay_transport: String,
@@ -86,6 +90,11 @@ impl Resolver {
             transport_maps: MapList::open_lenient(
                 "transport_maps",
                 cfg.str(&p::TRANSPORT_MAPS),
+                &maps::Ctx::new(),
+            ),
+            relocated_maps: MapList::open_lenient(
+                "relocated_maps",
+                cfg.str(&p::RELOCATED_MAPS),
                 &maps::Ctx::new(),
             ),
             local_transport: cfg.str(&p::LOCAL_TRANSPORT).to_string(),
@@ -184,6 +193,17 @@ impl Resolver {
             .unwrap_or_default();
         let class = self.class(&domain)?;
         let is_local = class == AddrClass::Local;
+        if !self.relocated_maps.is_empty() {
+            let local = address.rsplit_once('@').map_or(address, |(l, _)| l);
+            let keys = access::mail_addr_keys(local, Some(&domain), &self.delimiter, is_local);
+            if let Some((moved, _)) = access::mail_addr_find(&self.relocated_maps, &keys)? {
+                let to = moved.split_whitespace().next().unwrap_or("");
+                return Ok(Route {
+                    transport: "error".into(),
+                    nexthop: format!("5.1.6 User has moved to {to}"),
+                });
+            }
+        }
         let (class_transport, class_nexthop) = if is_local {
             split_transport(&self.local_transport)
         } else if class == AddrClass::VirtualAlias {

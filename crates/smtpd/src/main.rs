@@ -160,7 +160,8 @@
 //!   mynetworks, mynetworks_style, mydestination, inet_interfaces,
 //!   proxy_interfaces, relay_domains, virtual_alias_domains,
 //!   virtual_mailbox_domains, local_recipient_maps, virtual_alias_maps,
-//!   virtual_mailbox_maps, relay_recipient_maps, recipient_delimiter,
+//!   virtual_mailbox_maps, relay_recipient_maps, relocated_maps (550 5.1.6
+//!   … User has moved to NEW, with reject_unlisted_recipient), recipient_delimiter,
 //!   smtpd_client_restrictions, smtpd_helo_restrictions,
 //!   smtpd_sender_restrictions, smtpd_relay_restrictions,
 //!   smtpd_recipient_restrictions, smtpd_data_restrictions,

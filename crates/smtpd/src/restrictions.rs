@@ -348,6 +348,8 @@ pub struct Policy {
     virtual_alias_maps: MapList,
     virtual_mailbox_maps: MapList,
     relay_recipient_maps: Option<MapList>,
+    /// `relocated_maps` (None when empty).
+    relocated_maps: Option<MapList>,
     canonical_maps: MapList,
     /// `smtpd_sender_login_maps` (None when empty).
     sender_login_maps: Option<MapList>,
@@ -472,6 +474,7 @@ impl Policy {
                 virtual_alias_maps: maps_of(&p::VIRTUAL_ALIAS_MAPS),
                 virtual_mailbox_maps: maps_of(&p::VIRTUAL_MAILBOX_MAPS),
                 relay_recipient_maps: optional(&p::RELAY_RECIPIENT_MAPS),
+                relocated_maps: optional(&p::RELOCATED_MAPS),
                 canonical_maps,
                 sender_login_maps: optional(&p::SMTPD_SENDER_LOGIN_MAPS),
                 sasl_enabled: config.bool(&p::SMTPD_SASL_AUTH_ENABLE),
@@ -1323,6 +1326,25 @@ impl Eval<'_> {
             return Step::Dunno;
         }
         let keys = self.address_keys(rcpt, class == AddrClass::Local);
+        // Mail to addresses that have moved (smtpd_check.c check_rcpt_maps).
+        if let Some(relocated) = policy
+            .relocated_maps
+            .as_ref()
+            .filter(|_| class != AddrClass::Default)
+        {
+            match access::mail_addr_find(relocated, &keys) {
+                Ok(Some((moved, _))) => {
+                    let to = moved.split_whitespace().next().unwrap_or("").to_string();
+                    return self.reject(
+                        550,
+                        "5.1.6",
+                        format!("<{rcpt}>: Recipient address rejected: User has moved to {to}"),
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => return self.temp_lookup_failure("relocated_maps", &e),
+            }
+        }
         let found = |maps: &MapList| -> Result<bool, MapError> {
             Ok(access::mail_addr_find(maps, &keys)?.is_some())
         };
