@@ -15,8 +15,9 @@
 //! later, discard, or hold (quarantine).
 //!
 //! Every packet from the milter is length-checked (at most
-//! [`MAX_PACKET`]); one that breaks the protocol is an error, and the caller
-//! applies `milter_default_action`.
+//! [`MAX_PACKET`]), and one milter's edits to one message are bounded (10,000
+//! edits, 64 MiB); a milter that breaks the protocol or the bounds is an
+//! error, and the caller applies `milter_default_action`.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
@@ -28,6 +29,9 @@ use std::time::Duration;
 pub const MAX_PACKET: usize = 1 << 20;
 /// Body chunk size (SMFIC_BODY).
 const CHUNK: usize = 65535;
+/// The most edits, and edit bytes, taken from one milter for one message.
+const MAX_EDITS: usize = 10_000;
+const MAX_EDIT_BYTES: usize = 64 << 20;
 
 // Protocol flags (SMFIP_*): steps the milter may skip or not answer.
 const P_NOCONNECT: u32 = 0x1;
@@ -310,6 +314,8 @@ struct Conn {
     new_body: Option<Vec<u8>>,
     /// A quarantine request's reason.
     quarantine: Option<String>,
+    /// Edits taken so far, and their bytes.
+    edits: (usize, usize),
 }
 
 fn cstr(out: &mut Vec<u8>, s: &str) {
@@ -490,6 +496,10 @@ fn answer(c: &mut Conn, msg: &mut Message, eom: bool) -> Result<Step, MilterErro
                 continue;
             }
             b'h' | b'i' | b'm' | b'b' | b'+' | b'2' | b'-' | b'e' if eom => {
+                c.edits = (c.edits.0 + 1, c.edits.1 + data.len());
+                if c.edits.0 > MAX_EDITS || c.edits.1 > MAX_EDIT_BYTES {
+                    return Err(MilterError::Protocol("too many edits".into()));
+                }
                 apply(cmd, &data, msg, &mut c.new_body)?;
                 continue;
             }
@@ -551,6 +561,7 @@ fn converse(spec: &Spec, msg: &mut Message) -> Result<Verdict, MilterError> {
         proto: 0,
         new_body: None,
         quarantine: None,
+        edits: (0, 0),
     };
     // Option negotiation.
     let mut neg = Vec::new();
