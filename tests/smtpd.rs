@@ -1786,3 +1786,32 @@ fn relocated_users_are_refused_at_rcpt() {
         .ask("RCPT TO:<root@mail.example.test>")
         .starts_with("250 "));
 }
+
+#[test]
+fn smtpd_end_of_data_restrictions_refuse_after_the_content() {
+    let (inst, port) = start("smtpd-eod", "smtpd_end_of_data_restrictions = reject\n");
+    let mut c = Raw::connect(port);
+    assert!(c.ask("HELO client.example.com").starts_with("250 "));
+    assert!(c.ask("MAIL FROM:<a@example.com>").starts_with("250 "));
+    assert!(c
+        .ask("RCPT TO:<root@mail.example.test>")
+        .starts_with("250 "));
+    assert!(c.ask("DATA").starts_with("354 "));
+    c.send(b"Subject: late\r\n\r\nbody\r\n.\r\n");
+    assert_eq!(
+        c.reply(),
+        "554 5.7.1 <END-OF-MESSAGE>: End-of-data rejected: Access denied"
+    );
+    assert!(
+        inst.wait_log("reject: END-OF-MESSAGE from localhost[127.0.0.1]: 554 5.7.1 <END-OF-MESSAGE>: End-of-data rejected: Access denied; from=<a@example.com> proto=SMTP helo=<client.example.com>", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    // Nothing is queued, and the session goes on.
+    assert!(
+        wait_until(5 * SECOND, || incoming(&inst).is_empty()),
+        "{:?}",
+        incoming(&inst)
+    );
+    assert!(c.ask("NOOP").starts_with("250 "));
+}

@@ -210,7 +210,6 @@ pub const INERT: &[&str] = &[
     "smtpd_command_filter",
     "smtpd_discard_ehlo_keyword_address_maps",
     "smtpd_dns_reply_filter",
-    "smtpd_end_of_data_restrictions",
     "smtpd_etrn_restrictions",
     "smtpd_forbidden_commands",
     "smtpd_log_access_permit_actions",

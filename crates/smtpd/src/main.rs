@@ -48,7 +48,9 @@
 //!   greeting and 503 to all but QUIT), HELO/EHLO and MAIL. Then
 //!   smtpd_relay_restrictions and smtpd_recipient_restrictions, then
 //!   reject_unlisted_recipient (smtpd_reject_unlisted_recipient);
-//!   smtpd_data_restrictions at DATA and the first BDAT. Supported
+//!   smtpd_data_restrictions at DATA and the first BDAT;
+//!   smtpd_end_of_data_restrictions when the whole message is in (before
+//!   cleanup's verdict; a refusal leaves no queue file). Supported
 //!   restrictions: permit, reject, defer, defer_if_permit, warn_if_reject,
 //!   permit_mynetworks, permit_sasl_authenticated, permit_inet_interfaces, permit_auth_destination,
 //!   reject_unauth_destination, defer_unauth_destination,
@@ -165,6 +167,7 @@
 //!   smtpd_client_restrictions, smtpd_helo_restrictions,
 //!   smtpd_sender_restrictions, smtpd_relay_restrictions,
 //!   smtpd_recipient_restrictions, smtpd_data_restrictions,
+//!   smtpd_end_of_data_restrictions,
 //!   smtpd_restriction_classes, smtpd_reject_unlisted_recipient,
 //!   smtpd_null_access_lookup_key, parent_domain_matches_subdomains,
 //!   reject_code, defer_code, relay_domains_reject_code,

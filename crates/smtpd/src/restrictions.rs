@@ -37,6 +37,8 @@ pub enum Stage {
     Sender,
     Recipient,
     Data,
+    /// The end of the message (smtpd_end_of_data_restrictions).
+    EndOfData,
 }
 
 impl Stage {
@@ -48,6 +50,7 @@ impl Stage {
             Stage::Sender => "Sender address",
             Stage::Recipient => "Recipient address",
             Stage::Data => "Data command",
+            Stage::EndOfData => "End-of-data",
         }
     }
 }
@@ -337,6 +340,8 @@ pub struct Policy {
     pub relay: Vec<Restriction>,
     pub recipient: Vec<Restriction>,
     pub data: Vec<Restriction>,
+    /// smtpd_end_of_data_restrictions.
+    pub end_of_data: Vec<Restriction>,
     pub mynetworks: HostList,
     /// `smtpd_sasl_exceptions_networks` (None when empty): clients that
     /// are not offered AUTH in the EHLO reply.
@@ -411,6 +416,7 @@ impl Policy {
         let relay = list(&p::SMTPD_RELAY_RESTRICTIONS, &mut w);
         let recipient = list(&p::SMTPD_RECIPIENT_RESTRICTIONS, &mut w);
         let data = list(&p::SMTPD_DATA_RESTRICTIONS, &mut w);
+        let end_of_data = list(&p::SMTPD_END_OF_DATA_RESTRICTIONS, &mut w);
         if !relay
             .iter()
             .chain(&recipient)
@@ -467,6 +473,7 @@ impl Policy {
                 relay,
                 recipient,
                 data,
+                end_of_data,
                 mynetworks,
                 sasl_exceptions,
                 classes,
@@ -529,6 +536,7 @@ impl Policy {
             &self.relay,
             &self.recipient,
             &self.data,
+            &self.end_of_data,
         ]
         .iter()
         .any(|l| any(l))
@@ -756,6 +764,7 @@ impl Eval<'_> {
             Stage::Sender => self.sender_text().unwrap_or_default(),
             Stage::Recipient => self.recipient_text().unwrap_or_default(),
             Stage::Data => "DATA".into(),
+            Stage::EndOfData => "END-OF-MESSAGE".into(),
         }
     }
 
@@ -1648,7 +1657,7 @@ impl Policy {
             Stage::Client => &self.client,
             Stage::Helo => &self.helo,
             Stage::Sender => &self.sender,
-            Stage::Recipient | Stage::Data => &[],
+            Stage::Recipient | Stage::Data | Stage::EndOfData => &[],
         };
         self.check_list(req, dns, list, stage)
     }
@@ -1727,6 +1736,11 @@ impl Policy {
     /// DATA: smtpd_data_restrictions.
     pub fn check_data(&self, req: &Request, dns: &dyn Resolver) -> Outcome {
         self.check_list(req, dns, &self.data, Stage::Data)
+    }
+
+    /// The end of the message: smtpd_end_of_data_restrictions.
+    pub fn check_end_of_data(&self, req: &Request, dns: &dyn Resolver) -> Outcome {
+        self.check_list(req, dns, &self.end_of_data, Stage::EndOfData)
     }
 }
 

@@ -1127,7 +1127,22 @@ impl<'a> Session<'a> {
     }
 
     /// Ends a transaction: cleanup's verdict becomes the reply.
-    fn finish(&mut self, bytes: Option<u64>) -> (Reply, bool) {
+    /// The message is in: smtpd_end_of_data_restrictions (the message is
+    /// `size` bytes), then cleanup's verdict.
+    fn finish(&mut self, bytes: Option<u64>, size: u64) -> (Reply, bool) {
+        if !self.policy.end_of_data.is_empty() {
+            self.req.sender = self.tx.as_ref().map(|t| t.mail.sender.clone());
+            self.policy_facts("END-OF-MESSAGE");
+            self.req.facts.size = Some(size);
+            let outcome = self.policy.check_end_of_data(&self.req, self.dns);
+            self.log_policy_lines(&outcome.log, "END-OF-MESSAGE", None);
+            if let Verdict::Reject(reply) = outcome.verdict {
+                self.log_reject("reject", "END-OF-MESSAGE", &reply.to_string(), None);
+                // The cleanup stream goes unfinished: no queue file stays.
+                self.tx = None;
+                return (reply, false);
+            }
+        }
         let Some(mut tx) = self.tx.take() else {
             return (queue_file_write_error(), false);
         };
@@ -1235,7 +1250,7 @@ impl<'a> Session<'a> {
             self.error_reply(&queue_file_write_error());
             return (false, Flow::Go);
         }
-        let (r, ok) = self.finish(None);
+        let (r, ok) = self.finish(None, decoder.size());
         if ok {
             self.reply(&r);
         } else {
@@ -1381,7 +1396,7 @@ impl<'a> Session<'a> {
         }
         let total = b.size;
         self.last = "END-OF-MESSAGE".into();
-        let (r, ok) = self.finish(Some(total));
+        let (r, ok) = self.finish(Some(total), total);
         if ok {
             self.reply(&r);
         } else {
