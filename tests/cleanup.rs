@@ -589,3 +589,33 @@ fn header_addresses_are_canonicalized_and_masqueraded() {
     assert_eq!(env.sender, "joe.bloggs@example.test");
     assert!(text.contains("\nFrom: Joe <joe@example.test>\nTo: \"Ann\" <ann@mail.example.test>, root@mail.example.test, dream\n"), "{text}");
 }
+
+#[test]
+fn message_reject_and_strip_characters() {
+    let inst = instance(
+        "cleanup-chars",
+        "message_reject_characters = \\0\nmessage_strip_characters = \\177\\a\n",
+    );
+    let env = || smtp_envelope("a@remote.example", &["bob@example.test"]);
+    let (c, _) = Conn::open(&inst, Source::Smtpd, 0);
+    assert_eq!(
+        c.message(env(), b"Subject: nul\n\nbad \0 byte\n"),
+        Reply::Done {
+            status: Status::Rejected,
+            text: "550 5.7.1 disallowed character".into()
+        }
+    );
+    assert!(
+        inst.wait_log("reject: character reject bad ", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let (_, _, _, text) = enqueue(
+        &inst,
+        Source::Smtpd,
+        env(),
+        b"Subject: bell\x07 and del\x7f\n\nbody\x7f text\n",
+    );
+    assert!(text.contains("Subject: bell and del\n"), "{text}");
+    assert!(text.contains("\nbody text\n"), "{text}");
+}

@@ -46,6 +46,10 @@
 //!     see the rest, boundaries included. Nesting deeper than
 //!     `mime_nesting_limit` is refused (550 5.6.0) when header checks are
 //!     in use; `disable_mime_input_processing` makes the whole body body.
+//!   * `message_reject_characters` refuse a message with any of them in
+//!     its content (550 5.7.1 disallowed character);
+//!     `message_strip_characters` are removed from it (C escapes as
+//!     Postfix: `\0`, `\t`, `\177`…).
 //!   * Limits: `message_size_limit` (552 5.3.4), `header_size_limit`,
 //!     `hopcount_limit` (554 5.4.0), `line_length_limit` (longer lines are
 //!     stored in pieces and rebuilt on delivery).
@@ -88,7 +92,8 @@
 //!   always_bcc, sender_bcc_maps, recipient_bcc_maps,
 //!   header_checks, mime_header_checks, nested_header_checks, body_checks,
 //!   body_checks_size_limit, disable_mime_input_processing, mime_nesting_limit,
-//!   mime_boundary_length_limit, smtpd_milters, non_smtpd_milters,
+//!   mime_boundary_length_limit, message_reject_characters,
+//!   message_strip_characters, smtpd_milters, non_smtpd_milters,
 //!   milter_default_action, milter_connect_timeout, milter_command_timeout,
 //!   milter_content_timeout, message_size_limit, header_size_limit,
 //!   hopcount_limit, line_length_limit, hash_queue_names, hash_queue_depth,

@@ -42,6 +42,9 @@ pub struct Settings {
     pub body_checks: MapList,
     /// disable_mime_input_processing.
     pub disable_mime: bool,
+    /// message_reject_characters, message_strip_characters (None: empty).
+    pub reject_characters: Option<util::byteset::ByteSet>,
+    pub strip_characters: Option<util::byteset::ByteSet>,
     /// smtpd_milters (mail from smtpd), non_smtpd_milters (from pickup).
     pub smtpd_milters: Vec<milter::Spec>,
     pub non_smtpd_milters: Vec<milter::Spec>,
@@ -90,6 +93,11 @@ impl Settings {
             f.take(self.in_flow_delay);
         }
     }
+}
+
+/// A set of characters parameter; None when empty.
+fn byte_set(cfg: &Config, param: &params::Param) -> Option<util::byteset::ByteSet> {
+    Some(util::byteset::ByteSet::parse(cfg.str(param))).filter(|s| !s.is_empty())
 }
 
 /// A milter list parameter; a bad entry is logged and left out.
@@ -150,6 +158,8 @@ impl Settings {
             nested_header_checks: list(&p::NESTED_HEADER_CHECKS),
             body_checks: list(&p::BODY_CHECKS),
             disable_mime: cfg.bool(&p::DISABLE_MIME_INPUT_PROCESSING),
+            reject_characters: byte_set(cfg, &p::MESSAGE_REJECT_CHARACTERS),
+            strip_characters: byte_set(cfg, &p::MESSAGE_STRIP_CHARACTERS),
             smtpd_milters: milter_list(cfg, &p::SMTPD_MILTERS, &queue_dir),
             non_smtpd_milters: milter_list(cfg, &p::NON_SMTPD_MILTERS, &queue_dir),
             mime_nesting_limit: cfg.int(&p::MIME_NESTING_LIMIT).max(1) as usize,
@@ -683,6 +693,33 @@ impl<'a> Message<'a> {
         complete: bool,
         writer: &mut Writer,
     ) -> Result<(), queue::QueueError> {
+        // message_reject_characters and message_strip_characters, on the raw
+        // content as Postfix applies them (not to mail that skips checks).
+        let filtering = self.flags & proto::flags::NO_CHECKS == 0;
+        if let Some(set) = self.s.reject_characters.as_ref().filter(|_| filtering) {
+            if bytes.iter().any(|&b| set.contains(b)) {
+                let text = String::from_utf8_lossy(bytes).into_owned();
+                self.log_check(
+                    "reject",
+                    &format!("character reject {text}"),
+                    "disallowed character",
+                );
+                self.decision = Some(Outcome::Reject("550 5.7.1 disallowed character".into()));
+                return Ok(());
+            }
+        }
+        let stripped: Vec<u8>;
+        let bytes = match self.s.strip_characters.as_ref().filter(|_| filtering) {
+            Some(set) if bytes.iter().any(|&b| set.contains(b)) => {
+                stripped = bytes
+                    .iter()
+                    .copied()
+                    .filter(|&b| !set.contains(b))
+                    .collect();
+                &stripped[..]
+            }
+            _ => bytes,
+        };
         if self.in_body {
             return self.body_piece(bytes, complete, writer);
         }

@@ -118,8 +118,6 @@ pub const INERT: &[&str] = &[
     "mbox_read_locks",
     "mbox_write_locks",
     "message_drop_headers",
-    "message_reject_characters",
-    "message_strip_characters",
     "milter_protocol",
     "multi_instance_enable",
     "multi_instance_group",

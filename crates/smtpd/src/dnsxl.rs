@@ -168,48 +168,19 @@ pub fn reversed(ip: IpAddr) -> String {
 /// `smtpd_expansion_filter`: the characters a `$name` value may keep in a
 /// reply; the others become `_`.
 #[derive(Debug, Clone)]
-pub struct ExpansionFilter([bool; 256]);
+pub struct ExpansionFilter(util::byteset::ByteSet);
 
 impl ExpansionFilter {
-    /// From the parameter's value, with its C-style escapes (`\t`, `\40`,
-    /// `\\`).
+    /// From the parameter's value (with its C-style escapes).
     pub fn parse(spec: &str) -> ExpansionFilter {
-        let mut allowed = [false; 256];
-        let b = spec.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            let c = if b[i] == b'\\' && i + 1 < b.len() {
-                i += 1;
-                match b[i] {
-                    b't' => b'\t',
-                    b'n' => b'\n',
-                    b'r' => b'\r',
-                    d @ b'0'..=b'7' => {
-                        let mut v = u32::from(d - b'0');
-                        let mut n = 1;
-                        while n < 3 && i + 1 < b.len() && (b'0'..=b'7').contains(&b[i + 1]) {
-                            i += 1;
-                            n += 1;
-                            v = v * 8 + u32::from(b[i] - b'0');
-                        }
-                        (v & 0xff) as u8
-                    }
-                    other => other,
-                }
-            } else {
-                b[i]
-            };
-            allowed[usize::from(c)] = true;
-            i += 1;
-        }
-        ExpansionFilter(allowed)
+        ExpansionFilter(util::byteset::ByteSet::parse(spec))
     }
 
     pub fn apply(&self, value: &str) -> String {
         value
             .chars()
             .map(|c| {
-                if c.is_ascii() && self.0[c as usize] {
+                if c.is_ascii() && self.0.contains(c as u8) {
                     c
                 } else {
                     '_'

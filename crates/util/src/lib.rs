@@ -1,6 +1,7 @@
 //! Low-level helpers shared by every mailsuite program.
 //!
-//! Nothing here knows about mail: descriptors ([`fd`]), files written so a crash
+//! Nothing here knows about mail: descriptors ([`fd`]), sets of bytes as
+//! main.cf writes them ([`byteset`]), files written so a crash
 //! leaves the old or the new content ([`safe_file`]), the locked pid file
 //! ([`pidfile`]), the fixed-order privilege drop ([`privs`]), Postfix-style
 //! option parsing ([`getopt`]), exit codes ([`sysexits`]), the host's name
@@ -8,6 +9,7 @@
 //! their name only when whole ([`unnamed`]).
 
 pub mod base64;
+pub mod byteset;
 pub mod fd;
 pub mod getopt;
 pub mod host;
