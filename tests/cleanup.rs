@@ -619,3 +619,23 @@ fn message_reject_and_strip_characters() {
     assert!(text.contains("Subject: bell and del\n"), "{text}");
     assert!(text.contains("\nbody text\n"), "{text}");
 }
+
+#[test]
+fn header_from_format_standard_and_obsolete() {
+    for (format, want) in [
+        ("", "\nFrom: Root User <root@example.test>\n"),
+        (
+            "header_from_format = obsolete\n",
+            "\nFrom: root@example.test (Root User)\n",
+        ),
+    ] {
+        let inst = instance(&format!("cleanup-from-{}", want.len()), format);
+        let mut env = smtp_envelope("root", &["dream"]);
+        env.attributes = vec![
+            ("uid".into(), "0".into()),
+            ("fullname".into(), "Root User".into()),
+        ];
+        let (_, _, _, text) = enqueue(&inst, Source::Pickup, env, b"Subject: local\n\nhello\n");
+        assert!(text.contains(want), "{format:?}: {text}");
+    }
+}

@@ -1815,3 +1815,27 @@ fn smtpd_end_of_data_restrictions_refuse_after_the_content() {
     );
     assert!(c.ask("NOOP").starts_with("250 "));
 }
+
+#[test]
+fn reject_unlisted_sender_refuses_forged_local_senders() {
+    let (_inst, port) = start(
+        "smtpd-unlisted-sender",
+        "local_recipient_maps = inline:{ root=x, alice=x }\nsmtpd_reject_unlisted_sender = yes\n",
+    );
+    let mut c = Raw::connect_from(Some("127.0.0.2"), port);
+    assert!(c.ask("HELO client.example.com").starts_with("250 "));
+    assert!(c
+        .ask("MAIL FROM:<nobody@mail.example.test>")
+        .starts_with("250 "));
+    assert_eq!(
+        c.ask("RCPT TO:<alice@mail.example.test>"),
+        "550 5.1.0 <nobody@mail.example.test>: Sender address rejected: User unknown in local recipient table"
+    );
+    assert!(c.ask("RSET").starts_with("250 "));
+    assert!(c
+        .ask("MAIL FROM:<alice@mail.example.test>")
+        .starts_with("250 "));
+    assert!(c
+        .ask("RCPT TO:<root@mail.example.test>")
+        .starts_with("250 "));
+}

@@ -35,7 +35,9 @@
 //!     system's own notices.
 //!   * The header gets a Received: line; mail from this host or from
 //!     `local_header_rewrite_clients` (or with `always_add_missing_headers`)
-//!     gets Message-Id:, Date: and From: when missing. Bcc: is removed from
+//!     gets Message-Id:, Date: and From: when missing (From: as
+//!     `header_from_format` says: `Name <address>`, or obsolete
+//!     `address (Name)`). Bcc: is removed from
 //!     local submissions; `sendmail -t` recipients come from To/Cc/Bcc.
 //!   * `header_checks` and `body_checks` act on each header and body line
 //!     (REJECT, WARN, INFO, HOLD, DISCARD, IGNORE, REPLACE, PREPEND). The
@@ -90,7 +92,7 @@
 //!   sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps,
 //!   virtual_alias_expansion_limit, virtual_alias_recursion_limit,
 //!   always_bcc, sender_bcc_maps, recipient_bcc_maps,
-//!   header_checks, mime_header_checks, nested_header_checks, body_checks,
+//!   header_from_format, header_checks, mime_header_checks, nested_header_checks, body_checks,
 //!   body_checks_size_limit, disable_mime_input_processing, mime_nesting_limit,
 //!   mime_boundary_length_limit, message_reject_characters,
 //!   message_strip_characters, smtpd_milters, non_smtpd_milters,

@@ -42,6 +42,8 @@ pub struct Settings {
     pub body_checks: MapList,
     /// disable_mime_input_processing.
     pub disable_mime: bool,
+    /// header_from_format = obsolete: an added From: is `address (name)`.
+    pub obsolete_from_format: bool,
     /// message_reject_characters, message_strip_characters (None: empty).
     pub reject_characters: Option<util::byteset::ByteSet>,
     pub strip_characters: Option<util::byteset::ByteSet>,
@@ -158,6 +160,10 @@ impl Settings {
             nested_header_checks: list(&p::NESTED_HEADER_CHECKS),
             body_checks: list(&p::BODY_CHECKS),
             disable_mime: cfg.bool(&p::DISABLE_MIME_INPUT_PROCESSING),
+            obsolete_from_format: cfg
+                .str(&p::HEADER_FROM_FORMAT)
+                .trim()
+                .eq_ignore_ascii_case("obsolete"),
             reject_characters: byte_set(cfg, &p::MESSAGE_REJECT_CHARACTERS),
             strip_characters: byte_set(cfg, &p::MESSAGE_STRIP_CHARACTERS),
             smtpd_milters: milter_list(cfg, &p::SMTPD_MILTERS, &queue_dir),
@@ -1010,9 +1016,10 @@ impl<'a> Message<'a> {
                 } else {
                     self.qenv.sender.clone()
                 };
-                let value = match &self.qenv.fullname {
-                    Some(full) => format!("{full} <{from}>"),
-                    None => from,
+                let value = match (&self.qenv.fullname, self.s.obsolete_from_format) {
+                    (Some(full), false) => format!("{full} <{from}>"),
+                    (Some(full), true) => format!("{from} ({full})"),
+                    (None, _) => from,
                 };
                 out.push(Header::new("From", &value));
             }

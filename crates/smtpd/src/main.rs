@@ -60,6 +60,9 @@
 //!   reject_unknown_sender_domain, reject_unknown_recipient_domain (an
 //!   address record through the system resolver),
 //!   reject_unknown_client_hostname, reject_sender_login_mismatch,
+//!   reject_unlisted_sender (and smtpd_reject_unlisted_sender: a sender in
+//!   our own domains must exist, as a recipient would; 550 5.1.0 …
+//!   Sender address rejected),
 //!   reject_authenticated_sender_login_mismatch,
 //!   reject_known_sender_login_mismatch,
 //!   reject_unauthenticated_sender_login_mismatch, check_client_access,
@@ -169,6 +172,7 @@
 //!   smtpd_recipient_restrictions, smtpd_data_restrictions,
 //!   smtpd_end_of_data_restrictions,
 //!   smtpd_restriction_classes, smtpd_reject_unlisted_recipient,
+//!   smtpd_reject_unlisted_sender,
 //!   smtpd_null_access_lookup_key, parent_domain_matches_subdomains,
 //!   reject_code, defer_code, relay_domains_reject_code,
 //!   access_map_reject_code, access_map_defer_code, non_fqdn_reject_code,

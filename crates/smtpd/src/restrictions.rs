@@ -79,6 +79,7 @@ pub enum Restriction {
     DeferUnauthDestination,
     RejectUnauthPipelining,
     RejectUnlistedRecipient,
+    RejectUnlistedSender,
     RejectNonFqdnSender,
     RejectNonFqdnRecipient,
     RejectNonFqdnHelo,
@@ -143,6 +144,7 @@ impl Restriction {
             Restriction::DeferUnauthDestination => "defer_unauth_destination",
             Restriction::RejectUnauthPipelining => "reject_unauth_pipelining",
             Restriction::RejectUnlistedRecipient => "reject_unlisted_recipient",
+            Restriction::RejectUnlistedSender => "reject_unlisted_sender",
             Restriction::RejectNonFqdnSender => "reject_non_fqdn_sender",
             Restriction::RejectNonFqdnRecipient => "reject_non_fqdn_recipient",
             Restriction::RejectNonFqdnHelo => "reject_non_fqdn_helo_hostname",
@@ -287,6 +289,7 @@ fn parse_items(
             "reject_unlisted_recipient" | "check_recipient_maps" => {
                 Restriction::RejectUnlistedRecipient
             }
+            "reject_unlisted_sender" => Restriction::RejectUnlistedSender,
             "reject_non_fqdn_sender" => Restriction::RejectNonFqdnSender,
             "reject_non_fqdn_recipient" => Restriction::RejectNonFqdnRecipient,
             "reject_non_fqdn_helo_hostname" | "reject_non_fqdn_hostname" => {
@@ -367,6 +370,8 @@ pub struct Policy {
     null_access_key: String,
     double_bounce: String,
     reject_unlisted_recipient: bool,
+    /// smtpd_reject_unlisted_sender.
+    reject_unlisted_sender: bool,
     /// `smtpd_delay_reject`.
     pub delay_reject: bool,
     show_table_name: bool,
@@ -491,6 +496,7 @@ impl Policy {
                 null_access_key: config.str(&p::SMTPD_NULL_ACCESS_LOOKUP_KEY).to_string(),
                 double_bounce: config.str(&p::DOUBLE_BOUNCE_SENDER).to_string(),
                 reject_unlisted_recipient: config.bool(&p::SMTPD_REJECT_UNLISTED_RECIPIENT),
+                reject_unlisted_sender: config.bool(&p::SMTPD_REJECT_UNLISTED_SENDER),
                 delay_reject: config.bool(&p::SMTPD_DELAY_REJECT),
                 show_table_name: config.bool(&p::SHOW_USER_UNKNOWN_TABLE_NAME),
                 soft_bounce: config.bool(&p::SOFT_BOUNCE),
@@ -890,8 +896,12 @@ impl Eval<'_> {
                 }
             }
             Restriction::RejectUnlistedRecipient => match self.req.recipient.clone() {
-                Some(rcpt) => self.check_rcpt_maps(&rcpt),
+                Some(rcpt) => self.check_rcpt_maps(&rcpt, Stage::Recipient),
                 None => Step::Dunno,
+            },
+            Restriction::RejectUnlistedSender => match self.req.sender.clone() {
+                Some(Some(sender)) => self.check_rcpt_maps(&sender, Stage::Sender),
+                _ => Step::Dunno,
             },
             Restriction::RejectNonFqdnSender => match &self.req.sender {
                 Some(Some(m)) => {
@@ -1324,7 +1334,14 @@ impl Eval<'_> {
 
     /// reject_unlisted_recipient: the address must exist in its class's
     /// tables (smtpd_check.c check_rcpt_maps).
-    fn check_rcpt_maps(&mut self, rcpt: &addr::Mailbox) -> Step {
+    fn check_rcpt_maps(&mut self, rcpt: &addr::Mailbox, as_stage: Stage) -> Step {
+        // (a sender is checked as Postfix's check_sender_rcpt_maps does:
+        // "Sender address rejected", 5.1.0)
+        let (whose, dsn) = if as_stage == Stage::Sender {
+            (Stage::Sender.class(), "5.1.0")
+        } else {
+            (Stage::Recipient.class(), "5.1.1")
+        };
         let policy = self.policy;
         let class = match policy.classify(rcpt.domain.as_deref()) {
             Ok(c) => c,
@@ -1347,7 +1364,7 @@ impl Eval<'_> {
                     return self.reject(
                         550,
                         "5.1.6",
-                        format!("<{rcpt}>: Recipient address rejected: User has moved to {to}"),
+                        format!("<{rcpt}>: {whose} rejected: User has moved to {to}"),
                     );
                 }
                 Ok(None) => {}
@@ -1390,15 +1407,11 @@ impl Eval<'_> {
                 } else {
                     "User unknown".into()
                 };
-                self.reject(
-                    code,
-                    "5.1.1",
-                    format!("<{rcpt}>: Recipient address rejected: {what}"),
-                )
+                self.reject(code, dsn, format!("<{rcpt}>: {whose} rejected: {what}"))
             }
             Err(e) => {
                 let saved = self.stage;
-                self.stage = Stage::Recipient;
+                self.stage = as_stage;
                 let s = self.temp_lookup_failure("recipient lookup", &e);
                 self.stage = saved;
                 s
@@ -1709,11 +1722,24 @@ impl Policy {
                 };
             }
         }
+        if self.reject_unlisted_sender {
+            if let Some(Some(sender)) = req.sender.clone() {
+                e.stage = Stage::Sender;
+                e.warn_if_reject = false;
+                if let Step::Reject(r) = e.check_rcpt_maps(&sender, Stage::Sender) {
+                    return Outcome {
+                        verdict: Verdict::Reject(r),
+                        log: e.log,
+                        prepend: e.prepend,
+                    };
+                }
+            }
+        }
         if self.reject_unlisted_recipient {
             if let Some(rcpt) = req.recipient.clone() {
                 e.stage = Stage::Recipient;
                 e.warn_if_reject = false;
-                if let Step::Reject(r) = e.check_rcpt_maps(&rcpt) {
+                if let Step::Reject(r) = e.check_rcpt_maps(&rcpt, Stage::Recipient) {
                     return Outcome {
                         verdict: Verdict::Reject(r),
                         log: e.log,
@@ -1771,6 +1797,64 @@ mod tests {
         fn list_reason(&self, name: &str) -> Option<String> {
             (name == "7.2.0.192.bl.example").then(|| "see https://bl.example/\r\nX".into())
         }
+    }
+
+    #[test]
+    fn unlisted_senders_of_our_domains_are_refused() {
+        let unknown = "550 5.1.0 <nobody@mail.example.test>: Sender address rejected: User unknown in local recipient table";
+        for p in [
+            policy("smtpd_sender_restrictions = reject_unlisted_sender"),
+            policy("smtpd_reject_unlisted_sender = yes"),
+        ] {
+            assert_eq!(
+                rcpt(
+                    &p,
+                    &req(
+                        "192.0.2.1",
+                        "nobody@mail.example.test",
+                        "alice@mail.example.test"
+                    )
+                ),
+                unknown
+            );
+            assert_eq!(
+                rcpt(
+                    &p,
+                    &req(
+                        "192.0.2.1",
+                        "alice@mail.example.test",
+                        "root@mail.example.test"
+                    )
+                ),
+                "OK"
+            );
+            assert_eq!(
+                rcpt(
+                    &p,
+                    &req(
+                        "192.0.2.1",
+                        "someone@remote.example",
+                        "root@mail.example.test"
+                    )
+                ),
+                "OK"
+            );
+            assert_eq!(
+                rcpt(&p, &req("192.0.2.1", "", "root@mail.example.test")),
+                "OK"
+            );
+        }
+        assert_eq!(
+            rcpt(
+                &policy(""),
+                &req(
+                    "192.0.2.1",
+                    "nobody@mail.example.test",
+                    "alice@mail.example.test"
+                )
+            ),
+            "OK"
+        );
     }
 
     #[test]
