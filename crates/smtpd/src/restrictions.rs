@@ -528,11 +528,21 @@ impl Policy {
 
     /// Whether any restriction list asks a DNS list.
     pub fn uses_dns_lists(&self) -> bool {
-        fn any(list: &[Restriction]) -> bool {
+        self.uses(&|r| matches!(r, Restriction::DnsList { .. }))
+    }
+
+    /// Whether any restriction list asks a policy service (which is told
+    /// [`PolicyFacts`]; without one they need not be gathered).
+    pub fn uses_policy_services(&self) -> bool {
+        self.uses(&|r| matches!(r, Restriction::PolicyService(_)))
+    }
+
+    /// Whether a restriction of some kind is in any list or class.
+    fn uses(&self, kind: &dyn Fn(&Restriction) -> bool) -> bool {
+        fn any(list: &[Restriction], kind: &dyn Fn(&Restriction) -> bool) -> bool {
             list.iter().any(|r| match r {
-                Restriction::DnsList { .. } => true,
-                Restriction::Class(_, l) => any(l),
-                _ => false,
+                Restriction::Class(_, l) => any(l, kind),
+                r => kind(r),
             })
         }
         [
@@ -545,7 +555,8 @@ impl Policy {
             &self.end_of_data,
         ]
         .iter()
-        .any(|l| any(l))
+        .any(|l| any(l, kind))
+            || self.classes_parsed.iter().any(|(_, l)| any(l, kind))
     }
 
     /// The class of a recipient domain (`None`: no domain, a local name).
