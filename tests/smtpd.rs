@@ -1594,8 +1594,11 @@ fn anvil_limits_connections_mail_and_recipients_per_client() {
 /// System Python (for dkimpy, Debian's python3-dkim).
 const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 
-#[test]
-fn opendkim_signs_through_smtpd_milters() {
+/// A private OpenDKIM (key `sel` for example.test, made by
+/// opendkim-genkey) signing and verifying on 127.0.0.1; `extra` adds to its
+/// configuration. Its directory, port and process; None when OpenDKIM,
+/// its tools or dkimpy are missing.
+fn opendkim(name: &str, extra: &str) -> Option<(PathBuf, u16, kit::Proc)> {
     let have = |p: &str| Path::new(p).is_file();
     let dkimpy = have(SYSTEM_PYTHON)
         && Command::new(SYSTEM_PYTHON)
@@ -1604,10 +1607,12 @@ fn opendkim_signs_through_smtpd_milters() {
             .is_ok_and(|o| o.status.success());
     if !have("/usr/sbin/opendkim") || !have("/usr/sbin/opendkim-genkey") || !dkimpy || !has_python()
     {
-        eprintln!("skipped: opendkim, opendkim-tools or python3-dkim missing");
-        return;
+        return None;
     }
-    let dir = std::env::temp_dir().join(format!("mailsuite-test-opendkim-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "mailsuite-test-opendkim-{name}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let genkey = Command::new("/usr/sbin/opendkim-genkey")
@@ -1626,21 +1631,21 @@ fn opendkim_signs_through_smtpd_milters() {
         "{}",
         String::from_utf8_lossy(&genkey.stderr)
     );
-    let milter_port = kit::free_port();
+    let port = kit::free_port();
     let conf = dir.join("opendkim.conf");
     std::fs::write(
         &conf,
         format!(
             "Syslog no\nMode sv\nDomain example.test\nSelector sel\nKeyFile {0}/sel.private\n\
-             Socket inet:{milter_port}@127.0.0.1\nPidFile {0}/pid\nBackground no\n\
-             InternalHosts 127.0.0.1\nCanonicalization relaxed/simple\nRequireSafeKeys false\nUserID {1}\n",
+             Socket inet:{port}@127.0.0.1\nPidFile {0}/pid\nBackground no\n\
+             Canonicalization relaxed/simple\nRequireSafeKeys false\nUserID {1}\n{extra}",
             dir.display(),
             if kit::is_root() { "root" } else { "" }
         )
         .replace("UserID \n", ""),
     )
     .expect("conf");
-    let _opendkim = kit::Proc(
+    let proc = kit::Proc(
         Command::new("/usr/sbin/opendkim")
             .args(["-f", "-x"])
             .arg(&conf)
@@ -1651,17 +1656,17 @@ fn opendkim_signs_through_smtpd_milters() {
     );
     assert!(wait_until(10 * SECOND, || TcpStream::connect((
         "127.0.0.1",
-        milter_port
+        port
     ))
     .is_ok()));
-    let (inst, port) = start(
-        "smtpd-opendkim",
-        &format!("smtpd_milters = inet:127.0.0.1:{milter_port}\nlocal_recipient_maps =\n"),
-    );
-    let send = |inst: &Instance, port: u16| {
-        python(
-            inst,
-            r#"
+    Some((dir, port, proc))
+}
+
+/// Sends one message from alice@example.test to bob; the DATA reply.
+fn send_from_alice(inst: &Instance, port: u16) -> String {
+    python(
+        inst,
+        r#"
 import smtplib, sys
 s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30)
 s.ehlo('client.example.com')
@@ -1671,9 +1676,67 @@ code, msg = s.data(b'From: Alice <alice@example.test>\r\nTo: bob@mail.example.te
 print(code, msg.decode())
 s.quit()
 "#,
-            port,
-        )
+        port,
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn milters_follow_each_smtpd_services_settings() {
+    // OpenDKIM signs only for the daemon named ORIGINATING (the usual
+    // submission recipe), not for 127.0.0.1 as such.
+    let Some((dir, milter_port, _opendkim)) =
+        opendkim("daemon", "InternalHosts 192.0.2.1\nMTA ORIGINATING\n")
+    else {
+        eprintln!("skipped: opendkim, opendkim-tools or python3-dkim missing");
+        return;
     };
+    let (plain, submission, unfiltered) = (kit::free_port(), kit::free_port(), kit::free_port());
+    let inst = Instance::new("smtpd-milter-services");
+    inst.main_cf(&format!(
+        "alias_maps =\nlocal_recipient_maps =\nmynetworks = 127.0.0.1/32\nsmtpd_milters = inet:127.0.0.1:{milter_port}\n"
+    ));
+    inst.master_cf(&format!(
+        "127.0.0.1:{plain} inet n - n - - smtpd\n\
+         127.0.0.1:{submission} inet n - n - - smtpd\n  -o milter_macro_daemon_name=ORIGINATING\n\
+         127.0.0.1:{unfiltered} inet n - n - - smtpd\n  -o smtpd_milters=\n\
+         cleanup unix n - n - 0 cleanup\n"
+    ));
+    inst.start();
+    let signed = |port: u16| {
+        let out = send_from_alice(&inst, port);
+        let id = out
+            .strip_prefix("250 2.0.0 Ok: queued as ")
+            .unwrap_or_else(|| panic!("{out}\n{}", inst.maillog()))
+            .to_string();
+        postcat(&inst, &queue_file(&inst, &id)).contains("DKIM-Signature: ")
+    };
+    assert!(
+        !signed(plain),
+        "signed for the plain service:\n{}",
+        inst.maillog()
+    );
+    assert!(
+        signed(submission),
+        "not signed for ORIGINATING:\n{}",
+        inst.maillog()
+    );
+    assert!(!signed(unfiltered));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn opendkim_signs_through_smtpd_milters() {
+    let Some((dir, milter_port, _opendkim)) = opendkim("sign", "InternalHosts 127.0.0.1\n") else {
+        eprintln!("skipped: opendkim, opendkim-tools or python3-dkim missing");
+        return;
+    };
+    let (inst, port) = start(
+        "smtpd-opendkim",
+        &format!("smtpd_milters = inet:127.0.0.1:{milter_port}\nlocal_recipient_maps =\n"),
+    );
+    let send = send_from_alice;
     let out = send(&inst, port);
     let id = out
         .trim()

@@ -56,7 +56,9 @@
 //!     `hopcount_limit` (554 5.4.0), `line_length_limit` (longer lines are
 //!     stored in pieces and rebuilt on delivery).
 //!
-//!   Milters: mail from smtpd meets `smtpd_milters`, mail from pickup
+//!   Milters: mail from smtpd meets the `smtpd_milters` of the smtpd
+//!   service it came through (sent with the message, with that service's
+//!   `milter_macro_daemon_name` for `{daemon_name}`), mail from pickup
 //!   `non_smtpd_milters` (`inet:host:port`, `unix:path`, or `{ …,
 //!   connect_timeout=…, command_timeout=…, content_timeout=…,
 //!   default_action=… }`), each in turn at the end of the message, over the
@@ -96,8 +98,9 @@
 //!   body_checks_size_limit, disable_mime_input_processing, mime_nesting_limit,
 //!   mime_boundary_length_limit, message_reject_characters,
 //!   message_strip_characters, smtpd_milters, non_smtpd_milters,
-//!   milter_default_action, milter_connect_timeout, milter_command_timeout,
-//!   milter_content_timeout, message_size_limit, header_size_limit,
+//!   milter_default_action, milter_macro_daemon_name, milter_connect_timeout,
+//!   milter_command_timeout, milter_content_timeout, message_size_limit,
+//!   header_size_limit,
 //!   hopcount_limit, line_length_limit, hash_queue_names, hash_queue_depth,
 //!   queue_service_name, in_flow_delay, recipient_delimiter,
 //!   propagate_unmatched_extensions, mydestination, inet_interfaces,

@@ -47,9 +47,13 @@ pub struct Settings {
     /// message_reject_characters, message_strip_characters (None: empty).
     pub reject_characters: Option<util::byteset::ByteSet>,
     pub strip_characters: Option<util::byteset::ByteSet>,
-    /// smtpd_milters (mail from smtpd), non_smtpd_milters (from pickup).
-    pub smtpd_milters: Vec<milter::Spec>,
+    /// Milter settings from main.cf, for the milters smtpd names (its
+    /// service's smtpd_milters, sent with each message).
+    pub milter_defaults: milter::Defaults,
+    /// non_smtpd_milters (mail from pickup).
     pub non_smtpd_milters: Vec<milter::Spec>,
+    /// milter_macro_daemon_name, for mail from pickup.
+    pub milter_daemon_name: String,
     pub mime_nesting_limit: usize,
     pub mime_boundary_length_limit: usize,
     /// body_checks_size_limit: how much of the body body_checks read.
@@ -102,26 +106,31 @@ fn byte_set(cfg: &Config, param: &params::Param) -> Option<util::byteset::ByteSe
     Some(util::byteset::ByteSet::parse(cfg.str(param))).filter(|s| !s.is_empty())
 }
 
-/// A milter list parameter; a bad entry is logged and left out.
-fn milter_list(
-    cfg: &Config,
-    param: &params::Param,
-    queue_dir: &std::path::Path,
-) -> Vec<milter::Spec> {
-    let defaults = milter::Defaults {
+/// main.cf's milter settings.
+fn milter_defaults(cfg: &Config) -> milter::Defaults {
+    milter::Defaults {
         connect_timeout: cfg.time(&p::MILTER_CONNECT_TIMEOUT),
         command_timeout: cfg.time(&p::MILTER_COMMAND_TIMEOUT),
         content_timeout: cfg.time(&p::MILTER_CONTENT_TIMEOUT),
         default_action: milter::DefaultAction::parse(cfg.str(&p::MILTER_DEFAULT_ACTION))
             .unwrap_or(milter::DefaultAction::TempFail),
-    };
-    params::value::split_list(cfg.str(param))
+    }
+}
+
+/// A milter list (`name` for the log); a bad entry is logged and left out.
+fn milter_list(
+    list: &str,
+    name: &str,
+    defaults: &milter::Defaults,
+    queue_dir: &std::path::Path,
+) -> Vec<milter::Spec> {
+    params::value::split_list(list)
         .iter()
         .filter_map(
-            |entry| match milter::Spec::parse(entry, &defaults, queue_dir) {
+            |entry| match milter::Spec::parse(entry, defaults, queue_dir) {
                 Ok(spec) => Some(spec),
                 Err(e) => {
-                    maillog::warning!("{}: {e}", param.name);
+                    maillog::warning!("{name}: {e}");
                     None
                 }
             },
@@ -166,8 +175,14 @@ impl Settings {
                 .eq_ignore_ascii_case("obsolete"),
             reject_characters: byte_set(cfg, &p::MESSAGE_REJECT_CHARACTERS),
             strip_characters: byte_set(cfg, &p::MESSAGE_STRIP_CHARACTERS),
-            smtpd_milters: milter_list(cfg, &p::SMTPD_MILTERS, &queue_dir),
-            non_smtpd_milters: milter_list(cfg, &p::NON_SMTPD_MILTERS, &queue_dir),
+            milter_defaults: milter_defaults(cfg),
+            non_smtpd_milters: milter_list(
+                cfg.str(&p::NON_SMTPD_MILTERS),
+                p::NON_SMTPD_MILTERS.name,
+                &milter_defaults(cfg),
+                &queue_dir,
+            ),
+            milter_daemon_name: cfg.str(&p::MILTER_MACRO_DAEMON_NAME).trim().to_string(),
             mime_nesting_limit: cfg.int(&p::MIME_NESTING_LIMIT).max(1) as usize,
             mime_boundary_length_limit: cfg.int(&p::MIME_BOUNDARY_LENGTH_LIMIT).max(1) as usize,
             body_checks_size_limit: cfg.int(&p::BODY_CHECKS_SIZE_LIMIT).max(0) as u64,
@@ -359,7 +374,9 @@ struct Message<'a> {
     mime: Mime,
     /// The milters this message meets (smtpd_milters or non_smtpd_milters);
     /// with any, the content is spooled here until they have seen it.
-    milters: &'a [milter::Spec],
+    milters: Vec<milter::Spec>,
+    /// The {daemon_name} the milters are told.
+    milter_daemon_name: String,
     spool: Option<Vec<u8>>,
     decision: Option<Outcome>,
     extracted: Extracted,
@@ -559,11 +576,22 @@ impl<'a> Message<'a> {
                 s.mime_boundary_length_limit,
             ),
             milters: match source {
-                Source::Smtpd => &s.smtpd_milters,
-                Source::Pickup => &s.non_smtpd_milters,
+                // The smtpd service's own list (its -o overrides count).
+                Source::Smtpd => attribute(env, ipc::cleanup::SMTPD_MILTERS)
+                    .map(|list| {
+                        milter_list(list, "smtpd_milters", &s.milter_defaults, &s.queue_dir)
+                    })
+                    .unwrap_or_default(),
+                Source::Pickup => s.non_smtpd_milters.clone(),
                 // Notices the mail system makes (internal_mail_filter_classes
                 // is empty by default).
-                Source::Internal => &[],
+                Source::Internal => Vec::new(),
+            },
+            milter_daemon_name: match source {
+                Source::Smtpd => attribute(env, ipc::cleanup::MILTER_DAEMON_NAME)
+                    .unwrap_or("")
+                    .to_string(),
+                _ => s.milter_daemon_name.clone(),
             },
             spool: None,
             decision,
@@ -1153,7 +1181,7 @@ impl<'a> Message<'a> {
         };
         let mut msg = milter::Message {
             myhostname: self.s.myhostname.clone(),
-            daemon_name: other("daemon_name").unwrap_or_default(),
+            daemon_name: self.milter_daemon_name.clone(),
             queue_id: self.id.to_string(),
             client,
             helo: a.helo_name.clone(),
@@ -1172,7 +1200,7 @@ impl<'a> Message<'a> {
             body: body.to_vec(),
         };
         let before = msg.recipients.clone();
-        for spec in self.milters {
+        for spec in &self.milters {
             let verdict = match milter::inspect(spec, &mut msg) {
                 Ok(v) => v,
                 Err(e) => {

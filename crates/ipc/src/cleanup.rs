@@ -44,6 +44,12 @@ pub const CONTENT_FILTER: &str = "content_filter";
 /// `smtpd_tls_received_header = yes`.
 pub const RECEIVED_TLS: &str = "tls";
 
+/// The envelope attributes with the smtpd service's `smtpd_milters` and
+/// `milter_macro_daemon_name` (master.cf `-o` overrides included): cleanup
+/// runs those milters on that service's mail.
+pub const SMTPD_MILTERS: &str = "smtpd_milters";
+pub const MILTER_DAEMON_NAME: &str = "milter_daemon_name";
+
 /// The envelope attribute with the login cleanup puts in the Received:
 /// header (`(Authenticated sender: user)`); smtpd sends it with
 /// `smtpd_sasl_authenticated_header = yes`.

@@ -346,6 +346,7 @@ crate::declare! {
     MILTER_CONNECT_TIMEOUT = time("milter_connect_timeout", "30s", 's', 1, MAX, "The time limit for connecting to a Milter application.");
     MILTER_COMMAND_TIMEOUT = time("milter_command_timeout", "30s", 's', 1, MAX, "The time limit for sending an SMTP command to a Milter application and receiving its reply.");
     MILTER_CONTENT_TIMEOUT = time("milter_content_timeout", "300s", 's', 1, MAX, "The time limit for sending message content to a Milter application and receiving its reply.");
+    MILTER_MACRO_DAEMON_NAME = string("milter_macro_daemon_name", "$myhostname", "The {daemon_name} macro value for Milter applications.");
     SMTPD_EXPANSION_FILTER = raw("smtpd_expansion_filter", "\\t\\40!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\\\]^_`abcdefghijklmnopqrstuvwxyz{|}~", "The characters allowed in $name expansions of RBL reply templates.");
     SMTPD_REJECT_FOOTER = raw("smtpd_reject_footer", "", "Optional text appended to a 4XX or 5XX SMTP server reply.");
     SMTPD_REJECT_FOOTER_MAPS = list("smtpd_reject_footer_maps", "", "Lookup tables by reply text with per-reply footers.");

@@ -182,7 +182,9 @@
 //!   notify_classes, error_notice_recipient, double_bounce_sender,
 //!   mail_name, smtpd_history_flush_threshold, rbl_reply_maps,
 //!   default_rbl_reply, maps_rbl_reject_code, smtpd_expansion_filter,
-//!   smtpd_reject_footer, smtpd_reject_footer_maps,
+//!   smtpd_reject_footer, smtpd_reject_footer_maps, smtpd_milters and
+//!   milter_macro_daemon_name (passed to cleanup with each message, so
+//!   master.cf -o overrides count; cleanup runs the milters),
 //!   dns_resolver_address, smtpd_policy_service_timeout,
 //!   smtpd_policy_service_max_idle, smtpd_policy_service_max_ttl,
 //!   smtpd_policy_service_request_limit, smtpd_policy_service_try_limit,

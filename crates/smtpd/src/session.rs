@@ -1093,6 +1093,13 @@ impl<'a> Session<'a> {
         if !self.s.content_filter.is_empty() {
             attributes.push((ic::CONTENT_FILTER.into(), self.s.content_filter.clone()));
         }
+        if !self.s.milters.is_empty() {
+            attributes.push((ic::SMTPD_MILTERS.into(), self.s.milters.clone()));
+            attributes.push((
+                ic::MILTER_DAEMON_NAME.into(),
+                self.s.milter_daemon_name.clone(),
+            ));
+        }
         if let Some(t) = self
             .tls_desc
             .as_ref()

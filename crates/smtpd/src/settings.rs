@@ -65,6 +65,10 @@ pub struct Settings {
     /// `smtpd_history_flush_threshold`: the transcript's most lines.
     pub history_limit: usize,
     pub sasl: Option<SaslSettings>,
+    /// `smtpd_milters` and `milter_macro_daemon_name` as this service sees
+    /// them, passed on to cleanup (which runs the milters).
+    pub milters: String,
+    pub milter_daemon_name: String,
     /// `smtpd_reject_footer`, `smtpd_reject_footer_maps` (None: neither).
     pub reject_footer: Option<std::sync::Arc<crate::footer::FooterSettings>>,
     /// `smtpd_tls_received_header`, `smtpd_sasl_authenticated_header`:
@@ -213,6 +217,8 @@ impl Settings {
             mail_name: c.str(&p::MAIL_NAME).trim().to_string(),
             history_limit: usize::try_from(c.int(&p::SMTPD_HISTORY_FLUSH_THRESHOLD)).unwrap_or(100),
             forbid_unauth_pipelining: c.bool(&p::SMTPD_FORBID_UNAUTH_PIPELINING),
+            milters: c.str(&p::SMTPD_MILTERS).trim().to_string(),
+            milter_daemon_name: c.str(&p::MILTER_MACRO_DAEMON_NAME).trim().to_string(),
             reject_footer: crate::footer::FooterSettings::from_config(c),
             tls_received_header: c.bool(&p::SMTPD_TLS_RECEIVED_HEADER),
             sasl_authenticated_header: c.bool(&p::SMTPD_SASL_AUTHENTICATED_HEADER),
