@@ -612,16 +612,26 @@ impl<'a> Message<'a> {
         match action {
             Some(Action::Ignore) => Ok(true),
             Some(Action::Replace(t)) => {
-                self.emit(writer, t.as_bytes())?;
-                self.emit(writer, b"\n")?;
+                self.emit_line(writer, t.as_bytes())?;
                 Ok(true)
             }
             Some(Action::Prepend(t)) => {
-                self.emit(writer, t.as_bytes())?;
-                self.emit(writer, b"\n")?;
+                self.emit_line(writer, t.as_bytes())?;
                 Ok(false)
             }
             _ => Ok(false),
+        }
+    }
+
+    /// Writes one whole line (the queue writer's direct path), or spools it.
+    fn emit_line(&mut self, writer: &mut Writer, line: &[u8]) -> Result<(), queue::QueueError> {
+        match &mut self.spool {
+            Some(spool) => {
+                spool.extend_from_slice(line);
+                spool.push(b'\n');
+                Ok(())
+            }
+            None => writer.line(line),
         }
     }
 
@@ -1054,8 +1064,7 @@ impl<'a> Message<'a> {
         }
         for h in &out {
             for line in &h.lines {
-                self.emit(writer, line)?;
-                self.emit(writer, b"\n")?;
+                self.emit_line(writer, line)?;
             }
         }
         self.headers = out;

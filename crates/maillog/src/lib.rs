@@ -260,20 +260,7 @@ pub fn reopen() {
 
 /// `Nov 21 10:00:00` in local time, as Postfix writes it.
 fn timestamp() -> String {
-    // SAFETY: time/localtime_r/strftime write only into the buffers given.
-    unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        let mut buf = [0u8; 64];
-        let n = libc::strftime(
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            c"%b %d %H:%M:%S".as_ptr(),
-            &tm,
-        );
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    }
+    util::time::syslog_stamp(util::time::now())
 }
 
 /// Replaces control characters so one call is always one line.

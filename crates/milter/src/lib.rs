@@ -20,10 +20,9 @@
 //! error, and the caller applies `milter_default_action`.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, TcpStream, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::net::IpAddr;
 use std::time::Duration;
+use util::socket::{self, Endpoint, Socket};
 
 /// The largest packet taken from a milter.
 pub const MAX_PACKET: usize = 1 << 20;
@@ -97,12 +96,6 @@ impl DefaultAction {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Endpoint {
-    Inet(String),
-    Unix(PathBuf),
-}
-
 /// One milter application and its settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
@@ -127,58 +120,28 @@ pub struct Defaults {
 impl Spec {
     /// One list entry; `queue_dir` anchors relative unix paths.
     pub fn parse(entry: &str, d: &Defaults, queue_dir: &std::path::Path) -> Result<Spec, String> {
-        let entry = entry.trim();
-        let (target, options) = match entry.strip_prefix('{').and_then(|e| e.strip_suffix('}')) {
-            Some(inner) => {
-                let mut words = inner
-                    .split([',', ' ', '\t', '\n'])
-                    .filter(|w| !w.is_empty());
-                let first = words.next().ok_or("empty milter entry")?;
-                (
-                    first.to_string(),
-                    words.map(str::to_string).collect::<Vec<_>>(),
-                )
-            }
-            None => (entry.to_string(), Vec::new()),
-        };
+        let (target, settings) = socket::with_settings(entry)?;
         let mut spec = Spec {
-            name: target.clone(),
-            endpoint: if let Some(hp) = target.strip_prefix("inet:") {
-                if !hp.contains(':') {
-                    return Err(format!("milter {target}: need inet:host:port"));
-                }
-                Endpoint::Inet(hp.to_string())
-            } else if let Some(p) = target
-                .strip_prefix("unix:")
-                .or_else(|| target.strip_prefix("local:"))
-            {
-                let p = PathBuf::from(p);
-                Endpoint::Unix(if p.is_absolute() {
-                    p
-                } else {
-                    queue_dir.join(p)
-                })
-            } else {
-                return Err(format!("milter {target}: need inet:host:port or unix:path"));
-            },
+            endpoint: Endpoint::parse(&target, queue_dir).map_err(|e| format!("milter {e}"))?,
+            name: target,
             connect_timeout: d.connect_timeout,
             command_timeout: d.command_timeout,
             content_timeout: d.content_timeout,
             default_action: d.default_action,
         };
-        for opt in options {
-            let (name, value) = opt
-                .split_once('=')
-                .ok_or_else(|| format!("milter option \"{opt}\" is not name=value"))?;
-            let time =
-                || parse_seconds(value).ok_or_else(|| format!("milter option \"{opt}\": bad time"));
-            match name {
+        for (name, value) in settings {
+            let time = || {
+                params::value::parse_duration(&value)
+                    .ok_or_else(|| format!("milter option \"{name}={value}\": bad time"))
+            };
+            match name.as_str() {
                 "connect_timeout" => spec.connect_timeout = time()?,
                 "command_timeout" => spec.command_timeout = time()?,
                 "content_timeout" => spec.content_timeout = time()?,
                 "default_action" => {
-                    spec.default_action = DefaultAction::parse(value)
-                        .ok_or_else(|| format!("milter option \"{opt}\": unknown action"))?
+                    spec.default_action = DefaultAction::parse(&value).ok_or_else(|| {
+                        format!("milter option \"{name}={value}\": unknown action")
+                    })?
                 }
                 "protocol" => {}
                 _ => return Err(format!("unknown milter option \"{name}\"")),
@@ -186,23 +149,6 @@ impl Spec {
         }
         Ok(spec)
     }
-}
-
-/// `10s`, `2m`, `1h`, or plain seconds.
-fn parse_seconds(v: &str) -> Option<Duration> {
-    let (num, unit) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => (&v[..i], &v[i..]),
-        None => (v, "s"),
-    };
-    let n: u64 = num.parse().ok()?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => return None,
-    };
-    (n > 0).then(|| Duration::from_secs(n * mult))
 }
 
 /// The message as the milter sees it, and as it leaves the milter.
@@ -263,51 +209,9 @@ fn io_err(what: &str) -> impl Fn(io::Error) -> MilterError + '_ {
     move |e| MilterError::Io(format!("{what}: {e}"))
 }
 
-trait Stream: Read + Write {
-    fn set_timeout(&self, t: Duration) -> io::Result<()>;
-}
-
-impl Stream for TcpStream {
-    fn set_timeout(&self, t: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(t))?;
-        self.set_write_timeout(Some(t))
-    }
-}
-
-impl Stream for UnixStream {
-    fn set_timeout(&self, t: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(t))?;
-        self.set_write_timeout(Some(t))
-    }
-}
-
-fn connect(spec: &Spec) -> Result<Box<dyn Stream>, MilterError> {
-    match &spec.endpoint {
-        Endpoint::Inet(hp) => {
-            let addrs = hp
-                .to_socket_addrs()
-                .map_err(io_err("resolve"))?
-                .collect::<Vec<_>>();
-            let mut last = MilterError::Io("no address".into());
-            for a in addrs {
-                match TcpStream::connect_timeout(&a, spec.connect_timeout) {
-                    Ok(s) => return Ok(Box::new(s)),
-                    Err(e) => last = MilterError::Io(format!("connect to {a}: {e}")),
-                }
-            }
-            Err(last)
-        }
-        Endpoint::Unix(p) => {
-            Ok(Box::new(UnixStream::connect(p).map_err(|e| {
-                MilterError::Io(format!("connect to {}: {e}", p.display()))
-            })?))
-        }
-    }
-}
-
 /// One conversation.
 struct Conn {
-    s: Box<dyn Stream>,
+    s: Socket,
     /// The protocol flags the milter chose.
     proto: u32,
     /// A replacement body being received (CRLF line ends).
@@ -513,18 +417,6 @@ fn answer(c: &mut Conn, msg: &mut Message, eom: bool) -> Result<Step, MilterErro
     }
 }
 
-/// The body with CRLF line ends.
-fn crlf(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + body.len() / 40);
-    for (i, &b) in body.iter().enumerate() {
-        if b == b'\n' && (i == 0 || body[i - 1] != b'\r') {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    out
-}
-
 /// Shows `msg` to the milter in `spec`, applies its edits, and returns its
 /// verdict. An error means the milter could not be asked (the caller
 /// applies `spec.default_action`); `msg` is then as it was.
@@ -553,8 +445,11 @@ fn lf(raw: &[u8]) -> Vec<u8> {
 }
 
 fn converse(spec: &Spec, msg: &mut Message) -> Result<Verdict, MilterError> {
-    let s = connect(spec)?;
-    s.set_timeout(spec.command_timeout)
+    let s = spec
+        .endpoint
+        .connect(spec.connect_timeout)
+        .map_err(|e| MilterError::Io(e.to_string()))?;
+    s.set_timeout(Some(spec.command_timeout))
         .map_err(io_err("socket"))?;
     let mut c = Conn {
         s,
@@ -679,7 +574,7 @@ fn steps(c: &mut Conn, spec: &Spec, msg: &mut Message) -> Result<Verdict, Milter
         c.macros(b'T', &[("i", msg.queue_id.clone())])?;
         step!(ask(c, msg, b'T', &[], P_NR_DATA));
     }
-    c.s.set_timeout(spec.content_timeout)
+    c.s.set_timeout(Some(spec.content_timeout))
         .map_err(io_err("socket"))?;
     if proto & P_NOHDRS == 0 {
         for (n, v) in msg.headers.clone() {
@@ -698,7 +593,7 @@ fn steps(c: &mut Conn, spec: &Spec, msg: &mut Message) -> Result<Verdict, Milter
         step!(ask(c, msg, b'N', &[], P_NR_EOH));
     }
     if proto & P_NOBODY == 0 {
-        let body = crlf(&msg.body);
+        let body = mime::to_crlf(&msg.body).into_owned();
         for chunk in body.chunks(CHUNK) {
             c.send(b'B', chunk)?;
             if proto & P_NR_BODY == 0 {

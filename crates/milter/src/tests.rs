@@ -3,7 +3,7 @@
 
 use super::*;
 use std::os::unix::net::UnixListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("milter-test-{name}-{}", std::process::id()));

@@ -80,6 +80,16 @@ pub fn parse_time(text: &str, default_unit: char) -> Result<i64, ValueError> {
     n.checked_mul(per).ok_or_else(bad)
 }
 
+/// A positive time value (`10s`, `2m`, plain seconds) as a duration, for
+/// per-service settings like `{ inet:…, timeout=10s }`; None when it is not
+/// one.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    parse_time(text, 's')
+        .ok()
+        .filter(|&s| s > 0)
+        .map(|s| std::time::Duration::from_secs(s as u64))
+}
+
 /// Parses `yes`/`no` (any case), as Postfix does.
 pub fn parse_bool(text: &str) -> Result<bool, ValueError> {
     match text.trim().to_ascii_lowercase().as_str() {

@@ -18,7 +18,6 @@
 //! imapd, local, smtp), [`multi_server`] (many clients in one mio event loop:
 //! auth, showq) and [`trigger_server`] (wake-up requests: qmgr, pickup).
 
-mod client;
 pub mod multi;
 mod options;
 mod setup;
@@ -26,12 +25,13 @@ mod single;
 mod status;
 mod trigger;
 
-pub use client::Client;
 pub use multi::{multi_server, Flow, MultiService};
 pub use options::Options;
 pub use setup::Context;
 pub use single::{single_server, SingleService};
 pub use trigger::{trigger_server, TriggerService};
+/// One accepted client connection ([`util::socket::Socket`]).
+pub use util::socket::Socket as Client;
 
 /// A hook's failure: logged as `fatal:` and the daemon exits.
 pub type HookError = Box<dyn std::error::Error>;

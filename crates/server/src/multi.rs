@@ -25,11 +25,11 @@ pub enum Stream {
 impl Stream {
     fn from_fd(fd: OwnedFd) -> io::Result<Stream> {
         util::fd::set_nonblocking(fd.as_raw_fd(), true)?;
-        let client = crate::client::Client::from_fd(fd)?;
+        let client = crate::Client::from_fd(fd)?;
         util::fd::set_nonblocking(client.as_raw_fd(), true)?;
         Ok(match client {
-            crate::client::Client::Tcp(s) => Stream::Tcp(TcpStream::from_std(s)),
-            crate::client::Client::Unix(s) => Stream::Unix(UnixStream::from_std(s)),
+            crate::Client::Tcp(s) => Stream::Tcp(TcpStream::from_std(s)),
+            crate::Client::Unix(s) => Stream::Unix(UnixStream::from_std(s)),
         })
     }
 

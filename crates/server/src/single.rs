@@ -1,8 +1,8 @@
 //! One client at a time, many processes (smtpd, pop3d, imapd, local, smtp).
 
-use crate::client::Client;
 use crate::setup::{self, Context};
 use crate::status::{accept, Inherited};
+use crate::Client;
 use crate::Service;
 use ipc::status::Status;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};

@@ -19,23 +19,14 @@
 //! `request_limit`, `retry_delay`, `try_limit`).
 
 use params::{table as p, Config};
-use server::Client;
 use std::cell::RefCell;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use util::socket::{self, Endpoint, Socket as Client};
 
 /// The longest answer line, and the most lines, taken from a server.
 const MAX_LINE: usize = 4096;
 const MAX_LINES: usize = 100;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Endpoint {
-    Inet(String),
-    Unix(PathBuf),
-}
 
 /// Settings of one policy service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,72 +93,35 @@ impl PolicyService {
         queue_dir: &std::path::Path,
     ) -> Result<PolicyService, String> {
         let mut settings = defaults.clone();
-        let (endpoint_text, options) = match arg
-            .trim()
-            .strip_prefix('{')
-            .and_then(|a| a.strip_suffix('}'))
-        {
-            Some(inner) => {
-                let mut words = inner
-                    .split([',', ' ', '\t', '\n'])
-                    .filter(|w| !w.is_empty());
-                let first = words.next().ok_or("empty policy service")?.to_string();
-                (first, words.map(str::to_string).collect::<Vec<_>>())
-            }
-            None => (arg.trim().to_string(), Vec::new()),
-        };
-        for opt in &options {
-            let (name, value) = opt
-                .split_once('=')
-                .ok_or_else(|| format!("policy service option \"{opt}\" is not name=value"))?;
-            let time = |v: &str| {
-                params::value::parse_time(v, 's')
-                    .ok()
-                    .filter(|&s| s > 0)
-                    .map(|s| Duration::from_secs(s as u64))
-                    .ok_or_else(|| format!("bad time value in \"{opt}\""))
+        let (target, options) = socket::with_settings(arg)?;
+        for (name, value) in &options {
+            let time = || {
+                params::value::parse_duration(value)
+                    .ok_or_else(|| format!("bad time value in \"{name}={value}\""))
             };
-            match name {
-                "timeout" => settings.timeout = time(value)?,
-                "max_idle" => settings.max_idle = time(value)?,
-                "max_ttl" => settings.max_ttl = time(value)?,
-                "retry_delay" => settings.retry_delay = time(value)?,
-                "request_limit" => {
-                    settings.request_limit = value
-                        .parse()
-                        .map_err(|_| format!("bad number in \"{opt}\""))?
-                }
+            let number = || format!("bad number in \"{name}={value}\"");
+            match name.as_str() {
+                "timeout" => settings.timeout = time()?,
+                "max_idle" => settings.max_idle = time()?,
+                "max_ttl" => settings.max_ttl = time()?,
+                "retry_delay" => settings.retry_delay = time()?,
+                "request_limit" => settings.request_limit = value.parse().map_err(|_| number())?,
                 "try_limit" => {
                     settings.try_limit = value
                         .parse::<u32>()
                         .ok()
                         .filter(|&n| n > 0)
-                        .ok_or_else(|| format!("bad number in \"{opt}\""))?
+                        .ok_or_else(number)?
                 }
                 "default_action" => settings.default_action = value.to_string(),
                 "policy_context" => settings.policy_context = value.to_string(),
                 _ => return Err(format!("unknown policy service option \"{name}\"")),
             }
         }
-        let endpoint = if let Some(hp) = endpoint_text.strip_prefix("inet:") {
-            if !hp.contains(':') {
-                return Err(format!("policy service {endpoint_text}: need host:port"));
-            }
-            Endpoint::Inet(hp.to_string())
-        } else if let Some(path) = endpoint_text.strip_prefix("unix:") {
-            let path = PathBuf::from(path);
-            Endpoint::Unix(if path.is_absolute() {
-                path
-            } else {
-                queue_dir.join(path)
-            })
-        } else {
-            return Err(format!(
-                "policy service {endpoint_text}: need inet:host:port or unix:path"
-            ));
-        };
+        let endpoint =
+            Endpoint::parse(&target, queue_dir).map_err(|e| format!("policy service {e}"))?;
         Ok(PolicyService {
-            name: endpoint_text,
+            name: target,
             endpoint,
             settings,
             open: RefCell::new(None),
@@ -175,25 +129,7 @@ impl PolicyService {
     }
 
     fn connect(&self) -> io::Result<Open> {
-        let t = self.settings.timeout;
-        let stream = match &self.endpoint {
-            Endpoint::Inet(hp) => {
-                let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-                let mut found = None;
-                for addr in std::net::ToSocketAddrs::to_socket_addrs(hp.as_str())? {
-                    match TcpStream::connect_timeout(&addr, t) {
-                        Ok(s) => {
-                            found = Some(s);
-                            break;
-                        }
-                        Err(e) => last = e,
-                    }
-                }
-                Client::Tcp(found.ok_or(last)?)
-            }
-            Endpoint::Unix(path) => Client::Unix(UnixStream::connect(path)?),
-        };
-        stream.set_timeout(Some(t))?;
+        let stream = self.endpoint.connect(self.settings.timeout)?;
         let now = Instant::now();
         Ok(Open {
             reader: BufReader::new(stream.try_clone()?),

@@ -192,8 +192,67 @@ pub fn parse_list(
     parse_items(items, config, &classes, 0, warnings)
 }
 
-/// Builds a restriction from its argument (the item after its name).
-type MakeWithArgument<'a> = Box<dyn FnOnce(&str) -> Result<Restriction, String> + 'a>;
+/// The restrictions that take the next item as their argument.
+#[derive(Clone, Copy)]
+enum Argued {
+    /// `check_*_access type:table`.
+    Access(AccessKey),
+    /// A DNS list: `reject_rbl_client zone[=filter]` and friends.
+    DnsList(Subject, bool),
+    /// `check_policy_service service`.
+    Policy,
+}
+
+impl Argued {
+    fn of(name: &str) -> Option<Argued> {
+        Some(match name {
+            "check_client_access" => Argued::Access(AccessKey::Client),
+            "check_helo_access" => Argued::Access(AccessKey::Helo),
+            "check_sender_access" => Argued::Access(AccessKey::Sender),
+            "check_recipient_access" => Argued::Access(AccessKey::Recipient),
+            "reject_rbl_client" => Argued::DnsList(Subject::ClientAddress, false),
+            "reject_rhsbl_client" => Argued::DnsList(Subject::ClientName, false),
+            "reject_rhsbl_sender" => Argued::DnsList(Subject::Sender, false),
+            "reject_rhsbl_helo" => Argued::DnsList(Subject::Helo, false),
+            "reject_rhsbl_recipient" => Argued::DnsList(Subject::Recipient, false),
+            "permit_dnswl_client" => Argued::DnsList(Subject::ClientAddress, true),
+            "permit_rhswl_client" => Argued::DnsList(Subject::ClientName, true),
+            "check_policy_service" => Argued::Policy,
+            _ => return None,
+        })
+    }
+
+    /// What the argument is, for the warning when it is missing.
+    fn what(self) -> &'static str {
+        match self {
+            Argued::Access(_) => "a type:table",
+            Argued::DnsList(..) => "a domain name",
+            Argued::Policy => "a policy service",
+        }
+    }
+
+    fn build(self, item: &str, arg: &str, config: &Config) -> Result<Restriction, String> {
+        match self {
+            Argued::Access(key) => Ok(Restriction::Check(
+                key,
+                MapList::open_lenient(item, arg, &maps::Ctx::new()),
+            )),
+            Argued::DnsList(subject, permit) => Entry::parse(arg)
+                .map(|entry| Restriction::DnsList {
+                    subject,
+                    entry,
+                    permit,
+                })
+                .ok_or_else(|| format!("bad DNS list argument \"{arg}\"")),
+            Argued::Policy => {
+                let defaults = policy_service::Settings::from_config(config);
+                let queue_dir = std::path::PathBuf::from(config.str(&p::QUEUE_DIRECTORY));
+                PolicyService::parse(arg, &defaults, &queue_dir)
+                    .map(|svc| Restriction::PolicyService(Box::new(svc)))
+            }
+        }
+    }
+}
 
 fn parse_items(
     items: &[String],
@@ -206,67 +265,18 @@ fn parse_items(
     let mut it = items.iter();
     while let Some(item) = it.next() {
         let lower = item.to_ascii_lowercase();
-        let check = match lower.as_str() {
-            "check_client_access" => Some(AccessKey::Client),
-            "check_helo_access" => Some(AccessKey::Helo),
-            "check_sender_access" => Some(AccessKey::Sender),
-            "check_recipient_access" => Some(AccessKey::Recipient),
-            _ => None,
-        };
-        let list = match lower.as_str() {
-            "reject_rbl_client" => Some((Subject::ClientAddress, false)),
-            "reject_rhsbl_client" => Some((Subject::ClientName, false)),
-            "reject_rhsbl_sender" => Some((Subject::Sender, false)),
-            "reject_rhsbl_helo" => Some((Subject::Helo, false)),
-            "reject_rhsbl_recipient" => Some((Subject::Recipient, false)),
-            "permit_dnswl_client" => Some((Subject::ClientAddress, true)),
-            "permit_rhswl_client" => Some((Subject::ClientName, true)),
-            _ => None,
-        };
-        // Restrictions that take the next item as their argument.
-        let with_argument: Option<(&str, MakeWithArgument)> = if lower == "check_policy_service" {
-            Some((
-                "a policy service",
-                Box::new(|arg| {
-                    let defaults = policy_service::Settings::from_config(config);
-                    let queue_dir = std::path::PathBuf::from(config.str(&p::QUEUE_DIRECTORY));
-                    PolicyService::parse(arg, &defaults, &queue_dir)
-                        .map(|svc| Restriction::PolicyService(Box::new(svc)))
-                }),
-            ))
-        } else if let Some((subject, permit)) = list {
-            Some((
-                "a domain name",
-                Box::new(move |arg| {
-                    Entry::parse(arg)
-                        .map(|entry| Restriction::DnsList {
-                            subject,
-                            entry,
-                            permit,
-                        })
-                        .ok_or_else(|| format!("bad DNS list argument \"{arg}\""))
-                }),
-            ))
-        } else {
-            check.map(|key| {
-                let make: MakeWithArgument = Box::new(move |table| {
-                    Ok(Restriction::Check(
-                        key,
-                        MapList::open_lenient(item, table, &maps::Ctx::new()),
-                    ))
-                });
-                ("a type:table", make)
-            })
-        };
-        if let Some((what, make)) = with_argument {
-            let r = match it.next().map(|arg| make(arg)) {
+        if let Some(kind) = Argued::of(&lower) {
+            let r = match it.next().map(|arg| kind.build(item, arg, config)) {
                 Some(Ok(r)) => r,
                 Some(Err(e)) => {
                     warnings.push(format!("restriction {item}: {e}"));
                     Restriction::Unknown(item.clone())
                 }
                 None => {
-                    warnings.push(format!("restriction {item} requires {what} argument"));
+                    warnings.push(format!(
+                        "restriction {item} requires {} argument",
+                        kind.what()
+                    ));
                     Restriction::Unknown(item.clone())
                 }
             };
@@ -377,6 +387,9 @@ pub struct Policy {
     show_table_name: bool,
     soft_bounce: bool,
     codes: Codes,
+    /// Some restriction asks a policy service (which is told
+    /// [`PolicyFacts`]; without one they need not be gathered).
+    pub asks_policy_services: bool,
     /// `smtpd_restriction_classes`, parsed, for access table results.
     classes_parsed: Vec<(String, Vec<Restriction>)>,
     /// `rbl_reply_maps`, `default_rbl_reply`, `smtpd_expansion_filter`.
@@ -470,52 +483,52 @@ impl Policy {
             relay_rcpt: code(config, &p::UNKNOWN_RELAY_RECIPIENT_REJECT_CODE),
             rbl: code(config, &p::MAPS_RBL_REJECT_CODE),
         };
-        Ok((
-            Policy {
-                client,
-                helo,
-                sender,
-                relay,
-                recipient,
-                data,
-                end_of_data,
-                mynetworks,
-                sasl_exceptions,
-                classes,
-                local_recipient_maps: optional(&p::LOCAL_RECIPIENT_MAPS),
-                virtual_alias_maps: maps_of(&p::VIRTUAL_ALIAS_MAPS),
-                virtual_mailbox_maps: maps_of(&p::VIRTUAL_MAILBOX_MAPS),
-                relay_recipient_maps: optional(&p::RELAY_RECIPIENT_MAPS),
-                relocated_maps: optional(&p::RELOCATED_MAPS),
-                canonical_maps,
-                sender_login_maps: optional(&p::SMTPD_SENDER_LOGIN_MAPS),
-                sasl_enabled: config.bool(&p::SMTPD_SASL_AUTH_ENABLE),
-                myorigin: config.str(&p::MYORIGIN).trim().to_ascii_lowercase(),
-                recipient_delimiter: config.str(&p::RECIPIENT_DELIMITER).to_string(),
-                parent_style: access::parent_matches(&parents, access::SMTPD_ACCESS_MAPS),
-                null_access_key: config.str(&p::SMTPD_NULL_ACCESS_LOOKUP_KEY).to_string(),
-                double_bounce: config.str(&p::DOUBLE_BOUNCE_SENDER).to_string(),
-                reject_unlisted_recipient: config.bool(&p::SMTPD_REJECT_UNLISTED_RECIPIENT),
-                reject_unlisted_sender: config.bool(&p::SMTPD_REJECT_UNLISTED_SENDER),
-                delay_reject: config.bool(&p::SMTPD_DELAY_REJECT),
-                show_table_name: config.bool(&p::SHOW_USER_UNKNOWN_TABLE_NAME),
-                soft_bounce: config.bool(&p::SOFT_BOUNCE),
-                codes,
-                classes_parsed: config
-                    .list(&p::SMTPD_RESTRICTION_CLASSES)
-                    .into_iter()
-                    .map(|name| {
-                        let value = config.value(&name).unwrap_or("").to_string();
-                        let list = parse_list(&params::value::split_list(&value), config, &mut w);
-                        (name, list)
-                    })
-                    .collect(),
-                rbl_reply_maps: maps_of(&p::RBL_REPLY_MAPS),
-                default_rbl_reply: config.str(&p::DEFAULT_RBL_REPLY).to_string(),
-                expansion_filter: ExpansionFilter::parse(config.str(&p::SMTPD_EXPANSION_FILTER)),
-            },
-            w,
-        ))
+        let mut policy = Policy {
+            client,
+            helo,
+            sender,
+            relay,
+            recipient,
+            data,
+            end_of_data,
+            mynetworks,
+            sasl_exceptions,
+            classes,
+            local_recipient_maps: optional(&p::LOCAL_RECIPIENT_MAPS),
+            virtual_alias_maps: maps_of(&p::VIRTUAL_ALIAS_MAPS),
+            virtual_mailbox_maps: maps_of(&p::VIRTUAL_MAILBOX_MAPS),
+            relay_recipient_maps: optional(&p::RELAY_RECIPIENT_MAPS),
+            relocated_maps: optional(&p::RELOCATED_MAPS),
+            canonical_maps,
+            sender_login_maps: optional(&p::SMTPD_SENDER_LOGIN_MAPS),
+            sasl_enabled: config.bool(&p::SMTPD_SASL_AUTH_ENABLE),
+            myorigin: config.str(&p::MYORIGIN).trim().to_ascii_lowercase(),
+            recipient_delimiter: config.str(&p::RECIPIENT_DELIMITER).to_string(),
+            parent_style: access::parent_matches(&parents, access::SMTPD_ACCESS_MAPS),
+            null_access_key: config.str(&p::SMTPD_NULL_ACCESS_LOOKUP_KEY).to_string(),
+            double_bounce: config.str(&p::DOUBLE_BOUNCE_SENDER).to_string(),
+            reject_unlisted_recipient: config.bool(&p::SMTPD_REJECT_UNLISTED_RECIPIENT),
+            reject_unlisted_sender: config.bool(&p::SMTPD_REJECT_UNLISTED_SENDER),
+            delay_reject: config.bool(&p::SMTPD_DELAY_REJECT),
+            show_table_name: config.bool(&p::SHOW_USER_UNKNOWN_TABLE_NAME),
+            soft_bounce: config.bool(&p::SOFT_BOUNCE),
+            codes,
+            classes_parsed: config
+                .list(&p::SMTPD_RESTRICTION_CLASSES)
+                .into_iter()
+                .map(|name| {
+                    let value = config.value(&name).unwrap_or("").to_string();
+                    let list = parse_list(&params::value::split_list(&value), config, &mut w);
+                    (name, list)
+                })
+                .collect(),
+            asks_policy_services: false,
+            rbl_reply_maps: maps_of(&p::RBL_REPLY_MAPS),
+            default_rbl_reply: config.str(&p::DEFAULT_RBL_REPLY).to_string(),
+            expansion_filter: ExpansionFilter::parse(config.str(&p::SMTPD_EXPANSION_FILTER)),
+        };
+        policy.asks_policy_services = policy.uses(&|r| matches!(r, Restriction::PolicyService(_)));
+        Ok((policy, w))
     }
 
     /// A restriction class by name.
@@ -529,12 +542,6 @@ impl Policy {
     /// Whether any restriction list asks a DNS list.
     pub fn uses_dns_lists(&self) -> bool {
         self.uses(&|r| matches!(r, Restriction::DnsList { .. }))
-    }
-
-    /// Whether any restriction list asks a policy service (which is told
-    /// [`PolicyFacts`]; without one they need not be gathered).
-    pub fn uses_policy_services(&self) -> bool {
-        self.uses(&|r| matches!(r, Restriction::PolicyService(_)))
     }
 
     /// Whether a restriction of some kind is in any list or class.

@@ -151,8 +151,6 @@ pub struct Session<'a> {
     /// smtpd_forbid_bare_newline for this client (No when excluded).
     bare_newline: BareNewline,
     limits: &'a Limits,
-    /// Some restriction asks a policy service (so PolicyFacts are kept).
-    policy_services: bool,
     /// This client's anvil identifier, when it is counted.
     anvil_ident: Option<String>,
 }
@@ -278,7 +276,6 @@ impl<'a> Session<'a> {
             early_prepend: Vec::new(),
             bare_newline,
             limits,
-            policy_services: policy.uses_policy_services(),
             anvil_ident: None,
         }
     }
@@ -1031,7 +1028,7 @@ impl<'a> Session<'a> {
     /// Brings what policy services are told up to date before a check
     /// made for SMTP command `state`.
     fn policy_facts(&mut self, state: &'static str) {
-        if !self.policy_services {
+        if !self.policy.asks_policy_services {
             return;
         }
         let tx = self.tx.as_ref();

@@ -5,8 +5,9 @@
 //! leaves the old or the new content ([`safe_file`]), the locked pid file
 //! ([`pidfile`]), the fixed-order privilege drop ([`privs`]), Postfix-style
 //! option parsing ([`getopt`]), exit codes ([`sysexits`]), the host's name
-//! ([`host`]), answers reused for a while ([`ttl_cache`]) and files that get
-//! their name only when whole ([`unnamed`]).
+//! ([`host`]), sockets and the services main.cf names ([`socket`]), answers
+//! reused for a while ([`ttl_cache`]) and files that get their name only
+//! when whole ([`unnamed`]).
 
 pub mod base64;
 pub mod byteset;
@@ -18,6 +19,7 @@ pub mod pidfile;
 pub mod privs;
 pub mod random;
 pub mod safe_file;
+pub mod socket;
 pub mod sysexits;
 pub mod tabescape;
 pub mod time;

@@ -6,10 +6,10 @@ pub fn rfc5322(secs: i64) -> String {
     strftime(secs, c"%a, %d %b %Y %H:%M:%S %z (%Z)")
 }
 
-/// `Nov 21 10:00:00` in local time, as syslog and Postfix's statistics
-/// lines write a moment.
+/// `Nov 21 10:00:00` in local time, as the maillog and Postfix's
+/// statistics lines write a moment.
 pub fn syslog_stamp(secs: i64) -> String {
-    strftime(secs, c"%b %e %H:%M:%S")
+    strftime(secs, c"%b %d %H:%M:%S")
 }
 
 /// `YYYYMMDDhhmmss` in UTC, the first part of Postfix's Message-ID.

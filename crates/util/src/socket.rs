@@ -1,0 +1,234 @@
+//! Sockets to and from other programs: [`Socket`], one blocking
+//! connection over TCP or a UNIX-domain socket (an accepted client, or a
+//! service this program connects to), and [`Endpoint`], a service as
+//! main.cf names one: `inet:host:port` or `unix:path` (`local:path`), alone
+//! or with settings in Postfix 3's `{ service, name=value, … }` form
+//! ([`with_settings`]).
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// One blocking connection (an accepted client, or a service dialled).
+#[derive(Debug)]
+pub enum Socket {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Socket {
+    /// Wraps an accepted socket; TCP when its address family says so.
+    pub fn from_fd(fd: OwnedFd) -> io::Result<Socket> {
+        let is_inet =
+            nix::sys::socket::getsockname::<nix::sys::socket::SockaddrStorage>(fd.as_raw_fd())
+                .map(|a| a.as_sockaddr_in().is_some() || a.as_sockaddr_in6().is_some())
+                .unwrap_or(false);
+        crate::fd::set_nonblocking(fd.as_raw_fd(), false)?;
+        Ok(if is_inet {
+            Socket::Tcp(TcpStream::from(fd))
+        } else {
+            Socket::Unix(UnixStream::from(fd))
+        })
+    }
+
+    /// The peer as Postfix logs it: `[127.0.0.1]:40000` for TCP, `local` otherwise.
+    pub fn peer(&self) -> String {
+        match self {
+            Socket::Tcp(s) => s
+                .peer_addr()
+                .map(|a| format!("[{}]:{}", a.ip(), a.port()))
+                .unwrap_or_else(|_| "unknown".into()),
+            Socket::Unix(_) => "local".into(),
+        }
+    }
+
+    /// The peer's IP address, for TCP clients.
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        match self {
+            Socket::Tcp(s) => s.peer_addr().ok().map(|a| a.ip()),
+            Socket::Unix(_) => None,
+        }
+    }
+
+    pub fn set_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => {
+                s.set_read_timeout(t)?;
+                s.set_write_timeout(t)
+            }
+            Socket::Unix(s) => {
+                s.set_read_timeout(t)?;
+                s.set_write_timeout(t)
+            }
+        }
+    }
+
+    pub fn try_clone(&self) -> io::Result<Socket> {
+        Ok(match self {
+            Socket::Tcp(s) => Socket::Tcp(s.try_clone()?),
+            Socket::Unix(s) => Socket::Unix(s.try_clone()?),
+        })
+    }
+}
+
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Socket::Tcp(s) => s.as_raw_fd(),
+            Socket::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.read(buf),
+            Socket::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.write(buf),
+            Socket::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.flush(),
+            Socket::Unix(s) => s.flush(),
+        }
+    }
+}
+
+/// A service to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `host:port`.
+    Inet(String),
+    Unix(std::path::PathBuf),
+}
+
+impl Endpoint {
+    /// `inet:host:port`, `unix:path` or `local:path`; a relative path is
+    /// under `base` (the queue directory, as `unix:private/policy`).
+    pub fn parse(target: &str, base: &std::path::Path) -> Result<Endpoint, String> {
+        if let Some(hp) = target.strip_prefix("inet:") {
+            if !hp.contains(':') {
+                return Err(format!("{target}: need inet:host:port"));
+            }
+            return Ok(Endpoint::Inet(hp.to_string()));
+        }
+        match target
+            .strip_prefix("unix:")
+            .or_else(|| target.strip_prefix("local:"))
+        {
+            Some(p) => {
+                let p = std::path::PathBuf::from(p);
+                Ok(Endpoint::Unix(if p.is_absolute() {
+                    p
+                } else {
+                    base.join(p)
+                }))
+            }
+            None => Err(format!("{target}: need inet:host:port or unix:path")),
+        }
+    }
+
+    /// Connects, waiting at most `timeout` for each TCP address; the socket
+    /// gets `timeout` for its reads and writes.
+    pub fn connect(&self, timeout: Duration) -> io::Result<Socket> {
+        let socket = match self {
+            Endpoint::Inet(hp) => {
+                let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+                let mut found = None;
+                for addr in std::net::ToSocketAddrs::to_socket_addrs(hp.as_str())? {
+                    match TcpStream::connect_timeout(&addr, timeout) {
+                        Ok(s) => {
+                            found = Some(s);
+                            break;
+                        }
+                        Err(e) => {
+                            last = io::Error::new(e.kind(), format!("connect to {addr}: {e}"))
+                        }
+                    }
+                }
+                Socket::Tcp(found.ok_or(last)?)
+            }
+            Endpoint::Unix(p) => Socket::Unix(UnixStream::connect(p).map_err(|e| {
+                io::Error::new(e.kind(), format!("connect to {}: {e}", p.display()))
+            })?),
+        };
+        socket.set_timeout(Some(timeout))?;
+        Ok(socket)
+    }
+}
+
+/// Splits an entry that may carry settings, `{ service, name=value, … }`,
+/// into the service and its `(name, value)` settings (none for a plain
+/// entry).
+pub fn with_settings(entry: &str) -> Result<(String, Vec<(String, String)>), String> {
+    let entry = entry.trim();
+    let Some(inner) = entry.strip_prefix('{').and_then(|e| e.strip_suffix('}')) else {
+        return Ok((entry.to_string(), Vec::new()));
+    };
+    let mut words = inner
+        .split([',', ' ', '\t', '\n'])
+        .filter(|w| !w.is_empty());
+    let target = words.next().ok_or("empty service entry")?.to_string();
+    let settings = words
+        .map(|w| {
+            w.split_once('=')
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .ok_or_else(|| format!("setting \"{w}\" is not name=value"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((target, settings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn endpoints_and_settings_take_postfix_forms() {
+        let q = Path::new("/var/spool/mailsuite");
+        assert_eq!(
+            Endpoint::parse("inet:127.0.0.1:8891", q),
+            Ok(Endpoint::Inet("127.0.0.1:8891".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("unix:private/p", q),
+            Ok(Endpoint::Unix(q.join("private/p")))
+        );
+        assert_eq!(
+            Endpoint::parse("local:/run/m.sock", q),
+            Ok(Endpoint::Unix("/run/m.sock".into()))
+        );
+        assert!(Endpoint::parse("inet:8891", q).is_err());
+        assert!(Endpoint::parse("127.0.0.1:8891", q).is_err());
+        assert_eq!(
+            with_settings("{ inet:1.2.3.4:5, timeout=10s,default_action=DUNNO }"),
+            Ok((
+                "inet:1.2.3.4:5".to_string(),
+                vec![
+                    ("timeout".into(), "10s".into()),
+                    ("default_action".into(), "DUNNO".into())
+                ]
+            ))
+        );
+        assert_eq!(
+            with_settings(" unix:x "),
+            Ok(("unix:x".to_string(), vec![]))
+        );
+        assert!(with_settings("{ inet:1.2.3.4:5, frob }").is_err());
+        assert!(with_settings("{ }").is_err());
+    }
+}
