@@ -44,6 +44,7 @@ impl Context {
 /// Runs the start-up sequence and returns the context and inherited descriptors.
 /// Any failure is fatal (logged, exit 1): the master then throttles the service.
 pub fn start(program: &'static str, service: &mut dyn Service) -> (Context, Inherited) {
+    util::heap::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let options = Options::parse(&args).unwrap_or_else(|e| maillog::fatal!("{e}"));
     let config_dir = params::config_dir(None);

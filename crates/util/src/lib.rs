@@ -13,6 +13,7 @@ pub mod base64;
 pub mod byteset;
 pub mod fd;
 pub mod getopt;
+pub mod heap;
 pub mod host;
 pub mod mutf7;
 pub mod pidfile;
