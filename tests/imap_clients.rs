@@ -19,7 +19,7 @@
 //! unused uid) and as an ordinary user; the Dovecot test needs root and
 //! skips otherwise, as each test does when its client is not installed.
 
-use kit::{field, is_root, python_lines, Instance};
+use kit::{field, have, is_root, python_lines, Instance};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -208,13 +208,6 @@ fn generated(i: u32, tag: &str) -> Vec<u8> {
         ));
     }
     m.into_bytes()
-}
-
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 // ---------------------------------------------------------------- mbsync

@@ -527,3 +527,226 @@ fn a_forward_file_cannot_make_local_read_as_root_or_hang() {
         "shadow content leaked: {log}"
     );
 }
+
+/// Spawns smtp-sink as an LMTP server on the unix socket `sock`, dumping
+/// messages into `dump`; the socket is open to the lmtp worker (nobody when
+/// the tests run as root).
+fn lmtp_sink(sock: &Path, dump: &Path) -> kit::Proc {
+    std::fs::create_dir_all(dump).expect("dump dir");
+    let mut c = Command::new("smtp-sink");
+    if is_root() {
+        std::os::unix::fs::chown(dump, Some(65534), Some(65534)).expect("chown");
+        c.args(["-u", "nobody"]);
+    }
+    c.arg("-L")
+        .arg("-d")
+        .arg(format!("{}/%M.", dump.display()))
+        .arg(format!("unix:{}", sock.display()))
+        .arg("10")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let sink = kit::Proc(c.spawn().expect("smtp-sink"));
+    assert!(wait_until(5 * SECOND, || sock.exists()), "no LMTP socket");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    sink
+}
+
+/// `fallback_transport` and `mailbox_transport_maps`: local hands the
+/// address to another delivery agent (here lmtp, to smtp-sink speaking
+/// LMTP), which delivers and logs it; local marks it done, and an agent
+/// that cannot be reached defers it.
+#[test]
+fn local_passes_mailboxes_and_unknown_users_to_other_transports() {
+    if !kit::have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let inst = Instance::new("local-pass");
+    let d = inst.dir.display().to_string();
+    let sock = inst.dir.join("lmtp.sock");
+    inst.main_cf(&format!(
+        "mydestination = $myhostname, localhost\nalias_maps = hash:{d}/aliases\nalias_database = hash:{d}/aliases\n\
+         local_recipient_maps =\nfallback_transport = lmtp:unix:{sock}\n\
+         mailbox_transport_maps = inline:{{ parked=nowhere, stuck=lmtp:unix:{d}/absent.sock }}\n\
+         mailbox_command_maps = regexp:{d}/commands\n",
+        sock = sock.display()
+    ));
+    // A command table may not put the address into the command.
+    std::fs::write(
+        inst.dir.join("commands"),
+        "/^(.*)$/ /bin/sh -c 'touch /tmp/$1'\n",
+    )
+    .expect("commands");
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\n\
+         local unix - n n - - local\nlmtp unix - - n - - lmtp\nbounce unix - - n - 0 bounce\n",
+    );
+    newaliases(&inst, "list: ghost1, ghost2\n");
+    let dump = inst.dir.join("sink");
+    let _sink = lmtp_sink(&sock, &dump);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    for rcpt in [
+        "ghost@localhost",
+        "list@localhost",
+        "parked@localhost",
+        "stuck@localhost",
+    ] {
+        smtp_send(port, rcpt, BODY);
+    }
+    let relay = format!("relay=mail.example.test[{}]", sock.display());
+    assert!(
+        inst.wait_log(&format!("{relay}, "), 3, 20 * SECOND)
+            && inst.wait_log("to=<parked@localhost>", 1, 5 * SECOND)
+            && inst.wait_log("to=<stuck@localhost>", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let line = |to: &str| -> String {
+        let mut l = inst.log_lines(&format!("to=<{to}>"));
+        assert_eq!(l.len(), 1, "one line for {to}:\n{}", inst.maillog());
+        l.pop().unwrap_or_default()
+    };
+    // The unknown user and the alias's two unknown users: delivered and
+    // logged by lmtp only, the alias's with orig_to.
+    for (to, orig) in [
+        ("ghost@localhost", None),
+        ("ghost1@mail.example.test", Some("list@localhost")),
+        ("ghost2@mail.example.test", Some("list@localhost")),
+    ] {
+        let l = line(to);
+        assert!(l.contains("mailsuite/lmtp["), "{l}");
+        assert!(l.contains(&relay), "{l}");
+        assert!(l.contains("status=sent (250 2."), "{l}");
+        if let Some(o) = orig {
+            assert!(l.contains(&format!("orig_to=<{o}>")), "{l}");
+        }
+    }
+    // A transport that is not there: local defers it itself.
+    let l = line("parked@localhost");
+    assert!(l.contains("mailsuite/local["), "{l}");
+    assert!(
+        l.contains("status=deferred (mail transport unavailable)"),
+        "{l}"
+    );
+    // An agent that is there but cannot deliver: it defers and logs.
+    let l = line("stuck@localhost");
+    assert!(l.contains("mailsuite/lmtp["), "{l}");
+    assert!(l.contains("status=deferred"), "{l}");
+    assert_eq!(files(&dump).len(), 3, "{}", inst.maillog());
+    // The delivered messages leave the queue; the two deferred ones wait.
+    assert!(
+        wait_until(10 * SECOND, || inst.log_lines(": removed").len() == 2),
+        "{}",
+        inst.maillog()
+    );
+    let deferred: usize = files(&inst.dir.join("queue/deferred"))
+        .iter()
+        .map(|d| if d.is_dir() { files(d).len() } else { 1 })
+        .sum();
+    assert_eq!(deferred, 2, "{}", inst.maillog());
+    assert!(
+        inst.maillog()
+            .contains("$number substitution is not allowed in this table"),
+        "{}",
+        inst.maillog()
+    );
+    inst.stop();
+}
+
+/// The usual Postfix + Dovecot set-up: `mailbox_transport =
+/// lmtp:unix:private/dovecot-lmtp`, with Debian's Dovecot LMTP server
+/// writing the system users' Maildirs, also through an alias.
+#[test]
+fn mailbox_transport_to_a_real_dovecot_lmtp() {
+    if !is_root() || !Path::new("/usr/lib/dovecot/lmtp").exists() {
+        eprintln!("skipped: needs root and Debian's dovecot-lmtpd");
+        return;
+    }
+    let alice = SystemUser::new("lmtpa");
+    let bob = SystemUser::new("lmtpb");
+    let inst = instance(
+        "local-dovecot-lmtp",
+        "mailbox_transport = lmtp:unix:private/dovecot-lmtp\n",
+    );
+    let cf = std::fs::read_to_string(inst.dir.join("master.cf")).expect("master.cf");
+    inst.master_cf(&format!("{cf}lmtp unix - - n - - lmtp\n"));
+    newaliases(&inst, &format!("team: {}, {}\n", alice.name, bob.name));
+    let dv = inst.dir.join("dovecot");
+    std::fs::create_dir_all(&dv).expect("dovecot dir");
+    // Dovecot's listener inside the queue's private/, as the howtos have it.
+    let private = inst.dir.join("queue/private");
+    std::fs::create_dir_all(&private).expect("private");
+    let sock = private.join("dovecot-lmtp");
+    let conf = dv.join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
+             protocols = lmtp\nssl = no\nmail_location = maildir:~/Maildir\n\
+             postmaster_address = postmaster@localhost\nauth_username_format = %Ln\n\
+             passdb {{\n  driver = passwd\n}}\nuserdb {{\n  driver = passwd\n}}\n\
+             service lmtp {{\n  unix_listener {sock} {{\n    mode = 0666\n  }}\n}}\n",
+            d = dv.display(),
+            sock = sock.display()
+        ),
+    )
+    .expect("dovecot.conf");
+    let dovecot = kit::Proc(
+        Command::new("/usr/sbin/dovecot")
+            .arg("-F")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dovecot"),
+    );
+    assert!(
+        wait_until(10 * SECOND, || sock.exists()),
+        "dovecot's LMTP socket did not appear"
+    );
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    smtp_send(port, &format!("{}@localhost", alice.name), BODY);
+    smtp_send(port, "team@localhost", BODY);
+    let maildir = |u: &SystemUser| u.home.join("Maildir/new");
+    assert!(
+        wait_until(20 * SECOND, || files(&maildir(&alice)).len() == 2
+            && files(&maildir(&bob)).len() == 1),
+        "alice {:?}, bob {:?}\n{}\n{}",
+        files(&maildir(&alice)),
+        files(&maildir(&bob)),
+        inst.maillog(),
+        std::fs::read_to_string(dv.join("dovecot.log")).unwrap_or_default()
+    );
+    let text = std::fs::read_to_string(&files(&maildir(&bob))[0]).expect("read");
+    assert!(text.contains("Subject: to the mailbox"), "{text}");
+    // Dovecot wrote it as bob, and lmtp logged each delivery with Dovecot's reply.
+    use std::os::unix::fs::MetadataExt;
+    let bob_uid = std::fs::metadata(&bob.home).expect("home").uid();
+    assert_eq!(
+        std::fs::metadata(&files(&maildir(&bob))[0])
+            .expect("stat")
+            .uid(),
+        bob_uid
+    );
+    assert!(
+        inst.wait_log(" Saved)", 3, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    for l in inst.log_lines(" Saved)") {
+        assert!(l.contains("mailsuite/lmtp["), "{l}");
+        assert!(l.contains("status=sent (250 2.0.0 <"), "{l}");
+    }
+    assert_eq!(inst.log_lines("orig_to=<team@localhost>").len(), 2);
+    assert!(
+        wait_until(10 * SECOND, || inst.log_lines(": removed").len() == 2),
+        "{}",
+        inst.maillog()
+    );
+    inst.stop();
+    drop(dovecot);
+}

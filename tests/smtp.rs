@@ -7,19 +7,13 @@
 //! `dns_resolver_address`.
 
 use kit::{
-    dnsmasq, free_port, is_root, self_signed, smtp_sink as sink, wait_until, Instance, Proc,
+    dnsmasq, free_port, have, is_root, self_signed, smtp_sink as sink, wait_until, Instance, Proc,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-fn have(program: &str) -> bool {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .any(|d| Path::new(d).join(program).is_file())
-}
 
 fn instance(name: &str, extra: &str) -> Instance {
     let inst = Instance::new(name);

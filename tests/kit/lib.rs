@@ -37,6 +37,13 @@ pub fn bin_dir() -> PathBuf {
 }
 
 /// True when the tests run as root (then workers drop to `nobody`).
+/// True when `program` is installed (in the system's usual directories).
+pub fn have(program: &str) -> bool {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .any(|d| Path::new(d).join(program).is_file())
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }

@@ -29,8 +29,21 @@ pub struct Rcpt {
     pub original: Option<String>,
     pub orcpt: Option<String>,
     pub notify: u8,
-    /// Offset of the recipient record in the queue file, for queue::mark_done.
+    /// Offset of the recipient record in the queue file, for queue::mark_done;
+    /// [`CALLER_MARKS_DONE`] when the recipient was passed on by another agent.
     pub offset: u64,
+}
+
+/// The offset of a recipient that another agent passed on (local's
+/// `mailbox_transport`): that agent marks it done, once all of what the
+/// recipient expanded to is delivered. No recipient record starts at 0.
+pub const CALLER_MARKS_DONE: u64 = 0;
+
+impl Rcpt {
+    /// Whether the agent that delivers this recipient marks it done.
+    pub fn agent_marks_done(&self) -> bool {
+        self.offset != CALLER_MARKS_DONE
+    }
 }
 
 /// What qmgr asks of an agent.
@@ -354,6 +367,49 @@ pub fn serve_one<S: std::io::Read + std::io::Write>(
         .map_err(|e| ServeError::Write(req.queue_id.clone(), e))
 }
 
+/// Splits a `transport:nexthop` value (a content filter, `mailbox_transport`,
+/// `fallback_transport`, a table's result) into the transport, which must be
+/// a plain service name because it names a socket in `private/`, and the next
+/// hop (empty: the recipient's usual one). None when it is not usable.
+pub fn service_route(value: &str) -> Option<(String, String)> {
+    let (transport, nexthop) = match value.split_once(':') {
+        Some((t, n)) => (t.trim(), n.trim()),
+        None => (value.trim(), ""),
+    };
+    let plain = !transport.is_empty()
+        && transport.len() <= 64
+        && !transport.starts_with('.')
+        && transport
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    plain.then(|| (transport.to_string(), nexthop.to_string()))
+}
+
+/// Hands `req` to the delivery agent listening on `socket` and waits (at
+/// most `timeout` per read or write) for its validated response. The error
+/// names what failed; one starting with "connect " means the agent is not
+/// there (Postfix's "mail transport unavailable").
+pub fn call(
+    socket: &std::path::Path,
+    req: &Request,
+    timeout: std::time::Duration,
+) -> Result<Response, String> {
+    let mut s = std::os::unix::net::UnixStream::connect(socket)
+        .map_err(|e| format!("connect {}: {e}", socket.display()))?;
+    s.set_read_timeout(Some(timeout))
+        .and_then(|()| s.set_write_timeout(Some(timeout)))
+        .map_err(|e| e.to_string())?;
+    let (k, p) = req.encode();
+    crate::frame::write_frame(&mut s, k, &p).map_err(|e| format!("send request: {e}"))?;
+    match crate::frame::read_frame(&mut s) {
+        Ok(Some((k, p))) => {
+            Response::decode(k, &p, req.recipients.len()).map_err(|e| format!("bad response: {e}"))
+        }
+        Ok(None) => Err("the delivery agent closed the connection".into()),
+        Err(e) => Err(format!("read response: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,6 +478,24 @@ mod tests {
             delays(&req, 2.5, 3.0),
             "delay=1.5, delays=0.5/0.25/0.25/0.5"
         );
+    }
+
+    #[test]
+    fn service_routes() {
+        let route = |v| service_route(v);
+        assert_eq!(
+            route("lmtp:unix:private/dovecot-lmtp"),
+            Some(("lmtp".into(), "unix:private/dovecot-lmtp".into()))
+        );
+        assert_eq!(route(" dovecot "), Some(("dovecot".into(), String::new())));
+        assert_eq!(
+            route("smtp-amavis:[127.0.0.1]:10024"),
+            Some(("smtp-amavis".into(), "[127.0.0.1]:10024".into()))
+        );
+        assert_eq!(route("../x:y"), None);
+        assert_eq!(route("a/b"), None);
+        assert_eq!(route(":nexthop"), None);
+        assert_eq!(route(""), None);
     }
 }
 

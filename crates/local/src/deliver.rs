@@ -93,6 +93,17 @@ pub struct Settings {
     home_mailbox: String,
     spool: PathBuf,
     mailbox_command: String,
+    /// Per-user `mailbox_command` values, by user name.
+    mailbox_command_maps: MapList,
+    /// `transport:nexthop` that delivers to mailboxes instead, and per user.
+    mailbox_transport: String,
+    mailbox_transport_maps: MapList,
+    /// `transport:nexthop` for users not in the passwd database, and per user.
+    fallback_transport: String,
+    fallback_transport_maps: MapList,
+    /// Where the other transports' agents listen, and how long one may take.
+    private_dir: PathBuf,
+    ipc_timeout: Duration,
     forward_path: String,
     luser_relay: String,
     delimiter: String,
@@ -144,6 +155,13 @@ impl Settings {
             home_mailbox: cfg.str(&p::HOME_MAILBOX).to_string(),
             spool: cfg.path(&p::MAIL_SPOOL_DIRECTORY),
             mailbox_command: cfg.str(&p::MAILBOX_COMMAND).to_string(),
+            mailbox_command_maps: command_maps(cfg, &p::MAILBOX_COMMAND_MAPS),
+            mailbox_transport: cfg.str(&p::MAILBOX_TRANSPORT).to_string(),
+            mailbox_transport_maps: command_maps(cfg, &p::MAILBOX_TRANSPORT_MAPS),
+            fallback_transport: cfg.str(&p::FALLBACK_TRANSPORT).to_string(),
+            fallback_transport_maps: command_maps(cfg, &p::FALLBACK_TRANSPORT_MAPS),
+            private_dir: queue_dir.join("private"),
+            ipc_timeout: cfg.time(&p::IPC_TIMEOUT),
             forward_path: cfg.str(&p::FORWARD_PATH).to_string(),
             luser_relay: cfg.str(&p::LUSER_RELAY).to_string(),
             delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
@@ -175,6 +193,16 @@ impl Settings {
             queue_dir,
         }
     }
+}
+
+/// A table whose results name commands or transports: no `$number` of the
+/// key in them (Postfix opens these without substitution too).
+fn command_maps(cfg: &Config, param: &params::Param) -> MapList {
+    MapList::open_lenient(
+        param.name,
+        cfg.str(param),
+        &maps::Ctx::new().without_substitution(),
+    )
 }
 
 /// Where a target came from, for allow_mail_to_commands/_files.
@@ -400,21 +428,41 @@ impl Job<'_> {
         self.user(user, ext, domain)
     }
 
-    /// A user of this host: .forward, then the mailbox.
+    /// A user of this host: .forward, then the mailbox; Postfix's order:
+    /// `mailbox_transport(_maps)` whether or not the user is in the passwd
+    /// database, then (only for one who is) the mailbox command or file,
+    /// else the unknown user's fallbacks.
     fn user(&mut self, user: &str, ext: Option<&str>, domain: &str) -> Verdict {
         let account = match util::privs::lookup_user(user) {
-            Ok(Some(a)) => a,
-            Ok(None) => return self.unknown(user, ext, domain),
+            Ok(a) => a,
             Err(e) => return failed("4.3.0", format!("user lookup failed: {e}")),
         };
-        if let Some(v) = self.dot_forward(&account, ext) {
-            return v;
+        if let Some(a) = &account {
+            if let Some(v) = self.dot_forward(a, ext) {
+                return v;
+            }
         }
-        let v = self.mailbox(&account);
-        self.leaf(v)
+        if let Some(v) = self.mailbox_transport(user) {
+            return self.leaf(v);
+        }
+        match account {
+            Some(a) => {
+                let v = self.mailbox(&a);
+                self.leaf(v)
+            }
+            None => self.unknown(user, ext, domain),
+        }
     }
 
     fn unknown(&mut self, user: &str, ext: Option<&str>, domain: &str) -> Verdict {
+        if let Some(v) = self.transport_for(
+            user,
+            "fallback_transport",
+            &self.s.fallback_transport_maps,
+            &self.s.fallback_transport,
+        ) {
+            return self.leaf(v);
+        }
         if self.s.luser_relay.is_empty() {
             let v = failed("5.1.1", format!("unknown user: \"{user}\""));
             return self.leaf(v);
@@ -429,6 +477,86 @@ impl Job<'_> {
         );
         self.forward.push((self.sender(), relay));
         sent("forwarded")
+    }
+
+    /// The mailbox through another transport (`mailbox_transport_maps`,
+    /// then `mailbox_transport`), when one is set for `user`.
+    fn mailbox_transport(&mut self, user: &str) -> Option<Verdict> {
+        self.transport_for(
+            user,
+            "mailbox_transport",
+            &self.s.mailbox_transport_maps,
+            &self.s.mailbox_transport,
+        )
+    }
+
+    /// Passes the address being delivered to the transport that `maps`
+    /// (by user name), else `default`, names; None when neither does.
+    fn transport_for(
+        &mut self,
+        user: &str,
+        param: &str,
+        maps: &MapList,
+        default: &str,
+    ) -> Option<Verdict> {
+        let route = match maps.lookup(user) {
+            Ok(Some(v)) => v,
+            Ok(None) if default.is_empty() => return None,
+            Ok(None) => default.to_string(),
+            Err(e) => {
+                maillog::warning!("{}: {param}_maps: {e}", self.req.queue_id);
+                return Some(failed("4.3.0", "table lookup failure"));
+            }
+        };
+        Some(self.pass(param, &route))
+    }
+
+    /// Postfix's deliver_pass: the address being delivered goes to the
+    /// delivery agent of `route` (`transport:nexthop`; without a next hop,
+    /// this request's), in a request for the same queue file. That agent
+    /// delivers and logs it; this recipient is marked done here, once all
+    /// that it expanded to is delivered.
+    fn pass(&mut self, param: &str, route: &str) -> Verdict {
+        let Some((transport, nexthop)) = delivery::service_route(route) else {
+            maillog::warning!("{}: {param}: bad transport \"{route}\"", self.req.queue_id);
+            return failed("4.3.5", "mail system configuration error");
+        };
+        let req = Request {
+            queue_id: self.req.queue_id.clone(),
+            queue_name: self.req.queue_name.clone(),
+            sender: self.req.sender.clone(),
+            nexthop: if nexthop.is_empty() {
+                self.req.nexthop.clone()
+            } else {
+                nexthop
+            },
+            arrival: self.req.arrival,
+            active_since: self.req.active_since,
+            sent_at: now(),
+            recipients: vec![delivery::Rcpt {
+                address: self.address.clone(),
+                original: Some(
+                    self.rcpt
+                        .original
+                        .clone()
+                        .unwrap_or_else(|| self.rcpt.address.clone()),
+                ),
+                orcpt: self.rcpt.orcpt.clone(),
+                notify: self.rcpt.notify,
+                offset: delivery::CALLER_MARKS_DONE,
+            }],
+        };
+        let socket = self.s.private_dir.join(&transport);
+        match delivery::call(&socket, &req, self.s.ipc_timeout) {
+            Ok(resp) => match resp.results.into_iter().next() {
+                Some(r) => Verdict::passed(r),
+                None => failed("4.3.0", "mail transport unavailable"),
+            },
+            Err(e) => {
+                maillog::warning!("{}: {param} {transport}: {e}", self.req.queue_id);
+                failed("4.3.0", "mail transport unavailable")
+            }
+        }
     }
 
     fn dot_forward(&mut self, account: &Account, ext: Option<&str>) -> Option<Verdict> {
@@ -578,10 +706,12 @@ impl Job<'_> {
                     } else if verbatim || al == user {
                         // "\user" or a user aliased to itself: the mailbox, no more aliases.
                         self.as_address(full, |job| {
-                            let v = match util::privs::lookup_user(&al) {
-                                Ok(Some(acct)) => job.mailbox(&acct),
-                                _ => failed("5.1.1", format!("unknown user: \"{al}\"")),
-                            };
+                            let v = job.mailbox_transport(&al).unwrap_or_else(|| {
+                                match util::privs::lookup_user(&al) {
+                                    Ok(Some(acct)) => job.mailbox(&acct),
+                                    _ => failed("5.1.1", format!("unknown user: \"{al}\"")),
+                                }
+                            });
                             job.leaf(v)
                         })
                     } else {
@@ -681,9 +811,17 @@ impl Job<'_> {
             uid: account.uid,
             gid: account.gid,
         };
-        if !self.s.mailbox_command.is_empty() {
+        let command = match self.s.mailbox_command_maps.lookup(&account.name) {
+            Ok(Some(c)) => c,
+            Ok(None) => self.s.mailbox_command.clone(),
+            Err(e) => {
+                maillog::warning!("{}: mailbox_command_maps: {e}", self.req.queue_id);
+                return failed("4.3.0", "table lookup failure");
+            }
+        };
+        if !command.is_empty() {
             let cmd = expand_attributes(
-                &self.s.mailbox_command,
+                &command,
                 &account.name,
                 None,
                 "",

@@ -20,14 +20,26 @@
 //!     new message from `owner-list@$myorigin` (with `expand_owner_alias`,
 //!     the owner alias's address), so delivery errors reach the owner.
 //!   * Users from the passwd database: `forward_path` (.forward files,
-//!     owned by the user) with the user's rights, then `mailbox_command`,
-//!     or the mailbox: `home_mailbox` (`Maildir/` for Maildir, another name
-//!     for an mbox under the home directory) or `mail_spool_directory/user`.
-//!     mbox deliveries use `mailbox_delivery_lock` (fcntl and dotlock),
-//!     `From ` lines and `>From ` quoting; Maildir deliveries go through
-//!     tmp/ to new/. Everything is fsync'd before success.
-//!   * Unknown users go to `luser_relay` if set, else bounce with
+//!     owned by the user) with the user's rights.
+//!   * The mailbox, in Postfix's order: `mailbox_transport_maps` (by user
+//!     name), then `mailbox_transport` hand it to another delivery agent
+//!     (`lmtp:unix:private/dovecot-lmtp`), for users in the passwd
+//!     database or not; then, for a user in it, `mailbox_command_maps`,
+//!     `mailbox_command`, or the file: `home_mailbox` (`Maildir/` for
+//!     Maildir, another name for an mbox under the home directory) or
+//!     `mail_spool_directory/user`. mbox deliveries use
+//!     `mailbox_delivery_lock` (fcntl and dotlock), `From ` lines and
+//!     `>From ` quoting; Maildir deliveries go through tmp/ to new/.
+//!     Everything is fsync'd before success.
+//!   * Unknown users go to `fallback_transport_maps` (by user name), then
+//!     `fallback_transport`, then `luser_relay`, else bounce with
 //!     `unknown user: "name"` (5.1.1).
+//!   * Handing an address to another agent is Postfix's deliver_pass: a
+//!     delivery request for the same queue file on `private/<transport>`;
+//!     that agent delivers and logs it, local marks the recipient done once
+//!     all it expanded to is delivered; an agent that cannot be reached
+//!     defers it (`mail transport unavailable`). The transport tables may
+//!     not put `$number` of a regular expression into their results.
 //!   * `recipient_delimiter` splits user+ext; `mailbox_size_limit` bounds mailboxes.
 //!
 //!   Each message gets `Return-Path:`, `X-Original-To:` and `Delivered-To:`
@@ -47,7 +59,8 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   alias_maps, home_mailbox, mail_spool_directory, mailbox_command,
-//!   forward_path, luser_relay, recipient_delimiter, mailbox_size_limit,
+//!   mailbox_command_maps, mailbox_transport, mailbox_transport_maps,
+//!   fallback_transport, fallback_transport_maps, ipc_timeout, forward_path, luser_relay, recipient_delimiter, mailbox_size_limit,
 //!   mailbox_delivery_lock, deliver_lock_attempts, deliver_lock_delay,
 //!   stale_lock_time, default_privs, allow_mail_to_commands,
 //!   allow_mail_to_files, local_command_shell, command_time_limit,
@@ -56,6 +69,7 @@
 //!
 //! FILES
 //!   $queue_directory/private/local, $queue_directory/active,
+//!   $queue_directory/private/<transport> of the transports passed to,
 //!   /etc/passwd, the alias databases, ~/.forward, the mailboxes.
 
 use local::deliver::{handle, Settings};

@@ -15,6 +15,33 @@ pub struct Verdict {
     pub outcome: Outcome,
     pub dsn: String,
     pub text: String,
+    /// Set when another delivery agent made the delivery (local's
+    /// `mailbox_transport`, `fallback_transport`): it logged the line, and
+    /// this is where the message went.
+    pub passed: Option<Passed>,
+}
+
+/// A delivery another agent made and logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passed {
+    pub relay: String,
+    pub success: delivery::Success,
+}
+
+impl Verdict {
+    /// The verdict for what another agent answered for a recipient it
+    /// delivered and logged.
+    pub fn passed(r: RcptResult) -> Verdict {
+        Verdict {
+            outcome: r.outcome,
+            dsn: r.dsn,
+            text: r.reason,
+            passed: Some(Passed {
+                relay: r.relay,
+                success: r.success,
+            }),
+        }
+    }
 }
 
 pub fn sent(text: impl Into<String>) -> Verdict {
@@ -22,6 +49,7 @@ pub fn sent(text: impl Into<String>) -> Verdict {
         outcome: Outcome::Sent,
         dsn: "2.0.0".into(),
         text: text.into(),
+        passed: None,
     }
 }
 
@@ -36,6 +64,7 @@ pub fn failed(dsn: &str, text: impl Into<String>) -> Verdict {
         outcome,
         dsn: dsn.into(),
         text: text.into(),
+        passed: None,
     }
 }
 
@@ -59,8 +88,10 @@ pub fn finish(
     setup_done: f64,
     v: Verdict,
 ) -> RcptResult {
-    let v = settle(req, rcpt, qf, v).unwrap_or_else(|deferred| deferred);
-    report(req, rcpt, relay, setup_done, v)
+    match settle(req, rcpt, qf, v) {
+        Ok(v) if v.passed.is_some() => reply(relay, v),
+        Ok(v) | Err(v) => report(req, rcpt, relay, setup_done, v),
+    }
 }
 
 /// Marks a sent recipient done in the queue file; when that fails, the
@@ -71,7 +102,7 @@ fn settle(
     qf: &queue::Held,
     v: Verdict,
 ) -> Result<Verdict, Verdict> {
-    if v.outcome != Outcome::Sent {
+    if v.outcome != Outcome::Sent || !rcpt.agent_marks_done() {
         return Ok(v);
     }
     qf.mark_done(rcpt.offset).map(|()| v).map_err(|e| {
@@ -95,7 +126,7 @@ pub fn finish_expanded(
     leaves: &[(String, Verdict)],
 ) -> RcptResult {
     let orig = rcpt.original.as_deref().unwrap_or(&rcpt.address);
-    for (to, leaf) in leaves {
+    for (to, leaf) in leaves.iter().filter(|(_, leaf)| leaf.passed.is_none()) {
         log_line(req, to, Some(orig), relay, setup_done, leaf);
     }
     match settle(req, rcpt, qf, v) {
@@ -138,12 +169,16 @@ fn report(
 }
 
 fn reply(relay: &str, v: Verdict) -> RcptResult {
+    let (relay, success) = match v.passed {
+        Some(p) => (p.relay, p.success),
+        None => (relay.to_string(), delivery::Success::Delivered),
+    };
     RcptResult {
         outcome: v.outcome,
         dsn: v.dsn,
-        relay: relay.into(),
+        relay,
         reason: v.text,
-        success: delivery::Success::Delivered,
+        success,
     }
 }
 

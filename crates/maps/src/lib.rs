@@ -81,6 +81,9 @@ pub struct Ctx {
     /// Lowercase keys of fixed-string tables (Postfix's default; off with
     /// `postmap -f`).
     pub fold_case: bool,
+    /// Regular expression tables may put `$1`… of the key in results
+    /// (off where a result names a command or a transport).
+    pub substitution: bool,
     warn: WarnFn,
 }
 
@@ -96,6 +99,7 @@ impl Default for Ctx {
     fn default() -> Ctx {
         Ctx {
             fold_case: true,
+            substitution: true,
             warn: Arc::new(|s: &str| maillog::warning!("{s}")),
         }
     }
@@ -110,6 +114,15 @@ impl Ctx {
     /// Sends warnings to `f` instead of the maillog.
     pub fn with_warn(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Ctx {
         self.warn = Arc::new(f);
+        self
+    }
+
+    /// Refuses `$number` substitution in regular expression tables: for
+    /// results that name commands or transports (Postfix's
+    /// `mailbox_command_maps`, `mailbox_transport_maps`…), where a key's
+    /// text must not end up in them.
+    pub fn without_substitution(mut self) -> Ctx {
+        self.substitution = false;
         self
     }
 

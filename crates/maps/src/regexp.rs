@@ -326,8 +326,16 @@ fn is_keyword<'a>(text: &'a str, word: &str) -> Option<&'a str> {
     }
 }
 
-/// Parses a whole table. `name` is the file name (or inline text) for warnings.
-pub fn parse(text: &str, name: &str, flavour: Flavour, warn: &dyn Fn(&str)) -> Table {
+/// Parses a whole table. `name` is the file name (or inline text) for
+/// warnings. Without `substitution` (tables whose results name commands or
+/// transports), a rule whose result has `$number` is skipped.
+pub fn parse(
+    text: &str,
+    name: &str,
+    flavour: Flavour,
+    substitution: bool,
+    warn: &dyn Fn(&str),
+) -> Table {
     let mut t = Table::default();
     let mut open_ifs: Vec<(usize, usize)> = Vec::new(); // (rule index, line)
     let label = flavour.label();
@@ -405,6 +413,10 @@ pub fn parse(text: &str, name: &str, flavour: Flavour, warn: &dyn Fn(&str)) -> T
         if let Some(max) = max {
             if p.negate {
                 w("$number found in negative match replacement text: skipping this rule");
+                continue;
+            }
+            if !substitution {
+                w("$number substitution is not allowed in this table: skipping this rule");
                 continue;
             }
             if max == 0 || max >= re.captures_len() {
@@ -498,7 +510,7 @@ impl RegexpMap {
         if let Some(inner) = strip_braces(name) {
             let text = items(inner).join("\n");
             let c = ctx.clone();
-            let t = parse(&text, name, flavour, &|s: &str| c.warn(s));
+            let t = parse(&text, name, flavour, c.substitution, &|s: &str| c.warn(s));
             return Ok(RegexpMap {
                 spec,
                 source: Source::Inline(Arc::new(t)),
@@ -519,6 +531,7 @@ impl RegexpMap {
                     &text,
                     &path.display().to_string(),
                     flavour,
+                    c.substitution,
                     &|s: &str| c.warn(s),
                 ))
             }),
@@ -549,10 +562,28 @@ mod tests {
 
     fn table(text: &str, flavour: Flavour) -> (Table, Vec<String>) {
         let warnings = RefCell::new(Vec::new());
-        let t = parse(text, "r", flavour, &|s: &str| {
+        let t = parse(text, "r", flavour, true, &|s: &str| {
             warnings.borrow_mut().push(s.to_string())
         });
         (t, warnings.into_inner())
+    }
+
+    #[test]
+    fn substitution_can_be_refused() {
+        let warnings = RefCell::new(Vec::new());
+        let text = "/^(.*)@x$/ pipe:$1\n/^admin@/ lmtp:unix:private/admin\n";
+        let t = parse(text, "r", Flavour::Posix, false, &|s: &str| {
+            warnings.borrow_mut().push(s.to_string())
+        });
+        assert_eq!(t.lookup("evil;rm -rf@x"), None);
+        assert_eq!(
+            t.lookup("admin@x").as_deref(),
+            Some("lmtp:unix:private/admin")
+        );
+        assert_eq!(
+            warnings.into_inner(),
+            ["regexp map r, line 1: $number substitution is not allowed in this table: skipping this rule"]
+        );
     }
 
     #[test]

@@ -5,8 +5,7 @@
 //! the window follows the deliveries' feedback ([`crate::feedback`]).
 
 use crate::feedback::{Policy, Suspended, Windows};
-use ipc::delivery::{Outcome, RcptResult, Request, Response};
-use ipc::frame::{read_frame, write_frame};
+use ipc::delivery::{Outcome, RcptResult, Request};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
@@ -46,25 +45,6 @@ fn unavailable(n: usize, dsn: &str, reason: &str) -> Vec<RcptResult> {
             success: Default::default(),
         })
         .collect()
-}
-
-/// Talks to one agent.
-fn deliver(socket: &Path, req: &Request, timeout: Duration) -> Result<Response, String> {
-    let mut s = std::os::unix::net::UnixStream::connect(socket)
-        .map_err(|e| format!("connect {}: {e}", socket.display()))?;
-    s.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    let (k, p) = req.encode();
-    write_frame(&mut s, k, &p).map_err(|e| format!("send request: {e}"))?;
-    match read_frame(&mut s) {
-        Ok(Some((k, p))) => {
-            Response::decode(k, &p, req.recipients.len()).map_err(|e| format!("bad response: {e}"))
-        }
-        Ok(None) => Err("the delivery agent closed the connection".into()),
-        Err(e) => Err(format!("read response: {e}")),
-    }
 }
 
 /// The jobs waiting, grouped by destination, and how many run per destination.
@@ -353,32 +333,33 @@ impl Pool {
 
 fn run_job(job: Job, private_dir: &Path, timeout: Duration) -> (Done, Feedback) {
     let socket = private_dir.join(&job.transport);
-    let (results, agent_logged, feedback) = match deliver(&socket, &job.request, timeout) {
-        Ok(r) => {
-            let feedback = match r.results.first() {
-                Some(first) if r.site_failed => Feedback::SiteFailed(Suspended {
-                    dsn: first.dsn.clone(),
-                    reason: first.reason.clone(),
-                }),
-                _ => Feedback::Good,
-            };
-            (r.results, true, feedback)
-        }
-        Err(e) => {
-            let reason = if e.starts_with("connect ") {
-                maillog::warning!("{e}: mail transport unavailable");
-                "mail transport unavailable".to_string()
-            } else {
-                maillog::warning!("{}: transport {}: {e}", job.request.queue_id, job.transport);
-                "unknown mail transport error".to_string()
-            };
-            (
-                unavailable(job.recipients.len(), "4.3.0", &reason),
-                false,
-                Feedback::None,
-            )
-        }
-    };
+    let (results, agent_logged, feedback) =
+        match ipc::delivery::call(&socket, &job.request, timeout) {
+            Ok(r) => {
+                let feedback = match r.results.first() {
+                    Some(first) if r.site_failed => Feedback::SiteFailed(Suspended {
+                        dsn: first.dsn.clone(),
+                        reason: first.reason.clone(),
+                    }),
+                    _ => Feedback::Good,
+                };
+                (r.results, true, feedback)
+            }
+            Err(e) => {
+                let reason = if e.starts_with("connect ") {
+                    maillog::warning!("{e}: mail transport unavailable");
+                    "mail transport unavailable".to_string()
+                } else {
+                    maillog::warning!("{}: transport {}: {e}", job.request.queue_id, job.transport);
+                    "unknown mail transport error".to_string()
+                };
+                (
+                    unavailable(job.recipients.len(), "4.3.0", &reason),
+                    false,
+                    Feedback::None,
+                )
+            }
+        };
     let done = Done {
         message: job.message,
         recipients: job.recipients,

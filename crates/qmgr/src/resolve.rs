@@ -64,18 +64,9 @@ fn split_transport(value: &str) -> (String, String) {
 }
 
 /// A queue file's content filter (`transport:nexthop`, from the entry
-/// point's `content_filter`): the transport, which must be a plain service
-/// name (it names a socket in private/), and the next hop (empty: the
-/// recipient's usual one). None when it is not a usable filter.
+/// point's `content_filter`): see [`ipc::delivery::service_route`].
 pub fn filter_route(value: &str) -> Option<(String, String)> {
-    let (transport, nexthop) = split_transport(value);
-    let plain = !transport.is_empty()
-        && transport.len() <= 64
-        && !transport.starts_with('.')
-        && transport
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    plain.then_some((transport, nexthop))
+    ipc::delivery::service_route(value)
 }
 
 impl Resolver {

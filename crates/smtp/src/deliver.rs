@@ -1308,7 +1308,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
         let mut v = done.verdicts[i]
             .clone()
             .unwrap_or_else(|| Verdict::new("4.4.0", "none", "delivery not attempted"));
-        if v.outcome == Outcome::Sent {
+        if v.outcome == Outcome::Sent && rcpt.agent_marks_done() {
             let marked = match &held {
                 Ok(h) => h.mark_done(rcpt.offset).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
