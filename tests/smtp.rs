@@ -1180,3 +1180,85 @@ fn a_second_message_reuses_the_connection() {
     );
     assert!(wait_until(5 * SECOND, || files(&dump).len() == 2));
 }
+
+/// `smtp_destination_rate_delay`: qmgr sends one message at a time to a
+/// destination, each a delay after the last ended; another transport's
+/// destination (the relay transport, without a delay) is not held back.
+#[test]
+fn a_destination_rate_delay_spaces_deliveries() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let (slow_port, fast_port) = (free_port(), free_port());
+    let inst = instance(
+        "smtp-rate-delay",
+        &format!(
+            "smtp_destination_rate_delay = 1s\n\
+             transport_maps = inline:{{ slow.example=smtp:[127.0.0.1]:{slow_port}, fast.example=relay:[127.0.0.1]:{fast_port} }}\n"
+        ),
+    );
+    let text = std::fs::read_to_string(inst.dir.join("master.cf")).expect("master.cf");
+    inst.master_cf(&format!("{text}relay unix - - n - - smtp\n"));
+    let (slow_dump, fast_dump) = (inst.dir.join("slow"), inst.dir.join("fast"));
+    let _slow = sink(slow_port, &slow_dump, &[]);
+    let _fast = sink(fast_port, &fast_dump, &[]);
+    inst.start();
+    let smtpd = inst.port("127.0.0.1:0");
+    for n in 0..3 {
+        smtp_send(
+            smtpd,
+            "sender@example.org",
+            &[&format!("s{n}@slow.example")],
+            BODY,
+        );
+        smtp_send(
+            smtpd,
+            "sender@example.org",
+            &[&format!("f{n}@fast.example")],
+            BODY,
+        );
+    }
+    assert!(
+        wait_until(30 * SECOND, || files(&slow_dump).len() == 3
+            && files(&fast_dump).len() == 3),
+        "{}",
+        inst.maillog()
+    );
+    let times = |dir: &Path| -> Vec<std::time::SystemTime> {
+        let mut t: Vec<_> = files(dir)
+            .iter()
+            .map(|f| {
+                std::fs::metadata(f)
+                    .and_then(|m| m.modified())
+                    .expect("mtime")
+            })
+            .collect();
+        t.sort();
+        t
+    };
+    let gap = |a: std::time::SystemTime, b: std::time::SystemTime| {
+        b.duration_since(a).unwrap_or_default()
+    };
+    let slow = times(&slow_dump);
+    for pair in slow.windows(2) {
+        assert!(
+            gap(pair[0], pair[1]) >= Duration::from_millis(950),
+            "deliveries to slow.example {:?} apart\n{}",
+            gap(pair[0], pair[1]),
+            inst.maillog()
+        );
+    }
+    let fast = times(&fast_dump);
+    assert!(
+        gap(fast[0], fast[2]) < gap(slow[0], slow[2]),
+        "fast.example was held back too: {:?}\n{}",
+        gap(fast[0], fast[2]),
+        inst.maillog()
+    );
+    assert!(
+        wait_until(5 * SECOND, || inst.log_lines("status=sent").len() == 6),
+        "{}",
+        inst.maillog()
+    );
+}

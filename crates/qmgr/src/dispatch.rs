@@ -89,6 +89,13 @@ impl Shared {
                 found = Some((i, Some(why)));
                 break;
             }
+            if self
+                .windows
+                .rate_wait(dest, &front.transport, &policy, now)
+                .is_some()
+            {
+                continue;
+            }
             let running = self.running.get(dest).copied().unwrap_or(0);
             if running < self.windows.size(dest, &policy).max(1) {
                 found = Some((i, None));
@@ -108,8 +115,23 @@ impl Shared {
         if let Some(why) = suspended {
             return Some(Picked::Suspended(job, why));
         }
+        self.windows
+            .rate_start(&dest, &job.transport, &job.policy, now);
         *self.running.entry(dest).or_insert(0) += 1;
         Some(Picked::Run(job))
+    }
+
+    /// The earliest time a destination now held back by a rate delay may
+    /// have its next delivery.
+    fn next_ready(&self, now: Instant) -> Option<Instant> {
+        self.order
+            .iter()
+            .filter_map(|dest| {
+                let front = self.queues.get(dest)?.front()?;
+                self.windows
+                    .rate_wait(dest, &front.transport, &front.policy, now)
+            })
+            .min()
     }
 
     /// How many waiting jobs could start now (counting no further than `cap`).
@@ -123,10 +145,19 @@ impl Shared {
                 continue;
             };
             let Some(front) = q.front() else { continue };
+            if self
+                .windows
+                .rate_wait(dest, &front.transport, &front.policy, Instant::now())
+                .is_some()
+            {
+                continue;
+            }
             let running = self.running.get(dest).copied().unwrap_or(0);
             let window = match self.windows.size(dest, &front.policy) {
                 // Dead: every job is dealt with at once.
                 0 => q.len(),
+                // Rate-delayed: one at a time.
+                _ if !front.policy.destination_rate_delay.is_zero() => 1,
                 w => w,
             };
             n += q.len().min(window.saturating_sub(running));
@@ -146,7 +177,10 @@ impl Shared {
     }
 
     /// A job has run: its destination's window takes the feedback.
-    fn finished(&mut self, destination: &str, policy: &Policy, feedback: Feedback) {
+    fn finished(&mut self, ran: &Ran, feedback: Feedback) {
+        let (destination, policy) = (ran.destination.as_str(), &ran.policy);
+        self.windows
+            .rate_end(destination, &ran.transport, policy, Instant::now());
         let busy = self.running.get(destination).copied().unwrap_or(0);
         match feedback {
             Feedback::Good => self.windows.good(destination, policy, busy),
@@ -173,24 +207,41 @@ impl Shared {
         picked: Picked,
         private_dir: &Path,
         timeout: Duration,
-    ) -> (String, Policy, Done, Option<Feedback>) {
+    ) -> (Ran, Done, Option<Feedback>) {
         match picked {
             Picked::Run(job) => {
-                let destination = job.destination.clone();
-                let policy = job.policy;
+                let ran = Ran::of(&job);
                 let (done, feedback) = run_job(job, private_dir, timeout);
-                (destination, policy, done, Some(feedback))
+                (ran, done, Some(feedback))
             }
             Picked::Suspended(job, why) => {
                 let reason = format!("delivery temporarily suspended: {}", why.reason);
+                let ran = Ran::of(&job);
                 let done = Done {
                     message: job.message,
                     results: unavailable(job.recipients.len(), &why.dsn, &reason),
                     recipients: job.recipients,
                     agent_logged: false,
                 };
-                (job.destination, job.policy, done, None)
+                (ran, done, None)
             }
+        }
+    }
+}
+
+/// Where a job went, for its destination's bookkeeping once it is done.
+struct Ran {
+    destination: String,
+    transport: String,
+    policy: Policy,
+}
+
+impl Ran {
+    fn of(job: &Job) -> Ran {
+        Ran {
+            destination: job.destination.clone(),
+            transport: job.transport.clone(),
+            policy: job.policy,
         }
     }
 }
@@ -284,7 +335,15 @@ impl Pool {
             for _ in 0..runnable.min(st.idle) {
                 cvar.notify_one();
             }
-            (runnable.saturating_sub(st.idle), st.waiting)
+            // Jobs all held back by rate delays still need one thread to
+            // wait for them.
+            let needed = runnable.saturating_sub(st.idle);
+            let needed = if needed == 0 && st.waiting > 0 && self.handles.is_empty() {
+                1
+            } else {
+                needed
+            };
+            (needed, st.waiting)
         };
         let mut started = 0;
         while started < more && self.handles.len() < self.max && self.spawn() {
@@ -300,14 +359,14 @@ impl Pool {
                         None => break,
                     }
                 };
-                let (destination, policy, result, feedback) =
+                let (ran, result, feedback) =
                     Shared::outcome(picked, &self.private_dir, self.timeout);
                 if let Some(feedback) = feedback {
                     self.shared
                         .0
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .finished(&destination, &policy, feedback);
+                        .finished(&ran, feedback);
                 }
                 let _ = self.done.send(result);
             }
@@ -382,19 +441,26 @@ fn worker(shared: &Lock, private_dir: &Path, timeout: Duration, done: &Sender<Do
                     return;
                 }
                 st.idle += 1;
-                st = cvar.wait(st).unwrap_or_else(|e| e.into_inner());
+                // Jobs held back by a rate delay: wake up when the first may go.
+                st = match st.next_ready(Instant::now()) {
+                    Some(t) => {
+                        let wait = t.saturating_duration_since(Instant::now());
+                        cvar.wait_timeout(st, wait)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0
+                    }
+                    None => cvar.wait(st).unwrap_or_else(|e| e.into_inner()),
+                };
                 st.idle -= 1;
             }
         };
-        let (destination, policy, result, feedback) = Shared::outcome(picked, private_dir, timeout);
+        let (ran, result, feedback) = Shared::outcome(picked, private_dir, timeout);
         // This thread looks for the next job itself: a finished delivery
         // makes at most one more job runnable (its destination's).
         if let Some(feedback) = feedback {
-            lock.lock().unwrap_or_else(|e| e.into_inner()).finished(
-                &destination,
-                &policy,
-                feedback,
-            );
+            lock.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .finished(&ran, feedback);
         }
         if done.send(result).is_err() {
             return;
@@ -420,6 +486,8 @@ mod tests {
                 negative: Amount::Fixed(1.0),
                 cohort_limit: 1.0,
                 dead_time: Duration::from_secs(60),
+                destination_rate_delay: Duration::ZERO,
+                transport_rate_delay: Duration::ZERO,
             },
             request: Request::default(),
         }
@@ -448,11 +516,42 @@ mod tests {
         assert_eq!(picked, vec![0, 10, 1, 11]);
         assert_eq!(s.waiting, 2);
         assert_eq!(s.runnable(100), 0);
-        let policy = job("a", 2, 0).policy;
-        s.finished("a", &policy, Feedback::None);
+        s.finished(&Ran::of(&job("a", 2, 0)), Feedback::None);
         assert_eq!(s.runnable(100), 1);
         assert_eq!(s.pick().map(|p| run(p).message), Some(2));
         assert!(s.pick().is_none());
+    }
+
+    #[test]
+    fn a_rate_delay_spaces_deliveries_one_at_a_time() {
+        let mut s = Shared::default();
+        let delayed = |dest: &str, n| {
+            let mut j = job(dest, 20, n);
+            j.policy.destination_rate_delay = Duration::from_millis(300);
+            j
+        };
+        for n in 0..3 {
+            s.add(delayed("slow", n));
+        }
+        s.add(job("fast", 20, 10));
+        s.add(job("fast", 20, 11));
+        // One to the delayed destination at a time; the others as usual.
+        assert_eq!(s.runnable(100), 3);
+        let first: Vec<usize> = std::iter::from_fn(|| s.pick())
+            .map(|p| run(p).message)
+            .collect();
+        assert_eq!(first, vec![0, 10, 11]);
+        assert_eq!(s.next_ready(Instant::now()).map(|_| ()), Some(()));
+        let ended = Instant::now();
+        s.finished(&Ran::of(&delayed("slow", 0)), Feedback::Good);
+        // Not before the delay has passed since the delivery ended.
+        assert!(s.pick().is_none());
+        assert_eq!(s.runnable(100), 0);
+        let ready = s.next_ready(Instant::now()).expect("held back");
+        assert!(ready >= ended + Duration::from_millis(300));
+        std::thread::sleep(ready.saturating_duration_since(Instant::now()));
+        assert_eq!(s.pick().map(|p| run(p).message), Some(1));
+        assert!(s.pick().is_none(), "one at a time");
     }
 
     #[test]
@@ -468,7 +567,7 @@ mod tests {
             dsn: "4.4.1".into(),
             reason: "connect to a[192.0.2.1]:25: Connection refused".into(),
         };
-        s.finished("a", &first.policy, Feedback::SiteFailed(why.clone()));
+        s.finished(&Ran::of(&first), Feedback::SiteFailed(why.clone()));
         // a's window was 1: one failed cohort, dead. Its jobs come back
         // without a try; b's runs.
         assert_eq!(s.runnable(100), 4);
@@ -485,7 +584,7 @@ mod tests {
         }
         assert_eq!(suspended, vec![1, 2, 3]);
         assert_eq!(ran, vec![10]);
-        let (_, _, done, feedback) = Shared::outcome(
+        let (_, done, feedback) = Shared::outcome(
             Picked::Suspended(job("a", 1, 5), why),
             Path::new("/nonexistent"),
             Duration::from_secs(1),

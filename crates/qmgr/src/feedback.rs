@@ -29,6 +29,28 @@ pub fn transport_int(
         .max(0) as usize
 }
 
+/// A per-transport time (`<transport>_destination_rate_delay`), else the
+/// default's value; a bad value warns and counts as the default.
+pub fn transport_time(
+    cfg: &Config,
+    transport: &str,
+    suffix: &str,
+    default: &params::Param,
+) -> Duration {
+    let name = format!("{transport}{suffix}");
+    match cfg.value(&name) {
+        Some(v) => params::value::parse_time(v, 's')
+            .ok()
+            .filter(|&s| s >= 0)
+            .map(|s| Duration::from_secs(s as u64))
+            .unwrap_or_else(|| {
+                maillog::warning!("{name}: bad time value \"{v}\"; using ${}", default.name);
+                cfg.time(default)
+            }),
+        None => cfg.time(default),
+    }
+}
+
 /// One amount of feedback: a constant, or a constant divided by the window
 /// (`1/concurrency`) or by its square root (`1/sqrt_concurrency`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -81,6 +103,11 @@ pub struct Policy {
     pub cohort_limit: f64,
     /// How long a dead destination stays dead.
     pub dead_time: Duration,
+    /// `_destination_rate_delay`: when set, one delivery at a time to a
+    /// destination, each this long after the last one ended.
+    pub destination_rate_delay: Duration,
+    /// `_transport_rate_delay`: the same for all destinations of the transport.
+    pub transport_rate_delay: Duration,
 }
 
 impl Policy {
@@ -124,6 +151,18 @@ impl Policy {
                 &p::DEFAULT_DESTINATION_CONCURRENCY_FAILED_COHORT_LIMIT,
             ) as f64,
             dead_time,
+            destination_rate_delay: transport_time(
+                cfg,
+                transport,
+                "_destination_rate_delay",
+                &p::DEFAULT_DESTINATION_RATE_DELAY,
+            ),
+            transport_rate_delay: transport_time(
+                cfg,
+                transport,
+                "_transport_rate_delay",
+                &p::DEFAULT_TRANSPORT_RATE_DELAY,
+            ),
         }
     }
 
@@ -156,7 +195,14 @@ struct Window {
 #[derive(Default)]
 pub struct Windows {
     map: HashMap<String, Window>,
+    /// Rate delays: when the next delivery to a destination (key
+    /// `transport:nexthop`) or through a transport (key `transport`) may
+    /// start; far ahead while one is under way.
+    not_before: HashMap<String, Instant>,
 }
+
+/// How far ahead "not before the delivery under way ends" is put.
+const UNDER_WAY: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl Windows {
     /// How many deliveries to `dest` may run at once now (0: dead).
@@ -237,6 +283,53 @@ impl Windows {
         w.size = w.size.max(1);
     }
 
+    /// When the rate delays let the next delivery to `dest` over
+    /// `transport` start, if that is after `now`.
+    pub fn rate_wait(
+        &self,
+        dest: &str,
+        transport: &str,
+        policy: &Policy,
+        now: Instant,
+    ) -> Option<Instant> {
+        let key = |delay: Duration, key: &str| {
+            (!delay.is_zero())
+                .then(|| self.not_before.get(key).copied())
+                .flatten()
+                .filter(|t| *t > now)
+        };
+        key(policy.destination_rate_delay, dest).max(key(policy.transport_rate_delay, transport))
+    }
+
+    /// A delivery starts: with a rate delay, nothing else starts for its
+    /// destination (or transport) until it ends and the delay has passed.
+    pub fn rate_start(&mut self, dest: &str, transport: &str, policy: &Policy, now: Instant) {
+        self.rate_set(dest, transport, policy, now + UNDER_WAY, now + UNDER_WAY);
+    }
+
+    /// A delivery has ended: the next may start after the delays.
+    pub fn rate_end(&mut self, dest: &str, transport: &str, policy: &Policy, now: Instant) {
+        self.rate_set(
+            dest,
+            transport,
+            policy,
+            now + policy.destination_rate_delay,
+            now + policy.transport_rate_delay,
+        );
+        if self.not_before.len() > 1000 {
+            self.not_before.retain(|_, t| *t > now);
+        }
+    }
+
+    fn rate_set(&mut self, dest: &str, transport: &str, policy: &Policy, d: Instant, t: Instant) {
+        if !policy.destination_rate_delay.is_zero() {
+            self.not_before.insert(dest.to_string(), d);
+        }
+        if !policy.transport_rate_delay.is_zero() {
+            self.not_before.insert(transport.to_string(), t);
+        }
+    }
+
     /// Forgets every dead destination (`postqueue -f`).
     pub fn revive_all(&mut self) {
         self.map.retain(|_, w| w.dead.is_none());
@@ -263,6 +356,8 @@ mod tests {
             negative: Amount::Fixed(1.0),
             cohort_limit: 1.0,
             dead_time: Duration::from_secs(60),
+            destination_rate_delay: Duration::ZERO,
+            transport_rate_delay: Duration::ZERO,
         }
     }
 

@@ -46,6 +46,12 @@
 //!   `…_failed_cohort_limit` failed windows' worth in a row the destination
 //!   is dead, and its mail is deferred without a try ("delivery temporarily
 //!   suspended: REASON") for `minimal_backoff_time`, or until `postqueue -f`.
+//!   With `<transport>_destination_rate_delay` (default
+//!   `default_destination_rate_delay`) set, deliveries to a destination go
+//!   one at a time, each that long after the last one ended;
+//!   `<transport>_transport_rate_delay` (`default_transport_rate_delay`)
+//!   does the same for all destinations of the transport. Other
+//!   destinations are not held back meanwhile.
 //!
 //!   Afterwards: deferral reasons go to `defer/ID` (what postqueue shows),
 //!   failures to `bounce/ID` and the bounce service returns them to the
@@ -77,7 +83,9 @@
 //!   default_destination_concurrency_positive_feedback,
 //!   default_destination_concurrency_negative_feedback,
 //!   default_destination_concurrency_failed_cohort_limit,
-//!   default_destination_recipient_limit, <transport>_destination_*,
+//!   default_destination_recipient_limit, default_destination_rate_delay,
+//!   default_transport_rate_delay, <transport>_destination_*,
+//!   <transport>_transport_rate_delay,
 //!   <transport>_initial_destination_concurrency,
 //!   bounce_service_name, hash_queue_names, hash_queue_depth, daemon_timeout.
 //!
