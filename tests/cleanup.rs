@@ -639,3 +639,58 @@ fn header_from_format_standard_and_obsolete() {
         assert!(text.contains(want), "{format:?}: {text}");
     }
 }
+
+/// message_drop_headers (Postfix's default: bcc, content-length,
+/// resent-bcc, return-path) leaves those out of every message, from SMTP
+/// too; undisclosed_recipients_header is added to a local submission with
+/// no visible recipients.
+#[test]
+fn dropped_headers_and_undisclosed_recipients() {
+    let inst = instance(
+        "cleanup-drop",
+        "undisclosed_recipients_header = To: undisclosed-recipients:;\n",
+    );
+    let content = b"Return-Path: <forged@example.org>\nBcc: secret@example.test\nContent-Length: 12\nResent-Bcc: hidden@example.test\nSubject: drop\nX-Kept: yes\n\nbody\n";
+    let (_, _, _, text) = enqueue(
+        &inst,
+        Source::Smtpd,
+        smtp_envelope("a@remote.example", &["bob@example.test"]),
+        content,
+    );
+    for gone in ["Return-Path:", "Bcc:", "Content-Length:", "Resent-Bcc:"] {
+        assert!(!text.contains(gone), "{gone} in\n{text}");
+    }
+    assert!(
+        text.contains("\nSubject: drop\nX-Kept: yes\n\nbody\n"),
+        "{text}"
+    );
+    // A remote client's message gets no headers added.
+    assert!(!text.contains("undisclosed-recipients"), "{text}");
+    let mut env = smtp_envelope("root", &["dream"]);
+    env.attributes = vec![("uid".into(), "0".into())];
+    let (_, _, _, text) = enqueue(&inst, Source::Pickup, env, b"Subject: nobody named\n\nhi\n");
+    assert!(text.contains("\nTo: undisclosed-recipients:;\n"), "{text}");
+    let mut env = smtp_envelope("root", &["dream"]);
+    env.attributes = vec![("uid".into(), "0".into())];
+    let (_, _, _, text) = enqueue(&inst, Source::Pickup, env, b"Cc: dream\n\nhi\n");
+    assert!(!text.contains("undisclosed"), "{text}");
+    inst.stop();
+
+    // Only what the list names is dropped.
+    let inst = instance(
+        "cleanup-drop-some",
+        "message_drop_headers = content-length\n",
+    );
+    let (_, _, _, text) = enqueue(
+        &inst,
+        Source::Smtpd,
+        smtp_envelope("a@remote.example", &["bob@example.test"]),
+        content,
+    );
+    assert!(!text.contains("Content-Length:"), "{text}");
+    assert!(text.contains("\nBcc: secret@example.test\n"), "{text}");
+    assert!(
+        text.contains("Return-Path: <forged@example.org>\n"),
+        "{text}"
+    );
+}

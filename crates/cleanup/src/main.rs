@@ -37,8 +37,12 @@
 //!     `local_header_rewrite_clients` (or with `always_add_missing_headers`)
 //!     gets Message-Id:, Date: and From: when missing (From: as
 //!     `header_from_format` says: `Name <address>`, or obsolete
-//!     `address (Name)`). Bcc: is removed from
-//!     local submissions; `sendmail -t` recipients come from To/Cc/Bcc.
+//!     `address (Name)`), and `undisclosed_recipients_header` when it has
+//!     no To:, Cc:, Resent-To: or Resent-Cc:. The headers that
+//!     `message_drop_headers` names (Postfix's default: Bcc:,
+//!     Content-Length:, Resent-Bcc:, Return-Path:) are removed from every
+//!     message, after header_checks and before the milters; `sendmail -t`
+//!     recipients come from To/Cc/Bcc first.
 //!   * `header_checks` and `body_checks` act on each header and body line
 //!     (REJECT, WARN, INFO, HOLD, DISCARD, IGNORE, REPLACE, PREPEND). The
 //!     body is followed through its MIME structure, as Postfix does: the
@@ -90,7 +94,7 @@
 //!   myhostname, myorigin, mydomain, mail_name, append_at_myorigin,
 //!   append_dot_mydomain, remote_header_rewrite_domain,
 //!   local_header_rewrite_clients, always_add_missing_headers,
-//!   masquerade_domains, masquerade_exceptions, canonical_maps,
+//!   message_drop_headers, undisclosed_recipients_header, masquerade_domains, masquerade_exceptions, canonical_maps,
 //!   sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps,
 //!   virtual_alias_expansion_limit, virtual_alias_recursion_limit,
 //!   always_bcc, sender_bcc_maps, recipient_bcc_maps,

@@ -32,6 +32,12 @@ pub struct Settings {
     pub line_length_limit: usize,
     pub message_size_limit: u64,
     pub always_add_missing_headers: bool,
+    /// message_drop_headers: header names removed from every message
+    /// (lowercase), after header_checks and before the milters.
+    pub drop_headers: Vec<String>,
+    /// undisclosed_recipients_header: added, where missing headers are, to a
+    /// message with no To: or Cc: (nor Resent-To:, Resent-Cc:).
+    pub undisclosed_recipients_header: String,
     pub local_clients: LocalClients,
     pub rewriter: Rewriter,
     pub header_checks: MapList,
@@ -159,6 +165,15 @@ impl Settings {
             line_length_limit: cfg.int(&p::LINE_LENGTH_LIMIT).max(1) as usize,
             message_size_limit: cfg.size(&p::MESSAGE_SIZE_LIMIT),
             always_add_missing_headers: cfg.bool(&p::ALWAYS_ADD_MISSING_HEADERS),
+            drop_headers: cfg
+                .list(&p::MESSAGE_DROP_HEADERS)
+                .iter()
+                .map(|n| n.to_ascii_lowercase())
+                .collect(),
+            undisclosed_recipients_header: cfg
+                .str(&p::UNDISCLOSED_RECIPIENTS_HEADER)
+                .trim()
+                .to_string(),
             local_clients: LocalClients::new(
                 &cfg.list(&p::LOCAL_HEADER_REWRITE_CLIENTS),
                 &cfg.list(&p::MYNETWORKS),
@@ -921,6 +936,9 @@ impl<'a> Message<'a> {
         if h.is("To") || h.is("Cc") {
             self.extract(&h);
         }
+        if self.s.drop_headers.iter().any(|n| h.is(n)) {
+            return;
+        }
         if h.is("Message-ID") && self.message_id.is_none() {
             self.message_id = Some(h.value());
         }
@@ -1032,6 +1050,9 @@ impl<'a> Message<'a> {
         if self.local || self.s.always_add_missing_headers {
             let has = |n: &str| out.iter().any(|h| h.is(n));
             let (need_from, need_date, need_id) = (!has("From"), !has("Date"), !has("Message-ID"));
+            let need_rcpt = !["To", "Cc", "Resent-To", "Resent-Cc"]
+                .iter()
+                .any(|n| has(n));
             if need_id {
                 let mid = format!(
                     "<{}.{}@{}>",
@@ -1060,6 +1081,9 @@ impl<'a> Message<'a> {
                     (None, _) => from,
                 };
                 out.push(Header::new("From", &value));
+            }
+            if need_rcpt && !self.s.undisclosed_recipients_header.is_empty() {
+                out.push(Header::new_raw(&self.s.undisclosed_recipients_header));
             }
         }
         for h in &out {
