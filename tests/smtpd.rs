@@ -1902,3 +1902,47 @@ fn reject_unlisted_sender_refuses_forged_local_senders() {
         .ask("RCPT TO:<root@mail.example.test>")
         .starts_with("250 "));
 }
+
+/// smtpd_forbidden_commands: an HTTP request or a command that does not
+/// start with a letter ends the session at once, as Postfix's does
+/// (checked against Debian's Postfix 3.7); the list can be changed.
+#[test]
+fn forbidden_commands_end_the_session() {
+    let (inst, port) = start("smtpd-forbidden", "");
+    for line in ["GET / HTTP/1.1", "1234", "post /form"] {
+        let mut c = Raw::connect(port);
+        assert_eq!(
+            c.ask(line),
+            "221 2.7.0 Error: I can break rules, too. Goodbye.",
+            "{line}"
+        );
+        assert_eq!(c.reply(), "", "connection closed after {line}");
+        assert!(
+            inst.wait_log(
+                &format!("warning: non-SMTP command from localhost[127.0.0.1]: {line}"),
+                1,
+                5 * SECOND
+            ),
+            "{}",
+            inst.maillog()
+        );
+    }
+    let mut c = Raw::connect(port);
+    assert_eq!(c.ask("foo bar"), "500 5.5.2 Error: command not recognized");
+    assert_eq!(c.ask("NOOP"), "250 2.0.0 Ok");
+    drop(c);
+    drop(inst);
+    let (_inst, port) = start(
+        "smtpd-forbidden-list",
+        "smtpd_forbidden_commands = CONNECT\n",
+    );
+    let mut c = Raw::connect(port);
+    assert_eq!(
+        c.ask("GET / HTTP/1.1"),
+        "500 5.5.2 Error: command not recognized"
+    );
+    assert_eq!(
+        c.ask("connect example.com:443"),
+        "221 2.7.0 Error: I can break rules, too. Goodbye."
+    );
+}

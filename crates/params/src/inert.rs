@@ -200,7 +200,6 @@ pub const INERT: &[&str] = &[
     "smtpd_discard_ehlo_keyword_address_maps",
     "smtpd_dns_reply_filter",
     "smtpd_etrn_restrictions",
-    "smtpd_forbidden_commands",
     "smtpd_log_access_permit_actions",
     "smtpd_min_data_rate",
     "smtpd_noop_commands",

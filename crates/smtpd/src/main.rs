@@ -123,7 +123,10 @@
 //!   normalize (or yes) makes CRLF.CRLF the only end of DATA, and reject
 //!   refuses any line ended by a bare LF (smtpd_forbid_bare_newline_reject_code,
 //!   then disconnects), except for smtpd_forbid_bare_newline_exclusions
-//!   ($mynetworks); the default, no, is Postfix 3.7's.
+//!   ($mynetworks); the default, no, is Postfix 3.7's. An unrecognized
+//!   command that smtpd_forbidden_commands names (by default CONNECT, GET,
+//!   POST and anything not starting with a letter: an HTTP client, a proxy
+//!   probe) is logged as "non-SMTP command" and ends the session (221 2.7.0).
 //!
 //!   Per-client limits are counted in anvil (limits.rs): at most
 //!   smtpd_client_connection_count_limit simultaneous connections (421
@@ -153,7 +156,7 @@
 //!   smtpd_junk_command_limit, disable_vrfy_command, smtputf8_enable,
 //!   strict_rfc821_envelopes, smtpd_helo_required,
 //!   smtpd_delay_open_until_valid_rcpt, smtpd_discard_ehlo_keywords,
-//!   smtpd_peername_lookup, smtpd_forbid_unauth_pipelining,
+//!   smtpd_peername_lookup, smtpd_forbid_unauth_pipelining, smtpd_forbidden_commands,
 //!   smtpd_tls_security_level, smtpd_tls_cert_file, smtpd_tls_key_file,
 //!   smtpd_tls_wrappermode, smtpd_tls_protocols, smtpd_tls_mandatory_protocols,
 //!   smtpd_sasl_auth_enable, smtpd_sasl_type, smtpd_sasl_path,

@@ -135,6 +135,9 @@ pub struct Session<'a> {
     stats: Stats,
     /// The last command, for "lost connection after X" (Postfix's `where`).
     last: String,
+    /// The line of the last unrecognized command (at most 100 bytes,
+    /// printable), for the smtpd_forbidden_commands warning.
+    unknown_line: String,
     /// Bytes of the message read when the connection broke mid-DATA/BDAT.
     data_bytes: Option<u64>,
     /// The auth service (SMTP AUTH), connected at the first EHLO or AUTH.
@@ -267,6 +270,7 @@ impl<'a> Session<'a> {
             junk: 0,
             stats: Stats::default(),
             last: "CONNECT".into(),
+            unknown_line: String::new(),
             data_bytes: None,
             sasl_client: None,
             sasl: None,
@@ -351,6 +355,9 @@ impl<'a> Session<'a> {
                     Err(CommandError::NeedsMoreData) => "",
                     _ => stat_name(&pending[..consumed]),
                 };
+                if let Ok(Command::Unknown(_)) = &r {
+                    self.unknown_line = printable_line(&pending[..consumed]);
+                }
                 (r, consumed, name)
             };
             if !matches!(result, Err(CommandError::NeedsMoreData)) {
@@ -629,11 +636,12 @@ impl<'a> Session<'a> {
                 (false, Flow::Go)
             }
             Command::Unknown(word) => {
-                if ["CONNECT", "GET", "POST"]
-                    .iter()
-                    .any(|f| f.eq_ignore_ascii_case(&word))
-                {
-                    maillog::warning!("non-SMTP command from {}: {}", self.namaddr, word);
+                if self.s.forbidden_commands.matches(&word) {
+                    maillog::warning!(
+                        "non-SMTP command from {}: {}",
+                        self.namaddr,
+                        self.unknown_line
+                    );
                     self.conn.reply(&Reply::new(
                         221,
                         Some((2, 7, 0)),
@@ -1772,6 +1780,23 @@ fn parse_reply_text(text: &str) -> Option<Reply> {
         ));
     }
     Some(Reply::new(code, None, rest))
+}
+
+/// A command line for the log: without its line end, at most 100 bytes,
+/// control characters and non-ASCII bytes as `?`.
+fn printable_line(line: &[u8]) -> String {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    line.iter()
+        .take(100)
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

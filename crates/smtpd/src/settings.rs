@@ -57,6 +57,7 @@ pub struct Settings {
     pub client_port_logging: bool,
     pub cleanup_service: String,
     pub forbid_unauth_pipelining: bool,
+    pub forbidden_commands: ForbiddenCommands,
     /// The `notify_classes` that smtpd reports (crate::transcript).
     pub notify_mask: u8,
     pub error_notice_recipient: String,
@@ -217,6 +218,7 @@ impl Settings {
             mail_name: c.str(&p::MAIL_NAME).trim().to_string(),
             history_limit: usize::try_from(c.int(&p::SMTPD_HISTORY_FLUSH_THRESHOLD)).unwrap_or(100),
             forbid_unauth_pipelining: c.bool(&p::SMTPD_FORBID_UNAUTH_PIPELINING),
+            forbidden_commands: ForbiddenCommands::new(&c.list(&p::SMTPD_FORBIDDEN_COMMANDS)),
             milters: c.str(&p::SMTPD_MILTERS).trim().to_string(),
             milter_daemon_name: c.str(&p::MILTER_MACRO_DAEMON_NAME).trim().to_string(),
             reject_footer: crate::footer::FooterSettings::from_config(c),
@@ -260,5 +262,57 @@ mod tests {
         assert!(s.allows(&plain, true));
         assert!(!s.allows(&anon, true));
         assert!(s.allows(&[], false));
+    }
+}
+
+/// `smtpd_forbidden_commands`: unrecognized commands that end the session
+/// at once (an HTTP client, a proxy, TLS spoken without STARTTLS). Names
+/// match case-insensitively; `type:table` entries are looked up with the
+/// command word (Postfix's default has `regexp:{{/^[^A-Z]/ Bogus}}`: a
+/// command that does not start with a letter).
+#[derive(Clone)]
+pub struct ForbiddenCommands {
+    names: Vec<String>,
+    tables: std::sync::Arc<Vec<maps::MapList>>,
+}
+
+impl std::fmt::Debug for ForbiddenCommands {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ForbiddenCommands({:?} and {} tables)",
+            self.names,
+            self.tables.len()
+        )
+    }
+}
+
+impl ForbiddenCommands {
+    pub fn new(items: &[String]) -> ForbiddenCommands {
+        let (tables, names): (Vec<&String>, Vec<&String>) =
+            items.iter().partition(|i| i.contains(':'));
+        ForbiddenCommands {
+            names: names.into_iter().cloned().collect(),
+            tables: std::sync::Arc::new(
+                tables
+                    .into_iter()
+                    .map(|t| {
+                        maps::MapList::open_lenient(
+                            "smtpd_forbidden_commands",
+                            t,
+                            &maps::Ctx::new(),
+                        )
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    pub fn matches(&self, word: &str) -> bool {
+        self.names.iter().any(|n| n.eq_ignore_ascii_case(word))
+            || self
+                .tables
+                .iter()
+                .any(|t| matches!(t.lookup(word), Ok(Some(_))))
     }
 }
