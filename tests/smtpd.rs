@@ -1946,3 +1946,64 @@ fn forbidden_commands_end_the_session() {
         "221 2.7.0 Error: I can break rules, too. Goodbye."
     );
 }
+
+/// `smtpd_tls_chain_files` (Postfix 3.4's way): an RSA key with its
+/// certificate and an ECDSA key with its own, in two files; a client that
+/// takes only ECDSA gets the ECDSA chain, one that takes only RSA the RSA
+/// one (Python's ssl, TLS 1.2 cipher suites pick the algorithm).
+#[test]
+fn chain_files_serve_an_rsa_and_an_ecdsa_certificate() {
+    if !has_python() {
+        eprintln!("skipped: python3 missing");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("mailsuite-chains-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let make = |name: &str, newkey: &[&str]| -> bool {
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey"])
+            .args(newkey)
+            .args(["-nodes", "-days", "2", "-subj", "/CN=mail.example.test"])
+            .arg("-keyout")
+            .arg(dir.join(format!("{name}.key")))
+            .arg("-out")
+            .arg(dir.join(format!("{name}.crt")))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !make("rsa", &["rsa:2048"]) || !make("ec", &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]) {
+        eprintln!("skipped: openssl missing");
+        return;
+    }
+    // The ECDSA key and its certificate in one file, the RSA pair in two.
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("read pem");
+    std::fs::write(dir.join("ec.pem"), read("ec.key") + &read("ec.crt")).expect("ec.pem");
+    let (inst, port) = start(
+        "smtpd-chains",
+        &format!(
+            "smtpd_tls_security_level = may\nsmtpd_tls_chain_files = {d}/rsa.key, {d}/rsa.crt, {d}/ec.pem\n",
+            d = dir.display()
+        ),
+    );
+    let script = format!(
+        r#"
+import smtplib, ssl, sys
+for name, ciphers in (("ec", "ECDHE-ECDSA-AES128-GCM-SHA256"), ("rsa", "ECDHE-RSA-AES128-GCM-SHA256")):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(ciphers)
+    s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+    s.starttls(context=ctx)
+    got = s.sock.getpeercert(binary_form=True)
+    want = ssl.PEM_cert_to_DER_cert(open("{d}/" + name + ".crt").read())
+    print(name, got == want)
+    s.quit()
+"#,
+        d = dir.display()
+    );
+    let out = python(&inst, &script, port);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out, "ec True\nrsa True\n", "{}", inst.maillog());
+}

@@ -157,7 +157,9 @@
 //!   strict_rfc821_envelopes, smtpd_helo_required,
 //!   smtpd_delay_open_until_valid_rcpt, smtpd_discard_ehlo_keywords,
 //!   smtpd_peername_lookup, smtpd_forbid_unauth_pipelining, smtpd_forbidden_commands,
-//!   smtpd_tls_security_level, smtpd_tls_cert_file, smtpd_tls_key_file,
+//!   smtpd_tls_security_level, smtpd_tls_chain_files (else smtpd_tls_cert_file,
+//!   smtpd_tls_key_file and smtpd_tls_eccert_file, smtpd_tls_eckey_file: an
+//!   RSA and an ECDSA chain, each client getting the one it can verify),
 //!   smtpd_tls_wrappermode, smtpd_tls_protocols, smtpd_tls_mandatory_protocols,
 //!   smtpd_sasl_auth_enable, smtpd_sasl_type, smtpd_sasl_path,
 //!   smtpd_sasl_service, smtpd_sasl_security_options,

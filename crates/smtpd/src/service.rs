@@ -33,9 +33,15 @@ impl Service for Smtpd {
         for w in warnings {
             maillog::warning!("{w}");
         }
-        let tls = match (&settings.tls_cert, &settings.tls_key, settings.tls_level) {
-            (_, _, TlsLevel::None) if !settings.wrappermode => None,
-            (Some(cert), Some(key), level) => {
+        let tls = match (&settings.tls_credentials, settings.tls_level) {
+            (_, TlsLevel::None) if !settings.wrappermode => None,
+            (creds, _) if creds.is_empty() => {
+                maillog::warning!(
+                    "smtpd_tls_security_level or smtpd_tls_wrappermode is set but smtpd_tls_chain_files or smtpd_tls_cert_file/smtpd_tls_key_file are not: no TLS"
+                );
+                None
+            }
+            (creds, level) => {
                 // smtpd_tls_mandatory_protocols where TLS is required.
                 let param = if level == TlsLevel::Encrypt || settings.wrappermode {
                     &params::table::SMTPD_TLS_MANDATORY_PROTOCOLS
@@ -45,7 +51,10 @@ impl Service for Smtpd {
                 let loaded = tls::Protocols::parse(&ctx.config.list(param))
                     .map_err(|e| format!("{}: {e}", param.name))
                     .and_then(|p| {
-                        tls::ServerTls::from_files_with(cert, key, p).map_err(|e| e.to_string())
+                        creds
+                            .load()
+                            .and_then(|chains| tls::ServerTls::from_chains(chains, p))
+                            .map_err(|e| e.to_string())
                     });
                 match loaded {
                     Ok(t) => Some(t),
@@ -54,12 +63,6 @@ impl Service for Smtpd {
                         None
                     }
                 }
-            }
-            _ => {
-                maillog::warning!(
-                    "smtpd_tls_security_level or smtpd_tls_wrappermode is set but smtpd_tls_cert_file/smtpd_tls_key_file are not: no TLS"
-                );
-                None
             }
         };
         // DNS lists: the resolver reads /etc/resolv.conf now, before any

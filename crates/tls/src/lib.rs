@@ -3,7 +3,9 @@
 //!
 //! * [`ServerTls`]: a server configuration from PEM certificate-chain and
 //!   key files (`smtpd_tls_cert_file`/`smtpd_tls_key_file`, Dovecot's
-//!   `ssl_cert`/`ssl_key`), and [`ServerTls::accept`] to run the handshake
+//!   `ssl_cert`/`ssl_key`) or from Postfix's `smtpd_tls_chain_files`
+//!   ([`read_chain_files`]); with an RSA and an ECDSA chain, each client
+//!   gets the one it can verify. [`ServerTls::accept`] runs the handshake
 //!   on any blocking stream (after STARTTLS, or at once for port 465/993/995).
 //! * [`describe`]: the session as Postfix logs it
 //!   (`TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384 (256/256 bits)`).
@@ -22,8 +24,10 @@ mod protocols;
 pub use client::{Anchors, ClientStream, ClientTls, NameMatch, Verify};
 pub use protocols::Protocols;
 
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{PemObject, SectionKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -80,6 +84,89 @@ pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
+/// A private key and its certificate chain, leaf first.
+pub struct KeyChain {
+    pub key: PrivateKeyDer<'static>,
+    pub certs: Vec<CertificateDer<'static>>,
+}
+
+impl KeyChain {
+    /// A chain from a certificate file and a key file (they may be one).
+    pub fn from_files(cert: &Path, key: &Path) -> Result<KeyChain, TlsError> {
+        Ok(KeyChain {
+            certs: read_certs(cert)?,
+            key: read_key(key)?,
+        })
+    }
+}
+
+/// Postfix's `*_tls_chain_files`: the files are read in order as one
+/// sequence of PEM objects, in which each private key is followed by its
+/// certificate chain (leaf first). Several keys (RSA and ECDSA) give
+/// several chains.
+pub fn read_chain_files(paths: &[PathBuf]) -> Result<Vec<KeyChain>, TlsError> {
+    let mut chains: Vec<KeyChain> = Vec::new();
+    let mut last = None;
+    for path in paths {
+        let err = |problem: String| TlsError::File {
+            path: path.clone(),
+            problem,
+        };
+        let sections =
+            <(SectionKind, Vec<u8>)>::pem_file_iter(path).map_err(|e| err(e.to_string()))?;
+        for section in sections {
+            let (kind, der) = section.map_err(|e| err(e.to_string()))?;
+            let key = match kind {
+                SectionKind::PrivateKey => Some(PrivateKeyDer::Pkcs8(der.into())),
+                SectionKind::RsaPrivateKey => Some(PrivateKeyDer::Pkcs1(der.into())),
+                SectionKind::EcPrivateKey => Some(PrivateKeyDer::Sec1(der.into())),
+                SectionKind::Certificate => {
+                    let Some(chain) = chains.last_mut() else {
+                        return Err(err("a certificate before any private key".into()));
+                    };
+                    chain.certs.push(der.into());
+                    None
+                }
+                _ => None,
+            };
+            if let Some(key) = key {
+                if chains.last().is_some_and(|c| c.certs.is_empty()) {
+                    return Err(err("a private key without its certificate chain".into()));
+                }
+                chains.push(KeyChain {
+                    key,
+                    certs: Vec::new(),
+                });
+            }
+        }
+        last = Some(path);
+    }
+    match (chains.last(), last) {
+        (Some(c), Some(path)) if c.certs.is_empty() => Err(TlsError::File {
+            path: path.clone(),
+            problem: "a private key without its certificate chain".into(),
+        }),
+        (None, _) => Err(TlsError::Config("no private key in the chain files".into())),
+        _ => Ok(chains),
+    }
+}
+
+/// Several chains (RSA and ECDSA): the first whose key can sign with a
+/// scheme the client offers, else the first.
+#[derive(Debug)]
+struct ByAlgorithm(Vec<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for ByAlgorithm {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let offered = hello.signature_schemes();
+        self.0
+            .iter()
+            .find(|c| c.key.choose_scheme(offered).is_some())
+            .or_else(|| self.0.first())
+            .cloned()
+    }
+}
+
 /// A server-side TLS configuration.
 #[derive(Clone)]
 pub struct ServerTls {
@@ -115,14 +202,34 @@ impl ServerTls {
         key: &Path,
         protocols: Protocols,
     ) -> Result<ServerTls, TlsError> {
-        let certs = read_certs(cert)?;
-        let key = read_key(key)?;
-        let config = ServerConfig::builder_with_provider(provider())
+        ServerTls::from_chains(vec![KeyChain::from_files(cert, key)?], protocols)
+    }
+
+    /// A configuration serving `chains` (at least one), speaking the
+    /// versions `protocols` allows. Each key must go with its leaf
+    /// certificate.
+    pub fn from_chains(chains: Vec<KeyChain>, protocols: Protocols) -> Result<ServerTls, TlsError> {
+        let provider = provider();
+        let mut keys = Vec::with_capacity(chains.len());
+        for chain in chains {
+            let key = provider
+                .key_provider
+                .load_private_key(chain.key)
+                .map_err(|e| TlsError::Config(e.to_string()))?;
+            let certified = CertifiedKey::new(chain.certs, key);
+            certified
+                .keys_match()
+                .map_err(|e| TlsError::Config(e.to_string()))?;
+            keys.push(Arc::new(certified));
+        }
+        if keys.is_empty() {
+            return Err(TlsError::Config("no certificate".into()));
+        }
+        let config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&protocols.versions())
             .map_err(|e| TlsError::Config(e.to_string()))?
             .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| TlsError::Config(e.to_string()))?;
+            .with_cert_resolver(Arc::new(ByAlgorithm(keys)));
         Ok(ServerTls {
             config: Arc::new(config),
         })
@@ -226,5 +333,59 @@ mod tests {
             Err(TlsError::Handshake(_))
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod chain_file_tests {
+    use super::*;
+
+    fn pem(label: &str) -> String {
+        format!("-----BEGIN {label}-----\nAAECAwQFBgc=\n-----END {label}-----\n")
+    }
+
+    fn read(texts: &[String]) -> Result<Vec<KeyChain>, TlsError> {
+        let dir = std::env::temp_dir().join(format!(
+            "tls-chains-{}-{}",
+            std::process::id(),
+            texts.concat().len()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let paths: Vec<PathBuf> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let p = dir.join(format!("{i}.pem"));
+                std::fs::write(&p, t).expect("write");
+                p
+            })
+            .collect();
+        let r = read_chain_files(&paths);
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    #[test]
+    fn keys_are_followed_by_their_chains() {
+        let key = pem("PRIVATE KEY");
+        let ec = pem("EC PRIVATE KEY");
+        let cert = pem("CERTIFICATE");
+        let chains =
+            read(&[key.clone() + &cert + &cert, ec.clone(), cert.clone()]).expect("two chains");
+        assert_eq!(chains.len(), 2);
+        assert_eq!(chains[0].certs.len(), 2);
+        assert!(matches!(chains[1].key, PrivateKeyDer::Sec1(_)));
+        assert_eq!(chains[1].certs.len(), 1);
+        let err = |texts: &[String]| match read(texts) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("accepted"),
+        };
+        assert!(err(&[cert.clone() + &key]).contains("a certificate before any private key"));
+        assert!(err(&[key.clone() + &key + &cert])
+            .contains("a private key without its certificate chain"));
+        assert!(
+            err(std::slice::from_ref(&key)).contains("a private key without its certificate chain")
+        );
+        assert!(err(&[String::new()]).contains("no private key"));
     }
 }
