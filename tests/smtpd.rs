@@ -2007,3 +2007,81 @@ for name, ciphers in (("ec", "ECDHE-ECDSA-AES128-GCM-SHA256"), ("rsa", "ECDHE-RS
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out, "ec True\nrsa True\n", "{}", inst.maillog());
 }
+
+/// `smtpd_upstream_proxy_protocol = haproxy` behind Debian's HAProxy, with
+/// PROXY protocol versions 1 and 2: the real client (127.0.0.2, outside
+/// mynetworks) is the one logged and judged, not the proxy (127.0.0.1,
+/// inside); a client that does not speak the protocol is dropped.
+#[test]
+fn behind_haproxy_the_real_client_counts() {
+    if !Path::new("/usr/sbin/haproxy").exists() {
+        eprintln!("skipped: haproxy not installed");
+        return;
+    }
+    let (inst, port) = start(
+        "smtpd-haproxy",
+        "smtpd_upstream_proxy_protocol = haproxy\nsmtpd_upstream_proxy_timeout = 1s\n",
+    );
+    let (v1, v2) = (kit::free_port(), kit::free_port());
+    let cfg = inst.dir.join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
+             frontend v1\n  bind 127.0.0.1:{v1}\n  default_backend b1\n\
+             backend b1\n  server s 127.0.0.1:{port} send-proxy\n\
+             frontend v2\n  bind 127.0.0.1:{v2}\n  default_backend b2\n\
+             backend b2\n  server s 127.0.0.1:{port} send-proxy-v2\n"
+        ),
+    )
+    .expect("haproxy.cfg");
+    let _haproxy = kit::Proc(
+        Command::new("/usr/sbin/haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("haproxy"),
+    );
+    assert!(
+        wait_until(5 * SECOND, || TcpStream::connect(("127.0.0.1", v2)).is_ok()),
+        "haproxy did not start"
+    );
+    for proxy_port in [v1, v2] {
+        let mut c = Raw::connect_from(Some("127.0.0.2"), proxy_port);
+        assert!(c.ask("EHLO client.example").starts_with("250-"));
+        assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+        assert_eq!(
+            c.ask("RCPT TO:<x@remote.example>"),
+            "454 4.7.1 <x@remote.example>: Relay access denied"
+        );
+        c.ask("QUIT");
+    }
+    assert!(
+        inst.wait_log("[127.0.0.2]: 454 4.7.1", 2, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(inst.log_lines(": connect from unknown[127.0.0.2]").len(), 2);
+    // Straight to smtpd: no header, so no greeting, and the session ends.
+    let mut direct = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    direct.set_read_timeout(Some(10 * SECOND)).expect("timeout");
+    let mut buf = [0u8; 64];
+    assert_eq!(direct.read(&mut buf).unwrap_or(0), 0, "no greeting");
+    let mut talker = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    talker.write_all(b"EHLO x.example\r\n").expect("write");
+    talker.set_read_timeout(Some(10 * SECOND)).expect("timeout");
+    assert_eq!(talker.read(&mut buf).unwrap_or(0), 0, "dropped");
+    assert!(inst.wait_log(
+        "warning: haproxy read: timeout from [127.0.0.1]:",
+        1,
+        5 * SECOND
+    ));
+    assert!(inst.wait_log(
+        "warning: haproxy read: no PROXY protocol header from [127.0.0.1]:",
+        1,
+        5 * SECOND
+    ));
+}

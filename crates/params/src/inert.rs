@@ -228,8 +228,6 @@ pub const INERT: &[&str] = &[
     "smtpd_tls_req_ccert",
     "smtpd_tls_session_cache_database",
     "smtpd_tls_session_cache_timeout",
-    "smtpd_upstream_proxy_protocol",
-    "smtpd_upstream_proxy_timeout",
     "smtputf8_autodetect_classes",
     "ssl_ca",
     "ssl_cipher_list",

@@ -128,6 +128,13 @@
 //!   POST and anything not starting with a letter: an HTTP client, a proxy
 //!   probe) is logged as "non-SMTP command" and ends the session (221 2.7.0).
 //!
+//!   Behind a load balancer, smtpd_upstream_proxy_protocol = haproxy reads
+//!   the PROXY protocol header (version 1 or 2, haproxy.rs) before the
+//!   greeting, within smtpd_upstream_proxy_timeout: the client it names is
+//!   the one logged and judged (mynetworks, access tables, anvil). A
+//!   connection without a valid header is logged ("haproxy read: …") and
+//!   closed without a greeting.
+//!
 //!   Per-client limits are counted in anvil (limits.rs): at most
 //!   smtpd_client_connection_count_limit simultaneous connections (421
 //!   4.7.0 … too many connections), and per anvil_rate_time_unit at most
@@ -157,6 +164,7 @@
 //!   strict_rfc821_envelopes, smtpd_helo_required,
 //!   smtpd_delay_open_until_valid_rcpt, smtpd_discard_ehlo_keywords,
 //!   smtpd_peername_lookup, smtpd_forbid_unauth_pipelining, smtpd_forbidden_commands,
+//!   smtpd_upstream_proxy_protocol, smtpd_upstream_proxy_timeout,
 //!   smtpd_tls_security_level, smtpd_tls_chain_files (else smtpd_tls_cert_file,
 //!   smtpd_tls_key_file and smtpd_tls_eccert_file, smtpd_tls_eckey_file: an
 //!   RSA and an ECDSA chain, each client getting the one it can verify),
@@ -206,6 +214,7 @@ mod conn;
 mod dns;
 mod dnsxl;
 mod footer;
+mod haproxy;
 mod limits;
 mod policy_service;
 mod restrictions;

@@ -92,6 +92,16 @@ impl SingleService for Smtpd {
         let Some(r) = &self.ready else {
             return;
         };
+        let proxied = match (r.settings.upstream_proxy, &client) {
+            (Some(timeout), Client::Tcp(t)) => match crate::haproxy::read(t, timeout) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    maillog::warning!("haproxy read: {e} from {}", client.peer());
+                    return;
+                }
+            },
+            _ => None,
+        };
         Session::new(
             &r.settings,
             &r.policy,
@@ -100,6 +110,7 @@ impl SingleService for Smtpd {
             &r.limits,
             ctx.queue_dir(),
             client,
+            proxied,
         )
         .run();
     }

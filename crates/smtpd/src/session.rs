@@ -195,16 +195,25 @@ impl<'a> Session<'a> {
         limits: &'a Limits,
         queue_dir: PathBuf,
         client: server::Client,
+        proxied: Option<crate::haproxy::Proxied>,
     ) -> Session<'a> {
-        let ip = client.peer_ip();
+        // The socket's addresses, or the real client's that a proxy in
+        // front (smtpd_upstream_proxy_protocol) named.
+        let (peer, local) = match &client {
+            server::Client::Tcp(t) => (t.peer_addr().ok(), t.local_addr().ok()),
+            server::Client::Unix(_) => (None, None),
+        };
+        let (peer, local) = match proxied {
+            Some(crate::haproxy::Proxied {
+                source: Some(source),
+                dest,
+            }) => (Some(source), dest.or(local)),
+            _ => (peer, local),
+        };
+        let ip = peer.map(|a| a.ip());
         let (name, addr_text) = match ip {
             Some(ip) => {
-                let ip = match ip {
-                    std::net::IpAddr::V6(v6) => {
-                        v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip)
-                    }
-                    v4 => v4,
-                };
+                let ip = unmap(ip);
                 let name = if s.peername_lookup {
                     crate::dns::client_name(ip)
                 } else {
@@ -219,18 +228,15 @@ impl<'a> Session<'a> {
         }
         let mut namaddr = format!("{name}[{addr_text}]");
         if s.client_port_logging {
-            if let Some((_, port)) = client.peer().rsplit_once("]:") {
-                namaddr.push_str(&format!(":{port}"));
+            if let Some(a) = peer {
+                namaddr.push_str(&format!(":{}", a.port()));
             }
         }
-        let (local_ip, local_port, remote_port) = match &client {
-            server::Client::Tcp(t) => (
-                t.local_addr().ok().map(|a| unmap(a.ip())),
-                t.local_addr().ok().map(|a| a.port()),
-                t.peer_addr().ok().map(|a| a.port()),
-            ),
-            server::Client::Unix(_) => (None, None, None),
-        };
+        let (local_ip, local_port, remote_port) = (
+            local.map(|a| unmap(a.ip())),
+            local.map(|a| a.port()),
+            peer.map(|a| a.port()),
+        );
         let mut conn = Conn::new(client);
         conn.footer = s
             .reject_footer

@@ -58,6 +58,9 @@ pub struct Settings {
     pub cleanup_service: String,
     pub forbid_unauth_pipelining: bool,
     pub forbidden_commands: ForbiddenCommands,
+    /// `smtpd_upstream_proxy_protocol = haproxy`: a PROXY header names the
+    /// real client, read within `smtpd_upstream_proxy_timeout`.
+    pub upstream_proxy: Option<std::time::Duration>,
     /// The `notify_classes` that smtpd reports (crate::transcript).
     pub notify_mask: u8,
     pub error_notice_recipient: String,
@@ -217,6 +220,16 @@ impl Settings {
             history_limit: usize::try_from(c.int(&p::SMTPD_HISTORY_FLUSH_THRESHOLD)).unwrap_or(100),
             forbid_unauth_pipelining: c.bool(&p::SMTPD_FORBID_UNAUTH_PIPELINING),
             forbidden_commands: ForbiddenCommands::new(&c.list(&p::SMTPD_FORBIDDEN_COMMANDS)),
+            upstream_proxy: match c.str(&p::SMTPD_UPSTREAM_PROXY_PROTOCOL).trim() {
+                "" => None,
+                "haproxy" => Some(c.time(&p::SMTPD_UPSTREAM_PROXY_TIMEOUT)),
+                other => {
+                    maillog::warning!(
+                        "smtpd_upstream_proxy_protocol: unsupported protocol \"{other}\"; expecting haproxy"
+                    );
+                    Some(c.time(&p::SMTPD_UPSTREAM_PROXY_TIMEOUT))
+                }
+            },
             milters: c.str(&p::SMTPD_MILTERS).trim().to_string(),
             milter_daemon_name: c.str(&p::MILTER_MACRO_DAEMON_NAME).trim().to_string(),
             reject_footer: crate::footer::FooterSettings::from_config(c),
