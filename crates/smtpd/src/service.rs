@@ -4,7 +4,7 @@
 
 use crate::limits::Limits;
 use crate::restrictions::{Policy, SystemResolver};
-use crate::session::Session;
+use crate::session::{Session, Shared};
 use crate::settings::{Settings, TlsLevel};
 use server::{Client, Context, HookError, Service, SingleService};
 
@@ -102,16 +102,14 @@ impl SingleService for Smtpd {
             },
             _ => None,
         };
-        Session::new(
-            &r.settings,
-            &r.policy,
-            r.tls.as_ref(),
-            &r.resolver,
-            &r.limits,
-            ctx.queue_dir(),
-            client,
-            proxied,
-        )
-        .run();
+        let shared = Shared {
+            settings: &r.settings,
+            policy: &r.policy,
+            tls: r.tls.as_ref(),
+            dns: &r.resolver,
+            limits: &r.limits,
+            queue_dir: ctx.queue_dir(),
+        };
+        Session::new(shared, client, proxied).run();
     }
 }

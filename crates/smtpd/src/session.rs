@@ -186,17 +186,31 @@ fn notify_bits(n: Option<smtp_proto::Notify>) -> u8 {
     }
 }
 
+/// What every session of an smtpd process shares.
+pub struct Shared<'a> {
+    pub settings: &'a Settings,
+    pub policy: &'a Policy,
+    pub tls: Option<&'a tls::ServerTls>,
+    pub dns: &'a dyn Resolver,
+    pub limits: &'a Limits,
+    pub queue_dir: PathBuf,
+}
+
 impl<'a> Session<'a> {
+    /// A session with `client`; `proxied`: what a PROXY header said of it.
     pub fn new(
-        s: &'a Settings,
-        policy: &'a Policy,
-        tls: Option<&'a tls::ServerTls>,
-        dns: &'a dyn Resolver,
-        limits: &'a Limits,
-        queue_dir: PathBuf,
+        shared: Shared<'a>,
         client: server::Client,
         proxied: Option<crate::haproxy::Proxied>,
     ) -> Session<'a> {
+        let Shared {
+            settings: s,
+            policy,
+            tls,
+            dns,
+            limits,
+            queue_dir,
+        } = shared;
         // The socket's addresses, or the real client's that a proxy in
         // front (smtpd_upstream_proxy_protocol) named.
         let (peer, local) = match &client {
