@@ -1262,3 +1262,51 @@ fn a_destination_rate_delay_spaces_deliveries() {
         inst.maillog()
     );
 }
+
+/// `sender_dependent_default_transport_maps`: mail from one sender domain
+/// leaves through another transport and gateway than the rest.
+#[test]
+fn sender_dependent_default_transport() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let (usual_port, special_port) = (free_port(), free_port());
+    let inst = instance(
+        "smtp-sender-transport",
+        &format!(
+            "relayhost = [127.0.0.1]:{usual_port}\n\
+             sender_dependent_default_transport_maps = inline:{{ @special.example=relay:[127.0.0.1]:{special_port} }}\n"
+        ),
+    );
+    let text = std::fs::read_to_string(inst.dir.join("master.cf")).expect("master.cf");
+    inst.master_cf(&format!("{text}relay unix - - n - - smtp\n"));
+    let (usual, special) = (inst.dir.join("usual"), inst.dir.join("special"));
+    let _usual = sink(usual_port, &usual, &[]);
+    let _special = sink(special_port, &special, &[]);
+    inst.start();
+    let smtpd = inst.port("127.0.0.1:0");
+    smtp_send(smtpd, "a@special.example", &["u@remote.example"], BODY);
+    smtp_send(smtpd, "b@other.example", &["v@remote.example"], BODY);
+    assert!(
+        wait_until(15 * SECOND, || files(&usual).len() == 1
+            && files(&special).len() == 1),
+        "{}",
+        inst.maillog()
+    );
+    let line = |to: &str| {
+        inst.log_lines(&format!("to=<{to}>"))
+            .pop()
+            .unwrap_or_default()
+    };
+    assert!(
+        line("u@remote.example").contains(&format!("]:{special_port}, ")),
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        line("v@remote.example").contains(&format!("]:{usual_port}, ")),
+        "{}",
+        inst.maillog()
+    );
+}

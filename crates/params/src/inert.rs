@@ -141,7 +141,6 @@ pub const INERT: &[&str] = &[
     "resolve_numeric_domain",
     "rewrite_service_name",
     "sender_canonical_classes",
-    "sender_dependent_default_transport_maps",
     "sendmail_fix_line_endings",
     "sendmail_path",
     "smtp_address_verify_target",

@@ -221,6 +221,7 @@ crate::declare! {
     TRANSPORT_MAPS = list("transport_maps", "", "Lookup tables that map recipient addresses or domains to transport:nexthop.");
     SENDER_DEPENDENT_RELAYHOST_MAPS = list("sender_dependent_relayhost_maps", "", "Lookup tables by sender address that override relayhost.");
     EMPTY_ADDRESS_RELAYHOST_MAPS_LOOKUP_KEY = string("empty_address_relayhost_maps_lookup_key", "<>", "The sender_dependent_relayhost_maps key for the null sender.");
+    EMPTY_ADDRESS_DEFAULT_TRANSPORT_MAPS_LOOKUP_KEY = string("empty_address_default_transport_maps_lookup_key", "<>", "The sender_dependent_default_transport_maps key for the null sender.");
     SENDER_DEPENDENT_DEFAULT_TRANSPORT_MAPS = list("sender_dependent_default_transport_maps", "", "Lookup tables by sender address that override default_transport.");
     DEFER_TRANSPORTS = list("defer_transports", "", "The transports whose mail is held until the queue is flushed or the setting is removed.");
     NOTIFY_CLASSES = list("notify_classes", "resource, software", "The error classes that are reported to the postmaster.");

@@ -32,6 +32,9 @@
 //!   `virtual_alias_domains` → rejected, `virtual_mailbox_domains` →
 //!   `virtual_transport`, `relay_domains` → `relay_transport`, otherwise
 //!   `default_transport`, with `relayhost` as the next hop for the last two.
+//!   The sender may change both: `sender_dependent_relayhost_maps` and
+//!   `sender_dependent_default_transport_maps` (the null sender looked up
+//!   as `empty_address_*_lookup_key`; DUNNO keeps the global setting).
 //!   The `error`, `retry` and `discard` transports are handled here. Other
 //!   recipients go to the agent on `private/<transport>` in groups of at
 //!   most `<transport>_destination_recipient_limit` (default
@@ -76,6 +79,8 @@
 //!   local_transport,
 //!   virtual_transport, relay_transport, default_transport, relayhost,
 //!   sender_dependent_relayhost_maps, empty_address_relayhost_maps_lookup_key,
+//!   sender_dependent_default_transport_maps,
+//!   empty_address_default_transport_maps_lookup_key,
 //!   recipient_delimiter,
 //!   and the content filter a queue file carries (the entry point's
 //!   content_filter: every recipient goes to that transport:nexthop),

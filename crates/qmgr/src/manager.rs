@@ -523,7 +523,7 @@ impl Manager {
             qf.size.data_size
         );
         let arrival = env.arrival.sec as f64 + env.arrival.usec as f64 / 1e6;
-        let relayhost = self.resolver.relayhost_for(&env.sender);
+        let by_sender = self.resolver.for_sender(&env.sender);
         // content_filter (the entry point's, in the queue file): every
         // recipient goes there first.
         let filter = env
@@ -549,12 +549,12 @@ impl Manager {
                     notify: r.dsn_notify.map(|n| n.0).unwrap_or(0),
                     offset: r.offset,
                 },
-                route: relayhost
+                route: by_sender
                     .as_ref()
                     .map_err(|e| e.to_string())
-                    .and_then(|rh| {
+                    .and_then(|by| {
                         self.resolver
-                            .resolve(&r.address, rh.as_deref())
+                            .resolve(&r.address, by)
                             .map_err(|e| e.to_string())
                     })
                     .map(|route| match &filter {

@@ -30,6 +30,16 @@ pub struct Route {
     pub nexthop: String,
 }
 
+/// What a message's sender changes in its recipients' routes (None: the
+/// global setting).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SenderRoutes {
+    /// `sender_dependent_relayhost_maps`: instead of `relayhost`.
+    pub relayhost: Option<String>,
+    /// `sender_dependent_default_transport_maps`: instead of `default_transport`.
+    pub default_transport: Option<String>,
+}
+
 /// How long a resolved address (and a domain's class) is reused: table
 /// changes take effect within this, and a burst of mail to the same users
 /// and domains costs one set of lookups (SQL through proxymap) instead of
@@ -50,6 +60,8 @@ pub struct Resolver {
     relayhost: String,
     sender_relayhost_maps: MapList,
     empty_sender_key: String,
+    sender_transport_maps: MapList,
+    empty_sender_transport_key: String,
     /// recipient_delimiter, for the sender's address keys.
     delimiter: String,
     myhostname: String,
@@ -101,6 +113,14 @@ impl Resolver {
             empty_sender_key: cfg
                 .str(&p::EMPTY_ADDRESS_RELAYHOST_MAPS_LOOKUP_KEY)
                 .to_string(),
+            sender_transport_maps: MapList::open_lenient(
+                "sender_dependent_default_transport_maps",
+                cfg.str(&p::SENDER_DEPENDENT_DEFAULT_TRANSPORT_MAPS),
+                &maps::Ctx::new(),
+            ),
+            empty_sender_transport_key: cfg
+                .str(&p::EMPTY_ADDRESS_DEFAULT_TRANSPORT_MAPS_LOOKUP_KEY)
+                .to_string(),
             delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
             myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
         }
@@ -137,47 +157,82 @@ impl Resolver {
         self.classes.classify(Some(domain))
     }
 
-    /// The relay host `sender_dependent_relayhost_maps` names for mail from
-    /// `sender` (Postfix's mail_addr_find keys: the address, without its
-    /// extension, then `@domain`; DUNNO ends the search), or None for the
-    /// global `relayhost`. Err: the table failed.
-    pub fn relayhost_for(&self, sender: &str) -> Result<Option<String>, MapError> {
-        if self.sender_relayhost_maps.is_empty() {
+    /// What `sender` changes in the routes of its mail:
+    /// `sender_dependent_relayhost_maps` and
+    /// `sender_dependent_default_transport_maps`. Err: a table failed.
+    pub fn for_sender(&self, sender: &str) -> Result<SenderRoutes, MapError> {
+        Ok(SenderRoutes {
+            relayhost: self.by_sender(
+                &self.sender_relayhost_maps,
+                &self.empty_sender_key,
+                sender,
+            )?,
+            default_transport: self.by_sender(
+                &self.sender_transport_maps,
+                &self.empty_sender_transport_key,
+                sender,
+            )?,
+        })
+    }
+
+    /// What `maps` say for mail from `sender` (Postfix's mail_addr_find
+    /// keys: the address, without its extension, then `@domain`; the null
+    /// sender as `empty_key`; DUNNO ends the search), or None.
+    fn by_sender(
+        &self,
+        maps: &MapList,
+        empty_key: &str,
+        sender: &str,
+    ) -> Result<Option<String>, MapError> {
+        if maps.is_empty() {
             return Ok(None);
         }
         let keys = if sender.is_empty() {
             vec![access::AddrKey {
-                key: self.empty_sender_key.clone(),
+                key: empty_key.to_string(),
                 partial: false,
                 cut: None,
             }]
         } else {
             access::address_keys(&sender.to_ascii_lowercase(), &self.delimiter)
         };
-        Ok(access::mail_addr_find(&self.sender_relayhost_maps, &keys)?
+        Ok(access::mail_addr_find(maps, &keys)?
             .map(|(v, _)| v.trim().to_string())
             .filter(|v| !v.eq_ignore_ascii_case("DUNNO")))
     }
 
-    /// Resolves one recipient of mail whose relay host is `relayhost`
-    /// (from [`Resolver::relayhost_for`]; None: the global one). The answer
-    /// is reused for a few seconds. Err: a lookup table failed (defer;
-    /// nothing is cached).
-    pub fn resolve(&self, address: &str, relayhost: Option<&str>) -> Result<Route, MapError> {
+    /// Resolves one recipient of mail whose sender changes `by_sender`
+    /// (from [`Resolver::for_sender`]). The answer is reused for a few
+    /// seconds. Err: a lookup table failed (defer; nothing is cached).
+    pub fn resolve(&self, address: &str, by_sender: &SenderRoutes) -> Result<Route, MapError> {
         let mut key = address.to_ascii_lowercase();
-        if let Some(r) = relayhost {
+        for part in [&by_sender.relayhost, &by_sender.default_transport] {
             key.push('\0');
-            key.push_str(r);
+            if let Some(p) = part {
+                key.push_str(p);
+            }
         }
         if let Some(r) = self.routes.get(&key) {
             return Ok(r);
         }
-        let r = self.resolve_uncached(address, relayhost.unwrap_or(&self.relayhost))?;
+        let r = self.resolve_uncached(
+            address,
+            by_sender.relayhost.as_deref().unwrap_or(&self.relayhost),
+            by_sender
+                .default_transport
+                .as_deref()
+                .unwrap_or(&self.default_transport),
+        )?;
         self.routes.put(key, r.clone());
         Ok(r)
     }
 
-    fn resolve_uncached(&self, address: &str, relayhost: &str) -> Result<Route, MapError> {
+    fn resolve_uncached(
+        &self,
+        address: &str,
+        relayhost: &str,
+        default_transport: &str,
+    ) -> Result<Route, MapError> {
         let domain = address
             .rsplit_once('@')
             .map(|(_, d)| addr::fold_domain(d.trim_end_matches('.')))
@@ -215,7 +270,7 @@ impl Resolver {
                 },
             )
         } else {
-            let (t, n) = split_transport(&self.default_transport);
+            let (t, n) = split_transport(default_transport);
             (
                 t,
                 if n.is_empty() {
@@ -270,7 +325,11 @@ mod tests {
     impl Resolver {
         /// Resolves with the global relayhost.
         fn resolve_any(&self, address: &str) -> Result<Route, MapError> {
-            self.resolve(address, None)
+            self.resolve(address, &SenderRoutes::default())
+        }
+
+        fn relayhost_for(&self, sender: &str) -> Result<Option<String>, MapError> {
+            self.for_sender(sender).map(|r| r.relayhost)
         }
     }
 
@@ -307,16 +366,45 @@ mod tests {
             r.relayhost_for("").unwrap().as_deref(),
             Some("[bounces.relay]")
         );
-        let one = r.relayhost_for("a@one.example").unwrap();
+        let one = r.for_sender("a@one.example").unwrap();
         assert_eq!(
-            r.resolve("u@far.example", one.as_deref()).unwrap().nexthop,
+            r.resolve("u@far.example", &one).unwrap().nexthop,
             "[one.relay]:587"
         );
         assert_eq!(
-            r.resolve("u@far.example", None).unwrap().nexthop,
+            r.resolve_any("u@far.example").unwrap().nexthop,
             "[smart.example]",
             "not from the cache"
         );
+    }
+
+    #[test]
+    fn sender_dependent_default_transports() {
+        let r = resolver("relay_domains = relay.example
+sender_dependent_default_transport_maps = inline:{ @one.example=smtp-one, b@one.example=DUNNO, a@two.example=smtp-two:[gw.example]:2525, <>=smtp-bounces }
+");
+        let route = |sender: &str, rcpt: &str| {
+            let by = r.for_sender(sender).unwrap();
+            let route = r.resolve(rcpt, &by).unwrap();
+            (route.transport, route.nexthop)
+        };
+        assert_eq!(
+            route("x@one.example", "u@far.example"),
+            ("smtp-one".into(), "far.example".into())
+        );
+        assert_eq!(
+            route("b@one.example", "u@far.example"),
+            ("smtp".into(), "far.example".into()),
+            "DUNNO: the global default_transport"
+        );
+        assert_eq!(
+            route("a@two.example", "u@far.example"),
+            ("smtp-two".into(), "[gw.example]:2525".into())
+        );
+        assert_eq!(route("", "u@far.example").0, "smtp-bounces");
+        // Only the default class: local, relay and transport_maps stand.
+        assert_eq!(route("x@one.example", "u@example.test").0, "local");
+        assert_eq!(route("x@one.example", "u@relay.example").0, "relay");
     }
 
     #[test]
