@@ -2085,3 +2085,41 @@ fn behind_haproxy_the_real_client_counts() {
         5 * SECOND
     ));
 }
+
+/// Stress mode, as Postfix's master has it: once the smtpd service reaches
+/// its process limit, the workers started after that get `-o stress=yes`,
+/// and the defaults written `${stress?{…}:{…}}` take their overload values
+/// (here `smtpd_hard_error_limit`: 1 instead of 20).
+#[test]
+fn at_its_process_limit_smtpd_goes_into_stress_mode() {
+    let inst = Instance::new("smtpd-stress");
+    inst.main_cf("alias_maps =\nsmtpd_error_sleep_time = 0\n");
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - 2 smtpd -o max_use=1\ncleanup unix n - n - 0 cleanup\n",
+    );
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let mut first = Raw::connect(port);
+    let mut second = Raw::connect(port);
+    assert!(
+        inst.wait_log("has reached its process limit \"2\"", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert!(inst.wait_log("STRESS_README.html", 1, 5 * SECOND));
+    // The third client waits until the first leaves; its worker is new.
+    let third = std::thread::spawn(move || {
+        let mut c = Raw::connect(port);
+        let refused = c.ask("FOO");
+        let next = c.ask("NOOP");
+        (refused, next)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    first.ask("QUIT");
+    let (refused, next) = third.join().expect("third client");
+    assert!(refused.starts_with("500 5.5.2"), "{refused}");
+    assert_eq!(next, "421 4.7.0 mail.example.test Error: too many errors");
+    // The second client's worker started before: no stress for it.
+    assert!(second.ask("FOO").starts_with("500 5.5.2"));
+    assert_eq!(second.ask("NOOP"), "250 2.0.0 Ok");
+}

@@ -13,7 +13,12 @@
 //!   listeners and a status socket at fixed descriptors (see the `ipc`
 //!   crate). It starts another worker only when none is idle and a client
 //!   is waiting, up to the service's maxproc, logging Postfix's "has reached
-//!   its process limit" warning there; workers exit after `max_idle` idle
+//!   its process limit" warning there. A network (inet) service that reaches
+//!   its limit is in stress mode for the next 1000 seconds: the workers
+//!   started meanwhile get `-o stress=yes`, so that settings written
+//!   `${stress?{10}:{300}}` (Postfix's defaults for smtpd_timeout,
+//!   smtpd_hard_error_limit, smtpd_junk_command_limit…) take their overload
+//!   values. Workers exit after `max_idle` idle
 //!   seconds or `max_use` clients, so pools grow under load and shrink
 //!   after. A worker that fails before serving anyone throttles its service
 //!   for `service_throttle_time`. Services with a wakeup time are sent `W`

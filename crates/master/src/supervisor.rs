@@ -10,7 +10,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use params::master_cf::{MasterCf, Service};
+use params::master_cf::{MasterCf, Service, ServiceType};
 use params::{table as p, Config};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 
 /// How often the process-limit warning may repeat for one service.
 const LIMIT_WARN_INTERVAL: Duration = Duration::from_secs(1000);
+
+/// How long an inet service stays in stress mode after it last reached its
+/// process limit (Postfix's master: 1000 seconds).
+const STRESS_TIME: Duration = Duration::from_secs(1000);
 
 /// One service generation: a master.cf entry with its sockets and pool.
 struct ServiceRt {
@@ -36,6 +40,10 @@ struct ServiceRt {
     throttled_until: Option<Instant>,
     throttle_delay: Duration,
     limit_warned: Option<Instant>,
+    /// Stress mode (network services only): until then, new workers start
+    /// with `-o stress=yes`, so settings such as Postfix's default
+    /// `smtpd_timeout = ${stress?{10}:{300}}s` take their overload values.
+    stress_until: Option<Instant>,
     next_wakeup: Option<Instant>,
     used: bool,
 }
@@ -183,6 +191,7 @@ impl Supervisor {
             throttled_until: None,
             throttle_delay: cfg.time(&p::SERVICE_THROTTLE_TIME),
             limit_warned: None,
+            stress_until: None,
             // The first wake-up goes out at once, so trigger services start with the master.
             next_wakeup: def.wakeup.map(|_| now),
             used: false,
@@ -209,6 +218,10 @@ impl Supervisor {
             args.push("-c".into());
         }
         args.extend(svc.def.args.iter().cloned());
+        if svc.stress_until.is_some_and(|t| Instant::now() < t) {
+            args.push("-o".into());
+            args.push("stress=yes".into());
+        }
         let mut fds = vec![worker_end.as_raw_fd()];
         fds.extend(svc.listeners.iter().map(|l| l.fd.as_raw_fd()));
         let req = SpawnRequest {
@@ -289,6 +302,9 @@ impl Supervisor {
                     svc.avail -= 1;
                     if svc.avail == 0 && !svc.limit_ok() && svc.max_proc > 1 {
                         let now = Instant::now();
+                        if svc.def.kind == ServiceType::Inet {
+                            svc.stress_until = Some(now + STRESS_TIME);
+                        }
                         if svc
                             .limit_warned
                             .is_none_or(|t| now.duration_since(t) >= LIMIT_WARN_INTERVAL)
@@ -302,6 +318,11 @@ impl Supervisor {
                             maillog::warning!(
                                 "to avoid this condition, increase the process count in master.cf or reduce the service time per client"
                             );
+                            if svc.def.kind == ServiceType::Inet {
+                                maillog::warning!(
+                                    "see http://www.postfix.org/STRESS_README.html for examples of stress-adapting configuration settings"
+                                );
+                            }
                         }
                     }
                 }

@@ -231,7 +231,6 @@ pub const INERT: &[&str] = &[
     "ssl_ca",
     "ssl_cipher_list",
     "ssl_prefer_server_ciphers",
-    "stress",
     "strict_7bit_headers",
     "strict_8bitmime",
     "strict_8bitmime_body",
