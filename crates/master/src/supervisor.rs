@@ -220,7 +220,7 @@ impl Supervisor {
         args.extend(svc.def.args.iter().cloned());
         if svc.stress_until.is_some_and(|t| Instant::now() < t) {
             args.push("-o".into());
-            args.push("stress=yes".into());
+            args.push(format!("{}=yes", p::STRESS.name));
         }
         let mut fds = vec![worker_end.as_raw_fd()];
         fds.extend(svc.listeners.iter().map(|l| l.fd.as_raw_fd()));
