@@ -497,6 +497,35 @@ fn notify_classes_mail_the_postmaster_a_transcript() {
         .is_empty()));
     std::thread::sleep(Duration::from_millis(300));
     assert!(incoming(&inst).is_empty(), "{:?}", incoming(&inst));
+    drop(inst);
+
+    // software: a restriction that cannot be evaluated (Postfix's
+    // "Server configuration error") is the postmaster's problem.
+    let (inst, port) = start(
+        "smtpd-notify-software",
+        "notify_classes = software
+smtpd_recipient_restrictions = permit_mynetworks, reject_no_such_thing
+",
+    );
+    let mut outside = Raw::connect_from(Some("127.0.0.2"), port);
+    outside.ask("EHLO outside.example.com");
+    outside.ask("MAIL FROM:<a@example.com>");
+    assert_eq!(
+        outside.ask("RCPT TO:<root@mail.example.test>"),
+        "451 4.3.5 Server configuration error"
+    );
+    assert_eq!(outside.ask("QUIT"), "221 2.0.0 Bye");
+    drop(outside);
+    assert!(
+        wait_until(5 * SECOND, || incoming(&inst).len() == 1),
+        "{}",
+        inst.maillog()
+    );
+    let text = postcat(&inst, &incoming(&inst)[0]);
+    assert!(
+        text.contains(" Out: 451 4.3.5 Server configuration error"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -517,10 +517,17 @@ impl<'a> Session<'a> {
     /// Logs a policy rejection as Postfix does.
     fn log_reject(&mut self, whatsup: &str, command: &str, text: &str, rcpt: Option<&str>) {
         if whatsup == "reject" {
+            // A restriction that could not be evaluated is the software's
+            // fault, not the client's (Postfix's reject_server_error).
+            let class = if text.contains("4.3.5 Server configuration error") {
+                class::SOFTWARE
+            } else {
+                class::POLICY
+            };
             if let Some(t) = &mut self.conn.transcript {
-                t.error(class::POLICY);
+                t.error(class);
             }
-            self.error_class = Some(class::POLICY);
+            self.error_class = Some(class);
         }
         let id = self
             .tx
