@@ -471,3 +471,64 @@ fn starttls_to_postfix_with_a_self_signed_certificate() {
     );
     inst.stop();
 }
+
+/// `smtp_tls_chain_files`: mailsuite's SMTP client shows its own
+/// certificate to a Postfix that asks for one (`smtpd_tls_ask_ccert`);
+/// Postfix's Received header names it.
+#[test]
+fn a_client_certificate_shown_to_postfix() {
+    if !can_run() {
+        return;
+    }
+    let user = SystemUser::new("pc");
+    let postfix_port = free_port();
+    let client_dir = std::env::temp_dir().join(format!("mailsuite-ccert-{}", std::process::id()));
+    std::fs::create_dir_all(&client_dir).expect("dir");
+    let (ccert, ckey) = self_signed(&client_dir, "client.example.test").expect("openssl");
+    let chain = client_dir.join("chain.pem");
+    let pem = |p: &Path| std::fs::read_to_string(p).expect("pem");
+    std::fs::write(&chain, pem(&ckey) + &pem(&ccert)).expect("chain");
+    let inst = mailsuite(
+        "interop-ccert",
+        postfix_port,
+        &format!(
+            "smtp_tls_security_level = encrypt\nsmtp_tls_chain_files = {}\n",
+            chain.display()
+        ),
+    );
+    inst.start();
+    let mailsuite_port = inst.port("127.0.0.1:0");
+    let dir = inst.dir.join("postfix");
+    std::fs::create_dir_all(&dir).expect("postfix dir");
+    let (cert, key) = self_signed(&dir, "postfix.example.test").expect("openssl");
+    let postfix = Postfix::new(
+        &dir,
+        postfix_port,
+        mailsuite_port,
+        &format!(
+            "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n\
+             smtpd_tls_ask_ccert = yes\nsmtpd_tls_received_header = yes\nsmtpd_tls_loglevel = 1\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    postfix.start();
+    smtp_send(
+        mailsuite_port,
+        &format!("{}@postfix.example.test", user.name),
+        &body("with a client certificate"),
+    );
+    let _ = std::fs::remove_dir_all(&client_dir);
+    assert!(
+        wait_until(20 * SECOND, || new_mail(&user).len() == 1),
+        "mailsuite: {}\npostfix: {}",
+        inst.maillog(),
+        postfix.maillog()
+    );
+    let text = std::fs::read_to_string(&new_mail(&user)[0]).expect("delivered");
+    assert!(
+        text.contains("Client CN \"client.example.test\""),
+        "Postfix's Received header names the client certificate: {text}"
+    );
+    inst.stop();
+}

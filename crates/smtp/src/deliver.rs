@@ -236,6 +236,29 @@ impl Settings {
             ca_path: configured(pick(&p::SMTP_TLS_CAPATH, &p::LMTP_TLS_CAPATH)),
             append_default: cfg.bool(&p::TLS_APPEND_DEFAULT_CA),
         };
+        // The client's own certificate, for servers that ask for one.
+        let identity = match proto {
+            Protocol::Smtp => tls::Credentials::new(
+                &cfg.list(&p::SMTP_TLS_CHAIN_FILES),
+                &[
+                    (
+                        cfg.str(&p::SMTP_TLS_CERT_FILE),
+                        cfg.str(&p::SMTP_TLS_KEY_FILE),
+                    ),
+                    (
+                        cfg.str(&p::SMTP_TLS_ECCERT_FILE),
+                        cfg.str(&p::SMTP_TLS_ECKEY_FILE),
+                    ),
+                ],
+            ),
+            Protocol::Lmtp => tls::Credentials::new(
+                &[],
+                &[(
+                    cfg.str(&p::LMTP_TLS_CERT_FILE),
+                    cfg.str(&p::LMTP_TLS_KEY_FILE),
+                )],
+            ),
+        };
         let client = |verify, protocols: &'static params::Param| {
             if tls_level == TlsLevel::None && tls_policy.is_empty() {
                 return Err("TLS is not enabled".to_string());
@@ -245,7 +268,11 @@ impl Settings {
                 maillog::warning!("{e}");
                 e
             })?;
-            tls::ClientTls::new(verify, &anchors, protocols).map_err(|e| {
+            let chains = identity.load().map_err(|e| {
+                maillog::warning!("TLS client certificate: {e}");
+                e.to_string()
+            })?;
+            tls::ClientTls::new(verify, &anchors, protocols, chains).map_err(|e| {
                 maillog::warning!("TLS client set-up: {e}");
                 e.to_string()
             })

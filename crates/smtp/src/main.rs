@@ -37,7 +37,11 @@
 //!     `smtp_tls_mandatory_protocols` (the other levels) leave of TLS 1.2
 //!     and 1.3;
 //!     with `smtp_tls_wrappermode` TLS from the first byte instead (SMTPS,
-//!     a provider's port 465), required whatever the level,
+//!     a provider's port 465), required whatever the level; a server that
+//!     asks for a client certificate gets the one of `smtp_tls_chain_files`,
+//!     else `smtp_tls_cert_file`/`smtp_tls_key_file` or
+//!     `smtp_tls_eccert_file`/`smtp_tls_eckey_file` (lmtp: `lmtp_tls_cert_file`,
+//!     `lmtp_tls_key_file`), read before the privilege drop,
 //!     PIPELINING (MAIL, all RCPTs and DATA in one write), SIZE (a message
 //!     over the server's limit bounces without being sent), 8BITMIME (to a
 //!     server without it 8-bit MIME parts go quoted-printable, unless
@@ -103,6 +107,8 @@
 //!   smtp_tls_protocols, smtp_tls_mandatory_protocols,
 //!   smtp_tls_verify_cert_match, smtp_tls_secure_cert_match,
 //!   smtp_tls_CApath, tls_append_default_CA, smtp_tls_wrappermode,
+//!   smtp_tls_chain_files, smtp_tls_cert_file, smtp_tls_key_file,
+//!   smtp_tls_eccert_file, smtp_tls_eckey_file,
 //!   smtp_sender_dependent_authentication, recipient_delimiter,
 //!   disable_mime_output_conversion,
 //!   smtp_use_tls, smtp_line_length_limit,

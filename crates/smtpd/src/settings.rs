@@ -48,8 +48,9 @@ pub struct Settings {
     /// carries it; qmgr routes by it).
     pub content_filter: String,
     pub tls_level: TlsLevel,
-    /// The server's keys and certificates.
-    pub tls_credentials: TlsCredentials,
+    /// The server's keys and certificates: `smtpd_tls_chain_files` when
+    /// set, else the RSA and ECDSA certificate and key file pairs.
+    pub tls_credentials: tls::Credentials,
     /// `smtpd_tls_wrappermode`: TLS from the first byte (port 465).
     pub wrappermode: bool,
     pub discard: Discard,
@@ -205,7 +206,19 @@ impl Settings {
             delay_open: c.bool(&p::SMTPD_DELAY_OPEN_UNTIL_VALID_RCPT),
             content_filter: c.str(&p::CONTENT_FILTER).trim().to_string(),
             tls_level: level,
-            tls_credentials: TlsCredentials::from_config(c),
+            tls_credentials: tls::Credentials::new(
+                &c.list(&p::SMTPD_TLS_CHAIN_FILES),
+                &[
+                    (
+                        c.str(&p::SMTPD_TLS_CERT_FILE),
+                        c.str(&p::SMTPD_TLS_KEY_FILE),
+                    ),
+                    (
+                        c.str(&p::SMTPD_TLS_ECCERT_FILE),
+                        c.str(&p::SMTPD_TLS_ECKEY_FILE),
+                    ),
+                ],
+            ),
             wrappermode: c.bool(&p::SMTPD_TLS_WRAPPERMODE),
             discard: Discard {
                 words: c.list(&p::SMTPD_DISCARD_EHLO_KEYWORDS),
@@ -325,57 +338,5 @@ impl ForbiddenCommands {
                 .tables
                 .iter()
                 .any(|t| matches!(t.lookup(word), Ok(Some(_))))
-    }
-}
-
-/// Where smtpd's TLS keys and certificates come from: Postfix 3.4's
-/// `smtpd_tls_chain_files` when set, else the RSA (`smtpd_tls_cert_file`,
-/// `smtpd_tls_key_file`) and ECDSA (`smtpd_tls_eccert_file`,
-/// `smtpd_tls_eckey_file`) pairs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TlsCredentials {
-    ChainFiles(Vec<PathBuf>),
-    /// Certificate and key file of each algorithm; may be empty.
-    Pairs(Vec<(PathBuf, PathBuf)>),
-}
-
-impl TlsCredentials {
-    fn from_config(c: &Config) -> TlsCredentials {
-        let chain_files = c.list(&p::SMTPD_TLS_CHAIN_FILES);
-        if !chain_files.is_empty() {
-            return TlsCredentials::ChainFiles(chain_files.iter().map(PathBuf::from).collect());
-        }
-        let path = |p: &params::Param| {
-            let s = c.str(p).trim();
-            (!s.is_empty()).then(|| PathBuf::from(s))
-        };
-        let pair = |cert, key| Some((path(cert)?, path(key)?));
-        TlsCredentials::Pairs(
-            [
-                pair(&p::SMTPD_TLS_CERT_FILE, &p::SMTPD_TLS_KEY_FILE),
-                pair(&p::SMTPD_TLS_ECCERT_FILE, &p::SMTPD_TLS_ECKEY_FILE),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-        )
-    }
-
-    pub fn is_empty(&self) -> bool {
-        match self {
-            TlsCredentials::ChainFiles(f) => f.is_empty(),
-            TlsCredentials::Pairs(p) => p.is_empty(),
-        }
-    }
-
-    /// Reads the keys and chains (before the privilege drop).
-    pub fn load(&self) -> Result<Vec<tls::KeyChain>, tls::TlsError> {
-        match self {
-            TlsCredentials::ChainFiles(files) => tls::read_chain_files(files),
-            TlsCredentials::Pairs(pairs) => pairs
-                .iter()
-                .map(|(cert, key)| tls::KeyChain::from_files(cert, key))
-                .collect(),
-        }
     }
 }

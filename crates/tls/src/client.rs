@@ -66,6 +66,24 @@ pub struct ClientTls {
 #[derive(Debug)]
 struct AcceptAny(Arc<CryptoProvider>);
 
+/// The client's certificate chains, offered when a server asks.
+#[derive(Debug)]
+struct Identity(Vec<Arc<rustls::sign::CertifiedKey>>);
+
+impl rustls::client::ResolvesClientCert for Identity {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        crate::pick_key(&self.0, sigschemes)
+    }
+
+    fn has_certs(&self) -> bool {
+        !self.0.is_empty()
+    }
+}
+
 impl ServerCertVerifier for AcceptAny {
     fn verify_server_cert(
         &self,
@@ -172,12 +190,16 @@ impl Anchors {
 
 impl ClientTls {
     /// The anchors `anchors` says, checked as `verify` says, speaking the
-    /// versions `protocols` allows.
+    /// versions `protocols` allows; `identity`: the client's own
+    /// certificate chains, for a server that asks for one (the first whose
+    /// key signs with a scheme the server accepts).
     pub fn new(
         verify: Verify,
         anchors: &Anchors,
         protocols: Protocols,
+        identity: Vec<crate::KeyChain>,
     ) -> Result<ClientTls, TlsError> {
+        let identity = crate::certified(identity)?;
         let roots = anchors.roots()?;
         let provider = provider();
         let checker =
@@ -191,8 +213,12 @@ impl ClientTls {
             .with_protocol_versions(&protocols.versions())
             .map_err(|e| TlsError::Config(e.to_string()))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)));
+        let config = if identity.is_empty() {
+            config.with_no_client_auth()
+        } else {
+            config.with_client_cert_resolver(Arc::new(Identity(identity)))
+        };
         Ok(ClientTls {
             config: Arc::new(config),
             checker,
@@ -364,7 +390,7 @@ mod tests {
                 }
             }
         };
-        let client = ClientTls::new(verify, &anchors, protocols).unwrap();
+        let client = ClientTls::new(verify, &anchors, protocols, Vec::new()).unwrap();
         let r = client.connect(a, host, names).map(|(mut s, trusted)| {
             let mut buf = [0u8; 5];
             s.read_exact(&mut buf).unwrap();

@@ -151,6 +151,93 @@ pub fn read_chain_files(paths: &[PathBuf]) -> Result<Vec<KeyChain>, TlsError> {
     }
 }
 
+/// Where a program's own keys and certificates come from: Postfix 3.4's
+/// `*_tls_chain_files`, or the per-algorithm certificate and key file pairs
+/// (`*_tls_cert_file`/`*_tls_key_file`, `*_tls_eccert_file`/`*_tls_eckey_file`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    ChainFiles(Vec<PathBuf>),
+    /// Certificate and key file of each algorithm; may be empty.
+    Pairs(Vec<(PathBuf, PathBuf)>),
+}
+
+impl Credentials {
+    /// The chain files when there are any, else the pairs whose
+    /// certificate is set (an empty key file means the certificate's file).
+    pub fn new(chain_files: &[String], pairs: &[(&str, &str)]) -> Credentials {
+        let chain_files: Vec<PathBuf> = chain_files
+            .iter()
+            .map(|f| f.trim())
+            .filter(|f| !f.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if !chain_files.is_empty() {
+            return Credentials::ChainFiles(chain_files);
+        }
+        Credentials::Pairs(
+            pairs
+                .iter()
+                .map(|(c, k)| (c.trim(), k.trim()))
+                .filter(|(c, _)| !c.is_empty())
+                .map(|(c, k)| {
+                    (
+                        PathBuf::from(c),
+                        PathBuf::from(if k.is_empty() { c } else { k }),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Credentials::ChainFiles(f) => f.is_empty(),
+            Credentials::Pairs(p) => p.is_empty(),
+        }
+    }
+
+    /// Reads the keys and chains (before the privilege drop).
+    pub fn load(&self) -> Result<Vec<KeyChain>, TlsError> {
+        match self {
+            Credentials::ChainFiles(files) => read_chain_files(files),
+            Credentials::Pairs(pairs) => pairs
+                .iter()
+                .map(|(cert, key)| KeyChain::from_files(cert, key))
+                .collect(),
+        }
+    }
+}
+
+/// Each chain with its key loaded for signing; a key that does not go
+/// with its leaf certificate is an error.
+fn certified(chains: Vec<KeyChain>) -> Result<Vec<Arc<CertifiedKey>>, TlsError> {
+    let provider = provider();
+    chains
+        .into_iter()
+        .map(|chain| {
+            let key = provider
+                .key_provider
+                .load_private_key(chain.key)
+                .map_err(|e| TlsError::Config(e.to_string()))?;
+            let certified = CertifiedKey::new(chain.certs, key);
+            certified
+                .keys_match()
+                .map_err(|e| TlsError::Config(e.to_string()))?;
+            Ok(Arc::new(certified))
+        })
+        .collect()
+}
+
+/// The first of `keys` that can sign with one of the `offered` schemes.
+fn pick_key(
+    keys: &[Arc<CertifiedKey>],
+    offered: &[rustls::SignatureScheme],
+) -> Option<Arc<CertifiedKey>> {
+    keys.iter()
+        .find(|c| c.key.choose_scheme(offered).is_some())
+        .cloned()
+}
+
 /// Several chains (RSA and ECDSA): the first whose key can sign with a
 /// scheme the client offers, else the first.
 #[derive(Debug)]
@@ -158,12 +245,7 @@ struct ByAlgorithm(Vec<Arc<CertifiedKey>>);
 
 impl ResolvesServerCert for ByAlgorithm {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let offered = hello.signature_schemes();
-        self.0
-            .iter()
-            .find(|c| c.key.choose_scheme(offered).is_some())
-            .or_else(|| self.0.first())
-            .cloned()
+        pick_key(&self.0, hello.signature_schemes()).or_else(|| self.0.first().cloned())
     }
 }
 
@@ -209,23 +291,11 @@ impl ServerTls {
     /// versions `protocols` allows. Each key must go with its leaf
     /// certificate.
     pub fn from_chains(chains: Vec<KeyChain>, protocols: Protocols) -> Result<ServerTls, TlsError> {
-        let provider = provider();
-        let mut keys = Vec::with_capacity(chains.len());
-        for chain in chains {
-            let key = provider
-                .key_provider
-                .load_private_key(chain.key)
-                .map_err(|e| TlsError::Config(e.to_string()))?;
-            let certified = CertifiedKey::new(chain.certs, key);
-            certified
-                .keys_match()
-                .map_err(|e| TlsError::Config(e.to_string()))?;
-            keys.push(Arc::new(certified));
-        }
+        let keys = certified(chains)?;
         if keys.is_empty() {
             return Err(TlsError::Config("no certificate".into()));
         }
-        let config = ServerConfig::builder_with_provider(provider)
+        let config = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&protocols.versions())
             .map_err(|e| TlsError::Config(e.to_string()))?
             .with_no_client_auth()
