@@ -67,7 +67,13 @@
 //!   connect_timeout=…, command_timeout=…, content_timeout=…,
 //!   default_action=… }`), each in turn at the end of the message, over the
 //!   Sendmail milter protocol 6 (the `milter` crate): the session is
-//!   replayed (connect, HELO, MAIL, RCPT, headers, body), then the
+//!   replayed (connect, HELO, MAIL, RCPT, headers, body), each stage with
+//!   the macros `milter_connect_macros`, `milter_helo_macros`,
+//!   `milter_mail_macros`, `milter_rcpt_macros`, `milter_data_macros`,
+//!   `milter_end_of_header_macros` and `milter_end_of_data_macros` name (or
+//!   the lists the milter asks for when it negotiates) that have a value,
+//!   from the mail or from `milter_macro_defaults` (`{v}`:
+//!   `milter_macro_v`), then the
 //!   milter's edits are applied (headers added, changed, inserted, deleted;
 //!   the body replaced; recipients added and deleted; the sender changed)
 //!   and its verdict taken: reject or tempfail (the milter's reply, or
@@ -103,6 +109,7 @@
 //!   mime_boundary_length_limit, message_reject_characters,
 //!   message_strip_characters, smtpd_milters, non_smtpd_milters,
 //!   milter_default_action, milter_macro_daemon_name, milter_connect_timeout,
+//!   milter_*_macros, milter_macro_defaults, milter_macro_v,
 //!   milter_command_timeout, milter_content_timeout, message_size_limit,
 //!   header_size_limit,
 //!   hopcount_limit, line_length_limit, hash_queue_names, hash_queue_depth,

@@ -120,6 +120,20 @@ fn milter_defaults(cfg: &Config) -> milter::Defaults {
         content_timeout: cfg.time(&p::MILTER_CONTENT_TIMEOUT),
         default_action: milter::DefaultAction::parse(cfg.str(&p::MILTER_DEFAULT_ACTION))
             .unwrap_or(milter::DefaultAction::TempFail),
+        macros: std::sync::Arc::new(milter::Macros {
+            lists: [
+                &p::MILTER_CONNECT_MACROS,
+                &p::MILTER_HELO_MACROS,
+                &p::MILTER_MAIL_MACROS,
+                &p::MILTER_RCPT_MACROS,
+                &p::MILTER_DATA_MACROS,
+                &p::MILTER_END_OF_HEADER_MACROS,
+                &p::MILTER_END_OF_DATA_MACROS,
+            ]
+            .map(|param| milter::Macros::list(cfg.str(param))),
+            defaults: milter::Macros::defaults(cfg.str(&p::MILTER_MACRO_DEFAULTS)),
+            v: cfg.str(&p::MILTER_MACRO_V).trim().to_string(),
+        }),
     }
 }
 

@@ -72,8 +72,9 @@ const OFFERED: u32 = P_NOCONNECT
     | P_NR_EOH
     | P_NR_BODY
     | P_HDR_LEADSPC;
-/// Actions (SMFIF_*) allowed: headers, body, recipients, quarantine, sender.
-const ACTIONS: u32 = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80;
+/// Actions (SMFIF_*) allowed: headers, body, recipients, quarantine, sender,
+/// and the milter choosing its macro lists.
+const ACTIONS: u32 = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100;
 
 /// What to do when a milter cannot be asked (`milter_default_action`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,15 +107,76 @@ pub struct Spec {
     pub command_timeout: Duration,
     pub content_timeout: Duration,
     pub default_action: DefaultAction,
+    pub macros: std::sync::Arc<Macros>,
 }
 
 /// The main.cf defaults of [`Spec`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Defaults {
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub content_timeout: Duration,
     pub default_action: DefaultAction,
+    pub macros: std::sync::Arc<Macros>,
+}
+
+/// The macros sent at each stage (Postfix's `milter_*_macros`; a milter
+/// may ask for other lists when it negotiates), the values of those the
+/// mail's context does not give (`milter_macro_defaults`), and `{v}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Macros {
+    /// By stage: connect, HELO, MAIL, RCPT, DATA, end of headers, end of message.
+    pub lists: [Vec<String>; 7],
+    pub defaults: Vec<(String, String)>,
+    pub v: String,
+}
+
+/// The stages' macro command codes, in [`Macros::lists`] order.
+const MACRO_STAGES: [u8; 7] = [b'C', b'H', b'M', b'R', b'T', b'N', b'E'];
+/// The protocol's own stage numbers (SMFIM_*) for those, as a milter names
+/// them when it asks for macro lists.
+const SMFIM_ORDER: [usize; 7] = [0, 1, 2, 3, 4, 6, 5];
+
+impl Default for Macros {
+    /// Postfix's defaults.
+    fn default() -> Macros {
+        let l = |s: &str| Macros::list(s);
+        Macros {
+            lists: [
+                l("j {daemon_name} {daemon_addr} v _"),
+                l("{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}"),
+                l("i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}"),
+                l("i {rcpt_addr} {rcpt_host} {rcpt_mailer}"),
+                l("i"),
+                l("i"),
+                l("i"),
+            ],
+            defaults: Vec::new(),
+            v: "mailsuite".into(),
+        }
+    }
+}
+
+impl Macros {
+    /// A macro list as main.cf writes it: names separated by spaces or commas.
+    pub fn list(text: &str) -> Vec<String> {
+        text.split([' ', '\t', ','])
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// `milter_macro_defaults`: `name=value` pairs (Postfix 3's `{ name = value }` too).
+    pub fn defaults(text: &str) -> Vec<(String, String)> {
+        params::value::split_list(text)
+            .iter()
+            .filter_map(|item| {
+                let item = item.trim().trim_start_matches('{').trim_end_matches('}');
+                let (n, v) = item.split_once('=')?;
+                Some((n.trim().to_string(), v.trim().to_string()))
+            })
+            .collect()
+    }
 }
 
 impl Spec {
@@ -128,6 +190,7 @@ impl Spec {
             command_timeout: d.command_timeout,
             content_timeout: d.content_timeout,
             default_action: d.default_action,
+            macros: d.macros.clone(),
         };
         for (name, value) in settings {
             let time = || {
@@ -220,6 +283,9 @@ struct Conn {
     quarantine: Option<String>,
     /// Edits taken so far, and their bytes.
     edits: (usize, usize),
+    /// The macros to send at each stage: the configured lists, or those
+    /// the milter asked for.
+    macro_lists: [Vec<String>; 7],
 }
 
 fn cstr(out: &mut Vec<u8>, s: &str) {
@@ -250,14 +316,59 @@ impl Conn {
         Ok((cmd, p))
     }
 
-    fn macros(&mut self, stage: u8, pairs: &[(&str, String)]) -> Result<(), MilterError> {
-        let mut d = vec![stage];
-        for (n, v) in pairs {
-            cstr(&mut d, n);
-            cstr(&mut d, v);
+    /// Sends stage `stage`'s macros (an index into [`Macros::lists`]) that
+    /// have a value; nothing when none has.
+    fn macros(
+        &mut self,
+        stage: usize,
+        macros: &Macros,
+        msg: &Message,
+        rcpt: Option<&str>,
+    ) -> Result<(), MilterError> {
+        let mut d = vec![MACRO_STAGES[stage]];
+        for name in &self.macro_lists[stage] {
+            if let Some(v) = macro_value(msg, macros, name, rcpt) {
+                cstr(&mut d, name);
+                cstr(&mut d, &v);
+            }
+        }
+        if d.len() == 1 {
+            return Ok(());
         }
         self.send(b'D', &d)
     }
+}
+
+/// A macro's value from the mail's context (or `milter_macro_defaults`);
+/// None: not sent. `rcpt`: the recipient of the RCPT stage.
+fn macro_value(msg: &Message, macros: &Macros, name: &str, rcpt: Option<&str>) -> Option<String> {
+    let (client_name, client_addr, client_port) = match &msg.client {
+        Some((n, a, p)) => (n.clone(), a.to_string(), Some(*p)),
+        None => ("localhost".to_string(), "127.0.0.1".to_string(), None),
+    };
+    let bare = name.trim_start_matches('{').trim_end_matches('}');
+    let value = match bare {
+        "j" => Some(msg.myhostname.clone()),
+        "daemon_name" => Some(msg.daemon_name.clone()),
+        "v" => Some(macros.v.clone()),
+        "_" => Some(format!("{client_name} [{client_addr}]")),
+        "client_addr" => Some(client_addr),
+        "client_name" | "client_ptr" => Some(client_name),
+        "client_port" => client_port.map(|p| p.to_string()),
+        "i" => Some(msg.queue_id.clone()),
+        "auth_type" => msg.auth.as_ref().map(|(t, _)| t.clone()),
+        "auth_authen" => msg.auth.as_ref().map(|(_, a)| a.clone()),
+        "mail_addr" => Some(msg.sender.clone()),
+        "rcpt_addr" => rcpt.map(str::to_string),
+        _ => None,
+    };
+    value.or_else(|| {
+        macros
+            .defaults
+            .iter()
+            .find(|(n, _)| n == name || n.trim_start_matches('{').trim_end_matches('}') == bare)
+            .map(|(_, v)| v.clone())
+    })
 }
 
 /// What one step's answer means for the rest.
@@ -457,6 +568,7 @@ fn converse(spec: &Spec, msg: &mut Message) -> Result<Verdict, MilterError> {
         new_body: None,
         quarantine: None,
         edits: (0, 0),
+        macro_lists: spec.macros.lists.clone(),
     };
     // Option negotiation.
     let mut neg = Vec::new();
@@ -475,6 +587,18 @@ fn converse(spec: &Spec, msg: &mut Message) -> Result<Verdict, MilterError> {
         )));
     }
     c.proto = u32::from_be_bytes([data[8], data[9], data[10], data[11]]) & OFFERED;
+    // Protocol 6: the milter may ask for its own macro lists.
+    let mut rest = &data[12..];
+    while rest.len() > 4 {
+        let smfim = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let text = &rest[4..];
+        let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+        let list = String::from_utf8_lossy(&text[..end]).into_owned();
+        if let Some(stage) = SMFIM_ORDER.iter().position(|&m| m == smfim) {
+            c.macro_lists[stage] = Macros::list(&list);
+        }
+        rest = text.get(end + 1..).unwrap_or(&[]);
+    }
     let verdict = steps(&mut c, spec, msg);
     let _ = c.send(b'Q', &[]);
     verdict
@@ -507,28 +631,9 @@ fn steps(c: &mut Conn, spec: &Spec, msg: &mut Message) -> Result<Verdict, Milter
         Some((n, a, p)) => (n.clone(), Some(*a), *p),
         None => ("localhost".to_string(), None, 0),
     };
+    let macros = spec.macros.clone();
     if proto & P_NOCONNECT == 0 {
-        c.macros(
-            b'C',
-            &[
-                ("j", msg.myhostname.clone()),
-                ("{daemon_name}", msg.daemon_name.clone()),
-                ("v", "mailsuite".into()),
-                (
-                    "_",
-                    format!(
-                        "{name} [{}]",
-                        addr.map(|a| a.to_string())
-                            .unwrap_or_else(|| "127.0.0.1".into())
-                    ),
-                ),
-                (
-                    "{client_addr}",
-                    addr.map(|a| a.to_string()).unwrap_or_default(),
-                ),
-                ("{client_name}", name.clone()),
-            ],
-        )?;
+        c.macros(0, &macros, msg, None)?;
         let mut d = Vec::new();
         cstr(&mut d, &name);
         match addr {
@@ -543,35 +648,28 @@ fn steps(c: &mut Conn, spec: &Spec, msg: &mut Message) -> Result<Verdict, Milter
     }
     if proto & P_NOHELO == 0 {
         if let Some(h) = msg.helo.clone() {
+            c.macros(1, &macros, msg, None)?;
             let mut d = Vec::new();
             cstr(&mut d, &h);
             step!(ask(c, msg, b'H', &d, P_NR_HELO));
         }
     }
     if proto & P_NOMAIL == 0 {
-        let mut m = vec![
-            ("i", msg.queue_id.clone()),
-            ("{mail_addr}", msg.sender.clone()),
-        ];
-        if let Some((t, a)) = &msg.auth {
-            m.push(("{auth_type}", t.clone()));
-            m.push(("{auth_authen}", a.clone()));
-        }
-        c.macros(b'M', &m)?;
+        c.macros(2, &macros, msg, None)?;
         let mut d = Vec::new();
         cstr(&mut d, &format!("<{}>", msg.sender));
         step!(ask(c, msg, b'M', &d, P_NR_MAIL));
     }
     if proto & P_NORCPT == 0 {
         for r in msg.recipients.clone() {
-            c.macros(b'R', &[("{rcpt_addr}", r.clone())])?;
+            c.macros(3, &macros, msg, Some(&r))?;
             let mut d = Vec::new();
             cstr(&mut d, &format!("<{r}>"));
             step!(ask(c, msg, b'R', &d, P_NR_RCPT));
         }
     }
     if proto & P_NODATA == 0 {
-        c.macros(b'T', &[("i", msg.queue_id.clone())])?;
+        c.macros(4, &macros, msg, None)?;
         step!(ask(c, msg, b'T', &[], P_NR_DATA));
     }
     c.s.set_timeout(Some(spec.content_timeout))
@@ -590,6 +688,7 @@ fn steps(c: &mut Conn, spec: &Spec, msg: &mut Message) -> Result<Verdict, Milter
         }
     }
     if proto & P_NOEOH == 0 {
+        c.macros(5, &macros, msg, None)?;
         step!(ask(c, msg, b'N', &[], P_NR_EOH));
     }
     if proto & P_NOBODY == 0 {
@@ -607,7 +706,7 @@ fn steps(c: &mut Conn, spec: &Spec, msg: &mut Message) -> Result<Verdict, Milter
             }
         }
     }
-    c.macros(b'E', &[("i", msg.queue_id.clone())])?;
+    c.macros(6, &macros, msg, None)?;
     c.send(b'E', &[])?;
     let v = match answer(c, msg, true)? {
         Step::End(v) => v,

@@ -18,6 +18,7 @@ fn defaults() -> Defaults {
         command_timeout: Duration::from_secs(5),
         content_timeout: Duration::from_secs(5),
         default_action: DefaultAction::TempFail,
+        macros: Default::default(),
     }
 }
 
@@ -59,6 +60,17 @@ fn milter(
     proto: u32,
     eom: Vec<Vec<u8>>,
 ) -> std::thread::JoinHandle<Vec<(u8, Vec<u8>)>> {
+    milter_asking(path, proto, eom, Vec::new())
+}
+
+/// As [`milter`], asking for macro lists in its option negotiation
+/// (`symlists`: SMFIM stage number and list).
+fn milter_asking(
+    path: &Path,
+    proto: u32,
+    eom: Vec<Vec<u8>>,
+    symlists: Vec<(u32, &'static str)>,
+) -> std::thread::JoinHandle<Vec<(u8, Vec<u8>)>> {
     let l = UnixListener::bind(path).expect("bind");
     std::thread::spawn(move || {
         let (mut s, _) = l.accept().expect("accept");
@@ -77,6 +89,11 @@ fn milter(
                     let mut d = 6u32.to_be_bytes().to_vec();
                     d.extend_from_slice(&0x1ffu32.to_be_bytes());
                     d.extend_from_slice(&proto.to_be_bytes());
+                    for (stage, list) in &symlists {
+                        d.extend_from_slice(&stage.to_be_bytes());
+                        d.extend_from_slice(list.as_bytes());
+                        d.push(0);
+                    }
                     vec![packet(b'O', &d)]
                 }
                 b'D' => vec![],
@@ -132,7 +149,9 @@ fn the_session_is_replayed_and_the_edits_applied() {
     );
     let got = h.join().expect("milter");
     let cmds: String = got.iter().map(|(c, _)| *c as char).collect();
-    assert_eq!(cmds, "ODCHDMDRDRDTLLLNBDEQ");
+    // Macros (D) before each stage that has some with a value: Postfix's
+    // default lists (none of the HELO stage's TLS macros without TLS).
+    assert_eq!(cmds, "ODCHDMDRDRDTLLLDNBDEQ");
     let data = |c: u8| {
         got.iter()
             .find(|(x, _)| *x == c)
@@ -190,7 +209,7 @@ fn verdicts_skipped_steps_and_broken_milters() {
         .iter()
         .map(|(c, _)| *c as char)
         .collect();
-    assert_eq!(cmds, "ODCDMDRDRDTLLLNDEQ");
+    assert_eq!(cmds, "ODCDMDRDRDTLLLDNDEQ");
     // A rejected message is left as it was.
     assert_eq!(msg.headers.len(), 3);
 
@@ -254,4 +273,59 @@ fn specs_take_postfix_forms() {
     ] {
         assert!(Spec::parse(bad, &defaults(), q).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn macros_as_configured_or_as_the_milter_asks() {
+    let d = dir("macros");
+    let sock = d.join("m");
+    let mut lists = Macros::default();
+    lists.lists[2] = Macros::list("i, {client_addr} {auth_authen} {nosuch}");
+    lists.defaults = Macros::defaults("{nosuch}=fallback, other = x");
+    lists.v = "mailsuite 1.0".into();
+    let spec = Spec::parse(
+        &format!("unix:{}", sock.display()),
+        &Defaults {
+            macros: std::sync::Arc::new(lists),
+            ..defaults()
+        },
+        Path::new("/"),
+    )
+    .expect("spec");
+    // The milter asks for its own RCPT (3) and connect (0) lists.
+    let h = milter_asking(
+        &sock,
+        0,
+        vec![packet(b'c', &[])],
+        vec![(3, "{rcpt_addr} v"), (0, "j _")],
+    );
+    let mut msg = message();
+    assert_eq!(
+        inspect(&spec, &mut msg).expect("inspect"),
+        Verdict::Continue
+    );
+    let got = h.join().expect("milter");
+    let macros: Vec<&Vec<u8>> = got
+        .iter()
+        .filter(|(c, _)| *c == b'D')
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(
+        macros[0],
+        b"Cj\0mail.example.test\0_\0client.example [192.0.2.7]\0"
+    );
+    // No {auth_authen} without AUTH; {nosuch} from milter_macro_defaults.
+    assert_eq!(
+        macros[1],
+        b"Mi\x004jQ1\x00{client_addr}\x00192.0.2.7\x00{nosuch}\x00fallback\x00"
+    );
+    assert_eq!(
+        macros[2],
+        b"R{rcpt_addr}\0b@example.test\0v\0mailsuite 1.0\0"
+    );
+    assert_eq!(
+        macros[3],
+        b"R{rcpt_addr}\0c@example.test\0v\0mailsuite 1.0\0"
+    );
+    let _ = std::fs::remove_dir_all(&d);
 }

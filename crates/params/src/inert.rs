@@ -108,6 +108,7 @@ pub const INERT: &[&str] = &[
     "mbox_read_locks",
     "mbox_write_locks",
     "milter_protocol",
+    "milter_unknown_command_macros",
     "multi_instance_enable",
     "multi_instance_group",
     "multi_instance_name",

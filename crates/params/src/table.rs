@@ -343,6 +343,16 @@ crate::declare! {
     SMTPD_MILTERS = list("smtpd_milters", "", "Milter applications for new mail that arrives through the SMTP server.");
     NON_SMTPD_MILTERS = list("non_smtpd_milters", "", "Milter applications for new mail that does not arrive through the SMTP server.");
     MILTER_DEFAULT_ACTION = string("milter_default_action", "tempfail", "The action when a Milter application is unavailable or misconfigured.");
+    MILTER_CONNECT_MACROS = string("milter_connect_macros", "j {daemon_name} {daemon_addr} v _", "The macros sent to Milter applications with the client's connection.");
+    MILTER_HELO_MACROS = string("milter_helo_macros", "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}", "The macros sent to Milter applications with HELO or EHLO.");
+    MILTER_MAIL_MACROS = string("milter_mail_macros", "i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}", "The macros sent to Milter applications with MAIL FROM.");
+    MILTER_RCPT_MACROS = string("milter_rcpt_macros", "i {rcpt_addr} {rcpt_host} {rcpt_mailer}", "The macros sent to Milter applications with each RCPT TO.");
+    MILTER_DATA_MACROS = string("milter_data_macros", "i", "The macros sent to Milter applications with DATA.");
+    MILTER_END_OF_HEADER_MACROS = string("milter_end_of_header_macros", "i", "The macros sent to Milter applications at the end of the headers.");
+    MILTER_END_OF_DATA_MACROS = string("milter_end_of_data_macros", "i", "The macros sent to Milter applications at the end of the message.");
+    MILTER_UNKNOWN_COMMAND_MACROS = string("milter_unknown_command_macros", "", "The macros sent to Milter applications with an unknown SMTP command.");
+    MILTER_MACRO_DEFAULTS = string("milter_macro_defaults", "", "name=value defaults for macros that have no value from the mail's context.");
+    MILTER_MACRO_V = string("milter_macro_v", "$mail_name $mail_version", "The {v} macro's value.");
     MILTER_PROTOCOL = string("milter_protocol", "6", "The Milter protocol version and optional extensions.");
     MILTER_CONNECT_TIMEOUT = time("milter_connect_timeout", "30s", 's', 1, MAX, "The time limit for connecting to a Milter application.");
     MILTER_COMMAND_TIMEOUT = time("milter_command_timeout", "30s", 's', 1, MAX, "The time limit for sending an SMTP command to a Milter application and receiving its reply.");
