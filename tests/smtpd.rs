@@ -2152,3 +2152,38 @@ fn at_its_process_limit_smtpd_goes_into_stress_mode() {
     assert!(second.ask("FOO").starts_with("500 5.5.2"));
     assert_eq!(second.ask("NOOP"), "250 2.0.0 Ok");
 }
+
+/// smtpd keeps its cleanup connection for its next session; when cleanup
+/// went away meanwhile (killed here, or its wait for a next message over),
+/// the next message goes through a new connection, and nothing is lost.
+#[test]
+fn a_kept_cleanup_connection_that_went_away_is_replaced() {
+    let inst = Instance::new("smtpd-cleanup-kept");
+    inst.main_cf("alias_maps =\nmynetworks = 127.0.0.1/32\n");
+    inst.master_cf("127.0.0.1:0 inet n - n - 1 smtpd\ncleanup unix n - n - 0 cleanup\n");
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let first = send_raw_message(port);
+    let second = send_raw_message(port);
+    for pid in inst.workers("cleanup") {
+        // SAFETY: kill(2) on a cleanup process of this test's instance.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    let third = send_raw_message(port);
+    // Past cleanup's wait for a next message (2 s) and smtpd's keep time.
+    std::thread::sleep(Duration::from_millis(2500));
+    let fourth = send_raw_message(port);
+    for id in [first, second, third, fourth] {
+        postcat(&inst, &queue_file(&inst, &id));
+    }
+    // The master notes the kill; smtpd and cleanup have nothing to warn of.
+    assert!(
+        inst.log_lines("warning")
+            .iter()
+            .all(|l| l.contains("mailsuite/master[") && l.contains("killed by signal 9")),
+        "{}",
+        inst.maillog()
+    );
+}

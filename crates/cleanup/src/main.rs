@@ -5,9 +5,12 @@
 //!   cleanup [generic daemon options]   (started by the master)
 //!
 //! DESCRIPTION
-//!   cleanup takes one message per connection on `public/cleanup` from
-//!   smtpd, pickup or mailsuite's own programs (the protocol is in
-//!   ipc::cleanup), and makes it a queue file in `incoming/`:
+//!   cleanup takes messages on `public/cleanup` from smtpd, pickup or
+//!   mailsuite's own programs (the protocol is in ipc::cleanup), one at a
+//!   time per connection, and makes each a queue file in `incoming/`. After
+//!   a message's verdict it waits up to 2 seconds for the client's next
+//!   one (smtpd keeps its connection from one session to the next); a
+//!   client that abandons a message closes the connection.
 //!
 //!   * The queue ID is known when the message is opened (creation time and
 //!     the file's inode), so smtpd can log it at MAIL FROM.
@@ -142,7 +145,11 @@ impl Service for Cleanup {
 impl SingleService for Cleanup {
     fn serve(&mut self, _ctx: &Context, mut client: Client) {
         if let Some(s) = &self.settings {
-            serve(s, &mut ipc::frame::Duplex::new(&mut client));
+            use std::os::fd::AsRawFd;
+            let fd = client.as_raw_fd();
+            serve(s, &mut ipc::frame::Duplex::new(&mut client), |t| {
+                util::fd::wait_readable(fd, t)
+            });
         }
     }
 }

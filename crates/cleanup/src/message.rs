@@ -273,20 +273,48 @@ fn next(conn: &mut impl Read) -> Result<Option<Request>, String> {
     }
 }
 
-/// Serves one connection: one message.
-pub fn serve(s: &Settings, conn: &mut (impl Read + Write)) {
-    let (source, flags) = match next(conn) {
-        Ok(Some(Request::Open { source, flags })) => (source, flags),
-        Ok(None) => return,
-        Ok(Some(_)) => {
-            maillog::warning!("cleanup: protocol error: the first request must open a message");
+/// How long cleanup waits for the next message on a connection whose
+/// client sent one (smtpd keeps its connection for its next session).
+pub const NEXT_MESSAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Serves one connection: a message, and more as long as the client sends
+/// the next within [`NEXT_MESSAGE_WAIT`] of the last one's end (a client
+/// that abandons a message closes the connection). `ready(timeout)` waits
+/// for the connection to have something to read.
+pub fn serve<S: Read + Write>(
+    s: &Settings,
+    conn: &mut ipc::frame::Duplex<S>,
+    ready: impl Fn(std::time::Duration) -> bool,
+) {
+    let mut first = true;
+    loop {
+        if !first && conn.buffered() == 0 && !ready(NEXT_MESSAGE_WAIT) {
             return;
         }
-        Err(e) => {
-            maillog::warning!("cleanup: bad request: {e}");
+        let (source, flags) = match next(conn) {
+            Ok(Some(Request::Open { source, flags })) => (source, flags),
+            Ok(None) => return,
+            Ok(Some(_)) => {
+                maillog::warning!("cleanup: protocol error: the first request must open a message");
+                return;
+            }
+            // Between messages a timeout (or a reset) only ends the connection.
+            Err(_) if !first => return,
+            Err(e) => {
+                maillog::warning!("cleanup: bad request: {e}");
+                return;
+            }
+        };
+        first = false;
+        if !serve_message(s, conn, source, flags) {
             return;
         }
-    };
+    }
+}
+
+/// One message; true when it ended with cleanup's verdict sent, so that the
+/// client may send another.
+fn serve_message(s: &Settings, conn: &mut (impl Read + Write), source: Source, flags: u32) -> bool {
     s.wait_for_flow_token();
     let mut writer = match Writer::create_in_queue(&s.queue_dir, "incoming", &s.hash) {
         Ok(w) => w,
@@ -299,7 +327,7 @@ pub fn serve(s: &Settings, conn: &mut (impl Read + Write)) {
                     text: WRITE_ERROR.into(),
                 },
             );
-            return;
+            return false;
         }
     };
     let id = writer.id().to_string();
@@ -311,19 +339,19 @@ pub fn serve(s: &Settings, conn: &mut (impl Read + Write)) {
     )
     .is_err()
     {
-        return;
+        return false;
     }
     let env = match next(conn) {
         Ok(Some(Request::Envelope(e))) => e,
         // The client went away (RSET, lost connection): the writer removes the file.
-        Ok(None) => return,
+        Ok(None) => return false,
         Ok(Some(_)) => {
             maillog::warning!("{id}: cleanup: protocol error: expected the envelope");
-            return;
+            return false;
         }
         Err(e) => {
             maillog::warning!("{id}: cleanup: bad envelope: {e}");
-            return;
+            return false;
         }
     };
     let mut msg = Message::new(s, &id, source, flags, &env);
@@ -346,7 +374,7 @@ pub fn serve(s: &Settings, conn: &mut (impl Read + Write)) {
             // Remove the unfinished file before anyone hears the outcome.
             drop(writer);
             match why {
-                None => return,
+                None => return false,
                 Some(Outcome::Reject(text)) => Reply::Done {
                     status: Status::Rejected,
                     text,
@@ -362,17 +390,19 @@ pub fn serve(s: &Settings, conn: &mut (impl Read + Write)) {
             }
         }
     };
-    if send(conn, &reply).is_ok()
-        && matches!(
-            reply,
-            Reply::Done {
-                status: Status::Queued,
-                ..
-            }
-        )
-    {
+    if send(conn, &reply).is_err() {
+        return false;
+    }
+    if matches!(
+        reply,
+        Reply::Done {
+            status: Status::Queued,
+            ..
+        }
+    ) {
         wake_qmgr(&s.qmgr_socket);
     }
+    true
 }
 
 /// Tells the queue manager new mail arrived, without ever waiting for it:

@@ -113,6 +113,11 @@ impl<S> Duplex<S> {
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
+
+    /// Bytes read from the stream and not yet taken.
+    pub fn buffered(&self) -> usize {
+        self.end - self.pos
+    }
 }
 
 impl<S: Read> Read for Duplex<S> {

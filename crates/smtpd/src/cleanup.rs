@@ -2,12 +2,29 @@
 //! `queue_directory/public/cleanup`, or `private/cleanup` when master.cf
 //! marks the service private), with the queue ID cleanup gave it.
 //! Dropping a [`CleanupStream`] before [`CleanupStream::finish`] closes the
-//! connection, and cleanup removes the unfinished queue file.
+//! connection, and cleanup removes the unfinished queue file. A connection
+//! whose message got cleanup's verdict is kept for the next message of
+//! this process (the next session, usually), for less than cleanup waits
+//! for one ([`KEEP`]); one that cleanup has closed meanwhile is replaced.
 
 use ipc::cleanup::{Client, Envelope, Source, Status};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a finished connection is kept for the next message; under
+/// cleanup's `NEXT_MESSAGE_WAIT` (2 s), so it is rarely found closed.
+const KEEP: Duration = Duration::from_secs(1);
+
+/// The connection of the last finished message, and when it finished.
+static KEPT: Mutex<Option<(Client<UnixStream>, Instant)>> = Mutex::new(None);
+
+/// The kept connection, when it is still fresh.
+fn take_kept() -> Option<Client<UnixStream>> {
+    let kept = KEPT.lock().unwrap_or_else(|e| e.into_inner()).take();
+    kept.filter(|(_, at)| at.elapsed() < KEEP).map(|(c, _)| c)
+}
 
 /// A failure talking to cleanup; every one is a temporary failure for the
 /// client (451 4.3.0).
@@ -30,8 +47,16 @@ pub struct Done {
 }
 
 impl CleanupStream {
-    /// Connects to cleanup and opens a queue file.
+    /// Opens a queue file: on the kept connection when cleanup still
+    /// listens there, else on a new one.
     pub fn open(queue_dir: &Path, service: &str, timeout: Duration) -> Result<Self, CleanupError> {
+        if let Some(mut client) = take_kept() {
+            // A connection cleanup closed fails here, before anything of a
+            // message was sent: go on with a new one.
+            if let Ok(queue_id) = client.open(Source::Smtpd, 0) {
+                return Ok(CleanupStream { client, queue_id });
+            }
+        }
         let mut client = Client::connect_service(queue_dir, service, timeout)?;
         let queue_id = client.open(Source::Smtpd, 0)?;
         Ok(CleanupStream { client, queue_id })
@@ -50,6 +75,7 @@ impl CleanupStream {
     /// queue file is safe on disk).
     pub fn finish(mut self) -> Result<Done, CleanupError> {
         let (status, text) = self.client.end()?;
+        *KEPT.lock().unwrap_or_else(|e| e.into_inner()) = Some((self.client, Instant::now()));
         Ok(Done { status, text })
     }
 }

@@ -9,7 +9,9 @@
 //!   process, and hands each accepted message to the cleanup service over
 //!   `private/cleanup`. It answers `250 Ok: queued as ID` only after cleanup
 //!   reports the queue file safe on disk; a client that goes away before
-//!   the end of DATA or BDAT leaves nothing behind.
+//!   the end of DATA or BDAT leaves nothing behind. The connection to
+//!   cleanup is kept for a second after a message for the process's next
+//!   one (a new one replaces it if cleanup has gone).
 //!
 //!   Extensions: PIPELINING (replies to pipelined commands go out in one
 //!   write), SIZE, VRFY (unless disable_vrfy_command), STARTTLS (with

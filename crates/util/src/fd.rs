@@ -35,3 +35,21 @@ pub fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only reads the descriptor table.
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
+
+/// Waits at most `timeout` for `fd` to be readable (data, end of file or
+/// an error to read); false when the time ran out.
+pub fn wait_readable(fd: RawFd, timeout: std::time::Duration) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    loop {
+        // SAFETY: one valid pollfd, its count 1.
+        let n = unsafe { libc::poll(&mut p, 1, ms) };
+        if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return n > 0;
+        }
+    }
+}
