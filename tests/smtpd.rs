@@ -2187,3 +2187,35 @@ fn a_kept_cleanup_connection_that_went_away_is_replaced() {
         inst.maillog()
     );
 }
+
+/// `smtpd_discard_ehlo_keyword_address_maps`: a client listed by address
+/// gets its own list of keywords left out of the EHLO reply, instead of
+/// `smtpd_discard_ehlo_keywords`.
+#[test]
+fn ehlo_keywords_discarded_per_client() {
+    let dir = std::env::temp_dir().join(format!("mailsuite-discard-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let table = dir.join("discard.cidr");
+    std::fs::write(&table, "127.0.0.2/32 pipelining, size\n").expect("table");
+    let (_inst, port) = start(
+        "smtpd-discard-maps",
+        &format!(
+            "smtpd_discard_ehlo_keywords = dsn\nsmtpd_discard_ehlo_keyword_address_maps = cidr:{}\n",
+            table.display()
+        ),
+    );
+    let ehlo = |source: Option<&str>| Raw::connect_from(source, port).ask("EHLO client.example");
+    let local = ehlo(None);
+    assert!(
+        local.contains("PIPELINING") && local.contains("SIZE"),
+        "{local}"
+    );
+    assert!(!local.contains("DSN"), "{local}");
+    let listed = ehlo(Some("127.0.0.2"));
+    assert!(
+        !listed.contains("PIPELINING") && !listed.contains("SIZE"),
+        "{listed}"
+    );
+    assert!(listed.contains("DSN"), "{listed}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

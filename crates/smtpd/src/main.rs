@@ -19,7 +19,9 @@
 //!   smtpd_tls_protocols, or smtpd_tls_mandatory_protocols where TLS is
 //!   required, leave them), ENHANCEDSTATUSCODES,
 //!   8BITMIME, DSN (RET, ENVID, NOTIFY, ORCPT), SMTPUTF8, CHUNKING (BDAT).
-//!   smtpd_discard_ehlo_keywords hides keywords. With
+//!   smtpd_discard_ehlo_keywords hides keywords (for a client that
+//!   smtpd_discard_ehlo_keyword_address_maps lists by address, its own
+//!   list instead). With
 //!   smtpd_tls_wrappermode = yes (the smtps service on port 465) the TLS
 //!   handshake comes before the greeting.
 //!
@@ -165,6 +167,7 @@
 //!   smtpd_junk_command_limit, disable_vrfy_command, smtputf8_enable,
 //!   strict_rfc821_envelopes, smtpd_helo_required,
 //!   smtpd_delay_open_until_valid_rcpt, smtpd_discard_ehlo_keywords,
+//!   smtpd_discard_ehlo_keyword_address_maps,
 //!   smtpd_peername_lookup, smtpd_forbid_unauth_pipelining, smtpd_forbidden_commands,
 //!   smtpd_upstream_proxy_protocol, smtpd_upstream_proxy_timeout,
 //!   smtpd_tls_security_level, smtpd_tls_chain_files (else smtpd_tls_cert_file,

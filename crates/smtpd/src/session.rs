@@ -138,6 +138,8 @@ pub struct Session<'a> {
     /// The line of the last unrecognized command (at most 100 bytes,
     /// printable), for the smtpd_forbidden_commands warning.
     unknown_line: String,
+    /// The EHLO keywords not offered to this client.
+    discard: crate::settings::Discard,
     /// Bytes of the message read when the connection broke mid-DATA/BDAT.
     data_bytes: Option<u64>,
     /// The auth service (SMTP AUTH), connected at the first EHLO or AUTH.
@@ -265,6 +267,7 @@ impl<'a> Session<'a> {
             } else {
                 s.bare_newline
             };
+        let discard = s.discard_by_client.for_client(&addr_text, &s.discard);
         let req = Request {
             client_name: name,
             client_addr: ip,
@@ -291,6 +294,7 @@ impl<'a> Session<'a> {
             stats: Stats::default(),
             last: "CONNECT".into(),
             unknown_line: String::new(),
+            discard,
             data_bytes: None,
             sasl_client: None,
             sasl: None,
@@ -686,7 +690,7 @@ impl<'a> Session<'a> {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let d = &self.s.discard;
+        let d = &self.discard;
         let auth = if self.sasl_exception() {
             Vec::new()
         } else {
@@ -1500,7 +1504,7 @@ impl<'a> Session<'a> {
         let (Some(cfg), Some(c)) = (&self.s.sasl, &self.sasl_client) else {
             return Vec::new();
         };
-        if !self.sasl_active() || self.s.discard.has("auth") {
+        if !self.sasl_active() || self.discard.has("auth") {
             return Vec::new();
         }
         c.mechanisms()
@@ -1547,7 +1551,7 @@ impl<'a> Session<'a> {
             self.error_reply(&Reply::auth_not_enabled());
             return (false, Flow::Go);
         };
-        if !self.ehlo || self.s.discard.has("auth") {
+        if !self.ehlo || self.discard.has("auth") {
             self.error_reply(&Reply::auth_not_enabled());
             return (false, Flow::Go);
         }

@@ -25,6 +25,40 @@ impl Discard {
     }
 }
 
+/// `smtpd_discard_ehlo_keyword_address_maps`: by client address, the
+/// keywords to discard for that client instead of the global list.
+#[derive(Clone)]
+pub struct DiscardByClient(std::sync::Arc<maps::MapList>);
+
+impl std::fmt::Debug for DiscardByClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DiscardByClient")
+    }
+}
+
+impl DiscardByClient {
+    /// The keywords to discard for the client at `addr`: the table's
+    /// answer, else `global` (also when a table fails, with a warning).
+    pub fn for_client(&self, addr: &str, global: &Discard) -> Discard {
+        if self.0.is_empty() {
+            return global.clone();
+        }
+        match self.0.lookup(addr) {
+            Ok(Some(v)) => Discard {
+                words: maps::split_list(&v)
+                    .into_iter()
+                    .map(|w| w.to_string())
+                    .collect(),
+            },
+            Ok(None) => global.clone(),
+            Err(e) => {
+                maillog::warning!("smtpd_discard_ehlo_keyword_address_maps: {e}");
+                global.clone()
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub myhostname: String,
@@ -54,6 +88,7 @@ pub struct Settings {
     /// `smtpd_tls_wrappermode`: TLS from the first byte (port 465).
     pub wrappermode: bool,
     pub discard: Discard,
+    pub discard_by_client: DiscardByClient,
     pub peername_lookup: bool,
     pub client_port_logging: bool,
     pub cleanup_service: String,
@@ -223,6 +258,11 @@ impl Settings {
             discard: Discard {
                 words: c.list(&p::SMTPD_DISCARD_EHLO_KEYWORDS),
             },
+            discard_by_client: DiscardByClient(std::sync::Arc::new(maps::MapList::open_lenient(
+                "smtpd_discard_ehlo_keyword_address_maps",
+                c.str(&p::SMTPD_DISCARD_EHLO_KEYWORD_ADDRESS_MAPS),
+                &maps::Ctx::new(),
+            ))),
             peername_lookup: c.bool(&p::SMTPD_PEERNAME_LOOKUP),
             client_port_logging: c.bool(&p::SMTPD_CLIENT_PORT_LOGGING),
             cleanup_service: c.str(&p::CLEANUP_SERVICE_NAME).to_string(),
