@@ -694,3 +694,32 @@ fn dropped_headers_and_undisclosed_recipients() {
         "{text}"
     );
 }
+
+/// Only the mail system's own verify service may mark a message as an
+/// address verification probe (which is never delivered): the mark from
+/// smtpd or pickup is dropped.
+#[test]
+fn only_internal_mail_may_be_a_probe() {
+    let inst = instance("cleanup-probe-mark", "");
+    let mark = (
+        ipc::cleanup::ADDRESS_VERIFY_PROBE.to_string(),
+        "yes".to_string(),
+    );
+    let is_probe = |env: &queue::Envelope| {
+        env.attrs
+            .other
+            .iter()
+            .any(|(n, _)| n == ipc::cleanup::ADDRESS_VERIFY_PROBE)
+    };
+    let mut env = smtp_envelope("a@remote.example", &["bob@example.test"]);
+    env.attributes.push(mark.clone());
+    let (_, queued, _, _) = enqueue(&inst, Source::Smtpd, env, b"Subject: x\n\nbody\n");
+    assert!(!is_probe(&queued), "smtpd may not mark a probe");
+    let mut env = smtp_envelope("double-bounce", &["bob@example.test"]);
+    env.attributes = vec![mark];
+    let (_, queued, _, _) = enqueue(&inst, Source::Internal, env, b"Subject: probe\n\n");
+    assert!(
+        is_probe(&queued),
+        "the verify service's probe keeps its mark"
+    );
+}

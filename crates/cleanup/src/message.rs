@@ -561,6 +561,10 @@ impl<'a> Message<'a> {
                 fullname = Some(v.clone());
                 continue;
             }
+            // Only the mail system's own verify service sends probes.
+            if n == proto::ADDRESS_VERIFY_PROBE && source != Source::Internal {
+                continue;
+            }
             // Unknown names are kept; duplicates are the sender's bug and are dropped.
             let _ = attrs.set(n, v.clone());
         }

@@ -55,6 +55,12 @@ pub const MILTER_DAEMON_NAME: &str = "milter_daemon_name";
 /// `smtpd_sasl_authenticated_header = yes`.
 pub const RECEIVED_SASL: &str = "received_sasl_username";
 
+/// Envelope attribute of an address verification probe (from the verify
+/// service only; cleanup drops it from anyone else): the message is not
+/// delivered, its recipients are only tried, and what that finds goes to
+/// the verify service.
+pub const ADDRESS_VERIFY_PROBE: &str = "address_verify_probe";
+
 /// Who submits the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {

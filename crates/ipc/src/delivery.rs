@@ -62,6 +62,10 @@ pub struct Request {
     /// When qmgr sent this request.
     pub sent_at: f64,
     pub recipients: Vec<Rcpt>,
+    /// An address verification probe: only try the recipients (the SMTP
+    /// client stops after RCPT TO, local and virtual look them up), deliver
+    /// nothing, mark nothing done, and log `deliverable`/`undeliverable`.
+    pub probe: bool,
 }
 
 /// What became of a recipient.
@@ -82,6 +86,17 @@ impl Outcome {
             Outcome::Sent => "sent",
             Outcome::Deferred => "deferred",
             Outcome::Bounced => "bounced",
+        }
+    }
+
+    /// The word after `status=` for a recipient of a request: an address
+    /// verification probe's are `deliverable` and `undeliverable`, as
+    /// Postfix logs them.
+    pub fn status_of(self, req: &Request) -> &'static str {
+        match (req.probe, self) {
+            (true, Outcome::Sent) => "deliverable",
+            (true, Outcome::Bounced) => "undeliverable",
+            (_, o) => o.status(),
         }
     }
 }
@@ -158,6 +173,7 @@ impl Request {
                 .u8(r.notify)
                 .u64(r.offset);
         }
+        e = e.u8(u8::from(self.probe));
         (REQUEST, e.finish())
     }
 
@@ -209,6 +225,11 @@ impl Request {
                 offset,
             });
         }
+        let probe = match d.u8("probe")? {
+            0 => false,
+            1 => true,
+            _ => return Err(IpcError::BadField("probe")),
+        };
         d.end()?;
         Ok(Request {
             queue_id,
@@ -219,6 +240,7 @@ impl Request {
             active_since,
             sent_at,
             recipients,
+            probe,
         })
     }
 }
@@ -431,6 +453,7 @@ mod tests {
                 notify: 4,
                 offset: 120,
             }],
+            probe: true,
         };
         let (k, p) = req.encode();
         assert_eq!(Request::decode(k, &p).unwrap(), req);

@@ -18,6 +18,7 @@ pub mod flow;
 pub mod frame;
 pub mod status;
 pub mod trigger;
+pub mod verify;
 
 /// The version of every IPC layout in this crate.
 pub const VERSION: u8 = 1;

@@ -274,6 +274,11 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             leaves: Vec::new(),
             seen: std::collections::HashSet::new(),
         };
+        if req.probe {
+            let v = job.probe();
+            results.push(agent::finish(req, rcpt, &qf, "local", setup_done, v));
+            continue;
+        }
         let mut v = job.recipient();
         if v.outcome == Outcome::Sent && !job.forward.is_empty() {
             v = job.send_forward();
@@ -377,6 +382,55 @@ impl Job<'_> {
             !bad
         });
         (user.to_string(), ext.map(str::to_string), domain)
+    }
+
+    /// An address verification probe: whether the recipient would be
+    /// delivered (an alias, a transport for it, a user, a fallback), with
+    /// nothing delivered.
+    fn probe(&mut self) -> Verdict {
+        let (user, ext, _) = self.parts();
+        let mut keys = Vec::new();
+        if let Some(e) = &ext {
+            keys.push(format!(
+                "{user}{}{e}",
+                self.s.delimiter.chars().next().unwrap_or('+')
+            ));
+        }
+        keys.push(user.clone());
+        for key in keys {
+            match self.s.alias_maps.lookup(&key) {
+                Ok(Some(value)) => return sent(format!("aliased to {}", value.trim())),
+                Ok(None) => {}
+                Err(e) => return failed("4.3.0", format!("alias database unavailable: {e}")),
+            }
+        }
+        let transport = |maps: &MapList, default: &str| match maps.lookup(&user) {
+            Ok(Some(v)) => Some(v),
+            _ if !default.is_empty() => Some(default.to_string()),
+            _ => None,
+        };
+        if let Some(t) = transport(&self.s.mailbox_transport_maps, &self.s.mailbox_transport) {
+            return sent(format!("delivers to {}", t.trim()));
+        }
+        match util::privs::lookup_user(&user) {
+            Ok(Some(_)) => sent(if self.s.home_mailbox.ends_with('/') {
+                "delivers to maildir"
+            } else {
+                "delivers to mailbox"
+            }),
+            Ok(None) => {
+                if let Some(t) =
+                    transport(&self.s.fallback_transport_maps, &self.s.fallback_transport)
+                {
+                    sent(format!("delivers to {}", t.trim()))
+                } else if !self.s.luser_relay.is_empty() {
+                    sent("forwarded")
+                } else {
+                    failed("5.1.1", format!("unknown user: \"{user}\""))
+                }
+            }
+            Err(e) => failed("4.3.0", format!("user lookup failed: {e}")),
+        }
     }
 
     fn recipient(&mut self) -> Verdict {
@@ -545,6 +599,7 @@ impl Job<'_> {
                 notify: self.rcpt.notify,
                 offset: delivery::CALLER_MARKS_DONE,
             }],
+            probe: self.req.probe,
         };
         let socket = self.s.private_dir.join(&transport);
         match delivery::call(&socket, &req, self.s.ipc_timeout) {

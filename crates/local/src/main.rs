@@ -42,6 +42,10 @@
 //!     not put `$number` of a regular expression into their results.
 //!   * `recipient_delimiter` splits user+ext; `mailbox_size_limit` bounds mailboxes.
 //!
+//!   An address verification probe delivers nothing: each recipient is
+//!   looked up (an alias, a mailbox transport, a user, a fallback) and
+//!   logged `status=deliverable (…)` or `undeliverable (unknown user: …)`.
+//!
 //!   Each message gets `Return-Path:`, `X-Original-To:` and `Delivered-To:`
 //!   headers. A delivered recipient is marked done in the queue file before
 //!   qmgr hears about it; each outcome is logged as

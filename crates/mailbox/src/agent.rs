@@ -102,7 +102,7 @@ fn settle(
     qf: &queue::Held,
     v: Verdict,
 ) -> Result<Verdict, Verdict> {
-    if v.outcome != Outcome::Sent || !rcpt.agent_marks_done() {
+    if v.outcome != Outcome::Sent || !rcpt.agent_marks_done() || req.probe {
         return Ok(v);
     }
     qf.mark_done(rcpt.offset).map(|()| v).map_err(|e| {
@@ -192,7 +192,7 @@ fn log_line(
     setup_done: f64,
     v: &Verdict,
 ) {
-    let status = v.outcome.status();
+    let status = v.outcome.status_of(req);
     let orig = match orig {
         Some(o) if !o.eq_ignore_ascii_case(to) => format!(", orig_to=<{o}>"),
         _ => String::new(),

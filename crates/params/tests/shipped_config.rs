@@ -133,6 +133,7 @@ fn master_cf_parses_with_the_expected_services() {
         ("bounce", ServiceType::Unix, "bounce"),
         ("defer", ServiceType::Unix, "bounce"),
         ("trace", ServiceType::Unix, "bounce"),
+        ("verify", ServiceType::Unix, "verify"),
         ("showq", ServiceType::Unix, "showq"),
         ("proxymap", ServiceType::Unix, "proxymap"),
         ("anvil", ServiceType::Unix, "anvil"),

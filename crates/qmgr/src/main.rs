@@ -35,6 +35,10 @@
 //!   The sender may change both: `sender_dependent_relayhost_maps` and
 //!   `sender_dependent_default_transport_maps` (the null sender looked up
 //!   as `empty_address_*_lookup_key`; DUNNO keeps the global setting).
+//!   A probe of the verify service (the queue file's address_verify_probe
+//!   mark) goes out like other mail with its requests marked as probes;
+//!   its results go to the verify service (`address_verify_service_name`)
+//!   and it is removed after that one try, with no bounce or delay notice.
 //!   The `error`, `retry` and `discard` transports are handled here. Other
 //!   recipients go to the agent on `private/<transport>` in groups of at
 //!   most `<transport>_destination_recipient_limit` (default

@@ -31,6 +31,8 @@ pub struct Settings {
     pub agent_timeout: Duration,
     pub threads: usize,
     pub bounce_socket: PathBuf,
+    /// The address verification service, told what probes found.
+    pub verify_socket: PathBuf,
     cfg: Config,
     /// Each transport's concurrency policy and recipient limit, looked up
     /// once (the configuration does not change within a process).
@@ -55,6 +57,10 @@ impl Settings {
             bounce_socket: queue_dir
                 .join("private")
                 .join(cfg.str(&p::BOUNCE_SERVICE_NAME)),
+            verify_socket: ipc::verify::socket_path(
+                &queue_dir,
+                cfg.str(&p::ADDRESS_VERIFY_SERVICE_NAME),
+            ),
             queue_dir,
             cfg: cfg.clone(),
             transports: Default::default(),
@@ -103,6 +109,9 @@ struct Message {
     active_since: f64,
     recipients: Vec<Pending>,
     waiting: usize,
+    /// An address verification probe: its results go to the verify
+    /// service, and it is removed after one try, with no notice to anyone.
+    probe: bool,
 }
 
 pub struct Manager {
@@ -575,6 +584,11 @@ impl Manager {
             id,
             path: active,
             sender: env.sender.clone(),
+            probe: env
+                .attrs
+                .other
+                .iter()
+                .any(|(n, v)| n == ipc::cleanup::ADDRESS_VERIFY_PROBE && v == "yes"),
             warn_time: env.warn_time.filter(|w| *w > 0),
             arrival,
             active_since: now(),
@@ -662,6 +676,7 @@ impl Manager {
                     queue_id: m.id.clone(),
                     queue_name: "active".into(),
                     sender: m.sender.clone(),
+                    probe: m.probe,
                     nexthop: nexthop.clone(),
                     arrival: m.arrival,
                     active_since: m.active_since,
@@ -689,6 +704,10 @@ impl Manager {
     /// write the defer and bounce logs, return failures, then remove the
     /// message or defer it.
     fn finish(&self, m: &Message) {
+        if m.probe {
+            self.finish_probe(m);
+            return;
+        }
         let t = now();
         let mut deferred = Vec::new();
         let mut bounced = Vec::new();
@@ -797,6 +816,50 @@ impl Manager {
         }
         let notices_sent = self.return_failures(m);
         self.dispose(m, deferred.len(), notices_sent);
+    }
+
+    /// An address verification probe has been tried: each recipient's
+    /// result goes to the verify service (logged here when no agent did),
+    /// and the probe is removed, deferred or not, with no notice.
+    fn finish_probe(&self, m: &Message) {
+        let t = now();
+        let verify = ipc::verify::Client::new(
+            self.s.verify_socket.clone(),
+            self.s.agent_timeout.min(Duration::from_secs(30)),
+        );
+        for r in &m.recipients {
+            let Some((res, agent_logged)) = &r.result else {
+                continue;
+            };
+            let probe = Request {
+                arrival: m.arrival,
+                active_since: m.active_since,
+                sent_at: t,
+                probe: true,
+                ..Request::default()
+            };
+            if !agent_logged {
+                maillog::info!(
+                    "{}: to=<{}>, relay={}, {}, dsn={}, status={} ({})",
+                    m.id,
+                    r.rcpt.address,
+                    res.relay,
+                    delivery::delays(&probe, t, t),
+                    res.dsn,
+                    res.outcome.status_of(&probe),
+                    res.reason
+                );
+            }
+            let status = match res.outcome {
+                Outcome::Sent => ipc::verify::Status::Deliverable,
+                Outcome::Bounced => ipc::verify::Status::Undeliverable,
+                Outcome::Deferred => ipc::verify::Status::Deferred,
+            };
+            if let Err(e) = verify.update(&r.rcpt.address, status, &res.reason) {
+                maillog::warning!("{}: verify service: {e}", m.id);
+            }
+        }
+        self.remover.remove(&m.path, &m.id);
     }
 
     /// Appends failures to the bounce log, then marks those recipients done.

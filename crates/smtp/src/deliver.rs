@@ -1224,7 +1224,12 @@ impl Job<'_> {
         for (k, &i) in pending.iter().enumerate() {
             cmds.push((Stage::Rcpt, rcpts[k].clone(), i));
         }
-        cmds.push((Stage::Data, Command::Data.to_bytes(), 0));
+        // An address verification probe ends at RCPT TO (Postfix's
+        // smtp_address_verify_target = rcpt): the replies are the answer.
+        let probe = self.req.probe;
+        if !probe {
+            cmds.push((Stage::Data, Command::Data.to_bytes(), 0));
+        }
         let timeout = |st: Stage| match st {
             Stage::Mail => t.mail,
             Stage::Rcpt => t.rcpt,
@@ -1261,6 +1266,13 @@ impl Job<'_> {
                     Stage::Rcpt if mail_ok => {
                         if r.is_positive() {
                             accepted.push(*i);
+                            if probe {
+                                self.verdicts[*i] = Some(Verdict::new(
+                                    &reply_dsn(&r),
+                                    &conn.relay,
+                                    printable(&r.to_string()),
+                                ));
+                            }
                         } else {
                             self.verdicts[*i] = Some(said(conn, &r, Stage::Rcpt));
                         }
@@ -1335,7 +1347,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
         let mut v = done.verdicts[i]
             .clone()
             .unwrap_or_else(|| Verdict::new("4.4.0", "none", "delivery not attempted"));
-        if v.outcome == Outcome::Sent && rcpt.agent_marks_done() {
+        if v.outcome == Outcome::Sent && rcpt.agent_marks_done() && !req.probe {
             let marked = match &held {
                 Ok(h) => h.mark_done(rcpt.offset).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
@@ -1345,7 +1357,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
                 v = Verdict::new("4.3.0", &v.relay, format!("cannot update queue file: {e}"));
             }
         }
-        let status = v.outcome.status();
+        let status = v.outcome.status_of(req);
         let orig = match &rcpt.original {
             Some(o) if !o.eq_ignore_ascii_case(&rcpt.address) => format!(", orig_to=<{o}>"),
             _ => String::new(),

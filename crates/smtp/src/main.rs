@@ -73,6 +73,10 @@
 //!     next hop that this process gets starts with RSET on it instead of a
 //!     new connection, and its log lines say `conn_use=N`.
 //!
+//!   An address verification probe (a request marked so by qmgr) ends
+//!   after RCPT TO: the replies to RCPT are the results, logged
+//!   `status=deliverable` or `undeliverable`, and no message is sent.
+//!
 //!   A delivered recipient is marked done in the queue file before qmgr
 //!   hears about it; each outcome is logged as `ID: to=<…>, relay=host[ip]:port,
 //!   delay=…, delays=a/b/c/d, dsn=…, status=… (…)`, and each TLS session as

@@ -105,6 +105,7 @@ fn message_with(
                 offset: r.offset,
             })
             .collect(),
+        probe: false,
     }
 }
 

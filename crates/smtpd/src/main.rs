@@ -64,6 +64,12 @@
 //!   reject_unknown_sender_domain, reject_unknown_recipient_domain (an
 //!   address record through the system resolver),
 //!   reject_unknown_client_hostname, reject_sender_login_mismatch,
+//!   reject_unverified_recipient and reject_unverified_sender (the verify
+//!   service's answer, polled address_verify_poll_count times
+//!   address_verify_poll_delay apart while its probe is under way:
+//!   unverified_*_reject_code for an undeliverable address,
+//!   unverified_*_defer_code while unknown or deferred, the
+//!   unverified_*_tempfail_action when the service cannot be asked),
 //!   reject_unlisted_sender (and smtpd_reject_unlisted_sender: a sender in
 //!   our own domains must exist, as a recipient would; 550 5.1.0 …
 //!   Sender address rejected),

@@ -87,6 +87,9 @@ pub enum Restriction {
     RejectUnknownSenderDomain,
     RejectUnknownRecipientDomain,
     RejectUnknownClient,
+    /// `reject_unverified_sender`, `reject_unverified_recipient`: the
+    /// verify service's answer (`Stage::Sender` or `Stage::Recipient`).
+    RejectUnverified(Stage),
     /// `reject_authenticated_sender_login_mismatch`.
     RejectAuthSenderLogin,
     /// `reject_known_sender_login_mismatch`.
@@ -149,6 +152,8 @@ impl Restriction {
             Restriction::RejectNonFqdnRecipient => "reject_non_fqdn_recipient",
             Restriction::RejectNonFqdnHelo => "reject_non_fqdn_helo_hostname",
             Restriction::RejectInvalidHelo => "reject_invalid_helo_hostname",
+            Restriction::RejectUnverified(Stage::Sender) => "reject_unverified_sender",
+            Restriction::RejectUnverified(_) => "reject_unverified_recipient",
             Restriction::RejectUnknownSenderDomain => "reject_unknown_sender_domain",
             Restriction::RejectUnknownRecipientDomain => "reject_unknown_recipient_domain",
             Restriction::RejectUnknownClient => "reject_unknown_client_hostname",
@@ -310,6 +315,8 @@ fn parse_items(
             }
             "reject_unknown_sender_domain" => Restriction::RejectUnknownSenderDomain,
             "reject_unknown_recipient_domain" => Restriction::RejectUnknownRecipientDomain,
+            "reject_unverified_sender" => Restriction::RejectUnverified(Stage::Sender),
+            "reject_unverified_recipient" => Restriction::RejectUnverified(Stage::Recipient),
             "reject_unknown_client_hostname" | "reject_unknown_client" => {
                 Restriction::RejectUnknownClient
             }
@@ -396,6 +403,61 @@ pub struct Policy {
     rbl_reply_maps: MapList,
     default_rbl_reply: String,
     expansion_filter: ExpansionFilter,
+    /// reject_unverified_sender and reject_unverified_recipient.
+    verify: Verification,
+}
+
+/// How reject_unverified_* ask and answer.
+struct Verification {
+    client: ipc::verify::Client,
+    poll_count: u32,
+    poll_delay: std::time::Duration,
+    sender: Unverified,
+    recipient: Unverified,
+}
+
+/// `unverified_{sender,recipient}_*`.
+struct Unverified {
+    reject_code: u16,
+    defer_code: u16,
+    reason: String,
+    /// The tempfail action is `defer` (else defer_if_permit).
+    tempfail_defer: bool,
+}
+
+impl Verification {
+    fn from_config(config: &Config) -> Verification {
+        let side = |reject, defer, reason, action| Unverified {
+            reject_code: code(config, reject),
+            defer_code: code(config, defer),
+            reason: config.str(reason).trim().to_string(),
+            tempfail_defer: config.str(action).trim().eq_ignore_ascii_case("defer"),
+        };
+        Verification {
+            client: ipc::verify::Client::new(
+                ipc::verify::socket_path(
+                    &config.path(&p::QUEUE_DIRECTORY),
+                    config.str(&p::ADDRESS_VERIFY_SERVICE_NAME),
+                ),
+                std::time::Duration::from_secs(30),
+            ),
+            poll_count: u32::try_from(config.int(&p::ADDRESS_VERIFY_POLL_COUNT).max(1))
+                .unwrap_or(1),
+            poll_delay: config.time(&p::ADDRESS_VERIFY_POLL_DELAY),
+            sender: side(
+                &p::UNVERIFIED_SENDER_REJECT_CODE,
+                &p::UNVERIFIED_SENDER_DEFER_CODE,
+                &p::UNVERIFIED_SENDER_REJECT_REASON,
+                &p::UNVERIFIED_SENDER_TEMPFAIL_ACTION,
+            ),
+            recipient: side(
+                &p::UNVERIFIED_RECIPIENT_REJECT_CODE,
+                &p::UNVERIFIED_RECIPIENT_DEFER_CODE,
+                &p::UNVERIFIED_RECIPIENT_REJECT_REASON,
+                &p::UNVERIFIED_RECIPIENT_TEMPFAIL_ACTION,
+            ),
+        }
+    }
 }
 
 struct Codes {
@@ -526,6 +588,7 @@ impl Policy {
             rbl_reply_maps: maps_of(&p::RBL_REPLY_MAPS),
             default_rbl_reply: config.str(&p::DEFAULT_RBL_REPLY).to_string(),
             expansion_filter: ExpansionFilter::parse(config.str(&p::SMTPD_EXPANSION_FILTER)),
+            verify: Verification::from_config(config),
         };
         policy.asks_policy_services = policy.uses(&|r| matches!(r, Restriction::PolicyService(_)));
         Ok((policy, w))
@@ -991,6 +1054,20 @@ impl Eval<'_> {
                     Step::Dunno
                 }
             }
+            Restriction::RejectUnverified(stage) => {
+                let address = match stage {
+                    Stage::Sender => match &self.req.sender {
+                        Some(Some(m)) => m.to_string(),
+                        // The null sender is not verified.
+                        _ => return Step::Dunno,
+                    },
+                    _ => match &self.req.recipient {
+                        Some(m) => m.to_string(),
+                        None => return Step::Dunno,
+                    },
+                };
+                self.verified(&address, *stage)
+            }
             Restriction::RejectAuthSenderLogin
             | Restriction::RejectKnownSenderLogin
             | Restriction::RejectUnauthSenderLogin => self.sender_login(r),
@@ -1315,6 +1392,56 @@ impl Eval<'_> {
         let t = format!("<{m}>: {class} rejected: need fully-qualified address");
         let code = self.policy.codes.non_fqdn;
         self.reject(code, dsn, t)
+    }
+
+    /// `reject_unverified_sender`/`_recipient` (smtpd_check.c
+    /// reject_unverified_address): asks the verify service, again after
+    /// `address_verify_poll_delay` while a probe is under way, at most
+    /// `address_verify_poll_count` times in all.
+    fn verified(&mut self, address: &str, stage: Stage) -> Step {
+        let v = &self.policy.verify;
+        let side = if stage == Stage::Sender {
+            &v.sender
+        } else {
+            &v.recipient
+        };
+        let detail = if stage == Stage::Sender { "1.7" } else { "1.1" };
+        let dsn = |code: u16| format!("{}.{detail}", if code >= 500 { 5 } else { 4 });
+        let mut answer = v.client.query(address);
+        for _ in 1..v.poll_count {
+            if !matches!(answer, Ok((ipc::verify::Status::Unknown, _))) {
+                break;
+            }
+            std::thread::sleep(v.poll_delay);
+            answer = v.client.query(address);
+        }
+        let class = stage.class();
+        match answer {
+            Err(e) => {
+                self.log
+                    .push(format!("warning: verify service failure: {e}"));
+                let t = format!("<{address}>: {class} rejected: address verification problem");
+                if side.tempfail_defer {
+                    return self.reject(450, &dsn(450), t);
+                }
+                self.defer_if_permit(450, &dsn(450), t);
+                Step::Dunno
+            }
+            Ok((ipc::verify::Status::Deliverable, _)) => Step::Dunno,
+            Ok((ipc::verify::Status::Undeliverable, why)) => {
+                let why = if side.reason.is_empty() {
+                    why
+                } else {
+                    side.reason.clone()
+                };
+                let t = format!("<{address}>: {class} rejected: undeliverable address: {why}");
+                self.reject(side.reject_code, &dsn(side.reject_code), t)
+            }
+            Ok((_, why)) => {
+                let t = format!("<{address}>: {class} rejected: unverified address: {why}");
+                self.reject(side.defer_code, &dsn(side.defer_code), t)
+            }
+        }
     }
 
     fn unknown_domain(&mut self, m: &addr::Mailbox, stage: Stage) -> Step {

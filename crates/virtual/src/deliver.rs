@@ -143,6 +143,14 @@ fn recipient(
     let Some(path) = mailbox_path(&s.base, &value) else {
         return failed("4.3.0", format!("bad mailbox path {value:?} for {address}"));
     };
+    if req.probe {
+        // An address verification probe: the mailbox is known; nothing is written.
+        return sent(if value.ends_with('/') {
+            "delivers to maildir"
+        } else {
+            "delivers to mailbox"
+        });
+    }
     let ids = if util::privs::is_root() {
         let uid = match id(&s.uid_maps, &keys, "uid") {
             Err(v) => return v,

@@ -18,7 +18,8 @@
 //!   Delivered-To for the recipient bounces as a mail forwarding loop. A
 //!   message over virtual_mailbox_limit bounces; an unknown user bounces
 //!   with `unknown user: "addr"`; a table that cannot be read defers,
-//!   never bounces.
+//!   never bounces. An address verification probe only looks the
+//!   recipient up (`status=deliverable (delivers to maildir)`).
 //!
 //!   Logs as Postfix does: `to=<user@domain>, relay=virtual, delay=…,
 //!   dsn=2.0.0, status=sent (delivered to maildir)`.
