@@ -190,9 +190,11 @@ fn submit(
     text: &str,
 ) -> Result<String, String> {
     let socket = ipc::cleanup::socket_path(queue_dir, cfg.str(&p::CLEANUP_SERVICE_NAME));
+    let (arrival, arrival_usec) = util::time::now_sec_usec();
     let envelope = Envelope {
         sender: a.from.clone(),
-        arrival: util::time::now().max(0) as u64,
+        arrival,
+        arrival_usec,
         attributes: vec![("uid".into(), "0".into())],
         recipients: vec![Recipient {
             address: a.recipient.clone(),

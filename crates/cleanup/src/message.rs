@@ -588,7 +588,7 @@ impl<'a> Message<'a> {
         let qenv = Envelope {
             arrival: Timestamp {
                 sec: env.arrival,
-                usec: 0,
+                usec: env.arrival_usec,
             },
             sender: sender.clone(),
             fullname,

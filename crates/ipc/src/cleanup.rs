@@ -118,8 +118,10 @@ pub struct Recipient {
 pub struct Envelope {
     /// Empty for the null sender `<>`.
     pub sender: String,
-    /// Seconds since the epoch.
+    /// Seconds since the epoch, and the microseconds (the delivery log's
+    /// delays count from it).
     pub arrival: u64,
+    pub arrival_usec: u32,
     pub body: Body,
     pub smtputf8: bool,
     pub ret: Option<Ret>,
@@ -205,6 +207,7 @@ impl Request {
                 let mut enc = Encoder::new()
                     .str(&e.sender)
                     .u64(e.arrival)
+                    .u32(e.arrival_usec)
                     .u8(body)
                     .u8(e.smtputf8 as u8)
                     .u8(ret)
@@ -242,6 +245,10 @@ impl Request {
             ENVELOPE => {
                 let sender = d.str("sender")?.to_string();
                 let arrival = d.u64("arrival")?;
+                let arrival_usec = d.u32("arrival usec")?;
+                if arrival_usec >= 1_000_000 {
+                    return Err(IpcError::BadField("arrival usec"));
+                }
                 let body = match d.u8("body")? {
                     0 => Body::Unspecified,
                     1 => Body::SevenBit,
@@ -293,6 +300,7 @@ impl Request {
                 Request::Envelope(Envelope {
                     sender,
                     arrival,
+                    arrival_usec,
                     body,
                     smtputf8,
                     ret,
@@ -368,6 +376,7 @@ mod tests {
         let env = Envelope {
             sender: "a@example.com".into(),
             arrival: 1_700_000_000,
+            arrival_usec: 250_000,
             body: Body::EightBitMime,
             smtputf8: true,
             ret: Some(Ret::Headers),

@@ -1187,9 +1187,11 @@ impl Job<'_> {
                     notify: self.rcpt.notify,
                 })
                 .collect();
+            let (arrival, arrival_usec) = util::time::now_sec_usec();
             let env = ipc::cleanup::Envelope {
                 sender: sender.clone(),
-                arrival: util::time::now().max(0) as u64,
+                arrival,
+                arrival_usec,
                 attributes: vec![("uid".into(), "0".into())],
                 recipients,
                 ..ipc::cleanup::Envelope::default()

@@ -138,6 +138,7 @@ fn take(
     let env = Envelope {
         sender: qenv.sender.clone(),
         arrival: qenv.arrival.sec,
+        arrival_usec: qenv.arrival.usec,
         body: match qenv.attrs.encoding {
             Some(queue::Encoding::EightBit) => Body::EightBitMime,
             _ => Body::Unspecified,

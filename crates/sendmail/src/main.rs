@@ -316,9 +316,11 @@ fn main() {
     if o.extract {
         attributes.push(("extract_recipients".to_string(), "yes".to_string()));
     }
+    let (arrival, arrival_usec) = util::time::now_sec_usec();
     let env = Envelope {
         sender,
-        arrival: util::time::now().max(0) as u64,
+        arrival,
+        arrival_usec,
         body: o.body,
         ret: o.ret,
         envid: o.envid.clone(),

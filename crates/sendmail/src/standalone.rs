@@ -100,9 +100,11 @@ pub fn serve(cfg: &Config, dir: &Path, login: &str) -> i32 {
                             break;
                         }
                     }
+                    let (arrival, arrival_usec) = util::time::now_sec_usec();
                     let env = Envelope {
                         sender: sender.take().unwrap_or_else(|| login.to_string()),
-                        arrival: util::time::now().max(0) as u64,
+                        arrival,
+                        arrival_usec,
                         body,
                         recipients: recipients
                             .drain(..)

@@ -98,7 +98,8 @@ struct Transaction {
     mail: MailFrom,
     recipients: Vec<ic::Recipient>,
     cleanup: Option<CleanupStream>,
-    arrival: u64,
+    /// MAIL FROM's time: seconds and microseconds since the epoch.
+    arrival: (u64, u32),
     bdat: Option<Bdat>,
     /// Headers PREPEND actions add, written before the message.
     prepend: Vec<String>,
@@ -824,7 +825,7 @@ impl<'a> Session<'a> {
             mail: m,
             recipients: Vec::new(),
             cleanup: None,
-            arrival: now(),
+            arrival: util::time::now_sec_usec(),
             bdat: None,
             prepend: std::mem::take(&mut self.early_prepend),
         });
@@ -1083,7 +1084,7 @@ impl<'a> Session<'a> {
             Some(t) => format!(
                 "{:x}.{:x}.{:x}",
                 std::process::id(),
-                t.arrival,
+                t.arrival.0,
                 self.stats.total[Stats::index("mail")]
             ),
             None => String::new(),
@@ -1157,7 +1158,8 @@ impl<'a> Session<'a> {
                 .as_ref()
                 .map(|m| m.internal())
                 .unwrap_or_default(),
-            arrival: tx.arrival,
+            arrival: tx.arrival.0,
+            arrival_usec: tx.arrival.1,
             body: match tx.mail.body {
                 None => ic::Body::Unspecified,
                 Some(Body::SevenBit) => ic::Body::SevenBit,

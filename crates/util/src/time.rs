@@ -50,6 +50,14 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Seconds and microseconds since the epoch, now (a message's arrival).
+pub fn now_sec_usec() -> (u64, u32) {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_secs(), d.subsec_micros()))
+        .unwrap_or((0, 0))
+}
+
 /// Seconds since the epoch, now, with the fraction: the delays that
 /// delivery log lines show.
 pub fn now_f64() -> f64 {

@@ -184,9 +184,11 @@ impl Cache {
         if address == "<>" {
             return false;
         }
+        let (arrival, arrival_usec) = util::time::now_sec_usec();
         let envelope = ic::Envelope {
             sender: self.s.sender.clone(),
-            arrival: util::time::now().max(0) as u64,
+            arrival,
+            arrival_usec,
             attributes: vec![(ic::ADDRESS_VERIFY_PROBE.into(), "yes".into())],
             recipients: vec![ic::Recipient {
                 address: address.to_string(),
