@@ -256,6 +256,26 @@ fn mailsuite(name: &str, postfix_port: u16, extra: &str) -> Instance {
     inst
 }
 
+/// A private Postfix in `inst`'s directory offering STARTTLS with a
+/// self-signed certificate, logging its TLS sessions and naming them in
+/// its Received header; `extra` is added to its main.cf.
+fn tls_postfix(inst: &Instance, port: u16, relay_port: u16, extra: &str) -> Postfix {
+    let dir = inst.dir.join("postfix");
+    std::fs::create_dir_all(&dir).expect("postfix dir");
+    let (cert, key) = self_signed(&dir, "postfix.example.test").expect("openssl");
+    Postfix::new(
+        &dir,
+        port,
+        relay_port,
+        &format!(
+            "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n\
+             smtpd_tls_loglevel = 1\nsmtpd_tls_received_header = yes\n{extra}",
+            cert.display(),
+            key.display()
+        ),
+    )
+}
+
 /// True when the test can run: root, and Postfix installed.
 fn can_run() -> bool {
     if !is_root() {
@@ -406,19 +426,7 @@ fn starttls_to_postfix_with_a_self_signed_certificate() {
     drop(plain);
 
     // Then the same port with a certificate, and a flush.
-    let dir = inst.dir.join("postfix");
-    std::fs::create_dir_all(&dir).expect("postfix dir");
-    let (cert, key) = self_signed(&dir, "postfix.example.test").expect("openssl");
-    let postfix = Postfix::new(
-        &dir,
-        postfix_port,
-        mailsuite_port,
-        &format!(
-            "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_loglevel = 1\nsmtpd_tls_received_header = yes\n",
-            cert.display(),
-            key.display()
-        ),
-    );
+    let postfix = tls_postfix(&inst, postfix_port, mailsuite_port, "");
     postfix.start();
     let out = Command::new(inst.bin.join("postqueue"))
         .env("MAIL_CONFIG", &inst.dir)
@@ -498,19 +506,11 @@ fn a_client_certificate_shown_to_postfix() {
     );
     inst.start();
     let mailsuite_port = inst.port("127.0.0.1:0");
-    let dir = inst.dir.join("postfix");
-    std::fs::create_dir_all(&dir).expect("postfix dir");
-    let (cert, key) = self_signed(&dir, "postfix.example.test").expect("openssl");
-    let postfix = Postfix::new(
-        &dir,
+    let postfix = tls_postfix(
+        &inst,
         postfix_port,
         mailsuite_port,
-        &format!(
-            "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n\
-             smtpd_tls_ask_ccert = yes\nsmtpd_tls_received_header = yes\nsmtpd_tls_loglevel = 1\n",
-            cert.display(),
-            key.display()
-        ),
+        "smtpd_tls_ask_ccert = yes\n",
     );
     postfix.start();
     smtp_send(

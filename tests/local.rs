@@ -528,30 +528,6 @@ fn a_forward_file_cannot_make_local_read_as_root_or_hang() {
     );
 }
 
-/// Spawns smtp-sink as an LMTP server on the unix socket `sock`, dumping
-/// messages into `dump`; the socket is open to the lmtp worker (nobody when
-/// the tests run as root).
-fn lmtp_sink(sock: &Path, dump: &Path) -> kit::Proc {
-    std::fs::create_dir_all(dump).expect("dump dir");
-    let mut c = Command::new("smtp-sink");
-    if is_root() {
-        std::os::unix::fs::chown(dump, Some(65534), Some(65534)).expect("chown");
-        c.args(["-u", "nobody"]);
-    }
-    c.arg("-L")
-        .arg("-d")
-        .arg(format!("{}/%M.", dump.display()))
-        .arg(format!("unix:{}", sock.display()))
-        .arg("10")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let sink = kit::Proc(c.spawn().expect("smtp-sink"));
-    assert!(wait_until(5 * SECOND, || sock.exists()), "no LMTP socket");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    sink
-}
-
 /// `fallback_transport` and `mailbox_transport_maps`: local hands the
 /// address to another delivery agent (here lmtp, to smtp-sink speaking
 /// LMTP), which delivers and logs it; local marks it done, and an agent
@@ -584,7 +560,7 @@ fn local_passes_mailboxes_and_unknown_users_to_other_transports() {
     );
     newaliases(&inst, "list: ghost1, ghost2\n");
     let dump = inst.dir.join("sink");
-    let _sink = lmtp_sink(&sock, &dump);
+    let _sink = kit::lmtp_sink(&sock, &dump);
     inst.start();
     let port = inst.port("127.0.0.1:0");
     for rcpt in [

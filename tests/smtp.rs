@@ -7,10 +7,10 @@
 //! `dns_resolver_address`.
 
 use kit::{
-    dnsmasq, free_port, have, is_root, self_signed, smtp_sink as sink, wait_until, Instance, Proc,
+    dnsmasq, free_port, have, is_root, self_signed, smtp_sink as sink, wait_until, Instance,
 };
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -1097,24 +1097,7 @@ fn lmtp_over_a_unix_socket_to_smtp_sink() {
     let text = std::fs::read_to_string(inst.dir.join("master.cf")).expect("master.cf");
     inst.master_cf(&format!("{text}lmtp unix - - n - - lmtp\n"));
     let dump = inst.dir.join("sink");
-    std::fs::create_dir_all(&dump).expect("dump dir");
-    let mut c = Command::new("smtp-sink");
-    if is_root() {
-        std::os::unix::fs::chown(&dump, Some(65534), Some(65534)).expect("chown");
-        c.args(["-u", "nobody"]);
-    }
-    c.arg("-L")
-        .arg("-d")
-        .arg(format!("{}/%M.", dump.display()))
-        .arg(format!("unix:{}", sock.display()))
-        .arg("10")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _sink = Proc(c.spawn().expect("smtp-sink"));
-    assert!(wait_until(5 * SECOND, || sock.exists()), "no socket");
-    // The lmtp worker runs as nobody when the tests run as root.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let _sink = kit::lmtp_sink(&sock, &dump);
     inst.start();
     smtp_send(
         inst.port("127.0.0.1:0"),

@@ -4,43 +4,25 @@
 //! the next hop (a second mailsuite that knows one user) up to RCPT TO and
 //! no further, and the answer comes back to verify and to the client.
 
-use kit::{wait_until, Instance};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use kit::{wait_until, Instance, LineClient};
 use std::path::Path;
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
 
-/// An SMTP client that reads one-line replies.
-struct Client {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
-}
+/// An SMTP client past the greeting, whose commands get one-line replies.
+struct Client(LineClient);
 
 impl Client {
     fn connect(port: u16) -> Client {
-        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        s.set_read_timeout(Some(30 * SECOND)).expect("timeout");
-        let mut c = Client {
-            w: s.try_clone().expect("clone"),
-            r: BufReader::new(s),
-        };
-        assert!(c.line().starts_with("220 "));
-        c
-    }
-
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        let _ = self.r.read_line(&mut l);
-        l.trim_end().to_string()
+        let mut c = LineClient::connect(port);
+        let greeting = c.read_line().unwrap_or_default();
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        Client(c)
     }
 
     fn ask(&mut self, cmd: &str) -> String {
-        self.w
-            .write_all(format!("{cmd}\r\n").as_bytes())
-            .expect("send");
-        self.line()
+        self.0.ask_crlf(cmd).unwrap_or_default()
     }
 }
 

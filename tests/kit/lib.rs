@@ -417,6 +417,12 @@ impl LineClient {
         self.read_line()
     }
 
+    /// Sends `line` ended by CRLF (as an SMTP client) and reads one line.
+    pub fn ask_crlf(&mut self, line: &str) -> Option<String> {
+        write!(self.writer, "{line}\r\n").ok()?;
+        self.read_line()
+    }
+
     pub fn set_timeout(&self, t: Duration) {
         self.writer.set_read_timeout(Some(t)).expect("timeout");
     }
@@ -671,6 +677,33 @@ pub fn smtp_sink(port: u16, dump: &Path, extra: &[&str]) -> Proc {
         "smtp-sink did not start"
     );
     p
+}
+
+/// Spawns smtp-sink as an LMTP server on the unix socket `sock`, dumping
+/// messages into `dump`; the socket is open to the lmtp worker (nobody when
+/// the tests run as root).
+pub fn lmtp_sink(sock: &Path, dump: &Path) -> Proc {
+    std::fs::create_dir_all(dump).expect("dump dir");
+    let mut c = Command::new("smtp-sink");
+    if is_root() {
+        std::os::unix::fs::chown(dump, Some(65534), Some(65534)).expect("chown");
+        c.args(["-u", "nobody"]);
+    }
+    c.arg("-L")
+        .arg("-d")
+        .arg(format!("{}/%M.", dump.display()))
+        .arg(format!("unix:{}", sock.display()))
+        .arg("10")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let sink = Proc(c.spawn().expect("smtp-sink"));
+    assert!(
+        wait_until(Duration::from_secs(5), || sock.exists()),
+        "no LMTP socket"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    sink
 }
 
 /// One message to `rcpt` over SMTP (Python's smtplib): `ok`, or the
