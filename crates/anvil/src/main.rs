@@ -38,7 +38,7 @@
 
 use ipc::anvil::{parse_request, Event};
 use params::table as p;
-use server::multi::{read_available, write_pending, Stream};
+use server::multi::{serve_lines, Stream};
 use server::{Context, Flow, MultiService, Service};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -251,38 +251,29 @@ impl Service for Anvil {
 
 impl Anvil {
     fn pump(sess: &mut Session, stream: &mut Stream) -> Flow {
-        if read_available(stream, &mut sess.input, 64 * MAX_LINE) == Flow::Close {
-            return Flow::Close;
-        }
         let now = Instant::now();
-        while let Some(nl) = sess.input.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = sess.input.drain(..=nl).collect();
-            let Some((event, ident)) = std::str::from_utf8(&line[..line.len() - 1])
-                .ok()
-                .filter(|l| l.len() <= MAX_LINE)
-                .and_then(parse_request)
-            else {
-                maillog::warning!("malformed request from a client");
-                return Flow::Close;
-            };
-            let answer = sess.counters.borrow_mut().event(event, ident, now);
-            match event {
-                Event::Connect => sess.connected.push(ident.to_string()),
-                Event::Disconnect => {
-                    if let Some(i) = sess.connected.iter().position(|c| c == ident) {
-                        sess.connected.swap_remove(i);
+        let (counters, connected) = (&sess.counters, &mut sess.connected);
+        let flow = serve_lines(
+            stream,
+            &mut sess.input,
+            &mut sess.output,
+            (MAX_LINE, MAX_OUTPUT),
+            |line| {
+                let (event, ident) = parse_request(line)?;
+                let answer = counters.borrow_mut().event(event, ident, now);
+                match event {
+                    Event::Connect => connected.push(ident.to_string()),
+                    Event::Disconnect => {
+                        if let Some(i) = connected.iter().position(|c| c == ident) {
+                            connected.swap_remove(i);
+                        }
                     }
+                    _ => {}
                 }
-                _ => {}
-            }
-            sess.output.extend_from_slice(answer.as_bytes());
-            sess.output.push(b'\n');
-        }
-        if sess.input.len() > MAX_LINE || sess.output.len() > MAX_OUTPUT {
-            maillog::warning!("client request or backlog too large");
-            return Flow::Close;
-        }
-        if write_pending(stream, &mut sess.output) == Flow::Close {
+                Some(answer + "\n")
+            },
+        );
+        if flow == Flow::Close {
             return Flow::Close;
         }
         let due = {

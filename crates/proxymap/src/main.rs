@@ -35,7 +35,7 @@
 use maps::proxy::{kind_word, Reply, Request, MAX_LINE};
 use maps::Map;
 use params::table as p;
-use server::multi::{read_available, write_pending, Stream};
+use server::multi::{serve_lines, Stream};
 use server::{Context, Flow, MultiService, Service};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -114,26 +114,13 @@ impl Proxymap {
     }
 
     fn pump(&mut self, sess: &mut Session, stream: &mut Stream) -> Flow {
-        if read_available(stream, &mut sess.input, MAX_LINE + 16384) == Flow::Close {
-            return Flow::Close;
-        }
-        while let Some(nl) = sess.input.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = sess.input.drain(..=nl).collect();
-            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-            let reply = match Request::parse(&text) {
-                Some(req) => self.answer(&req),
-                None => {
-                    maillog::warning!("malformed request from a client");
-                    return Flow::Close;
-                }
-            };
-            sess.output.extend_from_slice(reply.line().as_bytes());
-        }
-        if sess.input.len() > MAX_LINE || sess.output.len() > MAX_OUTPUT {
-            maillog::warning!("client request or backlog too large");
-            return Flow::Close;
-        }
-        write_pending(stream, &mut sess.output)
+        serve_lines(
+            stream,
+            &mut sess.input,
+            &mut sess.output,
+            (MAX_LINE, MAX_OUTPUT),
+            |line| Request::parse(line).map(|req| self.answer(&req).line()),
+        )
     }
 }
 

@@ -91,6 +91,41 @@ pub fn read_available(stream: &mut Stream, input: &mut Vec<u8>, limit: usize) ->
     }
 }
 
+/// One round of a line protocol (anvil, proxymap, verify): reads what has
+/// come, answers each whole line (without its newline) with `answer`, and
+/// writes the answers as far as the stream takes them. A line that is not
+/// UTF-8 or that `answer` refuses (None), a line over `max_line` bytes, or
+/// answers left unread past `max_output` bytes end the connection, with a
+/// warning.
+pub fn serve_lines(
+    stream: &mut Stream,
+    input: &mut Vec<u8>,
+    output: &mut Vec<u8>,
+    (max_line, max_output): (usize, usize),
+    mut answer: impl FnMut(&str) -> Option<String>,
+) -> Flow {
+    if read_available(stream, input, max_line + 16384) == Flow::Close {
+        return Flow::Close;
+    }
+    while let Some(nl) = input.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = input.drain(..=nl).collect();
+        let Some(reply) = std::str::from_utf8(&line[..line.len() - 1])
+            .ok()
+            .filter(|l| l.len() <= max_line)
+            .and_then(&mut answer)
+        else {
+            maillog::warning!("malformed request from a client");
+            return Flow::Close;
+        };
+        output.extend_from_slice(reply.as_bytes());
+    }
+    if input.len() > max_line || output.len() > max_output {
+        maillog::warning!("client request or backlog too large");
+        return Flow::Close;
+    }
+    write_pending(stream, output)
+}
+
 /// Writes what `output` holds, as far as `stream` takes it now.
 pub fn write_pending(stream: &mut Stream, output: &mut Vec<u8>) -> Flow {
     while !output.is_empty() {

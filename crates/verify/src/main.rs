@@ -48,7 +48,7 @@
 use ipc::cleanup::{self as ic, notify};
 use ipc::verify::{answer_line, Request, Status, MAX_LINE};
 use params::table as p;
-use server::multi::{read_available, write_pending, Stream};
+use server::multi::{serve_lines, Stream};
 use server::{Context, Flow, MultiService, Service};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -267,27 +267,17 @@ impl Service for Verify {
 
 impl Verify {
     fn pump(sess: &mut Session, stream: &mut Stream) -> Flow {
-        if read_available(stream, &mut sess.input, 16 * MAX_LINE) == Flow::Close {
-            return Flow::Close;
-        }
-        while let Some(nl) = sess.input.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = sess.input.drain(..=nl).collect();
-            let Some(request) = std::str::from_utf8(&line[..line.len() - 1])
-                .ok()
-                .filter(|l| l.len() <= MAX_LINE)
-                .and_then(Request::parse)
-            else {
-                maillog::warning!("malformed request from a client");
-                return Flow::Close;
-            };
-            let answer = sess.cache.borrow_mut().handle(request, Instant::now());
-            sess.output.extend_from_slice(answer.as_bytes());
-        }
-        if sess.input.len() > MAX_LINE || sess.output.len() > MAX_OUTPUT {
-            maillog::warning!("client request or backlog too large");
-            return Flow::Close;
-        }
-        write_pending(stream, &mut sess.output)
+        let cache = &sess.cache;
+        serve_lines(
+            stream,
+            &mut sess.input,
+            &mut sess.output,
+            (MAX_LINE, MAX_OUTPUT),
+            |line| {
+                let request = Request::parse(line)?;
+                Some(cache.borrow_mut().handle(request, Instant::now()))
+            },
+        )
     }
 }
 
