@@ -2219,3 +2219,50 @@ fn ehlo_keywords_discarded_per_client() {
     assert!(listed.contains("DSN"), "{listed}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `smtpd_per_request_deadline` (on by default only under stress):
+/// `smtpd_timeout` bounds a whole command line, so a client that trickles
+/// it a byte at a time is cut off; message content earns time at
+/// `smtpd_min_data_rate`, so slow but steady DATA still gets through.
+#[test]
+fn per_request_deadlines_cut_off_trickling_clients() {
+    let (inst, port) = start(
+        "smtpd-deadline",
+        "smtpd_per_request_deadline = yes\nsmtpd_timeout = 2s\nsmtpd_min_data_rate = 1000\n",
+    );
+    // Content: 3 x 1000 bytes, 1.2 s apart (3.6 s in all, against 2 s plus
+    // 1 s per 1000 bytes).
+    let mut c = Raw::connect(port);
+    c.ask("HELO client.example.com");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
+    c.send(b"Subject: slow\r\n\r\n");
+    for _ in 0..3 {
+        c.send(format!("{}\r\n", "x".repeat(998)).as_bytes());
+        std::thread::sleep(Duration::from_millis(1200));
+    }
+    let queued = c.ask(".");
+    assert!(queued.starts_with("250 2.0.0 Ok: queued as "), "{queued}");
+    // A command line trickled a byte every 0.6 s: cut off after 2 s.
+    let mut slow = Raw::connect(port);
+    let started = std::time::Instant::now();
+    for b in b"NOOP" {
+        slow.send(&[*b]);
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    assert_eq!(
+        slow.reply(),
+        "421 4.4.2 mail.example.test Error: timeout exceeded"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(inst.wait_log(
+        "timeout after CONNECT from localhost[127.0.0.1]",
+        1,
+        5 * SECOND
+    ));
+}

@@ -37,6 +37,21 @@ pub struct Conn {
     pub transcript: Option<crate::transcript::Transcript>,
     /// smtpd_reject_footer, for 4XX and 5XX replies.
     pub footer: Option<crate::footer::Footer>,
+    /// `smtpd_per_request_deadline`: None when smtpd_timeout bounds each read.
+    deadline: Option<Deadline>,
+}
+
+/// `smtpd_per_request_deadline = yes`: `smtpd_timeout` bounds a whole
+/// request (a command line, or all of DATA or a BDAT chunk) instead of each
+/// read, and message content earns `1/smtpd_min_data_rate` seconds per
+/// byte, so a client that trickles bytes cannot hold the process.
+struct Deadline {
+    timeout: std::time::Duration,
+    min_data_rate: u64,
+    /// The current request's end; None until its first read.
+    until: Option<std::time::Instant>,
+    /// The request is message content.
+    data: bool,
 }
 
 /// The input buffer's first size, and the least room a read gets: SMTP
@@ -55,6 +70,56 @@ impl Conn {
             out: Vec::with_capacity(4096),
             transcript: None,
             footer: None,
+            deadline: None,
+        }
+    }
+
+    /// Turns on per-request deadlines (`smtpd_per_request_deadline`).
+    pub fn per_request_deadline(&mut self, timeout: std::time::Duration, min_data_rate: u64) {
+        self.deadline = Some(Deadline {
+            timeout,
+            min_data_rate,
+            until: None,
+            data: false,
+        });
+    }
+
+    /// A request has been read whole: the next one gets its own deadline;
+    /// `data`: it is message content (DATA, a BDAT chunk).
+    pub fn next_request(&mut self, data: bool) {
+        if let Some(d) = &mut self.deadline {
+            d.until = None;
+            d.data = data;
+        }
+    }
+
+    /// With a per-request deadline: the time left for this read, set on
+    /// the socket; Err when none is left.
+    fn arm_deadline(&mut self) -> Result<(), ReadError> {
+        let Some(d) = &mut self.deadline else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        let until = *d.until.get_or_insert(now + d.timeout);
+        let left = until.saturating_duration_since(now);
+        if left.is_zero() {
+            return Err(ReadError::Timeout);
+        }
+        let socket = match &self.stream {
+            Stream::Plain(c) => c,
+            Stream::Tls(t) => &t.sock,
+            Stream::Gone => return Ok(()),
+        };
+        socket.set_read_timeout(Some(left)).map_err(ReadError::Io)
+    }
+
+    /// Content earns time: `n` bytes at smtpd_min_data_rate.
+    fn earn(&mut self, n: usize) {
+        if let Some(d) = &mut self.deadline {
+            if d.data && d.min_data_rate > 0 {
+                let more = std::time::Duration::from_secs_f64(n as f64 / d.min_data_rate as f64);
+                d.until = d.until.map(|u| u + more);
+            }
         }
     }
 
@@ -99,6 +164,7 @@ impl Conn {
             self.buf.resize(grown, 0);
         }
         let room = self.end..self.buf.len().min(self.end + READ_MAX);
+        self.arm_deadline()?;
         let r = loop {
             let r = match &mut self.stream {
                 Stream::Plain(c) => c.read(&mut self.buf[room.clone()]),
@@ -114,6 +180,7 @@ impl Conn {
             Ok(0) => Err(ReadError::Eof),
             Ok(n) => {
                 self.end += n;
+                self.earn(n);
                 Ok(n)
             }
             Err(e) => Err(classify(e)),

@@ -138,6 +138,12 @@
 //!   POST and anything not starting with a letter: an HTTP client, a proxy
 //!   probe) is logged as "non-SMTP command" and ends the session (221 2.7.0).
 //!
+//!   With smtpd_per_request_deadline (on by default only in stress mode),
+//!   smtpd_timeout bounds a whole command line, or all of DATA or a BDAT
+//!   chunk, instead of each read; message content earns a second per
+//!   smtpd_min_data_rate bytes. A client that trickles its input is cut
+//!   off (421 4.4.2 … timeout exceeded).
+//!
 //!   Behind a load balancer, smtpd_upstream_proxy_protocol = haproxy reads
 //!   the PROXY protocol header (version 1 or 2, haproxy.rs) before the
 //!   greeting, within smtpd_upstream_proxy_timeout: the client it names is
@@ -176,6 +182,7 @@
 //!   smtpd_discard_ehlo_keyword_address_maps,
 //!   smtpd_peername_lookup, smtpd_forbid_unauth_pipelining, smtpd_forbidden_commands,
 //!   smtpd_upstream_proxy_protocol, smtpd_upstream_proxy_timeout,
+//!   smtpd_per_request_deadline, smtpd_min_data_rate,
 //!   smtpd_tls_security_level, smtpd_tls_chain_files (else smtpd_tls_cert_file,
 //!   smtpd_tls_key_file and smtpd_tls_eccert_file, smtpd_tls_eckey_file: an
 //!   RSA and an ECDSA chain, each client getting the one it can verify),

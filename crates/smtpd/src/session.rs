@@ -255,6 +255,9 @@ impl<'a> Session<'a> {
             peer.map(|a| a.port()),
         );
         let mut conn = Conn::new(client);
+        if s.per_request_deadline {
+            conn.per_request_deadline(s.timeout, s.min_data_rate);
+        }
         conn.footer = s
             .reject_footer
             .clone()
@@ -402,6 +405,7 @@ impl<'a> Session<'a> {
                     }
                 },
                 Ok(cmd) => {
+                    self.conn.next_request(false);
                     if let Flow::Close = self.command(cmd, name) {
                         break;
                     }
@@ -1240,6 +1244,7 @@ impl<'a> Session<'a> {
             return (false, Flow::Go);
         }
         self.reply(&Reply::start_data());
+        self.conn.next_request(true);
         let mut decoder = DataDecoder::new(DataConfig {
             convert_bare_lf: true,
             line_limit: self.s.line_length_limit,
@@ -1313,6 +1318,7 @@ impl<'a> Session<'a> {
     /// Reads `size` chunk bytes, handing them to `sink`. False when the
     /// connection broke (logged).
     fn read_chunk(&mut self, size: u64, mut sink: impl FnMut(&mut Self, &[u8])) -> bool {
+        self.conn.next_request(true);
         let mut reader = BdatReader::new(size);
         let mut out = Vec::new();
         let mut received = 0u64;

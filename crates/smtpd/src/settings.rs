@@ -93,6 +93,10 @@ pub struct Settings {
     pub client_port_logging: bool,
     pub cleanup_service: String,
     pub forbid_unauth_pipelining: bool,
+    /// `smtpd_per_request_deadline` (on under stress by default) and
+    /// `smtpd_min_data_rate`.
+    pub per_request_deadline: bool,
+    pub min_data_rate: u64,
     pub forbidden_commands: ForbiddenCommands,
     /// `smtpd_upstream_proxy_protocol = haproxy`: a PROXY header names the
     /// real client, read within `smtpd_upstream_proxy_timeout`.
@@ -272,6 +276,8 @@ impl Settings {
             mail_name: c.str(&p::MAIL_NAME).trim().to_string(),
             history_limit: usize::try_from(c.int(&p::SMTPD_HISTORY_FLUSH_THRESHOLD)).unwrap_or(100),
             forbid_unauth_pipelining: c.bool(&p::SMTPD_FORBID_UNAUTH_PIPELINING),
+            per_request_deadline: c.bool(&p::SMTPD_PER_REQUEST_DEADLINE),
+            min_data_rate: c.int(&p::SMTPD_MIN_DATA_RATE).max(1) as u64,
             forbidden_commands: ForbiddenCommands::new(&c.list(&p::SMTPD_FORBIDDEN_COMMANDS)),
             upstream_proxy: match c.str(&p::SMTPD_UPSTREAM_PROXY_PROTOCOL).trim() {
                 "" => None,
