@@ -1092,3 +1092,29 @@ fn submission_587_and_smtps_465_with_swaks() {
     );
     inst.stop();
 }
+
+/// `smtpd_sasl_mechanism_filter`: only the mechanisms it lets through are
+/// offered and taken.
+#[test]
+fn the_mechanism_filter_narrows_what_is_offered() {
+    let inst = passwd_file_instance(
+        "auth-mech-filter",
+        &format!("{SASL_MAIN_CF}smtpd_sasl_mechanism_filter = !plain, static:all\n"),
+    );
+    inst.master_cf(SMTP_MASTER_CF);
+    inst.start();
+    let mut c = Smtp::connect(inst.port("127.0.0.1:0"));
+    let ehlo = c.ask("EHLO client.example");
+    assert!(ehlo.contains("250-AUTH LOGIN"), "{ehlo}");
+    assert!(!ehlo.contains("PLAIN"), "{ehlo}");
+    assert_eq!(
+        c.ask(&format!("AUTH PLAIN {}", b64(b"\0alice\0wonderland-42"))),
+        "535 5.7.8 Error: authentication failed: Invalid authentication mechanism"
+    );
+    assert_eq!(c.ask("AUTH LOGIN"), "334 VXNlcm5hbWU6");
+    assert_eq!(c.ask(&b64(b"alice")), "334 UGFzc3dvcmQ6");
+    assert_eq!(
+        c.ask(&b64(b"wonderland-42")),
+        "235 2.7.0 Authentication successful"
+    );
+}

@@ -190,7 +190,6 @@ pub const INERT: &[&str] = &[
     "smtpd_proxy_options",
     "smtpd_proxy_timeout",
     "smtpd_recipient_overshoot_limit",
-    "smtpd_sasl_mechanism_filter",
     "smtpd_service_name",
     "smtpd_starttls_timeout",
     "smtpd_tls_CApath",

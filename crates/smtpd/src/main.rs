@@ -31,7 +31,8 @@
 //!   mailsuite's auth service or a real Dovecot's), announces `AUTH` with
 //!   the mechanisms the service offers that smtpd_sasl_security_options
 //!   (smtpd_sasl_tls_security_options under TLS: noplaintext, noanonymous,
-//!   noactive, nodictionary) allow, and nothing without TLS when
+//!   noactive, nodictionary) and smtpd_sasl_mechanism_filter (Postfix's
+//!   default: all but EXTERNAL) allow, and nothing without TLS when
 //!   smtpd_tls_auth_only = yes. AUTH takes an initial response or `334`
 //!   continuations (`*` aborts); replies are Postfix's: `235 2.7.0
 //!   Authentication successful`, `535 5.7.8 Error: authentication failed:
@@ -188,7 +189,7 @@
 //!   RSA and an ECDSA chain, each client getting the one it can verify),
 //!   smtpd_tls_wrappermode, smtpd_tls_protocols, smtpd_tls_mandatory_protocols,
 //!   smtpd_sasl_auth_enable, smtpd_sasl_type, smtpd_sasl_path,
-//!   smtpd_sasl_service, smtpd_sasl_security_options,
+//!   smtpd_sasl_service, smtpd_sasl_security_options, smtpd_sasl_mechanism_filter,
 //!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,
 //!   broken_sasl_auth_clients, smtpd_sasl_exceptions_networks,
 //!   smtpd_sender_login_maps, myorigin,

@@ -1518,6 +1518,7 @@ impl<'a> Session<'a> {
         c.mechanisms()
             .iter()
             .filter(|m| cfg.allows(&m.flags, self.conn.is_tls()))
+            .filter(|m| cfg.mechanism_filter.allows(&m.name))
             .map(|m| m.name.clone())
             .collect()
     }

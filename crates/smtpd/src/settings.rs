@@ -165,6 +165,68 @@ pub struct SaslSettings {
     pub response_limit: usize,
     /// `broken_sasl_auth_clients`: also announce `AUTH=mechanisms`.
     pub broken_clients: bool,
+    /// `smtpd_sasl_mechanism_filter`.
+    pub mechanism_filter: MechanismFilter,
+}
+
+/// `smtpd_sasl_mechanism_filter`: which of the auth service's mechanisms
+/// smtpd offers and takes. Postfix's match list: the first item that
+/// matches decides (`!name` refuses), names match in any case, a
+/// `type:table` item matches a mechanism the table has (its value aside);
+/// a mechanism no item matches is left out. Postfix's default,
+/// `!external, static:rest`, leaves out EXTERNAL only.
+#[derive(Clone)]
+pub struct MechanismFilter(std::sync::Arc<Vec<(bool, FilterItem)>>);
+
+enum FilterItem {
+    Name(String),
+    Table(maps::MapList),
+}
+
+impl std::fmt::Debug for MechanismFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MechanismFilter")
+    }
+}
+
+impl MechanismFilter {
+    pub fn new(items: &[String]) -> MechanismFilter {
+        let items = items
+            .iter()
+            .map(|item| {
+                let (negate, text) = match item.strip_prefix('!') {
+                    Some(rest) => (true, rest.trim()),
+                    None => (false, item.trim()),
+                };
+                let pattern = if text.contains(':') {
+                    FilterItem::Table(maps::MapList::open_lenient(
+                        "smtpd_sasl_mechanism_filter",
+                        text,
+                        &maps::Ctx::new(),
+                    ))
+                } else {
+                    FilterItem::Name(text.to_ascii_lowercase())
+                };
+                (negate, pattern)
+            })
+            .collect();
+        MechanismFilter(std::sync::Arc::new(items))
+    }
+
+    /// Whether `mechanism` is offered.
+    pub fn allows(&self, mechanism: &str) -> bool {
+        let m = mechanism.to_ascii_lowercase();
+        for (negate, item) in self.0.iter() {
+            let hit = match item {
+                FilterItem::Name(n) => *n == m,
+                FilterItem::Table(t) => matches!(t.lookup(&m), Ok(Some(_))),
+            };
+            if hit {
+                return !negate;
+            }
+        }
+        false
+    }
 }
 
 impl SaslSettings {
@@ -212,6 +274,7 @@ impl Settings {
             response_limit: usize::try_from(c.int(&p::SMTPD_SASL_RESPONSE_LIMIT).max(1))
                 .unwrap_or(usize::MAX),
             broken_clients: c.bool(&p::BROKEN_SASL_AUTH_CLIENTS),
+            mechanism_filter: MechanismFilter::new(&c.list(&p::SMTPD_SASL_MECHANISM_FILTER)),
         })
     }
 
