@@ -332,8 +332,17 @@ fn notify_success_through_a_relay() {
         "sender@example.org",
         "far@remote.example",
     );
+    // smtp-sink creates a dump file before it has written it: wait for the
+    // notice's text too.
+    let has_notice = || {
+        files(&dump).iter().any(|p| {
+            std::fs::read_to_string(p).is_ok_and(|t| {
+                t.contains("Successful Mail Delivery Report") && t.trim_end().ends_with("--")
+            })
+        })
+    };
     assert!(
-        wait_until(15 * SECOND, || files(&dump).len() == 2),
+        wait_until(15 * SECOND, || files(&dump).len() == 2 && has_notice()),
         "{}",
         inst.maillog()
     );

@@ -660,13 +660,15 @@ pub fn smtp_sink(port: u16, dump: &Path, extra: &[&str]) -> Proc {
         std::os::unix::fs::chown(dump, Some(65534), Some(65534)).expect("chown");
         c.args(["-u", "nobody"]);
     }
+    // Its complaints go next to the dump, kept with a failed test's instance.
+    let log = std::fs::File::create(dump.with_extension("smtp-sink.log")).expect("sink log");
     c.args(extra)
         .arg("-d")
         .arg(format!("{}/%M.", dump.display()))
         .arg(format!("127.0.0.1:{port}"))
         .arg("100")
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(log);
     let p = Proc(c.spawn().expect("smtp-sink"));
     assert!(
         wait_until(Duration::from_secs(5), || std::net::TcpStream::connect((

@@ -379,6 +379,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_mechanism_filter_is_a_match_list() {
+        let f = MechanismFilter::new(&["!external".into(), "static:rest".into()]);
+        assert!(f.allows("PLAIN") && f.allows("cram-md5"));
+        assert!(!f.allows("EXTERNAL"));
+        let f = MechanismFilter::new(&["plain".into(), "LOGIN".into()]);
+        assert!(f.allows("PLAIN") && f.allows("login"));
+        assert!(!f.allows("CRAM-MD5"), "no item matches: left out");
+    }
+
+    #[test]
     fn sasl_security_options_filter_mechanisms() {
         let s = SaslSettings {
             path: PathBuf::from("private/auth"),
@@ -388,6 +398,7 @@ mod tests {
             tls_auth_only: false,
             response_limit: 12288,
             broken_clients: false,
+            mechanism_filter: MechanismFilter::new(&["!external".into(), "static:rest".into()]),
         };
         let plain = vec!["plaintext".to_string()];
         let anon = vec!["anonymous".to_string()];
