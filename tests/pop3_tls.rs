@@ -184,11 +184,21 @@ fn pop3_stls_and_pop3s_with_poplib_curl_and_fetchmail() {
         .spawn()
         .expect("python3");
     let uid = user_uid(u);
+    // Logged in: the session process is there for the next 3 seconds (an
+    // earlier session's may still be exiting, so wait for the login).
+    let mut said = String::new();
+    let stdout = p.stdout.take().expect("stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut said).expect("read");
+    assert_eq!(said.trim(), "in");
+    let mut session = None;
     assert!(
-        wait_until(5 * SECOND, || uids_of("pop3d").contains(&uid)),
+        wait_until(5 * SECOND, || {
+            session = pids_of_uid("pop3d", uid).last().copied();
+            session.is_some()
+        }),
         "no session process as the user"
     );
-    let session_pid = pids_of_uid("pop3d", uid)[0];
+    let session_pid = session.unwrap_or_default();
     assert!(
         uids_of("pop3d").contains(&65534),
         "no relay as nobody: {:?}",
