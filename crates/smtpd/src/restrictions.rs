@@ -251,8 +251,9 @@ impl Argued {
                 .ok_or_else(|| format!("bad DNS list argument \"{arg}\"")),
             Argued::Policy => {
                 let defaults = policy_service::Settings::from_config(config);
-                let queue_dir = std::path::PathBuf::from(config.str(&p::QUEUE_DIRECTORY));
-                PolicyService::parse(arg, &defaults, &queue_dir)
+                // `unix:private/…` stays relative to the queue directory,
+                // smtpd's working directory (and its root when chrooted).
+                PolicyService::parse(arg, &defaults, std::path::Path::new(""))
                     .map(|svc| Restriction::PolicyService(Box::new(svc)))
             }
         }
@@ -434,9 +435,11 @@ impl Verification {
             tempfail_defer: config.str(action).trim().eq_ignore_ascii_case("defer"),
         };
         Verification {
+            // Relative to the queue directory, smtpd's working directory
+            // (and its root when chrooted).
             client: ipc::verify::Client::new(
                 ipc::verify::socket_path(
-                    &config.path(&p::QUEUE_DIRECTORY),
+                    std::path::Path::new(""),
                     config.str(&p::ADDRESS_VERIFY_SERVICE_NAME),
                 ),
                 std::time::Duration::from_secs(30),
