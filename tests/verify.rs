@@ -232,3 +232,30 @@ fn local_recipients_are_looked_up_not_delivered() {
         inst.maillog()
     );
 }
+
+/// `address_verify_transport_maps`: probes may go elsewhere than mail
+/// (here to a second next hop that knows another user).
+#[test]
+fn probes_follow_address_verify_transport_maps() {
+    let mail_hop = downstream();
+    let probe_hop = Instance::new("verify-probe-hop");
+    probe_hop.main_cf(
+        "mydestination = downstream.example\nlocal_recipient_maps = inline:{ other=1 }\nalias_maps =\n",
+    );
+    probe_hop.master_cf("127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\n");
+    probe_hop.start();
+    let inst = front(
+        mail_hop.port("127.0.0.1:0"),
+        &format!(
+            "address_verify_transport_maps = inline:{{ downstream.example=smtp:[127.0.0.1]:{} }}\n",
+            probe_hop.port("127.0.0.1:0")
+        ),
+    );
+    let mut c = Client::connect(inst.port("127.0.0.1:0"));
+    c.ask("HELO client.example");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<other@downstream.example>"), "250 2.1.5 Ok");
+    assert!(c.ask("RCPT TO:<known@downstream.example>").starts_with(
+        "450 4.1.1 <known@downstream.example>: Recipient address rejected: undeliverable address:"
+    ));
+}

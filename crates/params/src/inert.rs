@@ -9,11 +9,8 @@
 
 /// The inert parameters, sorted.
 pub const INERT: &[&str] = &[
-    "address_verify_default_transport",
     "address_verify_map",
-    "address_verify_relayhost",
     "address_verify_sender_ttl",
-    "address_verify_transport_maps",
     "allow_min_user",
     "allow_percent_hack",
     "allow_untrusted_routing",

@@ -36,7 +36,9 @@
 //!   `sender_dependent_default_transport_maps` (the null sender looked up
 //!   as `empty_address_*_lookup_key`; DUNNO keeps the global setting).
 //!   A probe of the verify service (the queue file's address_verify_probe
-//!   mark) goes out like other mail with its requests marked as probes;
+//!   mark) goes out like other mail, routed by address_verify_transport_maps,
+//!   address_verify_relayhost and address_verify_default_transport (the
+//!   same as mail's by default), with its requests marked as probes;
 //!   its results go to the verify service (`address_verify_service_name`)
 //!   and it is removed after that one try, with no bounce or delay notice.
 //!   The `error`, `retry` and `discard` transports are handled here. Other

@@ -117,6 +117,8 @@ struct Message {
 pub struct Manager {
     s: Settings,
     resolver: Resolver,
+    /// Routes for address verification probes, when they differ.
+    probe_resolver: Option<Resolver>,
     recovered: bool,
     /// When deferred/ was last scanned: it is again every queue_run_delay,
     /// whether or not anything else wakes the queue manager.
@@ -249,6 +251,7 @@ impl Manager {
         let s = Settings::new(cfg, queue_dir);
         let m = Manager {
             resolver: Resolver::new(cfg),
+            probe_resolver: Resolver::for_probes(cfg),
             remover: Remover::new(s.queue_dir.clone(), s.hash.clone()),
             windows: Windows::default(),
             flow: open_flow(cfg, &s.queue_dir),
@@ -532,7 +535,17 @@ impl Manager {
             qf.size.data_size
         );
         let arrival = env.arrival.sec as f64 + env.arrival.usec as f64 / 1e6;
-        let by_sender = self.resolver.for_sender(&env.sender);
+        let probe = env
+            .attrs
+            .other
+            .iter()
+            .any(|(n, v)| n == ipc::cleanup::ADDRESS_VERIFY_PROBE && v == "yes");
+        // Probes may be routed otherwise (address_verify_*).
+        let resolver = match (&self.probe_resolver, probe) {
+            (Some(r), true) => r,
+            _ => &self.resolver,
+        };
+        let by_sender = resolver.for_sender(&env.sender);
         // content_filter (the entry point's, in the queue file): every
         // recipient goes there first.
         let filter = env
@@ -561,11 +574,7 @@ impl Manager {
                 route: by_sender
                     .as_ref()
                     .map_err(|e| e.to_string())
-                    .and_then(|by| {
-                        self.resolver
-                            .resolve(&r.address, by)
-                            .map_err(|e| e.to_string())
-                    })
+                    .and_then(|by| resolver.resolve(&r.address, by).map_err(|e| e.to_string()))
                     .map(|route| match &filter {
                         Some((transport, nexthop)) => Route {
                             transport: transport.clone(),
@@ -584,11 +593,7 @@ impl Manager {
             id,
             path: active,
             sender: env.sender.clone(),
-            probe: env
-                .attrs
-                .other
-                .iter()
-                .any(|(n, v)| n == ipc::cleanup::ADDRESS_VERIFY_PROBE && v == "yes"),
+            probe,
             warn_time: env.warn_time.filter(|w| *w > 0),
             arrival,
             active_since: now(),

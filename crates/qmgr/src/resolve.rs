@@ -83,6 +83,43 @@ pub fn filter_route(value: &str) -> Option<(String, String)> {
 
 impl Resolver {
     pub fn new(cfg: &Config) -> Resolver {
+        Resolver::with(
+            cfg,
+            &p::TRANSPORT_MAPS,
+            &p::RELAYHOST,
+            &p::DEFAULT_TRANSPORT,
+        )
+    }
+
+    /// The resolver for address verification probes, when
+    /// `address_verify_transport_maps`, `address_verify_relayhost` or
+    /// `address_verify_default_transport` route them otherwise than mail
+    /// (Postfix's defaults: the same); None when they do not.
+    pub fn for_probes(cfg: &Config) -> Option<Resolver> {
+        let pairs = [
+            (&p::ADDRESS_VERIFY_TRANSPORT_MAPS, &p::TRANSPORT_MAPS),
+            (&p::ADDRESS_VERIFY_RELAYHOST, &p::RELAYHOST),
+            (&p::ADDRESS_VERIFY_DEFAULT_TRANSPORT, &p::DEFAULT_TRANSPORT),
+        ];
+        pairs
+            .iter()
+            .any(|(probe, mail)| cfg.str(probe).trim() != cfg.str(mail).trim())
+            .then(|| {
+                Resolver::with(
+                    cfg,
+                    &p::ADDRESS_VERIFY_TRANSPORT_MAPS,
+                    &p::ADDRESS_VERIFY_RELAYHOST,
+                    &p::ADDRESS_VERIFY_DEFAULT_TRANSPORT,
+                )
+            })
+    }
+
+    fn with(
+        cfg: &Config,
+        transport_maps: &params::Param,
+        relayhost: &params::Param,
+        default_transport: &params::Param,
+    ) -> Resolver {
         let (classes, warnings) = Classes::from_config(cfg);
         for w in warnings {
             maillog::warning!("{w}");
@@ -91,8 +128,8 @@ impl Resolver {
             routes: TtlCache::new(CACHE_TTL, CACHE_MAX),
             classes,
             transport_maps: MapList::open_lenient(
-                "transport_maps",
-                cfg.str(&p::TRANSPORT_MAPS),
+                transport_maps.name,
+                cfg.str(transport_maps),
                 &maps::Ctx::new(),
             ),
             relocated_maps: MapList::open_lenient(
@@ -103,8 +140,8 @@ impl Resolver {
             local_transport: cfg.str(&p::LOCAL_TRANSPORT).to_string(),
             virtual_transport: cfg.str(&p::VIRTUAL_TRANSPORT).to_string(),
             relay_transport: cfg.str(&p::RELAY_TRANSPORT).to_string(),
-            default_transport: cfg.str(&p::DEFAULT_TRANSPORT).to_string(),
-            relayhost: cfg.str(&p::RELAYHOST).to_string(),
+            default_transport: cfg.str(default_transport).to_string(),
+            relayhost: cfg.str(relayhost).to_string(),
             sender_relayhost_maps: MapList::open_lenient(
                 "sender_dependent_relayhost_maps",
                 cfg.str(&p::SENDER_DEPENDENT_RELAYHOST_MAPS),
