@@ -2266,3 +2266,30 @@ fn per_request_deadlines_cut_off_trickling_clients() {
         5 * SECOND
     ));
 }
+
+/// `smtpd_command_filter`: a table rewrites a command line before smtpd
+/// reads it (here a parameter a broken client adds is dropped).
+#[test]
+fn the_command_filter_rewrites_commands() {
+    let (inst, port) = start(
+        "smtpd-command-filter",
+        "smtpd_command_filter = regexp:{{/^(MAIL FROM:<[^>]*>) BOGUS=.*$/ $$1}}\n",
+    );
+    let mut c = Raw::connect(port);
+    c.ask("EHLO client.example.com");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com> BOGUS=1"), "250 2.1.0 Ok");
+    assert!(inst.wait_log(
+        "localhost[127.0.0.1]: replacing command \"MAIL FROM:<a@example.com> BOGUS=1\" with \"MAIL FROM:<a@example.com>\"",
+        1,
+        5 * SECOND
+    ), "{}", inst.maillog());
+    // Untouched commands go through as they are.
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    drop(inst);
+    let (_inst, port) = start("smtpd-command-filter-none", "");
+    let mut c = Raw::connect(port);
+    c.ask("EHLO client.example.com");
+    assert!(c
+        .ask("MAIL FROM:<a@example.com> BOGUS=1")
+        .starts_with("555 5.5.4"));
+}

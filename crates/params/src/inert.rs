@@ -177,7 +177,6 @@ pub const INERT: &[&str] = &[
     "smtpd_authorized_verp_clients",
     "smtpd_authorized_xclient_hosts",
     "smtpd_authorized_xforward_hosts",
-    "smtpd_command_filter",
     "smtpd_dns_reply_filter",
     "smtpd_etrn_restrictions",
     "smtpd_log_access_permit_actions",

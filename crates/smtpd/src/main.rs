@@ -138,6 +138,9 @@
 //!   command that smtpd_forbidden_commands names (by default CONNECT, GET,
 //!   POST and anything not starting with a letter: an HTTP client, a proxy
 //!   probe) is logged as "non-SMTP command" and ends the session (221 2.7.0).
+//!   smtpd_command_filter, a last resort for broken clients, rewrites a
+//!   command line its table has a result for (logged as "replacing
+//!   command").
 //!
 //!   With smtpd_per_request_deadline (on by default only in stress mode),
 //!   smtpd_timeout bounds a whole command line, or all of DATA or a BDAT
@@ -182,7 +185,7 @@
 //!   smtpd_delay_open_until_valid_rcpt, smtpd_discard_ehlo_keywords,
 //!   smtpd_discard_ehlo_keyword_address_maps,
 //!   smtpd_peername_lookup, smtpd_forbid_unauth_pipelining, smtpd_forbidden_commands,
-//!   smtpd_upstream_proxy_protocol, smtpd_upstream_proxy_timeout,
+//!   smtpd_upstream_proxy_protocol, smtpd_upstream_proxy_timeout, smtpd_command_filter,
 //!   smtpd_per_request_deadline, smtpd_min_data_rate,
 //!   smtpd_tls_security_level, smtpd_tls_chain_files (else smtpd_tls_cert_file,
 //!   smtpd_tls_key_file and smtpd_tls_eccert_file, smtpd_tls_eckey_file: an

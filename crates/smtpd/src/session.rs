@@ -374,6 +374,7 @@ impl<'a> Session<'a> {
                 self.conn.reply(&Reply::too_many_errors(&self.s.myhostname));
                 break;
             }
+            self.filter_command();
             let (result, consumed, name) = {
                 let pending = self.conn.pending();
                 let mut it = pending.iter();
@@ -421,6 +422,38 @@ impl<'a> Session<'a> {
             }
         }
         self.end();
+    }
+
+    /// smtpd_command_filter: the next whole command line, without its line
+    /// end, looked up; a result replaces it (as Postfix logs it).
+    fn filter_command(&mut self) {
+        let Some(filter) = &self.s.command_filter else {
+            return;
+        };
+        let pending = self.conn.pending();
+        let Some(lf) = pending.iter().position(|&b| b == b'\n') else {
+            return;
+        };
+        let line = pending[..lf].strip_suffix(b"\r").unwrap_or(&pending[..lf]);
+        let Ok(text) = std::str::from_utf8(line) else {
+            return;
+        };
+        let text = text.trim_start();
+        match filter.0.lookup(text) {
+            Ok(Some(new)) if new != text => {
+                maillog::info!(
+                    "{}: replacing command \"{}\" with \"{}\"",
+                    self.namaddr,
+                    printable_line(text.as_bytes()),
+                    printable_line(new.as_bytes())
+                );
+                let mut with = new.into_bytes();
+                with.extend_from_slice(b"\r\n");
+                self.conn.replace_pending(lf + 1, &with);
+            }
+            Ok(_) => {}
+            Err(e) => maillog::warning!("smtpd_command_filter: {e}"),
+        }
     }
 
     /// The session's end: the connection closed, anvil told, the log line.

@@ -98,6 +98,8 @@ pub struct Settings {
     pub per_request_deadline: bool,
     pub min_data_rate: u64,
     pub forbidden_commands: ForbiddenCommands,
+    /// `smtpd_command_filter`: rewrites command lines (None when empty).
+    pub command_filter: Option<Tables>,
     /// `smtpd_upstream_proxy_protocol = haproxy`: a PROXY header names the
     /// real client, read within `smtpd_upstream_proxy_timeout`.
     pub upstream_proxy: Option<std::time::Duration>,
@@ -342,6 +344,7 @@ impl Settings {
             per_request_deadline: c.bool(&p::SMTPD_PER_REQUEST_DEADLINE),
             min_data_rate: c.int(&p::SMTPD_MIN_DATA_RATE).max(1) as u64,
             forbidden_commands: ForbiddenCommands::new(&c.list(&p::SMTPD_FORBIDDEN_COMMANDS)),
+            command_filter: Tables::open("smtpd_command_filter", c.str(&p::SMTPD_COMMAND_FILTER)),
             upstream_proxy: match c.str(&p::SMTPD_UPSTREAM_PROXY_PROTOCOL).trim() {
                 "" => None,
                 "haproxy" => Some(c.time(&p::SMTPD_UPSTREAM_PROXY_TIMEOUT)),
@@ -458,5 +461,23 @@ impl ForbiddenCommands {
                 .tables
                 .iter()
                 .any(|t| matches!(t.lookup(word), Ok(Some(_))))
+    }
+}
+
+/// Lookup tables held in [`Settings`] (which is Clone and Debug).
+#[derive(Clone)]
+pub struct Tables(pub std::sync::Arc<maps::MapList>);
+
+impl std::fmt::Debug for Tables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tables")
+    }
+}
+
+impl Tables {
+    /// The tables of `param`'s value; None when it names none.
+    pub fn open(param: &str, value: &str) -> Option<Tables> {
+        let maps = maps::MapList::open_lenient(param, value, &maps::Ctx::new());
+        (!maps.is_empty()).then(|| Tables(std::sync::Arc::new(maps)))
     }
 }
