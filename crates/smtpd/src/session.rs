@@ -271,7 +271,7 @@ impl<'a> Session<'a> {
             } else {
                 s.bare_newline
             };
-        let discard = s.discard_by_client.for_client(&addr_text, &s.discard);
+        let discard = s.discard_for(&addr_text);
         let req = Request {
             client_name: name,
             client_addr: ip,

@@ -25,40 +25,6 @@ impl Discard {
     }
 }
 
-/// `smtpd_discard_ehlo_keyword_address_maps`: by client address, the
-/// keywords to discard for that client instead of the global list.
-#[derive(Clone)]
-pub struct DiscardByClient(std::sync::Arc<maps::MapList>);
-
-impl std::fmt::Debug for DiscardByClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DiscardByClient")
-    }
-}
-
-impl DiscardByClient {
-    /// The keywords to discard for the client at `addr`: the table's
-    /// answer, else `global` (also when a table fails, with a warning).
-    pub fn for_client(&self, addr: &str, global: &Discard) -> Discard {
-        if self.0.is_empty() {
-            return global.clone();
-        }
-        match self.0.lookup(addr) {
-            Ok(Some(v)) => Discard {
-                words: maps::split_list(&v)
-                    .into_iter()
-                    .map(|w| w.to_string())
-                    .collect(),
-            },
-            Ok(None) => global.clone(),
-            Err(e) => {
-                maillog::warning!("smtpd_discard_ehlo_keyword_address_maps: {e}");
-                global.clone()
-            }
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub myhostname: String,
@@ -88,7 +54,8 @@ pub struct Settings {
     /// `smtpd_tls_wrappermode`: TLS from the first byte (port 465).
     pub wrappermode: bool,
     pub discard: Discard,
-    pub discard_by_client: DiscardByClient,
+    /// `smtpd_discard_ehlo_keyword_address_maps`: by client address.
+    pub discard_by_client: Option<Tables>,
     pub peername_lookup: bool,
     pub client_port_logging: bool,
     pub cleanup_service: String,
@@ -327,11 +294,10 @@ impl Settings {
             discard: Discard {
                 words: c.list(&p::SMTPD_DISCARD_EHLO_KEYWORDS),
             },
-            discard_by_client: DiscardByClient(std::sync::Arc::new(maps::MapList::open_lenient(
+            discard_by_client: Tables::open(
                 "smtpd_discard_ehlo_keyword_address_maps",
                 c.str(&p::SMTPD_DISCARD_EHLO_KEYWORD_ADDRESS_MAPS),
-                &maps::Ctx::new(),
-            ))),
+            ),
             peername_lookup: c.bool(&p::SMTPD_PEERNAME_LOOKUP),
             client_port_logging: c.bool(&p::SMTPD_CLIENT_PORT_LOGGING),
             cleanup_service: c.str(&p::CLEANUP_SERVICE_NAME).to_string(),
@@ -461,6 +427,30 @@ impl ForbiddenCommands {
                 .tables
                 .iter()
                 .any(|t| matches!(t.lookup(word), Ok(Some(_))))
+    }
+}
+
+impl Settings {
+    /// The EHLO keywords left out for the client at `addr`: what
+    /// smtpd_discard_ehlo_keyword_address_maps says, else
+    /// smtpd_discard_ehlo_keywords (also when a table fails, with a warning).
+    pub fn discard_for(&self, addr: &str) -> Discard {
+        let Some(tables) = &self.discard_by_client else {
+            return self.discard.clone();
+        };
+        match tables.0.lookup(addr) {
+            Ok(Some(v)) => Discard {
+                words: maps::split_list(&v)
+                    .into_iter()
+                    .map(|w| w.to_string())
+                    .collect(),
+            },
+            Ok(None) => self.discard.clone(),
+            Err(e) => {
+                maillog::warning!("smtpd_discard_ehlo_keyword_address_maps: {e}");
+                self.discard.clone()
+            }
+        }
     }
 }
 
