@@ -222,6 +222,28 @@ impl SaslSettings {
 }
 
 impl Settings {
+    /// The EHLO keywords left out for the client at `addr`: what
+    /// smtpd_discard_ehlo_keyword_address_maps says, else
+    /// smtpd_discard_ehlo_keywords (also when a table fails, with a warning).
+    pub fn discard_for(&self, addr: &str) -> Discard {
+        let Some(tables) = &self.discard_by_client else {
+            return self.discard.clone();
+        };
+        match tables.0.lookup(addr) {
+            Ok(Some(v)) => Discard {
+                words: maps::split_list(&v)
+                    .into_iter()
+                    .map(|w| w.to_string())
+                    .collect(),
+            },
+            Ok(None) => self.discard.clone(),
+            Err(e) => {
+                maillog::warning!("smtpd_discard_ehlo_keyword_address_maps: {e}");
+                self.discard.clone()
+            }
+        }
+    }
+
     fn sasl(c: &Config) -> Option<SaslSettings> {
         if !c.bool(&p::SMTPD_SASL_AUTH_ENABLE) {
             return None;
@@ -427,30 +449,6 @@ impl ForbiddenCommands {
                 .tables
                 .iter()
                 .any(|t| matches!(t.lookup(word), Ok(Some(_))))
-    }
-}
-
-impl Settings {
-    /// The EHLO keywords left out for the client at `addr`: what
-    /// smtpd_discard_ehlo_keyword_address_maps says, else
-    /// smtpd_discard_ehlo_keywords (also when a table fails, with a warning).
-    pub fn discard_for(&self, addr: &str) -> Discard {
-        let Some(tables) = &self.discard_by_client else {
-            return self.discard.clone();
-        };
-        match tables.0.lookup(addr) {
-            Ok(Some(v)) => Discard {
-                words: maps::split_list(&v)
-                    .into_iter()
-                    .map(|w| w.to_string())
-                    .collect(),
-            },
-            Ok(None) => self.discard.clone(),
-            Err(e) => {
-                maillog::warning!("smtpd_discard_ehlo_keyword_address_maps: {e}");
-                self.discard.clone()
-            }
-        }
     }
 }
 
