@@ -518,7 +518,6 @@ fn a_client_certificate_shown_to_postfix() {
         &format!("{}@postfix.example.test", user.name),
         &body("with a client certificate"),
     );
-    let _ = std::fs::remove_dir_all(&client_dir);
     assert!(
         wait_until(20 * SECOND, || new_mail(&user).len() == 1),
         "mailsuite: {}\npostfix: {}",
@@ -531,4 +530,6 @@ fn a_client_certificate_shown_to_postfix() {
         "Postfix's Received header names the client certificate: {text}"
     );
     inst.stop();
+    // Only now: the smtp worker reads the certificate when it starts.
+    let _ = std::fs::remove_dir_all(&client_dir);
 }
