@@ -172,6 +172,21 @@ fn one_poll_defers_a_new_address_once() {
         inst.maillog()
     );
     assert_eq!(c.ask("RCPT TO:<known@downstream.example>"), "250 2.1.5 Ok");
+    drop(c);
+    // The result survives a restart (address_verify_map): known at once,
+    // with no new probe.
+    inst.stop();
+    inst.start();
+    let mut c = Client::connect(inst.port("127.0.0.1:0"));
+    c.ask("HELO client.example");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<known@downstream.example>"), "250 2.1.5 Ok");
+    assert_eq!(
+        inst.log_lines("status=deliverable").len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
 }
 
 /// Without the verify service: defer_if_permit (the default tempfail

@@ -9,7 +9,6 @@
 
 /// The inert parameters, sorted.
 pub const INERT: &[&str] = &[
-    "address_verify_map",
     "address_verify_sender_ttl",
     "allow_min_user",
     "allow_percent_hack",

@@ -26,8 +26,13 @@
 //!   `address_verify_negative_refresh_time`, and not at all with
 //!   `address_verify_negative_cache = no`. At most 100,000 addresses are
 //!   kept; past that, expired ones and then pending probes are dropped.
-//!   Results are kept in memory: a restart of the mail system starts
-//!   afresh (`address_verify_map` is not written).
+//!   Results survive a restart in the file that `address_verify_map`
+//!   names (Postfix's `btree:$data_directory/verify_cache`: mailsuite
+//!   writes `verify_cache` itself, one line per result, where Postfix's
+//!   Berkeley DB file is `verify_cache.db`); an empty `address_verify_map`
+//!   keeps them in memory only. The file is read at start (expired results
+//!   dropped), appended to with each result, and rewritten when it has
+//!   grown to more than twice the results it holds.
 //!
 //! SECURITY
 //!   verify runs unprivileged (mail_owner) and talks only to local clients
@@ -37,7 +42,7 @@
 //!   cleanup accepts the probe mark from no other source.
 //!
 //! CONFIGURATION PARAMETERS
-//!   address_verify_sender, address_verify_positive_expire_time,
+//!   address_verify_map, address_verify_sender, address_verify_positive_expire_time,
 //!   address_verify_positive_refresh_time, address_verify_negative_cache,
 //!   address_verify_negative_expire_time, address_verify_negative_refresh_time,
 //!   cleanup_service_name, ipc_timeout.
@@ -83,11 +88,20 @@ struct Settings {
     negative_refresh: Duration,
     cleanup: PathBuf,
     timeout: Duration,
+    /// Where results are kept across restarts (`address_verify_map`).
+    store: Option<PathBuf>,
 }
 
 struct Cache {
     s: Settings,
     entries: HashMap<String, Entry>,
+    /// Lines written to the store since it was last rewritten.
+    store_lines: usize,
+}
+
+/// Seconds since the epoch of an instant (for the store).
+fn wall(at: Instant) -> i64 {
+    util::time::now() - i64::try_from(at.elapsed().as_secs()).unwrap_or(0)
 }
 
 impl Cache {
@@ -142,6 +156,89 @@ impl Cache {
         answer
     }
 
+    /// Reads the store: the results of earlier runs that have not expired.
+    fn load(&mut self) {
+        let Some(path) = &self.s.store else { return };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let (now, wall_now) = (Instant::now(), util::time::now());
+        for line in text.lines() {
+            let mut f = line.splitn(4, '\t');
+            let (Some(status), Some(secs), Some(address), Some(why)) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            let (Some(status), Ok(secs)) = (Status::from_word(status), secs.parse::<i64>()) else {
+                continue;
+            };
+            if status == Status::Unknown
+                || (status != Status::Deliverable && !self.s.negative_cache)
+                || address.is_empty()
+            {
+                continue;
+            }
+            let age = Duration::from_secs(u64::try_from(wall_now - secs).unwrap_or(0));
+            let (expire, _) = self.expire_and_refresh(status);
+            let Some(updated) = now.checked_sub(age).filter(|_| age < expire) else {
+                self.entries.remove(address);
+                continue;
+            };
+            self.entries.insert(
+                address.to_string(),
+                Entry {
+                    status,
+                    text: why.to_string(),
+                    updated,
+                    probed: None,
+                },
+            );
+        }
+        self.store_lines = text.lines().count();
+    }
+
+    /// Keeps a result in the store: one more line, or the whole store
+    /// rewritten when it has grown past twice the results.
+    fn save(&mut self, address: &str) {
+        let Some(path) = self.s.store.clone() else {
+            return;
+        };
+        let line = |a: &str, e: &Entry| {
+            format!(
+                "{}\t{}\t{a}\t{}\n",
+                e.status.word(),
+                wall(e.updated),
+                e.text
+            )
+        };
+        use std::io::Write;
+        let result = if self.store_lines > 2 * self.entries.len() + 1000 {
+            let all: String = self
+                .entries
+                .iter()
+                .filter(|(_, e)| e.status != Status::Unknown)
+                .map(|(a, e)| line(a, e))
+                .collect();
+            let tmp = path.with_extension("new");
+            self.store_lines = all.lines().count();
+            std::fs::write(&tmp, all).and_then(|()| std::fs::rename(&tmp, &path))
+        } else {
+            let Some(e) = self.entries.get(address) else {
+                return;
+            };
+            self.store_lines += 1;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(line(address, e).as_bytes()))
+        };
+        if let Err(e) = result {
+            maillog::warning!("address_verify_map {}: {e}", path.display());
+        }
+    }
+
     /// What a probe found.
     fn update(&mut self, address: &str, status: Status, text: &str, now: Instant) {
         if status != Status::Deliverable && !self.s.negative_cache {
@@ -158,6 +255,7 @@ impl Cache {
             },
         );
         self.bound(now);
+        self.save(address);
     }
 
     /// Keeps the cache within [`MAX_ENTRIES`].
@@ -256,11 +354,18 @@ impl Service for Verify {
             negative_refresh: c.time(&p::ADDRESS_VERIFY_NEGATIVE_REFRESH_TIME),
             cleanup: ic::socket_path(&ctx.queue_dir(), c.str(&p::CLEANUP_SERVICE_NAME)),
             timeout: c.time(&p::IPC_TIMEOUT).min(Duration::from_secs(60)),
+            // `type:path` (Postfix's btree:…); the file is mailsuite's own.
+            store: Some(c.str(&p::ADDRESS_VERIFY_MAP).trim())
+                .filter(|v| !v.is_empty())
+                .map(|v| PathBuf::from(v.split_once(':').map_or(v, |(_, path)| path))),
         };
-        self.cache = Some(Rc::new(RefCell::new(Cache {
+        let mut cache = Cache {
             s: settings,
             entries: HashMap::new(),
-        })));
+            store_lines: 0,
+        };
+        cache.load();
+        self.cache = Some(Rc::new(RefCell::new(cache)));
         Ok(())
     }
 }
@@ -317,8 +422,10 @@ mod tests {
                 // No cleanup here: probes fail and are not recorded.
                 cleanup: PathBuf::from("/nonexistent/cleanup"),
                 timeout: Duration::from_secs(1),
+                store: None,
             },
             entries: HashMap::new(),
+            store_lines: 0,
         }
     }
 
@@ -344,6 +451,47 @@ mod tests {
         let mut c = cache(false);
         c.update("b@x", Status::Undeliverable, "550 5.1.1 no", t0);
         assert_eq!(c.query("b@x", t0).0, Status::Unknown, "no negative cache");
+    }
+
+    #[test]
+    fn results_survive_a_restart_in_the_store() {
+        let dir = std::env::temp_dir().join(format!("verify-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let store = dir.join("verify_cache");
+        let with_store = || {
+            let mut c = cache(true);
+            c.s.store = Some(store.clone());
+            c.load();
+            c
+        };
+        let mut c = with_store();
+        let now = Instant::now();
+        c.update("a@x", Status::Deliverable, "250 2.1.5 Ok", now);
+        c.update("b@x", Status::Undeliverable, "550 5.1.1 no such user", now);
+        c.update("a@x", Status::Deliverable, "250 2.1.5 Still ok", now);
+        // An old line, expired: not taken back.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&store)
+            .and_then(|mut f| {
+                std::io::Write::write_all(
+                    &mut f,
+                    b"deliverable\t1000\told@x\t250 Ok\ngarbage line\n",
+                )
+            })
+            .expect("append");
+        let mut again = with_store();
+        let later = Instant::now();
+        assert_eq!(
+            again.query("a@x", later),
+            (Status::Deliverable, "250 2.1.5 Still ok".into())
+        );
+        assert_eq!(
+            again.query("b@x", later),
+            (Status::Undeliverable, "550 5.1.1 no such user".into())
+        );
+        assert_eq!(again.query("old@x", later).0, Status::Unknown);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
