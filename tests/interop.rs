@@ -490,8 +490,9 @@ fn a_client_certificate_shown_to_postfix() {
     }
     let user = SystemUser::new("pc");
     let postfix_port = free_port();
-    let client_dir = std::env::temp_dir().join(format!("mailsuite-ccert-{}", std::process::id()));
-    std::fs::create_dir_all(&client_dir).expect("dir");
+    // Kept until the end: the smtp worker reads the certificate when it
+    // starts, which may be after the message is sent.
+    let client_dir = kit::Scratch::new("ccert");
     let (ccert, ckey) = self_signed(&client_dir, "client.example.test").expect("openssl");
     let chain = client_dir.join("chain.pem");
     let pem = |p: &Path| std::fs::read_to_string(p).expect("pem");
@@ -530,6 +531,4 @@ fn a_client_certificate_shown_to_postfix() {
         "Postfix's Received header names the client certificate: {text}"
     );
     inst.stop();
-    // Only now: the smtp worker reads the certificate when it starts.
-    let _ = std::fs::remove_dir_all(&client_dir);
 }

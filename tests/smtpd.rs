@@ -961,9 +961,7 @@ fn mime_parts_and_attached_messages_meet_their_header_checks() {
         return;
     }
     // The tables, shared by the instances below.
-    let dir =
-        std::env::temp_dir().join(format!("mailsuite-test-mime-rules-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("rules dir");
+    let dir = kit::Scratch::new("mime-rules");
     std::fs::write(
             dir.join("header_checks"),
             "/^Content-(Disposition|Type):.*name[[:space:]]*=[[:space:]]*\"?[^\"]*\\.(exe|scr)\"?/ REJECT Attachment type not allowed\n\
@@ -1072,7 +1070,6 @@ fn mime_parts_and_attached_messages_meet_their_header_checks() {
         "{}",
         inst4.maillog()
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -1097,8 +1094,7 @@ fn dns_block_and_allow_lists_through_a_real_dns_server() {
             "--host-record=1.0.0.127.wl.test,127.0.10.1".into(),
         ],
     );
-    let dir = std::env::temp_dir().join(format!("mailsuite-test-rbl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = kit::Scratch::new("rbl");
     std::fs::write(
         dir.join("rbl_reply"),
         "bl2.test $rbl_code 5.7.2 Custom: $client_address on $rbl_domain ($rbl_reason)\n",
@@ -1159,7 +1155,6 @@ s.quit()
         "{}",
         inst.maillog()
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A policy server in Python (Postfix's policy delegation protocol) on
@@ -1205,8 +1200,7 @@ fn check_policy_service_asks_a_policy_server_and_keeps_the_connection() {
         return;
     }
     let policy_port = kit::free_port();
-    let dir = std::env::temp_dir().join(format!("mailsuite-test-policy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = kit::Scratch::new("policy");
     let script = dir.join("policy.py");
     std::fs::write(&script, POLICY_SERVER).expect("script");
     let log = dir.join("requests");
@@ -1319,7 +1313,6 @@ s.quit()
         "two recipients accepted before the last"
     );
     assert_eq!(requests[5]["queue_id"], id);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -1330,9 +1323,7 @@ fn postgrey_greylists_through_check_policy_service() {
         return;
     }
     let policy_port = kit::free_port();
-    let dir = std::env::temp_dir().join(format!("mailsuite-test-postgrey-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = kit::Scratch::new("postgrey");
     let empty = dir.join("empty");
     std::fs::write(&empty, "").expect("whitelist");
     let _server = kit::Proc(
@@ -1399,7 +1390,6 @@ s.quit()
         .unwrap_or_else(|| panic!("{second}"));
     let text = postcat(&inst, &queue_file(&inst, id));
     assert!(text.contains("X-Greylist: delayed "), "{text}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// SMTP smuggling (CVE-2023-51764's pattern): a second message hidden
@@ -1627,7 +1617,7 @@ const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 /// opendkim-genkey) signing and verifying on 127.0.0.1; `extra` adds to its
 /// configuration. Its directory, port and process; None when OpenDKIM,
 /// its tools or dkimpy are missing.
-fn opendkim(name: &str, extra: &str) -> Option<(PathBuf, u16, kit::Proc)> {
+fn opendkim(name: &str, extra: &str) -> Option<(kit::Scratch, u16, kit::Proc)> {
     let have = |p: &str| Path::new(p).is_file();
     let dkimpy = have(SYSTEM_PYTHON)
         && Command::new(SYSTEM_PYTHON)
@@ -1638,12 +1628,7 @@ fn opendkim(name: &str, extra: &str) -> Option<(PathBuf, u16, kit::Proc)> {
     {
         return None;
     }
-    let dir = std::env::temp_dir().join(format!(
-        "mailsuite-test-opendkim-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = kit::Scratch::new(&format!("opendkim-{name}"));
     let genkey = Command::new("/usr/sbin/opendkim-genkey")
         .args([
             "-D",
@@ -1715,7 +1700,7 @@ s.quit()
 fn milters_follow_each_smtpd_services_settings() {
     // OpenDKIM signs only for the daemon named ORIGINATING (the usual
     // submission recipe), not for 127.0.0.1 as such.
-    let Some((dir, milter_port, _opendkim)) =
+    let Some((_dir, milter_port, _opendkim)) =
         opendkim("daemon", "InternalHosts 192.0.2.1\nMTA ORIGINATING\n")
     else {
         eprintln!("skipped: opendkim, opendkim-tools or python3-dkim missing");
@@ -1752,7 +1737,6 @@ fn milters_follow_each_smtpd_services_settings() {
         inst.maillog()
     );
     assert!(!signed(unfiltered));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -1825,13 +1809,11 @@ fn opendkim_signs_through_smtpd_milters() {
         &format!("smtpd_milters = {{ inet:127.0.0.1:{dead}, default_action=accept }}\nlocal_recipient_maps =\n"),
     );
     assert!(send(&inst, port).starts_with("250 2.0.0 Ok: queued as "));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn smtpd_reject_footer_follows_refusals() {
-    let dir = std::env::temp_dir().join(format!("mailsuite-test-footer-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = kit::Scratch::new("footer");
     std::fs::write(
         dir.join("footers"),
         "/Relay access denied/ \\c (relaying needs a login: https://help.example/relay)\n",
@@ -1858,7 +1840,6 @@ fn smtpd_reject_footer_follows_refusals() {
     );
     // Positive replies are left alone.
     assert_eq!(c.ask("NOOP"), "250 2.0.0 Ok");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -1986,8 +1967,7 @@ fn chain_files_serve_an_rsa_and_an_ecdsa_certificate() {
         eprintln!("skipped: python3 missing");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("mailsuite-chains-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = kit::Scratch::new("chains");
     let make = |name: &str, newkey: &[&str]| -> bool {
         Command::new("openssl")
             .args(["req", "-x509", "-newkey"])
@@ -2033,7 +2013,6 @@ for name, ciphers in (("ec", "ECDHE-ECDSA-AES128-GCM-SHA256"), ("rsa", "ECDHE-RS
         d = dir.display()
     );
     let out = python(&inst, &script, port);
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out, "ec True\nrsa True\n", "{}", inst.maillog());
 }
 
@@ -2193,8 +2172,7 @@ fn a_kept_cleanup_connection_that_went_away_is_replaced() {
 /// `smtpd_discard_ehlo_keywords`.
 #[test]
 fn ehlo_keywords_discarded_per_client() {
-    let dir = std::env::temp_dir().join(format!("mailsuite-discard-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = kit::Scratch::new("discard");
     let table = dir.join("discard.cidr");
     std::fs::write(&table, "127.0.0.2/32 pipelining, size\n").expect("table");
     let (_inst, port) = start(
@@ -2217,7 +2195,6 @@ fn ehlo_keywords_discarded_per_client() {
         "{listed}"
     );
     assert!(listed.contains("DSN"), "{listed}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `smtpd_per_request_deadline` (on by default only under stress):

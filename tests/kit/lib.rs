@@ -619,6 +619,37 @@ impl Drop for NetNs {
     }
 }
 
+/// A directory for a test's own files outside any instance (tables,
+/// certificates, a helper server's state): made empty, removed when
+/// dropped, kept (and named) when the test failed.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("mailsuite-test-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test failed: files kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 /// A process a test started; killed (by its own pid) when dropped.
 pub struct Proc(pub Child);
 
@@ -631,23 +662,7 @@ impl Drop for Proc {
 
 /// dnsmasq on 127.0.0.1:`port` answering for `.test` only.
 pub fn dnsmasq(port: u16, records: &[String]) -> Proc {
-    let mut c = Command::new("dnsmasq");
-    c.args([
-        "--no-daemon",
-        &format!("--port={port}"),
-        "--listen-address=127.0.0.1",
-        "--bind-interfaces",
-        "--no-resolv",
-        "--no-hosts",
-        "--conf-file=/dev/null",
-        "--pid-file=",
-        "--local=/test/",
-    ]);
-    if is_root() {
-        c.arg("--user=root");
-    }
-    c.args(records).stdout(Stdio::null()).stderr(Stdio::null());
-    let p = Proc(c.spawn().expect("dnsmasq"));
+    let p = Proc(testdb::dnsmasq(port, records).spawn().expect("dnsmasq"));
     std::thread::sleep(Duration::from_millis(500));
     p
 }

@@ -38,6 +38,29 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Debian's dnsmasq answering on 127.0.0.1:`port` for `.test` names only,
+/// in the foreground, with `records` (`--mx-host=…`, `--host-record=…`)
+/// and nothing from the system's files; the caller spawns it.
+pub fn dnsmasq(port: u16, records: &[String]) -> Command {
+    let mut c = Command::new("/usr/sbin/dnsmasq");
+    c.args([
+        "--no-daemon",
+        &format!("--port={port}"),
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        "--no-resolv",
+        "--no-hosts",
+        "--conf-file=/dev/null",
+        "--pid-file=",
+        "--local=/test/",
+    ]);
+    if is_root() {
+        c.arg("--user=root");
+    }
+    c.args(records).stdout(Stdio::null()).stderr(Stdio::null());
+    c
+}
+
 pub fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
 }

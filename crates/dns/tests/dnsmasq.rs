@@ -3,7 +3,7 @@
 
 use dns::{Family, HostLookup, Options, Resolver, Severity};
 use std::net::IpAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 struct Dnsmasq(Child, u16);
@@ -25,17 +25,7 @@ fn dnsmasq() -> Option<Dnsmasq> {
         .local_addr()
         .ok()?
         .port();
-    let mut c = Command::new("/usr/sbin/dnsmasq");
-    c.args([
-        "--no-daemon",
-        &format!("--port={port}"),
-        "--listen-address=127.0.0.1",
-        "--bind-interfaces",
-        "--no-resolv",
-        "--no-hosts",
-        "--conf-file=/dev/null",
-        "--pid-file=",
-        "--local=/test/",
+    let records: Vec<String> = [
         "--mx-host=pref.test,b.pref.test,20",
         "--mx-host=pref.test,a.pref.test,10",
         "--mx-host=pref.test,c.pref.test,20",
@@ -50,12 +40,10 @@ fn dnsmasq() -> Option<Dnsmasq> {
         "--mx-host=mixed.test,mx.dead.test,10",
         "--mx-host=mixed.test,gone.test,20",
         "--server=/dead.test/127.0.0.1#9",
-    ]);
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        c.arg("--user=root");
-    }
-    let child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+    ]
+    .map(String::from)
+    .to_vec();
+    let child = testdb::dnsmasq(port, &records).spawn().ok()?;
     std::thread::sleep(Duration::from_millis(400));
     Some(Dnsmasq(child, port))
 }

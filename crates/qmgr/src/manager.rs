@@ -246,6 +246,32 @@ fn open_flow(cfg: &Config, queue_dir: &Path) -> Option<ipc::flow::Flow> {
     }
 }
 
+/// The delivery line of a result qmgr reached itself (no agent logged
+/// it): an internal transport's, or an agent that could not be reached.
+fn log_result(m: &Message, r: &Pending, res: &RcptResult, t: f64) {
+    let req = Request {
+        arrival: m.arrival,
+        active_since: m.active_since,
+        sent_at: t,
+        probe: m.probe,
+        ..Request::default()
+    };
+    let orig = match &r.rcpt.original {
+        Some(o) if *o != r.rcpt.address => format!(", orig_to=<{o}>"),
+        _ => String::new(),
+    };
+    maillog::info!(
+        "{}: to=<{}>{orig}, relay={}, {}, dsn={}, status={} ({})",
+        m.id,
+        r.rcpt.address,
+        res.relay,
+        delivery::delays(&req, t, t),
+        res.dsn,
+        res.outcome.status_of(&req),
+        res.reason
+    );
+}
+
 impl Manager {
     pub fn new(cfg: &Config, queue_dir: PathBuf) -> Manager {
         let s = Settings::new(cfg, queue_dir);
@@ -722,26 +748,7 @@ impl Manager {
                 continue;
             };
             if !agent_logged {
-                let req = Request {
-                    arrival: m.arrival,
-                    active_since: m.active_since,
-                    sent_at: t,
-                    ..Request::default()
-                };
-                let status = res.outcome.status();
-                let orig = match &r.rcpt.original {
-                    Some(o) if *o != r.rcpt.address => format!(", orig_to=<{o}>"),
-                    _ => String::new(),
-                };
-                maillog::info!(
-                    "{}: to=<{}>{orig}, relay={}, {}, dsn={}, status={status} ({})",
-                    m.id,
-                    r.rcpt.address,
-                    res.relay,
-                    delivery::delays(&req, t, t),
-                    res.dsn,
-                    res.reason
-                );
+                log_result(m, r, res, t);
                 if res.outcome == Outcome::Sent {
                     let _ = queue::mark_done(&m.path, r.rcpt.offset);
                 }
@@ -836,24 +843,8 @@ impl Manager {
             let Some((res, agent_logged)) = &r.result else {
                 continue;
             };
-            let probe = Request {
-                arrival: m.arrival,
-                active_since: m.active_since,
-                sent_at: t,
-                probe: true,
-                ..Request::default()
-            };
             if !agent_logged {
-                maillog::info!(
-                    "{}: to=<{}>, relay={}, {}, dsn={}, status={} ({})",
-                    m.id,
-                    r.rcpt.address,
-                    res.relay,
-                    delivery::delays(&probe, t, t),
-                    res.dsn,
-                    res.outcome.status_of(&probe),
-                    res.reason
-                );
+                log_result(m, r, res, t);
             }
             let status = match res.outcome {
                 Outcome::Sent => ipc::verify::Status::Deliverable,

@@ -405,41 +405,20 @@ mod tests {
 /// match case-insensitively; `type:table` entries are looked up with the
 /// command word (Postfix's default has `regexp:{{/^[^A-Z]/ Bogus}}`: a
 /// command that does not start with a letter).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ForbiddenCommands {
     names: Vec<String>,
-    tables: std::sync::Arc<Vec<maps::MapList>>,
-}
-
-impl std::fmt::Debug for ForbiddenCommands {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "ForbiddenCommands({:?} and {} tables)",
-            self.names,
-            self.tables.len()
-        )
-    }
+    tables: Option<Tables>,
 }
 
 impl ForbiddenCommands {
     pub fn new(items: &[String]) -> ForbiddenCommands {
         let (tables, names): (Vec<&String>, Vec<&String>) =
             items.iter().partition(|i| i.contains(':'));
+        let tables: Vec<&str> = tables.iter().map(|t| t.as_str()).collect();
         ForbiddenCommands {
             names: names.into_iter().cloned().collect(),
-            tables: std::sync::Arc::new(
-                tables
-                    .into_iter()
-                    .map(|t| {
-                        maps::MapList::open_lenient(
-                            "smtpd_forbidden_commands",
-                            t,
-                            &maps::Ctx::new(),
-                        )
-                    })
-                    .collect(),
-            ),
+            tables: Tables::open("smtpd_forbidden_commands", &tables.join(", ")),
         }
     }
 
@@ -447,8 +426,8 @@ impl ForbiddenCommands {
         self.names.iter().any(|n| n.eq_ignore_ascii_case(word))
             || self
                 .tables
-                .iter()
-                .any(|t| matches!(t.lookup(word), Ok(Some(_))))
+                .as_ref()
+                .is_some_and(|t| matches!(t.0.lookup(word), Ok(Some(_))))
     }
 }
 
