@@ -4,7 +4,7 @@
 //! user, to a file, to a command); the maillog tells the whole story under
 //! one queue ID.
 
-use kit::{is_root, wait_until, Instance, SystemUser};
+use kit::{is_root, sink_dumps, wait_until, Instance, SystemUser};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -610,7 +610,7 @@ fn local_passes_mailboxes_and_unknown_users_to_other_transports() {
     let l = line("stuck@localhost");
     assert!(l.contains("mailsuite/lmtp["), "{l}");
     assert!(l.contains("status=deferred"), "{l}");
-    assert_eq!(files(&dump).len(), 3, "{}", inst.maillog());
+    assert_eq!(sink_dumps(&dump).len(), 3, "{}", inst.maillog());
     // The delivered messages leave the queue; the two deferred ones wait.
     assert!(
         wait_until(10 * SECOND, || inst.log_lines(": removed").len() == 2),

@@ -7,7 +7,8 @@
 //! `dns_resolver_address`.
 
 use kit::{
-    dnsmasq, free_port, have, is_root, self_signed, smtp_sink as sink, wait_until, Instance,
+    dnsmasq, free_port, have, is_root, self_signed, sink_dumps, smtp_sink as sink, wait_until,
+    Instance,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -111,8 +112,8 @@ fn relayhost_to_smtp_sink() {
         wait_until(5 * SECOND, || queue_is_empty(&inst)),
         "queue not empty"
     );
-    assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
-    let text = std::fs::read_to_string(&files(&dump)[0]).expect("dump");
+    assert!(wait_until(5 * SECOND, || sink_dumps(&dump).len() == 1));
+    let text = std::fs::read_to_string(&sink_dumps(&dump)[0]).expect("dump");
     assert!(text.contains("X-Mail-Args: <sender@example.org>"), "{text}");
     assert!(
         text.contains("X-Rcpt-Args: <one@remote.example>") && text.contains("<two@remote.example>"),
@@ -192,8 +193,8 @@ fn generic_maps_and_output_checks_rewrite_mail_on_its_way_out() {
         log.contains("X-Stop: 1") && log.contains("not available in the SMTP client"),
         "{log}"
     );
-    assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
-    let text = std::fs::read_to_string(&files(&dump)[0]).expect("dump");
+    assert!(wait_until(5 * SECOND, || sink_dumps(&dump).len() == 1));
+    let text = std::fs::read_to_string(&sink_dumps(&dump)[0]).expect("dump");
     assert!(
         text.contains("X-Mail-Args: <hisaccount@hisisp.example>"),
         "{text}"
@@ -257,7 +258,7 @@ fn a_relayhost_list_is_tried_in_turn() {
         "the first one first: {}",
         inst.maillog()
     );
-    assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
+    assert!(wait_until(5 * SECOND, || sink_dumps(&dump).len() == 1));
 }
 
 /// A deferred message is tried again when its time comes, every
@@ -295,7 +296,7 @@ fn deferred_mail_is_retried_after_queue_run_delay() {
         "not retried: {}",
         inst.maillog()
     );
-    assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
+    assert!(wait_until(5 * SECOND, || sink_dumps(&dump).len() == 1));
 }
 
 /// Sends one message with NOTIFY=SUCCESS for its recipient.
@@ -335,18 +336,18 @@ fn notify_success_through_a_relay() {
     // smtp-sink creates a dump file before it has written it: wait for the
     // notice's text too.
     let has_notice = || {
-        files(&dump).iter().any(|p| {
+        sink_dumps(&dump).iter().any(|p| {
             std::fs::read_to_string(p).is_ok_and(|t| {
                 t.contains("Successful Mail Delivery Report") && t.trim_end().ends_with("--")
             })
         })
     };
     assert!(
-        wait_until(15 * SECOND, || files(&dump).len() == 2 && has_notice()),
+        wait_until(15 * SECOND, || sink_dumps(&dump).len() == 2 && has_notice()),
         "{}",
         inst.maillog()
     );
-    let texts: Vec<String> = files(&dump)
+    let texts: Vec<String> = sink_dumps(&dump)
         .iter()
         .map(|p| std::fs::read_to_string(p).expect("dump"))
         .collect();
@@ -383,8 +384,8 @@ fn notify_success_through_a_relay() {
         "{}",
         inst.maillog()
     );
-    assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
-    let text = std::fs::read_to_string(&files(&dump)[0]).expect("dump");
+    assert!(wait_until(5 * SECOND, || sink_dumps(&dump).len() == 1));
+    let text = std::fs::read_to_string(&sink_dumps(&dump)[0]).expect("dump");
     assert!(text.contains("NOTIFY=SUCCESS"), "{text}");
     std::thread::sleep(2 * SECOND);
     assert!(
@@ -392,7 +393,7 @@ fn notify_success_through_a_relay() {
         "no notice from here: {}",
         inst.maillog()
     );
-    assert_eq!(files(&dump).len(), 1);
+    assert_eq!(sink_dumps(&dump).len(), 1);
 }
 
 /// RFC 6152: 8-bit mail to a server that does not offer 8BITMIME
@@ -421,8 +422,8 @@ fn eight_bit_mail_to_a_server_without_8bitmime_goes_quoted_printable() {
         "{}",
         inst.maillog()
     );
-    assert!(wait_until(5 * SECOND, || files(&dump).len() == 1));
-    let bytes = std::fs::read(&files(&dump)[0]).expect("dump");
+    assert!(wait_until(5 * SECOND, || sink_dumps(&dump).len() == 1));
+    let bytes = std::fs::read(&sink_dumps(&dump)[0]).expect("dump");
     assert!(
         bytes.iter().all(|&b| b < 0x80),
         "8-bit bytes reached the server"
@@ -459,17 +460,17 @@ fn sender_dependent_relayhost() {
     smtp_send(port, "special@example.org", &["far@remote.example"], BODY);
     smtp_send(port, "other@example.org", &["far@remote.example"], BODY);
     assert!(
-        wait_until(15 * SECOND, || files(&own_dump).len() == 1
-            && files(&global_dump).len() == 1),
+        wait_until(15 * SECOND, || sink_dumps(&own_dump).len() == 1
+            && sink_dumps(&global_dump).len() == 1),
         "{}",
         inst.maillog()
     );
-    let text = std::fs::read_to_string(&files(&own_dump)[0]).expect("dump");
+    let text = std::fs::read_to_string(&sink_dumps(&own_dump)[0]).expect("dump");
     assert!(
         text.contains("X-Mail-Args: <special@example.org>"),
         "{text}"
     );
-    let text = std::fs::read_to_string(&files(&global_dump)[0]).expect("dump");
+    let text = std::fs::read_to_string(&sink_dumps(&global_dump)[0]).expect("dump");
     assert!(text.contains("X-Mail-Args: <other@example.org>"), "{text}");
 }
 
@@ -509,16 +510,16 @@ fn content_filter_sends_mail_to_the_filter_first() {
         "{}",
         inst.maillog()
     );
-    assert!(wait_until(5 * SECOND, || files(&filter_dump).len() == 1));
+    assert!(wait_until(5 * SECOND, || sink_dumps(&filter_dump).len() == 1));
     // What the filter gives back is not filtered again.
     smtp_send(reinject, "back@example.org", &["far@remote.example"], BODY);
     assert!(
-        wait_until(15 * SECOND, || files(&onward_dump).len() == 1),
+        wait_until(15 * SECOND, || sink_dumps(&onward_dump).len() == 1),
         "{}",
         inst.maillog()
     );
-    assert_eq!(files(&filter_dump).len(), 1);
-    let text = std::fs::read_to_string(&files(&onward_dump)[0]).expect("dump");
+    assert_eq!(sink_dumps(&filter_dump).len(), 1);
+    let text = std::fs::read_to_string(&sink_dumps(&onward_dump)[0]).expect("dump");
     assert!(text.contains("X-Mail-Args: <back@example.org>"), "{text}");
 }
 
@@ -612,7 +613,7 @@ fn closed_port_defers_then_flush_delivers() {
         wait_until(5 * SECOND, || queue_is_empty(&inst)),
         "queue not empty"
     );
-    assert_eq!(files(&dump).len(), 1);
+    assert_eq!(sink_dumps(&dump).len(), 1);
     assert!(postqueue(&inst, "-p").contains("Mail queue is empty"));
 }
 
@@ -676,7 +677,11 @@ fn a_dead_destination_is_suspended_until_a_flush() {
         "{}",
         inst.maillog()
     );
-    assert_eq!(files(&dump).len(), 12, "one transaction per two recipients");
+    assert_eq!(
+        sink_dumps(&dump).len(),
+        12,
+        "one transaction per two recipients"
+    );
 }
 
 #[test]
@@ -718,11 +723,11 @@ fn rcpt_5xx_bounces_to_the_sender() {
     );
     // The bounce goes back to the sender, through the accepting sink.
     assert!(
-        wait_until(15 * SECOND, || files(&good_dump).len() == 1),
+        wait_until(15 * SECOND, || sink_dumps(&good_dump).len() == 1),
         "no bounce arrived\n{}",
         inst.maillog()
     );
-    let text = std::fs::read_to_string(&files(&good_dump)[0]).expect("dump");
+    let text = std::fs::read_to_string(&sink_dumps(&good_dump)[0]).expect("dump");
     assert!(
         text.contains("X-Mail-Args: <>"),
         "a bounce has a null sender: {text}"
@@ -866,7 +871,7 @@ fn mx_lookup_through_a_real_dns_server() {
         inst.maillog()
     );
     assert_eq!(
-        files(&dump).len(),
+        sink_dumps(&dump).len(),
         3,
         "mx.test, plain.test and fallback.test arrived"
     );
@@ -1124,7 +1129,7 @@ fn lmtp_over_a_unix_socket_to_smtp_sink() {
         wait_until(5 * SECOND, || queue_is_empty(&inst)),
         "queue not empty"
     );
-    let text = std::fs::read_to_string(&files(&dump)[0]).expect("dump");
+    let text = std::fs::read_to_string(&sink_dumps(&dump)[0]).expect("dump");
     assert!(text.contains("X-Client-Proto: LMTP"), "{text}");
 }
 
@@ -1170,7 +1175,7 @@ fn a_second_message_reuses_the_connection() {
         )) && line.contains("status=sent"),
         "{line}"
     );
-    assert!(wait_until(5 * SECOND, || files(&dump).len() == 2));
+    assert!(wait_until(5 * SECOND, || sink_dumps(&dump).len() == 2));
 }
 
 /// `smtp_destination_rate_delay`: qmgr sends one message at a time to a
@@ -1212,8 +1217,8 @@ fn a_destination_rate_delay_spaces_deliveries() {
         );
     }
     assert!(
-        wait_until(30 * SECOND, || files(&slow_dump).len() == 3
-            && files(&fast_dump).len() == 3),
+        wait_until(30 * SECOND, || sink_dumps(&slow_dump).len() == 3
+            && sink_dumps(&fast_dump).len() == 3),
         "{}",
         inst.maillog()
     );

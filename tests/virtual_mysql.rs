@@ -226,7 +226,11 @@ fn seed_002_tables_in_mariadb() {
         "{}",
         inst.maillog()
     );
-    assert!(kit::wait_until(5 * SECOND, || files(&d.join("sink")).len() == 1));
+    assert!(kit::wait_until(5 * SECOND, || kit::sink_dumps(
+        &d.join("sink")
+    )
+    .len()
+        == 1));
 
     // The virtual user, password from the users table through auth.
     let out = kit::virtual_user_session(imap, pop, port, "joe@example.test", "joe-secret");

@@ -760,6 +760,35 @@ pub fn dir_files(dir: &Path) -> Vec<std::path::PathBuf> {
         .unwrap_or_default()
 }
 
+/// The whole messages an [`smtp_sink`] has dumped into `dir`, sorted.
+/// smtp-sink creates a message's file at MAIL FROM and writes it until the
+/// end of DATA, so a file it still holds open is left out: a test that
+/// waits for a count and then reads a file never sees half a message.
+pub fn sink_dumps(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut held = std::collections::HashSet::new();
+    for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != "smtp-sink" {
+            continue;
+        }
+        for fd in std::fs::read_dir(p.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                held.insert(target);
+            }
+        }
+    }
+    let mut v: Vec<_> = dir_files(dir)
+        .into_iter()
+        .filter(|f| !held.contains(f))
+        .collect();
+    v.sort();
+    v
+}
+
 /// A virtual user's session with Python's clients: IMAP on
 /// 127.0.0.1:`imap` (select INBOX, the first message's subject), POP3 on
 /// 127.0.0.2:`pop` (STAT), a message to itself with SMTP AUTH on
