@@ -523,6 +523,120 @@ fn content_filter_sends_mail_to_the_filter_first() {
     assert!(text.contains("X-Mail-Args: <back@example.org>"), "{text}");
 }
 
+/// One RCPT TO on `port`: the reply line.
+fn rcpt_reply(port: u16, rcpt: &str) -> String {
+    let mut c = kit::LineClient::connect(port);
+    let _banner = c.read_line();
+    let mut ask = |line: &str| c.ask_crlf(line).unwrap_or_default();
+    ask("HELO client.example.org");
+    ask("MAIL FROM:<in@example.org>");
+    let reply = ask(&format!("RCPT TO:<{rcpt}>"));
+    ask("QUIT");
+    reply
+}
+
+/// The content filter set-up of Postfix's FILTER_README, with its
+/// receive_override_options: the smtpd and pickup in front of the filter
+/// map no addresses (the re-injection does, once), and the re-injection
+/// smtpd checks neither headers (done on the way in) nor recipients.
+#[test]
+fn receive_override_options_as_in_the_filter_readme() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let (filter, onward, reinject) = (free_port(), free_port(), free_port());
+    let inst = instance(
+        "smtp-filter-overrides",
+        &format!(
+            "relayhost = [127.0.0.1]:{onward}\ncontent_filter = smtp:[127.0.0.1]:{filter}\n\
+             virtual_alias_maps = inline:{{ alias@example.org=target@example.org }}\n\
+             header_checks = regexp:$config_directory/header_checks\nalias_maps =\n"
+        ),
+    );
+    inst.write("header_checks", "/^Subject:/ PREPEND X-Checked: yes\n");
+    inst.master_cf(&format!(
+        "127.0.0.1:0 inet n - n - - smtpd -o receive_override_options=no_address_mappings\n\
+         127.0.0.1:{reinject} inet n - n - - smtpd -o content_filter=\n  \
+         -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters\n\
+         pickup unix n - n 60 1 pickup -o receive_override_options=no_address_mappings\n\
+         cleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nsmtp unix - - n - - smtp\n\
+         bounce unix - - n - 0 bounce\n"
+    ));
+    let (filter_dump, onward_dump) = (inst.dir.join("filter"), inst.dir.join("onward"));
+    let _filter = sink(filter, &filter_dump, &[]);
+    let _onward = sink(onward, &onward_dump, &[]);
+    inst.start();
+    let front = inst.port("127.0.0.1:0");
+
+    // In front of the filter: headers checked, the alias not expanded.
+    smtp_send(front, "in@example.org", &["alias@example.org"], BODY);
+    assert!(
+        wait_until(15 * SECOND, || sink_dumps(&filter_dump).len() == 1),
+        "{}",
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&sink_dumps(&filter_dump)[0]).expect("dump");
+    assert!(text.contains("X-Rcpt-Args: <alias@example.org>"), "{text}");
+    assert_eq!(text.matches("X-Checked: yes").count(), 1, "{text}");
+
+    // The same from sendmail through pickup.
+    let mut child = Command::new(inst.bin.join("sendmail"))
+        .args(["-f", "local@example.org", "alias@example.org"])
+        .env("MAIL_CONFIG", &inst.dir)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sendmail");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("stdin"),
+        b"Subject: posted\n\nfrom the host\n",
+    )
+    .expect("write");
+    assert!(child.wait().expect("wait").success());
+    assert!(
+        wait_until(15 * SECOND, || sink_dumps(&filter_dump).len() == 2),
+        "{}",
+        inst.maillog()
+    );
+    let posted = sink_dumps(&filter_dump)
+        .into_iter()
+        .map(|f| std::fs::read_to_string(f).expect("dump"))
+        .find(|t| t.contains("Subject: posted"))
+        .expect("the posted message");
+    assert!(
+        posted.contains("X-Rcpt-Args: <alias@example.org>"),
+        "{posted}"
+    );
+
+    // What the filter gives back: the alias expanded now, the headers
+    // not checked again.
+    smtp_send(
+        reinject,
+        "in@example.org",
+        &["alias@example.org"],
+        "X-Checked: yes\r\nSubject: scanned\r\n\r\nclean\r\n",
+    );
+    assert!(
+        wait_until(15 * SECOND, || sink_dumps(&onward_dump).len() == 1),
+        "{}",
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&sink_dumps(&onward_dump)[0]).expect("dump");
+    assert!(text.contains("X-Rcpt-Args: <target@example.org>"), "{text}");
+    assert_eq!(text.matches("X-Checked: yes").count(), 1, "{text}");
+
+    // Unknown local recipients: refused in front, taken after the filter.
+    let refused = rcpt_reply(front, "nobody-here@localhost");
+    assert!(
+        refused.starts_with("550 5.1.1 <nobody-here@localhost>: Recipient address rejected"),
+        "{refused}"
+    );
+    assert_eq!(
+        rcpt_reply(reinject, "nobody-here@localhost"),
+        "250 2.1.5 Ok"
+    );
+}
+
 /// `postqueue -s site` tries the deferred mail for that site now, and
 /// only that.
 #[test]

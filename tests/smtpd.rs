@@ -1811,6 +1811,50 @@ fn opendkim_signs_through_smtpd_milters() {
     assert!(send(&inst, port).starts_with("250 2.0.0 Ok: queued as "));
 }
 
+/// receive_override_options = no_milters, as on the re-injection smtpd
+/// after a content filter: that service's mail meets no milter. A value
+/// Postfix does not know stops the service with a line naming it.
+#[test]
+fn receive_override_options_no_milters_and_a_bad_value() {
+    let (dead, plain, unfiltered, bad) = (
+        kit::free_port(),
+        kit::free_port(),
+        kit::free_port(),
+        kit::free_port(),
+    );
+    let inst = Instance::new("smtpd-no-milters");
+    inst.main_cf(&format!(
+        "alias_maps =\nlocal_recipient_maps =\nmynetworks = 127.0.0.1/32\nsmtpd_milters = inet:127.0.0.1:{dead}\n"
+    ));
+    inst.master_cf(&format!(
+        "127.0.0.1:{plain} inet n - n - - smtpd\n\
+         127.0.0.1:{unfiltered} inet n - n - - smtpd -o receive_override_options=no_milters\n\
+         127.0.0.1:{bad} inet n - n - - smtpd -o receive_override_options=no_milters,no_bounces\n\
+         cleanup unix n - n - 0 cleanup\n"
+    ));
+    inst.start();
+    assert_eq!(
+        send_from_alice(&inst, plain),
+        "451 4.7.1 Service unavailable - try again later"
+    );
+    assert!(
+        send_from_alice(&inst, unfiltered).starts_with("250 2.0.0 Ok: queued as "),
+        "{}",
+        inst.maillog()
+    );
+    // The worker started for this client stops before it says anything.
+    let _client = std::net::TcpStream::connect(("127.0.0.1", bad)).expect("connect");
+    assert!(
+        inst.wait_log(
+            "fatal: unknown receive_override_options value \"no_bounces\"",
+            1,
+            10 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+}
+
 #[test]
 fn smtpd_reject_footer_follows_refusals() {
     let dir = kit::Scratch::new("footer");

@@ -85,6 +85,12 @@
 //!   cannot be reached gets `milter_default_action` (tempfail: 451 4.7.1).
 //!   Logs `milter-reject:`, `milter-discard:`, `milter-hold:` as Postfix.
 //!
+//!   What smtpd or pickup asks for with its `receive_override_options`
+//!   is left out: `no_address_mappings` (canonical maps, masquerading,
+//!   virtual aliases and automatic blind copies, in the envelope and the
+//!   headers), `no_header_body_checks` (the content checks) and
+//!   `no_milters`.
+//!
 //!   Before it takes a new message, cleanup takes a flow token from the
 //!   queue manager (`public/flow`), waiting at most `in_flow_delay` when
 //!   mail comes in faster than the queue manager takes it in.

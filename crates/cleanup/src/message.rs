@@ -467,8 +467,13 @@ impl<'a> Message<'a> {
         } else {
             Context::Remote
         };
+        // receive_override_options = no_address_mappings (before a content
+        // filter: the mail comes back through another entry point that
+        // maps it): no canonical maps, masquerading, blind copies or
+        // virtual aliases, in the envelope or the headers.
+        let mappings = flags & proto::flags::NO_ADDRESS_MAPPINGS == 0;
         let mut sender = s.rewriter.canonical(&env.sender, ctx);
-        if !sender.is_empty() {
+        if !sender.is_empty() && mappings {
             sender = s.canonical(
                 &s.canonical_maps,
                 &s.canonical(&s.sender_canonical_maps, &sender),
@@ -480,7 +485,7 @@ impl<'a> Message<'a> {
         // Blind copies (not of the mail system's own notices): always_bcc,
         // sender_bcc_maps by the sender, recipient_bcc_maps by each
         // recipient; each only once, never told of its fate (NOTIFY=NEVER).
-        let copies = source != Source::Internal;
+        let copies = source != Source::Internal && mappings;
         let mut bcc: Vec<String> = Vec::new();
         if copies {
             if !s.always_bcc.is_empty() {
@@ -490,11 +495,13 @@ impl<'a> Message<'a> {
         }
         let mut planned: Vec<(String, Option<&proto::Recipient>)> = Vec::new();
         for r in &env.recipients {
-            let addr = s.rewriter.canonical(&r.address, ctx);
-            let addr = s.canonical(
-                &s.canonical_maps,
-                &s.canonical(&s.recipient_canonical_maps, &addr),
-            );
+            let mut addr = s.rewriter.canonical(&r.address, ctx);
+            if mappings {
+                addr = s.canonical(
+                    &s.canonical_maps,
+                    &s.canonical(&s.recipient_canonical_maps, &addr),
+                );
+            }
             if copies {
                 bcc.extend(s.bcc_of(&s.recipient_bcc_maps, &addr));
             }
@@ -511,6 +518,7 @@ impl<'a> Message<'a> {
             // recipients are not looked up in it again.
             let expanded = match decision {
                 Some(_) => vec![addr.clone()],
+                None if !mappings => vec![addr.clone()],
                 None => match s.expand_virtual(&addr) {
                     Ok(list) => list,
                     Err(e) => {
@@ -639,6 +647,7 @@ impl<'a> Message<'a> {
                 s.mime_boundary_length_limit,
             ),
             milters: match source {
+                _ if flags & proto::flags::NO_MILTERS != 0 => Vec::new(),
                 // The smtpd service's own list (its -o overrides count).
                 Source::Smtpd => attribute(env, ipc::cleanup::SMTPD_MILTERS)
                     .map(|list| {
@@ -971,7 +980,11 @@ impl<'a> Message<'a> {
             } else {
                 Context::Remote
             };
-            if let Some(v) = self.s.rewrite_header_addresses(&h.value(), sender, ctx) {
+            let mappings = self.flags & proto::flags::NO_ADDRESS_MAPPINGS == 0;
+            if let Some(v) = self
+                .s
+                .rewrite_header_addresses(&h.value(), sender, ctx, mappings)
+            {
                 h = Header::new(h.name(), &v);
             }
         }
@@ -1408,8 +1421,15 @@ impl Settings {
     /// first, then canonical_maps) and masqueraded, as Postfix's
     /// canonical_classes and masquerade_classes do by default. Headers of
     /// remote mail are left alone unless remote_header_rewrite_domain is
-    /// set, as in Postfix. None when nothing changed.
-    fn rewrite_header_addresses(&self, value: &str, sender: bool, ctx: Context) -> Option<String> {
+    /// set, as in Postfix; without `mappings` (no_address_mappings) the
+    /// addresses are only completed. None when nothing changed.
+    fn rewrite_header_addresses(
+        &self,
+        value: &str,
+        sender: bool,
+        ctx: Context,
+        mappings: bool,
+    ) -> Option<String> {
         if ctx == Context::Remote && !self.rewriter.rewrites_remote_headers() {
             return None;
         }
@@ -1420,6 +1440,9 @@ impl Settings {
         };
         addr::header_rewrite::rewrite(value, |a| {
             let a = self.rewriter.canonical(a, ctx);
+            if !mappings {
+                return a;
+            }
             let a = self.canonical(&self.canonical_maps, &self.canonical(own, &a));
             self.rewriter.masquerade(&a)
         })

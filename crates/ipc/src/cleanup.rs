@@ -76,8 +76,50 @@ pub enum Source {
 pub mod flags {
     /// Take the recipients from To/Cc/Bcc (sendmail -t).
     pub const EXTRACT_RECIPIENTS: u32 = 1;
-    /// Skip header_checks/body_checks.
+    /// Skip header_checks/body_checks (and message_reject_characters,
+    /// message_strip_characters).
     pub const NO_CHECKS: u32 = 2;
+    /// No canonical maps, virtual aliases, masquerading or automatic blind
+    /// copies (`receive_override_options = no_address_mappings`).
+    pub const NO_ADDRESS_MAPPINGS: u32 = 4;
+    /// No milters (`receive_override_options = no_milters`).
+    pub const NO_MILTERS: u32 = 8;
+    /// Every bit a client may send.
+    pub const ALL: u32 = EXTRACT_RECIPIENTS | NO_CHECKS | NO_ADDRESS_MAPPINGS | NO_MILTERS;
+}
+
+/// `receive_override_options` as an entry point (smtpd, pickup) reads it:
+/// what it turns off in cleanup, and in smtpd itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReceiveOverrides {
+    /// The [`flags`] cleanup is opened with.
+    pub cleanup_flags: u32,
+    /// `no_unknown_recipient_checks`: smtpd does not refuse unknown
+    /// recipients (nor senders, reject_unlisted_sender).
+    pub no_unknown_recipient_checks: bool,
+}
+
+impl ReceiveOverrides {
+    /// Postfix's four names, in any case; anything else is an error that
+    /// names the value.
+    pub fn parse(words: &[String]) -> Result<ReceiveOverrides, String> {
+        let mut o = ReceiveOverrides::default();
+        for w in words {
+            match w.to_ascii_lowercase().as_str() {
+                "no_unknown_recipient_checks" => o.no_unknown_recipient_checks = true,
+                "no_address_mappings" => o.cleanup_flags |= flags::NO_ADDRESS_MAPPINGS,
+                "no_header_body_checks" => o.cleanup_flags |= flags::NO_CHECKS,
+                "no_milters" => o.cleanup_flags |= flags::NO_MILTERS,
+                _ => {
+                    return Err(format!(
+                        "unknown receive_override_options value \"{w}\" in \"{}\"",
+                        words.join(", ")
+                    ))
+                }
+            }
+        }
+        Ok(o)
+    }
 }
 
 /// DSN NOTIFY bits (RFC 3461), as Postfix numbers them.
@@ -237,10 +279,11 @@ impl Request {
                     3 => Source::Internal,
                     _ => return Err(IpcError::BadField("source")),
                 };
-                Request::Open {
-                    source,
-                    flags: d.u32("flags")?,
+                let flags = d.u32("flags")?;
+                if flags & !flags::ALL != 0 {
+                    return Err(IpcError::BadField("flags"));
                 }
+                Request::Open { source, flags }
             }
             ENVELOPE => {
                 let sender = d.str("sender")?.to_string();
@@ -370,6 +413,35 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn receive_override_options_and_unknown_flags() {
+        let words = |s: &str| s.split(", ").map(String::from).collect::<Vec<_>>();
+        let o = ReceiveOverrides::parse(&words("no_unknown_recipient_checks, No_Milters"))
+            .expect("valid");
+        assert!(o.no_unknown_recipient_checks);
+        assert_eq!(o.cleanup_flags, flags::NO_MILTERS);
+        let o = ReceiveOverrides::parse(&words("no_address_mappings, no_header_body_checks"))
+            .expect("valid");
+        assert!(!o.no_unknown_recipient_checks);
+        assert_eq!(
+            o.cleanup_flags,
+            flags::NO_ADDRESS_MAPPINGS | flags::NO_CHECKS
+        );
+        assert_eq!(
+            ReceiveOverrides::parse(&[]),
+            Ok(ReceiveOverrides::default())
+        );
+        let e = ReceiveOverrides::parse(&words("no_milters, no_bounces")).unwrap_err();
+        assert!(e.contains("\"no_bounces\""), "{e}");
+        // A flag bit nobody defines is refused.
+        let (k, p) = Request::Open {
+            source: Source::Smtpd,
+            flags: 16,
+        }
+        .encode();
+        assert!(Request::decode(k, &p).is_err());
+    }
 
     #[test]
     fn every_message_round_trips_and_truncation_fails() {

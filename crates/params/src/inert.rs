@@ -117,7 +117,6 @@ pub const INERT: &[&str] = &[
     "qmgr_ipc_timeout",
     "qmgr_message_recipient_minimum",
     "queue_file_attribute_count_limit",
-    "receive_override_options",
     "recipient_canonical_classes",
     "reject_tempfail_action",
     "relay_clientcerts",

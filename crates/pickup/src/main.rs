@@ -25,7 +25,10 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   queue_directory, cleanup_service_name, ipc_timeout, content_filter (passed
-//!   on in the queue file: qmgr sends the message to that transport first).
+//!   on in the queue file: qmgr sends the message to that transport first),
+//!   receive_override_options (no_address_mappings, no_header_body_checks,
+//!   no_milters: what cleanup leaves out for this pickup's mail; an unknown
+//!   value stops the service).
 //!
 //! FILES
 //!   $queue_directory/maildrop, $queue_directory/public/pickup,
@@ -37,9 +40,41 @@ use server::{Context, Service, TriggerService};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-struct Pickup;
+/// How this pickup hands messages to cleanup.
+#[derive(Default)]
+struct Handoff {
+    cleanup: PathBuf,
+    timeout: Duration,
+    /// content_filter, passed on in the queue file.
+    filter: String,
+    /// What receive_override_options turns off in cleanup.
+    flags: u32,
+}
 
-impl Service for Pickup {}
+#[derive(Default)]
+struct Pickup {
+    handoff: Handoff,
+}
+
+impl Service for Pickup {
+    fn pre_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
+        let overrides =
+            ipc::cleanup::ReceiveOverrides::parse(&ctx.config.list(&p::RECEIVE_OVERRIDE_OPTIONS))?;
+        self.handoff = Handoff {
+            cleanup: ipc::cleanup::socket_path(
+                &ctx.queue_dir(),
+                ctx.config.str(&p::CLEANUP_SERVICE_NAME),
+            ),
+            timeout: ctx
+                .config
+                .time(&p::IPC_TIMEOUT)
+                .min(Duration::from_secs(300)),
+            filter: ctx.config.str(&p::CONTENT_FILTER).trim().to_string(),
+            flags: overrides.cleanup_flags,
+        };
+        Ok(())
+    }
+}
 
 /// What became of one maildrop file.
 enum Fate {
@@ -65,16 +100,9 @@ impl TriggerService for Pickup {
         };
         // Long queue IDs sort by time.
         names.sort();
-        let cleanup =
-            ipc::cleanup::socket_path(&queue_dir, ctx.config.str(&p::CLEANUP_SERVICE_NAME));
-        let timeout = ctx
-            .config
-            .time(&p::IPC_TIMEOUT)
-            .min(Duration::from_secs(300));
-        let filter = ctx.config.str(&p::CONTENT_FILTER).trim().to_string();
         for name in names {
             let path = maildrop.join(&name);
-            match take(&queue_dir, &path, &cleanup, timeout, &filter) {
+            match take(&queue_dir, &path, &self.handoff) {
                 Ok(Fate::Taken) => {}
                 Ok(Fate::Later) => return,
                 // A file cleanup cannot take is set aside, so it cannot
@@ -91,13 +119,7 @@ impl TriggerService for Pickup {
     }
 }
 
-fn take(
-    queue_dir: &Path,
-    path: &PathBuf,
-    cleanup: &Path,
-    timeout: Duration,
-    filter: &str,
-) -> Result<Fate, String> {
+fn take(queue_dir: &Path, path: &PathBuf, to: &Handoff) -> Result<Fate, String> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         // Someone else (another pickup) took it.
@@ -132,8 +154,8 @@ fn take(
     if let Some((_, f)) = qenv.attrs.other.iter().find(|(n, _)| n == "fullname") {
         attributes.push(("fullname".to_string(), f.clone()));
     }
-    if !filter.is_empty() {
-        attributes.push((ipc::cleanup::CONTENT_FILTER.to_string(), filter.to_string()));
+    if !to.filter.is_empty() {
+        attributes.push((ipc::cleanup::CONTENT_FILTER.to_string(), to.filter.clone()));
     }
     let env = Envelope {
         sender: qenv.sender.clone(),
@@ -162,10 +184,10 @@ fn take(
             })
             .collect(),
     };
-    let mut client = match Client::connect(cleanup, timeout) {
+    let mut client = match Client::connect(&to.cleanup, to.timeout) {
         Ok(c) => c,
         Err(e) => {
-            maillog::warning!("connect to cleanup {}: {e}", cleanup.display());
+            maillog::warning!("connect to cleanup {}: {e}", to.cleanup.display());
             return Ok(Fate::Later);
         }
     };
@@ -173,9 +195,9 @@ fn take(
         .open(
             Source::Pickup,
             if extract {
-                flags::EXTRACT_RECIPIENTS
+                to.flags | flags::EXTRACT_RECIPIENTS
             } else {
-                0
+                to.flags
             },
         )
         .map_err(|e| e.to_string())?;
@@ -219,5 +241,5 @@ fn take(
 }
 
 fn main() {
-    server::trigger_server("pickup", Pickup)
+    server::trigger_server("pickup", Pickup::default())
 }

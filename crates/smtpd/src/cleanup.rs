@@ -49,16 +49,21 @@ pub struct Done {
 impl CleanupStream {
     /// Opens a queue file: on the kept connection when cleanup still
     /// listens there, else on a new one.
-    pub fn open(queue_dir: &Path, service: &str, timeout: Duration) -> Result<Self, CleanupError> {
+    pub fn open(
+        queue_dir: &Path,
+        service: &str,
+        flags: u32,
+        timeout: Duration,
+    ) -> Result<Self, CleanupError> {
         if let Some(mut client) = take_kept() {
             // A connection cleanup closed fails here, before anything of a
             // message was sent: go on with a new one.
-            if let Ok(queue_id) = client.open(Source::Smtpd, 0) {
+            if let Ok(queue_id) = client.open(Source::Smtpd, flags) {
                 return Ok(CleanupStream { client, queue_id });
             }
         }
         let mut client = Client::connect_service(queue_dir, service, timeout)?;
-        let queue_id = client.open(Source::Smtpd, 0)?;
+        let queue_id = client.open(Source::Smtpd, flags)?;
         Ok(CleanupStream { client, queue_id })
     }
 

@@ -179,6 +179,10 @@
 //!   smtpd_forbid_bare_newline_reject_code,
 //!   content_filter (passed on in the queue file: qmgr sends the message to
 //!   that transport first; `-o content_filter=` on a re-injection service),
+//!   receive_override_options (no_unknown_recipient_checks: no
+//!   reject_unlisted_recipient/_sender here; no_address_mappings,
+//!   no_header_body_checks, no_milters: passed to cleanup; an unknown value
+//!   stops the service),
 //!   smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_error_sleep_time,
 //!   smtpd_junk_command_limit, disable_vrfy_command, smtputf8_enable,
 //!   strict_rfc821_envelopes, smtpd_helo_required,

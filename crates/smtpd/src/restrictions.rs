@@ -390,6 +390,10 @@ pub struct Policy {
     reject_unlisted_recipient: bool,
     /// smtpd_reject_unlisted_sender.
     reject_unlisted_sender: bool,
+    /// `receive_override_options = no_unknown_recipient_checks`: neither
+    /// reject_unlisted_recipient nor reject_unlisted_sender refuses anyone
+    /// (after a content filter, whose mail was checked on the way in).
+    no_unknown_recipient_checks: bool,
     /// `smtpd_delay_reject`.
     pub delay_reject: bool,
     show_table_name: bool,
@@ -574,6 +578,10 @@ impl Policy {
             double_bounce: config.str(&p::DOUBLE_BOUNCE_SENDER).to_string(),
             reject_unlisted_recipient: config.bool(&p::SMTPD_REJECT_UNLISTED_RECIPIENT),
             reject_unlisted_sender: config.bool(&p::SMTPD_REJECT_UNLISTED_SENDER),
+            no_unknown_recipient_checks: ipc::cleanup::ReceiveOverrides::parse(
+                &config.list(&p::RECEIVE_OVERRIDE_OPTIONS),
+            )?
+            .no_unknown_recipient_checks,
             delay_reject: config.bool(&p::SMTPD_DELAY_REJECT),
             show_table_name: config.bool(&p::SHOW_USER_UNKNOWN_TABLE_NAME),
             soft_bounce: config.bool(&p::SOFT_BOUNCE),
@@ -1483,6 +1491,9 @@ impl Eval<'_> {
     /// reject_unlisted_recipient: the address must exist in its class's
     /// tables (smtpd_check.c check_rcpt_maps).
     fn check_rcpt_maps(&mut self, rcpt: &addr::Mailbox, as_stage: Stage) -> Step {
+        if self.policy.no_unknown_recipient_checks {
+            return Step::Dunno;
+        }
         // (a sender is checked as Postfix's check_sender_rcpt_maps does:
         // "Sender address rejected", 5.1.0)
         let (whose, dsn) = if as_stage == Stage::Sender {

@@ -913,7 +913,12 @@ impl<'a> Session<'a> {
         if tx.cleanup.is_some() {
             return true;
         }
-        match CleanupStream::open(&self.queue_dir, &self.s.cleanup_service, self.s.timeout) {
+        match CleanupStream::open(
+            &self.queue_dir,
+            &self.s.cleanup_service,
+            self.s.cleanup_flags,
+            self.s.timeout,
+        ) {
             Ok(c) => {
                 match &self.sasl {
                     Some((method, user)) => maillog::info!(

@@ -59,6 +59,9 @@ pub struct Settings {
     pub peername_lookup: bool,
     pub client_port_logging: bool,
     pub cleanup_service: String,
+    /// What `receive_override_options` turns off in cleanup (a bad value
+    /// stops the service: restrictions::Policy::from_config refuses it).
+    pub cleanup_flags: u32,
     pub forbid_unauth_pipelining: bool,
     /// `smtpd_per_request_deadline` (on under stress by default) and
     /// `smtpd_min_data_rate`.
@@ -323,6 +326,11 @@ impl Settings {
             peername_lookup: c.bool(&p::SMTPD_PEERNAME_LOOKUP),
             client_port_logging: c.bool(&p::SMTPD_CLIENT_PORT_LOGGING),
             cleanup_service: c.str(&p::CLEANUP_SERVICE_NAME).to_string(),
+            cleanup_flags: ipc::cleanup::ReceiveOverrides::parse(
+                &c.list(&p::RECEIVE_OVERRIDE_OPTIONS),
+            )
+            .map(|o| o.cleanup_flags)
+            .unwrap_or(0),
             notify_mask: crate::transcript::notify_mask(&c.list(&p::NOTIFY_CLASSES)),
             error_notice_recipient: c.str(&p::ERROR_NOTICE_RECIPIENT).trim().to_string(),
             double_bounce_sender: c.str(&p::DOUBLE_BOUNCE_SENDER).trim().to_string(),
