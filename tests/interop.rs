@@ -532,3 +532,93 @@ fn a_client_certificate_shown_to_postfix() {
     );
     inst.stop();
 }
+
+/// The queue ID at the start of a log line's message (`ID: to=<…>`).
+fn line_id(line: &str) -> String {
+    line.split(": ")
+        .nth(1)
+        .expect("a queue ID after the program")
+        .to_string()
+}
+
+/// XFORWARD between mailsuite and Postfix, each sending it
+/// (smtp_send_xforward_command) and each authorizing the other
+/// (smtpd_authorized_xforward_hosts): the receiving side logs the
+/// sender's queue ID and client.
+#[test]
+fn xforward_both_ways_with_postfix() {
+    if !can_run() {
+        return;
+    }
+    let user = SystemUser::new("xf");
+    let xforward =
+        "smtp_send_xforward_command = yes\nsmtpd_authorized_xforward_hosts = 127.0.0.0/8\n";
+    let postfix_port = free_port();
+    let inst = mailsuite("interop-xforward", postfix_port, xforward);
+    inst.start();
+    let mailsuite_port = inst.port("127.0.0.1:0");
+    let postfix = Postfix::new(
+        &inst.dir.join("postfix"),
+        postfix_port,
+        mailsuite_port,
+        xforward,
+    );
+    postfix.start();
+
+    // mailsuite → Postfix.
+    smtp_send(
+        mailsuite_port,
+        &format!("{}@postfix.example.test", user.name),
+        &body("mailsuite to postfix"),
+    );
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 20 * SECOND),
+        "mailsuite: {}\npostfix: {}",
+        inst.maillog(),
+        postfix.maillog()
+    );
+    let sent = &inst.log_lines("status=sent (250 2.0.0 Ok: queued as ")[0];
+    let (ours, theirs) = (line_id(sent), queued_as(sent));
+    let received = postfix.log_lines(&format!("{theirs}: client="));
+    assert_eq!(received.len(), 1, "{}", postfix.maillog());
+    assert!(
+        received[0].ends_with(&format!(
+            ": client=localhost[127.0.0.1], orig_queue_id={ours}, orig_client=localhost[127.0.0.1]"
+        )),
+        "{}",
+        received[0]
+    );
+
+    // Postfix → mailsuite.
+    smtp_send(
+        postfix_port,
+        &format!("{}@mail.example.test", user.name),
+        &body("postfix to mailsuite"),
+    );
+    let relayed = format!("relay=127.0.0.1[127.0.0.1]:{mailsuite_port}");
+    assert!(
+        wait_until(20 * SECOND, || postfix
+            .log_lines("status=sent (250 2.0.0 Ok: queued as ")
+            .iter()
+            .any(|l| l.contains(&relayed))),
+        "postfix did not relay to mailsuite: {}\nmailsuite: {}",
+        postfix.maillog(),
+        inst.maillog()
+    );
+    let line = postfix
+        .log_lines("status=sent (250 2.0.0 Ok: queued as ")
+        .into_iter()
+        .find(|l| l.contains(&relayed))
+        .expect("relayed line");
+    let (theirs, ours) = (line_id(&line), queued_as(&line));
+    let received = inst.log_lines(&format!("{ours}: client="));
+    assert_eq!(received.len(), 1, "{}", inst.maillog());
+    assert!(
+        received[0].ends_with(&format!(
+            ": client=localhost[127.0.0.1], orig_queue_id={theirs}, orig_client=localhost[127.0.0.1]"
+        )),
+        "{}",
+        received[0]
+    );
+    inst.stop();
+}

@@ -637,6 +637,108 @@ fn receive_override_options_as_in_the_filter_readme() {
     );
 }
 
+/// The EHLO reply's lines on `port`.
+fn ehlo_lines(port: u16) -> Vec<String> {
+    let mut c = kit::LineClient::connect(port);
+    let _banner = c.read_line();
+    let mut lines = vec![c.ask_crlf("EHLO client.example.org").unwrap_or_default()];
+    while lines.last().is_some_and(|l| l.starts_with("250-")) {
+        lines.push(c.read_line().unwrap_or_default());
+    }
+    lines
+}
+
+/// XFORWARD through a content filter: the smtp client tells the
+/// re-injection smtpd who sent the mail, and its log names the original
+/// client and queue ID; only authorized clients are offered XFORWARD or
+/// may use it.
+#[test]
+fn xforward_names_the_original_client_after_the_filter() {
+    if !have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let (onward, reinject) = (free_port(), free_port());
+    let inst = instance(
+        "smtp-xforward",
+        &format!(
+            "relayhost = [127.0.0.1]:{onward}\ncontent_filter = smtp:[127.0.0.1]:{reinject}\n\
+             smtp_send_xforward_command = yes\n"
+        ),
+    );
+    inst.master_cf(&format!(
+        "127.0.0.1:0 inet n - n - - smtpd\n\
+         127.0.0.1:{reinject} inet n - n - - smtpd -o content_filter=\n  \
+         -o smtpd_authorized_xforward_hosts=127.0.0.0/8\n\
+         cleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nsmtp unix - - n - - smtp\n\
+         bounce unix - - n - 0 bounce\n"
+    ));
+    let onward_dump = inst.dir.join("onward");
+    let _onward = sink(onward, &onward_dump, &[]);
+    inst.start();
+    let front = inst.port("127.0.0.1:0");
+    kit::python_lines(
+        &[],
+        &format!(
+            "import smtplib\ns = smtplib.SMTP('127.0.0.1', {front}, timeout=20, source_address=('127.0.0.2', 0))\n\
+             s.sendmail('in@example.org', ['far@remote.example'], b'Subject: through\\r\\n\\r\\nbody\\r\\n')\ns.quit()\n"
+        ),
+        &[],
+    );
+    assert!(
+        wait_until(15 * SECOND, || sink_dumps(&onward_dump).len() == 1),
+        "{}",
+        inst.maillog()
+    );
+    let first = inst
+        .log_lines(": client=")
+        .into_iter()
+        .find(|l| l.contains("[127.0.0.2]") && !l.contains("orig_client="))
+        .unwrap_or_else(|| panic!("{}", inst.maillog()));
+    let first_id = first
+        .split(": client=")
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .expect("queue id")
+        .to_string();
+    let second = inst.log_lines(", orig_queue_id=");
+    assert_eq!(second.len(), 1, "{}", inst.maillog());
+    assert!(
+        second[0].contains(&format!(
+            ": client=localhost[127.0.0.1], orig_queue_id={first_id}, orig_client="
+        )) && second[0].ends_with("[127.0.0.2]"),
+        "{}",
+        second[0]
+    );
+
+    // Offered to authorized clients only, and refused to the others.
+    assert!(ehlo_lines(reinject)
+        .iter()
+        .any(|l| l == "250-XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT"));
+    assert!(!ehlo_lines(front).iter().any(|l| l.contains("XFORWARD")));
+    let mut c = kit::LineClient::connect(front);
+    let _banner = c.read_line();
+    c.ask_crlf("HELO client.example.org");
+    assert_eq!(
+        c.ask_crlf("XFORWARD NAME=spoofed.example")
+            .unwrap_or_default(),
+        "550 5.7.0 Error: insufficient authorization"
+    );
+    let mut c = kit::LineClient::connect(reinject);
+    let _banner = c.read_line();
+    c.ask_crlf("HELO client.example.org");
+    assert_eq!(
+        c.ask_crlf("XFORWARD ADDR=not-an-address")
+            .unwrap_or_default(),
+        "501 5.5.4 Bad ADDR syntax: not-an-address"
+    );
+    c.ask_crlf("MAIL FROM:<in@example.org>");
+    assert_eq!(
+        c.ask_crlf("XFORWARD NAME=late.example").unwrap_or_default(),
+        "503 5.5.1 Error: MAIL transaction in progress"
+    );
+}
+
 /// `postqueue -s site` tries the deferred mail for that site now, and
 /// only that.
 #[test]

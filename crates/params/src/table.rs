@@ -596,6 +596,7 @@ crate::declare! {
     LMTP_LHLO_NAME = string("lmtp_lhlo_name", "$myhostname", "The hostname the LMTP client sends in LHLO.");
     LMTP_MAIL_TIMEOUT = time("lmtp_mail_timeout", "300s", 's', 1, MAX, "The time limit for the reply to MAIL FROM.");
     LMTP_RCPT_TIMEOUT = time("lmtp_rcpt_timeout", "300s", 's', 1, MAX, "The time limit for the reply to RCPT TO.");
+    LMTP_XFORWARD_TIMEOUT = time("lmtp_xforward_timeout", "300s", 's', 1, MAX, "The time limit for the reply to XFORWARD.");
     LMTP_DATA_INIT_TIMEOUT = time("lmtp_data_init_timeout", "120s", 's', 1, MAX, "The time limit for the reply to DATA.");
     LMTP_DATA_XFER_TIMEOUT = time("lmtp_data_xfer_timeout", "180s", 's', 1, MAX, "The time limit for sending the message content.");
     LMTP_DATA_DONE_TIMEOUT = time("lmtp_data_done_timeout", "600s", 's', 1, MAX, "The time limit for the replies to the end of the message content.");

@@ -35,6 +35,7 @@ pub enum Verb {
     StartTls,
     Auth,
     Etrn,
+    Xforward,
 }
 
 impl Verb {
@@ -56,11 +57,12 @@ impl Verb {
             Verb::StartTls => "STARTTLS",
             Verb::Auth => "AUTH",
             Verb::Etrn => "ETRN",
+            Verb::Xforward => "XFORWARD",
         }
     }
 
     fn from_word(w: &str) -> Option<Verb> {
-        const ALL: [Verb; 15] = [
+        const ALL: [Verb; 16] = [
             Verb::Helo,
             Verb::Ehlo,
             Verb::Mail,
@@ -76,6 +78,7 @@ impl Verb {
             Verb::StartTls,
             Verb::Auth,
             Verb::Etrn,
+            Verb::Xforward,
         ];
         ALL.into_iter().find(|v| v.as_str().eq_ignore_ascii_case(w))
     }
@@ -239,6 +242,9 @@ pub enum Command {
         initial: Option<String>,
     },
     Etrn(String),
+    /// `XFORWARD name=value …` (Postfix's XFORWARD_README): the names as
+    /// sent, the values still xtext-encoded.
+    Xforward(Vec<(String, String)>),
     /// A verb this crate does not know, as sent.
     Unknown(String),
 }
@@ -263,6 +269,7 @@ impl Command {
             Command::StartTls => Verb::StartTls,
             Command::Auth { .. } => Verb::Auth,
             Command::Etrn(_) => Verb::Etrn,
+            Command::Xforward(_) => Verb::Xforward,
             Command::Unknown(_) => return None,
         })
     }
@@ -296,6 +303,12 @@ impl Command {
                 initial: Some(i),
             } => format!("AUTH {mechanism} {i}"),
             Command::Etrn(d) => format!("ETRN {d}"),
+            Command::Xforward(attrs) => {
+                attrs.iter().fold("XFORWARD".to_string(), |mut s, (n, v)| {
+                    s.push_str(&format!(" {n}={v}"));
+                    s
+                })
+            }
             Command::Unknown(v) => v.clone(),
         };
         s.push_str("\r\n");
@@ -593,6 +606,20 @@ pub fn parse_line(bytes: &[u8], cfg: ParserConfig) -> Result<Command, CommandErr
         }
         Verb::Etrn if arg.is_empty() => syntax,
         Verb::Etrn => Ok(Command::Etrn(arg.into())),
+        Verb::Xforward => {
+            let attrs: Option<Vec<(String, String)>> = arg
+                .split_ascii_whitespace()
+                .map(|w| {
+                    w.split_once('=')
+                        .filter(|(n, _)| !n.is_empty())
+                        .map(|(n, v)| (n.to_string(), v.to_string()))
+                })
+                .collect();
+            match attrs {
+                Some(a) if !a.is_empty() => Ok(Command::Xforward(a)),
+                _ => syntax,
+            }
+        }
     }
 }
 

@@ -256,6 +256,7 @@ impl Reply {
             Verb::StartTls => Reply::new(501, e, "Syntax: STARTTLS"),
             Verb::Auth => Reply::new(501, e, "Syntax: AUTH mechanism"),
             Verb::Etrn => Reply::new(500, None, "Syntax: ETRN domain"),
+            Verb::Xforward => Reply::new(501, e, "Syntax: XFORWARD attribute=value..."),
             // Postfix never refuses these for syntax (it has no EXPN/HELP).
             Verb::Noop | Verb::Quit | Verb::Expn | Verb::Help => Reply::bad_syntax(),
         }
@@ -455,6 +456,21 @@ impl Capabilities {
         let mut lines = vec![hostname.to_string()];
         lines.extend(self.keywords());
         Reply::multi(250, None, lines)
+    }
+
+    /// The attribute names an `XFORWARD` keyword offers (upper case);
+    /// empty when the server offers none.
+    pub fn xforward(&self) -> Vec<String> {
+        self.other
+            .iter()
+            .find_map(|l| {
+                let mut words = l.split_ascii_whitespace();
+                words
+                    .next()
+                    .filter(|k| k.eq_ignore_ascii_case("XFORWARD"))
+                    .map(|_| words.map(|w| w.to_ascii_uppercase()).collect())
+            })
+            .unwrap_or_default()
     }
 
     /// Read a (positive) EHLO reply; the first line is the server's name.

@@ -91,6 +91,23 @@ fn simple_commands() {
         ("ETRN example.com", Ok(Command::Etrn("example.com".into()))),
         ("ETRN", Err(CommandError::Syntax(Verb::Etrn))),
         (
+            "XFORWARD NAME=mx.example.org ADDR=192.0.2.1",
+            Ok(Command::Xforward(vec![
+                ("NAME".into(), "mx.example.org".into()),
+                ("ADDR".into(), "192.0.2.1".into()),
+            ])),
+        ),
+        (
+            "xforward helo=[UNAVAILABLE]",
+            Ok(Command::Xforward(vec![(
+                "helo".into(),
+                "[UNAVAILABLE]".into(),
+            )])),
+        ),
+        ("XFORWARD", Err(CommandError::Syntax(Verb::Xforward))),
+        ("XFORWARD NAME", Err(CommandError::Syntax(Verb::Xforward))),
+        ("XFORWARD =x", Err(CommandError::Syntax(Verb::Xforward))),
+        (
             "BDAT 100",
             Ok(Command::Bdat {
                 size: 100,
@@ -842,6 +859,27 @@ fn postfix_texts() {
     assert_eq!(
         CommandError::BadSender(AddrError::BadDomain).to_string(),
         "5.1.7 Bad sender address syntax: malformed domain name"
+    );
+}
+
+#[test]
+fn xforward_offer_and_command() {
+    let mut caps = Capabilities::default();
+    assert!(caps.xforward().is_empty());
+    caps.add_keyword("XFORWARD NAME ADDR proto HELO");
+    caps.add_keyword("XCLIENT NAME");
+    assert_eq!(caps.xforward(), ["NAME", "ADDR", "PROTO", "HELO"]);
+    let cmd = Command::Xforward(vec![
+        ("NAME".into(), "mx.example.org".into()),
+        ("IDENT".into(), "4Xk2mN2VXxz".into()),
+    ]);
+    assert_eq!(
+        cmd.to_bytes(),
+        b"XFORWARD NAME=mx.example.org IDENT=4Xk2mN2VXxz\r\n"
+    );
+    assert_eq!(
+        Reply::syntax(Verb::Xforward).to_string(),
+        "501 5.5.4 Syntax: XFORWARD attribute=value..."
     );
 }
 

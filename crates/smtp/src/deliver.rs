@@ -111,6 +111,7 @@ pub struct Timeouts {
     pub data_done: Duration,
     pub quit: Duration,
     pub starttls: Duration,
+    pub xforward: Duration,
 }
 
 /// Settings read once per process.
@@ -127,6 +128,9 @@ pub struct Settings {
     /// `smtp_tls_wrappermode`: TLS from the first byte (SMTPS, port 465),
     /// no STARTTLS.
     tls_wrapper: bool,
+    /// `smtp_send_xforward_command`: tell a server that offers XFORWARD
+    /// who sent the message (before a content filter, typically).
+    send_xforward: bool,
     /// `smtp_sender_dependent_authentication`: SASL credentials by sender
     /// first (with `sender_dependent_relayhost_maps`, one provider account
     /// per sender domain).
@@ -325,7 +329,12 @@ impl Settings {
                 data_done: cfg.time(pick(&p::SMTP_DATA_DONE_TIMEOUT, &p::LMTP_DATA_DONE_TIMEOUT)),
                 quit: cfg.time(pick(&p::SMTP_QUIT_TIMEOUT, &p::LMTP_QUIT_TIMEOUT)),
                 starttls: cfg.time(pick(&p::SMTP_STARTTLS_TIMEOUT, &p::LMTP_STARTTLS_TIMEOUT)),
+                xforward: cfg.time(pick(&p::SMTP_XFORWARD_TIMEOUT, &p::LMTP_XFORWARD_TIMEOUT)),
             },
+            send_xforward: cfg.bool(pick(
+                &p::SMTP_SEND_XFORWARD_COMMAND,
+                &p::LMTP_SEND_XFORWARD_COMMAND,
+            )),
             resolver,
             tls_level,
             tls_mandatory,
@@ -489,6 +498,81 @@ pub struct Message {
     /// sender, and each recipient of the request in order.
     pub sender: String,
     pub recipients: Vec<String>,
+    /// Who sent it, as XFORWARD attributes (name, value): what an XFORWARD
+    /// it came in with said (the `log_*` attributes), else its own client.
+    pub origin: Vec<(&'static str, String)>,
+}
+
+/// XFORWARD's attributes for a queue file: NAME, ADDR, PORT, PROTO, HELO,
+/// IDENT, SOURCE, `[UNAVAILABLE]` where the file does not say.
+fn origin(attrs: &queue::Attributes, queue_id: &str) -> Vec<(&'static str, String)> {
+    let other = |name: &str| {
+        attrs
+            .other
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let either = |logged: &str, own: &Option<String>| other(logged).or_else(|| own.clone());
+    let unavailable = || "[UNAVAILABLE]".to_string();
+    let addr = either("log_client_address", &attrs.client_address).map(|a| match a
+        .parse::<std::net::IpAddr>()
+    {
+        Ok(std::net::IpAddr::V6(v6)) => format!("IPv6:{v6}"),
+        _ => a,
+    });
+    let local = attrs.rewrite_context.as_deref() == Some("local");
+    vec![
+        (
+            "NAME",
+            either("log_client_name", &attrs.client_name).unwrap_or_else(unavailable),
+        ),
+        ("ADDR", addr.unwrap_or_else(unavailable)),
+        (
+            "PORT",
+            other("log_client_port")
+                .or_else(|| other("client_port"))
+                .unwrap_or_else(unavailable),
+        ),
+        (
+            "PROTO",
+            either("log_protocol_name", &attrs.protocol_name).unwrap_or_else(unavailable),
+        ),
+        (
+            "HELO",
+            either("log_helo_name", &attrs.helo_name).unwrap_or_else(unavailable),
+        ),
+        (
+            "IDENT",
+            other("log_ident").unwrap_or_else(|| queue_id.to_string()),
+        ),
+        (
+            "SOURCE",
+            other("log_message_origin")
+                .unwrap_or_else(|| if local { "LOCAL" } else { "REMOTE" }.to_string()),
+        ),
+    ]
+}
+
+/// The XFORWARD commands for `origin`, limited to the attributes the
+/// server offers: NAME, ADDR and PORT in one, the others in a second
+/// (Postfix's split, which keeps each line short).
+fn xforward_commands(origin: &[(&str, String)], offered: &[String]) -> Vec<Vec<u8>> {
+    let group = |names: &[&str]| {
+        let attrs: Vec<(String, String)> = origin
+            .iter()
+            .filter(|(n, _)| names.contains(n) && offered.iter().any(|o| o == n))
+            .map(|(n, v)| (n.to_string(), smtp_proto::xtext::encode(v)))
+            .collect();
+        (!attrs.is_empty()).then(|| Command::Xforward(attrs).to_bytes())
+    };
+    [
+        group(&["NAME", "ADDR", "PORT"]),
+        group(&["PROTO", "HELO", "IDENT", "SOURCE"]),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The content in its wire form, built a piece at a time.
@@ -654,6 +738,7 @@ pub fn read_message(
         .map(|r| out.address(&r.address))
         .collect::<Result<Vec<_>, _>>()?;
     let envelope_utf8 = !sender.is_ascii() || recipients.iter().any(|r| !r.is_ascii());
+    let origin = origin(&qf.envelope.attrs, &req.queue_id);
     Ok(Message {
         wire: wire.buf,
         size: wire.size,
@@ -664,6 +749,7 @@ pub fn read_message(
         envid,
         sender,
         recipients,
+        origin,
     })
 }
 
@@ -1219,7 +1305,12 @@ impl Job<'_> {
         // MAIL, the RCPTs and DATA: with PIPELINING in batches of at most
         // PIPELINE_BATCH bytes (so that neither side blocks writing while
         // the other is not reading), else one at a time.
-        let mut cmds: Vec<(Stage, Vec<u8>, usize)> = Vec::with_capacity(pending.len() + 2);
+        let mut cmds: Vec<(Stage, Vec<u8>, usize)> = Vec::with_capacity(pending.len() + 4);
+        if self.s.send_xforward {
+            for x in xforward_commands(&msg.origin, &caps.xforward()) {
+                cmds.push((Stage::Xforward, x, 0));
+            }
+        }
         cmds.push((Stage::Mail, mail.to_bytes(), 0));
         for (k, &i) in pending.iter().enumerate() {
             cmds.push((Stage::Rcpt, rcpts[k].clone(), i));
@@ -1231,6 +1322,7 @@ impl Job<'_> {
             cmds.push((Stage::Data, Command::Data.to_bytes(), 0));
         }
         let timeout = |st: Stage| match st {
+            Stage::Xforward => t.xforward,
             Stage::Mail => t.mail,
             Stage::Rcpt => t.rcpt,
             _ => t.data_init,
@@ -1258,6 +1350,13 @@ impl Job<'_> {
             for (stage, _, i) in &cmds[next..end] {
                 let r = conn.reply(*stage, timeout(*stage))?;
                 match stage {
+                    // A refused XFORWARD only costs the log its details
+                    // (Postfix warns and goes on).
+                    Stage::Xforward if !r.is_positive() => maillog::warning!(
+                        "host {} said: {} (in reply to XFORWARD command)",
+                        conn.relay,
+                        printable(&r.to_string())
+                    ),
                     Stage::Mail if !r.is_positive() => {
                         mail_ok = false;
                         let v = said(conn, &r, Stage::Mail);

@@ -73,6 +73,13 @@
 //!     next hop that this process gets starts with RSET on it instead of a
 //!     new connection, and its log lines say `conn_use=N`.
 //!
+//!   With `smtp_send_xforward_command = yes` (`lmtp_…` for lmtp), a server
+//!   that offers XFORWARD is told who sent the message before MAIL FROM:
+//!   NAME, ADDR and PORT, then PROTO, HELO, IDENT and SOURCE (what an
+//!   XFORWARD the message came in with said, else its own client and queue
+//!   ID), as Postfix sends them to a content filter; a refusal is logged
+//!   as a warning and the delivery goes on.
+//!
 //!   An address verification probe (a request marked so by qmgr) ends
 //!   after RCPT TO: the replies to RCPT are the results, logged
 //!   `status=deliverable` or `undeliverable`, and no message is sent.
@@ -95,6 +102,7 @@
 //!   smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout,
 //!   smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
 //!   smtp_data_done_timeout, smtp_quit_timeout, smtp_starttls_timeout,
+//!   smtp_send_xforward_command, smtp_xforward_timeout,
 //!   smtp_helo_name, smtp_tcp_port, smtp_bind_address, smtp_bind_address6,
 //!   smtp_never_send_ehlo,
 //!   smtp_skip_5xx_greeting, smtp_skip_quit_response,

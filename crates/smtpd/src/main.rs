@@ -47,6 +47,15 @@
 //!   host names, type:table) are not offered AUTH in the EHLO reply, but
 //!   may still use the AUTH command, as with Postfix.
 //!
+//!   Clients in smtpd_authorized_xforward_hosts (same form; a content
+//!   filter handing mail back) are offered XFORWARD and may send it before
+//!   MAIL FROM (Postfix's XFORWARD_README: NAME ADDR PROTO HELO SOURCE PORT
+//!   IDENT, xtext values); what it tells lasts one transaction, goes into
+//!   the queue file as the log_* attributes and into the log as `ID:
+//!   client=host[ip], orig_queue_id=…, orig_client=host[ip]`. Access
+//!   checks and Received: go by the real client. Others get `550 5.7.0
+//!   Error: insufficient authorization`.
+//!
 //!   Access policy is Postfix's. With smtpd_delay_reject = yes (the
 //!   default) the client, HELO and sender restrictions are applied at RCPT
 //!   TO; with no, at connect (a refused client gets the refusal for a
@@ -199,6 +208,7 @@
 //!   smtpd_sasl_service, smtpd_sasl_security_options, smtpd_sasl_mechanism_filter,
 //!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,
 //!   broken_sasl_auth_clients, smtpd_sasl_exceptions_networks,
+//!   smtpd_authorized_xforward_hosts,
 //!   smtpd_sender_login_maps, myorigin,
 //!   smtpd_tls_auth_only,
 //!   mynetworks, mynetworks_style, mydestination, inet_interfaces,
@@ -248,6 +258,7 @@ mod service;
 mod session;
 mod settings;
 mod transcript;
+mod xforward;
 
 fn main() {
     server::single_server("smtpd", service::Smtpd::default())

@@ -367,6 +367,9 @@ pub struct Policy {
     /// `smtpd_sasl_exceptions_networks` (None when empty): clients that
     /// are not offered AUTH in the EHLO reply.
     pub sasl_exceptions: Option<HostList>,
+    /// `smtpd_authorized_xforward_hosts` (None when empty): clients that
+    /// may send XFORWARD.
+    pub xforward_hosts: Option<HostList>,
     /// The address classes of recipient domains, and this host's
     /// addresses (inet_interfaces, proxy_interfaces).
     classes: Classes,
@@ -514,14 +517,17 @@ impl Policy {
         let parents = config.str(&p::PARENT_DOMAIN_MATCHES_SUBDOMAINS).to_string();
         let (mynetworks, bad) = HostList::parse(&config.list(&p::MYNETWORKS), "mynetworks");
         w.extend(bad.into_iter().map(|b| b.0));
-        let exceptions = config.list(&p::SMTPD_SASL_EXCEPTIONS_NETWORKS);
-        let sasl_exceptions = if exceptions.is_empty() {
-            None
-        } else {
-            let (l, bad) = HostList::parse(&exceptions, p::SMTPD_SASL_EXCEPTIONS_NETWORKS.name);
+        let mut host_list = |param: &params::Param| {
+            let entries = config.list(param);
+            if entries.is_empty() {
+                return None;
+            }
+            let (l, bad) = HostList::parse(&entries, param.name);
             w.extend(bad.into_iter().map(|b| b.0));
             Some(l)
         };
+        let sasl_exceptions = host_list(&p::SMTPD_SASL_EXCEPTIONS_NETWORKS);
+        let xforward_hosts = host_list(&p::SMTPD_AUTHORIZED_XFORWARD_HOSTS);
         let (classes, warnings) = Classes::from_config(config);
         w.extend(warnings);
         let ctx = maps::Ctx::new();
@@ -562,6 +568,7 @@ impl Policy {
             end_of_data,
             mynetworks,
             sasl_exceptions,
+            xforward_hosts,
             classes,
             local_recipient_maps: optional(&p::LOCAL_RECIPIENT_MAPS),
             virtual_alias_maps: maps_of(&p::VIRTUAL_ALIAS_MAPS),

@@ -17,16 +17,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The commands Postfix counts in its `disconnect` line, in its order.
-const STAT_NAMES: [&str; 14] = [
-    "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat", "rset", "noop", "vrfy",
-    "etrn", "quit", "unknown",
+const STAT_NAMES: [&str; 15] = [
+    "helo", "ehlo", "xforward", "starttls", "auth", "mail", "rcpt", "data", "bdat", "rset", "noop",
+    "vrfy", "etrn", "quit", "unknown",
 ];
 
 /// Per-command attempt and success counts.
 #[derive(Debug, Default)]
 struct Stats {
-    ok: [u32; 14],
-    total: [u32; 14],
+    ok: [u32; 15],
+    total: [u32; 15],
 }
 
 impl Stats {
@@ -147,6 +147,8 @@ pub struct Session<'a> {
     sasl_client: Option<auth::client::Client>,
     /// (method, username) after a successful AUTH.
     sasl: Option<(String, String)>,
+    /// What XFORWARD told for the next transaction.
+    xforward: crate::xforward::Forwarded,
     /// The server's end of the connection, for the auth service (`lip=`).
     local_ip: Option<std::net::IpAddr>,
     local_port: Option<u16>,
@@ -302,6 +304,7 @@ impl<'a> Session<'a> {
             data_bytes: None,
             sasl_client: None,
             sasl: None,
+            xforward: Default::default(),
             local_ip,
             local_port,
             remote_port,
@@ -677,6 +680,7 @@ impl<'a> Session<'a> {
             Command::Rset => {
                 self.junk_command();
                 self.tx = None;
+                self.xforward = Default::default();
                 self.reply(&Reply::ok());
                 (true, Flow::Go)
             }
@@ -697,6 +701,10 @@ impl<'a> Session<'a> {
                 self.junk_command();
                 self.error_reply(&Reply::not_implemented());
                 (false, Flow::Go)
+            }
+            Command::Xforward(attrs) => {
+                self.junk_command();
+                (self.xforward_cmd(&attrs), Flow::Go)
             }
             Command::StartTls => self.starttls(),
             Command::Auth { mechanism, initial } => self.auth(&mechanism, initial.as_deref()),
@@ -737,6 +745,9 @@ impl<'a> Session<'a> {
         let mut other = Vec::new();
         if !auth.is_empty() && self.s.sasl.as_ref().is_some_and(|c| c.broken_clients) {
             other.push(format!("AUTH={}", auth.join(" ")));
+        }
+        if self.xforward_allowed() && !d.has("xforward") {
+            other.push(crate::xforward::OFFER.to_string());
         }
         Capabilities {
             pipelining: !d.has("pipelining"),
@@ -920,14 +931,17 @@ impl<'a> Session<'a> {
             self.s.timeout,
         ) {
             Ok(c) => {
-                match &self.sasl {
-                    Some((method, user)) => maillog::info!(
-                        "{}: client={}, sasl_method={method}, sasl_username={user}",
-                        c.queue_id,
-                        self.namaddr
-                    ),
-                    None => maillog::info!("{}: client={}", c.queue_id, self.namaddr),
+                let mut line = format!("{}: client={}", c.queue_id, self.namaddr);
+                if let Some((method, user)) = &self.sasl {
+                    line.push_str(&format!(", sasl_method={method}, sasl_username={user}"));
                 }
+                if let Some(ident) = &self.xforward.ident {
+                    line.push_str(&format!(", orig_queue_id={ident}"));
+                }
+                if let Some(orig) = self.xforward.namaddr(self.s.client_port_logging) {
+                    line.push_str(&format!(", orig_client={orig}"));
+                }
+                maillog::info!("{line}");
                 tx.cleanup = Some(c);
                 true
             }
@@ -1169,6 +1183,7 @@ impl<'a> Session<'a> {
         if let Some(h) = &self.req.helo {
             attributes.push(("helo_name".into(), h.clone()));
         }
+        attributes.extend(self.xforward.attributes());
         if !self.s.content_filter.is_empty() {
             attributes.push((ic::CONTENT_FILTER.into(), self.s.content_filter.clone()));
         }
@@ -1239,6 +1254,8 @@ impl<'a> Session<'a> {
         let Some(mut tx) = self.tx.take() else {
             return (queue_file_write_error(), false);
         };
+        // What XFORWARD told was for this transaction only.
+        self.xforward = Default::default();
         let Some(c) = tx.cleanup.take() else {
             return (queue_file_write_error(), false);
         };
@@ -1537,6 +1554,46 @@ impl<'a> Session<'a> {
     /// Whether the client is in smtpd_sasl_exceptions_networks: then AUTH
     /// is left out of the EHLO reply. As in Postfix (smtpd.c ehlo_cmd and
     /// smtpd_sasl_auth_cmd), the AUTH command itself is still accepted.
+    /// Whether this client may send XFORWARD
+    /// (`smtpd_authorized_xforward_hosts`).
+    fn xforward_allowed(&self) -> bool {
+        self.policy
+            .xforward_hosts
+            .as_ref()
+            .is_some_and(|l| l.matches(&self.req.client_name, self.req.client_addr))
+    }
+
+    /// XFORWARD: only from authorized clients, never inside a transaction,
+    /// all of a command's attributes or none.
+    fn xforward_cmd(&mut self, attrs: &[(String, String)]) -> bool {
+        if !self.xforward_allowed() {
+            self.error_reply(&Reply::new(
+                550,
+                Some((5, 7, 0)),
+                "Error: insufficient authorization",
+            ));
+            return false;
+        }
+        if self.tx.is_some() {
+            self.error_reply(&Reply::new(
+                503,
+                Some((5, 5, 1)),
+                "Error: MAIL transaction in progress",
+            ));
+            return false;
+        }
+        match self.xforward.update(attrs) {
+            Ok(()) => {
+                self.reply(&Reply::new(250, Some((2, 0, 0)), "Ok"));
+                true
+            }
+            Err(r) => {
+                self.error_reply(&r);
+                false
+            }
+        }
+    }
+
     fn sasl_exception(&self) -> bool {
         self.policy
             .sasl_exceptions

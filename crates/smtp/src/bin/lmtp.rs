@@ -28,6 +28,7 @@
 //!   lmtp_connect_timeout, lmtp_lhlo_timeout, lmtp_mail_timeout,
 //!   lmtp_rcpt_timeout, lmtp_data_init_timeout, lmtp_data_xfer_timeout,
 //!   lmtp_data_done_timeout, lmtp_quit_timeout, lmtp_lhlo_name,
+//!   lmtp_send_xforward_command, lmtp_xforward_timeout,
 //!   lmtp_tcp_port, lmtp_bind_address, lmtp_bind_address6,
 //!   lmtp_host_lookup, lmtp_skip_quit_response,
 //!   lmtp_tls_security_level, lmtp_tls_policy_maps, lmtp_tls_CAfile,
