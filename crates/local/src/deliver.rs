@@ -12,9 +12,7 @@ use mailbox::{
 use maps::alias::{self, AliasTarget};
 use maps::MapList;
 use params::{table as p, Config};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 use util::privs::Account;
 
@@ -1061,103 +1059,55 @@ impl Job<'_> {
         } else {
             self.s.shell.clone()
         };
-        let mut c = Command::new(&shell);
-        c.args(["-c", cmd])
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("SHELL", &shell)
-            .env("USER", user)
-            .env("LOGNAME", user)
-            .env("SENDER", &self.req.sender)
-            .env("RECIPIENT", &self.rcpt.address)
-            .env(
+        let mut env: Vec<(String, String)> = [
+            ("PATH", "/usr/bin:/bin"),
+            ("SHELL", shell.as_str()),
+            ("USER", user),
+            ("LOGNAME", user),
+            ("SENDER", self.req.sender.as_str()),
+            ("RECIPIENT", self.rcpt.address.as_str()),
+            (
                 "ORIGINAL_RECIPIENT",
                 self.rcpt.original.as_deref().unwrap_or(&self.rcpt.address),
-            )
-            .current_dir("/")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         if let Ok(Some(acct)) = util::privs::lookup_user(user) {
-            c.env("HOME", &acct.home);
+            env.push(("HOME".into(), acct.home.to_string_lossy().into_owned()));
         }
-        {
-            use std::os::unix::process::CommandExt;
-            c.process_group(0);
-            if util::privs::is_root() {
-                if let Some(i) = ids {
-                    c.uid(i.uid).gid(i.gid);
-                }
-            }
-        }
-        let mut child = match c.spawn() {
-            Ok(ch) => ch,
-            Err(e) => return failed("4.3.0", format!("cannot run {shell}: {e}")),
-        };
-        let pgid = child.id() as i32;
-        // Input and error output on threads, so the deadline covers both.
-        let writer = child.stdin.take().map(|mut stdin| {
-            std::thread::spawn(move || {
-                let _ = stdin.write_all(&body);
-            })
+        let outcome = util::command::run(util::command::Run {
+            program: shell.clone(),
+            args: vec!["-c".into(), cmd.into()],
+            env,
+            dir: "/".into(),
+            ids: ids.map(|i| (i.uid, i.gid)),
+            input: body,
+            time_limit: self.s.command_time_limit,
+            keep_stdout: false,
         });
-        let reader = child.stderr.take().map(|err| {
-            std::thread::spawn(move || {
-                use std::io::Read;
-                // Keep the first 2 KB, drain the rest so the command never
-                // blocks on a full pipe.
-                let mut err = err;
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while let Ok(n) = err.read(&mut chunk) {
-                    if n == 0 {
-                        break;
-                    }
-                    let room = 2048usize.saturating_sub(buf.len());
-                    buf.extend_from_slice(&chunk[..n.min(room)]);
-                }
-                String::from_utf8_lossy(&buf).trim().replace('\n', " ")
-            })
-        });
-        let limit = self.s.command_time_limit;
-        let start = std::time::Instant::now();
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(st)) => break Some(st),
-                Ok(None) if start.elapsed() >= limit => break None,
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(_) => break None,
-            }
-        };
-        // Whatever is left of the group goes, so the pipes close.
-        // SAFETY: killpg on the process group this delivery created.
-        unsafe { libc::killpg(pgid, libc::SIGKILL) };
-        if status.is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Some(w) = writer {
-            let _ = w.join();
-        }
-        let err_text = reader.and_then(|r| r.join().ok()).unwrap_or_default();
-        match status.map(|s| (s.code(), s)) {
-            Some((Some(0), _)) => {
+        let err_text = outcome.output;
+        use util::command::Ended;
+        match outcome.ended {
+            Ended::Exited(0) => {
                 self.done.push(done.to_string());
                 sent(done)
             }
-            Some((Some(75), _)) | Some((Some(71), _)) => failed(
+            Ended::Exited(75) | Ended::Exited(71) => failed(
                 "4.3.0",
                 format!("temporary failure. Command output: {err_text}"),
             ),
-            Some((Some(code), _)) => failed(
+            Ended::Exited(code) => failed(
                 "5.3.0",
                 format!("Command died with status {code}: \"{cmd}\". Command output: {err_text}"),
             ),
-            Some((None, _)) => failed(
+            Ended::Signaled(_) => failed(
                 "4.3.0",
                 format!("Command was killed by a signal: \"{cmd}\""),
             ),
-            None => failed("4.3.0", format!("Command time limit exceeded: \"{cmd}\"")),
+            Ended::TimedOut => failed("4.3.0", format!("Command time limit exceeded: \"{cmd}\"")),
+            Ended::NotRun(e) => failed("4.3.0", format!("cannot run {shell}: {e}")),
         }
     }
 

@@ -11,6 +11,7 @@
 
 pub mod base64;
 pub mod byteset;
+pub mod command;
 pub mod fd;
 pub mod getopt;
 pub mod heap;

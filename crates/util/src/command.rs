@@ -1,0 +1,217 @@
+//! Running an external command with a message on its standard input, as
+//! the delivery agents do (local's `|command` and `mailbox_command`, pipe):
+//! in a process group of its own, as the given user, with a time limit
+//! after which the whole group is killed, and with the start of its output
+//! kept for the log. Neither a command that does not read its input nor
+//! one that floods its output can hold the caller.
+
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The program (a path, or a name looked up in the PATH given in
+    /// `env`) and its arguments.
+    pub program: String,
+    pub args: Vec<String>,
+    /// The whole environment of the command.
+    pub env: Vec<(String, String)>,
+    pub dir: PathBuf,
+    /// uid and gid to run as (only when the caller is root).
+    pub ids: Option<(u32, u32)>,
+    pub input: Vec<u8>,
+    pub time_limit: Duration,
+    /// Keep what the command writes to its standard output too, not only
+    /// its error output.
+    pub keep_stdout: bool,
+}
+
+/// How the command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Signaled(i32),
+    TimedOut,
+    /// It could not be started (the error's text).
+    NotRun(String),
+}
+
+/// How the command ended, and the start of its output (at most
+/// [`OUTPUT_KEPT`] bytes, lines joined by spaces, trimmed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub ended: Ended,
+    pub output: String,
+}
+
+/// How much of a command's output is kept.
+pub const OUTPUT_KEPT: usize = 2048;
+
+/// Runs `r` to its end or its time limit.
+pub fn run(r: Run) -> Outcome {
+    let mut c = Command::new(&r.program);
+    c.args(&r.args)
+        .env_clear()
+        .envs(r.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&r.dir)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if let Some((uid, gid)) = r.ids.filter(|_| crate::privs::is_root()) {
+        c.uid(uid).gid(gid);
+    }
+    // Standard output into the same pipe as the errors when it is kept.
+    let combined = if r.keep_stdout {
+        let pipe = std::io::pipe().and_then(|(rd, wr)| Ok((rd, wr.try_clone()?, wr)));
+        match pipe {
+            Ok((rd, out, err)) => {
+                c.stdout(out).stderr(err);
+                Some(rd)
+            }
+            Err(e) => return not_run(e),
+        }
+    } else {
+        c.stdout(Stdio::null());
+        None
+    };
+    let mut child = match c.spawn() {
+        Ok(ch) => ch,
+        Err(e) => return not_run(e),
+    };
+    // The parent's copies of the pipe's write end must go, or the reader
+    // never sees the end.
+    drop(c);
+    let pgid = child.id() as i32;
+    let input = r.input;
+    let feeder = child.stdin.take().map(|mut stdin| {
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        })
+    });
+    let output: Option<Box<dyn Read + Send>> = match combined {
+        Some(rd) => Some(Box::new(rd)),
+        None => child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn Read + Send>),
+    };
+    let collector = output.map(|mut out| {
+        std::thread::spawn(move || {
+            // Keep the start, drain the rest so the command never blocks
+            // on a full pipe.
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = out.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                let room = OUTPUT_KEPT.saturating_sub(buf.len());
+                buf.extend_from_slice(&chunk[..n.min(room)]);
+            }
+            String::from_utf8_lossy(&buf)
+                .trim()
+                .replace(['\r', '\n'], " ")
+        })
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if start.elapsed() >= r.time_limit => break None,
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => break None,
+        }
+    };
+    // Whatever is left of the group goes, so the pipes close.
+    // SAFETY: killpg on the process group this run created.
+    unsafe { libc::killpg(pgid, libc::SIGKILL) };
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
+    let output = collector.and_then(|c| c.join().ok()).unwrap_or_default();
+    use std::os::unix::process::ExitStatusExt;
+    let ended = match status {
+        None => Ended::TimedOut,
+        Some(st) => match (st.code(), st.signal()) {
+            (Some(code), _) => Ended::Exited(code),
+            (None, Some(sig)) => Ended::Signaled(sig),
+            (None, None) => Ended::Signaled(0),
+        },
+    };
+    Outcome { ended, output }
+}
+
+fn not_run(e: std::io::Error) -> Outcome {
+    Outcome {
+        ended: Ended::NotRun(e.to_string()),
+        output: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, input: &[u8], limit: Duration, keep_stdout: bool) -> Outcome {
+        run(Run {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            dir: "/".into(),
+            ids: None,
+            input: input.to_vec(),
+            time_limit: limit,
+            keep_stdout,
+        })
+    }
+
+    #[test]
+    fn status_output_time_limit_and_floods() {
+        let long = Duration::from_secs(20);
+        let o = sh(
+            "cat >/dev/null; echo out; echo err >&2; exit 67",
+            b"x\n",
+            long,
+            true,
+        );
+        assert_eq!(o.ended, Ended::Exited(67));
+        assert_eq!(o.output, "out err");
+        let o = sh("echo out; echo err >&2", b"", long, false);
+        assert_eq!((o.ended, o.output.as_str()), (Ended::Exited(0), "err"));
+        // A command that reads nothing of a large input, and one that
+        // floods its output, still end.
+        let o = sh("exit 0", &vec![b'x'; 4 << 20], long, true);
+        assert_eq!(o.ended, Ended::Exited(0));
+        let o = sh("yes flood | head -c 10000000", b"", long, true);
+        assert_eq!(o.ended, Ended::Exited(0));
+        assert_eq!(o.output.len(), OUTPUT_KEPT);
+        // The time limit kills the group, grandchildren too.
+        let t = Instant::now();
+        let o = sh("sleep 30 & sleep 30", b"", Duration::from_millis(300), true);
+        assert_eq!(o.ended, Ended::TimedOut);
+        assert!(t.elapsed() < Duration::from_secs(10));
+        let o = sh("kill -TERM $$", b"", long, true);
+        assert_eq!(o.ended, Ended::Signaled(15));
+        let mut r = Run {
+            program: "/nonexistent/program".into(),
+            args: vec![],
+            env: vec![],
+            dir: "/".into(),
+            ids: None,
+            input: vec![],
+            time_limit: long,
+            keep_stdout: false,
+        };
+        assert!(matches!(run(r.clone()).ended, Ended::NotRun(_)));
+        r.program = "/bin/true".into();
+        assert_eq!(run(r).ended, Ended::Exited(0));
+    }
+}
