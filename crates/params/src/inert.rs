@@ -52,7 +52,6 @@ pub const INERT: &[&str] = &[
     "enable_original_recipient",
     "error_service_name",
     "execution_directory_expansion_filter",
-    "export_environment",
     "fallback_relay",
     "fast_flush_domains",
     "fast_flush_purge_time",

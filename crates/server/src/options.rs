@@ -27,7 +27,8 @@ pub struct Options {
 
 impl Options {
     /// Parses `args` (without argv\[0\]). Options may be interleaved with
-    /// service arguments, as master.cf writes them.
+    /// service arguments, as master.cf writes them, up to an `argv=`
+    /// argument (pipe's): what follows it is a command's, options or not.
     pub fn parse(args: &[String]) -> Result<Options, String> {
         let mut o = Options::default();
         let mut rest: &[String] = args;
@@ -60,6 +61,10 @@ impl Options {
             rest = &rest[consumed..];
             match rest.first() {
                 None => break,
+                Some(a) if a.starts_with("argv=") => {
+                    o.args.extend(rest.iter().cloned());
+                    break;
+                }
                 Some(a) => {
                     o.args.push(a.clone());
                     rest = &rest[1..];
@@ -111,5 +116,19 @@ mod tests {
             ]
         );
         assert_eq!(o.args, vec!["echo".to_string(), "x".to_string()]);
+    }
+
+    #[test]
+    fn a_commands_arguments_are_not_options() {
+        let a: Vec<String> = "-n dovecot -t unix flags=DRhu user=vmail argv=/usr/bin/lda -c /etc/x.conf -f ${sender} -o x"
+            .split(' ')
+            .map(String::from)
+            .collect();
+        let o = Options::parse(&a).unwrap();
+        assert!(!o.chroot && o.overrides.is_empty());
+        assert_eq!(
+            o.args.join(" "),
+            "flags=DRhu user=vmail argv=/usr/bin/lda -c /etc/x.conf -f ${sender} -o x"
+        );
     }
 }

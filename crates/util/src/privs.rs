@@ -38,6 +38,13 @@ pub fn lookup_user(name: &str) -> io::Result<Option<Account>> {
         .map_err(to_io)
 }
 
+/// Looks up a group name's gid in the group database.
+pub fn lookup_group(name: &str) -> io::Result<Option<u32>> {
+    nix::unistd::Group::from_name(name)
+        .map(|g| g.map(|g| g.gid.as_raw()))
+        .map_err(to_io)
+}
+
 /// Looks up a uid in the passwd database.
 pub fn lookup_user_by_uid(uid: u32) -> Option<Account> {
     User::from_uid(Uid::from_raw(uid))
