@@ -765,6 +765,9 @@ pub fn dir_files(dir: &Path) -> Vec<std::path::PathBuf> {
 /// end of DATA, so a file it still holds open is left out: a test that
 /// waits for a count and then reads a file never sees half a message.
 pub fn sink_dumps(dir: &Path) -> Vec<std::path::PathBuf> {
+    // The directory first: a file made after the listing is not in it,
+    // and one made before is seen open below if it is still being written.
+    let listed = dir_files(dir);
     let mut held = std::collections::HashSet::new();
     for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
@@ -781,9 +784,12 @@ pub fn sink_dumps(dir: &Path) -> Vec<std::path::PathBuf> {
             }
         }
     }
-    let mut v: Vec<_> = dir_files(dir)
+    let mut v: Vec<_> = listed
         .into_iter()
-        .filter(|f| !held.contains(f))
+        .filter(|f| {
+            let real = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+            !held.contains(f) && !held.contains(&real)
+        })
         .collect();
     v.sort();
     v

@@ -456,9 +456,12 @@ impl<'a> Message<'a> {
     ) -> Message<'a> {
         let client_ip: Option<IpAddr> =
             attribute(env, "client_address").and_then(|a| a.parse().ok());
-        let local = match source {
-            Source::Pickup | Source::Internal => true,
-            Source::Smtpd => s
+        let local = match (source, attribute(env, "rewrite_context")) {
+            (Source::Pickup | Source::Internal, _) => true,
+            // What XFORWARD's SOURCE told smtpd of mail a content filter
+            // hands back.
+            (Source::Smtpd, Some(context)) => context == "local",
+            (Source::Smtpd, None) => s
                 .local_clients
                 .is_local(client_ip, attribute(env, "sasl_username").is_some()),
         };
@@ -571,6 +574,10 @@ impl<'a> Message<'a> {
             }
             // Only the mail system's own verify service sends probes.
             if n == proto::ADDRESS_VERIFY_PROBE && source != Source::Internal {
+                continue;
+            }
+            // Set below from what cleanup decided.
+            if n == "rewrite_context" {
                 continue;
             }
             // Unknown names are kept; duplicates are the sender's bug and are dropped.

@@ -554,10 +554,14 @@ fn origin(attrs: &queue::Attributes, queue_id: &str) -> Vec<(&'static str, Strin
     ]
 }
 
+/// What each of the two XFORWARD commands carries, for the log.
+const XFORWARD_PARTS: [&str; 2] = ["name/address", "helo/protocol"];
+
 /// The XFORWARD commands for `origin`, limited to the attributes the
 /// server offers: NAME, ADDR and PORT in one, the others in a second
-/// (Postfix's split, which keeps each line short).
-fn xforward_commands(origin: &[(&str, String)], offered: &[String]) -> Vec<Vec<u8>> {
+/// (Postfix's split, which keeps each line short); each with its index in
+/// [`XFORWARD_PARTS`].
+fn xforward_commands(origin: &[(&str, String)], offered: &[String]) -> Vec<(usize, Vec<u8>)> {
     let group = |names: &[&str]| {
         let attrs: Vec<(String, String)> = origin
             .iter()
@@ -571,7 +575,8 @@ fn xforward_commands(origin: &[(&str, String)], offered: &[String]) -> Vec<Vec<u
         group(&["PROTO", "HELO", "IDENT", "SOURCE"]),
     ]
     .into_iter()
-    .flatten()
+    .enumerate()
+    .filter_map(|(i, c)| c.map(|c| (i, c)))
     .collect()
 }
 
@@ -1307,8 +1312,8 @@ impl Job<'_> {
         // the other is not reading), else one at a time.
         let mut cmds: Vec<(Stage, Vec<u8>, usize)> = Vec::with_capacity(pending.len() + 4);
         if self.s.send_xforward {
-            for x in xforward_commands(&msg.origin, &caps.xforward()) {
-                cmds.push((Stage::Xforward, x, 0));
+            for (part, x) in xforward_commands(&msg.origin, &caps.xforward()) {
+                cmds.push((Stage::Xforward, x, part));
             }
         }
         cmds.push((Stage::Mail, mail.to_bytes(), 0));
@@ -1353,9 +1358,10 @@ impl Job<'_> {
                     // A refused XFORWARD only costs the log its details
                     // (Postfix warns and goes on).
                     Stage::Xforward if !r.is_positive() => maillog::warning!(
-                        "host {} said: {} (in reply to XFORWARD command)",
+                        "host {} said: {} (in reply to XFORWARD {} command)",
                         conn.relay,
-                        printable(&r.to_string())
+                        printable(&r.to_string()),
+                        XFORWARD_PARTS.get(*i).copied().unwrap_or("")
                     ),
                     Stage::Mail if !r.is_positive() => {
                         mail_ok = false;

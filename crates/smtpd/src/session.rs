@@ -461,7 +461,7 @@ impl<'a> Session<'a> {
 
     /// The session's end: the connection closed, anvil told, the log line.
     fn end(&mut self) {
-        self.tx = None;
+        self.reset_transaction();
         self.conn.close();
         if let Some(ident) = self.anvil_ident.take() {
             self.limits.disconnect(&ident);
@@ -679,8 +679,7 @@ impl<'a> Session<'a> {
             Command::Bdat { size, last } => self.bdat(size, last),
             Command::Rset => {
                 self.junk_command();
-                self.tx = None;
-                self.xforward = Default::default();
+                self.reset_transaction();
                 self.reply(&Reply::ok());
                 (true, Flow::Go)
             }
@@ -702,10 +701,7 @@ impl<'a> Session<'a> {
                 self.error_reply(&Reply::not_implemented());
                 (false, Flow::Go)
             }
-            Command::Xforward(attrs) => {
-                self.junk_command();
-                (self.xforward_cmd(&attrs), Flow::Go)
-            }
+            Command::Xforward(attrs) => (self.xforward_cmd(&attrs), Flow::Go),
             Command::StartTls => self.starttls(),
             Command::Auth { mechanism, initial } => self.auth(&mechanism, initial.as_deref()),
             Command::Expn(_) | Command::Help(_) => {
@@ -788,7 +784,7 @@ impl<'a> Session<'a> {
 
     fn helo(&mut self, name: String, ehlo: bool) -> bool {
         self.junk_command();
-        self.tx = None;
+        self.reset_transaction();
         if !self.policy.delay_reject {
             let before = self.req.helo.replace(name.clone());
             self.policy_facts(if ehlo { "EHLO" } else { "HELO" });
@@ -884,7 +880,7 @@ impl<'a> Session<'a> {
             self.log_policy_lines(&outcome.log, "MAIL", None);
             if let Verdict::Reject(reply) = outcome.verdict {
                 self.log_reject("reject", "MAIL", &reply.to_string(), None);
-                self.tx = None;
+                self.reset_transaction();
                 self.error_reply(&reply);
                 return false;
             }
@@ -893,7 +889,7 @@ impl<'a> Session<'a> {
             }
         }
         if !self.s.delay_open && !self.open_cleanup() {
-            self.tx = None;
+            self.reset_transaction();
             return false;
         }
         self.reply(&Reply::mail_ok());
@@ -1178,8 +1174,10 @@ impl<'a> Session<'a> {
                 self.req.client_addr_text.clone(),
             ),
             ("protocol_name".to_string(), self.protocol().to_string()),
-            ("rewrite_context".to_string(), "remote".to_string()),
         ];
+        if let Some(port) = self.remote_port {
+            attributes.push(("client_port".into(), port.to_string()));
+        }
         if let Some(h) = &self.req.helo {
             attributes.push(("helo_name".into(), h.clone()));
         }
@@ -1247,7 +1245,7 @@ impl<'a> Session<'a> {
             if let Verdict::Reject(reply) = outcome.verdict {
                 self.log_reject("reject", "END-OF-MESSAGE", &reply.to_string(), None);
                 // The cleanup stream goes unfinished: no queue file stays.
-                self.tx = None;
+                self.reset_transaction();
                 return (reply, false);
             }
         }
@@ -1335,19 +1333,19 @@ impl<'a> Session<'a> {
             }
             if let Err(e) = self.conn.fill() {
                 self.data_bytes = Some(received);
-                self.tx = None;
+                self.reset_transaction();
                 self.read_failed(e);
                 return (false, Flow::Close);
             }
         }
         self.last = "END-OF-MESSAGE".into();
         if self.bare_newline == BareNewline::Reject && decoder.bare_lf_seen() {
-            self.tx = None;
+            self.reset_transaction();
             self.bare_lf_refused("DATA");
             return (false, Flow::Close);
         }
         if too_big {
-            self.tx = None;
+            self.reset_transaction();
             self.error_reply(&Reply::message_too_big());
             return (false, Flow::Go);
         }
@@ -1400,7 +1398,7 @@ impl<'a> Session<'a> {
                     .and_then(|t| t.bdat.as_ref())
                     .map_or(0, |b| b.size);
                 self.data_bytes = Some(before + received);
-                self.tx = None;
+                self.reset_transaction();
                 self.read_failed(e);
                 return false;
             }
@@ -1428,7 +1426,7 @@ impl<'a> Session<'a> {
                         None
                     }
                     Err(r) => {
-                        self.tx = None;
+                        self.reset_transaction();
                         Some(r)
                     }
                 }
@@ -1496,7 +1494,7 @@ impl<'a> Session<'a> {
         };
         if let Some(r) = reply {
             if last {
-                self.tx = None;
+                self.reset_transaction();
             }
             self.error_reply(&r);
             return (false, Flow::Go);
@@ -1554,6 +1552,13 @@ impl<'a> Session<'a> {
     /// Whether the client is in smtpd_sasl_exceptions_networks: then AUTH
     /// is left out of the EHLO reply. As in Postfix (smtpd.c ehlo_cmd and
     /// smtpd_sasl_auth_cmd), the AUTH command itself is still accepted.
+    /// Ends the mail transaction, if any, with what XFORWARD told for it
+    /// (Postfix's mail_reset).
+    fn reset_transaction(&mut self) {
+        self.tx = None;
+        self.xforward = Default::default();
+    }
+
     /// Whether this client may send XFORWARD
     /// (`smtpd_authorized_xforward_hosts`).
     fn xforward_allowed(&self) -> bool {
@@ -1854,7 +1859,7 @@ impl<'a> Session<'a> {
                     self.namaddr
                 );
                 self.tls_desc = Some(desc);
-                self.tx = None;
+                self.reset_transaction();
                 self.sasl = None;
                 self.req.sasl_authenticated = false;
                 self.req.sasl_username = None;

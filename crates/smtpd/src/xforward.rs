@@ -35,13 +35,23 @@ fn bad(what: &str, value: &str) -> Reply {
     )
 }
 
-/// Control characters and spaces made `?`, at most `max` characters: the
-/// value goes into log lines and queue file attributes.
+/// What Postfix's smtpd neuters in XFORWARD values (NEUTER_CHARACTERS),
+/// besides control and non-ASCII characters.
+const NEUTERED: &str = " <>()\\\";@";
+
+/// The value with those characters made `?`, at most `max` characters: it
+/// goes into log lines and queue file attributes.
 fn neuter(value: &str, max: usize) -> String {
     value
         .chars()
         .take(max)
-        .map(|c| if c.is_control() || c == ' ' { '?' } else { c })
+        .map(|c| {
+            if c.is_control() || !c.is_ascii() || NEUTERED.contains(c) {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -97,8 +107,9 @@ impl Forwarded {
                 "HELO" => next.helo = (!unavailable).then(|| neuter(&value, 255)),
                 "IDENT" => next.ident = (!unavailable).then(|| neuter(&value, 64)),
                 "SOURCE" => {
+                    // Unavailable counts as local, as in Postfix.
                     next.source = match value.to_ascii_uppercase().as_str() {
-                        _ if unavailable => None,
+                        _ if unavailable => Some("LOCAL".into()),
                         s @ ("LOCAL" | "REMOTE") => Some(s.to_string()),
                         _ => return Err(bad(&name, &value)),
                     }
@@ -117,21 +128,34 @@ impl Forwarded {
     }
 
     /// `name[addr]` of the forwarded client (with `:port` when
-    /// `port_logging`), for `orig_client=`; None when neither was given.
+    /// `port_logging`), or the name alone when the address is unknown, as
+    /// Postfix writes it, for `orig_client=`; None when neither was given.
     pub fn namaddr(&self, port_logging: bool) -> Option<String> {
         if self.name.is_none() && self.addr.is_none() {
             return None;
         }
         let name = self.name.as_deref().unwrap_or("unknown");
-        let addr = self.addr.as_deref().unwrap_or("unknown");
+        let Some(addr) = self.addr.as_deref().filter(|a| *a != "unknown") else {
+            return Some(name.to_string());
+        };
         Some(match self.port.as_deref().filter(|_| port_logging) {
             Some(port) => format!("{name}[{addr}]:{port}"),
             None => format!("{name}[{addr}]"),
         })
     }
 
-    /// The queue file attributes, Postfix's `log_*` names.
+    /// The queue file attributes, Postfix's `log_*` names
+    /// (`log_message_origin` is `name[addr]`), and `rewrite_context` when
+    /// SOURCE said where the mail came from.
     pub fn attributes(&self) -> Vec<(String, String)> {
+        let origin = self.namaddr(false);
+        let context = self.source.as_deref().map(|s| {
+            if s == "LOCAL" {
+                "local".to_string()
+            } else {
+                "remote".to_string()
+            }
+        });
         [
             ("log_client_name", &self.name),
             ("log_client_address", &self.addr),
@@ -139,7 +163,8 @@ impl Forwarded {
             ("log_protocol_name", &self.proto),
             ("log_helo_name", &self.helo),
             ("log_ident", &self.ident),
-            ("log_message_origin", &self.source),
+            ("log_message_origin", &origin),
+            ("rewrite_context", &context),
         ]
         .into_iter()
         .filter_map(|(n, v)| v.as_ref().map(|v| (n.to_string(), v.clone())))
@@ -180,10 +205,17 @@ mod tests {
             Some("mx.example.org[2001:db8::1]:2525")
         );
         assert_eq!(f.helo.as_deref(), Some("client?x"));
+        f.update(&attrs("PROTO=E<SMTP>\";@")).expect("neutered");
+        assert_eq!(f.proto.as_deref(), Some("E?SMTP????"));
         assert_eq!(f.source.as_deref(), Some("REMOTE"));
-        assert!(f
-            .attributes()
-            .contains(&("log_ident".to_string(), "4Xk2mN2VXxz".to_string())));
+        let kept = f.attributes();
+        for (n, v) in [
+            ("log_ident", "4Xk2mN2VXxz"),
+            ("log_message_origin", "mx.example.org[2001:db8::1]"),
+            ("rewrite_context", "remote"),
+        ] {
+            assert!(kept.contains(&(n.to_string(), v.to_string())), "{n}");
+        }
 
         let before = f.clone();
         let e = f
@@ -205,8 +237,11 @@ mod tests {
             "NAME=[UNAVAILABLE] ADDR=[UNAVAILABLE] IDENT=[UNAVAILABLE]",
         ))
         .expect("unavailable");
-        assert_eq!(f.namaddr(false).as_deref(), Some("unknown[unknown]"));
+        assert_eq!(f.namaddr(false).as_deref(), Some("unknown"));
         assert_eq!(f.ident, None);
+        f.update(&attrs("SOURCE=[UNAVAILABLE]"))
+            .expect("unavailable");
+        assert_eq!(f.source.as_deref(), Some("LOCAL"));
         assert_eq!(Forwarded::default().namaddr(false), None);
     }
 }
