@@ -298,6 +298,35 @@ s.quit()
     );
 }
 
+/// Commands that arrive in pieces (a byte at a time here) are counted
+/// under their names in the disconnect line, as whole ones are.
+#[test]
+fn commands_in_pieces_are_counted_by_name() {
+    let (inst, port) = start("smtpd-pieces", "");
+    let mut c = Raw::connect(port);
+    for line in [
+        "HELO client.example.com",
+        "MAIL FROM:<a@example.com>",
+        "NOOP",
+    ] {
+        for b in format!("{line}\r\n").bytes() {
+            c.send(&[b]);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(c.reply().starts_with("250"));
+    }
+    c.ask("QUIT");
+    assert!(
+        inst.wait_log(
+            "disconnect from localhost[127.0.0.1] helo=1 mail=1 noop=1 quit=1 commands=4",
+            1,
+            10 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+}
+
 #[test]
 fn pipelining_bdat_and_limits() {
     let (inst, port) = start(

@@ -1083,9 +1083,11 @@ impl Job<'_> {
             env,
             dir: "/".into(),
             ids: ids.map(|i| (i.uid, i.gid)),
-            input: body,
+            io: util::command::Io::Message {
+                input: body,
+                keep_stdout: false,
+            },
             time_limit: self.s.command_time_limit,
-            keep_stdout: false,
         });
         let err_text = outcome.output;
         use util::command::Ended;

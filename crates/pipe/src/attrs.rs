@@ -60,7 +60,6 @@ pub struct Attrs {
     pub flags: Flags,
     /// `user=name[:group]`: who the command runs as.
     pub user: String,
-    pub group: Option<String>,
     /// `size=`: the largest message the command takes (0: any).
     pub size_limit: u64,
     /// `eol=`: what ends each line (`\n` by default).
@@ -104,7 +103,6 @@ impl Attrs {
         let mut a = Attrs {
             flags: Flags::default(),
             user: String::new(),
-            group: None,
             size_limit: 0,
             eol: b"\n".to_vec(),
             directory: "/".into(),
@@ -118,13 +116,7 @@ impl Attrs {
             };
             match name {
                 "flags" => a.flags = Flags::parse(value)?,
-                "user" => match value.split_once(':') {
-                    Some((u, g)) => {
-                        a.user = u.into();
-                        a.group = Some(g.into());
-                    }
-                    None => a.user = value.into(),
-                },
+                "user" => a.user = value.into(),
                 "size" => {
                     a.size_limit = value
                         .parse()
@@ -167,10 +159,7 @@ mod tests {
         .expect("valid");
         assert!(a.flags.delivered_to && a.flags.return_path && a.flags.fold_host);
         assert!(a.flags.fold_user && !a.flags.original_to);
-        assert_eq!(
-            (a.user.as_str(), a.group.as_deref()),
-            ("vmail", Some("mail"))
-        );
+        assert_eq!(a.user, "vmail:mail");
         assert_eq!(
             a.argv,
             words("/usr/lib/dovecot/deliver -f ${sender} -d ${recipient}")

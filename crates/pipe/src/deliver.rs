@@ -6,7 +6,7 @@
 use crate::attrs::{Attrs, Flags};
 use ipc::delivery::{Rcpt, Request, Response, Success};
 use mailbox::agent::{self, failed, sent, Verdict};
-use params::{table as p, Config};
+use params::table as p;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 use util::command::Ended;
@@ -31,51 +31,11 @@ pub struct Settings {
 impl Settings {
     /// The settings for `service` from main.cf and master.cf's attributes
     /// (`args`); an error stops the service.
-    pub fn new(
-        cfg: &Config,
-        service: &str,
-        args: &[String],
-        queue_dir: PathBuf,
-    ) -> Result<Settings, String> {
-        let attrs = Attrs::parse(args)?;
-        let ids = if util::privs::is_root() {
-            let acct = util::privs::lookup_user(&attrs.user)
-                .map_err(|e| format!("user= {}: {e}", attrs.user))?
-                .ok_or_else(|| format!("unknown user in user= attribute: {}", attrs.user))?;
-            if acct.uid == 0 {
-                return Err("user= command-line attribute specifies root privileges".into());
-            }
-            let owner = cfg.str(&p::MAIL_OWNER);
-            if util::privs::lookup_user(owner)
-                .ok()
-                .flatten()
-                .is_some_and(|o| o.uid == acct.uid)
-            {
-                return Err("user= command-line attribute specifies mail system owner".to_string());
-            }
-            let gid = match &attrs.group {
-                Some(g) => util::privs::lookup_group(g)
-                    .map_err(|e| format!("user= group {g}: {e}"))?
-                    .ok_or_else(|| format!("unknown group in user= attribute: {g}"))?,
-                None => acct.gid,
-            };
-            if gid == 0 {
-                return Err("user= command-line attribute specifies privileged group id 0".into());
-            }
-            Some((acct.uid, gid))
-        } else {
-            None
-        };
-        // <service>_time_limit, as Postfix's transport_time_limit.
-        let own = format!("{service}_time_limit");
-        let time_limit = match cfg.value(&own) {
-            Some(v) => params::value::parse_time(v, 's')
-                .ok()
-                .and_then(|secs| u64::try_from(secs).ok())
-                .map(Duration::from_secs)
-                .ok_or_else(|| format!("bad {own} value: {v}"))?,
-            None => cfg.time(&p::COMMAND_TIME_LIMIT),
-        };
+    pub fn new(ctx: &server::Context) -> Result<Settings, String> {
+        let cfg = &ctx.config;
+        let attrs = Attrs::parse(&ctx.options.args)?;
+        let ids = util::command::command_user(&attrs.user, cfg.str(&p::MAIL_OWNER))?;
+        let time_limit = ctx.command_time_limit()?;
         let mut env: Vec<(String, String)> = cfg
             .list(&p::EXPORT_ENVIRONMENT)
             .into_iter()
@@ -85,12 +45,12 @@ impl Settings {
             env.push(("PATH".into(), "/usr/bin:/bin".into()));
         }
         Ok(Settings {
-            service: service.to_string(),
+            service: ctx.options.service.clone(),
             attrs,
             ids,
             time_limit,
             delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
-            queue_dir,
+            queue_dir: ctx.queue_dir(),
             env,
         })
     }
@@ -469,9 +429,11 @@ fn run(
         env: s.env.clone(),
         dir: PathBuf::from(&s.attrs.directory),
         ids: s.ids,
-        input: input(flags, &s.attrs.eol, &prefix, content),
+        io: util::command::Io::Message {
+            input: input(flags, &s.attrs.eol, &prefix, content),
+            keep_stdout: true,
+        },
         time_limit: s.time_limit,
-        keep_stdout: true,
     });
     verdict(s, program, outcome)
 }

@@ -72,12 +72,7 @@ struct Pipe {
 
 impl Service for Pipe {
     fn pre_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
-        self.settings = Some(Settings::new(
-            &ctx.config,
-            &ctx.options.service,
-            &ctx.options.args,
-            ctx.queue_dir(),
-        )?);
+        self.settings = Some(Settings::new(ctx)?);
         Ok(())
     }
 }

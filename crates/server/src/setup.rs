@@ -25,6 +25,22 @@ impl Context {
         }
     }
 
+    /// How long this service's external commands may run (pipe, spawn):
+    /// `<service>_time_limit` when main.cf or `-o` sets it, else
+    /// `command_time_limit`, as Postfix's transport_time_limit.
+    pub fn command_time_limit(&self) -> Result<std::time::Duration, String> {
+        let own = format!("{}_time_limit", self.options.service);
+        match self.config.value(&own) {
+            Some(v) => params::value::parse_time(v, 's')
+                .ok()
+                .and_then(|secs| u64::try_from(secs).ok())
+                .filter(|&secs| secs > 0)
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| format!("bad {own} value: {v}")),
+            None => Ok(self.config.time(&p::COMMAND_TIME_LIMIT)),
+        }
+    }
+
     /// True when this process chrooted into the queue directory.
     pub fn chrooted(&self) -> bool {
         self.options.chroot && util::privs::is_root()

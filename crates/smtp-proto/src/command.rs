@@ -524,6 +524,13 @@ impl CommandParser {
         }
     }
 
+    /// The line the last [`CommandParser::parse`] ended (without its line
+    /// ending; the start of it when it was too long), however it arrived
+    /// in pieces: what the server names in its statistics and log.
+    pub fn last_line(&self) -> &[u8] {
+        self.line.line()
+    }
+
     /// Bytes of an unfinished line held.
     #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {

@@ -383,12 +383,14 @@ impl<'a> Session<'a> {
                 let mut it = pending.iter();
                 let r = self.parser.parse(&mut it);
                 let consumed = pending.len() - it.as_slice().len();
+                // The whole line, not what came in the last read: a
+                // command may arrive in pieces.
                 let name = match &r {
                     Err(CommandError::NeedsMoreData) => "",
-                    _ => stat_name(&pending[..consumed]),
+                    _ => stat_name(self.parser.last_line()),
                 };
                 if let Ok(Command::Unknown(_)) = &r {
-                    self.unknown_line = printable_line(&pending[..consumed]);
+                    self.unknown_line = printable_line(self.parser.last_line());
                 }
                 (r, consumed, name)
             };

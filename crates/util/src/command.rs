@@ -1,5 +1,6 @@
 //! Running an external command with a message on its standard input, as
-//! the delivery agents do (local's `|command` and `mailbox_command`, pipe):
+//! the delivery agents do (local's `|command` and `mailbox_command`,
+//! pipe), or with a client's connection as its input and output (spawn):
 //! in a process group of its own, as the given user, with a time limit
 //! after which the whole group is killed, and with the start of its output
 //! kept for the log. Neither a command that does not read its input nor
@@ -12,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What to run and how.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Run {
     /// The program (a path, or a name looked up in the PATH given in
     /// `env`) and its arguments.
@@ -23,11 +24,18 @@ pub struct Run {
     pub dir: PathBuf,
     /// uid and gid to run as (only when the caller is root).
     pub ids: Option<(u32, u32)>,
-    pub input: Vec<u8>,
+    pub io: Io,
     pub time_limit: Duration,
-    /// Keep what the command writes to its standard output too, not only
-    /// its error output.
-    pub keep_stdout: bool,
+}
+
+/// What the command's standard input and output are.
+#[derive(Debug)]
+pub enum Io {
+    /// The message on its input; its error output kept, and its standard
+    /// output too with `keep_stdout`.
+    Message { input: Vec<u8>, keep_stdout: bool },
+    /// A connection as its input and output (its error output kept).
+    Connection(std::os::fd::OwnedFd),
 }
 
 /// How the command ended.
@@ -51,6 +59,43 @@ pub struct Outcome {
 /// How much of a command's output is kept.
 pub const OUTPUT_KEPT: usize = 2048;
 
+/// The uid and gid that master.cf's `user=name[:group]` attribute names
+/// (pipe, spawn), None when this process is not root (then everything runs
+/// as this user). Root, group 0 and `mail_owner` are refused, as Postfix
+/// refuses them.
+pub fn command_user(value: &str, mail_owner: &str) -> Result<Option<(u32, u32)>, String> {
+    if !crate::privs::is_root() {
+        return Ok(None);
+    }
+    let (user, group) = match value.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (value, None),
+    };
+    let acct = crate::privs::lookup_user(user)
+        .map_err(|e| format!("user= {user}: {e}"))?
+        .ok_or_else(|| format!("unknown user in user= attribute: {user}"))?;
+    if acct.uid == 0 {
+        return Err("user= command-line attribute specifies root privileges".into());
+    }
+    if crate::privs::lookup_user(mail_owner)
+        .ok()
+        .flatten()
+        .is_some_and(|o| o.uid == acct.uid)
+    {
+        return Err("user= command-line attribute specifies mail system owner".into());
+    }
+    let gid = match group {
+        Some(g) => crate::privs::lookup_group(g)
+            .map_err(|e| format!("user= group {g}: {e}"))?
+            .ok_or_else(|| format!("unknown group in user= attribute: {g}"))?,
+        None => acct.gid,
+    };
+    if gid == 0 {
+        return Err("user= command-line attribute specifies privileged group id 0".into());
+    }
+    Ok(Some((acct.uid, gid)))
+}
+
 /// Runs `r` to its end or its time limit.
 pub fn run(r: Run) -> Outcome {
     let mut c = Command::new(&r.program);
@@ -64,8 +109,20 @@ pub fn run(r: Run) -> Outcome {
     if let Some((uid, gid)) = r.ids.filter(|_| crate::privs::is_root()) {
         c.uid(uid).gid(gid);
     }
+    let (input, keep_stdout) = match r.io {
+        Io::Message { input, keep_stdout } => (Some(input), keep_stdout),
+        Io::Connection(fd) => {
+            match fd.try_clone() {
+                Ok(out) => {
+                    c.stdin(Stdio::from(fd)).stdout(Stdio::from(out));
+                }
+                Err(e) => return not_run(e),
+            }
+            (None, false)
+        }
+    };
     // Standard output into the same pipe as the errors when it is kept.
-    let combined = if r.keep_stdout {
+    let combined = if keep_stdout {
         let pipe = std::io::pipe().and_then(|(rd, wr)| Ok((rd, wr.try_clone()?, wr)));
         match pipe {
             Ok((rd, out, err)) => {
@@ -75,7 +132,9 @@ pub fn run(r: Run) -> Outcome {
             Err(e) => return not_run(e),
         }
     } else {
-        c.stdout(Stdio::null());
+        if input.is_some() {
+            c.stdout(Stdio::null());
+        }
         None
     };
     let mut child = match c.spawn() {
@@ -86,12 +145,12 @@ pub fn run(r: Run) -> Outcome {
     // never sees the end.
     drop(c);
     let pgid = child.id() as i32;
-    let input = r.input;
-    let feeder = child.stdin.take().map(|mut stdin| {
-        std::thread::spawn(move || {
+    let feeder = match (child.stdin.take(), input) {
+        (Some(mut stdin), Some(input)) => Some(std::thread::spawn(move || {
             let _ = stdin.write_all(&input);
-        })
-    });
+        })),
+        _ => None,
+    };
     let output: Option<Box<dyn Read + Send>> = match combined {
         Some(rd) => Some(Box::new(rd)),
         None => child
@@ -167,9 +226,11 @@ mod tests {
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
             dir: "/".into(),
             ids: None,
-            input: input.to_vec(),
+            io: Io::Message {
+                input: input.to_vec(),
+                keep_stdout,
+            },
             time_limit: limit,
-            keep_stdout,
         })
     }
 
@@ -200,18 +261,47 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(10));
         let o = sh("kill -TERM $$", b"", long, true);
         assert_eq!(o.ended, Ended::Signaled(15));
-        let mut r = Run {
-            program: "/nonexistent/program".into(),
+        let r = |program: &str| Run {
+            program: program.into(),
             args: vec![],
             env: vec![],
             dir: "/".into(),
             ids: None,
-            input: vec![],
+            io: Io::Message {
+                input: vec![],
+                keep_stdout: false,
+            },
             time_limit: long,
-            keep_stdout: false,
         };
-        assert!(matches!(run(r.clone()).ended, Ended::NotRun(_)));
-        r.program = "/bin/true".into();
-        assert_eq!(run(r).ended, Ended::Exited(0));
+        assert!(matches!(
+            run(r("/nonexistent/program")).ended,
+            Ended::NotRun(_)
+        ));
+        assert_eq!(run(r("/bin/true")).ended, Ended::Exited(0));
+    }
+
+    #[test]
+    fn a_connection_is_the_commands_input_and_output() {
+        let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().expect("pair");
+        ours.write_all(b"ping\n").expect("write");
+        let o = run(Run {
+            program: "/bin/sh".into(),
+            args: vec![
+                "-c".into(),
+                "read line; echo \"got $line\"; echo complaint >&2".into(),
+            ],
+            env: vec![],
+            dir: "/".into(),
+            ids: None,
+            io: Io::Connection(theirs.into()),
+            time_limit: Duration::from_secs(20),
+        });
+        assert_eq!(
+            (o.ended, o.output.as_str()),
+            (Ended::Exited(0), "complaint")
+        );
+        let mut got = String::new();
+        ours.read_to_string(&mut got).expect("read");
+        assert_eq!(got, "got ping\n");
     }
 }
