@@ -826,6 +826,89 @@ fn swaks_pipeline_and_tls() {
     assert!(wait_until(5 * SECOND, || incoming(&inst).len() == 2));
 }
 
+/// XCLIENT from swaks, as a proxy in front (nginx's mail proxy) sends
+/// it: the session becomes the named client's for relay control and the
+/// log, LOGIN counts as a SASL login, and only authorized clients may.
+#[test]
+fn xclient_names_the_client_behind_a_proxy() {
+    if Command::new("swaks").arg("--version").output().is_err() {
+        eprintln!("swaks missing: skipped");
+        return;
+    }
+    let (inst, port) = start(
+        "smtpd-xclient",
+        "smtpd_authorized_xclient_hosts = 127.0.0.1
+local_recipient_maps =
+",
+    );
+    let swaks = |extra: &[&str]| {
+        let out = Command::new("swaks")
+            .args(["--server", &format!("127.0.0.1:{port}")])
+            .args(["--from", "a@example.org", "--to", "far@remote.example"])
+            .args(["--helo", "proxy.example.com"])
+            .args([
+                "--xclient-addr",
+                "192.0.2.10",
+                "--xclient-name",
+                "spike.example.org",
+            ])
+            .args(extra)
+            .output()
+            .expect("swaks");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // 127.0.0.1 may relay (mynetworks); the client it speaks for may not.
+    let (ok, text) = swaks(&[]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("<** 454 4.7.1 <far@remote.example>: Relay access denied"),
+        "{text}"
+    );
+    assert!(text.contains("<-  220 "), "greeted again: {text}");
+    assert!(
+        inst.wait_log(
+            "NOQUEUE: reject: RCPT from spike.example.org[192.0.2.10]: 454 4.7.1 <far@remote.example>: Relay access denied",
+            1,
+            5 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    // With the login the proxy checked, it may.
+    let (ok, text) = swaks(&["--xclient-login", "joe@example.org"]);
+    assert!(ok, "{text}\n{}", inst.maillog());
+    assert!(
+        inst.wait_log(
+            ": client=spike.example.org[192.0.2.10], sasl_method=XCLIENT, sasl_username=joe@example.org",
+            1,
+            5 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    // Not offered to, nor taken from, other clients.
+    let mut c = Raw::connect_from(Some("127.0.0.2"), port);
+    let ehlo = c.ask("EHLO client.example.com");
+    assert!(!ehlo.contains("XCLIENT"), "{ehlo}");
+    assert_eq!(
+        c.ask("XCLIENT ADDR=192.0.2.1"),
+        "550 5.7.0 Error: insufficient authorization"
+    );
+    let mut c = Raw::connect(port);
+    let ehlo = c.ask("EHLO client.example.com");
+    assert!(
+        ehlo.contains("250-XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN"),
+        "{ehlo}"
+    );
+    assert_eq!(
+        c.ask("XCLIENT ADDR=1.2.3"),
+        "501 5.5.4 Bad ADDR syntax: 1.2.3"
+    );
+}
+
 #[test]
 fn curl_sends_over_smtp() {
     if Command::new("curl").arg("--version").output().is_err() {

@@ -169,7 +169,6 @@ pub const INERT: &[&str] = &[
     "smtp_tls_session_cache_timeout",
     "smtp_tls_trust_anchor_file",
     "smtpd_authorized_verp_clients",
-    "smtpd_authorized_xclient_hosts",
     "smtpd_dns_reply_filter",
     "smtpd_etrn_restrictions",
     "smtpd_log_access_permit_actions",

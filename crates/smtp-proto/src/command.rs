@@ -35,6 +35,7 @@ pub enum Verb {
     StartTls,
     Auth,
     Etrn,
+    Xclient,
     Xforward,
 }
 
@@ -57,12 +58,13 @@ impl Verb {
             Verb::StartTls => "STARTTLS",
             Verb::Auth => "AUTH",
             Verb::Etrn => "ETRN",
+            Verb::Xclient => "XCLIENT",
             Verb::Xforward => "XFORWARD",
         }
     }
 
     fn from_word(w: &str) -> Option<Verb> {
-        const ALL: [Verb; 16] = [
+        const ALL: [Verb; 17] = [
             Verb::Helo,
             Verb::Ehlo,
             Verb::Mail,
@@ -78,6 +80,7 @@ impl Verb {
             Verb::StartTls,
             Verb::Auth,
             Verb::Etrn,
+            Verb::Xclient,
             Verb::Xforward,
         ];
         ALL.into_iter().find(|v| v.as_str().eq_ignore_ascii_case(w))
@@ -242,8 +245,10 @@ pub enum Command {
         initial: Option<String>,
     },
     Etrn(String),
-    /// `XFORWARD name=value …` (Postfix's XFORWARD_README): the names as
+    /// `XCLIENT name=value …` (Postfix's XCLIENT_README): the names as
     /// sent, the values still xtext-encoded.
+    Xclient(Vec<(String, String)>),
+    /// `XFORWARD name=value …` (Postfix's XFORWARD_README), the same way.
     Xforward(Vec<(String, String)>),
     /// A verb this crate does not know, as sent.
     Unknown(String),
@@ -269,6 +274,7 @@ impl Command {
             Command::StartTls => Verb::StartTls,
             Command::Auth { .. } => Verb::Auth,
             Command::Etrn(_) => Verb::Etrn,
+            Command::Xclient(_) => Verb::Xclient,
             Command::Xforward(_) => Verb::Xforward,
             Command::Unknown(_) => return None,
         })
@@ -303,17 +309,35 @@ impl Command {
                 initial: Some(i),
             } => format!("AUTH {mechanism} {i}"),
             Command::Etrn(d) => format!("ETRN {d}"),
-            Command::Xforward(attrs) => {
-                attrs.iter().fold("XFORWARD".to_string(), |mut s, (n, v)| {
-                    s.push_str(&format!(" {n}={v}"));
-                    s
-                })
-            }
+            Command::Xclient(attrs) => attribute_line("XCLIENT", attrs),
+            Command::Xforward(attrs) => attribute_line("XFORWARD", attrs),
             Command::Unknown(v) => v.clone(),
         };
         s.push_str("\r\n");
         s.into_bytes()
     }
+}
+
+/// `VERB name=value …` without CRLF.
+fn attribute_line(verb: &str, attrs: &[(String, String)]) -> String {
+    attrs.iter().fold(verb.to_string(), |mut s, (n, v)| {
+        s.push_str(&format!(" {n}={v}"));
+        s
+    })
+}
+
+/// XCLIENT's and XFORWARD's `name=value` words: at least one, each with a
+/// name.
+fn attributes(arg: &str) -> Option<Vec<(String, String)>> {
+    let attrs: Option<Vec<(String, String)>> = arg
+        .split_ascii_whitespace()
+        .map(|w| {
+            w.split_once('=')
+                .filter(|(n, _)| !n.is_empty())
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+        })
+        .collect();
+    attrs.filter(|a| !a.is_empty())
 }
 
 fn path_text(m: Option<&Mailbox>) -> String {
@@ -613,20 +637,12 @@ pub fn parse_line(bytes: &[u8], cfg: ParserConfig) -> Result<Command, CommandErr
         }
         Verb::Etrn if arg.is_empty() => syntax,
         Verb::Etrn => Ok(Command::Etrn(arg.into())),
-        Verb::Xforward => {
-            let attrs: Option<Vec<(String, String)>> = arg
-                .split_ascii_whitespace()
-                .map(|w| {
-                    w.split_once('=')
-                        .filter(|(n, _)| !n.is_empty())
-                        .map(|(n, v)| (n.to_string(), v.to_string()))
-                })
-                .collect();
-            match attrs {
-                Some(a) if !a.is_empty() => Ok(Command::Xforward(a)),
-                _ => syntax,
-            }
-        }
+        Verb::Xclient => attributes(arg)
+            .map(Command::Xclient)
+            .ok_or(CommandError::Syntax(verb)),
+        Verb::Xforward => attributes(arg)
+            .map(Command::Xforward)
+            .ok_or(CommandError::Syntax(verb)),
     }
 }
 

@@ -12,7 +12,7 @@
 //! Server side:
 //! * [`CommandParser`] → [`Command`] (HELO, EHLO, MAIL with SIZE / BODY /
 //!   SMTPUTF8 / RET / ENVID / AUTH, RCPT with NOTIFY / ORCPT, DATA, BDAT,
-//!   RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS, AUTH, ETRN, XFORWARD, unknown
+//!   RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS, AUTH, ETRN, XCLIENT, XFORWARD, unknown
 //!   verbs) or a [`CommandError`] whose [`CommandError::reply`] is the
 //!   reply Postfix gives. Lines over the limit are skipped to their end,
 //!   never buffered whole.

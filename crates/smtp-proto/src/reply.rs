@@ -256,6 +256,7 @@ impl Reply {
             Verb::StartTls => Reply::new(501, e, "Syntax: STARTTLS"),
             Verb::Auth => Reply::new(501, e, "Syntax: AUTH mechanism"),
             Verb::Etrn => Reply::new(500, None, "Syntax: ETRN domain"),
+            Verb::Xclient => Reply::new(501, e, "Syntax: XCLIENT attribute=value..."),
             Verb::Xforward => Reply::new(501, e, "Syntax: XFORWARD attribute=value..."),
             // Postfix never refuses these for syntax (it has no EXPN/HELP).
             Verb::Noop | Verb::Quit | Verb::Expn | Verb::Help => Reply::bad_syntax(),

@@ -105,6 +105,14 @@ fn simple_commands() {
             )])),
         ),
         ("XFORWARD", Err(CommandError::Syntax(Verb::Xforward))),
+        (
+            "XCLIENT ADDR=192.0.2.1 LOGIN=joe",
+            Ok(Command::Xclient(vec![
+                ("ADDR".into(), "192.0.2.1".into()),
+                ("LOGIN".into(), "joe".into()),
+            ])),
+        ),
+        ("XCLIENT", Err(CommandError::Syntax(Verb::Xclient))),
         ("XFORWARD NAME", Err(CommandError::Syntax(Verb::Xforward))),
         ("XFORWARD =x", Err(CommandError::Syntax(Verb::Xforward))),
         (
@@ -131,7 +139,6 @@ fn simple_commands() {
             Err(CommandError::Syntax(Verb::Bdat)),
         ),
         ("FOO bar", Ok(Command::Unknown("FOO".into()))),
-        ("XCLIENT NAME=x", Ok(Command::Unknown("XCLIENT".into()))),
         (
             "MAILFROM:<a@b>",
             Ok(Command::Unknown("MAILFROM:<a@b>".into())),

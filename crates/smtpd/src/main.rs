@@ -47,6 +47,13 @@
 //!   host names, type:table) are not offered AUTH in the EHLO reply, but
 //!   may still use the AUTH command, as with Postfix.
 //!
+//!   Clients in smtpd_authorized_xclient_hosts (same form; a proxy in
+//!   front, such as nginx's mail proxy) are offered XCLIENT (NAME ADDR
+//!   PROTO HELO REVERSE_NAME PORT LOGIN, Postfix's XCLIENT_README): the
+//!   session becomes the named client's for access control, the log and
+//!   Received:, as if it had just connected (greeted again; HELO, the
+//!   protocol and a SASL login, `sasl_method=XCLIENT`, only as given).
+//!
 //!   Clients in smtpd_authorized_xforward_hosts (same form; a content
 //!   filter handing mail back) are offered XFORWARD and may send it before
 //!   MAIL FROM (Postfix's XFORWARD_README: NAME ADDR PROTO HELO SOURCE PORT
@@ -208,7 +215,7 @@
 //!   smtpd_sasl_service, smtpd_sasl_security_options, smtpd_sasl_mechanism_filter,
 //!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,
 //!   broken_sasl_auth_clients, smtpd_sasl_exceptions_networks,
-//!   smtpd_authorized_xforward_hosts,
+//!   smtpd_authorized_xforward_hosts, smtpd_authorized_xclient_hosts,
 //!   smtpd_sender_login_maps, myorigin,
 //!   smtpd_tls_auth_only,
 //!   mynetworks, mynetworks_style, mydestination, inet_interfaces,
@@ -258,6 +265,7 @@ mod service;
 mod session;
 mod settings;
 mod transcript;
+mod xclient;
 mod xforward;
 
 fn main() {

@@ -370,6 +370,9 @@ pub struct Policy {
     /// `smtpd_authorized_xforward_hosts` (None when empty): clients that
     /// may send XFORWARD.
     pub xforward_hosts: Option<HostList>,
+    /// `smtpd_authorized_xclient_hosts` (None when empty): clients that
+    /// may send XCLIENT.
+    pub xclient_hosts: Option<HostList>,
     /// The address classes of recipient domains, and this host's
     /// addresses (inet_interfaces, proxy_interfaces).
     classes: Classes,
@@ -528,6 +531,7 @@ impl Policy {
         };
         let sasl_exceptions = host_list(&p::SMTPD_SASL_EXCEPTIONS_NETWORKS);
         let xforward_hosts = host_list(&p::SMTPD_AUTHORIZED_XFORWARD_HOSTS);
+        let xclient_hosts = host_list(&p::SMTPD_AUTHORIZED_XCLIENT_HOSTS);
         let (classes, warnings) = Classes::from_config(config);
         w.extend(warnings);
         let ctx = maps::Ctx::new();
@@ -569,6 +573,7 @@ impl Policy {
             mynetworks,
             sasl_exceptions,
             xforward_hosts,
+            xclient_hosts,
             classes,
             local_recipient_maps: optional(&p::LOCAL_RECIPIENT_MAPS),
             virtual_alias_maps: maps_of(&p::VIRTUAL_ALIAS_MAPS),

@@ -17,16 +17,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The commands Postfix counts in its `disconnect` line, in its order.
-const STAT_NAMES: [&str; 15] = [
-    "helo", "ehlo", "xforward", "starttls", "auth", "mail", "rcpt", "data", "bdat", "rset", "noop",
-    "vrfy", "etrn", "quit", "unknown",
+const STAT_NAMES: [&str; 16] = [
+    "helo", "ehlo", "xclient", "xforward", "starttls", "auth", "mail", "rcpt", "data", "bdat",
+    "rset", "noop", "vrfy", "etrn", "quit", "unknown",
 ];
 
 /// Per-command attempt and success counts.
 #[derive(Debug, Default)]
 struct Stats {
-    ok: [u32; 15],
-    total: [u32; 15],
+    ok: [u32; 16],
+    total: [u32; 16],
 }
 
 impl Stats {
@@ -201,6 +201,55 @@ pub struct Shared<'a> {
     pub queue_dir: PathBuf,
 }
 
+/// What follows from who the client is: set at connect, and again when
+/// XCLIENT names another.
+struct PerClient {
+    req: Request,
+    /// `name[addr]` (`:port` with smtpd_client_port_logging).
+    namaddr: String,
+    footer: Option<crate::footer::Footer>,
+    bare_newline: BareNewline,
+    discard: crate::settings::Discard,
+}
+
+impl PerClient {
+    fn new(
+        s: &Settings,
+        name: String,
+        ip: Option<std::net::IpAddr>,
+        addr_text: String,
+        port: Option<u16>,
+    ) -> PerClient {
+        let mut namaddr = format!("{name}[{addr_text}]");
+        if let Some(p) = port.filter(|_| s.client_port_logging) {
+            namaddr.push_str(&format!(":{p}"));
+        }
+        let footer = s
+            .reject_footer
+            .clone()
+            .map(|f| crate::footer::Footer::new(f, &addr_text, &name, port, &s.myhostname));
+        let bare_newline =
+            if s.bare_newline != BareNewline::No && s.bare_newline_exclusions.matches(&name, ip) {
+                BareNewline::No
+            } else {
+                s.bare_newline
+            };
+        let discard = s.discard_for(&addr_text);
+        PerClient {
+            req: Request {
+                client_name: name,
+                client_addr: ip,
+                client_addr_text: addr_text,
+                ..Request::default()
+            },
+            namaddr,
+            footer,
+            bare_newline,
+            discard,
+        }
+    }
+}
+
 impl<'a> Session<'a> {
     /// A session with `client`; `proxied`: what a PROXY header said of it.
     pub fn new(
@@ -245,12 +294,6 @@ impl<'a> Session<'a> {
         if let Err(e) = client.set_timeout(Some(s.timeout)) {
             maillog::warning!("set timeout: {e}");
         }
-        let mut namaddr = format!("{name}[{addr_text}]");
-        if s.client_port_logging {
-            if let Some(a) = peer {
-                namaddr.push_str(&format!(":{}", a.port()));
-            }
-        }
         let (local_ip, local_port, remote_port) = (
             local.map(|a| unmap(a.ip())),
             local.map(|a| a.port()),
@@ -260,26 +303,14 @@ impl<'a> Session<'a> {
         if s.per_request_deadline {
             conn.per_request_deadline(s.timeout, s.min_data_rate);
         }
-        conn.footer = s
-            .reject_footer
-            .clone()
-            .map(|f| crate::footer::Footer::new(f, &addr_text, &name, remote_port, &s.myhostname));
         if s.notify_mask != 0 {
             conn.transcript = Some(Transcript::new(s.history_limit));
         }
-        let bare_newline =
-            if s.bare_newline != BareNewline::No && s.bare_newline_exclusions.matches(&name, ip) {
-                BareNewline::No
-            } else {
-                s.bare_newline
-            };
-        let discard = s.discard_for(&addr_text);
-        let req = Request {
-            client_name: name,
-            client_addr: ip,
-            client_addr_text: addr_text,
-            ..Request::default()
-        };
+        let client = PerClient::new(s, name, ip.map(unmap), addr_text, remote_port);
+        conn.footer = client.footer;
+        let (namaddr, bare_newline, discard) =
+            (client.namaddr, client.bare_newline, client.discard);
+        let req = client.req;
         Session {
             s,
             policy,
@@ -704,6 +735,7 @@ impl<'a> Session<'a> {
                 (false, Flow::Go)
             }
             Command::Xforward(attrs) => (self.xforward_cmd(&attrs), Flow::Go),
+            Command::Xclient(attrs) => (self.xclient_cmd(&attrs), Flow::Go),
             Command::StartTls => self.starttls(),
             Command::Auth { mechanism, initial } => self.auth(&mechanism, initial.as_deref()),
             Command::Expn(_) | Command::Help(_) => {
@@ -744,7 +776,10 @@ impl<'a> Session<'a> {
         if !auth.is_empty() && self.s.sasl.as_ref().is_some_and(|c| c.broken_clients) {
             other.push(format!("AUTH={}", auth.join(" ")));
         }
-        if self.xforward_allowed() && !d.has("xforward") {
+        if self.authorized(&self.policy.xclient_hosts) && !d.has("xclient") {
+            other.push(crate::xclient::OFFER.to_string());
+        }
+        if self.authorized(&self.policy.xforward_hosts) && !d.has("xforward") {
             other.push(crate::xforward::OFFER.to_string());
         }
         Capabilities {
@@ -1561,19 +1596,73 @@ impl<'a> Session<'a> {
         self.xforward = Default::default();
     }
 
-    /// Whether this client may send XFORWARD
-    /// (`smtpd_authorized_xforward_hosts`).
-    fn xforward_allowed(&self) -> bool {
-        self.policy
-            .xforward_hosts
+    /// Whether this client is in `hosts` (smtpd_authorized_xclient_hosts,
+    /// smtpd_authorized_xforward_hosts; nobody when empty).
+    fn authorized(&self, hosts: &Option<maps::hosts::HostList>) -> bool {
+        hosts
             .as_ref()
             .is_some_and(|l| l.matches(&self.req.client_name, self.req.client_addr))
+    }
+
+    /// XCLIENT: only from authorized clients, never inside a transaction;
+    /// the session becomes the named client's, as if it had just
+    /// connected: a new greeting (or the client restrictions' refusal with
+    /// smtpd_delay_reject = no), HELO and login only as the command gives
+    /// them.
+    fn xclient_cmd(&mut self, attrs: &[(String, String)]) -> bool {
+        if !self.authorized(&self.policy.xclient_hosts) {
+            self.error_reply(&Reply::new(
+                550,
+                Some((5, 7, 0)),
+                "Error: insufficient authorization",
+            ));
+            return false;
+        }
+        if self.tx.is_some() {
+            self.error_reply(&Reply::new(
+                503,
+                Some((5, 5, 1)),
+                "Error: MAIL transaction in progress",
+            ));
+            return false;
+        }
+        let c = match crate::xclient::parse(attrs) {
+            Ok(c) => c,
+            Err(r) => {
+                self.error_reply(&r);
+                return false;
+            }
+        };
+        let name = c.name.unwrap_or_else(|| self.req.client_name.clone());
+        let ip = c.addr.unwrap_or(self.req.client_addr);
+        let port = c.port.unwrap_or(self.remote_port);
+        let addr_text = ip.map_or_else(|| "unknown".to_string(), |a| a.to_string());
+        let client = PerClient::new(self.s, name, ip, addr_text, port);
+        self.conn.footer = client.footer;
+        self.namaddr = client.namaddr;
+        self.bare_newline = client.bare_newline;
+        self.discard = client.discard;
+        self.req = client.req;
+        self.remote_port = port;
+        self.reset_transaction();
+        self.ehlo = c.esmtp.unwrap_or(false);
+        self.req.helo = c.helo.flatten();
+        self.sasl = c.login.flatten().map(|user| ("XCLIENT".to_string(), user));
+        self.req.sasl_authenticated = self.sasl.is_some();
+        self.req.sasl_username = self.sasl.as_ref().map(|(_, u)| u.clone());
+        if !self.policy.delay_reject && !self.client_permitted() {
+            self.access_denied = true;
+        } else {
+            self.access_denied = false;
+            self.reply(&Reply::greeting(&self.s.banner));
+        }
+        true
     }
 
     /// XFORWARD: only from authorized clients, never inside a transaction,
     /// all of a command's attributes or none.
     fn xforward_cmd(&mut self, attrs: &[(String, String)]) -> bool {
-        if !self.xforward_allowed() {
+        if !self.authorized(&self.policy.xforward_hosts) {
             self.error_reply(&Reply::new(
                 550,
                 Some((5, 7, 0)),

@@ -27,7 +27,7 @@ pub struct Forwarded {
     pub source: Option<String>,
 }
 
-fn bad(what: &str, value: &str) -> Reply {
+pub(crate) fn bad(what: &str, value: &str) -> Reply {
     Reply::new(
         501,
         Some((5, 5, 4)),
@@ -41,7 +41,7 @@ const NEUTERED: &str = " <>()\\\";@";
 
 /// The value with those characters made `?`, at most `max` characters: it
 /// goes into log lines and queue file attributes.
-fn neuter(value: &str, max: usize) -> String {
+pub(crate) fn neuter(value: &str, max: usize) -> String {
     value
         .chars()
         .take(max)
