@@ -726,3 +726,75 @@ fn mailbox_transport_to_a_real_dovecot_lmtp() {
     inst.stop();
     drop(dovecot);
 }
+
+/// Debian's own /etc/postfix/master.cf, chroot column and all: smtpd,
+/// pickup, cleanup, qmgr and others run chrooted in the queue directory,
+/// and mail from SMTP and from sendmail still reaches the user's Maildir,
+/// the passwd lookups going through proxymap outside the jail.
+#[test]
+fn debians_master_cf_with_its_chroots() {
+    let debian = Path::new("/etc/postfix/master.cf");
+    if !is_root() || !debian.exists() {
+        eprintln!("skipped: needs root and Debian's postfix package");
+        return;
+    }
+    let user = SystemUser::new("deb");
+    let inst = Instance::new("local-debian-master");
+    inst.main_cf(
+        "mydestination = $myhostname, localhost\nalias_maps =\nalias_database =\nhome_mailbox = Maildir/\n",
+    );
+    let master_cf: String = std::fs::read_to_string(debian)
+        .expect("Debian's master.cf")
+        .lines()
+        .map(|l| {
+            let mut f = l.split_whitespace();
+            match (f.next(), f.next()) {
+                (Some("smtp"), Some("inet")) => l.replacen("smtp", "127.0.0.1:0", 1),
+                _ => l.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        master_cf.contains("pickup    unix  n       -       y"),
+        "chroot y as shipped"
+    );
+    inst.write("master.cf", &(master_cf + "\n"));
+    // The services mailsuite does without are named as such, not warned of.
+    let check = inst
+        .command("mailsuite")
+        .arg("check")
+        .output()
+        .expect("check");
+    let said = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        check.status.success() && !said.contains("warning"),
+        "{said}"
+    );
+    assert!(said.contains("service tlsmgr/unix: not needed"), "{said}");
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        &format!("{}@localhost", user.name),
+        BODY,
+    );
+    let mut child = Command::new(inst.bin.join("sendmail"))
+        .args(["-f", "root@localhost", &format!("{}@localhost", user.name)])
+        .env("MAIL_CONFIG", &inst.dir)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sendmail");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("stdin"),
+        b"Subject: posted\n\nthrough pickup\n",
+    )
+    .expect("write");
+    assert!(child.wait().expect("wait").success());
+    let new = user.home.join("Maildir/new");
+    assert!(
+        wait_until(20 * SECOND, || files(&new).len() == 2),
+        "{}",
+        inst.maillog()
+    );
+    inst.stop();
+}

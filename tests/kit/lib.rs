@@ -194,7 +194,8 @@ impl Instance {
         self.write("master.cf", text);
     }
 
-    fn command(&self, program: &str) -> Command {
+    /// One of the instance's commands, with its MAIL_CONFIG (and user).
+    pub fn command(&self, program: &str) -> Command {
         let mut c = Command::new(self.bin.join(program));
         c.env("MAIL_CONFIG", &self.dir);
         if let Some((uid, gid)) = self.run_as {

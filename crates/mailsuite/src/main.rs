@@ -59,8 +59,43 @@ fn say(text: &str) {
     maillog::info!("{text}");
 }
 
-/// Postfix's delivery agents whose work mailsuite's qmgr does itself.
-const INTERNAL_AGENTS: [&str; 2] = ["error", "discard"];
+/// Postfix programs a master.cf may name that mailsuite does without,
+/// and why: their lines may stay (a unix service starts only when asked
+/// for, and nothing here asks).
+const NOT_NEEDED: [(&str, &str); 7] = [
+    (
+        "error",
+        "qmgr handles the error, retry and discard transports itself",
+    ),
+    (
+        "discard",
+        "qmgr handles the error, retry and discard transports itself",
+    ),
+    (
+        "trivial-rewrite",
+        "cleanup and qmgr rewrite and resolve addresses themselves",
+    ),
+    (
+        "tlsmgr",
+        "each smtpd and smtp process keeps its own TLS state",
+    ),
+    (
+        "scache",
+        "each smtp process keeps its own connections (smtp_connection_cache_*)",
+    ),
+    ("postlogd", "each process writes maillog_file itself"),
+    (
+        "flush",
+        "postqueue -s is handled by qmgr (no fast flush logs are kept)",
+    ),
+];
+
+/// Postfix programs mailsuite does not have, with what to do instead.
+const NOT_PROVIDED: [(&str, &str); 3] = [
+    ("postscreen", "mailsuite has no postscreen: let smtpd listen on the port; its DNS list checks are reject_rbl_client and permit_dnswl_client in smtpd_client_restrictions"),
+    ("dnsblog", "only postscreen uses it, and mailsuite has no postscreen"),
+    ("tlsproxy", "only postscreen uses it, and mailsuite has no postscreen"),
+];
 
 fn fatal(status: i32, text: &str) -> ! {
     maillog::fatal_status(status, format_args!("{text}"))
@@ -121,14 +156,30 @@ impl Ctl {
             } else {
                 daemon_dir.join(&svc.command)
             };
-            if !path.is_file() && INTERNAL_AGENTS.contains(&svc.command.as_str()) {
+            let why = |table: &[(&'static str, &'static str)]| {
+                table
+                    .iter()
+                    .find(|(c, _)| *c == svc.command)
+                    .map(|(_, why)| *why)
+            };
+            if path.is_file() {
+                continue;
+            }
+            if let Some(why) = why(&NOT_NEEDED) {
                 maillog::info!(
-                    "{}, line {}: service {}: not needed, qmgr handles the error, retry and discard transports itself",
+                    "{}, line {}: service {}: not needed, {why}",
                     master_cf.path.display(),
                     svc.line,
                     svc.id()
                 );
-            } else if !path.is_file() {
+            } else if let Some(why) = why(&NOT_PROVIDED) {
+                maillog::warning!(
+                    "{}, line {}: service {}: {why}",
+                    master_cf.path.display(),
+                    svc.line,
+                    svc.id()
+                );
+            } else {
                 maillog::warning!(
                     "{}, line {}: service {}: command {} not found",
                     master_cf.path.display(),

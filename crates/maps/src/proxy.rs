@@ -52,11 +52,11 @@ static SERVICE: OnceLock<Service> = OnceLock::new();
 
 /// Sets, once per process, where the proxymap service listens
 /// (queue_directory, proxymap_service_name) and how long to wait for its
-/// answer (ipc_timeout): called by the server skeleton and the commands.
-pub fn configure(config: &params::Config) {
+/// answer (ipc_timeout), `queue_dir` as the process sees it: called by the
+/// server skeleton and the commands.
+pub fn configure(config: &params::Config, queue_dir: &std::path::Path) {
     let _ = SERVICE.set(Service {
-        socket: config
-            .path(&p::QUEUE_DIRECTORY)
+        socket: queue_dir
             .join("private")
             .join(config.str(&p::PROXYMAP_SERVICE_NAME)),
         timeout: config.time(&p::IPC_TIMEOUT),

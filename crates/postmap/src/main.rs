@@ -330,7 +330,7 @@ fn run(args: &[String]) -> Result<i32, Fatal> {
         Fatal::new(code, e.to_string())
     })?;
     let default_type = cfg.str(&params::table::DEFAULT_DATABASE_TYPE).to_string();
-    maps::proxy::configure(&cfg);
+    maps::proxy::configure(&cfg, &cfg.path(&params::table::QUEUE_DIRECTORY));
     let ctx = Ctx::new().fold(!o.no_fold).with_warn(warn);
     if let Some(key) = &o.query {
         query(&o, key, &ctx, &default_type)

@@ -13,6 +13,8 @@ pub struct Context {
     pub program: &'static str,
     pub options: Options,
     pub config: Config,
+    /// Started as root: the master.cf chroot column then takes effect.
+    started_as_root: bool,
 }
 
 impl Context {
@@ -41,9 +43,10 @@ impl Context {
         }
     }
 
-    /// True when this process chrooted into the queue directory.
+    /// True when this process chroots (before the privilege drop) or
+    /// has chrooted (after it) into the queue directory.
     pub fn chrooted(&self) -> bool {
-        self.options.chroot && util::privs::is_root()
+        self.options.chroot && self.started_as_root
     }
 
     /// The maximal idle time and client count, or None for long-running services.
@@ -76,13 +79,17 @@ pub fn start(program: &'static str, service: &mut dyn Service) -> (Context, Inhe
         program,
         options,
         config,
+        started_as_root: util::privs::is_root(),
     };
 
     let queue_dir = ctx.config.path(&p::QUEUE_DIRECTORY);
-    maps::proxy::configure(&ctx.config);
     if let Err(e) = std::env::set_current_dir(&queue_dir) {
         maillog::fatal!("chdir {}: {e}", queue_dir.display());
     }
+    // proxymap's socket relative to the working directory, the queue
+    // directory before and after a chroot into it: a chrooted daemon must
+    // not find it missing and look tables up in the jail instead.
+    maps::proxy::configure(&ctx.config, std::path::Path::new("."));
     if util::privs::is_root() && service.requires_unprivileged() && !ctx.options.unprivileged {
         maillog::fatal!(
             "service {}: {program} reads network input and must not run as root: set the unpriv column of its master.cf entry to - or y",
