@@ -909,6 +909,215 @@ local_recipient_maps =
     );
 }
 
+/// Runs openssl with `args` in `dir`; false when it failed.
+fn openssl(dir: &Path, args: &[&str]) -> bool {
+    Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A certificate's SHA-256 fingerprint as openssl prints it
+/// (`AA:BB:…`), which is Postfix's form too.
+fn fingerprint(cert: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(cert)
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .split_once('=')
+        .map(|(_, f)| f.to_string())
+        .expect("fingerprint")
+}
+
+/// Client certificates (smtpd_tls_ask_ccert): a listed fingerprint may
+/// relay (permit_tls_clientcerts, relay_clientcerts), so may a
+/// certificate a CA in smtpd_tls_CAfile signed (permit_tls_all_clientcerts),
+/// check_ccert_access answers by fingerprint, and a client without one
+/// may not. swaks shows the certificates.
+#[test]
+fn client_certificates_let_a_client_relay() {
+    if Command::new("swaks").arg("--version").output().is_err() {
+        eprintln!("swaks missing: skipped");
+        return;
+    }
+    let inst = Instance::new("smtpd-ccert");
+    let d = inst.dir.clone();
+    let Some((cert, key)) = kit::self_signed(&d, "mail.example.test") else {
+        eprintln!("openssl missing: skipped");
+        return;
+    };
+    // A CA and a client it signed; a self-signed client; another one
+    // that check_ccert_access turns away.
+    let ca_ext = d.join("client.ext");
+    std::fs::write(
+        &ca_ext,
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .expect("ext");
+    let ok = openssl(
+        &d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    ) && openssl(
+        &d,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=signed.client",
+            "-keyout",
+            "signed.key",
+            "-out",
+            "signed.csr",
+        ],
+    ) && openssl(
+        &d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "signed.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+            "-out",
+            "signed.pem",
+        ],
+    );
+    assert!(ok, "openssl could not make the certificates");
+    for name in ["listed", "refused"] {
+        let sub = d.join(name);
+        std::fs::create_dir_all(&sub).expect("dir");
+        kit::self_signed(&sub, &format!("{name}.client")).expect("self-signed");
+    }
+    let listed = fingerprint(&d.join("listed/cert.pem"));
+    let refused = fingerprint(&d.join("refused/cert.pem"));
+    std::fs::write(
+        d.join("relay_clientcerts"),
+        format!("{listed} listed.client\n"),
+    )
+    .expect("table");
+    std::fs::write(
+        d.join("ccert_access"),
+        format!("{refused} REJECT not this one\n"),
+    )
+    .expect("table");
+    inst.main_cf(&format!(
+        "alias_maps =\nmynetworks = 192.0.2.0/24\nsmtpd_tls_security_level = may\n\
+         smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_ask_ccert = yes\n\
+         smtpd_tls_CAfile = {d}/ca.pem\nrelay_clientcerts = texthash:{d}/relay_clientcerts\n\
+         smtpd_relay_restrictions = check_ccert_access texthash:{d}/ccert_access, permit_tls_clientcerts, \
+         permit_tls_all_clientcerts, reject_unauth_destination\n",
+        cert.display(),
+        key.display(),
+        d = d.display()
+    ));
+    inst.master_cf(MASTER_CF);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let swaks = |client: Option<(&str, &str)>| {
+        let mut c = Command::new("swaks");
+        c.args(["--server", &format!("127.0.0.1:{port}"), "--tls"])
+            .args(["--from", "a@example.org", "--to", "far@remote.example"]);
+        if let Some((cert, key)) = client {
+            c.arg("--tls-cert")
+                .arg(d.join(cert))
+                .arg("--tls-key")
+                .arg(d.join(key));
+        }
+        let out = c.output().expect("swaks");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, text) = swaks(None);
+    assert!(!ok && text.contains("Relay access denied"), "{text}");
+    let (ok, text) = swaks(Some(("listed/cert.pem", "listed/key.pem")));
+    assert!(ok, "{text}\n{}", inst.maillog());
+    let (ok, text) = swaks(Some(("signed.pem", "signed.key")));
+    assert!(ok, "{text}\n{}", inst.maillog());
+    let (ok, text) = swaks(Some(("refused/cert.pem", "refused/key.pem")));
+    assert!(
+        !ok && text.contains("Client host rejected: not this one"),
+        "{text}"
+    );
+    let log = inst.maillog();
+    for line in [
+        "Anonymous TLS connection established from localhost[127.0.0.1]: TLSv1.3",
+        "Untrusted TLS connection established from localhost[127.0.0.1]: TLSv1.3",
+        "Trusted TLS connection established from localhost[127.0.0.1]: TLSv1.3",
+        &format!("localhost[127.0.0.1]: client certificate fingerprint={listed}"),
+    ] {
+        assert!(log.contains(line), "{line}\n{log}");
+    }
+
+    // smtpd_tls_req_ccert with mandatory TLS: a trusted certificate or
+    // nothing.
+    inst.stop();
+    inst.main_cf("smtpd_tls_security_level = encrypt\nsmtpd_tls_req_ccert = yes\n");
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let swaks = |client: Option<(&str, &str)>| {
+        let mut c = Command::new("swaks");
+        c.args(["--server", &format!("127.0.0.1:{port}"), "--tls"])
+            .args(["--from", "a@example.org", "--to", "far@remote.example"]);
+        if let Some((cert, key)) = client {
+            c.arg("--tls-cert")
+                .arg(d.join(cert))
+                .arg("--tls-key")
+                .arg(d.join(key));
+        }
+        c.output().expect("swaks").status.success()
+    };
+    assert!(
+        swaks(Some(("signed.pem", "signed.key"))),
+        "{}",
+        inst.maillog()
+    );
+    assert!(!swaks(Some(("listed/cert.pem", "listed/key.pem"))));
+    assert!(
+        inst.log_lines("TLS client certificate verification failed")
+            .len()
+            == 1,
+        "{}",
+        inst.maillog()
+    );
+}
+
 #[test]
 fn curl_sends_over_smtp() {
     if Command::new("curl").arg("--version").output().is_err() {

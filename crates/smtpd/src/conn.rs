@@ -233,9 +233,13 @@ impl Conn {
     }
 
     /// Runs the TLS handshake (after `220 Ready to start TLS` was flushed)
-    /// and returns the session as Postfix describes it. Unread plaintext is
+    /// and returns the session as Postfix describes it, with the client's
+    /// certificate when one was asked for and shown. Unread plaintext is
     /// discarded (RFC 3207 §4.2). On failure the connection is unusable.
-    pub fn start_tls(&mut self, tls: &tls::ServerTls) -> Result<String, tls::TlsError> {
+    pub fn start_tls(
+        &mut self,
+        tls: &tls::ServerTls,
+    ) -> Result<(String, Option<tls::ClientCert>), tls::TlsError> {
         self.discard_input();
         let plain = std::mem::replace(&mut self.stream, Stream::Gone);
         let Stream::Plain(client) = plain else {
@@ -244,8 +248,9 @@ impl Conn {
         };
         let s = tls.accept(client)?;
         let desc = tls::describe(&s.conn);
+        let cert = tls.client_cert(&s);
         self.stream = Stream::Tls(Box::new(s));
-        Ok(desc)
+        Ok((desc, cert))
     }
 
     /// Closes a TLS session politely (close_notify) before the socket goes.

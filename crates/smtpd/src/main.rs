@@ -25,6 +25,16 @@
 //!   smtpd_tls_wrappermode = yes (the smtps service on port 465) the TLS
 //!   handshake comes before the greeting.
 //!
+//!   Client certificates: with smtpd_tls_ask_ccert (or smtpd_tls_req_ccert)
+//!   each TLS client is asked for one; any it proves it holds is taken,
+//!   and logged (`Trusted` when a CA in smtpd_tls_CAfile signed it, else
+//!   `Untrusted TLS connection established …`, with its
+//!   smtpd_tls_fingerprint_digest fingerprint). permit_tls_clientcerts
+//!   lets a fingerprint in relay_clientcerts relay, permit_tls_all_clientcerts
+//!   any trusted certificate, and check_ccert_access looks the fingerprint
+//!   up in an access table. With smtpd_tls_req_ccert and mandatory TLS a
+//!   client without a trusted certificate is dropped after the handshake.
+//!
 //!   SMTP AUTH (RFC 4954), with smtpd_sasl_auth_enable = yes and
 //!   smtpd_sasl_type = dovecot: smtpd connects to the Dovecot auth protocol
 //!   socket smtpd_sasl_path (relative to queue_directory: `private/auth`,
@@ -211,6 +221,8 @@
 //!   smtpd_tls_key_file and smtpd_tls_eccert_file, smtpd_tls_eckey_file: an
 //!   RSA and an ECDSA chain, each client getting the one it can verify),
 //!   smtpd_tls_wrappermode, smtpd_tls_protocols, smtpd_tls_mandatory_protocols,
+//!   smtpd_tls_ask_ccert, smtpd_tls_req_ccert, smtpd_tls_CAfile,
+//!   smtpd_tls_fingerprint_digest, relay_clientcerts,
 //!   smtpd_sasl_auth_enable, smtpd_sasl_type, smtpd_sasl_path,
 //!   smtpd_sasl_service, smtpd_sasl_security_options, smtpd_sasl_mechanism_filter,
 //!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,

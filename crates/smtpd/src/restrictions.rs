@@ -62,6 +62,8 @@ pub enum AccessKey {
     Helo,
     Sender,
     Recipient,
+    /// `check_ccert_access`: the client certificate's fingerprint.
+    ClientCert,
 }
 
 /// One restriction, parsed.
@@ -73,6 +75,12 @@ pub enum Restriction {
     WarnIfReject,
     PermitMynetworks,
     PermitSaslAuthenticated,
+    /// `permit_tls_clientcerts`: a client certificate whose fingerprint
+    /// is in `relay_clientcerts`.
+    PermitTlsClientcerts,
+    /// `permit_tls_all_clientcerts`: any client certificate a trusted CA
+    /// signed.
+    PermitTlsAllClientcerts,
     PermitInetInterfaces,
     PermitAuthDestination,
     RejectUnauthDestination,
@@ -141,6 +149,8 @@ impl Restriction {
             Restriction::WarnIfReject => "warn_if_reject",
             Restriction::PermitMynetworks => "permit_mynetworks",
             Restriction::PermitSaslAuthenticated => "permit_sasl_authenticated",
+            Restriction::PermitTlsClientcerts => "permit_tls_clientcerts",
+            Restriction::PermitTlsAllClientcerts => "permit_tls_all_clientcerts",
             Restriction::PermitInetInterfaces => "permit_inet_interfaces",
             Restriction::PermitAuthDestination => "permit_auth_destination",
             Restriction::RejectUnauthDestination => "reject_unauth_destination",
@@ -215,6 +225,7 @@ impl Argued {
             "check_helo_access" => Argued::Access(AccessKey::Helo),
             "check_sender_access" => Argued::Access(AccessKey::Sender),
             "check_recipient_access" => Argued::Access(AccessKey::Recipient),
+            "check_ccert_access" => Argued::Access(AccessKey::ClientCert),
             "reject_rbl_client" => Argued::DnsList(Subject::ClientAddress, false),
             "reject_rhsbl_client" => Argued::DnsList(Subject::ClientName, false),
             "reject_rhsbl_sender" => Argued::DnsList(Subject::Sender, false),
@@ -297,6 +308,8 @@ fn parse_items(
             "warn_if_reject" => Restriction::WarnIfReject,
             "permit_mynetworks" => Restriction::PermitMynetworks,
             "permit_sasl_authenticated" => Restriction::PermitSaslAuthenticated,
+            "permit_tls_clientcerts" => Restriction::PermitTlsClientcerts,
+            "permit_tls_all_clientcerts" => Restriction::PermitTlsAllClientcerts,
             "permit_inet_interfaces" => Restriction::PermitInetInterfaces,
             "permit_auth_destination" => Restriction::PermitAuthDestination,
             "reject_unauth_destination" => Restriction::RejectUnauthDestination,
@@ -380,6 +393,9 @@ pub struct Policy {
     virtual_alias_maps: MapList,
     virtual_mailbox_maps: MapList,
     relay_recipient_maps: Option<MapList>,
+    /// `relay_clientcerts`: the client certificate fingerprints
+    /// permit_tls_clientcerts lets relay.
+    relay_clientcerts: MapList,
     /// `relocated_maps` (None when empty).
     relocated_maps: Option<MapList>,
     canonical_maps: MapList,
@@ -579,6 +595,7 @@ impl Policy {
             virtual_alias_maps: maps_of(&p::VIRTUAL_ALIAS_MAPS),
             virtual_mailbox_maps: maps_of(&p::VIRTUAL_MAILBOX_MAPS),
             relay_recipient_maps: optional(&p::RELAY_RECIPIENT_MAPS),
+            relay_clientcerts: maps_of(&p::RELAY_CLIENTCERTS),
             relocated_maps: optional(&p::RELOCATED_MAPS),
             canonical_maps,
             sender_login_maps: optional(&p::SMTPD_SENDER_LOGIN_MAPS),
@@ -673,6 +690,8 @@ pub struct Request {
     pub sasl_authenticated: bool,
     /// The SASL login name after a successful AUTH.
     pub sasl_username: Option<String>,
+    /// The certificate the client showed in its TLS handshake.
+    pub client_cert: Option<tls::ClientCert>,
     /// The client sent commands ahead of time without PIPELINING.
     pub illegal_pipelining: bool,
     /// What policy services are told besides: see [`PolicyFacts`].
@@ -948,6 +967,40 @@ impl Eval<'_> {
                     Step::Ok
                 } else {
                     Step::Dunno
+                }
+            }
+            Restriction::PermitTlsAllClientcerts => {
+                if self.req.client_cert.as_ref().is_some_and(|c| c.trusted) {
+                    Step::Ok
+                } else {
+                    Step::Dunno
+                }
+            }
+            Restriction::PermitTlsClientcerts => {
+                let Some(cert) = &self.req.client_cert else {
+                    return Step::Dunno;
+                };
+                match self.policy.relay_clientcerts.lookup(&cert.fingerprint) {
+                    Ok(Some(_)) => {
+                        self.log.push(format!(
+                            "{}: Client host {}: relay_clientcerts: {} matched",
+                            self.policy.relay_clientcerts.title(),
+                            self.req.namaddr(),
+                            cert.fingerprint
+                        ));
+                        Step::Ok
+                    }
+                    Ok(None) => Step::Dunno,
+                    Err(e) => {
+                        self.log.push(format!(
+                            "warning: relay_clientcerts: table lookup problem: {e}"
+                        ));
+                        Step::Reject(self.reply(
+                            451,
+                            "4.3.0",
+                            format!("<{}>: Temporary lookup failure", self.req.namaddr()),
+                        ))
+                    }
                 }
             }
             Restriction::PermitInetInterfaces => {
@@ -1635,6 +1688,17 @@ impl Eval<'_> {
                     access::mail_probes(&policy.null_access_key, "", policy.parent_style),
                     policy.null_access_key.clone(),
                     Stage::Sender.class(),
+                ),
+                None => return Step::Dunno,
+            },
+            AccessKey::ClientCert => match &self.req.client_cert {
+                Some(c) => (
+                    vec![access::Probe {
+                        key: c.fingerprint.clone(),
+                        partial: false,
+                    }],
+                    self.req.namaddr(),
+                    Stage::Client.class(),
                 ),
                 None => return Step::Dunno,
             },

@@ -48,12 +48,15 @@ impl Service for Smtpd {
                 } else {
                     &params::table::SMTPD_TLS_PROTOCOLS
                 };
+                let client_certs = client_certs(&settings)?;
                 let loaded = tls::Protocols::parse(&ctx.config.list(param))
                     .map_err(|e| format!("{}: {e}", param.name))
                     .and_then(|p| {
                         creds
                             .load()
-                            .and_then(|chains| tls::ServerTls::from_chains(chains, p))
+                            .and_then(|chains| {
+                                tls::ServerTls::from_chains_asking(chains, p, client_certs)
+                            })
                             .map_err(|e| e.to_string())
                     });
                 match loaded {
@@ -85,6 +88,27 @@ impl Service for Smtpd {
         });
         Ok(())
     }
+}
+
+/// How client certificates are judged when smtpd_tls_ask_ccert asks for
+/// them: smtpd_tls_CAfile's CAs (read now, before the privilege drop) and
+/// smtpd_tls_fingerprint_digest. An unreadable CA file or an unknown
+/// digest stops the service.
+fn client_certs(s: &Settings) -> Result<Option<tls::ClientCerts>, String> {
+    if !s.tls_ask_cert {
+        return Ok(None);
+    }
+    let digest = tls::Digest::parse(&s.tls_fingerprint_digest)
+        .map_err(|e| format!("smtpd_tls_fingerprint_digest: {e}"))?;
+    let cas = if s.tls_ca_file.is_empty() {
+        Vec::new()
+    } else {
+        tls::read_certs(std::path::Path::new(&s.tls_ca_file))
+            .map_err(|e| format!("smtpd_tls_CAfile: {e}"))?
+    };
+    tls::ClientCerts::new(cas, digest)
+        .map(Some)
+        .map_err(|e| format!("smtpd_tls_CAfile: {e}"))
 }
 
 impl SingleService for Smtpd {

@@ -1906,20 +1906,47 @@ impl<'a> Session<'a> {
             return false;
         };
         match self.conn.start_tls(tls) {
-            Ok(desc) => {
-                maillog::info!(
-                    "Anonymous TLS connection established from {}: {desc}",
-                    self.namaddr
-                );
-                self.tls_desc = Some(desc);
-                true
-            }
+            Ok((desc, cert)) => self.tls_established(desc, cert),
             Err(e) => {
                 maillog::info!("SSL_accept error from {}: {e}", self.namaddr);
                 maillog::info!("lost connection after CONNECT from {}", self.namaddr);
                 false
             }
         }
+    }
+
+    /// After a handshake: the log line (Anonymous, Untrusted or Trusted as
+    /// the client's certificate is), and the certificate kept for the
+    /// restrictions. False when smtpd_tls_req_ccert wants a trusted
+    /// certificate the client did not show: the connection then ends.
+    fn tls_established(&mut self, desc: String, cert: Option<tls::ClientCert>) -> bool {
+        let kind = match &cert {
+            None => "Anonymous",
+            Some(c) if c.trusted => "Trusted",
+            Some(_) => "Untrusted",
+        };
+        maillog::info!(
+            "{kind} TLS connection established from {}: {desc}",
+            self.namaddr
+        );
+        if let Some(c) = &cert {
+            maillog::info!(
+                "{}: client certificate fingerprint={}",
+                self.namaddr,
+                c.fingerprint
+            );
+        }
+        self.tls_desc = Some(desc);
+        if self.s.tls_require_trusted_cert && !cert.as_ref().is_some_and(|c| c.trusted) {
+            maillog::info!(
+                "{}: TLS client certificate verification failed: no trusted certificate",
+                self.namaddr
+            );
+            maillog::info!("lost connection after STARTTLS from {}", self.namaddr);
+            return false;
+        }
+        self.req.client_cert = cert;
+        true
     }
 
     fn starttls(&mut self) -> (bool, Flow) {
@@ -1944,12 +1971,10 @@ impl<'a> Session<'a> {
             return (false, Flow::Close);
         }
         match self.conn.start_tls(tls) {
-            Ok(desc) => {
-                maillog::info!(
-                    "Anonymous TLS connection established from {}: {desc}",
-                    self.namaddr
-                );
-                self.tls_desc = Some(desc);
+            Ok((desc, cert)) => {
+                if !self.tls_established(desc, cert) {
+                    return (false, Flow::Close);
+                }
                 self.reset_transaction();
                 self.sasl = None;
                 self.req.sasl_authenticated = false;

@@ -53,6 +53,17 @@ pub struct Settings {
     pub tls_credentials: tls::Credentials,
     /// `smtpd_tls_wrappermode`: TLS from the first byte (port 465).
     pub wrappermode: bool,
+    /// `smtpd_tls_ask_ccert` (or `smtpd_tls_req_ccert`): ask each TLS
+    /// client for a certificate.
+    pub tls_ask_cert: bool,
+    /// `smtpd_tls_req_ccert` with mandatory TLS: a client without a
+    /// certificate from a CA in `smtpd_tls_CAfile` is dropped after the
+    /// handshake.
+    pub tls_require_trusted_cert: bool,
+    /// `smtpd_tls_CAfile`: the CAs trusted to sign client certificates.
+    pub tls_ca_file: String,
+    /// `smtpd_tls_fingerprint_digest`.
+    pub tls_fingerprint_digest: String,
     pub discard: Discard,
     /// `smtpd_discard_ehlo_keyword_address_maps`: by client address.
     pub discard_by_client: Option<Tables>,
@@ -316,6 +327,10 @@ impl Settings {
                 ],
             ),
             wrappermode: c.bool(&p::SMTPD_TLS_WRAPPERMODE),
+            tls_ask_cert: c.bool(&p::SMTPD_TLS_ASK_CCERT) || c.bool(&p::SMTPD_TLS_REQ_CCERT),
+            tls_require_trusted_cert: c.bool(&p::SMTPD_TLS_REQ_CCERT) && level == TlsLevel::Encrypt,
+            tls_ca_file: c.str(&p::SMTPD_TLS_CAFILE).trim().to_string(),
+            tls_fingerprint_digest: c.str(&p::SMTPD_TLS_FINGERPRINT_DIGEST).to_string(),
             discard: Discard {
                 words: c.list(&p::SMTPD_DISCARD_EHLO_KEYWORDS),
             },

@@ -7,6 +7,8 @@
 //!   ([`read_chain_files`]); with an RSA and an ECDSA chain, each client
 //!   gets the one it can verify. [`ServerTls::accept`] runs the handshake
 //!   on any blocking stream (after STARTTLS, or at once for port 465/993/995).
+//! * [`ClientCerts`]: client certificates asked for (`smtpd_tls_ask_ccert`)
+//!   and judged by fingerprint and by `smtpd_tls_CAfile`.
 //! * [`describe`]: the session as Postfix logs it
 //!   (`TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384 (256/256 bits)`).
 //!
@@ -20,8 +22,10 @@
 //! readable by root only); the handshake runs after it.
 
 mod client;
+mod client_cert;
 mod protocols;
 pub use client::{Anchors, ClientStream, ClientTls, NameMatch, Verify};
+pub use client_cert::{ClientCert, ClientCerts, Digest};
 pub use protocols::Protocols;
 
 use rustls::pki_types::pem::{PemObject, SectionKind};
@@ -253,6 +257,9 @@ impl ResolvesServerCert for ByAlgorithm {
 #[derive(Clone)]
 pub struct ServerTls {
     config: Arc<ServerConfig>,
+    /// How the client certificates asked for are judged (None: none is
+    /// asked for).
+    client_certs: Option<ClientCerts>,
 }
 
 /// A TLS session over a blocking stream.
@@ -291,18 +298,41 @@ impl ServerTls {
     /// versions `protocols` allows. Each key must go with its leaf
     /// certificate.
     pub fn from_chains(chains: Vec<KeyChain>, protocols: Protocols) -> Result<ServerTls, TlsError> {
+        ServerTls::from_chains_asking(chains, protocols, None)
+    }
+
+    /// As [`ServerTls::from_chains`], asking each client for a certificate
+    /// when `client_certs` says how to judge them.
+    pub fn from_chains_asking(
+        chains: Vec<KeyChain>,
+        protocols: Protocols,
+        client_certs: Option<ClientCerts>,
+    ) -> Result<ServerTls, TlsError> {
         let keys = certified(chains)?;
         if keys.is_empty() {
             return Err(TlsError::Config("no certificate".into()));
         }
-        let config = ServerConfig::builder_with_provider(provider())
+        let builder = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&protocols.versions())
-            .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(ByAlgorithm(keys)));
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        let builder = match &client_certs {
+            Some(c) => builder.with_client_cert_verifier(Arc::new(client_cert::AskAny::new(
+                provider(),
+                &c.roots,
+            ))),
+            None => builder.with_no_client_auth(),
+        };
+        let config = builder.with_cert_resolver(Arc::new(ByAlgorithm(keys)));
         Ok(ServerTls {
             config: Arc::new(config),
+            client_certs,
         })
+    }
+
+    /// The certificate the client of `stream` showed, judged; None when it
+    /// showed none or none was asked for.
+    pub fn client_cert<S: Read + Write>(&self, stream: &ServerStream<S>) -> Option<ClientCert> {
+        self.client_certs.as_ref()?.judge(&stream.conn)
     }
 
     /// Runs the server handshake to completion on `stream` (its own
