@@ -1221,6 +1221,80 @@ fn relay_over_tls(name: &str, remote: &Instance, port: u16, tls: &str) -> Instan
     inst
 }
 
+/// The `fingerprint` level (a relayhost pinned by its certificate's
+/// fingerprint in smtp_tls_policy_maps, `match=fp|fp`): the right one goes
+/// (Verified, a self-signed certificate), another is refused and waits.
+#[test]
+fn fingerprint_level_pins_the_relayhosts_certificate() {
+    let Some((remote, port)) =
+        tls_receiver("smtp-fprint-remote", "smtpd_tls_security_level = may\n", "")
+    else {
+        eprintln!("skipped: openssl missing");
+        return;
+    };
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(remote.dir.join("cert.pem"))
+        .output()
+        .expect("openssl");
+    let fp = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .split_once('=')
+        .map(|(_, f)| f.to_string())
+        .expect("fingerprint");
+    let other = "AA:".repeat(31) + "AA";
+    for (name, listed, sent) in [
+        (
+            "smtp-fprint",
+            format!("{other}|{}", fp.to_lowercase()),
+            true,
+        ),
+        ("smtp-fprint-wrong", other.clone(), false),
+    ] {
+        let inst = instance(
+            name,
+            &format!(
+                "relayhost = [127.0.0.1]:{port}\n\
+                 smtp_tls_policy_maps = inline:{{ {{[127.0.0.1]:{port} = fingerprint match={listed}}} }}\n"
+            ),
+        );
+        inst.start();
+        smtp_send(
+            inst.port("127.0.0.1:0"),
+            "sender@example.org",
+            &["far@remote.example"],
+            BODY,
+        );
+        if sent {
+            assert!(
+                inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 15 * SECOND),
+                "{}",
+                inst.maillog()
+            );
+            assert!(
+                inst.log_lines(&format!(
+                    "Verified TLS connection established to 127.0.0.1[127.0.0.1]:{port}: TLSv1.3"
+                ))
+                .len()
+                    == 1,
+                "{}",
+                inst.maillog()
+            );
+        } else {
+            assert!(
+                inst.wait_log(
+                    "status=deferred (Server certificate not verified)",
+                    1,
+                    15 * SECOND
+                ),
+                "{}",
+                inst.maillog()
+            );
+        }
+        inst.stop();
+    }
+}
+
 #[test]
 fn starttls_to_a_second_mailsuite() {
     let Some((remote, remote_port)) =

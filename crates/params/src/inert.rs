@@ -156,7 +156,6 @@ pub const INERT: &[&str] = &[
     "smtp_tls_dkey_file",
     "smtp_tls_enforce_peername",
     "smtp_tls_exclude_ciphers",
-    "smtp_tls_fingerprint_cert_match",
     "smtp_tls_loglevel",
     "smtp_tls_mandatory_ciphers",
     "smtp_tls_mandatory_exclude_ciphers",

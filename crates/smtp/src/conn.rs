@@ -334,6 +334,19 @@ impl Conn {
         Ok(trusted)
     }
 
+    /// The fingerprint of the server's certificate in the TLS session, if
+    /// any (the `fingerprint` security level).
+    pub fn peer_fingerprint(&self, digest: tls::Digest) -> Option<String> {
+        match &self.stream {
+            Stream::Tls(s) => s
+                .conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|leaf| digest.fingerprint(leaf.as_ref())),
+            _ => None,
+        }
+    }
+
     /// The text for a broken conversation.
     pub fn error_text(&self, e: &ConnError) -> String {
         match e {

@@ -47,6 +47,9 @@ pub enum TlsLevel {
     /// says (the next hop, or a name under it, by default: the MX host name
     /// from DNS is not trusted).
     Secure,
+    /// A certificate with one of the fingerprints `match=` (or
+    /// `smtp_tls_fingerprint_cert_match`) lists, trusted or not.
+    Fingerprint,
 }
 
 impl TlsLevel {
@@ -68,14 +71,15 @@ impl TlsLevel {
     }
 
     /// A level's name (also the first word of a `smtp_tls_policy_maps`
-    /// value). DANE is treated as `may` (no DNSSEC here), dane-only and
-    /// fingerprint as `verify`.
+    /// value). DANE is treated as `may` (no DNSSEC here), dane-only as
+    /// `verify`.
     pub fn from_word(word: &str) -> Option<TlsLevel> {
         Some(match word.to_ascii_lowercase().as_str() {
             "none" | "" => TlsLevel::None,
             "may" | "dane" => TlsLevel::May,
             "encrypt" => TlsLevel::Encrypt,
-            "verify" | "dane-only" | "fingerprint" => TlsLevel::Verify,
+            "verify" | "dane-only" => TlsLevel::Verify,
+            "fingerprint" => TlsLevel::Fingerprint,
             "secure" => TlsLevel::Secure,
             _ => return None,
         })
@@ -85,7 +89,7 @@ impl TlsLevel {
     fn required(self) -> bool {
         matches!(
             self,
-            TlsLevel::Encrypt | TlsLevel::Verify | TlsLevel::Secure
+            TlsLevel::Encrypt | TlsLevel::Verify | TlsLevel::Secure | TlsLevel::Fingerprint
         )
     }
 }
@@ -150,6 +154,10 @@ pub struct Settings {
     /// `smtp_tls_verify_cert_match`, `smtp_tls_secure_cert_match`.
     verify_match: Vec<String>,
     secure_match: Vec<String>,
+    /// `smtp_tls_fingerprint_cert_match`, and the digest of
+    /// `smtp_tls_fingerprint_digest` (None: one this build does not have).
+    fingerprint_match: Vec<String>,
+    fingerprint_digest: Option<tls::Digest>,
     address_limit: usize,
     session_limit: usize,
     skip_quit_response: bool,
@@ -340,6 +348,12 @@ impl Settings {
             tls_mandatory,
             verify_match: cfg.list(&p::SMTP_TLS_VERIFY_CERT_MATCH),
             secure_match: cfg.list(&p::SMTP_TLS_SECURE_CERT_MATCH),
+            fingerprint_match: cfg.list(&p::SMTP_TLS_FINGERPRINT_CERT_MATCH),
+            fingerprint_digest: tls::Digest::parse(cfg.str(pick(
+                &p::SMTP_TLS_FINGERPRINT_DIGEST,
+                &p::LMTP_TLS_FINGERPRINT_DIGEST,
+            )))
+            .ok(),
             tls_policy,
             tls_opportunistic,
             tls_verified,
@@ -845,7 +859,7 @@ impl Job<'_> {
             // SMTPS: the handshake comes first, and is required.
             let client = match self.tls_level {
                 TlsLevel::Verify | TlsLevel::Secure => &self.s.tls_verified,
-                TlsLevel::Encrypt => &self.s.tls_mandatory,
+                TlsLevel::Encrypt | TlsLevel::Fingerprint => &self.s.tls_mandatory,
                 _ => &self.s.tls_opportunistic,
             };
             let Ok(client) = client else {
@@ -859,6 +873,7 @@ impl Job<'_> {
             let trusted = conn
                 .start_tls(client, server_name, &names, t.starttls)
                 .map_err(|e| broken(conn, e))?;
+            let trusted = self.pinned(conn, trusted)?;
             self.log_tls(conn, trusted);
         }
         let greeting = conn
@@ -894,7 +909,7 @@ impl Job<'_> {
         if want_tls && caps.starttls {
             let client = match self.tls_level {
                 TlsLevel::Verify | TlsLevel::Secure => &self.s.tls_verified,
-                TlsLevel::Encrypt => &self.s.tls_mandatory,
+                TlsLevel::Encrypt | TlsLevel::Fingerprint => &self.s.tls_mandatory,
                 _ => &self.s.tls_opportunistic,
             };
             let client = match client {
@@ -931,10 +946,44 @@ impl Job<'_> {
                     return Err(v);
                 }
             };
+            let trusted = self.pinned(conn, trusted)?;
             self.log_tls(conn, trusted);
             caps = self.ehlo(conn)?;
         }
         Ok(caps)
+    }
+
+    /// At the `fingerprint` level, whether the server's certificate has one
+    /// of the fingerprints listed (colons and case aside); a certificate
+    /// without one ends the session with Postfix's words. Other levels
+    /// keep what the handshake found.
+    fn pinned(&self, conn: &Conn, trusted: bool) -> Result<bool, Verdict> {
+        if self.tls_level != TlsLevel::Fingerprint {
+            return Ok(trusted);
+        }
+        let norm = |f: &str| f.replace(':', "").to_ascii_uppercase();
+        let seen = self
+            .s
+            .fingerprint_digest
+            .and_then(|d| conn.peer_fingerprint(d));
+        let matched = seen.as_deref().is_some_and(|seen| {
+            self.tls_match
+                .iter()
+                .any(|m| !m.trim().is_empty() && norm(m.trim()) == norm(seen))
+        });
+        if matched {
+            return Ok(true);
+        }
+        maillog::info!(
+            "{}: certificate fingerprint {} not in the match list",
+            conn.relay,
+            seen.as_deref().unwrap_or("(none)")
+        );
+        Err(soften(Verdict::new(
+            "4.7.5",
+            &conn.relay,
+            "Server certificate not verified",
+        )))
     }
 
     /// The names the server's certificate must bear at verify and secure
@@ -954,7 +1003,7 @@ impl Job<'_> {
             "{} TLS connection established to {}: {}",
             match (trusted, self.tls_level) {
                 // The chain and the names were checked at the handshake.
-                (true, TlsLevel::Verify | TlsLevel::Secure) => "Verified",
+                (true, TlsLevel::Verify | TlsLevel::Secure | TlsLevel::Fingerprint) => "Verified",
                 (true, _) => "Trusted",
                 (false, _) => "Untrusted",
             },
@@ -1525,6 +1574,7 @@ fn tls_policy(s: &Settings, nexthop: &str, dest: &Dest) -> Result<TlsPolicy, Str
         matches: matches.unwrap_or_else(|| match level {
             TlsLevel::Secure => s.secure_match.clone(),
             TlsLevel::Verify => s.verify_match.clone(),
+            TlsLevel::Fingerprint => s.fingerprint_match.clone(),
             _ => Vec::new(),
         }),
     };
@@ -1558,9 +1608,15 @@ fn tls_policy(s: &Settings, nexthop: &str, dest: &Dest) -> Result<TlsPolicy, Str
             let level = TlsLevel::from_word(word).ok_or_else(|| {
                 format!("{key}: invalid TLS security level \"{word}\" in smtp_tls_policy_maps")
             })?;
+            // Fingerprints hold colons: theirs are separated by '|'.
+            let sep = if level == TlsLevel::Fingerprint {
+                '|'
+            } else {
+                ':'
+            };
             let matches = words
                 .filter_map(|w| w.strip_prefix("match="))
-                .map(|m| m.split(':').map(str::to_string).collect())
+                .map(|m| m.split(sep).map(str::to_string).collect())
                 .next_back();
             return Ok(policy(level, matches));
         }

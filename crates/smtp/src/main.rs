@@ -32,7 +32,11 @@
 //!     when neither is set or `tls_append_default_CA` says so, that bears
 //!     a name `smtp_tls_verify_cert_match` (the MX host name) or
 //!     `smtp_tls_secure_cert_match` (the next hop or a name under it, not
-//!     the name DNS gave) or a policy's `match=` asks for);
+//!     the name DNS gave) or a policy's `match=` asks for), and
+//!     fingerprint (a certificate, trusted or not, whose
+//!     `smtp_tls_fingerprint_digest` fingerprint a policy's
+//!     `match=fp|fp` or `smtp_tls_fingerprint_cert_match` lists; another
+//!     is deferred, "Server certificate not verified");
 //!     the versions `smtp_tls_protocols` (may) or
 //!     `smtp_tls_mandatory_protocols` (the other levels) leave of TLS 1.2
 //!     and 1.3;
@@ -116,6 +120,7 @@
 //!   smtp_address_preference, dns_resolver_address
 //!   (mailsuite extension),
 //!   smtp_tls_security_level, smtp_tls_policy_maps, smtp_tls_CAfile,
+//!   smtp_tls_fingerprint_cert_match, smtp_tls_fingerprint_digest,
 //!   smtp_tls_protocols, smtp_tls_mandatory_protocols,
 //!   smtp_tls_verify_cert_match, smtp_tls_secure_cert_match,
 //!   smtp_tls_CApath, tls_append_default_CA, smtp_tls_wrappermode,
