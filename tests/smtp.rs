@@ -398,44 +398,68 @@ fn notify_success_through_a_relay() {
 }
 
 /// RFC 6152: 8-bit mail to a server that does not offer 8BITMIME
-/// (smtp-sink -8) goes quoted-printable, as Postfix sends it.
+/// (smtp-sink -8) goes quoted-printable, as Postfix sends it; so it does
+/// when smtp_discard_ehlo_keywords (logged) or, by the server's address,
+/// smtp_discard_ehlo_keyword_address_maps (silent-discard: not logged)
+/// hide the 8BITMIME a server offers.
 #[test]
 fn eight_bit_mail_to_a_server_without_8bitmime_goes_quoted_printable() {
     if !have("smtp-sink") {
         eprintln!("skipped: smtp-sink (postfix package) not installed");
         return;
     }
-    let port = free_port();
-    let inst = instance("smtp-7bit", &format!("relayhost = [127.0.0.1]:{port}\n"));
-    let dump = inst.dir.join("sink");
-    let _sink = sink(port, &dump, &["-8"]);
-    inst.start();
-    kit::python_lines(
-        &[],
-        &format!(
-        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.sendmail('sender@example.org', ['far@remote.example'], 'Subject: 8bit\\r\\nMIME-Version: 1.0\\r\\nContent-Type: text/plain; charset=utf-8\\r\\nContent-Transfer-Encoding: 8bit\\r\\n\\r\\n你好, café\\r\\n'.encode(), mail_options=['BODY=8BITMIME'])\ns.quit()\n",
-            inst.port("127.0.0.1:0")
+    for (name, sink_args, extra, logged) in [
+        ("smtp-7bit", &["-8"][..], "", false),
+        ("smtp-7bit-discard", &[][..], "smtp_discard_ehlo_keywords = 8bitmime\n", true),
+        (
+            "smtp-7bit-discard-map",
+            &[][..],
+            "smtp_discard_ehlo_keyword_address_maps = inline:{ {127.0.0.1 = silent-discard, 8bitmime} }\n",
+            false,
         ),
-        &[],
-    );
-    assert!(
-        inst.wait_log("status=sent (250 2.0.0 Ok)", 1, 15 * SECOND),
-        "{}",
-        inst.maillog()
-    );
-    assert!(wait_until(5 * SECOND, || sink_dumps(&dump).len() == 1));
-    let bytes = std::fs::read(&sink_dumps(&dump)[0]).expect("dump");
-    assert!(
-        bytes.iter().all(|&b| b < 0x80),
-        "8-bit bytes reached the server"
-    );
-    let text = String::from_utf8_lossy(&bytes);
-    assert!(
-        text.contains("Content-Transfer-Encoding: quoted-printable\n")
-            && text.contains("\n\n=E4=BD=A0=E5=A5=BD, caf=C3=A9\n"),
-        "{text}"
-    );
-    assert!(!text.contains("BODY=8BITMIME"), "{text}");
+    ] {
+        let port = free_port();
+        let inst = instance(name, &format!("relayhost = [127.0.0.1]:{port}\n{extra}"));
+        let dump = inst.dir.join("sink");
+        let _sink = sink(port, &dump, sink_args);
+        inst.start();
+        kit::python_lines(
+            &[],
+            &format!(
+            "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.sendmail('sender@example.org', ['far@remote.example'], 'Subject: 8bit\\r\\nMIME-Version: 1.0\\r\\nContent-Type: text/plain; charset=utf-8\\r\\nContent-Transfer-Encoding: 8bit\\r\\n\\r\\n你好, café\\r\\n'.encode(), mail_options=['BODY=8BITMIME'])\ns.quit()\n",
+                inst.port("127.0.0.1:0")
+            ),
+            &[],
+        );
+        assert!(
+            inst.wait_log("status=sent (250 2.0.0 Ok)", 1, 15 * SECOND),
+            "{}",
+            inst.maillog()
+        );
+        assert!(wait_until(5 * SECOND, || sink_dumps(&dump).len() == 1));
+        let bytes = std::fs::read(&sink_dumps(&dump)[0]).expect("dump");
+        assert!(
+            bytes.iter().all(|&b| b < 0x80),
+            "{name}: 8-bit bytes reached the server"
+        );
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.contains("Content-Transfer-Encoding: quoted-printable\n")
+                && text.contains("\n\n=E4=BD=A0=E5=A5=BD, caf=C3=A9\n"),
+            "{name}: {text}"
+        );
+        assert!(!text.contains("BODY=8BITMIME"), "{text}");
+        assert_eq!(
+            inst.log_lines(&format!(
+                "127.0.0.1[127.0.0.1]:{port}: discarding EHLO keywords: 8BITMIME"
+            ))
+            .len(),
+            usize::from(logged),
+            "{name}: {}",
+            inst.maillog()
+        );
+        inst.stop();
+    }
 }
 
 /// sender_dependent_relayhost_maps: mail from one sender goes through its

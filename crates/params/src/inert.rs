@@ -132,8 +132,6 @@ pub const INERT: &[&str] = &[
     "smtp_cname_overrides_servername",
     "smtp_defer_if_no_mx_address_found",
     "smtp_delivery_status_filter",
-    "smtp_discard_ehlo_keyword_address_maps",
-    "smtp_discard_ehlo_keywords",
     "smtp_dns_resolver_options",
     "smtp_min_data_rate",
     "smtp_per_request_deadline",

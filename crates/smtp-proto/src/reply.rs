@@ -459,6 +459,43 @@ impl Capabilities {
         Reply::multi(250, None, lines)
     }
 
+    /// Forgets the keywords named in `words` (any case; Postfix's
+    /// `*_discard_ehlo_keywords`: `pipelining`, `size`, `auth`, `8bitmime`
+    /// …, an unknown one by its first word); returns those that were there.
+    pub fn discard(&mut self, words: &[String]) -> Vec<String> {
+        let mut gone = Vec::new();
+        for w in words {
+            let w = w.to_ascii_lowercase();
+            let there = match w.as_str() {
+                "pipelining" => std::mem::take(&mut self.pipelining),
+                "size" => self.size.take().is_some(),
+                "vrfy" => std::mem::take(&mut self.vrfy),
+                "etrn" => std::mem::take(&mut self.etrn),
+                "starttls" => std::mem::take(&mut self.starttls),
+                "auth" => !std::mem::take(&mut self.auth).is_empty(),
+                "enhancedstatuscodes" => std::mem::take(&mut self.enhanced_status_codes),
+                "8bitmime" => std::mem::take(&mut self.eightbitmime),
+                "binarymime" => std::mem::take(&mut self.binarymime),
+                "dsn" => std::mem::take(&mut self.dsn),
+                "smtputf8" => std::mem::take(&mut self.smtputf8),
+                "chunking" => std::mem::take(&mut self.chunking),
+                other => {
+                    let before = self.other.len();
+                    self.other.retain(|l| {
+                        !l.split_ascii_whitespace()
+                            .next()
+                            .is_some_and(|k| k.eq_ignore_ascii_case(other))
+                    });
+                    self.other.len() < before
+                }
+            };
+            if there {
+                gone.push(w.to_ascii_uppercase());
+            }
+        }
+        gone
+    }
+
     /// The attribute names an `XFORWARD` keyword offers (upper case);
     /// empty when the server offers none.
     pub fn xforward(&self) -> Vec<String> {

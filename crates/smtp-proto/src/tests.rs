@@ -870,6 +870,28 @@ fn postfix_texts() {
 }
 
 #[test]
+fn discarded_keywords_are_forgotten() {
+    let mut caps = Capabilities::from_ehlo(&Reply::multi(
+        250,
+        None,
+        vec![
+            "mx.example.test".into(),
+            "PIPELINING".into(),
+            "SIZE 1000".into(),
+            "XFORWARD NAME ADDR".into(),
+            "CHUNKING".into(),
+        ],
+    ));
+    let words: Vec<String> = ["Pipelining", "xforward", "dsn", "silent-discard"]
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+    assert_eq!(caps.discard(&words), ["PIPELINING", "XFORWARD"]);
+    assert!(!caps.pipelining && caps.chunking && caps.size == Some(1000));
+    assert!(caps.xforward().is_empty());
+}
+
+#[test]
 fn xforward_offer_and_command() {
     let mut caps = Capabilities::default();
     assert!(caps.xforward().is_empty());

@@ -145,6 +145,10 @@ pub struct Settings {
     /// without 8BITMIME quoted-printable (crate::downgrade).
     mime_conversion: bool,
     tls_policy: MapList,
+    /// `smtp_discard_ehlo_keywords`, and by server address
+    /// `smtp_discard_ehlo_keyword_address_maps` (SMTP only).
+    discard_keywords: Vec<String>,
+    discard_by_address: MapList,
     /// For `may` (`smtp_tls_protocols`).
     tls_opportunistic: Result<tls::ClientTls, String>,
     /// For `encrypt` (`smtp_tls_mandatory_protocols`).
@@ -355,6 +359,20 @@ impl Settings {
             )))
             .ok(),
             tls_policy,
+            discard_keywords: if lmtp {
+                Vec::new()
+            } else {
+                cfg.list(&p::SMTP_DISCARD_EHLO_KEYWORDS)
+            },
+            discard_by_address: MapList::open_lenient(
+                "smtp_discard_ehlo_keyword_address_maps",
+                if lmtp {
+                    ""
+                } else {
+                    cfg.str(&p::SMTP_DISCARD_EHLO_KEYWORD_ADDRESS_MAPS)
+                },
+                &maps::Ctx::new(),
+            ),
             tls_opportunistic,
             tls_verified,
             address_limit: usize::try_from(cfg.int(&p::SMTP_MX_ADDRESS_LIMIT)).unwrap_or(0),
@@ -1012,6 +1030,42 @@ impl Job<'_> {
         );
     }
 
+    /// What the server's EHLO (LHLO) reply offers, less the keywords
+    /// `smtp_discard_ehlo_keywords` or, by the server's address,
+    /// `smtp_discard_ehlo_keyword_address_maps` name; what they took away
+    /// is logged unless they say `silent-discard`.
+    fn offered(&self, conn: &Conn, r: &Reply) -> Capabilities {
+        let mut caps = Capabilities::from_ehlo(r);
+        let addr = conn
+            .peer
+            .rsplit_once('[')
+            .and_then(|(_, a)| a.strip_suffix(']'))
+            .unwrap_or("");
+        let words: Vec<String> = match self.s.discard_by_address.lookup(addr) {
+            Ok(Some(v)) => maps::split_list(&v),
+            Ok(None) => self.s.discard_keywords.clone(),
+            Err(e) => {
+                maillog::warning!("smtp_discard_ehlo_keyword_address_maps: {e}");
+                self.s.discard_keywords.clone()
+            }
+        };
+        if words.is_empty() {
+            return caps;
+        }
+        let gone = caps.discard(&words);
+        let silent = words
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case("silent-discard"));
+        if !gone.is_empty() && !silent {
+            maillog::info!(
+                "{}: discarding EHLO keywords: {}",
+                conn.relay,
+                gone.join(" ")
+            );
+        }
+        caps
+    }
+
     fn ehlo(&mut self, conn: &mut Conn) -> Result<Capabilities, Verdict> {
         let t = &self.s.t;
         let broken = |conn: &Conn, e: ConnError| {
@@ -1025,7 +1079,7 @@ impl Job<'_> {
                 .reply(Stage::Lhlo, t.helo)
                 .map_err(|e| broken(conn, e))?;
             if r.is_positive() {
-                return Ok(Capabilities::from_ehlo(&r));
+                return Ok(self.offered(conn, &r));
             }
             if r.is_permanent() {
                 self.stop = true;
@@ -1043,7 +1097,7 @@ impl Job<'_> {
                 .reply(Stage::Ehlo, t.helo)
                 .map_err(|e| broken(conn, e))?;
             if r.is_positive() {
-                return Ok(Capabilities::from_ehlo(&r));
+                return Ok(self.offered(conn, &r));
             }
             if r.is_transient() {
                 return Err(said(conn, &r, Stage::Ehlo));

@@ -121,6 +121,9 @@
 //!   (mailsuite extension),
 //!   smtp_tls_security_level, smtp_tls_policy_maps, smtp_tls_CAfile,
 //!   smtp_tls_fingerprint_cert_match, smtp_tls_fingerprint_digest,
+//!   smtp_discard_ehlo_keywords, smtp_discard_ehlo_keyword_address_maps
+//!   (keywords of the server's EHLO reply ignored, by its address too;
+//!   logged `discarding EHLO keywords: …` unless `silent-discard`),
 //!   smtp_tls_protocols, smtp_tls_mandatory_protocols,
 //!   smtp_tls_verify_cert_match, smtp_tls_secure_cert_match,
 //!   smtp_tls_CApath, tls_append_default_CA, smtp_tls_wrappermode,
