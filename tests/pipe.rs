@@ -157,6 +157,21 @@ fn a_script_gets_the_message_and_its_exit_status_counts() {
         "{}",
         inst.maillog()
     );
+    // A recipient a command could take for an option never reaches it
+    // (allow_min_user = no).
+    send(port, "sender@example.org", &["-oQ@pipe.example"]);
+    assert!(
+        status("-oQ", "dsn=5.1.3, status=bounced (bad address syntax)"),
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        !std::fs::read_dir(&*work)
+            .expect("work")
+            .flatten()
+            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("-oQ@"))),
+        "the command saw it"
+    );
     inst.stop();
 }
 

@@ -10,7 +10,6 @@
 /// The inert parameters, sorted.
 pub const INERT: &[&str] = &[
     "address_verify_sender_ttl",
-    "allow_min_user",
     "allow_percent_hack",
     "allow_untrusted_routing",
     "application_event_drain_time",

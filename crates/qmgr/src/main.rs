@@ -80,6 +80,8 @@
 //!   qmgr_message_active_limit, qmgr_message_recipient_limit, in_flow_delay,
 //!   default_process_limit, queue_run_delay, minimal_backoff_time, maximal_backoff_time,
 //!   maximal_queue_lifetime, bounce_queue_lifetime, relocated_maps, transport_maps,
+//!   allow_min_user (a recipient that starts with '-' bounces, 5.1.3, as
+//!   Postfix's trivial-rewrite has it),
 //!   mydestination, inet_interfaces, proxy_interfaces, virtual_alias_domains,
 //!   virtual_mailbox_domains, relay_domains, parent_domain_matches_subdomains,
 //!   local_transport,

@@ -53,6 +53,10 @@ pub struct Resolver {
     classes: Classes,
     transport_maps: MapList,
     relocated_maps: MapList,
+    /// `allow_min_user`: a recipient may start with '-' (a command given
+    /// it as an argument, pipe's `${recipient}`, could take it for an
+    /// option).
+    allow_min_user: bool,
     local_transport: String,
     virtual_transport: String,
     relay_transport: String,
@@ -137,6 +141,7 @@ impl Resolver {
                 cfg.str(&p::RELOCATED_MAPS),
                 &maps::Ctx::new(),
             ),
+            allow_min_user: cfg.bool(&p::ALLOW_MIN_USER),
             local_transport: cfg.str(&p::LOCAL_TRANSPORT).to_string(),
             virtual_transport: cfg.str(&p::VIRTUAL_TRANSPORT).to_string(),
             relay_transport: cfg.str(&p::RELAY_TRANSPORT).to_string(),
@@ -270,6 +275,13 @@ impl Resolver {
         relayhost: &str,
         default_transport: &str,
     ) -> Result<Route, MapError> {
+        if address.starts_with('-') && !self.allow_min_user {
+            // As Postfix's trivial-rewrite flags it (qmgr bounces it).
+            return Ok(Route {
+                transport: "error".into(),
+                nexthop: "5.1.3 bad address syntax".into(),
+            });
+        }
         let domain = address
             .rsplit_once('@')
             .map(|(_, d)| addr::fold_domain(d.trim_end_matches('.')))
@@ -368,6 +380,19 @@ mod tests {
         fn relayhost_for(&self, sender: &str) -> Result<Option<String>, MapError> {
             self.for_sender(sender).map(|r| r.relayhost)
         }
+    }
+
+    #[test]
+    fn a_recipient_that_starts_with_a_dash_bounces_unless_allowed() {
+        let bad = Route {
+            transport: "error".into(),
+            nexthop: "5.1.3 bad address syntax".into(),
+        };
+        let r = resolver("relayhost = [smart.example]\n");
+        assert_eq!(r.resolve_any("-oQ/tmp/x@example.org").unwrap(), bad);
+        assert_ne!(r.resolve_any("o-k@example.org").unwrap(), bad);
+        let r = resolver("allow_min_user = yes\n");
+        assert_ne!(r.resolve_any("-oQ/tmp/x@example.org").unwrap(), bad);
     }
 
     #[test]
