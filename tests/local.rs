@@ -361,8 +361,8 @@ fn a_bounce_comes_back_to_a_local_sender() {
     );
     newaliases(&inst, "# none\n");
     inst.start();
-    let mut child = Command::new(inst.bin.join("sendmail"))
-        .args([
+    let out = inst.sendmail(
+        &[
             "-f",
             &format!("{}@localhost", user.name),
             "-N",
@@ -370,17 +370,10 @@ fn a_bounce_comes_back_to_a_local_sender() {
             "-V",
             "env-42",
             "no-such-user-xyz@localhost",
-        ])
-        .env("MAIL_CONFIG", &inst.dir)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("sendmail");
-    std::io::Write::write_all(
-        &mut child.stdin.take().expect("stdin"),
+        ],
         b"Subject: lost\n\nwhere did it go\n",
-    )
-    .expect("write");
-    assert!(child.wait().expect("wait").success());
+    );
+    assert!(out.status.success(), "{out:?}");
     let new = user.home.join("Maildir/new");
     assert!(
         wait_until(20 * SECOND, || files(&new).len() == 2),
@@ -450,18 +443,11 @@ fn notify_success_sends_a_delivery_report() {
     newaliases(&inst, "# none\n");
     inst.start();
     let me = format!("{}@localhost", user.name);
-    let mut child = Command::new(inst.bin.join("sendmail"))
-        .args(["-f", &me, "-N", "success,failure", &me])
-        .env("MAIL_CONFIG", &inst.dir)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("sendmail");
-    std::io::Write::write_all(
-        &mut child.stdin.take().expect("stdin"),
+    let out = inst.sendmail(
+        &["-f", &me, "-N", "success,failure", &me],
         b"Subject: tell me\n\nhello\n",
-    )
-    .expect("write");
-    assert!(child.wait().expect("wait").success());
+    );
+    assert!(out.status.success(), "{out:?}");
     let new = user.home.join("Maildir/new");
     assert!(
         wait_until(20 * SECOND, || files(&new).len() == 2),
@@ -778,18 +764,11 @@ fn debians_master_cf_with_its_chroots() {
         &format!("{}@localhost", user.name),
         BODY,
     );
-    let mut child = Command::new(inst.bin.join("sendmail"))
-        .args(["-f", "root@localhost", &format!("{}@localhost", user.name)])
-        .env("MAIL_CONFIG", &inst.dir)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("sendmail");
-    std::io::Write::write_all(
-        &mut child.stdin.take().expect("stdin"),
+    let out = inst.sendmail(
+        &["-f", "root@localhost", &format!("{}@localhost", user.name)],
         b"Subject: posted\n\nthrough pickup\n",
-    )
-    .expect("write");
-    assert!(child.wait().expect("wait").success());
+    );
+    assert!(out.status.success(), "{out:?}");
     let new = user.home.join("Maildir/new");
     assert!(
         wait_until(20 * SECOND, || files(&new).len() == 2),

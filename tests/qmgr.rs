@@ -4,9 +4,7 @@
 //! mtime), removes what is done, and recovers active/ after a crash.
 
 use kit::{wait_until, Instance};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -19,19 +17,11 @@ fn instance(name: &str, extra: &str) -> Instance {
 }
 
 fn post(inst: &Instance, rcpt: &str, subject: &str) {
-    let mut child = Command::new(inst.bin.join("sendmail"))
-        .args(["-f", "sender@example.org", rcpt])
-        .env("MAIL_CONFIG", &inst.dir)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("sendmail");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("Subject: {subject}\n\nbody\n").as_bytes())
-        .expect("write");
-    assert!(child.wait().expect("wait").success());
+    let out = inst.sendmail(
+        &["-f", "sender@example.org", rcpt],
+        format!("Subject: {subject}\n\nbody\n").as_bytes(),
+    );
+    assert!(out.status.success(), "{out:?}");
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {

@@ -18,21 +18,7 @@ fn instance(name: &str) -> Instance {
 }
 
 fn sendmail(inst: &Instance, args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(inst.bin.join("sendmail"))
-        .args(args)
-        .env("MAIL_CONFIG", &inst.dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sendmail");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write");
-    child.wait_with_output().expect("wait")
+    inst.sendmail(args, input)
 }
 
 /// The finished queue files in `dir`: a file still being written has a

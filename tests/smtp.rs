@@ -27,6 +27,15 @@ fn instance(name: &str, extra: &str) -> Instance {
     inst
 }
 
+/// True (and said) when Postfix's smtp-sink is not there: the test skips.
+fn no_smtp_sink() -> bool {
+    if have("smtp-sink") {
+        return false;
+    }
+    eprintln!("skipped: smtp-sink (postfix package) not installed");
+    true
+}
+
 fn smtp_send(port: u16, from: &str, rcpts: &[&str], body: &str) {
     kit::smtp_send(port, from, rcpts, body);
 }
@@ -74,8 +83,7 @@ const BODY: &str = "Subject: over the wire\r\nFrom: sender@example.org\r\n\r\nfi
 
 #[test]
 fn relayhost_to_smtp_sink() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let port = free_port();
@@ -132,8 +140,7 @@ fn relayhost_to_smtp_sink() {
 /// The queue file and the log keep the local addresses.
 #[test]
 fn generic_maps_and_output_checks_rewrite_mail_on_its_way_out() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let port = free_port();
@@ -224,8 +231,7 @@ fn generic_maps_and_output_checks_rewrite_mail_on_its_way_out() {
 
 #[test]
 fn a_relayhost_list_is_tried_in_turn() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let (dead, port) = (free_port(), free_port());
@@ -266,8 +272,7 @@ fn a_relayhost_list_is_tried_in_turn() {
 /// master.cf wake-up is 300 s away).
 #[test]
 fn deferred_mail_is_retried_after_queue_run_delay() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let port = free_port();
@@ -315,8 +320,7 @@ fn send_notify_success(port: u16, from: &str, to: &str) {
 /// not gets the message, and the sender a notice that says "relayed".
 #[test]
 fn notify_success_through_a_relay() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     // Without DSN at the relay (smtp-sink -N): the notice, relayed too.
@@ -404,8 +408,7 @@ fn notify_success_through_a_relay() {
 /// hide the 8BITMIME a server offers.
 #[test]
 fn eight_bit_mail_to_a_server_without_8bitmime_goes_quoted_printable() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     for (name, sink_args, extra, logged) in [
@@ -466,8 +469,7 @@ fn eight_bit_mail_to_a_server_without_8bitmime_goes_quoted_printable() {
 /// own relay, the rest through relayhost.
 #[test]
 fn sender_dependent_relayhost() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let (own, global) = (free_port(), free_port());
@@ -504,8 +506,7 @@ fn sender_dependent_relayhost() {
 /// sends it on as usual.
 #[test]
 fn content_filter_sends_mail_to_the_filter_first() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let (filter, onward, reinject) = (free_port(), free_port(), free_port());
@@ -566,8 +567,7 @@ fn rcpt_reply(port: u16, rcpt: &str) -> String {
 /// smtpd checks neither headers (done on the way in) nor recipients.
 #[test]
 fn receive_override_options_as_in_the_filter_readme() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let (filter, onward, reinject) = (free_port(), free_port(), free_port());
@@ -606,18 +606,11 @@ fn receive_override_options_as_in_the_filter_readme() {
     assert_eq!(text.matches("X-Checked: yes").count(), 1, "{text}");
 
     // The same from sendmail through pickup.
-    let mut child = Command::new(inst.bin.join("sendmail"))
-        .args(["-f", "local@example.org", "alias@example.org"])
-        .env("MAIL_CONFIG", &inst.dir)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("sendmail");
-    std::io::Write::write_all(
-        &mut child.stdin.take().expect("stdin"),
+    let out = inst.sendmail(
+        &["-f", "local@example.org", "alias@example.org"],
         b"Subject: posted\n\nfrom the host\n",
-    )
-    .expect("write");
-    assert!(child.wait().expect("wait").success());
+    );
+    assert!(out.status.success(), "{out:?}");
     assert!(
         wait_until(15 * SECOND, || sink_dumps(&filter_dump).len() == 2),
         "{}",
@@ -679,8 +672,7 @@ fn ehlo_lines(port: u16) -> Vec<String> {
 /// may use it.
 #[test]
 fn xforward_names_the_original_client_after_the_filter() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let (onward, reinject) = (free_port(), free_port());
@@ -848,8 +840,7 @@ fn postqueue_s_flushes_one_site() {
 
 #[test]
 fn closed_port_defers_then_flush_delivers() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let port = free_port();
@@ -904,8 +895,7 @@ fn closed_port_defers_then_flush_delivers() {
 /// without a try ("delivery temporarily suspended"), until a flush.
 #[test]
 fn a_dead_destination_is_suspended_until_a_flush() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let port = free_port();
@@ -968,8 +958,7 @@ fn a_dead_destination_is_suspended_until_a_flush() {
 
 #[test]
 fn rcpt_5xx_bounces_to_the_sender() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let bad = free_port();
@@ -1028,8 +1017,7 @@ fn rcpt_5xx_bounces_to_the_sender() {
 
 #[test]
 fn soft_rejection_at_rcpt_is_deferred() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let port = free_port();
@@ -1454,8 +1442,7 @@ fn smtps_wrappermode_to_a_second_mailsuite() {
 
 #[test]
 fn lmtp_over_a_unix_socket_to_smtp_sink() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let inst = instance("lmtp-unix", "");
@@ -1491,8 +1478,7 @@ fn lmtp_over_a_unix_socket_to_smtp_sink() {
 
 #[test]
 fn a_second_message_reuses_the_connection() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let port = free_port();
@@ -1539,8 +1525,7 @@ fn a_second_message_reuses_the_connection() {
 /// destination (the relay transport, without a delay) is not held back.
 #[test]
 fn a_destination_rate_delay_spaces_deliveries() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let (slow_port, fast_port) = (free_port(), free_port());
@@ -1620,8 +1605,7 @@ fn a_destination_rate_delay_spaces_deliveries() {
 /// leaves through another transport and gateway than the rest.
 #[test]
 fn sender_dependent_default_transport() {
-    if !have("smtp-sink") {
-        eprintln!("skipped: smtp-sink (postfix package) not installed");
+    if no_smtp_sink() {
         return;
     }
     let (usual_port, special_port) = (free_port(), free_port());

@@ -111,21 +111,11 @@ fn virtual_alias_lookup_failure_is_temporary() {
         "451 b'4.3.0 <someone@example.test>: Temporary lookup failure'"
     );
     // Local submission reaches cleanup, which must not accept it either.
-    let mut child = std::process::Command::new(inst.bin.join("sendmail"))
-        .env("MAIL_CONFIG", &inst.dir)
-        .arg("someone@example.test")
-        .arg("other@example.test")
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("sendmail");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"Subject: local\n\nbody\n")
-        .expect("write");
-    assert!(child.wait().expect("sendmail").success());
+    let out = inst.sendmail(
+        &["someone@example.test", "other@example.test"],
+        b"Subject: local\n\nbody\n",
+    );
+    assert!(out.status.success(), "{out:?}");
     assert!(
         inst.wait_log(
             "virtual_alias_maps map lookup problem for someone@example.test",

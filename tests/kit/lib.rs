@@ -194,6 +194,22 @@ impl Instance {
         self.write("master.cf", text);
     }
 
+    /// `sendmail ARGS` for this instance with `input` on its standard
+    /// input (as the test's own user): its status and output.
+    pub fn sendmail(&self, args: &[&str], input: &[u8]) -> std::process::Output {
+        let mut child = Command::new(self.bin.join("sendmail"))
+            .args(args)
+            .env("MAIL_CONFIG", &self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run sendmail");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), input)
+            .expect("write to sendmail");
+        child.wait_with_output().expect("wait for sendmail")
+    }
+
     /// One of the instance's commands, with its MAIL_CONFIG (and user).
     pub fn command(&self, program: &str) -> Command {
         let mut c = Command::new(self.bin.join(program));

@@ -776,10 +776,10 @@ impl<'a> Session<'a> {
         if !auth.is_empty() && self.s.sasl.as_ref().is_some_and(|c| c.broken_clients) {
             other.push(format!("AUTH={}", auth.join(" ")));
         }
-        if self.authorized(&self.policy.xclient_hosts) && !d.has("xclient") {
+        if self.authorized(self.policy.xclient_hosts.as_ref()) && !d.has("xclient") {
             other.push(crate::xclient::OFFER.to_string());
         }
-        if self.authorized(&self.policy.xforward_hosts) && !d.has("xforward") {
+        if self.authorized(self.policy.xforward_hosts.as_ref()) && !d.has("xforward") {
             other.push(crate::xforward::OFFER.to_string());
         }
         Capabilities {
@@ -1598,10 +1598,22 @@ impl<'a> Session<'a> {
 
     /// Whether this client is in `hosts` (smtpd_authorized_xclient_hosts,
     /// smtpd_authorized_xforward_hosts; nobody when empty).
-    fn authorized(&self, hosts: &Option<maps::hosts::HostList>) -> bool {
-        hosts
-            .as_ref()
-            .is_some_and(|l| l.matches(&self.req.client_name, self.req.client_addr))
+    fn authorized(&self, hosts: Option<&maps::hosts::HostList>) -> bool {
+        hosts.is_some_and(|l| l.matches(&self.req.client_name, self.req.client_addr))
+    }
+
+    /// Whether XCLIENT or XFORWARD may go on: a client in `hosts`, outside
+    /// a transaction; else the refusal is sent.
+    fn x_command_allowed(&mut self, hosts: Option<&maps::hosts::HostList>) -> bool {
+        let refusal = if !self.authorized(hosts) {
+            Reply::new(550, Some((5, 7, 0)), "Error: insufficient authorization")
+        } else if self.tx.is_some() {
+            Reply::new(503, Some((5, 5, 1)), "Error: MAIL transaction in progress")
+        } else {
+            return true;
+        };
+        self.error_reply(&refusal);
+        false
     }
 
     /// XCLIENT: only from authorized clients, never inside a transaction;
@@ -1610,20 +1622,7 @@ impl<'a> Session<'a> {
     /// smtpd_delay_reject = no), HELO and login only as the command gives
     /// them.
     fn xclient_cmd(&mut self, attrs: &[(String, String)]) -> bool {
-        if !self.authorized(&self.policy.xclient_hosts) {
-            self.error_reply(&Reply::new(
-                550,
-                Some((5, 7, 0)),
-                "Error: insufficient authorization",
-            ));
-            return false;
-        }
-        if self.tx.is_some() {
-            self.error_reply(&Reply::new(
-                503,
-                Some((5, 5, 1)),
-                "Error: MAIL transaction in progress",
-            ));
+        if !self.x_command_allowed(self.policy.xclient_hosts.as_ref()) {
             return false;
         }
         let c = match crate::xclient::parse(attrs) {
@@ -1662,20 +1661,7 @@ impl<'a> Session<'a> {
     /// XFORWARD: only from authorized clients, never inside a transaction,
     /// all of a command's attributes or none.
     fn xforward_cmd(&mut self, attrs: &[(String, String)]) -> bool {
-        if !self.authorized(&self.policy.xforward_hosts) {
-            self.error_reply(&Reply::new(
-                550,
-                Some((5, 7, 0)),
-                "Error: insufficient authorization",
-            ));
-            return false;
-        }
-        if self.tx.is_some() {
-            self.error_reply(&Reply::new(
-                503,
-                Some((5, 5, 1)),
-                "Error: MAIL transaction in progress",
-            ));
+        if !self.x_command_allowed(self.policy.xforward_hosts.as_ref()) {
             return false;
         }
         match self.xforward.update(attrs) {

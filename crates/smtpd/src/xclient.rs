@@ -111,14 +111,7 @@ pub fn parse(attrs: &[(String, String)]) -> Result<Changes, Reply> {
 mod tests {
     use super::*;
 
-    fn attrs(line: &str) -> Vec<(String, String)> {
-        line.split(' ')
-            .map(|w| {
-                let (n, v) = w.split_once('=').expect("name=value");
-                (n.to_string(), v.to_string())
-            })
-            .collect()
-    }
+    use crate::xforward::tests::attrs;
 
     #[test]
     fn values_and_refusals() {

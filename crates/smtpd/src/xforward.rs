@@ -173,10 +173,11 @@ impl Forwarded {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn attrs(line: &str) -> Vec<(String, String)> {
+    /// `NAME=value NAME=value` as the command parser hands them over.
+    pub(crate) fn attrs(line: &str) -> Vec<(String, String)> {
         line.split(' ')
             .map(|w| {
                 let (n, v) = w.split_once('=').expect("name=value");

@@ -60,7 +60,7 @@ pub struct ClientCert {
 /// the client holds its key.
 #[derive(Debug)]
 pub(crate) struct AskAny {
-    provider: Arc<rustls::crypto::CryptoProvider>,
+    signatures: crate::Signatures,
     hints: Vec<DistinguishedName>,
 }
 
@@ -70,7 +70,7 @@ impl AskAny {
         trusted: &RootCertStore,
     ) -> Self {
         AskAny {
-            provider,
+            signatures: crate::Signatures(provider),
             hints: trusted.subjects(),
         }
     }
@@ -104,12 +104,7 @@ impl ClientCertVerifier for AskAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -118,18 +113,11 @@ impl ClientCertVerifier for AskAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }
 
