@@ -36,14 +36,7 @@ impl Settings {
         let attrs = Attrs::parse(&ctx.options.args)?;
         let ids = util::command::command_user(&attrs.user, cfg.str(&p::MAIL_OWNER))?;
         let time_limit = ctx.command_time_limit()?;
-        let mut env: Vec<(String, String)> = cfg
-            .list(&p::EXPORT_ENVIRONMENT)
-            .into_iter()
-            .filter_map(|name| std::env::var(&name).ok().map(|v| (name, v)))
-            .collect();
-        if !env.iter().any(|(n, _)| n == "PATH") {
-            env.push(("PATH".into(), "/usr/bin:/bin".into()));
-        }
+        let env = ctx.command_environment();
         Ok(Settings {
             service: ctx.options.service.clone(),
             attrs,

@@ -78,12 +78,9 @@ impl Service for Pipe {
 }
 
 impl SingleService for Pipe {
-    fn serve(&mut self, _ctx: &Context, mut client: Client) {
+    fn serve(&mut self, _ctx: &Context, client: Client) {
         let Some(s) = &self.settings else { return };
-        let _ = client.set_timeout(Some(std::time::Duration::from_secs(3600)));
-        if let Err(e) = ipc::delivery::serve_one(&mut client, |req| handle(s, req)) {
-            maillog::warning!("{e}");
-        }
+        server::serve_delivery(client, |req| handle(s, req));
     }
 }
 

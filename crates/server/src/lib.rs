@@ -28,7 +28,7 @@ mod trigger;
 pub use multi::{multi_server, Flow, MultiService};
 pub use options::Options;
 pub use setup::Context;
-pub use single::{single_server, SingleService};
+pub use single::{serve_delivery, single_server, SingleService};
 pub use trigger::{trigger_server, TriggerService};
 /// One accepted client connection ([`util::socket::Socket`]).
 pub use util::socket::Socket as Client;

@@ -43,6 +43,21 @@ impl Context {
         }
     }
 
+    /// The environment of this service's external commands (pipe, spawn):
+    /// the `export_environment` variables this process has, and a PATH.
+    pub fn command_environment(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .config
+            .list(&p::EXPORT_ENVIRONMENT)
+            .into_iter()
+            .filter_map(|name| std::env::var(&name).ok().map(|v| (name, v)))
+            .collect();
+        if !env.iter().any(|(n, _)| n == "PATH") {
+            env.push(("PATH".into(), "/usr/bin:/bin".into()));
+        }
+        env
+    }
+
     /// True when this process chroots (before the privilege drop) or
     /// has chrooted (after it) into the queue directory.
     pub fn chrooted(&self) -> bool {

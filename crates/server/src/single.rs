@@ -158,3 +158,16 @@ pub fn single_server<S: SingleService>(program: &'static str, mut service: S) ->
         None
     })
 }
+
+/// A delivery agent's client (qmgr on `private/<transport>`: local,
+/// virtual, smtp, lmtp, pipe): one request, answered with what `handle`
+/// returns; qmgr may wait up to an hour for it.
+pub fn serve_delivery(
+    mut client: crate::Client,
+    handle: impl FnOnce(&ipc::delivery::Request) -> ipc::delivery::Response,
+) {
+    let _ = client.set_timeout(Some(std::time::Duration::from_secs(3600)));
+    if let Err(e) = ipc::delivery::serve_one(&mut client, handle) {
+        maillog::warning!("{e}");
+    }
+}

@@ -81,20 +81,11 @@ impl Settings {
     fn new(ctx: &Context) -> Result<Settings, String> {
         let (user, argv) = parse(&ctx.options.args)?;
         let ids = util::command::command_user(&user, ctx.config.str(&p::MAIL_OWNER))?;
-        let mut env: Vec<(String, String)> = ctx
-            .config
-            .list(&p::EXPORT_ENVIRONMENT)
-            .into_iter()
-            .filter_map(|name| std::env::var(&name).ok().map(|v| (name, v)))
-            .collect();
-        if !env.iter().any(|(n, _)| n == "PATH") {
-            env.push(("PATH".into(), "/usr/bin:/bin".into()));
-        }
         Ok(Settings {
             argv,
             ids,
             time_limit: ctx.command_time_limit()?,
-            env,
+            env: ctx.command_environment(),
         })
     }
 }
