@@ -113,7 +113,7 @@ fn a_script_gets_the_message_and_its_exit_status_counts() {
     );
 
     // 75: deferred; 67: bounced with the command's words; any other code
-    // bounced; past filter_time_limit: deferred.
+    // bounced; past filter_time_limit: bounced, as in Postfix.
     send(port, "sender@example.org", &["later@pipe.example"]);
     send(port, "sender@example.org", &["nobody@pipe.example"]);
     send(port, "sender@example.org", &["crash@pipe.example"]);
@@ -152,7 +152,7 @@ fn a_script_gets_the_message_and_its_exit_status_counts() {
     assert!(
         status(
             "slow",
-            "status=deferred (Command time limit exceeded: \"/bin/sh\")"
+            "status=bounced (Command time limit exceeded: \"/bin/sh\")"
         ),
         "{}",
         inst.maillog()
@@ -179,20 +179,33 @@ fn a_script_gets_the_message_and_its_exit_status_counts() {
 fn bad_attributes_stop_the_service_with_a_clear_line() {
     let inst = instance(
         "pipe-bad",
-        "transport_maps = inline:{ pipe.example=filter: }\n",
-        "filter unix - n n - - pipe flags=Dz user=nobody argv=/bin/cat\n",
+        "transport_maps = inline:{ pipe.example=filter:, unpriv.example=unpriv: }\n",
+        "filter unix - n n - - pipe flags=Dz user=nobody argv=/bin/cat\n\
+         unpriv unix - - n - - pipe user=nobody argv=/bin/cat\n",
     );
     inst.start();
     send(
         inst.port("127.0.0.1:0"),
         "sender@example.org",
-        &["a@pipe.example"],
+        &["a@pipe.example", "b@unpriv.example"],
     );
     assert!(
         inst.wait_log("fatal: unknown flag: z (in flags=Dz)", 1, 20 * SECOND),
         "{}",
         inst.maillog()
     );
+    // As root an unprivileged pipe could only run commands as mail_owner.
+    if is_root() {
+        assert!(
+            inst.wait_log(
+                "fatal: service unpriv: pipe runs commands as other users and needs root",
+                1,
+                20 * SECOND
+            ),
+            "{}",
+            inst.maillog()
+        );
+    }
     inst.stop();
 }
 
@@ -268,5 +281,52 @@ fn dovecot_lda_writes_the_maildir() {
             .uid(),
         uid
     );
+    inst.stop();
+}
+
+/// A content filter that is a pipe command still never sees a recipient
+/// it could take for an option (Postfix checks before the filter route).
+#[test]
+fn a_dash_recipient_bounces_even_behind_a_content_filter() {
+    let (user, _keep) = command_user();
+    let work = kit::Scratch::new("pipe-filter");
+    std::fs::set_permissions(&*work, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let seen = work.join("seen");
+    let script = work.join("filter.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1\" >> {}\n", seen.display()),
+    )
+    .expect("script");
+    let inst = instance(
+        "pipe-filter",
+        "content_filter = filter:\n",
+        &format!(
+            "filter unix - n n - - pipe user={user} argv=/bin/sh {} ${{recipient}}\n",
+            script.display()
+        ),
+    );
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    send(
+        port,
+        "sender@example.org",
+        &["-oQ@example.org", "fine@example.org"],
+    );
+    assert!(
+        inst.wait_log("to=<-oQ@example.org>", 1, 20 * SECOND)
+            && inst.log_lines("to=<-oQ@example.org>")[0]
+                .contains("dsn=5.1.3, status=bounced (bad address syntax)"),
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        inst.wait_log("to=<fine@example.org>, relay=filter", 1, 20 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let got = std::fs::read_to_string(&seen).unwrap_or_default();
+    assert_eq!(got, "fine@example.org\n", "{}", inst.maillog());
     inst.stop();
 }

@@ -918,6 +918,25 @@ fn openssl(dir: &Path, args: &[&str]) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// The SHA-256 fingerprint of a certificate's public key (its DER
+/// SubjectPublicKeyInfo), upper case with colons as Postfix writes it.
+fn key_fingerprint(cert: &Path) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(
+            "openssl x509 -noout -pubkey -in \"$1\" | openssl pkey -pubin -outform DER | openssl dgst -sha256 -c",
+        )
+        .arg("sh")
+        .arg(cert)
+        .output()
+        .expect("openssl");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .rsplit_once(' ')
+        .map(|(_, f)| f.to_ascii_uppercase())
+        .expect("key fingerprint")
+}
+
 /// A certificate's SHA-256 fingerprint as openssl prints it
 /// (`AA:BB:…`), which is Postfix's form too.
 fn fingerprint(cert: &Path) -> String {
@@ -1018,16 +1037,18 @@ fn client_certificates_let_a_client_relay() {
         ],
     );
     assert!(ok, "openssl could not make the certificates");
-    for name in ["listed", "refused"] {
+    for name in ["listed", "refused", "bykey"] {
         let sub = d.join(name);
         std::fs::create_dir_all(&sub).expect("dir");
         kit::self_signed(&sub, &format!("{name}.client")).expect("self-signed");
     }
     let listed = fingerprint(&d.join("listed/cert.pem"));
     let refused = fingerprint(&d.join("refused/cert.pem"));
+    // One listed by its certificate, one by its public key.
+    let by_key = key_fingerprint(&d.join("bykey/cert.pem"));
     std::fs::write(
         d.join("relay_clientcerts"),
-        format!("{listed} listed.client\n"),
+        format!("{listed} listed.client\n{by_key} bykey.client\n"),
     )
     .expect("table");
     std::fs::write(
@@ -1070,6 +1091,8 @@ fn client_certificates_let_a_client_relay() {
     assert!(ok, "{text}\n{}", inst.maillog());
     let (ok, text) = swaks(Some(("signed.pem", "signed.key")));
     assert!(ok, "{text}\n{}", inst.maillog());
+    let (ok, text) = swaks(Some(("bykey/cert.pem", "bykey/key.pem")));
+    assert!(ok, "{text}\n{}", inst.maillog());
     let (ok, text) = swaks(Some(("refused/cert.pem", "refused/key.pem")));
     assert!(
         !ok && text.contains("Client host rejected: not this one"),
@@ -1110,8 +1133,10 @@ fn client_certificates_let_a_client_relay() {
     );
     assert!(!swaks(Some(("listed/cert.pem", "listed/key.pem"))));
     assert!(
-        inst.log_lines("TLS client certificate verification failed")
-            .len()
+        inst.log_lines(
+            "NOQUEUE: abort: TLS from localhost[127.0.0.1]: Client certificate not trusted"
+        )
+        .len()
             == 1,
         "{}",
         inst.maillog()

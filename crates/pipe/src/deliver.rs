@@ -34,7 +34,7 @@ impl Settings {
     pub fn new(ctx: &server::Context) -> Result<Settings, String> {
         let cfg = &ctx.config;
         let attrs = Attrs::parse(&ctx.options.args)?;
-        let ids = util::command::command_user(&attrs.user, cfg.str(&p::MAIL_OWNER))?;
+        let ids = ctx.command_ids(&attrs.user)?;
         let time_limit = ctx.command_time_limit()?;
         let env = ctx.command_environment();
         Ok(Settings {
@@ -250,6 +250,12 @@ fn verdict(s: &Settings, program: &str, o: util::command::Outcome) -> Verdict {
             "delivered via {} service ({})",
             s.service, o.output
         )),
+        // A command that says why, as `4.2.2 mailbox full`, is taken at
+        // its word (Postfix 2.3 and later); else its status tells.
+        Ended::Exited(_) if leading_dsn(&o.output).is_some() => {
+            let (dsn, text) = leading_dsn(&o.output).unwrap_or_default();
+            failed(dsn, text)
+        }
         Ended::Exited(code) => match sys_exit(code) {
             Some((dsn, text)) => failed(dsn, with_output(text.to_string())),
             None => failed(
@@ -261,12 +267,29 @@ fn verdict(s: &Settings, program: &str, o: util::command::Outcome) -> Verdict {
             "4.3.0",
             with_output(format!("Command died with signal {sig}: \"{program}\"")),
         ),
+        // As Postfix's pipe: a command that hangs would hang again.
         Ended::TimedOut => failed(
-            "4.3.0",
+            "5.3.0",
             format!("Command time limit exceeded: \"{program}\""),
         ),
         Ended::NotRun(e) => failed("4.3.0", format!("cannot run \"{program}\": {e}")),
     }
+}
+
+/// A status at the start of a command's output (`4.2.2 text`, `5.1.1`):
+/// the status and the text after it.
+fn leading_dsn(output: &str) -> Option<(&str, &str)> {
+    let (word, rest) = output.split_once(' ').unwrap_or((output, ""));
+    let mut parts = word.split('.');
+    let (class, subject, detail) = (parts.next()?, parts.next()?, parts.next()?);
+    let number = |p: &str, max: usize| {
+        !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_digit())
+    };
+    let ok = parts.next().is_none()
+        && (class == "4" || class == "5")
+        && number(subject, 3)
+        && number(detail, 3);
+    ok.then_some((word, rest.trim()))
 }
 
 /// What every recipient of the request gets, before the command runs:
@@ -329,6 +352,11 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
         Err(e) => failed("4.3.0", format!("cannot read queue file: {e}")),
         Ok((attrs, content)) => match refusal(s, req, &qf, &macros, content.len() as u64) {
             Some(v) => v,
+            // An address verification probe only asks: nothing runs.
+            None if req.probe => sent(format!(
+                "delivers to command: {}",
+                s.attrs.argv.first().map(String::as_str).unwrap_or("")
+            )),
             None => run(s, req, &attrs, &macros, &content),
         },
     };
@@ -568,6 +596,18 @@ mod tests {
         assert_eq!(v.text, "Command died with status 3: \"/bin/deliver\"");
         assert_eq!(v.outcome, ipc::delivery::Outcome::Bounced);
         let v = verdict(&s, "/bin/deliver", o(Ended::TimedOut, ""));
+        assert_eq!(v.outcome, ipc::delivery::Outcome::Bounced);
+        let v = verdict(
+            &s,
+            "/bin/deliver",
+            o(Ended::Exited(1), "4.2.2 mailbox full"),
+        );
+        assert_eq!((v.dsn.as_str(), v.text.as_str()), ("4.2.2", "mailbox full"));
         assert_eq!(v.outcome, ipc::delivery::Outcome::Deferred);
+        let v = verdict(&s, "/bin/deliver", o(Ended::Exited(1), "4.2 not a status"));
+        assert_eq!(
+            v.text,
+            "Command died with status 1: \"/bin/deliver\". Command output: 4.2 not a status"
+        );
     }
 }

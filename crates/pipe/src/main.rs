@@ -37,16 +37,21 @@
 //!   sysexits.h as Postfix does: 0 sent (`delivered via <service>
 //!   service`), 75 (EX_TEMPFAIL) and 71 deferred, the other codes bounced
 //!   with their meaning (67: `user unknown`), with the start of the
-//!   command's output; a command killed by a signal, or still running at
-//!   `<service>_time_limit` (default `command_time_limit`), is deferred.
+//!   command's output; output that starts with a status (`4.2.2 mailbox
+//!   full`) decides instead; a command killed by a signal is deferred, one
+//!   still running at `<service>_time_limit` (default
+//!   `command_time_limit`) bounced, as in Postfix. An address verification
+//!   probe runs nothing: it is answered `delivers to command: …`.
 //!   Each recipient is marked done in the queue file before qmgr hears of
 //!   it and logged as `to=<…>, relay=<service>, delay=…, delays=…, dsn=…,
 //!   status=…`.
 //!
 //! SECURITY
-//!   Started as root (master.cf unpriv column `n`), pipe runs each command
-//!   as `user=` (and its group, or `:group`), never as root, group 0 or
-//!   `mail_owner`: an attribute that asks for them stops the service. The
+//!   Started as root (master.cf unpriv column `n`; `-` or `y` stops the
+//!   service, which could then only run them as mail_owner), pipe runs each command
+//!   as `user=` (and its group, or `:group`), never as root, group 0,
+//!   `mail_owner` or its group, or `setgid_group`: an attribute that asks
+//!   for them stops the service. The
 //!   command gets only `export_environment`'s variables and PATH, in a
 //!   process group of its own that is killed at the time limit. pipe
 //!   reads qmgr's validated requests and the queue file. Started as an

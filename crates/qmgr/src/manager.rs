@@ -602,7 +602,7 @@ impl Manager {
                     .map_err(|e| e.to_string())
                     .and_then(|by| resolver.resolve(&r.address, by).map_err(|e| e.to_string()))
                     .map(|route| match &filter {
-                        Some((transport, nexthop)) => Route {
+                        Some((transport, nexthop)) if !route.is_bad_address() => Route {
                             transport: transport.clone(),
                             nexthop: if nexthop.is_empty() {
                                 route.nexthop
@@ -610,7 +610,7 @@ impl Manager {
                                 nexthop.clone()
                             },
                         },
-                        None => route,
+                        _ => route,
                     }),
                 result: None,
             })

@@ -30,6 +30,19 @@ pub struct Route {
     pub nexthop: String,
 }
 
+/// The error route of an address no delivery agent may see (a recipient
+/// that starts with '-'): Postfix's trivial-rewrite flags it before any
+/// content filter is considered.
+const BAD_ADDRESS: &str = "5.1.3 bad address syntax";
+
+impl Route {
+    /// Whether this is the bad-address route: it stands even when a
+    /// content filter takes every other recipient.
+    pub fn is_bad_address(&self) -> bool {
+        self.transport == "error" && self.nexthop == BAD_ADDRESS
+    }
+}
+
 /// What a message's sender changes in its recipients' routes (None: the
 /// global setting).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -279,7 +292,7 @@ impl Resolver {
             // As Postfix's trivial-rewrite flags it (qmgr bounces it).
             return Ok(Route {
                 transport: "error".into(),
-                nexthop: "5.1.3 bad address syntax".into(),
+                nexthop: BAD_ADDRESS.into(),
             });
         }
         let domain = address

@@ -43,6 +43,30 @@ impl Context {
         }
     }
 
+    /// Who this service's external commands run as (pipe, spawn): what
+    /// master.cf's `user=` attribute names when started as root (see
+    /// [`util::command::command_user`]), None when started as an ordinary
+    /// user (everything then runs as that user). Running them as the user
+    /// needs root: an unprivileged service (unpriv column `-` or `y`) would
+    /// run them as mail_owner, so that is refused.
+    pub fn command_ids(&self, user: &str) -> Result<Option<(u32, u32)>, String> {
+        if !self.started_as_root {
+            return Ok(None);
+        }
+        if self.options.unprivileged {
+            return Err(format!(
+                "service {}: {} runs commands as other users and needs root: set the unpriv column of its master.cf entry to n",
+                self.options.service, self.program
+            ));
+        }
+        util::command::command_user(
+            user,
+            self.config.str(&p::MAIL_OWNER),
+            self.config.str(&p::SETGID_GROUP),
+        )
+        .map(Some)
+    }
+
     /// The environment of this service's external commands (pipe, spawn):
     /// the `export_environment` variables this process has, and a PATH.
     pub fn command_environment(&self) -> Vec<(String, String)> {

@@ -334,17 +334,18 @@ impl Conn {
         Ok(trusted)
     }
 
-    /// The fingerprint of the server's certificate in the TLS session, if
-    /// any (the `fingerprint` security level).
-    pub fn peer_fingerprint(&self, digest: tls::Digest) -> Option<String> {
-        match &self.stream {
-            Stream::Tls(s) => s
-                .conn
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|leaf| digest.fingerprint(leaf.as_ref())),
-            _ => None,
-        }
+    /// The fingerprints of the server's certificate in the TLS session
+    /// and of its public key, if any (the `fingerprint` security level).
+    pub fn peer_fingerprints(&self, digest: tls::Digest) -> Vec<String> {
+        let Stream::Tls(s) = &self.stream else {
+            return Vec::new();
+        };
+        let Some(leaf) = s.conn.peer_certificates().and_then(|c| c.first()) else {
+            return Vec::new();
+        };
+        std::iter::once(digest.fingerprint(leaf.as_ref()))
+            .chain(digest.key_fingerprint(leaf.as_ref()))
+            .collect()
     }
 
     /// The text for a broken conversation.

@@ -357,6 +357,11 @@ impl Settings {
                 &p::SMTP_TLS_FINGERPRINT_DIGEST,
                 &p::LMTP_TLS_FINGERPRINT_DIGEST,
             )))
+            .map_err(|e| {
+                maillog::warning!(
+                    "smtp_tls_fingerprint_digest: {e}: the fingerprint level defers all mail"
+                )
+            })
             .ok(),
             tls_policy,
             discard_keywords: if lmtp {
@@ -980,11 +985,13 @@ impl Job<'_> {
             return Ok(trusted);
         }
         let norm = |f: &str| f.replace(':', "").to_ascii_uppercase();
+        // The certificate's fingerprint or its public key's, as Postfix.
         let seen = self
             .s
             .fingerprint_digest
-            .and_then(|d| conn.peer_fingerprint(d));
-        let matched = seen.as_deref().is_some_and(|seen| {
+            .map(|d| conn.peer_fingerprints(d))
+            .unwrap_or_default();
+        let matched = seen.iter().any(|seen| {
             self.tls_match
                 .iter()
                 .any(|m| !m.trim().is_empty() && norm(m.trim()) == norm(seen))
@@ -995,7 +1002,7 @@ impl Job<'_> {
         maillog::info!(
             "{}: certificate fingerprint {} not in the match list",
             conn.relay,
-            seen.as_deref().unwrap_or("(none)")
+            seen.first().map(String::as_str).unwrap_or("(none)")
         );
         Err(soften(Verdict::new(
             "4.7.5",

@@ -980,13 +980,21 @@ impl Eval<'_> {
                 let Some(cert) = &self.req.client_cert else {
                     return Step::Dunno;
                 };
-                match self.policy.relay_clientcerts.lookup(&cert.fingerprint) {
-                    Ok(Some(_)) => {
+                // The certificate's fingerprint, then its public key's.
+                let probes: Vec<access::Probe> = std::iter::once(&cert.fingerprint)
+                    .chain(&cert.key_fingerprint)
+                    .map(|f| access::Probe {
+                        key: f.clone(),
+                        partial: false,
+                    })
+                    .collect();
+                match access::search(&self.policy.relay_clientcerts, &probes) {
+                    Ok(Some(hit)) => {
                         self.log.push(format!(
                             "{}: Client host {}: relay_clientcerts: {} matched",
                             self.policy.relay_clientcerts.title(),
                             self.req.namaddr(),
-                            cert.fingerprint
+                            hit.key
                         ));
                         Step::Ok
                     }
@@ -1693,10 +1701,13 @@ impl Eval<'_> {
             },
             AccessKey::ClientCert => match &self.req.client_cert {
                 Some(c) => (
-                    vec![access::Probe {
-                        key: c.fingerprint.clone(),
-                        partial: false,
-                    }],
+                    std::iter::once(&c.fingerprint)
+                        .chain(&c.key_fingerprint)
+                        .map(|f| access::Probe {
+                            key: f.clone(),
+                            partial: false,
+                        })
+                        .collect(),
                     self.req.namaddr(),
                     Stage::Client.class(),
                 ),

@@ -1602,13 +1602,14 @@ impl<'a> Session<'a> {
         hosts.is_some_and(|l| l.matches(&self.req.client_name, self.req.client_addr))
     }
 
-    /// Whether XCLIENT or XFORWARD may go on: a client in `hosts`, outside
-    /// a transaction; else the refusal is sent.
+    /// Whether XCLIENT or XFORWARD may go on: outside a transaction, a
+    /// client in `hosts` (Postfix's order of checks); else the refusal is
+    /// sent.
     fn x_command_allowed(&mut self, hosts: Option<&maps::hosts::HostList>) -> bool {
-        let refusal = if !self.authorized(hosts) {
-            Reply::new(550, Some((5, 7, 0)), "Error: insufficient authorization")
-        } else if self.tx.is_some() {
+        let refusal = if self.tx.is_some() {
             Reply::new(503, Some((5, 5, 1)), "Error: MAIL transaction in progress")
+        } else if !self.authorized(hosts) {
+            Reply::new(550, Some((5, 7, 0)), "Error: insufficient authorization")
         } else {
             return true;
         };
@@ -1633,7 +1634,7 @@ impl<'a> Session<'a> {
             }
         };
         let name = c.name.unwrap_or_else(|| self.req.client_name.clone());
-        let ip = c.addr.unwrap_or(self.req.client_addr);
+        let ip = c.addr.unwrap_or(self.req.client_addr).map(unmap);
         let port = c.port.unwrap_or(self.remote_port);
         let addr_text = ip.map_or_else(|| "unknown".to_string(), |a| a.to_string());
         let client = PerClient::new(self.s, name, ip, addr_text, port);
@@ -1641,7 +1642,10 @@ impl<'a> Session<'a> {
         self.namaddr = client.namaddr;
         self.bare_newline = client.bare_newline;
         self.discard = client.discard;
+        // The TLS session stays what it was, certificate and all.
+        let cert = self.req.client_cert.take();
         self.req = client.req;
+        self.req.client_cert = cert;
         self.remote_port = port;
         self.reset_transaction();
         self.ehlo = c.esmtp.unwrap_or(false);
@@ -1924,11 +1928,18 @@ impl<'a> Session<'a> {
         }
         self.tls_desc = Some(desc);
         if self.s.tls_require_trusted_cert && !cert.as_ref().is_some_and(|c| c.trusted) {
-            maillog::info!(
-                "{}: TLS client certificate verification failed: no trusted certificate",
-                self.namaddr
-            );
-            maillog::info!("lost connection after STARTTLS from {}", self.namaddr);
+            let why = if cert.is_none() {
+                "No client certificate presented"
+            } else {
+                "Client certificate not trusted"
+            };
+            maillog::info!("NOQUEUE: abort: TLS from {}: {why}", self.namaddr);
+            self.conn.reply(&Reply::new(
+                421,
+                Some((4, 7, 1)),
+                format!("{} Error: {why}", self.s.myhostname),
+            ));
+            let _ = self.conn.flush();
             return false;
         }
         self.req.client_cert = cert;

@@ -327,7 +327,9 @@ impl Settings {
                 ],
             ),
             wrappermode: c.bool(&p::SMTPD_TLS_WRAPPERMODE),
-            tls_ask_cert: c.bool(&p::SMTPD_TLS_ASK_CCERT) || c.bool(&p::SMTPD_TLS_REQ_CCERT),
+            // smtpd_tls_req_ccert means something only where TLS is required.
+            tls_ask_cert: c.bool(&p::SMTPD_TLS_ASK_CCERT)
+                || (c.bool(&p::SMTPD_TLS_REQ_CCERT) && level == TlsLevel::Encrypt),
             tls_require_trusted_cert: c.bool(&p::SMTPD_TLS_REQ_CCERT) && level == TlsLevel::Encrypt,
             tls_ca_file: c.str(&p::SMTPD_TLS_CAFILE).trim().to_string(),
             tls_fingerprint_digest: c.str(&p::SMTPD_TLS_FINGERPRINT_DIGEST).to_string(),

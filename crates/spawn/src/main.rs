@@ -24,9 +24,10 @@
 //!   many run as there are clients.
 //!
 //! SECURITY
-//!   Started as root (master.cf unpriv column `n`), spawn runs the command
-//!   as `user=` (and its group, or `:group`), never as root, group 0 or
-//!   `mail_owner`: an attribute that asks for them stops the service. The
+//!   Started as root (master.cf unpriv column `n`; `-` or `y` stops the
+//!   service), spawn runs the command as `user=` (and its group, or
+//!   `:group`), never as root, group 0, `mail_owner` or its group, or
+//!   `setgid_group`: an attribute that asks for them stops the service. The
 //!   command gets only `export_environment`'s variables and PATH, in a
 //!   process group of its own. spawn itself reads nothing from the client.
 //!   Started as an ordinary user, everything runs as that user.
@@ -38,7 +39,6 @@
 //! FILES
 //!   $queue_directory/private/<service>.
 
-use params::table as p;
 use server::{Client, Context, Service, SingleService};
 use std::time::Duration;
 use util::command::{Ended, Io, Run};
@@ -80,7 +80,7 @@ fn parse(args: &[String]) -> Result<(String, Vec<String>), String> {
 impl Settings {
     fn new(ctx: &Context) -> Result<Settings, String> {
         let (user, argv) = parse(&ctx.options.args)?;
-        let ids = util::command::command_user(&user, ctx.config.str(&p::MAIL_OWNER))?;
+        let ids = ctx.command_ids(&user)?;
         Ok(Settings {
             argv,
             ids,

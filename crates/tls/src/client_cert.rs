@@ -32,6 +32,13 @@ impl Digest {
         }
     }
 
+    /// The fingerprint of a certificate's public key (its DER
+    /// SubjectPublicKeyInfo), which stays the same when the certificate
+    /// is renewed with the same key; None when `cert` is no certificate.
+    pub fn key_fingerprint(self, cert: &[u8]) -> Option<String> {
+        spki(cert).map(|k| self.fingerprint(k))
+    }
+
     /// Postfix's form: upper-case hex pairs joined by colons.
     pub fn fingerprint(self, der: &[u8]) -> String {
         let algorithm = match self {
@@ -47,11 +54,49 @@ impl Digest {
     }
 }
 
+/// One DER element: its tag, its content and what follows it.
+fn element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *b.first()?;
+    let first = *b.get(1)?;
+    let (len, header) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | usize::from(*b.get(2 + i)?);
+        }
+        (len, 2 + n)
+    };
+    let end = header.checked_add(len)?;
+    Some((tag, b.get(header..end)?, b.get(end..)?))
+}
+
+/// The SubjectPublicKeyInfo of an X.509 certificate, DER as it stands in
+/// it (RFC 5280 §4.1: after the optional version, the serial number, the
+/// signature algorithm, the issuer, the validity and the subject).
+fn spki(cert: &[u8]) -> Option<&[u8]> {
+    let (_, certificate, _) = element(cert)?;
+    let (_, tbs, _) = element(certificate)?;
+    let (tag, _, after) = element(tbs)?;
+    let mut rest = if tag == 0xA0 { after } else { tbs };
+    for _ in 0..5 {
+        rest = element(rest)?.2;
+    }
+    let (tag, _, after) = element(rest)?;
+    (tag == 0x30).then(|| &rest[..rest.len() - after.len()])
+}
+
 /// What a client showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCert {
     /// The fingerprint of its certificate.
     pub fingerprint: String,
+    /// The fingerprint of its public key (Postfix matches either).
+    pub key_fingerprint: Option<String>,
     /// Whether a trusted CA signed it (and it is valid now).
     pub trusted: bool,
 }
@@ -176,6 +221,7 @@ impl ClientCerts {
         });
         Some(ClientCert {
             fingerprint: self.digest.fingerprint(leaf.as_ref()),
+            key_fingerprint: self.digest.key_fingerprint(leaf.as_ref()),
             trusted,
         })
     }
@@ -197,5 +243,26 @@ mod tests {
         );
         assert_eq!(Digest::parse("SHA256"), Ok(Digest::Sha256));
         assert!(Digest::parse("md5").is_err());
+    }
+
+    #[test]
+    fn the_public_key_is_found_in_the_certificate() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["client.example".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        use rustls::pki_types::pem::PemObject;
+        let public = rustls::pki_types::SubjectPublicKeyInfoDer::from_pem_slice(
+            key.public_key_pem().as_bytes(),
+        )
+        .expect("public key");
+        assert_eq!(spki(cert.der()), Some(public.as_ref()));
+        assert_eq!(
+            Digest::Sha256.key_fingerprint(cert.der()),
+            Some(Digest::Sha256.fingerprint(public.as_ref()))
+        );
+        assert_eq!(spki(b"\x30\x03\x02\x01"), None);
+        assert_eq!(spki(&cert.der()[..40]), None);
     }
 }

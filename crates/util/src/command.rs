@@ -60,15 +60,17 @@ pub struct Outcome {
 pub const OUTPUT_KEPT: usize = 2048;
 
 /// The uid and gid that master.cf's `user=name[:group]` attribute names
-/// (pipe, spawn), None when this process is not root (then everything runs
-/// as this user). Root, group 0 and `mail_owner` are refused, as Postfix
-/// refuses them.
-pub fn command_user(value: &str, mail_owner: &str) -> Result<Option<(u32, u32)>, String> {
-    if !crate::privs::is_root() {
-        return Ok(None);
-    }
+/// (pipe, spawn; an empty group is the user's own). Root, group 0, and the
+/// mail system owner's account or group (`mail_owner`) or `setgid_group`
+/// are refused, as Postfix refuses them.
+pub fn command_user(
+    value: &str,
+    mail_owner: &str,
+    setgid_group: &str,
+) -> Result<(u32, u32), String> {
     let (user, group) = match value.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
+        Some((u, g)) if !g.is_empty() => (u, Some(g)),
+        Some((u, _)) => (u, None),
         None => (value, None),
     };
     let acct = crate::privs::lookup_user(user)
@@ -77,11 +79,8 @@ pub fn command_user(value: &str, mail_owner: &str) -> Result<Option<(u32, u32)>,
     if acct.uid == 0 {
         return Err("user= command-line attribute specifies root privileges".into());
     }
-    if crate::privs::lookup_user(mail_owner)
-        .ok()
-        .flatten()
-        .is_some_and(|o| o.uid == acct.uid)
-    {
+    let owner = crate::privs::lookup_user(mail_owner).ok().flatten();
+    if owner.as_ref().is_some_and(|o| o.uid == acct.uid) {
         return Err("user= command-line attribute specifies mail system owner".into());
     }
     let gid = match group {
@@ -93,7 +92,19 @@ pub fn command_user(value: &str, mail_owner: &str) -> Result<Option<(u32, u32)>,
     if gid == 0 {
         return Err("user= command-line attribute specifies privileged group id 0".into());
     }
-    Ok(Some((acct.uid, gid)))
+    if owner.is_some_and(|o| o.gid == gid) {
+        return Err("user= command-line attribute specifies mail system owner group id".into());
+    }
+    if crate::privs::lookup_group(setgid_group)
+        .ok()
+        .flatten()
+        .is_some_and(|g| g == gid)
+    {
+        return Err(format!(
+            "user= command-line attribute specifies setgid_group group id ({setgid_group})"
+        ));
+    }
+    Ok((acct.uid, gid))
 }
 
 /// Runs `r` to its end or its time limit.
@@ -158,6 +169,7 @@ pub fn run(r: Run) -> Outcome {
             .take()
             .map(|e| Box::new(e) as Box<dyn Read + Send>),
     };
+    let (tx, collected) = std::sync::mpsc::channel::<String>();
     let collector = output.map(|mut out| {
         std::thread::spawn(move || {
             // Keep the start, drain the rest so the command never blocks
@@ -171,9 +183,11 @@ pub fn run(r: Run) -> Outcome {
                 let room = OUTPUT_KEPT.saturating_sub(buf.len());
                 buf.extend_from_slice(&chunk[..n.min(room)]);
             }
-            String::from_utf8_lossy(&buf)
-                .trim()
-                .replace(['\r', '\n'], " ")
+            let _ = tx.send(
+                String::from_utf8_lossy(&buf)
+                    .trim()
+                    .replace(['\r', '\n'], " "),
+            );
         })
     });
     let start = Instant::now();
@@ -192,10 +206,15 @@ pub fn run(r: Run) -> Outcome {
         let _ = child.kill();
         let _ = child.wait();
     }
-    if let Some(f) = feeder {
-        let _ = f.join();
-    }
-    let output = collector.and_then(|c| c.join().ok()).unwrap_or_default();
+    // A process that left the group (setsid) may still hold the pipes:
+    // the threads are not waited for past a moment, and end with it.
+    drop(feeder);
+    let output = match collector {
+        Some(_) => collected
+            .recv_timeout(Duration::from_secs(2))
+            .unwrap_or_default(),
+        None => String::new(),
+    };
     use std::os::unix::process::ExitStatusExt;
     let ended = match status {
         None => Ended::TimedOut,
@@ -259,6 +278,17 @@ mod tests {
         let o = sh("sleep 30 & sleep 30", b"", Duration::from_millis(300), true);
         assert_eq!(o.ended, Ended::TimedOut);
         assert!(t.elapsed() < Duration::from_secs(10));
+        // One that escapes the group with the pipes open does not hold
+        // the caller past the time limit and a moment.
+        let t = Instant::now();
+        let o = sh(
+            "setsid sleep 30 & sleep 30",
+            b"",
+            Duration::from_millis(300),
+            true,
+        );
+        assert_eq!(o.ended, Ended::TimedOut);
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
         let o = sh("kill -TERM $$", b"", long, true);
         assert_eq!(o.ended, Ended::Signaled(15));
         let r = |program: &str| Run {
