@@ -439,7 +439,8 @@ fn run(
         prefix.push(format!("Return-Path: <{}>", req.sender));
     }
     if let (true, Some(m)) = (flags.delivered_to, macros.first()) {
-        prefix.push(format!("Delivered-To: {}", m.recipient));
+        // In lower case, as Postfix's mail_copy writes it.
+        prefix.push(format!("Delivered-To: {}", m.recipient.to_lowercase()));
     }
     if let (true, Some(m)) = (flags.original_to, macros.first()) {
         prefix.push(format!("X-Original-To: {}", m.original_recipient));
