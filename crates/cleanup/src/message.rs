@@ -1052,7 +1052,7 @@ impl<'a> Message<'a> {
             let name = a.client_name.clone().unwrap_or_else(|| "unknown".into());
             let helo = a.helo_name.clone().unwrap_or_else(|| name.clone());
             let proto = a.protocol_name.clone().unwrap_or_else(|| "SMTP".into());
-            let other = |name: &str| a.other.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+            let other = |name: &str| a.other_value(name);
             // (the TLS and login lines between "from" and "by")
             let mut notes = other(ipc::cleanup::RECEIVED_TLS)
                 .map(|v| format!("\n\t(using {v})"))
@@ -1079,12 +1079,7 @@ impl<'a> Message<'a> {
                 ),
             )
         } else {
-            let uid = a
-                .other
-                .iter()
-                .find(|(n, _)| n == "uid")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| "0".into());
+            let uid = a.other_value("uid").unwrap_or("0");
             Header::new(
                 "Received",
                 &format!(

@@ -138,21 +138,11 @@ fn take(queue_dir: &Path, path: &PathBuf, to: &Handoff) -> Result<Fate, String> 
         Err(e) => return Err(e.to_string()),
     };
     let qenv = qf.envelope.clone();
-    let uid = qenv
-        .attrs
-        .other
-        .iter()
-        .find(|(n, _)| n == "uid")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| "0".into());
-    let extract = qenv
-        .attrs
-        .other
-        .iter()
-        .any(|(n, v)| n == "extract_recipients" && v == "yes");
+    let uid = qenv.attrs.other_value("uid").unwrap_or("0").to_string();
+    let extract = qenv.attrs.other_value("extract_recipients") == Some("yes");
     let mut attributes = vec![("uid".to_string(), uid.clone())];
-    if let Some((_, f)) = qenv.attrs.other.iter().find(|(n, _)| n == "fullname") {
-        attributes.push(("fullname".to_string(), f.clone()));
+    if let Some(f) = qenv.attrs.other_value("fullname") {
+        attributes.push(("fullname".to_string(), f.to_string()));
     }
     if !to.filter.is_empty() {
         attributes.push((ipc::cleanup::CONTENT_FILTER.to_string(), to.filter.clone()));

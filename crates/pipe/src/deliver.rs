@@ -399,13 +399,7 @@ fn run(
         req.nexthop.clone()
     };
     let size = content.len().to_string();
-    let other = |name: &str| {
-        attrs
-            .other
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
+    let other = |name: &str| attrs.other_value(name).map(str::to_string);
     let common = |name: &str| -> Option<String> {
         match name {
             "sender" => Some(sender.clone()),

@@ -561,11 +561,7 @@ impl Manager {
             qf.size.data_size
         );
         let arrival = env.arrival.sec as f64 + env.arrival.usec as f64 / 1e6;
-        let probe = env
-            .attrs
-            .other
-            .iter()
-            .any(|(n, v)| n == ipc::cleanup::ADDRESS_VERIFY_PROBE && v == "yes");
+        let probe = env.attrs.other_value(ipc::cleanup::ADDRESS_VERIFY_PROBE) == Some("yes");
         // Probes may be routed otherwise (address_verify_*).
         let resolver = match (&self.probe_resolver, probe) {
             (Some(r), true) => r,
@@ -576,10 +572,8 @@ impl Manager {
         // recipient goes there first.
         let filter = env
             .attrs
-            .other
-            .iter()
-            .find(|(n, _)| n == ipc::cleanup::CONTENT_FILTER)
-            .and_then(|(_, v)| {
+            .other_value(ipc::cleanup::CONTENT_FILTER)
+            .and_then(|v| {
                 let route = crate::resolve::filter_route(v);
                 if route.is_none() {
                     maillog::warning!("{id}: bad content filter \"{v}\"; ignored");

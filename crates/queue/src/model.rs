@@ -215,6 +215,15 @@ impl Attributes {
         v
     }
 
+    /// The value of an attribute without a field of its own
+    /// (`content_filter`, `log_client_name` …).
+    pub fn other_value(&self, name: &str) -> Option<&str> {
+        self.other
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Files one attribute; an error on a second value for a known name or
     /// an encoding that is neither 7bit nor 8bit.
     pub fn set(&mut self, name: &str, value: String) -> Result<(), String> {

@@ -543,13 +543,7 @@ pub struct Message {
 /// XFORWARD's attributes for a queue file: NAME, ADDR, PORT, PROTO, HELO,
 /// IDENT, SOURCE, `[UNAVAILABLE]` where the file does not say.
 fn origin(attrs: &queue::Attributes, queue_id: &str) -> Vec<(&'static str, String)> {
-    let other = |name: &str| {
-        attrs
-            .other
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
+    let other = |name: &str| attrs.other_value(name).map(str::to_string);
     let either = |logged: &str, own: &Option<String>| other(logged).or_else(|| own.clone());
     let unavailable = || "[UNAVAILABLE]".to_string();
     let addr = either("log_client_address", &attrs.client_address).map(|a| match a
