@@ -838,6 +838,51 @@ fn postqueue_s_flushes_one_site() {
     );
 }
 
+/// ETRN (RFC 1985): a client asks for the mail deferred for its site;
+/// only sites in fast_flush_domains, and that site's mail only.
+#[test]
+fn etrn_flushes_one_site_in_fast_flush_domains() {
+    let port = free_port();
+    let inst = instance(
+        "smtp-etrn",
+        &format!("relayhost = [127.0.0.1]:{port}\nfast_flush_domains = one.example\n"),
+    );
+    inst.start();
+    let smtpd = inst.port("127.0.0.1:0");
+    smtp_send(smtpd, "sender@example.org", &["a@one.example"], BODY);
+    smtp_send(smtpd, "sender@example.org", &["b@two.example"], BODY);
+    assert!(
+        inst.wait_log("status=deferred (connect to ", 2, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let ehlo = ehlo_lines(smtpd);
+    assert!(ehlo.iter().any(|l| l == "250-ETRN"), "{ehlo:?}");
+    let mut c = kit::LineClient::connect(smtpd);
+    let _banner = c.read_line();
+    let mut ask = |line: &str| c.ask_crlf(line).unwrap_or_default();
+    ask("HELO client.example.org");
+    assert_eq!(
+        ask("ETRN two.example"),
+        "459 4.7.1 <two.example>: service unavailable"
+    );
+    assert_eq!(ask("ETRN #deferred"), "458 Unable to queue messages");
+    assert_eq!(ask("ETRN one.example"), "250 Queuing started");
+    assert!(
+        wait_until(15 * SECOND, || inst.log_lines("to=<a@one.example>").len()
+            == 2),
+        "one.example tried again: {}",
+        inst.maillog()
+    );
+    std::thread::sleep(SECOND);
+    assert_eq!(
+        inst.log_lines("to=<b@two.example>").len(),
+        1,
+        "two.example waits: {}",
+        inst.maillog()
+    );
+}
+
 #[test]
 fn closed_port_defers_then_flush_delivers() {
     if no_smtp_sink() {

@@ -52,7 +52,6 @@ pub const INERT: &[&str] = &[
     "error_service_name",
     "execution_directory_expansion_filter",
     "fallback_relay",
-    "fast_flush_domains",
     "fast_flush_purge_time",
     "fast_flush_refresh_time",
     "flush_service_name",

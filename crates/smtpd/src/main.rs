@@ -57,6 +57,12 @@
 //!   host names, type:table) are not offered AUTH in the EHLO reply, but
 //!   may still use the AUTH command, as with Postfix.
 //!
+//!   ETRN site (RFC 1985, offered in the EHLO reply as by Postfix): the
+//!   mail deferred for a site in fast_flush_domains is tried now, as
+//!   `postqueue -s site` does (`250 Queuing started`; `459 4.7.1 <site>:
+//!   service unavailable` for other sites; `@domain` and `#queue` are not
+//!   taken). smtpd_etrn_restrictions is not applied.
+//!
 //!   Clients in smtpd_authorized_xclient_hosts (same form; a proxy in
 //!   front, such as nginx's mail proxy) are offered XCLIENT (NAME ADDR
 //!   PROTO HELO REVERSE_NAME PORT LOGIN, Postfix's XCLIENT_README): the
@@ -228,6 +234,7 @@
 //!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,
 //!   broken_sasl_auth_clients, smtpd_sasl_exceptions_networks,
 //!   smtpd_authorized_xforward_hosts, smtpd_authorized_xclient_hosts,
+//!   fast_flush_domains, queue_service_name,
 //!   smtpd_sender_login_maps, myorigin,
 //!   smtpd_tls_auth_only,
 //!   mynetworks, mynetworks_style, mydestination, inet_interfaces,

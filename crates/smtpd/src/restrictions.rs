@@ -386,6 +386,8 @@ pub struct Policy {
     /// `smtpd_authorized_xclient_hosts` (None when empty): clients that
     /// may send XCLIENT.
     pub xclient_hosts: Option<HostList>,
+    /// `fast_flush_domains`: the sites ETRN may ask mail to be sent to.
+    pub fast_flush_domains: maps::domains::DomainList,
     /// The address classes of recipient domains, and this host's
     /// addresses (inet_interfaces, proxy_interfaces).
     classes: Classes,
@@ -548,6 +550,15 @@ impl Policy {
         let sasl_exceptions = host_list(&p::SMTPD_SASL_EXCEPTIONS_NETWORKS);
         let xforward_hosts = host_list(&p::SMTPD_AUTHORIZED_XFORWARD_HOSTS);
         let xclient_hosts = host_list(&p::SMTPD_AUTHORIZED_XCLIENT_HOSTS);
+        let (fast_flush_domains, bad) = maps::domains::DomainList::parse(
+            &config.list(&p::FAST_FLUSH_DOMAINS),
+            p::FAST_FLUSH_DOMAINS.name,
+            config
+                .list(&p::PARENT_DOMAIN_MATCHES_SUBDOMAINS)
+                .iter()
+                .any(|n| n == p::FAST_FLUSH_DOMAINS.name),
+        );
+        w.extend(bad);
         let (classes, warnings) = Classes::from_config(config);
         w.extend(warnings);
         let ctx = maps::Ctx::new();
@@ -590,6 +601,7 @@ impl Policy {
             sasl_exceptions,
             xforward_hosts,
             xclient_hosts,
+            fast_flush_domains,
             classes,
             local_recipient_maps: optional(&p::LOCAL_RECIPIENT_MAPS),
             virtual_alias_maps: maps_of(&p::VIRTUAL_ALIAS_MAPS),

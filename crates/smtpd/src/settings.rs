@@ -70,6 +70,8 @@ pub struct Settings {
     pub peername_lookup: bool,
     pub client_port_logging: bool,
     pub cleanup_service: String,
+    /// `queue_service_name`: qmgr's trigger socket in `public/`, for ETRN.
+    pub qmgr_service: String,
     /// What `receive_override_options` turns off in cleanup (a bad value
     /// stops the service: restrictions::Policy::from_config refuses it).
     pub cleanup_flags: u32,
@@ -343,6 +345,7 @@ impl Settings {
             peername_lookup: c.bool(&p::SMTPD_PEERNAME_LOOKUP),
             client_port_logging: c.bool(&p::SMTPD_CLIENT_PORT_LOGGING),
             cleanup_service: c.str(&p::CLEANUP_SERVICE_NAME).to_string(),
+            qmgr_service: c.str(&p::QUEUE_SERVICE_NAME).to_string(),
             cleanup_flags: ipc::cleanup::ReceiveOverrides::parse(
                 &c.list(&p::RECEIVE_OVERRIDE_OPTIONS),
             )
