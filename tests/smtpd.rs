@@ -2643,6 +2643,11 @@ fn the_command_filter_rewrites_commands() {
     ), "{}", inst.maillog());
     // Untouched commands go through as they are.
     assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    // A line that arrives in pieces is looked up whole.
+    assert_eq!(c.ask("RSET"), "250 2.0.0 Ok");
+    c.send(b"MAIL FROM:<b@example.com> BOG");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(c.ask("US=2"), "250 2.1.0 Ok");
     drop(inst);
     let (_inst, port) = start("smtpd-command-filter-none", "");
     let mut c = Raw::connect(port);

@@ -226,14 +226,28 @@ pub fn delivered_to_values(held: &queue::Held) -> Vec<String> {
         if line.is_empty() {
             break;
         }
-        if line.len() > 13 && line[..13].eq_ignore_ascii_case(b"delivered-to:") {
-            out.push(
-                String::from_utf8_lossy(&line[13..])
-                    .trim()
-                    .to_ascii_lowercase(),
-            );
-        }
+        out.extend(delivered_to(&line));
         line.clear();
     }
     out
+}
+
+/// The Delivered-To values among a message's lines (up to the end of the
+/// headers), lower-cased.
+pub fn delivered_to_in<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Vec<String> {
+    lines
+        .into_iter()
+        .take_while(|l| !l.is_empty())
+        .filter_map(delivered_to)
+        .collect()
+}
+
+/// A header line's Delivered-To value, lower-cased.
+fn delivered_to(line: &[u8]) -> Option<String> {
+    let value = line
+        .get(..13)
+        .filter(|name| name.eq_ignore_ascii_case(b"delivered-to:"))
+        .map(|_| &line[13..])
+        .filter(|v| !v.is_empty())?;
+    Some(String::from_utf8_lossy(value).trim().to_ascii_lowercase())
 }

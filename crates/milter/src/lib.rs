@@ -160,10 +160,7 @@ impl Default for Macros {
 impl Macros {
     /// A macro list as main.cf writes it: names separated by spaces or commas.
     pub fn list(text: &str) -> Vec<String> {
-        text.split([' ', '\t', ','])
-            .filter(|n| !n.is_empty())
-            .map(str::to_string)
-            .collect()
+        params::value::split_list(text)
     }
 
     /// `milter_macro_defaults`: `name=value` pairs (Postfix 3's `{ name = value }` too).
@@ -173,7 +170,9 @@ impl Macros {
             .filter_map(|item| {
                 let item = item.trim().trim_start_matches('{').trim_end_matches('}');
                 let (n, v) = item.split_once('=')?;
-                Some((n.trim().to_string(), v.trim().to_string()))
+                // Stored by the bare name: `{name}` and `name` are one macro.
+                let n = n.trim().trim_start_matches('{').trim_end_matches('}');
+                Some((n.to_string(), v.trim().to_string()))
             })
             .collect()
     }
@@ -342,19 +341,23 @@ impl Conn {
 /// A macro's value from the mail's context (or `milter_macro_defaults`);
 /// None: not sent. `rcpt`: the recipient of the RCPT stage.
 fn macro_value(msg: &Message, macros: &Macros, name: &str, rcpt: Option<&str>) -> Option<String> {
-    let (client_name, client_addr, client_port) = match &msg.client {
-        Some((n, a, p)) => (n.clone(), a.to_string(), Some(*p)),
-        None => ("localhost".to_string(), "127.0.0.1".to_string(), None),
+    // The client, worked out only for the macros that name it.
+    let client = || match &msg.client {
+        Some((n, a, p)) => (n.as_str(), a.to_string(), Some(*p)),
+        None => ("localhost", "127.0.0.1".to_string(), None),
     };
     let bare = name.trim_start_matches('{').trim_end_matches('}');
     let value = match bare {
         "j" => Some(msg.myhostname.clone()),
         "daemon_name" => Some(msg.daemon_name.clone()),
         "v" => Some(macros.v.clone()),
-        "_" => Some(format!("{client_name} [{client_addr}]")),
-        "client_addr" => Some(client_addr),
-        "client_name" | "client_ptr" => Some(client_name),
-        "client_port" => client_port.map(|p| p.to_string()),
+        "_" => {
+            let (name, addr, _) = client();
+            Some(format!("{name} [{addr}]"))
+        }
+        "client_addr" => Some(client().1),
+        "client_name" | "client_ptr" => Some(client().0.to_string()),
+        "client_port" => client().2.map(|p| p.to_string()),
         "i" => Some(msg.queue_id.clone()),
         "auth_type" => msg.auth.as_ref().map(|(t, _)| t.clone()),
         "auth_authen" => msg.auth.as_ref().map(|(_, a)| a.clone()),
@@ -366,7 +369,7 @@ fn macro_value(msg: &Message, macros: &Macros, name: &str, rcpt: Option<&str>) -
         macros
             .defaults
             .iter()
-            .find(|(n, _)| n == name || n.trim_start_matches('{').trim_end_matches('}') == bare)
+            .find(|(n, _)| n == bare)
             .map(|(_, v)| v.clone())
     })
 }

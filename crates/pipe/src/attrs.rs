@@ -100,44 +100,29 @@ impl Attrs {
     /// The attributes after the daemon options in master.cf. Errors name
     /// what is wrong, as pipe(8)'s fatal messages do.
     pub fn parse(args: &[String]) -> Result<Attrs, String> {
+        let common = util::command::command_attributes(args)?;
         let mut a = Attrs {
             flags: Flags::default(),
-            user: String::new(),
+            user: common.user,
             size_limit: 0,
             eol: b"\n".to_vec(),
             directory: "/".into(),
             null_sender: "MAILER-DAEMON".into(),
-            argv: Vec::new(),
+            argv: common.argv,
         };
-        let mut rest = args.iter();
-        while let Some(arg) = rest.next() {
-            let Some((name, value)) = arg.split_once('=') else {
-                return Err(format!("missing \"=\" in attribute: {arg}"));
-            };
-            match name {
-                "flags" => a.flags = Flags::parse(value)?,
-                "user" => a.user = value.into(),
+        for (name, value) in common.other {
+            match name.as_str() {
+                "flags" => a.flags = Flags::parse(&value)?,
                 "size" => {
                     a.size_limit = value
                         .parse()
                         .map_err(|_| format!("bad size= value: {value}"))?
                 }
-                "eol" => a.eol = unescape(value),
-                "directory" => a.directory = value.into(),
-                "null_sender" => a.null_sender = value.into(),
-                "argv" => {
-                    a.argv = std::iter::once(value.to_string())
-                        .chain(rest.by_ref().cloned())
-                        .collect();
-                }
+                "eol" => a.eol = unescape(&value),
+                "directory" => a.directory = value,
+                "null_sender" => a.null_sender = value,
                 _ => return Err(format!("unknown attribute name: {name}")),
             }
-        }
-        if a.argv.first().is_none_or(|c| c.is_empty()) {
-            return Err("missing argv= command-line attribute".into());
-        }
-        if a.user.is_empty() {
-            return Err("missing user= command-line attribute".into());
         }
         Ok(a)
     }

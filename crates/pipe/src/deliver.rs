@@ -120,45 +120,20 @@ impl RcptMacros {
     }
 }
 
-/// The names in `arg` (`$name`, `${name}`, `$(name)`), and `arg` with
-/// each replaced by `value(name)` (unknown names by nothing; `$$` is `$`).
-fn expand(arg: &str, value: &dyn Fn(&str) -> Option<String>) -> (String, Vec<String>) {
-    let mut out = String::new();
-    let mut names = Vec::new();
-    let mut rest = arg;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        let (name, next) = if let Some(r) = after.strip_prefix('$') {
-            out.push('$');
-            rest = r;
-            continue;
-        } else if let Some(r) = after.strip_prefix('{') {
-            match r.find('}') {
-                Some(j) => (&r[..j], &r[j + 1..]),
-                None => (r, ""),
-            }
-        } else if let Some(r) = after.strip_prefix('(') {
-            match r.find(')') {
-                Some(j) => (&r[..j], &r[j + 1..]),
-                None => (r, ""),
-            }
-        } else {
-            let end = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            (&after[..end], &after[end..])
-        };
-        if name.is_empty() {
-            out.push('$');
-        } else {
-            names.push(name.to_string());
-            out.push_str(&value(name).unwrap_or_default());
+/// `arg` with its macros (`$name`, `${name}`, `$(name)`, `${name?text}`
+/// …, params' expander) replaced by `value(name)`, unknown ones by
+/// nothing; and whether a recipient macro was among them. An argument the
+/// expander cannot read stays as written.
+fn expand(arg: &str, value: &dyn Fn(&str) -> Option<String>) -> (String, bool) {
+    let per_recipient = std::cell::Cell::new(false);
+    let lookup = |name: &str| {
+        if RECIPIENT_MACROS.contains(&name) {
+            per_recipient.set(true);
         }
-        rest = next;
-    }
-    out.push_str(rest);
-    (out, names)
+        value(name).map(|v| (v, false))
+    };
+    let text = params::expand::expand_text(arg, &lookup).unwrap_or_else(|_| arg.to_string());
+    (text, per_recipient.get())
 }
 
 /// The command line for the recipients: an argument that names a
@@ -170,8 +145,8 @@ fn command_line(
 ) -> Vec<String> {
     let mut out = Vec::new();
     for arg in argv {
-        let (once, names) = expand(arg, common);
-        if !names.iter().any(|n| RECIPIENT_MACROS.contains(&n.as_str())) {
+        let (once, per_recipient) = expand(arg, common);
+        if !per_recipient {
             out.push(once);
             continue;
         }
@@ -252,13 +227,10 @@ fn verdict(s: &Settings, program: &str, o: util::command::Outcome) -> Verdict {
         )),
         // A command that says why, as `4.2.2 mailbox full`, is taken at
         // its word (Postfix 2.3 and later); else its status tells.
-        Ended::Exited(_) if leading_dsn(&o.output).is_some() => {
-            let (dsn, text) = leading_dsn(&o.output).unwrap_or_default();
-            failed(dsn, text)
-        }
-        Ended::Exited(code) => match sys_exit(code) {
-            Some((dsn, text)) => failed(dsn, with_output(text.to_string())),
-            None => failed(
+        Ended::Exited(code) => match (leading_dsn(&o.output), sys_exit(code)) {
+            (Some((dsn, text)), _) => failed(dsn, text),
+            (None, Some((dsn, text))) => failed(dsn, with_output(text.to_string())),
+            (None, None) => failed(
                 "5.3.0",
                 with_output(format!("Command died with status {code}: \"{program}\"")),
             ),
@@ -294,13 +266,8 @@ fn leading_dsn(output: &str) -> Option<(&str, &str)> {
 
 /// What every recipient of the request gets, before the command runs:
 /// None to go on.
-fn refusal(
-    s: &Settings,
-    req: &Request,
-    qf: &queue::Held,
-    macros: &[RcptMacros],
-    size: u64,
-) -> Option<Verdict> {
+fn refusal(s: &Settings, req: &Request, content: &[u8]) -> Option<Verdict> {
+    let size = content.len() as u64;
     let flags = s.attrs.flags;
     if (flags.delivered_to || flags.original_to) && req.recipients.len() > 1 {
         maillog::warning!(
@@ -315,14 +282,15 @@ fn refusal(
         return Some(failed("5.2.3", "message too large"));
     }
     if flags.delivered_to {
-        let seen = agent::delivered_to_values(qf);
-        if let Some(m) = macros
-            .iter()
-            .find(|m| seen.iter().any(|d| d.eq_ignore_ascii_case(&m.recipient)))
-        {
+        // The message read already: its headers, not the queue file again.
+        let seen = agent::delivered_to_in(content.split(|&b| b == b'\n'));
+        if let Some(r) = req.recipients.iter().find(|r| {
+            let written = mailbox::source::quote_address(&r.address.to_lowercase());
+            seen.contains(&written)
+        }) {
             return Some(failed(
                 "5.4.6",
-                format!("mail forwarding loop for {}", m.recipient),
+                format!("mail forwarding loop for {}", r.address),
             ));
         }
     }
@@ -345,12 +313,12 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
         .map(|r| RcptMacros::new(r, flags, &s.delimiter))
         .collect();
     let read = qf.read().and_then(|mut q| {
-        let attrs = q.envelope.attrs.clone();
-        q.content_bytes(b"\n").map(|c| (attrs, c))
+        let content = q.content_bytes(b"\n")?;
+        Ok((q.envelope.attrs, content))
     });
     let v = match read {
         Err(e) => failed("4.3.0", format!("cannot read queue file: {e}")),
-        Ok((attrs, content)) => match refusal(s, req, &qf, &macros, content.len() as u64) {
+        Ok((attrs, content)) => match refusal(s, req, &content) {
             Some(v) => v,
             // An address verification probe only asks: nothing runs.
             None if req.probe => sent(format!(
@@ -386,10 +354,7 @@ fn run(
     let sender = if req.sender.is_empty() {
         s.attrs.null_sender.clone()
     } else if flags.quote {
-        match req.sender.rsplit_once('@') {
-            Some((l, d)) => format!("{}@{d}", addr::quote_local(l)),
-            None => addr::quote_local(&req.sender).into_owned(),
-        }
+        mailbox::source::quote_address(&req.sender)
     } else {
         req.sender.clone()
     };
@@ -429,15 +394,16 @@ fn run(
                 .to_string(),
         );
     }
+    // The headers as local(8) writes them (mailbox::source), Delivered-To
+    // in lower case, as Postfix's mail_copy writes it.
     if flags.return_path {
-        prefix.push(format!("Return-Path: <{}>", req.sender));
+        prefix.push(mailbox::source::return_path(&req.sender));
     }
-    if let (true, Some(m)) = (flags.delivered_to, macros.first()) {
-        // In lower case, as Postfix's mail_copy writes it.
-        prefix.push(format!("Delivered-To: {}", m.recipient.to_lowercase()));
+    if let (true, Some(r)) = (flags.delivered_to, req.recipients.first()) {
+        prefix.push(mailbox::source::delivered_to(&r.address.to_lowercase()));
     }
     if let (true, Some(m)) = (flags.original_to, macros.first()) {
-        prefix.push(format!("X-Original-To: {}", m.original_recipient));
+        prefix.extend(mailbox::source::x_original_to(&m.original_recipient));
     }
     let outcome = util::command::run(util::command::Run {
         program: program.clone(),

@@ -107,9 +107,12 @@ pub fn serve_lines(
     if read_available(stream, input, max_line + 16384) == Flow::Close {
         return Flow::Close;
     }
-    while let Some(nl) = input.iter().position(|&b| b == b'\n') {
-        let line: Vec<u8> = input.drain(..=nl).collect();
-        let Some(reply) = std::str::from_utf8(&line[..line.len() - 1])
+    // Whole lines are answered in place, then dropped together.
+    let mut done = 0;
+    while let Some(nl) = input[done..].iter().position(|&b| b == b'\n') {
+        let line = &input[done..done + nl];
+        done += nl + 1;
+        let Some(reply) = std::str::from_utf8(line)
             .ok()
             .filter(|l| l.len() <= max_line)
             .and_then(&mut answer)
@@ -119,6 +122,7 @@ pub fn serve_lines(
         };
         output.extend_from_slice(reply.as_bytes());
     }
+    input.drain(..done);
     if input.len() > max_line || output.len() > max_output {
         maillog::warning!("client request or backlog too large");
         return Flow::Close;

@@ -129,7 +129,7 @@ pub fn start(program: &'static str, service: &mut dyn Service) -> (Context, Inhe
     // directory before and after a chroot into it: a chrooted daemon must
     // not find it missing and look tables up in the jail instead.
     maps::proxy::configure(&ctx.config, std::path::Path::new("."));
-    if util::privs::is_root() && service.requires_unprivileged() && !ctx.options.unprivileged {
+    if ctx.started_as_root && service.requires_unprivileged() && !ctx.options.unprivileged {
         maillog::fatal!(
             "service {}: {program} reads network input and must not run as root: set the unpriv column of its master.cf entry to - or y",
             ctx.options.service
@@ -138,7 +138,7 @@ pub fn start(program: &'static str, service: &mut dyn Service) -> (Context, Inhe
     if let Err(e) = service.pre_jail(&ctx) {
         maillog::fatal!("{e}");
     }
-    if util::privs::is_root() && (ctx.options.unprivileged || ctx.options.chroot) {
+    if ctx.started_as_root && (ctx.options.unprivileged || ctx.options.chroot) {
         let owner_name = ctx.config.str(&p::MAIL_OWNER);
         let owner = match util::privs::lookup_user(owner_name) {
             Ok(Some(a)) if a.uid != 0 => a,

@@ -555,6 +555,14 @@ impl CommandParser {
         self.line.line()
     }
 
+    /// Parses `line` in place of the line the last [`CommandParser::parse`]
+    /// ended, which [`CommandParser::last_line`] then returns: a command
+    /// line the server rewrote (Postfix's smtpd_command_filter).
+    pub fn reparse(&mut self, line: &[u8]) -> Result<Command, CommandError> {
+        self.line.replace_line(line);
+        parse_line(self.line.line(), self.cfg)
+    }
+
     /// Bytes of an unfinished line held.
     #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {

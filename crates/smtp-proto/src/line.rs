@@ -89,6 +89,12 @@ impl LineReader {
         &self.buf
     }
 
+    /// Puts `line` in place of the line just returned.
+    pub(crate) fn replace_line(&mut self, line: &[u8]) {
+        self.buf.clear();
+        self.buf.extend_from_slice(line);
+    }
+
     /// Whether the line just returned ended in LF without CR.
     pub(crate) fn bare_lf(&self) -> bool {
         self.bare_lf

@@ -479,6 +479,25 @@ fn long_lines_are_skipped_and_resynchronised() {
 }
 
 #[test]
+fn a_line_that_arrived_in_pieces_is_replaced_whole() {
+    let mut p = CommandParser::new(tolerant());
+    assert_eq!(p.parse(&mut b"HE".iter()), Err(CommandError::NeedsMoreData));
+    assert_eq!(
+        p.parse(&mut b"LO\r\n".iter()),
+        Err(CommandError::Syntax(Verb::Helo))
+    );
+    assert_eq!(p.last_line(), b"HELO");
+    assert_eq!(
+        p.reparse(b"HELO client.example"),
+        Ok(Command::Helo("client.example".into()))
+    );
+    assert_eq!(p.last_line(), b"HELO client.example");
+    // The next line starts afresh.
+    assert_eq!(p.parse(&mut b"NOOP\r\n".iter()), Ok(Command::Noop));
+    assert_eq!(p.last_line(), b"NOOP");
+}
+
+#[test]
 fn pipelined_session_with_data() {
     let input =
         b"EHLO client.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n\

@@ -275,18 +275,21 @@ impl Settings {
                 )],
             ),
         };
+        // Read once for the three clients below.
+        let chains = if tls_level == TlsLevel::None && tls_policy.is_empty() {
+            Err("TLS is not enabled".to_string())
+        } else {
+            identity.load().map_err(|e| {
+                maillog::warning!("TLS client certificate: {e}");
+                e.to_string()
+            })
+        };
         let client = |verify, protocols: &'static params::Param| {
-            if tls_level == TlsLevel::None && tls_policy.is_empty() {
-                return Err("TLS is not enabled".to_string());
-            }
+            let chains = chains.clone()?;
             let protocols = tls::Protocols::parse(&cfg.list(protocols)).map_err(|e| {
                 let e = format!("{}: {e}", protocols.name);
                 maillog::warning!("{e}");
                 e
-            })?;
-            let chains = identity.load().map_err(|e| {
-                maillog::warning!("TLS client certificate: {e}");
-                e.to_string()
             })?;
             tls::ClientTls::new(verify, &anchors, protocols, chains).map_err(|e| {
                 maillog::warning!("TLS client set-up: {e}");
@@ -865,6 +868,16 @@ impl Job<'_> {
         }
     }
 
+    /// The TLS client the destination's security level asks for (Err when
+    /// it could not be set up).
+    fn tls_client(&self) -> &Result<tls::ClientTls, String> {
+        match self.tls_level {
+            TlsLevel::Verify | TlsLevel::Secure => &self.s.tls_verified,
+            TlsLevel::Encrypt | TlsLevel::Fingerprint => &self.s.tls_mandatory,
+            _ => &self.s.tls_opportunistic,
+        }
+    }
+
     /// The greeting and EHLO/HELO (and STARTTLS): the capabilities, or a
     /// verdict for every pending recipient.
     fn handshake(&mut self, conn: &mut Conn, server_name: &str) -> Result<Capabilities, Verdict> {
@@ -874,12 +887,7 @@ impl Job<'_> {
         };
         if self.s.tls_wrapper {
             // SMTPS: the handshake comes first, and is required.
-            let client = match self.tls_level {
-                TlsLevel::Verify | TlsLevel::Secure => &self.s.tls_verified,
-                TlsLevel::Encrypt | TlsLevel::Fingerprint => &self.s.tls_mandatory,
-                _ => &self.s.tls_opportunistic,
-            };
-            let Ok(client) = client else {
+            let Ok(client) = self.tls_client() else {
                 return Err(Verdict::new(
                     "4.7.5",
                     &conn.relay,
@@ -924,12 +932,7 @@ impl Job<'_> {
             ));
         }
         if want_tls && caps.starttls {
-            let client = match self.tls_level {
-                TlsLevel::Verify | TlsLevel::Secure => &self.s.tls_verified,
-                TlsLevel::Encrypt | TlsLevel::Fingerprint => &self.s.tls_mandatory,
-                _ => &self.s.tls_opportunistic,
-            };
-            let client = match client {
+            let client = match self.tls_client() {
                 Ok(c) => c,
                 Err(_) if !required => return Ok(caps),
                 _ => {

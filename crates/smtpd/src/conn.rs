@@ -145,22 +145,6 @@ impl Conn {
         }
     }
 
-    /// Replaces the first `n` bytes received and not yet consumed (a
-    /// command line that smtpd_command_filter rewrote) with `with`.
-    pub fn replace_pending(&mut self, n: usize, with: &[u8]) {
-        let n = n.min(self.end - self.start);
-        let rest = self.buf[self.start + n..self.end].to_vec();
-        self.buf.truncate(self.start);
-        self.buf.extend_from_slice(with);
-        self.buf.extend_from_slice(&rest);
-        self.end = self.buf.len();
-        // The buffer keeps its room for reads.
-        let room = self.end + READ_MIN;
-        if self.buf.len() < room {
-            self.buf.resize(room, 0);
-        }
-    }
-
     /// Drops everything received and not yet consumed.
     pub fn discard_input(&mut self) {
         self.start = 0;

@@ -174,9 +174,9 @@ pub fn read(stream: &std::net::TcpStream, timeout: Duration) -> Result<Proxied, 
             Err(e) => return Err(e.to_string()),
         };
         if let Some((proxied, len)) = parse(&buf[..n])? {
-            let mut header = vec![0u8; len];
+            // The bytes peeked, now taken off the stream.
             (&*stream)
-                .read_exact(&mut header)
+                .read_exact(&mut buf[..len])
                 .map_err(|e| e.to_string())?;
             return Ok(proxied);
         }

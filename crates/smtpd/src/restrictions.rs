@@ -992,14 +992,7 @@ impl Eval<'_> {
                 let Some(cert) = &self.req.client_cert else {
                     return Step::Dunno;
                 };
-                // The certificate's fingerprint, then its public key's.
-                let probes: Vec<access::Probe> = std::iter::once(&cert.fingerprint)
-                    .chain(&cert.key_fingerprint)
-                    .map(|f| access::Probe {
-                        key: f.clone(),
-                        partial: false,
-                    })
-                    .collect();
+                let probes = cert_probes(cert);
                 match access::search(&self.policy.relay_clientcerts, &probes) {
                     Ok(Some(hit)) => {
                         self.log.push(format!(
@@ -1712,17 +1705,7 @@ impl Eval<'_> {
                 None => return Step::Dunno,
             },
             AccessKey::ClientCert => match &self.req.client_cert {
-                Some(c) => (
-                    std::iter::once(&c.fingerprint)
-                        .chain(&c.key_fingerprint)
-                        .map(|f| access::Probe {
-                            key: f.clone(),
-                            partial: false,
-                        })
-                        .collect(),
-                    self.req.namaddr(),
-                    Stage::Client.class(),
-                ),
+                Some(c) => (cert_probes(c), self.req.namaddr(), Stage::Client.class()),
                 None => return Step::Dunno,
             },
             AccessKey::Recipient => match &self.req.recipient {
@@ -2028,6 +2011,17 @@ impl Policy {
     }
 }
 
+/// The keys a client certificate is looked up by: its fingerprint, then
+/// its public key's (Postfix matches either).
+fn cert_probes(cert: &tls::ClientCert) -> Vec<access::Probe> {
+    std::iter::once(&cert.fingerprint)
+        .chain(&cert.key_fingerprint)
+        .map(|f| access::Probe {
+            key: f.clone(),
+            partial: false,
+        })
+        .collect()
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,9 +136,6 @@ pub struct Session<'a> {
     stats: Stats,
     /// The last command, for "lost connection after X" (Postfix's `where`).
     last: String,
-    /// The line of the last unrecognized command (at most 100 bytes,
-    /// printable), for the smtpd_forbidden_commands warning.
-    unknown_line: String,
     /// The EHLO keywords not offered to this client.
     discard: crate::settings::Discard,
     /// Bytes of the message read when the connection broke mid-DATA/BDAT.
@@ -330,7 +327,6 @@ impl<'a> Session<'a> {
             junk: 0,
             stats: Stats::default(),
             last: "CONNECT".into(),
-            unknown_line: String::new(),
             discard,
             data_bytes: None,
             sasl_client: None,
@@ -408,22 +404,21 @@ impl<'a> Session<'a> {
                 self.conn.reply(&Reply::too_many_errors(&self.s.myhostname));
                 break;
             }
-            self.filter_command();
-            let (result, consumed, name) = {
+            let (result, consumed) = {
                 let pending = self.conn.pending();
                 let mut it = pending.iter();
                 let r = self.parser.parse(&mut it);
-                let consumed = pending.len() - it.as_slice().len();
-                // The whole line, not what came in the last read: a
-                // command may arrive in pieces.
-                let name = match &r {
-                    Err(CommandError::NeedsMoreData) => "",
-                    _ => stat_name(self.parser.last_line()),
-                };
-                if let Ok(Command::Unknown(_)) = &r {
-                    self.unknown_line = printable_line(self.parser.last_line());
-                }
-                (r, consumed, name)
+                (r, pending.len() - it.as_slice().len())
+            };
+            let result = match result {
+                Err(CommandError::NeedsMoreData | CommandError::LineTooLong) => result,
+                parsed => self.filter_command(parsed),
+            };
+            // The whole line, not what came in the last read: a command may
+            // arrive in pieces.
+            let name = match &result {
+                Err(CommandError::NeedsMoreData) => "",
+                _ => stat_name(self.parser.last_line()),
             };
             if !matches!(result, Err(CommandError::NeedsMoreData)) {
                 self.conn.record_input(consumed);
@@ -460,19 +455,18 @@ impl<'a> Session<'a> {
         self.end();
     }
 
-    /// smtpd_command_filter: the next whole command line, without its line
-    /// end, looked up; a result replaces it (as Postfix logs it).
-    fn filter_command(&mut self) {
+    /// smtpd_command_filter: the whole command line just read, without
+    /// its line end, looked up; a result replaces it (as Postfix logs it)
+    /// and is parsed instead.
+    fn filter_command(
+        &mut self,
+        parsed: Result<Command, CommandError>,
+    ) -> Result<Command, CommandError> {
         let Some(filter) = &self.s.command_filter else {
-            return;
+            return parsed;
         };
-        let pending = self.conn.pending();
-        let Some(lf) = pending.iter().position(|&b| b == b'\n') else {
-            return;
-        };
-        let line = pending[..lf].strip_suffix(b"\r").unwrap_or(&pending[..lf]);
-        let Ok(text) = std::str::from_utf8(line) else {
-            return;
+        let Ok(text) = std::str::from_utf8(self.parser.last_line()) else {
+            return parsed;
         };
         let text = text.trim_start();
         match filter.0.lookup(text) {
@@ -483,12 +477,13 @@ impl<'a> Session<'a> {
                     printable_line(text.as_bytes()),
                     printable_line(new.as_bytes())
                 );
-                let mut with = new.into_bytes();
-                with.extend_from_slice(b"\r\n");
-                self.conn.replace_pending(lf + 1, &with);
+                self.parser.reparse(new.as_bytes())
             }
-            Ok(_) => {}
-            Err(e) => maillog::warning!("smtpd_command_filter: {e}"),
+            Ok(_) => parsed,
+            Err(e) => {
+                maillog::warning!("smtpd_command_filter: {e}");
+                parsed
+            }
         }
     }
 
@@ -746,7 +741,7 @@ impl<'a> Session<'a> {
                     maillog::warning!(
                         "non-SMTP command from {}: {}",
                         self.namaddr,
-                        self.unknown_line
+                        printable_line(self.parser.last_line())
                     );
                     self.conn.reply(&Reply::new(
                         221,
@@ -764,8 +759,8 @@ impl<'a> Session<'a> {
         flow
     }
 
+    /// The EHLO keywords for this client, less those discarded for it.
     fn capabilities(&self) -> Capabilities {
-        let d = &self.discard;
         let auth = if self.sasl_exception() {
             Vec::new()
         } else {
@@ -775,27 +770,29 @@ impl<'a> Session<'a> {
         if !auth.is_empty() && self.s.sasl.as_ref().is_some_and(|c| c.broken_clients) {
             other.push(format!("AUTH={}", auth.join(" ")));
         }
-        if self.authorized(self.policy.xclient_hosts.as_ref()) && !d.has("xclient") {
+        if self.authorized(self.policy.xclient_hosts.as_ref()) {
             other.push(crate::xclient::OFFER.to_string());
         }
-        if self.authorized(self.policy.xforward_hosts.as_ref()) && !d.has("xforward") {
+        if self.authorized(self.policy.xforward_hosts.as_ref()) {
             other.push(crate::xforward::OFFER.to_string());
         }
-        Capabilities {
-            pipelining: !d.has("pipelining"),
-            size: (!d.has("size")).then_some(self.s.message_size_limit),
-            vrfy: self.s.vrfy_enabled && !d.has("vrfy"),
-            etrn: !d.has("etrn"),
-            starttls: self.tls_offered() && !self.conn.is_tls() && !d.has("starttls"),
+        let mut caps = Capabilities {
+            pipelining: true,
+            size: Some(self.s.message_size_limit),
+            vrfy: self.s.vrfy_enabled,
+            etrn: true,
+            starttls: self.tls_offered() && !self.conn.is_tls(),
             auth,
-            enhanced_status_codes: !d.has("enhancedstatuscodes"),
-            eightbitmime: !d.has("8bitmime"),
-            dsn: !d.has("dsn"),
-            smtputf8: self.s.smtputf8 && !d.has("smtputf8"),
-            chunking: !d.has("chunking"),
+            enhanced_status_codes: true,
+            eightbitmime: true,
+            dsn: true,
+            smtputf8: self.s.smtputf8,
+            chunking: true,
             binarymime: false,
             other,
-        }
+        };
+        caps.discard(&self.discard.words);
+        caps
     }
 
     /// `smtpd_delay_reject = no`: the client restrictions at connect. On a
@@ -1045,9 +1042,9 @@ impl<'a> Session<'a> {
     /// forms are not taken.
     fn etrn(&mut self, site: &str) -> bool {
         let reply = if self.s.helo_required && self.req.helo.is_none() {
-            Reply::new(503, Some((5, 5, 1)), "Error: send HELO/EHLO first")
+            Reply::send_helo_first()
         } else if self.tx.is_some() {
-            Reply::new(503, Some((5, 5, 1)), "Error: MAIL transaction in progress")
+            Reply::mail_in_progress()
         } else if site.starts_with(['@', '#']) {
             Reply::new(458, None, "Unable to queue messages")
         } else if !(addr::valid_hostname(site) || addr::valid_address_literal(site)) {
@@ -1647,7 +1644,7 @@ impl<'a> Session<'a> {
     /// sent.
     fn x_command_allowed(&mut self, hosts: Option<&maps::hosts::HostList>) -> bool {
         let refusal = if self.tx.is_some() {
-            Reply::new(503, Some((5, 5, 1)), "Error: MAIL transaction in progress")
+            Reply::mail_in_progress()
         } else if !self.authorized(hosts) {
             Reply::new(550, Some((5, 7, 0)), "Error: insufficient authorization")
         } else {

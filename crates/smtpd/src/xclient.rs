@@ -57,11 +57,7 @@ pub fn parse(attrs: &[(String, String)]) -> Result<Changes, Reply> {
                 c.addr = Some(if gone {
                     None
                 } else {
-                    let a = value
-                        .get(..5)
-                        .filter(|p| p.eq_ignore_ascii_case("IPv6:"))
-                        .map_or(value.as_str(), |_| &value[5..]);
-                    Some(a.parse().map_err(|_| bad(&name, &value))?)
+                    Some(parse_addr(&value).ok_or_else(|| bad(&name, &value))?)
                 })
             }
             "PORT" => {
@@ -107,6 +103,15 @@ pub fn parse(attrs: &[(String, String)]) -> Result<Changes, Reply> {
     Ok(c)
 }
 
+/// An XCLIENT or XFORWARD `ADDR` value: an IPv4 address, or an IPv6 one
+/// with or without its `IPv6:` prefix.
+pub fn parse_addr(value: &str) -> Option<IpAddr> {
+    let a = value
+        .get(..5)
+        .filter(|p| p.eq_ignore_ascii_case("IPv6:"))
+        .map_or(value, |_| &value[5..]);
+    a.parse().ok()
+}
 #[cfg(test)]
 mod tests {
     use super::*;

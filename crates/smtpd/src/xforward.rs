@@ -77,13 +77,9 @@ impl Forwarded {
                     next.addr = if unavailable {
                         unknown()
                     } else {
-                        let a = value
-                            .get(..5)
-                            .filter(|p| p.eq_ignore_ascii_case("IPv6:"))
-                            .map_or(value.as_str(), |_| &value[5..]);
-                        match a.parse::<std::net::IpAddr>() {
-                            Ok(ip) => Some(ip.to_string()),
-                            Err(_) => return Err(bad(&name, &value)),
+                        match crate::xclient::parse_addr(&value) {
+                            Some(ip) => Some(ip.to_string()),
+                            None => return Err(bad(&name, &value)),
                         }
                     }
                 }

@@ -55,26 +55,11 @@ struct Settings {
 /// `user=` and `argv=` (the rest of the line); errors name the problem
 /// as spawn(8)'s fatal messages do.
 fn parse(args: &[String]) -> Result<(String, Vec<String>), String> {
-    let mut user = None;
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        match arg.split_once('=') {
-            Some(("user", v)) => user = Some(v.to_string()),
-            Some(("argv", v)) => {
-                let argv: Vec<String> = std::iter::once(v.to_string())
-                    .chain(rest.by_ref().cloned())
-                    .collect();
-                if argv[0].is_empty() {
-                    break;
-                }
-                let user = user.ok_or("missing user= command-line attribute")?;
-                return Ok((user, argv));
-            }
-            Some((name, _)) => return Err(format!("unknown attribute name: {name}")),
-            None => return Err(format!("missing \"=\" in attribute: {arg}")),
-        }
+    let a = util::command::command_attributes(args)?;
+    if let Some((name, _)) = a.other.first() {
+        return Err(format!("unknown attribute name: {name}"));
     }
-    Err("missing argv= command-line attribute".into())
+    Ok((a.user, a.argv))
 }
 
 impl Settings {
@@ -108,10 +93,6 @@ impl SingleService for Spawn {
         let Some((program, args)) = s.argv.split_first() else {
             return;
         };
-        if let Err(e) = client.set_nonblocking(false) {
-            maillog::warning!("{program}: {e}");
-            return;
-        }
         let o = util::command::run(Run {
             program: program.clone(),
             args: args.to_vec(),

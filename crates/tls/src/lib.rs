@@ -134,6 +134,15 @@ pub struct KeyChain {
     pub certs: Vec<CertificateDer<'static>>,
 }
 
+impl Clone for KeyChain {
+    fn clone(&self) -> Self {
+        KeyChain {
+            key: self.key.clone_key(),
+            certs: self.certs.clone(),
+        }
+    }
+}
+
 impl KeyChain {
     /// A chain from a certificate file and a key file (they may be one).
     pub fn from_files(cert: &Path, key: &Path) -> Result<KeyChain, TlsError> {
@@ -150,7 +159,6 @@ impl KeyChain {
 /// several chains.
 pub fn read_chain_files(paths: &[PathBuf]) -> Result<Vec<KeyChain>, TlsError> {
     let mut chains: Vec<KeyChain> = Vec::new();
-    let mut last = None;
     for path in paths {
         let err = |problem: String| TlsError::File {
             path: path.clone(),
@@ -183,9 +191,8 @@ pub fn read_chain_files(paths: &[PathBuf]) -> Result<Vec<KeyChain>, TlsError> {
                 });
             }
         }
-        last = Some(path);
     }
-    match (chains.last(), last) {
+    match (chains.last(), paths.last()) {
         (Some(c), Some(path)) if c.certs.is_empty() => Err(TlsError::File {
             path: path.clone(),
             problem: "a private key without its certificate chain".into(),

@@ -59,6 +59,46 @@ pub struct Outcome {
 /// How much of a command's output is kept.
 pub const OUTPUT_KEPT: usize = 2048;
 
+/// The attributes of a master.cf command service (pipe, spawn).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandAttributes {
+    /// `user=name[:group]`.
+    pub user: String,
+    /// `argv=`: the command and its arguments (the rest of the line).
+    pub argv: Vec<String>,
+    /// The other `name=value` attributes, in order, for the service to
+    /// take or refuse.
+    pub other: Vec<(String, String)>,
+}
+
+/// The `name=value` attributes after a service's daemon options, `argv=`
+/// last; errors as Postfix's fatal messages word them.
+pub fn command_attributes(args: &[String]) -> Result<CommandAttributes, String> {
+    let (mut user, mut argv, mut other) = (None, Vec::new(), Vec::new());
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let Some((name, value)) = arg.split_once('=') else {
+            return Err(format!("missing \"=\" in attribute: {arg}"));
+        };
+        match name {
+            "user" => user = Some(value.to_string()),
+            "argv" => {
+                argv = std::iter::once(value.to_string())
+                    .chain(rest.by_ref().cloned())
+                    .collect();
+            }
+            _ => other.push((name.to_string(), value.to_string())),
+        }
+    }
+    if argv.first().is_none_or(|c| c.is_empty()) {
+        return Err("missing argv= command-line attribute".into());
+    }
+    let user = user
+        .filter(|u| !u.is_empty())
+        .ok_or("missing user= command-line attribute")?;
+    Ok(CommandAttributes { user, argv, other })
+}
+
 /// The uid and gid that master.cf's `user=name[:group]` attribute names
 /// (pipe, spawn; an empty group is the user's own). Root, group 0, and the
 /// mail system owner's account or group (`mail_owner`) or `setgid_group`

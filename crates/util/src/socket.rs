@@ -28,14 +28,6 @@ impl From<Socket> for OwnedFd {
 }
 
 impl Socket {
-    /// Blocking or not, as the std streams say.
-    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        match self {
-            Socket::Tcp(t) => t.set_nonblocking(on),
-            Socket::Unix(u) => u.set_nonblocking(on),
-        }
-    }
-
     /// Wraps an accepted socket; TCP when its address family says so.
     pub fn from_fd(fd: OwnedFd) -> io::Result<Socket> {
         let is_inet =
