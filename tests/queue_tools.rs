@@ -328,7 +328,11 @@ fn flush_sends_the_qmgr_trigger() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         got.join().expect("thread"),
-        vec![b"FA".to_vec(), b"D".to_vec(), b"Sexample.net\n".to_vec()]
+        vec![
+            b"FA".to_vec(),
+            format!("DQ{id}\n").into_bytes(),
+            b"Sexample.net\n".to_vec()
+        ]
     );
     let bad = run(&inst, "postqueue", &["-i", "../x"], false);
     assert_eq!(bad.status.code(), Some(64));

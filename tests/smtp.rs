@@ -1692,3 +1692,96 @@ fn sender_dependent_default_transport() {
         inst.maillog()
     );
 }
+
+/// `defer_transports`: mail for the smtp transport waits in the queue,
+/// queue runs and all, until a flush takes it: `postqueue -i` one message,
+/// `postqueue -f` the rest.
+#[test]
+fn defer_transports_hold_mail_until_a_flush() {
+    if no_smtp_sink() {
+        return;
+    }
+    let port = free_port();
+    let inst = instance(
+        "smtp-defer-transports",
+        &format!(
+            "relayhost = [127.0.0.1]:{port}\ndefer_transports = smtp\nqueue_run_delay = 1s\n\
+             minimal_backoff_time = 1s\nmaximal_backoff_time = 1s\n"
+        ),
+    );
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &[]);
+    inst.start();
+    let smtpd = inst.port("127.0.0.1:0");
+    smtp_send(smtpd, "sender@example.org", &["a@one.example"], BODY);
+    smtp_send(smtpd, "sender@example.org", &["b@two.example"], BODY);
+    let held = "relay=none, delay=";
+    assert!(
+        inst.wait_log(
+            "dsn=4.3.2, status=deferred (deferred transport)",
+            2,
+            15 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    for line in inst.log_lines("(deferred transport)") {
+        assert!(line.contains(held), "{line}");
+    }
+    // Queue runs come and go: the mail stays, and the listing says why.
+    assert!(
+        inst.wait_log(
+            "dsn=4.3.2, status=deferred (deferred transport)",
+            4,
+            15 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    assert!(sink_dumps(&dump).is_empty());
+    let listing = postqueue(&inst, "-p");
+    assert_eq!(
+        listing.matches("(deferred transport)").count(),
+        2,
+        "{listing}"
+    );
+    let a_id = queue_id_of(&inst, "to=<a@one.example>");
+    let out = Command::new(inst.bin.join("postqueue"))
+        .env("MAIL_CONFIG", &inst.dir)
+        .args(["-i", &a_id])
+        .output()
+        .expect("postqueue");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        wait_until(15 * SECOND, || !inst
+            .log_lines("to=<a@one.example>, relay=127.0.0.1")
+            .is_empty()),
+        "postqueue -i delivers that message: {}",
+        inst.maillog()
+    );
+    assert!(inst
+        .log_lines("to=<b@two.example>, relay=127.0.0.1")
+        .is_empty());
+    assert_eq!(postqueue(&inst, "-f"), "");
+    assert!(
+        wait_until(15 * SECOND, || !inst
+            .log_lines("to=<b@two.example>, relay=127.0.0.1")
+            .is_empty()),
+        "postqueue -f delivers the rest: {}",
+        inst.maillog()
+    );
+    assert!(wait_until(5 * SECOND, || sink_dumps(&dump).len() == 2));
+    assert!(
+        wait_until(5 * SECOND, || queue_is_empty(&inst)),
+        "{}",
+        postqueue(&inst, "-p")
+    );
+}
+
+/// The queue ID of the first log line that matches `pattern`.
+fn queue_id_of(inst: &Instance, pattern: &str) -> String {
+    let lines = inst.log_lines(pattern);
+    let line = lines.first().expect("a log line");
+    let rest = line.split("]: ").nth(1).expect("a program's line");
+    rest.split(':').next().expect("a queue ID").to_string()
+}

@@ -17,43 +17,86 @@ pub const WAKEUP: u8 = b'W';
 /// site in lower case (so none of its letters reads as another request),
 /// a newline.
 pub const FLUSH_SITE: u8 = b'S';
+/// Make one deferred message due now (`postqueue -i`): `Q`, the queue ID,
+/// a newline.
+pub const FLUSH_ID: u8 = b'Q';
 
 /// The request that flushes `site`'s mail.
 pub fn flush_site_request(site: &str) -> Vec<u8> {
-    let mut r = vec![FLUSH_SITE];
-    r.extend(site.to_ascii_lowercase().bytes().filter(|b| *b != b'\n'));
+    named_request(FLUSH_SITE, &site.to_ascii_lowercase())
+}
+
+/// The request that flushes the message `queue_id`.
+pub fn flush_id_request(queue_id: &str) -> Vec<u8> {
+    named_request(FLUSH_ID, queue_id)
+}
+
+fn named_request(code: u8, name: &str) -> Vec<u8> {
+    let mut r = vec![code];
+    r.extend(name.bytes().filter(|b| *b != b'\n'));
     r.push(b'\n');
     r
 }
 
-/// What a (coalesced) trigger asks for: the one-letter requests, and the
-/// sites of [`FLUSH_SITE`] requests (those that are well formed: a domain
-/// name or an address literal).
-pub fn parse(data: &[u8]) -> (Vec<u8>, Vec<String>) {
-    let (mut codes, mut sites) = (Vec::new(), Vec::new());
+/// What a (coalesced) trigger asks for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// The one-letter requests.
+    pub codes: Vec<u8>,
+    /// The sites of [`FLUSH_SITE`] requests that are well formed (a domain
+    /// name or an address literal).
+    pub sites: Vec<String>,
+    /// The queue IDs of [`FLUSH_ID`] requests that are well formed.
+    pub ids: Vec<String>,
+}
+
+impl Request {
+    /// Whether every deferred message is to be tried now ([`FLUSH`]).
+    pub fn flush(&self) -> bool {
+        self.codes.contains(&FLUSH)
+    }
+}
+
+/// Reads a (coalesced) trigger; what is not well formed is left out.
+pub fn parse(data: &[u8]) -> Request {
+    let mut req = Request::default();
     let mut i = 0;
     while i < data.len() {
-        if data[i] == FLUSH_SITE {
-            let end = data[i..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(data.len(), |e| i + e);
-            let site = &data[i + 1..end];
-            let valid = !site.is_empty()
-                && site.len() <= 255
-                && site
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(b));
-            if valid {
-                sites.push(String::from_utf8_lossy(site).into_owned());
-            }
-            i = end + 1;
-        } else {
-            codes.push(data[i]);
+        let code = data[i];
+        if code != FLUSH_SITE && code != FLUSH_ID {
+            req.codes.push(code);
             i += 1;
+            continue;
+        }
+        let end = data[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(data.len(), |e| i + e);
+        let name = String::from_utf8_lossy(&data[i + 1..end]).into_owned();
+        i = end + 1;
+        if code == FLUSH_ID {
+            if queue_id_like(&name) {
+                req.ids.push(name);
+            }
+        } else if site_like(&name) {
+            req.sites.push(name);
         }
     }
-    (codes, sites)
+    req
+}
+
+/// A domain name or an address literal, as `postqueue -s` takes it.
+pub fn site_like(site: &str) -> bool {
+    !site.is_empty()
+        && site.len() <= 255
+        && site
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
+}
+
+/// A queue ID's characters (the queue crate checks the form itself).
+fn queue_id_like(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// Sends `request` to the trigger socket at `path` without ever blocking:
@@ -108,17 +151,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sites_and_codes() {
+    fn sites_ids_and_codes() {
         let mut data = b"AD".to_vec();
         data.extend(flush_site_request("Example.NET"));
         data.extend(b"W");
+        data.extend(flush_id_request("4Xk2mN2VXxzABC"));
         data.extend(flush_site_request("[192.0.2.1]"));
-        data.extend(b"Sbad/site\nF");
-        let (codes, sites) = parse(&data);
-        assert_eq!(codes, b"ADWF".to_vec());
+        data.extend(b"Sbad/site\nQ../x\nF");
+        let req = parse(&data);
+        assert_eq!(req.codes, b"ADWF".to_vec());
+        assert!(req.flush());
         assert_eq!(
-            sites,
+            req.sites,
             vec!["example.net".to_string(), "[192.0.2.1]".to_string()]
         );
+        assert_eq!(req.ids, vec!["4Xk2mN2VXxzABC".to_string()]);
+    }
+
+    #[test]
+    fn a_name_without_its_newline_ends_the_request() {
+        let req = parse(b"DQabc");
+        assert_eq!(req.codes, b"D".to_vec());
+        assert_eq!(req.ids, vec!["abc".to_string()]);
+        assert!(!parse(b"I").flush());
     }
 }

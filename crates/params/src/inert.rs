@@ -43,7 +43,6 @@ pub const INERT: &[&str] = &[
     "default_recipient_refill_limit",
     "default_verp_delimiters",
     "defer_service_name",
-    "defer_transports",
     "delay_logging_resolution_limit",
     "detect_8bit_encoding_header",
     "disable_verp_bounces",

@@ -19,13 +19,15 @@
 //!          Read main.cf in config_dir instead of $MAIL_CONFIG or
 //!          /etc/mailsuite.
 //!   -f     Flush the queue: ask qmgr to retry every deferred message now
-//!          (the trigger letters F and A on public/qmgr). Prints nothing.
+//!          (the trigger letters F and A on public/qmgr), mail for the
+//!          defer_transports included. Prints nothing.
 //!   -i queue_id
 //!          Deliver the deferred message queue_id now. There is no flush
 //!          daemon: when postqueue may (root, or mail_owner), it sets the
 //!          file's time stamp to now, which makes it due, and asks qmgr to
-//!          scan the deferred queue (D); otherwise it asks qmgr to retry
-//!          all deferred mail (F, A).
+//!          scan the deferred queue and deliver that message even to the
+//!          defer_transports (D, then `Q` queue_id newline); otherwise it
+//!          asks qmgr to retry all deferred mail (F, A).
 //!   -j     List the queue as JSON, one object per line per message:
 //!          queue_name, queue_id, arrival_time, message_size,
 //!          forced_expire, sender, recipients [{address, delay_reason}].
@@ -39,7 +41,8 @@
 //!   -s site
 //!          Deliver the mail queued for site (a domain or an address
 //!          literal) now: the queue manager gets `S` site newline and
-//!          takes in every deferred message with a recipient there.
+//!          takes in every deferred message with a recipient there (mail
+//!          for the defer_transports included).
 //!   -v     Accepted (more logging in Postfix).
 //!
 //!   The listing comes from the showq service (public/showq). When that
@@ -365,7 +368,9 @@ fn flush_id(cfg: &Config, queue_dir: &Path, id: &str) -> Result<(), Fatal> {
                 .is_ok()
         });
     if touched {
-        trigger_qmgr(cfg, queue_dir, &[ipc::trigger::SCAN_DEFERRED])
+        let mut request = vec![ipc::trigger::SCAN_DEFERRED];
+        request.extend(ipc::trigger::flush_id_request(id));
+        trigger_qmgr(cfg, queue_dir, &request)
     } else {
         trigger_qmgr(cfg, queue_dir, &FLUSH_ALL)
     }
@@ -383,12 +388,7 @@ fn printable_prefix(s: &str) -> String {
 
 /// `-s site`: a site must look like a domain name or an address literal.
 fn flush_site(cfg: &Config, queue_dir: &Path, site: &str) -> Result<(), Fatal> {
-    let ok = !site.is_empty()
-        && site.len() <= 255
-        && site
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
-    if !ok {
+    if !ipc::trigger::site_like(site) {
         return Err(Fatal::new(
             sysexits::EX_USAGE,
             format!(

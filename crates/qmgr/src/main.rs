@@ -72,6 +72,11 @@
 //!   (`status=expired, returned to sender`). An agent that cannot be reached
 //!   defers its recipients with "mail transport unavailable".
 //!
+//!   Mail for a transport named in `defer_transports` waits in deferred/
+//!   (`dsn=4.3.2, status=deferred (deferred transport)`) until a flush
+//!   takes it: `postqueue -f` or `sendmail -q` for all of it, `postqueue -s
+//!   site` or ETRN for one site's, `postqueue -i` for one message.
+//!
 //! SECURITY
 //!   Runs as `mail_owner`. Queue files and agent responses are validated
 //!   (queue reader, ipc::delivery).
@@ -79,7 +84,8 @@
 //! CONFIGURATION PARAMETERS
 //!   qmgr_message_active_limit, qmgr_message_recipient_limit, in_flow_delay,
 //!   default_process_limit, queue_run_delay, minimal_backoff_time, maximal_backoff_time,
-//!   maximal_queue_lifetime, bounce_queue_lifetime, relocated_maps, transport_maps,
+//!   maximal_queue_lifetime, bounce_queue_lifetime, defer_transports,
+//!   relocated_maps, transport_maps,
 //!   allow_min_user (a recipient that starts with '-' bounces, 5.1.3, as
 //!   Postfix's trivial-rewrite has it),
 //!   mydestination, inet_interfaces, proxy_interfaces, virtual_alias_domains,
@@ -127,13 +133,8 @@ impl Service for Qmgr {
 
 impl TriggerService for Qmgr {
     fn wakeup(&mut self, _ctx: &Context, data: &[u8]) {
-        let (codes, sites) = trigger::parse(data);
-        let flush = codes.contains(&trigger::FLUSH);
-        let deferred = codes
-            .iter()
-            .any(|b| [trigger::SCAN_DEFERRED, trigger::SCAN_ALL, trigger::WAKEUP].contains(b));
         if let Some(m) = self.manager.as_mut() {
-            m.run(flush, deferred, &sites);
+            m.run(&trigger::parse(data));
         }
     }
 

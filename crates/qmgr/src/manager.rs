@@ -7,6 +7,7 @@ use crate::dispatch::{self, Job};
 use crate::feedback::{transport_int, Policy, Windows};
 use crate::resolve::{Resolver, Route};
 use ipc::delivery::{self, Outcome, Rcpt, RcptResult, Request};
+use ipc::trigger;
 use params::{table as p, Config};
 use queue::logs::{self, Entry, Log};
 use queue::HashSpec;
@@ -33,6 +34,8 @@ pub struct Settings {
     pub bounce_socket: PathBuf,
     /// The address verification service, told what probes found.
     pub verify_socket: PathBuf,
+    /// Transports whose mail waits for a flush (`defer_transports`).
+    pub defer_transports: Vec<String>,
     cfg: Config,
     /// Each transport's concurrency policy and recipient limit, looked up
     /// once (the configuration does not change within a process).
@@ -61,6 +64,7 @@ impl Settings {
                 &queue_dir,
                 cfg.str(&p::ADDRESS_VERIFY_SERVICE_NAME),
             ),
+            defer_transports: cfg.list(&p::DEFER_TRANSPORTS),
             queue_dir,
             cfg: cfg.clone(),
             transports: Default::default(),
@@ -112,6 +116,8 @@ struct Message {
     /// An address verification probe: its results go to the verify
     /// service, and it is removed after one try, with no notice to anyone.
     probe: bool,
+    /// Taken by a flush: it goes to the `defer_transports` too.
+    flushed: bool,
 }
 
 pub struct Manager {
@@ -128,6 +134,31 @@ pub struct Manager {
     windows: Windows,
     /// The flow-token pipe (`public/flow`), when `in_flow_delay` is on.
     flow: Option<ipc::flow::Flow>,
+    /// What the current queue run was asked to flush.
+    flushing: Flushing,
+}
+
+/// What a queue run flushes (`postqueue -f`, `-s site`, `-i queue_id`,
+/// `sendmail -q`, ETRN): the messages it takes for those go to the
+/// `defer_transports` too, as Postfix's flushed files do.
+#[derive(Default)]
+struct Flushing {
+    all: bool,
+    sites: Vec<String>,
+    ids: HashSet<String>,
+}
+
+impl Flushing {
+    fn covers(&self, id: &str, recipients: &[Pending]) -> bool {
+        self.all
+            || self.ids.contains(id)
+            || recipients.iter().any(|r| {
+                r.rcpt
+                    .address
+                    .rsplit_once('@')
+                    .is_some_and(|(_, d)| self.sites.iter().any(|s| s.eq_ignore_ascii_case(d)))
+            })
+    }
 }
 
 /// How long a queue run with deliveries under way waits before it looks
@@ -284,6 +315,7 @@ impl Manager {
             s,
             recovered: false,
             deferred_scanned: Instant::now(),
+            flushing: Flushing::default(),
         };
         // A queue manager that starts has taken nothing in yet: cleanup may go ahead.
         m.flow_update(0, true);
@@ -390,9 +422,21 @@ impl Manager {
     /// held has been taken in and a delivery finishes. New and deferred
     /// mail take turns; deferred/ is scanned again every `queue_run_delay`
     /// while the run lasts.
-    /// `sites` (`postqueue -s`): deferred mail with a recipient there is
-    /// taken now too.
-    pub fn run(&mut self, flush: bool, deferred_too: bool, sites: &[String]) {
+    /// A site (`postqueue -s`): deferred mail with a recipient there is
+    /// taken now too; a queue ID (`postqueue -i`) names a message made due.
+    /// What a flush takes goes to the `defer_transports` too.
+    pub fn run(&mut self, req: &trigger::Request) {
+        let flush = req.flush();
+        let sites = &req.sites[..];
+        let deferred_too = req
+            .codes
+            .iter()
+            .any(|b| [trigger::SCAN_DEFERRED, trigger::SCAN_ALL, trigger::WAKEUP].contains(b));
+        self.flushing = Flushing {
+            all: flush,
+            sites: req.sites.clone(),
+            ids: req.ids.iter().cloned().collect(),
+        };
         if !self.recovered {
             self.recover();
         }
@@ -488,6 +532,7 @@ impl Manager {
         drop(tx);
         self.windows = pool.close();
         self.flow_update(0, true);
+        self.flushing = Flushing::default();
     }
 
     /// Takes one file into the active queue and hands its recipients to
@@ -608,8 +653,9 @@ impl Manager {
                     }),
                 result: None,
             })
-            .collect();
+            .collect::<Vec<_>>();
         Some(Message {
+            flushed: self.flushing.covers(&id, &recipients),
             id,
             path: active,
             sender: env.sender.clone(),
@@ -623,10 +669,19 @@ impl Manager {
     }
 
     /// Handles what qmgr decides itself: the error, retry and discard
-    /// transports, and lookup failures.
+    /// transports, lookup failures, and the `defer_transports` (until a
+    /// flush takes the message).
     fn internal(&self, m: &mut Message) {
+        let held = |route: &Route| !m.flushed && self.s.defer_transports.contains(&route.transport);
         for r in &mut m.recipients {
             let result = match &r.route {
+                Ok(route) if held(route) => Some(RcptResult {
+                    outcome: Outcome::Deferred,
+                    dsn: "4.3.2".into(),
+                    relay: "none".into(),
+                    reason: "deferred transport".into(),
+                    success: Default::default(),
+                }),
                 Err(e) => Some(RcptResult {
                     outcome: Outcome::Deferred,
                     dsn: "4.3.0".into(),

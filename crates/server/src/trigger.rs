@@ -63,8 +63,9 @@ fn take_trigger(listener: &OwnedFd) -> Option<Vec<u8>> {
             Ok(Some(fd)) => {
                 let got = read_trigger(fd);
                 let d = data.get_or_insert_with(Vec::new);
-                if got.first() == Some(&ipc::trigger::FLUSH_SITE) {
-                    // A request with an argument (`S` site newline) stays whole.
+                let named = ipc::trigger::parse(&got);
+                if !named.sites.is_empty() || !named.ids.is_empty() {
+                    // A request with a name (`S` site, `Q` queue ID) stays whole.
                     if d.len() + got.len() <= 16 * TRIGGER_MAX {
                         d.extend_from_slice(&got);
                     }
