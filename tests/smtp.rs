@@ -839,14 +839,22 @@ fn postqueue_s_flushes_one_site() {
 }
 
 /// ETRN (RFC 1985): a client asks for the mail deferred for its site;
-/// only sites in fast_flush_domains, and that site's mail only.
+/// only sites in fast_flush_domains that smtpd_etrn_restrictions let
+/// through, and that site's mail only. Replies as Postfix 3.7 gives them.
 #[test]
 fn etrn_flushes_one_site_in_fast_flush_domains() {
     let port = free_port();
     let inst = instance(
         "smtp-etrn",
-        &format!("relayhost = [127.0.0.1]:{port}\nfast_flush_domains = one.example\n"),
+        &format!(
+            "relayhost = [127.0.0.1]:{port}\nfast_flush_domains = one.example three.example\n"
+        ),
     );
+    inst.write("etrn_access", "three.example REJECT go away\n");
+    inst.main_cf(&format!(
+        "smtpd_etrn_restrictions = check_etrn_access texthash:{}/etrn_access",
+        inst.dir.display()
+    ));
     inst.start();
     let smtpd = inst.port("127.0.0.1:0");
     smtp_send(smtpd, "sender@example.org", &["a@one.example"], BODY);
@@ -864,10 +872,22 @@ fn etrn_flushes_one_site_in_fast_flush_domains() {
     ask("HELO client.example.org");
     assert_eq!(
         ask("ETRN two.example"),
-        "459 4.7.1 <two.example>: service unavailable"
+        "459 <two.example>: service unavailable"
     );
-    assert_eq!(ask("ETRN #deferred"), "458 Unable to queue messages");
-    assert_eq!(ask("ETRN one.example"), "250 Queuing started");
+    assert_eq!(ask("ETRN #deferred"), "459 <deferred>: service unavailable");
+    assert_eq!(ask("ETRN one.example extra"), "500 Syntax: ETRN domain");
+    assert_eq!(ask("ETRN bad!name"), "501 Error: invalid parameter syntax");
+    assert_eq!(
+        ask("ETRN three.example"),
+        "554 5.7.1 <three.example>: Etrn command rejected: go away"
+    );
+    assert_eq!(
+        inst.log_lines("NOQUEUE: reject: ETRN from localhost[127.0.0.1]: 554 5.7.1 <three.example>: Etrn command rejected: go away; proto=SMTP helo=<client.example.org>").len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(ask("ETRN @one.example"), "250 Queuing started");
     assert!(
         wait_until(15 * SECOND, || inst.log_lines("to=<a@one.example>").len()
             == 2),

@@ -163,7 +163,6 @@ pub const INERT: &[&str] = &[
     "smtp_tls_trust_anchor_file",
     "smtpd_authorized_verp_clients",
     "smtpd_dns_reply_filter",
-    "smtpd_etrn_restrictions",
     "smtpd_log_access_permit_actions",
     "smtpd_noop_commands",
     "smtpd_proxy_ehlo",

@@ -59,9 +59,11 @@
 //!
 //!   ETRN site (RFC 1985, offered in the EHLO reply as by Postfix): the
 //!   mail deferred for a site in fast_flush_domains is tried now, as
-//!   `postqueue -s site` does (`250 Queuing started`; `459 4.7.1 <site>:
-//!   service unavailable` for other sites; `@domain` and `#queue` are not
-//!   taken). smtpd_etrn_restrictions is not applied.
+//!   `postqueue -s site` does (`250 Queuing started`; `459 <site>: service
+//!   unavailable` for other sites; a leading `@` or `#` is dropped), once
+//!   smtpd_etrn_restrictions let it (`check_etrn_access type:table` looks
+//!   the site up; a refusal is `554 5.7.1 <site>: Etrn command rejected:
+//!   …`). With smtpd_delay_reject the client and HELO lists apply first.
 //!
 //!   Clients in smtpd_authorized_xclient_hosts (same form; a proxy in
 //!   front, such as nginx's mail proxy) are offered XCLIENT (NAME ADDR
@@ -245,7 +247,7 @@
 //!   smtpd_client_restrictions, smtpd_helo_restrictions,
 //!   smtpd_sender_restrictions, smtpd_relay_restrictions,
 //!   smtpd_recipient_restrictions, smtpd_data_restrictions,
-//!   smtpd_end_of_data_restrictions,
+//!   smtpd_end_of_data_restrictions, smtpd_etrn_restrictions,
 //!   smtpd_restriction_classes, smtpd_reject_unlisted_recipient,
 //!   smtpd_reject_unlisted_sender,
 //!   smtpd_null_access_lookup_key, parent_domain_matches_subdomains,

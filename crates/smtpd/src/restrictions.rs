@@ -39,6 +39,8 @@ pub enum Stage {
     Data,
     /// The end of the message (smtpd_end_of_data_restrictions).
     EndOfData,
+    /// The ETRN command (smtpd_etrn_restrictions).
+    Etrn,
 }
 
 impl Stage {
@@ -51,6 +53,7 @@ impl Stage {
             Stage::Recipient => "Recipient address",
             Stage::Data => "Data command",
             Stage::EndOfData => "End-of-data",
+            Stage::Etrn => "Etrn command",
         }
     }
 }
@@ -64,6 +67,8 @@ pub enum AccessKey {
     Recipient,
     /// `check_ccert_access`: the client certificate's fingerprint.
     ClientCert,
+    /// `check_etrn_access`: the site an ETRN command names.
+    Etrn,
 }
 
 /// One restriction, parsed.
@@ -226,6 +231,7 @@ impl Argued {
             "check_sender_access" => Argued::Access(AccessKey::Sender),
             "check_recipient_access" => Argued::Access(AccessKey::Recipient),
             "check_ccert_access" => Argued::Access(AccessKey::ClientCert),
+            "check_etrn_access" => Argued::Access(AccessKey::Etrn),
             "reject_rbl_client" => Argued::DnsList(Subject::ClientAddress, false),
             "reject_rhsbl_client" => Argued::DnsList(Subject::ClientName, false),
             "reject_rhsbl_sender" => Argued::DnsList(Subject::Sender, false),
@@ -376,6 +382,8 @@ pub struct Policy {
     pub data: Vec<Restriction>,
     /// smtpd_end_of_data_restrictions.
     pub end_of_data: Vec<Restriction>,
+    /// smtpd_etrn_restrictions.
+    pub etrn: Vec<Restriction>,
     pub mynetworks: HostList,
     /// `smtpd_sasl_exceptions_networks` (None when empty): clients that
     /// are not offered AUTH in the EHLO reply.
@@ -528,6 +536,7 @@ impl Policy {
         let recipient = list(&p::SMTPD_RECIPIENT_RESTRICTIONS, &mut w);
         let data = list(&p::SMTPD_DATA_RESTRICTIONS, &mut w);
         let end_of_data = list(&p::SMTPD_END_OF_DATA_RESTRICTIONS, &mut w);
+        let etrn = list(&p::SMTPD_ETRN_RESTRICTIONS, &mut w);
         if !relay
             .iter()
             .chain(&recipient)
@@ -597,6 +606,7 @@ impl Policy {
             recipient,
             data,
             end_of_data,
+            etrn,
             mynetworks,
             sasl_exceptions,
             xforward_hosts,
@@ -699,6 +709,8 @@ pub struct Request {
     /// None outside a transaction; `Some(None)` is the null sender.
     pub sender: Option<Option<addr::Mailbox>>,
     pub recipient: Option<addr::Mailbox>,
+    /// The site an ETRN command names, while it is checked.
+    pub etrn_site: Option<String>,
     pub sasl_authenticated: bool,
     /// The SASL login name after a successful AUTH.
     pub sasl_username: Option<String>,
@@ -861,6 +873,36 @@ fn split_dsn<'t>(text: &'t str, default: &str) -> (String, &'t str) {
 }
 
 impl Eval<'_> {
+    /// Several lists in turn (each with its own warn_if_reject); the first
+    /// rejection.
+    fn lists(&mut self, lists: &[(&[Restriction], Stage)]) -> Option<Reply> {
+        for (list, stage) in lists {
+            self.warn_if_reject = false;
+            if let Step::Reject(r) = self.list(list, *stage) {
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    /// What the evaluation comes to with `verdict`.
+    fn outcome(self, verdict: Verdict) -> Outcome {
+        Outcome {
+            verdict,
+            log: self.log,
+            prepend: self.prepend,
+        }
+    }
+
+    /// Every list passed: accepted, unless a `defer_if_permit` was noted.
+    fn accept(mut self) -> Outcome {
+        let verdict = match self.defer_if_permit.take() {
+            Some(r) => Verdict::Reject(r),
+            None => Verdict::Accept,
+        };
+        self.outcome(verdict)
+    }
+
     /// Postfix's smtpd_check_reject: validate the code, force the DSN class
     /// to match it, apply soft_bounce.
     fn reply(&self, code: u16, dsn: &str, text: String) -> Reply {
@@ -906,6 +948,7 @@ impl Eval<'_> {
             Stage::Recipient => self.recipient_text().unwrap_or_default(),
             Stage::Data => "DATA".into(),
             Stage::EndOfData => "END-OF-MESSAGE".into(),
+            Stage::Etrn => self.req.etrn_site.clone().unwrap_or_default(),
         }
     }
 
@@ -1708,6 +1751,14 @@ impl Eval<'_> {
                 Some(c) => (cert_probes(c), self.req.namaddr(), Stage::Client.class()),
                 None => return Step::Dunno,
             },
+            AccessKey::Etrn => match &self.req.etrn_site {
+                Some(site) => (
+                    access::domain_probes(site, policy.parent_style, false),
+                    site.clone(),
+                    Stage::Etrn.class(),
+                ),
+                None => return Step::Dunno,
+            },
             AccessKey::Recipient => match &self.req.recipient {
                 Some(m) => (
                     access::mail_probes(
@@ -1911,7 +1962,7 @@ impl Policy {
             Stage::Client => &self.client,
             Stage::Helo => &self.helo,
             Stage::Sender => &self.sender,
-            Stage::Recipient | Stage::Data | Stage::EndOfData => &[],
+            Stage::Recipient | Stage::Data | Stage::EndOfData | Stage::Etrn => &[],
         };
         self.check_list(req, dns, list, stage)
     }
@@ -1926,17 +1977,9 @@ impl Policy {
         stage: Stage,
     ) -> Outcome {
         let mut e = self.eval(req, dns);
-        let verdict = match e.list(list, stage) {
-            Step::Reject(r) => Verdict::Reject(r),
-            _ => match e.defer_if_permit.take() {
-                Some(r) => Verdict::Reject(r),
-                None => Verdict::Accept,
-            },
-        };
-        Outcome {
-            verdict,
-            log: e.log,
-            prepend: e.prepend,
+        match e.list(list, stage) {
+            Step::Reject(r) => e.outcome(Verdict::Reject(r)),
+            _ => e.accept(),
         }
     }
 
@@ -1953,26 +1996,15 @@ impl Policy {
             (&self.recipient, Stage::Recipient),
         ];
         let skip = if self.delay_reject { 0 } else { 3 };
-        for (list, stage) in lists.into_iter().skip(skip) {
-            e.warn_if_reject = false;
-            if let Step::Reject(r) = e.list(list, stage) {
-                return Outcome {
-                    verdict: Verdict::Reject(r),
-                    log: e.log,
-                    prepend: e.prepend,
-                };
-            }
+        if let Some(r) = e.lists(&lists[skip..]) {
+            return e.outcome(Verdict::Reject(r));
         }
         if self.reject_unlisted_sender {
             if let Some(Some(sender)) = req.sender.clone() {
                 e.stage = Stage::Sender;
                 e.warn_if_reject = false;
                 if let Step::Reject(r) = e.check_rcpt_maps(&sender, Stage::Sender) {
-                    return Outcome {
-                        verdict: Verdict::Reject(r),
-                        log: e.log,
-                        prepend: e.prepend,
-                    };
+                    return e.outcome(Verdict::Reject(r));
                 }
             }
         }
@@ -1981,28 +2013,34 @@ impl Policy {
                 e.stage = Stage::Recipient;
                 e.warn_if_reject = false;
                 if let Step::Reject(r) = e.check_rcpt_maps(&rcpt, Stage::Recipient) {
-                    return Outcome {
-                        verdict: Verdict::Reject(r),
-                        log: e.log,
-                        prepend: e.prepend,
-                    };
+                    return e.outcome(Verdict::Reject(r));
                 }
             }
         }
-        let verdict = match e.defer_if_permit.take() {
-            Some(r) => Verdict::Reject(r),
-            None => Verdict::Accept,
-        };
-        Outcome {
-            verdict,
-            log: e.log,
-            prepend: e.prepend,
-        }
+        e.accept()
     }
 
     /// DATA: smtpd_data_restrictions.
     pub fn check_data(&self, req: &Request, dns: &dyn Resolver) -> Outcome {
         self.check_list(req, dns, &self.data, Stage::Data)
+    }
+
+    /// ETRN: the client and HELO lists (delayed, unless
+    /// `smtpd_delay_reject = no` ran them earlier), then
+    /// smtpd_etrn_restrictions, with `req.etrn_site` as the name replies
+    /// give.
+    pub fn check_etrn(&self, req: &Request, dns: &dyn Resolver) -> Outcome {
+        let mut e = self.eval(req, dns);
+        let lists: [(&[Restriction], Stage); 3] = [
+            (&self.client, Stage::Client),
+            (&self.helo, Stage::Helo),
+            (&self.etrn, Stage::Etrn),
+        ];
+        let skip = if self.delay_reject { 0 } else { 2 };
+        match e.lists(&lists[skip..]) {
+            Some(r) => e.outcome(Verdict::Reject(r)),
+            None => e.accept(),
+        }
     }
 
     /// The end of the message: smtpd_end_of_data_restrictions.
@@ -2221,6 +2259,39 @@ mod tests {
             Verdict::Accept => "OK".into(),
             Verdict::Reject(r) => r.to_string(),
         }
+    }
+
+    #[test]
+    fn etrn_restrictions_name_the_site() {
+        let p = policy(
+            "smtpd_etrn_restrictions = permit_mynetworks, check_etrn_access inline:{{ b.example=REJECT }}, reject_unknown_client_hostname, permit\n\
+             smtpd_client_restrictions = check_client_access cidr:{{192.0.2.66 REJECT}}",
+        );
+        let etrn = |ip: &str, site: &str| {
+            let r = Request {
+                etrn_site: Some(site.into()),
+                sender: None,
+                recipient: None,
+                ..req(ip, "", "x@y")
+            };
+            match p.check_etrn(&r, &FakeDns).verdict {
+                Verdict::Accept => "OK".into(),
+                Verdict::Reject(r) => r.to_string(),
+            }
+        };
+        assert_eq!(etrn("127.0.0.1", "b.example"), "OK");
+        assert_eq!(
+            etrn("192.0.2.7", "b.example"),
+            "554 5.7.1 <b.example>: Etrn command rejected: Access denied"
+        );
+        assert_eq!(
+            etrn("192.0.2.7", "a.example"),
+            "450 4.7.1 Client host rejected: cannot find your hostname, [192.0.2.7]"
+        );
+        assert_eq!(
+            etrn("192.0.2.66", "a.example"),
+            "554 5.7.1 <unknown[192.0.2.66]>: Client host rejected: Access denied"
+        );
     }
 
     #[test]

@@ -1038,28 +1038,29 @@ impl<'a> Session<'a> {
 
     /// ETRN site (RFC 1985): the mail deferred for a site in
     /// fast_flush_domains is tried now, as `postqueue -s site` does
-    /// (qmgr's `S` trigger). Postfix's replies; `@domain` and `#queue`
-    /// forms are not taken.
-    fn etrn(&mut self, site: &str) -> bool {
+    /// (qmgr's `S` trigger), once smtpd_etrn_restrictions (and, with
+    /// smtpd_delay_reject, the client and HELO lists) let it. A leading
+    /// `@` or `#` is dropped, as Postfix does. Postfix's replies, which
+    /// carry no enhanced status codes.
+    fn etrn(&mut self, arg: &str) -> bool {
+        let site = arg.strip_prefix(['@', '#']).unwrap_or(arg);
         let reply = if self.s.helo_required && self.req.helo.is_none() {
-            Reply::send_helo_first()
+            Reply::new(503, None, "Error: send HELO/EHLO first")
         } else if self.tx.is_some() {
-            Reply::mail_in_progress()
-        } else if site.starts_with(['@', '#']) {
-            Reply::new(458, None, "Unable to queue messages")
+            Reply::new(503, None, "Error: MAIL transaction in progress")
+        } else if site.contains([' ', '\t']) {
+            Reply::new(500, None, "Syntax: ETRN domain")
         } else if !(addr::valid_hostname(site) || addr::valid_address_literal(site)) {
             Reply::new(501, None, "Error: invalid parameter syntax")
+        } else if let Some(refused) = self.etrn_refused(site) {
+            refused
         } else if !self
             .policy
             .fast_flush_domains
             .matches(&site.to_ascii_lowercase())
             .unwrap_or(false)
         {
-            Reply::new(
-                459,
-                Some((4, 7, 1)),
-                format!("<{site}>: service unavailable"),
-            )
+            Reply::new(459, None, format!("<{site}>: service unavailable"))
         } else {
             let socket = self.queue_dir.join("public").join(&self.s.qmgr_service);
             match ipc::trigger::send(&socket, &ipc::trigger::flush_site_request(site)) {
@@ -1075,6 +1076,22 @@ impl<'a> Session<'a> {
         };
         self.error_reply(&reply);
         false
+    }
+
+    /// smtpd_etrn_restrictions for `site`: the refusal, logged, if any.
+    fn etrn_refused(&mut self, site: &str) -> Option<Reply> {
+        self.req.etrn_site = Some(site.to_string());
+        self.policy_facts("ETRN");
+        let outcome = self.policy.check_etrn(&self.req, self.dns);
+        self.req.etrn_site = None;
+        self.log_policy_lines(&outcome.log, "ETRN", None);
+        match outcome.verdict {
+            Verdict::Reject(reply) => {
+                self.log_reject("reject", "ETRN", &reply.to_string(), None);
+                Some(reply)
+            }
+            _ => None,
+        }
     }
 
     fn vrfy(&mut self, arg: &str) -> bool {
