@@ -1805,3 +1805,116 @@ fn queue_id_of(inst: &Instance, pattern: &str) -> String {
     let rest = line.split("]: ").nth(1).expect("a program's line");
     rest.split(':').next().expect("a queue ID").to_string()
 }
+
+/// An SMTP server with STARTTLS in Python's ssl module (OpenSSL) that
+/// writes the server name each session's client asked for (SNI), or `-`
+/// for none, to OUT, one line per message.
+const SNI_SERVER: &str = r#"
+import socket, ssl, sys
+port, cert, key, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+asked = []
+def sni(obj, name, c):
+    asked.append(name or "-")
+ctx.sni_callback = sni
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(5)
+srv.settimeout(60)
+for _ in range(10):
+    conn, _ = srv.accept()
+    conn.settimeout(10)
+    f = conn.makefile("rwb")
+    def say(*lines):
+        for l in lines:
+            f.write(l.encode() + b"\r\n")
+        f.flush()
+    say("220 sni.test ESMTP")
+    secure = False
+    while True:
+        line = f.readline()
+        if not line:
+            break
+        verb = line.decode("latin-1").strip()[:4].upper()
+        if verb == "EHLO":
+            say(*(["250-sni.test"] + ([] if secure else ["250-STARTTLS"]) + ["250 8BITMIME"]))
+        elif verb == "STAR":
+            say("220 2.0.0 Ready to start TLS")
+            conn = ctx.wrap_socket(conn, server_side=True)
+            f = conn.makefile("rwb")
+            secure = True
+        elif verb == "DATA":
+            say("354 End data with <CR><LF>.<CR><LF>")
+            while f.readline() not in (b".\r\n", b""):
+                pass
+            with open(out, "a") as o:
+                o.write((asked[-1] if secure and asked else "plain") + "\n")
+            say("250 2.0.0 Ok: queued")
+        elif verb == "QUIT":
+            say("221 2.0.0 Bye")
+            break
+        else:
+            say("250 2.0.0 Ok")
+    conn.close()
+"#;
+
+/// `smtp_tls_servername` (and a policy's `servername=`): what the client
+/// asks for in SNI, as a real TLS server (OpenSSL's, through Python) sees
+/// it. None by default, as in Postfix.
+#[test]
+fn tls_servername_sets_the_sni_name() {
+    let dir = kit::Scratch::new("smtp-sni");
+    let Some((cert, key)) = self_signed(&dir, "mx.remote.example") else {
+        eprintln!("skipped: no openssl");
+        return;
+    };
+    let port = free_port();
+    let out = dir.join("sni.txt");
+    let _server = kit::Proc(
+        Command::new("python3")
+            .args(["-c", SNI_SERVER, &port.to_string()])
+            .args([&cert, &key, &out])
+            .spawn()
+            .expect("python3"),
+    );
+    assert!(wait_until(10 * SECOND, || std::net::TcpStream::connect((
+        "127.0.0.1",
+        port
+    ))
+    .is_ok()));
+    // The probe above was a session too.
+    let cases = [
+        ("", "-"),
+        ("smtp_tls_servername = mail.example.net\n", "mail.example.net"),
+        (
+            "smtp_tls_servername = mail.example.net\nsmtp_tls_policy_maps = inline:{ {[127.0.0.1]:PORT = may servername=policy.example} }\n",
+            "policy.example",
+        ),
+        ("smtp_tls_servername = hostname\n", "-"),
+    ];
+    for (n, (conf, _)) in cases.iter().enumerate() {
+        let conf = conf.replace("PORT", &port.to_string());
+        let inst = instance(
+            &format!("smtp-sni-{n}"),
+            &format!("relayhost = [127.0.0.1]:{port}\nsmtp_tls_security_level = may\n{conf}"),
+        );
+        inst.start();
+        smtp_send(
+            inst.port("127.0.0.1:0"),
+            "s@example.org",
+            &["r@remote.example"],
+            BODY,
+        );
+        assert!(
+            inst.wait_log("status=sent (250 2.0.0 Ok: queued)", 1, 15 * SECOND),
+            "{}",
+            inst.maillog()
+        );
+        assert_eq!(inst.log_lines("TLS connection established to").len(), 1);
+    }
+    let seen = std::fs::read_to_string(&out).unwrap_or_default();
+    let want: Vec<&str> = cases.iter().map(|(_, w)| *w).collect();
+    assert_eq!(seen.lines().collect::<Vec<_>>(), want, "SNI per case");
+}

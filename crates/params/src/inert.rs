@@ -157,7 +157,6 @@ pub const INERT: &[&str] = &[
     "smtp_tls_note_starttls_offer",
     "smtp_tls_per_site",
     "smtp_tls_scert_verifydepth",
-    "smtp_tls_servername",
     "smtp_tls_session_cache_database",
     "smtp_tls_session_cache_timeout",
     "smtp_tls_trust_anchor_file",

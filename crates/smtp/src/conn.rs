@@ -310,13 +310,14 @@ impl Conn {
     }
 
     /// Runs the TLS handshake after the server's `220` to STARTTLS; input
-    /// buffered before it is discarded (RFC 3207 §4.2). Returns whether the
-    /// server's certificate is trusted and bears one of `names` (its own
-    /// name when none are given).
+    /// buffered before it is discarded (RFC 3207 §4.2), asking for `sni`
+    /// (when some). Returns whether the server's certificate is trusted and
+    /// bears one of `names` (its own name when none are given).
     pub fn start_tls(
         &mut self,
         client: &tls::ClientTls,
         server_name: &str,
+        sni: Option<&str>,
         names: &[tls::NameMatch],
         timeout: Duration,
     ) -> Result<bool, ConnError> {
@@ -327,7 +328,7 @@ impl Conn {
             return Err(ConnError::Tls("TLS already active".into()));
         };
         let (s, trusted) = client
-            .connect(tcp, server_name, names)
+            .connect(tcp, server_name, sni, names)
             .map_err(|e| ConnError::Tls(e.to_string()))?;
         self.tls = Some(tls::describe(&s.conn));
         self.stream = Stream::Tls(Box::new(s));

@@ -101,6 +101,9 @@ impl TlsLevel {
 pub struct TlsPolicy {
     pub level: TlsLevel,
     pub matches: Vec<String>,
+    /// The SNI strategy: `smtp_tls_servername`, or the policy's
+    /// `servername=`.
+    pub servername: String,
 }
 
 /// Time limits, Postfix's names.
@@ -161,6 +164,8 @@ pub struct Settings {
     /// `smtp_tls_fingerprint_cert_match`, and the digest of
     /// `smtp_tls_fingerprint_digest` (None: one this build does not have).
     fingerprint_match: Vec<String>,
+    /// `smtp_tls_servername`: what SNI asks for by default.
+    tls_servername: String,
     fingerprint_digest: Option<tls::Digest>,
     address_limit: usize,
     session_limit: usize,
@@ -356,6 +361,10 @@ impl Settings {
             verify_match: cfg.list(&p::SMTP_TLS_VERIFY_CERT_MATCH),
             secure_match: cfg.list(&p::SMTP_TLS_SECURE_CERT_MATCH),
             fingerprint_match: cfg.list(&p::SMTP_TLS_FINGERPRINT_CERT_MATCH),
+            tls_servername: cfg
+                .str(pick(&p::SMTP_TLS_SERVERNAME, &p::LMTP_TLS_SERVERNAME))
+                .trim()
+                .to_string(),
             fingerprint_digest: tls::Digest::parse(cfg.str(pick(
                 &p::SMTP_TLS_FINGERPRINT_DIGEST,
                 &p::LMTP_TLS_FINGERPRINT_DIGEST,
@@ -843,6 +852,8 @@ struct Job<'a> {
     /// default), and at verify and secure the certificate name strategies.
     tls_level: TlsLevel,
     tls_match: Vec<String>,
+    /// What SNI asks for: empty (nothing), `hostname`, `nexthop`, or a name.
+    tls_servername: String,
     /// Which cached session this request may use, and whether its own may
     /// be cached.
     cache_key: String,
@@ -896,7 +907,13 @@ impl Job<'_> {
             };
             let names = self.cert_names(server_name);
             let trusted = conn
-                .start_tls(client, server_name, &names, t.starttls)
+                .start_tls(
+                    client,
+                    server_name,
+                    self.sni(server_name),
+                    &names,
+                    t.starttls,
+                )
                 .map_err(|e| broken(conn, e))?;
             let trusted = self.pinned(conn, trusted)?;
             self.log_tls(conn, trusted);
@@ -955,7 +972,13 @@ impl Job<'_> {
                 return Ok(caps);
             }
             let names = self.cert_names(server_name);
-            let trusted = match conn.start_tls(client, server_name, &names, t.starttls) {
+            let trusted = match conn.start_tls(
+                client,
+                server_name,
+                self.sni(server_name),
+                &names,
+                t.starttls,
+            ) {
                 Ok(trusted) => trusted,
                 Err(e) => {
                     let v = broken(conn, e);
@@ -1011,6 +1034,17 @@ impl Job<'_> {
     /// The names the server's certificate must bear at verify and secure
     /// (none otherwise: the server's own name then only decides whether
     /// the log says Trusted).
+    /// The name sent in SNI to `server`, by `smtp_tls_servername` (or the
+    /// policy's `servername=`), as Postfix: none by default.
+    fn sni<'n>(&'n self, server: &'n str) -> Option<&'n str> {
+        match self.tls_servername.as_str() {
+            "" => None,
+            "hostname" => Some(server),
+            "nexthop" => Some(self.dest.host.trim_end_matches('.')),
+            name => Some(name),
+        }
+    }
+
     fn cert_names(&self, server: &str) -> Vec<tls::NameMatch> {
         if !matches!(self.tls_level, TlsLevel::Verify | TlsLevel::Secure) {
             return Vec::new();
@@ -1627,17 +1661,19 @@ fn cert_names(strategies: &[String], server: &str, nexthop: &str) -> Vec<tls::Na
 /// `match=name:name…` attribute gives the certificate names at verify and
 /// secure (else `smtp_tls_verify_cert_match` or `smtp_tls_secure_cert_match`).
 fn tls_policy(s: &Settings, nexthop: &str, dest: &Dest) -> Result<TlsPolicy, String> {
-    let policy = |level: TlsLevel, matches: Option<Vec<String>>| TlsPolicy {
-        level,
-        matches: matches.unwrap_or_else(|| match level {
-            TlsLevel::Secure => s.secure_match.clone(),
-            TlsLevel::Verify => s.verify_match.clone(),
-            TlsLevel::Fingerprint => s.fingerprint_match.clone(),
-            _ => Vec::new(),
-        }),
-    };
+    let policy =
+        |level: TlsLevel, matches: Option<Vec<String>>, servername: Option<&str>| TlsPolicy {
+            level,
+            matches: matches.unwrap_or_else(|| match level {
+                TlsLevel::Secure => s.secure_match.clone(),
+                TlsLevel::Verify => s.verify_match.clone(),
+                TlsLevel::Fingerprint => s.fingerprint_match.clone(),
+                _ => Vec::new(),
+            }),
+            servername: servername.map_or_else(|| s.tls_servername.clone(), str::to_string),
+        };
     if s.tls_policy.is_empty() {
-        return Ok(policy(s.tls_level, None));
+        return Ok(policy(s.tls_level, None, None));
     }
     let mut keys = vec![nexthop.to_ascii_lowercase()];
     if dest.unix.is_none() {
@@ -1672,14 +1708,13 @@ fn tls_policy(s: &Settings, nexthop: &str, dest: &Dest) -> Result<TlsPolicy, Str
             } else {
                 ':'
             };
-            let matches = words
-                .filter_map(|w| w.strip_prefix("match="))
-                .map(|m| m.split(sep).map(str::to_string).collect())
-                .next_back();
-            return Ok(policy(level, matches));
+            let attrs: Vec<&str> = words.collect();
+            let attr = |name: &str| attrs.iter().rev().find_map(|w| w.strip_prefix(name));
+            let matches = attr("match=").map(|m| m.split(sep).map(str::to_string).collect());
+            return Ok(policy(level, matches, attr("servername=")));
         }
     }
-    Ok(policy(s.tls_level, None))
+    Ok(policy(s.tls_level, None, None))
 }
 
 /// The addresses to try for a destination, best first, at most
@@ -1849,6 +1884,7 @@ fn deliver(
     let TlsPolicy {
         level: tls_level,
         matches: tls_match,
+        servername: tls_servername,
     } = match tls_policy(s, &nexthop, &dest) {
         Ok(p) => p,
         Err(text) => return all(Verdict::new("4.3.0", "none", text)),
@@ -1905,6 +1941,7 @@ fn deliver(
         uses: vec![0; n],
         tls_level,
         tls_match,
+        tls_servername,
         plain_only: false,
     };
     job.reuse();

@@ -37,6 +37,9 @@
 //!     `smtp_tls_fingerprint_digest` fingerprint a policy's
 //!     `match=fp|fp` or `smtp_tls_fingerprint_cert_match` lists; another
 //!     is deferred, "Server certificate not verified");
+//!     the name asked for in SNI: none unless `smtp_tls_servername` (or a
+//!     policy's `servername=`) says `hostname` (the server's name),
+//!     `nexthop` or a name, as in Postfix;
 //!     the versions `smtp_tls_protocols` (may) or
 //!     `smtp_tls_mandatory_protocols` (the other levels) leave of TLS 1.2
 //!     and 1.3;
@@ -120,6 +123,7 @@
 //!   smtp_address_preference, dns_resolver_address
 //!   (mailsuite extension),
 //!   smtp_tls_security_level, smtp_tls_policy_maps, smtp_tls_CAfile,
+//!   smtp_tls_servername,
 //!   smtp_tls_fingerprint_cert_match, smtp_tls_fingerprint_digest,
 //!   smtp_discard_ehlo_keywords, smtp_discard_ehlo_keyword_address_maps
 //!   (keywords of the server's EHLO reply ignored, by its address too;

@@ -57,6 +57,8 @@ pub type ClientStream<S> = StreamOwned<ClientConnection, S>;
 #[derive(Clone)]
 pub struct ClientTls {
     config: Arc<ClientConfig>,
+    /// The same, sending no server name (SNI).
+    config_no_sni: Arc<ClientConfig>,
     checker: Arc<WebPkiServerVerifier>,
     verify: Verify,
 }
@@ -208,26 +210,38 @@ impl ClientTls {
         } else {
             config.with_client_cert_resolver(Arc::new(Identity(identity)))
         };
+        let mut no_sni = config.clone();
+        no_sni.enable_sni = false;
         Ok(ClientTls {
             config: Arc::new(config),
+            config_no_sni: Arc::new(no_sni),
             checker,
             verify,
         })
     }
 
     /// Runs the client handshake on `stream` (its own timeouts apply) with
-    /// `host` as the server name it sends (SNI). Returns the encrypted
-    /// stream and whether the server's chain is trusted and bears one of
-    /// `names` (`host` itself when `names` is empty). With
-    /// [`Verify::Required`] an untrusted server is an error.
+    /// `host`, the server's name, sending `sni` as the name it wants (none
+    /// when `sni` is None, or an address). Returns the encrypted stream and
+    /// whether the server's chain is trusted and bears one of `names`
+    /// (`host` itself when `names` is empty). With [`Verify::Required`] an
+    /// untrusted server is an error.
     pub fn connect<S: Read + Write>(
         &self,
         mut stream: S,
         host: &str,
+        sni: Option<&str>,
         names: &[NameMatch],
     ) -> Result<(ClientStream<S>, bool), TlsError> {
-        let name = server_name(host)?;
-        let mut conn = ClientConnection::new(self.config.clone(), name)
+        let (config, name) = match sni {
+            Some(n) => (&self.config, server_name(n)?),
+            // The name is not sent; rustls still wants one.
+            None => (
+                &self.config_no_sni,
+                server_name(host).or_else(|_| server_name("localhost"))?,
+            ),
+        };
+        let mut conn = ClientConnection::new(config.clone(), name)
             .map_err(|e| TlsError::Handshake(e.to_string()))?;
         while conn.is_handshaking() {
             conn.complete_io(&mut stream)
@@ -380,18 +394,20 @@ mod tests {
             }
         };
         let client = ClientTls::new(verify, &anchors, protocols, Vec::new()).unwrap();
-        let r = client.connect(a, host, names).map(|(mut s, trusted)| {
-            let mut buf = [0u8; 5];
-            s.read_exact(&mut buf).unwrap();
-            assert_eq!(&buf, b"hello");
-            let version = if protocols.tls13 {
-                "TLSv1.3"
-            } else {
-                "TLSv1.2"
-            };
-            assert!(crate::describe(&s.conn).starts_with(&format!("{version} with cipher")));
-            trusted
-        });
+        let r = client
+            .connect(a, host, Some(host), names)
+            .map(|(mut s, trusted)| {
+                let mut buf = [0u8; 5];
+                s.read_exact(&mut buf).unwrap();
+                assert_eq!(&buf, b"hello");
+                let version = if protocols.tls13 {
+                    "TLSv1.3"
+                } else {
+                    "TLSv1.2"
+                };
+                assert!(crate::describe(&s.conn).starts_with(&format!("{version} with cipher")));
+                trusted
+            });
         t.join().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         r
