@@ -2556,7 +2556,7 @@ fn ehlo_keywords_discarded_per_client() {
     let dir = kit::Scratch::new("discard");
     let table = dir.join("discard.cidr");
     std::fs::write(&table, "127.0.0.2/32 pipelining, size\n").expect("table");
-    let (_inst, port) = start(
+    let (inst, port) = start(
         "smtpd-discard-maps",
         &format!(
             "smtpd_discard_ehlo_keywords = dsn\nsmtpd_discard_ehlo_keyword_address_maps = cidr:{}\n",
@@ -2576,6 +2576,15 @@ fn ehlo_keywords_discarded_per_client() {
         "{listed}"
     );
     assert!(listed.contains("DSN"), "{listed}");
+    // Logged as Postfix logs it, the keywords in its order.
+    for (words, count) in [("DSN", 1), ("PIPELINING SIZE", 1)] {
+        let found = inst
+            .log_lines(&format!("discarding EHLO keywords: {words}"))
+            .into_iter()
+            .filter(|l| l.contains("/smtpd[") && l.ends_with(words))
+            .count();
+        assert_eq!(found, count, "{words}: {}", inst.maillog());
+    }
 }
 
 /// `smtpd_per_request_deadline` (on by default only under stress):

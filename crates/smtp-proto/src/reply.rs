@@ -459,6 +459,36 @@ impl Capabilities {
         Reply::multi(250, None, lines)
     }
 
+    /// What smtpd logs for its `smtpd_discard_ehlo_keywords` at each EHLO:
+    /// the keywords Postfix knows, upper case and in its own order
+    /// (`str_ehlo_mask`). None when there are none, or when the list holds
+    /// `silent-discard` or `enhancedstatuscodes` (Postfix is quiet then).
+    pub fn discard_log(words: &[String]) -> Option<String> {
+        const ORDER: [&str; 15] = [
+            "8BITMIME",
+            "AUTH",
+            "ETRN",
+            "PIPELINING",
+            "SIZE",
+            "VERP",
+            "VRFY",
+            "XCLIENT",
+            "XFORWARD",
+            "STARTTLS",
+            "ENHANCEDSTATUSCODES",
+            "DSN",
+            "SMTPUTF8",
+            "CHUNKING",
+            "SILENT-DISCARD",
+        ];
+        let has = |k: &str| words.iter().any(|w| w.eq_ignore_ascii_case(k));
+        if has("SILENT-DISCARD") || has("ENHANCEDSTATUSCODES") {
+            return None;
+        }
+        let named: Vec<&str> = ORDER.into_iter().filter(|k| has(k)).collect();
+        (!named.is_empty()).then(|| named.join(" "))
+    }
+
     /// Forgets the keywords named in `words` (any case; Postfix's
     /// `*_discard_ehlo_keywords`: `pipelining`, `size`, `auth`, `8bitmime`
     /// …, an unknown one by its first word); returns those that were there.

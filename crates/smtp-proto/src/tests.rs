@@ -911,6 +911,28 @@ fn discarded_keywords_are_forgotten() {
 }
 
 #[test]
+fn discard_log_is_postfix_mask_order() {
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        Capabilities::discard_log(&words(&["chunking", "dsn", "Pipelining", "etrn", "xyzzy"])),
+        Some("ETRN PIPELINING DSN CHUNKING".into())
+    );
+    assert_eq!(
+        Capabilities::discard_log(&words(&["xclient", "verp", "size"])),
+        Some("SIZE VERP XCLIENT".into())
+    );
+    assert_eq!(Capabilities::discard_log(&words(&["xyzzy"])), None);
+    assert_eq!(
+        Capabilities::discard_log(&words(&["dsn", "silent-discard"])),
+        None
+    );
+    assert_eq!(
+        Capabilities::discard_log(&words(&["dsn", "enhancedstatuscodes"])),
+        None
+    );
+}
+
+#[test]
 fn xforward_offer_and_command() {
     let mut caps = Capabilities::default();
     assert!(caps.xforward().is_empty());

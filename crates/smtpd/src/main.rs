@@ -21,7 +21,8 @@
 //!   8BITMIME, DSN (RET, ENVID, NOTIFY, ORCPT), SMTPUTF8, CHUNKING (BDAT).
 //!   smtpd_discard_ehlo_keywords hides keywords (for a client that
 //!   smtpd_discard_ehlo_keyword_address_maps lists by address, its own
-//!   list instead). With
+//!   list instead), logged at each EHLO as Postfix does ("discarding EHLO
+//!   keywords: …", not with silent-discard or enhancedstatuscodes). With
 //!   smtpd_tls_wrappermode = yes (the smtps service on port 465) the TLS
 //!   handshake comes before the greeting.
 //!

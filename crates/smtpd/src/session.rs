@@ -838,6 +838,9 @@ impl<'a> Session<'a> {
             self.sasl_connect();
         }
         let r = if ehlo {
+            if let Some(words) = Capabilities::discard_log(&self.discard.words) {
+                maillog::info!("discarding EHLO keywords: {words}");
+            }
             self.capabilities().ehlo_reply(&self.s.myhostname)
         } else {
             Reply::helo(&self.s.myhostname)
