@@ -2665,3 +2665,85 @@ fn the_command_filter_rewrites_commands() {
         .ask("MAIL FROM:<a@example.com> BOGUS=1")
         .starts_with("555 5.5.4"));
 }
+
+/// `tls_server_sni_maps`: the certificate a client gets follows the name
+/// it asks for (SNI): a hash table built with `postmap -F` (by name), a
+/// texthash table naming the files (by parent domain, `.domain`), and the
+/// default certificate for any other name or none. The client is
+/// OpenSSL's s_client.
+#[test]
+fn sni_maps_choose_the_certificate() {
+    let inst = Instance::new("smtpd-sni");
+    let pair = |sub: &str, cn: &str| {
+        let d = inst.dir.join(sub);
+        std::fs::create_dir_all(&d).expect("dir");
+        kit::self_signed(&d, cn)
+    };
+    let Some((cert, key)) = pair("default", "mail.example.test") else {
+        eprintln!("openssl missing: skipped");
+        return;
+    };
+    let (a_cert, a_key) = pair("a", "a.example.test").expect("a");
+    let (b_cert, b_key) = pair("b", "mx.b.example.test").expect("b");
+    let d = inst.dir.display();
+    inst.write(
+        "sni",
+        &format!("a.example.test {} {}\n", a_key.display(), a_cert.display()),
+    );
+    inst.write(
+        "sni-text",
+        &format!(
+            ".b.example.test {}, {}\n",
+            b_key.display(),
+            b_cert.display()
+        ),
+    );
+    inst.main_cf(&format!(
+        "alias_maps =\nsmtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n\
+         tls_server_sni_maps = hash:{d}/sni, texthash:{d}/sni-text\n",
+        cert.display(),
+        key.display()
+    ));
+    let postmap = |args: &[&str]| {
+        Command::new(inst.bin.join("postmap"))
+            .env("MAIL_CONFIG", &inst.dir)
+            .args(args)
+            .output()
+            .expect("postmap")
+    };
+    let built = postmap(&["-F", &format!("hash:{d}/sni")]);
+    assert!(built.status.success(), "{built:?}");
+    // The table holds the files' contents (base64); -F -q shows them.
+    let raw = postmap(&["-q", "a.example.test", &format!("hash:{d}/sni")]);
+    assert!(!String::from_utf8_lossy(&raw.stdout).contains("BEGIN"));
+    let shown = postmap(&["-F", "-q", "a.example.test", &format!("hash:{d}/sni")]);
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    let key_pem = std::fs::read_to_string(&a_key).expect("key");
+    let cert_pem = std::fs::read_to_string(&a_cert).expect("cert");
+    assert_eq!(shown, format!("{key_pem}{cert_pem}\n"));
+    inst.master_cf(MASTER_CF);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let subject = |sni: Option<&str>| {
+        let mut c = Command::new("openssl");
+        c.args(["s_client", "-starttls", "smtp", "-connect"])
+            .arg(format!("127.0.0.1:{port}"));
+        match sni {
+            Some(n) => c.args(["-servername", n]),
+            None => c.arg("-noservername"),
+        };
+        let out = c
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl s_client");
+        let text = String::from_utf8_lossy(&out.stdout).replace(' ', "");
+        text.lines()
+            .find_map(|l| l.strip_prefix("subject=CN="))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(subject(Some("a.example.test")), "a.example.test");
+    assert_eq!(subject(Some("MX.B.example.test")), "mx.b.example.test");
+    assert_eq!(subject(Some("other.example")), "mail.example.test");
+    assert_eq!(subject(None), "mail.example.test");
+}

@@ -46,6 +46,7 @@ pub mod checks;
 mod cidr;
 pub mod domains;
 pub mod error;
+pub mod files;
 pub mod hosts;
 pub mod indexed;
 mod inline;

@@ -205,7 +205,6 @@ pub const INERT: &[&str] = &[
     "tls_null_cipherlist",
     "tls_preempt_cipherlist",
     "tls_random_source",
-    "tls_server_sni_maps",
     "tls_session_ticket_cipher",
     "tls_ssl_options",
     "tlsmgr_service_name",

@@ -69,6 +69,9 @@ pub fn create(o: &Opts, ctx: &Ctx, default_type: &str) -> Result<i32, Fatal> {
             }
             None => (read_source(src)?, name.to_string()),
         };
+        // The entries read now (with -F, file names still to be read; those
+        // already in the table (-i) hold contents).
+        let mut fresh: Vec<usize> = Vec::new();
         // Duplicates are settled while reading, so that the warnings come
         // in line order, as Postfix prints them.
         let mut index: HashMap<String, usize> = entries
@@ -87,14 +90,27 @@ pub fn create(o: &Opts, ctx: &Ctx, default_type: &str) -> Result<i32, Fatal> {
                 Some(&i) => match duplicates {
                     Duplicates::Warn => warn(&format!("{db_name}: duplicate entry: \"{}\"", e.key)),
                     Duplicates::Ignore => {}
-                    Duplicates::Replace => entries[i].1 = e.value,
+                    Duplicates::Replace => {
+                        entries[i].1 = e.value;
+                        fresh.push(i);
+                    }
                 },
                 None => {
                     index.insert(e.key.clone(), entries.len());
+                    fresh.push(entries.len());
                     entries.push((e.key, e.value));
                 }
             },
         );
+        if o.files {
+            fresh.sort_unstable();
+            fresh.dedup();
+            for i in fresh {
+                let value = &mut entries[i].1;
+                let content = maps::files::read_named(value).map_err(|e| Fatal::map(&e))?;
+                *value = util::base64::encode(&content);
+            }
+        }
         let mode = match &meta {
             Some(m) if !o.default_mode => 0o600 | (m.mode() & 0o044),
             _ => 0o644,

@@ -34,6 +34,11 @@
 //!          Remove key from each indexed table ("-": keys from standard
 //!          input). Exit status 0 when a key was found.
 //!   -f     Do not fold keys to lower case when building or querying.
+//!   -F     Values are files: when building, each value is a list of file
+//!          names (separated by whitespace or commas) whose contents,
+//!          one after the other, are stored base64-encoded (for
+//!          tls_server_sni_maps: keys and certificate chains); with -q
+//!          and -s, each value is decoded and its contents written.
 //!   -h     With "-q -", look up each header of a message on standard
 //!          input (a folded header is one key with embedded newlines),
 //!          until the first empty line; with -b too, then the body lines.
@@ -60,7 +65,7 @@
 //!   -w     When a key is stored twice, keep the first value, quietly.
 //!
 //!   Only one of -q, -d and -s may be given. Unlike Postfix, -s lists every
-//!   named table, not just the first; -F (base64 values) is not supported.
+//!   named table, not just the first.
 //!
 //! DIAGNOSTICS
 //!   Warnings and errors go to standard error as "postmap: warning: ..."
@@ -154,6 +159,8 @@ pub struct Opts {
     pub query: Option<String>,
     pub delete: Option<String>,
     pub dump: bool,
+    /// -F: values are files, stored base64-encoded.
+    pub files: bool,
     pub incremental: bool,
     pub no_fold: bool,
     pub headers: bool,
@@ -179,7 +186,7 @@ fn parse_args(args: &[String]) -> Result<Opts, Fatal> {
             'c' => o.config_dir = opt.arg,
             'd' => o.delete = opt.arg,
             'f' => o.no_fold = true,
-            'F' => return Err(Fatal::usage("-F (base64 values) is not supported")),
+            'F' => o.files = true,
             'h' => o.headers = true,
             'i' => o.incremental = true,
             'm' => o.mime = true,
@@ -282,6 +289,21 @@ fn lookup_first(tables: &[Box<dyn maps::Map>], key: &str) -> Result<Option<Strin
     Ok(None)
 }
 
+/// With -F, a stored value as the contents it encodes.
+fn shown(o: &Opts, key: &str, value: String) -> Result<String, Fatal> {
+    if !o.files {
+        return Ok(value);
+    }
+    util::base64::decode(value.trim())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .ok_or_else(|| {
+            Fatal::new(
+                sysexits::EX_DATAERR,
+                format!("table lookup result for \"{key}\" is not base64-encoded"),
+            )
+        })
+}
+
 fn query(o: &Opts, key: &str, ctx: &Ctx, default_type: &str) -> Result<i32, Fatal> {
     let tables = open_all(o, ctx, default_type)?;
     let stdout = std::io::stdout();
@@ -290,11 +312,13 @@ fn query(o: &Opts, key: &str, ctx: &Ctx, default_type: &str) -> Result<i32, Fata
     if key == "-" {
         for k in stdin_keys(o)? {
             if let Some(v) = lookup_first(&tables, &k)? {
+                let v = shown(o, &k, v)?;
                 out(&mut w, &format!("{k}\t{v}\n"))?;
                 found = true;
             }
         }
     } else if let Some(v) = lookup_first(&tables, key)? {
+        let v = shown(o, key, v)?;
         out(&mut w, &format!("{v}\n"))?;
         found = true;
     }
@@ -308,6 +332,7 @@ fn dump(o: &Opts, ctx: &Ctx, default_type: &str) -> Result<i32, Fatal> {
     for t in &tables {
         let mut text = String::new();
         for (k, v) in t.entries().map_err(|e| Fatal::map(&e))? {
+            let v = shown(o, &k, v)?;
             text.push_str(&k);
             text.push('\t');
             text.push_str(&v);

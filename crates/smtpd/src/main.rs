@@ -26,6 +26,12 @@
 //!   smtpd_tls_wrappermode = yes (the smtps service on port 465) the TLS
 //!   handshake comes before the greeting.
 //!
+//!   Several certificates by name: tls_server_sni_maps maps the name a
+//!   client asks for (SNI), or a parent domain as `.domain`, to a private
+//!   key and its chain: a hash table built with `postmap -F` holds them,
+//!   a texthash or inline table names the files. They are read at start,
+//!   before the privilege drop; other names get the default certificate.
+//!
 //!   Client certificates: with smtpd_tls_ask_ccert (or smtpd_tls_req_ccert)
 //!   each TLS client is asked for one; any it proves it holds is taken,
 //!   and logged (`Trusted` when a CA in smtpd_tls_CAfile signed it, else
@@ -231,7 +237,7 @@
 //!   RSA and an ECDSA chain, each client getting the one it can verify),
 //!   smtpd_tls_wrappermode, smtpd_tls_protocols, smtpd_tls_mandatory_protocols,
 //!   smtpd_tls_ask_ccert, smtpd_tls_req_ccert, smtpd_tls_CAfile,
-//!   smtpd_tls_fingerprint_digest, relay_clientcerts,
+//!   smtpd_tls_fingerprint_digest, relay_clientcerts, tls_server_sni_maps,
 //!   smtpd_sasl_auth_enable, smtpd_sasl_type, smtpd_sasl_path,
 //!   smtpd_sasl_service, smtpd_sasl_security_options, smtpd_sasl_mechanism_filter,
 //!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,

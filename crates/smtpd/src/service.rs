@@ -57,6 +57,7 @@ impl Service for Smtpd {
                             .and_then(|chains| {
                                 tls::ServerTls::from_chains_asking(chains, p, client_certs)
                             })
+                            .and_then(|t| with_sni_maps(t, &ctx.config))
                             .map_err(|e| e.to_string())
                     });
                 match loaded {
@@ -88,6 +89,37 @@ impl Service for Smtpd {
         });
         Ok(())
     }
+}
+
+/// `tls_server_sni_maps`: the keys and chains for the names clients ask
+/// for (SNI), read now, before the privilege drop (see [`maps::files`]). A
+/// table or entry that cannot be used is logged and left out.
+fn with_sni_maps(
+    server: tls::ServerTls,
+    config: &params::Config,
+) -> Result<tls::ServerTls, tls::TlsError> {
+    let specs = maps::split_list(config.get(&params::table::TLS_SERVER_SNI_MAPS));
+    if specs.is_empty() {
+        return Ok(server);
+    }
+    let ctx = maps::Ctx::new();
+    let mut by_name = Vec::new();
+    for spec in specs {
+        let entries = match maps::files::entries(&spec, &ctx) {
+            Ok(e) => e,
+            Err(e) => {
+                maillog::warning!("tls_server_sni_maps: {spec}: {e}");
+                continue;
+            }
+        };
+        for (name, pem) in entries {
+            match tls::chains_from_pem(&pem, &format!("{spec}: {name}")) {
+                Ok(chains) => by_name.push((name, chains)),
+                Err(e) => maillog::warning!("tls_server_sni_maps: {e}"),
+            }
+        }
+    }
+    server.with_sni(by_name)
 }
 
 /// How client certificates are judged when smtpd_tls_ask_ccert asks for

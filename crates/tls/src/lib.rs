@@ -158,7 +158,7 @@ impl KeyChain {
 /// certificate chain (leaf first). Several keys (RSA and ECDSA) give
 /// several chains.
 pub fn read_chain_files(paths: &[PathBuf]) -> Result<Vec<KeyChain>, TlsError> {
-    let mut chains: Vec<KeyChain> = Vec::new();
+    let mut chains = Chains::default();
     for path in paths {
         let err = |problem: String| TlsError::File {
             path: path.clone(),
@@ -168,37 +168,65 @@ pub fn read_chain_files(paths: &[PathBuf]) -> Result<Vec<KeyChain>, TlsError> {
             <(SectionKind, Vec<u8>)>::pem_file_iter(path).map_err(|e| err(e.to_string()))?;
         for section in sections {
             let (kind, der) = section.map_err(|e| err(e.to_string()))?;
-            let key = match kind {
-                SectionKind::PrivateKey => Some(PrivateKeyDer::Pkcs8(der.into())),
-                SectionKind::RsaPrivateKey => Some(PrivateKeyDer::Pkcs1(der.into())),
-                SectionKind::EcPrivateKey => Some(PrivateKeyDer::Sec1(der.into())),
-                SectionKind::Certificate => {
-                    let Some(chain) = chains.last_mut() else {
-                        return Err(err("a certificate before any private key".into()));
-                    };
-                    chain.certs.push(der.into());
-                    None
-                }
-                _ => None,
-            };
-            if let Some(key) = key {
-                if chains.last().is_some_and(|c| c.certs.is_empty()) {
-                    return Err(err("a private key without its certificate chain".into()));
-                }
-                chains.push(KeyChain {
-                    key,
-                    certs: Vec::new(),
-                });
-            }
+            chains.add(kind, der).map_err(err)?;
         }
     }
-    match (chains.last(), paths.last()) {
-        (Some(c), Some(path)) if c.certs.is_empty() => Err(TlsError::File {
-            path: path.clone(),
-            problem: "a private key without its certificate chain".into(),
-        }),
-        (None, _) => Err(TlsError::Config("no private key in the chain files".into())),
-        _ => Ok(chains),
+    let last = paths.last().cloned().unwrap_or_default();
+    chains.finish().map_err(|problem| TlsError::File {
+        path: last,
+        problem,
+    })
+}
+
+/// The same from PEM text in memory (a `postmap -F` table's value, the
+/// files of one entry one after the other); `what` names it in errors.
+pub fn chains_from_pem(pem: &[u8], what: &str) -> Result<Vec<KeyChain>, TlsError> {
+    let err = |problem: String| TlsError::Config(format!("{what}: {problem}"));
+    let mut chains = Chains::default();
+    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {
+        let (kind, der) = section.map_err(|e| err(e.to_string()))?;
+        chains.add(kind, der).map_err(err)?;
+    }
+    chains.finish().map_err(err)
+}
+
+/// Key-and-chain sequences as they are read.
+#[derive(Default)]
+struct Chains(Vec<KeyChain>);
+
+impl Chains {
+    fn add(&mut self, kind: SectionKind, der: Vec<u8>) -> Result<(), String> {
+        let key = match kind {
+            SectionKind::PrivateKey => PrivateKeyDer::Pkcs8(der.into()),
+            SectionKind::RsaPrivateKey => PrivateKeyDer::Pkcs1(der.into()),
+            SectionKind::EcPrivateKey => PrivateKeyDer::Sec1(der.into()),
+            SectionKind::Certificate => {
+                let Some(chain) = self.0.last_mut() else {
+                    return Err("a certificate before any private key".into());
+                };
+                chain.certs.push(der.into());
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        if self.0.last().is_some_and(|c| c.certs.is_empty()) {
+            return Err("a private key without its certificate chain".into());
+        }
+        self.0.push(KeyChain {
+            key,
+            certs: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<KeyChain>, String> {
+        match self.0.last() {
+            None => Err("no private key in the chain files".into()),
+            Some(c) if c.certs.is_empty() => {
+                Err("a private key without its certificate chain".into())
+            }
+            Some(_) => Ok(self.0),
+        }
     }
 }
 
@@ -300,6 +328,51 @@ impl ResolvesServerCert for ByAlgorithm {
     }
 }
 
+/// Postfix's `tls_server_sni_maps`: the chains for the name a client asks
+/// for (SNI), found by the name and then by each parent domain with a
+/// leading dot (`.example.com`), else the default ones.
+struct BySni {
+    names: std::collections::HashMap<String, Vec<Arc<CertifiedKey>>>,
+    default: Arc<dyn ResolvesServerCert>,
+}
+
+impl std::fmt::Debug for BySni {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BySni")
+            .field("names", &self.names.len())
+            .finish()
+    }
+}
+
+impl BySni {
+    fn find(&self, name: &str) -> Option<&Vec<Arc<CertifiedKey>>> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(k) = self.names.get(&name) {
+            return Some(k);
+        }
+        let mut rest = name.as_str();
+        while let Some(i) = rest.find('.') {
+            if let Some(k) = self.names.get(&rest[i..]) {
+                return Some(k);
+            }
+            rest = &rest[i + 1..];
+        }
+        None
+    }
+}
+
+impl ResolvesServerCert for BySni {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let found = hello.server_name().and_then(|n| self.find(n));
+        match found {
+            Some(keys) => {
+                pick_key(keys, hello.signature_schemes()).or_else(|| keys.first().cloned())
+            }
+            None => self.default.resolve(hello),
+        }
+    }
+}
+
 /// A server-side TLS configuration.
 #[derive(Clone)]
 pub struct ServerTls {
@@ -373,6 +446,27 @@ impl ServerTls {
         Ok(ServerTls {
             config: Arc::new(config),
             client_certs,
+        })
+    }
+
+    /// The same configuration, serving the chains of `by_name` to a client
+    /// that asks for one of those names or a name under a `.domain` key
+    /// (SNI; keys in lower case). Each key must go with its leaf
+    /// certificate.
+    pub fn with_sni(self, by_name: Vec<(String, Vec<KeyChain>)>) -> Result<ServerTls, TlsError> {
+        let mut names = std::collections::HashMap::new();
+        for (name, chains) in by_name {
+            let keys = certified(chains).map_err(|e| TlsError::Config(format!("{name}: {e}")))?;
+            names.insert(name.to_ascii_lowercase(), keys);
+        }
+        let mut config = (*self.config).clone();
+        config.cert_resolver = Arc::new(BySni {
+            names,
+            default: config.cert_resolver.clone(),
+        });
+        Ok(ServerTls {
+            config: Arc::new(config),
+            client_certs: self.client_certs,
         })
     }
 
