@@ -27,6 +27,8 @@
 //! async in the callers, and the queries of one lookup (A and AAAA) still
 //! run concurrently inside the runtime.
 
+pub mod list;
+
 use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::op::ResponseCode;

@@ -62,7 +62,7 @@ fn say(text: &str) {
 /// Postfix programs a master.cf may name that mailsuite does without,
 /// and why: their lines may stay (a unix service starts only when asked
 /// for, and nothing here asks).
-const NOT_NEEDED: [(&str, &str); 7] = [
+const NOT_NEEDED: [(&str, &str); 9] = [
     (
         "error",
         "qmgr handles the error, retry and discard transports itself",
@@ -84,17 +84,15 @@ const NOT_NEEDED: [(&str, &str); 7] = [
         "each smtp process keeps its own connections (smtp_connection_cache_*)",
     ),
     ("postlogd", "each process writes maillog_file itself"),
+    ("dnsblog", "postscreen asks the DNS lists itself"),
+    (
+        "tlsproxy",
+        "postscreen makes no tests after the greeting, so it never speaks TLS",
+    ),
     (
         "flush",
         "postqueue -s is handled by qmgr (no fast flush logs are kept)",
     ),
-];
-
-/// Postfix programs mailsuite does not have, with what to do instead.
-const NOT_PROVIDED: [(&str, &str); 3] = [
-    ("postscreen", "mailsuite has no postscreen: let smtpd listen on the port; its DNS list checks are reject_rbl_client and permit_dnswl_client in smtpd_client_restrictions"),
-    ("dnsblog", "only postscreen uses it, and mailsuite has no postscreen"),
-    ("tlsproxy", "only postscreen uses it, and mailsuite has no postscreen"),
 ];
 
 fn fatal(status: i32, text: &str) -> ! {
@@ -168,13 +166,6 @@ impl Ctl {
             if let Some(why) = why(&NOT_NEEDED) {
                 maillog::info!(
                     "{}, line {}: service {}: not needed, {why}",
-                    master_cf.path.display(),
-                    svc.line,
-                    svc.id()
-                );
-            } else if let Some(why) = why(&NOT_PROVIDED) {
-                maillog::warning!(
-                    "{}, line {}: service {}: {why}",
                     master_cf.path.display(),
                     svc.line,
                     svc.id()

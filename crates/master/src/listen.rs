@@ -134,7 +134,8 @@ pub fn endpoint(svc: &Service, cfg: &Config) -> Result<Endpoint, String> {
         ServiceType::Unix => Endpoint::Unix(socket_path()),
         ServiceType::UnixDgram => Endpoint::UnixDgram(socket_path()),
         ServiceType::Fifo => Endpoint::Fifo(socket_path()),
-        ServiceType::Pass => return Err("service type \"pass\" is not supported".to_string()),
+        // Connections passed on by postscreen: a UNIX-domain socket too.
+        ServiceType::Pass => Endpoint::Unix(socket_path()),
     })
 }
 

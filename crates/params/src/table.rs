@@ -5,6 +5,7 @@
 use crate::registry::Computed;
 
 const MAX: i64 = i64::MAX;
+const MIN: i64 = -1_000_000;
 
 crate::declare! {
     // --- identity --------------------------------------------------------
@@ -484,6 +485,55 @@ crate::declare! {
     TLS_EECDH_AUTO_CURVES = list("tls_eecdh_auto_curves", "X25519 X448 prime256v1 secp521r1 secp384r1", "The elliptic curves offered for ephemeral ECDH key exchange, best first.");
     TLSMGR_SERVICE_NAME = string("tlsmgr_service_name", "tlsmgr", "The name of the TLS session cache and PRNG manager service.");
     TLS_SESSION_TICKET_CIPHER = string("tls_session_ticket_cipher", "aes-256-cbc", "The cipher used for TLS session ticket encryption.");
+
+    // --- postscreen -------------------------------------------------------
+    POSTSCREEN_ACCESS_LIST = list("postscreen_access_list", "permit_mynetworks", "Permanent allow and deny lists for postscreen: permit_mynetworks and cidr tables (permit, reject, dunno).");
+    POSTSCREEN_ALLOWLIST_INTERFACES = list("postscreen_allowlist_interfaces", "${postscreen_whitelist_interfaces?{$postscreen_whitelist_interfaces}:{static:all}}", "The local addresses where postscreen may cache a client's passing.");
+    POSTSCREEN_BARE_NEWLINE_ACTION = string("postscreen_bare_newline_action", "ignore", "What postscreen does with a client that sends a bare newline.");
+    POSTSCREEN_BARE_NEWLINE_ENABLE = boolean("postscreen_bare_newline_enable", "no", "Enable postscreen's bare newline test.");
+    POSTSCREEN_BARE_NEWLINE_TTL = time("postscreen_bare_newline_ttl", "30d", 'd', 1, MAX, "How long a passed bare newline test is remembered.");
+    POSTSCREEN_CACHE_CLEANUP_INTERVAL = time("postscreen_cache_cleanup_interval", "12h", 'h', 0, MAX, "How often postscreen cleans its cache.");
+    POSTSCREEN_CACHE_MAP = string("postscreen_cache_map", "btree:$data_directory/postscreen_cache", "Where postscreen remembers the clients that passed its tests.");
+    POSTSCREEN_CACHE_RETENTION_TIME = time("postscreen_cache_retention_time", "7d", 'd', 0, MAX, "How long an expired cache entry is kept.");
+    POSTSCREEN_CLIENT_CONNECTION_COUNT_LIMIT = int("postscreen_client_connection_count_limit", "$smtpd_client_connection_count_limit", 0, MAX, "How many connections one client may have open with postscreen at once (0: no limit).");
+    POSTSCREEN_COMMAND_COUNT_LIMIT = int("postscreen_command_count_limit", "20", 1, MAX, "The most commands postscreen's own SMTP engine takes in a session.");
+    POSTSCREEN_COMMAND_FILTER = string("postscreen_command_filter", "", "A table that rewrites commands postscreen's SMTP engine receives.");
+    POSTSCREEN_COMMAND_TIME_LIMIT = time("postscreen_command_time_limit", "${stress?{10}:{300}}s", 's', 1, MAX, "The time limit to read a command in postscreen's SMTP engine.");
+    POSTSCREEN_DENYLIST_ACTION = string("postscreen_denylist_action", "${postscreen_blacklist_action?{$postscreen_blacklist_action}:{ignore}}", "What postscreen does with a client on its deny list: ignore, enforce or drop.");
+    POSTSCREEN_DISABLE_VRFY_COMMAND = boolean("postscreen_disable_vrfy_command", "$disable_vrfy_command", "Disable VRFY in postscreen's SMTP engine.");
+    POSTSCREEN_DISCARD_EHLO_KEYWORD_ADDRESS_MAPS = list("postscreen_discard_ehlo_keyword_address_maps", "$smtpd_discard_ehlo_keyword_address_maps", "EHLO keywords postscreen does not announce, by client address.");
+    POSTSCREEN_DISCARD_EHLO_KEYWORDS = list("postscreen_discard_ehlo_keywords", "$smtpd_discard_ehlo_keywords", "EHLO keywords postscreen's SMTP engine does not announce.");
+    POSTSCREEN_DNSBL_ACTION = string("postscreen_dnsbl_action", "ignore", "What postscreen does with a client whose DNS list score reaches the threshold: ignore, enforce or drop.");
+    POSTSCREEN_DNSBL_ALLOWLIST_THRESHOLD = int("postscreen_dnsbl_allowlist_threshold", "${postscreen_dnsbl_whitelist_threshold?{$postscreen_dnsbl_whitelist_threshold}:{0}}", MIN, MAX, "A DNS list score at or below which (when negative) a client skips the other tests.");
+    POSTSCREEN_DNSBL_MAX_TTL = time("postscreen_dnsbl_max_ttl", "${postscreen_dnsbl_ttl?{$postscreen_dnsbl_ttl}:{1}}h", 'h', 1, MAX, "The longest a passed DNS list test is remembered.");
+    POSTSCREEN_DNSBL_MIN_TTL = time("postscreen_dnsbl_min_ttl", "60s", 's', 1, MAX, "The shortest a passed DNS list test is remembered.");
+    POSTSCREEN_DNSBL_REPLY_MAP = string("postscreen_dnsbl_reply_map", "", "A table that replaces the DNS list name in postscreen's replies.");
+    POSTSCREEN_DNSBL_SITES = list("postscreen_dnsbl_sites", "", "The DNS lists postscreen asks about a client, as domain[=filter][*weight].");
+    POSTSCREEN_DNSBL_THRESHOLD = int("postscreen_dnsbl_threshold", "1", MIN, MAX, "The DNS list score at which postscreen's action applies.");
+    POSTSCREEN_DNSBL_TIMEOUT = time("postscreen_dnsbl_timeout", "10s", 's', 1, MAX, "The time limit for postscreen's DNS list lookups.");
+    POSTSCREEN_ENFORCE_TLS = boolean("postscreen_enforce_tls", "$smtpd_enforce_tls", "Mandatory TLS in postscreen's SMTP engine (obsolete).");
+    POSTSCREEN_EXPANSION_FILTER = raw("postscreen_expansion_filter", "$smtpd_expansion_filter", "The characters allowed in postscreen's reply expansions.");
+    POSTSCREEN_FORBIDDEN_COMMANDS = list("postscreen_forbidden_commands", "$smtpd_forbidden_commands", "Commands that postscreen's SMTP engine treats as non-SMTP.");
+    POSTSCREEN_GREET_ACTION = string("postscreen_greet_action", "ignore", "What postscreen does with a client that talks before its turn: ignore, enforce or drop.");
+    POSTSCREEN_GREET_BANNER = string("postscreen_greet_banner", "$smtpd_banner", "The teaser banner postscreen sends before its greet wait (empty: none).");
+    POSTSCREEN_GREET_TTL = time("postscreen_greet_ttl", "1d", 'd', 1, MAX, "How long a passed pregreet test is remembered.");
+    POSTSCREEN_GREET_WAIT = time("postscreen_greet_wait", "${stress?{2}:{6}}s", 's', 1, MAX, "How long postscreen waits for a client to talk before its turn.");
+    POSTSCREEN_HELO_REQUIRED = boolean("postscreen_helo_required", "$smtpd_helo_required", "Require HELO or EHLO in postscreen's SMTP engine.");
+    POSTSCREEN_NON_SMTP_COMMAND_ACTION = string("postscreen_non_smtp_command_action", "drop", "What postscreen does with a client that sends a non-SMTP command.");
+    POSTSCREEN_NON_SMTP_COMMAND_ENABLE = boolean("postscreen_non_smtp_command_enable", "no", "Enable postscreen's non-SMTP command test.");
+    POSTSCREEN_NON_SMTP_COMMAND_TTL = time("postscreen_non_smtp_command_ttl", "30d", 'd', 1, MAX, "How long a passed non-SMTP command test is remembered.");
+    POSTSCREEN_PIPELINING_ACTION = string("postscreen_pipelining_action", "enforce", "What postscreen does with a client that pipelines without PIPELINING.");
+    POSTSCREEN_PIPELINING_ENABLE = boolean("postscreen_pipelining_enable", "no", "Enable postscreen's pipelining test.");
+    POSTSCREEN_PIPELINING_TTL = time("postscreen_pipelining_ttl", "30d", 'd', 1, MAX, "How long a passed pipelining test is remembered.");
+    POSTSCREEN_POST_QUEUE_LIMIT = int("postscreen_post_queue_limit", "$default_process_limit", 1, MAX, "How many clients may wait for an smtpd after postscreen's tests.");
+    POSTSCREEN_PRE_QUEUE_LIMIT = int("postscreen_pre_queue_limit", "$default_process_limit", 1, MAX, "How many clients may be in postscreen's tests at once.");
+    POSTSCREEN_REJECT_FOOTER = string("postscreen_reject_footer", "$smtpd_reject_footer", "Text appended to postscreen's 4xx and 5xx replies.");
+    POSTSCREEN_REJECT_FOOTER_MAPS = list("postscreen_reject_footer_maps", "$smtpd_reject_footer_maps", "Tables of text appended to postscreen's replies.");
+    POSTSCREEN_TLS_SECURITY_LEVEL = string("postscreen_tls_security_level", "$smtpd_tls_security_level", "The TLS level of postscreen's SMTP engine.");
+    POSTSCREEN_UPSTREAM_PROXY_PROTOCOL = string("postscreen_upstream_proxy_protocol", "", "The proxy protocol in front of postscreen (haproxy).");
+    POSTSCREEN_UPSTREAM_PROXY_TIMEOUT = time("postscreen_upstream_proxy_timeout", "5s", 's', 1, MAX, "The time limit for the proxy protocol in front of postscreen.");
+    POSTSCREEN_USE_TLS = boolean("postscreen_use_tls", "$smtpd_use_tls", "Opportunistic TLS in postscreen's SMTP engine (obsolete).");
+    POSTSCREEN_WATCHDOG_TIMEOUT = time("postscreen_watchdog_timeout", "10s", 's', 1, MAX, "How long postscreen may be busy before it is stopped.");
 
     // --- SMTP client -----------------------------------------------------
     SMTP_CONNECT_TIMEOUT = time("smtp_connect_timeout", "30s", 's', 0, MAX, "The time limit for the SMTP client to complete a TCP connection (0: the OS limit).");

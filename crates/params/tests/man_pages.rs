@@ -27,8 +27,27 @@ fn doc_header(path: &Path) -> String {
 
 /// Programs that run under the master (section 8); other programs are commands (section 1).
 const DAEMONS: &[&str] = &[
-    "master", "smtpd", "cleanup", "qmgr", "pickup", "local", "virtual", "smtp", "lmtp", "bounce",
-    "pop3d", "imapd", "auth", "showq", "postdrop", "proxymap", "anvil", "verify", "pipe", "spawn",
+    "master",
+    "smtpd",
+    "cleanup",
+    "qmgr",
+    "pickup",
+    "local",
+    "virtual",
+    "smtp",
+    "lmtp",
+    "bounce",
+    "pop3d",
+    "imapd",
+    "auth",
+    "showq",
+    "postdrop",
+    "proxymap",
+    "anvil",
+    "verify",
+    "pipe",
+    "spawn",
+    "postscreen",
 ];
 
 /// Every generated page: file name under `man/` and its text. A program is

@@ -175,8 +175,8 @@ fn master_cf_parses_with_the_expected_services() {
 
 #[test]
 fn master_cf_commented_entries_parse_when_uncommented() {
-    // Uncomment the submission, smtps, pop3s and imaps blocks (and the
-    // relay example), as a person enabling them would.
+    // Uncomment the postscreen, submission, smtps, pop3s and imaps blocks
+    // (and the relay example), as a person enabling them would.
     let text = read("master.cf");
     let mut out = String::new();
     for l in text.lines() {
@@ -190,6 +190,14 @@ fn master_cf_commented_entries_parse_when_uncommented() {
             .nth(1)
             .is_some_and(|t| ServiceType::parse(t).is_some());
         let option = rest.starts_with(' ') && rest.trim_start().starts_with("-o ");
+        if entry && rest.split_whitespace().last() == Some("postscreen") {
+            // postscreen takes the smtp port: its line replaces smtpd's.
+            out = out
+                .lines()
+                .filter(|l| !(l.starts_with("smtp ") && l.contains(" inet ")))
+                .map(|l| format!("{l}\n"))
+                .collect();
+        }
         if (entry && !rest.starts_with(' ') && !rest.starts_with("127.0.0.1:")) || option {
             out.push_str(if option && !rest.starts_with("  ") {
                 " "
@@ -210,6 +218,12 @@ fn master_cf_commented_entries_parse_when_uncommented() {
             assert!(params::lookup(&n).is_some(), "{name}: -o {n} undeclared");
         }
     }
+    let screen = m.find("smtp", ServiceType::Inet).expect("smtp");
+    assert_eq!(screen.command, "postscreen");
+    assert_eq!(
+        m.find("smtpd", ServiceType::Pass).expect("pass").command,
+        "smtpd"
+    );
     let sub = m.find("submission", ServiceType::Inet).expect("submission");
     assert!(sub
         .overrides()

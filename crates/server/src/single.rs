@@ -142,7 +142,21 @@ pub(crate) fn serve_loop<R>(
 pub fn single_server<S: SingleService>(program: &'static str, mut service: S) -> ! {
     let (ctx, inh) = setup::start(program, &mut service);
     let long_running = service.long_running();
+    // A "pass" service (smtpd behind postscreen) is handed its clients'
+    // connections over the connections it accepts.
+    let passed = ctx.options.transport == "pass";
     let take = |listener: &OwnedFd| match accept(listener) {
+        Ok(Some(fd)) if passed => {
+            let via = std::os::unix::net::UnixStream::from(fd);
+            let _ = via.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            match util::socket::recv_fd(&via) {
+                Ok(client) => Some(client),
+                Err(e) => {
+                    maillog::warning!("receive passed connection: {e}");
+                    None
+                }
+            }
+        }
         Ok(fd) => fd,
         Err(e) => {
             maillog::warning!("accept connection: {e}");

@@ -248,3 +248,76 @@ mod tests {
         assert!(with_settings("{ }").is_err());
     }
 }
+
+/// Hands the open connection `conn` to the process at the other end of
+/// the UNIX-domain socket `via` (Postfix's "pass" services: postscreen
+/// passes a client it let through to smtpd), with one byte of data.
+pub fn send_fd(via: &UnixStream, conn: RawFd) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [conn];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [io::IoSlice::new(b"P")];
+    sendmsg::<()>(via.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .map(|_| ())
+        .map_err(io::Error::from)
+}
+
+/// Takes the connection [`send_fd`] handed over `via`: exactly one
+/// descriptor with its byte, or an error (anything else is refused, and
+/// any descriptors that came with it are closed).
+pub fn recv_fd(via: &UnixStream) -> io::Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::FromRawFd;
+    let mut byte = [0u8; 1];
+    let mut iov = [io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        via.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(io::Error::from)?;
+    let mut got: Vec<OwnedFd> = Vec::new();
+    for c in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel installed these descriptors for this
+            // process; each is owned here exactly once.
+            got.extend(
+                fds.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
+    if msg.bytes != 1 || got.len() != 1 || truncated {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "expected one passed connection",
+        ));
+    }
+    got.pop()
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+#[cfg(test)]
+mod pass_tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_is_passed_whole() {
+        let (a, b) = UnixStream::pair().expect("pair");
+        let (mut client, served) = UnixStream::pair().expect("client pair");
+        send_fd(&a, served.as_raw_fd()).expect("send");
+        drop(served);
+        let got = recv_fd(&b).expect("recv");
+        let mut got = UnixStream::from(got);
+        client.write_all(b"hello").expect("write");
+        let mut buf = [0u8; 5];
+        got.read_exact(&mut buf).expect("read");
+        assert_eq!(&buf, b"hello");
+        // Data without a descriptor is refused.
+        (&a).write_all(b"x").expect("write");
+        assert!(recv_fd(&b).is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! postscreen in front of smtpd, as master.cf's Postfix recipe sets it up
+//! (`smtp inet … postscreen`, `smtpd pass … smtpd`): clients on the allow
+//! list go straight through; others wait out the greeting first and are
+//! remembered once they pass; a client that talks before its turn is
+//! refused by postscreen's own SMTP (enforce); one a DNS list ranks high
+//! enough is dropped. DNS lists come from a real DNS server (dnsmasq) on
+//! loopback; the clients are Python's socket and smtplib, from other
+//! loopback addresses.
+
+use kit::{free_port, python_lines, wait_until, Instance};
+use std::path::Path;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// A session from `source` to `port`: every line the server sends until it
+/// closes or goes quiet for 3 s, after `send` (sent at once, before the
+/// greeting: a client that talks before its turn) and then each of
+/// `commands` after a reply.
+const CLIENT: &str = r#"
+import socket, sys
+src, port, early = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+commands = sys.argv[4:]
+s = socket.create_connection(("127.0.0.1", port), source_address=(src, 0))
+s.settimeout(3)
+if early:
+    s.sendall(early.encode() + b"\r\n")
+buf = b""
+def replies():
+    global buf
+    out = []
+    while True:
+        while b"\r\n" in buf:
+            line, buf = buf.split(b"\r\n", 1)
+            out.append(line.decode())
+            if len(line) >= 4 and line[3:4] == b" ":
+                return out
+        try:
+            got = s.recv(4096)
+        except socket.timeout:
+            return out
+        if not got:
+            return out
+        buf += got
+for line in replies():
+    print(line)
+for c in commands:
+    s.sendall(c.encode() + b"\r\n")
+    for line in replies():
+        print(line)
+"#;
+
+fn session(src: &str, port: u16, early: &str, commands: &[&str]) -> Vec<String> {
+    let port = port.to_string();
+    let mut args = vec![src, port.as_str(), early];
+    args.extend_from_slice(commands);
+    python_lines(&[], CLIENT, &args)
+}
+
+/// smtplib sends a whole message from `src`; the server's reply to the
+/// end of data.
+fn send_mail(src: &str, port: u16) -> String {
+    let script = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[2]), source_address=(sys.argv[1], 0), timeout=20)
+s.ehlo("client.example")
+s.mail("sender@example.org")
+s.rcpt("root@mail.example.test")
+code, text = s.data(b"Subject: through postscreen\r\n\r\nhello\r\n")
+print(code, text.decode())
+s.quit()
+"#;
+    python_lines(&[], script, &[src, &port.to_string()]).join("\n")
+}
+
+#[test]
+fn postscreen_screens_clients_before_smtpd() {
+    let have_dnsmasq = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
+        .iter()
+        .any(|p| Path::new(p).is_file());
+    if !have_dnsmasq {
+        eprintln!("skipped: dnsmasq missing");
+        return;
+    }
+    let dns_port = free_port();
+    // 127.0.0.4 is on two lists (weights 2 and 1), 127.0.0.5 on the
+    // lighter one only.
+    let _dns = kit::dnsmasq(
+        dns_port,
+        &[
+            "--host-record=4.0.0.127.bl.test,127.0.0.2".into(),
+            "--host-record=4.0.0.127.light.test,127.0.0.2".into(),
+            "--host-record=5.0.0.127.light.test,127.0.0.2".into(),
+        ],
+    );
+    let inst = Instance::new("postscreen");
+    inst.main_cf(&format!(
+        "alias_maps =\nmynetworks = 127.0.0.1/32\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
+         smtpd_client_restrictions =\nsmtpd_recipient_restrictions =\nlocal_recipient_maps =\n\
+         dns_resolver_address = 127.0.0.1:{dns_port}\n\
+         postscreen_greet_wait = 1s\npostscreen_greet_action = enforce\n\
+         postscreen_dnsbl_sites = bl.test*2 light.test\npostscreen_dnsbl_threshold = 3\n\
+         postscreen_dnsbl_action = drop\n"
+    ));
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\ncleanup unix n - n - 0 cleanup\n",
+    );
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+
+    // On the allow list (mynetworks): straight to smtpd, mail accepted.
+    let queued = send_mail("127.0.0.1", port);
+    assert!(
+        queued.starts_with("250 2.0.0 Ok: queued as "),
+        "{queued}\n{}",
+        inst.maillog()
+    );
+    assert_eq!(inst.log_lines("ALLOWLISTED [127.0.0.1]:").len(), 1);
+    assert!(inst.wait_log("smtpd[", 1, 5 * SECOND));
+
+    // A stranger that waits its turn: the teaser, then smtpd's greeting;
+    // remembered, so the next session goes straight through.
+    let first = session("127.0.0.2", port, "", &["QUIT"]);
+    assert_eq!(
+        first[0], "220-mail.example.test ESMTP mailsuite",
+        "{first:?}"
+    );
+    assert_eq!(
+        first[1], "220 mail.example.test ESMTP mailsuite",
+        "{first:?}"
+    );
+    assert_eq!(
+        inst.log_lines("PASS NEW [127.0.0.2]:").len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+    let queued = send_mail("127.0.0.2", port);
+    assert!(queued.starts_with("250 2.0.0 Ok: queued as "), "{queued}");
+    assert_eq!(
+        inst.log_lines("PASS OLD [127.0.0.2]:").len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+    // Listed, but below the threshold: passes.
+    let light = session("127.0.0.5", port, "", &["QUIT"]);
+    assert_eq!(
+        light.last().map(String::as_str),
+        Some("221 2.0.0 Bye"),
+        "{light:?}"
+    );
+    assert_eq!(inst.log_lines("PASS NEW [127.0.0.5]:").len(), 1);
+
+    // Talks before its turn: postscreen's own SMTP refuses every recipient.
+    let eager = session(
+        "127.0.0.3",
+        port,
+        "EHLO eager.example",
+        &[
+            "MAIL FROM:<bot@example.net>",
+            "RCPT TO:<root@mail.example.test>",
+            "DATA",
+            "QUIT",
+        ],
+    );
+    assert!(
+        eager.contains(&"550 5.5.1 Protocol error".to_string()),
+        "{eager:?}"
+    );
+    assert!(
+        eager.contains(&"554 5.5.1 Error: no valid recipients".to_string()),
+        "{eager:?}"
+    );
+    assert!(
+        inst.log_lines("PREGREET 20 after ")
+            .iter()
+            .any(|l| l.ends_with(": EHLO eager.example\\r\\n")),
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(
+        inst.log_lines("NOQUEUE: reject: RCPT from [127.0.0.3]:")
+            .len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+    let reject = &inst.log_lines("NOQUEUE: reject: RCPT from [127.0.0.3]:")[0];
+    assert!(
+        reject.ends_with(": 550 5.5.1 Protocol error; from=<bot@example.net>, to=<root@mail.example.test>, proto=ESMTP, helo=<eager.example>"),
+        "{reject}"
+    );
+    // Not remembered: the next session is screened again.
+    session("127.0.0.3", port, "", &["QUIT"]);
+    assert_eq!(inst.log_lines("PASS NEW [127.0.0.3]:").len(), 1);
+
+    // Ranked 3 by the DNS lists: dropped after the teaser.
+    let listed = session("127.0.0.4", port, "", &["QUIT"]);
+    assert_eq!(
+        listed,
+        vec![
+            "220-mail.example.test ESMTP mailsuite".to_string(),
+            "521 5.7.1 Service unavailable".to_string()
+        ]
+    );
+    assert!(wait_until(5 * SECOND, || !inst
+        .log_lines("DNSBL rank 3 for [127.0.0.4]:")
+        .is_empty()));
+    assert_eq!(
+        inst.log_lines("smtpd[")
+            .iter()
+            .filter(|l| l.contains("127.0.0.4"))
+            .count(),
+        0
+    );
+    // Everything that reached smtpd got there whole: two messages queued.
+    assert_eq!(
+        inst.log_lines("cleanup[")
+            .iter()
+            .filter(|l| l.contains("message-id="))
+            .count(),
+        2
+    );
+}
