@@ -100,7 +100,7 @@ fn postscreen_screens_clients_before_smtpd() {
          dns_resolver_address = 127.0.0.1:{dns_port}\n\
          postscreen_greet_wait = 1s\npostscreen_greet_action = enforce\n\
          postscreen_dnsbl_sites = bl.test*2 light.test\npostscreen_dnsbl_threshold = 3\n\
-         postscreen_dnsbl_action = drop\n"
+         postscreen_dnsbl_action = drop\npostscreen_client_connection_count_limit = 1\n"
     ));
     inst.master_cf(
         "127.0.0.1:0 inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\ncleanup unix n - n - 0 cleanup\n",
@@ -213,6 +213,32 @@ fn postscreen_screens_clients_before_smtpd() {
             .filter(|l| l.contains("127.0.0.4"))
             .count(),
         0
+    );
+    // One connection at a time per client: a second one while the first is
+    // in the greet wait is refused.
+    let two = python_lines(
+        &[],
+        "import socket, sys\n\
+         a = socket.create_connection(('127.0.0.1', int(sys.argv[1])), source_address=('127.0.0.6', 0))\n\
+         print(a.recv(200).decode().strip())\n\
+         b = socket.create_connection(('127.0.0.1', int(sys.argv[1])), source_address=('127.0.0.6', 0))\n\
+         b.settimeout(5)\n\
+         print(b.recv(200).decode().strip())\n",
+        &[&port.to_string()],
+    );
+    assert_eq!(
+        two,
+        vec![
+            "220-mail.example.test ESMTP mailsuite".to_string(),
+            "421 4.7.0 Error: too many connections".to_string()
+        ]
+    );
+    assert_eq!(
+        inst.log_lines("NOQUEUE: reject: CONNECT from [127.0.0.6]:")
+            .len(),
+        1,
+        "{}",
+        inst.maillog()
     );
     // Everything that reached smtpd got there whole: two messages queued.
     assert_eq!(

@@ -46,6 +46,11 @@
 //!   connection, so smtpd sees the client itself. When no smtpd can be
 //!   reached the client gets "421 4.3.2 All server ports are busy".
 //!
+//!   A client beyond postscreen_client_connection_count_limit connections
+//!   at once gets "421 4.7.0 Error: too many connections"; beyond
+//!   postscreen_pre_queue_limit clients in all, "421 4.3.2 All screening
+//!   ports are busy" (logged as Postfix logs them).
+//!
 //!   Not done as in Postfix: the tests after the greeting (pipelining,
 //!   non-SMTP commands, bare newlines) are not made, and the cache is the
 //!   process's memory (postscreen_cache_map is not written), so a restart
@@ -65,7 +70,8 @@
 //!   postscreen_dnsbl_action, postscreen_dnsbl_min_ttl,
 //!   postscreen_dnsbl_max_ttl, postscreen_dnsbl_timeout,
 //!   postscreen_command_time_limit, postscreen_command_count_limit,
-//!   postscreen_disable_vrfy_command, smtpd_service_name, myhostname,
+//!   postscreen_disable_vrfy_command, postscreen_pre_queue_limit,
+//!   postscreen_client_connection_count_limit, smtpd_service_name, myhostname,
 //!   dns_resolver_address (mailsuite extension).
 //!
 //! FILES
@@ -155,6 +161,10 @@ struct Settings {
     command_time_limit: Duration,
     command_count_limit: usize,
     vrfy_disabled: bool,
+    /// postscreen_pre_queue_limit: clients in the tests at once.
+    pre_queue_limit: usize,
+    /// postscreen_client_connection_count_limit (0: none).
+    per_client_limit: usize,
     access: Vec<Access>,
     mynetworks: maps::hosts::HostList,
     smtpd_socket: PathBuf,
@@ -212,6 +222,8 @@ impl Settings {
             command_time_limit: cfg.time(&p::POSTSCREEN_COMMAND_TIME_LIMIT),
             command_count_limit: cfg.int(&p::POSTSCREEN_COMMAND_COUNT_LIMIT).max(1) as usize,
             vrfy_disabled: cfg.bool(&p::POSTSCREEN_DISABLE_VRFY_COMMAND),
+            pre_queue_limit: cfg.int(&p::POSTSCREEN_PRE_QUEUE_LIMIT).max(1) as usize,
+            per_client_limit: cfg.int(&p::POSTSCREEN_CLIENT_CONNECTION_COUNT_LIMIT).max(0) as usize,
             access,
             mynetworks,
             smtpd_socket: queue_dir
@@ -257,9 +269,57 @@ struct Shared {
     resolver: Option<Mutex<dns::Resolver>>,
     /// Clients that passed every test, until when.
     passed: Mutex<HashMap<IpAddr, Instant>>,
+    /// The clients being screened now, by address.
+    screening: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// A client's place among those being screened, given back when dropped.
+struct Place<'a> {
+    shared: &'a Shared,
+    ip: IpAddr,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        let mut screening = self
+            .shared
+            .screening
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = screening.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                screening.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl Shared {
+    /// A place for a client from `ip`, or the refusal when postscreen has
+    /// as many as postscreen_pre_queue_limit, or that client as many as
+    /// postscreen_client_connection_count_limit.
+    /// The refusal is the log line (after the client's name) and the reply.
+    fn place(&self, ip: IpAddr) -> Result<Place<'_>, (&'static str, &'static str)> {
+        let mut screening = self.screening.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = screening.values().sum();
+        let mine = screening.get(&ip).copied().unwrap_or(0);
+        if total >= self.s.pre_queue_limit {
+            return Err((
+                "reject: connect from {}: all screening ports busy",
+                "421 4.3.2 All screening ports are busy",
+            ));
+        }
+        if self.s.per_client_limit > 0 && mine >= self.s.per_client_limit {
+            return Err((
+                "NOQUEUE: reject: CONNECT from {}: too many connections",
+                "421 4.7.0 Error: too many connections",
+            ));
+        }
+        *screening.entry(ip).or_default() += 1;
+        Ok(Place { shared: self, ip })
+    }
+
     fn passed_before(&self, ip: IpAddr) -> bool {
         let mut passed = self.passed.lock().unwrap_or_else(|e| e.into_inner());
         match passed.get(&ip) {
@@ -357,6 +417,14 @@ fn screen(shared: Arc<Shared>, stream: TcpStream) {
     let ip = match peer.ip() {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer.ip()),
         v4 => v4,
+    };
+    let _place = match shared.place(ip) {
+        Ok(p) => p,
+        Err((line, reply)) => {
+            maillog::info!("{}", line.replace("{}", &who));
+            let _ = (&stream).write_all(format!("{reply}\r\n").as_bytes());
+            return;
+        }
     };
     let mut failures: Vec<Failure> = Vec::new();
     match s.access(ip) {
@@ -582,6 +650,7 @@ impl Service for Postscreen {
             s,
             resolver,
             passed: Mutex::new(HashMap::new()),
+            screening: Mutex::new(HashMap::new()),
         }));
         Ok(())
     }
