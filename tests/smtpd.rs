@@ -839,6 +839,8 @@ fn xclient_names_the_client_behind_a_proxy() {
         "smtpd-xclient",
         "smtpd_authorized_xclient_hosts = 127.0.0.1
 local_recipient_maps =
+smtpd_client_restrictions = reject_unknown_client_hostname
+unknown_client_reject_code = 550
 ",
     );
     let swaks = |extra: &[&str]| {
@@ -907,6 +909,23 @@ local_recipient_maps =
         c.ask("XCLIENT ADDR=1.2.3"),
         "501 5.5.4 Bad ADDR syntax: 1.2.3"
     );
+    // A name the proxy could not look up for now defers, whatever
+    // unknown_client_reject_code says; one that does not exist is refused.
+    for (name, reply) in [
+        ("[TEMPUNAVAIL]", "450 4.7.1"),
+        ("[UNAVAILABLE]", "550 5.7.1"),
+    ] {
+        let mut c = Raw::connect(port);
+        c.ask("EHLO proxy.example.com");
+        let greeting = c.ask(&format!("XCLIENT NAME={name} ADDR=192.0.2.7"));
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        c.ask("EHLO client.example.com");
+        assert_eq!(c.ask("MAIL FROM:<a@example.org>"), "250 2.1.0 Ok");
+        assert_eq!(
+            c.ask("RCPT TO:<root@mail.example.test>"),
+            format!("{reply} Client host rejected: cannot find your hostname, [192.0.2.7]")
+        );
+    }
 }
 
 /// Runs openssl with `args` in `dir`; false when it failed.

@@ -81,7 +81,9 @@ pub fn host_exists(domain: &str) -> Lookup {
 }
 
 /// The reverse name of `ip`, when it has one.
-fn reverse_name(ip: IpAddr) -> Option<String> {
+/// The reverse name of `ip`: Err when the look-up failed for a reason
+/// that may go away (EAI_AGAIN), Ok(None) when there is none.
+fn reverse_name(ip: IpAddr) -> Result<Option<String>, ()> {
     let sa = SocketAddr::new(ip, 0);
     let (storage, len) = sockaddr_of(&sa);
     let mut host = [0 as libc::c_char; 1025];
@@ -98,13 +100,19 @@ fn reverse_name(ip: IpAddr) -> Option<String> {
             libc::NI_NAMEREQD,
         )
     };
+    if rc == libc::EAI_AGAIN {
+        return Err(());
+    }
     if rc != 0 {
-        return None;
+        return Ok(None);
     }
     // SAFETY: getnameinfo NUL-terminates the name on success.
     let name = unsafe { CStr::from_ptr(host.as_ptr()) };
-    let name = name.to_str().ok()?.trim_end_matches('.').to_string();
-    addr::valid_hostname(&name).then_some(name)
+    let Ok(name) = name.to_str() else {
+        return Ok(None);
+    };
+    let name = name.trim_end_matches('.').to_string();
+    Ok(addr::valid_hostname(&name).then_some(name))
 }
 
 fn sockaddr_of(sa: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
@@ -130,18 +138,23 @@ fn sockaddr_of(sa: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 }
 
 /// The client's name as Postfix logs it: the reverse name when its
-/// forward look-up includes `ip`, else `unknown`.
-pub fn client_name(ip: IpAddr) -> String {
-    let Some(name) = reverse_name(ip) else {
-        return "unknown".into();
+/// forward look-up includes `ip`, else `unknown`; and whether a look-up
+/// failed for a reason that may go away (Postfix's temporary name status:
+/// reject_unknown_client_hostname then defers rather than rejects).
+pub fn client_name(ip: IpAddr) -> (String, bool) {
+    let name = match reverse_name(ip) {
+        Ok(Some(name)) => name,
+        Ok(None) => return ("unknown".into(), false),
+        Err(()) => return ("unknown".into(), true),
     };
     let canon = |a: IpAddr| match a {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
         v4 => v4,
     };
     match addresses(&name) {
-        Ok(list) if list.iter().any(|a| canon(*a) == canon(ip)) => name,
-        _ => "unknown".into(),
+        Ok(list) if list.iter().any(|a| canon(*a) == canon(ip)) => (name, false),
+        Err(Lookup::TempFail) => ("unknown".into(), true),
+        _ => ("unknown".into(), false),
     }
 }
 
@@ -155,6 +168,9 @@ mod tests {
         assert_ne!(host_exists("no-such-host.invalid"), Lookup::Found);
         assert_ne!(host_exists("bad\0name"), Lookup::Found);
         // 127.0.0.1 is localhost in every /etc/hosts this runs with.
-        assert_eq!(client_name("127.0.0.1".parse().expect("ip")), "localhost");
+        assert_eq!(
+            client_name("127.0.0.1".parse().expect("ip")),
+            ("localhost".to_string(), false)
+        );
     }
 }

@@ -78,6 +78,8 @@
 //!   session becomes the named client's for access control, the log and
 //!   Received:, as if it had just connected (greeted again; HELO, the
 //!   protocol and a SASL login, `sasl_method=XCLIENT`, only as given).
+//!   NAME=[TEMPUNAVAIL] makes the name unknown for now, [UNAVAILABLE]
+//!   for good; a HELO name over 255 characters is refused.
 //!
 //!   Clients in smtpd_authorized_xforward_hosts (same form; a content
 //!   filter handing mail back) are offered XFORWARD and may send it before
@@ -105,7 +107,8 @@
 //!   reject_non_fqdn_helo_hostname, reject_invalid_helo_hostname,
 //!   reject_unknown_sender_domain, reject_unknown_recipient_domain (an
 //!   address record through the system resolver),
-//!   reject_unknown_client_hostname, reject_sender_login_mismatch,
+//!   reject_unknown_client_hostname (unknown_client_reject_code, or 450
+//!   when the name look-up failed for now), reject_sender_login_mismatch,
 //!   reject_unverified_recipient and reject_unverified_sender (the verify
 //!   service's answer, polled address_verify_poll_count times
 //!   address_verify_poll_delay apart while its probe is under way:

@@ -702,6 +702,9 @@ impl Policy {
 pub struct Request {
     /// The client's verified name, or `unknown`.
     pub client_name: String,
+    /// The name is `unknown` because a look-up failed for a reason that
+    /// may go away (or XCLIENT said `[TEMPUNAVAIL]`).
+    pub client_name_temporary: bool,
     pub client_addr: Option<IpAddr>,
     /// The address as text (for logs and replies).
     pub client_addr_text: String,
@@ -1181,7 +1184,14 @@ impl Eval<'_> {
                         "Client host rejected: cannot find your hostname, [{}]",
                         self.req.client_addr_text
                     );
-                    self.reject(codes.unknown_client, "4.7.1", t)
+                    // A look-up that may work later: 450 whatever
+                    // unknown_client_reject_code says, as in Postfix.
+                    let code = if self.req.client_name_temporary {
+                        450
+                    } else {
+                        codes.unknown_client
+                    };
+                    self.reject(code, "4.7.1", t)
                 } else {
                     Step::Dunno
                 }
@@ -2259,6 +2269,27 @@ mod tests {
             Verdict::Accept => "OK".into(),
             Verdict::Reject(r) => r.to_string(),
         }
+    }
+
+    #[test]
+    fn an_unknown_name_for_now_defers_whatever_the_reject_code() {
+        let p = policy(
+            "smtpd_client_restrictions = reject_unknown_client_hostname\nunknown_client_reject_code = 550",
+        );
+        let mut r = req("192.0.2.7", "a@x.example", "x@mail.example.test");
+        let check = |r: &Request| match p.check_rcpt(r, &FakeDns).verdict {
+            Verdict::Accept => "OK".to_string(),
+            Verdict::Reject(reply) => reply.to_string(),
+        };
+        assert_eq!(
+            check(&r),
+            "550 5.7.1 Client host rejected: cannot find your hostname, [192.0.2.7]"
+        );
+        r.client_name_temporary = true;
+        assert_eq!(
+            check(&r),
+            "450 4.7.1 Client host rejected: cannot find your hostname, [192.0.2.7]"
+        );
     }
 
     #[test]

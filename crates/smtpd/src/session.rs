@@ -282,12 +282,13 @@ impl<'a> Session<'a> {
                 let name = if s.peername_lookup {
                     crate::dns::client_name(ip)
                 } else {
-                    "unknown".to_string()
+                    ("unknown".to_string(), false)
                 };
                 (name, ip.to_string())
             }
-            None => ("localhost".to_string(), "127.0.0.1".to_string()),
+            None => (("localhost".to_string(), false), "127.0.0.1".to_string()),
         };
+        let (name, name_temporary) = name;
         if let Err(e) = client.set_timeout(Some(s.timeout)) {
             maillog::warning!("set timeout: {e}");
         }
@@ -307,7 +308,8 @@ impl<'a> Session<'a> {
         conn.footer = client.footer;
         let (namaddr, bare_newline, discard) =
             (client.namaddr, client.bare_newline, client.discard);
-        let req = client.req;
+        let mut req = client.req;
+        req.client_name_temporary = name_temporary;
         Session {
             s,
             policy,
@@ -1690,6 +1692,7 @@ impl<'a> Session<'a> {
                 return false;
             }
         };
+        let name_temporary = c.name_temporary.unwrap_or(self.req.client_name_temporary);
         let name = c.name.unwrap_or_else(|| self.req.client_name.clone());
         let ip = c.addr.unwrap_or(self.req.client_addr).map(unmap);
         let port = c.port.unwrap_or(self.remote_port);
@@ -1703,6 +1706,7 @@ impl<'a> Session<'a> {
         let cert = self.req.client_cert.take();
         self.req = client.req;
         self.req.client_cert = cert;
+        self.req.client_name_temporary = name_temporary;
         self.remote_port = port;
         self.reset_transaction();
         self.ehlo = c.esmtp.unwrap_or(false);

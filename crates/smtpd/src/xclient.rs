@@ -17,6 +17,9 @@ pub const OFFER: &str = "XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN";
 pub struct Changes {
     /// The client's name (`unknown` when unavailable).
     pub name: Option<String>,
+    /// NAME=[TEMPUNAVAIL]: unknown for now (true), as against
+    /// [UNAVAILABLE] or a name (false).
+    pub name_temporary: Option<bool>,
     pub addr: Option<Option<IpAddr>>,
     pub port: Option<Option<u16>>,
     /// PROTO: true for ESMTP.
@@ -51,6 +54,7 @@ pub fn parse(attrs: &[(String, String)]) -> Result<Changes, Reply> {
                 // goes by the verified one.
                 if name == "NAME" {
                     c.name = Some(host);
+                    c.name_temporary = Some(value.eq_ignore_ascii_case("[TEMPUNAVAIL]"));
                 }
             }
             "ADDR" => {
@@ -74,6 +78,9 @@ pub fn parse(attrs: &[(String, String)]) -> Result<Changes, Reply> {
                     _ => return Err(bad(&name, &value)),
                 })
             }
+            // A HELO name longer than a host name may be is refused, as
+            // Postfix does; what cannot be printed becomes '?'.
+            "HELO" if !gone && value.len() > 255 => return Err(bad(&name, &value)),
             "HELO" => c.helo = Some((!gone).then(|| neuter(&value, 255))),
             // A login is often an address: only what cannot be printed goes.
             "LOGIN" => {
@@ -133,9 +140,16 @@ mod tests {
         ))
         .expect("valid");
         assert_eq!(
-            (c.name.as_deref(), c.addr, c.login),
-            (Some("unknown"), Some(None), Some(None))
+            (c.name.as_deref(), c.name_temporary, c.addr, c.login),
+            (Some("unknown"), Some(true), Some(None), Some(None))
         );
+        let c = parse(&attrs("NAME=[UNAVAILABLE]")).expect("valid");
+        assert_eq!(c.name_temporary, Some(false));
+        let long = format!("HELO={}", "h".repeat(256));
+        assert!(parse(&attrs(&long))
+            .unwrap_err()
+            .to_string()
+            .starts_with("501 5.5.4 Bad HELO syntax: hhh"));
         for (line, reply) in [
             ("ADDR=300.1.1.1", "501 5.5.4 Bad ADDR syntax: 300.1.1.1"),
             ("NAME=bad_host!", "501 5.5.4 Bad NAME syntax: bad_host!"),
