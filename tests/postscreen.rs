@@ -240,6 +240,40 @@ fn postscreen_screens_clients_before_smtpd() {
         "{}",
         inst.maillog()
     );
+    // The clients that passed are kept in postscreen_cache_map: a new
+    // postscreen (this one killed; the master starts another for the next
+    // client) still knows
+    // 127.0.0.2.
+    let cache = format!("btree:{}/data/postscreen_cache", inst.dir.display());
+    let dump = || {
+        let out = inst
+            .command("postmap")
+            .args(["-s", &cache])
+            .output()
+            .expect("postmap");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        wait_until(15 * SECOND, || dump().contains("127.0.0.2\t")),
+        "{}",
+        dump()
+    );
+    let old = inst.workers("postscreen");
+    assert_eq!(old.len(), 1);
+    // SAFETY: kill on a pid this test's instance started.
+    unsafe { libc::kill(old[0], libc::SIGKILL) };
+    assert!(wait_until(10 * SECOND, || !kit::alive(old[0])));
+    let again = session("127.0.0.2", port, "", &["QUIT"]);
+    assert_eq!(
+        again[0], "220 mail.example.test ESMTP mailsuite",
+        "{again:?}"
+    );
+    assert_eq!(
+        inst.log_lines("PASS OLD [127.0.0.2]:").len(),
+        2,
+        "{}",
+        inst.maillog()
+    );
     // Everything that reached smtpd got there whole: two messages queued.
     assert_eq!(
         inst.log_lines("cleanup[")

@@ -107,7 +107,6 @@ pub const INERT: &[&str] = &[
     "postscreen_bare_newline_enable",
     "postscreen_bare_newline_ttl",
     "postscreen_cache_cleanup_interval",
-    "postscreen_cache_map",
     "postscreen_cache_retention_time",
     "postscreen_command_filter",
     "postscreen_discard_ehlo_keyword_address_maps",

@@ -51,10 +51,13 @@
 //!   postscreen_pre_queue_limit clients in all, "421 4.3.2 All screening
 //!   ports are busy" (logged as Postfix logs them).
 //!
+//!   Who passed is kept in postscreen_cache_map (a btree or hash file,
+//!   rewritten whole a few seconds after a change: the client address and
+//!   when its pass expires), so a restart remembers; with another table
+//!   type, or a file outside a chroot jail, only in memory.
+//!
 //!   Not done as in Postfix: the tests after the greeting (pipelining,
-//!   non-SMTP commands, bare newlines) are not made, and the cache is the
-//!   process's memory (postscreen_cache_map is not written), so a restart
-//!   forgets who passed.
+//!   non-SMTP commands, bare newlines) are not made.
 //!
 //! SECURITY
 //!   Reads network input, so it runs as mail_owner (master.cf unpriv `-`),
@@ -71,7 +74,8 @@
 //!   postscreen_dnsbl_max_ttl, postscreen_dnsbl_timeout,
 //!   postscreen_command_time_limit, postscreen_command_count_limit,
 //!   postscreen_disable_vrfy_command, postscreen_pre_queue_limit,
-//!   postscreen_client_connection_count_limit, smtpd_service_name, myhostname,
+//!   postscreen_client_connection_count_limit, postscreen_cache_map,
+//!   smtpd_service_name, myhostname,
 //!   dns_resolver_address (mailsuite extension).
 //!
 //! FILES
@@ -83,8 +87,9 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What a failed test makes postscreen do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -262,13 +267,110 @@ impl Settings {
     }
 }
 
+/// Where the clients that passed are kept between runs: the indexed file
+/// of postscreen_cache_map (`btree:` or `hash:`), rewritten whole (temp
+/// file, fsync, rename) at most every [`CACHE_SAVE_DELAY`] when it changed.
+/// Each entry is the client address and, in seconds since the epoch, the
+/// time its pass expires.
+struct CacheFile {
+    db: PathBuf,
+    sorted: bool,
+}
+
+/// How long a change to the cache waits before it is saved.
+const CACHE_SAVE_DELAY: Duration = Duration::from_secs(5);
+
+impl CacheFile {
+    /// From postscreen_cache_map; None (with a warning) for a table type
+    /// that cannot be written, or a file a chrooted postscreen cannot reach.
+    fn from_config(cfg: &Config, chrooted: bool, queue_dir: &std::path::Path) -> Option<CacheFile> {
+        let spec = cfg.str(&p::POSTSCREEN_CACHE_MAP).trim().to_string();
+        if spec.is_empty() {
+            return None;
+        }
+        let bare = spec.trim_start_matches("proxy:");
+        let (kind, name) = match maps::split_spec(bare) {
+            Ok((k @ ("btree" | "hash"), n)) => (k, n),
+            _ => {
+                maillog::warning!(
+                    "postscreen_cache_map: {spec}: only btree and hash tables are kept; the cache is in memory only"
+                );
+                return None;
+            }
+        };
+        let mut db = maps::indexed::db_path(name);
+        if chrooted {
+            // Inside the jail the queue directory is "/".
+            let inside = db
+                .strip_prefix(cfg.path(&p::QUEUE_DIRECTORY))
+                .ok()
+                .map(|rest| queue_dir.join(rest));
+            match inside {
+                Some(p) => db = p,
+                None => {
+                    maillog::warning!(
+                        "postscreen_cache_map: {} is outside the chroot jail; the cache is in memory only",
+                        db.display()
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(CacheFile {
+            db,
+            sorted: kind == "btree",
+        })
+    }
+
+    /// The passes still valid in the file (before the chroot).
+    fn load(path: &std::path::Path) -> HashMap<IpAddr, SystemTime> {
+        let now = SystemTime::now();
+        let entries = maps::indexed::read_existing(path).unwrap_or_else(|e| {
+            maillog::warning!("postscreen_cache_map: {e}");
+            Vec::new()
+        });
+        entries
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let ip: IpAddr = k.parse().ok()?;
+                let until = UNIX_EPOCH + Duration::from_secs(v.trim().parse().ok()?);
+                (until > now).then_some((ip, until))
+            })
+            .collect()
+    }
+
+    fn save(&self, passed: &HashMap<IpAddr, SystemTime>) {
+        let now = SystemTime::now();
+        let entries = passed
+            .iter()
+            .filter(|(_, until)| **until > now)
+            .filter_map(|(ip, until)| {
+                let secs = until.duration_since(UNIX_EPOCH).ok()?.as_secs();
+                Some((ip.to_string(), secs.to_string()))
+            })
+            .collect();
+        let opts = maps::indexed::WriteOptions {
+            sorted: self.sorted,
+            mode: 0o600,
+            duplicates: maps::indexed::Duplicates::Ignore,
+        };
+        if let Err(e) =
+            maps::indexed::write(&self.db, entries, &opts, &|w| maillog::warning!("{w}"))
+        {
+            maillog::warning!("postscreen_cache_map: {e}");
+        }
+    }
+}
+
 /// What every client thread shares.
 struct Shared {
     s: Settings,
     /// One resolver, one question at a time (it is not shared otherwise).
     resolver: Option<Mutex<dns::Resolver>>,
     /// Clients that passed every test, until when.
-    passed: Mutex<HashMap<IpAddr, Instant>>,
+    passed: Mutex<HashMap<IpAddr, SystemTime>>,
+    /// The cache changed since it was last saved.
+    dirty: AtomicBool,
     /// The clients being screened now, by address.
     screening: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -323,7 +425,7 @@ impl Shared {
     fn passed_before(&self, ip: IpAddr) -> bool {
         let mut passed = self.passed.lock().unwrap_or_else(|e| e.into_inner());
         match passed.get(&ip) {
-            Some(until) if *until > Instant::now() => true,
+            Some(until) if *until > SystemTime::now() => true,
             Some(_) => {
                 passed.remove(&ip);
                 false
@@ -334,11 +436,34 @@ impl Shared {
 
     fn remember(&self, ip: IpAddr, ttl: Duration) {
         let mut passed = self.passed.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
+        let now = SystemTime::now();
         if passed.len() > 100_000 {
             passed.retain(|_, until| *until > now);
         }
         passed.insert(ip, now + ttl);
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Saves the cache when it changed, every [`CACHE_SAVE_DELAY`], on a
+    /// thread of its own.
+    fn keep_saving(self: &Arc<Self>, file: CacheFile) {
+        let shared = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("cache".into())
+            .spawn(move || loop {
+                std::thread::sleep(CACHE_SAVE_DELAY);
+                if shared.dirty.swap(false, Ordering::Relaxed) {
+                    let copy = shared
+                        .passed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    file.save(&copy);
+                }
+            });
+        if let Err(e) = spawned {
+            maillog::warning!("postscreen_cache_map: cannot start the saving thread: {e}");
+        }
     }
 
     /// The DNS list score of `ip`, asked on a thread of its own; None when
@@ -618,6 +743,7 @@ fn address_of(arg: &str) -> String {
 #[derive(Default)]
 struct Postscreen {
     shared: Option<Arc<Shared>>,
+    cache: Option<CacheFile>,
 }
 
 impl Service for Postscreen {
@@ -646,12 +772,34 @@ impl Service for Postscreen {
                 }
             }
         };
-        self.shared = Some(Arc::new(Shared {
+        let cache = CacheFile::from_config(&ctx.config, ctx.chrooted(), &ctx.queue_dir());
+        // Read before the chroot, where the file is under its full name.
+        let passed = match &cache {
+            Some(_) => {
+                let spec = ctx.config.str(&p::POSTSCREEN_CACHE_MAP);
+                let bare = spec.trim().trim_start_matches("proxy:");
+                maps::split_spec(bare)
+                    .map(|(_, name)| CacheFile::load(&maps::indexed::db_path(name)))
+                    .unwrap_or_default()
+            }
+            None => HashMap::new(),
+        };
+        let shared = Arc::new(Shared {
             s,
             resolver,
-            passed: Mutex::new(HashMap::new()),
+            passed: Mutex::new(passed),
+            dirty: AtomicBool::new(false),
             screening: Mutex::new(HashMap::new()),
-        }));
+        });
+        self.cache = cache;
+        self.shared = Some(shared);
+        Ok(())
+    }
+
+    fn post_jail(&mut self, _ctx: &Context) -> Result<(), server::HookError> {
+        if let (Some(shared), Some(cache)) = (&self.shared, self.cache.take()) {
+            shared.keep_saving(cache);
+        }
         Ok(())
     }
 }
