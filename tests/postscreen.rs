@@ -283,3 +283,61 @@ fn postscreen_screens_clients_before_smtpd() {
         2
     );
 }
+
+/// The limits in Postfix's order, and no smtpd to pass clients to: a
+/// second stranger finds the one place in the tests taken
+/// (postscreen_pre_queue_limit = 1), while an allow-listed client is not
+/// held to that limit; with nobody on the pass service, a client after the
+/// teaser gets the greeting's end and then 421 at its first command.
+#[test]
+fn limits_and_no_smtpd_to_pass_to() {
+    let inst = Instance::new("postscreen-busy");
+    inst.main_cf(
+        "alias_maps =\nmynetworks = 127.0.0.1/32\npostscreen_greet_wait = 2s\npostscreen_pre_queue_limit = 1\n",
+    );
+    inst.master_cf("127.0.0.1:0 inet n - n - 1 postscreen\n");
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let lines = python_lines(
+        &[],
+        "import socket, sys\n\
+         port = int(sys.argv[1])\n\
+         def conn(src):\n\
+         \x20   s = socket.create_connection(('127.0.0.1', port), source_address=(src, 0))\n\
+         \x20   s.settimeout(10)\n\
+         \x20   return s\n\
+         a = conn('127.0.0.6')\n\
+         print(a.recv(200).decode().strip())\n\
+         print(conn('127.0.0.7').recv(200).decode().strip())\n\
+         print(conn('127.0.0.1').recv(200).decode().strip())\n\
+         print(a.recv(200).decode().strip())\n\
+         a.sendall(b'EHLO a.example\\r\\n')\n\
+         print(a.recv(200).decode().strip())\n",
+        &[&port.to_string()],
+    );
+    assert_eq!(
+        lines,
+        vec![
+            "220-mail.example.test ESMTP mailsuite",
+            "421 4.3.2 All screening ports are busy",
+            "421 4.3.2 All server ports are busy",
+            "220 mail.example.test ESMTP mailsuite",
+            "421 4.3.2 All server ports are busy",
+        ],
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(
+        inst.log_lines("reject: connect from [127.0.0.7]:").len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(
+        inst.log_lines("NOQUEUE: reject: CONNECT from [127.0.0.6]:")
+            .len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+}

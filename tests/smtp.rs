@@ -876,6 +876,7 @@ fn etrn_flushes_one_site_in_fast_flush_domains() {
     );
     assert_eq!(ask("ETRN #deferred"), "459 <deferred>: service unavailable");
     assert_eq!(ask("ETRN one.example extra"), "500 Syntax: ETRN domain");
+    assert_eq!(ask("ETRN"), "500 Syntax: ETRN domain");
     assert_eq!(ask("ETRN bad!name"), "501 Error: invalid parameter syntax");
     assert_eq!(
         ask("ETRN three.example"),

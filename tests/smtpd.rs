@@ -2705,9 +2705,17 @@ fn sni_maps_choose_the_certificate() {
     let (a_cert, a_key) = pair("a", "a.example.test").expect("a");
     let (b_cert, b_key) = pair("b", "mx.b.example.test").expect("b");
     let d = inst.dir.display();
+    // bad.example.test's key does not go with its certificate: left out,
+    // with a warning; the rest still works.
     inst.write(
         "sni",
-        &format!("a.example.test {} {}\n", a_key.display(), a_cert.display()),
+        &format!(
+            "a.example.test {} {}\nbad.example.test {} {}\n",
+            a_key.display(),
+            a_cert.display(),
+            b_key.display(),
+            a_cert.display()
+        ),
     );
     inst.write(
         "sni-text",
@@ -2765,4 +2773,12 @@ fn sni_maps_choose_the_certificate() {
     assert_eq!(subject(Some("MX.B.example.test")), "mx.b.example.test");
     assert_eq!(subject(Some("other.example")), "mail.example.test");
     assert_eq!(subject(None), "mail.example.test");
+    assert_eq!(subject(Some("bad.example.test")), "mail.example.test");
+    assert!(
+        !inst
+            .log_lines("warning: tls_server_sni_maps: bad.example.test: ")
+            .is_empty(),
+        "{}",
+        inst.maillog()
+    );
 }

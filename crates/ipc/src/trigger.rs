@@ -50,14 +50,47 @@ pub struct Request {
     pub ids: Vec<String>,
 }
 
+/// The most sites or queue IDs one coalesced request holds.
+const NAMES_MAX: usize = 1000;
+
 impl Request {
     /// Whether every deferred message is to be tried now ([`FLUSH`]).
     pub fn flush(&self) -> bool {
         self.codes.contains(&FLUSH)
     }
+
+    /// Adds what `other` asks for: each letter, site and queue ID once
+    /// (at most [`NAMES_MAX`] names of each kind).
+    pub fn merge(&mut self, other: Request) {
+        for c in other.codes {
+            if !self.codes.contains(&c) {
+                self.codes.push(c);
+            }
+        }
+        for (mine, theirs) in [(&mut self.sites, other.sites), (&mut self.ids, other.ids)] {
+            for name in theirs {
+                if mine.len() < NAMES_MAX && !mine.contains(&name) {
+                    mine.push(name);
+                }
+            }
+        }
+    }
+
+    /// The request as bytes that [`parse`] reads back.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.codes.clone();
+        for site in &self.sites {
+            out.extend(flush_site_request(site));
+        }
+        for id in &self.ids {
+            out.extend(flush_id_request(id));
+        }
+        out
+    }
 }
 
-/// Reads a (coalesced) trigger; what is not well formed is left out.
+/// Reads a (coalesced) trigger; what is not well formed is left out, a
+/// name without its newline too.
 pub fn parse(data: &[u8]) -> Request {
     let mut req = Request::default();
     let mut i = 0;
@@ -68,10 +101,9 @@ pub fn parse(data: &[u8]) -> Request {
             i += 1;
             continue;
         }
-        let end = data[i..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(data.len(), |e| i + e);
+        let Some(end) = data[i..].iter().position(|&b| b == b'\n').map(|e| i + e) else {
+            break;
+        };
         let name = String::from_utf8_lossy(&data[i + 1..end]).into_owned();
         i = end + 1;
         if code == FLUSH_ID {
@@ -169,10 +201,26 @@ mod tests {
     }
 
     #[test]
-    fn a_name_without_its_newline_ends_the_request() {
+    fn a_name_without_its_newline_is_dropped() {
         let req = parse(b"DQabc");
         assert_eq!(req.codes, b"D".to_vec());
-        assert_eq!(req.ids, vec!["abc".to_string()]);
+        assert!(req.ids.is_empty());
         assert!(!parse(b"I").flush());
+    }
+
+    #[test]
+    fn merged_requests_keep_every_letter_and_name() {
+        // Queue IDs hold capital letters such as D, F and W: they must not
+        // hide those requests when requests are folded together.
+        let mut all = parse(&[flush_id_request("4XkDFW2mN"), b"F".to_vec()].concat());
+        all.merge(parse(b"D"));
+        all.merge(parse(&flush_id_request("4XkDFW2mN")));
+        all.merge(parse(
+            &[b"W".to_vec(), flush_site_request("b.example")].concat(),
+        ));
+        assert_eq!(all.codes, b"FDW".to_vec());
+        assert_eq!(all.ids, vec!["4XkDFW2mN".to_string()]);
+        assert_eq!(all.sites, vec!["b.example".to_string()]);
+        assert_eq!(parse(&all.encode()), all);
     }
 }

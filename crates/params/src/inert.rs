@@ -123,7 +123,6 @@ pub const INERT: &[&str] = &[
     "postscreen_pipelining_action",
     "postscreen_pipelining_enable",
     "postscreen_pipelining_ttl",
-    "postscreen_post_queue_limit",
     "postscreen_reject_footer",
     "postscreen_reject_footer_maps",
     "postscreen_tls_security_level",

@@ -373,17 +373,20 @@ impl Manager {
         files.into()
     }
 
-    /// Deferred mail whose retry time has come (all of it when `flush`).
+    /// Deferred mail whose retry time has come (all of it when `flush`),
+    /// and the messages `ids` names (`postqueue -i`) whether due or not.
     fn scan_deferred(
         &self,
         flush: bool,
         sites: &[String],
+        ids: &HashSet<String>,
         skip: &HashSet<PathBuf>,
     ) -> VecDeque<PathBuf> {
         let mut files = self.scan("deferred", skip);
         let t = SystemTime::now();
         files.retain(|p| {
             flush
+                || ids.contains(&file_name(p))
                 || std::fs::metadata(p)
                     .and_then(|m| m.modified())
                     .map(|m| m <= t)
@@ -464,17 +467,19 @@ impl Manager {
         // until the next run or the next deferred scan.
         let mut skip: HashSet<PathBuf> = HashSet::new();
         let mut incoming: VecDeque<PathBuf> = VecDeque::new();
-        let mut deferred: VecDeque<PathBuf> = if deferred_too || flush || !sites.is_empty() {
-            self.scan_deferred(flush, sites, &skip)
-        } else {
-            VecDeque::new()
-        };
+        let ids = self.flushing.ids.clone();
+        let mut deferred: VecDeque<PathBuf> =
+            if deferred_too || flush || !sites.is_empty() || !ids.is_empty() {
+                self.scan_deferred(flush, sites, &ids, &skip)
+            } else {
+                VecDeque::new()
+            };
         let mut rescan = true;
         let mut prefer_deferred = false;
         loop {
             if self.deferred_scanned.elapsed() >= self.s.run_delay {
                 skip.clear();
-                let due = self.scan_deferred(false, &[], &skip);
+                let due = self.scan_deferred(false, &[], &HashSet::new(), &skip);
                 let known: HashSet<PathBuf> = deferred.iter().cloned().collect();
                 deferred.extend(due.into_iter().filter(|p| !known.contains(p)));
                 self.deferred_scanned = Instant::now();

@@ -57,24 +57,14 @@ fn take_trigger(listener: &OwnedFd) -> Option<Vec<u8>> {
             .ok()
             .map(|n| buf[..n].to_vec());
     }
-    let mut data: Option<Vec<u8>> = None;
+    let mut merged: Option<ipc::trigger::Request> = None;
     for _ in 0..COALESCE_MAX {
         match accept(listener) {
             Ok(Some(fd)) => {
-                let got = read_trigger(fd);
-                let d = data.get_or_insert_with(Vec::new);
-                let named = ipc::trigger::parse(&got);
-                if !named.sites.is_empty() || !named.ids.is_empty() {
-                    // A request with a name (`S` site, `Q` queue ID) stays whole.
-                    if d.len() + got.len() <= 16 * TRIGGER_MAX {
-                        d.extend_from_slice(&got);
-                    }
-                    continue;
-                }
-                for b in got {
-                    if !d.contains(&b) && d.len() < TRIGGER_MAX {
-                        d.push(b);
-                    }
+                let got = ipc::trigger::parse(&read_trigger(fd));
+                match &mut merged {
+                    Some(m) => m.merge(got),
+                    None => merged = Some(got),
                 }
             }
             Ok(None) => break,
@@ -84,7 +74,7 @@ fn take_trigger(listener: &OwnedFd) -> Option<Vec<u8>> {
             }
         }
     }
-    data
+    merged.map(|m| m.encode())
 }
 
 /// Runs `service` under the master and never returns.

@@ -57,7 +57,7 @@ impl Service for Smtpd {
                             .and_then(|chains| {
                                 tls::ServerTls::from_chains_asking(chains, p, client_certs)
                             })
-                            .and_then(|t| with_sni_maps(t, &ctx.config))
+                            .map(|t| with_sni_maps(t, &ctx.config))
                             .map_err(|e| e.to_string())
                     });
                 match loaded {
@@ -94,13 +94,10 @@ impl Service for Smtpd {
 /// `tls_server_sni_maps`: the keys and chains for the names clients ask
 /// for (SNI), read now, before the privilege drop (see [`maps::files`]). A
 /// table or entry that cannot be used is logged and left out.
-fn with_sni_maps(
-    server: tls::ServerTls,
-    config: &params::Config,
-) -> Result<tls::ServerTls, tls::TlsError> {
+fn with_sni_maps(server: tls::ServerTls, config: &params::Config) -> tls::ServerTls {
     let specs = maps::split_list(config.get(&params::table::TLS_SERVER_SNI_MAPS));
     if specs.is_empty() {
-        return Ok(server);
+        return server;
     }
     let ctx = maps::Ctx::new();
     let mut by_name = Vec::new();
@@ -119,7 +116,11 @@ fn with_sni_maps(
             }
         }
     }
-    server.with_sni(by_name)
+    let (server, problems) = server.with_sni(by_name);
+    for p in problems {
+        maillog::warning!("tls_server_sni_maps: {p}");
+    }
+    server
 }
 
 /// How client certificates are judged when smtpd_tls_ask_ccert asks for

@@ -451,23 +451,30 @@ impl ServerTls {
 
     /// The same configuration, serving the chains of `by_name` to a client
     /// that asks for one of those names or a name under a `.domain` key
-    /// (SNI; keys in lower case). Each key must go with its leaf
-    /// certificate.
-    pub fn with_sni(self, by_name: Vec<(String, Vec<KeyChain>)>) -> Result<ServerTls, TlsError> {
+    /// (SNI; keys in lower case). An entry whose key does not go with its
+    /// leaf certificate is left out; the problems are returned, for the
+    /// log.
+    pub fn with_sni(self, by_name: Vec<(String, Vec<KeyChain>)>) -> (ServerTls, Vec<String>) {
         let mut names = std::collections::HashMap::new();
+        let mut problems = Vec::new();
         for (name, chains) in by_name {
-            let keys = certified(chains).map_err(|e| TlsError::Config(format!("{name}: {e}")))?;
-            names.insert(name.to_ascii_lowercase(), keys);
+            match certified(chains) {
+                Ok(keys) => {
+                    names.insert(name.to_ascii_lowercase(), keys);
+                }
+                Err(e) => problems.push(format!("{name}: {e}; left out")),
+            }
         }
         let mut config = (*self.config).clone();
         config.cert_resolver = Arc::new(BySni {
             names,
             default: config.cert_resolver.clone(),
         });
-        Ok(ServerTls {
+        let server = ServerTls {
             config: Arc::new(config),
             client_certs: self.client_certs,
-        })
+        };
+        (server, problems)
     }
 
     /// The certificate the client of `stream` showed, judged; None when it

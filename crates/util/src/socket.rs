@@ -263,34 +263,58 @@ pub fn send_fd(via: &UnixStream, conn: RawFd) -> io::Result<()> {
 }
 
 /// Takes the connection [`send_fd`] handed over `via`: exactly one
-/// descriptor with its byte, or an error (anything else is refused, and
-/// any descriptors that came with it are closed).
+/// descriptor with its byte, or an error. Anything else is refused, and
+/// every descriptor that came with it is closed, truncated control data
+/// included (the control buffer is read with the `CMSG_*` macros
+/// whatever the flags say).
 pub fn recv_fd(via: &UnixStream) -> io::Result<OwnedFd> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     use std::os::fd::FromRawFd;
+    /// Room for this many descriptors: more than a sender should send, so
+    /// that the usual mistakes are seen whole.
+    const ROOM: usize = 8;
     let mut byte = [0u8; 1];
-    let mut iov = [io::IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        via.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(io::Error::from)?;
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: byte.len(),
+    };
+    let fd_bytes = (ROOM * std::mem::size_of::<RawFd>()) as u32;
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(fd_bytes) } as usize;
+    // u64 elements keep the buffer aligned for cmsghdr.
+    let mut control = vec![0u64; space.div_ceil(8)];
+    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive
+    // the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = (control.len() * 8) as _;
+    // SAFETY: msg describes valid, writable buffers of the sizes given.
+    let n = unsafe { libc::recvmsg(via.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
     let mut got: Vec<OwnedFd> = Vec::new();
-    for c in msg.cmsgs().map_err(io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: the kernel installed these descriptors for this
-            // process; each is owned here exactly once.
-            got.extend(
-                fds.into_iter()
-                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-            );
+    // SAFETY: msg was filled by recvmsg; the CMSG_* macros walk the
+    // control buffer within msg_controllen, and each SCM_RIGHTS payload
+    // holds descriptors the kernel installed for this process.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c);
+                let len = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                for i in 0..len / std::mem::size_of::<RawFd>() {
+                    let fd = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
+                    got.push(OwnedFd::from_raw_fd(fd));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
-    if msg.bytes != 1 || got.len() != 1 || truncated {
+    let truncated = msg.msg_flags & libc::MSG_CTRUNC != 0;
+    if n != 1 || got.len() != 1 || truncated {
+        // `got` is dropped: every descriptor that came is closed.
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "expected one passed connection",
@@ -319,5 +343,41 @@ mod pass_tests {
         // Data without a descriptor is refused.
         (&a).write_all(b"x").expect("write");
         assert!(recv_fd(&b).is_err());
+    }
+
+    /// How many descriptors of this process have `path` open.
+    fn open_on(path: &std::path::Path) -> usize {
+        std::fs::read_dir("/proc/self/fd").map_or(0, |d| {
+            d.flatten()
+                .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == path))
+                .count()
+        })
+    }
+
+    #[test]
+    fn extra_descriptors_are_refused_and_closed() {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        let (a, b) = UnixStream::pair().expect("pair");
+        let path = std::env::temp_dir().join(format!("recv-fd-{}", std::process::id()));
+        std::fs::write(&path, b"").expect("file");
+        for count in [3usize, 12] {
+            let files: Vec<std::fs::File> = (0..count)
+                .map(|_| std::fs::File::open(&path).expect("open"))
+                .collect();
+            let fds: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
+            let cmsg = [ControlMessage::ScmRights(&fds)];
+            sendmsg::<()>(
+                a.as_raw_fd(),
+                &[io::IoSlice::new(b"P")],
+                &cmsg,
+                MsgFlags::empty(),
+                None,
+            )
+            .expect("sendmsg");
+            drop(files);
+            assert!(recv_fd(&b).is_err(), "{count} descriptors");
+            assert_eq!(open_on(&path), 0, "{count}: nothing left open");
+        }
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -1,0 +1,183 @@
+//! Who passed postscreen's tests, and until when: in memory, and kept in
+//! postscreen_cache_map so that a new postscreen still knows.
+
+use params::{table as p, Config};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The most clients remembered: beyond it, those that pass are let
+/// through without being remembered.
+const CACHE_MAX: usize = 100_000;
+
+/// The clients that passed.
+pub struct Cache {
+    passed: Mutex<HashMap<IpAddr, SystemTime>>,
+    /// Changed since it was last saved.
+    dirty: AtomicBool,
+}
+
+impl Cache {
+    pub fn new(passed: HashMap<IpAddr, SystemTime>) -> Cache {
+        Cache {
+            passed: Mutex::new(passed),
+            dirty: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether `ip` passed and its pass has not expired.
+    pub fn passed(&self, ip: IpAddr) -> bool {
+        let mut passed = self.passed.lock().unwrap_or_else(|e| e.into_inner());
+        match passed.get(&ip) {
+            Some(until) if *until > SystemTime::now() => true,
+            Some(_) => {
+                passed.remove(&ip);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers that `ip` passed, for `ttl`.
+    pub fn remember(&self, ip: IpAddr, ttl: Duration) {
+        let mut passed = self.passed.lock().unwrap_or_else(|e| e.into_inner());
+        let now = SystemTime::now();
+        if passed.len() >= CACHE_MAX {
+            passed.retain(|_, until| *until > now);
+            if passed.len() >= CACHE_MAX {
+                return;
+            }
+        }
+        passed.insert(ip, now + ttl);
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Saves the cache to `file` when it changed, every
+    /// [`CACHE_SAVE_DELAY`], on a thread of its own.
+    pub fn keep_saving(self: &Arc<Self>, file: CacheFile) {
+        let cache = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("cache".into())
+            .spawn(move || loop {
+                std::thread::sleep(CACHE_SAVE_DELAY);
+                if cache.dirty.swap(false, Ordering::Relaxed) {
+                    let copy = cache
+                        .passed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    file.save(&copy);
+                }
+            });
+        if let Err(e) = spawned {
+            maillog::warning!("postscreen_cache_map: cannot start the saving thread: {e}");
+        }
+    }
+}
+
+/// Where the clients that passed are kept between runs: the indexed file
+/// of postscreen_cache_map (`btree:` or `hash:`), rewritten whole (temp
+/// file, fsync, rename) at most every [`CACHE_SAVE_DELAY`] when it changed.
+/// Each entry is the client address and, in seconds since the epoch, the
+/// time its pass expires.
+pub struct CacheFile {
+    /// Where it is written (inside the jail when chrooted).
+    db: PathBuf,
+    /// Where it is read at start, before any chroot.
+    full: PathBuf,
+    sorted: bool,
+}
+
+/// How long a change to the cache waits before it is saved.
+const CACHE_SAVE_DELAY: Duration = Duration::from_secs(5);
+
+impl CacheFile {
+    /// From postscreen_cache_map; None (with a warning) for a table type
+    /// that cannot be written, or a file a chrooted postscreen cannot reach.
+    pub fn from_config(
+        cfg: &Config,
+        chrooted: bool,
+        queue_dir: &std::path::Path,
+    ) -> Option<CacheFile> {
+        let spec = cfg.str(&p::POSTSCREEN_CACHE_MAP).trim().to_string();
+        if spec.is_empty() {
+            return None;
+        }
+        let bare = spec.trim_start_matches("proxy:");
+        let (kind, name) = match maps::split_spec(bare) {
+            Ok((k @ ("btree" | "hash"), n)) => (k, n),
+            _ => {
+                maillog::warning!(
+                    "postscreen_cache_map: {spec}: only btree and hash tables are kept; the cache is in memory only"
+                );
+                return None;
+            }
+        };
+        let full = maps::indexed::db_path(name);
+        let mut db = full.clone();
+        if chrooted {
+            // Inside the jail the queue directory is "/".
+            let inside = db
+                .strip_prefix(cfg.path(&p::QUEUE_DIRECTORY))
+                .ok()
+                .map(|rest| queue_dir.join(rest));
+            match inside {
+                Some(p) => db = p,
+                None => {
+                    maillog::warning!(
+                        "postscreen_cache_map: {} is outside the chroot jail; the cache is in memory only",
+                        db.display()
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(CacheFile {
+            db,
+            full,
+            sorted: kind == "btree",
+        })
+    }
+
+    /// The passes still valid in the file (read before the chroot).
+    pub fn load(&self) -> HashMap<IpAddr, SystemTime> {
+        let now = SystemTime::now();
+        let entries = maps::indexed::read_existing(&self.full).unwrap_or_else(|e| {
+            maillog::warning!("postscreen_cache_map: {e}");
+            Vec::new()
+        });
+        entries
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let ip: IpAddr = k.parse().ok()?;
+                let until = UNIX_EPOCH + Duration::from_secs(v.trim().parse().ok()?);
+                (until > now).then_some((ip, until))
+            })
+            .collect()
+    }
+
+    fn save(&self, passed: &HashMap<IpAddr, SystemTime>) {
+        let now = SystemTime::now();
+        let entries = passed
+            .iter()
+            .filter(|(_, until)| **until > now)
+            .filter_map(|(ip, until)| {
+                let secs = until.duration_since(UNIX_EPOCH).ok()?.as_secs();
+                Some((ip.to_string(), secs.to_string()))
+            })
+            .collect();
+        let opts = maps::indexed::WriteOptions {
+            sorted: self.sorted,
+            mode: 0o600,
+            duplicates: maps::indexed::Duplicates::Ignore,
+        };
+        if let Err(e) =
+            maps::indexed::write(&self.db, entries, &opts, &|w| maillog::warning!("{w}"))
+        {
+            maillog::warning!("postscreen_cache_map: {e}");
+        }
+    }
+}

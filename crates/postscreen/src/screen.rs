@@ -1,0 +1,451 @@
+//! One client, from connect to smtpd or goodbye, on a thread of its own.
+
+use crate::cache::Cache;
+use crate::lists::Lists;
+use crate::settings::{Action, Failure, Settings};
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a client may wait for an smtpd to take it.
+const PASS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest command line postscreen's own SMTP reads.
+const LINE_MAX: usize = 4096;
+
+/// What every client thread shares.
+pub struct Shared {
+    pub s: Settings,
+    pub cache: Arc<Cache>,
+    pub lists: Option<Lists>,
+    /// Connections open now, by client address.
+    per_client: Mutex<HashMap<IpAddr, usize>>,
+    /// Clients in the tests now (postscreen_pre_queue_limit).
+    in_tests: AtomicUsize,
+    /// Clients being handed to smtpd now (postscreen_post_queue_limit).
+    handing_off: AtomicUsize,
+}
+
+impl Shared {
+    pub fn new(s: Settings, cache: Arc<Cache>, lists: Option<Lists>) -> Shared {
+        Shared {
+            s,
+            cache,
+            lists,
+            per_client: Mutex::new(HashMap::new()),
+            in_tests: AtomicUsize::new(0),
+            handing_off: AtomicUsize::new(0),
+        }
+    }
+
+    /// A connection of `ip`'s, counted until dropped; None beyond
+    /// postscreen_client_connection_count_limit.
+    fn connection(&self, ip: IpAddr) -> Option<Counted<'_>> {
+        let mut per = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = per.entry(ip).or_default();
+        if self.s.per_client_limit > 0 && *mine >= self.s.per_client_limit {
+            if *mine == 0 {
+                per.remove(&ip);
+            }
+            return None;
+        }
+        *mine += 1;
+        Some(Counted { shared: self, ip })
+    }
+}
+
+/// One of a client's open connections.
+struct Counted<'a> {
+    shared: &'a Shared,
+    ip: IpAddr,
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        let mut per = self
+            .shared
+            .per_client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = per.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A place counted in `count` until dropped; None when `count` is at
+/// `limit` already.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl<'a> Slot<'a> {
+    fn take(count: &'a AtomicUsize, limit: usize) -> Option<Slot<'a>> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(count))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// `[ip]:port`, as postscreen names a client.
+fn bracketed(a: SocketAddr) -> String {
+    format!("[{}]:{}", a.ip(), a.port())
+}
+
+/// The printable start of what a client sent, `\r\n` and all, as Postfix
+/// logs a pregreet.
+pub fn printable(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in bytes.iter().take(100) {
+        match b {
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push('?'),
+        }
+    }
+    out
+}
+
+fn elapsed(since: Instant) -> String {
+    format!("{:.2}", since.elapsed().as_secs_f64())
+}
+
+fn say(stream: &TcpStream, line: &str) -> bool {
+    let mut out = stream;
+    out.write_all(format!("{line}\r\n").as_bytes()).is_ok()
+}
+
+/// Screens one client. The order is Postfix's: the per-client and
+/// post-queue limits, the access list, the cache, then the pre-queue
+/// limit for those that go through the tests.
+pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        return;
+    };
+    let s = &shared.s;
+    let who = bracketed(peer);
+    maillog::info!("CONNECT from {who} to {}", bracketed(local));
+    let ip = match peer.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer.ip()),
+        v4 => v4,
+    };
+    let Some(_connection) = shared.connection(ip) else {
+        maillog::info!("NOQUEUE: reject: CONNECT from {who}: too many connections");
+        say(&stream, "421 4.7.0 Error: too many connections");
+        return;
+    };
+    if shared.handing_off.load(Ordering::Acquire) >= s.post_queue_limit {
+        maillog::info!("NOQUEUE: reject: CONNECT from {who}: all server ports busy");
+        say(&stream, "421 4.3.2 All server ports are busy");
+        return;
+    }
+    let mut failures: Vec<Failure> = Vec::new();
+    match s.access(ip) {
+        Some(true) => {
+            maillog::info!("ALLOWLISTED {who}");
+            return pass(&shared, stream, &who, false);
+        }
+        Some(false) => {
+            maillog::info!("DENYLISTED {who}");
+            failures.push(Failure {
+                action: s.denylist_action,
+                enforce_reply: "550 5.3.2 Service currently unavailable".into(),
+                drop_reply: "521 5.3.2 Service currently unavailable",
+            });
+        }
+        None => {}
+    }
+    if failures.is_empty() && shared.cache.passed(ip) {
+        maillog::info!("PASS OLD {who}");
+        return pass(&shared, stream, &who, false);
+    }
+    let Some(_in_tests) = Slot::take(&shared.in_tests, s.pre_queue_limit) else {
+        maillog::info!("reject: connect from {who}: all screening ports busy");
+        say(&stream, "421 4.3.2 All screening ports are busy");
+        return;
+    };
+    let started = Instant::now();
+    let greet_end = started + s.greet_wait;
+    let teaser = !s.banner.is_empty();
+    if teaser && !say(&stream, &format!("220-{}", s.banner)) {
+        return;
+    }
+    // The lists are scored when the greet wait ends (or
+    // postscreen_dnsbl_timeout, if sooner) with what answered by then.
+    let lists_end = greet_end.min(started + s.dnsbl_timeout);
+    let pending = shared.lists.as_ref().map(|l| l.ask(ip, lists_end));
+    // Before its turn a client sends nothing: look (without taking it) at
+    // whatever comes within the greet wait.
+    let _ = stream.set_read_timeout(Some(s.greet_wait));
+    let mut buf = [0u8; 512];
+    match stream.peek(&mut buf) {
+        Ok(n) if n > 0 => {
+            maillog::info!(
+                "PREGREET {n} after {} from {who}: {}",
+                elapsed(started),
+                printable(&buf[..n])
+            );
+            failures.push(Failure {
+                action: s.greet_action,
+                enforce_reply: "550 5.5.1 Protocol error".into(),
+                drop_reply: "521 5.5.1 Protocol error",
+            });
+        }
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        // End of input, or the connection was reset.
+        _ => {
+            maillog::info!(
+                "HANGUP after {} from {who} in tests before SMTP handshake",
+                elapsed(started)
+            );
+            maillog::info!("DISCONNECT {who}");
+            return;
+        }
+    }
+    // Remembered for the shortest time to live of the tests made; not at
+    // all when a list did not answer in time.
+    let mut ttl = Some(s.greet_ttl);
+    if let Some(pending) = pending {
+        let score = pending.score(lists_end);
+        if score.score >= s.threshold {
+            maillog::info!("DNSBL rank {} for {who}", score.score);
+            failures.push(Failure {
+                action: s.dnsbl_action,
+                enforce_reply: format!(
+                    "550 5.7.1 Service unavailable; client [{ip}] blocked using {}",
+                    score.worst
+                ),
+                drop_reply: "521 5.7.1 Service unavailable",
+            });
+        } else if score.complete {
+            ttl = ttl.map(|t| t.min(s.dnsbl_max_ttl.max(s.dnsbl_min_ttl)));
+        } else {
+            ttl = None;
+        }
+    }
+    let worst = failures.iter().max_by_key(|f| f.action).cloned();
+    match worst {
+        None => {
+            maillog::info!("PASS NEW {who}");
+            if let Some(ttl) = ttl {
+                shared.cache.remember(ip, ttl);
+            }
+            pass(&shared, stream, &who, teaser);
+        }
+        Some(f) if f.action == Action::Ignore => pass(&shared, stream, &who, teaser),
+        Some(f) if f.action == Action::Drop => {
+            say(&stream, f.drop_reply);
+            maillog::info!("DISCONNECT {who}");
+        }
+        Some(f) => {
+            enforce(s, &stream, &who, teaser, &f.enforce_reply);
+            maillog::info!("DISCONNECT {who}");
+        }
+    }
+}
+
+/// Hands the client to smtpd over the pass service, waiting at most
+/// [`PASS_TIMEOUT`] for room. When no smtpd takes it, the client is told
+/// so: after the teaser, at its first command (a `421` cannot follow a
+/// `220-` line).
+fn pass(shared: &Shared, stream: TcpStream, who: &str, teaser: bool) {
+    let s = &shared.s;
+    let Some(_handing_off) = Slot::take(&shared.handing_off, s.post_queue_limit) else {
+        return busy(s, &stream, who, teaser);
+    };
+    let deadline = Instant::now() + PASS_TIMEOUT;
+    let via = loop {
+        match connect_now(&s.smtpd_socket) {
+            Ok(v) => break Some(v),
+            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => {
+                maillog::warning!("cannot pass {who} to {}: {e}", s.smtpd_socket.display());
+                break None;
+            }
+        }
+    };
+    let sent = via.map(|v| {
+        let _ = v.set_write_timeout(Some(PASS_TIMEOUT));
+        util::socket::send_fd(&v, stream.as_raw_fd())
+    });
+    match sent {
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
+            maillog::warning!("cannot pass {who} to {}: {e}", s.smtpd_socket.display());
+            busy(s, &stream, who, teaser);
+        }
+        None => busy(s, &stream, who, teaser),
+    }
+}
+
+/// No smtpd: "421 4.3.2 All server ports are busy".
+fn busy(s: &Settings, stream: &TcpStream, who: &str, teaser: bool) {
+    maillog::info!("NOQUEUE: reject: CONNECT from {who}: all server ports busy");
+    if teaser {
+        if !say(stream, &format!("220 {}", s.banner)) {
+            return;
+        }
+        let mut line = Vec::new();
+        let _ = read_line(
+            stream,
+            &mut Vec::new(),
+            &mut line,
+            Instant::now() + PASS_TIMEOUT,
+        );
+    }
+    say(stream, "421 4.3.2 All server ports are busy");
+}
+
+/// Connects to a UNIX-domain socket without waiting: `WouldBlock` when
+/// its queue of connections is full.
+fn connect_now(path: &std::path::Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let addr = UnixAddr::new(path)?;
+    connect(fd.as_raw_fd(), &addr)?;
+    util::fd::set_nonblocking(fd.as_raw_fd(), false)?;
+    Ok(std::os::unix::net::UnixStream::from(fd))
+}
+
+/// Reads one line (without its end) into `line`, taking what an earlier
+/// read left in `carry` first; the whole line must come by `deadline`.
+/// False at end of input, on a timeout or an error. A line longer than
+/// [`LINE_MAX`] is cut there (the rest reads as the next line).
+fn read_line(
+    stream: &TcpStream,
+    carry: &mut Vec<u8>,
+    line: &mut Vec<u8>,
+    deadline: Instant,
+) -> bool {
+    line.clear();
+    loop {
+        if let Some(end) = carry.iter().position(|&b| b == b'\n') {
+            line.extend(carry.drain(..=end));
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return true;
+        }
+        if carry.len() >= LINE_MAX {
+            line.append(carry);
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 1024];
+        let mut input = stream;
+        match input.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => carry.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// postscreen's own SMTP for a client that failed with `enforce`: every
+/// recipient gets `reply`. Each command must come within
+/// postscreen_command_time_limit, at most postscreen_command_count_limit
+/// of them.
+fn enforce(s: &Settings, stream: &TcpStream, who: &str, teaser: bool, reply: &str) {
+    let greeting = if teaser {
+        format!("220 {}", s.banner)
+    } else {
+        format!("220 {} ESMTP", s.myhostname)
+    };
+    if !say(stream, &greeting) {
+        return;
+    }
+    let (mut carry, mut line) = (Vec::new(), Vec::new());
+    let (mut helo, mut sender) = (String::new(), None::<String>);
+    let mut proto = "SMTP";
+    for _ in 0..s.command_count_limit {
+        if !read_line(
+            stream,
+            &mut carry,
+            &mut line,
+            Instant::now() + s.command_time_limit,
+        ) {
+            return;
+        }
+        let line = String::from_utf8_lossy(&line).into_owned();
+        let (verb, arg) = line.split_once(' ').unwrap_or((&line, ""));
+        let answer = match verb.to_ascii_uppercase().as_str() {
+            "EHLO" => {
+                helo = printable(arg.trim().as_bytes());
+                proto = "ESMTP";
+                format!(
+                    "250-{}\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME",
+                    s.myhostname
+                )
+            }
+            "HELO" => {
+                helo = printable(arg.trim().as_bytes());
+                format!("250 {}", s.myhostname)
+            }
+            "MAIL" => {
+                sender = Some(address_of(arg));
+                "250 2.1.0 Ok".into()
+            }
+            "RCPT" if sender.is_none() => "503 5.5.1 Error: need MAIL command".into(),
+            "RCPT" => {
+                maillog::info!(
+                    "NOQUEUE: reject: RCPT from {who}: {reply}; from=<{}>, to=<{}>, proto={proto}, helo=<{helo}>",
+                    sender.as_deref().unwrap_or(""),
+                    address_of(arg)
+                );
+                reply.to_string()
+            }
+            "DATA" | "BDAT" => "554 5.5.1 Error: no valid recipients".into(),
+            "RSET" => {
+                sender = None;
+                "250 2.0.0 Ok".into()
+            }
+            "NOOP" => "250 2.0.0 Ok".into(),
+            "VRFY" if s.vrfy_disabled => "502 5.5.1 VRFY command is disabled".into(),
+            "VRFY" => reply.to_string(),
+            "QUIT" => {
+                say(stream, "221 2.0.0 Bye");
+                return;
+            }
+            _ => "502 5.5.2 Error: command not recognized".into(),
+        };
+        if !say(stream, &answer) {
+            return;
+        }
+    }
+    say(stream, "421 4.7.0 Error: too many commands");
+}
+
+/// The address in `FROM:<a@b> …` / `TO:<a@b>`, printable.
+pub fn address_of(arg: &str) -> String {
+    let rest = arg.split_once(':').map_or(arg, |(_, r)| r).trim_start();
+    let addr = match rest.strip_prefix('<').and_then(|r| r.split_once('>')) {
+        Some((a, _)) => a,
+        None => rest.split_whitespace().next().unwrap_or(""),
+    };
+    printable(addr.as_bytes())
+}

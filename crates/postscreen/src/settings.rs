@@ -1,0 +1,187 @@
+//! postscreen's settings, read once: the tests, their actions and time to
+//! live, the access list, the limits.
+
+use params::{table as p, Config};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What a failed test makes postscreen do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    Ignore,
+    Enforce,
+    Drop,
+}
+
+impl Action {
+    /// An action's name; anything else stops postscreen, as in Postfix.
+    fn parse(name: &str, value: &str) -> Result<Action, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "ignore" => Ok(Action::Ignore),
+            "enforce" => Ok(Action::Enforce),
+            "drop" => Ok(Action::Drop),
+            other => Err(format!(
+                "unknown {name} value \"{other}\" (specify ignore, enforce or drop)"
+            )),
+        }
+    }
+}
+
+/// A test the client failed, and what follows.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub action: Action,
+    /// The reply to every recipient when enforcing.
+    pub enforce_reply: String,
+    /// The reply before dropping.
+    pub drop_reply: &'static str,
+}
+
+/// One of postscreen_dnsbl_sites.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub entry: dns::list::Entry,
+    pub weight: i64,
+}
+
+impl Site {
+    /// `domain[=filter][*weight]`.
+    pub fn parse(text: &str) -> Option<Site> {
+        let (list, weight) = match text.rsplit_once('*') {
+            Some((l, w)) => (l, w.trim().parse().ok()?),
+            None => (text, 1),
+        };
+        Some(Site {
+            entry: dns::list::Entry::parse(list.trim())?,
+            weight,
+        })
+    }
+}
+
+/// An entry of postscreen_access_list.
+pub enum Access {
+    Mynetworks,
+    Table(Box<dyn maps::Map>),
+}
+
+pub struct Settings {
+    pub myhostname: String,
+    pub banner: String,
+    pub greet_wait: Duration,
+    pub greet_action: Action,
+    pub greet_ttl: Duration,
+    pub denylist_action: Action,
+    pub sites: Vec<Site>,
+    pub threshold: i64,
+    pub dnsbl_action: Action,
+    pub dnsbl_min_ttl: Duration,
+    pub dnsbl_max_ttl: Duration,
+    pub dnsbl_timeout: Duration,
+    pub command_time_limit: Duration,
+    pub command_count_limit: usize,
+    pub vrfy_disabled: bool,
+    /// postscreen_pre_queue_limit: clients in the tests at once.
+    pub pre_queue_limit: usize,
+    /// postscreen_post_queue_limit: clients being handed to smtpd at once.
+    pub post_queue_limit: usize,
+    /// postscreen_client_connection_count_limit (0: none).
+    pub per_client_limit: usize,
+    pub access: Vec<Access>,
+    pub mynetworks: maps::hosts::HostList,
+    pub smtpd_socket: PathBuf,
+}
+
+impl Settings {
+    /// Reads the parameters; an unknown action is an error.
+    pub fn new(cfg: &Config, queue_dir: PathBuf) -> Result<Settings, String> {
+        let action = |param: &params::Param| Action::parse(param.name, cfg.str(param));
+        let ctx = maps::Ctx::new();
+        let access = cfg
+            .list(&p::POSTSCREEN_ACCESS_LIST)
+            .into_iter()
+            .filter_map(|item| {
+                if item == "permit_mynetworks" {
+                    return Some(Access::Mynetworks);
+                }
+                match maps::open(&item, &ctx) {
+                    Ok(m) => Some(Access::Table(m)),
+                    Err(e) => {
+                        maillog::warning!("postscreen_access_list: {item}: {e}");
+                        None
+                    }
+                }
+            })
+            .collect();
+        let sites = cfg
+            .list(&p::POSTSCREEN_DNSBL_SITES)
+            .into_iter()
+            .filter_map(|s| {
+                let site = Site::parse(&s);
+                if site.is_none() {
+                    maillog::warning!("postscreen_dnsbl_sites: malformed entry \"{s}\"; ignored");
+                }
+                site
+            })
+            .collect();
+        let (mynetworks, bad) =
+            maps::hosts::HostList::parse(&cfg.list(&p::MYNETWORKS), "mynetworks");
+        for b in bad {
+            maillog::warning!("{}", b.0);
+        }
+        Ok(Settings {
+            myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
+            banner: cfg.str(&p::POSTSCREEN_GREET_BANNER).trim().to_string(),
+            greet_wait: cfg.time(&p::POSTSCREEN_GREET_WAIT),
+            greet_action: action(&p::POSTSCREEN_GREET_ACTION)?,
+            greet_ttl: cfg.time(&p::POSTSCREEN_GREET_TTL),
+            denylist_action: action(&p::POSTSCREEN_DENYLIST_ACTION)?,
+            sites,
+            threshold: cfg.int(&p::POSTSCREEN_DNSBL_THRESHOLD),
+            dnsbl_action: action(&p::POSTSCREEN_DNSBL_ACTION)?,
+            dnsbl_min_ttl: cfg.time(&p::POSTSCREEN_DNSBL_MIN_TTL),
+            dnsbl_max_ttl: cfg.time(&p::POSTSCREEN_DNSBL_MAX_TTL),
+            dnsbl_timeout: cfg.time(&p::POSTSCREEN_DNSBL_TIMEOUT),
+            command_time_limit: cfg.time(&p::POSTSCREEN_COMMAND_TIME_LIMIT),
+            command_count_limit: cfg.int(&p::POSTSCREEN_COMMAND_COUNT_LIMIT).max(1) as usize,
+            vrfy_disabled: cfg.bool(&p::POSTSCREEN_DISABLE_VRFY_COMMAND),
+            pre_queue_limit: cfg.int(&p::POSTSCREEN_PRE_QUEUE_LIMIT).max(1) as usize,
+            post_queue_limit: cfg.int(&p::POSTSCREEN_POST_QUEUE_LIMIT).max(1) as usize,
+            per_client_limit: cfg.int(&p::POSTSCREEN_CLIENT_CONNECTION_COUNT_LIMIT).max(0) as usize,
+            access,
+            mynetworks,
+            smtpd_socket: queue_dir
+                .join("private")
+                .join(cfg.str(&p::SMTPD_SERVICE_NAME)),
+        })
+    }
+
+    /// The access list's verdict for `ip`: Some(true) permit, Some(false)
+    /// reject, None neither.
+    pub fn access(&self, ip: IpAddr) -> Option<bool> {
+        let text = ip.to_string();
+        for a in &self.access {
+            match a {
+                Access::Mynetworks => {
+                    if self.mynetworks.matches("", Some(ip)) {
+                        return Some(true);
+                    }
+                }
+                Access::Table(m) => match m.lookup(&text) {
+                    Ok(Some(v)) => match v.trim().to_ascii_lowercase().as_str() {
+                        "permit" => return Some(true),
+                        "reject" => return Some(false),
+                        "dunno" => {}
+                        other => maillog::warning!(
+                            "postscreen_access_list: {}: unknown action \"{other}\" for {text}",
+                            m.spec()
+                        ),
+                    },
+                    Ok(None) => {}
+                    Err(e) => maillog::warning!("postscreen_access_list: {}: {e}", m.spec()),
+                },
+            }
+        }
+        None
+    }
+}
