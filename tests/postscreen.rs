@@ -341,3 +341,131 @@ fn limits_and_no_smtpd_to_pass_to() {
         inst.maillog()
     );
 }
+
+/// The tests after the greeting (postscreen's own SMTP): a client that
+/// behaves is told to come back at RCPT and then goes straight to smtpd;
+/// one that pipelines without PIPELINING is refused (enforce), a non-SMTP
+/// command dropped, a bare newline refused (enforce).
+#[test]
+fn tests_after_the_greeting() {
+    let inst = Instance::new("postscreen-deep");
+    inst.main_cf(
+        "alias_maps =\nmynetworks = 127.0.0.1/32\nlocal_recipient_maps =\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
+         smtpd_client_restrictions =\nsmtpd_recipient_restrictions =\n\
+         postscreen_greet_wait = 1s\npostscreen_pipelining_enable = yes\n\
+         postscreen_non_smtp_command_enable = yes\npostscreen_non_smtp_command_action = drop\n\
+         postscreen_bare_newline_enable = yes\npostscreen_bare_newline_action = enforce\n",
+    );
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\ncleanup unix n - n - 0 cleanup\n",
+    );
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+
+    let good = session(
+        "127.0.0.2",
+        port,
+        "",
+        &[
+            "EHLO good.example",
+            "MAIL FROM:<a@example.org>",
+            "RCPT TO:<root@mail.example.test>",
+            "QUIT",
+        ],
+    );
+    assert_eq!(good[0], "220-mail.example.test ESMTP mailsuite", "{good:?}");
+    assert_eq!(good[1], "220 mail.example.test ESMTP mailsuite", "{good:?}");
+    assert!(!good.iter().any(|l| l.contains("PIPELINING")), "{good:?}");
+    assert!(
+        good.contains(&"450 4.3.2 Service currently unavailable".to_string()),
+        "{good:?}"
+    );
+    assert_eq!(
+        inst.log_lines("PASS NEW [127.0.0.2]:").len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+    // Back later: straight to smtpd.
+    let queued = send_mail("127.0.0.2", port);
+    assert!(
+        queued.starts_with("250 2.0.0 Ok: queued as "),
+        "{queued}\n{}",
+        inst.maillog()
+    );
+    assert_eq!(inst.log_lines("PASS OLD [127.0.0.2]:").len(), 1);
+
+    let eager = session(
+        "127.0.0.3",
+        port,
+        "",
+        &[
+            "EHLO eager.example",
+            "MAIL FROM:<a@example.org>\r\nRCPT TO:<root@mail.example.test>",
+            "QUIT",
+        ],
+    );
+    assert!(
+        eager.contains(&"550 5.5.1 Protocol error".to_string()),
+        "{eager:?}"
+    );
+    assert!(
+        inst.log_lines("COMMAND PIPELINING from [127.0.0.3]:")
+            .iter()
+            .any(|l| l.ends_with(" after MAIL: RCPT TO:<root@mail.example.test>\\r\\n")),
+        "{}",
+        inst.maillog()
+    );
+
+    let web = session("127.0.0.4", port, "", &["GET / HTTP/1.0"]);
+    assert_eq!(
+        web.last().map(String::as_str),
+        Some("521 5.5.1 Protocol error"),
+        "{web:?}"
+    );
+    assert_eq!(
+        inst.log_lines("NON-SMTP COMMAND from [127.0.0.4]:").len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+
+    let bare = python_lines(
+        &[],
+        "import socket, sys\n\
+         s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), source_address=('127.0.0.5', 0))\n\
+         s.settimeout(5)\n\
+         f = s.makefile('rb')\n\
+         def reply():\n\
+         \x20   while True:\n\
+         \x20       l = f.readline().decode().rstrip()\n\
+         \x20       if l[3:4] != '-':\n\
+         \x20           return l\n\
+         print(reply())\n\
+         s.sendall(b'EHLO bare.example\\n')\n\
+         print(reply())\n\
+         s.sendall(b'MAIL FROM:<a@example.org>\\r\\n')\n\
+         print(reply())\n\
+         s.sendall(b'RCPT TO:<root@mail.example.test>\\r\\n')\n\
+         print(reply())\n",
+        &[&port.to_string()],
+    );
+    assert_eq!(
+        bare.last().map(String::as_str),
+        Some("550 5.5.1 Protocol error"),
+        "{bare:?}"
+    );
+    assert_eq!(
+        inst.log_lines("BARE NEWLINE from [127.0.0.5]:").len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+    // None of them reached smtpd.
+    assert!(!inst
+        .log_lines("smtpd[")
+        .iter()
+        .any(|l| ["127.0.0.3", "127.0.0.4", "127.0.0.5"]
+            .iter()
+            .any(|a| l.contains(a))));
+}

@@ -44,6 +44,7 @@ pub mod alias;
 mod cdb;
 pub mod checks;
 mod cidr;
+pub mod commands;
 pub mod domains;
 pub mod error;
 pub mod files;

@@ -13,45 +13,99 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// through without being remembered.
 const CACHE_MAX: usize = 100_000;
 
+/// Until when a client's passes of each kind of test hold (the epoch:
+/// not passed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Passes {
+    /// The pregreet test (postscreen_greet_ttl).
+    pub greet: SystemTime,
+    /// The DNS lists (postscreen_dnsbl_min_ttl .. max_ttl).
+    pub dnsbl: SystemTime,
+    /// The tests after the greeting (the shortest of their ttls).
+    pub deep: SystemTime,
+}
+
+impl Default for Passes {
+    fn default() -> Passes {
+        Passes {
+            greet: UNIX_EPOCH,
+            dnsbl: UNIX_EPOCH,
+            deep: UNIX_EPOCH,
+        }
+    }
+}
+
+impl Passes {
+    fn latest(&self) -> SystemTime {
+        self.greet.max(self.dnsbl).max(self.deep)
+    }
+
+    /// `greet;dnsbl;deep`, seconds since the epoch.
+    fn encode(&self) -> String {
+        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        format!(
+            "{};{};{}",
+            secs(self.greet),
+            secs(self.dnsbl),
+            secs(self.deep)
+        )
+    }
+
+    /// What [`Passes::encode`] wrote; a single number counts for all three.
+    fn decode(text: &str) -> Option<Passes> {
+        let times: Vec<SystemTime> = text
+            .trim()
+            .split(';')
+            .map(|n| {
+                n.parse::<u64>()
+                    .ok()
+                    .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+            })
+            .collect::<Option<_>>()?;
+        match times[..] {
+            [all] => Some(Passes {
+                greet: all,
+                dnsbl: all,
+                deep: all,
+            }),
+            [greet, dnsbl, deep] => Some(Passes { greet, dnsbl, deep }),
+            _ => None,
+        }
+    }
+}
+
 /// The clients that passed.
 pub struct Cache {
-    passed: Mutex<HashMap<IpAddr, SystemTime>>,
+    passed: Mutex<HashMap<IpAddr, Passes>>,
     /// Changed since it was last saved.
     dirty: AtomicBool,
 }
 
 impl Cache {
-    pub fn new(passed: HashMap<IpAddr, SystemTime>) -> Cache {
+    pub fn new(passed: HashMap<IpAddr, Passes>) -> Cache {
         Cache {
             passed: Mutex::new(passed),
             dirty: AtomicBool::new(false),
         }
     }
 
-    /// Whether `ip` passed and its pass has not expired.
-    pub fn passed(&self, ip: IpAddr) -> bool {
-        let mut passed = self.passed.lock().unwrap_or_else(|e| e.into_inner());
-        match passed.get(&ip) {
-            Some(until) if *until > SystemTime::now() => true,
-            Some(_) => {
-                passed.remove(&ip);
-                false
-            }
-            None => false,
-        }
+    /// What `ip` passed, and until when.
+    pub fn get(&self, ip: IpAddr) -> Passes {
+        let passed = self.passed.lock().unwrap_or_else(|e| e.into_inner());
+        passed.get(&ip).copied().unwrap_or_default()
     }
 
-    /// Remembers that `ip` passed, for `ttl`.
-    pub fn remember(&self, ip: IpAddr, ttl: Duration) {
+    /// Remembers `ip`'s passes.
+    pub fn remember(&self, ip: IpAddr, passes: Passes) {
         let mut passed = self.passed.lock().unwrap_or_else(|e| e.into_inner());
         let now = SystemTime::now();
-        if passed.len() >= CACHE_MAX {
-            passed.retain(|_, until| *until > now);
+        if passed.len() >= CACHE_MAX && !passed.contains_key(&ip) {
+            passed.retain(|_, p| p.latest() > now);
             if passed.len() >= CACHE_MAX {
                 return;
             }
         }
-        passed.insert(ip, now + ttl);
+        passed.insert(ip, passes);
         self.dirty.store(true, Ordering::Relaxed);
     }
 
@@ -81,8 +135,9 @@ impl Cache {
 /// Where the clients that passed are kept between runs: the indexed file
 /// of postscreen_cache_map (`btree:` or `hash:`), rewritten whole (temp
 /// file, fsync, rename) at most every [`CACHE_SAVE_DELAY`] when it changed.
-/// Each entry is the client address and, in seconds since the epoch, the
-/// time its pass expires.
+/// Each entry is the client address and, in seconds since the epoch, when
+/// its passes of the pregreet test, the DNS lists and the tests after the
+/// greeting expire (`greet;dnsbl;deep`).
 pub struct CacheFile {
     /// Where it is written (inside the jail when chrooted).
     db: PathBuf,
@@ -143,7 +198,7 @@ impl CacheFile {
     }
 
     /// The passes still valid in the file (read before the chroot).
-    pub fn load(&self) -> HashMap<IpAddr, SystemTime> {
+    pub fn load(&self) -> HashMap<IpAddr, Passes> {
         let now = SystemTime::now();
         let entries = maps::indexed::read_existing(&self.full).unwrap_or_else(|e| {
             maillog::warning!("postscreen_cache_map: {e}");
@@ -153,21 +208,18 @@ impl CacheFile {
             .into_iter()
             .filter_map(|(k, v)| {
                 let ip: IpAddr = k.parse().ok()?;
-                let until = UNIX_EPOCH + Duration::from_secs(v.trim().parse().ok()?);
-                (until > now).then_some((ip, until))
+                let passes = Passes::decode(&v)?;
+                (passes.latest() > now).then_some((ip, passes))
             })
             .collect()
     }
 
-    fn save(&self, passed: &HashMap<IpAddr, SystemTime>) {
+    fn save(&self, passed: &HashMap<IpAddr, Passes>) {
         let now = SystemTime::now();
         let entries = passed
             .iter()
-            .filter(|(_, until)| **until > now)
-            .filter_map(|(ip, until)| {
-                let secs = until.duration_since(UNIX_EPOCH).ok()?.as_secs();
-                Some((ip.to_string(), secs.to_string()))
-            })
+            .filter(|(_, p)| p.latest() > now)
+            .map(|(ip, p)| (ip.to_string(), p.encode()))
             .collect();
         let opts = maps::indexed::WriteOptions {
             sorted: self.sorted,
@@ -179,5 +231,32 @@ impl CacheFile {
         {
             maillog::warning!("postscreen_cache_map: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_round_trip_and_old_entries_count_for_all() {
+        let t = |s| UNIX_EPOCH + Duration::from_secs(s);
+        let p = Passes {
+            greet: t(10),
+            dnsbl: t(20),
+            deep: t(0),
+        };
+        assert_eq!(p.encode(), "10;20;0");
+        assert_eq!(Passes::decode("10;20;0"), Some(p));
+        assert_eq!(
+            Passes::decode("30"),
+            Some(Passes {
+                greet: t(30),
+                dnsbl: t(30),
+                deep: t(30)
+            })
+        );
+        assert_eq!(Passes::decode("1;2"), None);
+        assert_eq!(Passes::decode("x"), None);
     }
 }

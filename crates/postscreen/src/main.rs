@@ -66,14 +66,26 @@
 //!   when its pass expires), so a restart remembers; with another table
 //!   type, or a file outside a chroot jail, only in memory.
 //!
-//!   Not done as in Postfix: the tests after the greeting (pipelining,
-//!   non-SMTP commands, bare newlines) are not made.
+//!   The tests after the greeting, when enabled
+//!   (postscreen_pipelining_enable, postscreen_non_smtp_command_enable,
+//!   postscreen_bare_newline_enable), run in postscreen's own SMTP, which
+//!   then leaves PIPELINING out of its EHLO reply: a command sent before
+//!   the reply to the last ("COMMAND PIPELINING from [ip]:port after
+//!   MAIL: …"), a command postscreen_forbidden_commands names ("NON-SMTP
+//!   COMMAND from …"), a line that ends in a bare newline ("BARE NEWLINE
+//!   from …") fail with their _action (ignore counts as a pass). A client
+//!   that reaches RCPT without failing has passed ("PASS NEW"); it is told
+//!   "450 4.3.2 Service currently unavailable" (its connection cannot go
+//!   to smtpd once the dialogue began) and goes straight through when it
+//!   comes back, for the shortest of the tests' _ttl. Each kind of test
+//!   (pregreet, DNS lists, after the greeting) is remembered for its own
+//!   time to live.
 //!
 //! SECURITY
 //!   Reads network input, so it runs as mail_owner (master.cf unpriv `-`),
 //!   chrooted where master.cf says. It only looks at what a client sends
-//!   before the greeting, and parses commands only when enforcing (to
-//!   refuse them). DNS lists are asked through the resolver set up before
+//!   before the greeting, and parses commands only in its own SMTP (to
+//!   test or refuse them), a line at a time, at most 4096 bytes each. DNS lists are asked through the resolver set up before
 //!   the privilege drop.
 //!
 //! CONFIGURATION PARAMETERS
@@ -85,7 +97,12 @@
 //!   postscreen_command_time_limit, postscreen_command_count_limit,
 //!   postscreen_disable_vrfy_command, postscreen_pre_queue_limit,
 //!   postscreen_client_connection_count_limit, postscreen_post_queue_limit,
-//!   postscreen_cache_map,
+//!   postscreen_cache_map, postscreen_pipelining_enable,
+//!   postscreen_pipelining_action, postscreen_pipelining_ttl,
+//!   postscreen_non_smtp_command_enable, postscreen_non_smtp_command_action,
+//!   postscreen_non_smtp_command_ttl, postscreen_forbidden_commands,
+//!   postscreen_bare_newline_enable, postscreen_bare_newline_action,
+//!   postscreen_bare_newline_ttl,
 //!   smtpd_service_name, myhostname,
 //!   dns_resolver_address (mailsuite extension).
 //!
@@ -108,7 +125,7 @@ use std::sync::Arc;
 /// What is read before the chroot, for the service that starts after it.
 struct Prepared {
     settings: Settings,
-    passed: std::collections::HashMap<std::net::IpAddr, std::time::SystemTime>,
+    passed: std::collections::HashMap<std::net::IpAddr, cache::Passes>,
     cache_file: Option<CacheFile>,
     /// The DNS list resolvers (they read /etc/resolv.conf).
     resolvers: Vec<dns::Resolver>,

@@ -1,6 +1,6 @@
 //! One client, from connect to smtpd or goodbye, on a thread of its own.
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Passes};
 use crate::lists::Lists;
 use crate::settings::{Action, Failure, Settings};
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How long a client may wait for an smtpd to take it.
 const PASS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -132,7 +132,9 @@ fn say(stream: &TcpStream, line: &str) -> bool {
 
 /// Screens one client. The order is Postfix's: the per-client and
 /// post-queue limits, the access list, the cache, then the pre-queue
-/// limit for those that go through the tests.
+/// limit for those that go through the tests: the pregreet wait and the
+/// DNS lists (before the greeting), then, when enabled, the tests after it
+/// in postscreen's own SMTP.
 pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
@@ -170,7 +172,11 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
         }
         None => {}
     }
-    if failures.is_empty() && shared.cache.passed(ip) {
+    let now = SystemTime::now();
+    let mut passes = shared.cache.get(ip);
+    let need_early = passes.greet <= now || (shared.lists.is_some() && passes.dnsbl <= now);
+    let need_deep = s.deep_ttl().is_some() && passes.deep <= now;
+    if failures.is_empty() && !need_early && !need_deep {
         maillog::info!("PASS OLD {who}");
         return pass(&shared, stream, &who, false);
     }
@@ -179,12 +185,60 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
         say(&stream, "421 4.3.2 All screening ports are busy");
         return;
     };
+    let mut teaser = false;
+    if need_early || !failures.is_empty() {
+        teaser = !s.banner.is_empty();
+        if teaser && !say(&stream, &format!("220-{}", s.banner)) {
+            return;
+        }
+        match early_tests(&shared, &stream, &who, ip, &mut passes) {
+            Some(mut f) => failures.append(&mut f),
+            None => return,
+        }
+    }
+    let worst = failures.iter().max_by_key(|f| f.action).cloned();
+    match worst {
+        Some(f) if f.action == Action::Drop => {
+            say(&stream, f.drop_reply);
+            maillog::info!("DISCONNECT {who}");
+        }
+        Some(f) if f.action == Action::Enforce => {
+            smtp(s, &stream, &who, Mode::Enforce(f.enforce_reply));
+            maillog::info!("DISCONNECT {who}");
+        }
+        // Ignored failures: on to smtpd, not remembered.
+        Some(_) => pass(&shared, stream, &who, teaser),
+        None if need_deep => {
+            if smtp(s, &stream, &who, Mode::Deep) {
+                if let Some(ttl) = s.deep_ttl() {
+                    passes.deep = SystemTime::now() + ttl;
+                }
+                shared.cache.remember(ip, passes);
+            }
+            maillog::info!("DISCONNECT {who}");
+        }
+        None => {
+            maillog::info!("PASS NEW {who}");
+            shared.cache.remember(ip, passes);
+            pass(&shared, stream, &who, teaser);
+        }
+    }
+}
+
+/// The tests before the greeting: the pregreet wait and the DNS lists.
+/// Records the passes in `passes`; returns the failures, or None when the
+/// client went away.
+fn early_tests(
+    shared: &Shared,
+    stream: &TcpStream,
+    who: &str,
+    ip: IpAddr,
+    passes: &mut Passes,
+) -> Option<Vec<Failure>> {
+    let s = &shared.s;
+    let mut failures = Vec::new();
     let started = Instant::now();
     let greet_end = started + s.greet_wait;
-    let teaser = !s.banner.is_empty();
-    if teaser && !say(&stream, &format!("220-{}", s.banner)) {
-        return;
-    }
     // The lists are scored when the greet wait ends (or
     // postscreen_dnsbl_timeout, if sooner) with what answered by then.
     let lists_end = greet_end.min(started + s.dnsbl_timeout);
@@ -206,7 +260,9 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
                 drop_reply: "521 5.5.1 Protocol error",
             });
         }
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            passes.greet = SystemTime::now() + s.greet_ttl;
+        }
         // End of input, or the connection was reset.
         _ => {
             maillog::info!(
@@ -214,12 +270,9 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
                 elapsed(started)
             );
             maillog::info!("DISCONNECT {who}");
-            return;
+            return None;
         }
     }
-    // Remembered for the shortest time to live of the tests made; not at
-    // all when a list did not answer in time.
-    let mut ttl = Some(s.greet_ttl);
     if let Some(pending) = pending {
         let score = pending.score(lists_end);
         if score.score >= s.threshold {
@@ -233,30 +286,11 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
                 drop_reply: "521 5.7.1 Service unavailable",
             });
         } else if score.complete {
-            ttl = ttl.map(|t| t.min(s.dnsbl_max_ttl.max(s.dnsbl_min_ttl)));
-        } else {
-            ttl = None;
+            passes.dnsbl = SystemTime::now() + s.dnsbl_max_ttl.max(s.dnsbl_min_ttl);
         }
+        // An incomplete score is not a pass: the lists are asked again.
     }
-    let worst = failures.iter().max_by_key(|f| f.action).cloned();
-    match worst {
-        None => {
-            maillog::info!("PASS NEW {who}");
-            if let Some(ttl) = ttl {
-                shared.cache.remember(ip, ttl);
-            }
-            pass(&shared, stream, &who, teaser);
-        }
-        Some(f) if f.action == Action::Ignore => pass(&shared, stream, &who, teaser),
-        Some(f) if f.action == Action::Drop => {
-            say(&stream, f.drop_reply);
-            maillog::info!("DISCONNECT {who}");
-        }
-        Some(f) => {
-            enforce(s, &stream, &who, teaser, &f.enforce_reply);
-            maillog::info!("DISCONNECT {who}");
-        }
-    }
+    Some(failures)
 }
 
 /// Hands the client to smtpd over the pass service, waiting at most
@@ -331,74 +365,120 @@ fn connect_now(path: &std::path::Path) -> std::io::Result<std::os::unix::net::Un
 
 /// Reads one line (without its end) into `line`, taking what an earlier
 /// read left in `carry` first; the whole line must come by `deadline`.
-/// False at end of input, on a timeout or an error. A line longer than
-/// [`LINE_MAX`] is cut there (the rest reads as the next line).
+/// Some(true) when it ended in a bare newline (no CR); None at end of
+/// input, on a timeout or an error. A line longer than [`LINE_MAX`] is cut
+/// there (the rest reads as the next line).
 fn read_line(
     stream: &TcpStream,
     carry: &mut Vec<u8>,
     line: &mut Vec<u8>,
     deadline: Instant,
-) -> bool {
+) -> Option<bool> {
     line.clear();
     loop {
         if let Some(end) = carry.iter().position(|&b| b == b'\n') {
             line.extend(carry.drain(..=end));
             line.pop();
-            if line.last() == Some(&b'\r') {
+            let crlf = line.last() == Some(&b'\r');
+            if crlf {
                 line.pop();
             }
-            return true;
+            return Some(!crlf);
         }
         if carry.len() >= LINE_MAX {
             line.append(carry);
-            return true;
+            return Some(false);
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            return false;
+            return None;
         }
         let mut buf = [0u8; 1024];
         let mut input = stream;
         match input.read(&mut buf) {
-            Ok(0) | Err(_) => return false,
+            Ok(0) | Err(_) => return None,
             Ok(n) => carry.extend_from_slice(&buf[..n]),
         }
     }
 }
 
-/// postscreen's own SMTP for a client that failed with `enforce`: every
-/// recipient gets `reply`. Each command must come within
-/// postscreen_command_time_limit, at most postscreen_command_count_limit
-/// of them.
-fn enforce(s: &Settings, stream: &TcpStream, who: &str, teaser: bool, reply: &str) {
-    let greeting = if teaser {
-        format!("220 {}", s.banner)
+/// What postscreen's own SMTP is for.
+enum Mode {
+    /// A test failed with `enforce`: every recipient gets this reply.
+    Enforce(String),
+    /// The tests after the greeting (pipelining, non-SMTP commands, bare
+    /// newlines, as enabled). A client that reaches RCPT without failing
+    /// them has passed, and is told to come back: its connection cannot be
+    /// handed to smtpd once the dialogue began.
+    Deep,
+}
+
+/// The reply and log line after the tests after the greeting were passed.
+const COME_BACK: &str = "450 4.3.2 Service currently unavailable";
+
+/// postscreen's own SMTP (Postfix's "dummy" engine). Each command must
+/// come whole within postscreen_command_time_limit, at most
+/// postscreen_command_count_limit of them. Returns whether the client
+/// passed the tests after the greeting (always false when enforcing).
+fn smtp(s: &Settings, stream: &TcpStream, who: &str, mut mode: Mode) -> bool {
+    let banner = if s.banner.is_empty() {
+        format!("{} ESMTP", s.myhostname)
     } else {
-        format!("220 {} ESMTP", s.myhostname)
+        s.banner.clone()
     };
-    if !say(stream, &greeting) {
-        return;
+    if !say(stream, &format!("220 {banner}")) {
+        return false;
     }
-    let (mut carry, mut line) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    let (mut carry, mut raw) = (Vec::new(), Vec::new());
     let (mut helo, mut sender) = (String::new(), None::<String>);
     let mut proto = "SMTP";
+    let mut passed = false;
+    let mut last = "CONNECT".to_string();
     for _ in 0..s.command_count_limit {
-        if !read_line(
+        let Some(bare) = read_line(
             stream,
             &mut carry,
-            &mut line,
+            &mut raw,
             Instant::now() + s.command_time_limit,
-        ) {
-            return;
-        }
-        let line = String::from_utf8_lossy(&line).into_owned();
+        ) else {
+            if matches!(mode, Mode::Deep) && !passed {
+                maillog::info!(
+                    "HANGUP after {} from {who} in tests after SMTP handshake",
+                    elapsed(started)
+                );
+            }
+            return passed;
+        };
+        let line = String::from_utf8_lossy(&raw).into_owned();
         let (verb, arg) = line.split_once(' ').unwrap_or((&line, ""));
-        let answer = match verb.to_ascii_uppercase().as_str() {
+        let verb = verb.to_ascii_uppercase();
+        if matches!(mode, Mode::Deep) && !passed {
+            let waiting = (!carry.is_empty()).then(|| printable(&carry));
+            let failed = deep_failure(s, who, &last, &line, &verb, bare, waiting);
+            match failed {
+                Some(Action::Drop) => {
+                    say(stream, "521 5.5.1 Protocol error");
+                    return false;
+                }
+                Some(Action::Enforce) => mode = Mode::Enforce("550 5.5.1 Protocol error".into()),
+                // An ignored failure counts as a pass.
+                Some(Action::Ignore) | None => {}
+            }
+        }
+        last = verb.clone();
+        let answer = match verb.as_str() {
             "EHLO" => {
                 helo = printable(arg.trim().as_bytes());
                 proto = "ESMTP";
+                // No PIPELINING where the pipelining test is on.
+                let pipelining = if s.pipelining.is_some() {
+                    ""
+                } else {
+                    "250-PIPELINING\r\n"
+                };
                 format!(
-                    "250-{}\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME",
+                    "250-{}\r\n{pipelining}250-ENHANCEDSTATUSCODES\r\n250 8BITMIME",
                     s.myhostname
                 )
             }
@@ -412,12 +492,22 @@ fn enforce(s: &Settings, stream: &TcpStream, who: &str, teaser: bool, reply: &st
             }
             "RCPT" if sender.is_none() => "503 5.5.1 Error: need MAIL command".into(),
             "RCPT" => {
+                let reply = match &mode {
+                    Mode::Enforce(reply) => reply.clone(),
+                    Mode::Deep => {
+                        if !passed {
+                            maillog::info!("PASS NEW {who}");
+                            passed = true;
+                        }
+                        COME_BACK.to_string()
+                    }
+                };
                 maillog::info!(
                     "NOQUEUE: reject: RCPT from {who}: {reply}; from=<{}>, to=<{}>, proto={proto}, helo=<{helo}>",
                     sender.as_deref().unwrap_or(""),
                     address_of(arg)
                 );
-                reply.to_string()
+                reply
             }
             "DATA" | "BDAT" => "554 5.5.1 Error: no valid recipients".into(),
             "RSET" => {
@@ -426,18 +516,57 @@ fn enforce(s: &Settings, stream: &TcpStream, who: &str, teaser: bool, reply: &st
             }
             "NOOP" => "250 2.0.0 Ok".into(),
             "VRFY" if s.vrfy_disabled => "502 5.5.1 VRFY command is disabled".into(),
-            "VRFY" => reply.to_string(),
+            "VRFY" => match &mode {
+                Mode::Enforce(reply) => reply.clone(),
+                Mode::Deep => COME_BACK.to_string(),
+            },
             "QUIT" => {
                 say(stream, "221 2.0.0 Bye");
-                return;
+                return passed;
             }
             _ => "502 5.5.2 Error: command not recognized".into(),
         };
         if !say(stream, &answer) {
-            return;
+            return passed;
         }
     }
     say(stream, "421 4.7.0 Error: too many commands");
+    passed
+}
+
+/// The tests after the greeting on one command line: the action of the
+/// first failed test, logged as Postfix logs it.
+fn deep_failure(
+    s: &Settings,
+    who: &str,
+    last: &str,
+    line: &str,
+    verb: &str,
+    bare_newline: bool,
+    waiting: Option<String>,
+) -> Option<Action> {
+    if let Some(t) = s.non_smtp {
+        if s.forbidden.matches(verb) {
+            maillog::info!(
+                "NON-SMTP COMMAND from {who} after {last}: {}",
+                printable(line.as_bytes())
+            );
+            return Some(t.action);
+        }
+    }
+    if let Some(t) = s.bare_newline {
+        if bare_newline {
+            maillog::info!("BARE NEWLINE from {who} after {last}");
+            return Some(t.action);
+        }
+    }
+    if let Some(t) = s.pipelining {
+        if let Some(waiting) = waiting {
+            maillog::info!("COMMAND PIPELINING from {who} after {verb}: {waiting}");
+            return Some(t.action);
+        }
+    }
+    None
 }
 
 /// The address in `FROM:<a@b> …` / `TO:<a@b>`, printable.

@@ -59,6 +59,13 @@ impl Site {
     }
 }
 
+/// One of the tests after the greeting, when enabled.
+#[derive(Debug, Clone, Copy)]
+pub struct DeepTest {
+    pub action: Action,
+    pub ttl: Duration,
+}
+
 /// An entry of postscreen_access_list.
 pub enum Access {
     Mynetworks,
@@ -89,6 +96,14 @@ pub struct Settings {
     pub per_client_limit: usize,
     pub access: Vec<Access>,
     pub mynetworks: maps::hosts::HostList,
+    /// postscreen_pipelining_enable, _action, _ttl.
+    pub pipelining: Option<DeepTest>,
+    /// postscreen_non_smtp_command_enable, _action, _ttl.
+    pub non_smtp: Option<DeepTest>,
+    /// postscreen_bare_newline_enable, _action, _ttl.
+    pub bare_newline: Option<DeepTest>,
+    /// postscreen_forbidden_commands: what the non-SMTP command test looks for.
+    pub forbidden: maps::commands::ForbiddenCommands,
     pub smtpd_socket: PathBuf,
 }
 
@@ -129,7 +144,35 @@ impl Settings {
         for b in bad {
             maillog::warning!("{}", b.0);
         }
+        let deep = |enable: &params::Param, act: &params::Param, ttl: &params::Param| {
+            if !cfg.bool(enable) {
+                return Ok(None);
+            }
+            Ok::<_, String>(Some(DeepTest {
+                action: action(act)?,
+                ttl: cfg.time(ttl),
+            }))
+        };
         Ok(Settings {
+            pipelining: deep(
+                &p::POSTSCREEN_PIPELINING_ENABLE,
+                &p::POSTSCREEN_PIPELINING_ACTION,
+                &p::POSTSCREEN_PIPELINING_TTL,
+            )?,
+            non_smtp: deep(
+                &p::POSTSCREEN_NON_SMTP_COMMAND_ENABLE,
+                &p::POSTSCREEN_NON_SMTP_COMMAND_ACTION,
+                &p::POSTSCREEN_NON_SMTP_COMMAND_TTL,
+            )?,
+            bare_newline: deep(
+                &p::POSTSCREEN_BARE_NEWLINE_ENABLE,
+                &p::POSTSCREEN_BARE_NEWLINE_ACTION,
+                &p::POSTSCREEN_BARE_NEWLINE_TTL,
+            )?,
+            forbidden: maps::commands::ForbiddenCommands::new(
+                "postscreen_forbidden_commands",
+                &cfg.list(&p::POSTSCREEN_FORBIDDEN_COMMANDS),
+            ),
             myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
             banner: cfg.str(&p::POSTSCREEN_GREET_BANNER).trim().to_string(),
             greet_wait: cfg.time(&p::POSTSCREEN_GREET_WAIT),
@@ -154,6 +197,16 @@ impl Settings {
                 .join("private")
                 .join(cfg.str(&p::SMTPD_SERVICE_NAME)),
         })
+    }
+
+    /// How long a pass of the tests after the greeting holds (the shortest
+    /// of the enabled tests'); None when none is enabled.
+    pub fn deep_ttl(&self) -> Option<Duration> {
+        [self.pipelining, self.non_smtp, self.bare_newline]
+            .iter()
+            .flatten()
+            .map(|t| t.ttl)
+            .min()
     }
 
     /// The access list's verdict for `ip`: Some(true) permit, Some(false)

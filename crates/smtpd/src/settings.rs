@@ -359,7 +359,10 @@ impl Settings {
             forbid_unauth_pipelining: c.bool(&p::SMTPD_FORBID_UNAUTH_PIPELINING),
             per_request_deadline: c.bool(&p::SMTPD_PER_REQUEST_DEADLINE),
             min_data_rate: c.int(&p::SMTPD_MIN_DATA_RATE).max(1) as u64,
-            forbidden_commands: ForbiddenCommands::new(&c.list(&p::SMTPD_FORBIDDEN_COMMANDS)),
+            forbidden_commands: ForbiddenCommands::new(
+                "smtpd_forbidden_commands",
+                &c.list(&p::SMTPD_FORBIDDEN_COMMANDS),
+            ),
             command_filter: Tables::open("smtpd_command_filter", c.str(&p::SMTPD_COMMAND_FILTER)),
             upstream_proxy: match c.str(&p::SMTPD_UPSTREAM_PROXY_PROTOCOL).trim() {
                 "" => None,
@@ -428,36 +431,7 @@ mod tests {
     }
 }
 
-/// `smtpd_forbidden_commands`: unrecognized commands that end the session
-/// at once (an HTTP client, a proxy, TLS spoken without STARTTLS). Names
-/// match case-insensitively; `type:table` entries are looked up with the
-/// command word (Postfix's default has `regexp:{{/^[^A-Z]/ Bogus}}`: a
-/// command that does not start with a letter).
-#[derive(Debug, Clone)]
-pub struct ForbiddenCommands {
-    names: Vec<String>,
-    tables: Option<Tables>,
-}
-
-impl ForbiddenCommands {
-    pub fn new(items: &[String]) -> ForbiddenCommands {
-        let (tables, names): (Vec<&String>, Vec<&String>) =
-            items.iter().partition(|i| i.contains(':'));
-        let tables: Vec<&str> = tables.iter().map(|t| t.as_str()).collect();
-        ForbiddenCommands {
-            names: names.into_iter().cloned().collect(),
-            tables: Tables::open("smtpd_forbidden_commands", &tables.join(", ")),
-        }
-    }
-
-    pub fn matches(&self, word: &str) -> bool {
-        self.names.iter().any(|n| n.eq_ignore_ascii_case(word))
-            || self
-                .tables
-                .as_ref()
-                .is_some_and(|t| matches!(t.0.lookup(word), Ok(Some(_))))
-    }
-}
+pub use maps::commands::ForbiddenCommands;
 
 /// Lookup tables held in [`Settings`] (which is Clone and Debug).
 #[derive(Clone)]
