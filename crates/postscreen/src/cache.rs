@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The most clients remembered: beyond it, those that pass are let
-/// through without being remembered.
+/// The most clients remembered: beyond it, a new one takes the place of
+/// the one whose passes expire first.
 const CACHE_MAX: usize = 100_000;
 
 /// Until when a client's passes of each kind of test hold (the epoch:
@@ -102,7 +102,13 @@ impl Cache {
         if passed.len() >= CACHE_MAX && !passed.contains_key(&ip) {
             passed.retain(|_, p| p.latest() > now);
             if passed.len() >= CACHE_MAX {
-                return;
+                let soonest = passed
+                    .iter()
+                    .min_by_key(|(_, p)| p.latest())
+                    .map(|(k, _)| *k);
+                if let Some(k) = soonest {
+                    passed.remove(&k);
+                }
             }
         }
         passed.insert(ip, passes);

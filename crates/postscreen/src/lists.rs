@@ -11,8 +11,13 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// How many lists are asked at once, over all clients.
-const WORKERS: usize = 4;
+/// How many questions are asked at once, over all clients, at most (each
+/// worker asks one at a time, and waits at most [`QUERY_TIMEOUT`] for it,
+/// so that one list that does not answer cannot hold all of them).
+const WORKERS_MAX: usize = 32;
+
+/// How long one try of one question may take, once.
+pub const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One question: is `ip` on site `site`? The answer goes to `answer`
 /// unless `deadline` has passed.
@@ -67,9 +72,10 @@ impl Lists {
         }
     }
 
-    /// How many resolvers [`Lists::start`] wants.
-    pub fn workers() -> usize {
-        WORKERS
+    /// How many resolvers [`Lists::start`] wants for `sites` lists:
+    /// enough for eight clients' questions at once.
+    pub fn workers(sites: usize) -> usize {
+        (sites * 8).clamp(4, WORKERS_MAX)
     }
 
     /// Asks every list about `ip`; answers after `deadline` are not

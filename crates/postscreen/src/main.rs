@@ -77,9 +77,17 @@
 //!   that reaches RCPT without failing has passed ("PASS NEW"); it is told
 //!   "450 4.3.2 Service currently unavailable" (its connection cannot go
 //!   to smtpd once the dialogue began) and goes straight through when it
-//!   comes back, for the shortest of the tests' _ttl. Each kind of test
-//!   (pregreet, DNS lists, after the greeting) is remembered for its own
-//!   time to live.
+//!   comes back, for the shortest of the tests' _ttl. Each test fails once
+//!   per session and the others go on; a failure after RCPT takes the pass
+//!   back ("UNPASS"); a command line that looks like a message header is a
+//!   non-SMTP command. Each kind of test (pregreet, DNS lists, after the
+//!   greeting) is remembered for its own time to live. An ignored failure
+//!   lets the other tests go on, the tests after the greeting included.
+//!   postscreen's own SMTP offers no STARTTLS (there is no tlsproxy): a
+//!   sender that insists on TLS cannot pass those tests (a warning at
+//!   start says so). A command that does not come in time ends the
+//!   session ("COMMAND TIME LIMIT", "421 4.4.2 … Error: timeout
+//!   exceeded"); with the tests nine-tenths full, the time limit is 10 s.
 //!
 //! SECURITY
 //!   Reads network input, so it runs as mail_owner (master.cf unpriv `-`),
@@ -148,11 +156,18 @@ impl Service for Postscreen {
 
     fn pre_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
         let settings = Settings::new(&ctx.config, ctx.queue_dir())?;
+        if settings.deep_ttl().is_some() {
+            maillog::warning!(
+                "postscreen's own SMTP offers no STARTTLS: a sender that insists on TLS cannot pass the tests after the greeting"
+            );
+        }
         let mut resolvers = Vec::new();
         if !settings.sites.is_empty() {
-            for _ in 0..Lists::workers() {
+            for _ in 0..Lists::workers(settings.sites.len()) {
                 match dns::Resolver::new(dns::Options {
                     server: dns::parse_server(ctx.config.str(&p::DNS_RESOLVER_ADDRESS)),
+                    timeout: lists::QUERY_TIMEOUT,
+                    attempts: 1,
                     ..dns::Options::default()
                 }) {
                     Ok(r) => resolvers.push(r),

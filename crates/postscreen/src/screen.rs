@@ -164,6 +164,11 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
         }
         Some(false) => {
             maillog::info!("DENYLISTED {who}");
+            if s.denylist_action == Action::Drop {
+                say(&stream, "521 5.3.2 Service currently unavailable");
+                maillog::info!("DISCONNECT {who}");
+                return;
+            }
             failures.push(Failure {
                 action: s.denylist_action,
                 enforce_reply: "550 5.3.2 Service currently unavailable".into(),
@@ -196,20 +201,25 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
             None => return,
         }
     }
-    let worst = failures.iter().max_by_key(|f| f.action).cloned();
+    // An ignored failure lets the other tests go on; the test is not
+    // passed (it is made again next time).
+    let ignored = !failures.is_empty();
+    let worst = failures
+        .iter()
+        .filter(|f| f.action != Action::Ignore)
+        .max_by_key(|f| f.action)
+        .cloned();
     match worst {
         Some(f) if f.action == Action::Drop => {
             say(&stream, f.drop_reply);
             maillog::info!("DISCONNECT {who}");
         }
-        Some(f) if f.action == Action::Enforce => {
-            smtp(s, &stream, &who, Mode::Enforce(f.enforce_reply));
+        Some(f) => {
+            smtp(&shared, &stream, &who, Mode::Enforce(f.enforce_reply));
             maillog::info!("DISCONNECT {who}");
         }
-        // Ignored failures: on to smtpd, not remembered.
-        Some(_) => pass(&shared, stream, &who, teaser),
         None if need_deep => {
-            if smtp(s, &stream, &who, Mode::Deep) {
+            if smtp(&shared, &stream, &who, Mode::Deep) {
                 if let Some(ttl) = s.deep_ttl() {
                     passes.deep = SystemTime::now() + ttl;
                 }
@@ -218,7 +228,9 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
             maillog::info!("DISCONNECT {who}");
         }
         None => {
-            maillog::info!("PASS NEW {who}");
+            if !ignored {
+                maillog::info!("PASS NEW {who}");
+            }
             shared.cache.remember(ip, passes);
             pass(&shared, stream, &who, teaser);
         }
@@ -363,17 +375,27 @@ fn connect_now(path: &std::path::Path) -> std::io::Result<std::os::unix::net::Un
     Ok(std::os::unix::net::UnixStream::from(fd))
 }
 
+/// How [`read_line`] ended.
+enum LineRead {
+    /// A line; `bare` when it ended in a newline without a CR.
+    Line {
+        bare: bool,
+    },
+    Timeout,
+    /// End of input, or an error.
+    End,
+}
+
 /// Reads one line (without its end) into `line`, taking what an earlier
-/// read left in `carry` first; the whole line must come by `deadline`.
-/// Some(true) when it ended in a bare newline (no CR); None at end of
-/// input, on a timeout or an error. A line longer than [`LINE_MAX`] is cut
-/// there (the rest reads as the next line).
+/// read left in `carry` first; the whole line must come by `deadline`. A
+/// line longer than [`LINE_MAX`] is cut there (the rest reads as the next
+/// line).
 fn read_line(
     stream: &TcpStream,
     carry: &mut Vec<u8>,
     line: &mut Vec<u8>,
     deadline: Instant,
-) -> Option<bool> {
+) -> LineRead {
     line.clear();
     loop {
         if let Some(end) = carry.iter().position(|&b| b == b'\n') {
@@ -383,21 +405,28 @@ fn read_line(
             if crlf {
                 line.pop();
             }
-            return Some(!crlf);
+            return LineRead::Line { bare: !crlf };
         }
         if carry.len() >= LINE_MAX {
             line.append(carry);
-            return Some(false);
+            return LineRead::Line { bare: false };
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            return None;
+        if left.is_zero() {
+            return LineRead::Timeout;
+        }
+        if stream.set_read_timeout(Some(left)).is_err() {
+            return LineRead::End;
         }
         let mut buf = [0u8; 1024];
         let mut input = stream;
         match input.read(&mut buf) {
-            Ok(0) | Err(_) => return None,
+            Ok(0) => return LineRead::End,
             Ok(n) => carry.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return LineRead::Timeout
+            }
+            Err(_) => return LineRead::End,
         }
     }
 }
@@ -417,10 +446,12 @@ enum Mode {
 const COME_BACK: &str = "450 4.3.2 Service currently unavailable";
 
 /// postscreen's own SMTP (Postfix's "dummy" engine). Each command must
-/// come whole within postscreen_command_time_limit, at most
+/// come whole within postscreen_command_time_limit (10 s when the tests
+/// are nine-tenths full, as Postfix's stress mode has it), at most
 /// postscreen_command_count_limit of them. Returns whether the client
 /// passed the tests after the greeting (always false when enforcing).
-fn smtp(s: &Settings, stream: &TcpStream, who: &str, mut mode: Mode) -> bool {
+fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> bool {
+    let s = &shared.s;
     let banner = if s.banner.is_empty() {
         format!("{} ESMTP", s.myhostname)
     } else {
@@ -433,37 +464,61 @@ fn smtp(s: &Settings, stream: &TcpStream, who: &str, mut mode: Mode) -> bool {
     let (mut carry, mut raw) = (Vec::new(), Vec::new());
     let (mut helo, mut sender) = (String::new(), None::<String>);
     let mut proto = "SMTP";
+    // A client that reached RCPT has passed, unless a later command fails
+    // a test (Postfix's "UNPASS").
     let mut passed = false;
+    let mut tested = Tested::default();
+    // The tests go on after one fails with enforce (Postfix: "allow other
+    // tests to complete").
+    let testing = matches!(mode, Mode::Deep);
     let mut last = "CONNECT".to_string();
     for _ in 0..s.command_count_limit {
-        let Some(bare) = read_line(
-            stream,
-            &mut carry,
-            &mut raw,
-            Instant::now() + s.command_time_limit,
-        ) else {
-            if matches!(mode, Mode::Deep) && !passed {
-                maillog::info!(
-                    "HANGUP after {} from {who} in tests after SMTP handshake",
-                    elapsed(started)
+        let stressed = shared.in_tests.load(Ordering::Acquire) * 10 >= s.pre_queue_limit * 9;
+        let limit = if stressed {
+            s.command_time_limit.min(Duration::from_secs(10))
+        } else {
+            s.command_time_limit
+        };
+        let bare = match read_line(stream, &mut carry, &mut raw, Instant::now() + limit) {
+            LineRead::Line { bare } => bare,
+            LineRead::Timeout => {
+                maillog::info!("COMMAND TIME LIMIT from {who} after {last}");
+                say(
+                    stream,
+                    &format!("421 4.4.2 {} Error: timeout exceeded", s.myhostname),
                 );
+                return false;
             }
-            return passed;
+            LineRead::End => {
+                if testing && !passed && !tested.any_failed() {
+                    maillog::info!(
+                        "HANGUP after {} from {who} in tests after SMTP handshake",
+                        elapsed(started)
+                    );
+                }
+                return passed;
+            }
         };
         let line = String::from_utf8_lossy(&raw).into_owned();
         let (verb, arg) = line.split_once(' ').unwrap_or((&line, ""));
         let verb = verb.to_ascii_uppercase();
-        if matches!(mode, Mode::Deep) && !passed {
+        if testing {
             let waiting = (!carry.is_empty()).then(|| printable(&carry));
-            let failed = deep_failure(s, who, &last, &line, &verb, bare, waiting);
-            match failed {
-                Some(Action::Drop) => {
-                    say(stream, "521 5.5.1 Protocol error");
-                    return false;
+            let failed = tested.failure(s, who, &last, &line, &verb, bare, waiting);
+            if let Some((action, drop_reply)) = failed {
+                if action != Action::Ignore && passed {
+                    maillog::info!("UNPASS {who}");
+                    passed = false;
                 }
-                Some(Action::Enforce) => mode = Mode::Enforce("550 5.5.1 Protocol error".into()),
-                // An ignored failure counts as a pass.
-                Some(Action::Ignore) | None => {}
+                match action {
+                    Action::Drop => {
+                        say(stream, drop_reply);
+                        return false;
+                    }
+                    Action::Enforce => mode = Mode::Enforce("550 5.5.1 Protocol error".into()),
+                    // Let the other tests go on; this one counts as passed.
+                    Action::Ignore => {}
+                }
             }
         }
         last = verb.clone();
@@ -495,7 +550,7 @@ fn smtp(s: &Settings, stream: &TcpStream, who: &str, mut mode: Mode) -> bool {
                 let reply = match &mode {
                     Mode::Enforce(reply) => reply.clone(),
                     Mode::Deep => {
-                        if !passed {
+                        if !passed && !tested.any_failed() {
                             maillog::info!("PASS NEW {who}");
                             passed = true;
                         }
@@ -534,39 +589,77 @@ fn smtp(s: &Settings, stream: &TcpStream, who: &str, mut mode: Mode) -> bool {
     passed
 }
 
-/// The tests after the greeting on one command line: the action of the
-/// first failed test, logged as Postfix logs it.
-fn deep_failure(
-    s: &Settings,
-    who: &str,
-    last: &str,
-    line: &str,
-    verb: &str,
+/// The commands postscreen's own SMTP knows: the non-SMTP command test
+/// looks at the others only.
+const KNOWN: [&str; 10] = [
+    "EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "QUIT",
+];
+
+/// Which of the tests after the greeting a session has failed: each is
+/// failed (and logged) once, and the others go on.
+#[derive(Default)]
+struct Tested {
+    pipelining: bool,
+    non_smtp: bool,
     bare_newline: bool,
-    waiting: Option<String>,
-) -> Option<Action> {
-    if let Some(t) = s.non_smtp {
-        if s.forbidden.matches(verb) {
-            maillog::info!(
-                "NON-SMTP COMMAND from {who} after {last}: {}",
-                printable(line.as_bytes())
-            );
-            return Some(t.action);
-        }
+}
+
+impl Tested {
+    fn any_failed(&self) -> bool {
+        self.pipelining || self.non_smtp || self.bare_newline
     }
-    if let Some(t) = s.bare_newline {
-        if bare_newline {
-            maillog::info!("BARE NEWLINE from {who} after {last}");
-            return Some(t.action);
+
+    /// The first test that `line` fails now, logged as Postfix logs it:
+    /// its action and the reply before a drop.
+    #[allow(clippy::too_many_arguments)]
+    fn failure(
+        &mut self,
+        s: &Settings,
+        who: &str,
+        last: &str,
+        line: &str,
+        verb: &str,
+        bare_newline: bool,
+        waiting: Option<String>,
+    ) -> Option<(Action, &'static str)> {
+        if let (Some(t), false) = (s.non_smtp, self.non_smtp) {
+            if !KNOWN.contains(&verb) && (s.forbidden.matches(verb) || looks_like_header(line)) {
+                self.non_smtp = true;
+                maillog::info!(
+                    "NON-SMTP COMMAND from {who} after {last}: {}",
+                    printable(line.as_bytes())
+                );
+                return Some((
+                    t.action,
+                    "521 5.7.0 Error: I can break rules, too. Goodbye.",
+                ));
+            }
         }
-    }
-    if let Some(t) = s.pipelining {
-        if let Some(waiting) = waiting {
+        if let (Some(t), false) = (s.bare_newline, self.bare_newline) {
+            if bare_newline {
+                self.bare_newline = true;
+                maillog::info!("BARE NEWLINE from {who} after {last}");
+                return Some((t.action, "521 5.5.1 Protocol error"));
+            }
+        }
+        if let (Some(t), false, Some(waiting)) = (s.pipelining, self.pipelining, waiting) {
+            self.pipelining = true;
             maillog::info!("COMMAND PIPELINING from {who} after {verb}: {waiting}");
-            return Some(t.action);
+            return Some((t.action, "521 5.5.1 Protocol error"));
         }
+        None
     }
-    None
+}
+
+/// A message header line (`Name: value`), as a client that sends its
+/// message without waiting for its turn does.
+fn looks_like_header(line: &str) -> bool {
+    match line.split_once(':') {
+        Some((name, _)) => {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+        }
+        None => false,
+    }
 }
 
 /// The address in `FROM:<a@b> …` / `TO:<a@b>`, printable.
