@@ -509,3 +509,67 @@ fn tests_after_the_greeting() {
             .iter()
             .any(|a| l.contains(a))));
 }
+
+/// A client on the deny list with `drop` is refused at once, before any
+/// teaser; in postscreen's own SMTP a command trickled a byte at a time
+/// must still come whole within postscreen_command_time_limit.
+#[test]
+fn denylist_drop_and_the_command_time_limit() {
+    let inst = Instance::new("postscreen-deny");
+    inst.write("access.cidr", "127.0.0.8/32 reject\n");
+    inst.main_cf(&format!(
+        "alias_maps =\nmynetworks = 127.0.0.1/32\n\
+         postscreen_access_list = permit_mynetworks, cidr:{}/access.cidr\n\
+         postscreen_denylist_action = drop\npostscreen_greet_wait = 1s\n\
+         postscreen_greet_action = enforce\npostscreen_command_time_limit = 2s\n",
+        inst.dir.display()
+    ));
+    inst.master_cf("127.0.0.1:0 inet n - n - 1 postscreen\n");
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let denied = session("127.0.0.8", port, "", &[]);
+    assert_eq!(
+        denied,
+        vec!["521 5.3.2 Service currently unavailable".to_string()]
+    );
+    assert_eq!(inst.log_lines("DENYLISTED [127.0.0.8]:").len(), 1);
+
+    let slow = python_lines(
+        &[],
+        "import socket, sys, time\n\
+         s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), source_address=('127.0.0.9', 0))\n\
+         s.settimeout(10)\n\
+         s.sendall(b'EHLO slow.example\\r\\n')\n\
+         f = s.makefile('rb')\n\
+         while True:\n\
+         \x20   l = f.readline().decode().rstrip()\n\
+         \x20   print(l)\n\
+         \x20   if l.startswith('250 '):\n\
+         \x20       break\n\
+         start = time.time()\n\
+         try:\n\
+         \x20   for b in b'MAIL FROM:<a@example.org>\\r\\n':\n\
+         \x20       s.sendall(bytes([b]))\n\
+         \x20       time.sleep(0.4)\n\
+         except OSError:\n\
+         \x20   pass\n\
+         print(f.readline().decode().rstrip())\n\
+         print('within', int(time.time() - start) < 5)\n",
+        &[&port.to_string()],
+    );
+    assert_eq!(
+        slow[slow.len() - 2..],
+        [
+            "421 4.4.2 mail.example.test Error: timeout exceeded".to_string(),
+            "within True".to_string()
+        ],
+        "{slow:?}"
+    );
+    assert!(
+        inst.log_lines("COMMAND TIME LIMIT from [127.0.0.9]:")
+            .iter()
+            .any(|l| l.ends_with(" after EHLO")),
+        "{}",
+        inst.maillog()
+    );
+}

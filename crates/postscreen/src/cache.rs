@@ -265,4 +265,30 @@ mod tests {
         assert_eq!(Passes::decode("1;2"), None);
         assert_eq!(Passes::decode("x"), None);
     }
+
+    #[test]
+    fn a_full_cache_makes_room_by_what_expires_first() {
+        let now = SystemTime::now();
+        let until = |secs| Passes {
+            greet: now + Duration::from_secs(secs),
+            ..Passes::default()
+        };
+        let mut passed = HashMap::new();
+        for i in 0..CACHE_MAX as u32 {
+            passed.insert(
+                IpAddr::from((i + 1_000).to_be_bytes()),
+                until(1_000 + u64::from(i)),
+            );
+        }
+        let soonest = IpAddr::from(1_000u32.to_be_bytes());
+        let cache = Cache::new(passed);
+        let newcomer: IpAddr = "192.0.2.1".parse().expect("ip");
+        cache.remember(newcomer, until(60));
+        assert!(
+            cache.get(newcomer).greet > now,
+            "the newcomer is remembered"
+        );
+        assert_eq!(cache.get(soonest), Passes::default(), "the soonest went");
+        assert!(cache.get(IpAddr::from(1_001u32.to_be_bytes())).greet > now);
+    }
 }
