@@ -274,3 +274,44 @@ fn probes_follow_address_verify_transport_maps() {
         "450 4.1.1 <known@downstream.example>: Recipient address rejected: undeliverable address:"
     ));
 }
+
+/// `smtp_address_verify_target = data`: for a server that refuses
+/// recipients only at DATA (smtp-sink -f data), the probe goes on to DATA
+/// and the address is found undeliverable; at the default (rcpt) the same
+/// server seems to take it.
+#[test]
+fn probes_can_end_at_data() {
+    if !kit::have("smtp-sink") {
+        eprintln!("skipped: smtp-sink (postfix package) not installed");
+        return;
+    }
+    let port = kit::free_port();
+    let dump = kit::Scratch::new("verify-data-sink");
+    let _sink = kit::smtp_sink(port, &dump.join("dump"), &["-f", "data"]);
+    for (target, want) in [("rcpt", "250 2.1.5 Ok"), ("data", "450 4.1.1 <someone@downstream.example>: Recipient address rejected: undeliverable address: host 127.0.0.1[127.0.0.1] said: 500 5.3.0 ")] {
+        let inst = front(port, &format!("smtp_address_verify_target = {target}\n"));
+        let mut c = Client::connect(inst.port("127.0.0.1:0"));
+        c.ask("HELO client.example");
+        assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+        let reply = c.ask("RCPT TO:<someone@downstream.example>");
+        assert!(reply.starts_with(want), "{target}: {reply}\n{}", inst.maillog());
+        if target == "data" {
+            assert!(reply.ends_with("(in reply to DATA command)"), "{reply}");
+        }
+    }
+    // A server that answers DATA with 354: the address stands, and no
+    // message is sent (the probe drops the connection there).
+    let open_port = kit::free_port();
+    let _open = kit::smtp_sink(open_port, &dump.join("open"), &[]);
+    let inst = front(open_port, "smtp_address_verify_target = data\n");
+    let mut c = Client::connect(inst.port("127.0.0.1:0"));
+    c.ask("HELO client.example");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.ask("RCPT TO:<someone@downstream.example>"),
+        "250 2.1.5 Ok",
+        "{}",
+        inst.maillog()
+    );
+    assert!(kit::sink_dumps(&dump.join("open")).is_empty());
+}

@@ -140,7 +140,6 @@ pub const INERT: &[&str] = &[
     "sender_canonical_classes",
     "sendmail_fix_line_endings",
     "sendmail_path",
-    "smtp_address_verify_target",
     "smtp_always_send_ehlo",
     "smtp_balance_inet_protocols",
     "smtp_bind_address_enforce",

@@ -681,6 +681,7 @@ crate::declare! {
     LMTP_TLS_PROTOCOLS = list("lmtp_tls_protocols", ">=TLSv1", "The TLS protocols the LMTP client uses with opportunistic TLS.");
     LMTP_TLS_MANDATORY_PROTOCOLS = list("lmtp_tls_mandatory_protocols", ">=TLSv1", "The TLS protocols the LMTP client uses with mandatory TLS.");
     LMTP_TLS_FINGERPRINT_DIGEST = string("lmtp_tls_fingerprint_digest", "sha256", "The message digest used to compute LMTP server certificate fingerprints.");
+    LMTP_ADDRESS_VERIFY_TARGET = string("lmtp_address_verify_target", "rcpt", "The LMTP command that ends an address verification probe: rcpt or data.");
     LMTP_TLS_SERVERNAME = string("lmtp_tls_servername", "", "The SNI name the LMTP client sends (empty: none; hostname: the server name; nexthop: the next hop).");
     LMTP_TLS_SESSION_CACHE_DATABASE = string("lmtp_tls_session_cache_database", "", "The TLS session cache of the LMTP client.");
     LMTP_STARTTLS_TIMEOUT = time("lmtp_starttls_timeout", "300s", 's', 1, MAX, "The time limit for the LMTP client's TLS handshake and shutdown.");

@@ -166,6 +166,8 @@ pub struct Settings {
     fingerprint_match: Vec<String>,
     /// `smtp_tls_servername`: what SNI asks for by default.
     tls_servername: String,
+    /// `smtp_address_verify_target = data`: a probe goes on to DATA.
+    verify_at_data: bool,
     fingerprint_digest: Option<tls::Digest>,
     address_limit: usize,
     session_limit: usize,
@@ -365,6 +367,13 @@ impl Settings {
                 .str(pick(&p::SMTP_TLS_SERVERNAME, &p::LMTP_TLS_SERVERNAME))
                 .trim()
                 .to_string(),
+            verify_at_data: cfg
+                .str(pick(
+                    &p::SMTP_ADDRESS_VERIFY_TARGET,
+                    &p::LMTP_ADDRESS_VERIFY_TARGET,
+                ))
+                .trim()
+                .eq_ignore_ascii_case("data"),
             fingerprint_digest: tls::Digest::parse(cfg.str(pick(
                 &p::SMTP_TLS_FINGERPRINT_DIGEST,
                 &p::LMTP_TLS_FINGERPRINT_DIGEST,
@@ -864,6 +873,9 @@ struct Job<'a> {
     tls_failed: bool,
     /// Do not use STARTTLS (the retry after a failed handshake at `may`).
     plain_only: bool,
+    /// The session must be dropped, not cached nor ended with QUIT (a
+    /// probe that went on to DATA).
+    abandon: bool,
 }
 
 impl Job<'_> {
@@ -1269,6 +1281,9 @@ impl Job<'_> {
                 self.uses[i] = c.uses;
             }
         }
+        if std::mem::take(&mut self.abandon) {
+            return;
+        }
         if let Err(e) = r {
             // The conversation broke: whoever is not decided yet is deferred.
             let v = soften(Verdict::new("4.4.2", &c.conn.relay, c.conn.error_text(&e)));
@@ -1462,9 +1477,12 @@ impl Job<'_> {
             cmds.push((Stage::Rcpt, rcpts[k].clone(), i));
         }
         // An address verification probe ends at RCPT TO (Postfix's
-        // smtp_address_verify_target = rcpt): the replies are the answer.
+        // smtp_address_verify_target = rcpt): the replies are the answer;
+        // with `data`, the reply to DATA is, for servers that refuse
+        // recipients only then.
         let probe = self.req.probe;
-        if !probe {
+        let probe_at_data = probe && self.s.verify_at_data;
+        if !probe || probe_at_data {
             cmds.push((Stage::Data, Command::Data.to_bytes(), 0));
         }
         let timeout = |st: Stage| match st {
@@ -1532,6 +1550,13 @@ impl Job<'_> {
         let Some(dr) = data_reply else {
             return Ok(());
         };
+        if probe_at_data && dr.code == 354 {
+            // The recipients stand: no content is sent, and the connection
+            // is dropped (the server logs "lost connection after DATA", as
+            // with Postfix).
+            self.abandon = true;
+            return Ok(());
+        }
         if dr.code == 354 && accepted.is_empty() {
             // Nothing to send: end the (empty) message and forget it.
             conn.send(b".\r\n", Stage::Dot, t.data_done)?;
@@ -1943,6 +1968,7 @@ fn deliver(
         tls_match,
         tls_servername,
         plain_only: false,
+        abandon: false,
     };
     job.reuse();
     let mut sessions = 0;

@@ -89,7 +89,11 @@
 //!
 //!   An address verification probe (a request marked so by qmgr) ends
 //!   after RCPT TO: the replies to RCPT are the results, logged
-//!   `status=deliverable` or `undeliverable`, and no message is sent.
+//!   `status=deliverable` or `undeliverable`, and no message is sent. With
+//!   smtp_address_verify_target (lmtp_address_verify_target) = data, for
+//!   servers that refuse recipients only then, it goes on to DATA: a
+//!   refusal there is the result, and after a 354 the connection is
+//!   dropped without content.
 //!
 //!   A delivered recipient is marked done in the queue file before qmgr
 //!   hears about it; each outcome is logged as `ID: to=<…>, relay=host[ip]:port,
@@ -123,7 +127,7 @@
 //!   smtp_address_preference, dns_resolver_address
 //!   (mailsuite extension),
 //!   smtp_tls_security_level, smtp_tls_policy_maps, smtp_tls_CAfile,
-//!   smtp_tls_servername,
+//!   smtp_tls_servername, smtp_address_verify_target,
 //!   smtp_tls_fingerprint_cert_match, smtp_tls_fingerprint_digest,
 //!   smtp_discard_ehlo_keywords, smtp_discard_ehlo_keyword_address_maps
 //!   (keywords of the server's EHLO reply ignored, by its address too;
