@@ -198,6 +198,41 @@ fn new_mail(user: &SystemUser) -> Vec<PathBuf> {
 }
 
 /// The queue ID a receiving server named in `250 2.0.0 Ok: queued as ID`.
+/// A message from mailsuite (smtpd at `mailsuite_port`) to `user` at
+/// Postfix, once mailsuite has sent it.
+fn send_to_postfix(inst: &Instance, postfix: &Postfix, mailsuite_port: u16, user: &SystemUser) {
+    smtp_send(
+        mailsuite_port,
+        &format!("{}@postfix.example.test", user.name),
+        &body("mailsuite to postfix"),
+    );
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 20 * SECOND),
+        "mailsuite: {}\npostfix: {}",
+        inst.maillog(),
+        postfix.maillog()
+    );
+}
+
+/// Postfix's log line for the message it relayed to mailsuite at
+/// `mailsuite_port`, once it is there.
+fn relayed_to_mailsuite(postfix: &Postfix, inst: &Instance, mailsuite_port: u16) -> String {
+    let relayed = format!("relay=127.0.0.1[127.0.0.1]:{mailsuite_port}");
+    let find = || {
+        postfix
+            .log_lines("status=sent (250 2.0.0 Ok: queued as ")
+            .into_iter()
+            .find(|l| l.contains(&relayed))
+    };
+    assert!(
+        wait_until(20 * SECOND, || find().is_some()),
+        "postfix did not relay to mailsuite: {}\nmailsuite: {}",
+        postfix.maillog(),
+        inst.maillog()
+    );
+    find().expect("relayed line")
+}
+
 fn queued_as(line: &str) -> String {
     let at = line.find("queued as ").expect("queued as") + "queued as ".len();
     line[at..]
@@ -304,17 +339,7 @@ fn mailsuite_and_postfix_relay_to_each_other() {
     postfix.start();
 
     // mailsuite → Postfix → Maildir.
-    smtp_send(
-        mailsuite_port,
-        &format!("{}@postfix.example.test", user.name),
-        &body("mailsuite to postfix"),
-    );
-    assert!(
-        inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 20 * SECOND),
-        "mailsuite: {}\npostfix: {}",
-        inst.maillog(),
-        postfix.maillog()
-    );
+    send_to_postfix(&inst, &postfix, mailsuite_port, &user);
     let sent = inst.log_lines("status=sent (250 2.0.0 Ok: queued as ");
     assert!(
         sent[0].contains(&format!("relay=127.0.0.1[127.0.0.1]:{postfix_port}")),
@@ -346,21 +371,7 @@ fn mailsuite_and_postfix_relay_to_each_other() {
         &format!("{}@mail.example.test", user.name),
         &body("postfix to mailsuite"),
     );
-    let relayed = format!("relay=127.0.0.1[127.0.0.1]:{mailsuite_port}");
-    assert!(
-        wait_until(20 * SECOND, || postfix
-            .log_lines("status=sent (250 2.0.0 Ok: queued as ")
-            .iter()
-            .any(|l| l.contains(&relayed))),
-        "postfix did not relay to mailsuite: {}\nmailsuite: {}",
-        postfix.maillog(),
-        inst.maillog()
-    );
-    let line = postfix
-        .log_lines("status=sent (250 2.0.0 Ok: queued as ")
-        .into_iter()
-        .find(|l| l.contains(&relayed))
-        .expect("relayed line");
+    let line = relayed_to_mailsuite(&postfix, &inst, mailsuite_port);
     let mailsuite_id = queued_as(&line);
     assert!(
         wait_until(20 * SECOND, || inst
@@ -566,17 +577,7 @@ fn xforward_both_ways_with_postfix() {
     postfix.start();
 
     // mailsuite → Postfix.
-    smtp_send(
-        mailsuite_port,
-        &format!("{}@postfix.example.test", user.name),
-        &body("mailsuite to postfix"),
-    );
-    assert!(
-        inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 20 * SECOND),
-        "mailsuite: {}\npostfix: {}",
-        inst.maillog(),
-        postfix.maillog()
-    );
+    send_to_postfix(&inst, &postfix, mailsuite_port, &user);
     let sent = &inst.log_lines("status=sent (250 2.0.0 Ok: queued as ")[0];
     let (ours, theirs) = (line_id(sent), queued_as(sent));
     let received = postfix.log_lines(&format!("{theirs}: client="));
@@ -595,21 +596,7 @@ fn xforward_both_ways_with_postfix() {
         &format!("{}@mail.example.test", user.name),
         &body("postfix to mailsuite"),
     );
-    let relayed = format!("relay=127.0.0.1[127.0.0.1]:{mailsuite_port}");
-    assert!(
-        wait_until(20 * SECOND, || postfix
-            .log_lines("status=sent (250 2.0.0 Ok: queued as ")
-            .iter()
-            .any(|l| l.contains(&relayed))),
-        "postfix did not relay to mailsuite: {}\nmailsuite: {}",
-        postfix.maillog(),
-        inst.maillog()
-    );
-    let line = postfix
-        .log_lines("status=sent (250 2.0.0 Ok: queued as ")
-        .into_iter()
-        .find(|l| l.contains(&relayed))
-        .expect("relayed line");
+    let line = relayed_to_mailsuite(&postfix, &inst, mailsuite_port);
     let (theirs, ours) = (line_id(&line), queued_as(&line));
     let received = inst.log_lines(&format!("{ours}: client="));
     assert_eq!(received.len(), 1, "{}", inst.maillog());

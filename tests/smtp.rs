@@ -67,16 +67,55 @@ fn queue_is_empty(inst: &Instance) -> bool {
 }
 
 fn postqueue(inst: &Instance, arg: &str) -> String {
-    let out = Command::new(inst.bin.join("postqueue"))
-        .env("MAIL_CONFIG", &inst.dir)
-        .arg(arg)
-        .output()
-        .expect("postqueue");
+    let out = postqueue_args(inst, &[arg]);
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// `postqueue ARGS` for `inst`.
+fn postqueue_args(inst: &Instance, args: &[&str]) -> std::process::Output {
+    Command::new(inst.bin.join("postqueue"))
+        .env("MAIL_CONFIG", &inst.dir)
+        .args(args)
+        .output()
+        .expect("postqueue")
+}
+
+/// An instance relaying to a closed port, with one message deferred for
+/// a@one.example and one for b@two.example; and its smtpd port.
+fn two_sites_deferred(name: &str, extra: &str) -> (Instance, u16) {
+    let port = free_port();
+    let inst = instance(name, &format!("relayhost = [127.0.0.1]:{port}\n{extra}"));
+    inst.start();
+    let smtpd = inst.port("127.0.0.1:0");
+    smtp_send(smtpd, "sender@example.org", &["a@one.example"], BODY);
+    smtp_send(smtpd, "sender@example.org", &["b@two.example"], BODY);
+    assert!(
+        inst.wait_log("status=deferred (connect to ", 2, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    (inst, smtpd)
+}
+
+/// one.example's mail is tried again, and two.example's waits.
+fn only_one_example_retried(inst: &Instance) {
+    assert!(
+        wait_until(15 * SECOND, || inst.log_lines("to=<a@one.example>").len()
+            == 2),
+        "one.example tried again: {}",
+        inst.maillog()
+    );
+    std::thread::sleep(SECOND);
+    assert_eq!(
+        inst.log_lines("to=<b@two.example>").len(),
+        1,
+        "two.example waits: {}",
+        inst.maillog()
+    );
 }
 
 const BODY: &str = "Subject: over the wire\r\nFrom: sender@example.org\r\n\r\nfirst line\r\n.a line that starts with a dot\r\n..two dots\r\nlast line\r\n";
@@ -801,41 +840,12 @@ fn xforward_names_the_original_client_after_the_filter() {
 /// only that.
 #[test]
 fn postqueue_s_flushes_one_site() {
-    let port = free_port();
-    let inst = instance(
-        "smtp-flush-site",
-        &format!("relayhost = [127.0.0.1]:{port}\n"),
-    );
-    inst.start();
-    let smtpd = inst.port("127.0.0.1:0");
-    smtp_send(smtpd, "sender@example.org", &["a@one.example"], BODY);
-    smtp_send(smtpd, "sender@example.org", &["b@two.example"], BODY);
-    assert!(
-        inst.wait_log("status=deferred (connect to ", 2, 15 * SECOND),
-        "{}",
-        inst.maillog()
-    );
+    let (inst, _) = two_sites_deferred("smtp-flush-site", "");
     let out = postqueue(&inst, "-s");
     assert!(out.contains("usage") || out.contains("option"), "{out}");
-    let out = Command::new(inst.bin.join("postqueue"))
-        .env("MAIL_CONFIG", &inst.dir)
-        .args(["-s", "one.example"])
-        .output()
-        .expect("postqueue");
+    let out = postqueue_args(&inst, &["-s", "one.example"]);
     assert!(out.status.success(), "{out:?}");
-    assert!(
-        wait_until(15 * SECOND, || inst.log_lines("to=<a@one.example>").len()
-            == 2),
-        "one.example tried again: {}",
-        inst.maillog()
-    );
-    std::thread::sleep(SECOND);
-    assert_eq!(
-        inst.log_lines("to=<b@two.example>").len(),
-        1,
-        "two.example waits: {}",
-        inst.maillog()
-    );
+    only_one_example_retried(&inst);
 }
 
 /// ETRN (RFC 1985): a client asks for the mail deferred for its site;
@@ -843,26 +853,10 @@ fn postqueue_s_flushes_one_site() {
 /// through, and that site's mail only. Replies as Postfix 3.7 gives them.
 #[test]
 fn etrn_flushes_one_site_in_fast_flush_domains() {
-    let port = free_port();
-    let inst = instance(
+    let (inst, smtpd) = two_sites_deferred(
         "smtp-etrn",
-        &format!(
-            "relayhost = [127.0.0.1]:{port}\nfast_flush_domains = one.example three.example\n"
-        ),
-    );
-    inst.write("etrn_access", "three.example REJECT go away\n");
-    inst.main_cf(&format!(
-        "smtpd_etrn_restrictions = check_etrn_access texthash:{}/etrn_access",
-        inst.dir.display()
-    ));
-    inst.start();
-    let smtpd = inst.port("127.0.0.1:0");
-    smtp_send(smtpd, "sender@example.org", &["a@one.example"], BODY);
-    smtp_send(smtpd, "sender@example.org", &["b@two.example"], BODY);
-    assert!(
-        inst.wait_log("status=deferred (connect to ", 2, 15 * SECOND),
-        "{}",
-        inst.maillog()
+        "fast_flush_domains = one.example three.example\n\
+         smtpd_etrn_restrictions = check_etrn_access inline:{ {three.example = REJECT go away} }\n",
     );
     let ehlo = ehlo_lines(smtpd);
     assert!(ehlo.iter().any(|l| l == "250-ETRN"), "{ehlo:?}");
@@ -889,19 +883,7 @@ fn etrn_flushes_one_site_in_fast_flush_domains() {
         inst.maillog()
     );
     assert_eq!(ask("ETRN @one.example"), "250 Queuing started");
-    assert!(
-        wait_until(15 * SECOND, || inst.log_lines("to=<a@one.example>").len()
-            == 2),
-        "one.example tried again: {}",
-        inst.maillog()
-    );
-    std::thread::sleep(SECOND);
-    assert_eq!(
-        inst.log_lines("to=<b@two.example>").len(),
-        1,
-        "two.example waits: {}",
-        inst.maillog()
-    );
+    only_one_example_retried(&inst);
 }
 
 #[test]
@@ -1767,11 +1749,7 @@ fn defer_transports_hold_mail_until_a_flush() {
         "{listing}"
     );
     let a_id = queue_id_of(&inst, "to=<a@one.example>");
-    let out = Command::new(inst.bin.join("postqueue"))
-        .env("MAIL_CONFIG", &inst.dir)
-        .args(["-i", &a_id])
-        .output()
-        .expect("postqueue");
+    let out = postqueue_args(&inst, &["-i", &a_id]);
     assert!(out.status.success(), "{out:?}");
     assert!(
         wait_until(15 * SECOND, || !inst

@@ -8,7 +8,8 @@
 //!   The master reads main.cf and master.cf, opens every listener that
 //!   master.cf names (inet `host:port` or a bare port on each
 //!   `inet_interfaces` address; UNIX-domain sockets and FIFOs under
-//!   `queue_directory/private` and `public`), and starts each service's
+//!   `queue_directory/private` and `public`, `pass` services (smtpd behind
+//!   postscreen, handed open client connections) among them), and starts each service's
 //!   workers from `daemon_directory` by fork+exec, handing them their
 //!   listeners and a status socket at fixed descriptors (see the `ipc`
 //!   crate). It starts another worker only when none is idle and a client

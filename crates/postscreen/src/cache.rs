@@ -167,8 +167,8 @@ impl CacheFile {
         if spec.is_empty() {
             return None;
         }
-        let bare = spec.trim_start_matches("proxy:");
-        let (kind, name) = match maps::split_spec(bare) {
+        // split_spec drops a proxy: in front: the file is written here.
+        let (kind, name) = match maps::split_spec(&spec) {
             Ok((k @ ("btree" | "hash"), n)) => (k, n),
             _ => {
                 maillog::warning!(

@@ -152,12 +152,9 @@ impl Flushing {
     fn covers(&self, id: &str, recipients: &[Pending]) -> bool {
         self.all
             || self.ids.contains(id)
-            || recipients.iter().any(|r| {
-                r.rcpt
-                    .address
-                    .rsplit_once('@')
-                    .is_some_and(|(_, d)| self.sites.iter().any(|s| s.eq_ignore_ascii_case(d)))
-            })
+            || recipients
+                .iter()
+                .any(|r| at_sites(&r.rcpt.address, &self.sites))
     }
 }
 
@@ -232,12 +229,18 @@ fn for_sites(path: &Path, sites: &[String]) -> bool {
     let Ok(qf) = queue::open(path) else {
         return false;
     };
-    let found = qf.recipients().filter(|r| !r.done).any(|r| {
-        r.address
-            .rsplit_once('@')
-            .is_some_and(|(_, d)| sites.iter().any(|s| s.eq_ignore_ascii_case(d)))
-    });
+    let found = qf
+        .recipients()
+        .filter(|r| !r.done)
+        .any(|r| at_sites(&r.address, sites));
     found
+}
+
+/// Whether `address`'s domain is one of `sites`.
+fn at_sites(address: &str, sites: &[String]) -> bool {
+    address
+        .rsplit_once('@')
+        .is_some_and(|(_, d)| sites.iter().any(|s| s.eq_ignore_ascii_case(d)))
 }
 
 fn file_name(path: &Path) -> String {

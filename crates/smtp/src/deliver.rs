@@ -101,9 +101,8 @@ impl TlsLevel {
 pub struct TlsPolicy {
     pub level: TlsLevel,
     pub matches: Vec<String>,
-    /// The SNI strategy: `smtp_tls_servername`, or the policy's
-    /// `servername=`.
-    pub servername: String,
+    /// The policy's `servername=`, overriding `smtp_tls_servername`.
+    pub servername: Option<String>,
 }
 
 /// Time limits, Postfix's names.
@@ -861,8 +860,8 @@ struct Job<'a> {
     /// default), and at verify and secure the certificate name strategies.
     tls_level: TlsLevel,
     tls_match: Vec<String>,
-    /// What SNI asks for: empty (nothing), `hostname`, `nexthop`, or a name.
-    tls_servername: String,
+    /// A TLS policy's `servername=`, if any (else `smtp_tls_servername`).
+    tls_servername: Option<String>,
     /// Which cached session this request may use, and whether its own may
     /// be cached.
     cache_key: String,
@@ -1049,7 +1048,11 @@ impl Job<'_> {
     /// The name sent in SNI to `server`, by `smtp_tls_servername` (or the
     /// policy's `servername=`), as Postfix: none by default.
     fn sni<'n>(&'n self, server: &'n str) -> Option<&'n str> {
-        match self.tls_servername.as_str() {
+        let strategy = self
+            .tls_servername
+            .as_deref()
+            .unwrap_or(&self.s.tls_servername);
+        match strategy {
             "" => None,
             "hostname" => Some(server),
             "nexthop" => Some(self.dest.host.trim_end_matches('.')),
@@ -1695,7 +1698,7 @@ fn tls_policy(s: &Settings, nexthop: &str, dest: &Dest) -> Result<TlsPolicy, Str
                 TlsLevel::Fingerprint => s.fingerprint_match.clone(),
                 _ => Vec::new(),
             }),
-            servername: servername.map_or_else(|| s.tls_servername.clone(), str::to_string),
+            servername: servername.map(str::to_string),
         };
     if s.tls_policy.is_empty() {
         return Ok(policy(s.tls_level, None, None));

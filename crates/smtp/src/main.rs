@@ -37,8 +37,8 @@
 //!     `smtp_tls_fingerprint_digest` fingerprint a policy's
 //!     `match=fp|fp` or `smtp_tls_fingerprint_cert_match` lists; another
 //!     is deferred, "Server certificate not verified");
-//!     the name asked for in SNI: none unless `smtp_tls_servername` (or a
-//!     policy's `servername=`) says `hostname` (the server's name),
+//!     the name asked for in SNI: none unless `smtp_tls_servername`
+//!     (`lmtp_tls_servername`, or a policy's `servername=`) says `hostname` (the server's name),
 //!     `nexthop` or a name, as in Postfix;
 //!     the versions `smtp_tls_protocols` (may) or
 //!     `smtp_tls_mandatory_protocols` (the other levels) leave of TLS 1.2

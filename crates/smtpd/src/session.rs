@@ -644,6 +644,25 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// A restriction check's outcome: its log lines, and its refusal
+    /// (logged `reject: COMMAND from …`) if any; else the headers PREPEND
+    /// asked for.
+    fn judged(
+        &mut self,
+        outcome: crate::restrictions::Outcome,
+        command: &str,
+        rcpt: Option<&str>,
+    ) -> Result<Vec<String>, Reply> {
+        self.log_policy_lines(&outcome.log, command, rcpt);
+        match outcome.verdict {
+            Verdict::Reject(reply) => {
+                self.log_reject("reject", command, &reply.to_string(), rcpt);
+                Err(reply)
+            }
+            Verdict::Accept => Ok(outcome.prepend),
+        }
+    }
+
     /// Marks illegal pipelining: more input waits after a command that
     /// must end a group, or the client never saw PIPELINING.
     fn check_pipelining(&mut self, verb: Verb) -> Flow {
@@ -802,14 +821,12 @@ impl<'a> Session<'a> {
     fn client_permitted(&mut self) -> bool {
         self.policy_facts("CONNECT");
         let outcome = self.policy.check_early(&self.req, self.dns, Stage::Client);
-        self.log_policy_lines(&outcome.log, "CONNECT", None);
-        match outcome.verdict {
-            Verdict::Accept => {
-                self.early_prepend.extend(outcome.prepend);
+        match self.judged(outcome, "CONNECT", None) {
+            Ok(prepend) => {
+                self.early_prepend.extend(prepend);
                 true
             }
-            Verdict::Reject(reply) => {
-                self.log_reject("reject", "CONNECT", &reply.to_string(), None);
+            Err(reply) => {
                 self.errors += 1;
                 self.conn.reply(&reply);
                 false
@@ -825,14 +842,14 @@ impl<'a> Session<'a> {
             self.policy_facts(if ehlo { "EHLO" } else { "HELO" });
             let outcome = self.policy.check_early(&self.req, self.dns, Stage::Helo);
             let command = if ehlo { "EHLO" } else { "HELO" };
-            self.log_policy_lines(&outcome.log, command, None);
-            if let Verdict::Reject(reply) = outcome.verdict {
-                self.req.helo = before;
-                self.log_reject("reject", command, &reply.to_string(), None);
-                self.error_reply(&reply);
-                return false;
+            match self.judged(outcome, command, None) {
+                Ok(prepend) => self.early_prepend.extend(prepend),
+                Err(reply) => {
+                    self.req.helo = before;
+                    self.error_reply(&reply);
+                    return false;
+                }
             }
-            self.early_prepend.extend(outcome.prepend);
         }
         self.req.helo = Some(name);
         self.ehlo = ehlo;
@@ -915,15 +932,17 @@ impl<'a> Session<'a> {
             self.req.sender = Some(sender);
             self.policy_facts("MAIL");
             let outcome = self.policy.check_early(&self.req, self.dns, Stage::Sender);
-            self.log_policy_lines(&outcome.log, "MAIL", None);
-            if let Verdict::Reject(reply) = outcome.verdict {
-                self.log_reject("reject", "MAIL", &reply.to_string(), None);
-                self.reset_transaction();
-                self.error_reply(&reply);
-                return false;
-            }
-            if let Some(tx) = self.tx.as_mut() {
-                tx.prepend.extend(outcome.prepend);
+            match self.judged(outcome, "MAIL", None) {
+                Ok(prepend) => {
+                    if let Some(tx) = self.tx.as_mut() {
+                        tx.prepend.extend(prepend);
+                    }
+                }
+                Err(reply) => {
+                    self.reset_transaction();
+                    self.error_reply(&reply);
+                    return false;
+                }
             }
         }
         if !self.s.delay_open && !self.open_cleanup() {
@@ -1016,15 +1035,17 @@ impl<'a> Session<'a> {
         self.policy_facts("RCPT");
         let outcome = self.policy.check_rcpt(&self.req, self.dns);
         let rcpt_text = r.rcpt.to_string();
-        self.log_policy_lines(&outcome.log, "RCPT", Some(&rcpt_text));
         self.req.recipient = None;
-        if let Verdict::Reject(reply) = outcome.verdict {
-            self.log_reject("reject", "RCPT", &reply.to_string(), Some(&rcpt_text));
-            self.error_reply(&reply);
-            return false;
-        }
-        if let Some(tx) = self.tx.as_mut() {
-            tx.prepend.extend(outcome.prepend);
+        match self.judged(outcome, "RCPT", Some(&rcpt_text)) {
+            Ok(prepend) => {
+                if let Some(tx) = self.tx.as_mut() {
+                    tx.prepend.extend(prepend);
+                }
+            }
+            Err(reply) => {
+                self.error_reply(&reply);
+                return false;
+            }
         }
         if !self.open_cleanup() {
             return false;
@@ -1089,14 +1110,7 @@ impl<'a> Session<'a> {
         self.policy_facts("ETRN");
         let outcome = self.policy.check_etrn(&self.req, self.dns);
         self.req.etrn_site = None;
-        self.log_policy_lines(&outcome.log, "ETRN", None);
-        match outcome.verdict {
-            Verdict::Reject(reply) => {
-                self.log_reject("reject", "ETRN", &reply.to_string(), None);
-                Some(reply)
-            }
-            _ => None,
-        }
+        self.judged(outcome, "ETRN", None).err()
     }
 
     fn vrfy(&mut self, arg: &str) -> bool {
@@ -1125,14 +1139,12 @@ impl<'a> Session<'a> {
         let outcome = self.policy.check_rcpt(&self.req, self.dns);
         self.req.recipient = None;
         let shown = mbox.to_string();
-        self.log_policy_lines(&outcome.log, "VRFY", Some(&shown));
-        match outcome.verdict {
-            Verdict::Reject(reply) => {
-                self.log_reject("reject", "VRFY", &reply.to_string(), Some(&shown));
+        match self.judged(outcome, "VRFY", Some(&shown)) {
+            Err(reply) => {
                 self.error_reply(&reply);
                 false
             }
-            Verdict::Accept => {
+            Ok(_) => {
                 self.reply(&Reply::vrfy(&shown));
                 true
             }
@@ -1152,13 +1164,9 @@ impl<'a> Session<'a> {
         self.req.sender = Some(tx.mail.sender.clone());
         self.policy_facts(if command == "DATA" { "DATA" } else { "BDAT" });
         let outcome = self.policy.check_data(&self.req, self.dns);
-        self.log_policy_lines(&outcome.log, command, None);
-        if let Verdict::Reject(reply) = outcome.verdict {
-            self.log_reject("reject", command, &reply.to_string(), None);
-            return Err(reply);
-        }
+        let prepend = self.judged(outcome, command, None)?;
         if let Some(tx) = self.tx.as_mut() {
-            tx.prepend.extend(outcome.prepend);
+            tx.prepend.extend(prepend);
         }
         let env = self.envelope();
         let Some(tx) = &mut self.tx else {
@@ -1337,9 +1345,7 @@ impl<'a> Session<'a> {
             self.policy_facts("END-OF-MESSAGE");
             self.req.facts.size = Some(size);
             let outcome = self.policy.check_end_of_data(&self.req, self.dns);
-            self.log_policy_lines(&outcome.log, "END-OF-MESSAGE", None);
-            if let Verdict::Reject(reply) = outcome.verdict {
-                self.log_reject("reject", "END-OF-MESSAGE", &reply.to_string(), None);
+            if let Err(reply) = self.judged(outcome, "END-OF-MESSAGE", None) {
                 // The cleanup stream goes unfinished: no queue file stays.
                 self.reset_transaction();
                 return (reply, false);
