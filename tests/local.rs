@@ -105,7 +105,8 @@ fn smtp_to_maildir_for_a_system_user() {
         "{line}"
     );
     assert!(line.contains("dsn=2.0.0"), "{line}");
-    // The whole life of the message under one queue ID.
+    // The whole life of the message under one queue ID; qmgr logs "removed" after local's reply.
+    assert!(inst.wait_log(&format!("{id}: removed"), 1, 5 * SECOND));
     for step in [
         "client=localhost[127.0.0.1]",
         "message-id=",

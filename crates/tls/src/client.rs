@@ -361,8 +361,11 @@ mod tests {
         names: &[NameMatch],
         protocols: Protocols,
     ) -> Result<bool, TlsError> {
+        // Tests run side by side and may ask for the same case: each call gets its own directory.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!(
-            "tls-client-{}-{:?}-{trust:?}-{host}",
+            "tls-client-{}-{call}-{:?}-{trust:?}-{host}",
             std::process::id(),
             verify
         ));
