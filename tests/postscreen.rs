@@ -573,3 +573,92 @@ fn denylist_drop_and_the_command_time_limit() {
         inst.maillog()
     );
 }
+
+/// Behind a load balancer (postscreen_upstream_proxy_protocol = haproxy):
+/// the client a PROXY header names is the one screened, and smtpd, which
+/// reads no header itself, logs and judges that client too. A connection
+/// without a header is closed before any greeting.
+#[test]
+fn the_client_a_proxy_names_is_screened_and_handed_on() {
+    let inst = Instance::new("postscreen-proxy");
+    inst.main_cf(
+        "alias_maps =\nmynetworks = 192.0.2.0/24\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
+         smtpd_client_restrictions =\nsmtpd_recipient_restrictions =\nlocal_recipient_maps =\n\
+         smtpd_peername_lookup = no\n\
+         postscreen_upstream_proxy_protocol = haproxy\npostscreen_upstream_proxy_timeout = 2s\n\
+         postscreen_greet_wait = 1s\npostscreen_greet_action = enforce\n",
+    );
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\ncleanup unix n - n - 0 cleanup\n",
+    );
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+
+    // From mynetworks by the header's word, though the socket's peer is
+    // 127.0.0.1: allow-listed, and smtpd relays for it.
+    let relayed = session(
+        "127.0.0.1",
+        port,
+        "PROXY TCP4 192.0.2.7 198.51.100.1 5555 25",
+        &[
+            "EHLO client.example",
+            "MAIL FROM:<a@example.org>",
+            "RCPT TO:<b@far.example>",
+            "QUIT",
+        ],
+    );
+    assert!(
+        relayed.contains(&"250 2.1.5 Ok".to_string()),
+        "{relayed:?}\n{}",
+        inst.maillog()
+    );
+    assert_eq!(
+        inst.log_lines("CONNECT from [192.0.2.7]:5555 to [198.51.100.1]:25")
+            .len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(inst.log_lines("ALLOWLISTED [192.0.2.7]:5555").len(), 1);
+    assert!(inst.wait_log("smtpd[", 1, 5 * SECOND));
+    assert!(inst.wait_log("connect from unknown[192.0.2.7]", 1, 5 * SECOND));
+
+    // A stranger by the header (version 2 would do as well): waits out
+    // the greeting, passes, and smtpd refuses it relay as that client.
+    let stranger = session(
+        "127.0.0.1",
+        port,
+        "PROXY TCP4 203.0.113.9 198.51.100.1 6000 25",
+        &[
+            "EHLO client.example",
+            "MAIL FROM:<a@example.org>",
+            "RCPT TO:<b@far.example>",
+            "QUIT",
+        ],
+    );
+    assert_eq!(
+        stranger[0], "220-mail.example.test ESMTP mailsuite",
+        "{stranger:?}"
+    );
+    assert!(
+        stranger.contains(&"554 5.7.1 <b@far.example>: Relay access denied".to_string()),
+        "{stranger:?}\n{}",
+        inst.maillog()
+    );
+    assert_eq!(inst.log_lines("PASS NEW [203.0.113.9]:6000").len(), 1);
+    assert!(inst.wait_log(
+        "NOQUEUE: reject: RCPT from unknown[203.0.113.9]: 554 5.7.1",
+        1,
+        5 * SECOND
+    ));
+
+    // No header: closed without a greeting, and the reason logged.
+    let bare = session("127.0.0.1", port, "EHLO client.example", &[]);
+    assert!(bare.is_empty(), "{bare:?}");
+    assert!(inst.wait_log(
+        "warning: haproxy read: no PROXY protocol header from [127.0.0.1]:",
+        1,
+        5 * SECOND
+    ));
+    assert!(inst.log_lines("CONNECT from [127.0.0.1]").is_empty());
+}

@@ -116,8 +116,6 @@ pub const INERT: &[&str] = &[
     "postscreen_reject_footer",
     "postscreen_reject_footer_maps",
     "postscreen_tls_security_level",
-    "postscreen_upstream_proxy_protocol",
-    "postscreen_upstream_proxy_timeout",
     "postscreen_use_tls",
     "postscreen_watchdog_timeout",
     "prepend_delivered_header",

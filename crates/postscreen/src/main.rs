@@ -46,10 +46,17 @@
 //!
 //!   The client is handed to smtpd over the "pass" service
 //!   ($queue_directory/private/$smtpd_service_name) with its open
-//!   connection, so smtpd sees the client itself. When no smtpd takes it
+//!   connection and a PROXY version 1 header naming the client and the
+//!   address it reached, which smtpd logs and judges. When no smtpd takes it
 //!   within 10 seconds, or postscreen_post_queue_limit clients are being
 //!   handed on already, the client gets "421 4.3.2 All server ports are
 //!   busy" (after the teaser, at its first command).
+//!
+//!   Behind a load balancer, postscreen_upstream_proxy_protocol = haproxy
+//!   reads the PROXY protocol header (version 1 or 2) first, within
+//!   postscreen_upstream_proxy_timeout: the client it names is the one
+//!   screened, remembered and handed on. A connection without a valid
+//!   header is logged ("haproxy read: …") and closed.
 //!
 //!   Limits, checked in Postfix's order: a client beyond
 //!   postscreen_client_connection_count_limit connections at once gets
@@ -111,6 +118,7 @@
 //!   postscreen_non_smtp_command_ttl, postscreen_forbidden_commands,
 //!   postscreen_bare_newline_enable, postscreen_bare_newline_action,
 //!   postscreen_bare_newline_ttl,
+//!   postscreen_upstream_proxy_protocol, postscreen_upstream_proxy_timeout,
 //!   smtpd_service_name, myhostname,
 //!   dns_resolver_address (mailsuite extension).
 //!

@@ -136,11 +136,32 @@ fn say(stream: &TcpStream, line: &str) -> bool {
 /// DNS lists (before the greeting), then, when enabled, the tests after it
 /// in postscreen's own SMTP.
 pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
-    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+    let (Ok(mut peer), Ok(mut local)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
     };
     let s = &shared.s;
+    // Behind a proxy (postscreen_upstream_proxy_protocol), the client is
+    // the one its header names.
+    if let Some(timeout) = s.upstream_proxy {
+        match haproxy::read(&stream, timeout) {
+            Ok(haproxy::Proxied {
+                source: Some(source),
+                dest,
+            }) => {
+                peer = source;
+                local = dest.unwrap_or(local);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                maillog::warning!("haproxy read: {e} from {}", bracketed(peer));
+                return;
+            }
+        }
+    }
     let who = bracketed(peer);
+    // What smtpd is told with the connection: the client screened here.
+    let endpoints = haproxy::v1_header(peer, local);
+    let hand_off = |stream, teaser| pass(&shared, stream, &who, &endpoints, teaser);
     maillog::info!("CONNECT from {who} to {}", bracketed(local));
     let ip = match peer.ip() {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer.ip()),
@@ -160,7 +181,7 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
     match s.access(ip) {
         Some(true) => {
             maillog::info!("ALLOWLISTED {who}");
-            return pass(&shared, stream, &who, false);
+            return hand_off(stream, false);
         }
         Some(false) => {
             maillog::info!("DENYLISTED {who}");
@@ -183,7 +204,7 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
     let need_deep = s.deep_ttl().is_some() && passes.deep <= now;
     if failures.is_empty() && !need_early && !need_deep {
         maillog::info!("PASS OLD {who}");
-        return pass(&shared, stream, &who, false);
+        return hand_off(stream, false);
     }
     let Some(_in_tests) = Slot::take(&shared.in_tests, s.pre_queue_limit) else {
         maillog::info!("reject: connect from {who}: all screening ports busy");
@@ -232,7 +253,7 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
                 maillog::info!("PASS NEW {who}");
             }
             shared.cache.remember(ip, passes);
-            pass(&shared, stream, &who, teaser);
+            hand_off(stream, teaser);
         }
     }
 }
@@ -305,11 +326,12 @@ fn early_tests(
     Some(failures)
 }
 
-/// Hands the client to smtpd over the pass service, waiting at most
-/// [`PASS_TIMEOUT`] for room. When no smtpd takes it, the client is told
-/// so: after the teaser, at its first command (a `421` cannot follow a
-/// `220-` line).
-fn pass(shared: &Shared, stream: TcpStream, who: &str, teaser: bool) {
+/// Hands the client to smtpd over the pass service, with `endpoints` (a
+/// PROXY version 1 header naming the client and the address it reached),
+/// waiting at most [`PASS_TIMEOUT`] for room. When no smtpd takes it, the
+/// client is told so: after the teaser, at its first command (a `421`
+/// cannot follow a `220-` line).
+fn pass(shared: &Shared, stream: TcpStream, who: &str, endpoints: &str, teaser: bool) {
     let s = &shared.s;
     let Some(_handing_off) = Slot::take(&shared.handing_off, s.post_queue_limit) else {
         return busy(s, &stream, who, teaser);
@@ -329,7 +351,7 @@ fn pass(shared: &Shared, stream: TcpStream, who: &str, teaser: bool) {
     };
     let sent = via.map(|v| {
         let _ = v.set_write_timeout(Some(PASS_TIMEOUT));
-        util::socket::send_fd(&v, stream.as_raw_fd())
+        util::socket::send_fd(&v, stream.as_raw_fd(), endpoints.as_bytes())
     });
     match sent {
         Some(Ok(())) => {}

@@ -105,6 +105,9 @@ pub struct Settings {
     /// postscreen_forbidden_commands: what the non-SMTP command test looks for.
     pub forbidden: maps::commands::ForbiddenCommands,
     pub smtpd_socket: PathBuf,
+    /// postscreen_upstream_proxy_protocol = haproxy: the time limit for
+    /// the PROXY header (postscreen_upstream_proxy_timeout).
+    pub upstream_proxy: Option<Duration>,
 }
 
 impl Settings {
@@ -196,6 +199,15 @@ impl Settings {
             smtpd_socket: queue_dir
                 .join("private")
                 .join(cfg.str(&p::SMTPD_SERVICE_NAME)),
+            upstream_proxy: match cfg.str(&p::POSTSCREEN_UPSTREAM_PROXY_PROTOCOL).trim() {
+                "" => None,
+                "haproxy" => Some(cfg.time(&p::POSTSCREEN_UPSTREAM_PROXY_TIMEOUT)),
+                other => {
+                    return Err(format!(
+                        "unsupported postscreen_upstream_proxy_protocol value \"{other}\" (specify haproxy or nothing)"
+                    ))
+                }
+            },
         })
     }
 

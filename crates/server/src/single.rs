@@ -13,6 +13,15 @@ use std::time::Instant;
 pub trait SingleService: Service {
     /// Serves one client to the end. Errors are the service's to log.
     fn serve(&mut self, ctx: &Context, client: Client);
+
+    /// Serves a client that a "pass" service was handed (smtpd behind
+    /// postscreen), with the endpoints the passing process named: the
+    /// client it screened, which a proxy in front of it may have named.
+    /// By default, the connection's own addresses stand.
+    fn serve_passed(&mut self, ctx: &Context, client: Client, endpoints: haproxy::Proxied) {
+        let _ = endpoints;
+        self.serve(ctx, client)
+    }
 }
 
 /// Why the wait for a client ended.
@@ -145,28 +154,41 @@ pub fn single_server<S: SingleService>(program: &'static str, mut service: S) ->
     // A "pass" service (smtpd behind postscreen) is handed its clients'
     // connections over the connections it accepts.
     let passed = ctx.options.transport == "pass";
+    // The endpoints a passing process named come as a PROXY version 1
+    // header; a connection handed without one is served as it is.
     let take = |listener: &OwnedFd| match accept(listener) {
         Ok(Some(fd)) if passed => {
             let via = std::os::unix::net::UnixStream::from(fd);
             let _ = via.set_read_timeout(Some(std::time::Duration::from_secs(10)));
             match util::socket::recv_fd(&via) {
-                Ok(client) => Some(client),
+                Ok((client, note)) if note.is_empty() => Some((client, None)),
+                Ok((client, note)) => match haproxy::parse(&note) {
+                    Ok(Some((endpoints, n))) if n == note.len() => Some((client, Some(endpoints))),
+                    _ => {
+                        maillog::warning!(
+                            "receive passed connection: bad endpoints \"{}\"",
+                            note.escape_ascii()
+                        );
+                        None
+                    }
+                },
                 Err(e) => {
                     maillog::warning!("receive passed connection: {e}");
                     None
                 }
             }
         }
-        Ok(fd) => fd,
+        Ok(fd) => fd.map(|fd| (fd, None)),
         Err(e) => {
             maillog::warning!("accept connection: {e}");
             None
         }
     };
-    serve_loop(&ctx, &inh, long_running, None, take, |fd| {
-        match fd.map(Client::from_fd) {
-            Some(Ok(client)) => service.serve(&ctx, client),
-            Some(Err(e)) => maillog::warning!("set up connection: {e}"),
+    serve_loop(&ctx, &inh, long_running, None, take, |taken| {
+        match taken.map(|(fd, endpoints)| (Client::from_fd(fd), endpoints)) {
+            Some((Ok(client), None)) => service.serve(&ctx, client),
+            Some((Ok(client), Some(endpoints))) => service.serve_passed(&ctx, client, endpoints),
+            Some((Err(e), _)) => maillog::warning!("set up connection: {e}"),
             None => {}
         }
         None

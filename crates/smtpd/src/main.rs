@@ -193,11 +193,13 @@
 //!   off (421 4.4.2 … timeout exceeded).
 //!
 //!   Behind a load balancer, smtpd_upstream_proxy_protocol = haproxy reads
-//!   the PROXY protocol header (version 1 or 2, haproxy.rs) before the
-//!   greeting, within smtpd_upstream_proxy_timeout: the client it names is
-//!   the one logged and judged (mynetworks, access tables, anvil). A
+//!   the PROXY protocol header (version 1 or 2, the haproxy crate) before
+//!   the greeting, within smtpd_upstream_proxy_timeout: the client it names
+//!   is the one logged and judged (mynetworks, access tables, anvil). A
 //!   connection without a valid header is logged ("haproxy read: …") and
-//!   closed without a greeting.
+//!   closed without a greeting. Behind postscreen (a "pass" service), the
+//!   client is the one postscreen names with the connection it hands over,
+//!   and smtpd reads no header.
 //!
 //!   Per-client limits are counted in anvil (limits.rs): at most
 //!   smtpd_client_connection_count_limit simultaneous connections (421
@@ -288,7 +290,6 @@ mod conn;
 mod dns;
 mod dnsxl;
 mod footer;
-mod haproxy;
 mod limits;
 mod policy_service;
 mod restrictions;

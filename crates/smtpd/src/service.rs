@@ -17,6 +17,20 @@ struct Ready {
     limits: Limits,
 }
 
+impl Ready {
+    /// What the sessions of this process share.
+    fn shared<'a>(&'a self, ctx: &Context) -> Shared<'a> {
+        Shared {
+            settings: &self.settings,
+            policy: &self.policy,
+            tls: self.tls.as_ref(),
+            dns: &self.resolver,
+            limits: &self.limits,
+            queue_dir: ctx.queue_dir(),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Smtpd {
     ready: Option<Ready>,
@@ -150,7 +164,7 @@ impl SingleService for Smtpd {
             return;
         };
         let proxied = match (r.settings.upstream_proxy, &client) {
-            (Some(timeout), Client::Tcp(t)) => match crate::haproxy::read(t, timeout) {
+            (Some(timeout), Client::Tcp(t)) => match haproxy::read(t, timeout) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     maillog::warning!("haproxy read: {e} from {}", client.peer());
@@ -159,14 +173,14 @@ impl SingleService for Smtpd {
             },
             _ => None,
         };
-        let shared = Shared {
-            settings: &r.settings,
-            policy: &r.policy,
-            tls: r.tls.as_ref(),
-            dns: &r.resolver,
-            limits: &r.limits,
-            queue_dir: ctx.queue_dir(),
-        };
-        Session::new(shared, client, proxied).run();
+        Session::new(r.shared(ctx), client, proxied).run();
+    }
+
+    /// A client postscreen screened: the endpoints it names stand (it read
+    /// any PROXY header itself), and smtpd reads none.
+    fn serve_passed(&mut self, ctx: &Context, client: Client, endpoints: haproxy::Proxied) {
+        if let Some(r) = &self.ready {
+            Session::new(r.shared(ctx), client, Some(endpoints)).run();
+        }
     }
 }

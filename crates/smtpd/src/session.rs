@@ -252,7 +252,7 @@ impl<'a> Session<'a> {
     pub fn new(
         shared: Shared<'a>,
         client: server::Client,
-        proxied: Option<crate::haproxy::Proxied>,
+        proxied: Option<haproxy::Proxied>,
     ) -> Session<'a> {
         let Shared {
             settings: s,
@@ -269,7 +269,7 @@ impl<'a> Session<'a> {
             server::Client::Unix(_) => (None, None),
         };
         let (peer, local) = match proxied {
-            Some(crate::haproxy::Proxied {
+            Some(haproxy::Proxied {
                 source: Some(source),
                 dest,
             }) => (Some(source), dest.or(local)),

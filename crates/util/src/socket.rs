@@ -249,33 +249,54 @@ mod tests {
     }
 }
 
+/// The most bytes of note [`send_fd`] sends with a connection.
+pub const MAX_PASS_NOTE: usize = 255;
+
 /// Hands the open connection `conn` to the process at the other end of
 /// the UNIX-domain socket `via` (Postfix's "pass" services: postscreen
-/// passes a client it let through to smtpd), with one byte of data.
-pub fn send_fd(via: &UnixStream, conn: RawFd) -> io::Result<()> {
+/// passes a client it let through to smtpd), in one message: the byte
+/// `P`, then `note` (postscreen's: the client's endpoints), at most
+/// [`MAX_PASS_NOTE`] bytes.
+pub fn send_fd(via: &UnixStream, conn: RawFd, note: &[u8]) -> io::Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    if note.len() > MAX_PASS_NOTE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "note with a passed connection too long",
+        ));
+    }
     let fds = [conn];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    let iov = [io::IoSlice::new(b"P")];
-    sendmsg::<()>(via.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
-        .map(|_| ())
-        .map_err(io::Error::from)
+    let mut data = Vec::with_capacity(1 + note.len());
+    data.push(b'P');
+    data.extend_from_slice(note);
+    let iov = [io::IoSlice::new(&data)];
+    match sendmsg::<()>(via.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None) {
+        Ok(n) if n == data.len() => Ok(()),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "passed connection's note sent in part",
+        )),
+        Err(e) => Err(io::Error::from(e)),
+    }
 }
 
-/// Takes the connection [`send_fd`] handed over `via`: exactly one
-/// descriptor with its byte, or an error. Anything else is refused, and
+/// Takes the connection [`send_fd`] handed over `via` and its note:
+/// exactly one descriptor with `P` and at most [`MAX_PASS_NOTE`] bytes,
+/// or an error. Anything else is refused, and
 /// every descriptor that came with it is closed, truncated control data
 /// included (the control buffer is read with the `CMSG_*` macros
 /// whatever the flags say).
-pub fn recv_fd(via: &UnixStream) -> io::Result<OwnedFd> {
+pub fn recv_fd(via: &UnixStream) -> io::Result<(OwnedFd, Vec<u8>)> {
     use std::os::fd::FromRawFd;
     /// Room for this many descriptors: more than a sender should send, so
     /// that the usual mistakes are seen whole.
     const ROOM: usize = 8;
-    let mut byte = [0u8; 1];
+    // One byte more than a whole message: a longer one is seen as such.
+    let mut data = [0u8; 2 + MAX_PASS_NOTE];
     let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: byte.len(),
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
     };
     let fd_bytes = (ROOM * std::mem::size_of::<RawFd>()) as u32;
     // SAFETY: CMSG_SPACE only computes a size.
@@ -313,7 +334,8 @@ pub fn recv_fd(via: &UnixStream) -> io::Result<OwnedFd> {
         }
     }
     let truncated = msg.msg_flags & libc::MSG_CTRUNC != 0;
-    if n != 1 || got.len() != 1 || truncated {
+    let n = n as usize;
+    if n == 0 || n == data.len() || data[0] != b'P' || got.len() != 1 || truncated {
         // `got` is dropped: every descriptor that came is closed.
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -321,6 +343,7 @@ pub fn recv_fd(via: &UnixStream) -> io::Result<OwnedFd> {
         ));
     }
     got.pop()
+        .map(|fd| (fd, data[1..n].to_vec()))
         .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
 }
 
@@ -332,9 +355,10 @@ mod pass_tests {
     fn a_connection_is_passed_whole() {
         let (a, b) = UnixStream::pair().expect("pair");
         let (mut client, served) = UnixStream::pair().expect("client pair");
-        send_fd(&a, served.as_raw_fd()).expect("send");
+        send_fd(&a, served.as_raw_fd(), b"PROXY UNKNOWN\r\n").expect("send");
         drop(served);
-        let got = recv_fd(&b).expect("recv");
+        let (got, note) = recv_fd(&b).expect("recv");
+        assert_eq!(note, b"PROXY UNKNOWN\r\n");
         let mut got = UnixStream::from(got);
         client.write_all(b"hello").expect("write");
         let mut buf = [0u8; 5];
@@ -342,6 +366,23 @@ mod pass_tests {
         assert_eq!(&buf, b"hello");
         // Data without a descriptor is refused.
         (&a).write_all(b"x").expect("write");
+        assert!(recv_fd(&b).is_err());
+        // So is a note longer than a sender may send, at either end.
+        let long = vec![b'x'; MAX_PASS_NOTE + 1];
+        assert!(send_fd(&a, client.as_raw_fd(), &long).is_err());
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        let mut raw = b"P".to_vec();
+        raw.extend_from_slice(&long);
+        let fds = [client.as_raw_fd()];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        sendmsg::<()>(
+            a.as_raw_fd(),
+            &[io::IoSlice::new(&raw)],
+            &cmsg,
+            MsgFlags::empty(),
+            None,
+        )
+        .expect("sendmsg");
         assert!(recv_fd(&b).is_err());
     }
 

@@ -3,6 +3,8 @@
 //! (`smtpd_upstream_proxy_protocol = haproxy`). [`parse`] is sans-I/O;
 //! [`read`] takes exactly the header off a client socket, waiting at most
 //! `smtpd_upstream_proxy_timeout`, and leaves what follows for SMTP.
+//! [`v1_header`] writes a version 1 header: postscreen sends one with each
+//! connection it hands to smtpd, naming the client it screened.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -148,6 +150,31 @@ fn parse_v2(buf: &[u8]) -> Result<Option<(Proxied, usize)>, String> {
     Ok(Some((proxied, total)))
 }
 
+/// A version 1 header naming `source` and `dest`. Addresses of mixed
+/// families (an IPv4 client on an IPv6 socket) are both written as IPv6.
+pub fn v1_header(source: SocketAddr, dest: SocketAddr) -> String {
+    let unmapped = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let (s, d) = (unmapped(source.ip()), unmapped(dest.ip()));
+    let (family, s, d) = match (s, d) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => ("TCP4", s.to_string(), d.to_string()),
+        _ => {
+            let six = |ip: IpAddr| match ip {
+                IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                IpAddr::V6(v6) => v6,
+            };
+            ("TCP6", six(s).to_string(), six(d).to_string())
+        }
+    };
+    format!(
+        "PROXY {family} {s} {d} {} {}\r\n",
+        source.port(),
+        dest.port()
+    )
+}
+
 /// Reads the header off `stream` (peeking, then consuming exactly its
 /// bytes), waiting at most `timeout` in all.
 pub fn read(stream: &std::net::TcpStream, timeout: Duration) -> Result<Proxied, String> {
@@ -226,6 +253,36 @@ mod tests {
             parse("PROXY ".repeat(30).as_bytes()).is_err(),
             "no line end within 107 bytes"
         );
+    }
+
+    #[test]
+    fn written_headers_read_back() {
+        for (source, dest) in [
+            ("192.0.2.7:56324", "198.51.100.1:25"),
+            ("[2001:db8::7]:4000", "[2001:db8::1]:587"),
+            ("[::ffff:192.0.2.7]:1", "192.0.2.1:25"),
+            ("192.0.2.7:1", "[2001:db8::1]:25"),
+        ] {
+            let (source, dest): (SocketAddr, SocketAddr) =
+                (source.parse().unwrap(), dest.parse().unwrap());
+            let line = v1_header(source, dest);
+            let (p, n) = every_split(line.as_bytes()).unwrap();
+            assert_eq!(n, line.len());
+            let same = |a: Option<SocketAddr>, b: SocketAddr| {
+                let a = a.unwrap();
+                let plain = |ip: IpAddr| match ip {
+                    IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+                    v4 => v4,
+                };
+                plain(a.ip()) == plain(b.ip()) && a.port() == b.port()
+            };
+            assert!(same(p.source, source) && same(p.dest, dest), "{line}");
+        }
+        assert!(v1_header(
+            "192.0.2.7:1".parse().unwrap(),
+            "[::ffff:192.0.2.1]:25".parse().unwrap()
+        )
+        .starts_with("PROXY TCP4 192.0.2.7 192.0.2.1 "));
     }
 
     #[test]
