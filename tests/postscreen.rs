@@ -662,3 +662,98 @@ fn the_client_a_proxy_names_is_screened_and_handed_on() {
     ));
     assert!(inst.log_lines("CONNECT from [127.0.0.1]").is_empty());
 }
+
+/// STARTTLS in postscreen's own SMTP (what Postfix's tlsproxy does for
+/// it), at postscreen_tls_security_level = encrypt with smtpd's
+/// certificate: MAIL is refused until the client uses TLS; in TLS the
+/// client passes the tests after the greeting and goes straight to smtpd
+/// next time. What a client sends after STARTTLS in plain text is not
+/// taken as said in TLS.
+#[test]
+fn starttls_in_postscreens_own_smtp() {
+    let inst = Instance::new("postscreen-tls");
+    let Some((cert, key)) = kit::self_signed(&inst.dir, "mail.example.test") else {
+        eprintln!("skipped: openssl missing");
+        return;
+    };
+    inst.main_cf(&format!(
+        "alias_maps =\nmynetworks = 127.0.0.1/32\n\
+         smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n\
+         postscreen_tls_security_level = encrypt\n\
+         postscreen_greet_wait = 1s\npostscreen_bare_newline_enable = yes\n",
+        cert.display(),
+        key.display()
+    ));
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\ncleanup unix n - n - 0 cleanup\n",
+    );
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let script = r#"
+import smtplib, socket, ssl, sys
+port = int(sys.argv[1])
+ctx = ssl._create_unverified_context()
+s = smtplib.SMTP("127.0.0.1", port, source_address=("127.0.0.2", 0), timeout=10)
+s.ehlo("client.example")
+print("offered", s.has_extn("starttls"))
+print("plain MAIL", *s.mail("a@example.org"))
+print("STARTTLS", s.starttls(context=ctx)[0], s.sock.version())
+s.ehlo("client.example")
+print("offered in TLS", s.has_extn("starttls"))
+print("again", *s.docmd("STARTTLS"))
+print("MAIL", s.mail("a@example.org")[0])
+print("RCPT", *s.rcpt("b@example.net"))
+s.quit()
+
+# Plain text after STARTTLS: the MAIL command sent with it is dropped.
+raw = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.3", 0), timeout=10)
+f = raw.makefile("rb")
+def reply():
+    while True:
+        line = f.readline().decode().rstrip()
+        if line[3:4] != "-":
+            return line
+reply()
+raw.sendall(b"EHLO client.example\r\n")
+reply()
+raw.sendall(b"STARTTLS\r\nMAIL FROM:<a@example.org>\r\n")
+print("injected", reply())
+t = ctx.wrap_socket(raw, server_hostname="mail.example.test")
+t.sendall(b"RCPT TO:<b@example.net>\r\n")
+print("after", t.recv(512).decode().rstrip())
+t.close()
+
+# Passed: the next session is smtpd's.
+s = smtplib.SMTP("127.0.0.1", port, source_address=("127.0.0.2", 0), timeout=10)
+print("next", *s.ehlo("client.example")[:1], s.has_extn("starttls"))
+s.quit()
+"#;
+    let out = kit::python_lines(&[], script, &[&port.to_string()]);
+    assert_eq!(
+        out,
+        [
+            "offered True",
+            "plain MAIL 530 b'5.7.0 Must issue a STARTTLS command first'",
+            "STARTTLS 220 TLSv1.3",
+            "offered in TLS False",
+            "again 554 b'5.5.1 Error: TLS already active'",
+            "MAIL 250",
+            "RCPT 450 b'4.3.2 Service currently unavailable'",
+            "injected 220 2.0.0 Ready to start TLS",
+            "after 503 5.5.1 Error: need MAIL command",
+            "next 250 True",
+        ],
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(
+        inst.log_lines("Anonymous TLS connection established from [127.0.0.2]:")
+            .len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+    assert!(inst.log_lines("TLSv1.3 with cipher").len() >= 2);
+    assert_eq!(inst.log_lines("PASS NEW [127.0.0.2]:").len(), 1);
+    assert_eq!(inst.log_lines("PASS OLD [127.0.0.2]:").len(), 1);
+}

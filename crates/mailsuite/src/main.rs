@@ -87,7 +87,7 @@ const NOT_NEEDED: [(&str, &str); 9] = [
     ("dnsblog", "postscreen asks the DNS lists itself"),
     (
         "tlsproxy",
-        "postscreen makes no tests after the greeting, so it never speaks TLS",
+        "postscreen speaks TLS itself (the tlsproxy_tls_* settings)",
     ),
     (
         "flush",

@@ -535,6 +535,15 @@ crate::declare! {
     POSTSCREEN_USE_TLS = boolean("postscreen_use_tls", "$smtpd_use_tls", "Opportunistic TLS in postscreen's SMTP engine (obsolete).");
     POSTSCREEN_WATCHDOG_TIMEOUT = time("postscreen_watchdog_timeout", "10s", 's', 1, MAX, "How long postscreen may be busy before it is stopped.");
 
+    // --- tlsproxy: TLS in postscreen's own SMTP ----------------------------
+    TLSPROXY_TLS_CERT_FILE = string("tlsproxy_tls_cert_file", "$smtpd_tls_cert_file", "The PEM file with the RSA certificate for STARTTLS in postscreen.");
+    TLSPROXY_TLS_KEY_FILE = string("tlsproxy_tls_key_file", "$smtpd_tls_key_file", "The PEM file with the RSA private key for STARTTLS in postscreen.");
+    TLSPROXY_TLS_ECCERT_FILE = string("tlsproxy_tls_eccert_file", "$smtpd_tls_eccert_file", "The PEM file with the ECDSA certificate for STARTTLS in postscreen.");
+    TLSPROXY_TLS_ECKEY_FILE = string("tlsproxy_tls_eckey_file", "$smtpd_tls_eckey_file", "The PEM file with the ECDSA private key for STARTTLS in postscreen.");
+    TLSPROXY_TLS_CHAIN_FILES = list("tlsproxy_tls_chain_files", "$smtpd_tls_chain_files", "PEM files with the private keys and certificate chains for STARTTLS in postscreen.");
+    TLSPROXY_TLS_PROTOCOLS = list("tlsproxy_tls_protocols", "$smtpd_tls_protocols", "The TLS protocols postscreen accepts with opportunistic TLS.");
+    TLSPROXY_TLS_MANDATORY_PROTOCOLS = list("tlsproxy_tls_mandatory_protocols", "$smtpd_tls_mandatory_protocols", "The TLS protocols postscreen accepts with mandatory TLS.");
+
     // --- SMTP client -----------------------------------------------------
     SMTP_CONNECT_TIMEOUT = time("smtp_connect_timeout", "30s", 's', 0, MAX, "The time limit for the SMTP client to complete a TCP connection (0: the OS limit).");
     SMTP_HELO_TIMEOUT = time("smtp_helo_timeout", "300s", 's', 1, MAX, "The time limit for receiving the server's greeting and the reply to HELO or EHLO.");

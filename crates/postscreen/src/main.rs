@@ -90,9 +90,16 @@
 //!   non-SMTP command. Each kind of test (pregreet, DNS lists, after the
 //!   greeting) is remembered for its own time to live. An ignored failure
 //!   lets the other tests go on, the tests after the greeting included.
-//!   postscreen's own SMTP offers no STARTTLS (there is no tlsproxy): a
-//!   sender that insists on TLS cannot pass those tests (a warning at
-//!   start says so). A command that does not come in time ends the
+//!   postscreen's own SMTP offers STARTTLS where
+//!   postscreen_tls_security_level (or, where it is empty, the older
+//!   postscreen_use_tls and postscreen_enforce_tls) is may or encrypt,
+//!   doing itself what Postfix's tlsproxy does for it, with the
+//!   tlsproxy_tls_* certificates and protocols (by default smtpd's); at
+//!   encrypt, MAIL is refused until the client uses it ("530 5.7.0 Must
+//!   issue a STARTTLS command first"). A session in TLS is logged
+//!   ("Anonymous TLS connection established from [ip]:port: …"); what a
+//!   client sent after STARTTLS in plain text is thrown away, and the
+//!   dialogue starts over. A command that does not come in time ends the
 //!   session ("COMMAND TIME LIMIT", "421 4.4.2 … Error: timeout
 //!   exceeded"); with the tests nine-tenths full, the time limit is 10 s.
 //!
@@ -100,8 +107,9 @@
 //!   Reads network input, so it runs as mail_owner (master.cf unpriv `-`),
 //!   chrooted where master.cf says. It only looks at what a client sends
 //!   before the greeting, and parses commands only in its own SMTP (to
-//!   test or refuse them), a line at a time, at most 4096 bytes each. DNS lists are asked through the resolver set up before
-//!   the privilege drop.
+//!   test or refuse them), a line at a time, at most 4096 bytes each. DNS
+//!   lists are asked through the resolver set up before the privilege
+//!   drop, and the TLS keys are read before it too.
 //!
 //! CONFIGURATION PARAMETERS
 //!   postscreen_access_list, mynetworks, postscreen_denylist_action,
@@ -119,6 +127,11 @@
 //!   postscreen_bare_newline_enable, postscreen_bare_newline_action,
 //!   postscreen_bare_newline_ttl,
 //!   postscreen_upstream_proxy_protocol, postscreen_upstream_proxy_timeout,
+//!   postscreen_tls_security_level, postscreen_use_tls,
+//!   postscreen_enforce_tls, tlsproxy_tls_cert_file, tlsproxy_tls_key_file,
+//!   tlsproxy_tls_eccert_file, tlsproxy_tls_eckey_file,
+//!   tlsproxy_tls_chain_files, tlsproxy_tls_protocols,
+//!   tlsproxy_tls_mandatory_protocols,
 //!   smtpd_service_name, myhostname,
 //!   dns_resolver_address (mailsuite extension).
 //!
@@ -126,6 +139,7 @@
 //!   $queue_directory/private/$smtpd_service_name (the pass service).
 
 mod cache;
+mod engine;
 mod lists;
 mod screen;
 mod settings;
@@ -141,6 +155,7 @@ use std::sync::Arc;
 /// What is read before the chroot, for the service that starts after it.
 struct Prepared {
     settings: Settings,
+    tls: Option<tls::ServerTls>,
     passed: std::collections::HashMap<std::net::IpAddr, cache::Passes>,
     cache_file: Option<CacheFile>,
     /// The DNS list resolvers (they read /etc/resolv.conf).
@@ -164,11 +179,11 @@ impl Service for Postscreen {
 
     fn pre_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
         let settings = Settings::new(&ctx.config, ctx.queue_dir())?;
-        if settings.deep_ttl().is_some() {
-            maillog::warning!(
-                "postscreen's own SMTP offers no STARTTLS: a sender that insists on TLS cannot pass the tests after the greeting"
-            );
-        }
+        // The keys are read now, before the privilege drop.
+        let tls = settings.tls_level.server(&ctx.config).unwrap_or_else(|e| {
+            maillog::warning!("cannot set up TLS: {e}; postscreen offers no STARTTLS");
+            None
+        });
         let mut resolvers = Vec::new();
         if !settings.sites.is_empty() {
             for _ in 0..Lists::workers(settings.sites.len()) {
@@ -191,6 +206,7 @@ impl Service for Postscreen {
         let passed = cache_file.as_ref().map(CacheFile::load).unwrap_or_default();
         self.prepared = Some(Prepared {
             settings,
+            tls,
             passed,
             cache_file,
             resolvers,
@@ -211,7 +227,7 @@ impl Service for Postscreen {
         if let Some(file) = p.cache_file {
             cache.keep_saving(file);
         }
-        self.shared = Some(Arc::new(Shared::new(p.settings, cache, lists)));
+        self.shared = Some(Arc::new(Shared::new(p.settings, p.tls, cache, lists)));
         Ok(())
     }
 }
@@ -237,7 +253,8 @@ fn main() {
 
 #[cfg(test)]
 mod tests {
-    use crate::screen::{address_of, printable};
+    use crate::engine::address_of;
+    use crate::screen::printable;
     use crate::settings::{Action, Site};
     use std::net::Ipv4Addr;
 

@@ -28,6 +28,74 @@ impl Action {
     }
 }
 
+/// STARTTLS in postscreen's own SMTP (postscreen_tls_security_level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsLevel {
+    /// Not offered.
+    None,
+    /// Offered.
+    May,
+    /// Offered, and MAIL refused until the client uses it.
+    Encrypt,
+}
+
+impl TlsLevel {
+    /// postscreen_tls_security_level, or where it is empty the older
+    /// postscreen_enforce_tls and postscreen_use_tls; an unknown level is
+    /// taken as encrypt, as Postfix takes it.
+    fn from_config(cfg: &Config) -> TlsLevel {
+        match cfg.str(&p::POSTSCREEN_TLS_SECURITY_LEVEL).trim() {
+            "" if cfg.bool(&p::POSTSCREEN_ENFORCE_TLS) => TlsLevel::Encrypt,
+            "" if cfg.bool(&p::POSTSCREEN_USE_TLS) => TlsLevel::May,
+            "" | "none" => TlsLevel::None,
+            "may" => TlsLevel::May,
+            "encrypt" => TlsLevel::Encrypt,
+            other => {
+                maillog::warning!(
+                    "postscreen_tls_security_level: unsupported TLS level \"{other}\", using \"encrypt\""
+                );
+                TlsLevel::Encrypt
+            }
+        }
+    }
+
+    /// The certificates and protocols for STARTTLS (the tlsproxy_tls_*
+    /// parameters), read now; None when not offered.
+    pub fn server(self, cfg: &Config) -> Result<Option<tls::ServerTls>, String> {
+        if self == TlsLevel::None {
+            return Ok(None);
+        }
+        let credentials = tls::Credentials::new(
+            &cfg.list(&p::TLSPROXY_TLS_CHAIN_FILES),
+            &[
+                (
+                    cfg.str(&p::TLSPROXY_TLS_CERT_FILE),
+                    cfg.str(&p::TLSPROXY_TLS_KEY_FILE),
+                ),
+                (
+                    cfg.str(&p::TLSPROXY_TLS_ECCERT_FILE),
+                    cfg.str(&p::TLSPROXY_TLS_ECKEY_FILE),
+                ),
+            ],
+        );
+        if credentials.is_empty() {
+            return Err("tlsproxy_tls_chain_files or tlsproxy_tls_cert_file/tlsproxy_tls_key_file are not set".into());
+        }
+        let param = if self == TlsLevel::Encrypt {
+            &p::TLSPROXY_TLS_MANDATORY_PROTOCOLS
+        } else {
+            &p::TLSPROXY_TLS_PROTOCOLS
+        };
+        let protocols =
+            tls::Protocols::parse(&cfg.list(param)).map_err(|e| format!("{}: {e}", param.name))?;
+        credentials
+            .load()
+            .and_then(|chains| tls::ServerTls::from_chains(chains, protocols))
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// A test the client failed, and what follows.
 #[derive(Debug, Clone)]
 pub struct Failure {
@@ -108,6 +176,7 @@ pub struct Settings {
     /// postscreen_upstream_proxy_protocol = haproxy: the time limit for
     /// the PROXY header (postscreen_upstream_proxy_timeout).
     pub upstream_proxy: Option<Duration>,
+    pub tls_level: TlsLevel,
 }
 
 impl Settings {
@@ -199,6 +268,7 @@ impl Settings {
             smtpd_socket: queue_dir
                 .join("private")
                 .join(cfg.str(&p::SMTPD_SERVICE_NAME)),
+            tls_level: TlsLevel::from_config(cfg),
             upstream_proxy: match cfg.str(&p::POSTSCREEN_UPSTREAM_PROXY_PROTOCOL).trim() {
                 "" => None,
                 "haproxy" => Some(cfg.time(&p::POSTSCREEN_UPSTREAM_PROXY_TIMEOUT)),
