@@ -580,6 +580,14 @@ fn xforward_both_ways_with_postfix() {
     send_to_postfix(&inst, &postfix, mailsuite_port, &user);
     let sent = &inst.log_lines("status=sent (250 2.0.0 Ok: queued as ")[0];
     let (ours, theirs) = (line_id(sent), queued_as(sent));
+    // Postfix's daemons log through postlogd: its line may come later.
+    assert!(
+        wait_until(10 * SECOND, || !postfix
+            .log_lines(&format!("{theirs}: client="))
+            .is_empty()),
+        "{}",
+        postfix.maillog()
+    );
     let received = postfix.log_lines(&format!("{theirs}: client="));
     assert_eq!(received.len(), 1, "{}", postfix.maillog());
     assert!(

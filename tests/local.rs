@@ -248,6 +248,12 @@ fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
         inst.maillog()
     );
     assert!(inst.log_lines(&team_user)[0].contains("status=sent (delivered to mailbox)"));
+    // local logs the file's line after writing it.
+    assert!(
+        inst.wait_log(": to=<team@localhost>, relay=local, ", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
     let team_file = inst.log_lines(": to=<team@localhost>, relay=local, ");
     assert_eq!(team_file.len(), 1, "{}", inst.maillog());
     assert!(
@@ -317,6 +323,13 @@ fn a_list_with_an_owner_sends_its_errors_to_the_owner() {
         bounce.contains("Subject: Undelivered Mail Returned to Sender\n")
             && bounce.contains("unknown user: \"gone-member-zz\""),
         "{bounce}"
+    );
+    // Logged by the local that made the new message, which another one
+    // may have delivered first.
+    assert!(
+        inst.wait_log(", orig_to=<ml@localhost>, relay=local, ", 2, 5 * SECOND),
+        "{}",
+        inst.maillog()
     );
     let forwarded = inst.log_lines(", orig_to=<ml@localhost>, relay=local, ");
     assert_eq!(forwarded.len(), 2, "{}", inst.maillog());

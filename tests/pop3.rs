@@ -186,7 +186,7 @@ fn pop3_end_to_end_with_a_system_user() {
     assert_eq!(greeting, "+OK Dovecot ready.");
     let nobody = uid_of("nobody");
     assert!(
-        wait_until(3 * SECOND, || pop3d_uids().contains(&nobody)),
+        wait_until(5 * SECOND, || pop3d_uids().contains(&nobody)),
         "no pop3d running as nobody: {:?}",
         pop3d_uids()
     );
@@ -244,7 +244,7 @@ fn pop3_end_to_end_with_a_system_user() {
     assert_eq!(field(&out, "stat-after-dele").split(' ').next(), Some("2"));
     assert_eq!(field(&out, "quit"), "+OK Logging out, messages deleted.");
     assert!(
-        inst.wait_log("Disconnected: Logged out", 1, 3 * SECOND),
+        inst.wait_log("Disconnected: Logged out", 1, 5 * SECOND),
         "{}",
         inst.maillog()
     );
@@ -258,8 +258,15 @@ fn pop3_end_to_end_with_a_system_user() {
         assert_eq!(field(&out, "quit"), "+OK Logging out.");
     }
 
-    // A client that drops without QUIT deletes nothing.
+    // A client that drops without QUIT deletes nothing. Its session
+    // holds the mailbox until pop3d sees it gone and exits.
     python(&args("drop"));
+    let me = uid_of(&user.name);
+    assert!(
+        wait_until(10 * SECOND, || !pop3d_uids().contains(&me)),
+        "the dropped session's pop3d is still there: {:?}",
+        pop3d_uids()
+    );
     let out = python(&args("uidl"));
     assert_eq!(field(&out, "stat").split(' ').next(), Some("2"), "{out:#?}");
 
@@ -283,9 +290,8 @@ fn pop3_end_to_end_with_a_system_user() {
     let (mut a, _) = Raw::connect(pop);
     assert_eq!(a.ask(&format!("USER {}", user.name)), "+OK");
     assert_eq!(a.ask(&format!("PASS {password}")), "+OK Logged in.");
-    let me = uid_of(&user.name);
     assert!(
-        wait_until(3 * SECOND, || pop3d_uids().contains(&me)),
+        wait_until(5 * SECOND, || pop3d_uids().contains(&me)),
         "no pop3d running as the user: {:?}",
         pop3d_uids()
     );

@@ -95,13 +95,18 @@ fn discarded_mail_is_removed_and_unreachable_transports_defer() {
     );
     let file = files_under(&deferred).pop().expect("file");
     assert!(file.ends_with(&id), "{}", file.display());
-    let mtime = std::fs::metadata(&file)
-        .expect("stat")
-        .modified()
-        .expect("mtime");
+    let mtime = || {
+        std::fs::metadata(&file)
+            .expect("stat")
+            .modified()
+            .expect("mtime")
+    };
+    // qmgr sets the retry time just after it moved the file.
     assert!(
-        mtime > SystemTime::now() + Duration::from_secs(200),
-        "next attempt about minimal_backoff_time away"
+        wait_until(5 * SECOND, || mtime()
+            > SystemTime::now() + Duration::from_secs(200)),
+        "next attempt about minimal_backoff_time away: {:?}",
+        mtime()
     );
     let defer_log = files_under(&inst.dir.join("queue/defer"));
     assert_eq!(defer_log.len(), 1);
@@ -132,7 +137,13 @@ fn mail_to_an_error_transport_waits_for_the_bounce_service() {
         inst.maillog()
     );
     assert_eq!(files_under(&inst.dir.join("queue/bounce")).len(), 1);
-    assert_eq!(files_under(&inst.dir.join("queue/deferred")).len(), 1);
+    // qmgr moves the message to deferred/ after it logged that.
+    let deferred = inst.dir.join("queue/deferred");
+    assert!(
+        wait_until(5 * SECOND, || files_under(&deferred).len() == 1),
+        "deferred: {:?}",
+        files_under(&deferred)
+    );
 }
 
 #[test]

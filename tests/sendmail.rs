@@ -90,7 +90,11 @@ fn sendmail_t_posts_through_pickup_and_cleanup() {
         text.ends_with("\nhello\n"),
         "a lone dot ends the input without -i: {text}"
     );
-    assert!(files(&inst.dir.join("queue/maildrop")).is_empty());
+    // pickup removes the maildrop file once cleanup has queued it.
+    assert!(wait_until(5 * SECOND, || files(
+        &inst.dir.join("queue/maildrop")
+    )
+    .is_empty()));
     // SAFETY: getuid has no preconditions.
     let uid = unsafe { libc::getuid() };
     assert!(

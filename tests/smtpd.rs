@@ -285,6 +285,12 @@ s.quit()
     assert!(second.contains("sender: jörg@example.com"), "{second}");
     assert!(second.contains("UTF-8 ✓"), "{second}");
 
+    // smtpd logs the session's end after its reply to QUIT.
+    assert!(
+        inst.wait_log("disconnect from localhost[127.0.0.1]", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
     let log = inst.maillog();
     assert!(log.contains("smtpd["), "{log}");
     assert!(log.contains("connect from localhost[127.0.0.1]"), "{log}");
@@ -1843,7 +1849,11 @@ fn smtpd_forbid_bare_newline_stops_smtp_smuggling() {
         1,
         5 * SECOND
     ));
-    assert!(incoming(&inst).is_empty(), "{:?}", incoming(&inst));
+    assert!(
+        wait_until(5 * SECOND, || incoming(&inst).is_empty()),
+        "{:?}",
+        incoming(&inst)
+    );
 
     // Clients in smtpd_forbid_bare_newline_exclusions keep the old rule.
     let (_excluded, port) = start(

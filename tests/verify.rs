@@ -171,6 +171,13 @@ fn one_poll_defers_a_new_address_once() {
         "{}",
         inst.maillog()
     );
+    // smtp logs that before qmgr hands the result to verify; qmgr then
+    // removes the probe.
+    assert!(
+        inst.wait_log(": removed", 1, 10 * SECOND),
+        "{}",
+        inst.maillog()
+    );
     assert_eq!(c.ask("RCPT TO:<known@downstream.example>"), "250 2.1.5 Ok");
     drop(c);
     // The result survives a restart (address_verify_map): known at once,

@@ -91,9 +91,12 @@ pub struct SystemUser {
 }
 
 impl SystemUser {
-    /// `useradd -m` a user named after `tag` and this process.
+    /// `useradd -m` a user named after `tag`, this process and a count of
+    /// the users it made: tests run side by side, and two of them (or one
+    /// helper they share) may ask for the same tag.
     pub fn new(tag: &str) -> SystemUser {
-        let name = format!("ms{tag}{}", std::process::id() % 100_000);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("ms{tag}{}x{n}", std::process::id() % 100_000);
         let _ = Command::new("userdel").args(["-r", &name]).output();
         let out = Command::new("useradd")
             .args(["-m", "-s", "/bin/sh", &name])
@@ -245,6 +248,10 @@ impl Instance {
     /// `mailsuite start` with extra environment for the master and its
     /// workers (e.g. MAILSUITE_FAIL_POINT, which the master passes on).
     pub fn start_with_env(&self, env: &[(&str, &str)]) {
+        // A restarted instance's maillog has the earlier masters' lines:
+        // wait for this one's (after its "listening on" lines, which
+        // [`Instance::port`] then finds last).
+        let started = self.log_lines("daemon started").len();
         let mut cmd = self.command("mailsuite");
         cmd.arg("start");
         for (k, v) in env {
@@ -257,7 +264,7 @@ impl Instance {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(
-            self.wait_log("daemon started", 1, Duration::from_secs(10)),
+            self.wait_log("daemon started", started + 1, Duration::from_secs(10)),
             "master did not log its start"
         );
     }
@@ -546,7 +553,7 @@ impl NetNs {
             % 250
             + 1;
         let ns = NetNs {
-            name: format!("mstest-{tag}-{}", std::process::id()),
+            name: format!("mstest-{tag}-{}-{n}", std::process::id()),
             host_ip: format!("10.203.{n}.1"),
             ns_ip: format!("10.203.{n}.2"),
             veth: format!("msv{}{n}", std::process::id() % 10_000),
@@ -643,7 +650,10 @@ pub struct Scratch(PathBuf);
 
 impl Scratch {
     pub fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("mailsuite-test-{tag}-{}", std::process::id()));
+        // Per call, as Instance's: tests side by side may use one tag.
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("mailsuite-test-{tag}-{}-s{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
         Scratch(dir)
@@ -677,10 +687,14 @@ impl Drop for Proc {
     }
 }
 
-/// dnsmasq on 127.0.0.1:`port` answering for `.test` only.
+/// dnsmasq on 127.0.0.1:`port` answering for `.test` only, once it
+/// answers.
 pub fn dnsmasq(port: u16, records: &[String]) -> Proc {
     let p = Proc(testdb::dnsmasq(port, records).spawn().expect("dnsmasq"));
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        wait_until(Duration::from_secs(10), || testdb::dns_answers(port)),
+        "dnsmasq did not answer on port {port}"
+    );
     p
 }
 

@@ -61,6 +61,27 @@ pub fn dnsmasq(port: u16, records: &[String]) -> Command {
     c
 }
 
+/// True when a DNS server on 127.0.0.1:`port` answers a query (for
+/// `ready.test`, whatever the answer).
+pub fn dns_answers(port: u16) -> bool {
+    let Ok(s) = std::net::UdpSocket::bind("127.0.0.1:0") else {
+        return false;
+    };
+    if s.connect(("127.0.0.1", port)).is_err()
+        || s.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .is_err()
+    {
+        return false;
+    }
+    // ID 0x4d53, recursion desired, one question: ready.test IN A.
+    let query =
+        b"\x4d\x53\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05ready\x04test\x00\x00\x01\x00\x01";
+    let mut reply = [0u8; 512];
+    s.send(query).is_ok()
+        && s.recv(&mut reply)
+            .is_ok_and(|n| n >= 2 && reply[..2] == query[..2])
+}
+
 pub fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
 }

@@ -148,8 +148,11 @@ mod tests {
     use super::*;
 
     fn rw(extra: &str) -> Rewriter {
-        let dir =
-            std::env::temp_dir().join(format!("cleanup_rw_{}_{}", std::process::id(), extra.len()));
+        // Tests run side by side: each call gets its own directory (two
+        // extras of one length would share one named by the length).
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("cleanup_rw_{}_{call}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("main.cf"),

@@ -43,9 +43,16 @@ fn dnsmasq() -> Option<Dnsmasq> {
     ]
     .map(String::from)
     .to_vec();
-    let child = testdb::dnsmasq(port, &records).spawn().ok()?;
-    std::thread::sleep(Duration::from_millis(400));
-    Some(Dnsmasq(child, port))
+    let server = Dnsmasq(testdb::dnsmasq(port, &records).spawn().ok()?, port);
+    // Ready once it answers, within 10 s.
+    let ready = (0..200).any(|_| {
+        testdb::dns_answers(port) || {
+            std::thread::sleep(Duration::from_millis(50));
+            false
+        }
+    });
+    assert!(ready, "dnsmasq did not answer on port {port}");
+    Some(server)
 }
 
 fn resolver(port: u16, family: Family) -> Resolver {

@@ -457,7 +457,13 @@ fn auth_plain_and_login_with_the_password_table() {
 
 /// A setup whose password table has `user:password` for `[127.0.0.1]:port`.
 fn sasl_setup(port: u16, password: &str, options: &str) -> (Setup, PathBuf) {
-    let table = std::env::temp_dir().join(format!("sasl-{}-{port}", std::process::id()));
+    // The port is another test's once this one's server is gone: a
+    // count keeps the names apart.
+    let table = std::env::temp_dir().join(format!(
+        "sasl-{}-{port}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
     std::fs::write(&table, format!("[127.0.0.1]:{port} user:{password}\n")).unwrap();
     let s = setup(&format!(
         "smtp_sasl_auth_enable = yes\n{options}smtp_sasl_password_maps = texthash:{}\n",
@@ -619,7 +625,11 @@ fn opportunistic_tls_falls_back_to_plaintext() {
 #[test]
 fn tls_policy_maps_can_require_tls() {
     let (port, h) = server("220 mx.example ESMTP\r\n", standard);
-    let table = std::env::temp_dir().join(format!("tls-policy-{}-{port}", std::process::id()));
+    let table = std::env::temp_dir().join(format!(
+        "tls-policy-{}-{port}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
     std::fs::write(&table, format!("[127.0.0.1]:{port} encrypt\n")).unwrap();
     let s = setup(&format!(
         "smtp_tls_policy_maps = texthash:{}\n",
