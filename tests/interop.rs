@@ -617,3 +617,171 @@ fn xforward_both_ways_with_postfix() {
     );
     inst.stop();
 }
+
+/// The real Postfix as mailsuite's before-queue content filter
+/// (`smtpd_proxy_filter`, Postfix's SMTPD_PROXY_README set-up): mailsuite's
+/// smtpd passes each transaction to Postfix as it happens, Postfix's
+/// replies are the client's (a recipient its access table refuses, a
+/// message its header_checks reject at the end of data), and what Postfix
+/// queues comes back to mailsuite's after-filter smtpd, which delivers it.
+/// XFORWARD carries the real client through both hops. A filter that
+/// cannot be reached gets the client a 451.
+#[test]
+fn postfix_as_a_before_queue_content_filter() {
+    if !can_run() {
+        return;
+    }
+    let user = SystemUser::new("pq");
+    let (postfix_port, back, dead, front_dead) =
+        (free_port(), free_port(), free_port(), free_port());
+    let inst = Instance::new("interop-proxy-filter");
+    inst.main_cf(
+        "mydestination = $myhostname, localhost\nmynetworks = 127.0.0.0/8\n\
+         home_mailbox = Maildir/\nalias_maps =\nsmtpd_proxy_timeout = 20s\n",
+    );
+    inst.master_cf(&format!(
+        "127.0.0.1:0 inet n - n - - smtpd -o smtpd_proxy_filter=127.0.0.1:{postfix_port}\n\
+         127.0.0.1:{back} inet n - n - - smtpd -o smtpd_authorized_xforward_hosts=127.0.0.0/8\n\
+         127.0.0.1:{front_dead} inet n - n - - smtpd -o smtpd_proxy_filter=127.0.0.1:{dead}\n\
+         cleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nlocal unix - n n - - local\n\
+         bounce unix - - n - 0 bounce\nshowq unix n - n - - showq\n"
+    ));
+    inst.start();
+    let front = inst.port("127.0.0.1:0");
+    let pf_dir = inst.dir.join("postfix");
+    std::fs::create_dir_all(&pf_dir).expect("postfix dir");
+    std::fs::write(
+        pf_dir.join("header_checks"),
+        "/^Subject: .*SPAM/ REJECT spam is refused here\n",
+    )
+    .expect("header_checks");
+    let postfix = Postfix::new(
+        &pf_dir,
+        postfix_port,
+        back,
+        &format!(
+            "smtpd_authorized_xforward_hosts = 127.0.0.0/8\nsmtp_send_xforward_command = yes\n\
+             header_checks = regexp:{}/header_checks\n\
+             smtpd_recipient_restrictions = check_recipient_access inline:{{ {{ nobody@mail.example.test = REJECT no such person }} }}\n",
+            pf_dir.display()
+        ),
+    );
+    postfix.start();
+
+    let script = r#"
+import smtplib, sys
+front, front_dead, rcpt = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+body = sys.stdin.buffer.read() if False else None
+def session(port, rcpts, subject):
+    s = smtplib.SMTP("127.0.0.1", port, source_address=("127.0.0.2", 0), timeout=30)
+    s.ehlo("client.example")
+    s.mail("sender@example.org")
+    for r in rcpts:
+        code, text = s.rcpt(r)
+        print("RCPT", r.split("@")[0], code, text.decode())
+    long = "x" * 900
+    msg = ("Subject: %s\r\nFrom: sender@example.org\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+           ".one dot\r\n..two dots\r\n.\r\nGrüße aus Köln\r\n%s\r\nlast line\r\n" % (subject, long)).encode()
+    try:
+        code, text = s.data(msg)
+        print("DATA", code, text.decode())
+    except smtplib.SMTPException as e:
+        print("DATA", e)
+    s.quit()
+session(front, [rcpt, "nobody@mail.example.test"], "through the filter")
+session(front, [rcpt], "SPAM offer")
+session(front_dead, [rcpt], "no filter")
+"#;
+    let rcpt = format!("{}@mail.example.test", user.name);
+    let out = kit::python_lines(
+        &[],
+        script,
+        &[&front.to_string(), &front_dead.to_string(), &rcpt],
+    );
+    let want_rcpt = format!("RCPT {} 250 2.1.5 Ok", user.name);
+    assert_eq!(out[0], want_rcpt, "{out:?}\n{}", inst.maillog());
+    assert_eq!(
+        out[1],
+        "RCPT nobody 554 5.7.1 <nobody@mail.example.test>: Recipient address rejected: no such person",
+        "{out:?}"
+    );
+    assert!(
+        out[2].starts_with("DATA 250 2.0.0 Ok: queued as "),
+        "{out:?}"
+    );
+    let theirs = queued_as(&out[2]);
+    assert_eq!(out[3], want_rcpt, "{out:?}");
+    assert_eq!(out[4], "DATA 550 5.7.1 spam is refused here", "{out:?}");
+    assert_eq!(
+        out[5..],
+        [
+            format!("RCPT {} 451 4.3.0 Error: queue file write error", user.name),
+            "DATA (554, b'5.5.1 Error: no valid recipients')".to_string()
+        ],
+        "{out:?}"
+    );
+
+    // mailsuite's log: the filter's refusals and verdicts, and no queue
+    // file of the front smtpd's own (both sessions that reached the filter).
+    assert_eq!(
+        inst.log_lines("NOQUEUE: client=unknown[127.0.0.2]").len(),
+        2,
+        "{}",
+        inst.maillog()
+    );
+    for line in [
+        format!(
+            "warning: proxy 127.0.0.1:{postfix_port} rejected \"RCPT TO:<nobody@mail.example.test>\": \"554 5.7.1 <nobody@mail.example.test>: Recipient address rejected: no such person\""
+        ),
+        format!(
+            "proxy-accept: END-OF-MESSAGE: 250 2.0.0 Ok: queued as {theirs}; from=<sender@example.org> to=<{rcpt}> proto=ESMTP helo=<client.example>"
+        ),
+        "proxy-reject: END-OF-MESSAGE: 550 5.7.1 spam is refused here; from=<sender@example.org>".to_string(),
+        format!("warning: connect to proxy filter 127.0.0.1:{dead}: Connection refused"),
+    ] {
+        assert_eq!(inst.log_lines(&line).len(), 1, "{line}\n{}", inst.maillog());
+    }
+    // Postfix saw the real client through XFORWARD.
+    assert!(
+        wait_until(10 * SECOND, || !postfix
+            .log_lines(&format!("{theirs}: client="))
+            .is_empty()),
+        "{}",
+        postfix.maillog()
+    );
+    let pf_client = &postfix.log_lines(&format!("{theirs}: client="))[0];
+    assert!(
+        pf_client.ends_with(": client=localhost[127.0.0.1], orig_client=unknown[127.0.0.2]"),
+        "{pf_client}"
+    );
+    // ... and handed the mail back to the after-filter smtpd, which
+    // delivered it, whole, with the three hops' Received: headers.
+    let line = relayed_to_mailsuite(&postfix, &inst, back);
+    let ours = queued_as(&line);
+    assert!(inst.wait_log(&format!("{ours}: removed"), 1, 20 * SECOND));
+    let back_client = &inst.log_lines(&format!("{ours}: client="))[0];
+    assert!(
+        back_client.ends_with(&format!(
+            ": client=localhost[127.0.0.1], orig_queue_id={theirs}, orig_client=unknown[127.0.0.2]"
+        )),
+        "{back_client}"
+    );
+    let delivered = new_mail(&user);
+    assert_eq!(delivered.len(), 1, "{}", inst.maillog());
+    assert_delivered(
+        &delivered[0],
+        "through the filter",
+        "postfix.example.test",
+        "mail.example.test",
+    );
+    let text = std::fs::read_to_string(&delivered[0]).expect("message");
+    assert!(
+        text.contains(&format!(
+            "Received: from client.example (unknown [127.0.0.2])\n\tby mail.example.test (mailsuite) with ESMTP\n\tfor <{rcpt}>; "
+        )),
+        "the front smtpd's own Received:, without a queue ID: {text}"
+    );
+    assert_eq!(text.matches("Received: ").count(), 3, "{text}");
+    inst.stop();
+}

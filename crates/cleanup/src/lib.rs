@@ -1,6 +1,5 @@
 //! The cleanup daemon's parts, kept in a library so they can be tested on their own.
 
-pub mod clients;
 pub mod headers;
 pub mod message;
 pub mod milters;

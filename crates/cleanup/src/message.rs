@@ -3,7 +3,6 @@
 //! the content streamed into a queue file that is durable before the
 //! client hears "queued".
 
-use crate::clients::LocalClients;
 use crate::headers::{Event, Header, LineBuffer, Splitter};
 use crate::mime::{self, HeaderClass, Mime, PartHeader};
 use crate::rewrite::{Context, Rewriter};
@@ -11,6 +10,7 @@ use ipc::cleanup::{self as proto, Reply, Request, Source, Status};
 use ipc::frame::{read_frame, write_frame};
 use maps::checks::{self, Action};
 use maps::domains::Classes;
+use maps::local_clients::LocalClients;
 use maps::{access, MapError, MapList};
 use params::{table as p, Config};
 use queue::{Envelope, Extracted, HashSpec, Recipient, Timestamp, Writer};
@@ -1043,41 +1043,21 @@ impl<'a> Message<'a> {
             None => format!(";\n\t{date}"),
         };
         if self.source == Source::Smtpd {
-            let addr = a.client_address.clone().unwrap_or_default();
-            let shown_addr = if addr.contains(':') {
-                format!("IPv6:{addr}")
-            } else {
-                addr
+            let name = a.client_name.as_deref().unwrap_or("unknown");
+            let received = ipc::cleanup::ReceivedFrom {
+                helo: a.helo_name.as_deref().unwrap_or(name),
+                client_name: name,
+                client_address: a.client_address.as_deref().unwrap_or_default(),
+                tls: a.other_value(ipc::cleanup::RECEIVED_TLS),
+                sasl_username: a.other_value(ipc::cleanup::RECEIVED_SASL),
+                myhostname: &self.s.myhostname,
+                mail_name: &self.s.mail_name,
+                protocol: a.protocol_name.as_deref().unwrap_or("SMTP"),
+                queue_id: Some(self.id),
+                single_recipient: single,
+                date: &date,
             };
-            let name = a.client_name.clone().unwrap_or_else(|| "unknown".into());
-            let helo = a.helo_name.clone().unwrap_or_else(|| name.clone());
-            let proto = a.protocol_name.clone().unwrap_or_else(|| "SMTP".into());
-            let other = |name: &str| a.other_value(name);
-            // (the TLS and login lines between "from" and "by")
-            let mut notes = other(ipc::cleanup::RECEIVED_TLS)
-                .map(|v| format!("\n\t(using {v})"))
-                .unwrap_or_default();
-            if let Some(user) = other(ipc::cleanup::RECEIVED_SASL) {
-                // As Postfix: only printable characters of the login.
-                let shown: String = user
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_graphic() || c == ' ' {
-                            c
-                        } else {
-                            '?'
-                        }
-                    })
-                    .collect();
-                notes.push_str(&format!("\n\t(Authenticated sender: {shown})"));
-            }
-            Header::new(
-                "Received",
-                &format!(
-                    "from {helo} ({name} [{shown_addr}]){notes}\n\tby {} ({}) with {proto} id {}{tail}",
-                    self.s.myhostname, self.s.mail_name, self.id
-                ),
-            )
+            Header::new("Received", &received.value())
         } else {
             let uid = a.other_value("uid").unwrap_or("0");
             Header::new(

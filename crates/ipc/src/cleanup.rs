@@ -61,6 +61,69 @@ pub const RECEIVED_SASL: &str = "received_sasl_username";
 /// the verify service.
 pub const ADDRESS_VERIFY_PROBE: &str = "address_verify_probe";
 
+/// The Received: header of mail from an SMTP client, as Postfix writes it:
+/// cleanup's (with the queue ID), and smtpd's own in front of a
+/// before-queue content filter (without one).
+#[derive(Debug, Clone, Default)]
+pub struct ReceivedFrom<'a> {
+    pub helo: &'a str,
+    pub client_name: &'a str,
+    pub client_address: &'a str,
+    /// The TLS session (`using …`), when the received header shows it.
+    pub tls: Option<&'a str>,
+    /// The login, when the received header shows it.
+    pub sasl_username: Option<&'a str>,
+    pub myhostname: &'a str,
+    pub mail_name: &'a str,
+    pub protocol: &'a str,
+    pub queue_id: Option<&'a str>,
+    /// The recipient, when the message has exactly one.
+    pub single_recipient: Option<&'a str>,
+    /// The arrival date, in RFC 5322 form.
+    pub date: &'a str,
+}
+
+impl ReceivedFrom<'_> {
+    /// The header's value, its lines joined by newline and tab.
+    pub fn value(&self) -> String {
+        let shown_addr = if self.client_address.contains(':') {
+            format!("IPv6:{}", self.client_address)
+        } else {
+            self.client_address.to_string()
+        };
+        let mut notes = self
+            .tls
+            .map(|v| format!("\n\t(using {v})"))
+            .unwrap_or_default();
+        if let Some(user) = self.sasl_username {
+            // As Postfix: only printable characters of the login.
+            let shown: String = user
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_graphic() || c == ' ' {
+                        c
+                    } else {
+                        '?'
+                    }
+                })
+                .collect();
+            notes.push_str(&format!("\n\t(Authenticated sender: {shown})"));
+        }
+        let id = self
+            .queue_id
+            .map(|id| format!(" id {id}"))
+            .unwrap_or_default();
+        let tail = match self.single_recipient {
+            Some(r) => format!("\n\tfor <{r}>; {}", self.date),
+            None => format!(";\n\t{}", self.date),
+        };
+        format!(
+            "from {} ({} [{shown_addr}]){notes}\n\tby {} ({}) with {}{id}{tail}",
+            self.helo, self.client_name, self.myhostname, self.mail_name, self.protocol
+        )
+    }
+}
+
 /// Who submits the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -535,10 +598,7 @@ impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ClientError::Connect(path, e) => {
-                // strerror()'s words, without Rust's "(os error N)".
-                let text = e.to_string();
-                let text = text.split(" (os error").next().unwrap_or("");
-                write!(f, "connect to {path}: {text}")
+                write!(f, "connect to {path}: {}", util::strerror(e))
             }
             ClientError::Io(e) => write!(f, "{e}"),
             ClientError::Protocol(p) => write!(f, "protocol error: {p}"),

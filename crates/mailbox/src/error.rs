@@ -195,15 +195,7 @@ fn classify(err: &io::Error, def_status: &'static str) -> (ErrorKind, &'static s
     }
 }
 
-/// The error's text as C's `strerror` gives it ("No space left on
-/// device"), without Rust's " (os error 28)" suffix.
-pub fn strerror(err: &io::Error) -> String {
-    let s = err.to_string();
-    match (err.raw_os_error(), s.rfind(" (os error ")) {
-        (Some(_), Some(i)) => s[..i].to_string(),
-        _ => s,
-    }
-}
+pub use util::strerror;
 
 #[cfg(test)]
 mod tests {

@@ -39,15 +39,7 @@ pub enum MapError {
     EmptyResult { title: String, key: String },
 }
 
-/// The text of an I/O error without Rust's "(os error N)" suffix, as
-/// Postfix prints strerror().
-pub fn io_text(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+pub use util::strerror as io_text;
 
 impl MapError {
     /// True when the named file does not exist.

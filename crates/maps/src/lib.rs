@@ -52,6 +52,7 @@ pub mod hosts;
 pub mod indexed;
 mod inline;
 pub mod lines;
+pub mod local_clients;
 pub mod proxy;
 mod regexp;
 pub mod source;

@@ -83,11 +83,7 @@ pub fn os_text(e: &io::Error) -> String {
     if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock {
         return "Connection timed out".into();
     }
-    let s = e.to_string();
-    match s.rfind(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
+    util::strerror(e)
 }
 
 enum Stream {

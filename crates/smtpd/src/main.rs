@@ -192,6 +192,19 @@
 //!   smtpd_min_data_rate bytes. A client that trickles its input is cut
 //!   off (421 4.4.2 … timeout exceeded).
 //!
+//!   With smtpd_proxy_filter (host:port, inet:host:port or unix:path), a
+//!   before-queue content filter takes the mail instead of cleanup
+//!   (Postfix's SMTPD_PROXY_README, proxy.rs): connected at the first
+//!   recipient that passes smtpd's checks, greeted with EHLO
+//!   smtpd_proxy_ehlo and told the client with XFORWARD where it offers
+//!   that, it gets MAIL FROM, each RCPT TO, DATA (BDAT too), smtpd's own
+//!   Received: header and the message, and its replies are the client's
+//!   ("warning: proxy … rejected …", "proxy-accept: END-OF-MESSAGE: …",
+//!   "proxy-reject: …"). A filter that cannot be reached, breaks off or
+//!   stays silent for smtpd_proxy_timeout gets the client "451 4.3.0
+//!   Error: queue file write error". The filter hands the mail to another
+//!   smtpd (smtpd_authorized_xforward_hosts), which queues it.
+//!
 //!   Behind a load balancer, smtpd_upstream_proxy_protocol = haproxy reads
 //!   the PROXY protocol header (version 1 or 2, the haproxy crate) before
 //!   the greeting, within smtpd_upstream_proxy_timeout: the client it names
@@ -278,7 +291,9 @@
 //!   smtpd_policy_service_max_idle, smtpd_policy_service_max_ttl,
 //!   smtpd_policy_service_request_limit, smtpd_policy_service_try_limit,
 //!   smtpd_policy_service_retry_delay, smtpd_policy_service_default_action,
-//!   smtpd_policy_service_policy_context.
+//!   smtpd_policy_service_policy_context, smtpd_proxy_filter,
+//!   smtpd_proxy_ehlo, smtpd_proxy_timeout, local_header_rewrite_clients
+//!   (XFORWARD's SOURCE for the filter).
 //!
 //! FILES
 //!   $queue_directory/private/cleanup, the cleanup service;
@@ -292,6 +307,7 @@ mod dnsxl;
 mod footer;
 mod limits;
 mod policy_service;
+mod proxy;
 mod restrictions;
 mod service;
 mod session;

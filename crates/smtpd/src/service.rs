@@ -42,7 +42,8 @@ impl Service for Smtpd {
     }
 
     fn pre_jail(&mut self, ctx: &Context) -> Result<(), HookError> {
-        let settings = Settings::from_config(&ctx.config);
+        let mut settings = Settings::from_config(&ctx.config);
+        settings.proxy_filter = Settings::proxy_filter(&ctx.config)?;
         let (policy, warnings) = Policy::from_config(&ctx.config)?;
         for w in warnings {
             maillog::warning!("{w}");

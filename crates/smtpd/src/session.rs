@@ -2,9 +2,10 @@
 //! DATA and BDAT intake into cleanup, STARTTLS, limits, and Postfix's log
 //! lines.
 
-use crate::cleanup::{CleanupError, CleanupStream};
+use crate::cleanup::CleanupStream;
 use crate::conn::{Conn, ReadError};
 use crate::limits::{Check, Limits};
+use crate::proxy::{Proxy, ProxyFilter};
 use crate::restrictions::{Policy, Request, Resolver, Stage, Verdict};
 use crate::settings::{BareNewline, Settings, TlsLevel};
 use crate::transcript::{class, Transcript};
@@ -98,11 +99,31 @@ struct Transaction {
     mail: MailFrom,
     recipients: Vec<ic::Recipient>,
     cleanup: Option<CleanupStream>,
+    /// The before-queue content filter (smtpd_proxy_filter) that takes the
+    /// message instead of cleanup, once the first recipient passed.
+    proxy: Option<Proxy>,
     /// MAIL FROM's time: seconds and microseconds since the epoch.
     arrival: (u64, u32),
     bdat: Option<Bdat>,
     /// Headers PREPEND actions add, written before the message.
     prepend: Vec<String>,
+}
+
+impl Transaction {
+    /// Passes message bytes on, to the filter or to cleanup. A failure is
+    /// logged; its reply for the client comes back.
+    fn content(&mut self, bytes: &[u8]) -> Result<(), Reply> {
+        if let Some(p) = self.proxy.as_mut() {
+            return p.content(bytes);
+        }
+        let Some(c) = self.cleanup.as_mut() else {
+            return Err(queue_file_write_error());
+        };
+        c.content(bytes).map_err(|e| {
+            maillog::warning!("{}: {e}", c.queue_id);
+            queue_file_write_error()
+        })
+    }
 }
 
 /// What to do after a command.
@@ -610,7 +631,16 @@ impl<'a> Session<'a> {
             .and_then(|t| t.cleanup.as_ref())
             .map(|c| c.queue_id.as_str())
             .unwrap_or("NOQUEUE");
-        let mut line = format!("{id}: {whatsup}: {command} from {}: {text};", self.namaddr);
+        maillog::info!(
+            "{id}: {whatsup}: {command} from {}: {text};{}",
+            self.namaddr,
+            self.log_envelope(rcpt)
+        );
+    }
+
+    /// ` from=<…> to=<…> proto=… helo=<…>`, the end of a reject line.
+    fn log_envelope(&self, rcpt: Option<&str>) -> String {
+        let mut line = String::new();
         if let Some(tx) = &self.tx {
             let from = tx
                 .mail
@@ -627,7 +657,7 @@ impl<'a> Session<'a> {
         if let Some(h) = &self.req.helo {
             line.push_str(&format!(" helo=<{h}>"));
         }
-        maillog::info!("{line}");
+        line
     }
 
     fn log_policy_lines(&mut self, lines: &[String], command: &str, rcpt: Option<&str>) {
@@ -924,6 +954,7 @@ impl<'a> Session<'a> {
             mail: m,
             recipients: Vec::new(),
             cleanup: None,
+            proxy: None,
             arrival: util::time::now_sec_usec(),
             bdat: None,
             prepend: std::mem::take(&mut self.early_prepend),
@@ -945,7 +976,8 @@ impl<'a> Session<'a> {
                 }
             }
         }
-        if !self.s.delay_open && !self.open_cleanup() {
+        let early_open = !self.s.delay_open && self.s.proxy_filter.is_none();
+        if early_open && !self.open_cleanup() {
             self.reset_transaction();
             return false;
         }
@@ -984,17 +1016,16 @@ impl<'a> Session<'a> {
             self.s.timeout,
         ) {
             Ok(c) => {
-                let mut line = format!("{}: client={}", c.queue_id, self.namaddr);
-                if let Some((method, user)) = &self.sasl {
-                    line.push_str(&format!(", sasl_method={method}, sasl_username={user}"));
-                }
-                if let Some(ident) = &self.xforward.ident {
-                    line.push_str(&format!(", orig_queue_id={ident}"));
-                }
-                if let Some(orig) = self.xforward.namaddr(self.s.client_port_logging) {
-                    line.push_str(&format!(", orig_client={orig}"));
-                }
-                maillog::info!("{line}");
+                maillog::info!(
+                    "{}",
+                    client_line(
+                        &c.queue_id,
+                        &self.namaddr,
+                        &self.sasl,
+                        &self.xforward,
+                        self.s.client_port_logging
+                    )
+                );
                 tx.cleanup = Some(c);
                 true
             }
@@ -1004,6 +1035,95 @@ impl<'a> Session<'a> {
                 false
             }
         }
+    }
+
+    /// With smtpd_proxy_filter: the filter must take the recipient too,
+    /// connected (and given MAIL FROM) at the first one. Its refusal is
+    /// the client's reply (queued here). A broken connection is dropped;
+    /// the next recipient tries a new one.
+    fn proxy_rcpt(&mut self, filter: &ProxyFilter, r: &RcptTo) -> bool {
+        if self.tx.as_ref().is_some_and(|t| t.proxy.is_none()) {
+            let opened = {
+                let facts = self.proxy_facts(filter);
+                let mail = self
+                    .tx
+                    .as_ref()
+                    .map(|t| t.mail.to_bytes())
+                    .unwrap_or_default();
+                Proxy::open(filter, &facts, &mail)
+            };
+            match opened {
+                Ok(p) => {
+                    maillog::info!(
+                        "{}",
+                        client_line(
+                            "NOQUEUE",
+                            &self.namaddr,
+                            &self.sasl,
+                            &self.xforward,
+                            self.s.client_port_logging
+                        )
+                    );
+                    if let Some(tx) = self.tx.as_mut() {
+                        tx.proxy = Some(p);
+                    }
+                }
+                Err(reply) => {
+                    self.error_reply(&reply);
+                    return false;
+                }
+            }
+        }
+        let Some(p) = self.tx.as_mut().and_then(|t| t.proxy.as_mut()) else {
+            return false;
+        };
+        match p.command(&r.to_bytes(), b'2') {
+            Ok(_) => true,
+            Err(reply) => {
+                if p.is_broken() {
+                    if let Some(tx) = self.tx.as_mut() {
+                        tx.proxy = None;
+                    }
+                }
+                self.error_reply(&reply);
+                false
+            }
+        }
+    }
+
+    /// What the filter's XFORWARD is told: what this smtpd was told by
+    /// XFORWARD itself, else the client's own facts.
+    fn proxy_facts(&self, filter: &ProxyFilter) -> [(&'static str, Option<String>); 7] {
+        let x = &self.xforward;
+        let source = filter
+            .local_clients
+            .is_local(self.req.client_addr, self.sasl.is_some());
+        [
+            (
+                "NAME",
+                x.name.clone().or(Some(self.req.client_name.clone())),
+            ),
+            (
+                "ADDR",
+                x.addr.clone().or(Some(self.req.client_addr_text.clone())),
+            ),
+            (
+                "PORT",
+                x.port.clone().or(self.remote_port.map(|p| p.to_string())),
+            ),
+            ("HELO", x.helo.clone().or(self.req.helo.clone())),
+            ("IDENT", x.ident.clone()),
+            (
+                "PROTO",
+                x.proto.clone().or(Some(self.protocol().to_string())),
+            ),
+            (
+                "SOURCE",
+                x.source
+                    .clone()
+                    .or(Some(if source { "LOCAL" } else { "REMOTE" }.to_string())),
+            ),
+        ]
     }
 
     fn rcpt(&mut self, r: RcptTo) -> bool {
@@ -1047,7 +1167,11 @@ impl<'a> Session<'a> {
                 return false;
             }
         }
-        if !self.open_cleanup() {
+        let downstream = match &self.s.proxy_filter {
+            Some(filter) => self.proxy_rcpt(filter, &r),
+            None => self.open_cleanup(),
+        };
+        if !downstream {
             return false;
         }
         let Some(tx) = &mut self.tx else {
@@ -1168,6 +1292,31 @@ impl<'a> Session<'a> {
         if let Some(tx) = self.tx.as_mut() {
             tx.prepend.extend(prepend);
         }
+        if self.tx.as_ref().is_some_and(|t| t.proxy.is_some()) {
+            let mut headers = self
+                .tx
+                .as_ref()
+                .map(|t| t.prepend.clone())
+                .unwrap_or_default();
+            // No Received: header of ours when this smtpd is itself behind
+            // a filter that told XFORWARD (as Postfix).
+            if self.xforward == Default::default() {
+                headers.push(format!("Received: {}", self.received_for_filter()));
+            }
+            let started = self
+                .tx
+                .as_mut()
+                .and_then(|t| t.proxy.as_mut())
+                .map(|p| p.start_data(&headers));
+            return match started {
+                Some(Ok(())) => Ok(()),
+                Some(Err(reply)) => {
+                    self.reset_transaction();
+                    Err(reply)
+                }
+                None => Err(queue_file_write_error()),
+            };
+        }
         let env = self.envelope();
         let Some(tx) = &mut self.tx else {
             return Err(Reply::need_rcpt());
@@ -1267,6 +1416,41 @@ impl<'a> Session<'a> {
         });
     }
 
+    /// The Received: header smtpd writes in front of a message for the
+    /// filter, as cleanup would (without a queue ID).
+    fn received_for_filter(&self) -> String {
+        let Some(tx) = &self.tx else {
+            return String::new();
+        };
+        let date = util::time::rfc5322(tx.arrival.0 as i64);
+        let single = match tx.recipients.as_slice() {
+            [only] => Some(only.address.as_str()),
+            _ => None,
+        };
+        let name = self.req.client_name.as_str();
+        ic::ReceivedFrom {
+            helo: self.req.helo.as_deref().unwrap_or(name),
+            client_name: name,
+            client_address: &self.req.client_addr_text,
+            tls: self
+                .tls_desc
+                .as_deref()
+                .filter(|_| self.s.tls_received_header),
+            sasl_username: self
+                .sasl
+                .as_ref()
+                .map(|(_, user)| user.as_str())
+                .filter(|_| self.s.sasl_authenticated_header),
+            myhostname: &self.s.myhostname,
+            mail_name: &self.s.mail_name,
+            protocol: self.protocol(),
+            queue_id: None,
+            single_recipient: single,
+            date: &date,
+        }
+        .value()
+    }
+
     fn envelope(&self) -> ic::Envelope {
         let Some(tx) = &self.tx else {
             return ic::Envelope::default();
@@ -1351,6 +1535,9 @@ impl<'a> Session<'a> {
                 return (reply, false);
             }
         }
+        if let Some(p) = self.tx.as_mut().and_then(|t| t.proxy.take()) {
+            return self.filtered(p);
+        }
         let Some(mut tx) = self.tx.take() else {
             return (queue_file_write_error(), false);
         };
@@ -1389,6 +1576,32 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The end of a message for the filter: its reply is the client's,
+    /// logged `proxy-accept: END-OF-MESSAGE: …` or `proxy-reject: …`.
+    fn filtered(&mut self, mut p: Proxy) -> (Reply, bool) {
+        let reply = p.end_data();
+        drop(p);
+        let accepted = reply.is_positive();
+        let first = self
+            .tx
+            .as_ref()
+            .and_then(|t| t.recipients.first())
+            .map(|r| r.address.clone());
+        maillog::info!(
+            "proxy-{}: END-OF-MESSAGE: {} {};{}",
+            if accepted { "accept" } else { "reject" },
+            reply.code,
+            reply.text(),
+            self.log_envelope(first.as_deref())
+        );
+        self.reset_transaction();
+        if accepted {
+            self.errors = 0;
+            self.junk = 0;
+        }
+        (reply, accepted)
+    }
+
     fn data(&mut self) -> (bool, Flow) {
         if self.tx.as_ref().is_some_and(|t| t.bdat.is_some()) {
             self.error_reply(&Reply::after_bdat(Verb::Data));
@@ -1409,7 +1622,7 @@ impl<'a> Session<'a> {
         let mut out = Vec::with_capacity(crate::cleanup::CHUNK);
         let mut received: u64 = 0;
         let mut too_big = false;
-        let mut broken: Option<CleanupError> = None;
+        let mut broken: Option<Reply> = None;
         loop {
             let (status, consumed) = {
                 let pending = self.conn.pending();
@@ -1423,10 +1636,8 @@ impl<'a> Session<'a> {
                 too_big = true;
             }
             if !too_big && broken.is_none() && !out.is_empty() {
-                if let Some(c) = self.tx.as_mut().and_then(|t| t.cleanup.as_mut()) {
-                    if let Err(e) = c.content(&out) {
-                        broken = Some(e);
-                    }
+                if let Some(tx) = self.tx.as_mut() {
+                    broken = tx.content(&out).err();
                 }
             }
             out.clear();
@@ -1451,14 +1662,9 @@ impl<'a> Session<'a> {
             self.error_reply(&Reply::message_too_big());
             return (false, Flow::Go);
         }
-        if let Some(e) = broken {
-            let id = self
-                .tx
-                .take()
-                .and_then(|t| t.cleanup.map(|c| c.queue_id))
-                .unwrap_or_default();
-            maillog::warning!("{id}: {e}");
-            self.error_reply(&queue_file_write_error());
+        if let Some(reply) = broken {
+            self.tx = None;
+            self.error_reply(&reply);
             return (false, Flow::Go);
         }
         let (r, ok) = self.finish(None, decoder.size());
@@ -1556,18 +1762,16 @@ impl<'a> Session<'a> {
                 .map_or(0, |b| b.size);
             limit > 0 && have.saturating_add(size) > limit
         };
-        let mut cleanup_error: Option<CleanupError> = None;
+        let mut content_error: Option<Reply> = None;
         let ok_read = if already_failed || over {
             self.read_chunk(size, |_, _| {})
         } else {
             self.read_chunk(size, |me, bytes| {
-                if cleanup_error.is_some() {
+                if content_error.is_some() {
                     return;
                 }
-                if let Some(c) = me.tx.as_mut().and_then(|t| t.cleanup.as_mut()) {
-                    if let Err(e) = c.content(bytes) {
-                        cleanup_error = Some(e);
-                    }
+                if let Some(tx) = me.tx.as_mut() {
+                    content_error = tx.content(bytes).err();
                 }
             })
         };
@@ -1585,11 +1789,11 @@ impl<'a> Session<'a> {
         } else if over {
             b.failed = true;
             Some(Reply::chunk_too_big())
-        } else if let Some(e) = cleanup_error {
+        } else if let Some(reply) = content_error {
             b.failed = true;
-            maillog::warning!("{e}");
             tx.cleanup = None;
-            Some(queue_file_write_error())
+            tx.proxy = None;
+            Some(reply)
         } else {
             b.size += size;
             None
@@ -2064,6 +2268,28 @@ fn unmap(ip: std::net::IpAddr) -> std::net::IpAddr {
         std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
         v4 => v4,
     }
+}
+
+/// `ID: client=name[addr]`, with the login and what XFORWARD told of the
+/// mail's origin.
+fn client_line(
+    id: &str,
+    namaddr: &str,
+    sasl: &Option<(String, String)>,
+    xforward: &crate::xforward::Forwarded,
+    port_logging: bool,
+) -> String {
+    let mut line = format!("{id}: client={namaddr}");
+    if let Some((method, user)) = sasl {
+        line.push_str(&format!(", sasl_method={method}, sasl_username={user}"));
+    }
+    if let Some(ident) = &xforward.ident {
+        line.push_str(&format!(", orig_queue_id={ident}"));
+    }
+    if let Some(orig) = xforward.namaddr(port_logging) {
+        line.push_str(&format!(", orig_client={orig}"));
+    }
+    line
 }
 
 /// `451 4.3.0 Error: queue file write error` (Postfix's text when cleanup

@@ -98,6 +98,10 @@ pub struct Settings {
     /// them, passed on to cleanup (which runs the milters).
     pub milters: String,
     pub milter_daemon_name: String,
+    /// `smtpd_proxy_filter` (with `smtpd_proxy_ehlo`, `smtpd_proxy_timeout`):
+    /// the before-queue content filter that takes the mail instead of
+    /// cleanup. Set by [`Settings::proxy_filter`].
+    pub proxy_filter: Option<crate::proxy::ProxyFilter>,
     /// `smtpd_reject_footer`, `smtpd_reject_footer_maps` (None: neither).
     pub reject_footer: Option<std::sync::Arc<crate::footer::FooterSettings>>,
     /// `smtpd_tls_received_header`, `smtpd_sasl_authenticated_header`:
@@ -285,6 +289,27 @@ impl Settings {
         })
     }
 
+    /// `smtpd_proxy_filter`, `smtpd_proxy_ehlo`, `smtpd_proxy_timeout`: a
+    /// filter that cannot be used stops smtpd (no mail may pass
+    /// unfiltered).
+    pub fn proxy_filter(c: &Config) -> Result<Option<crate::proxy::ProxyFilter>, String> {
+        let filter = c.str(&p::SMTPD_PROXY_FILTER);
+        let local_clients = if filter.trim().is_empty() {
+            Default::default()
+        } else {
+            maps::local_clients::LocalClients::new(
+                &c.list(&p::LOCAL_HEADER_REWRITE_CLIENTS),
+                &c.list(&p::MYNETWORKS),
+            )
+        };
+        crate::proxy::ProxyFilter::new(
+            filter,
+            c.str(&p::SMTPD_PROXY_EHLO),
+            c.time(&p::SMTPD_PROXY_TIMEOUT),
+            local_clients,
+        )
+    }
+
     pub fn from_config(c: &Config) -> Settings {
         let level = match c.str(&p::SMTPD_TLS_SECURITY_LEVEL).trim() {
             "may" => TlsLevel::May,
@@ -374,6 +399,7 @@ impl Settings {
                     Some(c.time(&p::SMTPD_UPSTREAM_PROXY_TIMEOUT))
                 }
             },
+            proxy_filter: None,
             milters: c.str(&p::SMTPD_MILTERS).trim().to_string(),
             milter_daemon_name: c.str(&p::MILTER_MACRO_DAEMON_NAME).trim().to_string(),
             reject_footer: crate::footer::FooterSettings::from_config(c),

@@ -171,14 +171,20 @@ impl Endpoint {
                             break;
                         }
                         Err(e) => {
-                            last = io::Error::new(e.kind(), format!("connect to {addr}: {e}"))
+                            last = io::Error::new(
+                                e.kind(),
+                                format!("connect to {addr}: {}", crate::strerror(&e)),
+                            )
                         }
                     }
                 }
                 Socket::Tcp(found.ok_or(last)?)
             }
             Endpoint::Unix(p) => Socket::Unix(UnixStream::connect(p).map_err(|e| {
-                io::Error::new(e.kind(), format!("connect to {}: {e}", p.display()))
+                io::Error::new(
+                    e.kind(),
+                    format!("connect to {}: {}", p.display(), crate::strerror(&e)),
+                )
             })?),
         };
         socket.set_timeout(Some(timeout))?;
