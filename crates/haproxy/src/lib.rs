@@ -150,8 +150,9 @@ fn parse_v2(buf: &[u8]) -> Result<Option<(Proxied, usize)>, String> {
     Ok(Some((proxied, total)))
 }
 
-/// A version 1 header naming `source` and `dest`. Addresses of mixed
-/// families (an IPv4 client on an IPv6 socket) are both written as IPv6.
+/// A version 1 header naming `source` and `dest`. IPv4-mapped addresses
+/// are written as IPv4; addresses of mixed families (an IPv4 client
+/// reaching an IPv6 address) are both written as IPv6.
 pub fn v1_header(source: SocketAddr, dest: SocketAddr) -> String {
     let unmapped = |ip: IpAddr| match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),

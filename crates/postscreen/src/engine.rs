@@ -13,21 +13,83 @@ use std::time::{Duration, Instant};
 /// The longest command line postscreen's own SMTP reads.
 const LINE_MAX: usize = 4096;
 
-/// The client's connection in postscreen's own SMTP: its socket, in TLS
-/// after STARTTLS.
-enum Link<'a> {
-    Plain(&'a TcpStream),
-    Tls(Box<tls::ServerStream<&'a TcpStream>>),
+/// How long one reply may take to write.
+const WRITE_LIMIT: Duration = Duration::from_secs(10);
+
+/// The client's socket, each read and write bounded by a deadline: a
+/// client that trickles its bytes (or a TLS record, which rustls reads
+/// whole, one socket read after another) cannot stretch a time limit.
+pub struct Deadlined<'a> {
+    socket: &'a TcpStream,
+    /// When what is being read must be whole.
+    read_by: Instant,
 }
 
-impl Link<'_> {
+impl<'a> Deadlined<'a> {
+    pub fn new(socket: &'a TcpStream) -> Deadlined<'a> {
+        Deadlined {
+            socket,
+            read_by: Instant::now(),
+        }
+    }
+
+    fn left(until: Instant) -> std::io::Result<Duration> {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        Ok(left)
+    }
+}
+
+impl Read for Deadlined<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.socket
+            .set_read_timeout(Some(Deadlined::left(self.read_by)?))?;
+        let mut socket = self.socket;
+        socket.read(buf)
+    }
+}
+
+impl Write for Deadlined<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.socket.set_write_timeout(Some(WRITE_LIMIT))?;
+        let mut socket = self.socket;
+        socket.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The client's connection in postscreen's own SMTP: its socket, in TLS
+/// after STARTTLS.
+pub enum Link<'a> {
+    Plain(Deadlined<'a>),
+    Tls(Box<tls::ServerStream<Deadlined<'a>>>),
+}
+
+impl<'a> Link<'a> {
+    pub fn plain(socket: &'a TcpStream) -> Link<'a> {
+        Link::Plain(Deadlined::new(socket))
+    }
+
     /// Sends one reply (its lines joined by CRLF); false when the client
-    /// is gone.
-    fn say(&mut self, reply: &str) -> bool {
+    /// is gone or does not take it within [`WRITE_LIMIT`].
+    pub fn say(&mut self, reply: &str) -> bool {
         let line = format!("{reply}\r\n");
         match self {
             Link::Plain(s) => s.write_all(line.as_bytes()).is_ok(),
             Link::Tls(t) => t.write_all(line.as_bytes()).and_then(|_| t.flush()).is_ok(),
+        }
+    }
+
+    /// What is read from now on must come by `deadline`.
+    fn read_by(&mut self, deadline: Instant) {
+        match self {
+            Link::Plain(s) => s.read_by = deadline,
+            Link::Tls(t) => t.sock.read_by = deadline,
         }
     }
 }
@@ -54,11 +116,10 @@ pub enum LineRead {
 
 /// Reads one line (without its end) from `input` into `line`, taking what
 /// an earlier read left in `carry` first; the whole line must come by
-/// `deadline` (a time limit set on `socket`, under `input`). A line longer
-/// than [`LINE_MAX`] is cut there (the rest reads as the next line).
+/// `deadline`. A line longer than [`LINE_MAX`] is cut there (the rest
+/// reads as the next line).
 pub fn read_line(
-    socket: &TcpStream,
-    input: &mut impl Read,
+    input: &mut Link,
     carry: &mut Vec<u8>,
     line: &mut Vec<u8>,
     deadline: Instant,
@@ -78,13 +139,10 @@ pub fn read_line(
             line.append(carry);
             return LineRead::Line { bare: false };
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if deadline <= Instant::now() {
             return LineRead::Timeout;
         }
-        if socket.set_read_timeout(Some(left)).is_err() {
-            return LineRead::End;
-        }
+        input.read_by(deadline);
         let mut buf = [0u8; 1024];
         match input.read(&mut buf) {
             Ok(0) => return LineRead::End,
@@ -123,7 +181,7 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
     } else {
         s.banner.clone()
     };
-    let mut link = Link::Plain(stream);
+    let mut link = Link::plain(stream);
     if !link.say(&format!("220 {banner}")) {
         return false;
     }
@@ -146,13 +204,7 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
         } else {
             s.command_time_limit
         };
-        let bare = match read_line(
-            stream,
-            &mut link,
-            &mut carry,
-            &mut raw,
-            Instant::now() + limit,
-        ) {
+        let bare = match read_line(&mut link, &mut carry, &mut raw, Instant::now() + limit) {
             LineRead::Line { bare } => bare,
             LineRead::Timeout => {
                 maillog::info!("COMMAND TIME LIMIT from {who} after {last}");
@@ -195,7 +247,14 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
             }
         }
         last = verb.clone();
+        // At encrypt, only what may come before TLS is taken in plain
+        // text (Postfix's PRE_TLS commands).
+        let tls_first = s.tls_level == TlsLevel::Encrypt
+            && matches!(link, Link::Plain(_))
+            && KNOWN.contains(&verb.as_str())
+            && !PRE_TLS.contains(&verb.as_str());
         let answer = match verb.as_str() {
+            _ if tls_first => "530 5.7.0 Must issue a STARTTLS command first".into(),
             "EHLO" => {
                 helo = printable(arg.trim().as_bytes());
                 proto = "ESMTP";
@@ -218,9 +277,6 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
             "HELO" => {
                 helo = printable(arg.trim().as_bytes());
                 format!("250 {}", s.myhostname)
-            }
-            "MAIL" if s.tls_level == TlsLevel::Encrypt && matches!(link, Link::Plain(_)) => {
-                "530 5.7.0 Must issue a STARTTLS command first".into()
             }
             "MAIL" => {
                 sender = Some(address_of(arg));
@@ -260,6 +316,7 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
                 link.say("221 2.0.0 Bye");
                 return passed;
             }
+            "STARTTLS" if !arg.trim().is_empty() => "501 5.5.4 Syntax: STARTTLS".into(),
             "STARTTLS" => match (&link, &shared.tls) {
                 (Link::Tls(_), _) => "554 5.5.1 Error: TLS already active".into(),
                 (Link::Plain(_), None) if s.tls_level == TlsLevel::None => {
@@ -273,7 +330,7 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
                     // What came after the command in plain text is not
                     // taken as said in TLS (CVE-2011-0411).
                     carry.clear();
-                    match start_tls(server, stream, who, s.command_time_limit) {
+                    match start_tls(server, stream, who, Instant::now() + limit) {
                         Some(t) => link = Link::Tls(t),
                         None => return passed,
                     }
@@ -293,17 +350,17 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
     passed
 }
 
-/// The TLS handshake after `220 2.0.0 Ready to start TLS`, within
-/// `limit`; logged as Postfix's tlsproxy logs it. None when it failed.
+/// The TLS handshake after `220 2.0.0 Ready to start TLS`, done by
+/// `deadline`; logged as Postfix's tlsproxy logs it. None when it failed.
 fn start_tls<'a>(
     server: &tls::ServerTls,
     socket: &'a TcpStream,
     who: &str,
-    limit: Duration,
-) -> Option<Box<tls::ServerStream<&'a TcpStream>>> {
-    let _ = socket.set_read_timeout(Some(limit));
-    let _ = socket.set_write_timeout(Some(limit));
-    match server.accept(socket) {
+    deadline: Instant,
+) -> Option<Box<tls::ServerStream<Deadlined<'a>>>> {
+    let mut transport = Deadlined::new(socket);
+    transport.read_by = deadline;
+    match server.accept(transport) {
         Ok(t) => {
             maillog::info!(
                 "Anonymous TLS connection established from {who}: {}",
@@ -311,14 +368,19 @@ fn start_tls<'a>(
             );
             Some(Box::new(t))
         }
+        // A client's doing (it went away, spoke plain text, was too
+        // slow): no warning.
         Err(e) => {
-            maillog::warning!("TLS library problem: {e}");
-            maillog::info!("SSL_accept error from {who}: -1");
+            maillog::info!("SSL_accept error from {who}: {e}");
             maillog::info!("lost connection after STARTTLS from {who}");
             None
         }
     }
 }
+
+/// The commands taken before TLS where postscreen_tls_security_level is
+/// encrypt.
+const PRE_TLS: [&str; 5] = ["EHLO", "HELO", "STARTTLS", "NOOP", "QUIT"];
 
 /// The commands postscreen's own SMTP knows: the non-SMTP command test
 /// looks at the others only.

@@ -56,7 +56,8 @@
 //!   reads the PROXY protocol header (version 1 or 2) first, within
 //!   postscreen_upstream_proxy_timeout: the client it names is the one
 //!   screened, remembered and handed on. A connection without a valid
-//!   header is logged ("haproxy read: …") and closed.
+//!   header is logged ("haproxy read: …"), told "421 4.3.2 No system
+//!   resources" and closed.
 //!
 //!   Limits, checked in Postfix's order: a client beyond
 //!   postscreen_client_connection_count_limit connections at once gets
@@ -99,7 +100,9 @@
 //!   issue a STARTTLS command first"). A session in TLS is logged
 //!   ("Anonymous TLS connection established from [ip]:port: …"); what a
 //!   client sent after STARTTLS in plain text is thrown away, and the
-//!   dialogue starts over. A command that does not come in time ends the
+//!   dialogue starts over. Every read (a TLS record's included) and the
+//!   handshake must end within the command time limit. Keys that cannot
+//!   be read are logged, and TLS is then neither offered nor required. A command that does not come in time ends the
 //!   session ("COMMAND TIME LIMIT", "421 4.4.2 … Error: timeout
 //!   exceeded"); with the tests nine-tenths full, the time limit is 10 s.
 //!
@@ -178,10 +181,14 @@ impl Service for Postscreen {
     }
 
     fn pre_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
-        let settings = Settings::new(&ctx.config, ctx.queue_dir())?;
-        // The keys are read now, before the privilege drop.
+        let mut settings = Settings::new(&ctx.config, ctx.queue_dir())?;
+        // The keys are read now, before the privilege drop. Without them
+        // TLS is neither offered nor required: no client could pass.
         let tls = settings.tls_level.server(&ctx.config).unwrap_or_else(|e| {
-            maillog::warning!("cannot set up TLS: {e}; postscreen offers no STARTTLS");
+            maillog::warning!(
+                "cannot set up TLS: {e}; postscreen neither offers nor requires STARTTLS"
+            );
+            settings.tls_level = settings::TlsLevel::None;
             None
         });
         let mut resolvers = Vec::new();

@@ -1,7 +1,7 @@
 //! One client, from connect to smtpd or goodbye, on a thread of its own.
 
 use crate::cache::{Cache, Passes};
-use crate::engine::{read_line, smtp, Mode};
+use crate::engine::{read_line, smtp, Link, Mode};
 use crate::lists::Lists;
 use crate::settings::{Action, Failure, Settings};
 use std::collections::HashMap;
@@ -160,10 +160,20 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
             Ok(_) => {}
             Err(e) => {
                 maillog::warning!("haproxy read: {e} from {}", bracketed(peer));
+                say(&stream, "421 4.3.2 No system resources");
                 return;
             }
         }
     }
+    // An IPv4 client as such, whether the socket or a header named it in
+    // IPv6 form.
+    let unmapped = |a: SocketAddr| match a.ip() {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(a, |v4| SocketAddr::new(IpAddr::V4(v4), a.port())),
+        IpAddr::V4(_) => a,
+    };
+    let (peer, local) = (unmapped(peer), unmapped(local));
     let who = bracketed(peer);
     // What smtpd is told with the connection: the client screened here.
     let endpoints = haproxy::v1_header(peer, local);
@@ -378,8 +388,7 @@ fn busy(s: &Settings, stream: &TcpStream, who: &str, teaser: bool) {
         }
         let mut line = Vec::new();
         let _ = read_line(
-            stream,
-            &mut &*stream,
+            &mut Link::plain(stream),
             &mut Vec::new(),
             &mut line,
             Instant::now() + PASS_TIMEOUT,

@@ -181,6 +181,14 @@ impl SingleService for Smtpd {
     /// any PROXY header itself), and smtpd reads none.
     fn serve_passed(&mut self, ctx: &Context, client: Client, endpoints: haproxy::Proxied) {
         if let Some(r) = &self.ready {
+            if r.settings.upstream_proxy.is_some() {
+                static ONCE: std::sync::Once = std::sync::Once::new();
+                ONCE.call_once(|| {
+                    maillog::warning!(
+                        "ignoring non-empty smtpd_upstream_proxy_protocol setting behind postscreen"
+                    )
+                });
+            }
             Session::new(r.shared(ctx), client, Some(endpoints)).run();
         }
     }
