@@ -795,3 +795,67 @@ s.quit()
     assert_eq!(inst.log_lines("PASS NEW [127.0.0.2]:").len(), 1);
     assert_eq!(inst.log_lines("PASS OLD [127.0.0.2]:").len(), 1);
 }
+
+/// postscreen_dnsbl_allowlist_threshold with a DNS allow list (a negative
+/// weight): a client listed there passes at once, without waiting out the
+/// greeting and without the tests after it, and straight to smtpd; one
+/// that is not listed waits and meets postscreen's own SMTP.
+#[test]
+fn a_dns_allow_list_lets_a_client_skip_the_tests() {
+    let have_dnsmasq = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
+        .iter()
+        .any(|p| Path::new(p).is_file());
+    if !have_dnsmasq {
+        eprintln!("skipped: dnsmasq missing");
+        return;
+    }
+    let dns_port = free_port();
+    let _dns = kit::dnsmasq(
+        dns_port,
+        &["--host-record=6.0.0.127.wl.test,127.0.0.2".into()],
+    );
+    let inst = Instance::new("postscreen-allowlist");
+    inst.main_cf(&format!(
+        "alias_maps =\nmynetworks = 127.0.0.1/32\nsmtpd_client_restrictions =\n\
+         smtpd_recipient_restrictions =\nlocal_recipient_maps =\n\
+         dns_resolver_address = 127.0.0.1:{dns_port}\n\
+         postscreen_greet_wait = 3s\npostscreen_pipelining_enable = yes\n\
+         postscreen_dnsbl_sites = bl.test*2 wl.test*-2\npostscreen_dnsbl_allowlist_threshold = -1\n"
+    ));
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\ncleanup unix n - n - 0 cleanup\n",
+    );
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let script = r#"
+import smtplib, sys, time
+port = int(sys.argv[1])
+for src in ("127.0.0.6", "127.0.0.7"):
+    start = time.time()
+    s = smtplib.SMTP("127.0.0.1", port, source_address=(src, 0), timeout=20)
+    waited = time.time() - start
+    s.ehlo("client.example")
+    s.mail("a@example.org")
+    print(src, "greeted within 2s", waited < 2, "RCPT", s.rcpt("root@mail.example.test")[0])
+    s.quit()
+"#;
+    let out = kit::python_lines(&[], script, &[&port.to_string()]);
+    assert_eq!(
+        out,
+        [
+            "127.0.0.6 greeted within 2s True RCPT 250",
+            "127.0.0.7 greeted within 2s False RCPT 450",
+        ],
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(inst.log_lines("PASS NEW [127.0.0.6]:").len(), 1);
+    assert!(inst.wait_log("smtpd[", 1, 5 * SECOND));
+    // The allow-listed client is remembered as having passed every test.
+    let again = session("127.0.0.6", port, "", &["QUIT"]);
+    assert_eq!(
+        again[0], "220 mail.example.test ESMTP mailsuite",
+        "{again:?}"
+    );
+    assert_eq!(inst.log_lines("PASS OLD [127.0.0.6]:").len(), 1);
+}

@@ -25,6 +25,16 @@ pub struct Passes {
     pub deep: SystemTime,
 }
 
+impl Passes {
+    /// Every test passed until `until` (postscreen_dnsbl_allowlist_threshold);
+    /// a pass that holds longer stands.
+    pub fn allowlist(&mut self, until: SystemTime) {
+        for pass in [&mut self.greet, &mut self.dnsbl, &mut self.deep] {
+            *pass = (*pass).max(until);
+        }
+    }
+}
+
 impl Default for Passes {
     fn default() -> Passes {
         Passes {

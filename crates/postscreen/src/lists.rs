@@ -34,7 +34,8 @@ pub struct Lists {
     questions: SyncSender<Question>,
 }
 
-/// What the lists said about one client by its deadline.
+/// What the lists said about one client so far.
+#[derive(Debug, Clone, Default)]
 pub struct Score {
     pub score: i64,
     /// The listing site with the greatest weight (for the reply).
@@ -48,6 +49,9 @@ pub struct Pending {
     answers: Receiver<(usize, bool)>,
     asked: usize,
     sites: Arc<Vec<Site>>,
+    answered: usize,
+    score: Score,
+    worst_weight: i64,
 }
 
 impl Lists {
@@ -106,39 +110,41 @@ impl Lists {
             answers: rx,
             asked,
             sites: Arc::clone(&self.sites),
+            answered: 0,
+            score: Score::default(),
+            worst_weight: i64::MIN,
         }
     }
 }
 
 impl Pending {
-    /// The score from the answers in by `deadline`.
-    pub fn score(self, deadline: Instant) -> Score {
-        let mut score = Score {
-            score: 0,
-            worst: String::new(),
-            complete: false,
-        };
-        let mut worst_weight = i64::MIN;
-        let mut answered = 0;
-        while answered < self.asked {
-            let left = deadline.saturating_duration_since(Instant::now());
+    /// Takes the answers that come by `until`; true once every list has
+    /// answered.
+    pub fn gather(&mut self, until: Instant) -> bool {
+        while self.answered < self.asked {
+            let left = until.saturating_duration_since(Instant::now());
             let Ok((site, listed)) = self.answers.recv_timeout(left) else {
                 break;
             };
-            answered += 1;
+            self.answered += 1;
             let Some(site) = self.sites.get(site) else {
                 continue;
             };
             if listed {
-                score.score += site.weight;
-                if site.weight > worst_weight {
-                    worst_weight = site.weight;
-                    score.worst = site.entry.zone.clone();
+                self.score.score += site.weight;
+                if site.weight > self.worst_weight {
+                    self.worst_weight = site.weight;
+                    self.score.worst = site.entry.zone.clone();
                 }
             }
         }
-        score.complete = answered == self.sites.len();
-        score
+        self.score.complete = self.answered == self.sites.len();
+        self.score.complete
+    }
+
+    /// The score from the answers gathered.
+    pub fn score(&self) -> &Score {
+        &self.score
     }
 }
 

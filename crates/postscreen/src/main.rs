@@ -33,6 +33,11 @@
 //!     or more fails it ("DNSBL rank N for [ip]:port", with
 //!     postscreen_dnsbl_action). What the client sent is only looked at,
 //!     never taken: smtpd reads it.
+//!   * With postscreen_dnsbl_allowlist_threshold below zero, a client
+//!     whose score (weights may be negative: DNS allow lists) comes in at
+//!     or under it, with no test failed, passes at once: the greet wait
+//!     is cut short, the tests after the greeting are skipped, and every
+//!     test counts as passed for as long as a DNS list pass holds.
 //!   * A client that passed every test ("PASS NEW") is remembered for
 //!     postscreen_greet_ttl (postscreen_dnsbl_min_ttl to
 //!     postscreen_dnsbl_max_ttl with DNS lists) and handed to smtpd, whose
@@ -118,7 +123,8 @@
 //!   postscreen_access_list, mynetworks, postscreen_denylist_action,
 //!   postscreen_greet_banner, postscreen_greet_wait, postscreen_greet_action,
 //!   postscreen_greet_ttl, postscreen_dnsbl_sites, postscreen_dnsbl_threshold,
-//!   postscreen_dnsbl_action, postscreen_dnsbl_min_ttl,
+//!   postscreen_dnsbl_action, postscreen_dnsbl_allowlist_threshold,
+//!   postscreen_dnsbl_min_ttl,
 //!   postscreen_dnsbl_max_ttl, postscreen_dnsbl_timeout,
 //!   postscreen_command_time_limit, postscreen_command_count_limit,
 //!   postscreen_disable_vrfy_command, postscreen_pre_queue_limit,

@@ -233,11 +233,15 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
         if teaser && !say(&stream, &format!("220-{}", s.banner)) {
             return;
         }
-        match early_tests(&shared, &stream, &who, ip, &mut passes) {
+        let clean = failures.is_empty();
+        match early_tests(&shared, &stream, &who, ip, &mut passes, clean) {
             Some(mut f) => failures.append(&mut f),
             None => return,
         }
     }
+    // A client the DNS lists allow-listed has passed the tests after the
+    // greeting too.
+    let need_deep = need_deep && passes.deep <= SystemTime::now();
     // An ignored failure lets the other tests go on; the test is not
     // passed (it is made again next time).
     let ignored = !failures.is_empty();
@@ -274,15 +278,31 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
     }
 }
 
+/// How the greet wait ended.
+enum Greet {
+    /// The client talked before its turn: this many bytes are waiting.
+    Talked(usize),
+    /// It waited its turn, the whole greet wait.
+    Waited,
+    /// Its DNS list score came in at or under
+    /// postscreen_dnsbl_allowlist_threshold: the wait was cut short.
+    Allowlisted,
+    /// It went away.
+    Gone,
+}
+
 /// The tests before the greeting: the pregreet wait and the DNS lists.
 /// Records the passes in `passes`; returns the failures, or None when the
-/// client went away.
+/// client went away. A `clean` client (no test failed yet) whose score
+/// comes in at or under postscreen_dnsbl_allowlist_threshold has every
+/// test passed for as long as a DNS list pass holds, at once.
 fn early_tests(
     shared: &Shared,
     stream: &TcpStream,
     who: &str,
     ip: IpAddr,
     passes: &mut Passes,
+    clean: bool,
 ) -> Option<Vec<Failure>> {
     let s = &shared.s;
     let mut failures = Vec::new();
@@ -291,13 +311,36 @@ fn early_tests(
     // The lists are scored when the greet wait ends (or
     // postscreen_dnsbl_timeout, if sooner) with what answered by then.
     let lists_end = greet_end.min(started + s.dnsbl_timeout);
-    let pending = shared.lists.as_ref().map(|l| l.ask(ip, lists_end));
+    let mut pending = shared.lists.as_ref().map(|l| l.ask(ip, lists_end));
+    let allowlisting = s.allowlist_threshold.filter(|_| clean && pending.is_some());
     // Before its turn a client sends nothing: look (without taking it) at
-    // whatever comes within the greet wait.
-    let _ = stream.set_read_timeout(Some(s.greet_wait));
+    // whatever comes within the greet wait; with allow-listing, look at
+    // the lists' answers every 50 ms meanwhile.
     let mut buf = [0u8; 512];
-    match stream.peek(&mut buf) {
-        Ok(n) if n > 0 => {
+    let greet = loop {
+        let left = greet_end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break Greet::Waited;
+        }
+        let slice = match allowlisting {
+            Some(_) => left.min(Duration::from_millis(50)),
+            None => left,
+        };
+        let _ = stream.set_read_timeout(Some(slice));
+        match stream.peek(&mut buf) {
+            Ok(n) if n > 0 => break Greet::Talked(n),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            // End of input, or the connection was reset.
+            _ => break Greet::Gone,
+        }
+        if let (Some(threshold), Some(p)) = (allowlisting, pending.as_mut()) {
+            if p.gather(Instant::now()) && p.score().score <= threshold {
+                break Greet::Allowlisted;
+            }
+        }
+    };
+    match greet {
+        Greet::Talked(n) => {
             maillog::info!(
                 "PREGREET {n} after {} from {who}: {}",
                 elapsed(started),
@@ -309,11 +352,12 @@ fn early_tests(
                 drop_reply: "521 5.5.1 Protocol error",
             });
         }
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-            passes.greet = SystemTime::now() + s.greet_ttl;
+        Greet::Waited => passes.greet = SystemTime::now() + s.greet_ttl,
+        Greet::Allowlisted => {
+            passes.allowlist(SystemTime::now() + s.dnsbl_max_ttl.max(s.dnsbl_min_ttl));
+            return Some(failures);
         }
-        // End of input, or the connection was reset.
-        _ => {
+        Greet::Gone => {
             maillog::info!(
                 "HANGUP after {} from {who} in tests before SMTP handshake",
                 elapsed(started)
@@ -322,8 +366,9 @@ fn early_tests(
             return None;
         }
     }
-    if let Some(pending) = pending {
-        let score = pending.score(lists_end);
+    if let Some(mut pending) = pending {
+        pending.gather(lists_end);
+        let score = pending.score();
         if score.score >= s.threshold {
             maillog::info!("DNSBL rank {} for {who}", score.score);
             failures.push(Failure {
@@ -336,6 +381,10 @@ fn early_tests(
             });
         } else if score.complete {
             passes.dnsbl = SystemTime::now() + s.dnsbl_max_ttl.max(s.dnsbl_min_ttl);
+            // Allow-listed at the end of the wait: the other tests pass too.
+            if allowlisting.is_some_and(|t| score.score <= t) && failures.is_empty() {
+                passes.allowlist(passes.dnsbl);
+            }
         }
         // An incomplete score is not a pass: the lists are asked again.
     }

@@ -149,6 +149,9 @@ pub struct Settings {
     pub denylist_action: Action,
     pub sites: Vec<Site>,
     pub threshold: i64,
+    /// postscreen_dnsbl_allowlist_threshold, when negative (enabled): a
+    /// client whose score is at or below it skips the other tests.
+    pub allowlist_threshold: Option<i64>,
     pub dnsbl_action: Action,
     pub dnsbl_min_ttl: Duration,
     pub dnsbl_max_ttl: Duration,
@@ -253,6 +256,8 @@ impl Settings {
             denylist_action: action(&p::POSTSCREEN_DENYLIST_ACTION)?,
             sites,
             threshold: cfg.int(&p::POSTSCREEN_DNSBL_THRESHOLD),
+            allowlist_threshold: Some(cfg.int(&p::POSTSCREEN_DNSBL_ALLOWLIST_THRESHOLD))
+                .filter(|t| *t < 0),
             dnsbl_action: action(&p::POSTSCREEN_DNSBL_ACTION)?,
             dnsbl_min_ttl: cfg.time(&p::POSTSCREEN_DNSBL_MIN_TTL),
             dnsbl_max_ttl: cfg.time(&p::POSTSCREEN_DNSBL_MAX_TTL),
