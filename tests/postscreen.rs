@@ -799,7 +799,8 @@ s.quit()
 /// postscreen_dnsbl_allowlist_threshold with a DNS allow list (a negative
 /// weight): a client listed there passes at once, without waiting out the
 /// greeting and without the tests after it, and straight to smtpd; one
-/// that is not listed waits and meets postscreen's own SMTP.
+/// that is not listed waits and meets postscreen's own SMTP. A block
+/// list's secret name stays out of the reply (postscreen_dnsbl_reply_map).
 #[test]
 fn a_dns_allow_list_lets_a_client_skip_the_tests() {
     let have_dnsmasq = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
@@ -812,7 +813,10 @@ fn a_dns_allow_list_lets_a_client_skip_the_tests() {
     let dns_port = free_port();
     let _dns = kit::dnsmasq(
         dns_port,
-        &["--host-record=6.0.0.127.wl.test,127.0.0.2".into()],
+        &[
+            "--host-record=6.0.0.127.wl.test,127.0.0.2".into(),
+            "--host-record=8.0.0.127.key1234.bl.test,127.0.0.2".into(),
+        ],
     );
     let inst = Instance::new("postscreen-allowlist");
     inst.main_cf(&format!(
@@ -820,7 +824,9 @@ fn a_dns_allow_list_lets_a_client_skip_the_tests() {
          smtpd_recipient_restrictions =\nlocal_recipient_maps =\n\
          dns_resolver_address = 127.0.0.1:{dns_port}\n\
          postscreen_greet_wait = 3s\npostscreen_pipelining_enable = yes\n\
-         postscreen_dnsbl_sites = bl.test*2 wl.test*-2\npostscreen_dnsbl_allowlist_threshold = -1\n"
+         postscreen_dnsbl_sites = key1234.bl.test*2 wl.test*-2\npostscreen_dnsbl_allowlist_threshold = -1\n\
+         postscreen_dnsbl_action = enforce\n\
+         postscreen_dnsbl_reply_map = inline:{{ key1234.bl.test=bl.example }}\n"
     ));
     inst.master_cf(
         "127.0.0.1:0 inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\ncleanup unix n - n - 0 cleanup\n",
@@ -830,21 +836,23 @@ fn a_dns_allow_list_lets_a_client_skip_the_tests() {
     let script = r#"
 import smtplib, sys, time
 port = int(sys.argv[1])
-for src in ("127.0.0.6", "127.0.0.7"):
+for src in ("127.0.0.6", "127.0.0.7", "127.0.0.8"):
     start = time.time()
     s = smtplib.SMTP("127.0.0.1", port, source_address=(src, 0), timeout=20)
     waited = time.time() - start
     s.ehlo("client.example")
     s.mail("a@example.org")
-    print(src, "greeted within 2s", waited < 2, "RCPT", s.rcpt("root@mail.example.test")[0])
+    code, text = s.rcpt("root@mail.example.test")
+    print(src, "greeted within 2s", waited < 2, "RCPT", code, text.decode())
     s.quit()
 "#;
     let out = kit::python_lines(&[], script, &[&port.to_string()]);
     assert_eq!(
         out,
         [
-            "127.0.0.6 greeted within 2s True RCPT 250",
-            "127.0.0.7 greeted within 2s False RCPT 450",
+            "127.0.0.6 greeted within 2s True RCPT 250 2.1.5 Ok",
+            "127.0.0.7 greeted within 2s False RCPT 450 4.3.2 Service currently unavailable",
+            "127.0.0.8 greeted within 2s False RCPT 550 5.7.1 Service unavailable; client [127.0.0.8] blocked using bl.example",
         ],
         "{}",
         inst.maillog()

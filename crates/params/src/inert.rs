@@ -108,7 +108,6 @@ pub const INERT: &[&str] = &[
     "postscreen_command_filter",
     "postscreen_discard_ehlo_keyword_address_maps",
     "postscreen_discard_ehlo_keywords",
-    "postscreen_dnsbl_reply_map",
     "postscreen_expansion_filter",
     "postscreen_helo_required",
     "postscreen_reject_footer",

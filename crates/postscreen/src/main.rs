@@ -124,6 +124,7 @@
 //!   postscreen_greet_banner, postscreen_greet_wait, postscreen_greet_action,
 //!   postscreen_greet_ttl, postscreen_dnsbl_sites, postscreen_dnsbl_threshold,
 //!   postscreen_dnsbl_action, postscreen_dnsbl_allowlist_threshold,
+//!   postscreen_dnsbl_reply_map (the name a list goes by in replies),
 //!   postscreen_dnsbl_min_ttl,
 //!   postscreen_dnsbl_max_ttl, postscreen_dnsbl_timeout,
 //!   postscreen_command_time_limit, postscreen_command_count_limit,

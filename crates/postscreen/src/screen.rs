@@ -375,7 +375,7 @@ fn early_tests(
                 action: s.dnsbl_action,
                 enforce_reply: format!(
                     "550 5.7.1 Service unavailable; client [{ip}] blocked using {}",
-                    score.worst
+                    s.list_reply_name(&score.worst)
                 ),
                 drop_reply: "521 5.7.1 Service unavailable",
             });

@@ -152,6 +152,9 @@ pub struct Settings {
     /// postscreen_dnsbl_allowlist_threshold, when negative (enabled): a
     /// client whose score is at or below it skips the other tests.
     pub allowlist_threshold: Option<i64>,
+    /// postscreen_dnsbl_reply_map: the name a list goes by in replies (a
+    /// list whose name holds a secret key).
+    pub dnsbl_reply_map: maps::MapList,
     pub dnsbl_action: Action,
     pub dnsbl_min_ttl: Duration,
     pub dnsbl_max_ttl: Duration,
@@ -256,6 +259,11 @@ impl Settings {
             denylist_action: action(&p::POSTSCREEN_DENYLIST_ACTION)?,
             sites,
             threshold: cfg.int(&p::POSTSCREEN_DNSBL_THRESHOLD),
+            dnsbl_reply_map: maps::MapList::open_lenient(
+                "postscreen_dnsbl_reply_map",
+                cfg.str(&p::POSTSCREEN_DNSBL_REPLY_MAP),
+                &ctx,
+            ),
             allowlist_threshold: Some(cfg.int(&p::POSTSCREEN_DNSBL_ALLOWLIST_THRESHOLD))
                 .filter(|t| *t < 0),
             dnsbl_action: action(&p::POSTSCREEN_DNSBL_ACTION)?,
@@ -284,6 +292,19 @@ impl Settings {
                 }
             },
         })
+    }
+
+    /// The name DNS list `zone` goes by in replies: its
+    /// postscreen_dnsbl_reply_map entry, else itself.
+    pub fn list_reply_name(&self, zone: &str) -> String {
+        match self.dnsbl_reply_map.lookup(zone) {
+            Ok(Some(name)) => name.trim().to_string(),
+            Ok(None) => zone.to_string(),
+            Err(e) => {
+                maillog::warning!("postscreen_dnsbl_reply_map: {e}");
+                zone.to_string()
+            }
+        }
     }
 
     /// How long a pass of the tests after the greeting holds (the shortest
