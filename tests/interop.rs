@@ -545,6 +545,20 @@ fn a_client_certificate_shown_to_postfix() {
 }
 
 /// The queue ID at the start of a log line's message (`ID: to=<…>`).
+/// Postfix's one `ID: client=…` line for queue ID `id`, once it is logged
+/// (its daemons log through postlogd: the line may come later).
+fn postfix_client_line(postfix: &Postfix, id: &str) -> String {
+    let pattern = format!("{id}: client=");
+    assert!(
+        wait_until(10 * SECOND, || !postfix.log_lines(&pattern).is_empty()),
+        "{}",
+        postfix.maillog()
+    );
+    let lines = postfix.log_lines(&pattern);
+    assert_eq!(lines.len(), 1, "{}", postfix.maillog());
+    lines[0].clone()
+}
+
 fn line_id(line: &str) -> String {
     line.split(": ")
         .nth(1)
@@ -580,22 +594,12 @@ fn xforward_both_ways_with_postfix() {
     send_to_postfix(&inst, &postfix, mailsuite_port, &user);
     let sent = &inst.log_lines("status=sent (250 2.0.0 Ok: queued as ")[0];
     let (ours, theirs) = (line_id(sent), queued_as(sent));
-    // Postfix's daemons log through postlogd: its line may come later.
+    let received = postfix_client_line(&postfix, &theirs);
     assert!(
-        wait_until(10 * SECOND, || !postfix
-            .log_lines(&format!("{theirs}: client="))
-            .is_empty()),
-        "{}",
-        postfix.maillog()
-    );
-    let received = postfix.log_lines(&format!("{theirs}: client="));
-    assert_eq!(received.len(), 1, "{}", postfix.maillog());
-    assert!(
-        received[0].ends_with(&format!(
+        received.ends_with(&format!(
             ": client=localhost[127.0.0.1], orig_queue_id={ours}, orig_client=localhost[127.0.0.1]"
         )),
-        "{}",
-        received[0]
+        "{received}"
     );
 
     // Postfix → mailsuite.
@@ -743,14 +747,7 @@ session(front_dead, [rcpt], "no filter")
         assert_eq!(inst.log_lines(&line).len(), 1, "{line}\n{}", inst.maillog());
     }
     // Postfix saw the real client through XFORWARD.
-    assert!(
-        wait_until(10 * SECOND, || !postfix
-            .log_lines(&format!("{theirs}: client="))
-            .is_empty()),
-        "{}",
-        postfix.maillog()
-    );
-    let pf_client = &postfix.log_lines(&format!("{theirs}: client="))[0];
+    let pf_client = &postfix_client_line(&postfix, &theirs);
     assert!(
         pf_client.ends_with(": client=localhost[127.0.0.1], orig_client=unknown[127.0.0.2]"),
         "{pf_client}"

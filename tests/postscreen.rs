@@ -76,28 +76,48 @@ s.quit()
     python_lines(&[], script, &[src, &port.to_string()]).join("\n")
 }
 
-#[test]
-fn postscreen_screens_clients_before_smtpd() {
+/// Starts `inst` with `main_cf` and master.cf's postscreen recipe
+/// (postscreen on a loopback port, smtpd as its pass service); the port.
+fn start_screened(inst: &Instance, main_cf: &str) -> u16 {
+    inst.main_cf(main_cf);
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\ncleanup unix n - n - 0 cleanup\n",
+    );
+    inst.start();
+    inst.port("127.0.0.1:0")
+}
+
+/// dnsmasq serving DNS lists, each record `name,address`, and its port;
+/// None (the test is skipped) without dnsmasq.
+fn dns_lists(records: &[&str]) -> Option<(kit::Proc, u16)> {
     let have_dnsmasq = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
         .iter()
         .any(|p| Path::new(p).is_file());
     if !have_dnsmasq {
         eprintln!("skipped: dnsmasq missing");
-        return;
+        return None;
     }
-    let dns_port = free_port();
+    let port = free_port();
+    let records: Vec<String> = records
+        .iter()
+        .map(|r| format!("--host-record={r}"))
+        .collect();
+    Some((kit::dnsmasq(port, &records), port))
+}
+
+#[test]
+fn postscreen_screens_clients_before_smtpd() {
     // 127.0.0.4 is on two lists (weights 2 and 1), 127.0.0.5 on the
     // lighter one only.
-    let _dns = kit::dnsmasq(
-        dns_port,
-        &[
-            "--host-record=4.0.0.127.bl.test,127.0.0.2".into(),
-            "--host-record=4.0.0.127.light.test,127.0.0.2".into(),
-            "--host-record=5.0.0.127.light.test,127.0.0.2".into(),
-        ],
-    );
+    let Some((_dns, dns_port)) = dns_lists(&[
+        "4.0.0.127.bl.test,127.0.0.2",
+        "4.0.0.127.light.test,127.0.0.2",
+        "5.0.0.127.light.test,127.0.0.2",
+    ]) else {
+        return;
+    };
     let inst = Instance::new("postscreen");
-    inst.main_cf(&format!(
+    let port = start_screened(&inst, &format!(
         "alias_maps =\nmynetworks = 127.0.0.1/32\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
          smtpd_client_restrictions =\nsmtpd_recipient_restrictions =\nlocal_recipient_maps =\n\
          dns_resolver_address = 127.0.0.1:{dns_port}\n\
@@ -105,11 +125,6 @@ fn postscreen_screens_clients_before_smtpd() {
          postscreen_dnsbl_sites = bl.test*2 light.test\npostscreen_dnsbl_threshold = 3\n\
          postscreen_dnsbl_action = drop\npostscreen_client_connection_count_limit = 1\n"
     ));
-    inst.master_cf(
-        "127.0.0.1:0 inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\ncleanup unix n - n - 0 cleanup\n",
-    );
-    inst.start();
-    let port = inst.port("127.0.0.1:0");
 
     // On the allow list (mynetworks): straight to smtpd, mail accepted.
     let queued = send_mail("127.0.0.1", port);
@@ -352,18 +367,13 @@ fn limits_and_no_smtpd_to_pass_to() {
 #[test]
 fn tests_after_the_greeting() {
     let inst = Instance::new("postscreen-deep");
-    inst.main_cf(
+    let port = start_screened(&inst,
         "alias_maps =\nmynetworks = 127.0.0.1/32\nlocal_recipient_maps =\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
          smtpd_client_restrictions =\nsmtpd_recipient_restrictions =\n\
          postscreen_greet_wait = 1s\npostscreen_pipelining_enable = yes\n\
          postscreen_non_smtp_command_enable = yes\npostscreen_non_smtp_command_action = drop\n\
          postscreen_bare_newline_enable = yes\npostscreen_bare_newline_action = enforce\n",
     );
-    inst.master_cf(
-        "127.0.0.1:0 inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\ncleanup unix n - n - 0 cleanup\n",
-    );
-    inst.start();
-    let port = inst.port("127.0.0.1:0");
 
     let good = session(
         "127.0.0.2",
@@ -581,18 +591,13 @@ fn denylist_drop_and_the_command_time_limit() {
 #[test]
 fn the_client_a_proxy_names_is_screened_and_handed_on() {
     let inst = Instance::new("postscreen-proxy");
-    inst.main_cf(
+    let port = start_screened(&inst,
         "alias_maps =\nmynetworks = 192.0.2.0/24\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
          smtpd_client_restrictions =\nsmtpd_recipient_restrictions =\nlocal_recipient_maps =\n\
          smtpd_peername_lookup = no\n\
          postscreen_upstream_proxy_protocol = haproxy\npostscreen_upstream_proxy_timeout = 2s\n\
          postscreen_greet_wait = 1s\npostscreen_greet_action = enforce\n",
     );
-    inst.master_cf(
-        "127.0.0.1:0 inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\ncleanup unix n - n - 0 cleanup\n",
-    );
-    inst.start();
-    let port = inst.port("127.0.0.1:0");
 
     // From mynetworks by the header's word, though the socket's peer is
     // 127.0.0.1: allow-listed, and smtpd relays for it.
@@ -676,19 +681,17 @@ fn starttls_in_postscreens_own_smtp() {
         eprintln!("skipped: openssl missing");
         return;
     };
-    inst.main_cf(&format!(
-        "alias_maps =\nmynetworks = 127.0.0.1/32\n\
+    let port = start_screened(
+        &inst,
+        &format!(
+            "alias_maps =\nmynetworks = 127.0.0.1/32\n\
          smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n\
          postscreen_tls_security_level = encrypt\npostscreen_command_time_limit = 2s\n\
          postscreen_greet_wait = 1s\npostscreen_bare_newline_enable = yes\n",
-        cert.display(),
-        key.display()
-    ));
-    inst.master_cf(
-        "127.0.0.1:0 inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\ncleanup unix n - n - 0 cleanup\n",
+            cert.display(),
+            key.display()
+        ),
     );
-    inst.start();
-    let port = inst.port("127.0.0.1:0");
     let script = r#"
 import smtplib, socket, ssl, sys
 port = int(sys.argv[1])
@@ -803,23 +806,14 @@ s.quit()
 /// list's secret name stays out of the reply (postscreen_dnsbl_reply_map).
 #[test]
 fn a_dns_allow_list_lets_a_client_skip_the_tests() {
-    let have_dnsmasq = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
-        .iter()
-        .any(|p| Path::new(p).is_file());
-    if !have_dnsmasq {
-        eprintln!("skipped: dnsmasq missing");
+    let Some((_dns, dns_port)) = dns_lists(&[
+        "6.0.0.127.wl.test,127.0.0.2",
+        "8.0.0.127.key1234.bl.test,127.0.0.2",
+    ]) else {
         return;
-    }
-    let dns_port = free_port();
-    let _dns = kit::dnsmasq(
-        dns_port,
-        &[
-            "--host-record=6.0.0.127.wl.test,127.0.0.2".into(),
-            "--host-record=8.0.0.127.key1234.bl.test,127.0.0.2".into(),
-        ],
-    );
+    };
     let inst = Instance::new("postscreen-allowlist");
-    inst.main_cf(&format!(
+    let port = start_screened(&inst, &format!(
         "alias_maps =\nmynetworks = 127.0.0.1/32\nsmtpd_client_restrictions =\n\
          smtpd_recipient_restrictions =\nlocal_recipient_maps =\n\
          dns_resolver_address = 127.0.0.1:{dns_port}\n\
@@ -828,11 +822,6 @@ fn a_dns_allow_list_lets_a_client_skip_the_tests() {
          postscreen_dnsbl_action = enforce\n\
          postscreen_dnsbl_reply_map = inline:{{ key1234.bl.test=bl.example }}\n"
     ));
-    inst.master_cf(
-        "127.0.0.1:0 inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\ncleanup unix n - n - 0 cleanup\n",
-    );
-    inst.start();
-    let port = inst.port("127.0.0.1:0");
     let script = r#"
 import smtplib, sys, time
 port = int(sys.argv[1])
