@@ -137,11 +137,34 @@ fn sockaddr_of(sa: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (storage, len as libc::socklen_t)
 }
 
+/// How long a client's name is used again: an smtpd serves many sessions,
+/// often from the same few clients, and each look-up pair through the
+/// system resolver (/etc/hosts, NSS) costs some 60 µs of CPU. A
+/// temporary failure is never kept.
+const NAME_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+static RECENT_NAMES: std::sync::LazyLock<util::ttl_cache::TtlCache<String>> =
+    std::sync::LazyLock::new(|| util::ttl_cache::TtlCache::new(NAME_TTL, 1000));
+
 /// The client's name as Postfix logs it: the reverse name when its
 /// forward look-up includes `ip`, else `unknown`; and whether a look-up
 /// failed for a reason that may go away (Postfix's temporary name status:
-/// reject_unknown_client_hostname then defers rather than rejects).
+/// reject_unknown_client_hostname then defers rather than rejects). A
+/// name found in the last [`NAME_TTL`] is used again.
 pub fn client_name(ip: IpAddr) -> (String, bool) {
+    let key = ip.to_string();
+    if let Some(name) = RECENT_NAMES.get(&key) {
+        return (name, false);
+    }
+    let (name, temporary) = look_up_client_name(ip);
+    if !temporary {
+        RECENT_NAMES.put(key, name.clone());
+    }
+    (name, temporary)
+}
+
+/// [`client_name`], asked of the resolver.
+fn look_up_client_name(ip: IpAddr) -> (String, bool) {
     let name = match reverse_name(ip) {
         Ok(Some(name)) => name,
         Ok(None) => return ("unknown".into(), false),

@@ -11,7 +11,10 @@
 //!   reports the queue file safe on disk; a client that goes away before
 //!   the end of DATA or BDAT leaves nothing behind. The connection to
 //!   cleanup is kept for a second after a message for the process's next
-//!   one (a new one replaces it if cleanup has gone).
+//!   one (a new one replaces it if cleanup has gone). The client's name
+//!   (its reverse name, checked forward, with smtpd_peername_lookup) is
+//!   asked of the system resolver and used again for 10 seconds by the
+//!   same process; a temporary failure is asked again.
 //!
 //!   Extensions: PIPELINING (replies to pipelined commands go out in one
 //!   write), SIZE, VRFY (unless disable_vrfy_command), STARTTLS (with
