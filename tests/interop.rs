@@ -741,7 +741,7 @@ session(front_dead, [rcpt], "no filter")
         format!(
             "proxy-accept: END-OF-MESSAGE: 250 2.0.0 Ok: queued as {theirs}; from=<sender@example.org> to=<{rcpt}> proto=ESMTP helo=<client.example>"
         ),
-        "proxy-reject: END-OF-MESSAGE: 550 5.7.1 spam is refused here; from=<sender@example.org>".to_string(),
+        format!("proxy-reject: END-OF-MESSAGE: 550 5.7.1 spam is refused here; from=<sender@example.org> to=<{rcpt}>"),
         format!("warning: connect to proxy filter 127.0.0.1:{dead}: Connection refused"),
     ] {
         assert_eq!(inst.log_lines(&line).len(), 1, "{line}\n{}", inst.maillog());

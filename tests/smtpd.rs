@@ -359,15 +359,20 @@ fn pipelining_bdat_and_limits() {
     assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
     assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
     let part1 = b"Subject: chunked\r\n\r\nfirst part\r\n";
+    let middle = b"middle\r\n";
     let part2 = b"second part\r\n.no dot stuffing here\r\n";
     let mut msg = format!("BDAT {}\r\n", part1.len()).into_bytes();
     msg.extend_from_slice(part1);
+    msg.extend_from_slice(format!("BDAT {}\r\n", middle.len()).as_bytes());
+    msg.extend_from_slice(middle);
     msg.extend_from_slice(format!("BDAT {} LAST\r\n", part2.len()).as_bytes());
     msg.extend_from_slice(part2);
     c.send(&msg);
+    // Each chunk's own size (Postfix's words); LAST says the total.
     assert_eq!(c.reply(), format!("250 2.0.0 Ok: {} bytes", part1.len()));
+    assert_eq!(c.reply(), format!("250 2.0.0 Ok: {} bytes", middle.len()));
     let last = c.reply();
-    let total = part1.len() + part2.len();
+    let total = part1.len() + middle.len() + part2.len();
     let prefix = format!("250 2.0.0 Ok: {total} bytes queued as ");
     let bdat_id = last
         .strip_prefix(&prefix)
@@ -375,7 +380,7 @@ fn pipelining_bdat_and_limits() {
         .to_string();
     let cat = postcat(&inst, &queue_file(&inst, &bdat_id));
     assert!(
-        cat.contains("first part\nsecond part\n.no dot stuffing here\n"),
+        cat.contains("first part\nmiddle\nsecond part\n.no dot stuffing here\n"),
         "{cat}"
     );
 
@@ -2286,7 +2291,7 @@ fn smtpd_end_of_data_restrictions_refuse_after_the_content() {
         "554 5.7.1 <END-OF-MESSAGE>: End-of-data rejected: Access denied"
     );
     assert!(
-        inst.wait_log("reject: END-OF-MESSAGE from localhost[127.0.0.1]: 554 5.7.1 <END-OF-MESSAGE>: End-of-data rejected: Access denied; from=<a@example.com> proto=SMTP helo=<client.example.com>", 1, 5 * SECOND),
+        inst.wait_log("reject: END-OF-MESSAGE from localhost[127.0.0.1]: 554 5.7.1 <END-OF-MESSAGE>: End-of-data rejected: Access denied; from=<a@example.com> to=<root@mail.example.test> proto=SMTP helo=<client.example.com>", 1, 5 * SECOND),
         "{}",
         inst.maillog()
     );
@@ -2323,13 +2328,14 @@ fn reject_unlisted_sender_refuses_forged_local_senders() {
         .starts_with("250 "));
 }
 
-/// smtpd_forbidden_commands: an HTTP request or a command that does not
-/// start with a letter ends the session at once, as Postfix's does
-/// (checked against Debian's Postfix 3.7); the list can be changed.
+/// smtpd_forbidden_commands: an HTTP request, a command that does not
+/// start with a letter, or a message header sent as a command ends the
+/// session at once, as Postfix's does (checked against Debian's Postfix
+/// 3.7); the list can be changed.
 #[test]
 fn forbidden_commands_end_the_session() {
     let (inst, port) = start("smtpd-forbidden", "");
-    for line in ["GET / HTTP/1.1", "1234", "post /form"] {
+    for line in ["GET / HTTP/1.1", "1234", "post /form", "Subject: hello"] {
         let mut c = Raw::connect(port);
         assert_eq!(
             c.ask(line),
@@ -2788,6 +2794,146 @@ fn sni_maps_choose_the_certificate() {
         !inst
             .log_lines("warning: tls_server_sni_maps: bad.example.test: ")
             .is_empty(),
+        "{}",
+        inst.maillog()
+    );
+}
+
+/// A before-queue filter (smtpd_proxy_filter) that misbehaves, scripted
+/// by recipient: it hangs up at "drop", answers "garbage" with a line that
+/// is no reply line in the middle of its reply, refuses "rej" and, when
+/// "datarej" is a recipient, DATA. It writes what each connection got.
+const MISBEHAVING_FILTER: &str = r#"
+import socket, sys, threading, itertools
+port, log = int(sys.argv[1]), sys.argv[2]
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port)); srv.listen(5)
+conns = itertools.count()
+def serve(c, n):
+    f = c.makefile("rb")
+    out = open("%s.%d" % (log, n), "w")
+    def say(b): c.sendall(b)
+    say(b"220 filter ESMTP\r\n")
+    rcpts = []
+    for raw in f:
+        out.write(repr(raw) + "\n"); out.flush()
+        line = raw.rstrip(b"\r\n"); verb = line[:4].upper()
+        if verb == b"EHLO": say(b"250-filter\r\n250 8BITMIME\r\n")
+        elif verb == b"MAIL": say(b"250 2.1.0 Ok\r\n")
+        elif verb == b"RCPT":
+            who = line.split(b"<")[1].split(b"@")[0]; rcpts.append(who)
+            if who == b"drop": c.close(); return
+            elif who == b"garbage": say(b"250-ok\r\ngarbage line\r\n250 ok\r\n")
+            elif who == b"rej": say(b"550 5.1.1 rej: no such user\r\n")
+            else: say(b"250 2.1.5 Ok\r\n")
+        elif verb == b"DATA" and b"datarej" in rcpts: say(b"451 4.7.1 try DATA later\r\n")
+        elif verb == b"DATA":
+            say(b"354 go\r\n")
+            for body in f:
+                out.write(repr(body) + "\n"); out.flush()
+                if body == b".\r\n": break
+            say(b"250 2.0.0 Ok: queued as FILTERED\r\n")
+        elif verb == b"QUIT": say(b"221 bye\r\n"); break
+        else: say(b"250 ok\r\n")
+    c.close()
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c, next(conns)), daemon=True).start()
+"#;
+
+/// smtpd_proxy_filter against a filter that breaks: a connection that
+/// broke after the filter took a recipient stays broken for the
+/// transaction (451s, never a message with recipients missing); a reply
+/// with a stray line in it is read past; a refused DATA leaves the
+/// transaction for another try; smtpd's own Received: header and the
+/// message reach the filter in CRLF lines.
+#[test]
+fn a_proxy_filter_that_misbehaves() {
+    if !has_python() {
+        eprintln!("skipped: python3 missing");
+        return;
+    }
+    let filter_port = kit::free_port();
+    let (inst, port) = start(
+        "smtpd-proxy-filter",
+        &format!("smtpd_proxy_filter = [127.0.0.1]:{filter_port}\n"),
+    );
+    let log = inst.dir.join("filter");
+    let _filter = kit::Proc(
+        Command::new("python3")
+            .args(["-c", MISBEHAVING_FILTER, &filter_port.to_string()])
+            .arg(&log)
+            .spawn()
+            .expect("python3"),
+    );
+    assert!(wait_until(10 * SECOND, || TcpStream::connect((
+        "127.0.0.1",
+        filter_port
+    ))
+    .is_ok()));
+    let script = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+s.ehlo("client.example")
+def tx(rcpts, body=b"Subject: x\r\n\r\nhello\r\n"):
+    print("MAIL", s.mail("a@example.org")[0])
+    for r in rcpts:
+        print("RCPT", r, s.rcpt(r + "@example.net")[0])
+    code = s.docmd("DATA")[0]
+    print("DATA", code)
+    if code == 354:
+        s.send(body + b".\r\n")
+        print("END", *s.getreply())
+    s.rset()
+tx(["a", "drop", "c"])
+tx(["garbage", "rej", "b"])
+s.mail("a@example.org"); s.rcpt("datarej@example.net")
+print("DATA refused", s.docmd("DATA")[0], "again", s.docmd("DATA")[0])
+s.quit()
+"#;
+    let out = python(&inst, script, port);
+    assert_eq!(
+        out,
+        "MAIL 250\nRCPT a 250\nRCPT drop 451\nRCPT c 451\nDATA 451\n\
+         MAIL 250\nRCPT garbage 250\nRCPT rej 550\nRCPT b 250\nDATA 354\n\
+         END 250 b'2.0.0 Ok: queued as FILTERED'\n\
+         DATA refused 451 again 451\n",
+        "{}",
+        inst.maillog()
+    );
+    // What each connection got (the first was the readiness probe).
+    let got =
+        |n: usize| std::fs::read_to_string(format!("{}.{n}", log.display())).unwrap_or_default();
+    // The broken connection was not replaced: no message went anywhere
+    // for "a" alone, or for "c".
+    assert!(got(1).contains("RCPT TO:<drop@example.net>"), "{}", got(1));
+    assert!(!got(2).contains("c@example.net"), "{}", got(2));
+    // The second transaction's message arrived in CRLF lines, smtpd's
+    // Received: header first.
+    let message = got(2);
+    assert!(
+        message.contains(
+            "b'Received: from client.example (localhost [127.0.0.1])\\r\\n'\nb'\\tby mail.example.test (mailsuite) with ESMTP;\\r\\n'\n"
+        ),
+        "{message}"
+    );
+    assert!(
+        message
+            .lines()
+            .all(|l| l.ends_with("\\r\\n'") || l.ends_with("\\r\\n\"")),
+        "every line ends in CRLF: {message}"
+    );
+    assert!(inst.wait_log(
+        &format!("warning: received garbage from proxy [127.0.0.1]:{filter_port}: garbage line"),
+        1,
+        5 * SECOND
+    ));
+    assert_eq!(
+        inst.log_lines(&format!(
+            "warning: lost connection with proxy [127.0.0.1]:{filter_port}"
+        ))
+        .len(),
+        1,
         "{}",
         inst.maillog()
     );

@@ -600,7 +600,7 @@ impl std::fmt::Display for ClientError {
             ClientError::Connect(path, e) => {
                 write!(f, "connect to {path}: {}", util::strerror(e))
             }
-            ClientError::Io(e) => write!(f, "{e}"),
+            ClientError::Io(e) => write!(f, "{}", util::strerror(e)),
             ClientError::Protocol(p) => write!(f, "protocol error: {p}"),
         }
     }

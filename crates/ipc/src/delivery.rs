@@ -417,7 +417,7 @@ pub fn call(
     timeout: std::time::Duration,
 ) -> Result<Response, String> {
     let mut s = std::os::unix::net::UnixStream::connect(socket)
-        .map_err(|e| format!("connect {}: {e}", socket.display()))?;
+        .map_err(|e| format!("connect {}: {}", socket.display(), util::strerror(&e)))?;
     s.set_read_timeout(Some(timeout))
         .and_then(|()| s.set_write_timeout(Some(timeout)))
         .map_err(|e| e.to_string())?;

@@ -35,6 +35,14 @@ impl ForbiddenCommands {
         }
     }
 
+    /// Whether the command `line`, whose first word is `word` (a word no
+    /// SMTP command has), ends the session: a forbidden name, or a line
+    /// that looks like a message header (a client sending its message
+    /// out of turn), as Postfix 3.x judges both.
+    pub fn forbids(&self, word: &str, line: &str) -> bool {
+        self.matches(word) || looks_like_header(line)
+    }
+
     /// Whether the command word `word` is forbidden.
     pub fn matches(&self, word: &str) -> bool {
         self.names.iter().any(|n| n.eq_ignore_ascii_case(word))
@@ -42,5 +50,15 @@ impl ForbiddenCommands {
                 .tables
                 .as_ref()
                 .is_some_and(|t| matches!(t.lookup(word), Ok(Some(_))))
+    }
+}
+
+/// A message header line (`Name: value`).
+pub fn looks_like_header(line: &str) -> bool {
+    match line.split_once(':') {
+        Some((name, _)) => {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+        }
+        None => false,
     }
 }

@@ -94,7 +94,7 @@ impl TriggerService for Pickup {
                 .filter(|n| queue::is_valid_queue_id(n))
                 .collect(),
             Err(e) => {
-                maillog::warning!("read {}: {e}", maildrop.display());
+                maillog::warning!("read {}: {}", maildrop.display(), util::strerror(&e));
                 return;
             }
         };

@@ -109,14 +109,7 @@ impl Fatal {
     }
 }
 
-/// The text of an I/O error without Rust's "(os error N)" suffix.
-fn io_text(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+use util::strerror as io_text;
 
 fn open_code(e: &io::Error) -> i32 {
     match e.kind() {

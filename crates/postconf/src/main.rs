@@ -104,14 +104,7 @@ use std::path::Path;
 /// The mailbox locking methods.
 const LOCK_TYPES: &[&str] = &["flock", "fcntl", "dotlock"];
 
-/// The text of an I/O error without Rust's "(os error N)" suffix.
-pub fn io_text(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+pub use util::strerror as io_text;
 
 /// Pretty JSON and a newline.
 pub fn json_text(v: &serde_json::Value) -> String {

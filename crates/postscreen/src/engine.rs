@@ -416,7 +416,7 @@ impl Tested {
         waiting: Option<String>,
     ) -> Option<(Action, &'static str)> {
         if let (Some(t), false) = (s.non_smtp, self.non_smtp) {
-            if !KNOWN.contains(&verb) && (s.forbidden.matches(verb) || looks_like_header(line)) {
+            if !KNOWN.contains(&verb) && s.forbidden.forbids(verb, line) {
                 self.non_smtp = true;
                 maillog::info!(
                     "NON-SMTP COMMAND from {who} after {last}: {}",
@@ -441,17 +441,6 @@ impl Tested {
             return Some((t.action, "521 5.5.1 Protocol error"));
         }
         None
-    }
-}
-
-/// A message header line (`Name: value`), as a client that sends its
-/// message without waiting for its turn does.
-fn looks_like_header(line: &str) -> bool {
-    match line.split_once(':') {
-        Some((name, _)) => {
-            !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
-        }
-        None => false,
     }
 }
 

@@ -403,7 +403,7 @@ fn pass(shared: &Shared, stream: TcpStream, who: &str, endpoints: &str, teaser: 
     };
     let deadline = Instant::now() + PASS_TIMEOUT;
     let via = loop {
-        match connect_now(&s.smtpd_socket) {
+        match util::socket::connect_unix_now(&s.smtpd_socket) {
             Ok(v) => break Some(v),
             Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(50));
@@ -444,20 +444,4 @@ fn busy(s: &Settings, stream: &TcpStream, who: &str, teaser: bool) {
         );
     }
     say(stream, "421 4.3.2 All server ports are busy");
-}
-
-/// Connects to a UNIX-domain socket without waiting: `WouldBlock` when
-/// its queue of connections is full.
-fn connect_now(path: &std::path::Path) -> std::io::Result<std::os::unix::net::UnixStream> {
-    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    let addr = UnixAddr::new(path)?;
-    connect(fd.as_raw_fd(), &addr)?;
-    util::fd::set_nonblocking(fd.as_raw_fd(), false)?;
-    Ok(std::os::unix::net::UnixStream::from(fd))
 }

@@ -184,7 +184,9 @@
 //!   ($mynetworks); the default, no, is Postfix 3.7's. An unrecognized
 //!   command that smtpd_forbidden_commands names (by default CONNECT, GET,
 //!   POST and anything not starting with a letter: an HTTP client, a proxy
-//!   probe) is logged as "non-SMTP command" and ends the session (221 2.7.0).
+//!   probe), or a line that looks like a message header (a client sending
+//!   its message out of turn), is logged as "non-SMTP command" and ends the
+//!   session (221 2.7.0).
 //!   smtpd_command_filter, a last resort for broken clients, rewrites a
 //!   command line its table has a result for (logged as "replacing
 //!   command").
@@ -205,8 +207,10 @@
 //!   ("warning: proxy … rejected …", "proxy-accept: END-OF-MESSAGE: …",
 //!   "proxy-reject: …"). A filter that cannot be reached, breaks off or
 //!   stays silent for smtpd_proxy_timeout gets the client "451 4.3.0
-//!   Error: queue file write error". The filter hands the mail to another
-//!   smtpd (smtpd_authorized_xforward_hosts), which queues it.
+//!   Error: queue file write error", and a connection that broke after the
+//!   filter took a recipient stays broken for the rest of the transaction
+//!   (a new one would lose that recipient). The filter hands the mail to
+//!   another smtpd (smtpd_authorized_xforward_hosts), which queues it.
 //!
 //!   Behind a load balancer, smtpd_upstream_proxy_protocol = haproxy reads
 //!   the PROXY protocol header (version 1 or 2, the haproxy crate) before

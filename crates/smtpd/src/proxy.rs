@@ -91,6 +91,8 @@ pub struct Proxy {
     broken: bool,
     /// At the start of a content line (for dot-stuffing).
     line_start: bool,
+    /// The last content byte was a CR (a lone LF becomes CRLF).
+    after_cr: bool,
 }
 
 impl Proxy {
@@ -119,6 +121,7 @@ impl Proxy {
             in_data: false,
             broken: false,
             line_start: true,
+            after_cr: false,
         };
         // Refusals before MAIL FROM are the filter's fault: the client,
         // which expects a reply to RCPT, gets the generic 451.
@@ -145,7 +148,11 @@ impl Proxy {
     }
 
     /// [`Proxy::command`], with the greeting read when `line` is None.
+    /// Once the conversation broke, every command fails at once.
     fn expect(&mut self, line: Option<&[u8]>, expect: u8) -> Result<Reply, Reply> {
+        if self.broken {
+            return Err(failed());
+        }
         if let Some(line) = line {
             if let Err(e) = self
                 .socket
@@ -164,10 +171,9 @@ impl Proxy {
             String::from_utf8_lossy(l).trim_end().to_string()
         });
         maillog::warning!(
-            "proxy {} rejected \"{asked}\": \"{} {}\"",
+            "proxy {} rejected \"{asked}\": \"{}\"",
             self.filter.name,
-            reply.code,
-            reply.text()
+            logged(&reply)
         );
         // An unexpected 2xx or 3xx is not passed on (Postfix 2.6 and later).
         if class == b'2' || class == b'3' {
@@ -176,8 +182,11 @@ impl Proxy {
         Err(reply)
     }
 
-    /// Reads one reply, its text made printable.
+    /// Reads one reply, its text made printable, within
+    /// smtpd_proxy_timeout in all. A line that is not a reply line is
+    /// logged and skipped, as Postfix skips it.
     fn reply(&mut self) -> Result<Reply, Reply> {
+        let deadline = std::time::Instant::now() + self.filter.timeout;
         loop {
             let mut it = self.input.iter();
             let parsed = self.parser.parse(&mut it);
@@ -194,10 +203,28 @@ impl Proxy {
                     return Ok(reply);
                 }
                 Err(ReplyError::NeedsMoreData) => {}
+                Err(ReplyError::BadSyntax(line)) => {
+                    let shown: String = line.chars().take(100).collect();
+                    maillog::warning!(
+                        "received garbage from proxy {}: {}",
+                        self.filter.name,
+                        shown.escape_default()
+                    );
+                    continue;
+                }
+                // Too long or mismatched, but whole: the conversation is
+                // still in step.
                 Err(e) => {
                     maillog::warning!("received garbage from proxy {}: {e:?}", self.filter.name);
                     return Err(failed());
                 }
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(self.broken(&std::io::ErrorKind::TimedOut.into()));
+            }
+            if let Err(e) = self.socket.set_read_timeout(Some(left)) {
+                return Err(self.broken(&e));
             }
             let mut buf = [0u8; 4096];
             match self.socket.read(&mut buf) {
@@ -225,26 +252,34 @@ impl Proxy {
     }
 
     /// DATA: the filter must answer 354; then `headers` (smtpd's own,
-    /// lines without their end) go first.
+    /// their lines joined by newlines, without an end) go first.
     pub fn start_data(&mut self, headers: &[String]) -> Result<(), Reply> {
         self.command(b"DATA\r\n", b'3')?;
         self.in_data = true;
         for h in headers {
-            self.content(format!("{h}\r\n").as_bytes())?;
+            self.content(format!("{h}\n").as_bytes())?;
         }
         Ok(())
     }
 
-    /// Message content as smtpd decoded it (CRLF lines, dots unstuffed),
-    /// dot-stuffed again on the way out.
+    /// Message content as smtpd decoded it (dots unstuffed), on the way
+    /// out with every line ended by CRLF (a BDAT chunk may hold lone
+    /// LFs) and dot-stuffed again.
     pub fn content(&mut self, bytes: &[u8]) -> Result<(), Reply> {
+        if self.broken {
+            return Err(failed());
+        }
         let mut out = Vec::with_capacity(bytes.len() + 16);
         for &b in bytes {
             if self.line_start && b == b'.' {
                 out.push(b'.');
             }
+            if b == b'\n' && !self.after_cr {
+                out.push(b'\r');
+            }
             out.push(b);
             self.line_start = b == b'\n';
+            self.after_cr = b == b'\r';
         }
         match self.socket.write_all(&out) {
             Ok(()) => Ok(()),
@@ -252,14 +287,19 @@ impl Proxy {
         }
     }
 
-    /// The end of the message; the filter's reply to it, whatever it is,
-    /// is the client's.
-    pub fn end_data(&mut self) -> Reply {
-        let end: &[u8] = if self.line_start {
+    /// What ends the message on the wire.
+    fn end_data_bytes(&self) -> &'static [u8] {
+        if self.line_start {
             b".\r\n"
         } else {
             b"\r\n.\r\n"
-        };
+        }
+    }
+
+    /// The end of the message; the filter's reply to it, whatever it is,
+    /// is the client's.
+    pub fn end_data(&mut self) -> Reply {
+        let end = self.end_data_bytes();
         let sent = self.socket.write_all(end).and_then(|_| self.socket.flush());
         let reply = match sent {
             Ok(()) => self.reply().unwrap_or_else(|r| r),
@@ -278,6 +318,14 @@ impl Drop for Proxy {
             let _ = self.socket.write_all(b"QUIT\r\n");
         }
     }
+}
+
+/// A reply as Postfix logs the filter's: its lines as sent, joined by `??`
+/// (the CRLF between them, made printable).
+pub fn logged(reply: &Reply) -> String {
+    String::from_utf8_lossy(&reply.to_bytes())
+        .trim_end()
+        .replace("\r\n", "??")
 }
 
 /// The XFORWARD commands for the attributes the filter offers, each under
@@ -309,6 +357,7 @@ fn xforward_commands(facts: &Facts, offered: &[String]) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
 
     #[test]
     fn xforward_sends_what_is_offered_in_postfix_order() {
@@ -345,6 +394,64 @@ mod tests {
         let split = xforward_commands(&facts, &offered);
         assert_eq!(split.len(), 2, "one attribute of 300 bytes per command");
         assert!(split.iter().all(|c| c.len() <= 512));
+    }
+
+    /// A proxy whose filter end is the returned socket.
+    fn pair() -> (Proxy, std::os::unix::net::UnixStream) {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let filter = ProxyFilter::new(
+            "127.0.0.1:10025",
+            "mx",
+            Duration::from_secs(2),
+            Default::default(),
+        )
+        .unwrap()
+        .unwrap();
+        let proxy = Proxy {
+            filter,
+            socket: Socket::Unix(ours),
+            input: Vec::new(),
+            parser: ReplyParser::default(),
+            in_data: true,
+            broken: false,
+            line_start: true,
+            after_cr: false,
+        };
+        (proxy, theirs)
+    }
+
+    #[test]
+    fn content_goes_out_in_crlf_lines_dot_stuffed_in_any_split() {
+        let input: &[u8] = b".a\r\nbare\nz\r\n.\n..b\rc";
+        for cut in 0..input.len() {
+            let (mut p, mut theirs) = pair();
+            p.content(&input[..cut]).unwrap();
+            p.content(&input[cut..]).unwrap();
+            assert_eq!(p.end_data_bytes(), b"\r\n.\r\n", "no line end yet");
+            drop(p);
+            let mut got = Vec::new();
+            theirs.read_to_end(&mut got).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                "..a\r\nbare\r\nz\r\n..\r\n...b\rc",
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_reply_with_a_stray_line_is_read_past_and_a_broken_filter_stays_broken() {
+        let (mut p, mut theirs) = pair();
+        p.in_data = false;
+        theirs
+            .write_all(b"250-ok\r\ngarbage\r\n250 ok\r\n550 5.1.1 no\r\n")
+            .unwrap();
+        assert_eq!(p.command(b"RCPT TO:<a@b>\r\n", b'2').unwrap().code, 250);
+        assert_eq!(p.command(b"RCPT TO:<c@d>\r\n", b'2').unwrap_err().code, 550);
+        drop(theirs);
+        assert_eq!(p.command(b"RCPT TO:<e@f>\r\n", b'2').unwrap_err().code, 451);
+        assert!(p.is_broken());
+        assert_eq!(p.content(b"x").unwrap_err().code, 451);
     }
 
     #[test]

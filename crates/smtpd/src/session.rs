@@ -638,6 +638,15 @@ impl<'a> Session<'a> {
         );
     }
 
+    /// The transaction's first recipient: the `to=` Postfix logs for what
+    /// concerns the whole message (DATA, END-OF-MESSAGE).
+    fn first_recipient(&self) -> Option<String> {
+        self.tx
+            .as_ref()
+            .and_then(|t| t.recipients.first())
+            .map(|r| r.address.clone())
+    }
+
     /// ` from=<…> to=<…> proto=… helo=<…>`, the end of a reject line.
     fn log_envelope(&self, rcpt: Option<&str>) -> String {
         let mut line = String::new();
@@ -788,7 +797,8 @@ impl<'a> Session<'a> {
                 (false, Flow::Go)
             }
             Command::Unknown(word) => {
-                if self.s.forbidden_commands.matches(&word) {
+                let line = String::from_utf8_lossy(self.parser.last_line()).into_owned();
+                if self.s.forbidden_commands.forbids(&word, &line) {
                     maillog::warning!(
                         "non-SMTP command from {}: {}",
                         self.namaddr,
@@ -1039,9 +1049,15 @@ impl<'a> Session<'a> {
 
     /// With smtpd_proxy_filter: the filter must take the recipient too,
     /// connected (and given MAIL FROM) at the first one. Its refusal is
-    /// the client's reply (queued here). A broken connection is dropped;
-    /// the next recipient tries a new one.
+    /// the client's reply (queued here). A connection that broke stays
+    /// broken for the transaction (recipients it took would otherwise be
+    /// lost); only before any recipient was taken is a new one tried.
     fn proxy_rcpt(&mut self, filter: &ProxyFilter, r: &RcptTo) -> bool {
+        if let Some(tx) = self.tx.as_mut() {
+            if tx.recipients.is_empty() && tx.proxy.as_ref().is_some_and(Proxy::is_broken) {
+                tx.proxy = None;
+            }
+        }
         if self.tx.as_ref().is_some_and(|t| t.proxy.is_none()) {
             let opened = {
                 let facts = self.proxy_facts(filter);
@@ -1080,11 +1096,6 @@ impl<'a> Session<'a> {
         match p.command(&r.to_bytes(), b'2') {
             Ok(_) => true,
             Err(reply) => {
-                if p.is_broken() {
-                    if let Some(tx) = self.tx.as_mut() {
-                        tx.proxy = None;
-                    }
-                }
                 self.error_reply(&reply);
                 false
             }
@@ -1288,7 +1299,8 @@ impl<'a> Session<'a> {
         self.req.sender = Some(tx.mail.sender.clone());
         self.policy_facts(if command == "DATA" { "DATA" } else { "BDAT" });
         let outcome = self.policy.check_data(&self.req, self.dns);
-        let prepend = self.judged(outcome, command, None)?;
+        let first = self.first_recipient();
+        let prepend = self.judged(outcome, command, first.as_deref())?;
         if let Some(tx) = self.tx.as_mut() {
             tx.prepend.extend(prepend);
         }
@@ -1310,8 +1322,17 @@ impl<'a> Session<'a> {
                 .map(|p| p.start_data(&headers));
             return match started {
                 Some(Ok(())) => Ok(()),
+                // A refusal of DATA leaves the transaction as it was (the
+                // client may try DATA again); a broken filter ends it.
                 Some(Err(reply)) => {
-                    self.reset_transaction();
+                    let broken = self
+                        .tx
+                        .as_ref()
+                        .and_then(|t| t.proxy.as_ref())
+                        .is_some_and(Proxy::is_broken);
+                    if broken {
+                        self.reset_transaction();
+                    }
                     Err(reply)
                 }
                 None => Err(queue_file_write_error()),
@@ -1529,7 +1550,8 @@ impl<'a> Session<'a> {
             self.policy_facts("END-OF-MESSAGE");
             self.req.facts.size = Some(size);
             let outcome = self.policy.check_end_of_data(&self.req, self.dns);
-            if let Err(reply) = self.judged(outcome, "END-OF-MESSAGE", None) {
+            let first = self.first_recipient();
+            if let Err(reply) = self.judged(outcome, "END-OF-MESSAGE", first.as_deref()) {
                 // The cleanup stream goes unfinished: no queue file stays.
                 self.reset_transaction();
                 return (reply, false);
@@ -1582,16 +1604,11 @@ impl<'a> Session<'a> {
         let reply = p.end_data();
         drop(p);
         let accepted = reply.is_positive();
-        let first = self
-            .tx
-            .as_ref()
-            .and_then(|t| t.recipients.first())
-            .map(|r| r.address.clone());
+        let first = self.first_recipient();
         maillog::info!(
-            "proxy-{}: END-OF-MESSAGE: {} {};{}",
+            "proxy-{}: END-OF-MESSAGE: {};{}",
             if accepted { "accept" } else { "reject" },
-            reply.code,
-            reply.text(),
+            crate::proxy::logged(&reply),
             self.log_envelope(first.as_deref())
         );
         self.reset_transaction();
@@ -1806,8 +1823,8 @@ impl<'a> Session<'a> {
             return (false, Flow::Go);
         }
         if !last {
-            let total = b.size;
-            self.reply(&Reply::chunk_ok(total));
+            // Each chunk's own size, as Postfix says it; LAST says the total.
+            self.reply(&Reply::chunk_ok(size));
             return (true, Flow::Go);
         }
         let total = b.size;

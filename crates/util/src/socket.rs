@@ -136,10 +136,9 @@ impl Endpoint {
     /// under `base` (the queue directory, as `unix:private/policy`).
     pub fn parse(target: &str, base: &std::path::Path) -> Result<Endpoint, String> {
         if let Some(hp) = target.strip_prefix("inet:") {
-            if !hp.contains(':') {
-                return Err(format!("{target}: need inet:host:port"));
-            }
-            return Ok(Endpoint::Inet(hp.to_string()));
+            return inet_host_port(hp)
+                .map(Endpoint::Inet)
+                .ok_or_else(|| format!("{target}: need inet:host:port"));
         }
         match target
             .strip_prefix("unix:")
@@ -180,7 +179,10 @@ impl Endpoint {
                 }
                 Socket::Tcp(found.ok_or(last)?)
             }
-            Endpoint::Unix(p) => Socket::Unix(UnixStream::connect(p).map_err(|e| {
+            // A listener that does not keep up fails at once (Postfix:
+            // "Resource temporarily unavailable") rather than holding the
+            // caller beyond its time limit.
+            Endpoint::Unix(p) => Socket::Unix(connect_unix_now(p).map_err(|e| {
                 io::Error::new(
                     e.kind(),
                     format!("connect to {}: {}", p.display(), crate::strerror(&e)),
@@ -190,6 +192,63 @@ impl Endpoint {
         socket.set_timeout(Some(timeout))?;
         Ok(socket)
     }
+}
+
+/// `host:port`, `[host]:port` or `host:service` (a name from
+/// /etc/services) as `host:port` with a numeric port, brackets kept only
+/// around an IPv6 address.
+fn inet_host_port(hp: &str) -> Option<String> {
+    let (host, port) = hp.rsplit_once(':')?;
+    let host = host.trim();
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if bare.is_empty() || port.is_empty() {
+        return None;
+    }
+    let port: u16 = match port.parse() {
+        Ok(p) => p,
+        Err(_) => service_port(port)?,
+    };
+    Some(if bare.contains(':') {
+        format!("[{bare}]:{port}")
+    } else {
+        format!("{bare}:{port}")
+    })
+}
+
+/// The TCP port of service `name` in /etc/services.
+fn service_port(name: &str) -> Option<u16> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: both strings are NUL-terminated; the result, when not null,
+    // points to a servent that stays valid until the next such call, and
+    // only its port is read, at once.
+    let port = unsafe {
+        let ent = libc::getservbyname(name.as_ptr(), c"tcp".as_ptr());
+        if ent.is_null() {
+            return None;
+        }
+        (*ent).s_port
+    };
+    Some(u16::from_be(port as u16))
+}
+
+/// Connects to a UNIX-domain socket without waiting: `WouldBlock` when
+/// its queue of connections is full. The socket is blocking once
+/// connected.
+pub fn connect_unix_now(path: &std::path::Path) -> io::Result<UnixStream> {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let addr = UnixAddr::new(path)?;
+    connect(fd.as_raw_fd(), &addr)?;
+    crate::fd::set_nonblocking(fd.as_raw_fd(), false)?;
+    Ok(UnixStream::from(fd))
 }
 
 /// Splits an entry that may carry settings, `{ service, name=value, … }`,
@@ -235,6 +294,19 @@ mod tests {
             Ok(Endpoint::Unix("/run/m.sock".into()))
         );
         assert!(Endpoint::parse("inet:8891", q).is_err());
+        for (given, meant) in [
+            ("inet:[127.0.0.1]:10025", "127.0.0.1:10025"),
+            ("inet:[::1]:10025", "[::1]:10025"),
+            ("inet:localhost:smtp", "localhost:25"),
+        ] {
+            assert_eq!(
+                Endpoint::parse(given, q),
+                Ok(Endpoint::Inet(meant.into())),
+                "{given}"
+            );
+        }
+        assert!(Endpoint::parse("inet:localhost:no-such-service", q).is_err());
+        assert!(Endpoint::parse("inet::25", q).is_err());
         assert!(Endpoint::parse("127.0.0.1:8891", q).is_err());
         assert_eq!(
             with_settings("{ inet:1.2.3.4:5, timeout=10s,default_action=DUNNO }"),
@@ -390,6 +462,37 @@ mod pass_tests {
         )
         .expect("sendmsg");
         assert!(recv_fd(&b).is_err());
+    }
+
+    #[test]
+    fn a_listener_that_does_not_keep_up_is_refused_at_once() {
+        use nix::sys::socket::{
+            bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
+        };
+        let path = std::env::temp_dir().join(format!("wedged-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .expect("socket");
+        bind(fd.as_raw_fd(), &UnixAddr::new(&path).expect("addr")).expect("bind");
+        listen(&fd, Backlog::new(0).expect("backlog")).expect("listen");
+        let started = std::time::Instant::now();
+        let mut kept = Vec::new();
+        let refused = (0..16).find_map(|_| match connect_unix_now(&path) {
+            Ok(c) => {
+                kept.push(c);
+                None
+            }
+            Err(e) => Some(e),
+        });
+        let _ = std::fs::remove_file(&path);
+        let e = refused.expect("the queue fills");
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     /// How many descriptors of this process have `path` open.
