@@ -2938,3 +2938,68 @@ s.quit()
         inst.maillog()
     );
 }
+
+/// smtpd_proxy_options = speed_adjust: smtpd answers the recipients
+/// itself and asks the filter only once the message is whole; the
+/// filter's first refusal of the replayed commands, or its reply to the
+/// message, answers the end of data.
+#[test]
+fn speed_adjust_asks_the_filter_once_the_message_is_whole() {
+    if !has_python() {
+        eprintln!("skipped: python3 missing");
+        return;
+    }
+    let filter_port = kit::free_port();
+    let (inst, port) = start(
+        "smtpd-proxy-speed",
+        &format!(
+            "smtpd_proxy_filter = 127.0.0.1:{filter_port}\nsmtpd_proxy_options = speed_adjust\n"
+        ),
+    );
+    let log = inst.dir.join("filter");
+    let _filter = kit::Proc(
+        Command::new("python3")
+            .args(["-c", MISBEHAVING_FILTER, &filter_port.to_string()])
+            .arg(&log)
+            .spawn()
+            .expect("python3"),
+    );
+    assert!(wait_until(10 * SECOND, || TcpStream::connect((
+        "127.0.0.1",
+        filter_port
+    ))
+    .is_ok()));
+    let got =
+        |n: usize| std::fs::read_to_string(format!("{}.{n}", log.display())).unwrap_or_default();
+    let mut c = Raw::connect(port);
+    assert!(c.ask("EHLO client.example").starts_with("250"));
+    assert_eq!(c.ask("MAIL FROM:<a@example.org>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<a@example.net>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("RCPT TO:<rej@example.net>"), "250 2.1.5 Ok");
+    assert!(c.ask("DATA").starts_with("354 "));
+    // Nothing has reached the filter yet (connection 0 was the probe).
+    assert_eq!(got(1), "", "the filter waits for the whole message");
+    c.send(b"Subject: x\r\n\r\nhello\r\n.\r\n");
+    assert_eq!(c.reply(), "550 5.1.1 rej: no such user");
+    assert!(got(1).contains("RCPT TO:<rej@example.net>"), "{}", got(1));
+    assert!(!got(1).contains("DATA"), "{}", got(1));
+
+    assert_eq!(c.ask("MAIL FROM:<a@example.org>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<b@example.net>"), "250 2.1.5 Ok");
+    assert!(c.ask("DATA").starts_with("354 "));
+    c.send(b"Subject: y\r\n\r\n..dot line\r\n.\r\n");
+    assert_eq!(c.reply(), "250 2.0.0 Ok: queued as FILTERED");
+    let message = got(2);
+    assert!(
+        message.contains("b'Received: from client.example (localhost [127.0.0.1])\\r\\n'"),
+        "{message}"
+    );
+    assert!(message.contains("b'..dot line\\r\\n'"), "{message}");
+    assert!(inst.wait_log(
+        "proxy-accept: END-OF-MESSAGE: 250 2.0.0 Ok: queued as FILTERED; from=<a@example.org> to=<b@example.net>",
+        1,
+        5 * SECOND
+    ));
+    // The spool files had no name, or lost it: incoming/ is empty.
+    assert!(incoming(&inst).is_empty());
+}

@@ -174,7 +174,6 @@ pub const INERT: &[&str] = &[
     "smtpd_dns_reply_filter",
     "smtpd_log_access_permit_actions",
     "smtpd_noop_commands",
-    "smtpd_proxy_options",
     "smtpd_recipient_overshoot_limit",
     "smtpd_starttls_timeout",
     "smtpd_tls_CApath",

@@ -211,6 +211,10 @@
 //!   filter took a recipient stays broken for the rest of the transaction
 //!   (a new one would lose that recipient). The filter hands the mail to
 //!   another smtpd (smtpd_authorized_xforward_hosts), which queues it.
+//!   With smtpd_proxy_options = speed_adjust, smtpd answers the recipients
+//!   itself, keeps the transaction in a file without a name in incoming/,
+//!   and asks the filter only once the message is whole: the filter's first
+//!   refusal, or its reply to the message, answers the end of data.
 //!
 //!   Behind a load balancer, smtpd_upstream_proxy_protocol = haproxy reads
 //!   the PROXY protocol header (version 1 or 2, the haproxy crate) before
@@ -299,7 +303,8 @@
 //!   smtpd_policy_service_request_limit, smtpd_policy_service_try_limit,
 //!   smtpd_policy_service_retry_delay, smtpd_policy_service_default_action,
 //!   smtpd_policy_service_policy_context, smtpd_proxy_filter,
-//!   smtpd_proxy_ehlo, smtpd_proxy_timeout, local_header_rewrite_clients
+//!   smtpd_proxy_ehlo, smtpd_proxy_timeout, smtpd_proxy_options,
+//!   local_header_rewrite_clients
 //!   (XFORWARD's SOURCE for the filter).
 //!
 //! FILES

@@ -18,6 +18,14 @@
 //! `smtpd_proxy_timeout` or drops the connection gets the client `451
 //! 4.3.0 Error: queue file write error`. The connection ends (QUIT) with
 //! each transaction.
+//!
+//! With `smtpd_proxy_options = speed_adjust` ([`Spool`]) the filter is not
+//! tied up by a slow client: smtpd answers the recipients itself, keeps
+//! them and the message (in a file without a name in `incoming/`), and
+//! connects only once the message is whole; the filter's first refusal
+//! of the replayed commands, or its reply to the message, is the reply to
+//! the end of data (so the filter must answer every recipient alike, as
+//! Postfix's manual says).
 
 use smtp_proto::{Reply, ReplyError, ReplyParser};
 use std::io::{Read, Write};
@@ -35,16 +43,28 @@ pub struct ProxyFilter {
     pub timeout: Duration,
     /// local_header_rewrite_clients: whose mail XFORWARD calls LOCAL.
     pub local_clients: maps::local_clients::LocalClients,
+    /// smtpd_proxy_options = speed_adjust.
+    pub speed_adjust: bool,
 }
 
 impl ProxyFilter {
-    /// `host:port`, `inet:host:port` or `unix:pathname`; None when empty.
+    /// `host:port`, `inet:host:port` or `unix:pathname` (None when
+    /// empty), with `smtpd_proxy_options` (`speed_adjust`; anything else
+    /// is an error).
     pub fn new(
         filter: &str,
         ehlo: &str,
         timeout: Duration,
         local_clients: maps::local_clients::LocalClients,
+        options: &[String],
     ) -> Result<Option<ProxyFilter>, String> {
+        let mut speed_adjust = false;
+        for o in options {
+            match o.to_ascii_lowercase().as_str() {
+                "speed_adjust" => speed_adjust = true,
+                other => return Err(format!("smtpd_proxy_options: unknown option \"{other}\"")),
+            }
+        }
         let filter = filter.trim();
         if filter.is_empty() {
             return Ok(None);
@@ -64,6 +84,7 @@ impl ProxyFilter {
             ehlo: ehlo.trim().to_string(),
             timeout,
             local_clients,
+            speed_adjust,
         }))
     }
 }
@@ -320,6 +341,90 @@ impl Drop for Proxy {
     }
 }
 
+/// A transaction kept for the filter until the message is whole
+/// (`speed_adjust`): the recipient commands, and the message with smtpd's
+/// headers, as the filter will get it, in a file that has no name.
+pub struct Spool {
+    rcpts: Vec<Vec<u8>>,
+    file: std::fs::File,
+    /// Removes the file where it had to have a name.
+    _name: util::unnamed::Pending,
+}
+
+impl Spool {
+    /// A new spool in `dir` (the queue's `incoming/`).
+    pub fn new(dir: &std::path::Path) -> Result<Spool, Reply> {
+        let temp = dir.join(format!(
+            "proxy.{}.{}",
+            std::process::id(),
+            util::random::hex::<8>()
+        ));
+        match util::unnamed::create(dir, &temp, 0o600) {
+            Ok((file, name)) => Ok(Spool {
+                rcpts: Vec::new(),
+                file,
+                _name: name,
+            }),
+            Err(e) => {
+                maillog::warning!("proxy speed-adjust log I/O error: {}", util::strerror(&e));
+                Err(failed())
+            }
+        }
+    }
+
+    /// A recipient command (CRLF included), for the filter later.
+    pub fn rcpt(&mut self, command: Vec<u8>) {
+        self.rcpts.push(command);
+    }
+
+    /// Message bytes as smtpd decoded them.
+    pub fn content(&mut self, bytes: &[u8]) -> Result<(), Reply> {
+        self.file.write_all(bytes).map_err(|e| {
+            maillog::warning!("proxy speed-adjust log I/O error: {}", util::strerror(&e));
+            failed()
+        })
+    }
+
+    /// The whole transaction, to the filter: its first refusal, or its
+    /// reply to the message.
+    pub fn replay(mut self, filter: &ProxyFilter, facts: &Facts, mail: &[u8]) -> Reply {
+        use std::io::{Seek, SeekFrom};
+        let mut p = match Proxy::open(filter, facts, mail) {
+            Ok(p) => p,
+            Err(reply) => return reply,
+        };
+        for r in &self.rcpts {
+            if let Err(reply) = p.command(r, b'2') {
+                return reply;
+            }
+        }
+        if let Err(reply) = p.start_data(&[]) {
+            return reply;
+        }
+        if let Err(e) = self.file.seek(SeekFrom::Start(0)) {
+            maillog::warning!("proxy speed-adjust log I/O error: {}", util::strerror(&e));
+            return failed();
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match self.file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if let Err(reply) = p.content(&buf[..n]) {
+                        return reply;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    maillog::warning!("proxy speed-adjust log I/O error: {}", util::strerror(&e));
+                    return failed();
+                }
+            }
+        }
+        p.end_data()
+    }
+}
+
 /// A reply as Postfix logs the filter's: its lines as sent, joined by `??`
 /// (the CRLF between them, made printable).
 pub fn logged(reply: &Reply) -> String {
@@ -404,6 +509,7 @@ mod tests {
             "mx",
             Duration::from_secs(2),
             Default::default(),
+            &[],
         )
         .unwrap()
         .unwrap();
@@ -457,18 +563,34 @@ mod tests {
     #[test]
     fn filters_are_named_as_postfix_names_them() {
         let t = Duration::from_secs(100);
-        let f = ProxyFilter::new("127.0.0.1:10025", "mx", t, Default::default())
+        let f = ProxyFilter::new("127.0.0.1:10025", "mx", t, Default::default(), &[])
             .unwrap()
             .unwrap();
         assert_eq!(f.endpoint, Endpoint::Inet("127.0.0.1:10025".into()));
         assert_eq!(f.name, "127.0.0.1:10025");
-        let f = ProxyFilter::new("unix:private/filter", "mx", t, Default::default())
+        let f = ProxyFilter::new("unix:private/filter", "mx", t, Default::default(), &[])
             .unwrap()
             .unwrap();
         assert_eq!(f.endpoint, Endpoint::Unix("private/filter".into()));
-        assert!(ProxyFilter::new(" ", "mx", t, Default::default())
+        assert!(ProxyFilter::new(" ", "mx", t, Default::default(), &[])
             .unwrap()
             .is_none());
-        assert!(ProxyFilter::new("inet:nohost", "mx", t, Default::default()).is_err());
+        assert!(ProxyFilter::new("inet:nohost", "mx", t, Default::default(), &[]).is_err());
+        let speed = ProxyFilter::new(
+            "127.0.0.1:1",
+            "mx",
+            t,
+            Default::default(),
+            &["speed_adjust".into()],
+        );
+        assert!(speed.unwrap().unwrap().speed_adjust);
+        assert!(ProxyFilter::new(
+            "127.0.0.1:1",
+            "mx",
+            t,
+            Default::default(),
+            &["turbo".into()]
+        )
+        .is_err());
     }
 }

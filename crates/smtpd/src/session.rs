@@ -5,7 +5,7 @@
 use crate::cleanup::CleanupStream;
 use crate::conn::{Conn, ReadError};
 use crate::limits::{Check, Limits};
-use crate::proxy::{Proxy, ProxyFilter};
+use crate::proxy::{Proxy, ProxyFilter, Spool};
 use crate::restrictions::{Policy, Request, Resolver, Stage, Verdict};
 use crate::settings::{BareNewline, Settings, TlsLevel};
 use crate::transcript::{class, Transcript};
@@ -102,6 +102,8 @@ struct Transaction {
     /// The before-queue content filter (smtpd_proxy_filter) that takes the
     /// message instead of cleanup, once the first recipient passed.
     proxy: Option<Proxy>,
+    /// The same, kept until the message is whole (`speed_adjust`).
+    spool: Option<Spool>,
     /// MAIL FROM's time: seconds and microseconds since the epoch.
     arrival: (u64, u32),
     bdat: Option<Bdat>,
@@ -115,6 +117,9 @@ impl Transaction {
     fn content(&mut self, bytes: &[u8]) -> Result<(), Reply> {
         if let Some(p) = self.proxy.as_mut() {
             return p.content(bytes);
+        }
+        if let Some(spool) = self.spool.as_mut() {
+            return spool.content(bytes);
         }
         let Some(c) = self.cleanup.as_mut() else {
             return Err(queue_file_write_error());
@@ -965,6 +970,7 @@ impl<'a> Session<'a> {
             recipients: Vec::new(),
             cleanup: None,
             proxy: None,
+            spool: None,
             arrival: util::time::now_sec_usec(),
             bdat: None,
             prepend: std::mem::take(&mut self.early_prepend),
@@ -1053,6 +1059,9 @@ impl<'a> Session<'a> {
     /// broken for the transaction (recipients it took would otherwise be
     /// lost); only before any recipient was taken is a new one tried.
     fn proxy_rcpt(&mut self, filter: &ProxyFilter, r: &RcptTo) -> bool {
+        if filter.speed_adjust {
+            return self.spool_rcpt(r);
+        }
         if let Some(tx) = self.tx.as_mut() {
             if tx.recipients.is_empty() && tx.proxy.as_ref().is_some_and(Proxy::is_broken) {
                 tx.proxy = None;
@@ -1099,6 +1108,41 @@ impl<'a> Session<'a> {
                 self.error_reply(&reply);
                 false
             }
+        }
+    }
+
+    /// With speed_adjust: the recipient is kept for the filter, which is
+    /// not asked until the message is whole.
+    fn spool_rcpt(&mut self, r: &RcptTo) -> bool {
+        if self.tx.as_ref().is_some_and(|t| t.spool.is_none()) {
+            match Spool::new(&self.queue_dir.join("incoming")) {
+                Ok(spool) => {
+                    maillog::info!(
+                        "{}",
+                        client_line(
+                            "NOQUEUE",
+                            &self.namaddr,
+                            &self.sasl,
+                            &self.xforward,
+                            self.s.client_port_logging
+                        )
+                    );
+                    if let Some(tx) = self.tx.as_mut() {
+                        tx.spool = Some(spool);
+                    }
+                }
+                Err(reply) => {
+                    self.error_reply(&reply);
+                    return false;
+                }
+            }
+        }
+        match self.tx.as_mut().and_then(|t| t.spool.as_mut()) {
+            Some(spool) => {
+                spool.rcpt(r.to_bytes());
+                true
+            }
+            None => false,
         }
     }
 
@@ -1304,7 +1348,11 @@ impl<'a> Session<'a> {
         if let Some(tx) = self.tx.as_mut() {
             tx.prepend.extend(prepend);
         }
-        if self.tx.as_ref().is_some_and(|t| t.proxy.is_some()) {
+        let filtered = self
+            .tx
+            .as_ref()
+            .is_some_and(|t| t.proxy.is_some() || t.spool.is_some());
+        if filtered {
             let mut headers = self
                 .tx
                 .as_ref()
@@ -1314,6 +1362,12 @@ impl<'a> Session<'a> {
             // a filter that told XFORWARD (as Postfix).
             if self.xforward == Default::default() {
                 headers.push(format!("Received: {}", self.received_for_filter()));
+            }
+            if let Some(spool) = self.tx.as_mut().and_then(|t| t.spool.as_mut()) {
+                for h in &headers {
+                    spool.content(format!("{h}\n").as_bytes())?;
+                }
+                return Ok(());
             }
             let started = self
                 .tx
@@ -1557,8 +1611,23 @@ impl<'a> Session<'a> {
                 return (reply, false);
             }
         }
-        if let Some(p) = self.tx.as_mut().and_then(|t| t.proxy.take()) {
-            return self.filtered(p);
+        if let Some(mut p) = self.tx.as_mut().and_then(|t| t.proxy.take()) {
+            let reply = p.end_data();
+            drop(p);
+            return self.filtered(reply);
+        }
+        if let Some(spool) = self.tx.as_mut().and_then(|t| t.spool.take()) {
+            let Some(filter) = &self.s.proxy_filter else {
+                return (queue_file_write_error(), false);
+            };
+            let facts = self.proxy_facts(filter);
+            let mail = self
+                .tx
+                .as_ref()
+                .map(|t| t.mail.to_bytes())
+                .unwrap_or_default();
+            let reply = spool.replay(filter, &facts, &mail);
+            return self.filtered(reply);
         }
         let Some(mut tx) = self.tx.take() else {
             return (queue_file_write_error(), false);
@@ -1600,9 +1669,7 @@ impl<'a> Session<'a> {
 
     /// The end of a message for the filter: its reply is the client's,
     /// logged `proxy-accept: END-OF-MESSAGE: …` or `proxy-reject: …`.
-    fn filtered(&mut self, mut p: Proxy) -> (Reply, bool) {
-        let reply = p.end_data();
-        drop(p);
+    fn filtered(&mut self, reply: Reply) -> (Reply, bool) {
         let accepted = reply.is_positive();
         let first = self.first_recipient();
         maillog::info!(
@@ -1810,6 +1877,7 @@ impl<'a> Session<'a> {
             b.failed = true;
             tx.cleanup = None;
             tx.proxy = None;
+            tx.spool = None;
             Some(reply)
         } else {
             b.size += size;

@@ -289,7 +289,8 @@ impl Settings {
         })
     }
 
-    /// `smtpd_proxy_filter`, `smtpd_proxy_ehlo`, `smtpd_proxy_timeout`: a
+    /// `smtpd_proxy_filter`, `smtpd_proxy_ehlo`, `smtpd_proxy_timeout`,
+    /// `smtpd_proxy_options`: a
     /// filter that cannot be used stops smtpd (no mail may pass
     /// unfiltered).
     pub fn proxy_filter(c: &Config) -> Result<Option<crate::proxy::ProxyFilter>, String> {
@@ -307,6 +308,7 @@ impl Settings {
             c.str(&p::SMTPD_PROXY_EHLO),
             c.time(&p::SMTPD_PROXY_TIMEOUT),
             local_clients,
+            &c.list(&p::SMTPD_PROXY_OPTIONS),
         )
     }
 
