@@ -372,7 +372,8 @@ fn tests_after_the_greeting() {
          smtpd_client_restrictions =\nsmtpd_recipient_restrictions =\n\
          postscreen_greet_wait = 1s\npostscreen_pipelining_enable = yes\n\
          postscreen_non_smtp_command_enable = yes\npostscreen_non_smtp_command_action = drop\n\
-         postscreen_bare_newline_enable = yes\npostscreen_bare_newline_action = enforce\n",
+         postscreen_bare_newline_enable = yes\npostscreen_bare_newline_action = enforce\n\
+         postscreen_helo_required = yes\n",
     );
 
     let good = session(
@@ -380,6 +381,7 @@ fn tests_after_the_greeting() {
         port,
         "",
         &[
+            "MAIL FROM:<a@example.org>",
             "EHLO good.example",
             "MAIL FROM:<a@example.org>",
             "RCPT TO:<root@mail.example.test>",
@@ -388,6 +390,10 @@ fn tests_after_the_greeting() {
     );
     assert_eq!(good[0], "220-mail.example.test ESMTP mailsuite", "{good:?}");
     assert_eq!(good[1], "220 mail.example.test ESMTP mailsuite", "{good:?}");
+    assert_eq!(
+        good[2], "503 5.5.1 Error: send HELO/EHLO first",
+        "postscreen_helo_required: {good:?}"
+    );
     assert!(!good.iter().any(|l| l.contains("PIPELINING")), "{good:?}");
     assert!(
         good.contains(&"450 4.3.2 Service currently unavailable".to_string()),

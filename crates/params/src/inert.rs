@@ -109,7 +109,6 @@ pub const INERT: &[&str] = &[
     "postscreen_discard_ehlo_keyword_address_maps",
     "postscreen_discard_ehlo_keywords",
     "postscreen_expansion_filter",
-    "postscreen_helo_required",
     "postscreen_reject_footer",
     "postscreen_reject_footer_maps",
     "postscreen_watchdog_timeout",

@@ -278,6 +278,9 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
                 helo = printable(arg.trim().as_bytes());
                 format!("250 {}", s.myhostname)
             }
+            "MAIL" if s.helo_required && helo.is_empty() => {
+                "503 5.5.1 Error: send HELO/EHLO first".into()
+            }
             "MAIL" => {
                 sender = Some(address_of(arg));
                 "250 2.1.0 Ok".into()

@@ -128,6 +128,7 @@
 //!   postscreen_dnsbl_min_ttl,
 //!   postscreen_dnsbl_max_ttl, postscreen_dnsbl_timeout,
 //!   postscreen_command_time_limit, postscreen_command_count_limit,
+//!   postscreen_helo_required (MAIL before HELO or EHLO gets 503),
 //!   postscreen_disable_vrfy_command, postscreen_pre_queue_limit,
 //!   postscreen_client_connection_count_limit, postscreen_post_queue_limit,
 //!   postscreen_cache_map, postscreen_pipelining_enable,

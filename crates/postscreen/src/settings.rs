@@ -162,6 +162,8 @@ pub struct Settings {
     pub command_time_limit: Duration,
     pub command_count_limit: usize,
     pub vrfy_disabled: bool,
+    /// postscreen_helo_required: MAIL only after HELO or EHLO.
+    pub helo_required: bool,
     /// postscreen_pre_queue_limit: clients in the tests at once.
     pub pre_queue_limit: usize,
     /// postscreen_post_queue_limit: clients being handed to smtpd at once.
@@ -273,6 +275,7 @@ impl Settings {
             command_time_limit: cfg.time(&p::POSTSCREEN_COMMAND_TIME_LIMIT),
             command_count_limit: cfg.int(&p::POSTSCREEN_COMMAND_COUNT_LIMIT).max(1) as usize,
             vrfy_disabled: cfg.bool(&p::POSTSCREEN_DISABLE_VRFY_COMMAND),
+            helo_required: cfg.bool(&p::POSTSCREEN_HELO_REQUIRED),
             pre_queue_limit: cfg.int(&p::POSTSCREEN_PRE_QUEUE_LIMIT).max(1) as usize,
             post_queue_limit: cfg.int(&p::POSTSCREEN_POST_QUEUE_LIMIT).max(1) as usize,
             per_client_limit: cfg.int(&p::POSTSCREEN_CLIENT_CONNECTION_COUNT_LIMIT).max(0) as usize,
