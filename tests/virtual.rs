@@ -102,7 +102,7 @@ fn virtual_alias_lookup_failure_is_temporary() {
     inst.start();
     let port = inst.port("127.0.0.1:0");
     let script = format!(
-        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port}, timeout=10)\ns.ehlo()\ns.mail('sender@example.org')\nprint('rcpt', *s.rcpt('someone@example.test'))\ns.putcmd('data')\nprint('data', *s.getreply())\ns.send(b'Subject: x\\r\\n\\r\\nx\\r\\n.\\r\\n')\ncode, msg = s.getreply()\nprint('end', code, msg.decode())\ns.quit()\n"
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port}, timeout=10)\ns.ehlo()\ns.mail('sender@example.org')\nprint('rcpt', *s.rcpt('someone@example.test'))\ns.putcmd('data')\nprint('data', *s.getreply())\ns.send(b'Subject: x\\r\\n\\r\\nx\\r\\n.\\r\\n')\ncode, msg = s.getreply()\nprint('end', code, msg.decode())\ns.close()\n"
     );
     let out = python_lines(&[], &script, &[]);
     // smtpd already asks the table at RCPT.
