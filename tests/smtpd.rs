@@ -2841,6 +2841,26 @@ while True:
     threading.Thread(target=serve, args=(c, next(conns)), daemon=True).start()
 "#;
 
+/// [`MISBEHAVING_FILTER`] on `port`, once it listens, and the stem of the
+/// files it writes what each connection got to (`.0` is the readiness
+/// probe's).
+fn misbehaving_filter(inst: &Instance, port: u16) -> (kit::Proc, PathBuf) {
+    let log = inst.dir.join("filter");
+    let filter = kit::Proc(
+        Command::new("python3")
+            .args(["-c", MISBEHAVING_FILTER, &port.to_string()])
+            .arg(&log)
+            .spawn()
+            .expect("python3"),
+    );
+    assert!(wait_until(10 * SECOND, || TcpStream::connect((
+        "127.0.0.1",
+        port
+    ))
+    .is_ok()));
+    (filter, log)
+}
+
 /// smtpd_proxy_filter against a filter that breaks: a connection that
 /// broke after the filter took a recipient stays broken for the
 /// transaction (451s, never a message with recipients missing); a reply
@@ -2858,19 +2878,7 @@ fn a_proxy_filter_that_misbehaves() {
         "smtpd-proxy-filter",
         &format!("smtpd_proxy_filter = [127.0.0.1]:{filter_port}\n"),
     );
-    let log = inst.dir.join("filter");
-    let _filter = kit::Proc(
-        Command::new("python3")
-            .args(["-c", MISBEHAVING_FILTER, &filter_port.to_string()])
-            .arg(&log)
-            .spawn()
-            .expect("python3"),
-    );
-    assert!(wait_until(10 * SECOND, || TcpStream::connect((
-        "127.0.0.1",
-        filter_port
-    ))
-    .is_ok()));
+    let (_filter, log) = misbehaving_filter(&inst, filter_port);
     let script = r#"
 import smtplib, sys
 s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
@@ -2956,19 +2964,7 @@ fn speed_adjust_asks_the_filter_once_the_message_is_whole() {
             "smtpd_proxy_filter = 127.0.0.1:{filter_port}\nsmtpd_proxy_options = speed_adjust\n"
         ),
     );
-    let log = inst.dir.join("filter");
-    let _filter = kit::Proc(
-        Command::new("python3")
-            .args(["-c", MISBEHAVING_FILTER, &filter_port.to_string()])
-            .arg(&log)
-            .spawn()
-            .expect("python3"),
-    );
-    assert!(wait_until(10 * SECOND, || TcpStream::connect((
-        "127.0.0.1",
-        filter_port
-    ))
-    .is_ok()));
+    let (_filter, log) = misbehaving_filter(&inst, filter_port);
     let got =
         |n: usize| std::fs::read_to_string(format!("{}.{n}", log.display())).unwrap_or_default();
     let mut c = Raw::connect(port);

@@ -1077,26 +1077,8 @@ impl<'a> Session<'a> {
                     .unwrap_or_default();
                 Proxy::open(filter, &facts, &mail)
             };
-            match opened {
-                Ok(p) => {
-                    maillog::info!(
-                        "{}",
-                        client_line(
-                            "NOQUEUE",
-                            &self.namaddr,
-                            &self.sasl,
-                            &self.xforward,
-                            self.s.client_port_logging
-                        )
-                    );
-                    if let Some(tx) = self.tx.as_mut() {
-                        tx.proxy = Some(p);
-                    }
-                }
-                Err(reply) => {
-                    self.error_reply(&reply);
-                    return false;
-                }
+            if !self.took_filter(opened, |tx, p| tx.proxy = Some(p)) {
+                return false;
             }
         }
         let Some(p) = self.tx.as_mut().and_then(|t| t.proxy.as_mut()) else {
@@ -1111,30 +1093,44 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The filter's connection (or, with speed_adjust, the spool for it)
+    /// for the transaction: kept by `keep`, with `NOQUEUE: client=…`
+    /// logged; or its failure answered (false).
+    fn took_filter<T>(
+        &mut self,
+        opened: Result<T, Reply>,
+        keep: impl FnOnce(&mut Transaction, T),
+    ) -> bool {
+        let taken = match opened {
+            Ok(taken) => taken,
+            Err(reply) => {
+                self.error_reply(&reply);
+                return false;
+            }
+        };
+        maillog::info!(
+            "{}",
+            client_line(
+                "NOQUEUE",
+                &self.namaddr,
+                &self.sasl,
+                &self.xforward,
+                self.s.client_port_logging
+            )
+        );
+        if let Some(tx) = self.tx.as_mut() {
+            keep(tx, taken);
+        }
+        true
+    }
+
     /// With speed_adjust: the recipient is kept for the filter, which is
     /// not asked until the message is whole.
     fn spool_rcpt(&mut self, r: &RcptTo) -> bool {
         if self.tx.as_ref().is_some_and(|t| t.spool.is_none()) {
-            match Spool::new(&self.queue_dir.join("incoming")) {
-                Ok(spool) => {
-                    maillog::info!(
-                        "{}",
-                        client_line(
-                            "NOQUEUE",
-                            &self.namaddr,
-                            &self.sasl,
-                            &self.xforward,
-                            self.s.client_port_logging
-                        )
-                    );
-                    if let Some(tx) = self.tx.as_mut() {
-                        tx.spool = Some(spool);
-                    }
-                }
-                Err(reply) => {
-                    self.error_reply(&reply);
-                    return false;
-                }
+            let opened = Spool::new(&self.queue_dir.join("incoming"));
+            if !self.took_filter(opened, |tx, spool| tx.spool = Some(spool)) {
+                return false;
             }
         }
         match self.tx.as_mut().and_then(|t| t.spool.as_mut()) {
