@@ -219,7 +219,7 @@ fn postscreen_screens_clients_before_smtpd() {
         listed,
         vec![
             "220-mail.example.test ESMTP mailsuite".to_string(),
-            "521 5.7.1 Service unavailable".to_string()
+            "521 5.7.1 Service unavailable; client [127.0.0.4] blocked using bl.test".to_string()
         ]
     );
     assert!(wait_until(5 * SECOND, || !inst

@@ -2302,6 +2302,21 @@ fn smtpd_end_of_data_restrictions_refuse_after_the_content() {
         incoming(&inst)
     );
     assert!(c.ask("NOOP").starts_with("250 "));
+    // With two recipients the line names none, as Postfix's.
+    assert!(c.ask("MAIL FROM:<b@example.com>").starts_with("250 "));
+    for _ in 0..2 {
+        assert!(c
+            .ask("RCPT TO:<root@mail.example.test>")
+            .starts_with("250 "));
+    }
+    assert!(c.ask("DATA").starts_with("354 "));
+    c.send(b"Subject: late\r\n\r\nbody\r\n.\r\n");
+    assert!(c.reply().starts_with("554 "));
+    assert!(
+        inst.wait_log("End-of-data rejected: Access denied; from=<b@example.com> proto=SMTP helo=<client.example.com>", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
 }
 
 #[test]
@@ -2335,7 +2350,13 @@ fn reject_unlisted_sender_refuses_forged_local_senders() {
 #[test]
 fn forbidden_commands_end_the_session() {
     let (inst, port) = start("smtpd-forbidden", "");
-    for line in ["GET / HTTP/1.1", "1234", "post /form", "Subject: hello"] {
+    for line in [
+        "GET / HTTP/1.1",
+        "1234",
+        "post /form",
+        "Subject: hello",
+        "  Subject: hello",
+    ] {
         let mut c = Raw::connect(port);
         assert_eq!(
             c.ask(line),

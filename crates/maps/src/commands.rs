@@ -35,12 +35,12 @@ impl ForbiddenCommands {
         }
     }
 
-    /// Whether the command `line`, whose first word is `word` (a word no
-    /// SMTP command has), ends the session: a forbidden name, or a line
-    /// that looks like a message header (a client sending its message
+    /// Whether a command whose first word is `word` (a word no SMTP
+    /// command has) ends the session: a forbidden name, or a word that
+    /// starts a message header (`Subject:`: a client sending its message
     /// out of turn), as Postfix 3.x judges both.
-    pub fn forbids(&self, word: &str, line: &str) -> bool {
-        self.matches(word) || looks_like_header(line)
+    pub fn forbids(&self, word: &str) -> bool {
+        self.matches(word) || looks_like_header(word)
     }
 
     /// Whether the command word `word` is forbidden.

@@ -265,9 +265,12 @@ fn specs_take_postfix_forms() {
     assert_eq!(s.connect_timeout, Duration::from_secs(10));
     assert_eq!(s.command_timeout, Duration::from_secs(60));
     assert_eq!(s.default_action, DefaultAction::Accept);
+    // A port alone is the local host's, as Postfix's host_port takes it.
+    let s = Spec::parse("inet:8891", &defaults(), q).expect("port alone");
+    assert_eq!(s.endpoint, Endpoint::Inet("localhost:8891".into()));
     for bad in [
         "127.0.0.1:8891",
-        "inet:8891",
+        "inet:no-such-service",
         "{ inet:1.2.3.4:5, frob=1 }",
         "{ inet:1.2.3.4:5, default_action=maybe }",
     ] {

@@ -225,7 +225,10 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
             }
         };
         let line = String::from_utf8_lossy(&raw).into_owned();
-        let (verb, arg) = line.split_once(' ').unwrap_or((&line, ""));
+        let (verb, arg) = line
+            .trim_start()
+            .split_once(' ')
+            .unwrap_or((line.trim_start(), ""));
         let verb = verb.to_ascii_uppercase();
         if testing {
             let waiting = (!carry.is_empty()).then(|| printable(&carry));
@@ -419,7 +422,7 @@ impl Tested {
         waiting: Option<String>,
     ) -> Option<(Action, &'static str)> {
         if let (Some(t), false) = (s.non_smtp, self.non_smtp) {
-            if !KNOWN.contains(&verb) && s.forbidden.forbids(verb, line) {
+            if !KNOWN.contains(&verb) && s.forbidden.forbids(verb) {
                 self.non_smtp = true;
                 maillog::info!(
                     "NON-SMTP COMMAND from {who} after {last}: {}",

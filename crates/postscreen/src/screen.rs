@@ -209,7 +209,7 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
             failures.push(Failure {
                 action: s.denylist_action,
                 enforce_reply: "550 5.3.2 Service currently unavailable".into(),
-                drop_reply: "521 5.3.2 Service currently unavailable",
+                drop_reply: "521 5.3.2 Service currently unavailable".into(),
             });
         }
         None => {}
@@ -252,7 +252,7 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
         .cloned();
     match worst {
         Some(f) if f.action == Action::Drop => {
-            say(&stream, f.drop_reply);
+            say(&stream, &f.drop_reply);
             maillog::info!("DISCONNECT {who}");
         }
         Some(f) => {
@@ -349,7 +349,7 @@ fn early_tests(
             failures.push(Failure {
                 action: s.greet_action,
                 enforce_reply: "550 5.5.1 Protocol error".into(),
-                drop_reply: "521 5.5.1 Protocol error",
+                drop_reply: "521 5.5.1 Protocol error".into(),
             });
         }
         Greet::Waited => passes.greet = SystemTime::now() + s.greet_ttl,
@@ -373,11 +373,15 @@ fn early_tests(
             maillog::info!("DNSBL rank {} for {who}", score.score);
             failures.push(Failure {
                 action: s.dnsbl_action,
+                // Postfix's one text for both, with its own code each.
                 enforce_reply: format!(
                     "550 5.7.1 Service unavailable; client [{ip}] blocked using {}",
                     s.list_reply_name(&score.worst)
                 ),
-                drop_reply: "521 5.7.1 Service unavailable",
+                drop_reply: format!(
+                    "521 5.7.1 Service unavailable; client [{ip}] blocked using {}",
+                    s.list_reply_name(&score.worst)
+                ),
             });
         } else if score.complete {
             passes.dnsbl = SystemTime::now() + s.dnsbl_max_ttl.max(s.dnsbl_min_ttl);

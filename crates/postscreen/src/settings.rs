@@ -103,7 +103,7 @@ pub struct Failure {
     /// The reply to every recipient when enforcing.
     pub enforce_reply: String,
     /// The reply before dropping.
-    pub drop_reply: &'static str,
+    pub drop_reply: String,
 }
 
 /// One of postscreen_dnsbl_sites.

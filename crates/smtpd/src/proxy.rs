@@ -347,8 +347,6 @@ impl Drop for Proxy {
 pub struct Spool {
     rcpts: Vec<Vec<u8>>,
     file: std::fs::File,
-    /// Removes the file where it had to have a name.
-    _name: util::unnamed::Pending,
 }
 
 impl Spool {
@@ -360,11 +358,17 @@ impl Spool {
             util::random::hex::<8>()
         ));
         match util::unnamed::create(dir, &temp, 0o600) {
-            Ok((file, name)) => Ok(Spool {
-                rcpts: Vec::new(),
-                file,
-                _name: name,
-            }),
+            Ok((file, name)) => {
+                // Where it had to be made with a name, the name goes at
+                // once: nothing of the message may stay behind a crash.
+                if let Some(temp) = name.temp_path() {
+                    let _ = std::fs::remove_file(temp);
+                }
+                Ok(Spool {
+                    rcpts: Vec::new(),
+                    file,
+                })
+            }
             Err(e) => {
                 maillog::warning!("proxy speed-adjust log I/O error: {}", util::strerror(&e));
                 Err(failed())

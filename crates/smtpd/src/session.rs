@@ -643,8 +643,17 @@ impl<'a> Session<'a> {
         );
     }
 
-    /// The transaction's first recipient: the `to=` Postfix logs for what
-    /// concerns the whole message (DATA, END-OF-MESSAGE).
+    /// The transaction's recipient when it has just one: the `to=`
+    /// Postfix logs in a DATA or END-OF-MESSAGE reject line.
+    fn only_recipient(&self) -> Option<String> {
+        match self.tx.as_ref().map(|t| t.recipients.as_slice()) {
+            Some([only]) => Some(only.address.clone()),
+            _ => None,
+        }
+    }
+
+    /// The transaction's first recipient: the `to=` of Postfix's
+    /// proxy-accept and proxy-reject lines.
     fn first_recipient(&self) -> Option<String> {
         self.tx
             .as_ref()
@@ -802,8 +811,7 @@ impl<'a> Session<'a> {
                 (false, Flow::Go)
             }
             Command::Unknown(word) => {
-                let line = String::from_utf8_lossy(self.parser.last_line()).into_owned();
-                if self.s.forbidden_commands.forbids(&word, &line) {
+                if self.s.forbidden_commands.forbids(&word) {
                     maillog::warning!(
                         "non-SMTP command from {}: {}",
                         self.namaddr,
@@ -1339,31 +1347,35 @@ impl<'a> Session<'a> {
         self.req.sender = Some(tx.mail.sender.clone());
         self.policy_facts(if command == "DATA" { "DATA" } else { "BDAT" });
         let outcome = self.policy.check_data(&self.req, self.dns);
-        let first = self.first_recipient();
-        let prepend = self.judged(outcome, command, first.as_deref())?;
-        if let Some(tx) = self.tx.as_mut() {
-            tx.prepend.extend(prepend);
-        }
+        let only = self.only_recipient();
+        let prepend = self.judged(outcome, command, only.as_deref())?;
         let filtered = self
             .tx
             .as_ref()
             .is_some_and(|t| t.proxy.is_some() || t.spool.is_some());
         if filtered {
+            // This DATA's own headers: a DATA the filter refuses may come
+            // again, and must not add them twice.
             let mut headers = self
                 .tx
                 .as_ref()
                 .map(|t| t.prepend.clone())
                 .unwrap_or_default();
+            headers.extend(prepend);
             // No Received: header of ours when this smtpd is itself behind
             // a filter that told XFORWARD (as Postfix).
             if self.xforward == Default::default() {
                 headers.push(format!("Received: {}", self.received_for_filter()));
             }
             if let Some(spool) = self.tx.as_mut().and_then(|t| t.spool.as_mut()) {
-                for h in &headers {
-                    spool.content(format!("{h}\n").as_bytes())?;
+                let written = headers
+                    .iter()
+                    .try_for_each(|h| spool.content(format!("{h}\n").as_bytes()));
+                // A spool that could not be written is of no more use.
+                if written.is_err() {
+                    self.reset_transaction();
                 }
-                return Ok(());
+                return written;
             }
             let started = self
                 .tx
@@ -1387,6 +1399,9 @@ impl<'a> Session<'a> {
                 }
                 None => Err(queue_file_write_error()),
             };
+        }
+        if let Some(tx) = self.tx.as_mut() {
+            tx.prepend.extend(prepend);
         }
         let env = self.envelope();
         let Some(tx) = &mut self.tx else {
@@ -1600,8 +1615,8 @@ impl<'a> Session<'a> {
             self.policy_facts("END-OF-MESSAGE");
             self.req.facts.size = Some(size);
             let outcome = self.policy.check_end_of_data(&self.req, self.dns);
-            let first = self.first_recipient();
-            if let Err(reply) = self.judged(outcome, "END-OF-MESSAGE", first.as_deref()) {
+            let only = self.only_recipient();
+            if let Err(reply) = self.judged(outcome, "END-OF-MESSAGE", only.as_deref()) {
                 // The cleanup stream goes unfinished: no queue file stays.
                 self.reset_transaction();
                 return (reply, false);

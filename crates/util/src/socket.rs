@@ -194,12 +194,16 @@ impl Endpoint {
     }
 }
 
-/// `host:port`, `[host]:port` or `host:service` (a name from
-/// /etc/services) as `host:port` with a numeric port, brackets kept only
-/// around an IPv6 address.
+/// `host:port`, `[host]:port`, `host:service` (a name from
+/// /etc/services), `:port` or `port` (the local host, as Postfix's
+/// host_port takes them) as `host:port` with a numeric port, brackets
+/// kept only around an IPv6 address.
 fn inet_host_port(hp: &str) -> Option<String> {
-    let (host, port) = hp.rsplit_once(':')?;
-    let host = host.trim();
+    let (host, port) = hp.rsplit_once(':').unwrap_or(("", hp));
+    let host = match host.trim() {
+        "" => "localhost",
+        h => h,
+    };
     let bare = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
@@ -293,8 +297,9 @@ mod tests {
             Endpoint::parse("local:/run/m.sock", q),
             Ok(Endpoint::Unix("/run/m.sock".into()))
         );
-        assert!(Endpoint::parse("inet:8891", q).is_err());
         for (given, meant) in [
+            ("inet:8891", "localhost:8891"),
+            ("inet::25", "localhost:25"),
             ("inet:[127.0.0.1]:10025", "127.0.0.1:10025"),
             ("inet:[::1]:10025", "[::1]:10025"),
             ("inet:localhost:smtp", "localhost:25"),
@@ -306,7 +311,7 @@ mod tests {
             );
         }
         assert!(Endpoint::parse("inet:localhost:no-such-service", q).is_err());
-        assert!(Endpoint::parse("inet::25", q).is_err());
+        assert!(Endpoint::parse("inet:localhost:", q).is_err());
         assert!(Endpoint::parse("127.0.0.1:8891", q).is_err());
         assert_eq!(
             with_settings("{ inet:1.2.3.4:5, timeout=10s,default_action=DUNNO }"),
