@@ -862,3 +862,44 @@ for src in ("127.0.0.6", "127.0.0.7", "127.0.0.8"):
     );
     assert_eq!(inst.log_lines("PASS OLD [127.0.0.6]:").len(), 1);
 }
+
+/// A client whose pregreet pass still holds while its DNS list pass has
+/// run out is asked of the lists again, but not made to wait out another
+/// greeting: it goes on as soon as the lists answer.
+#[test]
+fn only_the_tests_that_ran_out_are_made_again() {
+    let Some((_dns, dns_port)) = dns_lists(&["4.0.0.127.other.test,127.0.0.2"]) else {
+        return;
+    };
+    let inst = Instance::new("postscreen-retest");
+    let port = start_screened(
+        &inst,
+        &format!(
+            "alias_maps =\nmynetworks = 127.0.0.1/32\n\
+             dns_resolver_address = 127.0.0.1:{dns_port}\n\
+             postscreen_greet_wait = 3s\npostscreen_dnsbl_sites = bl.test\n\
+             postscreen_dnsbl_min_ttl = 1s\npostscreen_dnsbl_max_ttl = 1s\n"
+        ),
+    );
+    let script = r#"
+import smtplib, sys, time
+port = int(sys.argv[1])
+for n in range(2):
+    start = time.time()
+    s = smtplib.SMTP("127.0.0.1", port, source_address=("127.0.0.9", 0), timeout=20)
+    print("session", n, "greeted within 2s", time.time() - start < 2)
+    s.quit()
+    time.sleep(1.5)
+"#;
+    let out = kit::python_lines(&[], script, &[&port.to_string()]);
+    assert_eq!(
+        out,
+        [
+            "session 0 greeted within 2s False",
+            "session 1 greeted within 2s True"
+        ],
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(inst.log_lines("PASS NEW [127.0.0.9]:").len(), 2);
+}

@@ -32,7 +32,9 @@
 //!     the client add up to its score, which at postscreen_dnsbl_threshold
 //!     or more fails it ("DNSBL rank N for [ip]:port", with
 //!     postscreen_dnsbl_action). What the client sent is only looked at,
-//!     never taken: smtpd reads it.
+//!     never taken: smtpd reads it. Only the tests whose pass has run out
+//!     are made again: a client whose pregreet pass still holds waits only
+//!     for the lists' answers.
 //!   * With postscreen_dnsbl_allowlist_threshold below zero, a client
 //!     whose score (weights may be negative: DNS allow lists) comes in at
 //!     or under it, with no test failed, passes at once: the greet wait

@@ -289,6 +289,8 @@ enum Greet {
     Allowlisted,
     /// It went away.
     Gone,
+    /// Its pregreet pass still held: only the DNS lists were waited for.
+    NotDue,
 }
 
 /// The tests before the greeting: the pregreet wait and the DNS lists.
@@ -317,25 +319,35 @@ fn early_tests(
     // whatever comes within the greet wait; with allow-listing, look at
     // the lists' answers every 50 ms meanwhile.
     let mut buf = [0u8; 512];
-    let greet = loop {
-        let left = greet_end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break Greet::Waited;
+    // A client whose pregreet pass still holds is not tested again: only
+    // the lists are waited for, and no longer than they take.
+    let pregreet_due = passes.greet <= SystemTime::now();
+    let greet = if !pregreet_due {
+        if let Some(p) = pending.as_mut() {
+            p.gather(lists_end);
         }
-        let slice = match allowlisting {
-            Some(_) => left.min(Duration::from_millis(50)),
-            None => left,
-        };
-        let _ = stream.set_read_timeout(Some(slice));
-        match stream.peek(&mut buf) {
-            Ok(n) if n > 0 => break Greet::Talked(n),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            // End of input, or the connection was reset.
-            _ => break Greet::Gone,
-        }
-        if let (Some(threshold), Some(p)) = (allowlisting, pending.as_mut()) {
-            if p.gather(Instant::now()) && p.score().score <= threshold {
-                break Greet::Allowlisted;
+        Greet::NotDue
+    } else {
+        loop {
+            let left = greet_end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Greet::Waited;
+            }
+            let slice = match allowlisting {
+                Some(_) => left.min(Duration::from_millis(50)),
+                None => left,
+            };
+            let _ = stream.set_read_timeout(Some(slice));
+            match stream.peek(&mut buf) {
+                Ok(n) if n > 0 => break Greet::Talked(n),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                // End of input, or the connection was reset.
+                _ => break Greet::Gone,
+            }
+            if let (Some(threshold), Some(p)) = (allowlisting, pending.as_mut()) {
+                if p.gather(Instant::now()) && p.score().score <= threshold {
+                    break Greet::Allowlisted;
+                }
             }
         }
     };
@@ -353,6 +365,7 @@ fn early_tests(
             });
         }
         Greet::Waited => passes.greet = SystemTime::now() + s.greet_ttl,
+        Greet::NotDue => {}
         Greet::Allowlisted => {
             passes.allowlist(SystemTime::now() + s.dnsbl_max_ttl.max(s.dnsbl_min_ttl));
             return Some(failures);
