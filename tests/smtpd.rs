@@ -383,6 +383,19 @@ fn pipelining_bdat_and_limits() {
         cat.contains("first part\nmiddle\nsecond part\n.no dot stuffing here\n"),
         "{cat}"
     );
+    // A message that ends mid-line is counted with the line end it gets,
+    // as Postfix counts it.
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    c.send(b"BDAT 8 LAST\r\nabcdefgh");
+    let open = c.reply();
+    assert!(
+        open.starts_with("250 2.0.0 Ok: 10 bytes queued as "),
+        "{open}"
+    );
+    let open_id = open.rsplit(' ').next().unwrap_or_default().to_string();
+    let cat = postcat(&inst, &queue_file(&inst, &open_id));
+    assert!(cat.contains("\nabcdefgh\n"), "{cat}");
 
     // SIZE= over the limit, then a message over the limit.
     assert_eq!(
@@ -410,9 +423,10 @@ fn pipelining_bdat_and_limits() {
     );
     assert_eq!(c.ask("RSET"), "250 2.0.0 Ok");
     assert_eq!(c.ask("QUIT"), "221 2.0.0 Bye");
-    // Dropped transactions leave nothing once cleanup saw them go.
+    // Dropped transactions leave nothing once cleanup saw them go: the
+    // three queued messages stay.
     assert!(
-        wait_until(5 * SECOND, || incoming(&inst).len() == 2),
+        wait_until(5 * SECOND, || incoming(&inst).len() == 3),
         "{:?}",
         incoming(&inst)
     );

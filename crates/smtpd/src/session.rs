@@ -92,6 +92,9 @@ struct Bdat {
     size: u64,
     /// An earlier chunk failed: discard the rest until LAST.
     failed: bool,
+    /// The message so far ends in the middle of a line (its end is
+    /// added, and counted, as Postfix counts it).
+    open_line: bool,
 }
 
 /// One mail transaction (MAIL to end of DATA/BDAT or RSET).
@@ -1867,6 +1870,9 @@ impl<'a> Session<'a> {
                 }
                 if let Some(tx) = me.tx.as_mut() {
                     content_error = tx.content(bytes).err();
+                    if let (Some(b), Some(&last)) = (tx.bdat.as_mut(), bytes.last()) {
+                        b.open_line = last != b'\n';
+                    }
                 }
             })
         };
@@ -1906,7 +1912,7 @@ impl<'a> Session<'a> {
             self.reply(&Reply::chunk_ok(size));
             return (true, Flow::Go);
         }
-        let total = b.size;
+        let total = b.size + if b.open_line { 2 } else { 0 };
         self.last = "END-OF-MESSAGE".into();
         let (r, ok) = self.finish(Some(total), total);
         if ok {

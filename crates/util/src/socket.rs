@@ -224,10 +224,14 @@ fn inet_host_port(hp: &str) -> Option<String> {
 
 /// The TCP port of service `name` in /etc/services.
 fn service_port(name: &str) -> Option<u16> {
+    /// getservbyname's answer lives in static storage: one caller at a
+    /// time.
+    static LOOKUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let name = std::ffi::CString::new(name).ok()?;
+    let _one = LOOKUP.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: both strings are NUL-terminated; the result, when not null,
-    // points to a servent that stays valid until the next such call, and
-    // only its port is read, at once.
+    // points to a servent that stays valid until the next such call (none
+    // can come while the lock is held), and only its port is read.
     let port = unsafe {
         let ent = libc::getservbyname(name.as_ptr(), c"tcp".as_ptr());
         if ent.is_null() {
