@@ -78,10 +78,7 @@ impl Cidr {
     /// Whether `ip` is inside the block (an IPv4-mapped IPv6 address
     /// counts as its IPv4 address).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
+        let ip = ip.to_canonical();
         ip.is_ipv4() == self.net.is_ipv4() && self.masked(ip) == self.net
     }
 }

@@ -111,11 +111,7 @@ impl Entry {
 /// An address as DNS lists want it: `4.3.2.1` for 1.2.3.4, nibbles in
 /// reverse for IPv6 (an IPv4-mapped address counts as IPv4).
 pub fn reversed(ip: IpAddr) -> String {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
-    match ip {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => {
             let o = v4.octets();
             format!("{}.{}.{}.{}", o[3], o[2], o[1], o[0])

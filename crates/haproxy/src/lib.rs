@@ -154,11 +154,7 @@ fn parse_v2(buf: &[u8]) -> Result<Option<(Proxied, usize)>, String> {
 /// are written as IPv4; addresses of mixed families (an IPv4 client
 /// reaching an IPv6 address) are both written as IPv6.
 pub fn v1_header(source: SocketAddr, dest: SocketAddr) -> String {
-    let unmapped = |ip: IpAddr| match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    let (s, d) = (unmapped(source.ip()), unmapped(dest.ip()));
+    let (s, d) = (source.ip().to_canonical(), dest.ip().to_canonical());
     let (family, s, d) = match (s, d) {
         (IpAddr::V4(s), IpAddr::V4(d)) => ("TCP4", s.to_string(), d.to_string()),
         _ => {
@@ -271,11 +267,7 @@ mod tests {
             assert_eq!(n, line.len());
             let same = |a: Option<SocketAddr>, b: SocketAddr| {
                 let a = a.unwrap();
-                let plain = |ip: IpAddr| match ip {
-                    IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-                    v4 => v4,
-                };
-                plain(a.ip()) == plain(b.ip()) && a.port() == b.port()
+                a.ip().to_canonical() == b.ip().to_canonical() && a.port() == b.port()
             };
             assert!(same(p.source, source) && same(p.dest, dest), "{line}");
         }

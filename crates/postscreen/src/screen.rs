@@ -167,22 +167,14 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
     }
     // An IPv4 client as such, whether the socket or a header named it in
     // IPv6 form.
-    let unmapped = |a: SocketAddr| match a.ip() {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(a, |v4| SocketAddr::new(IpAddr::V4(v4), a.port())),
-        IpAddr::V4(_) => a,
-    };
+    let unmapped = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
     let (peer, local) = (unmapped(peer), unmapped(local));
     let who = bracketed(peer);
     // What smtpd is told with the connection: the client screened here.
     let endpoints = haproxy::v1_header(peer, local);
     let hand_off = |stream, teaser| pass(&shared, stream, &who, &endpoints, teaser);
     maillog::info!("CONNECT from {who} to {}", bracketed(local));
-    let ip = match peer.ip() {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer.ip()),
-        v4 => v4,
-    };
+    let ip = peer.ip();
     let Some(_connection) = shared.connection(ip) else {
         maillog::info!("NOQUEUE: reject: CONNECT from {who}: too many connections");
         say(&stream, "421 4.7.0 Error: too many connections");

@@ -170,12 +170,8 @@ fn look_up_client_name(ip: IpAddr) -> (String, bool) {
         Ok(None) => return ("unknown".into(), false),
         Err(()) => return ("unknown".into(), true),
     };
-    let canon = |a: IpAddr| match a {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
-        v4 => v4,
-    };
     match addresses(&name) {
-        Ok(list) if list.iter().any(|a| canon(*a) == canon(ip)) => (name, false),
+        Ok(list) if list.iter().any(|a| a.to_canonical() == ip.to_canonical()) => (name, false),
         Err(Lookup::TempFail) => ("unknown".into(), true),
         _ => ("unknown".into(), false),
     }

@@ -307,7 +307,7 @@ impl<'a> Session<'a> {
         let ip = peer.map(|a| a.ip());
         let (name, addr_text) = match ip {
             Some(ip) => {
-                let ip = unmap(ip);
+                let ip = ip.to_canonical();
                 let name = if s.peername_lookup {
                     crate::dns::client_name(ip)
                 } else {
@@ -322,7 +322,7 @@ impl<'a> Session<'a> {
             maillog::warning!("set timeout: {e}");
         }
         let (local_ip, local_port, remote_port) = (
-            local.map(|a| unmap(a.ip())),
+            local.map(|a| a.ip().to_canonical()),
             local.map(|a| a.port()),
             peer.map(|a| a.port()),
         );
@@ -333,7 +333,13 @@ impl<'a> Session<'a> {
         if s.notify_mask != 0 {
             conn.transcript = Some(Transcript::new(s.history_limit));
         }
-        let client = PerClient::new(s, name, ip.map(unmap), addr_text, remote_port);
+        let client = PerClient::new(
+            s,
+            name,
+            ip.map(|ip| ip.to_canonical()),
+            addr_text,
+            remote_port,
+        );
         conn.footer = client.footer;
         let (namaddr, bare_newline, discard) =
             (client.namaddr, client.bare_newline, client.discard);
@@ -1079,15 +1085,8 @@ impl<'a> Session<'a> {
             }
         }
         if self.tx.as_ref().is_some_and(|t| t.proxy.is_none()) {
-            let opened = {
-                let facts = self.proxy_facts(filter);
-                let mail = self
-                    .tx
-                    .as_ref()
-                    .map(|t| t.mail.to_bytes())
-                    .unwrap_or_default();
-                Proxy::open(filter, &facts, &mail)
-            };
+            let (facts, mail) = self.for_filter(filter);
+            let opened = Proxy::open(filter, &facts, &mail);
             if !self.took_filter(opened, |tx, p| tx.proxy = Some(p)) {
                 return false;
             }
@@ -1153,9 +1152,20 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// What the filter is told first: the client (XFORWARD) and the
+    /// transaction's MAIL FROM command.
+    fn for_filter(&self, filter: &ProxyFilter) -> (crate::proxy::Facts, Vec<u8>) {
+        let mail = self
+            .tx
+            .as_ref()
+            .map(|t| t.mail.to_bytes())
+            .unwrap_or_default();
+        (self.proxy_facts(filter), mail)
+    }
+
     /// What the filter's XFORWARD is told: what this smtpd was told by
     /// XFORWARD itself, else the client's own facts.
-    fn proxy_facts(&self, filter: &ProxyFilter) -> [(&'static str, Option<String>); 7] {
+    fn proxy_facts(&self, filter: &ProxyFilter) -> crate::proxy::Facts {
         let x = &self.xforward;
         let source = filter
             .local_clients
@@ -1634,12 +1644,7 @@ impl<'a> Session<'a> {
             let Some(filter) = &self.s.proxy_filter else {
                 return (queue_file_write_error(), false);
             };
-            let facts = self.proxy_facts(filter);
-            let mail = self
-                .tx
-                .as_ref()
-                .map(|t| t.mail.to_bytes())
-                .unwrap_or_default();
+            let (facts, mail) = self.for_filter(filter);
             let reply = spool.replay(filter, &facts, &mail);
             return self.filtered(reply);
         }
@@ -2006,7 +2011,10 @@ impl<'a> Session<'a> {
         };
         let name_temporary = c.name_temporary.unwrap_or(self.req.client_name_temporary);
         let name = c.name.unwrap_or_else(|| self.req.client_name.clone());
-        let ip = c.addr.unwrap_or(self.req.client_addr).map(unmap);
+        let ip = c
+            .addr
+            .unwrap_or(self.req.client_addr)
+            .map(|ip| ip.to_canonical());
         let port = c.port.unwrap_or(self.remote_port);
         let addr_text = ip.map_or_else(|| "unknown".to_string(), |a| a.to_string());
         let client = PerClient::new(self.s, name, ip, addr_text, port);
@@ -2361,14 +2369,6 @@ impl<'a> Session<'a> {
                 (false, Flow::Close)
             }
         }
-    }
-}
-
-/// An IPv4-mapped IPv6 address as IPv4.
-fn unmap(ip: std::net::IpAddr) -> std::net::IpAddr {
-    match ip {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
     }
 }
 
