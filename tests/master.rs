@@ -481,7 +481,7 @@ fn log_lines_from_many_workers_never_interleave() {
 #[test]
 fn check_names_settings_that_have_no_effect() {
     let inst = Instance::new("inert-settings");
-    inst.main_cf("smtp_tls_loglevel = 1\nmilter_protocol = 6\nmessage_size_limit = 20480000\n");
+    inst.main_cf("smtp_tls_session_cache_database = btree:/x\nmilter_protocol = 6\nmessage_size_limit = 20480000\n");
     let out = inst.mailsuite(&["check"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
@@ -493,7 +493,7 @@ fn check_names_settings_that_have_no_effect() {
             .map(|i| i + 1)
             .expect("line")
     };
-    for name in ["smtp_tls_loglevel", "milter_protocol"] {
+    for name in ["smtp_tls_session_cache_database", "milter_protocol"] {
         let want = format!(
             "{}, line {}: {name} is accepted for compatibility but has no effect in mailsuite",
             main_cf.display(),

@@ -684,31 +684,100 @@ fn send_raw_message(port: u16) -> String {
 
 #[test]
 fn ten_thousand_recipients_and_timeouts() {
-    let (inst, port) = start("smtpd-many", "smtpd_timeout = 2s\n");
+    let (inst, port) = start(
+        "smtpd-many",
+        "smtpd_timeout = 2s\nsmtpd_error_sleep_time = 0s\nsmtpd_recipient_overshoot_limit = 500\n",
+    );
+    // Recipients beyond smtpd_recipient_limit (1,000): the next
+    // smtpd_recipient_overshoot_limit (500) are refused, and each after
+    // that counts as an error too, until smtpd_hard_error_limit (20) ends
+    // the session, as in Postfix.
+    let many = |c: &mut Raw, n: usize| {
+        c.send(b"MAIL FROM:<a@example.com>\r\n");
+        let mut batch = Vec::new();
+        for _ in 0..n {
+            batch.extend_from_slice(b"RCPT TO:<root@mail.example.test>\r\n");
+        }
+        let mut w = c.w.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            let _ = w.write_all(&batch);
+        });
+        assert_eq!(c.reply(), "250 2.1.0 Ok");
+        let (mut ok, mut too_many) = (0, 0);
+        loop {
+            match c.reply().as_str() {
+                "250 2.1.5 Ok" => ok += 1,
+                "452 4.5.3 Error: too many recipients" => too_many += 1,
+                other => return (ok, too_many, other.to_string()),
+            }
+        }
+    };
+    let mut c = Raw::connect(port);
+    c.ask("EHLO client.example.com");
+    assert_eq!(
+        many(&mut c, 1520),
+        (
+            1000,
+            520,
+            "421 4.7.0 mail.example.test Error: too many errors".to_string()
+        )
+    );
+    assert!(inst.wait_log(
+        "too many errors after RCPT from localhost[127.0.0.1]",
+        1,
+        5 * SECOND
+    ));
+    // 10,000 of them: the same end (the client may not see the 421: the
+    // server closes with the rest of its commands unread).
+    let mut c = Raw::connect(port);
+    c.ask("EHLO client.example.com");
+    let (ok, too_many, _) = many(&mut c, 10_000);
+    assert!(ok <= 1000 && too_many <= 520, "{ok} {too_many}");
+    assert!(inst.wait_log(
+        "too many errors after RCPT from localhost[127.0.0.1]",
+        2,
+        5 * SECOND
+    ));
+    assert!(inst.wait_log("rcpt=1000/1520 commands=1002/1522", 2, 5 * SECOND));
+    // The count starts again with each transaction: 1,000 taken, 500
+    // refused, and a message queued with the 1,000.
     let mut c = Raw::connect(port);
     c.ask("EHLO client.example.com");
     c.send(b"MAIL FROM:<a@example.com>\r\n");
-    let mut batch = Vec::new();
-    for _ in 0..10_000 {
-        batch.extend_from_slice(b"RCPT TO:<root@mail.example.test>\r\n");
-    }
-    let mut w = c.w.try_clone().expect("clone");
-    let sender = std::thread::spawn(move || w.write_all(&batch).is_ok());
     assert_eq!(c.reply(), "250 2.1.0 Ok");
-    let mut ok = 0;
-    let mut too_many = 0;
-    for _ in 0..10_000 {
-        match c.reply().as_str() {
-            "250 2.1.5 Ok" => ok += 1,
-            "452 4.5.3 Error: too many recipients" => too_many += 1,
-            other => panic!("unexpected {other}"),
-        }
+    for _ in 0..1000 {
+        c.send(b"RCPT TO:<root@mail.example.test>\r\n");
     }
-    assert!(sender.join().expect("join"));
-    assert_eq!((ok, too_many), (1000, 9000));
+    for _ in 0..1000 {
+        assert_eq!(c.reply(), "250 2.1.5 Ok");
+    }
+    for _ in 0..500 {
+        assert_eq!(
+            c.ask("RCPT TO:<root@mail.example.test>"),
+            "452 4.5.3 Error: too many recipients"
+        );
+    }
     assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
     let r = c.ask("Subject: many\r\n\r\nx\r\n.");
     assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    assert_eq!(c.ask("RSET"), "250 2.0.0 Ok");
+    c.send(b"MAIL FROM:<a@example.com>\r\n");
+    assert_eq!(c.reply(), "250 2.1.0 Ok");
+    for _ in 0..1500 {
+        c.send(b"RCPT TO:<root@mail.example.test>\r\n");
+    }
+    let mut replies = std::collections::BTreeMap::new();
+    for _ in 0..1500 {
+        *replies.entry(c.reply()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        replies.into_iter().collect::<Vec<_>>(),
+        vec![
+            ("250 2.1.5 Ok".to_string(), 1000),
+            ("452 4.5.3 Error: too many recipients".to_string(), 500)
+        ]
+    );
+    assert_eq!(c.ask("QUIT"), "221 2.0.0 Bye");
 
     // An idle client is told off after smtpd_timeout.
     let mut idle = Raw::connect(port);
@@ -811,6 +880,84 @@ s.quit()
         1,
         5 * SECOND
     ));
+}
+
+/// smtpd_tls_loglevel = 0 (Postfix's default) logs no TLS summary, and
+/// smtpd_starttls_timeout bounds the whole handshake: a client that
+/// trickles its ClientHello a byte at a time, each well within
+/// smtpd_timeout, is cut off when the handshake's time is up.
+#[test]
+fn tls_loglevel_zero_and_the_starttls_time_limit() {
+    if !has_python() {
+        eprintln!("python3 missing: skipped");
+        return;
+    }
+    let inst = Instance::new("smtpd-tls-limits");
+    let Some((cert, key)) = kit::self_signed(&inst.dir, "mail.example.test") else {
+        eprintln!("openssl missing: skipped");
+        return;
+    };
+    inst.main_cf(&format!(
+        "alias_maps =\nsmtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n\
+         smtpd_tls_loglevel = 0\nsmtpd_timeout = 30s\nsmtpd_starttls_timeout = 2s\n",
+        cert.display(),
+        key.display()
+    ));
+    inst.master_cf(MASTER_CF);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+
+    let out = python(
+        &inst,
+        r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=10)
+s.starttls(context=ctx)
+s.sendmail('a@example.com', ['root@mail.example.test'], b'Subject: quiet\r\n\r\nx\r\n')
+s.quit()
+print('sent')
+"#,
+        port,
+    );
+    assert!(out.contains("sent"), "{out}");
+    assert!(inst.wait_log(
+        "disconnect from localhost[127.0.0.1] ehlo=2 starttls=1",
+        1,
+        5 * SECOND
+    ));
+    let log = inst.maillog();
+    assert!(!log.contains("TLS connection established"), "{log}");
+
+    // A ClientHello's record header, one byte every 300 ms.
+    let mut slow = Raw::connect(port);
+    slow.ask("EHLO slow.example.com");
+    assert_eq!(slow.ask("STARTTLS"), "220 2.0.0 Ready to start TLS");
+    let started = std::time::Instant::now();
+    let mut w = slow.w.try_clone().expect("clone");
+    let trickle = std::thread::spawn(move || {
+        for b in [0x16u8, 0x03, 0x01, 0x02, 0x00].iter().cycle().take(40) {
+            if w.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let mut rest = Vec::new();
+    slow.r.read_to_end(&mut rest).ok();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(8),
+        "the handshake ended after {took:?}"
+    );
+    assert!(inst.wait_log(
+        "timeout after STARTTLS from localhost[127.0.0.1]",
+        1,
+        5 * SECOND
+    ));
+    trickle.join().expect("trickle");
 }
 
 #[test]
@@ -1102,7 +1249,7 @@ fn client_certificates_let_a_client_relay() {
     .expect("table");
     inst.main_cf(&format!(
         "alias_maps =\nmynetworks = 192.0.2.0/24\nsmtpd_tls_security_level = may\n\
-         smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_ask_ccert = yes\n\
+         smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_ask_ccert = yes\nsmtpd_tls_loglevel = 2\n\
          smtpd_tls_CAfile = {d}/ca.pem\nrelay_clientcerts = texthash:{d}/relay_clientcerts\n\
          smtpd_relay_restrictions = check_ccert_access texthash:{d}/ccert_access, permit_tls_clientcerts, \
          permit_tls_all_clientcerts, reject_unauth_destination\n",

@@ -542,6 +542,7 @@ crate::declare! {
     TLSPROXY_TLS_ECKEY_FILE = string("tlsproxy_tls_eckey_file", "$smtpd_tls_eckey_file", "The PEM file with the ECDSA private key for STARTTLS in postscreen.");
     TLSPROXY_TLS_CHAIN_FILES = list("tlsproxy_tls_chain_files", "$smtpd_tls_chain_files", "PEM files with the private keys and certificate chains for STARTTLS in postscreen.");
     TLSPROXY_TLS_PROTOCOLS = list("tlsproxy_tls_protocols", "$smtpd_tls_protocols", "The TLS protocols postscreen accepts with opportunistic TLS.");
+    TLSPROXY_TLS_LOGLEVEL = string("tlsproxy_tls_loglevel", "$smtpd_tls_loglevel", "What postscreen logs of its STARTTLS sessions (as smtpd_tls_loglevel).");
     TLSPROXY_TLS_MANDATORY_PROTOCOLS = list("tlsproxy_tls_mandatory_protocols", "$smtpd_tls_mandatory_protocols", "The TLS protocols postscreen accepts with mandatory TLS.");
 
     // --- SMTP client -----------------------------------------------------

@@ -336,7 +336,7 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
                     // What came after the command in plain text is not
                     // taken as said in TLS (CVE-2011-0411).
                     carry.clear();
-                    match start_tls(server, stream, who, Instant::now() + limit) {
+                    match start_tls(server, stream, who, Instant::now() + limit, s.tls_log) {
                         Some(t) => link = Link::Tls(t),
                         None => return passed,
                     }
@@ -363,15 +363,18 @@ fn start_tls<'a>(
     socket: &'a TcpStream,
     who: &str,
     deadline: Instant,
+    log: tls::LogLevel,
 ) -> Option<Box<tls::ServerStream<Deadlined<'a>>>> {
     let mut transport = Deadlined::new(socket);
     transport.read_by = deadline;
     match server.accept(transport) {
         Ok(t) => {
-            maillog::info!(
-                "Anonymous TLS connection established from {who}: {}",
-                tls::describe(&t.conn)
-            );
+            if log.summary() {
+                maillog::info!(
+                    "Anonymous TLS connection established from {who}: {}",
+                    tls::describe(&t.conn)
+                );
+            }
             Some(Box::new(t))
         }
         // A client's doing (it went away, spoke plain text, was too

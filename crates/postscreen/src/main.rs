@@ -144,7 +144,7 @@
 //!   postscreen_enforce_tls, tlsproxy_tls_cert_file, tlsproxy_tls_key_file,
 //!   tlsproxy_tls_eccert_file, tlsproxy_tls_eckey_file,
 //!   tlsproxy_tls_chain_files, tlsproxy_tls_protocols,
-//!   tlsproxy_tls_mandatory_protocols,
+//!   tlsproxy_tls_mandatory_protocols, tlsproxy_tls_loglevel,
 //!   smtpd_service_name, myhostname,
 //!   dns_resolver_address (mailsuite extension).
 //!

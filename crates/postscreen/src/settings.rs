@@ -185,6 +185,8 @@ pub struct Settings {
     /// the PROXY header (postscreen_upstream_proxy_timeout).
     pub upstream_proxy: Option<Duration>,
     pub tls_level: TlsLevel,
+    /// `tlsproxy_tls_loglevel`.
+    pub tls_log: tls::LogLevel,
 }
 
 impl Settings {
@@ -285,6 +287,10 @@ impl Settings {
                 .join("private")
                 .join(cfg.str(&p::SMTPD_SERVICE_NAME)),
             tls_level: TlsLevel::from_config(cfg),
+            tls_log: tls::LogLevel::from_setting(
+                p::TLSPROXY_TLS_LOGLEVEL.name,
+                cfg.str(&p::TLSPROXY_TLS_LOGLEVEL),
+            ),
             upstream_proxy: match cfg.str(&p::POSTSCREEN_UPSTREAM_PROXY_PROTOCOL).trim() {
                 "" => None,
                 "haproxy" => Some(cfg.time(&p::POSTSCREEN_UPSTREAM_PROXY_TIMEOUT)),

@@ -131,6 +131,8 @@ pub struct Settings {
     t: Timeouts,
     resolver: Result<dns::Resolver, String>,
     tls_level: TlsLevel,
+    /// `smtp_tls_loglevel` (`lmtp_tls_loglevel`).
+    tls_log: tls::LogLevel,
     /// `smtp_tls_wrappermode`: TLS from the first byte (SMTPS, port 465),
     /// no STARTTLS.
     tls_wrapper: bool,
@@ -358,6 +360,10 @@ impl Settings {
             )),
             resolver,
             tls_level,
+            tls_log: {
+                let param = pick(&p::SMTP_TLS_LOGLEVEL, &p::LMTP_TLS_LOGLEVEL);
+                tls::LogLevel::from_setting(param.name, cfg.str(param))
+            },
             tls_mandatory,
             verify_match: cfg.list(&p::SMTP_TLS_VERIFY_CERT_MATCH),
             secure_match: cfg.list(&p::SMTP_TLS_SECURE_CERT_MATCH),
@@ -1070,6 +1076,9 @@ impl Job<'_> {
 
     /// Postfix's `… TLS connection established to host[addr]:port: …` line.
     fn log_tls(&self, conn: &Conn, trusted: bool) {
+        if !self.s.tls_log.summary() {
+            return;
+        }
         maillog::info!(
             "{} TLS connection established to {}: {}",
             match (trusted, self.tls_level) {

@@ -98,7 +98,8 @@
 //!   A delivered recipient is marked done in the queue file before qmgr
 //!   hears about it; each outcome is logged as `ID: to=<…>, relay=host[ip]:port,
 //!   delay=…, delays=a/b/c/d, dsn=…, status=… (…)`, and each TLS session as
-//!   `Trusted|Untrusted TLS connection established to host[ip]:port: …`.
+//!   `Trusted|Untrusted TLS connection established to host[ip]:port: …`
+//!   (with smtp_tls_loglevel 1 or more).
 //!
 //! SECURITY
 //!   smtp runs as `mail_owner` (master.cf unpriv column `-` or `y`; `n`
@@ -126,7 +127,7 @@
 //!   inet_protocols, inet_interfaces, proxy_interfaces,
 //!   smtp_address_preference, dns_resolver_address
 //!   (mailsuite extension),
-//!   smtp_tls_security_level, smtp_tls_policy_maps, smtp_tls_CAfile,
+//!   smtp_tls_security_level, smtp_tls_loglevel, smtp_tls_policy_maps, smtp_tls_CAfile,
 //!   smtp_tls_servername, smtp_address_verify_target,
 //!   smtp_tls_fingerprint_cert_match, smtp_tls_fingerprint_digest,
 //!   smtp_discard_ehlo_keywords, smtp_discard_ehlo_keyword_address_maps

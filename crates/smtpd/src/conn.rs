@@ -6,6 +6,7 @@
 use server::Client;
 use smtp_proto::Reply;
 use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
 
 /// The stream under the buffers.
 enum Stream {
@@ -46,10 +47,10 @@ pub struct Conn {
 /// read, and message content earns `1/smtpd_min_data_rate` seconds per
 /// byte, so a client that trickles bytes cannot hold the process.
 struct Deadline {
-    timeout: std::time::Duration,
+    timeout: Duration,
     min_data_rate: u64,
     /// The current request's end; None until its first read.
-    until: Option<std::time::Instant>,
+    until: Option<Instant>,
     /// The request is message content.
     data: bool,
 }
@@ -75,7 +76,7 @@ impl Conn {
     }
 
     /// Turns on per-request deadlines (`smtpd_per_request_deadline`).
-    pub fn per_request_deadline(&mut self, timeout: std::time::Duration, min_data_rate: u64) {
+    pub fn per_request_deadline(&mut self, timeout: Duration, min_data_rate: u64) {
         self.deadline = Some(Deadline {
             timeout,
             min_data_rate,
@@ -99,7 +100,7 @@ impl Conn {
         let Some(d) = &mut self.deadline else {
             return Ok(());
         };
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         let until = *d.until.get_or_insert(now + d.timeout);
         let left = until.saturating_duration_since(now);
         if left.is_zero() {
@@ -117,7 +118,7 @@ impl Conn {
     fn earn(&mut self, n: usize) {
         if let Some(d) = &mut self.deadline {
             if d.data && d.min_data_rate > 0 {
-                let more = std::time::Duration::from_secs_f64(n as f64 / d.min_data_rate as f64);
+                let more = Duration::from_secs_f64(n as f64 / d.min_data_rate as f64);
                 d.until = d.until.map(|u| u + more);
             }
         }
@@ -220,17 +221,27 @@ impl Conn {
     /// and returns the session as Postfix describes it, with the client's
     /// certificate when one was asked for and shown. Unread plaintext is
     /// discarded (RFC 3207 §4.2). On failure the connection is unusable.
+    /// The whole handshake must be done within `limit`
+    /// (`smtpd_starttls_timeout`); the socket's time limit is `timeout`
+    /// (`smtpd_timeout`) again after it.
     pub fn start_tls(
         &mut self,
         tls: &tls::ServerTls,
+        limit: Duration,
+        timeout: Duration,
     ) -> Result<(String, Option<tls::ClientCert>), tls::TlsError> {
         self.discard_input();
         let plain = std::mem::replace(&mut self.stream, Stream::Gone);
-        let Stream::Plain(client) = plain else {
+        let Stream::Plain(mut client) = plain else {
             self.stream = plain;
             return Err(tls::TlsError::Handshake("TLS already active".into()));
         };
-        let s = tls.accept(client)?;
+        let conn = tls.handshake(&mut Handshake {
+            socket: &mut client,
+            until: Instant::now() + limit,
+        })?;
+        let _ = client.set_timeout(Some(timeout));
+        let s = tls::ServerStream::new(conn, client);
         let desc = tls::describe(&s.conn);
         let cert = tls.client_cert(&s);
         self.stream = Stream::Tls(Box::new(s));
@@ -244,6 +255,42 @@ impl Conn {
             t.conn.send_close_notify();
             let _ = t.flush();
         }
+    }
+}
+
+/// The plain socket during a TLS handshake: each read and write may take
+/// only the time left until the handshake's deadline, so a client that
+/// trickles its bytes cannot stretch `smtpd_starttls_timeout`.
+struct Handshake<'a> {
+    socket: &'a mut Client,
+    until: Instant,
+}
+
+impl Handshake<'_> {
+    fn arm(&self) -> io::Result<()> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.socket.set_timeout(Some(left))
+    }
+}
+
+impl Read for Handshake<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.socket.read(buf)
+    }
+}
+
+impl Write for Handshake<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.socket.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.socket.flush()
     }
 }
 

@@ -39,7 +39,8 @@
 //!   each TLS client is asked for one; any it proves it holds is taken,
 //!   and logged (`Trusted` when a CA in smtpd_tls_CAfile signed it, else
 //!   `Untrusted TLS connection established …`, with its
-//!   smtpd_tls_fingerprint_digest fingerprint). permit_tls_clientcerts
+//!   smtpd_tls_fingerprint_digest fingerprint at smtpd_tls_loglevel 2).
+//!   permit_tls_clientcerts
 //!   lets a fingerprint in relay_clientcerts relay, permit_tls_all_clientcerts
 //!   any trusted certificate, and check_ccert_access looks the fingerprint
 //!   up in an access table. With smtpd_tls_req_ccert and mandatory TLS a
@@ -238,7 +239,8 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   smtpd_banner, myhostname, mail_name, message_size_limit,
-//!   line_length_limit, smtpd_recipient_limit, smtpd_timeout, smtpd_delay_reject,
+//!   line_length_limit, smtpd_recipient_limit, smtpd_recipient_overshoot_limit
+//!   (refused recipients beyond it count as errors), smtpd_timeout, smtpd_delay_reject,
 //!   smtpd_tls_received_header, smtpd_sasl_authenticated_header (what
 //!   cleanup's Received: header says of TLS and of the login),
 //!   smtpd_client_connection_count_limit, smtpd_client_connection_rate_limit,
@@ -267,6 +269,8 @@
 //!   smtpd_tls_wrappermode, smtpd_tls_protocols, smtpd_tls_mandatory_protocols,
 //!   smtpd_tls_ask_ccert, smtpd_tls_req_ccert, smtpd_tls_CAfile,
 //!   smtpd_tls_fingerprint_digest, relay_clientcerts, tls_server_sni_maps,
+//!   smtpd_tls_loglevel (1: each session's summary line; 2: the client
+//!   certificate too), smtpd_starttls_timeout (the whole handshake),
 //!   smtpd_sasl_auth_enable, smtpd_sasl_type, smtpd_sasl_path,
 //!   smtpd_sasl_service, smtpd_sasl_security_options, smtpd_sasl_mechanism_filter,
 //!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,

@@ -112,6 +112,9 @@ struct Transaction {
     bdat: Option<Bdat>,
     /// Headers PREPEND actions add, written before the message.
     prepend: Vec<String>,
+    /// RCPT commands refused for `smtpd_recipient_limit` so far; beyond
+    /// `smtpd_recipient_overshoot_limit` each counts as an error.
+    overshoot: usize,
 }
 
 impl Transaction {
@@ -991,6 +994,7 @@ impl<'a> Session<'a> {
             arrival: util::time::now_sec_usec(),
             bdat: None,
             prepend: std::mem::take(&mut self.early_prepend),
+            overshoot: 0,
         });
         if !self.policy.delay_reject {
             self.req.sender = Some(sender);
@@ -1208,7 +1212,16 @@ impl<'a> Session<'a> {
             return false;
         }
         if tx.recipients.len() >= self.s.recipient_limit {
-            self.reply(&Reply::too_many_recipients());
+            let within = tx.overshoot < self.s.recipient_overshoot_limit;
+            if let Some(tx) = self.tx.as_mut() {
+                tx.overshoot += 1;
+            }
+            if within {
+                self.reply(&Reply::too_many_recipients());
+            } else {
+                self.error_class = Some(class::POLICY);
+                self.error_reply(&Reply::too_many_recipients());
+            }
             return false;
         }
         if !tx.mail.smtputf8 && !r.rcpt.is_ascii() {
@@ -2276,7 +2289,10 @@ impl<'a> Session<'a> {
             maillog::info!("disconnect from {}", self.namaddr);
             return false;
         };
-        match self.conn.start_tls(tls) {
+        match self
+            .conn
+            .start_tls(tls, self.s.starttls_timeout, self.s.timeout)
+        {
             Ok((desc, cert)) => self.tls_established(desc, cert),
             Err(e) => {
                 maillog::info!("SSL_accept error from {}: {e}", self.namaddr);
@@ -2296,11 +2312,13 @@ impl<'a> Session<'a> {
             Some(c) if c.trusted => "Trusted",
             Some(_) => "Untrusted",
         };
-        maillog::info!(
-            "{kind} TLS connection established from {}: {desc}",
-            self.namaddr
-        );
-        if let Some(c) = &cert {
+        if self.s.tls_log.summary() {
+            maillog::info!(
+                "{kind} TLS connection established from {}: {desc}",
+                self.namaddr
+            );
+        }
+        if let Some(c) = cert.as_ref().filter(|_| self.s.tls_log.peer_cert()) {
             maillog::info!(
                 "{}: client certificate fingerprint={}",
                 self.namaddr,
@@ -2348,7 +2366,10 @@ impl<'a> Session<'a> {
             maillog::info!("lost connection after STARTTLS from {}: {e}", self.namaddr);
             return (false, Flow::Close);
         }
-        match self.conn.start_tls(tls) {
+        match self
+            .conn
+            .start_tls(tls, self.s.starttls_timeout, self.s.timeout)
+        {
             Ok((desc, cert)) => {
                 if !self.tls_established(desc, cert) {
                     return (false, Flow::Close);
@@ -2361,6 +2382,11 @@ impl<'a> Session<'a> {
                 self.ehlo = false;
                 self.parser = CommandParser::new(Self::parser_config(self.s));
                 (true, Flow::Go)
+            }
+            Err(tls::TlsError::Timeout) => {
+                maillog::info!("SSL_accept error from {}: timeout", self.namaddr);
+                maillog::info!("timeout after STARTTLS from {}", self.namaddr);
+                (false, Flow::Close)
             }
             Err(e) => {
                 maillog::warning!("TLS library problem: {e}");

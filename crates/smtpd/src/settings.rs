@@ -33,6 +33,8 @@ pub struct Settings {
     /// `queue_minfree`: free bytes the queue file system must keep.
     pub queue_minfree: u64,
     pub recipient_limit: usize,
+    /// `smtpd_recipient_overshoot_limit`.
+    pub recipient_overshoot_limit: usize,
     pub line_length_limit: usize,
     pub timeout: Duration,
     pub soft_error_limit: u32,
@@ -64,6 +66,10 @@ pub struct Settings {
     pub tls_ca_file: String,
     /// `smtpd_tls_fingerprint_digest`.
     pub tls_fingerprint_digest: String,
+    /// `smtpd_tls_loglevel`.
+    pub tls_log: tls::LogLevel,
+    /// `smtpd_starttls_timeout`: the whole TLS handshake's time limit.
+    pub starttls_timeout: Duration,
     pub discard: Discard,
     /// `smtpd_discard_ehlo_keyword_address_maps`: by client address.
     pub discard_by_client: Option<Tables>,
@@ -328,6 +334,10 @@ impl Settings {
             queue_minfree: c.size(&p::QUEUE_MINFREE),
             recipient_limit: usize::try_from(c.int(&p::SMTPD_RECIPIENT_LIMIT).max(1))
                 .unwrap_or(usize::MAX),
+            recipient_overshoot_limit: usize::try_from(
+                c.int(&p::SMTPD_RECIPIENT_OVERSHOOT_LIMIT).max(1),
+            )
+            .unwrap_or(usize::MAX),
             line_length_limit: usize::try_from(c.int(&p::LINE_LENGTH_LIMIT).max(512))
                 .unwrap_or(usize::MAX),
             timeout: c.time(&p::SMTPD_TIMEOUT).max(Duration::from_secs(1)),
@@ -360,6 +370,13 @@ impl Settings {
             tls_ask_cert: c.bool(&p::SMTPD_TLS_ASK_CCERT)
                 || (c.bool(&p::SMTPD_TLS_REQ_CCERT) && level == TlsLevel::Encrypt),
             tls_require_trusted_cert: c.bool(&p::SMTPD_TLS_REQ_CCERT) && level == TlsLevel::Encrypt,
+            tls_log: tls::LogLevel::from_setting(
+                p::SMTPD_TLS_LOGLEVEL.name,
+                c.str(&p::SMTPD_TLS_LOGLEVEL),
+            ),
+            starttls_timeout: c
+                .time(&p::SMTPD_STARTTLS_TIMEOUT)
+                .max(Duration::from_secs(1)),
             tls_ca_file: c.str(&p::SMTPD_TLS_CAFILE).trim().to_string(),
             tls_fingerprint_digest: c.str(&p::SMTPD_TLS_FINGERPRINT_DIGEST).to_string(),
             discard: Discard {

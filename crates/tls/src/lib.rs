@@ -17,15 +17,18 @@
 //!   server's certificate must bear ([`NameMatch`]).
 //! * [`Protocols`]: the TLS versions allowed, from Postfix's
 //!   `*_tls_protocols` syntax or Dovecot's `ssl_min_protocol`.
+//! * [`LogLevel`]: what `*_tls_loglevel` asks to be logged.
 //!
 //! Reading key files happens before the privilege drop (they are usually
 //! readable by root only); the handshake runs after it.
 
 mod client;
 mod client_cert;
+mod log_level;
 mod protocols;
 pub use client::{Anchors, ClientStream, ClientTls, NameMatch, Verify};
 pub use client_cert::{ClientCert, ClientCerts, Digest};
+pub use log_level::LogLevel;
 pub use protocols::Protocols;
 
 use rustls::pki_types::pem::{PemObject, SectionKind};
@@ -44,8 +47,10 @@ pub enum TlsError {
     File { path: PathBuf, problem: String },
     /// Certificate and key do not go together, or rustls refused the config.
     Config(String),
-    /// The handshake failed (bad client, timeout, protocol error).
+    /// The handshake failed (bad client, protocol error, lost connection).
     Handshake(String),
+    /// The peer did not go on with the handshake in time.
+    Timeout,
 }
 
 impl std::fmt::Display for TlsError {
@@ -54,6 +59,7 @@ impl std::fmt::Display for TlsError {
             TlsError::File { path, problem } => write!(f, "{}: {problem}", path.display()),
             TlsError::Config(p) => write!(f, "TLS configuration: {p}"),
             TlsError::Handshake(p) => write!(f, "TLS handshake: {p}"),
+            TlsError::Timeout => write!(f, "TLS handshake: timeout"),
         }
     }
 }
@@ -486,13 +492,23 @@ impl ServerTls {
     /// Runs the server handshake to completion on `stream` (its own
     /// timeouts apply) and returns the encrypted stream.
     pub fn accept<S: Read + Write>(&self, mut stream: S) -> Result<ServerStream<S>, TlsError> {
+        let conn = self.handshake(&mut stream)?;
+        Ok(StreamOwned::new(conn, stream))
+    }
+
+    /// The server's side of a handshake over `io` (which may bound its
+    /// reads and writes by a deadline); the session then goes on over the
+    /// stream under `io`, with `StreamOwned::new`.
+    pub fn handshake<S: Read + Write>(&self, io: &mut S) -> Result<ServerConnection, TlsError> {
         let mut conn = ServerConnection::new(self.config.clone())
             .map_err(|e| TlsError::Handshake(e.to_string()))?;
         while conn.is_handshaking() {
-            conn.complete_io(&mut stream)
-                .map_err(|e| TlsError::Handshake(e.to_string()))?;
+            conn.complete_io(io).map_err(|e| match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => TlsError::Timeout,
+                _ => TlsError::Handshake(e.to_string()),
+            })?;
         }
-        Ok(StreamOwned::new(conn, stream))
+        Ok(conn)
     }
 }
 

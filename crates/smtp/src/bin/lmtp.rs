@@ -31,7 +31,7 @@
 //!   lmtp_send_xforward_command, lmtp_xforward_timeout,
 //!   lmtp_tcp_port, lmtp_bind_address, lmtp_bind_address6,
 //!   lmtp_host_lookup, lmtp_skip_quit_response,
-//!   lmtp_tls_security_level, lmtp_tls_policy_maps, lmtp_tls_CAfile,
+//!   lmtp_tls_security_level, lmtp_tls_loglevel, lmtp_tls_policy_maps, lmtp_tls_CAfile,
 //!   lmtp_tls_protocols, lmtp_tls_mandatory_protocols,
 //!   lmtp_starttls_timeout, lmtp_line_length_limit, lmtp_rset_timeout,
 //!   lmtp_connection_cache_on_demand, lmtp_connection_cache_destinations,
