@@ -3181,3 +3181,41 @@ fn speed_adjust_asks_the_filter_once_the_message_is_whole() {
     // The spool files had no name, or lost it: incoming/ is empty.
     assert!(incoming(&inst).is_empty());
 }
+
+/// smtpd_noop_commands: a listed command gets `250 Ok` whatever follows
+/// it, and counts as junk; smtpd_log_access_permit_actions logs the
+/// built-in permit actions that decide, as Postfix's `permit:` lines.
+#[test]
+fn noop_commands_and_logged_permit_actions() {
+    let (inst, port) = start(
+        "smtpd-noop",
+        "smtpd_noop_commands = XYZZY, plugh\nsmtpd_log_access_permit_actions = static:all\n\
+         smtpd_junk_command_limit = 2\nsmtpd_hard_error_limit = 2\nsmtpd_error_sleep_time = 0s\n",
+    );
+    let mut c = Raw::connect(port);
+    assert!(c.ask("EHLO client.example.com").starts_with("250-"));
+    assert_eq!(c.ask("xyzzy <not> a [valid] command"), "250 Ok");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("PLUGH"), "250 Ok");
+    assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
+    let r = c.ask("Subject: noop\r\n\r\nx\r\n.");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    // Junk, counted afresh after the message: as in Postfix, those after
+    // the first smtpd_junk_command_limit + 1 (3) are errors, and the
+    // second error meets smtpd_hard_error_limit.
+    for _ in 0..5 {
+        assert_eq!(c.ask("XYZZY"), "250 Ok");
+    }
+    assert_eq!(
+        c.reply(),
+        "421 4.7.0 mail.example.test Error: too many errors"
+    );
+    assert!(inst.wait_log(
+        "NOQUEUE: permit: RCPT from localhost[127.0.0.1]: action=permit_mynetworks for Client host=localhost[127.0.0.1]; from=<a@example.com> to=<root@mail.example.test> proto=ESMTP helo=<client.example.com>",
+        1,
+        5 * SECOND
+    ));
+    // Not in the command counts.
+    assert!(inst.wait_log("ehlo=1 mail=1 rcpt=1 data=1 commands=4", 1, 5 * SECOND));
+}

@@ -169,8 +169,6 @@ pub const INERT: &[&str] = &[
     "smtp_tls_trust_anchor_file",
     "smtpd_authorized_verp_clients",
     "smtpd_dns_reply_filter",
-    "smtpd_log_access_permit_actions",
-    "smtpd_noop_commands",
     "smtpd_tls_CApath",
     "smtpd_tls_always_issue_session_ids",
     "smtpd_tls_ccert_verifydepth",

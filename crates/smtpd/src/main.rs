@@ -256,7 +256,9 @@
 //!   no_header_body_checks, no_milters: passed to cleanup; an unknown value
 //!   stops the service),
 //!   smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_error_sleep_time,
-//!   smtpd_junk_command_limit, disable_vrfy_command, smtputf8_enable,
+//!   smtpd_junk_command_limit, smtpd_noop_commands (answered 250 Ok, counted as
+//!   junk), smtpd_log_access_permit_actions (the built-in permit actions
+//!   logged when they decide, or static:all), disable_vrfy_command, smtputf8_enable,
 //!   strict_rfc821_envelopes, smtpd_helo_required,
 //!   smtpd_delay_open_until_valid_rcpt, smtpd_discard_ehlo_keywords,
 //!   smtpd_discard_ehlo_keyword_address_maps,

@@ -430,6 +430,9 @@ pub struct Policy {
     pub delay_reject: bool,
     show_table_name: bool,
     soft_bounce: bool,
+    /// `smtpd_log_access_permit_actions`: the built-in permit actions
+    /// logged when they decide (`static:all`: every one).
+    log_permit: Vec<String>,
     codes: Codes,
     /// Some restriction asks a policy service (which is told
     /// [`PolicyFacts`]; without one they need not be gathered).
@@ -636,6 +639,7 @@ impl Policy {
             delay_reject: config.bool(&p::SMTPD_DELAY_REJECT),
             show_table_name: config.bool(&p::SHOW_USER_UNKNOWN_TABLE_NAME),
             soft_bounce: config.bool(&p::SOFT_BOUNCE),
+            log_permit: config.list(&p::SMTPD_LOG_ACCESS_PERMIT_ACTIONS),
             codes,
             classes_parsed: config
                 .list(&p::SMTPD_RESTRICTION_CLASSES)
@@ -972,10 +976,43 @@ impl Eval<'_> {
         for r in list {
             match self.one(r) {
                 Step::Dunno => {}
+                Step::Ok => {
+                    self.log_permit(r);
+                    return Step::Ok;
+                }
                 other => return other,
             }
         }
         Step::Dunno
+    }
+
+    /// `smtpd_log_access_permit_actions`: Postfix's `permit:` line for a
+    /// built-in permit action that decided (not when a defer_if_permit
+    /// overrules it).
+    fn log_permit(&mut self, r: &Restriction) {
+        let name = r.name();
+        let (class, who) = match r {
+            Restriction::Permit
+            | Restriction::PermitMynetworks
+            | Restriction::PermitSaslAuthenticated
+            | Restriction::PermitTlsClientcerts
+            | Restriction::PermitTlsAllClientcerts
+            | Restriction::PermitInetInterfaces => (Stage::Client.class(), self.req.namaddr()),
+            Restriction::PermitAuthDestination => (
+                Stage::Recipient.class(),
+                self.recipient_text().unwrap_or_default(),
+            ),
+            _ => return,
+        };
+        let wanted = self.policy.log_permit.iter().any(|w| {
+            w.eq_ignore_ascii_case(name)
+                || w.strip_prefix("static:")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("all"))
+        });
+        if wanted && self.defer_if_permit.is_none() {
+            self.log
+                .push(format!("permit: action={name} for {class}={who}"));
+        }
     }
 
     fn temp_lookup_failure(&mut self, what: &str, e: &MapError) -> Step {

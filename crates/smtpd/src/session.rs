@@ -454,6 +454,10 @@ impl<'a> Session<'a> {
                 Err(CommandError::NeedsMoreData | CommandError::LineTooLong) => result,
                 parsed => self.filter_command(parsed),
             };
+            let noop = !matches!(
+                result,
+                Err(CommandError::NeedsMoreData | CommandError::LineTooLong)
+            ) && self.is_noop_command();
             // The whole line, not what came in the last read: a command may
             // arrive in pieces.
             let name = match &result {
@@ -476,6 +480,13 @@ impl<'a> Session<'a> {
                         break;
                     }
                 },
+                // smtpd_noop_commands: 250 without a look at the rest of
+                // the line, counted as junk, not in the command counts.
+                _ if noop => {
+                    self.conn.next_request(false);
+                    self.junk_command();
+                    self.reply(&Reply::new(250, None, "Ok"));
+                }
                 Ok(cmd) => {
                     self.conn.next_request(false);
                     if let Flow::Close = self.command(cmd, name) {
@@ -493,6 +504,23 @@ impl<'a> Session<'a> {
             }
         }
         self.end();
+    }
+
+    /// The command word of the line just read is one of
+    /// `smtpd_noop_commands`.
+    fn is_noop_command(&self) -> bool {
+        if self.s.noop_commands.is_empty() {
+            return false;
+        }
+        let line = self.parser.last_line();
+        let word = line
+            .split(|b| b.is_ascii_whitespace())
+            .find(|w| !w.is_empty())
+            .unwrap_or_default();
+        self.s
+            .noop_commands
+            .iter()
+            .any(|c| c.as_bytes().eq_ignore_ascii_case(word))
     }
 
     /// smtpd_command_filter: the whole command line just read, without
@@ -619,12 +647,14 @@ impl<'a> Session<'a> {
         self.errors += 1;
     }
 
-    /// Counts junk commands (HELO, EHLO, NOOP, VRFY, ETRN, RSET).
+    /// Counts junk commands (HELO, EHLO, NOOP, VRFY, ETRN, RSET, and
+    /// smtpd_noop_commands): as Postfix counts them, each after the first
+    /// `smtpd_junk_command_limit + 1` is an error.
     fn junk_command(&mut self) {
-        self.junk += 1;
         if self.junk > self.s.junk_command_limit {
             self.errors += 1;
         }
+        self.junk += 1;
     }
 
     /// Logs a policy rejection as Postfix does.
@@ -703,6 +733,8 @@ impl<'a> Session<'a> {
                 self.log_reject("reject_warning", command, t, rcpt);
             } else if let Some(t) = l.strip_prefix("warn: ") {
                 self.log_reject("warn", command, t, rcpt);
+            } else if let Some(t) = l.strip_prefix("permit: ") {
+                self.log_reject("permit", command, t, rcpt);
             } else {
                 maillog::info!("{l}");
             }

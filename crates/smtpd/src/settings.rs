@@ -87,6 +87,8 @@ pub struct Settings {
     pub per_request_deadline: bool,
     pub min_data_rate: u64,
     pub forbidden_commands: ForbiddenCommands,
+    /// `smtpd_noop_commands`: answered 250 Ok and otherwise ignored.
+    pub noop_commands: Vec<String>,
     /// `smtpd_command_filter`: rewrites command lines (None when empty).
     pub command_filter: Option<Tables>,
     /// `smtpd_upstream_proxy_protocol = haproxy`: a PROXY header names the
@@ -403,6 +405,7 @@ impl Settings {
             forbid_unauth_pipelining: c.bool(&p::SMTPD_FORBID_UNAUTH_PIPELINING),
             per_request_deadline: c.bool(&p::SMTPD_PER_REQUEST_DEADLINE),
             min_data_rate: c.int(&p::SMTPD_MIN_DATA_RATE).max(1) as u64,
+            noop_commands: c.list(&p::SMTPD_NOOP_COMMANDS),
             forbidden_commands: ForbiddenCommands::new(
                 "smtpd_forbidden_commands",
                 &c.list(&p::SMTPD_FORBIDDEN_COMMANDS),
