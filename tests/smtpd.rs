@@ -3219,3 +3219,170 @@ fn noop_commands_and_logged_permit_actions() {
     // Not in the command counts.
     assert!(inst.wait_log("ehlo=1 mail=1 rcpt=1 data=1 commands=4", 1, 5 * SECOND));
 }
+
+/// Access table actions that shape the message rather than refuse it,
+/// as Postfix's smtpd hands them to cleanup: HOLD (the hold queue),
+/// DISCARD (250, and nothing kept), REDIRECT (every recipient replaced),
+/// BCC (a blind copy), FILTER (this message's content filter), and
+/// DEFER_IF_REJECT (a later 5XX refusal becomes a 4XX), each logged as
+/// Postfix logs it.
+#[test]
+fn access_table_actions_hold_discard_redirect_bcc_filter() {
+    let scratch = kit::Scratch::new("smtpd-actions-maps");
+    let senders = scratch.join("senders");
+    std::fs::write(
+        &senders,
+        "hold@example.com HOLD\n\
+         discard@example.com DISCARD\n\
+         redirect@example.com REDIRECT boss@example.net\n\
+         bcc@example.com BCC audit@example.net\n\
+         filter@example.com FILTER smtp:[127.0.0.1]:10025\n\
+         deferme@example.com DEFER_IF_REJECT 4.7.2 please wait\n\
+         badfilter@example.com FILTER nocolon\n",
+    )
+    .expect("senders");
+    let recipients = scratch.join("recipients");
+    std::fs::write(&recipients, "refused@mail.example.test REJECT go away\n").expect("recipients");
+    let (inst, port) = start(
+        "smtpd-actions",
+        &format!(
+            "smtpd_recipient_restrictions = check_sender_access texthash:{}, check_recipient_access texthash:{}\n",
+            senders.display(),
+            recipients.display()
+        ),
+    );
+    // One message; the RCPT replies and the final reply.
+    let send = |from: &str, to: &[&str]| -> (Vec<String>, String) {
+        let mut c = Raw::connect(port);
+        c.ask("EHLO client.example.com");
+        assert_eq!(c.ask(&format!("MAIL FROM:<{from}>")), "250 2.1.0 Ok");
+        let replies: Vec<String> = to
+            .iter()
+            .map(|t| c.ask(&format!("RCPT TO:<{t}>")))
+            .collect();
+        let end = if replies.iter().any(|r| r.starts_with("250")) {
+            assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
+            c.ask(&format!("Subject: from {from}\r\n\r\nbody\r\n."))
+        } else {
+            String::new()
+        };
+        c.ask("QUIT");
+        (replies, end)
+    };
+    let queued = |end: &str| -> String {
+        end.strip_prefix("250 2.0.0 Ok: queued as ")
+            .unwrap_or_else(|| panic!("{end}"))
+            .to_string()
+    };
+    let find = |id: &str| -> Option<PathBuf> {
+        fn walk(dir: &Path, id: &str) -> Option<PathBuf> {
+            for e in std::fs::read_dir(dir).ok()?.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    if let Some(f) = walk(&p, id) {
+                        return Some(f);
+                    }
+                } else if p.file_name().and_then(|n| n.to_str()) == Some(id) {
+                    return Some(p);
+                }
+            }
+            None
+        }
+        walk(&inst.dir.join("queue"), id)
+    };
+    let rcpt = "root@mail.example.test";
+
+    let (_, end) = send("hold@example.com", &[rcpt]);
+    let id = queued(&end);
+    let mut held = None;
+    assert!(
+        wait_until(5 * SECOND, || {
+            held = find(&id);
+            held.as_ref()
+                .is_some_and(|p| p.starts_with(inst.dir.join("queue/hold")))
+        }),
+        "{id} not in hold/: {held:?}"
+    );
+    assert!(inst.wait_log(
+        "NOQUEUE: hold: RCPT from localhost[127.0.0.1]: <hold@example.com>: Sender address triggers HOLD action; from=<hold@example.com> to=<root@mail.example.test> proto=ESMTP helo=<client.example.com>",
+        1,
+        5 * SECOND
+    ));
+
+    let other = "nobody@mail.example.test";
+    let (_, end) = send("discard@example.com", &[rcpt, other]);
+    let id = queued(&end);
+    assert!(inst.wait_log(
+        &format!("{id}: discard: RCPT from localhost[127.0.0.1]: <discard@example.com>: Sender address triggers DISCARD action; from=<discard@example.com> to=<nobody@mail.example.test> proto=ESMTP helo=<client.example.com>"),
+        1,
+        5 * SECOND
+    ));
+    assert!(inst.wait_log(&format!("{id}: client=localhost"), 1, 5 * SECOND));
+    assert!(wait_until(5 * SECOND, || inst
+        .maillog()
+        .contains("discard@example.com")
+        && inst.maillog().matches(" disconnect from ").count() >= 2));
+    assert_eq!(find(&id), None, "a discarded message was kept");
+
+    // REDIRECT: both recipients become the one address, the first kept
+    // as the original; the Received: header still names no recipient.
+    let (_, end) = send("redirect@example.com", &[rcpt, other]);
+    let text = postcat(&inst, &queue_file(&inst, &queued(&end)));
+    let envelope: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("recipient: ") || l.starts_with("original_recipient: "))
+        .collect();
+    assert_eq!(
+        envelope,
+        [
+            "original_recipient: root@mail.example.test",
+            "recipient: boss@example.net"
+        ],
+        "{text}"
+    );
+    assert!(inst.wait_log("NOQUEUE: redirect: RCPT from localhost[127.0.0.1]: <redirect@example.com>: Sender address triggers REDIRECT boss@example.net;", 1, 5 * SECOND));
+    // One recipient, redirected: Received: names it as the client gave it.
+    let (_, end) = send("redirect@example.com", &[rcpt]);
+    let text = postcat(&inst, &queue_file(&inst, &queued(&end)));
+    assert!(text.contains("\tfor <root@mail.example.test>;"), "{text}");
+
+    // BCC: a blind copy that is never reported on (NOTIFY=NEVER).
+    let (_, end) = send("bcc@example.com", &[rcpt]);
+    let text = postcat(&inst, &queue_file(&inst, &queued(&end)));
+    assert!(
+        text.contains("recipient: root@mail.example.test\ndsn_notify_flags: 1\noriginal_recipient: audit@example.net\nrecipient: audit@example.net"),
+        "{text}"
+    );
+    assert!(inst.wait_log("NOQUEUE: bcc: RCPT from localhost[127.0.0.1]: <bcc@example.com>: Sender address triggers BCC audit@example.net;", 1, 5 * SECOND));
+
+    // FILTER: this message's content filter.
+    let (_, end) = send("filter@example.com", &[rcpt]);
+    let text = postcat(&inst, &queue_file(&inst, &queued(&end)));
+    assert!(
+        text.contains("named_attribute: content_filter=smtp:[127.0.0.1]:10025\n"),
+        "{text}"
+    );
+    assert!(inst.wait_log("NOQUEUE: filter: RCPT from localhost[127.0.0.1]: <filter@example.com>: Sender address triggers FILTER smtp:[127.0.0.1]:10025;", 1, 5 * SECOND));
+    // A FILTER without transport:destination is a configuration mistake,
+    // warned about and skipped.
+    let (_, end) = send("badfilter@example.com", &[rcpt]);
+    let text = postcat(&inst, &queue_file(&inst, &queued(&end)));
+    assert!(!text.contains("content_filter"), "{text}");
+    assert!(inst.wait_log(
+        "warning: access table check_sender_access entry \"badfilter@example.com\" requires transport:destination",
+        1,
+        5 * SECOND
+    ));
+
+    // DEFER_IF_REJECT: the later refusal for good comes as a deferral.
+    let (replies, _) = send("deferme@example.com", &["refused@mail.example.test"]);
+    assert_eq!(
+        replies,
+        ["450 4.7.2 <deferme@example.com>: Sender address rejected: please wait"]
+    );
+    let (replies, _) = send("anyone@example.com", &["refused@mail.example.test"]);
+    assert_eq!(
+        replies,
+        ["554 5.7.1 <refused@mail.example.test>: Recipient address rejected: go away"]
+    );
+}

@@ -35,7 +35,11 @@
 //!   * Blind copies: `always_bcc`, `sender_bcc_maps` (by the sender) and
 //!     `recipient_bcc_maps` (by each recipient) add recipients, each once,
 //!     with NOTIFY=NEVER, expanded like any other; not for the mail
-//!     system's own notices.
+//!     system's own notices. smtpd's access table actions come with the
+//!     envelope: BCC adds a blind copy the same way, HOLD puts the message
+//!     in `hold/`, DISCARD throws it away, and REDIRECT replaces every
+//!     recipient, once expanded, with its address (as Postfix's queue
+//!     manager does).
 //!   * The header gets a Received: line; mail from this host or from
 //!     `local_header_rewrite_clients` (or with `always_add_missing_headers`)
 //!     gets Message-Id:, Date: and From: when missing (From: as

@@ -440,6 +440,10 @@ struct Message<'a> {
     decision: Option<Outcome>,
     extracted: Extracted,
     message_id: Option<String>,
+    /// The Received: header's `for <…>`: the one recipient the client
+    /// gave, as it gave it (before aliases, REDIRECT and blind copies), as
+    /// Postfix's smtpd writes it.
+    received_for: Option<String>,
 }
 
 fn attribute<'e>(env: &'e proto::Envelope, name: &str) -> Option<&'e str> {
@@ -483,8 +487,19 @@ impl<'a> Message<'a> {
             );
             sender = s.rewriter.masquerade(&sender);
         }
+        // smtpd's access table actions (from smtpd only).
+        let action = |name: &'static str| {
+            env.attributes
+                .iter()
+                .filter(move |(n, _)| source == Source::Smtpd && n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let hold_action = action(proto::ACTION_HOLD).next().is_some();
+        let redirect = action(proto::ACTION_REDIRECT).next_back().map(str::to_string);
         let mut recipients = Vec::new();
-        let mut decision = None;
+        let mut decision = action(proto::ACTION_DISCARD)
+            .next()
+            .map(|_| Outcome::Discard);
         // Blind copies (not of the mail system's own notices): always_bcc,
         // sender_bcc_maps by the sender, recipient_bcc_maps by each
         // recipient; each only once, never told of its fate (NOTIFY=NEVER).
@@ -496,6 +511,7 @@ impl<'a> Message<'a> {
             }
             bcc.extend(s.bcc_of(&s.sender_bcc_maps, &sender));
         }
+        bcc.extend(action(proto::ACTION_BCC).map(str::to_string));
         let mut planned: Vec<(String, Option<&proto::Recipient>)> = Vec::new();
         for r in &env.recipients {
             let mut addr = s.rewriter.canonical(&r.address, ctx);
@@ -565,9 +581,29 @@ impl<'a> Message<'a> {
                 recipients.push(rcpt);
             }
         }
+        // REDIRECT: every recipient, expanded, becomes the one address (as
+        // Postfix's queue manager does: its aliases are not expanded), once.
+        if let Some(to) = redirect {
+            let to = s.rewriter.canonical(&to, ctx);
+            for r in &mut recipients {
+                r.address = to.clone();
+            }
+            let mut seen = false;
+            recipients.retain(|_| !std::mem::replace(&mut seen, true));
+        }
         let mut attrs = queue::Attributes::default();
         let mut fullname = None;
         for (n, v) in &env.attributes {
+            if [
+                proto::ACTION_HOLD,
+                proto::ACTION_DISCARD,
+                proto::ACTION_REDIRECT,
+                proto::ACTION_BCC,
+            ]
+            .contains(&n.as_str())
+            {
+                continue;
+            }
             if n == "fullname" {
                 fullname = Some(v.clone());
                 continue;
@@ -646,7 +682,7 @@ impl<'a> Message<'a> {
             in_body: false,
             size: 0,
             too_big: false,
-            held: false,
+            held: hold_action,
             body_checked: 0,
             mime: Mime::new(
                 s.disable_mime,
@@ -676,6 +712,10 @@ impl<'a> Message<'a> {
             decision,
             extracted: Extracted::default(),
             message_id: None,
+            received_for: match env.recipients.as_slice() {
+                [only] => Some(only.address.clone()),
+                _ => None,
+            },
         }
     }
 
@@ -1034,14 +1074,7 @@ impl<'a> Message<'a> {
     fn received(&self) -> Header {
         let a = &self.qenv.attrs;
         let date = util::time::rfc5322(self.qenv.arrival.sec as i64);
-        let single = match self.qenv.recipients.as_slice() {
-            [only] => Some(only.address.as_str()),
-            _ => None,
-        };
-        let tail = match single {
-            Some(r) => format!("\n\tfor <{r}>; {date}"),
-            None => format!(";\n\t{date}"),
-        };
+        let single = self.received_for.as_deref();
         if self.source == Source::Smtpd {
             let name = a.client_name.as_deref().unwrap_or("unknown");
             let received = ipc::cleanup::ReceivedFrom {
@@ -1059,11 +1092,12 @@ impl<'a> Message<'a> {
             };
             Header::new("Received", &received.value())
         } else {
+            // Postfix's pickup names no recipient here.
             let uid = a.other_value("uid").unwrap_or("0");
             Header::new(
                 "Received",
                 &format!(
-                    "by {} ({}, from userid {uid})\n\tid {}{tail}",
+                    "by {} ({}, from userid {uid})\n\tid {}; {date}",
                     self.s.myhostname, self.s.mail_name, self.id
                 ),
             )

@@ -39,6 +39,17 @@ pub const MAX_RECIPIENTS: usize = 1_000_000;
 /// manager sends every recipient to first, as Postfix's FILTER record.
 pub const CONTENT_FILTER: &str = "content_filter";
 
+/// Envelope attributes of smtpd's access table actions (Postfix's
+/// CLEANUP_FLAG_HOLD and _DISCARD, REC_TYPE_RDR, and the BCC recipients):
+/// HOLD puts the message in the hold queue, DISCARD throws it away,
+/// REDIRECT replaces every recipient with its value (the last one named),
+/// and each BCC adds a blind copy. Cleanup takes them from smtpd only,
+/// and keeps none in the queue file. (FILTER sets [`CONTENT_FILTER`].)
+pub const ACTION_HOLD: &str = "smtpd_action_hold";
+pub const ACTION_DISCARD: &str = "smtpd_action_discard";
+pub const ACTION_REDIRECT: &str = "smtpd_action_redirect";
+pub const ACTION_BCC: &str = "smtpd_action_bcc";
+
 /// The envelope attribute with the TLS description cleanup puts in the
 /// Received: header (`(using TLSv1.3 with cipher …)`); smtpd sends it with
 /// `smtpd_tls_received_header = yes`.

@@ -141,7 +141,14 @@
 //!   policy delegation protocol to postgrey, policyd-spf and the like,
 //!   keeping the connection for the next request (policy_service.rs);
 //!   its answer is an access action. PREPEND (from a policy service or an
-//!   access table) adds its header to the message.
+//!   access table) adds its header to the message; HOLD sends it to the
+//!   hold queue; DISCARD accepts it (and stops the list) and has cleanup
+//!   throw it away; FILTER transport:destination is its content filter;
+//!   REDIRECT user@domain replaces every recipient; BCC user@domain adds
+//!   a blind copy; DEFER_IF_PERMIT and DEFER_IF_REJECT turn a later
+//!   acceptance or refusal for good into a deferral. Each is logged as
+//!   Postfix logs it (`NOQUEUE: hold: RCPT from …: <a@b>: Sender address
+//!   triggers HOLD action; from=<…> to=<…> proto=… helo=<…>`).
 //!   Replies and log lines are Postfix's. smtpd_reject_footer (or the
 //!   template smtpd_reject_footer_maps gives for the whole reply) follows
 //!   every 4XX and 5XX reply: `\n` starts another line, a leading `\c`

@@ -856,11 +856,62 @@ struct Eval<'a> {
     stage: Stage,
     warn_if_reject: bool,
     defer_if_permit: Option<Reply>,
+    /// A DEFER_IF_REJECT action's reply: a later 5XX refusal becomes it.
+    defer_if_reject: Option<Reply>,
     /// Warnings and info lines for the log.
     log: Vec<String>,
-    /// Headers from PREPEND actions.
-    prepend: Vec<String>,
+    /// What access table actions asked of the message.
+    actions: Actions,
     recursion: usize,
+}
+
+/// The log lines an evaluation leaves as `WHATSUP: text`, which smtpd logs
+/// as Postfix's `ID: WHATSUP: COMMAND from client: text; from=<…> …`.
+pub const WHATSUP: [&str; 8] = [
+    "reject_warning",
+    "warn",
+    "permit",
+    "hold",
+    "discard",
+    "filter",
+    "redirect",
+    "bcc",
+];
+
+/// What access table actions ask of the message besides a verdict, as
+/// Postfix's smtpd keeps it for cleanup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actions {
+    /// PREPEND: headers written before the message.
+    pub prepend: Vec<String>,
+    /// HOLD: the message goes to the hold queue.
+    pub hold: bool,
+    /// DISCARD: the message is accepted and thrown away.
+    pub discard: bool,
+    /// FILTER transport:destination: this message's content filter (the
+    /// last one named wins).
+    pub filter: Option<String>,
+    /// REDIRECT user@domain: every recipient replaced by this one (the
+    /// last one named wins).
+    pub redirect: Option<String>,
+    /// BCC user@domain: blind copies.
+    pub bcc: Vec<String>,
+}
+
+impl Actions {
+    /// Adds what a later check asked.
+    pub fn merge(&mut self, later: Actions) {
+        self.prepend.extend(later.prepend);
+        self.hold |= later.hold;
+        self.discard |= later.discard;
+        if later.filter.is_some() {
+            self.filter = later.filter;
+        }
+        if later.redirect.is_some() {
+            self.redirect = later.redirect;
+        }
+        self.bcc.extend(later.bcc);
+    }
 }
 
 fn split_dsn<'t>(text: &'t str, default: &str) -> (String, &'t str) {
@@ -897,7 +948,7 @@ impl Eval<'_> {
         Outcome {
             verdict,
             log: self.log,
-            prepend: self.prepend,
+            actions: self.actions,
         }
     }
 
@@ -936,6 +987,12 @@ impl Eval<'_> {
             self.warn_if_reject = false;
             self.log.push(format!("reject_warning: {}", r));
             return Step::Dunno;
+        }
+        // DEFER_IF_REJECT: a refusal for good becomes the deferral noted.
+        if r.code >= 500 {
+            if let Some(deferred) = self.defer_if_reject.take() {
+                return Step::Reject(deferred);
+            }
         }
         Step::Reject(r)
     }
@@ -1866,14 +1923,75 @@ impl Eval<'_> {
                     format!("<{reply_name}>: {class} rejected: {t}"),
                 )
             }
-            "DEFER_IF_PERMIT" => {
+            "DEFER_IF_PERMIT" | "DEFER_IF_REJECT" => {
                 let (dsn, t) = split_dsn(text, "4.7.1");
                 let t = if t.is_empty() {
                     "Service unavailable"
                 } else {
                     t
                 };
-                self.defer_if_permit(450, &dsn, format!("<{reply_name}>: {class} rejected: {t}"));
+                let text = format!("<{reply_name}>: {class} rejected: {t}");
+                if upper == "DEFER_IF_PERMIT" {
+                    self.defer_if_permit(codes.access_defer, &dsn, text);
+                } else if self.defer_if_reject.is_none() {
+                    self.defer_if_reject = Some(self.reply(codes.access_defer, &dsn, text));
+                }
+                Step::Dunno
+            }
+            "HOLD" => {
+                if !self.actions.hold {
+                    let t = if text.is_empty() {
+                        "triggers HOLD action"
+                    } else {
+                        text
+                    };
+                    self.log.push(format!("hold: <{reply_name}>: {class} {t}"));
+                    self.actions.hold = true;
+                }
+                Step::Dunno
+            }
+            "DISCARD" => {
+                let t = if text.is_empty() {
+                    "triggers DISCARD action"
+                } else {
+                    text
+                };
+                self.log
+                    .push(format!("discard: <{reply_name}>: {class} {t}"));
+                self.actions.discard = true;
+                // As Postfix: DISCARD also accepts.
+                Step::Ok
+            }
+            "FILTER" if !text.contains(':') => {
+                self.log.push(format!(
+                    "warning: access table {table} entry \"{reply_name}\" requires transport:destination"
+                ));
+                Step::Dunno
+            }
+            "FILTER" => {
+                self.log.push(format!(
+                    "filter: <{reply_name}>: {class} triggers FILTER {text}"
+                ));
+                self.actions.filter = Some(text.to_string());
+                Step::Dunno
+            }
+            "REDIRECT" | "BCC" if !text.contains('@') => {
+                self.log.push(format!(
+                    "warning: access table {table} entry \"{reply_name}\" requires user@domain target"
+                ));
+                Step::Dunno
+            }
+            "REDIRECT" => {
+                self.log.push(format!(
+                    "redirect: <{reply_name}>: {class} triggers REDIRECT {text}"
+                ));
+                self.actions.redirect = Some(text.to_string());
+                Step::Dunno
+            }
+            "BCC" => {
+                self.log
+                    .push(format!("bcc: <{reply_name}>: {class} triggers BCC {text}"));
+                self.actions.bcc.push(text.to_string());
                 Step::Dunno
             }
             "WARN" => {
@@ -1885,18 +2003,12 @@ impl Eval<'_> {
                     !n.is_empty() && n.bytes().all(|b| b.is_ascii_graphic() && b != b':')
                 });
                 if name_ok {
-                    self.prepend.push(text.to_string());
+                    self.actions.prepend.push(text.to_string());
                 } else {
                     self.log.push(format!(
                         "warning: access table {table}: bad PREPEND header text \"{text}\" -- ignored"
                     ));
                 }
-                Step::Dunno
-            }
-            "HOLD" | "DISCARD" | "FILTER" | "REDIRECT" | "DEFER_IF_REJECT" | "BCC" => {
-                self.log.push(format!(
-                    "warning: access table {table}: action {upper} is not supported yet; ignored"
-                ));
                 Step::Dunno
             }
             _ if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => Step::Ok,
@@ -1983,8 +2095,8 @@ fn lookup_form(m: &addr::Mailbox) -> String {
 pub struct Outcome {
     pub verdict: Verdict,
     pub log: Vec<String>,
-    /// Headers that PREPEND actions add to the message.
-    pub prepend: Vec<String>,
+    /// What access table actions asked of the message.
+    pub actions: Actions,
 }
 
 impl Policy {
@@ -1996,8 +2108,9 @@ impl Policy {
             stage: Stage::Client,
             warn_if_reject: false,
             defer_if_permit: None,
+            defer_if_reject: None,
             log: Vec::new(),
-            prepend: Vec::new(),
+            actions: Actions::default(),
             recursion: 0,
         }
     }

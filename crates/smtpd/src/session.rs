@@ -6,7 +6,7 @@ use crate::cleanup::CleanupStream;
 use crate::conn::{Conn, ReadError};
 use crate::limits::{Check, Limits};
 use crate::proxy::{Proxy, ProxyFilter, Spool};
-use crate::restrictions::{Policy, Request, Resolver, Stage, Verdict};
+use crate::restrictions::{Actions, Policy, Request, Resolver, Stage, Verdict, WHATSUP};
 use crate::settings::{BareNewline, Settings, TlsLevel};
 use crate::transcript::{class, Transcript};
 use ipc::cleanup as ic;
@@ -110,8 +110,9 @@ struct Transaction {
     /// MAIL FROM's time: seconds and microseconds since the epoch.
     arrival: (u64, u32),
     bdat: Option<Bdat>,
-    /// Headers PREPEND actions add, written before the message.
-    prepend: Vec<String>,
+    /// What access table actions asked of the message: PREPEND headers
+    /// (written before it), HOLD, DISCARD, FILTER, REDIRECT, BCC.
+    actions: Actions,
     /// RCPT commands refused for `smtpd_recipient_limit` so far; beyond
     /// `smtpd_recipient_overshoot_limit` each counts as an error.
     overshoot: usize,
@@ -182,9 +183,9 @@ pub struct Session<'a> {
     local_ip: Option<std::net::IpAddr>,
     local_port: Option<u16>,
     remote_port: Option<u16>,
-    /// PREPEND headers from the connect and HELO checks, for the next
-    /// transaction.
-    early_prepend: Vec<String>,
+    /// Access table actions from the connect and HELO checks, for the
+    /// next transaction.
+    early_actions: Actions,
     /// smtpd_forbid_bare_newline for this client (No when excluded).
     bare_newline: BareNewline,
     limits: &'a Limits,
@@ -375,7 +376,7 @@ impl<'a> Session<'a> {
             local_ip,
             local_port,
             remote_port,
-            early_prepend: Vec::new(),
+            early_actions: Actions::default(),
             bare_newline,
             limits,
             anvil_ident: None,
@@ -725,16 +726,16 @@ impl<'a> Session<'a> {
         line
     }
 
+    /// A restriction check's log lines: warnings, and Postfix's
+    /// `ID: WHATSUP: COMMAND from client: text; from=<…> …` lines.
     fn log_policy_lines(&mut self, lines: &[String], command: &str, rcpt: Option<&str>) {
         for l in lines {
             if let Some(w) = l.strip_prefix("warning: ") {
                 maillog::warning!("{w}");
-            } else if let Some(t) = l.strip_prefix("reject_warning: ") {
-                self.log_reject("reject_warning", command, t, rcpt);
-            } else if let Some(t) = l.strip_prefix("warn: ") {
-                self.log_reject("warn", command, t, rcpt);
-            } else if let Some(t) = l.strip_prefix("permit: ") {
-                self.log_reject("permit", command, t, rcpt);
+            } else if let Some((whatsup, t)) =
+                l.split_once(": ").filter(|(w, _)| WHATSUP.contains(w))
+            {
+                self.log_reject(whatsup, command, t, rcpt);
             } else {
                 maillog::info!("{l}");
             }
@@ -742,21 +743,21 @@ impl<'a> Session<'a> {
     }
 
     /// A restriction check's outcome: its log lines, and its refusal
-    /// (logged `reject: COMMAND from …`) if any; else the headers PREPEND
-    /// asked for.
+    /// (logged `reject: COMMAND from …`) if any; else what its access
+    /// table actions asked of the message.
     fn judged(
         &mut self,
         outcome: crate::restrictions::Outcome,
         command: &str,
         rcpt: Option<&str>,
-    ) -> Result<Vec<String>, Reply> {
+    ) -> Result<Actions, Reply> {
         self.log_policy_lines(&outcome.log, command, rcpt);
         match outcome.verdict {
             Verdict::Reject(reply) => {
                 self.log_reject("reject", command, &reply.to_string(), rcpt);
                 Err(reply)
             }
-            Verdict::Accept => Ok(outcome.prepend),
+            Verdict::Accept => Ok(outcome.actions),
         }
     }
 
@@ -919,8 +920,8 @@ impl<'a> Session<'a> {
         self.policy_facts("CONNECT");
         let outcome = self.policy.check_early(&self.req, self.dns, Stage::Client);
         match self.judged(outcome, "CONNECT", None) {
-            Ok(prepend) => {
-                self.early_prepend.extend(prepend);
+            Ok(actions) => {
+                self.early_actions.merge(actions);
                 true
             }
             Err(reply) => {
@@ -940,7 +941,7 @@ impl<'a> Session<'a> {
             let outcome = self.policy.check_early(&self.req, self.dns, Stage::Helo);
             let command = if ehlo { "EHLO" } else { "HELO" };
             match self.judged(outcome, command, None) {
-                Ok(prepend) => self.early_prepend.extend(prepend),
+                Ok(actions) => self.early_actions.merge(actions),
                 Err(reply) => {
                     self.req.helo = before;
                     self.error_reply(&reply);
@@ -1025,7 +1026,7 @@ impl<'a> Session<'a> {
             spool: None,
             arrival: util::time::now_sec_usec(),
             bdat: None,
-            prepend: std::mem::take(&mut self.early_prepend),
+            actions: std::mem::take(&mut self.early_actions),
             overshoot: 0,
         });
         if !self.policy.delay_reject {
@@ -1033,9 +1034,9 @@ impl<'a> Session<'a> {
             self.policy_facts("MAIL");
             let outcome = self.policy.check_early(&self.req, self.dns, Stage::Sender);
             match self.judged(outcome, "MAIL", None) {
-                Ok(prepend) => {
+                Ok(actions) => {
                     if let Some(tx) = self.tx.as_mut() {
-                        tx.prepend.extend(prepend);
+                        tx.actions.merge(actions);
                     }
                 }
                 Err(reply) => {
@@ -1274,9 +1275,9 @@ impl<'a> Session<'a> {
         let rcpt_text = r.rcpt.to_string();
         self.req.recipient = None;
         match self.judged(outcome, "RCPT", Some(&rcpt_text)) {
-            Ok(prepend) => {
+            Ok(actions) => {
                 if let Some(tx) = self.tx.as_mut() {
-                    tx.prepend.extend(prepend);
+                    tx.actions.merge(actions);
                 }
             }
             Err(reply) => {
@@ -1406,7 +1407,7 @@ impl<'a> Session<'a> {
         self.policy_facts(if command == "DATA" { "DATA" } else { "BDAT" });
         let outcome = self.policy.check_data(&self.req, self.dns);
         let only = self.only_recipient();
-        let prepend = self.judged(outcome, command, only.as_deref())?;
+        let actions = self.judged(outcome, command, only.as_deref())?;
         let filtered = self
             .tx
             .as_ref()
@@ -1417,9 +1418,9 @@ impl<'a> Session<'a> {
             let mut headers = self
                 .tx
                 .as_ref()
-                .map(|t| t.prepend.clone())
+                .map(|t| t.actions.prepend.clone())
                 .unwrap_or_default();
-            headers.extend(prepend);
+            headers.extend(actions.prepend);
             // No Received: header of ours when this smtpd is itself behind
             // a filter that told XFORWARD (as Postfix).
             if self.xforward == Default::default() {
@@ -1459,7 +1460,7 @@ impl<'a> Session<'a> {
             };
         }
         if let Some(tx) = self.tx.as_mut() {
-            tx.prepend.extend(prepend);
+            tx.actions.merge(actions);
         }
         let env = self.envelope();
         let Some(tx) = &mut self.tx else {
@@ -1469,7 +1470,7 @@ impl<'a> Session<'a> {
             return Err(queue_file_write_error());
         };
         let mut sent = c.envelope(env);
-        for h in &tx.prepend {
+        for h in &tx.actions.prepend {
             if sent.is_ok() {
                 sent = c.content(format!("{h}\r\n").as_bytes());
             }
@@ -1614,8 +1615,25 @@ impl<'a> Session<'a> {
             attributes.push(("helo_name".into(), h.clone()));
         }
         attributes.extend(self.xforward.attributes());
-        if !self.s.content_filter.is_empty() {
-            attributes.push((ic::CONTENT_FILTER.into(), self.s.content_filter.clone()));
+        let actions = &tx.actions;
+        match &actions.filter {
+            Some(f) => attributes.push((ic::CONTENT_FILTER.into(), f.clone())),
+            None if !self.s.content_filter.is_empty() => {
+                attributes.push((ic::CONTENT_FILTER.into(), self.s.content_filter.clone()))
+            }
+            None => {}
+        }
+        if actions.hold {
+            attributes.push((ic::ACTION_HOLD.into(), "yes".into()));
+        }
+        if actions.discard {
+            attributes.push((ic::ACTION_DISCARD.into(), "yes".into()));
+        }
+        if let Some(r) = &actions.redirect {
+            attributes.push((ic::ACTION_REDIRECT.into(), r.clone()));
+        }
+        for b in &actions.bcc {
+            attributes.push((ic::ACTION_BCC.into(), b.clone()));
         }
         if !self.s.milters.is_empty() {
             attributes.push((ic::SMTPD_MILTERS.into(), self.s.milters.clone()));
