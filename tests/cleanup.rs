@@ -152,7 +152,12 @@ fn a_local_submission_gets_missing_headers_and_myorigin() {
     assert_eq!(env.sender, "root@example.test");
     assert_eq!(env.recipients[0].address, "dream@example.test");
     assert_eq!(env.recipients[0].original.as_deref(), Some("dream"));
-    assert!(text.starts_with(&format!("Received: by mail.example.test (mailsuite, from userid 0)\n\tid {id}; ")), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "Received: by mail.example.test (mailsuite, from userid 0)\n\tid {id}; "
+        )),
+        "{text}"
+    );
     let mid = format!("Message-Id: <20270115080000.{id}@mail.example.test>");
     assert!(
         text.contains(&mid) || text.contains(&format!(".{id}@mail.example.test>")),

@@ -253,3 +253,69 @@ fn relocated_users_bounce_with_their_new_address() {
         "{line}"
     );
 }
+
+/// header_checks REDIRECT, FILTER and BCC, as Postfix's cleanup and queue
+/// manager do them: REDIRECT delivers once, to its address, for every
+/// recipient; FILTER sends the message to its transport:destination;
+/// BCC adds a blind copy.
+#[test]
+fn header_checks_redirect_filter_and_bcc() {
+    let inst = instance(
+        "qmgr-hbc",
+        "transport_maps = inline:{ red.example=discard:redirected, copy.example=discard:copied, orig.example=discard:orig }\n",
+    );
+    let checks = inst.dir.join("header_checks");
+    std::fs::write(
+        &checks,
+        "/^Subject: redirect/ REDIRECT boss@red.example\n\
+         /^Subject: filter/ FILTER discard:filtered\n\
+         /^Subject: copy/ BCC audit@copy.example\n",
+    )
+    .expect("header_checks");
+    inst.main_cf(&format!("header_checks = regexp:{}\n", checks.display()));
+    inst.start();
+    let post_to = |rcpts: &[&str], subject: &str| {
+        let mut args = vec!["-f", "sender@example.org"];
+        args.extend_from_slice(rcpts);
+        let out = inst.sendmail(&args, format!("Subject: {subject}\n\nbody\n").as_bytes());
+        assert!(out.status.success(), "{out:?}");
+    };
+
+    post_to(&["a@orig.example", "b@orig.example"], "redirect");
+    assert!(
+        inst.wait_log(
+            "to=<boss@red.example>, orig_to=<a@orig.example>, relay=none",
+            1,
+            10 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    let id = queue_id_in(&inst, "to=<boss@red.example>");
+    assert!(inst.wait_log(&format!("{id}: removed"), 1, 10 * SECOND));
+    let log = inst.maillog();
+    assert!(log.contains("status=sent (discarded: redirected)"), "{log}");
+    assert!(!log.contains("to=<b@orig.example>"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "{id}: redirect: header Subject: redirect from local;"
+        )),
+        "{log}"
+    );
+
+    post_to(&["a@orig.example"], "filter");
+    assert!(
+        inst.wait_log("status=sent (discarded: filtered)", 1, 10 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+
+    post_to(&["a@orig.example"], "copy");
+    assert!(
+        inst.wait_log("to=<audit@copy.example>, relay=none", 1, 10 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert!(inst.wait_log("status=sent (discarded: orig)", 1, 10 * SECOND));
+    assert!(inst.wait_log("status=sent (discarded: copied)", 1, 10 * SECOND));
+}

@@ -37,9 +37,8 @@
 //!     with NOTIFY=NEVER, expanded like any other; not for the mail
 //!     system's own notices. smtpd's access table actions come with the
 //!     envelope: BCC adds a blind copy the same way, HOLD puts the message
-//!     in `hold/`, DISCARD throws it away, and REDIRECT replaces every
-//!     recipient, once expanded, with its address (as Postfix's queue
-//!     manager does).
+//!     in `hold/`, DISCARD throws it away, and REDIRECT and FILTER are
+//!     kept in the queue file for the queue manager.
 //!   * The header gets a Received: line; mail from this host or from
 //!     `local_header_rewrite_clients` (or with `always_add_missing_headers`)
 //!     gets Message-Id:, Date: and From: when missing (From: as
@@ -51,7 +50,8 @@
 //!     message, after header_checks and before the milters; `sendmail -t`
 //!     recipients come from To/Cc/Bcc first.
 //!   * `header_checks` and `body_checks` act on each header and body line
-//!     (REJECT, WARN, INFO, HOLD, DISCARD, IGNORE, REPLACE, PREPEND). The
+//!     (REJECT, WARN, INFO, HOLD, DISCARD, IGNORE, REPLACE, PREPEND, and
+//!     FILTER, REDIRECT and BCC, kept in the extracted segment). The
 //!     body is followed through its MIME structure, as Postfix does: the
 //!     headers of multipart parts, and MIME headers anywhere, meet
 //!     `mime_header_checks`; the headers of attached messages

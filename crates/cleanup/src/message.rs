@@ -495,7 +495,6 @@ impl<'a> Message<'a> {
                 .map(|(_, v)| v.as_str())
         };
         let hold_action = action(proto::ACTION_HOLD).next().is_some();
-        let redirect = action(proto::ACTION_REDIRECT).next_back().map(str::to_string);
         let mut recipients = Vec::new();
         let mut decision = action(proto::ACTION_DISCARD)
             .next()
@@ -581,26 +580,11 @@ impl<'a> Message<'a> {
                 recipients.push(rcpt);
             }
         }
-        // REDIRECT: every recipient, expanded, becomes the one address (as
-        // Postfix's queue manager does: its aliases are not expanded), once.
-        if let Some(to) = redirect {
-            let to = s.rewriter.canonical(&to, ctx);
-            for r in &mut recipients {
-                r.address = to.clone();
-            }
-            let mut seen = false;
-            recipients.retain(|_| !std::mem::replace(&mut seen, true));
-        }
         let mut attrs = queue::Attributes::default();
         let mut fullname = None;
         for (n, v) in &env.attributes {
-            if [
-                proto::ACTION_HOLD,
-                proto::ACTION_DISCARD,
-                proto::ACTION_REDIRECT,
-                proto::ACTION_BCC,
-            ]
-            .contains(&n.as_str())
+            if [proto::ACTION_HOLD, proto::ACTION_DISCARD, proto::ACTION_BCC].contains(&n.as_str())
+                || (n == proto::REDIRECT && source != Source::Smtpd)
             {
                 continue;
             }
@@ -656,18 +640,25 @@ impl<'a> Message<'a> {
             recipients,
             ..Envelope::default()
         };
-        let log_from = format!(
-            "from {}[{}]; from=<{}> to=<{}> proto={} helo=<{}>",
-            attribute(env, "client_name").unwrap_or("local"),
-            attribute(env, "client_address").unwrap_or("127.0.0.1"),
-            env.sender,
-            env.recipients
-                .first()
-                .map(|r| r.address.as_str())
-                .unwrap_or(""),
-            attribute(env, "protocol_name").unwrap_or("SMTP"),
-            attribute(env, "helo_name").unwrap_or(""),
-        );
+        // Postfix's cleanup_act_log: `from client[addr];`, or `from local;`
+        // for mail posted here, then what is known of the envelope.
+        let mut log_from = match (
+            attribute(env, "client_name"),
+            attribute(env, "client_address"),
+        ) {
+            (Some(name), Some(addr)) => format!("from {name}[{addr}];"),
+            _ => "from local;".to_string(),
+        };
+        log_from.push_str(&format!(" from=<{}>", env.sender));
+        if let Some(r) = env.recipients.first() {
+            log_from.push_str(&format!(" to=<{}>", r.address));
+        }
+        if let Some(p) = attribute(env, "protocol_name") {
+            log_from.push_str(&format!(" proto={p}"));
+        }
+        if let Some(h) = attribute(env, "helo_name") {
+            log_from.push_str(&format!(" helo=<{h}>"));
+        }
         Message {
             s,
             id,
@@ -989,6 +980,34 @@ impl<'a> Message<'a> {
             Action::Discard(t) => {
                 self.log_check("discard", &label, t);
                 self.decision = Some(Outcome::Discard);
+            }
+            // In the extracted segment, where the queue manager looks
+            // first (the last one named wins).
+            Action::Filter(t) => {
+                self.log_check("filter", &label, t);
+                self.extracted
+                    .attrs
+                    .push((ipc::cleanup::CONTENT_FILTER.into(), t.clone()));
+            }
+            Action::Redirect(t) => {
+                self.log_check("redirect", &label, t);
+                self.extracted
+                    .attrs
+                    .push((ipc::cleanup::REDIRECT.into(), t.clone()));
+            }
+            Action::Bcc(t) => {
+                self.log_check("bcc", &label, t);
+                let mut r = Recipient::new(t.clone());
+                r.original = Some(t.clone());
+                r.dsn_notify = Some(queue::DsnNotify(queue::DsnNotify::NEVER));
+                if !self
+                    .extracted
+                    .recipients
+                    .iter()
+                    .any(|x| x.address == r.address)
+                {
+                    self.extracted.recipients.push(r);
+                }
             }
             _ => {}
         }

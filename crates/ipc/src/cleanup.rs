@@ -40,15 +40,20 @@ pub const MAX_RECIPIENTS: usize = 1_000_000;
 pub const CONTENT_FILTER: &str = "content_filter";
 
 /// Envelope attributes of smtpd's access table actions (Postfix's
-/// CLEANUP_FLAG_HOLD and _DISCARD, REC_TYPE_RDR, and the BCC recipients):
-/// HOLD puts the message in the hold queue, DISCARD throws it away,
-/// REDIRECT replaces every recipient with its value (the last one named),
-/// and each BCC adds a blind copy. Cleanup takes them from smtpd only,
-/// and keeps none in the queue file. (FILTER sets [`CONTENT_FILTER`].)
+/// CLEANUP_FLAG_HOLD and _DISCARD, and the BCC recipients): HOLD puts the
+/// message in the hold queue, DISCARD throws it away, and each BCC adds a
+/// blind copy. Cleanup takes them from smtpd only, and keeps none in the
+/// queue file. (FILTER sets [`CONTENT_FILTER`], REDIRECT [`REDIRECT`].)
 pub const ACTION_HOLD: &str = "smtpd_action_hold";
 pub const ACTION_DISCARD: &str = "smtpd_action_discard";
-pub const ACTION_REDIRECT: &str = "smtpd_action_redirect";
 pub const ACTION_BCC: &str = "smtpd_action_bcc";
+
+/// The queue file attribute of a REDIRECT action (smtpd's access tables,
+/// in the envelope; header_checks, in the extracted segment, which wins):
+/// the queue manager delivers to that address instead of every
+/// recipient, once (Postfix's REC_TYPE_RDR). Cleanup keeps it only from
+/// smtpd and its own checks.
+pub const REDIRECT: &str = "redirect";
 
 /// The envelope attribute with the TLS description cleanup puts in the
 /// Received: header (`(using TLSv1.3 with cipher …)`); smtpd sends it with

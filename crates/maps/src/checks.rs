@@ -22,6 +22,12 @@ pub enum Action {
     Replace(String),
     /// `PREPEND text`: insert text before it.
     Prepend(String),
+    /// `FILTER transport:destination`: the message's content filter.
+    Filter(String),
+    /// `REDIRECT user@domain`: deliver to that address instead.
+    Redirect(String),
+    /// `BCC user@domain`: add a blind copy.
+    Bcc(String),
     /// `DUNNO`, `OK`, and actions that do not apply here: nothing.
     None,
 }
@@ -42,7 +48,21 @@ pub fn parse(result: &str) -> Result<Action, String> {
         "IGNORE" => Action::Ignore,
         "REPLACE" if !rest.is_empty() => Action::Replace(rest),
         "PREPEND" if !rest.is_empty() => Action::Prepend(rest),
-        "DUNNO" | "OK" | "FILTER" | "REDIRECT" | "BCC" | "STRIP" => Action::None,
+        "FILTER" if rest.contains(':') => Action::Filter(rest),
+        "FILTER" => {
+            return Err(format!(
+                "bad FILTER command \"{rest}\" -- need transport:destination"
+            ))
+        }
+        "REDIRECT" if rest.contains('@') => Action::Redirect(rest),
+        "REDIRECT" => {
+            return Err(format!(
+                "bad REDIRECT target \"{rest}\" -- need user@domain"
+            ))
+        }
+        "BCC" if rest.contains('@') => Action::Bcc(rest),
+        "BCC" => return Err(format!("bad BCC address \"{rest}\" -- need user@domain")),
+        "DUNNO" | "OK" | "STRIP" => Action::None,
         _ => return Err(format!("unknown action: \"{r}\"")),
     })
 }
@@ -91,6 +111,21 @@ mod tests {
             parse("PREPEND X-Audit: yes"),
             Ok(Action::Prepend("X-Audit: yes".into()))
         );
+        assert_eq!(
+            parse("FILTER smtp:[127.0.0.1]:10025"),
+            Ok(Action::Filter("smtp:[127.0.0.1]:10025".into()))
+        );
+        assert_eq!(
+            parse("REDIRECT spam@example.com"),
+            Ok(Action::Redirect("spam@example.com".into()))
+        );
+        assert_eq!(
+            parse("BCC audit@example.com"),
+            Ok(Action::Bcc("audit@example.com".into()))
+        );
+        assert!(parse("FILTER nocolon").is_err());
+        assert!(parse("REDIRECT nobody").is_err());
+        assert!(parse("BCC").is_err());
         assert!(parse("REPLACE").is_err());
         assert!(parse("FROB x").is_err());
         assert_eq!(reject_reply(""), "550 5.7.1 Message content rejected");

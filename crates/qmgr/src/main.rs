@@ -97,7 +97,9 @@
 //!   empty_address_default_transport_maps_lookup_key,
 //!   recipient_delimiter,
 //!   and the content filter a queue file carries (the entry point's
-//!   content_filter: every recipient goes to that transport:nexthop),
+//!   content_filter, or a FILTER action's: every recipient goes to that
+//!   transport:nexthop) and a REDIRECT action's address (one delivery
+//!   there stands for every recipient),
 //!   default_destination_concurrency_limit, initial_destination_concurrency,
 //!   default_destination_concurrency_positive_feedback,
 //!   default_destination_concurrency_negative_feedback,

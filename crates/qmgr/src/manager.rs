@@ -621,25 +621,48 @@ impl Manager {
             _ => &self.resolver,
         };
         let by_sender = resolver.for_sender(&env.sender);
-        // content_filter (the entry point's, in the queue file): every
+        // What header_checks decided (the extracted segment, last one
+        // named) wins over what came with the envelope.
+        let attr = |name: &str| {
+            qf.extracted
+                .attrs
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .or_else(|| env.attrs.other_value(name))
+        };
+        // content_filter (the entry point's, or a FILTER action's): every
         // recipient goes there first.
-        let filter = env
-            .attrs
-            .other_value(ipc::cleanup::CONTENT_FILTER)
-            .and_then(|v| {
-                let route = crate::resolve::filter_route(v);
-                if route.is_none() {
-                    maillog::warning!("{id}: bad content filter \"{v}\"; ignored");
+        let filter = attr(ipc::cleanup::CONTENT_FILTER).and_then(|v| {
+            let route = crate::resolve::filter_route(v);
+            if route.is_none() {
+                maillog::warning!("{id}: bad content filter \"{v}\"; ignored");
+            }
+            route
+        });
+        // REDIRECT: one delivery to that address stands for every
+        // recipient (Postfix's queue manager drops the duplicates); the
+        // others are done at once.
+        let redirect = attr(ipc::cleanup::REDIRECT).map(str::to_string);
+        let mut pending = qf.recipients().filter(|r| !r.done).collect::<Vec<_>>();
+        if redirect.is_some() && pending.len() > 1 {
+            for r in pending.drain(1..) {
+                if let Err(e) = queue::mark_done(&active, r.offset) {
+                    maillog::warning!("{id}: {e}");
                 }
-                route
-            });
-        let recipients = qf
-            .recipients()
-            .filter(|r| !r.done)
-            .map(|r| Pending {
+            }
+        }
+        let recipients = pending
+            .into_iter()
+            .map(|r| (redirect.as_ref().unwrap_or(&r.address), r))
+            .map(|(address, r)| Pending {
                 rcpt: Rcpt {
-                    address: r.address.clone(),
-                    original: r.original.clone(),
+                    address: address.clone(),
+                    original: match redirect {
+                        Some(_) => r.original.clone().or_else(|| Some(r.address.clone())),
+                        None => r.original.clone(),
+                    },
                     orcpt: r.dsn_orcpt.clone(),
                     notify: r.dsn_notify.map(|n| n.0).unwrap_or(0),
                     offset: r.offset,
@@ -647,7 +670,7 @@ impl Manager {
                 route: by_sender
                     .as_ref()
                     .map_err(|e| e.to_string())
-                    .and_then(|by| resolver.resolve(&r.address, by).map_err(|e| e.to_string()))
+                    .and_then(|by| resolver.resolve(address, by).map_err(|e| e.to_string()))
                     .map(|route| match &filter {
                         Some((transport, nexthop)) if !route.is_bad_address() => Route {
                             transport: transport.clone(),

@@ -1630,7 +1630,7 @@ impl<'a> Session<'a> {
             attributes.push((ic::ACTION_DISCARD.into(), "yes".into()));
         }
         if let Some(r) = &actions.redirect {
-            attributes.push((ic::ACTION_REDIRECT.into(), r.clone()));
+            attributes.push((ic::REDIRECT.into(), r.clone()));
         }
         for b in &actions.bcc {
             attributes.push((ic::ACTION_BCC.into(), b.clone()));
