@@ -2216,8 +2216,11 @@ fn send_from_alice(inst: &Instance, port: u16) -> String {
 import smtplib, sys
 s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30)
 s.ehlo('client.example.com')
-s.mail('alice@example.test')
-s.rcpt('bob@mail.example.test')
+# The first refusal (a milter may refuse MAIL or RCPT), or DATA's reply.
+for code, msg in (s.mail('alice@example.test'), s.rcpt('bob@mail.example.test')):
+    if code >= 400:
+        print(code, msg.decode())
+        sys.exit(0)
 code, msg = s.data(b'From: Alice <alice@example.test>\r\nTo: bob@mail.example.test\r\nSubject: signed\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\nMessage-ID: <m1@example.test>\r\n\r\nHello, signed world.\r\n')
 print(code, msg.decode())
 s.quit()
@@ -3384,5 +3387,188 @@ fn access_table_actions_hold_discard_redirect_bcc_filter() {
     assert_eq!(
         replies,
         ["554 5.7.1 <refused@mail.example.test>: Recipient address rejected: go away"]
+    );
+}
+
+/// A milter written with Sendmail's libmilter (through pymilter): it
+/// refuses senders and recipients as the SMTP dialogue happens, as with
+/// Postfix, and sees each session once: the same conversation carries the
+/// commands (in smtpd) and the message (in cleanup), message after
+/// message.
+const PYMILTER: &str = r#"
+import Milter, sys
+port, events = sys.argv[1], sys.argv[2]
+def note(line):
+    with open(events, 'a') as f:
+        f.write(line + '\n')
+class Test(Milter.Base):
+    def __init__(self):
+        self.messages = 0
+        self.rcpts = 0
+    def connect(self, name, family, addr):
+        note('connect %s' % addr[0])
+        return Milter.CONTINUE
+    def hello(self, name):
+        self.helo = name
+        note('helo %s' % name)
+        return Milter.CONTINUE
+    def envfrom(self, sender, *args):
+        note('mail %s' % sender)
+        self.rcpts = 0
+        if sender == '<tempfail@example.com>':
+            return Milter.TEMPFAIL
+        if sender == '<custom@example.com>':
+            self.setreply('550', '5.7.0', 'sender refused by policy')
+            return Milter.REJECT
+        if sender == '<discard@example.com>':
+            return Milter.DISCARD
+        return Milter.CONTINUE
+    def envrcpt(self, rcpt, *args):
+        note('rcpt %s' % rcpt)
+        if rcpt.startswith('<nobody@'):
+            return Milter.REJECT
+        self.rcpts += 1
+        return Milter.CONTINUE
+    def body(self, chunk):
+        self.rejected = b'reject me' in chunk
+        return Milter.CONTINUE
+    def eom(self):
+        self.messages += 1
+        note('eom %d' % self.messages)
+        if getattr(self, 'rejected', False):
+            return Milter.REJECT
+        self.addheader('X-Milter', 'message=%d rcpts=%d helo=%s' % (self.messages, self.rcpts, self.helo))
+        return Milter.ACCEPT
+    def abort(self):
+        note('abort')
+        return Milter.CONTINUE
+    def close(self):
+        note('close')
+        return Milter.CONTINUE
+Milter.factory = Test
+Milter.set_flags(Milter.ADDHDRS)
+Milter.runmilter('test', 'inet:%s@127.0.0.1' % port, 30)
+"#;
+
+#[test]
+fn milters_act_during_the_smtp_dialogue() {
+    let pymilter = Path::new(SYSTEM_PYTHON).is_file()
+        && Command::new(SYSTEM_PYTHON)
+            .args(["-c", "import Milter"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !pymilter {
+        eprintln!("skipped: python3-milter missing");
+        return;
+    }
+    let dir = kit::Scratch::new("pymilter");
+    let events = dir.join("events");
+    let port = kit::free_port();
+    let _milter = kit::Proc(
+        Command::new(SYSTEM_PYTHON)
+            .args(["-c", PYMILTER, &port.to_string()])
+            .arg(&events)
+            .spawn()
+            .expect("pymilter"),
+    );
+    assert!(wait_until(10 * SECOND, || TcpStream::connect((
+        "127.0.0.1",
+        port
+    ))
+    .is_ok()));
+    let (inst, smtp) = start(
+        "smtpd-live-milter",
+        &format!("smtpd_milters = inet:127.0.0.1:{port}\n"),
+    );
+    let mut c = Raw::connect(smtp);
+    assert!(c.ask("EHLO client.example.com").starts_with("250-"));
+    assert_eq!(
+        c.ask("MAIL FROM:<tempfail@example.com>"),
+        "451 4.7.1 Service unavailable - try again later"
+    );
+    assert_eq!(
+        c.ask("MAIL FROM:<custom@example.com>"),
+        "550 5.7.0 sender refused by policy"
+    );
+    assert_eq!(c.ask("MAIL FROM:<ok@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.ask("RCPT TO:<nobody@mail.example.test>"),
+        "550 5.7.1 Command rejected"
+    );
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("RCPT TO:<daemon@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
+    let r = c.ask("Subject: one\r\n\r\nfirst\r\n.");
+    let first = r
+        .strip_prefix("250 2.0.0 Ok: queued as ")
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
+    // The second message, in the same session and the same conversation:
+    // refused at its end.
+    assert_eq!(c.ask("MAIL FROM:<ok@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
+    assert_eq!(
+        c.ask("Subject: two\r\n\r\nplease reject me\r\n."),
+        "550 5.7.1 Command rejected"
+    );
+    // The third: DISCARD at MAIL; accepted, and kept nowhere.
+    assert_eq!(c.ask("MAIL FROM:<discard@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
+    let r = c.ask("Subject: three\r\n\r\nthird\r\n.");
+    let third = r
+        .strip_prefix("250 2.0.0 Ok: queued as ")
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
+    // The fourth is the milter's third message on this connection.
+    assert_eq!(c.ask("MAIL FROM:<ok@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
+    let r = c.ask("Subject: four\r\n\r\nfourth\r\n.");
+    let fourth = r
+        .strip_prefix("250 2.0.0 Ok: queued as ")
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
+    assert_eq!(c.ask("QUIT"), "221 2.0.0 Bye");
+
+    let text = postcat(&inst, &queue_file(&inst, &first));
+    assert!(
+        text.contains("X-Milter: message=1 rcpts=2 helo=client.example.com"),
+        "{text}"
+    );
+    let text = postcat(&inst, &queue_file(&inst, &fourth));
+    assert!(
+        text.contains("X-Milter: message=3 rcpts=1 helo=client.example.com"),
+        "{text}"
+    );
+    assert!(incoming(&inst)
+        .iter()
+        .all(|p| !p.to_string_lossy().contains(&third)));
+    for line in [
+        "NOQUEUE: milter-reject: MAIL from localhost[127.0.0.1]: 451 4.7.1 Service unavailable - try again later; from=<tempfail@example.com> proto=ESMTP helo=<client.example.com>",
+        "NOQUEUE: milter-reject: MAIL from localhost[127.0.0.1]: 550 5.7.0 sender refused by policy; from=<custom@example.com> proto=ESMTP helo=<client.example.com>",
+        "NOQUEUE: milter-reject: RCPT from localhost[127.0.0.1]: 550 5.7.1 Command rejected; from=<ok@example.com> to=<nobody@mail.example.test> proto=ESMTP helo=<client.example.com>",
+        ": milter-reject: END-OF-MESSAGE from localhost[127.0.0.1]: 5.7.1 Command rejected; from=<ok@example.com> to=<root@mail.example.test> proto=ESMTP helo=<client.example.com>",
+        "NOQUEUE: milter-discard: MAIL from localhost[127.0.0.1]: milter triggers DISCARD action; from=<discard@example.com> proto=ESMTP helo=<client.example.com>",
+    ] {
+        assert!(inst.wait_log(line, 1, 5 * SECOND), "{line}\n{}", inst.maillog());
+    }
+    // One connection for the whole session, closed at its end.
+    assert!(wait_until(5 * SECOND, || std::fs::read_to_string(&events)
+        .is_ok_and(|e| e.contains("close"))));
+    let events = std::fs::read_to_string(&events).expect("events");
+    assert_eq!(
+        events
+            .lines()
+            .filter(|l| l.starts_with("connect 127.0.0.1"))
+            .count(),
+        1,
+        "{events}"
+    );
+    assert_eq!(
+        events.lines().filter(|l| l.starts_with("eom")).count(),
+        3,
+        "{events}"
     );
 }

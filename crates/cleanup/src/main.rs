@@ -67,14 +67,19 @@
 //!     `hopcount_limit` (554 5.4.0), `line_length_limit` (longer lines are
 //!     stored in pieces and rebuilt on delivery).
 //!
-//!   Milters: mail from smtpd meets the `smtpd_milters` of the smtpd
-//!   service it came through (sent with the message, with that service's
-//!   `milter_macro_daemon_name` for `{daemon_name}`), mail from pickup
+//!   Milters: mail from smtpd comes with the conversations of the smtpd
+//!   service's `smtpd_milters` that are still going (smtpd told them of
+//!   the connection and the commands as they came; their sockets come with
+//!   the message, as Postfix's smtpd hands its milters to cleanup, and
+//!   `milter_macro_daemon_name` for `{daemon_name}`); cleanup shows them
+//!   the message (headers, body, end of message), and a conversation that
+//!   breaks is shut down for smtpd too. Mail from pickup meets
 //!   `non_smtpd_milters` (`inet:host:port`, `unix:path`, or `{ …,
 //!   connect_timeout=…, command_timeout=…, content_timeout=…,
 //!   default_action=… }`), each in turn at the end of the message, over the
-//!   Sendmail milter protocol 6 (the `milter` crate): the session is
-//!   replayed (connect, HELO, MAIL, RCPT, headers, body), each stage with
+//!   Sendmail milter protocol 6 (the `milter` crate), the session
+//!   replayed (connect, HELO, MAIL, RCPT, headers, body). Each stage goes
+//!   with
 //!   the macros `milter_connect_macros`, `milter_helo_macros`,
 //!   `milter_mail_macros`, `milter_rcpt_macros`, `milter_data_macros`,
 //!   `milter_end_of_header_macros` and `milter_end_of_data_macros` name (or
@@ -157,9 +162,8 @@ impl SingleService for Cleanup {
         if let Some(s) = &self.settings {
             use std::os::fd::AsRawFd;
             let fd = client.as_raw_fd();
-            serve(s, &mut ipc::frame::Duplex::new(&mut client), |t| {
-                util::fd::wait_readable(fd, t)
-            });
+            let mut conn = ipc::frame::Duplex::new(util::socket::FdReceiving::new(&mut client));
+            serve(s, &mut conn, |t| util::fd::wait_readable(fd, t));
         }
     }
 }

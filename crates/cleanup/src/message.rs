@@ -16,6 +16,7 @@ use params::{table as p, Config};
 use queue::{Envelope, Extracted, HashSpec, Recipient, Timestamp, Writer};
 use std::io::{Read, Write};
 use std::net::IpAddr;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 /// The settings cleanup runs with, read once per process.
@@ -112,52 +113,6 @@ fn byte_set(cfg: &Config, param: &params::Param) -> Option<util::byteset::ByteSe
     Some(util::byteset::ByteSet::parse(cfg.str(param))).filter(|s| !s.is_empty())
 }
 
-/// main.cf's milter settings.
-fn milter_defaults(cfg: &Config) -> milter::Defaults {
-    milter::Defaults {
-        connect_timeout: cfg.time(&p::MILTER_CONNECT_TIMEOUT),
-        command_timeout: cfg.time(&p::MILTER_COMMAND_TIMEOUT),
-        content_timeout: cfg.time(&p::MILTER_CONTENT_TIMEOUT),
-        default_action: milter::DefaultAction::parse(cfg.str(&p::MILTER_DEFAULT_ACTION))
-            .unwrap_or(milter::DefaultAction::TempFail),
-        macros: std::sync::Arc::new(milter::Macros {
-            lists: [
-                &p::MILTER_CONNECT_MACROS,
-                &p::MILTER_HELO_MACROS,
-                &p::MILTER_MAIL_MACROS,
-                &p::MILTER_RCPT_MACROS,
-                &p::MILTER_DATA_MACROS,
-                &p::MILTER_END_OF_HEADER_MACROS,
-                &p::MILTER_END_OF_DATA_MACROS,
-            ]
-            .map(|param| milter::Macros::list(cfg.str(param))),
-            defaults: milter::Macros::defaults(cfg.str(&p::MILTER_MACRO_DEFAULTS)),
-            v: cfg.str(&p::MILTER_MACRO_V).trim().to_string(),
-        }),
-    }
-}
-
-/// A milter list (`name` for the log); a bad entry is logged and left out.
-fn milter_list(
-    list: &str,
-    name: &str,
-    defaults: &milter::Defaults,
-    queue_dir: &std::path::Path,
-) -> Vec<milter::Spec> {
-    params::value::split_list(list)
-        .iter()
-        .filter_map(
-            |entry| match milter::Spec::parse(entry, defaults, queue_dir) {
-                Ok(spec) => Some(spec),
-                Err(e) => {
-                    maillog::warning!("{name}: {e}");
-                    None
-                }
-            },
-        )
-        .collect()
-}
-
 impl Settings {
     pub fn from_config(cfg: &Config, queue_dir: PathBuf) -> Settings {
         let ctx = maps::Ctx::new();
@@ -204,11 +159,11 @@ impl Settings {
                 .eq_ignore_ascii_case("obsolete"),
             reject_characters: byte_set(cfg, &p::MESSAGE_REJECT_CHARACTERS),
             strip_characters: byte_set(cfg, &p::MESSAGE_STRIP_CHARACTERS),
-            milter_defaults: milter_defaults(cfg),
-            non_smtpd_milters: milter_list(
+            milter_defaults: milter::Defaults::from_config(cfg),
+            non_smtpd_milters: milter::parse_list(
                 cfg.str(&p::NON_SMTPD_MILTERS),
                 p::NON_SMTPD_MILTERS.name,
-                &milter_defaults(cfg),
+                &milter::Defaults::from_config(cfg),
                 &queue_dir,
             ),
             milter_daemon_name: cfg.str(&p::MILTER_MACRO_DAEMON_NAME).trim().to_string(),
@@ -273,6 +228,10 @@ fn next(conn: &mut impl Read) -> Result<Option<Request>, String> {
     }
 }
 
+/// A client's connection: read through a buffer, keeping the sockets
+/// smtpd passes along (its milter conversations).
+pub type Connection<S> = ipc::frame::Duplex<util::socket::FdReceiving<S>>;
+
 /// How long cleanup waits for the next message on a connection whose
 /// client sent one (smtpd keeps its connection for its next session).
 pub const NEXT_MESSAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -281,9 +240,9 @@ pub const NEXT_MESSAGE_WAIT: std::time::Duration = std::time::Duration::from_sec
 /// the next within [`NEXT_MESSAGE_WAIT`] of the last one's end (a client
 /// that abandons a message closes the connection). `ready(timeout)` waits
 /// for the connection to have something to read.
-pub fn serve<S: Read + Write>(
+pub fn serve<S: AsFd + Write>(
     s: &Settings,
-    conn: &mut ipc::frame::Duplex<S>,
+    conn: &mut Connection<S>,
     ready: impl Fn(std::time::Duration) -> bool,
 ) {
     let mut first = true;
@@ -314,7 +273,12 @@ pub fn serve<S: Read + Write>(
 
 /// One message; true when it ended with cleanup's verdict sent, so that the
 /// client may send another.
-fn serve_message(s: &Settings, conn: &mut (impl Read + Write), source: Source, flags: u32) -> bool {
+fn serve_message<S: AsFd + Write>(
+    s: &Settings,
+    conn: &mut Connection<S>,
+    source: Source,
+    flags: u32,
+) -> bool {
     s.wait_for_flow_token();
     let mut writer = match Writer::create_in_queue(&s.queue_dir, "incoming", &s.hash) {
         Ok(w) => w,
@@ -341,7 +305,22 @@ fn serve_message(s: &Settings, conn: &mut (impl Read + Write), source: Source, f
     {
         return false;
     }
-    let env = match next(conn) {
+    // smtpd's milter conversations come first, their sockets with them.
+    let mut request = next(conn);
+    let mut live = Vec::new();
+    if let Ok(Some(Request::Milters(list))) = request {
+        let sockets = conn.get_mut().take_passed();
+        match passed_milters(s, list, sockets) {
+            Some(l) if source == Source::Smtpd => live = l,
+            Some(_) => {
+                maillog::warning!("{id}: cleanup: protocol error: milters passed by {source:?}");
+                return false;
+            }
+            None => return false,
+        }
+        request = next(conn);
+    }
+    let env = match request {
         Ok(Some(Request::Envelope(e))) => e,
         // The client went away (RSET, lost connection): the writer removes the file.
         Ok(None) => return false,
@@ -354,7 +333,7 @@ fn serve_message(s: &Settings, conn: &mut (impl Read + Write), source: Source, f
             return false;
         }
     };
-    let mut msg = Message::new(s, &id, source, flags, &env);
+    let mut msg = Message::new(s, &id, source, flags, &env, live);
     let outcome = msg.run(conn, &mut writer);
     let reply = match outcome {
         Ok(()) => match msg.finish(writer) {
@@ -411,6 +390,91 @@ fn wake_qmgr(path: &std::path::Path) {
     let _ = ipc::trigger::send(path, &[ipc::trigger::SCAN_INCOMING]);
 }
 
+/// A milter this message meets: one of non_smtpd_milters, shown the
+/// whole session now, or a conversation smtpd handed over at DATA.
+enum Milter {
+    Replay(milter::Spec),
+    Live(Box<milter::Session>),
+}
+
+impl Milter {
+    fn spec(&self) -> &milter::Spec {
+        match self {
+            Milter::Replay(spec) => spec,
+            Milter::Live(session) => session.spec(),
+        }
+    }
+
+    /// Shows the message; a live conversation that fails is shut down
+    /// (smtpd, which shares it, then sees it broken).
+    fn inspect(
+        &mut self,
+        msg: &mut milter::Message,
+    ) -> Result<milter::Verdict, milter::MilterError> {
+        match self {
+            Milter::Replay(spec) => milter::inspect(spec, msg),
+            Milter::Live(session) => {
+                let mut work = msg.clone();
+                let v = session.message(&mut work);
+                match &v {
+                    Err(_) => {
+                        let _ = session.socket().shutdown();
+                    }
+                    Ok(milter::Verdict::Continue | milter::Verdict::Hold(_)) => *msg = work,
+                    Ok(_) => {}
+                }
+                v
+            }
+        }
+    }
+}
+
+/// The milter conversations smtpd handed over with `list` and their
+/// sockets; None (and a warning) when they do not match.
+fn passed_milters(
+    s: &Settings,
+    list: Vec<proto::PassedMilter>,
+    sockets: Vec<std::os::fd::OwnedFd>,
+) -> Option<Vec<milter::Session>> {
+    if list.len() != sockets.len() {
+        maillog::warning!(
+            "cleanup: protocol error: {} milters passed with {} sockets",
+            list.len(),
+            sockets.len()
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    for (m, fd) in list.into_iter().zip(sockets) {
+        let socket = match util::socket::Socket::from_fd(fd) {
+            Ok(s) => s,
+            Err(e) => {
+                maillog::warning!("cleanup: passed milter {}: {e}", m.entry);
+                return None;
+            }
+        };
+        let spec = match milter::Spec::parse(&m.entry, &s.milter_defaults, &s.queue_dir) {
+            Ok(spec) => spec,
+            Err(e) => {
+                maillog::warning!("cleanup: passed milter: {e}");
+                return None;
+            }
+        };
+        let handoff = milter::Handoff {
+            protocol: m.protocol,
+            macro_lists: m.macros.map(|l| milter::Macros::list(&l)),
+        };
+        match milter::Session::resume(&spec, socket, handoff) {
+            Ok(session) => out.push(session),
+            Err(e) => {
+                maillog::warning!("cleanup: passed milter {}: {e}", spec.name);
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
 /// The state of one message while its content streams in.
 struct Message<'a> {
     s: &'a Settings,
@@ -433,7 +497,7 @@ struct Message<'a> {
     mime: Mime,
     /// The milters this message meets (smtpd_milters or non_smtpd_milters);
     /// with any, the content is spooled here until they have seen it.
-    milters: Vec<milter::Spec>,
+    milters: Vec<Milter>,
     /// The {daemon_name} the milters are told.
     milter_daemon_name: String,
     spool: Option<Vec<u8>>,
@@ -457,6 +521,7 @@ impl<'a> Message<'a> {
         source: Source,
         flags: u32,
         env: &proto::Envelope,
+        live: Vec<milter::Session>,
     ) -> Message<'a> {
         let client_ip: Option<IpAddr> =
             attribute(env, "client_address").and_then(|a| a.parse().ok());
@@ -682,13 +747,14 @@ impl<'a> Message<'a> {
             ),
             milters: match source {
                 _ if flags & proto::flags::NO_MILTERS != 0 => Vec::new(),
-                // The smtpd service's own list (its -o overrides count).
-                Source::Smtpd => attribute(env, ipc::cleanup::SMTPD_MILTERS)
-                    .map(|list| {
-                        milter_list(list, "smtpd_milters", &s.milter_defaults, &s.queue_dir)
-                    })
-                    .unwrap_or_default(),
-                Source::Pickup => s.non_smtpd_milters.clone(),
+                // smtpd's, told of the session as it happened.
+                Source::Smtpd => live.into_iter().map(|s| Milter::Live(Box::new(s))).collect(),
+                Source::Pickup => s
+                    .non_smtpd_milters
+                    .iter()
+                    .cloned()
+                    .map(Milter::Replay)
+                    .collect(),
                 // Notices the mail system makes (internal_mail_filter_classes
                 // is empty by default).
                 Source::Internal => Vec::new(),
@@ -1329,10 +1395,12 @@ impl<'a> Message<'a> {
             body: body.to_vec(),
         };
         let before = msg.recipients.clone();
-        for spec in &self.milters {
-            let verdict = match milter::inspect(spec, &mut msg) {
+        let mut milters = std::mem::take(&mut self.milters);
+        for m in &mut milters {
+            let verdict = match m.inspect(&mut msg) {
                 Ok(v) => v,
                 Err(e) => {
+                    let spec = m.spec();
                     maillog::warning!("{}: milter {}: {e}", self.id, spec.name);
                     match spec.default_action {
                         milter::DefaultAction::Accept => milter::Verdict::Continue,
@@ -1348,11 +1416,22 @@ impl<'a> Message<'a> {
                     }
                 }
             };
+            // Postfix's `ID: milter-reject: END-OF-MESSAGE from client[addr]:
+            // 5.7.1 Command rejected; from=<…> to=<…> proto=… helo=<…>`.
             let end = |what: &str, text: &str| {
+                let (client, envelope) = self
+                    .log_from
+                    .split_once(';')
+                    .unwrap_or((&self.log_from, ""));
+                let b = text.as_bytes();
+                let text = if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3] == b' ' {
+                    &text[4..]
+                } else {
+                    text
+                };
                 maillog::info!(
-                    "{}: {what}: END-OF-MESSAGE {}: {text}",
-                    self.id,
-                    self.log_from
+                    "{}: {what}: END-OF-MESSAGE {client}: {text};{envelope}",
+                    self.id
                 );
             };
             match verdict {

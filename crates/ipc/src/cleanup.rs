@@ -6,6 +6,7 @@
 //! client                               cleanup
 //! Open { source, flags }        ──►
 //!                               ◄──    Opened { queue_id }      (file created in incoming/)
+//! [Milters [..] + their sockets] ──►   (smtpd's milter conversations, smtpd only)
 //! Envelope { sender, rcpts … }  ──►
 //! Content(bytes) …              ──►    (message text, lines ending in LF or CRLF)
 //! End                           ──►
@@ -23,6 +24,7 @@ const OPEN: u8 = 1;
 const ENVELOPE: u8 = 2;
 const CONTENT: u8 = 3;
 const END: u8 = 4;
+const MILTERS: u8 = 5;
 const OPENED: u8 = 10;
 const DONE: u8 = 11;
 
@@ -60,10 +62,10 @@ pub const REDIRECT: &str = "redirect";
 /// `smtpd_tls_received_header = yes`.
 pub const RECEIVED_TLS: &str = "tls";
 
-/// The envelope attributes with the smtpd service's `smtpd_milters` and
-/// `milter_macro_daemon_name` (master.cf `-o` overrides included): cleanup
-/// runs those milters on that service's mail.
-pub const SMTPD_MILTERS: &str = "smtpd_milters";
+/// The envelope attribute with the smtpd service's
+/// `milter_macro_daemon_name` (master.cf `-o` overrides included), the
+/// `{daemon_name}` its milters are told when cleanup shows them the
+/// message ([`Request::Milters`]).
 pub const MILTER_DAEMON_NAME: &str = "milter_daemon_name";
 
 /// The envelope attribute with the login cleanup puts in the Received:
@@ -275,10 +277,34 @@ pub enum Status {
     TryAgain,
 }
 
+/// A milter conversation smtpd hands to cleanup for the message, as
+/// Postfix's milter8 does: smtpd told the milter of the connection and the
+/// commands, cleanup shows it the message. Its socket travels with the
+/// [`Request::Milters`] frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassedMilter {
+    /// The `smtpd_milters` entry it came from (its settings).
+    pub entry: String,
+    /// The protocol steps the milter chose (SMFIP_*).
+    pub protocol: u32,
+    /// The macro lists by stage (connect, HELO, MAIL, RCPT, DATA, end of
+    /// headers, end of message), names separated by spaces.
+    pub macros: [String; 7],
+}
+
+/// The most milters one message is handed with.
+pub const MAX_PASSED_MILTERS: usize = 8;
+
 /// Client → cleanup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    Open { source: Source, flags: u32 },
+    Open {
+        source: Source,
+        flags: u32,
+    },
+    /// smtpd's milters, before the envelope (none: the milters are done
+    /// with this message, or there are none).
+    Milters(Vec<PassedMilter>),
     Envelope(Envelope),
     Content(Vec<u8>),
     End,
@@ -342,6 +368,16 @@ impl Request {
                     enc = enc.str(&r.address).opt_str(r.orcpt.as_deref()).u8(r.notify);
                 }
                 (ENVELOPE, enc.finish())
+            }
+            Request::Milters(list) => {
+                let mut enc = Encoder::new().u32(list.len() as u32);
+                for m in list {
+                    enc = enc.str(&m.entry).u32(m.protocol);
+                    for l in &m.macros {
+                        enc = enc.str(l);
+                    }
+                }
+                (MILTERS, enc.finish())
             }
             Request::Content(b) => (CONTENT, b.clone()),
             Request::End => (END, Vec::new()),
@@ -430,6 +466,27 @@ impl Request {
                     attributes,
                     recipients,
                 })
+            }
+            MILTERS => {
+                let n = d.u32("milters")? as usize;
+                if n > MAX_PASSED_MILTERS {
+                    return Err(IpcError::BadField("milters"));
+                }
+                let mut list = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let entry = d.str("milter entry")?.to_string();
+                    let protocol = d.u32("milter protocol")?;
+                    let mut macros: [String; 7] = Default::default();
+                    for m in &mut macros {
+                        *m = d.str("milter macros")?.to_string();
+                    }
+                    list.push(PassedMilter {
+                        entry,
+                        protocol,
+                        macros,
+                    });
+                }
+                Request::Milters(list)
             }
             CONTENT => return Ok(Request::Content(payload.to_vec())),
             END => Request::End,
@@ -680,6 +737,36 @@ impl Client<std::os::unix::net::UnixStream> {
             ClientError::Io(e) => ClientError::Connect(path.display().to_string(), e),
             other => other,
         })
+    }
+}
+
+impl Client<std::os::unix::net::UnixStream> {
+    /// Hands smtpd's milter conversations over with their sockets
+    /// (`sockets[i]` is `list[i]`'s), before the envelope.
+    pub fn milters(
+        &mut self,
+        list: Vec<PassedMilter>,
+        sockets: &[std::os::fd::RawFd],
+    ) -> Result<(), ClientError> {
+        if list.len() != sockets.len() || list.len() > MAX_PASSED_MILTERS {
+            return Err(ClientError::Protocol(
+                "milters and sockets do not match".into(),
+            ));
+        }
+        self.flush_content()?;
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out)?;
+            self.out.clear();
+        }
+        let (k, p) = Request::Milters(list).encode();
+        let mut frame = Vec::new();
+        crate::frame::write_frame(&mut frame, k, &p)?;
+        if sockets.is_empty() {
+            self.stream.write_all(&frame)?;
+            return Ok(());
+        }
+        util::socket::send_with_fds(self.stream.get_ref(), &frame, sockets)?;
+        Ok(())
     }
 }
 

@@ -114,6 +114,10 @@ impl<S> Duplex<S> {
         &self.inner
     }
 
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
     /// Bytes read from the stream and not yet taken.
     pub fn buffered(&self) -> usize {
         self.end - self.pos

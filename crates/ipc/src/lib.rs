@@ -21,7 +21,7 @@ pub mod trigger;
 pub mod verify;
 
 /// The version of every IPC layout in this crate.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// A message that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq)]

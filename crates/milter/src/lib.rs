@@ -1,18 +1,20 @@
-//! The Sendmail milter protocol (version 6), MTA side: one finished message
-//! shown to a milter application (OpenDKIM, rspamd, spamass-milter…) and
-//! its answer and edits taken back, as Postfix's milter8 does.
+//! The Sendmail milter protocol (version 6), MTA side, as Postfix's milter8
+//! speaks it to milter applications (OpenDKIM, rspamd, spamass-milter…).
 //!
 //! [`Spec::parse`] reads a `smtpd_milters` / `non_smtpd_milters` entry:
 //! `inet:host:port`, `unix:/path`, or `{ inet:host:port, connect_timeout=10s,
 //! command_timeout=…, content_timeout=…, default_action=accept }`.
-//! [`inspect`] then replays the session to the milter — option negotiation,
-//! connect, HELO, MAIL, each RCPT, DATA, the headers, end of headers, the
-//! body (CRLF line ends, 64 KiB chunks) and end of message — honouring the
-//! steps the milter asks to skip, and applies what it answers to the
+//! A [`Session`] is one conversation: option negotiation, then each event
+//! as it happens — connect, HELO, MAIL, each RCPT, DATA, each with its
+//! [`Answer`] — and the message: the headers, end of headers, the body
+//! (CRLF line ends, 64 KiB chunks) and end of message, honouring the steps
+//! the milter asks to skip, with what it answers applied to the
 //! [`Message`]: added, changed, inserted and deleted headers, a replaced
 //! body, added and deleted recipients, a changed sender. The result is a
 //! [`Verdict`]: go on, reject (with the milter's reply or Postfix's), try
-//! later, discard, or hold (quarantine).
+//! later, discard, or hold (quarantine). smtpd drives the events and hands
+//! the conversation ([`Handoff`] and its socket) to cleanup for the
+//! message; [`inspect`] replays a whole session at once (non_smtpd_milters).
 //!
 //! Every packet from the milter is length-checked (at most
 //! [`MAX_PACKET`]), and one milter's edits to one message are bounded (10,000
@@ -100,8 +102,11 @@ impl DefaultAction {
 /// One milter application and its settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
-    /// As written, for the log.
+    /// The service as written, for the log.
     pub name: String,
+    /// The whole list entry as written (with its settings), for handing
+    /// the conversation to another process.
+    pub entry: String,
     endpoint: Endpoint,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
@@ -118,6 +123,56 @@ pub struct Defaults {
     pub content_timeout: Duration,
     pub default_action: DefaultAction,
     pub macros: std::sync::Arc<Macros>,
+}
+
+impl Defaults {
+    /// main.cf's milter settings (`milter_*_timeout`,
+    /// `milter_default_action`, the `milter_*_macros` lists,
+    /// `milter_macro_defaults`, `milter_macro_v`).
+    pub fn from_config(cfg: &params::Config) -> Defaults {
+        use params::table as p;
+        Defaults {
+            connect_timeout: cfg.time(&p::MILTER_CONNECT_TIMEOUT),
+            command_timeout: cfg.time(&p::MILTER_COMMAND_TIMEOUT),
+            content_timeout: cfg.time(&p::MILTER_CONTENT_TIMEOUT),
+            default_action: DefaultAction::parse(cfg.str(&p::MILTER_DEFAULT_ACTION))
+                .unwrap_or(DefaultAction::TempFail),
+            macros: std::sync::Arc::new(Macros {
+                lists: [
+                    &p::MILTER_CONNECT_MACROS,
+                    &p::MILTER_HELO_MACROS,
+                    &p::MILTER_MAIL_MACROS,
+                    &p::MILTER_RCPT_MACROS,
+                    &p::MILTER_DATA_MACROS,
+                    &p::MILTER_END_OF_HEADER_MACROS,
+                    &p::MILTER_END_OF_DATA_MACROS,
+                ]
+                .map(|param| Macros::list(cfg.str(param))),
+                defaults: Macros::defaults(cfg.str(&p::MILTER_MACRO_DEFAULTS)),
+                v: cfg.str(&p::MILTER_MACRO_V).trim().to_string(),
+            }),
+        }
+    }
+}
+
+/// A milter list (`smtpd_milters`, `non_smtpd_milters`: `name` for the
+/// log); a bad entry is logged and left out.
+pub fn parse_list(
+    list: &str,
+    name: &str,
+    defaults: &Defaults,
+    queue_dir: &std::path::Path,
+) -> Vec<Spec> {
+    params::value::split_list(list)
+        .iter()
+        .filter_map(|entry| match Spec::parse(entry, defaults, queue_dir) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                maillog::warning!("{name}: {e}");
+                None
+            }
+        })
+        .collect()
 }
 
 /// The macros sent at each stage (Postfix's `milter_*_macros`; a milter
@@ -185,6 +240,7 @@ impl Spec {
         let mut spec = Spec {
             endpoint: Endpoint::parse(&target, queue_dir).map_err(|e| format!("milter {e}"))?,
             name: target,
+            entry: entry.trim().to_string(),
             connect_timeout: d.connect_timeout,
             command_timeout: d.command_timeout,
             content_timeout: d.content_timeout,
@@ -536,7 +592,10 @@ fn answer(c: &mut Conn, msg: &mut Message, eom: bool) -> Result<Step, MilterErro
 /// applies `spec.default_action`); `msg` is then as it was.
 pub fn inspect(spec: &Spec, msg: &mut Message) -> Result<Verdict, MilterError> {
     let mut work = msg.clone();
-    let v = converse(spec, &mut work)?;
+    let mut session = Session::open(spec)?;
+    let v = replay(&mut session, &mut work);
+    session.quit();
+    let v = v?;
     if !matches!(
         v,
         Verdict::Reject(_) | Verdict::TempFail(_) | Verdict::Discard
@@ -544,6 +603,29 @@ pub fn inspect(spec: &Spec, msg: &mut Message) -> Result<Verdict, MilterError> {
         *msg = work;
     }
     Ok(v)
+}
+
+/// The whole session, replayed at the end of the message.
+fn replay(s: &mut Session, msg: &mut Message) -> Result<Verdict, MilterError> {
+    macro_rules! event {
+        ($e:expr) => {
+            match $e? {
+                Answer::Continue => {}
+                Answer::Accept => return Ok(Verdict::Continue),
+                Answer::Verdict(v) => return Ok(v),
+            }
+        };
+    }
+    event!(s.connect(msg));
+    if let Some(h) = msg.helo.clone() {
+        event!(s.helo(msg, &h));
+    }
+    event!(s.mail(msg));
+    for r in msg.recipients.clone() {
+        event!(s.rcpt(msg, &r));
+    }
+    event!(s.data(msg));
+    s.message(msg)
 }
 
 /// CRLF line ends to LF.
@@ -558,170 +640,339 @@ fn lf(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-fn converse(spec: &Spec, msg: &mut Message) -> Result<Verdict, MilterError> {
-    let s = spec
-        .endpoint
-        .connect(spec.connect_timeout)
-        .map_err(|e| MilterError::Io(e.to_string()))?;
-    s.set_timeout(Some(spec.command_timeout))
-        .map_err(io_err("socket"))?;
-    let mut c = Conn {
-        s,
-        proto: 0,
-        new_body: None,
-        quarantine: None,
-        edits: (0, 0),
-        macro_lists: spec.macros.lists.clone(),
-    };
-    // Option negotiation.
-    let mut neg = Vec::new();
-    neg.extend_from_slice(&6u32.to_be_bytes());
-    neg.extend_from_slice(&ACTIONS.to_be_bytes());
-    neg.extend_from_slice(&OFFERED.to_be_bytes());
-    c.send(b'O', &neg)?;
-    let (cmd, data) = c.read()?;
-    if cmd != b'O' || data.len() < 12 {
-        return Err(MilterError::Protocol("bad option negotiation".into()));
-    }
-    let version = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
-    if !(2..=6).contains(&version) {
-        return Err(MilterError::Protocol(format!(
-            "milter protocol version {version}"
-        )));
-    }
-    c.proto = u32::from_be_bytes([data[8], data[9], data[10], data[11]]) & OFFERED;
-    // Protocol 6: the milter may ask for its own macro lists.
-    let mut rest = &data[12..];
-    while rest.len() > 4 {
-        let smfim = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let text = &rest[4..];
-        let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
-        let list = String::from_utf8_lossy(&text[..end]).into_owned();
-        if let Some(stage) = SMFIM_ORDER.iter().position(|&m| m == smfim) {
-            c.macro_lists[stage] = Macros::list(&list);
-        }
-        rest = text.get(end + 1..).unwrap_or(&[]);
-    }
-    let verdict = steps(&mut c, spec, msg);
-    let _ = c.send(b'Q', &[]);
-    verdict
+/// What a milter answered to one event of the SMTP session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Go on.
+    Continue,
+    /// The milter accepts: it is left out of the rest of the session
+    /// (after CONNECT or HELO) or of the transaction (after MAIL, RCPT or
+    /// DATA).
+    Accept,
+    /// Its word on the event: a refusal (of the connection, the
+    /// command, the recipient), or DISCARD for the whole message.
+    Verdict(Verdict),
 }
 
-fn steps(c: &mut Conn, spec: &Spec, msg: &mut Message) -> Result<Verdict, MilterError> {
-    let proto = c.proto;
-    let ask = |c: &mut Conn,
-               msg: &mut Message,
-               cmd: u8,
-               data: &[u8],
-               no_reply: u32|
-     -> Result<Step, MilterError> {
-        c.send(cmd, data)?;
-        if proto & no_reply != 0 {
-            return Ok(Step::Next);
-        }
-        answer(c, msg, false)
-    };
-    macro_rules! step {
-        ($e:expr) => {
-            match $e? {
-                Step::Next => {}
-                Step::Done => return Ok(Verdict::Continue),
-                Step::End(v) => return Ok(v),
-            }
+/// What a negotiated conversation needs besides its socket to be taken
+/// up by another process (smtpd hands each milter to cleanup for the
+/// message, as Postfix's milter8 does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handoff {
+    /// The protocol steps the milter chose (SMFIP_*).
+    pub protocol: u32,
+    /// The macro lists by stage, as configured or as the milter asked.
+    pub macro_lists: [Vec<String>; 7],
+}
+
+/// One milter's conversation: negotiated once, then told of each event
+/// as it happens ([`Session::connect`] … [`Session::data`]) and shown the
+/// message ([`Session::message`]); [`Session::abort`] ends a transaction
+/// that will not be finished, [`Session::quit`] the conversation.
+pub struct Session {
+    spec: Spec,
+    c: Conn,
+}
+
+impl Session {
+    /// Connects and negotiates the protocol (version 6, the steps and
+    /// actions this side offers; the milter may ask for its own macro
+    /// lists).
+    pub fn open(spec: &Spec) -> Result<Session, MilterError> {
+        let s = spec
+            .endpoint
+            .connect(spec.connect_timeout)
+            .map_err(|e| MilterError::Io(e.to_string()))?;
+        s.set_timeout(Some(spec.command_timeout))
+            .map_err(io_err("socket"))?;
+        let mut c = Conn {
+            s,
+            proto: 0,
+            new_body: None,
+            quarantine: None,
+            edits: (0, 0),
+            macro_lists: spec.macros.lists.clone(),
         };
-    }
-    let (name, addr, port) = match &msg.client {
-        Some((n, a, p)) => (n.clone(), Some(*a), *p),
-        None => ("localhost".to_string(), None, 0),
-    };
-    let macros = spec.macros.clone();
-    if proto & P_NOCONNECT == 0 {
-        c.macros(0, &macros, msg, None)?;
-        let mut d = Vec::new();
-        cstr(&mut d, &name);
-        match addr {
-            Some(a) => {
-                d.push(if a.is_ipv4() { b'4' } else { b'6' });
-                d.extend_from_slice(&port.to_be_bytes());
-                cstr(&mut d, &a.to_string());
+        let mut neg = Vec::new();
+        neg.extend_from_slice(&6u32.to_be_bytes());
+        neg.extend_from_slice(&ACTIONS.to_be_bytes());
+        neg.extend_from_slice(&OFFERED.to_be_bytes());
+        c.send(b'O', &neg)?;
+        let (cmd, data) = c.read()?;
+        if cmd != b'O' || data.len() < 12 {
+            return Err(MilterError::Protocol("bad option negotiation".into()));
+        }
+        let version = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+        if !(2..=6).contains(&version) {
+            return Err(MilterError::Protocol(format!(
+                "milter protocol version {version}"
+            )));
+        }
+        c.proto = u32::from_be_bytes([data[8], data[9], data[10], data[11]]) & OFFERED;
+        // Protocol 6: the milter may ask for its own macro lists.
+        let mut rest = &data[12..];
+        while rest.len() > 4 {
+            let smfim = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let text = &rest[4..];
+            let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+            let list = String::from_utf8_lossy(&text[..end]).into_owned();
+            if let Some(stage) = SMFIM_ORDER.iter().position(|&m| m == smfim) {
+                c.macro_lists[stage] = Macros::list(&list);
             }
-            None => d.push(b'U'),
+            rest = text.get(end + 1..).unwrap_or(&[]);
         }
-        step!(ask(c, msg, b'C', &d, P_NR_CONN));
+        Ok(Session {
+            spec: spec.clone(),
+            c,
+        })
     }
-    if proto & P_NOHELO == 0 {
-        if let Some(h) = msg.helo.clone() {
-            c.macros(1, &macros, msg, None)?;
-            let mut d = Vec::new();
-            cstr(&mut d, &h);
-            step!(ask(c, msg, b'H', &d, P_NR_HELO));
+
+    /// A conversation another process negotiated, on its socket.
+    pub fn resume(spec: &Spec, socket: Socket, handoff: Handoff) -> Result<Session, MilterError> {
+        socket
+            .set_timeout(Some(spec.command_timeout))
+            .map_err(io_err("socket"))?;
+        Ok(Session {
+            spec: spec.clone(),
+            c: Conn {
+                s: socket,
+                proto: handoff.protocol & OFFERED,
+                new_body: None,
+                quarantine: None,
+                edits: (0, 0),
+                macro_lists: handoff.macro_lists,
+            },
+        })
+    }
+
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// What another process needs to go on with this conversation.
+    pub fn handoff(&self) -> Handoff {
+        Handoff {
+            protocol: self.c.proto,
+            macro_lists: self.c.macro_lists.clone(),
         }
     }
-    if proto & P_NOMAIL == 0 {
-        c.macros(2, &macros, msg, None)?;
+
+    /// The conversation's socket (to hand to another process).
+    pub fn socket(&self) -> &Socket {
+        &self.c.s
+    }
+
+    /// Sends one event (its macros first) and reads the answer, unless
+    /// the milter asked to be spared the event or its answer.
+    fn event(
+        &mut self,
+        e: Event,
+        data: &[u8],
+        msg: &mut Message,
+        rcpt: Option<&str>,
+    ) -> Result<Answer, MilterError> {
+        if self.c.proto & e.skip != 0 {
+            return Ok(Answer::Continue);
+        }
+        let macros = self.spec.macros.clone();
+        self.c.macros(e.stage, &macros, msg, rcpt)?;
+        self.c.send(e.cmd, data)?;
+        if self.c.proto & e.no_reply != 0 {
+            return Ok(Answer::Continue);
+        }
+        Ok(match answer(&mut self.c, msg, false)? {
+            Step::Next => Answer::Continue,
+            Step::Done => Answer::Accept,
+            Step::End(v) => Answer::Verdict(v),
+        })
+    }
+
+    /// The client connected (SMFIC_CONNECT).
+    pub fn connect(&mut self, msg: &mut Message) -> Result<Answer, MilterError> {
+        let mut d = Vec::new();
+        match &msg.client {
+            Some((name, addr, port)) => {
+                cstr(&mut d, name);
+                d.push(if addr.is_ipv4() { b'4' } else { b'6' });
+                d.extend_from_slice(&port.to_be_bytes());
+                cstr(&mut d, &addr.to_string());
+            }
+            None => {
+                cstr(&mut d, "localhost");
+                d.push(b'U');
+            }
+        }
+        self.event(Event::CONNECT, &d, msg, None)
+    }
+
+    /// HELO or EHLO (SMFIC_HELO).
+    pub fn helo(&mut self, msg: &mut Message, name: &str) -> Result<Answer, MilterError> {
+        let mut d = Vec::new();
+        cstr(&mut d, name);
+        self.event(Event::HELO, &d, msg, None)
+    }
+
+    /// MAIL FROM, with `msg.sender` (SMFIC_MAIL).
+    pub fn mail(&mut self, msg: &mut Message) -> Result<Answer, MilterError> {
         let mut d = Vec::new();
         cstr(&mut d, &format!("<{}>", msg.sender));
-        step!(ask(c, msg, b'M', &d, P_NR_MAIL));
+        self.event(Event::MAIL, &d, msg, None)
     }
-    if proto & P_NORCPT == 0 {
-        for r in msg.recipients.clone() {
-            c.macros(3, &macros, msg, Some(&r))?;
-            let mut d = Vec::new();
-            cstr(&mut d, &format!("<{r}>"));
-            step!(ask(c, msg, b'R', &d, P_NR_RCPT));
-        }
+
+    /// RCPT TO (SMFIC_RCPT).
+    pub fn rcpt(&mut self, msg: &mut Message, rcpt: &str) -> Result<Answer, MilterError> {
+        let mut d = Vec::new();
+        cstr(&mut d, &format!("<{rcpt}>"));
+        self.event(Event::RCPT, &d, msg, Some(rcpt))
     }
-    if proto & P_NODATA == 0 {
-        c.macros(4, &macros, msg, None)?;
-        step!(ask(c, msg, b'T', &[], P_NR_DATA));
+
+    /// DATA (SMFIC_DATA).
+    pub fn data(&mut self, msg: &mut Message) -> Result<Answer, MilterError> {
+        self.event(Event::DATA, &[], msg, None)
     }
-    c.s.set_timeout(Some(spec.content_timeout))
-        .map_err(io_err("socket"))?;
-    if proto & P_NOHDRS == 0 {
-        for (n, v) in msg.headers.clone() {
-            let v = if proto & P_HDR_LEADSPC != 0 {
-                format!(" {v}")
-            } else {
-                v
+
+    /// The message: its headers, end of headers, body and end of message;
+    /// the milter's edits are applied to `msg`.
+    pub fn message(&mut self, msg: &mut Message) -> Result<Verdict, MilterError> {
+        self.c
+            .s
+            .set_timeout(Some(self.spec.content_timeout))
+            .map_err(io_err("socket"))?;
+        let v = self.content(msg);
+        let _ = self.c.s.set_timeout(Some(self.spec.command_timeout));
+        v
+    }
+
+    fn content(&mut self, msg: &mut Message) -> Result<Verdict, MilterError> {
+        let proto = self.c.proto;
+        macro_rules! step {
+            ($e:expr) => {
+                match $e? {
+                    Answer::Continue => {}
+                    Answer::Accept => return Ok(Verdict::Continue),
+                    Answer::Verdict(v) => return Ok(v),
+                }
             };
-            let mut d = Vec::new();
-            cstr(&mut d, &n);
-            cstr(&mut d, &v);
-            step!(ask(c, msg, b'L', &d, P_NR_HDR));
         }
-    }
-    if proto & P_NOEOH == 0 {
-        c.macros(5, &macros, msg, None)?;
-        step!(ask(c, msg, b'N', &[], P_NR_EOH));
-    }
-    if proto & P_NOBODY == 0 {
-        let body = mime::to_crlf(&msg.body).into_owned();
-        for chunk in body.chunks(CHUNK) {
-            c.send(b'B', chunk)?;
-            if proto & P_NR_BODY == 0 {
-                match answer(c, msg, false)? {
-                    Step::Next => {}
-                    // Skip: no more body, straight to the end.
-                    Step::Done if proto & P_SKIP != 0 => break,
-                    Step::Done => return Ok(Verdict::Continue),
-                    Step::End(v) => return Ok(v),
+        if proto & P_NOHDRS == 0 {
+            for (n, v) in msg.headers.clone() {
+                let v = if proto & P_HDR_LEADSPC != 0 {
+                    format!(" {v}")
+                } else {
+                    v
+                };
+                let mut d = Vec::new();
+                cstr(&mut d, &n);
+                cstr(&mut d, &v);
+                self.c.send(b'L', &d)?;
+                if proto & P_NR_HDR == 0 {
+                    step!(answer(&mut self.c, msg, false).map(Answer::from));
                 }
             }
         }
+        step!(self.event(Event::EOH, &[], msg, None));
+        if proto & P_NOBODY == 0 {
+            let body = mime::to_crlf(&msg.body).into_owned();
+            for chunk in body.chunks(CHUNK) {
+                self.c.send(b'B', chunk)?;
+                if proto & P_NR_BODY == 0 {
+                    match answer(&mut self.c, msg, false)? {
+                        Step::Next => {}
+                        // Skip: no more body, straight to the end.
+                        Step::Done if proto & P_SKIP != 0 => break,
+                        Step::Done => return Ok(Verdict::Continue),
+                        Step::End(v) => return Ok(v),
+                    }
+                }
+            }
+        }
+        let macros = self.spec.macros.clone();
+        self.c.macros(6, &macros, msg, None)?;
+        self.c.send(b'E', &[])?;
+        let v = match answer(&mut self.c, msg, true)? {
+            Step::End(v) => v,
+            _ => match self.c.quarantine.take() {
+                Some(why) => Verdict::Hold(why),
+                None => Verdict::Continue,
+            },
+        };
+        if let Some(body) = self.c.new_body.take() {
+            msg.body = lf(&body);
+        }
+        self.c.edits = (0, 0);
+        Ok(v)
     }
-    c.macros(6, &macros, msg, None)?;
-    c.send(b'E', &[])?;
-    let v = match answer(c, msg, true)? {
-        Step::End(v) => v,
-        _ => match c.quarantine.take() {
-            Some(why) => Verdict::Hold(why),
-            None => Verdict::Continue,
-        },
+
+    /// The transaction ends unfinished (RSET, a new HELO, a refusal):
+    /// the milter forgets it (SMFIC_ABORT, which has no answer).
+    pub fn abort(&mut self) -> Result<(), MilterError> {
+        self.c.send(b'A', &[])
+    }
+
+    /// Ends the conversation (SMFIC_QUIT).
+    pub fn quit(mut self) {
+        let _ = self.c.send(b'Q', &[]);
+    }
+}
+
+/// One event of the session: its stage (an index into [`Macros::lists`]),
+/// command, and the protocol flags that spare the milter the event or its
+/// answer.
+#[derive(Clone, Copy)]
+struct Event {
+    stage: usize,
+    cmd: u8,
+    skip: u32,
+    no_reply: u32,
+}
+
+impl Event {
+    const CONNECT: Event = Event {
+        stage: 0,
+        cmd: b'C',
+        skip: P_NOCONNECT,
+        no_reply: P_NR_CONN,
     };
-    if let Some(body) = c.new_body.take() {
-        msg.body = lf(&body);
+    const HELO: Event = Event {
+        stage: 1,
+        cmd: b'H',
+        skip: P_NOHELO,
+        no_reply: P_NR_HELO,
+    };
+    const MAIL: Event = Event {
+        stage: 2,
+        cmd: b'M',
+        skip: P_NOMAIL,
+        no_reply: P_NR_MAIL,
+    };
+    const RCPT: Event = Event {
+        stage: 3,
+        cmd: b'R',
+        skip: P_NORCPT,
+        no_reply: P_NR_RCPT,
+    };
+    const DATA: Event = Event {
+        stage: 4,
+        cmd: b'T',
+        skip: P_NODATA,
+        no_reply: P_NR_DATA,
+    };
+    const EOH: Event = Event {
+        stage: 5,
+        cmd: b'N',
+        skip: P_NOEOH,
+        no_reply: P_NR_EOH,
+    };
+}
+
+impl From<Step> for Answer {
+    fn from(s: Step) -> Answer {
+        match s {
+            Step::Next => Answer::Continue,
+            Step::Done => Answer::Accept,
+            Step::End(v) => Answer::Verdict(v),
+        }
     }
-    Ok(v)
 }
 
 #[cfg(test)]

@@ -67,6 +67,16 @@ impl CleanupStream {
         Ok(CleanupStream { client, queue_id })
     }
 
+    /// Hands the milter conversations (their sockets) to cleanup for the
+    /// message, before the envelope.
+    pub fn milters(
+        &mut self,
+        list: Vec<ipc::cleanup::PassedMilter>,
+        sockets: &[std::os::fd::RawFd],
+    ) -> Result<(), CleanupError> {
+        self.client.milters(list, sockets)
+    }
+
     pub fn envelope(&mut self, env: Envelope) -> Result<(), CleanupError> {
         self.client.envelope(env)
     }

@@ -155,6 +155,16 @@
 //!   continues the last, $client_address, $client_name, $client_port,
 //!   $localtime and $server_name are expanded.
 //!
+//!   Milters (smtpd_milters: OpenDKIM, rspamd, milter-greylist …), as
+//!   Postfix's smtpd runs them: each is connected with the client and told
+//!   of it, of HELO, MAIL FROM, each RCPT TO and DATA as they come, and may
+//!   refuse each (`NOQUEUE: milter-reject: RCPT from …: 550 5.7.1 Command
+//!   rejected; from=<…> to=<…> …`); a refusal of the connection or of
+//!   HELO answers each MAIL FROM (a 421 ends the session). At DATA the
+//!   conversations are handed to cleanup with the message (their sockets
+//!   travel with it), which shows them the message and applies their
+//!   edits; the same conversation goes on with the next message.
+//!
 //!   Sender ownership (with smtpd_sasl_auth_enable = yes):
 //!   smtpd_sender_login_maps gives, for a MAIL FROM address, the SASL
 //!   login names that own it (a list separated by commas or spaces),
@@ -308,9 +318,9 @@
 //!   notify_classes, error_notice_recipient, double_bounce_sender,
 //!   mail_name, smtpd_history_flush_threshold, rbl_reply_maps,
 //!   default_rbl_reply, maps_rbl_reject_code, smtpd_expansion_filter,
-//!   smtpd_reject_footer, smtpd_reject_footer_maps, smtpd_milters and
-//!   milter_macro_daemon_name (passed to cleanup with each message, so
-//!   master.cf -o overrides count; cleanup runs the milters),
+//!   smtpd_reject_footer, smtpd_reject_footer_maps, smtpd_milters (with
+//!   milter_connect_timeout, milter_command_timeout, milter_default_action,
+//!   milter_macro_daemon_name and the milter_*_macros; see milters.rs),
 //!   dns_resolver_address, smtpd_policy_service_timeout,
 //!   smtpd_policy_service_max_idle, smtpd_policy_service_max_ttl,
 //!   smtpd_policy_service_request_limit, smtpd_policy_service_try_limit,
@@ -331,6 +341,7 @@ mod dns;
 mod dnsxl;
 mod footer;
 mod limits;
+mod milters;
 mod policy_service;
 mod proxy;
 mod restrictions;

@@ -5,6 +5,7 @@
 use crate::cleanup::CleanupStream;
 use crate::conn::{Conn, ReadError};
 use crate::limits::{Check, Limits};
+use crate::milters::{Milters, Said};
 use crate::proxy::{Proxy, ProxyFilter, Spool};
 use crate::restrictions::{Actions, Policy, Request, Resolver, Stage, Verdict, WHATSUP};
 use crate::settings::{BareNewline, Settings, TlsLevel};
@@ -165,6 +166,8 @@ pub struct Session<'a> {
     error_class: Option<u8>,
     /// `smtpd_delay_reject = no` and the client was refused at connect.
     access_denied: bool,
+    /// smtpd_milters, told of the session as it happens.
+    milters: Milters,
     junk: u32,
     stats: Stats,
     /// The last command, for "lost connection after X" (Postfix's `where`).
@@ -365,6 +368,7 @@ impl<'a> Session<'a> {
             errors: 0,
             error_class: None,
             access_denied: false,
+            milters: Milters::default(),
             junk: 0,
             stats: Stats::default(),
             last: "CONNECT".into(),
@@ -437,6 +441,11 @@ impl<'a> Session<'a> {
             // everything but QUIT.
             self.access_denied = true;
         } else {
+            if let Some(reply) = self.milters_connect() {
+                self.conn.reply(&reply);
+                self.end();
+                return;
+            }
             self.conn.reply(&Reply::greeting(&self.s.banner));
         }
         loop {
@@ -559,6 +568,7 @@ impl<'a> Session<'a> {
     /// The session's end: the connection closed, anvil told, the log line.
     fn end(&mut self) {
         self.reset_transaction();
+        self.milters.quit();
         self.conn.close();
         if let Some(ident) = self.anvil_ident.take() {
             self.limits.disconnect(&ident);
@@ -818,8 +828,8 @@ impl<'a> Session<'a> {
             self.last = "UNKNOWN".into();
         }
         let (ok, flow) = match cmd {
-            Command::Helo(h) => (self.helo(h, false), Flow::Go),
-            Command::Ehlo(h) => (self.helo(h, true), Flow::Go),
+            Command::Helo(h) => self.helo(h, false),
+            Command::Ehlo(h) => self.helo(h, true),
             Command::Mail(m) => (self.mail(m), Flow::Go),
             Command::Rcpt(r) => (self.rcpt(r), Flow::Go),
             Command::Data => self.data(),
@@ -932,7 +942,7 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn helo(&mut self, name: String, ehlo: bool) -> bool {
+    fn helo(&mut self, name: String, ehlo: bool) -> (bool, Flow) {
         self.junk_command();
         self.reset_transaction();
         if !self.policy.delay_reject {
@@ -945,8 +955,22 @@ impl<'a> Session<'a> {
                 Err(reply) => {
                     self.req.helo = before;
                     self.error_reply(&reply);
-                    return false;
+                    return (false, Flow::Go);
                 }
+            }
+        }
+        if self.milters.active() {
+            // Logged with the new name, as Postfix does.
+            let before = self.req.helo.replace(name.clone());
+            let mut msg = self.milter_message();
+            let said = self.milters.helo(&mut msg, &name);
+            let command = if ehlo { "EHLO" } else { "HELO" };
+            let refused = self.milter_said(said, command, None);
+            self.req.helo = before;
+            // Only a 421 comes back here: it ends the session.
+            if let Some(reply) = refused {
+                self.conn.reply(&reply);
+                return (false, Flow::Close);
             }
         }
         self.req.helo = Some(name);
@@ -963,7 +987,89 @@ impl<'a> Session<'a> {
             Reply::helo(&self.s.myhostname)
         };
         self.reply(&r);
-        true
+        (true, Flow::Go)
+    }
+
+    /// smtpd_milters: each milter connected and told of the client. The
+    /// reply that ends the session at once (a 421), if any.
+    fn milters_connect(&mut self) -> Option<Reply> {
+        if self.s.milters.is_empty() {
+            return None;
+        }
+        let mut msg = self.milter_message();
+        let (milters, said) = Milters::connect(&self.s.milters, &mut msg);
+        self.milters = milters;
+        self.milter_said(said, "CONNECT", None)
+    }
+
+    /// What the milters know of the session now, for their macros.
+    fn milter_message(&self) -> milter::Message {
+        let tx = self.tx.as_ref();
+        milter::Message {
+            myhostname: self.s.myhostname.clone(),
+            daemon_name: self.s.milter_daemon_name.clone(),
+            queue_id: tx
+                .and_then(|t| t.cleanup.as_ref())
+                .map(|c| c.queue_id.clone())
+                .unwrap_or_default(),
+            client: self.req.client_addr.map(|ip| {
+                (
+                    self.req.client_name.clone(),
+                    ip,
+                    self.remote_port.unwrap_or(0),
+                )
+            }),
+            helo: self.req.helo.clone(),
+            auth: self.sasl.clone(),
+            sender: tx
+                .and_then(|t| t.mail.sender.as_ref())
+                .map(|m| m.internal())
+                .unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+
+    /// What the milters said of `command`, logged as Postfix's
+    /// check_milter_reply logs it: a refusal's reply comes back; DISCARD
+    /// and HOLD go with the transaction (the next one, before MAIL).
+    fn milter_said(
+        &mut self,
+        said: Option<Said>,
+        command: &str,
+        rcpt: Option<&str>,
+    ) -> Option<Reply> {
+        let said = said?;
+        let actions = match self.tx.as_mut() {
+            Some(tx) => &mut tx.actions,
+            None => &mut self.early_actions,
+        };
+        match said {
+            Said::Refuse(text) => {
+                self.log_reject("milter-reject", command, &text, rcpt);
+                Some(parse_reply_text(&text).unwrap_or_else(|| {
+                    Reply::new(
+                        451,
+                        Some((4, 7, 1)),
+                        "Service unavailable - try again later",
+                    )
+                }))
+            }
+            Said::Discard => {
+                actions.discard = true;
+                self.log_reject(
+                    "milter-discard",
+                    command,
+                    "milter triggers DISCARD action",
+                    rcpt,
+                );
+                None
+            }
+            Said::Hold => {
+                actions.hold = true;
+                self.log_reject("milter-hold", command, "milter triggers HOLD action", rcpt);
+                None
+            }
+        }
     }
 
     fn mail(&mut self, m: MailFrom) -> bool {
@@ -1044,6 +1150,15 @@ impl<'a> Session<'a> {
                     self.error_reply(&reply);
                     return false;
                 }
+            }
+        }
+        if self.milters.active() {
+            let mut msg = self.milter_message();
+            let said = self.milters.mail(&mut msg);
+            if let Some(reply) = self.milter_said(said, "MAIL", None) {
+                self.reset_transaction();
+                self.error_reply(&reply);
+                return false;
             }
         }
         let early_open = !self.s.delay_open && self.s.proxy_filter.is_none();
@@ -1285,6 +1400,14 @@ impl<'a> Session<'a> {
                 return false;
             }
         }
+        if self.milters.active() {
+            let mut msg = self.milter_message();
+            let said = self.milters.rcpt(&mut msg, &r.rcpt.internal());
+            if let Some(reply) = self.milter_said(said, "RCPT", Some(&rcpt_text)) {
+                self.error_reply(&reply);
+                return false;
+            }
+        }
         let downstream = match &self.s.proxy_filter {
             Some(filter) => self.proxy_rcpt(filter, &r),
             None => self.open_cleanup(),
@@ -1408,6 +1531,13 @@ impl<'a> Session<'a> {
         let outcome = self.policy.check_data(&self.req, self.dns);
         let only = self.only_recipient();
         let actions = self.judged(outcome, command, only.as_deref())?;
+        if self.milters.active() {
+            let mut msg = self.milter_message();
+            let said = self.milters.data(&mut msg);
+            if let Some(reply) = self.milter_said(said, command, only.as_deref()) {
+                return Err(reply);
+            }
+        }
         let filtered = self
             .tx
             .as_ref()
@@ -1463,13 +1593,20 @@ impl<'a> Session<'a> {
             tx.actions.merge(actions);
         }
         let env = self.envelope();
+        let (milters, sockets) = self.milters.handoff();
         let Some(tx) = &mut self.tx else {
             return Err(Reply::need_rcpt());
         };
         let Some(c) = tx.cleanup.as_mut() else {
             return Err(queue_file_write_error());
         };
-        let mut sent = c.envelope(env);
+        let mut sent = Ok(());
+        if !milters.is_empty() {
+            sent = c.milters(milters, &sockets);
+        }
+        if sent.is_ok() {
+            sent = c.envelope(env);
+        }
         for h in &tx.actions.prepend {
             if sent.is_ok() {
                 sent = c.content(format!("{h}\r\n").as_bytes());
@@ -1636,7 +1773,6 @@ impl<'a> Session<'a> {
             attributes.push((ic::ACTION_BCC.into(), b.clone()));
         }
         if !self.s.milters.is_empty() {
-            attributes.push((ic::SMTPD_MILTERS.into(), self.s.milters.clone()));
             attributes.push((
                 ic::MILTER_DAEMON_NAME.into(),
                 self.s.milter_daemon_name.clone(),
@@ -1720,7 +1856,10 @@ impl<'a> Session<'a> {
             return (queue_file_write_error(), false);
         };
         let id = c.queue_id.clone();
-        match c.finish() {
+        let finished = c.finish();
+        // Cleanup is done with the milters it was handed.
+        self.milters.abort();
+        match finished {
             Ok(done) => match done.status {
                 ic::Status::Queued | ic::Status::Discarded => {
                     self.errors = 0;
@@ -2032,6 +2171,7 @@ impl<'a> Session<'a> {
     /// (Postfix's mail_reset).
     fn reset_transaction(&mut self) {
         self.tx = None;
+        self.milters.abort();
         self.xforward = Default::default();
     }
 

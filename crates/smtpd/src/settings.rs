@@ -1,7 +1,7 @@
 //! Every main.cf value smtpd uses, read once per process.
 
 use params::{table as p, Config};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `smtpd_tls_security_level`.
@@ -102,9 +102,9 @@ pub struct Settings {
     /// `smtpd_history_flush_threshold`: the transcript's most lines.
     pub history_limit: usize,
     pub sasl: Option<SaslSettings>,
-    /// `smtpd_milters` and `milter_macro_daemon_name` as this service sees
-    /// them, passed on to cleanup (which runs the milters).
-    pub milters: String,
+    /// `smtpd_milters` (with main.cf's, or this service's, milter_*
+    /// settings) and `milter_macro_daemon_name`.
+    pub milters: Vec<milter::Spec>,
     pub milter_daemon_name: String,
     /// `smtpd_proxy_filter` (with `smtpd_proxy_ehlo`, `smtpd_proxy_timeout`):
     /// the before-queue content filter that takes the mail instead of
@@ -321,6 +321,11 @@ impl Settings {
     }
 
     pub fn from_config(c: &Config) -> Settings {
+        let cleanup_flags =
+            ipc::cleanup::ReceiveOverrides::parse(&c.list(&p::RECEIVE_OVERRIDE_OPTIONS))
+                .map(|o| o.cleanup_flags)
+                .unwrap_or(0);
+        let no_milters = cleanup_flags & ipc::cleanup::flags::NO_MILTERS != 0;
         let level = match c.str(&p::SMTPD_TLS_SECURITY_LEVEL).trim() {
             "may" => TlsLevel::May,
             "encrypt" | "dane" | "verify" | "secure" => TlsLevel::Encrypt,
@@ -392,11 +397,7 @@ impl Settings {
             client_port_logging: c.bool(&p::SMTPD_CLIENT_PORT_LOGGING),
             cleanup_service: c.str(&p::CLEANUP_SERVICE_NAME).to_string(),
             qmgr_service: c.str(&p::QUEUE_SERVICE_NAME).to_string(),
-            cleanup_flags: ipc::cleanup::ReceiveOverrides::parse(
-                &c.list(&p::RECEIVE_OVERRIDE_OPTIONS),
-            )
-            .map(|o| o.cleanup_flags)
-            .unwrap_or(0),
+            cleanup_flags,
             notify_mask: crate::transcript::notify_mask(&c.list(&p::NOTIFY_CLASSES)),
             error_notice_recipient: c.str(&p::ERROR_NOTICE_RECIPIENT).trim().to_string(),
             double_bounce_sender: c.str(&p::DOUBLE_BOUNCE_SENDER).trim().to_string(),
@@ -422,7 +423,17 @@ impl Settings {
                 }
             },
             proxy_filter: None,
-            milters: c.str(&p::SMTPD_MILTERS).trim().to_string(),
+            // receive_override_options = no_milters: none at all.
+            milters: if no_milters {
+                Vec::new()
+            } else {
+                milter::parse_list(
+                    c.str(&p::SMTPD_MILTERS),
+                    "smtpd_milters",
+                    &milter::Defaults::from_config(c),
+                    Path::new(c.str(&p::QUEUE_DIRECTORY)),
+                )
+            },
             milter_daemon_name: c.str(&p::MILTER_MACRO_DAEMON_NAME).trim().to_string(),
             reject_footer: crate::footer::FooterSettings::from_config(c),
             tls_received_header: c.bool(&p::SMTPD_TLS_RECEIVED_HEADER),

@@ -81,6 +81,15 @@ impl Socket {
         }
     }
 
+    /// Shuts the connection down both ways, for every process that holds
+    /// it.
+    pub fn shutdown(&self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Socket::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+        }
+    }
+
     pub fn try_clone(&self) -> io::Result<Socket> {
         Ok(match self {
             Socket::Tcp(s) => Socket::Tcp(s.try_clone()?),
@@ -94,6 +103,15 @@ impl AsRawFd for Socket {
         match self {
             Socket::Tcp(s) => s.as_raw_fd(),
             Socket::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+impl std::os::fd::AsFd for Socket {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Socket::Tcp(s) => s.as_fd(),
+            Socket::Unix(s) => s.as_fd(),
         }
     }
 }
@@ -345,47 +363,77 @@ pub const MAX_PASS_NOTE: usize = 255;
 /// `P`, then `note` (postscreen's: the client's endpoints), at most
 /// [`MAX_PASS_NOTE`] bytes.
 pub fn send_fd(via: &UnixStream, conn: RawFd, note: &[u8]) -> io::Result<()> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     if note.len() > MAX_PASS_NOTE {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "note with a passed connection too long",
         ));
     }
-    let fds = [conn];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
     let mut data = Vec::with_capacity(1 + note.len());
     data.push(b'P');
     data.extend_from_slice(note);
-    let iov = [io::IoSlice::new(&data)];
-    match sendmsg::<()>(via.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None) {
-        Ok(n) if n == data.len() => Ok(()),
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::WriteZero,
-            "passed connection's note sent in part",
-        )),
-        Err(e) => Err(io::Error::from(e)),
-    }
+    send_with_fds(via, &data, &[conn])
 }
 
 /// Takes the connection [`send_fd`] handed over `via` and its note:
 /// exactly one descriptor with `P` and at most [`MAX_PASS_NOTE`] bytes,
-/// or an error. Anything else is refused, and
-/// every descriptor that came with it is closed, truncated control data
-/// included (the control buffer is read with the `CMSG_*` macros
-/// whatever the flags say).
+/// or an error. Anything else is refused, and every descriptor that came
+/// with it is closed.
 pub fn recv_fd(via: &UnixStream) -> io::Result<(OwnedFd, Vec<u8>)> {
-    use std::os::fd::FromRawFd;
-    /// Room for this many descriptors: more than a sender should send, so
-    /// that the usual mistakes are seen whole.
-    const ROOM: usize = 8;
     // One byte more than a whole message: a longer one is seen as such.
     let mut data = [0u8; 2 + MAX_PASS_NOTE];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
+    let mut got: Vec<OwnedFd> = Vec::new();
+    let n = recv_with_fds(via.as_raw_fd(), &mut data, &mut got)?;
+    if n == 0 || n == data.len() || data[0] != b'P' || got.len() != 1 {
+        // `got` is dropped: every descriptor that came is closed.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "expected one passed connection",
+        ));
+    }
+    got.pop()
+        .map(|fd| (fd, data[1..n].to_vec()))
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+/// The most descriptors one read takes ([`recv_with_fds`]): more than a
+/// sender should send at once, so that the usual mistakes are seen whole.
+pub const MAX_FDS_PER_READ: usize = 8;
+
+/// Sends all of `data` over `via`, with the descriptors `fds` attached to
+/// its first byte (SCM_RIGHTS): the reader's [`recv_with_fds`] that takes
+/// that byte takes them.
+pub fn send_with_fds(via: &UnixStream, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    if data.is_empty() || fds.len() > MAX_FDS_PER_READ {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "descriptors must come with data, at most 8 at a time",
+        ));
+    }
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    let iov = [io::IoSlice::new(data)];
+    let sent = loop {
+        match sendmsg::<()>(via.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other.map_err(io::Error::from)?,
+        }
     };
-    let fd_bytes = (ROOM * std::mem::size_of::<RawFd>()) as u32;
+    let mut rest = via;
+    rest.write_all(&data[sent..])
+}
+
+/// Reads what `fd` has into `buf`, as `read` does, and keeps the
+/// descriptors that came with it in `passed` (close-on-exec). Control
+/// data cut short (more than [`MAX_FDS_PER_READ`] descriptors) is an
+/// error, and what did come is closed.
+pub fn recv_with_fds(fd: RawFd, buf: &mut [u8], passed: &mut Vec<OwnedFd>) -> io::Result<usize> {
+    use std::os::fd::FromRawFd;
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let fd_bytes = (MAX_FDS_PER_READ * std::mem::size_of::<RawFd>()) as u32;
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe { libc::CMSG_SPACE(fd_bytes) } as usize;
     // u64 elements keep the buffer aligned for cmsghdr.
@@ -398,14 +446,15 @@ pub fn recv_fd(via: &UnixStream) -> io::Result<(OwnedFd, Vec<u8>)> {
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = (control.len() * 8) as _;
     // SAFETY: msg describes valid, writable buffers of the sizes given.
-    let n = unsafe { libc::recvmsg(via.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
     let mut got: Vec<OwnedFd> = Vec::new();
     // SAFETY: msg was filled by recvmsg; the CMSG_* macros walk the
-    // control buffer within msg_controllen, and each SCM_RIGHTS payload
-    // holds descriptors the kernel installed for this process.
+    // control buffer within msg_controllen (whatever the flags say), and
+    // each SCM_RIGHTS payload holds descriptors the kernel installed for
+    // this process.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
@@ -420,18 +469,64 @@ pub fn recv_fd(via: &UnixStream) -> io::Result<(OwnedFd, Vec<u8>)> {
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    let truncated = msg.msg_flags & libc::MSG_CTRUNC != 0;
-    let n = n as usize;
-    if n == 0 || n == data.len() || data[0] != b'P' || got.len() != 1 || truncated {
-        // `got` is dropped: every descriptor that came is closed.
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        // `got` is dropped: what came is closed.
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            "expected one passed connection",
+            "too many descriptors passed",
         ));
     }
-    got.pop()
-        .map(|fd| (fd, data[1..n].to_vec()))
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+    passed.extend(got);
+    Ok(n as usize)
+}
+
+/// A stream whose reads keep the descriptors the other end passes along
+/// ([`send_with_fds`]), for the reader to claim when the data says they
+/// came ([`FdReceiving::take_passed`]); those never claimed are closed
+/// with it. At most [`FdReceiving::MAX_HELD`] wait to be claimed.
+pub struct FdReceiving<S> {
+    inner: S,
+    passed: Vec<OwnedFd>,
+}
+
+impl<S> FdReceiving<S> {
+    /// The most descriptors held unclaimed; a read that would bring more
+    /// fails.
+    pub const MAX_HELD: usize = 32;
+
+    pub fn new(inner: S) -> FdReceiving<S> {
+        FdReceiving {
+            inner,
+            passed: Vec::new(),
+        }
+    }
+
+    /// The descriptors received so far and not yet claimed, in order.
+    pub fn take_passed(&mut self) -> Vec<OwnedFd> {
+        std::mem::take(&mut self.passed)
+    }
+}
+
+impl<S: std::os::fd::AsFd> Read for FdReceiving<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.passed.len() > Self::MAX_HELD - MAX_FDS_PER_READ {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "too many descriptors passed and not claimed",
+            ));
+        }
+        recv_with_fds(self.inner.as_fd().as_raw_fd(), buf, &mut self.passed)
+    }
+}
+
+impl<S: Write> Write for FdReceiving<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]
@@ -471,6 +566,37 @@ mod pass_tests {
         )
         .expect("sendmsg");
         assert!(recv_fd(&b).is_err());
+    }
+
+    #[test]
+    fn descriptors_passed_along_a_stream_wait_to_be_claimed() {
+        let (a, b) = UnixStream::pair().expect("pair");
+        let (mut one, one_far) = UnixStream::pair().expect("pair one");
+        let (mut two, two_far) = UnixStream::pair().expect("pair two");
+        (&a).write_all(b"plain ").expect("write");
+        send_with_fds(&a, b"with two", &[one_far.as_raw_fd(), two_far.as_raw_fd()]).expect("send");
+        drop((one_far, two_far));
+        drop(a);
+        let mut r = FdReceiving::new(&b);
+        let mut all = Vec::new();
+        r.read_to_end(&mut all).expect("read");
+        assert_eq!(all, b"plain with two");
+        let passed = r.take_passed();
+        assert_eq!(passed.len(), 2);
+        assert!(r.take_passed().is_empty());
+        for (fd, near) in passed.into_iter().zip([&mut one, &mut two]) {
+            let mut far = UnixStream::from(fd);
+            far.write_all(b"hi").expect("write far");
+            let mut buf = [0u8; 2];
+            near.read_exact(&mut buf).expect("read near");
+            assert_eq!(&buf, b"hi");
+        }
+        // Too many at once is refused.
+        let (a, b) = UnixStream::pair().expect("pair");
+        let many: Vec<RawFd> = vec![one.as_raw_fd(); MAX_FDS_PER_READ + 1];
+        assert!(send_with_fds(&a, b"x", &many).is_err());
+        assert!(send_with_fds(&a, b"", &[one.as_raw_fd()]).is_err());
+        drop(b);
     }
 
     #[test]
