@@ -169,7 +169,8 @@ impl Cache {
         let cache = Arc::clone(self);
         let last = *self.last_cleanup.lock().unwrap_or_else(|e| e.into_inner());
         let mut wait = last
-            .and_then(|t| (t + interval).duration_since(SystemTime::now()).ok())
+            .and_then(|t| t.checked_add(interval))
+            .and_then(|next| next.duration_since(SystemTime::now()).ok())
             .unwrap_or_default()
             .min(interval);
         let spawned = std::thread::Builder::new()

@@ -377,4 +377,39 @@ mod tests {
         assert_eq!(printable(b"EHLO x\r\n\x01"), "EHLO x\\r\\n?");
         assert!(Action::Drop > Action::Enforce && Action::Enforce > Action::Ignore);
     }
+
+    #[test]
+    fn errors_get_the_footer_with_their_codes() {
+        use crate::engine::wire;
+        let settings = maps::footer::FooterSettings::new(
+            "Ask $server_name\\nabout $client_address",
+            "postscreen_reject_footer_maps",
+            "",
+            params::table::SMTPD_EXPANSION_FILTER.default,
+        )
+        .expect("footer");
+        let footer = maps::footer::Footer::new(
+            settings,
+            vec![
+                ("client_address", "192.0.2.1".into()),
+                ("server_name", "mx.example".into()),
+            ],
+        );
+        let f = Some(&footer);
+        assert_eq!(
+            wire("421 4.3.2 All screening ports are busy", f),
+            "421-4.3.2 All screening ports are busy\r\n421-4.3.2 Ask mx.example\r\n421 4.3.2 about 192.0.2.1\r\n"
+        );
+        assert_eq!(
+            wire("501 Syntax: HELO hostname", f),
+            "501-Syntax: HELO hostname\r\n501-Ask mx.example\r\n501 about 192.0.2.1\r\n"
+        );
+        for as_is in ["220 mx.example ESMTP", "250-a\r\n250 b", "bogus"] {
+            assert_eq!(wire(as_is, f), format!("{as_is}\r\n"));
+        }
+        assert_eq!(
+            wire("550 5.5.1 Protocol error", None),
+            "550 5.5.1 Protocol error\r\n"
+        );
+    }
 }
