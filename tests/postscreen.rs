@@ -901,5 +901,255 @@ for n in range(2):
         "{}",
         inst.maillog()
     );
-    assert_eq!(inst.log_lines("PASS NEW [127.0.0.9]:").len(), 2);
+    // The second pass is of a client the cache still has: "OLD", as in
+    // Postfix.
+    assert_eq!(inst.log_lines("PASS NEW [127.0.0.9]:").len(), 1);
+    assert_eq!(inst.log_lines("PASS OLD [127.0.0.9]:").len(), 1);
+}
+
+/// postscreen's own SMTP, shaped by smtpd's settings where postscreen's
+/// default to them: the reject footer (smtpd_reject_footer, with
+/// $client_address and $server_name filtered by
+/// postscreen_expansion_filter, or a footer by reply from
+/// postscreen_reject_footer_maps), the EHLO keywords left out
+/// (smtpd_discard_ehlo_keywords for every client,
+/// postscreen_discard_ehlo_keyword_address_maps by client, logged unless
+/// silent-discard), the command filter (postscreen_command_filter, which
+/// in Postfix 3.7 does not default to smtpd's), and HELO or EHLO without a
+/// name refused as Postfix refuses them.
+#[test]
+fn footer_ehlo_keywords_and_command_filter_in_postscreens_own_smtp() {
+    let inst = Instance::new("postscreen-footer");
+    let port = start_screened(
+        &inst,
+        "alias_maps =\nmynetworks = 127.0.0.1/32\n\
+         postscreen_greet_wait = 1s\npostscreen_pipelining_enable = yes\n\
+         smtpd_reject_footer = Call $server_name about $client_address\n\
+         postscreen_expansion_filter = 0123456789.\n\
+         postscreen_reject_footer_maps = inline:{ { 501 Syntax: HELO hostname = \\c (see the help page) } }\n\
+         smtpd_discard_ehlo_keywords = chunking\n\
+         postscreen_discard_ehlo_keyword_address_maps = inline:{ { 127.0.0.3 = silent-discard, dsn }, { 127.0.0.2 = etrn, size } }\n\
+         postscreen_command_filter = inline:{ { mail from:<rewrite-me@example.org> = MAIL FROM:<a@example.org> } }\n",
+    );
+    let two = session(
+        "127.0.0.2",
+        port,
+        "",
+        &[
+            "HELO",
+            "EHLO",
+            "EHLO two.example",
+            "MAIL FROM:<rewrite-me@example.org>",
+            "RCPT TO:<root@mail.example.test>",
+            "QUIT",
+        ],
+    );
+    let footer = "Call ____._______.____ about 127.0.0.2";
+    assert_eq!(
+        two,
+        [
+            "220-mail.example.test ESMTP mailsuite".to_string(),
+            "220 mail.example.test ESMTP mailsuite".into(),
+            "501 Syntax: HELO hostname (see the help page)".into(),
+            "501-Syntax: EHLO hostname".into(),
+            format!("501 {footer}"),
+            "250-mail.example.test".into(),
+            "250-VRFY".into(),
+            "250-ENHANCEDSTATUSCODES".into(),
+            "250-8BITMIME".into(),
+            "250-DSN".into(),
+            "250-SMTPUTF8".into(),
+            "250 CHUNKING".into(),
+            "250 2.1.0 Ok".into(),
+            "450-4.3.2 Service currently unavailable".into(),
+            format!("450 4.3.2 {footer}"),
+            "221 2.0.0 Bye".into(),
+        ],
+        "{}",
+        inst.maillog()
+    );
+    // Logged as Postfix's postscreen logs it: no colon before the port.
+    let discarding = inst.log_lines("discarding EHLO keywords");
+    assert_eq!(discarding.len(), 1, "{}", inst.maillog());
+    let (_, after) = discarding[0].split_once("[127.0.0.2]").expect("client");
+    let (port_text, rest) = after.split_once(':').expect("colon");
+    assert!(port_text.parse::<u16>().is_ok(), "{}", discarding[0]);
+    assert_eq!(rest, " discarding EHLO keywords: ETRN SIZE");
+    let replacing = inst.log_lines("replacing command");
+    assert_eq!(replacing.len(), 1, "{}", inst.maillog());
+    assert!(
+        replacing[0].contains("[127.0.0.2]:")
+            && replacing[0].ends_with(
+                ": replacing command \"MAIL FROM:<rewrite-me@example.org>\" with \"MAIL FROM:<a@example.org>\""
+            ),
+        "{}",
+        replacing[0]
+    );
+    assert!(
+        inst.log_lines("NOQUEUE: reject: RCPT from [127.0.0.2]:")
+            .iter()
+            .any(|l| l.contains("from=<a@example.org>")),
+        "{}",
+        inst.maillog()
+    );
+
+    // Its own list, silently; and the list for every client.
+    let three = session("127.0.0.3", port, "", &["EHLO three.example", "QUIT"]);
+    assert!(!three.contains(&"250-DSN".to_string()), "{three:?}");
+    assert!(three.contains(&"250 CHUNKING".to_string()), "{three:?}");
+    let four = session("127.0.0.4", port, "", &["EHLO four.example", "QUIT"]);
+    assert!(four.contains(&"250-DSN".to_string()), "{four:?}");
+    assert!(!four.iter().any(|l| l.contains("CHUNKING")), "{four:?}");
+    assert_eq!(inst.log_lines("discarding EHLO keywords").len(), 1);
+}
+
+/// postscreen_allowlist_interfaces: a client that reached an address the
+/// list leaves out is tested but never passes there ("ALLOWLIST VETO"):
+/// postscreen's own SMTP tells it to come back at each RCPT, and it is
+/// screened again next time; a client on the permanent allow list still
+/// goes straight to smtpd.
+#[test]
+fn no_pass_on_an_interface_the_allowlist_leaves_out() {
+    let inst = Instance::new("postscreen-veto");
+    let port = start_screened(
+        &inst,
+        "alias_maps =\nmynetworks = 127.0.0.1/32\npostscreen_greet_wait = 1s\n\
+         postscreen_allowlist_interfaces = !127.0.0.1, static:all\n",
+    );
+    let vetoed = session(
+        "127.0.0.2",
+        port,
+        "",
+        &[
+            "EHLO veto.example",
+            "MAIL FROM:<a@example.org>",
+            "RCPT TO:<root@mail.example.test>",
+            "QUIT",
+        ],
+    );
+    assert_eq!(
+        vetoed[0], "220-mail.example.test ESMTP mailsuite",
+        "{vetoed:?}"
+    );
+    assert_eq!(
+        vetoed[1], "220 mail.example.test ESMTP mailsuite",
+        "{vetoed:?}"
+    );
+    assert_eq!(
+        vetoed[vetoed.len() - 2..],
+        [
+            "450 4.3.2 Service currently unavailable".to_string(),
+            "221 2.0.0 Bye".to_string()
+        ],
+        "{vetoed:?}\n{}",
+        inst.maillog()
+    );
+    assert_eq!(inst.log_lines("ALLOWLIST VETO [127.0.0.2]:").len(), 1);
+    // Not remembered: screened again.
+    let again = session("127.0.0.2", port, "", &["QUIT"]);
+    assert_eq!(
+        again[0], "220-mail.example.test ESMTP mailsuite",
+        "{again:?}"
+    );
+    assert_eq!(inst.log_lines("ALLOWLIST VETO [127.0.0.2]:").len(), 2);
+    assert!(inst.log_lines("PASS ").is_empty(), "{}", inst.maillog());
+    // The permanent allow list comes first.
+    let allowed = session("127.0.0.1", port, "", &["QUIT"]);
+    assert_eq!(
+        allowed[0], "220 mail.example.test ESMTP mailsuite",
+        "{allowed:?}"
+    );
+    assert!(inst.wait_log("smtpd[", 1, 5 * SECOND));
+    assert!(
+        !inst
+            .log_lines("smtpd[")
+            .iter()
+            .any(|l| l.contains("127.0.0.2")),
+        "{}",
+        inst.maillog()
+    );
+}
+
+/// postscreen_cache_retention_time and postscreen_cache_cleanup_interval:
+/// the first cleanup runs at start (the cache file names no earlier one)
+/// and drops the entry whose passes ran out longer ago than the retention
+/// time, keeping the one that ran out an hour ago; that client is tested
+/// again but passes "OLD", the other "NEW". The cleanup's time is kept in
+/// the file, under Postfix's key.
+#[test]
+fn the_cache_keeps_what_ran_out_for_the_retention_time() {
+    let inst = Instance::new("postscreen-retention");
+    let data = inst.dir.join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        - 3_600;
+    std::fs::write(
+        data.join("postscreen_cache"),
+        format!("127.0.0.7 1000;1000;1000\n127.0.0.8 {hour_ago};{hour_ago};{hour_ago}\n"),
+    )
+    .expect("cache source");
+    let cache = format!("btree:{}/postscreen_cache", data.display());
+    let made = inst
+        .command("postmap")
+        .arg(&cache)
+        .output()
+        .expect("postmap");
+    assert!(made.status.success(), "{made:?}");
+    let port = start_screened(
+        &inst,
+        "alias_maps =\nmynetworks = 127.0.0.1/32\npostscreen_greet_wait = 1s\n\
+         postscreen_cache_cleanup_interval = 1h\n",
+    );
+    // The postscreen process starts with its first client.
+    let kept = session("127.0.0.8", port, "", &["QUIT"]);
+    assert_eq!(kept[0], "220-mail.example.test ESMTP mailsuite", "{kept:?}");
+    assert!(
+        inst.wait_log(
+            &format!("cache {cache} full cleanup: retained=1 dropped=1 entries"),
+            1,
+            10 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(
+        inst.log_lines("PASS OLD [127.0.0.8]:").len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+    let dropped = session("127.0.0.7", port, "", &["QUIT"]);
+    assert_eq!(
+        dropped[0], "220-mail.example.test ESMTP mailsuite",
+        "{dropped:?}"
+    );
+    assert_eq!(
+        inst.log_lines("PASS NEW [127.0.0.7]:").len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+    let dump = || {
+        let out = inst
+            .command("postmap")
+            .args(["-s", &cache])
+            .output()
+            .expect("postmap");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        wait_until(15 * SECOND, || dump()
+            .contains("_LAST_CACHE_CLEANUP_COMPLETED_\t")),
+        "{}",
+        dump()
+    );
+    assert_eq!(
+        inst.log_lines("full cleanup").len(),
+        1,
+        "one cleanup an hour: {}",
+        inst.maillog()
+    );
 }

@@ -11,6 +11,9 @@
 //!   restrictions try for an address, a domain, a client name or address,
 //!   and [`access::rewrite_address`] the canonical(5)/generic(5) rewrite.
 //! * [`checks`] reads the actions of header_checks and body_checks tables.
+//! * [`footer`] (reject footers, `$name` expansion through an expansion
+//!   filter) and [`commands`] (forbidden commands, the command filter, the
+//!   EHLO keywords left out) are what smtpd and postscreen share.
 //!
 //! Types: `hash` and `btree` (an indexed file `name.db` built by `postmap`,
 //! in cdb format, see [`indexed`]), `texthash`, `inline`, `static`,
@@ -48,6 +51,7 @@ pub mod commands;
 pub mod domains;
 pub mod error;
 pub mod files;
+pub mod footer;
 pub mod hosts;
 pub mod indexed;
 mod inline;

@@ -527,7 +527,7 @@ crate::declare! {
     POSTSCREEN_PIPELINING_TTL = time("postscreen_pipelining_ttl", "30d", 'd', 1, MAX, "How long a passed pipelining test is remembered.");
     POSTSCREEN_POST_QUEUE_LIMIT = int("postscreen_post_queue_limit", "$default_process_limit", 1, MAX, "How many clients may wait for an smtpd after postscreen's tests.");
     POSTSCREEN_PRE_QUEUE_LIMIT = int("postscreen_pre_queue_limit", "$default_process_limit", 1, MAX, "How many clients may be in postscreen's tests at once.");
-    POSTSCREEN_REJECT_FOOTER = string("postscreen_reject_footer", "$smtpd_reject_footer", "Text appended to postscreen's 4xx and 5xx replies.");
+    POSTSCREEN_REJECT_FOOTER = raw("postscreen_reject_footer", "$smtpd_reject_footer", "Text appended to postscreen's 4xx and 5xx replies.");
     POSTSCREEN_REJECT_FOOTER_MAPS = list("postscreen_reject_footer_maps", "$smtpd_reject_footer_maps", "Tables of text appended to postscreen's replies.");
     POSTSCREEN_TLS_SECURITY_LEVEL = string("postscreen_tls_security_level", "$smtpd_tls_security_level", "The TLS level of postscreen's SMTP engine.");
     POSTSCREEN_UPSTREAM_PROXY_PROTOCOL = string("postscreen_upstream_proxy_protocol", "", "The proxy protocol in front of postscreen (haproxy).");

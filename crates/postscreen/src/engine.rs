@@ -5,8 +5,10 @@
 
 use crate::screen::{elapsed, printable, Shared};
 use crate::settings::{Action, Settings, TlsLevel};
+use maps::commands::Discard;
+use maps::footer::Footer;
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -64,41 +66,97 @@ impl Write for Deadlined<'_> {
 }
 
 /// The client's connection in postscreen's own SMTP: its socket, in TLS
-/// after STARTTLS.
-pub enum Link<'a> {
+/// after STARTTLS, and the reject footer its 4XX and 5XX replies get.
+pub struct Link<'a> {
+    io: Io<'a>,
+    footer: Option<&'a Footer>,
+}
+
+enum Io<'a> {
     Plain(Deadlined<'a>),
     Tls(Box<tls::ServerStream<Deadlined<'a>>>),
 }
 
 impl<'a> Link<'a> {
-    pub fn plain(socket: &'a TcpStream) -> Link<'a> {
-        Link::Plain(Deadlined::new(socket))
+    pub fn plain(socket: &'a TcpStream, footer: Option<&'a Footer>) -> Link<'a> {
+        Link {
+            io: Io::Plain(Deadlined::new(socket)),
+            footer,
+        }
     }
 
-    /// Sends one reply (its lines joined by CRLF); false when the client
-    /// is gone or does not take it within [`WRITE_LIMIT`].
+    fn is_tls(&self) -> bool {
+        matches!(self.io, Io::Tls(_))
+    }
+
+    /// Sends one reply (its lines joined by CRLF; a 4XX or 5XX reply with
+    /// the reject footer); false when the client is gone or does not take
+    /// it within [`WRITE_LIMIT`].
     pub fn say(&mut self, reply: &str) -> bool {
-        let line = format!("{reply}\r\n");
-        match self {
-            Link::Plain(s) => s.write_all(line.as_bytes()).is_ok(),
-            Link::Tls(t) => t.write_all(line.as_bytes()).and_then(|_| t.flush()).is_ok(),
+        let text = wire(reply, self.footer);
+        match &mut self.io {
+            Io::Plain(s) => s.write_all(text.as_bytes()).is_ok(),
+            Io::Tls(t) => t.write_all(text.as_bytes()).and_then(|_| t.flush()).is_ok(),
         }
     }
 
     /// What is read from now on must come by `deadline`.
     fn read_by(&mut self, deadline: Instant) {
-        match self {
-            Link::Plain(s) => s.read_by = deadline,
-            Link::Tls(t) => t.sock.read_by = deadline,
+        match &mut self.io {
+            Io::Plain(s) => s.read_by = deadline,
+            Io::Tls(t) => t.sock.read_by = deadline,
         }
+    }
+}
+
+/// `reply` as sent, CRLF-terminated: a one-line 4XX or 5XX reply (`CODE
+/// [ENHANCED] text`) with the reject footer when there is one for it
+/// (postscreen_reject_footer, postscreen_reject_footer_maps), as Postfix's
+/// postscreen appends it to each reply it sends.
+pub fn wire(reply: &str, footer: Option<&Footer>) -> String {
+    let plain = format!("{reply}\r\n");
+    let Some(footer) = footer else {
+        return plain;
+    };
+    let Some((code, text)) = reply
+        .split_once(' ')
+        .filter(|(c, _)| c.len() == 3 && !reply.contains('\n'))
+    else {
+        return plain;
+    };
+    let Ok(code) = code.parse::<u16>() else {
+        return plain;
+    };
+    let enhanced = text.split_once(' ').and_then(|(e, rest)| {
+        let mut n = e.split('.').map(|p| p.parse::<u16>().ok());
+        match (n.next(), n.next(), n.next(), n.next()) {
+            (Some(Some(a)), Some(Some(b)), Some(Some(c)), None) if a < 10 => {
+                Some(((a as u8, b, c), e, rest))
+            }
+            _ => None,
+        }
+    });
+    let (lines, enhanced) = match enhanced {
+        Some((tuple, e, rest)) => (
+            footer.apply(code, Some(e), &[rest.to_string()]),
+            Some(tuple),
+        ),
+        None => (footer.apply(code, None, &[text.to_string()]), None),
+    };
+    match lines {
+        Some(lines) => {
+            String::from_utf8_lossy(&smtp_proto::Reply::multi(code, enhanced, lines).to_bytes())
+                .into_owned()
+        }
+        None => plain,
     }
 }
 
 impl Read for Link<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Link::Plain(s) => s.read(buf),
-            Link::Tls(t) => t.read(buf),
+        match &mut self.io {
+            Io::Plain(s) => s.read(buf),
+            Io::Tls(t) => t.read(buf),
         }
     }
 }
@@ -162,26 +220,43 @@ pub enum Mode {
     /// The tests after the greeting (pipelining, non-SMTP commands, bare
     /// newlines, as enabled). A client that reaches RCPT without failing
     /// them has passed, and is told to come back: its connection cannot be
-    /// handed to smtpd once the dialogue began.
-    Deep,
+    /// handed to smtpd once the dialogue began. `known`: the client has an
+    /// entry in the cache (its passes ran out): "PASS OLD", not "PASS NEW".
+    Deep { known: bool },
+    /// A client that reached an address postscreen_allowlist_interfaces
+    /// does not list ("ALLOWLIST VETO"): the tests after the greeting run
+    /// as enabled, but the client never passes here: every recipient is
+    /// told to come back, nothing is remembered, nothing goes to smtpd.
+    Vetoed,
 }
 
 /// The reply and log line after the tests after the greeting were passed.
 const COME_BACK: &str = "450 4.3.2 Service currently unavailable";
 
-/// postscreen's own SMTP (Postfix's "dummy" engine). Each command must
-/// come whole within postscreen_command_time_limit (10 s when the tests
-/// are nine-tenths full, as Postfix's stress mode has it), at most
-/// postscreen_command_count_limit of them. Returns whether the client
-/// passed the tests after the greeting (always false when enforcing).
-pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> bool {
+/// postscreen's own SMTP (Postfix's "dummy" engine) with the client at
+/// `peer`, each 4XX and 5XX reply with `footer`. Each command must come
+/// whole within postscreen_command_time_limit (10 s when the tests are
+/// nine-tenths full, as Postfix's stress mode has it), at most
+/// postscreen_command_count_limit of them; postscreen_command_filter may
+/// replace each line before it is looked at. Returns whether the client
+/// passed the tests after the greeting (always false when enforcing or
+/// vetoed).
+pub fn smtp(
+    shared: &Shared,
+    stream: &TcpStream,
+    peer: SocketAddr,
+    footer: Option<&Footer>,
+    mut mode: Mode,
+) -> bool {
     let s = &shared.s;
+    let who = format!("[{}]:{}", peer.ip(), peer.port());
+    let who = who.as_str();
     let banner = if s.banner.is_empty() {
         format!("{} ESMTP", s.myhostname)
     } else {
         s.banner.clone()
     };
-    let mut link = Link::plain(stream);
+    let mut link = Link::plain(stream, footer);
     if !link.say(&format!("220 {banner}")) {
         return false;
     }
@@ -189,13 +264,16 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
     let (mut carry, mut raw) = (Vec::new(), Vec::new());
     let (mut helo, mut sender) = (String::new(), None::<String>);
     let mut proto = "SMTP";
+    // The EHLO keywords left out: postscreen_discard_ehlo_keywords, or
+    // what postscreen_discard_ehlo_keyword_address_maps says at EHLO.
+    let mut discard = s.ehlo_discard.default_words().clone();
     // A client that reached RCPT has passed, unless a later command fails
     // a test (Postfix's "UNPASS").
     let mut passed = false;
     let mut tested = Tested::default();
     // The tests go on after one fails with enforce (Postfix: "allow other
     // tests to complete").
-    let testing = matches!(mode, Mode::Deep);
+    let testing = matches!(mode, Mode::Deep { .. } | Mode::Vetoed);
     let mut last = "CONNECT".to_string();
     for _ in 0..s.command_count_limit {
         let stressed = shared.in_tests.load(Ordering::Acquire) * 10 >= s.pre_queue_limit * 9;
@@ -224,12 +302,24 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
                 return passed;
             }
         };
-        let line = String::from_utf8_lossy(&raw).into_owned();
+        let mut line = String::from_utf8_lossy(&raw).into_owned();
+        // postscreen_command_filter: the whole line, replaced before
+        // anything looks at it (the bare newline test has seen its end).
+        if let Some(new) = s.command_filter.as_ref().and_then(|f| f.replacement(&line)) {
+            maillog::info!(
+                "{who}: replacing command \"{}\" with \"{}\"",
+                printable(line.as_bytes()),
+                printable(new.as_bytes())
+            );
+            line = new;
+        }
         let (verb, arg) = line
             .trim_start()
             .split_once(' ')
             .unwrap_or((line.trim_start(), ""));
         let verb = verb.to_ascii_uppercase();
+        // The first word after HELO or EHLO (Postfix ignores the others).
+        let helo_arg = arg.split(' ').find(|w| !w.is_empty());
         if testing {
             let waiting = (!carry.is_empty()).then(|| printable(&carry));
             let failed = tested.failure(s, who, &last, &line, &verb, bare, waiting);
@@ -253,32 +343,20 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
         // At encrypt, only what may come before TLS is taken in plain
         // text (Postfix's PRE_TLS commands).
         let tls_first = s.tls_level == TlsLevel::Encrypt
-            && matches!(link, Link::Plain(_))
+            && !link.is_tls()
             && KNOWN.contains(&verb.as_str())
             && !PRE_TLS.contains(&verb.as_str());
         let answer = match verb.as_str() {
             _ if tls_first => "530 5.7.0 Must issue a STARTTLS command first".into(),
+            "EHLO" | "HELO" if helo_arg.is_none() => format!("501 Syntax: {verb} hostname"),
             "EHLO" => {
-                helo = printable(arg.trim().as_bytes());
+                helo = printable(helo_arg.unwrap_or_default().as_bytes());
                 proto = "ESMTP";
-                // No PIPELINING where the pipelining test is on.
-                let pipelining = if s.pipelining.is_some() {
-                    ""
-                } else {
-                    "250-PIPELINING\r\n"
-                };
-                let starttls = if shared.tls.is_some() && matches!(link, Link::Plain(_)) {
-                    "250-STARTTLS\r\n"
-                } else {
-                    ""
-                };
-                format!(
-                    "250-{}\r\n{pipelining}{starttls}250-ENHANCEDSTATUSCODES\r\n250 8BITMIME",
-                    s.myhostname
-                )
+                discard = ehlo_discard(s, peer);
+                ehlo_reply(shared, &discard, link.is_tls())
             }
             "HELO" => {
-                helo = printable(arg.trim().as_bytes());
+                helo = printable(helo_arg.unwrap_or_default().as_bytes());
                 format!("250 {}", s.myhostname)
             }
             "MAIL" if s.helo_required && helo.is_empty() => {
@@ -292,13 +370,15 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
             "RCPT" => {
                 let reply = match &mode {
                     Mode::Enforce(reply) => reply.clone(),
-                    Mode::Deep => {
+                    Mode::Deep { known } => {
                         if !passed && !tested.any_failed() {
-                            maillog::info!("PASS NEW {who}");
+                            let age = if *known { "OLD" } else { "NEW" };
+                            maillog::info!("PASS {age} {who}");
                             passed = true;
                         }
                         COME_BACK.to_string()
                     }
+                    Mode::Vetoed => COME_BACK.to_string(),
                 };
                 maillog::info!(
                     "NOQUEUE: reject: RCPT from {who}: {reply}; from=<{}>, to=<{}>, proto={proto}, helo=<{helo}>",
@@ -316,20 +396,26 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
             "VRFY" if s.vrfy_disabled => "502 5.5.1 VRFY command is disabled".into(),
             "VRFY" => match &mode {
                 Mode::Enforce(reply) => reply.clone(),
-                Mode::Deep => COME_BACK.to_string(),
+                Mode::Deep { .. } | Mode::Vetoed => COME_BACK.to_string(),
             },
+            "ETRN" if s.helo_required && helo.is_empty() => {
+                "503 5.5.1 Error: send HELO/EHLO first".into()
+            }
+            "ETRN" if arg.trim().is_empty() => "500 Syntax: ETRN domain".into(),
+            "ETRN" => "458 Unable to queue messages".into(),
             "QUIT" => {
                 link.say("221 2.0.0 Bye");
                 return passed;
             }
             "STARTTLS" if !arg.trim().is_empty() => "501 5.5.4 Syntax: STARTTLS".into(),
-            "STARTTLS" => match (&link, &shared.tls) {
-                (Link::Tls(_), _) => "554 5.5.1 Error: TLS already active".into(),
-                (Link::Plain(_), None) if s.tls_level == TlsLevel::None => {
-                    "502 5.5.1 Error: command not implemented".into()
-                }
-                (Link::Plain(_), None) => "454 4.7.0 TLS not available due to local problem".into(),
-                (Link::Plain(_), Some(server)) => {
+            "STARTTLS" if link.is_tls() => "554 5.5.1 Error: TLS already active".into(),
+            // Not offered, or left out of the EHLO reply.
+            "STARTTLS" if s.tls_level == TlsLevel::None || discard.has("starttls") => {
+                "502 5.5.1 Error: command not implemented".into()
+            }
+            "STARTTLS" => match &shared.tls {
+                None => "454 4.7.0 TLS not available due to local problem".into(),
+                Some(server) => {
                     if !link.say("220 2.0.0 Ready to start TLS") {
                         return passed;
                     }
@@ -337,7 +423,7 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
                     // taken as said in TLS (CVE-2011-0411).
                     carry.clear();
                     match start_tls(server, stream, who, Instant::now() + limit, s.tls_log) {
-                        Some(t) => link = Link::Tls(t),
+                        Some(t) => link.io = Io::Tls(t),
                         None => return passed,
                     }
                     // RFC 3207: forget what the client said before.
@@ -354,6 +440,61 @@ pub fn smtp(shared: &Shared, stream: &TcpStream, who: &str, mut mode: Mode) -> b
     }
     link.say("421 4.7.0 Error: too many commands");
     passed
+}
+
+/// The EHLO keywords left out for the client at `peer`: what
+/// postscreen_discard_ehlo_keyword_address_maps says, logged as Postfix's
+/// postscreen logs it (with its missing colon between address and port)
+/// when that differs from postscreen_discard_ehlo_keywords, unless it
+/// holds silent-discard; else postscreen_discard_ehlo_keywords, unlogged.
+fn ehlo_discard(s: &Settings, peer: SocketAddr) -> Discard {
+    let default = s.ehlo_discard.default_words();
+    let Some(mine) = s.ehlo_discard.by_client(&peer.ip().to_string()) else {
+        return default.clone();
+    };
+    let set = |d: &Discard| {
+        let mut w: Vec<String> = d.words.iter().map(|w| w.to_ascii_lowercase()).collect();
+        w.sort();
+        w.dedup();
+        w
+    };
+    if set(&mine) == set(default) {
+        return mine;
+    }
+    if let Some(words) = smtp_proto::Capabilities::discard_log(&mine.words) {
+        maillog::info!(
+            "[{}]{}: discarding EHLO keywords: {words}",
+            peer.ip(),
+            peer.port()
+        );
+    }
+    mine
+}
+
+/// postscreen's EHLO reply, with Postfix 3.7's postscreen's keywords
+/// (never PIPELINING: the engine does not pipeline) less those discarded.
+fn ehlo_reply(shared: &Shared, discard: &Discard, tls: bool) -> String {
+    let s = &shared.s;
+    let mut caps = smtp_proto::Capabilities {
+        pipelining: false,
+        size: Some(s.message_size_limit),
+        vrfy: s.ehlo_vrfy,
+        etrn: true,
+        starttls: shared.tls.is_some() && !tls,
+        auth: Vec::new(),
+        enhanced_status_codes: true,
+        eightbitmime: true,
+        dsn: true,
+        smtputf8: s.smtputf8,
+        chunking: true,
+        binarymime: false,
+        other: Vec::new(),
+    };
+    caps.discard(&discard.words);
+    let reply = caps.ehlo_reply(&s.myhostname).to_bytes();
+    String::from_utf8_lossy(&reply)
+        .trim_end_matches("\r\n")
+        .to_string()
 }
 
 /// The TLS handshake after `220 2.0.0 Ready to start TLS`, done by
@@ -393,8 +534,9 @@ const PRE_TLS: [&str; 5] = ["EHLO", "HELO", "STARTTLS", "NOOP", "QUIT"];
 
 /// The commands postscreen's own SMTP knows: the non-SMTP command test
 /// looks at the others only.
-const KNOWN: [&str; 11] = [
-    "EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "QUIT", "STARTTLS",
+const KNOWN: [&str; 12] = [
+    "EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "ETRN", "QUIT",
+    "STARTTLS",
 ];
 
 /// Which of the tests after the greeting a session has failed: each is

@@ -20,6 +20,14 @@
 //!     rejected one ("DENYLISTED") fails with postscreen_denylist_action.
 //!   * A client that passed every test within their time to live
 //!     ("PASS OLD") goes to smtpd at once.
+//!   * A client that reached a local address postscreen_allowlist_interfaces
+//!     (old name postscreen_whitelist_interfaces; static:all by default)
+//!     does not list, say a backup MX address, is tested ("ALLOWLIST VETO
+//!     [ip]:port") but cannot pass there: after the tests before the
+//!     greeting it is always taken into postscreen's own SMTP, whose every
+//!     RCPT is told "450 4.3.2 Service currently unavailable"; it is not
+//!     remembered and never goes to smtpd. A client that passed elsewhere
+//!     goes through on any address.
 //!   * Otherwise postscreen sends the first line of a multi-line greeting
 //!     (`220-` postscreen_greet_banner, unless empty), asks the
 //!     postscreen_dnsbl_sites (`domain[=filter][*weight]`) about the
@@ -79,13 +87,22 @@
 //!   Who passed is kept in postscreen_cache_map (a btree or hash file,
 //!   rewritten whole a few seconds after a change: the client address and
 //!   when its pass expires), so a restart remembers; with another table
-//!   type, or a file outside a chroot jail, only in memory.
+//!   type, or a file outside a chroot jail, only in memory. An entry
+//!   outlives its passes by postscreen_cache_retention_time: a client the
+//!   cache still has is tested again when a pass ran out, and then passes
+//!   "PASS OLD", not "PASS NEW". Every postscreen_cache_cleanup_interval
+//!   (none when zero; the first at start, or when the interval since the
+//!   last one, kept in the file under Postfix's key
+//!   _LAST_CACHE_CLEANUP_COMPLETED_, has run out) the entries are dropped
+//!   that have had no pass of an enabled test for longer than the
+//!   retention time ("cache btree:/path full cleanup: retained=N
+//!   dropped=N entries").
 //!
 //!   The tests after the greeting, when enabled
 //!   (postscreen_pipelining_enable, postscreen_non_smtp_command_enable,
 //!   postscreen_bare_newline_enable), run in postscreen's own SMTP, which
-//!   then leaves PIPELINING out of its EHLO reply: a command sent before
-//!   the reply to the last ("COMMAND PIPELINING from [ip]:port after
+//!   never announces PIPELINING: a command sent before the reply to the
+//!   last ("COMMAND PIPELINING from [ip]:port after
 //!   MAIL: …"), a command postscreen_forbidden_commands names ("NON-SMTP
 //!   COMMAND from …"), a line that ends in a bare newline ("BARE NEWLINE
 //!   from …") fail with their _action (ignore counts as a pass). A client
@@ -112,6 +129,46 @@
 //!   be read are logged, and TLS is then neither offered nor required. A command that does not come in time ends the
 //!   session ("COMMAND TIME LIMIT", "421 4.4.2 … Error: timeout
 //!   exceeded"); with the tests nine-tenths full, the time limit is 10 s.
+//!
+//!   postscreen's own SMTP, as Postfix 3.7's: its EHLO reply announces
+//!   SIZE (message_size_limit), VRFY (unless disable_vrfy_command),
+//!   ETRN (answered "458 Unable to queue messages"), STARTTLS where
+//!   offered, ENHANCEDSTATUSCODES, 8BITMIME, DSN, SMTPUTF8 (with
+//!   smtputf8_enable) and CHUNKING, less postscreen_discard_ehlo_keywords
+//!   (by default smtpd_discard_ehlo_keywords), or for a client that
+//!   postscreen_discard_ehlo_keyword_address_maps names by address, its
+//!   list instead, logged ("[ip]port: discarding EHLO keywords: …", with
+//!   Postfix's missing colon) unless it holds silent-discard or is the
+//!   list for every client; STARTTLS left out is refused ("502 5.5.1
+//!   Error: command not implemented"). HELO or EHLO without a name gets
+//!   "501 Syntax: HELO hostname" ("… EHLO hostname"); of the name only the
+//!   first word is kept. postscreen_command_filter (empty by default:
+//!   in Postfix 3.7 it does not follow smtpd_command_filter, whatever its
+//!   manual says) looks each command line up, without its line
+//!   end and leading blanks, before the tests and the parser see it, and
+//!   a value found replaces it ("[ip]:port: replacing command "…" with
+//!   "…""; a table that fails is logged and the line kept, where Postfix's
+//!   postscreen would stop).
+//!
+//!   Every 4XX and 5XX reply postscreen sends (but the 421 to a connection
+//!   whose PROXY header could not be read) gets the reject footer:
+//!   postscreen_reject_footer_maps looked up by the whole reply ("550
+//!   5.7.1 Service unavailable; …"), else postscreen_reject_footer (by
+//!   default the text of smtpd_reject_footer, taken as written). "\n"
+//!   starts another line, "\c" first continues the reply's line;
+//!   $client_address, $client_port, $server_name (myhostname) and
+//!   $localtime are expanded, their values filtered by
+//!   postscreen_expansion_filter (by default smtpd_expansion_filter); that
+//!   filter is what Postfix uses it for, as postscreen expands nothing
+//!   else ($client_name, which postscreen never looks up, is empty).
+//!
+//!   postscreen_watchdog_timeout is not used: Postfix's postscreen serves
+//!   every client from one event loop, which a watchdog stops when one
+//!   step (a reply, a cache update) stalls it. Here each client has a
+//!   thread of its own whose every read and write has a deadline, table
+//!   look-ups stall only that client, and the cache is written on a thread
+//!   that no client waits for; the thread that takes connections does no
+//!   other work, so there is no loop whose stall a watchdog would catch.
 //!
 //! SECURITY
 //!   Reads network input, so it runs as mail_owner (master.cf unpriv `-`),
@@ -145,7 +202,13 @@
 //!   tlsproxy_tls_eccert_file, tlsproxy_tls_eckey_file,
 //!   tlsproxy_tls_chain_files, tlsproxy_tls_protocols,
 //!   tlsproxy_tls_mandatory_protocols, tlsproxy_tls_loglevel,
-//!   smtpd_service_name, myhostname,
+//!   postscreen_allowlist_interfaces, postscreen_cache_retention_time,
+//!   postscreen_cache_cleanup_interval, postscreen_reject_footer,
+//!   postscreen_reject_footer_maps, postscreen_expansion_filter,
+//!   postscreen_discard_ehlo_keywords,
+//!   postscreen_discard_ehlo_keyword_address_maps,
+//!   postscreen_command_filter, message_size_limit, disable_vrfy_command,
+//!   smtputf8_enable, smtpd_service_name, myhostname,
 //!   dns_resolver_address (mailsuite extension).
 //!
 //! FILES
@@ -170,7 +233,11 @@ struct Prepared {
     settings: Settings,
     tls: Option<tls::ServerTls>,
     passed: std::collections::HashMap<std::net::IpAddr, cache::Passes>,
+    /// When the last cache cleanup ended, as the cache file says.
+    last_cleanup: Option<std::time::SystemTime>,
     cache_file: Option<CacheFile>,
+    /// postscreen_cache_map, the cache's name in the cleanup's log lines.
+    cache_name: Option<String>,
     /// The DNS list resolvers (they read /etc/resolv.conf).
     resolvers: Vec<dns::Resolver>,
 }
@@ -220,12 +287,16 @@ impl Service for Postscreen {
         }
         let cache_file = CacheFile::from_config(&ctx.config, ctx.chrooted(), &ctx.queue_dir());
         // Read before the chroot, where the file is under its full name.
-        let passed = cache_file.as_ref().map(CacheFile::load).unwrap_or_default();
+        let (passed, last_cleanup) = cache_file.as_ref().map(CacheFile::load).unwrap_or_default();
+        let cache_name = Some(ctx.config.str(&p::POSTSCREEN_CACHE_MAP).trim().to_string())
+            .filter(|n| !n.is_empty());
         self.prepared = Some(Prepared {
             settings,
             tls,
             passed,
+            last_cleanup,
             cache_file,
+            cache_name,
             resolvers,
         });
         Ok(())
@@ -240,9 +311,22 @@ impl Service for Postscreen {
             let queue = p.settings.pre_queue_limit * p.settings.sites.len();
             Lists::start(p.settings.sites.clone(), p.resolvers, queue)
         });
-        let cache = Arc::new(Cache::new(p.passed));
+        let cache = Arc::new(Cache::new(p.passed, p.last_cleanup));
         if let Some(file) = p.cache_file {
             cache.keep_saving(file);
+        }
+        let s = &p.settings;
+        if !s.cache_cleanup_interval.is_zero() {
+            let enabled = cache::Enabled {
+                dnsbl: !s.sites.is_empty(),
+                deep: s.deep_ttl().is_some(),
+            };
+            cache.keep_cleaning(
+                s.cache_cleanup_interval,
+                s.cache_retention,
+                enabled,
+                p.cache_name,
+            );
         }
         self.shared = Some(Arc::new(Shared::new(p.settings, p.tls, cache, lists)));
         Ok(())
@@ -292,5 +376,40 @@ mod tests {
         assert_eq!(address_of("TO:<>"), "");
         assert_eq!(printable(b"EHLO x\r\n\x01"), "EHLO x\\r\\n?");
         assert!(Action::Drop > Action::Enforce && Action::Enforce > Action::Ignore);
+    }
+
+    #[test]
+    fn errors_get_the_footer_with_their_codes() {
+        use crate::engine::wire;
+        let settings = maps::footer::FooterSettings::new(
+            "Ask $server_name\\nabout $client_address",
+            "postscreen_reject_footer_maps",
+            "",
+            params::table::SMTPD_EXPANSION_FILTER.default,
+        )
+        .expect("footer");
+        let footer = maps::footer::Footer::new(
+            settings,
+            vec![
+                ("client_address", "192.0.2.1".into()),
+                ("server_name", "mx.example".into()),
+            ],
+        );
+        let f = Some(&footer);
+        assert_eq!(
+            wire("421 4.3.2 All screening ports are busy", f),
+            "421-4.3.2 All screening ports are busy\r\n421-4.3.2 Ask mx.example\r\n421 4.3.2 about 192.0.2.1\r\n"
+        );
+        assert_eq!(
+            wire("501 Syntax: HELO hostname", f),
+            "501-Syntax: HELO hostname\r\n501-Ask mx.example\r\n501 about 192.0.2.1\r\n"
+        );
+        for as_is in ["220 mx.example ESMTP", "250-a\r\n250 b", "bogus"] {
+            assert_eq!(wire(as_is, f), format!("{as_is}\r\n"));
+        }
+        assert_eq!(
+            wire("550 5.5.1 Protocol error", None),
+            "550 5.5.1 Protocol error\r\n"
+        );
     }
 }

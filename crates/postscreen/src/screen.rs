@@ -1,9 +1,10 @@
 //! One client, from connect to smtpd or goodbye, on a thread of its own.
 
 use crate::cache::{Cache, Passes};
-use crate::engine::{read_line, smtp, Link, Mode};
+use crate::engine::{read_line, smtp, wire, Link, Mode};
 use crate::lists::Lists;
 use crate::settings::{Action, Failure, Settings};
+use maps::footer::Footer;
 use std::collections::HashMap;
 use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -131,16 +132,18 @@ pub fn elapsed(since: Instant) -> String {
     format!("{:.2}", since.elapsed().as_secs_f64())
 }
 
-fn say(stream: &TcpStream, line: &str) -> bool {
+/// Sends one reply (a 4XX or 5XX one with `footer`, when there is one).
+fn say(stream: &TcpStream, line: &str, footer: Option<&Footer>) -> bool {
     let mut out = stream;
-    out.write_all(format!("{line}\r\n").as_bytes()).is_ok()
+    out.write_all(wire(line, footer).as_bytes()).is_ok()
 }
 
 /// Screens one client. The order is Postfix's: the per-client and
-/// post-queue limits, the access list, the cache, then the pre-queue
-/// limit for those that go through the tests: the pregreet wait and the
-/// DNS lists (before the greeting), then, when enabled, the tests after it
-/// in postscreen's own SMTP.
+/// post-queue limits, the access list, the cache, the allowlist veto
+/// (postscreen_allowlist_interfaces), then the pre-queue limit for those
+/// that go through the tests: the pregreet wait and the DNS lists (before
+/// the greeting), then, when enabled (or vetoed), the tests after it in
+/// postscreen's own SMTP.
 pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
     let (Ok(mut peer), Ok(mut local)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
@@ -160,7 +163,8 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
             Ok(_) => {}
             Err(e) => {
                 maillog::warning!("haproxy read: {e} from {}", bracketed(peer));
-                say(&stream, "421 4.3.2 No system resources");
+                // Before the client is known: no footer, as in Postfix.
+                say(&stream, "421 4.3.2 No system resources", None);
                 return;
             }
         }
@@ -172,17 +176,30 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
     let who = bracketed(peer);
     // What smtpd is told with the connection: the client screened here.
     let endpoints = haproxy::v1_header(peer, local);
-    let hand_off = |stream, teaser| pass(&shared, stream, &who, &endpoints, teaser);
+    // postscreen_reject_footer's $client_address, $client_port and
+    // $server_name (Postfix's postscreen has no $client_name).
+    let footer = s.footer.as_ref().map(|f| {
+        Footer::new(
+            Arc::clone(f),
+            vec![
+                ("client_address", peer.ip().to_string()),
+                ("client_port", peer.port().to_string()),
+                ("server_name", s.myhostname.clone()),
+            ],
+        )
+    });
+    let footer = footer.as_ref();
+    let hand_off = |stream, teaser| pass(&shared, stream, &who, &endpoints, teaser, footer);
     maillog::info!("CONNECT from {who} to {}", bracketed(local));
     let ip = peer.ip();
     let Some(_connection) = shared.connection(ip) else {
         maillog::info!("NOQUEUE: reject: CONNECT from {who}: too many connections");
-        say(&stream, "421 4.7.0 Error: too many connections");
+        say(&stream, "421 4.7.0 Error: too many connections", footer);
         return;
     };
     if shared.handing_off.load(Ordering::Acquire) >= s.post_queue_limit {
         maillog::info!("NOQUEUE: reject: CONNECT from {who}: all server ports busy");
-        say(&stream, "421 4.3.2 All server ports are busy");
+        say(&stream, "421 4.3.2 All server ports are busy", footer);
         return;
     }
     let mut failures: Vec<Failure> = Vec::new();
@@ -194,7 +211,7 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
         Some(false) => {
             maillog::info!("DENYLISTED {who}");
             if s.denylist_action == Action::Drop {
-                say(&stream, "521 5.3.2 Service currently unavailable");
+                say(&stream, "521 5.3.2 Service currently unavailable", footer);
                 maillog::info!("DISCONNECT {who}");
                 return;
             }
@@ -207,22 +224,33 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
         None => {}
     }
     let now = SystemTime::now();
-    let mut passes = shared.cache.get(ip);
+    let cached = shared.cache.get(ip);
+    // A client the cache still has (its passes may have run out, within
+    // postscreen_cache_retention_time) passes "OLD", as in Postfix.
+    let known = cached.is_some();
+    let mut passes = cached.unwrap_or_default();
     let need_early = passes.greet <= now || (shared.lists.is_some() && passes.dnsbl <= now);
     let need_deep = s.deep_ttl().is_some() && passes.deep <= now;
     if failures.is_empty() && !need_early && !need_deep {
         maillog::info!("PASS OLD {who}");
         return hand_off(stream, false);
     }
+    // Not on the temporary allow list: where postscreen_allowlist_interfaces
+    // does not list the address it reached, the client is tested, but
+    // never passes, is never remembered, never goes to smtpd.
+    let vetoed = !s.may_pass_on(local.ip());
+    if vetoed {
+        maillog::info!("ALLOWLIST VETO {who}");
+    }
     let Some(_in_tests) = Slot::take(&shared.in_tests, s.pre_queue_limit) else {
         maillog::info!("reject: connect from {who}: all screening ports busy");
-        say(&stream, "421 4.3.2 All screening ports are busy");
+        say(&stream, "421 4.3.2 All screening ports are busy", footer);
         return;
     };
     let mut teaser = false;
     if need_early || !failures.is_empty() {
         teaser = !s.banner.is_empty();
-        if teaser && !say(&stream, &format!("220-{}", s.banner)) {
+        if teaser && !say(&stream, &format!("220-{}", s.banner), None) {
             return;
         }
         let clean = failures.is_empty();
@@ -244,15 +272,25 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
         .cloned();
     match worst {
         Some(f) if f.action == Action::Drop => {
-            say(&stream, &f.drop_reply);
+            say(&stream, &f.drop_reply, footer);
             maillog::info!("DISCONNECT {who}");
         }
         Some(f) => {
-            smtp(&shared, &stream, &who, Mode::Enforce(f.enforce_reply));
+            smtp(
+                &shared,
+                &stream,
+                peer,
+                footer,
+                Mode::Enforce(f.enforce_reply),
+            );
+            maillog::info!("DISCONNECT {who}");
+        }
+        None if vetoed => {
+            smtp(&shared, &stream, peer, footer, Mode::Vetoed);
             maillog::info!("DISCONNECT {who}");
         }
         None if need_deep => {
-            if smtp(&shared, &stream, &who, Mode::Deep) {
+            if smtp(&shared, &stream, peer, footer, Mode::Deep { known }) {
                 if let Some(ttl) = s.deep_ttl() {
                     passes.deep = SystemTime::now() + ttl;
                 }
@@ -262,7 +300,8 @@ pub fn screen(shared: Arc<Shared>, stream: TcpStream) {
         }
         None => {
             if !ignored {
-                maillog::info!("PASS NEW {who}");
+                let age = if known { "OLD" } else { "NEW" };
+                maillog::info!("PASS {age} {who}");
             }
             shared.cache.remember(ip, passes);
             hand_off(stream, teaser);
@@ -405,10 +444,17 @@ fn early_tests(
 /// waiting at most [`PASS_TIMEOUT`] for room. When no smtpd takes it, the
 /// client is told so: after the teaser, at its first command (a `421`
 /// cannot follow a `220-` line).
-fn pass(shared: &Shared, stream: TcpStream, who: &str, endpoints: &str, teaser: bool) {
+fn pass(
+    shared: &Shared,
+    stream: TcpStream,
+    who: &str,
+    endpoints: &str,
+    teaser: bool,
+    footer: Option<&Footer>,
+) {
     let s = &shared.s;
     let Some(_handing_off) = Slot::take(&shared.handing_off, s.post_queue_limit) else {
-        return busy(s, &stream, who, teaser);
+        return busy(s, &stream, who, teaser, footer);
     };
     let deadline = Instant::now() + PASS_TIMEOUT;
     let via = loop {
@@ -431,26 +477,26 @@ fn pass(shared: &Shared, stream: TcpStream, who: &str, endpoints: &str, teaser: 
         Some(Ok(())) => {}
         Some(Err(e)) => {
             maillog::warning!("cannot pass {who} to {}: {e}", s.smtpd_socket.display());
-            busy(s, &stream, who, teaser);
+            busy(s, &stream, who, teaser, footer);
         }
-        None => busy(s, &stream, who, teaser),
+        None => busy(s, &stream, who, teaser, footer),
     }
 }
 
 /// No smtpd: "421 4.3.2 All server ports are busy".
-fn busy(s: &Settings, stream: &TcpStream, who: &str, teaser: bool) {
+fn busy(s: &Settings, stream: &TcpStream, who: &str, teaser: bool, footer: Option<&Footer>) {
     maillog::info!("NOQUEUE: reject: CONNECT from {who}: all server ports busy");
     if teaser {
-        if !say(stream, &format!("220 {}", s.banner)) {
+        if !say(stream, &format!("220 {}", s.banner), None) {
             return;
         }
         let mut line = Vec::new();
         let _ = read_line(
-            &mut Link::plain(stream),
+            &mut Link::plain(stream, None),
             &mut Vec::new(),
             &mut line,
             Instant::now() + PASS_TIMEOUT,
         );
     }
-    say(stream, "421 4.3.2 All server ports are busy");
+    say(stream, "421 4.3.2 All server ports are busy", footer);
 }

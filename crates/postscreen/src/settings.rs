@@ -4,6 +4,7 @@
 use params::{table as p, Config};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a failed test makes postscreen do.
@@ -187,6 +188,41 @@ pub struct Settings {
     pub tls_level: TlsLevel,
     /// `tlsproxy_tls_loglevel`.
     pub tls_log: tls::LogLevel,
+    /// postscreen_reject_footer and postscreen_reject_footer_maps, expanded
+    /// with postscreen_expansion_filter (None: neither is set).
+    pub footer: Option<Arc<maps::footer::FooterSettings>>,
+    /// postscreen_discard_ehlo_keywords and
+    /// postscreen_discard_ehlo_keyword_address_maps.
+    pub ehlo_discard: maps::commands::EhloDiscard,
+    /// postscreen_command_filter (None: empty).
+    pub command_filter: Option<maps::commands::CommandFilter>,
+    /// postscreen_allowlist_interfaces: the local addresses where a client
+    /// may pass (and be remembered, and handed to smtpd).
+    pub allowlist_interfaces: maps::hosts::HostList,
+    /// postscreen_cache_retention_time: how long a client's entry stays
+    /// after its passes ran out.
+    pub cache_retention: Duration,
+    /// postscreen_cache_cleanup_interval (zero: no cleanup).
+    pub cache_cleanup_interval: Duration,
+    /// In the EHLO reply: SIZE (message_size_limit), VRFY (unless
+    /// disable_vrfy_command, which Postfix looks at here rather than
+    /// postscreen_disable_vrfy_command), SMTPUTF8 (smtputf8_enable).
+    pub message_size_limit: u64,
+    pub ehlo_vrfy: bool,
+    pub smtputf8: bool,
+}
+
+/// A raw parameter whose value is `$name` alone (its default, as in
+/// `postscreen_reject_footer = $smtpd_reject_footer`), taken as `name`'s
+/// text as written: what Postfix's postscreen does for its reject footer
+/// and expansion filter, whose own `$client_address` … are left for each
+/// reply.
+fn raw_once(cfg: &Config, param: &params::Param) -> String {
+    let value = cfg.str(param);
+    value
+        .strip_prefix('$')
+        .and_then(|name| cfg.raw_text(name))
+        .unwrap_or_else(|| value.to_string())
 }
 
 impl Settings {
@@ -223,6 +259,13 @@ impl Settings {
             .collect();
         let (mynetworks, bad) =
             maps::hosts::HostList::parse(&cfg.list(&p::MYNETWORKS), "mynetworks");
+        for b in bad {
+            maillog::warning!("{}", b.0);
+        }
+        let (allowlist_interfaces, bad) = maps::hosts::HostList::parse(
+            &cfg.list(&p::POSTSCREEN_ALLOWLIST_INTERFACES),
+            p::POSTSCREEN_ALLOWLIST_INTERFACES.name,
+        );
         for b in bad {
             maillog::warning!("{}", b.0);
         }
@@ -291,6 +334,27 @@ impl Settings {
                 p::TLSPROXY_TLS_LOGLEVEL.name,
                 cfg.str(&p::TLSPROXY_TLS_LOGLEVEL),
             ),
+            footer: maps::footer::FooterSettings::new(
+                &raw_once(cfg, &p::POSTSCREEN_REJECT_FOOTER),
+                p::POSTSCREEN_REJECT_FOOTER_MAPS.name,
+                cfg.str(&p::POSTSCREEN_REJECT_FOOTER_MAPS),
+                &raw_once(cfg, &p::POSTSCREEN_EXPANSION_FILTER),
+            ),
+            ehlo_discard: maps::commands::EhloDiscard::new(
+                &cfg.list(&p::POSTSCREEN_DISCARD_EHLO_KEYWORDS),
+                p::POSTSCREEN_DISCARD_EHLO_KEYWORD_ADDRESS_MAPS.name,
+                cfg.str(&p::POSTSCREEN_DISCARD_EHLO_KEYWORD_ADDRESS_MAPS),
+            ),
+            command_filter: maps::commands::CommandFilter::open(
+                p::POSTSCREEN_COMMAND_FILTER.name,
+                cfg.str(&p::POSTSCREEN_COMMAND_FILTER),
+            ),
+            allowlist_interfaces,
+            cache_retention: cfg.time(&p::POSTSCREEN_CACHE_RETENTION_TIME),
+            cache_cleanup_interval: cfg.time(&p::POSTSCREEN_CACHE_CLEANUP_INTERVAL),
+            message_size_limit: cfg.size(&p::MESSAGE_SIZE_LIMIT),
+            ehlo_vrfy: !cfg.bool(&p::DISABLE_VRFY_COMMAND),
+            smtputf8: cfg.bool(&p::SMTPUTF8_ENABLE),
             upstream_proxy: match cfg.str(&p::POSTSCREEN_UPSTREAM_PROXY_PROTOCOL).trim() {
                 "" => None,
                 "haproxy" => Some(cfg.time(&p::POSTSCREEN_UPSTREAM_PROXY_TIMEOUT)),
@@ -324,6 +388,13 @@ impl Settings {
             .flatten()
             .map(|t| t.ttl)
             .min()
+    }
+
+    /// Whether a client that reached local address `local` may pass
+    /// (postscreen_allowlist_interfaces; a table that fails counts as no
+    /// match: no pass, as Postfix fails "closed").
+    pub fn may_pass_on(&self, local: IpAddr) -> bool {
+        self.allowlist_interfaces.matches("", Some(local))
     }
 
     /// The access list's verdict for `ip`: Some(true) permit, Some(false)

@@ -40,64 +40,6 @@ impl Subject {
 
 pub use dns::list::{reversed, Entry};
 
-/// `smtpd_expansion_filter`: the characters a `$name` value may keep in a
-/// reply; the others become `_`.
-#[derive(Debug, Clone)]
-pub struct ExpansionFilter(util::byteset::ByteSet);
-
-impl ExpansionFilter {
-    /// From the parameter's value (with its C-style escapes).
-    pub fn parse(spec: &str) -> ExpansionFilter {
-        ExpansionFilter(util::byteset::ByteSet::parse(spec))
-    }
-
-    pub fn apply(&self, value: &str) -> String {
-        value
-            .chars()
-            .map(|c| {
-                if c.is_ascii() && self.0.contains(c as u8) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
-    }
-}
-
-/// Expands a reply template with the request's variables (values filtered);
-/// other `$names` expand to nothing, as in Postfix.
-pub fn expand_reply(template: &str, vars: &[(&str, String)], filter: &ExpansionFilter) -> String {
-    let lookup = |name: &str| {
-        vars.iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| (filter.apply(v), false))
-    };
-    params::expand::expand_text(template, &lookup).unwrap_or_else(|_| template.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_reply_template_expands_with_filtered_values() {
-        let filter = ExpansionFilter::parse(params::table::SMTPD_EXPANSION_FILTER.default);
-        let vars = [
-            ("rbl_code", "554".to_string()),
-            ("rbl_class", "Client host".to_string()),
-            ("rbl_what", "192.0.2.7".to_string()),
-            ("rbl_domain", "zen.example".to_string()),
-            ("rbl_reason", "bad\r\n250 ok é".to_string()),
-        ];
-        let t = "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}";
-        assert_eq!(
-            expand_reply(t, &vars, &filter),
-            "554 Service unavailable; Client host [192.0.2.7] blocked using zen.example; bad__250 ok _"
-        );
-        assert_eq!(
-            expand_reply(t, &vars[..4], &filter),
-            "554 Service unavailable; Client host [192.0.2.7] blocked using zen.example"
-        );
-    }
-}
+/// `smtpd_expansion_filter` and the reply template's expansion, shared
+/// with postscreen's reject footer.
+pub use maps::footer::{expand_reply, ExpansionFilter};

@@ -547,8 +547,8 @@ impl<'a> Session<'a> {
             return parsed;
         };
         let text = text.trim_start();
-        match filter.0.lookup(text) {
-            Ok(Some(new)) if new != text => {
+        match filter.replacement(text) {
+            Some(new) if new != text => {
                 maillog::info!(
                     "{}: replacing command \"{}\" with \"{}\"",
                     self.namaddr,
@@ -557,11 +557,7 @@ impl<'a> Session<'a> {
                 );
                 self.parser.reparse(new.as_bytes())
             }
-            Ok(_) => parsed,
-            Err(e) => {
-                maillog::warning!("smtpd_command_filter: {e}");
-                parsed
-            }
+            _ => parsed,
         }
     }
 

@@ -13,17 +13,8 @@ pub enum TlsLevel {
 }
 
 /// The EHLO keywords that `smtpd_discard_ehlo_keywords` may remove.
-#[derive(Debug, Clone, Default)]
-pub struct Discard {
-    pub words: Vec<String>,
-}
-
-impl Discard {
-    /// Whether `keyword` (any case) is discarded.
-    pub fn has(&self, keyword: &str) -> bool {
-        self.words.iter().any(|w| w.eq_ignore_ascii_case(keyword))
-    }
-}
+pub use maps::commands::Discard;
+pub use maps::commands::ForbiddenCommands;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -70,9 +61,9 @@ pub struct Settings {
     pub tls_log: tls::LogLevel,
     /// `smtpd_starttls_timeout`: the whole TLS handshake's time limit.
     pub starttls_timeout: Duration,
-    pub discard: Discard,
-    /// `smtpd_discard_ehlo_keyword_address_maps`: by client address.
-    pub discard_by_client: Option<Tables>,
+    /// `smtpd_discard_ehlo_keywords`, and by client address
+    /// `smtpd_discard_ehlo_keyword_address_maps`.
+    pub discard: maps::commands::EhloDiscard,
     pub peername_lookup: bool,
     pub client_port_logging: bool,
     pub cleanup_service: String,
@@ -90,7 +81,7 @@ pub struct Settings {
     /// `smtpd_noop_commands`: answered 250 Ok and otherwise ignored.
     pub noop_commands: Vec<String>,
     /// `smtpd_command_filter`: rewrites command lines (None when empty).
-    pub command_filter: Option<Tables>,
+    pub command_filter: Option<maps::commands::CommandFilter>,
     /// `smtpd_upstream_proxy_protocol = haproxy`: a PROXY header names the
     /// real client, read within `smtpd_upstream_proxy_timeout`.
     pub upstream_proxy: Option<std::time::Duration>,
@@ -111,7 +102,7 @@ pub struct Settings {
     /// cleanup. Set by [`Settings::proxy_filter`].
     pub proxy_filter: Option<crate::proxy::ProxyFilter>,
     /// `smtpd_reject_footer`, `smtpd_reject_footer_maps` (None: neither).
-    pub reject_footer: Option<std::sync::Arc<crate::footer::FooterSettings>>,
+    pub reject_footer: Option<std::sync::Arc<maps::footer::FooterSettings>>,
     /// `smtpd_tls_received_header`, `smtpd_sasl_authenticated_header`:
     /// what the Received: header says of TLS and of the SASL login.
     pub tls_received_header: bool,
@@ -254,22 +245,7 @@ impl Settings {
     /// smtpd_discard_ehlo_keyword_address_maps says, else
     /// smtpd_discard_ehlo_keywords (also when a table fails, with a warning).
     pub fn discard_for(&self, addr: &str) -> Discard {
-        let Some(tables) = &self.discard_by_client else {
-            return self.discard.clone();
-        };
-        match tables.0.lookup(addr) {
-            Ok(Some(v)) => Discard {
-                words: maps::split_list(&v)
-                    .into_iter()
-                    .map(|w| w.to_string())
-                    .collect(),
-            },
-            Ok(None) => self.discard.clone(),
-            Err(e) => {
-                maillog::warning!("smtpd_discard_ehlo_keyword_address_maps: {e}");
-                self.discard.clone()
-            }
-        }
+        self.discard.for_client(addr)
     }
 
     fn sasl(c: &Config) -> Option<SaslSettings> {
@@ -386,11 +362,9 @@ impl Settings {
                 .max(Duration::from_secs(1)),
             tls_ca_file: c.str(&p::SMTPD_TLS_CAFILE).trim().to_string(),
             tls_fingerprint_digest: c.str(&p::SMTPD_TLS_FINGERPRINT_DIGEST).to_string(),
-            discard: Discard {
-                words: c.list(&p::SMTPD_DISCARD_EHLO_KEYWORDS),
-            },
-            discard_by_client: Tables::open(
-                "smtpd_discard_ehlo_keyword_address_maps",
+            discard: maps::commands::EhloDiscard::new(
+                &c.list(&p::SMTPD_DISCARD_EHLO_KEYWORDS),
+                p::SMTPD_DISCARD_EHLO_KEYWORD_ADDRESS_MAPS.name,
                 c.str(&p::SMTPD_DISCARD_EHLO_KEYWORD_ADDRESS_MAPS),
             ),
             peername_lookup: c.bool(&p::SMTPD_PEERNAME_LOOKUP),
@@ -411,7 +385,10 @@ impl Settings {
                 "smtpd_forbidden_commands",
                 &c.list(&p::SMTPD_FORBIDDEN_COMMANDS),
             ),
-            command_filter: Tables::open("smtpd_command_filter", c.str(&p::SMTPD_COMMAND_FILTER)),
+            command_filter: maps::commands::CommandFilter::open(
+                p::SMTPD_COMMAND_FILTER.name,
+                c.str(&p::SMTPD_COMMAND_FILTER),
+            ),
             upstream_proxy: match c.str(&p::SMTPD_UPSTREAM_PROXY_PROTOCOL).trim() {
                 "" => None,
                 "haproxy" => Some(c.time(&p::SMTPD_UPSTREAM_PROXY_TIMEOUT)),
@@ -435,7 +412,7 @@ impl Settings {
                 )
             },
             milter_daemon_name: c.str(&p::MILTER_MACRO_DAEMON_NAME).trim().to_string(),
-            reject_footer: crate::footer::FooterSettings::from_config(c),
+            reject_footer: crate::footer::settings(c),
             tls_received_header: c.bool(&p::SMTPD_TLS_RECEIVED_HEADER),
             sasl_authenticated_header: c.bool(&p::SMTPD_SASL_AUTHENTICATED_HEADER),
             bare_newline: BareNewline::parse(c.str(&p::SMTPD_FORBID_BARE_NEWLINE)),
@@ -487,25 +464,5 @@ mod tests {
         assert!(s.allows(&plain, true));
         assert!(!s.allows(&anon, true));
         assert!(s.allows(&[], false));
-    }
-}
-
-pub use maps::commands::ForbiddenCommands;
-
-/// Lookup tables held in [`Settings`] (which is Clone and Debug).
-#[derive(Clone)]
-pub struct Tables(pub std::sync::Arc<maps::MapList>);
-
-impl std::fmt::Debug for Tables {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Tables")
-    }
-}
-
-impl Tables {
-    /// The tables of `param`'s value; None when it names none.
-    pub fn open(param: &str, value: &str) -> Option<Tables> {
-        let maps = maps::MapList::open_lenient(param, value, &maps::Ctx::new());
-        (!maps.is_empty()).then(|| Tables(std::sync::Arc::new(maps)))
     }
 }
