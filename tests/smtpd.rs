@@ -3572,3 +3572,49 @@ fn milters_act_during_the_smtp_dialogue() {
         "{events}"
     );
 }
+
+/// reject_unknown_reverse_client_hostname (a client address with no PTR
+/// name at all) and reject_unknown_helo_hostname, with the system
+/// resolver.
+#[test]
+fn reverse_client_names_and_helo_names_are_looked_up() {
+    let (inst, port) = start(
+        "smtpd-reverse",
+        "smtpd_client_restrictions = reject_unknown_reverse_client_hostname\n\
+         smtpd_helo_restrictions = reject_unknown_helo_hostname\n",
+    );
+    // 127.0.0.1 is localhost; its HELO name must exist too.
+    let mut c = Raw::connect(port);
+    c.ask("EHLO localhost");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("RSET"), "250 2.0.0 Ok");
+    c.ask("EHLO no-such-host.invalid");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.ask("RCPT TO:<root@mail.example.test>"),
+        "450 4.7.1 <no-such-host.invalid>: Helo command rejected: Host not found"
+    );
+    c.ask("QUIT");
+    // 127.0.0.2 has no name here.
+    let has_name = Command::new("getent")
+        .args(["hosts", "127.0.0.2"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_name {
+        eprintln!("127.0.0.2 has a name here: the reverse name check is not tried");
+        return;
+    }
+    let mut c = Raw::connect_from(Some("127.0.0.2"), port);
+    c.ask("EHLO localhost");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.ask("RCPT TO:<root@mail.example.test>"),
+        "450 4.7.1 Client host rejected: cannot find your reverse hostname, [127.0.0.2]"
+    );
+    assert!(inst.wait_log(
+        "NOQUEUE: reject: RCPT from unknown[127.0.0.2]: 450 4.7.1 Client host rejected: cannot find your reverse hostname, [127.0.0.2];",
+        1,
+        5 * SECOND
+    ));
+}

@@ -748,7 +748,10 @@ impl<'a> Message<'a> {
             milters: match source {
                 _ if flags & proto::flags::NO_MILTERS != 0 => Vec::new(),
                 // smtpd's, told of the session as it happened.
-                Source::Smtpd => live.into_iter().map(|s| Milter::Live(Box::new(s))).collect(),
+                Source::Smtpd => live
+                    .into_iter()
+                    .map(|s| Milter::Live(Box::new(s)))
+                    .collect(),
                 Source::Pickup => s
                     .non_smtpd_milters
                     .iter()

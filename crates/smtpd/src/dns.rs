@@ -143,38 +143,71 @@ fn sockaddr_of(sa: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 /// temporary failure is never kept.
 const NAME_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
-static RECENT_NAMES: std::sync::LazyLock<util::ttl_cache::TtlCache<String>> =
+static RECENT_NAMES: std::sync::LazyLock<util::ttl_cache::TtlCache<ClientNames>> =
     std::sync::LazyLock::new(|| util::ttl_cache::TtlCache::new(NAME_TTL, 1000));
 
-/// The client's name as Postfix logs it: the reverse name when its
-/// forward look-up includes `ip`, else `unknown`; and whether a look-up
-/// failed for a reason that may go away (Postfix's temporary name status:
-/// reject_unknown_client_hostname then defers rather than rejects). A
-/// name found in the last [`NAME_TTL`] is used again.
-pub fn client_name(ip: IpAddr) -> (String, bool) {
-    let key = ip.to_string();
-    if let Some(name) = RECENT_NAMES.get(&key) {
-        return (name, false);
-    }
-    let (name, temporary) = look_up_client_name(ip);
-    if !temporary {
-        RECENT_NAMES.put(key, name.clone());
-    }
-    (name, temporary)
+/// A client's names as Postfix finds them, each `unknown` when there is
+/// none, with whether its look-up failed for a reason that may go away
+/// (Postfix's temporary name status: the reject_unknown_* restrictions
+/// then defer rather than reject).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientNames {
+    /// The reverse name when its forward look-up gives the address back.
+    pub name: String,
+    pub name_temporary: bool,
+    /// The reverse name (PTR), confirmed or not.
+    pub reverse: String,
+    pub reverse_temporary: bool,
 }
 
-/// [`client_name`], asked of the resolver.
-fn look_up_client_name(ip: IpAddr) -> (String, bool) {
-    let name = match reverse_name(ip) {
-        Ok(Some(name)) => name,
-        Ok(None) => return ("unknown".into(), false),
-        Err(()) => return ("unknown".into(), true),
-    };
-    match addresses(&name) {
-        Ok(list) if list.iter().any(|a| a.to_canonical() == ip.to_canonical()) => (name, false),
-        Err(Lookup::TempFail) => ("unknown".into(), true),
-        _ => ("unknown".into(), false),
+impl ClientNames {
+    /// Names that were not looked up (`smtpd_peername_lookup = no`), or a
+    /// client without an address (`localhost` for a local socket).
+    pub fn unlooked(name: &str) -> ClientNames {
+        ClientNames {
+            name: name.to_string(),
+            name_temporary: false,
+            reverse: name.to_string(),
+            reverse_temporary: false,
+        }
     }
+}
+
+/// The client's names (see [`ClientNames`]); names found in the last
+/// [`NAME_TTL`] are used again.
+pub fn client_names(ip: IpAddr) -> ClientNames {
+    let key = ip.to_string();
+    if let Some(names) = RECENT_NAMES.get(&key) {
+        return names;
+    }
+    let names = look_up_client_names(ip);
+    if !names.name_temporary && !names.reverse_temporary {
+        RECENT_NAMES.put(key, names.clone());
+    }
+    names
+}
+
+/// [`client_names`], asked of the resolver.
+fn look_up_client_names(ip: IpAddr) -> ClientNames {
+    let mut names = ClientNames::unlooked("unknown");
+    let reverse = match reverse_name(ip) {
+        Ok(Some(name)) => name,
+        Ok(None) => return names,
+        Err(()) => {
+            names.name_temporary = true;
+            names.reverse_temporary = true;
+            return names;
+        }
+    };
+    names.reverse = reverse.clone();
+    match addresses(&reverse) {
+        Ok(list) if list.iter().any(|a| a.to_canonical() == ip.to_canonical()) => {
+            names.name = reverse
+        }
+        Err(Lookup::TempFail) => names.name_temporary = true,
+        _ => {}
+    }
+    names
 }
 
 #[cfg(test)]
@@ -187,9 +220,7 @@ mod tests {
         assert_ne!(host_exists("no-such-host.invalid"), Lookup::Found);
         assert_ne!(host_exists("bad\0name"), Lookup::Found);
         // 127.0.0.1 is localhost in every /etc/hosts this runs with.
-        assert_eq!(
-            client_name("127.0.0.1".parse().expect("ip")),
-            ("localhost".to_string(), false)
-        );
+        let names = client_names("127.0.0.1".parse().expect("ip"));
+        assert_eq!(names, ClientNames::unlooked("localhost"));
     }
 }

@@ -124,7 +124,14 @@
 //!   Sender address rejected),
 //!   reject_authenticated_sender_login_mismatch,
 //!   reject_known_sender_login_mismatch,
-//!   reject_unauthenticated_sender_login_mismatch, check_client_access,
+//!   reject_unauthenticated_sender_login_mismatch,
+//!   reject_unknown_reverse_client_hostname (no PTR name; 450 while the
+//!   look-up fails for now), reject_unknown_helo_hostname (a HELO name
+//!   without an address: unknown_hostname_reject_code),
+//!   reject_plaintext_session (plaintext_reject_code),
+//!   reject_multi_recipient_bounce (multi_recipient_bounce_reject_code),
+//!   check_sasl_access (by login name),
+//!   check_reverse_client_hostname_access, check_client_access,
 //!   check_helo_access, check_sender_access, check_recipient_access (whose
 //!   results may name restriction classes), smtpd_restriction_classes, and
 //!   the DNS lists: reject_rbl_client, reject_rhsbl_client,

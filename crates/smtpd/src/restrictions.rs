@@ -69,6 +69,11 @@ pub enum AccessKey {
     ClientCert,
     /// `check_etrn_access`: the site an ETRN command names.
     Etrn,
+    /// `check_sasl_access`: the SASL login name.
+    Sasl,
+    /// `check_reverse_client_hostname_access`: the reverse name (PTR,
+    /// confirmed or not) and the address.
+    ReverseClient,
 }
 
 /// One restriction, parsed.
@@ -100,6 +105,15 @@ pub enum Restriction {
     RejectUnknownSenderDomain,
     RejectUnknownRecipientDomain,
     RejectUnknownClient,
+    /// `reject_unknown_reverse_client_hostname`: no PTR name at all.
+    RejectUnknownReverseClient,
+    /// `reject_unknown_helo_hostname`: a HELO name with no address.
+    RejectUnknownHelo,
+    /// `reject_plaintext_session`: the session is not encrypted.
+    RejectPlaintextSession,
+    /// `reject_multi_recipient_bounce`: the null sender with more than
+    /// one recipient.
+    RejectMultiRecipientBounce,
     /// `reject_unverified_sender`, `reject_unverified_recipient`: the
     /// verify service's answer (`Stage::Sender` or `Stage::Recipient`).
     RejectUnverified(Stage),
@@ -172,6 +186,10 @@ impl Restriction {
             Restriction::RejectUnknownSenderDomain => "reject_unknown_sender_domain",
             Restriction::RejectUnknownRecipientDomain => "reject_unknown_recipient_domain",
             Restriction::RejectUnknownClient => "reject_unknown_client_hostname",
+            Restriction::RejectUnknownReverseClient => "reject_unknown_reverse_client_hostname",
+            Restriction::RejectUnknownHelo => "reject_unknown_helo_hostname",
+            Restriction::RejectPlaintextSession => "reject_plaintext_session",
+            Restriction::RejectMultiRecipientBounce => "reject_multi_recipient_bounce",
             Restriction::RejectAuthSenderLogin => "reject_authenticated_sender_login_mismatch",
             Restriction::RejectKnownSenderLogin => "reject_known_sender_login_mismatch",
             Restriction::RejectUnauthSenderLogin => "reject_unauthenticated_sender_login_mismatch",
@@ -232,6 +250,8 @@ impl Argued {
             "check_recipient_access" => Argued::Access(AccessKey::Recipient),
             "check_ccert_access" => Argued::Access(AccessKey::ClientCert),
             "check_etrn_access" => Argued::Access(AccessKey::Etrn),
+            "check_sasl_access" => Argued::Access(AccessKey::Sasl),
+            "check_reverse_client_hostname_access" => Argued::Access(AccessKey::ReverseClient),
             "reject_rbl_client" => Argued::DnsList(Subject::ClientAddress, false),
             "reject_rhsbl_client" => Argued::DnsList(Subject::ClientName, false),
             "reject_rhsbl_sender" => Argued::DnsList(Subject::Sender, false),
@@ -340,6 +360,12 @@ fn parse_items(
             "reject_unknown_client_hostname" | "reject_unknown_client" => {
                 Restriction::RejectUnknownClient
             }
+            "reject_unknown_reverse_client_hostname" => Restriction::RejectUnknownReverseClient,
+            "reject_unknown_helo_hostname" | "reject_unknown_hostname" => {
+                Restriction::RejectUnknownHelo
+            }
+            "reject_plaintext_session" => Restriction::RejectPlaintextSession,
+            "reject_multi_recipient_bounce" => Restriction::RejectMultiRecipientBounce,
             "reject_authenticated_sender_login_mismatch" => Restriction::RejectAuthSenderLogin,
             "reject_known_sender_login_mismatch" => Restriction::RejectKnownSenderLogin,
             "reject_unauthenticated_sender_login_mismatch" => Restriction::RejectUnauthSenderLogin,
@@ -512,6 +538,9 @@ struct Codes {
     invalid_hostname: u16,
     unknown_address: u16,
     unknown_client: u16,
+    unknown_hostname: u16,
+    plaintext: u16,
+    multi_recipient_bounce: u16,
     local_rcpt: u16,
     virtual_alias: u16,
     virtual_mailbox: u16,
@@ -595,6 +624,9 @@ impl Policy {
             invalid_hostname: code(config, &p::INVALID_HOSTNAME_REJECT_CODE),
             unknown_address: code(config, &p::UNKNOWN_ADDRESS_REJECT_CODE),
             unknown_client: code(config, &p::UNKNOWN_CLIENT_REJECT_CODE),
+            unknown_hostname: code(config, &p::UNKNOWN_HOSTNAME_REJECT_CODE),
+            plaintext: code(config, &p::PLAINTEXT_REJECT_CODE),
+            multi_recipient_bounce: code(config, &p::MULTI_RECIPIENT_BOUNCE_REJECT_CODE),
             local_rcpt: code(config, &p::UNKNOWN_LOCAL_RECIPIENT_REJECT_CODE),
             virtual_alias: code(config, &p::UNKNOWN_VIRTUAL_ALIAS_REJECT_CODE),
             virtual_mailbox: code(config, &p::UNKNOWN_VIRTUAL_MAILBOX_REJECT_CODE),
@@ -709,6 +741,14 @@ pub struct Request {
     /// The name is `unknown` because a look-up failed for a reason that
     /// may go away (or XCLIENT said `[TEMPUNAVAIL]`).
     pub client_name_temporary: bool,
+    /// The client's reverse name (PTR), confirmed or not, or `unknown`;
+    /// and whether its look-up may work later.
+    pub reverse_client_name: String,
+    pub reverse_name_temporary: bool,
+    /// The session is encrypted (STARTTLS, or smtpd_tls_wrappermode).
+    pub tls: bool,
+    /// The transaction's recipients so far (accepted ones).
+    pub recipient_count: usize,
     pub client_addr: Option<IpAddr>,
     /// The address as text (for logs and replies).
     pub client_addr_text: String,
@@ -1272,6 +1312,58 @@ impl Eval<'_> {
                 Some(m) => self.unknown_domain(&m, Stage::Recipient),
                 None => Step::Dunno,
             },
+            Restriction::RejectUnknownReverseClient => {
+                if self.req.reverse_client_name == "unknown" && self.req.client_addr.is_some() {
+                    let t = format!(
+                        "Client host rejected: cannot find your reverse hostname, [{}]",
+                        self.req.client_addr_text
+                    );
+                    let code = if self.req.reverse_name_temporary {
+                        450
+                    } else {
+                        codes.unknown_client
+                    };
+                    self.reject(code, "4.7.1", t)
+                } else {
+                    Step::Dunno
+                }
+            }
+            Restriction::RejectUnknownHelo => match self.req.helo.clone() {
+                // An address literal has no name to look up.
+                Some(h) if !h.starts_with('[') => {
+                    let t = format!("<{h}>: Helo command rejected: Host not found");
+                    match self.dns.host_exists(&h) {
+                        Lookup::Found => Step::Dunno,
+                        Lookup::NotFound => self.reject(codes.unknown_hostname, "4.7.1", t),
+                        Lookup::TempFail => {
+                            self.defer_if_permit(450, "4.7.1", t);
+                            Step::Dunno
+                        }
+                    }
+                }
+                _ => Step::Dunno,
+            },
+            Restriction::RejectPlaintextSession if !self.req.tls => self.reject(
+                codes.plaintext,
+                "4.7.1",
+                "Session encryption is required".into(),
+            ),
+            Restriction::RejectPlaintextSession => Step::Dunno,
+            Restriction::RejectMultiRecipientBounce => {
+                // At RCPT the recipient being checked counts too.
+                let others = usize::from(self.stage == Stage::Recipient);
+                let null_sender = matches!(self.req.sender, Some(None));
+                if null_sender && self.req.recipient_count + others > 1 {
+                    let t = format!(
+                        "<{}>: {} rejected: Multi-recipient bounce",
+                        self.reply_name(),
+                        self.stage.class()
+                    );
+                    self.reject(codes.multi_recipient_bounce, "5.5.3", t)
+                } else {
+                    Step::Dunno
+                }
+            }
             Restriction::RejectUnknownClient => {
                 if self.req.client_name == "unknown" && self.req.client_addr.is_some() {
                     let t = format!(
@@ -1851,6 +1943,31 @@ impl Eval<'_> {
                 ),
                 None => return Step::Dunno,
             },
+            AccessKey::Sasl => match &self.req.sasl_username {
+                Some(u) => (
+                    vec![access::Probe {
+                        key: u.clone(),
+                        partial: false,
+                    }],
+                    u.chars()
+                        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+                        .collect(),
+                    "SASL login name",
+                ),
+                None => return Step::Dunno,
+            },
+            AccessKey::ReverseClient => (
+                access::client_probes(
+                    &self.req.reverse_client_name,
+                    &self.req.client_addr_text,
+                    policy.parent_style,
+                ),
+                format!(
+                    "{}[{}]",
+                    self.req.reverse_client_name, self.req.client_addr_text
+                ),
+                Stage::Client.class(),
+            ),
             AccessKey::ClientCert => match &self.req.client_cert {
                 Some(c) => (cert_probes(c), self.req.namaddr(), Stage::Client.class()),
                 None => return Step::Dunno,
@@ -2419,6 +2536,51 @@ mod tests {
             Verdict::Accept => "OK".into(),
             Verdict::Reject(r) => r.to_string(),
         }
+    }
+
+    #[test]
+    fn reverse_names_helo_names_encryption_and_bounces() {
+        let p = policy(
+            "local_recipient_maps =\nsmtpd_recipient_restrictions = reject_unknown_reverse_client_hostname, reject_unknown_helo_hostname, reject_multi_recipient_bounce, reject_plaintext_session, check_sasl_access inline:{ {bad=REJECT not you} }, permit",
+        );
+        let mut r = req("192.0.2.7", "a@x.example", "x@mail.example.test");
+        r.reverse_client_name = "unknown".into();
+        assert_eq!(
+            rcpt(&p, &r),
+            "450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.7]"
+        );
+        // A PTR name that does not confirm is enough here.
+        r.reverse_client_name = "ptr.example".into();
+        r.helo = Some("nowhere.example".into());
+        assert_eq!(
+            rcpt(&p, &r),
+            "450 4.7.1 <nowhere.example>: Helo command rejected: Host not found"
+        );
+        // A name the DNS cannot answer for now: a deferral only if all
+        // else permits.
+        r.helo = Some("tempfail.example".into());
+        assert_eq!(rcpt(&p, &r), "450 4.7.1 Session encryption is required");
+        r.tls = true;
+        assert_eq!(
+            rcpt(&p, &r),
+            "450 4.7.1 <tempfail.example>: Helo command rejected: Host not found"
+        );
+        r.helo = Some("[192.0.2.7]".into());
+        assert_eq!(rcpt(&p, &r), "OK");
+        // The null sender: one recipient, not two.
+        r.sender = Some(None);
+        assert_eq!(rcpt(&p, &r), "OK");
+        r.recipient_count = 1;
+        assert_eq!(
+            rcpt(&p, &r),
+            "550 5.5.3 <x@mail.example.test>: Recipient address rejected: Multi-recipient bounce"
+        );
+        r.recipient_count = 0;
+        r.sasl_username = Some("bad".into());
+        assert_eq!(
+            rcpt(&p, &r),
+            "554 5.7.1 <bad>: SASL login name rejected: not you"
+        );
     }
 
     #[test]

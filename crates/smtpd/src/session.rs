@@ -312,19 +312,21 @@ impl<'a> Session<'a> {
             _ => (peer, local),
         };
         let ip = peer.map(|a| a.ip());
-        let (name, addr_text) = match ip {
+        let (names, addr_text) = match ip {
             Some(ip) => {
                 let ip = ip.to_canonical();
-                let name = if s.peername_lookup {
-                    crate::dns::client_name(ip)
+                let names = if s.peername_lookup {
+                    crate::dns::client_names(ip)
                 } else {
-                    ("unknown".to_string(), false)
+                    crate::dns::ClientNames::unlooked("unknown")
                 };
-                (name, ip.to_string())
+                (names, ip.to_string())
             }
-            None => (("localhost".to_string(), false), "127.0.0.1".to_string()),
+            None => (
+                crate::dns::ClientNames::unlooked("localhost"),
+                "127.0.0.1".to_string(),
+            ),
         };
-        let (name, name_temporary) = name;
         if let Err(e) = client.set_timeout(Some(s.timeout)) {
             maillog::warning!("set timeout: {e}");
         }
@@ -342,7 +344,7 @@ impl<'a> Session<'a> {
         }
         let client = PerClient::new(
             s,
-            name,
+            names.name.clone(),
             ip.map(|ip| ip.to_canonical()),
             addr_text,
             remote_port,
@@ -351,7 +353,9 @@ impl<'a> Session<'a> {
         let (namaddr, bare_newline, discard) =
             (client.namaddr, client.bare_newline, client.discard);
         let mut req = client.req;
-        req.client_name_temporary = name_temporary;
+        req.client_name_temporary = names.name_temporary;
+        req.reverse_client_name = names.reverse;
+        req.reverse_name_temporary = names.reverse_temporary;
         Session {
             s,
             policy,
@@ -1381,6 +1385,7 @@ impl<'a> Session<'a> {
         }
         self.req.sender = Some(sender);
         self.req.recipient = Some(r.rcpt.clone());
+        self.req.recipient_count = tx.recipients.len();
         self.policy_facts("RCPT");
         let outcome = self.policy.check_rcpt(&self.req, self.dns);
         let rcpt_text = r.rcpt.to_string();
@@ -1523,6 +1528,7 @@ impl<'a> Session<'a> {
             return Err(Reply::no_valid_recipients());
         }
         self.req.sender = Some(tx.mail.sender.clone());
+        self.req.recipient_count = tx.recipients.len();
         self.policy_facts(if command == "DATA" { "DATA" } else { "BDAT" });
         let outcome = self.policy.check_data(&self.req, self.dns);
         let only = self.only_recipient();
@@ -1673,6 +1679,7 @@ impl<'a> Session<'a> {
             None => String::new(),
         };
         f.sasl_method = self.sasl.as_ref().map(|(m, _)| m.clone());
+        f.reverse_client_name = Some(self.req.reverse_client_name.clone());
         f.server = self.local_ip.zip(self.local_port);
         f.client_port = self.remote_port;
         // "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
@@ -2226,6 +2233,10 @@ impl<'a> Session<'a> {
         self.req = client.req;
         self.req.client_cert = cert;
         self.req.client_name_temporary = name_temporary;
+        self.req.tls = self.conn.is_tls();
+        // As Postfix: the reverse name is the name XCLIENT gave.
+        self.req.reverse_client_name = self.req.client_name.clone();
+        self.req.reverse_name_temporary = name_temporary;
         self.remote_port = port;
         self.reset_transaction();
         self.ehlo = c.esmtp.unwrap_or(false);
@@ -2512,6 +2523,7 @@ impl<'a> Session<'a> {
             );
         }
         self.tls_desc = Some(desc);
+        self.req.tls = true;
         if self.s.tls_require_trusted_cert && !cert.as_ref().is_some_and(|c| c.trusted) {
             let why = if cert.is_none() {
                 "No client certificate presented"
