@@ -3618,3 +3618,58 @@ fn reverse_client_names_and_helo_names_are_looked_up() {
         5 * SECOND
     ));
 }
+
+/// check_sender_mx_access against a real DNS server: a sender domain whose
+/// mail exchanger sits at a loopback address (a common sign of forged
+/// mail) is refused with the table's text, as Postfix's guides set it up
+/// with a cidr table; a sender whose MX is elsewhere passes.
+#[test]
+fn sender_mx_records_are_checked_against_an_access_table() {
+    let have_dnsmasq = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
+        .iter()
+        .any(|p| Path::new(p).is_file());
+    if !have_dnsmasq {
+        eprintln!("skipped: dnsmasq missing");
+        return;
+    }
+    let dns_port = kit::free_port();
+    let _dns = kit::dnsmasq(
+        dns_port,
+        &[
+            "--mx-host=bogus.test,mx.bogus.test,10".into(),
+            "--host-record=mx.bogus.test,127.0.0.9".into(),
+            "--mx-host=fine.test,mx.fine.test,10".into(),
+            "--host-record=mx.fine.test,192.0.2.25".into(),
+        ],
+    );
+    let dir = kit::Scratch::new("bogus-mx");
+    std::fs::write(
+        dir.join("bogus_mx"),
+        "127.0.0.0/8 REJECT Domain MX in loopback network\n",
+    )
+    .expect("bogus_mx");
+    let (inst, port) = start(
+        "smtpd-mx-access",
+        &format!(
+            "dns_resolver_address = 127.0.0.1:{dns_port}\n\
+             smtpd_sender_restrictions = check_sender_mx_access cidr:{}/bogus_mx\n",
+            dir.display()
+        ),
+    );
+    let mut c = Raw::connect(port);
+    c.ask("EHLO client.example.com");
+    assert_eq!(c.ask("MAIL FROM:<a@bogus.test>"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.ask("RCPT TO:<root@mail.example.test>"),
+        "554 5.7.1 <a@bogus.test>: Sender address rejected: Domain MX in loopback network"
+    );
+    assert_eq!(c.ask("RSET"), "250 2.0.0 Ok");
+    assert_eq!(c.ask("MAIL FROM:<a@fine.test>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    c.ask("QUIT");
+    assert!(inst.wait_log(
+        "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 554 5.7.1 <a@bogus.test>: Sender address rejected: Domain MX in loopback network; from=<a@bogus.test> to=<root@mail.example.test> proto=ESMTP helo=<client.example.com>",
+        1,
+        5 * SECOND
+    ));
+}

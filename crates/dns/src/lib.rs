@@ -369,6 +369,15 @@ impl Resolver {
         classify(res)
     }
 
+    fn ns_query(&self, r: &TokioResolver, domain: &str) -> Answer<String> {
+        let res = self.rt.block_on(r.ns_lookup(fqdn(domain))).map(|l| {
+            l.iter()
+                .map(|ns| ns.0.to_ascii().trim_end_matches('.').to_string())
+                .collect::<Vec<_>>()
+        });
+        classify(res)
+    }
+
     /// A and AAAA (as `family` allows) by DNS.
     fn dns_addresses(&self, r: &TokioResolver, host: &str) -> Result<Vec<IpAddr>, DnsError> {
         let name = fqdn(host);
@@ -511,6 +520,35 @@ impl Resolver {
             preference: 0,
             addrs: self.host_addresses(host)?,
         })
+    }
+
+    /// The name servers of `domain` (NS), or of its closest parent that
+    /// has some (as Postfix's check_*_ns_access looks), each with the
+    /// addresses found for it (none when they cannot be found).
+    pub fn ns_hosts(&self, domain: &str) -> Result<Vec<Host>, DnsError> {
+        let Some(r) = self.inner.as_ref() else {
+            return Err(try_again(domain, "NS"));
+        };
+        let mut name = domain.trim_end_matches('.');
+        loop {
+            match self.ns_query(r, name) {
+                Answer::Records(v) => {
+                    return Ok(v
+                        .into_iter()
+                        .map(|host| Host {
+                            addrs: self.host_addresses(&host).unwrap_or_default(),
+                            name: host,
+                            preference: 0,
+                        })
+                        .collect())
+                }
+                Answer::NoData | Answer::NxDomain => match name.split_once('.') {
+                    Some((_, parent)) if parent.contains('.') => name = parent,
+                    _ => return Err(not_found(domain, "NS")),
+                },
+                Answer::Fail => return Err(try_again(domain, "NS")),
+            }
+        }
     }
 
     /// The mail exchangers of `domain`, best first, each with its

@@ -131,7 +131,11 @@
 //!   reject_plaintext_session (plaintext_reject_code),
 //!   reject_multi_recipient_bounce (multi_recipient_bounce_reject_code),
 //!   check_sasl_access (by login name),
-//!   check_reverse_client_hostname_access, check_client_access,
+//!   check_reverse_client_hostname_access, and the server checks
+//!   check_{client,reverse_client_hostname,helo,sender,recipient}_{mx,ns,a}_access
+//!   (each MX or NS host's name and addresses, or the name's own
+//!   addresses, looked up through dns_resolver_address or
+//!   /etc/resolv.conf), check_client_access,
 //!   check_helo_access, check_sender_access, check_recipient_access (whose
 //!   results may name restriction classes), smtpd_restriction_classes, and
 //!   the DNS lists: reject_rbl_client, reject_rhsbl_client,

@@ -58,6 +58,28 @@ impl Stage {
     }
 }
 
+/// Which servers `check_*_{mx,ns,a}_access` looks up in its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    /// The domain's mail exchangers (or the domain itself without MX):
+    /// each name (and parent domains), then each address.
+    Mx,
+    /// The domain's name servers, the same way.
+    Ns,
+    /// The name's own addresses.
+    A,
+}
+
+impl ServerKind {
+    fn name(self) -> &'static str {
+        match self {
+            ServerKind::Mx => "MX",
+            ServerKind::Ns => "NS",
+            ServerKind::A => "A",
+        }
+    }
+}
+
 /// What a `check_*_access` table is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccessKey {
@@ -124,6 +146,10 @@ pub enum Restriction {
     /// `reject_unauthenticated_sender_login_mismatch`.
     RejectUnauthSenderLogin,
     Check(AccessKey, MapList),
+    /// `check_client_mx_access` and the rest: the servers of a name the
+    /// request gives (`AccessKey::Client`, `ReverseClient`, `Helo`,
+    /// `Sender` or `Recipient`), looked up in the table.
+    CheckServers(AccessKey, ServerKind, MapList),
     /// A DNS list: `reject_rbl_client` and friends (`permit` false), or
     /// `permit_dnswl_client` / `permit_rhswl_client`.
     DnsList {
@@ -143,6 +169,9 @@ impl std::fmt::Debug for Restriction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Restriction::Check(k, m) => write!(f, "Check({k:?}, {m:?})"),
+            Restriction::CheckServers(k, kind, m) => {
+                write!(f, "CheckServers({k:?}, {kind:?}, {m:?})")
+            }
             Restriction::DnsList {
                 subject,
                 entry,
@@ -194,6 +223,7 @@ impl Restriction {
             Restriction::RejectKnownSenderLogin => "reject_known_sender_login_mismatch",
             Restriction::RejectUnauthSenderLogin => "reject_unauthenticated_sender_login_mismatch",
             Restriction::Check(..) => "check_access",
+            Restriction::CheckServers(..) => "check_server_access",
             Restriction::DnsList { .. } => "dns_list",
             Restriction::PolicyService(_) => "check_policy_service",
             Restriction::Class(..) => "class",
@@ -235,6 +265,8 @@ pub fn parse_list(
 enum Argued {
     /// `check_*_access type:table`.
     Access(AccessKey),
+    /// `check_*_{mx,ns,a}_access type:table`.
+    Servers(AccessKey, ServerKind),
     /// A DNS list: `reject_rbl_client zone[=filter]` and friends.
     DnsList(Subject, bool),
     /// `check_policy_service service`.
@@ -260,14 +292,34 @@ impl Argued {
             "permit_dnswl_client" => Argued::DnsList(Subject::ClientAddress, true),
             "permit_rhswl_client" => Argued::DnsList(Subject::ClientName, true),
             "check_policy_service" => Argued::Policy,
-            _ => return None,
+            _ => {
+                let (subject, kind) = name
+                    .strip_prefix("check_")?
+                    .strip_suffix("_access")?
+                    .rsplit_once('_')?;
+                let kind = match kind {
+                    "mx" => ServerKind::Mx,
+                    "ns" => ServerKind::Ns,
+                    "a" => ServerKind::A,
+                    _ => return None,
+                };
+                let key = match subject {
+                    "client" => AccessKey::Client,
+                    "reverse_client_hostname" => AccessKey::ReverseClient,
+                    "helo" => AccessKey::Helo,
+                    "sender" => AccessKey::Sender,
+                    "recipient" => AccessKey::Recipient,
+                    _ => return None,
+                };
+                Argued::Servers(key, kind)
+            }
         })
     }
 
     /// What the argument is, for the warning when it is missing.
     fn what(self) -> &'static str {
         match self {
-            Argued::Access(_) => "a type:table",
+            Argued::Access(_) | Argued::Servers(..) => "a type:table",
             Argued::DnsList(..) => "a domain name",
             Argued::Policy => "a policy service",
         }
@@ -277,6 +329,11 @@ impl Argued {
         match self {
             Argued::Access(key) => Ok(Restriction::Check(
                 key,
+                MapList::open_lenient(item, arg, &maps::Ctx::new()),
+            )),
+            Argued::Servers(key, kind) => Ok(Restriction::CheckServers(
+                key,
+                kind,
                 MapList::open_lenient(item, arg, &maps::Ctx::new()),
             )),
             Argued::DnsList(subject, permit) => Entry::parse(arg)
@@ -814,6 +871,9 @@ pub trait Resolver {
     fn list_entry(&self, name: &str) -> Listing;
     /// The listing's reason (its TXT record).
     fn list_reason(&self, name: &str) -> Option<String>;
+    /// The servers of `name` as `kind` says, each with its addresses; the
+    /// text says why the DNS could not answer.
+    fn servers(&self, name: &str, kind: ServerKind) -> Result<Vec<(String, Vec<IpAddr>)>, String>;
 }
 
 /// The system resolver for names, and hickory (through the `dns` crate,
@@ -870,6 +930,26 @@ impl Resolver for SystemResolver {
 
     fn list_reason(&self, name: &str) -> Option<String> {
         self.lists().ok()?.txt(name)
+    }
+
+    fn servers(&self, name: &str, kind: ServerKind) -> Result<Vec<(String, Vec<IpAddr>)>, String> {
+        let r = self.lists().map_err(str::to_string)?;
+        let hosts = match kind {
+            // A domain that does not exist is its own (address-less) mail
+            // server, as in Postfix: its name may still be listed.
+            ServerKind::Mx => match r.mx_hosts(name) {
+                Err(e) if e.is_permanent() => Ok(vec![dns::Host {
+                    name: name.to_string(),
+                    preference: 0,
+                    addrs: Vec::new(),
+                }]),
+                other => other,
+            },
+            ServerKind::Ns => r.ns_hosts(name),
+            ServerKind::A => r.host(name).map(|h| vec![h]),
+        }
+        .map_err(|e| e.text)?;
+        Ok(hosts.into_iter().map(|h| (h.name, h.addrs)).collect())
     }
 }
 
@@ -1400,6 +1480,7 @@ impl Eval<'_> {
             | Restriction::RejectKnownSenderLogin
             | Restriction::RejectUnauthSenderLogin => self.sender_login(r),
             Restriction::Check(key, maps) => self.check_access(*key, maps),
+            Restriction::CheckServers(key, kind, maps) => self.check_servers(*key, *kind, maps),
             Restriction::DnsList {
                 subject,
                 entry,
@@ -1993,21 +2074,104 @@ impl Eval<'_> {
                 None => return Step::Dunno,
             },
         };
-        match access::search(maps, &probes) {
-            Ok(None) => Step::Dunno,
-            Ok(Some(hit)) => self.table_result(maps.title(), &hit.value, &reply_name, class),
+        self.search(maps, &probes, &reply_name, class)
+            .unwrap_or(Step::Dunno)
+    }
+
+    /// Looks `probes` up in `maps`: the table's answer, a lookup failure,
+    /// or None when nothing matched.
+    fn search(
+        &mut self,
+        maps: &MapList,
+        probes: &[access::Probe],
+        reply_name: &str,
+        class: &str,
+    ) -> Option<Step> {
+        match access::search(maps, probes) {
+            Ok(None) => None,
+            Ok(Some(hit)) => Some(self.table_result(maps.title(), &hit.value, reply_name, class)),
             Err(e) => {
                 self.log.push(format!(
                     "warning: {}: table lookup problem: {e}",
                     maps.title()
                 ));
-                Step::Reject(self.reply(
+                Some(Step::Reject(self.reply(
                     451,
                     "4.3.0",
                     format!("<{reply_name}>: Temporary lookup failure"),
-                ))
+                )))
             }
         }
+    }
+
+    /// `check_*_{mx,ns,a}_access` (smtpd_check.c check_server_access):
+    /// each server's name (with its parent domains) and then each of its
+    /// addresses is looked up; the first answer other than DUNNO decides.
+    /// A name the DNS cannot answer for is passed over with a warning.
+    fn check_servers(&mut self, key: AccessKey, kind: ServerKind, maps: &MapList) -> Step {
+        let domain_of = |m: &addr::Mailbox| m.domain.clone();
+        let (name, reply_name, class) = match key {
+            AccessKey::Client => (
+                Some(self.req.client_name.clone()).filter(|n| n != "unknown"),
+                self.req.namaddr(),
+                Stage::Client.class(),
+            ),
+            AccessKey::ReverseClient => (
+                Some(self.req.reverse_client_name.clone()).filter(|n| n != "unknown"),
+                format!(
+                    "{}[{}]",
+                    self.req.reverse_client_name, self.req.client_addr_text
+                ),
+                Stage::Client.class(),
+            ),
+            AccessKey::Helo => (
+                self.req.helo.clone(),
+                self.req.helo.clone().unwrap_or_default(),
+                Stage::Helo.class(),
+            ),
+            AccessKey::Sender => match &self.req.sender {
+                Some(Some(m)) => (domain_of(m), m.to_string(), Stage::Sender.class()),
+                _ => return Step::Dunno,
+            },
+            AccessKey::Recipient => match &self.req.recipient {
+                Some(m) => (domain_of(m), m.to_string(), Stage::Recipient.class()),
+                None => return Step::Dunno,
+            },
+            _ => return Step::Dunno,
+        };
+        let Some(name) = name.filter(|n| !n.is_empty() && !n.starts_with('[')) else {
+            return Step::Dunno;
+        };
+        let servers = match self.dns.servers(&name, kind) {
+            Ok(s) => s,
+            Err(e) => {
+                self.log.push(format!(
+                    "warning: Unable to look up {} host for {name}: {e}",
+                    kind.name()
+                ));
+                return Step::Dunno;
+            }
+        };
+        let parent_style = self.policy.parent_style;
+        for (host, addrs) in servers {
+            if kind != ServerKind::A {
+                let probes = access::domain_probes(&host, parent_style, false);
+                if let Some(step) = self.search(maps, &probes, &reply_name, class) {
+                    if !matches!(step, Step::Dunno) {
+                        return step;
+                    }
+                }
+            }
+            for a in addrs {
+                let probes = access::address_probes(&a.to_canonical().to_string());
+                if let Some(step) = self.search(maps, &probes, &reply_name, class) {
+                    if !matches!(step, Step::Dunno) {
+                        return step;
+                    }
+                }
+            }
+        }
+        Step::Dunno
     }
 
     /// An access table's answer (smtpd_check.c check_table_result).
@@ -2361,6 +2525,27 @@ mod tests {
             }
         }
 
+        fn servers(
+            &self,
+            name: &str,
+            kind: ServerKind,
+        ) -> Result<Vec<(String, Vec<IpAddr>)>, String> {
+            let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+            match (name, kind) {
+                ("bogus.example", ServerKind::Mx) => {
+                    Ok(vec![("mx.bogus.example".into(), vec![ip("127.0.0.9")])])
+                }
+                ("spammy.example", ServerKind::Ns) => {
+                    Ok(vec![("ns1.badhost.example".into(), vec![ip("192.0.2.53")])])
+                }
+                ("client.example.com", ServerKind::A) => {
+                    Ok(vec![("client.example.com".into(), vec![ip("10.1.2.3")])])
+                }
+                ("tempfail.example", _) => Err("Host not found, try again".into()),
+                (n, _) => Ok(vec![(n.to_string(), vec![])]),
+            }
+        }
+
         fn list_reason(&self, name: &str) -> Option<String> {
             (name == "7.2.0.192.bl.example").then(|| "see https://bl.example/\r\nX".into())
         }
@@ -2536,6 +2721,40 @@ mod tests {
             Verdict::Accept => "OK".into(),
             Verdict::Reject(r) => r.to_string(),
         }
+    }
+
+    #[test]
+    fn mx_ns_and_a_records_in_access_tables() {
+        let p = policy(
+            "local_recipient_maps =\nsmtpd_recipient_restrictions = check_sender_mx_access inline:{ {127.0.0.9=REJECT bogus mx} }, check_sender_ns_access inline:{ {badhost.example=REJECT bad ns} }, check_helo_a_access inline:{ {10.1.2.3=REJECT private helo} }, permit",
+        );
+        let check = |from: &str, helo: &str| {
+            let mut r = req("192.0.2.7", from, "x@mail.example.test");
+            r.helo = Some(helo.into());
+            let out = p.check_rcpt(&r, &FakeDns);
+            match out.verdict {
+                Verdict::Accept => format!("OK {:?}", out.log),
+                Verdict::Reject(reply) => reply.to_string(),
+            }
+        };
+        assert_eq!(
+            check("a@bogus.example", "other.example"),
+            "554 5.7.1 <a@bogus.example>: Sender address rejected: bogus mx"
+        );
+        assert_eq!(
+            check("a@spammy.example", "other.example"),
+            "554 5.7.1 <a@spammy.example>: Sender address rejected: bad ns"
+        );
+        assert_eq!(
+            check("a@fine.example", "client.example.com"),
+            "554 5.7.1 <client.example.com>: Helo command rejected: private helo"
+        );
+        assert_eq!(check("a@fine.example", "other.example"), "OK []");
+        // A DNS that cannot answer: passed over, with a warning.
+        assert_eq!(
+            check("a@tempfail.example", "other.example"),
+            "OK [\"warning: Unable to look up MX host for tempfail.example: Host not found, try again\", \"warning: Unable to look up NS host for tempfail.example: Host not found, try again\"]"
+        );
     }
 
     #[test]
