@@ -24,13 +24,18 @@ pub enum Subject {
     Helo,
     /// The recipient's domain (`reject_rhsbl_recipient`).
     Recipient,
+    /// The client's reverse name, confirmed or not
+    /// (`reject_rhsbl_reverse_client`).
+    ReverseClientName,
 }
 
 impl Subject {
     /// `$rbl_class` in the reply.
     pub fn class(self) -> &'static str {
         match self {
-            Subject::ClientAddress | Subject::ClientName => "Client host",
+            Subject::ClientAddress | Subject::ClientName | Subject::ReverseClientName => {
+                "Client host"
+            }
             Subject::Sender => "Sender address",
             Subject::Helo => "Helo command",
             Subject::Recipient => "Recipient address",

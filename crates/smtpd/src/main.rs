@@ -138,7 +138,7 @@
 //!   /etc/resolv.conf), check_client_access,
 //!   check_helo_access, check_sender_access, check_recipient_access (whose
 //!   results may name restriction classes), smtpd_restriction_classes, and
-//!   the DNS lists: reject_rbl_client, reject_rhsbl_client,
+//!   the DNS lists: reject_rbl_client, reject_rhsbl_client, reject_rhsbl_reverse_client,
 //!   reject_rhsbl_sender, reject_rhsbl_helo, reject_rhsbl_recipient,
 //!   permit_dnswl_client, permit_rhswl_client (`zone` or
 //!   `zone=127.0.0.[2..11]`; asked through hickory, /etc/resolv.conf or

@@ -286,6 +286,7 @@ impl Argued {
             "check_reverse_client_hostname_access" => Argued::Access(AccessKey::ReverseClient),
             "reject_rbl_client" => Argued::DnsList(Subject::ClientAddress, false),
             "reject_rhsbl_client" => Argued::DnsList(Subject::ClientName, false),
+            "reject_rhsbl_reverse_client" => Argued::DnsList(Subject::ReverseClientName, false),
             "reject_rhsbl_sender" => Argued::DnsList(Subject::Sender, false),
             "reject_rhsbl_helo" => Argued::DnsList(Subject::Helo, false),
             "reject_rhsbl_recipient" => Argued::DnsList(Subject::Recipient, false),
@@ -1589,6 +1590,13 @@ impl Eval<'_> {
                 }
                 (req.client_name.clone(), req.client_name.clone())
             }
+            Subject::ReverseClientName => {
+                let name = &req.reverse_client_name;
+                if name == "unknown" || name.is_empty() {
+                    return Step::Dunno;
+                }
+                (name.clone(), name.clone())
+            }
             Subject::Helo => match &req.helo {
                 Some(h) if !h.starts_with('[') && h.parse::<IpAddr>().is_err() => {
                     (h.clone(), h.clone())
@@ -2517,7 +2525,9 @@ mod tests {
 
         fn list_entry(&self, name: &str) -> Listing {
             match name {
-                "7.2.0.192.bl.example" | "7.2.0.192.wl.example" => {
+                "7.2.0.192.bl.example"
+                | "7.2.0.192.wl.example"
+                | "ptr.bad.example.rhsbl.example" => {
                     Listing::Listed(vec![std::net::Ipv4Addr::new(127, 0, 0, 2)])
                 }
                 "7.2.0.192.down.example" => Listing::TempFail("SERVFAIL".into()),
@@ -2795,6 +2805,14 @@ mod tests {
             "550 5.5.3 <x@mail.example.test>: Recipient address rejected: Multi-recipient bounce"
         );
         r.recipient_count = 0;
+        let lists = policy(
+            "local_recipient_maps =\nsmtpd_recipient_restrictions = reject_rhsbl_reverse_client rhsbl.example, permit",
+        );
+        r.reverse_client_name = "ptr.bad.example".into();
+        assert_eq!(
+            rcpt(&lists, &r),
+            "554 5.7.1 Service unavailable; Client host [ptr.bad.example] blocked using rhsbl.example"
+        );
         r.sasl_username = Some("bad".into());
         assert_eq!(
             rcpt(&p, &r),
