@@ -3422,12 +3422,23 @@ class Test(Milter.Base):
             return Milter.REJECT
         if sender == '<discard@example.com>':
             return Milter.DISCARD
+        if sender == '<bye@example.com>':
+            self.setreply('421', '4.7.0', 'closing for maintenance')
+            return Milter.TEMPFAIL
+        self.sender = sender
         return Milter.CONTINUE
     def envrcpt(self, rcpt, *args):
         note('rcpt %s' % rcpt)
         if rcpt.startswith('<nobody@'):
             return Milter.REJECT
+        if rcpt.startswith('<bin@'):
+            import time
+            time.sleep(3)
         self.rcpts += 1
+        return Milter.CONTINUE
+    def data(self):
+        if self.sender == '<nodata@example.com>':
+            return Milter.REJECT
         return Milter.CONTINUE
     def body(self, chunk):
         self.rejected = b'reject me' in chunk
@@ -3478,7 +3489,7 @@ fn milters_act_during_the_smtp_dialogue() {
     .is_ok()));
     let (inst, smtp) = start(
         "smtpd-live-milter",
-        &format!("smtpd_milters = inet:127.0.0.1:{port}\n"),
+        &format!("smtpd_milters = {{ inet:127.0.0.1:{port}, command_timeout=1s }}\n"),
     );
     let mut c = Raw::connect(smtp);
     assert!(c.ask("EHLO client.example.com").starts_with("250-"));
@@ -3571,6 +3582,41 @@ fn milters_act_during_the_smtp_dialogue() {
         3,
         "{events}"
     );
+
+    // A milter that refuses DATA ends the transaction, as in Postfix.
+    let mut c = Raw::connect(smtp);
+    c.ask("EHLO client.example.com");
+    assert_eq!(c.ask("MAIL FROM:<nodata@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("DATA"), "550 5.7.1 Command rejected");
+    assert_eq!(c.ask("DATA"), "503 5.5.1 Error: need RCPT command");
+    // A milter that stops answering (command_timeout=1s) gets its default
+    // action, tempfail, for that command and every one after it.
+    assert_eq!(c.ask("MAIL FROM:<ok@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.ask("RCPT TO:<bin@mail.example.test>"),
+        "451 4.7.1 Service unavailable - try again later"
+    );
+    assert_eq!(
+        c.ask("RCPT TO:<root@mail.example.test>"),
+        "451 4.7.1 Service unavailable - try again later"
+    );
+    assert_eq!(c.ask("RSET"), "250 2.0.0 Ok");
+    assert_eq!(
+        c.ask("MAIL FROM:<ok@example.com>"),
+        "451 4.7.1 Service unavailable - try again later"
+    );
+    c.ask("QUIT");
+    // A milter's 421 ends the session.
+    let mut c = Raw::connect(smtp);
+    c.ask("EHLO client.example.com");
+    assert_eq!(
+        c.ask("MAIL FROM:<bye@example.com>"),
+        "421 4.7.0 closing for maintenance"
+    );
+    let mut rest = String::new();
+    c.r.read_to_string(&mut rest).ok();
+    assert_eq!(rest, "", "the session went on after 421");
 }
 
 /// reject_unknown_reverse_client_hostname (a client address with no PTR
@@ -3672,4 +3718,65 @@ fn sender_mx_records_are_checked_against_an_access_table() {
         1,
         5 * SECOND
     ));
+}
+
+/// Actions from smtpd_end_of_data_restrictions reach cleanup after the
+/// content, as Postfix's smtpd sends them: HOLD holds the message, BCC
+/// adds a blind copy (in the extracted segment).
+#[test]
+fn end_of_data_restrictions_hold_and_copy() {
+    let scratch = kit::Scratch::new("smtpd-eod-maps");
+    let late = scratch.join("late");
+    std::fs::write(
+        &late,
+        "latehold@example.com HOLD\nlatebcc@example.com BCC audit@example.net\n",
+    )
+    .expect("late");
+    let (inst, port) = start(
+        "smtpd-eod-actions",
+        &format!(
+            "smtpd_end_of_data_restrictions = check_sender_access texthash:{}\n",
+            late.display()
+        ),
+    );
+    let send = |from: &str| -> String {
+        let mut c = Raw::connect(port);
+        c.ask("EHLO client.example.com");
+        assert_eq!(c.ask(&format!("MAIL FROM:<{from}>")), "250 2.1.0 Ok");
+        assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+        assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
+        let r = c.ask("Subject: late\r\n\r\nbody\r\n.");
+        c.ask("QUIT");
+        r.strip_prefix("250 2.0.0 Ok: queued as ")
+            .unwrap_or_else(|| panic!("{r}"))
+            .to_string()
+    };
+    let held = send("latehold@example.com");
+    let hold_dir = inst.dir.join("queue/hold");
+    let in_hold = || {
+        let mut dirs = vec![hold_dir.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.to_string_lossy().ends_with(&held) {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    assert!(wait_until(5 * SECOND, in_hold), "{held} not held");
+    assert!(inst.wait_log(
+        &format!("{held}: hold: END-OF-MESSAGE from localhost[127.0.0.1]: <latehold@example.com>: Sender address triggers HOLD action;"),
+        1,
+        5 * SECOND
+    ));
+    let copied = send("latebcc@example.com");
+    let text = postcat(&inst, &queue_file(&inst, &copied));
+    assert!(
+        text.contains("*** HEADER EXTRACTED") && text.contains("recipient: audit@example.net"),
+        "{text}"
+    );
 }

@@ -453,13 +453,18 @@ fn passed_milters(
                 return None;
             }
         };
-        let spec = match milter::Spec::parse(&m.entry, &s.milter_defaults, &s.queue_dir) {
+        let mut spec = match milter::Spec::parse(&m.entry, &s.milter_defaults, &s.queue_dir) {
             Ok(spec) => spec,
             Err(e) => {
                 maillog::warning!("cleanup: passed milter: {e}");
                 return None;
             }
         };
+        // The smtpd service's settings, not cleanup's main.cf ones.
+        spec.command_timeout = std::time::Duration::from_secs(m.command_timeout);
+        spec.content_timeout = std::time::Duration::from_secs(m.content_timeout);
+        spec.default_action =
+            milter::DefaultAction::parse(&m.default_action).unwrap_or(spec.default_action);
         let handoff = milter::Handoff {
             protocol: m.protocol,
             macro_lists: m.macros.map(|l| milter::Macros::list(&l)),
@@ -825,6 +830,48 @@ impl<'a> Message<'a> {
         }
     }
 
+    /// smtpd's access table actions from the end of the data: kept in the
+    /// extracted segment (FILTER, REDIRECT, BCC), as header_checks' are,
+    /// or acted on (HOLD, DISCARD).
+    fn late_actions(&mut self, attrs: &[(String, String)]) {
+        for (n, v) in attrs {
+            match n.as_str() {
+                proto::ACTION_HOLD => self.held = true,
+                proto::ACTION_DISCARD => {
+                    self.decision.get_or_insert(Outcome::Discard);
+                }
+                proto::CONTENT_FILTER | proto::REDIRECT => {
+                    self.extracted.attrs.push((n.clone(), v.clone()))
+                }
+                proto::ACTION_BCC => self.blind_copy(v),
+                _ => {}
+            }
+        }
+    }
+
+    /// A blind copy added after the envelope (BCC actions): in the
+    /// extracted segment, once, never told of its fate.
+    fn blind_copy(&mut self, addr: &str) {
+        let ctx = if self.local {
+            Context::Local
+        } else {
+            Context::Remote
+        };
+        let addr = self.s.rewriter.canonical(addr, ctx);
+        let mut r = Recipient::new(addr.clone());
+        r.original = Some(addr);
+        r.dsn_notify = Some(queue::DsnNotify(queue::DsnNotify::NEVER));
+        let known = self
+            .qenv
+            .recipients
+            .iter()
+            .chain(&self.extracted.recipients)
+            .any(|x| x.address.eq_ignore_ascii_case(&r.address));
+        if !known {
+            self.extracted.recipients.push(r);
+        }
+    }
+
     /// Reads content until End. Err(None): the client went away.
     fn run(&mut self, conn: &mut impl Read, writer: &mut Writer) -> Result<(), Option<Outcome>> {
         // With milters the envelope and content are written after them (they
@@ -850,6 +897,9 @@ impl<'a> Message<'a> {
                             self.decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
                         }
                     }
+                }
+                Ok(Some(Request::Actions(attrs))) if self.source == Source::Smtpd => {
+                    self.late_actions(&attrs)
                 }
                 Ok(Some(Request::End)) => break,
                 Ok(None) => return Err(None),
@@ -1066,17 +1116,7 @@ impl<'a> Message<'a> {
             }
             Action::Bcc(t) => {
                 self.log_check("bcc", &label, t);
-                let mut r = Recipient::new(t.clone());
-                r.original = Some(t.clone());
-                r.dsn_notify = Some(queue::DsnNotify(queue::DsnNotify::NEVER));
-                if !self
-                    .extracted
-                    .recipients
-                    .iter()
-                    .any(|x| x.address == r.address)
-                {
-                    self.extracted.recipients.push(r);
-                }
+                self.blind_copy(t);
             }
             _ => {}
         }
@@ -1411,7 +1451,7 @@ impl<'a> Message<'a> {
                             milter::Verdict::TempFail(milter::TEMPFAIL_REPLY.into())
                         }
                         milter::DefaultAction::Reject => {
-                            milter::Verdict::Reject(milter::REJECT_REPLY.into())
+                            milter::Verdict::Reject(milter::DEFAULT_REJECT_REPLY.into())
                         }
                         milter::DefaultAction::Quarantine => {
                             milter::Verdict::Hold("milter default action".into())
@@ -1454,11 +1494,9 @@ impl<'a> Message<'a> {
                     self.decision = Some(Outcome::Discard);
                     return Ok(());
                 }
-                milter::Verdict::Hold(why) => {
-                    end(
-                        "milter-hold",
-                        &format!("milter triggers HOLD action: {why}"),
-                    );
+                // (the milter's reason is not logged, as in Postfix)
+                milter::Verdict::Hold(_) => {
+                    end("milter-hold", "milter triggers HOLD action");
                     self.held = true;
                 }
             }

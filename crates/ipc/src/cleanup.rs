@@ -25,6 +25,7 @@ const ENVELOPE: u8 = 2;
 const CONTENT: u8 = 3;
 const END: u8 = 4;
 const MILTERS: u8 = 5;
+const ACTIONS: u8 = 6;
 const OPENED: u8 = 10;
 const DONE: u8 = 11;
 
@@ -290,6 +291,11 @@ pub struct PassedMilter {
     /// The macro lists by stage (connect, HELO, MAIL, RCPT, DATA, end of
     /// headers, end of message), names separated by spaces.
     pub macros: [String; 7],
+    /// Its settings as the smtpd service has them (master.cf `-o`
+    /// overrides count): seconds, and `accept`, `tempfail`, …
+    pub command_timeout: u64,
+    pub content_timeout: u64,
+    pub default_action: String,
 }
 
 /// The most milters one message is handed with.
@@ -307,6 +313,10 @@ pub enum Request {
     Milters(Vec<PassedMilter>),
     Envelope(Envelope),
     Content(Vec<u8>),
+    /// smtpd's access table actions from smtpd_end_of_data_restrictions,
+    /// after the content (attributes as in the envelope: ACTION_HOLD,
+    /// ACTION_DISCARD, ACTION_BCC, CONTENT_FILTER, REDIRECT).
+    Actions(Vec<(String, String)>),
     End,
 }
 
@@ -376,10 +386,21 @@ impl Request {
                     for l in &m.macros {
                         enc = enc.str(l);
                     }
+                    enc = enc
+                        .u64(m.command_timeout)
+                        .u64(m.content_timeout)
+                        .str(&m.default_action);
                 }
                 (MILTERS, enc.finish())
             }
             Request::Content(b) => (CONTENT, b.clone()),
+            Request::Actions(attrs) => {
+                let mut enc = Encoder::new().u32(attrs.len() as u32);
+                for (n, v) in attrs {
+                    enc = enc.str(n).str(v);
+                }
+                (ACTIONS, enc.finish())
+            }
             Request::End => (END, Vec::new()),
         }
     }
@@ -484,11 +505,28 @@ impl Request {
                         entry,
                         protocol,
                         macros,
+                        command_timeout: d.u64("milter command timeout")?,
+                        content_timeout: d.u64("milter content timeout")?,
+                        default_action: d.str("milter default action")?.to_string(),
                     });
                 }
                 Request::Milters(list)
             }
             CONTENT => return Ok(Request::Content(payload.to_vec())),
+            ACTIONS => {
+                let n = d.u32("actions")? as usize;
+                if n > 64 {
+                    return Err(IpcError::BadField("actions"));
+                }
+                let mut attrs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    attrs.push((
+                        d.str("action name")?.to_string(),
+                        d.str("action value")?.to_string(),
+                    ));
+                }
+                Request::Actions(attrs)
+            }
             END => Request::End,
             _ => return Err(IpcError::BadField("request kind")),
         };
@@ -656,6 +694,8 @@ pub struct Client<S: std::io::Read + std::io::Write> {
     out: Vec<u8>,
     /// Content bytes not yet framed (less than [`CONTENT_CHUNK`]).
     pending: Vec<u8>,
+    /// The connection's time limit, while one message waits longer.
+    usual_wait: Option<std::time::Duration>,
 }
 
 /// Why a conversation with cleanup failed.
@@ -741,6 +781,23 @@ impl Client<std::os::unix::net::UnixStream> {
 }
 
 impl Client<std::os::unix::net::UnixStream> {
+    /// Waits `more` longer than the connection's time limit for this
+    /// message's verdict.
+    pub fn wait_longer(&mut self, more: std::time::Duration) {
+        let s = self.stream.get_ref();
+        if let Ok(Some(t)) = s.read_timeout() {
+            let base = *self.usual_wait.get_or_insert(t);
+            let _ = s.set_read_timeout(Some(base + more));
+        }
+    }
+
+    /// Back to the connection's own time limit after [`Client::wait_longer`].
+    pub fn usual_wait(&mut self) {
+        if let Some(t) = self.usual_wait.take() {
+            let _ = self.stream.get_ref().set_read_timeout(Some(t));
+        }
+    }
+
     /// Hands smtpd's milter conversations over with their sockets
     /// (`sockets[i]` is `list[i]`'s), before the envelope.
     pub fn milters(
@@ -776,6 +833,7 @@ impl<S: std::io::Read + std::io::Write> Client<S> {
             stream: crate::frame::Duplex::new(stream),
             out: Vec::new(),
             pending: Vec::new(),
+            usual_wait: None,
         }
     }
 
@@ -845,6 +903,12 @@ impl<S: std::io::Read + std::io::Write> Client<S> {
             }
         }
         Ok(())
+    }
+
+    /// Access table actions decided after the content (end of data).
+    pub fn actions(&mut self, attrs: Vec<(String, String)>) -> Result<(), ClientError> {
+        self.flush_content()?;
+        self.send(&Request::Actions(attrs))
     }
 
     /// Ends the message and waits for cleanup's verdict (given only once

@@ -88,6 +88,16 @@ pub enum DefaultAction {
 }
 
 impl DefaultAction {
+    /// As main.cf writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DefaultAction::Accept => "accept",
+            DefaultAction::Reject => "reject",
+            DefaultAction::TempFail => "tempfail",
+            DefaultAction::Quarantine => "quarantine",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<DefaultAction> {
         Some(match s.trim().to_ascii_lowercase().as_str() {
             "accept" => DefaultAction::Accept,
@@ -305,6 +315,11 @@ pub enum Verdict {
 /// Postfix's replies for the plain reject and tempfail answers.
 pub const REJECT_REPLY: &str = "550 5.7.1 Command rejected";
 pub const TEMPFAIL_REPLY: &str = "451 4.7.1 Service unavailable - try again later";
+/// Postfix's reply to SMFIR_SHUTDOWN, which ends the SMTP session.
+pub const SHUTDOWN_REPLY: &str = "421 4.7.0 Server closing connection";
+/// Postfix's replies for a milter that could not be asked, by its
+/// default action (milter8.c).
+pub const DEFAULT_REJECT_REPLY: &str = "550 5.5.0 Service unavailable";
 
 #[derive(Debug)]
 pub enum MilterError {
@@ -554,6 +569,8 @@ fn answer(c: &mut Conn, msg: &mut Message, eom: bool) -> Result<Step, MilterErro
             b's' if !eom => Step::Done,
             b'r' => Step::End(Verdict::Reject(REJECT_REPLY.into())),
             b't' => Step::End(Verdict::TempFail(TEMPFAIL_REPLY.into())),
+            // SMFIR_SHUTDOWN: the session ends (Postfix's reply).
+            b'4' => Step::End(Verdict::TempFail(SHUTDOWN_REPLY.into())),
             b'd' => Step::End(Verdict::Discard),
             b'y' => {
                 let text = nul_fields(&data).into_iter().next().unwrap_or_default();

@@ -127,8 +127,6 @@ pub const INERT: &[&str] = &[
     "smtp_defer_if_no_mx_address_found",
     "smtp_delivery_status_filter",
     "smtp_dns_resolver_options",
-    "smtp_min_data_rate",
-    "smtp_per_request_deadline",
     "smtp_pix_workaround_delay_time",
     "smtp_pix_workaround_maps",
     "smtp_pix_workaround_threshold_time",

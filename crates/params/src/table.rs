@@ -593,6 +593,8 @@ crate::declare! {
     SMTP_DNS_RESOLVER_OPTIONS = list("smtp_dns_resolver_options", "", "DNS resolver options for the SMTP client.");
     SMTP_PER_REQUEST_DEADLINE = boolean("smtp_per_request_deadline", "${smtp_per_record_deadline?{$smtp_per_record_deadline}:{no}}", "Make the SMTP client timeouts a limit per complete request rather than per read or write.");
     SMTP_MIN_DATA_RATE = int("smtp_min_data_rate", "500", 1, MAX, "The minimal data rate in bytes per second when smtp_per_request_deadline is on.");
+    LMTP_PER_REQUEST_DEADLINE = boolean("lmtp_per_request_deadline", "${lmtp_per_record_deadline?{$lmtp_per_record_deadline}:{no}}", "Make the LMTP client timeouts a limit per complete request rather than per read or write.");
+    LMTP_MIN_DATA_RATE = int("lmtp_min_data_rate", "500", 1, MAX, "The minimal data rate in bytes per second when lmtp_per_request_deadline is on.");
     SMTP_PIX_WORKAROUNDS = list("smtp_pix_workarounds", "disable_esmtp,delay_dotcrlf", "Workarounds for a remote server behind a broken PIX firewall.");
     SMTP_PIX_WORKAROUND_MAPS = list("smtp_pix_workaround_maps", "", "Lookup tables by server with per-server smtp_pix_workarounds.");
     SMTP_PIX_WORKAROUND_DELAY_TIME = time("smtp_pix_workaround_delay_time", "10s", 's', 1, MAX, "How long the SMTP client pauses before sending end-of-data to a PIX firewall.");

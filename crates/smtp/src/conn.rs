@@ -6,7 +6,7 @@ use smtp_proto::{Reply, ReplyError, ReplyParser};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where in the conversation something happened, for Postfix's texts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +200,12 @@ pub struct Conn {
     pub relay: String,
     /// The TLS session in Postfix's words, when encrypted.
     pub tls: Option<String>,
+    /// `smtp_per_request_deadline`: each time limit bounds a whole
+    /// request or reply, and message content earns one second per
+    /// `smtp_min_data_rate` bytes (this rate); None: each read and write.
+    min_data_rate: Option<u64>,
+    /// With deadlines, when the message content must be sent by.
+    body_until: Option<Instant>,
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -238,6 +244,8 @@ impl Conn {
             peer,
             relay,
             tls: None,
+            min_data_rate: None,
+            body_until: None,
         })
     }
 
@@ -255,7 +263,28 @@ impl Conn {
             relay: peer.clone(),
             peer,
             tls: None,
+            min_data_rate: None,
+            body_until: None,
         })
+    }
+
+    /// Turns on per-request deadlines (`smtp_per_request_deadline`, with
+    /// `smtp_min_data_rate`).
+    pub fn per_request_deadline(&mut self, min_data_rate: u64) {
+        self.min_data_rate = Some(min_data_rate.max(1));
+    }
+
+    /// With deadlines: the time left until `until`, set on the socket;
+    /// Err when none is left.
+    fn arm(&self, until: Option<Instant>) -> io::Result<()> {
+        if let Some(until) = until {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.timeouts(left);
+        }
+        Ok(())
     }
 
     fn timeouts(&self, t: Duration) {
@@ -263,12 +292,47 @@ impl Conn {
             .set_timeouts(Some(t.max(Duration::from_millis(1))));
     }
 
-    /// Sends bytes (commands, or message content) within `timeout` per write.
+    /// Sends bytes (commands, or message content) within `timeout` per
+    /// write, or with deadlines within `timeout` in all (message content:
+    /// all of it, plus its share of `smtp_min_data_rate`).
     pub fn send(&mut self, bytes: &[u8], stage: Stage, timeout: Duration) -> Result<(), ConnError> {
         self.timeouts(timeout);
-        let r = self
-            .stream
-            .write_all(bytes)
+        let until = self.min_data_rate.map(|rate| match stage {
+            Stage::Body => {
+                let start = *self
+                    .body_until
+                    .get_or_insert_with(|| Instant::now() + timeout);
+                let until = start + Duration::from_secs_f64(bytes.len() as f64 / rate as f64);
+                self.body_until = Some(until);
+                until
+            }
+            _ => {
+                self.body_until = None;
+                Instant::now() + timeout
+            }
+        });
+        let mut rest = bytes;
+        let mut r = Ok(());
+        while !rest.is_empty() {
+            if let Err(e) = self.arm(until) {
+                r = Err(e);
+                break;
+            }
+            match self.stream.write(rest) {
+                Ok(0) => {
+                    r = Err(io::ErrorKind::WriteZero.into());
+                    break;
+                }
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
+            }
+        }
+        let r = r
+            .and_then(|_| self.arm(until))
             .and_then(|_| self.stream.flush());
         r.map_err(|e| {
             if is_timeout(&e) {
@@ -279,9 +343,11 @@ impl Conn {
         })
     }
 
-    /// Reads one reply within `timeout` per read.
+    /// Reads one reply within `timeout` per read, or with deadlines
+    /// within `timeout` in all.
     pub fn reply(&mut self, stage: Stage, timeout: Duration) -> Result<Reply, ConnError> {
         self.timeouts(timeout);
+        let until = self.min_data_rate.map(|_| Instant::now() + timeout);
         loop {
             if !self.buf.is_empty() {
                 let mut it = self.buf.iter();
@@ -293,6 +359,9 @@ impl Conn {
                     Err(ReplyError::NeedsMoreData) => self.buf.clear(),
                     Err(e) => return Err(ConnError::BadReply(stage, e)),
                 }
+            }
+            if self.arm(until).is_err() {
+                return Err(ConnError::Timeout(stage));
             }
             let mut chunk = [0u8; 8192];
             match self.stream.read(&mut chunk) {

@@ -129,6 +129,10 @@ pub struct Settings {
     helo_name: String,
     port: u16,
     t: Timeouts,
+    /// `smtp_per_request_deadline` (lmtp_…): the time limits bound whole
+    /// requests and replies, and content earns a second per this many
+    /// bytes (`smtp_min_data_rate`); None: they bound each read and write.
+    min_data_rate: Option<u64>,
     resolver: Result<dns::Resolver, String>,
     tls_level: TlsLevel,
     /// `smtp_tls_loglevel` (`lmtp_tls_loglevel`).
@@ -354,6 +358,15 @@ impl Settings {
                 starttls: cfg.time(pick(&p::SMTP_STARTTLS_TIMEOUT, &p::LMTP_STARTTLS_TIMEOUT)),
                 xforward: cfg.time(pick(&p::SMTP_XFORWARD_TIMEOUT, &p::LMTP_XFORWARD_TIMEOUT)),
             },
+            min_data_rate: cfg
+                .bool(pick(
+                    &p::SMTP_PER_REQUEST_DEADLINE,
+                    &p::LMTP_PER_REQUEST_DEADLINE,
+                ))
+                .then(|| {
+                    u64::try_from(cfg.int(pick(&p::SMTP_MIN_DATA_RATE, &p::LMTP_MIN_DATA_RATE)))
+                        .unwrap_or(500)
+                }),
             send_xforward: cfg.bool(pick(
                 &p::SMTP_SEND_XFORWARD_COMMAND,
                 &p::LMTP_SEND_XFORWARD_COMMAND,
@@ -1201,6 +1214,9 @@ impl Job<'_> {
             maillog::info!("{text}");
             Verdict::new("4.4.1", "none", text)
         })?;
+        if let Some(rate) = self.s.min_data_rate {
+            conn.per_request_deadline(rate);
+        }
         let server_name = target.host.clone();
         let caps = match self.handshake(&mut conn, &server_name) {
             Ok(c) => c,

@@ -77,6 +77,17 @@ impl CleanupStream {
         self.client.milters(list, sockets)
     }
 
+    /// Waits `more` longer than usual for cleanup's verdict (it shows the
+    /// message to the milters handed to it first).
+    pub fn wait_longer(&mut self, more: Duration) {
+        self.client.wait_longer(more);
+    }
+
+    /// Access table actions decided at the end of the data.
+    pub fn actions(&mut self, attrs: Vec<(String, String)>) -> Result<(), CleanupError> {
+        self.client.actions(attrs)
+    }
+
     pub fn envelope(&mut self, env: Envelope) -> Result<(), CleanupError> {
         self.client.envelope(env)
     }
@@ -90,6 +101,7 @@ impl CleanupStream {
     /// queue file is safe on disk).
     pub fn finish(mut self) -> Result<Done, CleanupError> {
         let (status, text) = self.client.end()?;
+        self.client.usual_wait();
         *KEPT.lock().unwrap_or_else(|e| e.into_inner()) = Some((self.client, Instant::now()));
         Ok(Done { status, text })
     }

@@ -12,25 +12,33 @@
 //! throws the message away once it is accepted, and no milter hears of it
 //! again. A milter that cannot be reached or breaks the protocol gets
 //! `milter_default_action` (its own `default_action=`): accept leaves it
-//! out, tempfail and reject answer for it, quarantine holds the message.
+//! out; tempfail, reject and quarantine answer for it, every time it would
+//! have been asked, for the rest of the session (Postfix's
+//! MILTER8_STAT_ERROR), so that no command gets past a broken milter.
 
 use milter::{Answer, DefaultAction, Message, Session, Spec, Verdict};
 use std::os::fd::{AsRawFd, RawFd};
 
-/// One milter's conversation and where it stands.
+/// One milter and where it stands.
 struct Live {
-    session: Session,
+    state: State,
     /// It accepted the transaction: no more of it goes to the milter.
     skip_transaction: bool,
     /// It was told of MAIL and the transaction is not over for it.
     in_transaction: bool,
 }
 
+enum State {
+    Talking(Box<Session>),
+    /// The conversation broke; its default action answers for it.
+    Failed(Said),
+}
+
 /// What the milters said of an event that is not simply "go on".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Said {
     /// Refused: the reply text (`550 5.7.1 Command rejected`, a milter's
-    /// own `4XX`/`5XX` reply).
+    /// own `4XX`/`5XX` reply; a 421 ends the session).
     Refuse(String),
     /// The message is to be thrown away once accepted.
     Discard,
@@ -59,34 +67,39 @@ enum Round {
     Transaction,
 }
 
-/// Postfix's replies for a milter that could not be asked.
+/// Postfix's replies for a milter that could not be asked (milter8.c).
 const TEMPFAIL: &str = "451 4.7.1 Service unavailable - try again later";
-const REJECT: &str = "550 5.7.1 Command rejected";
+const REJECT: &str = "550 5.5.0 Service unavailable";
+
+/// The most milters handed to cleanup with a message (sockets passed at
+/// once); the rest of a longer smtpd_milters list is left out, with a
+/// warning.
+pub const MOST: usize = ipc::cleanup::MAX_PASSED_MILTERS;
 
 impl Milters {
-    /// Connects each milter and tells it of the client. An answer that
-    /// ends the session (421), or that says what becomes of the next
-    /// message (DISCARD, HOLD), comes back.
+    /// Connects each milter and tells it of the client, in order. An
+    /// answer that ends the session (421), or that says what becomes of
+    /// the next message (DISCARD, HOLD), comes back.
     pub fn connect(specs: &[Spec], msg: &mut Message) -> (Milters, Option<Said>) {
         let mut m = Milters::default();
-        let mut failed = None;
-        for spec in specs {
-            match Session::open(spec) {
-                Ok(session) => m.live.push(Live {
-                    session,
-                    skip_transaction: false,
-                    in_transaction: false,
-                }),
+        for spec in specs.iter().take(MOST) {
+            let state = match Session::open(spec) {
+                Ok(session) => State::Talking(Box::new(session)),
                 Err(e) => {
                     maillog::warning!("milter {}: {e}", spec.name);
-                    failed = failed.or(m.default_action(spec.default_action));
+                    match default_action(spec.default_action) {
+                        Some(said) => State::Failed(said),
+                        None => continue,
+                    }
                 }
-            }
+            };
+            m.live.push(Live {
+                state,
+                skip_transaction: false,
+                in_transaction: false,
+            });
         }
-        let said = match failed {
-            Some(f) => Some(f),
-            None => m.round(msg, Round::Session, |s, msg| s.connect(msg)),
-        };
+        let said = m.round(msg, Round::Session, |s, msg| s.connect(msg));
         let said = m.stand(said);
         (m, said)
     }
@@ -117,13 +130,14 @@ impl Milters {
         self.round(msg, Round::Transaction, |s, msg| s.rcpt(msg, rcpt))
     }
 
-    /// DATA: the first refusal.
+    /// DATA: the first refusal (the caller ends the transaction).
     pub fn data(&mut self, msg: &mut Message) -> Option<Said> {
         self.round(msg, Round::Transaction, |s, msg| s.data(msg))
     }
 
     /// Tells each milter, in order, of an event; the first answer that is
-    /// not "go on" ends the round, as in Postfix.
+    /// not "go on" ends the round, as in Postfix. A failed milter answers
+    /// with its default action.
     fn round(
         &mut self,
         msg: &mut Message,
@@ -143,7 +157,10 @@ impl Milters {
             if round == Round::Mail {
                 l.in_transaction = true;
             }
-            let answer = send(&mut l.session, msg);
+            let answer = match &mut l.state {
+                State::Failed(said) => return Some(said.clone()),
+                State::Talking(session) => send(session, msg),
+            };
             let before = self.live.len();
             let said = self.answered(i, answer, round == Round::Session);
             if said == Some(Said::Discard) {
@@ -159,9 +176,8 @@ impl Milters {
         None
     }
 
-    /// What milter `i`'s answer means; a milter that failed is dropped
-    /// and its default action taken. `session`: the event was CONNECT or
-    /// HELO (an accept then leaves the milter out of the session).
+    /// What milter `i`'s answer means. `session`: the event was CONNECT
+    /// or HELO (an accept then leaves the milter out of the session).
     fn answered(
         &mut self,
         i: usize,
@@ -171,8 +187,9 @@ impl Milters {
         match answer {
             Ok(Answer::Continue) => None,
             Ok(Answer::Accept) if session => {
-                let gone = self.live.remove(i);
-                gone.session.quit();
+                if let State::Talking(s) = self.live.remove(i).state {
+                    s.quit();
+                }
                 None
             }
             Ok(Answer::Accept) => {
@@ -185,10 +202,27 @@ impl Milters {
                 Verdict::Discard => Some(Said::Discard),
                 Verdict::Hold(_) => Some(Said::Hold),
             },
-            Err(e) => {
-                let gone = self.live.remove(i);
-                maillog::warning!("milter {}: {e}", gone.session.spec().name);
-                self.default_action(gone.session.spec().default_action)
+            Err(e) => self.fail(i, &e.to_string()),
+        }
+    }
+
+    /// Milter `i` broke: its socket is shut down (for cleanup too) and its
+    /// default action answers for it from now on (accept: it is left
+    /// out). What it says now comes back.
+    fn fail(&mut self, i: usize, why: &str) -> Option<Said> {
+        let State::Talking(session) = &self.live[i].state else {
+            return None;
+        };
+        maillog::warning!("milter {}: {why}", session.spec().name);
+        let _ = session.socket().shutdown();
+        match default_action(session.spec().default_action) {
+            Some(said) => {
+                self.live[i].state = State::Failed(said.clone());
+                Some(said)
+            }
+            None => {
+                self.live.remove(i);
+                None
             }
         }
     }
@@ -205,15 +239,6 @@ impl Milters {
         }
     }
 
-    fn default_action(&self, action: DefaultAction) -> Option<Said> {
-        match action {
-            DefaultAction::Accept => None,
-            DefaultAction::TempFail => Some(Said::Refuse(TEMPFAIL.into())),
-            DefaultAction::Reject => Some(Said::Refuse(REJECT.into())),
-            DefaultAction::Quarantine => Some(Said::Hold),
-        }
-    }
-
     /// The conversations to hand to cleanup with the message: those still
     /// in the transaction (none once DISCARD was said).
     pub fn handoff(&self) -> (Vec<ipc::cleanup::PassedMilter>, Vec<RawFd>) {
@@ -227,35 +252,73 @@ impl Milters {
             .iter()
             .filter(|l| l.in_transaction && !l.skip_transaction)
         {
-            let h = l.session.handoff();
+            let State::Talking(session) = &l.state else {
+                continue;
+            };
+            let h = session.handoff();
+            let spec = session.spec();
             list.push(ipc::cleanup::PassedMilter {
-                entry: l.session.spec().entry.clone(),
+                entry: spec.entry.clone(),
                 protocol: h.protocol,
                 macros: h.macro_lists.map(|m| m.join(" ")),
+                command_timeout: spec.command_timeout.as_secs(),
+                content_timeout: spec.content_timeout.as_secs(),
+                default_action: spec.default_action.name().to_string(),
             });
-            fds.push(l.session.socket().as_raw_fd());
+            fds.push(session.socket().as_raw_fd());
         }
         (list, fds)
     }
 
+    /// The message's conversations can no longer be trusted (cleanup did
+    /// not answer in time, or the connection to it broke): they are shut
+    /// down and their default actions answer for them.
+    pub fn poison(&mut self) {
+        for i in (0..self.live.len()).rev() {
+            if self.live[i].in_transaction && !self.live[i].skip_transaction {
+                self.fail(i, "conversation abandoned with the message");
+            }
+        }
+    }
+
     /// The transaction ends, with its message or unfinished (RSET, a
     /// refusal, a new HELO): the milters told of it forget it (SMFIC_ABORT,
-    /// as Postfix's smtpd sends after every transaction). One whose socket
-    /// cleanup closed (it broke during the message) is dropped.
+    /// as Postfix's smtpd sends after every transaction). One that cannot
+    /// be told (cleanup shut it down when it broke during the message)
+    /// fails.
     pub fn abort(&mut self) {
-        self.live.retain_mut(|l| {
-            let keep = !l.in_transaction || l.session.abort().is_ok();
+        for i in (0..self.live.len()).rev() {
+            let l = &mut self.live[i];
+            let told = !l.in_transaction
+                || match &mut l.state {
+                    State::Talking(s) => s.abort().is_ok(),
+                    State::Failed(_) => true,
+                };
             l.in_transaction = false;
             l.skip_transaction = false;
-            keep
-        });
+            if !told {
+                self.fail(i, "the conversation broke during the message");
+            }
+        }
         self.discarding = false;
     }
 
     /// The session ends.
     pub fn quit(&mut self) {
         for l in self.live.drain(..) {
-            l.session.quit();
+            if let State::Talking(s) = l.state {
+                s.quit();
+            }
         }
+    }
+}
+
+/// What a milter's default action answers for it; None: accept.
+fn default_action(action: DefaultAction) -> Option<Said> {
+    match action {
+        DefaultAction::Accept => None,
+        DefaultAction::TempFail => Some(Said::Refuse(TEMPFAIL.into())),
+        DefaultAction::Reject => Some(Said::Refuse(REJECT.into())),
+        DefaultAction::Quarantine => Some(Said::Hold),
     }
 }

@@ -514,6 +514,9 @@ pub struct Policy {
     pub delay_reject: bool,
     show_table_name: bool,
     soft_bounce: bool,
+    /// `smtpd_proxy_filter` is set: cleanup is not used, so actions it
+    /// would carry out are unavailable.
+    proxy_filter: bool,
     /// `smtpd_log_access_permit_actions`: the built-in permit actions
     /// logged when they decide (`static:all`: every one).
     log_permit: Vec<String>,
@@ -729,6 +732,7 @@ impl Policy {
             delay_reject: config.bool(&p::SMTPD_DELAY_REJECT),
             show_table_name: config.bool(&p::SHOW_USER_UNKNOWN_TABLE_NAME),
             soft_bounce: config.bool(&p::SOFT_BOUNCE),
+            proxy_filter: !config.str(&p::SMTPD_PROXY_FILTER).trim().is_empty(),
             log_permit: config.list(&p::SMTPD_LOG_ACCESS_PERMIT_ACTIONS),
             codes,
             classes_parsed: config
@@ -805,6 +809,9 @@ pub struct Request {
     pub reverse_name_temporary: bool,
     /// The session is encrypted (STARTTLS, or smtpd_tls_wrappermode).
     pub tls: bool,
+    /// A HOLD action already holds this transaction's message (logged
+    /// once, as in Postfix).
+    pub held: bool,
     /// The transaction's recipients so far (accepted ones).
     pub recipient_count: usize,
     pub client_addr: Option<IpAddr>,
@@ -2182,6 +2189,38 @@ impl Eval<'_> {
         Step::Dunno
     }
 
+    /// Postfix's can_delegate_action: whether an action cleanup carries
+    /// out (HOLD, DISCARD, FILTER, REDIRECT, BCC) can be taken here; if
+    /// not, a warning says why and the action is skipped.
+    fn can_delegate(&mut self, table: &str, action: &str) -> bool {
+        if self.policy.proxy_filter {
+            self.log.push(format!(
+                "warning: access table {table}: with smtpd_proxy_filter specified, action {action} is unavailable"
+            ));
+            return false;
+        }
+        if self.stage == Stage::Etrn {
+            self.log.push(format!(
+                "warning: access table {table}: action {action} is unavailable in smtpd_etrn_restrictions"
+            ));
+            return false;
+        }
+        self.not_in_client_helo(table, action)
+    }
+
+    /// Postfix's not_in_client_helo: outside a transaction (client and
+    /// HELO restrictions with smtpd_delay_reject = no) there is no message
+    /// for an action to act on.
+    fn not_in_client_helo(&mut self, table: &str, action: &str) -> bool {
+        if self.req.sender.is_none() {
+            self.log.push(format!(
+                "warning: access table {table}: with smtpd_delay_reject=no, action {action} is always skipped in Client host or Helo command restrictions"
+            ));
+            return false;
+        }
+        true
+    }
+
     /// An access table's answer (smtpd_check.c check_table_result).
     fn table_result(&mut self, table: &str, value: &str, reply_name: &str, class: &str) -> Step {
         let value = value.trim();
@@ -2227,8 +2266,13 @@ impl Eval<'_> {
                 }
                 Step::Dunno
             }
+            "HOLD" | "DISCARD" | "FILTER" | "REDIRECT" | "BCC"
+                if !self.can_delegate(table, &upper) =>
+            {
+                Step::Dunno
+            }
             "HOLD" => {
-                if !self.actions.hold {
+                if !self.actions.hold && !self.req.held {
                     let t = if text.is_empty() {
                         "triggers HOLD action"
                     } else {
@@ -2285,6 +2329,13 @@ impl Eval<'_> {
             }
             "WARN" => {
                 self.log.push(format!("warn: {text}"));
+                Step::Dunno
+            }
+            "PREPEND" if !self.not_in_client_helo(table, "PREPEND") => Step::Dunno,
+            "PREPEND" if self.stage == Stage::EndOfData => {
+                self.log.push(format!(
+                    "warning: access table {table}: action PREPEND must be used before smtpd_end_of_data_restrictions"
+                ));
                 Step::Dunno
             }
             "PREPEND" => {
@@ -2731,6 +2782,35 @@ mod tests {
             Verdict::Accept => "OK".into(),
             Verdict::Reject(r) => r.to_string(),
         }
+    }
+
+    #[test]
+    fn actions_cleanup_carries_out_are_skipped_where_postfix_skips_them() {
+        // Outside a transaction (smtpd_delay_reject = no).
+        let p =
+            policy("smtpd_client_restrictions = check_client_access inline:{ {192.0.2.7=HOLD} }");
+        let mut r = req("192.0.2.7", "a@x.example", "x@mail.example.test");
+        r.sender = None;
+        let out = p.check_early(&r, &FakeDns, Stage::Client);
+        assert_eq!(out.verdict, Verdict::Accept);
+        assert!(!out.actions.hold);
+        assert_eq!(
+            out.log,
+            ["warning: access table check_client_access: with smtpd_delay_reject=no, action HOLD is always skipped in Client host or Helo command restrictions"]
+        );
+        // With a before-queue filter, which takes the mail instead of
+        // cleanup: DISCARD neither discards nor permits.
+        let p = policy(
+            "local_recipient_maps =\nsmtpd_proxy_filter = 127.0.0.1:10025\nsmtpd_recipient_restrictions = check_client_access inline:{ {192.0.2.7=DISCARD} }, reject",
+        );
+        let r = req("192.0.2.7", "a@x.example", "x@mail.example.test");
+        let out = p.check_rcpt(&r, &FakeDns);
+        assert!(matches!(out.verdict, Verdict::Reject(_)));
+        assert!(!out.actions.discard);
+        assert_eq!(
+            out.log,
+            ["warning: access table check_client_access: with smtpd_proxy_filter specified, action DISCARD is unavailable"]
+        );
     }
 
     #[test]

@@ -168,6 +168,8 @@ pub struct Session<'a> {
     access_denied: bool,
     /// smtpd_milters, told of the session as it happens.
     milters: Milters,
+    /// A 421 reply was given: the session ends after this command.
+    hangup: bool,
     junk: u32,
     stats: Stats,
     /// The last command, for "lost connection after X" (Postfix's `where`).
@@ -373,6 +375,7 @@ impl<'a> Session<'a> {
             error_class: None,
             access_denied: false,
             milters: Milters::default(),
+            hangup: false,
             junk: 0,
             stats: Stats::default(),
             last: "CONNECT".into(),
@@ -885,6 +888,10 @@ impl<'a> Session<'a> {
             }
         };
         self.stats.count(name, ok);
+        // A 421 (a milter's) ends the session, as in Postfix.
+        if self.hangup {
+            return Flow::Close;
+        }
         flow
     }
 
@@ -1002,6 +1009,13 @@ impl<'a> Session<'a> {
         self.milter_said(said, "CONNECT", None)
     }
 
+    /// Whether the milters are told of this command: not once an access
+    /// table's DISCARD decided the message's fate (Postfix's
+    /// MILTER_SKIP_FLAGS).
+    fn milters_listen(&self) -> bool {
+        self.milters.active() && !self.tx.as_ref().is_some_and(|t| t.actions.discard)
+    }
+
     /// What the milters know of the session now, for their macros.
     fn milter_message(&self) -> milter::Message {
         let tx = self.tx.as_ref();
@@ -1046,6 +1060,7 @@ impl<'a> Session<'a> {
         match said {
             Said::Refuse(text) => {
                 self.log_reject("milter-reject", command, &text, rcpt);
+                self.hangup |= text.starts_with("421");
                 Some(parse_reply_text(&text).unwrap_or_else(|| {
                     Reply::new(
                         451,
@@ -1152,7 +1167,7 @@ impl<'a> Session<'a> {
                 }
             }
         }
-        if self.milters.active() {
+        if self.milters_listen() {
             let mut msg = self.milter_message();
             let said = self.milters.mail(&mut msg);
             if let Some(reply) = self.milter_said(said, "MAIL", None) {
@@ -1386,6 +1401,7 @@ impl<'a> Session<'a> {
         self.req.sender = Some(sender);
         self.req.recipient = Some(r.rcpt.clone());
         self.req.recipient_count = tx.recipients.len();
+        self.req.held = tx.actions.hold;
         self.policy_facts("RCPT");
         let outcome = self.policy.check_rcpt(&self.req, self.dns);
         let rcpt_text = r.rcpt.to_string();
@@ -1401,7 +1417,7 @@ impl<'a> Session<'a> {
                 return false;
             }
         }
-        if self.milters.active() {
+        if self.milters_listen() {
             let mut msg = self.milter_message();
             let said = self.milters.rcpt(&mut msg, &r.rcpt.internal());
             if let Some(reply) = self.milter_said(said, "RCPT", Some(&rcpt_text)) {
@@ -1529,14 +1545,18 @@ impl<'a> Session<'a> {
         }
         self.req.sender = Some(tx.mail.sender.clone());
         self.req.recipient_count = tx.recipients.len();
+        self.req.held = tx.actions.hold;
         self.policy_facts(if command == "DATA" { "DATA" } else { "BDAT" });
         let outcome = self.policy.check_data(&self.req, self.dns);
         let only = self.only_recipient();
         let actions = self.judged(outcome, command, only.as_deref())?;
-        if self.milters.active() {
+        if self.milters_listen() {
             let mut msg = self.milter_message();
             let said = self.milters.data(&mut msg);
             if let Some(reply) = self.milter_said(said, command, only.as_deref()) {
+                // As Postfix: the transaction ends (a milter that refused
+                // DATA is not asked of it again).
+                self.reset_transaction();
                 return Err(reply);
             }
         }
@@ -1595,7 +1615,12 @@ impl<'a> Session<'a> {
             tx.actions.merge(actions);
         }
         let env = self.envelope();
-        let (milters, sockets) = self.milters.handoff();
+        let (milters, sockets) = if self.milters_listen() {
+            self.milters.handoff()
+        } else {
+            Default::default()
+        };
+        let handed = !milters.is_empty();
         let Some(tx) = &mut self.tx else {
             return Err(Reply::need_rcpt());
         };
@@ -1603,8 +1628,11 @@ impl<'a> Session<'a> {
             return Err(queue_file_write_error());
         };
         let mut sent = Ok(());
-        if !milters.is_empty() {
+        if handed {
             sent = c.milters(milters, &sockets);
+            // Cleanup may take the milters' time over the message before
+            // it answers.
+            c.wait_longer(self.s.milters_time);
         }
         if sent.is_ok() {
             sent = c.envelope(env);
@@ -1755,26 +1783,10 @@ impl<'a> Session<'a> {
             attributes.push(("helo_name".into(), h.clone()));
         }
         attributes.extend(self.xforward.attributes());
-        let actions = &tx.actions;
-        match &actions.filter {
-            Some(f) => attributes.push((ic::CONTENT_FILTER.into(), f.clone())),
-            None if !self.s.content_filter.is_empty() => {
-                attributes.push((ic::CONTENT_FILTER.into(), self.s.content_filter.clone()))
-            }
-            None => {}
+        if tx.actions.filter.is_none() && !self.s.content_filter.is_empty() {
+            attributes.push((ic::CONTENT_FILTER.into(), self.s.content_filter.clone()));
         }
-        if actions.hold {
-            attributes.push((ic::ACTION_HOLD.into(), "yes".into()));
-        }
-        if actions.discard {
-            attributes.push((ic::ACTION_DISCARD.into(), "yes".into()));
-        }
-        if let Some(r) = &actions.redirect {
-            attributes.push((ic::REDIRECT.into(), r.clone()));
-        }
-        for b in &actions.bcc {
-            attributes.push((ic::ACTION_BCC.into(), b.clone()));
-        }
+        attributes.extend(action_attributes(&tx.actions));
         if !self.s.milters.is_empty() {
             attributes.push((
                 ic::MILTER_DAEMON_NAME.into(),
@@ -1825,16 +1837,20 @@ impl<'a> Session<'a> {
     /// The message is in: smtpd_end_of_data_restrictions (the message is
     /// `size` bytes), then cleanup's verdict.
     fn finish(&mut self, bytes: Option<u64>, size: u64) -> (Reply, bool) {
+        let mut late = Actions::default();
         if !self.policy.end_of_data.is_empty() {
             self.req.sender = self.tx.as_ref().map(|t| t.mail.sender.clone());
             self.policy_facts("END-OF-MESSAGE");
             self.req.facts.size = Some(size);
             let outcome = self.policy.check_end_of_data(&self.req, self.dns);
             let only = self.only_recipient();
-            if let Err(reply) = self.judged(outcome, "END-OF-MESSAGE", only.as_deref()) {
-                // The cleanup stream goes unfinished: no queue file stays.
-                self.reset_transaction();
-                return (reply, false);
+            match self.judged(outcome, "END-OF-MESSAGE", only.as_deref()) {
+                Err(reply) => {
+                    // The cleanup stream goes unfinished: no queue file stays.
+                    self.reset_transaction();
+                    return (reply, false);
+                }
+                Ok(actions) => late = actions,
             }
         }
         if let Some(mut p) = self.tx.as_mut().and_then(|t| t.proxy.take()) {
@@ -1855,12 +1871,25 @@ impl<'a> Session<'a> {
         };
         // What XFORWARD told was for this transaction only.
         self.xforward = Default::default();
-        let Some(c) = tx.cleanup.take() else {
+        let Some(mut c) = tx.cleanup.take() else {
             return (queue_file_write_error(), false);
         };
         let id = c.queue_id.clone();
+        let late = action_attributes(&late);
+        if !late.is_empty() {
+            if let Err(e) = c.actions(late) {
+                maillog::warning!("{id}: {e}");
+                self.milters.poison();
+                self.milters.abort();
+                return (queue_file_write_error(), false);
+            }
+        }
         let finished = c.finish();
-        // Cleanup is done with the milters it was handed.
+        // Cleanup is done with the milters it was handed; when it did not
+        // say so, they cannot be trusted (it may still be using them).
+        if finished.is_err() {
+            self.milters.poison();
+        }
         self.milters.abort();
         match finished {
             Ok(done) => match done.status {
@@ -1971,7 +2000,7 @@ impl<'a> Session<'a> {
             return (false, Flow::Go);
         }
         if let Some(reply) = broken {
-            self.tx = None;
+            self.reset_transaction();
             self.error_reply(&reply);
             return (false, Flow::Go);
         }
@@ -2594,6 +2623,29 @@ impl<'a> Session<'a> {
             }
         }
     }
+}
+
+/// The attributes that carry access table actions to cleanup: FILTER,
+/// HOLD, DISCARD, REDIRECT and BCC (PREPEND's headers go with the
+/// content).
+fn action_attributes(a: &Actions) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(f) = &a.filter {
+        out.push((ic::CONTENT_FILTER.into(), f.clone()));
+    }
+    if a.hold {
+        out.push((ic::ACTION_HOLD.into(), "yes".into()));
+    }
+    if a.discard {
+        out.push((ic::ACTION_DISCARD.into(), "yes".into()));
+    }
+    if let Some(r) = &a.redirect {
+        out.push((ic::REDIRECT.into(), r.clone()));
+    }
+    for b in &a.bcc {
+        out.push((ic::ACTION_BCC.into(), b.clone()));
+    }
+    out
 }
 
 /// `ID: client=name[addr]`, with the login and what XFORWARD told of the

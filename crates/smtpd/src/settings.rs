@@ -96,6 +96,9 @@ pub struct Settings {
     /// `smtpd_milters` (with main.cf's, or this service's, milter_*
     /// settings) and `milter_macro_daemon_name`.
     pub milters: Vec<milter::Spec>,
+    /// The most the milters may take over a message in cleanup (their
+    /// content and command time limits), added to the wait for it.
+    pub milters_time: Duration,
     pub milter_daemon_name: String,
     /// `smtpd_proxy_filter` (with `smtpd_proxy_ehlo`, `smtpd_proxy_timeout`):
     /// the before-queue content filter that takes the mail instead of
@@ -310,7 +313,7 @@ impl Settings {
             _ => TlsLevel::None,
         };
         let count = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
-        Settings {
+        let mut s = Settings {
             myhostname: c.str(&p::MYHOSTNAME).to_string(),
             banner: c.str(&p::SMTPD_BANNER).to_string(),
             message_size_limit: c.size(&p::MESSAGE_SIZE_LIMIT),
@@ -401,6 +404,7 @@ impl Settings {
             },
             proxy_filter: None,
             // receive_override_options = no_milters: none at all.
+            milters_time: Duration::ZERO,
             milters: if no_milters {
                 Vec::new()
             } else {
@@ -428,7 +432,21 @@ impl Settings {
                 .filter(|c| (400..600).contains(c))
                 .unwrap_or(550),
             sasl: Self::sasl(c),
+        };
+        if s.milters.len() > crate::milters::MOST {
+            maillog::warning!(
+                "smtpd_milters: only the first {} milters are used",
+                crate::milters::MOST
+            );
+            s.milters.truncate(crate::milters::MOST);
         }
+        // What the milters may take over a message in cleanup.
+        s.milters_time = s
+            .milters
+            .iter()
+            .map(|m| m.content_timeout + m.command_timeout)
+            .sum();
+        s
     }
 }
 
