@@ -1925,3 +1925,53 @@ fn tls_servername_sets_the_sni_name() {
     let want: Vec<&str> = cases.iter().map(|(_, w)| *w).collect();
     assert_eq!(seen.lines().collect::<Vec<_>>(), want, "SNI per case");
 }
+
+/// smtp_per_request_deadline: a server that trickles its greeting, a line
+/// at a time, each within the time limit, is given smtp_helo_timeout for
+/// the whole greeting, not per read.
+#[test]
+fn a_trickled_greeting_meets_the_per_request_deadline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        // 20 lines, 0.4 s apart: 8 s in all, each well within 2 s.
+        for _ in 0..20 {
+            if std::io::Write::write_all(&mut s, b"220-still greeting\r\n").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(400));
+        }
+    });
+    let inst = instance(
+        "smtp-deadline",
+        &format!(
+            "relayhost = [127.0.0.1]:{port}\nsmtp_helo_timeout = 2s\nsmtp_per_request_deadline = yes\n"
+        ),
+    );
+    inst.start();
+    let started = std::time::Instant::now();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["slow@remote.example"],
+        BODY,
+    );
+    assert!(
+        inst.wait_log(
+            "status=deferred (conversation with 127.0.0.1[127.0.0.1] timed out while receiving the initial server greeting)",
+            1,
+            15 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "the deadline did not hold: {:?}",
+        started.elapsed()
+    );
+    let _ = server.join();
+}

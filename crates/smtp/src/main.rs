@@ -114,7 +114,9 @@
 //!   smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout,
 //!   smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
 //!   smtp_data_done_timeout, smtp_quit_timeout, smtp_starttls_timeout,
-//!   smtp_send_xforward_command, smtp_xforward_timeout,
+//!   smtp_per_request_deadline (each of those a limit on a whole request
+//!   or reply, not on each read or write; message content earns a second
+//!   per smtp_min_data_rate bytes), smtp_send_xforward_command, smtp_xforward_timeout,
 //!   smtp_helo_name, smtp_tcp_port, smtp_bind_address, smtp_bind_address6,
 //!   smtp_never_send_ehlo,
 //!   smtp_skip_5xx_greeting, smtp_skip_quit_response,

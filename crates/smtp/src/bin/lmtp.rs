@@ -33,7 +33,8 @@
 //!   lmtp_host_lookup, lmtp_skip_quit_response,
 //!   lmtp_tls_security_level, lmtp_tls_loglevel, lmtp_tls_policy_maps, lmtp_tls_CAfile,
 //!   lmtp_tls_protocols, lmtp_tls_mandatory_protocols,
-//!   lmtp_starttls_timeout, lmtp_line_length_limit, lmtp_rset_timeout,
+//!   lmtp_starttls_timeout, lmtp_per_request_deadline, lmtp_min_data_rate,
+//!   lmtp_line_length_limit, lmtp_rset_timeout,
 //!   lmtp_connection_cache_on_demand, lmtp_connection_cache_destinations,
 //!   lmtp_connection_cache_time_limit, lmtp_generic_maps.
 //!
