@@ -90,9 +90,7 @@ fn start_screened(inst: &Instance, main_cf: &str) -> u16 {
 /// dnsmasq serving DNS lists, each record `name,address`, and its port;
 /// None (the test is skipped) without dnsmasq.
 fn dns_lists(records: &[&str]) -> Option<(kit::Proc, u16)> {
-    let have_dnsmasq = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
-        .iter()
-        .any(|p| Path::new(p).is_file());
+    let have_dnsmasq = kit::have_dnsmasq();
     if !have_dnsmasq {
         eprintln!("skipped: dnsmasq missing");
         return None;

@@ -1602,9 +1602,7 @@ fn mime_parts_and_attached_messages_meet_their_header_checks() {
 
 #[test]
 fn dns_block_and_allow_lists_through_a_real_dns_server() {
-    let have_dnsmasq = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
-        .iter()
-        .any(|p| Path::new(p).is_file());
+    let have_dnsmasq = kit::have_dnsmasq();
     if !has_python() || !have_dnsmasq {
         eprintln!("skipped: python3 or dnsmasq missing");
         return;
@@ -3671,9 +3669,7 @@ fn reverse_client_names_and_helo_names_are_looked_up() {
 /// with a cidr table; a sender whose MX is elsewhere passes.
 #[test]
 fn sender_mx_records_are_checked_against_an_access_table() {
-    let have_dnsmasq = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
-        .iter()
-        .any(|p| Path::new(p).is_file());
+    let have_dnsmasq = kit::have_dnsmasq();
     if !have_dnsmasq {
         eprintln!("skipped: dnsmasq missing");
         return;

@@ -687,6 +687,13 @@ impl Drop for Proc {
     }
 }
 
+/// Whether dnsmasq is installed (tests that need it skip without).
+pub fn have_dnsmasq() -> bool {
+    ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
+        .iter()
+        .any(|p| Path::new(p).is_file())
+}
+
 /// dnsmasq on 127.0.0.1:`port` answering for `.test` only, once it
 /// answers.
 pub fn dnsmasq(port: u16, records: &[String]) -> Proc {

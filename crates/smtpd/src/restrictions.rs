@@ -1401,20 +1401,12 @@ impl Eval<'_> {
                 None => Step::Dunno,
             },
             Restriction::RejectUnknownReverseClient => {
-                if self.req.reverse_client_name == "unknown" && self.req.client_addr.is_some() {
-                    let t = format!(
-                        "Client host rejected: cannot find your reverse hostname, [{}]",
-                        self.req.client_addr_text
-                    );
-                    let code = if self.req.reverse_name_temporary {
-                        450
-                    } else {
-                        codes.unknown_client
-                    };
-                    self.reject(code, "4.7.1", t)
-                } else {
-                    Step::Dunno
-                }
+                let req = self.req;
+                self.unknown_client(
+                    &req.reverse_client_name,
+                    req.reverse_name_temporary,
+                    "reverse hostname",
+                )
             }
             Restriction::RejectUnknownHelo => match self.req.helo.clone() {
                 // An address literal has no name to look up.
@@ -1453,22 +1445,8 @@ impl Eval<'_> {
                 }
             }
             Restriction::RejectUnknownClient => {
-                if self.req.client_name == "unknown" && self.req.client_addr.is_some() {
-                    let t = format!(
-                        "Client host rejected: cannot find your hostname, [{}]",
-                        self.req.client_addr_text
-                    );
-                    // A look-up that may work later: 450 whatever
-                    // unknown_client_reject_code says, as in Postfix.
-                    let code = if self.req.client_name_temporary {
-                        450
-                    } else {
-                        codes.unknown_client
-                    };
-                    self.reject(code, "4.7.1", t)
-                } else {
-                    Step::Dunno
-                }
+                let req = self.req;
+                self.unknown_client(&req.client_name, req.client_name_temporary, "hostname")
             }
             Restriction::RejectUnverified(stage) => {
                 let address = match stage {
@@ -1866,6 +1844,26 @@ impl Eval<'_> {
                 self.reject(side.defer_code, &dsn(side.defer_code), t)
             }
         }
+    }
+
+    /// reject_unknown_client_hostname and
+    /// reject_unknown_reverse_client_hostname: the client's `name` (of the
+    /// kind `what` says) is `unknown`. A look-up that may work later: 450
+    /// whatever unknown_client_reject_code says, as in Postfix.
+    fn unknown_client(&mut self, name: &str, temporary: bool, what: &str) -> Step {
+        if name != "unknown" || self.req.client_addr.is_none() {
+            return Step::Dunno;
+        }
+        let t = format!(
+            "Client host rejected: cannot find your {what}, [{}]",
+            self.req.client_addr_text
+        );
+        let code = if temporary {
+            450
+        } else {
+            self.policy.codes.unknown_client
+        };
+        self.reject(code, "4.7.1", t)
     }
 
     fn unknown_domain(&mut self, m: &addr::Mailbox, stage: Stage) -> Step {
