@@ -8,7 +8,6 @@
 //! loopback addresses.
 
 use kit::{free_port, python_lines, wait_until, Instance};
-use std::path::Path;
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
