@@ -436,15 +436,17 @@ pub fn recv_with_fds(fd: RawFd, buf: &mut [u8], passed: &mut Vec<OwnedFd>) -> io
     let fd_bytes = (MAX_FDS_PER_READ * std::mem::size_of::<RawFd>()) as u32;
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe { libc::CMSG_SPACE(fd_bytes) } as usize;
-    // u64 elements keep the buffer aligned for cmsghdr.
-    let mut control = vec![0u64; space.div_ceil(8)];
+    // On the stack (cleanup reads every frame this way); u64 elements
+    // keep it aligned for cmsghdr.
+    let mut control = [0u64; 16];
+    let space = space.min(std::mem::size_of_val(&control));
     // SAFETY: an all-zero msghdr is valid; the pointers set below outlive
     // the call.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = (control.len() * 8) as _;
+    msg.msg_controllen = space as _;
     // SAFETY: msg describes valid, writable buffers of the sizes given.
     let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC) };
     if n < 0 {
