@@ -3682,6 +3682,10 @@ fn sender_mx_records_are_checked_against_an_access_table() {
             "--host-record=mx.bogus.test,127.0.0.9".into(),
             "--mx-host=fine.test,mx.fine.test,10".into(),
             "--host-record=mx.fine.test,192.0.2.25".into(),
+            "--mx-host=backup.test,mx1.backup.test,10".into(),
+            "--host-record=mx1.backup.test,192.0.2.10".into(),
+            "--mx-host=backup.test,mx2.backup.test,20".into(),
+            "--host-record=mx2.backup.test,127.0.0.1".into(),
         ],
     );
     let dir = kit::Scratch::new("bogus-mx");
@@ -3694,7 +3698,8 @@ fn sender_mx_records_are_checked_against_an_access_table() {
         "smtpd-mx-access",
         &format!(
             "dns_resolver_address = 127.0.0.1:{dns_port}\n\
-             smtpd_sender_restrictions = check_sender_mx_access cidr:{}/bogus_mx\n",
+             smtpd_sender_restrictions = check_sender_mx_access cidr:{}/bogus_mx\n\
+             smtpd_relay_restrictions = permit_mx_backup, reject_unauth_destination\n",
             dir.display()
         ),
     );
@@ -3708,6 +3713,13 @@ fn sender_mx_records_are_checked_against_an_access_table() {
     assert_eq!(c.ask("RSET"), "250 2.0.0 Ok");
     assert_eq!(c.ask("MAIL FROM:<a@fine.test>"), "250 2.1.0 Ok");
     assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    // permit_mx_backup: this host (127.0.0.1) is backup.test's second MX,
+    // not fine.test's.
+    assert_eq!(c.ask("RCPT TO:<x@backup.test>"), "250 2.1.5 Ok");
+    assert_eq!(
+        c.ask("RCPT TO:<x@fine.test>"),
+        "554 5.7.1 <x@fine.test>: Relay access denied"
+    );
     c.ask("QUIT");
     assert!(inst.wait_log(
         "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 554 5.7.1 <a@bogus.test>: Sender address rejected: Domain MX in loopback network; from=<a@bogus.test> to=<root@mail.example.test> proto=ESMTP helo=<client.example.com>",

@@ -522,6 +522,29 @@ impl Resolver {
         })
     }
 
+    /// The MX records of `domain` only (no fallback to its address), each
+    /// host with the addresses found for it: None when the domain has no
+    /// MX record or does not exist (permit_mx_backup's question).
+    pub fn mx_records(&self, domain: &str) -> Result<Option<Vec<Host>>, DnsError> {
+        let domain = domain.trim_end_matches('.');
+        let Some(r) = self.inner.as_ref() else {
+            return Err(try_again(domain, "MX"));
+        };
+        match self.mx_query(r, domain) {
+            Answer::Records(v) => Ok(Some(
+                v.into_iter()
+                    .map(|(preference, name)| Host {
+                        addrs: self.host_addresses(&name).unwrap_or_default(),
+                        name,
+                        preference,
+                    })
+                    .collect(),
+            )),
+            Answer::NoData | Answer::NxDomain => Ok(None),
+            Answer::Fail => Err(try_again(domain, "MX")),
+        }
+    }
+
     /// The name servers of `domain` (NS), or of its closest parent that
     /// has some (as Postfix's check_*_ns_access looks), each with the
     /// addresses found for it (none when they cannot be found).

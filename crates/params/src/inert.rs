@@ -96,7 +96,6 @@ pub const INERT: &[&str] = &[
     "multi_instance_wrapper",
     "newaliases_path",
     "owner_request_special",
-    "permit_mx_backup_networks",
     "postlog_service_name",
     "postlogd_watchdog_timeout",
     "postscreen_watchdog_timeout",

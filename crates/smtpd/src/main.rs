@@ -130,7 +130,8 @@
 //!   without an address: unknown_hostname_reject_code),
 //!   reject_plaintext_session (plaintext_reject_code),
 //!   reject_multi_recipient_bounce (multi_recipient_bounce_reject_code),
-//!   check_sasl_access (by login name),
+//!   check_sasl_access (by login name), permit_mx_backup (this host a
+//!   backup MX of the recipient's domain; permit_mx_backup_networks),
 //!   check_reverse_client_hostname_access, and the server checks
 //!   check_{client,reverse_client_hostname,helo,sender,recipient}_{mx,ns,a}_access
 //!   (each MX or NS host's name and addresses, or the name's own

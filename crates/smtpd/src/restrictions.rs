@@ -115,6 +115,9 @@ pub enum Restriction {
     PermitTlsAllClientcerts,
     PermitInetInterfaces,
     PermitAuthDestination,
+    /// `permit_mx_backup`: this host is a backup MX of the recipient's
+    /// domain (or the domain is ours).
+    PermitMxBackup,
     RejectUnauthDestination,
     DeferUnauthDestination,
     RejectUnauthPipelining,
@@ -201,6 +204,7 @@ impl Restriction {
             Restriction::PermitTlsAllClientcerts => "permit_tls_all_clientcerts",
             Restriction::PermitInetInterfaces => "permit_inet_interfaces",
             Restriction::PermitAuthDestination => "permit_auth_destination",
+            Restriction::PermitMxBackup => "permit_mx_backup",
             Restriction::RejectUnauthDestination => "reject_unauth_destination",
             Restriction::DeferUnauthDestination => "defer_unauth_destination",
             Restriction::RejectUnauthPipelining => "reject_unauth_pipelining",
@@ -396,6 +400,7 @@ fn parse_items(
             "permit_tls_all_clientcerts" => Restriction::PermitTlsAllClientcerts,
             "permit_inet_interfaces" => Restriction::PermitInetInterfaces,
             "permit_auth_destination" => Restriction::PermitAuthDestination,
+            "permit_mx_backup" => Restriction::PermitMxBackup,
             "reject_unauth_destination" => Restriction::RejectUnauthDestination,
             "defer_unauth_destination" => Restriction::DeferUnauthDestination,
             "reject_unauth_pipelining" => Restriction::RejectUnauthPipelining,
@@ -514,6 +519,8 @@ pub struct Policy {
     pub delay_reject: bool,
     show_table_name: bool,
     soft_bounce: bool,
+    /// `permit_mx_backup_networks` (None when empty).
+    mx_backup_networks: Option<HostList>,
     /// `smtpd_proxy_filter` is set: cleanup is not used, so actions it
     /// would carry out are unavailable.
     proxy_filter: bool,
@@ -652,6 +659,7 @@ impl Policy {
         let sasl_exceptions = host_list(&p::SMTPD_SASL_EXCEPTIONS_NETWORKS);
         let xforward_hosts = host_list(&p::SMTPD_AUTHORIZED_XFORWARD_HOSTS);
         let xclient_hosts = host_list(&p::SMTPD_AUTHORIZED_XCLIENT_HOSTS);
+        let mx_backup_networks = host_list(&p::PERMIT_MX_BACKUP_NETWORKS);
         let (fast_flush_domains, bad) = maps::domains::DomainList::parse(
             &config.list(&p::FAST_FLUSH_DOMAINS),
             p::FAST_FLUSH_DOMAINS.name,
@@ -733,6 +741,7 @@ impl Policy {
             show_table_name: config.bool(&p::SHOW_USER_UNKNOWN_TABLE_NAME),
             soft_bounce: config.bool(&p::SOFT_BOUNCE),
             proxy_filter: !config.str(&p::SMTPD_PROXY_FILTER).trim().is_empty(),
+            mx_backup_networks,
             log_permit: config.list(&p::SMTPD_LOG_ACCESS_PERMIT_ACTIONS),
             codes,
             classes_parsed: config
@@ -882,6 +891,9 @@ pub trait Resolver {
     /// The servers of `name` as `kind` says, each with its addresses; the
     /// text says why the DNS could not answer.
     fn servers(&self, name: &str, kind: ServerKind) -> Result<Vec<(String, Vec<IpAddr>)>, String>;
+    /// `domain`'s MX records only, each its preference and the host's
+    /// addresses; None without any.
+    fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<(u16, Vec<IpAddr>)>>, String>;
 }
 
 /// The system resolver for names, and hickory (through the `dns` crate,
@@ -938,6 +950,12 @@ impl Resolver for SystemResolver {
 
     fn list_reason(&self, name: &str) -> Option<String> {
         self.lists().ok()?.txt(name)
+    }
+
+    fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<(u16, Vec<IpAddr>)>>, String> {
+        let r = self.lists().map_err(str::to_string)?;
+        let hosts = r.mx_records(domain).map_err(|e| e.text)?;
+        Ok(hosts.map(|hosts| hosts.into_iter().map(|h| (h.preference, h.addrs)).collect()))
     }
 
     fn servers(&self, name: &str, kind: ServerKind) -> Result<Vec<(String, Vec<IpAddr>)>, String> {
@@ -1183,7 +1201,7 @@ impl Eval<'_> {
             | Restriction::PermitTlsClientcerts
             | Restriction::PermitTlsAllClientcerts
             | Restriction::PermitInetInterfaces => (Stage::Client.class(), self.req.namaddr()),
-            Restriction::PermitAuthDestination => (
+            Restriction::PermitAuthDestination | Restriction::PermitMxBackup => (
                 Stage::Recipient.class(),
                 self.recipient_text().unwrap_or_default(),
             ),
@@ -1322,6 +1340,7 @@ impl Eval<'_> {
                     ),
                 }
             }
+            Restriction::PermitMxBackup => self.permit_mx_backup(),
             Restriction::RejectUnauthPipelining => {
                 if self.req.illegal_pipelining {
                     let t = format!(
@@ -1844,6 +1863,67 @@ impl Eval<'_> {
                 self.reject(side.defer_code, &dsn(side.defer_code), t)
             }
         }
+    }
+
+    /// permit_mx_backup (smtpd_check.c): the recipient's domain is ours,
+    /// or this host is one of its backup MX hosts and not a primary one
+    /// (and, with permit_mx_backup_networks, every address of its primary
+    /// MX hosts is in those networks). A DNS that cannot answer for now
+    /// turns a later refusal into a deferral.
+    fn permit_mx_backup(&mut self) -> Step {
+        let Some(rcpt) = self.req.recipient.clone() else {
+            return Step::Dunno;
+        };
+        let Some(domain) = rcpt.domain.clone() else {
+            return Step::Ok;
+        };
+        match self.policy.classify(Some(&domain)) {
+            Ok(AddrClass::Default) => {}
+            Ok(_) => return Step::Ok,
+            Err(e) => return self.temp_lookup_failure("relay domain lookup", &e),
+        }
+        if domain.starts_with('[') {
+            return Step::Dunno;
+        }
+        let mut mx = match self.dns.mail_exchangers(&domain) {
+            Ok(Some(mx)) if !mx.is_empty() => mx,
+            Ok(_) => return Step::Dunno,
+            Err(e) => {
+                if self.defer_if_reject.is_none() {
+                    self.defer_if_reject = Some(self.reply(
+                        450,
+                        "4.4.4",
+                        format!("<{rcpt}>: Recipient address rejected: Unable to look up mail exchanger information: {e}"),
+                    ));
+                }
+                return Step::Dunno;
+            }
+        };
+        mx.sort_by_key(|(pref, _)| *pref);
+        let best = mx[0].0;
+        let (primary, backup): (Vec<_>, Vec<_>) = mx.iter().partition(|(p, _)| *p == best);
+        let classes = &self.policy.classes;
+        let mine = |hosts: &[&(u16, Vec<IpAddr>)]| {
+            hosts.iter().any(|(_, addrs)| {
+                addrs
+                    .iter()
+                    .any(|a| classes.is_own_address(&a.to_canonical()))
+            })
+        };
+        if mine(&primary) || !mine(&backup) {
+            return Step::Dunno;
+        }
+        if let Some(nets) = &self.policy.mx_backup_networks {
+            let all_in = primary.iter().all(|(_, addrs)| {
+                addrs
+                    .iter()
+                    .all(|a| nets.matches("unknown", Some(a.to_canonical())))
+            });
+            if !all_in {
+                return Step::Dunno;
+            }
+        }
+        Step::Ok
     }
 
     /// reject_unknown_client_hostname and
@@ -2584,6 +2664,22 @@ mod tests {
             }
         }
 
+        fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<(u16, Vec<IpAddr>)>>, String> {
+            let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+            match domain {
+                // This host (127.0.0.1, inet_interfaces) as backup MX.
+                "backed.example" => Ok(Some(vec![
+                    (10, vec![ip("192.0.2.10")]),
+                    (20, vec![ip("127.0.0.1")]),
+                ])),
+                // As primary MX.
+                "primary.example" => Ok(Some(vec![(10, vec![ip("127.0.0.1")])])),
+                "other.example" => Ok(Some(vec![(10, vec![ip("192.0.2.10")])])),
+                "tempfail.example" => Err("Host not found, try again".into()),
+                _ => Ok(None),
+            }
+        }
+
         fn servers(
             &self,
             name: &str,
@@ -2809,6 +2905,50 @@ mod tests {
             out.log,
             ["warning: access table check_client_access: with smtpd_proxy_filter specified, action DISCARD is unavailable"]
         );
+    }
+
+    #[test]
+    fn permit_mx_backup_for_the_domains_this_host_is_backup_mx_of() {
+        let lines =
+            "smtpd_relay_restrictions =\nsmtpd_recipient_restrictions = permit_mx_backup, reject";
+        let p = policy(lines);
+        let to = |rcpt: &str| rcpt_for(&p, rcpt);
+        assert_eq!(to("x@backed.example"), "OK");
+        assert_eq!(
+            to("x@primary.example"),
+            "554 5.7.1 <x@primary.example>: Recipient address rejected: Access denied"
+        );
+        assert_eq!(
+            to("x@other.example"),
+            "554 5.7.1 <x@other.example>: Recipient address rejected: Access denied"
+        );
+        assert_eq!(
+            to("x@nomx.example"),
+            "554 5.7.1 <x@nomx.example>: Recipient address rejected: Access denied"
+        );
+        // Our own domains pass.
+        assert_eq!(to("root@mail.example.test"), "OK");
+        // A DNS that cannot answer: the refusal becomes a deferral.
+        assert_eq!(
+            to("x@tempfail.example"),
+            "450 4.4.4 <x@tempfail.example>: Recipient address rejected: Unable to look up mail exchanger information: Host not found, try again"
+        );
+        // permit_mx_backup_networks: the primary MX must be in them.
+        let p = policy(&format!(
+            "{lines}\npermit_mx_backup_networks = 192.0.2.0/24"
+        ));
+        assert_eq!(rcpt_for(&p, "x@backed.example"), "OK");
+        let p = policy(&format!(
+            "{lines}\npermit_mx_backup_networks = 198.51.100.0/24"
+        ));
+        assert_eq!(
+            rcpt_for(&p, "x@backed.example"),
+            "554 5.7.1 <x@backed.example>: Recipient address rejected: Access denied"
+        );
+    }
+
+    fn rcpt_for(p: &Policy, to: &str) -> String {
+        rcpt(p, &req("192.0.2.7", "a@x.example", to))
     }
 
     #[test]
