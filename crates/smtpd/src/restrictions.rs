@@ -881,6 +881,9 @@ pub enum Listing {
     TempFail(String),
 }
 
+/// A mail exchanger: its preference and its host's addresses.
+pub type Exchanger = (u16, Vec<IpAddr>);
+
 /// What the world answers (DNS), so that tests can fake it.
 pub trait Resolver {
     fn host_exists(&self, domain: &str) -> Lookup;
@@ -893,7 +896,7 @@ pub trait Resolver {
     fn servers(&self, name: &str, kind: ServerKind) -> Result<Vec<(String, Vec<IpAddr>)>, String>;
     /// `domain`'s MX records only, each its preference and the host's
     /// addresses; None without any.
-    fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<(u16, Vec<IpAddr>)>>, String>;
+    fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<Exchanger>>, String>;
 }
 
 /// The system resolver for names, and hickory (through the `dns` crate,
@@ -952,7 +955,7 @@ impl Resolver for SystemResolver {
         self.lists().ok()?.txt(name)
     }
 
-    fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<(u16, Vec<IpAddr>)>>, String> {
+    fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<Exchanger>>, String> {
         let r = self.lists().map_err(str::to_string)?;
         let hosts = r.mx_records(domain).map_err(|e| e.text)?;
         Ok(hosts.map(|hosts| hosts.into_iter().map(|h| (h.preference, h.addrs)).collect()))
@@ -1903,7 +1906,7 @@ impl Eval<'_> {
         let best = mx[0].0;
         let (primary, backup): (Vec<_>, Vec<_>) = mx.iter().partition(|(p, _)| *p == best);
         let classes = &self.policy.classes;
-        let mine = |hosts: &[&(u16, Vec<IpAddr>)]| {
+        let mine = |hosts: &[&Exchanger]| {
             hosts.iter().any(|(_, addrs)| {
                 addrs
                     .iter()
@@ -2664,7 +2667,7 @@ mod tests {
             }
         }
 
-        fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<(u16, Vec<IpAddr>)>>, String> {
+        fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<Exchanger>>, String> {
             let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
             match domain {
                 // This host (127.0.0.1, inet_interfaces) as backup MX.
