@@ -799,3 +799,49 @@ fn debians_master_cf_with_its_chroots() {
     );
     inst.stop();
 }
+
+/// prepend_delivered_header without `command` and `file`: those
+/// deliveries get no Delivered-To: (the mailbox's always does), and
+/// enable_original_recipient = no: no X-Original-To:, no orig_to=.
+#[test]
+fn delivered_to_and_original_recipient_as_configured() {
+    if !is_root() {
+        eprintln!("skipped: alias deliveries to files run as nobody (needs root)");
+        return;
+    }
+    let inst = instance(
+        "local-headers",
+        "prepend_delivered_header = forward\nenable_original_recipient = no\n",
+    );
+    let file = inst.dir.join("archive.mbox");
+    let out = inst.dir.join("cmd-out");
+    for f in [&file, &out] {
+        std::fs::write(f, "").expect("touch");
+        std::os::unix::fs::chown(f, Some(65534), Some(65534)).expect("chown");
+    }
+    newaliases(
+        &inst,
+        &format!(
+            "tofile: {f}\ntocmd: \"|cat > {o}\"\n",
+            f = file.display(),
+            o = out.display()
+        ),
+    );
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    smtp_send(port, "tofile@localhost", BODY);
+    smtp_send(port, "tocmd@localhost", BODY);
+    for f in [&file, &out] {
+        assert!(
+            wait_until(15 * SECOND, || std::fs::read_to_string(f)
+                .is_ok_and(|t| t.contains("last line"))),
+            "{}",
+            inst.maillog()
+        );
+        let text = std::fs::read_to_string(f).expect("delivered");
+        assert!(text.contains("Return-Path: <sender@example.org>"), "{text}");
+        assert!(!text.contains("Delivered-To:"), "{text}");
+        assert!(!text.contains("X-Original-To:"), "{text}");
+    }
+    assert!(!inst.maillog().contains("orig_to="), "{}", inst.maillog());
+}

@@ -121,7 +121,7 @@
 //!   message_drop_headers, undisclosed_recipients_header, masquerade_domains, masquerade_exceptions, canonical_maps,
 //!   sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps,
 //!   virtual_alias_expansion_limit, virtual_alias_recursion_limit,
-//!   always_bcc, sender_bcc_maps, recipient_bcc_maps,
+//!   always_bcc, sender_bcc_maps, recipient_bcc_maps, enable_original_recipient,
 //!   header_from_format, header_checks, mime_header_checks, nested_header_checks, body_checks,
 //!   body_checks_size_limit, disable_mime_input_processing, mime_nesting_limit,
 //!   mime_boundary_length_limit, message_reject_characters,

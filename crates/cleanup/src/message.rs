@@ -71,6 +71,9 @@ pub struct Settings {
     pub virtual_alias_maps: MapList,
     /// always_bcc, sender_bcc_maps, recipient_bcc_maps: blind copies.
     pub always_bcc: String,
+    /// `enable_original_recipient`: each recipient's address before
+    /// rewriting is kept (X-Original-To:, DSN, orig_to=).
+    pub keep_original: bool,
     pub sender_bcc_maps: MapList,
     pub recipient_bcc_maps: MapList,
     /// recipient_delimiter: the extensions cut off for address look-ups.
@@ -175,6 +178,7 @@ impl Settings {
             recipient_canonical_maps: list(&p::RECIPIENT_CANONICAL_MAPS),
             virtual_alias_maps: list(&p::VIRTUAL_ALIAS_MAPS),
             always_bcc: cfg.str(&p::ALWAYS_BCC).trim().to_string(),
+            keep_original: cfg.bool(&p::ENABLE_ORIGINAL_RECIPIENT),
             sender_bcc_maps: list(&p::SENDER_BCC_MAPS),
             recipient_bcc_maps: list(&p::RECIPIENT_BCC_MAPS),
             recipient_delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
@@ -646,6 +650,9 @@ impl<'a> Message<'a> {
                         rcpt.original = Some(addr.clone());
                         rcpt.dsn_notify = Some(queue::DsnNotify(queue::DsnNotify::NEVER));
                     }
+                }
+                if !s.keep_original {
+                    rcpt.original = None;
                 }
                 recipients.push(rcpt);
             }

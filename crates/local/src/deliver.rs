@@ -80,6 +80,9 @@ fn read_limited(
 /// Settings read once per process.
 pub struct Settings {
     queue_dir: PathBuf,
+    /// `prepend_delivered_header`: the deliveries (`command`, `file`,
+    /// `forward`) that get a Delivered-To: header besides the mailbox's.
+    delivered_to_for: Vec<String>,
     myhostname: String,
     /// The domain of alias targets written without one (Postfix's
     /// rewriting appends `@$myorigin`).
@@ -163,6 +166,11 @@ impl Settings {
             forward_path: cfg.str(&p::FORWARD_PATH).to_string(),
             luser_relay: cfg.str(&p::LUSER_RELAY).to_string(),
             delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
+            delivered_to_for: cfg
+                .list(&p::PREPEND_DELIVERED_HEADER)
+                .iter()
+                .map(|w| w.to_ascii_lowercase())
+                .collect(),
             size_limit: cfg.size(&p::MAILBOX_SIZE_LIMIT),
             locks,
             lock_policy: LockPolicy {
@@ -341,7 +349,11 @@ impl Job<'_> {
         v
     }
 
-    fn headers(&self, recipient: &str) -> Vec<String> {
+    /// Return-Path:, X-Original-To: and Delivered-To: for a delivery of
+    /// kind `kind` (`mailbox`, or `command`, `file` as
+    /// prepend_delivered_header names them, which may leave Delivered-To:
+    /// out).
+    fn headers(&self, recipient: &str, kind: &str) -> Vec<String> {
         let mut h = vec![source::return_path(&self.req.sender)];
         if let Some(o) = self
             .rcpt
@@ -351,7 +363,9 @@ impl Job<'_> {
         {
             h.push(o);
         }
-        h.push(source::delivered_to(recipient));
+        if kind == "mailbox" || self.s.delivered_to_for.iter().any(|k| k == kind) {
+            h.push(source::delivered_to(recipient));
+        }
         h
     }
 
@@ -887,7 +901,7 @@ impl Job<'_> {
             Ok(q) => q,
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
         };
-        let headers = self.headers(&self.rcpt.address);
+        let headers = self.headers(&self.rcpt.address, "mailbox");
         let src = match QueueSource::new(&mut qf) {
             Ok(s) => s,
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
@@ -974,7 +988,7 @@ impl Job<'_> {
             Ok(s) => s,
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
         };
-        let mut msg = Prepended::new(self.headers(&self.rcpt.address), src);
+        let mut msg = Prepended::new(self.headers(&self.rcpt.address, "file"), src);
         let _as = match ids.map(AsUser::become_user).transpose() {
             Ok(a) => a,
             Err(e) => return failed("4.3.0", format!("cannot switch user: {e}")),
@@ -1046,7 +1060,7 @@ impl Job<'_> {
             );
         }
         let mut body = Vec::new();
-        for h in self.headers(&self.rcpt.address) {
+        for h in self.headers(&self.rcpt.address, "command") {
             body.extend_from_slice(h.as_bytes());
             body.push(b'\n');
         }
@@ -1116,7 +1130,10 @@ impl Job<'_> {
     /// Forwards the message to the collected addresses: one new message
     /// per envelope sender (the original sender, or a list's owner).
     fn send_forward(&mut self) -> Verdict {
-        let mut content = format!("Delivered-To: {}\n", self.rcpt.address).into_bytes();
+        let mut content = Vec::new();
+        if self.s.delivered_to_for.iter().any(|k| k == "forward") {
+            content = format!("Delivered-To: {}\n", self.rcpt.address).into_bytes();
+        }
         match self.qf.read().and_then(|mut qf| qf.content_bytes(b"\n")) {
             Ok(c) => content.extend_from_slice(&c),
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),

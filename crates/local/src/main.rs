@@ -63,6 +63,8 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   alias_maps, home_mailbox, mail_spool_directory, mailbox_command,
+//!   prepend_delivered_header (command, file, forward: the deliveries that
+//!   get Delivered-To: besides the mailbox),
 //!   mailbox_command_maps, mailbox_transport, mailbox_transport_maps,
 //!   fallback_transport, fallback_transport_maps, ipc_timeout, forward_path, luser_relay, recipient_delimiter, mailbox_size_limit,
 //!   mailbox_delivery_lock, deliver_lock_attempts, deliver_lock_delay,
