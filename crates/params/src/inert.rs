@@ -49,7 +49,6 @@ pub const INERT: &[&str] = &[
     "dont_remove",
     "error_service_name",
     "execution_directory_expansion_filter",
-    "fallback_relay",
     "fast_flush_purge_time",
     "fast_flush_refresh_time",
     "flush_service_name",
@@ -108,7 +107,6 @@ pub const INERT: &[&str] = &[
     "qmgr_message_recipient_minimum",
     "queue_file_attribute_count_limit",
     "recipient_canonical_classes",
-    "reject_tempfail_action",
     "require_home_directory",
     "resolve_dequoted_address",
     "resolve_null_domain",
@@ -192,11 +190,8 @@ pub const INERT: &[&str] = &[
     "trace_service_name",
     "transport_retry_time",
     "trigger_timeout",
-    "unknown_address_tempfail_action",
-    "unknown_helo_hostname_tempfail_action",
     "verp_delimiter_filter",
     "virtual_alias_address_length_limit",
-    "virtual_maps",
 ];
 
 /// Whether `name` is accepted but has no effect.
@@ -272,11 +267,42 @@ mod tests {
                 (quoted.split('"').next()? == name).then(|| ident.to_string())
             })
         };
+        let mut read: std::collections::BTreeSet<&str> = crate::table::ALL
+            .iter()
+            .filter(|p| {
+                let ident =
+                    ident_of(p.name).unwrap_or_else(|| panic!("{} has no constant", p.name));
+                mentions_ident(&all, &ident)
+                    || all.contains(&format!("\"{}\"", p.name))
+                    || (crate::is_dynamic_name(p.name) && !p.name.starts_with("default_"))
+            })
+            .map(|p| p.name)
+            .collect();
+        // A parameter named in the default of one that is read takes effect
+        // through it (`virtual_alias_maps = $virtual_maps`); proxy_read_maps
+        // only lists tables the proxy may open.
+        loop {
+            let defaults: String = crate::table::ALL
+                .iter()
+                .filter(|p| read.contains(p.name) && p.name != "proxy_read_maps")
+                .map(|p| format!("{}\n", p.default))
+                .collect();
+            let more: Vec<&str> = crate::table::ALL
+                .iter()
+                .filter(|p| !read.contains(p.name))
+                .filter(|p| {
+                    mentions_ident(&defaults, &format!("${}", p.name))
+                        || defaults.contains(&format!("${{{}", p.name))
+                })
+                .map(|p| p.name)
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            read.extend(more);
+        }
         for p in crate::table::ALL {
-            let ident = ident_of(p.name).unwrap_or_else(|| panic!("{} has no constant", p.name));
-            let read = mentions_ident(&all, &ident)
-                || all.contains(&format!("\"{}\"", p.name))
-                || (crate::is_dynamic_name(p.name) && !p.name.starts_with("default_"));
+            let read = read.contains(p.name);
             match (read, is_inert(p.name)) {
                 (true, true) => read_but_listed.push(p.name),
                 (false, false) => unread_not_listed.push(p.name),

@@ -127,7 +127,10 @@
 //!   reject_unauthenticated_sender_login_mismatch,
 //!   reject_unknown_reverse_client_hostname (no PTR name; 450 while the
 //!   look-up fails for now), reject_unknown_helo_hostname (a HELO name
-//!   without an address: unknown_hostname_reject_code),
+//!   without an address: unknown_hostname_reject_code; a DNS that cannot
+//!   answer: unknown_helo_hostname_tempfail_action, as
+//!   unknown_address_tempfail_action for the sender and recipient domains,
+//!   both $reject_tempfail_action: defer_if_permit, or defer at once),
 //!   reject_plaintext_session (plaintext_reject_code),
 //!   reject_multi_recipient_bounce (multi_recipient_bounce_reject_code),
 //!   check_sasl_access (by login name), permit_mx_backup (this host a

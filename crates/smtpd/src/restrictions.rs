@@ -607,6 +607,11 @@ struct Codes {
     unknown_address: u16,
     unknown_client: u16,
     unknown_hostname: u16,
+    /// `unknown_address_tempfail_action`, `unknown_helo_hostname_tempfail_action`
+    /// = defer: a DNS that cannot answer for now refuses at once (450),
+    /// rather than only if all else permits (defer_if_permit).
+    unknown_address_defer: bool,
+    unknown_helo_defer: bool,
     plaintext: u16,
     multi_recipient_bounce: u16,
     local_rcpt: u16,
@@ -694,6 +699,14 @@ impl Policy {
             unknown_address: code(config, &p::UNKNOWN_ADDRESS_REJECT_CODE),
             unknown_client: code(config, &p::UNKNOWN_CLIENT_REJECT_CODE),
             unknown_hostname: code(config, &p::UNKNOWN_HOSTNAME_REJECT_CODE),
+            unknown_address_defer: config
+                .str(&p::UNKNOWN_ADDRESS_TEMPFAIL_ACTION)
+                .trim()
+                .eq_ignore_ascii_case("defer"),
+            unknown_helo_defer: config
+                .str(&p::UNKNOWN_HELO_HOSTNAME_TEMPFAIL_ACTION)
+                .trim()
+                .eq_ignore_ascii_case("defer"),
             plaintext: code(config, &p::PLAINTEXT_REJECT_CODE),
             multi_recipient_bounce: code(config, &p::MULTI_RECIPIENT_BOUNCE_REJECT_CODE),
             local_rcpt: code(config, &p::UNKNOWN_LOCAL_RECIPIENT_REJECT_CODE),
@@ -1437,6 +1450,9 @@ impl Eval<'_> {
                     match self.dns.host_exists(&h) {
                         Lookup::Found => Step::Dunno,
                         Lookup::NotFound => self.reject(codes.unknown_hostname, "4.7.1", t),
+                        Lookup::TempFail if codes.unknown_helo_defer => {
+                            self.reject(450, "4.7.1", t)
+                        }
                         Lookup::TempFail => {
                             self.defer_if_permit(450, "4.7.1", t);
                             Step::Dunno
@@ -1975,6 +1991,7 @@ impl Eval<'_> {
                 let code = self.policy.codes.unknown_address;
                 self.reject(code, dsn, t)
             }
+            Lookup::TempFail if self.policy.codes.unknown_address_defer => self.reject(450, dsn, t),
             Lookup::TempFail => {
                 self.defer_if_permit(450, dsn, t);
                 Step::Dunno
@@ -3007,9 +3024,17 @@ mod tests {
             "450 4.7.1 <nowhere.example>: Helo command rejected: Host not found"
         );
         // A name the DNS cannot answer for now: a deferral only if all
-        // else permits.
+        // else permits (or at once, unknown_helo_hostname_tempfail_action
+        // = defer).
         r.helo = Some("tempfail.example".into());
         assert_eq!(rcpt(&p, &r), "450 4.7.1 Session encryption is required");
+        let at_once = policy(
+            "local_recipient_maps =\nunknown_helo_hostname_tempfail_action = defer\nsmtpd_recipient_restrictions = reject_unknown_helo_hostname, reject_plaintext_session",
+        );
+        assert_eq!(
+            rcpt(&at_once, &r),
+            "450 4.7.1 <tempfail.example>: Helo command rejected: Host not found"
+        );
         r.tls = true;
         assert_eq!(
             rcpt(&p, &r),
