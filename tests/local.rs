@@ -156,6 +156,8 @@ fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
             m = maildir.display()
         ),
     );
+    // biff (yes by default): comsat on udp 512 hears "user@offset".
+    let comsat = std::net::UdpSocket::bind(("127.0.0.1", 512)).ok();
     inst.start();
     let port = inst.port("127.0.0.1:0");
     smtp_send(port, "dream@localhost", BODY);
@@ -169,6 +171,17 @@ fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
     );
     let text = std::fs::read_to_string(&mbox).expect("mbox");
     assert!(text.starts_with("From sender@example.org  "), "{text}");
+    if let Some(comsat) = &comsat {
+        comsat.set_read_timeout(Some(5 * SECOND)).expect("timeout");
+        let mut buf = [0u8; 256];
+        let (n, _) = comsat.recv_from(&mut buf).expect("biff notice");
+        assert_eq!(
+            String::from_utf8_lossy(&buf[..n]),
+            format!("{}@0", user.name)
+        );
+    } else {
+        eprintln!("udp 512 is taken here: the biff notice is not checked");
+    }
     assert!(
         text.contains(&format!(
             "X-Original-To: dream@localhost\nDelivered-To: {}@localhost\n",

@@ -111,6 +111,11 @@ pub struct Settings {
     size_limit: u64,
     locks: LockMethods,
     lock_policy: LockPolicy,
+    /// `strict_mailbox_ownership`: a spool mailbox not owned by its user
+    /// defers the delivery.
+    strict_ownership: bool,
+    /// `biff`: the local comsat service hears of new mbox mail.
+    biff: bool,
     default_privs: Option<Account>,
     forward_filter: String,
     commands_for: Vec<String>,
@@ -173,6 +178,8 @@ impl Settings {
                 .collect(),
             size_limit: cfg.size(&p::MAILBOX_SIZE_LIMIT),
             locks,
+            strict_ownership: cfg.bool(&p::STRICT_MAILBOX_OWNERSHIP),
+            biff: cfg.bool(&p::BIFF),
             lock_policy: LockPolicy {
                 attempts: cfg.int(&p::DELIVER_LOCK_ATTEMPTS).max(1) as u32,
                 delay: cfg.time(&p::DELIVER_LOCK_DELAY),
@@ -950,7 +957,7 @@ impl Job<'_> {
                     format!("cannot create mailbox {}: {e}", path.display()),
                 );
             }
-            opts.owner = Some(account.uid);
+            opts.owner = self.s.strict_ownership.then_some(account.uid);
             mailbox::mbox::deliver(&path, &self.req.sender, SystemTime::now(), &mut msg, &opts)
         } else {
             let _as = match AsUser::become_user(ids) {
@@ -965,7 +972,10 @@ impl Job<'_> {
             mailbox::mbox::deliver(&path, &self.req.sender, SystemTime::now(), &mut msg, &opts)
         };
         match result {
-            Ok(_) => {
+            Ok(d) => {
+                if self.s.biff {
+                    notify_biff(&account.name, d.offset);
+                }
                 self.done.push("delivered to mailbox".into());
                 sent("delivered to mailbox")
             }
@@ -1296,5 +1306,15 @@ mod tests {
             ),
             "postmaster+ghost@example.test"
         );
+    }
+}
+
+/// biff: tells the local comsat service (udp `biff`, 512) of new mail,
+/// `user@offset` of its `From ` line, as Postfix's local does; nobody
+/// need be listening.
+fn notify_biff(user: &str, offset: u64) {
+    let port = util::socket::service_port("biff", c"udp").unwrap_or(512);
+    if let Ok(s) = std::net::UdpSocket::bind(("127.0.0.1", 0)) {
+        let _ = s.send_to(format!("{user}@{offset}").as_bytes(), ("127.0.0.1", port));
     }
 }

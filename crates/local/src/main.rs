@@ -63,6 +63,9 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   alias_maps, home_mailbox, mail_spool_directory, mailbox_command,
+//!   biff (a `user@offset` notice to the local comsat service, udp 512,
+//!   after each mbox delivery), strict_mailbox_ownership (a spool mailbox
+//!   its user does not own defers the delivery),
 //!   prepend_delivered_header (command, file, forward: the deliveries that
 //!   get Delivered-To: besides the mailbox),
 //!   mailbox_command_maps, mailbox_transport, mailbox_transport_maps,

@@ -231,7 +231,7 @@ fn inet_host_port(hp: &str) -> Option<String> {
     }
     let port: u16 = match port.parse() {
         Ok(p) => p,
-        Err(_) => service_port(port)?,
+        Err(_) => service_port(port, c"tcp")?,
     };
     Some(if bare.contains(':') {
         format!("[{bare}]:{port}")
@@ -240,8 +240,9 @@ fn inet_host_port(hp: &str) -> Option<String> {
     })
 }
 
-/// The TCP port of service `name` in /etc/services.
-fn service_port(name: &str) -> Option<u16> {
+/// The port of service `name` over `proto` (`tcp`, `udp`) in
+/// /etc/services.
+pub fn service_port(name: &str, proto: &std::ffi::CStr) -> Option<u16> {
     /// getservbyname's answer lives in static storage: one caller at a
     /// time.
     static LOOKUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -251,7 +252,7 @@ fn service_port(name: &str) -> Option<u16> {
     // points to a servent that stays valid until the next such call (none
     // can come while the lock is held), and only its port is read.
     let port = unsafe {
-        let ent = libc::getservbyname(name.as_ptr(), c"tcp".as_ptr());
+        let ent = libc::getservbyname(name.as_ptr(), proto.as_ptr());
         if ent.is_null() {
             return None;
         }
