@@ -1265,6 +1265,16 @@ fn expand_attributes(
     params::expand::expand_text(text, &lookup).unwrap_or_else(|_| text.to_string())
 }
 
+/// biff: tells the local comsat service (udp `biff`, 512) of new mail,
+/// `user@offset` of its `From ` line, as Postfix's local does; nobody
+/// need be listening.
+fn notify_biff(user: &str, offset: u64) {
+    let port = util::socket::service_port("biff", c"udp").unwrap_or(512);
+    if let Ok(s) = std::net::UdpSocket::bind(("127.0.0.1", 0)) {
+        let _ = s.send_to(format!("{user}@{offset}").as_bytes(), ("127.0.0.1", port));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::expand_attributes;
@@ -1306,15 +1316,5 @@ mod tests {
             ),
             "postmaster+ghost@example.test"
         );
-    }
-}
-
-/// biff: tells the local comsat service (udp `biff`, 512) of new mail,
-/// `user@offset` of its `From ` line, as Postfix's local does; nobody
-/// need be listening.
-fn notify_biff(user: &str, offset: u64) {
-    let port = util::socket::service_port("biff", c"udp").unwrap_or(512);
-    if let Ok(s) = std::net::UdpSocket::bind(("127.0.0.1", 0)) {
-        let _ = s.send_to(format!("{user}@{offset}").as_bytes(), ("127.0.0.1", port));
     }
 }
