@@ -325,8 +325,26 @@ fn header_and_body_checks_reject_hold_discard_and_rewrite() {
 fn limits_and_vanishing_clients_leave_nothing() {
     let inst = instance(
         "cleanup-limits",
-        "message_size_limit = 1000\nhopcount_limit = 3\n",
+        "message_size_limit = 1000\nhopcount_limit = 3\nqueue_file_attribute_count_limit = 4\n",
     );
+    // queue_file_attribute_count_limit: smtp_envelope's four would pass
+    // (the messages below), a fifth is too many.
+    let mut env = smtp_envelope("a@b.example", &["c@d.example"]);
+    env.attributes.push(("client_port".into(), "4000".into()));
+    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
+    assert_eq!(
+        c.message(env, b"Subject: x\n\nx\n"),
+        Reply::Done {
+            status: Status::TryAgain,
+            text: "451 4.3.0 Error: internal error".into()
+        }
+    );
+    assert!(inst.wait_log(
+        &format!("{id}: message rejected: attribute count exceeds limit 4"),
+        1,
+        std::time::Duration::from_secs(5)
+    ));
+
     let (c, _) = Conn::open(&inst, Source::Smtpd, 0);
     let big = vec![b'x'; 5000];
     assert_eq!(

@@ -74,6 +74,9 @@ pub struct Settings {
     /// `enable_original_recipient`: each recipient's address before
     /// rewriting is kept (X-Original-To:, DSN, orig_to=).
     pub keep_original: bool,
+    /// `queue_file_attribute_count_limit`: the most named attributes one
+    /// message may bring.
+    pub attribute_limit: usize,
     pub sender_bcc_maps: MapList,
     pub recipient_bcc_maps: MapList,
     /// recipient_delimiter: the extensions cut off for address look-ups.
@@ -179,6 +182,8 @@ impl Settings {
             virtual_alias_maps: list(&p::VIRTUAL_ALIAS_MAPS),
             always_bcc: cfg.str(&p::ALWAYS_BCC).trim().to_string(),
             keep_original: cfg.bool(&p::ENABLE_ORIGINAL_RECIPIENT),
+            attribute_limit: usize::try_from(cfg.int(&p::QUEUE_FILE_ATTRIBUTE_COUNT_LIMIT))
+                .unwrap_or(usize::MAX),
             sender_bcc_maps: list(&p::SENDER_BCC_MAPS),
             recipient_bcc_maps: list(&p::RECIPIENT_BCC_MAPS),
             recipient_delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
@@ -573,6 +578,13 @@ impl<'a> Message<'a> {
         let mut decision = action(proto::ACTION_DISCARD)
             .next()
             .map(|_| Outcome::Discard);
+        if env.attributes.len() > s.attribute_limit {
+            maillog::warning!(
+                "{id}: message rejected: attribute count exceeds limit {}",
+                s.attribute_limit
+            );
+            decision = Some(Outcome::TryAgain("451 4.3.0 Error: internal error".into()));
+        }
         // Blind copies (not of the mail system's own notices): always_bcc,
         // sender_bcc_maps by the sender, recipient_bcc_maps by each
         // recipient; each only once, never told of its fate (NOTIFY=NEVER).

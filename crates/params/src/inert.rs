@@ -104,7 +104,6 @@ pub const INERT: &[&str] = &[
     "qmgr_fudge_factor",
     "qmgr_ipc_timeout",
     "qmgr_message_recipient_minimum",
-    "queue_file_attribute_count_limit",
     "recipient_canonical_classes",
     "require_home_directory",
     "resolve_dequoted_address",
