@@ -617,6 +617,28 @@ fn header_addresses_are_canonicalized_and_masqueraded() {
     assert!(text.contains("\nFrom: Joe <joe@example.test>\nTo: \"Ann\" <ann@mail.example.test>, root@mail.example.test, dream\n"), "{text}");
 }
 
+/// masquerade_classes and the canonical classes say where each rewriting
+/// applies: here the envelope recipient is masqueraded too, the headers
+/// not, and sender_canonical_maps leaves the From: header alone.
+#[test]
+fn address_classes_choose_where_rewriting_applies() {
+    let inst = instance(
+        "cleanup-classes",
+        "masquerade_domains = example.test\nmasquerade_classes = envelope_sender, envelope_recipient\n\
+         sender_canonical_maps = inline:{ joe@example.test=joe.bloggs@example.test }\nsender_canonical_classes = envelope_sender\n",
+    );
+    let content = b"From: Joe <joe@example.test>\nTo: ann@mail.example.test\n\nbody\n";
+    let mut env = smtp_envelope("joe", &["ann@mail.example.test"]);
+    env.attributes = vec![("uid".into(), "0".into())];
+    let (_, env, _, text) = enqueue(&inst, Source::Pickup, env, content);
+    assert_eq!(env.sender, "joe.bloggs@example.test");
+    assert_eq!(env.recipients[0].address, "ann@example.test");
+    assert!(
+        text.contains("\nFrom: Joe <joe@example.test>\nTo: ann@mail.example.test\n"),
+        "{text}"
+    );
+}
+
 #[test]
 fn message_reject_and_strip_characters() {
     let inst = instance(

@@ -74,6 +74,10 @@ pub struct Settings {
     /// `enable_original_recipient`: each recipient's address before
     /// rewriting is kept (X-Original-To:, DSN, orig_to=).
     pub keep_original: bool,
+    /// `canonical_classes`, `sender_canonical_classes`,
+    /// `recipient_canonical_classes`, `masquerade_classes`: where each
+    /// rewriting applies.
+    address_classes: RewriteClasses,
     /// `queue_file_attribute_count_limit`: the most named attributes one
     /// message may bring.
     pub attribute_limit: usize,
@@ -119,7 +123,86 @@ fn byte_set(cfg: &Config, param: &params::Param) -> Option<util::byteset::ByteSe
     Some(util::byteset::ByteSet::parse(cfg.str(param))).filter(|s| !s.is_empty())
 }
 
+/// An address's place: the envelope or a header, sender or recipient
+/// (Postfix's address classes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AddrPlace {
+    EnvelopeSender,
+    EnvelopeRecipient,
+    HeaderSender,
+    HeaderRecipient,
+}
+
+/// The places each rewriting applies to, as bits of [`AddrPlace`].
+#[derive(Debug, Clone, Copy)]
+struct RewriteClasses {
+    canonical: u8,
+    sender_canonical: u8,
+    recipient_canonical: u8,
+    masquerade: u8,
+}
+
+impl RewriteClasses {
+    fn from_config(cfg: &Config) -> RewriteClasses {
+        let bits = |param: &params::Param| {
+            cfg.list(param).iter().fold(0u8, |b, w| {
+                b | match w.to_ascii_lowercase().as_str() {
+                    "envelope_sender" => 1 << AddrPlace::EnvelopeSender as u8,
+                    "envelope_recipient" => 1 << AddrPlace::EnvelopeRecipient as u8,
+                    "header_sender" => 1 << AddrPlace::HeaderSender as u8,
+                    "header_recipient" => 1 << AddrPlace::HeaderRecipient as u8,
+                    other => {
+                        maillog::warning!("{}: unknown address class \"{other}\"", param.name);
+                        0
+                    }
+                }
+            })
+        };
+        RewriteClasses {
+            canonical: bits(&p::CANONICAL_CLASSES),
+            sender_canonical: bits(&p::SENDER_CANONICAL_CLASSES),
+            recipient_canonical: bits(&p::RECIPIENT_CANONICAL_CLASSES),
+            masquerade: bits(&p::MASQUERADE_CLASSES),
+        }
+    }
+}
+
+fn applies(classes: u8, place: AddrPlace) -> bool {
+    classes & (1 << place as u8) != 0
+}
+
 impl Settings {
+    /// An address in `place` through the canonical maps its classes name
+    /// (the sender's or recipients' own table first, then canonical_maps)
+    /// and masquerading.
+    fn map_address(&self, addr: &str, place: AddrPlace) -> String {
+        let c = &self.address_classes;
+        let own = match place {
+            AddrPlace::EnvelopeSender | AddrPlace::HeaderSender
+                if applies(c.sender_canonical, place) =>
+            {
+                Some(&self.sender_canonical_maps)
+            }
+            AddrPlace::EnvelopeRecipient | AddrPlace::HeaderRecipient
+                if applies(c.recipient_canonical, place) =>
+            {
+                Some(&self.recipient_canonical_maps)
+            }
+            _ => None,
+        };
+        let mut a = match own {
+            Some(list) => self.canonical(list, addr),
+            None => addr.to_string(),
+        };
+        if applies(c.canonical, place) {
+            a = self.canonical(&self.canonical_maps, &a);
+        }
+        if applies(c.masquerade, place) {
+            a = self.rewriter.masquerade(&a);
+        }
+        a
+    }
+
     pub fn from_config(cfg: &Config, queue_dir: PathBuf) -> Settings {
         let ctx = maps::Ctx::new();
         let list = |param: &params::Param| MapList::open_lenient(param.name, cfg.str(param), &ctx);
@@ -182,6 +265,7 @@ impl Settings {
             virtual_alias_maps: list(&p::VIRTUAL_ALIAS_MAPS),
             always_bcc: cfg.str(&p::ALWAYS_BCC).trim().to_string(),
             keep_original: cfg.bool(&p::ENABLE_ORIGINAL_RECIPIENT),
+            address_classes: RewriteClasses::from_config(cfg),
             attribute_limit: usize::try_from(cfg.int(&p::QUEUE_FILE_ATTRIBUTE_COUNT_LIMIT))
                 .unwrap_or(usize::MAX),
             sender_bcc_maps: list(&p::SENDER_BCC_MAPS),
@@ -560,11 +644,7 @@ impl<'a> Message<'a> {
         let mappings = flags & proto::flags::NO_ADDRESS_MAPPINGS == 0;
         let mut sender = s.rewriter.canonical(&env.sender, ctx);
         if !sender.is_empty() && mappings {
-            sender = s.canonical(
-                &s.canonical_maps,
-                &s.canonical(&s.sender_canonical_maps, &sender),
-            );
-            sender = s.rewriter.masquerade(&sender);
+            sender = s.map_address(&sender, AddrPlace::EnvelopeSender);
         }
         // smtpd's access table actions (from smtpd only).
         let action = |name: &'static str| {
@@ -601,10 +681,7 @@ impl<'a> Message<'a> {
         for r in &env.recipients {
             let mut addr = s.rewriter.canonical(&r.address, ctx);
             if mappings {
-                addr = s.canonical(
-                    &s.canonical_maps,
-                    &s.canonical(&s.recipient_canonical_maps, &addr),
-                );
+                addr = s.map_address(&addr, AddrPlace::EnvelopeRecipient);
             }
             if copies {
                 bcc.extend(s.bcc_of(&s.recipient_bcc_maps, &addr));
@@ -1607,18 +1684,17 @@ impl Settings {
         if ctx == Context::Remote && !self.rewriter.rewrites_remote_headers() {
             return None;
         }
-        let own = if sender {
-            &self.sender_canonical_maps
+        let place = if sender {
+            AddrPlace::HeaderSender
         } else {
-            &self.recipient_canonical_maps
+            AddrPlace::HeaderRecipient
         };
         addr::header_rewrite::rewrite(value, |a| {
             let a = self.rewriter.canonical(a, ctx);
             if !mappings {
                 return a;
             }
-            let a = self.canonical(&self.canonical_maps, &self.canonical(own, &a));
-            self.rewriter.masquerade(&a)
+            self.map_address(&a, place)
         })
     }
 
