@@ -522,49 +522,34 @@ impl Resolver {
         })
     }
 
-    /// The MX records of `domain` only (no fallback to its address), each
-    /// host with the addresses found for it: None when the domain has no
-    /// MX record or does not exist (permit_mx_backup's question).
-    pub fn mx_records(&self, domain: &str) -> Result<Option<Vec<Host>>, DnsError> {
+    /// The MX records of `domain` only (no fallback to its address), by
+    /// preference, with each host name (empty for a null MX): None when
+    /// the domain has no MX record or does not exist.
+    pub fn mx_records(&self, domain: &str) -> Result<Option<Vec<(u16, String)>>, DnsError> {
         let domain = domain.trim_end_matches('.');
         let Some(r) = self.inner.as_ref() else {
             return Err(try_again(domain, "MX"));
         };
         match self.mx_query(r, domain) {
-            Answer::Records(v) => Ok(Some(
-                v.into_iter()
-                    .map(|(preference, name)| Host {
-                        addrs: self.host_addresses(&name).unwrap_or_default(),
-                        name,
-                        preference,
-                    })
-                    .collect(),
-            )),
+            Answer::Records(mut v) => {
+                v.sort_by_key(|(p, _)| *p);
+                Ok(Some(v))
+            }
             Answer::NoData | Answer::NxDomain => Ok(None),
             Answer::Fail => Err(try_again(domain, "MX")),
         }
     }
 
-    /// The name servers of `domain` (NS), or of its closest parent that
-    /// has some (as Postfix's check_*_ns_access looks), each with the
-    /// addresses found for it (none when they cannot be found).
-    pub fn ns_hosts(&self, domain: &str) -> Result<Vec<Host>, DnsError> {
+    /// The names of the name servers of `domain` (NS), or of its closest
+    /// parent that has some (as Postfix's check_*_ns_access looks).
+    pub fn ns_names(&self, domain: &str) -> Result<Vec<String>, DnsError> {
         let Some(r) = self.inner.as_ref() else {
             return Err(try_again(domain, "NS"));
         };
         let mut name = domain.trim_end_matches('.');
         loop {
             match self.ns_query(r, name) {
-                Answer::Records(v) => {
-                    return Ok(v
-                        .into_iter()
-                        .map(|host| Host {
-                            addrs: self.host_addresses(&host).unwrap_or_default(),
-                            name: host,
-                            preference: 0,
-                        })
-                        .collect())
-                }
+                Answer::Records(v) => return Ok(v),
                 Answer::NoData | Answer::NxDomain => match name.split_once('.') {
                     Some((_, parent)) if parent.contains('.') => name = parent,
                     _ => return Err(not_found(domain, "NS")),

@@ -33,9 +33,8 @@ impl Subject {
     /// `$rbl_class` in the reply.
     pub fn class(self) -> &'static str {
         match self {
-            Subject::ClientAddress | Subject::ClientName | Subject::ReverseClientName => {
-                "Client host"
-            }
+            Subject::ClientAddress | Subject::ClientName => "Client host",
+            Subject::ReverseClientName => "Unverified Client host",
             Subject::Sender => "Sender address",
             Subject::Helo => "Helo command",
             Subject::Recipient => "Recipient address",

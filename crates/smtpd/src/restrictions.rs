@@ -58,6 +58,14 @@ impl Stage {
     }
 }
 
+/// The most MX or NS hosts a check looks at: a domain cannot hold a
+/// process with endless look-ups.
+const MAX_SERVERS: usize = 16;
+
+/// The class in replies about the client's reverse name (Postfix's
+/// SMTPD_NAME_REV_CLIENT).
+const REVERSE_CLIENT_CLASS: &str = "Unverified Client host";
+
 /// Which servers `check_*_{mx,ns,a}_access` looks up in its table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerKind {
@@ -894,9 +902,6 @@ pub enum Listing {
     TempFail(String),
 }
 
-/// A mail exchanger: its preference and its host's addresses.
-pub type Exchanger = (u16, Vec<IpAddr>);
-
 /// What the world answers (DNS), so that tests can fake it.
 pub trait Resolver {
     fn host_exists(&self, domain: &str) -> Lookup;
@@ -904,12 +909,14 @@ pub trait Resolver {
     fn list_entry(&self, name: &str) -> Listing;
     /// The listing's reason (its TXT record).
     fn list_reason(&self, name: &str) -> Option<String>;
-    /// The servers of `name` as `kind` says, each with its addresses; the
-    /// text says why the DNS could not answer.
-    fn servers(&self, name: &str, kind: ServerKind) -> Result<Vec<(String, Vec<IpAddr>)>, String>;
-    /// `domain`'s MX records only, each its preference and the host's
-    /// addresses; None without any.
-    fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<Exchanger>>, String>;
+    /// `domain`'s MX records only, by preference: each its preference and
+    /// host name (empty: a null MX); None without any. The text says why
+    /// the DNS could not answer.
+    fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<(u16, String)>>, String>;
+    /// The names of `domain`'s name servers (or its closest parent's).
+    fn name_servers(&self, domain: &str) -> Result<Vec<String>, String>;
+    /// A host's addresses.
+    fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, Lookup>;
 }
 
 /// The system resolver for names, and hickory (through the `dns` crate,
@@ -968,30 +975,25 @@ impl Resolver for SystemResolver {
         self.lists().ok()?.txt(name)
     }
 
-    fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<Exchanger>>, String> {
+    fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<(u16, String)>>, String> {
         let r = self.lists().map_err(str::to_string)?;
-        let hosts = r.mx_records(domain).map_err(|e| e.text)?;
-        Ok(hosts.map(|hosts| hosts.into_iter().map(|h| (h.preference, h.addrs)).collect()))
+        r.mx_records(domain).map_err(|e| e.text)
     }
 
-    fn servers(&self, name: &str, kind: ServerKind) -> Result<Vec<(String, Vec<IpAddr>)>, String> {
+    fn name_servers(&self, domain: &str) -> Result<Vec<String>, String> {
         let r = self.lists().map_err(str::to_string)?;
-        let hosts = match kind {
-            // A domain that does not exist is its own (address-less) mail
-            // server, as in Postfix: its name may still be listed.
-            ServerKind::Mx => match r.mx_hosts(name) {
-                Err(e) if e.is_permanent() => Ok(vec![dns::Host {
-                    name: name.to_string(),
-                    preference: 0,
-                    addrs: Vec::new(),
-                }]),
-                other => other,
-            },
-            ServerKind::Ns => r.ns_hosts(name),
-            ServerKind::A => r.host(name).map(|h| vec![h]),
-        }
-        .map_err(|e| e.text)?;
-        Ok(hosts.into_iter().map(|h| (h.name, h.addrs)).collect())
+        r.ns_names(domain).map_err(|e| e.text)
+    }
+
+    fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, Lookup> {
+        let r = self.lists().map_err(|_| Lookup::TempFail)?;
+        r.host_addresses(host).map_err(|e| {
+            if e.is_permanent() {
+                Lookup::NotFound
+            } else {
+                Lookup::TempFail
+            }
+        })
     }
 }
 
@@ -1904,45 +1906,90 @@ impl Eval<'_> {
         if domain.starts_with('[') {
             return Step::Dunno;
         }
-        let mut mx = match self.dns.mail_exchangers(&domain) {
+        let reply_name = rcpt.to_string();
+        let mx = match self.dns.mail_exchangers(&domain) {
             Ok(Some(mx)) if !mx.is_empty() => mx,
             Ok(_) => return Step::Dunno,
             Err(e) => {
-                if self.defer_if_reject.is_none() {
-                    self.defer_if_reject = Some(self.reply(
-                        450,
-                        "4.4.4",
-                        format!("<{rcpt}>: Recipient address rejected: Unable to look up mail exchanger information: {e}"),
-                    ));
-                }
+                self.defer_if_reject(
+                    "4.4.4",
+                    format!("<{reply_name}>: Recipient address rejected: Unable to look up mail exchanger information: {e}"),
+                );
                 return Step::Dunno;
             }
         };
-        mx.sort_by_key(|(pref, _)| *pref);
-        let best = mx[0].0;
-        let (primary, backup): (Vec<_>, Vec<_>) = mx.iter().partition(|(p, _)| *p == best);
-        let classes = &self.policy.classes;
-        let mine = |hosts: &[&Exchanger]| {
-            hosts.iter().any(|(_, addrs)| {
-                addrs
-                    .iter()
-                    .any(|a| classes.is_own_address(&a.to_canonical()))
-            })
-        };
-        if mine(&primary) || !mine(&backup) {
+        let best = mx.iter().map(|(p, _)| *p).min().unwrap_or(0);
+        let mut primary: Vec<&str> = Vec::new();
+        let mut backup: Vec<&str> = Vec::new();
+        for (p, name) in mx.iter().take(MAX_SERVERS) {
+            if *p == best {
+                primary.push(name);
+            } else {
+                backup.push(name);
+            }
+        }
+        if self.i_am_mx(&primary, &reply_name) || !self.i_am_mx(&backup, &reply_name) {
             return Step::Dunno;
         }
+        // permit_mx_backup_networks: every address of every primary MX
+        // host in them; one that cannot be looked up fails.
         if let Some(nets) = &self.policy.mx_backup_networks {
-            let all_in = primary.iter().all(|(_, addrs)| {
-                addrs
+            for host in primary {
+                let addrs = match self.dns.addresses(host) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        self.mx_lookup_failed(host, e, &reply_name);
+                        return Step::Dunno;
+                    }
+                };
+                if !addrs
                     .iter()
                     .all(|a| nets.matches("unknown", Some(a.to_canonical())))
-            });
-            if !all_in {
-                return Step::Dunno;
+                {
+                    return Step::Dunno;
+                }
             }
         }
         Step::Ok
+    }
+
+    /// Postfix's i_am_mx: one of `hosts` is this host, by name (a local
+    /// domain) or by address (inet_interfaces, proxy_interfaces).
+    fn i_am_mx(&mut self, hosts: &[&str], reply_name: &str) -> bool {
+        for host in hosts {
+            if self.policy.classes.is_local(host).unwrap_or(false) {
+                return true;
+            }
+            match self.dns.addresses(host) {
+                Ok(addrs) => {
+                    if addrs
+                        .iter()
+                        .any(|a| self.policy.classes.is_own_address(&a.to_canonical()))
+                    {
+                        return true;
+                    }
+                }
+                Err(e) => self.mx_lookup_failed(host, e, reply_name),
+            }
+        }
+        false
+    }
+
+    /// An MX host whose addresses could not be found for now: a later
+    /// refusal becomes a deferral (Postfix's has_my_addr).
+    fn mx_lookup_failed(&mut self, host: &str, e: Lookup, reply_name: &str) {
+        if e == Lookup::TempFail {
+            self.defer_if_reject(
+                "4.4.0",
+                format!("<{reply_name}>: Recipient address rejected: Unable to look up host {host} as mail exchanger"),
+            );
+        }
+    }
+
+    fn defer_if_reject(&mut self, dsn: &str, text: String) {
+        if self.defer_if_reject.is_none() {
+            self.defer_if_reject = Some(self.reply(450, dsn, text));
+        }
     }
 
     /// reject_unknown_client_hostname and
@@ -2101,6 +2148,30 @@ impl Eval<'_> {
     }
 
     fn check_access(&mut self, key: AccessKey, maps: &MapList) -> Step {
+        let step = self.look_up_access(key, maps);
+        if key == AccessKey::ReverseClient {
+            let target = self.req.reverse_client_name.clone();
+            return self.forbid_allowlist("check_reverse_client_hostname_access", step, &target);
+        }
+        step
+    }
+
+    /// Postfix's forbid_allowlist: a check on what the client controls
+    /// (its reverse name, its or the sender's DNS servers) must not say OK,
+    /// or any client could make it permit anything.
+    fn forbid_allowlist(&mut self, name: &str, step: Step, target: &str) -> Step {
+        if !matches!(step, Step::Ok) || self.actions.discard {
+            return step;
+        }
+        self.log.extend([
+            format!("warning: restriction {name} returns OK for {target}"),
+            "warning: this is not allowed for security reasons".to_string(),
+            "warning: use DUNNO instead of OK if you want to make an exception".to_string(),
+        ]);
+        Step::Reject(self.reply(451, "4.3.5", "Server configuration error".into()))
+    }
+
+    fn look_up_access(&mut self, key: AccessKey, maps: &MapList) -> Step {
         let policy = self.policy;
         let (probes, reply_name, class) = match key {
             AccessKey::Client => (
@@ -2156,11 +2227,8 @@ impl Eval<'_> {
                     &self.req.client_addr_text,
                     policy.parent_style,
                 ),
-                format!(
-                    "{}[{}]",
-                    self.req.reverse_client_name, self.req.client_addr_text
-                ),
-                Stage::Client.class(),
+                self.req.reverse_client_name.clone(),
+                REVERSE_CLIENT_CLASS,
             ),
             AccessKey::ClientCert => match &self.req.client_cert {
                 Some(c) => (cert_probes(c), self.req.namaddr(), Stage::Client.class()),
@@ -2222,6 +2290,23 @@ impl Eval<'_> {
     /// addresses is looked up; the first answer other than DUNNO decides.
     /// A name the DNS cannot answer for is passed over with a warning.
     fn check_servers(&mut self, key: AccessKey, kind: ServerKind, maps: &MapList) -> Step {
+        let step = self.look_up_servers(key, kind, maps);
+        let subject = match key {
+            AccessKey::Client => "client",
+            AccessKey::ReverseClient => "reverse_client_hostname",
+            AccessKey::Helo => "helo",
+            AccessKey::Sender => "sender",
+            _ => "recipient",
+        };
+        let name = format!(
+            "check_{subject}_{}_access",
+            kind.name().to_ascii_lowercase()
+        );
+        let target = self.req.client_addr_text.clone();
+        self.forbid_allowlist(&name, step, &target)
+    }
+
+    fn look_up_servers(&mut self, key: AccessKey, kind: ServerKind, maps: &MapList) -> Step {
         let domain_of = |m: &addr::Mailbox| m.domain.clone();
         let (name, reply_name, class) = match key {
             AccessKey::Client => (
@@ -2231,11 +2316,8 @@ impl Eval<'_> {
             ),
             AccessKey::ReverseClient => (
                 Some(self.req.reverse_client_name.clone()).filter(|n| n != "unknown"),
-                format!(
-                    "{}[{}]",
-                    self.req.reverse_client_name, self.req.client_addr_text
-                ),
-                Stage::Client.class(),
+                self.req.reverse_client_name.clone(),
+                REVERSE_CLIENT_CLASS,
             ),
             AccessKey::Helo => (
                 self.req.helo.clone(),
@@ -2252,35 +2334,81 @@ impl Eval<'_> {
             },
             _ => return Step::Dunno,
         };
-        let Some(name) = name.filter(|n| !n.is_empty() && !n.starts_with('[')) else {
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
             return Step::Dunno;
         };
-        let servers = match self.dns.servers(&name, kind) {
-            Ok(s) => s,
-            Err(e) => {
-                self.log.push(format!(
-                    "warning: Unable to look up {} host for {name}: {e}",
-                    kind.name()
-                ));
-                return Step::Dunno;
+        // An address literal is its own server: only its address is
+        // looked up.
+        let literal = name
+            .strip_prefix('[')
+            .and_then(|n| n.strip_suffix(']'))
+            .map(|n| n.strip_prefix("IPv6:").unwrap_or(n));
+        let parent_style = self.policy.parent_style;
+        // The server names, checked one by one, each before its addresses
+        // are looked up, so the first answer ends the look-ups (as in
+        // Postfix).
+        let hosts: Vec<String> = match literal {
+            Some(text) => match text.parse::<IpAddr>() {
+                Ok(ip) => return self.check_addresses(maps, &[ip], &reply_name, class),
+                Err(_) => return Step::Dunno,
+            },
+            None => {
+                let found = match kind {
+                    ServerKind::A => Ok(vec![name.clone()]),
+                    // No MX: the domain is its own mail server; a null MX:
+                    // none to look up.
+                    ServerKind::Mx => self.dns.mail_exchangers(&name).map(|mx| match mx {
+                        Some(mx) if mx.iter().any(|(_, n)| n.is_empty()) => Vec::new(),
+                        Some(mx) => mx.into_iter().map(|(_, n)| n).collect(),
+                        None => vec![name.clone()],
+                    }),
+                    ServerKind::Ns => self.dns.name_servers(&name),
+                };
+                match found {
+                    Ok(h) => h,
+                    Err(e) => {
+                        self.log.push(format!(
+                            "warning: Unable to look up {} host for {name}: {e}",
+                            kind.name()
+                        ));
+                        return Step::Dunno;
+                    }
+                }
             }
         };
-        let parent_style = self.policy.parent_style;
-        for (host, addrs) in servers {
+        for host in hosts.iter().take(MAX_SERVERS) {
             if kind != ServerKind::A {
-                let probes = access::domain_probes(&host, parent_style, false);
+                let probes = access::domain_probes(host, parent_style, false);
                 if let Some(step) = self.search(maps, &probes, &reply_name, class) {
                     if !matches!(step, Step::Dunno) {
                         return step;
                     }
                 }
             }
-            for a in addrs {
-                let probes = access::address_probes(&a.to_canonical().to_string());
-                if let Some(step) = self.search(maps, &probes, &reply_name, class) {
-                    if !matches!(step, Step::Dunno) {
-                        return step;
-                    }
+            let Ok(addrs) = self.dns.addresses(host) else {
+                continue;
+            };
+            let step = self.check_addresses(maps, &addrs, &reply_name, class);
+            if !matches!(step, Step::Dunno) {
+                return step;
+            }
+        }
+        Step::Dunno
+    }
+
+    /// Each address in an access table (with its parent networks).
+    fn check_addresses(
+        &mut self,
+        maps: &MapList,
+        addrs: &[IpAddr],
+        reply_name: &str,
+        class: &str,
+    ) -> Step {
+        for a in addrs {
+            let probes = access::address_probes(&a.to_canonical().to_string());
+            if let Some(step) = self.search(maps, &probes, reply_name, class) {
+                if !matches!(step, Step::Dunno) {
+                    return step;
                 }
             }
         }
@@ -2684,40 +2812,43 @@ mod tests {
             }
         }
 
-        fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<Exchanger>>, String> {
-            let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<(u16, String)>>, String> {
+            let mx =
+                |v: &[(u16, &str)]| Ok(Some(v.iter().map(|(p, n)| (*p, n.to_string())).collect()));
             match domain {
                 // This host (127.0.0.1, inet_interfaces) as backup MX.
-                "backed.example" => Ok(Some(vec![
-                    (10, vec![ip("192.0.2.10")]),
-                    (20, vec![ip("127.0.0.1")]),
-                ])),
-                // As primary MX.
-                "primary.example" => Ok(Some(vec![(10, vec![ip("127.0.0.1")])])),
-                "other.example" => Ok(Some(vec![(10, vec![ip("192.0.2.10")])])),
+                "backed.example" => mx(&[(10, "mx1.backed.example"), (20, "mx2.backed.example")]),
+                // Its primary MX cannot be found.
+                "lost.example" => mx(&[(10, "gone.example"), (20, "mx2.backed.example")]),
+                // This host as primary MX.
+                "primary.example" => mx(&[(10, "mx2.backed.example")]),
+                "other.example" => mx(&[(10, "mx1.backed.example")]),
+                "bogus.example" => mx(&[(10, "mx.bogus.example")]),
+                "unresolved.example" => mx(&[(10, "nowhere.badhost.example")]),
+                "nullmx.example" => mx(&[(0, "")]),
                 "tempfail.example" => Err("Host not found, try again".into()),
                 _ => Ok(None),
             }
         }
 
-        fn servers(
-            &self,
-            name: &str,
-            kind: ServerKind,
-        ) -> Result<Vec<(String, Vec<IpAddr>)>, String> {
+        fn name_servers(&self, domain: &str) -> Result<Vec<String>, String> {
+            match domain {
+                "spammy.example" => Ok(vec!["ns1.badhost.example".into()]),
+                "tempfail.example" => Err("Host not found, try again".into()),
+                _ => Ok(vec![]),
+            }
+        }
+
+        fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, Lookup> {
             let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
-            match (name, kind) {
-                ("bogus.example", ServerKind::Mx) => {
-                    Ok(vec![("mx.bogus.example".into(), vec![ip("127.0.0.9")])])
-                }
-                ("spammy.example", ServerKind::Ns) => {
-                    Ok(vec![("ns1.badhost.example".into(), vec![ip("192.0.2.53")])])
-                }
-                ("client.example.com", ServerKind::A) => {
-                    Ok(vec![("client.example.com".into(), vec![ip("10.1.2.3")])])
-                }
-                ("tempfail.example", _) => Err("Host not found, try again".into()),
-                (n, _) => Ok(vec![(n.to_string(), vec![])]),
+            match host {
+                "mx1.backed.example" => Ok(vec![ip("192.0.2.10")]),
+                "mx2.backed.example" => Ok(vec![ip("127.0.0.1")]),
+                "mx.bogus.example" => Ok(vec![ip("127.0.0.9")]),
+                "ns1.badhost.example" => Ok(vec![ip("192.0.2.53")]),
+                "client.example.com" => Ok(vec![ip("10.1.2.3")]),
+                "gone.example" => Err(Lookup::TempFail),
+                _ => Err(Lookup::NotFound),
             }
         }
 
@@ -2965,6 +3096,14 @@ mod tests {
             rcpt_for(&p, "x@backed.example"),
             "554 5.7.1 <x@backed.example>: Recipient address rejected: Access denied"
         );
+        // A primary MX whose address cannot be looked up: a deferral, not a relay.
+        let p = policy(&format!(
+            "{lines}\npermit_mx_backup_networks = 192.0.2.0/24"
+        ));
+        assert_eq!(
+            rcpt_for(&p, "x@lost.example"),
+            "450 4.4.0 <x@lost.example>: Recipient address rejected: Unable to look up host gone.example as mail exchanger"
+        );
     }
 
     fn rcpt_for(p: &Policy, to: &str) -> String {
@@ -2998,6 +3137,13 @@ mod tests {
             "554 5.7.1 <client.example.com>: Helo command rejected: private helo"
         );
         assert_eq!(check("a@fine.example", "other.example"), "OK []");
+        // An address literal is checked by its address.
+        assert_eq!(
+            check("a@fine.example", "[10.1.2.3]"),
+            "554 5.7.1 <[10.1.2.3]>: Helo command rejected: private helo"
+        );
+        // A null MX names no host; an MX host with no address is the name's own check.
+        assert_eq!(check("a@nullmx.example", "other.example"), "OK []");
         // A DNS that cannot answer: passed over, with a warning.
         assert_eq!(
             check("a@tempfail.example", "other.example"),
@@ -3057,13 +3203,55 @@ mod tests {
         r.reverse_client_name = "ptr.bad.example".into();
         assert_eq!(
             rcpt(&lists, &r),
-            "554 5.7.1 Service unavailable; Client host [ptr.bad.example] blocked using rhsbl.example"
+            "554 5.7.1 Service unavailable; Unverified Client host [ptr.bad.example] blocked using rhsbl.example"
         );
         r.sasl_username = Some("bad".into());
         assert_eq!(
             rcpt(&p, &r),
             "554 5.7.1 <bad>: SASL login name rejected: not you"
         );
+    }
+
+    #[test]
+    fn server_and_reverse_name_tables_may_not_allow() {
+        // OK from an MX/NS/A table or a reverse-name table would let a
+        // client choose its own way in: Postfix calls it a configuration
+        // error.
+        let p = policy(
+            "local_recipient_maps =\nsmtpd_recipient_restrictions = check_sender_mx_access inline:{ {mx.bogus.example=OK} }, check_reverse_client_hostname_access inline:{ {ptr.example=OK} {ptr.bad.example=REJECT} }, check_helo_mx_access inline:{ {nowhere.badhost.example=REJECT bad mx name} }, permit",
+        );
+        let mut r = req("192.0.2.7", "a@bogus.example", "x@mail.example.test");
+        let out = p.check_rcpt(&r, &FakeDns);
+        assert_eq!(
+            reply_of(&out.verdict),
+            "451 4.3.5 Server configuration error"
+        );
+        assert_eq!(
+            out.log[0],
+            "warning: restriction check_sender_mx_access returns OK for 192.0.2.7"
+        );
+        r.sender = Some(Some(mailbox("a@fine.example")));
+        r.reverse_client_name = "ptr.example".into();
+        assert!(rcpt(&p, &r).starts_with("451 4.3.5 "), "{}", rcpt(&p, &r));
+        r.reverse_client_name = "ptr.bad.example".into();
+        assert_eq!(
+            rcpt(&p, &r),
+            "554 5.7.1 <ptr.bad.example>: Unverified Client host rejected: Access denied"
+        );
+        // An MX host name is checked even when it has no address.
+        r.reverse_client_name = "ptr.fine.example".into();
+        r.helo = Some("unresolved.example".into());
+        assert_eq!(
+            rcpt(&p, &r),
+            "554 5.7.1 <unresolved.example>: Helo command rejected: bad mx name"
+        );
+    }
+
+    fn reply_of(v: &Verdict) -> String {
+        match v {
+            Verdict::Accept => "OK".into(),
+            Verdict::Reject(reply) => reply.to_string(),
+        }
     }
 
     #[test]

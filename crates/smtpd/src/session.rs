@@ -1139,6 +1139,8 @@ impl<'a> Session<'a> {
             return false;
         }
         let sender = m.sender.clone();
+        self.req.held = false;
+        self.req.recipient_count = 0;
         self.tx = Some(Transaction {
             mail: m,
             recipients: Vec::new(),
@@ -1869,6 +1871,9 @@ impl<'a> Session<'a> {
         let Some(mut tx) = self.tx.take() else {
             return (queue_file_write_error(), false);
         };
+        self.req.sender = None;
+        self.req.held = false;
+        self.req.recipient_count = 0;
         // What XFORWARD told was for this transaction only.
         self.xforward = Default::default();
         let Some(mut c) = tx.cleanup.take() else {
@@ -2203,6 +2208,10 @@ impl<'a> Session<'a> {
     /// (Postfix's mail_reset).
     fn reset_transaction(&mut self) {
         self.tx = None;
+        // What the restrictions knew of it (Postfix's mail_reset).
+        self.req.sender = None;
+        self.req.held = false;
+        self.req.recipient_count = 0;
         self.milters.abort();
         self.xforward = Default::default();
     }
