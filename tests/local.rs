@@ -814,18 +814,23 @@ fn debians_master_cf_with_its_chroots() {
 }
 
 /// prepend_delivered_header without `command` and `file`: those
-/// deliveries get no Delivered-To: (the mailbox's always does), and
-/// enable_original_recipient = no: no X-Original-To:, no orig_to=.
+/// deliveries get no Delivered-To:, nor does a user's mailbox (a file, as
+/// in Postfix's mailbox.c), and enable_original_recipient = no: no
+/// X-Original-To:, no orig_to=.
 #[test]
 fn delivered_to_and_original_recipient_as_configured() {
     if !is_root() {
         eprintln!("skipped: alias deliveries to files run as nobody (needs root)");
         return;
     }
+    let user = SystemUser::new("dh");
     let inst = instance(
         "local-headers",
         "prepend_delivered_header = forward\nenable_original_recipient = no\n",
     );
+    let spool = inst.dir.join("mail");
+    std::fs::create_dir_all(&spool).expect("spool");
+    inst.main_cf(&format!("mail_spool_directory = {}\n", spool.display()));
     let file = inst.dir.join("archive.mbox");
     let out = inst.dir.join("cmd-out");
     for f in [&file, &out] {
@@ -844,7 +849,9 @@ fn delivered_to_and_original_recipient_as_configured() {
     let port = inst.port("127.0.0.1:0");
     smtp_send(port, "tofile@localhost", BODY);
     smtp_send(port, "tocmd@localhost", BODY);
-    for f in [&file, &out] {
+    smtp_send(port, &format!("{}@localhost", user.name), BODY);
+    let mbox = spool.join(&user.name);
+    for f in [&file, &out, &mbox] {
         assert!(
             wait_until(15 * SECOND, || std::fs::read_to_string(f)
                 .is_ok_and(|t| t.contains("last line"))),

@@ -1098,6 +1098,40 @@ unknown_client_reject_code = 550
             format!("{reply} Client host rejected: cannot find your hostname, [192.0.2.7]")
         );
     }
+    // REVERSE_NAME: the reverse name alone, for the checks that go by it.
+    let (inst, port) = start(
+        "smtpd-xclient-reverse",
+        "smtpd_authorized_xclient_hosts = 127.0.0.1
+local_recipient_maps =
+smtpd_client_restrictions = reject_unknown_reverse_client_hostname, check_reverse_client_hostname_access inline:{ {ptr.bad.example=REJECT} }
+",
+    );
+    for (attrs, reply) in [
+        (
+            "REVERSE_NAME=[UNAVAILABLE]",
+            "450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.7]",
+        ),
+        (
+            "REVERSE_NAME=ptr.bad.example",
+            "554 5.7.1 <ptr.bad.example>: Unverified Client host rejected: Access denied",
+        ),
+        ("REVERSE_NAME=ptr.good.example", "250 2.1.5 Ok"),
+    ] {
+        let mut c = Raw::connect(port);
+        c.ask("EHLO proxy.example.com");
+        let greeting = c.ask(&format!(
+            "XCLIENT NAME=[UNAVAILABLE] {attrs} ADDR=192.0.2.7"
+        ));
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        c.ask("EHLO client.example.com");
+        assert_eq!(c.ask("MAIL FROM:<a@example.org>"), "250 2.1.0 Ok");
+        assert_eq!(
+            c.ask("RCPT TO:<root@mail.example.test>"),
+            reply,
+            "{}",
+            inst.maillog()
+        );
+    }
 }
 
 /// Runs openssl with `args` in `dir`; false when it failed.
@@ -1451,6 +1485,56 @@ fn smtpd_delay_reject_no_refuses_at_each_stage() {
             .any(|l| l.contains("reject: MAIL from ") && l.contains("from=<bad@example.org>")),
         "{lines:?}"
     );
+}
+
+/// A 421 or 521 reply, whichever restriction chose it, ends the session
+/// after it is sent (Postfix's orderly disconnect).
+#[test]
+fn a_421_from_an_access_table_ends_the_session() {
+    let (inst, port) = start(
+        "smtpd-421",
+        "smtpd_recipient_restrictions = check_recipient_access inline:{ {busy@mail.example.test=421 4.7.0 Come back later} {gone@mail.example.test=521 5.7.0 Go away} }, permit_mynetworks, reject\n",
+    );
+    for (rcpt, reply) in [
+        (
+            "busy",
+            "421 4.7.0 <busy@mail.example.test>: Recipient address rejected: Come back later",
+        ),
+        (
+            "gone",
+            "521 5.7.0 <gone@mail.example.test>: Recipient address rejected: Go away",
+        ),
+    ] {
+        let mut c = kit::LineClient::connect(port);
+        assert!(c.read_line().expect("greeting").starts_with("220 "));
+        assert!(c
+            .ask("HELO client.example")
+            .expect("reply")
+            .starts_with("250 "));
+        assert!(c
+            .ask("MAIL FROM:<a@example.org>")
+            .expect("reply")
+            .starts_with("250 "));
+        let r = c.ask(&format!("RCPT TO:<{rcpt}@mail.example.test>"));
+        assert_eq!(r.as_deref(), Some(reply));
+        // The connection is closed: no answer to what follows.
+        assert_eq!(c.ask("NOOP"), None, "{}", inst.maillog());
+    }
+    assert!(
+        inst.wait_log("disconnect from ", 2, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+
+    // Instead of the greeting (smtpd_delay_reject = no).
+    let (inst, port) = start(
+        "smtpd-421-connect",
+        "smtpd_delay_reject = no\nsmtpd_client_restrictions = check_client_access inline:{ {127.0.0.1=421 4.3.2 Not now} }\n",
+    );
+    let mut c = kit::LineClient::connect(port);
+    let greeting = c.read_line().expect("greeting");
+    assert!(greeting.starts_with("421 4.3.2 <"), "{greeting}");
+    assert_eq!(c.ask("HELO client.example"), None, "{}", inst.maillog());
 }
 
 /// Sends one MIME message that Python's email package builds (`build` is
@@ -3726,6 +3810,66 @@ fn sender_mx_records_are_checked_against_an_access_table() {
         1,
         5 * SECOND
     ));
+}
+
+/// reject_unknown_helo_hostname and reject_unknown_sender_domain /
+/// reject_unknown_recipient_domain against a real DNS server: a name with
+/// only an MX record exists (Postfix asks for A, AAAA or MX); a domain with
+/// a null MX (RFC 7505) does not accept mail, whatever its addresses.
+#[test]
+fn mx_only_names_exist_and_null_mx_domains_take_no_mail() {
+    if !kit::have_dnsmasq() {
+        eprintln!("skipped: dnsmasq missing");
+        return;
+    }
+    let dns_port = kit::free_port();
+    let _dns = kit::dnsmasq(
+        dns_port,
+        &[
+            "--mx-host=mxonly.test,mx.fine.test,10".into(),
+            "--host-record=mx.fine.test,192.0.2.25".into(),
+            // MX 0 "." (preference 0, the root name): a null MX.
+            "--dns-rr=nullmx.test,15,000000".into(),
+            "--host-record=nullmx.test,192.0.2.26".into(),
+        ],
+    );
+    let (inst, port) = start(
+        "smtpd-unknown-dns",
+        &format!(
+            "dns_resolver_address = 127.0.0.1:{dns_port}\n\
+             local_recipient_maps =\n\
+             smtpd_helo_restrictions = reject_unknown_helo_hostname\n\
+             smtpd_sender_restrictions = reject_unknown_sender_domain\n\
+             smtpd_recipient_restrictions = reject_unknown_recipient_domain, permit\n"
+        ),
+    );
+    let mut c = Raw::connect(port);
+    c.ask("EHLO mxonly.test");
+    assert_eq!(c.ask("MAIL FROM:<a@mxonly.test>"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.ask("RCPT TO:<root@mail.example.test>"),
+        "250 2.1.5 Ok",
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(
+        c.ask("RCPT TO:<x@nullmx.test>"),
+        "556 5.1.10 <x@nullmx.test>: Recipient address rejected: Domain nullmx.test does not accept mail (nullMX)"
+    );
+    assert_eq!(c.ask("RSET"), "250 2.0.0 Ok");
+    assert_eq!(c.ask("MAIL FROM:<a@nullmx.test>"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.ask("RCPT TO:<root@mail.example.test>"),
+        "556 5.7.27 <a@nullmx.test>: Sender address rejected: Domain nullmx.test does not accept mail (nullMX)"
+    );
+    assert_eq!(c.ask("RSET"), "250 2.0.0 Ok");
+    c.ask("EHLO nowhere.test");
+    assert_eq!(c.ask("MAIL FROM:<a@mxonly.test>"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.ask("RCPT TO:<root@mail.example.test>"),
+        "450 4.7.1 <nowhere.test>: Helo command rejected: Host not found"
+    );
+    c.ask("QUIT");
 }
 
 /// Actions from smtpd_end_of_data_restrictions reach cleanup after the

@@ -787,7 +787,7 @@ impl Client<std::os::unix::net::UnixStream> {
         let s = self.stream.get_ref();
         if let Ok(Some(t)) = s.read_timeout() {
             let base = *self.usual_wait.get_or_insert(t);
-            let _ = s.set_read_timeout(Some(base + more));
+            let _ = s.set_read_timeout(Some(base.saturating_add(more)));
         }
     }
 

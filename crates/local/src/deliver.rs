@@ -358,8 +358,8 @@ impl Job<'_> {
 
     /// Return-Path:, X-Original-To: and Delivered-To: for a delivery of
     /// kind `kind` (`mailbox`, or `command`, `file` as
-    /// prepend_delivered_header names them, which may leave Delivered-To:
-    /// out).
+    /// prepend_delivered_header names them; a mailbox counts as a file),
+    /// which may leave Delivered-To: out.
     fn headers(&self, recipient: &str, kind: &str) -> Vec<String> {
         let mut h = vec![source::return_path(&self.req.sender)];
         if let Some(o) = self
@@ -370,7 +370,10 @@ impl Job<'_> {
         {
             h.push(o);
         }
-        if kind == "mailbox" || self.s.delivered_to_for.iter().any(|k| k == kind) {
+        // A mailbox (mbox or Maildir) is a file here, as in Postfix's
+        // mailbox.c and maildir.c.
+        let kind = if kind == "mailbox" { "file" } else { kind };
+        if self.s.delivered_to_for.iter().any(|k| k == kind) {
             h.push(source::delivered_to(recipient));
         }
         h

@@ -297,18 +297,16 @@ impl Conn {
     /// all of it, plus its share of `smtp_min_data_rate`).
     pub fn send(&mut self, bytes: &[u8], stage: Stage, timeout: Duration) -> Result<(), ConnError> {
         self.timeouts(timeout);
-        let until = self.min_data_rate.map(|rate| match stage {
-            Stage::Body => {
-                let start = *self
-                    .body_until
-                    .get_or_insert_with(|| Instant::now() + timeout);
-                let until = start + Duration::from_secs_f64(bytes.len() as f64 / rate as f64);
-                self.body_until = Some(until);
-                until
-            }
+        // smtp_min_data_rate (Postfix's deadline streams): the message
+        // content has `timeout` from its first write, and each write earns
+        // its bytes' share of the rate, but never more than `timeout` from
+        // now.
+        let later = |d: Duration| Instant::now().checked_add(d);
+        let mut until = self.min_data_rate.and_then(|_| match stage {
+            Stage::Body => self.body_until.or_else(|| later(timeout)),
             _ => {
                 self.body_until = None;
-                Instant::now() + timeout
+                later(timeout)
             }
         });
         let mut rest = bytes;
@@ -323,7 +321,15 @@ impl Conn {
                     r = Err(io::ErrorKind::WriteZero.into());
                     break;
                 }
-                Ok(n) => rest = &rest[n..],
+                Ok(n) => {
+                    rest = &rest[n..];
+                    if let (Some(rate), Stage::Body, Some(t)) = (self.min_data_rate, stage, until) {
+                        let earned = Duration::from_secs_f64(n as f64 / rate as f64);
+                        let cap = later(timeout);
+                        until = t.checked_add(earned).map(|u| cap.map_or(u, |c| u.min(c)));
+                        self.body_until = until;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     r = Err(e);
@@ -347,7 +353,9 @@ impl Conn {
     /// within `timeout` in all.
     pub fn reply(&mut self, stage: Stage, timeout: Duration) -> Result<Reply, ConnError> {
         self.timeouts(timeout);
-        let until = self.min_data_rate.map(|_| Instant::now() + timeout);
+        let until = self
+            .min_data_rate
+            .and_then(|_| Instant::now().checked_add(timeout));
         loop {
             if !self.buf.is_empty() {
                 let mut it = self.buf.iter();

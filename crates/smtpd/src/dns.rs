@@ -1,15 +1,12 @@
 //! Name service look-ups through the system resolver (getnameinfo and
-//! getaddrinfo, so /etc/hosts and NSS count), until the `dns` crate
-//! exists:
+//! getaddrinfo, so /etc/hosts and NSS count):
 //!
 //! * [`client_name`]: the client's verified name, as Postfix finds it — the
 //!   reverse name of the address, kept only when a forward look-up of that
 //!   name gives the address back; otherwise `unknown`.
-//! * [`host_exists`]: whether a domain has an address record. This is an
-//!   approximation of Postfix's A/AAAA/MX check for
-//!   `reject_unknown_sender_domain` and `reject_unknown_recipient_domain`:
-//!   a domain with only an MX record counts as not found.
-
+//! * [`host_exists`]: whether a name has an address. The restrictions ask
+//!   the `dns` crate for an MX record as well (Postfix's A, AAAA or MX
+//!   check for `reject_unknown_*`).
 use std::ffi::{CStr, CString};
 use std::net::{IpAddr, SocketAddr};
 

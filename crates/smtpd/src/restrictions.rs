@@ -958,8 +958,17 @@ impl SystemResolver {
 }
 
 impl Resolver for SystemResolver {
+    /// An address (through the system resolver, so /etc/hosts counts)
+    /// or, failing that, an MX record: Postfix's A, AAAA or MX.
     fn host_exists(&self, domain: &str) -> Lookup {
-        crate::dns::host_exists(domain)
+        match crate::dns::host_exists(domain) {
+            Lookup::Found => Lookup::Found,
+            by_address => match self.mail_exchangers(domain) {
+                Ok(Some(_)) => Lookup::Found,
+                Ok(None) => by_address,
+                Err(_) => Lookup::TempFail,
+            },
+        }
     }
 
     fn list_entry(&self, name: &str) -> Listing {
@@ -1470,8 +1479,9 @@ impl Eval<'_> {
             ),
             Restriction::RejectPlaintextSession => Step::Dunno,
             Restriction::RejectMultiRecipientBounce => {
-                // At RCPT the recipient being checked counts too.
-                let others = usize::from(self.stage == Stage::Recipient);
+                // At RCPT (whichever list runs then) the recipient being
+                // checked counts too.
+                let others = usize::from(self.req.recipient.is_some());
                 let null_sender = matches!(self.req.sender, Some(None));
                 if null_sender && self.req.recipient_count + others > 1 {
                     let t = format!(
@@ -2031,8 +2041,27 @@ impl Eval<'_> {
         } else {
             "4.1.2"
         };
+        // The MX first, as Postfix's reject_unknown_mailhost asks: a null
+        // MX (RFC 7505) refuses mail whatever addresses the domain has.
+        let found = match self.dns.mail_exchangers(domain) {
+            Ok(Some(mx)) if mx.iter().any(|(_, host)| host.is_empty()) => {
+                let dsn = if stage == Stage::Sender {
+                    "5.7.27"
+                } else {
+                    "5.1.10"
+                };
+                let t = format!(
+                    "<{m}>: {} rejected: Domain {domain} does not accept mail (nullMX)",
+                    stage.class()
+                );
+                return self.reject(556, dsn, t);
+            }
+            Ok(Some(_)) => Lookup::Found,
+            Ok(None) => self.dns.host_exists(domain),
+            Err(_) => Lookup::TempFail,
+        };
         let t = format!("<{m}>: {} rejected: Domain not found", stage.class());
-        match self.dns.host_exists(domain) {
+        match found {
             Lookup::Found => Step::Dunno,
             Lookup::NotFound => {
                 let code = self.policy.codes.unknown_address;

@@ -456,6 +456,10 @@ impl<'a> Session<'a> {
             self.conn.reply(&Reply::greeting(&self.s.banner));
         }
         loop {
+            // (a 421 instead of the greeting)
+            if self.hangup {
+                break;
+            }
             if self.errors >= self.s.hard_error_limit {
                 maillog::info!("too many errors after {} from {}", self.last, self.namaddr);
                 self.conn.reply(&Reply::too_many_errors(&self.s.myhostname));
@@ -638,6 +642,10 @@ impl<'a> Session<'a> {
             std::thread::sleep(self.s.error_sleep);
         }
         self.conn.reply(r);
+        // An orderly disconnect after 421 or 521, whoever chose the reply
+        // (an access table, a policy service, a milter), as in Postfix's
+        // smtpd_chat_reply.
+        self.hangup |= matches!(r.code, 421 | 521);
     }
 
     /// An error reply: counts toward the error limits, and marks the
@@ -888,7 +896,7 @@ impl<'a> Session<'a> {
             }
         };
         self.stats.count(name, ok);
-        // A 421 (a milter's) ends the session, as in Postfix.
+        // A 421 or 521 reply ends the session, as in Postfix.
         if self.hangup {
             return Flow::Close;
         }
@@ -943,7 +951,7 @@ impl<'a> Session<'a> {
             }
             Err(reply) => {
                 self.errors += 1;
-                self.conn.reply(&reply);
+                self.reply(&reply);
                 false
             }
         }
@@ -1060,7 +1068,6 @@ impl<'a> Session<'a> {
         match said {
             Said::Refuse(text) => {
                 self.log_reject("milter-reject", command, &text, rcpt);
-                self.hangup |= text.starts_with("421");
                 Some(parse_reply_text(&text).unwrap_or_else(|| {
                     Reply::new(
                         451,
@@ -2266,15 +2273,21 @@ impl<'a> Session<'a> {
         self.namaddr = client.namaddr;
         self.bare_newline = client.bare_newline;
         self.discard = client.discard;
+        // The reverse name stays unless XCLIENT gave one.
+        let reverse = c.reverse.clone().unwrap_or_else(|| {
+            let r = &self.req;
+            (r.reverse_client_name.clone(), r.reverse_name_temporary)
+        });
         // The TLS session stays what it was, certificate and all.
         let cert = self.req.client_cert.take();
         self.req = client.req;
         self.req.client_cert = cert;
         self.req.client_name_temporary = name_temporary;
         self.req.tls = self.conn.is_tls();
-        // As Postfix: the reverse name is the name XCLIENT gave.
-        self.req.reverse_client_name = self.req.client_name.clone();
-        self.req.reverse_name_temporary = name_temporary;
+        (
+            self.req.reverse_client_name,
+            self.req.reverse_name_temporary,
+        ) = reverse;
         self.remote_port = port;
         self.reset_transaction();
         self.ehlo = c.esmtp.unwrap_or(false);

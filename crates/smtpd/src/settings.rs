@@ -441,11 +441,9 @@ impl Settings {
             s.milters.truncate(crate::milters::MOST);
         }
         // What the milters may take over a message in cleanup.
-        s.milters_time = s
-            .milters
-            .iter()
-            .map(|m| m.content_timeout + m.command_timeout)
-            .sum();
+        s.milters_time = s.milters.iter().fold(Duration::ZERO, |all, m| {
+            all.saturating_add(m.content_timeout.saturating_add(m.command_timeout))
+        });
         s
     }
 }

@@ -27,6 +27,9 @@ pub struct Changes {
     pub helo: Option<Option<String>>,
     /// LOGIN: the SASL login name the proxy checked.
     pub login: Option<Option<String>>,
+    /// The client's reverse name and whether its absence is temporary:
+    /// REVERSE_NAME's, or NAME's when it gave a name (as in Postfix).
+    pub reverse: Option<(String, bool)>,
 }
 
 fn unavailable(value: &str) -> bool {
@@ -50,11 +53,15 @@ pub fn parse(attrs: &[(String, String)]) -> Result<Changes, Reply> {
                 } else {
                     return Err(bad(&name, &value));
                 };
-                // The reverse name is checked, not kept: access control
-                // goes by the verified one.
+                let temporary = value.eq_ignore_ascii_case("[TEMPUNAVAIL]");
                 if name == "NAME" {
+                    if !gone {
+                        c.reverse = Some((host.clone(), false));
+                    }
                     c.name = Some(host);
-                    c.name_temporary = Some(value.eq_ignore_ascii_case("[TEMPUNAVAIL]"));
+                    c.name_temporary = Some(temporary);
+                } else {
+                    c.reverse = Some((host, temporary));
                 }
             }
             "ADDR" => {
@@ -145,6 +152,14 @@ mod tests {
         );
         let c = parse(&attrs("NAME=[UNAVAILABLE]")).expect("valid");
         assert_eq!(c.name_temporary, Some(false));
+        assert_eq!(c.reverse, None);
+        // The reverse name: NAME's when it names one, REVERSE_NAME's last.
+        let c = parse(&attrs("NAME=a.example")).expect("valid");
+        assert_eq!(c.reverse, Some(("a.example".to_string(), false)));
+        let c = parse(&attrs("NAME=a.example REVERSE_NAME=[TEMPUNAVAIL]")).expect("valid");
+        assert_eq!(c.reverse, Some(("unknown".to_string(), true)));
+        let c = parse(&attrs("REVERSE_NAME=Ptr.Example NAME=[UNAVAILABLE]")).expect("valid");
+        assert_eq!(c.reverse, Some(("ptr.example".to_string(), false)));
         let long = format!("HELO={}", "h".repeat(256));
         assert!(parse(&attrs(&long))
             .unwrap_err()
