@@ -1975,3 +1975,183 @@ fn a_trickled_greeting_meets_the_per_request_deadline() {
     );
     let _ = server.join();
 }
+
+/// VERP (Postfix's VERP_README): a mailing list's MAIL FROM with XVERP,
+/// from a client in smtpd_authorized_verp_clients, is delivered one
+/// recipient per transaction with the recipient in the sender
+/// (owner-list+a=x.example@lists.example); a recipient that fails gets its
+/// bounce at its own VERP address; bad delimiters and the null sender are
+/// refused as Postfix refuses them; `sendmail -XV` does the
+/// same for mail posted on the host.
+#[test]
+fn verp_gives_each_recipient_its_own_return_path() {
+    if no_smtp_sink() {
+        return;
+    }
+    let port = free_port();
+    let inst = instance(
+        "smtp-verp",
+        &format!(
+            "relayhost = [127.0.0.1]:{port}\n\
+             smtpd_authorized_verp_clients = 127.0.0.1\n\
+             transport_maps = inline:{{ {{bad@x.example=error:5.1.1 no such user}} }}\n"
+        ),
+    );
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nsmtp unix - - n - - smtp\nbounce unix - - n - 0 bounce\npickup unix n - n 60 1 pickup\n",
+    );
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &[]);
+    inst.start();
+    let smtpd = inst.port("127.0.0.1:0");
+    let ask = |c: &mut kit::LineClient, line: &str| c.ask(line).unwrap_or_default();
+    let mut c = kit::LineClient::connect(smtpd);
+    c.read_line();
+    c.ask_crlf("EHLO list.example");
+    let mut ehlo = Vec::new();
+    while let Some(l) = c.read_line() {
+        let last = l.starts_with("250 ");
+        ehlo.push(l);
+        if last {
+            break;
+        }
+    }
+    assert!(ehlo.iter().any(|l| l == "250-XVERP"), "{ehlo:?}");
+    assert_eq!(
+        ask(&mut c, "MAIL FROM:<owner@lists.example> XVERP=ab"),
+        "501 5.5.4 Error: XVERP needs two characters from -=+"
+    );
+    assert_eq!(
+        ask(&mut c, "MAIL FROM:<> XVERP"),
+        "503 5.5.4 Error: XVERP requires non-null sender"
+    );
+    assert_eq!(
+        ask(&mut c, "MAIL FROM:<owner-list@lists.example> XVERP"),
+        "250 2.1.0 Ok"
+    );
+    for r in ["a@x.example", "b@y.example", "bad@x.example"] {
+        assert_eq!(ask(&mut c, &format!("RCPT TO:<{r}>")), "250 2.1.5 Ok");
+    }
+    assert!(ask(&mut c, "DATA").starts_with("354 "));
+    assert!(ask(&mut c, "Subject: list mail\r\n\r\nhello list\r\n.")
+        .starts_with("250 2.0.0 Ok: queued as "));
+    c.quit();
+    // sendmail -XV on the host.
+    let mut post = Command::new(inst.bin.join("sendmail"))
+        .env("MAIL_CONFIG", &inst.dir)
+        .args(["-f", "news@lists.example", "-XV", "c@z.example"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sendmail");
+    use std::io::Write;
+    post.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"Subject: posted\n\nfrom the host\n")
+        .expect("write");
+    assert!(post.wait().expect("sendmail").success());
+
+    // Three deliveries, one per recipient, and the bounce.
+    assert!(
+        wait_until(20 * SECOND, || sink_dumps(&dump).len() == 4),
+        "{}",
+        inst.maillog()
+    );
+    let dumps: Vec<String> = sink_dumps(&dump)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("dump"))
+        .collect();
+    let with = |mail: &str, rcpt: &str| {
+        dumps.iter().any(|t| {
+            t.contains(&format!("X-Mail-Args: <{mail}>"))
+                && t.contains(&format!("X-Rcpt-Args: <{rcpt}>"))
+                && t.matches("X-Rcpt-Args:").count() == 1
+        })
+    };
+    assert!(
+        with("owner-list+a=x.example@lists.example", "a@x.example"),
+        "{dumps:?}"
+    );
+    assert!(
+        with("owner-list+b=y.example@lists.example", "b@y.example"),
+        "{dumps:?}"
+    );
+    assert!(
+        with("news+c=z.example@lists.example", "c@z.example"),
+        "{dumps:?}"
+    );
+    // The bounce goes to the address that names the failed recipient, and
+    // reports it alone.
+    assert!(
+        with("", "owner-list+bad=x.example@lists.example"),
+        "{dumps:?}"
+    );
+    let bounce = dumps
+        .iter()
+        .find(|t| t.contains("X-Rcpt-Args: <owner-list+bad=x.example@lists.example>"))
+        .expect("bounce");
+    assert!(
+        bounce.contains("Final-Recipient: rfc822; bad@x.example"),
+        "{bounce}"
+    );
+    assert!(
+        !bounce.contains("Final-Recipient: rfc822; a@x.example"),
+        "{bounce}"
+    );
+    // The queue manager logs the list's own sender.
+    assert!(
+        !inst
+            .log_lines("from=<owner-list@lists.example>, size=")
+            .is_empty(),
+        "{}",
+        inst.maillog()
+    );
+    inst.stop();
+
+    // disable_verp_bounces = yes: one notice, to the list's own sender, for
+    // all the failed recipients.
+    let port = free_port();
+    let inst = instance(
+        "smtp-verp-one-bounce",
+        &format!(
+            "relayhost = [127.0.0.1]:{port}\n\
+             smtpd_authorized_verp_clients = 127.0.0.1\n\
+             disable_verp_bounces = yes\n\
+             transport_maps = inline:{{ {{x.example=error:5.1.1 no such user}} }}\n"
+        ),
+    );
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &[]);
+    inst.start();
+    let mut c = kit::LineClient::connect(inst.port("127.0.0.1:0"));
+    c.read_line();
+    c.ask_crlf("HELO list.example");
+    assert_eq!(
+        ask(&mut c, "MAIL FROM:<owner-list@lists.example> XVERP"),
+        "250 2.1.0 Ok"
+    );
+    for r in ["a@x.example", "b@x.example"] {
+        assert_eq!(ask(&mut c, &format!("RCPT TO:<{r}>")), "250 2.1.5 Ok");
+    }
+    assert!(ask(&mut c, "DATA").starts_with("354 "));
+    assert!(ask(&mut c, "Subject: list mail\r\n\r\nhello list\r\n.").starts_with("250 "));
+    c.quit();
+    assert!(
+        wait_until(20 * SECOND, || sink_dumps(&dump).len() == 1),
+        "{}",
+        inst.maillog()
+    );
+    std::thread::sleep(SECOND);
+    let dumps = sink_dumps(&dump);
+    assert_eq!(dumps.len(), 1, "{}", inst.maillog());
+    let bounce = std::fs::read_to_string(&dumps[0]).expect("dump");
+    assert!(
+        bounce.contains("X-Rcpt-Args: <owner-list@lists.example>"),
+        "{bounce}"
+    );
+    assert!(
+        bounce.contains("Final-Recipient: rfc822; a@x.example")
+            && bounce.contains("Final-Recipient: rfc822; b@x.example"),
+        "{bounce}"
+    );
+}

@@ -1537,6 +1537,32 @@ fn a_421_from_an_access_table_ends_the_session() {
     assert_eq!(c.ask("HELO client.example"), None, "{}", inst.maillog());
 }
 
+/// XVERP is for smtpd_authorized_verp_clients only (empty by default): to
+/// other clients it is neither offered nor taken.
+#[test]
+fn xverp_is_refused_to_clients_not_authorized() {
+    let (inst, port) = start("smtpd-xverp", "smtpd_authorized_verp_clients = 127.0.0.1\n");
+    let mut c = Raw::connect_from(Some("127.0.0.2"), port);
+    let ehlo = c.ask("EHLO outside.example");
+    assert!(!ehlo.contains("XVERP"), "{ehlo}");
+    assert_eq!(
+        c.ask("MAIL FROM:<owner@lists.example> XVERP"),
+        "555 5.5.4 Unsupported option: XVERP"
+    );
+    assert_eq!(
+        c.ask("MAIL FROM:<owner@lists.example> XVERP=+="),
+        "555 5.5.4 Unsupported option: XVERP=+="
+    );
+    let mut c = Raw::connect(port);
+    let ehlo = c.ask("EHLO inside.example");
+    assert!(ehlo.contains("250-XVERP"), "{ehlo}");
+    assert_eq!(
+        c.ask("MAIL FROM:<owner@lists.example> XVERP=+="),
+        "250 2.1.0 Ok"
+    );
+    drop(inst);
+}
+
 /// Sends one MIME message that Python's email package builds (`build` is
 /// Python code that sets `m`); prints the DATA reply.
 fn send_mime(inst: &Instance, port: u16, build: &str) -> String {

@@ -13,6 +13,7 @@
 //! * Local parts ([`local`]): quoting as Postfix writes `"a b"@x`,
 //!   unquoting, and the `recipient_delimiter` split (`user+ext`).
 //! * IP networks ([`net`]): `mynetworks`-style CIDR blocks and matching.
+//! * VERP ([`verp`]): a sender address with the recipient in it.
 //! * Header address lists ([`header`]): the addr-specs in a `From:`, `To:`,
 //!   `Cc:` or `Bcc:` value, past display names, groups, comments and quoted
 //!   strings — what cleanup needs to find recipients and senders; and
@@ -34,6 +35,7 @@ pub mod header_rewrite;
 pub mod local;
 pub mod net;
 mod path;
+pub mod verp;
 
 pub use domain::{
     fold_domain, is_fqdn, valid_address_literal, valid_hostname, valid_ipv4, valid_ipv6,

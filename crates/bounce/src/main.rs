@@ -28,6 +28,10 @@
 //!   (`2bounce`), logged `ID: postmaster non-delivery notification: NEWID`
 //!   (or `postmaster delay notification`).
 //!
+//!   A VERP message's failures (sendmail -XV, smtpd's XVERP) go out one
+//!   notice per recipient, each to the sender with that recipient in it
+//!   (`owner+user=domain@origin`), unless `disable_verp_bounces = yes`.
+//!
 //! SECURITY
 //!   Runs as `mail_owner`. Reads the queue file and the bounce log of the
 //!   message qmgr names (validated IDs and queue names only).
@@ -36,7 +40,7 @@
 //!   myhostname, mail_name, bounce_size_limit, notify_classes,
 //!   2bounce_notice_recipient, bounce_notice_recipient,
 //!   delay_notice_recipient, double_bounce_sender, hash_queue_names,
-//!   hash_queue_depth,
+//!   hash_queue_depth, disable_verp_bounces,
 //!   cleanup_service_name.
 //!
 //! FILES
@@ -65,6 +69,8 @@ struct Addressee {
     from: String,
     /// A postmaster copy: its own subject, the message's headers only.
     postmaster: bool,
+    /// The recipients it reports: all of them, or (a VERP sender's) one.
+    entries: Vec<logs::Entry>,
 }
 
 /// Builds and submits the notices; Ok(None) when nothing needed sending.
@@ -109,6 +115,7 @@ fn notify(ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
         recipient: cfg.str(param).to_string(),
         from: cfg.str(&p::DOUBLE_BOUNCE_SENDER).to_string(),
         postmaster: true,
+        entries: entries.clone(),
     };
     let sender = qf.envelope.sender.clone();
     let mut to = Vec::new();
@@ -123,11 +130,27 @@ fn notify(ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
             return Ok(None);
         }
     } else {
-        to.push(Addressee {
-            recipient: sender.clone(),
-            from: String::new(),
-            postmaster: false,
-        });
+        match qf.envelope.verp_delimiters.as_deref() {
+            // VERP (unless disable_verp_bounces): a notice per recipient,
+            // to the sender that names it (Postfix's bounce_notify_verp).
+            Some(delims) if n.kind == Kind::Failure && !cfg.bool(&p::DISABLE_VERP_BOUNCES) => {
+                for e in &entries {
+                    let named = e.original.as_deref().unwrap_or(&e.recipient);
+                    to.push(Addressee {
+                        recipient: addr::verp::sender(delims, &sender, named),
+                        from: String::new(),
+                        postmaster: false,
+                        entries: vec![e.clone()],
+                    });
+                }
+            }
+            _ => to.push(Addressee {
+                recipient: sender.clone(),
+                from: String::new(),
+                postmaster: false,
+                entries: entries.clone(),
+            }),
+        }
         match n.kind {
             Kind::Failure if class("bounce") => to.push(postmaster(&p::BOUNCE_NOTICE_RECIPIENT)),
             Kind::Delay if class("delay") => to.push(postmaster(&p::DELAY_NOTICE_RECIPIENT)),
@@ -164,7 +187,7 @@ fn notify(ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
             recipient: &a.recipient,
             arrival: qf.envelope.arrival.sec as i64,
             envid: qf.envelope.dsn_envid.as_deref(),
-            entries: &entries,
+            entries: &a.entries,
             original,
             headers_only,
             now: util::time::now(),

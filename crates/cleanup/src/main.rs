@@ -124,7 +124,9 @@
 //!   sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps,
 //!   virtual_alias_expansion_limit, virtual_alias_recursion_limit,
 //!   always_bcc, sender_bcc_maps, recipient_bcc_maps, enable_original_recipient,
-//!   queue_file_attribute_count_limit,
+//!   queue_file_attribute_count_limit, verp_delimiter_filter (a VERP
+//!   request with other delimiters, or for the null sender, is ignored
+//!   with a warning),
 //!   header_from_format, header_checks, mime_header_checks, nested_header_checks, body_checks,
 //!   body_checks_size_limit, disable_mime_input_processing, mime_nesting_limit,
 //!   mime_boundary_length_limit, message_reject_characters,

@@ -81,6 +81,8 @@ pub struct Settings {
     /// `queue_file_attribute_count_limit`: the most named attributes one
     /// message may bring.
     pub attribute_limit: usize,
+    /// `verp_delimiter_filter`: the characters a VERP request may use.
+    pub verp_filter: String,
     pub sender_bcc_maps: MapList,
     pub recipient_bcc_maps: MapList,
     /// recipient_delimiter: the extensions cut off for address look-ups.
@@ -268,6 +270,7 @@ impl Settings {
             address_classes: RewriteClasses::from_config(cfg),
             attribute_limit: usize::try_from(cfg.int(&p::QUEUE_FILE_ATTRIBUTE_COUNT_LIMIT))
                 .unwrap_or(usize::MAX),
+            verp_filter: cfg.str(&p::VERP_DELIMITER_FILTER).to_string(),
             sender_bcc_maps: list(&p::SENDER_BCC_MAPS),
             recipient_bcc_maps: list(&p::RECIPIENT_BCC_MAPS),
             recipient_delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
@@ -748,6 +751,7 @@ impl<'a> Message<'a> {
         }
         let mut attrs = queue::Attributes::default();
         let mut fullname = None;
+        let mut verp = None;
         for (n, v) in &env.attributes {
             if [proto::ACTION_HOLD, proto::ACTION_DISCARD, proto::ACTION_BCC].contains(&n.as_str())
                 || (n == proto::REDIRECT && source != Source::Smtpd)
@@ -756,6 +760,21 @@ impl<'a> Message<'a> {
             }
             if n == "fullname" {
                 fullname = Some(v.clone());
+                continue;
+            }
+            // Postfix's cleanup_envelope: a VERP request is kept only for a
+            // sender, with delimiters from verp_delimiter_filter.
+            if n == proto::VERP_DELIMITERS {
+                if sender.is_empty() {
+                    maillog::warning!("{id}: ignoring VERP request for null sender");
+                } else if let Err(why) = addr::verp::check_delimiters(v, &s.verp_filter) {
+                    maillog::warning!(
+                        "{id}: ignoring bad VERP request: \"{}\": {why}",
+                        v.escape_debug()
+                    );
+                } else {
+                    verp = Some(v.clone());
+                }
                 continue;
             }
             // Only the mail system's own verify service sends probes.
@@ -798,6 +817,7 @@ impl<'a> Message<'a> {
                 proto::Ret::Headers => queue::DsnRet::Hdrs,
             }),
             dsn_envid: env.envid.clone(),
+            verp_delimiters: verp,
             smtputf8: env.smtputf8,
             // When to warn the sender that the mail is delayed (qmgr sends it once).
             warn_time: (s.delay_warning > 0 && !env.sender.is_empty())

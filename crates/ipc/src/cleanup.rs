@@ -51,6 +51,11 @@ pub const ACTION_HOLD: &str = "smtpd_action_hold";
 pub const ACTION_DISCARD: &str = "smtpd_action_discard";
 pub const ACTION_BCC: &str = "smtpd_action_bcc";
 
+/// The envelope attribute of a VERP request (smtpd's `XVERP`, sendmail's
+/// `-XV`): the two delimiter characters. Cleanup checks them against
+/// `verp_delimiter_filter` and keeps them as the queue file's `V` record.
+pub const VERP_DELIMITERS: &str = "verp_delimiters";
+
 /// The queue file attribute of a REDIRECT action (smtpd's access tables,
 /// in the envelope; header_checks, in the extracted segment, which wins):
 /// the queue manager delivers to that address instead of every

@@ -141,6 +141,9 @@ fn take(queue_dir: &Path, path: &PathBuf, to: &Handoff) -> Result<Fate, String> 
     let uid = qenv.attrs.other_value("uid").unwrap_or("0").to_string();
     let extract = qenv.attrs.other_value("extract_recipients") == Some("yes");
     let mut attributes = vec![("uid".to_string(), uid.clone())];
+    if let Some(v) = &qenv.verp_delimiters {
+        attributes.push((ipc::cleanup::VERP_DELIMITERS.to_string(), v.clone()));
+    }
     if let Some(f) = qenv.attrs.other_value("fullname") {
         attributes.push(("fullname".to_string(), f.to_string()));
     }

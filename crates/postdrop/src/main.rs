@@ -130,6 +130,12 @@ fn post(cfg: &Config, uid: u32) -> Result<queue::QueueId, Failure> {
     for (n, v) in &env.attributes {
         if USER_ATTRIBUTES.contains(&n.as_str()) {
             let _ = qenv.attrs.set(n, checked(n, v)?);
+        } else if n == ipc::cleanup::VERP_DELIMITERS {
+            // (cleanup checks them against verp_delimiter_filter)
+            if !queue::model::verp_delimiters_valid(v) {
+                return Err((EX_DATAERR, format!("bad VERP delimiters: {v:?}")));
+            }
+            qenv.verp_delimiters = Some(v.clone());
         }
     }
     let mut writer =

@@ -46,7 +46,9 @@
 //!   most `<transport>_destination_recipient_limit` (default
 //!   `default_destination_recipient_limit`), with a window of deliveries at
 //!   once per destination (per recipient when the limit is one, as for
-//!   local). As in Postfix, the window starts at
+//!   local). A VERP message (a `V` record) goes one recipient per delivery,
+//!   each with its own sender, `owner+user=domain@origin` for
+//!   `owner@origin` (the recipient as first given). As in Postfix, the window starts at
 //!   `initial_destination_concurrency` and follows the deliveries: each
 //!   that reaches the destination adds `…_positive_feedback` (it grows up to
 //!   `<transport>_destination_concurrency_limit`), each the agent reports as

@@ -118,6 +118,9 @@ struct Message {
     probe: bool,
     /// Taken by a flush: it goes to the `defer_transports` too.
     flushed: bool,
+    /// VERP delimiters (`V`): each recipient is delivered on its own,
+    /// with a sender that names it.
+    verp: Option<String>,
 }
 
 pub struct Manager {
@@ -690,6 +693,10 @@ impl Manager {
             id,
             path: active,
             sender: env.sender.clone(),
+            verp: env
+                .verp_delimiters
+                .clone()
+                .filter(|_| !env.sender.is_empty()),
             probe,
             warn_time: env.warn_time.filter(|w| *w > 0),
             arrival,
@@ -776,17 +783,29 @@ impl Manager {
         keys.sort();
         for ((transport, nexthop), idxs) in keys {
             let (policy, limit) = self.s.transport(&transport);
-            for chunk in idxs.chunks(limit) {
+            // VERP: one recipient per delivery, as in Postfix.
+            let chunk_size = if m.verp.is_some() { 1 } else { limit };
+            for chunk in idxs.chunks(chunk_size) {
                 // With one recipient per delivery (local), concurrency is per recipient.
                 let destination = if limit == 1 {
                     format!("{transport}:{}", m.recipients[chunk[0]].rcpt.address)
                 } else {
                     format!("{transport}:{nexthop}")
                 };
+                let sender = match &m.verp {
+                    Some(delims) => {
+                        let r = &m.recipients[chunk[0]].rcpt;
+                        // The recipient as first given, which is what the
+                        // list knows (Postfix's verp_sender).
+                        let named = r.original.as_deref().unwrap_or(&r.address);
+                        addr::verp::sender(delims, &m.sender, named)
+                    }
+                    None => m.sender.clone(),
+                };
                 let request = Request {
                     queue_id: m.id.clone(),
                     queue_name: "active".into(),
-                    sender: m.sender.clone(),
+                    sender,
                     probe: m.probe,
                     nexthop: nexthop.clone(),
                     arrival: m.arrival,

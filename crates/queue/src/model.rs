@@ -172,6 +172,13 @@ pub mod attr {
     pub const ENCODING: &str = "encoding";
 }
 
+/// VERP delimiters a queue file may hold: two ASCII punctuation
+/// characters (which ones, `verp_delimiter_filter` decides where they are
+/// taken in).
+pub fn verp_delimiters_valid(v: &str) -> bool {
+    v.len() == 2 && v.bytes().all(|b| b.is_ascii_punctuation())
+}
+
 /// The `A` records of the envelope. Known names get a field; the rest
 /// keep their order in `other`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -273,6 +280,9 @@ pub struct Envelope {
     pub dsn_ret: Option<DsnRet>,
     /// `i`: DSN ENVID.
     pub dsn_envid: Option<String>,
+    /// `V`: VERP delimiters (two punctuation characters), for a sender
+    /// that asked for one return path per recipient.
+    pub verp_delimiters: Option<String>,
     /// SMTPUTF8 was requested (the size record's sixth field).
     pub smtputf8: bool,
     /// `A`: everything else about the client and the message.

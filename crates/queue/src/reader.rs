@@ -153,6 +153,7 @@ fn parse<R: Read>(
     let mut warn = None;
     let mut ret = None;
     let mut envid = None;
+    let mut verp = None;
     let mut create = None;
     let mut rrto = None;
     let mut erto = None;
@@ -295,6 +296,18 @@ fn parse<R: Read>(
                 once(&mut ret, r, &rec, seg)?;
             }
             (Segment::Envelope, T::DsnEnvid) => once(&mut envid, text(&rec)?, &rec, seg)?,
+            (Segment::Envelope, T::Verp) => {
+                let v = text(&rec)?;
+                if !crate::model::verp_delimiters_valid(&v) {
+                    return Err(FormatError::BadPayload {
+                        offset: rec.offset,
+                        rtype: rec.rtype,
+                        why: format!("bad VERP delimiters {v:?}"),
+                    }
+                    .into());
+                }
+                once(&mut verp, v, &rec, seg)?;
+            }
             (Segment::Envelope, T::Attr) => {
                 let (n, v) = name_value(&rec)?;
                 if n == attr::CREATE_TIME {
@@ -347,6 +360,7 @@ fn parse<R: Read>(
     env.warn_time = warn;
     env.dsn_ret = ret;
     env.dsn_envid = envid;
+    env.verp_delimiters = verp;
     env.create_time = create;
     env.smtputf8 = size.smtputf8 & 1 != 0;
     ext.return_receipt = rrto;

@@ -46,6 +46,8 @@ pub enum RecordType {
     DsnOrcpt,
     /// `n` DSN NOTIFY of the next recipient (mask: 1 NEVER, 2 SUCCESS, 4 FAILURE, 8 DELAY).
     DsnNotify,
+    /// `V` VERP delimiters: two punctuation characters.
+    Verp,
     /// `M` start of the message content.
     Mesg,
     /// `N` a text line that ends here (stored without its CRLF/LF).
@@ -64,7 +66,7 @@ pub enum RecordType {
 
 impl RecordType {
     /// All of them.
-    pub const ALL: [RecordType; 20] = [
+    pub const ALL: [RecordType; 21] = [
         RecordType::Size,
         RecordType::Time,
         RecordType::FullName,
@@ -78,6 +80,7 @@ impl RecordType {
         RecordType::DsnEnvid,
         RecordType::DsnOrcpt,
         RecordType::DsnNotify,
+        RecordType::Verp,
         RecordType::Mesg,
         RecordType::Norm,
         RecordType::Cont,
@@ -103,6 +106,7 @@ impl RecordType {
             RecordType::DsnEnvid => b'i',
             RecordType::DsnOrcpt => b'o',
             RecordType::DsnNotify => b'n',
+            RecordType::Verp => b'V',
             RecordType::Mesg => b'M',
             RecordType::Norm => b'N',
             RecordType::Cont => b'L',

@@ -316,6 +316,9 @@ impl Writer {
             self.put_str(T::FullName, f)?;
         }
         self.put_str(T::From, &e.sender)?;
+        if let Some(v) = &e.verp_delimiters {
+            self.put_str(T::Verp, v)?;
+        }
         for (name, value) in e.attrs.pairs() {
             self.put_str(T::Attr, &format!("{name}={value}"))?;
         }
@@ -556,6 +559,14 @@ fn validate_envelope(e: &Envelope) -> Result<(), QueueError> {
     }
     if let Some(i) = &e.dsn_envid {
         check_text("DSN ENVID", i)?;
+    }
+    if let Some(v) = &e.verp_delimiters {
+        if !crate::model::verp_delimiters_valid(v) {
+            return Err(QueueError::BadValue {
+                what: "VERP delimiters",
+                why: format!("{v:?} is not two punctuation characters"),
+            });
+        }
     }
     for (name, value) in e.attrs.pairs() {
         validate_attr(&name, &value)?;

@@ -53,6 +53,7 @@ fn full_envelope() -> Envelope {
         warn_time: Some(1_700_014_400),
         dsn_ret: Some(DsnRet::Hdrs),
         dsn_envid: Some("QQ314159".into()),
+        verp_delimiters: Some("+=".into()),
         smtputf8: true,
         attrs: Attributes {
             client_name: Some("client.example.org".into()),
@@ -376,6 +377,23 @@ fn structural_errors_are_typed() {
         matches!(f, FormatError::Misplaced { rtype: b'r', .. }),
         "{f}"
     );
+    // VERP delimiters that are not two punctuation characters.
+    for bad in [&b"+"[..], b"+a", b"+=-"] {
+        let v = encode(b'V', bad);
+        let f = err(&cat(&[
+            size(&ok(0, off + v.len() as u64)),
+            t.clone(),
+            s.clone(),
+            v,
+            m.clone(),
+            x.clone(),
+            e.clone(),
+        ]));
+        assert!(
+            matches!(f, FormatError::BadPayload { rtype: b'V', .. }),
+            "{f}"
+        );
+    }
     // An unknown type.
     let f = err(&cat(&[
         size(&ok(0, off)),

@@ -30,9 +30,12 @@
 //!   -t           take recipients from the To:, Cc: and Bcc: headers too
 //!                (Bcc: is removed); command-line recipients are kept
 //!   -V envid     the envelope ID for delivery status notifications
+//!   -XV, -XVxy   VERP: each recipient's mail gets a return path with the
+//!                recipient in it (owner+user=domain@origin), with the
+//!                delimiters default_verp_delimiters or xy
 //!   -q           flush the queue (runs postqueue -f)
 //!   -v           more logging
-//!   -G, -L, -O, -U, -X, -c, -e, -h, -m, -n, -x, other -o options
+//!   -G, -L, -O, -U, other -X, -c, -e, -h, -m, -n, -x, other -o options
 //!                accepted and ignored, for compatibility
 //!
 //!   Exit status follows sysexits.h: 0 when the message was posted, 64 for
@@ -45,7 +48,7 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   command_directory (where postdrop, postqueue and newaliases are),
-//!   message_size_limit, syslog_name, maillog_file.
+//!   default_verp_delimiters, verp_delimiter_filter, message_size_limit, syslog_name, maillog_file.
 //!
 //! FILES
 //!   $command_directory/postdrop, $queue_directory/maildrop.
@@ -79,6 +82,8 @@ struct Options {
     notify: u8,
     ret: Option<Ret>,
     envid: Option<String>,
+    /// `-XV` (empty: default_verp_delimiters) or `-XVxy`.
+    verp: Option<String>,
     body: Body,
     verbose: bool,
     recipients: Vec<String>,
@@ -152,6 +157,12 @@ fn parse_args(argv0: &str, args: &[String]) -> Options {
                 }
             }
             'V' => o.envid = Some(arg),
+            // -XV, -XVxy: VERP; any other -X (a log file) is ignored.
+            'X' => {
+                if let Some(d) = arg.strip_prefix('V') {
+                    o.verp = Some(d.to_string());
+                }
+            }
             'b' => match arg.as_str() {
                 "m" | "s" | "p" | "i" => o.mode = arg.chars().next().unwrap_or('m'),
                 "d" | "D" => fatal(EX_USAGE, "-bd is not supported: use mailsuite start"),
@@ -297,6 +308,24 @@ fn main() {
         .map(|a| a.name)
         .unwrap_or_else(|| uid.to_string());
     let sender = o.sender.clone().unwrap_or_else(|| login.clone());
+    let verp = o.verp.as_deref().map(|d| {
+        let d = if d.is_empty() {
+            cfg.str(&p::DEFAULT_VERP_DELIMITERS)
+        } else {
+            d
+        };
+        let filter = cfg.str(&p::VERP_DELIMITER_FILTER);
+        if addr::verp::check_delimiters(d, filter).is_err() {
+            fatal(
+                EX_USAGE,
+                &format!("-V requires two characters from {filter}"),
+            );
+        }
+        if sender.is_empty() {
+            fatal(EX_USAGE, "-V option requires non-null sender address");
+        }
+        d.to_string()
+    });
     let message = read_message(o.ignore_dots);
     if o.recipients.is_empty() {
         if !o.extract {
@@ -315,6 +344,9 @@ fn main() {
     }
     if o.extract {
         attributes.push(("extract_recipients".to_string(), "yes".to_string()));
+    }
+    if let Some(d) = verp {
+        attributes.push((ipc::cleanup::VERP_DELIMITERS.to_string(), d));
     }
     let (arrival, arrival_usec) = util::time::now_sec_usec();
     let env = Envelope {

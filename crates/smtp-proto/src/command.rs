@@ -203,6 +203,9 @@ pub struct MailFrom {
     pub envid: Option<String>,
     /// `AUTH=`, xtext-decoded (`<>` stays `<>`).
     pub auth: Option<String>,
+    /// Postfix's `XVERP` (empty: the server's default delimiters) or
+    /// `XVERP=xy`, as sent; the server decides whether the client may.
+    pub verp: Option<String>,
 }
 
 /// `RCPT TO:<path> [params]`.
@@ -372,6 +375,11 @@ impl MailFrom {
             } else {
                 s.push_str(&format!(" AUTH={}", xtext::encode(a)));
             }
+        }
+        match self.verp.as_deref() {
+            Some("") => s.push_str(" XVERP"),
+            Some(d) => s.push_str(&format!(" XVERP={d}")),
+            None => {}
         }
         s
     }
@@ -785,6 +793,8 @@ fn parse_mail(rest: &str, cfg: ParserConfig) -> Result<MailFrom, CommandError> {
                     );
                 }
             }
+            ("XVERP", None) if m.verp.is_none() => m.verp = Some(String::new()),
+            ("XVERP", Some(v)) if m.verp.is_none() && !v.is_empty() => m.verp = Some(v.to_string()),
             _ => return Err(unsupported()),
         }
     }

@@ -509,6 +509,12 @@ impl Capabilities {
                 "dsn" => std::mem::take(&mut self.dsn),
                 "smtputf8" => std::mem::take(&mut self.smtputf8),
                 "chunking" => std::mem::take(&mut self.chunking),
+                // Postfix's mask name for XVERP.
+                "verp" => {
+                    let before = self.other.len();
+                    self.other.retain(|l| l != "XVERP");
+                    self.other.len() < before
+                }
                 other => {
                     let before = self.other.len();
                     self.other.retain(|l| {

@@ -181,6 +181,7 @@ fn mail_from() {
                 ret: Some(Ret::Hdrs),
                 envid: Some("QQ+1".into()),
                 auth: Some("<>".into()),
+                verp: None,
             }),
         ),
         ("MAIL FROM:<a@b.example> body=7bit ret=full", Ok(MailFrom { body: Some(Body::SevenBit), ret: Some(Ret::Full), ..m(a.clone()) })),
@@ -211,6 +212,16 @@ fn mail_from() {
         ("MAIL FROM:<a@b.example> AUTH=<> AUTH=<>", Err(CommandError::BadAuthParam)),
         ("MAIL FROM:<a@b.example> <c@d.example>", Err(CommandError::Unsupported("<c@d.example>".into()))),
         ("MAIL FROM:<a@b.example> é", Err(CommandError::Unsupported("é".into()))),
+        ("MAIL FROM:<a@b.example> XVERP XVERP", Err(CommandError::Unsupported("XVERP".into()))),
+        ("MAIL FROM:<a@b.example> XVERP=", Err(CommandError::Unsupported("XVERP=".into()))),
+        (
+            "MAIL FROM:<a@b.example> xverp",
+            Ok(MailFrom { sender: Some(mb("a", "b.example")), verp: Some(String::new()), ..MailFrom::default() }),
+        ),
+        (
+            "MAIL FROM:<a@b.example> XVERP=-=",
+            Ok(MailFrom { sender: Some(mb("a", "b.example")), verp: Some("-=".into()), ..MailFrom::default() }),
+        ),
     ];
     for (line, want) in cases {
         assert_eq!(one(tolerant(), line), want.map(Command::Mail), "{line:?}");
@@ -898,14 +909,15 @@ fn discarded_keywords_are_forgotten() {
             "PIPELINING".into(),
             "SIZE 1000".into(),
             "XFORWARD NAME ADDR".into(),
+            "XVERP".into(),
             "CHUNKING".into(),
         ],
     ));
-    let words: Vec<String> = ["Pipelining", "xforward", "dsn", "silent-discard"]
+    let words: Vec<String> = ["Pipelining", "xforward", "dsn", "silent-discard", "verp"]
         .iter()
         .map(|w| w.to_string())
         .collect();
-    assert_eq!(caps.discard(&words), ["PIPELINING", "XFORWARD"]);
+    assert_eq!(caps.discard(&words), ["PIPELINING", "XFORWARD", "VERP"]);
     assert!(!caps.pipelining && caps.chunking && caps.size == Some(1000));
     assert!(caps.xforward().is_empty());
 }
@@ -1100,6 +1112,7 @@ fn client_command_builders_round_trip() {
             ret: Some(Ret::Full),
             envid: Some("id+1=2 x".into()),
             auth: Some("a+b@example.com".into()),
+            verp: Some("+=".into()),
         }),
         Command::Mail(MailFrom {
             sender: Some(mb("a", "b.example")),

@@ -1468,6 +1468,8 @@ impl Job<'_> {
             },
             envid: if caps.dsn { msg.envid.clone() } else { None },
             auth: None,
+            // (qmgr has already put the recipient in a VERP sender)
+            verp: None,
         };
         let rcpts: Vec<Vec<u8>> = pending
             .iter()

@@ -85,6 +85,13 @@
 //!   NAME=[TEMPUNAVAIL] makes the name unknown for now, [UNAVAILABLE]
 //!   for good; a HELO name over 255 characters is refused.
 //!
+//!   Clients in smtpd_authorized_verp_clients (same form; a mailing list
+//!   manager) are offered XVERP: `MAIL FROM:<owner@origin> XVERP` (with
+//!   default_verp_delimiters) or `XVERP=xy` (two characters from
+//!   verp_delimiter_filter) asks for each recipient's copy to carry a
+//!   sender with the recipient in it; others get `555 5.5.4 Unsupported
+//!   option: XVERP`.
+//!
 //!   Clients in smtpd_authorized_xforward_hosts (same form; a content
 //!   filter handing mail back) are offered XFORWARD and may send it before
 //!   MAIL FROM (Postfix's XFORWARD_README: NAME ADDR PROTO HELO SOURCE PORT
@@ -310,6 +317,8 @@
 //!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,
 //!   broken_sasl_auth_clients, smtpd_sasl_exceptions_networks,
 //!   smtpd_authorized_xforward_hosts, smtpd_authorized_xclient_hosts,
+//!   smtpd_authorized_verp_clients (authorized_verp_clients),
+//!   default_verp_delimiters, verp_delimiter_filter,
 //!   fast_flush_domains, queue_service_name,
 //!   smtpd_sender_login_maps, myorigin,
 //!   smtpd_tls_auth_only,

@@ -491,6 +491,9 @@ pub struct Policy {
     /// `smtpd_authorized_xclient_hosts` (None when empty): clients that
     /// may send XCLIENT.
     pub xclient_hosts: Option<HostList>,
+    /// `smtpd_authorized_verp_clients` (None when empty): clients that
+    /// may ask for VERP with XVERP.
+    pub verp_clients: Option<HostList>,
     /// `fast_flush_domains`: the sites ETRN may ask mail to be sent to.
     pub fast_flush_domains: maps::domains::DomainList,
     /// The address classes of recipient domains, and this host's
@@ -672,6 +675,7 @@ impl Policy {
         let sasl_exceptions = host_list(&p::SMTPD_SASL_EXCEPTIONS_NETWORKS);
         let xforward_hosts = host_list(&p::SMTPD_AUTHORIZED_XFORWARD_HOSTS);
         let xclient_hosts = host_list(&p::SMTPD_AUTHORIZED_XCLIENT_HOSTS);
+        let verp_clients = host_list(&p::SMTPD_AUTHORIZED_VERP_CLIENTS);
         let mx_backup_networks = host_list(&p::PERMIT_MX_BACKUP_NETWORKS);
         let (fast_flush_domains, bad) = maps::domains::DomainList::parse(
             &config.list(&p::FAST_FLUSH_DOMAINS),
@@ -736,6 +740,7 @@ impl Policy {
             sasl_exceptions,
             xforward_hosts,
             xclient_hosts,
+            verp_clients,
             fast_flush_domains,
             classes,
             local_recipient_maps: optional(&p::LOCAL_RECIPIENT_MAPS),

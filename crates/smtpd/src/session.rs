@@ -920,6 +920,9 @@ impl<'a> Session<'a> {
         if self.authorized(self.policy.xforward_hosts.as_ref()) {
             other.push(crate::xforward::OFFER.to_string());
         }
+        if self.authorized(self.policy.verp_clients.as_ref()) {
+            other.push("XVERP".to_string());
+        }
         let mut caps = Capabilities {
             pipelining: true,
             size: Some(self.s.message_size_limit),
@@ -1120,6 +1123,16 @@ impl<'a> Session<'a> {
             self.error_reply(&Reply::unsupported_option("BODY=BINARYMIME"));
             return false;
         }
+        let mut m = m;
+        if let Some(asked) = m.verp.take() {
+            match self.verp_delimiters(&asked, m.sender.is_none()) {
+                Ok(d) => m.verp = Some(d),
+                Err(reply) => {
+                    self.error_reply(&reply);
+                    return false;
+                }
+            }
+        }
         if !m.smtputf8 && m.sender.as_ref().is_some_and(|s| !s.is_ascii()) {
             self.error_reply(&Reply::must_declare_smtputf8());
             return false;
@@ -1192,6 +1205,44 @@ impl<'a> Session<'a> {
         }
         self.reply(&Reply::mail_ok());
         true
+    }
+
+    /// XVERP (Postfix's mail_cmd): only from smtpd_authorized_verp_clients
+    /// (to others it is an unknown option), with two delimiters from
+    /// verp_delimiter_filter (`XVERP` alone: default_verp_delimiters), and
+    /// never for the null sender.
+    fn verp_delimiters(&self, asked: &str, null_sender: bool) -> Result<String, Reply> {
+        if !self.authorized(self.policy.verp_clients.as_ref()) {
+            let option = if asked.is_empty() {
+                "XVERP".to_string()
+            } else {
+                format!("XVERP={asked}")
+            };
+            return Err(Reply::unsupported_option(&option));
+        }
+        let delims = if asked.is_empty() {
+            self.s.verp_delimiters.as_str()
+        } else {
+            asked
+        };
+        if addr::verp::check_delimiters(delims, &self.s.verp_filter).is_err() {
+            return Err(Reply::new(
+                501,
+                Some((5, 5, 4)),
+                format!(
+                    "Error: XVERP needs two characters from {}",
+                    self.s.verp_filter
+                ),
+            ));
+        }
+        if null_sender {
+            return Err(Reply::new(
+                503,
+                Some((5, 5, 4)),
+                "Error: XVERP requires non-null sender",
+            ));
+        }
+        Ok(delims.to_string())
     }
 
     /// Postfix's smtpd_check_queue: the queue file system must have room for
@@ -1796,6 +1847,9 @@ impl<'a> Session<'a> {
             attributes.push((ic::CONTENT_FILTER.into(), self.s.content_filter.clone()));
         }
         attributes.extend(action_attributes(&tx.actions));
+        if let Some(d) = &tx.mail.verp {
+            attributes.push((ic::VERP_DELIMITERS.into(), d.clone()));
+        }
         if !self.s.milters.is_empty() {
             attributes.push((
                 ic::MILTER_DAEMON_NAME.into(),

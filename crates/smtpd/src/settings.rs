@@ -33,6 +33,10 @@ pub struct Settings {
     pub error_sleep: Duration,
     pub junk_command_limit: u32,
     pub vrfy_enabled: bool,
+    /// `default_verp_delimiters`, for XVERP without its own.
+    pub verp_delimiters: String,
+    /// `verp_delimiter_filter`: the characters XVERP=xy may use.
+    pub verp_filter: String,
     pub smtputf8: bool,
     pub strict_rfc821: bool,
     pub helo_required: bool,
@@ -332,6 +336,8 @@ impl Settings {
             error_sleep: c.time(&p::SMTPD_ERROR_SLEEP_TIME),
             junk_command_limit: count(c.int(&p::SMTPD_JUNK_COMMAND_LIMIT)),
             vrfy_enabled: !c.bool(&p::DISABLE_VRFY_COMMAND),
+            verp_delimiters: c.str(&p::DEFAULT_VERP_DELIMITERS).to_string(),
+            verp_filter: c.str(&p::VERP_DELIMITER_FILTER).to_string(),
             smtputf8: c.bool(&p::SMTPUTF8_ENABLE),
             strict_rfc821: c.bool(&p::STRICT_RFC821_ENVELOPES),
             helo_required: c.bool(&p::SMTPD_HELO_REQUIRED),
