@@ -328,22 +328,24 @@ impl Response {
     }
 }
 
+/// `delay_logging_resolution_limit`: digits after the decimal point in
+/// `delay=` and `delays=` (0 to 6; Postfix's default, 2, until set).
+static DELAY_RESOLUTION: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
+
+/// Sets `delay_logging_resolution_limit` for this process (the server
+/// skeleton does, from main.cf).
+pub fn set_delay_resolution(digits: i64) {
+    let d = digits.clamp(0, 6) as u8;
+    DELAY_RESOLUTION.store(d, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// `delay=…, delays=a/b/c/d` as Postfix logs them: total since arrival,
-/// then before qmgr, in qmgr, connection set-up, transmission.
+/// then before qmgr, in qmgr, connection set-up, transmission; each with
+/// two significant digits, at most `delay_logging_resolution_limit`
+/// after the point.
 pub fn delays(req: &Request, setup_done: f64, now: f64) -> String {
-    let fmt = |x: f64| {
-        let x = x.max(0.0);
-        if x < 0.01 {
-            "0".to_string()
-        } else if x < 10.0 {
-            format!("{x:.2}")
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-                .to_string()
-        } else {
-            format!("{x:.0}")
-        }
-    };
+    let digits = u32::from(DELAY_RESOLUTION.load(std::sync::atomic::Ordering::Relaxed));
+    let fmt = |x: f64| format_seconds(x, 2, digits);
     format!(
         "delay={}, delays={}/{}/{}/{}",
         fmt(now - req.arrival),
@@ -352,6 +354,51 @@ pub fn delays(req: &Request, setup_done: f64, now: f64) -> String {
         fmt(setup_done - req.sent_at),
         fmt(now - setup_done)
     )
+}
+
+/// A time in seconds with `significant` digits for small values and at
+/// most `max_decimals` after the point, rounded, trailing zeros left out
+/// (Postfix's format_tv).
+pub fn format_seconds(x: f64, significant: u32, max_decimals: u32) -> String {
+    const MILLION: u64 = 1_000_000;
+    let x = if x.is_finite() { x.max(0.0) } else { 0.0 };
+    let mut sec = x.trunc() as u64;
+    let mut usec = ((x - x.trunc()) * MILLION as f64) as u64;
+    let significant = significant.clamp(1, 6);
+    let mut unit = MILLION / 10u64.pow(max_decimals.min(6));
+    let width = 10u64.pow(significant);
+    // Leave out the digits that say nothing.
+    if unit < MILLION {
+        if sec > 0 {
+            let mut n = 1;
+            while sec >= n && n <= width / 10 {
+                n *= 10;
+            }
+            unit = (MILLION / width) * n;
+        } else {
+            while usec >= width * unit {
+                unit *= 10;
+            }
+        }
+    }
+    if unit > 1 {
+        usec += unit / 2;
+        if usec >= MILLION {
+            sec += 1;
+            usec -= MILLION;
+        }
+    }
+    let mut out = sec.to_string();
+    if usec >= unit {
+        out.push('.');
+        let (mut rest, mut n) = (usec, MILLION / 10);
+        while rest >= unit && n > 0 {
+            out.push(char::from(b'0' + (rest / n) as u8));
+            rest %= n;
+            n /= 10;
+        }
+    }
+    out
 }
 
 /// Why a delivery agent could not serve one request.
@@ -501,6 +548,29 @@ mod tests {
             delays(&req, 2.5, 3.0),
             "delay=1.5, delays=0.5/0.25/0.25/0.5"
         );
+    }
+
+    /// Postfix's format_tv, with its own test cases' answers.
+    #[test]
+    fn times_as_postfix_formats_them() {
+        for (x, sig, max, want) in [
+            (1.234, 2, 2, "1.2"),
+            (12.7, 2, 2, "13"),
+            (123.4, 2, 2, "123"),
+            (0.0567, 2, 2, "0.06"),
+            (0.0567, 2, 3, "0.057"),
+            (0.003, 2, 2, "0"),
+            (0.005, 2, 2, "0.01"),
+            (0.25, 2, 2, "0.25"),
+            (0.999, 2, 2, "1"),
+            (0.5, 2, 0, "1"),
+            (0.4, 2, 0, "0"),
+            (0.000_01, 2, 6, "0.00001"),
+            (2.0, 2, 2, "2"),
+            (-1.0, 2, 2, "0"),
+        ] {
+            assert_eq!(format_seconds(x, sig, max), want, "{x} {sig} {max}");
+        }
     }
 
     #[test]

@@ -39,7 +39,6 @@ pub const INERT: &[&str] = &[
     "default_recipient_refill_delay",
     "default_recipient_refill_limit",
     "defer_service_name",
-    "delay_logging_resolution_limit",
     "detect_8bit_encoding_header",
     "dont_remove",
     "error_service_name",

@@ -58,6 +58,7 @@
 //!   ordinary user, everything runs as that user.
 //!
 //! CONFIGURATION PARAMETERS
+//!   delay_logging_resolution_limit (digits after the point in delay=),
 //!   command_time_limit, <service>_time_limit, export_environment,
 //!   recipient_delimiter, mail_owner, queue_directory.
 //!

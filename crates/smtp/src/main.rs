@@ -111,6 +111,7 @@
 //!   password tables are opened before the privilege drop.
 //!
 //! CONFIGURATION PARAMETERS
+//!   delay_logging_resolution_limit (digits after the point in delay=),
 //!   smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout,
 //!   smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
 //!   smtp_data_done_timeout, smtp_quit_timeout, smtp_starttls_timeout,

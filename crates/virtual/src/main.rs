@@ -34,6 +34,7 @@
 //!   user it runs as.
 //!
 //! CONFIGURATION PARAMETERS
+//!   delay_logging_resolution_limit (digits after the point in delay=),
 //!   virtual_mailbox_maps, virtual_mailbox_base, virtual_uid_maps,
 //!   virtual_gid_maps, virtual_minimum_uid, virtual_mailbox_limit,
 //!   virtual_mailbox_lock, recipient_delimiter, myhostname,
