@@ -2155,3 +2155,58 @@ fn verp_gives_each_recipient_its_own_return_path() {
         "{bounce}"
     );
 }
+
+/// debug_peer_list: the conversation with a listed client (smtpd) or
+/// server (smtp) is logged line by line, `< peer: …` for what came in and
+/// `> peer: …` for what went out, as Postfix's verbose logging shows it;
+/// other peers' are not.
+#[test]
+fn debug_peer_list_logs_the_conversation() {
+    if no_smtp_sink() {
+        return;
+    }
+    let port = free_port();
+    let inst = instance(
+        "smtp-debug-peer",
+        &format!("relayhost = [127.0.0.1]:{port}\ndebug_peer_list = 127.0.0.1\n"),
+    );
+    let dump = inst.dir.join("sink");
+    let _sink = sink(port, &dump, &[]);
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["one@remote.example"],
+        BODY,
+    );
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok)", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let log = inst.maillog();
+    // smtpd, with its client.
+    assert!(
+        log.contains("]: < localhost[127.0.0.1]: mail FROM:<sender@example.org>"),
+        "{log}"
+    );
+    assert!(
+        log.contains("]: > localhost[127.0.0.1]: 250 2.1.0 Ok"),
+        "{log}"
+    );
+    assert!(
+        log.contains("]: > localhost[127.0.0.1]: 220 mail.example.test ESMTP"),
+        "{log}"
+    );
+    // smtp, with its server; the message itself is not logged.
+    let server = format!("127.0.0.1[127.0.0.1]:{port}");
+    assert!(
+        log.contains(&format!("]: > {server}: MAIL FROM:<sender@example.org>")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("]: < {server}: 250 2.0.0 Ok")),
+        "{log}"
+    );
+    assert!(!log.contains("first line"), "{log}");
+}

@@ -26,7 +26,6 @@ pub const INERT: &[&str] = &[
     "cyrus_sasl_config_path",
     "daemon_table_open_error_is_fatal",
     "debug_peer_level",
-    "debug_peer_list",
     "debugger_command",
     "default_delivery_slot_cost",
     "default_delivery_slot_discount",

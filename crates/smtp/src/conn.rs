@@ -206,6 +206,27 @@ pub struct Conn {
     min_data_rate: Option<u64>,
     /// With deadlines, when the message content must be sent by.
     body_until: Option<Instant>,
+    /// The server is in `debug_peer_list`: each command (AUTH masked) and
+    /// reply line is logged, `> host[ip]:port: …` and `< host[ip]:port: …`,
+    /// as Postfix's verbose smtp logs them.
+    pub debug: bool,
+}
+
+/// An AUTH command or SASL response line as the log may show it: the
+/// command and its mechanism, the credentials as `********`.
+fn masked_auth(line: &[u8]) -> String {
+    let mut words = line.splitn(3, |&b| b == b' ');
+    let verb = words.next().unwrap_or(b"");
+    if !verb.eq_ignore_ascii_case(b"AUTH") {
+        return "********".into();
+    }
+    let mechanism = util::text::printable(words.next().unwrap_or(b""));
+    let rest = if words.next().is_some() {
+        " ********"
+    } else {
+        ""
+    };
+    format!("AUTH {mechanism}{rest}")
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -246,6 +267,7 @@ impl Conn {
             tls: None,
             min_data_rate: None,
             body_until: None,
+            debug: false,
         })
     }
 
@@ -265,6 +287,7 @@ impl Conn {
             tls: None,
             min_data_rate: None,
             body_until: None,
+            debug: false,
         })
     }
 
@@ -296,6 +319,19 @@ impl Conn {
     /// write, or with deadlines within `timeout` in all (message content:
     /// all of it, plus its share of `smtp_min_data_rate`).
     pub fn send(&mut self, bytes: &[u8], stage: Stage, timeout: Duration) -> Result<(), ConnError> {
+        if self.debug && stage != Stage::Body {
+            for line in bytes.split(|&b| b == b'\n') {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if !line.is_empty() {
+                    let shown = if stage == Stage::Auth {
+                        masked_auth(line)
+                    } else {
+                        util::text::printable(line)
+                    };
+                    maillog::info!("> {}: {shown}", self.relay);
+                }
+            }
+        }
         self.timeouts(timeout);
         // smtp_min_data_rate (Postfix's deadline streams): the message
         // content has `timeout` from its first write, and each write earns
@@ -361,6 +397,17 @@ impl Conn {
                 let mut it = self.buf.iter();
                 match self.parser.parse(&mut it) {
                     Ok(r) => {
+                        if self.debug {
+                            let mut wire = Vec::new();
+                            r.write_to(&mut wire);
+                            for line in wire.split(|&b| b == b'\n') {
+                                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                                if !line.is_empty() {
+                                    let shown = util::text::printable(line);
+                                    maillog::info!("< {}: {shown}", self.relay);
+                                }
+                            }
+                        }
                         self.buf = it.as_slice().to_vec();
                         return Ok(r);
                     }
@@ -443,5 +490,19 @@ impl Conn {
                 self.peer
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_never_reach_the_log() {
+        assert_eq!(
+            super::masked_auth(b"AUTH PLAIN AGpvZQBzZWNyZXQ="),
+            "AUTH PLAIN ********"
+        );
+        assert_eq!(super::masked_auth(b"AUTH LOGIN"), "AUTH LOGIN");
+        // A SASL response line.
+        assert_eq!(super::masked_auth(b"c2VjcmV0"), "********");
     }
 }

@@ -185,6 +185,8 @@ pub struct Settings {
     /// `smtp_address_preference`: Some(4), Some(6), or None for any.
     address_preference: Option<u8>,
     bind_address6: Option<IpAddr>,
+    /// `debug_peer_list`: servers whose conversation is logged.
+    debug_peers: Option<maps::hosts::HostList>,
     /// Reuse sessions (None: never).
     cache: Option<Cache>,
     cache_on_demand: bool,
@@ -462,6 +464,16 @@ impl Settings {
             },
             bind_address: bind_address(cfg, pick(&p::SMTP_BIND_ADDRESS, &p::LMTP_BIND_ADDRESS)),
             bind_address6: bind_address(cfg, pick(&p::SMTP_BIND_ADDRESS6, &p::LMTP_BIND_ADDRESS6)),
+            debug_peers: {
+                let items = cfg.list(&p::DEBUG_PEER_LIST);
+                (!items.is_empty()).then(|| {
+                    let (list, bad) = maps::hosts::HostList::parse(&items, p::DEBUG_PEER_LIST.name);
+                    for b in bad {
+                        maillog::warning!("{}", b.0);
+                    }
+                    list
+                })
+            },
             // SMTP AUTH is for relays; the LMTP client does without.
             sasl: if lmtp {
                 None
@@ -1217,6 +1229,11 @@ impl Job<'_> {
         if let Some(rate) = self.s.min_data_rate {
             conn.per_request_deadline(rate);
         }
+        let ip = match &target.addr {
+            Addr::Ip(ip) => Some(*ip),
+            Addr::Unix(_) => None,
+        };
+        conn.debug = (self.s.debug_peers.as_ref()).is_some_and(|l| l.matches(&target.host, ip));
         let server_name = target.host.clone();
         let caps = match self.handshake(&mut conn, &server_name) {
             Ok(c) => c,

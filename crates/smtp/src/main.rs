@@ -112,6 +112,9 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   delay_logging_resolution_limit (digits after the point in delay=),
+//!   debug_peer_list (a server it names has its conversation logged,
+//!   `> host[ip]:port: command` and `< host[ip]:port: reply`, AUTH masked;
+//!   not the message),
 //!   smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout,
 //!   smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
 //!   smtp_data_done_timeout, smtp_quit_timeout, smtp_starttls_timeout,

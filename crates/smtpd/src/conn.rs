@@ -36,6 +36,10 @@ pub struct Conn {
     out: Vec<u8>,
     /// What was said, when the postmaster may get it (notify_classes).
     pub transcript: Option<crate::transcript::Transcript>,
+    /// The client's `name[addr]` when it is in `debug_peer_list`: each
+    /// command (AUTH masked) and reply line is logged, `< name[addr]: …`
+    /// and `> name[addr]: …`, as Postfix's verbose smtpd logs them.
+    pub debug_peer: Option<String>,
     /// smtpd_reject_footer, for 4XX and 5XX replies.
     pub footer: Option<crate::footer::Footer>,
     /// `smtpd_per_request_deadline`: None when smtpd_timeout bounds each read.
@@ -70,6 +74,7 @@ impl Conn {
             end: 0,
             out: Vec::with_capacity(4096),
             transcript: None,
+            debug_peer: None,
             footer: None,
             deadline: None,
         }
@@ -129,12 +134,15 @@ impl Conn {
         &self.buf[self.start..self.end]
     }
 
-    /// Puts the next `n` bytes received (a command line) in the
-    /// transcript, when one is kept.
-    pub fn record_input(&mut self, n: usize) {
+    /// Puts a command line in the transcript, when one is kept, and in
+    /// the log, for a debug peer.
+    pub fn record_input(&mut self, line: &[u8]) {
         if let Some(t) = &mut self.transcript {
-            let end = (self.start + n).min(self.end);
-            t.input(&self.buf[self.start..end]);
+            t.input(line);
+        }
+        if let Some(peer) = &self.debug_peer {
+            let shown = crate::transcript::shown(line);
+            maillog::info!("< {peer}: {}", util::text::printable(&shown));
         }
     }
 
@@ -197,6 +205,14 @@ impl Conn {
         }
         if let Some(t) = &mut self.transcript {
             t.output(&self.out[start..]);
+        }
+        if let Some(peer) = &self.debug_peer {
+            for line in self.out[start..].split(|&b| b == b'\n') {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if !line.is_empty() {
+                    maillog::info!("> {peer}: {}", util::text::printable(line));
+                }
+            }
         }
     }
 

@@ -494,6 +494,9 @@ pub struct Policy {
     /// `smtpd_authorized_verp_clients` (None when empty): clients that
     /// may ask for VERP with XVERP.
     pub verp_clients: Option<HostList>,
+    /// `debug_peer_list` (None when empty): clients whose conversation is
+    /// logged line by line.
+    pub debug_peers: Option<HostList>,
     /// `fast_flush_domains`: the sites ETRN may ask mail to be sent to.
     pub fast_flush_domains: maps::domains::DomainList,
     /// The address classes of recipient domains, and this host's
@@ -676,6 +679,7 @@ impl Policy {
         let xforward_hosts = host_list(&p::SMTPD_AUTHORIZED_XFORWARD_HOSTS);
         let xclient_hosts = host_list(&p::SMTPD_AUTHORIZED_XCLIENT_HOSTS);
         let verp_clients = host_list(&p::SMTPD_AUTHORIZED_VERP_CLIENTS);
+        let debug_peers = host_list(&p::DEBUG_PEER_LIST);
         let mx_backup_networks = host_list(&p::PERMIT_MX_BACKUP_NETWORKS);
         let (fast_flush_domains, bad) = maps::domains::DomainList::parse(
             &config.list(&p::FAST_FLUSH_DOMAINS),
@@ -741,6 +745,7 @@ impl Policy {
             xforward_hosts,
             xclient_hosts,
             verp_clients,
+            debug_peers,
             fast_flush_domains,
             classes,
             local_recipient_maps: optional(&p::LOCAL_RECIPIENT_MAPS),

@@ -358,6 +358,7 @@ impl<'a> Session<'a> {
         req.client_name_temporary = names.name_temporary;
         req.reverse_client_name = names.reverse;
         req.reverse_name_temporary = names.reverse_temporary;
+        conn.debug_peer = debug_peer(policy, &req, &namaddr);
         Session {
             s,
             policy,
@@ -486,7 +487,7 @@ impl<'a> Session<'a> {
                 _ => stat_name(self.parser.last_line()),
             };
             if !matches!(result, Err(CommandError::NeedsMoreData)) {
-                self.conn.record_input(consumed);
+                self.conn.record_input(self.parser.last_line());
                 if self.bare_newline == BareNewline::Reject && self.parser.bare_lf() {
                     self.bare_lf_refused(name);
                     break;
@@ -2324,6 +2325,7 @@ impl<'a> Session<'a> {
         let addr_text = ip.map_or_else(|| "unknown".to_string(), |a| a.to_string());
         let client = PerClient::new(self.s, name, ip, addr_text, port);
         self.conn.footer = client.footer;
+        self.conn.debug_peer = debug_peer(self.policy, &client.req, &client.namaddr);
         self.namaddr = client.namaddr;
         self.bare_newline = client.bare_newline;
         self.discard = client.discard;
@@ -2782,21 +2784,21 @@ fn parse_reply_text(text: &str) -> Option<Reply> {
     Some(Reply::new(code, None, rest))
 }
 
+/// The client's `name[addr]` when `debug_peer_list` names it: its
+/// conversation is logged.
+fn debug_peer(policy: &Policy, req: &Request, namaddr: &str) -> Option<String> {
+    let listed = policy.debug_peers.as_ref()?;
+    listed
+        .matches(&req.client_name, req.client_addr)
+        .then(|| namaddr.to_string())
+}
+
 /// A command line for the log: without its line end, at most 100 bytes,
 /// control characters and non-ASCII bytes as `?`.
 fn printable_line(line: &[u8]) -> String {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    line.iter()
-        .take(100)
-        .map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                b as char
-            } else {
-                '?'
-            }
-        })
-        .collect()
+    util::text::printable(&line[..line.len().min(100)])
 }
 
 #[cfg(test)]

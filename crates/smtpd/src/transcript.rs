@@ -40,6 +40,27 @@ pub struct Transcript {
     errors: u8,
 }
 
+/// A command line as a transcript or the log may show it: without its
+/// CRLF, and of AUTH only the mechanism (the initial response, which holds
+/// the password, becomes `********`).
+pub fn shown(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let mut words = line.splitn(3, |&b| b == b' ');
+    let verb = words.next().unwrap_or(b"");
+    if !verb.eq_ignore_ascii_case(b"AUTH") {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mechanism = words.next().unwrap_or(b"");
+    let mut masked = verb.to_vec();
+    masked.push(b' ');
+    masked.extend_from_slice(mechanism);
+    if words.next().is_some() {
+        masked.extend_from_slice(b" ********");
+    }
+    std::borrow::Cow::Owned(masked)
+}
+
 impl Transcript {
     /// A transcript of at most `limit` lines.
     pub fn new(limit: usize) -> Transcript {
@@ -64,25 +85,9 @@ impl Transcript {
         self.text.push(b'\n');
     }
 
-    /// A command line from the client (without its CRLF); AUTH keeps only
-    /// its mechanism.
+    /// A command line from the client (see [`shown`]).
     pub fn input(&mut self, line: &[u8]) {
-        let line = line.strip_suffix(b"\r\n").unwrap_or(line);
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let mut words = line.splitn(3, |&b| b == b' ');
-        let verb = words.next().unwrap_or(b"");
-        if verb.eq_ignore_ascii_case(b"AUTH") {
-            let mechanism = words.next().unwrap_or(b"");
-            let mut masked = verb.to_vec();
-            masked.push(b' ');
-            masked.extend_from_slice(mechanism);
-            if words.next().is_some() {
-                masked.extend_from_slice(b" ********");
-            }
-            self.push(b" In:  ", &masked);
-            return;
-        }
-        self.push(b" In:  ", line);
+        self.push(b" In:  ", &shown(line));
     }
 
     /// A reply as sent (its lines, CRLF-terminated).

@@ -24,6 +24,7 @@ pub mod safe_file;
 pub mod socket;
 pub mod sysexits;
 pub mod tabescape;
+pub mod text;
 pub mod time;
 pub mod ttl_cache;
 pub mod unnamed;
