@@ -1020,6 +1020,63 @@ fn a_dead_destination_is_suspended_until_a_flush() {
     );
 }
 
+/// soft_bounce = yes, Postfix's safety net: a 5xx from the server and the
+/// error transport's refusal are logged `status=SOFTBOUNCE`, the mail
+/// stays in the queue, and nothing is returned to the sender.
+#[test]
+fn soft_bounce_keeps_what_would_bounce() {
+    if no_smtp_sink() {
+        return;
+    }
+    let bad = free_port();
+    let good = free_port();
+    let inst = instance(
+        "smtp-soft-bounce",
+        &format!(
+            "soft_bounce = yes\n\
+             transport_maps = inline:{{ {{remote.example=smtp:[127.0.0.1]:{bad}}} {{gone.example=error:5.1.2 no such domain}} {{example.org=smtp:[127.0.0.1]:{good}}} }}\n"
+        ),
+    );
+    let _rejecting = sink(bad, &inst.dir.join("bad"), &["-f", "RCPT"]);
+    let good_dump = inst.dir.join("good");
+    let _accepting = sink(good, &good_dump, &[]);
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["nobody@remote.example", "x@gone.example"],
+        BODY,
+    );
+    let said = "dsn=5.3.0, status=SOFTBOUNCE (host 127.0.0.1[127.0.0.1] said: 500 5.3.0 Error: command failed (in reply to RCPT TO command))";
+    assert!(inst.wait_log(said, 1, 15 * SECOND), "{}", inst.maillog());
+    assert!(
+        inst.wait_log("to=<x@gone.example>, relay=none, ", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst.log_lines("to=<x@gone.example>").pop().expect("line");
+    assert!(
+        line.contains("dsn=5.1.2, status=SOFTBOUNCE (no such domain)"),
+        "{line}"
+    );
+    // Deferred, both recipients, with their reasons; no bounce.
+    assert!(
+        wait_until(10 * SECOND, || postqueue(&inst, "-p")
+            .contains("(no such domain)")),
+        "{}",
+        postqueue(&inst, "-p")
+    );
+    let listing = postqueue(&inst, "-p");
+    assert!(listing.contains("nobody@remote.example"), "{listing}");
+    std::thread::sleep(SECOND);
+    assert!(sink_dumps(&good_dump).is_empty(), "a bounce was sent");
+    assert!(
+        !inst.maillog().contains("non-delivery notification"),
+        "{}",
+        inst.maillog()
+    );
+}
+
 #[test]
 fn rcpt_5xx_bounces_to_the_sender() {
     if no_smtp_sink() {

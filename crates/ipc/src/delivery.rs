@@ -90,13 +90,24 @@ impl Outcome {
     }
 
     /// The word after `status=` for a recipient of a request: an address
-    /// verification probe's are `deliverable` and `undeliverable`, as
-    /// Postfix logs them.
+    /// verification probe's are `deliverable` and `undeliverable`, and a
+    /// bounce that soft_bounce keeps queued is `SOFTBOUNCE`, as Postfix
+    /// logs them.
     pub fn status_of(self, req: &Request) -> &'static str {
         match (req.probe, self) {
             (true, Outcome::Sent) => "deliverable",
             (true, Outcome::Bounced) => "undeliverable",
+            (false, Outcome::Bounced) if soft_bounce() => "SOFTBOUNCE",
             (_, o) => o.status(),
+        }
+    }
+
+    /// What the queue manager makes of it: with soft_bounce, a bounce is
+    /// deferred (Postfix's safety net: nothing is returned to the sender).
+    pub fn softened(self) -> Outcome {
+        match self {
+            Outcome::Bounced if soft_bounce() => Outcome::Deferred,
+            o => o,
         }
     }
 }
@@ -326,6 +337,18 @@ impl Response {
             site_failed,
         })
     }
+}
+
+/// `soft_bounce`, for this process (the server skeleton sets it).
+static SOFT_BOUNCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets `soft_bounce` for this process.
+pub fn set_soft_bounce(on: bool) {
+    SOFT_BOUNCE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn soft_bounce() -> bool {
+    SOFT_BOUNCE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// `delay_logging_resolution_limit`: digits after the decimal point in

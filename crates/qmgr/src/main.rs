@@ -48,7 +48,9 @@
 //!   once per destination (per recipient when the limit is one, as for
 //!   local). A VERP message (a `V` record) goes one recipient per delivery,
 //!   each with its own sender, `owner+user=domain@origin` for
-//!   `owner@origin` (the recipient as first given). As in Postfix, the window starts at
+//!   `owner@origin` (the recipient as first given).
+//!   With `soft_bounce = yes` a recipient that would bounce (the agent
+//!   logs `status=SOFTBOUNCE`) is deferred instead: nothing is returned. As in Postfix, the window starts at
 //!   `initial_destination_concurrency` and follows the deliveries: each
 //!   that reaches the destination adds `…_positive_feedback` (it grows up to
 //!   `<transport>_destination_concurrency_limit`), each the agent reports as
@@ -84,7 +86,7 @@
 //!   (queue reader, ipc::delivery).
 //!
 //! CONFIGURATION PARAMETERS
-//!   qmgr_message_active_limit, qmgr_message_recipient_limit, in_flow_delay,
+//!   soft_bounce, qmgr_message_active_limit, qmgr_message_recipient_limit, in_flow_delay,
 //!   default_process_limit, queue_run_delay, minimal_backoff_time, maximal_backoff_time,
 //!   maximal_queue_lifetime, bounce_queue_lifetime, defer_transports,
 //!   relocated_maps, transport_maps,

@@ -852,6 +852,8 @@ impl Manager {
                     let _ = queue::mark_done(&m.path, r.rcpt.offset);
                 }
             }
+            // soft_bounce: what would bounce waits in the queue.
+            let outcome = res.outcome.softened();
             let entry = Entry {
                 recipient: r.rcpt.address.clone(),
                 original: r.rcpt.original.clone(),
@@ -859,7 +861,7 @@ impl Manager {
                 notify: r.rcpt.notify,
                 offset: r.rcpt.offset,
                 status: res.dsn.clone(),
-                action: if res.outcome == Outcome::Bounced {
+                action: if outcome == Outcome::Bounced {
                     "failed".into()
                 } else {
                     "delayed".into()
@@ -869,7 +871,7 @@ impl Manager {
                 time: t as u64,
             };
             let wants_success = r.rcpt.notify & ipc::cleanup::notify::SUCCESS != 0;
-            match (res.outcome, res.success) {
+            match (outcome, res.success) {
                 // NOTIFY=SUCCESS: the sender gets a delivery report, unless
                 // the next server took the request on (it offered DSN).
                 (Outcome::Sent, delivery::Success::PassedOn) => {}

@@ -114,6 +114,7 @@ pub fn start(program: &'static str, service: &mut dyn Service) -> (Context, Inhe
         .and_then(|v| v.parse().ok());
     params::logging::init(&config, program, stderr, log_fd);
     ipc::delivery::set_delay_resolution(config.int(&p::DELAY_LOGGING_RESOLUTION_LIMIT));
+    ipc::delivery::set_soft_bounce(config.bool(&p::SOFT_BOUNCE));
     let inherited = Inherited::take(options.sockets).unwrap_or_else(|e| maillog::fatal!("{e}"));
     let ctx = Context {
         program,
