@@ -11,7 +11,6 @@
 pub const INERT: &[&str] = &[
     "address_verify_sender_ttl",
     "allow_percent_hack",
-    "allow_untrusted_routing",
     "application_event_drain_time",
     "authorized_flush_users",
     "authorized_mailq_users",

@@ -497,6 +497,9 @@ pub struct Policy {
     /// `debug_peer_list` (None when empty): clients whose conversation is
     /// logged line by line.
     pub debug_peers: Option<HostList>,
+    /// `allow_untrusted_routing`: sender-specified routing may go to the
+    /// relay domains.
+    pub allow_untrusted_routing: bool,
     /// `fast_flush_domains`: the sites ETRN may ask mail to be sent to.
     pub fast_flush_domains: maps::domains::DomainList,
     /// The address classes of recipient domains, and this host's
@@ -746,6 +749,7 @@ impl Policy {
             xclient_hosts,
             verp_clients,
             debug_peers,
+            allow_untrusted_routing: config.bool(&p::ALLOW_UNTRUSTED_ROUTING),
             fast_flush_domains,
             classes,
             local_recipient_maps: optional(&p::LOCAL_RECIPIENT_MAPS),
@@ -1360,7 +1364,15 @@ impl Eval<'_> {
                     Ok(c) => c,
                     Err(e) => return self.temp_lookup_failure("relay domain lookup", &e),
                 };
-                let authorized = class != AddrClass::Default;
+                // Sender-specified routing (user@elsewhere@relay.domain,
+                // user%elsewhere@…, elsewhere!user@…) to a relay domain is
+                // not authorized unless allow_untrusted_routing, as in
+                // Postfix: the relay domain's server would pass it on.
+                let authorized = match class {
+                    AddrClass::Default => false,
+                    AddrClass::Relay => !self.untrusted_routing(&rcpt),
+                    _ => true,
+                };
                 match (r, authorized) {
                     (Restriction::PermitAuthDestination, true) => Step::Ok,
                     (Restriction::PermitAuthDestination, false) => Step::Dunno,
@@ -1911,6 +1923,13 @@ impl Eval<'_> {
     /// (and, with permit_mx_backup_networks, every address of its primary
     /// MX hosts is in those networks). A DNS that cannot answer for now
     /// turns a later refusal into a deferral.
+    /// A recipient whose local part routes it on (`@`, `%`, `!`), which
+    /// only `allow_untrusted_routing` lets through to a domain this host
+    /// relays for.
+    fn untrusted_routing(&self, rcpt: &addr::Mailbox) -> bool {
+        !self.policy.allow_untrusted_routing && rcpt.local.contains(['@', '%', '!'])
+    }
+
     fn permit_mx_backup(&mut self) -> Step {
         let Some(rcpt) = self.req.recipient.clone() else {
             return Step::Dunno;
@@ -1923,7 +1942,7 @@ impl Eval<'_> {
             Ok(_) => return Step::Ok,
             Err(e) => return self.temp_lookup_failure("relay domain lookup", &e),
         }
-        if domain.starts_with('[') {
+        if domain.starts_with('[') || self.untrusted_routing(&rcpt) {
             return Step::Dunno;
         }
         let reply_name = rcpt.to_string();
@@ -3143,6 +3162,44 @@ mod tests {
             rcpt_for(&p, "x@lost.example"),
             "450 4.4.0 <x@lost.example>: Recipient address rejected: Unable to look up host gone.example as mail exchanger"
         );
+    }
+
+    /// allow_untrusted_routing = no (the default): a relay domain's
+    /// recipient with routing in its local part is not ours to pass on.
+    #[test]
+    fn sender_specified_routing_to_relay_domains_is_refused() {
+        let lines =
+            "relay_domains = relay.example\nsmtpd_relay_restrictions = reject_unauth_destination";
+        let check = |p: &Policy, local: &str| {
+            let mut r = req("192.0.2.7", "a@x.example", "placeholder@relay.example");
+            r.recipient = Some(addr::Mailbox::new(local, Some("relay.example")));
+            rcpt(p, &r)
+        };
+        let p = policy(lines);
+        assert_eq!(check(&p, "user"), "OK");
+        for routed in [
+            "user%elsewhere.example",
+            "user@elsewhere.example",
+            "elsewhere!user",
+        ] {
+            let reply = check(&p, routed);
+            assert!(
+                reply.starts_with("554 5.7.1 <")
+                    && reply.ends_with("@relay.example>: Relay access denied"),
+                "{routed}: {reply}"
+            );
+        }
+        let p = policy(&format!("{lines}\nallow_untrusted_routing = yes"));
+        assert_eq!(check(&p, "user%elsewhere.example"), "OK");
+        // Final destinations are not relaying.
+        let p =
+            policy("smtpd_relay_restrictions = reject_unauth_destination\nlocal_recipient_maps =");
+        let mut r = req("192.0.2.7", "a@x.example", "x@mail.example.test");
+        r.recipient = Some(addr::Mailbox::new(
+            "user%elsewhere.example",
+            Some("mail.example.test"),
+        ));
+        assert_eq!(rcpt(&p, &r), "OK");
     }
 
     fn rcpt_for(p: &Policy, to: &str) -> String {
