@@ -1454,6 +1454,45 @@ fn starttls_to_a_second_mailsuite() {
     assert!(remote.maillog().contains("TLS"), "{}", remote.maillog());
 }
 
+/// smtp_tls_note_starttls_offer: a client that does not use TLS logs the
+/// servers that offer it, as Postfix does (`Host offered STARTTLS:
+/// [name]`).
+#[test]
+fn a_starttls_offer_not_taken_is_noted() {
+    let Some((remote, remote_port)) =
+        tls_receiver("smtp-note-remote", "smtpd_tls_security_level = may\n", "")
+    else {
+        eprintln!("skipped: openssl missing");
+        return;
+    };
+    let inst = instance(
+        "smtp-note-starttls",
+        &format!(
+            "relayhost = [127.0.0.1]:{remote_port}\nsmtp_tls_security_level = none\nsmtp_tls_note_starttls_offer = yes\n"
+        ),
+    );
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["far@remote.example"],
+        BODY,
+    );
+    assert!(
+        inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 15 * SECOND),
+        "{}\n--- remote ---\n{}",
+        inst.maillog(),
+        remote.maillog()
+    );
+    assert_eq!(
+        inst.log_lines("Host offered STARTTLS: [127.0.0.1]").len(),
+        1,
+        "{}",
+        inst.maillog()
+    );
+    assert!(inst.log_lines("TLS connection established").is_empty());
+}
+
 /// The `secure` level, as Postfix has it: the certificate must be trusted
 /// and bear the next-hop domain or a name under it (smtp_tls_secure_cert_match
 /// = nexthop, dot-nexthop), whatever DNS says the MX is called; a policy's

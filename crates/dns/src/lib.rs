@@ -123,6 +123,12 @@ pub struct Options {
     pub attempts: usize,
     /// Shuffle equal-preference MX hosts (`smtp_randomize_addresses`).
     pub randomize: bool,
+    /// `ignore_mx_lookup_error`: an MX look-up that gets no answer falls
+    /// back to the domain's own address instead of waiting.
+    pub ignore_mx_lookup_error: bool,
+    /// `smtp_defer_if_no_mx_address_found`: when no MX host has an
+    /// address, wait rather than return the mail.
+    pub defer_if_no_mx_address: bool,
 }
 
 impl Default for Options {
@@ -135,6 +141,8 @@ impl Default for Options {
             timeout: Duration::from_secs(5),
             attempts: 2,
             randomize: true,
+            ignore_mx_lookup_error: false,
+            defer_if_no_mx_address: false,
         }
     }
 }
@@ -572,6 +580,9 @@ impl Resolver {
             Answer::Records(v) => v,
             Answer::NoData => return Ok(vec![self.host(domain)?]),
             Answer::NxDomain => return Err(not_found(domain, "MX")),
+            Answer::Fail if self.opts.ignore_mx_lookup_error => {
+                return Ok(vec![self.host(domain)?])
+            }
             Answer::Fail => return Err(try_again(domain, "MX")),
         };
         // RFC 7505: a single MX with an empty exchange ("."): no mail.
@@ -607,9 +618,18 @@ impl Resolver {
             }
         }
         if hosts.is_empty() {
-            return Err(temporary
+            let e = temporary
                 .or(last)
-                .unwrap_or_else(|| not_found(domain, "MX")));
+                .unwrap_or_else(|| not_found(domain, "MX"));
+            return Err(if self.opts.defer_if_no_mx_address && e.is_permanent() {
+                DnsError {
+                    severity: Severity::Temporary,
+                    dsn: "4.4.4",
+                    text: e.text,
+                }
+            } else {
+                e
+            });
         }
         Ok(hosts)
     }

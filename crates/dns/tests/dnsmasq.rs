@@ -40,6 +40,8 @@ fn dnsmasq() -> Option<Dnsmasq> {
         "--mx-host=mixed.test,mx.dead.test,10",
         "--mx-host=mixed.test,gone.test,20",
         "--server=/dead.test/127.0.0.1#9",
+        // An MX whose host has no address.
+        "--mx-host=noaddr.test,nowhere.noaddr.test,10",
     ]
     .map(String::from)
     .to_vec();
@@ -126,4 +128,35 @@ fn mx_order_families_and_failures() {
     let e = r.mx_hosts("mixed.test").unwrap_err();
     assert_eq!(e.severity, Severity::Temporary, "{e}");
     assert!(e.text.contains("mx.dead.test"), "{e}");
+}
+
+/// smtp_defer_if_no_mx_address_found: no MX host with an address is a
+/// reason to wait, not to bounce; ignore_mx_lookup_error: an MX look-up
+/// with no answer (here a name the server refuses to answer for) falls
+/// back to the name's own address.
+#[test]
+fn no_mx_address_and_mx_lookup_errors_as_configured() {
+    let Some(d) = dnsmasq() else { return };
+    let with = |defer: bool, ignore: bool| {
+        Resolver::new(Options {
+            server: Some(format!("127.0.0.1:{}", d.1).parse().expect("address")),
+            host_lookup: vec![HostLookup::Native],
+            timeout: Duration::from_secs(2),
+            attempts: 1,
+            defer_if_no_mx_address: defer,
+            ignore_mx_lookup_error: ignore,
+            ..Options::default()
+        })
+        .expect("resolver")
+    };
+    let e = with(false, false).mx_hosts("noaddr.test").unwrap_err();
+    assert_eq!(e.severity, Severity::Permanent, "{e}");
+    let e = with(true, false).mx_hosts("noaddr.test").unwrap_err();
+    assert_eq!((e.severity, e.dsn), (Severity::Temporary, "4.4.4"), "{e}");
+    // A name outside .test: the server refuses to answer its MX question;
+    // written as an address, it needs no look-up of its own.
+    let e = with(false, false).mx_hosts("192.0.2.7").unwrap_err();
+    assert_eq!(e.severity, Severity::Temporary, "{e}");
+    let hosts = with(false, true).mx_hosts("192.0.2.7").expect("fallback");
+    assert_eq!(hosts[0].addrs, vec![ip("192.0.2.7")], "{hosts:?}");
 }

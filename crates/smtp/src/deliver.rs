@@ -178,6 +178,9 @@ pub struct Settings {
     session_limit: usize,
     skip_quit_response: bool,
     skip_5xx_greeting: bool,
+    /// `smtp_tls_note_starttls_offer`: log the servers that offer STARTTLS
+    /// to a client that does not use it.
+    note_starttls_offer: bool,
     never_ehlo: bool,
     sasl: Option<crate::sasl::Sasl>,
     fallback_relays: Vec<String>,
@@ -244,6 +247,9 @@ impl Settings {
             },
             mx_lookups: !no_dns,
             randomize: cfg.bool(&p::SMTP_RANDOMIZE_ADDRESSES),
+            ignore_mx_lookup_error: cfg.bool(&p::IGNORE_MX_LOOKUP_ERROR),
+            defer_if_no_mx_address: proto == Protocol::Smtp
+                && cfg.bool(&p::SMTP_DEFER_IF_NO_MX_ADDRESS_FOUND),
             ..dns::Options::default()
         })
         .map_err(|e| e.to_string());
@@ -438,6 +444,7 @@ impl Settings {
                 &p::LMTP_SKIP_QUIT_RESPONSE,
             )),
             skip_5xx_greeting: cfg.bool(&p::SMTP_SKIP_5XX_GREETING),
+            note_starttls_offer: !lmtp && cfg.bool(&p::SMTP_TLS_NOTE_STARTTLS_OFFER),
             never_ehlo: !lmtp && cfg.bool(&p::SMTP_NEVER_SEND_EHLO),
             cache: (on_demand || !cache_destinations.is_empty()).then(|| {
                 Cache::new(cfg.time(pick(
@@ -983,6 +990,9 @@ impl Job<'_> {
         let mut caps = self.ehlo(conn)?;
         let want_tls = self.tls_level != TlsLevel::None && !self.plain_only && !self.s.tls_wrapper;
         let required = self.tls_level.required();
+        if caps.starttls && self.tls_level == TlsLevel::None && self.s.note_starttls_offer {
+            maillog::info!("Host offered STARTTLS: [{server_name}]");
+        }
         if want_tls && !caps.starttls && required {
             return Err(Verdict::new(
                 "4.7.4",

@@ -112,6 +112,10 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   delay_logging_resolution_limit (digits after the point in delay=),
+//!   smtp_tls_note_starttls_offer (log `Host offered STARTTLS: [name]`
+//!   when TLS is not used), ignore_mx_lookup_error (an MX look-up with no
+//!   answer falls back to the domain's address), smtp_defer_if_no_mx_address_found
+//!   (no MX host with an address: defer, not bounce),
 //!   debug_peer_list (a server it names has its conversation logged,
 //!   `> host[ip]:port: command` and `< host[ip]:port: reply`, AUTH masked;
 //!   not the message),
