@@ -865,3 +865,45 @@ fn delivered_to_and_original_recipient_as_configured() {
     }
     assert!(!inst.maillog().contains("orig_to="), "{}", inst.maillog());
 }
+
+/// require_home_directory = yes: a user whose home directory is not there
+/// (an automount that failed) waits, with Postfix's reason; once it is
+/// back, the mail is delivered. (By default the spool mailbox needs no
+/// home.)
+#[test]
+fn require_home_directory_defers_until_the_home_is_there() {
+    if !is_root() {
+        eprintln!("skipped: useradd needs root");
+        return;
+    }
+    let user = SystemUser::new("hd");
+    let inst = instance("local-home", "require_home_directory = yes\n");
+    let spool = inst.dir.join("mail");
+    std::fs::create_dir_all(&spool).expect("spool");
+    inst.main_cf(&format!("mail_spool_directory = {}\n", spool.display()));
+    newaliases(&inst, "");
+    let away = user.home.with_extension("away");
+    std::fs::rename(&user.home, &away).expect("move the home away");
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    smtp_send(port, &format!("{}@localhost", user.name), BODY);
+    let reason = format!(
+        "status=deferred (cannot access home directory {}: No such file or directory",
+        user.home.display()
+    );
+    assert!(inst.wait_log(&reason, 1, 15 * SECOND), "{}", inst.maillog());
+    std::fs::rename(&away, &user.home).expect("home back");
+    let flush = Command::new(inst.bin.join("postqueue"))
+        .env("MAIL_CONFIG", &inst.dir)
+        .arg("-f")
+        .output()
+        .expect("postqueue -f");
+    assert!(flush.status.success(), "{flush:?}");
+    let mbox = spool.join(&user.name);
+    assert!(
+        wait_until(15 * SECOND, || std::fs::read_to_string(&mbox)
+            .is_ok_and(|t| t.contains("last line"))),
+        "{}",
+        inst.maillog()
+    );
+}

@@ -22,6 +22,17 @@ const MAX_DEPTH: usize = 100;
 /// The most targets one recipient may expand to.
 const MAX_TARGETS: usize = 1000;
 
+/// Whether the user can reach their home directory (a stat as the user,
+/// as Postfix's require_home_directory checks it).
+fn home_reachable(account: &Account) -> std::io::Result<()> {
+    let ids = Ids {
+        uid: account.uid,
+        gid: account.gid,
+    };
+    let _as = AsUser::become_user(ids)?;
+    std::fs::metadata(&account.home).map(|_| ())
+}
+
 /// The largest .forward or :include: file read.
 const MAX_LIST_FILE: u64 = 1 << 20;
 
@@ -116,6 +127,9 @@ pub struct Settings {
     strict_ownership: bool,
     /// `biff`: the local comsat service hears of new mbox mail.
     biff: bool,
+    /// `require_home_directory`: a user whose home directory cannot be
+    /// reached (an automount that is not there) waits.
+    require_home: bool,
     default_privs: Option<Account>,
     forward_filter: String,
     commands_for: Vec<String>,
@@ -179,6 +193,7 @@ impl Settings {
             size_limit: cfg.size(&p::MAILBOX_SIZE_LIMIT),
             locks,
             strict_ownership: cfg.bool(&p::STRICT_MAILBOX_OWNERSHIP),
+            require_home: cfg.bool(&p::REQUIRE_HOME_DIRECTORY),
             biff: cfg.bool(&p::BIFF),
             lock_policy: LockPolicy {
                 attempts: cfg.int(&p::DELIVER_LOCK_ATTEMPTS).max(1) as u32,
@@ -514,6 +529,12 @@ impl Job<'_> {
             Err(e) => return failed("4.3.0", format!("user lookup failed: {e}")),
         };
         if let Some(a) = &account {
+            if self.s.require_home {
+                if let Err(e) = home_reachable(a) {
+                    let text = format!("cannot access home directory {}: {e}", a.home.display());
+                    return failed("4.3.0", text);
+                }
+            }
             if let Some(v) = self.dot_forward(a, ext) {
                 return v;
             }

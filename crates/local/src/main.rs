@@ -63,6 +63,7 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   delay_logging_resolution_limit (digits after the point in delay=),
+//!   require_home_directory (a user whose home cannot be reached waits),
 //!   alias_maps, home_mailbox, mail_spool_directory, mailbox_command,
 //!   biff (a `user@offset` notice to the local comsat service, udp 512,
 //!   after each mbox delivery), strict_mailbox_ownership (a spool mailbox

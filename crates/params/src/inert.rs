@@ -95,7 +95,6 @@ pub const INERT: &[&str] = &[
     "qmgr_fudge_factor",
     "qmgr_ipc_timeout",
     "qmgr_message_recipient_minimum",
-    "require_home_directory",
     "resolve_dequoted_address",
     "resolve_null_domain",
     "resolve_numeric_domain",
