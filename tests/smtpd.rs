@@ -1357,6 +1357,24 @@ fn client_certificates_let_a_client_relay() {
         "{}",
         inst.maillog()
     );
+    // The CA from a directory (smtpd_tls_CApath), other files beside it.
+    inst.stop();
+    let cadir = d.join("cadir");
+    std::fs::create_dir_all(&cadir).expect("cadir");
+    std::fs::copy(d.join("ca.pem"), cadir.join("ca.pem")).expect("copy");
+    std::fs::write(cadir.join("README"), "not a certificate\n").expect("readme");
+    inst.main_cf(&format!(
+        "smtpd_tls_CAfile =\nsmtpd_tls_CApath = {}\n",
+        cadir.display()
+    ));
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    assert!(
+        swaks_to(port, Some(("signed.pem", "signed.key"))).0,
+        "{}",
+        inst.maillog()
+    );
+    assert!(!swaks_to(port, Some(("listed/cert.pem", "listed/key.pem"))).0);
 }
 
 #[test]

@@ -37,7 +37,7 @@
 //!
 //!   Client certificates: with smtpd_tls_ask_ccert (or smtpd_tls_req_ccert)
 //!   each TLS client is asked for one; any it proves it holds is taken,
-//!   and logged (`Trusted` when a CA in smtpd_tls_CAfile signed it, else
+//!   and logged (`Trusted` when a CA in smtpd_tls_CAfile or smtpd_tls_CApath signed it, else
 //!   `Untrusted TLS connection established …`, with its
 //!   smtpd_tls_fingerprint_digest fingerprint at smtpd_tls_loglevel 2).
 //!   permit_tls_clientcerts
@@ -308,7 +308,7 @@
 //!   smtpd_tls_key_file and smtpd_tls_eccert_file, smtpd_tls_eckey_file: an
 //!   RSA and an ECDSA chain, each client getting the one it can verify),
 //!   smtpd_tls_wrappermode, smtpd_tls_protocols, smtpd_tls_mandatory_protocols,
-//!   smtpd_tls_ask_ccert, smtpd_tls_req_ccert, smtpd_tls_CAfile,
+//!   smtpd_tls_ask_ccert, smtpd_tls_req_ccert, smtpd_tls_CAfile, smtpd_tls_CApath,
 //!   smtpd_tls_fingerprint_digest, relay_clientcerts, tls_server_sni_maps,
 //!   smtpd_tls_loglevel (1: each session's summary line; 2: the client
 //!   certificate too), smtpd_starttls_timeout (the whole handshake),

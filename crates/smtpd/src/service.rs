@@ -148,12 +148,18 @@ fn client_certs(s: &Settings) -> Result<Option<tls::ClientCerts>, String> {
     }
     let digest = tls::Digest::parse(&s.tls_fingerprint_digest)
         .map_err(|e| format!("smtpd_tls_fingerprint_digest: {e}"))?;
-    let cas = if s.tls_ca_file.is_empty() {
+    let mut cas = if s.tls_ca_file.is_empty() {
         Vec::new()
     } else {
         tls::read_certs(std::path::Path::new(&s.tls_ca_file))
             .map_err(|e| format!("smtpd_tls_CAfile: {e}"))?
     };
+    if !s.tls_ca_path.is_empty() {
+        cas.extend(
+            tls::read_cert_dir(std::path::Path::new(&s.tls_ca_path))
+                .map_err(|e| format!("smtpd_tls_CApath: {e}"))?,
+        );
+    }
     tls::ClientCerts::new(cas, digest)
         .map(Some)
         .map_err(|e| format!("smtpd_tls_CAfile: {e}"))

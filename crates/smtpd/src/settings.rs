@@ -59,6 +59,8 @@ pub struct Settings {
     pub tls_require_trusted_cert: bool,
     /// `smtpd_tls_CAfile`: the CAs trusted to sign client certificates.
     pub tls_ca_file: String,
+    /// `smtpd_tls_CApath`: a directory of CA certificates, besides the file.
+    pub tls_ca_path: String,
     /// `smtpd_tls_fingerprint_digest`.
     pub tls_fingerprint_digest: String,
     /// `smtpd_tls_loglevel`.
@@ -370,6 +372,7 @@ impl Settings {
                 .time(&p::SMTPD_STARTTLS_TIMEOUT)
                 .max(Duration::from_secs(1)),
             tls_ca_file: c.str(&p::SMTPD_TLS_CAFILE).trim().to_string(),
+            tls_ca_path: c.str(&p::SMTPD_TLS_CAPATH).trim().to_string(),
             tls_fingerprint_digest: c.str(&p::SMTPD_TLS_FINGERPRINT_DIGEST).to_string(),
             discard: maps::commands::EhloDiscard::new(
                 &c.list(&p::SMTPD_DISCARD_EHLO_KEYWORDS),

@@ -158,17 +158,9 @@ impl Anchors {
             add(&mut roots, path, read_certs(path)?)?;
         }
         if let Some(dir) = &self.ca_path {
-            let entries = std::fs::read_dir(dir).map_err(|e| TlsError::File {
-                path: dir.clone(),
-                problem: e.to_string(),
-            })?;
-            let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-            files.sort();
-            for f in files.iter().filter(|f| f.is_file()) {
-                // Other files live there too (OpenSSL's c_rehash links).
-                if let Ok(certs) = read_certs(f) {
-                    let _ = add(&mut roots, f, certs);
-                }
+            for cert in crate::read_cert_dir(dir)? {
+                // (one that is not a usable CA is passed over)
+                let _ = add(&mut roots, dir, vec![cert]);
             }
         }
         let configured = self.ca_file.is_some() || self.ca_path.is_some();

@@ -126,6 +126,25 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
+/// The certificates of every file in a CA directory (`*_tls_CApath`), in
+/// name order; files that hold none (OpenSSL's c_rehash links to other
+/// things, README files) are passed over. An unreadable directory is an
+/// error.
+pub fn read_cert_dir(dir: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| TlsError::File {
+        path: dir.to_path_buf(),
+        problem: e.to_string(),
+    })?;
+    let mut files: Vec<std::path::PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    files.sort();
+    Ok(files
+        .iter()
+        .filter(|f| f.is_file())
+        .filter_map(|f| read_certs(f).ok())
+        .flatten()
+        .collect())
+}
+
 /// Reads the first private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
 pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::File {
