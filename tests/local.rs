@@ -907,3 +907,31 @@ fn require_home_directory_defers_until_the_home_is_there() {
         inst.maillog()
     );
 }
+
+/// local_delivery_status_filter: an unknown user's bounce becomes a
+/// deferral with the table's text.
+#[test]
+fn a_delivery_status_filter_keeps_an_unknown_users_mail() {
+    let inst = instance("local-dsn-filter", "");
+    std::fs::write(
+        inst.dir.join("dsn_filter"),
+        "/^5\\.1\\.1 unknown user: (.*)$/ 4.1.1 no account yet for $1\n",
+    )
+    .expect("filter");
+    inst.main_cf(&format!(
+        "local_delivery_status_filter = regexp:{}/dsn_filter\nlocal_recipient_maps =\n",
+        inst.dir.display()
+    ));
+    newaliases(&inst, "");
+    inst.start();
+    smtp_send(inst.port("127.0.0.1:0"), "nosuchuser9@localhost", BODY);
+    assert!(
+        inst.wait_log(
+            "dsn=4.1.1, status=deferred (no account yet for \"nosuchuser9\")",
+            1,
+            15 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+}

@@ -1077,6 +1077,43 @@ fn soft_bounce_keeps_what_would_bounce() {
     );
 }
 
+/// smtp_delivery_status_filter: a regexp table turns the server's 5xx
+/// into a deferral with its own text.
+#[test]
+fn a_delivery_status_filter_defers_a_bounce() {
+    if no_smtp_sink() {
+        return;
+    }
+    let bad = free_port();
+    let inst = instance("smtp-dsn-filter", "");
+    std::fs::write(
+        inst.dir.join("dsn_filter"),
+        "/^5\\.3\\.0 (.*)$/ 4.3.0 held by the filter: $1\n",
+    )
+    .expect("filter");
+    inst.main_cf(&format!(
+        "relayhost = [127.0.0.1]:{bad}\nsmtp_delivery_status_filter = regexp:{}/dsn_filter\n",
+        inst.dir.display()
+    ));
+    let _rejecting = sink(bad, &inst.dir.join("bad"), &["-f", "RCPT"]);
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["nobody@remote.example"],
+        BODY,
+    );
+    let said = "dsn=4.3.0, status=deferred (held by the filter: host 127.0.0.1[127.0.0.1] said: 500 5.3.0 Error: command failed (in reply to RCPT TO command))";
+    assert!(inst.wait_log(said, 1, 15 * SECOND), "{}", inst.maillog());
+    assert!(
+        wait_until(5 * SECOND, || postqueue(&inst, "-p")
+            .contains("held by the filter")),
+        "{}",
+        postqueue(&inst, "-p")
+    );
+    assert!(!inst.maillog().contains("non-delivery notification"));
+}
+
 #[test]
 fn rcpt_5xx_bounces_to_the_sender() {
     if no_smtp_sink() {

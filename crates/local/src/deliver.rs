@@ -130,6 +130,8 @@ pub struct Settings {
     /// `require_home_directory`: a user whose home directory cannot be
     /// reached (an automount that is not there) waits.
     require_home: bool,
+    /// `local_delivery_status_filter`.
+    status_filter: Option<maps::status_filter::StatusFilter>,
     default_privs: Option<Account>,
     forward_filter: String,
     commands_for: Vec<String>,
@@ -194,6 +196,11 @@ impl Settings {
             locks,
             strict_ownership: cfg.bool(&p::STRICT_MAILBOX_OWNERSHIP),
             require_home: cfg.bool(&p::REQUIRE_HOME_DIRECTORY),
+            status_filter: maps::status_filter::StatusFilter::open(
+                p::LOCAL_DELIVERY_STATUS_FILTER.name,
+                cfg.str(&p::LOCAL_DELIVERY_STATUS_FILTER),
+                &maps::Ctx::new(),
+            ),
             biff: cfg.bool(&p::BIFF),
             lock_policy: LockPolicy {
                 attempts: cfg.int(&p::DELIVER_LOCK_ATTEMPTS).max(1) as u32,
@@ -313,6 +320,15 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             for (_, a) in std::mem::take(&mut job.forward) {
                 job.leaves.push((a, v.clone()));
             }
+        }
+        // local_delivery_status_filter, on what is logged and answered.
+        let filter = |v: Verdict| match &s.status_filter {
+            Some(f) => agent::filtered(v, |d, t| f.replace(d, t)),
+            None => v,
+        };
+        let v = filter(v);
+        for (_, leaf) in job.leaves.iter_mut() {
+            *leaf = filter(leaf.clone());
         }
         let expanded = match job.leaves.as_slice() {
             [] => false,

@@ -63,6 +63,8 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   delay_logging_resolution_limit (digits after the point in delay=),
+//!   local_delivery_status_filter (tables that give a result a new status
+//!   and text),
 //!   require_home_directory (a user whose home cannot be reached waits),
 //!   alias_maps, home_mailbox, mail_spool_directory, mailbox_command,
 //!   biff (a `user@offset` notice to the local comsat service, udp 512,

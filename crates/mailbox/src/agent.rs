@@ -68,6 +68,22 @@ pub fn failed(dsn: &str, text: impl Into<String>) -> Verdict {
     }
 }
 
+/// The verdict after the agent's delivery status filter
+/// (`local_delivery_status_filter`, …): `replace` gives a new status and
+/// text, of the same kind (success or failure); a failure's new class
+/// decides whether it defers or bounces. What another agent delivered
+/// went through that agent's filter.
+pub fn filtered(v: Verdict, replace: impl Fn(&str, &str) -> Option<(String, String)>) -> Verdict {
+    if v.passed.is_some() {
+        return v;
+    }
+    match replace(&v.dsn, &v.text) {
+        Some((dsn, text)) if v.outcome == Outcome::Sent => Verdict { dsn, text, ..v },
+        Some((dsn, text)) => failed(&dsn, text),
+        None => v,
+    }
+}
+
 pub fn from_delivery_error(e: &DeliveryError, text: String) -> Verdict {
     failed(e.status(), text)
 }

@@ -61,6 +61,7 @@ pub mod proxy;
 mod regexp;
 pub mod source;
 mod sql;
+pub mod status_filter;
 mod texthash;
 mod unix;
 pub mod watch;

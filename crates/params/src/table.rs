@@ -589,6 +589,9 @@ crate::declare! {
     SMTP_SEND_XFORWARD_COMMAND = boolean("smtp_send_xforward_command", "no", "Send XFORWARD with the original client details when the server announces it.");
     SMTP_QUOTE_RFC821_ENVELOPE = boolean("smtp_quote_rfc821_envelope", "yes", "Quote addresses in MAIL FROM and RCPT TO as RFC 5321 requires.");
     SMTP_DELIVERY_STATUS_FILTER = list("smtp_delivery_status_filter", "$default_delivery_status_filter", "Lookup tables that replace SMTP client delivery status codes or texts.");
+    LMTP_DELIVERY_STATUS_FILTER = list("lmtp_delivery_status_filter", "$default_delivery_status_filter", "Lookup tables that replace LMTP client delivery status codes or texts.");
+    VIRTUAL_DELIVERY_STATUS_FILTER = list("virtual_delivery_status_filter", "$default_delivery_status_filter", "Lookup tables that replace virtual delivery status codes or texts.");
+    PIPE_DELIVERY_STATUS_FILTER = list("pipe_delivery_status_filter", "$default_delivery_status_filter", "Lookup tables that replace pipe delivery status codes or texts.");
     SMTP_REPLY_FILTER = string("smtp_reply_filter", "", "A lookup table that rewrites remote SMTP server replies.");
     SMTP_DNS_RESOLVER_OPTIONS = list("smtp_dns_resolver_options", "", "DNS resolver options for the SMTP client.");
     SMTP_PER_REQUEST_DEADLINE = boolean("smtp_per_request_deadline", "${smtp_per_record_deadline?{$smtp_per_record_deadline}:{no}}", "Make the SMTP client timeouts a limit per complete request rather than per read or write.");

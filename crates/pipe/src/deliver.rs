@@ -26,6 +26,8 @@ pub struct Settings {
     pub queue_dir: PathBuf,
     /// export_environment, with the values this process has.
     pub env: Vec<(String, String)>,
+    /// `pipe_delivery_status_filter`.
+    pub status_filter: Option<maps::status_filter::StatusFilter>,
 }
 
 impl Settings {
@@ -45,6 +47,11 @@ impl Settings {
             delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
             queue_dir: ctx.queue_dir(),
             env,
+            status_filter: maps::status_filter::StatusFilter::open(
+                p::PIPE_DELIVERY_STATUS_FILTER.name,
+                cfg.str(&p::PIPE_DELIVERY_STATUS_FILTER),
+                &maps::Ctx::new(),
+            ),
         })
     }
 }
@@ -328,6 +335,10 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             None => run(s, req, &attrs, &macros, &content),
         },
     };
+    let v = match &s.status_filter {
+        Some(f) => agent::filtered(v, |d, t| f.replace(d, t)),
+        None => v,
+    };
     let results = req
         .recipients
         .iter()
@@ -532,6 +543,7 @@ mod tests {
             delimiter: String::new(),
             queue_dir: PathBuf::new(),
             env: Vec::new(),
+            status_filter: None,
         };
         let o = |ended, output: &str| util::command::Outcome {
             ended,

@@ -59,6 +59,8 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   delay_logging_resolution_limit (digits after the point in delay=),
+//!   pipe_delivery_status_filter (tables that give a result a new status
+//!   and text),
 //!   command_time_limit, <service>_time_limit, export_environment,
 //!   recipient_delimiter, mail_owner, queue_directory.
 //!

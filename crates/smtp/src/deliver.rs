@@ -190,6 +190,8 @@ pub struct Settings {
     bind_address6: Option<IpAddr>,
     /// `debug_peer_list`: servers whose conversation is logged.
     debug_peers: Option<maps::hosts::HostList>,
+    /// `smtp_delivery_status_filter` (`lmtp_delivery_status_filter`).
+    status_filter: Option<maps::status_filter::StatusFilter>,
     /// Reuse sessions (None: never).
     cache: Option<Cache>,
     cache_on_demand: bool,
@@ -471,6 +473,17 @@ impl Settings {
             },
             bind_address: bind_address(cfg, pick(&p::SMTP_BIND_ADDRESS, &p::LMTP_BIND_ADDRESS)),
             bind_address6: bind_address(cfg, pick(&p::SMTP_BIND_ADDRESS6, &p::LMTP_BIND_ADDRESS6)),
+            status_filter: {
+                let param = pick(
+                    &p::SMTP_DELIVERY_STATUS_FILTER,
+                    &p::LMTP_DELIVERY_STATUS_FILTER,
+                );
+                maps::status_filter::StatusFilter::open(
+                    param.name,
+                    cfg.str(param),
+                    &maps::Ctx::new(),
+                )
+            },
             debug_peers: {
                 let items = cfg.list(&p::DEBUG_PEER_LIST);
                 (!items.is_empty()).then(|| {
@@ -1684,6 +1697,25 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
                 maillog::warning!("{}: mark {} done: {e}", req.queue_id, rcpt.address);
                 v = Verdict::new("4.3.0", &v.relay, format!("cannot update queue file: {e}"));
             }
+        }
+        // smtp_delivery_status_filter (lmtp_…): a new status and text of
+        // the same kind; a failure's new class decides defer or bounce.
+        if let Some((dsn, text)) = s
+            .status_filter
+            .as_ref()
+            .and_then(|f| f.replace(&v.dsn, &v.text))
+        {
+            let outcome = match (v.outcome, dsn.as_bytes().first()) {
+                (Outcome::Sent, _) => Outcome::Sent,
+                (_, Some(b'5')) => Outcome::Bounced,
+                _ => Outcome::Deferred,
+            };
+            v = Verdict {
+                outcome,
+                dsn,
+                text,
+                ..v
+            };
         }
         let status = v.outcome.status_of(req);
         let orig = match &rcpt.original {

@@ -112,6 +112,8 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   delay_logging_resolution_limit (digits after the point in delay=),
+//!   smtp_delivery_status_filter, lmtp_delivery_status_filter (tables that
+//!   give a result a new status and text: a bounce may become a deferral),
 //!   smtp_tls_note_starttls_offer (log `Host offered STARTTLS: [name]`
 //!   when TLS is not used), ignore_mx_lookup_error (an MX look-up with no
 //!   answer falls back to the domain's address), smtp_defer_if_no_mx_address_found

@@ -26,6 +26,8 @@ pub struct Settings {
     locks: LockMethods,
     lock_policy: LockPolicy,
     delimiter: String,
+    /// `virtual_delivery_status_filter`.
+    status_filter: Option<maps::status_filter::StatusFilter>,
 }
 
 impl Settings {
@@ -50,6 +52,11 @@ impl Settings {
                 stale_after: cfg.time(&p::STALE_LOCK_TIME),
             },
             delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
+            status_filter: maps::status_filter::StatusFilter::open(
+                p::VIRTUAL_DELIVERY_STATUS_FILTER.name,
+                cfg.str(&p::VIRTUAL_DELIVERY_STATUS_FILTER),
+                &ctx,
+            ),
             queue_dir,
         })
     }
@@ -68,7 +75,10 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
         .recipients
         .iter()
         .map(|rcpt| {
-            let v = recipient(s, req, rcpt, &qf, &delivered_to);
+            let mut v = recipient(s, req, rcpt, &qf, &delivered_to);
+            if let Some(f) = &s.status_filter {
+                v = agent::filtered(v, |d, t| f.replace(d, t));
+            }
             agent::finish(req, rcpt, &qf, "virtual", setup_done, v)
         })
         .collect();

@@ -35,6 +35,8 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   delay_logging_resolution_limit (digits after the point in delay=),
+//!   virtual_delivery_status_filter (tables that give a result a new
+//!   status and text),
 //!   virtual_mailbox_maps, virtual_mailbox_base, virtual_uid_maps,
 //!   virtual_gid_maps, virtual_minimum_uid, virtual_mailbox_limit,
 //!   virtual_mailbox_lock, recipient_delimiter, myhostname,
