@@ -199,6 +199,57 @@ fn a_delayed_message_warns_its_sender_once() {
     );
 }
 
+/// confirm_delay_cleared: a sender who was told that a message is delayed
+/// is told again when it is delivered (Postfix's "delivery status
+/// notification"); without it, not.
+#[test]
+fn a_delay_that_clears_is_confirmed() {
+    for confirm in [true, false] {
+        let inst = instance(
+            "qmgr-delay-cleared",
+            &format!(
+                "delay_warning_time = 1s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 1s\n\
+                 transport_maps = inline:{{ {{far.example = retry:4.4.1 not yet}} }}\n\
+                 confirm_delay_cleared = {}\n",
+                if confirm { "yes" } else { "no" }
+            ),
+        );
+        inst.master_cf("pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 1 1 qmgr\nbounce unix - - n - 0 bounce\n");
+        inst.start();
+        post(&inst, "user@far.example", "slow one");
+        assert!(
+            inst.wait_log("sender delay notification: ", 1, 15 * SECOND),
+            "{}",
+            inst.maillog()
+        );
+        // The destination recovers.
+        inst.stop();
+        inst.main_cf("transport_maps = inline:{ {far.example = discard:arrived} }\n");
+        inst.start();
+        assert!(
+            inst.wait_log("to=<user@far.example>, relay=none", 2, 15 * SECOND)
+                && inst.wait_log("status=sent (discarded: arrived)", 1, 15 * SECOND),
+            "{}",
+            inst.maillog()
+        );
+        if confirm {
+            assert!(
+                inst.wait_log("sender delivery status notification: ", 1, 10 * SECOND),
+                "{}",
+                inst.maillog()
+            );
+        } else {
+            std::thread::sleep(SECOND);
+            assert!(
+                inst.log_lines("sender delivery status notification: ")
+                    .is_empty(),
+                "{}",
+                inst.maillog()
+            );
+        }
+    }
+}
+
 #[test]
 fn qmgr_hands_out_flow_tokens_up_to_the_process_limit() {
     let inst = instance(

@@ -100,8 +100,11 @@ fn notify(ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
         .map_err(|e| e.to_string())?
         .into_iter()
         .filter(|e| match (n.kind, e.notify) {
-            // No NOTIFY: failures (and delays) are reported, successes are not.
-            (Kind::Success, 0) => false,
+            // The queue manager writes the trace log for those who asked
+            // (NOTIFY=SUCCESS) or, with confirm_delay_cleared, were told
+            // of a delay.
+            (Kind::Success, bits) => bits & ipc::cleanup::notify::NEVER == 0,
+            // No NOTIFY: failures (and delays) are reported.
             (_, 0) => true,
             (_, bits) => bits & want != 0 && bits & ipc::cleanup::notify::NEVER == 0,
         })

@@ -21,7 +21,6 @@ pub const INERT: &[&str] = &[
     "bounce_template_file",
     "command_execution_directory",
     "command_expansion_filter",
-    "confirm_delay_cleared",
     "cyrus_sasl_config_path",
     "daemon_table_open_error_is_fatal",
     "debug_peer_level",

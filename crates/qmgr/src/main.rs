@@ -50,7 +50,10 @@
 //!   each with its own sender, `owner+user=domain@origin` for
 //!   `owner@origin` (the recipient as first given).
 //!   With `soft_bounce = yes` a recipient that would bounce (the agent
-//!   logs `status=SOFTBOUNCE`) is deferred instead: nothing is returned. As in Postfix, the window starts at
+//!   logs `status=SOFTBOUNCE`) is deferred instead: nothing is returned.
+//!   With `confirm_delay_cleared = yes`, a sender who got the delay
+//!   warning gets a delivery notice once each recipient (NOTIFY unset or
+//!   with DELAY) is delivered. As in Postfix, the window starts at
 //!   `initial_destination_concurrency` and follows the deliveries: each
 //!   that reaches the destination adds `…_positive_feedback` (it grows up to
 //!   `<transport>_destination_concurrency_limit`), each the agent reports as
@@ -86,7 +89,7 @@
 //!   (queue reader, ipc::delivery).
 //!
 //! CONFIGURATION PARAMETERS
-//!   soft_bounce, qmgr_message_active_limit, qmgr_message_recipient_limit, in_flow_delay,
+//!   soft_bounce, confirm_delay_cleared, qmgr_message_active_limit, qmgr_message_recipient_limit, in_flow_delay,
 //!   default_process_limit, queue_run_delay, minimal_backoff_time, maximal_backoff_time,
 //!   maximal_queue_lifetime, bounce_queue_lifetime, defer_transports,
 //!   relocated_maps, transport_maps,

@@ -28,6 +28,9 @@ pub struct Settings {
     pub min_backoff: Duration,
     pub max_backoff: Duration,
     pub max_lifetime: Duration,
+    /// `confirm_delay_cleared`: a sender told of a delay hears of the
+    /// delivery too.
+    pub confirm_delay_cleared: bool,
     pub bounce_lifetime: Duration,
     pub agent_timeout: Duration,
     pub threads: usize,
@@ -53,6 +56,7 @@ impl Settings {
             min_backoff: cfg.time(&p::MINIMAL_BACKOFF_TIME),
             max_backoff: cfg.time(&p::MAXIMAL_BACKOFF_TIME),
             max_lifetime: cfg.time(&p::MAXIMAL_QUEUE_LIFETIME),
+            confirm_delay_cleared: cfg.bool(&p::CONFIRM_DELAY_CLEARED),
             bounce_lifetime: cfg.time(&p::BOUNCE_QUEUE_LIFETIME),
             agent_timeout: cfg.time(&p::DAEMON_TIMEOUT).min(Duration::from_secs(3600)),
             threads: (cfg.int(&p::DEFAULT_DESTINATION_CONCURRENCY_LIMIT).max(1) as usize * 2)
@@ -109,6 +113,8 @@ struct Message {
     sender: String,
     /// When the delay warning is due (`W`), if one is still to be sent.
     warn_time: Option<u64>,
+    /// The delay warning went out (`W` is 0).
+    delay_warned: bool,
     arrival: f64,
     active_since: f64,
     recipients: Vec<Pending>,
@@ -699,6 +705,7 @@ impl Manager {
                 .filter(|_| !env.sender.is_empty()),
             probe,
             warn_time: env.warn_time.filter(|w| *w > 0),
+            delay_warned: env.warn_time == Some(0),
             arrival,
             active_since: now(),
             recipients,
@@ -871,7 +878,20 @@ impl Manager {
                 time: t as u64,
             };
             let wants_success = r.rcpt.notify & ipc::cleanup::notify::SUCCESS != 0;
+            // confirm_delay_cleared: told of the delay (NOTIFY unset or
+            // with DELAY), told of the delivery, as Postfix's sent() does.
+            let wanted_delay =
+                r.rcpt.notify == 0 || r.rcpt.notify & ipc::cleanup::notify::DELAY != 0;
+            let delay_cleared = self.s.confirm_delay_cleared && m.delay_warned && wanted_delay;
             match (outcome, res.success) {
+                (Outcome::Sent, success) if delay_cleared => delivered.push(Entry {
+                    action: if success == delivery::Success::Relayed {
+                        "relayed".into()
+                    } else {
+                        "delivered".into()
+                    },
+                    ..entry
+                }),
                 // NOTIFY=SUCCESS: the sender gets a delivery report, unless
                 // the next server took the request on (it offered DSN).
                 (Outcome::Sent, delivery::Success::PassedOn) => {}
