@@ -1581,6 +1581,79 @@ fn xverp_is_refused_to_clients_not_authorized() {
     drop(inst);
 }
 
+/// TLS session resumption across smtpd processes (Postfix's tlsmgr
+/// tickets): each smtpd serves one client here (max_use = 1), and a client
+/// that comes back resumes its session with the next one; with
+/// smtpd_tls_session_cache_timeout = 0, it cannot.
+#[test]
+fn tls_sessions_resume_with_another_smtpd() {
+    if !has_python() {
+        eprintln!("python3 missing: skipped");
+        return;
+    }
+    for (timeout, resumed) in [("3600s", "True"), ("0", "False")] {
+        let inst = Instance::new("smtpd-tls-resume");
+        let Some((cert, key)) = kit::self_signed(&inst.dir, "mail.example.test") else {
+            eprintln!("openssl missing: skipped");
+            return;
+        };
+        inst.main_cf(&format!(
+            "alias_maps =\nsmtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_session_cache_timeout = {timeout}\n",
+            cert.display(),
+            key.display()
+        ));
+        inst.master_cf(
+            "127.0.0.1:0 inet n - n - - smtpd -o max_use=1\ncleanup unix n - n - 0 cleanup\n",
+        );
+        inst.start();
+        let port = inst.port("127.0.0.1:0");
+        let out = python(
+            &inst,
+            r#"
+import socket, ssl, sys
+port = int(sys.argv[1])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+def reply(f):
+    while True:
+        line = f.readline()
+        if line[3:4] != b'-':
+            return line
+def session(old=None):
+    s = socket.create_connection(('127.0.0.1', port), timeout=10)
+    f = s.makefile('rb')
+    reply(f)
+    s.sendall(b'EHLO client.example\r\n'); reply(f)
+    s.sendall(b'STARTTLS\r\n'); reply(f)
+    t = ctx.wrap_socket(s, session=old)
+    tf = t.makefile('rb')
+    t.sendall(b'EHLO client.example\r\n'); reply(tf)
+    t.sendall(b'QUIT\r\n'); reply(tf)
+    reused, new = t.session_reused, t.session
+    t.close()
+    return reused, new
+first, sess = session()
+again, _ = session(sess)
+print(first, again)
+"#,
+            port,
+        );
+        assert_eq!(out.trim(), format!("False {resumed}"), "{}", inst.maillog());
+        // Two smtpd processes served them.
+        let pids: std::collections::HashSet<String> = inst
+            .log_lines("connect from localhost")
+            .iter()
+            .filter_map(|l| {
+                l.split("smtpd[")
+                    .nth(1)
+                    .map(|r| r.split(']').next().unwrap_or("").to_string())
+            })
+            .collect();
+        assert_eq!(pids.len(), 2, "{}", inst.maillog());
+    }
+}
+
 /// Sends one MIME message that Python's email package builds (`build` is
 /// Python code that sets `m`); prints the DATA reply.
 fn send_mime(inst: &Instance, port: u16, build: &str) -> String {

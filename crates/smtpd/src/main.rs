@@ -312,6 +312,11 @@
 //!   smtpd_tls_fingerprint_digest, relay_clientcerts, tls_server_sni_maps,
 //!   smtpd_tls_loglevel (1: each session's summary line; 2: the client
 //!   certificate too), smtpd_starttls_timeout (the whole handshake),
+//!   smtpd_tls_session_cache_timeout (sessions resume with any smtpd
+//!   through tickets sealed with keys in data_directory, rotated each
+//!   period; 0: no resumption), tls_session_ticket_cipher (empty: no
+//!   tickets; the tickets are AES-256-GCM whatever it names;
+//!   smtpd_tls_session_cache_database is not needed for them),
 //!   smtpd_sasl_auth_enable, smtpd_sasl_type, smtpd_sasl_path,
 //!   smtpd_sasl_service, smtpd_sasl_security_options, smtpd_sasl_mechanism_filter,
 //!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,

@@ -73,6 +73,7 @@ impl Service for Smtpd {
                                 tls::ServerTls::from_chains_asking(chains, p, client_certs)
                             })
                             .map(|t| with_sni_maps(t, &ctx.config))
+                            .map(|t| t.with_tickets(tickets(&ctx.config)))
                             .map_err(|e| e.to_string())
                     });
                 match loaded {
@@ -104,6 +105,28 @@ impl Service for Smtpd {
         });
         Ok(())
     }
+}
+
+/// Session resumption across smtpd processes (Postfix's tlsmgr): tickets
+/// sealed with keys in `data_directory`, good for
+/// smtpd_tls_session_cache_timeout; none when that is 0 or
+/// tls_session_ticket_cipher is empty.
+fn tickets(cfg: &params::Config) -> Option<tls::tickets::SharedTickets> {
+    let lifetime = cfg.time(&params::table::SMTPD_TLS_SESSION_CACHE_TIMEOUT);
+    if lifetime.is_zero()
+        || cfg
+            .str(&params::table::TLS_SESSION_TICKET_CIPHER)
+            .trim()
+            .is_empty()
+    {
+        return None;
+    }
+    let lifetime = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX);
+    Some(tls::tickets::SharedTickets::new(
+        &cfg.path(&params::table::DATA_DIRECTORY),
+        "smtpd_tls_ticket",
+        lifetime,
+    ))
 }
 
 /// `tls_server_sni_maps`: the keys and chains for the names clients ask

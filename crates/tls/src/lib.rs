@@ -26,6 +26,7 @@ mod client;
 mod client_cert;
 mod log_level;
 mod protocols;
+pub mod tickets;
 pub use client::{Anchors, ClientStream, ClientTls, NameMatch, Verify};
 pub use client_cert::{ClientCert, ClientCerts, Digest};
 pub use log_level::LogLevel;
@@ -500,6 +501,25 @@ impl ServerTls {
             client_certs: self.client_certs,
         };
         (server, problems)
+    }
+
+    /// The same configuration, issuing session tickets that `tickets`
+    /// seals (resumption with any process that shares its keys) instead
+    /// of keeping sessions in this process's memory; None: no resumption
+    /// at all (Postfix's session cache timeout of 0).
+    pub fn with_tickets(self, tickets: Option<tickets::SharedTickets>) -> ServerTls {
+        let mut config = (*self.config).clone();
+        match tickets {
+            Some(t) => config.ticketer = Arc::new(t),
+            None => {
+                config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+                config.send_tls13_tickets = 0;
+            }
+        }
+        ServerTls {
+            config: Arc::new(config),
+            client_certs: self.client_certs,
+        }
     }
 
     /// The certificate the client of `stream` showed, judged; None when it
