@@ -231,3 +231,43 @@ fn sendmail_bs_speaks_smtp_on_standard_input() {
         "dot-stuffing undone: {body}"
     );
 }
+
+/// local_login_sender_maps (Postfix 3.6): a login may post only as the
+/// senders its entry lists; postdrop refuses the rest with Postfix's
+/// words and EX_NOPERM, and nothing is queued.
+#[test]
+fn local_login_sender_maps_limit_the_senders_a_login_may_use() {
+    let inst = instance("sendmail-login-senders");
+    let login = util_login();
+    inst.main_cf(&format!(
+        "local_login_sender_maps = inline:{{ {{{login} = {login}, @example.org}} }}\nrecipient_delimiter = +\n"
+    ));
+    inst.start();
+    let refused = sendmail(
+        &inst,
+        &["-f", "boss@elsewhere.example", "someone@example.net"],
+        b"Subject: forged\n\nno\n",
+    );
+    assert_eq!(refused.status.code(), Some(77), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("is not allowed to submit mail") && stderr.contains(&login),
+        "{stderr}"
+    );
+    assert!(files(&inst.dir.join("queue/maildrop")).is_empty());
+    for sender in ["anyone+tag@example.org", login.as_str()] {
+        let out = sendmail(
+            &inst,
+            &["-f", sender, "someone@example.net"],
+            b"Subject: fine\n\nyes\n",
+        );
+        assert!(out.status.success(), "{sender}: {out:?}");
+    }
+    assert!(
+        wait_until(10 * SECOND, || files(&inst.dir.join("queue/incoming"))
+            .len()
+            == 2),
+        "{}",
+        inst.maillog()
+    );
+}

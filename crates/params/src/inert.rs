@@ -60,7 +60,6 @@ pub const INERT: &[&str] = &[
     "lmtp_sasl_security_options",
     "lmtp_sasl_type",
     "lmtp_tls_session_cache_database",
-    "local_login_sender_maps",
     "mail_privileged_group",
     "mailbox_idle_check_interval",
     "maildir_very_dirty_syncs",

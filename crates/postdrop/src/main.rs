@@ -30,10 +30,15 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   queue_directory, message_size_limit, authorized_submit_users,
+//!   local_login_sender_maps (the envelope senders each login may use:
+//!   `*`, `<>`, `@domain`, or an address whatever its extension;
+//!   recipient_delimiter),
 //!   pickup_service_name, syslog_name, maillog_file.
 //!
 //! FILES
 //!   $queue_directory/maildrop, $queue_directory/public/pickup.
+
+mod login_sender;
 
 use ipc::cleanup::Request;
 use ipc::frame::read_frame;
@@ -91,13 +96,35 @@ const MAX_RECIPIENTS: usize = 10_000;
 
 /// Reads the message and writes it into maildrop/. Every failure returns
 /// here, so the unfinished file is removed by the writer, never left behind.
-fn post(cfg: &Config, uid: u32) -> Result<queue::QueueId, Failure> {
+fn post(cfg: &Config, uid: u32, login: &str) -> Result<queue::QueueId, Failure> {
     let limit = cfg.size(&p::MESSAGE_SIZE_LIMIT);
     let queue_dir = cfg.path(&p::QUEUE_DIRECTORY);
     let mut input = std::io::stdin().lock();
     let Request::Envelope(env) = next(&mut input)? else {
         return Err((EX_DATAERR, "bad input: expected the envelope first".into()));
     };
+    // local_login_sender_maps: the senders this login may use.
+    let senders = maps::MapList::open_lenient(
+        p::LOCAL_LOGIN_SENDER_MAPS.name,
+        cfg.str(&p::LOCAL_LOGIN_SENDER_MAPS),
+        &maps::Ctx::new(),
+    );
+    let delimiters = cfg.str(&p::RECIPIENT_DELIMITER);
+    match login_sender::allowed(&senders, login, &env.sender, delimiters) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err((
+                EX_NOPERM,
+                format!("User {login}({uid}) is not allowed to submit mail"),
+            ))
+        }
+        Err(e) => {
+            return Err((
+                EX_TEMPFAIL,
+                format!("{}: {e}", p::LOCAL_LOGIN_SENDER_MAPS.name),
+            ))
+        }
+    }
     if env.recipients.len() > MAX_RECIPIENTS {
         return Err((
             EX_DATAERR,
@@ -247,7 +274,12 @@ fn main() {
         // SAFETY: SIG_IGN installs no handler code.
         let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) };
     }
-    match post(&cfg, uid) {
+    // The login the sender tables know: the name, else uid:N.
+    let login = match util::privs::lookup_user_by_uid(uid) {
+        Some(a) => a.name,
+        None => format!("uid:{uid}"),
+    };
+    match post(&cfg, uid, &login) {
         Ok(id) => {
             if opts.iter().any(|o| o.flag == 'v') {
                 maillog::info!("{id}: posted by uid {uid}");
