@@ -888,7 +888,7 @@ fn require_home_directory_defers_until_the_home_is_there() {
     let port = inst.port("127.0.0.1:0");
     smtp_send(port, &format!("{}@localhost", user.name), BODY);
     let reason = format!(
-        "status=deferred (cannot access home directory {}: No such file or directory",
+        "status=deferred (cannot access home directory {}: No such file or directory)",
         user.home.display()
     );
     assert!(inst.wait_log(&reason, 1, 15 * SECOND), "{}", inst.maillog());

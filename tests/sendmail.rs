@@ -271,3 +271,38 @@ fn local_login_sender_maps_limit_the_senders_a_login_may_use() {
         inst.maillog()
     );
 }
+
+/// The VERP forms, as Postfix's sendmail takes them: `-XV`, `-XVxy`, and
+/// the old `-Vxy` with a warning (the queue file gets the `V` record);
+/// any other `-X` is refused.
+#[test]
+fn verp_options_and_other_x_options() {
+    let inst = instance("sendmail-verp");
+    inst.start();
+    let refused = sendmail(&inst, &["-X", "/tmp/log", "a@example.net"], b"x\n");
+    assert_eq!(refused.status.code(), Some(64), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("unsupported: -X/"),
+        "{refused:?}"
+    );
+    let bad = sendmail(
+        &inst,
+        &["-f", "list@example.org", "-XVab", "a@example.net"],
+        b"x\n",
+    );
+    assert_eq!(bad.status.code(), Some(64), "{bad:?}");
+    let old = sendmail(
+        &inst,
+        &["-f", "list@example.org", "-V-=", "a@example.net"],
+        b"Subject: old form\n\nx\n",
+    );
+    assert!(old.status.success(), "{old:?}");
+    assert!(
+        String::from_utf8_lossy(&old.stderr)
+            .contains("option -V-= is deprecated with Postfix 2.3; specify -XV-= instead"),
+        "{old:?}"
+    );
+    let (env, _, _) = only_queued(&inst);
+    assert_eq!(env.verp_delimiters.as_deref(), Some("-="));
+    assert_eq!(env.sender, "list@example.org");
+}

@@ -1075,6 +1075,40 @@ fn soft_bounce_keeps_what_would_bounce() {
         "{}",
         inst.maillog()
     );
+    inst.stop();
+
+    // soft_bounce for one service only (master.cf -o): its bounces wait,
+    // the error transport's (the queue manager's own) still bounce.
+    let inst = instance(
+        "smtp-soft-bounce-service",
+        &format!(
+            "transport_maps = inline:{{ {{remote.example=smtp:[127.0.0.1]:{bad}}} {{gone.example=error:5.1.2 no such domain}} {{example.org=smtp:[127.0.0.1]:{good}}} }}\n"
+        ),
+    );
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nsmtp unix - - n - - smtp -o soft_bounce=yes\nbounce unix - - n - 0 bounce\nshowq unix n - n - - showq\n",
+    );
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["nobody@remote.example", "x@gone.example"],
+        BODY,
+    );
+    assert!(inst.wait_log(said, 1, 15 * SECOND), "{}", inst.maillog());
+    assert!(
+        inst.wait_log("sender non-delivery notification: ", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        wait_until(10 * SECOND, || postqueue(&inst, "-p")
+            .contains("nobody@remote.example")),
+        "{}",
+        postqueue(&inst, "-p")
+    );
+    let listing = postqueue(&inst, "-p");
+    assert!(!listing.contains("x@gone.example"), "{listing}");
 }
 
 /// smtp_delivery_status_filter: a regexp table turns the server's 5xx

@@ -3932,7 +3932,8 @@ fn sender_mx_records_are_checked_against_an_access_table() {
 /// reject_unknown_helo_hostname and reject_unknown_sender_domain /
 /// reject_unknown_recipient_domain against a real DNS server: a name with
 /// only an MX record exists (Postfix asks for A, AAAA or MX); a domain with
-/// a null MX (RFC 7505) does not accept mail, whatever its addresses.
+/// a null MX (RFC 7505) does not accept mail, whatever its addresses
+/// (550 5.7.27 for a sender, 556 5.1.10 for a recipient).
 #[test]
 fn mx_only_names_exist_and_null_mx_domains_take_no_mail() {
     if !kit::have_dnsmasq() {
@@ -3977,7 +3978,7 @@ fn mx_only_names_exist_and_null_mx_domains_take_no_mail() {
     assert_eq!(c.ask("MAIL FROM:<a@nullmx.test>"), "250 2.1.0 Ok");
     assert_eq!(
         c.ask("RCPT TO:<root@mail.example.test>"),
-        "556 5.7.27 <a@nullmx.test>: Sender address rejected: Domain nullmx.test does not accept mail (nullMX)"
+        "550 5.7.27 <a@nullmx.test>: Sender address rejected: Domain nullmx.test does not accept mail (nullMX)"
     );
     assert_eq!(c.ask("RSET"), "250 2.0.0 Ok");
     c.ask("EHLO nowhere.test");

@@ -102,8 +102,9 @@ impl Outcome {
         }
     }
 
-    /// What the queue manager makes of it: with soft_bounce, a bounce is
-    /// deferred (Postfix's safety net: nothing is returned to the sender).
+    /// What the agent that decided it reports: with soft_bounce (that
+    /// process's), a bounce is deferred (Postfix's safety net: nothing is
+    /// returned to the sender).
     pub fn softened(self) -> Outcome {
         match self {
             Outcome::Bounced if soft_bounce() => Outcome::Deferred,

@@ -547,7 +547,11 @@ impl Job<'_> {
         if let Some(a) = &account {
             if self.s.require_home {
                 if let Err(e) = home_reachable(a) {
-                    let text = format!("cannot access home directory {}: {e}", a.home.display());
+                    let text = format!(
+                        "cannot access home directory {}: {}",
+                        a.home.display(),
+                        util::strerror(&e)
+                    );
                     return failed("4.3.0", text);
                 }
             }

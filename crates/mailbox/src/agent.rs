@@ -105,7 +105,7 @@ pub fn finish(
     v: Verdict,
 ) -> RcptResult {
     match settle(req, rcpt, qf, v) {
-        Ok(v) if v.passed.is_some() => reply(relay, v),
+        Ok(v) if v.passed.is_some() => reply(req, relay, v),
         Ok(v) | Err(v) => report(req, rcpt, relay, setup_done, v),
     }
 }
@@ -146,7 +146,7 @@ pub fn finish_expanded(
         log_line(req, to, Some(orig), relay, setup_done, leaf);
     }
     match settle(req, rcpt, qf, v) {
-        Ok(v) => reply(relay, v),
+        Ok(v) => reply(req, relay, v),
         Err(deferred) => report(req, rcpt, relay, setup_done, deferred),
     }
 }
@@ -181,16 +181,23 @@ fn report(
         setup_done,
         &v,
     );
-    reply(relay, v)
+    reply(req, relay, v)
 }
 
-fn reply(relay: &str, v: Verdict) -> RcptResult {
+/// The answer for qmgr. With this agent's soft_bounce a bounce is
+/// deferred (what another agent delivered it decided itself).
+fn reply(req: &Request, relay: &str, v: Verdict) -> RcptResult {
+    let outcome = if req.probe || v.passed.is_some() {
+        v.outcome
+    } else {
+        v.outcome.softened()
+    };
     let (relay, success) = match v.passed {
         Some(p) => (p.relay, p.success),
         None => (relay.to_string(), delivery::Success::Delivered),
     };
     RcptResult {
-        outcome: v.outcome,
+        outcome,
         dsn: v.dsn,
         relay,
         reason: v.text,

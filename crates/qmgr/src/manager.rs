@@ -859,8 +859,13 @@ impl Manager {
                     let _ = queue::mark_done(&m.path, r.rcpt.offset);
                 }
             }
-            // soft_bounce: what would bounce waits in the queue.
-            let outcome = res.outcome.softened();
+            // soft_bounce: an agent applies its own; what qmgr decided
+            // itself (the error transport) follows qmgr's.
+            let outcome = if *agent_logged {
+                res.outcome
+            } else {
+                res.outcome.softened()
+            };
             let entry = Entry {
                 recipient: r.rcpt.address.clone(),
                 original: r.rcpt.original.clone(),

@@ -29,13 +29,14 @@
 //!   -R ret       what a bounce returns: hdrs or full
 //!   -t           take recipients from the To:, Cc: and Bcc: headers too
 //!                (Bcc: is removed); command-line recipients are kept
-//!   -V envid     the envelope ID for delivery status notifications
+//!   -V envid     the envelope ID for delivery status notifications (two
+//!                characters: Postfix 2.2's VERP form, with a warning)
 //!   -XV, -XVxy   VERP: each recipient's mail gets a return path with the
 //!                recipient in it (owner+user=domain@origin), with the
 //!                delimiters default_verp_delimiters or xy
 //!   -q           flush the queue (runs postqueue -f)
 //!   -v           more logging
-//!   -G, -L, -O, -U, other -X, -c, -e, -h, -m, -n, -x, other -o options
+//!   -G, -L, -O, -U, -c, -e, -h, -m, -n, -x, other -o options
 //!                accepted and ignored, for compatibility
 //!
 //!   Exit status follows sysexits.h: 0 when the message was posted, 64 for
@@ -84,6 +85,8 @@ struct Options {
     envid: Option<String>,
     /// `-XV` (empty: default_verp_delimiters) or `-XVxy`.
     verp: Option<String>,
+    /// What to warn about once logging is set up.
+    warnings: Vec<String>,
     body: Body,
     verbose: bool,
     recipients: Vec<String>,
@@ -156,13 +159,25 @@ fn parse_args(argv0: &str, args: &[String]) -> Options {
                     _ => fatal(EX_USAGE, &format!("bad -R option value: {arg}")),
                 }
             }
-            'V' => o.envid = Some(arg),
-            // -XV, -XVxy: VERP; any other -X (a log file) is ignored.
-            'X' => {
-                if let Some(d) = arg.strip_prefix('V') {
-                    o.verp = Some(d.to_string());
-                }
+            // -V envid; two characters are Postfix 2.2's VERP form.
+            'V' if arg.chars().count() == 2 => {
+                o.warnings.push(format!(
+                    "option -V{arg} is deprecated with Postfix 2.3; specify -XV{arg} instead"
+                ));
+                o.verp = Some(arg);
             }
+            'V' if arg.is_empty() || arg.len() > 100 || arg.chars().any(|c| c.is_control()) => o
+                .warnings
+                .push("bad syntax in -V option value -- ignored".into()),
+            'V' => o.envid = Some(arg),
+            // -XV, -XVxy: VERP; Postfix knows no other -X.
+            'X' => match arg.strip_prefix('V') {
+                Some(d) => o.verp = Some(d.to_string()),
+                None => fatal(
+                    EX_USAGE,
+                    &format!("unsupported: -X{}", arg.chars().next().unwrap_or(' ')),
+                ),
+            },
             'b' => match arg.as_str() {
                 "m" | "s" | "p" | "i" => o.mode = arg.chars().next().unwrap_or('m'),
                 "d" | "D" => fatal(EX_USAGE, "-bd is not supported: use mailsuite start"),
@@ -290,6 +305,9 @@ fn main() {
         std::process::exit(EX_CONFIG)
     });
     params::logging::init(&cfg, "sendmail", true, None);
+    for w in &o.warnings {
+        maillog::warning!("{w}");
+    }
     match o.mode {
         'p' => exec(&cfg, "postqueue", &["-p"]),
         'q' => exec(&cfg, "postqueue", &["-f"]),

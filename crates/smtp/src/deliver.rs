@@ -1736,7 +1736,12 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             v.text
         );
         results.push(RcptResult {
-            outcome: v.outcome,
+            // soft_bounce (this agent's): a bounce waits in the queue.
+            outcome: if req.probe {
+                v.outcome
+            } else {
+                v.outcome.softened()
+            },
             dsn: v.dsn,
             relay: v.relay,
             reason: v.text,

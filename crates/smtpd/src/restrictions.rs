@@ -60,7 +60,7 @@ impl Stage {
 
 /// The most MX or NS hosts a check looks at: a domain cannot hold a
 /// process with endless look-ups.
-const MAX_SERVERS: usize = 16;
+const MAX_SERVERS: usize = 100;
 
 /// The class in replies about the client's reverse name (Postfix's
 /// SMTPD_NAME_REV_CLIENT).
@@ -1020,6 +1020,14 @@ impl Resolver for SystemResolver {
     }
 }
 
+/// A failed address look-up in the resolver's words.
+fn lookup_text(e: Lookup) -> &'static str {
+    match e {
+        Lookup::TempFail => "Host not found, try again",
+        _ => "Host not found",
+    }
+}
+
 /// The outcome of a check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -1918,11 +1926,6 @@ impl Eval<'_> {
         }
     }
 
-    /// permit_mx_backup (smtpd_check.c): the recipient's domain is ours,
-    /// or this host is one of its backup MX hosts and not a primary one
-    /// (and, with permit_mx_backup_networks, every address of its primary
-    /// MX hosts is in those networks). A DNS that cannot answer for now
-    /// turns a later refusal into a deferral.
     /// A recipient whose local part routes it on (`@`, `%`, `!`), which
     /// only `allow_untrusted_routing` lets through to a domain this host
     /// relays for.
@@ -1930,10 +1933,19 @@ impl Eval<'_> {
         !self.policy.allow_untrusted_routing && rcpt.local.contains(['@', '%', '!'])
     }
 
+    /// permit_mx_backup (smtpd_check.c): the recipient's domain is ours,
+    /// or this host is one of its backup MX hosts and not a primary one
+    /// (and, with permit_mx_backup_networks, every address of its primary
+    /// MX hosts is in those networks). A DNS that cannot answer turns a
+    /// later refusal into a deferral. Sender-specified routing is never
+    /// permitted (allow_untrusted_routing).
     fn permit_mx_backup(&mut self) -> Step {
         let Some(rcpt) = self.req.recipient.clone() else {
             return Step::Dunno;
         };
+        if self.untrusted_routing(&rcpt) {
+            return Step::Dunno;
+        }
         let Some(domain) = rcpt.domain.clone() else {
             return Step::Ok;
         };
@@ -1942,7 +1954,7 @@ impl Eval<'_> {
             Ok(_) => return Step::Ok,
             Err(e) => return self.temp_lookup_failure("relay domain lookup", &e),
         }
-        if domain.starts_with('[') || self.untrusted_routing(&rcpt) {
+        if domain.starts_with('[') {
             return Step::Dunno;
         }
         let reply_name = rcpt.to_string();
@@ -1995,10 +2007,14 @@ impl Eval<'_> {
     /// Postfix's i_am_mx: one of `hosts` is this host, by name (a local
     /// domain) or by address (inet_interfaces, proxy_interfaces).
     fn i_am_mx(&mut self, hosts: &[&str], reply_name: &str) -> bool {
+        // The names first, then the addresses, as Postfix does.
+        if hosts
+            .iter()
+            .any(|h| self.policy.classes.is_local(h).unwrap_or(false))
+        {
+            return true;
+        }
         for host in hosts {
-            if self.policy.classes.is_local(host).unwrap_or(false) {
-                return true;
-            }
             match self.dns.addresses(host) {
                 Ok(addrs) => {
                     if addrs
@@ -2014,15 +2030,16 @@ impl Eval<'_> {
         false
     }
 
-    /// An MX host whose addresses could not be found for now: a later
-    /// refusal becomes a deferral (Postfix's has_my_addr).
+    /// An MX host whose addresses could not be found: a later refusal
+    /// becomes a deferral (Postfix's has_my_addr).
     fn mx_lookup_failed(&mut self, host: &str, e: Lookup, reply_name: &str) {
-        if e == Lookup::TempFail {
-            self.defer_if_reject(
-                "4.4.0",
-                format!("<{reply_name}>: Recipient address rejected: Unable to look up host {host} as mail exchanger"),
-            );
-        }
+        self.defer_if_reject(
+            "4.4.4",
+            format!(
+                "<{reply_name}>: Recipient address rejected: Unable to look up host {host} as mail exchanger: {}",
+                lookup_text(e)
+            ),
+        );
     }
 
     fn defer_if_reject(&mut self, dsn: &str, text: String) {
@@ -2073,21 +2090,26 @@ impl Eval<'_> {
         // The MX first, as Postfix's reject_unknown_mailhost asks: a null
         // MX (RFC 7505) refuses mail whatever addresses the domain has.
         let found = match self.dns.mail_exchangers(domain) {
+            // 550 5.7.27 for a sender, 556 5.1.10 for a recipient (RFC 7505).
             Ok(Some(mx)) if mx.iter().any(|(_, host)| host.is_empty()) => {
-                let dsn = if stage == Stage::Sender {
-                    "5.7.27"
+                let (code, dsn) = if stage == Stage::Sender {
+                    (550, "5.7.27")
                 } else {
-                    "5.1.10"
+                    (556, "5.1.10")
                 };
                 let t = format!(
                     "<{m}>: {} rejected: Domain {domain} does not accept mail (nullMX)",
                     stage.class()
                 );
-                return self.reject(556, dsn, t);
+                return self.reject(code, dsn, t);
             }
             Ok(Some(_)) => Lookup::Found,
             Ok(None) => self.dns.host_exists(domain),
-            Err(_) => Lookup::TempFail,
+            // The MX question failed: an address still answers for it.
+            Err(_) => match self.dns.host_exists(domain) {
+                Lookup::Found => Lookup::Found,
+                _ => Lookup::TempFail,
+            },
         };
         let t = format!("<{m}>: {} rejected: Domain not found", stage.class());
         match found {
@@ -2210,6 +2232,18 @@ impl Eval<'_> {
         if key == AccessKey::ReverseClient {
             let target = self.req.reverse_client_name.clone();
             return self.forbid_allowlist("check_reverse_client_hostname_access", step, &target);
+        }
+        // A routed recipient (user%elsewhere@relay.domain) matches no OK
+        // in an access table (Postfix's SUSPICIOUS).
+        if key == AccessKey::Recipient
+            && matches!(step, Step::Ok)
+            && self
+                .req
+                .recipient
+                .as_ref()
+                .is_some_and(|r| self.untrusted_routing(r))
+        {
+            return Step::Dunno;
         }
         step
     }
@@ -2360,7 +2394,22 @@ impl Eval<'_> {
             "check_{subject}_{}_access",
             kind.name().to_ascii_lowercase()
         );
-        let target = self.req.client_addr_text.clone();
+        // The subject that was checked, as Postfix names it.
+        let target = match key {
+            AccessKey::Client => self.req.client_name.clone(),
+            AccessKey::ReverseClient => self.req.reverse_client_name.clone(),
+            AccessKey::Helo => self.req.helo.clone().unwrap_or_default(),
+            AccessKey::Sender => match &self.req.sender {
+                Some(Some(m)) => m.to_string(),
+                _ => String::new(),
+            },
+            _ => self
+                .req
+                .recipient
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        };
         self.forbid_allowlist(&name, step, &target)
     }
 
@@ -2406,6 +2455,8 @@ impl Eval<'_> {
         // are looked up, so the first answer ends the look-ups (as in
         // Postfix).
         let hosts: Vec<String> = match literal {
+            // (an address has no name servers)
+            Some(_) if kind == ServerKind::Ns => return Step::Dunno,
             Some(text) => match text.parse::<IpAddr>() {
                 Ok(ip) => return self.check_addresses(maps, &[ip], &reply_name, class),
                 Err(_) => return Step::Dunno,
@@ -2434,6 +2485,13 @@ impl Eval<'_> {
                 }
             }
         };
+        if hosts.len() > MAX_SERVERS {
+            self.log.push(format!(
+                "warning: {name}: only the first {MAX_SERVERS} of {} {} hosts are checked",
+                hosts.len(),
+                kind.name()
+            ));
+        }
         for host in hosts.iter().take(MAX_SERVERS) {
             if kind != ServerKind::A {
                 let probes = access::domain_probes(host, parent_style, false);
@@ -2443,8 +2501,21 @@ impl Eval<'_> {
                     }
                 }
             }
-            let Ok(addrs) = self.dns.addresses(host) else {
-                continue;
+            let addrs = match self.dns.addresses(host) {
+                Ok(a) => a,
+                Err(e) => {
+                    if kind != ServerKind::A {
+                        let why = match e {
+                            Lookup::TempFail => "Temporary failure in name resolution",
+                            _ => "Name or service not known",
+                        };
+                        self.log.push(format!(
+                            "warning: Unable to look up {} host {host} for {class} {reply_name}: {why}",
+                            kind.name()
+                        ));
+                    }
+                    continue;
+                }
             };
             let step = self.check_addresses(maps, &addrs, &reply_name, class);
             if !matches!(step, Step::Dunno) {
@@ -2852,7 +2923,7 @@ mod tests {
     impl Resolver for FakeDns {
         fn host_exists(&self, domain: &str) -> Lookup {
             match domain {
-                "exists.example" => Lookup::Found,
+                "exists.example" | "mxfail.example" => Lookup::Found,
                 "tempfail.example" => Lookup::TempFail,
                 _ => Lookup::NotFound,
             }
@@ -2884,7 +2955,7 @@ mod tests {
                 "bogus.example" => mx(&[(10, "mx.bogus.example")]),
                 "unresolved.example" => mx(&[(10, "nowhere.badhost.example")]),
                 "nullmx.example" => mx(&[(0, "")]),
-                "tempfail.example" => Err("Host not found, try again".into()),
+                "tempfail.example" | "mxfail.example" => Err("Host not found, try again".into()),
                 _ => Ok(None),
             }
         }
@@ -3160,7 +3231,7 @@ mod tests {
         ));
         assert_eq!(
             rcpt_for(&p, "x@lost.example"),
-            "450 4.4.0 <x@lost.example>: Recipient address rejected: Unable to look up host gone.example as mail exchanger"
+            "450 4.4.4 <x@lost.example>: Recipient address rejected: Unable to look up host gone.example as mail exchanger: Host not found, try again"
         );
     }
 
@@ -3187,6 +3258,20 @@ mod tests {
                 reply.starts_with("554 5.7.1 <")
                     && reply.ends_with("@relay.example>: Relay access denied"),
                 "{routed}: {reply}"
+            );
+        }
+        // Nor does permit_mx_backup, or an OK from a recipient table.
+        for list in [
+            "permit_mx_backup, reject_unauth_destination",
+            "check_recipient_access inline:{ {relay.example=OK} }, reject_unauth_destination",
+        ] {
+            let p = policy(&format!(
+                "relay_domains = relay.example\nsmtpd_relay_restrictions = {list}"
+            ));
+            assert_eq!(check(&p, "user"), "OK", "{list}");
+            assert!(
+                check(&p, "user%elsewhere.example").ends_with("Relay access denied"),
+                "{list}"
             );
         }
         let p = policy(&format!("{lines}\nallow_untrusted_routing = yes"));
@@ -3232,7 +3317,12 @@ mod tests {
             check("a@fine.example", "client.example.com"),
             "554 5.7.1 <client.example.com>: Helo command rejected: private helo"
         );
-        assert_eq!(check("a@fine.example", "other.example"), "OK []");
+        // A domain without MX is its own mail server; one without an
+        // address is passed over with Postfix's warning.
+        assert_eq!(
+            check("a@fine.example", "other.example"),
+            "OK [\"warning: Unable to look up MX host fine.example for Sender address a@fine.example: Name or service not known\"]"
+        );
         // An address literal is checked by its address.
         assert_eq!(
             check("a@fine.example", "[10.1.2.3]"),
@@ -3308,6 +3398,38 @@ mod tests {
         );
     }
 
+    /// reject_unknown_sender_domain: a null MX refuses mail (550 5.7.27
+    /// for a sender, 556 5.1.10 for a recipient); an MX question that
+    /// fails is answered by the domain's address if it has one.
+    #[test]
+    fn null_mx_and_failed_mx_questions() {
+        let p = policy(
+            "local_recipient_maps =\nsmtpd_recipient_restrictions = reject_unknown_sender_domain, reject_unknown_recipient_domain, permit",
+        );
+        assert_eq!(
+            rcpt(&p, &req("192.0.2.7", "a@nullmx.example", "x@mail.example.test")),
+            "550 5.7.27 <a@nullmx.example>: Sender address rejected: Domain nullmx.example does not accept mail (nullMX)"
+        );
+        assert_eq!(
+            rcpt(&p, &req("127.0.0.1", "a@exists.example", "x@nullmx.example")),
+            "556 5.1.10 <x@nullmx.example>: Recipient address rejected: Domain nullmx.example does not accept mail (nullMX)"
+        );
+        assert_eq!(
+            rcpt(
+                &p,
+                &req("192.0.2.7", "a@mxfail.example", "x@mail.example.test")
+            ),
+            "OK"
+        );
+        // An address in brackets has no name servers.
+        let ns = policy(
+            "local_recipient_maps =\nsmtpd_recipient_restrictions = check_helo_ns_access inline:{ {10.1.2.3=REJECT no} }, permit",
+        );
+        let mut r = req("192.0.2.7", "a@exists.example", "x@mail.example.test");
+        r.helo = Some("[10.1.2.3]".into());
+        assert_eq!(rcpt(&ns, &r), "OK");
+    }
+
     #[test]
     fn server_and_reverse_name_tables_may_not_allow() {
         // OK from an MX/NS/A table or a reverse-name table would let a
@@ -3324,7 +3446,7 @@ mod tests {
         );
         assert_eq!(
             out.log[0],
-            "warning: restriction check_sender_mx_access returns OK for 192.0.2.7"
+            "warning: restriction check_sender_mx_access returns OK for a@bogus.example"
         );
         r.sender = Some(Some(mailbox("a@fine.example")));
         r.reverse_client_name = "ptr.example".into();
