@@ -195,7 +195,25 @@ fn notify(ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
             headers_only,
             now: util::time::now(),
         });
-        let id = submit(cfg, &queue_dir, a, &text)?;
+        let id = match submit(cfg, &queue_dir, a, &text) {
+            Ok(id) => id,
+            Err(e) => {
+                // VERP: the recipients whose notices went out are done; the
+                // bounce log keeps the rest for the next try.
+                if n.kind == Kind::Failure && !a.postmaster && a.entries.len() < entries.len() {
+                    let left: Vec<logs::Entry> = to
+                        .iter()
+                        .skip_while(|b| !std::ptr::eq(*b, a))
+                        .filter(|b| !b.postmaster)
+                        .flat_map(|b| b.entries.iter().cloned())
+                        .collect();
+                    if let Err(e) = logs::replace(&queue_dir, &hash, log, &n.queue_id, &left) {
+                        maillog::warning!("{}: {e}", n.queue_id);
+                    }
+                }
+                return Err(e);
+            }
+        };
         let who = if a.postmaster { "postmaster" } else { "sender" };
         let what = match n.kind {
             Kind::Failure => "non-delivery notification",

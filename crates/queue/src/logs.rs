@@ -197,6 +197,39 @@ pub fn read(
         .collect())
 }
 
+/// Replaces the log with `entries` (written aside, fsync'd, renamed into
+/// place, so that a crash leaves the old log or the new one); no entries:
+/// the log is removed.
+pub fn replace(
+    queue_dir: &Path,
+    spec: &HashSpec,
+    log: Log,
+    id: &str,
+    entries: &[Entry],
+) -> Result<(), QueueError> {
+    if entries.is_empty() {
+        return remove(queue_dir, spec, log, id);
+    }
+    let p = path(queue_dir, spec, log, id)?;
+    let aside = p.with_extension(format!("new{}", std::process::id()));
+    let text: String = entries.iter().map(Entry::to_line).collect();
+    let written = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&aside)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&aside, &p));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&aside);
+        QueueError::io(format!("replace {}", p.display()), e)
+    })
+}
+
 /// Removes the log; absent is fine.
 pub fn remove(queue_dir: &Path, spec: &HashSpec, log: Log, id: &str) -> Result<(), QueueError> {
     let p = path(queue_dir, spec, log, id)?;
@@ -249,8 +282,18 @@ mod tests {
             .unwrap();
         assert_eq!(
             read(&dir, &spec, Log::Defer, id).unwrap(),
-            vec![e.clone(), e]
+            vec![e.clone(), e.clone()]
         );
+        // Replaced whole (the half line goes too).
+        let other = Entry {
+            recipient: "c@d.example".into(),
+            ..e.clone()
+        };
+        replace(&dir, &spec, Log::Defer, id, std::slice::from_ref(&other)).unwrap();
+        assert_eq!(read(&dir, &spec, Log::Defer, id).unwrap(), vec![other]);
+        replace(&dir, &spec, Log::Defer, id, &[]).unwrap();
+        assert!(!p.exists());
+        append(&dir, &spec, Log::Defer, id, &[e]).unwrap();
         remove(&dir, &spec, Log::Defer, id).unwrap();
         assert!(read(&dir, &spec, Log::Defer, id).unwrap().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
