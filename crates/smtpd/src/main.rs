@@ -331,8 +331,9 @@
 //!   smtpd_sender_login_maps, myorigin,
 //!   smtpd_tls_auth_only,
 //!   mynetworks, mynetworks_style, mydestination, inet_interfaces,
-//!   proxy_interfaces, relay_domains, allow_untrusted_routing (no: a relay
-//!   domain recipient with @, % or ! in its local part is not authorized),
+//!   proxy_interfaces, relay_domains, allow_untrusted_routing (no: a
+//!   recipient with @, % or ! in its local part is no authorized
+//!   destination, and matches no OK in a recipient access table),
 //!   virtual_alias_domains,
 //!   virtual_mailbox_domains, local_recipient_maps, virtual_alias_maps,
 //!   virtual_mailbox_maps, relay_recipient_maps, relocated_maps (550 5.1.6

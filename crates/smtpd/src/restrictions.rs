@@ -1372,15 +1372,11 @@ impl Eval<'_> {
                     Ok(c) => c,
                     Err(e) => return self.temp_lookup_failure("relay domain lookup", &e),
                 };
-                // Sender-specified routing (user@elsewhere@relay.domain,
-                // user%elsewhere@…, elsewhere!user@…) to a relay domain is
-                // not authorized unless allow_untrusted_routing, as in
-                // Postfix: the relay domain's server would pass it on.
-                let authorized = match class {
-                    AddrClass::Default => false,
-                    AddrClass::Relay => !self.untrusted_routing(&rcpt),
-                    _ => true,
-                };
+                // Sender-specified routing (user@elsewhere@our.domain,
+                // user%elsewhere@…, elsewhere!user@…) is not authorized
+                // unless allow_untrusted_routing, whatever the domain's
+                // class, as in Postfix: the next server might pass it on.
+                let authorized = class != AddrClass::Default && !self.untrusted_routing(&rcpt);
                 match (r, authorized) {
                     (Restriction::PermitAuthDestination, true) => Step::Ok,
                     (Restriction::PermitAuthDestination, false) => Step::Dunno,
@@ -1926,9 +1922,8 @@ impl Eval<'_> {
         }
     }
 
-    /// A recipient whose local part routes it on (`@`, `%`, `!`), which
-    /// only `allow_untrusted_routing` lets through to a domain this host
-    /// relays for.
+    /// A recipient whose local part routes it on (`@`, `%`, `!`): never an
+    /// authorized destination unless `allow_untrusted_routing`.
     fn untrusted_routing(&self, rcpt: &addr::Mailbox) -> bool {
         !self.policy.allow_untrusted_routing && rcpt.local.contains(['@', '%', '!'])
     }
@@ -3276,14 +3271,23 @@ mod tests {
         }
         let p = policy(&format!("{lines}\nallow_untrusted_routing = yes"));
         assert_eq!(check(&p, "user%elsewhere.example"), "OK");
-        // Final destinations are not relaying.
-        let p =
-            policy("smtpd_relay_restrictions = reject_unauth_destination\nlocal_recipient_maps =");
+        // Nor to this host's own domains (the next server might pass it
+        // on), unless the client may relay anyway.
+        let p = policy(
+            "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\nlocal_recipient_maps =",
+        );
         let mut r = req("192.0.2.7", "a@x.example", "x@mail.example.test");
         r.recipient = Some(addr::Mailbox::new(
             "user%elsewhere.example",
             Some("mail.example.test"),
         ));
+        assert!(
+            rcpt(&p, &r).ends_with("Relay access denied"),
+            "{}",
+            rcpt(&p, &r)
+        );
+        r.client_addr = "127.0.0.1".parse().ok();
+        r.client_addr_text = "127.0.0.1".into();
         assert_eq!(rcpt(&p, &r), "OK");
     }
 
