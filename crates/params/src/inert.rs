@@ -157,7 +157,6 @@ pub const INERT: &[&str] = &[
     "tls_low_cipherlist",
     "tls_medium_cipherlist",
     "tls_null_cipherlist",
-    "tls_preempt_cipherlist",
     "tls_random_source",
     "tls_ssl_options",
     "tlsmgr_service_name",

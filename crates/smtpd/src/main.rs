@@ -317,6 +317,8 @@
 //!   period; 0: no resumption), tls_session_ticket_cipher (empty: no
 //!   tickets; the tickets are AES-256-GCM whatever it names;
 //!   smtpd_tls_session_cache_database is not needed for them),
+//!   tls_preempt_cipherlist (the server's cipher suite order, not the
+//!   client's),
 //!   smtpd_sasl_auth_enable, smtpd_sasl_type, smtpd_sasl_path,
 //!   smtpd_sasl_service, smtpd_sasl_security_options, smtpd_sasl_mechanism_filter,
 //!   smtpd_sasl_tls_security_options, smtpd_sasl_response_limit,

@@ -74,6 +74,10 @@ impl Service for Smtpd {
                             })
                             .map(|t| with_sni_maps(t, &ctx.config))
                             .map(|t| t.with_tickets(tickets(&ctx.config)))
+                            .map(|t| {
+                                let preempt = &params::table::TLS_PREEMPT_CIPHERLIST;
+                                t.preferring_server_ciphers(ctx.config.bool(preempt))
+                            })
                             .map_err(|e| e.to_string())
                     });
                 match loaded {

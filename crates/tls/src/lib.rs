@@ -522,6 +522,17 @@ impl ServerTls {
         }
     }
 
+    /// The same configuration, choosing the cipher suite by the server's
+    /// order rather than the client's (Postfix's tls_preempt_cipherlist).
+    pub fn preferring_server_ciphers(self, on: bool) -> ServerTls {
+        let mut config = (*self.config).clone();
+        config.ignore_client_order = on;
+        ServerTls {
+            config: Arc::new(config),
+            client_certs: self.client_certs,
+        }
+    }
+
     /// The certificate the client of `stream` showed, judged; None when it
     /// showed none or none was asked for.
     pub fn client_cert<S: Read + Write>(&self, stream: &ServerStream<S>) -> Option<ClientCert> {
@@ -636,6 +647,70 @@ mod tests {
             Err(TlsError::Handshake(_))
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// tls_preempt_cipherlist: the server's order of cipher suites, or the
+/// client's.
+#[cfg(test)]
+mod preempt_tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    fn negotiated(preempt: bool) -> String {
+        let dir =
+            std::env::temp_dir().join(format!("tls_preempt_{}_{preempt}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let cert =
+            rcgen::generate_simple_self_signed(vec!["mail.example.test".into()]).expect("cert");
+        let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&c, cert.cert.pem()).expect("write");
+        std::fs::write(&k, cert.signing_key.serialize_pem()).expect("write");
+        let server = ServerTls::from_files(&c, &k)
+            .expect("server")
+            .preferring_server_ciphers(preempt);
+        let (a, b) = UnixStream::pair().expect("pair");
+        let t = std::thread::spawn(move || {
+            let mut s = server.accept(a).expect("accept");
+            s.write_all(b"x").expect("write");
+            s.flush().expect("flush");
+            describe(&s.conn)
+        });
+        // A client that puts ChaCha20 first.
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider
+            .cipher_suites
+            .sort_by_key(|s| !format!("{:?}", s.suite()).contains("CHACHA20"));
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(read_certs(&c).expect("certs").remove(0))
+            .expect("root");
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("mail.example.test").expect("name");
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+        let mut client = StreamOwned::new(conn, b);
+        let mut buf = [0u8; 1];
+        client.read_exact(&mut buf).expect("read");
+        let _ = std::fs::remove_dir_all(&dir);
+        t.join().expect("server thread")
+    }
+
+    #[test]
+    fn the_server_order_wins_only_when_asked() {
+        assert!(
+            negotiated(false).contains("CHACHA20"),
+            "{}",
+            negotiated(false)
+        );
+        assert!(
+            !negotiated(true).contains("CHACHA20"),
+            "{}",
+            negotiated(true)
+        );
     }
 }
 
