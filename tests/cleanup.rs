@@ -639,6 +639,68 @@ fn address_classes_choose_where_rewriting_applies() {
     );
 }
 
+/// strict_7bit_headers, strict_8bitmime_body and
+/// strict_mime_encoding_domain (all off by default, as in Postfix): 8-bit
+/// text in a header, 8-bit text in a body whose encoding says 7-bit, a
+/// base64 multipart: each refused with 550 5.6.0 and Postfix's log line.
+#[test]
+fn strict_mime_checks_refuse_what_they_name() {
+    let lax = instance("cleanup-lax-mime", "");
+    let env = || smtp_envelope("a@remote.example", &["bob@example.test"]);
+    let eight_bit_header = "Subject: caf\u{e9}\n\nplain\n".as_bytes();
+    enqueue(&lax, Source::Smtpd, env(), eight_bit_header);
+    let inst = instance(
+        "cleanup-strict-mime",
+        "strict_8bitmime = yes\nstrict_mime_encoding_domain = yes\n",
+    );
+    let refused = |content: &[u8]| {
+        let (c, _) = Conn::open(&inst, Source::Smtpd, 0);
+        match c.message(env(), content) {
+            Reply::Done { text, .. } => text,
+            other => format!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        refused(eight_bit_header),
+        "550 5.6.0 improper use of 8-bit data in message header"
+    );
+    assert_eq!(
+        refused("Subject: x\n\ncaf\u{e9}\n".as_bytes()),
+        "550 5.6.0 improper use of 8-bit data in message body"
+    );
+    // Declared 8bit: fine.
+    enqueue(
+        &inst,
+        Source::Smtpd,
+        env(),
+        "Subject: x\nMIME-Version: 1.0\nContent-Transfer-Encoding: 8bit\n\ncaf\u{e9}\n".as_bytes(),
+    );
+    // In a part whose encoding says 7bit, even under an 8bit message.
+    let part = "Subject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\ncaf\u{e9}\n--b--\n";
+    assert_eq!(
+        refused(part.as_bytes()),
+        "550 5.6.0 improper use of 8-bit data in message body"
+    );
+    let part_8bit = part.replace(
+        "Content-Type: text/plain\n",
+        "Content-Type: text/plain\nContent-Transfer-Encoding: 8bit\n",
+    );
+    enqueue(&inst, Source::Smtpd, env(), part_8bit.as_bytes());
+    assert_eq!(
+        refused(b"Subject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\nContent-Transfer-Encoding: base64\n\n--b\n\nx\n--b--\n"),
+        "550 5.6.0 invalid message/* or multipart/* encoding domain"
+    );
+    assert!(
+        inst.wait_log(
+            "reject: mime-error improper use of 8-bit data in message header: Subject: caf?? from ",
+            1,
+            5 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+}
+
 #[test]
 fn message_reject_and_strip_characters() {
     let inst = instance(

@@ -124,6 +124,9 @@
 //!   sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps,
 //!   virtual_alias_expansion_limit, virtual_alias_recursion_limit,
 //!   always_bcc, sender_bcc_maps, recipient_bcc_maps, enable_original_recipient,
+//!   strict_7bit_headers, strict_8bitmime_body, strict_8bitmime,
+//!   strict_mime_encoding_domain (8-bit headers, 8-bit text under a 7-bit
+//!   encoding, an encoded multipart or message: 550 5.6.0),
 //!   queue_file_attribute_count_limit, verp_delimiter_filter (a VERP
 //!   request with other delimiters, or for the null sender, is ignored
 //!   with a warning),

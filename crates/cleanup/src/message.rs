@@ -83,6 +83,15 @@ pub struct Settings {
     pub attribute_limit: usize,
     /// `verp_delimiter_filter`: the characters a VERP request may use.
     pub verp_filter: String,
+    /// `strict_7bit_headers` (or `strict_8bitmime`): 8-bit text in a
+    /// header refuses the message (unless it asked for SMTPUTF8).
+    pub strict_7bit_headers: bool,
+    /// `strict_8bitmime_body` (or `strict_8bitmime`): 8-bit text in a body
+    /// whose encoding says 7-bit refuses the message.
+    pub strict_8bit_body: bool,
+    /// `strict_mime_encoding_domain`: a multipart or message entity that
+    /// says quoted-printable or base64 refuses the message.
+    pub strict_encoding_domain: bool,
     pub sender_bcc_maps: MapList,
     pub recipient_bcc_maps: MapList,
     /// recipient_delimiter: the extensions cut off for address look-ups.
@@ -271,6 +280,9 @@ impl Settings {
             attribute_limit: usize::try_from(cfg.int(&p::QUEUE_FILE_ATTRIBUTE_COUNT_LIMIT))
                 .unwrap_or(usize::MAX),
             verp_filter: cfg.str(&p::VERP_DELIMITER_FILTER).to_string(),
+            strict_7bit_headers: cfg.bool(&p::STRICT_7BIT_HEADERS) || cfg.bool(&p::STRICT_8BITMIME),
+            strict_8bit_body: cfg.bool(&p::STRICT_8BITMIME_BODY) || cfg.bool(&p::STRICT_8BITMIME),
+            strict_encoding_domain: cfg.bool(&p::STRICT_MIME_ENCODING_DOMAIN),
             sender_bcc_maps: list(&p::SENDER_BCC_MAPS),
             recipient_bcc_maps: list(&p::RECIPIENT_BCC_MAPS),
             recipient_delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
@@ -1167,6 +1179,34 @@ impl<'a> Message<'a> {
         }
     }
 
+    /// strict_7bit_headers: 8-bit text in a header, when the message did
+    /// not ask for SMTPUTF8.
+    fn strict_header(&mut self, raw: &[u8]) {
+        if self.s.strict_7bit_headers
+            && !self.s.disable_mime
+            && !self.qenv.smtputf8
+            && !raw.is_ascii()
+        {
+            self.mime_error("improper use of 8-bit data in message header", raw);
+        }
+    }
+
+    /// A MIME error the strict_* checks report (Postfix's
+    /// cleanup_mime_error_callback): logged with what caused it, and the
+    /// message refused with 550 5.6.0.
+    fn mime_error(&mut self, what: &str, text: &[u8]) {
+        if self.decision.is_some() {
+            return;
+        }
+        let shown = util::text::printable(&text[..text.len().min(100)]);
+        maillog::info!(
+            "{}: reject: mime-error {what}: {shown} {}",
+            self.id,
+            self.log_from
+        );
+        self.decision = Some(Outcome::Reject(format!("550 5.6.0 {what}")));
+    }
+
     /// The table for a header of `class`, and its name without `_checks`.
     fn header_table(&self, class: HeaderClass) -> (&'a MapList, &'static str) {
         match class {
@@ -1240,10 +1280,14 @@ impl<'a> Message<'a> {
     }
 
     fn header(&mut self, mut h: Header) {
-        let text: Vec<u8> = h.lines.join(&b"\n"[..]);
-        let text = String::from_utf8_lossy(&text).into_owned();
+        let raw: Vec<u8> = h.lines.join(&b"\n"[..]);
+        self.strict_header(&raw);
+        let text = String::from_utf8_lossy(&raw).into_owned();
         if h.is("Content-Type") {
             self.mime.primary_content_type(&h.value());
+        }
+        if h.is("Content-Transfer-Encoding") {
+            self.mime.primary_encoding(&h.value());
         }
         let (list, table) = self.header_table(mime::class_of(h.name(), HeaderClass::Primary));
         match self.check(list, table, "header", &text) {
@@ -1440,6 +1484,7 @@ impl<'a> Message<'a> {
     /// Checks and writes one whole header from the body (a MIME part's or
     /// an attached message's).
     fn part_header(&mut self, h: PartHeader, writer: &mut Writer) -> Result<(), queue::QueueError> {
+        self.strict_header(&h.lines.join(&b"\n"[..]));
         let (list, table) = self.header_table(h.class);
         let action = self.check(list, table, "header", &h.text());
         if self.emit_action(writer, action)? {
@@ -1468,6 +1513,21 @@ impl<'a> Message<'a> {
             && !self.s.body_checks.is_empty()
             && self.body_checked < self.s.body_checks_size_limit;
         self.body_checked += bytes.len() as u64 + u64::from(complete);
+        if self.s.strict_8bit_body
+            && !self.s.disable_mime
+            && self.mime.body_encoding().is_seven_bit()
+            && !bytes.is_ascii()
+        {
+            self.mime_error("improper use of 8-bit data in message body", bytes);
+        }
+        if self.s.strict_encoding_domain {
+            if let Some(at) = self.mime.bad_domain().map(str::to_string) {
+                self.mime_error(
+                    "invalid message/* or multipart/* encoding domain",
+                    at.as_bytes(),
+                );
+            }
+        }
         if inspect {
             let text = String::from_utf8_lossy(bytes).into_owned();
             let action = self.check(&self.s.body_checks, "body", "body", &text);

@@ -95,6 +95,45 @@ pub enum Line {
     Held,
 }
 
+/// An entity's Content-Transfer-Encoding, as far as the strict checks
+/// care (Postfix's encoding domains).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// 7bit, quoted-printable, base64, or none given: 7-bit text.
+    #[default]
+    SevenBit,
+    /// 8bit or binary.
+    EightBit,
+    /// quoted-printable or base64: 7-bit, and not allowed on a multipart
+    /// or message entity.
+    Encoded,
+    /// Something else: not judged.
+    Unknown,
+}
+
+impl Encoding {
+    fn parse(value: &[u8]) -> Encoding {
+        let v = String::from_utf8_lossy(value);
+        let v = v
+            .split(['(', ';'])
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match v.as_str() {
+            "7bit" => Encoding::SevenBit,
+            "8bit" | "binary" => Encoding::EightBit,
+            "quoted-printable" | "base64" => Encoding::Encoded,
+            _ => Encoding::Unknown,
+        }
+    }
+
+    /// Whether body text under it must be 7-bit.
+    pub fn is_seven_bit(self) -> bool {
+        matches!(self, Encoding::SevenBit | Encoding::Encoded)
+    }
+}
+
 /// What an entity's Content-Type makes of the text after its headers.
 #[derive(Debug, Clone, PartialEq)]
 enum Kind {
@@ -116,6 +155,8 @@ struct Section {
     class: HeaderClass,
     /// What the section's entity is by default (message/rfc822 in a digest).
     kind: Kind,
+    /// Its Content-Transfer-Encoding.
+    encoding: Encoding,
     /// The header being gathered, if one has started.
     pending: Option<PartHeader>,
     /// The last line was cut (longer than a piece) and goes on.
@@ -130,6 +171,13 @@ pub struct Mime {
     boundary_limit: usize,
     /// The message's own Content-Type, as far as it matters here.
     primary: Kind,
+    /// The message's own Content-Transfer-Encoding.
+    primary_encoding: Encoding,
+    /// The encoding of the entity whose body text is being read.
+    body_encoding: Encoding,
+    /// A multipart or message entity was given an encoding it may not
+    /// have (quoted-printable, base64): the line that said so.
+    bad_domain: Option<String>,
     frames: Vec<Frame>,
     section: Option<Section>,
     too_deep: Option<String>,
@@ -159,6 +207,9 @@ impl Mime {
             nesting_limit: nesting_limit.max(1),
             boundary_limit: boundary_limit.max(1),
             primary: Kind::Leaf,
+            primary_encoding: Encoding::default(),
+            body_encoding: Encoding::default(),
+            bad_domain: None,
             frames: Vec::new(),
             section: None,
             too_deep: None,
@@ -172,11 +223,38 @@ impl Mime {
         }
     }
 
+    /// Notes the message's own Content-Transfer-Encoding.
+    pub fn primary_encoding(&mut self, value: &str) {
+        self.primary_encoding = Encoding::parse(value.as_bytes());
+    }
+
     /// The message's own headers are over: the body starts.
     pub fn start_body(&mut self) {
         if !self.disabled {
             let kind = std::mem::replace(&mut self.primary, Kind::Leaf);
+            let encoding = self.primary_encoding;
+            self.entity_body(&kind, encoding, "Content-Transfer-Encoding");
             self.enter(kind, "");
+        }
+    }
+
+    /// The encoding of the body text now being read (its entity's).
+    pub fn body_encoding(&self) -> Encoding {
+        self.body_encoding
+    }
+
+    /// When a multipart or message entity had quoted-printable or base64
+    /// as its encoding (Postfix's invalid encoding domain): where.
+    pub fn bad_domain(&self) -> Option<&str> {
+        self.bad_domain.as_deref()
+    }
+
+    /// An entity's body starts: its text is read under its encoding, which
+    /// a container may not have encoded.
+    fn entity_body(&mut self, kind: &Kind, encoding: Encoding, at: &str) {
+        self.body_encoding = encoding;
+        if *kind != Kind::Leaf && encoding == Encoding::Encoded && self.bad_domain.is_none() {
+            self.bad_domain = Some(at.chars().take(100).collect());
         }
     }
 
@@ -206,6 +284,7 @@ impl Mime {
                 self.section = Some(Section {
                     class: HeaderClass::Nested,
                     kind: Kind::Leaf,
+                    encoding: Encoding::default(),
                     pending: None,
                     open_line: false,
                 });
@@ -282,6 +361,7 @@ impl Mime {
         // the entity's body starts with it.
         let kind = section.kind;
         let at = String::from_utf8_lossy(bytes).into_owned();
+        self.entity_body(&kind, section.encoding, "Content-Transfer-Encoding");
         self.enter(kind, &at);
         let this = if bytes.is_empty() {
             Line::Body
@@ -295,6 +375,9 @@ impl Mime {
     /// part's headers or closes its multipart.
     fn body_line(&mut self, bytes: &[u8]) -> Line {
         if let Some((i, closes)) = self.boundary(bytes) {
+            // A boundary line itself, and what follows a closing one, are
+            // the multipart's own text.
+            self.body_encoding = Encoding::default();
             if closes {
                 self.frames.truncate(i);
             } else {
@@ -306,6 +389,7 @@ impl Mime {
                 self.section = Some(Section {
                     class: HeaderClass::Mime,
                     kind: if digest { Kind::Message } else { Kind::Leaf },
+                    encoding: Encoding::default(),
                     pending: None,
                     open_line: false,
                 });
@@ -323,6 +407,9 @@ impl Mime {
             if let Some(k) = kind_of(&h.value(), self.boundary_limit) {
                 section.kind = k;
             }
+        }
+        if name.eq_ignore_ascii_case("Content-Transfer-Encoding") {
+            section.encoding = Encoding::parse(&h.value());
         }
         h
     }
