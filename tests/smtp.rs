@@ -1111,6 +1111,37 @@ fn soft_bounce_keeps_what_would_bounce() {
     assert!(!listing.contains("x@gone.example"), "{listing}");
 }
 
+/// smtp_reply_filter: each reply line from the server goes through the
+/// table before the client reads it (Postfix's last-resort tool for
+/// servers that answer oddly).
+#[test]
+fn a_reply_filter_rewrites_server_replies() {
+    if no_smtp_sink() {
+        return;
+    }
+    let bad = free_port();
+    let inst = instance("smtp-reply-filter", "");
+    std::fs::write(
+        inst.dir.join("reply_filter"),
+        "/^500 5\\.3\\.0 (.*)$/ 450 4.3.0 softened: $1\n",
+    )
+    .expect("filter");
+    inst.main_cf(&format!(
+        "relayhost = [127.0.0.1]:{bad}\nsmtp_reply_filter = regexp:{}/reply_filter\n",
+        inst.dir.display()
+    ));
+    let _rejecting = sink(bad, &inst.dir.join("bad"), &["-f", "RCPT"]);
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["nobody@remote.example"],
+        BODY,
+    );
+    let said = "dsn=4.3.0, status=deferred (host 127.0.0.1[127.0.0.1] said: 450 4.3.0 softened: Error: command failed (in reply to RCPT TO command))";
+    assert!(inst.wait_log(said, 1, 15 * SECOND), "{}", inst.maillog());
+}
+
 /// smtp_delivery_status_filter: a regexp table turns the server's 5xx
 /// into a deferral with its own text.
 #[test]

@@ -107,7 +107,6 @@ pub const INERT: &[&str] = &[
     "smtp_pix_workaround_threshold_time",
     "smtp_pix_workarounds",
     "smtp_quote_rfc821_envelope",
-    "smtp_reply_filter",
     "smtp_sasl_auth_cache_name",
     "smtp_sasl_auth_cache_time",
     "smtp_sasl_path",

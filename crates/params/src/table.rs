@@ -593,6 +593,7 @@ crate::declare! {
     VIRTUAL_DELIVERY_STATUS_FILTER = list("virtual_delivery_status_filter", "$default_delivery_status_filter", "Lookup tables that replace virtual delivery status codes or texts.");
     PIPE_DELIVERY_STATUS_FILTER = list("pipe_delivery_status_filter", "$default_delivery_status_filter", "Lookup tables that replace pipe delivery status codes or texts.");
     SMTP_REPLY_FILTER = string("smtp_reply_filter", "", "A lookup table that rewrites remote SMTP server replies.");
+    LMTP_REPLY_FILTER = string("lmtp_reply_filter", "", "A lookup table that rewrites remote LMTP server replies.");
     SMTP_DNS_RESOLVER_OPTIONS = list("smtp_dns_resolver_options", "", "DNS resolver options for the SMTP client.");
     SMTP_PER_REQUEST_DEADLINE = boolean("smtp_per_request_deadline", "${smtp_per_record_deadline?{$smtp_per_record_deadline}:{no}}", "Make the SMTP client timeouts a limit per complete request rather than per read or write.");
     SMTP_MIN_DATA_RATE = int("smtp_min_data_rate", "500", 1, MAX, "The minimal data rate in bytes per second when smtp_per_request_deadline is on.");

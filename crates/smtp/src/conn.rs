@@ -210,6 +210,11 @@ pub struct Conn {
     /// reply line is logged, `> host[ip]:port: …` and `< host[ip]:port: …`,
     /// as Postfix's verbose smtp logs them.
     pub debug: bool,
+    /// `smtp_reply_filter` (`lmtp_reply_filter`): each reply line, as
+    /// received without its CRLF, is looked up and replaced by the result.
+    pub reply_filter: Option<std::sync::Arc<maps::MapList>>,
+    /// With a reply filter: received bytes of a line not yet whole.
+    unfiltered: Vec<u8>,
 }
 
 /// An AUTH command or SASL response line as the log may show it: the
@@ -268,6 +273,8 @@ impl Conn {
             min_data_rate: None,
             body_until: None,
             debug: false,
+            reply_filter: None,
+            unfiltered: Vec::new(),
         })
     }
 
@@ -288,6 +295,8 @@ impl Conn {
             min_data_rate: None,
             body_until: None,
             debug: false,
+            reply_filter: None,
+            unfiltered: Vec::new(),
         })
     }
 
@@ -421,11 +430,36 @@ impl Conn {
             let mut chunk = [0u8; 8192];
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Err(ConnError::Lost(stage)),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => self.received(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => return Err(ConnError::Timeout(stage)),
                 Err(_) => return Err(ConnError::Lost(stage)),
             }
+        }
+    }
+
+    /// Takes bytes from the server: through the reply filter line by line
+    /// when there is one.
+    fn received(&mut self, bytes: &[u8]) {
+        let Some(filter) = self.reply_filter.clone() else {
+            self.buf.extend_from_slice(bytes);
+            return;
+        };
+        self.unfiltered.extend_from_slice(bytes);
+        while let Some(end) = self.unfiltered.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.unfiltered.drain(..=end).collect();
+            let line = line.strip_suffix(b"\n").unwrap_or(&line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let text = String::from_utf8_lossy(line);
+            match filter.lookup(&text) {
+                Ok(Some(new)) => self.buf.extend_from_slice(new.as_bytes()),
+                Ok(None) => self.buf.extend_from_slice(line),
+                Err(e) => {
+                    maillog::warning!("{}: {e}", filter.title());
+                    self.buf.extend_from_slice(line);
+                }
+            }
+            self.buf.extend_from_slice(b"\r\n");
         }
     }
 
@@ -443,6 +477,7 @@ impl Conn {
     ) -> Result<bool, ConnError> {
         self.timeouts(timeout);
         self.buf.clear();
+        self.unfiltered.clear();
         self.parser = ReplyParser::default();
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(ConnError::Tls("TLS already active".into()));

@@ -192,6 +192,8 @@ pub struct Settings {
     debug_peers: Option<maps::hosts::HostList>,
     /// `smtp_delivery_status_filter` (`lmtp_delivery_status_filter`).
     status_filter: Option<maps::status_filter::StatusFilter>,
+    /// `smtp_reply_filter` (`lmtp_reply_filter`).
+    reply_filter: Option<std::sync::Arc<MapList>>,
     /// Reuse sessions (None: never).
     cache: Option<Cache>,
     cache_on_demand: bool,
@@ -473,6 +475,11 @@ impl Settings {
             },
             bind_address: bind_address(cfg, pick(&p::SMTP_BIND_ADDRESS, &p::LMTP_BIND_ADDRESS)),
             bind_address6: bind_address(cfg, pick(&p::SMTP_BIND_ADDRESS6, &p::LMTP_BIND_ADDRESS6)),
+            reply_filter: {
+                let param = pick(&p::SMTP_REPLY_FILTER, &p::LMTP_REPLY_FILTER);
+                let list = MapList::open_lenient(param.name, cfg.str(param), &maps::Ctx::new());
+                (!list.is_empty()).then(|| std::sync::Arc::new(list))
+            },
             status_filter: {
                 let param = pick(
                     &p::SMTP_DELIVERY_STATUS_FILTER,
@@ -1257,6 +1264,7 @@ impl Job<'_> {
             Addr::Unix(_) => None,
         };
         conn.debug = (self.s.debug_peers.as_ref()).is_some_and(|l| l.matches(&target.host, ip));
+        conn.reply_filter = self.s.reply_filter.clone();
         let server_name = target.host.clone();
         let caps = match self.handshake(&mut conn, &server_name) {
             Ok(c) => c,

@@ -112,6 +112,8 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   delay_logging_resolution_limit (digits after the point in delay=),
+//!   smtp_reply_filter, lmtp_reply_filter (a table each reply line goes
+//!   through first),
 //!   smtp_delivery_status_filter, lmtp_delivery_status_filter (tables that
 //!   give a result a new status and text: a bounce may become a deferral),
 //!   smtp_tls_note_starttls_offer (log `Host offered STARTTLS: [name]`
