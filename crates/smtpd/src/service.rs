@@ -175,21 +175,27 @@ fn client_certs(s: &Settings) -> Result<Option<tls::ClientCerts>, String> {
     }
     let digest = tls::Digest::parse(&s.tls_fingerprint_digest)
         .map_err(|e| format!("smtpd_tls_fingerprint_digest: {e}"))?;
-    let mut cas = if s.tls_ca_file.is_empty() {
+    let cas = if s.tls_ca_file.is_empty() {
         Vec::new()
     } else {
         tls::read_certs(std::path::Path::new(&s.tls_ca_file))
             .map_err(|e| format!("smtpd_tls_CAfile: {e}"))?
     };
-    if !s.tls_ca_path.is_empty() {
-        cas.extend(
-            tls::read_cert_dir(std::path::Path::new(&s.tls_ca_path))
-                .map_err(|e| format!("smtpd_tls_CApath: {e}"))?,
+    let more = if s.tls_ca_path.is_empty() {
+        Vec::new()
+    } else {
+        tls::read_cert_dir(std::path::Path::new(&s.tls_ca_path))
+            .map_err(|e| format!("smtpd_tls_CApath: {e}"))?
+    };
+    let (certs, skipped) =
+        tls::ClientCerts::new(cas, more, digest).map_err(|e| format!("smtpd_tls_CAfile: {e}"))?;
+    if skipped > 0 {
+        maillog::warning!(
+            "smtpd_tls_CApath {}: {skipped} certificates that are no CA's passed over",
+            s.tls_ca_path
         );
     }
-    tls::ClientCerts::new(cas, digest)
-        .map(Some)
-        .map_err(|e| format!("smtpd_tls_CAfile: {e}"))
+    Ok(Some(certs))
 }
 
 impl SingleService for Smtpd {

@@ -112,11 +112,11 @@ pub(crate) struct AskAny {
 impl AskAny {
     pub(crate) fn new(
         provider: Arc<rustls::crypto::CryptoProvider>,
-        trusted: &RootCertStore,
+        hints: Vec<DistinguishedName>,
     ) -> Self {
         AskAny {
             signatures: crate::Signatures(provider),
-            hints: trusted.subjects(),
+            hints,
         }
     }
 }
@@ -170,6 +170,9 @@ impl ClientCertVerifier for AskAny {
 #[derive(Clone)]
 pub struct ClientCerts {
     pub(crate) roots: RootCertStore,
+    /// The CA names sent with the request for a certificate: those of
+    /// smtpd_tls_CAfile only (as Postfix: a CApath's are not sent).
+    pub(crate) hints: Vec<DistinguishedName>,
     digest: Digest,
     /// Checks a chain against `roots`; None without any.
     trust: Option<Arc<dyn ClientCertVerifier>>,
@@ -185,13 +188,27 @@ impl std::fmt::Debug for ClientCerts {
 }
 
 impl ClientCerts {
-    /// Trusting the CAs in `cas` (smtpd_tls_CAfile; may be empty),
+    /// Trusting the CAs in `cas` (smtpd_tls_CAfile; may be empty) and in
+    /// `more` (smtpd_tls_CApath: duplicates and certificates that are no
+    /// CA's are passed over; their number comes back for the log),
     /// fingerprints made with `digest`.
-    pub fn new(cas: Vec<CertificateDer<'static>>, digest: Digest) -> Result<ClientCerts, String> {
+    pub fn new(
+        cas: Vec<CertificateDer<'static>>,
+        more: Vec<CertificateDer<'static>>,
+        digest: Digest,
+    ) -> Result<(ClientCerts, usize), String> {
         let mut roots = RootCertStore::empty();
+        let mut seen = std::collections::HashSet::new();
         for ca in cas {
+            seen.insert(ca.as_ref().to_vec());
             roots.add(ca).map_err(|e| format!("CA certificate: {e}"))?;
         }
+        let hints = roots.subjects();
+        let unique: Vec<CertificateDer<'static>> = more
+            .into_iter()
+            .filter(|c| seen.insert(c.as_ref().to_vec()))
+            .collect();
+        let (_, skipped) = roots.add_parsable_certificates(unique);
         let trust = if roots.is_empty() {
             None
         } else {
@@ -204,11 +221,15 @@ impl ClientCerts {
                 .map_err(|e| e.to_string())?,
             )
         };
-        Ok(ClientCerts {
-            roots,
-            digest,
-            trust,
-        })
+        Ok((
+            ClientCerts {
+                roots,
+                hints,
+                digest,
+                trust,
+            },
+            skipped,
+        ))
     }
 
     /// What the client of a finished handshake showed, if anything.
@@ -264,5 +285,36 @@ mod tests {
         );
         assert_eq!(spki(b"\x30\x03\x02\x01"), None);
         assert_eq!(spki(&cert.der()[..40]), None);
+    }
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+
+    fn cert(name: &str) -> CertificateDer<'static> {
+        rcgen::generate_simple_self_signed(vec![name.to_string()])
+            .expect("cert")
+            .cert
+            .der()
+            .clone()
+    }
+
+    /// A CApath's CAs are trusted but not named in the request (the list
+    /// must stay small), duplicates count once, and what cannot be a
+    /// trust anchor is passed over.
+    #[test]
+    fn only_the_ca_file_is_hinted() {
+        let (a, b) = (cert("a.example"), cert("b.example"));
+        let junk = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x01]);
+        let (certs, skipped) = ClientCerts::new(
+            vec![a.clone()],
+            vec![b.clone(), b.clone(), a, junk],
+            Digest::parse("sha256").expect("digest"),
+        )
+        .expect("certs");
+        assert_eq!(certs.hints.len(), 1);
+        assert_eq!(certs.roots.len(), 2, "a and b, once each");
+        assert_eq!(skipped, 1);
     }
 }

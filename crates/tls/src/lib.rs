@@ -464,7 +464,7 @@ impl ServerTls {
         let builder = match &client_certs {
             Some(c) => builder.with_client_cert_verifier(Arc::new(client_cert::AskAny::new(
                 provider(),
-                &c.roots,
+                c.hints.clone(),
             ))),
             None => builder.with_no_client_auth(),
         };
