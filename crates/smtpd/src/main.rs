@@ -313,8 +313,9 @@
 //!   smtpd_tls_loglevel (1: each session's summary line; 2: the client
 //!   certificate too), smtpd_starttls_timeout (the whole handshake),
 //!   smtpd_tls_session_cache_timeout (sessions resume with any smtpd
-//!   through tickets sealed with keys in data_directory, rotated each
-//!   period; 0: no resumption), tls_session_ticket_cipher (empty: no
+//!   through tickets sealed with keys in data_directory, each sealing for
+//!   half the timeout and opening for another half, 120 s to 7 days; 0: no
+//!   resumption), tls_session_ticket_cipher (empty: no
 //!   tickets; the tickets are AES-256-GCM whatever it names;
 //!   smtpd_tls_session_cache_database is not needed for them),
 //!   tls_preempt_cipherlist (the server's cipher suite order, not the

@@ -3,23 +3,30 @@
 //! resumes its TLS session with another smtpd skips the full handshake.
 //!
 //! The keys live in files in a directory the service owns
-//! (`data_directory`), one per period of `lifetime` seconds:
-//! `PREFIX.N` for period N (the time divided by the lifetime), 16 bytes of
-//! key name and 32 of AES-256-GCM key, mode 0600. The first process to
-//! need a period's key makes it (written aside, then linked into place, so
-//! that a reader never sees half a key and two makers agree on the first);
-//! tickets are made with the current period's key and opened with it or
-//! the previous one's, so a ticket lives one to two lifetimes; files two
-//! periods old are removed. A key that cannot be had means no tickets:
-//! clients then make full handshakes.
+//! (`data_directory`, opened before any chroot and used through that
+//! handle), one per half of the lifetime: `PREFIX-L.N` for period N of
+//! L/2 seconds, 16 bytes of key name and 32 of AES-256-GCM key, mode
+//! 0600. As with tlsmgr, a key seals tickets for one period and opens
+//! them for one more, so a ticket lives at most one lifetime (clamped to
+//! 120 s – 7 days, TLS 1.3's limit). The first process to need a period's
+//! key makes it (written aside, then linked into place, so a reader never
+//! sees half a key and two makers agree on the first); older keys and
+//! leftovers are removed then. Without a key (the directory cannot be
+//! written, or was not there) no tickets are made, and sessions resume
+//! only with the process that made them.
 //!
 //! A ticket is the key name, a 12-byte random nonce, and the sealed
 //! session state.
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::Path;
 use std::sync::Mutex;
+
+/// Postfix's bounds for the session cache timeout (TLS 1.3 allows 7 days).
+const LEAST_LIFETIME: u32 = 120;
+const MOST_LIFETIME: u32 = 7 * 24 * 3600;
 
 const NAME_LEN: usize = 16;
 const KEY_LEN: usize = 32;
@@ -54,82 +61,151 @@ struct Keys {
 
 /// Tickets whose keys the processes of one service share.
 pub struct SharedTickets {
-    dir: PathBuf,
+    /// The key directory, opened when the tickets were set up; None when
+    /// it could not be.
+    dir: Option<OwnedFd>,
+    shown: String,
     prefix: String,
     lifetime: u32,
     keys: Mutex<Keys>,
     rng: SystemRandom,
+    warned: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for SharedTickets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SharedTickets({}/{}.*)", self.dir.display(), self.prefix)
+        write!(f, "SharedTickets({}/{}.*)", self.shown, self.prefix)
     }
 }
 
 impl SharedTickets {
-    /// Tickets good for `lifetime` seconds (at least one), with keys in
-    /// `dir` named `prefix.N`.
+    /// Tickets good for `lifetime` seconds (clamped to 120 s – 7 days),
+    /// with keys in `dir` (opened now: call before any chroot) named after
+    /// `prefix` and the lifetime.
     pub fn new(dir: &Path, prefix: &str, lifetime: u32) -> SharedTickets {
+        use nix::fcntl::{open, OFlag};
+        let lifetime = lifetime.clamp(LEAST_LIFETIME, MOST_LIFETIME);
+        let opened = open(
+            dir,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        );
+        let shown = dir.display().to_string();
+        if let Err(e) = &opened {
+            maillog::warning!("TLS session tickets: cannot open {shown}: {e}; sessions resume only with the same process");
+        }
         SharedTickets {
-            dir: dir.to_path_buf(),
-            prefix: prefix.to_string(),
-            lifetime: lifetime.max(1),
+            dir: opened.ok(),
+            shown,
+            prefix: format!("{prefix}-{lifetime}"),
+            lifetime,
             keys: Mutex::new(Keys {
                 period: u64::MAX,
                 ..Keys::default()
             }),
             rng: SystemRandom::new(),
+            warned: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    fn path(&self, period: u64) -> PathBuf {
-        self.dir.join(format!("{}.{period}", self.prefix))
+    fn name(&self, period: u64) -> String {
+        format!("{}.{period}", self.prefix)
+    }
+
+    fn read(&self, name: &str) -> Option<Vec<u8>> {
+        use nix::fcntl::{openat, OFlag};
+        let dir = self.dir.as_ref()?;
+        let fd = openat(
+            dir,
+            name,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()?;
+        let mut f = std::fs::File::from(fd);
+        let mut bytes = Vec::new();
+        use std::io::Read;
+        f.by_ref().take(1024).read_to_end(&mut bytes).ok()?;
+        Some(bytes)
     }
 
     /// The key of `period`, read, or made when `make` and there is none.
     fn key(&self, period: u64, make: bool) -> Option<Key> {
-        let path = self.path(period);
-        if let Ok(bytes) = std::fs::read(&path) {
+        let name = self.name(period);
+        if let Some(bytes) = self.read(&name) {
             return Key::from_bytes(&bytes);
         }
+        let dir = self.dir.as_ref()?;
         if !make {
             return None;
         }
         let mut bytes = [0u8; NAME_LEN + KEY_LEN];
         self.rng.fill(&mut bytes).ok()?;
-        let aside = self
-            .dir
-            .join(format!(".{}.{period}.{}", self.prefix, std::process::id()));
-        let written = write_private(&aside, &bytes);
-        let linked = written.and_then(|()| std::fs::hard_link(&aside, &path));
-        let _ = std::fs::remove_file(&aside);
+        let aside = format!(".{name}.{}", std::process::id());
+        let linked = write_private(dir, &aside, &bytes).and_then(|()| {
+            nix::unistd::linkat(
+                dir,
+                aside.as_str(),
+                dir,
+                name.as_str(),
+                nix::fcntl::AtFlags::empty(),
+            )
+            .map_err(std::io::Error::from)
+        });
+        let _ = nix::unistd::unlinkat(dir, aside.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
         match linked {
             Ok(()) => {
-                // Keys two periods old open nothing any more.
-                if let Some(old) = period.checked_sub(2) {
-                    let _ = std::fs::remove_file(self.path(old));
-                }
+                self.sweep(period);
                 Key::from_bytes(&bytes)
             }
             // Another process made it first: that one is the key.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Key::from_bytes(&std::fs::read(&path).ok()?)
+                Key::from_bytes(&self.read(&name)?)
             }
             Err(e) => {
-                maillog::warning!("cannot make the TLS ticket key {}: {e}", path.display());
+                if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    maillog::warning!(
+                        "TLS session tickets: cannot make a key in {}: {e}; sessions resume only with the same process",
+                        self.shown
+                    );
+                }
                 None
             }
         }
     }
 
-    /// The keys for now, read again when the period has turned.
+    /// Removes this service's keys older than the previous period's, and
+    /// keys left aside by a process that died while making one.
+    fn sweep(&self, period: u64) {
+        let Some(dir) = self.dir.as_ref() else { return };
+        let Ok(dup) = dir.try_clone() else { return };
+        let Ok(mut listing) = nix::dir::Dir::from_fd(dup) else {
+            return;
+        };
+        let keep = [self.name(period), self.name(period.saturating_sub(1))];
+        let ours = format!("{}.", self.prefix);
+        let old: Vec<String> = listing
+            .iter()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().ok().map(str::to_string))
+            .filter(|n| {
+                let bare = n.strip_prefix('.').unwrap_or(n);
+                bare.starts_with(&ours) && !keep.contains(&n.to_string())
+            })
+            .collect();
+        for n in old {
+            let _ = nix::unistd::unlinkat(dir, n.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+        }
+    }
+
+    /// The keys for now, read again when the period has turned. A period
+    /// is half the lifetime.
     fn keys(&self) -> std::sync::MutexGuard<'_, Keys> {
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let period = now / u64::from(self.lifetime);
+        let period = now / u64::from(self.lifetime / 2).max(1);
         if keys.period != period {
             let current = self.key(period, true);
             let previous = match (keys.period.checked_add(1), keys.current.take()) {
@@ -146,22 +222,25 @@ impl SharedTickets {
     }
 }
 
-/// Writes a new file readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes a new file in `dir` readable by its owner only.
+fn write_private(dir: &OwnedFd, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use nix::fcntl::{openat, OFlag};
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let fd = openat(
+        dir,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )?;
+    let mut f = std::fs::File::from(fd);
     f.write_all(bytes)?;
     f.sync_all()
 }
 
 impl rustls::server::ProducesTickets for SharedTickets {
+    /// Only with a key: otherwise rustls keeps sessions in this process.
     fn enabled(&self) -> bool {
-        true
+        self.keys().current.is_some()
     }
 
     fn lifetime(&self) -> u32 {
@@ -218,7 +297,7 @@ mod tests {
     use super::*;
     use rustls::server::ProducesTickets;
 
-    fn scratch(name: &str) -> PathBuf {
+    fn scratch(name: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("tls-tickets-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).expect("dir");
@@ -230,6 +309,7 @@ mod tests {
         let d = scratch("share");
         let one = SharedTickets::new(&d, "smtpd_tls_ticket", 3600);
         let two = SharedTickets::new(&d, "smtpd_tls_ticket", 3600);
+        assert!(one.enabled());
         let ticket = one.encrypt(b"session state").expect("ticket");
         assert_eq!(two.decrypt(&ticket).as_deref(), Some(&b"session state"[..]));
         // Tampered, cut or foreign: nothing.
@@ -242,9 +322,11 @@ mod tests {
         let other = scratch("other");
         let stranger = SharedTickets::new(&other, "smtpd_tls_ticket", 3600);
         assert_eq!(stranger.decrypt(&ticket), None);
-        // One key file, private.
+        // One key file, private, named for the lifetime.
         let files: Vec<_> = std::fs::read_dir(&d).expect("dir").flatten().collect();
         assert_eq!(files.len(), 1, "{files:?}");
+        let name = files[0].file_name().to_string_lossy().into_owned();
+        assert!(name.starts_with("smtpd_tls_ticket-3600."), "{name}");
         use std::os::unix::fs::PermissionsExt;
         let mode = files[0].metadata().expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -252,10 +334,39 @@ mod tests {
         let _ = std::fs::remove_dir_all(&other);
     }
 
+    /// Making a key sweeps this service's old keys and leftovers, nothing
+    /// else; a lifetime under 120 s counts as 120 s.
+    #[test]
+    fn old_keys_go_when_a_new_one_is_made() {
+        let d = scratch("sweep");
+        for f in [
+            "smtpd_tls_ticket-120.5",
+            ".smtpd_tls_ticket-120.7.123",
+            "smtpd_tls_ticket-7200.5",
+            "other",
+        ] {
+            std::fs::write(d.join(f), b"x").expect("write");
+        }
+        let t = SharedTickets::new(&d, "smtpd_tls_ticket", 1);
+        assert!(t.encrypt(b"state").is_some());
+        let mut names: Vec<String> = std::fs::read_dir(&d)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(names[0], "other");
+        assert!(names[1].starts_with("smtpd_tls_ticket-120."), "{names:?}");
+        assert_eq!(names[2], "smtpd_tls_ticket-7200.5");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn no_key_no_tickets() {
         let missing = std::env::temp_dir().join("tls-tickets-no-such-dir/x");
         let t = SharedTickets::new(&missing, "smtpd_tls_ticket", 3600);
+        assert!(!t.enabled());
         assert_eq!(t.encrypt(b"state"), None);
     }
 }
