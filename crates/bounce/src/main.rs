@@ -133,6 +133,14 @@ fn notify(ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
             return Ok(None);
         }
     } else {
+        // The postmaster's copy first: when a VERP notice fails partway,
+        // the bounce log keeps only the recipients not yet told, and the
+        // copy must not be what is lost.
+        match n.kind {
+            Kind::Failure if class("bounce") => to.push(postmaster(&p::BOUNCE_NOTICE_RECIPIENT)),
+            Kind::Delay if class("delay") => to.push(postmaster(&p::DELAY_NOTICE_RECIPIENT)),
+            _ => {}
+        }
         match qf.envelope.verp_delimiters.as_deref() {
             // VERP (unless disable_verp_bounces): a notice per recipient,
             // to the sender that names it (Postfix's bounce_notify_verp).
@@ -153,11 +161,6 @@ fn notify(ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
                 postmaster: false,
                 entries: entries.clone(),
             }),
-        }
-        match n.kind {
-            Kind::Failure if class("bounce") => to.push(postmaster(&p::BOUNCE_NOTICE_RECIPIENT)),
-            Kind::Delay if class("delay") => to.push(postmaster(&p::DELAY_NOTICE_RECIPIENT)),
-            _ => {}
         }
     }
     let whole = qf.content_bytes(b"\n").map_err(|e| e.to_string())?;
