@@ -251,7 +251,7 @@ fn local_login_sender_maps_limit_the_senders_a_login_may_use() {
     assert_eq!(refused.status.code(), Some(77), "{refused:?}");
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        stderr.contains("is not allowed to submit mail") && stderr.contains(&login),
+        stderr.contains("): not authorized to use sender='boss@elsewhere.example'"),
         "{stderr}"
     );
     assert!(files(&inst.dir.join("queue/maildrop")).is_empty());
@@ -305,4 +305,35 @@ fn verp_options_and_other_x_options() {
     let (env, _, _) = only_queued(&inst);
     assert_eq!(env.verp_delimiters.as_deref(), Some("-="));
     assert_eq!(env.sender, "list@example.org");
+}
+
+/// A relative table name in local_login_sender_maps is the queue
+/// directory's (postdrop works there), never a file in the caller's
+/// working directory that would let them choose their own senders.
+#[test]
+fn relative_login_sender_tables_are_not_the_callers() {
+    let inst = instance("sendmail-login-relative");
+    let login = util_login();
+    inst.main_cf("local_login_sender_maps = texthash:login_senders\n");
+    inst.start();
+    let cwd = inst.dir.join("caller");
+    std::fs::create_dir_all(&cwd).expect("dir");
+    std::fs::write(cwd.join("login_senders"), format!("{login} *\n")).expect("table");
+    let mut c = Command::new(inst.bin.join("sendmail"));
+    c.current_dir(&cwd)
+        .env("MAIL_CONFIG", &inst.dir)
+        .args(["-f", "boss@elsewhere.example", "someone@example.net"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("sendmail");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"Subject: x\n\nx\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(files(&inst.dir.join("queue/maildrop")).is_empty());
 }

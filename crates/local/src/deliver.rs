@@ -309,8 +309,14 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             leaves: Vec::new(),
             seen: std::collections::HashSet::new(),
         };
+        // local_delivery_status_filter, on what is logged and answered
+        // (probes' results too, as in Postfix).
+        let filter = |v: Verdict| match &s.status_filter {
+            Some(f) => agent::filtered(v, |d, t| f.replace(d, t)),
+            None => v,
+        };
         if req.probe {
-            let v = job.probe();
+            let v = filter(job.probe());
             results.push(agent::finish(req, rcpt, &qf, "local", setup_done, v));
             continue;
         }
@@ -321,11 +327,6 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
                 job.leaves.push((a, v.clone()));
             }
         }
-        // local_delivery_status_filter, on what is logged and answered.
-        let filter = |v: Verdict| match &s.status_filter {
-            Some(f) => agent::filtered(v, |d, t| f.replace(d, t)),
-            None => v,
-        };
         let v = filter(v);
         for (_, leaf) in job.leaves.iter_mut() {
             *leaf = filter(leaf.clone());

@@ -4,7 +4,8 @@
 //! …`); the result is a status and an optional text. A success stays a
 //! success (2.X.X) and a failure a failure (4.X.X or 5.X.X, which may
 //! turn into each other: a bounce deferred, or the reverse); a result that
-//! would cross is refused with a warning, as in Postfix.
+//! would cross, or that has no text, is refused with a warning, as in
+//! Postfix.
 
 use crate::MapList;
 
@@ -47,6 +48,10 @@ impl StatusFilter {
             maillog::warning!("{}: bad status code: {result}", self.list.title());
             return None;
         }
+        if new_text.is_empty() {
+            maillog::warning!("{}: no text after the status: {result}", self.list.title());
+            return None;
+        }
         Some((new_dsn.to_string(), new_text.to_string()))
     }
 }
@@ -86,7 +91,8 @@ mod tests {
         assert_eq!(f.replace("5.7.1", "spam"), None);
         assert_eq!(
             f.replace("4.4.1", "busy"),
-            Some(("4.4.1".into(), String::new()))
+            None,
+            "a status without text is refused"
         );
         assert_eq!(f.replace("5.0.0", "other"), None);
         assert!(StatusFilter::open("x", "", &crate::Ctx::new()).is_none());

@@ -223,6 +223,7 @@ crate::declare! {
     SENDER_DEPENDENT_RELAYHOST_MAPS = list("sender_dependent_relayhost_maps", "", "Lookup tables by sender address that override relayhost.");
     EMPTY_ADDRESS_RELAYHOST_MAPS_LOOKUP_KEY = string("empty_address_relayhost_maps_lookup_key", "<>", "The sender_dependent_relayhost_maps key for the null sender.");
     EMPTY_ADDRESS_DEFAULT_TRANSPORT_MAPS_LOOKUP_KEY = string("empty_address_default_transport_maps_lookup_key", "<>", "The sender_dependent_default_transport_maps key for the null sender.");
+    EMPTY_ADDRESS_LOCAL_LOGIN_SENDER_MAPS_LOOKUP_KEY = string("empty_address_local_login_sender_maps_lookup_key", "<>", "The local_login_sender_maps pattern that stands for the null sender.");
     SENDER_DEPENDENT_DEFAULT_TRANSPORT_MAPS = list("sender_dependent_default_transport_maps", "", "Lookup tables by sender address that override default_transport.");
     DEFER_TRANSPORTS = list("defer_transports", "", "The transports whose mail is held until the queue is flushed or the setting is removed.");
     NOTIFY_CLASSES = list("notify_classes", "resource, software", "The error classes that are reported to the postmaster.");

@@ -4,7 +4,8 @@
 //! separated by commas or spaces:
 //!
 //! * `*`: any sender;
-//! * `<>`: the null sender;
+//! * `<>` (`empty_address_local_login_sender_maps_lookup_key`): the null
+//!   sender;
 //! * `@domain`: any sender in that domain;
 //! * an address or bare name, in external (quoted) form: that sender,
 //!   whatever extension it has (`recipient_delimiter`), in any case.
@@ -19,13 +20,14 @@ pub fn allowed(
     login: &str,
     sender: &str,
     delimiters: &str,
+    null_sender: &str,
 ) -> Result<bool, String> {
     let Some(patterns) = maps.lookup(login).map_err(|e| e.to_string())? else {
         return Ok(false);
     };
     Ok(split(&patterns)
         .iter()
-        .any(|p| matches(p, sender, delimiters)))
+        .any(|p| matches(p, sender, delimiters, null_sender)))
 }
 
 /// The patterns of a table's answer: split at commas and white space
@@ -64,11 +66,11 @@ fn split(list: &str) -> Vec<String> {
     out
 }
 
-fn matches(pattern: &str, sender: &str, delimiters: &str) -> bool {
+fn matches(pattern: &str, sender: &str, delimiters: &str, null_sender: &str) -> bool {
     if pattern == "*" {
         return true;
     }
-    if pattern == "<>" {
+    if pattern == null_sender {
         return sender.is_empty();
     }
     if sender.is_empty() {
@@ -92,7 +94,7 @@ fn matches(pattern: &str, sender: &str, delimiters: &str) -> bool {
         (Some(d), Some(p)) => d.eq_ignore_ascii_case(p),
         _ => false,
     };
-    same_domain && (bare.eq_ignore_ascii_case(&p_local) || local.eq_ignore_ascii_case(&p_local))
+    same_domain && bare.eq_ignore_ascii_case(&p_local)
 }
 
 #[cfg(test)]
@@ -111,7 +113,7 @@ mod tests {
     #[test]
     fn patterns_as_postfix_reads_them() {
         let t = table();
-        let ok = |login: &str, sender: &str| allowed(&t, login, sender, "+").expect("lookup");
+        let ok = |login: &str, sender: &str| allowed(&t, login, sender, "+", "<>").expect("lookup");
         assert!(ok("root", "anything@anywhere.example"));
         assert!(!ok("toor", "anything"));
         assert!(ok("foo", "foo"));

@@ -32,7 +32,8 @@
 //!   queue_directory, message_size_limit, authorized_submit_users,
 //!   local_login_sender_maps (the envelope senders each login may use:
 //!   `*`, `<>`, `@domain`, or an address whatever its extension;
-//!   recipient_delimiter),
+//!   recipient_delimiter, empty_address_local_login_sender_maps_lookup_key;
+//!   relative table names are the queue directory's),
 //!   pickup_service_name, syslog_name, maillog_file.
 //!
 //! FILES
@@ -103,20 +104,30 @@ fn post(cfg: &Config, uid: u32, login: &str) -> Result<queue::QueueId, Failure> 
     let Request::Envelope(env) = next(&mut input)? else {
         return Err((EX_DATAERR, "bad input: expected the envelope first".into()));
     };
-    // local_login_sender_maps: the senders this login may use.
+    // local_login_sender_maps: the senders this login may use, from tables
+    // whose relative names are the queue directory's, never the caller's
+    // (as Postfix's postdrop, which works there).
+    std::env::set_current_dir(&queue_dir).map_err(|e| {
+        (
+            EX_TEMPFAIL,
+            format!("chdir {}: {}", queue_dir.display(), util::strerror(&e)),
+        )
+    })?;
     let senders = maps::MapList::open_lenient(
         p::LOCAL_LOGIN_SENDER_MAPS.name,
         cfg.str(&p::LOCAL_LOGIN_SENDER_MAPS),
         &maps::Ctx::new(),
     );
     let delimiters = cfg.str(&p::RECIPIENT_DELIMITER);
-    match login_sender::allowed(&senders, login, &env.sender, delimiters) {
+    let null_sender = cfg.str(&p::EMPTY_ADDRESS_LOCAL_LOGIN_SENDER_MAPS_LOOKUP_KEY);
+    match login_sender::allowed(&senders, login, &env.sender, delimiters, null_sender) {
         Ok(true) => {}
         Ok(false) => {
+            let sender = &env.sender;
             return Err((
                 EX_NOPERM,
-                format!("User {login}({uid}) is not allowed to submit mail"),
-            ))
+                format!("{sender}({uid}): not authorized to use sender='{sender}'"),
+            ));
         }
         Err(e) => {
             return Err((

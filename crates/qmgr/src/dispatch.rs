@@ -396,8 +396,13 @@ fn run_job(job: Job, private_dir: &Path, timeout: Duration) -> (Done, Feedback) 
         match ipc::delivery::call(&socket, &job.request, timeout) {
             Ok(r) => {
                 let feedback = match r.results.first() {
+                    // The mail held for a dead site waits: a 4.X.X status,
+                    // whatever a delivery status filter made of the first.
                     Some(first) if r.site_failed => Feedback::SiteFailed(Suspended {
-                        dsn: first.dsn.clone(),
+                        dsn: match first.dsn.split_once('.') {
+                            Some((_, rest)) => format!("4.{rest}"),
+                            None => "4.4.1".into(),
+                        },
                         reason: first.reason.clone(),
                     }),
                     _ => Feedback::Good,
