@@ -1738,6 +1738,57 @@ fn lmtp_over_a_unix_socket_to_smtp_sink() {
     assert!(text.contains("X-Client-Proto: LMTP"), "{text}");
 }
 
+/// lmtp_sasl_auth_enable: the LMTP client authenticates with
+/// lmtp_sasl_password_maps, as the SMTP client does with its own (shown
+/// with debug_peer_list, the password masked).
+#[test]
+fn lmtp_authenticates_with_its_own_sasl_settings() {
+    if no_smtp_sink() {
+        return;
+    }
+    let inst = instance("lmtp-sasl", "");
+    let sock = inst.dir.join("lmtp.sock");
+    std::fs::write(
+        inst.dir.join("lmtp_passwd"),
+        format!(
+            "mail.example.test lmtpuser:s3cret\nunix:{} lmtpuser:s3cret\n",
+            sock.display()
+        ),
+    )
+    .expect("passwd");
+    inst.main_cf(&format!(
+        "transport_maps = inline:{{ remote.example=lmtp:unix:{s} }}\n\
+         lmtp_sasl_auth_enable = yes\nlmtp_sasl_password_maps = texthash:{d}/lmtp_passwd\n\
+         lmtp_sasl_security_options =\ndebug_peer_list = mail.example.test\n",
+        s = sock.display(),
+        d = inst.dir.display()
+    ));
+    let text = std::fs::read_to_string(inst.dir.join("master.cf")).expect("master.cf");
+    inst.master_cf(&format!("{text}lmtp unix - - n - - lmtp\n"));
+    let dump = inst.dir.join("sink");
+    let _sink = kit::lmtp_sink(&sock, &dump);
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["x@remote.example"],
+        BODY,
+    );
+    assert!(
+        inst.wait_log(", status=sent (250 2.", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let auth = inst.log_lines(": AUTH ");
+    assert!(
+        auth.iter()
+            .any(|l| l.contains("> ") && l.contains("AUTH PLAIN ********")),
+        "{}",
+        inst.maillog()
+    );
+    assert!(!inst.maillog().contains("s3cret"));
+}
+
 #[test]
 fn a_second_message_reuses_the_connection() {
     if no_smtp_sink() {

@@ -688,6 +688,9 @@ crate::declare! {
     LMTP_SASL_SECURITY_OPTIONS = list("lmtp_sasl_security_options", "noplaintext, noanonymous", "The SASL security options of the LMTP client.");
     LMTP_SASL_TYPE = string("lmtp_sasl_type", "cyrus", "The SASL plug-in type of the LMTP client.");
     LMTP_SASL_PATH = string("lmtp_sasl_path", "", "Implementation-specific information passed to the LMTP client's SASL plug-in.");
+    LMTP_SASL_TLS_SECURITY_OPTIONS = list("lmtp_sasl_tls_security_options", "$lmtp_sasl_security_options", "The SASL security options of the LMTP client over TLS.");
+    LMTP_SASL_MECHANISM_FILTER = list("lmtp_sasl_mechanism_filter", "", "The SASL mechanisms the LMTP client may use.");
+    LMTP_SASL_AUTH_SOFT_BOUNCE = boolean("lmtp_sasl_auth_soft_bounce", "yes", "Defer rather than bounce mail after an LMTP SASL authentication failure.");
     LMTP_TLS_SECURITY_LEVEL = string("lmtp_tls_security_level", "", "The TLS security level of the LMTP client.");
     LMTP_TLS_POLICY_MAPS = list("lmtp_tls_policy_maps", "", "Lookup tables by destination with per-destination LMTP TLS policies.");
     LMTP_TLS_CAFILE = string("lmtp_tls_CAfile", "", "A PEM file with the CA certificates trusted to sign LMTP server certificates.");

@@ -501,13 +501,11 @@ impl Settings {
                     list
                 })
             },
-            // SMTP AUTH is for relays; the LMTP client does without.
-            sasl: if lmtp {
-                None
-            } else {
-                crate::sasl::Sasl::new(cfg)
-            },
-            sasl_soft_bounce: cfg.bool(&p::SMTP_SASL_AUTH_SOFT_BOUNCE),
+            sasl: crate::sasl::Sasl::new(cfg, lmtp),
+            sasl_soft_bounce: cfg.bool(pick(
+                &p::SMTP_SASL_AUTH_SOFT_BOUNCE,
+                &p::LMTP_SASL_AUTH_SOFT_BOUNCE,
+            )),
         }
     }
 }

@@ -112,6 +112,9 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   delay_logging_resolution_limit (digits after the point in delay=),
+//!   lmtp_sasl_auth_enable, lmtp_sasl_password_maps, lmtp_sasl_security_options,
+//!   lmtp_sasl_tls_security_options, lmtp_sasl_mechanism_filter,
+//!   lmtp_sasl_auth_soft_bounce (the LMTP client's SASL, as the SMTP client's),
 //!   smtp_reply_filter, lmtp_reply_filter (a table each reply line goes
 //!   through first),
 //!   smtp_delivery_status_filter, lmtp_delivery_status_filter (tables that

@@ -24,10 +24,20 @@ pub struct LookupError(pub String);
 impl Sasl {
     /// None when `smtp_sasl_auth_enable` is off. Opens the password tables
     /// (call before the privilege drop: they are often root-only).
-    pub fn new(cfg: &Config) -> Option<Sasl> {
-        if !cfg.bool(&p::SMTP_SASL_AUTH_ENABLE) {
+    /// The SMTP client's (`smtp_sasl_*`), or with `lmtp` the LMTP
+    /// client's (`lmtp_sasl_*`); None when not enabled.
+    pub fn new(cfg: &Config, lmtp: bool) -> Option<Sasl> {
+        let pick = |smtp: &'static params::Param, lmtp_param: &'static params::Param| {
+            if lmtp {
+                lmtp_param
+            } else {
+                smtp
+            }
+        };
+        if !cfg.bool(pick(&p::SMTP_SASL_AUTH_ENABLE, &p::LMTP_SASL_AUTH_ENABLE)) {
             return None;
         }
+        let maps_param = pick(&p::SMTP_SASL_PASSWORD_MAPS, &p::LMTP_SASL_PASSWORD_MAPS);
         let no_plain = |param: &params::Param| {
             cfg.list(param)
                 .iter()
@@ -35,14 +45,23 @@ impl Sasl {
         };
         Some(Sasl {
             passwords: MapList::open_lenient(
-                "smtp_sasl_password_maps",
-                cfg.str(&p::SMTP_SASL_PASSWORD_MAPS),
+                maps_param.name,
+                cfg.str(maps_param),
                 &maps::Ctx::new(),
             ),
-            plain_ok: !no_plain(&p::SMTP_SASL_SECURITY_OPTIONS),
-            plain_ok_tls: !no_plain(&p::SMTP_SASL_TLS_SECURITY_OPTIONS),
+            plain_ok: !no_plain(pick(
+                &p::SMTP_SASL_SECURITY_OPTIONS,
+                &p::LMTP_SASL_SECURITY_OPTIONS,
+            )),
+            plain_ok_tls: !no_plain(pick(
+                &p::SMTP_SASL_TLS_SECURITY_OPTIONS,
+                &p::LMTP_SASL_TLS_SECURITY_OPTIONS,
+            )),
             filter: cfg
-                .list(&p::SMTP_SASL_MECHANISM_FILTER)
+                .list(pick(
+                    &p::SMTP_SASL_MECHANISM_FILTER,
+                    &p::LMTP_SASL_MECHANISM_FILTER,
+                ))
                 .into_iter()
                 .map(|m| m.to_ascii_uppercase())
                 .collect(),
