@@ -178,8 +178,15 @@ impl SharedTickets {
     /// keys left aside by a process that died while making one.
     fn sweep(&self, period: u64) {
         let Some(dir) = self.dir.as_ref() else { return };
-        let Ok(dup) = dir.try_clone() else { return };
-        let Ok(mut listing) = nix::dir::Dir::from_fd(dup) else {
+        // A listing of its own (a duplicate would share the position).
+        let Ok(mut listing) = nix::dir::Dir::openat(
+            dir,
+            ".",
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        ) else {
             return;
         };
         let keep = [self.name(period), self.name(period.saturating_sub(1))];
@@ -189,8 +196,12 @@ impl SharedTickets {
             .flatten()
             .filter_map(|e| e.file_name().to_str().ok().map(str::to_string))
             .filter(|n| {
-                let bare = n.strip_prefix('.').unwrap_or(n);
-                bare.starts_with(&ours) && !keep.contains(&n.to_string())
+                // A key, or one being made (`.NAME.PID`) by another process.
+                let key = match n.strip_prefix('.') {
+                    Some(aside) => aside.rsplit_once('.').map_or(aside, |(k, _)| k),
+                    None => n.as_str(),
+                };
+                key.starts_with(&ours) && !keep.iter().any(|k| k == key)
             })
             .collect();
         for n in old {
@@ -206,7 +217,8 @@ impl SharedTickets {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let period = now / u64::from(self.lifetime / 2).max(1);
-        if keys.period != period {
+        // (a key that could not be had is tried for again)
+        if keys.period != period || (keys.current.is_none() && self.dir.is_some()) {
             let current = self.key(period, true);
             let previous = match (keys.period.checked_add(1), keys.current.take()) {
                 (Some(next), Some(k)) if next == period => Some(k),
