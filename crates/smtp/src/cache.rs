@@ -8,8 +8,7 @@
 
 use crate::conn::{Conn, Stage};
 use smtp_proto::{Capabilities, Command};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// A session ready for the next MAIL FROM.
@@ -23,12 +22,20 @@ pub struct Cached {
     pub uses: u32,
 }
 
-type Slot = Arc<Mutex<Option<(u64, Cached)>>>;
+/// The cached session and when it expires; `closing`: the cache is gone.
+#[derive(Default)]
+struct State {
+    slot: Option<(Instant, Cached)>,
+    closing: bool,
+    reaper: bool,
+}
 
-/// This process's cached session, if any.
+type Shared = Arc<(Mutex<State>, Condvar)>;
+
+/// This process's cached session, if any. One reaper thread, started
+/// with the first session kept, closes it when its time is up.
 pub struct Cache {
-    slot: Slot,
-    generation: AtomicU64,
+    shared: Shared,
     idle: Duration,
 }
 
@@ -40,18 +47,52 @@ fn close(mut c: Cached) {
     );
 }
 
+/// Waits for the cached session's time to be up and closes it, until the
+/// cache is dropped.
+fn reap(shared: &Shared) {
+    let (lock, cvar) = &**shared;
+    let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if st.closing {
+            return;
+        }
+        match st.slot.as_ref().map(|(until, _)| *until) {
+            None => st = cvar.wait(st).unwrap_or_else(|e| e.into_inner()),
+            Some(until) => {
+                let now = Instant::now();
+                if now >= until {
+                    let expired = st.slot.take();
+                    drop(st);
+                    if let Some((_, c)) = expired {
+                        close(c);
+                    }
+                    st = lock.lock().unwrap_or_else(|e| e.into_inner());
+                } else {
+                    st = cvar
+                        .wait_timeout(st, until - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+}
+
 impl Cache {
     pub fn new(idle: Duration) -> Cache {
         Cache {
-            slot: Arc::new(Mutex::new(None)),
-            generation: AtomicU64::new(0),
+            shared: Arc::new((Mutex::new(State::default()), Condvar::new())),
             idle,
         }
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The cached session for `key`; a session for another key is closed.
     pub fn take(&self, key: &str) -> Option<Cached> {
-        let taken = self.slot.lock().ok()?.take();
+        let taken = self.state().slot.take();
         match taken {
             Some((_, c)) if c.key == key => Some(c),
             Some((_, other)) => {
@@ -64,39 +105,35 @@ impl Cache {
 
     /// Keeps a session for `idle`, then closes it unless taken.
     pub fn put(&self, c: Cached) {
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let Ok(mut slot) = self.slot.lock() else {
-            close(c);
-            return;
-        };
-        if let Some((_, old)) = slot.replace((generation, c)) {
+        let mut st = self.state();
+        if !st.reaper {
+            let shared = Arc::clone(&self.shared);
+            let spawned = std::thread::Builder::new()
+                .name("smtp-cache".into())
+                .spawn(move || reap(&shared));
+            if spawned.is_err() {
+                // No reaper: do not keep what nobody would close.
+                drop(st);
+                close(c);
+                return;
+            }
+            st.reaper = true;
+        }
+        let until = Instant::now()
+            .checked_add(self.idle)
+            .unwrap_or_else(Instant::now);
+        let old = st.slot.replace((until, c));
+        drop(st);
+        self.shared.1.notify_one();
+        if let Some((_, old)) = old {
             close(old);
         }
-        drop(slot);
-        let weak = Arc::downgrade(&self.slot);
-        let idle = self.idle;
-        let spawned = std::thread::Builder::new()
-            .name("smtp-cache".into())
-            .spawn(move || {
-                std::thread::sleep(idle);
-                let Some(slot) = weak.upgrade() else { return };
-                let expired = match slot.lock() {
-                    Ok(mut s) if s.as_ref().is_some_and(|(g, _)| *g == generation) => s.take(),
-                    _ => None,
-                };
-                if let Some((_, c)) = expired {
-                    close(c);
-                }
-            });
-        if spawned.is_err() {
-            // No reaper: do not keep what nobody would close.
-            if let Some(c) = self.take_any() {
-                close(c);
-            }
-        }
     }
+}
 
-    fn take_any(&self) -> Option<Cached> {
-        self.slot.lock().ok()?.take().map(|(_, c)| c)
+impl Drop for Cache {
+    fn drop(&mut self) {
+        self.state().closing = true;
+        self.shared.1.notify_one();
     }
 }
