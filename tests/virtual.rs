@@ -88,6 +88,40 @@ fn virtual_mailboxes_maildir_mbox_alias_and_catchall() {
     inst.stop();
 }
 
+/// virtual_delivery_status_filter: the virtual agent's result through a
+/// table (here a deferral's text), as Postfix's dsn_filter.
+#[test]
+fn virtual_delivery_status_filter_rewrites_the_result() {
+    let inst = Instance::new("virtual-dsn-filter");
+    let d = inst.dir.clone();
+    let (base, uid, gid) = vmail_base(&inst, 5000);
+    std::fs::write(
+        d.join("vmailbox"),
+        "evil@example.test example.test/../../escape/\n",
+    )
+    .expect("vmailbox");
+    std::fs::write(
+        d.join("dsn_filter"),
+        "/^(4\\.[0-9]+\\.[0-9]+) bad mailbox path(.*)$/ $1 refused by the filter:$2\n",
+    )
+    .expect("filter");
+    inst.main_cf(&format!(
+        "virtual_mailbox_domains = example.test\nvirtual_mailbox_base = {b}\nvirtual_mailbox_maps = texthash:{d}/vmailbox\nvirtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\nvirtual_minimum_uid = 100\nalias_maps =\nalias_database =\nvirtual_delivery_status_filter = regexp:{d}/dsn_filter\n",
+        b = base.display(),
+        d = d.display()
+    ));
+    inst.master_cf("127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nvirtual unix - n n - - virtual\nbounce unix - - n - 0 bounce\n");
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    assert_eq!(send(port, "evil@example.test", "escape"), "ok");
+    assert!(
+        inst.wait_log("status=deferred (refused by the filter:", 1, 20 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    inst.stop();
+}
+
 /// A virtual_alias_maps table that cannot answer (an SQL server down)
 /// makes cleanup refuse the message with 451: nothing is delivered to the
 /// unexpanded address, nothing bounces, the client tries again, and the
