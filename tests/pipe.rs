@@ -330,3 +330,40 @@ fn a_dash_recipient_bounces_even_behind_a_content_filter() {
     assert_eq!(got, "fine@example.org\n", "{}", inst.maillog());
     inst.stop();
 }
+
+/// pipe_delivery_status_filter: a command's failure turned into a
+/// deferral with the table's words.
+#[test]
+fn a_delivery_status_filter_holds_a_failed_command() {
+    let (user, _keep) = command_user();
+    let scratch = kit::Scratch::new("pipe-dsn-filter");
+    let table = scratch.join("dsn_filter");
+    std::fs::write(
+        &table,
+        "/^5\\.[0-9]+\\.[0-9]+ (.*)$/ 4.3.0 held by the filter: $1\n",
+    )
+    .expect("filter");
+    let inst = instance(
+        "pipe-dsn-filter",
+        &format!(
+            "transport_maps = inline:{{ pipe.example=failing: }}\npipe_delivery_status_filter = regexp:{}\n",
+            table.display()
+        ),
+        &format!("failing unix - n n - - pipe user={user} argv=/bin/false\n"),
+    );
+    inst.start();
+    send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["x@pipe.example"],
+    );
+    assert!(
+        inst.wait_log(
+            "dsn=4.3.0, status=deferred (held by the filter: ",
+            1,
+            20 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+}
