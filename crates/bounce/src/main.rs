@@ -204,13 +204,14 @@ fn notify(ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
                 // VERP: the recipients whose notices went out are done; the
                 // bounce log keeps the rest for the next try.
                 if n.kind == Kind::Failure && !a.postmaster && a.entries.len() < entries.len() {
-                    let left: Vec<logs::Entry> = to
+                    let told: Vec<logs::Entry> = to
                         .iter()
-                        .skip_while(|b| !std::ptr::eq(*b, a))
+                        .take_while(|b| !std::ptr::eq(*b, a))
                         .filter(|b| !b.postmaster)
                         .flat_map(|b| b.entries.iter().cloned())
                         .collect();
-                    if let Err(e) = logs::replace(&queue_dir, &hash, log, &n.queue_id, &left) {
+                    let removed = logs::remove_entries(&queue_dir, &hash, log, &n.queue_id, &told);
+                    if let Err(e) = removed {
                         maillog::warning!("{}: {e}", n.queue_id);
                     }
                 }

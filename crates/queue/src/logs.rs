@@ -12,7 +12,9 @@
 //!
 //! Appends are one `write(2)` each on an `O_APPEND` descriptor, then fsync,
 //! so a crash never leaves half an entry in the middle; a partial last line
-//! (crash mid-write) is skipped by the reader.
+//! (crash mid-write) is skipped by the reader. Appends and
+//! [`remove_entries`] hold an exclusive flock on the log, so entries added
+//! while the bounce service reports others are not lost.
 
 use crate::error::QueueError;
 use crate::path::HashSpec;
@@ -164,12 +166,14 @@ pub fn append(
             .map_err(|e| QueueError::io(format!("create {}", dir.display()), e))?;
     }
     let text: String = entries.iter().map(Entry::to_line).collect();
-    let mut f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(&p)
-        .map_err(|e| QueueError::io(format!("open {}", p.display()), e))?;
+    let mut f = open_locked(&p, true)
+        .map_err(|e| QueueError::io(format!("open {}", p.display()), e))?
+        .ok_or_else(|| {
+            QueueError::io(
+                format!("open {}", p.display()),
+                std::io::ErrorKind::NotFound.into(),
+            )
+        })?;
     f.write_all(text.as_bytes())
         .map_err(|e| QueueError::io(format!("write {}", p.display()), e))?;
     f.sync_all()
@@ -195,6 +199,60 @@ pub fn read(
         .filter(|l| l.ends_with('\n'))
         .filter_map(|l| Entry::parse(l.trim_end_matches('\n')))
         .collect())
+}
+
+/// The log at `p` opened for appending under an exclusive flock (None:
+/// there is none and `create` is false). The file is the one at the path
+/// once the lock is held: a log replaced meanwhile is opened again.
+fn open_locked(p: &Path, create: bool) -> std::io::Result<Option<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    loop {
+        let f = match OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(create)
+            .mode(0o600)
+            .open(p)
+        {
+            Ok(f) => f,
+            Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let held = f.metadata()?;
+        match std::fs::metadata(p) {
+            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(Some(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => return Ok(None),
+            _ => continue,
+        }
+    }
+}
+
+/// Takes `done` (entries read earlier and now reported) out of the log,
+/// keeping whatever else it holds now, added since included; the log
+/// goes when nothing is left. Under the log's lock, written aside and
+/// renamed into place.
+pub fn remove_entries(
+    queue_dir: &Path,
+    spec: &HashSpec,
+    log: Log,
+    id: &str,
+    done: &[Entry],
+) -> Result<(), QueueError> {
+    let p = path(queue_dir, spec, log, id)?;
+    let io = |what: &str, e: std::io::Error| QueueError::io(format!("{what} {}", p.display()), e);
+    let Some(lock) = open_locked(&p, false).map_err(|e| io("open", e))? else {
+        return Ok(());
+    };
+    let now = read(queue_dir, spec, log, id)?;
+    let left: Vec<Entry> = now.into_iter().filter(|e| !done.contains(e)).collect();
+    let result = replace(queue_dir, spec, log, id, &left);
+    drop(lock);
+    result
 }
 
 /// Replaces the log with `entries` (written aside, fsync'd, renamed into
@@ -293,6 +351,31 @@ mod tests {
         assert_eq!(read(&dir, &spec, Log::Defer, id).unwrap(), vec![other]);
         replace(&dir, &spec, Log::Defer, id, &[]).unwrap();
         assert!(!p.exists());
+        // Taking out what was reported keeps what came since.
+        let (one, two, three) = (
+            Entry {
+                recipient: "1@x.example".into(),
+                ..e.clone()
+            },
+            Entry {
+                recipient: "2@x.example".into(),
+                ..e.clone()
+            },
+            Entry {
+                recipient: "3@x.example".into(),
+                ..e.clone()
+            },
+        );
+        append(&dir, &spec, Log::Defer, id, &[one.clone(), two.clone()]).unwrap();
+        append(&dir, &spec, Log::Defer, id, std::slice::from_ref(&three)).unwrap();
+        remove_entries(&dir, &spec, Log::Defer, id, std::slice::from_ref(&one)).unwrap();
+        assert_eq!(
+            read(&dir, &spec, Log::Defer, id).unwrap(),
+            vec![two.clone(), three.clone()]
+        );
+        remove_entries(&dir, &spec, Log::Defer, id, &[two, three]).unwrap();
+        assert!(!p.exists());
+        remove_entries(&dir, &spec, Log::Defer, id, &[one]).unwrap();
         append(&dir, &spec, Log::Defer, id, &[e]).unwrap();
         remove(&dir, &spec, Log::Defer, id).unwrap();
         assert!(read(&dir, &spec, Log::Defer, id).unwrap().is_empty());
