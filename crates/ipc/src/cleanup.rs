@@ -844,12 +844,8 @@ impl<S: std::io::Read + std::io::Write> Client<S> {
 
     fn send(&mut self, r: &Request) -> Result<(), ClientError> {
         let (k, p) = r.encode();
-        crate::frame::write_frame(&mut self.out, k, &p)?;
-        if self.out.len() >= CONTENT_CHUNK {
-            self.stream.write_all(&self.out)?;
-            self.out.clear();
-        }
-        Ok(())
+        crate::frame::append_frame(&mut self.out, k, &p)?;
+        self.write_full()
     }
 
     /// Frames the pending content.
@@ -857,8 +853,20 @@ impl<S: std::io::Read + std::io::Write> Client<S> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let chunk = std::mem::take(&mut self.pending);
-        self.send(&Request::Content(chunk))
+        // Framed straight from the buffer, which is kept for the next
+        // chunk (and message): no copies, no 64 KiB allocation per message.
+        crate::frame::append_frame(&mut self.out, CONTENT, &self.pending)?;
+        self.pending.clear();
+        self.write_full()
+    }
+
+    /// Writes the frames collected so far once they fill a chunk.
+    fn write_full(&mut self) -> Result<(), ClientError> {
+        if self.out.len() >= CONTENT_CHUNK {
+            self.stream.write_all(&self.out)?;
+            self.out.clear();
+        }
+        Ok(())
     }
 
     fn reply(&mut self) -> Result<Reply, ClientError> {
@@ -882,7 +890,22 @@ impl<S: std::io::Read + std::io::Write> Client<S> {
 
     /// Opens a message; returns its queue ID.
     pub fn open(&mut self, source: Source, flags: u32) -> Result<String, ClientError> {
+        self.request_open(source, flags)?;
+        self.opened()
+    }
+
+    /// Asks for a new message without waiting for the answer, which
+    /// [`Client::opened`] reads.
+    pub fn request_open(&mut self, source: Source, flags: u32) -> Result<(), ClientError> {
         self.send(&Request::Open { source, flags })?;
+        self.stream.write_all(&self.out)?;
+        self.out.clear();
+        self.stream.flush()?;
+        Ok(())
+    }
+
+    /// Cleanup's answer to [`Client::request_open`]: the queue ID.
+    pub fn opened(&mut self) -> Result<String, ClientError> {
         match self.reply()? {
             Reply::Opened { queue_id } => Ok(queue_id),
             Reply::Done { text, .. } => Err(ClientError::Protocol(format!("open refused: {text}"))),

@@ -56,6 +56,23 @@ pub fn write_frame(w: &mut impl Write, kind: u8, payload: &[u8]) -> io::Result<(
     w.write_all(&buf)
 }
 
+/// Appends one frame to `out` (no buffer of its own, for a caller that
+/// collects frames to write them together).
+pub fn append_frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) -> io::Result<()> {
+    if payload.len() > MAX_FRAME {
+        return Err(io::Error::other(format!(
+            "frame of {} bytes exceeds {MAX_FRAME}",
+            payload.len()
+        )));
+    }
+    out.reserve(6 + payload.len());
+    out.push(VERSION);
+    out.push(kind);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+    Ok(())
+}
+
 /// Reads one frame: Ok(None) on end-of-file before the first byte.
 pub fn read_frame(r: &mut impl Read) -> Result<Option<(u8, Vec<u8>)>, FrameError> {
     let mut head = [0u8; 6];

@@ -225,7 +225,8 @@ impl Writer {
             .map_err(|e| QueueError::io(format!("fstat new file in {}", dir.display()), e))?
             .ino();
         Ok(Writer {
-            out: Some(BufWriter::with_capacity(64 * 1024, file)),
+            // Under glibc's 64 KiB at which a free consolidates the heap.
+            out: Some(BufWriter::with_capacity(32 * 1024, file)),
             dir: dir.to_path_buf(),
             name,
             target,

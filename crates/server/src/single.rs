@@ -64,13 +64,27 @@ impl Waiter {
         }
     }
 
+    /// Whether a listener is readable or the master went away, now
+    /// ([`Wait::Idle`]: neither).
+    pub(crate) fn wait_now(&self, inh: &Inherited) -> Wait {
+        self.wait_until(inh, Some(std::time::Duration::ZERO))
+    }
+
     /// Waits until a listener is readable, the master goes away or the idle
     /// time runs out.
     pub(crate) fn wait(&self, inh: &Inherited, idle: Option<std::time::Duration>) -> Wait {
+        match idle {
+            Some(d) if d.is_zero() => Wait::Idle,
+            _ => self.wait_until(inh, idle),
+        }
+    }
+
+    fn wait_until(&self, inh: &Inherited, idle: Option<std::time::Duration>) -> Wait {
         let started = Instant::now();
         let mut events = [EpollEvent::empty(); 8];
         loop {
             let timeout = match idle {
+                Some(d) if d.is_zero() => EpollTimeout::ZERO,
                 None => EpollTimeout::NONE,
                 Some(limit) => {
                     let left = limit.saturating_sub(started.elapsed());
@@ -94,13 +108,18 @@ impl Waiter {
             if let Some(e) = ready.iter().find(|e| (e.data() as usize) < self.listeners) {
                 return Wait::Ready(e.data() as usize);
             }
+            if idle.is_some_and(|d| d.is_zero()) {
+                return Wait::Idle;
+            }
         }
     }
 }
 
 /// The loop both one-request-at-a-time modes share: wait for a listener,
 /// let `take` turn it into a request (None when another worker was first),
-/// report Taken, `handle` it, report Available; exit when idle for
+/// report Taken, `handle` it, report Available (with `back_to_back`, only
+/// once no other client is waiting already: one that is is served at
+/// once); exit when idle for
 /// `max_idle`, after `max_use` requests, or when the master is gone.
 /// A long-running service may ask for a timer: `handle` returns how long
 /// to wait for the next request (`timer` before the first), and is called
@@ -110,6 +129,7 @@ pub(crate) fn serve_loop<R>(
     inh: &Inherited,
     long_running: bool,
     mut timer: Option<std::time::Duration>,
+    back_to_back: bool,
     mut take: impl FnMut(&OwnedFd) -> Option<R>,
     mut handle: impl FnMut(Option<R>) -> Option<std::time::Duration>,
 ) -> ! {
@@ -132,14 +152,29 @@ pub(crate) fn serve_loop<R>(
             }
             Wait::Idle => std::process::exit(0),
             Wait::Ready(i) => {
-                let Some(request) = take(&inh.listeners[i]) else {
+                let Some(mut request) = take(&inh.listeners[i]) else {
                     continue;
                 };
                 inh.notify(gen, Status::Taken);
-                timer = handle(Some(request));
-                served += 1;
-                if limits.is_some_and(|(_, max_use)| served >= max_use) {
-                    std::process::exit(0);
+                loop {
+                    timer = handle(Some(request));
+                    served += 1;
+                    if limits.is_some_and(|(_, max_use)| served >= max_use) {
+                        std::process::exit(0);
+                    }
+                    // Under load the next client already waits: take it
+                    // without telling the master "available" and "taken"
+                    // again (two messages and two wake-ups of the master
+                    // per client, for nothing).
+                    let waiting = match back_to_back.then(|| waiter.wait_now(inh)) {
+                        Some(Wait::MasterGone) => std::process::exit(0),
+                        Some(Wait::Ready(i)) => take(&inh.listeners[i]),
+                        _ => None,
+                    };
+                    match waiting {
+                        Some(next) => request = next,
+                        None => break,
+                    }
                 }
                 inh.notify(gen, Status::Available);
             }
@@ -184,7 +219,7 @@ pub fn single_server<S: SingleService>(program: &'static str, mut service: S) ->
             None
         }
     };
-    serve_loop(&ctx, &inh, long_running, None, take, |taken| {
+    serve_loop(&ctx, &inh, long_running, None, true, take, |taken| {
         match taken.map(|(fd, endpoints)| (Client::from_fd(fd), endpoints)) {
             Some((Ok(client), None)) => service.serve(&ctx, client),
             Some((Ok(client), Some(endpoints))) => service.serve_passed(&ctx, client, endpoints),

@@ -82,8 +82,16 @@ pub fn trigger_server<S: TriggerService>(program: &'static str, mut service: S) 
     let (ctx, inh) = setup::start(program, &mut service);
     let long_running = service.long_running();
     let timer = service.timer();
-    serve_loop(&ctx, &inh, long_running, timer, take_trigger, |data| {
-        service.wakeup(&ctx, &data.unwrap_or_default());
-        service.timer()
-    })
+    serve_loop(
+        &ctx,
+        &inh,
+        long_running,
+        timer,
+        false,
+        take_trigger,
+        |data| {
+            service.wakeup(&ctx, &data.unwrap_or_default());
+            service.timer()
+        },
+    )
 }

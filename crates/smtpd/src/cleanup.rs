@@ -1,6 +1,11 @@
 //! One message's conversation with cleanup (`ipc::cleanup::Client` on
 //! `queue_directory/public/cleanup`, or `private/cleanup` when master.cf
 //! marks the service private), with the queue ID cleanup gave it.
+//! [`CleanupStream::begin`] only asks for the queue file: cleanup creates
+//! it while the client reads the 250 and sends its next command, and
+//! [`CleanupStream::settle`] reads the queue ID then, before anything
+//! else goes to cleanup (by then it is almost always there: smtpd does not
+//! sleep on it).
 //! Dropping a [`CleanupStream`] before [`CleanupStream::finish`] closes the
 //! connection, and cleanup removes the unfinished queue file. A connection
 //! whose message got cleanup's verdict is kept for the next message of
@@ -30,13 +35,25 @@ fn take_kept() -> Option<Client<UnixStream>> {
 /// client (451 4.3.0).
 pub use ipc::cleanup::ClientError as CleanupError;
 
-/// The largest Content frame smtpd sends.
-pub const CHUNK: usize = ipc::cleanup::CONTENT_CHUNK;
-
 /// An open cleanup transaction.
 pub struct CleanupStream {
     client: Client<UnixStream>,
-    pub queue_id: String,
+    /// Empty until [`CleanupStream::settle`] read it.
+    queue_id: String,
+    /// How to open again on a new connection, when cleanup closed a kept
+    /// one before it answered; None once settled.
+    retry: Option<Retry>,
+}
+
+/// What [`CleanupStream::settle`] needs to open on a new connection.
+struct Retry {
+    queue_dir: std::path::PathBuf,
+    service: String,
+    flags: u32,
+    timeout: Duration,
+    /// Whether the request went out on a kept connection (only then is
+    /// another connection tried).
+    kept: bool,
 }
 
 /// What cleanup did with the message.
@@ -47,24 +64,67 @@ pub struct Done {
 }
 
 impl CleanupStream {
-    /// Opens a queue file: on the kept connection when cleanup still
-    /// listens there, else on a new one.
-    pub fn open(
+    /// Asks cleanup for a queue file, on the kept connection when cleanup
+    /// still listens there, else on a new one, without waiting for the
+    /// answer ([`CleanupStream::settle`] reads it).
+    pub fn begin(
         queue_dir: &Path,
         service: &str,
         flags: u32,
         timeout: Duration,
     ) -> Result<Self, CleanupError> {
+        let mut retry = Retry {
+            queue_dir: queue_dir.to_path_buf(),
+            service: service.to_string(),
+            flags,
+            timeout,
+            kept: true,
+        };
         if let Some(mut client) = take_kept() {
-            // A connection cleanup closed fails here, before anything of a
-            // message was sent: go on with a new one.
-            if let Ok(queue_id) = client.open(Source::Smtpd, flags) {
-                return Ok(CleanupStream { client, queue_id });
+            // A connection cleanup closed usually fails here already.
+            if client.request_open(Source::Smtpd, flags).is_ok() {
+                return Ok(CleanupStream {
+                    client,
+                    queue_id: String::new(),
+                    retry: Some(retry),
+                });
             }
         }
+        retry.kept = false;
         let mut client = Client::connect_service(queue_dir, service, timeout)?;
-        let queue_id = client.open(Source::Smtpd, flags)?;
-        Ok(CleanupStream { client, queue_id })
+        client.request_open(Source::Smtpd, flags)?;
+        Ok(CleanupStream {
+            client,
+            queue_id: String::new(),
+            retry: Some(retry),
+        })
+    }
+
+    /// Reads the queue ID cleanup gave the message (once; later calls
+    /// return it again). A kept connection that cleanup closed before it
+    /// answered is replaced by a new one: nothing of the message went out
+    /// on it yet.
+    pub fn settle(&mut self) -> Result<&str, CleanupError> {
+        let Some(retry) = self.retry.take() else {
+            return Ok(&self.queue_id);
+        };
+        self.queue_id = match self.client.opened() {
+            Ok(id) => id,
+            Err(_) if retry.kept => {
+                let mut client =
+                    Client::connect_service(&retry.queue_dir, &retry.service, retry.timeout)?;
+                let id = client.open(Source::Smtpd, retry.flags)?;
+                self.client = client;
+                id
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(&self.queue_id)
+    }
+
+    /// The queue ID once [`CleanupStream::settle`] read it, else empty.
+    pub fn queue_id(&self) -> &str {
+        &self.queue_id
     }
 
     /// Hands the milter conversations (their sockets) to cleanup for the
@@ -92,7 +152,7 @@ impl CleanupStream {
         self.client.envelope(env)
     }
 
-    /// Adds message bytes (sent a frame of [`CHUNK`] bytes at a time).
+    /// Adds message bytes (sent a frame of `ipc::cleanup::CONTENT_CHUNK` bytes at a time).
     pub fn content(&mut self, bytes: &[u8]) -> Result<(), CleanupError> {
         self.client.content(bytes)
     }
@@ -104,5 +164,56 @@ impl CleanupStream {
         self.client.usual_wait();
         *KEPT.lock().unwrap_or_else(|e| e.into_inner()) = Some((self.client, Instant::now()));
         Ok(Done { status, text })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipc::cleanup::{Reply, Request};
+    use std::os::unix::net::UnixListener;
+
+    fn reads_open(conn: &mut UnixStream) -> bool {
+        match ipc::frame::read_frame(conn) {
+            Ok(Some((kind, payload))) => {
+                matches!(Request::decode(kind, &payload), Ok(Request::Open { .. }))
+            }
+            _ => false,
+        }
+    }
+
+    /// Cleanup may end a kept connection (its wait for a next message
+    /// over) after smtpd's Open went out on it but before it answered:
+    /// settle then opens on a new connection, and the message goes on.
+    #[test]
+    fn a_kept_connection_closed_before_the_answer_is_replaced_at_settle() {
+        let dir = std::env::temp_dir().join(format!("smtpd-kept-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("public")).expect("queue dir");
+        let listener = UnixListener::bind(dir.join("public/cleanup")).expect("listener");
+        let (ours, mut theirs) = UnixStream::pair().expect("pair");
+        *KEPT.lock().expect("kept") = Some((Client::new(ours), Instant::now()));
+        let cleanup = std::thread::spawn(move || {
+            // The kept connection's cleanup reads the Open and goes away.
+            let first = reads_open(&mut theirs);
+            drop(theirs);
+            let (mut fresh, _) = listener.accept().expect("accept");
+            let second = reads_open(&mut fresh);
+            let (kind, payload) = Reply::Opened {
+                queue_id: "4Xk2mN2VXxzABC".into(),
+            }
+            .encode();
+            ipc::frame::write_frame(&mut fresh, kind, &payload).expect("answer");
+            (first, second, fresh)
+        });
+        let mut stream =
+            CleanupStream::begin(&dir, "cleanup", 0, Duration::from_secs(5)).expect("begin");
+        assert_eq!(stream.queue_id(), "", "known before it was read");
+        assert_eq!(stream.settle().expect("settle"), "4Xk2mN2VXxzABC");
+        assert_eq!(stream.queue_id(), "4Xk2mN2VXxzABC");
+        assert_eq!(stream.settle().expect("again"), "4Xk2mN2VXxzABC");
+        let (first, second, _conn) = cleanup.join().expect("cleanup thread");
+        assert!(first && second, "an Open on each connection");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

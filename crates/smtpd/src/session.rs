@@ -133,7 +133,7 @@ impl Transaction {
             return Err(queue_file_write_error());
         };
         c.content(bytes).map_err(|e| {
-            maillog::warning!("{}: {e}", c.queue_id);
+            maillog::warning!("{}: {e}", c.queue_id());
             queue_file_write_error()
         })
     }
@@ -494,10 +494,14 @@ impl<'a> Session<'a> {
                 }
             }
             self.conn.consume(consumed);
+            if !matches!(result, Err(CommandError::NeedsMoreData)) {
+                self.settle_cleanup();
+            }
             match result {
                 Err(CommandError::NeedsMoreData) => match self.conn.fill() {
                     Ok(_) => continue,
                     Err(e) => {
+                        self.settle_cleanup();
                         self.read_failed(e);
                         break;
                     }
@@ -575,6 +579,7 @@ impl<'a> Session<'a> {
 
     /// The session's end: the connection closed, anvil told, the log line.
     fn end(&mut self) {
+        self.settle_cleanup();
         self.reset_transaction();
         self.milters.quit();
         self.conn.close();
@@ -699,7 +704,8 @@ impl<'a> Session<'a> {
             .tx
             .as_ref()
             .and_then(|t| t.cleanup.as_ref())
-            .map(|c| c.queue_id.as_str())
+            .map(|c| c.queue_id())
+            .filter(|id| !id.is_empty())
             .unwrap_or("NOQUEUE");
         maillog::info!(
             "{id}: {whatsup}: {command} from {}: {text};{}",
@@ -1036,7 +1042,7 @@ impl<'a> Session<'a> {
             daemon_name: self.s.milter_daemon_name.clone(),
             queue_id: tx
                 .and_then(|t| t.cleanup.as_ref())
-                .map(|c| c.queue_id.clone())
+                .map(|c| c.queue_id().to_string())
                 .unwrap_or_default(),
             client: self.req.client_addr.map(|ip| {
                 (
@@ -1261,8 +1267,9 @@ impl<'a> Session<'a> {
         free >= need
     }
 
-    /// Opens the cleanup stream for the transaction (once). On failure
-    /// the 451 reply is queued.
+    /// Opens the cleanup stream for the transaction (once); cleanup's
+    /// answer is read by [`Session::settle_cleanup`] at the next command.
+    /// On failure the 451 reply is queued.
     fn open_cleanup(&mut self) -> bool {
         let Some(tx) = &mut self.tx else {
             return false;
@@ -1270,23 +1277,13 @@ impl<'a> Session<'a> {
         if tx.cleanup.is_some() {
             return true;
         }
-        match CleanupStream::open(
+        match CleanupStream::begin(
             &self.queue_dir,
             &self.s.cleanup_service,
             self.s.cleanup_flags,
             self.s.timeout,
         ) {
             Ok(c) => {
-                maillog::info!(
-                    "{}",
-                    client_line(
-                        &c.queue_id,
-                        &self.namaddr,
-                        &self.sasl,
-                        &self.xforward,
-                        self.s.client_port_logging
-                    )
-                );
                 tx.cleanup = Some(c);
                 true
             }
@@ -1294,6 +1291,37 @@ impl<'a> Session<'a> {
                 maillog::warning!("{e}");
                 self.error_reply(&queue_file_write_error());
                 false
+            }
+        }
+    }
+
+    /// Reads the queue ID of a cleanup stream opened by the last command
+    /// and logs `QUEUEID: client=…`. A stream that failed is dropped: the
+    /// transaction's DATA or BDAT then gets 451 (another RCPT opens anew).
+    fn settle_cleanup(&mut self) {
+        let Some(tx) = &mut self.tx else {
+            return;
+        };
+        let Some(c) = tx.cleanup.as_mut() else {
+            return;
+        };
+        if !c.queue_id().is_empty() {
+            return;
+        }
+        match c.settle() {
+            Ok(id) => maillog::info!(
+                "{}",
+                client_line(
+                    id,
+                    &self.namaddr,
+                    &self.sasl,
+                    &self.xforward,
+                    self.s.client_port_logging
+                )
+            ),
+            Err(e) => {
+                maillog::warning!("{e}");
+                tx.cleanup = None;
             }
         }
     }
@@ -1704,7 +1732,7 @@ impl<'a> Session<'a> {
             }
         }
         if let Err(e) = sent {
-            maillog::warning!("{}: {e}", c.queue_id);
+            maillog::warning!("{}: {e}", c.queue_id());
             tx.cleanup = None;
             return Err(queue_file_write_error());
         }
@@ -1755,7 +1783,8 @@ impl<'a> Session<'a> {
         f.state = state;
         f.queue_id = tx
             .and_then(|t| t.cleanup.as_ref())
-            .map(|c| c.queue_id.clone());
+            .map(|c| c.queue_id().to_string())
+            .filter(|id| !id.is_empty());
         f.recipient_count = tx.map_or(0, |t| t.recipients.len());
         f.size = tx.and_then(|t| t.mail.size);
         f.instance = match tx {
@@ -1941,7 +1970,7 @@ impl<'a> Session<'a> {
         let Some(mut c) = tx.cleanup.take() else {
             return (queue_file_write_error(), false);
         };
-        let id = c.queue_id.clone();
+        let id = c.queue_id().to_string();
         let late = action_attributes(&late);
         if !late.is_empty() {
             if let Err(e) = c.actions(late) {
@@ -2023,7 +2052,8 @@ impl<'a> Session<'a> {
             strict_end: self.bare_newline != BareNewline::No,
         });
         let limit = self.s.message_size_limit;
-        let mut out = Vec::with_capacity(crate::cleanup::CHUNK);
+        // What one read decodes to (it grows when a read brings more).
+        let mut out = Vec::with_capacity(16 * 1024);
         let mut received: u64 = 0;
         let mut too_big = false;
         let mut broken: Option<Reply> = None;
