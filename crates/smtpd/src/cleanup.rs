@@ -106,7 +106,11 @@ impl CleanupStream {
     /// on it yet.
     pub fn settle(&mut self) -> Result<&str, CleanupError> {
         let Some(retry) = self.retry.take() else {
-            return Ok(&self.queue_id);
+            // Settled before, or failed (then the stream is of no more use).
+            return match self.queue_id.is_empty() {
+                true => Err(CleanupError::Protocol("no queue file".into())),
+                false => Ok(&self.queue_id),
+            };
         };
         self.queue_id = match self.client.opened() {
             Ok(id) => id,

@@ -466,6 +466,12 @@ impl<'a> Session<'a> {
                 self.conn.reply(&Reply::too_many_errors(&self.s.myhostname));
                 break;
             }
+            // The client spoke again: cleanup's answer to an Open of the
+            // last command is read (and `ID: client=` logged) before
+            // anything of this command, as Postfix logs them.
+            if !self.conn.pending().is_empty() {
+                self.settle_cleanup();
+            }
             let (result, consumed) = {
                 let pending = self.conn.pending();
                 let mut it = pending.iter();
@@ -494,9 +500,6 @@ impl<'a> Session<'a> {
                 }
             }
             self.conn.consume(consumed);
-            if !matches!(result, Err(CommandError::NeedsMoreData)) {
-                self.settle_cleanup();
-            }
             match result {
                 Err(CommandError::NeedsMoreData) => match self.conn.fill() {
                     Ok(_) => continue,
@@ -1631,6 +1634,12 @@ impl<'a> Session<'a> {
         };
         if tx.recipients.is_empty() {
             return Err(Reply::no_valid_recipients());
+        }
+        if tx.cleanup.is_none() && tx.proxy.is_none() && tx.spool.is_none() {
+            // The queue file failed after the recipients were taken
+            // (settle_cleanup): no policy or milter hears of this DATA.
+            self.reset_transaction();
+            return Err(queue_file_write_error());
         }
         self.req.sender = Some(tx.mail.sender.clone());
         self.req.recipient_count = tx.recipients.len();
