@@ -115,21 +115,34 @@ impl Waiter {
     }
 }
 
+/// How [`serve_loop`] serves its requests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Requests {
+    /// Clients, one at a time: reported Taken and Available to the master,
+    /// which starts more workers when none is available. A client already
+    /// waiting when one is done is served at once, still Taken: no pair of
+    /// messages (and wake-ups of the master) per client under load.
+    Clients,
+    /// Wake-up requests, which one process takes all of (coalesced):
+    /// reported around the first only, so that the master knows the
+    /// process worked (a later crash is not throttled as a failed start);
+    /// after that it stays available, as it is.
+    Triggers,
+}
+
 /// The loop both one-request-at-a-time modes share: wait for a listener,
 /// let `take` turn it into a request (None when another worker was first),
-/// report Taken, `handle` it, report Available (with `back_to_back`, only
-/// once no other client is waiting already: one that is is served at
-/// once); exit when idle for
-/// `max_idle`, after `max_use` requests, or when the master is gone.
-/// A long-running service may ask for a timer: `handle` returns how long
-/// to wait for the next request (`timer` before the first), and is called
-/// with None when that time passes without one.
+/// report Taken, `handle` it, report Available (see [`Requests`]); exit
+/// when idle for `max_idle`, after `max_use` requests, or when the master
+/// is gone. A long-running service may ask for a timer: `handle` returns
+/// how long to wait for the next request (`timer` before the first), and
+/// is called with None when that time passes without one.
 pub(crate) fn serve_loop<R>(
     ctx: &Context,
     inh: &Inherited,
     long_running: bool,
     mut timer: Option<std::time::Duration>,
-    back_to_back: bool,
+    requests: Requests,
     mut take: impl FnMut(&OwnedFd) -> Option<R>,
     mut handle: impl FnMut(Option<R>) -> Option<std::time::Duration>,
 ) -> ! {
@@ -138,6 +151,12 @@ pub(crate) fn serve_loop<R>(
     let waiter = Waiter::new(inh);
     inh.notify(gen, Status::Available);
     let mut served: u64 = 0;
+    let report = |served: u64, status| {
+        if requests == Requests::Clients || served == 0 {
+            inh.notify(gen, status);
+        }
+    };
+    let back_to_back = requests == Requests::Clients;
     loop {
         let wait = match limits {
             Some((idle, _)) => Some(idle),
@@ -146,16 +165,17 @@ pub(crate) fn serve_loop<R>(
         match waiter.wait(inh, wait) {
             Wait::MasterGone => std::process::exit(0),
             Wait::Idle if limits.is_none() && timer.is_some() => {
-                inh.notify(gen, Status::Taken);
+                report(served, Status::Taken);
                 timer = handle(None);
-                inh.notify(gen, Status::Available);
+                report(served, Status::Available);
             }
             Wait::Idle => std::process::exit(0),
             Wait::Ready(i) => {
                 let Some(mut request) = take(&inh.listeners[i]) else {
                     continue;
                 };
-                inh.notify(gen, Status::Taken);
+                report(served, Status::Taken);
+                let first = served;
                 loop {
                     timer = handle(Some(request));
                     served += 1;
@@ -176,7 +196,7 @@ pub(crate) fn serve_loop<R>(
                         None => break,
                     }
                 }
-                inh.notify(gen, Status::Available);
+                report(first, Status::Available);
             }
         }
     }
@@ -219,15 +239,25 @@ pub fn single_server<S: SingleService>(program: &'static str, mut service: S) ->
             None
         }
     };
-    serve_loop(&ctx, &inh, long_running, None, true, take, |taken| {
-        match taken.map(|(fd, endpoints)| (Client::from_fd(fd), endpoints)) {
-            Some((Ok(client), None)) => service.serve(&ctx, client),
-            Some((Ok(client), Some(endpoints))) => service.serve_passed(&ctx, client, endpoints),
-            Some((Err(e), _)) => maillog::warning!("set up connection: {e}"),
-            None => {}
-        }
-        None
-    })
+    serve_loop(
+        &ctx,
+        &inh,
+        long_running,
+        None,
+        Requests::Clients,
+        take,
+        |taken| {
+            match taken.map(|(fd, endpoints)| (Client::from_fd(fd), endpoints)) {
+                Some((Ok(client), None)) => service.serve(&ctx, client),
+                Some((Ok(client), Some(endpoints))) => {
+                    service.serve_passed(&ctx, client, endpoints)
+                }
+                Some((Err(e), _)) => maillog::warning!("set up connection: {e}"),
+                None => {}
+            }
+            None
+        },
+    )
 }
 
 /// A delivery agent's client (qmgr on `private/<transport>`: local,

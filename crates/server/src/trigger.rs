@@ -3,7 +3,7 @@
 //! runs its job. The master sends `W` on every `wakeup` tick.
 
 use crate::setup::{self, Context};
-use crate::single::serve_loop;
+use crate::single::{serve_loop, Requests};
 use crate::status::{accept, is_fifo};
 use crate::Service;
 use std::io::Read;
@@ -87,7 +87,7 @@ pub fn trigger_server<S: TriggerService>(program: &'static str, mut service: S) 
         &inh,
         long_running,
         timer,
-        false,
+        Requests::Triggers,
         take_trigger,
         |data| {
             service.wakeup(&ctx, &data.unwrap_or_default());
