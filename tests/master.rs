@@ -341,6 +341,49 @@ fn wakeup_triggers_a_unix_service_at_start_and_then_periodically() {
     );
 }
 
+/// A trigger service takes every wake-up in one process and tells the
+/// master only of the first; the master still knows that it worked, so a
+/// crash later is not throttled as a failed start: the next wake-up finds
+/// a new process at once.
+#[test]
+fn a_trigger_worker_that_dies_after_working_is_restarted_at_once() {
+    let inst = Instance::new("trigger-crash");
+    inst.main_cf("service_throttle_time = 60s");
+    inst.master_cf("tick unix n - n - 1 testworker trigger\n");
+    inst.start();
+    let socket = inst.dir.join("queue/public/tick");
+    let trigger = |data: &[u8]| {
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+        std::io::Write::write_all(&mut s, data).expect("trigger");
+    };
+    for (n, data) in [b"a", b"b", b"c"].iter().enumerate() {
+        trigger(*data);
+        let text = format!("wakeup: {}", String::from_utf8_lossy(*data));
+        assert!(inst.wait_log(&text, 1, 5 * SECOND), "{}", inst.maillog());
+        assert_eq!(inst.log_lines("wakeup:").len(), n + 1);
+    }
+    let first = inst.workers("testworker");
+    assert_eq!(first.len(), 1, "one process takes every wake-up");
+    trigger(b"X");
+    assert!(
+        inst.wait_log("exit status 4", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    trigger(b"d");
+    assert!(
+        inst.wait_log("wakeup: d", 1, 5 * SECOND),
+        "the service was throttled after a crash of a process that had worked:\n{}",
+        inst.maillog()
+    );
+    assert!(
+        inst.log_lines("throttling").is_empty(),
+        "{}",
+        inst.maillog()
+    );
+    assert_ne!(inst.workers("testworker"), first, "a new process");
+}
+
 #[test]
 fn config_errors_name_file_line_and_parameter() {
     let inst = Instance::new("badconf");

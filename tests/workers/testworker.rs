@@ -9,7 +9,8 @@
 //!   `hello PID`, then answers line by line: `whoami` → `pid PID uid UID`, `quit` → closes, `log N` → writes N long maillog lines,
 //!   anything else is echoed. `multi`: the same
 //!   protocol, many clients in one process. `trigger`: logs `wakeup: DATA`
-//!   for each trigger request. `crash`: exits with status 3 before serving,
+//!   for each trigger request, and exits with status 4 after one holding
+//!   an `X`. `crash`: exits with status 3 before serving,
 //!   to exercise the master's throttle.
 //!
 //! SECURITY
@@ -129,6 +130,9 @@ impl MultiService for Echo {
 impl TriggerService for Echo {
     fn wakeup(&mut self, _ctx: &Context, data: &[u8]) {
         maillog::info!("wakeup: {}", String::from_utf8_lossy(data));
+        if data.contains(&b'X') {
+            std::process::exit(4);
+        }
     }
 }
 
