@@ -204,40 +204,56 @@ impl LineBuffer {
     }
 
     /// Adds bytes and returns the lines (and long-line pieces) they complete.
-    pub fn push(&mut self, mut data: &[u8]) -> Vec<Piece> {
+    #[cfg(test)]
+    pub fn push(&mut self, data: &[u8]) -> Vec<Piece> {
         let mut out = Vec::new();
+        self.push_each(data, |bytes, complete| {
+            out.push(Piece {
+                bytes: bytes.to_vec(),
+                complete,
+            })
+        });
+        out
+    }
+
+    /// Adds bytes and hands `f` each line (and long-line piece) they
+    /// complete, with whether it is a whole line. A line that came whole in
+    /// `data` is handed from there, not copied.
+    pub fn push_each(&mut self, mut data: &[u8], mut f: impl FnMut(&[u8], bool)) {
         while !data.is_empty() {
             match data.iter().position(|b| *b == b'\n') {
                 Some(nl) => {
-                    self.pending.extend_from_slice(&data[..nl]);
+                    let line = &data[..nl];
                     data = &data[nl + 1..];
+                    if self.pending.is_empty() {
+                        let line = line.strip_suffix(b"\r").unwrap_or(line);
+                        if line.len() <= self.max {
+                            f(line, true);
+                            continue;
+                        }
+                    }
+                    self.pending.extend_from_slice(line);
                     if self.pending.last() == Some(&b'\r') {
                         self.pending.pop();
                     }
-                    self.drain_long(&mut out);
-                    out.push(Piece {
-                        bytes: std::mem::take(&mut self.pending),
-                        complete: true,
-                    });
+                    self.drain_long(&mut f);
+                    f(&self.pending, true);
+                    self.pending.clear();
                 }
                 None => {
                     self.pending.extend_from_slice(data);
                     data = &[];
-                    self.drain_long(&mut out);
+                    self.drain_long(&mut f);
                 }
             }
         }
-        out
     }
 
-    fn drain_long(&mut self, out: &mut Vec<Piece>) {
+    fn drain_long(&mut self, f: &mut impl FnMut(&[u8], bool)) {
         while self.pending.len() > self.max {
             // Keep a trailing CR with the rest: it may be the start of CRLF.
-            let rest = self.pending.split_off(self.max);
-            out.push(Piece {
-                bytes: std::mem::replace(&mut self.pending, rest),
-                complete: false,
-            });
+            f(&self.pending[..self.max], false);
+            self.pending.drain(..self.max);
         }
     }
 
@@ -270,6 +286,51 @@ mod tests {
         }
         ev.extend(sp.finish());
         ev
+    }
+
+    /// Lines handed whole from the input and lines put together from
+    /// pieces of it come out the same, long ones cut at `max`, a CR kept
+    /// unless it ends the line.
+    #[test]
+    fn lines_are_the_same_however_the_input_is_split() {
+        let text =
+            b"short\r\nexactly10\r\n0123456789ABCDEFGHIJ\r\nlong0123456789\rX\r\nbare\nCR\r\r\nend";
+        let whole = {
+            let mut lb = LineBuffer::new(10);
+            let mut out = lb.push(text);
+            out.extend(lb.finish());
+            out
+        };
+        assert_eq!(whole[0].bytes, b"short");
+        assert!(whole.iter().any(|p| p.bytes == b"exactly10"));
+        assert!(whole
+            .iter()
+            .any(|p| !p.complete && p.bytes == b"0123456789"));
+        assert!(whole.iter().any(|p| p.bytes == b"CR\r"));
+        assert!(whole.iter().all(|p| p.bytes.len() <= 10));
+        // Pieces may fall differently (a CR kept for a coming LF), the
+        // lines they make may not.
+        let lines = |pieces: &[Piece]| {
+            let mut lines = vec![Vec::new()];
+            for p in pieces {
+                assert!(p.bytes.len() <= 10, "a piece over the limit");
+                lines
+                    .last_mut()
+                    .expect("a line")
+                    .extend_from_slice(&p.bytes);
+                if p.complete {
+                    lines.push(Vec::new());
+                }
+            }
+            lines
+        };
+        for cut in 0..text.len() {
+            let mut lb = LineBuffer::new(10);
+            let mut out = lb.push(&text[..cut]);
+            out.extend(lb.push(&text[cut..]));
+            out.extend(lb.finish());
+            assert_eq!(lines(&out), lines(&whole), "split at {cut}");
+        }
     }
 
     #[test]

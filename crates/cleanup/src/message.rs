@@ -1079,13 +1079,16 @@ impl<'a> Message<'a> {
     }
 
     fn content(&mut self, bytes: &[u8], writer: &mut Writer) -> Result<(), queue::QueueError> {
-        for piece in self.lines.push(bytes) {
-            self.piece(&piece.bytes, piece.complete, writer)?;
-            if self.decision.is_some() {
-                break;
+        // (out of self while it hands each line to self.piece)
+        let mut lines = std::mem::replace(&mut self.lines, LineBuffer::new(1));
+        let mut result = Ok(());
+        lines.push_each(bytes, |line, complete| {
+            if result.is_ok() && self.decision.is_none() {
+                result = self.piece(line, complete, writer);
             }
-        }
-        Ok(())
+        });
+        self.lines = lines;
+        result
     }
 
     fn piece(
@@ -1535,11 +1538,11 @@ impl<'a> Message<'a> {
                 return Ok(());
             }
         }
-        self.emit(writer, bytes)?;
         if complete {
-            self.emit(writer, b"\n")?;
+            self.emit_line(writer, bytes)
+        } else {
+            self.emit(writer, bytes)
         }
-        Ok(())
     }
 
     fn end_of_content(&mut self, writer: &mut Writer) -> Result<(), queue::QueueError> {

@@ -206,6 +206,26 @@ pub fn put_varint(out: &mut Vec<u8>, mut len: usize) {
     }
 }
 
+/// A record's type byte and length varint, on the stack: the bytes and how
+/// many of them count.
+pub fn header(rtype: u8, len: usize) -> ([u8; 1 + MAX_VARINT_BYTES], usize) {
+    let mut out = [0u8; 1 + MAX_VARINT_BYTES];
+    out[0] = rtype;
+    let mut n = 1;
+    let mut len = len;
+    while n < out.len() {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out[n] = byte;
+            return (out, n + 1);
+        }
+        out[n] = byte | 0x80;
+        n += 1;
+    }
+    (out, n)
+}
+
 /// One record, framed: type byte, varint length, payload.
 pub fn encode(rtype: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 1 + MAX_VARINT_BYTES);

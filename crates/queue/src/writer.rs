@@ -22,7 +22,7 @@ use crate::error::QueueError;
 use crate::id::QueueId;
 use crate::model::{attr, Envelope, Extracted, Recipient, SizeRecord, SIZE_PAYLOAD_LEN};
 use crate::path::{make_parent_dirs, HashSpec};
-use crate::record::{encode, RecordType as T, MAX_RECORD_LEN};
+use crate::record::{RecordType as T, MAX_RECORD_LEN};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
@@ -268,13 +268,24 @@ impl Writer {
                 why: "an earlier write failed".into(),
             });
         }
-        let bytes = encode(rtype.byte(), payload);
+        if payload.len() > MAX_RECORD_LEN {
+            return Err(QueueError::BadValue {
+                what: "queue record",
+                why: format!("{} bytes, more than {MAX_RECORD_LEN}", payload.len()),
+            });
+        }
+        // Straight into the buffered file: no record built aside.
+        let (head, head_len) = crate::record::header(rtype.byte(), payload.len());
+        let len = head_len + payload.len();
         let result = self
             .fail_point("queue-write")
             .and_then(|()| match self.out.as_mut() {
-                Some(out) => out.write_all(&bytes).map_err(|e| {
-                    QueueError::io(format!("write {}", self.unfinished().display()), e)
-                }),
+                Some(out) => out
+                    .write_all(&head[..head_len])
+                    .and_then(|()| out.write_all(payload))
+                    .map_err(|e| {
+                        QueueError::io(format!("write {}", self.unfinished().display()), e)
+                    }),
                 None => Err(QueueError::BadValue {
                     what: "queue file",
                     why: "already finished".into(),
@@ -284,7 +295,7 @@ impl Writer {
             self.broken = true;
         }
         result?;
-        self.offset += bytes.len() as u64;
+        self.offset += len as u64;
         Ok(())
     }
 
@@ -366,9 +377,24 @@ impl Writer {
         if !self.pending.is_empty() {
             let mut p = std::mem::take(&mut self.pending);
             p.extend_from_slice(line);
-            return self.put_text(&p, true);
+            let result = self.put_text(&p, true);
+            p.clear();
+            self.pending = p;
+            return result;
         }
         self.put_text(line, true)
+    }
+
+    /// Ends the line begun in `pending` with `tail` (a CR before the LF
+    /// dropped), keeping the buffer for the next.
+    fn end_pending(&mut self, tail: &[u8]) -> Result<(), QueueError> {
+        let mut p = std::mem::take(&mut self.pending);
+        p.extend_from_slice(tail);
+        let line = p.strip_suffix(b"\r").unwrap_or(&p);
+        let result = self.put_text(line, true);
+        p.clear();
+        self.pending = p;
+        result
     }
 
     /// Appends message bytes as they come (from DATA or stdin): split into
@@ -379,15 +405,11 @@ impl Writer {
         while let Some(nl) = bytes.iter().position(|&b| b == b'\n') {
             let (head, tail) = bytes.split_at(nl);
             bytes = &tail[1..];
-            let line: Vec<u8> = if self.pending.is_empty() {
-                head.to_vec()
+            if self.pending.is_empty() {
+                self.put_text(head.strip_suffix(b"\r").unwrap_or(head), true)?;
             } else {
-                let mut p = std::mem::take(&mut self.pending);
-                p.extend_from_slice(head);
-                p
-            };
-            let line = line.strip_suffix(b"\r").unwrap_or(&line);
-            self.put_text(line, true)?;
+                self.end_pending(head)?;
+            }
         }
         self.pending.extend_from_slice(bytes);
         // Flush whole pieces of a long line; keep the rest (at least one

@@ -72,29 +72,30 @@ impl Reply {
     }
 
     /// Append the wire form to `out`. CR and LF inside a line are replaced
-    /// by spaces so that a reply can never inject another line.
+    /// by spaces so that a reply can never inject another line. (No
+    /// allocation: a session writes several replies per message.)
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        let empty = [String::new()];
-        let lines: &[String] = if self.lines.is_empty() {
-            &empty
-        } else {
-            &self.lines
-        };
-        let enh = self.enhanced_text();
-        for (i, l) in lines.iter().enumerate() {
-            let sep = if i + 1 == lines.len() { ' ' } else { '-' };
-            let mut s = format!("{:03}", self.code);
-            let text = match (&enh, l.is_empty()) {
-                (Some(e), true) => e.clone(),
-                (Some(e), false) => format!("{e} {l}"),
-                (None, _) => l.clone(),
-            };
-            if !text.is_empty() || sep == '-' {
-                s.push(sep);
+        use std::io::Write;
+        let count = self.lines.len().max(1);
+        for i in 0..count {
+            let line = self.lines.get(i).map(String::as_str).unwrap_or("");
+            let last = i + 1 == count;
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "{:03}", self.code);
+            if self.enhanced.is_some() || !line.is_empty() || !last {
+                out.push(if last { b' ' } else { b'-' });
             }
-            s.push_str(&text.replace(['\r', '\n'], " "));
-            s.push_str("\r\n");
-            out.extend_from_slice(s.as_bytes());
+            if let Some((a, b, c)) = self.enhanced {
+                let _ = write!(out, "{a}.{b}.{c}");
+                if !line.is_empty() {
+                    out.push(b' ');
+                }
+            }
+            out.extend(
+                line.bytes()
+                    .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+            );
+            out.extend_from_slice(b"\r\n");
         }
     }
 

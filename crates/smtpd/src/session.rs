@@ -71,17 +71,19 @@ impl Stats {
 
 /// The stats name of a command line's verb.
 fn stat_name(line: &[u8]) -> &'static str {
-    let word: Vec<u8> = line
+    let start = line
         .iter()
-        .copied()
-        .skip_while(|b| *b == b' ' || *b == b'\t')
-        .take_while(|b| !b" \t\r\n".contains(b))
-        .take(10)
-        .collect();
-    let word = String::from_utf8_lossy(&word).to_ascii_lowercase();
+        .position(|b| *b != b' ' && *b != b'\t')
+        .unwrap_or(line.len());
+    let rest = &line[start..];
+    let end = rest
+        .iter()
+        .position(|b| b" \t\r\n".contains(b))
+        .unwrap_or(rest.len());
+    let word = &rest[..end];
     STAT_NAMES
         .iter()
-        .find(|n| **n == word && **n != "unknown")
+        .find(|n| **n != "unknown" && n.as_bytes().eq_ignore_ascii_case(word))
         .copied()
         .unwrap_or("unknown")
 }
