@@ -143,6 +143,30 @@ fn a_message_from_smtpd_is_queued_with_a_received_header_and_exact_content() {
     assert!(inst.wait_log(&format!("{id}: message-id=<>"), 1, 5 * SECOND));
 }
 
+/// Every CR before a line's LF goes with the line end, in the headers and
+/// the body alike (Postfix's smtp_get); a CR inside a line stays.
+#[test]
+fn crs_before_a_line_end_go_with_it() {
+    let inst = instance("cleanup-crs", "");
+    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
+    let body = "Subject: hi\r\r\nFrom: a@remote.example\r\n\r\nbody\r\r\r\nmid\rdle\r\n";
+    assert_eq!(
+        c.message(
+            smtp_envelope("a@remote.example", &["bob@example.test"]),
+            body.as_bytes()
+        ),
+        Reply::Done {
+            status: Status::Queued,
+            text: String::new()
+        }
+    );
+    let (_, _, text) = queued(&inst, "incoming", &id);
+    assert!(
+        text.ends_with("Subject: hi\nFrom: a@remote.example\n\nbody\nmid\rdle\n"),
+        "{text:?}"
+    );
+}
+
 #[test]
 fn a_local_submission_gets_missing_headers_and_myorigin() {
     let inst = instance("cleanup-local", "");
