@@ -65,14 +65,68 @@ const READ_MIN: usize = 8 * 1024;
 /// The most one read asks for.
 const READ_MAX: usize = 64 * 1024;
 
+thread_local! {
+    /// Buffers of ended sessions, for the next ones of this process: no
+    /// allocation (and, with glibc, heap consolidation) of several KiB per
+    /// session.
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The most buffers kept, and the largest one kept.
+const SPARE_COUNT: usize = 4;
+const SPARE_MAX: usize = 1 << 20;
+
+/// An empty buffer, one of an ended session's when there is one.
+pub fn spare_buffer() -> Vec<u8> {
+    SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+}
+
+/// Keeps `buf`, emptied, for a later [`spare_buffer`].
+pub fn keep_buffer(mut buf: Vec<u8>) {
+    if buf.capacity() == 0 || buf.capacity() > SPARE_MAX {
+        return;
+    }
+    buf.clear();
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_COUNT {
+            s.push(buf);
+        }
+    });
+}
+
+/// A buffer given back by [`keep_buffer`] when it goes.
+pub struct SpareBuffer(pub Vec<u8>);
+
+impl SpareBuffer {
+    pub fn new() -> SpareBuffer {
+        SpareBuffer(spare_buffer())
+    }
+}
+
+impl Drop for SpareBuffer {
+    fn drop(&mut self) {
+        keep_buffer(std::mem::take(&mut self.0));
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        keep_buffer(std::mem::take(&mut self.buf));
+        keep_buffer(std::mem::take(&mut self.out));
+    }
+}
+
 impl Conn {
     pub fn new(client: Client) -> Conn {
+        let mut out = spare_buffer();
+        out.reserve(4096);
         Conn {
             stream: Stream::Plain(client),
-            buf: Vec::new(),
+            buf: spare_buffer(),
             start: 0,
             end: 0,
-            out: Vec::with_capacity(4096),
+            out,
             transcript: None,
             debug_peer: None,
             footer: None,

@@ -2064,7 +2064,9 @@ impl<'a> Session<'a> {
         });
         let limit = self.s.message_size_limit;
         // What one read decodes to (it grows when a read brings more).
-        let mut out = Vec::with_capacity(16 * 1024);
+        let mut spare = crate::conn::SpareBuffer::new();
+        let out = &mut spare.0;
+        out.reserve(16 * 1024);
         let mut received: u64 = 0;
         let mut too_big = false;
         let mut broken: Option<Reply> = None;
@@ -2072,7 +2074,7 @@ impl<'a> Session<'a> {
             let (status, consumed) = {
                 let pending = self.conn.pending();
                 let mut it = pending.iter();
-                let st = decoder.decode(&mut it, &mut out);
+                let st = decoder.decode(&mut it, out);
                 (st, pending.len() - it.as_slice().len())
             };
             self.conn.consume(consumed);
@@ -2082,7 +2084,7 @@ impl<'a> Session<'a> {
             }
             if !too_big && broken.is_none() && !out.is_empty() {
                 if let Some(tx) = self.tx.as_mut() {
-                    broken = tx.content(&out).err();
+                    broken = tx.content(out).err();
                 }
             }
             out.clear();
