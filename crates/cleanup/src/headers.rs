@@ -256,20 +256,27 @@ impl LineBuffer {
     }
 
     fn drain_long(&mut self, f: &mut impl FnMut(&[u8], bool)) {
-        while self.pending.len() > self.max {
-            // Keep a trailing CR with the rest: it may be the start of CRLF.
+        // A run of CRs at the end may be the start of the line end: it is
+        // held back (up to another `max` bytes) until the LF shows, so that
+        // the line comes out the same however the input was split.
+        while self.pending.len() > self.max
+            && (without_crs(&self.pending).len() > self.max || self.pending.len() > 2 * self.max)
+        {
             f(&self.pending[..self.max], false);
             self.pending.drain(..self.max);
         }
     }
 
-    /// The last line when the text did not end in a newline.
+    /// The last line when the text did not end in a newline (the end of
+    /// the text ends it, CRs before it too).
     pub fn finish(&mut self) -> Option<Piece> {
         if self.pending.is_empty() {
             None
         } else {
+            let mut bytes = std::mem::take(&mut self.pending);
+            bytes.truncate(without_crs(&bytes).len());
             Some(Piece {
-                bytes: std::mem::take(&mut self.pending),
+                bytes,
                 complete: true,
             })
         }
@@ -300,7 +307,7 @@ mod tests {
     #[test]
     fn lines_are_the_same_however_the_input_is_split() {
         let text =
-            b"short\r\nexactly10\r\n0123456789ABCDEFGHIJ\r\nlong0123456789\rX\r\nbare\nCR\r\r\nend";
+            b"short\r\nexactly10\r\n0123456789ABCDEFGHIJ\r\nlong0123456789\rX\r\nbare\nCR\r\r\n012345678\r\r\r\nend\r";
         let whole = {
             let mut lb = LineBuffer::new(10);
             let mut out = lb.push(text);
@@ -308,6 +315,8 @@ mod tests {
             out
         };
         assert_eq!(whole[0].bytes, b"short");
+        assert!(whole.iter().any(|p| p.complete && p.bytes == b"012345678"));
+        assert_eq!(whole.last().map(|p| &p.bytes[..]), Some(&b"end"[..]));
         assert!(whole.iter().any(|p| p.bytes == b"exactly10"));
         assert!(whole
             .iter()
@@ -336,6 +345,7 @@ mod tests {
             let mut out = lb.push(&text[..cut]);
             out.extend(lb.push(&text[cut..]));
             out.extend(lb.finish());
+            assert_eq!(out, whole, "split at {cut}");
             assert_eq!(lines(&out), lines(&whole), "split at {cut}");
         }
     }
