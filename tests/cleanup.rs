@@ -148,19 +148,13 @@ fn a_message_from_smtpd_is_queued_with_a_received_header_and_exact_content() {
 #[test]
 fn crs_before_a_line_end_go_with_it() {
     let inst = instance("cleanup-crs", "");
-    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
     let body = "Subject: hi\r\r\nFrom: a@remote.example\r\n\r\nbody\r\r\r\nmid\rdle\r\n";
-    assert_eq!(
-        c.message(
-            smtp_envelope("a@remote.example", &["bob@example.test"]),
-            body.as_bytes()
-        ),
-        Reply::Done {
-            status: Status::Queued,
-            text: String::new()
-        }
+    let (_, _, _, text) = enqueue(
+        &inst,
+        Source::Smtpd,
+        smtp_envelope("a@remote.example", &["bob@example.test"]),
+        body.as_bytes(),
     );
-    let (_, _, text) = queued(&inst, "incoming", &id);
     assert!(
         text.ends_with("Subject: hi\nFrom: a@remote.example\n\nbody\nmid\rdle\n"),
         "{text:?}"

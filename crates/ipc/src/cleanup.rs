@@ -816,10 +816,7 @@ impl Client<std::os::unix::net::UnixStream> {
             ));
         }
         self.flush_content()?;
-        if !self.out.is_empty() {
-            self.stream.write_all(&self.out)?;
-            self.out.clear();
-        }
+        self.write_out()?;
         let (k, p) = Request::Milters(list).encode();
         let mut frame = Vec::new();
         crate::frame::write_frame(&mut frame, k, &p)?;
@@ -863,6 +860,14 @@ impl<S: std::io::Read + std::io::Write> Client<S> {
     /// Writes the frames collected so far once they fill a chunk.
     fn write_full(&mut self) -> Result<(), ClientError> {
         if self.out.len() >= CONTENT_CHUNK {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the frames collected so far.
+    fn write_out(&mut self) -> Result<(), ClientError> {
+        if !self.out.is_empty() {
             self.stream.write_all(&self.out)?;
             self.out.clear();
         }
@@ -871,10 +876,7 @@ impl<S: std::io::Read + std::io::Write> Client<S> {
 
     fn reply(&mut self) -> Result<Reply, ClientError> {
         self.flush_content()?;
-        if !self.out.is_empty() {
-            self.stream.write_all(&self.out)?;
-            self.out.clear();
-        }
+        self.write_out()?;
         self.stream.flush()?;
         match crate::frame::read_frame(&mut self.stream) {
             Ok(Some((k, p))) => {
@@ -898,8 +900,7 @@ impl<S: std::io::Read + std::io::Write> Client<S> {
     /// [`Client::opened`] reads.
     pub fn request_open(&mut self, source: Source, flags: u32) -> Result<(), ClientError> {
         self.send(&Request::Open { source, flags })?;
-        self.stream.write_all(&self.out)?;
-        self.out.clear();
+        self.write_out()?;
         self.stream.flush()?;
         Ok(())
     }

@@ -42,17 +42,8 @@ impl From<IpcError> for FrameError {
 
 /// Writes one frame (header and payload in one buffer, so one write for small frames).
 pub fn write_frame(w: &mut impl Write, kind: u8, payload: &[u8]) -> io::Result<()> {
-    if payload.len() > MAX_FRAME {
-        return Err(io::Error::other(format!(
-            "frame of {} bytes exceeds {MAX_FRAME}",
-            payload.len()
-        )));
-    }
-    let mut buf = Vec::with_capacity(6 + payload.len());
-    buf.push(VERSION);
-    buf.push(kind);
-    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    buf.extend_from_slice(payload);
+    let mut buf = Vec::new();
+    append_frame(&mut buf, kind, payload)?;
     w.write_all(&buf)
 }
 

@@ -889,25 +889,21 @@ impl Manager {
                 r.rcpt.notify == 0 || r.rcpt.notify & ipc::cleanup::notify::DELAY != 0;
             let delay_cleared = self.s.confirm_delay_cleared && m.delay_warned && wanted_delay;
             match (outcome, res.success) {
-                (Outcome::Sent, success) if delay_cleared => delivered.push(Entry {
-                    action: if success == delivery::Success::Relayed {
-                        "relayed".into()
-                    } else {
-                        "delivered".into()
-                    },
-                    ..entry
-                }),
                 // NOTIFY=SUCCESS: the sender gets a delivery report, unless
                 // the next server took the request on (it offered DSN).
-                (Outcome::Sent, delivery::Success::PassedOn) => {}
-                (Outcome::Sent, success) if wants_success => delivered.push(Entry {
-                    action: if success == delivery::Success::Relayed {
-                        "relayed".into()
-                    } else {
-                        "delivered".into()
-                    },
-                    ..entry
-                }),
+                (Outcome::Sent, success)
+                    if delay_cleared
+                        || (wants_success && success != delivery::Success::PassedOn) =>
+                {
+                    delivered.push(Entry {
+                        action: if success == delivery::Success::Relayed {
+                            "relayed".into()
+                        } else {
+                            "delivered".into()
+                        },
+                        ..entry
+                    })
+                }
                 (Outcome::Sent, _) => {}
                 (Outcome::Deferred, _) => deferred.push(entry),
                 (Outcome::Bounced, _) => bounced.push(entry),

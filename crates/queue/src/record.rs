@@ -194,20 +194,14 @@ impl fmt::Display for RecordError {
 impl std::error::Error for RecordError {}
 
 /// Appends the LEB128 encoding of `len` to `out`.
-pub fn put_varint(out: &mut Vec<u8>, mut len: usize) {
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+pub fn put_varint(out: &mut Vec<u8>, len: usize) {
+    let (head, n) = header(0, len);
+    out.extend_from_slice(&head[1..n]);
 }
 
-/// A record's type byte and length varint, on the stack: the bytes and how
-/// many of them count.
+/// A record's type byte and length varint (LEB128, at most
+/// [`MAX_VARINT_BYTES`] bytes: lengths up to 2^35 - 1), on the stack: the
+/// bytes and how many of them count.
 pub fn header(rtype: u8, len: usize) -> ([u8; 1 + MAX_VARINT_BYTES], usize) {
     let mut out = [0u8; 1 + MAX_VARINT_BYTES];
     out[0] = rtype;
@@ -228,9 +222,9 @@ pub fn header(rtype: u8, len: usize) -> ([u8; 1 + MAX_VARINT_BYTES], usize) {
 
 /// One record, framed: type byte, varint length, payload.
 pub fn encode(rtype: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 1 + MAX_VARINT_BYTES);
-    out.push(rtype);
-    put_varint(&mut out, payload.len());
+    let (head, n) = header(rtype, payload.len());
+    let mut out = Vec::with_capacity(n + payload.len());
+    out.extend_from_slice(&head[..n]);
     out.extend_from_slice(payload);
     out
 }

@@ -375,22 +375,20 @@ impl Writer {
     pub fn line(&mut self, line: &[u8]) -> Result<(), QueueError> {
         self.need_envelope()?;
         if !self.pending.is_empty() {
-            let mut p = std::mem::take(&mut self.pending);
-            p.extend_from_slice(line);
-            let result = self.put_text(&p, true);
-            p.clear();
-            self.pending = p;
-            return result;
+            return self.end_pending(line, false);
         }
         self.put_text(line, true)
     }
 
-    /// Ends the line begun in `pending` with `tail` (a CR before the LF
-    /// dropped), keeping the buffer for the next.
-    fn end_pending(&mut self, tail: &[u8]) -> Result<(), QueueError> {
+    /// Ends the line begun in `pending` with `tail` (with `strip_cr`, a CR
+    /// before the LF dropped), keeping the buffer for the next.
+    fn end_pending(&mut self, tail: &[u8], strip_cr: bool) -> Result<(), QueueError> {
         let mut p = std::mem::take(&mut self.pending);
         p.extend_from_slice(tail);
-        let line = p.strip_suffix(b"\r").unwrap_or(&p);
+        let line = match strip_cr {
+            true => p.strip_suffix(b"\r").unwrap_or(&p),
+            false => &p[..],
+        };
         let result = self.put_text(line, true);
         p.clear();
         self.pending = p;
@@ -408,7 +406,7 @@ impl Writer {
             if self.pending.is_empty() {
                 self.put_text(head.strip_suffix(b"\r").unwrap_or(head), true)?;
             } else {
-                self.end_pending(head)?;
+                self.end_pending(head, true)?;
             }
         }
         self.pending.extend_from_slice(bytes);

@@ -40,19 +40,17 @@ pub struct CleanupStream {
     client: Client<UnixStream>,
     /// Empty until [`CleanupStream::settle`] read it.
     queue_id: String,
-    /// How to open again on a new connection, when cleanup closed a kept
-    /// one before it answered; None once settled.
-    retry: Option<Retry>,
+    /// The Open whose answer is still to be read; None once settled (or
+    /// failed).
+    unread: Option<Unread>,
 }
 
-/// What [`CleanupStream::settle`] needs to open on a new connection.
-struct Retry {
-    queue_dir: std::path::PathBuf,
-    service: String,
+/// An Open sent, its answer not read yet.
+#[derive(Clone, Copy)]
+struct Unread {
     flags: u32,
-    timeout: Duration,
-    /// Whether the request went out on a kept connection (only then is
-    /// another connection tried).
+    /// It went out on a kept connection (only then is a new connection
+    /// tried when the answer does not come).
     kept: bool,
 }
 
@@ -73,39 +71,33 @@ impl CleanupStream {
         flags: u32,
         timeout: Duration,
     ) -> Result<Self, CleanupError> {
-        let mut retry = Retry {
-            queue_dir: queue_dir.to_path_buf(),
-            service: service.to_string(),
-            flags,
-            timeout,
-            kept: true,
+        let stream = |client, kept| CleanupStream {
+            client,
+            queue_id: String::new(),
+            unread: Some(Unread { flags, kept }),
         };
         if let Some(mut client) = take_kept() {
             // A connection cleanup closed usually fails here already.
             if client.request_open(Source::Smtpd, flags).is_ok() {
-                return Ok(CleanupStream {
-                    client,
-                    queue_id: String::new(),
-                    retry: Some(retry),
-                });
+                return Ok(stream(client, true));
             }
         }
-        retry.kept = false;
         let mut client = Client::connect_service(queue_dir, service, timeout)?;
         client.request_open(Source::Smtpd, flags)?;
-        Ok(CleanupStream {
-            client,
-            queue_id: String::new(),
-            retry: Some(retry),
-        })
+        Ok(stream(client, false))
     }
 
     /// Reads the queue ID cleanup gave the message (once; later calls
     /// return it again). A kept connection that cleanup closed before it
-    /// answered is replaced by a new one: nothing of the message went out
-    /// on it yet.
-    pub fn settle(&mut self) -> Result<&str, CleanupError> {
-        let Some(retry) = self.retry.take() else {
+    /// answered is replaced by a new one to `service` (as in
+    /// [`CleanupStream::begin`]): nothing of the message went out on it yet.
+    pub fn settle(
+        &mut self,
+        queue_dir: &Path,
+        service: &str,
+        timeout: Duration,
+    ) -> Result<&str, CleanupError> {
+        let Some(unread) = self.unread.take() else {
             // Settled before, or failed (then the stream is of no more use).
             return match self.queue_id.is_empty() {
                 true => Err(CleanupError::Protocol("no queue file".into())),
@@ -114,10 +106,9 @@ impl CleanupStream {
         };
         self.queue_id = match self.client.opened() {
             Ok(id) => id,
-            Err(_) if retry.kept => {
-                let mut client =
-                    Client::connect_service(&retry.queue_dir, &retry.service, retry.timeout)?;
-                let id = client.open(Source::Smtpd, retry.flags)?;
+            Err(_) if unread.kept => {
+                let mut client = Client::connect_service(queue_dir, service, timeout)?;
+                let id = client.open(Source::Smtpd, unread.flags)?;
                 self.client = client;
                 id
             }
@@ -213,9 +204,16 @@ mod tests {
         let mut stream =
             CleanupStream::begin(&dir, "cleanup", 0, Duration::from_secs(5)).expect("begin");
         assert_eq!(stream.queue_id(), "", "known before it was read");
-        assert_eq!(stream.settle().expect("settle"), "4Xk2mN2VXxzABC");
+        let wait = Duration::from_secs(5);
+        assert_eq!(
+            stream.settle(&dir, "cleanup", wait).expect("settle"),
+            "4Xk2mN2VXxzABC"
+        );
         assert_eq!(stream.queue_id(), "4Xk2mN2VXxzABC");
-        assert_eq!(stream.settle().expect("again"), "4Xk2mN2VXxzABC");
+        assert_eq!(
+            stream.settle(&dir, "cleanup", wait).expect("again"),
+            "4Xk2mN2VXxzABC"
+        );
         let (first, second, _conn) = cleanup.join().expect("cleanup thread");
         assert!(first && second, "an Open on each connection");
         let _ = std::fs::remove_dir_all(&dir);

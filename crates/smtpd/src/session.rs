@@ -1313,7 +1313,7 @@ impl<'a> Session<'a> {
         if !c.queue_id().is_empty() {
             return;
         }
-        match c.settle() {
+        match c.settle(&self.queue_dir, &self.s.cleanup_service, self.s.timeout) {
             Ok(id) => maillog::info!(
                 "{}",
                 client_line(
