@@ -179,6 +179,93 @@ fn messages_left_in_active_are_recovered_at_start() {
     assert!(files_under(&queue.join("active")).is_empty());
 }
 
+/// A crashed queue manager's unfinished business: a recipient failed and
+/// marked done, its notice still owed in the bounce log, the message left
+/// in active/ (this start moves it back) or already in incoming/ (an
+/// earlier start moved it back, then stopped before taking it). The next
+/// queue manager sends both notices: a message that was in incoming/ when
+/// it started may have logs, though it skips looking for them in mail
+/// that arrives later.
+#[test]
+fn a_bounce_owed_by_a_crashed_queue_manager_is_sent() {
+    let inst = Instance::new("qmgr-owed");
+    inst.main_cf("mydestination = $myhostname, localhost\n");
+    inst.master_cf(
+        "pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nbounce unix - - n - 0 bounce\n",
+    );
+    assert!(inst.mailsuite(&["check"]).status.success());
+    let queue = inst.dir.join("queue");
+    let spec = queue::HashSpec::none();
+    let mut ids = Vec::new();
+    for (dir, rcpt) in [
+        ("active", "gone1@example.net"),
+        ("incoming", "gone2@example.net"),
+    ] {
+        let mut rcpt = queue::Recipient::new(rcpt);
+        rcpt.done = true;
+        let env = queue::Envelope {
+            sender: "a@example.org".into(),
+            recipients: vec![rcpt],
+            ..queue::Envelope::default()
+        };
+        let mut w = queue::Writer::create_in_queue(&queue, dir, &spec).expect("writer");
+        w.envelope(&env).expect("envelope");
+        w.write_content(b"Subject: owed\n\nx\n").expect("content");
+        let (id, path) = w.finish(&queue::Extracted::default()).expect("finish");
+        let offset = queue::open(&path).expect("read").envelope.recipients[0].offset;
+        let entry = queue::logs::Entry {
+            recipient: env.recipients[0].address.clone(),
+            offset,
+            status: "5.1.1".into(),
+            action: "failed".into(),
+            relay: "none".into(),
+            reason: "no such user".into(),
+            ..queue::logs::Entry::default()
+        };
+        queue::logs::append(
+            &queue,
+            &spec,
+            queue::logs::Log::Bounce,
+            id.as_str(),
+            &[entry],
+        )
+        .expect("bounce log");
+        ids.push(id);
+    }
+    if kit::is_root() {
+        // The queue belongs to mail_owner (nobody in the tests).
+        for p in files_under(&queue.join("active"))
+            .into_iter()
+            .chain(files_under(&queue.join("incoming")))
+            .chain(files_under(&queue.join("bounce")))
+        {
+            std::os::unix::fs::chown(&p, Some(65534), Some(65534)).expect("chown");
+        }
+    }
+    inst.start();
+    for id in &ids {
+        assert!(
+            inst.wait_log(
+                &format!("{id}: sender non-delivery notification"),
+                1,
+                10 * SECOND
+            ),
+            "{}",
+            inst.maillog()
+        );
+        assert!(
+            inst.wait_log(&format!("{id}: removed"), 1, 10 * SECOND),
+            "{}",
+            inst.maillog()
+        );
+    }
+    assert!(
+        wait_until(5 * SECOND, || files_under(&queue.join("bounce")).is_empty()),
+        "bounce logs left: {:?}",
+        files_under(&queue.join("bounce"))
+    );
+}
+
 #[test]
 fn a_delayed_message_warns_its_sender_once() {
     let inst = instance("qmgr-delay", "relay_domains = far.example\ndelay_warning_time = 1s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 1s\n");

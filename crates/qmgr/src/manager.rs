@@ -127,6 +127,11 @@ struct Message {
     /// VERP delimiters (`V`): each recipient is delivered on its own,
     /// with a sender that names it.
     verp: Option<String>,
+    /// It may have defer, bounce or trace logs: it comes from deferred/,
+    /// or was in incoming/ when this queue manager started (a crashed one
+    /// may have written them). A message cleanup wrote since has none
+    /// until this pass writes one, so nothing is looked for or removed.
+    logs: bool,
 }
 
 pub struct Manager {
@@ -135,6 +140,9 @@ pub struct Manager {
     /// Routes for address verification probes, when they differ.
     probe_resolver: Option<Resolver>,
     recovered: bool,
+    /// Messages in incoming/ when this queue manager started (after the
+    /// crash recovery): they may have logs.
+    inherited: HashSet<String>,
     /// When deferred/ was last scanned: it is again every queue_run_delay,
     /// whether or not anything else wakes the queue manager.
     deferred_scanned: Instant,
@@ -186,20 +194,20 @@ struct Active {
 /// when qmgr stops has every recipient marked done; the next qmgr removes
 /// it without delivering anything.
 struct Remover {
-    tx: Option<std::sync::mpsc::Sender<(PathBuf, String)>>,
+    tx: Option<std::sync::mpsc::Sender<Removal>>,
     queue_dir: PathBuf,
     hash: HashSpec,
 }
 
 impl Remover {
     fn new(queue_dir: PathBuf, hash: HashSpec) -> Remover {
-        let (tx, rx) = std::sync::mpsc::channel::<(PathBuf, String)>();
+        let (tx, rx) = std::sync::mpsc::channel::<Removal>();
         let (q, h) = (queue_dir.clone(), hash.clone());
         let spawned = std::thread::Builder::new()
             .name("remover".into())
             .spawn(move || {
-                for (path, id) in rx {
-                    remove_finished(&q, &h, &path, &id);
+                for r in rx {
+                    remove_finished(&q, &h, &r);
                 }
             });
         Remover {
@@ -209,22 +217,34 @@ impl Remover {
         }
     }
 
-    fn remove(&self, path: &Path, id: &str) {
-        let sent = self
-            .tx
-            .as_ref()
-            .is_some_and(|tx| tx.send((path.to_path_buf(), id.to_string())).is_ok());
-        if !sent {
-            remove_finished(&self.queue_dir, &self.hash, path, id);
+    fn remove(&self, m: &Message) {
+        let r = Removal {
+            path: m.path.clone(),
+            id: m.id.clone(),
+            logs: m.logs,
+        };
+        if let Some(Err(std::sync::mpsc::SendError(r))) = self.tx.as_ref().map(|tx| tx.send(r)) {
+            remove_finished(&self.queue_dir, &self.hash, &r);
         }
     }
 }
 
-fn remove_finished(q: &Path, h: &HashSpec, path: &Path, id: &str) {
-    match std::fs::remove_file(path) {
+/// A finished message for the remover: its file, and its logs if it may
+/// have any.
+struct Removal {
+    path: PathBuf,
+    id: String,
+    logs: bool,
+}
+
+fn remove_finished(q: &Path, h: &HashSpec, r: &Removal) {
+    let id = &r.id;
+    match std::fs::remove_file(&r.path) {
         Ok(()) => {
-            for log in [Log::Defer, Log::Bounce, Log::Trace] {
-                let _ = logs::remove(q, h, log, id);
+            if r.logs {
+                for log in [Log::Defer, Log::Bounce, Log::Trace] {
+                    let _ = logs::remove(q, h, log, id);
+                }
             }
             maillog::info!("{id}: removed");
         }
@@ -326,6 +346,7 @@ impl Manager {
             flow: open_flow(cfg, &s.queue_dir),
             s,
             recovered: false,
+            inherited: HashSet::new(),
             deferred_scanned: Instant::now(),
             flushing: Flushing::default(),
         };
@@ -350,7 +371,8 @@ impl Manager {
             .saturating_sub(self.deferred_scanned.elapsed())
     }
 
-    /// Puts messages left in active/ by a crash back into incoming/.
+    /// Puts messages left in active/ by a crash back into incoming/, and
+    /// notes what incoming/ then holds as [`Manager::inherited`].
     fn recover(&mut self) {
         let mut files = Vec::new();
         queue_files(
@@ -369,6 +391,13 @@ impl Manager {
                 Err(e) => maillog::warning!("{id}: {e}"),
             }
         }
+        let mut inherited = Vec::new();
+        queue_files(
+            &self.s.queue_dir.join("incoming"),
+            self.depth_of("incoming"),
+            &mut inherited,
+        );
+        self.inherited = inherited.iter().map(|f| file_name(f)).collect();
         self.recovered = true;
     }
 
@@ -517,8 +546,9 @@ impl Manager {
                 None => 0,
             };
             self.flow_update(fed_incoming, incoming.is_empty());
-            if let Some((path, _)) = next {
-                self.take(&path, &mut active, &mut skip, &mut pool);
+            if let Some((path, from_incoming)) = next {
+                let logs = !from_incoming || self.inherited.remove(&file_name(&path));
+                self.take(&path, logs, &mut active, &mut skip, &mut pool);
                 // Deliveries that finished meanwhile, without waiting.
                 while let Ok(done) = rx.try_recv() {
                     self.done(done, &mut active);
@@ -557,11 +587,12 @@ impl Manager {
     fn take(
         &self,
         path: &Path,
+        logs: bool,
         active: &mut Active,
         skip: &mut HashSet<PathBuf>,
         pool: &mut dispatch::Pool,
     ) {
-        let Some(mut m) = self.activate(path) else {
+        let Some(mut m) = self.activate(path, logs) else {
             skip.insert(path.to_path_buf());
             return;
         };
@@ -569,7 +600,7 @@ impl Manager {
         let entry = active.slots.vacant_entry();
         let jobs = self.jobs(entry.key(), &mut m);
         if m.waiting == 0 {
-            self.finish(&m);
+            self.finish(m);
             return;
         }
         active.recipients += m.recipients.len();
@@ -591,13 +622,14 @@ impl Manager {
             return;
         }
         if let Some(m) = active.slots.try_remove(done.message) {
-            self.finish(&m);
             active.recipients = active.recipients.saturating_sub(m.recipients.len());
+            self.finish(m);
         }
     }
 
     /// Moves one file to active/ and reads what is left to deliver.
-    fn activate(&self, path: &Path) -> Option<Message> {
+    /// `logs`: it may have defer, bounce or trace logs.
+    fn activate(&self, path: &Path, logs: bool) -> Option<Message> {
         let id = file_name(path);
         let active = self.s.hash.path(&self.s.queue_dir, "active", &id).ok()?;
         let qf = match queue::open(path) {
@@ -704,6 +736,7 @@ impl Manager {
                 .clone()
                 .filter(|_| !env.sender.is_empty()),
             probe,
+            logs,
             warn_time: env.warn_time.filter(|w| *w > 0),
             delay_warned: env.warn_time == Some(0),
             arrival,
@@ -840,9 +873,9 @@ impl Manager {
     /// After every recipient has a result: log what qmgr decided itself,
     /// write the defer and bounce logs, return failures, then remove the
     /// message or defer it.
-    fn finish(&self, m: &Message) {
+    fn finish(&self, mut m: Message) {
         if m.probe {
-            self.finish_probe(m);
+            self.finish_probe(&m);
             return;
         }
         let t = now();
@@ -854,7 +887,7 @@ impl Manager {
                 continue;
             };
             if !agent_logged {
-                log_result(m, r, res, t);
+                log_result(&m, r, res, t);
                 if res.outcome == Outcome::Sent {
                     let _ = queue::mark_done(&m.path, r.rcpt.offset);
                 }
@@ -912,14 +945,17 @@ impl Manager {
         let q = &self.s.queue_dir;
         let h = &self.s.hash;
         // The defer log holds this attempt's reasons only.
-        let _ = logs::remove(q, h, Log::Defer, &m.id);
+        if m.logs {
+            let _ = logs::remove(q, h, Log::Defer, &m.id);
+        }
+        m.logs |= !deferred.is_empty() || !bounced.is_empty() || !delivered.is_empty();
         if let Err(e) = logs::append(q, h, Log::Defer, &m.id, &deferred) {
             maillog::warning!("{}: {e}", m.id);
         }
         // A failed recipient is done once its entry is in the bounce log
         // (as Postfix does): the notice is owed by the log, and the
         // recipient is never tried again.
-        self.log_failures(m, &bounced);
+        self.log_failures(&m, &bounced);
         let lifetime = if m.sender.is_empty() {
             self.s.bounce_lifetime
         } else {
@@ -939,17 +975,17 @@ impl Manager {
                 })
                 .collect();
             let _ = logs::remove(q, h, Log::Defer, &m.id);
-            self.log_failures(m, &expired);
+            self.log_failures(&m, &expired);
         }
         if let Err(e) = logs::append(q, h, Log::Trace, &m.id, &delivered) {
             maillog::warning!("{}: {e}", m.id);
         }
-        self.report_successes(m);
+        self.report_successes(&m);
         if !deferred.is_empty() {
-            self.warn_if_due(m);
+            self.warn_if_due(&m);
         }
-        let notices_sent = self.return_failures(m);
-        self.dispose(m, deferred.len(), notices_sent);
+        let notices_sent = self.return_failures(&m);
+        self.dispose(&m, deferred.len(), notices_sent);
     }
 
     /// An address verification probe has been tried: each recipient's
@@ -977,7 +1013,7 @@ impl Manager {
                 maillog::warning!("{}: verify service: {e}", m.id);
             }
         }
-        self.remover.remove(&m.path, &m.id);
+        self.remover.remove(m);
     }
 
     /// Appends failures to the bounce log, then marks those recipients done.
@@ -1028,7 +1064,7 @@ impl Manager {
     fn report_successes(&self, m: &Message) {
         let q = &self.s.queue_dir;
         let h = &self.s.hash;
-        if !logs::read(q, h, Log::Trace, &m.id).is_ok_and(|e| !e.is_empty()) {
+        if !m.logs || !logs::read(q, h, Log::Trace, &m.id).is_ok_and(|e| !e.is_empty()) {
             return;
         }
         let notice = delivery::bounce::Notice {
@@ -1055,6 +1091,9 @@ impl Manager {
     fn return_failures(&self, m: &Message) -> bool {
         let q = &self.s.queue_dir;
         let h = &self.s.hash;
+        if !m.logs {
+            return true;
+        }
         match logs::read(q, h, Log::Bounce, &m.id) {
             Ok(e) if !e.is_empty() => {}
             _ => return true,
@@ -1091,7 +1130,7 @@ impl Manager {
         let h = &self.s.hash;
         let left = if notices_sent { left } else { left.max(1) };
         if left == 0 {
-            self.remover.remove(&m.path, &m.id);
+            self.remover.remove(m);
             return;
         }
         let age = (now() - m.arrival).max(0.0);

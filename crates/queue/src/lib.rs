@@ -125,6 +125,8 @@ pub fn mark_done(path: &Path, offset: u64) -> Result<(), QueueError> {
 pub struct Held {
     path: PathBuf,
     file: std::fs::File,
+    /// The envelope and extracted segments as first read.
+    parsed: std::cell::OnceCell<(Envelope, Extracted, SizeRecord)>,
 }
 
 impl Held {
@@ -138,6 +140,7 @@ impl Held {
         Ok(Held {
             path: path.to_path_buf(),
             file,
+            parsed: std::cell::OnceCell::new(),
         })
     }
 
@@ -145,15 +148,39 @@ impl Held {
         &self.path
     }
 
-    /// Validates the file and reads its envelope, from its start.
+    /// Validates the file and reads its envelope, from its start, the
+    /// first time; later calls give the same envelope without reading it
+    /// again (a recipient marked done since shows as it was then).
     pub fn read(&self) -> Result<QueueFile<&std::fs::File>, QueueError> {
-        reader::read(&self.file)
+        if let Some((envelope, extracted, size)) = self.parsed.get() {
+            return Ok(QueueFile::from_parts(
+                envelope.clone(),
+                extracted.clone(),
+                *size,
+                &self.file,
+            ));
+        }
+        let qf = reader::read(&self.file)?;
+        let _ = self
+            .parsed
+            .set((qf.envelope.clone(), qf.extracted.clone(), qf.size));
+        Ok(qf)
     }
 
     /// Marks the recipient whose record starts at `offset` as done (see
     /// [`mark_done`]).
     pub fn mark_done(&self, offset: u64) -> Result<(), QueueError> {
         let (f, path) = (&self.file, self.path.as_path());
+        let done = [record::RecordType::Done.byte()];
+        // A recipient record the file was read with (R, or D already).
+        if let Some((envelope, extracted, _)) = self.parsed.get() {
+            let mut recipients = envelope.recipients.iter().chain(&extracted.recipients);
+            if recipients.any(|r| r.offset == offset) {
+                return f
+                    .write_all_at(&done, offset)
+                    .map_err(|e| QueueError::io(format!("write {}", path.display()), e));
+            }
+        }
         // The offset must not point into the content, where any byte may be 'R'.
         let mut head = vec![0u8; 2 + model::SIZE_PAYLOAD_LEN];
         let size = f
@@ -188,7 +215,7 @@ impl Held {
         match record::RecordType::from_byte(b[0]) {
             Some(record::RecordType::Done) => Ok(()),
             Some(record::RecordType::Rcpt) => f
-                .write_all_at(&[record::RecordType::Done.byte()], offset)
+                .write_all_at(&done, offset)
                 .map_err(|e| QueueError::io(format!("write {}", path.display()), e)),
             _ => Err(QueueError::NotARecipient {
                 path: path.to_path_buf(),

@@ -52,6 +52,23 @@ pub fn read<R: Read + Seek>(mut source: R) -> Result<QueueFile<R>, QueueError> {
     })
 }
 
+impl<R> QueueFile<R> {
+    /// A queue file already validated, its content in `source`.
+    pub(crate) fn from_parts(
+        envelope: Envelope,
+        extracted: Extracted,
+        size: SizeRecord,
+        source: R,
+    ) -> QueueFile<R> {
+        QueueFile {
+            envelope,
+            extracted,
+            size,
+            source,
+        }
+    }
+}
+
 /// Validates a queue file held in memory.
 pub fn read_bytes(bytes: &[u8]) -> Result<QueueFile<std::io::Cursor<&[u8]>>, QueueError> {
     read(std::io::Cursor::new(bytes))
