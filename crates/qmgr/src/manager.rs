@@ -547,8 +547,15 @@ impl Manager {
             };
             self.flow_update(fed_incoming, incoming.is_empty());
             if let Some((path, from_incoming)) = next {
-                let logs = !from_incoming || self.inherited.remove(&file_name(&path));
+                let inherited = from_incoming
+                    && !self.inherited.is_empty()
+                    && self.inherited.contains(&file_name(&path));
+                let logs = !from_incoming || inherited;
                 self.take(&path, logs, &mut active, &mut skip, &mut pool);
+                if inherited && !skip.contains(&path) {
+                    // Out of incoming/ now; deferred/ would say it again.
+                    self.inherited.remove(&file_name(&path));
+                }
                 // Deliveries that finished meanwhile, without waiting.
                 while let Ok(done) = rx.try_recv() {
                     self.done(done, &mut active);
