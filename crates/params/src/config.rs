@@ -187,7 +187,11 @@ impl Config {
         names.extend(defaults);
         let mut expanded = HashMap::with_capacity(names.len());
         for name in &names {
-            let v = expand::expand_name(name, self).map_err(|e| match &e {
+            let done = Expanded {
+                cfg: self,
+                values: &expanded,
+            };
+            let v = expand::expand_name(name, &done).map_err(|e| match &e {
                 // Blame the first parameter of the loop, whose line is known.
                 ExpandError::Loop(chain) => {
                     self.error_for(chain.first().map_or(name.as_str(), |n| n), e.to_string())
@@ -258,9 +262,14 @@ impl Config {
     }
 
     fn default_of(&self, p: &Param) -> String {
-        let host = self.settings.get("myhostname").map(|s| s.text.as_str());
-        let host_expanded =
-            host.map(|h| expand::expand_text(h, self).unwrap_or_else(|_| h.to_string()));
+        // Only mydomain's default depends on myhostname's value.
+        let host_expanded = match p.computed {
+            Some(Computed::MyDomain) => {
+                let host = self.settings.get("myhostname").map(|s| s.text.as_str());
+                host.map(|h| expand::expand_text(h, self).unwrap_or_else(|_| h.to_string()))
+            }
+            _ => None,
+        };
         let style = self
             .settings
             .get("mynetworks_style")
@@ -335,6 +344,23 @@ impl Config {
     /// Expands arbitrary text against this configuration.
     pub fn expand(&self, text: &str) -> Result<String, ExpandError> {
         expand::expand_text(text, self)
+    }
+}
+
+/// The configuration with the values expanded so far: a name met again
+/// is not expanded again (a value expands the same wherever it is used,
+/// and one that expanded had no loop).
+struct Expanded<'a> {
+    cfg: &'a Config,
+    values: &'a HashMap<String, String>,
+}
+
+impl expand::Lookup for Expanded<'_> {
+    fn raw(&self, name: &str) -> Option<(String, bool)> {
+        match self.values.get(name) {
+            Some(v) => Some((v.clone(), false)),
+            None => self.cfg.raw(name),
+        }
     }
 }
 

@@ -148,6 +148,28 @@ fn missing_main_cf_is_an_error_naming_the_file() {
 
 // --- expansion loops ----------------------------------------------------
 
+/// A name used by many values (each expanded once, then reused) expands
+/// the same everywhere: in plain and conditional forms, in main.cf
+/// settings and in defaults that refer to it.
+#[test]
+fn a_shared_name_expands_the_same_everywhere() {
+    let (_dir, r) = load(
+        "myhostname = mx.$mydomain\nmydomain = example.$tld\ntld = org\nzz = ${myhostname?{[$myhostname]}:{none}} $mydomain\naa = $zz|$zz\n",
+    );
+    let cfg = r.expect("loads");
+    assert_eq!(cfg.value("myhostname"), Some("mx.example.org"));
+    assert_eq!(cfg.value("zz"), Some("[mx.example.org] example.org"));
+    assert_eq!(
+        cfg.value("aa"),
+        Some("[mx.example.org] example.org|[mx.example.org] example.org")
+    );
+    assert_eq!(
+        cfg.str(&table::SMTPD_BANNER),
+        "mx.example.org ESMTP mailsuite"
+    );
+    assert_eq!(cfg.str(&table::MYORIGIN), "mx.example.org");
+}
+
 #[test]
 fn loop_between_unknown_names() {
     let (f, e) = load_err("a = $b\nb = $a\n");
