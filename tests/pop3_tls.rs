@@ -277,6 +277,33 @@ fn pop3_stls_and_pop3s_with_poplib_curl_and_fetchmail() {
         probe("TLSv1_2")
     );
     assert_eq!(probe("TLSv1_3"), "got TLSv1.3 +OK Dovecot ready.");
+
+    // ssl_cipher_list (OpenSSL's syntax) chooses TLS 1.2's suites.
+    assert!(inst
+        .postconf(&[
+            "-e",
+            "ssl_min_protocol = TLSv1.2",
+            "ssl_cipher_list = ALL:!AES256:!CHACHA20",
+        ])
+        .status
+        .success());
+    assert!(inst.mailsuite(&["reload"]).status.success());
+    let with_cipher = |cipher: &str| {
+        let script = format!(
+            "import ssl, socket\nctx = ssl.create_default_context()\nctx.check_hostname = False\nctx.verify_mode = ssl.CERT_NONE\nctx.maximum_version = ssl.TLSVersion.TLSv1_2\nctx.set_ciphers('{cipher}')\ntry:\n    s = ctx.wrap_socket(socket.create_connection(('127.0.0.2', {pops}), timeout=10))\n    print('got', s.cipher()[0], s.recv(100).decode().strip())\nexcept (ssl.SSLError, OSError) as e:\n    print('got refused')\n"
+        );
+        python_lines(&[], &script, &[]).join(" ")
+    };
+    assert!(
+        wait_until(10 * SECOND, || with_cipher("ECDHE-ECDSA-AES256-GCM-SHA384")
+            == "got refused"),
+        "an excluded suite still accepted: {}",
+        with_cipher("ECDHE-ECDSA-AES256-GCM-SHA384")
+    );
+    assert_eq!(
+        with_cipher("ECDHE-ECDSA-AES128-GCM-SHA256"),
+        "got ECDHE-ECDSA-AES128-GCM-SHA256 +OK Dovecot ready."
+    );
     inst.stop();
 }
 

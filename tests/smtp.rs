@@ -2459,3 +2459,62 @@ fn debug_peer_list_logs_the_conversation() {
     );
     assert!(!log.contains("first line"), "{log}");
 }
+
+/// The client's TLS 1.2 suites follow smtp_tls_ciphers and the exclusion
+/// lists (smtp_tls_mandatory_* where TLS is required): the receiving
+/// server, which has them all, gets what is left, and both sides log it
+/// by OpenSSL's name.
+#[test]
+fn the_clients_tls12_suites_follow_its_cipher_settings() {
+    let Some((remote, port)) = tls_receiver(
+        "smtp-ciphers-remote",
+        "smtpd_tls_security_level = may\n",
+        "",
+    ) else {
+        eprintln!("skipped: openssl missing");
+        return;
+    };
+    for (name, tls, suite) in [
+        (
+            "smtp-ciphers-may",
+            "smtp_tls_security_level = may\nsmtp_tls_protocols = !TLSv1.3\n\
+             smtp_tls_exclude_ciphers = AES256, CHACHA20\n",
+            "ECDHE-ECDSA-AES128-GCM-SHA256 (128/128 bits)",
+        ),
+        (
+            "smtp-ciphers-encrypt",
+            "smtp_tls_security_level = encrypt\nsmtp_tls_mandatory_protocols = TLSv1.2\n\
+             smtp_tls_mandatory_ciphers = high\ntls_high_cipherlist = ECDHE+AESGCM\n\
+             smtp_tls_mandatory_exclude_ciphers = AES128\n",
+            "ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits)",
+        ),
+    ] {
+        let inst = instance(name, &format!("relayhost = [127.0.0.1]:{port}\n{tls}"));
+        inst.start();
+        smtp_send(
+            inst.port("127.0.0.1:0"),
+            "sender@example.org",
+            &["far@remote.example"],
+            BODY,
+        );
+        assert!(
+            inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 15 * SECOND),
+            "{}\n--- remote ---\n{}",
+            inst.maillog(),
+            remote.maillog()
+        );
+        let line = inst
+            .log_lines("TLS connection established to")
+            .pop()
+            .expect("TLS line");
+        assert!(
+            line.ends_with(&format!("TLSv1.2 with cipher {suite}")),
+            "{line}"
+        );
+        assert!(
+            remote.wait_log(&format!("TLSv1.2 with cipher {suite}"), 1, 5 * SECOND),
+            "{}",
+            remote.maillog()
+        );
+    }
+}

@@ -4050,3 +4050,112 @@ fn end_of_data_restrictions_hold_and_copy() {
         "{text}"
     );
 }
+
+/// What OpenSSL's s_client negotiates with the smtpd at `port` (STARTTLS)
+/// given its own options: the cipher, or "(NONE)" when the handshake fails.
+fn s_client_cipher(port: u16, options: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-starttls", "smtp", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(options)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.split("Cipher is ").nth(1))
+        .unwrap_or("(NONE)")
+        .trim()
+        .to_string()
+}
+
+/// The TLS 1.2 cipher suites follow Postfix's settings: the grade
+/// (smtpd_tls_ciphers, or smtpd_tls_mandatory_ciphers where TLS is
+/// required) names a tls_*_cipherlist in OpenSSL's syntax, and the
+/// exclusions take suites out (smtpd_tls_exclude_ciphers always,
+/// smtpd_tls_mandatory_exclude_ciphers too where TLS is required). TLS
+/// 1.3's suites are not affected, as with OpenSSL. The log names suites
+/// as OpenSSL does.
+#[test]
+fn cipher_grades_and_exclusions_choose_the_tls12_suites() {
+    let inst = Instance::new("smtpd-ciphers");
+    let Some((cert, key)) = kit::self_signed(&inst.dir, "mail.example.test") else {
+        eprintln!("openssl missing: skipped");
+        return;
+    };
+    let files = format!(
+        "alias_maps =\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        cert.display(),
+        key.display()
+    );
+    // Opportunistic: smtpd_tls_ciphers (medium) less the exclusions.
+    inst.main_cf(&format!(
+        "{files}smtpd_tls_security_level = may\nsmtpd_tls_exclude_ciphers = AES128, CHACHA20\n\
+         smtpd_tls_mandatory_exclude_ciphers = AES256\n"
+    ));
+    inst.master_cf(MASTER_CF);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let tls12 = |cipher: &str| s_client_cipher(port, &["-tls1_2", "-cipher", cipher]);
+    assert_eq!(tls12("ECDHE-ECDSA-AES128-GCM-SHA256"), "(NONE)");
+    assert_eq!(tls12("ECDHE-ECDSA-CHACHA20-POLY1305"), "(NONE)");
+    assert_eq!(
+        tls12("ECDHE-ECDSA-AES256-GCM-SHA384"),
+        "ECDHE-ECDSA-AES256-GCM-SHA384"
+    );
+    assert_eq!(tls12("HIGH"), "ECDHE-ECDSA-AES256-GCM-SHA384");
+    assert_eq!(
+        s_client_cipher(
+            port,
+            &["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"]
+        ),
+        "TLS_AES_128_GCM_SHA256"
+    );
+    assert!(
+        inst.wait_log(
+            "TLS connection established from localhost[127.0.0.1]: TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits)",
+            1,
+            5 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    assert!(inst.wait_log(
+        "TLSv1.3 with cipher TLS_AES_128_GCM_SHA256 (128/128 bits)",
+        1,
+        5 * SECOND
+    ));
+    inst.stop();
+
+    // Mandatory: smtpd_tls_mandatory_ciphers, a high list of the
+    // administrator's own, less both exclusion lists.
+    inst.main_cf(&format!(
+        "{files}smtpd_tls_security_level = encrypt\nsmtpd_tls_mandatory_ciphers = high\n\
+         tls_high_cipherlist = ECDHE+AESGCM:@STRENGTH\nsmtpd_tls_exclude_ciphers = CHACHA20\n\
+         smtpd_tls_mandatory_exclude_ciphers = AES256\n"
+    ));
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let tls12 = |cipher: &str| s_client_cipher(port, &["-tls1_2", "-cipher", cipher]);
+    assert_eq!(tls12("ECDHE-ECDSA-AES256-GCM-SHA384"), "(NONE)");
+    assert_eq!(tls12("ECDHE-ECDSA-CHACHA20-POLY1305"), "(NONE)");
+    assert_eq!(tls12("HIGH"), "ECDHE-ECDSA-AES128-GCM-SHA256");
+    inst.stop();
+
+    // A grade that is not one: a warning naming the parameter, and no STARTTLS.
+    inst.main_cf(&format!(
+        "{files}smtpd_tls_security_level = may\nsmtpd_tls_ciphers = strong\n"
+    ));
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    assert_eq!(s_client_cipher(port, &["-tls1_2"]), "(NONE)");
+    assert!(
+        inst.wait_log(
+            "cannot set up TLS: smtpd_tls_ciphers: invalid cipher grade \"strong\"; STARTTLS is not offered",
+            1,
+            5 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+}

@@ -88,6 +88,9 @@ pub struct Settings {
     pub ssl_cert: String,
     pub ssl_key: String,
     pub ssl_min_protocol: String,
+    /// Dovecot's ssl_cipher_list: an OpenSSL cipher string for TLS 1.2
+    /// (empty: every suite).
+    pub ssl_cipher_list: String,
     /// TLS from the first byte (pop3s, imaps).
     pub wrapper: bool,
     /// How long the pre-login dialogue and the session wait for the client.
@@ -141,6 +144,7 @@ impl Settings {
             ssl_cert: file_setting(c.str(&p::SSL_CERT)),
             ssl_key: file_setting(c.str(&p::SSL_KEY)),
             ssl_min_protocol: c.str(&p::SSL_MIN_PROTOCOL).to_string(),
+            ssl_cipher_list: c.str(&p::SSL_CIPHER_LIST).to_string(),
             wrapper: c.bool(wrapper),
             idle,
             mechanisms: c
@@ -167,14 +171,19 @@ impl Settings {
             }
             return None;
         }
+        let ciphers = match self.ssl_cipher_list.trim() {
+            "" => tls::Ciphers::default(),
+            list => tls::Ciphers::from_openssl(list),
+        };
         match ServerTls::from_files_min(
             self.ssl_cert.as_ref(),
             self.ssl_key.as_ref(),
             &self.ssl_min_protocol,
+            &ciphers,
         ) {
             Ok(t) => Some(t),
             Err(e) => {
-                maillog::error!("ssl_cert/ssl_key/ssl_min_protocol: {e}");
+                maillog::error!("ssl_cert/ssl_key/ssl_min_protocol/ssl_cipher_list: {e}");
                 None
             }
         }

@@ -477,6 +477,7 @@ crate::declare! {
     TLS_HIGH_CIPHERLIST = string("tls_high_cipherlist", "aNULL:-aNULL:HIGH:@STRENGTH", "The OpenSSL cipher list of the \"high\" grade.");
     TLS_MEDIUM_CIPHERLIST = string("tls_medium_cipherlist", "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH", "The OpenSSL cipher list of the \"medium\" grade.");
     TLS_LOW_CIPHERLIST = string("tls_low_cipherlist", "aNULL:-aNULL:HIGH:MEDIUM:LOW:+RC4:@STRENGTH", "The OpenSSL cipher list of the \"low\" grade.");
+    TLS_EXPORT_CIPHERLIST = string("tls_export_cipherlist", "aNULL:-aNULL:HIGH:MEDIUM:LOW:EXPORT:+RC4:@STRENGTH", "The OpenSSL cipher list of the \"export\" grade.");
     TLS_NULL_CIPHERLIST = string("tls_null_cipherlist", "eNULL:!aNULL", "The OpenSSL cipher list of the \"null\" grade.");
     TLS_PREEMPT_CIPHERLIST = boolean("tls_preempt_cipherlist", "no", "Use the server's cipher preference order instead of the client's.");
     TLS_SSL_OPTIONS = list("tls_ssl_options", "", "Extra OpenSSL options for TLS sessions.");
@@ -700,6 +701,10 @@ crate::declare! {
     LMTP_TLS_LOGLEVEL = string("lmtp_tls_loglevel", "0", "The LMTP client's TLS logging level (0 to 4).");
     LMTP_TLS_PROTOCOLS = list("lmtp_tls_protocols", ">=TLSv1", "The TLS protocols the LMTP client uses with opportunistic TLS.");
     LMTP_TLS_MANDATORY_PROTOCOLS = list("lmtp_tls_mandatory_protocols", ">=TLSv1", "The TLS protocols the LMTP client uses with mandatory TLS.");
+    LMTP_TLS_CIPHERS = string("lmtp_tls_ciphers", "medium", "The minimum cipher grade of the LMTP client with opportunistic TLS.");
+    LMTP_TLS_MANDATORY_CIPHERS = string("lmtp_tls_mandatory_ciphers", "medium", "The minimum cipher grade of the LMTP client with mandatory TLS.");
+    LMTP_TLS_EXCLUDE_CIPHERS = list("lmtp_tls_exclude_ciphers", "", "Ciphers or cipher types the LMTP client excludes with any TLS.");
+    LMTP_TLS_MANDATORY_EXCLUDE_CIPHERS = list("lmtp_tls_mandatory_exclude_ciphers", "", "Additional ciphers the LMTP client excludes with mandatory TLS.");
     LMTP_TLS_FINGERPRINT_DIGEST = string("lmtp_tls_fingerprint_digest", "sha256", "The message digest used to compute LMTP server certificate fingerprints.");
     LMTP_ADDRESS_VERIFY_TARGET = string("lmtp_address_verify_target", "rcpt", "The LMTP command that ends an address verification probe: rcpt or data.");
     LMTP_TLS_SERVERNAME = string("lmtp_tls_servername", "", "The SNI name the LMTP client sends (empty: none; hostname: the server name; nexthop: the next hop).");

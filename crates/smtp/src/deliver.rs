@@ -308,28 +308,50 @@ impl Settings {
                 e.to_string()
             })
         };
-        let client = |verify, protocols: &'static params::Param| {
+        // Opportunistic TLS, or mandatory: its protocols, cipher grade and
+        // exclusions.
+        let client = |verify, mandatory: bool| {
             let chains = chains.clone()?;
-            let protocols = tls::Protocols::parse(&cfg.list(protocols)).map_err(|e| {
-                let e = format!("{}: {e}", protocols.name);
+            let (protocols, grade) = if mandatory {
+                (
+                    pick(
+                        &p::SMTP_TLS_MANDATORY_PROTOCOLS,
+                        &p::LMTP_TLS_MANDATORY_PROTOCOLS,
+                    ),
+                    pick(
+                        &p::SMTP_TLS_MANDATORY_CIPHERS,
+                        &p::LMTP_TLS_MANDATORY_CIPHERS,
+                    ),
+                )
+            } else {
+                (
+                    pick(&p::SMTP_TLS_PROTOCOLS, &p::LMTP_TLS_PROTOCOLS),
+                    pick(&p::SMTP_TLS_CIPHERS, &p::LMTP_TLS_CIPHERS),
+                )
+            };
+            let mut exclude = vec![pick(
+                &p::SMTP_TLS_EXCLUDE_CIPHERS,
+                &p::LMTP_TLS_EXCLUDE_CIPHERS,
+            )];
+            if mandatory {
+                exclude.push(pick(
+                    &p::SMTP_TLS_MANDATORY_EXCLUDE_CIPHERS,
+                    &p::LMTP_TLS_MANDATORY_EXCLUDE_CIPHERS,
+                ));
+            }
+            let warn = |e: String| {
                 maillog::warning!("{e}");
                 e
-            })?;
-            tls::ClientTls::new(verify, &anchors, protocols, chains).map_err(|e| {
-                maillog::warning!("TLS client set-up: {e}");
-                e.to_string()
-            })
+            };
+            let protocols = tls::Protocols::parse(&cfg.list(protocols))
+                .map_err(|e| warn(format!("{}: {e}", protocols.name)))?;
+            let ciphers = tls::Ciphers::from_config(cfg, grade, &exclude).map_err(warn)?;
+            tls::ClientTls::new(verify, &anchors, protocols, &ciphers, chains)
+                .map_err(|e| warn(format!("TLS client set-up: {e}")))
         };
-        let mandatory = pick(
-            &p::SMTP_TLS_MANDATORY_PROTOCOLS,
-            &p::LMTP_TLS_MANDATORY_PROTOCOLS,
-        );
-        let tls_opportunistic = client(
-            tls::Verify::None,
-            pick(&p::SMTP_TLS_PROTOCOLS, &p::LMTP_TLS_PROTOCOLS),
-        );
-        let tls_mandatory = client(tls::Verify::None, mandatory);
-        let tls_verified = client(tls::Verify::Required, mandatory);
+        let tls_opportunistic = client(tls::Verify::None, false);
+        let tls_mandatory = client(tls::Verify::None, true);
+        let tls_verified = client(tls::Verify::Required, true);
         let default_port = if proto == Protocol::Lmtp { 24 } else { 25 };
         let port = nexthop::port(cfg.str(pick(&p::SMTP_TCP_PORT, &p::LMTP_TCP_PORT)))
             .unwrap_or(default_port);

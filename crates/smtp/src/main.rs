@@ -42,7 +42,10 @@
 //!     `nexthop` or a name, as in Postfix;
 //!     the versions `smtp_tls_protocols` (may) or
 //!     `smtp_tls_mandatory_protocols` (the other levels) leave of TLS 1.2
-//!     and 1.3;
+//!     and 1.3; TLS 1.2's cipher suites from the grade `smtp_tls_ciphers`
+//!     (may) or `smtp_tls_mandatory_ciphers` names, less
+//!     `smtp_tls_exclude_ciphers` (and `smtp_tls_mandatory_exclude_ciphers`
+//!     above may; `lmtp_` ones for lmtp);
 //!     with `smtp_tls_wrappermode` TLS from the first byte instead (SMTPS,
 //!     a provider's port 465), required whatever the level; a server that
 //!     asks for a client certificate gets the one of `smtp_tls_chain_files`,
@@ -150,7 +153,11 @@
 //!   smtp_discard_ehlo_keywords, smtp_discard_ehlo_keyword_address_maps
 //!   (keywords of the server's EHLO reply ignored, by its address too;
 //!   logged `discarding EHLO keywords: …` unless `silent-discard`),
-//!   smtp_tls_protocols, smtp_tls_mandatory_protocols,
+//!   smtp_tls_protocols, smtp_tls_mandatory_protocols, smtp_tls_ciphers,
+//!   smtp_tls_mandatory_ciphers, smtp_tls_exclude_ciphers, smtp_tls_mandatory_exclude_ciphers,
+//!   lmtp_tls_ciphers, lmtp_tls_mandatory_ciphers, lmtp_tls_exclude_ciphers,
+//!   lmtp_tls_mandatory_exclude_ciphers, tls_high_cipherlist, tls_medium_cipherlist,
+//!   tls_low_cipherlist, tls_export_cipherlist, tls_null_cipherlist,
 //!   smtp_tls_verify_cert_match, smtp_tls_secure_cert_match,
 //!   smtp_tls_CApath, tls_append_default_CA, smtp_tls_wrappermode,
 //!   smtp_tls_chain_files, smtp_tls_cert_file, smtp_tls_key_file,

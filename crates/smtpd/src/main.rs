@@ -20,7 +20,11 @@
 //!   write), SIZE, VRFY (unless disable_vrfy_command), STARTTLS (with
 //!   smtpd_tls_security_level may or encrypt; TLS 1.2 and 1.3 as
 //!   smtpd_tls_protocols, or smtpd_tls_mandatory_protocols where TLS is
-//!   required, leave them), ENHANCEDSTATUSCODES,
+//!   required, leave them; TLS 1.2's cipher suites from the grade
+//!   smtpd_tls_ciphers (mandatory: smtpd_tls_mandatory_ciphers) names,
+//!   that grade's tls_*_cipherlist less smtpd_tls_exclude_ciphers (and
+//!   smtpd_tls_mandatory_exclude_ciphers), OpenSSL's syntax, suites logged
+//!   by OpenSSL's names), ENHANCEDSTATUSCODES,
 //!   8BITMIME, DSN (RET, ENVID, NOTIFY, ORCPT), SMTPUTF8, CHUNKING (BDAT).
 //!   smtpd_discard_ehlo_keywords hides keywords (for a client that
 //!   smtpd_discard_ehlo_keyword_address_maps lists by address, its own
@@ -308,6 +312,9 @@
 //!   smtpd_tls_key_file and smtpd_tls_eccert_file, smtpd_tls_eckey_file: an
 //!   RSA and an ECDSA chain, each client getting the one it can verify),
 //!   smtpd_tls_wrappermode, smtpd_tls_protocols, smtpd_tls_mandatory_protocols,
+//!   smtpd_tls_ciphers, smtpd_tls_mandatory_ciphers, smtpd_tls_exclude_ciphers,
+//!   smtpd_tls_mandatory_exclude_ciphers, tls_high_cipherlist, tls_medium_cipherlist,
+//!   tls_low_cipherlist, tls_export_cipherlist, tls_null_cipherlist,
 //!   smtpd_tls_ask_ccert, smtpd_tls_req_ccert, smtpd_tls_CAfile, smtpd_tls_CApath,
 //!   smtpd_tls_fingerprint_digest, relay_clientcerts, tls_server_sni_maps,
 //!   smtpd_tls_loglevel (1: each session's summary line; 2: the client

@@ -57,20 +57,39 @@ impl Service for Smtpd {
                 None
             }
             (creds, level) => {
-                // smtpd_tls_mandatory_protocols where TLS is required.
-                let param = if level == TlsLevel::Encrypt || settings.wrappermode {
-                    &params::table::SMTPD_TLS_MANDATORY_PROTOCOLS
+                // The mandatory protocols and ciphers where TLS is required.
+                use params::table as pt;
+                let mandatory = level == TlsLevel::Encrypt || settings.wrappermode;
+                let (param, grade, exclude) = if mandatory {
+                    (
+                        &pt::SMTPD_TLS_MANDATORY_PROTOCOLS,
+                        &pt::SMTPD_TLS_MANDATORY_CIPHERS,
+                        &[
+                            &pt::SMTPD_TLS_EXCLUDE_CIPHERS,
+                            &pt::SMTPD_TLS_MANDATORY_EXCLUDE_CIPHERS,
+                        ][..],
+                    )
                 } else {
-                    &params::table::SMTPD_TLS_PROTOCOLS
+                    (
+                        &pt::SMTPD_TLS_PROTOCOLS,
+                        &pt::SMTPD_TLS_CIPHERS,
+                        &[&pt::SMTPD_TLS_EXCLUDE_CIPHERS][..],
+                    )
                 };
                 let client_certs = client_certs(&settings)?;
                 let loaded = tls::Protocols::parse(&ctx.config.list(param))
                     .map_err(|e| format!("{}: {e}", param.name))
                     .and_then(|p| {
+                        let ciphers = tls::Ciphers::from_config(&ctx.config, grade, exclude)?;
                         creds
                             .load()
                             .and_then(|chains| {
-                                tls::ServerTls::from_chains_asking(chains, p, client_certs)
+                                tls::ServerTls::from_chains_asking(
+                                    chains,
+                                    p,
+                                    &ciphers,
+                                    client_certs,
+                                )
                             })
                             .map(|t| with_sni_maps(t, &ctx.config))
                             .map(|t| t.with_tickets(tickets(&ctx.config)))

@@ -19,7 +19,7 @@
 //! The TLS versions come from [`Protocols`] (`smtp_tls_protocols`,
 //! `smtp_tls_mandatory_protocols`).
 
-use crate::{provider, read_certs, Protocols, TlsError};
+use crate::{read_certs, Protocols, TlsError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -173,18 +173,20 @@ impl Anchors {
 
 impl ClientTls {
     /// The anchors `anchors` says, checked as `verify` says, speaking the
-    /// versions `protocols` allows; `identity`: the client's own
-    /// certificate chains, for a server that asks for one (the first whose
-    /// key signs with a scheme the server accepts).
+    /// versions `protocols` allows with the TLS 1.2 suites of `ciphers`;
+    /// `identity`: the client's own certificate chains, for a server that
+    /// asks for one (the first whose key signs with a scheme the server
+    /// accepts).
     pub fn new(
         verify: Verify,
         anchors: &Anchors,
         protocols: Protocols,
+        ciphers: &crate::Ciphers,
         identity: Vec<crate::KeyChain>,
     ) -> Result<ClientTls, TlsError> {
         let identity = crate::certified(identity)?;
         let roots = anchors.roots()?;
-        let provider = provider();
+        let provider = ciphers.provider();
         let checker =
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
@@ -193,7 +195,7 @@ impl ClientTls {
         // names are checked after it (see `connect`), so that more than one
         // name, and name suffixes, can be asked for.
         let config = ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&protocols.versions())
+            .with_protocol_versions(&crate::versions(protocols, ciphers)?)
             .map_err(|e| TlsError::Config(e.to_string()))?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAny(crate::Signatures(provider))));
@@ -388,7 +390,14 @@ mod tests {
                 }
             }
         };
-        let client = ClientTls::new(verify, &anchors, protocols, Vec::new()).unwrap();
+        let client = ClientTls::new(
+            verify,
+            &anchors,
+            protocols,
+            &crate::Ciphers::default(),
+            Vec::new(),
+        )
+        .unwrap();
         let r = client
             .connect(a, host, Some(host), names)
             .map(|(mut s, trusted)| {

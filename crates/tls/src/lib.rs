@@ -9,24 +9,28 @@
 //!   on any blocking stream (after STARTTLS, or at once for port 465/993/995).
 //! * [`ClientCerts`]: client certificates asked for (`smtpd_tls_ask_ccert`)
 //!   and judged by fingerprint and by `smtpd_tls_CAfile`.
-//! * [`describe`]: the session as Postfix logs it
-//!   (`TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384 (256/256 bits)`).
+//! * [`describe`]: the session as Postfix logs it, with OpenSSL's suite
+//!   names (`TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)`).
 //!
 //! * [`ClientTls`]: the client side for STARTTLS (`smtp_tls_security_level`),
 //!   with the bundled public roots and `smtp_tls_CAfile`, and the names a
 //!   server's certificate must bear ([`NameMatch`]).
 //! * [`Protocols`]: the TLS versions allowed, from Postfix's
 //!   `*_tls_protocols` syntax or Dovecot's `ssl_min_protocol`.
+//! * [`Ciphers`]: the TLS 1.2 cipher suites allowed, from OpenSSL cipher
+//!   strings: Postfix's grades and exclusions, Dovecot's `ssl_cipher_list`.
 //! * [`LogLevel`]: what `*_tls_loglevel` asks to be logged.
 //!
 //! Reading key files happens before the privilege drop (they are usually
 //! readable by root only); the handshake runs after it.
 
+mod ciphers;
 mod client;
 mod client_cert;
 mod log_level;
 mod protocols;
 pub mod tickets;
+pub use ciphers::{Ciphers, GradeLists};
 pub use client::{Anchors, ClientStream, ClientTls, NameMatch, Verify};
 pub use client_cert::{ClientCert, ClientCerts, Digest};
 pub use log_level::LogLevel;
@@ -69,6 +73,25 @@ impl std::error::Error for TlsError {}
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The versions to speak: those `protocols` allows, less TLS 1.2 when
+/// `ciphers` leaves it no suite. An error when none is left.
+pub(crate) fn versions(
+    protocols: Protocols,
+    ciphers: &Ciphers,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, TlsError> {
+    let usable = Protocols {
+        tls12: protocols.tls12 && !ciphers.is_empty(),
+        ..protocols
+    };
+    let v = usable.versions();
+    if v.is_empty() {
+        return Err(TlsError::Config(
+            "the cipher list leaves no TLS 1.2 cipher suite, and TLS 1.3 is not allowed".into(),
+        ));
+    }
+    Ok(v)
 }
 
 /// The handshake signature checks of the verifiers that take any
@@ -421,14 +444,16 @@ impl ServerTls {
     /// As [`ServerTls::from_files`], accepting no protocol older than
     /// `min_protocol` (Dovecot's ssl_min_protocol: `TLSv1.3` allows only
     /// TLS 1.3; `TLSv1.2` and anything older allow 1.2 and 1.3, the
-    /// versions rustls speaks at all).
+    /// versions rustls speaks at all), with the TLS 1.2 suites of `ciphers`.
     pub fn from_files_min(
         cert: &Path,
         key: &Path,
         min_protocol: &str,
+        ciphers: &Ciphers,
     ) -> Result<ServerTls, TlsError> {
         let protocols = Protocols::at_least(min_protocol).map_err(TlsError::Config)?;
-        ServerTls::from_files_with(cert, key, protocols)
+        let chains = vec![KeyChain::from_files(cert, key)?];
+        ServerTls::from_chains_asking(chains, protocols, ciphers, None)
     }
 
     /// As [`ServerTls::from_files`], speaking the versions `protocols` allows.
@@ -444,22 +469,24 @@ impl ServerTls {
     /// versions `protocols` allows. Each key must go with its leaf
     /// certificate.
     pub fn from_chains(chains: Vec<KeyChain>, protocols: Protocols) -> Result<ServerTls, TlsError> {
-        ServerTls::from_chains_asking(chains, protocols, None)
+        ServerTls::from_chains_asking(chains, protocols, &Ciphers::default(), None)
     }
 
-    /// As [`ServerTls::from_chains`], asking each client for a certificate
-    /// when `client_certs` says how to judge them.
+    /// As [`ServerTls::from_chains`], with the TLS 1.2 suites of `ciphers`,
+    /// asking each client for a certificate when `client_certs` says how to
+    /// judge them.
     pub fn from_chains_asking(
         chains: Vec<KeyChain>,
         protocols: Protocols,
+        ciphers: &Ciphers,
         client_certs: Option<ClientCerts>,
     ) -> Result<ServerTls, TlsError> {
         let keys = certified(chains)?;
         if keys.is_empty() {
             return Err(TlsError::Config("no certificate".into()));
         }
-        let builder = ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&protocols.versions())
+        let builder = ServerConfig::builder_with_provider(ciphers.provider())
+            .with_protocol_versions(&versions(protocols, ciphers)?)
             .map_err(|e| TlsError::Config(e.to_string()))?;
         let builder = match &client_certs {
             Some(c) => builder.with_client_cert_verifier(Arc::new(client_cert::AskAny::new(
@@ -571,15 +598,7 @@ pub fn describe(conn: &rustls::CommonState) -> String {
         _ => "TLS",
     };
     let (suite, bits) = match conn.negotiated_cipher_suite() {
-        Some(s) => {
-            let name = format!("{:?}", s.suite());
-            let bits = if name.contains("256") || name.contains("CHACHA20") {
-                256
-            } else {
-                128
-            };
-            (name, bits)
-        }
+        Some(s) => ciphers::openssl_name(s.suite()),
         None => ("unknown".into(), 0),
     };
     format!("{version} with cipher {suite} ({bits}/{bits} bits)")
@@ -637,7 +656,7 @@ mod tests {
         client.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"world");
         let d = t.join().unwrap();
-        assert!(d.starts_with("TLSv1.3 with cipher TLS13_"), "{d}");
+        assert!(d.starts_with("TLSv1.3 with cipher TLS_AES_"), "{d}");
         // A client that speaks garbage fails the handshake cleanly.
         let (a, mut b) = UnixStream::pair().unwrap();
         b.write_all(b"EHLO not tls\r\n").unwrap();
