@@ -2461,7 +2461,8 @@ fn debug_peer_list_logs_the_conversation() {
 }
 
 /// The client's TLS 1.2 suites follow smtp_tls_ciphers and the exclusion
-/// lists (smtp_tls_mandatory_* where TLS is required): the receiving
+/// lists (smtp_tls_mandatory_* where TLS is required, a TLS policy's own
+/// protocols=, ciphers= and exclude= for its destination): the receiving
 /// server, which has them all, gets what is left, and both sides log it
 /// by OpenSSL's name.
 #[test]
@@ -2488,7 +2489,16 @@ fn the_clients_tls12_suites_follow_its_cipher_settings() {
              smtp_tls_mandatory_exclude_ciphers = AES128\n",
             "ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits)",
         ),
+        (
+            // A policy's protocols=, ciphers= and exclude= replace main.cf's.
+            "smtp-ciphers-policy",
+            "smtp_tls_security_level = may\nsmtp_tls_exclude_ciphers = CHACHA20\n\
+             smtp_tls_policy_maps = inline:{ {[127.0.0.1]:PORT = encrypt protocols=TLSv1.2 \
+             ciphers=high exclude=AESGCM} }\n",
+            "ECDHE-ECDSA-CHACHA20-POLY1305 (256/256 bits)",
+        ),
     ] {
+        let tls = tls.replace("PORT", &port.to_string());
         let inst = instance(name, &format!("relayhost = [127.0.0.1]:{port}\n{tls}"));
         inst.start();
         smtp_send(

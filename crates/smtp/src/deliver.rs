@@ -103,6 +103,77 @@ pub struct TlsPolicy {
     pub matches: Vec<String>,
     /// The policy's `servername=`, overriding `smtp_tls_servername`.
     pub servername: Option<String>,
+    /// The policy's `protocols=`, `ciphers=` and `exclude=`.
+    pub tuning: TlsTuning,
+}
+
+/// A TLS policy's own `protocols=`, `ciphers=` (a grade) and `exclude=`:
+/// each replaces main.cf's for the level (`smtp_tls_protocols`,
+/// `smtp_tls_ciphers` and `smtp_tls_exclude_ciphers` at `may`, the
+/// mandatory ones above it, both exclusion lists with `exclude=`), as in
+/// Postfix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsTuning {
+    pub protocols: Option<String>,
+    pub ciphers: Option<String>,
+    pub exclude: Option<String>,
+}
+
+impl TlsTuning {
+    fn is_empty(&self) -> bool {
+        *self == TlsTuning::default()
+    }
+}
+
+/// What a TLS client is made of: main.cf's trust anchors, the client's own
+/// certificate, and per kind of level (opportunistic, mandatory) the
+/// protocols, cipher grade and exclusions.
+struct TlsMaker {
+    anchors: tls::Anchors,
+    identity: Result<Vec<tls::KeyChain>, String>,
+    lists: tls::GradeLists,
+    /// Protocols, grade and exclusions: for `may`, and for the levels above.
+    opportunistic: (Vec<String>, String, Vec<String>),
+    mandatory: (Vec<String>, String, Vec<String>),
+    /// The parameters they come from, for messages.
+    names: [&'static str; 2],
+}
+
+impl TlsMaker {
+    /// A client checking certificates as `verify` says, for a mandatory
+    /// level or not, with a policy's `tuning` (empty: main.cf's).
+    fn client(
+        &self,
+        verify: tls::Verify,
+        mandatory: bool,
+        tuning: &TlsTuning,
+    ) -> Result<tls::ClientTls, String> {
+        let warn = |e: String| {
+            maillog::warning!("{e}");
+            e
+        };
+        let chains = self.identity.clone()?;
+        let (protocols, grade, exclude) = if mandatory {
+            &self.mandatory
+        } else {
+            &self.opportunistic
+        };
+        let protocols = match &tuning.protocols {
+            Some(p) => tls::Protocols::parse(std::slice::from_ref(p))
+                .map_err(|e| warn(format!("TLS policy protocols={p}: {e}")))?,
+            None => tls::Protocols::parse(protocols)
+                .map_err(|e| warn(format!("{}: {e}", self.names[usize::from(mandatory)])))?,
+        };
+        let grade = tuning.ciphers.as_deref().unwrap_or(grade);
+        let exclude = match &tuning.exclude {
+            Some(x) => std::slice::from_ref(x),
+            None => exclude.as_slice(),
+        };
+        let ciphers = tls::Ciphers::postfix(grade, &self.lists, exclude)
+            .map_err(|e| warn(format!("TLS cipher grade: {e}")))?;
+        tls::ClientTls::new(verify, &self.anchors, protocols, &ciphers, chains)
+            .map_err(|e| warn(format!("TLS client set-up: {e}")))
+    }
 }
 
 /// Time limits, Postfix's names.
@@ -163,6 +234,8 @@ pub struct Settings {
     tls_mandatory: Result<tls::ClientTls, String>,
     /// For `verify` and `secure` (`smtp_tls_mandatory_protocols`).
     tls_verified: Result<tls::ClientTls, String>,
+    /// For a TLS policy with its own protocols, ciphers or exclusions.
+    tls_maker: TlsMaker,
     /// `smtp_tls_verify_cert_match`, `smtp_tls_secure_cert_match`.
     verify_match: Vec<String>,
     secure_match: Vec<String>,
@@ -308,50 +381,47 @@ impl Settings {
                 e.to_string()
             })
         };
-        // Opportunistic TLS, or mandatory: its protocols, cipher grade and
-        // exclusions.
-        let client = |verify, mandatory: bool| {
-            let chains = chains.clone()?;
-            let (protocols, grade) = if mandatory {
-                (
-                    pick(
-                        &p::SMTP_TLS_MANDATORY_PROTOCOLS,
-                        &p::LMTP_TLS_MANDATORY_PROTOCOLS,
-                    ),
-                    pick(
-                        &p::SMTP_TLS_MANDATORY_CIPHERS,
-                        &p::LMTP_TLS_MANDATORY_CIPHERS,
-                    ),
-                )
-            } else {
-                (
-                    pick(&p::SMTP_TLS_PROTOCOLS, &p::LMTP_TLS_PROTOCOLS),
-                    pick(&p::SMTP_TLS_CIPHERS, &p::LMTP_TLS_CIPHERS),
-                )
-            };
-            let mut exclude = vec![pick(
-                &p::SMTP_TLS_EXCLUDE_CIPHERS,
-                &p::LMTP_TLS_EXCLUDE_CIPHERS,
-            )];
-            if mandatory {
-                exclude.push(pick(
-                    &p::SMTP_TLS_MANDATORY_EXCLUDE_CIPHERS,
-                    &p::LMTP_TLS_MANDATORY_EXCLUDE_CIPHERS,
-                ));
-            }
-            let warn = |e: String| {
-                maillog::warning!("{e}");
-                e
-            };
-            let protocols = tls::Protocols::parse(&cfg.list(protocols))
-                .map_err(|e| warn(format!("{}: {e}", protocols.name)))?;
-            let ciphers = tls::Ciphers::from_config(cfg, grade, &exclude).map_err(warn)?;
-            tls::ClientTls::new(verify, &anchors, protocols, &ciphers, chains)
-                .map_err(|e| warn(format!("TLS client set-up: {e}")))
+        let exclude = cfg.list(pick(
+            &p::SMTP_TLS_EXCLUDE_CIPHERS,
+            &p::LMTP_TLS_EXCLUDE_CIPHERS,
+        ));
+        let mandatory_protocols = pick(
+            &p::SMTP_TLS_MANDATORY_PROTOCOLS,
+            &p::LMTP_TLS_MANDATORY_PROTOCOLS,
+        );
+        let opportunistic_protocols = pick(&p::SMTP_TLS_PROTOCOLS, &p::LMTP_TLS_PROTOCOLS);
+        let tls_maker = TlsMaker {
+            anchors,
+            identity: chains,
+            lists: tls::GradeLists::from_config(cfg),
+            opportunistic: (
+                cfg.list(opportunistic_protocols),
+                cfg.str(pick(&p::SMTP_TLS_CIPHERS, &p::LMTP_TLS_CIPHERS))
+                    .to_string(),
+                exclude.clone(),
+            ),
+            mandatory: (
+                cfg.list(mandatory_protocols),
+                cfg.str(pick(
+                    &p::SMTP_TLS_MANDATORY_CIPHERS,
+                    &p::LMTP_TLS_MANDATORY_CIPHERS,
+                ))
+                .to_string(),
+                [
+                    exclude,
+                    cfg.list(pick(
+                        &p::SMTP_TLS_MANDATORY_EXCLUDE_CIPHERS,
+                        &p::LMTP_TLS_MANDATORY_EXCLUDE_CIPHERS,
+                    )),
+                ]
+                .concat(),
+            ),
+            names: [opportunistic_protocols.name, mandatory_protocols.name],
         };
-        let tls_opportunistic = client(tls::Verify::None, false);
-        let tls_mandatory = client(tls::Verify::None, true);
-        let tls_verified = client(tls::Verify::Required, true);
+        let main_cf = TlsTuning::default();
+        let tls_opportunistic = tls_maker.client(tls::Verify::None, false, &main_cf);
+        let tls_mandatory = tls_maker.client(tls::Verify::None, true, &main_cf);
+        let tls_verified = tls_maker.client(tls::Verify::Required, true, &main_cf);
         let default_port = if proto == Protocol::Lmtp { 24 } else { 25 };
         let port = nexthop::port(cfg.str(pick(&p::SMTP_TCP_PORT, &p::LMTP_TCP_PORT)))
             .unwrap_or(default_port);
@@ -453,6 +523,7 @@ impl Settings {
             ),
             tls_opportunistic,
             tls_verified,
+            tls_maker,
             address_limit: usize::try_from(cfg.int(&p::SMTP_MX_ADDRESS_LIMIT)).unwrap_or(0),
             tls_wrapper: proto == Protocol::Smtp && cfg.bool(&p::SMTP_TLS_WRAPPERMODE),
             mime_conversion: !cfg.bool(&p::DISABLE_MIME_OUTPUT_CONVERSION),
@@ -940,6 +1011,9 @@ struct Job<'a> {
     tls_match: Vec<String>,
     /// A TLS policy's `servername=`, if any (else `smtp_tls_servername`).
     tls_servername: Option<String>,
+    /// The TLS client for a policy with its own `protocols=`, `ciphers=`
+    /// or `exclude=`.
+    tls_own: Option<Result<tls::ClientTls, String>>,
     /// Which cached session this request may use, and whether its own may
     /// be cached.
     cache_key: String,
@@ -971,6 +1045,9 @@ impl Job<'_> {
     /// The TLS client the destination's security level asks for (Err when
     /// it could not be set up).
     fn tls_client(&self) -> &Result<tls::ClientTls, String> {
+        if let Some(own) = &self.tls_own {
+            return own;
+        }
         match self.tls_level {
             TlsLevel::Verify | TlsLevel::Secure => &self.s.tls_verified,
             TlsLevel::Encrypt | TlsLevel::Fingerprint => &self.s.tls_mandatory,
@@ -1808,19 +1885,22 @@ fn cert_names(strategies: &[String], server: &str, nexthop: &str) -> Vec<tls::Na
 /// `match=name:name…` attribute gives the certificate names at verify and
 /// secure (else `smtp_tls_verify_cert_match` or `smtp_tls_secure_cert_match`).
 fn tls_policy(s: &Settings, nexthop: &str, dest: &Dest) -> Result<TlsPolicy, String> {
-    let policy =
-        |level: TlsLevel, matches: Option<Vec<String>>, servername: Option<&str>| TlsPolicy {
-            level,
-            matches: matches.unwrap_or_else(|| match level {
-                TlsLevel::Secure => s.secure_match.clone(),
-                TlsLevel::Verify => s.verify_match.clone(),
-                TlsLevel::Fingerprint => s.fingerprint_match.clone(),
-                _ => Vec::new(),
-            }),
-            servername: servername.map(str::to_string),
-        };
+    let policy = |level: TlsLevel,
+                  matches: Option<Vec<String>>,
+                  servername: Option<&str>,
+                  tuning: TlsTuning| TlsPolicy {
+        level,
+        matches: matches.unwrap_or_else(|| match level {
+            TlsLevel::Secure => s.secure_match.clone(),
+            TlsLevel::Verify => s.verify_match.clone(),
+            TlsLevel::Fingerprint => s.fingerprint_match.clone(),
+            _ => Vec::new(),
+        }),
+        servername: servername.map(str::to_string),
+        tuning,
+    };
     if s.tls_policy.is_empty() {
-        return Ok(policy(s.tls_level, None, None));
+        return Ok(policy(s.tls_level, None, None, TlsTuning::default()));
     }
     let mut keys = vec![nexthop.to_ascii_lowercase()];
     if dest.unix.is_none() {
@@ -1858,10 +1938,15 @@ fn tls_policy(s: &Settings, nexthop: &str, dest: &Dest) -> Result<TlsPolicy, Str
             let attrs: Vec<&str> = words.collect();
             let attr = |name: &str| attrs.iter().rev().find_map(|w| w.strip_prefix(name));
             let matches = attr("match=").map(|m| m.split(sep).map(str::to_string).collect());
-            return Ok(policy(level, matches, attr("servername=")));
+            let tuning = TlsTuning {
+                protocols: attr("protocols=").map(str::to_string),
+                ciphers: attr("ciphers=").map(str::to_string),
+                exclude: attr("exclude=").map(str::to_string),
+            };
+            return Ok(policy(level, matches, attr("servername="), tuning));
         }
     }
-    Ok(policy(s.tls_level, None, None))
+    Ok(policy(s.tls_level, None, None, TlsTuning::default()))
 }
 
 /// The addresses to try for a destination, best first, at most
@@ -2032,10 +2117,22 @@ fn deliver(
         level: tls_level,
         matches: tls_match,
         servername: tls_servername,
+        tuning: tls_tuning,
     } = match tls_policy(s, &nexthop, &dest) {
         Ok(p) => p,
         Err(text) => return all(Verdict::new("4.3.0", "none", text)),
     };
+    // A policy with its own protocols, ciphers or exclusions gets a TLS
+    // client of its own.
+    let tls_own = (!tls_tuning.is_empty()).then(|| {
+        let mandatory = !matches!(tls_level, TlsLevel::None | TlsLevel::May);
+        let verify = if matches!(tls_level, TlsLevel::Verify | TlsLevel::Secure) {
+            tls::Verify::Required
+        } else {
+            tls::Verify::None
+        };
+        s.tls_maker.client(verify, mandatory, &tls_tuning)
+    });
     let resolver = match &s.resolver {
         Ok(r) => r,
         Err(e) => return all(Verdict::new("4.3.0", "none", e.clone())),
@@ -2089,6 +2186,7 @@ fn deliver(
         tls_level,
         tls_match,
         tls_servername,
+        tls_own,
         plain_only: false,
         abandon: false,
     };

@@ -45,7 +45,8 @@
 //!     and 1.3; TLS 1.2's cipher suites from the grade `smtp_tls_ciphers`
 //!     (may) or `smtp_tls_mandatory_ciphers` names, less
 //!     `smtp_tls_exclude_ciphers` (and `smtp_tls_mandatory_exclude_ciphers`
-//!     above may; `lmtp_` ones for lmtp);
+//!     above may; `lmtp_` ones for lmtp); a policy's `protocols=`,
+//!     `ciphers=` and `exclude=` replace those for its destinations;
 //!     with `smtp_tls_wrappermode` TLS from the first byte instead (SMTPS,
 //!     a provider's port 465), required whatever the level; a server that
 //!     asks for a client certificate gets the one of `smtp_tls_chain_files`,

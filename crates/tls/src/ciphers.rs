@@ -156,6 +156,20 @@ pub struct GradeLists {
     pub null: String,
 }
 
+impl GradeLists {
+    /// main.cf's `tls_<grade>_cipherlist` strings.
+    pub fn from_config(cfg: &params::Config) -> GradeLists {
+        use params::table as p;
+        GradeLists {
+            high: cfg.str(&p::TLS_HIGH_CIPHERLIST).to_string(),
+            medium: cfg.str(&p::TLS_MEDIUM_CIPHERLIST).to_string(),
+            low: cfg.str(&p::TLS_LOW_CIPHERLIST).to_string(),
+            export: cfg.str(&p::TLS_EXPORT_CIPHERLIST).to_string(),
+            null: cfg.str(&p::TLS_NULL_CIPHERLIST).to_string(),
+        }
+    }
+}
+
 fn matches(suite: &Suite, item: &str) -> bool {
     item.split('+').all(|part| {
         !part.is_empty()
@@ -244,16 +258,9 @@ impl Ciphers {
         grade: &params::Param,
         exclude: &[&params::Param],
     ) -> Result<Ciphers, String> {
-        use params::table as p;
-        let lists = GradeLists {
-            high: cfg.str(&p::TLS_HIGH_CIPHERLIST).to_string(),
-            medium: cfg.str(&p::TLS_MEDIUM_CIPHERLIST).to_string(),
-            low: cfg.str(&p::TLS_LOW_CIPHERLIST).to_string(),
-            export: cfg.str(&p::TLS_EXPORT_CIPHERLIST).to_string(),
-            null: cfg.str(&p::TLS_NULL_CIPHERLIST).to_string(),
-        };
         let items: Vec<String> = exclude.iter().flat_map(|x| cfg.list(x)).collect();
-        Ciphers::postfix(cfg.str(grade), &lists, &items).map_err(|e| format!("{}: {e}", grade.name))
+        Ciphers::postfix(cfg.str(grade), &GradeLists::from_config(cfg), &items)
+            .map_err(|e| format!("{}: {e}", grade.name))
     }
 
     /// No TLS 1.2 suite is left.
