@@ -671,6 +671,51 @@ fn the_client_a_proxy_names_is_screened_and_handed_on() {
     assert!(inst.log_lines("CONNECT from [127.0.0.1]").is_empty());
 }
 
+/// postscreen's STARTTLS takes the cipher settings tlsproxy would
+/// (tlsproxy_tls_ciphers, tlsproxy_tls_exclude_ciphers…, which default to
+/// smtpd's): an excluded TLS 1.2 suite is refused, another is used.
+#[test]
+fn postscreens_starttls_follows_the_cipher_settings() {
+    let inst = Instance::new("postscreen-ciphers");
+    let Some((cert, key)) = kit::self_signed(&inst.dir, "mail.example.test") else {
+        eprintln!("skipped: openssl missing");
+        return;
+    };
+    let port = start_screened(
+        &inst,
+        &format!(
+            "alias_maps =\nmynetworks = 127.0.0.1/32\n\
+         smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n\
+         smtpd_tls_exclude_ciphers = AES256, CHACHA20\npostscreen_tls_security_level = may\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let script = r#"
+import smtplib, ssl, sys
+port = int(sys.argv[1])
+for cipher in ("ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256"):
+    ctx = ssl._create_unverified_context()
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(cipher)
+    s = smtplib.SMTP("127.0.0.1", port, source_address=("127.0.0.2", 0), timeout=10)
+    s.ehlo("client.example")
+    try:
+        s.starttls(context=ctx)
+        print("got", s.sock.cipher()[0])
+    except (ssl.SSLError, OSError):
+        print("refused")
+    s.close()
+"#;
+    let out = kit::python_lines(&[], script, &[&port.to_string()]);
+    assert_eq!(
+        out,
+        ["refused", "got ECDHE-ECDSA-AES128-GCM-SHA256"],
+        "{}",
+        inst.maillog()
+    );
+}
+
 /// STARTTLS in postscreen's own SMTP (what Postfix's tlsproxy does for
 /// it), at postscreen_tls_security_level = encrypt with smtpd's
 /// certificate: MAIL is refused until the client uses TLS; in TLS the

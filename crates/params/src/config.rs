@@ -262,11 +262,22 @@ impl Config {
     }
 
     fn default_of(&self, p: &Param) -> String {
-        // Only mydomain's default depends on myhostname's value.
+        thread_local! {
+            /// mydomain's default is being worked out (from myhostname).
+            static IN_MYDOMAIN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        // Only mydomain's default depends on myhostname's value. A
+        // myhostname that names $mydomain meets it undefined there (empty),
+        // as in Postfix, instead of going round for ever.
         let host_expanded = match p.computed {
+            Some(Computed::MyDomain) if IN_MYDOMAIN.with(|c| c.get()) => return String::new(),
             Some(Computed::MyDomain) => {
                 let host = self.settings.get("myhostname").map(|s| s.text.as_str());
-                host.map(|h| expand::expand_text(h, self).unwrap_or_else(|_| h.to_string()))
+                IN_MYDOMAIN.with(|c| c.set(true));
+                let expanded =
+                    host.map(|h| expand::expand_text(h, self).unwrap_or_else(|_| h.to_string()));
+                IN_MYDOMAIN.with(|c| c.set(false));
+                expanded
             }
             _ => None,
         };

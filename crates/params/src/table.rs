@@ -546,6 +546,10 @@ crate::declare! {
     TLSPROXY_TLS_PROTOCOLS = list("tlsproxy_tls_protocols", "$smtpd_tls_protocols", "The TLS protocols postscreen accepts with opportunistic TLS.");
     TLSPROXY_TLS_LOGLEVEL = string("tlsproxy_tls_loglevel", "$smtpd_tls_loglevel", "What postscreen logs of its STARTTLS sessions (as smtpd_tls_loglevel).");
     TLSPROXY_TLS_MANDATORY_PROTOCOLS = list("tlsproxy_tls_mandatory_protocols", "$smtpd_tls_mandatory_protocols", "The TLS protocols postscreen accepts with mandatory TLS.");
+    TLSPROXY_TLS_CIPHERS = string("tlsproxy_tls_ciphers", "$smtpd_tls_ciphers", "The minimum cipher grade of postscreen's STARTTLS with opportunistic TLS.");
+    TLSPROXY_TLS_MANDATORY_CIPHERS = string("tlsproxy_tls_mandatory_ciphers", "$smtpd_tls_mandatory_ciphers", "The minimum cipher grade of postscreen's STARTTLS with mandatory TLS.");
+    TLSPROXY_TLS_EXCLUDE_CIPHERS = list("tlsproxy_tls_exclude_ciphers", "$smtpd_tls_exclude_ciphers", "Ciphers or cipher types postscreen's STARTTLS excludes with any TLS.");
+    TLSPROXY_TLS_MANDATORY_EXCLUDE_CIPHERS = list("tlsproxy_tls_mandatory_exclude_ciphers", "$smtpd_tls_mandatory_exclude_ciphers", "Additional ciphers postscreen's STARTTLS excludes with mandatory TLS.");
 
     // --- SMTP client -----------------------------------------------------
     SMTP_CONNECT_TIMEOUT = time("smtp_connect_timeout", "30s", 's', 0, MAX, "The time limit for the SMTP client to complete a TCP connection (0: the OS limit).");

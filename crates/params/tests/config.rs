@@ -148,6 +148,17 @@ fn missing_main_cf_is_an_error_naming_the_file() {
 
 // --- expansion loops ----------------------------------------------------
 
+/// myhostname naming $mydomain, whose default comes from myhostname: the
+/// inner $mydomain is undefined (empty), as in Postfix, instead of a
+/// recursion without end (a stack overflow before).
+#[test]
+fn myhostname_naming_the_default_mydomain() {
+    let (_dir, r) = load("myhostname = mail.$mydomain\n");
+    let cfg = r.expect("loads");
+    assert_eq!(cfg.value("mydomain"), Some("localdomain"));
+    assert_eq!(cfg.value("myhostname"), Some("mail.localdomain"));
+}
+
 /// A name used by many values (each expanded once, then reused) expands
 /// the same everywhere: in plain and conditional forms, in main.cf
 /// settings and in defaults that refer to it.

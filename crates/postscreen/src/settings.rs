@@ -82,16 +82,30 @@ impl TlsLevel {
         if credentials.is_empty() {
             return Err("tlsproxy_tls_chain_files or tlsproxy_tls_cert_file/tlsproxy_tls_key_file are not set".into());
         }
-        let param = if self == TlsLevel::Encrypt {
-            &p::TLSPROXY_TLS_MANDATORY_PROTOCOLS
+        let (param, grade, exclude) = if self == TlsLevel::Encrypt {
+            (
+                &p::TLSPROXY_TLS_MANDATORY_PROTOCOLS,
+                &p::TLSPROXY_TLS_MANDATORY_CIPHERS,
+                &[
+                    &p::TLSPROXY_TLS_EXCLUDE_CIPHERS,
+                    &p::TLSPROXY_TLS_MANDATORY_EXCLUDE_CIPHERS,
+                ][..],
+            )
         } else {
-            &p::TLSPROXY_TLS_PROTOCOLS
+            (
+                &p::TLSPROXY_TLS_PROTOCOLS,
+                &p::TLSPROXY_TLS_CIPHERS,
+                &[&p::TLSPROXY_TLS_EXCLUDE_CIPHERS][..],
+            )
         };
         let protocols =
             tls::Protocols::parse(&cfg.list(param)).map_err(|e| format!("{}: {e}", param.name))?;
+        let ciphers = tls::Ciphers::from_config(cfg, grade, exclude)?;
         credentials
             .load()
-            .and_then(|chains| tls::ServerTls::from_chains(chains, protocols))
+            .and_then(|chains| {
+                tls::ServerTls::from_chains_asking(chains, protocols, &ciphers, None)
+            })
             .map(Some)
             .map_err(|e| e.to_string())
     }

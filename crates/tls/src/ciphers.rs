@@ -11,13 +11,17 @@
 //! string chooses among the TLS 1.2 suites only; TLS 1.3's are not affected.
 //!
 //! The string is evaluated here as OpenSSL evaluates it, over the suites
-//! rustls has (six, all of OpenSSL's HIGH grade): items separated by `:`,
-//! `,`, `;` or blanks; a cipher name or alias, or aliases joined with `+`
-//! (all must match); a leading `!` takes the suites out for good, `-` takes
-//! them out, `+` moves them to the end, none adds them; `@STRENGTH` sorts by
-//! key length; other `@` commands are ignored. A name OpenSSL knows that
-//! names no suite here (RC4, MEDIUM, aNULL…) matches nothing, as a name
-//! that OpenSSL does not know matches nothing there.
+//! rustls has (six, all of OpenSSL's HIGH grade), keeping OpenSSL's one
+//! ordered list of suites each marked in use or not: items separated by
+//! `:`, `,`, `;` or blanks; a cipher name or alias, or aliases joined with
+//! `+` (all must match); `DEFAULT` as the first item; a leading `!` takes
+//! the suites out for good, `-` takes them out of use and to the head of the
+//! list (so that adding them again puts them back in the order they had),
+//! `+` moves those in use to the end, none puts those not in use at the end,
+//! in use; `@STRENGTH` (an item of its own or after a name) sorts what is in
+//! use by key length; other `@` commands are ignored. A name OpenSSL knows
+//! that names no suite here (RC4, MEDIUM, aNULL…) matches nothing, as a
+//! name that OpenSSL does not know matches nothing there.
 
 use rustls::crypto::CryptoProvider;
 use rustls::{CipherSuite, SupportedCipherSuite};
@@ -34,7 +38,7 @@ struct Suite {
 
 /// Aliases every suite here matches.
 const ALL_SUITES: &[&str] = &[
-    "ALL", "DEFAULT", "HIGH", "TLSv1.2", "kECDHE", "ECDHE", "EECDH", "kEECDH",
+    "ALL", "HIGH", "TLSv1.2", "kECDHE", "ECDHE", "EECDH", "kEECDH", "ECDH",
 ];
 
 /// OpenSSL's own order (by strength, then ECDSA before RSA): the order in
@@ -44,16 +48,7 @@ const SUITES: [Suite; 6] = [
         id: CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
         name: "ECDHE-ECDSA-AES256-GCM-SHA384",
         bits: 256,
-        aliases: &[
-            "aECDSA",
-            "ECDSA",
-            "AES",
-            "AES256",
-            "AESGCM",
-            "FIPS",
-            "SUITEB128",
-            "SUITEB192",
-        ],
+        aliases: &["aECDSA", "ECDSA", "AES", "AES256", "AESGCM", "FIPS"],
     },
     Suite {
         id: CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
@@ -77,15 +72,7 @@ const SUITES: [Suite; 6] = [
         id: CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
         name: "ECDHE-ECDSA-AES128-GCM-SHA256",
         bits: 128,
-        aliases: &[
-            "aECDSA",
-            "ECDSA",
-            "AES",
-            "AES128",
-            "AESGCM",
-            "FIPS",
-            "SUITEB128",
-        ],
+        aliases: &["aECDSA", "ECDSA", "AES", "AES128", "AESGCM", "FIPS"],
     },
     Suite {
         id: CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
@@ -181,67 +168,83 @@ impl Ciphers {
     /// Evaluates an OpenSSL cipher string (see the module docs). The list
     /// may come out empty: no TLS 1.2 suite is left.
     pub fn from_openssl(text: &str) -> Ciphers {
-        let mut active: Vec<usize> = Vec::new();
-        let mut killed = [false; SUITES.len()];
-        for item in text.split([':', ',', ';', ' ', '\t']) {
-            // As OpenSSL: an `@` ends the name; what follows it up to the
-            // next separator is a command only at the start of an item.
-            if let Some(command) = item.strip_prefix('@') {
-                if command == "STRENGTH" {
-                    active.sort_by_key(|&i| std::cmp::Reverse(SUITES[i].bits));
-                }
-                continue;
-            }
-            let item = item.split('@').next().unwrap_or_default();
-            let (op, name) = match item.as_bytes().first() {
-                Some(b'!' | b'-' | b'+') => (item.as_bytes()[0], &item[1..]),
-                Some(_) => (b' ', item),
-                None => continue,
+        // OpenSSL's list: every suite not taken out for good, in order,
+        // each in use or not.
+        let mut list: Vec<usize> = (0..SUITES.len()).collect();
+        let mut in_use = [false; SUITES.len()];
+        let items = text
+            .split([':', ',', ';', ' ', '\t'])
+            .filter(|i| !i.is_empty());
+        for (n, item) in items.enumerate() {
+            let mut parts = item.split('@');
+            let rule = parts.next().unwrap_or_default();
+            let (op, name) = match rule.as_bytes().first() {
+                Some(b'!' | b'-' | b'+') => (rule.as_bytes()[0], &rule[1..]),
+                _ => (b' ', rule),
             };
-            let hit: Vec<usize> = (0..SUITES.len())
-                .filter(|&i| matches(&SUITES[i], name))
-                .collect();
+            let matching = |i: &usize| (name == "DEFAULT" && n == 0) || matches(&SUITES[*i], name);
             match op {
-                b'!' => {
-                    for &i in &hit {
-                        killed[i] = true;
+                b'!' => list.retain(|i| !matching(i)),
+                b'-' => {
+                    let (out, rest): (Vec<usize>, Vec<usize>) =
+                        list.iter().partition(|i| in_use[**i] && matching(i));
+                    for &i in &out {
+                        in_use[i] = false;
                     }
-                    active.retain(|i| !hit.contains(i));
+                    list = out.into_iter().chain(rest).collect();
                 }
-                b'-' => active.retain(|i| !hit.contains(i)),
                 b'+' => {
-                    let (moved, kept): (Vec<usize>, Vec<usize>) =
-                        active.iter().partition(|i| hit.contains(i));
-                    active = kept;
-                    active.extend(moved);
+                    let (moved, rest): (Vec<usize>, Vec<usize>) =
+                        list.iter().partition(|i| in_use[**i] && matching(i));
+                    list = rest.into_iter().chain(moved).collect();
                 }
-                _ => {
-                    for i in hit {
-                        if !killed[i] && !active.contains(&i) {
-                            active.push(i);
-                        }
+                _ if !name.is_empty() => {
+                    let (added, rest): (Vec<usize>, Vec<usize>) =
+                        list.iter().partition(|i| !in_use[**i] && matching(i));
+                    for &i in &added {
+                        in_use[i] = true;
                     }
+                    list = rest.into_iter().chain(added).collect();
+                }
+                _ => {}
+            }
+            for command in parts {
+                if command == "STRENGTH" {
+                    // Stable: the strongest first, among those in use.
+                    let (mut used, unused): (Vec<usize>, Vec<usize>) =
+                        list.iter().partition(|i| in_use[**i]);
+                    used.sort_by_key(|&i| std::cmp::Reverse(SUITES[i].bits));
+                    list = unused.into_iter().chain(used).collect();
                 }
             }
         }
         Ciphers {
-            tls12: active.into_iter().map(|i| SUITES[i].id).collect(),
+            tls12: list
+                .into_iter()
+                .filter(|&i| in_use[i])
+                .map(|i| SUITES[i].id)
+                .collect(),
         }
     }
 
     /// Postfix's choice: the `grade`'s cipher list with each of `exclude`
     /// taken out (as `:!item`). An unknown grade is an error.
     pub fn postfix(grade: &str, lists: &GradeLists, exclude: &[String]) -> Result<Ciphers, String> {
-        let list = match grade.trim() {
+        let list = match grade.trim().to_ascii_lowercase().as_str() {
             "high" => &lists.high,
             "medium" => &lists.medium,
             "low" => &lists.low,
             "export" => &lists.export,
             "null" => &lists.null,
-            other => return Err(format!("invalid cipher grade \"{other}\"")),
+            _ => return Err(format!("invalid cipher grade \"{}\"", grade.trim())),
         };
         let mut text = list.clone();
         for item in exclude.iter().flat_map(|e| e.split([':', ',', ' ', '\t'])) {
+            if item.starts_with(['!', '+', '-', '@']) {
+                return Err(format!(
+                    "invalid unary '!+-@' in cipher exclusion list item \"{item}\""
+                ));
+            }
             if !item.is_empty() {
                 text.push_str(":!");
                 text.push_str(item);
@@ -350,6 +353,25 @@ mod tests {
             vec![all[0], all[1], all[4], all[5], all[2], all[3]]
         );
         // Names that choose nothing here, and names nobody knows.
+        // Taken out of use, a suite goes to the head of the list: added
+        // again, the suites come back in the order they had.
+        assert_eq!(
+            names("ALL:-aRSA:-aECDSA:AES"),
+            vec![all[0], all[4], all[1], all[5]]
+        );
+        assert_eq!(
+            names("ALL:-AES128:+AES256:AES128"),
+            vec![all[2], all[3], all[0], all[1], all[4], all[5]]
+        );
+        // @STRENGTH after a name, DEFAULT only first, ECDH.
+        assert_eq!(
+            names("AES128:AES256@STRENGTH"),
+            vec![all[0], all[1], all[4], all[5]]
+        );
+        assert_eq!(names("AES128:DEFAULT"), vec![all[4], all[5]]);
+        assert_eq!(names("DEFAULT:!AES128"), all[..4].to_vec());
+        assert_eq!(names("ECDH+AESGCM"), vec![all[0], all[1], all[4], all[5]]);
+        assert!(names("ALL:!ECDH").is_empty());
         assert!(names("eNULL:!aNULL").is_empty());
         assert!(names("MEDIUM:RC4:NOSUCH").is_empty());
         // Dovecot's default; "@STRENGTH" glued to an item is skipped, as in OpenSSL.
@@ -382,6 +404,11 @@ mod tests {
             ]
         );
         assert!(Ciphers::postfix("null", &l, &[]).expect("grade").is_empty());
+        assert_eq!(Ciphers::postfix(" HIGH ", &l, &[]), Ok(Ciphers::default()));
+        assert_eq!(
+            Ciphers::postfix("medium", &l, &["!RC4".into()]),
+            Err("invalid unary '!+-@' in cipher exclusion list item \"!RC4\"".into())
+        );
         assert_eq!(
             Ciphers::postfix("strong", &l, &[]),
             Err("invalid cipher grade \"strong\"".into())

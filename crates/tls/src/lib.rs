@@ -75,20 +75,22 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The versions to speak: those `protocols` allows, less TLS 1.2 when
-/// `ciphers` leaves it no suite. An error when none is left.
+/// The versions to speak: those `protocols` allows. An error when the
+/// cipher list matched no suite at all (OpenSSL's "no cipher match", which
+/// makes Postfix and Dovecot go without TLS), or no version is left.
 pub(crate) fn versions(
     protocols: Protocols,
     ciphers: &Ciphers,
 ) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, TlsError> {
-    let usable = Protocols {
-        tls12: protocols.tls12 && !ciphers.is_empty(),
-        ..protocols
-    };
-    let v = usable.versions();
+    if ciphers.is_empty() {
+        return Err(TlsError::Config(
+            "no cipher suite matches the cipher list".into(),
+        ));
+    }
+    let v = protocols.versions();
     if v.is_empty() {
         return Err(TlsError::Config(
-            "the cipher list leaves no TLS 1.2 cipher suite, and TLS 1.3 is not allowed".into(),
+            "no TLS protocol version is allowed".into(),
         ));
     }
     Ok(v)
