@@ -4075,7 +4075,7 @@ fn s_client_cipher(port: u16, options: &[&str]) -> String {
 /// exclusions take suites out (smtpd_tls_exclude_ciphers always,
 /// smtpd_tls_mandatory_exclude_ciphers too where TLS is required). TLS
 /// 1.3's suites are not affected, as with OpenSSL. The log names suites
-/// as OpenSSL does.
+/// as OpenSSL does. smtpd_tls_eecdh_grade chooses the ECDH curves.
 #[test]
 fn cipher_grades_and_exclusions_choose_the_tls12_suites() {
     let inst = Instance::new("smtpd-ciphers");
@@ -4132,7 +4132,7 @@ fn cipher_grades_and_exclusions_choose_the_tls12_suites() {
     inst.main_cf(&format!(
         "{files}smtpd_tls_security_level = encrypt\nsmtpd_tls_mandatory_ciphers = high\n\
          tls_high_cipherlist = ECDHE+AESGCM:@STRENGTH\nsmtpd_tls_exclude_ciphers = CHACHA20\n\
-         smtpd_tls_mandatory_exclude_ciphers = AES256\n"
+         smtpd_tls_mandatory_exclude_ciphers = AES256\nsmtpd_tls_eecdh_grade = ultra\n"
     ));
     inst.start();
     let port = inst.port("127.0.0.1:0");
@@ -4140,6 +4140,10 @@ fn cipher_grades_and_exclusions_choose_the_tls12_suites() {
     assert_eq!(tls12("ECDHE-ECDSA-AES256-GCM-SHA384"), "(NONE)");
     assert_eq!(tls12("ECDHE-ECDSA-CHACHA20-POLY1305"), "(NONE)");
     assert_eq!(tls12("HIGH"), "ECDHE-ECDSA-AES128-GCM-SHA256");
+    // smtpd_tls_eecdh_grade = ultra: ECDH on tls_eecdh_ultra_curve alone.
+    let groups = |g: &str| s_client_cipher(port, &["-tls1_3", "-groups", g]);
+    assert_eq!(groups("X25519"), "(NONE)");
+    assert_eq!(groups("secp384r1"), "TLS_AES_256_GCM_SHA384");
     inst.stop();
 
     // A grade that is not one: a warning naming the parameter, and no STARTTLS.

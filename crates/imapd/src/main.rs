@@ -87,7 +87,7 @@
 //!   message_size_limit (the largest APPEND), mailbox_size_limit (the
 //!   QUOTA limit), login_greeting,
 //!   disable_plaintext_auth, login_trusted_networks, auth_mechanisms,
-//!   ssl, ssl_cert, ssl_key, ssl_min_protocol, ssl_cipher_list, imapd_tls_wrappermode,
+//!   ssl, ssl_cert, ssl_key, ssl_min_protocol, ssl_cipher_list, ssl_curve_list, imapd_tls_wrappermode,
 //!   first_valid_uid, last_valid_uid, first_valid_gid, last_valid_gid,
 //!   mail_uid, mail_gid, mail_home, mail_owner, queue_directory.
 //!

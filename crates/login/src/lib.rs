@@ -91,6 +91,8 @@ pub struct Settings {
     /// Dovecot's ssl_cipher_list: an OpenSSL cipher string for TLS 1.2
     /// (empty: every suite).
     pub ssl_cipher_list: String,
+    /// Dovecot's ssl_curve_list (empty: every curve).
+    pub ssl_curve_list: String,
     /// TLS from the first byte (pop3s, imaps).
     pub wrapper: bool,
     /// How long the pre-login dialogue and the session wait for the client.
@@ -145,6 +147,7 @@ impl Settings {
             ssl_key: file_setting(c.str(&p::SSL_KEY)),
             ssl_min_protocol: c.str(&p::SSL_MIN_PROTOCOL).to_string(),
             ssl_cipher_list: c.str(&p::SSL_CIPHER_LIST).to_string(),
+            ssl_curve_list: c.str(&p::SSL_CURVE_LIST).to_string(),
             wrapper: c.bool(wrapper),
             idle,
             mechanisms: c
@@ -174,6 +177,16 @@ impl Settings {
         let ciphers = match self.ssl_cipher_list.trim() {
             "" => tls::Ciphers::default(),
             list => tls::Ciphers::from_openssl(list),
+        };
+        let ciphers = match self.ssl_curve_list.trim() {
+            "" => ciphers,
+            list => match ciphers.with_curves(list) {
+                Ok(c) => c,
+                Err(e) => {
+                    maillog::error!("ssl_curve_list: {e}");
+                    return None;
+                }
+            },
         };
         match ServerTls::from_files_min(
             self.ssl_cert.as_ref(),

@@ -485,6 +485,8 @@ crate::declare! {
     TLS_SERVER_SNI_MAPS = list("tls_server_sni_maps", "", "Lookup tables by SNI name with private keys and certificate chains.");
     TLS_APPEND_DEFAULT_CA = boolean("tls_append_default_CA", "no", "Append the system's default CAs to the configured CAfile and CApath.");
     TLS_EECDH_AUTO_CURVES = list("tls_eecdh_auto_curves", "X25519 X448 prime256v1 secp521r1 secp384r1", "The elliptic curves offered for ephemeral ECDH key exchange, best first.");
+    TLS_EECDH_STRONG_CURVE = string("tls_eecdh_strong_curve", "prime256v1", "The elliptic curve of the \"strong\" EECDH grade.");
+    TLS_EECDH_ULTRA_CURVE = string("tls_eecdh_ultra_curve", "secp384r1", "The elliptic curve of the \"ultra\" EECDH grade.");
     TLSMGR_SERVICE_NAME = string("tlsmgr_service_name", "tlsmgr", "The name of the TLS session cache and PRNG manager service.");
     TLS_SESSION_TICKET_CIPHER = string("tls_session_ticket_cipher", "aes-256-cbc", "The cipher used for TLS session ticket encryption.");
 
@@ -546,6 +548,7 @@ crate::declare! {
     TLSPROXY_TLS_PROTOCOLS = list("tlsproxy_tls_protocols", "$smtpd_tls_protocols", "The TLS protocols postscreen accepts with opportunistic TLS.");
     TLSPROXY_TLS_LOGLEVEL = string("tlsproxy_tls_loglevel", "$smtpd_tls_loglevel", "What postscreen logs of its STARTTLS sessions (as smtpd_tls_loglevel).");
     TLSPROXY_TLS_MANDATORY_PROTOCOLS = list("tlsproxy_tls_mandatory_protocols", "$smtpd_tls_mandatory_protocols", "The TLS protocols postscreen accepts with mandatory TLS.");
+    TLSPROXY_TLS_EECDH_GRADE = string("tlsproxy_tls_eecdh_grade", "$smtpd_tls_eecdh_grade", "The EECDH grade of postscreen's STARTTLS (as smtpd_tls_eecdh_grade).");
     TLSPROXY_TLS_CIPHERS = string("tlsproxy_tls_ciphers", "$smtpd_tls_ciphers", "The minimum cipher grade of postscreen's STARTTLS with opportunistic TLS.");
     TLSPROXY_TLS_MANDATORY_CIPHERS = string("tlsproxy_tls_mandatory_ciphers", "$smtpd_tls_mandatory_ciphers", "The minimum cipher grade of postscreen's STARTTLS with mandatory TLS.");
     TLSPROXY_TLS_EXCLUDE_CIPHERS = list("tlsproxy_tls_exclude_ciphers", "$smtpd_tls_exclude_ciphers", "Ciphers or cipher types postscreen's STARTTLS excludes with any TLS.");
@@ -747,6 +750,7 @@ crate::declare! {
     SSL_KEY = string("ssl_key", "", "Dovecot setting: the PEM private key file of pop3d and imapd.");
     SSL_CA = string("ssl_ca", "", "Dovecot setting: the PEM file of CAs trusted to sign client certificates.");
     SSL_MIN_PROTOCOL = string("ssl_min_protocol", "TLSv1.2", "Dovecot setting: the oldest TLS protocol version pop3d and imapd accept.");
+    SSL_CURVE_LIST = string("ssl_curve_list", "", "Dovecot setting: the curves for ECDH key exchange, colon-separated OpenSSL names (empty: the TLS library's defaults).");
     SSL_CIPHER_LIST = string("ssl_cipher_list", "", "Dovecot setting: the TLS 1.2 cipher list (empty: the TLS library's defaults).");
     SSL_PREFER_SERVER_CIPHERS = boolean("ssl_prefer_server_ciphers", "no", "Dovecot setting: prefer the server's cipher order over the client's.");
     POP3_UIDL_FORMAT = string("pop3_uidl_format", "%08Xu%08Xv", "Dovecot setting: the format of POP3 UIDLs.");

@@ -41,8 +41,8 @@
 //!   Begin TLS negotiation now.`; what the client pipelined after STLS is
 //!   discarded), and a service with `-o pop3d_tls_wrappermode=yes` (the
 //!   pop3s line of master.cf, port 995) speaks TLS from the first byte.
-//!   ssl_min_protocol and ssl_cipher_list (TLS 1.2's suites, OpenSSL's
-//!   syntax) choose what is spoken.
+//!   ssl_min_protocol, ssl_cipher_list (TLS 1.2's suites, OpenSSL's
+//!   syntax) and ssl_curve_list choose what is spoken.
 //!
 //!   Users are the system's accounts, or users of the auth service's
 //!   passwd-file with the uid, gid and home of their line (else
@@ -80,7 +80,7 @@
 //!   mail_location, pop3_lock_session, pop3_no_flag_updates,
 //!   pop3_client_idle_timeout, login_greeting, disable_plaintext_auth,
 //!   login_trusted_networks, auth_mechanisms, ssl, ssl_cert, ssl_key,
-//!   ssl_min_protocol, ssl_cipher_list, pop3d_tls_wrappermode, first_valid_uid, last_valid_uid,
+//!   ssl_min_protocol, ssl_cipher_list, ssl_curve_list, pop3d_tls_wrappermode, first_valid_uid, last_valid_uid,
 //!   first_valid_gid, last_valid_gid, mail_uid, mail_gid, mail_home,
 //!   mail_owner, queue_directory.
 //!

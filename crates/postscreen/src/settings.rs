@@ -100,7 +100,9 @@ impl TlsLevel {
         };
         let protocols =
             tls::Protocols::parse(&cfg.list(param)).map_err(|e| format!("{}: {e}", param.name))?;
-        let ciphers = tls::Ciphers::from_config(cfg, grade, exclude)?;
+        let ciphers = tls::Ciphers::from_config(cfg, grade, exclude)?
+            .with_eecdh_grade(cfg, cfg.str(&p::TLSPROXY_TLS_EECDH_GRADE))
+            .map_err(|e| format!("tlsproxy_tls_eecdh_grade: {e}"))?;
         credentials
             .load()
             .and_then(|chains| {

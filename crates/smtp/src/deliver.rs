@@ -137,6 +137,8 @@ struct TlsMaker {
     mandatory: (Vec<String>, String, Vec<String>),
     /// The parameters they come from, for messages.
     names: [&'static str; 2],
+    /// tls_eecdh_auto_curves: the curves for ephemeral ECDH.
+    curves: String,
 }
 
 impl TlsMaker {
@@ -170,6 +172,7 @@ impl TlsMaker {
             None => exclude.as_slice(),
         };
         let ciphers = tls::Ciphers::postfix(grade, &self.lists, exclude)
+            .and_then(|c| c.with_curves(&self.curves))
             .map_err(|e| warn(format!("TLS cipher grade: {e}")))?;
         tls::ClientTls::new(verify, &self.anchors, protocols, &ciphers, chains)
             .map_err(|e| warn(format!("TLS client set-up: {e}")))
@@ -417,6 +420,7 @@ impl Settings {
                 .concat(),
             ),
             names: [opportunistic_protocols.name, mandatory_protocols.name],
+            curves: cfg.str(&p::TLS_EECDH_AUTO_CURVES).to_string(),
         };
         let main_cf = TlsTuning::default();
         let tls_opportunistic = tls_maker.client(tls::Verify::None, false, &main_cf);

@@ -159,6 +159,7 @@
 //!   lmtp_tls_ciphers, lmtp_tls_mandatory_ciphers, lmtp_tls_exclude_ciphers,
 //!   lmtp_tls_mandatory_exclude_ciphers, tls_high_cipherlist, tls_medium_cipherlist,
 //!   tls_low_cipherlist, tls_export_cipherlist, tls_null_cipherlist,
+//!   tls_eecdh_auto_curves,
 //!   smtp_tls_verify_cert_match, smtp_tls_secure_cert_match,
 //!   smtp_tls_CApath, tls_append_default_CA, smtp_tls_wrappermode,
 //!   smtp_tls_chain_files, smtp_tls_cert_file, smtp_tls_key_file,

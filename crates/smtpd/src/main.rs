@@ -24,7 +24,8 @@
 //!   smtpd_tls_ciphers (mandatory: smtpd_tls_mandatory_ciphers) names,
 //!   that grade's tls_*_cipherlist less smtpd_tls_exclude_ciphers (and
 //!   smtpd_tls_mandatory_exclude_ciphers), OpenSSL's syntax, suites logged
-//!   by OpenSSL's names), ENHANCEDSTATUSCODES,
+//!   by OpenSSL's names; ECDH on the curves smtpd_tls_eecdh_grade names),
+//!   ENHANCEDSTATUSCODES,
 //!   8BITMIME, DSN (RET, ENVID, NOTIFY, ORCPT), SMTPUTF8, CHUNKING (BDAT).
 //!   smtpd_discard_ehlo_keywords hides keywords (for a client that
 //!   smtpd_discard_ehlo_keyword_address_maps lists by address, its own
@@ -315,6 +316,8 @@
 //!   smtpd_tls_ciphers, smtpd_tls_mandatory_ciphers, smtpd_tls_exclude_ciphers,
 //!   smtpd_tls_mandatory_exclude_ciphers, tls_high_cipherlist, tls_medium_cipherlist,
 //!   tls_low_cipherlist, tls_export_cipherlist, tls_null_cipherlist,
+//!   smtpd_tls_eecdh_grade, tls_eecdh_auto_curves, tls_eecdh_strong_curve,
+//!   tls_eecdh_ultra_curve,
 //!   smtpd_tls_ask_ccert, smtpd_tls_req_ccert, smtpd_tls_CAfile, smtpd_tls_CApath,
 //!   smtpd_tls_fingerprint_digest, relay_clientcerts, tls_server_sni_maps,
 //!   smtpd_tls_loglevel (1: each session's summary line; 2: the client

@@ -80,7 +80,10 @@ impl Service for Smtpd {
                 let loaded = tls::Protocols::parse(&ctx.config.list(param))
                     .map_err(|e| format!("{}: {e}", param.name))
                     .and_then(|p| {
-                        let ciphers = tls::Ciphers::from_config(&ctx.config, grade, exclude)?;
+                        let eecdh = ctx.config.str(&pt::SMTPD_TLS_EECDH_GRADE);
+                        let ciphers = tls::Ciphers::from_config(&ctx.config, grade, exclude)?
+                            .with_eecdh_grade(&ctx.config, eecdh)
+                            .map_err(|e| format!("smtpd_tls_eecdh_grade: {e}"))?;
                         creds
                             .load()
                             .and_then(|chains| {

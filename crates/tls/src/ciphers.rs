@@ -1,6 +1,8 @@
 //! Which TLS 1.2 cipher suites to offer, from OpenSSL cipher strings as
 //! Postfix and Dovecot users write them, and the OpenSSL names of the
-//! suites for the log.
+//! suites for the log; and which curves ephemeral ECDH may use (Postfix's
+//! `smtpd_tls_eecdh_grade` and `tls_eecdh_*` curves, Dovecot's
+//! `ssl_curve_list`), by OpenSSL's names.
 //!
 //! Postfix picks a grade (`smtpd_tls_ciphers`, `smtpd_tls_mandatory_ciphers`,
 //! the `smtp_` and `lmtp_` ones: high, medium, low, export or null), whose
@@ -23,8 +25,8 @@
 //! that names no suite here (RC4, MEDIUM, aNULL…) matches nothing, as a
 //! name that OpenSSL does not know matches nothing there.
 
-use rustls::crypto::CryptoProvider;
-use rustls::{CipherSuite, SupportedCipherSuite};
+use rustls::crypto::{CryptoProvider, SupportedKxGroup};
+use rustls::{CipherSuite, NamedGroup, SupportedCipherSuite};
 use std::sync::Arc;
 
 /// A TLS 1.2 suite rustls has: its OpenSSL name, key length and the OpenSSL
@@ -118,19 +120,37 @@ pub fn openssl_name(id: CipherSuite) -> (String, u16) {
     (name, bits)
 }
 
-/// The TLS 1.2 suites to offer, in order of preference.
+/// The TLS 1.2 suites to offer, in order of preference, and the curves
+/// for ephemeral ECDH (TLS 1.2 and 1.3), in order of preference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ciphers {
     tls12: Vec<CipherSuite>,
+    groups: Vec<NamedGroup>,
 }
 
+/// The curves rustls has, by the names OpenSSL (and so Postfix and
+/// Dovecot) accepts for them.
+const GROUPS: [(&str, NamedGroup); 6] = [
+    ("X25519", NamedGroup::X25519),
+    ("prime256v1", NamedGroup::secp256r1),
+    ("secp256r1", NamedGroup::secp256r1),
+    ("P-256", NamedGroup::secp256r1),
+    ("secp384r1", NamedGroup::secp384r1),
+    ("P-384", NamedGroup::secp384r1),
+];
+
 impl Default for Ciphers {
-    /// Every TLS 1.2 suite, strongest first.
+    /// Every TLS 1.2 suite, strongest first; every curve, rustls's order.
     fn default() -> Ciphers {
         Ciphers {
             tls12: SUITES.iter().map(|s| s.id).collect(),
+            groups: all_groups().iter().map(|g| g.name()).collect(),
         }
     }
+}
+
+fn all_groups() -> &'static [&'static dyn SupportedKxGroup] {
+    rustls::crypto::ring::ALL_KX_GROUPS
 }
 
 /// The `tls_<grade>_cipherlist` strings.
@@ -224,7 +244,46 @@ impl Ciphers {
                 .filter(|&i| in_use[i])
                 .map(|i| SUITES[i].id)
                 .collect(),
+            ..Ciphers::default()
         }
+    }
+
+    /// The same suites, with ephemeral ECDH on the curves `names` lists
+    /// (OpenSSL's names, separated by blanks, commas or colons), in that
+    /// order; curves this build does not have (X448, secp521r1…) are
+    /// passed over. None left is an error.
+    pub fn with_curves(self, names: &str) -> Result<Ciphers, String> {
+        let mut groups = Vec::new();
+        for name in names.split([' ', '\t', ',', ':']).filter(|n| !n.is_empty()) {
+            let found = GROUPS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
+            if let Some((_, g)) = found {
+                if !groups.contains(g) {
+                    groups.push(*g);
+                }
+            }
+        }
+        if groups.is_empty() {
+            return Err(format!("no supported curve in \"{}\"", names.trim()));
+        }
+        Ok(Ciphers { groups, ..self })
+    }
+
+    /// Postfix's curves for a server: those `grade` (smtpd_tls_eecdh_grade)
+    /// names. `auto`: tls_eecdh_auto_curves; `strong` and `ultra`: the one
+    /// curve of tls_eecdh_strong_curve or tls_eecdh_ultra_curve. Every suite
+    /// here uses ECDHE, so `none` leaves no way to agree on a key: an error.
+    pub fn with_eecdh_grade(self, cfg: &params::Config, grade: &str) -> Result<Ciphers, String> {
+        use params::table as p;
+        let curves = match grade.trim().to_ascii_lowercase().as_str() {
+            "auto" => cfg.str(&p::TLS_EECDH_AUTO_CURVES),
+            "strong" => cfg.str(&p::TLS_EECDH_STRONG_CURVE),
+            "ultra" => cfg.str(&p::TLS_EECDH_ULTRA_CURVE),
+            "none" => {
+                return Err("EECDH grade \"none\": every cipher suite here needs EECDH".into())
+            }
+            _ => return Err(format!("invalid EECDH grade \"{}\"", grade.trim())),
+        };
+        self.with_curves(curves)
     }
 
     /// Postfix's choice: the `grade`'s cipher list with each of `exclude`
@@ -292,6 +351,11 @@ impl Ciphers {
             suites.extend(all.iter().find(|s| s.suite() == *id).cloned());
         }
         provider.cipher_suites = suites;
+        provider.kx_groups = self
+            .groups
+            .iter()
+            .filter_map(|name| all_groups().iter().find(|g| g.name() == *name).copied())
+            .collect();
         Arc::new(provider)
     }
 }
@@ -413,6 +477,21 @@ mod tests {
             Ciphers::postfix("strong", &l, &[]),
             Err("invalid cipher grade \"strong\"".into())
         );
+    }
+
+    #[test]
+    fn curves_by_openssl_names() {
+        let c = Ciphers::default()
+            .with_curves("X448 secp384r1, prime256v1:secp521r1 P-384")
+            .expect("curves");
+        let p = c.provider();
+        let got: Vec<NamedGroup> = p.kx_groups.iter().map(|g| g.name()).collect();
+        assert_eq!(got, vec![NamedGroup::secp384r1, NamedGroup::secp256r1]);
+        assert_eq!(
+            Ciphers::default().with_curves("X448 secp521r1"),
+            Err("no supported curve in \"X448 secp521r1\"".into())
+        );
+        assert_eq!(Ciphers::default().provider().kx_groups.len(), 3);
     }
 
     #[test]
