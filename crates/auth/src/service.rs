@@ -178,6 +178,14 @@ impl Conn {
         }
         self.input.extend_from_slice(bytes);
         loop {
+            // Replies the client leaves unread stop its input here: the
+            // caller keeps reading while the client keeps writing.
+            if self.output.len() > MAX_OUTPUT {
+                maillog::warning!("client does not read its replies; disconnecting");
+                self.closing = true;
+                self.input.clear();
+                return;
+            }
             match protocol::take_line(&mut self.input) {
                 Ok(Some(line)) => {
                     if let Err(e) = self.line(core, &line, now) {
@@ -713,6 +721,31 @@ mod tests {
         assert!(
             !conn.closing && out.starts_with("FAIL\t2\treason=Invalid base64"),
             "{out}"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_client_that_reads_no_replies_is_bounded() {
+        let d = tempdir("unread");
+        let mut c = core(&d, Duration::ZERO, false);
+        let mut conn = Conn::open(&mut c);
+        let now = Instant::now();
+        conn.input(&mut c, b"VERSION\t1\t2\nCPID\t1\n", now);
+        // Each line is answered at once (an unknown request): replies pile
+        // up as long as the client writes and never reads.
+        let chunk = "CONT\t7\t\n".repeat(400);
+        for _ in 0..2000 {
+            conn.input(&mut c, chunk.as_bytes(), now);
+            if conn.closing {
+                break;
+            }
+        }
+        assert!(conn.closing);
+        assert!(
+            conn.output.len() <= MAX_OUTPUT + 4096,
+            "{}",
+            conn.output.len()
         );
         let _ = std::fs::remove_dir_all(&d);
     }
