@@ -75,8 +75,10 @@ fn parse_v1(buf: &[u8]) -> Result<Option<(Proxied, usize)>, String> {
                 }
                 Ok(ip)
             };
+            // Decimal digits without a leading zero (u16's parser would
+            // also take a sign).
             let port = |s: &str| -> Result<u16, String> {
-                if s.len() > 1 && s.starts_with('0') {
+                if !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
                     return Err(bad());
                 }
                 s.parse().map_err(|_| bad())
@@ -240,6 +242,9 @@ mod tests {
             b"PROXY TCP4 2001:db8::7 198.51.100.1 1 25\r\n",
             b"PROXY TCP4 192.0.2.7 198.51.100.1 65536 25\r\n",
             b"PROXY TCP4 192.0.2.7 198.51.100.1 01 25\r\n",
+            b"PROXY TCP4 192.0.2.7 198.51.100.1 +1 25\r\n",
+            b"PROXY TCP4 192.0.2.7 198.51.100.1 1 +25\r\n",
+            b"PROXY TCP4 192.0.2.7 198.51.100.1  1 25\r\n",
             b"PROXY UDP4 192.0.2.7 198.51.100.1 1 25\r\n",
         ] {
             assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
