@@ -558,6 +558,16 @@ fn apply(
     Ok(())
 }
 
+/// Postfix's check of a milter's reply (milter8.c): `4xx` or `5xx`, a
+/// blank or `-`, and an enhanced status code, if one follows, of the same
+/// class.
+fn valid_reply(text: &[u8]) -> bool {
+    matches!(text, [c @ (b'4' | b'5'), d1, d2, b' ' | b'-', rest @ ..]
+        if d1.is_ascii_digit()
+            && d2.is_ascii_digit()
+            && rest.first().is_none_or(|b| !b.is_ascii_digit() || b == c))
+}
+
 /// Reads answers until a final one; modifications are applied only at the
 /// end of the message (`eom`).
 fn answer(c: &mut Conn, msg: &mut Message, eom: bool) -> Result<Step, MilterError> {
@@ -575,10 +585,12 @@ fn answer(c: &mut Conn, msg: &mut Message, eom: bool) -> Result<Step, MilterErro
             b'y' => {
                 let text = nul_fields(&data).into_iter().next().unwrap_or_default();
                 let text = text.replace(['\r', '\n'], " ");
-                match text.as_bytes().first() {
-                    Some(b'4') => Step::End(Verdict::TempFail(text)),
-                    Some(b'5') => Step::End(Verdict::Reject(text)),
-                    _ => return Err(MilterError::Protocol(format!("bad reply code \"{text}\""))),
+                match text.as_bytes() {
+                    t if !valid_reply(t) => {
+                        return Err(MilterError::Protocol(format!("malformed reply: {text}")))
+                    }
+                    [b'4', ..] => Step::End(Verdict::TempFail(text)),
+                    _ => Step::End(Verdict::Reject(text)),
                 }
             }
             b'p' => continue,

@@ -233,6 +233,33 @@ fn verdicts_skipped_steps_and_broken_milters() {
     );
     h.join().expect("milter");
 
+    // Malformed reply codes break the protocol, as in Postfix (milter8.c):
+    // the caller applies the default action. Well-formed ones stand.
+    for (i, (reply, ok)) in [
+        (&b"5\0"[..], false),
+        (b"550\0", false),
+        (b"5xx Go away\0", false),
+        (b"550Go away\0", false),
+        (b"550 4.7.1 Go away\0", false),
+        (b"250 2.0.0 Fine\0", false),
+        (b"550 Go away\0", true),
+        (b"421-4.7.0 Busy\r\n421 4.7.0 Later\0", true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let sock = d.join(format!("y{i}"));
+        let h = milter(&sock, 0, vec![packet(b'y', reply)]);
+        let got = inspect(&spec(&sock), &mut message());
+        assert_eq!(
+            got.is_ok(),
+            ok,
+            "{:?}: {got:?}",
+            String::from_utf8_lossy(reply)
+        );
+        h.join().expect("milter");
+    }
+
     // Nobody listening; a bad packet length.
     assert!(inspect(&spec(&d.join("none")), &mut message()).is_err());
     let sock = d.join("bad");
