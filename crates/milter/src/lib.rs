@@ -461,6 +461,14 @@ fn nul_fields(data: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// An address a milter gives for the envelope, without its `<>`; None
+/// when it holds a control character (it would go into later SMTP
+/// commands as it is).
+fn envelope_address(text: &str) -> Option<String> {
+    let a = text.trim().trim_start_matches('<').trim_end_matches('>');
+    (!a.chars().any(char::is_control)).then(|| a.to_string())
+}
+
 /// Applies one modification to the message (a body replacement is
 /// gathered in `new_body`).
 fn apply(
@@ -524,11 +532,7 @@ fn apply(
         b'+' | b'2' => {
             let f = nul_fields(data);
             let rcpt = f.first().ok_or_else(|| bad("add recipient"))?;
-            let r = rcpt
-                .trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string();
+            let r = envelope_address(rcpt).ok_or_else(|| bad("add recipient"))?;
             if !r.is_empty() && !msg.recipients.contains(&r) {
                 msg.recipients.push(r);
             }
@@ -542,11 +546,7 @@ fn apply(
         b'e' => {
             let f = nul_fields(data);
             let from = f.first().ok_or_else(|| bad("change sender"))?;
-            msg.sender = from
-                .trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string();
+            msg.sender = envelope_address(from).ok_or_else(|| bad("change sender"))?;
         }
         _ => {
             return Err(MilterError::Protocol(format!(

@@ -260,6 +260,27 @@ fn verdicts_skipped_steps_and_broken_milters() {
         h.join().expect("milter");
     }
 
+    // Envelope addresses go on the wire of later SMTP sessions: control
+    // characters in them break the protocol.
+    for (i, edit) in [
+        packet(b'+', b"<x@example.test>\r\nRSET\0"),
+        packet(b'2', b"<x@exa\tmple.test>\0NOTIFY=NEVER\0"),
+        packet(b'e', b"<a@b>\nDATA\0"),
+        packet(b'e', b"<a@b\x7f>\0"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let sock = d.join(format!("ctl{i}"));
+        let h = milter(&sock, 0, vec![edit, packet(b'c', &[])]);
+        let mut msg = message();
+        let got = inspect(&spec(&sock), &mut msg);
+        assert!(got.is_err(), "edit {i}: {got:?}");
+        assert_eq!(msg.recipients.len(), 2);
+        assert_eq!(msg.sender, "a@example.com");
+        h.join().expect("milter");
+    }
+
     // Nobody listening; a bad packet length.
     assert!(inspect(&spec(&d.join("none")), &mut message()).is_err());
     let sock = d.join("bad");
