@@ -371,9 +371,12 @@ impl Exchange {
                 x.state = State::CramWaiting(challenge.clone());
                 Step::Challenge(challenge)
             }
+            // LOGIN takes an empty initial response for none (Dovecot's
+            // mech_login_auth_initial).
+            (Mechanism::Login, Some(data)) if !data.is_empty() => x.step(data),
+            (Mechanism::Login, _) => Step::Challenge(b"Username:".to_vec()),
             (_, Some(data)) => x.step(data),
             (Mechanism::Plain | Mechanism::ScramSha256, None) => Step::Challenge(Vec::new()),
-            (Mechanism::Login, None) => Step::Challenge(b"Username:".to_vec()),
         };
         (x, step)
     }
@@ -535,6 +538,15 @@ mod tests {
         assert!(!format!("{c:?}").contains("pw"));
         let (mut x, s) = Exchange::start(Mechanism::Login, Some(b"bob"));
         assert!(matches!(s, Step::Challenge(ref c) if c == b"Password:"));
+        assert_eq!(done(x.step(b"x")).user, "bob");
+        // An empty initial response (`AUTH LOGIN =`) is none, as in
+        // Dovecot: the user name is asked for.
+        let (mut x, s) = Exchange::start(Mechanism::Login, Some(b""));
+        assert!(
+            matches!(s, Step::Challenge(ref c) if c == b"Username:"),
+            "{s:?}"
+        );
+        assert!(matches!(x.step(b"bob"), Step::Challenge(ref c) if c == b"Password:"));
         assert_eq!(done(x.step(b"x")).user, "bob");
     }
 
