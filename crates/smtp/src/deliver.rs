@@ -2194,6 +2194,21 @@ fn deliver(
         plain_only: false,
         abandon: false,
     };
+    // An address with a control character would break the command it goes
+    // into (a CR LF would start another): refused here, whatever let it
+    // into the queue.
+    let bad_sender = msg.sender.chars().any(char::is_control);
+    for (i, rcpt) in msg.recipients.iter().enumerate() {
+        if bad_sender {
+            job.verdicts[i] = Some(Verdict::new("5.1.7", "none", "bad sender address syntax"));
+        } else if rcpt.chars().any(char::is_control) {
+            job.verdicts[i] = Some(Verdict::new(
+                "5.1.3",
+                "none",
+                "bad recipient address syntax",
+            ));
+        }
+    }
     job.reuse();
     let mut sessions = 0;
     let mut sessions_ok = 0;

@@ -269,6 +269,34 @@ fn pipelined_transaction_with_per_recipient_results() {
     assert_eq!(done, vec![true, false, false]);
 }
 
+/// An envelope address with a control character in it (from wherever it
+/// came into the queue) is refused, not written into an SMTP command
+/// where its CR LF would start another one.
+#[test]
+fn addresses_with_control_characters_are_refused() {
+    let s = setup("");
+    let (port, h) = server("220 mx.example ESMTP\r\n", standard);
+    let req = message(
+        &s,
+        port,
+        &[
+            "good@remote.example",
+            "evil@remote.example>\r\nRSET\r\nRCPT TO:<x@y",
+        ],
+        b"Subject: hi\n\nbody\n",
+        false,
+    );
+    let resp = handle(&s.settings, &req);
+    let seen = h.join().unwrap();
+    assert_eq!(outcomes(&resp), vec![Outcome::Sent, Outcome::Bounced]);
+    assert_eq!(resp.results[1].dsn, "5.1.3");
+    assert_eq!(resp.results[1].reason, "bad recipient address syntax");
+    assert!(
+        !seen.iter().any(|(_, l)| l.contains("evil") || l == "RSET"),
+        "{seen:?}"
+    );
+}
+
 #[test]
 fn over_the_size_limit_bounces_without_sending() {
     let s = setup("");
