@@ -604,10 +604,6 @@ pub enum ReplyError {
     BadSyntax(String),
     /// The lines of one multi-line reply carry different codes.
     CodeMismatch,
-    /// A line was longer than the limit.
-    LineTooLong,
-    /// More lines than the limit.
-    TooManyLines,
 }
 
 impl fmt::Display for ReplyError {
@@ -616,8 +612,6 @@ impl fmt::Display for ReplyError {
             ReplyError::NeedsMoreData => f.write_str("incomplete reply"),
             ReplyError::BadSyntax(l) => write!(f, "malformed reply line: {l}"),
             ReplyError::CodeMismatch => f.write_str("reply code changed within a multi-line reply"),
-            ReplyError::LineTooLong => f.write_str("reply line too long"),
-            ReplyError::TooManyLines => f.write_str("too many reply lines"),
         }
     }
 }
@@ -625,7 +619,9 @@ impl fmt::Display for ReplyError {
 impl std::error::Error for ReplyError {}
 
 /// The client-side reply parser. Limits bound memory: a reply holds at
-/// most `max_lines` lines of at most `line_limit` bytes.
+/// most `max_lines` lines of at most `line_limit` bytes. As Postfix's
+/// `smtp_chat_resp`, a longer line is cut short and more lines are passed
+/// over: the reply still counts, with the text it has.
 #[derive(Debug, Clone)]
 pub struct ReplyParser {
     line: LineReader,
@@ -665,9 +661,8 @@ impl ReplyParser {
             if ev == LineEvent::NeedsMoreData {
                 return Err(ReplyError::NeedsMoreData);
             }
-            if ev == LineEvent::TooLong && self.error.is_none() {
-                self.error = Some(ReplyError::LineTooLong);
-            }
+            // A line over the limit (LineEvent::TooLong) holds its first
+            // `line_limit` bytes.
             let raw = self.line.line();
             let (code, last, text) = match split_reply_line(raw) {
                 Some(x) => x,
@@ -688,8 +683,6 @@ impl ReplyParser {
             }
             if self.lines.len() < self.max_lines {
                 self.lines.push(text);
-            } else if self.error.is_none() {
-                self.error = Some(ReplyError::TooManyLines);
             }
             if last {
                 let lines = std::mem::take(&mut self.lines);
