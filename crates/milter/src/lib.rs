@@ -461,6 +461,12 @@ fn nul_fields(data: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// Whether a milter's header name is one (RFC 5322 field name: printable
+/// ASCII but `:`, at least one).
+fn header_name_ok(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
+}
+
 /// An address a milter gives for the envelope, without its `<>`; None
 /// when it holds a control character (it would go into later SMTP
 /// commands as it is).
@@ -494,6 +500,9 @@ fn apply(
             let (Some(name), Some(v)) = (f.first(), f.get(1)) else {
                 return Err(bad("add header"));
             };
+            if !header_name_ok(name) {
+                return Err(bad("add header"));
+            }
             msg.headers.push((name.clone(), value(v)));
         }
         b'i' => {
@@ -501,6 +510,9 @@ fn apply(
             let (Some(name), Some(v)) = (f.first(), f.get(1)) else {
                 return Err(bad("insert header"));
             };
+            if !header_name_ok(name) {
+                return Err(bad("insert header"));
+            }
             let at = at.min(msg.headers.len());
             msg.headers.insert(at, (name.clone(), value(v)));
         }
@@ -509,6 +521,9 @@ fn apply(
             let (Some(name), Some(v)) = (f.first(), f.get(1)) else {
                 return Err(bad("change header"));
             };
+            if !header_name_ok(name) {
+                return Err(bad("change header"));
+            }
             // The nth (from 1) header of that name; an empty value deletes it.
             let pos = msg
                 .headers
