@@ -136,7 +136,8 @@ impl Ctx<'_> {
             match content_type.param("boundary").filter(|b| !b.is_empty()) {
                 Some(boundary) => {
                     let digest = content_type.subtype.eq_ignore_ascii_case("digest");
-                    let ranges = split_multipart(data, body.start, body.end, boundary);
+                    let room = self.limits.max_parts.saturating_sub(self.parts);
+                    let ranges = split_multipart(data, body.start, body.end, boundary, room);
                     let mut children = Vec::with_capacity(ranges.len());
                     for (s, e) in ranges {
                         if self.parts >= self.limits.max_parts {
@@ -185,10 +186,16 @@ fn delimiter(line: &[u8], boundary: &[u8]) -> Option<bool> {
         .then_some(close)
 }
 
-/// The body part ranges of a multipart body. The line end before a
-/// delimiter belongs to the delimiter; the preamble and epilogue are
-/// dropped; a missing close delimiter ends the last part at `end`.
-fn split_multipart(data: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<(usize, usize)> {
+/// The body part ranges of a multipart body, at most `limit`. The line end
+/// before a delimiter belongs to the delimiter; the preamble and epilogue
+/// are dropped; a missing close delimiter ends the last part at `end`.
+fn split_multipart(
+    data: &[u8],
+    start: usize,
+    end: usize,
+    boundary: &[u8],
+    limit: usize,
+) -> Vec<(usize, usize)> {
     let mut parts = Vec::new();
     let mut current: Option<usize> = None;
     let mut pos = start;
@@ -208,7 +215,7 @@ fn split_multipart(data: &[u8], start: usize, end: usize, boundary: &[u8]) -> Ve
                     }
                     parts.push((s, e));
                 }
-                if close {
+                if close || parts.len() >= limit {
                     return parts;
                 }
                 current = Some(next);
@@ -282,12 +289,18 @@ mod tests {
     #[test]
     fn split() {
         let b = b"pre\r\n--b\r\nA\r\n--b\r\n--b\r\nC\n--b--\r\nepi";
-        let r = split_multipart(b, 0, b.len(), b"b");
+        let r = split_multipart(b, 0, b.len(), b"b", usize::MAX);
         let got: Vec<&[u8]> = r.iter().map(|&(s, e)| &b[s..e]).collect();
         assert_eq!(got, vec![&b"A"[..], b"", b"C"]);
         let b = b"--b\nA\n";
-        let r = split_multipart(b, 0, b.len(), b"b");
+        let r = split_multipart(b, 0, b.len(), b"b", usize::MAX);
         assert_eq!(r, vec![(4, 6)]);
-        assert!(split_multipart(b"no delimiters", 0, 13, b"b").is_empty());
+        assert!(split_multipart(b"no delimiters", 0, 13, b"b", usize::MAX).is_empty());
+        // At most `limit` ranges, however many delimiters follow: a body of
+        // nothing but delimiter lines costs no more than the limit.
+        let many = b"--b\n".repeat(100_000);
+        let r = split_multipart(&many, 0, many.len(), b"b", 10);
+        assert_eq!(r.len(), 10);
+        assert_eq!(r[9], (40, 40));
     }
 }
