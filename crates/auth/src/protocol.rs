@@ -188,7 +188,9 @@ impl ClientLine {
                             .ok_or(ProtoError::Bad("AUTH", "bad address"))
                     };
                     let port = |v: Option<&str>| {
-                        v.and_then(|v| v.parse::<u16>().ok())
+                        // Decimal digits only (u16's parser takes a '+').
+                        v.filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                            .and_then(|v| v.parse::<u16>().ok())
                             .ok_or(ProtoError::Bad("AUTH", "bad port"))
                     };
                     match k {
@@ -451,6 +453,8 @@ mod tests {
             b"AUTH\t1\tPL AIN\tservice=smtp",
             b"AUTH\t1\tPLAIN",
             b"AUTH\t1\tPLAIN\tservice=smtp\trip=nonsense",
+            b"AUTH\t1\tPLAIN\tservice=smtp\trport=+25",
+            b"AUTH\t1\tPLAIN\tservice=smtp\tlport=",
             b"AUTH\t1\tPLAIN\tservice=smtp\tresp=a\x01b",
             b"CONT\t1\tnot base64!",
             b"CONT\t1\tAA\textra",
