@@ -181,47 +181,74 @@ impl Held {
                     .map_err(|e| QueueError::io(format!("write {}", path.display()), e));
             }
         }
-        // The offset must not point into the content, where any byte may be 'R'.
-        let mut head = vec![0u8; 2 + model::SIZE_PAYLOAD_LEN];
-        let size = f
-            .read_exact_at(&mut head, 0)
-            .ok()
-            .filter(|()| head[0] == record::RecordType::Size.byte())
-            .and_then(|()| {
-                std::str::from_utf8(&head[2..])
+        // Otherwise the offset must start a record of the envelope or the
+        // extracted segment, found by walking their records: any payload
+        // byte (a sender's first letter, a length of 82) may be 'R', and
+        // so may any byte of the content, which is skipped.
+        let not_a_recipient = || QueueError::NotARecipient {
+            path: path.to_path_buf(),
+            offset,
+        };
+        let io = |e| QueueError::io(format!("read {}", path.display()), e);
+        let mut rr = record::RecordReader::new(std::io::BufReader::new(At { file: f, pos: 0 }), 0);
+        let size = match rr.next_record() {
+            Ok(Some(rec)) if rec.rtype == record::RecordType::Size.byte() => {
+                std::str::from_utf8(&rec.payload)
                     .ok()
                     .and_then(SizeRecord::parse)
-            });
-        let in_content = |s: &SizeRecord| {
-            offset >= s.data_offset.saturating_sub(2) && offset < s.data_offset + s.data_size
-        };
-        if size.as_ref().is_none_or(in_content) || offset == 0 {
-            return Err(QueueError::NotARecipient {
-                path: path.to_path_buf(),
-                offset,
-            });
-        }
-        let mut b = [0u8; 1];
-        f.read_exact_at(&mut b, offset).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                QueueError::NotARecipient {
-                    path: path.to_path_buf(),
-                    offset,
-                }
-            } else {
-                QueueError::io(format!("read {}", path.display()), e)
             }
-        })?;
-        match record::RecordType::from_byte(b[0]) {
+            Err(record::ReadError::Io(e)) => return Err(io(e)),
+            _ => None,
+        };
+        let Some(size) = size else {
+            return Err(not_a_recipient());
+        };
+        let content_end = size
+            .data_offset
+            .checked_add(size.data_size)
+            .ok_or_else(not_a_recipient)?;
+        if offset >= size.data_offset.saturating_sub(2) {
+            if offset < content_end {
+                return Err(not_a_recipient());
+            }
+            rr = record::RecordReader::new(
+                std::io::BufReader::new(At {
+                    file: f,
+                    pos: content_end,
+                }),
+                content_end,
+            );
+        }
+        let rtype = loop {
+            match rr.next_record() {
+                Ok(Some(rec)) if rec.offset < offset => {}
+                Ok(Some(rec)) if rec.offset == offset => break rec.rtype,
+                Err(record::ReadError::Io(e)) => return Err(io(e)),
+                _ => return Err(not_a_recipient()),
+            }
+        };
+        match record::RecordType::from_byte(rtype) {
             Some(record::RecordType::Done) => Ok(()),
             Some(record::RecordType::Rcpt) => f
                 .write_all_at(&done, offset)
                 .map_err(|e| QueueError::io(format!("write {}", path.display()), e)),
-            _ => Err(QueueError::NotARecipient {
-                path: path.to_path_buf(),
-                offset,
-            }),
+            _ => Err(not_a_recipient()),
         }
+    }
+}
+
+/// Reads a file from a position of its own (pread), leaving the
+/// descriptor's offset to whoever streams the content.
+struct At<'a> {
+    file: &'a std::fs::File,
+    pos: u64,
+}
+
+impl std::io::Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 

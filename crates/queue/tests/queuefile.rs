@@ -671,3 +671,73 @@ fn the_id_is_known_before_the_envelope_and_kept() {
     assert_eq!(path, d.0.join("incoming").join(id.as_str()));
     assert!(queue::open(&path).is_ok());
 }
+
+/// An offset from a delivery request that lands on an 'R' byte in the
+/// envelope or extracted segment but not on a recipient record (the
+/// sender's first letter, a length byte of 82, an extracted attribute) is
+/// refused, whether or not the file was read first, and the file is left
+/// as it was.
+#[test]
+fn mark_done_refuses_an_r_byte_that_starts_no_record() {
+    let d = TestDir::new("mark_done_r_byte");
+    let env = Envelope {
+        sender: "Rob@example.org".into(),
+        // An 82-byte payload: its length byte is 'R'.
+        attrs: Attributes {
+            other: vec![("x".into(), "y".repeat(80))],
+            ..Attributes::default()
+        },
+        recipients: vec![Recipient::new("u@example.net")],
+        ..Envelope::default()
+    };
+    let ext = Extracted {
+        attrs: vec![("note".into(), "Rest".into())],
+        ..Extracted::default()
+    };
+    let (_, path) = write(&d.0, &env, b"body\n", &ext);
+    let bytes = std::fs::read(&path).expect("read");
+    let qf = queue::open(&path).expect("valid");
+    let rcpts: Vec<u64> = qf.recipients().map(|r| r.offset).collect();
+    let stray: Vec<u64> = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'R' && !rcpts.contains(&(i as u64)))
+        .map(|(i, _)| i as u64)
+        .filter(|&i| i + 2 < qf.size.data_offset || i >= qf.size.data_offset + qf.size.data_size)
+        .collect();
+    assert!(stray.len() >= 3, "{stray:?}");
+    for off in stray {
+        assert!(
+            matches!(
+                queue::mark_done(&path, off),
+                Err(QueueError::NotARecipient { .. })
+            ),
+            "offset {off}"
+        );
+        let held = queue::Held::open(&path).expect("open");
+        held.read().expect("valid");
+        assert!(
+            matches!(held.mark_done(off), Err(QueueError::NotARecipient { .. })),
+            "offset {off}, read first"
+        );
+        assert_eq!(std::fs::read(&path).expect("read"), bytes, "offset {off}");
+    }
+    queue::mark_done(&path, rcpts[0]).expect("the recipient");
+    assert!(queue::open(&path).expect("valid").envelope.recipients[0].done);
+}
+
+/// A size record whose offsets add up past 2^64 is refused, not a panic.
+#[test]
+fn mark_done_survives_a_size_record_that_overflows() {
+    let d = TestDir::new("mark_done_overflow");
+    let (_, path) = write(&d.0, &full_envelope(), MESSAGE, &full_extracted());
+    let mut bytes = std::fs::read(&path).expect("read");
+    let huge = format!("{} {} 1 0 0 0", u64::MAX, u64::MAX);
+    let field = format!("{huge:<95}");
+    bytes[2..2 + 95].copy_from_slice(field.as_bytes());
+    std::fs::write(&path, &bytes).expect("write");
+    assert!(matches!(
+        queue::mark_done(&path, u64::MAX - 1),
+        Err(QueueError::NotARecipient { .. })
+    ));
+}
