@@ -12,9 +12,10 @@
 //!
 //! Appends are one `write(2)` each on an `O_APPEND` descriptor, then fsync,
 //! so a crash never leaves half an entry in the middle; a partial last line
-//! (crash mid-write) is skipped by the reader. Appends and
-//! [`remove_entries`] hold an exclusive flock on the log, so entries added
-//! while the bounce service reports others are not lost.
+//! (crash mid-write, full disk) is skipped by the reader and cut off by
+//! the next append. Appends and [`remove_entries`] hold an exclusive flock
+//! on the log, so entries added while the bounce service reports others
+//! are not lost.
 
 use crate::error::QueueError;
 use crate::path::HashSpec;
@@ -174,10 +175,35 @@ pub fn append(
                 std::io::ErrorKind::NotFound.into(),
             )
         })?;
+    drop_partial_line(&f).map_err(|e| QueueError::io(format!("truncate {}", p.display()), e))?;
     f.write_all(text.as_bytes())
         .map_err(|e| QueueError::io(format!("write {}", p.display()), e))?;
     f.sync_all()
         .map_err(|e| QueueError::io(format!("fsync {}", p.display()), e))
+}
+
+/// Cuts off the half entry a write cut short left at the end of the log
+/// (the reader skips it), so that the next entry starts a line of its own
+/// instead of running on from it. The caller holds the log's lock.
+fn drop_partial_line(f: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = f.metadata()?.len();
+    let mut end = len;
+    let mut buf = [0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        f.read_exact_at(chunk, start)?;
+        if let Some(nl) = chunk.iter().rposition(|&b| b == b'\n') {
+            end = start + nl as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end < len {
+        f.set_len(end)?;
+    }
+    Ok(())
 }
 
 /// Reads every complete entry; an absent log is empty.
@@ -379,6 +405,47 @@ mod tests {
         append(&dir, &spec, Log::Defer, id, &[e]).unwrap();
         remove(&dir, &spec, Log::Defer, id).unwrap();
         assert!(read(&dir, &spec, Log::Defer, id).unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A write cut short (a full disk) leaves half an entry; the next
+    /// append must not run its entry on from it, which read back as one
+    /// entry with the half's recipient and lost the new one.
+    #[test]
+    fn an_append_after_a_partial_line_is_read_whole() {
+        let dir = std::env::temp_dir().join(format!("queue_logs_partial_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = HashSpec::none();
+        let id = "4jWj774S4Sz1Spg9";
+        let entry = |r: &str| Entry {
+            recipient: r.into(),
+            status: "5.1.1".into(),
+            action: "failed".into(),
+            reason: "no such user".into(),
+            ..Entry::default()
+        };
+        append(&dir, &spec, Log::Bounce, id, &[entry("a@x.example")]).unwrap();
+        let p = path(&dir, &spec, Log::Bounce, id).unwrap();
+        let half = entry("b@x.example").to_line();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(&half.as_bytes()[..20])
+            .unwrap();
+        append(&dir, &spec, Log::Bounce, id, &[entry("c@x.example")]).unwrap();
+        assert_eq!(
+            read(&dir, &spec, Log::Bounce, id).unwrap(),
+            vec![entry("a@x.example"), entry("c@x.example")]
+        );
+        // A log that is nothing but half an entry.
+        std::fs::write(&p, &half.as_bytes()[..20]).unwrap();
+        append(&dir, &spec, Log::Bounce, id, &[entry("d@x.example")]).unwrap();
+        assert_eq!(
+            read(&dir, &spec, Log::Bounce, id).unwrap(),
+            vec![entry("d@x.example")]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
