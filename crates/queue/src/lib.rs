@@ -76,8 +76,9 @@ pub fn set_warn_time(path: &Path, secs: u64) -> Result<(), QueueError> {
     while let Ok(Some(rec)) = rr.next_record() {
         match record::RecordType::from_byte(rec.rtype) {
             Some(record::RecordType::Warn) => {
-                // Type byte, one length byte (15 < 128), then the payload.
-                found = Some((rec.offset + 2, rec.payload.len()));
+                // The payload ends where the next record starts (its
+                // length may have been written in more than one byte).
+                found = Some((rr.offset() - rec.payload.len() as u64, rec.payload.len()));
                 break;
             }
             Some(record::RecordType::Mesg) | None => break,

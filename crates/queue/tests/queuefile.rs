@@ -741,3 +741,41 @@ fn mark_done_survives_a_size_record_that_overflows() {
         Err(QueueError::NotARecipient { .. })
     ));
 }
+
+/// The delay warning time is rewritten where its payload is, also when
+/// the record's length is written in two bytes (a reader takes that as
+/// well), not two bytes after the type byte, over the length and the
+/// next record.
+#[test]
+fn set_warn_time_finds_the_payload_after_a_long_length() {
+    let d = TestDir::new("warn_time");
+    let (_, path) = write(&d.0, &full_envelope(), MESSAGE, &full_extracted());
+    queue::set_warn_time(&path, 42).expect("set");
+    let qf = queue::open(&path).expect("valid");
+    assert_eq!(qf.envelope.warn_time, Some(42));
+    // The same record with its length 15 as 0x8f 0x00.
+    let bytes = std::fs::read(&path).expect("read");
+    let mut rr = queue::record::RecordReader::new(&bytes[..], 0);
+    let mut out = Vec::new();
+    while let Some(rec) = rr.next_record().expect("record") {
+        if rec.rtype == RecordType::Warn.byte() {
+            out.extend_from_slice(&[rec.rtype, 0x8f, 0x00]);
+            out.extend_from_slice(&rec.payload);
+        } else {
+            out.extend(encode(rec.rtype, &rec.payload));
+        }
+    }
+    std::fs::write(&path, &out).expect("write");
+    queue::set_warn_time(&path, 7).expect("set");
+    let after = std::fs::read(&path).expect("read");
+    let mut rr = queue::record::RecordReader::new(&after[..], 0);
+    let mut types = Vec::new();
+    while let Some(rec) = rr.next_record().expect("record intact") {
+        if rec.rtype == RecordType::Warn.byte() {
+            assert_eq!(rec.payload, format!("{:>15}", 7).as_bytes());
+        }
+        types.push(rec.rtype);
+    }
+    assert!(types.contains(&RecordType::Warn.byte()));
+    assert_eq!(types.last(), Some(&RecordType::End.byte()));
+}
