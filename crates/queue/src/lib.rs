@@ -219,6 +219,13 @@ impl Held {
                 }),
                 content_end,
             );
+            // Where the size record says the extracted segment starts.
+            match rr.next_record() {
+                Ok(Some(rec))
+                    if rec.rtype == record::RecordType::Xtra.byte() && rec.payload.is_empty() => {}
+                Err(record::ReadError::Io(e)) => return Err(io(e)),
+                _ => return Err(not_a_recipient()),
+            }
         }
         let rtype = loop {
             match rr.next_record() {

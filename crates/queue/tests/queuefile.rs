@@ -779,3 +779,28 @@ fn set_warn_time_finds_the_payload_after_a_long_length() {
     assert!(types.contains(&RecordType::Warn.byte()));
     assert_eq!(types.last(), Some(&RecordType::End.byte()));
 }
+
+/// Past the content, the walk to a recipient starts only where the size
+/// record's extracted segment does: a size record that points elsewhere
+/// (into a content line that reads as an 'R' record) makes the mark fail,
+/// not land there.
+#[test]
+fn mark_done_past_the_content_needs_the_extracted_segment_where_the_size_record_says() {
+    let d = TestDir::new("mark_done_moved_size");
+    let (_, path) = write(&d.0, &full_envelope(), b"hi\nR\x03abc\n", &full_extracted());
+    let qf = queue::open(&path).expect("valid");
+    let mut bytes = std::fs::read(&path).expect("read");
+    let fake = bytes
+        .windows(5)
+        .position(|w| w == b"R\x03abc")
+        .expect("the line") as u64;
+    let mut size = qf.size;
+    size.data_size = fake - size.data_offset;
+    bytes[2..2 + 95].copy_from_slice(size.payload().as_bytes());
+    std::fs::write(&path, &bytes).expect("write");
+    assert!(matches!(
+        queue::mark_done(&path, fake),
+        Err(QueueError::NotARecipient { .. })
+    ));
+    assert_eq!(std::fs::read(&path).expect("read"), bytes);
+}
