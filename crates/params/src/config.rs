@@ -196,7 +196,9 @@ impl Config {
                 ExpandError::Loop(chain) => {
                     self.error_for(chain.first().map_or(name.as_str(), |n| n), e.to_string())
                 }
-                ExpandError::Unbalanced(_) => self.error_for(name, e.to_string()),
+                ExpandError::Unbalanced(_) | ExpandError::TooDeep(_) => {
+                    self.error_for(name, e.to_string())
+                }
             })?;
             if let Some(p) = lookup(name) {
                 if let Err(e) = value::check(p, &v) {

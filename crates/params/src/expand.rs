@@ -1,7 +1,8 @@
 //! `$name` expansion as in Postfix's main.cf: `$name`, `${name}`, `$(name)`,
 //! `${name?text}` (text when name is non-empty), `${name:text}` (text when
 //! name is empty), the `{text}` forms `${name?{a}:{b}}`, and `$$` for a
-//! dollar sign. Undefined names expand to nothing. Loops are errors.
+//! dollar sign. Undefined names expand to nothing. Loops are errors, and
+//! so is nesting deeper than Postfix's limit of 100.
 
 /// Why a value could not be expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,13 +11,20 @@ pub enum ExpandError {
     Loop(Vec<String>),
     /// A `${` or `$(` without its closing bracket.
     Unbalanced(String),
+    /// Names or `${name?{text}}` forms nested more than [`MAX_NESTING`]
+    /// deep; the text at the limit.
+    TooDeep(String),
 }
+
+/// How deep expansions may nest, as Postfix's mac_expand().
+pub const MAX_NESTING: usize = 100;
 
 impl std::fmt::Display for ExpandError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ExpandError::Loop(chain) => write!(f, "recursive expansion: ${}", chain.join(" -> $")),
             ExpandError::Unbalanced(v) => write!(f, "unbalanced bracket in \"{v}\""),
+            ExpandError::TooDeep(v) => write!(f, "unreasonable macro call nesting: \"{v}\""),
         }
     }
 }
@@ -42,19 +50,20 @@ fn is_name_char(c: char) -> bool {
 /// Expands the value of parameter `name`.
 pub fn expand_name(name: &str, lookup: &dyn Lookup) -> Result<String, ExpandError> {
     let mut stack = Vec::new();
-    value_of(name, lookup, &mut stack)
+    value_of(name, lookup, &mut stack, 0)
 }
 
 /// Expands `text` (the value of no particular parameter).
 pub fn expand_text(text: &str, lookup: &dyn Lookup) -> Result<String, ExpandError> {
     let mut stack = Vec::new();
-    expand(text, lookup, &mut stack)
+    expand(text, lookup, &mut stack, 0)
 }
 
 fn value_of(
     name: &str,
     lookup: &dyn Lookup,
     stack: &mut Vec<String>,
+    depth: usize,
 ) -> Result<String, ExpandError> {
     if let Some(pos) = stack.iter().position(|n| n == name) {
         let mut chain = stack[pos..].to_vec();
@@ -68,7 +77,7 @@ fn value_of(
         return Ok(text);
     }
     stack.push(name.to_string());
-    let result = expand(&text, lookup, stack);
+    let result = expand(&text, lookup, stack, depth);
     stack.pop();
     result
 }
@@ -113,7 +122,18 @@ fn split_braced_pair(text: &str) -> Option<(&str, &str)> {
     Some((&t[1..first_len - 1], unbrace(second)))
 }
 
-fn expand(text: &str, lookup: &dyn Lookup, stack: &mut Vec<String>) -> Result<String, ExpandError> {
+fn expand(
+    text: &str,
+    lookup: &dyn Lookup,
+    stack: &mut Vec<String>,
+    depth: usize,
+) -> Result<String, ExpandError> {
+    if depth >= MAX_NESTING {
+        return Err(ExpandError::TooDeep(
+            stack.last().cloned().unwrap_or_else(|| text.to_string()),
+        ));
+    }
+    let depth = depth + 1;
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -134,7 +154,7 @@ fn expand(text: &str, lookup: &dyn Lookup, stack: &mut Vec<String>) -> Result<St
                 let end = closing(&chars, i + 2, open, close)
                     .ok_or_else(|| ExpandError::Unbalanced(text.to_string()))?;
                 let inner: String = chars[i + 2..end].iter().collect();
-                out.push_str(&expand_braced(&inner, lookup, stack)?);
+                out.push_str(&expand_braced(&inner, lookup, stack, depth)?);
                 i = end + 1;
             }
             Some(&c2) if is_name_char(c2) => {
@@ -144,7 +164,7 @@ fn expand(text: &str, lookup: &dyn Lookup, stack: &mut Vec<String>) -> Result<St
                     end += 1;
                 }
                 let name: String = chars[start..end].iter().collect();
-                out.push_str(&value_of(&name, lookup, stack)?);
+                out.push_str(&value_of(&name, lookup, stack, depth)?);
                 i = end;
             }
             _ => {
@@ -161,13 +181,14 @@ fn expand_braced(
     inner: &str,
     lookup: &dyn Lookup,
     stack: &mut Vec<String>,
+    depth: usize,
 ) -> Result<String, ExpandError> {
     let name_end = inner
         .find(|c: char| !is_name_char(c))
         .unwrap_or(inner.len());
     let name = &inner[..name_end];
     let rest = &inner[name_end..];
-    let value = value_of(name, lookup, stack)?;
+    let value = value_of(name, lookup, stack, depth)?;
     let Some(op) = rest.chars().next() else {
         return Ok(value);
     };
@@ -184,7 +205,7 @@ fn expand_braced(
         when_set
     };
     match chosen {
-        Some(t) => expand(t, lookup, stack),
+        Some(t) => expand(t, lookup, stack, depth),
         None => Ok(String::new()),
     }
 }
@@ -242,5 +263,47 @@ mod tests {
             expand_text("${a", &l),
             Err(ExpandError::Unbalanced(_))
         ));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // A chain of names far deeper than any real main.cf.
+        let n = 100_000;
+        let l = move |name: &str| {
+            let i: usize = name.strip_prefix('a')?.parse().ok()?;
+            Some((
+                if i < n {
+                    format!("$a{}", i + 1)
+                } else {
+                    "end".into()
+                },
+                true,
+            ))
+        };
+        assert!(matches!(
+            expand_name("a0", &l),
+            Err(ExpandError::TooDeep(_))
+        ));
+        let l = move |name: &str| {
+            let i: usize = name.strip_prefix('a')?.parse().ok()?;
+            Some((
+                if i < 50 {
+                    format!("$a{}", i + 1)
+                } else {
+                    "end".into()
+                },
+                true,
+            ))
+        };
+        assert_eq!(expand_name("a0", &l).unwrap(), "end");
+        // ${x?${x?...}} nested in one value.
+        let l = with(&[("x", "1")]);
+        let deep = format!("{}y{}", "${x?".repeat(50_000), "}".repeat(50_000));
+        assert!(matches!(
+            expand_text(&deep, &l),
+            Err(ExpandError::TooDeep(_))
+        ));
+        let ok = format!("{}y{}", "${x?".repeat(20), "}".repeat(20));
+        assert_eq!(expand_text(&ok, &l).unwrap(), "y");
     }
 }

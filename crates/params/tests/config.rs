@@ -450,6 +450,25 @@ fn unused_parameters_are_warned_about() {
 }
 
 #[test]
+fn nesting_deeper_than_postfix_allows_is_an_error() {
+    let mut text = String::from("myhostname = mail.example.test\nrelayhost = $a0\n");
+    for i in 0..5_000 {
+        text.push_str(&format!("a{i} = $a{}\n", i + 1));
+    }
+    let (_, e) = load_err(&text);
+    assert!(e.contains("unreasonable macro call nesting"), "{e}");
+    let (_, e) = load_err(&format!(
+        "myhostname = x\nrelayhost = {}y{}\n",
+        "${myhostname?".repeat(200),
+        "}".repeat(200)
+    ));
+    assert!(
+        e.contains("line 2: parameter relayhost: unreasonable"),
+        "{e}"
+    );
+}
+
+#[test]
 fn duplicate_definitions_are_warned_about_and_the_last_wins() {
     let dir = TempDir::with_main_cf("relayhost = a\nrelayhost = b\n");
     let cfg = Config::load(dir.path(), &[]).expect("loads");
