@@ -10,7 +10,7 @@ use crate::main_cf::MainCf;
 use crate::registry::{Computed, Kind, Param};
 use crate::value;
 use crate::{lookup, table};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -146,8 +146,9 @@ impl Config {
         }
         // Postfix's words: each later definition overrides the one before.
         let defs = cfg.main_cf.definitions();
+        let mut last: HashMap<&str, usize> = HashMap::new();
         for (i, d) in defs.iter().enumerate() {
-            if let Some(earlier) = defs[..i].iter().rev().find(|e| e.name == d.name) {
+            if let Some(earlier) = last.insert(&d.name, i).map(|j| &defs[j]) {
                 cfg.warnings.push(format!(
                     "{}, line {}: overriding earlier entry: {}={}",
                     cfg.main_cf.path.display(),
@@ -219,16 +220,18 @@ impl Config {
 
     /// Postfix warns about main.cf names it does not know and no value uses.
     fn note_unused(&mut self) {
-        let mut all_text = String::new();
-        for s in self.settings.values() {
-            all_text.push_str(&s.text);
-            all_text.push(' ');
-        }
+        let used: HashSet<&str> = self
+            .settings
+            .values()
+            .flat_map(|s| expand::names_used(&s.text))
+            .collect();
+        let mut seen: HashSet<String> = self.warnings.iter().cloned().collect();
+        let mut new = Vec::new();
         // Restriction classes are user-defined names that smtpd uses.
-        let classes: Vec<String> = self
+        let classes: HashSet<String> = self
             .settings
             .get("smtpd_restriction_classes")
-            .map(|s| value::split_list(&s.text))
+            .map(|s| value::split_list(&s.text).into_iter().collect())
             .unwrap_or_default();
         for d in self.main_cf.definitions() {
             if lookup(&d.name).is_some()
@@ -237,21 +240,19 @@ impl Config {
             {
                 continue;
             }
-            let used = all_text.contains(&format!("${}", d.name))
-                || all_text.contains(&format!("${{{}", d.name))
-                || all_text.contains(&format!("$({}", d.name));
-            if !used {
+            if !used.contains(d.name.as_str()) {
                 let w = format!(
                     "{}: unused parameter: {}={}",
                     self.main_cf.path.display(),
                     d.name,
                     d.value
                 );
-                if !self.warnings.contains(&w) {
-                    self.warnings.push(w);
+                if seen.insert(w.clone()) {
+                    new.push(w);
                 }
             }
         }
+        self.warnings.extend(new);
     }
 
     /// The text of `name` before expansion: as set, or its default.

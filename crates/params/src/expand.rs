@@ -47,6 +47,17 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
+/// The names that `text` refers to as `$name`, `${name…}` or `$(name…)`,
+/// each as often as it appears (`$$name` counts as a use of `name`).
+pub fn names_used(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices('$').filter_map(move |(i, _)| {
+        let rest = &text[i + 1..];
+        let rest = rest.strip_prefix(['{', '(']).unwrap_or(rest);
+        let end = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
+        (end > 0).then(|| &rest[..end])
+    })
+}
+
 /// Expands the value of parameter `name`.
 pub fn expand_name(name: &str, lookup: &dyn Lookup) -> Result<String, ExpandError> {
     let mut stack = Vec::new();

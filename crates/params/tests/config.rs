@@ -450,6 +450,48 @@ fn unused_parameters_are_warned_about() {
 }
 
 #[test]
+fn a_name_that_only_begins_a_used_one_is_unused() {
+    let dir = TempDir::with_main_cf(
+        "myhostname = mail.example.test\np1 = x\np10 = y\nsmtpd_banner = $p10 ${p10a} $(p10_b)\n",
+    );
+    let cfg = Config::load(dir.path(), &[]).expect("loads");
+    // As Postfix: $p10 is no use of p1.
+    assert_eq!(
+        cfg.warnings,
+        vec![format!("{}: unused parameter: p1=x", dir.main_cf())]
+    );
+}
+
+#[test]
+fn a_large_main_cf_loads_without_quadratic_work() {
+    // Checking every name against every value (and every warning against
+    // every other) took minutes here; Postfix takes no time.
+    let mut text = String::from("myhostname = mail.example.test\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("p{i} = v{i}\ndup{} = $p{i}\n", i % 10));
+    }
+    let dir = TempDir::with_main_cf(&text);
+    let cfg = Config::load(dir.path(), &[]).expect("loads");
+    assert_eq!(cfg.value("dup3"), Some("v19993"));
+    assert_eq!(
+        cfg.warnings
+            .iter()
+            .filter(|w| w.contains("overriding earlier entry"))
+            .count(),
+        20_000 - 10
+    );
+    assert_eq!(
+        cfg.warnings
+            .iter()
+            .filter(|w| w.contains("unused parameter"))
+            .count(),
+        // Every dupN definition, and each pN but the 10 that the last
+        // dupN definitions name (as Postfix, the values in force count).
+        20_000 + (20_000 - 10)
+    );
+}
+
+#[test]
 fn nesting_deeper_than_postfix_allows_is_an_error() {
     let mut text = String::from("myhostname = mail.example.test\nrelayhost = $a0\n");
     for i in 0..5_000 {

@@ -6,7 +6,7 @@ use crate::master;
 use crate::msg::{self, Fatal};
 use crate::opts::{self, Opts};
 use params::{Config, Origin};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -52,19 +52,10 @@ fn param_line(name: &str, value: &str) -> String {
     }
 }
 
-/// True when main.cf's `name` is either declared or used by some value,
-/// so that Postfix would list it.
-fn listed_user_name(cfg: &Config, name: &str, master_text: &str) -> bool {
-    if params::lookup(name).is_some() || params::is_dynamic_name(name) {
-        return true;
-    }
-    let refs = [
-        format!("${name}"),
-        format!("${{{name}"),
-        format!("$({name}"),
-    ];
-    let used_in = |t: &str| refs.iter().any(|r| contains_ref(t, r));
-    cfg.main_cf.definitions().iter().any(|d| used_in(&d.value)) || used_in(master_text)
+/// True when main.cf's `name` is either declared or used by some value
+/// (`used`: the names that values refer to), so that Postfix would list it.
+fn listed_user_name(name: &str, used: &HashSet<&str>) -> bool {
+    params::lookup(name).is_some() || params::is_dynamic_name(name) || used.contains(name)
 }
 
 /// True when `text` holds `r` not followed by another name character
@@ -114,8 +105,15 @@ pub fn run(o: &Opts, dir: &Path, out: &mut dyn Write) -> Result<(), Fatal> {
         .map(|p| p.name.to_string())
         .collect();
     if !defaults {
+        let used: HashSet<&str> = cfg
+            .main_cf
+            .definitions()
+            .iter()
+            .flat_map(|d| params::expand::names_used(&d.value))
+            .chain(params::expand::names_used(&master_text))
+            .collect();
         for d in cfg.main_cf.definitions() {
-            if listed_user_name(&cfg, &d.name, &master_text) {
+            if listed_user_name(&d.name, &used) {
                 listed.push(d.name.clone());
             }
         }

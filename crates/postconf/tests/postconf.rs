@@ -174,6 +174,25 @@ mydomain =
 ";
 
 #[test]
+fn a_large_main_cf_is_listed_without_quadratic_work() {
+    // Each name was searched for in every value: minutes for 20000 names.
+    let mut main = String::from("myhostname = mail.example.test\nsmtpd_banner = $p5 $p1x\n");
+    for i in 0..20_000 {
+        main.push_str(&format!("p{i} = v{i}\n"));
+    }
+    let d = Dir::with("large", &main);
+    let out = d.run(&["-n", "p5", "p1"]);
+    assert_eq!(out.code, 0);
+    assert_eq!(out.stdout, "p5 = v5\n");
+    assert!(
+        out.stderr.contains("p1: unknown parameter"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.matches("unused parameter").count(), 20_000 - 1);
+}
+
+#[test]
 fn non_default_values() {
     let d = Dir::with("n", SHOW_MAIN);
     let out = d.run(&["-n"]);
