@@ -104,8 +104,11 @@ pub struct MasterCf {
     services: Vec<Service>,
 }
 
-/// Splits a logical line into words, `{ … }` being one word (braces removed,
-/// inner text trimmed).
+/// Splits a logical line into words as Postfix's mystrtokq() does: white
+/// space separates words except inside `{ … }`, which may also stand
+/// within a word (`-o a=x,{b c},d` is one word). A word that starts with
+/// `{` is one argument: its braces are removed and its text trimmed
+/// (Postfix's extpar()).
 fn words(text: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let chars: Vec<char> = text.chars().collect();
@@ -115,30 +118,38 @@ fn words(text: &str) -> Result<Vec<String>, String> {
             i += 1;
             continue;
         }
-        if chars[i] == '{' {
-            let mut depth = 1;
-            let mut j = i + 1;
-            while j < chars.len() && depth > 0 {
-                match chars[j] {
-                    '{' => depth += 1,
-                    '}' => depth -= 1,
-                    _ => {}
-                }
-                j += 1;
+        let start = i;
+        let mut depth = 0usize;
+        while i < chars.len() && (depth > 0 || !chars[i].is_whitespace()) {
+            match chars[i] {
+                '{' => depth += 1,
+                '}' if depth > 0 => depth -= 1,
+                _ => {}
             }
-            if depth != 0 {
-                return Err("missing '}'".to_string());
+            i += 1;
+        }
+        let word = &chars[start..i];
+        if word[0] != '{' {
+            out.push(word.iter().collect());
+            continue;
+        }
+        // The brace that closes the first one.
+        let mut level = 0usize;
+        let close = word.iter().position(|&c| {
+            match c {
+                '{' => level += 1,
+                '}' => level -= 1,
+                _ => {}
             }
-            let inner: String = chars[i + 1..j - 1].iter().collect();
-            out.push(inner.trim().to_string());
-            i = j;
-        } else {
-            let mut j = i;
-            while j < chars.len() && !chars[j].is_whitespace() {
-                j += 1;
+            level == 0
+        });
+        let shown: String = word.iter().collect();
+        match close {
+            None => return Err(format!("missing '}}' in \"{shown}\"")),
+            Some(end) if end + 1 != word.len() => {
+                return Err(format!("syntax error after '}}' in \"{shown}\""))
             }
-            out.push(chars[i..j].iter().collect());
-            i = j;
+            Some(end) => out.push(word[1..end].iter().collect::<String>().trim().to_string()),
         }
     }
     Ok(out)
@@ -448,6 +459,25 @@ mod tests {
             vec![("a".into(), "1".into()), ("b".into(), "2".into())]
         );
         assert_eq!(a.args[5..], ["flags=R", "argv=/bin/x", "-o", "c"]);
+    }
+
+    #[test]
+    fn braces_as_postfix_groups_them() {
+        let p = Path::new("/x/master.cf");
+        // Braces within a word keep its blanks.
+        let m = MasterCf::parse(p, "a unix - n n - - smtpd -o x=1,{b c},d -v\n").unwrap();
+        let a = m.find("a", ServiceType::Unix).unwrap();
+        assert_eq!(a.overrides(), vec![("x".into(), "1,{b c},d".into())]);
+        assert_eq!(a.args, ["-o", "x=1,{b c},d", "-v"]);
+        let m = MasterCf::parse(p, "a unix - n n - - smtpd -o { y = {1 2} }\n").unwrap();
+        let a = m.find("a", ServiceType::Unix).unwrap();
+        assert_eq!(a.overrides(), vec![("y".into(), "{1 2}".into())]);
+        // Text after the closing brace is not silently another argument.
+        for bad in ["-o {x=1}}", "-o {x=1}y", "-o {x=1"] {
+            let e = MasterCf::parse(p, &format!("a unix - n n - - smtpd {bad}\n")).unwrap_err();
+            assert_eq!(e.line, Some(1));
+            assert!(e.message.contains("'}' in \"{"), "{e}");
+        }
     }
 
     #[test]
