@@ -7,7 +7,7 @@
 //! writes the rules inline.
 
 use crate::error::MapError;
-use crate::inline::{items, strip_braces};
+use crate::inline::braced_rules;
 use crate::lines::{logical_lines, split_key_value, trim_blanks};
 use crate::watch::Watched;
 use crate::{Ctx, Map, MapKind};
@@ -250,8 +250,11 @@ pub struct CidrMap {
 
 impl CidrMap {
     pub fn open(spec: String, name: &str, ctx: &Ctx) -> Result<CidrMap, MapError> {
-        if let Some(inner) = strip_braces(name) {
-            let text = items(inner).join("\n");
+        if name.starts_with('{') {
+            let text = braced_rules(name).map_err(|e| MapError::BadSpec {
+                spec: spec.clone(),
+                reason: format!("cidr map: {e}"),
+            })?;
             let c = ctx.clone();
             let t = parse(&text, name, &|s: &str| c.warn(s));
             return Ok(CidrMap {

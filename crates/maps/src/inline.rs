@@ -15,23 +15,42 @@ use crate::lines::trim_blanks;
 use crate::{split_list, Ctx, Map, MapKind};
 use std::collections::HashMap;
 
-/// The text inside `{ … }`, trimmed; None when `s` is not braced.
-pub fn strip_braces(s: &str) -> Option<&str> {
-    let s = trim_blanks(s);
-    s.strip_prefix('{')
-        .and_then(|r| r.strip_suffix('}'))
-        .map(trim_blanks)
+/// Postfix's extpar(): the text inside the `{ … }` that `s` (trimmed)
+/// is, trimmed. Err, in Postfix's words, when `s` does not start with `{`,
+/// the brace is not closed, or text follows the brace that closes it.
+pub fn extpar(s: &str) -> Result<&str, String> {
+    let t = trim_blanks(s);
+    if !t.starts_with('{') {
+        return Err(format!("no '{{' at start of text in \"{t}\""));
+    }
+    let mut level = 0usize;
+    for (i, c) in t.char_indices() {
+        match c {
+            '{' => level += 1,
+            '}' => {
+                level -= 1;
+                if level == 0 {
+                    if i + 1 != t.len() {
+                        return Err(format!("syntax error after '}}' in \"{t}\""));
+                    }
+                    return Ok(trim_blanks(&t[1..i]));
+                }
+            }
+            _ => {}
+        }
+    }
+    Err(format!("missing '}}' in \"{t}\""))
 }
 
-/// The items of a braced list, each item's own braces removed.
-pub fn items(inner: &str) -> Vec<String> {
-    split_list(inner)
-        .into_iter()
-        .map(|i| match strip_braces(&i) {
-            Some(t) => t.to_string(),
-            None => i,
-        })
-        .collect()
+/// The rules of a pattern table written inline, `{ {rule}, {rule} … }`,
+/// one per line, as Postfix 3.7 reads them: every rule in its own braces.
+pub fn braced_rules(name: &str) -> Result<String, String> {
+    let mut text = String::new();
+    for item in split_list(extpar(name)?) {
+        text.push_str(extpar(&item)?);
+        text.push('\n');
+    }
+    Ok(text)
 }
 
 pub struct InlineMap {
@@ -47,14 +66,22 @@ impl InlineMap {
             spec: spec.clone(),
             reason: format!("{what}: \"{spec}\"; need \"inline:{{name=value...}}\""),
         };
-        let inner = strip_braces(name).ok_or_else(|| need("bad syntax"))?;
+        if !trim_blanks(name).starts_with('{') {
+            return Err(need("bad syntax"));
+        }
+        let inner = extpar(name).map_err(|_| need("bad syntax"))?;
         let mut m = InlineMap {
             spec: spec.clone(),
             fold: ctx.fold_case,
             index: HashMap::new(),
             entries: Vec::new(),
         };
-        for item in items(inner) {
+        for item in split_list(inner) {
+            let item = if item.starts_with('{') {
+                extpar(&item).map_err(|e| need(&e))?
+            } else {
+                &item
+            };
             let (k, v) = item
                 .split_once('=')
                 .ok_or_else(|| need("missing '=' after attribute name"))?;
@@ -73,6 +100,9 @@ impl InlineMap {
             }
             m.index.insert(k.clone(), m.entries.len());
             m.entries.push((k, trim_blanks(v).to_string()));
+        }
+        if m.entries.is_empty() {
+            return Err(need("empty table"));
         }
         Ok(m)
     }
@@ -104,9 +134,19 @@ pub struct StaticMap {
 }
 
 impl StaticMap {
-    pub fn open(spec: String, name: &str) -> StaticMap {
-        let value = strip_braces(name).unwrap_or(name).to_string();
-        StaticMap { spec, value }
+    pub fn open(spec: String, name: &str) -> Result<StaticMap, MapError> {
+        let value = if name.starts_with('{') {
+            extpar(name).map_err(|e| MapError::BadSpec {
+                spec: spec.clone(),
+                reason: format!("bad static:name syntax: {e}"),
+            })?
+        } else {
+            name
+        };
+        Ok(StaticMap {
+            value: value.to_string(),
+            spec,
+        })
     }
 }
 
@@ -159,6 +199,62 @@ mod tests {
         assert!(open("inline:{ =v }", &ctx).is_err());
         // As in Postfix, blanks split items unless the item is braced.
         assert!(open("inline:{k3 = v3}", &ctx).is_err());
+    }
+
+    #[test]
+    fn braces_must_balance_as_in_postfix() {
+        let ctx = Ctx::new().with_warn(|_| {});
+        let err = |spec: &str| open(spec, &ctx).err().map(|e| e.to_string());
+        // Stray text after a closing brace was taken into a value.
+        assert_eq!(
+            err("inline:{a=b}}").as_deref(),
+            Some("bad syntax: \"inline:{a=b}}\"; need \"inline:{name=value...}\"")
+        );
+        assert!(err("inline:{a=b}{c=d}").is_some());
+        assert_eq!(
+            err("inline:{ {a=b}x }").as_deref(),
+            Some("syntax error after '}' in \"{a=b}x\": \"inline:{ {a=b}x }\"; need \"inline:{name=value...}\"")
+        );
+        assert_eq!(
+            err("inline:{ {a=b }").as_deref(),
+            Some("bad syntax: \"inline:{ {a=b }\"; need \"inline:{name=value...}\"")
+        );
+        assert_eq!(
+            err("inline:{ }").as_deref(),
+            Some("empty table: \"inline:{ }\"; need \"inline:{name=value...}\"")
+        );
+        let m = open("inline:{a={b}, {c = {d e}}}", &ctx).unwrap();
+        assert_eq!(m.lookup("a").unwrap().as_deref(), Some("{b}"));
+        assert_eq!(m.lookup("c").unwrap().as_deref(), Some("{d e}"));
+        assert_eq!(
+            err("static:{a}x").as_deref(),
+            Some("bad static:name syntax: syntax error after '}' in \"{a}x\"")
+        );
+        assert_eq!(
+            err("static:{ a b").as_deref(),
+            Some("bad static:name syntax: missing '}' in \"{ a b\"")
+        );
+        let m = open("static:a}", &ctx).unwrap();
+        assert_eq!(m.lookup("k").unwrap().as_deref(), Some("a}"));
+        // Pattern tables written inline: each rule in its own braces.
+        assert_eq!(
+            err("regexp:{ {/a/ b}} }").as_deref(),
+            Some("regexp map: syntax error after '}' in \"{ {/a/ b}} }\"")
+        );
+        assert_eq!(
+            err("pcre:{ /a/ b }").as_deref(),
+            Some("pcre map: no '{' at start of text in \"/a/\"")
+        );
+        assert_eq!(
+            err("cidr:{ {1.2.3.4 b }").as_deref(),
+            Some("cidr map: missing '}' in \"{ {1.2.3.4 b }\"")
+        );
+        let m = open("regexp:{ {/a/ {b}}, {/c/ d} }", &ctx).unwrap();
+        assert_eq!(m.lookup("a").unwrap().as_deref(), Some("{b}"));
+        assert_eq!(m.lookup("c").unwrap().as_deref(), Some("d"));
+        let m = open("cidr:{{10.0.0.0/8 ten}}", &ctx).unwrap();
+        assert_eq!(m.lookup("10.1.2.3").unwrap().as_deref(), Some("ten"));
+        assert!(open("regexp:{ }", &ctx).is_ok());
     }
 
     #[test]

@@ -211,7 +211,7 @@ pub fn open(spec: &str, ctx: &Ctx) -> Result<Box<dyn Map>, MapError> {
         "hash" | "btree" => Box::new(indexed::IndexedMap::open(full, name, ctx)?),
         "texthash" => Box::new(texthash::TexthashMap::open(full, name, ctx)?),
         "inline" => Box::new(inline::InlineMap::open(full, name, ctx)?),
-        "static" => Box::new(inline::StaticMap::open(full, name)),
+        "static" => Box::new(inline::StaticMap::open(full, name)?),
         "regexp" => Box::new(regexp::RegexpMap::open(
             full,
             name,

@@ -29,7 +29,7 @@
 //!   quantifiers, recursion and subroutine calls, `\Q…\E`, callouts.
 
 use crate::error::MapError;
-use crate::inline::{items, strip_braces};
+use crate::inline::braced_rules;
 use crate::lines::{logical_lines, trim_blanks};
 use crate::watch::Watched;
 use crate::{Ctx, Map, MapKind};
@@ -507,8 +507,11 @@ impl RegexpMap {
         flavour: Flavour,
         ctx: &Ctx,
     ) -> Result<RegexpMap, MapError> {
-        if let Some(inner) = strip_braces(name) {
-            let text = items(inner).join("\n");
+        if name.starts_with('{') {
+            let text = braced_rules(name).map_err(|e| MapError::BadSpec {
+                spec: spec.clone(),
+                reason: format!("{} map: {e}", flavour.label()),
+            })?;
             let c = ctx.clone();
             let t = parse(&text, name, flavour, c.substitution, &|s: &str| c.warn(s));
             return Ok(RegexpMap {
