@@ -374,7 +374,12 @@ fn run(args: &[String]) -> Result<i32, Fatal> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Keys and file names are bytes; tables are read with bad UTF-8
+    // replaced, so a key given the same way finds the same entry.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     match run(&args) {
         Ok(code) => std::process::exit(code),
         Err(f) => {

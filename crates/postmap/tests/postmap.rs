@@ -122,6 +122,33 @@ fn texthash_answers_like_hash() {
 }
 
 #[test]
+fn a_key_that_is_not_utf8_is_looked_up_not_a_panic() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let d = Dir::new("latin1", "");
+    std::fs::write(d.0.join("t"), b"caf\xe9 latin\nplain v\n").unwrap();
+    let o = Command::new(POSTMAP)
+        .arg("-c")
+        .arg(d.0.join("cf"))
+        .args([
+            OsStr::new("-q"),
+            OsStr::from_bytes(b"caf\xe9"),
+            OsStr::new("texthash:t"),
+        ])
+        .current_dir(&d.0)
+        .env_remove("MAIL_CONFIG")
+        .output()
+        .unwrap();
+    // As Postfix: the key in the file is found.
+    assert_eq!(
+        (code(&o), text(&o.stdout)),
+        (0, "latin\n".into()),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
 fn errors_and_their_status() {
     let d = Dir::new("errors", "");
     let o = d.run(&["missing"], "");
