@@ -15,6 +15,24 @@ pub(crate) struct LogicalLine {
     pub last: usize,
 }
 
+/// Reads `path` as text. Bytes that are not UTF-8 (a Latin-1 or GBK
+/// comment) are an error that names their line, so they can be found.
+pub(crate) fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConfigError::new(path, None, None, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let valid = e.utf8_error().valid_up_to();
+        let line = bytes[..valid].iter().filter(|&&b| b == b'\n').count() + 1;
+        ConfigError::new(
+            path,
+            Some(line),
+            None,
+            "text is not UTF-8; save the file in UTF-8",
+        )
+    })
+}
+
 /// True for a blank line or a comment line.
 pub(crate) fn is_comment_or_blank(line: &str) -> bool {
     let t = line.trim_start();
@@ -68,6 +86,21 @@ mod tests {
 
     fn v(s: &str) -> Vec<String> {
         s.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_an_error_naming_their_line() {
+        let dir = std::env::temp_dir().join(format!("params-lines-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("main.cf");
+        std::fs::write(&f, b"a = 1\n# caf\xe9\nb = 2\n").unwrap();
+        let e = read_text(&f).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(e.line, Some(2));
+        assert!(
+            e.to_string().contains("main.cf, line 2: text is not UTF-8"),
+            "{e}"
+        );
     }
 
     #[test]

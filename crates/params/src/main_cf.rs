@@ -3,7 +3,7 @@
 //! the line-preserving edits behind `postconf -e`, `-X` and `-#`.
 
 use crate::error::ConfigError;
-use crate::lines::{is_comment_or_blank, logical_lines, LogicalLine};
+use crate::lines::{is_comment_or_blank, logical_lines, read_text, LogicalLine};
 use std::path::{Path, PathBuf};
 
 /// One `name = value` definition and where it stands in the file.
@@ -49,8 +49,7 @@ impl MainCf {
 
     /// Reads and parses `path`.
     pub fn read(path: &Path) -> Result<MainCf, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(path, None, None, format!("cannot read: {e}")))?;
+        let text = read_text(path)?;
         MainCf::parse(path, &text)
     }
 

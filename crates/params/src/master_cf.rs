@@ -5,7 +5,7 @@
 //! Keeps the physical lines so `postconf -M` edits leave the rest untouched.
 
 use crate::error::ConfigError;
-use crate::lines::{is_comment_or_blank, logical_lines, LogicalLine};
+use crate::lines::{is_comment_or_blank, logical_lines, read_text, LogicalLine};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -247,8 +247,7 @@ pub fn parse_entry(path: &Path, line: usize, text: &str) -> Result<Service, Conf
 
 impl MasterCf {
     pub fn read(path: &Path) -> Result<MasterCf, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(path, None, None, format!("cannot read: {e}")))?;
+        let text = read_text(path)?;
         MasterCf::parse(path, &text)
     }
 
