@@ -193,6 +193,25 @@ fn a_large_main_cf_is_listed_without_quadratic_work() {
 }
 
 #[test]
+fn an_argument_that_is_not_utf8_is_refused_not_a_panic() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let d = Dir::with("latin1", SHOW_MAIN);
+    let o = Command::new(env!("CARGO_BIN_EXE_postconf"))
+        .args([OsStr::new("-c"), OsStr::new(d.s()), OsStr::new("-e")])
+        .arg(OsStr::from_bytes(b"myorigin=caf\xe9.example"))
+        .env_remove("MAIL_CONFIG")
+        .output()
+        .expect("run postconf");
+    assert_eq!(o.status.code(), Some(64));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "postconf: fatal: argument is not UTF-8: \"myorigin=caf\u{fffd}.example\"\n"
+    );
+    assert_eq!(d.read("main.cf"), SHOW_MAIN);
+}
+
+#[test]
 fn non_default_values() {
     let d = Dir::with("n", SHOW_MAIN);
     let out = d.run(&["-n"]);
