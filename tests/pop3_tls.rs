@@ -265,12 +265,16 @@ fn pop3_stls_and_pop3s_with_poplib_curl_and_fetchmail() {
         .status
         .success());
     assert!(inst.mailsuite(&["reload"]).status.success());
-    let probe = |max: &str| {
+    // A pop3s session from Python's ssl with at most TLS version `max`
+    // (and `cipher` for TLS 1.2): what it got (`what`: s.version() or
+    // s.cipher()[0]) and the greeting, or "got refused".
+    let session = |max: &str, cipher: &str, what: &str| {
         let script = format!(
-            "import ssl, socket\nctx = ssl.create_default_context()\nctx.check_hostname = False\nctx.verify_mode = ssl.CERT_NONE\nctx.maximum_version = ssl.TLSVersion.{max}\ntry:\n    s = ctx.wrap_socket(socket.create_connection(('127.0.0.2', {pops}), timeout=10))\n    print('got', s.version(), s.recv(100).decode().strip())\nexcept (ssl.SSLError, OSError) as e:\n    print('got refused')\n"
+            "import ssl, socket\nctx = ssl.create_default_context()\nctx.check_hostname = False\nctx.verify_mode = ssl.CERT_NONE\nctx.maximum_version = ssl.TLSVersion.{max}\nif '{cipher}': ctx.set_ciphers('{cipher}')\ntry:\n    s = ctx.wrap_socket(socket.create_connection(('127.0.0.2', {pops}), timeout=10))\n    print('got', {what}, s.recv(100).decode().strip())\nexcept (ssl.SSLError, OSError) as e:\n    print('got refused')\n"
         );
         python_lines(&[], &script, &[]).join(" ")
     };
+    let probe = |max: &str| session(max, "", "s.version()");
     assert!(
         wait_until(10 * SECOND, || probe("TLSv1_2") == "got refused"),
         "TLS 1.2 still accepted: {}",
@@ -288,12 +292,7 @@ fn pop3_stls_and_pop3s_with_poplib_curl_and_fetchmail() {
         .status
         .success());
     assert!(inst.mailsuite(&["reload"]).status.success());
-    let with_cipher = |cipher: &str| {
-        let script = format!(
-            "import ssl, socket\nctx = ssl.create_default_context()\nctx.check_hostname = False\nctx.verify_mode = ssl.CERT_NONE\nctx.maximum_version = ssl.TLSVersion.TLSv1_2\nctx.set_ciphers('{cipher}')\ntry:\n    s = ctx.wrap_socket(socket.create_connection(('127.0.0.2', {pops}), timeout=10))\n    print('got', s.cipher()[0], s.recv(100).decode().strip())\nexcept (ssl.SSLError, OSError) as e:\n    print('got refused')\n"
-        );
-        python_lines(&[], &script, &[]).join(" ")
-    };
+    let with_cipher = |cipher: &str| session("TLSv1_2", cipher, "s.cipher()[0]");
     assert!(
         wait_until(10 * SECOND, || with_cipher("ECDHE-ECDSA-AES256-GCM-SHA384")
             == "got refused"),

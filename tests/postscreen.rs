@@ -86,6 +86,21 @@ fn start_screened(inst: &Instance, main_cf: &str) -> u16 {
     inst.port("127.0.0.1:0")
 }
 
+/// As [`start_screened`], with smtpd's TLS (a self-signed certificate for
+/// mail.example.test) and `extra`; None without openssl.
+fn start_screened_tls(inst: &Instance, extra: &str) -> Option<u16> {
+    let (cert, key) = kit::self_signed(&inst.dir, "mail.example.test")?;
+    Some(start_screened(
+        inst,
+        &format!(
+            "alias_maps =\nmynetworks = 127.0.0.1/32\nsmtpd_tls_cert_file = {}\n\
+             smtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n{extra}",
+            cert.display(),
+            key.display()
+        ),
+    ))
+}
+
 /// dnsmasq serving DNS lists, each record `name,address`, and its port;
 /// None (the test is skipped) without dnsmasq.
 fn dns_lists(records: &[&str]) -> Option<(kit::Proc, u16)> {
@@ -677,20 +692,13 @@ fn the_client_a_proxy_names_is_screened_and_handed_on() {
 #[test]
 fn postscreens_starttls_follows_the_cipher_settings() {
     let inst = Instance::new("postscreen-ciphers");
-    let Some((cert, key)) = kit::self_signed(&inst.dir, "mail.example.test") else {
+    let Some(port) = start_screened_tls(
+        &inst,
+        "smtpd_tls_exclude_ciphers = AES256, CHACHA20\npostscreen_tls_security_level = may\n",
+    ) else {
         eprintln!("skipped: openssl missing");
         return;
     };
-    let port = start_screened(
-        &inst,
-        &format!(
-            "alias_maps =\nmynetworks = 127.0.0.1/32\n\
-         smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n\
-         smtpd_tls_exclude_ciphers = AES256, CHACHA20\npostscreen_tls_security_level = may\n",
-            cert.display(),
-            key.display()
-        ),
-    );
     let script = r#"
 import smtplib, ssl, sys
 port = int(sys.argv[1])
@@ -725,21 +733,14 @@ for cipher in ("ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256")
 #[test]
 fn starttls_in_postscreens_own_smtp() {
     let inst = Instance::new("postscreen-tls");
-    let Some((cert, key)) = kit::self_signed(&inst.dir, "mail.example.test") else {
+    let Some(port) = start_screened_tls(
+        &inst,
+        "postscreen_tls_security_level = encrypt\npostscreen_command_time_limit = 2s\n\
+         postscreen_greet_wait = 1s\npostscreen_bare_newline_enable = yes\n",
+    ) else {
         eprintln!("skipped: openssl missing");
         return;
     };
-    let port = start_screened(
-        &inst,
-        &format!(
-            "alias_maps =\nmynetworks = 127.0.0.1/32\n\
-         smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n\
-         postscreen_tls_security_level = encrypt\npostscreen_command_time_limit = 2s\n\
-         postscreen_greet_wait = 1s\npostscreen_bare_newline_enable = yes\n",
-            cert.display(),
-            key.display()
-        ),
-    );
     let script = r#"
 import smtplib, socket, ssl, sys
 port = int(sys.argv[1])

@@ -1427,8 +1427,20 @@ fn tls_receiver_for(name: &str, cn: &str, main: &str, options: &str) -> Option<(
 }
 
 /// Relays one message to the TLS receiver at `port` (relayhost, with the
-/// TLS settings in `tls`) and checks that it went over TLS.
+/// TLS settings in `tls`) and checks that it went over TLS 1.3.
 fn relay_over_tls(name: &str, remote: &Instance, port: u16, tls: &str) -> Instance {
+    relay_over_tls_as(name, remote, port, tls, "TLSv1.3 with cipher ")
+}
+
+/// As [`relay_over_tls`], checking that the client logged the session as
+/// `session` (e.g. `TLSv1.2 with cipher …`).
+fn relay_over_tls_as(
+    name: &str,
+    remote: &Instance,
+    port: u16,
+    tls: &str,
+    session: &str,
+) -> Instance {
     let inst = instance(name, &format!("relayhost = [127.0.0.1]:{port}\n{tls}"));
     inst.start();
     smtp_send(
@@ -1449,7 +1461,7 @@ fn relay_over_tls(name: &str, remote: &Instance, port: u16, tls: &str) -> Instan
         .expect("TLS line");
     assert!(
         tls.contains(&format!(
-            "Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:{port}: TLSv1.3 with cipher "
+            "Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:{port}: {session}"
         )),
         "{tls}"
     );
@@ -2499,28 +2511,8 @@ fn the_clients_tls12_suites_follow_its_cipher_settings() {
         ),
     ] {
         let tls = tls.replace("PORT", &port.to_string());
-        let inst = instance(name, &format!("relayhost = [127.0.0.1]:{port}\n{tls}"));
-        inst.start();
-        smtp_send(
-            inst.port("127.0.0.1:0"),
-            "sender@example.org",
-            &["far@remote.example"],
-            BODY,
-        );
-        assert!(
-            inst.wait_log("status=sent (250 2.0.0 Ok: queued as ", 1, 15 * SECOND),
-            "{}\n--- remote ---\n{}",
-            inst.maillog(),
-            remote.maillog()
-        );
-        let line = inst
-            .log_lines("TLS connection established to")
-            .pop()
-            .expect("TLS line");
-        assert!(
-            line.ends_with(&format!("TLSv1.2 with cipher {suite}")),
-            "{line}"
-        );
+        let session = format!("TLSv1.2 with cipher {suite}");
+        relay_over_tls_as(name, &remote, port, &tls, &session);
         assert!(
             remote.wait_log(&format!("TLSv1.2 with cipher {suite}"), 1, 5 * SECOND),
             "{}",

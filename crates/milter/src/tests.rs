@@ -111,6 +111,23 @@ fn milter_asking(
     })
 }
 
+/// Each of `edits`, sent at the end of the message, is a protocol error
+/// and leaves the message's headers and envelope as they were.
+fn refused_edits<const N: usize>(d: &Path, prefix: &str, edits: [Vec<u8>; N]) {
+    for (i, edit) in edits.into_iter().enumerate() {
+        let sock = d.join(format!("{prefix}{i}"));
+        let h = milter(&sock, 0, vec![edit, packet(b'c', &[])]);
+        let mut msg = message();
+        let got = inspect(&spec(&sock), &mut msg);
+        assert!(got.is_err(), "{prefix} edit {i}: {got:?}");
+        let fresh = message();
+        assert_eq!(msg.headers, fresh.headers);
+        assert_eq!(msg.recipients, fresh.recipients);
+        assert_eq!(msg.sender, fresh.sender);
+        h.join().expect("milter");
+    }
+}
+
 fn spec(path: &Path) -> Spec {
     Spec::parse(
         &format!("unix:{}", path.display()),
@@ -263,45 +280,28 @@ fn verdicts_skipped_steps_and_broken_milters() {
 
     // A header name must be one: not empty, no blank, colon or control
     // character (it would make another header, or none, of the message).
-    for (i, edit) in [
-        packet(b'h', b"\0value\0"),
-        packet(b'h', b"X-A: b\0value\0"),
-        packet(b'i', b"\0\0\0\x01X\rY\0value\0"),
-        packet(b'm', b"\0\0\0\x01Sub ject\0value\0"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let sock = d.join(format!("hdr{i}"));
-        let h = milter(&sock, 0, vec![edit, packet(b'c', &[])]);
-        let mut msg = message();
-        let before = msg.headers.clone();
-        let got = inspect(&spec(&sock), &mut msg);
-        assert!(got.is_err(), "edit {i}: {got:?}");
-        assert_eq!(msg.headers, before);
-        h.join().expect("milter");
-    }
-
+    refused_edits(
+        &d,
+        "hdr",
+        [
+            packet(b'h', b"\0value\0"),
+            packet(b'h', b"X-A: b\0value\0"),
+            packet(b'i', b"\0\0\0\x01X\rY\0value\0"),
+            packet(b'm', b"\0\0\0\x01Sub ject\0value\0"),
+        ],
+    );
     // Envelope addresses go on the wire of later SMTP sessions: control
     // characters in them break the protocol.
-    for (i, edit) in [
-        packet(b'+', b"<x@example.test>\r\nRSET\0"),
-        packet(b'2', b"<x@exa\tmple.test>\0NOTIFY=NEVER\0"),
-        packet(b'e', b"<a@b>\nDATA\0"),
-        packet(b'e', b"<a@b\x7f>\0"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let sock = d.join(format!("ctl{i}"));
-        let h = milter(&sock, 0, vec![edit, packet(b'c', &[])]);
-        let mut msg = message();
-        let got = inspect(&spec(&sock), &mut msg);
-        assert!(got.is_err(), "edit {i}: {got:?}");
-        assert_eq!(msg.recipients.len(), 2);
-        assert_eq!(msg.sender, "a@example.com");
-        h.join().expect("milter");
-    }
+    refused_edits(
+        &d,
+        "ctl",
+        [
+            packet(b'+', b"<x@example.test>\r\nRSET\0"),
+            packet(b'2', b"<x@exa\tmple.test>\0NOTIFY=NEVER\0"),
+            packet(b'e', b"<a@b>\nDATA\0"),
+            packet(b'e', b"<a@b\x7f>\0"),
+        ],
+    );
 
     // Nobody listening; a bad packet length.
     assert!(inspect(&spec(&d.join("none")), &mut message()).is_err());
