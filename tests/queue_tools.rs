@@ -516,3 +516,36 @@ fn timing_20000_deferred() {
     }
     eprintln!("postqueue -p over {n} deferred messages: best of 3 {best:?} (Postfix 3.7 here: about 0.35 s)");
 }
+
+/// An argument that is not UTF-8 is a usage error (exit 64, shown with
+/// its bad bytes replaced) for every command, not a panic.
+#[test]
+fn arguments_that_are_not_utf8_are_usage_errors() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let inst = instance("args-utf8");
+    let bad = OsStr::from_bytes(b"caf\xe9");
+    for (program, before) in [
+        ("postsuper", &["-d"][..]),
+        ("postqueue", &["-i"][..]),
+        ("postcat", &["-q"][..]),
+        ("postdrop", &["-c"][..]),
+        ("sendmail", &["-f"][..]),
+        ("mailsuite", &["-c"][..]),
+        ("postalias", &["-q"][..]),
+    ] {
+        let out = Command::new(inst.bin.join(program))
+            .env("MAIL_CONFIG", &inst.dir)
+            .args(before)
+            .arg(bad)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{program}: {err}");
+        assert!(
+            err.contains("argument is not UTF-8: \"caf\u{fffd}\""),
+            "{program}: {err}"
+        );
+    }
+}

@@ -119,10 +119,7 @@ pub fn facility_code(name: &str) -> Option<libc::c_int> {
 }
 
 fn program_name() -> String {
-    std::env::args()
-        .next()
-        .map(|a| a.rsplit('/').next().unwrap_or("mailsuite").to_string())
-        .unwrap_or_else(|| "mailsuite".to_string())
+    util::getopt::program_name("mailsuite")
 }
 
 fn open_file(path: &PathBuf) -> Option<(File, (u64, u64))> {

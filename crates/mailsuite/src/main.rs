@@ -291,7 +291,7 @@ impl Ctl {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = util::getopt::args();
     let (opts, rest) = util::getopt::getopt(&args, "c:Dv").unwrap_or_else(|e| {
         eprintln!("mailsuite: fatal: {e}\n{USAGE}");
         std::process::exit(EX_USAGE)

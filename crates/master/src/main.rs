@@ -138,7 +138,7 @@ fn redirect_stdio_to_null() {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = util::getopt::args();
     let (opts, rest) = util::getopt::getopt(&args, "c:dtvwDe:i").unwrap_or_else(|e| {
         eprintln!("master: fatal: {e}");
         eprintln!("usage: master [-c config_dir] [-d] [-t] [-w] [-v]");

@@ -554,13 +554,11 @@ pub fn run_newaliases(args: &[String]) -> Result<i32, Fatal> {
 
 /// Runs `mode` (or newaliases when argv\[0\] is `newaliases`) and exits.
 pub fn main_for(mode: Mode) -> ! {
-    let mut argv = std::env::args();
-    let argv0 = argv.next().unwrap_or_default();
-    let mode = match argv0.rsplit('/').next() {
-        Some("newaliases") => Mode::Newaliases,
+    let mode = match util::getopt::program_name("").as_str() {
+        "newaliases" => Mode::Newaliases,
         _ => mode,
     };
-    let args: Vec<String> = argv.collect();
+    let args: Vec<String> = util::getopt::args();
     let result = match mode {
         Mode::Postalias => run_postalias(&args),
         Mode::Newaliases => run_newaliases(&args),

@@ -306,7 +306,7 @@ fn run(args: &[String]) -> Result<i32, Fatal> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = util::getopt::args();
     let code = match run(&args) {
         Ok(code) => code,
         Err(f) => {

@@ -243,7 +243,7 @@ fn trusted_config_dir(flag: Option<&str>) -> Result<std::path::PathBuf, String> 
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = util::getopt::args();
     let (opts, rest) = util::getopt::getopt(&args, "c:rv").unwrap_or_else(|e| {
         eprintln!("postdrop: fatal: {e}\nusage: postdrop [-rv] [-c config_dir]");
         std::process::exit(EX_USAGE)

@@ -429,7 +429,7 @@ fn run(args: &[String]) -> Result<(), Fatal> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = util::getopt::args();
     match run(&args) {
         Ok(()) => std::process::exit(0),
         Err(f) => {

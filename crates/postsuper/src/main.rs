@@ -594,7 +594,7 @@ fn run(args: &[String]) -> Result<i32, Fatal> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = util::getopt::args();
     match run(&args) {
         Ok(code) => std::process::exit(code),
         Err(f) => {

@@ -292,12 +292,8 @@ fn header_recipients(message: &[u8]) -> Vec<String> {
 }
 
 fn main() {
-    let mut argv = std::env::args();
-    let argv0 = argv
-        .next()
-        .map(|a| a.rsplit('/').next().unwrap_or("sendmail").to_string())
-        .unwrap_or_default();
-    let args: Vec<String> = argv.collect();
+    let argv0 = util::getopt::program_name("sendmail");
+    let args: Vec<String> = util::getopt::args();
     let o = parse_args(&argv0, &args);
     let dir = config_dir(o.config.as_deref());
     let cfg = Config::load(&dir, &[]).unwrap_or_else(|e| {

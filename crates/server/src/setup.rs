@@ -103,7 +103,7 @@ impl Context {
 /// Any failure is fatal (logged, exit 1): the master then throttles the service.
 pub fn start(program: &'static str, service: &mut dyn Service) -> (Context, Inherited) {
     util::heap::keep_freed_memory();
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = util::getopt::args();
     let options = Options::parse(&args).unwrap_or_else(|e| maillog::fatal!("{e}"));
     let config_dir = params::config_dir(None);
     let config =

@@ -30,6 +30,41 @@ impl std::error::Error for GetoptError {}
 
 /// Parses `args` (without argv\[0\]) against `spec` ("c:nv": `c` takes an argument).
 /// Returns the options in order and the operands that follow them.
+/// The name the program was run as, without its directory (argv\[0\],
+/// bytes that are not UTF-8 replaced); `fallback` when there is none.
+pub fn program_name(fallback: &str) -> String {
+    std::env::args_os()
+        .next()
+        .map(|a| {
+            a.to_string_lossy()
+                .rsplit('/')
+                .next()
+                .unwrap_or(fallback)
+                .to_string()
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| fallback.to_string())
+}
+
+/// The program's arguments after its name. Every command here reads its
+/// arguments as text: one that is not UTF-8 ends the program with a usage
+/// error (exit 64) that shows it, where `std::env::args` would panic.
+pub fn args() -> Vec<String> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string().unwrap_or_else(|a| {
+                eprintln!(
+                    "{}: fatal: argument is not UTF-8: \"{}\"",
+                    program_name("mailsuite"),
+                    a.to_string_lossy()
+                );
+                std::process::exit(64)
+            })
+        })
+        .collect()
+}
+
 pub fn getopt(args: &[String], spec: &str) -> Result<(Vec<Opt>, Vec<String>), GetoptError> {
     let takes_arg = |c: char| -> Option<bool> {
         let mut chars = spec.chars().peekable();
