@@ -852,3 +852,37 @@ fn only_internal_mail_may_be_a_probe() {
         "the verify service's probe keeps its mark"
     );
 }
+
+/// A header line longer than line_length_limit reaches cleanup in pieces:
+/// the pieces after the first are still that header (Postfix appends
+/// REC_TYPE_CONT records to the header), not the end of the header block
+/// nor a header of their own.
+#[test]
+fn a_header_line_longer_than_line_length_limit_stays_one_header() {
+    let inst = instance("cleanup-longhdr", "line_length_limit = 512\n");
+    let long = format!("Subject: {}X-Not: a header\n", "s".repeat(600));
+    let msg = format!("{long}From: a@remote.example\n\nbody\n");
+    let (_, _, _, text) = enqueue(
+        &inst,
+        Source::Smtpd,
+        smtp_envelope("a@remote.example", &["bob@example.test"]),
+        msg.as_bytes(),
+    );
+    let (head, body) = text.split_once("\n\n").expect("a header and a body");
+    assert_eq!(body, "body\n", "{text:?}");
+    assert!(
+        head.ends_with(&format!("\n{long}From: a@remote.example")),
+        "{text:?}"
+    ); // A long first body line with no empty line before it stays one line.
+    let first = "b".repeat(600);
+    let (_, _, _, text) = enqueue(
+        &inst,
+        Source::Smtpd,
+        smtp_envelope("a@remote.example", &["bob@example.test"]),
+        format!("Subject: x\n{first}\nmore\n").as_bytes(),
+    );
+    assert!(
+        text.ends_with(&format!("\nSubject: x\n\n{first}\nmore\n")),
+        "{text:?}"
+    );
+}

@@ -98,6 +98,9 @@ pub struct Splitter {
     total: usize,
     current: Option<Header>,
     size_limit: usize,
+    /// The last piece fed was not a whole line: the next piece goes on
+    /// with it.
+    partial: bool,
     /// Set when some header text was dropped for `header_size_limit`.
     pub truncated: bool,
 }
@@ -110,16 +113,39 @@ impl Splitter {
             total: 0,
             current: None,
             size_limit: header_size_limit.max(1),
+            partial: false,
             truncated: false,
         }
     }
 
     /// Feeds one line (without its line ending); returns what it completed.
     pub fn line(&mut self, line: &[u8]) -> Vec<Event> {
+        self.piece(line, true)
+    }
+
+    /// Feeds one line, or a piece of a long line (`complete` false: the
+    /// next piece goes on with this line, as Postfix's REC_TYPE_CONT).
+    pub fn piece(&mut self, line: &[u8], complete: bool) -> Vec<Event> {
+        let partial = std::mem::replace(&mut self.partial, !complete);
         let mut out = Vec::new();
         if !self.in_headers {
             out.push(Event::Body(line.to_vec()));
             return out;
+        }
+        if partial {
+            if let Some(h) = self.current.as_mut() {
+                self.total += line.len();
+                if h.size() + line.len() < self.size_limit
+                    && self.total <= self.size_limit.saturating_mul(10)
+                {
+                    if let Some(last) = h.lines.last_mut() {
+                        last.extend_from_slice(line);
+                    }
+                } else {
+                    self.truncated = true;
+                }
+                return out;
+            }
         }
         if is_continuation(line) {
             if let Some(h) = self.current.as_mut() {
@@ -436,6 +462,21 @@ mod tests {
         }
         assert!(ended);
         assert_eq!(headers, MAX_HEADERS);
+    }
+
+    #[test]
+    fn the_pieces_of_a_long_header_line_stay_in_its_header() {
+        let mut sp = Splitter::new(1000);
+        assert!(sp.piece(b"Subject: aaaa", false).is_empty());
+        assert!(sp.piece(b"bbb X-Not: c", false).is_empty());
+        assert!(sp.piece(b"dd", true).is_empty());
+        let ev = sp.line(b"From: x");
+        match &ev[..] {
+            [Event::Header(h)] => {
+                assert_eq!(h.lines, vec![b"Subject: aaaabbb X-Not: cdd".to_vec()])
+            }
+            e => panic!("{e:?}"),
+        }
     }
 
     #[test]

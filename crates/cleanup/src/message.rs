@@ -1127,14 +1127,23 @@ impl<'a> Message<'a> {
         if self.in_body {
             return self.body_piece(bytes, complete, writer);
         }
-        // Header lines longer than a piece are cut by the splitter's size limit.
-        for ev in self.splitter.line(bytes) {
-            self.event(ev, writer)?;
+        // The pieces of a long header line go on with its header (up to
+        // the splitter's size limit); a piece that ends the header block
+        // is body text as it came, whole line or not.
+        for ev in self.splitter.piece(bytes, complete) {
+            self.event(ev, complete, writer)?;
         }
         Ok(())
     }
 
-    fn event(&mut self, ev: Event, writer: &mut Writer) -> Result<(), queue::QueueError> {
+    /// One event of the splitter; `complete` is false when the piece that
+    /// made it did not end its line.
+    fn event(
+        &mut self,
+        ev: Event,
+        complete: bool,
+        writer: &mut Writer,
+    ) -> Result<(), queue::QueueError> {
         match ev {
             Event::Header(h) => {
                 self.header(h);
@@ -1146,11 +1155,11 @@ impl<'a> Message<'a> {
                 self.mime.start_body();
                 self.emit(writer, b"\n")?;
                 match first_body {
-                    Some(line) => self.body_piece(&line, true, writer),
+                    Some(line) => self.body_piece(&line, complete, writer),
                     None => Ok(()),
                 }
             }
-            Event::Body(line) => self.body_piece(&line, true, writer),
+            Event::Body(line) => self.body_piece(&line, complete, writer),
         }
     }
 
@@ -1551,7 +1560,7 @@ impl<'a> Message<'a> {
         }
         let events = self.splitter.finish();
         for ev in events {
-            self.event(ev, writer)?;
+            self.event(ev, true, writer)?;
         }
         if let Some(h) = self.mime.finish() {
             if self.decision.is_none() {
