@@ -935,3 +935,64 @@ fn a_delivery_status_filter_keeps_an_unknown_users_mail() {
         inst.maillog()
     );
 }
+
+/// Two aliases that name each other: Postfix bounces the recipient
+/// (5.4.6, an alias database loop) instead of calling it delivered with
+/// nobody getting the mail.
+#[test]
+fn an_alias_loop_bounces_instead_of_losing_the_mail() {
+    let inst = instance("local-aliasloop", "");
+    newaliases(&inst, "loopa: loopb\nloopb: loopa\n");
+    inst.start();
+    smtp_send(inst.port("127.0.0.1:0"), "loopa@localhost", BODY);
+    assert!(
+        inst.wait_log("to=<loopa@localhost>", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let log = inst.maillog();
+    assert!(!log.contains("status=sent"), "{log}");
+    assert!(
+        log.contains("status=bounced") && log.contains("dsn=5.4.6"),
+        "{log}"
+    );
+}
+
+/// A user whose .forward names the user with an extension: the second
+/// time round the .forward is skipped and the mail goes to the mailbox,
+/// as Postfix does, instead of being called forwarded to nobody.
+#[test]
+fn a_forward_naming_the_user_with_an_extension_reaches_the_mailbox() {
+    if !is_root() {
+        eprintln!("skipped: useradd needs root");
+        return;
+    }
+    let user = SystemUser::new("fx");
+    let inst = instance(
+        "local-forward-self",
+        "home_mailbox = Maildir/\nrecipient_delimiter = +\n",
+    );
+    newaliases(&inst, "# none\n");
+    let fwd = user.home.join(".forward");
+    std::fs::write(&fwd, format!("{}+copy\n", user.name)).expect("forward");
+    let uid = nix::unistd::User::from_name(&user.name)
+        .ok()
+        .flatten()
+        .expect("user")
+        .uid
+        .as_raw();
+    std::os::unix::fs::chown(&fwd, Some(uid), None).expect("chown");
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        &format!("{}@localhost", user.name),
+        BODY,
+    );
+    let new = user.home.join("Maildir/new");
+    assert!(
+        wait_until(15 * SECOND, || files(&new).len() == 1),
+        "maildir: {:?}\n{}",
+        files(&new),
+        inst.maillog()
+    );
+}

@@ -283,6 +283,10 @@ struct Job<'a> {
     /// Targets already expanded for this recipient (aliases, includes and
     /// .forward may name the same one twice; an include loop may explode).
     seen: std::collections::HashSet<String>,
+    /// The addresses and .forward files being expanded right now, outer
+    /// first: one met again inside its own expansion is a loop, not a
+    /// duplicate already delivered.
+    active: Vec<String>,
 }
 
 /// Handles one request from qmgr.
@@ -308,6 +312,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             address: rcpt.address.clone(),
             leaves: Vec::new(),
             seen: std::collections::HashSet::new(),
+            active: Vec::new(),
         };
         // local_delivery_status_filter, on what is logged and answered
         // (probes' results too, as in Postfix).
@@ -734,7 +739,7 @@ impl Job<'_> {
                     match read_limited(path, MAX_LIST_FILE, owner_ok, false) {
                         Ok(Some((text, _))) => {
                             let targets = alias::parse_include(&text);
-                            (!targets.is_empty()).then_some(Ok(targets))
+                            (!targets.is_empty()).then_some(Ok((path.clone(), targets)))
                         }
                         Ok(None) => None,
                         Err(e) => Some(Err(format!("cannot read {}: {e}", path.display()))),
@@ -743,8 +748,19 @@ impl Job<'_> {
                 .transpose()
         };
         match found {
-            Ok(Some(targets)) => {
-                Some(self.targets(&account.name, targets, Origin::Forward, Some(ids), 1))
+            Ok(Some((path, targets))) => {
+                // A .forward that leads back to its own user (`user+ext`,
+                // another user's .forward naming this one): the second time
+                // round it is skipped and the mailbox gets the mail, as in
+                // Postfix.
+                let key = format!("forward {}", path.display());
+                if self.active.contains(&key) {
+                    return None;
+                }
+                self.active.push(key);
+                let v = self.targets(&account.name, targets, Origin::Forward, Some(ids), 1);
+                self.active.pop();
+                Some(v)
             }
             Ok(None) => None,
             Err(why) => Some(failed("4.3.0", why)),
@@ -786,9 +802,25 @@ impl Job<'_> {
                 gid: a.gid,
             })
         });
+        let rank = |v: &Verdict| match v.outcome {
+            Outcome::Sent => 0,
+            Outcome::Bounced => 1,
+            Outcome::Deferred => 2,
+        };
         let mut worst: Option<Verdict> = None;
         for t in targets {
-            if !self.seen.insert(t.to_string()) {
+            let key = t.to_string();
+            if !self.seen.insert(key.clone()) {
+                // A duplicate is delivered once; an address met again
+                // inside its own expansion is a loop, which Postfix
+                // bounces rather than call delivered.
+                if matches!(t, AliasTarget::Address(_)) && self.active.contains(&key) {
+                    maillog::warning!("{}: alias database loop for {key}", self.req.queue_id);
+                    let v = failed("5.4.6", format!("alias database loop for {key}"));
+                    if worst.as_ref().is_none_or(|w| rank(&v) > rank(w)) {
+                        worst = Some(v);
+                    }
+                }
                 continue;
             }
             if self.seen.len() > MAX_TARGETS {
@@ -842,9 +874,12 @@ impl Job<'_> {
                             (u.to_string(), e.map(str::to_string))
                         };
                         let d = ad.unwrap_or_else(|| self.s.myorigin.clone());
-                        self.as_address(full, |job| {
+                        self.active.push(key);
+                        let v = self.as_address(full, |job| {
                             job.local_address(&u, e.as_deref(), &d, depth + 1)
-                        })
+                        });
+                        self.active.pop();
+                        v
                     }
                 }
                 AliasTarget::File(path) => {
@@ -902,11 +937,6 @@ impl Job<'_> {
                 }
             };
             // The whole alias succeeds only when every part does; keep the worst.
-            let rank = |v: &Verdict| match v.outcome {
-                Outcome::Sent => 0,
-                Outcome::Bounced => 1,
-                Outcome::Deferred => 2,
-            };
             if worst.as_ref().is_none_or(|w| rank(&v) > rank(w)) {
                 worst = Some(v);
             }
