@@ -3619,6 +3619,9 @@ class Test(Milter.Base):
         if sender == '<custom@example.com>':
             self.setreply('550', '5.7.0', 'sender refused by policy')
             return Milter.REJECT
+        if sender == '<lines@example.com>':
+            self.setreply('550', '5.7.2', 'first of two lines', 'second, 100%% sure')
+            return Milter.REJECT
         if sender == '<discard@example.com>':
             return Milter.DISCARD
         if sender == '<bye@example.com>':
@@ -3699,6 +3702,11 @@ fn milters_act_during_the_smtp_dialogue() {
     assert_eq!(
         c.ask("MAIL FROM:<custom@example.com>"),
         "550 5.7.0 sender refused by policy"
+    );
+    // A multi-line reply (smfi_setmlreply) goes to the client as one.
+    assert_eq!(
+        c.ask("MAIL FROM:<lines@example.com>"),
+        "550-5.7.2 first of two lines\n550 5.7.2 second, 100% sure"
     );
     assert_eq!(c.ask("MAIL FROM:<ok@example.com>"), "250 2.1.0 Ok");
     assert_eq!(

@@ -576,6 +576,25 @@ fn apply(
 /// Postfix's check of a milter's reply (milter8.c): `4xx` or `5xx`, a
 /// blank or `-`, and an enhanced status code, if one follows, of the same
 /// class.
+/// A milter's reply (SMFIR_REPLYCODE) as Postfix takes it: lines (a
+/// multi-line reply) ended by CR LF, LF or CR, joined with CR LF; `%%` is
+/// `%` and a single `%` is dropped (Sendmail uses the text as a format
+/// string, so milters double it).
+fn reply_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    let lines: Vec<&str> = out.split(['\r', '\n']).filter(|l| !l.is_empty()).collect();
+    lines.join("\r\n")
+}
+
+/// One line of a milter's reply: a 4xx or 5xx code, then a blank or `-`,
+/// and an enhanced code of the same class if any.
 fn valid_reply(text: &[u8]) -> bool {
     matches!(text, [c @ (b'4' | b'5'), d1, d2, b' ' | b'-', rest @ ..]
         if d1.is_ascii_digit()
@@ -599,9 +618,9 @@ fn answer(c: &mut Conn, msg: &mut Message, eom: bool) -> Result<Step, MilterErro
             b'd' => Step::End(Verdict::Discard),
             b'y' => {
                 let text = nul_fields(&data).into_iter().next().unwrap_or_default();
-                let text = text.replace(['\r', '\n'], " ");
+                let text = reply_text(&text);
                 match text.as_bytes() {
-                    t if !valid_reply(t) => {
+                    _ if !text.split("\r\n").all(|l| valid_reply(l.as_bytes())) => {
                         return Err(MilterError::Protocol(format!("malformed reply: {text}")))
                     }
                     [b'4', ..] => Step::End(Verdict::TempFail(text)),

@@ -262,6 +262,7 @@ fn verdicts_skipped_steps_and_broken_milters() {
         (b"250 2.0.0 Fine\0", false),
         (b"550 Go away\0", true),
         (b"421-4.7.0 Busy\r\n421 4.7.0 Later\0", true),
+        (b"550-5.7.1 First\r\nno code\0", false),
     ]
     .into_iter()
     .enumerate()
@@ -277,6 +278,23 @@ fn verdicts_skipped_steps_and_broken_milters() {
         );
         h.join().expect("milter");
     }
+
+    // A multi-line reply keeps its lines (joined with CR LF, whatever
+    // ended them); "%%" is a "%" and a lone "%" goes, as in Postfix.
+    let sock = d.join("ml");
+    let h = milter(
+        &sock,
+        0,
+        vec![packet(
+            b'y',
+            b"550-5.7.1 First line\n550 5.7.1 100%% sure, 5%0 off\0",
+        )],
+    );
+    assert_eq!(
+        inspect(&spec(&sock), &mut message()).expect("multi-line"),
+        Verdict::Reject("550-5.7.1 First line\r\n550 5.7.1 100% sure, 50 off".into())
+    );
+    h.join().expect("milter");
 
     // A header name must be one: not empty, no blank, colon or control
     // character (it would make another header, or none, of the message).

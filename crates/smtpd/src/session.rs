@@ -2797,34 +2797,49 @@ fn queue_file_write_error() -> Reply {
     Reply::new(451, Some((4, 3, 0)), "Error: queue file write error")
 }
 
-/// Cleanup's reply text (`550 5.7.1 message content rejected`) as a Reply.
+/// A reply given as text (a milter's, cleanup's): `550 5.7.1 text`, or
+/// lines of a multi-line reply joined with CR LF (`550-5.7.1 one`, `550
+/// 5.7.1 two`), each with the same 4xx or 5xx code. The enhanced code is
+/// the first line's; a line's own, when it is the same, is taken off.
 fn parse_reply_text(text: &str) -> Option<Reply> {
-    let t = text.trim();
-    let code: u16 = t.get(..3)?.parse().ok()?;
+    let mut lines = text.split("\r\n").map(str::trim).filter(|l| !l.is_empty());
+    let (code, enhanced, first) = reply_line(lines.next()?)?;
+    let mut reply = Reply::new(code, enhanced, first);
+    for line in lines {
+        let (c, e, text) = reply_line(line)?;
+        if c != code {
+            return None;
+        }
+        reply.lines.push(match (e, enhanced) {
+            (Some(_), Some(_)) if e == enhanced => text.to_string(),
+            (Some((a, b, c)), _) => format!("{a}.{b}.{c} {text}"),
+            (None, _) => text.to_string(),
+        });
+    }
+    Some(reply)
+}
+
+/// One reply line: its 4xx or 5xx code, its enhanced code if it has one of
+/// the same class, and its text.
+fn reply_line(line: &str) -> Option<(u16, Option<(u8, u16, u16)>, &str)> {
+    let code: u16 = line.get(..3)?.parse().ok()?;
     if !(400..600).contains(&code) {
         return None;
     }
-    let rest = t.get(3..).unwrap_or("").trim_start();
-    let mut words = rest.splitn(2, ' ');
-    let first = words.next().unwrap_or("");
+    let rest = line.get(3..).unwrap_or("");
+    let rest = rest.strip_prefix(['-', ' ']).unwrap_or(rest).trim_start();
+    let (first, after) = rest.split_once(' ').unwrap_or((rest, ""));
     let parts: Vec<&str> = first.split('.').collect();
-    if parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    {
+    let numeric = |p: &&str| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit());
+    if parts.len() == 3 && parts.iter().all(numeric) && parts[0] == (code / 100).to_string() {
         let e = (
             (code / 100) as u8,
             parts[1].parse().unwrap_or(0),
             parts[2].parse().unwrap_or(0),
         );
-        return Some(Reply::new(
-            code,
-            Some(e),
-            words.next().unwrap_or("").trim_start(),
-        ));
+        return Some((code, Some(e), after.trim_start()));
     }
-    Some(Reply::new(code, None, rest))
+    Some((code, None, rest))
 }
 
 /// The client's `name[addr]` when `debug_peer_list` names it: its
@@ -2882,5 +2897,15 @@ mod tests {
         );
         assert_eq!(parse_reply_text("nonsense"), None);
         assert_eq!(parse_reply_text("250 ok"), None);
+        // A milter's multi-line reply.
+        let r = parse_reply_text("550-5.7.1 First line\r\n550 5.7.1 Second line").expect("reply");
+        assert_eq!(
+            r.to_bytes(),
+            b"550-5.7.1 First line\r\n550 5.7.1 Second line\r\n"
+        );
+        let r = parse_reply_text("451-4.7.1 Wait\r\n451 please").expect("reply");
+        assert_eq!(r.to_bytes(), b"451-4.7.1 Wait\r\n451 4.7.1 please\r\n");
+        assert_eq!(parse_reply_text("550-5.7.1 a\r\n450 4.7.1 b"), None);
+        assert_eq!(parse_reply_text("550-5.7.1 a\r\nnot a reply"), None);
     }
 }
