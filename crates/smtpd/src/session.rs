@@ -2819,9 +2819,12 @@ fn parse_reply_text(text: &str) -> Option<Reply> {
     Some(reply)
 }
 
+/// A reply line taken apart: code, enhanced code, text.
+type ReplyLine<'a> = (u16, Option<(u8, u16, u16)>, &'a str);
+
 /// One reply line: its 4xx or 5xx code, its enhanced code if it has one of
 /// the same class, and its text.
-fn reply_line(line: &str) -> Option<(u16, Option<(u8, u16, u16)>, &str)> {
+fn reply_line(line: &str) -> Option<ReplyLine<'_>> {
     let code: u16 = line.get(..3)?.parse().ok()?;
     if !(400..600).contains(&code) {
         return None;
