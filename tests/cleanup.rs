@@ -886,3 +886,44 @@ fn a_header_line_longer_than_line_length_limit_stays_one_header() {
         "{text:?}"
     );
 }
+
+/// Aliases that share their members level after level (x1 and y1 both
+/// expand to x2 and y2, and so on) make few addresses but very many
+/// paths: as in Postfix, each path counts toward
+/// virtual_alias_expansion_limit, so the expansion ends (and the message
+/// waits) instead of walking 2^40 paths.
+#[test]
+fn virtual_aliases_sharing_members_do_not_expand_forever() {
+    let levels = 40;
+    let mut entries = vec!["{top@example.test = x1@example.test, y1@example.test}".to_string()];
+    for i in 1..levels {
+        for n in ["x", "y"] {
+            entries.push(format!(
+                "{{{n}{i}@example.test = x{j}@example.test, y{j}@example.test}}",
+                j = i + 1
+            ));
+        }
+    }
+    let inst = instance(
+        "cleanup-alias-paths",
+        &format!("virtual_alias_maps = inline:{{ {} }}\n", entries.join(", ")),
+    );
+    let (c, id) = Conn::open(&inst, Source::Smtpd, 0);
+    assert_eq!(
+        c.message(
+            smtp_envelope("s@example.org", &["top@example.test"]),
+            b"Subject: x\n\nx\n",
+        ),
+        Reply::Done {
+            status: Status::TryAgain,
+            text: "451 4.6.0 Alias expansion error".into()
+        }
+    );
+    assert!(inst.wait_log(
+        &format!(
+            "{id}: virtual_alias_maps map expansion size for top@example.test is unreasonable"
+        ),
+        1,
+        5 * SECOND
+    ));
+}

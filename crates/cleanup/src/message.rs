@@ -1822,7 +1822,7 @@ impl Settings {
             return Ok(vec![addr.to_string()]);
         }
         let mut out = Vec::new();
-        self.walk_virtual(addr, 0, &mut out, &mut Vec::new())?;
+        self.walk_virtual(addr, 0, &mut out, &mut Vec::new(), &mut 0)?;
         Ok(out)
     }
 
@@ -1832,9 +1832,17 @@ impl Settings {
         depth: usize,
         out: &mut Vec<String>,
         seen: &mut Vec<String>,
+        leaves: &mut usize,
     ) -> Result<(), Expansion> {
         let limit = self.virtual_expansion_limit;
-        let keep = |out: &mut Vec<String>| {
+        // Every address the expansion ends in counts, a repeat too (as
+        // Postfix's list of them): aliases that share their members, level
+        // after level, would otherwise be walked exponentially often.
+        let mut keep = |out: &mut Vec<String>| {
+            *leaves += 1;
+            if *leaves > limit {
+                return Err(Expansion::TooBig);
+            }
             if !out.iter().any(|o| o == addr) {
                 if out.len() >= limit {
                     return Err(Expansion::TooBig);
@@ -1861,7 +1869,7 @@ impl Settings {
                 Some(ext) if self.propagate_virtual => access::add_extension(&next, ext),
                 _ => next,
             };
-            self.walk_virtual(&next, depth + 1, out, seen)?;
+            self.walk_virtual(&next, depth + 1, out, seen, leaves)?;
         }
         seen.pop();
         Ok(())
