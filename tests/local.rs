@@ -996,3 +996,62 @@ fn a_forward_naming_the_user_with_an_extension_reaches_the_mailbox() {
         inst.maillog()
     );
 }
+
+/// A user's .forward that includes a file another user owns: the file's
+/// destinations are delivered with the including user's rights, never the
+/// file owner's (local(8): users must not make things happen with someone
+/// else's rights by including a file their victim owns).
+#[test]
+fn an_include_from_a_forward_keeps_the_users_rights() {
+    if !is_root() {
+        eprintln!("skipped: useradd needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let victim = SystemUser::new("iv");
+    let user = SystemUser::new("iu");
+    let inst = instance(
+        "local-include-rights",
+        "home_mailbox = Maildir/\nallow_mail_to_files = alias, forward, include\n",
+    );
+    newaliases(&inst, "# none\n");
+    let uid_of = |name: &str| {
+        nix::unistd::User::from_name(name)
+            .ok()
+            .flatten()
+            .expect("user")
+            .uid
+            .as_raw()
+    };
+    // The victim's list names the victim's own archive.
+    std::fs::set_permissions(&victim.home, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let list = victim.home.join("list");
+    let archive = victim.home.join("archive");
+    std::fs::write(&list, format!("{}\n", archive.display())).expect("list");
+    std::fs::write(&archive, "").expect("archive");
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    for f in [&list, &archive] {
+        std::os::unix::fs::chown(f, Some(uid_of(&victim.name)), None).expect("chown");
+    }
+    let fwd = user.home.join(".forward");
+    std::fs::write(&fwd, format!(":include:{}\n", list.display())).expect("forward");
+    std::os::unix::fs::chown(&fwd, Some(uid_of(&user.name)), None).expect("chown");
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        &format!("{}@localhost", user.name),
+        BODY,
+    );
+    assert!(
+        inst.wait_log("relay=local", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&archive).expect("read");
+    assert!(text.is_empty(), "written with the victim's rights: {text}");
+    assert!(
+        inst.maillog().contains("Permission denied"),
+        "{}",
+        inst.maillog()
+    );
+}

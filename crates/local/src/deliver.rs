@@ -913,7 +913,16 @@ impl Job<'_> {
                     };
                     match read {
                         Ok(Some((text, owner))) => {
-                            let inc_ids = (owner.uid != 0).then_some(owner).or(run_as);
+                            // A non-root file named by a root-owned alias
+                            // gets its owner's rights (not default_privs,
+                            // which its owner could otherwise take over);
+                            // one named by a user keeps that user's rights,
+                            // so nobody acts as the owner of a file they
+                            // merely include, as in Postfix's include.c.
+                            let inc_ids = match ids {
+                                None => (owner.uid != 0).then_some(owner),
+                                Some(i) => Some(i),
+                            };
                             self.targets(
                                 user,
                                 alias::parse_include(&text),
