@@ -166,7 +166,10 @@ impl QueueId {
     /// The time the ID was made.
     pub fn time(&self) -> SystemTime {
         let (s, u) = self.time_parts();
-        UNIX_EPOCH + Duration::new(s, u * 1000)
+        // (an ID's time too far out for SystemTime is the epoch, as a bad one)
+        UNIX_EPOCH
+            .checked_add(Duration::new(s, u * 1000))
+            .unwrap_or(UNIX_EPOCH)
     }
 
     /// The inode number of the queue file the ID was made for.

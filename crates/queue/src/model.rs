@@ -26,7 +26,9 @@ impl Timestamp {
     }
 
     pub fn to_system(self) -> SystemTime {
-        UNIX_EPOCH + Duration::new(self.sec, self.usec.min(999_999) * 1000)
+        // (a time too far out for SystemTime, from a corrupt record, is the epoch)
+        let d = Duration::new(self.sec, self.usec.min(999_999) * 1000);
+        UNIX_EPOCH.checked_add(d).unwrap_or(UNIX_EPOCH)
     }
 }
 
