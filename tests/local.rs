@@ -1055,3 +1055,40 @@ fn an_include_from_a_forward_keeps_the_users_rights() {
         inst.maillog()
     );
 }
+
+/// `~/file` in a .forward is the file under the user's home directory
+/// (local(8)'s deliver_token_home); `~user/file` is refused.
+#[test]
+fn a_home_file_in_a_forward_lands_in_the_home_directory() {
+    if !is_root() {
+        eprintln!("skipped: useradd needs root");
+        return;
+    }
+    let user = SystemUser::new("hf");
+    let inst = instance("local-home-file", "home_mailbox = Maildir/\n");
+    newaliases(&inst, "# none\n");
+    let fwd = user.home.join(".forward");
+    std::fs::write(&fwd, "~/saved\n").expect("forward");
+    let uid = nix::unistd::User::from_name(&user.name)
+        .ok()
+        .flatten()
+        .expect("user")
+        .uid
+        .as_raw();
+    std::os::unix::fs::chown(&fwd, Some(uid), None).expect("chown");
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        &format!("{}@localhost", user.name),
+        BODY,
+    );
+    let saved = user.home.join("saved");
+    assert!(
+        wait_until(15 * SECOND, || std::fs::read_to_string(&saved)
+            .is_ok_and(|t| t.contains("last line"))),
+        "{}",
+        inst.maillog()
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&saved).expect("stat").uid(), uid);
+}

@@ -886,17 +886,28 @@ impl Job<'_> {
                     let v = self.deliver_file(&path, origin, run_as);
                     self.leaf(v)
                 }
-                AliasTarget::HomeFile(rest) => {
-                    let v = match util::privs::lookup_user(user) {
-                        Ok(Some(acct)) => self.deliver_file(
-                            &acct.home.join(rest.trim_start_matches('/')),
-                            origin,
-                            Some(Ids {
-                                uid: acct.uid,
-                                gid: acct.gid,
-                            }),
-                        ),
-                        _ => failed("5.1.1", format!("unknown user: \"{user}\"")),
+                AliasTarget::HomeFile(text) => {
+                    // `~/file`: under the home directory of whose rights
+                    // apply (the .forward's user, an include file's
+                    // owner); `~user/file` and a root-owned alias's `~` are
+                    // refused, as local(8)'s deliver_token_home does.
+                    let v = match text.strip_prefix('~') {
+                        Some(rest) if rest.starts_with('/') => {
+                            match ids.and_then(|i| util::privs::lookup_user_by_uid(i.uid)) {
+                                Some(acct) => {
+                                    let mut path = acct.home.into_os_string();
+                                    if path == "/" {
+                                        path.clear();
+                                    }
+                                    path.push(rest);
+                                    self.deliver_file(Path::new(&path), origin, ids)
+                                }
+                                None => {
+                                    failed("5.3.5", format!("unknown home directory for: {text}"))
+                                }
+                            }
+                        }
+                        _ => failed("5.3.5", format!("bad home directory syntax for: {text}")),
                     };
                     self.leaf(v)
                 }
