@@ -927,3 +927,44 @@ fn virtual_aliases_sharing_members_do_not_expand_forever() {
         5 * SECOND
     ));
 }
+
+/// `sendmail -t` recipients are expanded by virtual_alias_maps as the
+/// envelope's are (Postfix's cleanup_out_recipient), not queued as the
+/// alias itself.
+#[test]
+fn sendmail_t_recipients_are_expanded_by_virtual_aliases() {
+    let inst = instance(
+        "cleanup-extract-virtual",
+        "virtual_alias_maps = inline:{ {list@example.test = a@x.test, b@x.test}, loop1@example.test=loop2@example.test, loop2@example.test=loop3@example.test }\nvirtual_alias_recursion_limit = 1\n",
+    );
+    let env = || Envelope {
+        sender: "alice".into(),
+        arrival: 1_800_000_000,
+        ..Envelope::default()
+    };
+    let (c, id) = Conn::open(&inst, Source::Pickup, flags::EXTRACT_RECIPIENTS);
+    let msg = b"To: List <list@example.test>, carol@x.test\nSubject: t\n\nbody\n";
+    assert!(matches!(
+        c.message(env(), msg),
+        Reply::Done {
+            status: Status::Queued,
+            ..
+        }
+    ));
+    let (_, extracted, _) = queued(&inst, "incoming", &id);
+    let got: Vec<&str> = extracted
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    assert_eq!(got, ["a@x.test", "b@x.test", "carol@x.test"]);
+    // Past its limits the message waits, as with envelope recipients.
+    let (c, _) = Conn::open(&inst, Source::Pickup, flags::EXTRACT_RECIPIENTS);
+    assert_eq!(
+        c.message(env(), b"To: loop1@example.test\n\nbody\n"),
+        Reply::Done {
+            status: Status::TryAgain,
+            text: "451 4.6.0 Alias expansion error".into()
+        }
+    );
+}

@@ -322,6 +322,26 @@ enum Expansion {
     TooDeep,
 }
 
+/// Logs a failed virtual_alias_maps expansion of `addr`; the message
+/// must wait. Postfix: never deliver to the unexpanded address when the
+/// table could not say (an SQL server down), nor a part of an expansion
+/// past its limits.
+fn expansion_failure(id: &str, addr: &str, e: Expansion) -> Outcome {
+    let (what, reply) = match e {
+        Expansion::Table(e) => (format!("map lookup problem for {addr}: {e}"), WRITE_ERROR),
+        Expansion::TooBig => (
+            format!("map expansion size for {addr} is unreasonable"),
+            ALIAS_EXPANSION_ERROR,
+        ),
+        Expansion::TooDeep => (
+            format!("map nesting for {addr} is unreasonable"),
+            ALIAS_EXPANSION_ERROR,
+        ),
+    };
+    maillog::warning!("{id}: virtual_alias_maps {what} -- message not accepted, try again later");
+    Outcome::TryAgain(reply.into())
+}
+
 fn send(conn: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
     let (k, p) = reply.encode();
     write_frame(conn, k, &p)?;
@@ -718,26 +738,7 @@ impl<'a> Message<'a> {
                 None => match s.expand_virtual(&addr) {
                     Ok(list) => list,
                     Err(e) => {
-                        // Postfix: never deliver to the unexpanded address
-                        // when the table could not say (an SQL server down),
-                        // nor a part of an expansion past its limits.
-                        let (what, reply) = match e {
-                            Expansion::Table(e) => {
-                                (format!("map lookup problem for {addr}: {e}"), WRITE_ERROR)
-                            }
-                            Expansion::TooBig => (
-                                format!("map expansion size for {addr} is unreasonable"),
-                                ALIAS_EXPANSION_ERROR,
-                            ),
-                            Expansion::TooDeep => (
-                                format!("map nesting for {addr} is unreasonable"),
-                                ALIAS_EXPANSION_ERROR,
-                            ),
-                        };
-                        maillog::warning!(
-                            "{id}: virtual_alias_maps {what} -- message not accepted, try again later"
-                        );
-                        decision = Some(Outcome::TryAgain(reply.into()));
+                        decision = Some(expansion_failure(id, &addr, e));
                         vec![addr.clone()]
                     }
                 },
@@ -1362,10 +1363,25 @@ impl<'a> Message<'a> {
         } else {
             Context::Remote
         };
+        let mappings = self.flags & proto::flags::NO_ADDRESS_MAPPINGS == 0;
         for mb in addr::parse_address_list(&h.value()) {
             let a = self.s.rewriter.canonical(&mb.to_string(), ctx);
-            if !self.extracted.recipients.iter().any(|r| r.address == a) {
-                self.extracted.recipients.push(Recipient::new(a));
+            // Expanded by virtual_alias_maps as envelope recipients are
+            // (the header's address went through the canonical maps).
+            let expanded = match self.decision {
+                None if mappings => match self.s.expand_virtual(&a) {
+                    Ok(list) => list,
+                    Err(e) => {
+                        self.decision = Some(expansion_failure(self.id, &a, e));
+                        return;
+                    }
+                },
+                _ => vec![a],
+            };
+            for a in expanded {
+                if !self.extracted.recipients.iter().any(|r| r.address == a) {
+                    self.extracted.recipients.push(Recipient::new(a));
+                }
             }
         }
     }
