@@ -968,3 +968,36 @@ fn sendmail_t_recipients_are_expanded_by_virtual_aliases() {
         }
     );
 }
+
+/// A full name (sendmail -F, the password file) is the user's text: a
+/// line break in it becomes a space instead of starting a header line of
+/// its own, and a name with specials is quoted (standard format) or its
+/// parentheses escaped (obsolete format), so that the added From: still
+/// names one address, as Postfix writes it.
+#[test]
+fn a_full_name_cannot_break_the_added_from_header() {
+    for (format, full, want) in [
+        (
+            "",
+            "Doe, John\nBcc: evil@x.test",
+            "\nFrom: \"Doe, John Bcc: evil@x.test\" <root@example.test>\n",
+        ),
+        (
+            "",
+            "Say \"hi\"",
+            "\nFrom: \"Say \\\"hi\\\"\" <root@example.test>\n",
+        ),
+        (
+            "header_from_format = obsolete\n",
+            "a) b (c\r\nd",
+            "\nFrom: root@example.test (a\\) b \\(c  d)\n",
+        ),
+    ] {
+        let inst = instance(&format!("cleanup-fullname-{}", want.len()), format);
+        let mut env = smtp_envelope("root", &["dream"]);
+        env.attributes = vec![("uid".into(), "0".into()), ("fullname".into(), full.into())];
+        let (_, _, _, text) = enqueue(&inst, Source::Pickup, env, b"Subject: local\n\nhello\n");
+        assert!(text.contains(want), "{full:?}: {text}");
+        assert!(!text.contains("\nBcc:"), "{text}");
+    }
+}

@@ -342,6 +342,44 @@ fn expansion_failure(id: &str, addr: &str, e: Expansion) -> Outcome {
     Outcome::TryAgain(reply.into())
 }
 
+/// A full name with its line breaks made spaces, as Postfix enforces
+/// (it is the user's text, and must not start header lines of its own).
+fn one_line(full: &str) -> String {
+    full.replace(['\r', '\n'], " ")
+}
+
+/// A full name as the phrase of `From: phrase <address>`: quoted when it
+/// has RFC 5322 specials (or `%`), so that it stays one display name.
+fn from_phrase(full: &str) -> String {
+    let full = one_line(full);
+    if !full.contains(|c| "()<>[]:;@\\,.\"%".contains(c)) {
+        return full;
+    }
+    let mut q = String::from("\"");
+    for c in full.chars() {
+        if c == '"' || c == '\\' {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q
+}
+
+/// A full name as the comment of `From: address (comment)`, its
+/// parentheses and backslashes escaped so that the comment ends where it
+/// should.
+fn from_comment(full: &str) -> String {
+    let mut out = String::new();
+    for c in one_line(full).chars() {
+        if matches!(c, '(' | ')' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn send(conn: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
     let (k, p) = reply.encode();
     write_frame(conn, k, &p)?;
@@ -1469,8 +1507,8 @@ impl<'a> Message<'a> {
                     self.qenv.sender.clone()
                 };
                 let value = match (&self.qenv.fullname, self.s.obsolete_from_format) {
-                    (Some(full), false) => format!("{full} <{from}>"),
-                    (Some(full), true) => format!("{from} ({full})"),
+                    (Some(full), false) => format!("{} <{from}>", from_phrase(full)),
+                    (Some(full), true) => format!("{from} ({})", from_comment(full)),
                     (None, _) => from,
                 };
                 out.push(Header::new("From", &value));
