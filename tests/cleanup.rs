@@ -1001,3 +1001,22 @@ fn a_full_name_cannot_break_the_added_from_header() {
         assert!(!text.contains("\nBcc:"), "{text}");
     }
 }
+
+/// A blind copy from a header_checks BCC action is expanded by
+/// virtual_alias_maps, as Postfix's cleanup_addr_bcc sends it through
+/// cleanup_out_recipient.
+#[test]
+fn a_header_checks_bcc_is_expanded_by_virtual_aliases() {
+    let inst = instance(
+        "cleanup-bcc-virtual",
+        "header_checks = regexp:{ {/^Subject:.*copy/ BCC archive@example.test} }\nvirtual_alias_maps = inline:{ archive@example.test=store@x.test }\n",
+    );
+    let (_, _, x, _) = enqueue(
+        &inst,
+        Source::Smtpd,
+        smtp_envelope("a@remote.example", &["bob@example.test"]),
+        b"Subject: copy me\n\nbody\n",
+    );
+    let got: Vec<&str> = x.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(got, ["store@x.test"]);
+}

@@ -1025,17 +1025,33 @@ impl<'a> Message<'a> {
             Context::Remote
         };
         let addr = self.s.rewriter.canonical(addr, ctx);
-        let mut r = Recipient::new(addr.clone());
-        r.original = Some(addr);
-        r.dsn_notify = Some(queue::DsnNotify(queue::DsnNotify::NEVER));
-        let known = self
-            .qenv
-            .recipients
-            .iter()
-            .chain(&self.extracted.recipients)
-            .any(|x| x.address.eq_ignore_ascii_case(&r.address));
-        if !known {
-            self.extracted.recipients.push(r);
+        // Expanded by virtual_alias_maps as any recipient (Postfix's
+        // cleanup_addr_bcc goes through cleanup_out_recipient).
+        let expanded = match self.decision {
+            None if self.flags & proto::flags::NO_ADDRESS_MAPPINGS == 0 => {
+                match self.s.expand_virtual(&addr) {
+                    Ok(list) => list,
+                    Err(e) => {
+                        self.decision = Some(expansion_failure(self.id, &addr, e));
+                        return;
+                    }
+                }
+            }
+            _ => vec![addr.clone()],
+        };
+        for a in expanded {
+            let mut r = Recipient::new(a);
+            r.original = Some(addr.clone());
+            r.dsn_notify = Some(queue::DsnNotify(queue::DsnNotify::NEVER));
+            let known = self
+                .qenv
+                .recipients
+                .iter()
+                .chain(&self.extracted.recipients)
+                .any(|x| x.address.eq_ignore_ascii_case(&r.address));
+            if !known {
+                self.extracted.recipients.push(r);
+            }
         }
     }
 
