@@ -1092,3 +1092,49 @@ fn a_home_file_in_a_forward_lands_in_the_home_directory() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&saved).expect("stat").uid(), uid);
 }
+
+/// mailbox_command: `$extension` and the exported SENDER, EXTENSION,
+/// LOCAL, DOMAIN, … come from the address, with every character outside
+/// command_expansion_filter made '_' so that nothing a sender writes
+/// reaches a shell as syntax (local(8)).
+#[test]
+fn mailbox_command_sees_the_address_censored() {
+    if !is_root() {
+        eprintln!("skipped: useradd needs root");
+        return;
+    }
+    let user = SystemUser::new("mc");
+    let inst = instance(
+        "local-mailbox-command",
+        "recipient_delimiter = +\nmailbox_command = env > $home/env.out; echo x${extension}x > $home/ext.out\n",
+    );
+    newaliases(&inst, "# none\n");
+    inst.start();
+    kit::smtp_send(
+        inst.port("127.0.0.1:0"),
+        "s`id`|x&y$z@example.org",
+        &[&format!("{}+a$b`c@localhost", user.name)],
+        BODY,
+    );
+    let ext = user.home.join("ext.out");
+    assert!(
+        wait_until(15 * SECOND, || ext.exists()),
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        inst.wait_log("status=sent", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(std::fs::read_to_string(&ext).expect("ext"), "xa_b_cx\n");
+    let env = std::fs::read_to_string(user.home.join("env.out")).expect("env");
+    for want in [
+        "EXTENSION=a_b_c\n".to_string(),
+        format!("LOCAL={}+a_b_c\n", user.name),
+        "DOMAIN=localhost\n".to_string(),
+        "SENDER=s_id__x_y_z@example.org\n".to_string(),
+    ] {
+        assert!(env.contains(&want), "no {want:?} in\n{env}");
+    }
+}

@@ -134,6 +134,9 @@ pub struct Settings {
     status_filter: Option<maps::status_filter::StatusFilter>,
     default_privs: Option<Account>,
     forward_filter: String,
+    /// `command_expansion_filter`: the characters of an address that may
+    /// reach mailbox_command's `$name` expansions and commands' environment.
+    command_filter: String,
     commands_for: Vec<String>,
     files_for: Vec<String>,
     shell: String,
@@ -211,6 +214,7 @@ impl Settings {
                 .ok()
                 .flatten(),
             forward_filter: cfg.str(&p::FORWARD_EXPANSION_FILTER).to_string(),
+            command_filter: cfg.str(&p::COMMAND_EXPANSION_FILTER).to_string(),
             commands_for: cfg.list(&p::ALLOW_MAIL_TO_COMMANDS),
             files_for: cfg.list(&p::ALLOW_MAIL_TO_FILES),
             shell: cfg.str(&p::LOCAL_COMMAND_SHELL).to_string(),
@@ -441,6 +445,21 @@ impl Job<'_> {
             !bad
         });
         (user.to_string(), ext.map(str::to_string), domain)
+    }
+
+    /// Local part (lowercased), extension and domain of the address being
+    /// delivered (the recipient, or what an alias or .forward made of it);
+    /// an extension with a '/' is dropped, as in [`Job::parts`].
+    fn address_parts(&self) -> (String, Option<String>, String) {
+        let (local, domain) = match self.address.rsplit_once('@') {
+            Some((l, d)) => (l.to_ascii_lowercase(), d.to_string()),
+            None => (self.address.to_ascii_lowercase(), String::new()),
+        };
+        let ext = addr::split_delimiter(&local, &self.s.delimiter)
+            .1
+            .filter(|e| !e.contains('/'))
+            .map(str::to_string);
+        (local, ext, domain)
     }
 
     /// An address verification probe: whether the recipient would be
@@ -989,12 +1008,14 @@ impl Job<'_> {
             }
         };
         if !command.is_empty() {
+            let censor = |v: &str| censor(v, &self.s.command_filter);
+            let (_, ext, domain) = self.address_parts();
             let cmd = expand_attributes(
                 &command,
-                &account.name,
-                None,
-                "",
-                Some(&account.home),
+                &censor(&account.name),
+                ext.as_deref().map(censor).as_deref(),
+                &censor(&domain),
+                Some(Path::new(&censor(&account.home.to_string_lossy()))),
                 &self.s.delimiter,
             );
             return self.run_command(&cmd, &account.name, Some(ids), "delivered to command");
@@ -1178,8 +1199,8 @@ impl Job<'_> {
         } else {
             self.s.shell.clone()
         };
+        let (local, ext, domain) = self.address_parts();
         let mut env: Vec<(String, String)> = [
-            ("PATH", "/usr/bin:/bin"),
             ("SHELL", shell.as_str()),
             ("USER", user),
             ("LOGNAME", user),
@@ -1189,13 +1210,22 @@ impl Job<'_> {
                 "ORIGINAL_RECIPIENT",
                 self.rcpt.original.as_deref().unwrap_or(&self.rcpt.address),
             ),
+            ("LOCAL", local.as_str()),
+            ("DOMAIN", domain.as_str()),
         ]
         .into_iter()
+        .chain(ext.as_deref().map(|e| ("EXTENSION", e)))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         if let Ok(Some(acct)) = util::privs::lookup_user(user) {
             env.push(("HOME".into(), acct.home.to_string_lossy().into_owned()));
         }
+        // Nothing from the envelope reaches the command's environment with
+        // a character the shell might act on, as in Postfix's command.c.
+        for (_, v) in env.iter_mut() {
+            *v = censor(v, &self.s.command_filter);
+        }
+        env.push(("PATH".into(), "/usr/bin:/bin".into()));
         let outcome = util::command::run(util::command::Run {
             program: shell.clone(),
             args: vec!["-c".into(), cmd.into()],
@@ -1358,6 +1388,15 @@ fn expand_attributes(
         Some((v, false))
     };
     params::expand::expand_text(text, &lookup).unwrap_or_else(|_| text.to_string())
+}
+
+/// `value` with each character that `allowed` lacks made '_' (Postfix's
+/// command_expansion_filter and forward_expansion_filter).
+fn censor(value: &str, allowed: &str) -> String {
+    value
+        .chars()
+        .map(|c| if allowed.contains(c) { c } else { '_' })
+        .collect()
 }
 
 /// biff: tells the local comsat service (udp `biff`, 512) of new mail,
