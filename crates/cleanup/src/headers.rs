@@ -63,11 +63,18 @@ impl Header {
 }
 
 /// True when `line` starts a header: `name:` with a non-empty name of
-/// printable ASCII except `:` and space.
+/// printable ASCII except `:` and space; as Postfix's is_header (RFC 822's
+/// obsolete syntax), spaces and tabs may come between name and colon.
 pub fn is_header_start(line: &[u8]) -> bool {
     match line.iter().position(|b| *b == b':') {
         Some(0) | None => false,
-        Some(colon) => line[..colon].iter().all(|b| (33..=126).contains(b)),
+        Some(colon) => {
+            let name = line[..colon].trim_ascii_end();
+            let blanks = &line[name.len()..colon];
+            !name.is_empty()
+                && name.iter().all(|b| (33..=126).contains(b))
+                && blanks.iter().all(|b| matches!(b, b' ' | b'\t'))
+        }
     }
 }
 
@@ -486,5 +493,9 @@ mod tests {
         assert!(!is_header_start(b": bar"));
         assert!(!is_header_start(b"Not a header: x"));
         assert!(!is_header_start(b"From nobody"));
+        assert!(is_header_start(b"Subject : obsolete syntax"));
+        assert!(is_header_start(b"Subject\t:x"));
+        assert!(!is_header_start(b" : x"));
+        assert!(!is_header_start(b"Subject \x0b: x"));
     }
 }
