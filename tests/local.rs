@@ -1138,3 +1138,28 @@ fn mailbox_command_sees_the_address_censored() {
         assert!(env.contains(&want), "no {want:?} in\n{env}");
     }
 }
+
+/// With several recipient delimiters, the alias looked up first is the
+/// local part as written (`sales-eu`), not one rebuilt with the first
+/// delimiter (`sales+eu`).
+#[test]
+fn an_alias_with_the_second_delimiter_is_found() {
+    if !is_root() {
+        eprintln!("skipped: useradd needs root");
+        return;
+    }
+    let user = SystemUser::new("dl");
+    let inst = instance(
+        "local-delimiters",
+        "home_mailbox = Maildir/\nrecipient_delimiter = +-\n",
+    );
+    newaliases(&inst, &format!("sales-eu: {}\n", user.name));
+    inst.start();
+    smtp_send(inst.port("127.0.0.1:0"), "sales-eu@localhost", BODY);
+    let new = user.home.join("Maildir/new");
+    assert!(
+        wait_until(15 * SECOND, || files(&new).len() == 1),
+        "{}",
+        inst.maillog()
+    );
+}

@@ -462,6 +462,22 @@ impl Job<'_> {
         (local, ext, domain)
     }
 
+    /// The delimiter that separates `user` from its extension in the
+    /// address being delivered: with `recipient_delimiter = +-`, `-` in
+    /// `sales-eu` (Postfix keeps the local part as written).
+    fn delimiter_used(&self, user: &str) -> char {
+        let local = self
+            .address
+            .rsplit_once('@')
+            .map_or(self.address.as_str(), |(l, _)| l);
+        local
+            .get(user.len()..)
+            .and_then(|rest| rest.chars().next())
+            .filter(|c| self.s.delimiter.contains(*c))
+            .or_else(|| self.s.delimiter.chars().next())
+            .unwrap_or('+')
+    }
+
     /// An address verification probe: whether the recipient would be
     /// delivered (an alias, a transport for it, a user, a fallback), with
     /// nothing delivered.
@@ -469,10 +485,7 @@ impl Job<'_> {
         let (user, ext, _) = self.parts();
         let mut keys = Vec::new();
         if let Some(e) = &ext {
-            keys.push(format!(
-                "{user}{}{e}",
-                self.s.delimiter.chars().next().unwrap_or('+')
-            ));
+            keys.push(format!("{user}{}{e}", self.delimiter_used(&user)));
         }
         keys.push(user.clone());
         for key in keys {
@@ -535,10 +548,7 @@ impl Job<'_> {
             return failed("5.4.6", "alias expansion loop".to_string());
         }
         let mut keys = vec![match ext {
-            Some(e) => format!(
-                "{user}{}{e}",
-                self.s.delimiter.chars().next().unwrap_or('+')
-            ),
+            Some(e) => format!("{user}{}{e}", self.delimiter_used(user)),
             None => user.to_string(),
         }];
         if ext.is_some() {
@@ -615,7 +625,7 @@ impl Job<'_> {
             ext,
             domain,
             None,
-            &self.s.delimiter,
+            &self.delimiter_used(user).to_string(),
         );
         self.forward.push((self.sender(), relay));
         sent("forwarded")
@@ -730,7 +740,7 @@ impl Job<'_> {
                 ext.as_deref(),
                 "",
                 Some(&account.home),
-                &self.s.delimiter,
+                &self.delimiter_used(&account.name).to_string(),
             ));
             if !path.as_os_str().is_empty() && !paths.contains(&path) {
                 paths.push(path);
@@ -1016,7 +1026,7 @@ impl Job<'_> {
                 ext.as_deref().map(censor).as_deref(),
                 &censor(&domain),
                 Some(Path::new(&censor(&account.home.to_string_lossy()))),
-                &self.s.delimiter,
+                &self.delimiter_used(&account.name).to_string(),
             );
             return self.run_command(&cmd, &account.name, Some(ids), "delivered to command");
         }
