@@ -1163,3 +1163,44 @@ fn an_alias_with_the_second_delimiter_is_found() {
         inst.maillog()
     );
 }
+
+/// Mail for root with a mailbox_command: the command runs as
+/// default_privs, as Postfix's command.c does for root's rights, instead
+/// of being deferred for ever.
+#[test]
+fn root_s_mailbox_command_runs_as_default_privs() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let out = kit::Scratch::new("root-mbcmd");
+    std::fs::set_permissions(&*out, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let inst = instance(
+        "local-root-command",
+        &format!(
+            "default_privs = nobody\nmailbox_command = id -u > {}/uid\n",
+            out.display()
+        ),
+    );
+    newaliases(&inst, "# none\n");
+    inst.start();
+    smtp_send(inst.port("127.0.0.1:0"), "root@localhost", BODY);
+    assert!(
+        inst.wait_log("relay=local", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let nobody = nix::unistd::User::from_name("nobody")
+        .ok()
+        .flatten()
+        .expect("nobody")
+        .uid
+        .as_raw();
+    assert_eq!(
+        std::fs::read_to_string(out.join("uid")).ok(),
+        Some(format!("{nobody}\n")),
+        "{}",
+        inst.maillog()
+    );
+}

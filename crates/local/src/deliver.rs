@@ -1125,7 +1125,7 @@ impl Job<'_> {
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
         };
         let mut msg = Prepended::new(self.headers(&self.rcpt.address, "file"), src);
-        let _as = match ids.map(AsUser::become_user).transpose() {
+        let _as = match self.unprivileged(ids).map(AsUser::become_user).transpose() {
             Ok(a) => a,
             Err(e) => return failed("4.3.0", format!("cannot switch user: {e}")),
         };
@@ -1171,6 +1171,19 @@ impl Job<'_> {
         }
     }
 
+    /// Root's rights are default_privs' for files and commands (root's
+    /// .forward, root's mailbox_command), uid and gid each, as in
+    /// Postfix's file.c and command.c.
+    fn unprivileged(&self, ids: Option<Ids>) -> Option<Ids> {
+        let (Some(i), Some(d)) = (ids, &self.s.default_privs) else {
+            return ids;
+        };
+        Some(Ids {
+            uid: if i.uid == 0 { d.uid } else { i.uid },
+            gid: if i.gid == 0 { d.gid } else { i.gid },
+        })
+    }
+
     fn deliver_command(
         &mut self,
         cmd: &str,
@@ -1189,6 +1202,7 @@ impl Job<'_> {
     /// whole group is killed, and neither a command that does not read its
     /// input nor one that floods its output can hold this process.
     fn run_command(&mut self, cmd: &str, user: &str, ids: Option<Ids>, done: &str) -> Verdict {
+        let ids = self.unprivileged(ids);
         if util::privs::is_root() && ids.is_none_or(|i| i.uid == 0) {
             return failed(
                 "4.3.0",
