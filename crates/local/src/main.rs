@@ -77,6 +77,9 @@
 //!   mailbox_delivery_lock, deliver_lock_attempts, deliver_lock_delay,
 //!   stale_lock_time, default_privs, allow_mail_to_commands,
 //!   allow_mail_to_files, local_command_shell, command_time_limit,
+//!   command_expansion_filter (the address characters mailbox_command's
+//!   $name expansions and commands' SENDER, RECIPIENT, LOCAL… may hold;
+//!   others become '_'), forward_expansion_filter,
 //!   cleanup_service_name, myhostname, myorigin, mydestination,
 //!   expand_owner_alias.
 //!
