@@ -20,7 +20,6 @@ pub const INERT: &[&str] = &[
     "best_mx_transport",
     "bounce_template_file",
     "command_execution_directory",
-    "command_expansion_filter",
     "cyrus_sasl_config_path",
     "daemon_table_open_error_is_fatal",
     "debug_peer_level",
