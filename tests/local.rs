@@ -52,11 +52,9 @@ const BODY: &str = "Subject: to the mailbox\r\nFrom: sender@example.org\r\n\r\nF
 
 #[test]
 fn smtp_to_maildir_for_a_system_user() {
-    if !is_root() {
-        eprintln!("skipped: useradd needs root");
+    let Some(user) = kit::root_user("md") else {
         return;
-    }
-    let user = SystemUser::new("md");
+    };
     let inst = instance("local-maildir", "home_mailbox = Maildir/\n");
     newaliases(&inst, "# none\n");
     inst.start();
@@ -124,11 +122,9 @@ fn smtp_to_maildir_for_a_system_user() {
 
 #[test]
 fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
-    if !is_root() {
-        eprintln!("skipped: useradd needs root");
+    let Some(user) = kit::root_user("mb") else {
         return;
-    }
-    let user = SystemUser::new("mb");
+    };
     let inst = instance("local-mbox", "");
     let spool = inst.dir.join("mail");
     std::fs::create_dir_all(&spool).expect("spool");
@@ -302,11 +298,9 @@ fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
 /// to the owner, not to whoever wrote to the list.
 #[test]
 fn a_list_with_an_owner_sends_its_errors_to_the_owner() {
-    if !is_root() {
-        eprintln!("skipped: useradd needs root");
+    let Some(member) = kit::root_user("lm") else {
         return;
-    }
-    let member = SystemUser::new("lm");
+    };
     let owner = SystemUser::new("lo");
     let inst = instance("local-owner", "home_mailbox = Maildir/\n");
     newaliases(
@@ -373,11 +367,9 @@ fn unknown_local_users_are_refused_at_rcpt() {
 
 #[test]
 fn a_bounce_comes_back_to_a_local_sender() {
-    if !is_root() {
-        eprintln!("skipped: useradd needs root");
+    let Some(user) = kit::root_user("bo") else {
         return;
-    }
-    let user = SystemUser::new("bo");
+    };
     // The postmaster (here the same user) gets a copy of bounces too.
     let inst = instance(
         "local-bounce",
@@ -461,11 +453,9 @@ fn a_bounce_comes_back_to_a_local_sender() {
 
 #[test]
 fn notify_success_sends_a_delivery_report() {
-    if !is_root() {
-        eprintln!("skipped: useradd needs root");
+    let Some(user) = kit::root_user("ok") else {
         return;
-    }
-    let user = SystemUser::new("ok");
+    };
     let inst = instance("local-success", "home_mailbox = Maildir/\n");
     newaliases(&inst, "# none\n");
     inst.start();
@@ -498,11 +488,9 @@ fn notify_success_sends_a_delivery_report() {
 
 #[test]
 fn a_forward_file_cannot_make_local_read_as_root_or_hang() {
-    if !is_root() {
-        eprintln!("skipped: useradd needs root");
+    let Some(user) = kit::root_user("fw") else {
         return;
-    }
-    let user = SystemUser::new("fw");
+    };
     let inst = instance(
         "local-forward",
         "home_mailbox = Maildir/\ncommand_time_limit = 2s\n",
@@ -872,11 +860,9 @@ fn delivered_to_and_original_recipient_as_configured() {
 /// home.)
 #[test]
 fn require_home_directory_defers_until_the_home_is_there() {
-    if !is_root() {
-        eprintln!("skipped: useradd needs root");
+    let Some(user) = kit::root_user("hd") else {
         return;
-    }
-    let user = SystemUser::new("hd");
+    };
     let inst = instance("local-home", "require_home_directory = yes\n");
     let spool = inst.dir.join("mail");
     std::fs::create_dir_all(&spool).expect("spool");
@@ -963,11 +949,9 @@ fn an_alias_loop_bounces_instead_of_losing_the_mail() {
 /// as Postfix does, instead of being called forwarded to nobody.
 #[test]
 fn a_forward_naming_the_user_with_an_extension_reaches_the_mailbox() {
-    if !is_root() {
-        eprintln!("skipped: useradd needs root");
+    let Some(user) = kit::root_user("fx") else {
         return;
-    }
-    let user = SystemUser::new("fx");
+    };
     let inst = instance(
         "local-forward-self",
         "home_mailbox = Maildir/\nrecipient_delimiter = +\n",
@@ -1060,11 +1044,9 @@ fn an_include_from_a_forward_keeps_the_users_rights() {
 /// (local(8)'s deliver_token_home); `~user/file` is refused.
 #[test]
 fn a_home_file_in_a_forward_lands_in_the_home_directory() {
-    if !is_root() {
-        eprintln!("skipped: useradd needs root");
+    let Some(user) = kit::root_user("hf") else {
         return;
-    }
-    let user = SystemUser::new("hf");
+    };
     let inst = instance("local-home-file", "home_mailbox = Maildir/\n");
     newaliases(&inst, "# none\n");
     let fwd = user.home.join(".forward");
@@ -1099,11 +1081,9 @@ fn a_home_file_in_a_forward_lands_in_the_home_directory() {
 /// reaches a shell as syntax (local(8)).
 #[test]
 fn mailbox_command_sees_the_address_censored() {
-    if !is_root() {
-        eprintln!("skipped: useradd needs root");
+    let Some(user) = kit::root_user("mc") else {
         return;
-    }
-    let user = SystemUser::new("mc");
+    };
     let inst = instance(
         "local-mailbox-command",
         "recipient_delimiter = +\nmailbox_command = env > $home/env.out; echo x${extension}x > $home/ext.out\n",
@@ -1144,11 +1124,9 @@ fn mailbox_command_sees_the_address_censored() {
 /// delimiter (`sales+eu`).
 #[test]
 fn an_alias_with_the_second_delimiter_is_found() {
-    if !is_root() {
-        eprintln!("skipped: useradd needs root");
+    let Some(user) = kit::root_user("dl") else {
         return;
-    }
-    let user = SystemUser::new("dl");
+    };
     let inst = instance(
         "local-delimiters",
         "home_mailbox = Maildir/\nrecipient_delimiter = +-\n",

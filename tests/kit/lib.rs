@@ -90,6 +90,16 @@ pub struct SystemUser {
     pub home: PathBuf,
 }
 
+/// A system user for a test that needs one (see [`SystemUser::new`]);
+/// None, with the skip said, when this is not root.
+pub fn root_user(tag: &str) -> Option<SystemUser> {
+    if !is_root() {
+        eprintln!("skipped: useradd needs root");
+        return None;
+    }
+    Some(SystemUser::new(tag))
+}
+
 impl SystemUser {
     /// `useradd -m` a user named after `tag`, this process and a count of
     /// the users it made: tests run side by side, and two of them (or one
