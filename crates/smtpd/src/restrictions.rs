@@ -1574,12 +1574,25 @@ impl Eval<'_> {
     /// `check_policy_service`: the request as attributes, the answer as an
     /// access table's (smtpd_check.c check_policy_service).
     fn policy_service(&mut self, svc: &PolicyService) -> Step {
+        let attrs = self.policy_attributes();
+        let (action, warning) = svc.query(&attrs);
+        if let Some(w) = warning {
+            self.log.push(format!("warning: {w}"));
+        }
+        let reply_name = self.reply_name();
+        let class = self.stage.class();
+        self.table_result(&svc.name, &action, &reply_name, class)
+    }
+
+    /// What a policy service is told (SMTPD_POLICY_README).
+    fn policy_attributes(&self) -> Vec<(&'static str, String)> {
         let req = self.req;
         let f = &req.facts;
         let (sender, recipient) = (self.sender_text(), self.recipient_text());
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
         let (enc_protocol, enc_cipher, enc_bits) = f.encryption.clone().unwrap_or_default();
-        let attrs = [
+        let cert = req.client_cert.as_ref();
+        [
             ("request", "smtpd_access_policy".to_string()),
             ("protocol_state", f.state.to_string()),
             ("protocol_name", f.protocol.to_string()),
@@ -1608,27 +1621,28 @@ impl Eval<'_> {
                 "size",
                 f.size.map(|s| s.to_string()).unwrap_or_else(|| "0".into()),
             ),
-            ("etrn_domain", String::new()),
+            ("etrn_domain", opt(&req.etrn_site)),
             ("sasl_method", opt(&f.sasl_method)),
             ("sasl_username", opt(&req.sasl_username)),
             ("sasl_sender", String::new()),
             ("ccert_subject", String::new()),
             ("ccert_issuer", String::new()),
-            ("ccert_fingerprint", String::new()),
-            ("ccert_pubkey_fingerprint", String::new()),
+            (
+                "ccert_fingerprint",
+                cert.map(|c| c.fingerprint.clone()).unwrap_or_default(),
+            ),
+            (
+                "ccert_pubkey_fingerprint",
+                cert.and_then(|c| c.key_fingerprint.clone())
+                    .unwrap_or_default(),
+            ),
             ("encryption_protocol", enc_protocol),
             ("encryption_cipher", enc_cipher),
             ("encryption_keysize", enc_bits),
             ("compatibility_level", "3.6".to_string()),
             ("mail_version", env!("CARGO_PKG_VERSION").to_string()),
-        ];
-        let (action, warning) = svc.query(&attrs);
-        if let Some(w) = warning {
-            self.log.push(format!("warning: {w}"));
-        }
-        let reply_name = self.reply_name();
-        let class = self.stage.class();
-        self.table_result(&svc.name, &action, &reply_name, class)
+        ]
+        .into()
     }
 
     /// A DNS list restriction (smtpd_check.c's reject_rbl_addr,
@@ -3930,5 +3944,29 @@ mod tests {
         let p = policy("smtpd_restriction_classes = strict\nstrict = reject_non_fqdn_sender, permit\nsmtpd_sender_restrictions = strict");
         assert!(rcpt(&p, &req("127.0.0.1", "a", "x@y.example")).starts_with("504 5.5.2"));
         assert!(Policy::from_config(&config("smtpd_relay_restrictions = permit_mynetworks\nsmtpd_recipient_restrictions = permit_mynetworks")).is_err());
+    }
+
+    #[test]
+    fn policy_requests_name_the_etrn_site_and_the_client_certificate() {
+        let p = policy("");
+        let mut r = req("192.0.2.1", "a@b.example", "x@y.example");
+        r.etrn_site = Some("site.example".into());
+        r.client_cert = Some(tls::ClientCert {
+            fingerprint: "AB:CD".into(),
+            key_fingerprint: Some("EF:01".into()),
+            trusted: false,
+        });
+        let e = p.eval(&r, &FakeDns);
+        let attrs = e.policy_attributes();
+        let get = |n: &str| {
+            attrs
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.as_str())
+                .expect(n)
+        };
+        assert_eq!(get("etrn_domain"), "site.example");
+        assert_eq!(get("ccert_fingerprint"), "AB:CD");
+        assert_eq!(get("ccert_pubkey_fingerprint"), "EF:01");
     }
 }
