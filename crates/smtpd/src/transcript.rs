@@ -46,16 +46,27 @@ pub struct Transcript {
 pub fn shown(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let line = line.strip_suffix(b"\r\n").unwrap_or(line);
     let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let mut words = line.splitn(3, |&b| b == b' ');
-    let verb = words.next().unwrap_or(b"");
-    if !verb.eq_ignore_ascii_case(b"AUTH") {
+    // Words as the command parser takes them: blanks (spaces or tabs)
+    // between them and before the verb.
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let word = |s: &'_ [u8]| -> (usize, usize) {
+        let start = s.iter().position(|b| !blank(b)).unwrap_or(s.len());
+        let end = s[start..]
+            .iter()
+            .position(blank)
+            .map_or(s.len(), |n| start + n);
+        (start, end)
+    };
+    let (start, end) = word(line);
+    if !line[start..end].eq_ignore_ascii_case(b"AUTH") {
         return std::borrow::Cow::Borrowed(line);
     }
-    let mechanism = words.next().unwrap_or(b"");
-    let mut masked = verb.to_vec();
+    let rest = &line[end..];
+    let (m_start, m_end) = word(rest);
+    let mut masked = line[start..end].to_vec();
     masked.push(b' ');
-    masked.extend_from_slice(mechanism);
-    if words.next().is_some() {
+    masked.extend_from_slice(&rest[m_start..m_end]);
+    if rest[m_end..].iter().any(|b| !blank(b)) {
         masked.extend_from_slice(b" ********");
     }
     std::borrow::Cow::Owned(masked)
@@ -193,5 +204,24 @@ mod tests {
             )
             .unwrap();
         assert!(n.contains(" In:  HELO ??\n"), "{n}");
+    }
+
+    #[test]
+    fn auth_credentials_are_hidden_however_the_command_is_spaced() {
+        // The command parser takes tabs between words and blanks before
+        // the verb: the initial response stays hidden all the same.
+        for line in [
+            &b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"[..],
+            b"AUTH\tPLAIN AGFsaWNlAHNlY3JldA==\r\n",
+            b"AUTH PLAIN\tAGFsaWNlAHNlY3JldA==\r\n",
+            b" AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n",
+            b"\tauth  plain  AGFsaWNlAHNlY3JldA==\n",
+        ] {
+            let s = String::from_utf8_lossy(&shown(line)).into_owned();
+            assert!(!s.contains("AGFsaWNl"), "{s}");
+            assert!(s.ends_with(" ********"), "{s}");
+        }
+        assert_eq!(&*shown(b"AUTH LOGIN\r\n"), b"AUTH LOGIN");
+        assert_eq!(&*shown(b"MAIL FROM:<a@b>\r\n"), b"MAIL FROM:<a@b>");
     }
 }
