@@ -4171,3 +4171,28 @@ fn cipher_grades_and_exclusions_choose_the_tls12_suites() {
         inst.maillog()
     );
 }
+
+/// With one recipient, smtpd_data_restrictions see it (Postfix's
+/// smtpd_check_data): check_recipient_access applies at DATA; with
+/// several, no recipient is known there. A single-recipient bounce
+/// passes reject_multi_recipient_bounce at DATA.
+#[test]
+fn data_restrictions_know_the_only_recipient() {
+    let (_inst, port) = start(
+        "smtpd-data-rcpt",
+        "smtpd_data_restrictions = reject_multi_recipient_bounce, check_recipient_access inline:{ {root@mail.example.test=REJECT not at DATA} }\n",
+    );
+    let mut c = Raw::connect(port);
+    c.ask("EHLO client.example.com");
+    assert_eq!(c.ask("MAIL FROM:<>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(
+        c.ask("DATA"),
+        "554 5.7.1 <root@mail.example.test>: Recipient address rejected: not at DATA"
+    );
+    assert_eq!(c.ask("RSET"), "250 2.0.0 Ok");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@mail.example.test>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("RCPT TO:<root@localhost>"), "250 2.1.5 Ok");
+    assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
+}

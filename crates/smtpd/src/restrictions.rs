@@ -1506,8 +1506,12 @@ impl Eval<'_> {
             Restriction::RejectPlaintextSession => Step::Dunno,
             Restriction::RejectMultiRecipientBounce => {
                 // At RCPT (whichever list runs then) the recipient being
-                // checked counts too.
-                let others = usize::from(self.req.recipient.is_some());
+                // checked counts too; at DATA the one recipient is among
+                // those counted already.
+                let others = usize::from(
+                    self.req.recipient.is_some()
+                        && !matches!(self.stage, Stage::Data | Stage::EndOfData),
+                );
                 let null_sender = matches!(self.req.sender, Some(None));
                 if null_sender && self.req.recipient_count + others > 1 {
                     let t = format!(

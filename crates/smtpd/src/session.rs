@@ -1647,8 +1647,12 @@ impl<'a> Session<'a> {
         self.req.recipient_count = tx.recipients.len();
         self.req.held = tx.actions.hold;
         self.policy_facts(if command == "DATA" { "DATA" } else { "BDAT" });
-        let outcome = self.policy.check_data(&self.req, self.dns);
         let only = self.only_recipient();
+        // With one recipient, DATA's checks know it (Postfix's
+        // smtpd_check_data); with several, none.
+        self.req.recipient = only.as_deref().map(internal_mailbox);
+        let outcome = self.policy.check_data(&self.req, self.dns);
+        self.req.recipient = None;
         let actions = self.judged(outcome, command, only.as_deref())?;
         if self.milters_listen() {
             let mut msg = self.milter_message();
@@ -1946,8 +1950,10 @@ impl<'a> Session<'a> {
             self.req.sender = self.tx.as_ref().map(|t| t.mail.sender.clone());
             self.policy_facts("END-OF-MESSAGE");
             self.req.facts.size = Some(size);
-            let outcome = self.policy.check_end_of_data(&self.req, self.dns);
             let only = self.only_recipient();
+            self.req.recipient = only.as_deref().map(internal_mailbox);
+            let outcome = self.policy.check_end_of_data(&self.req, self.dns);
+            self.req.recipient = None;
             match self.judged(outcome, "END-OF-MESSAGE", only.as_deref()) {
                 Err(reply) => {
                     // The cleanup stream goes unfinished: no queue file stays.
@@ -2793,6 +2799,14 @@ fn client_line(
 
 /// `451 4.3.0 Error: queue file write error` (Postfix's text when cleanup
 /// cannot be reached or fails).
+/// A recipient as the transaction keeps it (internal form) as a mailbox.
+fn internal_mailbox(address: &str) -> addr::Mailbox {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => addr::Mailbox::new(local, Some(domain)),
+        None => addr::Mailbox::new(address, None::<String>),
+    }
+}
+
 fn queue_file_write_error() -> Reply {
     Reply::new(451, Some((4, 3, 0)), "Error: queue file write error")
 }
