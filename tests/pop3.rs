@@ -248,6 +248,10 @@ fn pop3_end_to_end_with_a_system_user() {
         "{}",
         inst.maillog()
     );
+    // As Dovecot's pop3_logout_format: size= is the whole mailbox as
+    // the session found it, deleted messages included.
+    let log = inst.maillog();
+    assert!(log.contains(&format!("del=1/3, size={}", stat[1])), "{log}");
 
     // Session 2: the survivors keep their UIDLs, twice.
     for _ in 0..2 {
@@ -269,6 +273,12 @@ fn pop3_end_to_end_with_a_system_user() {
     );
     let out = python(&args("uidl"));
     assert_eq!(field(&out, "stat").split(' ').next(), Some("2"), "{out:#?}");
+    let log = inst.maillog();
+    let dropped = log
+        .lines()
+        .find(|l| l.contains("Disconnected: Connection closed") && l.contains(" top="))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(dropped.contains("del=0/2, size="), "{dropped}");
 
     // A wrong password.
     let bad = [

@@ -169,7 +169,7 @@ fn serve(conn: &mut Conn, s: &Settings, user: &str, acct: &Account) {
         };
         if let Command::Quit = cmd {
             let total = mb.messages().len();
-            let (_, size) = mb.stat();
+            let size = whole_size(&mb);
             return match mb.commit_with(!s.no_flag_updates) {
                 Ok(n) => {
                     let _ = conn.reply(&Reply::logout(n > 0));
@@ -192,13 +192,20 @@ fn serve(conn: &mut Conn, s: &Settings, user: &str, acct: &Account) {
         }
     };
     maillog::info!(
-        "Disconnected: {end} top={}/{}, retr={}/{}, del=0/{}",
+        "Disconnected: {end} top={}/{}, retr={}/{}, del=0/{}, size={}",
         counts.top,
         counts.top_bytes,
         counts.retr,
         counts.retr_bytes,
-        mb.messages().len()
+        mb.messages().len(),
+        whole_size(&mb)
     );
+}
+
+/// The logout line's size=: the whole mailbox as the session found it,
+/// messages marked deleted included (Dovecot's message_bytes).
+fn whole_size(mb: &Pop3Mailbox) -> u64 {
+    mb.messages().iter().map(|m| m.size).sum()
 }
 
 /// The message `n` or the reply that says why not.
