@@ -637,3 +637,60 @@ fn imap4rev2_after_enable() {
     a.run("a10", "LOGOUT");
     inst.stop();
 }
+
+/// A client that drops in the middle of a FETCH that set \Seen: what was
+/// set is kept (on an mbox the flags are written when the command
+/// ends, which it never does normally here).
+#[test]
+fn imap_mbox_seen_flags_survive_a_client_that_drops_mid_fetch() {
+    let (inst, maildir, uid) = passwd_file_instance("imapmboxdrop", "");
+    let home = maildir.parent().expect("home").to_path_buf();
+    let inbox = home.join("inbox");
+    let mut text = String::new();
+    let filler = format!("{}\n", "x".repeat(99)).repeat(1000);
+    for n in 1..=4 {
+        text.push_str(&format!(
+            "From sender@example.org Thu Jan  1 00:00:0{n} 2026\nFrom: sender@example.org\nSubject: big {n}\n\n{filler}\n"
+        ));
+    }
+    std::fs::write(&inbox, text).expect("mbox");
+    std::fs::create_dir_all(home.join("mail")).expect("mkdir");
+    if is_root() {
+        let out = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{uid}:{uid}"))
+            .arg(&home)
+            .output()
+            .expect("chown");
+        assert!(out.status.success());
+    }
+    inst.main_cf("mail_location = mbox:~/mail:INBOX=~/inbox\n");
+    inst.start();
+    let port = inst.port("[127.0.0.1]:0");
+    let mut a = Raw::connect(port);
+    let login = a.run("a1", "LOGIN demo@example.test demo-secret");
+    assert!(
+        login.last().is_some_and(|l| l.starts_with("a1 OK")),
+        "{login:?}"
+    );
+    let sel = a.run("a2", "SELECT INBOX");
+    assert!(sel.iter().any(|l| l == "* 4 EXISTS"), "{sel:?}");
+    a.send("a3 FETCH 1:4 BODY[]");
+    drop(a);
+    assert!(
+        inst.wait_log("imap(demo@example.test): Disconnected", 1, 10 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let mut b = Raw::connect(port);
+    b.run("b1", "LOGIN demo@example.test demo-secret");
+    b.run("b2", "SELECT INBOX");
+    let flags = b.run("b3", "FETCH 1 FLAGS");
+    assert!(
+        flags[0].starts_with("* 1 FETCH (FLAGS (") && flags[0].contains("\\Seen"),
+        "{flags:?}\n{}",
+        inst.maillog()
+    );
+    b.run("b4", "LOGOUT");
+    inst.stop();
+}

@@ -205,6 +205,12 @@ pub fn run(stream: Stream, tag: &str, pending: Vec<u8>, s: &Settings, user: &Use
         quota_used: None,
     };
     let end = sess.serve();
+    // A client gone in the middle of a command (a FETCH that set \Seen)
+    // leaves changes the command's end would have written (on an mbox,
+    // the flags themselves): write them now.
+    if let Some(open) = &mut sess.selected {
+        open.mb.commit();
+    }
     let _ = sess.conn.flush();
     match end {
         End::Closed | End::Idle | End::Io(_) => {
