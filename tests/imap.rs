@@ -694,3 +694,35 @@ fn imap_mbox_seen_flags_survive_a_client_that_drops_mid_fetch() {
     b.run("b4", "LOGOUT");
     inst.stop();
 }
+
+/// RFC 5182 2.1: SEARCH RETURN (SAVE MIN) saves only the smallest match
+/// (with MAX, only those), not the whole result.
+#[test]
+fn imap_searchres_save_with_min_or_max() {
+    let (inst, _, _) = passwd_file_instance("imapsaveminmax", "");
+    inst.start();
+    let port = inst.port("[127.0.0.1]:0");
+    let mut a = Raw::connect(port);
+    a.run("a1", "LOGIN demo@example.test demo-secret");
+    let sel = a.run("a2", "SELECT INBOX");
+    assert!(sel.iter().any(|l| l == "* 3 EXISTS"), "{sel:?}");
+    let uids = |a: &mut Raw, tag: &str| -> Vec<String> {
+        a.run(tag, "FETCH $ (UID)")
+            .into_iter()
+            .filter(|l| l.starts_with("* "))
+            .collect()
+    };
+    a.run("a3", "SEARCH RETURN (SAVE MIN) ALL");
+    assert_eq!(uids(&mut a, "a4"), ["* 1 FETCH (UID 1)"]);
+    a.run("a5", "SEARCH RETURN (SAVE MIN MAX) ALL");
+    assert_eq!(
+        uids(&mut a, "a6"),
+        ["* 1 FETCH (UID 1)", "* 3 FETCH (UID 3)"]
+    );
+    a.run("a7", "SEARCH RETURN (SAVE MAX COUNT) ALL");
+    assert_eq!(uids(&mut a, "a8").len(), 3, "with COUNT: all saved");
+    a.run("a9", "SEARCH RETURN (SAVE) ALL");
+    assert_eq!(uids(&mut a, "b1").len(), 3);
+    a.run("b2", "LOGOUT");
+    inst.stop();
+}

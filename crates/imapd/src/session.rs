@@ -1111,7 +1111,26 @@ impl Session<'_> {
             Some(r) => {
                 let all = r.is_empty() || r.contains(&SearchReturn::All);
                 if r.contains(&SearchReturn::Save) {
-                    self.saved = hits.iter().map(|&(_, u)| u).collect();
+                    // RFC 5182 2.1: with MIN and/or MAX and neither ALL
+                    // nor COUNT, only those are saved.
+                    let only_ends = r
+                        .iter()
+                        .any(|x| matches!(x, SearchReturn::Min | SearchReturn::Max))
+                        && !r
+                            .iter()
+                            .any(|x| matches!(x, SearchReturn::All | SearchReturn::Count));
+                    let mut saved: Vec<u32> = hits.iter().map(|&(_, u)| u).collect();
+                    if only_ends && !saved.is_empty() {
+                        let (min, max) = (saved[0], saved[saved.len() - 1]);
+                        saved.clear();
+                        if r.contains(&SearchReturn::Min) {
+                            saved.push(min);
+                        }
+                        if r.contains(&SearchReturn::Max) && !saved.contains(&max) {
+                            saved.push(max);
+                        }
+                    }
+                    self.saved = saved;
                 }
                 let only_save = r.len() == 1 && r[0] == SearchReturn::Save;
                 if !only_save {
