@@ -423,6 +423,15 @@ fn pop3_idle_clients_are_disconnected_without_commit() {
     assert_eq!(c.ask(&format!("USER {}", user.name)), "+OK");
     assert_eq!(c.ask(&format!("PASS {password}")), "+OK Logged in.");
     assert!(c.ask("STAT").starts_with("+OK 1 "), "the deletion was kept");
+    // Bad commands are counted in a row, as Dovecot does: a good one
+    // starts the count again (and a message number that does not exist
+    // is a bad one).
+    for _ in 0..25 {
+        assert_eq!(c.ask("LAST"), "-ERR Unknown command: LAST");
+        assert_eq!(c.ask("RETR 9"), "-ERR There's no message 9.");
+        assert_eq!(c.ask("NOOP"), "+OK");
+    }
+    assert!(c.ask("STAT").starts_with("+OK 1 "), "still served");
     assert_eq!(c.ask("QUIT"), "+OK Logging out.");
     // A pipelining client: what follows PASS in the same packet is served
     // after the login.

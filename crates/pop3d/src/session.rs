@@ -187,8 +187,18 @@ fn serve(conn: &mut Conn, s: &Settings, user: &str, acct: &Account) {
                 }
             };
         }
-        if let Err(e) = command(conn, &mut mb, cmd, &mut counts) {
-            break e;
+        match command(conn, &mut mb, cmd, &mut counts) {
+            // Bad commands are counted in a row (Dovecot's
+            // bad_counter): a good one starts again from zero.
+            Ok(true) => bad = 0,
+            Ok(false) => {
+                bad += 1;
+                if bad >= MAX_BAD_COMMANDS {
+                    let _ = conn.reply(&Reply::too_many_bad_commands());
+                    break End::Closed;
+                }
+            }
+            Err(e) => break e,
         }
     };
     maillog::info!(
@@ -225,8 +235,15 @@ fn command(
     mb: &mut Pop3Mailbox,
     cmd: Command,
     counts: &mut Counts,
-) -> Result<(), End> {
-    match cmd {
+) -> Result<bool, End> {
+    // A message number that does not exist (or is deleted) makes the
+    // command a bad one, as in Dovecot.
+    let mut good = true;
+    let mut bad = |conn: &mut Conn, r: Reply| {
+        good = false;
+        conn.reply(&r)
+    };
+    let done = match cmd {
         Command::Capa => {
             let c = Capabilities {
                 user: false,
@@ -267,21 +284,21 @@ fn command(
                 let size = mb.get(i).map_or(0, |m| m.size);
                 conn.reply(&Reply::list_one(i, size))
             }
-            Err(r) => conn.reply(&r),
+            Err(r) => bad(conn, r),
         },
         Command::Uidl(Some(n)) => match msgnum(mb, n) {
             Ok(i) => {
                 let uidl = mb.get(i).map(|m| m.uidl.clone()).unwrap_or_default();
                 conn.reply(&Reply::uidl_one(i, &uidl))
             }
-            Err(r) => conn.reply(&r),
+            Err(r) => bad(conn, r),
         },
         Command::Dele(n) => match msgnum(mb, n) {
             Ok(i) => {
                 mb.mark_deleted(i);
                 conn.reply(&Reply::deleted())
             }
-            Err(r) => conn.reply(&r),
+            Err(r) => bad(conn, r),
         },
         Command::Retr(n) => match msgnum(mb, n) {
             Ok(i) => {
@@ -291,7 +308,7 @@ fn command(
                 counts.retr_bytes += sent;
                 Ok(())
             }
-            Err(r) => conn.reply(&r),
+            Err(r) => bad(conn, r),
         },
         Command::Top(n, lines) => match msgnum(mb, n) {
             Ok(i) => {
@@ -300,10 +317,11 @@ fn command(
                 counts.top_bytes += sent;
                 Ok(())
             }
-            Err(r) => conn.reply(&r),
+            Err(r) => bad(conn, r),
         },
-        other => conn.reply(&Reply::unknown_command(other.verb().as_str())),
-    }
+        other => bad(conn, Reply::unknown_command(other.verb().as_str())),
+    };
+    done.map(|()| good)
 }
 
 /// Streams message `i` as a multi-line answer after `first`; the body
