@@ -726,3 +726,37 @@ fn imap_searchres_save_with_min_or_max() {
     a.run("b2", "LOGOUT");
     inst.stop();
 }
+
+/// Invalid commands are counted in a row, as Dovecot does: a good
+/// command starts the count again, before and after the login.
+#[test]
+fn imap_bad_commands_are_counted_in_a_row() {
+    let (inst, _, _) = passwd_file_instance("imapbadrow", "");
+    inst.start();
+    let port = inst.port("[127.0.0.1]:0");
+    let mut a = Raw::connect(port);
+    for i in 0..25 {
+        let r = a.run(&format!("p{i}"), "XYZZY");
+        assert!(r[0].starts_with(&format!("p{i} BAD")), "{r:?}");
+        let r = a.run(&format!("q{i}"), "NOOP");
+        assert_eq!(r, [format!("q{i} OK NOOP completed.")]);
+    }
+    a.run("a1", "LOGIN demo@example.test demo-secret");
+    a.run("a2", "SELECT INBOX");
+    for i in 0..25 {
+        let r = a.run(&format!("b{i}"), "XYZZY");
+        assert!(r[0].starts_with(&format!("b{i} BAD")), "{r:?}");
+        let r = a.run(&format!("c{i}"), "FETCH 9 UID");
+        assert!(r[0].starts_with(&format!("c{i} BAD")), "{r:?}");
+        let r = a.run(&format!("d{i}"), "NOOP");
+        assert_eq!(r, [format!("d{i} OK NOOP completed.")]);
+    }
+    // Twenty in a row still close the connection.
+    let mut last = Vec::new();
+    for i in 0..20 {
+        last = a.run(&format!("e{i}"), "FETCH 9 UID");
+    }
+    assert!(last[0].starts_with("e19 BAD"), "{last:?}");
+    assert_eq!(a.line(), "* BYE Too many invalid IMAP commands.");
+    inst.stop();
+}

@@ -124,6 +124,8 @@ impl Login {
                 }
                 continue;
             }
+            // Bad commands are counted in a row (Dovecot's bad_counter).
+            self.bad = 0;
             if let Some(next) = self.one(cmd)? {
                 return Ok(next);
             }

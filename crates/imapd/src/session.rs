@@ -15,7 +15,7 @@ use crate::Settings;
 use imap_proto::{
     continuation, mutf7, Code, Command, CommandBody, Data, ESearch, FetchAttr, Flag, IdleLine,
     ListCommand, ListItem, ListReturn, ListSelect, Mailbox, SearchCommand, SearchReturn,
-    SequenceSet, State, StatusItem, StatusResponse, StoreCommand, StoreMode, Value,
+    SequenceSet, State, Status, StatusItem, StatusResponse, StoreCommand, StoreMode, Value,
 };
 use login::{Stream, User};
 use mailbox::folders::{FolderError, Folders, MailboxPath};
@@ -333,6 +333,15 @@ impl Session<'_> {
             self.conn.status(&reply);
             if logout {
                 return End::Closed;
+            }
+            // Bad commands are counted in a row, a command answered BAD
+            // among them (Dovecot's bad_counter and param_error).
+            if reply.status == Status::Bad {
+                if self.too_many_bad() {
+                    return End::Closed;
+                }
+            } else {
+                self.bad = 0;
             }
         }
     }
