@@ -409,6 +409,11 @@ fn pop3_idle_clients_are_disconnected_without_commit() {
     // Before the login.
     let (mut a, greeting) = Raw::connect(pop);
     assert_eq!(greeting, "+OK Dovecot ready.");
+    // Bad commands are counted in a row, before the login too.
+    for _ in 0..25 {
+        assert_eq!(a.ask("STAT"), "-ERR Unknown command: STAT");
+        assert_eq!(a.multi("CAPA")[0], "+OK");
+    }
     std::thread::sleep(2 * SECOND);
     assert_eq!(a.line(), "-ERR Disconnected for inactivity.");
     assert_eq!(a.line(), "", "connection closed");

@@ -108,6 +108,8 @@ impl Login {
                     continue;
                 }
             };
+            // Bad commands are counted in a row (Dovecot's bad_counter).
+            self.bad = 0;
             let step = match cmd {
                 Command::Capa => {
                     let plaintext = self.plaintext_ok();
