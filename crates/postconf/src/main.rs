@@ -174,18 +174,8 @@ fn run(args: &[String]) -> Result<(), Fatal> {
 
 fn main() {
     // main.cf is UTF-8 text, so an argument that is not is refused.
-    let args: Result<Vec<String>, Fatal> = std::env::args_os()
-        .skip(1)
-        .map(|a| {
-            a.into_string().map_err(|a| {
-                Fatal::usage(format!(
-                    "argument is not UTF-8: \"{}\"",
-                    a.to_string_lossy()
-                ))
-            })
-        })
-        .collect();
-    if let Err(f) = args.and_then(|args| run(&args)) {
+    let args = util::getopt::args();
+    if let Err(f) = run(&args) {
         msg::fatal(&f.message);
         std::process::exit(f.code);
     }

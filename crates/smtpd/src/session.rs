@@ -2813,50 +2813,14 @@ fn queue_file_write_error() -> Reply {
 
 /// A reply given as text (a milter's, cleanup's): `550 5.7.1 text`, or
 /// lines of a multi-line reply joined with CR LF (`550-5.7.1 one`, `550
-/// 5.7.1 two`), each with the same 4xx or 5xx code. The enhanced code is
-/// the first line's; a line's own, when it is the same, is taken off.
+/// 5.7.1 two`), each with the same 4xx or 5xx code, read as the SMTP
+/// client reads a server's reply.
 fn parse_reply_text(text: &str) -> Option<Reply> {
-    let mut lines = text.split("\r\n").map(str::trim).filter(|l| !l.is_empty());
-    let (code, enhanced, first) = reply_line(lines.next()?)?;
-    let mut reply = Reply::new(code, enhanced, first);
-    for line in lines {
-        let (c, e, text) = reply_line(line)?;
-        if c != code {
-            return None;
-        }
-        reply.lines.push(match (e, enhanced) {
-            (Some(_), Some(_)) if e == enhanced => text.to_string(),
-            (Some((a, b, c)), _) => format!("{a}.{b}.{c} {text}"),
-            (None, _) => text.to_string(),
-        });
-    }
-    Some(reply)
-}
-
-/// A reply line taken apart: code, enhanced code, text.
-type ReplyLine<'a> = (u16, Option<(u8, u16, u16)>, &'a str);
-
-/// One reply line: its 4xx or 5xx code, its enhanced code if it has one of
-/// the same class, and its text.
-fn reply_line(line: &str) -> Option<ReplyLine<'_>> {
-    let code: u16 = line.get(..3)?.parse().ok()?;
-    if !(400..600).contains(&code) {
-        return None;
-    }
-    let rest = line.get(3..).unwrap_or("");
-    let rest = rest.strip_prefix(['-', ' ']).unwrap_or(rest).trim_start();
-    let (first, after) = rest.split_once(' ').unwrap_or((rest, ""));
-    let parts: Vec<&str> = first.split('.').collect();
-    let numeric = |p: &&str| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit());
-    if parts.len() == 3 && parts.iter().all(numeric) && parts[0] == (code / 100).to_string() {
-        let e = (
-            (code / 100) as u8,
-            parts[1].parse().unwrap_or(0),
-            parts[2].parse().unwrap_or(0),
-        );
-        return Some((code, Some(e), after.trim_start()));
-    }
-    Some((code, None, rest))
+    let wire = format!("{}\r\n", text.trim());
+    let reply = smtp_proto::ReplyParser::default()
+        .parse(&mut wire.as_bytes().iter())
+        .ok()?;
+    (400..600).contains(&reply.code).then_some(reply)
 }
 
 /// The client's `name[addr]` when `debug_peer_list` names it: its
