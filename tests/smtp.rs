@@ -1395,6 +1395,83 @@ fn mx_lookup_through_a_real_dns_server() {
     assert!(!inst.maillog().contains("mx.backup.test[127.0.0.1]"));
 }
 
+/// smtp_dns_reply_filter: an MX record the table says to IGNORE is not
+/// tried (the mail goes to the next MX without a connection to the first),
+/// and a domain whose every MX record is ignored waits with 4.7.0, as
+/// Postfix's SMTP client defers it.
+#[test]
+fn a_dns_reply_filter_drops_mx_records() {
+    if !have("smtp-sink") || !have("dnsmasq") {
+        eprintln!("skipped: smtp-sink or dnsmasq not installed");
+        return;
+    }
+    let dns_port = free_port();
+    let smtp_port = free_port();
+    let _dns = dnsmasq(
+        dns_port,
+        &[
+            "--mx-host=two.test,down.two.test,10".into(),
+            "--mx-host=two.test,up.two.test,20".into(),
+            "--host-record=down.two.test,127.0.0.2".into(),
+            "--host-record=up.two.test,127.0.0.1".into(),
+            "--mx-host=none.test,mx.none.test,10".into(),
+            "--host-record=mx.none.test,127.0.0.1".into(),
+        ],
+    );
+    let inst = instance(
+        "smtp-dns-filter",
+        &format!(
+            "dns_resolver_address = 127.0.0.1:{dns_port}\n\
+             smtp_dns_reply_filter = regexp:$config_directory/dns_filter\n\
+             transport_maps = inline:{{ two.test=smtp:two.test:{smtp_port}, none.test=smtp:none.test:{smtp_port} }}\n"
+        ),
+    );
+    std::fs::write(
+        inst.dir.join("dns_filter"),
+        "/^two\\.test\\. [0-9]+ IN MX 10 down\\.two\\.test\\.$/ IGNORE\n\
+         /^none\\.test\\. [0-9]+ IN MX / IGNORE\n",
+    )
+    .expect("filter");
+    let dump = inst.dir.join("sink");
+    let _sink = sink(smtp_port, &dump, &[]);
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    smtp_send(
+        port,
+        "sender@example.org",
+        &["u@two.test", "u@none.test"],
+        BODY,
+    );
+    assert!(
+        inst.wait_log(
+            "to=<u@two.test>, relay=up.two.test[127.0.0.1]:",
+            1,
+            15 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        inst.wait_log("to=<u@none.test>, relay=none, ", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst.log_lines("to=<u@none.test>").pop().expect("line");
+    assert!(
+        line.contains("dsn=4.7.0, status=deferred (Error looking up name=none.test type=MX: DNS reply filter drops all results)"),
+        "{line}"
+    );
+    let log = inst.maillog();
+    assert!(
+        !log.contains("127.0.0.2"),
+        "the ignored MX was tried:\n{log}"
+    );
+    assert!(
+        log.contains("ignoring DNS RR: two.test. ") && log.contains(" IN MX 10 down.two.test."),
+        "{log}"
+    );
+}
+
 /// The receiving MTA for the TLS tests: a second mailsuite's smtpd with a
 /// self-signed certificate for mx.remote.example (MAIN: more main.cf,
 /// OPTIONS: its master.cf -o options) into its own queue (no qmgr, so the

@@ -4196,3 +4196,66 @@ fn data_restrictions_know_the_only_recipient() {
     assert_eq!(c.ask("RCPT TO:<root@localhost>"), "250 2.1.5 Ok");
     assert_eq!(c.ask("DATA"), "354 End data with <CR><LF>.<CR><LF>");
 }
+
+/// smtpd_dns_reply_filter: a record the table says to IGNORE is not seen
+/// by the restrictions. A DNS list entry filtered away does not list the
+/// client; a null MX filtered away leaves nothing to refuse the domain
+/// by, so Postfix's smtpd warns and lets the check pass — while an
+/// unfiltered null MX still refuses.
+#[test]
+fn a_dns_reply_filter_hides_records_from_the_restrictions() {
+    if !kit::have_dnsmasq() {
+        eprintln!("skipped: dnsmasq missing");
+        return;
+    }
+    let dns_port = kit::free_port();
+    let _dns = kit::dnsmasq(
+        dns_port,
+        &[
+            "--dns-rr=nullmx.test,15,000000".into(),
+            "--dns-rr=nullmx2.test,15,000000".into(),
+            "--host-record=1.0.0.127.quiet.test,127.0.0.2".into(),
+        ],
+    );
+    let dir = kit::Scratch::new("smtpd-dns-filter");
+    std::fs::write(
+        dir.join("filter"),
+        "/^nullmx\\.test\\. [0-9]+ IN MX 0 \\.$/ IGNORE\n\
+         /^1\\.0\\.0\\.127\\.quiet\\.test\\. [0-9]+ IN A 127\\.0\\.0\\.2$/ ignore\n",
+    )
+    .expect("filter");
+    let (inst, port) = start(
+        "smtpd-dns-filter",
+        &format!(
+            "dns_resolver_address = 127.0.0.1:{dns_port}\n\
+             smtpd_dns_reply_filter = regexp:{}/filter\n\
+             local_recipient_maps =\n\
+             smtpd_client_restrictions = reject_rbl_client quiet.test\n\
+             smtpd_recipient_restrictions = reject_unknown_recipient_domain, permit\n",
+            dir.display()
+        ),
+    );
+    let mut c = Raw::connect(port);
+    c.ask("EHLO client.example.com");
+    assert_eq!(c.ask("MAIL FROM:<a@example.com>"), "250 2.1.0 Ok");
+    assert_eq!(
+        c.ask("RCPT TO:<x@nullmx.test>"),
+        "250 2.1.5 Ok",
+        "{}",
+        inst.maillog()
+    );
+    assert_eq!(
+        c.ask("RCPT TO:<x@nullmx2.test>"),
+        "556 5.1.10 <x@nullmx2.test>: Recipient address rejected: Domain nullmx2.test does not accept mail (nullMX)"
+    );
+    c.ask("QUIT");
+    let log = inst.maillog();
+    assert!(
+        log.contains("ignoring DNS RR: 1.0.0.127.quiet.test. ")
+            && log.contains("ignoring DNS RR: nullmx.test. ")
+            && log.contains(
+                "warning: nullmx.test: MX lookup error: Error looking up name=nullmx.test type=MX: DNS reply filter drops all results"
+            ),
+        "{log}"
+    );
+}

@@ -9,7 +9,9 @@
 //!   by DNS or by the system's getaddrinfo (`smtp_host_lookup = native`).
 //! * [`Resolver::list_entry`] and [`Resolver::txt`]: DNS block and allow
 //!   lists for smtpd (`reject_rbl_client` and friends).
-//! * `inet_protocols` (ipv4, ipv6, all) filters every answer.
+//! * `inet_protocols` (ipv4, ipv6, all) filters every answer, and a
+//!   [`ReplyFilter`] (`smtp_dns_reply_filter` and friends) may drop records
+//!   from it.
 //!
 //! Every failure is a [`DnsError`] that says whether it is permanent
 //! (NXDOMAIN, no address record, null MX: bounce) or temporary (SERVFAIL,
@@ -27,11 +29,15 @@
 //! async in the callers, and the queries of one lookup (A and AAAA) still
 //! run concurrently inside the runtime.
 
+mod filter;
 pub mod list;
+
+pub use filter::{record_text, ReplyFilter};
 
 use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{RData, Record, RecordType};
 use hickory_resolver::proto::ProtoErrorKind;
 use hickory_resolver::{ResolveError, ResolveErrorKind, TokioResolver};
 use std::fmt;
@@ -129,6 +135,8 @@ pub struct Options {
     /// `smtp_defer_if_no_mx_address_found`: when no MX host has an
     /// address, wait rather than return the mail.
     pub defer_if_no_mx_address: bool,
+    /// `*_dns_reply_filter`: records to ignore in every answer.
+    pub reply_filter: Option<ReplyFilter>,
 }
 
 impl Default for Options {
@@ -143,6 +151,7 @@ impl Default for Options {
             randomize: true,
             ignore_mx_lookup_error: false,
             defer_if_no_mx_address: false,
+            reply_filter: None,
         }
     }
 }
@@ -167,6 +176,9 @@ pub enum Severity {
     Temporary,
     /// Never going to work (NXDOMAIN, no address, null MX).
     Permanent,
+    /// The reply filter ignored every record (Postfix's DNS_POLICY): the
+    /// SMTP client waits (4.7.0), smtpd warns and lets the check pass.
+    Policy,
 }
 
 /// A lookup that failed, with the DSN status and Postfix's text.
@@ -236,6 +248,10 @@ enum Answer<T> {
     NoData,
     NxDomain,
     Fail,
+    /// The reply filter ignored every record (Postfix's DNS_POLICY).
+    Dropped,
+    /// The reply filter failed (an unknown action, a table error).
+    FilterFailed,
 }
 
 /// The DNS resolver of one process.
@@ -287,6 +303,23 @@ fn no_data(name: &str, rtype: &str) -> DnsError {
             "Host or domain name not found. Name service error for name={name} type={rtype}: Host found but no data record of requested type"
         ),
     )
+}
+
+/// Every record was ignored by the reply filter: the mail waits (4.7.0).
+fn dropped(name: &str, rtype: &str) -> DnsError {
+    DnsError {
+        severity: Severity::Policy,
+        dsn: "4.7.0",
+        text: format!(
+            "Error looking up name={name} type={rtype}: DNS reply filter drops all results"
+        ),
+    }
+}
+
+fn filter_failed(name: &str, rtype: &str) -> DnsError {
+    DnsError::temporary(format!(
+        "Error looking up name={name} type={rtype}: Invalid DNS reply filter syntax"
+    ))
 }
 
 fn try_again(name: &str, rtype: &str) -> DnsError {
@@ -365,25 +398,70 @@ impl Resolver {
         }
     }
 
-    fn mx_query(&self, r: &TokioResolver, domain: &str) -> Answer<(u16, String)> {
-        let res = self.rt.block_on(r.mx_lookup(fqdn(domain))).map(|l| {
-            l.iter()
-                .map(|mx| {
-                    let name = mx.exchange().to_ascii();
-                    (mx.preference(), name.trim_end_matches('.').to_string())
-                })
+    /// The records of one type for `name`, after the reply filter.
+    fn query(&self, r: &TokioResolver, name: &str, rtype: RecordType) -> Answer<Record> {
+        let res = self.rt.block_on(r.lookup(fqdn(name), rtype));
+        self.filtered(res, rtype)
+    }
+
+    /// The records of type `rtype` in an answer, after the reply filter.
+    fn filtered(
+        &self,
+        res: Result<hickory_resolver::lookup::Lookup, ResolveError>,
+        rtype: RecordType,
+    ) -> Answer<Record> {
+        let res = res.map(|l| {
+            l.records()
+                .iter()
+                .filter(|rr| rr.record_type() == rtype)
+                .cloned()
                 .collect::<Vec<_>>()
         });
-        classify(res)
+        match (classify(res), &self.opts.reply_filter) {
+            (Answer::Records(v), Some(f)) => match f.apply(v) {
+                Ok(kept) if kept.is_empty() => Answer::Dropped,
+                Ok(kept) => Answer::Records(kept),
+                Err(_) => Answer::FilterFailed,
+            },
+            (answer, _) => answer,
+        }
+    }
+
+    /// The records' data of one kind (`pick` says which and how).
+    fn query_data<T>(
+        &self,
+        r: &TokioResolver,
+        name: &str,
+        rtype: RecordType,
+        pick: impl Fn(&RData) -> Option<T>,
+    ) -> Answer<T> {
+        match self.query(r, name, rtype) {
+            Answer::Records(v) => {
+                Answer::Records(v.iter().filter_map(|rr| pick(rr.data())).collect())
+            }
+            Answer::NoData => Answer::NoData,
+            Answer::NxDomain => Answer::NxDomain,
+            Answer::Fail => Answer::Fail,
+            Answer::Dropped => Answer::Dropped,
+            Answer::FilterFailed => Answer::FilterFailed,
+        }
+    }
+
+    fn mx_query(&self, r: &TokioResolver, domain: &str) -> Answer<(u16, String)> {
+        self.query_data(r, domain, RecordType::MX, |d| match d {
+            RData::MX(mx) => {
+                let name = mx.exchange().to_ascii();
+                Some((mx.preference(), name.trim_end_matches('.').to_string()))
+            }
+            _ => None,
+        })
     }
 
     fn ns_query(&self, r: &TokioResolver, domain: &str) -> Answer<String> {
-        let res = self.rt.block_on(r.ns_lookup(fqdn(domain))).map(|l| {
-            l.iter()
-                .map(|ns| ns.0.to_ascii().trim_end_matches('.').to_string())
-                .collect::<Vec<_>>()
-        });
-        classify(res)
+        self.query_data(r, domain, RecordType::NS, |d| match d {
+            RData::NS(ns) => Some(ns.0.to_ascii().trim_end_matches('.').to_string()),
+            _ => None,
+        })
     }
 
     /// A and AAAA (as `family` allows) by DNS.
@@ -394,18 +472,14 @@ impl Resolver {
         let (a, aaaa) = self.rt.block_on(async {
             let a = async {
                 if want4 {
-                    Some(classify(r.ipv4_lookup(name.clone()).await.map(|l| {
-                        l.iter().map(|a| IpAddr::V4(a.0)).collect::<Vec<_>>()
-                    })))
+                    Some(r.lookup(name.clone(), RecordType::A).await)
                 } else {
                     None
                 }
             };
             let aaaa = async {
                 if want6 {
-                    Some(classify(r.ipv6_lookup(name.clone()).await.map(|l| {
-                        l.iter().map(|a| IpAddr::V6(a.0)).collect::<Vec<_>>()
-                    })))
+                    Some(r.lookup(name.clone(), RecordType::AAAA).await)
                 } else {
                     None
                 }
@@ -413,17 +487,23 @@ impl Resolver {
             tokio::join!(a, aaaa)
         });
         let mut addrs = Vec::new();
-        let mut temp = None;
+        let (mut temp, mut filter_fail, mut all_dropped) = (None, None, None);
         let mut nx = false;
         let mut last_type = "A";
-        for (ans, rtype) in [(a, "A"), (aaaa, "AAAA")] {
-            let Some(ans) = ans else { continue };
-            last_type = rtype;
-            match ans {
-                Answer::Records(v) => addrs.extend(v),
+        for (res, rtype, name) in [(a, RecordType::A, "A"), (aaaa, RecordType::AAAA, "AAAA")] {
+            let Some(res) = res else { continue };
+            last_type = name;
+            match self.filtered(res, rtype) {
+                Answer::Records(v) => addrs.extend(v.iter().filter_map(|rr| match rr.data() {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                    _ => None,
+                })),
                 Answer::NoData => {}
                 Answer::NxDomain => nx = true,
-                Answer::Fail => temp = Some(rtype),
+                Answer::Fail => temp = Some(name),
+                Answer::FilterFailed => filter_fail = Some(name),
+                Answer::Dropped => all_dropped = Some(name),
             }
         }
         addrs.retain(|ip| self.opts.family.allows(ip));
@@ -432,6 +512,12 @@ impl Resolver {
         }
         if let Some(rtype) = temp {
             return Err(try_again(host, rtype));
+        }
+        if let Some(rtype) = filter_fail {
+            return Err(filter_failed(host, rtype));
+        }
+        if let Some(rtype) = all_dropped {
+            return Err(dropped(host, rtype));
         }
         if nx {
             return Err(not_found(host, last_type));
@@ -462,14 +548,16 @@ impl Resolver {
         let Some(r) = &self.inner else {
             return Err(try_again(name, "A"));
         };
-        let res = self
-            .rt
-            .block_on(r.ipv4_lookup(fqdn(name)))
-            .map(|l| l.iter().map(|a| a.0).collect::<Vec<_>>());
-        match classify(res) {
+        let answer = self.query_data(r, name, RecordType::A, |d| match d {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        });
+        match answer {
             Answer::Records(v) => Ok(Some(v)),
-            Answer::NoData | Answer::NxDomain => Ok(None),
+            // A list whose every answer the filter ignores does not list.
+            Answer::NoData | Answer::NxDomain | Answer::Dropped => Ok(None),
             Answer::Fail => Err(try_again(name, "A")),
+            Answer::FilterFailed => Err(filter_failed(name, "A")),
         }
     }
 
@@ -477,14 +565,21 @@ impl Resolver {
     /// reason for a listing); `None` when there is none or the query fails.
     pub fn txt(&self, name: &str) -> Option<String> {
         let r = self.inner.as_ref()?;
-        let res = self.rt.block_on(r.txt_lookup(fqdn(name))).ok()?;
-        let first = res.iter().next()?;
-        let text: Vec<u8> = first
-            .txt_data()
-            .iter()
-            .flat_map(|d| d.iter().copied())
-            .collect();
-        Some(String::from_utf8_lossy(&text).into_owned())
+        let answer = self.query_data(r, name, RecordType::TXT, |d| match d {
+            RData::TXT(t) => {
+                let text: Vec<u8> = t
+                    .txt_data()
+                    .iter()
+                    .flat_map(|d| d.iter().copied())
+                    .collect();
+                Some(String::from_utf8_lossy(&text).into_owned())
+            }
+            _ => None,
+        });
+        match answer {
+            Answer::Records(v) => v.into_iter().next(),
+            _ => None,
+        }
     }
 
     /// The addresses of one host, by the `smtp_host_lookup` mechanisms in
@@ -545,6 +640,8 @@ impl Resolver {
             }
             Answer::NoData | Answer::NxDomain => Ok(None),
             Answer::Fail => Err(try_again(domain, "MX")),
+            Answer::Dropped => Err(dropped(domain, "MX")),
+            Answer::FilterFailed => Err(filter_failed(domain, "MX")),
         }
     }
 
@@ -563,6 +660,8 @@ impl Resolver {
                     _ => return Err(not_found(domain, "NS")),
                 },
                 Answer::Fail => return Err(try_again(domain, "NS")),
+                Answer::Dropped => return Err(dropped(domain, "NS")),
+                Answer::FilterFailed => return Err(filter_failed(domain, "NS")),
             }
         }
     }
@@ -584,6 +683,8 @@ impl Resolver {
                 return Ok(vec![self.host(domain)?])
             }
             Answer::Fail => return Err(try_again(domain, "MX")),
+            Answer::Dropped => return Err(dropped(domain, "MX")),
+            Answer::FilterFailed => return Err(filter_failed(domain, "MX")),
         };
         // RFC 7505: a single MX with an empty exchange ("."): no mail.
         if mx.iter().any(|(_, name)| name.is_empty()) {

@@ -119,7 +119,6 @@ pub const INERT: &[&str] = &[
     "smtp_tls_session_cache_database",
     "smtp_tls_session_cache_timeout",
     "smtp_tls_trust_anchor_file",
-    "smtpd_dns_reply_filter",
     "smtpd_tls_always_issue_session_ids",
     "smtpd_tls_ccert_verifydepth",
     "smtpd_tls_dcert_file",

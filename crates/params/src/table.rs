@@ -385,7 +385,7 @@ crate::declare! {
     SMTPD_POLICY_SERVICE_POLICY_CONTEXT = string("smtpd_policy_service_policy_context", "", "Optional text sent to policy services as policy_context.");
     PERMIT_MX_BACKUP_NETWORKS = list("permit_mx_backup_networks", "", "The networks whose primary MX hosts permit_mx_backup accepts mail for.");
     PARENT_DOMAIN_MATCHES_SUBDOMAINS = list("parent_domain_matches_subdomains", "debug_peer_list,fast_flush_domains,mynetworks,permit_mx_backup_networks,qmqpd_authorized_clients,relay_domains,smtpd_access_maps", "Which features match subdomains of a domain name (domain.tld matches sub.domain.tld).");
-    SMTPD_DNS_REPLY_FILTER = string("smtpd_dns_reply_filter", "", "Lookup tables that may change DNS replies before the SMTP server uses them.");
+    SMTPD_DNS_REPLY_FILTER = string("smtpd_dns_reply_filter", "", "Lookup tables whose IGNORE results drop records from the SMTP server's DNS replies.");
     RBL_REPLY_MAPS = list("rbl_reply_maps", "", "Lookup tables with RBL reply templates by RBL domain.");
     DEFAULT_RBL_REPLY = raw("default_rbl_reply", "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}", "The default reply template for a request blocked by an RBL.");
     MAPS_RBL_DOMAINS = list("maps_rbl_domains", "", "Obsolete RBL domains, use reject_rbl_client.");
@@ -603,6 +603,8 @@ crate::declare! {
     PIPE_DELIVERY_STATUS_FILTER = list("pipe_delivery_status_filter", "$default_delivery_status_filter", "Lookup tables that replace pipe delivery status codes or texts.");
     SMTP_REPLY_FILTER = string("smtp_reply_filter", "", "A lookup table that rewrites remote SMTP server replies.");
     LMTP_REPLY_FILTER = string("lmtp_reply_filter", "", "A lookup table that rewrites remote LMTP server replies.");
+    SMTP_DNS_REPLY_FILTER = string("smtp_dns_reply_filter", "", "Lookup tables whose IGNORE results drop records from the SMTP client's DNS replies.");
+    LMTP_DNS_REPLY_FILTER = string("lmtp_dns_reply_filter", "", "The LMTP client's smtp_dns_reply_filter.");
     SMTP_DNS_RESOLVER_OPTIONS = list("smtp_dns_resolver_options", "", "DNS resolver options for the SMTP client.");
     SMTP_PER_REQUEST_DEADLINE = boolean("smtp_per_request_deadline", "${smtp_per_record_deadline?{$smtp_per_record_deadline}:{no}}", "Make the SMTP client timeouts a limit per complete request rather than per read or write.");
     SMTP_MIN_DATA_RATE = int("smtp_min_data_rate", "500", 1, MAX, "The minimal data rate in bytes per second when smtp_per_request_deadline is on.");

@@ -330,6 +330,10 @@ impl Settings {
             ignore_mx_lookup_error: cfg.bool(&p::IGNORE_MX_LOOKUP_ERROR),
             defer_if_no_mx_address: proto == Protocol::Smtp
                 && cfg.bool(&p::SMTP_DEFER_IF_NO_MX_ADDRESS_FOUND),
+            reply_filter: dns_reply_filter(
+                cfg,
+                pick(&p::SMTP_DNS_REPLY_FILTER, &p::LMTP_DNS_REPLY_FILTER),
+            ),
             ..dns::Options::default()
         })
         .map_err(|e| e.to_string());
@@ -2269,6 +2273,17 @@ fn deliver(
         uses: job.uses,
         site_failed,
     }
+}
+
+/// `smtp_dns_reply_filter` (`lmtp_…`): the tables that may drop records
+/// from DNS answers, or none.
+fn dns_reply_filter(cfg: &Config, param: &'static params::Param) -> Option<dns::ReplyFilter> {
+    let list = MapList::open_lenient(param.name, cfg.str(param), &maps::Ctx::new());
+    (!list.is_empty()).then(|| {
+        dns::ReplyFilter::new(param.name, move |record: &str| {
+            list.lookup(record).map_err(|e| e.to_string())
+        })
+    })
 }
 
 #[cfg(test)]

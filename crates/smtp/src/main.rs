@@ -120,7 +120,9 @@
 //!   lmtp_sasl_tls_security_options, lmtp_sasl_mechanism_filter,
 //!   lmtp_sasl_auth_soft_bounce (the LMTP client's SASL, as the SMTP client's),
 //!   smtp_reply_filter, lmtp_reply_filter (a table each reply line goes
-//!   through first),
+//!   through first), smtp_dns_reply_filter, lmtp_dns_reply_filter (tables
+//!   whose IGNORE drops an MX, A or AAAA record before it is used; an answer
+//!   left with none waits with 4.7.0),
 //!   smtp_delivery_status_filter, lmtp_delivery_status_filter (tables that
 //!   give a result a new status and text: a bounce may become a deferral),
 //!   smtp_tls_note_starttls_offer (log `Host offered STARTTLS: [name]`

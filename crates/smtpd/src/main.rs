@@ -369,7 +369,8 @@
 //!   smtpd_reject_footer, smtpd_reject_footer_maps, smtpd_milters (with
 //!   milter_connect_timeout, milter_command_timeout, milter_default_action,
 //!   milter_macro_daemon_name and the milter_*_macros; see milters.rs),
-//!   dns_resolver_address, smtpd_policy_service_timeout,
+//!   dns_resolver_address, smtpd_dns_reply_filter (records a table says to
+//!   IGNORE are not seen by the DNS checks), smtpd_policy_service_timeout,
 //!   smtpd_policy_service_max_idle, smtpd_policy_service_max_ttl,
 //!   smtpd_policy_service_request_limit, smtpd_policy_service_try_limit,
 //!   smtpd_policy_service_retry_delay, smtpd_policy_service_default_action,

@@ -939,6 +939,8 @@ pub trait Resolver {
 /// answers by their TTL).
 pub struct SystemResolver {
     server: Option<std::net::SocketAddr>,
+    /// `smtpd_dns_reply_filter`.
+    reply_filter: Option<dns::ReplyFilter>,
     lists: std::cell::OnceCell<Result<dns::Resolver, String>>,
 }
 
@@ -946,6 +948,15 @@ impl SystemResolver {
     pub fn new(config: &Config) -> SystemResolver {
         SystemResolver {
             server: dns::parse_server(config.str(&p::DNS_RESOLVER_ADDRESS)),
+            reply_filter: {
+                let param = &p::SMTPD_DNS_REPLY_FILTER;
+                let list = MapList::open_lenient(param.name, config.str(param), &maps::Ctx::new());
+                (!list.is_empty()).then(|| {
+                    dns::ReplyFilter::new(param.name, move |record: &str| {
+                        list.lookup(record).map_err(|e| e.to_string())
+                    })
+                })
+            },
             lists: std::cell::OnceCell::new(),
         }
     }
@@ -962,6 +973,7 @@ impl SystemResolver {
             .get_or_init(|| {
                 dns::Resolver::new(dns::Options {
                     server: self.server,
+                    reply_filter: self.reply_filter.clone(),
                     ..dns::Options::default()
                 })
                 .map_err(|e| e.to_string())
@@ -1000,7 +1012,14 @@ impl Resolver for SystemResolver {
 
     fn mail_exchangers(&self, domain: &str) -> Result<Option<Vec<(u16, String)>>, String> {
         let r = self.lists().map_err(str::to_string)?;
-        r.mx_records(domain).map_err(|e| e.text)
+        match r.mx_records(domain) {
+            // Postfix warns and lets the check pass: no MX host to look at.
+            Err(e) if e.severity == dns::Severity::Policy => {
+                maillog::warning!("{domain}: MX lookup error: {}", e.text);
+                Ok(Some(Vec::new()))
+            }
+            r => r.map_err(|e| e.text),
+        }
     }
 
     fn name_servers(&self, domain: &str) -> Result<Vec<String>, String> {
@@ -1010,12 +1029,16 @@ impl Resolver for SystemResolver {
 
     fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, Lookup> {
         let r = self.lists().map_err(|_| Lookup::TempFail)?;
-        r.host_addresses(host).map_err(|e| {
-            if e.is_permanent() {
+        r.host_addresses(host).or_else(|e| {
+            if e.severity == dns::Severity::Policy {
+                maillog::warning!("{host}: address lookup error: {}", e.text);
+                return Ok(Vec::new());
+            }
+            Err(if e.is_permanent() {
                 Lookup::NotFound
             } else {
                 Lookup::TempFail
-            }
+            })
         })
     }
 }
