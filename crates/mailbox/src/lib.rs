@@ -24,7 +24,13 @@
 //!   Maildir++ folder listing.
 //! * [`mbox_store`]: [`mbox_store::Mbox`] splits at `From ` lines, undoes
 //!   `>From `, keeps an index of offsets and UIDs, expunges by rewrite
-//!   under the delivery locks.
+//!   under the delivery locks. Undoing the quoting is a choice that
+//!   differs from Dovecot 2.3 (checked side by side): Dovecot shows a line
+//!   local(8) quoted as `>From ` as stored, and on APPEND writes a
+//!   `Content-Length:` header instead of quoting. Here local and APPEND
+//!   quote (mboxo, as Postfix's local does) and the readers undo it, so a
+//!   client reads the message as it was sent and APPEND round-trips; a
+//!   line that was `>From ` before delivery reads back as `From `.
 //! * [`wire`]: CRLF streaming with TOP ([`wire::WireReader`]), wire
 //!   sizes, Dovecot's default POP3 UIDL.
 //! * [`pop3`]: one POP3 session's view of a mailbox (either format):
