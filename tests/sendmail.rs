@@ -337,3 +337,39 @@ fn relative_login_sender_tables_are_not_the_callers() {
     assert!(!out.status.success(), "{out:?}");
     assert!(files(&inst.dir.join("queue/maildrop")).is_empty());
 }
+
+/// Debian's `myorigin = /etc/mailname` (its postinst writes it into every
+/// main.cf): a myorigin that names a file is the file's first line, as
+/// Debian's Postfix reads it; `mailsuite check` refuses an empty one.
+#[test]
+fn myorigin_may_name_a_file_as_on_debian() {
+    let inst = Instance::new("sendmail-mailname");
+    let mailname = inst.dir.join("mailname");
+    std::fs::write(&mailname, "mail.debian.example\nsecond line\n").expect("mailname");
+    inst.main_cf(&format!("myorigin = {}", mailname.display()));
+    inst.master_cf("pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n");
+    inst.start();
+    let out = sendmail(&inst, &["-t"], b"To: dream\nSubject: mailname\n\nhello\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (env, extracted, text) = only_queued(&inst);
+    let me = util_login();
+    assert_eq!(env.sender, format!("{me}@mail.debian.example"));
+    assert_eq!(extracted.recipients[0].address, "dream@mail.debian.example");
+    assert!(text.contains("\nTo: dream@mail.debian.example\n"), "{text}");
+    inst.stop();
+    std::fs::write(&mailname, "\n").expect("empty mailname");
+    let check = inst.mailsuite(&["check"]);
+    let err = String::from_utf8_lossy(&check.stderr);
+    assert!(!check.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "parameter myorigin: myorigin file {} is empty",
+            mailname.display()
+        )),
+        "{err}"
+    );
+}

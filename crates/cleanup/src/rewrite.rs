@@ -49,7 +49,7 @@ fn split(addr: &str) -> (&str, Option<&str>) {
 impl Rewriter {
     pub fn new(cfg: &Config) -> Rewriter {
         Rewriter {
-            myorigin: cfg.str(&p::MYORIGIN).to_string(),
+            myorigin: cfg.myorigin().unwrap_or_else(|e| maillog::fatal!("{e}")),
             mydomain: cfg.str(&p::MYDOMAIN).to_string(),
             append_at_myorigin: cfg.bool(&p::APPEND_AT_MYORIGIN),
             append_dot_mydomain: cfg.bool(&p::APPEND_DOT_MYDOMAIN),

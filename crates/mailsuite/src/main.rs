@@ -136,6 +136,9 @@ impl Ctl {
                 );
             }
         }
+        if let Err(e) = self.config.myorigin() {
+            fatal(EX_CONFIG, &format!("parameter myorigin: {e}"));
+        }
         let master_cf = MasterCf::read(&self.config_dir.join("master.cf"))
             .unwrap_or_else(|e| fatal(EX_CONFIG, &e.to_string()));
         let daemon_dir = self.config.path(&p::DAEMON_DIRECTORY);

@@ -321,6 +321,25 @@ impl Config {
         self.get(p)
     }
 
+    /// `myorigin`, with Debian's extension that its users' main.cf files
+    /// rely on (Debian's postinst sets `myorigin = /etc/mailname`): a value
+    /// that starts with `/` names a file whose first line is the name. An
+    /// unreadable or empty file is an error, fatal to the daemon, as in
+    /// Debian's Postfix. `postconf` shows the value as written.
+    pub fn myorigin(&self) -> Result<String, String> {
+        let value = self.str(&crate::table::MYORIGIN).trim();
+        if !value.starts_with('/') {
+            return Ok(value.to_string());
+        }
+        let text = std::fs::read(value).map_err(|e| format!("{value}: read error: {e}"))?;
+        let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
+        let name = String::from_utf8_lossy(first).trim().to_string();
+        if name.is_empty() {
+            return Err(format!("myorigin file {value} is empty"));
+        }
+        Ok(name)
+    }
+
     /// A List parameter, split into items.
     pub fn list(&self, p: &Param) -> Vec<String> {
         value::split_list(self.get(p))

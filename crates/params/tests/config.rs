@@ -534,3 +534,25 @@ fn config_directory_names_the_directory_read() {
         dir.path().display().to_string()
     );
 }
+
+/// Debian's `myorigin = /etc/mailname`: the file's first line; postconf's
+/// view (`get`) stays as written.
+#[test]
+fn myorigin_names_a_file_as_on_debian() {
+    let dir = std::env::temp_dir().join(format!("params-mailname-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("mailname");
+    std::fs::write(&file, "  mail.example.org \nignored\n").expect("write");
+    let cfg = Config::from_text(&format!("myorigin = {}\n", file.display())).expect("loads");
+    assert_eq!(cfg.get(&table::MYORIGIN), file.display().to_string());
+    assert_eq!(cfg.myorigin().as_deref(), Ok("mail.example.org"));
+    std::fs::write(&file, "").expect("empty");
+    assert_eq!(
+        cfg.myorigin(),
+        Err(format!("myorigin file {} is empty", file.display()))
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    assert!(cfg.myorigin().expect_err("gone").contains(": read error: "));
+    let plain = Config::from_text("myorigin = example.net\n").expect("loads");
+    assert_eq!(plain.myorigin().as_deref(), Ok("example.net"));
+}

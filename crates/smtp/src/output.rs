@@ -68,7 +68,7 @@ impl Output {
             header_checks,
             body_checks,
             classes,
-            myorigin: cfg.str(&p::MYORIGIN).trim().to_string(),
+            myorigin: cfg.myorigin().unwrap_or_else(|e| maillog::fatal!("{e}")),
             delimiter: cfg.str(&p::RECIPIENT_DELIMITER).to_string(),
             propagate: cfg
                 .list(&p::PROPAGATE_UNMATCHED_EXTENSIONS)

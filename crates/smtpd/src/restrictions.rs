@@ -761,7 +761,10 @@ impl Policy {
             canonical_maps,
             sender_login_maps: optional(&p::SMTPD_SENDER_LOGIN_MAPS),
             sasl_enabled: config.bool(&p::SMTPD_SASL_AUTH_ENABLE),
-            myorigin: config.str(&p::MYORIGIN).trim().to_ascii_lowercase(),
+            myorigin: config
+                .myorigin()
+                .unwrap_or_else(|e| maillog::fatal!("{e}"))
+                .to_ascii_lowercase(),
             recipient_delimiter: config.str(&p::RECIPIENT_DELIMITER).to_string(),
             parent_style: access::parent_matches(&parents, access::SMTPD_ACCESS_MAPS),
             null_access_key: config.str(&p::SMTPD_NULL_ACCESS_LOOKUP_KEY).to_string(),
