@@ -72,6 +72,9 @@ pub fn build<'a>(entries: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Opt
 pub enum Damage {
     Io(String),
     Bad(String),
+    /// A Berkeley DB file of this kind (hash, btree): a table Postfix's
+    /// own postmap built.
+    BerkeleyDb(&'static str),
 }
 
 /// One stored record: key and data bytes.
@@ -92,6 +95,19 @@ fn u32_at(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes(a)
 }
 
+/// The kind of Berkeley DB file whose first bytes these are (the magic
+/// number at offset 12, in either byte order): what a table built by
+/// Postfix's own postmap is, and this reader cannot read.
+fn berkeley_db(head: &[u8; 16]) -> Option<&'static str> {
+    let le = u32::from_le_bytes([head[12], head[13], head[14], head[15]]);
+    let be = u32::from_be_bytes([head[12], head[13], head[14], head[15]]);
+    [le, be].iter().find_map(|&m| match m {
+        0x0006_1561 => Some("hash"),
+        0x0005_3162 => Some("btree"),
+        _ => None,
+    })
+}
+
 impl Reader {
     /// Reads and checks the header of `file`.
     pub fn new(file: File) -> Result<Reader, Damage> {
@@ -99,6 +115,12 @@ impl Reader {
             .metadata()
             .map_err(|e| Damage::Io(e.to_string()))?
             .len();
+        let mut magic = [0u8; 16];
+        if file.read_exact_at(&mut magic, 0).is_ok() {
+            if let Some(kind) = berkeley_db(&magic) {
+                return Err(Damage::BerkeleyDb(kind));
+            }
+        }
         if len < HEADER as u64 {
             return Err(Damage::Bad("file too short".into()));
         }
@@ -226,6 +248,21 @@ mod tests {
         ));
         std::fs::write(&p, b"short").unwrap();
         assert!(Reader::new(File::open(&p).unwrap()).is_err());
+        // The first page of a Berkeley DB file, as Postfix's postmap
+        // writes it (little-endian magic at offset 12).
+        for (magic, kind) in [
+            ([0x61, 0x15, 0x06, 0x00], "hash"),
+            ([0x62, 0x31, 0x05, 0x00], "btree"),
+        ] {
+            let mut page = vec![0u8; 4096];
+            page[4] = 1;
+            page[12..16].copy_from_slice(&magic);
+            std::fs::write(&p, &page).unwrap();
+            assert_eq!(
+                Reader::new(File::open(&p).unwrap()).err(),
+                Some(Damage::BerkeleyDb(kind))
+            );
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -12,8 +12,10 @@
 //! next look-up. `btree` differs from `hash` only in storing entries sorted,
 //! so `postmap -s` lists them in key order, as Berkeley DB btrees do.
 //!
-//! A real Postfix `.db` (Berkeley DB) is not readable: it fails the header
-//! check as a damaged table and must be rebuilt with our `postmap`.
+//! A real Postfix `.db` (Berkeley DB) is not readable: it is recognised by
+//! its magic number and refused with the command that rebuilds it
+//! (`postmap FILE`, or `newaliases` for aliases), so a Postfix user who
+//! switches sees at once what to run.
 
 use crate::cdb;
 use crate::error::MapError;
@@ -35,6 +37,22 @@ pub struct IndexedMap {
 
 fn damage(path: &Path, d: cdb::Damage) -> MapError {
     match d {
+        // A table from a Postfix installation: say how to rebuild it.
+        cdb::Damage::BerkeleyDb(kind) => {
+            let source = path.with_extension("");
+            let rebuild = if source.file_name().is_some_and(|n| n == "aliases") {
+                "newaliases".to_string()
+            } else {
+                format!("postmap {}", source.display())
+            };
+            MapError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "a Berkeley DB {kind} file, as Postfix's postmap writes; rebuild it with \
+                     mailsuite's \"{rebuild}\""
+                ),
+            }
+        }
         cdb::Damage::Io(reason) => MapError::Lookup {
             spec: path.display().to_string(),
             reason,
