@@ -226,7 +226,9 @@ impl Request {
             let address = d.str("recipient")?.to_string();
             plain("recipient", &address)?;
             let original = d.opt_str("original")?.map(str::to_string);
+            plain("original", original.as_deref().unwrap_or_default())?;
             let orcpt = d.opt_str("orcpt")?.map(str::to_string);
+            plain("orcpt", orcpt.as_deref().unwrap_or_default())?;
             let notify = d.u8("notify")?;
             let offset = d.u64("offset")?;
             recipients.push(Rcpt {
@@ -537,6 +539,14 @@ mod tests {
         };
         let (k, p) = bad.encode();
         assert!(Request::decode(k, &p).is_err());
+        // A line break in any address could start a header or a command.
+        for (original, orcpt) in [(Some("u\r\nX: y"), None), (None, Some("rfc822;u\n"))] {
+            let mut bad = req.clone();
+            bad.recipients[0].original = original.map(str::to_string);
+            bad.recipients[0].orcpt = orcpt.map(str::to_string);
+            let (k, p) = bad.encode();
+            assert!(Request::decode(k, &p).is_err(), "{original:?} {orcpt:?}");
+        }
         let resp = Response {
             results: vec![RcptResult {
                 outcome: Outcome::Bounced,
