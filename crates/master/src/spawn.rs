@@ -1,11 +1,13 @@
 //! Starting a worker: fork+exec of `daemon_directory/command` with its
 //! listeners at [`ipc::status::LISTEN_FD`] and up and the service's status
-//! socket at [`ipc::status::STATUS_FD`], a clean environment, and the
-//! command line the `server` skeleton parses.
+//! socket at [`ipc::status::STATUS_FD`], a clean environment (what
+//! `import_environment` keeps or sets), and the command line the `server`
+//! skeleton parses.
 
 use ipc::status::STATUS_FD;
 
 const _: () = assert!(ipc::status::MAILLOG_FD + 1 == STATUS_FD);
+use std::ffi::OsString;
 use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -27,11 +29,49 @@ pub struct SpawnRequest<'a> {
     pub fds: Vec<RawFd>,
     /// The open maillog file, passed at [`ipc::status::MAILLOG_FD`].
     pub maillog: Option<RawFd>,
+    /// The worker's environment from `import_environment` (see
+    /// [`imported_environment`]).
+    pub environment: &'a [(OsString, OsString)],
 }
 
-/// Environment names passed through to workers, as Postfix's
-/// `import_environment` default does.
-const IMPORTED: &[&str] = &["TZ", "MAIL_DEBUG", "RUST_BACKTRACE", "MAILSUITE_FAIL_POINT"];
+/// The variable that injects failures in tests (`util::safe_file`, the
+/// queue writer): always passed on, as it is no Postfix setting.
+const FAIL_POINT: &str = "MAILSUITE_FAIL_POINT";
+
+/// What Postfix's master keeps of its environment for the daemons
+/// (clean_env()): each `import_environment` `NAME` the master has, with
+/// its value, and each `NAME=value` (or `{ NAME=value }`) as written; the
+/// last entry for a name wins. `getenv` is the master's environment.
+///
+/// `TZ` imported but unset becomes `:/etc/localtime`, the zone glibc uses
+/// without TZ: set, glibc reads the zone file once instead of checking
+/// /etc/localtime on every log line's timestamp.
+pub fn imported_environment(
+    items: &[String],
+    getenv: impl Fn(&str) -> Option<OsString>,
+) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = Vec::new();
+    for item in items {
+        let item = match item.strip_prefix('{').and_then(|i| i.strip_suffix('}')) {
+            Some(inner) => inner.trim(),
+            None => item.as_str(),
+        };
+        let (name, value) = match item.split_once('=') {
+            Some((n, v)) => (OsString::from(n), OsString::from(v)),
+            None => match getenv(item) {
+                Some(v) => (OsString::from(item), v),
+                None if item == "TZ" => ("TZ".into(), ":/etc/localtime".into()),
+                None => continue,
+            },
+        };
+        if name.is_empty() {
+            continue;
+        }
+        env.retain(|(n, _)| *n != name);
+        env.push((name, value));
+    }
+    env
+}
 
 /// Forks and execs; returns the child's pid.
 pub fn spawn(req: SpawnRequest<'_>) -> std::io::Result<u32> {
@@ -42,22 +82,18 @@ pub fn spawn(req: SpawnRequest<'_>) -> std::io::Result<u32> {
     cmd.arg0(req.argv0)
         .args(&req.args)
         .env_clear()
-        .env("MAIL_CONFIG", req.config_dir)
-        .env(ipc::status::GENERATION_ENV, req.generation.to_string())
-        .env("PATH", "/usr/bin:/bin")
-        .env("LANG", "C")
+        .envs(req.environment.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for name in IMPORTED {
-        if let Some(v) = std::env::var_os(name) {
-            cmd.env(name, v);
-        }
-    }
-    // With TZ set, glibc reads the zone file once instead of checking
-    // /etc/localtime on every log line's timestamp.
-    if std::env::var_os("TZ").is_none() {
-        cmd.env("TZ", ":/etc/localtime");
+    // What the workers need of the master whatever import_environment
+    // says: the configuration directory (`mailsuite -c`, which Postfix's
+    // master passes through MAIL_CONFIG too), the service generation, and
+    // the test hook.
+    cmd.env("MAIL_CONFIG", req.config_dir)
+        .env(ipc::status::GENERATION_ENV, req.generation.to_string());
+    if let Some(v) = std::env::var_os(FAIL_POINT) {
+        cmd.env(FAIL_POINT, v);
     }
     let mut fds = req.fds;
     if let Some(log) = req.maillog {
@@ -93,4 +129,35 @@ pub fn spawn(req: SpawnRequest<'_>) -> std::io::Result<u32> {
     }
     let child = cmd.spawn()?;
     Ok(child.id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::imported_environment;
+    use std::ffi::OsString;
+
+    #[test]
+    fn import_environment_keeps_names_and_sets_values() {
+        let items: Vec<String> = ["MAIL_CONFIG", "TZ", "LANG=C", "ABSENT", "{ X=a b }"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let master =
+            |n: &str| (n == "MAIL_CONFIG" || n == "SECRET").then(|| OsString::from("/etc/x"));
+        let env = imported_environment(&items, master);
+        let pairs: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string_lossy().into(), v.to_string_lossy().into()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("MAIL_CONFIG", "/etc/x"),
+                ("TZ", ":/etc/localtime"),
+                ("LANG", "C"),
+                ("X", "a b"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+    }
 }

@@ -224,7 +224,12 @@ impl Supervisor {
         }
         let mut fds = vec![worker_end.as_raw_fd()];
         fds.extend(svc.listeners.iter().map(|l| l.fd.as_raw_fd()));
+        let environment =
+            crate::spawn::imported_environment(&self.config.list(&p::IMPORT_ENVIRONMENT), |name| {
+                std::env::var_os(name)
+            });
         let req = SpawnRequest {
+            environment: &environment,
             path: &svc.path,
             argv0: &svc.def.command,
             args,

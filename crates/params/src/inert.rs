@@ -46,7 +46,6 @@ pub const INERT: &[&str] = &[
     "frozen_delivered_to",
     "header_address_token_limit",
     "helpful_warnings",
-    "import_environment",
     "info_log_address_format",
     "internal_mail_filter_classes",
     "ipc_idle",
