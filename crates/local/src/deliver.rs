@@ -137,6 +137,22 @@ pub struct Settings {
     /// `command_expansion_filter`: the characters of an address that may
     /// reach mailbox_command's `$name` expansions and commands' environment.
     command_filter: String,
+    /// `command_execution_directory`: the working directory of commands,
+    /// `$name`-expanded per delivery (empty: local's own, the queue
+    /// directory, as Postfix does not change directory then).
+    exec_directory: String,
+    /// `execution_directory_expansion_filter`: the characters its `$name`
+    /// values may hold.
+    exec_filter: String,
+    /// `export_environment`: the variables commands get from this
+    /// process's environment (`NAME`) or as set (`NAME=value`).
+    export_env: Vec<(String, String)>,
+    /// `owner_request_special`: `owner-list` aliases set a list's sender,
+    /// and `owner-list`/`list-request` are not split at a `-` delimiter.
+    owner_request_special: bool,
+    /// `frozen_delivered_to`: the Delivered-To: address is the
+    /// recipient's, not updated while aliases and .forward files expand.
+    frozen_delivered_to: bool,
     commands_for: Vec<String>,
     files_for: Vec<String>,
     shell: String,
@@ -170,7 +186,7 @@ impl Settings {
             });
         Settings {
             myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
-            myorigin: cfg.str(&p::MYORIGIN).to_string(),
+            myorigin: cfg.myorigin().unwrap_or_else(|e| maillog::fatal!("{e}")),
             expand_owner_alias: cfg.bool(&p::EXPAND_OWNER_ALIAS),
             alias_maps: MapList::open_lenient(
                 "alias_maps",
@@ -215,6 +231,15 @@ impl Settings {
                 .flatten(),
             forward_filter: cfg.str(&p::FORWARD_EXPANSION_FILTER).to_string(),
             command_filter: cfg.str(&p::COMMAND_EXPANSION_FILTER).to_string(),
+            exec_directory: cfg.str(&p::COMMAND_EXECUTION_DIRECTORY).to_string(),
+            exec_filter: cfg
+                .str(&p::EXECUTION_DIRECTORY_EXPANSION_FILTER)
+                .to_string(),
+            export_env: export_environment(&cfg.list(&p::EXPORT_ENVIRONMENT), |name| {
+                std::env::var(name).ok()
+            }),
+            owner_request_special: cfg.bool(&p::OWNER_REQUEST_SPECIAL),
+            frozen_delivered_to: cfg.bool(&p::FROZEN_DELIVERED_TO),
             commands_for: cfg.list(&p::ALLOW_MAIL_TO_COMMANDS),
             files_for: cfg.list(&p::ALLOW_MAIL_TO_FILES),
             shell: cfg.str(&p::LOCAL_COMMAND_SHELL).to_string(),
@@ -270,8 +295,13 @@ struct Job<'a> {
     qf: &'a queue::Held,
     delivered_to: &'a [String],
     /// Addresses to forward to, collected from aliases and .forward, each
-    /// with the envelope sender its new message gets.
-    forward: Vec<(String, String)>,
+    /// with the envelope sender and the Delivered-To: address its new
+    /// message gets (one message per pair, as Postfix's forward.c).
+    forward: Vec<(String, String, String)>,
+    /// The Delivered-To: address of what is delivered now: the
+    /// recipient's; with `frozen_delivered_to = no`, the address whose
+    /// alias or .forward is being expanded, or whose mailbox gets it.
+    delivered: String,
     /// While an alias with an `owner-` alias is expanded: that owner, the
     /// sender of the expansion (so delivery errors go to the owner).
     owner: Option<String>,
@@ -311,6 +341,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             qf: &qf,
             delivered_to: &delivered_to,
             forward: Vec::new(),
+            delivered: rcpt.address.clone(),
             owner: None,
             done: Vec::new(),
             address: rcpt.address.clone(),
@@ -332,7 +363,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
         let mut v = job.recipient();
         if v.outcome == Outcome::Sent && !job.forward.is_empty() {
             v = job.send_forward();
-            for (_, a) in std::mem::take(&mut job.forward) {
+            for (_, _, a) in std::mem::take(&mut job.forward) {
                 job.leaves.push((a, v.clone()));
             }
         }
@@ -366,6 +397,9 @@ impl Job<'_> {
     /// address `owner-key@$myorigin`, or with `expand_owner_alias` the
     /// owner alias's first address. None when there is none.
     fn owner_of(&self, key: &str) -> Option<String> {
+        if !self.s.owner_request_special {
+            return None;
+        }
         let owner_key = format!("owner-{key}");
         let value = self.s.alias_maps.lookup(&owner_key).ok()??;
         if !self.s.expand_owner_alias {
@@ -377,6 +411,40 @@ impl Job<'_> {
                 AliasTarget::Address(a) => Some(a.trim_start_matches('\\').to_string()),
                 _ => None,
             })
+    }
+
+    /// Runs `f` with the Delivered-To: address updated to the address
+    /// being delivered, unless `frozen_delivered_to` (Postfix's alias.c,
+    /// dotforward.c and mailbox.c update it only then).
+    fn updating_delivered<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        if self.s.frozen_delivered_to {
+            return f(self);
+        }
+        let outer = std::mem::replace(&mut self.delivered, self.address.clone());
+        let v = f(self);
+        self.delivered = outer;
+        v
+    }
+
+    /// Queues a forwarded copy to `address`.
+    fn forward_to(&mut self, address: String) {
+        let entry = (self.sender(), self.delivered.clone(), address);
+        self.forward.push(entry);
+    }
+
+    /// `local` split at the recipient delimiter (see [`split_local`]).
+    fn split<'l>(&self, local: &'l str) -> (&'l str, Option<&'l str>) {
+        split_local(local, &self.s.delimiter, self.s.owner_request_special)
+    }
+
+    /// A nested local address that the message's Delivered-To: headers
+    /// already name: a mail forwarding loop (Postfix's recipient.c checks
+    /// at each level).
+    fn looped(&self, address: &str) -> Option<Verdict> {
+        let lower = address.to_ascii_lowercase();
+        self.delivered_to
+            .contains(&lower)
+            .then(|| failed("5.4.6", format!("mail forwarding loop for {address}")))
     }
 
     /// Records a final destination's result (see [`Job::leaves`]).
@@ -402,7 +470,7 @@ impl Job<'_> {
     /// prepend_delivered_header names them; a mailbox counts as a file),
     /// which may leave Delivered-To: out.
     fn headers(&self, recipient: &str, kind: &str) -> Vec<String> {
-        let mut h = vec![source::return_path(&self.req.sender)];
+        let mut h = vec![source::return_path(&self.sender())];
         if let Some(o) = self
             .rcpt
             .original
@@ -430,7 +498,7 @@ impl Job<'_> {
         if self.s.delimiter.is_empty() {
             return (local, None, domain);
         }
-        let (user, ext) = addr::split_delimiter(&local, &self.s.delimiter);
+        let (user, ext) = self.split(&local);
         // An extension with a slash could reach outside the home directory
         // through forward_path; Postfix drops it too.
         let ext = ext.filter(|e| {
@@ -455,7 +523,8 @@ impl Job<'_> {
             Some((l, d)) => (l.to_ascii_lowercase(), d.to_string()),
             None => (self.address.to_ascii_lowercase(), String::new()),
         };
-        let ext = addr::split_delimiter(&local, &self.s.delimiter)
+        let ext = self
+            .split(&local)
             .1
             .filter(|e| !e.contains('/'))
             .map(str::to_string);
@@ -559,7 +628,9 @@ impl Job<'_> {
                 Ok(Some(value)) => {
                     let owner = self.owner_of(&key).or_else(|| self.owner.clone());
                     let outer = std::mem::replace(&mut self.owner, owner);
-                    let v = self.expand(&key, &value, user, Origin::Alias, None, depth + 1);
+                    let v = self.updating_delivered(|job| {
+                        job.expand(&key, &value, user, Origin::Alias, None, depth + 1)
+                    });
                     self.owner = outer;
                     return v;
                 }
@@ -627,7 +698,7 @@ impl Job<'_> {
             None,
             &self.delimiter_used(user).to_string(),
         );
-        self.forward.push((self.sender(), relay));
+        self.forward_to(relay);
         sent("forwarded")
     }
 
@@ -787,7 +858,9 @@ impl Job<'_> {
                     return None;
                 }
                 self.active.push(key);
-                let v = self.targets(&account.name, targets, Origin::Forward, Some(ids), 1);
+                let v = self.updating_delivered(|job| {
+                    job.targets(&account.name, targets, Origin::Forward, Some(ids), 1)
+                });
                 self.active.pop();
                 Some(v)
             }
@@ -881,11 +954,14 @@ impl Job<'_> {
                     if !is_local || (self.owner.is_some() && !verbatim) {
                         // Remote, or in a list with an owner: a new message
                         // (from the owner, whom its errors then reach).
-                        self.forward.push((self.sender(), clean));
+                        self.forward_to(clean);
                         sent("forwarded")
                     } else if verbatim || al == user {
                         // "\user" or a user aliased to itself: the mailbox, no more aliases.
                         self.as_address(full, |job| {
+                            if let Some(v) = job.looped(&job.address) {
+                                return job.leaf(v);
+                            }
                             let v = job.mailbox_transport(&al).unwrap_or_else(|| {
                                 match util::privs::lookup_user(&al) {
                                     Ok(Some(acct)) => job.mailbox(&acct),
@@ -899,13 +975,14 @@ impl Job<'_> {
                         let (u, e) = if self.s.delimiter.is_empty() {
                             (al.clone(), None)
                         } else {
-                            let (u, e) = addr::split_delimiter(&al, &self.s.delimiter);
+                            let (u, e) = self.split(&al);
                             (u.to_string(), e.map(str::to_string))
                         };
                         let d = ad.unwrap_or_else(|| self.s.myorigin.clone());
                         self.active.push(key);
-                        let v = self.as_address(full, |job| {
-                            job.local_address(&u, e.as_deref(), &d, depth + 1)
+                        let v = self.as_address(full, |job| match job.looped(&job.address) {
+                            Some(v) => job.leaf(v),
+                            None => job.local_address(&u, e.as_deref(), &d, depth + 1),
                         });
                         self.active.pop();
                         v
@@ -941,7 +1018,7 @@ impl Job<'_> {
                     self.leaf(v)
                 }
                 AliasTarget::Command(cmd) => {
-                    let v = self.deliver_command(&cmd, user, origin, run_as);
+                    let v = self.deliver_command(&cmd, user, origin, run_as, ids);
                     self.leaf(v)
                 }
                 AliasTarget::Include(path) => {
@@ -1028,13 +1105,26 @@ impl Job<'_> {
                 Some(Path::new(&censor(&account.home.to_string_lossy()))),
                 &self.delimiter_used(&account.name).to_string(),
             );
-            return self.run_command(&cmd, &account.name, Some(ids), "delivered to command");
+            return self.run_command(
+                &cmd,
+                &account.name,
+                Some(ids),
+                Some(ids),
+                "delivered to command",
+            );
         }
         let mut qf = match self.qf.read() {
             Ok(q) => q,
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
         };
-        let headers = self.headers(&self.rcpt.address, "mailbox");
+        // With frozen_delivered_to = no, an mbox delivery names the address
+        // delivered, as Postfix's mailbox.c does (its maildir.c does not).
+        let delivered = if self.s.frozen_delivered_to || self.s.home_mailbox.ends_with('/') {
+            self.delivered.clone()
+        } else {
+            self.address.clone()
+        };
+        let headers = self.headers(&delivered, "mailbox");
         let src = match QueueSource::new(&mut qf) {
             Ok(s) => s,
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
@@ -1084,7 +1174,7 @@ impl Job<'_> {
                 );
             }
             opts.owner = self.s.strict_ownership.then_some(account.uid);
-            mailbox::mbox::deliver(&path, &self.req.sender, SystemTime::now(), &mut msg, &opts)
+            mailbox::mbox::deliver(&path, &self.sender(), SystemTime::now(), &mut msg, &opts)
         } else {
             let _as = match AsUser::become_user(ids) {
                 Ok(a) => a,
@@ -1095,7 +1185,7 @@ impl Job<'_> {
                     )
                 }
             };
-            mailbox::mbox::deliver(&path, &self.req.sender, SystemTime::now(), &mut msg, &opts)
+            mailbox::mbox::deliver(&path, &self.sender(), SystemTime::now(), &mut msg, &opts)
         };
         match result {
             Ok(d) => {
@@ -1124,7 +1214,7 @@ impl Job<'_> {
             Ok(s) => s,
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
         };
-        let mut msg = Prepended::new(self.headers(&self.rcpt.address, "file"), src);
+        let mut msg = Prepended::new(self.headers(&self.delivered, "file"), src);
         let _as = match self.unprivileged(ids).map(AsUser::become_user).transpose() {
             Ok(a) => a,
             Err(e) => return failed("4.3.0", format!("cannot switch user: {e}")),
@@ -1154,7 +1244,7 @@ impl Job<'_> {
             refuse_executable: true,
             ..MboxOptions::default()
         };
-        match mailbox::mbox::deliver(path, &self.req.sender, SystemTime::now(), &mut msg, &opts) {
+        match mailbox::mbox::deliver(path, &self.sender(), SystemTime::now(), &mut msg, &opts) {
             Ok(_) => {
                 self.done
                     .push(format!("delivered to file: {}", path.display()));
@@ -1190,18 +1280,31 @@ impl Job<'_> {
         user: &str,
         origin: Origin,
         ids: Option<Ids>,
+        attr_ids: Option<Ids>,
     ) -> Verdict {
         if !self.s.commands_for.iter().any(|k| k == origin.name()) {
             return failed("5.7.1", format!("mail to command is restricted: {cmd}"));
         }
-        self.run_command(cmd, user, ids, &format!("delivered to command: {cmd}"))
+        let done = format!("delivered to command: {cmd}");
+        self.run_command(cmd, user, ids, attr_ids, &done)
     }
 
     /// Pipes the message into `/bin/sh -c cmd` (or local_command_shell) as
     /// `ids`, in a process group of its own: at `command_time_limit` the
     /// whole group is killed, and neither a command that does not read its
     /// input nor one that floods its output can hold this process.
-    fn run_command(&mut self, cmd: &str, user: &str, ids: Option<Ids>, done: &str) -> Verdict {
+    ///
+    /// `attr_ids` are the rights that apply (Postfix's usr_attr: none for
+    /// an alias), whose account gives HOME and SHELL; `ids` those the
+    /// command runs with.
+    fn run_command(
+        &mut self,
+        cmd: &str,
+        user: &str,
+        ids: Option<Ids>,
+        attr_ids: Option<Ids>,
+        done: &str,
+    ) -> Verdict {
         let ids = self.unprivileged(ids);
         if util::privs::is_root() && ids.is_none_or(|i| i.uid == 0) {
             return failed(
@@ -1210,7 +1313,7 @@ impl Job<'_> {
             );
         }
         let mut body = Vec::new();
-        for h in self.headers(&self.rcpt.address, "command") {
+        for h in self.headers(&self.delivered, "command") {
             body.extend_from_slice(h.as_bytes());
             body.push(b'\n');
         }
@@ -1224,37 +1327,82 @@ impl Job<'_> {
             self.s.shell.clone()
         };
         let (local, ext, domain) = self.address_parts();
-        let mut env: Vec<(String, String)> = [
-            ("SHELL", shell.as_str()),
-            ("USER", user),
-            ("LOGNAME", user),
-            ("SENDER", self.req.sender.as_str()),
-            ("RECIPIENT", self.rcpt.address.as_str()),
+        // Whose rights apply (the .forward's or mailbox's user, an include
+        // file's owner; none for an alias) give HOME and SHELL, as
+        // Postfix's usr_attr does.
+        let account = attr_ids.and_then(|i| user_attr(user, i));
+        let home = account
+            .as_ref()
+            .map(|a| a.dir.to_string_lossy().into_owned());
+        let login_shell = account
+            .as_ref()
+            .map(|a| a.shell.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty());
+        let attrs = self
+            .qf
+            .read()
+            .map(|qf| qf.envelope.attrs)
+            .unwrap_or_default();
+        let sender = self.sender();
+        // HOME, LOGNAME, USER, SENDER, RECIPIENT, LOCAL, then what is
+        // known of SHELL, DOMAIN, EXTENSION, ORIGINAL_RECIPIENT and the
+        // client, as Postfix's command.c sets them.
+        let mut vars: Vec<(&str, String)> = home.iter().map(|h| ("HOME", h.clone())).collect();
+        vars.extend([
+            ("LOGNAME", user.to_string()),
+            ("USER", user.to_string()),
+            ("SENDER", sender),
+            ("RECIPIENT", self.address.clone()),
+            ("LOCAL", local.clone()),
+        ]);
+        let optional: [(&str, Option<String>); 11] = [
+            ("SHELL", login_shell.clone()),
+            ("DOMAIN", self.address.contains('@').then(|| domain.clone())),
+            ("EXTENSION", ext.clone()),
+            ("ORIGINAL_RECIPIENT", self.rcpt.original.clone()),
+            ("CLIENT_HOSTNAME", attrs.client_name.clone()),
+            ("CLIENT_ADDRESS", attrs.client_address.clone()),
+            ("CLIENT_HELO", attrs.helo_name.clone()),
+            ("CLIENT_PROTOCOL", attrs.protocol_name.clone()),
+            ("SASL_METHOD", attrs.sasl_method.clone()),
             (
-                "ORIGINAL_RECIPIENT",
-                self.rcpt.original.as_deref().unwrap_or(&self.rcpt.address),
+                "SASL_SENDER",
+                attrs.other_value("sasl_sender").map(str::to_string),
             ),
-            ("LOCAL", local.as_str()),
-            ("DOMAIN", domain.as_str()),
-        ]
-        .into_iter()
-        .chain(ext.as_deref().map(|e| ("EXTENSION", e)))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        if let Ok(Some(acct)) = util::privs::lookup_user(user) {
-            env.push(("HOME".into(), acct.home.to_string_lossy().into_owned()));
-        }
+            ("SASL_USERNAME", attrs.sasl_username.clone()),
+        ];
+        vars.extend(
+            optional
+                .into_iter()
+                .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v))),
+        );
+        // export_environment first, then PATH, then the delivery's own
+        // variables, each replacing one of the same name (pipe_command.c).
+        let mut env: Vec<(String, String)> = self.s.export_env.clone();
+        env.push(("PATH".into(), "/usr/bin:/bin".into()));
         // Nothing from the envelope reaches the command's environment with
         // a character the shell might act on, as in Postfix's command.c.
-        for (_, v) in env.iter_mut() {
-            *v = censor(v, &self.s.command_filter);
+        for (k, v) in vars {
+            let v = censor(&v, &self.s.command_filter);
+            env.push((k.to_string(), v));
         }
-        env.push(("PATH".into(), "/usr/bin:/bin".into()));
+        let attr = ExpansionAttributes {
+            user,
+            local: &local,
+            ext: ext.as_deref(),
+            domain: &domain,
+            home: home.as_deref(),
+            shell: login_shell.as_deref(),
+        };
+        let dir = match self.execution_directory(&attr) {
+            Ok(d) => d,
+            Err(v) => return v,
+        };
         let outcome = util::command::run(util::command::Run {
             program: shell.clone(),
             args: vec!["-c".into(), cmd.into()],
             env,
-            dir: "/".into(),
+            dir: dir.clone().unwrap_or_else(|| ".".into()),
             ids: ids.map(|i| (i.uid, i.gid)),
             io: util::command::Io::Message {
                 input: body,
@@ -1269,6 +1417,9 @@ impl Job<'_> {
                 self.done.push(done.to_string());
                 sent(done)
             }
+            Ended::Exited(75) | Ended::Exited(71) if err_text.is_empty() => {
+                failed("4.3.0", "temporary failure")
+            }
             Ended::Exited(75) | Ended::Exited(71) => failed(
                 "4.3.0",
                 format!("temporary failure. Command output: {err_text}"),
@@ -1282,34 +1433,95 @@ impl Job<'_> {
                 format!("Command was killed by a signal: \"{cmd}\""),
             ),
             Ended::TimedOut => failed("4.3.0", format!("Command time limit exceeded: \"{cmd}\"")),
-            Ended::NotRun(e) => failed("4.3.0", format!("cannot run {shell}: {e}")),
+            Ended::NotRun(e) => match dir.as_deref().map(|d| (d, enterable(d, ids))) {
+                // Postfix's pipe_command.c: the command's process cannot
+                // enter its directory, and the delivery waits.
+                Some((d, Err(why))) => {
+                    maillog::warning!(
+                        "cannot change directory to \"{}\" for uid={} gid={}: {}",
+                        d.display(),
+                        ids.map_or_else(|| nix::unistd::geteuid().as_raw(), |i| i.uid),
+                        ids.map_or_else(|| nix::unistd::getegid().as_raw(), |i| i.gid),
+                        util::strerror(&why)
+                    );
+                    failed("4.3.0", "temporary failure")
+                }
+                _ => failed("4.3.0", format!("cannot run {shell}: {e}")),
+            },
+        }
+    }
+
+    /// `command_execution_directory` with its `$name`s expanded for this
+    /// delivery, each value limited to `execution_directory_expansion_filter`
+    /// (others become '_'), as Postfix's local_expand(). None when it is
+    /// empty: the command runs where local runs, the queue directory, as
+    /// Postfix does not change directory then. A bad value defers.
+    fn execution_directory(&self, a: &ExpansionAttributes) -> Result<Option<PathBuf>, Verdict> {
+        if self.s.exec_directory.is_empty() {
+            return Ok(None);
+        }
+        let recipient = self.address.clone();
+        let delimiter = a
+            .local
+            .get(a.user.len()..)
+            .and_then(|rest| rest.chars().next())
+            .filter(|_| a.ext.is_some())
+            .map(String::from);
+        let lookup = |name: &str| -> Option<(String, bool)> {
+            let v = match name {
+                "user" => Some(a.user.to_string()),
+                "home" => a.home.map(str::to_string),
+                "shell" => a.shell.map(str::to_string),
+                "domain" => Some(a.domain.to_string()),
+                "local" | "mailbox" => Some(a.local.to_string()),
+                "recipient" => Some(recipient.clone()),
+                "extension" => a.ext.map(str::to_string),
+                "recipient_delimiter" => delimiter.clone(),
+                _ => None,
+            }?;
+            Some((censor(&v, &self.s.exec_filter), false))
+        };
+        match params::expand::expand_text(&self.s.exec_directory, &lookup) {
+            Ok(d) if d.is_empty() => Ok(None),
+            Ok(d) => Ok(Some(PathBuf::from(d))),
+            Err(e) => {
+                maillog::warning!(
+                    "bad parameter value syntax for {}: {}: {e}",
+                    p::COMMAND_EXECUTION_DIRECTORY.name,
+                    self.s.exec_directory
+                );
+                Err(failed("4.3.5", "mail system configuration error"))
+            }
         }
     }
 
     /// Forwards the message to the collected addresses: one new message
-    /// per envelope sender (the original sender, or a list's owner).
+    /// per envelope sender (the original sender, or a list's owner) and
+    /// Delivered-To: address (the recipient's, unless
+    /// `frozen_delivered_to = no`), as Postfix's forward.c.
     fn send_forward(&mut self) -> Verdict {
-        let mut content = Vec::new();
-        if self.s.delivered_to_for.iter().any(|k| k == "forward") {
-            content = format!("Delivered-To: {}\n", self.rcpt.address).into_bytes();
-        }
-        match self.qf.read().and_then(|mut qf| qf.content_bytes(b"\n")) {
-            Ok(c) => content.extend_from_slice(&c),
+        let body = match self.qf.read().and_then(|mut qf| qf.content_bytes(b"\n")) {
+            Ok(c) => c,
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
-        }
-        let mut senders: Vec<&String> = Vec::new();
-        for (sender, _) in &self.forward {
-            if !senders.contains(&sender) {
-                senders.push(sender);
+        };
+        let mut groups: Vec<(&String, &String)> = Vec::new();
+        for (sender, delivered, _) in &self.forward {
+            if !groups.contains(&(sender, delivered)) {
+                groups.push((sender, delivered));
             }
         }
         let mut parts = self.done.clone();
-        for sender in senders {
+        for (sender, delivered) in groups {
+            let mut content = Vec::new();
+            if self.s.delivered_to_for.iter().any(|k| k == "forward") {
+                content = format!("Delivered-To: {delivered}\n").into_bytes();
+            }
+            content.extend_from_slice(&body);
             let recipients = self
                 .forward
                 .iter()
-                .filter(|(s, _)| s == sender)
-                .map(|(_, a)| ipc::cleanup::Recipient {
+                .filter(|(s, d, _)| s == sender && d == delivered)
+                .map(|(_, _, a)| ipc::cleanup::Recipient {
                     address: a.clone(),
                     orcpt: None,
                     notify: self.rcpt.notify,
@@ -1414,6 +1626,99 @@ fn expand_attributes(
     params::expand::expand_text(text, &lookup).unwrap_or_else(|_| text.to_string())
 }
 
+/// What `$name` in command_execution_directory expands to.
+struct ExpansionAttributes<'a> {
+    user: &'a str,
+    local: &'a str,
+    ext: Option<&'a str>,
+    domain: &'a str,
+    home: Option<&'a str>,
+    shell: Option<&'a str>,
+}
+
+/// The passwd entry whose rights `ids` are: `user`'s when it has that
+/// uid, else the uid's (an include file's owner).
+fn user_attr(user: &str, ids: Ids) -> Option<nix::unistd::User> {
+    nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .filter(|u| u.uid.as_raw() == ids.uid)
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(ids.uid))
+                .ok()
+                .flatten()
+        })
+}
+
+/// Whether a process with `ids` (this one's when None) could make `dir`
+/// its working directory: a directory it may search.
+fn enterable(dir: &Path, ids: Option<Ids>) -> std::io::Result<()> {
+    use nix::unistd::{faccessat, AccessFlags};
+    let _as = match ids.filter(|_| util::privs::is_root()) {
+        Some(i) => Some(AsUser::become_user(i).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    if !std::fs::metadata(dir)?.is_dir() {
+        return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
+    }
+    faccessat(
+        nix::fcntl::AT_FDCWD,
+        dir,
+        AccessFlags::X_OK,
+        nix::fcntl::AtFlags::AT_EACCESS,
+    )
+    .map_err(|e| std::io::Error::from_raw_os_error(e as i32))
+}
+
+/// `local` split at the first of `delimiters` (Postfix's split_addr):
+/// with `owner_request_special = no`, `owner-list` and `list-request` are
+/// split at a `-` like any other local part.
+fn split_local<'a>(
+    local: &'a str,
+    delimiters: &str,
+    owner_request_special: bool,
+) -> (&'a str, Option<&'a str>) {
+    let lower = local.to_ascii_lowercase();
+    let special = delimiters.contains('-')
+        && (lower.starts_with("owner-") || (lower.len() > 8 && lower.ends_with("-request")));
+    if !special || owner_request_special {
+        return addr::split_delimiter(local, delimiters);
+    }
+    match local.char_indices().find(|(_, c)| delimiters.contains(*c)) {
+        Some((0, _)) | None => (local, None),
+        Some((i, c)) => (&local[..i], Some(&local[i + c.len_utf8()..])),
+    }
+}
+
+/// The `export_environment` (or `import_environment`) entries: `NAME`
+/// with the value `getenv` gives it (left out when unset), `NAME=value`
+/// and `{ NAME=value }` as written, as Postfix's clean_env().
+fn export_environment(
+    items: &[String],
+    getenv: impl Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    for item in items {
+        let item = match item.strip_prefix('{').and_then(|i| i.strip_suffix('}')) {
+            Some(inner) => inner.trim(),
+            None => item.as_str(),
+        };
+        let (name, value) = match item.split_once('=') {
+            Some((n, v)) => (n.to_string(), v.to_string()),
+            None => match getenv(item) {
+                Some(v) => (item.to_string(), v),
+                None => continue,
+            },
+        };
+        if name.is_empty() {
+            continue;
+        }
+        env.retain(|(n, _)| *n != name);
+        env.push((name, value));
+    }
+    env
+}
+
 /// `value` with each character that `allowed` lacks made '_' (Postfix's
 /// command_expansion_filter and forward_expansion_filter).
 fn censor(value: &str, allowed: &str) -> String {
@@ -1435,8 +1740,40 @@ fn notify_biff(user: &str, offset: u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::expand_attributes;
+    use super::{expand_attributes, export_environment, split_local};
     use std::path::Path;
+
+    #[test]
+    fn owner_request_special_keeps_list_names_whole() {
+        assert_eq!(split_local("owner-ml", "-", true), ("owner-ml", None));
+        assert_eq!(split_local("ml-request", "-", true), ("ml-request", None));
+        assert_eq!(split_local("owner-ml", "-", false), ("owner", Some("ml")));
+        assert_eq!(
+            split_local("ml-request", "+-", false),
+            ("ml", Some("request"))
+        );
+        // Only a '-' delimiter makes them special.
+        assert_eq!(split_local("owner-ml", "+", false), ("owner-ml", None));
+        assert_eq!(split_local("bob+x", "+", true), ("bob", Some("x")));
+        assert_eq!(split_local("postmaster", "-", false), ("postmaster", None));
+    }
+
+    #[test]
+    fn export_environment_names_values_and_braces() {
+        let items: Vec<String> = ["TZ", "LANG=C", "UNSET", "{ SPACED = a b }", "TZ=UTC"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let env = export_environment(&items, |n| (n == "TZ").then(|| "Europe/Paris".into()));
+        assert_eq!(
+            env,
+            vec![
+                ("LANG".to_string(), "C".to_string()),
+                ("SPACED ".to_string(), " a b".to_string()),
+                ("TZ".to_string(), "UTC".to_string()),
+            ]
+        );
+    }
 
     #[test]
     fn forward_path_expansion() {

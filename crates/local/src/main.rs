@@ -18,7 +18,10 @@
 //!     and only where `allow_mail_to_files` / `allow_mail_to_commands` say.
 //!     An alias `list` with an alias `owner-list` sends its addresses one
 //!     new message from `owner-list@$myorigin` (with `expand_owner_alias`,
-//!     the owner alias's address), so delivery errors reach the owner.
+//!     the owner alias's address), so delivery errors reach the owner; its
+//!     files and commands get that sender too. With `owner_request_special
+//!     = no` owner- aliases are ordinary, and `owner-list`/`list-request`
+//!     are split at a `-` recipient_delimiter like any address.
 //!   * Users from the passwd database: `forward_path` (.forward files,
 //!     owned by the user) with the user's rights.
 //!   * The mailbox, in Postfix's order: `mailbox_transport_maps` (by user
@@ -46,8 +49,25 @@
 //!   looked up (an alias, a mailbox transport, a user, a fallback) and
 //!   logged `status=deliverable (…)` or `undeliverable (unknown user: …)`.
 //!
+//!   A command runs with the shell, `-c` and the command, as the rights
+//!   that apply, in `command_execution_directory` (`$user`, `$home`,
+//!   `$shell`, `$recipient`, `$local`, `$domain`, `$extension`,
+//!   `$recipient_delimiter` expanded, values limited to
+//!   `execution_directory_expansion_filter`; a directory it cannot enter
+//!   defers the delivery; empty: the queue directory), with Postfix's
+//!   environment: the `export_environment` variables, PATH, then HOME and
+//!   SHELL of the user whose rights apply (none for an alias), LOGNAME,
+//!   USER, SENDER, RECIPIENT, LOCAL, DOMAIN, EXTENSION, ORIGINAL_RECIPIENT,
+//!   CLIENT_HOSTNAME, CLIENT_ADDRESS, CLIENT_HELO, CLIENT_PROTOCOL,
+//!   SASL_METHOD, SASL_SENDER, SASL_USERNAME (those known, censored by
+//!   `command_expansion_filter`).
+//!
 //!   Each message gets `Return-Path:`, `X-Original-To:` and `Delivered-To:`
-//!   headers. A delivered recipient is marked done in the queue file before
+//!   headers; Delivered-To: names the recipient, or with
+//!   `frozen_delivered_to = no` the address whose alias or .forward was
+//!   expanded last (or whose mbox gets it), forwarded copies grouped by it.
+//!   An address an alias or .forward leads to that a Delivered-To: of the
+//!   message already names is a mail forwarding loop (5.4.6). A delivered recipient is marked done in the queue file before
 //!   qmgr hears about it; each outcome is logged as
 //!   `ID: to=<…>, relay=local, delay=…, delays=…, dsn=…, status=… (…)`,
 //!   for an address an alias or .forward expanded one line per destination:
@@ -80,6 +100,8 @@
 //!   command_expansion_filter (the address characters mailbox_command's
 //!   $name expansions and commands' SENDER, RECIPIENT, LOCAL… may hold;
 //!   others become '_'), forward_expansion_filter,
+//!   command_execution_directory, execution_directory_expansion_filter,
+//!   export_environment, owner_request_special, frozen_delivered_to,
 //!   cleanup_service_name, myhostname, myorigin, mydestination,
 //!   expand_owner_alias.
 //!

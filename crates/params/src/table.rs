@@ -260,7 +260,7 @@ crate::declare! {
     COMMAND_EXPANSION_FILTER = string("command_expansion_filter", "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "The characters allowed in $name expansions of mailbox_command and command deliveries.");
     FORWARD_EXPANSION_FILTER = string("forward_expansion_filter", "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "The characters allowed in $name expansions of forward_path.");
     EXECUTION_DIRECTORY_EXPANSION_FILTER = string("execution_directory_expansion_filter", "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "The characters allowed in $name expansions of command_execution_directory.");
-    COMMAND_EXECUTION_DIRECTORY = string("command_execution_directory", "", "The working directory of commands run by the local delivery agent.");
+    COMMAND_EXECUTION_DIRECTORY = raw("command_execution_directory", "", "The working directory of commands run by the local delivery agent ($user, $home, $recipient… expanded per delivery).");
     COMMAND_TIME_LIMIT = time("command_time_limit", "1000s", 's', 1, MAX, "The time limit for delivery to an external command.");
     PREPEND_DELIVERED_HEADER = list("prepend_delivered_header", "command, file, forward", "The delivery kinds that get a Delivered-To: header: command, file, forward.");
     MAILBOX_DELIVERY_LOCK = list("mailbox_delivery_lock", "fcntl, dotlock", "How to lock a UNIX-style mailbox: fcntl, flock and/or dotlock.");

@@ -1,0 +1,270 @@
+//! Command deliveries of local(8) as Postfix makes them: the environment
+//! (import_environment in the master, export_environment and the delivery's
+//! own variables in local), the working directory
+//! (command_execution_directory), the list conventions of
+//! owner_request_special, and the Delivered-To: address of
+//! frozen_delivered_to. Alias commands run as the test's user, or as
+//! default_privs (nobody) when the tests run as root, so every test here
+//! runs either way.
+
+use kit::{wait_until, Instance, Scratch};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+const BODY: &str = "Subject: command\r\nFrom: sender@example.org\r\n\r\nlast line\r\n";
+
+fn instance(name: &str, extra: &str) -> Instance {
+    let inst = Instance::new(name);
+    inst.main_cf(&format!(
+        "mydestination = $myhostname, localhost\nalias_maps = hash:{d}/aliases\nalias_database = hash:{d}/aliases\n{extra}",
+        d = inst.dir.display()
+    ));
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nlocal unix - n n - - local\npickup unix n - n 60 1 pickup\nbounce unix - - n - 0 bounce\n",
+    );
+    inst
+}
+
+fn newaliases(inst: &Instance, text: &str) {
+    std::fs::write(inst.dir.join("aliases"), text).expect("aliases");
+    let out = Command::new(inst.bin.join("newaliases"))
+        .env("MAIL_CONFIG", &inst.dir)
+        .output()
+        .expect("newaliases");
+    assert!(
+        out.status.success(),
+        "newaliases: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A directory every user may write to (the commands may run as nobody).
+fn out_dir(tag: &str) -> Scratch {
+    let out = Scratch::new(tag);
+    std::fs::set_permissions(&*out, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    out
+}
+
+fn submit(inst: &Instance, rcpt: &str) {
+    let out = inst.sendmail(&["-f", "sender@example.org", rcpt], BODY.as_bytes());
+    assert!(
+        out.status.success(),
+        "sendmail: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The text of `file` once a command wrote a whole line into it.
+fn written(inst: &Instance, file: &Path) -> String {
+    assert!(
+        wait_until(15 * SECOND, || std::fs::read_to_string(file)
+            .is_ok_and(|t| t.ends_with('\n'))),
+        "nothing in {}:\n{}",
+        file.display(),
+        inst.maillog()
+    );
+    std::fs::read_to_string(file).expect("read")
+}
+
+/// The master keeps what import_environment names (NAME from its own
+/// environment, NAME=value as set) and nothing else; local gives a command
+/// export_environment's variables and Postfix's own (no HOME or SHELL for
+/// an alias: no user's rights apply), and runs it in the queue directory
+/// when command_execution_directory is empty.
+#[test]
+fn a_command_gets_postfix_s_environment() {
+    let out = out_dir("cmd-env");
+    let inst = instance(
+        "local-cmd-env",
+        "import_environment = MAIL_CONFIG MAIL_DEBUG TZ LANG=C MS_IMPORTED MS_SET=fromimport\nexport_environment = TZ MAIL_CONFIG LANG MS_IMPORTED MS_SET MS_SECRET { MS_SPACED=a b }\n",
+    );
+    newaliases(
+        &inst,
+        &format!(
+            "envdump: \"|env > {o}/env; pwd > {o}/pwd\"\n",
+            o = out.display()
+        ),
+    );
+    inst.start_with_env(&[("MS_IMPORTED", "yes"), ("MS_SECRET", "kept out")]);
+    kit::smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["envdump@localhost"],
+        BODY,
+    );
+    let pwd = written(&inst, &out.join("pwd"));
+    let env = std::fs::read_to_string(out.join("env")).expect("env");
+    for want in [
+        "MS_IMPORTED=yes\n",
+        "MS_SET=fromimport\n",
+        "MS_SPACED=a b\n",
+        "LANG=C\n",
+        "PATH=/usr/bin:/bin\n",
+        "USER=envdump\n",
+        "LOGNAME=envdump\n",
+        "SENDER=sender@example.org\n",
+        "RECIPIENT=envdump@localhost\n",
+        "ORIGINAL_RECIPIENT=envdump@localhost\n",
+        "LOCAL=envdump\n",
+        "DOMAIN=localhost\n",
+        "CLIENT_ADDRESS=127.0.0.1\n",
+        "CLIENT_PROTOCOL=ESMTP\n",
+        &format!("MAIL_CONFIG={}\n", inst.dir.display()),
+    ] {
+        assert!(env.contains(want), "no {want:?} in\n{env}");
+    }
+    for name in ["MS_SECRET=", "HOME=", "SHELL=", "EXTENSION="] {
+        assert!(
+            !env.lines().any(|l| l.starts_with(name)),
+            "{name} in\n{env}"
+        );
+    }
+    let queue = std::fs::canonicalize(inst.dir.join("queue")).expect("queue");
+    assert_eq!(pwd.trim_end(), queue.display().to_string(), "{env}");
+}
+
+/// command_execution_directory with $name expansions (characters outside
+/// execution_directory_expansion_filter made '_'); a directory the command
+/// cannot enter defers the delivery, with Postfix's warning.
+#[test]
+fn command_execution_directory_is_expanded_and_entered() {
+    let out = out_dir("cmd-dir");
+    let cwd = out.join("cwd");
+    std::fs::create_dir_all(cwd.join("runs/a_b")).expect("mkdir");
+    for d in [cwd.clone(), cwd.join("runs"), cwd.join("runs/a_b")] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let inst = instance(
+        "local-cmd-dir",
+        &format!(
+            "recipient_delimiter = +\ncommand_execution_directory = {}/$user${{extension?/$extension}}\n",
+            cwd.display()
+        ),
+    );
+    newaliases(
+        &inst,
+        &format!(
+            "runs: \"|pwd > {o}/runs\"\nlost: \"|pwd > {o}/lost\"\n",
+            o = out.display()
+        ),
+    );
+    inst.start();
+    submit(&inst, "runs+a$b@localhost");
+    submit(&inst, "lost@localhost");
+    let pwd = written(&inst, &out.join("runs"));
+    assert_eq!(
+        pwd.trim_end(),
+        cwd.join("runs/a_b").display().to_string(),
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        inst.wait_log("to=<lost@localhost>", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst.log_lines("to=<lost@localhost>").pop().expect("line");
+    assert!(
+        line.contains("dsn=4.3.0, status=deferred (temporary failure)"),
+        "{line}"
+    );
+    let warning = format!(
+        "warning: cannot change directory to \"{}/lost\" for uid=",
+        cwd.display()
+    );
+    assert!(inst.maillog().contains(&warning), "{}", inst.maillog());
+    assert!(!out.join("lost").exists());
+}
+
+fn owner_request_instance(name: &str, special: &str, out: &Path) -> Instance {
+    let inst = instance(
+        name,
+        &format!("recipient_delimiter = -\nowner_request_special = {special}\n"),
+    );
+    newaliases(
+        &inst,
+        &format!(
+            "ml: \"|env > {o}/ml\"\nowner-ml: listboss@example.org\nbob: \"|env > {o}/bob\"\n",
+            o = out.display()
+        ),
+    );
+    inst.start();
+    inst
+}
+
+/// owner_request_special = yes: a list with an owner- alias is delivered
+/// from owner-list (its commands see that sender), and `bob-request` is
+/// not bob's address with an extension.
+#[test]
+fn owner_request_special_yes_treats_list_names_specially() {
+    let out = out_dir("ownreq-yes");
+    let inst = owner_request_instance("local-ownreq-yes", "yes", &out);
+    submit(&inst, "ml@localhost");
+    submit(&inst, "bob-request@localhost");
+    let env = written(&inst, &out.join("ml"));
+    assert!(env.contains("SENDER=owner-ml@mail.example.test\n"), "{env}");
+    assert!(
+        inst.wait_log("to=<bob-request@localhost>", 1, 15 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let line = inst
+        .log_lines("to=<bob-request@localhost>")
+        .pop()
+        .expect("line");
+    assert!(
+        line.contains("status=bounced (unknown user: \"bob-request\")"),
+        "{line}"
+    );
+    assert!(!out.join("bob").exists());
+}
+
+/// owner_request_special = no: owner-list and list-request are ordinary
+/// names (the sender stays; `bob-request` is bob with the extension
+/// `request`).
+#[test]
+fn owner_request_special_no_makes_list_names_ordinary() {
+    let out = out_dir("ownreq-no");
+    let inst = owner_request_instance("local-ownreq-no", "no", &out);
+    submit(&inst, "ml@localhost");
+    submit(&inst, "bob-request@localhost");
+    let env = written(&inst, &out.join("ml"));
+    assert!(env.contains("SENDER=sender@example.org\n"), "{env}");
+    let env = written(&inst, &out.join("bob"));
+    assert!(env.contains("EXTENSION=request\n"), "{env}");
+    assert!(env.contains("USER=bob\n"), "{env}");
+}
+
+fn delivered_to_of(frozen: &str) -> String {
+    let out = out_dir(&format!("frozen-{frozen}"));
+    let inst = instance(
+        &format!("local-frozen-{frozen}"),
+        &format!("frozen_delivered_to = {frozen}\n"),
+    );
+    newaliases(
+        &inst,
+        &format!("first: second\nsecond: \"|cat > {}/got\"\n", out.display()),
+    );
+    inst.start();
+    submit(&inst, "first@localhost");
+    let text = written(&inst, &out.join("got"));
+    text.lines()
+        .filter(|l| l.starts_with("Delivered-To: "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// frozen_delivered_to = yes: Delivered-To: names the recipient however
+/// deep the aliases go; = no: the address whose alias was expanded last.
+#[test]
+fn frozen_delivered_to_decides_the_delivered_to_address() {
+    assert_eq!(delivered_to_of("yes"), "Delivered-To: first@localhost");
+    assert_eq!(
+        delivered_to_of("no"),
+        "Delivered-To: second@mail.example.test"
+    );
+}
