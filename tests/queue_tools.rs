@@ -549,3 +549,73 @@ fn arguments_that_are_not_utf8_are_usage_errors() {
         );
     }
 }
+
+/// Postfix's own `qshape` (a Perl script admins run as `qshape deferred`)
+/// reads mailsuite's queue files: the same record types and text fields
+/// (C, T, S, R, M, X, E) and the same 0700 mode for a finished file. It
+/// finds queue_directory with the `postconf` first in PATH, which here is
+/// mailsuite's.
+#[test]
+fn postfix_qshape_reads_the_queue() {
+    if !kit::have("qshape") || !kit::have("perl") {
+        eprintln!("skipped: qshape (Debian's postfix) or perl not installed");
+        return;
+    }
+    let inst = instance("qshape");
+    message(
+        &inst,
+        "deferred",
+        "a@from.example",
+        &["u@one.example", "v@two.example"],
+    );
+    message(
+        &inst,
+        "deferred",
+        "b@from.example",
+        &["w@two.example", "+done@three.example"],
+    );
+    message(&inst, "hold", "c@from.example", &["x@four.example"]);
+    let path = format!(
+        "{}:{}",
+        inst.bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("qshape")
+        .args(["-c", &inst.dir.display().to_string(), "deferred"])
+        .env("PATH", &path)
+        .output()
+        .expect("qshape");
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}{}", text(&out.stderr));
+    let counts: Vec<(String, String)> = report
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.next()?.to_string(), f.next()?.to_string()))
+        })
+        .collect();
+    // A recipient marked done is a D record, as Postfix writes it, so
+    // qshape leaves it out; the held message is not in deferred.
+    let want = [("TOTAL", "3"), ("two.example", "2"), ("one.example", "1")];
+    for (domain, n) in want {
+        assert!(
+            counts.iter().any(|(d, c)| d == domain && c == n),
+            "{domain} {n}:\n{report}"
+        );
+    }
+    assert!(
+        !report.contains("four.example") && !report.contains("three.example"),
+        "{report}"
+    );
+    let senders = Command::new("qshape")
+        .args(["-c", &inst.dir.display().to_string(), "-s", "deferred"])
+        .env("PATH", &path)
+        .output()
+        .expect("qshape -s");
+    assert!(
+        text(&senders.stdout).contains("from.example"),
+        "{}",
+        text(&senders.stdout)
+    );
+}
