@@ -52,6 +52,7 @@ pub const INERT: &[&str] = &[
     "lmtp_sasl_path",
     "lmtp_sasl_type",
     "lmtp_tls_session_cache_database",
+    "mail_debug",
     "mail_privileged_group",
     "mailbox_idle_check_interval",
     "maildir_very_dirty_syncs",
