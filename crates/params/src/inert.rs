@@ -124,7 +124,6 @@ pub const INERT: &[&str] = &[
     "smtputf8_autodetect_classes",
     "ssl_ca",
     "ssl_prefer_server_ciphers",
-    "strict_smtputf8",
     "sun_mailtool_compatibility",
     "swap_bangpath",
     "tcp_windowsize",

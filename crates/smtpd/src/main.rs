@@ -303,6 +303,8 @@
 //!   smtpd_junk_command_limit, smtpd_noop_commands (answered 250 Ok, counted as
 //!   junk), smtpd_log_access_permit_actions (the built-in permit actions
 //!   logged when they decide, or static:all), disable_vrfy_command, smtputf8_enable,
+//!   strict_smtputf8 (a UTF-8 address without SMTPUTF8: 553 5.6.7; by
+//!   default taken, as Postfix does),
 //!   strict_rfc821_envelopes, smtpd_helo_required,
 //!   smtpd_delay_open_until_valid_rcpt, smtpd_discard_ehlo_keywords,
 //!   smtpd_discard_ehlo_keyword_address_maps,

@@ -1145,7 +1145,10 @@ impl<'a> Session<'a> {
                 }
             }
         }
-        if !m.smtputf8 && m.sender.as_ref().is_some_and(|s| !s.is_ascii()) {
+        // strict_smtputf8 (Postfix's default is no: UTF-8 addresses are
+        // taken without SMTPUTF8, as before SMTPUTF8 existed).
+        if self.s.strict_smtputf8 && !m.smtputf8 && m.sender.as_ref().is_some_and(|s| !s.is_ascii())
+        {
             self.error_reply(&Reply::must_declare_smtputf8());
             return false;
         }
@@ -1481,7 +1484,7 @@ impl<'a> Session<'a> {
             }
             return false;
         }
-        if !tx.mail.smtputf8 && !r.rcpt.is_ascii() {
+        if self.s.strict_smtputf8 && !tx.mail.smtputf8 && !r.rcpt.is_ascii() {
             self.error_reply(&Reply::must_declare_smtputf8());
             return false;
         }

@@ -38,6 +38,9 @@ pub struct Settings {
     /// `verp_delimiter_filter`: the characters XVERP=xy may use.
     pub verp_filter: String,
     pub smtputf8: bool,
+    /// `strict_smtputf8`: a UTF-8 sender or recipient address only in a
+    /// mail transaction that asked for SMTPUTF8.
+    pub strict_smtputf8: bool,
     pub strict_rfc821: bool,
     pub helo_required: bool,
     pub delay_open: bool,
@@ -341,6 +344,7 @@ impl Settings {
             verp_delimiters: c.str(&p::DEFAULT_VERP_DELIMITERS).to_string(),
             verp_filter: c.str(&p::VERP_DELIMITER_FILTER).to_string(),
             smtputf8: c.bool(&p::SMTPUTF8_ENABLE),
+            strict_smtputf8: c.bool(&p::STRICT_SMTPUTF8),
             strict_rfc821: c.bool(&p::STRICT_RFC821_ENVELOPES),
             helo_required: c.bool(&p::SMTPD_HELO_REQUIRED),
             delay_open: c.bool(&p::SMTPD_DELAY_OPEN_UNTIL_VALID_RCPT),
