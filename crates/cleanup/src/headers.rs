@@ -104,6 +104,9 @@ pub struct Splitter {
     count: usize,
     total: usize,
     current: Option<Header>,
+    /// `current`'s size ([`Header::size`]), kept as it grows: summing its
+    /// lines at each one would take time in the square of their number.
+    current_size: usize,
     size_limit: usize,
     /// The last piece fed was not a whole line: the next piece goes on
     /// with it.
@@ -119,6 +122,7 @@ impl Splitter {
             count: 0,
             total: 0,
             current: None,
+            current_size: 0,
             size_limit: header_size_limit.max(1),
             partial: false,
             truncated: false,
@@ -142,11 +146,12 @@ impl Splitter {
         if partial {
             if let Some(h) = self.current.as_mut() {
                 self.total += line.len();
-                if h.size() + line.len() < self.size_limit
+                if self.current_size + line.len() < self.size_limit
                     && self.total <= self.size_limit.saturating_mul(10)
                 {
                     if let Some(last) = h.lines.last_mut() {
                         last.extend_from_slice(line);
+                        self.current_size += line.len();
                     }
                 } else {
                     self.truncated = true;
@@ -157,10 +162,11 @@ impl Splitter {
         if is_continuation(line) {
             if let Some(h) = self.current.as_mut() {
                 self.total += line.len() + 1;
-                if h.size() + line.len() < self.size_limit
+                if self.current_size + line.len() < self.size_limit
                     && self.total <= self.size_limit.saturating_mul(10)
                 {
                     h.lines.push(line.to_vec());
+                    self.current_size += line.len() + 1;
                 } else {
                     self.truncated = true;
                 }
@@ -183,6 +189,7 @@ impl Splitter {
                 first.truncate(self.size_limit.saturating_sub(1));
                 self.truncated = true;
             }
+            self.current_size = first.len() + 1;
             self.current = Some(Header { lines: vec![first] });
         } else {
             self.in_headers = false;
@@ -210,19 +217,25 @@ impl Splitter {
     }
 }
 
-/// Splits bytes into lines at LF (dropping the CRs before it), keeping a
-/// partial last line until more bytes come. Lines longer than `max` are
+/// Splits bytes into lines at LF (dropping the CRs before it, unless made
+/// with [`LineBuffer::keeping_crs`]), keeping a partial last line until
+/// more bytes come. Lines longer than `max` are
 /// cut into pieces of `max` bytes, each reported as not complete, so that
 /// nothing unbounded is buffered (Postfix's line_length_limit handling).
 #[derive(Debug)]
 pub struct LineBuffer {
     pending: Vec<u8>,
     max: usize,
+    /// The CRs before a LF go with the line end.
+    strip_crs: bool,
 }
 
 /// A line without the CRs that end it: Postfix's smtp_get takes every CR
 /// before the LF as part of the line end (a bare CR elsewhere stays).
-fn without_crs(line: &[u8]) -> &[u8] {
+fn without_crs(line: &[u8], strip: bool) -> &[u8] {
+    if !strip {
+        return line;
+    }
     let end = line.iter().rposition(|&b| b != b'\r').map_or(0, |i| i + 1);
     &line[..end]
 }
@@ -240,6 +253,17 @@ impl LineBuffer {
         LineBuffer {
             pending: Vec::new(),
             max: max.max(1),
+            strip_crs: true,
+        }
+    }
+
+    /// A buffer that leaves the CRs before a LF in the line (records that
+    /// pickup hands over are stored as they are, as Postfix's cleanup
+    /// does: sendmail_fix_line_endings decided about them).
+    pub fn keeping_crs(max: usize) -> LineBuffer {
+        LineBuffer {
+            strip_crs: false,
+            ..LineBuffer::new(max)
         }
     }
 
@@ -266,14 +290,14 @@ impl LineBuffer {
                     let line = &data[..nl];
                     data = &data[nl + 1..];
                     if self.pending.is_empty() {
-                        let line = without_crs(line);
+                        let line = without_crs(line, self.strip_crs);
                         if line.len() <= self.max {
                             f(line, true);
                             continue;
                         }
                     }
                     self.pending.extend_from_slice(line);
-                    let kept = without_crs(&self.pending).len();
+                    let kept = without_crs(&self.pending, self.strip_crs).len();
                     self.pending.truncate(kept);
                     self.drain_long(&mut f);
                     f(&self.pending, true);
@@ -293,7 +317,8 @@ impl LineBuffer {
         // held back (up to another `max` bytes) until the LF shows, so that
         // the line comes out the same however the input was split.
         while self.pending.len() > self.max
-            && (without_crs(&self.pending).len() > self.max || self.pending.len() > 2 * self.max)
+            && (without_crs(&self.pending, self.strip_crs).len() > self.max
+                || self.pending.len() > 2 * self.max)
         {
             f(&self.pending[..self.max], false);
             self.pending.drain(..self.max);
@@ -307,7 +332,7 @@ impl LineBuffer {
             None
         } else {
             let mut bytes = std::mem::take(&mut self.pending);
-            bytes.truncate(without_crs(&bytes).len());
+            bytes.truncate(without_crs(&bytes, self.strip_crs).len());
             Some(Piece {
                 bytes,
                 complete: true,
@@ -497,5 +522,61 @@ mod tests {
         assert!(is_header_start(b"Subject\t:x"));
         assert!(!is_header_start(b" : x"));
         assert!(!is_header_start(b"Subject \x0b: x"));
+    }
+
+    /// Records that pickup hands over keep their CRs: sendmail decided
+    /// what to do with them (sendmail_fix_line_endings).
+    #[test]
+    fn a_buffer_keeping_crs_leaves_them_in_the_line() {
+        let text = b"a\r\nb\r\r\n0123456789AB\r\nend\r";
+        for cut in 0..text.len() {
+            let mut lb = LineBuffer::keeping_crs(10);
+            let mut got = lb.push(&text[..cut]);
+            got.extend(lb.push(&text[cut..]));
+            got.extend(lb.finish());
+            let got: Vec<(&[u8], bool)> = got.iter().map(|p| (&p.bytes[..], p.complete)).collect();
+            assert_eq!(
+                got,
+                vec![
+                    (&b"a\r"[..], true),
+                    (b"b\r\r", true),
+                    (b"0123456789", false),
+                    (b"AB\r", true),
+                    (b"end\r", true),
+                ],
+                "cut at {cut}"
+            );
+        }
+    }
+
+    /// A header of very many continuation lines keeps what fits in
+    /// header_size_limit, and its size is counted as it grows (not summed
+    /// again at each line).
+    #[test]
+    fn a_header_of_many_lines_is_cut_at_the_size_limit() {
+        let mut sp = Splitter::new(1000);
+        assert!(sp.line(b"To: a@example.com,").is_empty());
+        for _ in 0..200_000 {
+            assert!(sp.line(b"\tb@example.com,").is_empty());
+        }
+        // (past ten times the limit in all, the rest is body)
+        let ev = sp.line(b"Subject: x");
+        let Some(Event::Header(h)) = ev.first() else {
+            panic!("{ev:?}")
+        };
+        assert!(h.size() < 1000 && h.size() > 1000 - 16, "{}", h.size());
+        assert!(sp.truncated);
+        // Partial pieces of one long line count too.
+        let mut sp = Splitter::new(100);
+        sp.piece(b"To: ", false);
+        for _ in 0..1000 {
+            sp.piece(b"x@y.z, ", false);
+        }
+        sp.piece(b"end", true);
+        let ev = sp.line(b"");
+        let Event::Header(h) = &ev[0] else {
+            panic!("{ev:?}")
+        };
+        assert!(h.size() < 100 && h.size() > 90, "{}", h.size());
     }
 }

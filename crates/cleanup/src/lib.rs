@@ -5,3 +5,4 @@ pub mod message;
 pub mod milters;
 pub mod mime;
 pub mod rewrite;
+pub mod tokens;

@@ -19,7 +19,8 @@
 //!     (`canonical_maps`, `sender_canonical_maps`, `recipient_canonical_maps`,
 //!     `virtual_alias_maps`, recursively: past `virtual_alias_expansion_limit`
 //!     addresses or `virtual_alias_recursion_limit` levels the message
-//!     waits, "451 4.6.0 Alias expansion error") and masqueraded
+//!     waits, "451 4.6.0 Alias expansion error", as it does for a result
+//!     longer than `virtual_alias_address_length_limit`) and masqueraded
 //!     (`masquerade_domains`, `masquerade_exceptions`). Tables are asked
 //!     as Postfix's mail_addr_find asks them: `user+ext@domain`,
 //!     `user@domain`, `user+ext` and `user` for local domains ($myorigin,
@@ -31,7 +32,19 @@
 //!     table, then canonical_maps) and masquerading — in mail from remote
 //!     clients only when remote_header_rewrite_domain is set, as in
 //!     Postfix. Display names, comments and groups stay, and a header
-//!     nothing changes in stays byte for byte.
+//!     nothing changes in stays byte for byte. Only the first
+//!     `header_address_token_limit` address tokens of a header are parsed
+//!     for this; a header whose first part a rewrite changes is rebuilt
+//!     from that part alone (sendmail -t still takes every address).
+//!   * `smtputf8_autodetect_classes` (sendmail, smtpd, verify; forward,
+//!     bounce and notify all name the mail system's own other mail): mail
+//!     of those kinds is flagged SMTPUTF8 when its envelope addresses or
+//!     its message headers hold UTF-8. `detect_8bit_encoding_header`:
+//!     `Content-Transfer-Encoding: 8bit` or `binary` in the message header
+//!     makes the queue file's encoding 8bit. (Both look at the primary
+//!     header: the envelope is written at its end.)
+//!   * Lines from smtpd lose the CRs before their LF; lines from pickup are
+//!     stored as they are (sendmail applied `sendmail_fix_line_endings`).
 //!   * Blind copies: `always_bcc`, `sender_bcc_maps` (by the sender) and
 //!     `recipient_bcc_maps` (by each recipient) add recipients, each once,
 //!     with NOTIFY=NEVER, expanded like any other; not for the mail
@@ -123,6 +136,8 @@
 //!   recipient_canonical_classes, canonical_maps,
 //!   sender_canonical_maps, recipient_canonical_maps, virtual_alias_maps,
 //!   virtual_alias_expansion_limit, virtual_alias_recursion_limit,
+//!   virtual_alias_address_length_limit, header_address_token_limit,
+//!   smtputf8_enable, smtputf8_autodetect_classes, detect_8bit_encoding_header,
 //!   always_bcc, sender_bcc_maps, recipient_bcc_maps, enable_original_recipient,
 //!   strict_7bit_headers, strict_8bitmime_body, strict_8bitmime,
 //!   strict_mime_encoding_domain (8-bit headers, 8-bit text under a 7-bit

@@ -30,6 +30,19 @@ pub struct Settings {
     /// virtual_alias_expansion_limit, virtual_alias_recursion_limit.
     pub virtual_expansion_limit: usize,
     pub virtual_recursion_limit: usize,
+    /// virtual_alias_address_length_limit: the longest address an alias
+    /// may expand to.
+    pub virtual_address_length_limit: usize,
+    /// header_address_token_limit: how much of an address header is
+    /// parsed for rewriting ([`crate::tokens::limited`]).
+    pub header_token_limit: usize,
+    /// smtputf8_autodetect_classes (with smtputf8_enable): the mail that is
+    /// flagged SMTPUTF8 when its envelope or headers hold UTF-8, as bits of
+    /// [`utf8_class`].
+    pub smtputf8_autodetect: u8,
+    /// detect_8bit_encoding_header: `Content-Transfer-Encoding: 8bit` (or
+    /// binary) makes the message's encoding 8bit.
+    pub detect_8bit_header: bool,
     pub line_length_limit: usize,
     pub message_size_limit: u64,
     pub always_add_missing_headers: bool,
@@ -129,6 +142,48 @@ impl Settings {
     }
 }
 
+/// The kinds of mail smtputf8_autodetect_classes names, as bits.
+pub mod utf8_class {
+    /// Mail posted with sendmail (pickup).
+    pub const SENDMAIL: u8 = 1;
+    /// Mail from smtpd whose client did not ask for SMTPUTF8.
+    pub const SMTPD: u8 = 2;
+    /// The mail system's own mail other than probes: forwarded mail,
+    /// bounces and notices to the postmaster (cleanup cannot tell these
+    /// three apart: each of `forward`, `bounce` and `notify` names them all).
+    pub const INTERNAL: u8 = 4;
+    /// Address verification probes.
+    pub const VERIFY: u8 = 8;
+
+    /// The bits of a smtputf8_autodetect_classes value; unknown names are
+    /// returned apart (`qmqpd` names mail mailsuite never receives).
+    pub fn parse(words: &[String]) -> (u8, Vec<String>) {
+        let mut bits = 0;
+        let mut unknown = Vec::new();
+        for w in words {
+            bits |= match w.to_ascii_lowercase().as_str() {
+                "sendmail" => SENDMAIL,
+                "smtpd" => SMTPD,
+                "forward" | "bounce" | "notify" => INTERNAL,
+                "verify" => VERIFY,
+                "qmqpd" => 0,
+                "all" => SENDMAIL | SMTPD | INTERNAL | VERIFY,
+                _ => {
+                    unknown.push(w.clone());
+                    0
+                }
+            };
+        }
+        (bits, unknown)
+    }
+}
+
+/// Whether an address makes mail of an autodetect class need SMTPUTF8
+/// (Postfix: not ASCII, and valid UTF-8, which a `str` always is).
+fn utf8_address(addr: &str) -> bool {
+    !addr.is_ascii()
+}
+
 /// A set of characters parameter; None when empty.
 fn byte_set(cfg: &Config, param: &params::Param) -> Option<util::byteset::ByteSet> {
     Some(util::byteset::ByteSet::parse(cfg.str(param))).filter(|s| !s.is_empty())
@@ -223,6 +278,13 @@ impl Settings {
             maillog::warning!("{w}");
         }
         let propagates = |what: &str| propagate.iter().any(|w| w.eq_ignore_ascii_case(what));
+        let (utf8_classes, unknown) = utf8_class::parse(&cfg.list(&p::SMTPUTF8_AUTODETECT_CLASSES));
+        for w in unknown {
+            maillog::warning!(
+                "{}: unknown mail class \"{w}\"",
+                p::SMTPUTF8_AUTODETECT_CLASSES.name
+            );
+        }
         Settings {
             hash: HashSpec::from_config(cfg),
             myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
@@ -231,6 +293,15 @@ impl Settings {
             hopcount_limit: cfg.int(&p::HOPCOUNT_LIMIT).max(1) as usize,
             virtual_expansion_limit: cfg.int(&p::VIRTUAL_ALIAS_EXPANSION_LIMIT).max(1) as usize,
             virtual_recursion_limit: cfg.int(&p::VIRTUAL_ALIAS_RECURSION_LIMIT).max(1) as usize,
+            virtual_address_length_limit: cfg.int(&p::VIRTUAL_ALIAS_ADDRESS_LENGTH_LIMIT).max(1)
+                as usize,
+            header_token_limit: cfg.int(&p::HEADER_ADDRESS_TOKEN_LIMIT).max(1) as usize,
+            smtputf8_autodetect: if cfg.bool(&p::SMTPUTF8_ENABLE) {
+                utf8_classes
+            } else {
+                0
+            },
+            detect_8bit_header: cfg.bool(&p::DETECT_8BIT_ENCODING_HEADER),
             line_length_limit: cfg.int(&p::LINE_LENGTH_LIMIT).max(1) as usize,
             message_size_limit: cfg.size(&p::MESSAGE_SIZE_LIMIT),
             always_add_missing_headers: cfg.bool(&p::ALWAYS_ADD_MISSING_HEADERS),
@@ -320,6 +391,8 @@ enum Expansion {
     TooBig,
     /// Nested deeper than virtual_alias_recursion_limit.
     TooDeep,
+    /// A result longer than virtual_alias_address_length_limit.
+    TooLong(String),
 }
 
 /// Logs a failed virtual_alias_maps expansion of `addr`; the message
@@ -327,13 +400,21 @@ enum Expansion {
 /// table could not say (an SQL server down), nor a part of an expansion
 /// past its limits.
 fn expansion_failure(id: &str, addr: &str, e: Expansion) -> Outcome {
+    if let Expansion::TooLong(result) = e {
+        // Postfix's cleanup_map1n: the result, cut at 300 characters.
+        let shown: String = result.chars().take(300).collect();
+        maillog::warning!(
+            "{id}: unreasonable virtual_alias_maps result {shown}... -- message not accepted, try again later"
+        );
+        return Outcome::TryAgain(ALIAS_EXPANSION_ERROR.into());
+    }
     let (what, reply) = match e {
         Expansion::Table(e) => (format!("map lookup problem for {addr}: {e}"), WRITE_ERROR),
         Expansion::TooBig => (
             format!("map expansion size for {addr} is unreasonable"),
             ALIAS_EXPANSION_ERROR,
         ),
-        Expansion::TooDeep => (
+        Expansion::TooDeep | Expansion::TooLong(_) => (
             format!("map nesting for {addr} is unreasonable"),
             ALIAS_EXPANSION_ERROR,
         ),
@@ -679,6 +760,16 @@ struct Message<'a> {
     /// gave, as it gave it (before aliases, REDIRECT and blind copies), as
     /// Postfix's smtpd writes it.
     received_for: Option<String>,
+    /// smtputf8_autodetect_classes names this mail's class: UTF-8 in its
+    /// envelope or headers flags it SMTPUTF8.
+    autodetect_utf8: bool,
+    /// The envelope is in the queue file (it waits for the end of the
+    /// primary headers, which may still change its SMTPUTF8 flag and
+    /// encoding).
+    envelope_written: bool,
+    /// The recipients taken from the headers so far (sendmail -t), to
+    /// add each once however many there are.
+    extracted_seen: std::collections::HashSet<String>,
 }
 
 fn attribute<'e>(env: &'e proto::Envelope, name: &str) -> Option<&'e str> {
@@ -750,6 +841,19 @@ impl<'a> Message<'a> {
             bcc.extend(s.bcc_of(&s.sender_bcc_maps, &sender));
         }
         bcc.extend(action(proto::ACTION_BCC).map(str::to_string));
+        // smtputf8_autodetect_classes: the class of this mail.
+        let class = match source {
+            Source::Pickup => utf8_class::SENDMAIL,
+            Source::Smtpd => utf8_class::SMTPD,
+            Source::Internal if attribute(env, proto::ADDRESS_VERIFY_PROBE).is_some() => {
+                utf8_class::VERIFY
+            }
+            Source::Internal => utf8_class::INTERNAL,
+        };
+        let autodetect_utf8 = s.smtputf8_autodetect & class != 0;
+        // As Postfix's cleanup_addr_sender and cleanup_addr_recipient: the
+        // addresses after canonical mapping, before virtual aliases.
+        let mut smtputf8 = env.smtputf8 || (autodetect_utf8 && utf8_address(&sender));
         let mut planned: Vec<(String, Option<&proto::Recipient>)> = Vec::new();
         for r in &env.recipients {
             let mut addr = s.rewriter.canonical(&r.address, ctx);
@@ -767,6 +871,7 @@ impl<'a> Message<'a> {
                 planned.push((b, None));
             }
         }
+        smtputf8 |= autodetect_utf8 && planned.iter().any(|(a, _)| utf8_address(a));
         for (addr, r) in planned {
             // Once the table has failed the message waits, so the other
             // recipients are not looked up in it again.
@@ -869,7 +974,7 @@ impl<'a> Message<'a> {
             }),
             dsn_envid: env.envid.clone(),
             verp_delimiters: verp,
-            smtputf8: env.smtputf8,
+            smtputf8,
             // When to warn the sender that the mail is delayed (qmgr sends it once).
             warn_time: (s.delay_warning > 0 && !env.sender.is_empty())
                 .then_some(env.arrival + s.delay_warning),
@@ -904,7 +1009,15 @@ impl<'a> Message<'a> {
             local,
             qenv,
             log_from,
-            lines: LineBuffer::new(s.line_length_limit),
+            // smtpd's lines come with their CRs, which go with the line
+            // end (Postfix's smtp_get); sendmail decided already what to do
+            // with those of posted mail (sendmail_fix_line_endings), and
+            // pickup's records are stored as they are, as in Postfix.
+            lines: if source == Source::Pickup {
+                LineBuffer::keeping_crs(s.line_length_limit)
+            } else {
+                LineBuffer::new(s.line_length_limit)
+            },
             splitter: Splitter::new(s.header_size_limit),
             headers: Vec::new(),
             in_body: false,
@@ -948,6 +1061,9 @@ impl<'a> Message<'a> {
                 [only] => Some(only.address.clone()),
                 _ => None,
             },
+            autodetect_utf8,
+            envelope_written: false,
+            extracted_seen: std::collections::HashSet::new(),
         }
     }
 
@@ -1050,6 +1166,7 @@ impl<'a> Message<'a> {
                 .chain(&self.extracted.recipients)
                 .any(|x| x.address.eq_ignore_ascii_case(&r.address));
             if !known {
+                self.extracted_seen.insert(r.address.clone());
                 self.extracted.recipients.push(r);
             }
         }
@@ -1058,13 +1175,9 @@ impl<'a> Message<'a> {
     /// Reads content until End. Err(None): the client went away.
     fn run(&mut self, conn: &mut impl Read, writer: &mut Writer) -> Result<(), Option<Outcome>> {
         // With milters the envelope and content are written after them (they
-        // may change both).
-        if self.milters.is_empty() {
-            if let Err(e) = writer.envelope(&self.qenv) {
-                maillog::warning!("{}: write envelope: {e}", self.id);
-                self.decision = Some(Outcome::TryAgain(WRITE_ERROR.into()));
-            }
-        } else {
+        // may change both); without, the envelope is written at the end of
+        // the primary headers (write_headers).
+        if !self.milters.is_empty() {
             self.spool = Some(Vec::new());
         }
         loop {
@@ -1207,6 +1320,10 @@ impl<'a> Message<'a> {
             Event::EndOfHeaders(first_body) => {
                 self.write_headers(writer)?;
                 self.in_body = true;
+                // (refused already: there is no envelope to write after)
+                if self.decision.is_some() {
+                    return Ok(());
+                }
                 self.mime.start_body();
                 self.emit(writer, b"\n")?;
                 match first_body {
@@ -1354,7 +1471,15 @@ impl<'a> Message<'a> {
             self.mime.primary_content_type(&h.value());
         }
         if h.is("Content-Transfer-Encoding") {
-            self.mime.primary_encoding(&h.value());
+            let value = h.value();
+            // detect_8bit_encoding_header: 8-bit type information overrides
+            // 7-bit (the envelope is written at the end of these headers).
+            if self.s.detect_8bit_header
+                && (value.eq_ignore_ascii_case("8bit") || value.eq_ignore_ascii_case("binary"))
+            {
+                self.qenv.attrs.encoding = Some(queue::Encoding::EightBit);
+            }
+            self.mime.primary_encoding(&value);
         }
         let (list, table) = self.header_table(mime::class_of(h.name(), HeaderClass::Primary));
         match self.check(list, table, "header", &text) {
@@ -1376,6 +1501,10 @@ impl<'a> Message<'a> {
         } else {
             None
         };
+        // The whole value, when rewriting kept only its first
+        // header_address_token_limit tokens: sendmail -t still takes every
+        // address (as Postfix 3.7), each rewritten as the header's are.
+        let mut cut_value = None;
         if let Some(sender) = class {
             let ctx = if self.local {
                 Context::Local
@@ -1383,21 +1512,31 @@ impl<'a> Message<'a> {
                 Context::Remote
             };
             let mappings = self.flags & proto::flags::NO_ADDRESS_MAPPINGS == 0;
+            let value = h.value();
             if let Some(v) = self
                 .s
-                .rewrite_header_addresses(&h.value(), sender, ctx, mappings)
+                .rewrite_header_addresses(&value, sender, ctx, mappings)
             {
                 h = Header::new(h.name(), &v);
+                if crate::tokens::limited(&value, self.s.header_token_limit).len() < value.len() {
+                    cut_value = Some(value);
+                }
             }
         }
+        let extract_from = |h: &Header| match &cut_value {
+            Some(v) => (v.clone(), true),
+            None => (h.value(), false),
+        };
         if h.is("Bcc")
             && (self.source == Source::Pickup || self.flags & proto::flags::EXTRACT_RECIPIENTS != 0)
         {
-            self.extract(&h);
+            let (value, remap) = extract_from(&h);
+            self.extract(&value, remap);
             return;
         }
         if h.is("To") || h.is("Cc") {
-            self.extract(&h);
+            let (value, remap) = extract_from(&h);
+            self.extract(&value, remap);
         }
         if self.s.drop_headers.iter().any(|n| h.is(n)) {
             return;
@@ -1408,7 +1547,10 @@ impl<'a> Message<'a> {
         self.headers.push(h);
     }
 
-    fn extract(&mut self, h: &Header) {
+    /// The recipients of an address header's value (sendmail -t); `remap`:
+    /// the value is as it came, and each address is rewritten as the
+    /// header's addresses are.
+    fn extract(&mut self, value: &str, remap: bool) {
         if self.flags & proto::flags::EXTRACT_RECIPIENTS == 0 {
             return;
         }
@@ -1418,8 +1560,14 @@ impl<'a> Message<'a> {
             Context::Remote
         };
         let mappings = self.flags & proto::flags::NO_ADDRESS_MAPPINGS == 0;
-        for mb in addr::parse_address_list(&h.value()) {
-            let a = self.s.rewriter.canonical(&mb.to_string(), ctx);
+        for mb in addr::parse_address_list(value) {
+            let mb = mb.to_string();
+            let a = if remap {
+                self.s
+                    .header_address(&mb, AddrPlace::HeaderRecipient, ctx, mappings)
+            } else {
+                self.s.rewriter.canonical(&mb, ctx)
+            };
             // Expanded by virtual_alias_maps as envelope recipients are
             // (the header's address went through the canonical maps).
             let expanded = match self.decision {
@@ -1433,7 +1581,11 @@ impl<'a> Message<'a> {
                 _ => vec![a],
             };
             for a in expanded {
-                if !self.extracted.recipients.iter().any(|r| r.address == a) {
+                if self.autodetect_utf8 && utf8_address(&a) {
+                    self.qenv.smtputf8 = true;
+                }
+                if !self.extracted_seen.contains(&a) {
+                    self.extracted_seen.insert(a.clone());
                     self.extracted.recipients.push(Recipient::new(a));
                 }
             }
@@ -1533,6 +1685,15 @@ impl<'a> Message<'a> {
                 out.push(Header::new_raw(&self.s.undisclosed_recipients_header));
             }
         }
+        // Postfix's cleanup_out_header: a header as it goes out with
+        // non-ASCII text flags mail of an autodetect class SMTPUTF8.
+        if self.autodetect_utf8
+            && !self.qenv.smtputf8
+            && out.iter().any(|h| h.lines.iter().any(|l| !l.is_ascii()))
+        {
+            self.qenv.smtputf8 = true;
+        }
+        self.write_envelope(writer)?;
         for h in &out {
             for line in &h.lines {
                 self.emit_line(writer, line)?;
@@ -1540,6 +1701,16 @@ impl<'a> Message<'a> {
         }
         self.headers = out;
         Ok(())
+    }
+
+    /// Writes the envelope, once, unless the milters have the message
+    /// (they write it after them).
+    fn write_envelope(&mut self, writer: &mut Writer) -> Result<(), queue::QueueError> {
+        if self.envelope_written || self.spool.is_some() {
+            return Ok(());
+        }
+        self.envelope_written = true;
+        writer.envelope(&self.qenv)
     }
 
     /// A piece of a body line: held while it is part of a MIME part's or an
@@ -1574,9 +1745,12 @@ impl<'a> Message<'a> {
         }
         let last = h.lines.len().saturating_sub(1);
         for (i, l) in h.lines.iter().enumerate() {
-            self.emit(writer, l)?;
+            // (a whole line as a line: the queue writer takes a CR before
+            // a LF it is handed as part of the line end)
             if i < last || h.complete {
-                self.emit(writer, b"\n")?;
+                self.emit_line(writer, l)?;
+            } else {
+                self.emit(writer, l)?;
             }
         }
         Ok(())
@@ -1851,13 +2025,20 @@ impl Settings {
         } else {
             AddrPlace::HeaderRecipient
         };
-        addr::header_rewrite::rewrite(value, |a| {
-            let a = self.rewriter.canonical(a, ctx);
-            if !mappings {
-                return a;
-            }
-            self.map_address(&a, place)
-        })
+        // Past header_address_token_limit the value is not parsed; when a
+        // rewrite changes the part before, the rest is dropped (Postfix
+        // rebuilds the header from the tokens it kept).
+        let value = crate::tokens::limited(value, self.header_token_limit);
+        addr::header_rewrite::rewrite(value, |a| self.header_address(a, place, ctx, mappings))
+    }
+
+    /// One address of an address header as rewriting leaves it.
+    fn header_address(&self, a: &str, place: AddrPlace, ctx: Context, mappings: bool) -> String {
+        let a = self.rewriter.canonical(a, ctx);
+        if !mappings {
+            return a;
+        }
+        self.map_address(&a, place)
     }
 
     /// The blind-copy address a `*_bcc_maps` table gives for `addr`
@@ -1939,9 +2120,130 @@ impl Settings {
                 Some(ext) if self.propagate_virtual => access::add_extension(&next, ext),
                 _ => next,
             };
+            // As Postfix's cleanup_map1n, before anything else is done
+            // with it: a result too long refuses the whole expansion.
+            if next.len() > self.virtual_address_length_limit {
+                return Err(Expansion::TooLong(next));
+            }
             self.walk_virtual(&next, depth + 1, out, seen, leaves)?;
         }
         seen.pop();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(extra: &str) -> Settings {
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("cleanup_msg_{}_{call}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("main.cf"),
+            format!("myhostname = mail.example.test\nmydomain = example.test\nmyorigin = example.test\n{extra}"),
+        )
+        .unwrap();
+        let cfg = Config::load(&dir, &[]).unwrap();
+        let s = Settings::from_config(&cfg, dir.join("queue"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        s
+    }
+
+    #[test]
+    fn autodetect_classes_by_name() {
+        let words = |v: &str| v.split(", ").map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            utf8_class::parse(&words("sendmail, verify")),
+            (utf8_class::SENDMAIL | utf8_class::VERIFY, vec![])
+        );
+        assert_eq!(
+            utf8_class::parse(&words("SMTPD, bounce, qmqpd, nonsense")),
+            (
+                utf8_class::SMTPD | utf8_class::INTERNAL,
+                vec!["nonsense".to_string()]
+            )
+        );
+        assert_eq!(utf8_class::parse(&words("all")).0, 15);
+        assert_eq!(settings("").smtputf8_autodetect, 9);
+        assert_eq!(settings("smtputf8_enable = no").smtputf8_autodetect, 0);
+        assert_eq!(
+            settings("smtputf8_autodetect_classes = all").smtputf8_autodetect,
+            15
+        );
+    }
+
+    /// Only the first header_address_token_limit tokens are rewritten; a
+    /// header a rewrite changes keeps only them, one that nothing changes
+    /// in stays whole (Postfix 3.7 does the same).
+    #[test]
+    fn header_rewriting_stops_at_the_token_limit() {
+        let s = settings("header_address_token_limit = 7\n");
+        let local = Context::Local;
+        assert_eq!(
+            s.rewrite_header_addresses("a1@x.test, a2@x.test, a3", false, local, true)
+                .as_deref(),
+            Some("a1@x.test, a2@example.test"),
+        );
+        // The 7th token is `a2`, completed: the header ends there. With 12
+        // the part ends after `a2@x.test,`, nothing in it changes, and the
+        // header stays whole, `a3` not completed.
+        let s12 = settings("header_address_token_limit = 12\n");
+        assert_eq!(
+            s12.rewrite_header_addresses("a1@x.test, a2@x.test, a3", false, local, true),
+            None
+        );
+        assert_eq!(
+            s.rewrite_header_addresses("a1@x.test, a2@x.test, a3", false, local, true),
+            s.rewrite_header_addresses("a1@x.test, a2", false, local, true),
+        );
+        // The default reaches far.
+        let s = settings("");
+        let long: String = (0..1000).map(|i| format!("u{i}@x.test, ")).collect();
+        let value = format!("{long}last");
+        assert_eq!(
+            s.rewrite_header_addresses(&value, false, local, true),
+            Some(format!("{long}last@example.test"))
+        );
+        // 100,000 addresses: only the first 10240 tokens are looked at.
+        let huge: String = (0..100_000).map(|i| format!("u{i}, ")).collect();
+        let out = s
+            .rewrite_header_addresses(&huge, true, local, true)
+            .expect("rewritten");
+        assert!(
+            out.ends_with(" u5119@example.test,"),
+            "{}",
+            &out[out.len() - 40..]
+        );
+    }
+
+    #[test]
+    fn an_alias_longer_than_the_limit_refuses_the_expansion() {
+        let s = settings(
+            "virtual_alias_address_length_limit = 20\n\
+             virtual_alias_maps = inline:{ {a@example.test = short@x.test, b@example.test}, b@example.test=0123456789@abcdefghij.test, c@example.test=0123456789@abcdefg.test }\n",
+        );
+        match s.expand_virtual("a@example.test") {
+            Err(Expansion::TooLong(r)) => assert_eq!(r, "0123456789@abcdefghij.test"),
+            other => panic!("{other:?}"),
+        }
+        // 23 characters is more than 20, and 20 is not.
+        assert!(matches!(
+            s.expand_virtual("c@example.test"),
+            Err(Expansion::TooLong(_))
+        ));
+        let s = settings(
+            "virtual_alias_address_length_limit = 23\n\
+             virtual_alias_maps = inline:{ c@example.test=0123456789@abcdefg.test }\n",
+        );
+        assert_eq!(
+            s.expand_virtual("c@example.test").unwrap(),
+            vec!["0123456789@abcdefg.test".to_string()]
+        );
+        // The address itself, unexpanded, is not measured.
+        let long = format!("{}@example.test", "x".repeat(100));
+        assert_eq!(s.expand_virtual(&long).unwrap(), vec![long.clone()]);
     }
 }

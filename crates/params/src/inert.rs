@@ -33,7 +33,6 @@ pub const INERT: &[&str] = &[
     "default_recipient_refill_delay",
     "default_recipient_refill_limit",
     "defer_service_name",
-    "detect_8bit_encoding_header",
     "dont_remove",
     "error_service_name",
     "fast_flush_purge_time",
@@ -41,7 +40,6 @@ pub const INERT: &[&str] = &[
     "flush_service_name",
     "fork_attempts",
     "fork_delay",
-    "header_address_token_limit",
     "helpful_warnings",
     "info_log_address_format",
     "internal_mail_filter_classes",
@@ -87,7 +85,6 @@ pub const INERT: &[&str] = &[
     "resolve_null_domain",
     "resolve_numeric_domain",
     "rewrite_service_name",
-    "sendmail_fix_line_endings",
     "sendmail_path",
     "smtp_always_send_ehlo",
     "smtp_balance_inet_protocols",
@@ -121,7 +118,6 @@ pub const INERT: &[&str] = &[
     "smtpd_tls_dh1024_param_file",
     "smtpd_tls_dkey_file",
     "smtpd_tls_session_cache_database",
-    "smtputf8_autodetect_classes",
     "ssl_ca",
     "ssl_prefer_server_ciphers",
     "sun_mailtool_compatibility",
@@ -133,7 +129,6 @@ pub const INERT: &[&str] = &[
     "trace_service_name",
     "transport_retry_time",
     "trigger_timeout",
-    "virtual_alias_address_length_limit",
 ];
 
 /// Whether `name` is accepted but has no effect.

@@ -10,9 +10,12 @@
 //!   sendmail reads a message from standard input and posts it through
 //!   postdrop into the maildrop queue, from where pickup hands it to
 //!   cleanup. It returns once the message is safely on disk, whether or not
-//!   the mail system is running. Lines may end in LF or CRLF; a leading
-//!   mbox `From ` line is dropped; unless -i or -oi is given, a line with
-//!   a single `.` ends the input.
+//!   the mail system is running. Lines end in LF; the CRs before it are
+//!   taken off as `sendmail_fix_line_endings` says: `always` (the
+//!   default), `strict` (only when the first line ends in CRLF) or
+//!   `never` (they stay in the stored message). A leading mbox `From `
+//!   line is dropped; unless -i or -oi is given, a line with a single `.`
+//!   (after that) ends the input.
 //!
 //!   -bm          read mail from standard input and post it (the default)
 //!   -bp          list the queue (runs postqueue -p, like mailq)
@@ -49,7 +52,7 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   command_directory (where postdrop, postqueue and newaliases are),
-//!   default_verp_delimiters, verp_delimiter_filter, message_size_limit, syslog_name, maillog_file.
+//!   sendmail_fix_line_endings, default_verp_delimiters, verp_delimiter_filter, message_size_limit, syslog_name, maillog_file.
 //!
 //! FILES
 //!   $command_directory/postdrop, $queue_directory/maildrop.
@@ -225,33 +228,68 @@ fn exec(cfg: &Config, program: &str, args: &[&str]) -> ! {
     fatal(EX_OSERR, &format!("exec {}: {e}", path.display()))
 }
 
-/// Reads the message: drops a leading From_ line, stops at a lone dot unless told not to.
-fn read_message(ignore_dots: bool) -> Vec<u8> {
-    let mut input = std::io::stdin().lock();
+/// `sendmail_fix_line_endings`: when the CRs before a line's LF are taken
+/// off (Postfix 2.9 and later: always).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FixLineEndings {
+    Always,
+    /// Only when the first line ends in CRLF.
+    Strict,
+    Never,
+}
+
+impl FixLineEndings {
+    fn parse(value: &str) -> Option<FixLineEndings> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "always" => Some(FixLineEndings::Always),
+            "strict" => Some(FixLineEndings::Strict),
+            "never" => Some(FixLineEndings::Never),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the message as Postfix's sendmail does: each line without its LF,
+/// and without the CRs before it when `fix` says so (`strict` decides by
+/// the first line, the From_ line too); a leading From_ line is dropped;
+/// a lone dot (after that) ends the input unless `ignore_dots`.
+fn read_message(
+    input: &mut impl BufRead,
+    fix: FixLineEndings,
+    ignore_dots: bool,
+) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut line = Vec::new();
     let mut first = true;
+    let mut strip = match fix {
+        FixLineEndings::Always => Some(true),
+        FixLineEndings::Never => Some(false),
+        FixLineEndings::Strict => None,
+    };
     loop {
         line.clear();
-        match input.read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => fatal(EX_IOERR, &format!("read standard input: {e}")),
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
         }
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let mut text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let strip = *strip.get_or_insert(text.ends_with(b"\r"));
         if first && text.starts_with(b"From ") {
             first = false;
             continue;
         }
         first = false;
+        if strip {
+            while let Some(t) = text.strip_suffix(b"\r") {
+                text = t;
+            }
+        }
         if !ignore_dots && text == b"." {
             break;
         }
         out.extend_from_slice(text);
         out.push(b'\n');
     }
-    out
+    Ok(out)
 }
 
 /// The addresses in the To:, Cc: and Bcc: headers.
@@ -340,7 +378,18 @@ fn main() {
         }
         d.to_string()
     });
-    let message = read_message(o.ignore_dots);
+    let fix = FixLineEndings::parse(cfg.str(&p::SENDMAIL_FIX_LINE_ENDINGS)).unwrap_or_else(|| {
+        fatal(
+            EX_TEMPFAIL,
+            &format!(
+                "invalid {} value: {}",
+                p::SENDMAIL_FIX_LINE_ENDINGS.name,
+                cfg.str(&p::SENDMAIL_FIX_LINE_ENDINGS)
+            ),
+        )
+    });
+    let message = read_message(&mut std::io::stdin().lock(), fix, o.ignore_dots)
+        .unwrap_or_else(|e| fatal(EX_IOERR, &format!("read standard input: {e}")));
     if o.recipients.is_empty() {
         if !o.extract {
             fatal(EX_USAGE, &format!("{sender}({uid}): Recipient addresses must be specified on the command line or via the -t option"));
@@ -388,6 +437,27 @@ fn main() {
     }
 }
 
+/// The message as postdrop must be handed it so that every CR that
+/// `sendmail_fix_line_endings` left at a line's end reaches the queue
+/// file: postdrop's queue writer takes one CR before a LF as part of the
+/// line end (CRLF or LF), so such a line gets one more.
+fn protect_crs(message: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !message.windows(2).any(|w| w == b"\r\n") {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let mut out = Vec::with_capacity(message.len() + 64);
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        match line.strip_suffix(b"\r\n") {
+            Some(text) => {
+                out.extend_from_slice(text);
+                out.extend_from_slice(b"\r\r\n");
+            }
+            None => out.extend_from_slice(line),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Hands one message to postdrop; Err carries the exit status and text.
 pub(crate) fn post(
     cfg: &Config,
@@ -414,7 +484,7 @@ pub(crate) fn post(
             .ok_or_else(|| std::io::Error::other("no pipe to postdrop"))?;
         let (k, p) = Request::Envelope(env).encode();
         write_frame(&mut pipe, k, &p)?;
-        for chunk in message.chunks(64 * 1024) {
+        for chunk in protect_crs(message).chunks(64 * 1024) {
             let (k, p) = Request::Content(chunk.to_vec()).encode();
             write_frame(&mut pipe, k, &p)?;
         }
@@ -433,5 +503,77 @@ pub(crate) fn post(
         )),
         (_, Err(e)) => Err((EX_TEMPFAIL, format!("write to postdrop: {e}"))),
         _ => Err((EX_TEMPFAIL, "postdrop was killed".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(input: &[u8], fix: &str, ignore_dots: bool) -> Vec<u8> {
+        let fix = FixLineEndings::parse(fix).expect("a mode");
+        read_message(&mut &input[..], fix, ignore_dots).expect("read")
+    }
+
+    #[test]
+    fn line_endings_are_fixed_as_postfix_does() {
+        let crlf_first = b"Subject: x\r\nX: y\n\nline\r\r\nmid\rdle\r\n.\r\nafter\n";
+        let lf_first = b"Subject: x\nX: y\r\n\nline\r\r\n.\r\nafter\n";
+        // always: every CR before a LF goes, so ".\r" ends the input.
+        assert_eq!(
+            read(crlf_first, "always", false),
+            b"Subject: x\nX: y\n\nline\nmid\rdle\n"
+        );
+        assert_eq!(
+            read(lf_first, "Always", false),
+            b"Subject: x\nX: y\n\nline\n"
+        );
+        // strict: as always when the first line ends in CRLF, else never.
+        assert_eq!(
+            read(crlf_first, "strict", false),
+            b"Subject: x\nX: y\n\nline\nmid\rdle\n"
+        );
+        assert_eq!(
+            read(lf_first, "strict", false),
+            b"Subject: x\nX: y\r\n\nline\r\r\n.\r\nafter\n"
+        );
+        // never: the CRs stay, and ".\r" is no end.
+        assert_eq!(
+            read(crlf_first, "never", false),
+            b"Subject: x\r\nX: y\n\nline\r\r\nmid\rdle\r\n.\r\nafter\n"
+        );
+        // -i: no dot ends it; a last line without LF is a line.
+        assert_eq!(read(b"a\r\n.\r\nb\r", "always", true), b"a\n.\nb\n");
+        assert_eq!(FixLineEndings::parse("sometimes"), None);
+    }
+
+    #[test]
+    fn crs_left_at_a_line_end_get_one_more_for_postdrop() {
+        assert_eq!(&*protect_crs(b"a\nb\rc\n"), b"a\nb\rc\n");
+        assert_eq!(
+            &*protect_crs(b"a\r\nb\r\r\n\r\nc\r"),
+            b"a\r\r\nb\r\r\r\n\r\r\nc\r"
+        );
+    }
+
+    /// The From_ line is the first line strict looks at, then dropped.
+    #[test]
+    fn a_from_line_decides_strict_and_goes() {
+        assert_eq!(
+            read(
+                b"From me  Mon Jan 1\r\nSubject: x\r\n\nb\r\n",
+                "strict",
+                false
+            ),
+            b"Subject: x\n\nb\n"
+        );
+        assert_eq!(
+            read(
+                b"From me  Mon Jan 1\nSubject: x\r\n\nb\r\n",
+                "strict",
+                false
+            ),
+            b"Subject: x\r\n\nb\r\n"
+        );
     }
 }

@@ -18,6 +18,26 @@ fn send(out: &mut impl Write, r: &Reply) -> bool {
         .is_ok()
 }
 
+/// The content as the SMTP server stores it: each line without the CRs
+/// before its LF (Postfix's smtp_get; the stand-alone server strips them
+/// itself, as cleanup keeps what it is handed from the maildrop queue).
+fn lf_lines(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len());
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        match line.strip_suffix(b"\n") {
+            Some(mut text) => {
+                while let Some(t) = text.strip_suffix(b"\r") {
+                    text = t;
+                }
+                out.extend_from_slice(text);
+                out.push(b'\n');
+            }
+            None => out.extend_from_slice(line),
+        }
+    }
+    out
+}
+
 /// Runs the session; returns the exit status.
 pub fn serve(cfg: &Config, dir: &Path, login: &str) -> i32 {
     let myhostname = cfg.str(&p::MYHOSTNAME).to_string();
@@ -119,7 +139,7 @@ pub fn serve(cfg: &Config, dir: &Path, login: &str) -> i32 {
                     if limit > 0 && message.len() as u64 > limit {
                         Reply::message_too_big()
                     } else {
-                        match post(cfg, dir, env, &message) {
+                        match post(cfg, dir, env, &lf_lines(&message)) {
                             Ok(()) => Reply::new(250, Some((2, 0, 0)), "Ok: queued"),
                             Err((_, text)) => {
                                 maillog::warning!("{text}");
@@ -144,5 +164,18 @@ pub fn serve(cfg: &Config, dir: &Path, login: &str) -> i32 {
         if !send(&mut out, &reply) {
             return 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_lines_lose_the_crs_before_their_lf() {
+        assert_eq!(
+            lf_lines(b"Subject: x\r\n\r\nbody\r\r\nmid\rdle\r\nbare\nlast"),
+            b"Subject: x\n\nbody\nmid\rdle\nbare\nlast"
+        );
     }
 }
