@@ -235,9 +235,10 @@ impl Settings {
             exec_filter: cfg
                 .str(&p::EXECUTION_DIRECTORY_EXPANSION_FILTER)
                 .to_string(),
-            export_env: export_environment(&cfg.list(&p::EXPORT_ENVIRONMENT), |name| {
-                std::env::var(name).ok()
-            }),
+            export_env: util::command::environment_list(
+                &cfg.list(&p::EXPORT_ENVIRONMENT),
+                |name| std::env::var(name).ok(),
+            ),
             owner_request_special: cfg.bool(&p::OWNER_REQUEST_SPECIAL),
             frozen_delivered_to: cfg.bool(&p::FROZEN_DELIVERED_TO),
             commands_for: cfg.list(&p::ALLOW_MAIL_TO_COMMANDS),
@@ -1690,35 +1691,6 @@ fn split_local<'a>(
     }
 }
 
-/// The `export_environment` (or `import_environment`) entries: `NAME`
-/// with the value `getenv` gives it (left out when unset), `NAME=value`
-/// and `{ NAME=value }` as written, as Postfix's clean_env().
-fn export_environment(
-    items: &[String],
-    getenv: impl Fn(&str) -> Option<String>,
-) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = Vec::new();
-    for item in items {
-        let item = match item.strip_prefix('{').and_then(|i| i.strip_suffix('}')) {
-            Some(inner) => inner.trim(),
-            None => item.as_str(),
-        };
-        let (name, value) = match item.split_once('=') {
-            Some((n, v)) => (n.to_string(), v.to_string()),
-            None => match getenv(item) {
-                Some(v) => (item.to_string(), v),
-                None => continue,
-            },
-        };
-        if name.is_empty() {
-            continue;
-        }
-        env.retain(|(n, _)| *n != name);
-        env.push((name, value));
-    }
-    env
-}
-
 /// `value` with each character that `allowed` lacks made '_' (Postfix's
 /// command_expansion_filter and forward_expansion_filter).
 fn censor(value: &str, allowed: &str) -> String {
@@ -1740,7 +1712,7 @@ fn notify_biff(user: &str, offset: u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::{expand_attributes, export_environment, split_local};
+    use super::{expand_attributes, split_local};
     use std::path::Path;
 
     #[test]
@@ -1764,7 +1736,8 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let env = export_environment(&items, |n| (n == "TZ").then(|| "Europe/Paris".into()));
+        let env =
+            util::command::environment_list(&items, |n| (n == "TZ").then(|| "Europe/Paris".into()));
         assert_eq!(
             env,
             vec![

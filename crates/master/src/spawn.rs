@@ -50,27 +50,9 @@ pub fn imported_environment(
     items: &[String],
     getenv: impl Fn(&str) -> Option<OsString>,
 ) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> = Vec::new();
-    for item in items {
-        let item = match item.strip_prefix('{').and_then(|i| i.strip_suffix('}')) {
-            Some(inner) => inner.trim(),
-            None => item.as_str(),
-        };
-        let (name, value) = match item.split_once('=') {
-            Some((n, v)) => (OsString::from(n), OsString::from(v)),
-            None => match getenv(item) {
-                Some(v) => (OsString::from(item), v),
-                None if item == "TZ" => ("TZ".into(), ":/etc/localtime".into()),
-                None => continue,
-            },
-        };
-        if name.is_empty() {
-            continue;
-        }
-        env.retain(|(n, _)| *n != name);
-        env.push((name, value));
-    }
-    env
+    util::command::environment_list(items, |name| {
+        getenv(name).or_else(|| (name == "TZ").then(|| ":/etc/localtime".into()))
+    })
 }
 
 /// Forks and execs; returns the child's pid.

@@ -274,6 +274,37 @@ fn not_run(e: std::io::Error) -> Outcome {
     }
 }
 
+/// The entries of an `import_environment` or `export_environment` list, as
+/// Postfix's clean_env() reads them: `NAME` with the value `getenv` gives it
+/// (left out when unset), `NAME=value` and `{ NAME=value }` as written; the
+/// last entry for a name wins.
+pub fn environment_list<V>(items: &[String], getenv: impl Fn(&str) -> Option<V>) -> Vec<(V, V)>
+where
+    V: for<'a> From<&'a str> + PartialEq,
+{
+    let mut env: Vec<(V, V)> = Vec::new();
+    for item in items {
+        let item = match item.strip_prefix('{').and_then(|i| i.strip_suffix('}')) {
+            Some(inner) => inner.trim(),
+            None => item.as_str(),
+        };
+        let (name, value) = match item.split_once('=') {
+            Some((n, v)) => (n, V::from(v)),
+            None => match getenv(item) {
+                Some(v) => (item, v),
+                None => continue,
+            },
+        };
+        if name.is_empty() {
+            continue;
+        }
+        let name = V::from(name);
+        env.retain(|(n, _)| *n != name);
+        env.push((name, value));
+    }
+    env
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
