@@ -3,8 +3,7 @@
 //! the queue file with the queue crate's validating reader.
 
 use ipc::cleanup::{flags, notify, Body, Envelope, Recipient, Reply, Request, Source, Status};
-use ipc::frame::{read_frame, write_frame};
-use kit::{wait_until, Instance};
+use kit::{wait_until, CleanupConn, Instance};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,39 +18,14 @@ fn instance(name: &str, extra: &str) -> Instance {
     inst
 }
 
-struct Conn(UnixStream);
+/// Content frames of this size.
+const CHUNK: usize = 7000;
+
+struct Conn;
 
 impl Conn {
-    fn open(inst: &Instance, source: Source, fl: u32) -> (Conn, String) {
-        let path = ipc::cleanup::socket_path(&inst.dir.join("queue"), "cleanup");
-        assert!(wait_until(5 * SECOND, || path.exists()));
-        let s = UnixStream::connect(&path).expect("connect cleanup");
-        s.set_read_timeout(Some(10 * SECOND)).expect("timeout");
-        let mut c = Conn(s);
-        c.send(&Request::Open { source, flags: fl });
-        match c.reply() {
-            Reply::Opened { queue_id } => (c, queue_id),
-            other => panic!("expected Opened, got {other:?}"),
-        }
-    }
-
-    fn send(&mut self, r: &Request) {
-        let (k, p) = r.encode();
-        write_frame(&mut self.0, k, &p).expect("write frame");
-    }
-
-    fn reply(&mut self) -> Reply {
-        let (k, p) = read_frame(&mut self.0).expect("read").expect("a reply");
-        Reply::decode(k, &p).expect("valid reply")
-    }
-
-    fn message(mut self, env: Envelope, content: &[u8]) -> Reply {
-        self.send(&Request::Envelope(env));
-        for chunk in content.chunks(7000) {
-            self.send(&Request::Content(chunk.to_vec()));
-        }
-        self.send(&Request::End);
-        self.reply()
+    fn open(inst: &Instance, source: Source, fl: u32) -> (CleanupConn, String) {
+        CleanupConn::open(inst, source, fl, CHUNK)
     }
 }
 

@@ -5,10 +5,8 @@
 //! postdrop → pickup → cleanup). What each does was checked against a
 //! private Postfix 3.7.
 
-use ipc::cleanup::{flags, notify, Envelope, Recipient, Reply, Request, Source, Status};
-use ipc::frame::{read_frame, write_frame};
-use kit::{wait_until, Instance, LineClient};
-use std::os::unix::net::UnixStream;
+use ipc::cleanup::{flags, notify, Envelope, Recipient, Reply, Source, Status};
+use kit::{wait_until, CleanupConn, Instance, LineClient};
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,39 +20,14 @@ fn cleanup_instance(name: &str, extra: &str) -> Instance {
     inst
 }
 
-struct Conn(UnixStream);
+/// Content frames of this size.
+const CHUNK: usize = 60000;
+
+struct Conn;
 
 impl Conn {
-    fn open(inst: &Instance, source: Source, fl: u32) -> (Conn, String) {
-        let path = ipc::cleanup::socket_path(&inst.dir.join("queue"), "cleanup");
-        assert!(wait_until(5 * SECOND, || path.exists()));
-        let s = UnixStream::connect(&path).expect("connect cleanup");
-        s.set_read_timeout(Some(30 * SECOND)).expect("timeout");
-        let mut c = Conn(s);
-        c.send(&Request::Open { source, flags: fl });
-        match c.reply() {
-            Reply::Opened { queue_id } => (c, queue_id),
-            other => panic!("expected Opened, got {other:?}"),
-        }
-    }
-
-    fn send(&mut self, r: &Request) {
-        let (k, p) = r.encode();
-        write_frame(&mut self.0, k, &p).expect("write frame");
-    }
-
-    fn reply(&mut self) -> Reply {
-        let (k, p) = read_frame(&mut self.0).expect("read").expect("a reply");
-        Reply::decode(k, &p).expect("valid reply")
-    }
-
-    fn message(mut self, env: Envelope, content: &[u8]) -> Reply {
-        self.send(&Request::Envelope(env));
-        for chunk in content.chunks(60_000) {
-            self.send(&Request::Content(chunk.to_vec()));
-        }
-        self.send(&Request::End);
-        self.reply()
+    fn open(inst: &Instance, source: Source, fl: u32) -> (CleanupConn, String) {
+        CleanupConn::open(inst, source, fl, CHUNK)
     }
 }
 

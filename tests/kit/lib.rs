@@ -901,3 +901,57 @@ pub fn smtp_send(port: u16, from: &str, rcpts: &[&str], message: &str) {
     );
     python_lines(&[], &script, &[]);
 }
+
+/// A client of cleanup's protocol, as smtpd and pickup speak it, on the
+/// instance's `cleanup` service.
+pub struct CleanupConn {
+    stream: std::os::unix::net::UnixStream,
+    /// Content goes in frames of this many bytes.
+    pub chunk: usize,
+}
+
+impl CleanupConn {
+    /// Connects and opens a message; returns the connection and the
+    /// queue ID cleanup gave.
+    pub fn open(
+        inst: &Instance,
+        source: ipc::cleanup::Source,
+        flags: u32,
+        chunk: usize,
+    ) -> (CleanupConn, String) {
+        let path = ipc::cleanup::socket_path(&inst.dir.join("queue"), "cleanup");
+        assert!(wait_until(Duration::from_secs(5), || path.exists()));
+        let stream = std::os::unix::net::UnixStream::connect(&path).expect("connect cleanup");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut c = CleanupConn { stream, chunk };
+        c.send(&ipc::cleanup::Request::Open { source, flags });
+        match c.reply() {
+            ipc::cleanup::Reply::Opened { queue_id } => (c, queue_id),
+            other => panic!("expected Opened, got {other:?}"),
+        }
+    }
+
+    pub fn send(&mut self, r: &ipc::cleanup::Request) {
+        let (k, p) = r.encode();
+        ipc::frame::write_frame(&mut self.stream, k, &p).expect("write frame");
+    }
+
+    pub fn reply(&mut self) -> ipc::cleanup::Reply {
+        let (k, p) = ipc::frame::read_frame(&mut self.stream)
+            .expect("read")
+            .expect("a reply");
+        ipc::cleanup::Reply::decode(k, &p).expect("valid reply")
+    }
+
+    /// Sends the envelope, the content and the end; returns the reply.
+    pub fn message(mut self, env: ipc::cleanup::Envelope, content: &[u8]) -> ipc::cleanup::Reply {
+        self.send(&ipc::cleanup::Request::Envelope(env));
+        for chunk in content.chunks(self.chunk) {
+            self.send(&ipc::cleanup::Request::Content(chunk.to_vec()));
+        }
+        self.send(&ipc::cleanup::Request::End);
+        self.reply()
+    }
+}
