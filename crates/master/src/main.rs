@@ -49,7 +49,8 @@
 //!   config_directory, queue_directory, daemon_directory, mail_owner,
 //!   inet_interfaces, inet_protocols, default_process_limit, max_idle,
 //!   max_use (read by workers), service_throttle_time, master_stop_timeout,
-//!   syslog_name, syslog_facility, maillog_file.
+//!   syslog_name, syslog_facility, maillog_file, import_environment (what
+//!   workers keep of the master's environment, or are given as NAME=value).
 //!
 //! FILES
 //!   $config_directory/main.cf, $config_directory/master.cf,
