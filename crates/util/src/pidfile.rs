@@ -105,6 +105,13 @@ mod tests {
         }
         assert_eq!(running_pid(&p).unwrap(), Some(4242));
         drop(a);
+        // Another test of this process may fork while `a` is open; its
+        // child shares the locked file description until it execs, so the
+        // lock may outlive `a` for a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while running_pid(&p).unwrap().is_some() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(running_pid(&p).unwrap(), None);
         std::fs::remove_file(&p).unwrap();
     }
