@@ -11,31 +11,6 @@ use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
 
-fn instance(name: &str, extra: &str) -> Instance {
-    let inst = Instance::new(name);
-    inst.main_cf(&format!(
-        "mydestination = $myhostname, localhost\nalias_maps = hash:{d}/aliases\nalias_database = hash:{d}/aliases\n{extra}",
-        d = inst.dir.display()
-    ));
-    inst.master_cf(
-        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nlocal unix - n n - - local\npickup unix n - n 60 1 pickup\nbounce unix - - n - 0 bounce\n",
-    );
-    inst
-}
-
-fn newaliases(inst: &Instance, text: &str) {
-    std::fs::write(inst.dir.join("aliases"), text).expect("aliases");
-    let out = Command::new(inst.bin.join("newaliases"))
-        .env("MAIL_CONFIG", &inst.dir)
-        .output()
-        .expect("newaliases");
-    assert!(
-        out.status.success(),
-        "newaliases: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn smtp_send(port: u16, rcpt: &str, body: &str) {
     kit::smtp_send(port, "sender@example.org", &[rcpt], body);
 }
@@ -55,8 +30,8 @@ fn smtp_to_maildir_for_a_system_user() {
     let Some(user) = kit::root_user("md") else {
         return;
     };
-    let inst = instance("local-maildir", "home_mailbox = Maildir/\n");
-    newaliases(&inst, "# none\n");
+    let inst = Instance::local_delivery("local-maildir", "home_mailbox = Maildir/\n");
+    inst.newaliases("# none\n");
     inst.start();
     smtp_send(
         inst.port("127.0.0.1:0"),
@@ -125,7 +100,7 @@ fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
     let Some(user) = kit::root_user("mb") else {
         return;
     };
-    let inst = instance("local-mbox", "");
+    let inst = Instance::local_delivery("local-mbox", "");
     let spool = inst.dir.join("mail");
     std::fs::create_dir_all(&spool).expect("spool");
     inst.main_cf(&format!("mail_spool_directory = {}\n", spool.display()));
@@ -142,16 +117,13 @@ fn mbox_in_the_spool_and_aliases_to_users_files_and_commands() {
         std::fs::create_dir_all(maildir.join(d)).expect("maildir");
         std::os::unix::fs::chown(maildir.join(d), Some(65534), Some(65534)).expect("chown");
     }
-    newaliases(
-        &inst,
-        &format!(
-            "dream: {u}\nteam: {u}, {f}\ncmd: \"|cat > {o}\"\nkeep: {m}/\n",
-            u = user.name,
-            f = file.display(),
-            o = out.display(),
-            m = maildir.display()
-        ),
-    );
+    inst.newaliases(&format!(
+        "dream: {u}\nteam: {u}, {f}\ncmd: \"|cat > {o}\"\nkeep: {m}/\n",
+        u = user.name,
+        f = file.display(),
+        o = out.display(),
+        m = maildir.display()
+    ));
     // biff (yes by default): comsat on udp 512 hears "user@offset".
     let comsat = std::net::UdpSocket::bind(("127.0.0.1", 512)).ok();
     inst.start();
@@ -302,14 +274,11 @@ fn a_list_with_an_owner_sends_its_errors_to_the_owner() {
         return;
     };
     let owner = SystemUser::new("lo");
-    let inst = instance("local-owner", "home_mailbox = Maildir/\n");
-    newaliases(
-        &inst,
-        &format!(
-            "ml: {}, gone-member-zz\nowner-ml: {}\n",
-            member.name, owner.name
-        ),
-    );
+    let inst = Instance::local_delivery("local-owner", "home_mailbox = Maildir/\n");
+    inst.newaliases(&format!(
+        "ml: {}, gone-member-zz\nowner-ml: {}\n",
+        member.name, owner.name
+    ));
     inst.start();
     smtp_send(inst.port("127.0.0.1:0"), "ml@localhost", BODY);
     let member_new = member.home.join("Maildir/new");
@@ -347,8 +316,8 @@ fn a_list_with_an_owner_sends_its_errors_to_the_owner() {
 
 #[test]
 fn unknown_local_users_are_refused_at_rcpt() {
-    let inst = instance("local-unknown", "");
-    newaliases(&inst, "postmaster: root\n");
+    let inst = Instance::local_delivery("local-unknown", "");
+    inst.newaliases("postmaster: root\n");
     inst.start();
     let script = format!(
         "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.ehlo()\ns.mail('a@example.org')\nprint(s.rcpt('no-such-user-here@localhost'))\n",
@@ -371,14 +340,14 @@ fn a_bounce_comes_back_to_a_local_sender() {
         return;
     };
     // The postmaster (here the same user) gets a copy of bounces too.
-    let inst = instance(
+    let inst = Instance::local_delivery(
         "local-bounce",
         &format!(
             "home_mailbox = Maildir/\nnotify_classes = bounce, resource, software\nbounce_notice_recipient = {}@localhost\n",
             user.name
         ),
     );
-    newaliases(&inst, "# none\n");
+    inst.newaliases("# none\n");
     inst.start();
     let out = inst.sendmail(
         &[
@@ -456,8 +425,8 @@ fn notify_success_sends_a_delivery_report() {
     let Some(user) = kit::root_user("ok") else {
         return;
     };
-    let inst = instance("local-success", "home_mailbox = Maildir/\n");
-    newaliases(&inst, "# none\n");
+    let inst = Instance::local_delivery("local-success", "home_mailbox = Maildir/\n");
+    inst.newaliases("# none\n");
     inst.start();
     let me = format!("{}@localhost", user.name);
     let out = inst.sendmail(
@@ -491,11 +460,11 @@ fn a_forward_file_cannot_make_local_read_as_root_or_hang() {
     let Some(user) = kit::root_user("fw") else {
         return;
     };
-    let inst = instance(
+    let inst = Instance::local_delivery(
         "local-forward",
         "home_mailbox = Maildir/\ncommand_time_limit = 2s\n",
     );
-    newaliases(&inst, "# none\n");
+    inst.newaliases("# none\n");
     // The user's own .forward: an include of a file only root may read,
     // and a command that never reads its input.
     let fwd = user.home.join(".forward");
@@ -559,7 +528,7 @@ fn local_passes_mailboxes_and_unknown_users_to_other_transports() {
         "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\n\
          local unix - n n - - local\nlmtp unix - - n - - lmtp\nbounce unix - - n - 0 bounce\n",
     );
-    newaliases(&inst, "list: ghost1, ghost2\n");
+    inst.newaliases("list: ghost1, ghost2\n");
     let dump = inst.dir.join("sink");
     let _sink = kit::lmtp_sink(&sock, &dump);
     inst.start();
@@ -651,13 +620,13 @@ fn mailbox_transport_to_a_real_dovecot_lmtp() {
     }
     let alice = SystemUser::new("lmtpa");
     let bob = SystemUser::new("lmtpb");
-    let inst = instance(
+    let inst = Instance::local_delivery(
         "local-dovecot-lmtp",
         "mailbox_transport = lmtp:unix:private/dovecot-lmtp\n",
     );
     let cf = std::fs::read_to_string(inst.dir.join("master.cf")).expect("master.cf");
     inst.master_cf(&format!("{cf}lmtp unix - - n - - lmtp\n"));
-    newaliases(&inst, &format!("team: {}, {}\n", alice.name, bob.name));
+    inst.newaliases(&format!("team: {}, {}\n", alice.name, bob.name));
     let dv = inst.dir.join("dovecot");
     std::fs::create_dir_all(&dv).expect("dovecot dir");
     // Dovecot's listener inside the queue's private/, as the howtos have it.
@@ -812,7 +781,7 @@ fn delivered_to_and_original_recipient_as_configured() {
         return;
     }
     let user = SystemUser::new("dh");
-    let inst = instance(
+    let inst = Instance::local_delivery(
         "local-headers",
         "prepend_delivered_header = forward\nenable_original_recipient = no\n",
     );
@@ -825,14 +794,11 @@ fn delivered_to_and_original_recipient_as_configured() {
         std::fs::write(f, "").expect("touch");
         std::os::unix::fs::chown(f, Some(65534), Some(65534)).expect("chown");
     }
-    newaliases(
-        &inst,
-        &format!(
-            "tofile: {f}\ntocmd: \"|cat > {o}\"\n",
-            f = file.display(),
-            o = out.display()
-        ),
-    );
+    inst.newaliases(&format!(
+        "tofile: {f}\ntocmd: \"|cat > {o}\"\n",
+        f = file.display(),
+        o = out.display()
+    ));
     inst.start();
     let port = inst.port("127.0.0.1:0");
     smtp_send(port, "tofile@localhost", BODY);
@@ -863,11 +829,11 @@ fn require_home_directory_defers_until_the_home_is_there() {
     let Some(user) = kit::root_user("hd") else {
         return;
     };
-    let inst = instance("local-home", "require_home_directory = yes\n");
+    let inst = Instance::local_delivery("local-home", "require_home_directory = yes\n");
     let spool = inst.dir.join("mail");
     std::fs::create_dir_all(&spool).expect("spool");
     inst.main_cf(&format!("mail_spool_directory = {}\n", spool.display()));
-    newaliases(&inst, "");
+    inst.newaliases("");
     let away = user.home.with_extension("away");
     std::fs::rename(&user.home, &away).expect("move the home away");
     inst.start();
@@ -898,7 +864,7 @@ fn require_home_directory_defers_until_the_home_is_there() {
 /// deferral with the table's text.
 #[test]
 fn a_delivery_status_filter_keeps_an_unknown_users_mail() {
-    let inst = instance("local-dsn-filter", "");
+    let inst = Instance::local_delivery("local-dsn-filter", "");
     std::fs::write(
         inst.dir.join("dsn_filter"),
         "/^5\\.1\\.1 unknown user: (.*)$/ 4.1.1 no account yet for $1\n",
@@ -908,7 +874,7 @@ fn a_delivery_status_filter_keeps_an_unknown_users_mail() {
         "local_delivery_status_filter = regexp:{}/dsn_filter\nlocal_recipient_maps =\n",
         inst.dir.display()
     ));
-    newaliases(&inst, "");
+    inst.newaliases("");
     inst.start();
     smtp_send(inst.port("127.0.0.1:0"), "nosuchuser9@localhost", BODY);
     assert!(
@@ -927,8 +893,8 @@ fn a_delivery_status_filter_keeps_an_unknown_users_mail() {
 /// nobody getting the mail.
 #[test]
 fn an_alias_loop_bounces_instead_of_losing_the_mail() {
-    let inst = instance("local-aliasloop", "");
-    newaliases(&inst, "loopa: loopb\nloopb: loopa\n");
+    let inst = Instance::local_delivery("local-aliasloop", "");
+    inst.newaliases("loopa: loopb\nloopb: loopa\n");
     inst.start();
     smtp_send(inst.port("127.0.0.1:0"), "loopa@localhost", BODY);
     assert!(
@@ -952,11 +918,11 @@ fn a_forward_naming_the_user_with_an_extension_reaches_the_mailbox() {
     let Some(user) = kit::root_user("fx") else {
         return;
     };
-    let inst = instance(
+    let inst = Instance::local_delivery(
         "local-forward-self",
         "home_mailbox = Maildir/\nrecipient_delimiter = +\n",
     );
-    newaliases(&inst, "# none\n");
+    inst.newaliases("# none\n");
     let fwd = user.home.join(".forward");
     std::fs::write(&fwd, format!("{}+copy\n", user.name)).expect("forward");
     let uid = nix::unistd::User::from_name(&user.name)
@@ -994,11 +960,11 @@ fn an_include_from_a_forward_keeps_the_users_rights() {
     use std::os::unix::fs::PermissionsExt;
     let victim = SystemUser::new("iv");
     let user = SystemUser::new("iu");
-    let inst = instance(
+    let inst = Instance::local_delivery(
         "local-include-rights",
         "home_mailbox = Maildir/\nallow_mail_to_files = alias, forward, include\n",
     );
-    newaliases(&inst, "# none\n");
+    inst.newaliases("# none\n");
     let uid_of = |name: &str| {
         nix::unistd::User::from_name(name)
             .ok()
@@ -1047,8 +1013,8 @@ fn a_home_file_in_a_forward_lands_in_the_home_directory() {
     let Some(user) = kit::root_user("hf") else {
         return;
     };
-    let inst = instance("local-home-file", "home_mailbox = Maildir/\n");
-    newaliases(&inst, "# none\n");
+    let inst = Instance::local_delivery("local-home-file", "home_mailbox = Maildir/\n");
+    inst.newaliases("# none\n");
     let fwd = user.home.join(".forward");
     std::fs::write(&fwd, "~/saved\n").expect("forward");
     let uid = nix::unistd::User::from_name(&user.name)
@@ -1084,11 +1050,11 @@ fn mailbox_command_sees_the_address_censored() {
     let Some(user) = kit::root_user("mc") else {
         return;
     };
-    let inst = instance(
+    let inst = Instance::local_delivery(
         "local-mailbox-command",
         "recipient_delimiter = +\nmailbox_command = env > $home/env.out; echo x${extension}x > $home/ext.out\n",
     );
-    newaliases(&inst, "# none\n");
+    inst.newaliases("# none\n");
     inst.start();
     kit::smtp_send(
         inst.port("127.0.0.1:0"),
@@ -1127,11 +1093,11 @@ fn an_alias_with_the_second_delimiter_is_found() {
     let Some(user) = kit::root_user("dl") else {
         return;
     };
-    let inst = instance(
+    let inst = Instance::local_delivery(
         "local-delimiters",
         "home_mailbox = Maildir/\nrecipient_delimiter = +-\n",
     );
-    newaliases(&inst, &format!("sales-eu: {}\n", user.name));
+    inst.newaliases(&format!("sales-eu: {}\n", user.name));
     inst.start();
     smtp_send(inst.port("127.0.0.1:0"), "sales-eu@localhost", BODY);
     let new = user.home.join("Maildir/new");
@@ -1154,14 +1120,14 @@ fn root_s_mailbox_command_runs_as_default_privs() {
     use std::os::unix::fs::PermissionsExt;
     let out = kit::Scratch::new("root-mbcmd");
     std::fs::set_permissions(&*out, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
-    let inst = instance(
+    let inst = Instance::local_delivery(
         "local-root-command",
         &format!(
             "default_privs = nobody\nmailbox_command = id -u > {}/uid\n",
             out.display()
         ),
     );
-    newaliases(&inst, "# none\n");
+    inst.newaliases("# none\n");
     inst.start();
     smtp_send(inst.port("127.0.0.1:0"), "root@localhost", BODY);
     assert!(

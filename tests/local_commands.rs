@@ -10,37 +10,11 @@
 use kit::{wait_until, Instance, Scratch};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
 
 const BODY: &str = "Subject: command\r\nFrom: sender@example.org\r\n\r\nlast line\r\n";
-
-fn instance(name: &str, extra: &str) -> Instance {
-    let inst = Instance::new(name);
-    inst.main_cf(&format!(
-        "mydestination = $myhostname, localhost\nalias_maps = hash:{d}/aliases\nalias_database = hash:{d}/aliases\n{extra}",
-        d = inst.dir.display()
-    ));
-    inst.master_cf(
-        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nlocal unix - n n - - local\npickup unix n - n 60 1 pickup\nbounce unix - - n - 0 bounce\n",
-    );
-    inst
-}
-
-fn newaliases(inst: &Instance, text: &str) {
-    std::fs::write(inst.dir.join("aliases"), text).expect("aliases");
-    let out = Command::new(inst.bin.join("newaliases"))
-        .env("MAIL_CONFIG", &inst.dir)
-        .output()
-        .expect("newaliases");
-    assert!(
-        out.status.success(),
-        "newaliases: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A directory every user may write to (the commands may run as nobody).
 fn out_dir(tag: &str) -> Scratch {
@@ -78,17 +52,14 @@ fn written(inst: &Instance, file: &Path) -> String {
 #[test]
 fn a_command_gets_postfix_s_environment() {
     let out = out_dir("cmd-env");
-    let inst = instance(
+    let inst = Instance::local_delivery(
         "local-cmd-env",
         "import_environment = MAIL_CONFIG MAIL_DEBUG TZ LANG=C MS_IMPORTED MS_SET=fromimport\nexport_environment = TZ MAIL_CONFIG LANG MS_IMPORTED MS_SET MS_SECRET { MS_SPACED=a b }\n",
     );
-    newaliases(
-        &inst,
-        &format!(
-            "envdump: \"|env > {o}/env; pwd > {o}/pwd\"\n",
-            o = out.display()
-        ),
-    );
+    inst.newaliases(&format!(
+        "envdump: \"|env > {o}/env; pwd > {o}/pwd\"\n",
+        o = out.display()
+    ));
     inst.start_with_env(&[("MS_IMPORTED", "yes"), ("MS_SECRET", "kept out")]);
     kit::smtp_send(
         inst.port("127.0.0.1:0"),
@@ -138,20 +109,17 @@ fn command_execution_directory_is_expanded_and_entered() {
     for d in [cwd.clone(), cwd.join("runs"), cwd.join("runs/a_b")] {
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
-    let inst = instance(
+    let inst = Instance::local_delivery(
         "local-cmd-dir",
         &format!(
             "recipient_delimiter = +\ncommand_execution_directory = {}/$user${{extension?/$extension}}\n",
             cwd.display()
         ),
     );
-    newaliases(
-        &inst,
-        &format!(
-            "runs: \"|pwd > {o}/runs\"\nlost: \"|pwd > {o}/lost\"\n",
-            o = out.display()
-        ),
-    );
+    inst.newaliases(&format!(
+        "runs: \"|pwd > {o}/runs\"\nlost: \"|pwd > {o}/lost\"\n",
+        o = out.display()
+    ));
     inst.start();
     submit(&inst, "runs+a$b@localhost");
     submit(&inst, "lost@localhost");
@@ -181,17 +149,14 @@ fn command_execution_directory_is_expanded_and_entered() {
 }
 
 fn owner_request_instance(name: &str, special: &str, out: &Path) -> Instance {
-    let inst = instance(
+    let inst = Instance::local_delivery(
         name,
         &format!("recipient_delimiter = -\nowner_request_special = {special}\n"),
     );
-    newaliases(
-        &inst,
-        &format!(
-            "ml: \"|env > {o}/ml\"\nowner-ml: listboss@example.org\nbob: \"|env > {o}/bob\"\n",
-            o = out.display()
-        ),
-    );
+    inst.newaliases(&format!(
+        "ml: \"|env > {o}/ml\"\nowner-ml: listboss@example.org\nbob: \"|env > {o}/bob\"\n",
+        o = out.display()
+    ));
     inst.start();
     inst
 }
@@ -241,14 +206,14 @@ fn owner_request_special_no_makes_list_names_ordinary() {
 
 fn delivered_to_of(frozen: &str) -> String {
     let out = out_dir(&format!("frozen-{frozen}"));
-    let inst = instance(
+    let inst = Instance::local_delivery(
         &format!("local-frozen-{frozen}"),
         &format!("frozen_delivered_to = {frozen}\n"),
     );
-    newaliases(
-        &inst,
-        &format!("first: second\nsecond: \"|cat > {}/got\"\n", out.display()),
-    );
+    inst.newaliases(&format!(
+        "first: second\nsecond: \"|cat > {}/got\"\n",
+        out.display()
+    ));
     inst.start();
     submit(&inst, "first@localhost");
     let text = written(&inst, &out.join("got"));

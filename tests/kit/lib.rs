@@ -207,6 +207,37 @@ impl Instance {
         self.write("master.cf", text);
     }
 
+    /// An instance that delivers locally: smtpd, cleanup, qmgr, local,
+    /// pickup and bounce, `mydestination` its own names, aliases from
+    /// `aliases` in its directory (see [`Instance::newaliases`]), and
+    /// `extra` main.cf lines.
+    pub fn local_delivery(name: &str, extra: &str) -> Instance {
+        let inst = Instance::new(name);
+        inst.main_cf(&format!(
+            "mydestination = $myhostname, localhost\nalias_maps = hash:{d}/aliases\nalias_database = hash:{d}/aliases\n{extra}",
+            d = inst.dir.display()
+        ));
+        inst.master_cf(
+            "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nlocal unix - n n - - local\npickup unix n - n 60 1 pickup\nbounce unix - - n - 0 bounce\n",
+        );
+        inst
+    }
+
+    /// Writes `text` to the instance's `aliases` and builds it with
+    /// `newaliases`, which must succeed.
+    pub fn newaliases(&self, text: &str) {
+        self.write("aliases", text);
+        let out = Command::new(self.bin.join("newaliases"))
+            .env("MAIL_CONFIG", &self.dir)
+            .output()
+            .expect("newaliases");
+        assert!(
+            out.status.success(),
+            "newaliases: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// `sendmail ARGS` for this instance with `input` on its standard
     /// input (as the test's own user): its status and output. A sendmail
     /// that stops before reading it all (a usage error) is no error here.
