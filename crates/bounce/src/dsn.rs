@@ -2,19 +2,24 @@
 //! Postfix's bounce(8) writes it: a human-readable part, a
 //! message/delivery-status part with one block per recipient, and the
 //! returned message (whole, or headers only for RET=HDRS, cut at
-//! `bounce_size_limit`).
+//! `bounce_size_limit`). The From:, the Subject:, the charset and the
+//! text come from the bounce template (see [`bounce::template`]).
 
+use bounce::template::Template;
 use ipc::delivery::bounce::Kind;
 use queue::logs::Entry;
 
 /// What a notice is about.
 pub struct Report<'a> {
     pub kind: Kind,
-    /// The postmaster's copy (`notify_classes`): its own subject.
+    /// The postmaster's copy (`notify_classes`): its own subject, and
+    /// no template text (as Postfix, bounce(5)).
     pub postmaster: bool,
+    /// The template of this kind of notice, and its text expanded.
+    pub template: &'a Template,
+    pub text: &'a str,
     pub queue_id: &'a str,
     pub myhostname: &'a str,
-    pub mail_name: &'a str,
     pub sender: &'a str,
     pub recipient: &'a str,
     pub arrival: i64,
@@ -25,23 +30,6 @@ pub struct Report<'a> {
     /// True when only the headers are returned.
     pub headers_only: bool,
     pub now: i64,
-}
-
-fn intro(kind: Kind) -> (&'static str, &'static str) {
-    match kind {
-        Kind::Failure => (
-            "Undelivered Mail Returned to Sender",
-            "I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients. It's attached below.\n\nFor further assistance, please send mail to postmaster.\n\nIf you do so, please include this problem report. You can\ndelete your own text from the attached returned message.",
-        ),
-        Kind::Delay => (
-            "Delayed Mail (still being retried)",
-            "####################################################################\n# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\n####################################################################\n\nYour message could not be delivered for some time.\nIt will be retried until it is too old.",
-        ),
-        Kind::Success => (
-            "Successful Mail Delivery Report",
-            "Your message was successfully delivered to the destination(s)\nlisted below. If the message was delivered to mailbox you will\nreceive no further notifications. Otherwise you may still receive\nnotifications of mail delivery errors from other systems.",
-        ),
-    }
 }
 
 /// `smtp; 550 …` with the server's own reply for remote replies,
@@ -76,20 +64,11 @@ fn remote_mta(e: &Entry) -> Option<&str> {
 
 /// The whole notice, with LF line ends.
 pub fn compose(r: &Report) -> String {
-    let (subject, text) = intro(r.kind);
-    // Postfix's postmaster subjects.
-    let subject = match (r.postmaster, r.kind) {
-        (true, Kind::Delay) => "Postmaster Warning: Delayed Mail",
-        (true, _) => "Postmaster Copy: Undelivered Mail",
-        (false, _) => subject,
-    };
+    let t = r.template;
     let boundary = format!("{}.{}/{}", r.queue_id, r.now, r.myhostname);
     let mut m = String::new();
-    m.push_str(&format!(
-        "From: MAILER-DAEMON@{} (Mail Delivery System)\n",
-        r.myhostname
-    ));
-    m.push_str(&format!("Subject: {subject}\n"));
+    m.push_str(&format!("From: {}\n", t.from));
+    m.push_str(&format!("Subject: {}\n", t.subject_for(r.postmaster)));
     m.push_str(&format!("To: {}\n", r.recipient));
     m.push_str("Auto-Submitted: auto-replied\n");
     m.push_str("MIME-Version: 1.0\n");
@@ -98,15 +77,14 @@ pub fn compose(r: &Report) -> String {
     ));
     m.push_str("Content-Transfer-Encoding: 8bit\n\n");
     m.push_str("This is a MIME-encapsulated message.\n\n");
-    m.push_str(&format!("--{boundary}\nContent-Description: Notification\nContent-Type: text/plain; charset=us-ascii\n\n"));
     m.push_str(&format!(
-        "This is the {} program at host {}.\n\n{text}\n\n",
-        r.mail_name, r.myhostname
+        "--{boundary}\nContent-Description: Notification\nContent-Type: text/plain; charset={}\n\n",
+        t.charset
     ));
-    m.push_str(&format!(
-        "                   The {} program\n\n",
-        r.mail_name
-    ));
+    if !r.postmaster {
+        m.push_str(r.text);
+    }
+    m.push('\n');
     for e in r.entries {
         m.push_str(&format!("<{}>: {}\n", e.recipient, e.reason));
     }
@@ -178,12 +156,14 @@ mod tests {
             relay: "local".into(),
             ..Entry::default()
         }];
-        let text = compose(&Report {
+        let template = Template::builtin(bounce::template::Class::Failure);
+        let report = |postmaster| Report {
             kind: Kind::Failure,
-            postmaster: false,
+            postmaster,
+            template: &template,
+            text: "This is the mail system at host mail.example.test.\n",
             queue_id: "4jWjSX5zbPz1T1JY",
             myhostname: "mail.example.test",
-            mail_name: "mailsuite",
             sender: "alice@example.test",
             recipient: "alice@example.test",
             arrival: 0,
@@ -192,14 +172,22 @@ mod tests {
             original: b"Subject: hi\n\nbody\n",
             headers_only: false,
             now: 1,
-        });
-        assert!(text.starts_with("From: MAILER-DAEMON@mail.example.test (Mail Delivery System)\nSubject: Undelivered Mail Returned to Sender\nTo: alice@example.test\n"));
+        };
+        let text = compose(&report(false));
+        assert!(text.starts_with("From: Mail Delivery System <MAILER-DAEMON>\nSubject: Undelivered Mail Returned to Sender\nTo: alice@example.test\n"));
+        assert!(text.contains("Content-Type: text/plain; charset=us-ascii\n\nThis is the mail system at host mail.example.test.\n\n<nobody@example.test>: "));
         assert!(text.contains("Content-Type: multipart/report; report-type=delivery-status;"));
         assert!(text.contains("<nobody@example.test>: unknown user: \"nobody\"\n"));
         assert!(text.contains("Final-Recipient: rfc822; nobody@example.test\nOriginal-Recipient: rfc822;nobody@example.test\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: X-Postfix; unknown user: \"nobody\"\n"));
         assert!(text.contains("Original-Envelope-Id: xyz\n"));
         assert!(text.contains("Content-Type: message/rfc822\nContent-Transfer-Encoding: 8bit\n\nSubject: hi\n\nbody\n"));
         assert!(text.ends_with("--\n"));
+        // The postmaster's copy: its own subject, no template text.
+        let copy = compose(&report(true));
+        assert!(copy.contains("Subject: Postmaster Copy: Undelivered Mail\n"));
+        assert!(copy
+            .contains("Content-Type: text/plain; charset=us-ascii\n\n\n<nobody@example.test>: "));
+        assert!(!copy.contains("This is the mail system"));
     }
 
     #[test]

@@ -28,16 +28,32 @@
 //!   (`2bounce`), logged `ID: postmaster non-delivery notification: NEWID`
 //!   (or `postmaster delay notification`).
 //!
+//!   The From:, Subject: (and the postmaster's copy's subject), charset
+//!   and text of each notice come from its template: Postfix's built-in
+//!   ones, or those `bounce_template_file` names (bounce(5): a
+//!   `failure_template`, `delay_template`, `success_template` or
+//!   `verify_template = <<EOF` … `EOF`, its text with `$name` expanded
+//!   and `$delay_warning_time_hours`, `$maximal_queue_lifetime_days` and
+//!   their other units). The postmaster's copies leave the text out. The
+//!   file is read at start, before the chroot; a file that cannot be read,
+//!   a line that is not `name = value`, or a text with an undefined
+//!   `$name` is fatal; an unknown template name is a warning, and a
+//!   template with a bad header, no text or 8-bit text under `Charset:
+//!   us-ascii` is ignored with a warning (the built-in one stays).
+//!   `postconf -t` and `postconf -b` show the templates.
+//!
 //!   A VERP message's failures (sendmail -XV, smtpd's XVERP) go out one
 //!   notice per recipient, each to the sender with that recipient in it
 //!   (`owner+user=domain@origin`), unless `disable_verp_bounces = yes`.
 //!
 //! SECURITY
 //!   Runs as `mail_owner`. Reads the queue file and the bounce log of the
-//!   message qmgr names (validated IDs and queue names only).
+//!   message qmgr names (validated IDs and queue names only), and the
+//!   template file (before dropping privileges; checked as it is read).
 //!
 //! CONFIGURATION PARAMETERS
-//!   myhostname, mail_name, bounce_size_limit, notify_classes,
+//!   myhostname, bounce_size_limit, bounce_template_file,
+//!   delay_warning_time, maximal_queue_lifetime, notify_classes,
 //!   2bounce_notice_recipient, bounce_notice_recipient,
 //!   delay_notice_recipient, double_bounce_sender, hash_queue_names,
 //!   hash_queue_depth, disable_verp_bounces,
@@ -48,6 +64,7 @@
 
 mod dsn;
 
+use bounce::template::{Class, Template, Templates};
 use ipc::cleanup::{Client, Envelope, Recipient, Status};
 use ipc::delivery::bounce::{Done, Kind, Notice};
 use ipc::frame::{read_frame, write_frame};
@@ -57,9 +74,48 @@ use queue::HashSpec;
 use server::{Context, Service, SingleService};
 use std::time::Duration;
 
-struct Bounce;
+/// The templates of the three kinds of notice, with their texts expanded
+/// once: the configuration does not change while the process lives.
+#[derive(Default)]
+struct Bounce {
+    templates: Vec<(Kind, Template, String)>,
+}
 
-impl Service for Bounce {}
+impl Bounce {
+    fn template(&self, kind: Kind) -> Result<(&Template, &str), String> {
+        self.templates
+            .iter()
+            .find(|(k, _, _)| *k == kind)
+            .map(|(_, t, text)| (t, text.as_str()))
+            .ok_or_else(|| "no template loaded".to_string())
+    }
+}
+
+impl Service for Bounce {
+    /// Reads `bounce_template_file` before the chroot, as Postfix does. A
+    /// file that cannot be read or parsed, or whose text names an
+    /// undefined `$name`, stops the daemon; a template with a bad header
+    /// is replaced by the built-in one with a warning.
+    fn pre_jail(&mut self, ctx: &Context) -> Result<(), server::HookError> {
+        let loaded = Templates::from_config(&ctx.config)?;
+        for w in &loaded.warnings {
+            maillog::warning!("{w}");
+        }
+        for (kind, class) in [
+            (Kind::Failure, Class::Failure),
+            (Kind::Delay, Class::Delay),
+            (Kind::Success, Class::Success),
+        ] {
+            let t = loaded.templates.get(class).clone();
+            let (text, warnings) = t.expand(&ctx.config)?;
+            for w in &warnings {
+                maillog::warning!("{w}");
+            }
+            self.templates.push((kind, t, text));
+        }
+        Ok(())
+    }
+}
 
 /// Who gets one notice, from whom, and how it is logged.
 struct Addressee {
@@ -78,8 +134,9 @@ struct Addressee {
 /// a copy of failures and delays when `notify_classes` names `bounce` or
 /// `delay`, and the failure of a notice itself (a double bounce) under
 /// `2bounce`.
-fn notify(ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
+fn notify(b: &Bounce, ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
     let cfg = &ctx.config;
+    let (template, template_text) = b.template(n.kind)?;
     let queue_dir = ctx.queue_dir();
     let hash = HashSpec::from_config(cfg);
     let path = hash
@@ -186,9 +243,10 @@ fn notify(ctx: &Context, n: &Notice) -> Result<Option<String>, String> {
         let text = dsn::compose(&dsn::Report {
             kind: n.kind,
             postmaster: a.postmaster,
+            template,
+            text: template_text,
             queue_id: &n.queue_id,
             myhostname: cfg.str(&p::MYHOSTNAME),
-            mail_name: cfg.str(&p::MAIL_NAME),
             sender: &sender,
             recipient: &a.recipient,
             arrival: qf.envelope.arrival.sec as i64,
@@ -271,7 +329,7 @@ impl SingleService for Bounce {
             },
             _ => return,
         };
-        let done = match notify(ctx, &notice) {
+        let done = match notify(self, ctx, &notice) {
             Ok(id) => Done {
                 ok: true,
                 queue_id: id.unwrap_or_default(),
@@ -290,5 +348,5 @@ impl SingleService for Bounce {
 }
 
 fn main() {
-    server::single_server("bounce", Bounce)
+    server::single_server("bounce", Bounce::default())
 }

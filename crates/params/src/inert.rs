@@ -18,7 +18,6 @@ pub const INERT: &[&str] = &[
     "berkeley_db_create_buffer_size",
     "berkeley_db_read_buffer_size",
     "best_mx_transport",
-    "bounce_template_file",
     "cyrus_sasl_config_path",
     "daemon_table_open_error_is_fatal",
     "debug_peer_level",
