@@ -14,6 +14,10 @@
 //!     postconf -MX [-c config_dir] service/type ...
 //!     postconf -M# [-c config_dir] service/type ...
 //!
+//!   Bounce templates:
+//!     postconf -b [-c config_dir] [template_file]
+//!     postconf -t [-c config_dir] [template_file]
+//!
 //!   Other:
 //!     postconf -a | -l | -m
 //!
@@ -26,6 +30,12 @@
 //!   parameters print only those; an unknown name draws a warning.
 //!
 //!   -a     List the SASL server types (dovecot).
+//!   -b [template_file]
+//!          Print the texts of the bounce templates (bounce(5)) with $name
+//!          expanded, as the bounce daemon would send them: those of
+//!          template_file, or of bounce_template_file when none is named,
+//!          the built-in ones for the rest. Problems in the file are
+//!          reported as the bounce daemon reports them.
 //!   -c config_dir
 //!          Read main.cf and master.cf in config_dir instead of $MAIL_CONFIG
 //!          or /etc/mailsuite.
@@ -54,6 +64,10 @@
 //!          Override a main.cf parameter for this command.
 //!   -p     Work on main.cf parameters (the default).
 //!   -q     Do not warn about unused parameters.
+//!   -t [template_file]
+//!          Print the bounce templates as a template file writes them:
+//!          those of template_file (or of bounce_template_file), the
+//!          built-in ones (Postfix's) for the rest.
 //!   -v     Accepted and ignored, for compatibility.
 //!   -x     Expand $name in values (and in master.cf -o values with -M).
 //!   -X     Remove the named parameters from main.cf; with -M, the named
@@ -79,6 +93,8 @@
 //! CONFIGURATION PARAMETERS
 //!   config_directory
 //!          Where main.cf and master.cf are (set with -c or MAIL_CONFIG).
+//!   bounce_template_file
+//!          The bounce templates -b and -t show when no file is named.
 //!   All others are shown, not used: postconf's output is the registry's
 //!   defaults and main.cf's settings.
 //!
@@ -96,6 +112,7 @@ mod master;
 mod msg;
 mod opts;
 mod show;
+mod templates;
 
 use msg::Fatal;
 use std::io::Write;
@@ -159,6 +176,8 @@ fn run(args: &[String]) -> Result<(), Fatal> {
         list(&types, &mut out)
     } else if o.has(opts::LOCKS) {
         list(LOCK_TYPES, &mut out)
+    } else if o.has(opts::BOUNCE_EXPAND | opts::BOUNCE_DUMP) {
+        templates::run(&o, &dir, &mut out)
     } else if o.has(opts::MASTER) {
         if o.edits() {
             master::edit(&o, &dir)

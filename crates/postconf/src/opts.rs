@@ -22,9 +22,12 @@ pub const MAIN: Mode = 1 << 12; // -p
 pub const EXPAND: Mode = 1 << 13; // -x
 pub const EXCLUDE: Mode = 1 << 14; // -X
 pub const COMMENT_OUT: Mode = 1 << 15; // -#
+pub const BOUNCE_EXPAND: Mode = 1 << 16; // -b
+pub const BOUNCE_DUMP: Mode = 1 << 17; // -t
 
 const NAMES: &[(&str, Mode)] = &[
     ("-a", SASL_SERVER),
+    ("-b", BOUNCE_EXPAND),
     ("-d", DEFAULTS),
     ("-e", EDIT),
     ("-f", FOLD),
@@ -37,13 +40,14 @@ const NAMES: &[(&str, Mode)] = &[
     ("-n", NON_DEFAULT),
     ("-o", OVERRIDE),
     ("-p", MAIN),
+    ("-t", BOUNCE_DUMP),
     ("-x", EXPAND),
     ("-X", EXCLUDE),
     ("-#", COMMENT_OUT),
 ];
 
 /// The major modes: at most one.
-const MAJOR: Mode = SASL_SERVER | LOCKS | MAPS | MAIN | MASTER;
+const MAJOR: Mode = SASL_SERVER | BOUNCE_EXPAND | LOCKS | MAPS | MAIN | MASTER | BOUNCE_DUMP;
 
 /// Groups of modifiers of which at most one may be given (Postfix's, plus -j).
 const EXCLUSIVE: &[Mode] = &[
@@ -62,6 +66,8 @@ const EXCLUSIVE: &[Mode] = &[
 /// Each major mode and the modifiers it accepts.
 const COMPATIBLE: &[(Mode, Mode)] = &[
     (SASL_SERVER, 0),
+    (BOUNCE_EXPAND, 0),
+    (BOUNCE_DUMP, 0),
     (LOCKS, 0),
     (MAPS, 0),
     (
@@ -93,11 +99,12 @@ fn names(mask: Mode) -> String {
         .join(" ")
 }
 
-pub const USAGE: &str = "usage: postconf [-a (server SASL types)] [-c config_dir] \
+pub const USAGE: &str =
+    "usage: postconf [-a (server SASL types)] [-b (bounce templates)] [-c config_dir] \
 [-d (parameter defaults)] [-e (edit configuration)] [-f (fold lines)] [-h (no names)] \
 [-H (no values)] [-j (JSON output)] [-l (lock types)] [-m (map types)] [-M (master.cf)] \
 [-n (non-default parameters)] [-o name=value (override parameter value)] \
-[-p (main.cf, default)] [-q (no unused-parameter warnings)] [-v (verbose)] \
+[-p (main.cf, default)] [-q (no unused-parameter warnings)] [-t (bounce templates)] [-v (verbose)] \
 [-x (expand parameter values)] [-X (exclude)] [-# (comment-out)] [name...]";
 
 /// What the command line asks for.
@@ -139,7 +146,7 @@ pub fn split_nameval(arg: &str) -> Result<(String, String), Fatal> {
 
 /// Parses the command line (without argv\[0\]).
 pub fn parse(args: &[String]) -> Result<Opts, Fatal> {
-    let (flags, operands) = util::getopt::getopt(args, "ac:dehfHjlmMno:pqvxX#").map_err(|e| {
+    let (flags, operands) = util::getopt::getopt(args, "abc:dehfHjlmMno:pqtvxX#").map_err(|e| {
         eprintln!("postconf: {e}");
         Fatal::usage(USAGE)
     })?;
@@ -150,6 +157,7 @@ pub fn parse(args: &[String]) -> Result<Opts, Fatal> {
     for f in flags {
         o.mode |= match f.flag {
             'a' => SASL_SERVER,
+            'b' => BOUNCE_EXPAND,
             'c' => {
                 o.config_dir = f.arg;
                 0
@@ -174,6 +182,7 @@ pub fn parse(args: &[String]) -> Result<Opts, Fatal> {
                 o.quiet = true;
                 0
             }
+            't' => BOUNCE_DUMP,
             'x' => EXPAND,
             'X' => EXCLUDE,
             '#' => COMMENT_OUT,
@@ -186,6 +195,9 @@ pub fn parse(args: &[String]) -> Result<Opts, Fatal> {
     }
     if o.has(MAIN | MASTER) && o.operands.first().is_some_and(|a| a.contains('=')) {
         o.mode |= EDIT;
+    }
+    if o.has(BOUNCE_EXPAND) && o.has(BOUNCE_DUMP) {
+        return Err(Fatal::usage("specify one of -b and -t"));
     }
     for group in EXCLUSIVE {
         let set = o.mode & group;
@@ -202,6 +214,11 @@ pub fn parse(args: &[String]) -> Result<Opts, Fatal> {
                 names(excess)
             )));
         }
+    }
+    if o.has(BOUNCE_EXPAND | BOUNCE_DUMP) && o.operands.len() > 1 {
+        return Err(Fatal::usage(
+            "options -b and -t require at most one template file",
+        ));
     }
     if o.has(EDIT) && o.operands.is_empty() {
         return Err(Fatal::usage("-e requires name=value argument"));
@@ -231,6 +248,16 @@ mod tests {
         assert_eq!(m(&["-X"]), "missing service argument");
         assert_eq!(m(&["-Mn"]), "with option -M, do not specify -n");
         assert_eq!(m(&["-jh"]), "specify one of -h -j");
+        assert_eq!(m(&["-b", "-t"]), "specify one of -b and -t");
+        assert_eq!(m(&["-bM"]), "specify one of -b -M");
+        assert_eq!(m(&["-ta"]), "specify one of -a -t");
+        assert_eq!(m(&["-bx"]), "with option -b, do not specify -x");
+        assert_eq!(m(&["-tn"]), "with option -t, do not specify -n");
+        assert_eq!(
+            m(&["-b", "a", "b"]),
+            "options -b and -t require at most one template file"
+        );
+        assert!(p(&["-b", "x=y"]).is_ok_and(|o| !o.has(EDIT)));
     }
 
     #[test]
