@@ -104,6 +104,61 @@ fn sendmail_t_posts_through_pickup_and_cleanup() {
     );
 }
 
+/// A message being resent (as mutt's bounce and `sendmail -t` scripts send
+/// one): the recipients are the Resent- headers' only, and the missing
+/// Resent-From:, Resent-Date: and Resent-Message-Id: are added while the
+/// original From:, Date: and Message-ID: stay as they were, as Postfix's
+/// cleanup does.
+#[test]
+fn sendmail_t_takes_a_resent_message_to_its_resent_recipients() {
+    let inst = instance("sendmail-resent");
+    inst.start();
+    let out = sendmail(
+        &inst,
+        &["-t"],
+        b"From: author@example.org\nTo: original@example.org\nDate: Mon, 2 Nov 2026 10:00:00 +0000\nMessage-ID: <first@example.org>\nResent-To: again@example.net\nResent-Cc: copy\nResent-Bcc: quiet@example.net\nSubject: once more\n\nhello\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, extracted, text) = only_queued(&inst);
+    let rcpts: Vec<&str> = extracted
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    assert_eq!(
+        rcpts,
+        vec![
+            "again@example.net",
+            "copy@linuxprobe.com",
+            "quiet@example.net"
+        ]
+    );
+    let me = util_login();
+    assert!(
+        text.contains(&format!("\nResent-From: {me}@linuxprobe.com\n")),
+        "{text}"
+    );
+    assert!(text.contains("\nResent-Date: "), "{text}");
+    assert!(text.contains("\nResent-Message-Id: <"), "{text}");
+    assert!(text.contains("\nFrom: author@example.org\n"), "{text}");
+    assert!(
+        text.contains("\nMessage-ID: <first@example.org>\n"),
+        "{text}"
+    );
+    assert!(!text.contains("Resent-Bcc"), "{text}");
+    assert_eq!(text.matches("\nDate: ").count(), 1, "{text}");
+    assert!(
+        inst.wait_log(": resent-message-id=<", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    assert!(inst.maillog().contains(": message-id=<first@example.org>"));
+}
+
 fn util_login() -> String {
     // SAFETY: getuid has no preconditions.
     let uid = unsafe { libc::getuid() };

@@ -61,7 +61,11 @@
 //!     `message_drop_headers` names (Postfix's default: Bcc:,
 //!     Content-Length:, Resent-Bcc:, Return-Path:) are removed from every
 //!     message, after header_checks and before the milters; `sendmail -t`
-//!     recipients come from To/Cc/Bcc first.
+//!     recipients come from To/Cc/Bcc first. A message with Resent-
+//!     headers is being resent: `sendmail -t` takes the Resent-To/Cc/Bcc
+//!     addresses instead, and Resent-Message-Id:, Resent-Date: and
+//!     Resent-From: are what is added when missing (logged
+//!     `resent-message-id=<…>`), as in Postfix.
 //!   * `header_checks` and `body_checks` act on each header and body line
 //!     (REJECT, WARN, INFO, HOLD, DISCARD, IGNORE, REPLACE, PREPEND, and
 //!     FILTER, REDIRECT and BCC, kept in the extracted segment). The

@@ -379,6 +379,19 @@ enum Outcome {
 }
 
 const WRITE_ERROR: &str = "451 4.3.0 Error: queue file write error";
+
+/// The headers that say a message is being resent (Postfix's header_opts
+/// with HDR_OPT_RR).
+const RESENT_HEADERS: [&str; 8] = [
+    "Resent-Bcc",
+    "Resent-Cc",
+    "Resent-Date",
+    "Resent-From",
+    "Resent-Message-ID",
+    "Resent-Reply-To",
+    "Resent-Sender",
+    "Resent-To",
+];
 /// Postfix's reply when a virtual alias expansion goes past its limits.
 const ALIAS_EXPANSION_ERROR: &str = "451 4.6.0 Alias expansion error";
 
@@ -756,6 +769,21 @@ struct Message<'a> {
     decision: Option<Outcome>,
     extracted: Extracted,
     message_id: Option<String>,
+    /// A Resent-Message-Id: header's value, or the one cleanup added.
+    resent_message_id: Option<String>,
+    /// The message has Resent- headers (Resent-From:, Resent-To: …): it is
+    /// being resent, so sendmail -t takes the Resent-To:, Resent-Cc: and
+    /// Resent-Bcc: addresses, and a missing Resent-Message-Id:,
+    /// Resent-Date: or Resent-From: is added instead of its plain form,
+    /// as Postfix's cleanup does.
+    resent: bool,
+    /// The values of To:, Cc: and Bcc: for sendmail -t, each with whether
+    /// its addresses are still to be rewritten as the header's were: taken
+    /// at the end of the headers, once it is known whether the message is
+    /// being resent.
+    plain_recipients: Vec<(String, bool)>,
+    /// The same of Resent-To:, Resent-Cc: and Resent-Bcc:.
+    resent_recipients: Vec<(String, bool)>,
     /// The Received: header's `for <…>`: the one recipient the client
     /// gave, as it gave it (before aliases, REDIRECT and blind copies), as
     /// Postfix's smtpd writes it.
@@ -1057,6 +1085,10 @@ impl<'a> Message<'a> {
             decision,
             extracted: Extracted::default(),
             message_id: None,
+            resent_message_id: None,
+            resent: false,
+            plain_recipients: Vec::new(),
+            resent_recipients: Vec::new(),
             received_for: match env.recipients.as_slice() {
                 [only] => Some(only.address.clone()),
                 _ => None,
@@ -1527,16 +1559,22 @@ impl<'a> Message<'a> {
             Some(v) => (v.clone(), true),
             None => (h.value(), false),
         };
-        if h.is("Bcc")
-            && (self.source == Source::Pickup || self.flags & proto::flags::EXTRACT_RECIPIENTS != 0)
-        {
-            let (value, remap) = extract_from(&h);
-            self.extract(&value, remap);
-            return;
+        if RESENT_HEADERS.iter().any(|n| h.is(n)) {
+            self.resent = true;
         }
-        if h.is("To") || h.is("Cc") {
-            let (value, remap) = extract_from(&h);
-            self.extract(&value, remap);
+        let extracting = self.flags & proto::flags::EXTRACT_RECIPIENTS != 0;
+        if extracting {
+            if ["To", "Cc", "Bcc"].iter().any(|n| h.is(n)) {
+                self.plain_recipients.push(extract_from(&h));
+            } else if ["Resent-To", "Resent-Cc", "Resent-Bcc"]
+                .iter()
+                .any(|n| h.is(n))
+            {
+                self.resent_recipients.push(extract_from(&h));
+            }
+        }
+        if h.is("Bcc") && (self.source == Source::Pickup || extracting) {
+            return;
         }
         if self.s.drop_headers.iter().any(|n| h.is(n)) {
             return;
@@ -1544,7 +1582,22 @@ impl<'a> Message<'a> {
         if h.is("Message-ID") && self.message_id.is_none() {
             self.message_id = Some(h.value());
         }
+        if h.is("Resent-Message-ID") && self.resent_message_id.is_none() {
+            self.resent_message_id = Some(h.value());
+        }
         self.headers.push(h);
+    }
+
+    /// sendmail -t: the recipients of the Resent- address headers when the
+    /// message is being resent, else of To:, Cc: and Bcc: (Postfix's
+    /// cleanup_extracted).
+    fn extract_header_recipients(&mut self) {
+        let plain = std::mem::take(&mut self.plain_recipients);
+        let resent = std::mem::take(&mut self.resent_recipients);
+        let values = if self.resent { resent } else { plain };
+        for (value, remap) in values {
+            self.extract(&value, remap);
+        }
     }
 
     /// The recipients of an address header's value (sendmail -t); `remap`:
@@ -1644,10 +1697,13 @@ impl<'a> Message<'a> {
             self.decision = Some(Outcome::Reject("554 5.4.0 Error: too many hops".into()));
             return Ok(());
         }
+        self.extract_header_recipients();
         let mut out = vec![self.received()];
         out.append(&mut self.headers);
         if self.local || self.s.always_add_missing_headers {
-            let has = |n: &str| out.iter().any(|h| h.is(n));
+            // A message being resent gets the Resent- forms.
+            let prefix = if self.resent { "Resent-" } else { "" };
+            let has = |n: &str| out.iter().any(|h| h.is(&format!("{prefix}{n}")));
             let (need_from, need_date, need_id) = (!has("From"), !has("Date"), !has("Message-ID"));
             let need_rcpt = !["To", "Cc", "Resent-To", "Resent-Cc"]
                 .iter()
@@ -1659,12 +1715,16 @@ impl<'a> Message<'a> {
                     self.id,
                     self.s.myhostname
                 );
-                out.push(Header::new("Message-Id", &mid));
-                self.message_id = Some(mid);
+                out.push(Header::new(&format!("{prefix}Message-Id"), &mid));
+                if self.resent {
+                    self.resent_message_id = Some(mid);
+                } else {
+                    self.message_id = Some(mid);
+                }
             }
             if need_date {
                 out.push(Header::new(
-                    "Date",
+                    &format!("{prefix}Date"),
                     &util::time::rfc5322(self.qenv.arrival.sec as i64),
                 ));
             }
@@ -1679,7 +1739,7 @@ impl<'a> Message<'a> {
                     (Some(full), true) => format!("{from} ({})", from_comment(full)),
                     (None, _) => from,
                 };
-                out.push(Header::new("From", &value));
+                out.push(Header::new(&format!("{prefix}From"), &value));
             }
             if need_rcpt && !self.s.undisclosed_recipients_header.is_empty() {
                 out.push(Header::new_raw(&self.s.undisclosed_recipients_header));
@@ -1954,6 +2014,9 @@ impl<'a> Message<'a> {
         match &self.message_id {
             Some(m) => maillog::info!("{}: message-id={m}", self.id),
             None => maillog::info!("{}: message-id=<>", self.id),
+        }
+        if let Some(m) = &self.resent_message_id {
+            maillog::info!("{}: resent-message-id={m}", self.id);
         }
         Ok(())
     }
