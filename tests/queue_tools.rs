@@ -619,3 +619,89 @@ fn postfix_qshape_reads_the_queue() {
         text(&senders.stdout)
     );
 }
+
+/// authorized_mailq_users and authorized_flush_users, as Postfix's
+/// postqueue checks them: a user the list leaves out may neither list nor
+/// flush the queue (through postqueue or sendmail), one it names may, and
+/// root always may. authorized_submit_users stops sendmail the same way.
+#[test]
+fn the_queue_commands_obey_the_authorized_users_lists() {
+    let Some(user) = kit::root_user("acl") else {
+        return;
+    };
+    let account = nix::unistd::User::from_name(&user.name)
+        .expect("getpwnam")
+        .expect("the user exists");
+    let uid = account.uid.as_raw();
+    let inst = Instance::new("qt-acl");
+    inst.main_cf(
+        "authorized_mailq_users = root\nauthorized_flush_users = !nobody, root\nauthorized_submit_users = root\n",
+    );
+    inst.master_cf("showq unix n - n - - showq\n");
+    inst.start();
+    let (id, _) = message(&inst, "deferred", "s@example.org", &["r@example.net"]);
+    give_queue_to_mail_owner(&inst);
+    let as_user = |program: &str, args: &[&str], input: &[u8]| -> Output {
+        let mut child = Command::new(inst.bin.join(program))
+            .args(args)
+            .env("MAIL_CONFIG", &inst.dir)
+            .uid(uid)
+            // setgid_group's, as the installed set-group-ID commands have.
+            .gid(65534)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run as the user");
+        let _ = std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), input);
+        child.wait_with_output().expect("wait")
+    };
+    let listed = as_user("postqueue", &["-p"], b"");
+    assert_eq!(listed.status.code(), Some(69), "{}", text(&listed.stdout));
+    assert!(
+        text(&listed.stderr).contains(&format!(
+            "fatal: User {}({uid}) is not allowed to view the mail queue",
+            user.name
+        )),
+        "{}",
+        text(&listed.stderr)
+    );
+    let mailq = as_user("sendmail", &["-bp"], b"");
+    assert_eq!(mailq.status.code(), Some(69));
+    assert!(!text(&mailq.stdout).contains(&id));
+    let flushed = as_user("postqueue", &["-f"], b"");
+    assert_eq!(flushed.status.code(), Some(69));
+    assert!(
+        text(&flushed.stderr).contains("is not allowed to flush the mail queue"),
+        "{}",
+        text(&flushed.stderr)
+    );
+    let submitted = as_user("sendmail", &["r@example.net"], b"Subject: x\n\nbody\n");
+    assert_eq!(submitted.status.code(), Some(75));
+    assert!(
+        text(&submitted.stderr).contains("is not allowed to submit mail"),
+        "{}",
+        text(&submitted.stderr)
+    );
+    // Root may, whatever the lists say.
+    let root = run(&inst, "postqueue", &["-p"], false);
+    assert!(text(&root.stdout).contains(&id), "{}", text(&root.stderr));
+    // Named, the user may.
+    inst.main_cf(&format!(
+        "authorized_mailq_users = {0}\nauthorized_flush_users = {0}\n",
+        user.name
+    ));
+    let listed = as_user("postqueue", &["-p"], b"");
+    assert!(
+        text(&listed.stdout).contains(&id),
+        "{}",
+        text(&listed.stderr)
+    );
+    // Past the list, to the queue manager (which this instance lacks).
+    let flushed = as_user("postqueue", &["-f"], b"");
+    assert!(
+        text(&flushed.stderr).contains("Cannot flush mail queue - mail system is down"),
+        "{}",
+        text(&flushed.stderr)
+    );
+}

@@ -38,47 +38,18 @@ impl DomainList {
     /// Parses the items of a list parameter; unreadable files are
     /// returned as warnings.
     pub fn parse(items: &[String], title: &str, parent_matches: bool) -> (DomainList, Vec<String>) {
-        let mut entries = Vec::new();
-        let mut warnings = Vec::new();
-        let mut queue: Vec<String> = items.iter().rev().cloned().collect();
-        let mut files = 0;
-        while let Some(item) = queue.pop() {
-            let (negate, text) = match item.strip_prefix('!') {
-                Some(rest) => (true, rest.trim().to_string()),
-                None => (false, item.clone()),
-            };
-            if text.is_empty() {
-                continue;
-            }
-            if text.starts_with('/') {
-                files += 1;
-                if files > 20 {
-                    warnings.push(format!("{title}: {text}: too many nested files"));
-                    continue;
-                }
-                match std::fs::read_to_string(&text) {
-                    Ok(body) => {
-                        let mut more: Vec<String> = body
-                            .lines()
-                            .map(|l| l.split('#').next().unwrap_or("").trim())
-                            .flat_map(|l| l.split([' ', '\t', ',']))
-                            .filter(|w| !w.is_empty())
-                            .map(str::to_string)
-                            .collect();
-                        more.reverse();
-                        queue.extend(more);
-                    }
-                    Err(e) => warnings.push(format!("{title}: {text}: {e}")),
-                }
-                continue;
-            }
-            let pattern = if text.contains(':') && !text.starts_with('[') {
-                Pattern::Table(MapList::open_lenient(title, &text, &Ctx::new()))
-            } else {
-                Pattern::Name(addr::fold_domain(&text))
-            };
-            entries.push(Entry { negate, pattern });
-        }
+        let (items, warnings) = list_items(items, title);
+        let entries = items
+            .into_iter()
+            .map(|(negate, text)| {
+                let pattern = if text.contains(':') && !text.starts_with('[') {
+                    Pattern::Table(MapList::open_lenient(title, &text, &Ctx::new()))
+                } else {
+                    Pattern::Name(addr::fold_domain(&text))
+                };
+                Entry { negate, pattern }
+            })
+            .collect();
         (
             DomainList {
                 entries,
@@ -146,6 +117,50 @@ impl DomainList {
         }
         Ok(false)
     }
+}
+
+/// The items of a match list parameter as Postfix's match_list reads
+/// them, each with whether it is negated (`!item`): a `/file/name` item is
+/// replaced by the words of that file (at most 20 files; `#` comments).
+/// Files that cannot be read are returned as warnings.
+pub fn list_items(items: &[String], title: &str) -> (Vec<(bool, String)>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    let mut queue: Vec<String> = items.iter().rev().cloned().collect();
+    let mut files = 0;
+    while let Some(item) = queue.pop() {
+        let (negate, text) = match item.strip_prefix('!') {
+            Some(rest) => (true, rest.trim().to_string()),
+            None => (false, item.clone()),
+        };
+        if text.is_empty() {
+            continue;
+        }
+        if text.starts_with('/') {
+            files += 1;
+            if files > 20 {
+                warnings.push(format!("{title}: {text}: too many nested files"));
+                continue;
+            }
+            match std::fs::read_to_string(&text) {
+                Ok(body) => {
+                    let mut more: Vec<String> = body
+                        .lines()
+                        .map(|l| l.split('#').next().unwrap_or("").trim())
+                        .flat_map(|l| l.split([' ', '\t', ',']))
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    more.reverse();
+                    queue.extend(more);
+                }
+                Err(e) => warnings.push(format!("{title}: {text}: {e}")),
+            }
+            continue;
+        }
+        out.push((negate, text));
+    }
+    (out, warnings)
 }
 
 /// The address class of a domain (Postfix ADDRESS_CLASS_README).

@@ -64,6 +64,7 @@ mod sql;
 pub mod status_filter;
 mod texthash;
 mod unix;
+pub mod user_acl;
 pub mod watch;
 
 pub use error::MapError;

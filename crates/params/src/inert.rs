@@ -12,8 +12,6 @@ pub const INERT: &[&str] = &[
     "address_verify_sender_ttl",
     "allow_percent_hack",
     "application_event_drain_time",
-    "authorized_flush_users",
-    "authorized_mailq_users",
     "backwards_bounce_logfile_compatibility",
     "berkeley_db_create_buffer_size",
     "berkeley_db_read_buffer_size",

@@ -26,7 +26,8 @@
 //!   is untrusted: every frame is validated, addresses may not hold control
 //!   characters, the size is bounded by `message_size_limit`, and only the
 //!   attributes named above are kept. `authorized_submit_users` says who
-//!   may post.
+//!   may post (user names, !name, /file/name, type:table, as Postfix's
+//!   check_user_acl_byuid).
 //!
 //! CONFIGURATION PARAMETERS
 //!   queue_directory, message_size_limit, authorized_submit_users,
@@ -53,21 +54,6 @@ const USER_ATTRIBUTES: &[&str] = &["fullname", "extract_recipients"];
 
 fn fatal(status: i32, text: &str) -> ! {
     maillog::fatal_status(status, format_args!("{text}"))
-}
-
-/// Whether the user may post: `static:anyone`, or a list of user names
-/// (`!name` excludes).
-fn authorized(cfg: &Config, user: &str) -> bool {
-    let list = cfg.list(&p::AUTHORIZED_SUBMIT_USERS);
-    for item in &list {
-        match item.as_str() {
-            "static:anyone" => return true,
-            i if i.strip_prefix('!') == Some(user) => return false,
-            i if i == user => return true,
-            _ => {}
-        }
-    }
-    false
 }
 
 type Failure = (i32, String);
@@ -266,13 +252,10 @@ fn main() {
     });
     params::logging::init(&cfg, "postdrop", true, None);
     let uid = nix::unistd::getuid().as_raw();
-    let user = util::privs::lookup_user_by_uid(uid)
-        .map(|a| a.name)
-        .unwrap_or_else(|| uid.to_string());
-    if !authorized(&cfg, &user) {
+    if let Err(name) = maps::user_acl::check(&cfg, &p::AUTHORIZED_SUBMIT_USERS, uid) {
         fatal(
             EX_NOPERM,
-            &format!("User {user}({uid}) is not allowed to submit mail"),
+            &format!("User {name}({uid}) is not allowed to submit mail"),
         );
     }
     // An interrupted posting must still clean up after itself.

@@ -63,11 +63,18 @@
 //!   other than the default (-c, MAIL_CONFIG) only when the default
 //!   main.cf lists it in alternate_config_directories, and it reads no
 //!   queue file itself unless run by root. The showq answer is parsed
-//!   strictly and a malformed one stops it.
+//!   strictly and a malformed one stops it. Users other than root and
+//!   mail_owner may list the queue only when `authorized_mailq_users`
+//!   lets them, and flush it only when `authorized_flush_users` does
+//!   ("User NAME(UID) is not allowed to view the mail queue", exit 69).
 //!
 //! CONFIGURATION PARAMETERS
 //!   alternate_config_directories
 //!          Configuration directories an unprivileged caller may name.
+//!   authorized_mailq_users (static:anyone), authorized_flush_users
+//!   (static:anyone)
+//!          Who may list (-p, -j) and flush (-f, -i, -s) the queue: user
+//!          names, !name, /file/name, type:table (maps::user_acl).
 //!   queue_directory
 //!          Where public/showq, public/qmgr and the queue are.
 //!   showq_service_name (showq), queue_service_name (qmgr)
@@ -345,6 +352,31 @@ fn trigger_qmgr(cfg: &Config, queue_dir: &Path, request: &[u8]) -> Result<(), Fa
     })
 }
 
+/// `authorized_mailq_users` for a listing, `authorized_flush_users` for a
+/// flush, as Postfix's postqueue checks them: root and mail_owner always
+/// may.
+fn authorize(cfg: &Config, mode: &Mode) -> Result<(), Fatal> {
+    let uid = nix::unistd::getuid().as_raw();
+    let owner = util::privs::lookup_user(cfg.str(&p::MAIL_OWNER))
+        .ok()
+        .flatten()
+        .map(|a| a.uid);
+    if uid == 0 || owner == Some(uid) {
+        return Ok(());
+    }
+    let (param, what) = match mode {
+        Mode::List | Mode::Json => (&p::AUTHORIZED_MAILQ_USERS, "view"),
+        _ => (&p::AUTHORIZED_FLUSH_USERS, "flush"),
+    };
+    // EX_UNAVAILABLE, as Postfix's postqueue exits on any fatal error.
+    maps::user_acl::check(cfg, param, uid).map_err(|name| {
+        Fatal::new(
+            sysexits::EX_UNAVAILABLE,
+            format!("User {name}({uid}) is not allowed to {what} the mail queue"),
+        )
+    })
+}
+
 const FLUSH_ALL: [u8; 2] = [ipc::trigger::FLUSH, ipc::trigger::SCAN_ALL];
 
 /// `-i ID`: make the deferred file due now, then have qmgr scan.
@@ -419,6 +451,7 @@ fn run(args: &[String]) -> Result<(), Fatal> {
             format!("chdir {}: {}", queue_dir.display(), errtext(&e)),
         )
     })?;
+    authorize(&cfg, &mode)?;
     match mode {
         Mode::List => list(&cfg, &queue_dir, false),
         Mode::Json => list(&cfg, &queue_dir, true),

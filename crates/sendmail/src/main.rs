@@ -44,7 +44,9 @@
 //!
 //!   Exit status follows sysexits.h: 0 when the message was posted, 64 for
 //!   usage errors, 65 for bad input, 75 when postdrop failed for a reason
-//!   that may pass.
+//!   that may pass, or when `authorized_submit_users` leaves the user out
+//!   ("User NAME(UID) is not allowed to submit mail", said before the
+//!   message is read; postdrop checks it again).
 //!
 //! SECURITY
 //!   Runs with the caller's rights; postdrop (set-group-ID) does the
@@ -52,7 +54,9 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   command_directory (where postdrop, postqueue and newaliases are),
-//!   sendmail_fix_line_endings, default_verp_delimiters, verp_delimiter_filter, message_size_limit, syslog_name, maillog_file.
+//!   authorized_submit_users, sendmail_fix_line_endings,
+//!   default_verp_delimiters, verp_delimiter_filter, message_size_limit,
+//!   syslog_name, maillog_file.
 //!
 //! FILES
 //!   $command_directory/postdrop, $queue_directory/maildrop.
@@ -359,6 +363,14 @@ fn main() {
     let login = util::privs::lookup_user_by_uid(uid)
         .map(|a| a.name)
         .unwrap_or_else(|| uid.to_string());
+    // postdrop decides; this only says it before the message is read, with
+    // EX_TEMPFAIL, as Postfix's sendmail exits on any fatal error.
+    if let Err(name) = maps::user_acl::check(&cfg, &p::AUTHORIZED_SUBMIT_USERS, uid) {
+        fatal(
+            EX_TEMPFAIL,
+            &format!("User {name}({uid}) is not allowed to submit mail"),
+        );
+    }
     let sender = o.sender.clone().unwrap_or_else(|| login.clone());
     let verp = o.verp.as_deref().map(|d| {
         let d = if d.is_empty() {
