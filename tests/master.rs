@@ -571,3 +571,55 @@ fn the_shipped_master_cf_checks_clean() {
         stderr(&out)
     );
 }
+
+/// `mailsuite logrotate` does what `postfix logrotate` does: maillog_file
+/// moves to FILE.SUFFIX and is compressed, the master goes on in a new
+/// file, and empty settings or a device are refused with Postfix's words.
+#[test]
+fn logrotate_moves_compresses_and_reopens_the_maillog() {
+    let inst = Instance::new("logrotate");
+    inst.master_cf("127.0.0.1:0 inet n - n - 5 testworker\n");
+    inst.main_cf("maillog_file_rotate_suffix = old-%Y\n");
+    inst.start();
+    assert!(inst.wait_log("daemon started", 1, 5 * SECOND));
+    let rotated = inst.mailsuite(&["logrotate"]);
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let year = std::process::Command::new("date")
+        .arg("+%Y")
+        .output()
+        .expect("date");
+    let year = String::from_utf8_lossy(&year.stdout).trim().to_string();
+    let gz = inst.dir.join(format!("maillog.old-{year}.gz"));
+    assert!(gz.exists(), "{gz:?}");
+    assert!(!inst.dir.join(format!("maillog.old-{year}")).exists());
+    let old = std::process::Command::new("gzip")
+        .arg("-dc")
+        .arg(&gz)
+        .output()
+        .expect("gzip -dc");
+    assert!(String::from_utf8_lossy(&old.stdout).contains("daemon started"));
+    // The master writes its next lines to a new maillog_file.
+    assert!(inst.mailsuite(&["reload"]).status.success());
+    assert!(inst.wait_log("reload -- version", 1, 5 * SECOND));
+    assert!(!inst.maillog().contains("daemon started"));
+
+    inst.main_cf("maillog_file_compressor =\n");
+    let refused = inst.mailsuite(&["logrotate"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains(
+            "fatal: empty 'maillog_file_compressor' parameter value - logfile rotation failed"
+        ),
+        "{}",
+        stderr(&refused)
+    );
+    inst.main_cf("maillog_file_compressor = false\n");
+    let failed = inst.mailsuite(&["logrotate"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        stderr(&failed).contains("rotation failed: false"),
+        "{}",
+        stderr(&failed)
+    );
+    inst.stop();
+}

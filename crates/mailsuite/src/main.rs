@@ -20,6 +20,10 @@
 //!   abort            stop at once
 //!   reload           re-read main.cf and master.cf (SIGHUP to the master)
 //!   status           say whether the master runs (exit 0) or not (exit 1)
+//!   logrotate        as Postfix's `postfix logrotate`: rename maillog_file
+//!                    to FILE.SUFFIX (maillog_file_rotate_suffix, a
+//!                    strftime format), have the processes reopen it, then
+//!                    compress the old one with maillog_file_compressor
 //!
 //!   Messages go to standard error as `mailsuite: text` and to the maillog.
 //!   Exit codes follow sysexits.h; `status` and refusals exit 1 as Postfix's.
@@ -32,7 +36,8 @@
 //! CONFIGURATION PARAMETERS
 //!   config_directory, queue_directory, data_directory, daemon_directory,
 //!   mail_owner, setgid_group, master_stop_timeout, syslog_name,
-//!   syslog_facility, maillog_file.
+//!   syslog_facility, maillog_file, maillog_file_rotate_suffix,
+//!   maillog_file_compressor.
 //!
 //! FILES
 //!   $config_directory/main.cf, $config_directory/master.cf,
@@ -48,7 +53,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use util::sysexits::*;
 
-const USAGE: &str = "usage: mailsuite [-c config_dir] [-v] start|start-fg|stop|abort|reload|status|check|set-permissions";
+const USAGE: &str = "usage: mailsuite [-c config_dir] [-v] start|start-fg|stop|abort|reload|status|check|set-permissions|logrotate";
 
 struct Ctl {
     config_dir: PathBuf,
@@ -279,6 +284,58 @@ impl Ctl {
         self.signal_master(Signal::SIGHUP);
     }
 
+    /// `logrotate`, as Postfix's `postfix logrotate`: `maillog_file` is
+    /// renamed with the `maillog_file_rotate_suffix` date suffix, the
+    /// master (when running) reopens it on SIGHUP and every other process
+    /// at its next line (it looks whether the file moved at most a second
+    /// earlier), and after two seconds the rotated file is compressed with
+    /// `maillog_file_compressor`.
+    fn logrotate(&self) {
+        let value = |param: &params::Param| -> String {
+            let v = self.config.str(param);
+            if v.is_empty() {
+                fatal(
+                    1,
+                    &format!(
+                        "empty '{}' parameter value - logfile rotation failed",
+                        param.name
+                    ),
+                );
+            }
+            v.to_string()
+        };
+        let file = value(&p::MAILLOG_FILE);
+        let compressor = value(&p::MAILLOG_FILE_COMPRESSOR);
+        let suffix = value(&p::MAILLOG_FILE_ROTATE_SUFFIX);
+        if file.starts_with("/dev/") {
+            fatal(1, &format!("not rotating '{file}'"));
+        }
+        let failed =
+            |why: String| -> ! { fatal(1, &format!("logfile '{file}' rotation failed: {why}")) };
+        let Some(suffix) = util::time::local_format(util::time::now(), &suffix) else {
+            failed(format!(
+                "bad {} value: {suffix}",
+                p::MAILLOG_FILE_ROTATE_SUFFIX.name
+            ))
+        };
+        let rotated = format!("{file}.{suffix}");
+        if let Err(e) = std::fs::rename(&file, &rotated) {
+            failed(format!("cannot rename '{file}' to '{rotated}': {e}"));
+        }
+        if self.running().is_some() {
+            self.signal_master(Signal::SIGHUP);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        match Command::new(&compressor).arg(&rotated).output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => failed(format!(
+                "{compressor}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(e) => failed(format!("cannot run {compressor}: {e}")),
+        }
+    }
+
     fn status(&self) -> ! {
         match self.running() {
             Some(pid) => {
@@ -333,6 +390,7 @@ fn main() {
         "abort" => ctl.abort(),
         "reload" => ctl.reload(),
         "status" => ctl.status(),
+        "logrotate" => ctl.logrotate(),
         other => {
             eprintln!("mailsuite: fatal: unknown command: '{other}'\n{USAGE}");
             std::process::exit(EX_USAGE)

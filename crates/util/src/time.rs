@@ -23,6 +23,14 @@ pub fn compact_utc(secs: i64) -> String {
     }
 }
 
+/// `secs` in local time as the strftime(3) format `fmt` writes it (a
+/// configured format such as `maillog_file_rotate_suffix`); None when the
+/// format holds a NUL or writes nothing.
+pub fn local_format(secs: i64, fmt: &str) -> Option<String> {
+    let fmt = std::ffi::CString::new(fmt).ok()?;
+    Some(strftime(secs, &fmt)).filter(|s| !s.is_empty())
+}
+
 fn strftime(secs: i64, fmt: &std::ffi::CStr) -> String {
     // SAFETY: localtime_r/strftime write only into the buffers given.
     unsafe {
