@@ -163,8 +163,12 @@ impl PolicyService {
             if line.is_empty() {
                 return action.ok_or_else(|| "missing attribute action in the answer".to_string());
             }
-            if let Some(v) = line.strip_prefix("action=") {
-                action.get_or_insert_with(|| v.to_string());
+            // Postfix's attr_scan_plain refuses the whole answer.
+            let Some((name, value)) = line.split_once('=') else {
+                return Err(format!("missing value for string attribute {line}"));
+            };
+            if name == "action" {
+                action.get_or_insert_with(|| value.to_string());
             }
         }
         Err("answer too long".into())
@@ -406,5 +410,19 @@ mod tests {
         assert!(warning
             .expect("warning")
             .ends_with("missing attribute action in the answer"));
+        // So is a line that is not name=value, as Postfix's attr_scan_plain
+        // refuses it, even beside an action.
+        let (dir, _h) = server(vec![b"OK\naction=OK\n\n", b"OK\naction=OK\n\n"]);
+        let s = PolicyService::parse(
+            &format!("unix:{}", dir.0.join("policy").display()),
+            &defaults(),
+            &dir.0,
+        )
+        .expect("service");
+        let (action, warning) = s.query(&[("request", "smtpd_access_policy".into())]);
+        assert_eq!(action, "451 4.3.5 Server configuration problem");
+        assert!(warning
+            .expect("warning")
+            .ends_with("missing value for string attribute OK"));
     }
 }
