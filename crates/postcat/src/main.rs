@@ -85,7 +85,7 @@ use show::{Flags, Outcome};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use util::sysexits;
+use util::sysexits::{self, Fatal};
 
 /// The queues -q searches, in order (Postfix's, then corrupt).
 const SEARCH_QUEUES: &[&str] = &[
@@ -93,21 +93,6 @@ const SEARCH_QUEUES: &[&str] = &[
 ];
 
 const USAGE: &str = "usage: postcat [-b (body text)] [-c config_dir] [-d (decimal record type)] [-e (envelope records)] [-h (header text)] [-o (offsets)] [-q (access queue)] [-r (raw)] [-s offset] [-v] [file(s)...]";
-
-/// A reason to stop, with its exit status.
-struct Fatal {
-    code: i32,
-    message: String,
-}
-
-impl Fatal {
-    fn new(code: i32, message: impl Into<String>) -> Fatal {
-        Fatal {
-            code,
-            message: message.into(),
-        }
-    }
-}
 
 use util::strerror as io_text;
 

@@ -96,26 +96,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
-use util::sysexits;
+use util::sysexits::{self, Fatal};
 
 const USAGE: &str =
     "usage: postqueue -f | postqueue -i queueid | postqueue -j | postqueue -p | postqueue -s site";
-
-/// A reason to stop, with the exit status.
-#[derive(Debug)]
-struct Fatal {
-    code: i32,
-    message: String,
-}
-
-impl Fatal {
-    fn new(code: i32, message: impl Into<String>) -> Fatal {
-        Fatal {
-            code,
-            message: message.into(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Mode {

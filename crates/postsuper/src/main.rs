@@ -85,7 +85,7 @@ use queue::HashSpec;
 use std::io::BufRead;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use util::sysexits;
+use util::sysexits::{self, Fatal};
 
 const USAGE: &str = "usage: postsuper [-c config_dir] [-d queue_id (delete)] [-h queue_id (hold)] [-H queue_id (un-hold)] [-p (purge temporary files)] [-r queue_id (requeue)] [-s (structure fix)] [-S (redundant structure fix)][-v (verbose)] [queue...]";
 
@@ -98,21 +98,6 @@ const LOG_QUEUES: [&str; 3] = ["bounce", "defer", "trace"];
 const DEFAULT_QUEUES: [&str; 9] = [
     "defer", "bounce", "trace", "maildrop", "incoming", "active", "deferred", "hold", "flush",
 ];
-
-#[derive(Debug)]
-struct Fatal {
-    code: i32,
-    message: String,
-}
-
-impl Fatal {
-    fn new(code: i32, message: impl Into<String>) -> Fatal {
-        Fatal {
-            code,
-            message: message.into(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {

@@ -16,3 +16,20 @@ pub const EX_TEMPFAIL: i32 = 75;
 pub const EX_PROTOCOL: i32 = 76;
 pub const EX_NOPERM: i32 = 77;
 pub const EX_CONFIG: i32 = 78;
+
+/// A command's reason to stop: the text for its `fatal:` line and the
+/// status to exit with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fatal {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Fatal {
+    pub fn new(code: i32, message: impl Into<String>) -> Fatal {
+        Fatal {
+            code,
+            message: message.into(),
+        }
+    }
+}
