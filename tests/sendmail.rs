@@ -159,6 +159,29 @@ fn sendmail_t_takes_a_resent_message_to_its_resent_recipients() {
     assert!(inst.maillog().contains(": message-id=<first@example.org>"));
 }
 
+/// A resent message with a To: but no Resent-To: or Resent-Cc: has its
+/// visible recipients: undisclosed_recipients_header is not added (Postfix
+/// looks at To, Cc, Resent-To and Resent-Cc alike).
+#[test]
+fn a_resent_message_with_a_to_gets_no_undisclosed_recipients_header() {
+    let inst = instance("sendmail-resent-to");
+    inst.main_cf("undisclosed_recipients_header = To: undisclosed-recipients:;\n");
+    inst.start();
+    let out = sendmail(
+        &inst,
+        &["someone@example.net"],
+        b"To: list@example.org\nResent-Sender: list-owner@example.org\nSubject: s\n\nbody\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, _, text) = only_queued(&inst);
+    assert!(!text.contains("undisclosed-recipients"), "{text}");
+    assert!(text.contains("\nResent-Message-Id: <"), "{text}");
+}
+
 fn util_login() -> String {
     // SAFETY: getuid has no preconditions.
     let uid = unsafe { libc::getuid() };

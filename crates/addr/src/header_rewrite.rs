@@ -25,6 +25,29 @@ pub const RECIPIENT_HEADERS: [&str; 7] = [
     "Resent-Bcc",
 ];
 
+/// The headers that say a message is being resent (Postfix's header_opts
+/// with HDR_OPT_RR): sendmail -t then takes the recipients of
+/// [`RESENT_RECIPIENT_HEADERS`] instead of [`PLAIN_RECIPIENT_HEADERS`].
+pub const RESENT_HEADERS: [&str; 8] = [
+    "Resent-Bcc",
+    "Resent-Cc",
+    "Resent-Date",
+    "Resent-From",
+    "Resent-Message-ID",
+    "Resent-Reply-To",
+    "Resent-Sender",
+    "Resent-To",
+];
+/// The headers sendmail -t takes recipients from.
+pub const PLAIN_RECIPIENT_HEADERS: [&str; 3] = ["To", "Cc", "Bcc"];
+/// The same, of a message being resent.
+pub const RESENT_RECIPIENT_HEADERS: [&str; 3] = ["Resent-To", "Resent-Cc", "Resent-Bcc"];
+
+/// Whether `name` is one of `names` (header names fold case).
+pub fn is_one_of(name: &str, names: &[&str]) -> bool {
+    names.iter().any(|n| n.eq_ignore_ascii_case(name.trim()))
+}
+
 /// The value with each address replaced by `map(address)`; None when no
 /// address changed (the header is then kept byte for byte).
 pub fn rewrite(value: &str, map: impl Fn(&str) -> String) -> Option<String> {

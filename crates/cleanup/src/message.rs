@@ -380,18 +380,6 @@ enum Outcome {
 
 const WRITE_ERROR: &str = "451 4.3.0 Error: queue file write error";
 
-/// The headers that say a message is being resent (Postfix's header_opts
-/// with HDR_OPT_RR).
-const RESENT_HEADERS: [&str; 8] = [
-    "Resent-Bcc",
-    "Resent-Cc",
-    "Resent-Date",
-    "Resent-From",
-    "Resent-Message-ID",
-    "Resent-Reply-To",
-    "Resent-Sender",
-    "Resent-To",
-];
 /// Postfix's reply when a virtual alias expansion goes past its limits.
 const ALIAS_EXPANSION_ERROR: &str = "451 4.6.0 Alias expansion error";
 
@@ -1559,17 +1547,17 @@ impl<'a> Message<'a> {
             Some(v) => (v.clone(), true),
             None => (h.value(), false),
         };
+        use addr::header_rewrite::{
+            PLAIN_RECIPIENT_HEADERS, RESENT_HEADERS, RESENT_RECIPIENT_HEADERS,
+        };
         if RESENT_HEADERS.iter().any(|n| h.is(n)) {
             self.resent = true;
         }
         let extracting = self.flags & proto::flags::EXTRACT_RECIPIENTS != 0;
         if extracting {
-            if ["To", "Cc", "Bcc"].iter().any(|n| h.is(n)) {
+            if PLAIN_RECIPIENT_HEADERS.iter().any(|n| h.is(n)) {
                 self.plain_recipients.push(extract_from(&h));
-            } else if ["Resent-To", "Resent-Cc", "Resent-Bcc"]
-                .iter()
-                .any(|n| h.is(n))
-            {
+            } else if RESENT_RECIPIENT_HEADERS.iter().any(|n| h.is(n)) {
                 self.resent_recipients.push(extract_from(&h));
             }
         }
@@ -1703,8 +1691,12 @@ impl<'a> Message<'a> {
         if self.local || self.s.always_add_missing_headers {
             // A message being resent gets the Resent- forms.
             let prefix = if self.resent { "Resent-" } else { "" };
-            let has = |n: &str| out.iter().any(|h| h.is(&format!("{prefix}{n}")));
-            let (need_from, need_date, need_id) = (!has("From"), !has("Date"), !has("Message-ID"));
+            let has = |n: &str| out.iter().any(|h| h.is(n));
+            let (need_from, need_date, need_id) = (
+                !has(&format!("{prefix}From")),
+                !has(&format!("{prefix}Date")),
+                !has(&format!("{prefix}Message-ID")),
+            );
             let need_rcpt = !["To", "Cc", "Resent-To", "Resent-Cc"]
                 .iter()
                 .any(|n| has(n));

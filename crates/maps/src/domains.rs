@@ -120,19 +120,24 @@ impl DomainList {
 }
 
 /// The items of a match list parameter as Postfix's match_list reads
-/// them, each with whether it is negated (`!item`): a `/file/name` item is
-/// replaced by the words of that file (at most 20 files; `#` comments).
-/// Files that cannot be read are returned as warnings.
+/// them, each with whether it is negated (an odd number of `!`s): a
+/// `/file/name` item is replaced by the words of that file (lines starting
+/// with `#` skipped; at most 20 files), each negated when the file's name
+/// was, as Postfix prepends the `!` to each. A file that cannot be read
+/// becomes a `fail:` table, whose lookups fail (Postfix's `nofile:`), and
+/// a warning.
 pub fn list_items(items: &[String], title: &str) -> (Vec<(bool, String)>, Vec<String>) {
     let mut out = Vec::new();
     let mut warnings = Vec::new();
-    let mut queue: Vec<String> = items.iter().rev().cloned().collect();
+    let mut queue: Vec<(bool, String)> = items.iter().rev().map(|i| (false, i.clone())).collect();
     let mut files = 0;
-    while let Some(item) = queue.pop() {
-        let (negate, text) = match item.strip_prefix('!') {
-            Some(rest) => (true, rest.trim().to_string()),
-            None => (false, item.clone()),
-        };
+    while let Some((outer, item)) = queue.pop() {
+        let mut negate = outer;
+        let mut text = item.trim();
+        while let Some(rest) = text.strip_prefix('!') {
+            negate = !negate;
+            text = rest.trim_start();
+        }
         if text.is_empty() {
             continue;
         }
@@ -140,25 +145,29 @@ pub fn list_items(items: &[String], title: &str) -> (Vec<(bool, String)>, Vec<St
             files += 1;
             if files > 20 {
                 warnings.push(format!("{title}: {text}: too many nested files"));
+                out.push((negate, format!("fail:{title}")));
                 continue;
             }
-            match std::fs::read_to_string(&text) {
+            match std::fs::read_to_string(text) {
                 Ok(body) => {
-                    let mut more: Vec<String> = body
+                    let mut more: Vec<(bool, String)> = body
                         .lines()
-                        .map(|l| l.split('#').next().unwrap_or("").trim())
+                        .filter(|l| !l.trim_start().starts_with('#'))
                         .flat_map(|l| l.split([' ', '\t', ',']))
                         .filter(|w| !w.is_empty())
-                        .map(str::to_string)
+                        .map(|w| (negate, w.to_string()))
                         .collect();
                     more.reverse();
                     queue.extend(more);
                 }
-                Err(e) => warnings.push(format!("{title}: {text}: {e}")),
+                Err(e) => {
+                    warnings.push(format!("{title}: {text}: {e}"));
+                    out.push((negate, format!("fail:{title}")));
+                }
             }
             continue;
         }
-        out.push((negate, text));
+        out.push((negate, text.to_string()));
     }
     (out, warnings)
 }

@@ -2,9 +2,11 @@
 //! check_user_acl_byuid() decides for `authorized_submit_users`,
 //! `authorized_flush_users` and `authorized_mailq_users`: the login name
 //! of the uid (`unknown` when it has none) matched against a list of
-//! names, `!name` exclusions, `/file/name` and `type:table` items, first
-//! match wins; a list that starts with `static:` lets everyone in (the
-//! default `static:anyone`, and `static:root` too, as in Postfix).
+//! names (without regard to case), `!name` exclusions, `/file/name` (a
+//! `!/file/name` excludes each name in it; a file that cannot be read
+//! refuses) and `type:table` items, first match wins; a list that starts
+//! with `static:` lets everyone in (the default `static:anyone`, and
+//! `static:root` too, as in Postfix).
 
 use crate::{Ctx, MapList};
 use params::{Config, Param};
@@ -16,10 +18,10 @@ pub fn check(cfg: &Config, param: &Param, uid: u32) -> Result<(), String> {
     if items.first().is_some_and(|i| i.starts_with("static:")) {
         return Ok(());
     }
-    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map_or_else(|| "unknown".to_string(), |u| u.name);
+    let name =
+        util::privs::lookup_user_by_uid(uid).map_or_else(|| "unknown".to_string(), |a| a.name);
+    // Postfix folds the patterns and the name to lower case.
+    let key = name.to_ascii_lowercase();
     let (items, warnings) = crate::domains::list_items(&items, param.name);
     for w in warnings {
         maillog::warning!("{w}");
@@ -27,7 +29,7 @@ pub fn check(cfg: &Config, param: &Param, uid: u32) -> Result<(), String> {
     for (negate, item) in items {
         let hit = if item.contains(':') {
             let table = MapList::open_lenient(param.name, &item, &Ctx::new());
-            match table.lookup(&name) {
+            match table.lookup(&key) {
                 Ok(found) => found.is_some(),
                 Err(e) => {
                     maillog::warning!("{}: {item}: {e}", param.name);
@@ -35,7 +37,7 @@ pub fn check(cfg: &Config, param: &Param, uid: u32) -> Result<(), String> {
                 }
             }
         } else {
-            item == name
+            item.eq_ignore_ascii_case(&name)
         };
         if hit {
             return if negate { Err(name) } else { Ok(()) };
@@ -54,10 +56,7 @@ mod tests {
     }
 
     fn root_name() -> String {
-        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(0))
-            .ok()
-            .flatten()
-            .map_or_else(|| "unknown".to_string(), |u| u.name)
+        util::privs::lookup_user_by_uid(0).map_or_else(|| "unknown".to_string(), |a| a.name)
     }
 
     #[test]
@@ -75,6 +74,16 @@ mod tests {
         let file = dir.join("users");
         std::fs::write(&file, format!("# who may\nnobody {me}\n")).expect("file");
         assert_eq!(acl(&file.display().to_string()), Ok(()));
+        // A negated file excludes each of its names; an unreadable one
+        // refuses, even before a name that would let the user in.
+        assert_eq!(
+            acl(&format!("!{}, static:anyone, {me}", file.display())),
+            Err(me.clone())
+        );
+        assert_eq!(acl(&format!("!!{me}")), Ok(()));
+        assert_eq!(acl(&format!("/nonexistent/users, {me}")), Err(me.clone()));
+        assert_eq!(acl(&format!("!/nonexistent/users, {me}")), Err(me.clone()));
+        assert_eq!(acl(&me.to_ascii_uppercase()), Ok(()), "names fold case");
         assert_eq!(acl(&format!("inline:{{ {me}=yes }}")), Ok(()));
         assert_eq!(acl("inline:{ x=yes }"), Err(me.clone()));
         // A uid without a passwd entry is "unknown".

@@ -296,41 +296,38 @@ fn read_message(
     Ok(out)
 }
 
-/// The addresses in the To:, Cc: and Bcc: headers.
+/// The addresses in the To:, Cc: and Bcc: headers, or of a message being
+/// resent in its Resent-To:, Resent-Cc: and Resent-Bcc: headers.
 fn header_recipients(message: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(message);
-    let mut found = Vec::new();
-    let mut current: Option<String> = None;
-    let take = |h: &str, found: &mut Vec<String>| {
-        if let Some((name, value)) = h.split_once(':') {
-            if ["to", "cc", "bcc"].contains(&name.trim().to_ascii_lowercase().as_str()) {
-                found.extend(
-                    addr::parse_address_list(value)
-                        .iter()
-                        .map(|m| m.to_string()),
-                );
-            }
-        }
+    use addr::header_rewrite::{
+        is_one_of, PLAIN_RECIPIENT_HEADERS, RESENT_HEADERS, RESENT_RECIPIENT_HEADERS,
     };
+    let text = String::from_utf8_lossy(message);
+    let mut headers: Vec<String> = Vec::new();
     for line in text.lines() {
         if line.is_empty() {
             break;
         }
-        if line.starts_with([' ', '\t']) {
-            if let Some(c) = current.as_mut() {
-                c.push_str(line);
-            }
-            continue;
+        match headers.last_mut() {
+            Some(h) if line.starts_with([' ', '\t']) => h.push_str(line),
+            _ => headers.push(line.to_string()),
         }
-        if let Some(h) = current.take() {
-            take(&h, &mut found);
-        }
-        current = Some(line.to_string());
     }
-    if let Some(h) = current {
-        take(&h, &mut found);
-    }
-    found
+    let fields: Vec<(&str, &str)> = headers.iter().filter_map(|h| h.split_once(':')).collect();
+    // A message being resent goes to its Resent- recipients only, as in
+    // Postfix's sendmail and cleanup.
+    let resent = fields.iter().any(|(n, _)| is_one_of(n, &RESENT_HEADERS));
+    let wanted: &[&str] = if resent {
+        &RESENT_RECIPIENT_HEADERS
+    } else {
+        &PLAIN_RECIPIENT_HEADERS
+    };
+    fields
+        .iter()
+        .filter(|(n, _)| is_one_of(n, wanted))
+        .flat_map(|(_, v)| addr::parse_address_list(v))
+        .map(|m| m.to_string())
+        .collect()
 }
 
 fn main() {
@@ -525,6 +522,17 @@ mod tests {
     fn read(input: &[u8], fix: &str, ignore_dots: bool) -> Vec<u8> {
         let fix = FixLineEndings::parse(fix).expect("a mode");
         read_message(&mut &input[..], fix, ignore_dots).expect("read")
+    }
+
+    #[test]
+    fn a_resent_message_goes_to_its_resent_recipients() {
+        let plain = b"To: a@x,\n b@x\nCc: c@x\nSubject: s\n\nTo: not@body\n";
+        assert_eq!(header_recipients(plain), ["a@x", "b@x", "c@x"]);
+        let resent = b"To: a@x\nresent-to: r@x\nResent-Bcc: q@x\n\n";
+        assert_eq!(header_recipients(resent), ["r@x", "q@x"]);
+        // Resent, with no Resent- recipients: none (sendmail -t refuses it).
+        let none = b"To: a@x\nResent-From: f@x\n\n";
+        assert!(header_recipients(none).is_empty());
     }
 
     #[test]
