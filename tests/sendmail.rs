@@ -55,17 +55,11 @@ fn only_queued(inst: &Instance) -> (queue::Envelope, queue::Extracted, String) {
 fn sendmail_t_posts_through_pickup_and_cleanup() {
     let inst = instance("sendmail-t");
     inst.start();
-    let out = sendmail(
+    let (env, extracted, text) = posted(
         &inst,
         &["-t", "-F", "The Boss"],
         b"To: dream, boss@linuxprobe.com\nBcc: hidden\nSubject: seed test\n\nhello\n.\nnot read\n",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (env, extracted, text) = only_queued(&inst);
     let me = util_login();
     assert_eq!(env.sender, format!("{me}@linuxprobe.com"));
     let rcpts: Vec<&str> = extracted
@@ -113,17 +107,7 @@ fn sendmail_t_posts_through_pickup_and_cleanup() {
 fn sendmail_t_takes_a_resent_message_to_its_resent_recipients() {
     let inst = instance("sendmail-resent");
     inst.start();
-    let out = sendmail(
-        &inst,
-        &["-t"],
-        b"From: author@example.org\nTo: original@example.org\nDate: Mon, 2 Nov 2026 10:00:00 +0000\nMessage-ID: <first@example.org>\nResent-To: again@example.net\nResent-Cc: copy\nResent-Bcc: quiet@example.net\nSubject: once more\n\nhello\n",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (_, extracted, text) = only_queued(&inst);
+    let (_, extracted, text) = posted(&inst, &["-t"], b"From: author@example.org\nTo: original@example.org\nDate: Mon, 2 Nov 2026 10:00:00 +0000\nMessage-ID: <first@example.org>\nResent-To: again@example.net\nResent-Cc: copy\nResent-Bcc: quiet@example.net\nSubject: once more\n\nhello\n");
     let rcpts: Vec<&str> = extracted
         .recipients
         .iter()
@@ -167,19 +151,29 @@ fn a_resent_message_with_a_to_gets_no_undisclosed_recipients_header() {
     let inst = instance("sendmail-resent-to");
     inst.main_cf("undisclosed_recipients_header = To: undisclosed-recipients:;\n");
     inst.start();
-    let out = sendmail(
+    let (_, _, text) = posted(
         &inst,
         &["someone@example.net"],
         b"To: list@example.org\nResent-Sender: list-owner@example.org\nSubject: s\n\nbody\n",
     );
+    assert!(!text.contains("undisclosed-recipients"), "{text}");
+    assert!(text.contains("\nResent-Message-Id: <"), "{text}");
+}
+
+/// `sendmail ARGS` with `input`, which must succeed; then the one queue
+/// file it made (see [`only_queued`]).
+fn posted(
+    inst: &Instance,
+    args: &[&str],
+    input: &[u8],
+) -> (queue::Envelope, queue::Extracted, String) {
+    let out = sendmail(inst, args, input);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (_, _, text) = only_queued(&inst);
-    assert!(!text.contains("undisclosed-recipients"), "{text}");
-    assert!(text.contains("\nResent-Message-Id: <"), "{text}");
+    only_queued(inst)
 }
 
 fn util_login() -> String {

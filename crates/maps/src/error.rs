@@ -46,6 +46,21 @@ impl MapError {
     pub fn is_missing_file(&self) -> bool {
         matches!(self, MapError::Open { source, .. } if source.kind() == io::ErrorKind::NotFound)
     }
+
+    /// The sysexits.h status a table command (postmap, postalias) stops
+    /// with for this error.
+    pub fn exit_status(&self) -> i32 {
+        use util::sysexits::*;
+        match self {
+            MapError::Open { .. } | MapError::Read { .. } => EX_NOINPUT,
+            MapError::BadSpec { .. }
+            | MapError::UnsupportedType { .. }
+            | MapError::Unsupported { .. } => EX_USAGE,
+            MapError::Write { .. } | MapError::TooLarge { .. } => EX_IOERR,
+            MapError::Corrupt { .. } => EX_DATAERR,
+            MapError::Lookup { .. } | MapError::EmptyResult { .. } => EX_TEMPFAIL,
+        }
+    }
 }
 
 impl fmt::Display for MapError {

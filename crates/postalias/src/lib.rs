@@ -51,18 +51,9 @@ impl Fatal {
         Fatal::new(sysexits::EX_USAGE, message)
     }
 
-    /// The status that fits a table error.
+    /// A table error, with the status that fits it.
     pub fn map(e: &MapError) -> Fatal {
-        let code = match e {
-            MapError::Open { .. } | MapError::Read { .. } => sysexits::EX_NOINPUT,
-            MapError::BadSpec { .. }
-            | MapError::UnsupportedType { .. }
-            | MapError::Unsupported { .. } => sysexits::EX_USAGE,
-            MapError::Write { .. } | MapError::TooLarge { .. } => sysexits::EX_IOERR,
-            MapError::Corrupt { .. } => sysexits::EX_DATAERR,
-            MapError::Lookup { .. } | MapError::EmptyResult { .. } => sysexits::EX_TEMPFAIL,
-        };
-        Fatal::new(code, e.to_string())
+        Fatal::new(e.exit_status(), e.to_string())
     }
 
     fn from(mut self, program: &'static str) -> Fatal {

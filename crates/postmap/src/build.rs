@@ -3,7 +3,7 @@
 //! into place (maps::indexed::write), under an exclusive lock on the
 //! source file so that concurrent runs do not lose each other's entries.
 
-use crate::{spec_of, stdin_text, warn, Fatal, Opts};
+use crate::{map_fatal, spec_of, stdin_text, warn, Fatal, Opts};
 use maps::indexed::{self, Duplicates, WriteOptions};
 use maps::source::{self, Reader};
 use maps::{Ctx, MapError};
@@ -19,7 +19,7 @@ fn sorted_for(spec: &str, t: &str) -> Result<bool, Fatal> {
         maps::indexed::BulkError::NotBulk(t) => Fatal::usage(format!(
             "unsupported dictionary type: {t} does not support bulk-mode creation."
         )),
-        maps::indexed::BulkError::Unknown(t) => Fatal::map(&MapError::UnsupportedType {
+        maps::indexed::BulkError::Unknown(t) => map_fatal(&MapError::UnsupportedType {
             spec: spec.to_string(),
             type_name: t,
         }),
@@ -30,7 +30,7 @@ fn sorted_for(spec: &str, t: &str) -> Result<bool, Fatal> {
 fn read_source(src: &Path) -> Result<String, Fatal> {
     match fs::read(src) {
         Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
-        Err(source) => Err(Fatal::map(&MapError::Open {
+        Err(source) => Err(map_fatal(&MapError::Open {
             path: src.to_path_buf(),
             indexed: false,
             source,
@@ -55,7 +55,7 @@ pub fn create(o: &Opts, ctx: &Ctx, default_type: &str) -> Result<i32, Fatal> {
     };
     for arg in &o.maps {
         let spec = spec_of(arg, default_type);
-        let (t, name) = maps::split_spec(&spec).map_err(|e| Fatal::map(&e))?;
+        let (t, name) = maps::split_spec(&spec).map_err(|e| map_fatal(&e))?;
         let sorted = sorted_for(&spec, t)?;
         let src = Path::new(name);
         let db = indexed::db_path(name);
@@ -64,7 +64,7 @@ pub fn create(o: &Opts, ctx: &Ctx, default_type: &str) -> Result<i32, Fatal> {
         let mut entries: Vec<(String, String)> = Vec::new();
         let (text, label) = match &added {
             Some(stdin) => {
-                entries = indexed::read_existing(&db).map_err(|e| Fatal::map(&e))?;
+                entries = indexed::read_existing(&db).map_err(|e| map_fatal(&e))?;
                 (stdin.clone(), "stdin".to_string())
             }
             None => (read_source(src)?, name.to_string()),
@@ -107,7 +107,7 @@ pub fn create(o: &Opts, ctx: &Ctx, default_type: &str) -> Result<i32, Fatal> {
             fresh.dedup();
             for i in fresh {
                 let value = &mut entries[i].1;
-                let content = maps::files::read_named(value).map_err(|e| Fatal::map(&e))?;
+                let content = maps::files::read_named(value).map_err(|e| map_fatal(&e))?;
                 *value = util::base64::encode(&content);
             }
         }
@@ -120,7 +120,7 @@ pub fn create(o: &Opts, ctx: &Ctx, default_type: &str) -> Result<i32, Fatal> {
             mode,
             duplicates: Duplicates::Ignore,
         };
-        indexed::write(&db, entries, &opts, &warn).map_err(|e| Fatal::map(&e))?;
+        indexed::write(&db, entries, &opts, &warn).map_err(|e| map_fatal(&e))?;
         if let Some(m) = &meta {
             give_to_owner(o, &db, m);
         }
@@ -148,7 +148,7 @@ pub fn delete(o: &Opts, keys: &[String], ctx: &Ctx, default_type: &str) -> Resul
     let mut found = false;
     for arg in &o.maps {
         let spec = spec_of(arg, default_type);
-        if indexed::delete_keys(&spec, keys, ctx.fold_case, &warn).map_err(|e| Fatal::map(&e))? {
+        if indexed::delete_keys(&spec, keys, ctx.fold_case, &warn).map_err(|e| map_fatal(&e))? {
             found = true;
         }
     }

@@ -110,41 +110,11 @@ use util::sysexits;
 const USAGE: &str =
     "usage: postmap [-bfhimnNoprsuUvw] [-c config_dir] [-d key] [-q key] [map_type:]file...";
 
-/// A reason to stop, with the exit status.
-#[derive(Debug)]
-pub struct Fatal {
-    pub code: i32,
-    pub message: String,
-}
+pub use util::sysexits::Fatal;
 
-impl Fatal {
-    pub fn new(code: i32, message: impl Into<String>) -> Fatal {
-        Fatal {
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub fn usage(message: impl Into<String>) -> Fatal {
-        Fatal::new(sysexits::EX_USAGE, message)
-    }
-
-    /// The status that fits a table error.
-    pub fn map(e: &MapError) -> Fatal {
-        let code = match e {
-            MapError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                sysexits::EX_NOINPUT
-            }
-            MapError::Open { .. } | MapError::Read { .. } => sysexits::EX_NOINPUT,
-            MapError::BadSpec { .. }
-            | MapError::UnsupportedType { .. }
-            | MapError::Unsupported { .. } => sysexits::EX_USAGE,
-            MapError::Write { .. } | MapError::TooLarge { .. } => sysexits::EX_IOERR,
-            MapError::Corrupt { .. } => sysexits::EX_DATAERR,
-            MapError::Lookup { .. } | MapError::EmptyResult { .. } => sysexits::EX_TEMPFAIL,
-        };
-        Fatal::new(code, e.to_string())
-    }
+/// A table error, with the status that fits it.
+pub fn map_fatal(e: &MapError) -> Fatal {
+    Fatal::new(e.exit_status(), e.to_string())
 }
 
 /// Prints `postmap: warning: text`.
@@ -269,7 +239,7 @@ fn stdin_keys(o: &Opts) -> Result<Vec<String>, Fatal> {
 fn open_all(o: &Opts, ctx: &Ctx, default_type: &str) -> Result<Vec<Box<dyn maps::Map>>, Fatal> {
     o.maps
         .iter()
-        .map(|a| maps::open(&spec_of(a, default_type), ctx).map_err(|e| Fatal::map(&e)))
+        .map(|a| maps::open(&spec_of(a, default_type), ctx).map_err(|e| map_fatal(&e)))
         .collect()
 }
 
@@ -331,7 +301,7 @@ fn dump(o: &Opts, ctx: &Ctx, default_type: &str) -> Result<i32, Fatal> {
     let mut w = stdout.lock();
     for t in &tables {
         let mut text = String::new();
-        for (k, v) in t.entries().map_err(|e| Fatal::map(&e))? {
+        for (k, v) in t.entries().map_err(|e| map_fatal(&e))? {
             let v = shown(o, &k, v)?;
             text.push_str(&k);
             text.push('\t');

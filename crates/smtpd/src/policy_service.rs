@@ -397,32 +397,26 @@ mod tests {
         assert_eq!(action, "DUNNO");
         let w = warning.expect("a warning");
         assert!(w.starts_with("problem talking to server unix:"), "{w}");
-        // An answer without an action is a failure too.
-        let (dir, _h) = server(vec![b"foo=bar\n\n", b"foo=bar\n\n"]);
-        let s = PolicyService::parse(
-            &format!("unix:{}", dir.0.join("policy").display()),
-            &defaults(),
-            &dir.0,
-        )
-        .expect("service");
-        let (action, warning) = s.query(&[("request", "smtpd_access_policy".into())]);
-        assert_eq!(action, "451 4.3.5 Server configuration problem");
-        assert!(warning
-            .expect("warning")
-            .ends_with("missing attribute action in the answer"));
-        // So is a line that is not name=value, as Postfix's attr_scan_plain
-        // refuses it, even beside an action.
-        let (dir, _h) = server(vec![b"OK\naction=OK\n\n", b"OK\naction=OK\n\n"]);
-        let s = PolicyService::parse(
-            &format!("unix:{}", dir.0.join("policy").display()),
-            &defaults(),
-            &dir.0,
-        )
-        .expect("service");
-        let (action, warning) = s.query(&[("request", "smtpd_access_policy".into())]);
-        assert_eq!(action, "451 4.3.5 Server configuration problem");
-        assert!(warning
-            .expect("warning")
-            .ends_with("missing value for string attribute OK"));
+        // The same bad answer to the request and to its retry: a failure.
+        let refused = |answer: &'static [u8], why: &str| {
+            let (dir, _h) = server(vec![answer, answer]);
+            let s = PolicyService::parse(
+                &format!("unix:{}", dir.0.join("policy").display()),
+                &defaults(),
+                &dir.0,
+            )
+            .expect("service");
+            let (action, warning) = s.query(&[("request", "smtpd_access_policy".into())]);
+            assert_eq!(action, "451 4.3.5 Server configuration problem");
+            let warning = warning.expect("warning");
+            assert!(warning.ends_with(why), "{warning}");
+        };
+        refused(b"foo=bar\n\n", "missing attribute action in the answer");
+        // A line that is not name=value, even beside an action, as Postfix's
+        // attr_scan_plain refuses it.
+        refused(
+            b"OK\naction=OK\n\n",
+            "missing value for string attribute OK",
+        );
     }
 }

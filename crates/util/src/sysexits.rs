@@ -32,4 +32,9 @@ impl Fatal {
             message: message.into(),
         }
     }
+
+    /// Bad flags or arguments.
+    pub fn usage(message: impl Into<String>) -> Fatal {
+        Fatal::new(EX_USAGE, message)
+    }
 }
