@@ -39,7 +39,9 @@
 //!   a line that is not `name = value`, or a text with an undefined
 //!   `$name` is fatal; an unknown template name is a warning, and a
 //!   template with a bad header, no text or 8-bit text under `Charset:
-//!   us-ascii` is ignored with a warning (the built-in one stays).
+//!   us-ascii` is ignored with a warning (the built-in one stays). Texts
+//!   are UTF-8; a template whose Charset is ISO-8859-1 may be Latin-1, and
+//!   is then sent as the same text in UTF-8.
 //!   `postconf -t` and `postconf -b` show the templates.
 //!
 //!   A VERP message's failures (sendmail -XV, smtpd's XVERP) go out one

@@ -411,6 +411,21 @@ fn header_label_len(line: &str) -> usize {
     0
 }
 
+/// Whether a template's header lines (ASCII, up to the first line that is
+/// not a header) name ISO-8859-1 as its charset.
+fn declares_latin1(buf: &[u8]) -> bool {
+    buf.split(|&b| b == b'\n')
+        .map_while(|line| std::str::from_utf8(line).ok())
+        .take_while(|line| header_label_len(line) > 0)
+        .filter_map(|line| line.split_once(':'))
+        .any(|(label, value)| {
+            label.trim().eq_ignore_ascii_case("charset")
+                && ["iso-8859-1", "iso_8859-1", "latin1", "latin-1", "l1"]
+                    .iter()
+                    .any(|c| value.trim().eq_ignore_ascii_case(c))
+        })
+}
+
 /// One template from its text; the warnings when it must be ignored.
 fn parse_template(class: Class, origin: &str, buf: &[u8]) -> Result<Template, Vec<String>> {
     let ignoring = |what: String| {
@@ -419,10 +434,20 @@ fn parse_template(class: Class, origin: &str, buf: &[u8]) -> Result<Template, Ve
             class.name()
         )]
     };
-    let Ok(text) = std::str::from_utf8(buf) else {
-        return Err(ignoring(
-            "message text that is not UTF-8 (mailsuite reads templates as UTF-8)".into(),
-        ));
+    // A Latin-1 template (Charset: iso-8859-1, as Postfix sites in Europe
+    // have them) is read as Latin-1 and sent as the same text in UTF-8.
+    let transcoded;
+    let (text, latin1) = match std::str::from_utf8(buf) {
+        Ok(text) => (text, false),
+        Err(_) if declares_latin1(buf) => {
+            transcoded = buf.iter().map(|&b| char::from(b)).collect::<String>();
+            (transcoded.as_str(), true)
+        }
+        Err(_) => {
+            return Err(ignoring(
+                "message text that is neither UTF-8 nor the ISO-8859-1 its Charset names (mailsuite reads templates as UTF-8)".into(),
+            ))
+        }
     };
     let mut t = Template::builtin(class);
     t.origin = origin.to_string();
@@ -464,6 +489,9 @@ fn parse_template(class: Class, origin: &str, buf: &[u8]) -> Result<Template, Ve
         return Err(ignoring("missing message text".into()));
     }
     t.text = lines.map(str::to_string).collect();
+    if latin1 {
+        t.charset = "utf-8".into();
+    }
     if t.eight_bit() && t.charset.eq_ignore_ascii_case("us-ascii") {
         return Err(vec![
             format!("{origin}: 8-bit message text in {} template", class.name()),
@@ -712,12 +740,27 @@ mod tests {
         }
         let l = parse("success_template = <<EOF\nPostmaster-Subject: x\n\nhi\nEOF\n");
         assert_eq!(l.warnings, ["bounce.cf: inapplicable \"Postmaster-Subject\" header label in success template -- ignoring this template"]);
+        // A Latin-1 template is read as Latin-1 and becomes UTF-8 text.
         let l = Templates::parse(
             "f",
             b"verify_template = <<EOF\nCharset: latin1\n\nGr\xfc\xdfe\nEOF\n",
         )
         .expect("parses");
-        assert!(l.warnings[0].contains("not UTF-8"), "{:?}", l.warnings);
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let t = l.templates.get(Class::Verify);
+        assert_eq!(t.text, ["Grüße"]);
+        assert_eq!(t.charset, "utf-8");
+        // Any other 8-bit text that is not UTF-8 is ignored.
+        let l = Templates::parse(
+            "f",
+            b"verify_template = <<EOF\nCharset: koi8-r\n\n\xf0\xd2\xc9\nEOF\n",
+        )
+        .expect("parses");
+        assert!(
+            l.warnings[0].contains("neither UTF-8 nor"),
+            "{:?}",
+            l.warnings
+        );
     }
 
     #[test]
