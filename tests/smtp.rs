@@ -1111,6 +1111,28 @@ fn soft_bounce_keeps_what_would_bounce() {
     assert!(!listing.contains("x@gone.example"), "{listing}");
 }
 
+/// An instance relaying through an smtp-sink that refuses every RCPT
+/// (500 5.3.0), with `param` naming a regexp table of the one `rule`;
+/// started, with a message to nobody@remote.example sent in.
+fn through_a_rejecting_sink(name: &str, param: &str, rule: &str) -> (Instance, kit::Proc) {
+    let bad = free_port();
+    let inst = instance(name, "");
+    std::fs::write(inst.dir.join("filter"), rule).expect("filter");
+    inst.main_cf(&format!(
+        "relayhost = [127.0.0.1]:{bad}\n{param} = regexp:{}/filter\n",
+        inst.dir.display()
+    ));
+    let rejecting = sink(bad, &inst.dir.join("bad"), &["-f", "RCPT"]);
+    inst.start();
+    smtp_send(
+        inst.port("127.0.0.1:0"),
+        "sender@example.org",
+        &["nobody@remote.example"],
+        BODY,
+    );
+    (inst, rejecting)
+}
+
 /// smtp_reply_filter: each reply line from the server goes through the
 /// table before the client reads it (Postfix's last-resort tool for
 /// servers that answer oddly).
@@ -1119,24 +1141,10 @@ fn a_reply_filter_rewrites_server_replies() {
     if no_smtp_sink() {
         return;
     }
-    let bad = free_port();
-    let inst = instance("smtp-reply-filter", "");
-    std::fs::write(
-        inst.dir.join("reply_filter"),
+    let (inst, _rejecting) = through_a_rejecting_sink(
+        "smtp-reply-filter",
+        "smtp_reply_filter",
         "/^500 5\\.3\\.0 (.*)$/ 450 4.3.0 softened: $1\n",
-    )
-    .expect("filter");
-    inst.main_cf(&format!(
-        "relayhost = [127.0.0.1]:{bad}\nsmtp_reply_filter = regexp:{}/reply_filter\n",
-        inst.dir.display()
-    ));
-    let _rejecting = sink(bad, &inst.dir.join("bad"), &["-f", "RCPT"]);
-    inst.start();
-    smtp_send(
-        inst.port("127.0.0.1:0"),
-        "sender@example.org",
-        &["nobody@remote.example"],
-        BODY,
     );
     let said = "dsn=4.3.0, status=deferred (host 127.0.0.1[127.0.0.1] said: 450 4.3.0 softened: Error: command failed (in reply to RCPT TO command))";
     assert!(inst.wait_log(said, 1, 15 * SECOND), "{}", inst.maillog());
@@ -1149,24 +1157,10 @@ fn a_delivery_status_filter_defers_a_bounce() {
     if no_smtp_sink() {
         return;
     }
-    let bad = free_port();
-    let inst = instance("smtp-dsn-filter", "");
-    std::fs::write(
-        inst.dir.join("dsn_filter"),
+    let (inst, _rejecting) = through_a_rejecting_sink(
+        "smtp-dsn-filter",
+        "smtp_delivery_status_filter",
         "/^5\\.3\\.0 (.*)$/ 4.3.0 held by the filter: $1\n",
-    )
-    .expect("filter");
-    inst.main_cf(&format!(
-        "relayhost = [127.0.0.1]:{bad}\nsmtp_delivery_status_filter = regexp:{}/dsn_filter\n",
-        inst.dir.display()
-    ));
-    let _rejecting = sink(bad, &inst.dir.join("bad"), &["-f", "RCPT"]);
-    inst.start();
-    smtp_send(
-        inst.port("127.0.0.1:0"),
-        "sender@example.org",
-        &["nobody@remote.example"],
-        BODY,
     );
     let said = "dsn=4.3.0, status=deferred (held by the filter: host 127.0.0.1[127.0.0.1] said: 500 5.3.0 Error: command failed (in reply to RCPT TO command))";
     assert!(inst.wait_log(said, 1, 15 * SECOND), "{}", inst.maillog());
