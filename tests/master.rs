@@ -623,3 +623,23 @@ fn logrotate_moves_compresses_and_reopens_the_maillog() {
     );
     inst.stop();
 }
+
+/// maillog_file_prefixes, Postfix's guard against a mistake in
+/// maillog_file (the master opens it as root): a file outside the
+/// prefixes stops the commands and the master before anything is written
+/// to it.
+#[test]
+fn a_maillog_file_outside_maillog_file_prefixes_is_refused() {
+    let inst = Instance::new("maillog-prefixes");
+    inst.master_cf("127.0.0.1:0 inet n - n - 5 testworker\n");
+    inst.main_cf("maillog_file_prefixes = /var, /dev/stdout\n");
+    let refused = inst.mailsuite(&["start"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let want = format!(
+        "fatal: maillog_file value '{}' does not match any prefix in maillog_file_prefixes",
+        inst.dir.join("maillog").display()
+    );
+    assert!(stderr(&refused).contains(&want), "{}", stderr(&refused));
+    assert!(!inst.dir.join("maillog").exists());
+    assert!(inst.mailsuite(&["status"]).status.code() == Some(1));
+}

@@ -158,7 +158,7 @@ impl Instance {
         inst.write(
             "main.cf",
             &format!(
-                "# written by the test kit\nqueue_directory = {d}/queue\ndata_directory = {d}/data\ndaemon_directory = {}\ncommand_directory = {}\nmaillog_file = {d}/maillog\nmyhostname = mail.example.test\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmaster_stop_timeout = 3s\nsmtpd_tls_loglevel = 1\nsmtp_tls_loglevel = 1\nlmtp_tls_loglevel = 1\n{owner}",
+                "# written by the test kit\nqueue_directory = {d}/queue\ndata_directory = {d}/data\ndaemon_directory = {}\ncommand_directory = {}\nmaillog_file = {d}/maillog\nmaillog_file_prefixes = {d}\nmyhostname = mail.example.test\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmaster_stop_timeout = 3s\nsmtpd_tls_loglevel = 1\nsmtp_tls_loglevel = 1\nlmtp_tls_loglevel = 1\n{owner}",
                 inst.bin.display(),
                 inst.bin.display()
             ),

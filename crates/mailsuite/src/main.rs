@@ -36,7 +36,8 @@
 //! CONFIGURATION PARAMETERS
 //!   config_directory, queue_directory, data_directory, daemon_directory,
 //!   mail_owner, setgid_group, master_stop_timeout, syslog_name,
-//!   syslog_facility, maillog_file, maillog_file_rotate_suffix,
+//!   syslog_facility, maillog_file (which must start with one of
+//!   maillog_file_prefixes, as every program checks), maillog_file_rotate_suffix,
 //!   maillog_file_compressor.
 //!
 //! FILES

@@ -51,7 +51,6 @@ pub const INERT: &[&str] = &[
     "mail_privileged_group",
     "mailbox_idle_check_interval",
     "maildir_very_dirty_syncs",
-    "maillog_file_prefixes",
     "mailq_path",
     "manpage_directory",
     "maps_rbl_domains",
