@@ -97,6 +97,15 @@ impl Service {
     }
 }
 
+/// Where the comment lines inside an entry go when the entry is replaced:
+/// Postfix's `postconf -Me` puts them after the new entry, `-Fe`, `-Pe`
+/// and `-PX` before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeptComments {
+    Before,
+    After,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct MasterCf {
     pub path: PathBuf,
@@ -306,12 +315,14 @@ impl MasterCf {
     }
 
     /// Replaces the entry `name/type` with `entry` (one logical line), or
-    /// appends it when there is none. Fails when `entry` does not parse.
+    /// appends it when there is none; the old entry's comment lines stay
+    /// where `comments` says. Fails when `entry` does not parse.
     pub fn set_entry(
         &mut self,
         name: &str,
         kind: ServiceType,
         entry: &str,
+        comments: KeptComments,
     ) -> Result<(), ConfigError> {
         let svc = parse_entry(&self.path, 1, entry)?;
         if svc.name != name || svc.kind != kind {
@@ -336,7 +347,11 @@ impl MasterCf {
                     .filter(|l| is_comment_or_blank(l))
                     .cloned()
                     .collect();
-                lines.splice(s.first..=s.last, std::iter::once(new_line).chain(kept));
+                let entry = match comments {
+                    KeptComments::After => std::iter::once(new_line).chain(kept).collect(),
+                    KeptComments::Before => kept.into_iter().chain([new_line]).collect::<Vec<_>>(),
+                };
+                lines.splice(s.first..=s.last, entry);
             }
             None => lines.push(new_line),
         }
@@ -486,6 +501,7 @@ mod tests {
             "submission",
             ServiceType::Inet,
             "submission inet n - n - 5 smtpd",
+            KeptComments::After,
         )
         .unwrap();
         assert_eq!(
@@ -505,6 +521,7 @@ mod tests {
             "smtp",
             ServiceType::Inet,
             "smtp inet n - n - - smtpd\n    -o a=b",
+            KeptComments::After,
         )
         .unwrap();
         assert_eq!(

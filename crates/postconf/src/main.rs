@@ -13,6 +13,11 @@
 //!     postconf -M [-e] [-c config_dir] "service/type=entry" ...
 //!     postconf -MX [-c config_dir] service/type ...
 //!     postconf -M# [-c config_dir] service/type ...
+//!     postconf -F [-fhHx] [-c config_dir] [service[/type[/field]] ...]
+//!     postconf -F [-e] [-c config_dir] "service/type/field=value" ...
+//!     postconf -P [-fhHx] [-c config_dir] [service[/type[/parameter]] ...]
+//!     postconf -P [-e] [-c config_dir] "service/type/parameter=value" ...
+//!     postconf -PX [-c config_dir] service/type/parameter ...
 //!
 //!   Bounce templates:
 //!     postconf -b [-c config_dir] [template_file]
@@ -48,6 +53,11 @@
 //!          out when the first argument holds '='. With -M: replace or add
 //!          the entry for "service/type=entry".
 //!   -f     Fold long output lines at 80 columns, as Postfix does.
+//!   -F     Work on master.cf entries one field at a time, each printed as
+//!          "service/type/field = value" (fields: service, type, private,
+//!          unprivileged, chroot, wakeup, process_limit, command, the last
+//!          with its arguments); with -e, set "service/type/field=value",
+//!          rewriting that entry in -M's layout.
 //!   -h     Print values only, without "name = ".
 //!   -H     Print names only.
 //!   -j     mailsuite extension: print JSON. Parameters become one object,
@@ -70,6 +80,11 @@
 //!          built-in ones (Postfix's) for the rest.
 //!   -v     Accepted and ignored, for compatibility.
 //!   -x     Expand $name in values (and in master.cf -o values with -M).
+//!   -P     Work on the -o parameters of master.cf entries, printed as
+//!          "service/type/name = value" (sorted by name within an entry);
+//!          with -e, set "service/type/name=value" (replaced where it is,
+//!          else added after the entry's options; a value with blanks is
+//!          refused, as Postfix refuses it); with -X, remove it.
 //!   -X     Remove the named parameters from main.cf; with -M, the named
 //!          service/type entries from master.cf.
 //!   -#     Comment out the named parameters or, with -M, entries.
@@ -108,6 +123,7 @@
 //!   /etc/mailsuite/master.cf   service definitions
 
 mod edit;
+mod fields;
 mod master;
 mod msg;
 mod opts;
@@ -178,6 +194,12 @@ fn run(args: &[String]) -> Result<(), Fatal> {
         list(LOCK_TYPES, &mut out)
     } else if o.has(opts::BOUNCE_EXPAND | opts::BOUNCE_DUMP) {
         templates::run(&o, &dir, &mut out)
+    } else if o.has(opts::FIELDS | opts::PARAMS) {
+        if o.edits() {
+            fields::edit(&o, &dir)
+        } else {
+            fields::show(&o, &dir, &mut out)
+        }
     } else if o.has(opts::MASTER) {
         if o.edits() {
             master::edit(&o, &dir)

@@ -6,7 +6,7 @@ use crate::msg::{self, Fatal};
 use crate::opts::{self, Opts};
 use crate::show::{contains_ref, INDENT, LINE_LIMIT};
 use params::expand::{self, Lookup};
-use params::master_cf::{self, MasterCf, Service, ServiceType};
+use params::master_cf::{self, KeptComments, MasterCf, Service, ServiceType};
 use params::Config;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 /// Where each of the 8 columns starts, as in Postfix's output.
 const COLUMN_GOAL: [usize; 8] = [0, 11, 17, 25, 33, 41, 49, 57];
 
-/// Postfix's names of the columns, used as JSON keys.
-const FIELD_NAMES: [&str; 8] = [
+/// Postfix's names of the columns: `-F`'s field names and `-Mj`'s keys.
+pub const FIELD_NAMES: [&str; 8] = [
     "service",
     "type",
     "private",
@@ -110,6 +110,24 @@ fn has_blank(s: &str) -> bool {
     s.contains([' ', '\t', '\r', '\n'])
 }
 
+/// The command column and its arguments on one line, as `postconf -F`
+/// shows the `command` field: `-o` pairs as `-o name=value` (in braces
+/// when the value holds blanks), other arguments with blanks in braces.
+pub fn command_text(svc: &Service, expand_value: &dyn Fn(&str) -> String) -> String {
+    let mut out = svc.command.clone();
+    for item in items(svc, expand_value) {
+        out.push(' ');
+        match item {
+            Item::Opt(a) => out.push_str(a),
+            Item::OptValue(a, v) if has_blank(&v) => out.push_str(&format!("{a} {{{v}}}")),
+            Item::OptValue(a, v) => out.push_str(&format!("{a} {v}")),
+            Item::Arg(a) if has_blank(a) => out.push_str(&format!("{{{a}}}")),
+            Item::Arg(a) => out.push_str(a),
+        }
+    }
+    out
+}
+
 /// Formats one entry as Postfix's pcf_print_master_entry: the 8 columns at
 /// their goal positions, then the arguments; with `fold`, each `-o` pair on
 /// a line of its own and other lines broken before column 80.
@@ -133,6 +151,19 @@ pub fn format_entry(svc: &Service, fold: bool, expand_value: &dyn Fn(&str) -> St
         out.push_str(field);
         line_len += field.len();
     }
+    push_arguments(&mut out, line_len, svc, fold, expand_value);
+    out
+}
+
+/// Appends the entry's arguments to `out`, whose last line is `line_len`
+/// long, as [`format_entry`] lays them out.
+pub fn push_arguments(
+    out: &mut String,
+    mut line_len: usize,
+    svc: &Service,
+    fold: bool,
+    expand_value: &dyn Fn(&str) -> String,
+) {
     for item in items(svc, expand_value) {
         let (arg, value, parens) = match &item {
             Item::Opt(a) => (*a, None, false),
@@ -179,7 +210,6 @@ pub fn format_entry(svc: &Service, fold: bool, expand_value: &dyn Fn(&str) -> St
         }
     }
     out.push('\n');
-    out
 }
 
 /// The JSON form of one entry.
@@ -288,7 +318,7 @@ pub fn show(o: &Opts, dir: &Path, out: &mut dyn Write) -> Result<(), Fatal> {
 
 /// Expands the value of `name=value` with the service's own `-o` settings
 /// in scope, as Postfix's `postconf -Mx` does.
-fn expand_override(kv: &str, svc: &Service, cfg: &Config) -> String {
+pub fn expand_override(kv: &str, svc: &Service, cfg: &Config) -> String {
     let Some((n, v)) = kv.split_once('=') else {
         return kv.to_string();
     };
@@ -334,7 +364,7 @@ pub fn edit(o: &Opts, dir: &Path) -> Result<(), Fatal> {
                 .map_err(|e| Fatal::config_text(format!("{id}: {}", e.message)))?;
             // Written in Postfix's folded form, as `postconf -M` does.
             let formatted = format_entry(&svc, true, &|v| v.to_string());
-            m.set_entry(&name, kind, formatted.trim_end())
+            m.set_entry(&name, kind, formatted.trim_end(), KeptComments::After)
                 .map_err(|e| Fatal::config_text(format!("{id}: {}", e.message)))?;
         } else {
             if arg.contains('=') {

@@ -24,6 +24,8 @@ pub const EXCLUDE: Mode = 1 << 14; // -X
 pub const COMMENT_OUT: Mode = 1 << 15; // -#
 pub const BOUNCE_EXPAND: Mode = 1 << 16; // -b
 pub const BOUNCE_DUMP: Mode = 1 << 17; // -t
+pub const FIELDS: Mode = 1 << 18; // -F
+pub const PARAMS: Mode = 1 << 19; // -P
 
 const NAMES: &[(&str, Mode)] = &[
     ("-a", SASL_SERVER),
@@ -31,6 +33,7 @@ const NAMES: &[(&str, Mode)] = &[
     ("-d", DEFAULTS),
     ("-e", EDIT),
     ("-f", FOLD),
+    ("-F", FIELDS),
     ("-h", HIDE_NAME),
     ("-H", HIDE_VALUE),
     ("-j", JSON),
@@ -40,6 +43,7 @@ const NAMES: &[(&str, Mode)] = &[
     ("-n", NON_DEFAULT),
     ("-o", OVERRIDE),
     ("-p", MAIN),
+    ("-P", PARAMS),
     ("-t", BOUNCE_DUMP),
     ("-x", EXPAND),
     ("-X", EXCLUDE),
@@ -47,7 +51,8 @@ const NAMES: &[(&str, Mode)] = &[
 ];
 
 /// The major modes: at most one.
-const MAJOR: Mode = SASL_SERVER | BOUNCE_EXPAND | LOCKS | MAPS | MAIN | MASTER | BOUNCE_DUMP;
+const MAJOR: Mode =
+    SASL_SERVER | BOUNCE_EXPAND | LOCKS | MAPS | MAIN | MASTER | BOUNCE_DUMP | FIELDS | PARAMS;
 
 /// Groups of modifiers of which at most one may be given (Postfix's, plus -j).
 const EXCLUSIVE: &[Mode] = &[
@@ -87,6 +92,14 @@ const COMPATIBLE: &[(Mode, Mode)] = &[
         MASTER,
         EDIT | EXCLUDE | COMMENT_OUT | FOLD | OVERRIDE | EXPAND | JSON,
     ),
+    (
+        FIELDS,
+        EDIT | FOLD | HIDE_NAME | HIDE_VALUE | OVERRIDE | EXPAND,
+    ),
+    (
+        PARAMS,
+        EDIT | EXCLUDE | FOLD | HIDE_NAME | HIDE_VALUE | OVERRIDE | EXPAND,
+    ),
 ];
 
 /// The flags as Postfix lists them: "-e -X".
@@ -101,10 +114,10 @@ fn names(mask: Mode) -> String {
 
 pub const USAGE: &str =
     "usage: postconf [-a (server SASL types)] [-b (bounce templates)] [-c config_dir] \
-[-d (parameter defaults)] [-e (edit configuration)] [-f (fold lines)] [-h (no names)] \
-[-H (no values)] [-j (JSON output)] [-l (lock types)] [-m (map types)] [-M (master.cf)] \
+[-d (parameter defaults)] [-e (edit configuration)] [-f (fold lines)] [-F (master.cf fields)] \
+[-h (no names)] [-H (no values)] [-j (JSON output)] [-l (lock types)] [-m (map types)] [-M (master.cf)] \
 [-n (non-default parameters)] [-o name=value (override parameter value)] \
-[-p (main.cf, default)] [-q (no unused-parameter warnings)] [-t (bounce templates)] [-v (verbose)] \
+[-p (main.cf, default)] [-P (master.cf parameters)] [-q (no unused-parameter warnings)] [-t (bounce templates)] [-v (verbose)] \
 [-x (expand parameter values)] [-X (exclude)] [-# (comment-out)] [name...]";
 
 /// What the command line asks for.
@@ -146,10 +159,11 @@ pub fn split_nameval(arg: &str) -> Result<(String, String), Fatal> {
 
 /// Parses the command line (without argv\[0\]).
 pub fn parse(args: &[String]) -> Result<Opts, Fatal> {
-    let (flags, operands) = util::getopt::getopt(args, "abc:dehfHjlmMno:pqtvxX#").map_err(|e| {
-        eprintln!("postconf: {e}");
-        Fatal::usage(USAGE)
-    })?;
+    let (flags, operands) =
+        util::getopt::getopt(args, "abc:dehfFHjlmMno:pPqtvxX#").map_err(|e| {
+            eprintln!("postconf: {e}");
+            Fatal::usage(USAGE)
+        })?;
     let mut o = Opts {
         operands,
         ..Opts::default()
@@ -165,6 +179,7 @@ pub fn parse(args: &[String]) -> Result<Opts, Fatal> {
             'd' => DEFAULTS,
             'e' => EDIT,
             'f' => FOLD,
+            'F' => FIELDS,
             'h' => HIDE_NAME,
             'H' => HIDE_VALUE,
             'j' => JSON,
@@ -178,6 +193,7 @@ pub fn parse(args: &[String]) -> Result<Opts, Fatal> {
                 OVERRIDE
             }
             'p' => MAIN,
+            'P' => PARAMS,
             'q' => {
                 o.quiet = true;
                 0
@@ -193,7 +209,8 @@ pub fn parse(args: &[String]) -> Result<Opts, Fatal> {
     if o.mode & MAJOR == 0 {
         o.mode |= MAIN;
     }
-    if o.has(MAIN | MASTER) && o.operands.first().is_some_and(|a| a.contains('=')) {
+    if o.has(MAIN | MASTER | FIELDS | PARAMS) && o.operands.first().is_some_and(|a| a.contains('='))
+    {
         o.mode |= EDIT;
     }
     if o.has(BOUNCE_EXPAND) && o.has(BOUNCE_DUMP) {
