@@ -457,3 +457,100 @@ fn header_checks_redirect_filter_and_bcc() {
     assert!(inst.wait_log("status=sent (discarded: orig)", 1, 10 * SECOND));
     assert!(inst.wait_log("status=sent (discarded: copied)", 1, 10 * SECOND));
 }
+
+/// `postsuper -e` and `-f`, as in Postfix 3.5 and later: a deferred
+/// message marked to expire is listed with `#` and returned to its sender
+/// with the reason it waited for when qmgr next takes it; a held message
+/// that `-f` releases is returned with "message is administratively
+/// expired".
+#[test]
+fn postsuper_force_expires_deferred_and_held_mail() {
+    let inst = Instance::new("qmgr-expire");
+    inst.write("hold_checks", "/^Subject: hold/ HOLD\n");
+    inst.main_cf(&format!(
+        "mydestination = $myhostname, localhost\nrelay_domains = far.example\nheader_checks = regexp:{}/hold_checks\n",
+        inst.dir.display()
+    ));
+    inst.master_cf("pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nbounce unix - - n - 0 bounce\nshowq unix n - n - - showq\n");
+    inst.start();
+    post(&inst, "user@far.example", "wait for me");
+    assert!(
+        inst.wait_log(
+            "status=deferred (mail transport unavailable)",
+            1,
+            10 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    let deferred = queue_id_in(&inst, "status=deferred (mail transport unavailable)");
+    post(&inst, "other@far.example", "hold me");
+    assert!(
+        inst.wait_log(": hold: header Subject: hold me", 1, 10 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+    let held = queue_id_in(&inst, ": hold: header Subject: hold me");
+
+    let run = |program: &str, args: &[&str]| {
+        let out = inst.command(program).args(args).output().expect("run");
+        assert!(out.status.success(), "{program} {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = run("postsuper", &["-e", &deferred]);
+    assert!(said.contains(&format!("{deferred}: expired")), "{said}");
+    assert!(said.contains("Force-expired: 1 message"), "{said}");
+    let listing = inst
+        .command("postqueue")
+        .arg("-p")
+        .output()
+        .expect("postqueue");
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert!(listing.contains(&format!("{deferred}#")), "{listing}");
+    assert!(listing.contains(&format!("{held}!")), "{listing}");
+    // Not counted twice.
+    assert!(run("postsuper", &["-e", &deferred]).contains("Force-expired: 0 messages"));
+    run("postqueue", &["-f"]);
+    let line =
+        format!("{deferred}: from=<sender@example.org>, status=force-expired, returned to sender");
+    assert!(inst.wait_log(&line, 1, 10 * SECOND), "{}", inst.maillog());
+    assert!(
+        inst.wait_log(
+            &format!("{deferred}: sender non-delivery notification: "),
+            1,
+            10 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    // No delivery was tried: the one "mail transport unavailable" line.
+    assert_eq!(
+        inst.log_lines(&format!("{deferred}: to=<user@far.example>"))
+            .len(),
+        1
+    );
+
+    let said = run("postsuper", &["-f", &held]);
+    assert!(
+        said.contains(&format!("{held}: released from hold")),
+        "{said}"
+    );
+    assert!(said.contains("Released from hold: 1 message"), "{said}");
+    run("postqueue", &["-f"]);
+    let line = format!("{held}: to=<other@far.example>, relay=none, ");
+    assert!(inst.wait_log(&line, 1, 10 * SECOND), "{}", inst.maillog());
+    let logged = inst.log_lines(&line).pop().expect("line");
+    assert!(
+        logged.contains("dsn=4.7.0, status=deferred (message is administratively expired)"),
+        "{logged}"
+    );
+    assert!(
+        inst.wait_log(
+            &format!("{held}: from=<sender@example.org>, status=force-expired"),
+            1,
+            10 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+}

@@ -31,6 +31,15 @@
 //!          tried until it is released. Mail in maildrop/ is not held.
 //!   -H queue_id
 //!          Release the message from hold: back to deferred/, due now.
+//!   -e queue_id
+//!          Force the message to expire (default queues: hold, incoming,
+//!          active, deferred): the queue file gets its group execute bit
+//!          (postqueue -p shows `#`), and qmgr returns it to the sender the
+//!          next time it takes it, with no delivery tried. Logs "ID:
+//!          expired" and "Force-expired: N messages". A held message stays
+//!          held until released.
+//!   -f queue_id
+//!          The same, and a held message is released from hold too.
 //!   -r queue_id
 //!          Requeue the message: move it to maildrop/, so that pickup
 //!          and cleanup process it again (address rewriting, checks).
@@ -87,7 +96,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use util::sysexits::{self, Fatal};
 
-const USAGE: &str = "usage: postsuper [-c config_dir] [-d queue_id (delete)] [-h queue_id (hold)] [-H queue_id (un-hold)] [-p (purge temporary files)] [-r queue_id (requeue)] [-s (structure fix)] [-S (redundant structure fix)][-v (verbose)] [queue...]";
+const USAGE: &str = "usage: postsuper [-c config_dir] [-d queue_id (delete)] [-e queue_id (expire)] [-f queue_id (expire and/or un-hold)] [-h queue_id (hold)] [-H queue_id (un-hold)] [-p (purge temporary files)] [-r queue_id (requeue)] [-s (structure fix)] [-S (redundant structure fix)][-v (verbose)] [queue...]";
 
 /// The message queues.
 const MESSAGE_QUEUES: [&str; 5] = ["maildrop", "incoming", "active", "deferred", "hold"];
@@ -105,7 +114,18 @@ enum Op {
     Hold,
     Release,
     Requeue,
+    /// `-e`: returned to the sender when qmgr next takes it.
+    Expire,
+    /// `-f`: the same, and released from hold.
+    ExpireRelease,
 }
+
+/// Postfix's MAIL_QUEUE_STAT_EXPIRE: the group execute bit marks a queue
+/// file forced to expire.
+const FORCE_EXPIRE: u32 = 0o010;
+
+/// The queues `-e` and `-f` look in.
+const EXPIRE_QUEUES: [&str; 4] = ["hold", "incoming", "active", "deferred"];
 
 #[derive(Debug, Default)]
 struct Opts {
@@ -137,12 +157,8 @@ fn parse_args(args: &[String]) -> Result<Opts, Fatal> {
             'H' => o.ops.push((Op::Release, arg)),
             'r' => o.ops.push((Op::Requeue, arg)),
             's' | 'S' => o.structure = true,
-            'e' | 'f' => {
-                return Err(Fatal::new(
-                    sysexits::EX_USAGE,
-                    format!("-{} (forced expiry) is not supported", opt.flag),
-                ))
-            }
+            'e' => o.ops.push((Op::Expire, arg)),
+            'f' => o.ops.push((Op::ExpireRelease, arg)),
             'p' | 'v' => {}
             _ => return Err(usage()),
         }
@@ -178,6 +194,7 @@ struct Super {
     held: u32,
     released: u32,
     requeued: u32,
+    expired: u32,
     moved: u32,
     failed: bool,
 }
@@ -240,6 +257,7 @@ impl Super {
                     Op::Hold => q != "maildrop" && q != "hold",
                     Op::Release => q == "hold",
                     Op::Requeue => q != "maildrop",
+                    Op::Expire | Op::ExpireRelease => EXPIRE_QUEUES.contains(&q.as_str()),
                 };
                 if !applies {
                     continue;
@@ -247,7 +265,12 @@ impl Super {
                 let Some(path) = self.find(q, id) else {
                     continue;
                 };
+                if matches!(op, Op::Expire | Op::ExpireRelease) {
+                    self.expire(op, q, &path, id)?;
+                    return Ok(());
+                }
                 let done = match op {
+                    Op::Expire | Op::ExpireRelease => false,
                     Op::Delete => {
                         for log in [Log::Bounce, Log::Defer, Log::Trace] {
                             if let Err(e) =
@@ -292,6 +315,7 @@ impl Super {
                         Op::Hold => ("placed on hold", &mut self.held),
                         Op::Release => ("released from hold", &mut self.released),
                         Op::Requeue => ("requeued", &mut self.requeued),
+                        Op::Expire | Op::ExpireRelease => ("expired", &mut self.expired),
                     };
                     *n += 1;
                     maillog::info!("{id}: {what}");
@@ -300,6 +324,44 @@ impl Super {
             }
             if op == Op::Release {
                 break;
+            }
+        }
+        Ok(())
+    }
+
+    /// `-e` and `-f` on message `id` at `path` in `queue`: marked to be
+    /// returned (once: a message marked already is not counted again);
+    /// with `-f`, a held message is released too.
+    fn expire(&mut self, op: Op, queue: &str, path: &Path, id: &str) -> Result<(), Fatal> {
+        let mode = match std::fs::symlink_metadata(path) {
+            Ok(m) => m.permissions().mode(),
+            Err(_) => return Ok(()),
+        };
+        if mode & FORCE_EXPIRE == 0 {
+            let marked = std::fs::set_permissions(
+                path,
+                std::fs::Permissions::from_mode((mode | FORCE_EXPIRE) & 0o7777),
+            );
+            match marked {
+                Ok(()) => {
+                    self.expired += 1;
+                    maillog::info!("{id}: expired");
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => {
+                    return Err(Fatal::new(
+                        1,
+                        format!("chmod {}: {}", path.display(), errtext(&e)),
+                    ))
+                }
+            }
+        }
+        if op == Op::ExpireRelease && queue == "hold" {
+            let to = self.target("deferred", id)?;
+            if self.rename(path, &to) {
+                touch(&to);
+                self.released += 1;
+                maillog::info!("{id}: released from hold");
             }
         }
         Ok(())
@@ -340,6 +402,7 @@ impl Super {
                 Op::Hold => is_msg && q != "maildrop" && q != "hold",
                 Op::Release => q == "hold",
                 Op::Requeue => is_msg && q != "maildrop",
+                Op::Expire | Op::ExpireRelease => EXPIRE_QUEUES.contains(&q.as_str()),
             };
             if !applies {
                 continue;
@@ -363,6 +426,11 @@ impl Super {
                             ))
                         }
                     },
+                    Op::Expire | Op::ExpireRelease => {
+                        if queue::is_valid_queue_id(&name) && is_ready(q, &meta) {
+                            self.expire(op, q, &path, &name)?;
+                        }
+                    }
                     _ => {
                         if !queue::is_valid_queue_id(&name) || !is_ready(q, &meta) {
                             continue;
@@ -520,6 +588,7 @@ fn run(args: &[String]) -> Result<i32, Fatal> {
         held: 0,
         released: 0,
         requeued: 0,
+        expired: 0,
         moved: 0,
         failed: false,
     };
@@ -553,17 +622,20 @@ fn run(args: &[String]) -> Result<i32, Fatal> {
     if asked(Op::Delete) {
         maillog::info!("Deleted: {} message{}", s.deleted, plural(s.deleted));
     }
+    if asked(Op::Expire) || asked(Op::ExpireRelease) {
+        maillog::info!("Force-expired: {} message{}", s.expired, plural(s.expired));
+    }
     if asked(Op::Hold) {
         maillog::info!("Placed on hold: {} message{}", s.held, plural(s.held));
     }
-    if asked(Op::Release) {
+    if asked(Op::Release) || asked(Op::ExpireRelease) {
         maillog::info!(
             "Released from hold: {} message{}",
             s.released,
             plural(s.released)
         );
     }
-    if s.deleted + s.held + s.released + s.requeued + s.moved > 0 {
+    if s.deleted + s.held + s.released + s.requeued + s.expired + s.moved > 0 {
         // Tell qmgr (and pickup, for requeued mail); quietly, as they
         // scan on their own timers anyway.
         let public = s.queue_dir.join("public");
@@ -608,7 +680,10 @@ mod tests {
         assert!(!o.structure);
         assert!(parse_args(&args(&[])).unwrap().structure);
         assert!(parse_args(&args(&["-d", "A", "nosuchqueue"])).is_err());
-        assert!(parse_args(&args(&["-e", "A"])).is_err());
+        assert_eq!(
+            parse_args(&args(&["-e", "A", "-f", "B"])).unwrap().ops,
+            vec![(Op::Expire, "A".into()), (Op::ExpireRelease, "B".into())]
+        );
         assert!(parse_args(&args(&["-c", "rel"])).is_err());
     }
 }

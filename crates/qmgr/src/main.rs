@@ -76,8 +76,12 @@
 //!   `minimal_backoff_time` to `maximal_backoff_time` away (the message's age,
 //!   within those bounds). A message older than `maximal_queue_lifetime`
 //!   (`bounce_queue_lifetime` for bounces) is returned
-//!   (`status=expired, returned to sender`). An agent that cannot be reached
-//!   defers its recipients with "mail transport unavailable".
+//!   (`status=expired, returned to sender`), and so is one `postsuper -e`
+//!   or `-f` marked (the queue file's group execute bit), without a
+//!   delivery tried (`status=force-expired, returned to sender`; recipients
+//!   not deferred before wait with 4.7.0 "message is administratively
+//!   expired"). An agent that cannot be reached defers its recipients
+//!   with "mail transport unavailable".
 //!
 //!   Mail for a transport named in `defer_transports` waits in deferred/
 //!   (`dsn=4.3.2, status=deferred (deferred transport)`) until a flush

@@ -132,6 +132,10 @@ struct Message {
     /// may have written them). A message cleanup wrote since has none
     /// until this pass writes one, so nothing is looked for or removed.
     logs: bool,
+    /// `postsuper -e`/`-f` marked it (the queue file's group execute bit,
+    /// Postfix's MAIL_QUEUE_STAT_EXPIRE): it is returned to the sender
+    /// now, with no delivery tried.
+    force_expired: bool,
 }
 
 pub struct Manager {
@@ -271,6 +275,10 @@ fn at_sites(address: &str, sites: &[String]) -> bool {
         .rsplit_once('@')
         .is_some_and(|(_, d)| sites.iter().any(|s| s.eq_ignore_ascii_case(d)))
 }
+
+/// Postfix's MAIL_QUEUE_STAT_EXPIRE: the group execute bit of a queue file
+/// that `postsuper -e` or `-f` marked to be returned now.
+const FORCE_EXPIRE: u32 = 0o010;
 
 fn file_name(path: &Path) -> String {
     path.file_name()
@@ -650,6 +658,9 @@ impl Manager {
                 return None;
             }
         };
+        let force_expired = std::fs::symlink_metadata(path).is_ok_and(|m| {
+            std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & FORCE_EXPIRE != 0
+        });
         if let Err(e) = std::fs::rename(path, &active) {
             maillog::warning!("{id}: move to active: {e}");
             return None;
@@ -750,6 +761,7 @@ impl Manager {
             active_since: now(),
             recipients,
             waiting: 0,
+            force_expired,
         })
     }
 
@@ -757,6 +769,10 @@ impl Manager {
     /// transports, lookup failures, and the `defer_transports` (until a
     /// flush takes the message).
     fn internal(&self, m: &mut Message) {
+        if m.force_expired {
+            self.force_expire(m);
+            return;
+        }
         let held = |route: &Route| !m.flushed && self.s.defer_transports.contains(&route.transport);
         for r in &mut m.recipients {
             let result = match &r.route {
@@ -808,6 +824,46 @@ impl Manager {
             if let Some(res) = result {
                 r.result = Some((res, false));
             }
+        }
+    }
+
+    /// A message `postsuper -e` marked: no recipient is tried. One the
+    /// defer log has a reason for keeps it (logged before, so not again);
+    /// the others wait with "message is administratively expired", as
+    /// Postfix's queue manager has them; [`Manager::finish`] then returns
+    /// them all to the sender.
+    fn force_expire(&self, m: &mut Message) {
+        let earlier = if m.logs {
+            logs::read(&self.s.queue_dir, &self.s.hash, Log::Defer, &m.id).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        for r in &mut m.recipients {
+            let known = earlier
+                .iter()
+                .find(|e| e.offset == r.rcpt.offset && e.recipient == r.rcpt.address);
+            r.result = Some(match known {
+                Some(e) => (
+                    RcptResult {
+                        outcome: Outcome::Deferred,
+                        dsn: e.status.clone(),
+                        relay: e.relay.clone(),
+                        reason: e.reason.clone(),
+                        success: Default::default(),
+                    },
+                    true,
+                ),
+                None => (
+                    RcptResult {
+                        outcome: Outcome::Deferred,
+                        dsn: "4.7.0".into(),
+                        relay: "none".into(),
+                        reason: "message is administratively expired".into(),
+                        success: Default::default(),
+                    },
+                    false,
+                ),
+            });
         }
     }
 
@@ -968,11 +1024,16 @@ impl Manager {
         } else {
             self.s.max_lifetime
         };
-        if !deferred.is_empty() && t - m.arrival >= lifetime.as_secs_f64() {
+        if !deferred.is_empty() && (m.force_expired || t - m.arrival >= lifetime.as_secs_f64()) {
             maillog::info!(
-                "{}: from=<{}>, status=expired, returned to sender",
+                "{}: from=<{}>, status={}, returned to sender",
                 m.id,
-                m.sender
+                m.sender,
+                if m.force_expired {
+                    "force-expired"
+                } else {
+                    "expired"
+                }
             );
             let expired: Vec<Entry> = deferred
                 .drain(..)
