@@ -536,7 +536,9 @@ fn postsuper_force_expires_deferred_and_held_mail() {
         "{said}"
     );
     assert!(said.contains("Released from hold: 1 message"), "{said}");
-    run("postqueue", &["-f"]);
+    // `mailsuite flush`, as `postfix flush`, is postqueue -f.
+    let flushed = inst.mailsuite(&["flush"]);
+    assert!(flushed.status.success(), "{flushed:?}");
     let line = format!("{held}: to=<other@far.example>, relay=none, ");
     assert!(inst.wait_log(&line, 1, 10 * SECOND), "{}", inst.maillog());
     let logged = inst.log_lines(&line).pop().expect("line");

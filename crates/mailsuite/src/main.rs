@@ -20,6 +20,8 @@
 //!   abort            stop at once
 //!   reload           re-read main.cf and master.cf (SIGHUP to the master)
 //!   status           say whether the master runs (exit 0) or not (exit 1)
+//!   flush            retry the deferred mail now: runs `postqueue -f`
+//!                    from command_directory, as Postfix's `postfix flush`
 //!   logrotate        as Postfix's `postfix logrotate`: rename maillog_file
 //!                    to FILE.SUFFIX (maillog_file_rotate_suffix, a
 //!                    strftime format), have the processes reopen it, then
@@ -54,7 +56,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use util::sysexits::*;
 
-const USAGE: &str = "usage: mailsuite [-c config_dir] [-v] start|start-fg|stop|abort|reload|status|check|set-permissions|logrotate";
+const USAGE: &str = "usage: mailsuite [-c config_dir] [-v] start|start-fg|stop|abort|reload|status|check|set-permissions|flush|logrotate";
 
 struct Ctl {
     config_dir: PathBuf,
@@ -285,6 +287,23 @@ impl Ctl {
         self.signal_master(Signal::SIGHUP);
     }
 
+    /// `flush`: `postqueue -c DIR -f`, as Postfix's postfix-script runs it.
+    fn flush(&self) -> ! {
+        let postqueue = self.config.path(&p::COMMAND_DIRECTORY).join("postqueue");
+        let status = Command::new(&postqueue)
+            .arg("-c")
+            .arg(&self.config_dir)
+            .arg("-f")
+            .status()
+            .unwrap_or_else(|e| {
+                fatal(
+                    EX_UNAVAILABLE,
+                    &format!("cannot run {}: {e}", postqueue.display()),
+                )
+            });
+        std::process::exit(status.code().unwrap_or(EX_SOFTWARE))
+    }
+
     /// `logrotate`, as Postfix's `postfix logrotate`: `maillog_file` is
     /// renamed with the `maillog_file_rotate_suffix` date suffix, the
     /// master (when running) reopens it on SIGHUP and every other process
@@ -392,6 +411,7 @@ fn main() {
         "reload" => ctl.reload(),
         "status" => ctl.status(),
         "logrotate" => ctl.logrotate(),
+        "flush" => ctl.flush(),
         other => {
             eprintln!("mailsuite: fatal: unknown command: '{other}'\n{USAGE}");
             std::process::exit(EX_USAGE)
