@@ -82,7 +82,6 @@ pub const INERT: &[&str] = &[
     "sendmail_path",
     "smtp_always_send_ehlo",
     "smtp_balance_inet_protocols",
-    "smtp_bind_address_enforce",
     "smtp_cname_overrides_servername",
     "smtp_dns_resolver_options",
     "smtp_pix_workaround_delay_time",

@@ -682,6 +682,7 @@ crate::declare! {
     LMTP_TCP_PORT = string("lmtp_tcp_port", "24", "The default TCP port the LMTP client connects to.");
     LMTP_BIND_ADDRESS = string("lmtp_bind_address", "", "The local IPv4 address the LMTP client connects from.");
     LMTP_BIND_ADDRESS6 = string("lmtp_bind_address6", "", "The local IPv6 address the LMTP client connects from.");
+    LMTP_BIND_ADDRESS_ENFORCE = boolean("lmtp_bind_address_enforce", "no", "Defer delivery when the LMTP client cannot bind to lmtp_bind_address.");
     LMTP_HOST_LOOKUP = list("lmtp_host_lookup", "dns", "What mechanisms the LMTP client uses to look up a host's IP address.");
     LMTP_LINE_LENGTH_LIMIT = int("lmtp_line_length_limit", "998", 0, MAX, "The maximal length of lines the LMTP client sends (0: no limit).");
     LMTP_CONNECTION_CACHE_ON_DEMAND = boolean("lmtp_connection_cache_on_demand", "yes", "Cache LMTP connections to destinations with a backlog of mail.");

@@ -146,7 +146,20 @@ impl Write for Stream {
 
 /// A TCP connection from a given local address: bind, then a
 /// non-blocking connect waited for with poll(2) up to `timeout`.
-fn connect_from(local: IpAddr, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+/// Where the connection comes from: `smtp_bind_address` (or `6`), and
+/// whether a failure to bind to it defers the delivery
+/// (`smtp_bind_address_enforce`) instead of being logged while the
+/// connection is made from the system's choice, as Postfix does.
+#[derive(Debug, Clone, Copy)]
+pub struct Bind {
+    pub address: IpAddr,
+    pub enforce: bool,
+}
+
+/// Connects from `bind`. An enforced bind that fails is the connection's
+/// error ("bind ADDRESS: reason").
+fn connect_from(bind: Bind, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let local = bind.address;
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
     use std::os::fd::{AsFd, AsRawFd};
@@ -161,10 +174,16 @@ fn connect_from(local: IpAddr, addr: SocketAddr, timeout: Duration) -> io::Resul
         SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
         None,
     )?;
-    socket::bind(
+    if let Err(e) = socket::bind(
         fd.as_raw_fd(),
         &SockaddrStorage::from(SocketAddr::new(local, 0)),
-    )?;
+    ) {
+        let why = format!("bind {local}: {}", os_text(&e.into()));
+        if bind.enforce {
+            return Err(io::Error::other(why));
+        }
+        maillog::warning!("smtp_connect_addr: {why}");
+    }
     match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
         Ok(()) => {}
         Err(nix::errno::Errno::EINPROGRESS) => {
@@ -251,13 +270,13 @@ impl Conn {
         ip: IpAddr,
         port: u16,
         timeout: Duration,
-        bind: Option<IpAddr>,
+        bind: Option<Bind>,
     ) -> Result<Conn, String> {
         let addr = SocketAddr::new(ip, port);
         let peer = format!("{host}[{ip}]");
         let relay = format!("{peer}:{port}");
         let s = match bind {
-            Some(local) => connect_from(local, addr, timeout),
+            Some(b) => connect_from(b, addr, timeout),
             None if timeout.is_zero() => TcpStream::connect(addr),
             None => TcpStream::connect_timeout(&addr, timeout),
         };

@@ -264,6 +264,9 @@ pub struct Settings {
     /// `smtp_address_preference`: Some(4), Some(6), or None for any.
     address_preference: Option<u8>,
     bind_address6: Option<IpAddr>,
+    /// `smtp_bind_address_enforce`: a bind that fails defers instead of
+    /// being logged and left out.
+    bind_address_enforce: bool,
     /// `debug_peer_list`: servers whose conversation is logged.
     debug_peers: Option<maps::hosts::HostList>,
     /// `smtp_delivery_status_filter` (`lmtp_delivery_status_filter`).
@@ -576,6 +579,10 @@ impl Settings {
             },
             bind_address: bind_address(cfg, pick(&p::SMTP_BIND_ADDRESS, &p::LMTP_BIND_ADDRESS)),
             bind_address6: bind_address(cfg, pick(&p::SMTP_BIND_ADDRESS6, &p::LMTP_BIND_ADDRESS6)),
+            bind_address_enforce: cfg.bool(pick(
+                &p::SMTP_BIND_ADDRESS_ENFORCE,
+                &p::LMTP_BIND_ADDRESS_ENFORCE,
+            )),
             reply_filter: {
                 let param = pick(&p::SMTP_REPLY_FILTER, &p::LMTP_REPLY_FILTER);
                 let list = MapList::open_lenient(param.name, cfg.str(param), &maps::Ctx::new());
@@ -1348,11 +1355,15 @@ impl Job<'_> {
         let t = self.s.t.clone();
         let conn = match &target.addr {
             Addr::Ip(ip) => {
-                let bind = if ip.is_ipv4() {
+                let address = if ip.is_ipv4() {
                     self.s.bind_address
                 } else {
                     self.s.bind_address6
                 };
+                let bind = address.map(|address| crate::conn::Bind {
+                    address,
+                    enforce: self.s.bind_address_enforce,
+                });
                 Conn::connect(&target.host, *ip, target.port, t.connect, bind)
             }
             Addr::Unix(path) => Conn::connect_unix(&target.host, path),

@@ -139,7 +139,9 @@
 //!   or reply, not on each read or write; message content earns a second
 //!   per smtp_min_data_rate bytes), smtp_send_xforward_command, smtp_xforward_timeout,
 //!   smtp_helo_name, smtp_tcp_port, smtp_bind_address, smtp_bind_address6,
-//!   smtp_never_send_ehlo,
+//!   smtp_bind_address_enforce (without it, a bind that fails is logged,
+//!   "smtp_connect_addr: bind ADDRESS: reason", and left out, as in
+//!   Postfix; with it, the delivery waits), smtp_never_send_ehlo,
 //!   smtp_skip_5xx_greeting, smtp_skip_quit_response,
 //!   smtp_mx_address_limit, smtp_mx_session_limit, smtp_randomize_addresses,
 //!   smtp_fallback_relay,

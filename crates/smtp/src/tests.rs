@@ -759,6 +759,44 @@ fn eight_bit_bodies_and_dsn_envelope_parameters() {
     );
 }
 
+/// A smtp_bind_address this host does not have: Postfix logs the failed
+/// bind and connects from the system's choice; with
+/// smtp_bind_address_enforce the delivery waits instead.
+#[test]
+fn a_bind_address_that_fails_is_left_out_unless_enforced() {
+    let config = |enforce: &str| {
+        setup(&format!(
+            "smtp_bind_address = 192.0.2.1\nsmtp_bind_address_enforce = {enforce}\n"
+        ))
+    };
+    // Left out: connected from the system's choice.
+    let s = config("no");
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        let (mut c, peer) = l.accept().unwrap();
+        let _ = c.write_all(b"421 4.3.2 not today\r\n");
+        peer.ip()
+    });
+    let req = message(&s, port, &["a@remote.example"], b"hi\n", false);
+    let resp = handle(&s.settings, &req);
+    assert_eq!(h.join().unwrap().to_string(), "127.0.0.1");
+    assert!(resp.results[0].reason.contains("421 4.3.2 not today"));
+    // Enforced: no connection, the delivery waits.
+    let s = config("yes");
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let req = message(&s, port, &["a@remote.example"], b"hi\n", false);
+    let resp = handle(&s.settings, &req);
+    assert!(l.accept().is_err(), "no connection was made");
+    assert_eq!(outcomes(&resp), vec![Outcome::Deferred]);
+    assert_eq!(
+        resp.results[0].reason,
+        format!("connect to 127.0.0.1[127.0.0.1]:{port}: bind 192.0.2.1: Cannot assign requested address")
+    );
+}
+
 #[test]
 fn smtp_bind_address_is_the_source_address() {
     let s = setup("smtp_bind_address = 127.0.0.2\n");
