@@ -3443,13 +3443,20 @@ fn access_table_actions_hold_discard_redirect_bcc_filter() {
     )
     .expect("senders");
     let recipients = scratch.join("recipients");
-    std::fs::write(&recipients, "refused@mail.example.test REJECT go away\n").expect("recipients");
+    std::fs::write(
+        &recipients,
+        "refused@mail.example.test REJECT go away\nheldrefused@mail.example.test HOLD\n",
+    )
+    .expect("recipients");
+    let refusals = scratch.join("refusals");
+    std::fs::write(&refusals, "heldrefused@mail.example.test REJECT no\n").expect("refusals");
     let (inst, port) = start(
         "smtpd-actions",
         &format!(
-            "smtpd_recipient_restrictions = check_sender_access texthash:{}, check_recipient_access texthash:{}\n",
+            "smtpd_recipient_restrictions = check_sender_access texthash:{}, check_recipient_access texthash:{}, check_recipient_access texthash:{}\n",
             senders.display(),
-            recipients.display()
+            recipients.display(),
+            refusals.display()
         ),
     );
     // One message; the RCPT replies and the final reply.
@@ -3509,6 +3516,23 @@ fn access_table_actions_hold_discard_redirect_bcc_filter() {
         1,
         5 * SECOND
     ));
+
+    // A HOLD stands when a later restriction refuses that recipient, as
+    // in Postfix: the message the other recipient gets is held.
+    let (replies, end) = send(
+        "anyone@example.com",
+        &["heldrefused@mail.example.test", rcpt],
+    );
+    assert_eq!(
+        replies[0],
+        "554 5.7.1 <heldrefused@mail.example.test>: Recipient address rejected: no"
+    );
+    let id = queued(&end);
+    assert!(
+        wait_until(5 * SECOND, || find(&id)
+            .is_some_and(|p| p.starts_with(inst.dir.join("queue/hold")))),
+        "{id} not in hold/"
+    );
 
     let other = "nobody@mail.example.test";
     let (_, end) = send("discard@example.com", &[rcpt, other]);

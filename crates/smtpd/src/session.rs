@@ -787,6 +787,14 @@ impl<'a> Session<'a> {
         self.log_policy_lines(&outcome.log, command, rcpt);
         match outcome.verdict {
             Verdict::Reject(reply) => {
+                // What an access table asked before the refusal stands, as
+                // in Postfix: a HOLD, REDIRECT, FILTER, BCC or PREPEND a
+                // refused recipient triggered applies to the message the
+                // other recipients get.
+                match self.tx.as_mut() {
+                    Some(tx) => tx.actions.merge(outcome.actions),
+                    None => self.early_actions.merge(outcome.actions),
+                }
                 self.log_reject("reject", command, &reply.to_string(), rcpt);
                 Err(reply)
             }
