@@ -233,3 +233,57 @@ fn frozen_delivered_to_decides_the_delivered_to_address() {
         "Delivered-To: second@mail.example.test"
     );
 }
+
+/// `sendmail -bv`, as Postfix's: nothing is delivered; each recipient is
+/// tried as a probe, and the sender gets a "Mail Delivery Status Report"
+/// naming each one deliverable or undeliverable (with why).
+#[test]
+fn sendmail_bv_reports_what_delivery_would_do() {
+    let out = out_dir("local-bv");
+    let inst = Instance::local_delivery("local-bv", "");
+    inst.newaliases(&format!(
+        "reporter: {}/report\nknown: {}/never\n",
+        out.display(),
+        out.display()
+    ));
+    inst.start();
+    let posted = inst.sendmail(
+        &[
+            "-bv",
+            "-f",
+            "reporter@mail.example.test",
+            "known@mail.example.test",
+            "nosuchuser@mail.example.test",
+        ],
+        b"",
+    );
+    assert!(
+        posted.status.success(),
+        "sendmail: {}",
+        String::from_utf8_lossy(&posted.stderr)
+    );
+    let report = out.join("report");
+    assert!(
+        wait_until(15 * SECOND, || std::fs::read_to_string(&report)
+            .is_ok_and(|t| t.contains("Action: undeliverable"))),
+        "{}",
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&report).expect("report");
+    assert!(
+        text.contains("Subject: Mail Delivery Status Report"),
+        "{text}"
+    );
+    assert!(text.contains("Final-Recipient: rfc822; known@mail.example.test\nOriginal-Recipient: rfc822; known@mail.example.test\nAction: deliverable"), "{text}");
+    assert!(
+        text.contains("<nosuchuser@mail.example.test>: unknown user: \"nosuchuser\""),
+        "{text}"
+    );
+    // The alias's file was only looked at, never written.
+    assert!(!out.join("never").exists());
+    assert!(
+        inst.wait_log(": sender delivery status notification: ", 1, 5 * SECOND),
+        "{}",
+        inst.maillog()
+    );
+}

@@ -113,6 +113,7 @@ pub fn compose(r: &Report) -> String {
             Kind::Delay => "delayed",
             Kind::Success if e.action == "relayed" => "relayed",
             Kind::Success => "delivered",
+            Kind::Verify => e.action.as_str(),
         };
         m.push_str(&format!("Action: {action}\n"));
         m.push_str(&format!("Status: {}\n", e.status));

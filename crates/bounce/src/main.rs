@@ -28,6 +28,12 @@
 //!   (`2bounce`), logged `ID: postmaster non-delivery notification: NEWID`
 //!   (or `postmaster delay notification`).
 //!
+//!   The same daemon sends success notices (NOTIFY=SUCCESS, from the trace
+//!   log) and the report `sendmail -bv` asks for: every recipient of the
+//!   trace log with Action "deliverable" or "undeliverable" and why, under
+//!   the verify template ("Mail Delivery Status Report"), logged `ID:
+//!   sender delivery status notification: NEWID`.
+//!
 //!   The From:, Subject: (and the postmaster's copy's subject), charset
 //!   and text of each notice come from its template: Postfix's built-in
 //!   ones, or those `bounce_template_file` names (bounce(5): a
@@ -107,6 +113,7 @@ impl Service for Bounce {
             (Kind::Failure, Class::Failure),
             (Kind::Delay, Class::Delay),
             (Kind::Success, Class::Success),
+            (Kind::Verify, Class::Verify),
         ] {
             let t = loaded.templates.get(class).clone();
             let (text, warnings) = t.expand(&ctx.config)?;
@@ -148,12 +155,13 @@ fn notify(b: &Bounce, ctx: &Context, n: &Notice) -> Result<Option<String>, Strin
     let log = match n.kind {
         Kind::Failure => Log::Bounce,
         Kind::Delay => Log::Defer,
-        Kind::Success => Log::Trace,
+        Kind::Success | Kind::Verify => Log::Trace,
     };
     let want = match n.kind {
         Kind::Failure => ipc::cleanup::notify::FAILURE,
         Kind::Delay => ipc::cleanup::notify::DELAY,
         Kind::Success => ipc::cleanup::notify::SUCCESS,
+        Kind::Verify => 0,
     };
     let entries: Vec<logs::Entry> = logs::read(&queue_dir, &hash, log, &n.queue_id)
         .map_err(|e| e.to_string())?
@@ -163,6 +171,8 @@ fn notify(b: &Bounce, ctx: &Context, n: &Notice) -> Result<Option<String>, Strin
             // (NOTIFY=SUCCESS) or, with confirm_delay_cleared, were told
             // of a delay.
             (Kind::Success, bits) => bits & ipc::cleanup::notify::NEVER == 0,
+            // The report sendmail -bv asked for names every recipient.
+            (Kind::Verify, _) => true,
             // No NOTIFY: failures (and delays) are reported.
             (_, 0) => true,
             (_, bits) => bits & want != 0 && bits & ipc::cleanup::notify::NEVER == 0,
@@ -282,7 +292,7 @@ fn notify(b: &Bounce, ctx: &Context, n: &Notice) -> Result<Option<String>, Strin
         let what = match n.kind {
             Kind::Failure => "non-delivery notification",
             Kind::Delay => "delay notification",
-            Kind::Success => "delivery status notification",
+            Kind::Success | Kind::Verify => "delivery status notification",
         };
         maillog::info!("{}: {who} {what}: {id}", n.queue_id);
         first.get_or_insert(id);

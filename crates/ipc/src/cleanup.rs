@@ -84,6 +84,9 @@ pub const RECEIVED_SASL: &str = "received_sasl_username";
 /// delivered, its recipients are only tried, and what that finds goes to
 /// the verify service.
 pub const ADDRESS_VERIFY_PROBE: &str = "address_verify_probe";
+/// `sendmail -bv`: the message is tried as an address verification probe
+/// (nothing is delivered) and the sender gets a report of the results.
+pub const USER_VERIFY: &str = "user_verify";
 
 /// The Received: header of mail from an SMTP client, as Postfix writes it:
 /// cleanup's (with the queue ID), and smtpd's own in front of a

@@ -645,6 +645,9 @@ pub mod bounce {
         Delay,
         /// Success notice for NOTIFY=SUCCESS recipients in the trace log.
         Success,
+        /// The report `sendmail -bv` asked for: what delivery would do
+        /// with each recipient, from the trace log.
+        Verify,
     }
 
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -668,6 +671,7 @@ pub mod bounce {
                 Kind::Failure => 0,
                 Kind::Delay => 1,
                 Kind::Success => 2,
+                Kind::Verify => 3,
             };
             (
                 NOTICE,
@@ -696,6 +700,7 @@ pub mod bounce {
                 0 => Kind::Failure,
                 1 => Kind::Delay,
                 2 => Kind::Success,
+                3 => Kind::Verify,
                 _ => return Err(IpcError::BadField("kind")),
             };
             d.end()?;

@@ -147,6 +147,9 @@ fn take(queue_dir: &Path, path: &PathBuf, to: &Handoff) -> Result<Fate, String> 
     if let Some(f) = qenv.attrs.other_value("fullname") {
         attributes.push(("fullname".to_string(), f.to_string()));
     }
+    if qenv.attrs.other_value(ipc::cleanup::USER_VERIFY) == Some("yes") {
+        attributes.push((ipc::cleanup::USER_VERIFY.to_string(), "yes".to_string()));
+    }
     if !to.filter.is_empty() {
         attributes.push((ipc::cleanup::CONTENT_FILTER.to_string(), to.filter.clone()));
     }

@@ -50,7 +50,7 @@ use std::io::Read;
 use util::sysexits::*;
 
 /// Attributes a user may set through sendmail.
-const USER_ATTRIBUTES: &[&str] = &["fullname", "extract_recipients"];
+const USER_ATTRIBUTES: &[&str] = &["fullname", "extract_recipients", ipc::cleanup::USER_VERIFY];
 
 fn fatal(status: i32, text: &str) -> ! {
     maillog::fatal_status(status, format_args!("{text}"))

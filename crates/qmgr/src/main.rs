@@ -81,7 +81,10 @@
 //!   delivery tried (`status=force-expired, returned to sender`; recipients
 //!   not deferred before wait with 4.7.0 "message is administratively
 //!   expired"). An agent that cannot be reached defers its recipients
-//!   with "mail transport unavailable".
+//!   with "mail transport unavailable". A message `sendmail -bv` posted
+//!   (`user_verify`) is tried as an address verification probe, nothing
+//!   delivered; its results go to the trace log as "deliverable" or
+//!   "undeliverable", and bounce sends the sender the report.
 //!
 //!   Mail for a transport named in `defer_transports` waits in deferred/
 //!   (`dsn=4.3.2, status=deferred (deferred transport)`) until a flush

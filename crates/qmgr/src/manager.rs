@@ -136,6 +136,9 @@ struct Message {
     /// Postfix's MAIL_QUEUE_STAT_EXPIRE): it is returned to the sender
     /// now, with no delivery tried.
     force_expired: bool,
+    /// `sendmail -bv`: tried as a probe (nothing delivered), and the
+    /// sender gets a report of what delivery would do.
+    user_verify: bool,
 }
 
 pub struct Manager {
@@ -762,6 +765,7 @@ impl Manager {
             recipients,
             waiting: 0,
             force_expired,
+            user_verify: env.attrs.other_value(ipc::cleanup::USER_VERIFY) == Some("yes"),
         })
     }
 
@@ -909,7 +913,7 @@ impl Manager {
                     queue_id: m.id.clone(),
                     queue_name: "active".into(),
                     sender,
-                    probe: m.probe,
+                    probe: m.probe || m.user_verify,
                     nexthop: nexthop.clone(),
                     arrival: m.arrival,
                     active_since: m.active_since,
@@ -939,6 +943,10 @@ impl Manager {
     fn finish(&self, mut m: Message) {
         if m.probe {
             self.finish_probe(&m);
+            return;
+        }
+        if m.user_verify {
+            self.finish_user_verify(&m);
             return;
         }
         let t = now();
@@ -1082,6 +1090,72 @@ impl Manager {
             }
         }
         self.remover.remove(m);
+    }
+
+    /// `sendmail -bv` has been tried: each recipient's result goes to the
+    /// trace log ("deliverable" or "undeliverable"; one that must wait
+    /// waits, as Postfix's verify report leaves it), the sender gets the
+    /// report, and the message is removed once nothing waits.
+    fn finish_user_verify(&self, m: &Message) {
+        let t = now();
+        let (q, h) = (&self.s.queue_dir, &self.s.hash);
+        let mut entries = Vec::new();
+        let mut waiting = 0;
+        for r in &m.recipients {
+            let Some((res, agent_logged)) = &r.result else {
+                continue;
+            };
+            if !agent_logged {
+                log_result(m, r, res, t);
+            }
+            let action = match res.outcome {
+                Outcome::Sent => "deliverable",
+                Outcome::Bounced => "undeliverable",
+                Outcome::Deferred => {
+                    waiting += 1;
+                    continue;
+                }
+            };
+            let _ = queue::mark_done(&m.path, r.rcpt.offset);
+            entries.push(Entry {
+                recipient: r.rcpt.address.clone(),
+                original: r.rcpt.original.clone(),
+                orcpt: r.rcpt.orcpt.clone(),
+                notify: r.rcpt.notify,
+                offset: r.rcpt.offset,
+                status: res.dsn.clone(),
+                action: action.into(),
+                relay: res.relay.clone(),
+                reason: res.reason.clone(),
+                time: t as u64,
+            });
+        }
+        if let Err(e) = logs::append(q, h, Log::Trace, &m.id, &entries) {
+            maillog::warning!("{}: {e}", m.id);
+        }
+        let notice = delivery::bounce::Notice {
+            queue_id: m.id.clone(),
+            queue_name: "active".into(),
+            kind: delivery::bounce::Kind::Verify,
+        };
+        let sent = match ask_bounce(&self.s.bounce_socket, &notice, self.s.agent_timeout) {
+            Ok(done) if done.ok => {
+                let _ = logs::remove(q, h, Log::Trace, &m.id);
+                true
+            }
+            Ok(_) => {
+                maillog::warning!("{}: bounce service could not send the verify report", m.id);
+                false
+            }
+            Err(e) => {
+                maillog::warning!(
+                    "{}: bounce service unavailable for the verify report: {e}",
+                    m.id
+                );
+                false
+            }
+        };
+        self.dispose(m, waiting, sent);
     }
 
     /// Appends failures to the bounce log, then marks those recipients done.

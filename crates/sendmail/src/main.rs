@@ -19,6 +19,11 @@
 //!
 //!   -bm          read mail from standard input and post it (the default)
 //!   -bp          list the queue (runs postqueue -p, like mailq)
+//!   -bv          verify the recipients: nothing is read or delivered;
+//!                each is tried as an address verification probe, and
+//!                the sender gets a "Mail Delivery Status Report" saying
+//!                what delivery would do (deliverable or undeliverable,
+//!                and why)
 //!   -bi, -I      rebuild the alias database (runs newaliases)
 //!   -bs          SMTP on standard input and output (stand-alone mode: no
 //!                relay checks; each message is posted through postdrop)
@@ -73,7 +78,7 @@ use std::process::{Command, Stdio};
 use util::sysexits::*;
 
 const USAGE: &str =
-    "usage: sendmail [-bm|-bp|-bi|-I] [-t] [-i] [-f sender] [-F name] [-C config] [recipient ...]";
+    "usage: sendmail [-bm|-bp|-bi|-bv|-I] [-t] [-i] [-f sender] [-F name] [-C config] [recipient ...]";
 
 fn fatal(status: i32, text: &str) -> ! {
     maillog::fatal_status(status, format_args!("{text}"))
@@ -186,7 +191,7 @@ fn parse_args(argv0: &str, args: &[String]) -> Options {
                 ),
             },
             'b' => match arg.as_str() {
-                "m" | "s" | "p" | "i" => o.mode = arg.chars().next().unwrap_or('m'),
+                "m" | "s" | "p" | "i" | "v" => o.mode = arg.chars().next().unwrap_or('m'),
                 "d" | "D" => fatal(EX_USAGE, "-bd is not supported: use mailsuite start"),
                 _ => fatal(EX_USAGE, &format!("unsupported: -b{arg}")),
             },
@@ -397,8 +402,13 @@ fn main() {
             ),
         )
     });
-    let message = read_message(&mut std::io::stdin().lock(), fix, o.ignore_dots)
-        .unwrap_or_else(|e| fatal(EX_IOERR, &format!("read standard input: {e}")));
+    // -bv collects no message: an empty one is tried, and reported on.
+    let message = if o.mode == 'v' {
+        Vec::new()
+    } else {
+        read_message(&mut std::io::stdin().lock(), fix, o.ignore_dots)
+            .unwrap_or_else(|e| fatal(EX_IOERR, &format!("read standard input: {e}")))
+    };
     if o.recipients.is_empty() {
         if !o.extract {
             fatal(EX_USAGE, &format!("{sender}({uid}): Recipient addresses must be specified on the command line or via the -t option"));
@@ -416,6 +426,9 @@ fn main() {
     }
     if o.extract {
         attributes.push(("extract_recipients".to_string(), "yes".to_string()));
+    }
+    if o.mode == 'v' {
+        attributes.push((ipc::cleanup::USER_VERIFY.to_string(), "yes".to_string()));
     }
     if let Some(d) = verp {
         attributes.push((ipc::cleanup::VERP_DELIMITERS.to_string(), d));
