@@ -474,22 +474,10 @@ fn postsuper_force_expires_deferred_and_held_mail() {
     inst.master_cf("pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\nbounce unix - - n - 0 bounce\nshowq unix n - n - - showq\n");
     inst.start();
     post(&inst, "user@far.example", "wait for me");
-    assert!(
-        inst.wait_log(
-            "status=deferred (mail transport unavailable)",
-            1,
-            10 * SECOND
-        ),
-        "{}",
-        inst.maillog()
-    );
+    inst.expect_log("status=deferred (mail transport unavailable)", 10 * SECOND);
     let deferred = queue_id_in(&inst, "status=deferred (mail transport unavailable)");
     post(&inst, "other@far.example", "hold me");
-    assert!(
-        inst.wait_log(": hold: header Subject: hold me", 1, 10 * SECOND),
-        "{}",
-        inst.maillog()
-    );
+    inst.expect_log(": hold: header Subject: hold me", 10 * SECOND);
     let held = queue_id_in(&inst, ": hold: header Subject: hold me");
 
     let run = |program: &str, args: &[&str]| {
@@ -513,15 +501,10 @@ fn postsuper_force_expires_deferred_and_held_mail() {
     run("postqueue", &["-f"]);
     let line =
         format!("{deferred}: from=<sender@example.org>, status=force-expired, returned to sender");
-    assert!(inst.wait_log(&line, 1, 10 * SECOND), "{}", inst.maillog());
-    assert!(
-        inst.wait_log(
-            &format!("{deferred}: sender non-delivery notification: "),
-            1,
-            10 * SECOND
-        ),
-        "{}",
-        inst.maillog()
+    inst.expect_log(&line, 10 * SECOND);
+    inst.expect_log(
+        &format!("{deferred}: sender non-delivery notification: "),
+        10 * SECOND,
     );
     // No delivery was tried: the one "mail transport unavailable" line.
     assert_eq!(
@@ -540,19 +523,14 @@ fn postsuper_force_expires_deferred_and_held_mail() {
     let flushed = inst.mailsuite(&["flush"]);
     assert!(flushed.status.success(), "{flushed:?}");
     let line = format!("{held}: to=<other@far.example>, relay=none, ");
-    assert!(inst.wait_log(&line, 1, 10 * SECOND), "{}", inst.maillog());
+    inst.expect_log(&line, 10 * SECOND);
     let logged = inst.log_lines(&line).pop().expect("line");
     assert!(
         logged.contains("dsn=4.7.0, status=deferred (message is administratively expired)"),
         "{logged}"
     );
-    assert!(
-        inst.wait_log(
-            &format!("{held}: from=<sender@example.org>, status=force-expired"),
-            1,
-            10 * SECOND
-        ),
-        "{}",
-        inst.maillog()
+    inst.expect_log(
+        &format!("{held}: from=<sender@example.org>, status=force-expired"),
+        10 * SECOND,
     );
 }

@@ -342,6 +342,16 @@ impl Instance {
         wait_until(timeout, || self.log_lines(pattern).len() >= count)
     }
 
+    /// Waits for a maillog line with `pattern`; fails the test, showing the
+    /// whole maillog, when none comes within `timeout`.
+    pub fn expect_log(&self, pattern: &str, timeout: Duration) {
+        assert!(
+            self.wait_log(pattern, 1, timeout),
+            "no log line with {pattern:?} in:\n{}",
+            self.maillog()
+        );
+    }
+
     /// The port the master got for inet service `name` (as written in master.cf).
     pub fn port(&self, name: &str) -> u16 {
         let needle = format!("service \"{name}\" (inet) listening on ");

@@ -322,6 +322,18 @@ fn open_flow(cfg: &Config, queue_dir: &Path) -> Option<ipc::flow::Flow> {
 
 /// The delivery line of a result qmgr reached itself (no agent logged
 /// it): an internal transport's, or an agent that could not be reached.
+/// Each recipient that has a result, with it, logged first where no agent
+/// logged it.
+fn logged_results(m: &Message, t: f64) -> impl Iterator<Item = (&Pending, &RcptResult)> {
+    m.recipients.iter().filter_map(move |r| {
+        let (res, agent_logged) = r.result.as_ref()?;
+        if !agent_logged {
+            log_result(m, r, res, t);
+        }
+        Some((r, res))
+    })
+}
+
 fn log_result(m: &Message, r: &Pending, res: &RcptResult, t: f64) {
     let req = Request {
         arrival: m.arrival,
@@ -1073,13 +1085,7 @@ impl Manager {
             self.s.verify_socket.clone(),
             self.s.agent_timeout.min(Duration::from_secs(30)),
         );
-        for r in &m.recipients {
-            let Some((res, agent_logged)) = &r.result else {
-                continue;
-            };
-            if !agent_logged {
-                log_result(m, r, res, t);
-            }
+        for (r, res) in logged_results(m, t) {
             let status = match res.outcome {
                 Outcome::Sent => ipc::verify::Status::Deliverable,
                 Outcome::Bounced => ipc::verify::Status::Undeliverable,
@@ -1101,13 +1107,7 @@ impl Manager {
         let (q, h) = (&self.s.queue_dir, &self.s.hash);
         let mut entries = Vec::new();
         let mut waiting = 0;
-        for r in &m.recipients {
-            let Some((res, agent_logged)) = &r.result else {
-                continue;
-            };
-            if !agent_logged {
-                log_result(m, r, res, t);
-            }
+        for (r, res) in logged_results(m, t) {
             let action = match res.outcome {
                 Outcome::Sent => "deliverable",
                 Outcome::Bounced => "undeliverable",

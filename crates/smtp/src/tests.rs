@@ -762,6 +762,15 @@ fn eight_bit_bodies_and_dsn_envelope_parameters() {
 /// A smtp_bind_address this host does not have: Postfix logs the failed
 /// bind and connects from the system's choice; with
 /// smtp_bind_address_enforce the delivery waits instead.
+/// A server that greets its one client with 421; the client's address.
+fn greet_421(l: TcpListener) -> std::thread::JoinHandle<std::net::IpAddr> {
+    std::thread::spawn(move || {
+        let (mut c, peer) = l.accept().unwrap();
+        let _ = c.write_all(b"421 4.3.2 not today\r\n");
+        peer.ip()
+    })
+}
+
 #[test]
 fn a_bind_address_that_fails_is_left_out_unless_enforced() {
     let config = |enforce: &str| {
@@ -773,11 +782,7 @@ fn a_bind_address_that_fails_is_left_out_unless_enforced() {
     let s = config("no");
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    let h = std::thread::spawn(move || {
-        let (mut c, peer) = l.accept().unwrap();
-        let _ = c.write_all(b"421 4.3.2 not today\r\n");
-        peer.ip()
-    });
+    let h = greet_421(l);
     let req = message(&s, port, &["a@remote.example"], b"hi\n", false);
     let resp = handle(&s.settings, &req);
     assert_eq!(h.join().unwrap().to_string(), "127.0.0.1");
@@ -802,11 +807,7 @@ fn smtp_bind_address_is_the_source_address() {
     let s = setup("smtp_bind_address = 127.0.0.2\n");
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    let h = std::thread::spawn(move || {
-        let (mut c, peer) = l.accept().unwrap();
-        let _ = c.write_all(b"421 4.3.2 not today\r\n");
-        peer.ip()
-    });
+    let h = greet_421(l);
     let req = message(&s, port, &["a@remote.example"], b"hi\n", false);
     let resp = handle(&s.settings, &req);
     assert_eq!(h.join().unwrap().to_string(), "127.0.0.2");
