@@ -262,6 +262,10 @@ fn sendmail_bv_reports_what_delivery_would_do() {
         "sendmail: {}",
         String::from_utf8_lossy(&posted.stderr)
     );
+    assert_eq!(
+        String::from_utf8_lossy(&posted.stdout),
+        "Mail Delivery Status Report will be mailed to <reporter@mail.example.test>.\n"
+    );
     let report = out.join("report");
     assert!(
         wait_until(15 * SECOND, || std::fs::read_to_string(&report)
@@ -276,9 +280,17 @@ fn sendmail_bv_reports_what_delivery_would_do() {
     );
     assert!(text.contains("Final-Recipient: rfc822; known@mail.example.test\nOriginal-Recipient: rfc822; known@mail.example.test\nAction: deliverable"), "{text}");
     assert!(
-        text.contains("<nosuchuser@mail.example.test>: unknown user: \"nosuchuser\""),
+        text.contains(
+            "<nosuchuser@mail.example.test>: delivery via local: unknown user: \"nosuchuser\""
+        ),
         "{text}"
     );
+    // The returned headers are those of Postfix's probe.
+    assert!(
+        text.contains("Content-Description: Message Headers\nContent-Type: text/rfc822-headers\n"),
+        "{text}"
+    );
+    assert!(text.contains("Subject: probe\n"), "{text}");
     // The alias's file was only looked at, never written.
     assert!(!out.join("never").exists());
     assert!(

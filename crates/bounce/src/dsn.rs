@@ -129,7 +129,10 @@ pub fn compose(r: &Report) -> String {
         }
     }
     m.push('\n');
-    let (desc, ctype) = if r.headers_only {
+    let (desc, ctype) = if r.kind == Kind::Verify {
+        // Postfix's verify report returns the headers under this name.
+        ("Message Headers", "text/rfc822-headers")
+    } else if r.headers_only {
         ("Undelivered Message Headers", "text/rfc822-headers")
     } else {
         ("Undelivered Message", "message/rfc822")

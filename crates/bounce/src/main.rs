@@ -244,7 +244,9 @@ fn notify(b: &Bounce, ctx: &Context, n: &Notice) -> Result<Option<String>, Strin
     let limit = cfg.size(&p::BOUNCE_SIZE_LIMIT) as usize;
     let mut first = None;
     for a in &to {
-        let headers_only = a.postmaster || qf.envelope.dsn_ret == Some(queue::DsnRet::Hdrs);
+        let headers_only = a.postmaster
+            || n.kind == Kind::Verify
+            || qf.envelope.dsn_ret == Some(queue::DsnRet::Hdrs);
         let original = if headers_only {
             headers
         } else if limit > 0 && whole.len() > limit {

@@ -1117,6 +1117,11 @@ impl Manager {
                 }
             };
             let _ = queue::mark_done(&m.path, r.rcpt.offset);
+            // The report names the transport, as Postfix's does.
+            let reason = match &r.route {
+                Ok(route) => format!("delivery via {}: {}", route.transport, res.reason),
+                Err(_) => res.reason.clone(),
+            };
             entries.push(Entry {
                 recipient: r.rcpt.address.clone(),
                 original: r.rcpt.original.clone(),
@@ -1126,7 +1131,7 @@ impl Manager {
                 status: res.dsn.clone(),
                 action: action.into(),
                 relay: res.relay.clone(),
-                reason: res.reason.clone(),
+                reason,
                 time: t as u64,
             });
         }

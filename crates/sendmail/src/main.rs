@@ -402,9 +402,11 @@ fn main() {
             ),
         )
     });
-    // -bv collects no message: an empty one is tried, and reported on.
+    // -bv collects no message: Postfix's probe stands in (a Subject and
+    // the recipients), and the user is told where the report goes.
     let message = if o.mode == 'v' {
-        Vec::new()
+        println!("Mail Delivery Status Report will be mailed to <{sender}>.");
+        format!("Subject: probe\nTo:\t{}\n", o.recipients.join(",\n\t")).into_bytes()
     } else {
         read_message(&mut std::io::stdin().lock(), fix, o.ignore_dots)
             .unwrap_or_else(|e| fatal(EX_IOERR, &format!("read standard input: {e}")))
