@@ -62,11 +62,7 @@ fn sendmail_t_posts_through_pickup_and_cleanup() {
     );
     let me = util_login();
     assert_eq!(env.sender, format!("{me}@linuxprobe.com"));
-    let rcpts: Vec<&str> = extracted
-        .recipients
-        .iter()
-        .map(|r| r.address.as_str())
-        .collect();
+    let rcpts = addresses(&extracted);
     assert_eq!(
         rcpts,
         vec![
@@ -108,11 +104,7 @@ fn sendmail_t_takes_a_resent_message_to_its_resent_recipients() {
     let inst = instance("sendmail-resent");
     inst.start();
     let (_, extracted, text) = posted(&inst, &["-t"], b"From: author@example.org\nTo: original@example.org\nDate: Mon, 2 Nov 2026 10:00:00 +0000\nMessage-ID: <first@example.org>\nResent-To: again@example.net\nResent-Cc: copy\nResent-Bcc: quiet@example.net\nSubject: once more\n\nhello\n");
-    let rcpts: Vec<&str> = extracted
-        .recipients
-        .iter()
-        .map(|r| r.address.as_str())
-        .collect();
+    let rcpts = addresses(&extracted);
     assert_eq!(
         rcpts,
         vec![
@@ -174,6 +166,15 @@ fn posted(
         String::from_utf8_lossy(&out.stderr)
     );
     only_queued(inst)
+}
+
+/// The recipients sendmail -t took from the headers.
+fn addresses(extracted: &queue::Extracted) -> Vec<&str> {
+    extracted
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect()
 }
 
 fn util_login() -> String {
