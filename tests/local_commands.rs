@@ -285,6 +285,12 @@ fn sendmail_bv_reports_what_delivery_would_do() {
         ),
         "{text}"
     );
+    // Each recipient's line is followed by a blank line, as in Postfix.
+    assert!(
+        text.contains("/never\n\n<nosuchuser@mail.example.test>: ")
+            && text.contains("unknown user: \"nosuchuser\"\n\n--"),
+        "{text}"
+    );
     // The returned headers are those of Postfix's probe.
     assert!(
         text.contains("Content-Description: Message Headers\nContent-Type: text/rfc822-headers\n"),

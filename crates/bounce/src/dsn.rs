@@ -85,10 +85,13 @@ pub fn compose(r: &Report) -> String {
         m.push_str(r.text);
     }
     m.push('\n');
+    // Each recipient's line with a blank line after it, as Postfix writes them.
     for e in r.entries {
-        m.push_str(&format!("<{}>: {}\n", e.recipient, e.reason));
+        m.push_str(&format!("<{}>: {}\n\n", e.recipient, e.reason));
     }
-    m.push('\n');
+    if r.entries.is_empty() {
+        m.push('\n');
+    }
     m.push_str(&format!("--{boundary}\nContent-Description: Delivery report\nContent-Type: message/delivery-status\n\n"));
     m.push_str(&format!("Reporting-MTA: dns; {}\n", r.myhostname));
     m.push_str(&format!("X-Mailsuite-Queue-ID: {}\n", r.queue_id));
