@@ -570,8 +570,10 @@ fn bcc_maps_add_blind_copies() {
 /// Header addresses go through the canonical maps and masquerading too
 /// (Postfix's canonical_classes and masquerade_classes), and in local mail
 /// bare names get @$myorigin: display names, groups and comments stay, and
-/// masquerade_exceptions holds. Headers of remote mail are left alone
-/// while remote_header_rewrite_domain is empty, as in Postfix.
+/// masquerade_exceptions holds; a rewritten header is folded as Postfix
+/// folds the headers it rebuilds (under 70 characters a line). Headers of
+/// remote mail are left alone while remote_header_rewrite_domain is
+/// empty, as in Postfix.
 #[test]
 fn header_addresses_are_canonicalized_and_masqueraded() {
     let inst = instance(
@@ -589,7 +591,7 @@ fn header_addresses_are_canonicalized_and_masqueraded() {
     );
     assert!(
         text.contains(
-            "\nTo: \"Ann\" <ann@example.test>, root@mail.example.test, dream@example.test\n"
+            "\nTo: \"Ann\" <ann@example.test>, root@mail.example.test,\n\tdream@example.test\n"
         ),
         "{text}"
     );

@@ -305,3 +305,125 @@ fn sendmail_bv_reports_what_delivery_would_do() {
         inst.maillog()
     );
 }
+
+/// `sendmail -bv` follows aliases to their ends, as Postfix's local does
+/// for a probe (compared side by side with Postfix 3.7): each final
+/// destination of a recipient is in the report, "expanded from" it, with
+/// what it would get; nothing is delivered, run or forwarded.
+#[test]
+fn sendmail_bv_follows_aliases_to_each_destination() {
+    let out = out_dir("local-bv-expand");
+    let inst = Instance::local_delivery("local-bv-expand", "");
+    let o = out.display();
+    inst.newaliases(&format!(
+        "reporter: {o}/report\nafile: {o}/afile\nacmd: \"|touch {o}/ran\"\naremote: someone@remote.example\nalist: afile, acmd, aremote, root\nanest: alist\n"
+    ));
+    inst.start();
+    let posted = inst.sendmail(
+        &[
+            "-bv",
+            "-f",
+            "reporter@mail.example.test",
+            "anest@mail.example.test",
+        ],
+        b"",
+    );
+    assert!(
+        posted.status.success(),
+        "sendmail: {}",
+        String::from_utf8_lossy(&posted.stderr)
+    );
+    let report = out.join("report");
+    assert!(
+        wait_until(15 * SECOND, || std::fs::read_to_string(&report)
+            .is_ok_and(|t| t.trim_end().ends_with("--"))),
+        "{}",
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&report).expect("report");
+    let notification = text
+        .split("Content-Description: Notification")
+        .nth(1)
+        .and_then(|t| t.split("Content-Description: Delivery report").next())
+        .unwrap_or_default()
+        .replace("\n    ", " ");
+    for line in [
+        format!("<afile@mail.example.test> (expanded from <anest@mail.example.test>): delivery via local: delivers to file: {o}/afile\n\n"),
+        format!("<acmd@mail.example.test> (expanded from <anest@mail.example.test>): delivery via local: delivers to command: touch {o}/ran\n\n"),
+        "<someone@remote.example> (expanded from <anest@mail.example.test>): delivery via local: forwards to someone@remote.example\n\n".to_string(),
+        "<root@mail.example.test> (expanded from <anest@mail.example.test>): delivery via local: delivers to mailbox\n\n".to_string(),
+    ] {
+        assert!(notification.contains(&line), "{line}\n{text}");
+    }
+    // Lines are wrapped as Postfix wraps them.
+    assert!(
+        text.lines().all(|l| l.len() <= 79 || !l.contains(' ')),
+        "{text}"
+    );
+    assert!(
+        text.contains("Final-Recipient: rfc822; someone@remote.example\nOriginal-Recipient: rfc822; anest@mail.example.test\nAction: deliverable\nStatus: 2.0.0\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("Final-Recipient:").count(), 4, "{text}");
+    // Each destination is logged as Postfix's local logs a probe's.
+    assert!(
+        inst.wait_log(
+            "to=<someone@remote.example>, orig_to=<anest@mail.example.test>, relay=local",
+            1,
+            5 * SECOND
+        ),
+        "{}",
+        inst.maillog()
+    );
+    assert!(
+        inst.log_lines("status=deliverable (forwards to someone@remote.example)")
+            .len()
+            == 1
+    );
+    std::thread::sleep(SECOND);
+    assert!(!out.join("afile").exists() && !out.join("ran").exists());
+    // No copy went to remote.example (no smtp transport was asked).
+    assert!(
+        inst.log_lines("relay=none").is_empty(),
+        "{}",
+        inst.maillog()
+    );
+}
+
+/// A bounce from an alias's expansion names the destination that failed,
+/// "expanded from" the recipient, as Postfix's notices do (compared side
+/// by side with Postfix 3.7); the rest of the alias is delivered.
+#[test]
+fn a_bounce_names_the_alias_destination_that_failed() {
+    let out = out_dir("local-bounce-expand");
+    let inst = Instance::local_delivery("local-bounce-expand", "");
+    let o = out.display();
+    inst.newaliases(&format!(
+        "reporter: {o}/report\nteam: {o}/kept, nosuchuser1\n"
+    ));
+    inst.start();
+    let posted = inst.sendmail(
+        &["-f", "reporter@mail.example.test", "team@mail.example.test"],
+        BODY.as_bytes(),
+    );
+    assert!(posted.status.success());
+    let report = out.join("report");
+    assert!(
+        wait_until(15 * SECOND, || std::fs::read_to_string(&report)
+            .is_ok_and(|t| t.trim_end().ends_with("--"))),
+        "{}",
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&report).expect("report");
+    assert!(
+        text.replace("\n    ", " ").contains(
+            "\n<nosuchuser1@mail.example.test> (expanded from <team@mail.example.test>): unknown user: \"nosuchuser1\"\n\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Final-Recipient: rfc822; nosuchuser1@mail.example.test\nOriginal-Recipient: rfc822; team@mail.example.test\nAction: failed\nStatus: 5.1.1\n"),
+        "{text}"
+    );
+    assert!(written(&inst, &out.join("kept")).contains("last line"));
+}

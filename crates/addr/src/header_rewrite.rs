@@ -73,6 +73,49 @@ pub fn rewrite(value: &str, map: impl Fn(&str) -> String) -> Option<String> {
     changed.then_some(out)
 }
 
+/// A rewritten address header, whole (`Name: value`), folded as Postfix's
+/// cleanup folds the headers it rebuilds: the addresses one after the
+/// other, each followed by its comma, on a line while it stays under 70
+/// characters (the continuation's TAB not counted), else on a new line
+/// that starts with a TAB. The folds the value came with are gone (it was
+/// unfolded to be rewritten).
+pub fn fold(name: &str, value: &str) -> String {
+    // The pieces between the commas that separate addresses (a group's
+    // `:` and `;` stay inside a piece).
+    let mut pieces: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for (segment, delimiter) in segments(value) {
+        current.push_str(segment);
+        match delimiter {
+            Some(',') => {
+                current.push(',');
+                pieces.push(std::mem::take(&mut current));
+            }
+            Some(d) => current.push(d),
+            None => {}
+        }
+    }
+    pieces.push(current);
+    let mut out = format!("{name}:");
+    let mut line_len = out.len();
+    let mut first = true;
+    for piece in pieces.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        if first || line_len + 1 + piece.len() < FOLD_WIDTH {
+            out.push(' ');
+            line_len += 1 + piece.len();
+            first = false;
+        } else {
+            out.push_str("\n\t");
+            line_len = piece.len();
+        }
+        out.push_str(piece);
+    }
+    out
+}
+
+/// Postfix's cleanup_fold_header joins lines while they stay shorter.
+const FOLD_WIDTH: usize = 70;
+
 /// Splits at `,`, `:` and `;` outside quoted strings, comments and `<…>`;
 /// each piece with the delimiter that ends it.
 fn segments(value: &str) -> Vec<(&str, Option<char>)> {
@@ -181,6 +224,32 @@ fn address_span(segment: &str) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As Postfix 3.7's cleanup folded a To: header of many addresses it
+    /// rebuilt (seen with postcat).
+    #[test]
+    fn rebuilt_headers_fold_as_postfix_folds_them() {
+        let value: Vec<String> = (0..13).map(|i| format!("u{i}@x.test")).collect();
+        assert_eq!(
+            fold("To", &format!(" {}", value.join(",\t"))),
+            "To: u0@x.test, u1@x.test, u2@x.test, u3@x.test, u4@x.test, u5@x.test,\n\tu6@x.test, u7@x.test, u8@x.test, u9@x.test, u10@x.test, u11@x.test,\n\tu12@x.test"
+        );
+        assert_eq!(fold("Cc", " a@b.example"), "Cc: a@b.example");
+        // Quoted commas, comments and groups stay inside their piece.
+        assert_eq!(
+            fold(
+                "To",
+                " \"Doe, J\" <j@x.example>,  team: a@x.example, b@x.example;"
+            ),
+            "To: \"Doe, J\" <j@x.example>, team: a@x.example, b@x.example;"
+        );
+        // A piece too long for any line has one of its own.
+        let long = format!("{}@x.example", "l".repeat(80));
+        assert_eq!(
+            fold("To", &format!("a@x.example, {long}, b@x.example")),
+            format!("To: a@x.example,\n\t{long},\n\tb@x.example")
+        );
+    }
 
     fn old_to_new_domain(a: &str) -> String {
         match a.rsplit_once('@') {

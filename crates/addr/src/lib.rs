@@ -14,6 +14,8 @@
 //!   unquoting, and the `recipient_delimiter` split (`user+ext`).
 //! * IP networks ([`net`]): `mynetworks`-style CIDR blocks and matching.
 //! * VERP ([`verp`]): a sender address with the recipient in it.
+//! * The canonical form and routing operators ([`route`]): `user%site`,
+//!   `site!user`, `@origin` and `.domain`, as trivial-rewrite fixes them.
 //! * Header address lists ([`header`]): the addr-specs in a `From:`, `To:`,
 //!   `Cc:` or `Bcc:` value, past display names, groups, comments and quoted
 //!   strings — what cleanup needs to find recipients and senders; and
@@ -35,6 +37,7 @@ pub mod header_rewrite;
 pub mod local;
 pub mod net;
 mod path;
+pub mod route;
 pub mod verp;
 
 pub use domain::{

@@ -62,6 +62,39 @@ fn remote_mta(e: &Entry) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
+/// A line of a notice wrapped as Postfix's bounce(8) wraps them
+/// (line_wrap with 79 columns and an indent of 4): a word that would end
+/// past the width starts a new line, indented, and a word longer than a
+/// line keeps one of its own.
+fn wrap(text: &str) -> String {
+    const WIDTH: usize = 79;
+    const INDENT: usize = 4;
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut line_start = 0;
+    let mut indent = 0;
+    let mut word = 0;
+    while word < text.len() {
+        let rest = &text[word..];
+        let word_end = word + rest.find([' ', '\t']).unwrap_or(rest.len());
+        if word > line_start && word_end - line_start > WIDTH - indent {
+            out.push_str(&" ".repeat(indent));
+            out.push_str(text[line_start..word].trim_end_matches([' ', '\t']));
+            out.push('\n');
+            indent = INDENT;
+            line_start = word;
+            while text[line_start..].starts_with([' ', '\t']) {
+                line_start += 1;
+            }
+        }
+        // The next word starts after one blank (as Postfix steps, more
+        // blanks make empty words that join the line).
+        word = word_end + 1;
+    }
+    out.push_str(&" ".repeat(indent));
+    out.push_str(text[line_start..].trim_end_matches([' ', '\t']));
+    out
+}
+
 /// The whole notice, with LF line ends.
 pub fn compose(r: &Report) -> String {
     let t = r.template;
@@ -87,7 +120,14 @@ pub fn compose(r: &Report) -> String {
     m.push('\n');
     // Each recipient's line with a blank line after it, as Postfix writes them.
     for e in r.entries {
-        m.push_str(&format!("<{}>: {}\n\n", e.recipient, e.reason));
+        let line = match &e.original {
+            Some(o) if !o.eq_ignore_ascii_case(&e.recipient) => {
+                format!("<{}> (expanded from <{o}>): {}", e.recipient, e.reason)
+            }
+            _ => format!("<{}>: {}", e.recipient, e.reason),
+        };
+        m.push_str(&wrap(&line));
+        m.push_str("\n\n");
     }
     if r.entries.is_empty() {
         m.push('\n');
@@ -121,9 +161,11 @@ pub fn compose(r: &Report) -> String {
         m.push_str(&format!("Action: {action}\n"));
         m.push_str(&format!("Status: {}\n", e.status));
         if let Some(host) = remote_mta(e) {
-            m.push_str(&format!("Remote-MTA: dns; {host}\n"));
+            m.push_str(&wrap(&format!("Remote-MTA: dns; {host}")));
+            m.push('\n');
         }
-        m.push_str(&format!("Diagnostic-Code: {}\n", diagnostic(e)));
+        m.push_str(&wrap(&format!("Diagnostic-Code: {}", diagnostic(e))));
+        m.push('\n');
         if r.kind == Kind::Delay {
             m.push_str(&format!(
                 "Will-Retry-Until: {}\n",
@@ -152,6 +194,29 @@ pub fn compose(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As Postfix 3.7 wrapped the lines of a verify report.
+    #[test]
+    fn lines_wrap_as_postfix_wraps_them() {
+        assert_eq!(
+            wrap("<afile@local.test> (expanded from <afile>): delivery via local: delivers to file: /tmp/pfr/out/afile.mbox"),
+            "<afile@local.test> (expanded from <afile>): delivery via local: delivers to\n    file: /tmp/pfr/out/afile.mbox"
+        );
+        assert_eq!(
+            wrap("<someone@remote.example> (expanded from <anest>): delivery via local: forwards to someone@remote.example"),
+            "<someone@remote.example> (expanded from <anest>): delivery via local: forwards\n    to someone@remote.example"
+        );
+        assert_eq!(
+            wrap("Diagnostic-Code: X-Postfix; delivery via local: delivers to file: /tmp/pfr/out/afile.mbox"),
+            "Diagnostic-Code: X-Postfix; delivery via local: delivers to file:\n    /tmp/pfr/out/afile.mbox"
+        );
+        assert_eq!(wrap("short line"), "short line");
+        let long = "x".repeat(100);
+        assert_eq!(
+            wrap(&format!("a {long} b")),
+            format!("a\n    {long}\n    b")
+        );
+    }
 
     #[test]
     fn a_failure_report_has_the_three_parts() {

@@ -15,7 +15,9 @@
 //!   * The queue ID is known when the message is opened (creation time and
 //!     the file's inode), so smtpd can log it at MAIL FROM.
 //!   * Envelope addresses are completed (`append_at_myorigin`,
-//!     `append_dot_mydomain`, `remote_header_rewrite_domain`), mapped
+//!     `append_dot_mydomain`, `remote_header_rewrite_domain`; `user%site`
+//!     and `site!user` become `user@site` with `allow_percent_hack` and
+//!     `swap_bangpath`), mapped
 //!     (`canonical_maps`, `sender_canonical_maps`, `recipient_canonical_maps`,
 //!     `virtual_alias_maps`, recursively: past `virtual_alias_expansion_limit`
 //!     addresses or `virtual_alias_recursion_limit` levels the message
@@ -133,7 +135,8 @@
 //!
 //! CONFIGURATION PARAMETERS
 //!   myhostname, myorigin, mydomain, mail_name, append_at_myorigin,
-//!   append_dot_mydomain, remote_header_rewrite_domain,
+//!   append_dot_mydomain, allow_percent_hack, swap_bangpath,
+//!   remote_header_rewrite_domain, info_log_address_format,
 //!   local_header_rewrite_clients, always_add_missing_headers,
 //!   message_drop_headers, undisclosed_recipients_header, masquerade_domains, masquerade_exceptions,
 //!   masquerade_classes, canonical_classes, sender_canonical_classes,

@@ -1007,9 +1007,9 @@ impl<'a> Message<'a> {
             (Some(name), Some(addr)) => format!("from {name}[{addr}];"),
             _ => "from local;".to_string(),
         };
-        log_from.push_str(&format!(" from=<{}>", env.sender));
+        log_from.push_str(&format!(" from=<{}>", maillog::address(&env.sender)));
         if let Some(r) = env.recipients.first() {
-            log_from.push_str(&format!(" to=<{}>", r.address));
+            log_from.push_str(&format!(" to=<{}>", maillog::address(&r.address)));
         }
         if let Some(p) = attribute(env, "protocol_name") {
             log_from.push_str(&format!(" proto={p}"));
@@ -1537,7 +1537,8 @@ impl<'a> Message<'a> {
                 .s
                 .rewrite_header_addresses(&value, sender, ctx, mappings)
             {
-                h = Header::new(h.name(), &v);
+                // Rebuilt, and folded as Postfix folds what it rebuilds.
+                h = Header::new_raw(&addr::header_rewrite::fold(h.name(), &v));
                 if crate::tokens::limited(&value, self.s.header_token_limit).len() < value.len() {
                     cut_value = Some(value);
                 }

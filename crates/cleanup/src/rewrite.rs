@@ -8,6 +8,7 @@
 //! `user@example.com` for `masquerade_domains = example.com`), except for
 //! users in `masquerade_exceptions` (seed 003: `masquerade_exceptions = root`).
 
+use addr::route::Canon;
 use params::{table as p, Config};
 
 /// Where the message comes from, which decides how incomplete addresses are completed.
@@ -21,9 +22,10 @@ pub enum Context {
 #[derive(Debug, Clone)]
 pub struct Rewriter {
     myorigin: String,
-    mydomain: String,
-    append_at_myorigin: bool,
-    append_dot_mydomain: bool,
+    /// The local context's rules (`myorigin`, `mydomain`).
+    local: Canon,
+    /// The remote context's (`remote_header_rewrite_domain` for both).
+    remote: Canon,
     remote_domain: String,
     masquerade_domains: Vec<String>,
     masquerade_exceptions: Vec<String>,
@@ -48,12 +50,28 @@ fn split(addr: &str) -> (&str, Option<&str>) {
 
 impl Rewriter {
     pub fn new(cfg: &Config) -> Rewriter {
+        let myorigin = cfg.myorigin().unwrap_or_else(|e| maillog::fatal!("{e}"));
+        let remote_domain = cfg.str(&p::REMOTE_HEADER_REWRITE_DOMAIN).to_string();
+        let at_origin = cfg.bool(&p::APPEND_AT_MYORIGIN);
+        let dot_domain = cfg.bool(&p::APPEND_DOT_MYDOMAIN);
+        let canon = |origin: &str, domain: &str| Canon {
+            operators: maps::domains::routing_operators(cfg),
+            origin: if at_origin {
+                origin.to_string()
+            } else {
+                String::new()
+            },
+            domain: if dot_domain {
+                domain.to_string()
+            } else {
+                String::new()
+            },
+        };
         Rewriter {
-            myorigin: cfg.myorigin().unwrap_or_else(|e| maillog::fatal!("{e}")),
-            mydomain: cfg.str(&p::MYDOMAIN).to_string(),
-            append_at_myorigin: cfg.bool(&p::APPEND_AT_MYORIGIN),
-            append_dot_mydomain: cfg.bool(&p::APPEND_DOT_MYDOMAIN),
-            remote_domain: cfg.str(&p::REMOTE_HEADER_REWRITE_DOMAIN).to_string(),
+            local: canon(&myorigin, cfg.str(&p::MYDOMAIN)),
+            remote: canon(&remote_domain, &remote_domain),
+            myorigin,
+            remote_domain,
             masquerade_domains: cfg
                 .list(&p::MASQUERADE_DOMAINS)
                 .iter()
@@ -72,25 +90,20 @@ impl Rewriter {
         &self.myorigin
     }
 
-    /// Completes an address. The null address stays null.
+    /// Completes an address (internal form) as the context's rules say.
+    /// The null address stays null.
     pub fn canonical(&self, addr: &str, ctx: Context) -> String {
         if addr.is_empty() {
             return String::new();
         }
         let (local, domain) = split(addr);
-        match (domain, ctx) {
-            (None, Context::Local) if self.append_at_myorigin => {
-                format!("{local}@{}", self.myorigin)
-            }
-            (None, Context::Remote) if !self.remote_domain.is_empty() => {
-                format!("{local}@{}", self.remote_domain)
-            }
-            (Some(d), Context::Local)
-                if self.append_dot_mydomain && !d.contains('.') && !d.starts_with('[') =>
-            {
-                format!("{local}@{d}.{}", self.mydomain)
-            }
-            _ => addr.to_string(),
+        let canon = match ctx {
+            Context::Local => &self.local,
+            Context::Remote => &self.remote,
+        };
+        match canon.rewrite(local, domain) {
+            (local, Some(domain)) => format!("{local}@{domain}"),
+            (local, None) => local,
         }
     }
 

@@ -137,7 +137,24 @@ pub struct RcptResult {
     pub reason: String,
     /// For a sent recipient: where its delivery ended.
     pub success: Success,
+    /// An address verification probe of a recipient that an alias or a
+    /// .forward expands: each final destination and what it would get
+    /// (Postfix's `sendmail -bv` report lists them); empty otherwise.
+    pub expansions: Vec<Expansion>,
 }
+
+/// One final destination of an expanded recipient, with its own result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expansion {
+    pub address: String,
+    pub outcome: Outcome,
+    pub dsn: String,
+    pub reason: String,
+}
+
+/// The most expansions one result carries (local's limit on the
+/// destinations of one recipient is lower).
+pub const EXPANSIONS_MAX: usize = 10_000;
 
 /// The agent's answer: one result per recipient, in request order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,21 +276,63 @@ impl Request {
     }
 }
 
+fn outcome_code(o: Outcome) -> u8 {
+    match o {
+        Outcome::Sent => 0,
+        Outcome::Deferred => 1,
+        Outcome::Bounced => 2,
+    }
+}
+
+fn outcome_of(code: u8) -> Result<Outcome, IpcError> {
+    match code {
+        0 => Ok(Outcome::Sent),
+        1 => Ok(Outcome::Deferred),
+        2 => Ok(Outcome::Bounced),
+        _ => Err(IpcError::BadField("outcome")),
+    }
+}
+
+/// A DSN status (`x.y.z`, each one to three digits) whose class fits the
+/// outcome.
+fn check_dsn(outcome: Outcome, dsn: &str) -> Result<(), IpcError> {
+    let parts: Vec<&str> = dsn.split('.').collect();
+    let valid = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    let class_ok = matches!(
+        (outcome, dsn.as_bytes().first()),
+        (Outcome::Sent, Some(b'2'))
+            | (Outcome::Deferred, Some(b'4'))
+            | (Outcome::Bounced, Some(b'5'))
+    );
+    if valid && class_ok {
+        Ok(())
+    } else {
+        Err(IpcError::BadField("dsn"))
+    }
+}
+
 impl Response {
     pub fn encode(&self) -> (u8, Vec<u8>) {
         let mut e = Encoder::new().u32(self.results.len() as u32);
         for r in &self.results {
-            let o = match r.outcome {
-                Outcome::Sent => 0,
-                Outcome::Deferred => 1,
-                Outcome::Bounced => 2,
-            };
+            let o = outcome_code(r.outcome);
             let success = match r.success {
                 Success::Delivered => 0,
                 Success::Relayed => 1,
                 Success::PassedOn => 2,
             };
             e = e.u8(o).str(&r.dsn).str(&r.relay).str(&r.reason).u8(success);
+            e = e.u32(r.expansions.len() as u32);
+            for x in &r.expansions {
+                e = e
+                    .str(&x.address)
+                    .u8(outcome_code(x.outcome))
+                    .str(&x.dsn)
+                    .str(&x.reason);
+            }
         }
         (RESPONSE, e.u8(u8::from(self.site_failed)).finish())
     }
@@ -290,29 +349,9 @@ impl Response {
         }
         let mut results = Vec::with_capacity(n);
         for _ in 0..n {
-            let outcome = match d.u8("outcome")? {
-                0 => Outcome::Sent,
-                1 => Outcome::Deferred,
-                2 => Outcome::Bounced,
-                _ => return Err(IpcError::BadField("outcome")),
-            };
+            let outcome = outcome_of(d.u8("outcome")?)?;
             let dsn = d.str("dsn")?.to_string();
-            let valid_dsn = {
-                let parts: Vec<&str> = dsn.split('.').collect();
-                parts.len() == 3
-                    && parts.iter().all(|p| {
-                        !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit())
-                    })
-            };
-            let class_ok = matches!(
-                (outcome, dsn.as_bytes().first()),
-                (Outcome::Sent, Some(b'2'))
-                    | (Outcome::Deferred, Some(b'4'))
-                    | (Outcome::Bounced, Some(b'5'))
-            );
-            if !valid_dsn || !class_ok {
-                return Err(IpcError::BadField("dsn"));
-            }
+            check_dsn(outcome, &dsn)?;
             let relay = d.str("relay")?.to_string();
             let reason = d.str("reason")?.to_string();
             let success = match d.u8("success")? {
@@ -321,12 +360,31 @@ impl Response {
                 2 => Success::PassedOn,
                 _ => return Err(IpcError::BadField("success")),
             };
+            let count = d.u32("expansions")? as usize;
+            if count > EXPANSIONS_MAX {
+                return Err(IpcError::BadField("expansions"));
+            }
+            let mut expansions = Vec::with_capacity(count);
+            for _ in 0..count {
+                let address = d.str("expansion address")?.to_string();
+                let outcome = outcome_of(d.u8("expansion outcome")?)?;
+                let dsn = d.str("expansion dsn")?.to_string();
+                check_dsn(outcome, &dsn)?;
+                let reason = d.str("expansion reason")?.to_string();
+                expansions.push(Expansion {
+                    address,
+                    outcome,
+                    dsn,
+                    reason,
+                });
+            }
             results.push(RcptResult {
                 outcome,
                 dsn,
                 relay,
                 reason,
                 success,
+                expansions,
             });
         }
         let site_failed = match d.u8("site failed")? {
@@ -554,6 +612,7 @@ mod tests {
                 relay: "local".into(),
                 reason: "unknown user".into(),
                 success: Default::default(),
+                expansions: Vec::new(),
             }],
             site_failed: true,
         };
@@ -573,6 +632,7 @@ mod tests {
                 relay: "x".into(),
                 reason: String::new(),
                 success: Default::default(),
+                expansions: Vec::new(),
             }],
             site_failed: false,
         };

@@ -356,16 +356,21 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             Some(f) => agent::filtered(v, |d, t| f.replace(d, t)),
             None => v,
         };
-        if req.probe {
-            let v = filter(job.probe());
-            results.push(agent::finish(req, rcpt, &qf, "local", setup_done, v));
-            continue;
-        }
+        // A probe goes the same way, nothing delivered: each final
+        // destination says what it would get ("delivers to file: …",
+        // "forwards to …"), as Postfix's local answers sendmail -bv.
         let mut v = job.recipient();
         if v.outcome == Outcome::Sent && !job.forward.is_empty() {
-            v = job.send_forward();
-            for (_, _, a) in std::mem::take(&mut job.forward) {
-                job.leaves.push((a, v.clone()));
+            if req.probe {
+                for (_, _, a) in std::mem::take(&mut job.forward) {
+                    let f = sent(format!("forwards to {a}"));
+                    job.leaves.push((a, f));
+                }
+            } else {
+                v = job.send_forward();
+                for (_, _, a) in std::mem::take(&mut job.forward) {
+                    job.leaves.push((a, v.clone()));
+                }
             }
         }
         let v = filter(v);
@@ -377,8 +382,24 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             [(only, _)] => !only.eq_ignore_ascii_case(&rcpt.address),
             _ => true,
         };
+        // A probe of an alias with one destination of its own name
+        // (`known: /some/file`) says what that destination would get.
+        let v = match job.leaves.as_slice() {
+            [(_, leaf)] if req.probe && !expanded => leaf.clone(),
+            _ => v,
+        };
         results.push(if expanded {
-            agent::finish_expanded(req, rcpt, &qf, "local", setup_done, v, &job.leaves)
+            let mut r = agent::finish_expanded(req, rcpt, &qf, "local", setup_done, v, &job.leaves);
+            // What the report or notice lists: a probe's every
+            // destination, a delivery's failed ones.
+            let leaves: Vec<_> = job
+                .leaves
+                .iter()
+                .filter(|(_, v)| req.probe || v.outcome != Outcome::Sent)
+                .cloned()
+                .collect();
+            r.expansions = agent::expansions(&leaves);
+            r
         } else {
             agent::finish(req, rcpt, &qf, "local", setup_done, v)
         });
@@ -546,52 +567,6 @@ impl Job<'_> {
             .filter(|c| self.s.delimiter.contains(*c))
             .or_else(|| self.s.delimiter.chars().next())
             .unwrap_or('+')
-    }
-
-    /// An address verification probe: whether the recipient would be
-    /// delivered (an alias, a transport for it, a user, a fallback), with
-    /// nothing delivered.
-    fn probe(&mut self) -> Verdict {
-        let (user, ext, _) = self.parts();
-        let mut keys = Vec::new();
-        if let Some(e) = &ext {
-            keys.push(format!("{user}{}{e}", self.delimiter_used(&user)));
-        }
-        keys.push(user.clone());
-        for key in keys {
-            match self.s.alias_maps.lookup(&key) {
-                Ok(Some(value)) => return sent(format!("aliased to {}", value.trim())),
-                Ok(None) => {}
-                Err(e) => return failed("4.3.0", format!("alias database unavailable: {e}")),
-            }
-        }
-        let transport = |maps: &MapList, default: &str| match maps.lookup(&user) {
-            Ok(Some(v)) => Some(v),
-            _ if !default.is_empty() => Some(default.to_string()),
-            _ => None,
-        };
-        if let Some(t) = transport(&self.s.mailbox_transport_maps, &self.s.mailbox_transport) {
-            return sent(format!("delivers to {}", t.trim()));
-        }
-        match util::privs::lookup_user(&user) {
-            Ok(Some(_)) => sent(if self.s.home_mailbox.ends_with('/') {
-                "delivers to maildir"
-            } else {
-                "delivers to mailbox"
-            }),
-            Ok(None) => {
-                if let Some(t) =
-                    transport(&self.s.fallback_transport_maps, &self.s.fallback_transport)
-                {
-                    sent(format!("delivers to {}", t.trim()))
-                } else if !self.s.luser_relay.is_empty() {
-                    sent("forwarded")
-                } else {
-                    failed("5.1.1", format!("unknown user: \"{user}\""))
-                }
-            }
-            Err(e) => failed("4.3.0", format!("user lookup failed: {e}")),
-        }
     }
 
     fn recipient(&mut self) -> Verdict {
@@ -1095,6 +1070,13 @@ impl Job<'_> {
                 return failed("4.3.0", "table lookup failure");
             }
         };
+        if self.req.probe && command.is_empty() {
+            return sent(if self.s.home_mailbox.ends_with('/') {
+                "delivers to maildir"
+            } else {
+                "delivers to mailbox"
+            });
+        }
         if !command.is_empty() {
             let censor = |v: &str| censor(v, &self.s.command_filter);
             let (_, ext, domain) = self.address_parts();
@@ -1207,6 +1189,9 @@ impl Job<'_> {
                 format!("mail to file is restricted: {}", path.display()),
             );
         }
+        if self.req.probe {
+            return sent(format!("delivers to file: {}", path.display()));
+        }
         let mut qf = match self.qf.read() {
             Ok(q) => q,
             Err(e) => return failed("4.3.0", format!("cannot read queue file: {e}")),
@@ -1306,6 +1291,9 @@ impl Job<'_> {
         attr_ids: Option<Ids>,
         done: &str,
     ) -> Verdict {
+        if self.req.probe {
+            return sent(format!("delivers to command: {cmd}"));
+        }
         let ids = self.unprivileged(ids);
         if util::privs::is_root() && ids.is_none_or(|i| i.uid == 0) {
             return failed(

@@ -45,9 +45,13 @@
 //!     not put `$number` of a regular expression into their results.
 //!   * `recipient_delimiter` splits user+ext; `mailbox_size_limit` bounds mailboxes.
 //!
-//!   An address verification probe delivers nothing: each recipient is
-//!   looked up (an alias, a mailbox transport, a user, a fallback) and
-//!   logged `status=deliverable (…)` or `undeliverable (unknown user: …)`.
+//!   An address verification probe delivers nothing: each recipient goes
+//!   the way its mail would (aliases, :include: files and .forward files
+//!   followed), and each final destination is logged `status=deliverable`
+//!   with what it would get (`delivers to mailbox`, `delivers to file: …`,
+//!   `delivers to command: …`, `forwards to …`), or `undeliverable`; for
+//!   `sendmail -bv` they are all in the report, each "expanded from" the
+//!   recipient.
 //!
 //!   A command runs with the shell, `-c` and the command, as the rights
 //!   that apply, in `command_execution_directory` (`$user`, `$home`,

@@ -202,7 +202,22 @@ fn reply(req: &Request, relay: &str, v: Verdict) -> RcptResult {
         relay,
         reason: v.text,
         success,
+        expansions: Vec::new(),
     }
+}
+
+/// An expanded recipient's final destinations and their results, for a
+/// probe's report (see [`delivery::RcptResult::expansions`]).
+pub fn expansions(leaves: &[(String, Verdict)]) -> Vec<delivery::Expansion> {
+    leaves
+        .iter()
+        .map(|(address, v)| delivery::Expansion {
+            address: address.clone(),
+            outcome: v.outcome,
+            dsn: v.dsn.clone(),
+            reason: v.text.clone(),
+        })
+        .collect()
 }
 
 /// Postfix's delivery line: `ID: to=<…>, orig_to=<…>, relay=…, delay=…,
@@ -217,12 +232,13 @@ fn log_line(
 ) {
     let status = v.outcome.status_of(req);
     let orig = match orig {
-        Some(o) if !o.eq_ignore_ascii_case(to) => format!(", orig_to=<{o}>"),
+        Some(o) if !o.eq_ignore_ascii_case(to) => format!(", orig_to=<{}>", maillog::address(o)),
         _ => String::new(),
     };
     maillog::info!(
-        "{}: to=<{to}>{orig}, relay={relay}, {}, dsn={}, status={status} ({})",
+        "{}: to=<{}>{orig}, relay={relay}, {}, dsn={}, status={status} ({})",
         req.queue_id,
+        maillog::address(to),
         delivery::delays(req, setup_done, now()),
         v.dsn,
         v.text

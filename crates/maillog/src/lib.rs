@@ -74,6 +74,32 @@ pub struct Settings {
     /// A descriptor for `maillog_file` opened by the master and inherited:
     /// a worker that dropped privileges may not be able to open the file.
     pub inherited_fd: Option<std::os::fd::RawFd>,
+    /// `info_log_address_format = internal`: addresses are logged as
+    /// kept (`john doe@x`), not quoted (`"john doe"@x`).
+    pub internal_addresses: bool,
+}
+
+/// Whether [`address`] leaves addresses in internal form.
+static INTERNAL_ADDRESSES: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// An address (internal form) as log lines show it: in external form,
+/// the local part quoted where needed (`"john doe"@example.com`), as
+/// Postfix's `info_log_address_format = external` has it; as it is with
+/// `internal`.
+pub fn address(address: &str) -> std::borrow::Cow<'_, str> {
+    if INTERNAL_ADDRESSES.load(std::sync::atomic::Ordering::Relaxed) || address.is_empty() {
+        return std::borrow::Cow::Borrowed(address);
+    }
+    let (local, domain) = match address.rsplit_once('@') {
+        Some((l, d)) => (l, Some(d)),
+        None => (address, None),
+    };
+    match (addr::quote_local(local), domain) {
+        (std::borrow::Cow::Borrowed(_), _) => std::borrow::Cow::Borrowed(address),
+        (quoted, Some(d)) => std::borrow::Cow::Owned(format!("{quoted}@{d}")),
+        (quoted, None) => std::borrow::Cow::Owned(quoted.into_owned()),
+    }
 }
 
 /// Environment variable that tells a worker which descriptor holds the maillog.
@@ -164,6 +190,10 @@ pub fn file_fd() -> Option<std::os::fd::RawFd> {
 /// Returns an error text when the file cannot be opened; lines then go to
 /// standard error.
 pub fn init(settings: Settings) -> Result<(), String> {
+    INTERNAL_ADDRESSES.store(
+        settings.internal_addresses,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let ident = format!("{}/{}", settings.syslog_name, settings.program);
     let mut problem = None;
     let sink = match settings
@@ -391,9 +421,14 @@ mod tests {
             hostname: "mail.example.test".into(),
             stderr: false,
             inherited_fd: None,
+            internal_addresses: false,
         })
         .unwrap();
         info!("connect from x[127.0.0.1]");
+        assert_eq!(address("john doe@example.com"), "\"john doe\"@example.com");
+        assert_eq!(address("bob@example.com"), "bob@example.com");
+        assert_eq!(address("a@b@example.com"), "\"a@b\"@example.com");
+        assert_eq!(address(""), "");
         warning!("bad\nthing");
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();

@@ -10,7 +10,6 @@
 /// The inert parameters, sorted.
 pub const INERT: &[&str] = &[
     "address_verify_sender_ttl",
-    "allow_percent_hack",
     "application_event_drain_time",
     "backwards_bounce_logfile_compatibility",
     "berkeley_db_create_buffer_size",
@@ -38,7 +37,6 @@ pub const INERT: &[&str] = &[
     "fork_attempts",
     "fork_delay",
     "helpful_warnings",
-    "info_log_address_format",
     "internal_mail_filter_classes",
     "ipc_idle",
     "ipc_ttl",
@@ -75,9 +73,6 @@ pub const INERT: &[&str] = &[
     "qmgr_fudge_factor",
     "qmgr_ipc_timeout",
     "qmgr_message_recipient_minimum",
-    "resolve_dequoted_address",
-    "resolve_null_domain",
-    "resolve_numeric_domain",
     "rewrite_service_name",
     "sendmail_path",
     "smtp_always_send_ehlo",
@@ -114,7 +109,6 @@ pub const INERT: &[&str] = &[
     "ssl_ca",
     "ssl_prefer_server_ciphers",
     "sun_mailtool_compatibility",
-    "swap_bangpath",
     "tcp_windowsize",
     "tls_random_source",
     "tls_ssl_options",

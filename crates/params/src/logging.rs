@@ -32,6 +32,7 @@ pub fn init(
         hostname: config.str(&p::MYHOSTNAME).to_string(),
         stderr: stderr || !allowed,
         inherited_fd: inherited_fd.filter(|_| allowed),
+        internal_addresses: config.str(&p::INFO_LOG_ADDRESS_FORMAT).trim() == "internal",
     };
     if let Err(e) = maillog::init(settings) {
         maillog::warning!("{e}");

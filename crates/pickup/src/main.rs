@@ -197,7 +197,7 @@ fn take(queue_dir: &Path, path: &PathBuf, to: &Handoff) -> Result<Fate, String> 
             },
         )
         .map_err(|e| e.to_string())?;
-    maillog::info!("{id}: uid={uid} from=<{}>", qenv.sender);
+    maillog::info!("{id}: uid={uid} from=<{}>", maillog::address(&qenv.sender));
     client.envelope(env).map_err(|e| e.to_string())?;
     let mut buf = Vec::with_capacity(ipc::cleanup::CONTENT_CHUNK);
     for piece in qf.content().map_err(|e| e.to_string())? {

@@ -43,6 +43,7 @@ fn unavailable(n: usize, dsn: &str, reason: &str) -> Vec<RcptResult> {
             relay: "none".into(),
             reason: reason.into(),
             success: Default::default(),
+            expansions: Vec::new(),
         })
         .collect()
 }

@@ -26,7 +26,15 @@
 //!   cleanup takes one before each new message, waiting at most
 //!   `in_flow_delay`.
 //!
-//!   Each recipient is routed as trivial-rewrite does it: `relocated_maps`
+//!   Each recipient is routed as trivial-rewrite does it: while its
+//!   domain is this host's, the domain is stripped and a routing operator
+//!   in the local part followed (`user%site`, `site!user`, `"user@site"`;
+//!   `allow_percent_hack`, `swap_bangpath`, `resolve_dequoted_address`),
+//!   and the mail goes to the address that names (logged with the queue
+//!   file's as `orig_to=`); a domain that is no host name bounces ("5.1.3
+//!   bad address syntax"; `resolve_null_domain` and
+//!   `resolve_numeric_domain` take `user@` and `user@1.2.3.4`). Then
+//!   `relocated_maps`
 //!   first (a moved user bounces: "5.1.6 User has moved to NEW"), `transport_maps`,
 //!   then `mydestination` and local address literals → `local_transport`,
 //!   `virtual_alias_domains` → rejected, `virtual_mailbox_domains` →
@@ -99,7 +107,9 @@
 //!   soft_bounce, confirm_delay_cleared, qmgr_message_active_limit, qmgr_message_recipient_limit, in_flow_delay,
 //!   default_process_limit, queue_run_delay, minimal_backoff_time, maximal_backoff_time,
 //!   maximal_queue_lifetime, bounce_queue_lifetime, defer_transports,
-//!   relocated_maps, transport_maps,
+//!   relocated_maps, transport_maps, allow_percent_hack, swap_bangpath,
+//!   resolve_dequoted_address, resolve_null_domain, resolve_numeric_domain,
+//!   empty_address_recipient, info_log_address_format,
 //!   allow_min_user (a recipient that starts with '-' bounces, 5.1.3, as
 //!   Postfix's trivial-rewrite has it),
 //!   mydestination, inet_interfaces, proxy_interfaces, virtual_alias_domains,

@@ -334,6 +334,31 @@ fn logged_results(m: &Message, t: f64) -> impl Iterator<Item = (&Pending, &RcptR
     })
 }
 
+/// The bounce log entries of a recipient that failed as `entry` says: one
+/// per final destination that failed so when an alias or .forward expanded it
+/// (each "expanded from" the recipient as given, as Postfix's notices
+/// list them), else `entry` itself.
+fn by_destination(r: &Pending, res: &RcptResult, outcome: Outcome, entry: Entry) -> Vec<Entry> {
+    let given = r.rcpt.original.as_ref().unwrap_or(&r.rcpt.address);
+    let leaves: Vec<Entry> = res
+        .expansions
+        .iter()
+        .filter(|x| x.outcome == outcome)
+        .map(|x| Entry {
+            recipient: x.address.clone(),
+            original: Some(given.clone()),
+            status: x.dsn.clone(),
+            reason: x.reason.clone(),
+            ..entry.clone()
+        })
+        .collect();
+    if leaves.is_empty() {
+        vec![entry]
+    } else {
+        leaves
+    }
+}
+
 fn log_result(m: &Message, r: &Pending, res: &RcptResult, t: f64) {
     let req = Request {
         arrival: m.arrival,
@@ -343,13 +368,13 @@ fn log_result(m: &Message, r: &Pending, res: &RcptResult, t: f64) {
         ..Request::default()
     };
     let orig = match &r.rcpt.original {
-        Some(o) if *o != r.rcpt.address => format!(", orig_to=<{o}>"),
+        Some(o) if *o != r.rcpt.address => format!(", orig_to=<{}>", maillog::address(o)),
         _ => String::new(),
     };
     maillog::info!(
         "{}: to=<{}>{orig}, relay={}, {}, dsn={}, status={} ({})",
         m.id,
-        r.rcpt.address,
+        maillog::address(&r.rcpt.address),
         res.relay,
         delivery::delays(&req, t, t),
         res.dsn,
@@ -684,7 +709,7 @@ impl Manager {
         let total = qf.recipients().count();
         maillog::info!(
             "{id}: from=<{}>, size={}, nrcpt={total} (queue active)",
-            env.sender,
+            maillog::address(&env.sender),
             qf.size.data_size
         );
         let arrival = env.arrival.sec as f64 + env.arrival.usec as f64 / 1e6;
@@ -729,23 +754,14 @@ impl Manager {
         }
         let recipients = pending
             .into_iter()
-            .map(|r| (redirect.as_ref().unwrap_or(&r.address), r))
-            .map(|(address, r)| Pending {
-                rcpt: Rcpt {
-                    address: address.clone(),
-                    original: match redirect {
-                        Some(_) => r.original.clone().or_else(|| Some(r.address.clone())),
-                        None => r.original.clone(),
-                    },
-                    orcpt: r.dsn_orcpt.clone(),
-                    notify: r.dsn_notify.map(|n| n.0).unwrap_or(0),
-                    offset: r.offset,
-                },
-                route: by_sender
+            .map(|r| {
+                let address = redirect.as_ref().unwrap_or(&r.address);
+                let route = by_sender
                     .as_ref()
                     .map_err(|e| e.to_string())
                     .and_then(|by| resolver.resolve(address, by).map_err(|e| e.to_string()))
                     .map(|route| match &filter {
+                        // A content filter gets the address as it is.
                         Some((transport, nexthop)) if !route.is_bad_address() => Route {
                             transport: transport.clone(),
                             nexthop: if nexthop.is_empty() {
@@ -753,10 +769,29 @@ impl Manager {
                             } else {
                                 nexthop.clone()
                             },
+                            address: None,
                         },
                         _ => route,
-                    }),
-                result: None,
+                    });
+                // The resolver may have followed a routing operator
+                // (user%site@ours): that address is delivered to, and the
+                // queue file's is logged as orig_to.
+                let resolved = route.as_ref().ok().and_then(|r| r.address.clone());
+                let moved = redirect.is_some() || resolved.is_some();
+                Pending {
+                    rcpt: Rcpt {
+                        address: resolved.unwrap_or_else(|| address.clone()),
+                        original: match moved {
+                            true => r.original.clone().or_else(|| Some(r.address.clone())),
+                            false => r.original.clone(),
+                        },
+                        orcpt: r.dsn_orcpt.clone(),
+                        notify: r.dsn_notify.map(|n| n.0).unwrap_or(0),
+                        offset: r.offset,
+                    },
+                    route,
+                    result: None,
+                }
             })
             .collect::<Vec<_>>();
         Some(Message {
@@ -798,6 +833,7 @@ impl Manager {
                     relay: "none".into(),
                     reason: "deferred transport".into(),
                     success: Default::default(),
+                    expansions: Vec::new(),
                 }),
                 Err(e) => Some(RcptResult {
                     outcome: Outcome::Deferred,
@@ -805,6 +841,7 @@ impl Manager {
                     relay: "none".into(),
                     reason: format!("address resolver failure: {e}"),
                     success: Default::default(),
+                    expansions: Vec::new(),
                 }),
                 Ok(route) => match route.transport.as_str() {
                     "error" => {
@@ -815,6 +852,7 @@ impl Manager {
                             relay: "none".into(),
                             reason: text,
                             success: Default::default(),
+                            expansions: Vec::new(),
                         })
                     }
                     "retry" => {
@@ -825,6 +863,7 @@ impl Manager {
                             relay: "none".into(),
                             reason: text,
                             success: Default::default(),
+                            expansions: Vec::new(),
                         })
                     }
                     "discard" => Some(RcptResult {
@@ -833,6 +872,7 @@ impl Manager {
                         relay: "none".into(),
                         reason: format!("discarded: {}", route.nexthop),
                         success: Default::default(),
+                        expansions: Vec::new(),
                     }),
                     _ => None,
                 },
@@ -866,6 +906,7 @@ impl Manager {
                         relay: e.relay.clone(),
                         reason: e.reason.clone(),
                         success: Default::default(),
+                        expansions: Vec::new(),
                     },
                     true,
                 ),
@@ -876,6 +917,7 @@ impl Manager {
                         relay: "none".into(),
                         reason: "message is administratively expired".into(),
                         success: Default::default(),
+                        expansions: Vec::new(),
                     },
                     false,
                 ),
@@ -1021,8 +1063,10 @@ impl Manager {
                     })
                 }
                 (Outcome::Sent, _) => {}
+                // (One entry: postqueue -p and the delay warning name the
+                // queue file's recipient.)
                 (Outcome::Deferred, _) => deferred.push(entry),
-                (Outcome::Bounced, _) => bounced.push(entry),
+                (Outcome::Bounced, _) => bounced.extend(by_destination(r, res, outcome, entry)),
             }
         }
         let q = &self.s.queue_dir;
@@ -1048,7 +1092,7 @@ impl Manager {
             maillog::info!(
                 "{}: from=<{}>, status={}, returned to sender",
                 m.id,
-                m.sender,
+                maillog::address(&m.sender),
                 if m.force_expired {
                     "force-expired"
                 } else {
@@ -1118,22 +1162,49 @@ impl Manager {
             };
             let _ = queue::mark_done(&m.path, r.rcpt.offset);
             // The report names the transport, as Postfix's does.
-            let reason = match &r.route {
-                Ok(route) => format!("delivery via {}: {}", route.transport, res.reason),
-                Err(_) => res.reason.clone(),
+            let via = |reason: &str| match &r.route {
+                Ok(route) => format!("delivery via {}: {reason}", route.transport),
+                Err(_) => reason.to_string(),
             };
-            entries.push(Entry {
-                recipient: r.rcpt.address.clone(),
-                original: r.rcpt.original.clone(),
-                orcpt: r.rcpt.orcpt.clone(),
-                notify: r.rcpt.notify,
-                offset: r.rcpt.offset,
-                status: res.dsn.clone(),
-                action: action.into(),
-                relay: res.relay.clone(),
-                reason,
-                time: t as u64,
-            });
+            let entry =
+                |recipient: &str, original, action: &str, status: &str, reason: &str| Entry {
+                    recipient: recipient.to_string(),
+                    original,
+                    orcpt: r.rcpt.orcpt.clone(),
+                    notify: r.rcpt.notify,
+                    offset: r.rcpt.offset,
+                    status: status.to_string(),
+                    action: action.into(),
+                    relay: res.relay.clone(),
+                    reason: via(reason),
+                    time: t as u64,
+                };
+            if res.expansions.is_empty() {
+                entries.push(entry(
+                    &r.rcpt.address,
+                    r.rcpt.original.clone(),
+                    action,
+                    &res.dsn,
+                    &res.reason,
+                ));
+                continue;
+            }
+            // An alias or .forward: each final destination, "expanded
+            // from" the recipient as it was given.
+            let given = r.rcpt.original.as_ref().unwrap_or(&r.rcpt.address);
+            for x in &res.expansions {
+                let action = match x.outcome {
+                    Outcome::Sent => "deliverable",
+                    _ => "undeliverable",
+                };
+                entries.push(entry(
+                    &x.address,
+                    Some(given.clone()),
+                    action,
+                    &x.dsn,
+                    &x.reason,
+                ));
+            }
         }
         if let Err(e) = logs::append(q, h, Log::Trace, &m.id, &entries) {
             maillog::warning!("{}: {e}", m.id);

@@ -24,10 +24,14 @@ use params::{table as p, Config};
 use util::ttl_cache::TtlCache;
 
 /// A resolved destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Route {
     pub transport: String,
     pub nexthop: String,
+    /// The address to deliver to when it is not the one asked about:
+    /// this host's domain stripped and a routing operator followed
+    /// (`user%site@ours` → `user@site`).
+    pub address: Option<String>,
 }
 
 /// The error route of an address no delivery agent may see (a recipient
@@ -207,11 +211,6 @@ impl Resolver {
         Ok(None)
     }
 
-    /// The class of a domain, from the domain lists (cached briefly).
-    fn class(&self, domain: &str) -> Result<AddrClass, MapError> {
-        self.classes.classify(Some(domain))
-    }
-
     /// What `sender` changes in the routes of its mail:
     /// `sender_dependent_relayhost_maps` and
     /// `sender_dependent_default_transport_maps`. Err: a table failed.
@@ -260,7 +259,9 @@ impl Resolver {
     /// (from [`Resolver::for_sender`]). The answer is reused for a few
     /// seconds. Err: a lookup table failed (defer; nothing is cached).
     pub fn resolve(&self, address: &str, by_sender: &SenderRoutes) -> Result<Route, MapError> {
-        let mut key = address.to_ascii_lowercase();
+        // The address as it is: a route may carry an address made from
+        // it (`User%Site@ours` → `User@Site`), whose case is the sender's.
+        let mut key = address.to_string();
         for part in [&by_sender.relayhost, &by_sender.default_transport] {
             key.push('\0');
             if let Some(p) = part {
@@ -293,23 +294,38 @@ impl Resolver {
             return Ok(Route {
                 transport: "error".into(),
                 nexthop: BAD_ADDRESS.into(),
+                address: None,
             });
         }
-        let domain = address
-            .rsplit_once('@')
-            .map(|(_, d)| addr::fold_domain(d.trim_end_matches('.')))
-            .unwrap_or_default();
-        let class = self.class(&domain)?;
+        let resolved = match address.rsplit_once('@') {
+            Some((local, domain)) => self.classes.resolve(local, Some(domain))?,
+            None => self.classes.resolve(address, None)?,
+        };
+        let moved = Some(resolved.address()).filter(|a| a != address);
+        if resolved.bad_syntax {
+            return Ok(Route {
+                transport: "error".into(),
+                nexthop: BAD_ADDRESS.into(),
+                address: moved,
+            });
+        }
+        let domain = addr::fold_domain(&resolved.domain);
+        let class = resolved.class;
         let is_local = class == AddrClass::Local;
+        let route = |transport: String, nexthop: String| Route {
+            transport,
+            nexthop,
+            address: moved.clone(),
+        };
         if !self.relocated_maps.is_empty() {
-            let local = address.rsplit_once('@').map_or(address, |(l, _)| l);
-            let keys = access::mail_addr_keys(local, Some(&domain), &self.delimiter, is_local);
-            if let Some((moved, _)) = access::mail_addr_find(&self.relocated_maps, &keys)? {
-                let to = moved.split_whitespace().next().unwrap_or("");
-                return Ok(Route {
-                    transport: "error".into(),
-                    nexthop: format!("5.1.6 User has moved to {to}"),
-                });
+            let keys =
+                access::mail_addr_keys(&resolved.local, Some(&domain), &self.delimiter, is_local);
+            if let Some((to, _)) = access::mail_addr_find(&self.relocated_maps, &keys)? {
+                let to = to.split_whitespace().next().unwrap_or("");
+                return Ok(route(
+                    "error".into(),
+                    format!("5.1.6 User has moved to {to}"),
+                ));
             }
         }
         let (class_transport, class_nexthop) = if is_local {
@@ -321,18 +337,12 @@ impl Resolver {
             )
         } else if class == AddrClass::VirtualMailbox {
             split_transport(&self.virtual_transport)
-        } else if class == AddrClass::Relay {
-            let (t, n) = split_transport(&self.relay_transport);
-            (
-                t,
-                if n.is_empty() {
-                    relayhost.to_string()
-                } else {
-                    n
-                },
-            )
         } else {
-            let (t, n) = split_transport(default_transport);
+            let (t, n) = if class == AddrClass::Relay {
+                split_transport(&self.relay_transport)
+            } else {
+                split_transport(default_transport)
+            };
             (
                 t,
                 if n.is_empty() {
@@ -343,7 +353,7 @@ impl Resolver {
             )
         };
         let (mut transport, mut nexthop) = (class_transport, class_nexthop);
-        if let Some(v) = self.transport_map(address, &domain)? {
+        if let Some(v) = self.transport_map(&resolved.address(), &domain)? {
             let (t, n) = split_transport(&v);
             if !t.is_empty() {
                 transport = t;
@@ -359,7 +369,7 @@ impl Resolver {
                 domain
             };
         }
-        Ok(Route { transport, nexthop })
+        Ok(route(transport, nexthop))
     }
 }
 
@@ -400,6 +410,7 @@ mod tests {
         let bad = Route {
             transport: "error".into(),
             nexthop: "5.1.3 bad address syntax".into(),
+            address: None,
         };
         let r = resolver("relayhost = [smart.example]\n");
         assert_eq!(r.resolve_any("-oQ/tmp/x@example.org").unwrap(), bad);
@@ -482,6 +493,35 @@ sender_dependent_default_transport_maps = inline:{ @one.example=smtp-one, b@one.
         assert_eq!(route("x@one.example", "u@relay.example").0, "relay");
     }
 
+    /// A routing operator behind this host's domain takes the mail on,
+    /// with the address it names; transport_maps see that address.
+    #[test]
+    fn routing_operators_change_the_route_and_the_address() {
+        let r = resolver(
+            "relayhost = [smart.example]\ntransport_maps = inline:{{bob@far.example=relay:[far.relay]}}\n",
+        );
+        assert_eq!(
+            r.resolve_any("bob%far.example@example.test").unwrap(),
+            Route {
+                transport: "relay".into(),
+                nexthop: "[far.relay]".into(),
+                address: Some("bob@far.example".into()),
+            }
+        );
+        assert_eq!(
+            r.resolve_any("far.example!carol@localhost").unwrap(),
+            Route {
+                transport: "smtp".into(),
+                nexthop: "[smart.example]".into(),
+                address: Some("carol@far.example".into()),
+            }
+        );
+        assert_eq!(r.resolve_any("bob@example.test").unwrap().address, None);
+        let bad = r.resolve_any("bob%@example.test").unwrap();
+        assert!(bad.is_bad_address());
+        assert_eq!(bad.address.as_deref(), Some("bob@"));
+    }
+
     #[test]
     fn address_classes() {
         let r = resolver("relay_domains = relay.example\nvirtual_mailbox_domains = virt.example\n");
@@ -489,7 +529,8 @@ sender_dependent_default_transport_maps = inline:{ @one.example=smtp-one, b@one.
             r.resolve_any("u@Example.TEST").unwrap(),
             Route {
                 transport: "local".into(),
-                nexthop: "mail.example.test".into()
+                nexthop: "mail.example.test".into(),
+                address: None,
             }
         );
         assert_eq!(r.resolve_any("u@[127.0.0.1]").unwrap().transport, "local");
@@ -501,7 +542,8 @@ sender_dependent_default_transport_maps = inline:{ @one.example=smtp-one, b@one.
             r.resolve_any("u@relay.example").unwrap(),
             Route {
                 transport: "relay".into(),
-                nexthop: "relay.example".into()
+                nexthop: "relay.example".into(),
+                address: None,
             }
         );
         assert_eq!(
@@ -513,7 +555,8 @@ sender_dependent_default_transport_maps = inline:{ @one.example=smtp-one, b@one.
             r.resolve_any("u@far.example").unwrap(),
             Route {
                 transport: "smtp".into(),
-                nexthop: "far.example".into()
+                nexthop: "far.example".into(),
+                address: None,
             }
         );
     }
@@ -525,14 +568,16 @@ sender_dependent_default_transport_maps = inline:{ @one.example=smtp-one, b@one.
             r.resolve_any("u@far.example").unwrap(),
             Route {
                 transport: "smtp".into(),
-                nexthop: "[smart.example]:587".into()
+                nexthop: "[smart.example]:587".into(),
+                address: None,
             }
         );
         assert_eq!(
             r.resolve_any("u@special.example").unwrap(),
             Route {
                 transport: "smtp".into(),
-                nexthop: "[10.0.0.1]:2525".into()
+                nexthop: "[10.0.0.1]:2525".into(),
+                address: None,
             }
         );
         assert_eq!(
@@ -543,7 +588,8 @@ sender_dependent_default_transport_maps = inline:{ @one.example=smtp-one, b@one.
             r.resolve_any("u@bad.example").unwrap(),
             Route {
                 transport: "error".into(),
-                nexthop: "5.7.1 go away".into()
+                nexthop: "5.7.1 go away".into(),
+                address: None,
             }
         );
     }

@@ -1843,7 +1843,9 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
         }
         let status = v.outcome.status_of(req);
         let orig = match &rcpt.original {
-            Some(o) if !o.eq_ignore_ascii_case(&rcpt.address) => format!(", orig_to=<{o}>"),
+            Some(o) if !o.eq_ignore_ascii_case(&rcpt.address) => {
+                format!(", orig_to=<{}>", maillog::address(o))
+            }
             _ => String::new(),
         };
         let conn_use = match done.uses.get(i) {
@@ -1853,7 +1855,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
         maillog::info!(
             "{}: to=<{}>{orig}, relay={}{conn_use}, {}, dsn={}, status={status} ({})",
             req.queue_id,
-            rcpt.address,
+            maillog::address(&rcpt.address),
             v.relay,
             delivery::delays(req, setup_done, now()),
             v.dsn,
@@ -1870,6 +1872,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             relay: v.relay,
             reason: v.text,
             success: v.success,
+            expansions: Vec::new(),
         });
     }
     Response {

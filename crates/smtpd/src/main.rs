@@ -346,9 +346,12 @@
 //!   smtpd_sender_login_maps, myorigin,
 //!   smtpd_tls_auth_only,
 //!   mynetworks, mynetworks_style, mydestination, inet_interfaces,
-//!   proxy_interfaces, relay_domains, allow_untrusted_routing (no: a
-//!   recipient with @, % or ! in its local part is no authorized
-//!   destination, and matches no OK in a recipient access table),
+//!   proxy_interfaces, relay_domains, allow_percent_hack, swap_bangpath,
+//!   resolve_dequoted_address (a recipient is judged by where it
+//!   resolves: `user%site@ours` is site's), allow_untrusted_routing (no:
+//!   a recipient with @, % or ! left in its local part once resolved is
+//!   no authorized destination, and matches no OK in a recipient access
+//!   table),
 //!   virtual_alias_domains,
 //!   virtual_mailbox_domains, local_recipient_maps, virtual_alias_maps,
 //!   virtual_mailbox_maps, relay_recipient_maps, relocated_maps (550 5.1.6

@@ -22,7 +22,7 @@
 use crate::dns::Lookup;
 use crate::dnsxl::{self, Entry, ExpansionFilter, Subject};
 use crate::policy_service::{self, PolicyService};
-use maps::domains::Classes;
+use maps::domains::{Classes, Resolved};
 use maps::hosts::HostList;
 use maps::{access, MapError, MapList};
 use params::{table as p, Config};
@@ -836,9 +836,11 @@ impl Policy {
             || self.classes_parsed.iter().any(|(_, l)| any(l, kind))
     }
 
-    /// The class of a recipient domain (`None`: no domain, a local name).
-    pub fn classify(&self, domain: Option<&str>) -> Result<AddrClass, MapError> {
-        self.classes.classify(domain)
+    /// Where an address goes, as Postfix's smtpd asks trivial-rewrite:
+    /// in canonical form, this host's domains stripped and routing
+    /// operators followed (`user%site@ours` is `user@site`'s business).
+    pub fn resolve(&self, m: &addr::Mailbox) -> Result<Resolved, MapError> {
+        self.classes.resolve(&m.local, m.domain.as_deref())
     }
 }
 
@@ -1394,15 +1396,17 @@ impl Eval<'_> {
                 let Some(rcpt) = self.req.recipient.clone() else {
                     return Step::Dunno;
                 };
-                let class = match self.policy.classify(rcpt.domain.as_deref()) {
-                    Ok(c) => c,
+                let resolved = match self.policy.resolve(&rcpt) {
+                    Ok(r) => r,
                     Err(e) => return self.temp_lookup_failure("relay domain lookup", &e),
                 };
-                // Sender-specified routing (user@elsewhere@our.domain,
-                // user%elsewhere@…, elsewhere!user@…) is not authorized
-                // unless allow_untrusted_routing, whatever the domain's
-                // class, as in Postfix: the next server might pass it on.
-                let authorized = class != AddrClass::Default && !self.untrusted_routing(&rcpt);
+                // Sender-specified routing that is left once this host's
+                // domains are stripped (user%elsewhere@relay.domain) is not
+                // authorized unless allow_untrusted_routing, whatever the
+                // domain's class, as in Postfix: the next server might
+                // pass it on.
+                let authorized =
+                    resolved.class != AddrClass::Default && !self.routed(&resolved.local);
                 match (r, authorized) {
                     (Restriction::PermitAuthDestination, true) => Step::Ok,
                     (Restriction::PermitAuthDestination, false) => Step::Dunno,
@@ -1741,7 +1745,7 @@ impl Eval<'_> {
         if permit {
             if let Some(rcpt) = &req.recipient {
                 if matches!(
-                    self.policy.classify(rcpt.domain.as_deref()),
+                    self.policy.resolve(rcpt).map(|r| r.class),
                     Ok(AddrClass::Default) | Err(_)
                 ) {
                     return Step::Dunno;
@@ -1966,10 +1970,20 @@ impl Eval<'_> {
         }
     }
 
-    /// A recipient whose local part routes it on (`@`, `%`, `!`): never an
-    /// authorized destination unless `allow_untrusted_routing`.
+    /// A recipient whose local part still routes it on (`@`, `%`, `!`)
+    /// once resolved (Postfix's RESOLVE_FLAG_ROUTED): never an authorized
+    /// destination unless `allow_untrusted_routing`. When the resolver's
+    /// tables fail, the address as given is judged.
     fn untrusted_routing(&self, rcpt: &addr::Mailbox) -> bool {
-        !self.policy.allow_untrusted_routing && rcpt.local.contains(['@', '%', '!'])
+        match self.policy.resolve(rcpt) {
+            Ok(r) => self.routed(&r.local),
+            Err(_) => self.routed(&rcpt.local),
+        }
+    }
+
+    /// Whether a resolved local part routes on, and that is not allowed.
+    fn routed(&self, local: &str) -> bool {
+        !self.policy.allow_untrusted_routing && local.contains(['@', '%', '!'])
     }
 
     /// permit_mx_backup (smtpd_check.c): the recipient's domain is ours,
@@ -1985,14 +1999,11 @@ impl Eval<'_> {
         if self.untrusted_routing(&rcpt) {
             return Step::Dunno;
         }
-        let Some(domain) = rcpt.domain.clone() else {
-            return Step::Ok;
-        };
-        match self.policy.classify(Some(&domain)) {
-            Ok(AddrClass::Default) => {}
+        let domain = match self.policy.resolve(&rcpt) {
+            Ok(r) if r.class == AddrClass::Default => r.domain,
             Ok(_) => return Step::Ok,
             Err(e) => return self.temp_lookup_failure("relay domain lookup", &e),
-        }
+        };
         if domain.starts_with('[') {
             return Step::Dunno;
         }
@@ -2108,18 +2119,19 @@ impl Eval<'_> {
     }
 
     fn unknown_domain(&mut self, m: &addr::Mailbox, stage: Stage) -> Step {
-        let Some(domain) = m.domain.as_deref() else {
-            return Step::Dunno;
+        let resolved = match self.policy.resolve(m) {
+            Ok(r) => r,
+            Err(e) => return self.temp_lookup_failure("domain lookup", &e),
         };
-        if domain.starts_with('[') {
+        if matches!(
+            resolved.class,
+            AddrClass::Local | AddrClass::VirtualAlias | AddrClass::VirtualMailbox
+        ) {
             return Step::Dunno;
         }
-        match self.policy.classify(Some(domain)) {
-            Ok(AddrClass::Local | AddrClass::VirtualAlias | AddrClass::VirtualMailbox) => {
-                return Step::Dunno
-            }
-            Ok(_) => {}
-            Err(e) => return self.temp_lookup_failure("domain lookup", &e),
+        let domain = resolved.domain.as_str();
+        if domain.starts_with('[') {
+            return Step::Dunno;
         }
         let dsn = if stage == Stage::Sender {
             "4.1.8"
@@ -2179,15 +2191,17 @@ impl Eval<'_> {
             (Stage::Recipient.class(), "5.1.1")
         };
         let policy = self.policy;
-        let class = match policy.classify(rcpt.domain.as_deref()) {
-            Ok(c) => c,
+        // The tables are asked about where the address goes (Postfix's
+        // check_rcpt_maps asks with the resolver's address); the
+        // replies name it as it was given.
+        let (class, resolved) = match policy.resolve(rcpt) {
+            Ok(r) => (r.class, addr::Mailbox::new(r.local, Some(r.domain))),
             Err(e) => return self.temp_lookup_failure("recipient domain lookup", &e),
         };
-        let local = rcpt.local.to_lowercase();
-        if class == AddrClass::Local && local.eq_ignore_ascii_case(&policy.double_bounce) {
+        if class == AddrClass::Local && resolved.local.eq_ignore_ascii_case(&policy.double_bounce) {
             return Step::Dunno;
         }
-        let keys = self.address_keys(rcpt, class == AddrClass::Local);
+        let keys = self.address_keys(&resolved, class == AddrClass::Local);
         // Mail to addresses that have moved (smtpd_check.c check_rcpt_maps).
         if let Some(relocated) = policy
             .relocated_maps
