@@ -49,6 +49,29 @@ fn written(inst: &Instance, file: &Path) -> String {
 /// export_environment's variables and Postfix's own (no HOME or SHELL for
 /// an alias: no user's rights apply), and runs it in the queue directory
 /// when command_execution_directory is empty.
+/// Posts with `sendmail ARGS` (from reporter@mail.example.test, whose
+/// alias is `out`/report) and returns sendmail's output and the whole
+/// notice or report that reaches the reporter.
+fn report_for(inst: &Instance, out: &Path, args: &[&str], input: &[u8]) -> (String, String) {
+    let mut all = vec!["-f", "reporter@mail.example.test"];
+    all.extend(args);
+    let posted = inst.sendmail(&all, input);
+    assert!(
+        posted.status.success(),
+        "sendmail: {}",
+        String::from_utf8_lossy(&posted.stderr)
+    );
+    let report = out.join("report");
+    assert!(
+        wait_until(15 * SECOND, || std::fs::read_to_string(&report)
+            .is_ok_and(|t| t.trim_end().ends_with("--"))),
+        "{}",
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&report).expect("report");
+    (String::from_utf8_lossy(&posted.stdout).into_owned(), text)
+}
+
 #[test]
 fn a_command_gets_postfix_s_environment() {
     let out = out_dir("cmd-env");
@@ -247,33 +270,20 @@ fn sendmail_bv_reports_what_delivery_would_do() {
         out.display()
     ));
     inst.start();
-    let posted = inst.sendmail(
+    let (said, text) = report_for(
+        &inst,
+        &out,
         &[
             "-bv",
-            "-f",
-            "reporter@mail.example.test",
             "known@mail.example.test",
             "nosuchuser@mail.example.test",
         ],
         b"",
     );
-    assert!(
-        posted.status.success(),
-        "sendmail: {}",
-        String::from_utf8_lossy(&posted.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&posted.stdout),
+        said,
         "Mail Delivery Status Report will be mailed to <reporter@mail.example.test>.\n"
     );
-    let report = out.join("report");
-    assert!(
-        wait_until(15 * SECOND, || std::fs::read_to_string(&report)
-            .is_ok_and(|t| t.contains("Action: undeliverable"))),
-        "{}",
-        inst.maillog()
-    );
-    let text = std::fs::read_to_string(&report).expect("report");
     assert!(
         text.contains("Subject: Mail Delivery Status Report"),
         "{text}"
@@ -319,28 +329,7 @@ fn sendmail_bv_follows_aliases_to_each_destination() {
         "reporter: {o}/report\nafile: {o}/afile\nacmd: \"|touch {o}/ran\"\naremote: someone@remote.example\nalist: afile, acmd, aremote, root\nanest: alist\n"
     ));
     inst.start();
-    let posted = inst.sendmail(
-        &[
-            "-bv",
-            "-f",
-            "reporter@mail.example.test",
-            "anest@mail.example.test",
-        ],
-        b"",
-    );
-    assert!(
-        posted.status.success(),
-        "sendmail: {}",
-        String::from_utf8_lossy(&posted.stderr)
-    );
-    let report = out.join("report");
-    assert!(
-        wait_until(15 * SECOND, || std::fs::read_to_string(&report)
-            .is_ok_and(|t| t.trim_end().ends_with("--"))),
-        "{}",
-        inst.maillog()
-    );
-    let text = std::fs::read_to_string(&report).expect("report");
+    let (_, text) = report_for(&inst, &out, &["-bv", "anest@mail.example.test"], b"");
     let notification = text
         .split("Content-Description: Notification")
         .nth(1)
@@ -402,19 +391,7 @@ fn a_bounce_names_the_alias_destination_that_failed() {
         "reporter: {o}/report\nteam: {o}/kept, nosuchuser1\n"
     ));
     inst.start();
-    let posted = inst.sendmail(
-        &["-f", "reporter@mail.example.test", "team@mail.example.test"],
-        BODY.as_bytes(),
-    );
-    assert!(posted.status.success());
-    let report = out.join("report");
-    assert!(
-        wait_until(15 * SECOND, || std::fs::read_to_string(&report)
-            .is_ok_and(|t| t.trim_end().ends_with("--"))),
-        "{}",
-        inst.maillog()
-    );
-    let text = std::fs::read_to_string(&report).expect("report");
+    let (_, text) = report_for(&inst, &out, &["team@mail.example.test"], BODY.as_bytes());
     assert!(
         text.replace("\n    ", " ").contains(
             "\n<nosuchuser1@mail.example.test> (expanded from <team@mail.example.test>): unknown user: \"nosuchuser1\"\n\n"
