@@ -996,3 +996,51 @@ fn a_header_checks_bcc_is_expanded_by_virtual_aliases() {
     let got: Vec<&str> = x.recipients.iter().map(|r| r.address.as_str()).collect();
     assert_eq!(got, ["store@x.test"]);
 }
+
+/// A recipient given twice is queued once (the same address, original,
+/// ORCPT and NOTIFY, case aside), as Postfix's cleanup does with
+/// duplicate_filter_limit (compared side by side: Postfix 3.7 queued 2 of
+/// RCPT TO dup, dup, DUP and dup NOTIFY=SUCCESS); past the limit repeats
+/// are kept rather than remembered.
+#[test]
+fn a_recipient_given_twice_is_queued_once() {
+    let inst = instance("cleanup-dups", "");
+    let mut env = smtp_envelope(
+        "me@example.test",
+        &[
+            "dup@far.example",
+            "dup@far.example",
+            "DUP@far.example",
+            "dup@far.example",
+        ],
+    );
+    env.recipients[3].notify = notify::SUCCESS;
+    let (_, env, _, _) = enqueue(&inst, Source::Smtpd, env, b"Subject: d\n\nx\n");
+    let got: Vec<(&str, Option<u8>)> = env
+        .recipients
+        .iter()
+        .map(|r| (r.address.as_str(), r.dsn_notify.map(|n| n.0)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("dup@far.example", Some(notify::FAILURE)),
+            ("dup@far.example", Some(notify::SUCCESS))
+        ]
+    );
+    inst.stop();
+
+    let inst = instance("cleanup-dups-limit", "duplicate_filter_limit = 1\n");
+    let env = smtp_envelope(
+        "me@example.test",
+        &[
+            "a@far.example",
+            "a@far.example",
+            "b@far.example",
+            "b@far.example",
+        ],
+    );
+    let (_, env, _, _) = enqueue(&inst, Source::Smtpd, env, b"Subject: d\n\nx\n");
+    let got: Vec<&str> = env.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(got, vec!["a@far.example", "b@far.example", "b@far.example"]);
+}

@@ -137,6 +137,7 @@
 //!   myhostname, myorigin, mydomain, mail_name, append_at_myorigin,
 //!   append_dot_mydomain, allow_percent_hack, swap_bangpath,
 //!   remote_header_rewrite_domain, info_log_address_format,
+//!   duplicate_filter_limit (a recipient given twice is queued once),
 //!   local_header_rewrite_clients, always_add_missing_headers,
 //!   message_drop_headers, undisclosed_recipients_header, masquerade_domains, masquerade_exceptions,
 //!   masquerade_classes, canonical_classes, sender_canonical_classes,

@@ -87,6 +87,9 @@ pub struct Settings {
     /// `enable_original_recipient`: each recipient's address before
     /// rewriting is kept (X-Original-To:, DSN, orig_to=).
     pub keep_original: bool,
+    /// `duplicate_filter_limit`: how many recipients the duplicate filter
+    /// remembers (0: all).
+    pub duplicate_filter_limit: usize,
     /// `canonical_classes`, `sender_canonical_classes`,
     /// `recipient_canonical_classes`, `masquerade_classes`: where each
     /// rewriting applies.
@@ -347,6 +350,8 @@ impl Settings {
             virtual_alias_maps: list(&p::VIRTUAL_ALIAS_MAPS),
             always_bcc: cfg.str(&p::ALWAYS_BCC).trim().to_string(),
             keep_original: cfg.bool(&p::ENABLE_ORIGINAL_RECIPIENT),
+            duplicate_filter_limit: usize::try_from(cfg.int(&p::DUPLICATE_FILTER_LIMIT))
+                .unwrap_or(0),
             address_classes: RewriteClasses::from_config(cfg),
             attribute_limit: usize::try_from(cfg.int(&p::QUEUE_FILE_ATTRIBUTE_COUNT_LIMIT))
                 .unwrap_or(usize::MAX),
@@ -835,6 +840,7 @@ impl<'a> Message<'a> {
         };
         let hold_action = action(proto::ACTION_HOLD).next().is_some();
         let mut recipients = Vec::new();
+        let mut dups = Duplicates::new(s.duplicate_filter_limit);
         let mut decision = action(proto::ACTION_DISCARD)
             .next()
             .map(|_| Outcome::Discard);
@@ -918,7 +924,9 @@ impl<'a> Message<'a> {
                 if !s.keep_original {
                     rcpt.original = None;
                 }
-                recipients.push(rcpt);
+                if dups.first_time(&rcpt) {
+                    recipients.push(rcpt);
+                }
             }
         }
         let mut attrs = queue::Attributes::default();
@@ -2185,6 +2193,43 @@ impl Settings {
         }
         seen.pop();
         Ok(())
+    }
+}
+
+/// Postfix's duplicate filter for envelope recipients (cleanup_out_recipient):
+/// a recipient met again (the same address, original address, ORCPT and
+/// NOTIFY, case folded) is written once; past `limit` recipients (when it
+/// is not 0) nothing more is remembered, and repeats are kept.
+struct Duplicates {
+    seen: std::collections::HashSet<String>,
+    limit: usize,
+}
+
+impl Duplicates {
+    fn new(limit: usize) -> Duplicates {
+        Duplicates {
+            seen: std::collections::HashSet::new(),
+            limit,
+        }
+    }
+
+    /// Whether `r` is new (and, room allowing, remembers it).
+    fn first_time(&mut self, r: &Recipient) -> bool {
+        let key = format!(
+            "{}\n{}\n{}\n{}",
+            r.dsn_orcpt.as_deref().unwrap_or(""),
+            r.dsn_notify.map_or(0, |n| n.0),
+            r.original.as_deref().unwrap_or(""),
+            r.address
+        )
+        .to_lowercase();
+        if self.seen.contains(&key) {
+            return false;
+        }
+        if self.limit == 0 || self.seen.len() < self.limit {
+            self.seen.insert(key);
+        }
+        true
     }
 }
 
