@@ -404,3 +404,63 @@ fn a_bounce_names_the_alias_destination_that_failed() {
     );
     assert!(written(&inst, &out.join("kept")).contains("last line"));
 }
+
+/// NOTIFY=SUCCESS for an alias: the sender hears "alias expanded"
+/// (Action: expanded), and what the alias forwards is not asked for
+/// notices again (NOTIFY=NEVER), as Postfix's local does (compared side
+/// by side with Postfix 3.7).
+#[test]
+fn a_success_notice_for_an_alias_says_it_expanded() {
+    let out = out_dir("local-expanded");
+    let inst = Instance::local_delivery("local-expanded", "");
+    let o = out.display();
+    inst.newaliases(&format!(
+        "reporter: {o}/report\nteam: {o}/kept, someone@remote.example\n"
+    ));
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let script = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port}, timeout=20)\ns.ehlo('client.example')\ns.sendmail('reporter@mail.example.test', ['team@mail.example.test'], b'Subject: s\\r\\n\\r\\nx\\r\\n', rcpt_options=['NOTIFY=SUCCESS'])\ns.quit()\n"
+    );
+    kit::python_lines(&[], &script, &[]);
+    let report = out.join("report");
+    assert!(
+        wait_until(15 * SECOND, || std::fs::read_to_string(&report)
+            .is_ok_and(|t| t.trim_end().ends_with("--"))),
+        "{}",
+        inst.maillog()
+    );
+    let text = std::fs::read_to_string(&report).expect("report");
+    assert!(
+        text.contains("\n<team@mail.example.test>: delivery via local: alias expanded\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Action: expanded\nStatus: 2.0.0\nDiagnostic-Code: X-Postfix; delivery via local: alias expanded\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("Final-Recipient:").count(), 1, "{text}");
+    assert!(written(&inst, &out.join("kept")).contains("\nx\n"));
+    // The forwarded copy waits for a transport this instance lacks; its
+    // recipient asks for no notice of success.
+    let out = inst
+        .command("postqueue")
+        .args(["-j"])
+        .output()
+        .expect("postqueue");
+    let json = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(json.contains("someone@remote.example"), "{json}");
+    let id = json
+        .split("\"queue_id\": \"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("queue id")
+        .to_string();
+    let cat = inst
+        .command("postcat")
+        .args(["-e", "-q", &id])
+        .output()
+        .expect("postcat");
+    let cat = String::from_utf8_lossy(&cat.stdout);
+    assert!(cat.contains("dsn_notify_flags: 1"), "{cat}");
+}

@@ -35,7 +35,14 @@ pub struct Report<'a> {
 /// `smtp; 550 …` with the server's own reply for remote replies,
 /// `X-Postfix; …` for local reasons, as Postfix writes them.
 fn diagnostic(e: &Entry) -> String {
-    let r = e.reason.trim();
+    let full = e.reason.trim();
+    // A success notice's or report's text names the relay first.
+    let r = full
+        .strip_prefix("delivery via ")
+        .and_then(|rest| rest.strip_prefix(e.relay.as_str()))
+        .and_then(|rest| rest.strip_prefix(": "))
+        .filter(|_| remote_mta(e).is_some())
+        .unwrap_or(full);
     if let Some(pos) = r.find(" said: ") {
         let reply = &r[pos + 7..];
         // "… (in reply to RCPT TO command)" is for people, not the DSN.
@@ -51,7 +58,7 @@ fn diagnostic(e: &Entry) -> String {
         // A remote server's answer to the message, as it gave it.
         format!("smtp; {r}")
     } else {
-        format!("X-Postfix; {r}")
+        format!("X-Postfix; {full}")
     }
 }
 
@@ -155,6 +162,7 @@ pub fn compose(r: &Report) -> String {
             Kind::Failure => "failed",
             Kind::Delay => "delayed",
             Kind::Success if e.action == "relayed" => "relayed",
+            Kind::Success if e.action == "expanded" => "expanded",
             Kind::Success => "delivered",
             Kind::Verify => e.action.as_str(),
         };

@@ -124,6 +124,9 @@ pub enum Success {
     /// Handed to a server that took the NOTIFY request on: no notice
     /// from here (that server, or the next, sends it).
     PassedOn,
+    /// An alias expanded (RFC 3461's "expanded": its destinations send
+    /// no success notices of their own).
+    Expanded,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,6 +326,7 @@ impl Response {
                 Success::Delivered => 0,
                 Success::Relayed => 1,
                 Success::PassedOn => 2,
+                Success::Expanded => 3,
             };
             e = e.u8(o).str(&r.dsn).str(&r.relay).str(&r.reason).u8(success);
             e = e.u32(r.expansions.len() as u32);
@@ -358,6 +362,7 @@ impl Response {
                 0 => Success::Delivered,
                 1 => Success::Relayed,
                 2 => Success::PassedOn,
+                3 => Success::Expanded,
                 _ => return Err(IpcError::BadField("success")),
             };
             let count = d.u32("expansions")? as usize;

@@ -322,6 +322,10 @@ struct Job<'a> {
     /// first: one met again inside its own expansion is a loop, not a
     /// duplicate already delivered.
     active: Vec<String>,
+    /// The recipient itself is an alias: Some(whether it has an `owner-`
+    /// alias, a mailing list). Its success notice says the alias expanded
+    /// (RFC 3461), and its destinations are not asked for notices.
+    alias: Option<bool>,
 }
 
 /// Handles one request from qmgr.
@@ -349,6 +353,7 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             leaves: Vec::new(),
             seen: std::collections::HashSet::new(),
             active: Vec::new(),
+            alias: None,
         };
         // local_delivery_status_filter, on what is logged and answered
         // (probes' results too, as in Postfix).
@@ -388,7 +393,8 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             [(_, leaf)] if req.probe && !expanded => leaf.clone(),
             _ => v,
         };
-        results.push(if expanded {
+        let alias = job.alias;
+        let mut result = if expanded {
             let mut r = agent::finish_expanded(req, rcpt, &qf, "local", setup_done, v, &job.leaves);
             // What the report or notice lists: a probe's every
             // destination, a delivery's failed ones.
@@ -402,7 +408,20 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             r
         } else {
             agent::finish(req, rcpt, &qf, "local", setup_done, v)
-        });
+        };
+        // NOTIFY=SUCCESS for an alias: "alias expanded" (a list with an
+        // owner: delivered), as Postfix's alias.c reports it.
+        if let Some(list) = alias.filter(|_| {
+            !req.probe
+                && result.outcome == Outcome::Sent
+                && rcpt.notify & ipc::cleanup::notify::SUCCESS != 0
+        }) {
+            result.reason = "alias expanded".into();
+            if !list {
+                result.success = delivery::Success::Expanded;
+            }
+        }
+        results.push(result);
     }
     Response::new(results)
 }
@@ -446,6 +465,18 @@ impl Job<'_> {
         let v = f(self);
         self.delivered = outer;
         v
+    }
+
+    /// The NOTIFY of forwarded copies: an alias's lose SUCCESS (only
+    /// SUCCESS becomes NEVER), as Postfix's alias.c passes them on.
+    fn forwarded_notify(&self) -> u8 {
+        use ipc::cleanup::notify::{NEVER, SUCCESS};
+        let n = self.rcpt.notify;
+        match self.alias {
+            Some(_) if n == SUCCESS => NEVER,
+            Some(_) => n & !SUCCESS,
+            None => n,
+        }
     }
 
     /// Queues a forwarded copy to `address`.
@@ -602,6 +633,9 @@ impl Job<'_> {
         for key in keys {
             match self.s.alias_maps.lookup(&key) {
                 Ok(Some(value)) => {
+                    if depth == 0 {
+                        self.alias = Some(self.owner_of(&key).is_some());
+                    }
                     let owner = self.owner_of(&key).or_else(|| self.owner.clone());
                     let outer = std::mem::replace(&mut self.owner, owner);
                     let v = self.updating_delivered(|job| {
@@ -1513,7 +1547,7 @@ impl Job<'_> {
                 .map(|(_, _, a)| ipc::cleanup::Recipient {
                     address: a.clone(),
                     orcpt: None,
-                    notify: self.rcpt.notify,
+                    notify: self.forwarded_notify(),
                 })
                 .collect();
             let (arrival, arrival_usec) = util::time::now_sec_usec();

@@ -45,6 +45,11 @@
 //!     not put `$number` of a regular expression into their results.
 //!   * `recipient_delimiter` splits user+ext; `mailbox_size_limit` bounds mailboxes.
 //!
+//!   A recipient that is an alias and asked for NOTIFY=SUCCESS is
+//!   answered "alias expanded" (the notice says Action: expanded; a list
+//!   with an `owner-` alias, delivered), and the copies it forwards lose
+//!   SUCCESS from their NOTIFY, as RFC 3461 and Postfix's local have it.
+//!
 //!   An address verification probe delivers nothing: each recipient goes
 //!   the way its mail would (aliases, :include: files and .forward files
 //!   followed), and each final destination is logged `status=deliverable`

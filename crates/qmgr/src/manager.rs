@@ -334,6 +334,16 @@ fn logged_results(m: &Message, t: f64) -> impl Iterator<Item = (&Pending, &RcptR
     })
 }
 
+/// A result's text as Postfix's trace log has it (the verify report and
+/// success notices): `delivery via RELAY: …`, unless no agent delivered.
+fn traced(relay: &str, reason: &str) -> String {
+    if relay.is_empty() || relay == "none" {
+        reason.to_string()
+    } else {
+        format!("delivery via {relay}: {reason}")
+    }
+}
+
 /// The bounce log entries of a recipient that failed as `entry` says: one
 /// per final destination that failed so when an alias or .forward expanded it
 /// (each "expanded from" the recipient as given, as Postfix's notices
@@ -1054,11 +1064,12 @@ impl Manager {
                         || (wants_success && success != delivery::Success::PassedOn) =>
                 {
                     delivered.push(Entry {
-                        action: if success == delivery::Success::Relayed {
-                            "relayed".into()
-                        } else {
-                            "delivered".into()
+                        action: match success {
+                            delivery::Success::Relayed => "relayed".into(),
+                            delivery::Success::Expanded => "expanded".into(),
+                            _ => "delivered".into(),
                         },
+                        reason: traced(&res.relay, &res.reason),
                         ..entry
                     })
                 }
@@ -1161,11 +1172,7 @@ impl Manager {
                 }
             };
             let _ = queue::mark_done(&m.path, r.rcpt.offset);
-            // The report names the transport, as Postfix's does.
-            let via = |reason: &str| match &r.route {
-                Ok(route) => format!("delivery via {}: {reason}", route.transport),
-                Err(_) => reason.to_string(),
-            };
+            let via = |reason: &str| traced(&res.relay, reason);
             let entry =
                 |recipient: &str, original, action: &str, status: &str, reason: &str| Entry {
                     recipient: recipient.to_string(),
