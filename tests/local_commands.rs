@@ -49,9 +49,31 @@ fn written(inst: &Instance, file: &Path) -> String {
 /// export_environment's variables and Postfix's own (no HOME or SHELL for
 /// an alias: no user's rights apply), and runs it in the queue directory
 /// when command_execution_directory is empty.
-/// Posts with `sendmail ARGS` (from reporter@mail.example.test, whose
-/// alias is `out`/report) and returns sendmail's output and the whole
-/// notice or report that reaches the reporter.
+/// A local-delivery instance, started, whose aliases are `aliases` with
+/// `{o}` standing for a fresh scratch directory (where reporter@'s
+/// notices go, as `{o}/report`).
+fn alias_instance(tag: &str, aliases: &str) -> (Scratch, Instance) {
+    let out = out_dir(tag);
+    let inst = Instance::local_delivery(tag, "");
+    inst.newaliases(&aliases.replace("{o}", &out.display().to_string()));
+    inst.start();
+    (out, inst)
+}
+
+/// The whole notice or report that reached reporter@ (`out`/report).
+fn read_report(inst: &Instance, out: &Path) -> String {
+    let report = out.join("report");
+    assert!(
+        wait_until(15 * SECOND, || std::fs::read_to_string(&report)
+            .is_ok_and(|t| t.trim_end().ends_with("--"))),
+        "{}",
+        inst.maillog()
+    );
+    std::fs::read_to_string(&report).expect("report")
+}
+
+/// Posts with `sendmail ARGS` from reporter@mail.example.test and returns
+/// sendmail's output and the notice or report that reaches the reporter.
 fn report_for(inst: &Instance, out: &Path, args: &[&str], input: &[u8]) -> (String, String) {
     let mut all = vec!["-f", "reporter@mail.example.test"];
     all.extend(args);
@@ -61,14 +83,7 @@ fn report_for(inst: &Instance, out: &Path, args: &[&str], input: &[u8]) -> (Stri
         "sendmail: {}",
         String::from_utf8_lossy(&posted.stderr)
     );
-    let report = out.join("report");
-    assert!(
-        wait_until(15 * SECOND, || std::fs::read_to_string(&report)
-            .is_ok_and(|t| t.trim_end().ends_with("--"))),
-        "{}",
-        inst.maillog()
-    );
-    let text = std::fs::read_to_string(&report).expect("report");
+    let text = read_report(inst, out);
     (String::from_utf8_lossy(&posted.stdout).into_owned(), text)
 }
 
@@ -262,14 +277,7 @@ fn frozen_delivered_to_decides_the_delivered_to_address() {
 /// naming each one deliverable or undeliverable (with why).
 #[test]
 fn sendmail_bv_reports_what_delivery_would_do() {
-    let out = out_dir("local-bv");
-    let inst = Instance::local_delivery("local-bv", "");
-    inst.newaliases(&format!(
-        "reporter: {}/report\nknown: {}/never\n",
-        out.display(),
-        out.display()
-    ));
-    inst.start();
+    let (out, inst) = alias_instance("local-bv", "reporter: {o}/report\nknown: {o}/never\n");
     let (said, text) = report_for(
         &inst,
         &out,
@@ -322,13 +330,11 @@ fn sendmail_bv_reports_what_delivery_would_do() {
 /// what it would get; nothing is delivered, run or forwarded.
 #[test]
 fn sendmail_bv_follows_aliases_to_each_destination() {
-    let out = out_dir("local-bv-expand");
-    let inst = Instance::local_delivery("local-bv-expand", "");
+    let (out, inst) = alias_instance(
+        "local-bv-expand",
+        "reporter: {o}/report\nafile: {o}/afile\nacmd: \"|touch {o}/ran\"\naremote: someone@remote.example\nalist: afile, acmd, aremote, root\nanest: alist\n",
+    );
     let o = out.display();
-    inst.newaliases(&format!(
-        "reporter: {o}/report\nafile: {o}/afile\nacmd: \"|touch {o}/ran\"\naremote: someone@remote.example\nalist: afile, acmd, aremote, root\nanest: alist\n"
-    ));
-    inst.start();
     let (_, text) = report_for(&inst, &out, &["-bv", "anest@mail.example.test"], b"");
     let notification = text
         .split("Content-Description: Notification")
@@ -384,13 +390,10 @@ fn sendmail_bv_follows_aliases_to_each_destination() {
 /// by side with Postfix 3.7); the rest of the alias is delivered.
 #[test]
 fn a_bounce_names_the_alias_destination_that_failed() {
-    let out = out_dir("local-bounce-expand");
-    let inst = Instance::local_delivery("local-bounce-expand", "");
-    let o = out.display();
-    inst.newaliases(&format!(
-        "reporter: {o}/report\nteam: {o}/kept, nosuchuser1\n"
-    ));
-    inst.start();
+    let (out, inst) = alias_instance(
+        "local-bounce-expand",
+        "reporter: {o}/report\nteam: {o}/kept, nosuchuser1\n",
+    );
     let (_, text) = report_for(&inst, &out, &["team@mail.example.test"], BODY.as_bytes());
     assert!(
         text.replace("\n    ", " ").contains(
@@ -411,26 +414,16 @@ fn a_bounce_names_the_alias_destination_that_failed() {
 /// by side with Postfix 3.7).
 #[test]
 fn a_success_notice_for_an_alias_says_it_expanded() {
-    let out = out_dir("local-expanded");
-    let inst = Instance::local_delivery("local-expanded", "");
-    let o = out.display();
-    inst.newaliases(&format!(
-        "reporter: {o}/report\nteam: {o}/kept, someone@remote.example\n"
-    ));
-    inst.start();
+    let (out, inst) = alias_instance(
+        "local-expanded",
+        "reporter: {o}/report\nteam: {o}/kept, someone@remote.example\n",
+    );
     let port = inst.port("127.0.0.1:0");
     let script = format!(
         "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port}, timeout=20)\ns.ehlo('client.example')\ns.sendmail('reporter@mail.example.test', ['team@mail.example.test'], b'Subject: s\\r\\n\\r\\nx\\r\\n', rcpt_options=['NOTIFY=SUCCESS'])\ns.quit()\n"
     );
     kit::python_lines(&[], &script, &[]);
-    let report = out.join("report");
-    assert!(
-        wait_until(15 * SECOND, || std::fs::read_to_string(&report)
-            .is_ok_and(|t| t.trim_end().ends_with("--"))),
-        "{}",
-        inst.maillog()
-    );
-    let text = std::fs::read_to_string(&report).expect("report");
+    let text = read_report(&inst, &out);
     assert!(
         text.contains("\n<team@mail.example.test>: delivery via local: alias expanded\n"),
         "{text}"
