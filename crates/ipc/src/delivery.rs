@@ -66,6 +66,10 @@ pub struct Request {
     /// client stops after RCPT TO, local and virtual look them up), deliver
     /// nothing, mark nothing done, and log `deliverable`/`undeliverable`.
     pub probe: bool,
+    /// A probe for `sendmail -bv` (Postfix's user verification): local
+    /// follows aliases and .forward files to every destination, where the
+    /// verify service's probes stop at the first ("aliased to …").
+    pub user_verify: bool,
 }
 
 /// What became of a recipient.
@@ -205,7 +209,12 @@ impl Request {
                 .u8(r.notify)
                 .u64(r.offset);
         }
-        e = e.u8(u8::from(self.probe));
+        // 0: mail, 1: a probe, 2: a sendmail -bv probe.
+        e = e.u8(match (self.probe, self.user_verify) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => 2,
+        });
         (REQUEST, e.finish())
     }
 
@@ -259,9 +268,10 @@ impl Request {
                 offset,
             });
         }
-        let probe = match d.u8("probe")? {
-            0 => false,
-            1 => true,
+        let (probe, user_verify) = match d.u8("probe")? {
+            0 => (false, false),
+            1 => (true, false),
+            2 => (true, true),
             _ => return Err(IpcError::BadField("probe")),
         };
         d.end()?;
@@ -275,6 +285,7 @@ impl Request {
             sent_at,
             recipients,
             probe,
+            user_verify,
         })
     }
 }
@@ -590,6 +601,7 @@ mod tests {
                 offset: 120,
             }],
             probe: true,
+            user_verify: true,
         };
         let (k, p) = req.encode();
         assert_eq!(Request::decode(k, &p).unwrap(), req);

@@ -467,6 +467,12 @@ impl Job<'_> {
         v
     }
 
+    /// A probe of the verify service (not `sendmail -bv`): aliases and
+    /// .forward files are named, not followed, as in Postfix.
+    fn verify_only(&self) -> bool {
+        self.req.probe && !self.req.user_verify
+    }
+
     /// The NOTIFY of forwarded copies: an alias's lose SUCCESS (only
     /// SUCCESS becomes NEVER), as Postfix's alias.c passes them on.
     fn forwarded_notify(&self) -> u8 {
@@ -632,6 +638,9 @@ impl Job<'_> {
         }
         for key in keys {
             match self.s.alias_maps.lookup(&key) {
+                Ok(Some(value)) if self.verify_only() => {
+                    return sent(format!("aliased to {}", value.trim()));
+                }
                 Ok(Some(value)) => {
                     if depth == 0 {
                         self.alias = Some(self.owner_of(&key).is_some());
@@ -779,6 +788,7 @@ impl Job<'_> {
                 offset: delivery::CALLER_MARKS_DONE,
             }],
             probe: self.req.probe,
+            user_verify: self.req.user_verify,
         };
         let socket = self.s.private_dir.join(&transport);
         match delivery::call(&socket, &req, self.s.ipc_timeout) {
@@ -829,6 +839,13 @@ impl Job<'_> {
         }
         if paths.is_empty() {
             return None;
+        }
+        if self.verify_only() {
+            // The first .forward there is, unread (Postfix's "forward via
+            // file").
+            let _as = AsUser::become_user(ids).ok()?;
+            let path = paths.iter().find(|p| p.exists())?;
+            return Some(sent(format!("forward via file: {}", path.display())));
         }
         // The first .forward that names somebody, read as the user.
         let found = {

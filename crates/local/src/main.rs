@@ -50,13 +50,14 @@
 //!   with an `owner-` alias, delivered), and the copies it forwards lose
 //!   SUCCESS from their NOTIFY, as RFC 3461 and Postfix's local have it.
 //!
-//!   An address verification probe delivers nothing: each recipient goes
-//!   the way its mail would (aliases, :include: files and .forward files
-//!   followed), and each final destination is logged `status=deliverable`
-//!   with what it would get (`delivers to mailbox`, `delivers to file: …`,
-//!   `delivers to command: …`, `forwards to …`), or `undeliverable`; for
-//!   `sendmail -bv` they are all in the report, each "expanded from" the
-//!   recipient.
+//!   An address verification probe delivers nothing. One from the verify
+//!   service names what it meets first, as Postfix's: `aliased to …`,
+//!   `forward via file: …`, `delivers to mailbox`, or `undeliverable
+//!   (unknown user: …)`. One for `sendmail -bv` goes the way the mail
+//!   would (aliases, :include: files and .forward files followed), and
+//!   each final destination is logged and reported with what it would get
+//!   (`delivers to file: …`, `delivers to command: …`, `forwards to …`),
+//!   "expanded from" the recipient.
 //!
 //!   A command runs with the shell, `-c` and the command, as the rights
 //!   that apply, in `command_execution_directory` (`$user`, `$home`,

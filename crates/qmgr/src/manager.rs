@@ -978,6 +978,7 @@ impl Manager {
                     queue_name: "active".into(),
                     sender,
                     probe: m.probe || m.user_verify,
+                    user_verify: m.user_verify,
                     nexthop: nexthop.clone(),
                     arrival: m.arrival,
                     active_since: m.active_since,

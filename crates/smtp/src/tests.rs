@@ -106,6 +106,7 @@ fn message_with(
             })
             .collect(),
         probe: false,
+        user_verify: false,
     }
 }
 
