@@ -15,6 +15,11 @@
 //!   hands it to cleanup from `MAILER-DAEMON` with the null sender. It logs
 //!   `ID: sender non-delivery notification: NEWID`.
 //!
+//!   Each recipient's line reads `<address>: reason`, or `<final>
+//!   (expanded from <original>): reason` for a destination an alias or
+//!   .forward expanded; it and the Diagnostic-Code and Remote-MTA fields
+//!   wrap at 79 columns with a 4-space indent, as Postfix's line_wrap.
+//!
 //!   Recipients whose DSN NOTIFY excludes FAILURE (or says NEVER) are not
 //!   reported. A message whose sender is null is never bounced: such a
 //!   double bounce goes to `2bounce_notice_recipient` when `notify_classes`
@@ -29,7 +34,8 @@
 //!   (or `postmaster delay notification`).
 //!
 //!   The same daemon sends success notices (NOTIFY=SUCCESS, from the trace
-//!   log) and the report `sendmail -bv` asks for: every recipient of the
+//!   log; Action delivered, relayed or, for an alias, expanded) and the
+//!   report `sendmail -bv` asks for: every recipient of the
 //!   trace log with Action "deliverable" or "undeliverable" and why, under
 //!   the verify template ("Mail Delivery Status Report"), logged `ID:
 //!   sender delivery status notification: NEWID`.

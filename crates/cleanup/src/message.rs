@@ -894,6 +894,8 @@ impl<'a> Message<'a> {
             }
         }
         smtputf8 |= autodetect_utf8 && planned.iter().any(|(a, _)| utf8_address(a));
+        // One recipient cannot repeat: the duplicate filter is skipped.
+        let single = planned.len() == 1;
         for (addr, r) in planned {
             // Once the table has failed the message waits, so the other
             // recipients are not looked up in it again.
@@ -908,6 +910,7 @@ impl<'a> Message<'a> {
                     }
                 },
             };
+            let alone = single && expanded.len() == 1;
             for expanded in expanded {
                 let mut rcpt = Recipient::new(expanded);
                 match r {
@@ -924,7 +927,7 @@ impl<'a> Message<'a> {
                 if !s.keep_original {
                     rcpt.original = None;
                 }
-                if dups.first_time(&rcpt) {
+                if alone || dups.first_time(&rcpt) {
                     recipients.push(rcpt);
                 }
             }

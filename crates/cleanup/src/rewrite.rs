@@ -52,21 +52,7 @@ impl Rewriter {
     pub fn new(cfg: &Config) -> Rewriter {
         let myorigin = cfg.myorigin().unwrap_or_else(|e| maillog::fatal!("{e}"));
         let remote_domain = cfg.str(&p::REMOTE_HEADER_REWRITE_DOMAIN).to_string();
-        let at_origin = cfg.bool(&p::APPEND_AT_MYORIGIN);
-        let dot_domain = cfg.bool(&p::APPEND_DOT_MYDOMAIN);
-        let canon = |origin: &str, domain: &str| Canon {
-            operators: maps::domains::routing_operators(cfg),
-            origin: if at_origin {
-                origin.to_string()
-            } else {
-                String::new()
-            },
-            domain: if dot_domain {
-                domain.to_string()
-            } else {
-                String::new()
-            },
-        };
+        let canon = |origin: &str, domain: &str| maps::domains::canon(cfg, origin, domain);
         Rewriter {
             local: canon(&myorigin, cfg.str(&p::MYDOMAIN)),
             remote: canon(&remote_domain, &remote_domain),

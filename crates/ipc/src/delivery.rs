@@ -150,6 +150,22 @@ pub struct RcptResult {
     pub expansions: Vec<Expansion>,
 }
 
+impl RcptResult {
+    /// A result no agent gave (qmgr's own: the error and retry transports,
+    /// a deferred transport, a table that failed): relay `none`, no
+    /// destinations of its own.
+    pub fn none(outcome: Outcome, dsn: impl Into<String>, reason: impl Into<String>) -> RcptResult {
+        RcptResult {
+            outcome,
+            dsn: dsn.into(),
+            relay: "none".into(),
+            reason: reason.into(),
+            success: Success::default(),
+            expansions: Vec::new(),
+        }
+    }
+}
+
 /// One final destination of an expanded recipient, with its own result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expansion {

@@ -398,13 +398,11 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
             let mut r = agent::finish_expanded(req, rcpt, &qf, "local", setup_done, v, &job.leaves);
             // What the report or notice lists: a probe's every
             // destination, a delivery's failed ones.
-            let leaves: Vec<_> = job
-                .leaves
-                .iter()
-                .filter(|(_, v)| req.probe || v.outcome != Outcome::Sent)
-                .cloned()
-                .collect();
-            r.expansions = agent::expansions(&leaves);
+            r.expansions = agent::expansions(
+                job.leaves
+                    .iter()
+                    .filter(|(_, v)| req.probe || v.outcome != Outcome::Sent),
+            );
             r
         } else {
             agent::finish(req, rcpt, &qf, "local", setup_done, v)
@@ -642,10 +640,11 @@ impl Job<'_> {
                     return sent(format!("aliased to {}", value.trim()));
                 }
                 Ok(Some(value)) => {
+                    let list_owner = self.owner_of(&key);
                     if depth == 0 {
-                        self.alias = Some(self.owner_of(&key).is_some());
+                        self.alias = Some(list_owner.is_some());
                     }
-                    let owner = self.owner_of(&key).or_else(|| self.owner.clone());
+                    let owner = list_owner.or_else(|| self.owner.clone());
                     let outer = std::mem::replace(&mut self.owner, owner);
                     let v = self.updating_delivered(|job| {
                         job.expand(&key, &value, user, Origin::Alias, None, depth + 1)
@@ -840,13 +839,6 @@ impl Job<'_> {
         if paths.is_empty() {
             return None;
         }
-        if self.verify_only() {
-            // The first .forward there is, unread (Postfix's "forward via
-            // file").
-            let _as = AsUser::become_user(ids).ok()?;
-            let path = paths.iter().find(|p| p.exists())?;
-            return Some(sent(format!("forward via file: {}", path.display())));
-        }
         // The first .forward that names somebody, read as the user.
         let found = {
             let _as = match AsUser::become_user(ids) {
@@ -858,6 +850,12 @@ impl Job<'_> {
                     ))
                 }
             };
+            if self.verify_only() {
+                // The first .forward there is, unread (Postfix's "forward
+                // via file").
+                let path = paths.iter().find(|p| p.exists())?;
+                return Some(sent(format!("forward via file: {}", path.display())));
+            }
             // The first file that names somebody; an unreadable one stops the search.
             paths
                 .iter()

@@ -208,9 +208,11 @@ fn reply(req: &Request, relay: &str, v: Verdict) -> RcptResult {
 
 /// An expanded recipient's final destinations and their results, for a
 /// probe's report (see [`delivery::RcptResult::expansions`]).
-pub fn expansions(leaves: &[(String, Verdict)]) -> Vec<delivery::Expansion> {
+pub fn expansions<'a>(
+    leaves: impl IntoIterator<Item = &'a (String, Verdict)>,
+) -> Vec<delivery::Expansion> {
     leaves
-        .iter()
+        .into_iter()
         .map(|(address, v)| delivery::Expansion {
             address: address.clone(),
             outcome: v.outcome,

@@ -241,6 +241,18 @@ pub fn routing_operators(cfg: &Config) -> Operators {
     }
 }
 
+/// One rewriting context's canonical form as main.cf sets it: `origin`
+/// appended to bare names (with append_at_myorigin), `domain` to domains
+/// without a dot (with append_dot_mydomain), and the routing operators.
+pub fn canon(cfg: &Config, origin: &str, domain: &str) -> Canon {
+    let when = |on: bool, v: &str| if on { v.to_string() } else { String::new() };
+    Canon {
+        operators: routing_operators(cfg),
+        origin: when(cfg.bool(&p::APPEND_AT_MYORIGIN), origin),
+        domain: when(cfg.bool(&p::APPEND_DOT_MYDOMAIN), domain),
+    }
+}
+
 /// How many times [`Classes::resolve`] strips a domain or follows an
 /// operator before it settles for what it has (Postfix's resolver loop
 /// gives up the same way).
@@ -253,6 +265,10 @@ impl Classes {
     pub fn from_config(cfg: &Config) -> (Classes, Vec<String>) {
         let parents = cfg.list(&p::PARENT_DOMAIN_MATCHES_SUBDOMAINS);
         let mut warnings = Vec::new();
+        let myorigin = cfg.myorigin().unwrap_or_else(|e| {
+            warnings.push(e);
+            cfg.str(&p::MYHOSTNAME).to_string()
+        });
         let mut list = |param: &params::Param| {
             let parent = parents.iter().any(|n| n == param.name);
             let (l, w) = DomainList::parse(&cfg.list(param), param.name, parent);
@@ -269,22 +285,7 @@ impl Classes {
                 .flat_map(|param| params::netif::addresses_of(&cfg.list(param)))
                 .collect(),
             recent: util::ttl_cache::TtlCache::new(CLASS_TTL, 20_000),
-            canon: Canon {
-                operators: routing_operators(cfg),
-                origin: if cfg.bool(&p::APPEND_AT_MYORIGIN) {
-                    cfg.myorigin().unwrap_or_else(|e| {
-                        warnings.push(e);
-                        cfg.str(&p::MYHOSTNAME).to_string()
-                    })
-                } else {
-                    String::new()
-                },
-                domain: if cfg.bool(&p::APPEND_DOT_MYDOMAIN) {
-                    cfg.str(&p::MYDOMAIN).to_string()
-                } else {
-                    String::new()
-                },
-            },
+            canon: canon(cfg, &myorigin, cfg.str(&p::MYDOMAIN)),
             null_domain: cfg.bool(&p::RESOLVE_NULL_DOMAIN),
             numeric_domain: cfg.bool(&p::RESOLVE_NUMERIC_DOMAIN),
             myhostname: cfg.str(&p::MYHOSTNAME).to_string(),
@@ -344,25 +345,22 @@ impl Classes {
         let mut class = AddrClass::Local;
         for _ in 0..RESOLVE_ROUNDS {
             if let Some(d) = domain.take() {
-                let d = match d.as_str() {
-                    "" if self.null_domain => None,
-                    _ if self.numeric_domain && d.parse::<IpAddr>().is_ok() => {
-                        Some(match d.parse::<IpAddr>() {
-                            Ok(IpAddr::V6(_)) => format!("[IPv6:{d}]"),
-                            _ => format!("[{d}]"),
-                        })
-                    }
-                    _ => Some(d),
+                // resolve_numeric_domain: user@1.2.3.4 is user@[1.2.3.4].
+                let d = match d.parse::<IpAddr>() {
+                    Ok(IpAddr::V6(_)) if self.numeric_domain => format!("[IPv6:{d}]"),
+                    Ok(IpAddr::V4(_)) if self.numeric_domain => format!("[{d}]"),
+                    _ => d,
                 };
-                if let Some(d) = d {
-                    // "user@" (without resolve_null_domain) stays as it
-                    // is, for the syntax check below.
-                    let c = if d.is_empty() {
-                        AddrClass::Default
-                    } else {
-                        self.classify(Some(&d))?
-                    };
-                    if c != AddrClass::Local || d.is_empty() {
+                if d.is_empty() && self.null_domain {
+                    // user@ is this host's (resolve_null_domain).
+                } else if d.is_empty() {
+                    // Kept for the syntax check below.
+                    domain = Some(d);
+                    class = AddrClass::Default;
+                    break;
+                } else {
+                    let c = self.classify(Some(&d))?;
+                    if c != AddrClass::Local {
                         domain = Some(d);
                         class = c;
                         break;

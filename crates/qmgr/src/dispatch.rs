@@ -37,14 +37,7 @@ pub struct Done {
 
 fn unavailable(n: usize, dsn: &str, reason: &str) -> Vec<RcptResult> {
     (0..n)
-        .map(|_| RcptResult {
-            outcome: Outcome::Deferred,
-            dsn: dsn.into(),
-            relay: "none".into(),
-            reason: reason.into(),
-            success: Default::default(),
-            expansions: Vec::new(),
-        })
+        .map(|_| RcptResult::none(Outcome::Deferred, dsn, reason))
         .collect()
 }
 

@@ -344,16 +344,37 @@ fn traced(relay: &str, reason: &str) -> String {
     }
 }
 
-/// The bounce log entries of a recipient that failed as `entry` says: one
-/// per final destination that failed so when an alias or .forward expanded it
-/// (each "expanded from" the recipient as given, as Postfix's notices
-/// list them), else `entry` itself.
-fn by_destination(r: &Pending, res: &RcptResult, outcome: Outcome, entry: Entry) -> Vec<Entry> {
+/// The log entry of a recipient's result.
+fn entry_for(r: &Pending, res: &RcptResult, action: &str, t: f64) -> Entry {
+    Entry {
+        recipient: r.rcpt.address.clone(),
+        original: r.rcpt.original.clone(),
+        orcpt: r.rcpt.orcpt.clone(),
+        notify: r.rcpt.notify,
+        offset: r.rcpt.offset,
+        status: res.dsn.clone(),
+        action: action.into(),
+        relay: res.relay.clone(),
+        reason: res.reason.clone(),
+        time: t as u64,
+    }
+}
+
+/// The log entries of a recipient whose result `entry` is: when an alias
+/// or .forward expanded it, one per final destination (of outcome `only`,
+/// when given), each "expanded from" the recipient as given, as Postfix's
+/// notices and reports list them; else `entry` itself.
+fn by_destination(
+    r: &Pending,
+    res: &RcptResult,
+    only: Option<Outcome>,
+    entry: Entry,
+) -> Vec<Entry> {
     let given = r.rcpt.original.as_ref().unwrap_or(&r.rcpt.address);
     let leaves: Vec<Entry> = res
         .expansions
         .iter()
-        .filter(|x| x.outcome == outcome)
+        .filter(|x| only.is_none_or(|o| x.outcome == o))
         .map(|x| Entry {
             recipient: x.address.clone(),
             original: Some(given.clone()),
@@ -837,53 +858,30 @@ impl Manager {
         let held = |route: &Route| !m.flushed && self.s.defer_transports.contains(&route.transport);
         for r in &mut m.recipients {
             let result = match &r.route {
-                Ok(route) if held(route) => Some(RcptResult {
-                    outcome: Outcome::Deferred,
-                    dsn: "4.3.2".into(),
-                    relay: "none".into(),
-                    reason: "deferred transport".into(),
-                    success: Default::default(),
-                    expansions: Vec::new(),
-                }),
-                Err(e) => Some(RcptResult {
-                    outcome: Outcome::Deferred,
-                    dsn: "4.3.0".into(),
-                    relay: "none".into(),
-                    reason: format!("address resolver failure: {e}"),
-                    success: Default::default(),
-                    expansions: Vec::new(),
-                }),
+                Ok(route) if held(route) => Some(RcptResult::none(
+                    Outcome::Deferred,
+                    "4.3.2",
+                    "deferred transport",
+                )),
+                Err(e) => Some(RcptResult::none(
+                    Outcome::Deferred,
+                    "4.3.0",
+                    format!("address resolver failure: {e}"),
+                )),
                 Ok(route) => match route.transport.as_str() {
                     "error" => {
                         let (dsn, text) = split_dsn(&route.nexthop, "5.0.0");
-                        Some(RcptResult {
-                            outcome: Outcome::Bounced,
-                            dsn,
-                            relay: "none".into(),
-                            reason: text,
-                            success: Default::default(),
-                            expansions: Vec::new(),
-                        })
+                        Some(RcptResult::none(Outcome::Bounced, dsn, text))
                     }
                     "retry" => {
                         let (dsn, text) = split_dsn(&route.nexthop, "4.0.0");
-                        Some(RcptResult {
-                            outcome: Outcome::Deferred,
-                            dsn,
-                            relay: "none".into(),
-                            reason: text,
-                            success: Default::default(),
-                            expansions: Vec::new(),
-                        })
+                        Some(RcptResult::none(Outcome::Deferred, dsn, text))
                     }
-                    "discard" => Some(RcptResult {
-                        outcome: Outcome::Sent,
-                        dsn: "2.0.0".into(),
-                        relay: "none".into(),
-                        reason: format!("discarded: {}", route.nexthop),
-                        success: Default::default(),
-                        expansions: Vec::new(),
-                    }),
+                    "discard" => Some(RcptResult::none(
+                        Outcome::Sent,
+                        "2.0.0",
+                        format!("discarded: {}", route.nexthop),
+                    )),
                     _ => None,
                 },
             };
@@ -921,14 +919,11 @@ impl Manager {
                     true,
                 ),
                 None => (
-                    RcptResult {
-                        outcome: Outcome::Deferred,
-                        dsn: "4.7.0".into(),
-                        relay: "none".into(),
-                        reason: "message is administratively expired".into(),
-                        success: Default::default(),
-                        expansions: Vec::new(),
-                    },
+                    RcptResult::none(
+                        Outcome::Deferred,
+                        "4.7.0",
+                        "message is administratively expired",
+                    ),
                     false,
                 ),
             });
@@ -1035,22 +1030,12 @@ impl Manager {
             } else {
                 res.outcome.softened()
             };
-            let entry = Entry {
-                recipient: r.rcpt.address.clone(),
-                original: r.rcpt.original.clone(),
-                orcpt: r.rcpt.orcpt.clone(),
-                notify: r.rcpt.notify,
-                offset: r.rcpt.offset,
-                status: res.dsn.clone(),
-                action: if outcome == Outcome::Bounced {
-                    "failed".into()
-                } else {
-                    "delayed".into()
-                },
-                relay: res.relay.clone(),
-                reason: res.reason.clone(),
-                time: t as u64,
+            let action = if outcome == Outcome::Bounced {
+                "failed"
+            } else {
+                "delayed"
             };
+            let entry = entry_for(r, res, action, t);
             let wants_success = r.rcpt.notify & ipc::cleanup::notify::SUCCESS != 0;
             // confirm_delay_cleared: told of the delay (NOTIFY unset or
             // with DELAY), told of the delivery, as Postfix's sent() does.
@@ -1078,7 +1063,9 @@ impl Manager {
                 // (One entry: postqueue -p and the delay warning name the
                 // queue file's recipient.)
                 (Outcome::Deferred, _) => deferred.push(entry),
-                (Outcome::Bounced, _) => bounced.extend(by_destination(r, res, outcome, entry)),
+                (Outcome::Bounced, _) => {
+                    bounced.extend(by_destination(r, res, Some(outcome), entry))
+                }
             }
         }
         let q = &self.s.queue_dir;
@@ -1173,46 +1160,21 @@ impl Manager {
                 }
             };
             let _ = queue::mark_done(&m.path, r.rcpt.offset);
-            let via = |reason: &str| traced(&res.relay, reason);
-            let entry =
-                |recipient: &str, original, action: &str, status: &str, reason: &str| Entry {
-                    recipient: recipient.to_string(),
-                    original,
-                    orcpt: r.rcpt.orcpt.clone(),
-                    notify: r.rcpt.notify,
-                    offset: r.rcpt.offset,
-                    status: status.to_string(),
-                    action: action.into(),
-                    relay: res.relay.clone(),
-                    reason: via(reason),
-                    time: t as u64,
-                };
-            if res.expansions.is_empty() {
-                entries.push(entry(
-                    &r.rcpt.address,
-                    r.rcpt.original.clone(),
-                    action,
-                    &res.dsn,
-                    &res.reason,
-                ));
-                continue;
-            }
-            // An alias or .forward: each final destination, "expanded
-            // from" the recipient as it was given.
-            let given = r.rcpt.original.as_ref().unwrap_or(&r.rcpt.address);
-            for x in &res.expansions {
-                let action = match x.outcome {
-                    Outcome::Sent => "deliverable",
-                    _ => "undeliverable",
-                };
-                entries.push(entry(
-                    &x.address,
-                    Some(given.clone()),
-                    action,
-                    &x.dsn,
-                    &x.reason,
-                ));
-            }
+            // The report names the relay; an alias or .forward is
+            // reported by each of its destinations.
+            let whole = entry_for(r, res, action, t);
+            entries.extend(by_destination(r, res, None, whole).into_iter().map(|e| {
+                Entry {
+                    action: if e.status.starts_with('2') {
+                        "deliverable"
+                    } else {
+                        "undeliverable"
+                    }
+                    .into(),
+                    reason: traced(&e.relay, &e.reason),
+                    ..e
+                }
+            }));
         }
         if let Err(e) = logs::append(q, h, Log::Trace, &m.id, &entries) {
             maillog::warning!("{}: {e}", m.id);

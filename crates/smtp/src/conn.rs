@@ -144,8 +144,6 @@ impl Write for Stream {
     }
 }
 
-/// A TCP connection from a given local address: bind, then a
-/// non-blocking connect waited for with poll(2) up to `timeout`.
 /// Where the connection comes from: `smtp_bind_address` (or `6`), and
 /// whether a failure to bind to it defers the delivery
 /// (`smtp_bind_address_enforce`) instead of being logged while the
@@ -156,8 +154,9 @@ pub struct Bind {
     pub enforce: bool,
 }
 
-/// Connects from `bind`. An enforced bind that fails is the connection's
-/// error ("bind ADDRESS: reason").
+/// A TCP connection from `bind`: bind, then a non-blocking connect
+/// waited for with poll(2) up to `timeout`. An enforced bind that fails
+/// is the connection's error ("bind ADDRESS: reason").
 fn connect_from(bind: Bind, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     let local = bind.address;
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
