@@ -83,7 +83,7 @@ fn a_template_file_changes_the_failure_notice() {
     );
     assert!(
         notice.contains(
-            "Content-Description: Notification\nContent-Type: text/plain; charset=utf-8\n\n\
+            "Content-Description: Notification\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n\
              Hier ist das Mailsystem von mail.example.test.\n\n\
              Ihre Nachricht konnte leider nicht zugestellt werden. Grüße, mailsuite.\n\
              Sie wird 3 Tage lang versucht.\n\n\

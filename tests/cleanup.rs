@@ -1044,3 +1044,52 @@ fn a_recipient_given_twice_is_queued_once() {
     let got: Vec<&str> = env.recipients.iter().map(|r| r.address.as_str()).collect();
     assert_eq!(got, vec!["a@far.example", "b@far.example", "b@far.example"]);
 }
+
+/// A recipient without an ORCPT gets one, as Postfix's cleanup records it:
+/// `rfc822;` and the address after canonical mapping, before virtual
+/// aliasing (`utf-8;` for a UTF-8 address in SMTPUTF8 mail); one given is
+/// kept, and blind copies get none (compared side by side with Postfix
+/// 3.7: `sendmail canonx` gave `rfc822;nosuchcanon@local.test`, a virtual
+/// alias `rfc822;valias@local.test`, `sendmail jörg@local.test`
+/// `utf-8;jörg@local.test`).
+#[test]
+fn a_recipient_without_orcpt_gets_its_address_as_one() {
+    let inst = instance(
+        "cleanup-orcpt",
+        "recipient_canonical_maps = inline:{ canonx@example.test=canonical@example.test }\n\
+         virtual_alias_maps = inline:{ {valias@example.test=v1@far.example, v2@far.example} }\n\
+         always_bcc = archive@example.test\n",
+    );
+    let mut env = smtp_envelope(
+        "me@example.test",
+        &["bare", "canonx", "valias@example.test", "given@far.example"],
+    );
+    env.recipients[3].orcpt = Some("rfc822;first@elsewhere.example".into());
+    let (_, env, _, _) = enqueue(&inst, Source::Pickup, env, b"Subject: o\n\nx\n");
+    let got: Vec<(&str, Option<&str>)> = env
+        .recipients
+        .iter()
+        .map(|r| (r.address.as_str(), r.dsn_orcpt.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("bare@example.test", Some("rfc822;bare@example.test")),
+            (
+                "canonical@example.test",
+                Some("rfc822;canonical@example.test")
+            ),
+            ("v1@far.example", Some("rfc822;valias@example.test")),
+            ("v2@far.example", Some("rfc822;valias@example.test")),
+            ("given@far.example", Some("rfc822;first@elsewhere.example")),
+            ("archive@example.test", None),
+        ]
+    );
+    let mut env = smtp_envelope("me@example.test", &["jörg@example.test"]);
+    env.smtputf8 = true;
+    let (_, env, _, _) = enqueue(&inst, Source::Pickup, env, b"Subject: o\n\nx\n");
+    assert_eq!(
+        env.recipients[0].dsn_orcpt.as_deref(),
+        Some("utf-8;jörg@example.test")
+    );
+}

@@ -87,6 +87,26 @@ fn report_for(inst: &Instance, out: &Path, args: &[&str], input: &[u8]) -> (Stri
     (String::from_utf8_lossy(&posted.stdout).into_owned(), text)
 }
 
+/// The human-readable part of a notice or report, its wrapped lines
+/// joined again.
+fn notification(text: &str) -> String {
+    text.split("Content-Description: Notification")
+        .nth(1)
+        .and_then(|t| t.split("Content-Description: Delivery report").next())
+        .unwrap_or_default()
+        .replace("\n    ", " ")
+}
+
+/// Each of `lines` is in `text`, in this order.
+fn assert_in_order(text: &str, lines: &[String], whole: &str) {
+    let mut at = 0;
+    for line in lines {
+        let found = text[at..].find(line.as_str());
+        assert!(found.is_some(), "{line}\n{whole}");
+        at += found.unwrap_or_default() + line.len();
+    }
+}
+
 #[test]
 fn a_command_gets_postfix_s_environment() {
     let out = out_dir("cmd-env");
@@ -296,7 +316,7 @@ fn sendmail_bv_reports_what_delivery_would_do() {
         text.contains("Subject: Mail Delivery Status Report"),
         "{text}"
     );
-    assert!(text.contains("Final-Recipient: rfc822; known@mail.example.test\nOriginal-Recipient: rfc822; known@mail.example.test\nAction: deliverable"), "{text}");
+    assert!(text.contains("Final-Recipient: rfc822; known@mail.example.test\nOriginal-Recipient: rfc822;known@mail.example.test\nAction: deliverable"), "{text}");
     assert!(
         text.contains(
             "<nosuchuser@mail.example.test>: delivery via local: unknown user: \"nosuchuser\""
@@ -336,27 +356,21 @@ fn sendmail_bv_follows_aliases_to_each_destination() {
     );
     let o = out.display();
     let (_, text) = report_for(&inst, &out, &["-bv", "anest@mail.example.test"], b"");
-    let notification = text
-        .split("Content-Description: Notification")
-        .nth(1)
-        .and_then(|t| t.split("Content-Description: Delivery report").next())
-        .unwrap_or_default()
-        .replace("\n    ", " ");
-    for line in [
+    // In the alias's order, as Postfix lists them.
+    let expected = [
         format!("<afile@mail.example.test> (expanded from <anest@mail.example.test>): delivery via local: delivers to file: {o}/afile\n\n"),
         format!("<acmd@mail.example.test> (expanded from <anest@mail.example.test>): delivery via local: delivers to command: touch {o}/ran\n\n"),
         "<someone@remote.example> (expanded from <anest@mail.example.test>): delivery via local: forwards to someone@remote.example\n\n".to_string(),
         "<root@mail.example.test> (expanded from <anest@mail.example.test>): delivery via local: delivers to mailbox\n\n".to_string(),
-    ] {
-        assert!(notification.contains(&line), "{line}\n{text}");
-    }
+    ];
+    assert_in_order(&notification(&text), &expected, &text);
     // Lines are wrapped as Postfix wraps them.
     assert!(
         text.lines().all(|l| l.len() <= 79 || !l.contains(' ')),
         "{text}"
     );
     assert!(
-        text.contains("Final-Recipient: rfc822; someone@remote.example\nOriginal-Recipient: rfc822; anest@mail.example.test\nAction: deliverable\nStatus: 2.0.0\n"),
+        text.contains("Final-Recipient: rfc822; someone@remote.example\nOriginal-Recipient: rfc822;anest@mail.example.test\nAction: deliverable\nStatus: 2.0.0\n"),
         "{text}"
     );
     assert_eq!(text.matches("Final-Recipient:").count(), 4, "{text}");
@@ -385,6 +399,86 @@ fn sendmail_bv_follows_aliases_to_each_destination() {
     );
 }
 
+/// `sendmail -bv` for a user with a .forward: the file, mailbox and
+/// command destinations keep the user's address, a forwarding address is
+/// "expanded from" it, each in the .forward's order, as Postfix 3.7's
+/// report shows them (compared side by side); nothing is delivered.
+#[test]
+fn sendmail_bv_follows_a_forward_file() {
+    let Some(user) = kit::root_user("bvf") else {
+        return;
+    };
+    let (out, inst) = alias_instance("local-bv-forward", "reporter: {o}/report\n");
+    let o = out.display();
+    let fwd = user.home.join(".forward");
+    std::fs::write(
+        &fwd,
+        format!(
+            "~/saved\nsomeone@remote.example\n\\{u}\n\"|touch {o}/ran\"\n",
+            u = user.name
+        ),
+    )
+    .expect("forward");
+    let uid = nix::unistd::User::from_name(&user.name)
+        .ok()
+        .flatten()
+        .expect("user")
+        .uid;
+    std::os::unix::fs::chown(&fwd, Some(uid.as_raw()), None).expect("chown");
+    let rcpt = format!("{}@mail.example.test", user.name);
+    let (_, text) = report_for(&inst, &out, &["-bv", &rcpt], b"");
+    let home = user.home.display();
+    let expected = [
+        format!("<{rcpt}>: delivery via local: delivers to file: {home}/saved\n\n"),
+        format!("<someone@remote.example> (expanded from <{rcpt}>): delivery via local: forwards to someone@remote.example\n\n"),
+        format!("<{rcpt}>: delivery via local: delivers to mailbox\n\n"),
+        format!("<{rcpt}>: delivery via local: delivers to command: touch {o}/ran\n\n"),
+    ];
+    assert_in_order(&notification(&text), &expected, &text);
+    assert_eq!(text.matches("Final-Recipient:").count(), 4, "{text}");
+    assert_eq!(
+        text.matches(&format!("Original-Recipient: rfc822;{rcpt}\n"))
+            .count(),
+        4,
+        "{text}"
+    );
+    std::thread::sleep(SECOND);
+    assert!(!user.home.join("saved").exists() && !out.join("ran").exists());
+}
+
+/// A .forward naming a user who does not exist: the notice names that
+/// address "expanded from" the recipient, with the recipient as
+/// Original-Recipient, and the .forward's other destinations get their
+/// copy (compared side by side with Postfix 3.7).
+#[test]
+fn a_bounce_names_the_forward_destination_that_failed() {
+    let Some(user) = kit::root_user("bff") else {
+        return;
+    };
+    let (out, inst) = alias_instance("local-bounce-forward", "reporter: {o}/report\n");
+    let fwd = user.home.join(".forward");
+    std::fs::write(&fwd, "~/saved\nnosuchuser5\n").expect("forward");
+    let uid = nix::unistd::User::from_name(&user.name)
+        .ok()
+        .flatten()
+        .expect("user")
+        .uid;
+    std::os::unix::fs::chown(&fwd, Some(uid.as_raw()), None).expect("chown");
+    let rcpt = format!("{}@mail.example.test", user.name);
+    let (_, text) = report_for(&inst, &out, &[&rcpt], BODY.as_bytes());
+    assert!(
+        notification(&text).contains(&format!(
+            "\n<nosuchuser5@mail.example.test> (expanded from <{rcpt}>): unknown user: \"nosuchuser5\"\n\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Final-Recipient: rfc822; nosuchuser5@mail.example.test\nOriginal-Recipient: rfc822;{rcpt}\nAction: failed\nStatus: 5.1.1\n")),
+        "{text}"
+    );
+    assert!(written(&inst, &user.home.join("saved")).contains("last line"));
+}
+
 /// A bounce from an alias's expansion names the destination that failed,
 /// "expanded from" the recipient, as Postfix's notices do (compared side
 /// by side with Postfix 3.7); the rest of the alias is delivered.
@@ -402,10 +496,63 @@ fn a_bounce_names_the_alias_destination_that_failed() {
         "{text}"
     );
     assert!(
-        text.contains("Final-Recipient: rfc822; nosuchuser1@mail.example.test\nOriginal-Recipient: rfc822; team@mail.example.test\nAction: failed\nStatus: 5.1.1\n"),
+        text.contains("Final-Recipient: rfc822; nosuchuser1@mail.example.test\nOriginal-Recipient: rfc822;team@mail.example.test\nAction: failed\nStatus: 5.1.1\n"),
         "{text}"
     );
     assert!(written(&inst, &out.join("kept")).contains("last line"));
+}
+
+/// A bounce of SMTPUTF8 mail is a global one, part by part as Postfix
+/// 3.7 writes it (compared side by side): a UTF-8 text part, a
+/// message/global-delivery-status report naming the UTF-8 recipient as
+/// type utf-8 and its ORCPT as smtpd recorded it, and message/global.
+#[test]
+fn a_bounce_of_smtputf8_mail_is_global() {
+    let out = out_dir("local-bounce-utf8");
+    let inst = Instance::local_delivery("local-bounce-utf8", "local_recipient_maps =\n");
+    inst.newaliases(&format!("reporter: {}/report\n", out.display()));
+    inst.start();
+    let port = inst.port("127.0.0.1:0");
+    let script = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port}, timeout=20)\ns.ehlo('client.example')\ns.sendmail('reporter@mail.example.test', ['jürgen@mail.example.test'], 'Subject: s\\r\\n\\r\\nx\\r\\n'.encode(), mail_options=['SMTPUTF8'])\ns.quit()\n"
+    );
+    kit::python_lines(&[], &script, &[]);
+    let text = read_report(&inst, &out);
+    let mime: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            [
+                "Content-",
+                "MIME",
+                "X-Mailsuite-Sender",
+                "Final-",
+                "Original-",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .collect();
+    assert_eq!(
+        mime,
+        [
+            "MIME-Version: 1.0",
+            "Content-Type: multipart/report; report-type=delivery-status;",
+            "Content-Transfer-Encoding: 8bit",
+            "Content-Description: Notification",
+            "Content-Type: text/plain; charset=utf-8",
+            "Content-Transfer-Encoding: 8bit",
+            "Content-Description: Delivery report",
+            "Content-Type: message/global-delivery-status",
+            "Content-Transfer-Encoding: 8bit",
+            "X-Mailsuite-Sender: rfc822; reporter@mail.example.test",
+            "Final-Recipient: utf-8; jürgen@mail.example.test",
+            "Original-Recipient: rfc822;jürgen@mail.example.test",
+            "Content-Description: Undelivered Message",
+            "Content-Type: message/global",
+            "Content-Transfer-Encoding: 8bit",
+        ],
+        "{text}"
+    );
 }
 
 /// NOTIFY=SUCCESS for an alias: the sender hears "alias expanded"

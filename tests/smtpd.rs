@@ -276,6 +276,12 @@ s.quit()
         first.contains("recipient: root@mail.example.test"),
         "{first}"
     );
+    // No ORCPT: the address as the client wrote it, as Postfix's smtpd
+    // records it.
+    assert!(
+        first.contains("dsn_original_recipient: rfc822;root@mail.example.test\n"),
+        "{first}"
+    );
     assert!(
         first.contains("\n\n.leading dot\n..two dots\n.\n8bit: café\nend\n"),
         "smtplib's dot-stuffing undone exactly: {first}"

@@ -257,6 +257,48 @@ fn local_recipients_are_looked_up_not_delivered() {
     );
 }
 
+/// A user with a .forward: the verify service's probe stops at the file
+/// ("forward via file: …", as Postfix 3.7 logs it) and nothing is
+/// forwarded or delivered.
+#[test]
+fn a_probe_stops_at_a_forward_file() {
+    let Some(user) = kit::root_user("vf") else {
+        return;
+    };
+    let fwd = user.home.join(".forward");
+    std::fs::write(&fwd, "~/saved\nsomeone@remote.example\n").expect("forward");
+    let inst = Instance::new("verify-forward");
+    inst.main_cf(
+        "mydestination = front.example\nlocal_recipient_maps =\nalias_maps =\n\
+         smtpd_recipient_restrictions = reject_unverified_recipient, permit_mynetworks, reject_unauth_destination\n\
+         address_verify_poll_delay = 1s\n",
+    );
+    inst.master_cf(
+        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\n\
+         local unix - n n - - local\nbounce unix - - n - 0 bounce\nverify unix - - n - 1 verify\n",
+    );
+    inst.start();
+    let mut c = Client::connect(inst.port("127.0.0.1:0"));
+    c.ask("HELO client.example");
+    assert_eq!(c.ask("MAIL FROM:<>"), "250 2.1.0 Ok");
+    let rcpt = format!("{}@front.example", user.name);
+    assert_eq!(c.ask(&format!("RCPT TO:<{rcpt}>")), "250 2.1.5 Ok");
+    let line = inst.log_lines(&format!("to=<{rcpt}>")).remove(0);
+    assert!(
+        line.contains(&format!(
+            "status=deliverable (forward via file: {})",
+            fwd.display()
+        )),
+        "{line}"
+    );
+    assert!(!user.home.join("saved").exists());
+    assert!(
+        inst.log_lines("someone@remote.example").is_empty(),
+        "{}",
+        inst.maillog()
+    );
+}
+
 /// `address_verify_transport_maps`: probes may go elsewhere than mail
 /// (here to a second next hop that knows another user).
 #[test]

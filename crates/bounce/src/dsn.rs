@@ -30,6 +30,30 @@ pub struct Report<'a> {
     /// True when only the headers are returned.
     pub headers_only: bool,
     pub now: i64,
+    /// The notice's MIME encoding, as Postfix's bounce chooses it: `8bit`
+    /// with smtputf8_enable (addresses may be UTF-8) or for 8-bit mail,
+    /// `7bit` for mail declared 7-bit, none when nothing was declared.
+    pub encoding: Option<&'static str>,
+    /// The message asked for SMTPUTF8: the report and the returned message
+    /// are message/global-delivery-status and message/global, and UTF-8
+    /// addresses are of type utf-8.
+    pub smtputf8: bool,
+}
+
+impl Report<'_> {
+    /// Whether the notice is 8-bit (Postfix's NOT_7BIT_MIME).
+    fn eight_bit(&self) -> bool {
+        self.encoding.is_some_and(|e| e != "7bit")
+    }
+
+    /// `utf-8` for a UTF-8 address in SMTPUTF8 mail, else `rfc822`.
+    fn address_type(&self, address: &str) -> &'static str {
+        if self.smtputf8 && !address.is_ascii() {
+            "utf-8"
+        } else {
+            "rfc822"
+        }
+    }
 }
 
 /// `smtp; 550 …` with the server's own reply for remote replies,
@@ -115,12 +139,37 @@ pub fn compose(r: &Report) -> String {
     m.push_str(&format!(
         "Content-Type: multipart/report; report-type=delivery-status;\n\tboundary=\"{boundary}\"\n"
     ));
-    m.push_str("Content-Transfer-Encoding: 8bit\n\n");
-    m.push_str("This is a MIME-encapsulated message.\n\n");
+    let eight_bit = r.eight_bit();
+    let cte = |m: &mut String, on: bool| {
+        if on {
+            m.push_str("Content-Transfer-Encoding: 8bit\n");
+        }
+    };
+    match r.encoding {
+        // Declared 7-bit mail: as the template's text needs.
+        Some("7bit") => m.push_str(&format!(
+            "Content-Transfer-Encoding: {}\n",
+            if t.text.iter().all(|l| l.is_ascii()) {
+                "7bit"
+            } else {
+                "8bit"
+            }
+        )),
+        Some(e) => m.push_str(&format!("Content-Transfer-Encoding: {e}\n")),
+        None => {}
+    }
+    m.push_str("\nThis is a MIME-encapsulated message.\n\n");
+    // The template's charset, or utf-8 when addresses may be 8-bit.
+    let charset = match t.charset.as_str() {
+        c if !c.eq_ignore_ascii_case("us-ascii") => c,
+        _ if eight_bit => "utf-8",
+        c => c,
+    };
     m.push_str(&format!(
-        "--{boundary}\nContent-Description: Notification\nContent-Type: text/plain; charset={}\n\n",
-        t.charset
+        "--{boundary}\nContent-Description: Notification\nContent-Type: text/plain; charset={charset}\n"
     ));
+    cte(&mut m, eight_bit);
+    m.push('\n');
     if !r.postmaster {
         m.push_str(r.text);
     }
@@ -139,10 +188,17 @@ pub fn compose(r: &Report) -> String {
     if r.entries.is_empty() {
         m.push('\n');
     }
-    m.push_str(&format!("--{boundary}\nContent-Description: Delivery report\nContent-Type: message/delivery-status\n\n"));
+    let global = if r.smtputf8 { "global-" } else { "" };
+    m.push_str(&format!("--{boundary}\nContent-Description: Delivery report\nContent-Type: message/{global}delivery-status\n"));
+    cte(&mut m, eight_bit && r.smtputf8);
+    m.push('\n');
     m.push_str(&format!("Reporting-MTA: dns; {}\n", r.myhostname));
     m.push_str(&format!("X-Mailsuite-Queue-ID: {}\n", r.queue_id));
-    m.push_str(&format!("X-Mailsuite-Sender: rfc822; {}\n", r.sender));
+    m.push_str(&format!(
+        "X-Mailsuite-Sender: {}; {}\n",
+        r.address_type(r.sender),
+        r.sender
+    ));
     m.push_str(&format!(
         "Arrival-Date: {}\n",
         util::time::rfc5322(r.arrival)
@@ -152,11 +208,15 @@ pub fn compose(r: &Report) -> String {
     }
     for e in r.entries {
         m.push('\n');
-        m.push_str(&format!("Final-Recipient: rfc822; {}\n", e.recipient));
+        m.push_str(&format!(
+            "Final-Recipient: {}; {}\n",
+            r.address_type(&e.recipient),
+            e.recipient
+        ));
         if let Some(o) = &e.orcpt {
             m.push_str(&format!("Original-Recipient: {o}\n"));
         } else if let Some(o) = &e.original {
-            m.push_str(&format!("Original-Recipient: rfc822; {o}\n"));
+            m.push_str(&format!("Original-Recipient: {}; {o}\n", r.address_type(o)));
         }
         let action = match r.kind {
             Kind::Failure => "failed",
@@ -182,15 +242,24 @@ pub fn compose(r: &Report) -> String {
         }
     }
     m.push('\n');
-    let (desc, ctype) = if r.kind == Kind::Verify {
+    let headers = r.kind == Kind::Verify || r.headers_only;
+    let desc = match r.kind {
         // Postfix's verify report returns the headers under this name.
-        ("Message Headers", "text/rfc822-headers")
-    } else if r.headers_only {
-        ("Undelivered Message Headers", "text/rfc822-headers")
-    } else {
-        ("Undelivered Message", "message/rfc822")
+        Kind::Verify => "Message Headers",
+        _ if headers => "Undelivered Message Headers",
+        _ => "Undelivered Message",
     };
-    m.push_str(&format!("--{boundary}\nContent-Description: {desc}\nContent-Type: {ctype}\nContent-Transfer-Encoding: 8bit\n\n"));
+    let ctype = match (headers, r.smtputf8) {
+        (true, false) => "text/rfc822-headers",
+        (true, true) => "message/global-headers",
+        (false, false) => "message/rfc822",
+        (false, true) => "message/global",
+    };
+    m.push_str(&format!(
+        "--{boundary}\nContent-Description: {desc}\nContent-Type: {ctype}\n"
+    ));
+    cte(&mut m, eight_bit);
+    m.push('\n');
     m.push_str(&String::from_utf8_lossy(r.original));
     if !m.ends_with('\n') {
         m.push('\n');
@@ -228,14 +297,15 @@ mod tests {
 
     #[test]
     fn a_failure_report_has_the_three_parts() {
-        let entries = vec![Entry {
-            recipient: "nobody@example.test".into(),
-            orcpt: Some("rfc822;nobody@example.test".into()),
+        let entry = |name: &str| Entry {
+            recipient: format!("{name}@example.test"),
+            orcpt: Some(format!("rfc822;{name}@example.test")),
             status: "5.1.1".into(),
-            reason: "unknown user: \"nobody\"".into(),
+            reason: format!("unknown user: \"{name}\""),
             relay: "local".into(),
             ..Entry::default()
-        }];
+        };
+        let entries = vec![entry("nobody"), entry("jürgen")];
         let template = Template::builtin(bounce::template::Class::Failure);
         let report = |postmaster| Report {
             kind: Kind::Failure,
@@ -252,22 +322,40 @@ mod tests {
             original: b"Subject: hi\n\nbody\n",
             headers_only: false,
             now: 1,
+            encoding: Some("8bit"),
+            smtputf8: true,
         };
         let text = compose(&report(false));
         assert!(text.starts_with("From: Mail Delivery System <MAILER-DAEMON>\nSubject: Undelivered Mail Returned to Sender\nTo: alice@example.test\n"));
-        assert!(text.contains("Content-Type: text/plain; charset=us-ascii\n\nThis is the mail system at host mail.example.test.\n\n<nobody@example.test>: "));
+        assert!(text.contains("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nThis is the mail system at host mail.example.test.\n\n<nobody@example.test>: "));
         assert!(text.contains("Content-Type: multipart/report; report-type=delivery-status;"));
         assert!(text.contains("<nobody@example.test>: unknown user: \"nobody\"\n"));
         assert!(text.contains("Final-Recipient: rfc822; nobody@example.test\nOriginal-Recipient: rfc822;nobody@example.test\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: X-Postfix; unknown user: \"nobody\"\n"));
+        // A UTF-8 address is of type utf-8, as Postfix 3.7 writes it.
+        assert!(text.contains("Final-Recipient: utf-8; jürgen@example.test\nOriginal-Recipient: rfc822;jürgen@example.test\n"));
         assert!(text.contains("Original-Envelope-Id: xyz\n"));
-        assert!(text.contains("Content-Type: message/rfc822\nContent-Transfer-Encoding: 8bit\n\nSubject: hi\n\nbody\n"));
+        assert!(text.contains("Content-Type: message/global\nContent-Transfer-Encoding: 8bit\n\nSubject: hi\n\nbody\n"));
         assert!(text.ends_with("--\n"));
         // The postmaster's copy: its own subject, no template text.
         let copy = compose(&report(true));
         assert!(copy.contains("Subject: Postmaster Copy: Undelivered Mail\n"));
         assert!(copy
-            .contains("Content-Type: text/plain; charset=us-ascii\n\n\n<nobody@example.test>: "));
+            .contains("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n\n<nobody@example.test>: "));
         assert!(!copy.contains("This is the mail system"));
+        // smtputf8_enable = no and mail declared 7-bit: a 7-bit notice, as
+        // Postfix's bounce_mail_alloc() chooses.
+        let seven = compose(&Report {
+            encoding: Some("7bit"),
+            smtputf8: false,
+            ..report(false)
+        });
+        assert!(seven.contains("boundary=\"4jWjSX5zbPz1T1JY.1/mail.example.test\"\nContent-Transfer-Encoding: 7bit\n\n"));
+        assert!(
+            seven.contains("Content-Type: text/plain; charset=us-ascii\n\nThis is the mail system")
+        );
+        assert!(seven.contains("Content-Type: message/delivery-status\n\n"));
+        assert!(seven.contains("Final-Recipient: rfc822; jürgen@example.test\n"));
+        assert!(seven.contains("Content-Type: message/rfc822\n\nSubject: hi\n"));
     }
 
     #[test]

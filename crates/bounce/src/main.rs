@@ -15,6 +15,12 @@
 //!   hands it to cleanup from `MAILER-DAEMON` with the null sender. It logs
 //!   `ID: sender non-delivery notification: NEWID`.
 //!
+//!   The MIME layout is Postfix's: with `smtputf8_enable` the notice is
+//!   8bit and its text part utf-8 (addresses may be UTF-8), else it
+//!   follows the message's declared encoding; for SMTPUTF8 mail the parts
+//!   are message/global-delivery-status and message/global (or
+//!   global-headers), and a UTF-8 address is of type `utf-8`.
+//!
 //!   Each recipient's line reads `<address>: reason`, or `<final>
 //!   (expanded from <original>): reason` for a destination an alias or
 //!   .forward expanded; it and the Diagnostic-Code and Remote-MTA fields
@@ -248,6 +254,13 @@ fn notify(b: &Bounce, ctx: &Context, n: &Notice) -> Result<Option<String>, Strin
         &whole[..end]
     };
     let limit = cfg.size(&p::BOUNCE_SIZE_LIMIT) as usize;
+    // Postfix's choice: 8bit whenever addresses may be UTF-8, else what the
+    // message declared.
+    let encoding = match qf.envelope.attrs.encoding {
+        _ if cfg.bool(&p::SMTPUTF8_ENABLE) => Some("8bit"),
+        Some(e) => Some(e.as_str()),
+        None => None,
+    };
     let mut first = None;
     for a in &to {
         let headers_only = a.postmaster
@@ -275,6 +288,8 @@ fn notify(b: &Bounce, ctx: &Context, n: &Notice) -> Result<Option<String>, Strin
             original,
             headers_only,
             now: util::time::now(),
+            encoding,
+            smtputf8: qf.envelope.smtputf8,
         });
         let id = match submit(cfg, &queue_dir, a, &text) {
             Ok(id) => id,

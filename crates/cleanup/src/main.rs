@@ -28,6 +28,11 @@
 //!     `user@domain`, `user+ext` and `user` for local domains ($myorigin,
 //!     $mydestination, this host's addresses), `@domain`; an extension cut
 //!     off to find an entry is put back (`propagate_unmatched_extensions`).
+//!   * A recipient that came without a DSN ORCPT gets one: `rfc822;` (or
+//!     `utf-8;` for a UTF-8 address in SMTPUTF8 mail) and the address
+//!     after canonical mapping, before virtual aliasing, as Postfix
+//!     records it; notices show it as Original-Recipient and the smtp
+//!     client passes it on.
 //!   * The addresses in address headers (From, Sender, Reply-To, To, Cc,
 //!     Bcc, the Resent- ones …) are completed like envelope addresses and
 //!     go through the same canonical maps (the sender's or recipients'

@@ -911,12 +911,22 @@ impl<'a> Message<'a> {
                 },
             };
             let alone = single && expanded.len() == 1;
+            // No ORCPT given: the address before virtual aliasing stands in
+            // for it, as Postfix's cleanup_addr_recipient records it, so
+            // notices and the next hop see where the mail was sent to.
+            let orcpt = r.map(|r| {
+                r.orcpt.clone().or_else(|| {
+                    let utf8 = smtputf8 && !addr.is_ascii();
+                    (!addr.is_empty())
+                        .then(|| format!("{};{addr}", if utf8 { "utf-8" } else { "rfc822" }))
+                })
+            });
             for expanded in expanded {
                 let mut rcpt = Recipient::new(expanded);
                 match r {
                     Some(r) => {
                         rcpt.original = Some(r.address.clone());
-                        rcpt.dsn_orcpt = r.orcpt.clone();
+                        rcpt.dsn_orcpt = orcpt.clone().flatten();
                         rcpt.dsn_notify = (r.notify != 0).then_some(queue::DsnNotify(r.notify));
                     }
                     None => {

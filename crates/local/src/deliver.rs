@@ -366,16 +366,9 @@ pub fn handle(s: &Settings, req: &Request) -> Response {
         // "forwards to …"), as Postfix's local answers sendmail -bv.
         let mut v = job.recipient();
         if v.outcome == Outcome::Sent && !job.forward.is_empty() {
-            if req.probe {
-                for (_, _, a) in std::mem::take(&mut job.forward) {
-                    let f = sent(format!("forwards to {a}"));
-                    job.leaves.push((a, f));
-                }
-            } else {
-                v = job.send_forward();
-                for (_, _, a) in std::mem::take(&mut job.forward) {
-                    job.leaves.push((a, v.clone()));
-                }
+            v = job.send_forward();
+            for (_, _, a) in std::mem::take(&mut job.forward) {
+                job.leaves.push((a, v.clone()));
             }
         }
         let v = filter(v);
@@ -483,8 +476,14 @@ impl Job<'_> {
         }
     }
 
-    /// Queues a forwarded copy to `address`.
+    /// Queues a forwarded copy to `address`; a probe records what it would
+    /// do there and then, in the order of the alias or .forward file.
     fn forward_to(&mut self, address: String) {
+        if self.req.probe {
+            let v = sent(format!("forwards to {address}"));
+            self.leaves.push((address, v));
+            return;
+        }
         let entry = (self.sender(), self.delivered.clone(), address);
         self.forward.push(entry);
     }

@@ -57,6 +57,7 @@
 //!   would (aliases, :include: files and .forward files followed), and
 //!   each final destination is logged and reported with what it would get
 //!   (`delivers to file: …`, `delivers to command: …`, `forwards to …`),
+//!   in the order of the alias or .forward file, each new address
 //!   "expanded from" the recipient.
 //!
 //!   A command runs with the shell, `-c` and the command, as the rights

@@ -26,7 +26,9 @@
 //!   smtpd_tls_mandatory_exclude_ciphers), OpenSSL's syntax, suites logged
 //!   by OpenSSL's names; ECDH on the curves smtpd_tls_eecdh_grade names),
 //!   ENHANCEDSTATUSCODES,
-//!   8BITMIME, DSN (RET, ENVID, NOTIFY, ORCPT), SMTPUTF8, CHUNKING (BDAT).
+//!   8BITMIME, DSN (RET, ENVID, NOTIFY, ORCPT; a recipient without ORCPT
+//!   gets `rfc822;` and its address as written, as Postfix's smtpd gives
+//!   it), SMTPUTF8, CHUNKING (BDAT).
 //!   smtpd_discard_ehlo_keywords hides keywords (for a client that
 //!   smtpd_discard_ehlo_keyword_address_maps lists by address, its own
 //!   list instead), logged at each EHLO as Postfix does ("discarding EHLO

@@ -1542,7 +1542,12 @@ impl<'a> Session<'a> {
         };
         tx.recipients.push(ic::Recipient {
             address: r.rcpt.internal(),
-            orcpt: r.orcpt.map(|o| format!("{};{}", o.addr_type, o.addr)),
+            // No ORCPT: the address as the client wrote it, as Postfix's
+            // smtpd records it.
+            orcpt: Some(match r.orcpt {
+                Some(o) => format!("{};{}", o.addr_type, o.addr),
+                None => format!("rfc822;{rcpt_text}"),
+            }),
             notify: notify_bits(r.notify),
         });
         self.reply(&Reply::rcpt_ok());
