@@ -1093,3 +1093,27 @@ fn a_recipient_without_orcpt_gets_its_address_as_one() {
         Some("utf-8;jörg@example.test")
     );
 }
+
+/// UTF-8 in a MIME part's header flags the mail SMTPUTF8 as UTF-8 in its
+/// own headers does, for the classes smtputf8_autodetect_classes names
+/// (sendmail and verify by default), as Postfix's cleanup does (compared
+/// side by side: Postfix 3.7 queued such a sendmail message with its
+/// SMTPUTF8 flags set, a plain one without).
+#[test]
+fn utf8_in_a_part_header_asks_for_smtputf8() {
+    let inst = instance("cleanup-part-utf8", "");
+    let content = "Subject: t\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nhi\n--b1\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"résumé.pdf\"\n\nAAAA\n--b1--\n";
+    let utf8 = |source, content: &str| {
+        let env = smtp_envelope("me@example.test", &["you@far.example"]);
+        let (_, env, _, text) = enqueue(&inst, source, env, content.as_bytes());
+        assert!(
+            text.contains("résumé") || !content.contains("résumé"),
+            "{text}"
+        );
+        env.smtputf8
+    };
+    assert!(utf8(Source::Pickup, content));
+    assert!(!utf8(Source::Pickup, "Subject: t\n\nplain\n"));
+    // Mail from smtpd is not of an autodetect class by default.
+    assert!(!utf8(Source::Smtpd, content));
+}

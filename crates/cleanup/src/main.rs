@@ -45,11 +45,12 @@
 //!     from that part alone (sendmail -t still takes every address).
 //!   * `smtputf8_autodetect_classes` (sendmail, smtpd, verify; forward,
 //!     bounce and notify all name the mail system's own other mail): mail
-//!     of those kinds is flagged SMTPUTF8 when its envelope addresses or
-//!     its message headers hold UTF-8. `detect_8bit_encoding_header`:
-//!     `Content-Transfer-Encoding: 8bit` or `binary` in the message header
-//!     makes the queue file's encoding 8bit. (Both look at the primary
-//!     header: the envelope is written at its end.)
+//!     of those kinds is flagged SMTPUTF8 when its envelope addresses,
+//!     its message headers or the headers of its MIME parts hold UTF-8
+//!     (the flag is in the size record, written again at the end).
+//!     `detect_8bit_encoding_header`: `Content-Transfer-Encoding: 8bit` or
+//!     `binary` in the message header makes the queue file's encoding
+//!     8bit (the primary header only: the envelope is written at its end).
 //!   * Lines from smtpd lose the CRs before their LF; lines from pickup are
 //!     stored as they are (sendmail applied `sendmail_fix_line_endings`).
 //!   * Blind copies: `always_bcc`, `sender_bcc_maps` (by the sender) and

@@ -1817,6 +1817,12 @@ impl<'a> Message<'a> {
         if self.emit_action(writer, action)? {
             return Ok(());
         }
+        // As for the message's own headers (Postfix's cleanup_out_header):
+        // UTF-8 in a part's header flags mail of an autodetect class.
+        if self.autodetect_utf8 && !self.qenv.smtputf8 && h.lines.iter().any(|l| !l.is_ascii()) {
+            self.qenv.smtputf8 = true;
+            writer.require_smtputf8();
+        }
         let last = h.lines.len().saturating_sub(1);
         for (i, l) in h.lines.iter().enumerate() {
             // (a whole line as a line: the queue writer takes a CR before

@@ -189,6 +189,13 @@ impl Writer {
         Ok(())
     }
 
+    /// Marks the message as needing SMTPUTF8 after its envelope went out
+    /// (UTF-8 in a MIME part's header): the size record, which is written
+    /// again when the file is finished, carries the flag.
+    pub fn require_smtputf8(&mut self) {
+        self.size.smtputf8 = 1;
+    }
+
     fn need_envelope(&self) -> Result<(), QueueError> {
         if self.envelope_written {
             Ok(())
