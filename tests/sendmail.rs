@@ -285,7 +285,7 @@ fn s_nail_sends_through_sendmail_as_the_seeds_do() {
 fn sendmail_bs_speaks_smtp_on_standard_input() {
     let inst = instance("sendmail-bs");
     inst.start();
-    let session = b"EHLO client.example\r\nMAIL FROM:<bs@example.org>\r\nRCPT TO:<root@linuxprobe.com>\r\nDATA\r\nSubject: stand-alone\r\n\r\n..dot\r\nbody\r\n.\r\nQUIT\r\n";
+    let session = b"EHLO client.example\r\nMAIL FROM:<bs@example.org>\r\nRCPT TO:<root@linuxprobe.com>\r\nRCPT TO:<\"a b\"@linuxprobe.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;first+40x@y.example\r\nDATA\r\nSubject: stand-alone\r\n\r\n..dot\r\nbody\r\n.\r\nQUIT\r\n";
     let out = sendmail(&inst, &["-bs"], session);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -299,6 +299,20 @@ fn sendmail_bs_speaks_smtp_on_standard_input() {
     let (env, _, body) = only_queued(&inst);
     assert_eq!(env.sender, "bs@example.org");
     assert_eq!(env.recipients[0].address, "root@linuxprobe.com");
+    // DSN parameters as smtpd keeps them; no ORCPT: the address as written.
+    assert_eq!(
+        env.recipients[0].dsn_orcpt.as_deref(),
+        Some("rfc822;root@linuxprobe.com")
+    );
+    assert_eq!(env.recipients[1].address, "a b@linuxprobe.com");
+    assert_eq!(
+        env.recipients[1].dsn_orcpt.as_deref(),
+        Some("rfc822;first@x@y.example")
+    );
+    assert_eq!(
+        env.recipients[1].dsn_notify.map(|n| n.0),
+        Some(ipc::cleanup::notify::SUCCESS | ipc::cleanup::notify::FAILURE)
+    );
     assert!(
         body.ends_with("\n.dot\nbody\n"),
         "dot-stuffing undone: {body}"

@@ -218,6 +218,17 @@ pub mod notify {
     pub const SUCCESS: u8 = 2;
     pub const FAILURE: u8 = 4;
     pub const DELAY: u8 = 8;
+
+    /// The bits of a NOTIFY= list (NEVER stands alone).
+    pub fn bits(never: bool, success: bool, failure: bool, delay: bool) -> u8 {
+        if never {
+            return NEVER;
+        }
+        [(success, SUCCESS), (failure, FAILURE), (delay, DELAY)]
+            .iter()
+            .filter(|(on, _)| *on)
+            .fold(0, |all, (_, bit)| all | bit)
+    }
 }
 
 /// MAIL FROM BODY=.

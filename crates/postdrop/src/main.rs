@@ -145,6 +145,11 @@ fn post(cfg: &Config, uid: u32, login: &str) -> Result<queue::QueueId, Failure> 
     for r in &env.recipients {
         let mut rcpt = Recipient::new(checked("recipient", &r.address)?);
         rcpt.dsn_notify = (r.notify != 0).then_some(queue::DsnNotify(r.notify));
+        rcpt.dsn_orcpt = r
+            .orcpt
+            .as_deref()
+            .map(|o| checked("orcpt", o))
+            .transpose()?;
         qenv.recipients.push(rcpt);
     }
     if env.body == ipc::cleanup::Body::EightBitMime {

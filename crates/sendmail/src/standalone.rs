@@ -4,7 +4,7 @@
 //! with plain sendmail), and posts each message through postdrop.
 
 use crate::post;
-use ipc::cleanup::{Body, Envelope, Recipient};
+use ipc::cleanup::{notify, Body, Envelope, Recipient};
 use params::{table as p, Config};
 use smtp_proto::{
     parse_line, Capabilities, Command, DataConfig, DataDecoder, DataStatus, ParserConfig, Reply,
@@ -57,7 +57,7 @@ pub fn serve(cfg: &Config, dir: &Path, login: &str) -> i32 {
         return 0;
     }
     let mut sender: Option<String> = None;
-    let mut recipients: Vec<String> = Vec::new();
+    let mut recipients: Vec<Recipient> = Vec::new();
     let mut body = Body::Unspecified;
     let mut line = Vec::new();
     loop {
@@ -94,7 +94,18 @@ pub fn serve(cfg: &Config, dir: &Path, login: &str) -> i32 {
                 if sender.is_none() {
                     Reply::need_mail()
                 } else {
-                    recipients.push(r.rcpt.to_string());
+                    // As smtpd records them: the ORCPT, or the address as
+                    // written; the NOTIFY bits.
+                    recipients.push(Recipient {
+                        address: r.rcpt.internal(),
+                        orcpt: Some(match r.orcpt {
+                            Some(o) => format!("{};{}", o.addr_type, o.addr),
+                            None => format!("rfc822;{}", r.rcpt),
+                        }),
+                        notify: r.notify.map_or(0, |n| {
+                            notify::bits(n.is_never(), n.success, n.failure, n.delay)
+                        }),
+                    });
                     Reply::rcpt_ok()
                 }
             }
@@ -126,14 +137,7 @@ pub fn serve(cfg: &Config, dir: &Path, login: &str) -> i32 {
                         arrival,
                         arrival_usec,
                         body,
-                        recipients: recipients
-                            .drain(..)
-                            .map(|a| Recipient {
-                                address: a,
-                                orcpt: None,
-                                notify: 0,
-                            })
-                            .collect(),
+                        recipients: std::mem::take(&mut recipients),
                         ..Envelope::default()
                     };
                     if limit > 0 && message.len() as u64 > limit {

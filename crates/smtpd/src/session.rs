@@ -217,15 +217,9 @@ fn now() -> u64 {
 }
 
 fn notify_bits(n: Option<smtp_proto::Notify>) -> u8 {
-    match n {
-        None => 0,
-        Some(n) if n.is_never() => ic::notify::NEVER,
-        Some(n) => {
-            (if n.success { ic::notify::SUCCESS } else { 0 })
-                | (if n.failure { ic::notify::FAILURE } else { 0 })
-                | (if n.delay { ic::notify::DELAY } else { 0 })
-        }
-    }
+    n.map_or(0, |n| {
+        ic::notify::bits(n.is_never(), n.success, n.failure, n.delay)
+    })
 }
 
 /// What every session of an smtpd process shares.
