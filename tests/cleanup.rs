@@ -1117,3 +1117,23 @@ fn utf8_in_a_part_header_asks_for_smtputf8() {
     // Mail from smtpd is not of an autodetect class by default.
     assert!(!utf8(Source::Smtpd, content));
 }
+
+/// The mail system's own mail (notices, forwarded copies) gets a Received
+/// that names no user, as Postfix's post_mail() and local's forward.c
+/// write it; a local submission names the user's ID.
+#[test]
+fn internal_mail_is_received_from_no_user() {
+    let inst = instance("cleanup-internal-received", "");
+    for (source, by) in [
+        (Source::Internal, "(mailsuite)"),
+        (Source::Pickup, "(mailsuite, from userid 1000)"),
+    ] {
+        let mut env = smtp_envelope("", &["postmaster@example.test"]);
+        env.attributes = vec![("uid".into(), "1000".into())];
+        let (id, _, _, text) = enqueue(&inst, source, env, b"Subject: n\n\nx\n");
+        assert!(
+            text.starts_with(&format!("Received: by mail.example.test {by}\n\tid {id}; ")),
+            "{text}"
+        );
+    }
+}

@@ -489,6 +489,22 @@ fn a_bounce_names_the_alias_destination_that_failed() {
         "reporter: {o}/report\nteam: {o}/kept, nosuchuser1\n",
     );
     let (_, text) = report_for(&inst, &out, &["team@mail.example.test"], BODY.as_bytes());
+    // The notice's own headers in Postfix's order: Received naming no
+    // user, then Date, then the template's From.
+    let head: Vec<&str> = text.lines().take_while(|l| !l.is_empty()).collect();
+    let at = head
+        .iter()
+        .position(|l| l.starts_with("Received: "))
+        .unwrap_or_default();
+    assert_eq!(
+        head[at], "Received: by mail.example.test (mailsuite)",
+        "{text}"
+    );
+    assert!(head[at + 2].starts_with("Date: "), "{text}");
+    assert!(
+        head[at + 3].starts_with("From: Mail Delivery System <MAILER-DAEMON@"),
+        "{text}"
+    );
     assert!(
         text.replace("\n    ", " ").contains(
             "\n<nosuchuser1@mail.example.test> (expanded from <team@mail.example.test>): unknown user: \"nosuchuser1\"\n\n"
@@ -603,4 +619,23 @@ fn a_success_notice_for_an_alias_says_it_expanded() {
         .expect("postcat");
     let cat = String::from_utf8_lossy(&cat.stdout);
     assert!(cat.contains("dsn_notify_flags: 1"), "{cat}");
+    // The copy keeps the recipient's ORCPT (smtpd recorded the address as
+    // written), and its Received names no user, as Postfix's forward.c
+    // writes them (compared side by side with Postfix 3.7).
+    assert!(
+        cat.contains("dsn_original_recipient: rfc822;team@mail.example.test\n"),
+        "{cat}"
+    );
+    let copy = inst
+        .command("postcat")
+        .args(["-h", "-q", &id])
+        .output()
+        .expect("postcat");
+    let copy = String::from_utf8_lossy(&copy.stdout);
+    assert!(
+        copy.starts_with(&format!(
+            "Received: by mail.example.test (mailsuite)\n\tid {id}; "
+        )),
+        "{copy}"
+    );
 }

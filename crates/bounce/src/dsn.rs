@@ -130,7 +130,8 @@ fn wrap(text: &str) -> String {
 pub fn compose(r: &Report) -> String {
     let t = r.template;
     let boundary = format!("{}.{}/{}", r.queue_id, r.now, r.myhostname);
-    let mut m = String::new();
+    // Date first, as Postfix's post_mail() writes it after its Received.
+    let mut m = format!("Date: {}\n", util::time::rfc5322(r.now));
     m.push_str(&format!("From: {}\n", t.from));
     m.push_str(&format!("Subject: {}\n", t.subject_for(r.postmaster)));
     m.push_str(&format!("To: {}\n", r.recipient));
@@ -326,7 +327,7 @@ mod tests {
             smtputf8: true,
         };
         let text = compose(&report(false));
-        assert!(text.starts_with("From: Mail Delivery System <MAILER-DAEMON>\nSubject: Undelivered Mail Returned to Sender\nTo: alice@example.test\n"));
+        assert!(text.starts_with(&format!("Date: {}\nFrom: Mail Delivery System <MAILER-DAEMON>\nSubject: Undelivered Mail Returned to Sender\nTo: alice@example.test\n", util::time::rfc5322(1))));
         assert!(text.contains("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nThis is the mail system at host mail.example.test.\n\n<nobody@example.test>: "));
         assert!(text.contains("Content-Type: multipart/report; report-type=delivery-status;"));
         assert!(text.contains("<nobody@example.test>: unknown user: \"nobody\"\n"));

@@ -336,7 +336,6 @@ fn submit(
         sender: a.from.clone(),
         arrival,
         arrival_usec,
-        attributes: vec![("uid".into(), "0".into())],
         recipients: vec![Recipient {
             address: a.recipient.clone(),
             orcpt: None,

@@ -60,7 +60,10 @@
 //!     envelope: BCC adds a blind copy the same way, HOLD puts the message
 //!     in `hold/`, DISCARD throws it away, and REDIRECT and FILTER are
 //!     kept in the queue file for the queue manager.
-//!   * The header gets a Received: line; mail from this host or from
+//!   * The header gets a Received: line (smtpd's `from … by …`, `by host
+//!     (mailsuite, from userid N)` for pickup, `by host (mailsuite)` for
+//!     the mail system's own notices and forwarded copies, as Postfix
+//!     writes them); mail from this host or from
 //!     `local_header_rewrite_clients` (or with `always_add_missing_headers`)
 //!     gets Message-Id:, Date: and From: when missing (From: as
 //!     `header_from_format` says: `Name <address>`, or obsolete

@@ -1677,14 +1677,19 @@ impl<'a> Message<'a> {
             };
             Header::new("Received", &received.value())
         } else {
-            // Postfix's pickup names no recipient here.
-            let uid = a.other_value("uid").unwrap_or("0");
+            // Postfix's pickup names no recipient here, and the mail
+            // system's own mail (post_mail(), local's forward.c) no user.
+            let by = match self.source {
+                Source::Internal => self.s.mail_name.clone(),
+                _ => format!(
+                    "{}, from userid {}",
+                    self.s.mail_name,
+                    a.other_value("uid").unwrap_or("0")
+                ),
+            };
             Header::new(
                 "Received",
-                &format!(
-                    "by {} ({}, from userid {uid})\n\tid {}; {date}",
-                    self.s.myhostname, self.s.mail_name, self.id
-                ),
+                &format!("by {} ({by})\n\tid {}; {date}", self.s.myhostname, self.id),
             )
         }
     }

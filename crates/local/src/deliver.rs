@@ -1558,9 +1558,11 @@ impl Job<'_> {
                 .forward
                 .iter()
                 .filter(|(s, d, _)| s == sender && d == delivered)
+                // The recipient's ORCPT goes with each copy, as Postfix's
+                // forward.c passes it on.
                 .map(|(_, _, a)| ipc::cleanup::Recipient {
                     address: a.clone(),
-                    orcpt: None,
+                    orcpt: self.rcpt.orcpt.clone(),
                     notify: self.forwarded_notify(),
                 })
                 .collect();
@@ -1569,7 +1571,6 @@ impl Job<'_> {
                 sender: sender.clone(),
                 arrival,
                 arrival_usec,
-                attributes: vec![("uid".into(), "0".into())],
                 recipients,
                 ..ipc::cleanup::Envelope::default()
             };

@@ -126,13 +126,16 @@ impl Transcript {
         if self.errors & mask == 0 {
             return None;
         }
+        // Date first, as Postfix's post_mail() writes it after its Received.
         let mut m = format!(
-            "From: MAILER-DAEMON@{myhostname} (Mail Delivery System)\n\
+            "Date: {}\n\
+             From: MAILER-DAEMON@{myhostname} (Mail Delivery System)\n\
              To: {to} (Postmaster)\n\
              Subject: {mail_name} SMTP server: errors from {namaddr}\n\
              Auto-Submitted: auto-generated\n\
              \n\
-             Transcript of session follows.\n\n"
+             Transcript of session follows.\n\n",
+            util::time::rfc5322(util::time::now())
         );
         m.push_str(&String::from_utf8_lossy(&self.text));
         if self.dropped > 0 {
