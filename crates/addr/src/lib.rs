@@ -44,7 +44,7 @@ pub use domain::{
     fold_domain, is_fqdn, valid_address_literal, valid_hostname, valid_ipv4, valid_ipv6,
 };
 pub use header::parse_address_list;
-pub use local::{quote_local, split_delimiter, unquote_local};
+pub use local::{external, quote_local, split_delimiter, unquote_local};
 pub use path::{parse_path, PathOptions};
 
 use std::fmt;

@@ -41,6 +41,21 @@ pub fn quote_local(local: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// An address in internal form as it is written outside: the local part
+/// quoted where needed (`"john doe"@example.com`), as Postfix's
+/// `quote_822_local` gives it.
+pub fn external(address: &str) -> Cow<'_, str> {
+    let (local, domain) = match address.rsplit_once('@') {
+        Some((l, d)) => (l, Some(d)),
+        None => (address, None),
+    };
+    match (quote_local(local), domain) {
+        (Cow::Borrowed(_), _) => Cow::Borrowed(address),
+        (quoted, Some(d)) => Cow::Owned(format!("{quoted}@{d}")),
+        (quoted, None) => Cow::Owned(quoted.into_owned()),
+    }
+}
+
 /// Undo [`quote_local`]: drop the double quotes and resolve backslash
 /// escapes inside them. Mixed forms (`"a b".c`) work too; an unterminated
 /// quote runs to the end.

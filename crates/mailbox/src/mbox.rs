@@ -33,7 +33,7 @@
 use crate::copy::{copy, CopySpec, Fault};
 use crate::error::{DeliveryError, ErrorKind};
 use crate::lock::{self, KernelLock, LockMethods, LockPolicy};
-use crate::source::{quote_address, MessageSource};
+use crate::source::MessageSource;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -110,7 +110,7 @@ pub fn from_line(sender: &str, time: SystemTime) -> String {
     let who = if sender.is_empty() {
         "MAILER-DAEMON".to_string()
     } else {
-        quote_address(sender)
+        addr::external(sender).into_owned()
     };
     format!("From {who}  {}\n", asctime(time))
 }

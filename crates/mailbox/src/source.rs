@@ -148,34 +148,25 @@ impl<S: MessageSource> MessageSource for Prepended<S> {
     }
 }
 
-/// An address as Postfix's `quote_822_local()` writes it: the local part
-/// in double quotes when it is not a dot-string, the domain as is.
-pub fn quote_address(address: &str) -> String {
-    match address.rsplit_once('@') {
-        Some((local, domain)) => format!("{}@{}", addr::quote_local(local), domain),
-        None => addr::quote_local(address).into_owned(),
-    }
-}
-
 /// `Return-Path: <sender>` as local(8) prepends it (`<>` for the null
 /// sender).
 pub fn return_path(sender: &str) -> String {
     if sender.is_empty() {
         "Return-Path: <>".to_string()
     } else {
-        format!("Return-Path: <{}>", quote_address(sender))
+        format!("Return-Path: <{}>", addr::external(sender))
     }
 }
 
 /// `Delivered-To: address` as local(8) prepends it.
 pub fn delivered_to(address: &str) -> String {
-    format!("Delivered-To: {}", quote_address(address))
+    format!("Delivered-To: {}", addr::external(address))
 }
 
 /// `X-Original-To: address` as local(8) prepends it; `None` for an empty
 /// original recipient (Postfix then writes no header).
 pub fn x_original_to(address: &str) -> Option<String> {
-    (!address.is_empty()).then(|| format!("X-Original-To: {}", quote_address(address)))
+    (!address.is_empty()).then(|| format!("X-Original-To: {}", addr::external(address)))
 }
 
 #[cfg(test)]

@@ -91,15 +91,7 @@ pub fn address(address: &str) -> std::borrow::Cow<'_, str> {
     if INTERNAL_ADDRESSES.load(std::sync::atomic::Ordering::Relaxed) || address.is_empty() {
         return std::borrow::Cow::Borrowed(address);
     }
-    let (local, domain) = match address.rsplit_once('@') {
-        Some((l, d)) => (l, Some(d)),
-        None => (address, None),
-    };
-    match (addr::quote_local(local), domain) {
-        (std::borrow::Cow::Borrowed(_), _) => std::borrow::Cow::Borrowed(address),
-        (quoted, Some(d)) => std::borrow::Cow::Owned(format!("{quoted}@{d}")),
-        (quoted, None) => std::borrow::Cow::Owned(quoted.into_owned()),
-    }
+    addr::external(address)
 }
 
 /// Environment variable that tells a worker which descriptor holds the maillog.

@@ -292,7 +292,7 @@ fn refusal(s: &Settings, req: &Request, content: &[u8]) -> Option<Verdict> {
         // The message read already: its headers, not the queue file again.
         let seen = agent::delivered_to_in(content.split(|&b| b == b'\n'));
         if let Some(r) = req.recipients.iter().find(|r| {
-            let written = mailbox::source::quote_address(&r.address.to_lowercase());
+            let written = addr::external(&r.address.to_lowercase()).into_owned();
             seen.contains(&written)
         }) {
             return Some(failed(
@@ -365,7 +365,7 @@ fn run(
     let sender = if req.sender.is_empty() {
         s.attrs.null_sender.clone()
     } else if flags.quote {
-        mailbox::source::quote_address(&req.sender)
+        addr::external(&req.sender).into_owned()
     } else {
         req.sender.clone()
     };

@@ -209,7 +209,14 @@ fn parse_args(argv0: &str, args: &[String]) -> Options {
             _ => {}
         }
     }
-    o.recipients = rest;
+    // Each argument is an address list, each address taken in internal
+    // form (`"x y"@example.com` is the local part `x y`), as Postfix's
+    // sendmail takes them.
+    o.recipients = rest
+        .iter()
+        .flat_map(|a| addr::parse_address_list(a))
+        .map(|m| m.internal())
+        .collect();
     o
 }
 
@@ -406,7 +413,8 @@ fn main() {
     // the recipients), and the user is told where the report goes.
     let message = if o.mode == 'v' {
         println!("Mail Delivery Status Report will be mailed to <{sender}>.");
-        format!("Subject: probe\nTo:\t{}\n", o.recipients.join(",\n\t")).into_bytes()
+        let to: Vec<_> = o.recipients.iter().map(|r| addr::external(r)).collect();
+        format!("Subject: probe\nTo:\t{}\n", to.join(",\n\t")).into_bytes()
     } else {
         read_message(&mut std::io::stdin().lock(), fix, o.ignore_dots)
             .unwrap_or_else(|e| fatal(EX_IOERR, &format!("read standard input: {e}")))
@@ -537,6 +545,18 @@ mod tests {
     fn read(input: &[u8], fix: &str, ignore_dots: bool) -> Vec<u8> {
         let fix = FixLineEndings::parse(fix).expect("a mode");
         read_message(&mut &input[..], fix, ignore_dots).expect("read")
+    }
+
+    /// As Postfix's sendmail: each argument an address list, each address
+    /// in internal form.
+    #[test]
+    fn command_line_recipients_are_address_lists() {
+        let args: Vec<String> = ["-i", "\"x y\"@remote.example", "Joe <joe@x>, b@y", "root"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let o = parse_args("sendmail", &args);
+        assert_eq!(o.recipients, ["x y@remote.example", "joe@x", "b@y", "root"]);
     }
 
     #[test]
