@@ -169,7 +169,7 @@ fn sendmail_t_takes_recipients_from_the_headers_and_drops_bcc() {
         arrival: 1_800_000_000,
         ..Envelope::default()
     };
-    let msg = b"To: Bob <bob@example.test>, carol\nCc: dave@example.test\nBcc: secret@example.test\nSubject: t\n\nbody\n";
+    let msg = b"To: Bob <bob@example.test>, carol\nCc: dave@example.test, \"e f\"@example.test\nBcc: secret@example.test\nSubject: t\n\nbody\n";
     assert!(matches!(
         c.message(env, msg),
         Reply::Done {
@@ -189,6 +189,8 @@ fn sendmail_t_takes_recipients_from_the_headers_and_drops_bcc() {
             "bob@example.test",
             "carol@example.test",
             "dave@example.test",
+            // In internal form, as every envelope address.
+            "e f@example.test",
             "secret@example.test"
         ]
     );

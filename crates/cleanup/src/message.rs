@@ -1624,7 +1624,7 @@ impl<'a> Message<'a> {
         };
         let mappings = self.flags & proto::flags::NO_ADDRESS_MAPPINGS == 0;
         for mb in addr::parse_address_list(value) {
-            let mb = mb.to_string();
+            let mb = mb.internal();
             let a = if remap {
                 self.s
                     .header_address(&mb, AddrPlace::HeaderRecipient, ctx, mappings)
