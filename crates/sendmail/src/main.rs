@@ -195,7 +195,16 @@ fn parse_args(argv0: &str, args: &[String]) -> Options {
                 "d" | "D" => fatal(EX_USAGE, "-bd is not supported: use mailsuite start"),
                 _ => fatal(EX_USAGE, &format!("unsupported: -b{arg}")),
             },
-            'f' | 'r' => o.sender = Some(arg),
+            // The first address of the argument, in internal form (`<>` or
+            // nothing is the null sender), as Postfix's sendmail takes it.
+            'f' | 'r' => {
+                o.sender = Some(
+                    addr::parse_address_list(&arg)
+                        .first()
+                        .map(|m| m.internal())
+                        .unwrap_or_default(),
+                )
+            }
             'i' => o.ignore_dots = true,
             'o' => match arg.as_str() {
                 "i" => o.ignore_dots = true,
@@ -557,6 +566,19 @@ mod tests {
             .collect();
         let o = parse_args("sendmail", &args);
         assert_eq!(o.recipients, ["x y@remote.example", "joe@x", "b@y", "root"]);
+        // -f: the first address, internal; `<>` the null sender.
+        for (f, sender) in [
+            ("Joe <joe@x>", "joe@x"),
+            ("\"j d\"@x", "j d@x"),
+            ("<>", ""),
+            ("", ""),
+        ] {
+            let args = vec!["-f".to_string(), f.to_string(), "r@x".to_string()];
+            assert_eq!(
+                parse_args("sendmail", &args).sender.as_deref(),
+                Some(sender)
+            );
+        }
     }
 
     #[test]
