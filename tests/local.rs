@@ -53,12 +53,7 @@ fn smtp_to_maildir_for_a_system_user() {
         "{text}"
     );
     use std::os::unix::fs::MetadataExt;
-    let uid = nix::unistd::User::from_name(&user.name)
-        .ok()
-        .flatten()
-        .expect("user")
-        .uid
-        .as_raw();
+    let uid = user.uid();
     assert_eq!(
         std::fs::metadata(path).expect("stat").uid(),
         uid,
@@ -467,15 +462,7 @@ fn a_forward_file_cannot_make_local_read_as_root_or_hang() {
     inst.newaliases("# none\n");
     // The user's own .forward: an include of a file only root may read,
     // and a command that never reads its input.
-    let fwd = user.home.join(".forward");
-    std::fs::write(&fwd, ":include:/etc/shadow\n\"|sleep 60\"\n").expect("forward");
-    let uid = nix::unistd::User::from_name(&user.name)
-        .ok()
-        .flatten()
-        .expect("user")
-        .uid
-        .as_raw();
-    std::os::unix::fs::chown(&fwd, Some(uid), None).expect("chown");
+    user.forward(":include:/etc/shadow\n\"|sleep 60\"\n");
     inst.start();
     smtp_send(
         inst.port("127.0.0.1:0"),
@@ -923,15 +910,7 @@ fn a_forward_naming_the_user_with_an_extension_reaches_the_mailbox() {
         "home_mailbox = Maildir/\nrecipient_delimiter = +\n",
     );
     inst.newaliases("# none\n");
-    let fwd = user.home.join(".forward");
-    std::fs::write(&fwd, format!("{}+copy\n", user.name)).expect("forward");
-    let uid = nix::unistd::User::from_name(&user.name)
-        .ok()
-        .flatten()
-        .expect("user")
-        .uid
-        .as_raw();
-    std::os::unix::fs::chown(&fwd, Some(uid), None).expect("chown");
+    user.forward(&format!("{}+copy\n", user.name));
     inst.start();
     smtp_send(
         inst.port("127.0.0.1:0"),
@@ -965,14 +944,6 @@ fn an_include_from_a_forward_keeps_the_users_rights() {
         "home_mailbox = Maildir/\nallow_mail_to_files = alias, forward, include\n",
     );
     inst.newaliases("# none\n");
-    let uid_of = |name: &str| {
-        nix::unistd::User::from_name(name)
-            .ok()
-            .flatten()
-            .expect("user")
-            .uid
-            .as_raw()
-    };
     // The victim's list names the victim's own archive.
     std::fs::set_permissions(&victim.home, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let list = victim.home.join("list");
@@ -981,11 +952,9 @@ fn an_include_from_a_forward_keeps_the_users_rights() {
     std::fs::write(&archive, "").expect("archive");
     std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     for f in [&list, &archive] {
-        std::os::unix::fs::chown(f, Some(uid_of(&victim.name)), None).expect("chown");
+        std::os::unix::fs::chown(f, Some(victim.uid()), None).expect("chown");
     }
-    let fwd = user.home.join(".forward");
-    std::fs::write(&fwd, format!(":include:{}\n", list.display())).expect("forward");
-    std::os::unix::fs::chown(&fwd, Some(uid_of(&user.name)), None).expect("chown");
+    user.forward(&format!(":include:{}\n", list.display()));
     inst.start();
     smtp_send(
         inst.port("127.0.0.1:0"),
@@ -1015,15 +984,7 @@ fn a_home_file_in_a_forward_lands_in_the_home_directory() {
     };
     let inst = Instance::local_delivery("local-home-file", "home_mailbox = Maildir/\n");
     inst.newaliases("# none\n");
-    let fwd = user.home.join(".forward");
-    std::fs::write(&fwd, "~/saved\n").expect("forward");
-    let uid = nix::unistd::User::from_name(&user.name)
-        .ok()
-        .flatten()
-        .expect("user")
-        .uid
-        .as_raw();
-    std::os::unix::fs::chown(&fwd, Some(uid), None).expect("chown");
+    user.forward("~/saved\n");
     inst.start();
     smtp_send(
         inst.port("127.0.0.1:0"),
@@ -1038,7 +999,7 @@ fn a_home_file_in_a_forward_lands_in_the_home_directory() {
         inst.maillog()
     );
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(std::fs::metadata(&saved).expect("stat").uid(), uid);
+    assert_eq!(std::fs::metadata(&saved).expect("stat").uid(), user.uid());
 }
 
 /// mailbox_command: `$extension` and the exported SENDER, EXTENSION,

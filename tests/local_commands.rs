@@ -410,21 +410,10 @@ fn sendmail_bv_follows_a_forward_file() {
     };
     let (out, inst) = alias_instance("local-bv-forward", "reporter: {o}/report\n");
     let o = out.display();
-    let fwd = user.home.join(".forward");
-    std::fs::write(
-        &fwd,
-        format!(
-            "~/saved\nsomeone@remote.example\n\\{u}\n\"|touch {o}/ran\"\n",
-            u = user.name
-        ),
-    )
-    .expect("forward");
-    let uid = nix::unistd::User::from_name(&user.name)
-        .ok()
-        .flatten()
-        .expect("user")
-        .uid;
-    std::os::unix::fs::chown(&fwd, Some(uid.as_raw()), None).expect("chown");
+    user.forward(&format!(
+        "~/saved\nsomeone@remote.example\n\\{u}\n\"|touch {o}/ran\"\n",
+        u = user.name
+    ));
     let rcpt = format!("{}@mail.example.test", user.name);
     let (_, text) = report_for(&inst, &out, &["-bv", &rcpt], b"");
     let home = user.home.display();
@@ -456,14 +445,7 @@ fn a_bounce_names_the_forward_destination_that_failed() {
         return;
     };
     let (out, inst) = alias_instance("local-bounce-forward", "reporter: {o}/report\n");
-    let fwd = user.home.join(".forward");
-    std::fs::write(&fwd, "~/saved\nnosuchuser5\n").expect("forward");
-    let uid = nix::unistd::User::from_name(&user.name)
-        .ok()
-        .flatten()
-        .expect("user")
-        .uid;
-    std::os::unix::fs::chown(&fwd, Some(uid.as_raw()), None).expect("chown");
+    user.forward("~/saved\nnosuchuser5\n");
     let rcpt = format!("{}@mail.example.test", user.name);
     let (_, text) = report_for(&inst, &out, &[&rcpt], BODY.as_bytes());
     assert!(

@@ -218,21 +218,32 @@ fn no_verify_service_defers() {
     assert!(inst.wait_log("warning: verify service failure", 1, 5 * SECOND));
 }
 
-/// Probes for a local domain go to local, which looks the user up and
-/// delivers nothing.
-#[test]
-fn local_recipients_are_looked_up_not_delivered() {
-    let inst = Instance::new("verify-local");
-    inst.main_cf(
-        "mydestination = front.example\nlocal_recipient_maps =\nalias_maps = inline:{ postmaster=root }\n\
+/// A started instance whose smtpd verifies recipients of its local domain
+/// front.example with the verify service and local; `extra` is added to
+/// its main.cf.
+fn local_front(tag: &str, extra: &str) -> Instance {
+    let inst = Instance::new(tag);
+    inst.main_cf(&format!(
+        "mydestination = front.example\nlocal_recipient_maps =\n\
          smtpd_recipient_restrictions = reject_unverified_recipient, permit_mynetworks, reject_unauth_destination\n\
-         address_verify_poll_delay = 1s\nmail_spool_directory = /nonexistent/spool\n",
-    );
+         address_verify_poll_delay = 1s\n{extra}"
+    ));
     inst.master_cf(
         "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\n\
          local unix - n n - - local\nbounce unix - - n - 0 bounce\nverify unix - - n - 1 verify\n",
     );
     inst.start();
+    inst
+}
+
+/// Probes for a local domain go to local, which looks the user up and
+/// delivers nothing.
+#[test]
+fn local_recipients_are_looked_up_not_delivered() {
+    let inst = local_front(
+        "verify-local",
+        "alias_maps = inline:{ postmaster=root }\nmail_spool_directory = /nonexistent/spool\n",
+    );
     let mut c = Client::connect(inst.port("127.0.0.1:0"));
     c.ask("HELO client.example");
     assert_eq!(c.ask("MAIL FROM:<>"), "250 2.1.0 Ok");
@@ -265,19 +276,8 @@ fn a_probe_stops_at_a_forward_file() {
     let Some(user) = kit::root_user("vf") else {
         return;
     };
-    let fwd = user.home.join(".forward");
-    std::fs::write(&fwd, "~/saved\nsomeone@remote.example\n").expect("forward");
-    let inst = Instance::new("verify-forward");
-    inst.main_cf(
-        "mydestination = front.example\nlocal_recipient_maps =\nalias_maps =\n\
-         smtpd_recipient_restrictions = reject_unverified_recipient, permit_mynetworks, reject_unauth_destination\n\
-         address_verify_poll_delay = 1s\n",
-    );
-    inst.master_cf(
-        "127.0.0.1:0 inet n - n - - smtpd\ncleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\n\
-         local unix - n n - - local\nbounce unix - - n - 0 bounce\nverify unix - - n - 1 verify\n",
-    );
-    inst.start();
+    let fwd = user.forward("~/saved\nsomeone@remote.example\n");
+    let inst = local_front("verify-forward", "alias_maps =\n");
     let mut c = Client::connect(inst.port("127.0.0.1:0"));
     c.ask("HELO client.example");
     assert_eq!(c.ask("MAIL FROM:<>"), "250 2.1.0 Ok");

@@ -120,6 +120,24 @@ impl SystemUser {
         let home = PathBuf::from(format!("/home/{name}"));
         SystemUser { name, home }
     }
+
+    /// The user's ID.
+    pub fn uid(&self) -> u32 {
+        nix::unistd::User::from_name(&self.name)
+            .ok()
+            .flatten()
+            .expect("user")
+            .uid
+            .as_raw()
+    }
+
+    /// Writes `text` as the user's ~/.forward, owned by the user; its path.
+    pub fn forward(&self, text: &str) -> PathBuf {
+        let fwd = self.home.join(".forward");
+        std::fs::write(&fwd, text).expect("forward");
+        std::os::unix::fs::chown(&fwd, Some(self.uid()), None).expect("chown");
+        fwd
+    }
 }
 
 impl Drop for SystemUser {
