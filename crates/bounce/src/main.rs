@@ -256,7 +256,7 @@ fn notify(b: &Bounce, ctx: &Context, n: &Notice) -> Result<Option<String>, Strin
     let limit = cfg.size(&p::BOUNCE_SIZE_LIMIT) as usize;
     // Postfix's choice: 8bit whenever addresses may be UTF-8, else what the
     // message declared.
-    let encoding = match qf.envelope.attrs.encoding {
+    let encoding = match qf.encoding() {
         _ if cfg.bool(&p::SMTPUTF8_ENABLE) => Some("8bit"),
         Some(e) => Some(e.as_str()),
         None => None,

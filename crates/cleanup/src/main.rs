@@ -49,8 +49,9 @@
 //!     its message headers or the headers of its MIME parts hold UTF-8
 //!     (the flag is in the size record, written again at the end).
 //!     `detect_8bit_encoding_header`: `Content-Transfer-Encoding: 8bit` or
-//!     `binary` in the message header makes the queue file's encoding
-//!     8bit (the primary header only: the envelope is written at its end).
+//!     `binary` in the message header or a MIME part's makes the queue
+//!     file's encoding 8bit (found after the envelope went out, it is an
+//!     `encoding` attribute in the extracted segment, as Postfix writes it).
 //!   * Lines from smtpd lose the CRs before their LF; lines from pickup are
 //!     stored as they are (sendmail applied `sendmail_fix_line_endings`).
 //!   * Blind copies: `always_bcc`, `sender_bcc_maps` (by the sender) and

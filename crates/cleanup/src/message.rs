@@ -791,6 +791,9 @@ struct Message<'a> {
     /// The recipients taken from the headers so far (sendmail -t), to
     /// add each once however many there are.
     extracted_seen: std::collections::HashSet<String>,
+    /// A MIME part's header declared 8-bit content after the envelope went
+    /// out: the extracted segment says `encoding=8bit`.
+    late_8bit: bool,
 }
 
 fn attribute<'e>(env: &'e proto::Envelope, name: &str) -> Option<&'e str> {
@@ -1105,6 +1108,7 @@ impl<'a> Message<'a> {
             autodetect_utf8,
             envelope_written: false,
             extracted_seen: std::collections::HashSet::new(),
+            late_8bit: false,
         }
     }
 
@@ -1821,6 +1825,19 @@ impl<'a> Message<'a> {
         let action = self.check(list, table, "header", &h.text());
         if self.emit_action(writer, action)? {
             return Ok(());
+        }
+        // detect_8bit_encoding_header in a part's header: the envelope went
+        // out already, so the extracted segment says it (as in Postfix).
+        if self.s.detect_8bit_header
+            && self.qenv.attrs.encoding != Some(queue::Encoding::EightBit)
+            && !self.late_8bit
+            && h.declares_8bit()
+        {
+            self.late_8bit = true;
+            self.extracted.attrs.push((
+                queue::model::attr::ENCODING.into(),
+                queue::Encoding::EightBit.as_str().into(),
+            ));
         }
         // As for the message's own headers (Postfix's cleanup_out_header):
         // UTF-8 in a part's header flags mail of an autodetect class.

@@ -63,6 +63,13 @@ impl PartHeader {
         String::from_utf8_lossy(&self.lines.join(&b"\n"[..])).into_owned()
     }
 
+    /// `Content-Transfer-Encoding: 8bit` or `binary`.
+    pub fn declares_8bit(&self) -> bool {
+        self.name()
+            .eq_ignore_ascii_case(b"Content-Transfer-Encoding")
+            && Encoding::parse(&self.value()) == Encoding::EightBit
+    }
+
     fn name(&self) -> &[u8] {
         let first = self.lines.first().map(Vec::as_slice).unwrap_or(b"");
         let end = first.iter().position(|&b| b == b':').unwrap_or(first.len());

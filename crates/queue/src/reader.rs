@@ -53,6 +53,20 @@ pub fn read<R: Read + Seek>(mut source: R) -> Result<QueueFile<R>, QueueError> {
 }
 
 impl<R> QueueFile<R> {
+    /// The body's declared encoding: an `encoding` attribute in the
+    /// extracted segment (cleanup found `Content-Transfer-Encoding: 8bit`
+    /// in a MIME part's header after the envelope went out, as Postfix
+    /// writes it there) overrides the envelope's.
+    pub fn encoding(&self) -> Option<crate::model::Encoding> {
+        self.extracted
+            .attrs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == crate::model::attr::ENCODING)
+            .and_then(|(_, v)| crate::model::Encoding::parse(v))
+            .or(self.envelope.attrs.encoding)
+    }
+
     /// A queue file already validated, its content in `source`.
     pub(crate) fn from_parts(
         envelope: Envelope,

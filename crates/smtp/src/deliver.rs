@@ -897,7 +897,7 @@ pub fn read_message(
     };
     let unreadable = |e: queue::QueueError| format!("cannot read queue file: {e}");
     let mut qf = held.read().map_err(unreadable)?;
-    let declared_8bit = qf.envelope.attrs.encoding == Some(queue::Encoding::EightBit);
+    let declared_8bit = qf.encoding() == Some(queue::Encoding::EightBit);
     let smtputf8_requested = qf.size.smtputf8 != 0;
     let ret = qf.envelope.dsn_ret;
     let envid = qf.envelope.dsn_envid.clone();
