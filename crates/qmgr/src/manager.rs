@@ -933,7 +933,8 @@ impl Manager {
     /// Groups the agent-bound recipients into jobs.
     fn jobs(&self, index: usize, m: &mut Message) -> Vec<Job> {
         let mut groups: HashMap<(String, String), Vec<usize>> = HashMap::new();
-        for (i, r) in m.recipients.iter().enumerate() {
+        for i in in_delivery_order(&m.recipients) {
+            let r = &m.recipients[i];
             if r.result.is_some() {
                 continue;
             }
@@ -1013,7 +1014,12 @@ impl Manager {
         let mut deferred = Vec::new();
         let mut bounced = Vec::new();
         let mut delivered = Vec::new();
-        for r in &m.recipients {
+        // In the order of the deliveries, as the agents append Postfix's
+        // defer log.
+        for r in in_delivery_order(&m.recipients)
+            .into_iter()
+            .map(|i| &m.recipients[i])
+        {
             let Some((res, agent_logged)) = &r.result else {
                 continue;
             };
@@ -1348,6 +1354,42 @@ impl Manager {
 }
 
 /// Splits "5.1.1 text" into its DSN code and text.
+/// The recipients' indexes in the order Postfix's qmgr_message_sort gives
+/// them: by transport and next hop (the unroutable last), then domain and
+/// address; the order of the deliveries, their RCPTs and the logs.
+fn in_delivery_order(recipients: &[Pending]) -> Vec<usize> {
+    fn queue(r: &Pending) -> Option<(&str, &str)> {
+        r.route
+            .as_ref()
+            .ok()
+            .map(|route| (route.transport.as_str(), route.nexthop.as_str()))
+    }
+    let mut order: Vec<usize> = (0..recipients.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (&recipients[a], &recipients[b]);
+        let by_queue = match (queue(ra), queue(rb)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        by_queue.then_with(|| delivery_order(&ra.rcpt.address, &rb.rcpt.address))
+    });
+    order
+}
+
+/// Postfix's qmgr_message_sort_compare past the transport and next hop:
+/// the domain (`@` and after, case folded; none last), then the address.
+fn delivery_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let domain = |x: &str| x.rfind('@').map(|at| x[at..].to_ascii_lowercase());
+    match (domain(a), domain(b)) {
+        (Some(da), Some(db)) => da.cmp(&db).then_with(|| a.cmp(b)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+}
+
 fn split_dsn(text: &str, default: &str) -> (String, String) {
     let t = text.trim();
     let mut parts = t.splitn(2, ' ');
@@ -1392,7 +1434,29 @@ fn ask_bounce(
 
 #[cfg(test)]
 mod tests {
-    use super::split_dsn;
+    use super::{delivery_order, split_dsn};
+
+    #[test]
+    fn recipients_are_delivered_by_domain_then_address() {
+        let mut v = vec![
+            "zz@b.example",
+            "local",
+            "aa@B.example",
+            "mm@a.example",
+            "Zz@b.example",
+        ];
+        v.sort_by(|a, b| delivery_order(a, b));
+        assert_eq!(
+            v,
+            [
+                "mm@a.example",
+                "Zz@b.example",
+                "aa@B.example",
+                "zz@b.example",
+                "local"
+            ]
+        );
+    }
 
     #[test]
     fn error_texts() {
