@@ -284,6 +284,48 @@ fn a_delayed_message_warns_its_sender_once() {
         "warned more than once:\n{}",
         inst.maillog()
     );
+    // The warning as Postfix writes it: the headers only, after a
+    // Return-Path, and retried until maximal_queue_lifetime (5d) after
+    // the message arrived.
+    let line = inst.log_lines("sender delay notification: ").remove(0);
+    let new_id = line.rsplit(' ').next().unwrap_or_default().to_string();
+    // (the message moves between active/ and deferred/ all the while: look
+    // until both files are read)
+    let open = |want_new: bool| {
+        files_under(&inst.dir.join("queue"))
+            .iter()
+            .filter(|p| {
+                p.components().any(|c| {
+                    ["active", "deferred", "incoming"]
+                        .map(std::ffi::OsStr::new)
+                        .contains(&c.as_os_str())
+                })
+            })
+            .filter(|p| {
+                (p.file_name().and_then(|n| n.to_str()) == Some(new_id.as_str())) == want_new
+            })
+            .find_map(|p| queue::open(p).ok())
+    };
+    let mut found = None;
+    assert!(wait_until(5 * SECOND, || {
+        found = open(false).zip(open(true));
+        found.is_some()
+    }));
+    let Some((original, mut notice)) = found else {
+        return;
+    };
+    let arrival = original.envelope.arrival.sec as i64;
+    let text = String::from_utf8(notice.content_bytes(b"\n").expect("content")).expect("utf8");
+    assert!(
+        text.contains("Content-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\nContent-Transfer-Encoding: 8bit\n\nReturn-Path: <sender@example.org>\n"),
+        "{text}"
+    );
+    assert!(!text.contains("\nbody\n"), "{text}");
+    let until = util::time::rfc5322(arrival + 5 * 86400);
+    assert!(
+        text.contains(&format!("Will-Retry-Until: {until}\n")),
+        "{until}\n{text}"
+    );
 }
 
 /// confirm_delay_cleared: a sender who was told that a message is delayed

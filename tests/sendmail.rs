@@ -113,9 +113,16 @@ fn sendmail_t_takes_a_resent_message_to_its_resent_recipients() {
             "quiet@example.net"
         ]
     );
+    // The login's address, after its full name when its GECOS field has
+    // one (Postfix's fullname()).
     let me = util_login();
+    let resent_from = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Resent-From: "))
+        .unwrap_or_default();
     assert!(
-        text.contains(&format!("\nResent-From: {me}@linuxprobe.com\n")),
+        resent_from == format!("{me}@linuxprobe.com")
+            || resent_from.ends_with(&format!(" <{me}@linuxprobe.com>")),
         "{text}"
     );
     assert!(text.contains("\nResent-Date: "), "{text}");
@@ -458,5 +465,37 @@ fn myorigin_may_name_a_file_as_on_debian() {
             mailname.display()
         )),
         "{err}"
+    );
+}
+
+/// Without -F, the From: that cleanup adds names the sender as Postfix's
+/// sendmail finds the full name: `$NAME`, else the GECOS field (compared
+/// side by side: Postfix 3.7 wrote `From: root <me@local.test>`).
+#[test]
+fn the_full_name_comes_from_name_without_f() {
+    let inst = instance("sendmail-fullname");
+    inst.start();
+    let out = Command::new(inst.bin.join("sendmail"))
+        .env("MAIL_CONFIG", &inst.dir)
+        .env("NAME", "Jane Public")
+        .args(["-f", "jane@linuxprobe.com", "root@linuxprobe.com"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"Subject: named\n\nhi\n")?;
+            child.wait_with_output()
+        })
+        .expect("sendmail");
+    assert!(out.status.success(), "{out:?}");
+    let (_, _, text) = only_queued(&inst);
+    assert!(
+        text.contains("\nFrom: Jane Public <jane@linuxprobe.com>\n"),
+        "{text}"
     );
 }

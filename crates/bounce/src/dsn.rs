@@ -30,6 +30,9 @@ pub struct Report<'a> {
     /// True when only the headers are returned.
     pub headers_only: bool,
     pub now: i64,
+    /// When the message will have been tried for maximal_queue_lifetime
+    /// (a delay warning's Will-Retry-Until).
+    pub retry_until: i64,
     /// The notice's MIME encoding, as Postfix's bounce chooses it: `8bit`
     /// with smtputf8_enable (addresses may be UTF-8) or for 8-bit mail,
     /// `7bit` for mail declared 7-bit, none when nothing was declared.
@@ -189,6 +192,13 @@ pub fn compose(r: &Report) -> String {
     if r.entries.is_empty() {
         m.push('\n');
     }
+    // The sender as Postfix's bounce shows it: external form, the null
+    // sender as MAILER-DAEMON.
+    let sender = if r.sender.is_empty() {
+        "MAILER-DAEMON".into()
+    } else {
+        addr::external(r.sender)
+    };
     let global = if r.smtputf8 { "global-" } else { "" };
     m.push_str(&format!("--{boundary}\nContent-Description: Delivery report\nContent-Type: message/{global}delivery-status\n"));
     cte(&mut m, eight_bit && r.smtputf8);
@@ -196,9 +206,8 @@ pub fn compose(r: &Report) -> String {
     m.push_str(&format!("Reporting-MTA: dns; {}\n", r.myhostname));
     m.push_str(&format!("X-Mailsuite-Queue-ID: {}\n", r.queue_id));
     m.push_str(&format!(
-        "X-Mailsuite-Sender: {}; {}\n",
-        r.address_type(r.sender),
-        r.sender
+        "X-Mailsuite-Sender: {}; {sender}\n",
+        r.address_type(r.sender)
     ));
     m.push_str(&format!(
         "Arrival-Date: {}\n",
@@ -238,18 +247,24 @@ pub fn compose(r: &Report) -> String {
         if r.kind == Kind::Delay {
             m.push_str(&format!(
                 "Will-Retry-Until: {}\n",
-                util::time::rfc5322(r.now)
+                util::time::rfc5322(r.retry_until)
             ));
         }
     }
     m.push('\n');
-    let headers = r.kind == Kind::Verify || r.headers_only;
-    let desc = match r.kind {
-        // Postfix's verify report returns the headers under this name.
-        Kind::Verify => "Message Headers",
-        _ if headers => "Undelivered Message Headers",
-        _ => "Undelivered Message",
-    };
+    let headers = r.headers_only;
+    let desc = format!(
+        "{}{}",
+        match r.kind {
+            Kind::Failure | Kind::Delay => "Undelivered ",
+            _ => "",
+        },
+        if headers {
+            "Message Headers"
+        } else {
+            "Message"
+        }
+    );
     let ctype = match (headers, r.smtputf8) {
         (true, false) => "text/rfc822-headers",
         (true, true) => "message/global-headers",
@@ -261,6 +276,9 @@ pub fn compose(r: &Report) -> String {
     ));
     cte(&mut m, eight_bit);
     m.push('\n');
+    // Postfix prepends the envelope sender (its cleanup removed any
+    // Return-Path the message had).
+    m.push_str(&format!("Return-Path: <{sender}>\n"));
     m.push_str(&String::from_utf8_lossy(r.original));
     if !m.ends_with('\n') {
         m.push('\n');
@@ -323,6 +341,7 @@ mod tests {
             original: b"Subject: hi\n\nbody\n",
             headers_only: false,
             now: 1,
+            retry_until: 2,
             encoding: Some("8bit"),
             smtputf8: true,
         };
@@ -335,7 +354,7 @@ mod tests {
         // A UTF-8 address is of type utf-8, as Postfix 3.7 writes it.
         assert!(text.contains("Final-Recipient: utf-8; jürgen@example.test\nOriginal-Recipient: rfc822;jürgen@example.test\n"));
         assert!(text.contains("Original-Envelope-Id: xyz\n"));
-        assert!(text.contains("Content-Type: message/global\nContent-Transfer-Encoding: 8bit\n\nSubject: hi\n\nbody\n"));
+        assert!(text.contains("Content-Type: message/global\nContent-Transfer-Encoding: 8bit\n\nReturn-Path: <alice@example.test>\nSubject: hi\n\nbody\n"));
         assert!(text.ends_with("--\n"));
         // The postmaster's copy: its own subject, no template text.
         let copy = compose(&report(true));
@@ -356,7 +375,9 @@ mod tests {
         );
         assert!(seven.contains("Content-Type: message/delivery-status\n\n"));
         assert!(seven.contains("Final-Recipient: rfc822; jürgen@example.test\n"));
-        assert!(seven.contains("Content-Type: message/rfc822\n\nSubject: hi\n"));
+        assert!(seven.contains(
+            "Content-Type: message/rfc822\n\nReturn-Path: <alice@example.test>\nSubject: hi\n"
+        ));
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //!   message/delivery-status part with Final-Recipient, Original-Recipient
 //!   (DSN ORCPT), Action, Status and Diagnostic-Code per recipient and
 //!   Original-Envelope-Id (DSN ENVID), and the returned message: whole, or
-//!   only its headers for DSN RET=HDRS, cut at `bounce_size_limit` — and
+//!   only its headers (for DSN RET=HDRS, above `bounce_size_limit`, and
+//!   in delay warnings, success notices and reports), after a
+//!   `Return-Path:` naming the sender as Postfix prepends it — and
 //!   hands it to cleanup from `MAILER-DAEMON` with the null sender. It logs
 //!   `ID: sender non-delivery notification: NEWID`.
 //!
@@ -263,16 +265,15 @@ fn notify(b: &Bounce, ctx: &Context, n: &Notice) -> Result<Option<String>, Strin
     };
     let mut first = None;
     for a in &to {
+        // As Postfix's bounce: only a failure notice to the sender returns
+        // the whole message, unless RET=HDRS asks for less or it is larger
+        // than bounce_size_limit (cutting it would break its MIME
+        // structure: the headers go instead).
         let headers_only = a.postmaster
-            || n.kind == Kind::Verify
-            || qf.envelope.dsn_ret == Some(queue::DsnRet::Hdrs);
-        let original = if headers_only {
-            headers
-        } else if limit > 0 && whole.len() > limit {
-            &whole[..limit]
-        } else {
-            &whole[..]
-        };
+            || n.kind != Kind::Failure
+            || qf.envelope.dsn_ret == Some(queue::DsnRet::Hdrs)
+            || (limit > 0 && whole.len() > limit);
+        let original = if headers_only { headers } else { &whole[..] };
         let text = dsn::compose(&dsn::Report {
             kind: n.kind,
             postmaster: a.postmaster,
@@ -288,6 +289,8 @@ fn notify(b: &Bounce, ctx: &Context, n: &Notice) -> Result<Option<String>, Strin
             original,
             headers_only,
             now: util::time::now(),
+            retry_until: qf.envelope.arrival.sec as i64
+                + cfg.time(&p::MAXIMAL_QUEUE_LIFETIME).as_secs() as i64,
             encoding,
             smtputf8: qf.envelope.smtputf8,
         });

@@ -724,6 +724,7 @@ fn account(
             uid,
             gid,
             home: PathBuf::from(home),
+            gecos: String::new(),
         }
     };
     if !privs::is_root() {

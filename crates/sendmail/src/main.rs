@@ -378,9 +378,15 @@ fn main() {
         _ => {}
     }
     let uid = nix::unistd::getuid().as_raw();
-    let login = util::privs::lookup_user_by_uid(uid)
-        .map(|a| a.name)
+    let account = util::privs::lookup_user_by_uid(uid);
+    let login = account
+        .as_ref()
+        .map(|a| a.name.clone())
         .unwrap_or_else(|| uid.to_string());
+    let fullname = o
+        .fullname
+        .clone()
+        .or_else(|| full_name(std::env::var("NAME").ok(), account.as_ref()));
     // postdrop decides; this only says it before the message is read, with
     // EX_TEMPFAIL, as Postfix's sendmail exits on any fatal error.
     if let Err(name) = maps::user_acl::check(&cfg, &p::AUTHORIZED_SUBMIT_USERS, uid) {
@@ -440,8 +446,8 @@ fn main() {
         }
     }
     let mut attributes = Vec::new();
-    if let Some(f) = &o.fullname {
-        attributes.push(("fullname".to_string(), f.clone()));
+    if let Some(f) = fullname {
+        attributes.push(("fullname".to_string(), f));
     }
     if o.extract {
         attributes.push(("extract_recipients".to_string(), "yes".to_string()));
@@ -547,6 +553,34 @@ pub(crate) fn post(
     }
 }
 
+/// The sender's full name when -F gives none, as Postfix's fullname():
+/// `$NAME`, else the GECOS field up to a `,`, `;` or `%`, each `&` the
+/// login name capitalized. None when empty.
+fn full_name(env: Option<String>, account: Option<&util::privs::Account>) -> Option<String> {
+    let name = match (env, account) {
+        (Some(n), _) => n,
+        (None, Some(a)) => {
+            let mut out = String::new();
+            for c in a
+                .gecos
+                .chars()
+                .take_while(|c| !matches!(c, ',' | ';' | '%'))
+            {
+                if c == '&' {
+                    let mut login = a.name.chars();
+                    out.extend(login.next().map(|f| f.to_ascii_uppercase()));
+                    out.extend(login);
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+        (None, None) => return None,
+    };
+    (!name.is_empty()).then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,6 +588,25 @@ mod tests {
     fn read(input: &[u8], fix: &str, ignore_dots: bool) -> Vec<u8> {
         let fix = FixLineEndings::parse(fix).expect("a mode");
         read_message(&mut &input[..], fix, ignore_dots).expect("read")
+    }
+
+    #[test]
+    fn the_full_name_comes_from_name_or_gecos() {
+        let account = |gecos: &str| util::privs::Account {
+            name: "joe".into(),
+            uid: 1000,
+            gid: 1000,
+            home: "/home/joe".into(),
+            gecos: gecos.into(),
+        };
+        let a = account("& Bloggs,Room 1,555");
+        assert_eq!(full_name(None, Some(&a)).as_deref(), Some("Joe Bloggs"));
+        assert_eq!(
+            full_name(Some("From Env".into()), Some(&a)).as_deref(),
+            Some("From Env")
+        );
+        assert_eq!(full_name(None, Some(&account(",,,"))), None);
+        assert_eq!(full_name(None, None), None);
     }
 
     /// As Postfix's sendmail: each argument an address list, each address

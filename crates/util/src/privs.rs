@@ -14,6 +14,8 @@ pub struct Account {
     pub uid: u32,
     pub gid: u32,
     pub home: PathBuf,
+    /// The GECOS field (the full name, and more after a comma).
+    pub gecos: String,
 }
 
 fn to_io(e: nix::Error) -> io::Error {
@@ -27,6 +29,7 @@ impl From<User> for Account {
             uid: u.uid.as_raw(),
             gid: u.gid.as_raw(),
             home: u.dir,
+            gecos: u.gecos.to_string_lossy().into_owned(),
         }
     }
 }
@@ -63,6 +66,7 @@ pub fn current_account() -> Account {
             uid: uid.as_raw(),
             gid: unistd::getegid().as_raw(),
             home: PathBuf::from("/"),
+            gecos: String::new(),
         },
     }
 }
