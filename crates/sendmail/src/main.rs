@@ -29,7 +29,8 @@
 //!                relay checks; each message is posted through postdrop)
 //!   -B type      body type: 7BIT or 8BITMIME
 //!   -C file      configuration: main.cf's directory, or a file in it
-//!   -F name      the sender's full name
+//!   -F name      the sender's full name (default: $NAME, else the GECOS
+//!                field of the login, as Postfix's sendmail takes it)
 //!   -f sender, -r sender
 //!                the envelope sender (default: the user's login name)
 //!   -i, -oi      a line with a single dot does not end the input
